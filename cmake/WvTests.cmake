@@ -1,0 +1,88 @@
+# Test registration. Every test is its own ctest entry with a timeout.
+
+# Unit tests: one runner binary; each TEST_IMPL(name) becomes a ctest entry.
+file(GLOB WV_UNIT_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/*.c)
+add_executable(wvtest ${CMAKE_SOURCE_DIR}/tests/harness/runner.c
+               ${WV_UNIT_SOURCES})
+target_include_directories(wvtest PRIVATE ${CMAKE_SOURCE_DIR}/src/core
+                           ${CMAKE_SOURCE_DIR}/tests/harness)
+target_compile_definitions(wvtest PRIVATE
+  WV_FIXTURES="${WV_FIXTURES}" WV_TEST_DATA="${CMAKE_SOURCE_DIR}/tests/data")
+target_link_libraries(wvtest PRIVATE weightvault_static)
+foreach(src ${WV_UNIT_SOURCES})
+  file(STRINGS ${src} lines REGEX "^TEST_IMPL\\(")
+  foreach(line ${lines})
+    string(REGEX REPLACE "^TEST_IMPL\\(([a-z0-9_]+)\\).*" "\\1" tname "${line}")
+    add_test(NAME unit.${tname} COMMAND wvtest ${tname})
+    set_tests_properties(unit.${tname} PROPERTIES TIMEOUT 120)
+  endforeach()
+endforeach()
+
+set(WV_TEST_ENV
+  "WV=$<TARGET_FILE:wv>"
+  "WV_FIXTURES=${WV_FIXTURES}"
+  "WV_SRC=${CMAKE_SOURCE_DIR}"
+  "PYTHON=/usr/bin/python3")
+
+# CLI scenario scripts: tests/cli/<name>.sh
+file(GLOB WV_CLI_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli/*.sh)
+foreach(t ${WV_CLI_TESTS})
+  get_filename_component(name ${t} NAME_WE)
+  add_test(NAME cli.${name} COMMAND bash ${t})
+  set_tests_properties(cli.${name} PROPERTIES TIMEOUT 300
+                       ENVIRONMENT "${WV_TEST_ENV}")
+endforeach()
+
+# Golden tests: every real fixture must read exactly as numpy sees it.
+file(GLOB_RECURSE WV_GOLDEN CONFIGURE_DEPENDS
+     ${WV_FIXTURES}/safetensors/*.safetensors ${WV_FIXTURES}/npy/*.npy
+     ${WV_FIXTURES}/npy/*.npz)
+foreach(f ${WV_GOLDEN})
+  file(RELATIVE_PATH rel ${WV_FIXTURES} ${f})
+  add_test(NAME golden.${rel}
+           COMMAND bash ${CMAKE_SOURCE_DIR}/tests/golden.sh ${f})
+  set_tests_properties(golden.${rel} PROPERTIES TIMEOUT 120
+                       ENVIRONMENT "${WV_TEST_ENV}")
+endforeach()
+
+# Malformed files: each must be refused with the message in its .expect file.
+file(GLOB_RECURSE WV_MALFORMED CONFIGURE_DEPENDS
+     ${CMAKE_SOURCE_DIR}/tests/data/malformed/*.bin)
+foreach(f ${WV_MALFORMED})
+  file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR}/tests/data/malformed ${f})
+  add_test(NAME malformed.${rel}
+           COMMAND bash ${CMAKE_SOURCE_DIR}/tests/malformed.sh ${f})
+  set_tests_properties(malformed.${rel} PROPERTIES TIMEOUT 60
+                       ENVIRONMENT "${WV_TEST_ENV}")
+endforeach()
+
+# Fuzz harnesses: fuzz/fuzz_<target>.c. Every build runs the kept corpus and
+# crash files through the harness (regression); clang builds with WV_FUZZ
+# also run libFuzzer for a bounded time.
+file(GLOB WV_FUZZ_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/fuzz/fuzz_*.c)
+set(WV_FUZZ_SECONDS 40 CACHE STRING "Seconds of fuzzing per harness in ctest")
+foreach(src ${WV_FUZZ_SOURCES})
+  get_filename_component(name ${src} NAME_WE)
+  string(REGEX REPLACE "^fuzz_" "" target ${name})
+  add_executable(${name}_regress ${src}
+                 ${CMAKE_SOURCE_DIR}/fuzz/regression_driver.c)
+  target_include_directories(${name}_regress PRIVATE
+                             ${CMAKE_SOURCE_DIR}/src/core)
+  target_link_libraries(${name}_regress PRIVATE weightvault_static)
+  add_test(NAME fuzz.${target}.regress
+           COMMAND ${name}_regress ${CMAKE_SOURCE_DIR}/fuzz/corpora/${target})
+  set_tests_properties(fuzz.${target}.regress PROPERTIES TIMEOUT 300)
+  if(WV_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
+    add_executable(${name} ${src})
+    target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src/core)
+    target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+    target_link_libraries(${name} PRIVATE weightvault_static)
+    add_test(NAME fuzz.${target}.run
+             COMMAND bash ${CMAKE_SOURCE_DIR}/fuzz/run.sh $<TARGET_FILE:${name}>
+                     ${CMAKE_SOURCE_DIR}/fuzz/corpora/${target}
+                     ${CMAKE_BINARY_DIR}/fuzz-work/${target} ${WV_FUZZ_SECONDS})
+    set_tests_properties(fuzz.${target}.run PROPERTIES
+                         TIMEOUT 200)
+  endif()
+endforeach()

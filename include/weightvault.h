@@ -1,0 +1,272 @@
+/*
+ * weightvault.h -- the public contract of libweightvault.
+ *
+ * Everything a program (the `wv` command, the Python binding, your code)
+ * may rely on is declared here; anything else in the source tree is private
+ * and may change between releases.
+ *
+ * Conventions, which hold for every function below:
+ *  - The status is the return value: WV_OK (0) or a code from WV_ERRNO_MAP.
+ *    Results go into out-parameters, which are set to NULL or zero when the
+ *    call fails.
+ *  - A `const char *` or `const wv_tensor *` handed back is BORROWED: it stays
+ *    valid until the handle it came from is freed or changed.
+ *  - Memory the library allocates for the caller is released with wv_free().
+ *  - Option structs begin with `struct_size`; initialise them with the
+ *    matching *_INIT macro. Passing NULL means "all defaults".
+ *  - Destructors accept NULL.
+ */
+#ifndef WEIGHTVAULT_H
+#define WEIGHTVAULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && defined(WV_BUILDING_LIBRARY)
+#define WV_API __attribute__((visibility("default")))
+#else
+#define WV_API
+#endif
+
+#define WV_VERSION_MAJOR 0
+#define WV_VERSION_MINOR 1
+#define WV_VERSION_PATCH 0
+#define WV_VERSION_STRING "0.1.0"
+#define WV_VERSION_NUMBER \
+    (WV_VERSION_MAJOR * 10000 + WV_VERSION_MINOR * 100 + WV_VERSION_PATCH)
+
+/* Version of the library actually linked, to compare with the header's. */
+WV_API int wv_version_number(void);
+WV_API const char *wv_version_string(void);
+
+/* ------------------------------------------------------------------------
+ * Status codes. Never renumbered or removed; new codes are appended.
+ * Extended codes may carry detail in bits 8 and up: wv_primary() masks it.
+ */
+#define WV_ERRNO_MAP(XX)                                              \
+    XX(OK, 0, "success")                                              \
+    XX(ERROR, 1, "generic error")                                     \
+    XX(NOMEM, 2, "out of memory")                                     \
+    XX(IO, 3, "I/O error")                                            \
+    XX(CORRUPT, 4, "data is malformed or fails its checksum")         \
+    XX(FORMAT, 5, "unsupported file format or version")               \
+    XX(NOTFOUND, 6, "object, ref or tensor not found")                \
+    XX(EXISTS, 7, "already exists")                                   \
+    XX(CONFLICT, 8, "concurrent update (ref changed)")                \
+    XX(AUTH, 9, "authentication or decryption failed")                \
+    XX(RANGE, 10, "value out of range / too large")                   \
+    XX(MISUSE, 11, "library used incorrectly")                        \
+    XX(BACKEND, 12, "remote backend error")                           \
+    XX(UNSUPPORTED, 13, "feature not built in or not supported")
+
+enum {
+#define WV__ERR_ENUM(name, val, msg) WV_##name = val,
+    WV_ERRNO_MAP(WV__ERR_ENUM)
+#undef WV__ERR_ENUM
+    WV__ERR_LAST
+};
+
+/* Extended codes. */
+#define WV_IO_SHORT_READ (WV_IO | (1 << 8))
+#define WV_CORRUPT_CHECKSUM (WV_CORRUPT | (1 << 8))
+
+/* Static English description of a status code ("unknown error" if none). */
+WV_API const char *wv_strerror(int code);
+/* The primary code of an extended code. */
+WV_API int wv_primary(int code);
+
+/* Size of the optional error buffers passed in option structs. */
+#define WV_ERRBUF_SIZE 256
+
+/* ------------------------------------------------------------------------
+ * Memory.
+ */
+typedef struct wv_allocator {
+    void *(*alloc)(void *opaque, size_t size);
+    void *(*realloc)(void *opaque, void *ptr, size_t size);
+    void (*free)(void *opaque, void *ptr);
+    void *opaque;
+} wv_allocator;
+
+/* Replace the allocator used for everything the library allocates. Call it
+ * before any other function; NULL restores malloc/realloc/free. */
+WV_API int wv_set_allocator(const wv_allocator *a);
+/* Allocate and release memory through the library's allocator. Buffers
+ * handed to wv_model_add() with WV_DATA_TAKE must come from wv_malloc(). */
+WV_API void *wv_malloc(size_t size);
+WV_API void wv_free(void *ptr);
+
+/* ------------------------------------------------------------------------
+ * Element types, spelled as safetensors spells them.
+ */
+typedef enum wv_dtype {
+    WV_DTYPE_INVALID = 0,
+    WV_BOOL,
+    WV_U8,
+    WV_I8,
+    WV_U16,
+    WV_I16,
+    WV_U32,
+    WV_I32,
+    WV_U64,
+    WV_I64,
+    WV_F16,
+    WV_BF16,
+    WV_F32,
+    WV_F64,
+    WV_C64,
+    WV_F8_E4M3,
+    WV_F8_E5M2,
+    WV__DTYPE_COUNT
+} wv_dtype;
+
+/* "F32", "BF16", ...; NULL for an invalid dtype. */
+WV_API const char *wv_dtype_name(wv_dtype dt);
+/* Parse a dtype name (exact, upper case). WV_NOTFOUND if unknown. */
+WV_API int wv_dtype_from_name(const char *name, wv_dtype *out);
+/* Bytes per element; 0 for an invalid dtype. */
+WV_API size_t wv_dtype_size(wv_dtype dt);
+/* Non-zero for F16, BF16, F32, F64, F8_E4M3 and F8_E5M2. */
+WV_API int wv_dtype_is_float(wv_dtype dt);
+
+/* ------------------------------------------------------------------------
+ * File formats. Reading detects the format from the content; writing takes
+ * it from the options or, failing that, from the file name's extension.
+ */
+typedef enum wv_format {
+    WV_FMT_AUTO = 0,
+    WV_FMT_SAFETENSORS,
+    WV_FMT_NPY,
+    WV_FMT_NPZ,
+    WV__FMT_COUNT
+} wv_format;
+
+/* "safetensors", "npy", "npz"; NULL for WV_FMT_AUTO or unknown values. */
+WV_API const char *wv_format_name(wv_format fmt);
+/* Parse a format name; WV_NOTFOUND if unknown. */
+WV_API int wv_format_from_name(const char *name, wv_format *out);
+/* The format a path's extension names (".safetensors", ".npy", ".npz");
+ * WV_NOTFOUND if the extension names none. */
+WV_API int wv_format_from_path(const char *path, wv_format *out);
+
+/* ------------------------------------------------------------------------
+ * The tensor set: named tensors plus ordered string metadata.
+ *
+ * A tensor has a UTF-8 name (unique in its set), a dtype, a shape of at most
+ * WV_MAX_DIMS dimensions (0 dimensions is a scalar; a 0 extent is an empty
+ * tensor) and its elements in C order, little-endian. The bytes are either
+ * borrowed (a file mapping, caller memory) or owned by the set.
+ */
+#define WV_MAX_DIMS 8
+
+typedef struct wv_model wv_model;
+typedef struct wv_tensor wv_tensor;
+
+/* Create an empty tensor set. WV_NOMEM on failure. */
+WV_API int wv_model_new(wv_model **out);
+/* Free a set and everything it owns; unmaps files it mapped. */
+WV_API void wv_model_free(wv_model *m);
+/* Message of the last failed call on `m` ("" if none). Borrowed. */
+WV_API const char *wv_model_errmsg(const wv_model *m);
+/* Format the set was read from, or NULL if it was built in memory. */
+WV_API const char *wv_model_source_format(const wv_model *m);
+
+/* How wv_model_add() treats `data`. */
+#define WV_DATA_COPY 0u   /* copy the bytes now                           */
+#define WV_DATA_BORROW 1u /* keep the pointer; caller keeps it alive until
+                             the set is freed                             */
+#define WV_DATA_TAKE 2u   /* take ownership of a wv_malloc()ed buffer,
+                             also when the call fails                     */
+
+/* Add a tensor. `len` must equal the product of `shape` times the dtype
+ * size. Returns WV_EXISTS for a duplicate name, WV_RANGE for a bad shape or
+ * length, WV_MISUSE for a bad dtype, name or flag. */
+WV_API int wv_model_add(wv_model *m, const char *name, wv_dtype dt, int ndim,
+                        const uint64_t *shape, const void *data, size_t len,
+                        unsigned flags);
+
+/* Number of tensors; tensor i in set order (the file's order on load). */
+WV_API size_t wv_model_count(const wv_model *m);
+WV_API const wv_tensor *wv_model_tensor(const wv_model *m, size_t i);
+/* Tensor by name, or NULL. */
+WV_API const wv_tensor *wv_model_find(const wv_model *m, const char *name);
+
+/* Set (or replace) a metadata entry; keys keep their first insertion order. */
+WV_API int wv_model_set_meta(wv_model *m, const char *key, const char *value);
+/* Value of a metadata key, or NULL. Borrowed. */
+WV_API const char *wv_model_get_meta(const wv_model *m, const char *key);
+WV_API size_t wv_model_meta_count(const wv_model *m);
+/* Entry i of the metadata (borrowed strings). WV_RANGE if i is too big. */
+WV_API int wv_model_meta(const wv_model *m, size_t i, const char **key,
+                         const char **value);
+
+/* Tensor accessors. Strings and arrays are borrowed from the set. */
+WV_API const char *wv_tensor_name(const wv_tensor *t);
+WV_API wv_dtype wv_tensor_dtype(const wv_tensor *t);
+WV_API int wv_tensor_ndim(const wv_tensor *t);
+WV_API const uint64_t *wv_tensor_shape(const wv_tensor *t);
+WV_API uint64_t wv_tensor_numel(const wv_tensor *t);
+WV_API size_t wv_tensor_nbytes(const wv_tensor *t);
+/* Zero-copy view of the elements (C order, little-endian). The pointer
+ * lives as long as the set; it is not necessarily aligned to the dtype. */
+WV_API const void *wv_tensor_data(const wv_tensor *t);
+/* Copy `len` bytes starting at byte `off` of the tensor into `buf`.
+ * WV_RANGE if the range lies outside the tensor. */
+WV_API int wv_tensor_read(const wv_tensor *t, size_t off, void *buf,
+                          size_t len);
+/* SHA-256 of the elements in C order, little-endian. */
+WV_API int wv_tensor_sha256(const wv_tensor *t, unsigned char out[32]);
+
+/* ------------------------------------------------------------------------
+ * Reading and writing files.
+ */
+#define WV_LOAD_MMAP 0u  /* default: map the file, tensors borrow from it */
+#define WV_LOAD_PREAD 1u /* read the data into owned memory with large
+                            pread() calls (network filesystems)          */
+
+typedef struct wv_load_opts {
+    uint32_t struct_size;
+    unsigned flags;    /* WV_LOAD_*                                       */
+    wv_format format;  /* WV_FMT_AUTO: detect from the content            */
+    char *errbuf;      /* optional: message when the load fails           */
+    size_t errbuf_size;
+} wv_load_opts;
+#define WV_LOAD_OPTS_INIT {sizeof(wv_load_opts), WV_LOAD_MMAP, WV_FMT_AUTO, NULL, 0}
+
+/* Read a file into a new tensor set. Every length, offset and shape is
+ * validated before use; a rejection returns WV_CORRUPT (malformed) or
+ * WV_FORMAT (not a known format, or a feature of it we refuse, such as
+ * pickled object arrays) with a message naming the tensor and the rule. */
+WV_API int wv_model_load(const char *path, const wv_load_opts *opts,
+                         wv_model **out);
+/* The same from memory. The set borrows `buf`, which must outlive it. */
+WV_API int wv_model_load_mem(const void *buf, size_t len,
+                             const wv_load_opts *opts, wv_model **out);
+
+typedef struct wv_save_opts {
+    uint32_t struct_size;
+    wv_format format; /* WV_FMT_AUTO: from the path's extension          */
+    wv_dtype cast;    /* WV_DTYPE_INVALID: keep dtypes; F32, F16 or BF16:
+                         convert every floating-point tensor to it        */
+    unsigned flags;   /* WV_SAVE_*                                        */
+} wv_save_opts;
+#define WV_SAVE_OPTS_INIT {sizeof(wv_save_opts), WV_FMT_AUTO, WV_DTYPE_INVALID, 0}
+
+#define WV_SAVE_COMPRESS 1u /* npz: deflate the members                   */
+
+/* Write the set to `path` durably and atomically: the bytes go to a
+ * temporary file in the same directory, which is fsynced and renamed over
+ * `path`, and the directory is fsynced. On failure `path` is untouched.
+ * Narrowing casts round to nearest even; NaN, infinities and subnormals
+ * follow IEEE 754. Messages go to wv_model_errmsg(m). */
+WV_API int wv_model_save(wv_model *m, const char *path,
+                         const wv_save_opts *opts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEIGHTVAULT_H */

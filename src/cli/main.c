@@ -1,0 +1,430 @@
+/*
+ * main.c -- the `wv` command. It uses the public API (weightvault.h) only.
+ *
+ * Errors are one line on stderr, "wv: <file>: <what is wrong>", and the exit
+ * status tells the kind: 1 bad input (malformed, unsupported or failing
+ * verification), 2 usage, 3 I/O, 4 anything else (out of memory, internal).
+ */
+#include "weightvault.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2, EXIT_IO = 3, EXIT_OTHER = 4 };
+
+static int exit_code(int rc)
+{
+    switch (wv_primary(rc)) {
+    case WV_OK:
+        return 0;
+    case WV_CORRUPT:
+    case WV_FORMAT:
+    case WV_RANGE:
+    case WV_UNSUPPORTED:
+    case WV_EXISTS:
+        return EXIT_BAD_INPUT;
+    case WV_IO:
+    case WV_NOTFOUND:
+        return EXIT_IO;
+    case WV_MISUSE:
+        return EXIT_USAGE;
+    default:
+        return EXIT_OTHER;
+    }
+}
+
+static void die_msg(const char *msg)
+{
+    /* Library messages already start with the file name. */
+    fprintf(stderr, "wv: %s\n", msg);
+}
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "wv%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'wv %s%s--help')\n", cmd ? cmd : "",
+            cmd ? " " : "");
+    return EXIT_USAGE;
+}
+
+/* ---- help texts --------------------------------------------------------- */
+
+static const char main_help[] =
+    "usage: wv <command> [options] [args]\n"
+    "\n"
+    "weightvault saves, loads, converts and checks neural-network weights.\n"
+    "\n"
+    "commands:\n"
+    "  inspect FILE [--json]          show format, metadata and tensors\n"
+    "  convert IN OUT [--dtype T]     convert between formats (and dtypes)\n"
+    "  verify FILE                    validate a file and read every byte\n"
+    "\n"
+    "formats (detected from the content when reading, from the extension\n"
+    "when writing): safetensors, npy, npz\n"
+    "\n"
+    "options:\n"
+    "  -h, --help                     this text; 'wv CMD --help' for a command\n"
+    "  --version                      print the version\n"
+    "\n"
+    "exit status: 0 ok, 1 bad input, 2 usage error, 3 I/O error, 4 other\n";
+
+static const char inspect_help[] =
+    "usage: wv inspect FILE [--json]\n"
+    "\n"
+    "Show a weights file: its format, its metadata, then one row per tensor\n"
+    "(name, dtype, shape, bytes). The file is validated first.\n"
+    "\n"
+    "  --json   print one JSON object instead, for scripts:\n"
+    "           {\"format\": \"safetensors\", \"metadata\": {\"k\": \"v\"},\n"
+    "            \"tensors\": [{\"name\": \"w\", \"dtype\": \"F32\", \"shape\": [2, 3],\n"
+    "                         \"nbytes\": 24, \"sha256\": \"<hex>\"}]}\n"
+    "           sha256 is over the elements in C order, little-endian,\n"
+    "           whatever order and byte order the file stores them in.\n";
+
+static const char convert_help[] =
+    "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT] "
+    "[--compress]\n"
+    "\n"
+    "Convert IN to OUT. The input format is detected from the content; the\n"
+    "output format comes from OUT's extension (.safetensors, .npy, .npz) or\n"
+    "--format. OUT is written atomically: a temporary file in the same\n"
+    "directory is fsynced and renamed over OUT, so OUT is either the old\n"
+    "file or the complete new one, never a partial file.\n"
+    "\n"
+    "  --dtype T     convert every floating-point tensor to T (F32, F16 or\n"
+    "                BF16). Widening is exact; narrowing rounds to nearest\n"
+    "                even, and NaN, infinities and subnormals follow IEEE 754.\n"
+    "                Integer and boolean tensors are kept as they are.\n"
+    "  --format FMT  write FMT whatever OUT's extension (safetensors, npy,\n"
+    "                npz)\n"
+    "  --compress    npz only: deflate the members (as savez_compressed)\n"
+    "\n"
+    "A .npy holds one array: the input must have exactly one tensor. npy and\n"
+    "npz cannot hold metadata or BF16/F8 tensors; such losses are refused or\n"
+    "reported, never silent.\n";
+
+static const char verify_help[] =
+    "usage: wv verify FILE\n"
+    "\n"
+    "Validate FILE completely (structure, offsets, sizes, dtypes) and read\n"
+    "every byte of every tensor. Prints 'ok' with a summary and exits 0, or\n"
+    "prints one line saying what is wrong and exits 1 (3 for I/O errors).\n";
+
+static bool want_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+/* ---- output helpers ----------------------------------------------------- */
+
+static void json_string(FILE *o, const char *s)
+{
+    fputc('"', o);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", o); break;
+        case '\\': fputs("\\\\", o); break;
+        case '\n': fputs("\\n", o); break;
+        case '\r': fputs("\\r", o); break;
+        case '\t': fputs("\\t", o); break;
+        case '\b': fputs("\\b", o); break;
+        case '\f': fputs("\\f", o); break;
+        default:
+            if (*p < 0x20)
+                fprintf(o, "\\u%04x", *p);
+            else
+                fputc(*p, o);
+        }
+    }
+    fputc('"', o);
+}
+
+static void shape_str(const wv_tensor *t, char *buf, size_t cap)
+{
+    size_t o = (size_t)snprintf(buf, cap, "[");
+    const uint64_t *s = wv_tensor_shape(t);
+    for (int i = 0; i < wv_tensor_ndim(t) && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%llu", i ? ", " : "",
+                              (unsigned long long)s[i]);
+    if (o < cap)
+        snprintf(buf + o, cap - o, "]");
+}
+
+static void human_bytes(uint64_t n, char *buf, size_t cap)
+{
+    const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, cap, "%llu B", (unsigned long long)n);
+    else
+        snprintf(buf, cap, "%.1f %s", v, units[u]);
+}
+
+static int load(const char *path, unsigned flags, wv_model **m)
+{
+    char errbuf[WV_ERRBUF_SIZE] = "";
+    wv_load_opts o = WV_LOAD_OPTS_INIT;
+    o.flags = flags;
+    o.errbuf = errbuf;
+    o.errbuf_size = sizeof errbuf;
+    int rc = wv_model_load(path, &o, m);
+    if (rc != WV_OK)
+        die_msg(errbuf[0] ? errbuf : wv_strerror(rc));
+    return rc;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static int cmd_inspect(int argc, char **argv)
+{
+    const char *file = NULL;
+    bool json = false;
+    wv_model *m = NULL;
+    int rc;
+
+    if (want_help(argc, argv)) {
+        fputs(inspect_help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return usage_error("inspect", "unknown option '%s'", argv[i]);
+        else if (file == NULL)
+            file = argv[i];
+        else
+            return usage_error("inspect", "one FILE only");
+    }
+    if (file == NULL)
+        return usage_error("inspect", "missing FILE");
+    if ((rc = load(file, WV_LOAD_MMAP, &m)) != WV_OK)
+        return exit_code(rc);
+
+    size_t n = wv_model_count(m);
+    if (json) {
+        printf("{\"format\": ");
+        json_string(stdout, wv_model_source_format(m));
+        printf(", \"metadata\": {");
+        for (size_t i = 0; i < wv_model_meta_count(m); i++) {
+            const char *k, *v;
+            wv_model_meta(m, i, &k, &v);
+            printf("%s", i ? ", " : "");
+            json_string(stdout, k);
+            printf(": ");
+            json_string(stdout, v);
+        }
+        printf("}, \"tensors\": [");
+        for (size_t i = 0; i < n; i++) {
+            const wv_tensor *t = wv_model_tensor(m, i);
+            unsigned char d[32];
+            char shape[256];
+            if ((rc = wv_tensor_sha256(t, d)) != WV_OK)
+                break;
+            shape_str(t, shape, sizeof shape);
+            printf("%s{\"name\": ", i ? ", " : "");
+            json_string(stdout, wv_tensor_name(t));
+            printf(", \"dtype\": \"%s\", \"shape\": %s, \"nbytes\": %zu, "
+                   "\"sha256\": \"",
+                   wv_dtype_name(wv_tensor_dtype(t)), shape,
+                   wv_tensor_nbytes(t));
+            for (int k = 0; k < 32; k++)
+                printf("%02x", d[k]);
+            printf("\"}");
+        }
+        printf("]}\n");
+    } else {
+        uint64_t total = 0;
+        size_t w = 4;
+        for (size_t i = 0; i < n; i++) {
+            const wv_tensor *t = wv_model_tensor(m, i);
+            size_t l = strlen(wv_tensor_name(t));
+            if (l > w)
+                w = l < 60 ? l : 60;
+            total += wv_tensor_nbytes(t);
+        }
+        char hb[32];
+        human_bytes(total, hb, sizeof hb);
+        printf("file:     %s\n", file);
+        printf("format:   %s\n", wv_model_source_format(m));
+        printf("tensors:  %zu (%s)\n", n, hb);
+        size_t nm = wv_model_meta_count(m);
+        printf("metadata: %s\n", nm ? "" : "(none)");
+        for (size_t i = 0; i < nm; i++) {
+            const char *k, *v;
+            wv_model_meta(m, i, &k, &v);
+            size_t vl = strlen(v);
+            printf("  %s = %.*s%s\n", k, vl > 200 ? 200 : (int)vl, v,
+                   vl > 200 ? "..." : "");
+        }
+        printf("\n%-*s  %-8s  %-20s  %s\n", (int)w, "name", "dtype", "shape",
+               "bytes");
+        for (size_t i = 0; i < n; i++) {
+            const wv_tensor *t = wv_model_tensor(m, i);
+            char shape[256];
+            shape_str(t, shape, sizeof shape);
+            printf("%-*s  %-8s  %-20s  %zu\n", (int)w, wv_tensor_name(t),
+                   wv_dtype_name(wv_tensor_dtype(t)), shape,
+                   wv_tensor_nbytes(t));
+        }
+    }
+    if (fflush(stdout) != 0 && rc == WV_OK) {
+        fprintf(stderr, "wv: writing output failed: %s\n", strerror(errno));
+        rc = WV_IO;
+    }
+    wv_model_free(m);
+    return exit_code(rc);
+}
+
+static int cmd_convert(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    wv_model *m = NULL;
+    int rc;
+
+    if (want_help(argc, argv)) {
+        fputs(convert_help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--dtype") == 0 || strcmp(a, "--format") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("convert", "%s needs a value", a);
+            const char *v = argv[++i];
+            if (a[2] == 'd') {
+                if (wv_dtype_from_name(v, &so.cast) != WV_OK ||
+                    (so.cast != WV_F32 && so.cast != WV_F16 &&
+                     so.cast != WV_BF16))
+                    return usage_error("convert",
+                                       "--dtype must be F32, F16 or BF16, "
+                                       "not '%s'",
+                                       v);
+            } else if (wv_format_from_name(v, &so.format) != WV_OK) {
+                return usage_error("convert", "unknown format '%s'", v);
+            }
+        } else if (strcmp(a, "--compress") == 0) {
+            so.flags |= WV_SAVE_COMPRESS;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return usage_error("convert", "unknown option '%s'", a);
+        } else if (in == NULL) {
+            in = a;
+        } else if (out == NULL) {
+            out = a;
+        } else {
+            return usage_error("convert", "too many arguments");
+        }
+    }
+    if (in == NULL || out == NULL)
+        return usage_error("convert", "needs IN and OUT");
+    if (so.format == WV_FMT_AUTO &&
+        wv_format_from_path(out, &so.format) != WV_OK)
+        return usage_error("convert",
+                           "cannot tell the output format from '%s'; use a "
+                           ".safetensors, .npy or .npz name or --format",
+                           out);
+    if ((rc = load(in, WV_LOAD_MMAP, &m)) != WV_OK)
+        return exit_code(rc);
+    if (so.format != WV_FMT_SAFETENSORS && wv_model_meta_count(m) > 0)
+        fprintf(stderr,
+                "wv: warning: %s cannot hold metadata; %zu entr%s of %s not "
+                "carried over\n",
+                wv_format_name(so.format), wv_model_meta_count(m),
+                wv_model_meta_count(m) == 1 ? "y" : "ies", in);
+    rc = wv_model_save(m, out, &so);
+    if (rc != WV_OK)
+        die_msg(wv_model_errmsg(m));
+    wv_model_free(m);
+    return exit_code(rc);
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+    const char *file = NULL;
+    wv_model *m = NULL;
+    int rc;
+
+    if (want_help(argc, argv)) {
+        fputs(verify_help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return usage_error("verify", "unknown option '%s'", argv[i]);
+        if (file != NULL)
+            return usage_error("verify", "one FILE only");
+        file = argv[i];
+    }
+    if (file == NULL)
+        return usage_error("verify", "missing FILE");
+    /* Read with pread so every byte really comes off the storage and an
+     * I/O error is reported as one, not as a SIGBUS from a mapping. */
+    if ((rc = load(file, WV_LOAD_PREAD, &m)) != WV_OK)
+        return exit_code(rc);
+    uint64_t total = 0;
+    for (size_t i = 0; i < wv_model_count(m); i++)
+        total += wv_tensor_nbytes(wv_model_tensor(m, i));
+    printf("ok: %s: %s, %zu tensors, %llu bytes of tensor data\n", file,
+           wv_model_source_format(m), wv_model_count(m),
+           (unsigned long long)total);
+    wv_model_free(m);
+    return 0;
+}
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    {"inspect", cmd_inspect},
+    {"convert", cmd_convert},
+    {"verify", cmd_verify},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error(NULL, "missing command");
+    const char *cmd = argv[1];
+    char **sub_argv = argv + 2;
+    int sub_argc = argc - 2;
+    static char help_flag[] = "--help";
+    char *help_argv[] = {help_flag, NULL};
+
+    if (strcmp(cmd, "--version") == 0) {
+        printf("wv %s\n", wv_version_string());
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        if (argc < 3) {
+            fputs(main_help, stdout);
+            return 0;
+        }
+        cmd = argv[2]; /* "wv help CMD" is "wv CMD --help" */
+        sub_argv = help_argv;
+        sub_argc = 1;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].fn(sub_argc, sub_argv);
+    return usage_error(NULL, "unknown command '%s'", cmd);
+}

@@ -1,0 +1,134 @@
+/*
+ * alloc.c -- the replaceable allocator, its failure countdown for tests, and
+ * the numbered fault-injection sites.
+ *
+ * Every allocation in the library goes through wv__malloc and friends so a
+ * test can make the n-th one fail and check that the error path returns
+ * WV_NOMEM and leaks nothing.
+ */
+#include "wv_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *std_alloc(void *o, size_t n)
+{
+    (void)o;
+    return malloc(n);
+}
+static void *std_realloc(void *o, void *p, size_t n)
+{
+    (void)o;
+    return realloc(p, n);
+}
+static void std_free(void *o, void *p)
+{
+    (void)o;
+    free(p);
+}
+
+static wv_allocator g_alloc = {std_alloc, std_realloc, std_free, NULL};
+static long g_fail_after; /* 0: never fail */
+
+int wv_set_allocator(const wv_allocator *a)
+{
+    if (a == NULL) {
+        g_alloc = (wv_allocator){std_alloc, std_realloc, std_free, NULL};
+        return WV_OK;
+    }
+    if (a->alloc == NULL || a->realloc == NULL || a->free == NULL)
+        return WV_MISUSE;
+    g_alloc = *a;
+    return WV_OK;
+}
+
+void wv__alloc_fail_after(long n)
+{
+    g_fail_after = n;
+}
+
+static bool should_fail(void)
+{
+    if (g_fail_after <= 0)
+        return false;
+    return --g_fail_after == 0;
+}
+
+void *wv__malloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return g_alloc.alloc(g_alloc.opaque, n ? n : 1);
+}
+
+void *wv__calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total))
+        return NULL;
+    void *p = wv__malloc(total);
+    if (p)
+        memset(p, 0, total);
+    return p;
+}
+
+void *wv__realloc(void *p, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return g_alloc.realloc(g_alloc.opaque, p, n ? n : 1);
+}
+
+void wv__free(void *p)
+{
+    if (p == NULL)
+        return;
+    int saved = errno;
+    g_alloc.free(g_alloc.opaque, p);
+    errno = saved;
+}
+
+char *wv__strndup(const char *s, size_t n)
+{
+    char *d = wv__malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+char *wv__strdup(const char *s)
+{
+    return wv__strndup(s, strlen(s));
+}
+
+void *wv_malloc(size_t size)
+{
+    return wv__malloc(size);
+}
+
+void wv_free(void *ptr)
+{
+    wv__free(ptr);
+}
+
+/* ---- fault sites -------------------------------------------------------- */
+#define WV__N_FAULTS 64
+static int g_fault[WV__N_FAULTS];
+
+void wv__fault_arm(int id, int err)
+{
+    if (id > 0 && id < WV__N_FAULTS)
+        g_fault[id] = err;
+}
+
+int wv__fault_sim(int id)
+{
+    if (id <= 0 || id >= WV__N_FAULTS || g_fault[id] == 0)
+        return 0;
+    int e = g_fault[id];
+    g_fault[id] = 0;
+    return e;
+}

@@ -1,0 +1,296 @@
+/*
+ * file.c -- input sources and atomic output files.
+ *
+ * Input: a wv__src is either a buffer (a file mapping or caller memory) or a
+ * file descriptor read with pread(). Readers go through wv__src_read() and
+ * wv__src_data(), which check every range against the source size, so a
+ * reader can never touch bytes past the end.
+ *
+ * Output: a wv__wfile writes to a temporary file beside the target, then
+ * fsync, rename over the target, fsync of the directory. A failure or a
+ * kill at any instant leaves the old target intact; at worst a temporary
+ * file named ".<target>.wv-tmp-*" stays behind. Errors are sticky (the
+ * first one is kept and every later write is a no-op) so writers can stream
+ * without checking each call, as Redis's rio does.
+ */
+#include "wv_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WV__WBUF_SIZE (1u << 20)
+#define WV__PREAD_CHUNK ((size_t)64 << 20)
+
+int wv__src_read(const struct wv__src *s, uint64_t off, void *buf, size_t len,
+                 struct wv__err *err)
+{
+    uint64_t end;
+    if (wv__add_overflow(off, len, &end) || end > s->size)
+        return wv__seterr(err, WV_CORRUPT,
+                          "%s: truncated: needs bytes up to %llu but the "
+                          "file has %llu",
+                          s->name, (unsigned long long)(off + len),
+                          (unsigned long long)s->size);
+    if (s->map) {
+        if (len)
+            memcpy(buf, s->map + off, len);
+        return WV_OK;
+    }
+    unsigned char *p = buf;
+    while (len > 0) {
+        size_t step = len > WV__PREAD_CHUNK ? WV__PREAD_CHUNK : len;
+        int fe = WV__FAULT_SIM(WV__FAULT_PREAD);
+        ssize_t r = fe ? (errno = fe, -1) : pread(s->fd, p, step, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return wv__seterr(err, WV_IO, "%s: read failed: %s", s->name,
+                              strerror(errno));
+        if (r == 0)
+            return wv__seterr(err, WV_IO_SHORT_READ,
+                              "%s: file shrank while reading", s->name);
+        p += r;
+        off += (uint64_t)r;
+        len -= (size_t)r;
+    }
+    return WV_OK;
+}
+
+int wv__src_data(const struct wv__src *s, uint64_t off, uint64_t len,
+                 const unsigned char **data, void **owned,
+                 struct wv__err *err)
+{
+    uint64_t end;
+    *data = NULL;
+    *owned = NULL;
+    if (wv__add_overflow(off, len, &end) || end > s->size)
+        return wv__seterr(err, WV_CORRUPT,
+                          "%s: truncated: data ends at %llu but the file has "
+                          "%llu bytes",
+                          s->name, (unsigned long long)end,
+                          (unsigned long long)s->size);
+    if (len > SIZE_MAX)
+        return wv__seterr(err, WV_RANGE, "%s: tensor too large", s->name);
+    if (s->map) {
+        *data = s->map + off;
+        return WV_OK;
+    }
+    void *buf = wv__malloc((size_t)len);
+    if (buf == NULL)
+        return wv__seterr(err, WV_NOMEM, "%s: out of memory for %llu bytes",
+                          s->name, (unsigned long long)len);
+    int rc = wv__src_read(s, off, buf, (size_t)len, err);
+    if (rc != WV_OK) {
+        wv__free(buf);
+        return rc;
+    }
+    *data = buf;
+    *owned = buf;
+    return WV_OK;
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static void wfail(struct wv__wfile *f, int code, const char *what, int e)
+{
+    if (f->rc == WV_OK)
+        f->rc = wv__seterr(f->err, code, "%s: %s: %s", f->path, what,
+                           strerror(e));
+}
+
+int wv__wfile_open(struct wv__wfile *f, const char *path, struct wv__err *err)
+{
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    f->err = err;
+    size_t plen = strlen(path);
+    f->path = wv__strdup(path);
+    f->tmp_path = wv__malloc(plen + 64);
+    f->buf = wv__malloc(WV__WBUF_SIZE);
+    if (!f->path || !f->tmp_path || !f->buf) {
+        f->rc = wv__seterr(err, WV_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    static unsigned counter;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(f->tmp_path, plen + 64, "%.*s.%s.wv-tmp-%ld-%u", (int)dirlen,
+                 path, path + dirlen, (long)getpid(), counter++);
+        int fe = WV__FAULT_SIM(WV__FAULT_OPEN_TMP);
+        f->fd = fe ? (errno = fe, -1)
+                   : open(f->tmp_path,
+                          O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (f->fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (f->fd < 0) {
+        wfail(f, WV_IO, "cannot create temporary file", errno);
+        goto fail;
+    }
+    return WV_OK;
+fail:
+    wv__free(f->path);
+    wv__free(f->tmp_path);
+    wv__free(f->buf);
+    f->path = f->tmp_path = NULL;
+    f->buf = NULL;
+    return f->rc;
+}
+
+static void raw_write(struct wv__wfile *f, const unsigned char *p, size_t n)
+{
+    while (n > 0 && f->rc == WV_OK) {
+        size_t step = n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n;
+        int fe = WV__FAULT_SIM(WV__FAULT_WRITE);
+        ssize_t w = fe ? (errno = fe, -1) : write(f->fd, p, step);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            wfail(f, WV_IO, "write failed", w < 0 ? errno : ENOSPC);
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void flush_buf(struct wv__wfile *f)
+{
+    if (f->buf_len) {
+        raw_write(f, f->buf, f->buf_len);
+        f->buf_len = 0;
+    }
+}
+
+void wv__wfile_write(struct wv__wfile *f, const void *p, size_t n)
+{
+    if (f->rc != WV_OK || n == 0)
+        return;
+    if (f->crc_on)
+        f->crc = wv__crc32(f->crc, p, n);
+    f->off += n;
+    if (n >= WV__WBUF_SIZE) {
+        flush_buf(f);
+        raw_write(f, p, n);
+        return;
+    }
+    if (f->buf_len + n > WV__WBUF_SIZE)
+        flush_buf(f);
+    memcpy(f->buf + f->buf_len, p, n);
+    f->buf_len += n;
+}
+
+void wv__wfile_zero(struct wv__wfile *f, size_t n)
+{
+    static const unsigned char zeros[256];
+    while (n > 0) {
+        size_t step = n > sizeof zeros ? sizeof zeros : n;
+        wv__wfile_write(f, zeros, step);
+        n -= step;
+    }
+}
+
+void wv__wfile_tensor(struct wv__wfile *f, const struct wv_tensor *t,
+                      wv_dtype to)
+{
+    if (to == t->dtype || to == WV_DTYPE_INVALID) {
+        wv__wfile_write(f, t->data, t->nbytes);
+        return;
+    }
+    size_t in_sz = wv_dtype_size(t->dtype), out_sz = wv_dtype_size(to);
+    size_t n = t->nbytes / in_sz;
+    size_t slice = WV__WBUF_SIZE / 8; /* elements per conversion slice */
+    unsigned char *tmp = wv__malloc(slice * out_sz);
+    if (tmp == NULL) {
+        if (f->rc == WV_OK)
+            f->rc = wv__seterr(f->err, WV_NOMEM, "%s: out of memory", f->path);
+        return;
+    }
+    for (size_t i = 0; i < n && f->rc == WV_OK; i += slice) {
+        size_t k = n - i < slice ? n - i : slice;
+        wv__cast(t->dtype, t->data + i * in_sz, to, tmp, k);
+        wv__wfile_write(f, tmp, k * out_sz);
+    }
+    wv__free(tmp);
+}
+
+static int fsync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (slash == NULL) {
+        dir[0] = '.';
+        dir[1] = '\0';
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n == 0)
+            n = 1; /* "/file" lives in "/" */
+        if (n >= sizeof dir)
+            return ENAMETOOLONG;
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fe = WV__FAULT_SIM(WV__FAULT_DIRSYNC);
+    if (fe)
+        return fe;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int e = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    /* Some filesystems refuse fsync on directories; that is not a failure
+     * of ours. */
+    return (e == EINVAL || e == EBADF) ? 0 : e;
+}
+
+void wv__wfile_abort(struct wv__wfile *f)
+{
+    if (f->fd >= 0) {
+        close(f->fd);
+        unlink(f->tmp_path);
+    }
+    f->fd = -1;
+    wv__free(f->path);
+    wv__free(f->tmp_path);
+    wv__free(f->buf);
+    f->path = f->tmp_path = NULL;
+    f->buf = NULL;
+}
+
+int wv__wfile_commit(struct wv__wfile *f)
+{
+    flush_buf(f);
+    if (f->rc == WV_OK) {
+        int fe = WV__FAULT_SIM(WV__FAULT_FSYNC);
+        if (fe || fsync(f->fd) != 0)
+            wfail(f, WV_IO, "fsync failed", fe ? fe : errno);
+    }
+    if (f->rc == WV_OK) {
+        int e = close(f->fd);
+        f->fd = -1;
+        if (e != 0) {
+            wfail(f, WV_IO, "close failed", errno);
+            unlink(f->tmp_path);
+        }
+    }
+    if (f->rc == WV_OK) {
+        int fe = WV__FAULT_SIM(WV__FAULT_RENAME);
+        if (fe || rename(f->tmp_path, f->path) != 0) {
+            wfail(f, WV_IO, "rename failed", fe ? fe : errno);
+            unlink(f->tmp_path);
+        }
+    }
+    if (f->rc == WV_OK) {
+        int e = fsync_dir(f->path);
+        if (e)
+            wfail(f, WV_IO, "fsync of the directory failed", e);
+    }
+    int rc = f->rc;
+    wv__wfile_abort(f); /* frees; the fd is closed already on success */
+    return rc;
+}

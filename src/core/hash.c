@@ -1,0 +1,59 @@
+/*
+ * hash.c -- SHA-256 (OpenSSL libcrypto, which uses SHA-NI where the CPU has
+ * it) and CRC-32 (zlib) behind small wrappers, so only this file includes
+ * their headers.
+ */
+#include "wv_int.h"
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+struct wv__sha256 {
+    EVP_MD_CTX *ctx;
+};
+
+struct wv__sha256 *wv__sha256_new(void)
+{
+    struct wv__sha256 *h = wv__malloc(sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->ctx = EVP_MD_CTX_new();
+    if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(h->ctx);
+        wv__free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void wv__sha256_update(struct wv__sha256 *h, const void *p, size_t n)
+{
+    if (n)
+        EVP_DigestUpdate(h->ctx, p, n);
+}
+
+void wv__sha256_final(struct wv__sha256 *h, unsigned char out[32])
+{
+    unsigned int len = 32;
+    EVP_DigestFinal_ex(h->ctx, out, &len);
+}
+
+void wv__sha256_free(struct wv__sha256 *h)
+{
+    if (h == NULL)
+        return;
+    EVP_MD_CTX_free(h->ctx);
+    wv__free(h);
+}
+
+uint32_t wv__crc32(uint32_t crc, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    while (n > 0) {
+        uInt step = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = (uint32_t)crc32(crc, b, step);
+        b += step;
+        n -= step;
+    }
+    return crc;
+}

@@ -1,0 +1,300 @@
+/*
+ * wv_int.h -- private declarations shared by the library's source files.
+ *
+ * Nothing here is part of the public contract. Internal non-static symbols
+ * are spelled wv__name.
+ */
+#ifndef WV_INT_H
+#define WV_INT_H
+
+#include "weightvault.h"
+
+/* System headers come before banned.h so its macros cannot clash with their
+ * declarations; later includes of them in .c files are no-ops. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+/* ---- checked arithmetic ------------------------------------------------ */
+static inline bool wv__mul_overflow(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return __builtin_mul_overflow(a, b, out);
+}
+static inline bool wv__add_overflow(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return __builtin_add_overflow(a, b, out);
+}
+
+/* ---- memory ------------------------------------------------------------ */
+void *wv__malloc(size_t n);
+void *wv__calloc(size_t n, size_t size);
+void *wv__realloc(void *p, size_t n);
+void wv__free(void *p); /* preserves errno */
+char *wv__strdup(const char *s);
+char *wv__strndup(const char *s, size_t n);
+/* Test hook: the n-th allocation from now on fails (0 disables). */
+void wv__alloc_fail_after(long n);
+
+/* Fault-injection sites. Numbers are never reused. A test arms one site
+ * with wv__fault_arm(id, errno_value); the site then fails once. */
+enum {
+    WV__FAULT_WRITE = 1,
+    WV__FAULT_FSYNC = 2,
+    WV__FAULT_RENAME = 3,
+    WV__FAULT_DIRSYNC = 4,
+    WV__FAULT_OPEN_TMP = 5,
+    WV__FAULT_PREAD = 6,
+};
+int wv__fault_sim(int id); /* 0, or the errno to fail with */
+void wv__fault_arm(int id, int err);
+#define WV__FAULT_SIM(id) wv__fault_sim(id)
+
+/* ---- error messages ---------------------------------------------------- */
+/* An error context: a message buffer filled by the first failure. Handles
+ * embed one; loads without a handle use a stack one. */
+struct wv__err {
+    int code;
+    char msg[WV_ERRBUF_SIZE];
+};
+/* Record `code` and a printf-style message (first error wins unless the
+ * context was reset). Returns `code`. */
+int wv__seterr(struct wv__err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void wv__clearerr(struct wv__err *e);
+
+/* Reject with a message unless `cond` holds. Needs a `struct wv__err *err`,
+ * an `int rc` and an `out:` label in scope. */
+#define WV_CHECK(cond, code, ...)                                         \
+    do {                                                                  \
+        if (!(cond)) {                                                    \
+            rc = wv__seterr(err, (code), __VA_ARGS__);                    \
+            goto out;                                                     \
+        }                                                                 \
+    } while (0)
+#define WV_TRY(expr)                                                      \
+    do {                                                                  \
+        rc = (expr);                                                      \
+        if (rc != WV_OK)                                                  \
+            goto out;                                                     \
+    } while (0)
+/* Every parser rejection goes through here. */
+#define WV_CORRUPT_BKPT(...) WV_CHECK(0, WV_CORRUPT, __VA_ARGS__)
+
+/* ---- input sources ----------------------------------------------------- */
+/* Bytes a reader parses: a mapped or caller-provided buffer, or a file read
+ * with pread() when mapping is unwanted. */
+struct wv__src {
+    int fd;                   /* -1 for memory sources                   */
+    uint64_t size;
+    const unsigned char *map; /* whole input, or NULL in pread mode      */
+    const char *name;         /* for messages                            */
+};
+/* Copy [off, off+len) into buf. WV_CORRUPT if the range passes the end. */
+int wv__src_read(const struct wv__src *s, uint64_t off, void *buf, size_t len,
+                 struct wv__err *err);
+
+/* ---- the tensor set ---------------------------------------------------- */
+struct wv_tensor {
+    char *name;
+    wv_dtype dtype;
+    int ndim;
+    uint64_t shape[WV_MAX_DIMS];
+    const unsigned char *data;
+    size_t nbytes;
+    void *owned; /* wv__free()d with the set, or NULL if borrowed */
+};
+
+struct wv__meta {
+    char *key;
+    char *value;
+};
+
+enum wv__meta_state {
+    WV__META_DEFAULT = 0, /* built in memory or read from a format without
+                             metadata: writers may add their defaults    */
+    WV__META_FROM_FILE,   /* read from a file that held metadata         */
+    WV__META_NONE         /* read from a file of a format that has a
+                             metadata field, which was absent            */
+};
+
+struct wv_model {
+    struct wv_tensor *tensors;
+    size_t n_tensors, cap_tensors;
+    /* Open-addressing index name -> tensor position + 1 (0 = empty). */
+    size_t *index;
+    size_t index_cap;
+    struct wv__meta *meta;
+    size_t n_meta, cap_meta;
+    enum wv__meta_state meta_state;
+    const char *source_format;
+    void *map;       /* file mapping the tensors may borrow from */
+    size_t map_len;
+    void *blob;      /* one owned buffer the tensors may point into */
+    struct wv__err err;
+};
+
+int wv__model_add(wv_model *m, const char *name, size_t name_len,
+                  wv_dtype dt, int ndim, const uint64_t *shape,
+                  const void *data, size_t len, void *owned,
+                  struct wv__err *err);
+/* Validate a shape against a dtype: computes element count and byte size
+ * with overflow checks. */
+int wv__shape_bytes(wv_dtype dt, int ndim, const uint64_t *shape,
+                    uint64_t *numel, uint64_t *nbytes);
+/* "[2, 3]" into buf. */
+void wv__shape_str(int ndim, const uint64_t *shape, char *buf, size_t cap);
+
+/* ---- dtypes and casts -------------------------------------------------- */
+/* The dtype a tensor is written as under `cast` (WV_DTYPE_INVALID: keep). */
+wv_dtype wv__cast_target(wv_dtype from, wv_dtype cast);
+/* Convert n elements. Only pairs where wv__cast_target(from, to) == to. */
+void wv__cast(wv_dtype from, const void *src, wv_dtype to, void *dst,
+              size_t n);
+/* Reverse the byte order of n elements of `size` bytes in place. */
+void wv__bswap(void *p, size_t n, size_t size);
+
+/* ---- output files ------------------------------------------------------ */
+/* A file written atomically: bytes go to a temporary sibling which is
+ * renamed over the target by wv__wfile_commit(). Errors are sticky: after
+ * the first failure every write is a no-op and commit reports it. */
+struct wv__wfile {
+    int fd;
+    char *path;
+    char *tmp_path;
+    uint64_t off;
+    unsigned char *buf;
+    size_t buf_len;
+    bool crc_on;
+    uint32_t crc;
+    int rc;
+    struct wv__err *err;
+};
+int wv__wfile_open(struct wv__wfile *f, const char *path,
+                   struct wv__err *err);
+void wv__wfile_write(struct wv__wfile *f, const void *p, size_t n);
+void wv__wfile_zero(struct wv__wfile *f, size_t n);
+/* Write a tensor's elements converted to `to`, streaming in slices. */
+void wv__wfile_tensor(struct wv__wfile *f, const struct wv_tensor *t,
+                      wv_dtype to);
+int wv__wfile_commit(struct wv__wfile *f);
+void wv__wfile_abort(struct wv__wfile *f);
+
+/* ---- formats ----------------------------------------------------------- */
+struct wv__format_ops {
+    wv_format id;
+    const char *name;
+    const char *ext; /* ".safetensors" */
+    /* 1 if the first bytes look like this format. */
+    int (*probe)(const unsigned char *head, size_t n, uint64_t size);
+    int (*load)(const struct wv__src *src, unsigned flags, wv_model *m,
+                struct wv__err *err);
+    int (*save)(const wv_model *m, struct wv__wfile *f,
+                const wv_save_opts *opts, struct wv__err *err);
+};
+const struct wv__format_ops *wv__format_get(wv_format id);
+
+/* Tensor data at [off, off+len) of the source: borrowed from the mapping,
+ * or read into an owned buffer (returned in *owned) in pread mode. */
+int wv__src_data(const struct wv__src *s, uint64_t off, uint64_t len,
+                 const unsigned char **data, void **owned,
+                 struct wv__err *err);
+
+extern const struct wv__format_ops wv__fmt_safetensors;
+extern const struct wv__format_ops wv__fmt_npy;
+extern const struct wv__format_ops wv__fmt_npz;
+
+/* ---- hashing ----------------------------------------------------------- */
+struct wv__sha256;
+struct wv__sha256 *wv__sha256_new(void);
+void wv__sha256_update(struct wv__sha256 *h, const void *p, size_t n);
+void wv__sha256_final(struct wv__sha256 *h, unsigned char out[32]);
+void wv__sha256_free(struct wv__sha256 *h);
+uint32_t wv__crc32(uint32_t crc, const void *p, size_t n);
+
+
+/* ---- UTF-8 ------------------------------------------------------------ */
+/* Length of the valid UTF-8 sequence at p, 0 if invalid. */
+size_t wv__utf8_seq(const unsigned char *p, size_t avail);
+bool wv__utf8_valid(const void *s, size_t n);
+
+/* ---- growable byte buffer ---------------------------------------------- */
+/* Appends never fail loudly: an allocation failure sets `oom`, later
+ * appends are no-ops, and the owner checks `oom` once at the end. */
+struct wv__buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+void wv__buf_add(struct wv__buf *b, const void *p, size_t n);
+void wv__buf_addc(struct wv__buf *b, char c);
+void wv__buf_adds(struct wv__buf *b, const char *s);
+void wv__buf_addf(struct wv__buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void wv__buf_release(struct wv__buf *b);
+
+/* ---- JSON --------------------------------------------------------------- */
+/* A bounded cursor over JSON text: no document tree is built, the caller
+ * pulls values in the order it expects them. Errors name the byte offset. */
+struct wv__json {
+    const char *start, *p, *end;
+    const char *what; /* "header of 'x.safetensors'" for messages */
+    struct wv__err *err;
+};
+void wv__json_ws(struct wv__json *j);
+/* After whitespace: is the next character c? Consumes it if so. */
+bool wv__json_eat(struct wv__json *j, char c);
+int wv__json_expect(struct wv__json *j, char c);
+/* A string, unescaped to UTF-8 (NUL bytes allowed, so *len counts). The
+ * result is wv__malloc()ed. */
+int wv__json_string(struct wv__json *j, char **out, size_t *len);
+/* A non-negative integer without sign, fraction or exponent. */
+int wv__json_u64(struct wv__json *j, uint64_t *out);
+/* Skip any value (nesting bounded). */
+int wv__json_skip(struct wv__json *j);
+/* Append s as a JSON string the way serde_json writes it. */
+void wv__json_put_string(struct wv__buf *b, const char *s, size_t n);
+
+/* ---- little-endian helpers --------------------------------------------- */
+static inline uint16_t wv__le16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t wv__le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+static inline uint64_t wv__le64(const unsigned char *p)
+{
+    return (uint64_t)wv__le32(p) | ((uint64_t)wv__le32(p + 4) << 32);
+}
+static inline void wv__put16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+static inline void wv__put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline void wv__put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+#endif /* WV_INT_H */

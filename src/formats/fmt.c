@@ -1,0 +1,207 @@
+/*
+ * fmt.c -- the format table, content detection, and the public load and
+ * save entry points that open files and hand them to a format.
+ *
+ * Detection is by content, never by extension: a reader gets the first
+ * bytes and the file size. Writing picks the format from the options or the
+ * target's extension, and always goes through an atomic wv__wfile.
+ */
+#include "wv_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct wv__format_ops *const formats[] = {
+    &wv__fmt_safetensors,
+    &wv__fmt_npy,
+    &wv__fmt_npz,
+};
+#define N_FORMATS (sizeof formats / sizeof formats[0])
+
+const struct wv__format_ops *wv__format_get(wv_format id)
+{
+    for (size_t i = 0; i < N_FORMATS; i++)
+        if (formats[i]->id == id)
+            return formats[i];
+    return NULL;
+}
+
+const char *wv_format_name(wv_format fmt)
+{
+    const struct wv__format_ops *f = wv__format_get(fmt);
+    return f ? f->name : NULL;
+}
+
+int wv_format_from_name(const char *name, wv_format *out)
+{
+    for (size_t i = 0; i < N_FORMATS; i++) {
+        if (strcmp(formats[i]->name, name) == 0) {
+            *out = formats[i]->id;
+            return WV_OK;
+        }
+    }
+    *out = WV_FMT_AUTO;
+    return WV_NOTFOUND;
+}
+
+int wv_format_from_path(const char *path, wv_format *out)
+{
+    size_t pl = strlen(path);
+    for (size_t i = 0; i < N_FORMATS; i++) {
+        size_t el = strlen(formats[i]->ext);
+        if (pl > el && strcmp(path + pl - el, formats[i]->ext) == 0) {
+            *out = formats[i]->id;
+            return WV_OK;
+        }
+    }
+    *out = WV_FMT_AUTO;
+    return WV_NOTFOUND;
+}
+
+static void copy_err(const wv_load_opts *o, const struct wv__err *e)
+{
+    if (o && o->errbuf && o->errbuf_size)
+        snprintf(o->errbuf, o->errbuf_size, "%s", e->msg);
+}
+
+/* Probe and load from an open source into a new set. */
+static int load_src(const struct wv__src *src, const wv_load_opts *o,
+                    wv_model **out, struct wv__err *err, void *map,
+                    size_t map_len)
+{
+    int rc = WV_OK;
+    wv_model *m = NULL;
+    const struct wv__format_ops *f = NULL;
+    unsigned char head[64];
+    size_t hn = src->size < sizeof head ? (size_t)src->size : sizeof head;
+
+    if (o && o->format != WV_FMT_AUTO) {
+        f = wv__format_get(o->format);
+        WV_CHECK(f != NULL, WV_MISUSE, "%s: unknown format %d", src->name,
+                 (int)o->format);
+    } else {
+        WV_TRY(wv__src_read(src, 0, head, hn, err));
+        for (size_t i = 0; i < N_FORMATS && f == NULL; i++)
+            if (formats[i]->probe(head, hn, src->size))
+                f = formats[i];
+        WV_CHECK(f != NULL, WV_FORMAT,
+                 "%s: not a recognised weights file (known formats: "
+                 "safetensors, npy, npz)",
+                 src->name);
+    }
+    WV_CHECK(wv_model_new(&m) == WV_OK, WV_NOMEM, "out of memory");
+    m->map = map;
+    m->map_len = map_len;
+    map = NULL;
+    m->source_format = f->name;
+    WV_TRY(f->load(src, o ? o->flags : 0, m, err));
+out:
+    if (map)
+        munmap(map, map_len);
+    if (rc != WV_OK) {
+        wv_model_free(m);
+        m = NULL;
+    }
+    *out = m;
+    return rc;
+}
+
+int wv_model_load(const char *path, const wv_load_opts *opts, wv_model **out)
+{
+    struct wv__err e = {0}, *err = &e;
+    int rc = WV_OK;
+    int fd = -1;
+    void *map = NULL;
+    size_t map_len = 0;
+    struct stat st;
+    *out = NULL;
+
+    if (opts && opts->struct_size < sizeof(wv_load_opts))
+        return WV_MISUSE;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    WV_CHECK(fd >= 0, errno == ENOENT ? WV_NOTFOUND : WV_IO, "%s: %s", path,
+             strerror(errno));
+    WV_CHECK(fstat(fd, &st) == 0, WV_IO, "%s: %s", path, strerror(errno));
+    WV_CHECK(S_ISREG(st.st_mode), WV_IO, "%s: not a regular file", path);
+    struct wv__src src = {fd, (uint64_t)st.st_size, NULL, path};
+    bool use_map = !(opts && (opts->flags & WV_LOAD_PREAD));
+    if (use_map && st.st_size > 0) {
+        WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
+                 "%s: file too large to map", path);
+        map_len = (size_t)st.st_size;
+        map = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+        WV_CHECK(map != MAP_FAILED, WV_IO, "%s: mmap failed: %s", path,
+                 strerror(errno));
+        src.map = map;
+    } else if (use_map) {
+        src.map = (const unsigned char *)"";
+    }
+    rc = load_src(&src, opts, out, err, map, map_len);
+    map = NULL; /* load_src owns it now */
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != WV_OK)
+        copy_err(opts, err);
+    return rc;
+}
+
+int wv_model_load_mem(const void *buf, size_t len, const wv_load_opts *opts,
+                      wv_model **out)
+{
+    struct wv__err e = {0};
+    *out = NULL;
+    if (opts && opts->struct_size < sizeof(wv_load_opts))
+        return WV_MISUSE;
+    struct wv__src src = {-1, len, buf ? buf : (const void *)"", "<memory>"};
+    int rc = load_src(&src, opts, out, &e, NULL, 0);
+    if (rc != WV_OK)
+        copy_err(opts, &e);
+    return rc;
+}
+
+int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
+{
+    static const wv_save_opts defaults = WV_SAVE_OPTS_INIT;
+    struct wv__err *err = &m->err;
+    int rc = WV_OK;
+    struct wv__wfile f;
+    bool open = false;
+    wv_format fmt;
+
+    wv__clearerr(err);
+    if (opts == NULL)
+        opts = &defaults;
+    WV_CHECK(opts->struct_size >= sizeof(wv_save_opts), WV_MISUSE,
+             "save options from an incompatible header");
+    WV_CHECK(opts->cast == WV_DTYPE_INVALID || opts->cast == WV_F32 ||
+                 opts->cast == WV_F16 || opts->cast == WV_BF16,
+             WV_MISUSE, "can only convert floating-point tensors to F32, F16 "
+                        "or BF16");
+    fmt = opts->format;
+    if (fmt == WV_FMT_AUTO)
+        WV_CHECK(wv_format_from_path(path, &fmt) == WV_OK, WV_MISUSE,
+                 "%s: cannot tell the format from the extension (use "
+                 ".safetensors, .npy or .npz, or name the format)",
+                 path);
+    const struct wv__format_ops *ops = wv__format_get(fmt);
+    WV_CHECK(ops != NULL && ops->save != NULL, WV_UNSUPPORTED,
+             "%s: writing this format is not supported", path);
+    WV_TRY(wv__wfile_open(&f, path, err));
+    open = true;
+    rc = ops->save(m, &f, opts, err);
+    if (rc == WV_OK)
+        rc = wv__wfile_commit(&f);
+    else
+        wv__wfile_abort(&f);
+    open = false;
+out:
+    if (open)
+        wv__wfile_abort(&f);
+    return rc;
+}

@@ -1,0 +1,326 @@
+/*
+ * model.c -- the tensor set (wv_model): tensors in insertion order with a
+ * name index, ordered string metadata, and the memory the tensors borrow.
+ *
+ * Invariants: names are unique; every tensor's nbytes equals its element
+ * count times its dtype size (checked with overflow-safe arithmetic when the
+ * tensor is added); `data` is non-NULL whenever nbytes > 0.
+ */
+#include "wv_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int wv_model_new(wv_model **out)
+{
+    *out = wv__calloc(1, sizeof(wv_model));
+    return *out ? WV_OK : WV_NOMEM;
+}
+
+void wv_model_free(wv_model *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        wv__free(m->tensors[i].name);
+        wv__free(m->tensors[i].owned);
+    }
+    for (size_t i = 0; i < m->n_meta; i++) {
+        wv__free(m->meta[i].key);
+        wv__free(m->meta[i].value);
+    }
+    wv__free(m->tensors);
+    wv__free(m->index);
+    wv__free(m->meta);
+    wv__free(m->blob);
+    if (m->map)
+        munmap(m->map, m->map_len);
+    wv__free(m);
+}
+
+const char *wv_model_errmsg(const wv_model *m)
+{
+    return m ? m->err.msg : "no tensor set";
+}
+
+const char *wv_model_source_format(const wv_model *m)
+{
+    return m->source_format;
+}
+
+size_t wv_model_count(const wv_model *m)
+{
+    return m->n_tensors;
+}
+
+const wv_tensor *wv_model_tensor(const wv_model *m, size_t i)
+{
+    return i < m->n_tensors ? &m->tensors[i] : NULL;
+}
+
+/* FNV-1a: names are short, and the index only needs spreading. */
+static size_t hash_name(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return (size_t)h;
+}
+
+static size_t *index_slot(const wv_model *m, const char *name, size_t n)
+{
+    size_t mask = m->index_cap - 1;
+    for (size_t i = hash_name(name, n) & mask;; i = (i + 1) & mask) {
+        size_t v = m->index[i];
+        if (v == 0)
+            return &m->index[i];
+        const char *tn = m->tensors[v - 1].name;
+        if (strncmp(tn, name, n) == 0 && tn[n] == '\0')
+            return &m->index[i];
+    }
+}
+
+static int index_grow(wv_model *m)
+{
+    size_t cap = m->index_cap ? m->index_cap * 2 : 64;
+    size_t *idx = wv__calloc(cap, sizeof *idx);
+    if (idx == NULL)
+        return WV_NOMEM;
+    wv__free(m->index);
+    m->index = idx;
+    m->index_cap = cap;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const char *nm = m->tensors[i].name;
+        *index_slot(m, nm, strlen(nm)) = i + 1;
+    }
+    return WV_OK;
+}
+
+const wv_tensor *wv_model_find(const wv_model *m, const char *name)
+{
+    if (m->index_cap == 0)
+        return NULL;
+    size_t v = *index_slot(m, name, strlen(name));
+    return v ? &m->tensors[v - 1] : NULL;
+}
+
+int wv__shape_bytes(wv_dtype dt, int ndim, const uint64_t *shape,
+                    uint64_t *numel, uint64_t *nbytes)
+{
+    uint64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        if (wv__mul_overflow(n, shape[i], &n))
+            return WV_RANGE;
+    if (wv__mul_overflow(n, wv_dtype_size(dt), nbytes))
+        return WV_RANGE;
+    *numel = n;
+    return WV_OK;
+}
+
+void wv__shape_str(int ndim, const uint64_t *shape, char *buf, size_t cap)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%llu", i ? ", " : "",
+                              (unsigned long long)shape[i]);
+    if (o < cap)
+        snprintf(buf + o, cap - o, "]");
+}
+
+int wv__model_add(wv_model *m, const char *name, size_t name_len,
+                  wv_dtype dt, int ndim, const uint64_t *shape,
+                  const void *data, size_t len, void *owned,
+                  struct wv__err *err)
+{
+    int rc = WV_OK;
+    uint64_t numel, nbytes;
+    char *nm = NULL;
+    WV_CHECK(dt > WV_DTYPE_INVALID && dt < WV__DTYPE_COUNT, WV_MISUSE,
+             "tensor '%.*s' has an invalid dtype", (int)name_len, name);
+    WV_CHECK(ndim >= 0 && ndim <= WV_MAX_DIMS, WV_RANGE,
+             "tensor '%.*s' has %d dimensions, more than %d", (int)name_len,
+             name, ndim, WV_MAX_DIMS);
+    WV_CHECK(name_len > 0 && memchr(name, '\0', name_len) == NULL &&
+                 wv__utf8_valid(name, name_len),
+             WV_MISUSE, "tensor name '%.*s' is empty or not UTF-8",
+             (int)name_len, name);
+    WV_CHECK(wv__shape_bytes(dt, ndim, shape, &numel, &nbytes) == WV_OK,
+             WV_RANGE, "tensor '%.*s' has a shape whose size overflows",
+             (int)name_len, name);
+    WV_CHECK(nbytes == len, WV_RANGE,
+             "tensor '%.*s' has %zu bytes but its shape and dtype need %llu",
+             (int)name_len, name, len, (unsigned long long)nbytes);
+    WV_CHECK(len == 0 || data != NULL, WV_MISUSE,
+             "tensor '%.*s' has no data", (int)name_len, name);
+    if (m->n_tensors + 1 > m->index_cap / 2)
+        WV_CHECK(index_grow(m) == WV_OK, WV_NOMEM, "out of memory");
+    size_t *slot = index_slot(m, name, name_len);
+    WV_CHECK(*slot == 0, WV_EXISTS, "duplicate tensor name '%.*s'",
+             (int)name_len, name);
+    if (m->n_tensors == m->cap_tensors) {
+        size_t cap = m->cap_tensors ? m->cap_tensors * 2 : 16;
+        struct wv_tensor *t = wv__realloc(m->tensors, cap * sizeof *t);
+        WV_CHECK(t != NULL, WV_NOMEM, "out of memory");
+        m->tensors = t;
+        m->cap_tensors = cap;
+    }
+    nm = wv__strndup(name, name_len);
+    WV_CHECK(nm != NULL, WV_NOMEM, "out of memory");
+    struct wv_tensor *t = &m->tensors[m->n_tensors];
+    memset(t, 0, sizeof *t);
+    t->name = nm;
+    nm = NULL;
+    t->dtype = dt;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
+    t->data = data;
+    t->nbytes = len;
+    t->owned = owned;
+    owned = NULL;
+    *slot = ++m->n_tensors;
+out:
+    wv__free(nm);
+    wv__free(owned); /* ownership was passed in even when we fail */
+    return rc;
+}
+
+int wv_model_add(wv_model *m, const char *name, wv_dtype dt, int ndim,
+                 const uint64_t *shape, const void *data, size_t len,
+                 unsigned flags)
+{
+    wv__clearerr(&m->err);
+    void *owned = NULL;
+    if (flags == WV_DATA_TAKE) {
+        owned = (void *)(uintptr_t)data;
+    } else if (flags == WV_DATA_COPY) {
+        owned = wv__malloc(len);
+        if (owned == NULL)
+            return wv__seterr(&m->err, WV_NOMEM, "out of memory");
+        if (len)
+            memcpy(owned, data, len);
+        data = owned;
+    } else if (flags != WV_DATA_BORROW) {
+        return wv__seterr(&m->err, WV_MISUSE, "unknown data flag %u", flags);
+    }
+    if (name == NULL)
+        name = "";
+    return wv__model_add(m, name, strlen(name), dt, ndim, shape, data, len,
+                         owned, &m->err);
+}
+
+/* ---- metadata ----------------------------------------------------------- */
+
+const char *wv_model_get_meta(const wv_model *m, const char *key)
+{
+    for (size_t i = 0; i < m->n_meta; i++)
+        if (strcmp(m->meta[i].key, key) == 0)
+            return m->meta[i].value;
+    return NULL;
+}
+
+int wv_model_set_meta(wv_model *m, const char *key, const char *value)
+{
+    char *v = wv__strdup(value);
+    if (v == NULL)
+        return wv__seterr(&m->err, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_meta; i++) {
+        if (strcmp(m->meta[i].key, key) == 0) {
+            wv__free(m->meta[i].value);
+            m->meta[i].value = v;
+            return WV_OK;
+        }
+    }
+    if (m->n_meta == m->cap_meta) {
+        size_t cap = m->cap_meta ? m->cap_meta * 2 : 8;
+        struct wv__meta *nm = wv__realloc(m->meta, cap * sizeof *nm);
+        if (nm == NULL) {
+            wv__free(v);
+            return wv__seterr(&m->err, WV_NOMEM, "out of memory");
+        }
+        m->meta = nm;
+        m->cap_meta = cap;
+    }
+    char *k = wv__strdup(key);
+    if (k == NULL) {
+        wv__free(v);
+        return wv__seterr(&m->err, WV_NOMEM, "out of memory");
+    }
+    m->meta[m->n_meta].key = k;
+    m->meta[m->n_meta].value = v;
+    m->n_meta++;
+    if (m->meta_state == WV__META_NONE)
+        m->meta_state = WV__META_FROM_FILE;
+    return WV_OK;
+}
+
+size_t wv_model_meta_count(const wv_model *m)
+{
+    return m->n_meta;
+}
+
+int wv_model_meta(const wv_model *m, size_t i, const char **key,
+                  const char **value)
+{
+    if (i >= m->n_meta) {
+        *key = *value = NULL;
+        return WV_RANGE;
+    }
+    *key = m->meta[i].key;
+    *value = m->meta[i].value;
+    return WV_OK;
+}
+
+/* ---- tensors ------------------------------------------------------------ */
+
+const char *wv_tensor_name(const wv_tensor *t)
+{
+    return t->name;
+}
+wv_dtype wv_tensor_dtype(const wv_tensor *t)
+{
+    return t->dtype;
+}
+int wv_tensor_ndim(const wv_tensor *t)
+{
+    return t->ndim;
+}
+const uint64_t *wv_tensor_shape(const wv_tensor *t)
+{
+    return t->shape;
+}
+size_t wv_tensor_nbytes(const wv_tensor *t)
+{
+    return t->nbytes;
+}
+uint64_t wv_tensor_numel(const wv_tensor *t)
+{
+    return t->nbytes / wv_dtype_size(t->dtype);
+}
+const void *wv_tensor_data(const wv_tensor *t)
+{
+    return t->data;
+}
+
+int wv_tensor_read(const wv_tensor *t, size_t off, void *buf, size_t len)
+{
+    size_t end;
+    if (__builtin_add_overflow(off, len, &end) || end > t->nbytes)
+        return WV_RANGE;
+    if (len)
+        memcpy(buf, t->data + off, len);
+    return WV_OK;
+}
+
+int wv_tensor_sha256(const wv_tensor *t, unsigned char out[32])
+{
+    struct wv__sha256 *h = wv__sha256_new();
+    if (h == NULL)
+        return WV_NOMEM;
+    wv__sha256_update(h, t->data, t->nbytes);
+    wv__sha256_final(h, out);
+    wv__sha256_free(h);
+    return WV_OK;
+}

@@ -1,0 +1,107 @@
+/*
+ * runner.c -- runs the test named on the command line, or every test.
+ */
+#include "wvtest.h"
+
+#include <ftw.h>
+#include <unistd.h>
+
+#define MAX_TESTS 1024
+
+static struct {
+    const char *name;
+    wvtest_fn fn;
+} tests[MAX_TESTS];
+static int n_tests;
+int wvtest_failed;
+static char tmpdir[256];
+
+void wvtest_register(const char *name, wvtest_fn fn)
+{
+    if (n_tests < MAX_TESTS) {
+        tests[n_tests].name = name;
+        tests[n_tests].fn = fn;
+        n_tests++;
+    }
+}
+
+const char *wvtest_tmpdir(void)
+{
+    if (tmpdir[0] == '\0') {
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/wvtest-XXXXXX");
+        if (mkdtemp(tmpdir) == NULL) {
+            perror("mkdtemp");
+            exit(2);
+        }
+    }
+    return tmpdir;
+}
+
+static int rm_entry(const char *p, const struct stat *s, int flag,
+                    struct FTW *f)
+{
+    (void)s;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+unsigned char *wvtest_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)n + 1);
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    if (p)
+        *len = (size_t)n;
+    return p;
+}
+
+int wvtest_write_file(const char *path, const void *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return -1;
+    size_t w = fwrite(p, 1, len, f);
+    return (fclose(f) == 0 && w == len) ? 0 : -1;
+}
+
+static int run(int i)
+{
+    wvtest_failed = 0;
+    tmpdir[0] = '\0';
+    tests[i].fn();
+    printf("%s %s\n", wvtest_failed ? "FAIL" : "ok  ", tests[i].name);
+    if (tmpdir[0] && !wvtest_failed)
+        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return wvtest_failed;
+}
+
+int main(int argc, char **argv)
+{
+    int failed = 0, found = 0;
+    if (argc > 1 && strcmp(argv[1], "--list") == 0) {
+        for (int i = 0; i < n_tests; i++)
+            printf("%s\n", tests[i].name);
+        return 0;
+    }
+    for (int i = 0; i < n_tests; i++) {
+        if (argc > 1 && strcmp(argv[1], tests[i].name) != 0)
+            continue;
+        found++;
+        failed += run(i);
+    }
+    if (argc > 1 && found == 0) {
+        fprintf(stderr, "no test named %s\n", argv[1]);
+        return 2;
+    }
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,72 @@
+/*
+ * wvtest.h -- a small test harness in the manner of libuv's test/task.h.
+ *
+ * TEST_IMPL(name) { ... } defines a test; the runner executes the one named
+ * on its command line (each is its own ctest entry) or all of them. ASSERT_*
+ * print file, line and expression and fail the test.
+ */
+#ifndef WVTEST_H
+#define WVTEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*wvtest_fn)(void);
+void wvtest_register(const char *name, wvtest_fn fn);
+extern int wvtest_failed;
+
+#define TEST_IMPL(name)                                                   \
+    static void test_##name(void);                                        \
+    __attribute__((constructor)) static void reg_##name(void)             \
+    {                                                                     \
+        wvtest_register(#name, test_##name);                              \
+    }                                                                     \
+    static void test_##name(void)
+
+#define WVT_FAIL(...)                                                     \
+    do {                                                                  \
+        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                   \
+        fprintf(stderr, __VA_ARGS__);                                     \
+        fputc('\n', stderr);                                              \
+        wvtest_failed = 1;                                                \
+        return;                                                           \
+    } while (0)
+
+#define ASSERT(expr)                                                      \
+    do {                                                                  \
+        if (!(expr))                                                      \
+            WVT_FAIL("assertion failed: %s", #expr);                      \
+    } while (0)
+#define ASSERT_EQ(a, b)                                                   \
+    do {                                                                  \
+        long long va_ = (long long)(a), vb_ = (long long)(b);             \
+        if (va_ != vb_)                                                   \
+            WVT_FAIL("%s == %s failed: %lld != %lld", #a, #b, va_, vb_);  \
+    } while (0)
+#define ASSERT_OK(expr) ASSERT_EQ((expr), 0)
+#define ASSERT_NOT_NULL(p) ASSERT((p) != NULL)
+#define ASSERT_STREQ(a, b)                                                \
+    do {                                                                  \
+        const char *sa_ = (a), *sb_ = (b);                                \
+        if (sa_ == NULL || sb_ == NULL || strcmp(sa_, sb_) != 0)          \
+            WVT_FAIL("%s == %s failed: \"%s\" != \"%s\"", #a, #b,         \
+                     sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");          \
+    } while (0)
+#define ASSERT_CONTAINS(hay, needle)                                      \
+    do {                                                                  \
+        const char *h_ = (hay), *n_ = (needle);                           \
+        if (h_ == NULL || strstr(h_, n_) == NULL)                         \
+            WVT_FAIL("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", \
+                     n_);                                                 \
+    } while (0)
+#define ASSERT_MEMEQ(a, b, n) ASSERT(memcmp((a), (b), (n)) == 0)
+
+/* A fresh scratch directory for the running test (removed on success). */
+const char *wvtest_tmpdir(void);
+/* Read a whole file into a malloc()ed buffer; NULL on failure. */
+unsigned char *wvtest_read_file(const char *path, size_t *len);
+int wvtest_write_file(const char *path, const void *p, size_t len);
+
+#endif
