@@ -286,6 +286,14 @@ static int st_load(const struct wv__src *src, unsigned flags, wv_model *m,
                 ents = ne;
                 cap_ents = cap;
             }
+            /* Valid JSON and accepted by the reference, but a tensor set
+             * cannot hold such a name: refuse it as unsupported rather
+             * than fail later as a misuse of wv__model_add(). */
+            WV_CHECK(keylen > 0 && memchr(key, '\0', keylen) == NULL,
+                     WV_FORMAT,
+                     "%s: tensor name '%.*s' is empty or contains a NUL "
+                     "character, which is not supported",
+                     src->name, (int)(keylen > 200 ? 200 : keylen), key);
             struct entry *e = &ents[n_ents++];
             memset(e, 0, sizeof *e);
             e->name = key;
@@ -318,7 +326,8 @@ static int st_load(const struct wv__src *src, unsigned flags, wv_model *m,
 
     /* Offsets must tile [0, end) exactly, in the reference's order of
      * checks. */
-    qsort(ents, n_ents, sizeof *ents, cmp_offsets);
+    if (n_ents > 1) /* ents is NULL when there are none */
+        qsort(ents, n_ents, sizeof *ents, cmp_offsets);
     uint64_t pos = 0;
     for (size_t i = 0; i < n_ents; i++) {
         struct entry *e = &ents[i];
@@ -413,6 +422,12 @@ static int st_save(const wv_model *m, struct wv__wfile *f,
     ord = wv__calloc(n ? n : 1, sizeof *ord);
     WV_CHECK(ord != NULL, WV_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
+        /* The name would be read back as the metadata map. */
+        WV_CHECK(strcmp(m->tensors[i].name, "__metadata__") != 0,
+                 WV_UNSUPPORTED,
+                 "%s: a safetensors file cannot hold a tensor named "
+                 "'__metadata__'",
+                 f->path);
         ord[i].t = &m->tensors[i];
         ord[i].out = wv__cast_target(m->tensors[i].dtype, opts->cast);
     }
