@@ -60,6 +60,13 @@ endforeach()
 # crash files through the harness (regression); clang builds with WV_FUZZ
 # also run libFuzzer for a bounded time.
 file(GLOB WV_FUZZ_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/fuzz/fuzz_*.c)
+if(WV_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
+  # Coverage instrumentation for the library itself: without it libFuzzer
+  # only sees the harness's own edges and fuzzes blind.
+  target_compile_options(wv_obj PRIVATE -fsanitize=fuzzer-no-link)
+  target_link_options(weightvault_static INTERFACE -fsanitize=fuzzer-no-link)
+  target_link_options(weightvault PRIVATE -fsanitize=fuzzer-no-link)
+endif()
 set(WV_FUZZ_SECONDS 40 CACHE STRING "Seconds of fuzzing per harness in ctest")
 foreach(src ${WV_FUZZ_SOURCES})
   get_filename_component(name ${src} NAME_WE)
