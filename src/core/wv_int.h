@@ -197,8 +197,10 @@ struct wv__format_ops {
     wv_format id;
     const char *name;
     const char *ext; /* ".safetensors" */
-    /* 1 if the first bytes look like this format. */
-    int (*probe)(const unsigned char *head, size_t n, uint64_t size);
+    /* 1 if the source looks like this format. `head` holds its first n
+     * bytes (n <= 64); container formats may look further into `src`. */
+    int (*probe)(const struct wv__src *src, const unsigned char *head,
+                 size_t n);
     int (*load)(const struct wv__src *src, unsigned flags, wv_model *m,
                 struct wv__err *err);
     int (*save)(const wv_model *m, struct wv__wfile *f,

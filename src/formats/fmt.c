@@ -87,7 +87,7 @@ static int load_src(const struct wv__src *src, const wv_load_opts *o,
     } else {
         WV_TRY(wv__src_read(src, 0, head, hn, err));
         for (size_t i = 0; i < N_FORMATS && f == NULL; i++)
-            if (formats[i]->probe(head, hn, src->size))
+            if (formats[i]->probe(src, head, hn))
                 f = formats[i];
         WV_CHECK(f != NULL, WV_FORMAT,
                  "%s: not a recognised weights file (known formats: "

@@ -474,8 +474,10 @@ out:
     return rc;
 }
 
-static int npy_probe(const unsigned char *h, size_t n, uint64_t size)
+static int npy_probe(const struct wv__src *src, const unsigned char *h,
+                      size_t n)
 {
+    uint64_t size = src->size;
     (void)size;
     return n >= 6 && memcmp(h, NPY_MAGIC, 6) == 0;
 }

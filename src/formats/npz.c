@@ -28,8 +28,10 @@
 
 #define SLICE_ELEMS ((size_t)1 << 17)
 
-static int npz_probe(const unsigned char *h, size_t n, uint64_t size)
+static int npz_probe(const struct wv__src *src, const unsigned char *h,
+                      size_t n)
 {
+    uint64_t size = src->size;
     (void)size;
     return n >= 4 && h[0] == 'P' && h[1] == 'K' &&
            ((h[2] == 3 && h[3] == 4) || (h[2] == 5 && h[3] == 6));

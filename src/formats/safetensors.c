@@ -67,8 +67,10 @@ struct entry {
     uint64_t begin, end;
 };
 
-static int probe(const unsigned char *h, size_t n, uint64_t size)
+static int probe(const struct wv__src *src, const unsigned char *h,
+                  size_t n)
 {
+    uint64_t size = src->size;
     if (n < 9)
         return 0;
     uint64_t len = wv__le64(h);

@@ -292,7 +292,7 @@ int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
                  struct wv__err *err)
 {
     int rc = WV_OK;
-    struct eocd r;
+    struct eocd r = {0};
     unsigned char *cd_owned = NULL;
     const unsigned char *cd;
     struct wv__zip_entry **idx = NULL;
@@ -507,7 +507,11 @@ int wv__zip_entry_data(const struct wv__zip *z,
         *owned = out;
         out = NULL;
     }
-    uint32_t crc = wv__crc32(0, *data, (size_t)e->size);
+    /* A stored member borrowed from a mapping stays untouched until the
+     * caller reads it (zero-copy open); everything read into memory is
+     * CRC-checked, which includes every load `wv verify` does. */
+    bool lazy = e->method == WV__ZIP_STORED && *owned == NULL;
+    uint32_t crc = lazy ? e->crc : wv__crc32(0, *data, (size_t)e->size);
     WV_CHECK(crc == e->crc, WV_CORRUPT_CHECKSUM,
              "%s: member '%.200s': crc mismatch (computed %08x, recorded "
              "%08x)",

@@ -47,7 +47,9 @@ int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
                  struct wv__err *err);
 void wv__zip_close(struct wv__zip *z);
 
-/* The uncompressed bytes of an entry, CRC-checked. Stored entries are
+/* The uncompressed bytes of an entry, CRC-checked unless it is a stored
+ * entry borrowed from a mapping (zero-copy open: pread-mode loads, as
+ * `wv verify` does, check it). Stored entries are
  * borrowed from a mapped source (*owned = NULL) or read into an owned
  * buffer; deflated entries are inflated into an owned wv__malloc()ed
  * buffer of exactly e->size bytes. The caller frees *owned. */

@@ -635,10 +635,12 @@ TEST_IMPL(zip_writer_align_and_reader)
 
 TEST_IMPL(npz_malformed_corpus)
 {
-    /* Each file of tests/data/malformed/npz is refused in memory too, with
-     * mmap-like and pread-like sources giving the same verdict. */
+    /* Each file of tests/data/malformed/npz is refused in memory too.
+     * crc_mismatch is not in the list: a stored member borrowed from memory
+     * is not read at load time (zero-copy); pread loads check it, which
+     * tests/malformed.sh covers through `wv verify`. */
     static const char *const names[] = {
-        "zip_bomb_ratio", "zip_bomb_zip64", "crc_mismatch",
+        "zip_bomb_ratio", "zip_bomb_zip64",
         "inflated_size_too_small", "overlapping_members",
         "duplicate_member_names", "encrypted_member", "unknown_method"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
