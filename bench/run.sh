@@ -1,0 +1,38 @@
+#!/bin/bash
+# Run the I/O benchmark of the Foundation issue and keep its table.
+#
+#   bash bench/run.sh [BUILD_DIR] [extra bench_io options, e.g. --runs 7]
+#
+# Builds nothing: build first, e.g.
+#   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2
+# Scratch files go to bench-out/ in the repository (same filesystem as the
+# tree, gitignored); the table is written to bench-out/results.md and the
+# big files are deleted at the end.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${1:-build}
+shift || true
+case $build in /*) ;; *) build=$root/$build ;; esac
+
+for f in "$build/bench_io" "$build/wv"; do
+    [ -x "$f" ] || { echo "run.sh: $f not found; build first" >&2; exit 2; }
+done
+
+out=$root/bench-out
+mkdir -p "$out"
+torch_args=(--torch-script "$root/bench/torch_baseline.py" --python /usr/bin/python3)
+if ! /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
+    echo "run.sh: /usr/bin/python3 has no torch/numpy; torch rows will be n/a" >&2
+    torch_args=(--no-torch)
+fi
+
+start=$(date +%s)
+"$build/bench_io" --dir "$out" --wv "$build/wv" "${torch_args[@]}" "$@" \
+    | tee "$out/results.md.tmp"
+end=$(date +%s)
+printf -- '- wall time of the whole benchmark: %d s\n' $((end - start)) \
+    | tee -a "$out/results.md.tmp"
+mv "$out/results.md.tmp" "$out/results.md"
+rm -f "$out"/*.safetensors "$out"/*.pt "$out"/*.bin "$out"/.*.wv-tmp-*
+echo "run.sh: table saved to $out/results.md" >&2
