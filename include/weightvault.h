@@ -142,6 +142,10 @@ typedef enum wv_format {
     WV_FMT_SAFETENSORS,
     WV_FMT_NPY,
     WV_FMT_NPZ,
+    WV_FMT_PTH,    /* PyTorch torch.save: zip (1.6+) and legacy pickle   */
+    WV_FMT_KERAS,  /* Keras HDF5 (.h5, .weights.h5) and .keras zips      */
+    WV_FMT_MXNET,  /* MXNet NDArray list (.params)                        */
+    WV_FMT_GGUF,   /* GGUF v2/v3 (llama.cpp)                              */
     WV__FMT_COUNT
 } wv_format;
 

@@ -196,7 +196,7 @@ void wv__wfile_abort(struct wv__wfile *f);
 struct wv__format_ops {
     wv_format id;
     const char *name;
-    const char *ext; /* ".safetensors" */
+    const char *ext; /* extensions, space-separated: ".pth .pt" */
     /* 1 if the source looks like this format. `head` holds its first n
      * bytes (n <= 64); container formats may look further into `src`. */
     int (*probe)(const struct wv__src *src, const unsigned char *head,
@@ -217,6 +217,10 @@ int wv__src_data(const struct wv__src *s, uint64_t off, uint64_t len,
 extern const struct wv__format_ops wv__fmt_safetensors;
 extern const struct wv__format_ops wv__fmt_npy;
 extern const struct wv__format_ops wv__fmt_npz;
+extern const struct wv__format_ops wv__fmt_pth;
+extern const struct wv__format_ops wv__fmt_keras;
+extern const struct wv__format_ops wv__fmt_mxnet;
+extern const struct wv__format_ops wv__fmt_gguf;
 
 /* ---- hashing ----------------------------------------------------------- */
 struct wv__sha256;

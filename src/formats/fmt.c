@@ -16,9 +16,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Probe order matters where containers overlap: zip-based formats that
+ * look for their own members (pth, keras) come before npz. */
 static const struct wv__format_ops *const formats[] = {
     &wv__fmt_safetensors,
     &wv__fmt_npy,
+    &wv__fmt_gguf,
+    &wv__fmt_mxnet,
+    &wv__fmt_pth,
+    &wv__fmt_keras,
     &wv__fmt_npz,
 };
 #define N_FORMATS (sizeof formats / sizeof formats[0])
@@ -53,10 +59,15 @@ int wv_format_from_path(const char *path, wv_format *out)
 {
     size_t pl = strlen(path);
     for (size_t i = 0; i < N_FORMATS; i++) {
-        size_t el = strlen(formats[i]->ext);
-        if (pl > el && strcmp(path + pl - el, formats[i]->ext) == 0) {
-            *out = formats[i]->id;
-            return WV_OK;
+        const char *e = formats[i]->ext;
+        while (*e) {
+            size_t el = strcspn(e, " ");
+            if (pl > el && memcmp(path + pl - el, e, el) == 0) {
+                *out = formats[i]->id;
+                return WV_OK;
+            }
+            e += el;
+            e += strspn(e, " ");
         }
     }
     *out = WV_FMT_AUTO;
