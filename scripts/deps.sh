@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages a target needs, only those missing.
 #   scripts/deps.sh build   compilers, cmake, libraries
-#   scripts/deps.sh check   + clang's libFuzzer runtime, numpy for interop tests
+#   scripts/deps.sh check   + clang's libFuzzer runtime; numpy, torch, h5py and
+#                           h5dump, the real frameworks the interop tests use
 #   scripts/deps.sh bench   + torch for the baselines
 set -euo pipefail
 level=${1:-build}
-pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev)
+pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev libhdf5-dev)
 case $level in
   build) ;;
-  check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy) ;;
+  check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-h5py hdf5-tools) ;;
   bench) pkgs+=(python3 python3-numpy python3-torch) ;;
   demo)  pkgs+=(python3 python3-numpy) ;;
   *) echo "deps.sh: unknown level '$level'" >&2; exit 2 ;;
