@@ -140,9 +140,14 @@ struct wv_model {
     size_t n_meta, cap_meta;
     enum wv__meta_state meta_state;
     const char *source_format;
-    void *map;       /* file mapping the tensors may borrow from */
-    size_t map_len;
-    void *blob;      /* one owned buffer the tensors may point into */
+    /* Memory the tensors may borrow from, released with the set: file
+     * mappings (munmap) and owned buffers (wv__free). */
+    struct wv__region {
+        void *p;
+        size_t len;
+        bool mapped;
+    } *regions;
+    size_t n_regions;
     struct wv__err err;
 };
 
@@ -150,6 +155,13 @@ int wv__model_add(wv_model *m, const char *name, size_t name_len,
                   wv_dtype dt, int ndim, const uint64_t *shape,
                   const void *data, size_t len, void *owned,
                   struct wv__err *err);
+/* Hand memory to the set: it is unmapped (mapped) or wv__free()d when the
+ * set is freed. On failure the memory is released at once. */
+int wv__model_keep(wv_model *m, void *p, size_t len, bool mapped);
+/* Move every tensor, metadata entry absent from `dst` and region of `src`
+ * into `dst`, then free `src`. WV_EXISTS (nothing moved, src still freed)
+ * if a tensor name is in both. */
+int wv__model_absorb(wv_model *dst, wv_model *src, struct wv__err *err);
 /* Validate a shape against a dtype: computes element count and byte size
  * with overflow checks. */
 int wv__shape_bytes(wv_dtype dt, int ndim, const uint64_t *shape,

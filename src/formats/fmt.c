@@ -106,8 +106,8 @@ static int load_src(const struct wv__src *src, const wv_load_opts *o,
                  src->name);
     }
     WV_CHECK(wv_model_new(&m) == WV_OK, WV_NOMEM, "out of memory");
-    m->map = map;
-    m->map_len = map_len;
+    WV_CHECK(wv__model_keep(m, map, map_len, true) == WV_OK, WV_NOMEM,
+             "out of memory");
     map = NULL;
     m->source_format = f->name;
     WV_TRY(f->load(src, o ? o->flags : 0, m, err));

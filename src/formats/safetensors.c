@@ -368,7 +368,8 @@ static int st_load(const struct wv__src *src, unsigned flags, wv_model *m,
     } else {
         void *owned;
         WV_TRY(wv__src_data(src, 8 + n, pos, &base, &owned, err));
-        m->blob = owned;
+        WV_CHECK(wv__model_keep(m, owned, 0, false) == WV_OK, WV_NOMEM,
+                 "out of memory");
     }
     for (size_t i = 0; i < n_ents; i++) {
         struct entry *e = &ents[i];

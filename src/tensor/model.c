@@ -33,10 +33,79 @@ void wv_model_free(wv_model *m)
     wv__free(m->tensors);
     wv__free(m->index);
     wv__free(m->meta);
-    wv__free(m->blob);
-    if (m->map)
-        munmap(m->map, m->map_len);
+    for (size_t i = 0; i < m->n_regions; i++) {
+        if (m->regions[i].mapped)
+            munmap(m->regions[i].p, m->regions[i].len);
+        else
+            wv__free(m->regions[i].p);
+    }
+    wv__free(m->regions);
     wv__free(m);
+}
+
+static void release_region(void *p, size_t len, bool mapped)
+{
+    if (mapped)
+        munmap(p, len);
+    else
+        wv__free(p);
+}
+
+int wv__model_keep(wv_model *m, void *p, size_t len, bool mapped)
+{
+    if (p == NULL)
+        return WV_OK;
+    struct wv__region *r =
+        wv__realloc(m->regions, (m->n_regions + 1) * sizeof *r);
+    if (r == NULL) {
+        release_region(p, len, mapped);
+        return WV_NOMEM;
+    }
+    m->regions = r;
+    r[m->n_regions++] = (struct wv__region){p, len, mapped};
+    return WV_OK;
+}
+
+int wv__model_absorb(wv_model *dst, wv_model *src, struct wv__err *err)
+{
+    int rc = WV_OK;
+    size_t i, moved = 0;
+    for (i = 0; i < src->n_tensors; i++)
+        WV_CHECK(wv_model_find(dst, src->tensors[i].name) == NULL, WV_EXISTS,
+                 "tensor '%.200s' appears twice", src->tensors[i].name);
+    /* Reserve first so the moves below cannot fail half-way. */
+    struct wv__region *r = wv__realloc(
+        dst->regions, (dst->n_regions + src->n_regions + 1) * sizeof *r);
+    WV_CHECK(r != NULL, WV_NOMEM, "out of memory");
+    dst->regions = r;
+    for (i = 0; i < src->n_tensors; i++) {
+        struct wv_tensor *t = &src->tensors[i];
+        WV_TRY(wv__model_add(dst, t->name, strlen(t->name), t->dtype,
+                             t->ndim, t->shape, t->data, t->nbytes, t->owned,
+                             err));
+        t->owned = NULL; /* dst owns it now, even had the add failed */
+        moved++;
+    }
+    memcpy(dst->regions + dst->n_regions, src->regions,
+           src->n_regions * sizeof *r);
+    dst->n_regions += src->n_regions;
+    src->n_regions = 0;
+    for (i = 0; i < src->n_meta; i++)
+        if (wv_model_get_meta(dst, src->meta[i].key) == NULL)
+            WV_CHECK(wv_model_set_meta(dst, src->meta[i].key,
+                                       src->meta[i].value) == WV_OK,
+                     WV_NOMEM, "out of memory");
+out:
+    if (rc != WV_OK && moved > 0 && src->n_regions > 0) {
+        /* Tensors already moved borrow from src's regions: keep those
+         * alive by moving the regions anyway. */
+        memcpy(dst->regions + dst->n_regions, src->regions,
+               src->n_regions * sizeof *dst->regions);
+        dst->n_regions += src->n_regions;
+        src->n_regions = 0;
+    }
+    wv_model_free(src);
+    return rc;
 }
 
 const char *wv_model_errmsg(const wv_model *m)

@@ -454,7 +454,7 @@ TEST_IMPL(st_writer_dtype_order)
         /* Natural alignment: every tensor starts at a multiple of its
          * element size (the data section starts 8-aligned). */
         uint64_t off = (uint64_t)((const unsigned char *)wv_tensor_data(t) -
-                                  (const unsigned char *)r->map);
+                                  (const unsigned char *)r->regions[0].p);
         ASSERT_EQ(off % wv_dtype_size(want[i]), 0);
         ASSERT(off >= prev_off);
         prev_off = off;
@@ -493,10 +493,14 @@ TEST_IMPL(st_zero_copy)
     uint64_t hn = wv__le64(file);
     ASSERT_OK(load_path(CANDLE, WV_LOAD_MMAP, &a));
     ASSERT_OK(load_path(CANDLE, WV_LOAD_PREAD, &b));
-    ASSERT_NOT_NULL(a->map);
-    ASSERT_EQ(a->map_len, flen);
-    ASSERT(b->map == NULL);
-    const unsigned char *map = a->map;
+    /* mmap: one region, the mapping; pread: one owned data buffer. */
+    ASSERT_EQ(a->n_regions, 1);
+    ASSERT(a->regions[0].mapped);
+    ASSERT_EQ(a->regions[0].len, flen);
+    ASSERT_EQ(b->n_regions, 1);
+    ASSERT(!b->regions[0].mapped);
+    const unsigned char *map = a->regions[0].p;
+    const unsigned char *blob = b->regions[0].p;
     /* layer_1.bias is the first tensor: data_offsets [0, 120]. */
     const wv_tensor *t = wv_model_find(a, "layer_1.bias");
     ASSERT_NOT_NULL(t);
@@ -511,8 +515,7 @@ TEST_IMPL(st_zero_copy)
         ASSERT(q < map || q >= map + flen);
         ASSERT(q != p);
         ASSERT_MEMEQ(q, p, nb);
-        ASSERT(q >= (const unsigned char *)b->blob &&
-               q + nb <= (const unsigned char *)b->blob + (flen - 8 - hn));
+        ASSERT(q >= blob && q + nb <= blob + (flen - 8 - hn));
     }
     free(file);
     wv_model_free(a);
