@@ -241,7 +241,11 @@ typedef struct wv_load_opts {
 } wv_load_opts;
 #define WV_LOAD_OPTS_INIT {sizeof(wv_load_opts), WV_LOAD_MMAP, WV_FMT_AUTO, NULL, 0}
 
-/* Read a file into a new tensor set. Every length, offset and shape is
+/* Read a file into a new tensor set. `path` may also be a Hugging Face
+ * shard index (model.safetensors.index.json, pytorch_model.bin.index.json):
+ * the shards it names, in its directory, are read as one set, and the
+ * index and the shards must agree tensor for tensor.
+ * Every length, offset and shape is
  * validated before use; a rejection returns WV_CORRUPT (malformed) or
  * WV_FORMAT (not a known format, or a feature of it we refuse, such as
  * pickled object arrays) with a message naming the tensor and the rule. */
@@ -257,8 +261,16 @@ typedef struct wv_save_opts {
     wv_dtype cast;    /* WV_DTYPE_INVALID: keep dtypes; F32, F16 or BF16:
                          convert every floating-point tensor to it        */
     unsigned flags;   /* WV_SAVE_*                                        */
+    uint64_t shard_size; /* 0: one file. Otherwise split into shards of at
+                         most this many bytes of tensor data (a larger
+                         tensor gets a shard of its own), named as Hugging
+                         Face does: model.safetensors gives
+                         model-00001-of-00003.safetensors, ... and the
+                         index model.safetensors.index.json. A set that
+                         fits in one shard is written as one plain file */
 } wv_save_opts;
-#define WV_SAVE_OPTS_INIT {sizeof(wv_save_opts), WV_FMT_AUTO, WV_DTYPE_INVALID, 0}
+#define WV_SAVE_OPTS_INIT \
+    {sizeof(wv_save_opts), WV_FMT_AUTO, WV_DTYPE_INVALID, 0, 0}
 
 #define WV_SAVE_COMPRESS 1u /* npz: deflate the members                   */
 

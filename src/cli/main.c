@@ -106,6 +106,16 @@ static const char convert_help[] =
     "  --format FMT  write FMT whatever OUT's extension (safetensors, npy,\n"
     "                npz)\n"
     "  --compress    npz only: deflate the members (as savez_compressed)\n"
+    "  --shard-size SIZE\n"
+    "                split OUT into shards of at most SIZE bytes of tensor\n"
+    "                data (5GB = 5*10^9, 2GiB = 2^30*2), named as Hugging\n"
+    "                Face does: OUT=model.safetensors writes\n"
+    "                model-00001-of-0000N.safetensors ... and the index\n"
+    "                model.safetensors.index.json (written last). A set that\n"
+    "                fits in one shard is written as the single file OUT.\n"
+    "\n"
+    "IN may be a shard index (model.safetensors.index.json,\n"
+    "pytorch_model.bin.index.json): its shards are read as one set.\n"
     "\n"
     "A .npy holds one array: the input must have exactly one tensor. npy and\n"
     "npz cannot hold metadata or BF16/F8 tensors; such losses are refused or\n"
@@ -292,6 +302,33 @@ static int cmd_inspect(int argc, char **argv)
     return exit_code(rc);
 }
 
+/* "5GB" (10^9), "500MB", "2GiB" (2^30), "4096": bytes, or 0 if invalid. */
+static uint64_t parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || v == 0 || s[0] == '-')
+        return 0;
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {{"", 1},           {"B", 1},
+                 {"KB", 1000ull},   {"MB", 1000000ull},
+                 {"GB", 1000000000ull}, {"TB", 1000000000000ull},
+                 {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
+                 {"GiB", 1ull << 30}, {"TiB", 1ull << 40}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            uint64_t r;
+            if (__builtin_mul_overflow((uint64_t)v, units[i].mult, &r))
+                return 0;
+            return r;
+        }
+    }
+    return 0;
+}
+
 static int cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
@@ -320,6 +357,15 @@ static int cmd_convert(int argc, char **argv)
             } else if (wv_format_from_name(v, &so.format) != WV_OK) {
                 return usage_error("convert", "unknown format '%s'", v);
             }
+        } else if (strcmp(a, "--shard-size") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("convert", "%s needs a value", a);
+            so.shard_size = parse_size(argv[++i]);
+            if (so.shard_size == 0)
+                return usage_error("convert",
+                                   "--shard-size takes a size such as 5GB, "
+                                   "500MB or 2GiB, not '%s'",
+                                   argv[i]);
         } else if (strcmp(a, "--compress") == 0) {
             so.flags |= WV_SAVE_COMPRESS;
         } else if (a[0] == '-' && a[1] != '\0') {

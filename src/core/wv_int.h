@@ -233,6 +233,18 @@ extern const struct wv__format_ops wv__fmt_pth;
 extern const struct wv__format_ops wv__fmt_keras;
 extern const struct wv__format_ops wv__fmt_mxnet;
 extern const struct wv__format_ops wv__fmt_gguf;
+/* Open, map (unless WV_LOAD_PREAD) and load a file; with allow_index a
+ * JSON shard index is followed. */
+int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
+                  struct wv__err *err, bool allow_index);
+/* Sharded checkpoints (shard.c). */
+bool wv__shard_is_index(const unsigned char *head, size_t n);
+int wv__shard_load(const char *path, int fd, uint64_t size,
+                   const wv_load_opts *opts, wv_model **out,
+                   struct wv__err *err);
+int wv__shard_save(wv_model *m, const char *path, wv_format fmt,
+                   const wv_save_opts *opts, struct wv__err *err);
+
 
 /* ---- hashing ----------------------------------------------------------- */
 struct wv__sha256;

@@ -124,7 +124,19 @@ out:
 
 int wv_model_load(const char *path, const wv_load_opts *opts, wv_model **out)
 {
-    struct wv__err e = {0}, *err = &e;
+    struct wv__err e = {0};
+    *out = NULL;
+    if (opts && opts->struct_size < sizeof(wv_load_opts))
+        return WV_MISUSE;
+    int rc = wv__load_file(path, opts, out, &e, true);
+    if (rc != WV_OK)
+        copy_err(opts, &e);
+    return rc;
+}
+
+int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
+                  struct wv__err *err, bool allow_index)
+{
     int rc = WV_OK;
     int fd = -1;
     void *map = NULL;
@@ -132,14 +144,21 @@ int wv_model_load(const char *path, const wv_load_opts *opts, wv_model **out)
     struct stat st;
     *out = NULL;
 
-    if (opts && opts->struct_size < sizeof(wv_load_opts))
-        return WV_MISUSE;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     WV_CHECK(fd >= 0, errno == ENOENT ? WV_NOTFOUND : WV_IO, "%s: %s", path,
              strerror(errno));
     WV_CHECK(fstat(fd, &st) == 0, WV_IO, "%s: %s", path, strerror(errno));
     WV_CHECK(S_ISREG(st.st_mode), WV_IO, "%s: not a regular file", path);
     struct wv__src src = {fd, (uint64_t)st.st_size, NULL, path};
+    if (allow_index && (opts == NULL || opts->format == WV_FMT_AUTO)) {
+        unsigned char head[64];
+        size_t hn = src.size < sizeof head ? (size_t)src.size : sizeof head;
+        WV_TRY(wv__src_read(&src, 0, head, hn, err));
+        if (wv__shard_is_index(head, hn)) {
+            rc = wv__shard_load(path, fd, src.size, opts, out, err);
+            goto out;
+        }
+    }
     bool use_map = !(opts && (opts->flags & WV_LOAD_PREAD));
     if (use_map && st.st_size > 0) {
         WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
@@ -157,8 +176,6 @@ int wv_model_load(const char *path, const wv_load_opts *opts, wv_model **out)
 out:
     if (fd >= 0)
         close(fd);
-    if (rc != WV_OK)
-        copy_err(opts, err);
     return rc;
 }
 
@@ -188,7 +205,8 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
     wv__clearerr(err);
     if (opts == NULL)
         opts = &defaults;
-    WV_CHECK(opts->struct_size >= sizeof(wv_save_opts), WV_MISUSE,
+    WV_CHECK(opts->struct_size >= offsetof(wv_save_opts, shard_size),
+             WV_MISUSE,
              "save options from an incompatible header");
     WV_CHECK(opts->cast == WV_DTYPE_INVALID || opts->cast == WV_F32 ||
                  opts->cast == WV_F16 || opts->cast == WV_BF16,
@@ -203,6 +221,12 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
     const struct wv__format_ops *ops = wv__format_get(fmt);
     WV_CHECK(ops != NULL && ops->save != NULL, WV_UNSUPPORTED,
              "%s: writing this format is not supported", path);
+    if (opts->struct_size >= offsetof(wv_save_opts, shard_size) +
+                                 sizeof opts->shard_size &&
+        opts->shard_size > 0) {
+        rc = wv__shard_save(m, path, fmt, opts, err);
+        goto out;
+    }
     WV_TRY(wv__wfile_open(&f, path, err));
     open = true;
     rc = ops->save(m, &f, opts, err);
