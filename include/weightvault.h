@@ -121,6 +121,34 @@ typedef enum wv_dtype {
     WV_C64,
     WV_F8_E4M3,
     WV_F8_E5M2,
+    /* ggml block-quantised types (GGUF), carried as opaque blocks: a
+     * tensor's innermost dimension is a multiple of the block's element
+     * count, and its bytes are numel / block_elems * block_bytes.
+     * wv_dtype_block() gives both numbers. */
+    WV_Q4_0,    /* 32 elems, 18 bytes  */
+    WV_Q4_1,    /* 32, 20   */
+    WV_Q5_0,    /* 32, 22   */
+    WV_Q5_1,    /* 32, 24   */
+    WV_Q8_0,    /* 32, 34   */
+    WV_Q8_1,    /* 32, 36   */
+    WV_Q2_K,    /* 256, 84  */
+    WV_Q3_K,    /* 256, 110 */
+    WV_Q4_K,    /* 256, 144 */
+    WV_Q5_K,    /* 256, 176 */
+    WV_Q6_K,    /* 256, 210 */
+    WV_Q8_K,    /* 256, 292 */
+    WV_IQ2_XXS, /* 256, 66  */
+    WV_IQ2_XS,  /* 256, 74  */
+    WV_IQ3_XXS, /* 256, 98  */
+    WV_IQ1_S,   /* 256, 50  */
+    WV_IQ4_NL,  /* 32, 18   */
+    WV_IQ3_S,   /* 256, 110 */
+    WV_IQ2_S,   /* 256, 82  */
+    WV_IQ4_XS,  /* 256, 136 */
+    WV_IQ1_M,   /* 256, 56  */
+    WV_TQ1_0,   /* 256, 54  */
+    WV_TQ2_0,   /* 256, 66  */
+    WV_MXFP4,   /* 32, 17   */
     WV__DTYPE_COUNT
 } wv_dtype;
 
@@ -128,8 +156,14 @@ typedef enum wv_dtype {
 WV_API const char *wv_dtype_name(wv_dtype dt);
 /* Parse a dtype name (exact, upper case). WV_NOTFOUND if unknown. */
 WV_API int wv_dtype_from_name(const char *name, wv_dtype *out);
-/* Bytes per element; 0 for an invalid dtype. */
+/* Bytes per element; 0 for an invalid dtype and for block-quantised types
+ * (Q4_0, Q8_0, the K-quants, ...), whose elements have no byte size of
+ * their own: use wv_dtype_block() for those. */
 WV_API size_t wv_dtype_size(wv_dtype dt);
+/* Elements and bytes of one storage block: (1, size) for plain dtypes,
+ * (32, 34) for Q8_0, (256, 210) for Q6_K, ... WV_MISUSE (and 0, 0) for an
+ * invalid dtype. A dtype is block-quantised when *elems > 1. */
+WV_API int wv_dtype_block(wv_dtype dt, size_t *elems, size_t *bytes);
 /* Non-zero for F16, BF16, F32, F64, F8_E4M3 and F8_E5M2. */
 WV_API int wv_dtype_is_float(wv_dtype dt);
 
@@ -187,7 +221,8 @@ WV_API const char *wv_model_source_format(const wv_model *m);
                              also when the call fails                     */
 
 /* Add a tensor. `len` must equal the product of `shape` times the dtype
- * size. Returns WV_EXISTS for a duplicate name, WV_RANGE for a bad shape or
+ * size (for block types: the product / block elements * block bytes, with
+ * the innermost extent a multiple of the block elements). Returns WV_EXISTS for a duplicate name, WV_RANGE for a bad shape or
  * length, WV_MISUSE for a bad dtype, name or flag. */
 WV_API int wv_model_add(wv_model *m, const char *name, wv_dtype dt, int ndim,
                         const uint64_t *shape, const void *data, size_t len,
@@ -259,7 +294,10 @@ typedef struct wv_save_opts {
     uint32_t struct_size;
     wv_format format; /* WV_FMT_AUTO: from the path's extension          */
     wv_dtype cast;    /* WV_DTYPE_INVALID: keep dtypes; F32, F16 or BF16:
-                         convert every floating-point tensor to it        */
+                         convert every floating-point tensor to it, and
+                         dequantise Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0;
+                         other block types are refused by every format
+                         but GGUF, which keeps them as they are          */
     unsigned flags;   /* WV_SAVE_*                                        */
     uint64_t shard_size; /* 0: one file. Otherwise split into shards of at
                          most this many bytes of tensor data (a larger

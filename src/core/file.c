@@ -265,19 +265,21 @@ void wv__wfile_tensor(struct wv__wfile *f, const struct wv_tensor *t,
         wv__wfile_write(f, t->data, t->nbytes);
         return;
     }
-    size_t in_sz = wv_dtype_size(t->dtype), out_sz = wv_dtype_size(to);
-    size_t n = t->nbytes / in_sz;
+    /* Slices are whole blocks of any block dtype: 131072 elements is a
+     * multiple of every ggml block size (32 and 256). */
+    uint64_t n = wv_tensor_numel(t);
     size_t slice = WV__WBUF_SIZE / 8; /* elements per conversion slice */
-    unsigned char *tmp = wv__malloc(slice * out_sz);
+    unsigned char *tmp = wv__malloc((size_t)wv__dtype_span(to, slice));
     if (tmp == NULL) {
         if (f->rc == WV_OK)
             f->rc = wv__seterr(f->err, WV_NOMEM, "%s: out of memory", f->path);
         return;
     }
-    for (size_t i = 0; i < n && f->rc == WV_OK; i += slice) {
-        size_t k = n - i < slice ? n - i : slice;
-        wv__cast(t->dtype, t->data + i * in_sz, to, tmp, k);
-        wv__wfile_write(f, tmp, k * out_sz);
+    for (uint64_t i = 0; i < n && f->rc == WV_OK; i += slice) {
+        size_t k = n - i < slice ? (size_t)(n - i) : slice;
+        wv__cast(t->dtype, t->data + wv__dtype_span(t->dtype, i), to, tmp,
+                 k);
+        wv__wfile_write(f, tmp, (size_t)wv__dtype_span(to, k));
     }
     wv__free(tmp);
 }

@@ -175,6 +175,19 @@ wv_dtype wv__cast_target(wv_dtype from, wv_dtype cast);
 /* Convert n elements. Only pairs where wv__cast_target(from, to) == to. */
 void wv__cast(wv_dtype from, const void *src, wv_dtype to, void *dst,
               size_t n);
+/* Block-quantised ggml dtype (Q4_0, Q8_0, ...)? */
+bool wv__dtype_is_block(wv_dtype dt);
+/* Block types that wv__cast() can dequantise to F32, F16 and BF16. */
+bool wv__dtype_dequantises(wv_dtype dt);
+/* Bytes of `elems` elements of dt (elems a multiple of its block). */
+uint64_t wv__dtype_span(wv_dtype dt, uint64_t elems);
+/* Bytes tensor t takes when written as `to`. */
+uint64_t wv__cast_nbytes(const struct wv_tensor *t, wv_dtype to);
+/* Refuse (WV_UNSUPPORTED, naming `path` and the tensor) a set holding a
+ * block-quantised tensor that `cast` does not dequantise: for writers of
+ * formats without block types. */
+int wv__check_plain_dtypes(const wv_model *m, wv_dtype cast,
+                           const char *path, struct wv__err *err);
 /* Reverse the byte order of n elements of `size` bytes in place. */
 void wv__bswap(void *p, size_t n, size_t size);
 
@@ -220,6 +233,18 @@ struct wv__format_ops {
 };
 const struct wv__format_ops *wv__format_get(wv_format id);
 
+/* Open, map (unless WV_LOAD_PREAD) and load a file; with allow_index a
+ * JSON shard index is followed. */
+int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
+                  struct wv__err *err, bool allow_index);
+/* Sharded checkpoints (shard.c). */
+bool wv__shard_is_index(const unsigned char *head, size_t n);
+int wv__shard_load(const char *path, int fd, uint64_t size,
+                   const wv_load_opts *opts, wv_model **out,
+                   struct wv__err *err);
+int wv__shard_save(wv_model *m, const char *path, wv_format fmt,
+                   const wv_save_opts *opts, struct wv__err *err);
+
 /* Tensor data at [off, off+len) of the source: borrowed from the mapping,
  * or read into an owned buffer (returned in *owned) in pread mode. */
 int wv__src_data(const struct wv__src *s, uint64_t off, uint64_t len,
@@ -233,18 +258,6 @@ extern const struct wv__format_ops wv__fmt_pth;
 extern const struct wv__format_ops wv__fmt_keras;
 extern const struct wv__format_ops wv__fmt_mxnet;
 extern const struct wv__format_ops wv__fmt_gguf;
-/* Open, map (unless WV_LOAD_PREAD) and load a file; with allow_index a
- * JSON shard index is followed. */
-int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
-                  struct wv__err *err, bool allow_index);
-/* Sharded checkpoints (shard.c). */
-bool wv__shard_is_index(const unsigned char *head, size_t n);
-int wv__shard_load(const char *path, int fd, uint64_t size,
-                   const wv_load_opts *opts, wv_model **out,
-                   struct wv__err *err);
-int wv__shard_save(wv_model *m, const char *path, wv_format fmt,
-                   const wv_save_opts *opts, struct wv__err *err);
-
 
 /* ---- hashing ----------------------------------------------------------- */
 struct wv__sha256;

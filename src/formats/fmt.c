@@ -221,6 +221,10 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
     const struct wv__format_ops *ops = wv__format_get(fmt);
     WV_CHECK(ops != NULL && ops->save != NULL, WV_UNSUPPORTED,
              "%s: writing this format is not supported", path);
+    /* Only GGUF holds block-quantised tensors; for every other format they
+     * must be dequantised by the cast, or the save is refused. */
+    if (fmt != WV_FMT_GGUF)
+        WV_TRY(wv__check_plain_dtypes(m, opts->cast, path, err));
     if (opts->struct_size >= offsetof(wv_save_opts, shard_size) +
                                  sizeof opts->shard_size &&
         opts->shard_size > 0) {

@@ -79,13 +79,15 @@ static int put_tensor(struct wv__zipw *w, const struct wv_tensor *t,
         wv__zipw_write(w, t->data, t->nbytes);
         goto out;
     }
-    size_t in_sz = wv_dtype_size(t->dtype), out_sz = wv_dtype_size(to);
-    size_t n = t->nbytes / in_sz;
+    /* Slices of whole blocks when the source is block-quantised. */
+    size_t out_sz = wv_dtype_size(to);
+    size_t n = (size_t)wv_tensor_numel(t);
     tmp = wv__malloc(SLICE_ELEMS * out_sz);
     WV_CHECK(tmp != NULL, WV_NOMEM, "out of memory");
     for (size_t i = 0; i < n && w->rc == WV_OK; i += SLICE_ELEMS) {
         size_t k = n - i < SLICE_ELEMS ? n - i : SLICE_ELEMS;
-        wv__cast(t->dtype, t->data + i * in_sz, to, tmp, k);
+        wv__cast(t->dtype, t->data + wv__dtype_span(t->dtype, i), to, tmp,
+                 k);
         wv__zipw_write(w, tmp, k * out_sz);
     }
 out:
@@ -116,9 +118,7 @@ static int npz_save(const wv_model *m, struct wv__wfile *f,
         WV_CHECK(mname != NULL, WV_NOMEM, "out of memory");
         memcpy(mname, t->name, nl);
         memcpy(mname + nl, ".npy", 5);
-        uint64_t out_bytes =
-            (uint64_t)(t->nbytes / wv_dtype_size(t->dtype)) *
-            wv_dtype_size(to);
+        uint64_t out_bytes = wv__cast_nbytes(t, to);
         WV_TRY(wv__zipw_begin(&w, mname, method, hdr.len + out_bytes, 1));
         wv__zipw_write(&w, hdr.p, hdr.len);
         WV_TRY(put_tensor(&w, t, to, err));

@@ -453,8 +453,7 @@ static int st_save(const wv_model *m, struct wv__wfile *f,
     uint64_t off = 0;
     for (size_t i = 0; i < n; i++) {
         const struct wv_tensor *t = ord[i].t;
-        uint64_t nb = (uint64_t)(t->nbytes / wv_dtype_size(t->dtype)) *
-                      wv_dtype_size(ord[i].out);
+        uint64_t nb = wv__cast_nbytes(t, ord[i].out);
         if (!first)
             wv__buf_addc(&h, ',');
         first = false;

@@ -8,6 +8,21 @@
  * payload bits kept, quiet bit set), infinities stay infinite, values past
  * the target's range become infinities and tiny values become subnormals or
  * signed zeros, as IEEE 754 specifies for conversions.
+ *
+ * Block-quantised ggml types (Q4_0, Q8_0, ...) have no per-element size:
+ * wv_dtype_size() is 0 for them and wv_dtype_block() gives elements and
+ * bytes per block. Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 dequantise the way
+ * ggml's dequantize_row_* do, in float: every block starts with an f16
+ * scale d (and, for the _1 types, an f16 offset m); element = q * d (+ m).
+ *   Q8_0  d, qs[32] (int8)                      q = qs[j]
+ *   Q4_0  d, qs[16]: element j < 16 is the low nibble of qs[j], element
+ *         j + 16 the high nibble                q = nibble - 8
+ *   Q4_1  d, m, qs[16] as Q4_0                  q = nibble
+ *   Q5_0  d, qh (u32 LE), qs[16]: bit 4 of element j is bit j of qh
+ *                                               q = 5-bit value - 16
+ *   Q5_1  d, m, qh, qs[16] as Q5_0              q = 5-bit value
+ * The product q * d is exact in float (at most 5 + 11 significant bits),
+ * so only "+ m" rounds, as in ggml, with or without FMA contraction.
  */
 #include "wv_int.h"
 
@@ -17,15 +32,51 @@ static const struct {
     const char *name;
     unsigned char size;
     unsigned char is_float;
+    unsigned short blk_elems; /* 0 for plain dtypes                     */
+    unsigned short blk_bytes;
 } dtypes[WV__DTYPE_COUNT] = {
-    [WV_BOOL] = {"BOOL", 1, 0},       [WV_U8] = {"U8", 1, 0},
-    [WV_I8] = {"I8", 1, 0},           [WV_U16] = {"U16", 2, 0},
-    [WV_I16] = {"I16", 2, 0},         [WV_U32] = {"U32", 4, 0},
-    [WV_I32] = {"I32", 4, 0},         [WV_U64] = {"U64", 8, 0},
-    [WV_I64] = {"I64", 8, 0},         [WV_F16] = {"F16", 2, 1},
-    [WV_BF16] = {"BF16", 2, 1},       [WV_F32] = {"F32", 4, 1},
-    [WV_F64] = {"F64", 8, 1},         [WV_C64] = {"C64", 8, 0},
-    [WV_F8_E4M3] = {"F8_E4M3", 1, 1}, [WV_F8_E5M2] = {"F8_E5M2", 1, 1},
+    [WV_BOOL] = {"BOOL", 1, 0, 0, 0},
+    [WV_U8] = {"U8", 1, 0, 0, 0},
+    [WV_I8] = {"I8", 1, 0, 0, 0},
+    [WV_U16] = {"U16", 2, 0, 0, 0},
+    [WV_I16] = {"I16", 2, 0, 0, 0},
+    [WV_U32] = {"U32", 4, 0, 0, 0},
+    [WV_I32] = {"I32", 4, 0, 0, 0},
+    [WV_U64] = {"U64", 8, 0, 0, 0},
+    [WV_I64] = {"I64", 8, 0, 0, 0},
+    [WV_F16] = {"F16", 2, 1, 0, 0},
+    [WV_BF16] = {"BF16", 2, 1, 0, 0},
+    [WV_F32] = {"F32", 4, 1, 0, 0},
+    [WV_F64] = {"F64", 8, 1, 0, 0},
+    [WV_C64] = {"C64", 8, 0, 0, 0},
+    [WV_F8_E4M3] = {"F8_E4M3", 1, 1, 0, 0},
+    [WV_F8_E5M2] = {"F8_E5M2", 1, 1, 0, 0},
+    /* ggml block types: elements and bytes per block as in ggml's
+     * type_traits (ggml.c) and gguf-py's GGML_QUANT_SIZES. */
+    [WV_Q4_0] = {"Q4_0", 0, 0, 32, 18},
+    [WV_Q4_1] = {"Q4_1", 0, 0, 32, 20},
+    [WV_Q5_0] = {"Q5_0", 0, 0, 32, 22},
+    [WV_Q5_1] = {"Q5_1", 0, 0, 32, 24},
+    [WV_Q8_0] = {"Q8_0", 0, 0, 32, 34},
+    [WV_Q8_1] = {"Q8_1", 0, 0, 32, 36},
+    [WV_Q2_K] = {"Q2_K", 0, 0, 256, 84},
+    [WV_Q3_K] = {"Q3_K", 0, 0, 256, 110},
+    [WV_Q4_K] = {"Q4_K", 0, 0, 256, 144},
+    [WV_Q5_K] = {"Q5_K", 0, 0, 256, 176},
+    [WV_Q6_K] = {"Q6_K", 0, 0, 256, 210},
+    [WV_Q8_K] = {"Q8_K", 0, 0, 256, 292},
+    [WV_IQ2_XXS] = {"IQ2_XXS", 0, 0, 256, 66},
+    [WV_IQ2_XS] = {"IQ2_XS", 0, 0, 256, 74},
+    [WV_IQ3_XXS] = {"IQ3_XXS", 0, 0, 256, 98},
+    [WV_IQ1_S] = {"IQ1_S", 0, 0, 256, 50},
+    [WV_IQ4_NL] = {"IQ4_NL", 0, 0, 32, 18},
+    [WV_IQ3_S] = {"IQ3_S", 0, 0, 256, 110},
+    [WV_IQ2_S] = {"IQ2_S", 0, 0, 256, 82},
+    [WV_IQ4_XS] = {"IQ4_XS", 0, 0, 256, 136},
+    [WV_IQ1_M] = {"IQ1_M", 0, 0, 256, 56},
+    [WV_TQ1_0] = {"TQ1_0", 0, 0, 256, 54},
+    [WV_TQ2_0] = {"TQ2_0", 0, 0, 256, 66},
+    [WV_MXFP4] = {"MXFP4", 0, 0, 32, 17},
 };
 
 static bool valid(wv_dtype dt)
@@ -48,6 +99,41 @@ int wv_dtype_is_float(wv_dtype dt)
     return valid(dt) && dtypes[dt].is_float;
 }
 
+int wv_dtype_block(wv_dtype dt, size_t *elems, size_t *bytes)
+{
+    if (!valid(dt)) {
+        *elems = *bytes = 0;
+        return WV_MISUSE;
+    }
+    if (dtypes[dt].blk_elems) {
+        *elems = dtypes[dt].blk_elems;
+        *bytes = dtypes[dt].blk_bytes;
+    } else {
+        *elems = 1;
+        *bytes = dtypes[dt].size;
+    }
+    return WV_OK;
+}
+
+bool wv__dtype_is_block(wv_dtype dt)
+{
+    return valid(dt) && dtypes[dt].blk_elems != 0;
+}
+
+bool wv__dtype_dequantises(wv_dtype dt)
+{
+    return dt == WV_Q4_0 || dt == WV_Q4_1 || dt == WV_Q5_0 ||
+           dt == WV_Q5_1 || dt == WV_Q8_0;
+}
+
+uint64_t wv__dtype_span(wv_dtype dt, uint64_t elems)
+{
+    size_t be, bb;
+    if (wv_dtype_block(dt, &be, &bb) != WV_OK)
+        return 0;
+    return elems / be * bb;
+}
+
 int wv_dtype_from_name(const char *name, wv_dtype *out)
 {
     for (int i = 1; i < WV__DTYPE_COUNT; i++) {
@@ -62,7 +148,8 @@ int wv_dtype_from_name(const char *name, wv_dtype *out)
 
 wv_dtype wv__cast_target(wv_dtype from, wv_dtype cast)
 {
-    if (cast == WV_DTYPE_INVALID || !wv_dtype_is_float(from))
+    if (cast == WV_DTYPE_INVALID ||
+        !(wv_dtype_is_float(from) || wv__dtype_dequantises(from)))
         return from;
     return cast;
 }
@@ -244,12 +331,80 @@ static void store_double(wv_dtype dt, double d, unsigned char *p)
     }
 }
 
+/* ---- dequantisation ----------------------------------------------------- */
+
+static float f16_to_float(const unsigned char *p)
+{
+    return (float)decode_small(wv__le16(p), 5, 10, false);
+}
+
+/* One block of `from` into 32 floats (every dequantising type has 32). */
+static void dequant_block(wv_dtype from, const unsigned char *b, float *y)
+{
+    float d = f16_to_float(b);
+    switch (from) {
+    case WV_Q8_0:
+        for (int j = 0; j < 32; j++)
+            y[j] = (float)(signed char)b[2 + j] * d;
+        break;
+    case WV_Q4_0:
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)((b[2 + j] & 0x0f) - 8) * d;
+            y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+        }
+        break;
+    case WV_Q4_1: {
+        float m = f16_to_float(b + 2);
+        for (int j = 0; j < 16; j++) {
+            float p0 = (float)(b[4 + j] & 0x0f) * d;
+            float p1 = (float)(b[4 + j] >> 4) * d;
+            y[j] = p0 + m;
+            y[j + 16] = p1 + m;
+        }
+        break;
+    }
+    case WV_Q5_0:
+    case WV_Q5_1: {
+        bool one = from == WV_Q5_1;
+        float m = one ? f16_to_float(b + 2) : 0.0f;
+        const unsigned char *qhp = b + (one ? 4 : 2);
+        const unsigned char *qs = qhp + 4;
+        uint32_t qh = wv__le32(qhp);
+        int bias = one ? 0 : 16;
+        for (int j = 0; j < 16; j++) {
+            int h0 = (int)((qh >> j) & 1u) << 4;
+            int h1 = (int)((qh >> (j + 16)) & 1u) << 4;
+            float p0 = (float)(((qs[j] & 0x0f) | h0) - bias) * d;
+            float p1 = (float)(((qs[j] >> 4) | h1) - bias) * d;
+            y[j] = one ? p0 + m : p0;
+            y[j + 16] = one ? p1 + m : p1;
+        }
+        break;
+    }
+    default:
+        for (int j = 0; j < 32; j++)
+            y[j] = 0.0f;
+        break;
+    }
+}
+
 void wv__cast(wv_dtype from, const void *src, wv_dtype to, void *dst,
               size_t n)
 {
     const unsigned char *s = src;
     unsigned char *d = dst;
     size_t is = wv_dtype_size(from), os = wv_dtype_size(to);
+    if (wv__dtype_is_block(from)) {
+        /* n is a multiple of the block's 32 elements. */
+        size_t bb = dtypes[from].blk_bytes;
+        float y[32];
+        for (size_t i = 0; i + 32 <= n; i += 32, s += bb) {
+            dequant_block(from, s, y);
+            for (int j = 0; j < 32; j++, d += os)
+                store_double(to, (double)y[j], d);
+        }
+        return;
+    }
     if (from == WV_F32 && to == WV_BF16) {
         /* Fast path: float -> bfloat16 is a 16-bit shift with rounding. */
         for (size_t i = 0; i < n; i++, s += 4, d += 2) {

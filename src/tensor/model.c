@@ -3,7 +3,9 @@
  * name index, ordered string metadata, and the memory the tensors borrow.
  *
  * Invariants: names are unique; every tensor's nbytes equals its element
- * count times its dtype size (checked with overflow-safe arithmetic when the
+ * count times its dtype size, or for block-quantised dtypes its element
+ * count / block elements * block bytes with the innermost extent a multiple
+ * of the block elements (checked with overflow-safe arithmetic when the
  * tensor is added); `data` is non-NULL whenever nbytes > 0.
  */
 #include "wv_int.h"
@@ -178,13 +180,51 @@ int wv__shape_bytes(wv_dtype dt, int ndim, const uint64_t *shape,
                     uint64_t *numel, uint64_t *nbytes)
 {
     uint64_t n = 1;
+    size_t be, bb;
+    if (wv_dtype_block(dt, &be, &bb) != WV_OK)
+        return WV_RANGE;
     for (int i = 0; i < ndim; i++)
         if (wv__mul_overflow(n, shape[i], &n))
             return WV_RANGE;
-    if (wv__mul_overflow(n, wv_dtype_size(dt), nbytes))
+    /* Blocks run along the innermost dimension (a scalar has none). */
+    if (be > 1 && (ndim == 0 || shape[ndim - 1] % be != 0))
+        return WV_RANGE;
+    if (wv__mul_overflow(n / be, bb, nbytes))
         return WV_RANGE;
     *numel = n;
     return WV_OK;
+}
+
+uint64_t wv__cast_nbytes(const struct wv_tensor *t, wv_dtype to)
+{
+    uint64_t numel = wv_tensor_numel(t);
+    return wv__dtype_span(to, numel);
+}
+
+int wv__check_plain_dtypes(const wv_model *m, wv_dtype cast,
+                           const char *path, struct wv__err *err)
+{
+    int rc = WV_OK;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        if (!wv__dtype_is_block(t->dtype))
+            continue;
+        if (!wv__dtype_is_block(wv__cast_target(t->dtype, cast)))
+            continue;
+        if (cast == WV_DTYPE_INVALID)
+            WV_CHECK(0, WV_UNSUPPORTED,
+                     "%s: tensor '%.200s' is %s; convert with --dtype "
+                     "F32|F16|BF16 (dequantises Q8_0, Q4_0, Q4_1, Q5_0 "
+                     "and Q5_1) or write GGUF",
+                     path, t->name, wv_dtype_name(t->dtype));
+        WV_CHECK(0, WV_UNSUPPORTED,
+                 "%s: tensor '%.200s' is %s, which cannot be dequantised "
+                 "(only Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 can); write GGUF "
+                 "to keep it",
+                 path, t->name, wv_dtype_name(t->dtype));
+    }
+out:
+    return rc;
 }
 
 void wv__shape_str(int ndim, const uint64_t *shape, char *buf, size_t cap)
@@ -366,7 +406,10 @@ size_t wv_tensor_nbytes(const wv_tensor *t)
 }
 uint64_t wv_tensor_numel(const wv_tensor *t)
 {
-    return t->nbytes / wv_dtype_size(t->dtype);
+    size_t be, bb;
+    if (wv_dtype_block(t->dtype, &be, &bb) != WV_OK || bb == 0)
+        return 0;
+    return (uint64_t)(t->nbytes / bb) * be;
 }
 const void *wv_tensor_data(const wv_tensor *t)
 {
