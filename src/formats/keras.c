@@ -1,27 +1,1815 @@
 /*
- * keras.c -- placeholder: the keras reader/writer is being written. Its probe
- * matches nothing, so no file is ever routed here, and it is not listed in
- * `wv --help` or the README.
+ * keras.c -- Keras weights in HDF5 (through libhdf5) and .keras archives.
+ *
+ * HDF5 file (signature at offset 0; libhdf5 parses the rest):
+ *   offset 0   "\x89HDF\r\n\x1a\n"
+ *   offset 8   superblock version (0..3); v0/v1: sizes of offsets and
+ *              lengths at 13 and 14, base address at 24 (v0) or 28 (v1),
+ *              EOF address two addresses later; v2/v3: sizes at 9 and 10,
+ *              base address at 12, EOF address at 12 + 2 * offset size
+ *   ...        object headers, B-trees, heaps and raw data at the
+ *              addresses they name
+ *
+ * Keras layouts inside (FORMATS.md section 3):
+ *   legacy weights  / attrs layer_names (list), backend, keras_version
+ *                   /<layer> attrs weight_names (list, may be empty)
+ *                   /<layer>/<weight_name> datasets ("dense/kernel:0")
+ *   legacy model    / attrs model_config, training_config, backend, ...
+ *                   /model_weights = the legacy weights layout above
+ *                   /optimizer_weights (not read)
+ *   Keras 3         /layers/<l>/vars/<i>, /optimizer/vars/<i>, /vars;
+ *                   every vars group has attribute name=<object name>
+ *   .keras zip      metadata.json, config.json, model.weights.h5
+ *
+ * Reading. Every HDF5 image is opened through the core driver with the
+ * file-image callbacks below, which hand libhdf5 our bytes without a copy:
+ * the mapping (mmap mode, memory sources, stored zip members) or one owned
+ * buffer kept by the set (pread mode, deflated members). The weights root
+ * is /model_weights when the root has no layer_names and a model_weights
+ * group exists, otherwise /. Tensor names are dataset paths relative to
+ * it. The whole tree below the weights root is walked before any dataset
+ * is opened: every link must be a hard link (soft, external and
+ * user-defined links are refused), nesting is bounded, a group reached
+ * twice is refused (cycles, aliasing bombs). Order: with layer_names, the
+ * datasets its layers' weight_names list, in that order (Keras' own
+ * order: trainable then non-trainable), then every other dataset in name
+ * order, digit-only names compared as numbers (vars/2 before vars/10).
+ * Datasets: external storage and virtual layouts are refused; contiguous
+ * data must lie inside the file; any dataset must not declare more than
+ * 1 MiB + 1000 times the bytes it stores (Keras' shape-bomb rule).
+ * Contiguous, unfiltered, little-endian data is borrowed from the image;
+ * everything else (chunked, gzip, big-endian) is read with H5Dread into an
+ * owned buffer. Types: IEEE float 16/32/64, integers of 1/2/4/8 bytes,
+ * h5py's bool enum {FALSE=0, TRUE=1}, h5py's complex64 compound {r, i},
+ * and opaque 2-byte/1-byte data with attribute dtype="bfloat16",
+ * "float8_e4m3fn" or "float8_e5m2" (Keras 3). Strings, vlen, references
+ * and other compounds are refused with WV_FORMAT.
+ *
+ * Metadata. Each root attribute X becomes "keras.X": a string is kept as
+ * is, a 1-D string list (h5py vlen or fixed NULLPAD) becomes a JSON array
+ * of strings, other types are skipped. The weights root's layer_names of a
+ * full-model file is "keras.layer_names" as well. For .keras archives,
+ * config.json is "keras.config" and metadata.json "keras.metadata".
+ *
+ * Writing. The layout is chosen by the target name: "*.weights.h5" gives
+ * the Keras 3 layout; any other name gives the legacy layout, unless it
+ * ends neither in .h5 nor .hdf5 and every tensor name has the form
+ * ".../vars/<digits>". Every tensor is a dataset at its name's path.
+ * Legacy: the layers are the first components of the names, in the order
+ * of "keras.layer_names" (a JSON array) when present, then first
+ * appearance; each layer group gets weight_names (fixed-length NULLPAD
+ * strings, or an empty float64 array as Keras 2 writes for weightless
+ * layers), the weights root gets layer_names, backend and keras_version
+ * (defaults "tensorflow", "2.15.0"). With "keras.model_config" present the
+ * full-model layout is written (weights under /model_weights). Keras 3:
+ * each "vars" group gets attribute name=<its parent group's name>.
+ * Metadata "keras.X" becomes root attribute X (a vlen string), any other
+ * key K root attribute K; so a non-keras key reads back as "keras.K".
+ * Types: as read; BF16 and F8 as opaque with the dtype attribute, C64 as
+ * the h5py compound. libhdf5 writes a skeleton file (metadata only; every
+ * dataset contiguous, allocated early, never filled, so its data is a hole
+ * of the sparse file) beside the temporary target; the output is then
+ * streamed through the wv__wfile: skeleton bytes, each tensor's bytes
+ * (cast on the fly) at its H5Dget_offset, skeleton bytes. Timestamps are
+ * off, so output is deterministic.
  */
 #include "wv_int.h"
+#include "zip.h"
 
-static int probe(const struct wv__src *src, const unsigned char *h, size_t n)
+#include <hdf5.h>
+
+#define K_MAX_DEPTH 32
+#define K_MAX_OBJECTS 100000
+#define K_MAX_PATH 4096
+#define K_MAX_LIST 1000000
+#define K_MAX_JSON (64u << 20)
+#define K_BOMB_SLACK (1u << 20)
+#define K_BOMB_RATIO 1000u
+#define K_OBJECT_HEADER_LIMIT 64512u
+
+static const unsigned char h5sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n',
+                                       0x1a, '\n'};
+
+static void h5_init(void)
 {
-    (void)src;
-    (void)h;
-    (void)n;
+    static bool done;
+    if (!done) {
+        H5open();
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        done = true;
+    }
+    H5Eclear2(H5E_DEFAULT);
+}
+
+static herr_t why_cb(unsigned n, const H5E_error2_t *e, void *ud)
+{
+    char *buf = ud;
+    if (n == 0 && e->desc)
+        snprintf(buf, 120, "%s", e->desc);
     return 0;
+}
+
+/* The innermost libhdf5 error description, for one-line messages. */
+static const char *h5why(char *buf)
+{
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, why_cb, buf);
+    H5Eclear2(H5E_DEFAULT);
+    if (buf[0] == '\0')
+        snprintf(buf, 120, "libhdf5 error");
+    return buf;
+}
+
+static void hclose(hid_t *id, herr_t (*fn)(hid_t))
+{
+    if (*id >= 0)
+        fn(*id);
+    *id = -1;
+}
+
+/* ---- file images without copies ------------------------------------- */
+struct img {
+    void *p;
+    size_t len;
+};
+
+static void *img_malloc(size_t size, H5FD_file_image_op_t op, void *ud)
+{
+    struct img *u = ud;
+    (void)op;
+    return size == u->len ? u->p : NULL;
+}
+
+static void *img_memcpy(void *dest, const void *src, size_t size,
+                        H5FD_file_image_op_t op, void *ud)
+{
+    (void)size;
+    (void)op;
+    (void)ud;
+    return dest == src ? dest : NULL;
+}
+
+static void *img_realloc(void *p, size_t size, H5FD_file_image_op_t op,
+                         void *ud)
+{
+    (void)p;
+    (void)size;
+    (void)op;
+    (void)ud;
+    return NULL;
+}
+
+static herr_t img_free(void *p, H5FD_file_image_op_t op, void *ud)
+{
+    (void)p;
+    (void)op;
+    (void)ud;
+    return 0;
+}
+
+static void *img_udata_copy(void *ud)
+{
+    return ud;
+}
+
+static herr_t img_udata_free(void *ud)
+{
+    (void)ud;
+    return 0;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+struct kr {
+    const char *fname;
+    const unsigned char *img;
+    size_t img_len;
+    struct img ud;
+    hid_t fid;
+    struct wv__err *err;
+};
+
+static uint64_t le_n(const unsigned char *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Checks libhdf5 does late or not at all, with our own messages. */
+static int check_superblock(const struct kr *k, struct wv__err *err)
+{
+    int rc = WV_OK;
+    const unsigned char *p = k->img;
+    size_t n = k->img_len;
+    unsigned ver, so, sl, base_at;
+    WV_CHECK(n >= 8 && memcmp(p, h5sig, 8) == 0, WV_CORRUPT,
+             "%s: no HDF5 signature at offset 0", k->fname);
+    WV_CHECK(n >= 16, WV_CORRUPT, "%s: HDF5 superblock truncated",
+             k->fname);
+    ver = p[8];
+    WV_CHECK(ver <= 3, WV_FORMAT,
+             "%s: HDF5 superblock version %u is not 0..3", k->fname, ver);
+    if (ver <= 1) {
+        so = p[13];
+        sl = p[14];
+        base_at = ver == 0 ? 24 : 28;
+    } else {
+        so = p[9];
+        sl = p[10];
+        base_at = 12;
+    }
+    WV_CHECK((so == 4 || so == 8) && (sl == 4 || sl == 8), WV_FORMAT,
+             "%s: HDF5 superblock has offset size %u and length size %u "
+             "(only 4 or 8 are read)",
+             k->fname, so, sl);
+    WV_CHECK(n >= base_at + 3u * so, WV_CORRUPT,
+             "%s: HDF5 superblock truncated", k->fname);
+    WV_CHECK(le_n(p + base_at, so) == 0, WV_FORMAT,
+             "%s: HDF5 base address is not 0 (user blocks are refused)",
+             k->fname);
+    uint64_t eof = le_n(p + base_at + 2u * so, so);
+    WV_CHECK(eof <= n || eof == (so == 8 ? UINT64_MAX : 0xffffffffu),
+             WV_CORRUPT,
+             "%s: HDF5 superblock end-of-file address %llu is past the end "
+             "of the file (%zu bytes): truncated",
+             k->fname, (unsigned long long)eof, n);
+out:
+    return rc;
+}
+
+static int kr_open(struct kr *k, struct wv__err *err)
+{
+    int rc = WV_OK;
+    hid_t fapl = -1;
+    char why[128];
+    H5FD_file_image_callbacks_t cb = {
+        img_malloc,     img_memcpy,     img_realloc, img_free,
+        img_udata_copy, img_udata_free, NULL,
+    };
+    k->fid = -1;
+    WV_TRY(check_superblock(k, err));
+    k->ud.p = (void *)(uintptr_t)k->img;
+    k->ud.len = k->img_len;
+    cb.udata = &k->ud;
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    WV_CHECK(fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 &&
+                 H5Pset_file_image_callbacks(fapl, &cb) >= 0 &&
+                 H5Pset_file_image(fapl, k->ud.p, k->ud.len) >= 0,
+             WV_ERROR, "%s: cannot set up libhdf5: %s", k->fname,
+             h5why(why));
+    k->fid = H5Fopen("wv-image", H5F_ACC_RDONLY, fapl);
+    WV_CHECK(k->fid >= 0, WV_CORRUPT, "%s: libhdf5 cannot open it: %s",
+             k->fname, h5why(why));
+out:
+    hclose(&fapl, H5Pclose);
+    return rc;
+}
+
+struct strlist {
+    char **s;
+    size_t n;
+};
+
+static void strlist_free(struct strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        wv__free(l->s[i]);
+    wv__free(l->s);
+    l->s = NULL;
+    l->n = 0;
+}
+
+/* Read attribute `aid` as a list of strings. *kind: 0 not strings (the
+ * list is empty), 1 a scalar string, 2 a list (an empty non-string array
+ * counts as an empty list, as Keras 2 writes for weightless layers). */
+static int read_strs(const struct kr *k, hid_t aid, const char *what,
+                     struct strlist *out, int *kind, struct wv__err *err)
+{
+    int rc = WV_OK;
+    hid_t tid = -1, sid = -1, mem = -1;
+    char **vl = NULL;
+    char *fixed = NULL;
+    size_t n = 0;
+    char why[128];
+
+    *kind = 0;
+    out->s = NULL;
+    out->n = 0;
+    tid = H5Aget_type(aid);
+    sid = H5Aget_space(aid);
+    WV_CHECK(tid >= 0 && sid >= 0, WV_CORRUPT,
+             "%s: attribute %s cannot be read: %s", k->fname, what,
+             h5why(why));
+    H5S_class_t sc = H5Sget_simple_extent_type(sid);
+    int rank = H5Sget_simple_extent_ndims(sid);
+    hssize_t np = H5Sget_simple_extent_npoints(sid);
+    WV_CHECK(np >= 0 && np <= K_MAX_LIST, WV_CORRUPT,
+             "%s: attribute %s has %lld values (at most %d)", k->fname,
+             what, (long long)np, K_MAX_LIST);
+    if (sc == H5S_NULL || rank > 1)
+        goto out;
+    n = (size_t)np;
+    if (H5Tget_class(tid) != H5T_STRING) {
+        if (n == 0 && sc == H5S_SIMPLE)
+            *kind = 2;
+        goto out;
+    }
+    out->s = wv__calloc(n ? n : 1, sizeof *out->s);
+    WV_CHECK(out->s != NULL, WV_NOMEM, "out of memory");
+    htri_t var = H5Tis_variable_str(tid);
+    mem = H5Tcopy(H5T_C_S1);
+    WV_CHECK(var >= 0 && mem >= 0, WV_CORRUPT,
+             "%s: attribute %s has a bad string type: %s", k->fname, what,
+             h5why(why));
+    H5Tset_cset(mem, H5Tget_cset(tid));
+    if (var) {
+        H5Tset_size(mem, H5T_VARIABLE);
+        vl = wv__calloc(n ? n : 1, sizeof *vl);
+        WV_CHECK(vl != NULL, WV_NOMEM, "out of memory");
+        WV_CHECK(n == 0 || H5Aread(aid, mem, vl) >= 0, WV_CORRUPT,
+                 "%s: attribute %s cannot be read: %s", k->fname, what,
+                 h5why(why));
+        for (size_t i = 0; i < n; i++) {
+            out->s[i] = wv__strdup(vl[i] ? vl[i] : "");
+            out->n = i + 1;
+            WV_CHECK(out->s[i] != NULL, WV_NOMEM, "out of memory");
+        }
+    } else {
+        size_t sz = H5Tget_size(tid);
+        uint64_t total;
+        WV_CHECK(sz > 0 && !wv__mul_overflow(sz, n, &total) &&
+                     total <= k->img_len,
+                 WV_CORRUPT,
+                 "%s: attribute %s declares %zu strings of %zu bytes, "
+                 "more than the file holds",
+                 k->fname, what, n, sz);
+        H5Tset_size(mem, sz);
+        H5Tset_strpad(mem, H5Tget_strpad(tid));
+        fixed = wv__malloc(total ? (size_t)total : 1);
+        WV_CHECK(fixed != NULL, WV_NOMEM, "out of memory");
+        WV_CHECK(n == 0 || H5Aread(aid, mem, fixed) >= 0, WV_CORRUPT,
+                 "%s: attribute %s cannot be read: %s", k->fname, what,
+                 h5why(why));
+        bool space = H5Tget_strpad(tid) == H5T_STR_SPACEPAD;
+        for (size_t i = 0; i < n; i++) {
+            const char *e = fixed + i * sz;
+            size_t l = strnlen(e, sz);
+            while (space && l > 0 && e[l - 1] == ' ')
+                l--;
+            out->s[i] = wv__strndup(e, l);
+            out->n = i + 1;
+            WV_CHECK(out->s[i] != NULL, WV_NOMEM, "out of memory");
+        }
+    }
+    *kind = sc == H5S_SCALAR ? 1 : 2;
+out:
+    if (vl) {
+        H5Dvlen_reclaim(mem, sid, H5P_DEFAULT, vl);
+        wv__free(vl);
+    }
+    wv__free(fixed);
+    if (rc != WV_OK)
+        strlist_free(out);
+    hclose(&mem, H5Tclose);
+    hclose(&tid, H5Tclose);
+    hclose(&sid, H5Sclose);
+    return rc;
+}
+
+/* Keras' load_attributes_from_hdf5_group: `name`, or name0, name1, ...
+ * *found is false when neither exists. */
+static int read_list_attr(const struct kr *k, hid_t loc, const char *where,
+                          const char *name, struct strlist *out,
+                          bool *found, struct wv__err *err)
+{
+    int rc = WV_OK;
+    hid_t aid = -1;
+    struct strlist part = {0};
+    char an[64], what[K_MAX_PATH + 80];
+    int kind;
+    *found = false;
+    out->s = NULL;
+    out->n = 0;
+    for (long chunk = -1; chunk < K_MAX_LIST; chunk++) {
+        if (chunk < 0)
+            snprintf(an, sizeof an, "%s", name);
+        else
+            snprintf(an, sizeof an, "%s%ld", name, chunk);
+        htri_t ex = H5Aexists(loc, an);
+        if (ex <= 0) {
+            if (chunk < 0)
+                continue;
+            break;
+        }
+        snprintf(what, sizeof what, "'%s' of '%s'", an, where);
+        aid = H5Aopen(loc, an, H5P_DEFAULT);
+        WV_CHECK(aid >= 0, WV_CORRUPT, "%s: attribute %s cannot be opened",
+                 k->fname, what);
+        WV_TRY(read_strs(k, aid, what, &part, &kind, err));
+        hclose(&aid, H5Aclose);
+        WV_CHECK(kind == 2, WV_CORRUPT,
+                 "%s: attribute %s is not a list of strings", k->fname,
+                 what);
+        WV_CHECK(out->n + part.n <= K_MAX_LIST, WV_CORRUPT,
+                 "%s: attribute %s lists too many names", k->fname, what);
+        char **s = wv__realloc(out->s, (out->n + part.n + 1) * sizeof *s);
+        WV_CHECK(s != NULL, WV_NOMEM, "out of memory");
+        out->s = s;
+        memcpy(s + out->n, part.s, part.n * sizeof *s);
+        out->n += part.n;
+        wv__free(part.s);
+        part.s = NULL;
+        part.n = 0;
+        *found = true;
+        if (chunk < 0)
+            break;
+    }
+out:
+    hclose(&aid, H5Aclose);
+    strlist_free(&part);
+    if (rc != WV_OK)
+        strlist_free(out);
+    return rc;
+}
+
+static void json_list(struct wv__buf *b, const struct strlist *l)
+{
+    wv__buf_addc(b, '[');
+    for (size_t i = 0; i < l->n; i++) {
+        if (i)
+            wv__buf_adds(b, ", ");
+        wv__json_put_string(b, l->s[i], strlen(l->s[i]));
+    }
+    wv__buf_addc(b, ']');
+}
+
+static int set_meta(const struct kr *k, wv_model *m, const char *key,
+                    const char *val, size_t len, struct wv__err *err)
+{
+    int rc = WV_OK;
+    WV_CHECK(wv__utf8_valid(key, strlen(key)) && wv__utf8_valid(val, len) &&
+                 memchr(val, '\0', len) == NULL,
+             WV_CORRUPT, "%s: metadata '%.100s' is not UTF-8", k->fname,
+             key);
+    WV_CHECK(wv_model_get_meta(m, key) == NULL, WV_CORRUPT,
+             "%s: metadata '%.100s' appears twice", k->fname, key);
+    rc = wv_model_set_meta(m, key, val);
+    WV_CHECK(rc == WV_OK, rc, "%s: cannot keep metadata '%.100s'", k->fname,
+             key);
+out:
+    return rc;
+}
+
+struct attr_it {
+    const struct kr *k;
+    wv_model *m;
+    struct wv__err *err;
+    int rc;
+};
+
+static herr_t root_attr_cb(hid_t loc, const char *name,
+                           const H5A_info_t *info, void *ud)
+{
+    struct attr_it *it = ud;
+    struct wv__err *err = it->err;
+    int rc = WV_OK;
+    hid_t aid = -1;
+    struct strlist l = {0};
+    struct wv__buf b = {0};
+    char what[300];
+    int kind;
+    (void)info;
+    snprintf(what, sizeof what, "'%.200s' of the root group", name);
+    aid = H5Aopen(loc, name, H5P_DEFAULT);
+    WV_CHECK(aid >= 0, WV_CORRUPT, "%s: attribute %s cannot be opened",
+             it->k->fname, what);
+    WV_TRY(read_strs(it->k, aid, what, &l, &kind, err));
+    if (kind == 0)
+        goto out;
+    wv__buf_adds(&b, "keras.");
+    wv__buf_adds(&b, name);
+    wv__buf_addc(&b, '\0');
+    size_t vat = b.len;
+    if (kind == 1)
+        wv__buf_adds(&b, l.s[0]);
+    else
+        json_list(&b, &l);
+    wv__buf_addc(&b, '\0');
+    WV_CHECK(!b.oom, WV_NOMEM, "out of memory");
+    WV_TRY(set_meta(it->k, it->m, b.p, b.p + vat, b.len - vat - 1, err));
+out:
+    hclose(&aid, H5Aclose);
+    strlist_free(&l);
+    wv__buf_release(&b);
+    it->rc = rc;
+    return rc == WV_OK ? 0 : -1;
+}
+
+/* ---- the tree walk ----------------------------------------------------- */
+struct child {
+    char *name;
+    int type;
+};
+
+struct walk {
+    const struct kr *k;
+    struct wv__err *err;
+    int rc;
+    struct strlist paths;   /* datasets, relative to the weights root */
+    size_t cap;
+    haddr_t *groups;        /* addresses of groups seen */
+    size_t n_groups, cap_groups;
+    size_t n_objects;
+    /* per-group child collection */
+    struct child *kids;
+    size_t n_kids, cap_kids;
+    const char *where;
+};
+
+static herr_t link_cb(hid_t g, const char *name, const H5L_info_t *info,
+                      void *ud)
+{
+    struct walk *w = ud;
+    struct wv__err *err = w->err;
+    int rc = WV_OK;
+    (void)g;
+    WV_CHECK(++w->n_objects <= K_MAX_OBJECTS, WV_CORRUPT,
+             "%s: more than %d links", w->k->fname, K_MAX_OBJECTS);
+    WV_CHECK(info->type == H5L_TYPE_HARD, WV_FORMAT,
+             "%s: '%.200s%s%.200s' is a %s link (refused: only hard links "
+             "are followed)",
+             w->k->fname, w->where, *w->where ? "/" : "", name,
+             info->type == H5L_TYPE_SOFT       ? "soft"
+             : info->type == H5L_TYPE_EXTERNAL ? "external"
+                                               : "user-defined");
+    if (w->n_kids == w->cap_kids) {
+        size_t cap = w->cap_kids ? w->cap_kids * 2 : 16;
+        struct child *c = wv__realloc(w->kids, cap * sizeof *c);
+        WV_CHECK(c != NULL, WV_NOMEM, "out of memory");
+        w->kids = c;
+        w->cap_kids = cap;
+    }
+    w->kids[w->n_kids].name = wv__strdup(name);
+    WV_CHECK(w->kids[w->n_kids].name != NULL, WV_NOMEM, "out of memory");
+    w->n_kids++;
+out:
+    w->rc = rc;
+    return rc == WV_OK ? 0 : -1;
+}
+
+static bool all_digits(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+/* Name order, with digit-only names first and by value. */
+static int natcmp(const void *a, const void *b)
+{
+    const char *x = ((const struct child *)a)->name;
+    const char *y = ((const struct child *)b)->name;
+    bool dx = all_digits(x), dy = all_digits(y);
+    if (dx && dy) {
+        while (*x == '0' && x[1])
+            x++;
+        while (*y == '0' && y[1])
+            y++;
+        size_t lx = strlen(x), ly = strlen(y);
+        if (lx != ly)
+            return lx < ly ? -1 : 1;
+    } else if (dx != dy) {
+        return dx ? -1 : 1;
+    }
+    return strcmp(x, y);
+}
+
+static int add_path(struct walk *w, const char *p)
+{
+    struct wv__err *err = w->err;
+    int rc = WV_OK;
+    if (w->paths.n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 32;
+        char **s = wv__realloc(w->paths.s, cap * sizeof *s);
+        WV_CHECK(s != NULL, WV_NOMEM, "out of memory");
+        w->paths.s = s;
+        w->cap = cap;
+    }
+    w->paths.s[w->paths.n] = wv__strdup(p);
+    WV_CHECK(w->paths.s[w->paths.n] != NULL, WV_NOMEM, "out of memory");
+    w->paths.n++;
+out:
+    return rc;
+}
+
+static int walk_group(struct walk *w, hid_t g, const char *prefix,
+                      int depth)
+{
+    struct wv__err *err = w->err;
+    const struct kr *k = w->k;
+    int rc = WV_OK;
+    struct child *kids = NULL;
+    size_t n_kids = 0;
+    char path[K_MAX_PATH];
+    char why[128];
+    hsize_t idx = 0;
+
+    WV_CHECK(depth <= K_MAX_DEPTH, WV_CORRUPT,
+             "%s: groups nested deeper than %d at '%.200s'", k->fname,
+             K_MAX_DEPTH, prefix);
+    w->kids = NULL;
+    w->n_kids = w->cap_kids = 0;
+    w->where = prefix;
+    w->rc = WV_OK;
+    herr_t hr = H5Literate(g, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, link_cb,
+                           w);
+    kids = w->kids;
+    n_kids = w->n_kids;
+    w->kids = NULL;
+    if (w->rc != WV_OK) {
+        rc = w->rc;
+        goto out;
+    }
+    WV_CHECK(hr >= 0, WV_CORRUPT, "%s: group '%.200s' cannot be listed: %s",
+             k->fname, prefix, h5why(why));
+    if (n_kids > 1)
+        qsort(kids, n_kids, sizeof *kids, natcmp);
+    for (size_t i = 0; i < n_kids; i++) {
+        H5O_info_t oi;
+        int pl = snprintf(path, sizeof path, "%s%s%s", prefix,
+                          *prefix ? "/" : "", kids[i].name);
+        WV_CHECK(pl > 0 && (size_t)pl < sizeof path, WV_CORRUPT,
+                 "%s: object path longer than %d bytes under '%.200s'",
+                 k->fname, K_MAX_PATH, prefix);
+        WV_CHECK(H5Oget_info_by_name2(g, kids[i].name, &oi, H5O_INFO_BASIC,
+                                      H5P_DEFAULT) >= 0,
+                 WV_CORRUPT, "%s: object '%.200s' cannot be read: %s",
+                 k->fname, path, h5why(why));
+        if (oi.type == H5O_TYPE_DATASET) {
+            WV_TRY(add_path(w, path));
+        } else if (oi.type == H5O_TYPE_GROUP) {
+            for (size_t j = 0; j < w->n_groups; j++)
+                WV_CHECK(w->groups[j] != oi.addr, WV_CORRUPT,
+                         "%s: group '%.200s' is reached twice (a hard-link "
+                         "cycle or alias)",
+                         k->fname, path);
+            if (w->n_groups == w->cap_groups) {
+                size_t cap = w->cap_groups ? w->cap_groups * 2 : 16;
+                haddr_t *a = wv__realloc(w->groups, cap * sizeof *a);
+                WV_CHECK(a != NULL, WV_NOMEM, "out of memory");
+                w->groups = a;
+                w->cap_groups = cap;
+            }
+            w->groups[w->n_groups++] = oi.addr;
+            hid_t sub = H5Gopen2(g, kids[i].name, H5P_DEFAULT);
+            WV_CHECK(sub >= 0, WV_CORRUPT,
+                     "%s: group '%.200s' cannot be opened: %s", k->fname,
+                     path, h5why(why));
+            rc = walk_group(w, sub, path, depth + 1);
+            H5Gclose(sub);
+            if (rc != WV_OK)
+                goto out;
+        }
+    }
+out:
+    for (size_t i = 0; i < n_kids; i++)
+        wv__free(kids[i].name);
+    wv__free(kids);
+    return rc;
+}
+
+/* ---- datasets ---------------------------------------------------------- */
+static const char *class_name(H5T_class_t c)
+{
+    switch (c) {
+    case H5T_STRING: return "string";
+    case H5T_VLEN: return "variable-length";
+    case H5T_REFERENCE: return "reference";
+    case H5T_ARRAY: return "array";
+    case H5T_BITFIELD: return "bitfield";
+    case H5T_TIME: return "time";
+    case H5T_COMPOUND: return "compound";
+    case H5T_ENUM: return "enum";
+    case H5T_OPAQUE: return "opaque";
+    default: return "unknown";
+    }
+}
+
+/* Dataset attribute "dtype" (Keras 3 bfloat16 / float8), or "". */
+static void dtype_attr(const struct kr *k, hid_t did, char *buf, size_t cap)
+{
+    struct wv__err e = {0};
+    struct strlist l = {0};
+    int kind = 0;
+    buf[0] = '\0';
+    if (H5Aexists(did, "dtype") <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return;
+    }
+    hid_t aid = H5Aopen(did, "dtype", H5P_DEFAULT);
+    if (aid < 0)
+        return;
+    if (read_strs(k, aid, "dtype", &l, &kind, &e) == WV_OK && kind == 1)
+        snprintf(buf, cap, "%s", l.s[0]);
+    strlist_free(&l);
+    H5Aclose(aid);
+    H5Eclear2(H5E_DEFAULT);
+}
+
+static bool std_float(hid_t t, size_t size)
+{
+    size_t sp, ep, es, mp, ms;
+    if (H5Tget_fields(t, &sp, &ep, &es, &mp, &ms) < 0)
+        return false;
+    size_t eb = H5Tget_ebias(t);
+    if (H5Tget_offset(t) != 0 || H5Tget_precision(t) != size * 8 ||
+        H5Tget_norm(t) != H5T_NORM_IMPLIED)
+        return false;
+    switch (size) {
+    case 2: return sp == 15 && ep == 10 && es == 5 && mp == 0 && ms == 10 &&
+                   eb == 15;
+    case 4: return sp == 31 && ep == 23 && es == 8 && mp == 0 && ms == 23 &&
+                   eb == 127;
+    case 8: return sp == 63 && ep == 52 && es == 11 && mp == 0 &&
+                   ms == 52 && eb == 1023;
+    default: return false;
+    }
+}
+
+static bool bf16_float(hid_t t)
+{
+    size_t sp, ep, es, mp, ms;
+    if (H5Tget_fields(t, &sp, &ep, &es, &mp, &ms) < 0)
+        return false;
+    return H5Tget_size(t) == 2 && sp == 15 && ep == 7 && es == 8 &&
+           mp == 0 && ms == 7 && H5Tget_ebias(t) == 127 &&
+           H5Tget_precision(t) == 16 && H5Tget_offset(t) == 0;
+}
+
+/* Map a dataset's file type. *mem: the memory type for H5Dread; *conv:
+ * the stored bytes are not already our layout. */
+static int map_type(const struct kr *k, const char *name, hid_t did,
+                    hid_t tid, wv_dtype *dt, hid_t *mem, bool *conv,
+                    struct wv__err *err)
+{
+    int rc = WV_OK;
+    H5T_class_t cls = H5Tget_class(tid);
+    size_t size = H5Tget_size(tid);
+    char da[64];
+    *dt = WV_DTYPE_INVALID;
+    *conv = false;
+    *mem = -1;
+    switch (cls) {
+    case H5T_INTEGER: {
+        bool sg = H5Tget_sign(tid) == H5T_SGN_2;
+        WV_CHECK(H5Tget_precision(tid) == size * 8 &&
+                     H5Tget_offset(tid) == 0,
+                 WV_FORMAT, "%s: dataset '%.200s' has a %zu-bit integer type "
+                 "with padding (refused)", k->fname, name,
+                 (size_t)H5Tget_precision(tid));
+        if (size == 1)
+            *dt = sg ? WV_I8 : WV_U8;
+        else if (size == 2)
+            *dt = sg ? WV_I16 : WV_U16;
+        else if (size == 4)
+            *dt = sg ? WV_I32 : WV_U32;
+        else if (size == 8)
+            *dt = sg ? WV_I64 : WV_U64;
+        WV_CHECK(*dt != WV_DTYPE_INVALID, WV_FORMAT,
+                 "%s: dataset '%.200s' has %zu-byte integers (refused)",
+                 k->fname, name, size);
+        *conv = size > 1 && H5Tget_order(tid) != H5T_ORDER_LE;
+        break;
+    }
+    case H5T_FLOAT:
+        if (std_float(tid, size))
+            *dt = size == 2 ? WV_F16 : size == 4 ? WV_F32 : WV_F64;
+        else if (bf16_float(tid))
+            *dt = WV_BF16;
+        WV_CHECK(*dt != WV_DTYPE_INVALID, WV_FORMAT,
+                 "%s: dataset '%.200s' has a non-IEEE %zu-byte float type "
+                 "(refused)", k->fname, name, size);
+        *conv = H5Tget_order(tid) != H5T_ORDER_LE;
+        break;
+    case H5T_ENUM: {
+        int nm = H5Tget_nmembers(tid);
+        bool ok = size == 1 && nm == 2;
+        for (int i = 0; ok && i < 2; i++) {
+            char *mn = H5Tget_member_name(tid, (unsigned)i);
+            signed char v = -1;
+            ok = mn != NULL &&
+                 H5Tget_member_value(tid, (unsigned)i, &v) >= 0 &&
+                 strcmp(mn, v == 0 ? "FALSE" : "TRUE") == 0 && v == i;
+            if (mn)
+                H5free_memory(mn);
+        }
+        WV_CHECK(ok, WV_FORMAT, "%s: dataset '%.200s' has an enum type that "
+                 "is not h5py's bool {FALSE=0, TRUE=1} (refused)",
+                 k->fname, name);
+        *dt = WV_BOOL;
+        break;
+    }
+    case H5T_OPAQUE:
+        dtype_attr(k, did, da, sizeof da);
+        if (size == 2 && strcmp(da, "bfloat16") == 0)
+            *dt = WV_BF16;
+        else if (size == 1 && strcmp(da, "float8_e4m3fn") == 0)
+            *dt = WV_F8_E4M3;
+        else if (size == 1 && strcmp(da, "float8_e5m2") == 0)
+            *dt = WV_F8_E5M2;
+        WV_CHECK(*dt != WV_DTYPE_INVALID, WV_FORMAT,
+                 "%s: dataset '%.200s' holds %zu-byte opaque values without "
+                 "a known dtype attribute (refused)", k->fname, name, size);
+        break;
+    case H5T_COMPOUND: {
+        bool ok = size == 8 && H5Tget_nmembers(tid) == 2;
+        for (unsigned i = 0; ok && i < 2; i++) {
+            char *mn = H5Tget_member_name(tid, i);
+            hid_t mt = H5Tget_member_type(tid, i);
+            ok = mn != NULL && strcmp(mn, i ? "i" : "r") == 0 && mt >= 0 &&
+                 H5Tget_class(mt) == H5T_FLOAT && std_float(mt, 4) &&
+                 H5Tget_member_offset(tid, i) == 4 * i;
+            if (ok && H5Tget_order(mt) != H5T_ORDER_LE)
+                *conv = true;
+            if (mn)
+                H5free_memory(mn);
+            if (mt >= 0)
+                H5Tclose(mt);
+        }
+        WV_CHECK(ok, WV_FORMAT, "%s: dataset '%.200s' holds compound "
+                 "values that are not h5py's complex64 {r, i} (refused)",
+                 k->fname, name);
+        *dt = WV_C64;
+        *mem = H5Tcreate(H5T_COMPOUND, 8);
+        WV_CHECK(*mem >= 0 &&
+                     H5Tinsert(*mem, "r", 0, H5T_IEEE_F32LE) >= 0 &&
+                     H5Tinsert(*mem, "i", 4, H5T_IEEE_F32LE) >= 0,
+                 WV_NOMEM, "%s: libhdf5 cannot build a complex type",
+                 k->fname);
+        break;
+    }
+    default:
+        WV_CHECK(0, WV_FORMAT,
+                 "%s: dataset '%.200s' holds %s values, not numbers "
+                 "(refused)", k->fname, name, class_name(cls));
+    }
+    WV_CHECK(size == wv_dtype_size(*dt), WV_FORMAT,
+             "%s: dataset '%.200s' has %zu-byte elements", k->fname, name,
+             size);
+    if (*mem < 0) {
+        *mem = H5Tcopy(tid);
+        WV_CHECK(*mem >= 0, WV_NOMEM, "%s: libhdf5 cannot copy a type",
+                 k->fname);
+        if (cls == H5T_INTEGER || cls == H5T_FLOAT)
+            H5Tset_order(*mem, H5T_ORDER_LE);
+    }
+out:
+    return rc;
+}
+
+static int read_dataset(const struct kr *k, hid_t root, const char *name,
+                        wv_model *m, struct wv__err *err)
+{
+    int rc = WV_OK;
+    hid_t did = -1, tid = -1, sid = -1, dcpl = -1, mem = -1;
+    void *owned = NULL;
+    char why[128];
+    wv_dtype dt;
+    bool conv;
+    int ndim = 0;
+    uint64_t shape[WV_MAX_DIMS], numel, nbytes;
+
+    did = H5Dopen2(root, name, H5P_DEFAULT);
+    WV_CHECK(did >= 0, WV_CORRUPT, "%s: dataset '%.200s' cannot be opened: "
+             "%s", k->fname, name, h5why(why));
+    dcpl = H5Dget_create_plist(did);
+    WV_CHECK(dcpl >= 0, WV_CORRUPT, "%s: dataset '%.200s' has no creation "
+             "properties: %s", k->fname, name, h5why(why));
+    H5D_layout_t lay = H5Pget_layout(dcpl);
+    WV_CHECK(lay != H5D_VIRTUAL, WV_FORMAT,
+             "%s: dataset '%.200s' is a virtual dataset (refused)",
+             k->fname, name);
+    WV_CHECK(H5Pget_external_count(dcpl) == 0, WV_FORMAT,
+             "%s: dataset '%.200s' keeps its data in external files "
+             "(refused)", k->fname, name);
+    WV_CHECK(lay == H5D_CONTIGUOUS || lay == H5D_CHUNKED ||
+                 lay == H5D_COMPACT,
+             WV_CORRUPT, "%s: dataset '%.200s' has an unknown layout",
+             k->fname, name);
+    sid = H5Dget_space(did);
+    WV_CHECK(sid >= 0, WV_CORRUPT, "%s: dataset '%.200s' has no dataspace: "
+             "%s", k->fname, name, h5why(why));
+    H5S_class_t sc = H5Sget_simple_extent_type(sid);
+    WV_CHECK(sc == H5S_SCALAR || sc == H5S_SIMPLE, WV_FORMAT,
+             "%s: dataset '%.200s' has a null dataspace (no value)",
+             k->fname, name);
+    if (sc == H5S_SIMPLE) {
+        hsize_t d[H5S_MAX_RANK];
+        ndim = H5Sget_simple_extent_ndims(sid);
+        WV_CHECK(ndim >= 0 && ndim <= WV_MAX_DIMS, WV_FORMAT,
+                 "%s: dataset '%.200s' has %d dimensions, more than %d",
+                 k->fname, name, ndim, WV_MAX_DIMS);
+        WV_CHECK(H5Sget_simple_extent_dims(sid, d, NULL) == ndim,
+                 WV_CORRUPT, "%s: dataset '%.200s' has a bad dataspace",
+                 k->fname, name);
+        for (int i = 0; i < ndim; i++)
+            shape[i] = d[i];
+    }
+    tid = H5Dget_type(did);
+    WV_CHECK(tid >= 0, WV_CORRUPT, "%s: dataset '%.200s' has no type: %s",
+             k->fname, name, h5why(why));
+    WV_TRY(map_type(k, name, did, tid, &dt, &mem, &conv, err));
+    WV_CHECK(wv__shape_bytes(dt, ndim, shape, &numel, &nbytes) == WV_OK &&
+                 nbytes <= SIZE_MAX,
+             WV_CORRUPT, "%s: dataset '%.200s' has a shape whose byte size "
+             "overflows", k->fname, name);
+    /* Shape bombs: the stored bytes bound what we allocate. */
+    uint64_t stored = H5Dget_storage_size(did), cap;
+    haddr_t off = lay == H5D_CONTIGUOUS ? H5Dget_offset(did) : HADDR_UNDEF;
+    H5Eclear2(H5E_DEFAULT);
+    if (wv__mul_overflow(stored, K_BOMB_RATIO, &cap) ||
+        wv__add_overflow(cap, K_BOMB_SLACK, &cap))
+        cap = UINT64_MAX;
+    WV_CHECK(nbytes <= cap, WV_CORRUPT,
+             "%s: dataset '%.200s' declares %llu bytes but stores %llu "
+             "(more than %ux: shape bomb)", k->fname, name,
+             (unsigned long long)nbytes, (unsigned long long)stored,
+             K_BOMB_RATIO);
+    if (off != HADDR_UNDEF) {
+        uint64_t end;
+        WV_CHECK(!wv__add_overflow(off, nbytes, &end) && end <= k->img_len,
+                 WV_CORRUPT, "%s: dataset '%.200s' data [%llu, +%llu) lies "
+                 "past the end of the file (%zu bytes)", k->fname, name,
+                 (unsigned long long)off, (unsigned long long)nbytes,
+                 k->img_len);
+    }
+    int nf = H5Pget_nfilters(dcpl);
+    if (off != HADDR_UNDEF && nf == 0 && !conv) {
+        rc = wv__model_add(m, name, strlen(name), dt, ndim, shape,
+                           k->img + off, (size_t)nbytes, NULL, err);
+        goto out;
+    }
+    owned = wv__malloc(nbytes ? (size_t)nbytes : 1);
+    WV_CHECK(owned != NULL, WV_NOMEM, "%s: out of memory for dataset "
+             "'%.200s'", k->fname, name);
+    WV_CHECK(nbytes == 0 ||
+                 H5Dread(did, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, owned) >= 0,
+             WV_CORRUPT, "%s: dataset '%.200s' cannot be read: %s",
+             k->fname, name, h5why(why));
+    rc = wv__model_add(m, name, strlen(name), dt, ndim, shape,
+                       nbytes ? owned : "", (size_t)nbytes, owned, err);
+    owned = NULL;
+out:
+    wv__free(owned);
+    hclose(&mem, H5Tclose);
+    hclose(&tid, H5Tclose);
+    hclose(&sid, H5Sclose);
+    hclose(&dcpl, H5Pclose);
+    hclose(&did, H5Dclose);
+    return rc;
+}
+
+/* Index of path `p` in the walk's list, or SIZE_MAX. `order` sorts it. */
+static const struct strlist *cmp_list;
+static int idx_cmp(const void *a, const void *b)
+{
+    return strcmp(cmp_list->s[*(const size_t *)a],
+                  cmp_list->s[*(const size_t *)b]);
+}
+
+static size_t find_path(const struct strlist *l, const size_t *order,
+                        const char *p)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(l->s[order[mid]], p);
+        if (c == 0)
+            return order[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SIZE_MAX;
+}
+
+static int load_h5(struct kr *k, wv_model *m, struct wv__err *err)
+{
+    int rc = WV_OK;
+    hid_t root = -1, wroot = -1;
+    struct walk w = {0};
+    struct strlist layers = {0}, wn = {0};
+    size_t *order = NULL;
+    unsigned char *used = NULL;
+    char why[128];
+    bool legacy = false, full = false;
+
+    w.k = k;
+    w.err = err;
+    WV_TRY(kr_open(k, err));
+    root = H5Gopen2(k->fid, "/", H5P_DEFAULT);
+    WV_CHECK(root >= 0, WV_CORRUPT, "%s: the root group cannot be opened: "
+             "%s", k->fname, h5why(why));
+    struct attr_it it = {k, m, err, WV_OK};
+    hsize_t aidx = 0;
+    herr_t hr = H5Aiterate2(root, H5_INDEX_NAME, H5_ITER_NATIVE, &aidx,
+                            root_attr_cb, &it);
+    WV_TRY(it.rc);
+    WV_CHECK(hr >= 0, WV_CORRUPT, "%s: root attributes cannot be listed: "
+             "%s", k->fname, h5why(why));
+    WV_TRY(read_list_attr(k, root, "/", "layer_names", &layers, &legacy,
+                          err));
+    if (!legacy) {
+        H5L_info_t li;
+        H5O_info_t oi;
+        if (H5Lexists(root, "model_weights", H5P_DEFAULT) > 0 &&
+            H5Lget_info(root, "model_weights", &li, H5P_DEFAULT) >= 0 &&
+            li.type == H5L_TYPE_HARD &&
+            H5Oget_info_by_name2(root, "model_weights", &oi, H5O_INFO_BASIC,
+                                 H5P_DEFAULT) >= 0 &&
+            oi.type == H5O_TYPE_GROUP)
+            full = true;
+        H5Eclear2(H5E_DEFAULT);
+    }
+    if (full) {
+        wroot = H5Gopen2(root, "model_weights", H5P_DEFAULT);
+        WV_CHECK(wroot >= 0, WV_CORRUPT, "%s: group 'model_weights' cannot "
+                 "be opened: %s", k->fname, h5why(why));
+        WV_TRY(read_list_attr(k, wroot, "model_weights", "layer_names",
+                              &layers, &legacy, err));
+        if (legacy && wv_model_get_meta(m, "keras.layer_names") == NULL) {
+            struct wv__buf b = {0};
+            json_list(&b, &layers);
+            wv__buf_addc(&b, '\0');
+            rc = b.oom ? WV_NOMEM
+                       : set_meta(k, m, "keras.layer_names", b.p,
+                                  b.len - 1, err);
+            wv__buf_release(&b);
+            WV_CHECK(rc == WV_OK, rc, "out of memory");
+        }
+    } else {
+        wroot = H5Gopen2(root, ".", H5P_DEFAULT);
+        WV_CHECK(wroot >= 0, WV_CORRUPT, "%s: the root group cannot be "
+                 "opened: %s", k->fname, h5why(why));
+    }
+    WV_TRY(walk_group(&w, wroot, "", 0));
+    size_t n = w.paths.n;
+    order = wv__calloc(n ? n : 1, sizeof *order);
+    used = wv__calloc(n ? n : 1, 1);
+    WV_CHECK(order && used, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    cmp_list = &w.paths;
+    if (n > 1)
+        qsort(order, n, sizeof *order, idx_cmp);
+    const char *wname = full ? "model_weights" : "/";
+    for (size_t li = 0; legacy && li < layers.n; li++) {
+        const char *ln = layers.s[li];
+        bool found;
+        H5O_info_t oi;
+        WV_CHECK(*ln && strlen(ln) < K_MAX_PATH && ln[0] != '/' &&
+                     H5Lexists(wroot, ln, H5P_DEFAULT) > 0 &&
+                     H5Oget_info_by_name2(wroot, ln, &oi, H5O_INFO_BASIC,
+                                          H5P_DEFAULT) >= 0 &&
+                     oi.type == H5O_TYPE_GROUP,
+                 WV_CORRUPT, "%s: layer_names of '%s' lists '%.200s', which "
+                 "is not a group", k->fname, wname, ln);
+        hid_t lg = H5Gopen2(wroot, ln, H5P_DEFAULT);
+        WV_CHECK(lg >= 0, WV_CORRUPT, "%s: layer group '%.200s' cannot be "
+                 "opened: %s", k->fname, ln, h5why(why));
+        rc = read_list_attr(k, lg, ln, "weight_names", &wn, &found, err);
+        H5Gclose(lg);
+        WV_TRY(rc);
+        for (size_t j = 0; j < wn.n; j++) {
+            char p[K_MAX_PATH];
+            int pl = snprintf(p, sizeof p, "%s/%s", ln, wn.s[j]);
+            size_t at = pl > 0 && (size_t)pl < sizeof p
+                            ? find_path(&w.paths, order, p)
+                            : SIZE_MAX;
+            WV_CHECK(at != SIZE_MAX, WV_CORRUPT,
+                     "%s: weight_names of layer '%.200s' lists '%.200s', "
+                     "which is not a dataset", k->fname, ln, wn.s[j]);
+            WV_CHECK(!used[at], WV_CORRUPT,
+                     "%s: weight '%.200s' is listed twice in weight_names",
+                     k->fname, p);
+            used[at] = 1;
+            WV_TRY(read_dataset(k, wroot, w.paths.s[at], m, err));
+        }
+        strlist_free(&wn);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!used[i])
+            WV_TRY(read_dataset(k, wroot, w.paths.s[i], m, err));
+out:
+    strlist_free(&layers);
+    strlist_free(&wn);
+    strlist_free(&w.paths);
+    wv__free(w.groups);
+    wv__free(order);
+    wv__free(used);
+    hclose(&wroot, H5Gclose);
+    hclose(&root, H5Gclose);
+    hclose(&k->fid, H5Fclose);
+    H5Eclear2(H5E_DEFAULT);
+    return rc;
+}
+
+/* ---- .keras archives ---------------------------------------------------- */
+static const struct wv__zip_entry *zip_find(const struct wv__zip *z,
+                                            const char *name)
+{
+    for (size_t i = 0; i < z->n_ents; i++)
+        if (strcmp(z->ents[i].name, name) == 0)
+            return &z->ents[i];
+    return NULL;
+}
+
+static int zip_meta(const struct wv__src *src, const struct wv__zip *z,
+                    const char *member, const char *key, wv_model *m,
+                    struct wv__err *err)
+{
+    int rc = WV_OK;
+    const struct wv__zip_entry *e = zip_find(z, member);
+    const unsigned char *data = NULL;
+    void *owned = NULL;
+    char *s = NULL;
+    if (e == NULL)
+        goto out;
+    WV_CHECK(e->size <= K_MAX_JSON, WV_FORMAT,
+             "%s: %s is %llu bytes (at most %u are read)", src->name, member,
+             (unsigned long long)e->size, K_MAX_JSON);
+    WV_TRY(wv__zip_entry_data(z, e, &data, &owned, err));
+    WV_CHECK(wv__utf8_valid(data, (size_t)e->size) &&
+                 memchr(data, '\0', (size_t)e->size) == NULL,
+             WV_CORRUPT, "%s: %s is not UTF-8 text", src->name, member);
+    s = wv__strndup((const char *)data, (size_t)e->size);
+    WV_CHECK(s != NULL, WV_NOMEM, "out of memory");
+    rc = wv_model_set_meta(m, key, s);
+    WV_CHECK(rc == WV_OK, rc, "%s: cannot keep %s", src->name, member);
+out:
+    wv__free(s);
+    wv__free(owned);
+    return rc;
+}
+
+static int probe(const struct wv__src *src, const unsigned char *h,
+                 size_t n)
+{
+    if (n >= 8 && memcmp(h, h5sig, 8) == 0)
+        return 1;
+    if (n < 4 || h[0] != 'P' || h[1] != 'K' || h[2] != 3 || h[3] != 4)
+        return 0;
+    struct wv__err e = {0};
+    struct wv__zip z;
+    if (wv__zip_open(&z, src, &e) != WV_OK)
+        return 0;
+    int yes = zip_find(&z, "model.weights.h5") != NULL &&
+              zip_find(&z, "config.json") != NULL;
+    wv__zip_close(&z);
+    return yes;
 }
 
 static int load(const struct wv__src *src, unsigned flags, wv_model *m,
                 struct wv__err *err)
 {
+    int rc = WV_OK;
+    struct kr k = {src->name, NULL, 0, {NULL, 0}, -1, err};
+    struct wv__zip z;
+    bool zopen = false;
+    const unsigned char *data = NULL;
+    void *owned = NULL;
+    unsigned char head[8] = {0};
     (void)flags;
-    (void)m;
-    return wv__seterr(err, WV_UNSUPPORTED, "%s: keras is not supported yet",
-                      src->name);
+
+    h5_init();
+    if (src->size >= 8)
+        WV_TRY(wv__src_read(src, 0, head, 8, err));
+    if (memcmp(head, h5sig, 8) == 0) {
+        WV_CHECK(src->size <= SIZE_MAX, WV_RANGE, "%s: too large",
+                 src->name);
+        WV_TRY(wv__src_data(src, 0, src->size, &data, &owned, err));
+        k.img_len = (size_t)src->size;
+    } else {
+        WV_CHECK(head[0] == 'P' && head[1] == 'K', WV_FORMAT,
+                 "%s: neither an HDF5 file nor a .keras zip archive",
+                 src->name);
+        WV_TRY(wv__zip_open(&z, src, err));
+        zopen = true;
+        const struct wv__zip_entry *e = zip_find(&z, "model.weights.h5");
+        WV_CHECK(e != NULL, zip_find(&z, "model.weights.npz") ? WV_UNSUPPORTED
+                                                              : WV_FORMAT,
+                 "%s: .keras archive without model.weights.h5", src->name);
+        WV_CHECK(e->size <= SIZE_MAX, WV_RANGE, "%s: too large", src->name);
+        WV_TRY(zip_meta(src, &z, "config.json", "keras.config", m, err));
+        WV_TRY(zip_meta(src, &z, "metadata.json", "keras.metadata", m, err));
+        WV_TRY(wv__zip_entry_data(&z, e, &data, &owned, err));
+        k.img_len = (size_t)e->size;
+    }
+    if (owned) {
+        rc = wv__model_keep(m, owned, k.img_len, false);
+        owned = NULL;
+        WV_CHECK(rc == WV_OK, rc, "out of memory");
+    }
+    k.img = data;
+    WV_TRY(load_h5(&k, m, err));
+    m->meta_state = wv_model_meta_count(m) ? WV__META_FROM_FILE
+                                           : WV__META_NONE;
+out:
+    wv__free(owned);
+    if (zopen)
+        wv__zip_close(&z);
+    return rc;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+struct kw {
+    const char *fname;
+    struct wv__err *err;
+    hid_t fid;
+    hid_t gcpl, dcpl_base;
+};
+
+static bool ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* A name HDF5 can hold as a path: non-empty components, no "." */
+static bool h5_path_ok(const char *s)
+{
+    const char *p = s;
+    if (*s == '\0')
+        return false;
+    for (;;) {
+        size_t l = strcspn(p, "/");
+        if (l == 0 || (l == 1 && p[0] == '.'))
+            return false;
+        p += l;
+        if (*p == '\0')
+            return true;
+        p++;
+    }
+}
+
+static bool keras3_name(const char *s)
+{
+    const char *v = NULL;
+    for (const char *p = s; (p = strstr(p, "vars/")) != NULL; p++)
+        if (p == s || p[-1] == '/')
+            v = p;
+    return v != NULL && all_digits(v + 5);
+}
+
+/* Create every group of `path` (all of it when `whole`, else all but the
+ * last component) below `loc`. */
+static int ensure_groups(struct kw *w, hid_t loc, const char *path,
+                         bool whole)
+{
+    struct wv__err *err = w->err;
+    int rc = WV_OK;
+    char buf[K_MAX_PATH];
+    char why[128];
+    size_t len = strlen(path);
+    WV_CHECK(len < sizeof buf, WV_FORMAT, "%s: name '%.200s' is too long "
+             "for an HDF5 path", w->fname, path);
+    memcpy(buf, path, len + 1);
+    for (size_t i = 0; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        if (buf[i] == '\0' && !whole)
+            break;
+        char c = buf[i];
+        buf[i] = '\0';
+        htri_t ex = H5Lexists(loc, buf, H5P_DEFAULT);
+        if (ex <= 0) {
+            hid_t g = H5Gcreate2(loc, buf, H5P_DEFAULT, w->gcpl,
+                                 H5P_DEFAULT);
+            WV_CHECK(g >= 0, WV_FORMAT, "%s: group '%.200s' cannot be "
+                     "created: %s", w->fname, buf, h5why(why));
+            H5Gclose(g);
+        } else {
+            H5O_info_t oi;
+            WV_CHECK(H5Oget_info_by_name2(loc, buf, &oi, H5O_INFO_BASIC,
+                                          H5P_DEFAULT) >= 0 &&
+                         oi.type == H5O_TYPE_GROUP,
+                     WV_FORMAT, "%s: '%.200s' is both a tensor and a "
+                     "group prefix of another tensor's name", w->fname,
+                     buf);
+        }
+        buf[i] = c;
+    }
+out:
+    H5Eclear2(H5E_DEFAULT);
+    return rc;
+}
+
+static int put_vstr(struct kw *w, hid_t loc, const char *name,
+                    const char *val, bool utf8)
+{
+    struct wv__err *err = w->err;
+    int rc = WV_OK;
+    hid_t t = -1, s = -1, a = -1;
+    char why[128];
+    if (H5Aexists(loc, name) > 0)
+        goto out; /* first writer wins: "backend" and "keras.backend" */
+    t = H5Tcopy(H5T_C_S1);
+    s = H5Screate(H5S_SCALAR);
+    WV_CHECK(t >= 0 && s >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 &&
+                 H5Tset_cset(t, utf8 ? H5T_CSET_UTF8 : H5T_CSET_ASCII) >= 0,
+             WV_ERROR, "%s: libhdf5: %s", w->fname, h5why(why));
+    a = H5Acreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    WV_CHECK(a >= 0 && H5Awrite(a, t, &val) >= 0, WV_FORMAT,
+             "%s: attribute '%.200s' cannot be written: %s", w->fname, name,
+             h5why(why));
+out:
+    H5Eclear2(H5E_DEFAULT);
+    hclose(&a, H5Aclose);
+    hclose(&s, H5Sclose);
+    hclose(&t, H5Tclose);
+    return rc;
+}
+
+static bool is_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return false;
+    return true;
+}
+
+/* A list as Keras 2 / numpy S<n> writes it: fixed-length NULLPAD strings
+ * of the longest length, or an empty float64 array for an empty list.
+ * Lists over HDF5_OBJECT_HEADER_LIMIT bytes are split as name0, name1. */
+static int put_list(struct kw *w, hid_t loc, const char *name,
+                    char *const *s, size_t n)
+{
+    struct wv__err *err = w->err;
+    int rc = WV_OK;
+    hid_t t = -1, sp = -1, a = -1;
+    char *buf = NULL;
+    char why[128], an[64];
+    size_t maxl = 1, chunks = 1;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(s[i]) > maxl)
+            maxl = strlen(s[i]);
+    if (n == 0) {
+        hsize_t d0 = 0;
+        sp = H5Screate_simple(1, &d0, NULL);
+        a = H5Acreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT,
+                       H5P_DEFAULT);
+        WV_CHECK(a >= 0, WV_FORMAT, "%s: attribute '%s' cannot be written: "
+                 "%s", w->fname, name, h5why(why));
+        goto out;
+    }
+    while (chunks < n && (n / chunks + 1) * maxl > K_OBJECT_HEADER_LIMIT)
+        chunks++;
+    if ((n + chunks - 1) / chunks * maxl > K_OBJECT_HEADER_LIMIT)
+        chunks = n;
+    buf = wv__calloc(n, maxl);
+    WV_CHECK(buf != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        memcpy(buf + i * maxl, s[i], strlen(s[i]));
+    t = H5Tcopy(H5T_C_S1);
+    WV_CHECK(t >= 0 && H5Tset_size(t, maxl) >= 0 &&
+                 H5Tset_strpad(t, H5T_STR_NULLPAD) >= 0,
+             WV_ERROR, "%s: libhdf5: %s", w->fname, h5why(why));
+    /* numpy.array_split: the first n % chunks parts get one more. */
+    size_t at = 0;
+    for (size_t c = 0; c < chunks; c++) {
+        size_t cnt = n / chunks + (c < n % chunks ? 1 : 0);
+        hsize_t d = cnt;
+        if (chunks == 1)
+            snprintf(an, sizeof an, "%s", name);
+        else
+            snprintf(an, sizeof an, "%s%zu", name, c);
+        sp = H5Screate_simple(1, &d, NULL);
+        a = H5Acreate2(loc, an, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        WV_CHECK(a >= 0 && H5Awrite(a, t, buf + at * maxl) >= 0, WV_FORMAT,
+                 "%s: attribute '%s' cannot be written: %s", w->fname, an,
+                 h5why(why));
+        hclose(&a, H5Aclose);
+        hclose(&sp, H5Sclose);
+        at += cnt;
+    }
+out:
+    wv__free(buf);
+    hclose(&a, H5Aclose);
+    hclose(&sp, H5Sclose);
+    hclose(&t, H5Tclose);
+    return rc;
+}
+
+static hid_t file_type(wv_dtype dt)
+{
+    hid_t t = -1;
+    switch (dt) {
+    case WV_BOOL: {
+        signed char v0 = 0, v1 = 1;
+        t = H5Tenum_create(H5T_STD_I8LE);
+        if (t >= 0) {
+            H5Tenum_insert(t, "FALSE", &v0);
+            H5Tenum_insert(t, "TRUE", &v1);
+        }
+        return t;
+    }
+    case WV_U8: return H5Tcopy(H5T_STD_U8LE);
+    case WV_I8: return H5Tcopy(H5T_STD_I8LE);
+    case WV_U16: return H5Tcopy(H5T_STD_U16LE);
+    case WV_I16: return H5Tcopy(H5T_STD_I16LE);
+    case WV_U32: return H5Tcopy(H5T_STD_U32LE);
+    case WV_I32: return H5Tcopy(H5T_STD_I32LE);
+    case WV_U64: return H5Tcopy(H5T_STD_U64LE);
+    case WV_I64: return H5Tcopy(H5T_STD_I64LE);
+    case WV_F16:
+        /* h5py's half: IEEE binary16, little-endian. */
+        t = H5Tcopy(H5T_IEEE_F32LE);
+        if (t >= 0 && (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 ||
+                       H5Tset_size(t, 2) < 0 || H5Tset_ebias(t, 15) < 0)) {
+            H5Tclose(t);
+            t = -1;
+        }
+        return t;
+    case WV_F32: return H5Tcopy(H5T_IEEE_F32LE);
+    case WV_F64: return H5Tcopy(H5T_IEEE_F64LE);
+    case WV_C64:
+        t = H5Tcreate(H5T_COMPOUND, 8);
+        if (t >= 0) {
+            H5Tinsert(t, "r", 0, H5T_IEEE_F32LE);
+            H5Tinsert(t, "i", 4, H5T_IEEE_F32LE);
+        }
+        return t;
+    case WV_BF16: return H5Tcreate(H5T_OPAQUE, 2);
+    case WV_F8_E4M3:
+    case WV_F8_E5M2: return H5Tcreate(H5T_OPAQUE, 1);
+    default: return -1;
+    }
+}
+
+static const char *dtype_tag(wv_dtype dt)
+{
+    switch (dt) {
+    case WV_BF16: return "bfloat16";
+    case WV_F8_E4M3: return "float8_e4m3fn";
+    case WV_F8_E5M2: return "float8_e5m2";
+    default: return NULL;
+    }
+}
+
+struct region {
+    uint64_t off, len;
+    size_t t;
+    wv_dtype to;
+};
+
+static int region_cmp(const void *a, const void *b)
+{
+    const struct region *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int create_dataset(struct kw *w, hid_t loc, const struct wv_tensor *t,
+                          wv_dtype to, struct region *r)
+{
+    struct wv__err *err = w->err;
+    int rc = WV_OK;
+    hid_t ft = -1, sp = -1, d = -1;
+    hsize_t dims[WV_MAX_DIMS];
+    char why[128];
+    WV_TRY(ensure_groups(w, loc, t->name, false));
+    for (int i = 0; i < t->ndim; i++)
+        dims[i] = t->shape[i];
+    ft = file_type(to);
+    sp = t->ndim ? H5Screate_simple(t->ndim, dims, NULL)
+                 : H5Screate(H5S_SCALAR);
+    WV_CHECK(ft >= 0 && sp >= 0, WV_ERROR, "%s: libhdf5 type for '%.200s': "
+             "%s", w->fname, t->name, h5why(why));
+    WV_CHECK(H5Lexists(loc, t->name, H5P_DEFAULT) <= 0, WV_FORMAT,
+             "%s: tensor '%.200s' is also a group prefix of another tensor's "
+             "name", w->fname, t->name);
+    d = H5Dcreate2(loc, t->name, ft, sp, H5P_DEFAULT, w->dcpl_base,
+                   H5P_DEFAULT);
+    WV_CHECK(d >= 0, WV_FORMAT, "%s: dataset '%.200s' cannot be created: %s",
+             w->fname, t->name, h5why(why));
+    if (dtype_tag(to))
+        WV_TRY(put_vstr(w, d, "dtype", dtype_tag(to), true));
+    r->len = wv_dtype_size(to) * wv_tensor_numel(t);
+    r->to = to;
+    r->off = UINT64_MAX;
+    if (r->len) {
+        haddr_t off = H5Dget_offset(d);
+        WV_CHECK(off != HADDR_UNDEF, WV_ERROR, "%s: libhdf5 did not "
+                 "allocate dataset '%.200s'", w->fname, t->name);
+        r->off = off;
+    }
+out:
+    H5Eclear2(H5E_DEFAULT);
+    hclose(&d, H5Dclose);
+    hclose(&sp, H5Sclose);
+    hclose(&ft, H5Tclose);
+    return rc;
+}
+
+/* Parse a JSON array of strings (metadata keras.layer_names). */
+static int parse_list(const char *s, struct strlist *out)
+{
+    struct wv__err e = {0};
+    struct wv__json j = {s, s, s + strlen(s), "keras.layer_names", &e};
+    size_t cap = 0;
+    out->s = NULL;
+    out->n = 0;
+    if (wv__json_expect(&j, '[') != WV_OK)
+        goto bad;
+    if (wv__json_eat(&j, ']'))
+        return WV_OK;
+    do {
+        char *v = NULL;
+        size_t l;
+        if (wv__json_string(&j, &v, &l) != WV_OK)
+            goto bad;
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **n = wv__realloc(out->s, cap * sizeof *n);
+            if (n == NULL) {
+                wv__free(v);
+                goto bad;
+            }
+            out->s = n;
+        }
+        out->s[out->n++] = v;
+    } while (wv__json_eat(&j, ','));
+    if (wv__json_expect(&j, ']') == WV_OK)
+        return WV_OK;
+bad:
+    strlist_free(out);
+    return WV_CORRUPT;
+}
+
+static int first_comp(const char *name, char *buf, size_t cap)
+{
+    size_t l = strcspn(name, "/");
+    if (name[l] == '\0' || l >= cap)
+        return -1;
+    memcpy(buf, name, l);
+    buf[l] = '\0';
+    return 0;
+}
+
+static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot)
+{
+    struct wv__err *err = w->err;
+    int rc = WV_OK;
+    struct strlist layers = {0};
+    char **wn = NULL;
+    size_t cap = 0;
+    char lb[K_MAX_PATH];
+    const char *v;
+
+    v = wv_model_get_meta(m, "keras.layer_names");
+    if (v == NULL || parse_list(v, &layers) != WV_OK) {
+        layers.s = NULL;
+        layers.n = 0;
+    }
+    cap = layers.n;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        if (first_comp(m->tensors[i].name, lb, sizeof lb) != 0)
+            continue;
+        bool have = false;
+        for (size_t j = 0; j < layers.n && !have; j++)
+            have = strcmp(layers.s[j], lb) == 0;
+        if (have)
+            continue;
+        if (layers.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **s = wv__realloc(layers.s, cap * sizeof *s);
+            WV_CHECK(s != NULL, WV_NOMEM, "out of memory");
+            layers.s = s;
+        }
+        layers.s[layers.n] = wv__strdup(lb);
+        WV_CHECK(layers.s[layers.n] != NULL, WV_NOMEM, "out of memory");
+        layers.n++;
+    }
+    for (size_t j = 0; j < layers.n; j++)
+        WV_CHECK(h5_path_ok(layers.s[j]) && strchr(layers.s[j], '/') == NULL,
+                 WV_FORMAT, "%s: layer name '%.200s' in keras.layer_names "
+                 "cannot be an HDF5 group name", w->fname, layers.s[j]);
+    WV_TRY(put_list(w, wroot, "layer_names", layers.s, layers.n));
+    wn = wv__calloc(m->n_tensors ? m->n_tensors : 1, sizeof *wn);
+    WV_CHECK(wn != NULL, WV_NOMEM, "out of memory");
+    for (size_t j = 0; j < layers.n; j++) {
+        size_t n = 0, ll = strlen(layers.s[j]);
+        for (size_t i = 0; i < m->n_tensors; i++) {
+            const char *tn = m->tensors[i].name;
+            if (strncmp(tn, layers.s[j], ll) == 0 && tn[ll] == '/')
+                wn[n++] = (char *)(uintptr_t)(tn + ll + 1);
+        }
+        WV_TRY(ensure_groups(w, wroot, layers.s[j], true));
+        hid_t g = H5Gopen2(wroot, layers.s[j], H5P_DEFAULT);
+        WV_CHECK(g >= 0, WV_FORMAT, "%s: layer group '%.200s' cannot be "
+                 "opened", w->fname, layers.s[j]);
+        rc = put_list(w, g, "weight_names", wn, n);
+        H5Gclose(g);
+        WV_TRY(rc);
+    }
+out:
+    wv__free(wn);
+    strlist_free(&layers);
+    return rc;
+}
+
+/* Attribute name=<parent> on every group called "vars" (Keras 3). */
+static int name_vars(struct kw *w, const wv_model *m, hid_t root)
+{
+    int rc = WV_OK;
+    char buf[K_MAX_PATH];
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const char *tn = m->tensors[i].name;
+        for (const char *p = tn; (p = strstr(p, "vars/")) != NULL; p++) {
+            if (p != tn && p[-1] != '/')
+                continue;
+            size_t l = (size_t)(p - tn) + 4;
+            if (l >= sizeof buf)
+                continue;
+            memcpy(buf, tn, l);
+            buf[l] = '\0';
+            const char *parent = "";
+            if (l > 5) {
+                buf[l - 5] = '\0';
+                parent = strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf;
+            }
+            char nm[K_MAX_PATH];
+            snprintf(nm, sizeof nm, "%s", parent);
+            if (l > 5)
+                buf[l - 5] = '/';
+            hid_t g = H5Gopen2(root, buf, H5P_DEFAULT);
+            H5Eclear2(H5E_DEFAULT);
+            if (g < 0)
+                continue;
+            rc = put_vstr(w, g, "name", nm, true);
+            H5Gclose(g);
+            if (rc != WV_OK)
+                return rc;
+        }
+    }
+    return rc;
+}
+
+static int copy_range(int fd, struct wv__wfile *f, uint64_t from,
+                      uint64_t to, unsigned char *buf, size_t cap,
+                      const char *what, struct wv__err *err)
+{
+    int rc = WV_OK;
+    while (from < to) {
+        size_t n = to - from < cap ? (size_t)(to - from) : cap;
+        ssize_t r = pread(fd, buf, n, (off_t)from);
+        WV_CHECK(r > 0, WV_IO, "%s: reading the HDF5 skeleton: %s", what,
+                 r < 0 ? strerror(errno) : "short read");
+        wv__wfile_write(f, buf, (size_t)r);
+        from += (uint64_t)r;
+    }
+out:
+    return rc;
+}
+
+static int save(const wv_model *m, struct wv__wfile *f,
+                const wv_save_opts *opts, struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct kw w = {f->path, err, -1, -1, -1};
+    hid_t root = -1, wroot = -1;
+    struct region *regs = NULL;
+    unsigned char *buf = NULL;
+    char *skel = NULL;
+    int fd = -1;
+    char why[128];
+    bool keras3, full;
+    size_t n = m->n_tensors;
+
+    h5_init();
+    WV_TRY(wv__check_plain_dtypes(m, opts->cast, f->path, err));
+    WV_CHECK(!ends_with(f->path, ".keras"), WV_UNSUPPORTED,
+             "%s: writing .keras archives is not supported (write "
+             ".weights.h5)", f->path);
+    keras3 = ends_with(f->path, ".weights.h5");
+    if (!keras3 && !ends_with(f->path, ".h5") &&
+        !ends_with(f->path, ".hdf5") && n > 0) {
+        keras3 = true;
+        for (size_t i = 0; i < n && keras3; i++)
+            keras3 = keras3_name(m->tensors[i].name);
+    }
+    full = !keras3 && wv_model_get_meta(m, "keras.model_config") != NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        WV_CHECK(h5_path_ok(t->name) && strlen(t->name) < K_MAX_PATH,
+                 WV_FORMAT, "%s: tensor name '%.200s' cannot be an HDF5 "
+                 "path (empty or '.' component, or too long)", f->path,
+                 t->name);
+        WV_CHECK(!full || strcmp(t->name, "model_weights") != 0, WV_FORMAT,
+                 "%s: tensor name 'model_weights' clashes with the group",
+                 f->path);
+    }
+    size_t sl = strlen(f->tmp_path);
+    skel = wv__malloc(sl + 8);
+    regs = wv__calloc(n ? n : 1, sizeof *regs);
+    buf = wv__malloc(1 << 20);
+    WV_CHECK(skel && regs && buf, WV_NOMEM, "out of memory");
+    memcpy(skel, f->tmp_path, sl);
+    memcpy(skel + sl, ".skel", 6);
+    w.gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    w.dcpl_base = H5Pcreate(H5P_DATASET_CREATE);
+    WV_CHECK(w.gcpl >= 0 && w.dcpl_base >= 0 &&
+                 H5Pset_obj_track_times(w.gcpl, 0) >= 0 &&
+                 H5Pset_obj_track_times(w.dcpl_base, 0) >= 0 &&
+                 H5Pset_layout(w.dcpl_base, H5D_CONTIGUOUS) >= 0 &&
+                 H5Pset_alloc_time(w.dcpl_base, H5D_ALLOC_TIME_EARLY) >= 0 &&
+                 H5Pset_fill_time(w.dcpl_base, H5D_FILL_TIME_NEVER) >= 0,
+             WV_ERROR, "%s: libhdf5 properties: %s", f->path, h5why(why));
+    w.fid = H5Fcreate(skel, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    WV_CHECK(w.fid >= 0, WV_IO, "%s: libhdf5 cannot create %s: %s",
+             f->path, skel, h5why(why));
+    root = H5Gopen2(w.fid, "/", H5P_DEFAULT);
+    WV_CHECK(root >= 0, WV_ERROR, "%s: libhdf5: %s", f->path, h5why(why));
+    /* Root attributes from the metadata. */
+    for (size_t i = 0; i < m->n_meta; i++) {
+        const char *key = m->meta[i].key, *val = m->meta[i].value;
+        const char *an = strncmp(key, "keras.", 6) == 0 ? key + 6 : key;
+        if (*an == '\0' || strncmp(an, "layer_names", 11) == 0)
+            continue;
+        WV_TRY(put_vstr(&w, root, an, val, !is_ascii(val)));
+    }
+    if (full) {
+        WV_TRY(ensure_groups(&w, root, "model_weights", true));
+        wroot = H5Gopen2(root, "model_weights", H5P_DEFAULT);
+    } else {
+        wroot = H5Gopen2(root, ".", H5P_DEFAULT);
+    }
+    WV_CHECK(wroot >= 0, WV_ERROR, "%s: libhdf5: %s", f->path, h5why(why));
+    if (!keras3) {
+        const char *be = wv_model_get_meta(m, "keras.backend");
+        const char *kv = wv_model_get_meta(m, "keras.keras_version");
+        WV_TRY(write_legacy_attrs(&w, m, wroot));
+        WV_TRY(put_vstr(&w, wroot, "backend", be ? be : "tensorflow",
+                        false));
+        WV_TRY(put_vstr(&w, wroot, "keras_version", kv ? kv : "2.15.0",
+                        false));
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        wv_dtype to = wv__cast_target(t->dtype, opts->cast);
+        WV_TRY(create_dataset(&w, wroot, t, to, &regs[i]));
+        regs[i].t = i;
+    }
+    if (keras3)
+        WV_TRY(name_vars(&w, m, wroot));
+    hclose(&wroot, H5Gclose);
+    hclose(&root, H5Gclose);
+    herr_t hr = H5Fclose(w.fid);
+    w.fid = -1;
+    WV_CHECK(hr >= 0, WV_IO, "%s: libhdf5 cannot finish %s: %s", f->path,
+             skel, h5why(why));
+    /* Stream: skeleton bytes around each tensor's reserved range. */
+    struct stat st;
+    fd = open(skel, O_RDONLY | O_CLOEXEC);
+    WV_CHECK(fd >= 0 && fstat(fd, &st) == 0, WV_IO, "%s: %s: %s", f->path,
+             skel, strerror(errno));
+    if (n > 1)
+        qsort(regs, n, sizeof *regs, region_cmp);
+    uint64_t at = 0, size = (uint64_t)st.st_size;
+    for (size_t i = 0; i < n; i++) {
+        const struct region *r = &regs[i];
+        if (r->len == 0)
+            continue;
+        WV_CHECK(r->off >= at && r->off + r->len <= size, WV_ERROR,
+                 "%s: libhdf5 placed tensor '%.200s' outside its file",
+                 f->path, m->tensors[r->t].name);
+        WV_TRY(copy_range(fd, f, at, r->off, buf, 1 << 20, f->path, err));
+        wv__wfile_tensor(f, &m->tensors[r->t], r->to);
+        at = r->off + r->len;
+    }
+    WV_TRY(copy_range(fd, f, at, size, buf, 1 << 20, f->path, err));
+    rc = f->rc;
+out:
+    hclose(&wroot, H5Gclose);
+    hclose(&root, H5Gclose);
+    hclose(&w.fid, H5Fclose);
+    hclose(&w.gcpl, H5Pclose);
+    hclose(&w.dcpl_base, H5Pclose);
+    H5Eclear2(H5E_DEFAULT);
+    if (fd >= 0)
+        close(fd);
+    if (skel)
+        unlink(skel);
+    wv__free(skel);
+    wv__free(regs);
+    wv__free(buf);
+    return rc;
 }
 
 const struct wv__format_ops wv__fmt_keras = {
-    WV_FMT_KERAS, "keras", ".keras-unsupported", probe, load, NULL,
+    WV_FMT_KERAS, "keras", ".weights.h5 .h5 .hdf5 .keras", probe, load, save,
 };
