@@ -1,0 +1,275 @@
+#!/usr/bin/python3
+"""peer_gguf.py -- an independent GGUF reader (struct + numpy), written
+from the GGUF specification (ggml docs/gguf.md), not from weightvault.
+
+dump(path) -> dict in the `wv inspect --json` schema:
+  {"format": "gguf", "metadata": {"gguf.<key>": encoded value},
+   "tensors": [{"name", "dtype", "shape", "nbytes", "sha256"}]}
+
+Shapes are reported outermost-first (the reverse of GGUF's ne[] order);
+sha256 is over the tensor bytes as stored (ggml's row-major layout is C
+order of the reversed shape, little-endian; block-quantised tensors are
+hashed as their raw blocks). Metadata values use the typed text encoding
+documented in src/formats/gguf.c: "u32:7", "f32[]:[0,1.5]",
+'str:"llama"' (JSON-style escapes, raw non-UTF-8 bytes as \\udcXX),
+"nan:0x..." for NaN floats.
+
+Also usable as a script: peer_gguf.py FILE prints the dump as JSON.
+"""
+import hashlib
+import json
+import struct
+import sys
+
+import numpy as np
+
+# ggml type id -> (name, block elements, bytes per block)
+GGML_TYPES = {
+    0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18),
+    3: ("Q4_1", 32, 20), 6: ("Q5_0", 32, 22), 7: ("Q5_1", 32, 24),
+    8: ("Q8_0", 32, 34), 9: ("Q8_1", 32, 36), 10: ("Q2_K", 256, 84),
+    11: ("Q3_K", 256, 110), 12: ("Q4_K", 256, 144), 13: ("Q5_K", 256, 176),
+    14: ("Q6_K", 256, 210), 15: ("Q8_K", 256, 292),
+    16: ("IQ2_XXS", 256, 66), 17: ("IQ2_XS", 256, 74),
+    18: ("IQ3_XXS", 256, 98), 19: ("IQ1_S", 256, 50),
+    20: ("IQ4_NL", 32, 18), 21: ("IQ3_S", 256, 110), 22: ("IQ2_S", 256, 82),
+    23: ("IQ4_XS", 256, 136), 24: ("I8", 1, 1), 25: ("I16", 1, 2),
+    26: ("I32", 1, 4), 27: ("I64", 1, 8), 28: ("F64", 1, 8),
+    29: ("IQ1_M", 256, 56), 30: ("BF16", 1, 2), 34: ("TQ1_0", 256, 54),
+    35: ("TQ2_0", 256, 66), 39: ("MXFP4", 32, 17),
+}
+# value type id -> (name, struct format)
+VTYPES = {
+    0: ("u8", "<B"), 1: ("i8", "<b"), 2: ("u16", "<H"), 3: ("i16", "<h"),
+    4: ("u32", "<I"), 5: ("i32", "<i"), 6: ("f32", "<f"), 7: ("bool", "<B"),
+    8: ("str", None), 10: ("u64", "<Q"), 11: ("i64", "<q"),
+    12: ("f64", "<d"),
+}
+
+
+class GGUFError(ValueError):
+    pass
+
+
+def enc_str(raw):
+    """The metadata encoding of a GGUF string (bytes)."""
+    out = ['"']
+    for ch in raw.decode("utf-8", "surrogateescape"):
+        o = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch in "\b\f\n\r\t":
+            out.append({"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+                        "\t": "\\t"}[ch])
+        elif o < 0x20 or 0xdc80 <= o <= 0xdcff:
+            out.append("\\u%04x" % o)
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def enc_scalar(t, raw_bytes):
+    """Text of one non-string scalar given its raw little-endian bytes."""
+    name, fmt = VTYPES[t]
+    v = struct.unpack(fmt, raw_bytes)[0]
+    if name == "bool":
+        if v > 1:
+            raise GGUFError("bool value %d is not 0 or 1" % v)
+        return "true" if v else "false"
+    if name == "f32":
+        if v != v:
+            return "nan:0x%08x" % struct.unpack("<I", raw_bytes)[0]
+        return "%.9g" % v
+    if name == "f64":
+        if v != v:
+            return "nan:0x%016x" % struct.unpack("<Q", raw_bytes)[0]
+        return "%.17g" % v
+    return "%d" % v
+
+
+class Reader:
+    def __init__(self, buf):
+        self.buf = buf
+        self.p = 0
+
+    def take(self, n):
+        if n > len(self.buf) - self.p:
+            raise GGUFError("truncated at offset %d" % self.p)
+        b = self.buf[self.p:self.p + n]
+        self.p += n
+        return b
+
+    def u32(self):
+        return struct.unpack("<I", self.take(4))[0]
+
+    def u64(self):
+        return struct.unpack("<Q", self.take(8))[0]
+
+    def string(self):
+        return bytes(self.take(self.u64()))
+
+    def scalar(self, t):
+        if t == 8:
+            return enc_str(self.string())
+        fmt = VTYPES[t][1]
+        return enc_scalar(t, bytes(self.take(struct.calcsize(fmt))))
+
+    def value(self, t):
+        if t == 9:
+            et = self.u32()
+            if et not in VTYPES:
+                raise GGUFError("bad array element type %d" % et)
+            n = self.u64()
+            return "%s[]:[%s]" % (VTYPES[et][0],
+                                  ",".join(self.scalar(et) for _ in range(n)))
+        if t not in VTYPES:
+            raise GGUFError("bad value type %d" % t)
+        return "%s:%s" % (VTYPES[t][0], self.scalar(t))
+
+
+def pad(x, a):
+    return (x + a - 1) // a * a
+
+
+def parse(buf):
+    """(metadata dict, alignment, [(name, type, ne, offset)], data_start)"""
+    r = Reader(buf)
+    if bytes(r.take(4)) != b"GGUF":
+        raise GGUFError("no GGUF magic")
+    version = r.u32()
+    if version not in (2, 3):
+        raise GGUFError("unsupported version %d" % version)
+    n_tensors = r.u64()
+    n_kv = r.u64()
+    meta = {}
+    align = 32
+    for _ in range(n_kv):
+        key = r.string().decode("utf-8")
+        t = r.u32()
+        start = r.p
+        val = r.value(t)
+        if "gguf." + key in meta:
+            raise GGUFError("duplicate key %r" % key)
+        if key == "general.alignment":
+            if t != 4:
+                raise GGUFError("general.alignment is not u32")
+            align = struct.unpack_from("<I", buf, start)[0]
+        meta["gguf." + key] = val
+    infos = []
+    for _ in range(n_tensors):
+        name = r.string().decode("utf-8")
+        nd = r.u32()
+        ne = [r.u64() for _ in range(nd)]
+        t = r.u32()
+        off = r.u64()
+        infos.append((name, t, ne, off))
+    return meta, align, infos, pad(r.p, align)
+
+
+def dump(path):
+    with open(path, "rb") as f:
+        buf = f.read()
+    meta, align, infos, data_start = parse(buf)
+    tensors = []
+    expect = 0
+    for name, t, ne, off in infos:
+        if t not in GGML_TYPES:
+            raise GGUFError("tensor %r: unknown ggml type %d" % (name, t))
+        tname, be, bb = GGML_TYPES[t]
+        if off != expect:
+            raise GGUFError("tensor %r: offset %d, expected %d"
+                            % (name, off, expect))
+        numel = int(np.prod(ne, dtype=object)) if ne else 1
+        if be > 1 and (not ne or ne[0] % be):
+            raise GGUFError("tensor %r: row not a multiple of %d" % (name, be))
+        nbytes = numel // be * bb
+        raw = buf[data_start + off:data_start + off + nbytes]
+        if len(raw) != nbytes:
+            raise GGUFError("tensor %r: truncated" % name)
+        expect = pad(off + nbytes, align)
+        tensors.append({"name": name, "dtype": tname,
+                        "shape": [int(d) for d in reversed(ne)],
+                        "nbytes": nbytes,
+                        "sha256": hashlib.sha256(raw).hexdigest()})
+    return {"format": "gguf", "metadata": meta, "tensors": tensors}
+
+
+# ---- reading values back (for interop checks) -----------------------------
+
+NP_OF = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I8": "i1", "I16": "<i2",
+         "I32": "<i4", "I64": "<i8"}
+
+
+def f16(b):
+    return np.frombuffer(b, dtype="<f2").astype(np.float32)
+
+
+def dequant(tname, raw, numel):
+    """ggml's reference dequantisation for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, in
+    float32, written from the block layouts in ggml-common.h."""
+    _, be, bb = [v for v in GGML_TYPES.values() if v[0] == tname][0]
+    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, bb)
+    d = f16(blocks[:, 0:2].tobytes())[:, None]
+    if tname == "Q8_0":
+        q = blocks[:, 2:].view(np.int8).astype(np.float32)
+        return (q * d).reshape(-1)
+    if tname in ("Q4_0", "Q4_1"):
+        qs = blocks[:, 2:] if tname == "Q4_0" else blocks[:, 4:]
+        lo = (qs & 0x0f).astype(np.int32)
+        hi = (qs >> 4).astype(np.int32)
+        q = np.concatenate([lo, hi], axis=1)
+        if tname == "Q4_0":
+            return ((q - 8).astype(np.float32) * d).reshape(-1)
+        m = f16(blocks[:, 2:4].tobytes())[:, None]
+        return (q.astype(np.float32) * d + m).reshape(-1)
+    if tname in ("Q5_0", "Q5_1"):
+        o = 2 if tname == "Q5_0" else 4
+        qh = np.frombuffer(blocks[:, o:o + 4].tobytes(), dtype="<u4")[:, None]
+        qs = blocks[:, o + 4:]
+        j = np.arange(16, dtype=np.uint32)[None, :]
+        h0 = ((qh >> j) & 1) << 4
+        h1 = ((qh >> (j + 16)) & 1) << 4
+        q = np.concatenate([(qs & 0x0f) | h0, (qs >> 4) | h1],
+                           axis=1).astype(np.int32)
+        if tname == "Q5_0":
+            return ((q - 16).astype(np.float32) * d).reshape(-1)
+        m = f16(blocks[:, 2:4].tobytes())[:, None]
+        return (q.astype(np.float32) * d + m).reshape(-1)
+    raise GGUFError("no dequantisation for %s" % tname)
+
+
+def arrays(path):
+    """{name: numpy array} (block types dequantised to float32 where the
+    reference above covers them, else raw uint8 blocks)."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    _, align, infos, data_start = parse(buf)
+    out = {}
+    for name, t, ne, off in infos:
+        tname, be, bb = GGML_TYPES[t]
+        shape = [int(d) for d in reversed(ne)]
+        numel = int(np.prod(shape)) if shape else 1
+        raw = buf[data_start + off:data_start + off + numel // be * bb]
+        if tname in NP_OF:
+            out[name] = np.frombuffer(raw, dtype=NP_OF[tname]).reshape(shape)
+        elif tname == "BF16":
+            u = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+            out[name] = u.view(np.float32).reshape(shape)
+        else:
+            try:
+                out[name] = dequant(tname, raw, numel).reshape(shape)
+            except GGUFError:
+                out[name] = np.frombuffer(raw, dtype=np.uint8)
+    return out
+
+
+if __name__ == "__main__":
+    try:
+        json.dump(dump(sys.argv[1]), sys.stdout)
+    except (GGUFError, UnicodeDecodeError) as e:
+        print("peer_gguf: %s: %s" % (sys.argv[1], e), file=sys.stderr)
+        sys.exit(1)
+    print()
