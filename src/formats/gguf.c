@@ -785,9 +785,10 @@ static bool tp_scalar(struct tp *t, uint32_t ty, struct wv__buf *out,
     if (*d == '\0')
         return false;
     for (; *d; d++) {
-        if (*d < '0' || *d > '9' || mag > (UINT64_MAX - 9) / 10)
+        uint64_t dig = (uint64_t)(*d - '0');
+        if (*d < '0' || *d > '9' || mag > (UINT64_MAX - dig) / 10)
             return false;
-        mag = mag * 10 + (uint64_t)(*d - '0');
+        mag = mag * 10 + dig;
     }
     static const uint64_t umax[T_COUNT] = {
         [T_U8] = 0xff, [T_U16] = 0xffff, [T_U32] = 0xffffffffu,
