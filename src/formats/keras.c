@@ -525,6 +525,7 @@ struct walk {
     struct child *kids;
     size_t n_kids, cap_kids;
     const char *where;
+    struct wv__buf vars;    /* {"path/vars": "name", ...} (Keras 3) */
 };
 
 static herr_t link_cb(hid_t g, const char *name, const H5L_info_t *info,
@@ -606,6 +607,38 @@ out:
     return rc;
 }
 
+/* Keras 3 names every vars group (attribute name=<object name>), also
+ * empty ones: keep them as metadata keras.vars so a writer can rebuild
+ * them. */
+static int note_vars(struct walk *w, hid_t g, const char *base,
+                     const char *path)
+{
+    struct wv__err *err = w->err;
+    int rc = WV_OK;
+    struct strlist l = {0};
+    int kind = 0;
+    hid_t aid = -1;
+    char what[K_MAX_PATH + 40];
+    if (strcmp(base, "vars") != 0 || H5Aexists(g, "name") <= 0)
+        goto out;
+    snprintf(what, sizeof what, "'name' of '%s'", path);
+    aid = H5Aopen(g, "name", H5P_DEFAULT);
+    WV_CHECK(aid >= 0, WV_CORRUPT, "%s: attribute %s cannot be opened",
+             w->k->fname, what);
+    WV_TRY(read_strs(w->k, aid, what, &l, &kind, err));
+    if (kind != 1)
+        goto out;
+    wv__buf_addc(&w->vars, w->vars.len ? ',' : '{');
+    wv__json_put_string(&w->vars, path, strlen(path));
+    wv__buf_addc(&w->vars, ':');
+    wv__json_put_string(&w->vars, l.s[0], strlen(l.s[0]));
+out:
+    H5Eclear2(H5E_DEFAULT);
+    hclose(&aid, H5Aclose);
+    strlist_free(&l);
+    return rc;
+}
+
 static int walk_group(struct walk *w, hid_t g, const char *prefix,
                       int depth)
 {
@@ -669,7 +702,9 @@ static int walk_group(struct walk *w, hid_t g, const char *prefix,
             WV_CHECK(sub >= 0, WV_CORRUPT,
                      "%s: group '%.200s' cannot be opened: %s", k->fname,
                      path, h5why(why));
-            rc = walk_group(w, sub, path, depth + 1);
+            rc = note_vars(w, sub, kids[i].name, path);
+            if (rc == WV_OK)
+                rc = walk_group(w, sub, path, depth + 1);
             H5Gclose(sub);
             if (rc != WV_OK)
                 goto out;
@@ -1058,6 +1093,12 @@ static int load_h5(struct kr *k, wv_model *m, struct wv__err *err)
                  "opened: %s", k->fname, h5why(why));
     }
     WV_TRY(walk_group(&w, wroot, "", 0));
+    if (!legacy && w.vars.len) {
+        wv__buf_adds(&w.vars, "}");
+        wv__buf_addc(&w.vars, '\0');
+        WV_CHECK(!w.vars.oom, WV_NOMEM, "out of memory");
+        WV_TRY(set_meta(k, m, "keras.vars", w.vars.p, w.vars.len - 1, err));
+    }
     size_t n = w.paths.n;
     order = wv__calloc(n ? n : 1, sizeof *order);
     used = wv__calloc(n ? n : 1, 1);
@@ -1110,6 +1151,7 @@ out:
     strlist_free(&wn);
     strlist_free(&w.paths);
     wv__free(w.groups);
+    wv__buf_release(&w.vars);
     wv__free(order);
     wv__free(used);
     hclose(&wroot, H5Gclose);
@@ -1622,11 +1664,48 @@ out:
     return rc;
 }
 
+/* The vars groups recorded in metadata keras.vars, with their names. */
+static int recorded_vars(struct kw *w, const char *s, hid_t root)
+{
+    struct wv__err e = {0};
+    struct wv__json j = {s, s, s + strlen(s), "keras.vars", &e};
+    int rc = WV_OK;
+    char *path = NULL, *name = NULL;
+    size_t l;
+    if (wv__json_expect(&j, '{') != WV_OK || wv__json_eat(&j, '}'))
+        return WV_OK;
+    do {
+        if (wv__json_string(&j, &path, &l) != WV_OK ||
+            wv__json_expect(&j, ':') != WV_OK ||
+            wv__json_string(&j, &name, &l) != WV_OK)
+            break;
+        if (h5_path_ok(path)) {
+            WV_TRY(ensure_groups(w, root, path, true));
+            hid_t g = H5Gopen2(root, path, H5P_DEFAULT);
+            if (g >= 0) {
+                rc = put_vstr(w, g, "name", name, !is_ascii(name));
+                H5Gclose(g);
+                WV_TRY(rc);
+            }
+        }
+        wv__free(path);
+        wv__free(name);
+        path = name = NULL;
+    } while (wv__json_eat(&j, ','));
+out:
+    wv__free(path);
+    wv__free(name);
+    return rc;
+}
+
 /* Attribute name=<parent> on every group called "vars" (Keras 3). */
 static int name_vars(struct kw *w, const wv_model *m, hid_t root)
 {
     int rc = WV_OK;
     char buf[K_MAX_PATH];
+    const char *rec = wv_model_get_meta(m, "keras.vars");
+    if (rec)
+        WV_TRY(recorded_vars(w, rec, root));
     for (size_t i = 0; i < m->n_tensors; i++) {
         const char *tn = m->tensors[i].name;
         for (const char *p = tn; (p = strstr(p, "vars/")) != NULL; p++) {
@@ -1656,6 +1735,7 @@ static int name_vars(struct kw *w, const wv_model *m, hid_t root)
                 return rc;
         }
     }
+out:
     return rc;
 }
 
@@ -1738,7 +1818,8 @@ static int save(const wv_model *m, struct wv__wfile *f,
     for (size_t i = 0; i < m->n_meta; i++) {
         const char *key = m->meta[i].key, *val = m->meta[i].value;
         const char *an = strncmp(key, "keras.", 6) == 0 ? key + 6 : key;
-        if (*an == '\0' || strncmp(an, "layer_names", 11) == 0)
+        if (*an == '\0' || strncmp(an, "layer_names", 11) == 0 ||
+            strcmp(key, "keras.vars") == 0)
             continue;
         WV_TRY(put_vstr(&w, root, an, val, !is_ascii(val)));
     }
