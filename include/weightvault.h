@@ -311,6 +311,7 @@ typedef struct wv_save_opts {
     {sizeof(wv_save_opts), WV_FMT_AUTO, WV_DTYPE_INVALID, 0, 0}
 
 #define WV_SAVE_COMPRESS 1u /* npz: deflate the members                   */
+#define WV_SAVE_NEST 2u     /* pth: rebuild the dict tree from dotted names */
 
 /* Write the set to `path` durably and atomically: the bytes go to a
  * temporary file in the same directory, which is fsynced and renamed over

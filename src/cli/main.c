@@ -106,6 +106,7 @@ static const char convert_help[] =
     "  --format FMT  write FMT whatever OUT's extension (safetensors, npy,\n"
     "                npz)\n"
     "  --compress    npz only: deflate the members (as savez_compressed)\n"
+    "  --nest        pth only: rebuild the dict tree from dotted names\n"
     "  --shard-size SIZE\n"
     "                split OUT into shards of at most SIZE bytes of tensor\n"
     "                data (5GB = 5*10^9, 2GiB = 2^30*2), named as Hugging\n"
@@ -368,6 +369,8 @@ static int cmd_convert(int argc, char **argv)
                                    argv[i]);
         } else if (strcmp(a, "--compress") == 0) {
             so.flags |= WV_SAVE_COMPRESS;
+        } else if (strcmp(a, "--nest") == 0) {
+            so.flags |= WV_SAVE_NEST;
         } else if (a[0] == '-' && a[1] != '\0') {
             return usage_error("convert", "unknown option '%s'", a);
         } else if (in == NULL) {
