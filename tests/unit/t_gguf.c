@@ -1,0 +1,532 @@
+/*
+ * t_gguf.c -- GGUF reading and writing and the ggml block dtypes.
+ *
+ * Round trips of every dtype GGUF holds (plain and all 24 block types)
+ * through mmap and pread loads, the real llama.cpp fixture with exact
+ * names, dtypes, shapes, values and KVs, byte-identical rewrites, the
+ * typed metadata encoding (every type, NaN payloads, raw bytes, fallbacks),
+ * general.alignment, Q8_0/Q4_0 dequantisation against hand-computed
+ * values, and refusals with their messages.
+ */
+#include "wv_int.h"
+#include "wvtest.h"
+
+#ifndef WV_FIXTURES
+#define WV_FIXTURES "."
+#endif
+
+static const char *fixture(void)
+{
+    static char buf[1024];
+    const char *e = getenv("WV_FIXTURES");
+    snprintf(buf, sizeof buf, "%s/gguf/stories260K.gguf",
+             e && *e ? e : WV_FIXTURES);
+    return buf;
+}
+
+static char *tpath(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s", wvtest_tmpdir(), name);
+    return p;
+}
+
+static const wv_dtype plain_types[] = {WV_F32, WV_F16, WV_BF16, WV_F64,
+                                       WV_I8,  WV_I16, WV_I32,  WV_I64};
+
+/* Add tensor `name` with a deterministic byte pattern. */
+static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
+                       const uint64_t *shape, unsigned seed)
+{
+    uint64_t numel, nbytes;
+    if (wv__shape_bytes(dt, ndim, shape, &numel, &nbytes) != WV_OK)
+        return -1;
+    unsigned char *p = wv_malloc(nbytes ? (size_t)nbytes : 1);
+    if (p == NULL)
+        return -1;
+    for (size_t i = 0; i < nbytes; i++)
+        p[i] = (unsigned char)(i * 131u + seed * 7u + (i >> 8));
+    return wv_model_add(m, name, dt, ndim, shape, p, (size_t)nbytes,
+                        WV_DATA_TAKE);
+}
+
+static int same_sets(const wv_model *a, const wv_model *b)
+{
+    if (wv_model_count(a) != wv_model_count(b))
+        return 0;
+    for (size_t i = 0; i < wv_model_count(a); i++) {
+        const wv_tensor *x = wv_model_tensor(a, i);
+        const wv_tensor *y = wv_model_tensor(b, i);
+        if (strcmp(wv_tensor_name(x), wv_tensor_name(y)) != 0 ||
+            wv_tensor_dtype(x) != wv_tensor_dtype(y) ||
+            wv_tensor_ndim(x) != wv_tensor_ndim(y) ||
+            wv_tensor_nbytes(x) != wv_tensor_nbytes(y))
+            return 0;
+        if (memcmp(wv_tensor_shape(x), wv_tensor_shape(y),
+                   sizeof(uint64_t) * (size_t)wv_tensor_ndim(x)) != 0)
+            return 0;
+        if (wv_tensor_nbytes(x) &&
+            memcmp(wv_tensor_data(x), wv_tensor_data(y),
+                   wv_tensor_nbytes(x)) != 0)
+            return 0;
+    }
+    if (wv_model_meta_count(a) != wv_model_meta_count(b))
+        return 0;
+    for (size_t i = 0; i < wv_model_meta_count(a); i++) {
+        const char *k1, *v1, *k2, *v2;
+        wv_model_meta(a, i, &k1, &v1);
+        wv_model_meta(b, i, &k2, &v2);
+        if (strcmp(k1, k2) != 0 || strcmp(v1, v2) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static float f32_at(const wv_tensor *t, size_t i)
+{
+    float f;
+    memcpy(&f, (const unsigned char *)wv_tensor_data(t) + 4 * i, 4);
+    return f;
+}
+
+TEST_IMPL(gguf_block_dtypes)
+{
+    static const struct {
+        wv_dtype dt;
+        const char *name;
+        size_t be, bb;
+    } want[] = {
+        {WV_Q4_0, "Q4_0", 32, 18},       {WV_Q4_1, "Q4_1", 32, 20},
+        {WV_Q5_0, "Q5_0", 32, 22},       {WV_Q5_1, "Q5_1", 32, 24},
+        {WV_Q8_0, "Q8_0", 32, 34},       {WV_Q8_1, "Q8_1", 32, 36},
+        {WV_Q2_K, "Q2_K", 256, 84},      {WV_Q3_K, "Q3_K", 256, 110},
+        {WV_Q4_K, "Q4_K", 256, 144},     {WV_Q5_K, "Q5_K", 256, 176},
+        {WV_Q6_K, "Q6_K", 256, 210},     {WV_Q8_K, "Q8_K", 256, 292},
+        {WV_IQ2_XXS, "IQ2_XXS", 256, 66}, {WV_IQ2_XS, "IQ2_XS", 256, 74},
+        {WV_IQ3_XXS, "IQ3_XXS", 256, 98}, {WV_IQ1_S, "IQ1_S", 256, 50},
+        {WV_IQ4_NL, "IQ4_NL", 32, 18},   {WV_IQ3_S, "IQ3_S", 256, 110},
+        {WV_IQ2_S, "IQ2_S", 256, 82},    {WV_IQ4_XS, "IQ4_XS", 256, 136},
+        {WV_IQ1_M, "IQ1_M", 256, 56},    {WV_TQ1_0, "TQ1_0", 256, 54},
+        {WV_TQ2_0, "TQ2_0", 256, 66},    {WV_MXFP4, "MXFP4", 32, 17},
+    };
+    size_t be, bb;
+    wv_dtype dt;
+    ASSERT_EQ(sizeof want / sizeof want[0], 24);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        ASSERT_STREQ(wv_dtype_name(want[i].dt), want[i].name);
+        ASSERT_OK(wv_dtype_from_name(want[i].name, &dt));
+        ASSERT_EQ(dt, want[i].dt);
+        ASSERT_EQ(wv_dtype_size(want[i].dt), 0);
+        ASSERT_OK(wv_dtype_block(want[i].dt, &be, &bb));
+        ASSERT_EQ(be, want[i].be);
+        ASSERT_EQ(bb, want[i].bb);
+        ASSERT(!wv_dtype_is_float(want[i].dt));
+    }
+    ASSERT_OK(wv_dtype_block(WV_F32, &be, &bb));
+    ASSERT_EQ(be, 1);
+    ASSERT_EQ(bb, 4);
+    ASSERT_EQ(wv_dtype_block(WV_DTYPE_INVALID, &be, &bb), WV_MISUSE);
+    ASSERT_EQ(be, 0);
+
+    /* Shapes: the innermost extent must be a multiple of the block. */
+    wv_model *m;
+    unsigned char buf[34 * 4] = {0};
+    uint64_t s2[2] = {2, 64}, bad[2] = {4, 16}, s0[1] = {0};
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(wv_model_add(m, "q", WV_Q8_0, 2, s2, buf, 34 * 4,
+                           WV_DATA_COPY));
+    ASSERT_EQ(wv_tensor_numel(wv_model_find(m, "q")), 128);
+    ASSERT_EQ(wv_model_add(m, "b", WV_Q8_0, 2, bad, buf, 34 * 2,
+                           WV_DATA_COPY),
+              WV_RANGE);
+    ASSERT_EQ(wv_model_add(m, "s", WV_Q8_0, 0, NULL, buf, 34,
+                           WV_DATA_COPY),
+              WV_RANGE);
+    ASSERT_EQ(wv_model_add(m, "w", WV_Q8_0, 2, s2, buf, 34 * 3,
+                           WV_DATA_COPY),
+              WV_RANGE);
+    ASSERT_OK(wv_model_add(m, "e", WV_Q6_K, 1, s0, NULL, 0, WV_DATA_COPY));
+    wv_model_free(m);
+}
+
+TEST_IMPL(gguf_roundtrip_all_dtypes)
+{
+    wv_model *m, *r;
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    char name[32];
+    unsigned seed = 1;
+    ASSERT_OK(wv_model_new(&m));
+    for (size_t i = 0; i < sizeof plain_types / sizeof plain_types[0];
+         i++) {
+        uint64_t s[3] = {2, 3, 5};
+        snprintf(name, sizeof name, "p.%s", wv_dtype_name(plain_types[i]));
+        ASSERT_OK(add_pattern(m, name, plain_types[i], 3, s, seed++));
+    }
+    for (int dt = WV_Q4_0; dt < WV__DTYPE_COUNT; dt++) {
+        size_t be, bb;
+        wv_dtype_block((wv_dtype)dt, &be, &bb);
+        uint64_t s[2] = {3, 2 * be};
+        snprintf(name, sizeof name, "q.%s", wv_dtype_name((wv_dtype)dt));
+        ASSERT_OK(add_pattern(m, name, (wv_dtype)dt, 2, s, seed++));
+    }
+    uint64_t s4[4] = {1, 2, 3, 4}, s0[2] = {0, 7};
+    ASSERT_OK(add_pattern(m, "four.d", WV_F32, 4, s4, 9));
+    ASSERT_OK(add_pattern(m, "scalar", WV_F64, 0, NULL, 10));
+    ASSERT_OK(add_pattern(m, "empty", WV_F16, 2, s0, 11));
+    ASSERT_OK(wv_model_set_meta(m, "gguf.general.architecture",
+                                "str:\"test\""));
+    so.format = WV_FMT_GGUF;
+    const char *p1 = tpath("all.gguf"), *p2 = tpath("all2.gguf");
+    ASSERT_OK(wv_model_save(m, p1, &so));
+    for (int mode = 0; mode < 2; mode++) {
+        wv_load_opts lo = WV_LOAD_OPTS_INIT;
+        lo.flags = mode ? WV_LOAD_PREAD : WV_LOAD_MMAP;
+        ASSERT_OK(wv_model_load(p1, &lo, &r));
+        ASSERT_STREQ(wv_model_source_format(r), "gguf");
+        ASSERT(same_sets(m, r));
+        if (mode == 1) {
+            /* Rewriting what we wrote is byte-identical. */
+            size_t n1, n2;
+            ASSERT_OK(wv_model_save(r, p2, &so));
+            unsigned char *b1 = wvtest_read_file(p1, &n1);
+            unsigned char *b2 = wvtest_read_file(p2, &n2);
+            ASSERT(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0);
+            free(b1);
+            free(b2);
+        }
+        wv_model_free(r);
+    }
+    wv_model_free(m);
+}
+
+TEST_IMPL(gguf_fixture)
+{
+    wv_model *m, *r;
+    const wv_tensor *t;
+    ASSERT_OK(wv_model_load(fixture(), NULL, &m));
+    ASSERT_STREQ(wv_model_source_format(m), "gguf");
+    ASSERT_EQ(wv_model_count(m), 48);
+    ASSERT_EQ(wv_model_meta_count(m), 19);
+    for (size_t i = 0; i < 48; i++)
+        ASSERT_EQ(wv_tensor_dtype(wv_model_tensor(m, i)), WV_F32);
+    t = wv_model_tensor(m, 0);
+    ASSERT_STREQ(wv_tensor_name(t), "token_embd.weight");
+    ASSERT_EQ(wv_tensor_ndim(t), 2);
+    ASSERT_EQ(wv_tensor_shape(t)[0], 512);
+    ASSERT_EQ(wv_tensor_shape(t)[1], 64);
+    ASSERT(f32_at(t, 0) == -0.29474878311157227f);
+    ASSERT(f32_at(t, 1) == 0.5618956089019775f);
+    t = wv_model_tensor(m, 4);
+    ASSERT_STREQ(wv_tensor_name(t), "blk.0.attn_k.weight");
+    ASSERT_EQ(wv_tensor_shape(t)[0], 32);
+    ASSERT_EQ(wv_tensor_shape(t)[1], 64);
+    ASSERT(f32_at(t, 0) == 0.2161301076412201f);
+    t = wv_model_find(m, "output_norm.weight");
+    ASSERT_NOT_NULL(t);
+    ASSERT_EQ(wv_tensor_ndim(t), 1);
+    ASSERT_EQ(wv_tensor_shape(t)[0], 64);
+    ASSERT(f32_at(t, 0) == 2.4583089351654053f);
+    t = wv_model_tensor(m, 47);
+    ASSERT_STREQ(wv_tensor_name(t), "blk.4.ffn_norm.weight");
+    ASSERT(f32_at(t, 1) == 0.9257742166519165f);
+
+    ASSERT_STREQ(wv_model_get_meta(m, "gguf.general.architecture"),
+                 "str:\"llama\"");
+    ASSERT_STREQ(wv_model_get_meta(m, "gguf.llama.block_count"), "u32:5");
+    ASSERT_STREQ(wv_model_get_meta(
+                     m, "gguf.llama.attention.layer_norm_rms_epsilon"),
+                 "f32:9.99999975e-06");
+    ASSERT_STREQ(wv_model_get_meta(m, "gguf.tokenizer.ggml.padding_token_id"),
+                 "u32:4294967295");
+    const char *tok = wv_model_get_meta(m, "gguf.tokenizer.ggml.tokens");
+    ASSERT_NOT_NULL(tok);
+    ASSERT(strncmp(tok, "str[]:[\"<unk>\",\"<s>\",\"</s>\",\"<0x00>\"", 35) ==
+           0);
+    ASSERT_NOT_NULL(
+        strstr(wv_model_get_meta(m, "gguf.tokenizer.ggml.token_type"),
+               "i32[]:[2,3,3,6,"));
+
+    /* Byte-identical rewrite, also from a pread load. */
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    wv_load_opts lo = WV_LOAD_OPTS_INIT;
+    lo.flags = WV_LOAD_PREAD;
+    ASSERT_OK(wv_model_load(fixture(), &lo, &r));
+    ASSERT(same_sets(m, r));
+    const char *out = tpath("fix.gguf");
+    ASSERT_OK(wv_model_save(r, out, &so));
+    size_t n1, n2;
+    unsigned char *b1 = wvtest_read_file(fixture(), &n1);
+    unsigned char *b2 = wvtest_read_file(out, &n2);
+    ASSERT(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0);
+    free(b1);
+    free(b2);
+    wv_model_free(r);
+
+    /* Through safetensors' __metadata__ and back: same KVs. */
+    const char *st = tpath("fix.safetensors"), *g2 = tpath("fix2.gguf");
+    ASSERT_OK(wv_model_save(m, st, NULL));
+    ASSERT_OK(wv_model_load(st, NULL, &r));
+    ASSERT_OK(wv_model_save(r, g2, NULL));
+    wv_model_free(r);
+    ASSERT_OK(wv_model_load(g2, NULL, &r));
+    ASSERT_EQ(wv_model_meta_count(r), 19);
+    for (size_t i = 0; i < 19; i++) {
+        const char *k1, *v1, *k2, *v2;
+        wv_model_meta(m, i, &k1, &v1);
+        wv_model_meta(r, i, &k2, &v2);
+        ASSERT_STREQ(k1, k2);
+        ASSERT_STREQ(v1, v2);
+    }
+    wv_model_free(r);
+    wv_model_free(m);
+}
+
+TEST_IMPL(gguf_metadata_encoding)
+{
+    static const char *const typed[][2] = {
+        {"gguf.a.u8", "u8:255"},
+        {"gguf.a.i8", "i8:-128"},
+        {"gguf.a.u16", "u16:65535"},
+        {"gguf.a.i16", "i16:-32768"},
+        {"gguf.a.u32", "u32:4294967295"},
+        {"gguf.a.i32", "i32:-2147483648"},
+        {"gguf.a.u64", "u64:18446744073709551615"},
+        {"gguf.a.i64", "i64:-9223372036854775808"},
+        {"gguf.a.f32", "f32:0.100000001"},
+        {"gguf.a.f32inf", "f32:-inf"},
+        {"gguf.a.f32neg0", "f32:-0"},
+        {"gguf.a.f32nan", "f32:nan:0x7fc01234"},
+        {"gguf.a.f64", "f64:0.10000000000000001"},
+        {"gguf.a.f64nan", "f64:nan:0xfff0000000000001"},
+        {"gguf.a.bool", "bool:true"},
+        {"gguf.a.str", "str:\"caf\xc3\xa9 \\udcff\\\"\\\\\\n\\u0001\""},
+        {"gguf.a.arr_u8", "u8[]:[0,1,255]"},
+        {"gguf.a.arr_empty", "i64[]:[]"},
+        {"gguf.a.arr_f32", "f32[]:[1.5,-2.25,nan:0x7f800001]"},
+        {"gguf.a.arr_str", "str[]:[\"\",\"a,b\",\"]\",\"\\udc80\"]"},
+        {"gguf.a.arr_bool", "bool[]:[false,true]"},
+    };
+    /* Not in the encoding: written as string KVs under the full key. */
+    static const char *const fallback[][2] = {
+        {"gguf.b.bad_type", "x32:1"},
+        {"gguf.b.range", "u8:256"},
+        {"gguf.b.unsigned_neg", "u32:-1"},
+        {"gguf.b.trailing", "u32:1 "},
+        {"gguf.b.lone_surrogate", "str:\"\\ud800\""},
+        {"gguf.b.unterminated", "str[]:[\"a\""},
+        {"gguf.b.nan_len", "f32:nan:0x7fc0"},
+        {"gguf.b.float_junk", "f64:1.5x"},
+    };
+    wv_model *m, *r;
+    ASSERT_OK(wv_model_new(&m));
+    for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++)
+        ASSERT_OK(wv_model_set_meta(m, typed[i][0], typed[i][1]));
+    for (size_t i = 0; i < sizeof fallback / sizeof fallback[0]; i++)
+        ASSERT_OK(wv_model_set_meta(m, fallback[i][0], fallback[i][1]));
+    ASSERT_OK(wv_model_set_meta(m, "keras.model_config", "{\"a\": [1]}"));
+    /* Same GGUF key as gguf.a.u8: the first wins. */
+    ASSERT_OK(wv_model_set_meta(m, "a.u8", "dropped"));
+    const char *p = tpath("meta.gguf");
+    ASSERT_OK(wv_model_save(m, p, NULL));
+    ASSERT_OK(wv_model_load(p, NULL, &r));
+    for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++)
+        ASSERT_STREQ(wv_model_get_meta(r, typed[i][0]), typed[i][1]);
+    for (size_t i = 0; i < sizeof fallback / sizeof fallback[0]; i++) {
+        char key[128];
+        struct wv__buf want = {0};
+        snprintf(key, sizeof key, "gguf.%s", fallback[i][0]);
+        wv__buf_adds(&want, "str:\"");
+        for (const char *c = fallback[i][1]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                wv__buf_addc(&want, '\\');
+            wv__buf_addc(&want, *c);
+        }
+        wv__buf_adds(&want, "\"");
+        wv__buf_addc(&want, '\0');
+        ASSERT_STREQ(wv_model_get_meta(r, key), want.p);
+        wv__buf_release(&want);
+    }
+    ASSERT_STREQ(wv_model_get_meta(r, "gguf.keras.model_config"),
+                 "str:\"{\\\"a\\\": [1]}\"");
+    ASSERT(wv_model_get_meta(r, "gguf.gguf.a.u8") == NULL);
+    ASSERT_EQ(wv_model_meta_count(r), sizeof typed / sizeof typed[0] +
+                                          sizeof fallback / sizeof fallback[0] +
+                                          1);
+    wv_model_free(r);
+    wv_model_free(m);
+}
+
+TEST_IMPL(gguf_alignment)
+{
+    wv_model *m, *r;
+    uint64_t s[1] = {3};
+    size_t n;
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(add_pattern(m, "a", WV_F32, 1, s, 1));
+    ASSERT_OK(add_pattern(m, "b", WV_I8, 1, s, 2));
+    ASSERT_OK(wv_model_set_meta(m, "gguf.general.alignment", "u32:64"));
+    const char *p = tpath("align.gguf");
+    ASSERT_OK(wv_model_save(m, p, NULL));
+    unsigned char *b = wvtest_read_file(p, &n);
+    ASSERT_NOT_NULL(b);
+    ASSERT_EQ(n % 64, 0);
+    ASSERT_OK(wv_model_load(p, NULL, &r));
+    const wv_tensor *ta = wv_model_find(r, "a"), *tb = wv_model_find(r, "b");
+    ASSERT_EQ((const unsigned char *)wv_tensor_data(tb) -
+                  (const unsigned char *)wv_tensor_data(ta),
+              64);
+    ASSERT(same_sets(m, r));
+    wv_model_free(r);
+    free(b);
+
+    /* An invalid u32 alignment is refused; a non-u32 one dropped. */
+    ASSERT_OK(wv_model_set_meta(m, "gguf.general.alignment", "u32:48"));
+    ASSERT_EQ(wv_model_save(m, p, NULL), WV_FORMAT);
+    ASSERT_CONTAINS(wv_model_errmsg(m), "general.alignment 48");
+    ASSERT_OK(wv_model_set_meta(m, "gguf.general.alignment", "u64:64"));
+    ASSERT_OK(wv_model_save(m, p, NULL));
+    ASSERT_OK(wv_model_load(p, NULL, &r));
+    ASSERT(wv_model_get_meta(r, "gguf.general.alignment") == NULL);
+    ASSERT_EQ((const unsigned char *)wv_tensor_data(wv_model_find(r, "b")) -
+                  (const unsigned char *)wv_tensor_data(
+                      wv_model_find(r, "a")),
+              32);
+    wv_model_free(r);
+    wv_model_free(m);
+}
+
+/* f16 bits of d, exact for the small powers of two used here. */
+TEST_IMPL(gguf_dequant_q8_0_q4_0)
+{
+    unsigned char q8[2 * 34], q4[2 * 18];
+    /* Q8_0 block 0: d = 0.5 (0x3800), q = j - 16; block 1: d = -2
+     * (0xc000), q = 127 - j. */
+    wv__put16(q8, 0x3800);
+    wv__put16(q8 + 34, 0xc000);
+    for (int j = 0; j < 32; j++) {
+        q8[2 + j] = (unsigned char)(signed char)(j - 16);
+        q8[36 + j] = (unsigned char)(127 - j);
+    }
+    /* Q4_0 block 0: d = 2 (0x4000), byte j = low j & 15, high 15 - j;
+     * block 1: d = 0.25 (0x3400), all bytes 0x80. */
+    wv__put16(q4, 0x4000);
+    wv__put16(q4 + 18, 0x3400);
+    for (int j = 0; j < 16; j++) {
+        q4[2 + j] = (unsigned char)((j & 15) | ((15 - j) << 4));
+        q4[20 + j] = 0x80;
+    }
+    wv_model *m, *r;
+    uint64_t s[2] = {2, 32};
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(wv_model_add(m, "q8", WV_Q8_0, 2, s, q8, sizeof q8,
+                           WV_DATA_COPY));
+    ASSERT_OK(wv_model_add(m, "q4", WV_Q4_0, 2, s, q4, sizeof q4,
+                           WV_DATA_COPY));
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    so.cast = WV_F32;
+    const char *p = tpath("deq.safetensors");
+    ASSERT_OK(wv_model_save(m, p, &so));
+    ASSERT_OK(wv_model_load(p, NULL, &r));
+    const wv_tensor *t8 = wv_model_find(r, "q8"), *t4 = wv_model_find(r, "q4");
+    ASSERT_EQ(wv_tensor_dtype(t8), WV_F32);
+    ASSERT_EQ(wv_tensor_shape(t8)[0], 2);
+    ASSERT_EQ(wv_tensor_shape(t8)[1], 32);
+    for (int j = 0; j < 32; j++) {
+        ASSERT(f32_at(t8, (size_t)j) == (float)(j - 16) * 0.5f);
+        ASSERT(f32_at(t8, (size_t)(32 + j)) == (float)(127 - j) * -2.0f);
+    }
+    for (int j = 0; j < 16; j++) {
+        ASSERT(f32_at(t4, (size_t)j) == (float)((j & 15) - 8) * 2.0f);
+        ASSERT(f32_at(t4, (size_t)(16 + j)) == (float)(15 - j - 8) * 2.0f);
+        ASSERT(f32_at(t4, (size_t)(32 + j)) == -8 * 0.25f);
+        ASSERT(f32_at(t4, (size_t)(48 + j)) == 0.0f);
+    }
+    wv_model_free(r);
+
+    /* F16 target: the same values, exactly representable. */
+    so.cast = WV_F16;
+    p = tpath("deq16.npz");
+    ASSERT_OK(wv_model_save(m, p, &so));
+    ASSERT_OK(wv_model_load(p, NULL, &r));
+    t8 = wv_model_find(r, "q8");
+    ASSERT_EQ(wv_tensor_dtype(t8), WV_F16);
+    ASSERT_EQ(wv__le16((const unsigned char *)wv_tensor_data(t8) + 2 * 63),
+              0xda00); /* (127 - 31) * -2 = -192 */
+    wv_model_free(r);
+    wv_model_free(m);
+}
+
+TEST_IMPL(gguf_refusals)
+{
+    wv_model *m;
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    uint64_t s[2] = {1, 256};
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(add_pattern(m, "x", WV_Q4_K, 2, s, 1));
+    /* Other formats refuse block types that cannot be dequantised. */
+    ASSERT_EQ(wv_model_save(m, tpath("x.safetensors"), NULL),
+              WV_UNSUPPORTED);
+    ASSERT_CONTAINS(wv_model_errmsg(m),
+                    "tensor 'x' is Q4_K; convert with --dtype F32|F16|BF16 "
+                    "(dequantises Q8_0, Q4_0");
+    so.cast = WV_F32;
+    ASSERT_EQ(wv_model_save(m, tpath("x.npz"), &so), WV_UNSUPPORTED);
+    ASSERT_CONTAINS(wv_model_errmsg(m), "Q4_K, which cannot be dequantised");
+    ASSERT(access(tpath("x.npz"), F_OK) != 0);
+    /* GGUF keeps it, cast or not. */
+    ASSERT_OK(wv_model_save(m, tpath("x.gguf"), &so));
+    wv_model_free(m);
+
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(add_pattern(m, "u", WV_U8, 1, s, 1));
+    ASSERT_EQ(wv_model_save(m, tpath("u.gguf"), NULL), WV_UNSUPPORTED);
+    ASSERT_CONTAINS(wv_model_errmsg(m), "tensor 'u' is U8, which GGUF "
+                                        "cannot hold");
+    wv_model_free(m);
+
+    uint64_t s5[5] = {1, 1, 1, 1, 2};
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(add_pattern(m, "five", WV_F32, 5, s5, 1));
+    ASSERT_EQ(wv_model_save(m, tpath("5.gguf"), NULL), WV_UNSUPPORTED);
+    ASSERT_CONTAINS(wv_model_errmsg(m), "has 5 dimensions");
+    wv_model_free(m);
+
+    char longname[80];
+    memset(longname, 'n', 64);
+    longname[64] = '\0';
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(add_pattern(m, longname, WV_F32, 1, s, 1));
+    ASSERT_EQ(wv_model_save(m, tpath("long.gguf"), NULL), WV_UNSUPPORTED);
+    ASSERT_CONTAINS(wv_model_errmsg(m), "allows at most 63");
+    wv_model_free(m);
+}
+
+/* Hand-built inputs from memory: truncations at every byte are refused
+ * without crashing, and the fixture's header cut anywhere too. */
+TEST_IMPL(gguf_truncations)
+{
+    size_t n;
+    unsigned char *b = wvtest_read_file(fixture(), &n);
+    ASSERT_NOT_NULL(b);
+    wv_load_opts lo = WV_LOAD_OPTS_INIT;
+    char msg[WV_ERRBUF_SIZE];
+    lo.format = WV_FMT_GGUF;
+    lo.errbuf = msg;
+    lo.errbuf_size = sizeof msg;
+    for (size_t cut = 0; cut < 14200; cut += 7) {
+        wv_model *m = NULL;
+        msg[0] = '\0';
+        ASSERT_EQ(wv_model_load_mem(b, cut, &lo, &m), WV_CORRUPT);
+        ASSERT(m == NULL);
+        ASSERT(msg[0] != '\0');
+    }
+    wv_model *m = NULL;
+    ASSERT_EQ(wv_model_load_mem(b, n - 1, &lo, &m), WV_CORRUPT);
+    ASSERT_CONTAINS(msg, "truncated: tensor 'blk.4.ffn_norm.weight'");
+    ASSERT_OK(wv_model_load_mem(b, n, &lo, &m));
+    ASSERT_EQ(wv_model_count(m), 48);
+    wv_model_free(m);
+    free(b);
+}
