@@ -461,6 +461,8 @@ out:
     return rc;
 }
 
+static bool all_digits(const char *s);
+
 struct attr_it {
     const struct kr *k;
     wv_model *m;
@@ -480,6 +482,9 @@ static herr_t root_attr_cb(hid_t loc, const char *name,
     char what[300];
     int kind;
     (void)info;
+    /* layer_names split as layer_names0, 1, ... is joined by load_h5. */
+    if (strncmp(name, "layer_names", 11) == 0 && all_digits(name + 11))
+        goto out;
     snprintf(what, sizeof what, "'%.200s' of the root group", name);
     aid = H5Aopen(loc, name, H5P_DEFAULT);
     WV_CHECK(aid >= 0, WV_CORRUPT, "%s: attribute %s cannot be opened",
@@ -1077,17 +1082,18 @@ static int load_h5(struct kr *k, wv_model *m, struct wv__err *err)
                  "be opened: %s", k->fname, h5why(why));
         WV_TRY(read_list_attr(k, wroot, "model_weights", "layer_names",
                               &layers, &legacy, err));
-        if (legacy && wv_model_get_meta(m, "keras.layer_names") == NULL) {
-            struct wv__buf b = {0};
-            json_list(&b, &layers);
-            wv__buf_addc(&b, '\0');
-            rc = b.oom ? WV_NOMEM
-                       : set_meta(k, m, "keras.layer_names", b.p,
-                                  b.len - 1, err);
-            wv__buf_release(&b);
-            WV_CHECK(rc == WV_OK, rc, "out of memory");
-        }
-    } else {
+    }
+    if (legacy && wv_model_get_meta(m, "keras.layer_names") == NULL) {
+        struct wv__buf b = {0};
+        json_list(&b, &layers);
+        wv__buf_addc(&b, '\0');
+        rc = b.oom ? WV_NOMEM
+                   : set_meta(k, m, "keras.layer_names", b.p, b.len - 1,
+                              err);
+        wv__buf_release(&b);
+        WV_CHECK(rc == WV_OK, rc, "out of memory");
+    }
+    if (!full) {
         wroot = H5Gopen2(root, ".", H5P_DEFAULT);
         WV_CHECK(wroot >= 0, WV_CORRUPT, "%s: the root group cannot be "
                  "opened: %s", k->fname, h5why(why));
@@ -1592,6 +1598,15 @@ bad:
     return WV_CORRUPT;
 }
 
+/* The leading decimal number of s (0 if none; saturates). */
+static unsigned atoi_ok(const char *s)
+{
+    unsigned v = 0;
+    for (; *s >= '0' && *s <= '9' && v < 100000; s++)
+        v = v * 10 + (unsigned)(*s - '0');
+    return v;
+}
+
 static int first_comp(const char *name, char *buf, size_t cap)
 {
     size_t l = strcspn(name, "/");
@@ -1641,6 +1656,29 @@ static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot)
                  WV_FORMAT, "%s: layer name '%.200s' in keras.layer_names "
                  "cannot be an HDF5 group name", w->fname, layers.s[j]);
     WV_TRY(put_list(w, wroot, "layer_names", layers.s, layers.n));
+    /* Keras 2.13 and later also write the model's own (usually no)
+     * weights in a group that layer_names does not list. */
+    v = wv_model_get_meta(m, "keras.keras_version");
+    if (v == NULL)
+        v = "2.15.0";
+    if ((v[0] >= '3' && v[1] == '.') ||
+        (v[0] == '2' && v[1] == '.' && atoi_ok(v + 2) >= 13)) {
+        bool have = false;
+        for (size_t j = 0; j < layers.n && !have; j++)
+            have = strcmp(layers.s[j], "top_level_model_weights") == 0;
+        for (size_t i = 0; i < m->n_tensors && !have; i++)
+            have = strncmp(m->tensors[i].name, "top_level_model_weights",
+                           23) == 0;
+        if (!have) {
+            WV_TRY(ensure_groups(w, wroot, "top_level_model_weights", true));
+            hid_t g = H5Gopen2(wroot, "top_level_model_weights", H5P_DEFAULT);
+            WV_CHECK(g >= 0, WV_FORMAT, "%s: group top_level_model_weights "
+                     "cannot be opened", w->fname);
+            rc = put_list(w, g, "weight_names", NULL, 0);
+            H5Gclose(g);
+            WV_TRY(rc);
+        }
+    }
     wn = wv__calloc(m->n_tensors ? m->n_tensors : 1, sizeof *wn);
     WV_CHECK(wn != NULL, WV_NOMEM, "out of memory");
     for (size_t j = 0; j < layers.n; j++) {

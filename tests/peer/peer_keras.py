@@ -120,6 +120,8 @@ def _describe(name, ds):
 
 def _dump_h5(f, meta):
     for k in sorted(f.attrs.keys()):
+        if k.startswith("layer_names") and k[11:].isdigit():
+            continue  # split layer_names: joined below
         v = _attr_value(f.attrs[k])
         if isinstance(v, str):
             meta["keras." + k] = v
@@ -130,9 +132,8 @@ def _dump_h5(f, meta):
     if layers is None and isinstance(f.get("model_weights"), h5py.Group):
         root = f["model_weights"]
         layers = _list_attr(root, "layer_names")
-        if layers is not None and "keras.layer_names" not in meta:
-            meta["keras.layer_names"] = json.dumps(layers,
-                                                   ensure_ascii=False)
+    if layers is not None and "keras.layer_names" not in meta:
+        meta["keras.layer_names"] = json.dumps(layers, ensure_ascii=False)
     paths, vars_ = [], []
     _walk(root, "", paths, vars_)
     if layers is None and vars_:
