@@ -392,6 +392,7 @@ static int cmd_convert(int argc, char **argv)
     if ((rc = load(in, WV_LOAD_MMAP, &m)) != WV_OK)
         return exit_code(rc);
     if (so.format != WV_FMT_SAFETENSORS && so.format != WV_FMT_GGUF &&
+        so.format != WV_FMT_PTH &&
         wv_model_meta_count(m) > 0)
         fprintf(stderr,
                 "wv: warning: %s cannot hold metadata; %zu entr%s of %s not "
