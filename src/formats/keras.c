@@ -543,12 +543,12 @@ static herr_t link_cb(hid_t g, const char *name, const H5L_info_t *info,
     WV_CHECK(++w->n_objects <= K_MAX_OBJECTS, WV_CORRUPT,
              "%s: more than %d links", w->k->fname, K_MAX_OBJECTS);
     WV_CHECK(info->type == H5L_TYPE_HARD, WV_FORMAT,
-             "%s: '%.200s%s%.200s' is a %s link (refused: only hard links "
-             "are followed)",
+             "%s: '%.200s%s%.200s' is %s link (refused: only hard "
+             "links are followed)",
              w->k->fname, w->where, *w->where ? "/" : "", name,
-             info->type == H5L_TYPE_SOFT       ? "soft"
-             : info->type == H5L_TYPE_EXTERNAL ? "external"
-                                               : "user-defined");
+             info->type == H5L_TYPE_SOFT       ? "a soft"
+             : info->type == H5L_TYPE_EXTERNAL ? "an external"
+                                               : "a user-defined");
     if (w->n_kids == w->cap_kids) {
         size_t cap = w->cap_kids ? w->cap_kids * 2 : 16;
         struct child *c = wv__realloc(w->kids, cap * sizeof *c);
