@@ -413,6 +413,9 @@ static int load_tensors(struct ctx *c)
         const unsigned char *data = NULL;
         size_t es = esize(t->dtype);
         WV_TRY(check_tensor(c, r, &contig, &nbytes));
+        WV_CHECK(wv_model_find(c->m, r->name) == NULL, WV_CORRUPT,
+                 "%s: tensor name '%.200s' occurs twice", c->src->name,
+                 r->name);
         WV_TRY(load_storage(c, st, s));
         uint64_t off = t->offset * es; /* within sbytes: checked */
         if (nbytes == 0) {
