@@ -175,7 +175,7 @@ out:
 
 static int rd_u32(struct rd *r, uint32_t *v)
 {
-    unsigned char b[4];
+    unsigned char b[4] = {0};
     int rc = rd_bytes(r, b, 4);
     *v = rc == WV_OK ? wv__le32(b) : 0;
     return rc;
@@ -183,7 +183,7 @@ static int rd_u32(struct rd *r, uint32_t *v)
 
 static int rd_u64(struct rd *r, uint64_t *v)
 {
-    unsigned char b[8];
+    unsigned char b[8] = {0};
     int rc = rd_bytes(r, b, 8);
     *v = rc == WV_OK ? wv__le64(b) : 0;
     return rc;
@@ -256,7 +256,7 @@ static int put_scalar(struct rd *r, struct wv__buf *b, uint32_t t,
 {
     struct wv__err *err = r->err;
     int rc = WV_OK;
-    unsigned char v[8];
+    unsigned char v[8] = {0};
     char *s = NULL;
     size_t n;
     *raw = 0;
@@ -452,7 +452,7 @@ static int gguf_load(const struct wv__src *src, unsigned flags, wv_model *m,
     struct wv__buf val = {0};
     uint32_t align = GGUF_DEFAULT_ALIGN;
     const char *fn = src->name;
-    unsigned char hdr[8];
+    unsigned char hdr[8] = {0};
     (void)flags;
 
     if (src->map == NULL) {
