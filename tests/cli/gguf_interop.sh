@@ -172,7 +172,7 @@ for name, data in files.items():
     with open(p(name), "wb") as f:
         f.write(data)
     same_as_peer(p(name), name)
-    # pread mode must agree with mmap mode
+    # wv verify accepts it too
     checks += 1
     r = wv("verify", p(name))
 
