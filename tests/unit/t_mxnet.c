@@ -726,3 +726,48 @@ TEST_IMPL(mxnet_detect_by_content)
     wv_model_free(r);
     wv_model_free(m);
 }
+
+/* A record past 4 GiB: a sparse file with a 4.5 GiB U8 array (a hole)
+ * whose name lies beyond the 4 GiB mark. Mapped, nothing is read. */
+TEST_IMPL(mxnet_over_4gib_offsets)
+{
+    if (sizeof(size_t) < 8)
+        return;
+    static struct bld x;
+    const uint64_t big = (9ull << 29); /* 4.5 GiB */
+    list_header(&x, 2);
+    const int64_t d1[1] = {(int64_t)big};
+    v2_record(&x, 0xF993FAC9u, 0, 1, d1, 3, NULL, 0);
+    size_t head = x.n;
+    struct bld t;
+    t.n = 0;
+    const int64_t d2[1] = {2};
+    const unsigned char two[2] = {5, 6};
+    v2_record(&t, 0xF993FAC9u, 0, 1, d2, 3, two, 2);
+    u64(&t, 2);
+    name(&t, "huge");
+    name(&t, "tail");
+    const char *p = tpath("big-0001.params");
+    FILE *f = fopen(p, "wb");
+    ASSERT_NOT_NULL(f);
+    ASSERT_EQ(fwrite(x.b, 1, head, f), head);
+    if (fseeko(f, (off_t)(head + big), SEEK_SET) != 0 ||
+        fwrite(t.b, 1, t.n, f) != t.n) {
+        fclose(f);
+        fprintf(stderr, "cannot make a sparse file here; skipped\n");
+        return;
+    }
+    ASSERT_OK(fclose(f));
+    char eb[WV_ERRBUF_SIZE];
+    wv_model *m;
+    ASSERT_OK(load_mode(p, 0, eb, sizeof eb, &m));
+    ASSERT_EQ(wv_model_count(m), 2);
+    ASSERT_STREQ(wv_tensor_name(wv_model_tensor(m, 0)), "huge");
+    ASSERT_EQ(wv_tensor_shape(wv_model_tensor(m, 0))[0], big);
+    ASSERT_EQ(wv_tensor_nbytes(wv_model_tensor(m, 0)), big);
+    const wv_tensor *tail = wv_model_find(m, "tail");
+    ASSERT_NOT_NULL(tail);
+    ASSERT_MEMEQ(wv_tensor_data(tail), two, 2);
+    wv_model_free(m);
+    unlink(p);
+}
