@@ -80,6 +80,9 @@ def read_array(r, idx):
     if any(d < 0 for d in shape):
         raise ValueError("array %d: negative dimension" % idx)
     dev_type, dev_id, flag = r.take("<iii")
+    if dev_type not in (1, 2, 3, 5) or dev_id < 0:
+        raise ValueError("array %d: bad context (%d, %d)"
+                         % (idx, dev_type, dev_id))
     if flag not in TYPES:
         raise ValueError("array %d: unknown type flag %d" % (idx, flag))
     name, npdt = TYPES[flag]
@@ -110,9 +113,9 @@ def dump(path):
     with open(path, "rb") as f:
         buf = f.read()
     r = Reader(buf)
-    magic, _reserved, n = r.take("<QQQ")
-    if magic != LIST_MAGIC:
-        raise ValueError("bad magic %#x" % magic)
+    magic, reserved, n = r.take("<QQQ")
+    if magic != LIST_MAGIC or reserved != 0:
+        raise ValueError("bad magic %#x / reserved %d" % (magic, reserved))
     arrays = [read_array(r, i) for i in range(n)]
     (k,) = r.take("<Q")
     if k not in (0, n):
@@ -125,6 +128,9 @@ def dump(path):
         raise ValueError("%d trailing bytes" % (len(buf) - r.off))
     if not names:
         names = [str(i) for i in range(n)]
+    if len(set(names)) != len(names) or any(
+            not nm or "\0" in nm for nm in names):
+        raise ValueError("empty, NUL-holding or duplicate names")
     tensors = []
     for nm, a in zip(names, arrays):
         t = {"name": nm}
