@@ -1617,7 +1617,8 @@ static int first_comp(const char *name, char *buf, size_t cap)
     return 0;
 }
 
-static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot)
+static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot,
+                              struct strlist *out)
 {
     struct wv__err *err = w->err;
     int rc = WV_OK;
@@ -1698,6 +1699,11 @@ static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot)
     }
 out:
     wv__free(wn);
+    if (rc == WV_OK) {
+        *out = layers;
+        layers.s = NULL;
+        layers.n = 0;
+    }
     strlist_free(&layers);
     return rc;
 }
@@ -1794,6 +1800,82 @@ out:
     return rc;
 }
 
+/* The legacy weights root: layer groups and their attributes. */
+static int legacy_root(struct kw *w, const wv_model *m, hid_t wroot,
+                       struct strlist *layers)
+{
+    int rc = WV_OK;
+    const char *be = wv_model_get_meta(m, "keras.backend");
+    const char *kv = wv_model_get_meta(m, "keras.keras_version");
+    WV_TRY(write_legacy_attrs(w, m, wroot, layers));
+    WV_TRY(put_vstr(w, wroot, "backend", be ? be : "tensorflow",
+                    !is_ascii(be ? be : "")));
+    WV_TRY(put_vstr(w, wroot, "keras_version", kv ? kv : "2.15.0",
+                    !is_ascii(kv ? kv : "")));
+out:
+    return rc;
+}
+
+/* natcmp on counted strings. */
+static int natcmp_n(const char *x, size_t lx, const char *y, size_t ly)
+{
+    bool dx = lx > 0, dy = ly > 0;
+    for (size_t i = 0; i < lx; i++)
+        dx = dx && x[i] >= '0' && x[i] <= '9';
+    for (size_t i = 0; i < ly; i++)
+        dy = dy && y[i] >= '0' && y[i] <= '9';
+    if (dx && dy) {
+        while (lx > 1 && *x == '0') {
+            x++;
+            lx--;
+        }
+        while (ly > 1 && *y == '0') {
+            y++;
+            ly--;
+        }
+        if (lx != ly)
+            return lx < ly ? -1 : 1;
+    } else if (dx != dy) {
+        return dx ? -1 : 1;
+    }
+    int c = memcmp(x, y, lx < ly ? lx : ly);
+    return c ? c : (lx > ly) - (lx < ly);
+}
+
+/* Depth-first walk order of two paths: component by component. */
+static const wv_model *sort_model;
+static int path_cmp(const void *a, const void *b)
+{
+    const char *x = sort_model->tensors[*(const size_t *)a].name;
+    const char *y = sort_model->tensors[*(const size_t *)b].name;
+    for (;;) {
+        size_t lx = strcspn(x, "/"), ly = strcspn(y, "/");
+        int c = natcmp_n(x, lx, y, ly);
+        if (c)
+            return c;
+        x += lx;
+        y += ly;
+        if (*x == '\0' || *y == '\0')
+            return (*x != '\0') - (*y != '\0');
+        x++;
+        y++;
+    }
+}
+
+static const char *attr_name(const char *key)
+{
+    return strncmp(key, "keras.", 6) == 0 ? key + 6 : key;
+}
+
+static int meta_cmp(const void *a, const void *b)
+{
+    const struct wv__meta *x = *(const struct wv__meta *const *)a;
+    const struct wv__meta *y = *(const struct wv__meta *const *)b;
+    int c = strcmp(attr_name(x->key), attr_name(y->key));
+    /* "keras.X" before a bare "X": it wins the attribute name. */
+    return c ? c : (x->key != attr_name(x->key) ? -1 : 1);
+}
+
 static int save(const wv_model *m, struct wv__wfile *f,
                 const wv_save_opts *opts, struct wv__err *err)
 {
@@ -1801,6 +1883,9 @@ static int save(const wv_model *m, struct wv__wfile *f,
     struct kw w = {f->path, err, -1, -1, -1};
     hid_t root = -1, wroot = -1;
     struct region *regs = NULL;
+    struct strlist layers = {0};
+    size_t *ord = NULL;
+    const struct wv__meta **mord = NULL;
     unsigned char *buf = NULL;
     char *skel = NULL;
     int fd = -1;
@@ -1852,9 +1937,19 @@ static int save(const wv_model *m, struct wv__wfile *f,
              f->path, skel, h5why(why));
     root = H5Gopen2(w.fid, "/", H5P_DEFAULT);
     WV_CHECK(root >= 0, WV_ERROR, "%s: libhdf5: %s", f->path, h5why(why));
-    /* Root attributes from the metadata. */
+    if (!keras3 && !full)
+        WV_TRY(legacy_root(&w, m, root, &layers));
+    /* Root attributes from the metadata, created in name order so that
+     * the bytes do not depend on the metadata order (a reread lists
+     * attributes by name). */
+    mord = wv__calloc(m->n_meta ? m->n_meta : 1, sizeof *mord);
+    WV_CHECK(mord != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_meta; i++)
+        mord[i] = &m->meta[i];
+    if (m->n_meta > 1)
+        qsort(mord, m->n_meta, sizeof *mord, meta_cmp);
     for (size_t i = 0; i < m->n_meta; i++) {
-        const char *key = m->meta[i].key, *val = m->meta[i].value;
+        const char *key = mord[i]->key, *val = mord[i]->value;
         const char *an = strncmp(key, "keras.", 6) == 0 ? key + 6 : key;
         if (*an == '\0' || strncmp(an, "layer_names", 11) == 0 ||
             strcmp(key, "keras.vars") == 0)
@@ -1868,20 +1963,36 @@ static int save(const wv_model *m, struct wv__wfile *f,
         wroot = H5Gopen2(root, ".", H5P_DEFAULT);
     }
     WV_CHECK(wroot >= 0, WV_ERROR, "%s: libhdf5: %s", f->path, h5why(why));
-    if (!keras3) {
-        const char *be = wv_model_get_meta(m, "keras.backend");
-        const char *kv = wv_model_get_meta(m, "keras.keras_version");
-        WV_TRY(write_legacy_attrs(&w, m, wroot));
-        WV_TRY(put_vstr(&w, wroot, "backend", be ? be : "tensorflow",
-                        false));
-        WV_TRY(put_vstr(&w, wroot, "keras_version", kv ? kv : "2.15.0",
-                        false));
+    if (full)
+        WV_TRY(legacy_root(&w, m, wroot, &layers));
+    /* Datasets in the order a reader lists them, so the bytes depend on
+     * the set's content only: per layer of layer_names in set order, then
+     * the rest in walk order (legacy); walk order (Keras 3). */
+    ord = wv__calloc(n ? n : 1, sizeof *ord);
+    WV_CHECK(ord != NULL, WV_NOMEM, "out of memory");
+    size_t no = 0;
+    for (size_t j = 0; !keras3 && j < layers.n; j++) {
+        size_t ll = strlen(layers.s[j]);
+        for (size_t i = 0; i < n; i++)
+            if (strncmp(m->tensors[i].name, layers.s[j], ll) == 0 &&
+                m->tensors[i].name[ll] == '/')
+                ord[no++] = i;
     }
-    for (size_t i = 0; i < n; i++) {
+    size_t first_rest = no;
+    for (size_t i = 0; i < n; i++)
+        if (keras3 || strchr(m->tensors[i].name, '/') == NULL)
+            ord[no++] = i;
+    WV_CHECK(no == n, WV_ERROR, "%s: tensors do not map onto layers",
+             f->path);
+    sort_model = m;
+    if (n - first_rest > 1)
+        qsort(ord + first_rest, n - first_rest, sizeof *ord, path_cmp);
+    for (size_t k = 0; k < n; k++) {
+        size_t i = ord[k];
         const struct wv_tensor *t = &m->tensors[i];
         wv_dtype to = wv__cast_target(t->dtype, opts->cast);
-        WV_TRY(create_dataset(&w, wroot, t, to, &regs[i]));
-        regs[i].t = i;
+        WV_TRY(create_dataset(&w, wroot, t, to, &regs[k]));
+        regs[k].t = i;
     }
     if (keras3)
         WV_TRY(name_vars(&w, m, wroot));
@@ -1925,6 +2036,9 @@ out:
         unlink(skel);
     wv__free(skel);
     wv__free(regs);
+    wv__free(ord);
+    strlist_free(&layers);
+    wv__free(mord);
     wv__free(buf);
     return rc;
 }

@@ -1,0 +1,117 @@
+/*
+ * fuzz_keras.c -- libFuzzer harness for the Keras HDF5 / .keras reader.
+ *
+ * Every input (at most 512 KiB: libhdf5 itself is not hardened against
+ * hostile files, and large inputs only slow the search down) is loaded
+ * from memory with the keras format forced. Whatever loads must survive a
+ * round trip: saved in the legacy .h5 layout and as .weights.h5, reloaded,
+ * it must hold identical tensors (compared by name: the legacy layout
+ * groups tensors per layer), and saving the reloaded set again must give
+ * identical bytes (the writer is deterministic). A save may refuse a set
+ * with WV_FORMAT (e.g. a layer name the legacy layout cannot hold); any
+ * other failure or difference abort()s.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "weightvault.h"
+
+#define MAX_INPUT (512u << 10)
+
+static int same(const wv_model *a, const wv_model *b)
+{
+    if (wv_model_count(a) != wv_model_count(b))
+        return 0;
+    for (size_t i = 0; i < wv_model_count(a); i++) {
+        const wv_tensor *x = wv_model_tensor(a, i);
+        const wv_tensor *y = wv_model_find(b, wv_tensor_name(x));
+        if (y == NULL || wv_tensor_dtype(x) != wv_tensor_dtype(y) ||
+            wv_tensor_ndim(x) != wv_tensor_ndim(y) ||
+            wv_tensor_nbytes(x) != wv_tensor_nbytes(y))
+            return 0;
+        if (memcmp(wv_tensor_shape(x), wv_tensor_shape(y),
+                   sizeof(uint64_t) * (size_t)wv_tensor_ndim(x)) != 0)
+            return 0;
+        if (wv_tensor_nbytes(x) &&
+            memcmp(wv_tensor_data(x), wv_tensor_data(y),
+                   wv_tensor_nbytes(x)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc(len > 0 ? (size_t)len : 1);
+    if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    *n = (size_t)len;
+    return p;
+}
+
+static void roundtrip(wv_model *m, const char *ext)
+{
+    char p1[128], p2[128];
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    wv_model *r = NULL;
+    so.format = WV_FMT_KERAS;
+    snprintf(p1, sizeof p1, "/tmp/fuzz_keras_%ld_a%s", (long)getpid(), ext);
+    snprintf(p2, sizeof p2, "/tmp/fuzz_keras_%ld_b%s", (long)getpid(), ext);
+    int rc = wv_model_save(m, p1, &so);
+    if (rc == WV_FORMAT)
+        return;
+    if (rc != WV_OK) {
+        fprintf(stderr, "save failed: %s\n", wv_model_errmsg(m));
+        abort();
+    }
+    if (wv_model_load(p1, NULL, &r) != WV_OK) {
+        fprintf(stderr, "reload of our own %s failed\n", ext);
+        abort();
+    }
+    if (!same(m, r)) {
+        fprintf(stderr, "%s round trip changed the tensors\n", ext);
+        abort();
+    }
+    if (wv_model_save(r, p2, &so) != WV_OK) {
+        fprintf(stderr, "second save failed: %s\n", wv_model_errmsg(r));
+        abort();
+    }
+    size_t n1 = 0, n2 = 0;
+    unsigned char *b1 = slurp(p1, &n1), *b2 = slurp(p2, &n2);
+    if (b1 == NULL || b2 == NULL || n1 != n2 || memcmp(b1, b2, n1) != 0) {
+        fprintf(stderr, "%s writer is not deterministic\n", ext);
+        abort();
+    }
+    free(b1);
+    free(b2);
+    wv_model_free(r);
+    unlink(p1);
+    unlink(p2);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    wv_load_opts lo = WV_LOAD_OPTS_INIT;
+    wv_model *m = NULL;
+    if (size > MAX_INPUT)
+        return 0;
+    lo.format = WV_FMT_KERAS;
+    if (wv_model_load_mem(data, size, &lo, &m) != WV_OK)
+        return 0;
+    roundtrip(m, ".h5");
+    roundtrip(m, ".weights.h5");
+    wv_model_free(m);
+    return 0;
+}
