@@ -150,6 +150,8 @@ static void u64(struct bld *x, uint64_t v)
 
 static void raw(struct bld *x, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     memcpy(x->b + x->n, p, n);
     x->n += n;
 }
