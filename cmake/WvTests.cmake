@@ -5,6 +5,8 @@ file(GLOB WV_UNIT_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/*.c)
 add_executable(wvtest ${CMAKE_SOURCE_DIR}/tests/harness/runner.c
                ${WV_UNIT_SOURCES})
 target_include_directories(wvtest PRIVATE ${CMAKE_SOURCE_DIR}/src/core
+                           ${CMAKE_SOURCE_DIR}/src/store ${CMAKE_SOURCE_DIR}/src/repo
+                           ${CMAKE_SOURCE_DIR}/src/codec
                            ${CMAKE_SOURCE_DIR}/tests/harness)
 target_compile_definitions(wvtest PRIVATE
   WV_FIXTURES="${WV_FIXTURES}" WV_TEST_DATA="${CMAKE_SOURCE_DIR}/tests/data")

@@ -321,6 +321,75 @@ typedef struct wv_save_opts {
 WV_API int wv_model_save(wv_model *m, const char *path,
                          const wv_save_opts *opts);
 
+
+/* ------------------------------------------------------------------------
+ * Checkpoint repositories: versioned, deduplicated, atomic (see
+ * docs/repo-format.md). A URI is a directory path, "file:///path", or
+ * "mem://name" (in-process, for tests).
+ */
+typedef struct wv_repo wv_repo;
+
+/* A checkpoint id: 64 lowercase hex digits and a NUL. */
+#define WV_ID_HEX 65
+
+typedef struct wv_init_opts {
+    uint32_t struct_size;
+    const char *compression; /* "none", "zstd", "zstd-bg" (byte-grouped
+                                zstd for floats; the default)            */
+    int level;               /* zstd level, 1..19 (default 1)            */
+    uint64_t chunk_size;     /* default 4 MiB                            */
+    uint64_t pack_size;      /* default 32 MiB                           */
+    char *errbuf;
+    size_t errbuf_size;
+} wv_init_opts;
+#define WV_INIT_OPTS_INIT \
+    {sizeof(wv_init_opts), "zstd-bg", 1, (uint64_t)4 << 20, \
+     (uint64_t)32 << 20, NULL, 0}
+
+/* Create a repository at `uri` (the directory is made if missing).
+ * WV_EXISTS if one is there already. */
+WV_API int wv_repo_init(const char *uri, const wv_init_opts *opts);
+/* Open an existing repository. On failure the message goes to errbuf. */
+WV_API int wv_repo_open(const char *uri, char *errbuf, size_t errbuf_size,
+                        wv_repo **out);
+WV_API void wv_repo_close(wv_repo *r);
+/* Message of the last failed call on `r`. Borrowed. */
+WV_API const char *wv_repo_errmsg(const wv_repo *r);
+
+typedef struct wv_commit_opts {
+    uint32_t struct_size;
+    const char *message;
+    int max_retries; /* when another writer moved the branch meanwhile,
+                        re-parent onto its new head and try again this
+                        many times (the data is not written again); 0:
+                        report WV_CONFLICT at once                       */
+} wv_commit_opts;
+#define WV_COMMIT_OPTS_INIT {sizeof(wv_commit_opts), NULL, 16}
+
+/* Store the set as a new checkpoint on `branch` (NULL: "main") and move
+ * the branch to it. Returns its id in `id`. The checkpoint is durable and
+ * the branch updated atomically when this returns WV_OK; on WV_CONFLICT
+ * the checkpoint is stored (its id is in `id`) but the branch moved on. */
+WV_API int wv_repo_commit(wv_repo *r, const wv_model *m, const char *branch,
+                          const wv_commit_opts *opts, char id[WV_ID_HEX]);
+
+/* Resolve a ref: a branch ("main"), "latest" (the head of main), a tag, or
+ * a unique prefix of a checkpoint id (at least 6 hex digits). */
+WV_API int wv_repo_resolve(wv_repo *r, const char *ref, char id[WV_ID_HEX]);
+
+typedef struct wv_checkout_opts {
+    uint32_t struct_size;
+    const char *const *names; /* only these tensors (NULL: all)          */
+    size_t n_names;
+} wv_checkout_opts;
+#define WV_CHECKOUT_OPTS_INIT {sizeof(wv_checkout_opts), NULL, 0}
+
+/* Read checkpoint `ref` into a new tensor set with its metadata. Every
+ * chunk is checked against its SHA-256. Reads only the chunks of the
+ * tensors asked for. */
+WV_API int wv_repo_checkout(wv_repo *r, const char *ref,
+                            const wv_checkout_opts *opts, wv_model **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,7 +6,7 @@
 #   scripts/deps.sh bench   + torch for the baselines
 set -euo pipefail
 level=${1:-build}
-pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev libhdf5-dev)
+pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev libhdf5-dev libzstd-dev)
 case $level in
   build) ;;
   check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-h5py hdf5-tools) ;;

@@ -46,6 +46,12 @@ void wv__sha256_free(struct wv__sha256 *h)
     wv__free(h);
 }
 
+void wv__sha256_buf(const void *p, size_t n, unsigned char out[32])
+{
+    unsigned int len = 32;
+    EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+}
+
 uint32_t wv__crc32(uint32_t crc, const void *p, size_t n)
 {
     const unsigned char *b = p;

@@ -265,6 +265,8 @@ struct wv__sha256 *wv__sha256_new(void);
 void wv__sha256_update(struct wv__sha256 *h, const void *p, size_t n);
 void wv__sha256_final(struct wv__sha256 *h, unsigned char out[32]);
 void wv__sha256_free(struct wv__sha256 *h);
+/* One-shot SHA-256 of a buffer. */
+void wv__sha256_buf(const void *p, size_t n, unsigned char out[32]);
 uint32_t wv__crc32(uint32_t crc, const void *p, size_t n);
 
 

@@ -767,7 +767,7 @@ static int step(struct vm *vm, bool *stop)
 {
     int rc = WV_OK;
     const unsigned char *q;
-    size_t len, base;
+    size_t len, base = 0;
     struct wv__pk_obj *o, *a, *b;
     unsigned char op = vm->p[vm->pos++];
 

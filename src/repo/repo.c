@@ -1,0 +1,672 @@
+/*
+ * repo.c -- opening and creating repositories, their configuration, the
+ * chunk index, locks and ref resolution.
+ *
+ * Locks follow restic's protocol, which works on any store with
+ * read-after-write listing: a committer creates its shared lock object and
+ * THEN lists the locks; gc creates its exclusive lock and THEN lists. Each
+ * side backs off if it sees the other, so a commit and a gc can never both
+ * proceed, whatever the interleaving.
+ */
+#include "repo.h"
+
+#include <signal.h>
+
+/* ---- hex and keys ------------------------------------------------------- */
+
+void wv__hex(const unsigned char *id, size_t n, char *out)
+{
+    static const char h[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = h[id[i] >> 4];
+        out[2 * i + 1] = h[id[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int wv__unhex(const char *hex, unsigned char *id, size_t n)
+{
+    for (size_t i = 0; i < 2 * n; i++) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9' ? c - '0'
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return -1;
+        if (i % 2 == 0)
+            id[i / 2] = (unsigned char)(v << 4);
+        else
+            id[i / 2] |= (unsigned char)v;
+    }
+    return hex[2 * n] == '\0' ? 0 : -1;
+}
+
+void wv__pack_key(const unsigned char id[32], char out[96])
+{
+    char hex[65];
+    wv__hex(id, 32, hex);
+    snprintf(out, 96, "packs/%.2s/%s", hex, hex);
+}
+
+void wv__manifest_key(const char *hex, char out[96])
+{
+    snprintf(out, 96, "manifests/%.2s/%s", hex, hex);
+}
+
+bool wv__ref_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 100 || name[0] == '.' || name[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return strstr(name, "..") == NULL &&
+           !(n >= 5 && strcmp(name + n - 5, ".lock") == 0);
+}
+
+/* ---- chunk index table -------------------------------------------------- */
+
+static size_t slot_of(const unsigned char id[32], size_t cap)
+{
+    uint64_t h;
+    memcpy(&h, id, 8); /* ids are SHA-256 outputs: already uniform */
+    return (size_t)h & (cap - 1);
+}
+
+/* Chunks are never empty, so a slot with stored_len 0 is free. */
+int wv__cidx_put(struct wv__chunk_index *x, const struct wv__chunk_loc *l)
+{
+    if ((x->n + 1) * 2 > x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 1024;
+        struct wv__chunk_loc *s = wv__calloc(cap, sizeof *s);
+        if (s == NULL)
+            return WV_NOMEM;
+        for (size_t i = 0; i < x->cap; i++) {
+            if (x->slots[i].stored_len == 0)
+                continue;
+            size_t j = slot_of(x->slots[i].id, cap);
+            while (s[j].stored_len != 0)
+                j = (j + 1) & (cap - 1);
+            s[j] = x->slots[i];
+        }
+        wv__free(x->slots);
+        x->slots = s;
+        x->cap = cap;
+    }
+    size_t j = slot_of(l->id, x->cap);
+    while (x->slots[j].stored_len != 0) {
+        if (memcmp(x->slots[j].id, l->id, 32) == 0)
+            return WV_OK; /* first location wins */
+        j = (j + 1) & (x->cap - 1);
+    }
+    x->slots[j] = *l;
+    x->n++;
+    return WV_OK;
+}
+
+const struct wv__chunk_loc *wv__cidx_get(const struct wv__chunk_index *x,
+                                         const unsigned char id[32])
+{
+    if (x->cap == 0)
+        return NULL;
+    size_t j = slot_of(id, x->cap);
+    while (x->slots[j].stored_len != 0) {
+        if (memcmp(x->slots[j].id, id, 32) == 0)
+            return &x->slots[j];
+        j = (j + 1) & (x->cap - 1);
+    }
+    return NULL;
+}
+
+void wv__cidx_release(struct wv__chunk_index *x)
+{
+    wv__free(x->slots);
+    memset(x, 0, sizeof *x);
+}
+
+/* ---- index objects ------------------------------------------------------ */
+
+/* index/<id>: {"packs": {"<pack hex>": [["<chunk hex>", off, stored,
+ * raw, codec, elem], ...], ...}} */
+static int parse_index(wv_repo *r, const char *key, const char *text,
+                       size_t len)
+{
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    char *k = NULL, *pk = NULL, *ck = NULL;
+    size_t kl, pkl, ckl;
+    char what[160];
+    snprintf(what, sizeof what, "%s: %s", r->uri, key);
+    struct wv__json j = {text, text, text + len, what, err};
+    WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT, "%s is not an object", what);
+    if (wv__json_eat(&j, '}'))
+        goto out;
+    do {
+        WV_TRY(wv__json_string(&j, &k, &kl));
+        WV_TRY(wv__json_expect(&j, ':'));
+        if (strcmp(k, "packs") != 0) {
+            WV_TRY(wv__json_skip(&j));
+            wv__free(k);
+            k = NULL;
+            continue;
+        }
+        WV_TRY(wv__json_expect(&j, '{'));
+        if (!wv__json_eat(&j, '}')) {
+            do {
+                struct wv__chunk_loc l;
+                memset(&l, 0, sizeof l);
+                WV_TRY(wv__json_string(&j, &pk, &pkl));
+                WV_CHECK(pkl == 64 && wv__unhex(pk, l.pack, 32) == 0,
+                         WV_CORRUPT, "%s: bad pack id", what);
+                WV_TRY(wv__json_expect(&j, ':'));
+                WV_TRY(wv__json_expect(&j, '['));
+                if (!wv__json_eat(&j, ']')) {
+                    do {
+                        uint64_t v[5];
+                        WV_TRY(wv__json_expect(&j, '['));
+                        WV_TRY(wv__json_string(&j, &ck, &ckl));
+                        WV_CHECK(ckl == 64 && wv__unhex(ck, l.id, 32) == 0,
+                                 WV_CORRUPT, "%s: bad chunk id", what);
+                        for (int i = 0; i < 5; i++) {
+                            WV_TRY(wv__json_expect(&j, ','));
+                            WV_TRY(wv__json_u64(&j, &v[i]));
+                        }
+                        WV_TRY(wv__json_expect(&j, ']'));
+                        WV_CHECK(v[3] <= 2 && v[4] <= 16 && v[1] > 0,
+                                 WV_CORRUPT, "%s: bad chunk entry", what);
+                        l.off = v[0];
+                        l.stored_len = v[1];
+                        l.raw_len = v[2];
+                        l.codec = (uint8_t)v[3];
+                        l.elem = (uint8_t)v[4];
+                        WV_CHECK(wv__cidx_put(&r->cidx, &l) == WV_OK,
+                                 WV_NOMEM, "out of memory");
+                        wv__free(ck);
+                        ck = NULL;
+                    } while (wv__json_eat(&j, ','));
+                    WV_TRY(wv__json_expect(&j, ']'));
+                }
+                wv__free(pk);
+                pk = NULL;
+            } while (wv__json_eat(&j, ','));
+            WV_TRY(wv__json_expect(&j, '}'));
+        }
+        wv__free(k);
+        k = NULL;
+    } while (wv__json_eat(&j, ','));
+    WV_TRY(wv__json_expect(&j, '}'));
+out:
+    wv__free(k);
+    wv__free(pk);
+    wv__free(ck);
+    return rc;
+}
+
+struct keylist {
+    char **keys;
+    size_t n, cap;
+};
+
+static int collect_key(void *arg, const char *key, uint64_t size)
+{
+    struct keylist *kl = arg;
+    (void)size;
+    if (kl->n == kl->cap) {
+        size_t cap = kl->cap ? kl->cap * 2 : 64;
+        char **nk = wv__realloc(kl->keys, cap * sizeof *nk);
+        if (nk == NULL)
+            return WV_NOMEM;
+        kl->keys = nk;
+        kl->cap = cap;
+    }
+    if ((kl->keys[kl->n] = wv__strdup(key)) == NULL)
+        return WV_NOMEM;
+    kl->n++;
+    return WV_OK;
+}
+
+static void keylist_release(struct keylist *kl)
+{
+    for (size_t i = 0; i < kl->n; i++)
+        wv__free(kl->keys[i]);
+    wv__free(kl->keys);
+    memset(kl, 0, sizeof *kl);
+}
+
+int wv__repo_list(wv_repo *r, const char *prefix, char ***keys, size_t *n)
+{
+    struct keylist kl = {0};
+    int rc = wv__store_list(r->store, prefix, collect_key, &kl);
+    if (rc != WV_OK) {
+        if (rc == WV_NOMEM)
+            wv__seterr(&r->err, rc, "out of memory");
+        keylist_release(&kl);
+        *keys = NULL;
+        *n = 0;
+        return rc;
+    }
+    *keys = kl.keys;
+    *n = kl.n;
+    return WV_OK;
+}
+
+void wv__repo_list_free(char **keys, size_t n)
+{
+    struct keylist kl = {keys, n, n};
+    keylist_release(&kl);
+}
+
+int wv__repo_load_index(wv_repo *r)
+{
+    int rc = WV_OK;
+    char **keys = NULL;
+    size_t n = 0;
+    unsigned char *text = NULL;
+    size_t len;
+    if (r->cidx_loaded)
+        return WV_OK;
+    rc = wv__repo_list(r, "index/", &keys, &n);
+    for (size_t i = 0; rc == WV_OK && i < n; i++) {
+        rc = wv__store_get_all(r->store, keys[i], WV__MAX_JSON, &text, &len);
+        if (rc == WV_NOTFOUND) { /* removed by a gc since the listing */
+            wv__clearerr(&r->err);
+            rc = WV_OK;
+            continue;
+        }
+        if (rc == WV_OK)
+            rc = parse_index(r, keys[i], (const char *)text, len);
+        wv__free(text);
+        text = NULL;
+    }
+    wv__repo_list_free(keys, n);
+    if (rc == WV_OK)
+        r->cidx_loaded = true;
+    return rc;
+}
+
+/* ---- config, init, open ------------------------------------------------- */
+
+static int codec_from_name(const char *s)
+{
+    if (strcmp(s, "none") == 0)
+        return WV__CODEC_NONE;
+    if (strcmp(s, "zstd") == 0)
+        return WV__CODEC_ZSTD;
+    if (strcmp(s, "zstd-bg") == 0 || strcmp(s, "bg-zstd") == 0)
+        return WV__CODEC_BG_ZSTD;
+    return -1;
+}
+
+static const char *codec_config_name(int c)
+{
+    return c == WV__CODEC_NONE ? "none" : c == WV__CODEC_ZSTD ? "zstd"
+                                                              : "zstd-bg";
+}
+
+static int parse_config(wv_repo *r, const char *text, size_t len)
+{
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    char *k = NULL, *v = NULL;
+    size_t kl, vl;
+    uint64_t version = 0;
+    char what[160];
+    snprintf(what, sizeof what, "%s: config", r->uri);
+    struct wv__json j = {text, text, text + len, what, err};
+    r->cfg.compression = -1;
+    WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT, "%s is not an object", what);
+    if (!wv__json_eat(&j, '}')) {
+        do {
+            uint64_t u;
+            WV_TRY(wv__json_string(&j, &k, &kl));
+            WV_TRY(wv__json_expect(&j, ':'));
+            if (strcmp(k, "weightvault_repo") == 0) {
+                WV_TRY(wv__json_u64(&j, &version));
+            } else if (strcmp(k, "chunk_size") == 0) {
+                WV_TRY(wv__json_u64(&j, &r->cfg.chunk_size));
+            } else if (strcmp(k, "pack_size") == 0) {
+                WV_TRY(wv__json_u64(&j, &r->cfg.pack_size));
+            } else if (strcmp(k, "level") == 0) {
+                WV_TRY(wv__json_u64(&j, &u));
+                WV_CHECK(u <= 22, WV_CORRUPT, "%s: bad level", what);
+                r->cfg.level = (int)u;
+            } else if (strcmp(k, "compression") == 0) {
+                WV_TRY(wv__json_string(&j, &v, &vl));
+                r->cfg.compression = codec_from_name(v);
+                WV_CHECK(r->cfg.compression >= 0, WV_FORMAT,
+                         "%s: unknown compression '%.40s'", what, v);
+            } else {
+                WV_TRY(wv__json_skip(&j));
+            }
+            wv__free(k);
+            k = NULL;
+        } while (wv__json_eat(&j, ','));
+        WV_TRY(wv__json_expect(&j, '}'));
+    }
+    WV_CHECK(version == WV__REPO_VERSION, WV_FORMAT,
+             "%s: repository format version %llu is not supported (this "
+             "build reads version %d)",
+             r->uri, (unsigned long long)version, WV__REPO_VERSION);
+    WV_CHECK(r->cfg.chunk_size >= 4096 && r->cfg.chunk_size % 64 == 0 &&
+                 r->cfg.chunk_size <= ((uint64_t)1 << 30) &&
+                 r->cfg.pack_size >= r->cfg.chunk_size &&
+                 r->cfg.pack_size <= ((uint64_t)4 << 30) &&
+                 r->cfg.compression >= 0,
+             WV_CORRUPT, "%s: inconsistent chunk_size, pack_size or "
+                         "compression",
+             what);
+out:
+    wv__free(k);
+    wv__free(v);
+    return rc;
+}
+
+static void copy_errbuf(char *buf, size_t cap, const struct wv__err *e)
+{
+    if (buf && cap)
+        snprintf(buf, cap, "%s", e->msg);
+}
+
+int wv_repo_init(const char *uri, const wv_init_opts *opts)
+{
+    static const wv_init_opts defaults = WV_INIT_OPTS_INIT;
+    struct wv__err e = {0}, *err = &e;
+    struct wv__store *s = NULL;
+    int rc = WV_OK;
+    char cfg[512];
+    if (opts == NULL)
+        opts = &defaults;
+    WV_CHECK(opts->struct_size >= sizeof(wv_init_opts), WV_MISUSE,
+             "init options from an incompatible header");
+    int comp = codec_from_name(opts->compression ? opts->compression
+                                                 : "zstd-bg");
+    WV_CHECK(comp >= 0, WV_MISUSE,
+             "%s: compression must be none, zstd or zstd-bg", uri);
+    WV_CHECK(opts->level >= 1 && opts->level <= 19, WV_MISUSE,
+             "%s: zstd level must be 1..19", uri);
+    WV_CHECK(opts->chunk_size >= 4096 && opts->chunk_size % 64 == 0 &&
+                 opts->chunk_size <= ((uint64_t)1 << 30),
+             WV_MISUSE, "%s: chunk size must be a multiple of 64 from 4096 "
+                        "to 1 GiB",
+             uri);
+    WV_CHECK(opts->pack_size >= opts->chunk_size &&
+                 opts->pack_size <= ((uint64_t)4 << 30),
+             WV_MISUSE, "%s: pack size must be at least the chunk size",
+             uri);
+    WV_TRY(wv__store_open(uri, true, err, &s));
+    uint64_t sz;
+    rc = wv__store_stat(s, "config", &sz);
+    WV_CHECK(rc == WV_NOTFOUND, rc == WV_OK ? WV_EXISTS : rc,
+             "%s: a repository already exists here", uri);
+    rc = WV_OK;
+    int n = snprintf(cfg, sizeof cfg,
+                     "{\"weightvault_repo\": %d, \"chunk_size\": %llu, "
+                     "\"pack_size\": %llu, \"compression\": \"%s\", "
+                     "\"level\": %d}\n",
+                     WV__REPO_VERSION, (unsigned long long)opts->chunk_size,
+                     (unsigned long long)opts->pack_size,
+                     codec_config_name(comp), opts->level);
+    WV_TRY(wv__store_put(s, "config", cfg, (size_t)n, WV_PUT_IF_ABSENT));
+out:
+    wv__store_close(s);
+    if (rc != WV_OK)
+        copy_errbuf(opts->errbuf, opts->errbuf_size, err);
+    return rc;
+}
+
+int wv_repo_open(const char *uri, char *errbuf, size_t errbuf_size,
+                 wv_repo **out)
+{
+    int rc = WV_OK;
+    wv_repo *r = NULL;
+    unsigned char *text = NULL;
+    size_t len;
+    struct wv__err *err;
+    *out = NULL;
+    r = wv__calloc(1, sizeof *r);
+    if (r == NULL)
+        return WV_NOMEM;
+    err = &r->err;
+    r->uri = wv__strdup(uri);
+    WV_CHECK(r->uri != NULL, WV_NOMEM, "out of memory");
+    WV_TRY(wv__store_open(r->uri, false, err, &r->store));
+    rc = wv__store_get_all(r->store, "config", 1 << 16, &text, &len);
+    if (rc == WV_NOTFOUND) {
+        wv__clearerr(err);
+        WV_CHECK(0, WV_NOTFOUND, "%s: not a weightvault repository (no "
+                                 "config; create one with 'wv init')",
+                 uri);
+    }
+    WV_TRY(rc);
+    WV_TRY(parse_config(r, (const char *)text, len));
+out:
+    wv__free(text);
+    if (rc != WV_OK) {
+        copy_errbuf(errbuf, errbuf_size, &r->err);
+        wv_repo_close(r);
+        r = NULL;
+    }
+    *out = r;
+    return rc;
+}
+
+void wv_repo_close(wv_repo *r)
+{
+    if (r == NULL)
+        return;
+    wv__repo_unlock(r);
+    wv__store_close(r->store);
+    wv__cidx_release(&r->cidx);
+    wv__free(r->uri);
+    wv__free(r);
+}
+
+const char *wv_repo_errmsg(const wv_repo *r)
+{
+    return r ? r->err.msg : "no repository";
+}
+
+/* ---- locks -------------------------------------------------------------- */
+
+struct lockscan {
+    wv_repo *r;
+    bool want_exclusive_only; /* a committer only fears exclusive locks */
+    const char *self;
+    char found[96];
+};
+
+static bool lock_is_stale(const char *text, int64_t mtime)
+{
+    char host[256] = "";
+    long pid = 0;
+    const char *h = strstr(text, "\"host\": \"");
+    const char *p = strstr(text, "\"pid\": ");
+    if (h) {
+        h += 9;
+        size_t n = strcspn(h, "\"");
+        if (n < sizeof host) {
+            memcpy(host, h, n);
+            host[n] = '\0';
+        }
+    }
+    if (p)
+        pid = strtol(p + 7, NULL, 10);
+    char me[256] = "";
+    gethostname(me, sizeof me - 1);
+    if (host[0] && strcmp(host, me) == 0 && pid > 0 &&
+        kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return true; /* its process is gone */
+    return mtime > 0 && time(NULL) - mtime > WV__LOCK_STALE;
+}
+
+static int scan_lock(void *arg, const char *key, uint64_t size)
+{
+    struct lockscan *ls = arg;
+    unsigned char *text = NULL;
+    size_t len;
+    (void)size;
+    if (strcmp(key, ls->self) == 0)
+        return WV_OK;
+    if (wv__store_get_all(ls->r->store, key, 4096, &text, &len) != WV_OK)
+        return WV_OK; /* vanished or unreadable: not a live lock */
+    struct wv__store_mtime mt = {key, 0};
+    wv__store_control(ls->r->store, WV_STORE_MTIME, &mt);
+    bool excl = strstr((char *)text, "\"exclusive\": true") != NULL;
+    if (lock_is_stale((char *)text, mt.mtime)) {
+        wv__store_del(ls->r->store, key);
+    } else if (excl || !ls->want_exclusive_only) {
+        snprintf(ls->found, sizeof ls->found, "%s", key);
+    }
+    wv__free(text);
+    return ls->found[0] ? 1 : WV_OK;
+}
+
+int wv__repo_lock(wv_repo *r, bool exclusive)
+{
+    unsigned char rnd[16];
+    char hex[33], body[512], host[256] = "";
+    int rc;
+    if (r->lock_key[0])
+        return WV_OK;
+    struct wv__sha256 *h = wv__sha256_new();
+    if (h == NULL)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long pid = (long)getpid();
+    wv__sha256_update(h, &ts, sizeof ts);
+    wv__sha256_update(h, &pid, sizeof pid);
+    wv__sha256_update(h, r, sizeof r);
+    unsigned char d[32];
+    wv__sha256_final(h, d);
+    wv__sha256_free(h);
+    memcpy(rnd, d, sizeof rnd);
+    wv__hex(rnd, sizeof rnd, hex);
+    gethostname(host, sizeof host - 1);
+    int n = snprintf(body, sizeof body,
+                     "{\"exclusive\": %s, \"host\": \"%s\", \"pid\": %ld, "
+                     "\"time\": %lld}\n",
+                     exclusive ? "true" : "false", host, pid,
+                     (long long)ts.tv_sec);
+    snprintf(r->lock_key, sizeof r->lock_key, "locks/%s", hex);
+    rc = wv__store_put(r->store, r->lock_key, body, (size_t)n, 0);
+    if (rc != WV_OK) {
+        r->lock_key[0] = '\0';
+        return rc;
+    }
+    struct lockscan ls = {r, !exclusive, r->lock_key, ""};
+    rc = wv__store_list(r->store, "locks/", scan_lock, &ls);
+    if (rc == 1 || ls.found[0]) {
+        wv__repo_unlock(r);
+        return wv__seterr(&r->err, WV_CONFLICT,
+                          "%s: the repository is locked by %s (%s); retry "
+                          "when it is done",
+                          r->uri, ls.found,
+                          exclusive ? "a commit or gc is running"
+                                    : "gc is running");
+    }
+    if (rc != WV_OK)
+        wv__repo_unlock(r);
+    return rc;
+}
+
+void wv__repo_unlock(wv_repo *r)
+{
+    if (r->lock_key[0]) {
+        wv__store_del(r->store, r->lock_key);
+        r->lock_key[0] = '\0';
+    }
+}
+
+/* ---- refs --------------------------------------------------------------- */
+
+struct prefix_scan {
+    const char *prefix;
+    size_t plen;
+    char match[65];
+    int count;
+};
+
+static int scan_manifest(void *arg, const char *key, uint64_t size)
+{
+    struct prefix_scan *ps = arg;
+    (void)size;
+    const char *slash = strrchr(key, '/');
+    const char *hex = slash ? slash + 1 : key;
+    if (strlen(hex) == 64 && strncmp(hex, ps->prefix, ps->plen) == 0) {
+        if (ps->count++ == 0)
+            memcpy(ps->match, hex, 65);
+    }
+    return WV_OK;
+}
+
+static int read_ref(wv_repo *r, const char *key, char out[65])
+{
+    char buf[128];
+    int rc = wv__store_ref_get(r->store, key, buf, sizeof buf);
+    if (rc != WV_OK)
+        return rc;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    unsigned char id[32];
+    if (wv__unhex(buf, id, 32) != 0)
+        return wv__seterr(&r->err, WV_CORRUPT,
+                          "%s: ref '%s' does not hold a checkpoint id",
+                          r->uri, key);
+    memcpy(out, buf, 65);
+    return WV_OK;
+}
+
+int wv__repo_resolve(wv_repo *r, const char *ref, char out[65])
+{
+    char key[160];
+    int rc;
+    out[0] = '\0';
+    if (ref == NULL || ref[0] == '\0' || strcmp(ref, "latest") == 0)
+        ref = "main";
+    if (wv__ref_name_ok(ref)) {
+        snprintf(key, sizeof key, "refs/heads/%s", ref);
+        rc = read_ref(r, key, out);
+        if (rc != WV_NOTFOUND)
+            return rc;
+        wv__clearerr(&r->err);
+        snprintf(key, sizeof key, "refs/tags/%s", ref);
+        rc = read_ref(r, key, out);
+        if (rc != WV_NOTFOUND)
+            return rc;
+        wv__clearerr(&r->err);
+    }
+    size_t n = strlen(ref);
+    bool hex = n >= 6 && n <= 64;
+    for (size_t i = 0; hex && i < n; i++)
+        hex = (ref[i] >= '0' && ref[i] <= '9') || (ref[i] >= 'a' && ref[i] <= 'f');
+    if (hex) {
+        struct prefix_scan ps = {ref, n, "", 0};
+        char pfx[16];
+        snprintf(pfx, sizeof pfx, "manifests/%.2s/", ref);
+        rc = wv__store_list(r->store, pfx, scan_manifest, &ps);
+        if (rc != WV_OK)
+            return rc;
+        if (ps.count == 1) {
+            memcpy(out, ps.match, 65);
+            return WV_OK;
+        }
+        if (ps.count > 1)
+            return wv__seterr(&r->err, WV_NOTFOUND,
+                              "%s: '%s' matches %d checkpoints; give more "
+                              "digits",
+                              r->uri, ref, ps.count);
+    }
+    wv__clearerr(&r->err);
+    return wv__seterr(&r->err, WV_NOTFOUND,
+                      "%s: no branch, tag or checkpoint named '%s'", r->uri,
+                      ref);
+}
+
+int wv_repo_resolve(wv_repo *r, const char *ref, char id[WV_ID_HEX])
+{
+    wv__clearerr(&r->err);
+    return wv__repo_resolve(r, ref, id);
+}

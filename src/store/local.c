@@ -1,0 +1,534 @@
+/*
+ * local.c -- the local-disk backend ("file:///path" or a plain path).
+ *
+ * A key is a file under the root ("packs/ab/abcd..." is ROOT/packs/ab/...).
+ * Objects are written to a temporary file in their directory and renamed
+ * into place, so a reader never sees a partial object; with durability the
+ * file is fsynced before and its directory after the rename. NOSYNC puts
+ * skip both and are remembered until a WV_STORE_SYNC barrier fsyncs them
+ * all (a commit writes many packs, then syncs once before its manifest).
+ *
+ * Refs are files too. A compare-and-swap takes "<ref>.lock" with O_EXCL
+ * (git's lockfile protocol), compares, writes the new value into the lock
+ * file, fsyncs it and renames it over the ref. A lock left by a killed
+ * process on this host is detected by its pid and broken.
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <signal.h>
+
+struct local {
+    struct wv__store base;
+    char *root;
+    char **pending; /* NOSYNC puts awaiting the sync barrier */
+    size_t n_pending, cap_pending;
+};
+
+static char *key_path(struct local *l, const char *key)
+{
+    size_t n = strlen(l->root) + strlen(key) + 2;
+    char *p = wv__malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", l->root, key);
+    return p;
+}
+
+static bool key_ok(const char *key)
+{
+    /* Keys come from the repository code, but refuse anything that could
+     * escape the root all the same. */
+    if (key[0] == '\0' || key[0] == '/' || strstr(key, "..") != NULL)
+        return false;
+    return true;
+}
+
+static int mkdirs(char *path) /* path of a file: make its parents */
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int r = mkdir(path, 0777);
+        int e = errno;
+        *p = '/';
+        if (r != 0 && e != EEXIST)
+            return e;
+    }
+    return 0;
+}
+
+static int fsync_parent(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n == 0 || n >= sizeof dir)
+        return 0;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int e = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    return e == EINVAL ? 0 : e;
+}
+
+static int io_err(struct local *l, const char *what, const char *key, int e)
+{
+    return wv__seterr(l->base.err, e == ENOENT ? WV_NOTFOUND : WV_IO,
+                      "%s: %s '%s': %s", l->base.uri, what, key,
+                      strerror(e));
+}
+
+static void l_close(struct wv__store *s)
+{
+    struct local *l = (struct local *)s;
+    for (size_t i = 0; i < l->n_pending; i++)
+        wv__free(l->pending[i]);
+    wv__free(l->pending);
+    wv__free(l->root);
+    wv__free(l);
+}
+
+static int l_get(struct wv__store *s, const char *key, uint64_t off,
+                 void *buf, size_t len, size_t *nread)
+{
+    struct local *l = (struct local *)s;
+    int rc = WV_OK;
+    char *p = key_path(l, key);
+    if (p == NULL)
+        return WV_NOMEM;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = io_err(l, "cannot open", key, errno);
+        goto out;
+    }
+    unsigned char *b = buf;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = pread(fd, b + got, len - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = io_err(l, "read failed on", key, errno);
+            break;
+        }
+        if (r == 0) {
+            memset(b + got, 0, len - got);
+            rc = wv__seterr(s->err, WV_IO_SHORT_READ,
+                            "%s: object '%s' is shorter than expected",
+                            s->uri, key);
+            break;
+        }
+        got += (size_t)r;
+    }
+    *nread = got;
+    close(fd);
+out:
+    wv__free(p);
+    return rc;
+}
+
+static int write_file(int fd, const void *buf, size_t len)
+{
+    const unsigned char *b = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, b, len > (1u << 30) ? (1u << 30) : len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : ENOSPC;
+        b += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static int l_put(struct wv__store *s, const char *key, const void *buf,
+                 size_t len, unsigned flags)
+{
+    struct local *l = (struct local *)s;
+    static unsigned counter;
+    int rc = WV_OK, fd = -1, e;
+    char *p = NULL, *tmp = NULL;
+    struct stat st;
+
+    if (!key_ok(key))
+        return wv__seterr(s->err, WV_MISUSE, "invalid key '%s'", key);
+    p = key_path(l, key);
+    tmp = wv__malloc(strlen(l->root) + strlen(key) + 64);
+    if (!p || !tmp) {
+        rc = WV_NOMEM;
+        goto out;
+    }
+    if ((flags & WV_PUT_IF_ABSENT) && stat(p, &st) == 0)
+        goto out; /* content-addressed: already there */
+    if ((e = mkdirs(p)) != 0) {
+        rc = io_err(l, "cannot create the directory of", key, e);
+        goto out;
+    }
+    const char *slash = strrchr(p, '/');
+    snprintf(tmp, strlen(l->root) + strlen(key) + 64, "%.*s/.tmp-%ld-%u",
+             (int)(slash - p), p, (long)getpid(),
+             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = io_err(l, "cannot create a temporary file for", key, errno);
+        goto out;
+    }
+    if ((e = write_file(fd, buf, len)) != 0) {
+        rc = io_err(l, "write failed on", key, e);
+        goto out;
+    }
+    if (!(flags & WV_PUT_NOSYNC) && fsync(fd) != 0) {
+        rc = io_err(l, "fsync failed on", key, errno);
+        goto out;
+    }
+    e = close(fd) == 0 ? 0 : errno;
+    fd = -1;
+    if (e) {
+        rc = io_err(l, "close failed on", key, e);
+        goto out;
+    }
+    if (rename(tmp, p) != 0) {
+        rc = io_err(l, "rename failed for", key, errno);
+        goto out;
+    }
+    if (flags & WV_PUT_NOSYNC) {
+        if (l->n_pending == l->cap_pending) {
+            size_t cap = l->cap_pending ? l->cap_pending * 2 : 16;
+            char **np = wv__realloc(l->pending, cap * sizeof *np);
+            if (np == NULL) {
+                rc = WV_NOMEM;
+                goto out;
+            }
+            l->pending = np;
+            l->cap_pending = cap;
+        }
+        l->pending[l->n_pending++] = p;
+        p = NULL;
+    } else if ((e = fsync_parent(p)) != 0) {
+        rc = io_err(l, "fsync of the directory failed for", key, e);
+    }
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    } else if (rc != WV_OK && tmp) {
+        unlink(tmp);
+    }
+    wv__free(p);
+    wv__free(tmp);
+    return rc;
+}
+
+static int l_stat(struct wv__store *s, const char *key, uint64_t *size)
+{
+    struct local *l = (struct local *)s;
+    struct stat st;
+    char *p = key_path(l, key);
+    if (p == NULL)
+        return WV_NOMEM;
+    int r = stat(p, &st), e = errno;
+    wv__free(p);
+    if (r != 0)
+        return e == ENOENT ? WV_NOTFOUND : io_err(l, "cannot stat", key, e);
+    *size = (uint64_t)st.st_size;
+    return WV_OK;
+}
+
+static int l_del(struct wv__store *s, const char *key)
+{
+    struct local *l = (struct local *)s;
+    char *p = key_path(l, key);
+    if (p == NULL)
+        return WV_NOMEM;
+    int r = unlink(p), e = errno;
+    wv__free(p);
+    if (r != 0)
+        return e == ENOENT ? WV_NOTFOUND : io_err(l, "cannot delete", key, e);
+    return WV_OK;
+}
+
+/* Walk dir (relative key prefix `rel`) calling cb for files whose key starts
+ * with `prefix`. Temporary and lock files are not objects. */
+static int walk(struct local *l, const char *rel, const char *prefix,
+                int (*cb)(void *, const char *, uint64_t), void *arg,
+                int depth)
+{
+    int rc = WV_OK;
+    char *dirp = key_path(l, rel[0] ? rel : ".");
+    if (dirp == NULL)
+        return WV_NOMEM;
+    DIR *d = opendir(dirp);
+    if (d == NULL) {
+        int e = errno;
+        wv__free(dirp);
+        return e == ENOENT || e == ENOTDIR ? WV_OK
+                                           : io_err(l, "cannot list", rel, e);
+    }
+    struct dirent *de;
+    while (rc == WV_OK && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        size_t nl = strlen(rel) + strlen(de->d_name) + 2;
+        char *key = wv__malloc(nl);
+        if (key == NULL) {
+            rc = WV_NOMEM;
+            break;
+        }
+        snprintf(key, nl, "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
+        size_t kl = strlen(key), pl = strlen(prefix);
+        bool may_match = strncmp(key, prefix, kl < pl ? kl : pl) == 0;
+        struct stat st;
+        char *full = may_match ? key_path(l, key) : NULL;
+        if (may_match && full && stat(full, &st) == 0) {
+            if (S_ISDIR(st.st_mode) && depth < 16)
+                rc = walk(l, key, prefix, cb, arg, depth + 1);
+            else if (S_ISREG(st.st_mode) && kl >= pl &&
+                     (kl < 5 || strcmp(key + kl - 5, ".lock") != 0))
+                rc = cb(arg, key, (uint64_t)st.st_size);
+        }
+        wv__free(full);
+        wv__free(key);
+    }
+    closedir(d);
+    wv__free(dirp);
+    return rc;
+}
+
+static int l_list(struct wv__store *s, const char *prefix,
+                  int (*cb)(void *, const char *, uint64_t), void *arg)
+{
+    struct local *l = (struct local *)s;
+    /* Start at the deepest directory the prefix names. */
+    char rel[1024];
+    const char *slash = strrchr(prefix, '/');
+    size_t n = slash ? (size_t)(slash - prefix) : 0;
+    if (n >= sizeof rel)
+        return WV_RANGE;
+    memcpy(rel, prefix, n);
+    rel[n] = '\0';
+    return walk(l, rel, prefix, cb, arg, 0);
+}
+
+static int l_ref_get(struct wv__store *s, const char *ref, char *buf,
+                     size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    int rc = l_get(s, ref, 0, buf, cap - 1, &n);
+    if (rc == WV_IO_SHORT_READ)
+        rc = WV_OK;
+    if (rc != WV_OK)
+        return rc;
+    buf[n] = '\0';
+    return WV_OK;
+}
+
+/* Take "<ref>.lock". Waits a little for a live holder; breaks the lock of
+ * a process on this host that no longer exists. */
+static int take_lock(struct local *l, const char *lock, const char *ref)
+{
+    for (int attempt = 0; attempt < 400; attempt++) {
+        int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST)
+            return -io_err(l, "cannot lock ref", ref, errno);
+        char buf[32] = "";
+        int rfd = open(lock, O_RDONLY | O_CLOEXEC);
+        if (rfd >= 0) {
+            ssize_t r = read(rfd, buf, sizeof buf - 1);
+            close(rfd);
+            buf[r > 0 ? r : 0] = '\0';
+        }
+        long pid = strtol(buf, NULL, 10);
+        struct stat st;
+        if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            unlink(lock); /* its owner died holding it */
+            continue;
+        }
+        if (pid <= 0 && stat(lock, &st) == 0 &&
+            time(NULL) - st.st_mtime > 10) {
+            unlink(lock); /* never got its pid written: stale */
+            continue;
+        }
+        struct timespec ts = {0, 5000000 + attempt * 100000L};
+        nanosleep(&ts, NULL);
+    }
+    return -wv__seterr(l->base.err, WV_CONFLICT,
+                       "%s: ref '%s' stays locked by another process",
+                       l->base.uri, ref);
+}
+
+static int l_ref_cas(struct wv__store *s, const char *ref, const char *expect,
+                     const char *desired)
+{
+    struct local *l = (struct local *)s;
+    int rc = WV_OK, fd = -1, e;
+    char *p = NULL, *lock = NULL;
+    char cur[256];
+    bool locked = false;
+
+    if (!key_ok(ref))
+        return wv__seterr(s->err, WV_MISUSE, "invalid ref '%s'", ref);
+    p = key_path(l, ref);
+    lock = wv__malloc(strlen(l->root) + strlen(ref) + 8);
+    if (!p || !lock) {
+        rc = WV_NOMEM;
+        goto out;
+    }
+    snprintf(lock, strlen(l->root) + strlen(ref) + 8, "%s.lock", p);
+    if ((e = mkdirs(p)) != 0) {
+        rc = io_err(l, "cannot create the directory of ref", ref, e);
+        goto out;
+    }
+    fd = take_lock(l, lock, ref);
+    if (fd < 0) {
+        rc = -fd;
+        fd = -1;
+        goto out;
+    }
+    locked = true;
+    char pidbuf[24];
+    int pl = snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
+    if (write_file(fd, pidbuf, (size_t)pl) != 0) {
+        rc = io_err(l, "cannot write the lock of ref", ref, errno);
+        goto out;
+    }
+    rc = l_ref_get(s, ref, cur, sizeof cur);
+    bool exists = rc == WV_OK;
+    if (rc == WV_NOTFOUND)
+        rc = WV_OK;
+    if (rc != WV_OK)
+        goto out;
+    if ((expect == NULL) != !exists ||
+        (expect != NULL && strcmp(cur, expect) != 0)) {
+        rc = wv__seterr(s->err, WV_CONFLICT,
+                        "%s: ref '%s' changed while updating it", s->uri,
+                        ref);
+        goto out;
+    }
+    if (desired == NULL) {
+        if (unlink(p) != 0)
+            rc = io_err(l, "cannot delete ref", ref, errno);
+        else if ((e = fsync_parent(p)) != 0)
+            rc = io_err(l, "fsync of the directory failed for ref", ref, e);
+        goto out;
+    }
+    /* The lock file becomes the ref: rewrite it with the value only. */
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, desired, strlen(desired), 0) !=
+                                     (ssize_t)strlen(desired)) {
+        rc = io_err(l, "cannot write ref", ref, errno);
+        goto out;
+    }
+    if (fsync(fd) != 0) {
+        rc = io_err(l, "fsync failed on ref", ref, errno);
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    if (rename(lock, p) != 0) {
+        rc = io_err(l, "cannot update ref", ref, errno);
+        goto out;
+    }
+    if ((e = fsync_parent(p)) != 0)
+        rc = io_err(l, "fsync of the directory failed for ref", ref, e);
+    locked = false; /* renamed: it is the ref now */
+out:
+    if (fd >= 0)
+        close(fd);
+    if (locked)
+        unlink(lock);
+    wv__free(p);
+    wv__free(lock);
+    return rc;
+}
+
+static int l_sync(struct local *l)
+{
+    int rc = WV_OK;
+    for (size_t i = 0; i < l->n_pending; i++) {
+        int fd = open(l->pending[i], O_RDONLY | O_CLOEXEC);
+        int e = fd < 0 ? errno : (fsync(fd) == 0 ? 0 : errno);
+        if (fd >= 0)
+            close(fd);
+        if (e == 0)
+            e = fsync_parent(l->pending[i]);
+        if (e && rc == WV_OK)
+            rc = wv__seterr(l->base.err, WV_IO, "%s: fsync failed on '%s': %s",
+                            l->base.uri, l->pending[i], strerror(e));
+    }
+    for (size_t i = 0; i < l->n_pending; i++)
+        wv__free(l->pending[i]);
+    l->n_pending = 0;
+    return rc;
+}
+
+static int l_control(struct wv__store *s, int op, void *arg)
+{
+    struct local *l = (struct local *)s;
+    if (op == WV_STORE_SYNC)
+        return l_sync(l);
+    if (op == WV_STORE_MTIME) {
+        struct wv__store_mtime *m = arg;
+        struct stat st;
+        char *p = key_path(l, m->key);
+        if (p == NULL)
+            return WV_NOMEM;
+        int r = stat(p, &st), e = errno;
+        wv__free(p);
+        if (r != 0)
+            return e == ENOENT ? WV_NOTFOUND
+                               : io_err(l, "cannot stat", m->key, e);
+        m->mtime = (int64_t)st.st_mtime;
+        return WV_OK;
+    }
+    return WV_NOTFOUND;
+}
+
+static const struct wv__store_methods local_methods = {
+    1, l_close, l_get, l_put, l_stat, l_del, l_list, l_ref_get, l_ref_cas,
+    l_control,
+};
+
+static int l_open(const char *uri, const char *rest, bool create,
+                  struct wv__err *err, struct wv__store **out)
+{
+    struct local *l = wv__calloc(1, sizeof *l);
+    if (l == NULL)
+        return wv__seterr(err, WV_NOMEM, "out of memory");
+    l->base.methods = &local_methods;
+    l->base.err = err;
+    l->base.uri = uri;
+    size_t n = strlen(rest);
+    while (n > 1 && rest[n - 1] == '/')
+        n--;
+    l->root = wv__strndup(rest, n);
+    if (l->root == NULL) {
+        wv__free(l);
+        return wv__seterr(err, WV_NOMEM, "out of memory");
+    }
+    struct stat st;
+    if (stat(l->root, &st) != 0) {
+        int e = errno;
+        if (!create || e != ENOENT || mkdir(l->root, 0777) != 0) {
+            if (create && e == ENOENT)
+                e = errno;
+            wv__seterr(err, e == ENOENT ? WV_NOTFOUND : WV_IO, "%s: %s", uri,
+                       strerror(e));
+            l_close(&l->base);
+            return err->code;
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        l_close(&l->base);
+        return wv__seterr(err, WV_NOTFOUND, "%s: not a directory", uri);
+    }
+    *out = &l->base;
+    return WV_OK;
+}
+
+const struct wv__backend wv__backend_file = {"file", l_open};

@@ -1,0 +1,112 @@
+/*
+ * store.h -- the storage backend vtable, modelled on SQLite's VFS.
+ *
+ * A store is a flat namespace of keys ("packs/ab/abcd...", "refs/heads/main")
+ * holding immutable objects, plus refs: the only mutable things, changed by
+ * an atomic compare-and-swap. Everything above (the repository) is written
+ * once against this interface; local disk, memory (tests), S3 and RADOS are
+ * backends. The repository calls backends only through the wv__store_*
+ * wrappers in store.c, which host the fault-injection points.
+ *
+ * Contract for backends:
+ *  - get reads a byte range; reading past the end is WV_IO_SHORT_READ with
+ *    *nread set to what was read. A missing key is WV_NOTFOUND.
+ *  - put stores a whole object. It is durable when it returns unless
+ *    WV_PUT_NOSYNC is given, in which case durability comes with the next
+ *    WV_STORE_SYNC control call. With WV_PUT_IF_ABSENT an existing key is
+ *    left as it is and WV_OK returned (objects are content-addressed, so
+ *    the existing one is the same). A reader never sees a partial object.
+ *  - ref_cas atomically replaces the value of a ref if it equals `expect`
+ *    (NULL: the ref must not exist); otherwise WV_CONFLICT. `desired` NULL
+ *    deletes the ref.
+ *  - list calls cb for every key under a prefix, in no particular order;
+ *    a non-zero return from cb stops the listing and is returned.
+ *  - control ops a backend does not know return WV_NOTFOUND.
+ */
+#ifndef WV_STORE_H
+#define WV_STORE_H
+
+#include "wv_int.h"
+
+#define WV_PUT_IF_ABSENT 1u
+#define WV_PUT_NOSYNC 2u
+
+enum {
+    WV_STORE_SYNC = 1,  /* make every NOSYNC put durable                */
+    WV_STORE_MTIME = 2, /* arg: struct wv__store_mtime (seconds)        */
+};
+
+struct wv__store_mtime {
+    const char *key;
+    int64_t mtime;
+};
+
+struct wv__store;
+
+struct wv__store_methods {
+    int version; /* 1 */
+    void (*close)(struct wv__store *s);
+    int (*get)(struct wv__store *s, const char *key, uint64_t off, void *buf,
+               size_t len, size_t *nread);
+    int (*put)(struct wv__store *s, const char *key, const void *buf,
+               size_t len, unsigned flags);
+    int (*stat)(struct wv__store *s, const char *key, uint64_t *size);
+    int (*del)(struct wv__store *s, const char *key);
+    int (*list)(struct wv__store *s, const char *prefix,
+                int (*cb)(void *arg, const char *key, uint64_t size),
+                void *arg);
+    /* Read a ref's value (at most cap-1 bytes, NUL-terminated). */
+    int (*ref_get)(struct wv__store *s, const char *ref, char *buf,
+                   size_t cap);
+    int (*ref_cas)(struct wv__store *s, const char *ref, const char *expect,
+                   const char *desired);
+    int (*control)(struct wv__store *s, int op, void *arg);
+};
+
+/* The base of every backend's store struct (embedded first). */
+struct wv__store {
+    const struct wv__store_methods *methods;
+    struct wv__err *err; /* where backends record messages */
+    const char *uri;
+};
+
+struct wv__backend {
+    const char *scheme; /* "file", "mem" */
+    int (*open)(const char *uri, const char *rest, bool create,
+                struct wv__err *err, struct wv__store **out);
+};
+
+/* Open the store for a URI: "file:///path", "mem://name", or a plain path
+ * (local). `create` makes the location if missing. */
+int wv__store_open(const char *uri, bool create, struct wv__err *err,
+                   struct wv__store **out);
+void wv__store_close(struct wv__store *s);
+
+/* Wrappers: every call from the repository goes through these. */
+int wv__store_get(struct wv__store *s, const char *key, uint64_t off,
+                  void *buf, size_t len, size_t *nread);
+/* Read a whole object into a wv__malloc()ed buffer (max bytes). */
+int wv__store_get_all(struct wv__store *s, const char *key, size_t max,
+                      unsigned char **out, size_t *len);
+int wv__store_put(struct wv__store *s, const char *key, const void *buf,
+                  size_t len, unsigned flags);
+int wv__store_stat(struct wv__store *s, const char *key, uint64_t *size);
+int wv__store_del(struct wv__store *s, const char *key);
+int wv__store_list(struct wv__store *s, const char *prefix,
+                   int (*cb)(void *arg, const char *key, uint64_t size),
+                   void *arg);
+int wv__store_ref_get(struct wv__store *s, const char *ref, char *buf,
+                      size_t cap);
+int wv__store_ref_cas(struct wv__store *s, const char *ref,
+                      const char *expect, const char *desired);
+int wv__store_control(struct wv__store *s, int op, void *arg);
+
+/* Fault injection for tests: the n-th store call from now (counting every
+ * wrapper call) fails with `code` and the message of `errnum` (EIO,
+ * ENOSPC, ...) without reaching the backend; n = 0 disables. */
+void wv__store_fail_after(long n, int code, int errnum);
+
+extern const struct wv__backend wv__backend_file;
+extern const struct wv__backend wv__backend_mem;
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * t_repo.c -- the checkpoint repository: commit, checkout, dedup,
+ * compression, refs, damaged data.
+ */
+#include "repo.h"
+#include "wvtest.h"
+
+#include <dirent.h>
+
+static wv_model *make_set(int variant, size_t big)
+{
+    wv_model *m;
+    if (wv_model_new(&m) != WV_OK)
+        return NULL;
+    size_t n = big / 4;
+    float *w = wv_malloc(n * sizeof *w);
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)((i * 2654435761u) % 10007) / 10007.0f - 0.5f;
+    uint64_t shape[2] = {n / 256, 256};
+    wv_model_add(m, "big.weight", WV_F32, 2, shape, w, n * 4, WV_DATA_TAKE);
+    uint16_t h[100];
+    for (int i = 0; i < 100; i++)
+        h[i] = (uint16_t)(0x3c00 + i + variant);
+    uint64_t s1[1] = {100};
+    wv_model_add(m, "small.bias", WV_BF16, 1, s1, h, sizeof h, WV_DATA_COPY);
+    int64_t step = 1000 + variant;
+    wv_model_add(m, "step", WV_I64, 0, NULL, &step, 8, WV_DATA_COPY);
+    wv_model_add(m, "empty", WV_F32, 1, (uint64_t[]){0}, NULL, 0,
+                 WV_DATA_BORROW);
+    wv_model_set_meta(m, "epoch", variant ? "2" : "1");
+    return m;
+}
+
+static int same(const wv_model *a, const wv_model *b)
+{
+    if (wv_model_count(a) != wv_model_count(b))
+        return 0;
+    for (size_t i = 0; i < wv_model_count(a); i++) {
+        const wv_tensor *t = wv_model_tensor(a, i);
+        const wv_tensor *u = wv_model_find(b, wv_tensor_name(t));
+        if (u == NULL || wv_tensor_dtype(t) != wv_tensor_dtype(u) ||
+            wv_tensor_ndim(t) != wv_tensor_ndim(u) ||
+            wv_tensor_nbytes(t) != wv_tensor_nbytes(u) ||
+            memcmp(wv_tensor_shape(t), wv_tensor_shape(u),
+                   (size_t)wv_tensor_ndim(t) * 8) != 0 ||
+            (wv_tensor_nbytes(t) &&
+             memcmp(wv_tensor_data(t), wv_tensor_data(u),
+                    wv_tensor_nbytes(t)) != 0))
+            return 0;
+    }
+    return 1;
+}
+
+static size_t count_files(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "find %s -type f | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    size_t n = 0;
+    if (p) {
+        if (fscanf(p, "%zu", &n) != 1)
+            n = 0;
+        pclose(p);
+    }
+    return n;
+}
+
+static void roundtrip(const char *compression, const char *uri)
+{
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.compression = compression;
+    io.chunk_size = 64 << 10;
+    io.pack_size = 256 << 10;
+    char eb[WV_ERRBUF_SIZE] = "";
+    io.errbuf = eb;
+    io.errbuf_size = sizeof eb;
+    ASSERT_OK(wv_repo_init(uri, &io));
+    ASSERT_EQ(wv_repo_init(uri, &io), WV_EXISTS);
+    wv_repo *r;
+    ASSERT_OK(wv_repo_open(uri, eb, sizeof eb, &r));
+    wv_model *m = make_set(0, 1 << 20);
+    char id1[WV_ID_HEX], id2[WV_ID_HEX], rid[WV_ID_HEX];
+    wv_commit_opts co = WV_COMMIT_OPTS_INIT;
+    co.message = "first";
+    ASSERT_OK(wv_repo_commit(r, m, NULL, &co, id1));
+    ASSERT_EQ(strlen(id1), 64);
+    ASSERT_OK(wv_repo_resolve(r, "latest", rid));
+    ASSERT_STREQ(rid, id1);
+    ASSERT_OK(wv_repo_resolve(r, "main", rid));
+    ASSERT_STREQ(rid, id1);
+    char pfx[9];
+    memcpy(pfx, id1, 8);
+    pfx[8] = '\0';
+    ASSERT_OK(wv_repo_resolve(r, pfx, rid));
+    ASSERT_STREQ(rid, id1);
+    wv_model *back;
+    ASSERT_OK(wv_repo_checkout(r, "latest", NULL, &back));
+    ASSERT(same(m, back));
+    ASSERT(same(back, m));
+    ASSERT_STREQ(wv_model_get_meta(back, "epoch"), "1");
+    wv_model_free(back);
+
+    /* One tensor alone. */
+    const char *names[] = {"small.bias"};
+    wv_checkout_opts cko = WV_CHECKOUT_OPTS_INIT;
+    cko.names = names;
+    cko.n_names = 1;
+    ASSERT_OK(wv_repo_checkout(r, id1, &cko, &back));
+    ASSERT_EQ(wv_model_count(back), 1);
+    ASSERT_NOT_NULL(wv_model_find(back, "small.bias"));
+    wv_model_free(back);
+    const char *bad[] = {"nope"};
+    cko.names = bad;
+    ASSERT_EQ(wv_repo_checkout(r, id1, &cko, &back), WV_NOTFOUND);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "nope");
+
+    /* Second commit: only the changed tensors are new. */
+    wv_model *m2 = make_set(1, 1 << 20);
+    ASSERT_OK(wv_repo_commit(r, m2, NULL, NULL, id2));
+    ASSERT(strcmp(id1, id2) != 0);
+    struct wv__manifest mf;
+    ASSERT_OK(wv__manifest_load(r, id2, &mf));
+    ASSERT_STREQ(mf.parent, id1);
+    wv__manifest_release(&mf);
+    ASSERT_OK(wv_repo_checkout(r, "main", NULL, &back));
+    ASSERT(same(m2, back));
+    wv_model_free(back);
+    ASSERT_OK(wv_repo_checkout(r, id1, NULL, &back));
+    ASSERT(same(m, back));
+    wv_model_free(back);
+
+    ASSERT_EQ(wv_repo_resolve(r, "nosuchbranch", rid), WV_NOTFOUND);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "nosuchbranch");
+    wv_model_free(m);
+    wv_model_free(m2);
+    wv_repo_close(r);
+}
+
+TEST_IMPL(repo_roundtrip_mem)
+{
+    roundtrip("none", "mem://rt-none");
+    roundtrip("zstd", "mem://rt-zstd");
+    roundtrip("zstd-bg", "mem://rt-bg");
+}
+
+TEST_IMPL(repo_roundtrip_local)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/repo", wvtest_tmpdir());
+    roundtrip("zstd-bg", dir);
+}
+
+TEST_IMPL(repo_dedup)
+{
+    char dir[512], id[WV_ID_HEX];
+    snprintf(dir, sizeof dir, "%s/dedup", wvtest_tmpdir());
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.compression = "none";
+    io.chunk_size = 64 << 10;
+    io.pack_size = 256 << 10;
+    ASSERT_OK(wv_repo_init(dir, &io));
+    wv_repo *r;
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    wv_model *m = make_set(0, 4 << 20);
+    ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
+    char packs[600];
+    snprintf(packs, sizeof packs, "%s/packs", dir);
+    size_t n1 = count_files(packs);
+    ASSERT(n1 >= 16); /* 4 MiB in packs of 256 KiB */
+    /* The same set again: no new pack at all. */
+    ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
+    ASSERT_EQ(count_files(packs), n1);
+    /* Reopened (index read from the store), still no new pack. */
+    wv_repo_close(r);
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    ASSERT_OK(wv_repo_commit(r, m, "other", NULL, id));
+    ASSERT_EQ(count_files(packs), n1);
+    /* Changing the small tensor adds one small pack. */
+    wv_model *m2 = make_set(1, 4 << 20);
+    ASSERT_OK(wv_repo_commit(r, m2, NULL, NULL, id));
+    ASSERT_EQ(count_files(packs), n1 + 1);
+    wv_model_free(m);
+    wv_model_free(m2);
+    wv_repo_close(r);
+}
+
+TEST_IMPL(repo_metadata_states)
+{
+    /* A safetensors file without __metadata__ comes back without it; a
+     * set built in memory still gets the writer's defaults. */
+    const char *uri = "mem://meta";
+    char id[WV_ID_HEX], path[512];
+    ASSERT_OK(wv_repo_init(uri, NULL));
+    wv_repo *r;
+    ASSERT_OK(wv_repo_open(uri, NULL, 0, &r));
+    wv_model *m;
+    ASSERT_OK(wv_model_load(WV_FIXTURES
+                            "/safetensors/candle-connect4-dqn-small."
+                            "safetensors",
+                            NULL, &m));
+    ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
+    wv_model *back;
+    ASSERT_OK(wv_repo_checkout(r, id, NULL, &back));
+    snprintf(path, sizeof path, "%s/c.safetensors", wvtest_tmpdir());
+    ASSERT_OK(wv_model_save(back, path, NULL));
+    size_t n1, n2;
+    unsigned char *a = wvtest_read_file(path, &n1);
+    unsigned char *b = wvtest_read_file(WV_FIXTURES "/safetensors/candle-"
+                                        "connect4-dqn-small.safetensors",
+                                        &n2);
+    ASSERT(a && b && n1 == n2 && memcmp(a, b, n1) == 0);
+    free(a);
+    free(b);
+    wv_model_free(back);
+    wv_model_free(m);
+    wv_repo_close(r);
+}
+
+TEST_IMPL(repo_damage_detected)
+{
+    char dir[512], id[WV_ID_HEX];
+    snprintf(dir, sizeof dir, "%s/damage", wvtest_tmpdir());
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.compression = "none";
+    io.chunk_size = 64 << 10;
+    ASSERT_OK(wv_repo_init(dir, &io));
+    wv_repo *r;
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    wv_model *m = make_set(0, 1 << 20);
+    ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
+    wv_repo_close(r);
+    /* Flip one byte in the middle of every pack. */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd,
+             "for f in $(find %s/packs -type f); do printf '\\xff' | dd "
+             "of=$f bs=1 seek=5000 conv=notrunc status=none; done",
+             dir);
+    ASSERT_OK(system(cmd));
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    wv_model *back;
+    ASSERT_EQ(wv_repo_checkout(r, id, NULL, &back), WV_CORRUPT_CHECKSUM);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "damaged");
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "big.weight");
+    wv_model_free(m);
+    wv_repo_close(r);
+}
+
+TEST_IMPL(repo_errors)
+{
+    char eb[WV_ERRBUF_SIZE] = "";
+    wv_repo *r;
+    ASSERT_EQ(wv_repo_open("/nonexistent/dir", eb, sizeof eb, &r),
+              WV_NOTFOUND);
+    ASSERT(r == NULL);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/notrepo", wvtest_tmpdir());
+    mkdir(dir, 0777);
+    ASSERT_EQ(wv_repo_open(dir, eb, sizeof eb, &r), WV_NOTFOUND);
+    ASSERT_CONTAINS(eb, "not a weightvault repository");
+    ASSERT_OK(wv_repo_init("mem://err", NULL));
+    ASSERT_OK(wv_repo_open("mem://err", eb, sizeof eb, &r));
+    wv_model *m = make_set(0, 4096);
+    char id[WV_ID_HEX];
+    ASSERT_EQ(wv_repo_commit(r, m, "../evil", NULL, id), WV_MISUSE);
+    ASSERT_EQ(wv_repo_commit(r, m, "latest", NULL, id), WV_MISUSE);
+    wv_model_free(m);
+    wv_repo_close(r);
+}
