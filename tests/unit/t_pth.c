@@ -667,8 +667,10 @@ TEST_IMPL(pickle_refusals)
         int code;
         const char *msg;
     } cases[] = {
-        {"\x80\x02" "cos\nsystem\n.", 14, WV_FORMAT, "refusing global os.system"},
-        {"\x80\x02" "cnt\nsystem\n.", 14, WV_FORMAT, "refusing global nt.system"},
+        {"\x80\x02" "cos\nsystem\n.", 14, WV_FORMAT,
+         "refusing global os.system"},
+        {"\x80\x02" "cnt\nsystem\n.", 14, WV_FORMAT,
+         "refusing global nt.system"},
         {"\x80\x02" "c__builtin__\nopen\n.", 21, WV_FORMAT,
          "refusing global __builtin__.open"},
         {"\x80\x02" "ctorch\nload\n.", 14, WV_FORMAT,
