@@ -5,7 +5,7 @@
  * status tells the kind: 1 bad input (malformed, unsupported or failing
  * verification), 2 usage, 3 I/O, 4 anything else (out of memory, internal).
  */
-#include "weightvault.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -14,9 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2, EXIT_IO = 3, EXIT_OTHER = 4 };
 
-static int exit_code(int rc)
+int cli_exit_code(int rc)
 {
     switch (wv_primary(rc)) {
     case WV_OK:
@@ -32,18 +31,20 @@ static int exit_code(int rc)
         return EXIT_IO;
     case WV_MISUSE:
         return EXIT_USAGE;
+    case WV_CONFLICT:
+        return EXIT_CONFLICT;
     default:
         return EXIT_OTHER;
     }
 }
 
-static void die_msg(const char *msg)
+void cli_die(const char *msg)
 {
     /* Library messages already start with the file name. */
     fprintf(stderr, "wv: %s\n", msg);
 }
 
-static int usage_error(const char *cmd, const char *fmt, ...)
+int cli_usage(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "wv%s%s: ", cmd ? " " : "", cmd ? cmd : "");
@@ -129,7 +130,7 @@ static const char verify_help[] =
     "every byte of every tensor. Prints 'ok' with a summary and exits 0, or\n"
     "prints one line saying what is wrong and exits 1 (3 for I/O errors).\n";
 
-static bool want_help(int argc, char **argv)
+bool cli_want_help(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -139,7 +140,7 @@ static bool want_help(int argc, char **argv)
 
 /* ---- output helpers ----------------------------------------------------- */
 
-static void json_string(FILE *o, const char *s)
+void cli_json_string(FILE *o, const char *s)
 {
     fputc('"', o);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -161,7 +162,7 @@ static void json_string(FILE *o, const char *s)
     fputc('"', o);
 }
 
-static void shape_str(const wv_tensor *t, char *buf, size_t cap)
+void cli_shape_str(const wv_tensor *t, char *buf, size_t cap)
 {
     size_t o = (size_t)snprintf(buf, cap, "[");
     const uint64_t *s = wv_tensor_shape(t);
@@ -172,7 +173,7 @@ static void shape_str(const wv_tensor *t, char *buf, size_t cap)
         snprintf(buf + o, cap - o, "]");
 }
 
-static void human_bytes(uint64_t n, char *buf, size_t cap)
+void cli_human_bytes(uint64_t n, char *buf, size_t cap)
 {
     const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     double v = (double)n;
@@ -187,7 +188,7 @@ static void human_bytes(uint64_t n, char *buf, size_t cap)
         snprintf(buf, cap, "%.1f %s", v, units[u]);
 }
 
-static int load(const char *path, unsigned flags, wv_model **m)
+int cli_load(const char *path, unsigned flags, wv_model **m)
 {
     char errbuf[WV_ERRBUF_SIZE] = "";
     wv_load_opts o = WV_LOAD_OPTS_INIT;
@@ -196,7 +197,7 @@ static int load(const char *path, unsigned flags, wv_model **m)
     o.errbuf_size = sizeof errbuf;
     int rc = wv_model_load(path, &o, m);
     if (rc != WV_OK)
-        die_msg(errbuf[0] ? errbuf : wv_strerror(rc));
+        cli_die(errbuf[0] ? errbuf : wv_strerror(rc));
     return rc;
 }
 
@@ -209,7 +210,7 @@ static int cmd_inspect(int argc, char **argv)
     wv_model *m = NULL;
     int rc;
 
-    if (want_help(argc, argv)) {
+    if (cli_want_help(argc, argv)) {
         fputs(inspect_help, stdout);
         return 0;
     }
@@ -217,29 +218,29 @@ static int cmd_inspect(int argc, char **argv)
         if (strcmp(argv[i], "--json") == 0)
             json = true;
         else if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return usage_error("inspect", "unknown option '%s'", argv[i]);
+            return cli_usage("inspect", "unknown option '%s'", argv[i]);
         else if (file == NULL)
             file = argv[i];
         else
-            return usage_error("inspect", "one FILE only");
+            return cli_usage("inspect", "one FILE only");
     }
     if (file == NULL)
-        return usage_error("inspect", "missing FILE");
-    if ((rc = load(file, WV_LOAD_MMAP, &m)) != WV_OK)
-        return exit_code(rc);
+        return cli_usage("inspect", "missing FILE");
+    if ((rc = cli_load(file, WV_LOAD_MMAP, &m)) != WV_OK)
+        return cli_exit_code(rc);
 
     size_t n = wv_model_count(m);
     if (json) {
         printf("{\"format\": ");
-        json_string(stdout, wv_model_source_format(m));
+        cli_json_string(stdout, wv_model_source_format(m));
         printf(", \"metadata\": {");
         for (size_t i = 0; i < wv_model_meta_count(m); i++) {
             const char *k, *v;
             wv_model_meta(m, i, &k, &v);
             printf("%s", i ? ", " : "");
-            json_string(stdout, k);
+            cli_json_string(stdout, k);
             printf(": ");
-            json_string(stdout, v);
+            cli_json_string(stdout, v);
         }
         printf("}, \"tensors\": [");
         for (size_t i = 0; i < n; i++) {
@@ -248,9 +249,9 @@ static int cmd_inspect(int argc, char **argv)
             char shape[256];
             if ((rc = wv_tensor_sha256(t, d)) != WV_OK)
                 break;
-            shape_str(t, shape, sizeof shape);
+            cli_shape_str(t, shape, sizeof shape);
             printf("%s{\"name\": ", i ? ", " : "");
-            json_string(stdout, wv_tensor_name(t));
+            cli_json_string(stdout, wv_tensor_name(t));
             printf(", \"dtype\": \"%s\", \"shape\": %s, \"nbytes\": %zu, "
                    "\"sha256\": \"",
                    wv_dtype_name(wv_tensor_dtype(t)), shape,
@@ -271,7 +272,7 @@ static int cmd_inspect(int argc, char **argv)
             total += wv_tensor_nbytes(t);
         }
         char hb[32];
-        human_bytes(total, hb, sizeof hb);
+        cli_human_bytes(total, hb, sizeof hb);
         printf("file:     %s\n", file);
         printf("format:   %s\n", wv_model_source_format(m));
         printf("tensors:  %zu (%s)\n", n, hb);
@@ -289,7 +290,7 @@ static int cmd_inspect(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             const wv_tensor *t = wv_model_tensor(m, i);
             char shape[256];
-            shape_str(t, shape, sizeof shape);
+            cli_shape_str(t, shape, sizeof shape);
             printf("%-*s  %-8s  %-20s  %zu\n", (int)w, wv_tensor_name(t),
                    wv_dtype_name(wv_tensor_dtype(t)), shape,
                    wv_tensor_nbytes(t));
@@ -300,11 +301,11 @@ static int cmd_inspect(int argc, char **argv)
         rc = WV_IO;
     }
     wv_model_free(m);
-    return exit_code(rc);
+    return cli_exit_code(rc);
 }
 
 /* "5GB" (10^9), "500MB", "2GiB" (2^30), "4096": bytes, or 0 if invalid. */
-static uint64_t parse_size(const char *s)
+uint64_t cli_parse_size(const char *s)
 {
     char *end;
     errno = 0;
@@ -337,7 +338,7 @@ static int cmd_convert(int argc, char **argv)
     wv_model *m = NULL;
     int rc;
 
-    if (want_help(argc, argv)) {
+    if (cli_want_help(argc, argv)) {
         fputs(convert_help, stdout);
         return 0;
     }
@@ -345,25 +346,25 @@ static int cmd_convert(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--dtype") == 0 || strcmp(a, "--format") == 0) {
             if (i + 1 >= argc)
-                return usage_error("convert", "%s needs a value", a);
+                return cli_usage("convert", "%s needs a value", a);
             const char *v = argv[++i];
             if (a[2] == 'd') {
                 if (wv_dtype_from_name(v, &so.cast) != WV_OK ||
                     (so.cast != WV_F32 && so.cast != WV_F16 &&
                      so.cast != WV_BF16))
-                    return usage_error("convert",
+                    return cli_usage("convert",
                                        "--dtype must be F32, F16 or BF16, "
                                        "not '%s'",
                                        v);
             } else if (wv_format_from_name(v, &so.format) != WV_OK) {
-                return usage_error("convert", "unknown format '%s'", v);
+                return cli_usage("convert", "unknown format '%s'", v);
             }
         } else if (strcmp(a, "--shard-size") == 0) {
             if (i + 1 >= argc)
-                return usage_error("convert", "%s needs a value", a);
-            so.shard_size = parse_size(argv[++i]);
+                return cli_usage("convert", "%s needs a value", a);
+            so.shard_size = cli_parse_size(argv[++i]);
             if (so.shard_size == 0)
-                return usage_error("convert",
+                return cli_usage("convert",
                                    "--shard-size takes a size such as 5GB, "
                                    "500MB or 2GiB, not '%s'",
                                    argv[i]);
@@ -372,25 +373,25 @@ static int cmd_convert(int argc, char **argv)
         } else if (strcmp(a, "--nest") == 0) {
             so.flags |= WV_SAVE_NEST;
         } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_error("convert", "unknown option '%s'", a);
+            return cli_usage("convert", "unknown option '%s'", a);
         } else if (in == NULL) {
             in = a;
         } else if (out == NULL) {
             out = a;
         } else {
-            return usage_error("convert", "too many arguments");
+            return cli_usage("convert", "too many arguments");
         }
     }
     if (in == NULL || out == NULL)
-        return usage_error("convert", "needs IN and OUT");
+        return cli_usage("convert", "needs IN and OUT");
     if (so.format == WV_FMT_AUTO &&
         wv_format_from_path(out, &so.format) != WV_OK)
-        return usage_error("convert",
+        return cli_usage("convert",
                            "cannot tell the output format from '%s'; use a "
                            ".safetensors, .npy or .npz name or --format",
                            out);
-    if ((rc = load(in, WV_LOAD_MMAP, &m)) != WV_OK)
-        return exit_code(rc);
+    if ((rc = cli_load(in, WV_LOAD_MMAP, &m)) != WV_OK)
+        return cli_exit_code(rc);
     if (so.format != WV_FMT_SAFETENSORS && so.format != WV_FMT_GGUF &&
         so.format != WV_FMT_PTH &&
         wv_model_meta_count(m) > 0)
@@ -401,9 +402,9 @@ static int cmd_convert(int argc, char **argv)
                 wv_model_meta_count(m) == 1 ? "y" : "ies", in);
     rc = wv_model_save(m, out, &so);
     if (rc != WV_OK)
-        die_msg(wv_model_errmsg(m));
+        cli_die(wv_model_errmsg(m));
     wv_model_free(m);
-    return exit_code(rc);
+    return cli_exit_code(rc);
 }
 
 static int cmd_verify(int argc, char **argv)
@@ -412,23 +413,23 @@ static int cmd_verify(int argc, char **argv)
     wv_model *m = NULL;
     int rc;
 
-    if (want_help(argc, argv)) {
+    if (cli_want_help(argc, argv)) {
         fputs(verify_help, stdout);
         return 0;
     }
     for (int i = 0; i < argc; i++) {
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return usage_error("verify", "unknown option '%s'", argv[i]);
+            return cli_usage("verify", "unknown option '%s'", argv[i]);
         if (file != NULL)
-            return usage_error("verify", "one FILE only");
+            return cli_usage("verify", "one FILE only");
         file = argv[i];
     }
     if (file == NULL)
-        return usage_error("verify", "missing FILE");
+        return cli_usage("verify", "missing FILE");
     /* Read with pread so every byte really comes off the storage and an
      * I/O error is reported as one, not as a SIGBUS from a mapping. */
-    if ((rc = load(file, WV_LOAD_PREAD, &m)) != WV_OK)
-        return exit_code(rc);
+    if ((rc = cli_load(file, WV_LOAD_PREAD, &m)) != WV_OK)
+        return cli_exit_code(rc);
     uint64_t total = 0;
     for (size_t i = 0; i < wv_model_count(m); i++)
         total += wv_tensor_nbytes(wv_model_tensor(m, i));
@@ -448,12 +449,15 @@ static const struct command commands[] = {
     {"inspect", cmd_inspect},
     {"convert", cmd_convert},
     {"verify", cmd_verify},
+    {"init", cmd_init},
+    {"commit", cmd_commit},
+    {"checkout", cmd_checkout},
 };
 
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        return usage_error(NULL, "missing command");
+        return cli_usage(NULL, "missing command");
     const char *cmd = argv[1];
     char **sub_argv = argv + 2;
     int sub_argc = argc - 2;
@@ -477,5 +481,5 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(sub_argc, sub_argv);
-    return usage_error(NULL, "unknown command '%s'", cmd);
+    return cli_usage(NULL, "unknown command '%s'", cmd);
 }

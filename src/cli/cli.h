@@ -1,0 +1,52 @@
+/*
+ * cli.h -- what the files of the `wv` command share. The command uses the
+ * public API (weightvault.h) only.
+ */
+#ifndef WV_CLI_H
+#define WV_CLI_H
+
+#include "weightvault.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit status: 0 ok, 1 bad input, 2 usage, 3 I/O, 4 anything else. The
+ * repository commands add 5: a concurrent update (ref changed, or the
+ * repository is locked by gc), worth retrying. */
+enum {
+    EXIT_BAD_INPUT = 1,
+    EXIT_USAGE = 2,
+    EXIT_IO = 3,
+    EXIT_OTHER = 4,
+    EXIT_CONFLICT = 5
+};
+
+int cli_exit_code(int rc);
+/* "wv: <msg>" on stderr. */
+void cli_die(const char *msg);
+/* "wv CMD: <msg> (see 'wv CMD --help')" on stderr; returns EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool cli_want_help(int argc, char **argv);
+void cli_json_string(FILE *o, const char *s);
+void cli_shape_str(const wv_tensor *t, char *buf, size_t cap);
+void cli_human_bytes(uint64_t n, char *buf, size_t cap);
+/* Load a file (or shard index), printing the error. */
+int cli_load(const char *path, unsigned flags, wv_model **m);
+/* "5GB", "2GiB", "4096" -> bytes; 0 if invalid. */
+uint64_t cli_parse_size(const char *s);
+
+/* Split "REPO@REF" at the last '@' that is followed by a ref (a URI such
+ * as s3://b/p@main may contain '@' earlier). *ref is NULL if there is none.
+ * Returns a malloc()ed copy of REPO in *repo. */
+int cli_split_ref(const char *arg, char **repo, const char **ref);
+/* Open a repository, printing the error; returns a wv status. */
+int cli_open_repo(const char *uri, wv_repo **r);
+
+/* Commands (argc/argv after the command name). */
+int cmd_init(int argc, char **argv);
+int cmd_commit(int argc, char **argv);
+int cmd_checkout(int argc, char **argv);
+
+#endif

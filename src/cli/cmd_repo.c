@@ -1,0 +1,395 @@
+/*
+ * cmd_repo.c -- wv init, wv commit, wv checkout: the repository commands
+ * that create checkpoints and read them back.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_split_ref(const char *arg, char **repo, const char **ref)
+{
+    const char *at = strrchr(arg, '@');
+    /* "@" inside the authority of a URL (user@host) is not a ref: a ref
+     * never contains '/' or ':'. */
+    if (at && at[1] != '\0' && strpbrk(at + 1, "/:") == NULL) {
+        *repo = strndup(arg, (size_t)(at - arg));
+        *ref = at + 1;
+    } else {
+        *repo = strdup(arg);
+        *ref = NULL;
+    }
+    return *repo ? 0 : -1;
+}
+
+int cli_open_repo(const char *uri, wv_repo **r)
+{
+    char eb[WV_ERRBUF_SIZE] = "";
+    int rc = wv_repo_open(uri, eb, sizeof eb, r);
+    if (rc != WV_OK)
+        cli_die(eb[0] ? eb : wv_strerror(rc));
+    return rc;
+}
+
+static const char init_help[] =
+    "usage: wv init DIR [--compression none|zstd|zstd-bg] [--level N]\n"
+    "               [--chunk-size SIZE] [--pack-size SIZE]\n"
+    "\n"
+    "Create a checkpoint repository in DIR (made if missing). DIR may be a\n"
+    "path or file:///path.\n"
+    "\n"
+    "  --compression  none, zstd, or zstd-bg (default): zstd after grouping\n"
+    "                 the bytes of float elements into planes, which\n"
+    "                 compresses weights better than plain zstd\n"
+    "  --level N      zstd level 1..19 (default 1: fast)\n"
+    "  --chunk-size   tensors are cut into chunks of this size for\n"
+    "                 deduplication (default 4MiB)\n"
+    "  --pack-size    chunks are grouped into pack objects of about this\n"
+    "                 size (default 32MiB)\n";
+
+int cmd_init(int argc, char **argv)
+{
+    wv_init_opts o = WV_INIT_OPTS_INIT;
+    char eb[WV_ERRBUF_SIZE] = "";
+    const char *dir = NULL;
+    o.errbuf = eb;
+    o.errbuf_size = sizeof eb;
+    if (cli_want_help(argc, argv)) {
+        fputs(init_help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool takes = strcmp(a, "--compression") == 0 ||
+                     strcmp(a, "--level") == 0 ||
+                     strcmp(a, "--chunk-size") == 0 ||
+                     strcmp(a, "--pack-size") == 0;
+        if (takes && i + 1 >= argc)
+            return cli_usage("init", "%s needs a value", a);
+        if (strcmp(a, "--compression") == 0) {
+            o.compression = argv[++i];
+        } else if (strcmp(a, "--level") == 0) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 19)
+                return cli_usage("init", "--level takes 1..19");
+            o.level = (int)v;
+        } else if (strcmp(a, "--chunk-size") == 0) {
+            if ((o.chunk_size = cli_parse_size(argv[++i])) == 0)
+                return cli_usage("init", "bad --chunk-size '%s'", argv[i]);
+        } else if (strcmp(a, "--pack-size") == 0) {
+            if ((o.pack_size = cli_parse_size(argv[++i])) == 0)
+                return cli_usage("init", "bad --pack-size '%s'", argv[i]);
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage("init", "unknown option '%s'", a);
+        } else if (dir == NULL) {
+            dir = a;
+        } else {
+            return cli_usage("init", "one DIR only");
+        }
+    }
+    if (dir == NULL)
+        return cli_usage("init", "missing DIR");
+    int rc = wv_repo_init(dir, &o);
+    if (rc != WV_OK) {
+        cli_die(eb[0] ? eb : wv_strerror(rc));
+        return rc == WV_MISUSE ? EXIT_USAGE : cli_exit_code(rc);
+    }
+    printf("initialised an empty weightvault repository in %s "
+           "(compression %s)\n",
+           dir, o.compression);
+    return 0;
+}
+
+static const char commit_help[] =
+    "usage: wv commit REPO[@BRANCH] FILE... [-m MSG] [--meta KEY=VALUE]...\n"
+    "                 [--config FILE.json]\n"
+    "\n"
+    "Store the tensors of FILE (any readable format; several files are\n"
+    "merged into one checkpoint, their tensor names must not clash) as a new\n"
+    "checkpoint on BRANCH (default main) and print its id. Chunks the\n"
+    "repository already holds are not written again. The checkpoint is\n"
+    "durable and the branch moved atomically when wv exits 0; if another\n"
+    "writer moved the branch meanwhile, the checkpoint is re-parented onto\n"
+    "the new head (exit 5 if it keeps moving).\n"
+    "\n"
+    "  -m MSG            a message for the log\n"
+    "  --meta KEY=VALUE  metadata (step, epoch, metrics: val_loss=0.31 ...);\n"
+    "                    repeatable, overrides the files' own metadata\n"
+    "  --config FILE     attach a JSON file (the model architecture) as\n"
+    "                    metadata 'config'\n";
+
+int cmd_commit(int argc, char **argv)
+{
+    const char *target = NULL, *msg = NULL, *config = NULL;
+    const char **files = NULL, **metas = NULL;
+    int n_files = 0, n_metas = 0, rc = WV_OK, ret = 0;
+    char *uri = NULL;
+    const char *branch = NULL;
+    wv_repo *r = NULL;
+    wv_model *set = NULL, *part = NULL;
+    char *cfg_text = NULL;
+
+    if (cli_want_help(argc, argv)) {
+        fputs(commit_help, stdout);
+        return 0;
+    }
+    files = calloc((size_t)argc + 1, sizeof *files);
+    metas = calloc((size_t)argc + 1, sizeof *metas);
+    if (!files || !metas) {
+        ret = EXIT_OTHER;
+        goto out;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-m") == 0 || strcmp(a, "--meta") == 0 ||
+            strcmp(a, "--config") == 0 || strcmp(a, "--message") == 0) {
+            if (i + 1 >= argc) {
+                ret = cli_usage("commit", "%s needs a value", a);
+                goto out;
+            }
+            const char *v = argv[++i];
+            if (a[1] == 'm' || strcmp(a, "--message") == 0) {
+                msg = v;
+            } else if (strcmp(a, "--meta") == 0) {
+                if (strchr(v, '=') == NULL || v[0] == '=') {
+                    ret = cli_usage("commit", "--meta takes KEY=VALUE, not "
+                                              "'%s'", v);
+                    goto out;
+                }
+                metas[n_metas++] = v;
+            } else {
+                config = v;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            ret = cli_usage("commit", "unknown option '%s'", a);
+            goto out;
+        } else if (target == NULL) {
+            target = a;
+        } else {
+            files[n_files++] = a;
+        }
+    }
+    if (target == NULL || n_files == 0) {
+        ret = cli_usage("commit", "needs REPO[@BRANCH] and at least one FILE");
+        goto out;
+    }
+    if (cli_split_ref(target, &uri, &branch) != 0) {
+        ret = EXIT_OTHER;
+        goto out;
+    }
+    /* Read everything first: a bad file must not leave a half commit. */
+    for (int i = 0; i < n_files; i++) {
+        if ((rc = cli_load(files[i], 0, i == 0 ? &set : &part)) != WV_OK)
+            goto fail;
+        if (part) {
+            for (size_t k = 0; k < wv_model_count(part); k++) {
+                const wv_tensor *t = wv_model_tensor(part, k);
+                if (wv_model_find(set, wv_tensor_name(t))) {
+                    fprintf(stderr, "wv: %s: tensor '%s' is also in %s\n",
+                            files[i], wv_tensor_name(t), files[0]);
+                    rc = WV_EXISTS;
+                    goto fail;
+                }
+                rc = wv_model_add(set, wv_tensor_name(t), wv_tensor_dtype(t),
+                                  wv_tensor_ndim(t), wv_tensor_shape(t),
+                                  wv_tensor_data(t), wv_tensor_nbytes(t),
+                                  WV_DATA_COPY);
+                if (rc != WV_OK) {
+                    cli_die(wv_model_errmsg(set));
+                    goto fail;
+                }
+            }
+            for (size_t k = 0; k < wv_model_meta_count(part); k++) {
+                const char *key, *val;
+                wv_model_meta(part, k, &key, &val);
+                if (wv_model_get_meta(set, key) == NULL)
+                    wv_model_set_meta(set, key, val);
+            }
+            wv_model_free(part);
+            part = NULL;
+        }
+    }
+    if (config) {
+        FILE *f = fopen(config, "rb");
+        if (f == NULL) {
+            fprintf(stderr, "wv: %s: %s\n", config, strerror(errno));
+            rc = WV_IO;
+            goto fail;
+        }
+        size_t cap = 1 << 16, len = 0;
+        cfg_text = malloc(cap);
+        size_t got;
+        while (cfg_text && (got = fread(cfg_text + len, 1, cap - len - 1,
+                                        f)) > 0) {
+            len += got;
+            if (len + 1 == cap && cap < ((size_t)64 << 20)) {
+                char *nc = realloc(cfg_text, cap * 2);
+                if (nc == NULL) {
+                    free(cfg_text);
+                    cfg_text = NULL;
+                    break;
+                }
+                cfg_text = nc;
+                cap *= 2;
+            } else if (len + 1 == cap) {
+                break;
+            }
+        }
+        fclose(f);
+        if (cfg_text == NULL) {
+            rc = WV_NOMEM;
+            goto fail;
+        }
+        cfg_text[len] = '\0';
+        if (strlen(cfg_text) != len) {
+            fprintf(stderr, "wv: %s: not a text file\n", config);
+            rc = WV_FORMAT;
+            goto fail;
+        }
+        wv_model_set_meta(set, "config", cfg_text);
+    }
+    for (int i = 0; i < n_metas; i++) {
+        const char *eq = strchr(metas[i], '=');
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - metas[i]), metas[i]);
+        if ((rc = wv_model_set_meta(set, key, eq + 1)) != WV_OK) {
+            cli_die(wv_model_errmsg(set));
+            goto fail;
+        }
+    }
+    if ((rc = cli_open_repo(uri, &r)) != WV_OK)
+        goto fail;
+    char id[WV_ID_HEX];
+    wv_commit_opts co = WV_COMMIT_OPTS_INIT;
+    co.message = msg;
+    rc = wv_repo_commit(r, set, branch, &co, id);
+    if (rc != WV_OK) {
+        cli_die(wv_repo_errmsg(r));
+        goto fail;
+    }
+    printf("%s\n", id);
+fail:
+    ret = rc == WV_OK ? 0
+          : wv_primary(rc) == WV_CONFLICT ? EXIT_CONFLICT
+          : rc == WV_MISUSE ? EXIT_USAGE
+                            : cli_exit_code(rc);
+out:
+    free(cfg_text);
+    wv_model_free(part);
+    wv_model_free(set);
+    wv_repo_close(r);
+    free(uri);
+    free(files);
+    free(metas);
+    return ret;
+}
+
+static const char checkout_help[] =
+    "usage: wv checkout REPO[@REF] -o OUT [--dtype T] [--format FMT]\n"
+    "                   [--tensor NAME]...\n"
+    "\n"
+    "Write checkpoint REF (a branch, 'latest' = the head of main, a tag, or\n"
+    "an id prefix; default latest) to OUT in any writable format, chosen by\n"
+    "OUT's extension or --format. Every chunk is checked against its hash\n"
+    "while reading. OUT is written atomically.\n"
+    "\n"
+    "  -o OUT         the output file (.safetensors, .npz, .pth, ...)\n"
+    "  --tensor NAME  only this tensor (repeatable); others are not read\n"
+    "  --dtype T      convert floating-point tensors to F32, F16 or BF16\n"
+    "  --format FMT   the output format whatever OUT's extension\n";
+
+int cmd_checkout(int argc, char **argv)
+{
+    const char *target = NULL, *outp = NULL;
+    const char **names = NULL;
+    size_t n_names = 0;
+    char *uri = NULL;
+    const char *ref = NULL;
+    wv_repo *r = NULL;
+    wv_model *m = NULL;
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    int rc = WV_OK, ret = 0;
+
+    if (cli_want_help(argc, argv)) {
+        fputs(checkout_help, stdout);
+        return 0;
+    }
+    names = calloc((size_t)argc + 1, sizeof *names);
+    if (names == NULL)
+        return EXIT_OTHER;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool takes = strcmp(a, "-o") == 0 || strcmp(a, "--tensor") == 0 ||
+                     strcmp(a, "--dtype") == 0 || strcmp(a, "--format") == 0;
+        if (takes && i + 1 >= argc) {
+            ret = cli_usage("checkout", "%s needs a value", a);
+            goto out;
+        }
+        if (strcmp(a, "-o") == 0) {
+            outp = argv[++i];
+        } else if (strcmp(a, "--tensor") == 0) {
+            names[n_names++] = argv[++i];
+        } else if (strcmp(a, "--dtype") == 0) {
+            if (wv_dtype_from_name(argv[++i], &so.cast) != WV_OK ||
+                (so.cast != WV_F32 && so.cast != WV_F16 &&
+                 so.cast != WV_BF16)) {
+                ret = cli_usage("checkout", "--dtype must be F32, F16 or "
+                                            "BF16");
+                goto out;
+            }
+        } else if (strcmp(a, "--format") == 0) {
+            if (wv_format_from_name(argv[++i], &so.format) != WV_OK) {
+                ret = cli_usage("checkout", "unknown format '%s'", argv[i]);
+                goto out;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            ret = cli_usage("checkout", "unknown option '%s'", a);
+            goto out;
+        } else if (target == NULL) {
+            target = a;
+        } else {
+            ret = cli_usage("checkout", "unexpected argument '%s'", a);
+            goto out;
+        }
+    }
+    if (target == NULL || outp == NULL) {
+        ret = cli_usage("checkout", "needs REPO[@REF] and -o OUT");
+        goto out;
+    }
+    if (so.format == WV_FMT_AUTO &&
+        wv_format_from_path(outp, &so.format) != WV_OK) {
+        ret = cli_usage("checkout", "cannot tell the output format from "
+                                    "'%s'; use --format",
+                        outp);
+        goto out;
+    }
+    if (cli_split_ref(target, &uri, &ref) != 0) {
+        ret = EXIT_OTHER;
+        goto out;
+    }
+    if ((rc = cli_open_repo(uri, &r)) != WV_OK)
+        goto done;
+    wv_checkout_opts co = WV_CHECKOUT_OPTS_INIT;
+    if (n_names) {
+        co.names = names;
+        co.n_names = n_names;
+    }
+    rc = wv_repo_checkout(r, ref ? ref : "latest", &co, &m);
+    if (rc != WV_OK) {
+        cli_die(wv_repo_errmsg(r));
+        goto done;
+    }
+    rc = wv_model_save(m, outp, &so);
+    if (rc != WV_OK)
+        cli_die(wv_model_errmsg(m));
+done:
+    ret = cli_exit_code(rc);
+out:
+    wv_model_free(m);
+    wv_repo_close(r);
+    free(uri);
+    free(names);
+    return ret;
+}
