@@ -197,9 +197,11 @@ static uint64_t le_n(const unsigned char *p, unsigned n)
 }
 
 /* Checks libhdf5 does late or not at all, with our own messages. */
-static int check_superblock(const struct kr *k, struct wv__err *err)
+static int check_superblock(const struct kr *k, unsigned *lensize,
+                            struct wv__err *err)
 {
     int rc = WV_OK;
+    unsigned sl_out = 8;
     const unsigned char *p = k->img;
     size_t n = k->img_len;
     unsigned ver, so, sl, base_at;
@@ -225,6 +227,7 @@ static int check_superblock(const struct kr *k, struct wv__err *err)
              k->fname, so, sl);
     WV_CHECK(n >= base_at + 3u * so, WV_CORRUPT,
              "%s: HDF5 superblock truncated", k->fname);
+    sl_out = sl;
     WV_CHECK(le_n(p + base_at, so) == 0, WV_FORMAT,
              "%s: HDF5 base address is not 0 (user blocks are refused)",
              k->fname);
@@ -234,6 +237,56 @@ static int check_superblock(const struct kr *k, struct wv__err *err)
              "%s: HDF5 superblock end-of-file address %llu is past the end "
              "of the file (%zu bytes): truncated",
              k->fname, (unsigned long long)eof, n);
+out:
+    *lensize = sl_out;
+    return rc;
+}
+
+/* libhdf5 1.10 loops forever on a global heap collection (where vlen
+ * strings live) whose object walk does not advance (H5HG deserialize:
+ * a free-space object of size 0), and walks past the collection on sizes
+ * that overflow. Collections are not reachable without parsing the whole
+ * file, so every "GCOL" signature followed by version 1 and zero reserved
+ * bytes is checked: each object must advance and end inside the
+ * collection, and the collection inside the file. Random tensor bytes
+ * match this 8-byte header with odds of 2^-64 per offset. */
+static int check_global_heaps(const struct kr *k, unsigned sl,
+                              struct wv__err *err)
+{
+    int rc = WV_OK;
+    const unsigned char *p = k->img, *end = k->img + k->img_len;
+    const uint64_t hdr = 8 + sl, objhdr = 8 + sl;
+    while ((p = memmem(p, (size_t)(end - p), "GCOL\1\0\0\0", 8)) != NULL) {
+        uint64_t at = (uint64_t)(p - k->img), size, o;
+        if ((uint64_t)(end - p) < hdr) {
+            p++;
+            continue;
+        }
+        size = le_n(p + 8, sl);
+        WV_CHECK(size >= hdr && size <= (uint64_t)(end - p), WV_CORRUPT,
+                 "%s: global heap collection at %llu has size %llu, past "
+                 "the end of the file", k->fname, (unsigned long long)at,
+                 (unsigned long long)size);
+        for (o = hdr; o + objhdr <= size;) {
+            unsigned idx = wv__le16(p + o);
+            uint64_t osz = le_n(p + o + 8, sl), need;
+            if (idx > 0) {
+                WV_CHECK(osz <= size, WV_CORRUPT, "%s: global heap "
+                         "collection at %llu holds an object larger than "
+                         "itself", k->fname, (unsigned long long)at);
+                need = objhdr + ((osz + 7) & ~(uint64_t)7);
+            } else {
+                need = osz;
+            }
+            WV_CHECK(need > 0 && need <= size - o, WV_CORRUPT,
+                     "%s: global heap collection at %llu has an object of "
+                     "%llu bytes at %llu that does not fit it (a libhdf5 "
+                     "hang)", k->fname, (unsigned long long)at,
+                     (unsigned long long)need, (unsigned long long)o);
+            o += need;
+        }
+        p++;
+    }
 out:
     return rc;
 }
@@ -247,8 +300,10 @@ static int kr_open(struct kr *k, struct wv__err *err)
         img_malloc,     img_memcpy,     img_realloc, img_free,
         img_udata_copy, img_udata_free, NULL,
     };
+    unsigned sl;
     k->fid = -1;
-    WV_TRY(check_superblock(k, err));
+    WV_TRY(check_superblock(k, &sl, err));
+    WV_TRY(check_global_heaps(k, sl, err));
     k->ud.p = (void *)(uintptr_t)k->img;
     k->ud.len = k->img_len;
     cb.udata = &k->ud;
@@ -416,7 +471,8 @@ static int read_list_attr(const struct kr *k, hid_t loc, const char *where,
         char **s = wv__realloc(out->s, (out->n + part.n + 1) * sizeof *s);
         WV_CHECK(s != NULL, WV_NOMEM, "out of memory");
         out->s = s;
-        memcpy(s + out->n, part.s, part.n * sizeof *s);
+        if (part.n)
+            memcpy(s + out->n, part.s, part.n * sizeof *s);
         out->n += part.n;
         wv__free(part.s);
         part.s = NULL;
