@@ -38,7 +38,10 @@ endforeach()
 # Golden tests: every real fixture must read exactly as numpy sees it.
 file(GLOB_RECURSE WV_GOLDEN CONFIGURE_DEPENDS
      ${WV_FIXTURES}/safetensors/*.safetensors ${WV_FIXTURES}/npy/*.npy
-     ${WV_FIXTURES}/npy/*.npz)
+     ${WV_FIXTURES}/npy/*.npz ${WV_FIXTURES}/pth/*.pt ${WV_FIXTURES}/pth/*.pth
+     ${WV_FIXTURES}/h5/*.h5 ${WV_FIXTURES}/h5/*.keras
+     ${WV_FIXTURES}/mxnet/*.params ${WV_FIXTURES}/mxnet/*.v0
+     ${WV_FIXTURES}/gguf/*.gguf)
 foreach(f ${WV_GOLDEN})
   file(RELATIVE_PATH rel ${WV_FIXTURES} ${f})
   add_test(NAME golden.${rel}

@@ -68,14 +68,26 @@ static const char main_help[] =
     "  convert IN OUT [--dtype T]     convert between formats (and dtypes)\n"
     "  verify FILE                    validate a file and read every byte\n"
     "\n"
+    "repository commands:\n"
+    "  init DIR                       create a checkpoint repository\n"
+    "  commit REPO[@BRANCH] FILE...   store files as a new checkpoint\n"
+    "  checkout REPO[@REF] -o OUT     write a checkpoint to a file\n"
+    "\n"
     "formats (detected from the content when reading, from the extension\n"
-    "when writing): safetensors, npy, npz\n"
+    "when writing):\n"
+    "  safetensors  .safetensors (also Hugging Face shard indexes)\n"
+    "  npy, npz     NumPy .npy and .npz\n"
+    "  pth          PyTorch torch.save files, zip and legacy (.pth .pt .bin)\n"
+    "  keras        Keras HDF5: .h5, .weights.h5, and .keras archives\n"
+    "  mxnet        MXNet NDArray lists (.params)\n"
+    "  gguf         GGUF v2/v3 (.gguf), quantised types kept as they are\n"
     "\n"
     "options:\n"
     "  -h, --help                     this text; 'wv CMD --help' for a command\n"
     "  --version                      print the version\n"
     "\n"
-    "exit status: 0 ok, 1 bad input, 2 usage error, 3 I/O error, 4 other\n";
+    "exit status: 0 ok, 1 bad input, 2 usage error, 3 I/O error or not\n"
+    "found, 4 other, 5 concurrent update (retry)\n";
 
 static const char inspect_help[] =
     "usage: wv inspect FILE [--json]\n"
@@ -91,21 +103,26 @@ static const char inspect_help[] =
     "           whatever order and byte order the file stores them in.\n";
 
 static const char convert_help[] =
-    "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT] "
-    "[--compress]\n"
+    "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT]\n"
+    "                  [--compress] [--nest] [--shard-size SIZE]\n"
     "\n"
     "Convert IN to OUT. The input format is detected from the content; the\n"
-    "output format comes from OUT's extension (.safetensors, .npy, .npz) or\n"
-    "--format. OUT is written atomically: a temporary file in the same\n"
+    "output format comes from OUT's extension or --format: .safetensors,\n"
+    ".npy, .npz, .pth/.pt/.bin (PyTorch zip), .h5 (Keras 2 save_weights\n"
+    "layout), .weights.h5 (Keras 3), .params (MXNet), .gguf. Metadata (the\n"
+    "architecture: Keras model_config, MXNet symbol, GGUF key-values) goes\n"
+    "into every format that can hold it. OUT is written atomically: a temporary file in the same\n"
     "directory is fsynced and renamed over OUT, so OUT is either the old\n"
     "file or the complete new one, never a partial file.\n"
     "\n"
     "  --dtype T     convert every floating-point tensor to T (F32, F16 or\n"
     "                BF16). Widening is exact; narrowing rounds to nearest\n"
     "                even, and NaN, infinities and subnormals follow IEEE 754.\n"
-    "                Integer and boolean tensors are kept as they are.\n"
+    "                Integer and boolean tensors are kept as they are. GGUF\n"
+    "                Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 are dequantised; other\n"
+    "                quantised types can only be written to GGUF.\n"
     "  --format FMT  write FMT whatever OUT's extension (safetensors, npy,\n"
-    "                npz)\n"
+    "                npz, pth, keras, mxnet, gguf)\n"
     "  --compress    npz only: deflate the members (as savez_compressed)\n"
     "  --nest        pth only: rebuild the dict tree from dotted names\n"
     "  --shard-size SIZE\n"
@@ -388,7 +405,8 @@ static int cmd_convert(int argc, char **argv)
         wv_format_from_path(out, &so.format) != WV_OK)
         return cli_usage("convert",
                            "cannot tell the output format from '%s'; use a "
-                           ".safetensors, .npy or .npz name or --format",
+                           "known extension (.safetensors, .npz, .pth, .h5, "
+                           ".params, .gguf, ...) or --format",
                            out);
     if ((rc = cli_load(in, WV_LOAD_MMAP, &m)) != WV_OK)
         return cli_exit_code(rc);

@@ -102,7 +102,7 @@ static int load_src(const struct wv__src *src, const wv_load_opts *o,
                 f = formats[i];
         WV_CHECK(f != NULL, WV_FORMAT,
                  "%s: not a recognised weights file (known formats: "
-                 "safetensors, npy, npz)",
+                 "safetensors, npy, npz, pth, keras, mxnet, gguf)",
                  src->name);
     }
     WV_CHECK(wv_model_new(&m) == WV_OK, WV_NOMEM, "out of memory");
@@ -216,7 +216,8 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
     if (fmt == WV_FMT_AUTO)
         WV_CHECK(wv_format_from_path(path, &fmt) == WV_OK, WV_MISUSE,
                  "%s: cannot tell the format from the extension (use "
-                 ".safetensors, .npy or .npz, or name the format)",
+                 ".safetensors, .npy, .npz, .pth, .h5, .params or .gguf, "
+                 "or name the format)",
                  path);
     const struct wv__format_ops *ops = wv__format_get(fmt);
     WV_CHECK(ops != NULL && ops->save != NULL, WV_UNSUPPORTED,

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """peer_dump.py FILE -- describe a weights file the way `wv inspect --json`
-does, without weightvault: numpy for .npy/.npz, and for safetensors the
+does, without weightvault: numpy for .npy/.npz, for safetensors the
 header parsed with the json module and the data viewed with
-numpy.frombuffer.
+numpy.frombuffer, and the framework formats through peer_<fmt>.py (torch
+for .pth, h5py for Keras, independent readers for MXNet and GGUF).
 
 Output schema (one JSON object on stdout):
   {"format": "safetensors"|"npy"|"npz", "metadata": {k: v},
@@ -78,12 +79,44 @@ def dump_safetensors(buf):
     return {"format": "safetensors", "metadata": meta, "tensors": tensors}
 
 
+def framework_peer(path, buf):
+    """The peer module for a framework format (each uses that framework or
+    an independent reader), chosen by content like wv does; None for the
+    formats handled here."""
+    if buf[:4] == b"GGUF":
+        import peer_gguf
+        return peer_gguf
+    if buf[:8] == struct.pack("<Q", 0x112):
+        import peer_mxnet
+        return peer_mxnet
+    if buf[:8] == b"\x89HDF\r\n\x1a\n":
+        import peer_keras
+        return peer_keras
+    if buf[:3] == b"\x80\x02\x8a":  # legacy torch.save pickle stream
+        import peer_pth
+        return peer_pth
+    if buf[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+        if any(n.endswith("/data.pkl") for n in names):
+            import peer_pth
+            return peer_pth
+        if "model.weights.h5" in names and "config.json" in names:
+            import peer_keras
+            return peer_keras
+    return None
+
+
 def main():
     path = sys.argv[1]
     with open(path, "rb") as f:
         buf = f.read()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     try:
-        if buf[:6] == b"\x93NUMPY":
+        other = framework_peer(path, buf)
+        if other is not None:
+            out = other.dump(path)
+        elif buf[:6] == b"\x93NUMPY":
             arr = np.load(path, allow_pickle=False)
             out = {"format": "npy", "metadata": {},
                    "tensors": [describe(npy_name(path), arr)]}
