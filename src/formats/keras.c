@@ -197,11 +197,11 @@ static uint64_t le_n(const unsigned char *p, unsigned n)
 }
 
 /* Checks libhdf5 does late or not at all, with our own messages. */
-static int check_superblock(const struct kr *k, unsigned *lensize,
-                            struct wv__err *err)
+static int check_superblock(const struct kr *k, unsigned *offsize,
+                            unsigned *lensize, struct wv__err *err)
 {
     int rc = WV_OK;
-    unsigned sl_out = 8;
+    unsigned sl_out = 8, so_out = 8;
     const unsigned char *p = k->img;
     size_t n = k->img_len;
     unsigned ver, so, sl, base_at;
@@ -228,6 +228,7 @@ static int check_superblock(const struct kr *k, unsigned *lensize,
     WV_CHECK(n >= base_at + 3u * so, WV_CORRUPT,
              "%s: HDF5 superblock truncated", k->fname);
     sl_out = sl;
+    so_out = so;
     WV_CHECK(le_n(p + base_at, so) == 0, WV_FORMAT,
              "%s: HDF5 base address is not 0 (user blocks are refused)",
              k->fname);
@@ -239,6 +240,7 @@ static int check_superblock(const struct kr *k, unsigned *lensize,
              k->fname, (unsigned long long)eof, n);
 out:
     *lensize = sl_out;
+    *offsize = so_out;
     return rc;
 }
 
@@ -291,6 +293,37 @@ out:
     return rc;
 }
 
+/* libhdf5 1.10 strdup()s link names out of a local heap (old-style
+ * groups) without bounding them to the heap, reading past its buffer
+ * when the heap's data does not end in a NUL. Every "HEAP" signature
+ * with version 0 and zero reserved bytes is checked: its data segment
+ * must lie inside the file and end with a NUL byte (libhdf5's own heaps
+ * always do: names are NUL-terminated and padded, free blocks are
+ * zero-extended sizes). */
+static int check_local_heaps(const struct kr *k, unsigned so, unsigned sl,
+                             struct wv__err *err)
+{
+    int rc = WV_OK;
+    const unsigned char *p = k->img, *end = k->img + k->img_len;
+    while ((p = memmem(p, (size_t)(end - p), "HEAP\0\0\0\0", 8)) != NULL) {
+        uint64_t at = (uint64_t)(p - k->img), size, addr, stop;
+        if ((uint64_t)(end - p) < 8u + 2u * sl + so) {
+            p++;
+            continue;
+        }
+        size = le_n(p + 8, sl);
+        addr = le_n(p + 8 + 2 * sl, so);
+        WV_CHECK(size > 0 && !wv__add_overflow(addr, size, &stop) &&
+                     stop <= k->img_len && k->img[stop - 1] == 0,
+                 WV_CORRUPT, "%s: local heap at %llu has a data segment "
+                 "that is outside the file or not NUL-terminated",
+                 k->fname, (unsigned long long)at);
+        p++;
+    }
+out:
+    return rc;
+}
+
 static int kr_open(struct kr *k, struct wv__err *err)
 {
     int rc = WV_OK;
@@ -300,10 +333,11 @@ static int kr_open(struct kr *k, struct wv__err *err)
         img_malloc,     img_memcpy,     img_realloc, img_free,
         img_udata_copy, img_udata_free, NULL,
     };
-    unsigned sl;
+    unsigned so, sl;
     k->fid = -1;
-    WV_TRY(check_superblock(k, &sl, err));
+    WV_TRY(check_superblock(k, &so, &sl, err));
     WV_TRY(check_global_heaps(k, sl, err));
+    WV_TRY(check_local_heaps(k, so, sl, err));
     k->ud.p = (void *)(uintptr_t)k->img;
     k->ud.len = k->img_len;
     cb.udata = &k->ud;
@@ -1764,78 +1798,131 @@ out:
     return rc;
 }
 
-/* The vars groups recorded in metadata keras.vars, with their names. */
-static int recorded_vars(struct kw *w, const char *s, hid_t root)
+/* Keras 3 vars groups: those recorded in metadata keras.vars (with their
+ * names, also empty ones) and every ".../vars" prefix of a tensor name
+ * (named after its parent group), created and named in walk order so the
+ * bytes do not depend on the order of the metadata. */
+struct vgroup {
+    char *path, *name;
+};
+
+static int natcmp_n(const char *x, size_t lx, const char *y, size_t ly);
+
+static int vg_cmp(const void *a, const void *b)
 {
-    struct wv__err e = {0};
-    struct wv__json j = {s, s, s + strlen(s), "keras.vars", &e};
-    int rc = WV_OK;
-    char *path = NULL, *name = NULL;
-    size_t l;
-    if (wv__json_expect(&j, '{') != WV_OK || wv__json_eat(&j, '}'))
-        return WV_OK;
-    do {
-        if (wv__json_string(&j, &path, &l) != WV_OK ||
-            wv__json_expect(&j, ':') != WV_OK ||
-            wv__json_string(&j, &name, &l) != WV_OK)
-            break;
-        if (h5_path_ok(path)) {
-            WV_TRY(ensure_groups(w, root, path, true));
-            hid_t g = H5Gopen2(root, path, H5P_DEFAULT);
-            if (g >= 0) {
-                rc = put_vstr(w, g, "name", name, !is_ascii(name));
-                H5Gclose(g);
-                WV_TRY(rc);
-            }
-        }
-        wv__free(path);
-        wv__free(name);
-        path = name = NULL;
-    } while (wv__json_eat(&j, ','));
-out:
-    wv__free(path);
-    wv__free(name);
-    return rc;
+    const char *x = ((const struct vgroup *)a)->path;
+    const char *y = ((const struct vgroup *)b)->path;
+    for (;;) {
+        size_t lx = strcspn(x, "/"), ly = strcspn(y, "/");
+        int c = natcmp_n(x, lx, y, ly);
+        if (c)
+            return c;
+        x += lx;
+        y += ly;
+        if (*x == '\0' || *y == '\0')
+            return (*x != '\0') - (*y != '\0');
+        x++;
+        y++;
+    }
 }
 
-/* Attribute name=<parent> on every group called "vars" (Keras 3). */
+static int vg_add(struct vgroup **v, size_t *n, size_t *cap, char *path,
+                  char *name)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*v)[i].path, path) == 0) {
+            wv__free(path);
+            wv__free(name);
+            return WV_OK;
+        }
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        struct vgroup *g = wv__realloc(*v, c * sizeof *g);
+        if (g == NULL) {
+            wv__free(path);
+            wv__free(name);
+            return WV_NOMEM;
+        }
+        *v = g;
+        *cap = c;
+    }
+    (*v)[(*n)++] = (struct vgroup){path, name};
+    return WV_OK;
+}
+
 static int name_vars(struct kw *w, const wv_model *m, hid_t root)
 {
+    struct wv__err *err = w->err;
     int rc = WV_OK;
-    char buf[K_MAX_PATH];
+    struct vgroup *v = NULL;
+    size_t n = 0, cap = 0;
     const char *rec = wv_model_get_meta(m, "keras.vars");
-    if (rec)
-        WV_TRY(recorded_vars(w, rec, root));
+    if (rec) {
+        struct wv__err e = {0};
+        struct wv__json j = {rec, rec, rec + strlen(rec), "keras.vars", &e};
+        if (wv__json_expect(&j, '{') == WV_OK && !wv__json_eat(&j, '}')) {
+            do {
+                char *path = NULL, *name = NULL;
+                size_t l;
+                if (wv__json_string(&j, &path, &l) != WV_OK ||
+                    wv__json_expect(&j, ':') != WV_OK ||
+                    wv__json_string(&j, &name, &l) != WV_OK) {
+                    wv__free(path);
+                    wv__free(name);
+                    break;
+                }
+                if (!h5_path_ok(path) || strlen(path) >= K_MAX_PATH ||
+                    strlen(name) != l) {
+                    wv__free(path);
+                    wv__free(name);
+                    continue;
+                }
+                WV_CHECK(vg_add(&v, &n, &cap, path, name) == WV_OK,
+                         WV_NOMEM, "out of memory");
+            } while (wv__json_eat(&j, ','));
+        }
+    }
     for (size_t i = 0; i < m->n_tensors; i++) {
         const char *tn = m->tensors[i].name;
         for (const char *p = tn; (p = strstr(p, "vars/")) != NULL; p++) {
             if (p != tn && p[-1] != '/')
                 continue;
             size_t l = (size_t)(p - tn) + 4;
-            if (l >= sizeof buf)
-                continue;
-            memcpy(buf, tn, l);
-            buf[l] = '\0';
-            const char *parent = "";
-            if (l > 5) {
-                buf[l - 5] = '\0';
-                parent = strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf;
+            const char *par = tn, *q = tn;
+            size_t pl = 0;
+            while (q + 1 < p) {
+                size_t c = strcspn(q, "/");
+                if (q + c + 1 >= p) {
+                    par = q;
+                    pl = c;
+                    break;
+                }
+                q += c + 1;
             }
-            char nm[K_MAX_PATH];
-            snprintf(nm, sizeof nm, "%s", parent);
-            if (l > 5)
-                buf[l - 5] = '/';
-            hid_t g = H5Gopen2(root, buf, H5P_DEFAULT);
-            H5Eclear2(H5E_DEFAULT);
-            if (g < 0)
-                continue;
-            rc = put_vstr(w, g, "name", nm, true);
-            H5Gclose(g);
-            if (rc != WV_OK)
-                return rc;
+            char *path = wv__strndup(tn, l), *name = wv__strndup(par, pl);
+            WV_CHECK(path && name, WV_NOMEM, "out of memory");
+            WV_CHECK(vg_add(&v, &n, &cap, path, name) == WV_OK, WV_NOMEM,
+                     "out of memory");
         }
     }
+    if (n > 1)
+        qsort(v, n, sizeof *v, vg_cmp);
+    for (size_t i = 0; i < n; i++) {
+        WV_TRY(ensure_groups(w, root, v[i].path, true));
+        hid_t g = H5Gopen2(root, v[i].path, H5P_DEFAULT);
+        H5Eclear2(H5E_DEFAULT);
+        if (g < 0)
+            continue;
+        rc = put_vstr(w, g, "name", v[i].name, !is_ascii(v[i].name));
+        H5Gclose(g);
+        WV_TRY(rc);
+    }
 out:
+    for (size_t i = 0; i < n; i++) {
+        wv__free(v[i].path);
+        wv__free(v[i].name);
+    }
+    wv__free(v);
     return rc;
 }
 
