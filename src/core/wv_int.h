@@ -211,6 +211,12 @@ int wv__wfile_open(struct wv__wfile *f, const char *path,
                    struct wv__err *err);
 void wv__wfile_write(struct wv__wfile *f, const void *p, size_t n);
 void wv__wfile_zero(struct wv__wfile *f, size_t n);
+/* Feed a tensor's elements converted to `to` (C order, little-endian) to
+ * `sink` in slices (no whole second copy); a false return from sink stops.
+ * WV_NOMEM if the conversion buffer cannot be had. */
+int wv__tensor_stream(const struct wv_tensor *t, wv_dtype to,
+                      bool (*sink)(void *arg, const void *p, size_t n),
+                      void *arg);
 /* Write a tensor's elements converted to `to`, streaming in slices. */
 void wv__wfile_tensor(struct wv__wfile *f, const struct wv_tensor *t,
                       wv_dtype to);

@@ -26,7 +26,6 @@
  */
 #include "zip.h"
 
-#define SLICE_ELEMS ((size_t)1 << 17)
 
 static int npz_probe(const struct wv__src *src, const unsigned char *h,
                       size_t n)
@@ -68,33 +67,6 @@ out:
     return rc;
 }
 
-/* The tensor's elements as `to`, through the zip writer (which computes the
- * CRC and deflates as bytes arrive). */
-static int put_tensor(struct wv__zipw *w, const struct wv_tensor *t,
-                      wv_dtype to, struct wv__err *err)
-{
-    int rc = WV_OK;
-    unsigned char *tmp = NULL;
-    if (to == t->dtype) {
-        wv__zipw_write(w, t->data, t->nbytes);
-        goto out;
-    }
-    /* Slices of whole blocks when the source is block-quantised. */
-    size_t out_sz = wv_dtype_size(to);
-    size_t n = (size_t)wv_tensor_numel(t);
-    tmp = wv__malloc(SLICE_ELEMS * out_sz);
-    WV_CHECK(tmp != NULL, WV_NOMEM, "out of memory");
-    for (size_t i = 0; i < n && w->rc == WV_OK; i += SLICE_ELEMS) {
-        size_t k = n - i < SLICE_ELEMS ? n - i : SLICE_ELEMS;
-        wv__cast(t->dtype, t->data + wv__dtype_span(t->dtype, i), to, tmp,
-                 k);
-        wv__zipw_write(w, tmp, k * out_sz);
-    }
-out:
-    wv__free(tmp);
-    return rc;
-}
-
 static int npz_save(const wv_model *m, struct wv__wfile *f,
                     const wv_save_opts *opts, struct wv__err *err)
 {
@@ -121,7 +93,7 @@ static int npz_save(const wv_model *m, struct wv__wfile *f,
         uint64_t out_bytes = wv__cast_nbytes(t, to);
         WV_TRY(wv__zipw_begin(&w, mname, method, hdr.len + out_bytes, 1));
         wv__zipw_write(&w, hdr.p, hdr.len);
-        WV_TRY(put_tensor(&w, t, to, err));
+        wv__zipw_tensor(&w, t, to);
         WV_TRY(wv__zipw_end(&w));
         wv__free(mname);
         mname = NULL;

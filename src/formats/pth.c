@@ -1224,13 +1224,10 @@ static int save(const wv_model *m, struct wv__wfile *f,
     for (size_t i = 0; i < m->n_tensors; i++) {
         const struct wv_tensor *t = &m->tensors[i];
         wv_dtype to = wv__cast_target(t->dtype, opts->cast);
-        uint64_t out_bytes = wv_tensor_numel(t) * wv_dtype_size(to);
+        uint64_t out_bytes = wv__cast_nbytes(t, to);
         snprintf(rec, sizeof rec, "archive/data/%zu", i);
         WV_TRY(wv__zipw_begin(&zw, rec, WV__ZIP_STORED, out_bytes, ALIGN));
-        /* Straight to the file (the zip writer's CRC follows f); the
-         * entry's size is accounted here. */
-        wv__wfile_tensor(f, t, to);
-        zw.ents[zw.n_ents - 1].size += out_bytes;
+        wv__zipw_tensor(&zw, t, to);
         WV_TRY(wv__zipw_end(&zw));
     }
     WV_TRY(put_record(&zw, "archive/version", "3\n", 2));

@@ -703,6 +703,22 @@ void wv__zipw_write(struct wv__zipw *w, const void *p, size_t n)
     }
 }
 
+static bool zipw_sink(void *arg, const void *p, size_t n)
+{
+    struct wv__zipw *w = arg;
+    wv__zipw_write(w, p, n);
+    return w->rc == WV_OK && w->f->rc == WV_OK;
+}
+
+void wv__zipw_tensor(struct wv__zipw *w, const struct wv_tensor *t,
+                     wv_dtype to)
+{
+    if (w->rc != WV_OK || !w->open)
+        return;
+    if (wv__tensor_stream(t, to, zipw_sink, w) != WV_OK)
+        w->rc = wv__seterr(w->err, WV_NOMEM, "out of memory");
+}
+
 int wv__zipw_end(struct wv__zipw *w)
 {
     unsigned char dd[24];

@@ -93,6 +93,9 @@ int wv__zipw_begin(struct wv__zipw *w, const char *name, int method,
                    uint64_t size_hint, size_t align);
 /* Append payload bytes to the current entry. Errors are sticky. */
 void wv__zipw_write(struct wv__zipw *w, const void *p, size_t n);
+/* Append a tensor's elements converted to `to`, streamed in slices. */
+void wv__zipw_tensor(struct wv__zipw *w, const struct wv_tensor *t,
+                     wv_dtype to);
 /* Finish the current entry: flush the compressor, write the data
  * descriptor. */
 int wv__zipw_end(struct wv__zipw *w);
