@@ -136,9 +136,9 @@ static const char convert_help[] =
     "IN may be a shard index (model.safetensors.index.json,\n"
     "pytorch_model.bin.index.json): its shards are read as one set.\n"
     "\n"
-    "A .npy holds one array: the input must have exactly one tensor. npy and\n"
-    "npz cannot hold metadata or BF16/F8 tensors; such losses are refused or\n"
-    "reported, never silent.\n";
+    "A .npy holds one array: the input must have exactly one tensor. npy,\n"
+    "npz and MXNet cannot hold metadata; npy and npz have no BF16/F8. Such\n"
+    "losses are refused or reported, never silent.\n";
 
 static const char verify_help[] =
     "usage: wv verify FILE\n"
@@ -410,8 +410,9 @@ static int cmd_convert(int argc, char **argv)
                            out);
     if ((rc = cli_load(in, WV_LOAD_MMAP, &m)) != WV_OK)
         return cli_exit_code(rc);
-    if (so.format != WV_FMT_SAFETENSORS && so.format != WV_FMT_GGUF &&
-        so.format != WV_FMT_PTH &&
+    /* npy, npz and MXNet lists have nowhere to put metadata. */
+    if ((so.format == WV_FMT_NPY || so.format == WV_FMT_NPZ ||
+         so.format == WV_FMT_MXNET) &&
         wv_model_meta_count(m) > 0)
         fprintf(stderr,
                 "wv: warning: %s cannot hold metadata; %zu entr%s of %s not "
