@@ -1,0 +1,135 @@
+"""weightvault: save, load and version neural-network weights from Python.
+
+A pure-Python binding (ctypes) of libweightvault's public C API::
+
+    import weightvault as wv
+
+    wv.save(model, "model.safetensors", metadata={"epoch": 3})  # nn.Module,
+    sd = wv.load("model.safetensors", framework="torch")        # state_dict
+    arrays = wv.load("model.npz")                               # or numpy
+    cid = wv.save(model.state_dict(), "./ckpts@main")           # repository
+    sd = wv.load("./ckpts@latest", framework="torch", names=["fc.weight"])
+
+    ck = wv.Checkpointer("./ckpts", every=100, keep_last=3)
+    start = ck.restore_latest(model, optimizer) or 0
+    for step in range(start + 1, total + 1):
+        ...
+        ck.save(step, model, optimizer, {"loss": loss.item()})
+
+No copies: saving borrows the tensors' memory (``WV_DATA_BORROW``); loading a
+safetensors file maps it and returns arrays that point into the mapping;
+loading a repository checkpoint returns arrays over the library's buffers.
+An array keeps the memory it points into alive on its own: dropping the dict
+(or anything else) never invalidates it.
+
+The shared library is looked up as described in :mod:`weightvault._lib`
+(``$WEIGHTVAULT_LIB`` first).
+"""
+
+import os
+
+from . import _lib
+from ._model import Tensors, build_model, load_file, save_file
+from .checkpoint import Checkpointer
+from .errors import (ConflictError, CorruptError, ExistsError, FormatError,
+                     NotFoundError, UnsupportedError, UsageError,
+                     WeightvaultError, WeightvaultIOError)
+from .repo import Repository, split_target
+
+__all__ = ["save", "load", "Checkpointer", "Repository", "Tensors",
+           "WeightvaultError", "NotFoundError", "CorruptError", "FormatError",
+           "ExistsError", "ConflictError", "WeightvaultIOError", "UsageError",
+           "UnsupportedError", "library_version", "library_path"]
+
+__version__ = "0.1.0"
+
+
+def save(obj, target, *, metadata=None, format=None, cast=None,
+         message=None):
+    """Save tensors to a file or a repository.
+
+    Args:
+        obj: a torch state_dict (or any mapping name -> torch tensor), an
+            ``nn.Module`` (its ``state_dict()``), or a dict of NumPy arrays.
+            Contiguous CPU tensors/arrays are handed to the library without
+            a copy; others are made contiguous on the CPU first. bfloat16 is
+            kept as BF16.
+        target: a file path, or a repository: ``"./ckpts@main"`` (commit to
+            branch main, creating the repository if missing), ``"mem://x"``,
+            ``"file:///abs/ckpts@exp1"``, or an existing repository
+            directory (branch main). See :func:`weightvault.repo.split_target`.
+        metadata: dict of string metadata (non-strings are stored as JSON).
+            The npy, npz and MXNet formats cannot hold any.
+        format: file format name ("safetensors", "npz", "pth", "gguf", ...)
+            when the extension does not tell it.
+        cast: "F32", "F16" or "BF16": convert every floating-point tensor
+            while writing (files only).
+        message: the checkpoint's log message (repositories only).
+
+    Returns:
+        The checkpoint id (64 hex digits) for a repository, else the path.
+
+    Files are written atomically and durably (temp file, fsync, rename).
+    Raises WeightvaultError subclasses on failure (the file is untouched),
+    TypeError for objects that are not tensors/arrays or have a dtype no
+    format holds (complex128, object arrays).
+    """
+    repo = split_target(target)
+    if repo is not None:
+        uri, ref = repo
+        if cast is not None:
+            raise ValueError("cast applies to files, not repositories")
+        with Repository(uri, create=True) as r:
+            return r.commit(obj, ref, metadata=metadata, message=message)
+    m = build_model(obj, metadata)
+    try:
+        save_file(m, target, format=format, cast=cast)
+    finally:
+        m.free()
+    return os.fspath(target)
+
+
+def load(source, *, framework="numpy", names=None):
+    """Load tensors from a file or a repository checkpoint.
+
+    Args:
+        source: a file (any format libweightvault reads, detected from the
+            content; a Hugging Face ``*.index.json`` loads its shards), or a
+            repository target ``"./ckpts@REF"`` (REF: a branch, ``latest``,
+            a tag or an id prefix; default latest), ``"mem://x@REF"``, or a
+            repository directory.
+        framework: "numpy" (arrays) or "torch" (tensors).
+        names: only these tensors (NotFoundError if one is missing). For a
+            repository, only their chunks are read.
+
+    Returns:
+        A :class:`Tensors` dict name -> array/tensor, in file order, with
+        ``.metadata`` (dict), ``.format`` and ``.checkpoint`` attributes.
+
+    Zero copy: for a safetensors file (and plainly stored tensors of other
+    formats) the arrays point into a private copy-on-write mapping of the
+    file (writes never reach the file); for a repository they point into
+    the buffers the checkout filled. Each array keeps that memory alive as
+    long as it (or a tensor made from it) lives.
+
+    dtypes: BF16 is torch.bfloat16 (NumPy: its uint16 bits), FP8 and GGUF
+    block types are raw uint8; torch has no U16/U32/U64: U16 and U32 are
+    widened (copied) to int32/int64, U64 raises TypeError.
+    """
+    repo = split_target(source)
+    if repo is not None:
+        uri, ref = repo
+        with Repository(uri) as r:
+            return r.checkout(ref or "latest", framework=framework,
+                              names=names)
+    return load_file(source, framework=framework, names=names)
+
+
+def library_version():
+    """The version string of the loaded libweightvault ("0.1.0")."""
+    return _lib.dec(_lib.lib().wv_version_string())
+
+
+def library_path():
+    """The path the shared library was loaded from."""
+    return _lib.lib().path

@@ -1,0 +1,250 @@
+"""Loading libweightvault.so and declaring the C functions the package uses.
+
+Only the public API of ``include/weightvault.h`` is bound. Every prototype is
+declared explicitly (argtypes and restype), so a wrong call fails in Python
+instead of corrupting memory.
+
+Where the library is found, first hit wins:
+
+1. ``$WEIGHTVAULT_LIB``: the path of the shared library itself;
+2. ``libweightvault.so`` next to this file (a wheel or an install that copied
+   it into the package);
+3. the build directories of the source tree this package sits in
+   (``../../build*/libweightvault.so`` relative to this file; ``build`` first);
+4. the system loader (``libweightvault.so.0`` / ``libweightvault.so`` on the
+   default search path, ``LD_LIBRARY_PATH``, ``ldconfig``).
+"""
+
+import ctypes
+import ctypes.util
+import glob
+import os
+import threading
+
+c_int = ctypes.c_int
+c_uint = ctypes.c_uint
+c_size_t = ctypes.c_size_t
+c_uint32 = ctypes.c_uint32
+c_uint64 = ctypes.c_uint64
+c_long = ctypes.c_long
+c_char_p = ctypes.c_char_p
+c_void_p = ctypes.c_void_p
+P = ctypes.POINTER
+
+# Status codes (WV_ERRNO_MAP).
+OK, ERROR, NOMEM, IO, CORRUPT, FORMAT, NOTFOUND, EXISTS, CONFLICT, AUTH, \
+    RANGE, MISUSE, BACKEND, UNSUPPORTED, BUSY = range(15)
+
+DATA_COPY, DATA_BORROW, DATA_TAKE = 0, 1, 2
+LOAD_MMAP, LOAD_PREAD = 0, 1
+SAVE_COMPRESS, SAVE_NEST = 1, 2
+PRUNE_MIN, PRUNE_MAX = 0, 1
+ERRBUF_SIZE = 256
+ID_HEX = 65
+
+
+class LoadOpts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("flags", c_uint),
+                ("format", c_int), ("errbuf", c_void_p),
+                ("errbuf_size", c_size_t)]
+
+
+class SaveOpts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("format", c_int),
+                ("cast", c_int), ("flags", c_uint), ("shard_size", c_uint64)]
+
+
+class InitOpts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("compression", c_char_p),
+                ("level", c_int), ("chunk_size", c_uint64),
+                ("pack_size", c_uint64), ("errbuf", c_void_p),
+                ("errbuf_size", c_size_t)]
+
+
+class CommitOpts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("message", c_char_p),
+                ("max_retries", c_int), ("staging_bytes", c_uint64)]
+
+
+class CheckoutOpts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("names", P(c_char_p)),
+                ("n_names", c_size_t)]
+
+
+class PruneOpts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("keep_last", c_long),
+                ("keep_best", c_long), ("metric", c_char_p), ("mode", c_int),
+                ("branch", c_char_p), ("dry_run", c_int)]
+
+
+class PruneDecision(ctypes.Structure):
+    _fields_ = [("id", c_char_p), ("branch", c_char_p), ("time", c_char_p),
+                ("step", c_char_p), ("metric", c_char_p), ("keep", c_int),
+                ("reason", c_char_p)]
+
+
+class PruneStats(ctypes.Structure):
+    _fields_ = [("kept", c_uint64), ("removed", c_uint64)]
+
+
+class GcOpts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("dry_run", c_int),
+                ("repack_percent", c_int)]
+
+
+class GcStats(ctypes.Structure):
+    _fields_ = [(n, c_uint64) for n in (
+        "checkpoints", "live_chunks", "missing_chunks", "packs",
+        "packs_deleted", "packs_repacked", "packs_written",
+        "indexes_deleted", "indexes_written", "locks_removed",
+        "bytes_before", "bytes_after", "bytes_freed")]
+
+
+PRUNE_CB = ctypes.CFUNCTYPE(c_int, c_void_p, P(PruneDecision))
+REF_CB = ctypes.CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p)
+
+
+def init_struct(cls, **fields):
+    """An option struct with struct_size set and the header's defaults."""
+    s = cls()
+    s.struct_size = ctypes.sizeof(cls)
+    for k, v in fields.items():
+        setattr(s, k, v)
+    return s
+
+
+# name -> (restype, argtypes). Optional ones may be missing from an older
+# library; they are bound as None and the feature using them says so.
+_PROTOS = {
+    "wv_version_string": (c_char_p, []),
+    "wv_strerror": (c_char_p, [c_int]),
+    "wv_primary": (c_int, [c_int]),
+    "wv_dtype_name": (c_char_p, [c_int]),
+    "wv_dtype_from_name": (c_int, [c_char_p, P(c_int)]),
+    "wv_dtype_block": (c_int, [c_int, P(c_size_t), P(c_size_t)]),
+    "wv_format_from_name": (c_int, [c_char_p, P(c_int)]),
+    "wv_format_from_path": (c_int, [c_char_p, P(c_int)]),
+    "wv_model_new": (c_int, [P(c_void_p)]),
+    "wv_model_free": (None, [c_void_p]),
+    "wv_model_errmsg": (c_char_p, [c_void_p]),
+    "wv_model_source_format": (c_char_p, [c_void_p]),
+    "wv_model_add": (c_int, [c_void_p, c_char_p, c_int, c_int, P(c_uint64),
+                             c_void_p, c_size_t, c_uint]),
+    "wv_model_count": (c_size_t, [c_void_p]),
+    "wv_model_tensor": (c_void_p, [c_void_p, c_size_t]),
+    "wv_model_set_meta": (c_int, [c_void_p, c_char_p, c_char_p]),
+    "wv_model_meta_count": (c_size_t, [c_void_p]),
+    "wv_model_meta": (c_int, [c_void_p, c_size_t, P(c_char_p), P(c_char_p)]),
+    "wv_tensor_name": (c_char_p, [c_void_p]),
+    "wv_tensor_dtype": (c_int, [c_void_p]),
+    "wv_tensor_ndim": (c_int, [c_void_p]),
+    "wv_tensor_shape": (P(c_uint64), [c_void_p]),
+    "wv_tensor_nbytes": (c_size_t, [c_void_p]),
+    "wv_tensor_data": (c_void_p, [c_void_p]),
+    "wv_model_load": (c_int, [c_char_p, P(LoadOpts), P(c_void_p)]),
+    "wv_model_load_mem": (c_int, [c_void_p, c_size_t, P(LoadOpts),
+                                  P(c_void_p)]),
+    "wv_model_save": (c_int, [c_void_p, c_char_p, P(SaveOpts)]),
+    "wv_repo_init": (c_int, [c_char_p, P(InitOpts)]),
+    "wv_repo_open": (c_int, [c_char_p, c_void_p, c_size_t, P(c_void_p)]),
+    "wv_repo_close": (None, [c_void_p]),
+    "wv_repo_errmsg": (c_char_p, [c_void_p]),
+    "wv_repo_commit": (c_int, [c_void_p, c_void_p, c_char_p, P(CommitOpts),
+                               c_char_p]),
+    "wv_repo_resolve": (c_int, [c_void_p, c_char_p, c_char_p]),
+    "wv_repo_checkout": (c_int, [c_void_p, c_char_p, P(CheckoutOpts),
+                                 P(c_void_p)]),
+}
+_OPTIONAL = {
+    "wv_repo_stat": (c_int, [c_void_p, c_char_p, P(c_void_p)]),
+    "wv_checkpoint_free": (None, [c_void_p]),
+    "wv_checkpoint_id": (c_char_p, [c_void_p]),
+    "wv_checkpoint_parent": (c_char_p, [c_void_p]),
+    "wv_checkpoint_branch": (c_char_p, [c_void_p]),
+    "wv_checkpoint_time": (c_char_p, [c_void_p]),
+    "wv_checkpoint_message": (c_char_p, [c_void_p]),
+    "wv_checkpoint_meta_count": (c_size_t, [c_void_p]),
+    "wv_checkpoint_meta": (c_int, [c_void_p, c_size_t, P(c_char_p),
+                                   P(c_char_p)]),
+    "wv_checkpoint_tensor_count": (c_size_t, [c_void_p]),
+    "wv_checkpoint_tensor_name": (c_char_p, [c_void_p, c_size_t]),
+    "wv_checkpoint_total_bytes": (c_uint64, [c_void_p]),
+    "wv_repo_tag": (c_int, [c_void_p, c_char_p, c_char_p]),
+    "wv_repo_branch": (c_int, [c_void_p, c_char_p, c_char_p]),
+    "wv_repo_list_branches": (c_int, [c_void_p, REF_CB, c_void_p]),
+    "wv_repo_list_tags": (c_int, [c_void_p, REF_CB, c_void_p]),
+    "wv_repo_prune": (c_int, [c_void_p, P(PruneOpts), PRUNE_CB, c_void_p,
+                              P(PruneStats)]),
+    "wv_repo_gc": (c_int, [c_void_p, P(GcOpts), P(GcStats)]),
+}
+
+
+def _candidates():
+    env = os.environ.get("WEIGHTVAULT_LIB")
+    if env:
+        yield env
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    yield os.path.join(here, "libweightvault.so")
+    tree = os.path.dirname(os.path.dirname(here))
+    builds = sorted(glob.glob(os.path.join(tree, "build*", "libweightvault.so")))
+    builds.sort(key=lambda p: os.path.basename(os.path.dirname(p)) != "build")
+    yield from builds
+    yield "libweightvault.so.0"
+    found = ctypes.util.find_library("weightvault")
+    if found:
+        yield found
+
+
+_lock = threading.Lock()
+_lib = None
+
+
+def lib():
+    """The loaded library, with prototypes declared (loaded on first use).
+
+    Raises OSError naming every place looked at when none loads.
+    """
+    global _lib
+    if _lib is not None:
+        return _lib
+    with _lock:
+        if _lib is not None:
+            return _lib
+        tried = []
+        for path in _candidates():
+            if os.sep in path and not os.path.exists(path):
+                tried.append(path + " (missing)")
+                continue
+            try:
+                handle = ctypes.CDLL(path)
+            except OSError as e:
+                tried.append(f"{path} ({e})")
+                continue
+            for name, (res, args) in _PROTOS.items():
+                fn = getattr(handle, name)
+                fn.restype, fn.argtypes = res, args
+            for name, (res, args) in _OPTIONAL.items():
+                fn = getattr(handle, name, None)
+                if fn is not None:
+                    fn.restype, fn.argtypes = res, args
+            handle.path = path
+            _lib = handle
+            return _lib
+        raise OSError("weightvault: cannot load libweightvault.so; set "
+                      "WEIGHTVAULT_LIB to its path. Tried: " + "; ".join(tried))
+
+
+def has(name):
+    """True if the loaded library exports the C function `name`."""
+    return getattr(lib(), name, None) is not None
+
+
+def enc(s):
+    """str -> UTF-8 bytes for a `const char *` argument (None stays None)."""
+    return None if s is None else s.encode("utf-8")
+
+
+def dec(b):
+    """A borrowed `const char *` -> str (None stays None)."""
+    return None if b is None else b.decode("utf-8", "replace")

@@ -1,0 +1,424 @@
+"""Tensor sets (wv_model) from Python objects and back, without copies.
+
+Two directions:
+
+* Python -> C (:func:`build_model`): every array or tensor is added with
+  ``WV_DATA_BORROW``, so the library reads the caller's memory in place. A
+  contiguous little-endian CPU array/tensor is passed as it is; anything else
+  (non-contiguous, on a GPU, big-endian, conjugate/negative views) is first
+  made contiguous on the CPU, and that temporary is what is borrowed. The
+  objects borrowed are kept in ``Model.keep`` until the set is freed.
+
+* C -> Python (:func:`arrays`): each tensor becomes a NumPy array built with
+  ``np.frombuffer`` over a ctypes buffer at ``wv_tensor_data()``. That
+  buffer holds a reference to the :class:`Model` that owns the ``wv_model``,
+  so the set (and the file mapping its tensors point into) is freed only
+  when the last array (or torch tensor made from one with
+  ``torch.from_numpy``) built on it has been garbage-collected.
+"""
+
+import ctypes
+import json
+import mmap
+import os
+
+import numpy as np
+
+from . import _lib
+from .errors import check, error
+
+# safetensors dtype name -> numpy dtype used to hold its elements.
+_NP_OF = {
+    "BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16,
+    "I16": np.int16, "U32": np.uint32, "I32": np.int32, "U64": np.uint64,
+    "I64": np.int64, "F16": np.float16, "F32": np.float32,
+    "F64": np.float64, "C64": np.complex64,
+    # No NumPy dtype: the raw bits (BF16 as uint16, FP8 as uint8).
+    "BF16": np.uint16, "F8_E4M3": np.uint8, "F8_E5M2": np.uint8,
+}
+_NAME_OF_NP = {np.dtype(v).str[1:]: k for k, v in _NP_OF.items()
+               if k not in ("BF16", "F8_E4M3", "F8_E5M2")}
+
+_dtype_ids = {}
+
+
+def dtype_id(name):
+    """The wv_dtype value of a dtype name ("F32" -> WV_F32)."""
+    v = _dtype_ids.get(name)
+    if v is None:
+        out = ctypes.c_int()
+        check(_lib.lib().wv_dtype_from_name(name.encode(), ctypes.byref(out)),
+              f"unknown dtype {name!r}")
+        v = _dtype_ids[name] = out.value
+    return v
+
+
+def dtype_name(dt):
+    """The name of a wv_dtype value (WV_F32 -> "F32")."""
+    return _lib.dec(_lib.lib().wv_dtype_name(dt))
+
+
+class Model:
+    """Owner of one ``wv_model *``, freed when this object dies.
+
+    ``keep`` holds whatever the set borrows from Python (arrays added with
+    WV_DATA_BORROW, the mmap of a file loaded by :func:`load_file`), so it
+    outlives the set: it is released only after ``wv_model_free``.
+    """
+
+    __slots__ = ("ptr", "keep", "__weakref__")
+
+    def __init__(self, ptr, keep=None):
+        self.ptr = ptr
+        self.keep = keep if keep is not None else []
+
+    @classmethod
+    def new(cls):
+        p = ctypes.c_void_p()
+        check(_lib.lib().wv_model_new(ctypes.byref(p)))
+        return cls(p.value)
+
+    def errmsg(self):
+        return _lib.dec(_lib.lib().wv_model_errmsg(self.ptr))
+
+    def free(self):
+        """Free the set now (idempotent); then release what it borrowed."""
+        ptr, self.ptr = self.ptr, None
+        if ptr:
+            _lib.lib().wv_model_free(ptr)
+        keep, self.keep = self.keep, []
+        maps = [k for k in keep if isinstance(k, mmap.mmap)]
+        # Dropping the list drops the ctypes view exporting each mapping's
+        # buffer (nothing else references it), so close() cannot fail.
+        del keep
+        for mm in maps:
+            mm.close()
+
+    def __del__(self):
+        try:
+            self.free()
+        except Exception:  # interpreter shutdown: modules already gone
+            pass
+
+    # -- building ---------------------------------------------------------
+    def add(self, name, dtype, shape, ptr, nbytes):
+        """wv_model_add(..., WV_DATA_BORROW); the caller keeps `ptr` alive."""
+        nd = len(shape)
+        shp = (ctypes.c_uint64 * max(nd, 1))(*shape)
+        rc = _lib.lib().wv_model_add(self.ptr, _lib.enc(name), dtype_id(dtype),
+                                     nd, shp, ptr if nbytes else None, nbytes,
+                                     _lib.DATA_BORROW)
+        check(rc, lambda: f"tensor {name!r}: {self.errmsg()}")
+
+    def set_meta(self, key, value):
+        rc = _lib.lib().wv_model_set_meta(self.ptr, _lib.enc(key),
+                                          _lib.enc(value))
+        check(rc, self.errmsg)
+
+    # -- reading ----------------------------------------------------------
+    def metadata(self):
+        L = _lib.lib()
+        k, v = ctypes.c_char_p(), ctypes.c_char_p()
+        out = {}
+        for i in range(L.wv_model_meta_count(self.ptr)):
+            check(L.wv_model_meta(self.ptr, i, ctypes.byref(k),
+                                  ctypes.byref(v)))
+            out[_lib.dec(k.value)] = _lib.dec(v.value)
+        return out
+
+    def source_format(self):
+        return _lib.dec(_lib.lib().wv_model_source_format(self.ptr))
+
+    def tensors(self):
+        """(name, dtype name, shape, data pointer, nbytes) for each tensor."""
+        L = _lib.lib()
+        for i in range(L.wv_model_count(self.ptr)):
+            t = L.wv_model_tensor(self.ptr, i)
+            nd = L.wv_tensor_ndim(t)
+            shp = L.wv_tensor_shape(t)
+            yield (_lib.dec(L.wv_tensor_name(t)), dtype_name(L.wv_tensor_dtype(t)),
+                   tuple(shp[j] for j in range(nd)), L.wv_tensor_data(t),
+                   L.wv_tensor_nbytes(t))
+
+
+# -- Python objects -> a tensor set ---------------------------------------
+
+def _torch():
+    import torch  # imported lazily: the package works without torch
+    return torch
+
+
+def _is_torch_tensor(x):
+    t = __import__("sys").modules.get("torch")
+    return t is not None and isinstance(x, t.Tensor)
+
+
+_TORCH_NAMES = None
+
+
+def _torch_dtype_names():
+    global _TORCH_NAMES
+    if _TORCH_NAMES is None:
+        torch = _torch()
+        _TORCH_NAMES = {
+            torch.bool: "BOOL", torch.uint8: "U8", torch.int8: "I8",
+            torch.int16: "I16", torch.int32: "I32", torch.int64: "I64",
+            torch.float16: "F16", torch.bfloat16: "BF16",
+            torch.float32: "F32", torch.float64: "F64",
+            torch.complex64: "C64"}
+    return _TORCH_NAMES
+
+
+def state_dict_of(obj):
+    """The name -> tensor/array mapping to save from `obj`.
+
+    An ``nn.Module`` (anything with a callable ``state_dict``) gives its
+    state_dict; a mapping is taken as it is.
+    """
+    sd = getattr(obj, "state_dict", None)
+    if callable(sd) and not isinstance(obj, dict):
+        obj = sd()
+    if not hasattr(obj, "items"):
+        raise TypeError("weightvault.save: expected a state_dict, an "
+                        f"nn.Module or a dict of arrays, not {type(obj).__name__}")
+    return obj
+
+
+def add_value(model, name, value):
+    """Add one torch tensor or NumPy array to `model` without copying it
+    when it is already contiguous, little-endian and on the CPU."""
+    if _is_torch_tensor(value):
+        names = _torch_dtype_names()
+        t = value.detach()
+        dt = names.get(t.dtype)
+        if dt is None:
+            raise TypeError(f"weightvault.save: tensor {name!r} has dtype "
+                            f"{t.dtype}, which the file formats cannot hold")
+        if t.device.type != "cpu":
+            t = t.cpu()
+        if t.is_conj():
+            t = t.resolve_conj()
+        if t.is_neg():
+            t = t.resolve_neg()
+        if not t.is_contiguous():
+            t = t.contiguous()
+        model.keep.append(t)
+        model.add(name, dt, tuple(t.shape), t.data_ptr(),
+                  t.numel() * t.element_size())
+        return
+    if isinstance(value, (np.ndarray, np.generic)):
+        a = np.asarray(value)
+        dt = _NAME_OF_NP.get(a.dtype.str[1:])
+        if dt is None:
+            raise TypeError(f"weightvault.save: array {name!r} has dtype "
+                            f"{a.dtype}, which the file formats cannot hold")
+        if a.dtype.byteorder == ">":
+            a = a.astype(a.dtype.newbyteorder("<"))
+        a = np.ascontiguousarray(a)
+        model.keep.append(a)
+        model.add(name, dt, a.shape, a.ctypes.data, a.nbytes)
+        return
+    raise TypeError(f"weightvault.save: {name!r} is a {type(value).__name__}, "
+                    "not a torch tensor or a NumPy array")
+
+
+def meta_str(v):
+    """Metadata values are strings; anything else is stored as JSON."""
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def build_model(obj, metadata=None):
+    """A Model borrowing every tensor of `obj` (see :func:`state_dict_of`)."""
+    m = Model.new()
+    try:
+        for name, value in state_dict_of(obj).items():
+            add_value(m, str(name), value)
+        for k, v in (metadata or {}).items():
+            m.set_meta(str(k), meta_str(v))
+    except BaseException:
+        m.free()
+        raise
+    return m
+
+
+# -- a tensor set -> Python objects ---------------------------------------
+
+def _view(model, ptr, nbytes):
+    """A ctypes buffer at `ptr` that keeps `model` alive."""
+    buf = (ctypes.c_char * nbytes).from_address(ptr)
+    buf._wv_owner = model
+    return buf
+
+
+def _block_bytes(dtype):
+    e, b = ctypes.c_size_t(), ctypes.c_size_t()
+    check(_lib.lib().wv_dtype_block(dtype_id(dtype), ctypes.byref(e),
+                                    ctypes.byref(b)))
+    return e.value, b.value
+
+
+def numpy_array(model, dtype, shape, ptr, nbytes, writable=True):
+    """A NumPy array over a tensor's bytes, owning a reference to `model`.
+
+    BF16 comes as uint16 and FP8 as uint8 (their raw bits: NumPy has no such
+    types); a block-quantised tensor (GGUF Q4_0, Q8_0, ...) as its raw uint8
+    blocks, with the innermost extent in bytes.
+    """
+    npdt = _NP_OF.get(dtype)
+    if npdt is None:
+        elems, bbytes = _block_bytes(dtype)
+        npdt = np.uint8
+        if shape:
+            shape = shape[:-1] + (shape[-1] // elems * bbytes,)
+    if nbytes == 0:
+        return np.zeros(shape, npdt)
+    a = np.frombuffer(_view(model, ptr, nbytes), dtype=npdt).reshape(shape)
+    if not writable:
+        a.flags.writeable = False
+    return a
+
+
+def torch_tensor(model, dtype, shape, ptr, nbytes, writable=True):
+    """A torch tensor sharing the tensor's bytes (through torch.from_numpy).
+
+    Exact types torch 1.13 lacks: U16 and U32 are widened to int32 and int64
+    (a copy); U64 raises TypeError; FP8 and block types come as uint8 bits.
+    """
+    torch = _torch()
+    if dtype == "BF16":
+        a = numpy_array(model, "I16", shape, ptr, nbytes, writable)
+        return _from_numpy(torch, a).view(torch.bfloat16)
+    a = numpy_array(model, dtype, shape, ptr, nbytes, writable)
+    if dtype == "U16":
+        return torch.from_numpy(a.astype(np.int32))
+    if dtype == "U32":
+        return torch.from_numpy(a.astype(np.int64))
+    if dtype == "U64":
+        raise TypeError("torch has no uint64; load it with framework='numpy'")
+    return _from_numpy(torch, a)
+
+
+def numpy_to_torch(a, dtype):
+    """torch.from_numpy(a), reinterpreting a BF16 tensor's uint16 bits."""
+    torch = _torch()
+    if dtype == "BF16":
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
+def _from_numpy(torch, a):
+    if a.flags.writeable:
+        return torch.from_numpy(a)
+    # Only arrays over the library's read-only mapping get here; torch has no
+    # read-only tensors, so copy rather than hand out one that would crash
+    # on an in-place write.
+    return torch.from_numpy(a.copy())
+
+
+def to_dict(model, framework, names=None, writable=True):
+    """The tensors of `model` as a dict name -> array/tensor (zero copy)."""
+    if framework == "numpy":
+        conv = numpy_array
+    elif framework == "torch":
+        conv = torch_tensor
+    else:
+        raise ValueError(f"framework must be 'numpy' or 'torch', not "
+                         f"{framework!r}")
+    want = None if names is None else set(names)
+    out = Tensors()
+    out.dtypes = {}
+    for name, dtype, shape, ptr, nbytes in model.tensors():
+        if want is None or name in want:
+            out[name] = conv(model, dtype, shape, ptr, nbytes, writable)
+            out.dtypes[name] = dtype
+    if want is not None and len(out) != len(want):
+        missing = sorted(want - set(out))
+        raise error(_lib.NOTFOUND, f"no tensor named {missing[0]!r}"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1
+                       else ""))
+    out.metadata = model.metadata()
+    out.format = model.source_format()
+    return out
+
+
+class Tensors(dict):
+    """The dict :func:`weightvault.load` returns: name -> array or tensor.
+
+    Attributes:
+        metadata: dict of the file's or checkpoint's string metadata.
+        format: the source format ("safetensors", "pth", ...), or None for a
+            repository checkout.
+        checkpoint: the checkpoint id for a repository checkout, else None.
+        dtypes: name -> the stored dtype ("F32", "BF16", ...), which tells
+            BF16 from U16 when NumPy holds both as uint16.
+    """
+
+    dtypes = None
+    metadata = None
+    format = None
+    checkpoint = None
+
+
+# -- files ------------------------------------------------------------------
+
+def load_file(path, framework="numpy", names=None):
+    """Load a weights file; safetensors and uncompressed data stay mapped.
+
+    The file is mapped by Python copy-on-write (MAP_PRIVATE, readable and
+    writable) and parsed with ``wv_model_load_mem``, so tensors the format
+    stores plainly point into that mapping: nothing is read until touched,
+    writing to an array changes private pages only (never the file), and
+    torch gets writable tensors. A Hugging Face shard index (*.json) is
+    loaded by path with ``wv_model_load``; its NumPy arrays are then
+    read-only views of the library's own read-only mapping (torch gets
+    copies, since torch tensors cannot be read-only).
+    """
+    path = os.fspath(path)
+    L = _lib.lib()
+    eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
+    opts = _lib.init_struct(_lib.LoadOpts, errbuf=ctypes.addressof(eb),
+                            errbuf_size=_lib.ERRBUF_SIZE)
+    out = ctypes.c_void_p()
+    if path.endswith(".json"):
+        rc = L.wv_model_load(_lib.enc(path), ctypes.byref(opts),
+                             ctypes.byref(out))
+        check(rc, lambda: _lib.dec(eb.value))
+        return to_dict(Model(out.value), framework, names, writable=False)
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError as e:
+        raise error(_lib.NOTFOUND, f"{path}: {e.strerror}") from None
+    except OSError as e:
+        raise error(_lib.IO, f"{path}: {e.strerror}") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        keep = []
+        addr = None
+        if size:
+            mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+            view = (ctypes.c_char * size).from_buffer(mm)
+            addr = ctypes.addressof(view)
+            keep = [view, mm]
+    rc = L.wv_model_load_mem(addr, size, ctypes.byref(opts), ctypes.byref(out))
+    if rc != _lib.OK:
+        Model(None, keep).free()
+        # The library names the source "<memory>"; name the file instead.
+        raise error(rc, _lib.dec(eb.value).replace("<memory>", path))
+    m = Model(out.value, keep)
+    return to_dict(m, framework, names)
+
+
+def save_file(model, path, format=None, cast=None):
+    """wv_model_save: durable and atomic (temp file, fsync, rename)."""
+    L = _lib.lib()
+    opts = _lib.init_struct(_lib.SaveOpts)
+    if format is not None:
+        f = ctypes.c_int()
+        check(L.wv_format_from_name(_lib.enc(format), ctypes.byref(f)),
+              f"unknown format {format!r}")
+        opts.format = f.value
+    if cast is not None:
+        opts.cast = dtype_id(cast)
+    rc = L.wv_model_save(model.ptr, _lib.enc(os.fspath(path)),
+                         ctypes.byref(opts))
+    check(rc, model.errmsg)

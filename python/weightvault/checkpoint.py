@@ -1,0 +1,286 @@
+"""Checkpointer: periodic, resumable training checkpoints in a repository.
+
+One checkpoint holds everything needed to continue a run bit for bit:
+
+* the model's tensors, named ``model/<state_dict key>``;
+* the optimizer's state_dict: its tensors as ``optim/<path>`` and the rest
+  (param_groups with their hyper-parameters, integer ids, Python numbers)
+  as JSON in the metadata;
+* the RNG states: ``torch.get_rng_state()`` (tensor ``rng/torch``, and the
+  CUDA generators when CUDA is available), NumPy's global ``np.random``
+  state (tensor ``rng/numpy`` + JSON) and Python's ``random`` (JSON);
+* metadata ``step``, each metric under its own key (so ``wv_repo_prune``
+  can keep the best by it), and ``weightvault.checkpointer``: the JSON of
+  the above.
+
+Retention runs after each save: :meth:`Repository.prune` with ``keep_last``
+/ ``keep_best`` on the checkpointer's branch, then :meth:`Repository.gc` if
+anything was pruned. Branch heads and tags are never pruned. Prune and gc
+need the repository's exclusive lock; if another process is committing at
+that moment they report a conflict and retention is simply retried at the
+next save.
+
+Numpy-only training works the same way: ``model`` may be a dict of arrays
+(updated in place on restore) and ``optimizer`` a dict of arrays/numbers or
+None.
+"""
+
+import json
+import random
+
+import numpy as np
+
+from . import _model
+from .errors import ConflictError, NotFoundError
+from .repo import Repository
+
+_META_KEY = "weightvault.checkpointer"
+
+
+class _Encoder:
+    """Turns a nested structure into JSON plus named tensors.
+
+    Tensors/arrays become {"__tensor__": name} (or "__ndarray__"), tuples
+    {"__tuple__": [...]}, dicts with non-string keys (optimizer state is
+    keyed by parameter index) {"__items__": [[k, v], ...]}. Other leaves
+    must be JSON scalars (bool, int, float, str, None): floats are written
+    with repr(), so they come back bit-identical.
+    """
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.tensors = {}
+
+    def encode(self, x, path):
+        if _model._is_torch_tensor(x):
+            name = self.prefix + path
+            self.tensors[name] = x
+            return {"__tensor__": name}
+        if isinstance(x, np.ndarray):
+            name = self.prefix + path
+            self.tensors[name] = x
+            return {"__ndarray__": name}
+        if isinstance(x, np.generic):
+            return x.item()
+        if isinstance(x, dict):
+            if all(isinstance(k, str) for k in x):
+                return {k: self.encode(v, f"{path}/{k}") for k, v in x.items()}
+            return {"__items__": [[k, self.encode(v, f"{path}/{k}")]
+                                  for k, v in x.items()]}
+        if isinstance(x, tuple):
+            return {"__tuple__": [self.encode(v, f"{path}/{i}")
+                                  for i, v in enumerate(x)]}
+        if isinstance(x, list):
+            return [self.encode(v, f"{path}/{i}") for i, v in enumerate(x)]
+        if x is None or isinstance(x, (bool, int, float, str)):
+            return x
+        raise TypeError(f"Checkpointer: cannot store {type(x).__name__} at "
+                        f"{self.prefix}{path} (tensors, arrays, dicts, lists, "
+                        "tuples and JSON scalars only)")
+
+
+def _decode(x, tensors, torch_out):
+    if isinstance(x, dict):
+        if "__tensor__" in x:
+            name = x["__tensor__"]
+            t = tensors[name]
+            return _model.numpy_to_torch(t, tensors.dtypes[name]) \
+                if torch_out else t
+        if "__ndarray__" in x:
+            return tensors[x["__ndarray__"]]
+        if "__tuple__" in x:
+            return tuple(_decode(v, tensors, torch_out) for v in x["__tuple__"])
+        if "__items__" in x:
+            return {k: _decode(v, tensors, torch_out) for k, v in x["__items__"]}
+        return {k: _decode(v, tensors, torch_out) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_decode(v, tensors, torch_out) for v in x]
+    return x
+
+
+def _is_module(obj):
+    return callable(getattr(obj, "state_dict", None)) and \
+        callable(getattr(obj, "load_state_dict", None))
+
+
+class Checkpointer:
+    """Save training state every `every` steps; resume from the newest.
+
+    Args:
+        repo: a repository URI (directory, ``file://``, ``mem://``), created
+            if missing, or an open :class:`Repository`.
+        every: :meth:`save` writes when ``step % every == 0``.
+        keep_last: keep the N most recent checkpoints of the branch (None:
+            no such rule).
+        keep_best: keep the K best by `metric` (None: no such rule).
+        metric: the metrics key keep_best ranks by (e.g. "val_loss").
+        mode: "min" (lower is better: a loss) or "max" (an accuracy).
+        branch: the branch to commit to and resume from (default "main").
+
+    Checkpoints that neither rule keeps are pruned after each save; with
+    neither rule, all are kept.
+    """
+
+    def __init__(self, repo, every=1, keep_last=None, keep_best=None,
+                 metric=None, mode="min", branch="main"):
+        if every < 1:
+            raise ValueError("every must be >= 1")
+        if keep_best is not None and not metric:
+            raise ValueError("keep_best needs metric=")
+        if mode not in ("min", "max"):
+            raise ValueError("mode must be 'min' or 'max'")
+        self.repo = repo if isinstance(repo, Repository) else \
+            Repository(repo, create=True)
+        self.every, self.keep_last, self.keep_best = every, keep_last, keep_best
+        self.metric, self.mode, self.branch = metric, mode, branch
+
+    def close(self):
+        """Close the repository."""
+        self.repo.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- saving ------------------------------------------------------------
+    def save(self, step, model, optimizer=None, metrics=None, *, force=False,
+             message=None):
+        """Checkpoint the training state if `step` is a multiple of `every`
+        (or `force`). Returns the checkpoint id, or None when skipped.
+
+        model: an nn.Module, a state_dict, or a dict of NumPy arrays.
+        optimizer: a torch optimizer (anything with state_dict()), a dict
+            of arrays/numbers (a NumPy optimizer's state), or None.
+        metrics: dict name -> number, stored in the metadata (each key its
+            own entry, so keep_best can rank by it).
+        """
+        if not force and step % self.every:
+            return None
+        metrics = dict(metrics or {})
+        state = {"version": 1, "step": int(step), "metrics": metrics}
+        enc = _Encoder("optim")
+        tensors = {"model/" + k: v
+                   for k, v in _model.state_dict_of(model).items()}
+        if optimizer is not None:
+            osd = optimizer.state_dict() if _is_module(optimizer) else optimizer
+            state["optimizer"] = enc.encode(osd, "")
+            state["optimizer_kind"] = "torch" if _is_module(optimizer) \
+                else "dict"
+        tensors.update(enc.tensors)
+        state["rng"] = self._rng_state(tensors)
+        meta = {"step": str(int(step))}
+        for k, v in metrics.items():
+            meta[str(k)] = repr(float(v)) if isinstance(v, (int, float)) \
+                else _model.meta_str(v)
+        meta[_META_KEY] = json.dumps(state, allow_nan=True)
+        cid = self.repo.commit(tensors, self.branch, metadata=meta,
+                               message=message or f"step {int(step)}")
+        self._retain()
+        return cid
+
+    @staticmethod
+    def _rng_state(tensors):
+        rng = {}
+        ver, mt, gauss = random.getstate()
+        rng["python"] = [ver, list(mt), gauss]
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        tensors["rng/numpy"] = np.asarray(keys)
+        rng["numpy"] = [name, int(pos), int(has_gauss), float(cached)]
+        import sys
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            tensors["rng/torch"] = torch.get_rng_state()
+            rng["torch"] = True
+            if torch.cuda.is_available():
+                states = torch.cuda.get_rng_state_all()
+                for i, s in enumerate(states):
+                    tensors[f"rng/cuda/{i}"] = s
+                rng["cuda"] = len(states)
+        return rng
+
+    def _retain(self):
+        if self.keep_last is None and self.keep_best is None:
+            return
+        try:
+            decisions = self.repo.prune(
+                keep_last=self.keep_last, keep_best=self.keep_best,
+                metric=self.metric, mode=self.mode, branch=self.branch)
+            if any(not d["keep"] for d in decisions):
+                self.repo.gc()
+        except ConflictError:
+            pass  # a concurrent commit holds the lock: retry next save
+
+    # -- restoring ---------------------------------------------------------
+    def restore_latest(self, model=None, optimizer=None, *, rng=True):
+        """Restore the newest checkpoint of the branch into `model`,
+        `optimizer` and (if `rng`) the RNGs; return its step, or None if
+        the branch has no checkpoint yet (so ``restore_latest(...) or 0``
+        is the step to continue after).
+
+        model: an nn.Module (load_state_dict, strict), a dict of torch
+            tensors (copied into in place) or a dict of NumPy arrays
+            (assigned in place when shape and dtype match, else replaced).
+        optimizer: a torch optimizer (load_state_dict: param_groups with
+            their hyper-parameters and per-parameter state), or a dict
+            (cleared and refilled).
+        """
+        try:
+            cid = self.repo.resolve(self.branch)
+        except NotFoundError:
+            return None
+        ck = self.repo.checkout(cid, framework="numpy")
+        state = json.loads(ck.metadata[_META_KEY])
+        if model is not None:
+            self._restore_model(model, {k[6:]: (v, ck.dtypes[k])
+                                        for k, v in ck.items()
+                                        if k.startswith("model/")})
+        if optimizer is not None and "optimizer" in state:
+            torch_out = state.get("optimizer_kind") == "torch"
+            osd = _decode(state["optimizer"], ck, torch_out)
+            if _is_module(optimizer):
+                optimizer.load_state_dict(osd)
+            else:
+                optimizer.clear()
+                optimizer.update(osd)
+        if rng:
+            self._restore_rng(state["rng"], ck)
+        return state["step"]
+
+    @staticmethod
+    def _restore_model(model, arrays):
+        """arrays: key -> (NumPy array over the checkout, stored dtype)."""
+        if _is_module(model):
+            model.load_state_dict({k: _model.numpy_to_torch(a, dt)
+                                   for k, (a, dt) in arrays.items()})
+            return
+        for k, (a, dt) in arrays.items():
+            cur = model.get(k)
+            if _model._is_torch_tensor(cur):
+                torch = _model._torch()
+                with torch.no_grad():
+                    cur.copy_(_model.numpy_to_torch(a, dt).reshape(cur.shape))
+            elif isinstance(cur, np.ndarray) and cur.shape == a.shape and \
+                    cur.dtype == a.dtype and cur.flags.writeable:
+                cur[...] = a
+            else:
+                model[k] = a
+
+    @staticmethod
+    def _restore_rng(rng, ck):
+        if "python" in rng:
+            ver, mt, gauss = rng["python"]
+            random.setstate((ver, tuple(mt), gauss))
+        if "numpy" in rng:
+            name, pos, has_gauss, cached = rng["numpy"]
+            np.random.set_state((name, np.array(ck["rng/numpy"]), pos,
+                                 has_gauss, cached))
+        if rng.get("torch"):
+            torch = _model._torch()
+            torch.set_rng_state(torch.from_numpy(np.array(ck["rng/torch"])))
+            n = rng.get("cuda", 0)
+            if n and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(
+                    [torch.from_numpy(np.array(ck[f"rng/cuda/{i}"]))
+                     for i in range(n)])

@@ -1,0 +1,311 @@
+"""Checkpoint repositories (versioned, deduplicated; docs/repo-format.md).
+
+A :class:`Repository` wraps one ``wv_repo *``::
+
+    with weightvault.Repository("ckpts", create=True) as r:
+        cid = r.commit(model, metadata={"step": 100}, message="epoch 1")
+        sd = r.checkout("latest", framework="torch")   # zero-copy tensors
+        r.prune(keep_last=3)
+        r.gc()
+
+A repository URI is a directory path, ``file:///path`` or ``mem://name``
+(in-process, for tests): what ``wv_repo_open`` accepts.
+"""
+
+import ctypes
+import os
+
+from . import _lib
+from ._model import Model, build_model, to_dict
+from .errors import ExistsError, NotFoundError, check, error
+
+
+def split_target(target):
+    """(uri, ref) if `target` names a repository, else None (a file).
+
+    A target is a repository when it
+      * has a URL scheme ("mem://run1", "file:///data/ckpts@best"), or
+      * ends in "@REF" where REF has no '/' or ':' and is not a file name
+        with a weights extension ("./ckpts@main"; "w@2.safetensors" stays a
+        file), or
+      * is an existing directory holding a ``config`` object.
+    The "@REF" suffix is split off (ref None when absent), as ``wv`` does.
+    """
+    s = os.fspath(target)
+    at = s.rfind("@")
+    if at > 0 and at + 1 < len(s) and not any(c in s[at + 1:] for c in "/:"):
+        ref = s[at + 1:]
+        fmt = ctypes.c_int()
+        if not (os.path.isfile(s) or _lib.lib().wv_format_from_path(
+                _lib.enc(ref), ctypes.byref(fmt)) == _lib.OK):
+            return s[:at], ref
+    if "://" in s:
+        return s, None
+    if os.path.isdir(s) and os.path.exists(os.path.join(s, "config")):
+        return s, None
+    return None
+
+
+class Repository:
+    """An open checkpoint repository.
+
+    Args:
+        uri: directory path, ``file:///path`` or ``mem://name``.
+        create: initialise the repository first if it does not exist
+            (``compression``, ``level``, ``chunk_size``, ``pack_size`` are then
+            used as in ``wv init``).
+
+    Raises NotFoundError if there is no repository at `uri` (and not
+    `create`). Close it with :meth:`close` or a ``with`` block; it is also
+    closed when garbage-collected. Arrays returned by :meth:`checkout` do not
+    depend on the repository staying open.
+    """
+
+    def __init__(self, uri, *, create=False, compression=None, level=None,
+                 chunk_size=None, pack_size=None):
+        self.uri = os.fspath(uri)
+        self._ptr = None
+        try:
+            self._open()
+        except NotFoundError:
+            if not create:
+                raise
+            try:
+                Repository.init(self.uri, compression=compression,
+                                level=level, chunk_size=chunk_size,
+                                pack_size=pack_size)
+            except ExistsError:
+                pass  # another process created it meanwhile
+            self._open()
+
+    def _open(self):
+        eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
+        p = ctypes.c_void_p()
+        rc = _lib.lib().wv_repo_open(_lib.enc(self.uri), eb, _lib.ERRBUF_SIZE,
+                                     ctypes.byref(p))
+        check(rc, lambda: _lib.dec(eb.value))
+        self._ptr = p.value
+
+    @staticmethod
+    def init(uri, *, compression=None, level=None, chunk_size=None,
+             pack_size=None):
+        """Create an empty repository (ExistsError if one is there)."""
+        eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
+        o = _lib.init_struct(_lib.InitOpts, compression=b"zstd-bg", level=1,
+                             chunk_size=4 << 20, pack_size=32 << 20,
+                             errbuf=ctypes.addressof(eb),
+                             errbuf_size=_lib.ERRBUF_SIZE)
+        if compression is not None:
+            o.compression = _lib.enc(compression)
+        if level is not None:
+            o.level = level
+        if chunk_size is not None:
+            o.chunk_size = chunk_size
+        if pack_size is not None:
+            o.pack_size = pack_size
+        check(_lib.lib().wv_repo_init(_lib.enc(os.fspath(uri)),
+                                      ctypes.byref(o)),
+              lambda: _lib.dec(eb.value))
+
+    @property
+    def ptr(self):
+        if not self._ptr:
+            raise ValueError("the repository is closed")
+        return self._ptr
+
+    def _msg(self):
+        return _lib.dec(_lib.lib().wv_repo_errmsg(self._ptr))
+
+    def close(self):
+        """Close the repository (waits for its background work); idempotent."""
+        p, self._ptr = self._ptr, None
+        if p:
+            _lib.lib().wv_repo_close(p)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- writing -----------------------------------------------------------
+    def commit(self, obj, branch=None, *, metadata=None, message=None):
+        """Store `obj` (state_dict, nn.Module, dict of arrays) as a new
+        checkpoint on `branch` (default "main"); return its id (64 hex).
+
+        The tensors are borrowed, not copied, while the library chunks,
+        hashes and writes them. Durable and atomic when this returns; a
+        concurrent writer is handled by re-parenting (ConflictError if the
+        branch keeps moving).
+        """
+        m = build_model(obj, metadata)
+        try:
+            return self._commit_model(m, branch, message)
+        finally:
+            m.free()
+
+    def _commit_model(self, m, branch, message):
+        o = _lib.init_struct(_lib.CommitOpts, message=_lib.enc(message),
+                             max_retries=16)
+        cid = ctypes.create_string_buffer(_lib.ID_HEX)
+        rc = _lib.lib().wv_repo_commit(self.ptr, m.ptr, _lib.enc(branch),
+                                       ctypes.byref(o), cid)
+        check(rc, self._msg)
+        return _lib.dec(cid.value)
+
+    # -- reading -------------------------------------------------------------
+    def resolve(self, ref="latest"):
+        """The full id of `ref` (branch, "latest", tag or id prefix)."""
+        cid = ctypes.create_string_buffer(_lib.ID_HEX)
+        check(_lib.lib().wv_repo_resolve(self.ptr, _lib.enc(ref), cid),
+              self._msg)
+        return _lib.dec(cid.value)
+
+    def checkout(self, ref="latest", *, framework="numpy", names=None):
+        """The tensors of checkpoint `ref` as a dict (see weightvault.load).
+
+        Every chunk is verified against its hash. With `names`, only those
+        tensors are read. The arrays point into the memory the library
+        allocated for the checkout (no copy) and keep it alive.
+        """
+        o = _lib.init_struct(_lib.CheckoutOpts)
+        if names is not None:
+            names = list(names)
+            arr = (ctypes.c_char_p * max(len(names), 1))(
+                *[_lib.enc(n) for n in names])
+            if names:  # n_names 0 means "all": [] is filtered below
+                o.names, o.n_names = arr, len(names)
+        cid = self.resolve(ref)
+        p = ctypes.c_void_p()
+        rc = _lib.lib().wv_repo_checkout(self.ptr, _lib.enc(cid),
+                                         ctypes.byref(o), ctypes.byref(p))
+        check(rc, self._msg)
+        m = Model(p.value)
+        out = to_dict(m, framework, names)
+        out.format, out.checkpoint = None, cid
+        return out
+
+    def stat(self, ref="latest"):
+        """Describe checkpoint `ref` without reading tensor data: a dict with
+        id, parent (None for a first checkpoint), branch, time, message,
+        metadata (dict), tensors (names), total_bytes."""
+        L = _lib.lib()
+        if not _lib.has("wv_repo_stat"):
+            raise error(_lib.UNSUPPORTED, "this libweightvault has no "
+                        "wv_repo_stat")
+        p = ctypes.c_void_p()
+        check(L.wv_repo_stat(self.ptr, _lib.enc(ref), ctypes.byref(p)),
+              self._msg)
+        c = p.value
+        try:
+            k, v = ctypes.c_char_p(), ctypes.c_char_p()
+            meta = {}
+            for i in range(L.wv_checkpoint_meta_count(c)):
+                check(L.wv_checkpoint_meta(c, i, ctypes.byref(k),
+                                           ctypes.byref(v)))
+                meta[_lib.dec(k.value)] = _lib.dec(v.value)
+            return {
+                "id": _lib.dec(L.wv_checkpoint_id(c)),
+                "parent": _lib.dec(L.wv_checkpoint_parent(c)) or None,
+                "branch": _lib.dec(L.wv_checkpoint_branch(c)),
+                "time": _lib.dec(L.wv_checkpoint_time(c)),
+                "message": _lib.dec(L.wv_checkpoint_message(c)),
+                "metadata": meta,
+                "tensors": [_lib.dec(L.wv_checkpoint_tensor_name(c, i))
+                            for i in range(L.wv_checkpoint_tensor_count(c))],
+                "total_bytes": L.wv_checkpoint_total_bytes(c),
+            }
+        finally:
+            L.wv_checkpoint_free(c)
+
+    def log(self, ref="main"):
+        """Yield stat() dicts from `ref` back through its parents, newest
+        first, until a first checkpoint or a pruned parent."""
+        cur = ref
+        while cur:
+            try:
+                s = self.stat(cur)
+            except NotFoundError:
+                if cur is ref:
+                    raise
+                return
+            yield s
+            cur = s["parent"]
+
+    def _refs(self, fn):
+        out = {}
+
+        def cb(_arg, name, cid):
+            out[_lib.dec(name)] = _lib.dec(cid)
+            return 0
+        check(fn(self.ptr, _lib.REF_CB(cb), None), self._msg)
+        return out
+
+    def branches(self):
+        """{branch name: checkpoint id}, sorted by name."""
+        return self._refs(_lib.lib().wv_repo_list_branches)
+
+    def tags(self):
+        """{tag name: checkpoint id}, sorted by name."""
+        return self._refs(_lib.lib().wv_repo_list_tags)
+
+    def tag(self, name, ref="latest"):
+        """Create tag `name` at `ref` (tags never move: ExistsError)."""
+        check(_lib.lib().wv_repo_tag(self.ptr, _lib.enc(name), _lib.enc(ref)),
+              self._msg)
+
+    # -- retention -------------------------------------------------------------
+    def prune(self, *, keep_last=None, keep_best=None, metric=None,
+              mode="min", branch=None, dry_run=False):
+        """Delete the manifests of checkpoints no rule keeps (wv_repo_prune).
+
+        Branch heads and tags are always kept. `keep_last` N most recent and
+        `keep_best` K best by metadata `metric` (`mode` "min" for a loss,
+        "max" for an accuracy), per branch (only `branch` if given). Data is
+        freed by a following :meth:`gc`. Returns the decisions, newest first
+        per branch: dicts with id, branch, time, step, metric, keep, reason.
+        """
+        if not _lib.has("wv_repo_prune"):
+            raise error(_lib.UNSUPPORTED, "this libweightvault has no "
+                        "wv_repo_prune")
+        if mode not in ("min", "max"):
+            raise ValueError("mode must be 'min' or 'max'")
+        o = _lib.init_struct(
+            _lib.PruneOpts,
+            keep_last=-1 if keep_last is None else keep_last,
+            keep_best=-1 if keep_best is None else keep_best,
+            metric=_lib.enc(metric),
+            mode=_lib.PRUNE_MIN if mode == "min" else _lib.PRUNE_MAX,
+            branch=_lib.enc(branch), dry_run=int(bool(dry_run)))
+        decisions = []
+
+        def cb(_arg, d):
+            d = d.contents
+            decisions.append({f: (_lib.dec(getattr(d, f)) if f != "keep"
+                                  else bool(d.keep))
+                              for f, _ in _lib.PruneDecision._fields_})
+            return 0
+        st = _lib.PruneStats()
+        check(_lib.lib().wv_repo_prune(self.ptr, ctypes.byref(o),
+                                       _lib.PRUNE_CB(cb), None,
+                                       ctypes.byref(st)), self._msg)
+        return decisions
+
+    def gc(self, *, dry_run=False, repack_percent=30):
+        """Delete the data no checkpoint references (wv_repo_gc); returns
+        its statistics as a dict (bytes_freed, packs_deleted, ...)."""
+        if not _lib.has("wv_repo_gc"):
+            raise error(_lib.UNSUPPORTED, "this libweightvault has no "
+                        "wv_repo_gc")
+        o = _lib.init_struct(_lib.GcOpts, dry_run=int(bool(dry_run)),
+                             repack_percent=repack_percent)
+        st = _lib.GcStats()
+        check(_lib.lib().wv_repo_gc(self.ptr, ctypes.byref(o),
+                                    ctypes.byref(st)), self._msg)
+        return {f: getattr(st, f) for f, _ in _lib.GcStats._fields_}
