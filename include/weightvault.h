@@ -390,6 +390,128 @@ typedef struct wv_checkout_opts {
 WV_API int wv_repo_checkout(wv_repo *r, const char *ref,
                             const wv_checkout_opts *opts, wv_model **out);
 
+/* ---- Checkpoint information, history and refs ------------------------
+ *
+ * A wv_checkpoint describes one checkpoint as its manifest records it: no
+ * tensor data is read. Following wv_checkpoint_parent() from a branch head
+ * walks the history; the walk ends at a checkpoint without a parent or at
+ * one whose parent was pruned (wv_repo_stat then says WV_NOTFOUND).
+ */
+typedef struct wv_checkpoint wv_checkpoint;
+
+/* Describe checkpoint `ref` (any form wv_repo_resolve() takes; a full
+ * 64-digit id is looked up directly). WV_NOTFOUND if nothing has that name
+ * or its manifest is gone (pruned), WV_CORRUPT if the manifest is damaged.
+ * Free the result with wv_checkpoint_free(). */
+WV_API int wv_repo_stat(wv_repo *r, const char *ref, wv_checkpoint **out);
+WV_API void wv_checkpoint_free(wv_checkpoint *c);
+
+/* Strings are borrowed from `c`. The id is 64 hex digits; the parent is ""
+ * for a first checkpoint; the time is RFC 3339 UTC ("2026-11-28T14:00:00Z");
+ * the branch is the one the checkpoint was committed on; the message may
+ * be "". */
+WV_API const char *wv_checkpoint_id(const wv_checkpoint *c);
+WV_API const char *wv_checkpoint_parent(const wv_checkpoint *c);
+WV_API const char *wv_checkpoint_branch(const wv_checkpoint *c);
+WV_API const char *wv_checkpoint_time(const wv_checkpoint *c);
+WV_API const char *wv_checkpoint_message(const wv_checkpoint *c);
+/* The metadata stored with the checkpoint, in its order (borrowed).
+ * wv_checkpoint_meta() returns WV_RANGE if i is too big. */
+WV_API size_t wv_checkpoint_meta_count(const wv_checkpoint *c);
+WV_API int wv_checkpoint_meta(const wv_checkpoint *c, size_t i,
+                              const char **key, const char **value);
+WV_API const char *wv_checkpoint_get_meta(const wv_checkpoint *c,
+                                          const char *key);
+/* Tensor i in checkpoint order. Out of range: NULL, WV_DTYPE_INVALID, -1,
+ * NULL and 0. The shape has wv_checkpoint_tensor_ndim() extents. */
+WV_API size_t wv_checkpoint_tensor_count(const wv_checkpoint *c);
+WV_API const char *wv_checkpoint_tensor_name(const wv_checkpoint *c,
+                                             size_t i);
+WV_API wv_dtype wv_checkpoint_tensor_dtype(const wv_checkpoint *c, size_t i);
+WV_API int wv_checkpoint_tensor_ndim(const wv_checkpoint *c, size_t i);
+WV_API const uint64_t *wv_checkpoint_tensor_shape(const wv_checkpoint *c,
+                                                  size_t i);
+WV_API uint64_t wv_checkpoint_tensor_nbytes(const wv_checkpoint *c,
+                                            size_t i);
+/* Sum of the tensors' bytes. */
+WV_API uint64_t wv_checkpoint_total_bytes(const wv_checkpoint *c);
+
+/* Refs. Names are 1..100 characters of [A-Za-z0-9._-], not starting with
+ * '.' or '-', without "..", not ending in ".lock", not "latest" and not
+ * 6 to 64 lowercase hex digits (which would shadow id prefixes); a bad
+ * name is WV_MISUSE. A branch and a tag may not share a name (WV_EXISTS).
+ * `ref` is resolved as wv_repo_resolve() does; NULL means "latest".
+ *
+ * Tags never move: wv_repo_tag() returns WV_EXISTS if the tag exists,
+ * wherever it points. Branches are created with wv_repo_branch() (WV_EXISTS
+ * if it exists) and moved by commits. Deleting a ref removes the name
+ * only: its checkpoints stay until a prune removes them. The branch "main"
+ * cannot be deleted (WV_MISUSE), since "latest" is its head. Deleting a
+ * missing ref is WV_NOTFOUND. Every change is one compare-and-swap of the
+ * ref, so a concurrent change makes it fail with WV_CONFLICT (delete) or
+ * WV_EXISTS (create), never half done. */
+WV_API int wv_repo_tag(wv_repo *r, const char *name, const char *ref);
+WV_API int wv_repo_tag_delete(wv_repo *r, const char *name);
+WV_API int wv_repo_branch(wv_repo *r, const char *name, const char *ref);
+WV_API int wv_repo_branch_delete(wv_repo *r, const char *name);
+
+/* List the branches (refs/heads) or the tags (refs/tags), sorted by name:
+ * cb is called once per ref with its name and checkpoint id (both valid
+ * during the call only). The refs are read first, so on an error before
+ * the first call cb is never called. A non-zero return from cb stops the
+ * listing and is returned. */
+typedef int (*wv_ref_cb)(void *arg, const char *name, const char *id);
+WV_API int wv_repo_list_branches(wv_repo *r, wv_ref_cb cb, void *arg);
+WV_API int wv_repo_list_tags(wv_repo *r, wv_ref_cb cb, void *arg);
+
+/* ---- Comparing two checkpoints ---------------------------------------- */
+typedef enum wv_diff_kind {
+    WV_DIFF_UNCHANGED = 0, /* same dtype, shape and bytes               */
+    WV_DIFF_ADDED,         /* only in b                                 */
+    WV_DIFF_REMOVED,       /* only in a                                 */
+    WV_DIFF_CHANGED        /* in both, with another dtype, shape or
+                              content                                   */
+} wv_diff_kind;
+
+/* One tensor of a comparison. Fields may be appended in later versions;
+ * entries are only ever handed out by the library. */
+typedef struct wv_diff_entry {
+    const char *name;  /* borrowed from the wv_diff                     */
+    wv_diff_kind kind;
+    long a, b;         /* its index in checkpoint a / b, -1 if absent   */
+    int compared;      /* CHANGED with the same dtype and shape and a
+                          numeric dtype (float, integer, BOOL, or a
+                          block type that dequantises): values were
+                          read and the figures below are set           */
+    uint64_t n_differ; /* elements whose values differ                 */
+    double max_abs;    /* max |a_i - b_i|                               */
+    double rel_l2;     /* ||a - b||_2 / ||a||_2 (+inf if ||a|| is 0 and
+                          a != b)                                       */
+} wv_diff_entry;
+
+/* Compare checkpoint `a` (the old one) with `b`. Tensors are matched by
+ * name. A tensor whose chunk ids are all equal in both is UNCHANGED
+ * without reading its data; only the CHANGED tensors of the same dtype and
+ * shape are read (verified, through wv_repo_checkout()) and their values
+ * compared in double precision: NaN against NaN and equal infinities count
+ * as equal, a NaN on one side only makes max_abs and rel_l2 NaN. With
+ * WV_DIFF_NO_VALUES no data is read at all (compared stays 0). Entries come
+ * in b's order, then the removed tensors in a's order. Free the result with
+ * wv_diff_free(). */
+#define WV_DIFF_NO_VALUES 1u
+typedef struct wv_diff wv_diff;
+WV_API int wv_repo_diff(wv_repo *r, const char *a, const char *b,
+                        unsigned flags, wv_diff **out);
+WV_API void wv_diff_free(wv_diff *d);
+WV_API size_t wv_diff_count(const wv_diff *d);
+/* Entry i, or NULL if i is too big. Borrowed from d. */
+WV_API const wv_diff_entry *wv_diff_entry_at(const wv_diff *d, size_t i);
+/* The two checkpoints compared (borrowed from d). */
+WV_API const wv_checkpoint *wv_diff_a(const wv_diff *d);
+WV_API const wv_checkpoint *wv_diff_b(const wv_diff *d);
+/* Bytes of tensor data read (both sides) to compute the figures. */
+WV_API uint64_t wv_diff_bytes_read(const wv_diff *d);
+
 #ifdef __cplusplus
 }
 #endif

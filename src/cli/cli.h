@@ -48,5 +48,11 @@ int cli_open_repo(const char *uri, wv_repo **r);
 int cmd_init(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_checkout(int argc, char **argv);
+/* History and refs (cmd_history.c). */
+int cmd_log(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_tag(int argc, char **argv);
+int cmd_branch(int argc, char **argv);
 
 #endif

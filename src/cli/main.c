@@ -72,6 +72,11 @@ static const char main_help[] =
     "  init DIR                       create a checkpoint repository\n"
     "  commit REPO[@BRANCH] FILE...   store files as a new checkpoint\n"
     "  checkout REPO[@REF] -o OUT     write a checkpoint to a file\n"
+    "  log REPO[@REF] [-n N]          history of a branch, newest first\n"
+    "  show REPO[@REF]                a checkpoint's metadata and tensors\n"
+    "  diff REPO A B                  tensors added, removed, changed\n"
+    "  tag REPO NAME [REF]            name a checkpoint for good (--list, -d)\n"
+    "  branch REPO NAME [REF]         create a branch (--list, -d)\n"
     "\n"
     "formats (detected from the content when reading, from the extension\n"
     "when writing):\n"
@@ -471,6 +476,11 @@ static const struct command commands[] = {
     {"init", cmd_init},
     {"commit", cmd_commit},
     {"checkout", cmd_checkout},
+    {"log", cmd_log},
+    {"show", cmd_show},
+    {"diff", cmd_diff},
+    {"tag", cmd_tag},
+    {"branch", cmd_branch},
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,876 @@
+/*
+ * cmd_history.c -- wv log, wv show, wv diff, wv tag, wv branch: reading a
+ * repository's history and managing its refs.
+ *
+ * Everything here goes through the public API. log and show read
+ * manifests only (wv_repo_stat); show --hash and diff read tensor data
+ * through wv_repo_checkout, which verifies every chunk. Text output is for
+ * people; --json prints one JSON document for scripts, with the key sets
+ * documented in the help texts (they only ever grow).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HASH_BATCH ((uint64_t)256 << 20)
+
+/* Open REPO of "REPO[@REF]"; *ref is NULL without one. */
+static int open_target(const char *target, wv_repo **r, char **uri,
+                       const char **ref)
+{
+    if (cli_split_ref(target, uri, ref) != 0)
+        return WV_NOMEM;
+    return cli_open_repo(*uri, r);
+}
+
+static int finish(int rc)
+{
+    if (fflush(stdout) != 0 && rc == WV_OK) {
+        fprintf(stderr, "wv: writing output failed: %s\n", strerror(errno));
+        rc = WV_IO;
+    }
+    return cli_exit_code(rc);
+}
+
+static void shape_of(const wv_checkpoint *c, size_t i, char *buf, size_t cap)
+{
+    const uint64_t *s = wv_checkpoint_tensor_shape(c, i);
+    size_t o = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < wv_checkpoint_tensor_ndim(c, i) && o < cap; d++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%llu", d ? ", " : "",
+                              (unsigned long long)s[d]);
+    if (o < cap)
+        snprintf(buf + o, cap - o, "]");
+}
+
+static void json_meta(const wv_checkpoint *c)
+{
+    printf("{");
+    for (size_t i = 0; i < wv_checkpoint_meta_count(c); i++) {
+        const char *k, *v;
+        wv_checkpoint_meta(c, i, &k, &v);
+        printf("%s", i ? ", " : "");
+        cli_json_string(stdout, k);
+        printf(": ");
+        cli_json_string(stdout, v);
+    }
+    printf("}");
+}
+
+/* "id", "parent", "time", "branch", "message" members (no braces). */
+static void json_head(const wv_checkpoint *c)
+{
+    printf("\"id\": \"%s\", \"parent\": ", wv_checkpoint_id(c));
+    if (wv_checkpoint_parent(c)[0])
+        printf("\"%s\"", wv_checkpoint_parent(c));
+    else
+        printf("null");
+    printf(", \"time\": ");
+    cli_json_string(stdout, wv_checkpoint_time(c));
+    printf(", \"branch\": ");
+    cli_json_string(stdout, wv_checkpoint_branch(c));
+    printf(", \"message\": ");
+    cli_json_string(stdout, wv_checkpoint_message(c));
+}
+
+/* A metadata value worth a place in the log: a number (step, epoch, a
+ * loss or an accuracy). */
+static bool is_number(const char *s)
+{
+    char *end;
+    if (s[0] == '\0' || strlen(s) > 40)
+        return false;
+    errno = 0;
+    (void)strtod(s, &end);
+    return *end == '\0' && errno == 0;
+}
+
+/* ---- refs pointing at a checkpoint, for decorations -------------------- */
+
+struct reflist {
+    struct {
+        char *name;
+        char id[WV_ID_HEX];
+        bool tag;
+    } *v;
+    size_t n, cap;
+    bool tag; /* kind being collected */
+};
+
+static int collect_ref(void *arg, const char *name, const char *id)
+{
+    struct reflist *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        void *nv = realloc(l->v, cap * sizeof *l->v);
+        if (nv == NULL)
+            return WV_NOMEM;
+        l->v = nv;
+        l->cap = cap;
+    }
+    if ((l->v[l->n].name = strdup(name)) == NULL)
+        return WV_NOMEM;
+    snprintf(l->v[l->n].id, WV_ID_HEX, "%s", id);
+    l->v[l->n].tag = l->tag;
+    l->n++;
+    return WV_OK;
+}
+
+static int collect_refs(wv_repo *r, struct reflist *l)
+{
+    l->tag = false;
+    int rc = wv_repo_list_branches(r, collect_ref, l);
+    if (rc == WV_OK) {
+        l->tag = true;
+        rc = wv_repo_list_tags(r, collect_ref, l);
+    }
+    if (rc != WV_OK)
+        cli_die(rc == WV_NOMEM ? "out of memory" : wv_repo_errmsg(r));
+    return rc;
+}
+
+static void reflist_release(struct reflist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].name);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* ---- wv log ------------------------------------------------------------- */
+
+static const char log_help[] =
+    "usage: wv log REPO[@REF] [-n N] [--json]\n"
+    "\n"
+    "Show the history of REF (a branch, 'latest' = the head of main, a tag\n"
+    "or an id prefix; default latest), newest first, following parents.\n"
+    "Each checkpoint shows its id, the branches and tags pointing at it, its\n"
+    "time (UTC), the branch it was committed on, its numeric metadata (step,\n"
+    "epoch, metrics such as val_loss; other metadata such as a config is\n"
+    "shown by 'wv show') and its message. The history ends at the first\n"
+    "checkpoint, or where a parent was pruned (said on the last line). Only\n"
+    "manifests are read, never tensor data.\n"
+    "\n"
+    "  -n N     show at most N checkpoints\n"
+    "  --json   print one JSON array instead, newest first, for scripts:\n"
+    "           [{\"id\": \"<64 hex>\", \"parent\": \"<64 hex>\" or null,\n"
+    "             \"time\": \"2026-11-28T14:00:00Z\", \"branch\": \"main\",\n"
+    "             \"message\": \"...\", \"refs\": [\"main\", \"tag:best\"],\n"
+    "             \"metadata\": {\"step\": \"100\", ...}, \"tensors\": 12,\n"
+    "             \"nbytes\": 1048576}, ...]\n"
+    "           with \"parent_missing\": true on a checkpoint whose parent\n"
+    "           was pruned. metadata holds every entry.\n";
+
+static void print_refs_text(const struct reflist *l, const char *id)
+{
+    bool any = false;
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->v[i].id, id) != 0)
+            continue;
+        printf("%s%s%s", any ? ", " : " (", l->v[i].tag ? "tag: " : "",
+               l->v[i].name);
+        any = true;
+    }
+    if (any)
+        printf(")");
+}
+
+static void log_entry(const wv_checkpoint *c, const struct reflist *l,
+                      bool json, bool first, bool parent_missing)
+{
+    if (json) {
+        printf("%s\n {", first ? "" : ",");
+        json_head(c);
+        printf(", \"refs\": [");
+        bool any = false;
+        for (size_t i = 0; i < l->n; i++) {
+            if (strcmp(l->v[i].id, wv_checkpoint_id(c)) != 0)
+                continue;
+            char name[160];
+            snprintf(name, sizeof name, "%s%s", l->v[i].tag ? "tag:" : "",
+                     l->v[i].name);
+            printf("%s", any ? ", " : "");
+            cli_json_string(stdout, name);
+            any = true;
+        }
+        printf("], \"metadata\": ");
+        json_meta(c);
+        printf(", \"tensors\": %zu, \"nbytes\": %llu",
+               wv_checkpoint_tensor_count(c),
+               (unsigned long long)wv_checkpoint_total_bytes(c));
+        if (parent_missing)
+            printf(", \"parent_missing\": true");
+        printf("}");
+        return;
+    }
+    if (!first)
+        printf("\n");
+    printf("checkpoint %s", wv_checkpoint_id(c));
+    print_refs_text(l, wv_checkpoint_id(c));
+    printf("\ntime:     %s\nbranch:   %s\n", wv_checkpoint_time(c),
+           wv_checkpoint_branch(c));
+    bool any = false;
+    for (size_t i = 0; i < wv_checkpoint_meta_count(c); i++) {
+        const char *k, *v;
+        wv_checkpoint_meta(c, i, &k, &v);
+        if (!is_number(v) || strlen(k) > 40)
+            continue;
+        printf("%s%s=%s", any ? " " : "metrics:  ", k, v);
+        any = true;
+    }
+    if (any)
+        printf("\n");
+    char hb[32];
+    cli_human_bytes(wv_checkpoint_total_bytes(c), hb, sizeof hb);
+    printf("tensors:  %zu (%s)\n", wv_checkpoint_tensor_count(c), hb);
+    if (wv_checkpoint_message(c)[0]) {
+        printf("\n");
+        const char *m = wv_checkpoint_message(c);
+        while (*m) {
+            size_t n = strcspn(m, "\n");
+            printf("    %.*s\n", (int)n, m);
+            m += n + (m[n] == '\n');
+        }
+    }
+}
+
+int cmd_log(int argc, char **argv)
+{
+    const char *target = NULL, *ref = NULL;
+    char *uri = NULL;
+    bool json = false;
+    long limit = -1, shown = 0;
+    wv_repo *r = NULL;
+    wv_checkpoint *c = NULL, *p = NULL;
+    struct reflist refs = {0};
+    int rc = WV_OK;
+
+    if (cli_want_help(argc, argv)) {
+        fputs(log_help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            json = true;
+        } else if (strcmp(a, "-n") == 0) {
+            char *end;
+            if (i + 1 >= argc)
+                return cli_usage("log", "-n needs a value");
+            errno = 0;
+            limit = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || errno || limit < 0)
+                return cli_usage("log", "-n takes a count, not '%s'",
+                                 argv[i]);
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage("log", "unknown option '%s'", a);
+        } else if (target == NULL) {
+            target = a;
+        } else {
+            return cli_usage("log", "unexpected argument '%s'", a);
+        }
+    }
+    if (target == NULL)
+        return cli_usage("log", "missing REPO[@REF]");
+    if ((rc = open_target(target, &r, &uri, &ref)) != WV_OK)
+        goto out;
+    if ((rc = collect_refs(r, &refs)) != WV_OK)
+        goto out;
+    if ((rc = wv_repo_stat(r, ref ? ref : "latest", &c)) != WV_OK) {
+        cli_die(wv_repo_errmsg(r));
+        goto out;
+    }
+    if (json)
+        printf("[");
+    while (c && (limit < 0 || shown < limit)) {
+        bool missing = false;
+        p = NULL;
+        if (wv_checkpoint_parent(c)[0] && (limit < 0 || shown + 1 < limit)) {
+            rc = wv_repo_stat(r, wv_checkpoint_parent(c), &p);
+            if (rc == WV_NOTFOUND) {
+                missing = true;
+                rc = WV_OK;
+            } else if (rc != WV_OK) {
+                log_entry(c, &refs, json, shown == 0, false);
+                if (json)
+                    printf("]\n");
+                fflush(stdout);
+                cli_die(wv_repo_errmsg(r));
+                goto out;
+            }
+        }
+        log_entry(c, &refs, json, shown == 0, missing);
+        shown++;
+        if (missing && !json)
+            printf("\n(history stops here: parent %.12s was pruned)\n",
+                   wv_checkpoint_parent(c));
+        wv_checkpoint_free(c);
+        c = p;
+    }
+    if (json)
+        printf("\n]\n");
+out:
+    wv_checkpoint_free(c);
+    reflist_release(&refs);
+    wv_repo_close(r);
+    free(uri);
+    return finish(rc);
+}
+
+/* ---- wv show ------------------------------------------------------------ */
+
+static const char show_help[] =
+    "usage: wv show REPO[@REF] [--json] [--hash]\n"
+    "\n"
+    "Describe checkpoint REF (default latest): id, parent, time, branch,\n"
+    "message, metadata, then one row per tensor (name, dtype, shape, bytes)\n"
+    "as 'wv inspect' prints a file. Only the manifest is read, unless\n"
+    "--hash is given.\n"
+    "\n"
+    "  --json   print one JSON object instead, in the 'wv inspect --json'\n"
+    "           schema plus the checkpoint's fields:\n"
+    "           {\"id\": \"<64 hex>\", \"parent\": \"<64 hex>\" or null,\n"
+    "            \"time\": \"...\", \"branch\": \"main\",\n"
+    "            \"message\": \"...\",\n"
+    "            \"format\": \"repository\", \"metadata\": {\"k\": \"v\"},\n"
+    "            \"tensors\": [{\"name\": \"w\", \"dtype\": \"F32\",\n"
+    "                         \"shape\": [2, 3], \"nbytes\": 24}]}\n"
+    "           Tensors carry no \"sha256\": the manifest knows the hashes\n"
+    "           of chunks, not of whole tensors.\n"
+    "  --hash   read every tensor (verified chunk by chunk) and add its\n"
+    "           SHA-256 over the elements, as 'wv inspect --json' gives it:\n"
+    "           a \"sha256\" member with --json, a column otherwise.\n";
+
+/* SHA-256 of every tensor of c, reading batches of about HASH_BATCH
+ * bytes. */
+static int hash_tensors(wv_repo *r, const wv_checkpoint *c,
+                        unsigned char (*out)[32])
+{
+    size_t n = wv_checkpoint_tensor_count(c);
+    const char **names = calloc(n + 1, sizeof *names);
+    wv_model *m = NULL;
+    int rc = WV_OK;
+    if (names == NULL)
+        return WV_NOMEM;
+    for (size_t i = 0; i < n && rc == WV_OK;) {
+        uint64_t bytes = 0;
+        size_t j = i;
+        while (j < n && (j == i || bytes + wv_checkpoint_tensor_nbytes(c, j)
+                                           <= HASH_BATCH)) {
+            bytes += wv_checkpoint_tensor_nbytes(c, j);
+            names[j - i] = wv_checkpoint_tensor_name(c, j);
+            j++;
+        }
+        wv_checkout_opts co = WV_CHECKOUT_OPTS_INIT;
+        co.names = names;
+        co.n_names = j - i;
+        rc = wv_repo_checkout(r, wv_checkpoint_id(c), &co, &m);
+        for (size_t k = i; k < j && rc == WV_OK; k++) {
+            const wv_tensor *t =
+                wv_model_find(m, wv_checkpoint_tensor_name(c, k));
+            rc = t ? wv_tensor_sha256(t, out[k]) : WV_CORRUPT;
+        }
+        wv_model_free(m);
+        m = NULL;
+        i = j;
+    }
+    free(names);
+    return rc;
+}
+
+int cmd_show(int argc, char **argv)
+{
+    const char *target = NULL, *ref = NULL;
+    char *uri = NULL;
+    bool json = false, hash = false;
+    wv_repo *r = NULL;
+    wv_checkpoint *c = NULL;
+    unsigned char (*sums)[32] = NULL;
+    int rc = WV_OK;
+
+    if (cli_want_help(argc, argv)) {
+        fputs(show_help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0)
+            json = true;
+        else if (strcmp(a, "--hash") == 0)
+            hash = true;
+        else if (a[0] == '-' && a[1])
+            return cli_usage("show", "unknown option '%s'", a);
+        else if (target == NULL)
+            target = a;
+        else
+            return cli_usage("show", "unexpected argument '%s'", a);
+    }
+    if (target == NULL)
+        return cli_usage("show", "missing REPO[@REF]");
+    if ((rc = open_target(target, &r, &uri, &ref)) != WV_OK)
+        goto out;
+    if ((rc = wv_repo_stat(r, ref ? ref : "latest", &c)) != WV_OK) {
+        cli_die(wv_repo_errmsg(r));
+        goto out;
+    }
+    size_t n = wv_checkpoint_tensor_count(c);
+    if (hash) {
+        sums = calloc(n + 1, sizeof *sums);
+        rc = sums ? hash_tensors(r, c, sums) : WV_NOMEM;
+        if (rc != WV_OK) {
+            cli_die(rc == WV_NOMEM ? "out of memory" : wv_repo_errmsg(r));
+            goto out;
+        }
+    }
+    if (json) {
+        printf("{");
+        json_head(c);
+        printf(", \"format\": \"repository\", \"metadata\": ");
+        json_meta(c);
+        printf(", \"tensors\": [");
+        for (size_t i = 0; i < n; i++) {
+            char shape[256];
+            shape_of(c, i, shape, sizeof shape);
+            printf("%s{\"name\": ", i ? ", " : "");
+            cli_json_string(stdout, wv_checkpoint_tensor_name(c, i));
+            printf(", \"dtype\": \"%s\", \"shape\": %s, \"nbytes\": %llu",
+                   wv_dtype_name(wv_checkpoint_tensor_dtype(c, i)), shape,
+                   (unsigned long long)wv_checkpoint_tensor_nbytes(c, i));
+            if (sums) {
+                printf(", \"sha256\": \"");
+                for (int k = 0; k < 32; k++)
+                    printf("%02x", sums[i][k]);
+                printf("\"");
+            }
+            printf("}");
+        }
+        printf("]}\n");
+        goto out;
+    }
+    char hb[32];
+    cli_human_bytes(wv_checkpoint_total_bytes(c), hb, sizeof hb);
+    printf("checkpoint: %s\n", wv_checkpoint_id(c));
+    printf("parent:     %s\n", wv_checkpoint_parent(c)[0]
+                                   ? wv_checkpoint_parent(c)
+                                   : "(none)");
+    printf("time:       %s\n", wv_checkpoint_time(c));
+    printf("branch:     %s\n", wv_checkpoint_branch(c));
+    printf("message:    %s\n", wv_checkpoint_message(c));
+    printf("tensors:    %zu (%s)\n", n, hb);
+    size_t nm = wv_checkpoint_meta_count(c);
+    printf("metadata:   %s\n", nm ? "" : "(none)");
+    for (size_t i = 0; i < nm; i++) {
+        const char *k, *v;
+        wv_checkpoint_meta(c, i, &k, &v);
+        size_t vl = strlen(v);
+        printf("  %s = %.*s%s\n", k, vl > 200 ? 200 : (int)vl, v,
+               vl > 200 ? "..." : "");
+    }
+    size_t w = 4;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(wv_checkpoint_tensor_name(c, i));
+        if (l > w)
+            w = l < 60 ? l : 60;
+    }
+    printf("\n%-*s  %-8s  %-20s  %s%s\n", (int)w, "name", "dtype", "shape",
+           "bytes", sums ? "  sha256" : "");
+    for (size_t i = 0; i < n; i++) {
+        char shape[256];
+        shape_of(c, i, shape, sizeof shape);
+        printf("%-*s  %-8s  %-20s  %llu", (int)w,
+               wv_checkpoint_tensor_name(c, i),
+               wv_dtype_name(wv_checkpoint_tensor_dtype(c, i)), shape,
+               (unsigned long long)wv_checkpoint_tensor_nbytes(c, i));
+        if (sums) {
+            printf("  ");
+            for (int k = 0; k < 32; k++)
+                printf("%02x", sums[i][k]);
+        }
+        printf("\n");
+    }
+out:
+    free(sums);
+    wv_checkpoint_free(c);
+    wv_repo_close(r);
+    free(uri);
+    return finish(rc);
+}
+
+/* ---- wv diff ------------------------------------------------------------ */
+
+static const char diff_help[] =
+    "usage: wv diff REPO A B [--json] [--all] [--no-values]\n"
+    "       wv diff REPO@A REPO@B [...]\n"
+    "       wv diff REPO[@]B           (B against its parent)\n"
+    "\n"
+    "Compare checkpoint A (the old one) with B, matching tensors by name:\n"
+    "added (only in B), removed (only in A), changed, unchanged. A changed\n"
+    "tensor with another dtype or shape says so; one with the same dtype and\n"
+    "shape is read from both checkpoints (verified) and shows the maximum\n"
+    "absolute difference max|a-b|, the relative L2 change ||a-b|| / ||a||\n"
+    "and how many elements differ, computed in double precision for float,\n"
+    "integer and BOOL tensors (and block types that dequantise). Tensors\n"
+    "whose chunks are all equal are unchanged without being read. A\n"
+    "summary line ends the output. The exit status is 0 whether or not the\n"
+    "checkpoints differ.\n"
+    "\n"
+    "  --all        list unchanged tensors too\n"
+    "  --no-values  read no tensor data (changed tensors get no figures)\n"
+    "  --json       print one JSON object instead:\n"
+    "               {\"a\": {\"id\", \"parent\", \"time\", \"branch\",\n"
+    "                       \"message\"}, \"b\": {...},\n"
+    "                \"tensors\": [{\"name\": \"w\", \"status\": \"changed\",\n"
+    "                  \"a\": {\"dtype\": \"F32\", \"shape\": [2, 3],\n"
+    "                        \"nbytes\": 24} or null, \"b\": {...} or null,\n"
+    "                  \"max_abs\": 0.5, \"rel_l2\": 0.01,\n"
+    "                  \"n_differ\": 4}, ...],\n"
+    "                \"summary\": {\"added\": 0, \"removed\": 0,\n"
+    "                  \"changed\": 1, \"unchanged\": 9,\n"
+    "                  \"bytes_read\": 48}}\n"
+    "               status is added, removed, changed or unchanged; every\n"
+    "               tensor is listed; the three figures are present only\n"
+    "               when values were compared, and a figure that is not\n"
+    "               finite (a NaN on one side, ||a|| = 0) is null.\n";
+
+static void json_side(const wv_checkpoint *c, long i)
+{
+    char shape[256];
+    if (i < 0) {
+        printf("null");
+        return;
+    }
+    shape_of(c, (size_t)i, shape, sizeof shape);
+    printf("{\"dtype\": \"%s\", \"shape\": %s, \"nbytes\": %llu}",
+           wv_dtype_name(wv_checkpoint_tensor_dtype(c, (size_t)i)), shape,
+           (unsigned long long)wv_checkpoint_tensor_nbytes(c, (size_t)i));
+}
+
+static void json_number(double v)
+{
+    if (v != v || v > 1.7976931348623157e308 || v < -1.7976931348623157e308)
+        printf("null");
+    else
+        printf("%.17g", v);
+}
+
+static const char *kind_name(wv_diff_kind k)
+{
+    return k == WV_DIFF_ADDED     ? "added"
+           : k == WV_DIFF_REMOVED ? "removed"
+           : k == WV_DIFF_CHANGED ? "changed"
+                                  : "unchanged";
+}
+
+static void print_diff(const wv_diff *d, bool json, bool all)
+{
+    const wv_checkpoint *a = wv_diff_a(d), *b = wv_diff_b(d);
+    size_t count[4] = {0};
+    for (size_t i = 0; i < wv_diff_count(d); i++)
+        count[wv_diff_entry_at(d, i)->kind]++;
+    if (json) {
+        printf("{\"a\": {");
+        json_head(a);
+        printf("},\n \"b\": {");
+        json_head(b);
+        printf("},\n \"tensors\": [");
+        for (size_t i = 0; i < wv_diff_count(d); i++) {
+            const wv_diff_entry *e = wv_diff_entry_at(d, i);
+            printf("%s\n  {\"name\": ", i ? "," : "");
+            cli_json_string(stdout, e->name);
+            printf(", \"status\": \"%s\", \"a\": ", kind_name(e->kind));
+            json_side(a, e->a);
+            printf(", \"b\": ");
+            json_side(b, e->b);
+            if (e->compared) {
+                printf(", \"max_abs\": ");
+                json_number(e->max_abs);
+                printf(", \"rel_l2\": ");
+                json_number(e->rel_l2);
+                printf(", \"n_differ\": %llu",
+                       (unsigned long long)e->n_differ);
+            }
+            printf("}");
+        }
+        printf("],\n \"summary\": {\"added\": %zu, \"removed\": %zu, "
+               "\"changed\": %zu, \"unchanged\": %zu, \"bytes_read\": "
+               "%llu}}\n",
+               count[WV_DIFF_ADDED], count[WV_DIFF_REMOVED],
+               count[WV_DIFF_CHANGED], count[WV_DIFF_UNCHANGED],
+               (unsigned long long)wv_diff_bytes_read(d));
+        return;
+    }
+    printf("a: %.12s  %s  %s  %s\n", wv_checkpoint_id(a),
+           wv_checkpoint_time(a), wv_checkpoint_branch(a),
+           wv_checkpoint_message(a));
+    printf("b: %.12s  %s  %s  %s\n\n", wv_checkpoint_id(b),
+           wv_checkpoint_time(b), wv_checkpoint_branch(b),
+           wv_checkpoint_message(b));
+    size_t w = 4;
+    for (size_t i = 0; i < wv_diff_count(d); i++) {
+        size_t l = strlen(wv_diff_entry_at(d, i)->name);
+        if (l > w)
+            w = l < 50 ? l : 50;
+    }
+    for (size_t i = 0; i < wv_diff_count(d); i++) {
+        const wv_diff_entry *e = wv_diff_entry_at(d, i);
+        char sa[128] = "", sb[128] = "";
+        if (e->kind == WV_DIFF_UNCHANGED && !all)
+            continue;
+        if (e->a >= 0)
+            shape_of(a, (size_t)e->a, sa, sizeof sa);
+        if (e->b >= 0)
+            shape_of(b, (size_t)e->b, sb, sizeof sb);
+        const wv_checkpoint *c = e->b >= 0 ? b : a;
+        long ci = e->b >= 0 ? e->b : e->a;
+        printf("%-9s  %-*s  %-5s %s", kind_name(e->kind), (int)w, e->name,
+               wv_dtype_name(wv_checkpoint_tensor_dtype(c, (size_t)ci)),
+               e->b >= 0 ? sb : sa);
+        if (e->kind == WV_DIFF_CHANGED) {
+            wv_dtype da = wv_checkpoint_tensor_dtype(a, (size_t)e->a);
+            wv_dtype db = wv_checkpoint_tensor_dtype(b, (size_t)e->b);
+            if (da != db || strcmp(sa, sb) != 0)
+                printf("  (was %s %s)", wv_dtype_name(da), sa);
+            else if (e->compared)
+                printf("  max|a-b| %.6g  rel L2 %.6g  %llu element%s "
+                       "differ%s",
+                       e->max_abs, e->rel_l2,
+                       (unsigned long long)e->n_differ,
+                       e->n_differ == 1 ? "" : "s",
+                       e->n_differ == 1 ? "s" : "");
+            else
+                printf("  (values not compared)");
+        }
+        printf("\n");
+    }
+    char hb[32];
+    cli_human_bytes(wv_diff_bytes_read(d), hb, sizeof hb);
+    printf("%s%zu added, %zu removed, %zu changed, %zu unchanged "
+           "(%s of tensor data read)\n",
+           count[WV_DIFF_ADDED] + count[WV_DIFF_REMOVED] +
+                       count[WV_DIFF_CHANGED] ||
+                   all
+               ? "\n"
+               : "",
+           count[WV_DIFF_ADDED], count[WV_DIFF_REMOVED],
+           count[WV_DIFF_CHANGED], count[WV_DIFF_UNCHANGED], hb);
+}
+
+int cmd_diff(int argc, char **argv)
+{
+    const char *pos[3] = {NULL, NULL, NULL}, *ref0 = NULL, *ref1 = NULL;
+    const char *a = NULL, *b = NULL;
+    char *uri = NULL, *uri1 = NULL, *parent = NULL;
+    int n_pos = 0, rc = WV_OK;
+    bool json = false, all = false;
+    unsigned flags = 0;
+    wv_repo *r = NULL;
+    wv_diff *d = NULL;
+
+    if (cli_want_help(argc, argv)) {
+        fputs(diff_help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--json") == 0)
+            json = true;
+        else if (strcmp(s, "--all") == 0)
+            all = true;
+        else if (strcmp(s, "--no-values") == 0)
+            flags |= WV_DIFF_NO_VALUES;
+        else if (s[0] == '-' && s[1])
+            return cli_usage("diff", "unknown option '%s'", s);
+        else if (n_pos < 3)
+            pos[n_pos++] = s;
+        else
+            return cli_usage("diff", "too many arguments");
+    }
+    if (n_pos == 0)
+        return cli_usage("diff", "needs REPO A B, or REPO@A REPO@B");
+    if (cli_split_ref(pos[0], &uri, &ref0) != 0)
+        return EXIT_OTHER;
+    if (ref0 && n_pos == 2) {
+        if (cli_split_ref(pos[1], &uri1, &ref1) != 0) {
+            free(uri);
+            return EXIT_OTHER;
+        }
+        if (ref1 == NULL || strcmp(uri, uri1) != 0) {
+            free(uri);
+            free(uri1);
+            return cli_usage("diff", "REPO@A REPO@B must name the same "
+                                     "repository");
+        }
+        a = ref0;
+        b = ref1;
+    } else if (ref0 && n_pos == 1) {
+        b = ref0;
+    } else if (!ref0 && n_pos == 3) {
+        a = pos[1];
+        b = pos[2];
+    } else if (!ref0 && n_pos == 2) {
+        b = pos[1];
+    } else {
+        free(uri);
+        return cli_usage("diff", "needs REPO A B, or REPO@A REPO@B");
+    }
+    if ((rc = cli_open_repo(uri, &r)) != WV_OK)
+        goto out;
+    if (a == NULL) {
+        wv_checkpoint *c = NULL;
+        if ((rc = wv_repo_stat(r, b, &c)) != WV_OK) {
+            cli_die(wv_repo_errmsg(r));
+            goto out;
+        }
+        if (wv_checkpoint_parent(c)[0] == '\0') {
+            fprintf(stderr, "wv: %s: checkpoint %.12s has no parent to "
+                            "compare with\n",
+                    uri, wv_checkpoint_id(c));
+            wv_checkpoint_free(c);
+            rc = WV_NOTFOUND;
+            goto out;
+        }
+        parent = strdup(wv_checkpoint_parent(c));
+        wv_checkpoint_free(c);
+        if (parent == NULL) {
+            rc = WV_NOMEM;
+            goto out;
+        }
+        a = parent;
+    }
+    if ((rc = wv_repo_diff(r, a, b, flags, &d)) != WV_OK) {
+        cli_die(wv_repo_errmsg(r));
+        goto out;
+    }
+    print_diff(d, json, all);
+out:
+    wv_diff_free(d);
+    wv_repo_close(r);
+    free(parent);
+    free(uri);
+    free(uri1);
+    return finish(rc);
+}
+
+/* ---- wv tag, wv branch -------------------------------------------------- */
+
+static const char tag_help[] =
+    "usage: wv tag REPO NAME [REF]     tag checkpoint REF (default latest)\n"
+    "       wv tag REPO@REF NAME\n"
+    "       wv tag REPO [--list]       list the tags: NAME ID per line\n"
+    "       wv tag REPO -d NAME        delete a tag\n"
+    "\n"
+    "A tag names one checkpoint for good: it never moves, so tagging with a\n"
+    "name that exists fails (exit 1) even if it names the same checkpoint;\n"
+    "delete it first to reuse the name. Tags keep their checkpoints through\n"
+    "prunes. Names: letters, digits, '.', '_', '-' (at most 100), not\n"
+    "'latest', not a hex id prefix, and not the name of a branch. Deleting\n"
+    "a tag removes the name only. REF is a branch, 'latest', a tag or an id\n"
+    "prefix.\n";
+
+static const char branch_help[] =
+    "usage: wv branch REPO NAME [REF]  create branch NAME at REF (default\n"
+    "                                  latest)\n"
+    "       wv branch REPO@REF NAME\n"
+    "       wv branch REPO [--list]    list the branches: NAME ID per line\n"
+    "       wv branch REPO -d NAME     delete a branch\n"
+    "\n"
+    "A branch is a moving name: 'wv commit REPO@NAME' adds checkpoints to it\n"
+    "(and creates it if missing, starting a history without a parent).\n"
+    "Creating a branch that exists fails (exit 1). Deleting a branch removes\n"
+    "the name only; its checkpoints stay until pruned (tag them to keep\n"
+    "them). The branch 'main' cannot be deleted, since 'latest' is its head.\n"
+    "Names follow the rules of tags, and a branch may not share its name\n"
+    "with a tag.\n";
+
+static int print_ref(void *arg, const char *name, const char *id)
+{
+    (void)arg;
+    printf("%-24s %s\n", name, id);
+    return 0;
+}
+
+static int cmd_ref(const char *cmd, const char *help, bool tag, int argc,
+                   char **argv)
+{
+    const char *target = NULL, *name = NULL, *ref = NULL, *tref = NULL;
+    const char *del = NULL;
+    char *uri = NULL;
+    bool list = false;
+    wv_repo *r = NULL;
+    int rc = WV_OK;
+
+    if (cli_want_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--list") == 0 || strcmp(a, "-l") == 0) {
+            list = true;
+        } else if (strcmp(a, "-d") == 0 || strcmp(a, "--delete") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage(cmd, "%s needs a NAME", a);
+            del = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage(cmd, "unknown option '%s'", a);
+        } else if (target == NULL) {
+            target = a;
+        } else if (name == NULL) {
+            name = a;
+        } else if (ref == NULL) {
+            ref = a;
+        } else {
+            return cli_usage(cmd, "unexpected argument '%s'", a);
+        }
+    }
+    if (target == NULL)
+        return cli_usage(cmd, "missing REPO");
+    if ((list || del) && name)
+        return cli_usage(cmd, "--list and -d take no other NAME");
+    if (list && del)
+        return cli_usage(cmd, "--list or -d, not both");
+    if (cli_split_ref(target, &uri, &tref) != 0)
+        return EXIT_OTHER;
+    if (tref && (ref || list || del || !name)) {
+        free(uri);
+        return cli_usage(cmd, "REPO@REF goes with NAME alone");
+    }
+    if (tref)
+        ref = tref;
+    if ((rc = cli_open_repo(uri, &r)) != WV_OK)
+        goto out;
+    if (del) {
+        rc = tag ? wv_repo_tag_delete(r, del) : wv_repo_branch_delete(r, del);
+        if (rc == WV_OK)
+            printf("deleted %s '%s'\n", cmd, del);
+    } else if (name) {
+        rc = tag ? wv_repo_tag(r, name, ref) : wv_repo_branch(r, name, ref);
+        if (rc == WV_OK) {
+            char id[WV_ID_HEX];
+            rc = wv_repo_resolve(r, name, id);
+            if (rc == WV_OK)
+                printf("%s '%s' -> %s\n", cmd, name, id);
+        }
+    } else {
+        rc = tag ? wv_repo_list_tags(r, print_ref, NULL)
+                 : wv_repo_list_branches(r, print_ref, NULL);
+    }
+    if (rc != WV_OK)
+        cli_die(wv_repo_errmsg(r));
+out:
+    wv_repo_close(r);
+    free(uri);
+    return finish(rc);
+}
+
+int cmd_tag(int argc, char **argv)
+{
+    return cmd_ref("tag", tag_help, true, argc, argv);
+}
+
+int cmd_branch(int argc, char **argv)
+{
+    return cmd_ref("branch", branch_help, false, argc, argv);
+}

@@ -1,0 +1,703 @@
+/*
+ * history.c -- checkpoint descriptions, refs (tags and branches) and the
+ * comparison of two checkpoints.
+ *
+ * A wv_checkpoint is a parsed manifest: describing a checkpoint or walking
+ * its history never reads tensor data. Refs are changed only through one
+ * compare-and-swap of the ref object (store.h): creating expects the ref
+ * to be absent, deleting expects the value just read, so a concurrent
+ * writer makes the call fail instead of being overwritten. Tags are never
+ * moved by this file; branches move only by commits (commit.c).
+ *
+ * A diff matches tensors by name. Chunk ids are SHA-256 of the plaintext,
+ * so two tensors of the same dtype and shape whose chunk id lists are
+ * equal hold equal bytes: they are reported unchanged without a read. The
+ * others are read through wv_repo_checkout() (every chunk verified), in
+ * batches of at most DIFF_BATCH bytes per side so memory stays bounded,
+ * and compared element by element in double precision.
+ */
+#include "repo.h"
+
+#define DIFF_BATCH ((uint64_t)256 << 20)
+#define DIFF_BLOCK 4096 /* elements converted at a time (multiple of 256) */
+
+struct wv_checkpoint {
+    struct wv__manifest mf;
+    uint64_t total;
+};
+
+/* ---- describing a checkpoint -------------------------------------------- */
+
+static bool is_hex(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* Load checkpoint `ref` into a new handle (r->err is not cleared). */
+static int stat_ref(wv_repo *r, const char *ref, wv_checkpoint **out)
+{
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    char id[WV_ID_HEX];
+    wv_checkpoint *c = NULL;
+    *out = NULL;
+    if (ref != NULL && is_hex(ref, 64, 64))
+        memcpy(id, ref, 65); /* a full id: no listing needed */
+    else
+        WV_TRY(wv__repo_resolve(r, ref, id));
+    wv__clearerr(err); /* a stale message of a read that succeeded */
+    c = wv__calloc(1, sizeof *c);
+    WV_CHECK(c != NULL, WV_NOMEM, "out of memory");
+    WV_TRY(wv__manifest_load(r, id, &c->mf));
+    for (size_t i = 0; i < c->mf.n_tensors; i++)
+        c->total += c->mf.tensors[i].nbytes;
+out:
+    if (rc != WV_OK) {
+        wv_checkpoint_free(c);
+        c = NULL;
+    }
+    *out = c;
+    return rc;
+}
+
+int wv_repo_stat(wv_repo *r, const char *ref, wv_checkpoint **out)
+{
+    wv__clearerr(&r->err);
+    return stat_ref(r, ref, out);
+}
+
+void wv_checkpoint_free(wv_checkpoint *c)
+{
+    if (c == NULL)
+        return;
+    wv__manifest_release(&c->mf);
+    wv__free(c);
+}
+
+const char *wv_checkpoint_id(const wv_checkpoint *c)
+{
+    return c->mf.id;
+}
+
+const char *wv_checkpoint_parent(const wv_checkpoint *c)
+{
+    return c->mf.parent;
+}
+
+const char *wv_checkpoint_branch(const wv_checkpoint *c)
+{
+    return c->mf.branch ? c->mf.branch : "";
+}
+
+const char *wv_checkpoint_time(const wv_checkpoint *c)
+{
+    return c->mf.time ? c->mf.time : "";
+}
+
+const char *wv_checkpoint_message(const wv_checkpoint *c)
+{
+    return c->mf.message ? c->mf.message : "";
+}
+
+size_t wv_checkpoint_meta_count(const wv_checkpoint *c)
+{
+    return c->mf.n_meta;
+}
+
+int wv_checkpoint_meta(const wv_checkpoint *c, size_t i, const char **key,
+                       const char **value)
+{
+    if (i >= c->mf.n_meta) {
+        *key = *value = NULL;
+        return WV_RANGE;
+    }
+    *key = c->mf.meta[i].key;
+    *value = c->mf.meta[i].value;
+    return WV_OK;
+}
+
+const char *wv_checkpoint_get_meta(const wv_checkpoint *c, const char *key)
+{
+    for (size_t i = 0; i < c->mf.n_meta; i++)
+        if (strcmp(c->mf.meta[i].key, key) == 0)
+            return c->mf.meta[i].value;
+    return NULL;
+}
+
+size_t wv_checkpoint_tensor_count(const wv_checkpoint *c)
+{
+    return c->mf.n_tensors;
+}
+
+const char *wv_checkpoint_tensor_name(const wv_checkpoint *c, size_t i)
+{
+    return i < c->mf.n_tensors ? c->mf.tensors[i].name : NULL;
+}
+
+wv_dtype wv_checkpoint_tensor_dtype(const wv_checkpoint *c, size_t i)
+{
+    return i < c->mf.n_tensors ? c->mf.tensors[i].dtype : WV_DTYPE_INVALID;
+}
+
+int wv_checkpoint_tensor_ndim(const wv_checkpoint *c, size_t i)
+{
+    return i < c->mf.n_tensors ? c->mf.tensors[i].ndim : -1;
+}
+
+const uint64_t *wv_checkpoint_tensor_shape(const wv_checkpoint *c, size_t i)
+{
+    return i < c->mf.n_tensors ? c->mf.tensors[i].shape : NULL;
+}
+
+uint64_t wv_checkpoint_tensor_nbytes(const wv_checkpoint *c, size_t i)
+{
+    return i < c->mf.n_tensors ? c->mf.tensors[i].nbytes : 0;
+}
+
+uint64_t wv_checkpoint_total_bytes(const wv_checkpoint *c)
+{
+    return c->total;
+}
+
+/* ---- refs --------------------------------------------------------------- */
+
+static int check_new_name(wv_repo *r, const char *kind, const char *name)
+{
+    if (name == NULL || !wv__ref_name_ok(name) ||
+        strcmp(name, "latest") == 0 || is_hex(name, 6, 64))
+        return wv__seterr(&r->err, WV_MISUSE,
+                          "'%.100s' is not a valid %s name (letters, digits, "
+                          "'.', '_', '-'; not 'latest' nor a hex id prefix)",
+                          name ? name : "", kind);
+    return WV_OK;
+}
+
+/* Read a ref's raw value. The local backend reads a ref as an object and
+ * records a "shorter than expected" message for the short read it then
+ * accepts: drop such a message on success, or it would hide ours (the
+ * first error wins). */
+static int get_ref(wv_repo *r, const char *key, char *buf, size_t cap)
+{
+    int rc = wv__store_ref_get(r->store, key, buf, cap);
+    if (rc == WV_OK)
+        wv__clearerr(&r->err);
+    return rc;
+}
+
+/* Does refs/<dir>/<name> exist? */
+static int ref_exists(wv_repo *r, const char *dir, const char *name,
+                      bool *yes)
+{
+    char key[160], buf[128];
+    snprintf(key, sizeof key, "refs/%s/%s", dir, name);
+    int rc = get_ref(r, key, buf, sizeof buf);
+    *yes = rc == WV_OK;
+    if (rc == WV_NOTFOUND) {
+        wv__clearerr(&r->err);
+        rc = WV_OK;
+    }
+    return rc;
+}
+
+/* Create refs/<dir>/<name> at `ref`; `other` is the directory of the refs
+ * that must not share the name. */
+static int create_ref(wv_repo *r, const char *dir, const char *kind,
+                      const char *other, const char *name, const char *ref)
+{
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    char id[WV_ID_HEX], key[160], val[80];
+    bool clash;
+    wv_checkpoint *c = NULL;
+    wv__clearerr(err);
+    WV_TRY(check_new_name(r, kind, name));
+    WV_TRY(ref_exists(r, other, name, &clash));
+    WV_CHECK(!clash, WV_EXISTS, "%s: there is a %s named '%s' already",
+             r->uri, strcmp(other, "tags") == 0 ? "tag" : "branch", name);
+    /* The target must exist as a checkpoint, not only as a name. */
+    WV_TRY(stat_ref(r, ref ? ref : "latest", &c));
+    memcpy(id, c->mf.id, sizeof id);
+    snprintf(key, sizeof key, "refs/%s/%s", dir, name);
+    snprintf(val, sizeof val, "%s\n", id);
+    rc = wv__store_ref_cas(r->store, key, NULL, val);
+    if (rc == WV_CONFLICT) {
+        wv__clearerr(err);
+        WV_CHECK(0, WV_EXISTS, "%s: %s '%s' exists already%s", r->uri, kind,
+                 name, strcmp(dir, "tags") == 0 ? " (tags never move)" : "");
+    }
+out:
+    wv_checkpoint_free(c);
+    return rc;
+}
+
+static int delete_ref(wv_repo *r, const char *dir, const char *kind,
+                      const char *name)
+{
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    char key[160], cur[128];
+    wv__clearerr(err);
+    WV_CHECK(name != NULL && wv__ref_name_ok(name), WV_MISUSE,
+             "'%.100s' is not a valid %s name", name ? name : "", kind);
+    WV_CHECK(strcmp(dir, "heads") != 0 || strcmp(name, "main") != 0,
+             WV_MISUSE, "%s: the branch 'main' cannot be deleted ('latest' "
+                        "is its head)",
+             r->uri);
+    snprintf(key, sizeof key, "refs/%s/%s", dir, name);
+    rc = get_ref(r, key, cur, sizeof cur);
+    if (rc == WV_NOTFOUND) {
+        wv__clearerr(err);
+        WV_CHECK(0, WV_NOTFOUND, "%s: no %s named '%s'", r->uri, kind, name);
+    }
+    WV_TRY(rc);
+    rc = wv__store_ref_cas(r->store, key, cur, NULL);
+    if (rc == WV_CONFLICT) {
+        wv__clearerr(err);
+        WV_CHECK(0, WV_CONFLICT, "%s: %s '%s' changed while deleting it; "
+                                 "not deleted",
+                 r->uri, kind, name);
+    }
+out:
+    return rc;
+}
+
+int wv_repo_tag(wv_repo *r, const char *name, const char *ref)
+{
+    return create_ref(r, "tags", "tag", "heads", name, ref);
+}
+
+int wv_repo_tag_delete(wv_repo *r, const char *name)
+{
+    return delete_ref(r, "tags", "tag", name);
+}
+
+int wv_repo_branch(wv_repo *r, const char *name, const char *ref)
+{
+    return create_ref(r, "heads", "branch", "tags", name, ref);
+}
+
+int wv_repo_branch_delete(wv_repo *r, const char *name)
+{
+    return delete_ref(r, "heads", "branch", name);
+}
+
+struct named_ref {
+    char *name;
+    char id[WV_ID_HEX];
+};
+
+static int cmp_named_ref(const void *x, const void *y)
+{
+    return strcmp(((const struct named_ref *)x)->name,
+                  ((const struct named_ref *)y)->name);
+}
+
+static int list_refs(wv_repo *r, const char *dir, wv_ref_cb cb, void *arg)
+{
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    char prefix[32], **keys = NULL, buf[128];
+    size_t n_keys = 0, n = 0;
+    struct named_ref *refs = NULL;
+    wv__clearerr(err);
+    snprintf(prefix, sizeof prefix, "refs/%s/", dir);
+    WV_TRY(wv__repo_list(r, prefix, &keys, &n_keys));
+    refs = wv__calloc(n_keys ? n_keys : 1, sizeof *refs);
+    WV_CHECK(refs != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n_keys; i++) {
+        const char *name = keys[i] + strlen(prefix);
+        unsigned char bin[WV__ID_LEN];
+        if (!wv__ref_name_ok(name))
+            continue; /* not a ref this library writes */
+        rc = get_ref(r, keys[i], buf, sizeof buf);
+        if (rc == WV_NOTFOUND) { /* deleted since the listing */
+            wv__clearerr(err);
+            rc = WV_OK;
+            continue;
+        }
+        WV_TRY(rc);
+        buf[strcspn(buf, "\r\n")] = '\0';
+        WV_CHECK(wv__unhex(buf, bin, WV__ID_LEN) == 0, WV_CORRUPT,
+                 "%s: ref '%s' does not hold a checkpoint id", r->uri,
+                 keys[i]);
+        refs[n].name = keys[i];
+        memcpy(refs[n].id, buf, WV_ID_HEX);
+        n++;
+    }
+    if (n > 1)
+        qsort(refs, n, sizeof *refs, cmp_named_ref);
+    for (size_t i = 0; i < n && rc == WV_OK; i++)
+        rc = cb(arg, refs[i].name + strlen(prefix), refs[i].id);
+out:
+    wv__free(refs); /* the names belong to keys */
+    wv__repo_list_free(keys, n_keys);
+    return rc;
+}
+
+int wv_repo_list_branches(wv_repo *r, wv_ref_cb cb, void *arg)
+{
+    return list_refs(r, "heads", cb, arg);
+}
+
+int wv_repo_list_tags(wv_repo *r, wv_ref_cb cb, void *arg)
+{
+    return list_refs(r, "tags", cb, arg);
+}
+
+/* ---- diff --------------------------------------------------------------- */
+
+struct wv_diff {
+    wv_checkpoint *a, *b;
+    wv_diff_entry *e;
+    size_t n;
+    uint64_t bytes_read;
+};
+
+void wv_diff_free(wv_diff *d)
+{
+    if (d == NULL)
+        return;
+    wv_checkpoint_free(d->a);
+    wv_checkpoint_free(d->b);
+    wv__free(d->e);
+    wv__free(d);
+}
+
+size_t wv_diff_count(const wv_diff *d)
+{
+    return d->n;
+}
+
+const wv_diff_entry *wv_diff_entry_at(const wv_diff *d, size_t i)
+{
+    return i < d->n ? &d->e[i] : NULL;
+}
+
+const wv_checkpoint *wv_diff_a(const wv_diff *d)
+{
+    return d->a;
+}
+
+const wv_checkpoint *wv_diff_b(const wv_diff *d)
+{
+    return d->b;
+}
+
+uint64_t wv_diff_bytes_read(const wv_diff *d)
+{
+    return d->bytes_read;
+}
+
+/* Tensor positions sorted by name, to match names in O(n log n). */
+struct by_name {
+    const struct wv__mtensor *t;
+    long pos;
+};
+
+static int cmp_by_name(const void *x, const void *y)
+{
+    return strcmp(((const struct by_name *)x)->t->name,
+                  ((const struct by_name *)y)->t->name);
+}
+
+static struct by_name *sort_names(const struct wv__manifest *mf)
+{
+    struct by_name *s = wv__calloc(mf->n_tensors ? mf->n_tensors : 1,
+                                   sizeof *s);
+    if (s == NULL)
+        return NULL;
+    for (size_t i = 0; i < mf->n_tensors; i++) {
+        s[i].t = &mf->tensors[i];
+        s[i].pos = (long)i;
+    }
+    if (mf->n_tensors > 1)
+        qsort(s, mf->n_tensors, sizeof *s, cmp_by_name);
+    return s;
+}
+
+static long find_name(const struct by_name *s, size_t n, const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s[mid].t->name, name);
+        if (c == 0)
+            return s[mid].pos;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static bool numeric_dtype(wv_dtype dt)
+{
+    if (wv_dtype_is_float(dt) || wv__dtype_dequantises(dt))
+        return true;
+    switch (dt) {
+    case WV_BOOL: case WV_U8: case WV_I8: case WV_U16: case WV_I16:
+    case WV_U32: case WV_I32: case WV_U64: case WV_I64:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Convert k elements of dt at p to doubles (k a multiple of the block
+ * elements for block types). `tmp` holds 8 * k bytes. */
+static void to_double(wv_dtype dt, const unsigned char *p, size_t k,
+                      unsigned char *tmp, double *out)
+{
+    if (wv_dtype_is_float(dt) || wv__dtype_dequantises(dt)) {
+        wv__cast(dt, p, WV_F64, tmp, k);
+        for (size_t i = 0; i < k; i++) {
+            uint64_t b = wv__le64(tmp + 8 * i);
+            memcpy(&out[i], &b, 8);
+        }
+        return;
+    }
+    size_t es = wv_dtype_size(dt);
+    for (size_t i = 0; i < k; i++, p += es) {
+        switch (dt) {
+        case WV_BOOL: out[i] = p[0] != 0; break;
+        case WV_U8: out[i] = p[0]; break;
+        case WV_I8: out[i] = (int8_t)p[0]; break;
+        case WV_U16: out[i] = wv__le16(p); break;
+        case WV_I16: out[i] = (int16_t)wv__le16(p); break;
+        case WV_U32: out[i] = wv__le32(p); break;
+        case WV_I32: out[i] = (int32_t)wv__le32(p); break;
+        case WV_U64: out[i] = (double)wv__le64(p); break;
+        case WV_I64: out[i] = (double)(int64_t)wv__le64(p); break;
+        default: out[i] = 0; break;
+        }
+    }
+}
+
+/* Square root of a finite x > 0 by Newton's method from an estimate that
+ * halves the exponent (within a few ulps; the library does not link libm).
+ * Infinity is returned as it is. */
+static double sqrt_pos(double x)
+{
+    uint64_t b;
+    double y;
+    if (!(x > 0) || x > 1.7976931348623157e308)
+        return x > 0 ? x : 0;
+    if (x < 1e-290) /* subnormal range: scale by 2^200 and back */
+        return sqrt_pos(x * 0x1p200) * 0x1p-100;
+    memcpy(&b, &x, 8);
+    b = (b >> 1) + ((uint64_t)0x3ff << 51); /* about sqrt(x) */
+    memcpy(&y, &b, 8);
+    for (int i = 0; i < 8; i++)
+        y = 0.5 * (y + x / y);
+    return y;
+}
+
+/* Fill the figures of e from the bytes of both sides (same dtype, same
+ * shape, len bytes each). Sums are taken per block and then added, which
+ * keeps the rounding error of long tensors small. */
+static void compare_values(wv_diff_entry *e, wv_dtype dt, uint64_t numel,
+                           const unsigned char *pa, const unsigned char *pb,
+                           unsigned char *tmp, double *va, double *vb)
+{
+    size_t blk_elems, blk_bytes;
+    double max_abs = 0, sum_d2 = 0, sum_a2 = 0;
+    bool nan = false;
+    uint64_t n_differ = 0;
+    wv_dtype_block(dt, &blk_elems, &blk_bytes);
+    for (uint64_t done = 0; done < numel;) {
+        size_t k = numel - done < DIFF_BLOCK ? (size_t)(numel - done)
+                                             : DIFF_BLOCK;
+        size_t off = (size_t)(done / blk_elems * blk_bytes);
+        double bd2 = 0, ba2 = 0;
+        to_double(dt, pa + off, k, tmp, va);
+        to_double(dt, pb + off, k, tmp, vb);
+        for (size_t i = 0; i < k; i++) {
+            double x = va[i], y = vb[i], d;
+            if (x == y || (x != x && y != y)) {
+                d = 0;
+            } else {
+                n_differ++;
+                d = x > y ? x - y : y - x;
+                if (d != d || x != x || y != y)
+                    nan = true;
+            }
+            if (d > max_abs)
+                max_abs = d;
+            bd2 += d * d;
+            ba2 += x * x;
+        }
+        sum_d2 += bd2;
+        sum_a2 += ba2;
+        done += k;
+    }
+    e->compared = 1;
+    e->n_differ = n_differ;
+    if (nan) {
+        e->max_abs = __builtin_nan("");
+        e->rel_l2 = __builtin_nan("");
+        return;
+    }
+    e->max_abs = max_abs;
+    if (sum_d2 == 0)
+        e->rel_l2 = 0;
+    else if (sum_a2 == 0)
+        e->rel_l2 = __builtin_inf();
+    else
+        e->rel_l2 = sqrt_pos(sum_d2 / sum_a2);
+}
+
+/* Read the tensors of entries [from, to) that need values from both sides
+ * and compare them. */
+static int diff_batch(wv_repo *r, wv_diff *d, const size_t *idx, size_t n,
+                      unsigned char *tmp, double *va, double *vb)
+{
+    int rc = WV_OK;
+    wv_model *ma = NULL, *mb = NULL;
+    const char **names = wv__calloc(n, sizeof *names);
+    if (names == NULL)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        names[i] = d->e[idx[i]].name;
+    wv_checkout_opts co = WV_CHECKOUT_OPTS_INIT;
+    co.names = names;
+    co.n_names = n;
+    WV_TRY(wv_repo_checkout(r, d->a->mf.id, &co, &ma));
+    WV_TRY(wv_repo_checkout(r, d->b->mf.id, &co, &mb));
+    for (size_t i = 0; i < n; i++) {
+        wv_diff_entry *e = &d->e[idx[i]];
+        const wv_tensor *ta = wv_model_find(ma, e->name);
+        const wv_tensor *tb = wv_model_find(mb, e->name);
+        if (ta == NULL || tb == NULL) {
+            rc = wv__seterr(&r->err, WV_CORRUPT, "%s: tensor '%.200s' went "
+                                                 "missing while comparing",
+                            r->uri, e->name);
+            goto out;
+        }
+        d->bytes_read += wv_tensor_nbytes(ta) + wv_tensor_nbytes(tb);
+        if (wv_tensor_nbytes(ta) == wv_tensor_nbytes(tb) &&
+            memcmp(wv_tensor_data(ta), wv_tensor_data(tb),
+                   wv_tensor_nbytes(ta)) == 0) {
+            e->kind = WV_DIFF_UNCHANGED; /* same bytes, other chunking */
+            continue;
+        }
+        compare_values(e, wv_tensor_dtype(ta), wv_tensor_numel(ta),
+                       wv_tensor_data(ta), wv_tensor_data(tb), tmp, va, vb);
+    }
+out:
+    wv_model_free(ma);
+    wv_model_free(mb);
+    wv__free(names);
+    return rc;
+}
+
+static bool same_layout(const struct wv__mtensor *x,
+                        const struct wv__mtensor *y)
+{
+    return x->dtype == y->dtype && x->ndim == y->ndim &&
+           memcmp(x->shape, y->shape, (size_t)x->ndim * sizeof x->shape[0]) ==
+               0;
+}
+
+static bool same_chunks(const struct wv__mtensor *x,
+                        const struct wv__mtensor *y)
+{
+    return x->nbytes == y->nbytes && x->n_chunks == y->n_chunks &&
+           (x->n_chunks == 0 ||
+            memcmp(x->chunks, y->chunks, x->n_chunks * WV__ID_LEN) == 0);
+}
+
+int wv_repo_diff(wv_repo *r, const char *a, const char *b, unsigned flags,
+                 wv_diff **out)
+{
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    wv_diff *d = NULL;
+    struct by_name *sa = NULL, *sb = NULL;
+    size_t *todo = NULL, n_todo = 0;
+    unsigned char *tmp = NULL;
+    double *va = NULL, *vb = NULL;
+
+    *out = NULL;
+    wv__clearerr(err);
+    WV_CHECK((flags & ~WV_DIFF_NO_VALUES) == 0, WV_MISUSE,
+             "unknown diff flags %#x", flags);
+    d = wv__calloc(1, sizeof *d);
+    WV_CHECK(d != NULL, WV_NOMEM, "out of memory");
+    WV_TRY(stat_ref(r, a, &d->a));
+    WV_TRY(stat_ref(r, b, &d->b));
+    const struct wv__manifest *A = &d->a->mf, *B = &d->b->mf;
+    sa = sort_names(A);
+    sb = sort_names(B);
+    d->e = wv__calloc(A->n_tensors + B->n_tensors + 1, sizeof *d->e);
+    todo = wv__calloc(B->n_tensors + 1, sizeof *todo);
+    WV_CHECK(sa && sb && d->e && todo, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < B->n_tensors; i++) {
+        const struct wv__mtensor *tb = &B->tensors[i];
+        wv_diff_entry *e = &d->e[d->n++];
+        e->name = tb->name;
+        e->b = (long)i;
+        e->a = find_name(sa, A->n_tensors, tb->name);
+        if (e->a < 0) {
+            e->kind = WV_DIFF_ADDED;
+            continue;
+        }
+        const struct wv__mtensor *ta = &A->tensors[e->a];
+        if (same_layout(ta, tb) && same_chunks(ta, tb)) {
+            e->kind = WV_DIFF_UNCHANGED;
+            continue;
+        }
+        e->kind = WV_DIFF_CHANGED;
+        if (same_layout(ta, tb) && numeric_dtype(tb->dtype) &&
+            !(flags & WV_DIFF_NO_VALUES))
+            todo[n_todo++] = d->n - 1;
+    }
+    for (size_t i = 0; i < A->n_tensors; i++) {
+        if (find_name(sb, B->n_tensors, A->tensors[i].name) >= 0)
+            continue;
+        wv_diff_entry *e = &d->e[d->n++];
+        e->name = A->tensors[i].name;
+        e->kind = WV_DIFF_REMOVED;
+        e->a = (long)i;
+        e->b = -1;
+    }
+    if (n_todo) {
+        tmp = wv__malloc(DIFF_BLOCK * 8);
+        va = wv__malloc(DIFF_BLOCK * sizeof *va);
+        vb = wv__malloc(DIFF_BLOCK * sizeof *vb);
+        WV_CHECK(tmp && va && vb, WV_NOMEM, "out of memory");
+    }
+    /* Batches of at most DIFF_BATCH bytes per side (one tensor at least). */
+    for (size_t i = 0; i < n_todo;) {
+        uint64_t bytes = 0;
+        size_t j = i;
+        while (j < n_todo) {
+            uint64_t nb = B->tensors[d->e[todo[j]].b].nbytes;
+            if (j > i && bytes + nb > DIFF_BATCH)
+                break;
+            bytes += nb;
+            j++;
+        }
+        WV_TRY(diff_batch(r, d, todo + i, j - i, tmp, va, vb));
+        i = j;
+    }
+out:
+    wv__free(sa);
+    wv__free(sb);
+    wv__free(todo);
+    wv__free(tmp);
+    wv__free(va);
+    wv__free(vb);
+    if (rc != WV_OK) {
+        wv_diff_free(d);
+        d = NULL;
+    }
+    *out = d;
+    return rc;
+}
