@@ -88,9 +88,9 @@ class Model:
             _lib.lib().wv_model_free(ptr)
         keep, self.keep = self.keep, []
         maps = [k for k in keep if isinstance(k, mmap.mmap)]
-        # Dropping the list drops the ctypes view exporting each mapping's
+        # Emptying the list drops the ctypes view exporting each mapping's
         # buffer (nothing else references it), so close() cannot fail.
-        del keep
+        keep.clear()
         for mm in maps:
             mm.close()
 
@@ -391,14 +391,7 @@ def load_file(path, framework="numpy", names=None):
     except OSError as e:
         raise error(_lib.IO, f"{path}: {e.strerror}") from None
     with f:
-        size = os.fstat(f.fileno()).st_size
-        keep = []
-        addr = None
-        if size:
-            mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
-            view = (ctypes.c_char * size).from_buffer(mm)
-            addr = ctypes.addressof(view)
-            keep = [view, mm]
+        addr, size, keep = _map_copy_on_write(f)
     rc = L.wv_model_load_mem(addr, size, ctypes.byref(opts), ctypes.byref(out))
     if rc != _lib.OK:
         Model(None, keep).free()
@@ -406,6 +399,17 @@ def load_file(path, framework="numpy", names=None):
         raise error(rc, _lib.dec(eb.value).replace("<memory>", path))
     m = Model(out.value, keep)
     return to_dict(m, framework, names)
+
+
+def _map_copy_on_write(f):
+    """(address, size, [ctypes view, mmap]) of a private writable mapping of
+    the open file `f` (address None for an empty file)."""
+    size = os.fstat(f.fileno()).st_size
+    if not size:
+        return None, 0, []
+    mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+    view = (ctypes.c_char * size).from_buffer(mm)
+    return ctypes.addressof(view), size, [view, mm]
 
 
 def save_file(model, path, format=None, cast=None):
