@@ -512,6 +512,128 @@ WV_API const wv_checkpoint *wv_diff_b(const wv_diff *d);
 /* Bytes of tensor data read (both sides) to compute the figures. */
 WV_API uint64_t wv_diff_bytes_read(const wv_diff *d);
 
+/* ---- Retention and integrity: prune, gc, verify ------------------------
+ *
+ * A checkpoint exists while its manifest does. wv_repo_prune() deletes
+ * manifests (never data); wv_repo_gc() then deletes the data no remaining
+ * checkpoint uses. Both take the repository's exclusive lock: a commit
+ * running meanwhile makes them fail with WV_CONFLICT, and a commit started
+ * while they run fails with WV_CONFLICT ("locked") without writing
+ * anything; retry later.
+ */
+#define WV_PRUNE_MIN 0 /* lower metric values are better (a loss)     */
+#define WV_PRUNE_MAX 1 /* higher values are better (an accuracy)      */
+
+typedef struct wv_prune_opts {
+    uint32_t struct_size;
+    long keep_last;     /* per branch, keep the N most recent (by time,
+                           ties by the parent chain); -1: no such rule */
+    long keep_best;     /* per branch, keep the K best by `metric`
+                           (checkpoints without a numeric value for it
+                           are never "best"); -1: no such rule         */
+    const char *metric; /* metadata key, required with keep_best       */
+    int mode;           /* WV_PRUNE_MIN or WV_PRUNE_MAX                */
+    const char *branch; /* consider only this branch's checkpoints (by
+                           the branch recorded in each manifest); NULL:
+                           every branch                                */
+    int dry_run;        /* decide and report, delete nothing           */
+} wv_prune_opts;
+#define WV_PRUNE_OPTS_INIT \
+    {sizeof(wv_prune_opts), -1, -1, NULL, WV_PRUNE_MIN, NULL, 0}
+
+/* One decision, borrowed for the duration of the callback. */
+typedef struct wv_prune_decision {
+    const char *id;     /* 64 hex digits                               */
+    const char *branch; /* the manifest's branch ("" if none)          */
+    const char *time;   /* RFC 3339 UTC ("" if none)                   */
+    const char *step;   /* metadata "step", NULL if absent             */
+    const char *metric; /* metadata opts->metric, NULL if absent/none  */
+    int keep;           /* 1 kept, 0 removed                           */
+    const char *reason; /* why kept: "head of main", "tag v1", "last 2
+                           of main", "best 1 of main by val_loss",
+                           "other branch", "unreadable manifest"; ""
+                           when removed                                */
+} wv_prune_decision;
+typedef int (*wv_prune_cb)(void *arg, const wv_prune_decision *d);
+
+typedef struct wv_prune_stats {
+    uint64_t kept, removed; /* removed: would be, with dry_run */
+} wv_prune_stats;
+
+/* Decide which checkpoints to keep and delete the others' manifests.
+ * Always kept: every branch head and every tag target, and (so nothing is
+ * lost to a damaged file) any manifest that cannot be read. At least one
+ * of keep_last and keep_best must be given (>= 0), else WV_MISUSE. cb (may
+ * be NULL) is called for every checkpoint considered, by branch, newest
+ * first, BEFORE anything is deleted; a non-zero return cancels the prune
+ * with nothing deleted (WV_ERROR). stats may be NULL. */
+WV_API int wv_repo_prune(wv_repo *r, const wv_prune_opts *opts,
+                         wv_prune_cb cb, void *arg, wv_prune_stats *stats);
+
+typedef struct wv_gc_opts {
+    uint32_t struct_size;
+    int dry_run;          /* compute and report, change nothing        */
+    int repack_percent;   /* rewrite a pack when more than this share
+                             of its bytes is dead (default 30)         */
+} wv_gc_opts;
+#define WV_GC_OPTS_INIT {sizeof(wv_gc_opts), 0, 30}
+
+typedef struct wv_gc_stats {
+    uint64_t checkpoints;     /* manifests kept alive                  */
+    uint64_t live_chunks;     /* chunks they reference                 */
+    uint64_t missing_chunks;  /* referenced but in no index or pack
+                                 (already lost; run wv_repo_verify)    */
+    uint64_t packs;           /* packs before                          */
+    uint64_t packs_deleted;   /* wholly dead (or in no index)          */
+    uint64_t packs_repacked;  /* rewritten without their dead chunks   */
+    uint64_t packs_written;   /* new packs holding the moved chunks    */
+    uint64_t indexes_deleted; /* index objects replaced                */
+    uint64_t indexes_written; /* 0 or 1: the consolidated index        */
+    uint64_t locks_removed;   /* stale locks cleared                   */
+    uint64_t bytes_before;    /* packs and index objects               */
+    uint64_t bytes_after;
+    uint64_t bytes_freed;     /* before - after (estimated: dry run)   */
+} wv_gc_stats;
+
+/* Delete the data no checkpoint references. Refuses to run (WV_CORRUPT)
+ * if a manifest or index object is damaged, since it could not tell what
+ * is live; run wv_repo_verify(). A crash at any point leaves a readable
+ * repository (see src/repo/gc.c). stats may be NULL. */
+WV_API int wv_repo_gc(wv_repo *r, const wv_gc_opts *opts,
+                      wv_gc_stats *stats);
+
+/* One problem found by wv_repo_verify(); borrowed during the callback. */
+typedef struct wv_verify_problem {
+    const char *object;     /* store key of the damaged object
+                               ("packs/ab/ab...", "index/...",
+                               "manifests/..", "refs/heads/main")      */
+    const char *checkpoint; /* an affected checkpoint (64 hex), or NULL */
+    const char *branch;     /* its branch, or NULL                      */
+    const char *tensor;     /* an affected tensor, or NULL              */
+    const char *message;    /* one line naming all of the above         */
+} wv_verify_problem;
+typedef void (*wv_verify_cb)(void *arg, const wv_verify_problem *p);
+
+typedef struct wv_verify_stats {
+    uint64_t checkpoints; /* manifests that parse and match their name */
+    uint64_t refs, indexes, packs;
+    uint64_t chunks;      /* distinct chunks re-hashed successfully    */
+    uint64_t bytes;       /* their plaintext bytes                     */
+    uint64_t problems;
+} wv_verify_stats;
+
+/* Check the whole repository: every ref names an existing checkpoint;
+ * every manifest hashes to its name and parses; every index object hashes
+ * to its name, parses, and agrees with the trailers of the packs it
+ * points into; every pack parses and is named by its trailer's hash; and
+ * every chunk of every stored checkpoint (not only those reachable from
+ * refs) is in an index, decodes, and hashes to its id. Each problem is
+ * passed to cb (may be NULL). Returns WV_OK if there was none, WV_CORRUPT
+ * if there were, or the error that stopped the check (I/O, WV_CONFLICT
+ * when gc holds the lock). Takes a shared lock, as a commit does. */
+WV_API int wv_repo_verify(wv_repo *r, wv_verify_cb cb, void *arg,
+                          wv_verify_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

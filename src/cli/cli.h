@@ -54,5 +54,11 @@ int cmd_show(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_branch(int argc, char **argv);
+/* Retention and integrity (cmd_maint.c). cli_is_repo: ARG is a URI or a
+ * directory with a config object (wv verify dispatches on it). */
+int cmd_prune(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+bool cli_is_repo(const char *arg);
+int cmd_verify_repo(const char *uri);
 
 #endif

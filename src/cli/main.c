@@ -66,7 +66,8 @@ static const char main_help[] =
     "commands:\n"
     "  inspect FILE [--json]          show format, metadata and tensors\n"
     "  convert IN OUT [--dtype T]     convert between formats (and dtypes)\n"
-    "  verify FILE                    validate a file and read every byte\n"
+    "  verify FILE|REPO               validate a file and read every byte,\n"
+    "                                 or check a whole repository\n"
     "\n"
     "repository commands:\n"
     "  init DIR                       create a checkpoint repository\n"
@@ -77,6 +78,8 @@ static const char main_help[] =
     "  diff REPO A B                  tensors added, removed, changed\n"
     "  tag REPO NAME [REF]            name a checkpoint for good (--list, -d)\n"
     "  branch REPO NAME [REF]         create a branch (--list, -d)\n"
+    "  prune REPO --keep-last N ...   delete checkpoints no rule keeps\n"
+    "  gc REPO [--dry-run]            free the data of deleted checkpoints\n"
     "\n"
     "formats (detected from the content when reading, from the extension\n"
     "when writing):\n"
@@ -147,10 +150,21 @@ static const char convert_help[] =
 
 static const char verify_help[] =
     "usage: wv verify FILE\n"
+    "       wv verify REPO\n"
     "\n"
     "Validate FILE completely (structure, offsets, sizes, dtypes) and read\n"
     "every byte of every tensor. Prints 'ok' with a summary and exits 0, or\n"
-    "prints one line saying what is wrong and exits 1 (3 for I/O errors).\n";
+    "prints one line saying what is wrong and exits 1 (3 for I/O errors).\n"
+    "\n"
+    "If the argument is a repository (a directory holding a 'config', or a\n"
+    "file:// URI), check all of it: every ref names a checkpoint; every\n"
+    "manifest, index object and pack is intact (hashes to its name,\n"
+    "parses, index entries agree with the packs); and every chunk of every\n"
+    "stored checkpoint, not only those on branches and tags, is read and\n"
+    "re-hashed. Prints one line per problem, naming the damaged object,\n"
+    "the checkpoint and its branch, and the tensor, then a summary line,\n"
+    "and exits 1; or 'ok: N checkpoints, M chunks, X bytes verified' and\n"
+    "exits 0. Commits may run meanwhile; while gc runs it exits 5.\n";
 
 bool cli_want_help(int argc, char **argv)
 {
@@ -450,6 +464,8 @@ static int cmd_verify(int argc, char **argv)
     }
     if (file == NULL)
         return cli_usage("verify", "missing FILE");
+    if (cli_is_repo(file))
+        return cmd_verify_repo(file);
     /* Read with pread so every byte really comes off the storage and an
      * I/O error is reported as one, not as a SIGBUS from a mapping. */
     if ((rc = cli_load(file, WV_LOAD_PREAD, &m)) != WV_OK)
@@ -481,6 +497,8 @@ static const struct command commands[] = {
     {"diff", cmd_diff},
     {"tag", cmd_tag},
     {"branch", cmd_branch},
+    {"prune", cmd_prune},
+    {"gc", cmd_gc},
 };
 
 int main(int argc, char **argv)

@@ -131,15 +131,13 @@ void wv__cidx_release(struct wv__chunk_index *x)
 
 /* index/<id>: {"packs": {"<pack hex>": [["<chunk hex>", off, stored,
  * raw, codec, elem], ...], ...}} */
-static int parse_index(wv_repo *r, const char *key, const char *text,
-                       size_t len)
+int wv__index_parse(const char *text, size_t len, const char *what,
+                    int (*cb)(void *arg, const struct wv__chunk_loc *l),
+                    void *arg, struct wv__err *err)
 {
-    struct wv__err *err = &r->err;
     int rc = WV_OK;
     char *k = NULL, *pk = NULL, *ck = NULL;
     size_t kl, pkl, ckl;
-    char what[160];
-    snprintf(what, sizeof what, "%s: %s", r->uri, key);
     struct wv__json j = {text, text, text + len, what, err};
     WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT, "%s is not an object", what);
     if (wv__json_eat(&j, '}'))
@@ -182,8 +180,7 @@ static int parse_index(wv_repo *r, const char *key, const char *text,
                         l.raw_len = v[2];
                         l.codec = (uint8_t)v[3];
                         l.elem = (uint8_t)v[4];
-                        WV_CHECK(wv__cidx_put(&r->cidx, &l) == WV_OK,
-                                 WV_NOMEM, "out of memory");
+                        WV_TRY(cb(arg, &l));
                         wv__free(ck);
                         ck = NULL;
                     } while (wv__json_eat(&j, ','));
@@ -198,11 +195,29 @@ static int parse_index(wv_repo *r, const char *key, const char *text,
         k = NULL;
     } while (wv__json_eat(&j, ','));
     WV_TRY(wv__json_expect(&j, '}'));
+    wv__json_ws(&j);
+    WV_CHECK(j.p == j.end, WV_CORRUPT, "%s: trailing bytes", what);
 out:
     wv__free(k);
     wv__free(pk);
     wv__free(ck);
     return rc;
+}
+
+static int index_put_cb(void *arg, const struct wv__chunk_loc *l)
+{
+    wv_repo *r = arg;
+    if (wv__cidx_put(&r->cidx, l) != WV_OK)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    return WV_OK;
+}
+
+static int parse_index(wv_repo *r, const char *key, const char *text,
+                       size_t len)
+{
+    char what[160];
+    snprintf(what, sizeof what, "%s: %s", r->uri, key);
+    return wv__index_parse(text, len, what, index_put_cb, r, &r->err);
 }
 
 struct keylist {
@@ -259,6 +274,33 @@ void wv__repo_list_free(char **keys, size_t n)
     keylist_release(&kl);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool key_in(char **sorted, size_t n, const char *key)
+{
+    return n && bsearch(&key, sorted, n, sizeof *sorted, cmp_str) != NULL;
+}
+
+static void forget_index(wv_repo *r)
+{
+    wv__repo_list_free(r->idx_keys, r->n_idx_keys);
+    r->idx_keys = NULL;
+    r->n_idx_keys = 0;
+    wv__cidx_release(&r->cidx);
+    r->cidx_loaded = false;
+}
+
+/* Load the index objects into r->cidx. A loaded table is refreshed, not
+ * trusted: index objects are immutable, so if every object it was built
+ * from still exists only the new ones are read; if one is gone, a gc has
+ * replaced the indexes (and may have deleted or moved packs), so the table
+ * is rebuilt. Without this a long-lived handle would deduplicate against
+ * chunks a gc deleted meanwhile and commit manifests naming missing data.
+ * An object that vanishes between the listing and the read means the same:
+ * start again. */
 int wv__repo_load_index(wv_repo *r)
 {
     int rc = WV_OK;
@@ -266,24 +308,49 @@ int wv__repo_load_index(wv_repo *r)
     size_t n = 0;
     unsigned char *text = NULL;
     size_t len;
-    if (r->cidx_loaded)
-        return WV_OK;
-    rc = wv__repo_list(r, "index/", &keys, &n);
-    for (size_t i = 0; rc == WV_OK && i < n; i++) {
-        rc = wv__store_get_all(r->store, keys[i], WV__MAX_JSON, &text, &len);
-        if (rc == WV_NOTFOUND) { /* removed by a gc since the listing */
-            wv__clearerr(&r->err);
-            rc = WV_OK;
+    if (!r->cidx_loaded)
+        forget_index(r);
+    for (int attempt = 0;; attempt++) {
+        bool vanished = false;
+        rc = wv__repo_list(r, "index/", &keys, &n);
+        if (rc != WV_OK)
+            break;
+        if (n)
+            qsort(keys, n, sizeof *keys, cmp_str);
+        for (size_t i = 0; r->cidx_loaded && i < r->n_idx_keys; i++)
+            if (!key_in(keys, n, r->idx_keys[i]))
+                forget_index(r); /* replaced by a gc: rebuild */
+        for (size_t i = 0; rc == WV_OK && !vanished && i < n; i++) {
+            if (key_in(r->idx_keys, r->n_idx_keys, keys[i]))
+                continue;
+            rc = wv__store_get_all(r->store, keys[i], WV__MAX_JSON, &text,
+                                   &len);
+            if (rc == WV_NOTFOUND) { /* removed by a gc since the listing */
+                wv__clearerr(&r->err);
+                rc = WV_OK;
+                vanished = true;
+                continue;
+            }
+            if (rc == WV_OK)
+                rc = parse_index(r, keys[i], (const char *)text, len);
+            wv__free(text);
+            text = NULL;
+        }
+        if (rc != WV_OK || (vanished && attempt < 8)) {
+            wv__repo_list_free(keys, n);
+            keys = NULL;
+            forget_index(r);
+            if (rc != WV_OK)
+                break;
             continue;
         }
-        if (rc == WV_OK)
-            rc = parse_index(r, keys[i], (const char *)text, len);
-        wv__free(text);
-        text = NULL;
-    }
-    wv__repo_list_free(keys, n);
-    if (rc == WV_OK)
+        /* The table now holds exactly what `keys` names. */
+        wv__repo_list_free(r->idx_keys, r->n_idx_keys);
+        r->idx_keys = keys;
+        r->n_idx_keys = n;
         r->cidx_loaded = true;
+        break;
+    }
     return rc;
 }
 
@@ -460,6 +527,7 @@ void wv_repo_close(wv_repo *r)
     wv__repo_unlock(r);
     wv__store_close(r->store);
     wv__cidx_release(&r->cidx);
+    wv__repo_list_free(r->idx_keys, r->n_idx_keys);
     wv__free(r->uri);
     wv__free(r);
 }
@@ -496,9 +564,14 @@ static bool lock_is_stale(const char *text, int64_t mtime)
         pid = strtol(p + 7, NULL, 10);
     char me[256] = "";
     gethostname(me, sizeof me - 1);
-    if (host[0] && strcmp(host, me) == 0 && pid > 0 &&
-        kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-        return true; /* its process is gone */
+    if (host[0] && strcmp(host, me) == 0 && pid > 0) {
+        /* On this host the process table is the truth: a live owner's
+         * lock is never stale, however long its commit or gc runs (age
+         * alone would let a gc break the lock of a commit running longer
+         * than WV__LOCK_STALE and delete the packs it is writing). */
+        return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+    }
+
     return mtime > 0 && time(NULL) - mtime > WV__LOCK_STALE;
 }
 

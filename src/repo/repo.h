@@ -66,6 +66,8 @@ struct wv_repo {
     struct wv__repo_config cfg;
     struct wv__chunk_index cidx;
     bool cidx_loaded;
+    char **idx_keys; /* the index objects cidx was built from, sorted */
+    size_t n_idx_keys;
     char lock_key[96]; /* our lock object, "" when none */
     struct wv__err err;
 };
@@ -111,13 +113,24 @@ void wv__hex(const unsigned char *id, size_t n, char *out);
 int wv__unhex(const char *hex, unsigned char *id, size_t n);
 void wv__pack_key(const unsigned char id[32], char out[96]);
 void wv__manifest_key(const char *hex, char out[96]);
+/* The inverse, for keys found by listing (gc.c): the hex id of a
+ * "manifests/ab/<64 hex>" key (NULL for any other key), the id of a
+ * "packs/ab/<64 hex>" key (-1 for any other). */
+const char *wv__manifest_key_hex(const char *key);
+int wv__pack_key_id(const char *key, unsigned char id[32]);
 
 /* List keys under a prefix (wv__repo_list_free releases them). */
 int wv__repo_list(wv_repo *r, const char *prefix, char ***keys, size_t *n);
 void wv__repo_list_free(char **keys, size_t n);
 
-/* Load every index object into r->cidx (once per open repository). */
+/* Load every index object into r->cidx; on later calls, refresh it (read
+ * new index objects, rebuild if a gc replaced any). */
 int wv__repo_load_index(wv_repo *r);
+/* Parse index object text; cb is called for every entry and a non-zero
+ * return stops the parse and is returned. */
+int wv__index_parse(const char *text, size_t len, const char *what,
+                    int (*cb)(void *arg, const struct wv__chunk_loc *l),
+                    void *arg, struct wv__err *err);
 
 /* Locks: shared for commits, exclusive for gc. A lock whose owner is a dead
  * process on this host, or older than WV__LOCK_STALE seconds, is stale. */
@@ -134,5 +147,11 @@ bool wv__ref_name_ok(const char *name);
 int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
                         size_t raw_len, void *scratch, size_t scratch_len,
                         unsigned char **pack_buf, size_t *pack_cap);
+
+/* Pack layout (commit.c writes packs, gc.c repacks, verify.c checks):
+ * "WVPACK01" | chunks | n x entry | u32 n | "WVPKEND1". */
+#define WV__PACK_MAGIC "WVPACK01"
+#define WV__PACK_END "WVPKEND1"
+#define WV__PACK_ENTRY 58
 
 #endif

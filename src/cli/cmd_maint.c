@@ -1,0 +1,321 @@
+/*
+ * cmd_maint.c -- wv prune, wv gc and wv verify REPO: retention and
+ * integrity of a checkpoint repository.
+ *
+ * prune and gc take the repository's exclusive lock: run while a commit is
+ * running, they exit 5 (locked) without changing anything, and a commit
+ * started while they run exits 5 the same way; both are safe to retry.
+ * `wv verify` dispatches here (cmd_verify_repo) when its argument is a
+ * repository rather than a weights file.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static bool parse_count(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno != 0 || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int repo_exit(int rc)
+{
+    if (wv_primary(rc) == WV_CONFLICT)
+        return EXIT_CONFLICT;
+    if (rc == WV_MISUSE)
+        return EXIT_USAGE;
+    return cli_exit_code(rc);
+}
+
+/* ---- prune -------------------------------------------------------------- */
+
+static const char prune_help[] =
+    "usage: wv prune REPO [--keep-last N] [--keep-best K --metric NAME\n"
+    "                [--mode min|max]] [--branch B] [--dry-run]\n"
+    "\n"
+    "Delete the checkpoints (their manifests) that no rule keeps. Tensor\n"
+    "data is not deleted here: run 'wv gc' afterwards to free the space.\n"
+    "\n"
+    "Always kept: every branch head and every tagged checkpoint (tag the\n"
+    "ones you want to keep for good), and any checkpoint whose manifest\n"
+    "cannot be read. Rules apply per branch (the branch each checkpoint was\n"
+    "committed on); a checkpoint is kept if any rule keeps it:\n"
+    "  --keep-last N   the N most recent (by commit time; within the same\n"
+    "                  second, a child is newer than its parent)\n"
+    "  --keep-best K   the K best by the metadata value NAME, read as a\n"
+    "                  number (commit with --meta val_loss=0.31); those\n"
+    "                  without it, or with a non-number, are never 'best'\n"
+    "  --metric NAME   the metadata key for --keep-best\n"
+    "  --mode min|max  min (default): lower is better (a loss); max: higher\n"
+    "                  is better (an accuracy)\n"
+    "  --branch B      only consider checkpoints of branch B\n"
+    "  --dry-run       print the decisions, delete nothing\n"
+    "\n"
+    "At least one of --keep-last and --keep-best is required (--keep-last 0\n"
+    "keeps only heads and tags). Prints one line per checkpoint: keep or\n"
+    "remove, its id, branch, step and metric if present, and why it is\n"
+    "kept, then a summary. Takes the repository's exclusive lock: while a\n"
+    "commit runs it exits 5 (retry later), and commits wait for it the same\n"
+    "way. Exit status: 0 done, 2 usage, 3 I/O, 5 locked.\n";
+
+struct prune_print {
+    const char *metric;
+};
+
+static int print_decision(void *arg, const wv_prune_decision *d)
+{
+    const struct prune_print *pp = arg;
+    printf("%-6s %.12s  %-12s", d->keep ? "keep" : "remove", d->id,
+           d->branch[0] ? d->branch : "-");
+    if (d->step)
+        printf("  step %s", d->step);
+    if (pp->metric && d->metric)
+        printf("  %s=%s", pp->metric, d->metric);
+    if (d->keep)
+        printf("  (%s)", d->reason);
+    putchar('\n');
+    return 0;
+}
+
+int cmd_prune(int argc, char **argv)
+{
+    wv_prune_opts o = WV_PRUNE_OPTS_INIT;
+    const char *uri = NULL;
+    wv_repo *r = NULL;
+    wv_prune_stats st;
+    if (cli_want_help(argc, argv)) {
+        fputs(prune_help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool takes = strcmp(a, "--keep-last") == 0 ||
+                     strcmp(a, "--keep-best") == 0 ||
+                     strcmp(a, "--metric") == 0 ||
+                     strcmp(a, "--mode") == 0 || strcmp(a, "--branch") == 0;
+        if (takes && i + 1 >= argc)
+            return cli_usage("prune", "%s needs a value", a);
+        if (strcmp(a, "--keep-last") == 0) {
+            if (!parse_count(argv[++i], &o.keep_last))
+                return cli_usage("prune", "--keep-last takes a count >= 0, "
+                                          "not '%s'",
+                                 argv[i]);
+        } else if (strcmp(a, "--keep-best") == 0) {
+            if (!parse_count(argv[++i], &o.keep_best))
+                return cli_usage("prune", "--keep-best takes a count >= 0, "
+                                          "not '%s'",
+                                 argv[i]);
+        } else if (strcmp(a, "--metric") == 0) {
+            o.metric = argv[++i];
+        } else if (strcmp(a, "--mode") == 0) {
+            const char *m = argv[++i];
+            if (strcmp(m, "min") == 0)
+                o.mode = WV_PRUNE_MIN;
+            else if (strcmp(m, "max") == 0)
+                o.mode = WV_PRUNE_MAX;
+            else
+                return cli_usage("prune", "--mode is min or max, not '%s'",
+                                 m);
+        } else if (strcmp(a, "--branch") == 0) {
+            o.branch = argv[++i];
+        } else if (strcmp(a, "--dry-run") == 0 || strcmp(a, "-n") == 0) {
+            o.dry_run = 1;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage("prune", "unknown option '%s'", a);
+        } else if (uri == NULL) {
+            uri = a;
+        } else {
+            return cli_usage("prune", "one REPO only");
+        }
+    }
+    if (uri == NULL)
+        return cli_usage("prune", "missing REPO");
+    if (o.keep_last < 0 && o.keep_best < 0)
+        return cli_usage("prune", "give --keep-last N and/or --keep-best K "
+                                  "(--keep-last 0 keeps only heads and "
+                                  "tags)");
+    if (o.keep_best >= 0 && (o.metric == NULL || o.metric[0] == '\0'))
+        return cli_usage("prune", "--keep-best needs --metric NAME");
+    if (o.metric && o.keep_best < 0)
+        return cli_usage("prune", "--metric is only used with --keep-best");
+    int rc = cli_open_repo(uri, &r);
+    if (rc != WV_OK)
+        return repo_exit(rc);
+    struct prune_print pp = {o.metric};
+    rc = wv_repo_prune(r, &o, print_decision, &pp, &st);
+    if (rc != WV_OK) {
+        cli_die(wv_repo_errmsg(r));
+    } else {
+        printf("prune: kept %llu, %s %llu checkpoint%s%s\n",
+               (unsigned long long)st.kept,
+               o.dry_run ? "would remove" : "removed",
+               (unsigned long long)st.removed, st.removed == 1 ? "" : "s",
+               o.dry_run ? " (dry run: nothing deleted)"
+               : st.removed ? "; run 'wv gc' to free their data"
+                            : "");
+    }
+    wv_repo_close(r);
+    return repo_exit(rc);
+}
+
+/* ---- gc ----------------------------------------------------------------- */
+
+static const char gc_help[] =
+    "usage: wv gc REPO [--dry-run] [--repack-percent P]\n"
+    "\n"
+    "Free the space of data no checkpoint uses any more (after 'wv prune',\n"
+    "or left by killed commits). Every chunk of every remaining checkpoint\n"
+    "is kept. A pack with no live chunk is deleted; a pack with more than\n"
+    "P %% (default 30) dead bytes is rewritten with only its live chunks,\n"
+    "each checked against its hash as it is copied; then the index objects\n"
+    "are replaced by one. A crash or kill at any point leaves a readable\n"
+    "repository; run gc again to finish. Stale locks (of processes that\n"
+    "are gone) are removed.\n"
+    "\n"
+    "gc takes the repository's exclusive lock: while a commit, verify or\n"
+    "another gc runs it exits 5 without changing anything, and a commit\n"
+    "started while gc runs exits 5 ('locked'); both can simply be retried.\n"
+    "gc refuses to run (exit 1) if a checkpoint or index object is damaged,\n"
+    "since it could not tell which data is still needed: run 'wv verify'.\n"
+    "\n"
+    "  --dry-run           report what would be freed, change nothing\n"
+    "  --repack-percent P  repack threshold, 0..100\n"
+    "\n"
+    "Exit status: 0 done, 1 damaged repository, 2 usage, 3 I/O, 5 locked.\n";
+
+int cmd_gc(int argc, char **argv)
+{
+    wv_gc_opts o = WV_GC_OPTS_INIT;
+    const char *uri = NULL;
+    wv_repo *r = NULL;
+    wv_gc_stats st;
+    char a1[32], a2[32], a3[32];
+    if (cli_want_help(argc, argv)) {
+        fputs(gc_help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--dry-run") == 0 || strcmp(a, "-n") == 0) {
+            o.dry_run = 1;
+        } else if (strcmp(a, "--repack-percent") == 0) {
+            long v;
+            if (i + 1 >= argc)
+                return cli_usage("gc", "%s needs a value", a);
+            if (!parse_count(argv[++i], &v) || v > 100)
+                return cli_usage("gc", "--repack-percent takes 0..100");
+            o.repack_percent = (int)v;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage("gc", "unknown option '%s'", a);
+        } else if (uri == NULL) {
+            uri = a;
+        } else {
+            return cli_usage("gc", "one REPO only");
+        }
+    }
+    if (uri == NULL)
+        return cli_usage("gc", "missing REPO");
+    int rc = cli_open_repo(uri, &r);
+    if (rc != WV_OK)
+        return repo_exit(rc);
+    rc = wv_repo_gc(r, &o, &st);
+    if (rc != WV_OK) {
+        cli_die(wv_repo_errmsg(r));
+        wv_repo_close(r);
+        return repo_exit(rc);
+    }
+    const char *w = o.dry_run ? "would be " : "";
+    printf("gc: %llu checkpoints use %llu chunks\n",
+           (unsigned long long)st.checkpoints,
+           (unsigned long long)st.live_chunks);
+    if (st.missing_chunks)
+        printf("gc: warning: %llu of them are missing already (run 'wv "
+               "verify')\n",
+               (unsigned long long)st.missing_chunks);
+    printf("gc: %llu of %llu packs %sdeleted, %llu %srepacked",
+           (unsigned long long)st.packs_deleted,
+           (unsigned long long)st.packs, w,
+           (unsigned long long)st.packs_repacked, w);
+    if (!o.dry_run && st.packs_repacked)
+        printf(" into %llu", (unsigned long long)st.packs_written);
+    printf("; %llu index object%s %sreplaced by %llu; %llu stale lock%s "
+           "removed\n",
+           (unsigned long long)st.indexes_deleted,
+           st.indexes_deleted == 1 ? "" : "s", w,
+           (unsigned long long)st.indexes_written,
+           (unsigned long long)st.locks_removed,
+           st.locks_removed == 1 ? "" : "s");
+    cli_human_bytes(st.bytes_freed, a1, sizeof a1);
+    cli_human_bytes(st.bytes_before, a2, sizeof a2);
+    cli_human_bytes(st.bytes_after, a3, sizeof a3);
+    printf("gc: %s %s (%llu bytes; %s -> %s)%s\n",
+           o.dry_run ? "would free" : "freed", a1,
+           (unsigned long long)st.bytes_freed, a2, a3,
+           o.dry_run ? " (dry run: nothing changed)" : "");
+    wv_repo_close(r);
+    return 0;
+}
+
+/* ---- verify REPO -------------------------------------------------------- */
+
+bool cli_is_repo(const char *arg)
+{
+    struct stat st;
+    char path[4096];
+    if (strncmp(arg, "file://", 7) == 0)
+        arg += 7;
+    else if (strstr(arg, "://") != NULL)
+        return true; /* a URI names a repository, never a weights file */
+    if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode))
+        return false;
+    snprintf(path, sizeof path, "%s/config", arg);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void print_problem(void *arg, const wv_verify_problem *p)
+{
+    (void)arg;
+    printf("%s\n", p->message);
+}
+
+int cmd_verify_repo(const char *uri)
+{
+    wv_repo *r = NULL;
+    wv_verify_stats st;
+    char hb[32];
+    int rc = cli_open_repo(uri, &r);
+    if (rc != WV_OK)
+        return repo_exit(rc);
+    rc = wv_repo_verify(r, print_problem, NULL, &st);
+    cli_human_bytes(st.bytes, hb, sizeof hb);
+    if (rc == WV_OK) {
+        printf("ok: %llu checkpoints, %llu chunks, %llu bytes (%s) "
+               "verified; %llu refs, %llu index objects, %llu packs\n",
+               (unsigned long long)st.checkpoints,
+               (unsigned long long)st.chunks, (unsigned long long)st.bytes,
+               hb, (unsigned long long)st.refs,
+               (unsigned long long)st.indexes,
+               (unsigned long long)st.packs);
+    } else if (wv_primary(rc) == WV_CORRUPT && st.problems) {
+        printf("FAILED: %llu problem%s in %s; %llu checkpoints, %llu "
+               "chunks, %llu bytes verified intact\n",
+               (unsigned long long)st.problems,
+               st.problems == 1 ? "" : "s", uri,
+               (unsigned long long)st.checkpoints,
+               (unsigned long long)st.chunks, (unsigned long long)st.bytes);
+        rc = WV_CORRUPT;
+    } else {
+        cli_die(wv_repo_errmsg(r));
+    }
+    wv_repo_close(r);
+    return rc == WV_OK ? 0 : wv_primary(rc) == WV_CORRUPT ? EXIT_BAD_INPUT
+                                                           : repo_exit(rc);
+}

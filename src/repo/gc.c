@@ -1,0 +1,990 @@
+/*
+ * gc.c -- retention: prune (which checkpoints to keep) and gc (which data
+ * to keep).
+ *
+ * prune deletes manifests only. Kept always: every branch head and tag
+ * target, and any manifest it cannot read (never delete what cannot be
+ * judged). Per branch (the one recorded in each manifest) it keeps the N
+ * most recent, ordered by time, then by depth in the parent chain (a child
+ * committed in the same second as its parent is newer), then by id; and the
+ * K best by a numeric metadata value. Under the exclusive lock, so a commit
+ * whose manifest is written but whose branch is not yet moved can never
+ * see that manifest deleted under it.
+ *
+ * gc, under the exclusive lock (no commit can be running: a commit takes
+ * its shared lock and then lists the locks, gc takes its exclusive lock and
+ * then lists; whichever comes second sees the other and backs off):
+ *   1. mark: every chunk referenced by any manifest is live. A manifest or
+ *      index object that cannot be read stops gc before anything changes,
+ *      since what it references would otherwise be taken for garbage;
+ *   2. choose one location per live chunk among the index entries whose
+ *      pack exists (concurrent commits may have stored a chunk twice);
+ *   3. per pack: no live chunk (or in no index: the leftovers of a killed
+ *      commit) -> delete; dead bytes above repack_percent of its size ->
+ *      repack; otherwise keep;
+ *   4. repack: copy the live chunks of those packs, as stored, verified
+ *      against their ids, into new packs, one pack buffer at a time (the
+ *      repository is never held in memory);
+ *   5. write ONE consolidated index object listing every live chunk at its
+ *      (new) location, then a sync barrier makes new packs and index
+ *      durable;
+ *   6. check our lock still exists (nobody broke it as stale);
+ *   7. delete the old index objects;
+ *   8. delete the dead and repacked packs.
+ * Why this order: until step 7 every old index still points at packs that
+ * exist (nothing was deleted), and the new index points at packs that are
+ * durable; so a crash before or during 7 leaves readers a valid location
+ * for every chunk (old or new, both correct). After 7 no index names the
+ * packs of step 8, so a crash during 8 leaves only unindexed packs, which
+ * the next gc deletes as orphans. Power loss is covered to the extent the
+ * store keeps deletions in order (the local backend does not fsync
+ * directories after unlink: a resurrected old index would name a deleted
+ * pack, which verify reports and the next gc cleans).
+ *
+ * Stale locks (their process is gone) are removed while the exclusive lock
+ * is taken (repo.c). Temporary files of killed writers are left: the local
+ * backend never lists them.
+ */
+#include "repo.h"
+
+#include <math.h>
+
+/* "manifests/ab/<64 hex>" -> the hex, or NULL for any other key. */
+const char *wv__manifest_key_hex(const char *key)
+{
+    unsigned char id[32];
+    if (strncmp(key, "manifests/", 10) != 0 || strlen(key) != 10 + 3 + 64 ||
+        key[12] != '/' || strncmp(key + 10, key + 13, 2) != 0 ||
+        wv__unhex(key + 13, id, 32) != 0)
+        return NULL;
+    return key + 13;
+}
+
+/* "packs/ab/<64 hex>" -> the id; -1 for any other key. */
+int wv__pack_key_id(const char *key, unsigned char id[32])
+{
+    if (strncmp(key, "packs/", 6) != 0 || strlen(key) != 6 + 3 + 64 ||
+        key[8] != '/' || strncmp(key + 6, key + 9, 2) != 0)
+        return -1;
+    return wv__unhex(key + 9, id, 32);
+}
+
+/* ---- prune -------------------------------------------------------------- */
+
+struct pitem {
+    char id[65], parent[65];
+    char *branch, *time, *step, *metric;
+    bool readable, has_value, keep, considered;
+    double value;
+    long depth;
+    char reason[200];
+};
+
+static void add_reason(struct pitem *it, const char *why)
+{
+    size_t l = strlen(it->reason), w = strlen(why);
+    it->keep = true;
+    if (l + 2 + w >= sizeof it->reason)
+        return; /* enough reasons already */
+    if (l) {
+        memcpy(it->reason + l, ", ", 2);
+        l += 2;
+    }
+    memcpy(it->reason + l, why, w + 1);
+}
+
+static int cmp_item_id(const void *a, const void *b)
+{
+    return strcmp(((const struct pitem *)a)->id,
+                  ((const struct pitem *)b)->id);
+}
+
+static struct pitem *find_item(struct pitem *v, size_t n, const char *id)
+{
+    struct pitem key;
+    memcpy(key.id, id, 65);
+    return n ? bsearch(&key, v, n, sizeof *v, cmp_item_id) : NULL;
+}
+
+/* Newest first within a branch. */
+static int cmp_recency(const struct pitem *a, const struct pitem *b)
+{
+    int c = strcmp(b->time ? b->time : "", a->time ? a->time : "");
+    if (c)
+        return c;
+    if (a->depth != b->depth)
+        return a->depth > b->depth ? -1 : 1;
+    return strcmp(b->id, a->id);
+}
+
+static int cmp_order(const void *pa, const void *pb)
+{
+    const struct pitem *a = *(struct pitem *const *)pa;
+    const struct pitem *b = *(struct pitem *const *)pb;
+    if (a->readable != b->readable)
+        return a->readable ? -1 : 1;
+    int c = strcmp(a->branch ? a->branch : "", b->branch ? b->branch : "");
+    return c ? c : cmp_recency(a, b);
+}
+
+/* Best first: `value` is negated in max mode, so lower is always better;
+ * ties go to the newer checkpoint. */
+static int cmp_best(const void *pa, const void *pb)
+{
+    const struct pitem *a = *(struct pitem *const *)pa;
+    const struct pitem *b = *(struct pitem *const *)pb;
+    if (a->value != b->value)
+        return a->value < b->value ? -1 : 1;
+    return cmp_recency(a, b);
+}
+
+static bool parse_number(const char *s, double *v)
+{
+    char *end;
+    if (s == NULL || *s == '\0')
+        return false;
+    errno = 0;
+    *v = strtod(s, &end);
+    while (*end == ' ')
+        end++;
+    return *end == '\0' && errno == 0 && isfinite(*v);
+}
+
+/* Depth in the parent chain among the stored manifests, without recursion:
+ * walk up to a known depth (or the end), then assign on the way down. */
+static int compute_depths(struct pitem *v, size_t n)
+{
+    size_t *stack = wv__malloc((n ? n : 1) * sizeof *stack);
+    if (stack == NULL)
+        return WV_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        size_t sp = 0, cur = i;
+        long base = -1;
+        if (!v[i].readable)
+            continue;
+        while (v[cur].depth < 0 && sp < n) {
+            stack[sp++] = cur;
+            struct pitem *p =
+                v[cur].parent[0] ? find_item(v, n, v[cur].parent) : NULL;
+            if (p == NULL || !p->readable)
+                break;
+            cur = (size_t)(p - v);
+        }
+        if (v[cur].depth >= 0)
+            base = v[cur].depth;
+        while (sp > 0)
+            v[stack[--sp]].depth = ++base;
+    }
+    wv__free(stack);
+    return WV_OK;
+}
+
+static void release_items(struct pitem *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        wv__free(v[i].branch);
+        wv__free(v[i].time);
+        wv__free(v[i].step);
+        wv__free(v[i].metric);
+    }
+    wv__free(v);
+}
+
+/* Mark the heads and tags under `prefix` as kept. */
+static int keep_refs(wv_repo *r, const char *prefix, const char *what,
+                     struct pitem *v, size_t n)
+{
+    char **keys = NULL;
+    size_t nk = 0;
+    int rc = wv__repo_list(r, prefix, &keys, &nk);
+    for (size_t i = 0; rc == WV_OK && i < nk; i++) {
+        char buf[128];
+        int g = wv__store_ref_get(r->store, keys[i], buf, sizeof buf);
+        if (g == WV_NOTFOUND) {
+            wv__clearerr(&r->err);
+            continue;
+        }
+        if (g != WV_OK) {
+            rc = g;
+            break;
+        }
+        buf[strcspn(buf, "\r\n")] = '\0';
+        struct pitem *it = strlen(buf) == 64 ? find_item(v, n, buf) : NULL;
+        if (it) {
+            char why[160];
+            snprintf(why, sizeof why, "%s %.100s", what,
+                     keys[i] + strlen(prefix));
+            add_reason(it, why);
+        }
+    }
+    wv__repo_list_free(keys, nk);
+    return rc;
+}
+
+int wv_repo_prune(wv_repo *r, const wv_prune_opts *opts, wv_prune_cb cb,
+                  void *arg, wv_prune_stats *stats)
+{
+    static const wv_prune_opts defaults = WV_PRUNE_OPTS_INIT;
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    char **keys = NULL;
+    size_t nk = 0, n = 0;
+    struct pitem *v = NULL;
+    struct pitem **ord = NULL, **grp = NULL;
+    struct wv__manifest mf;
+    wv_prune_stats st = {0, 0};
+
+    memset(&mf, 0, sizeof mf);
+    wv__clearerr(err);
+    if (opts == NULL)
+        opts = &defaults;
+    WV_CHECK(opts->struct_size >= sizeof(wv_prune_opts), WV_MISUSE,
+             "prune options from an incompatible header");
+    WV_CHECK(opts->keep_last >= 0 || opts->keep_best >= 0, WV_MISUSE,
+             "prune needs a rule: keep_last and/or keep_best (otherwise "
+             "only branch heads and tags would remain)");
+    WV_CHECK(opts->keep_last >= -1 && opts->keep_best >= -1, WV_MISUSE,
+             "prune: negative keep count");
+    WV_CHECK(opts->keep_best < 0 || (opts->metric && opts->metric[0]),
+             WV_MISUSE, "prune: keep_best needs a metric name");
+    WV_CHECK(opts->mode == WV_PRUNE_MIN || opts->mode == WV_PRUNE_MAX,
+             WV_MISUSE, "prune: mode must be min or max");
+    if (!opts->dry_run)
+        WV_TRY(wv__repo_lock(r, true));
+
+    WV_TRY(wv__repo_list(r, "manifests/", &keys, &nk));
+    v = wv__calloc(nk ? nk : 1, sizeof *v);
+    WV_CHECK(v != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < nk; i++) {
+        const char *hex = wv__manifest_key_hex(keys[i]);
+        if (hex == NULL)
+            continue; /* not a manifest: left alone */
+        struct pitem *it = &v[n];
+        memcpy(it->id, hex, 65);
+        it->depth = -1;
+        rc = wv__manifest_load(r, hex, &mf);
+        if (rc == WV_NOTFOUND) {
+            wv__clearerr(err);
+            rc = WV_OK;
+            continue;
+        }
+        if (wv_primary(rc) == WV_CORRUPT || rc == WV_FORMAT) {
+            wv__clearerr(err);
+            rc = WV_OK;
+            add_reason(it, "unreadable manifest");
+            n++;
+            continue;
+        }
+        WV_TRY(rc);
+        it->readable = true;
+        memcpy(it->parent, mf.parent, 65);
+        it->branch = wv__strdup(mf.branch ? mf.branch : "");
+        it->time = wv__strdup(mf.time ? mf.time : "");
+        WV_CHECK(it->branch && it->time, WV_NOMEM, "out of memory");
+        for (size_t k = 0; k < mf.n_meta; k++) {
+            char **dst = NULL;
+            if (strcmp(mf.meta[k].key, "step") == 0)
+                dst = &it->step;
+            else if (opts->metric && strcmp(mf.meta[k].key, opts->metric) ==
+                                         0)
+                dst = &it->metric;
+            if (dst && *dst == NULL) {
+                *dst = wv__strdup(mf.meta[k].value);
+                WV_CHECK(*dst != NULL, WV_NOMEM, "out of memory");
+            }
+        }
+        it->has_value = parse_number(it->metric, &it->value);
+        if (opts->mode == WV_PRUNE_MAX)
+            it->value = -it->value;
+        n++;
+        wv__manifest_release(&mf);
+    }
+    if (n)
+        qsort(v, n, sizeof *v, cmp_item_id);
+    WV_CHECK(compute_depths(v, n) == WV_OK, WV_NOMEM, "out of memory");
+    WV_TRY(keep_refs(r, "refs/heads/", "head of", v, n));
+    WV_TRY(keep_refs(r, "refs/tags/", "tag", v, n));
+
+    /* Per branch: newest first, then the rules. */
+    ord = wv__calloc(n ? n : 1, sizeof *ord);
+    grp = wv__calloc(n ? n : 1, sizeof *grp);
+    WV_CHECK(ord && grp, WV_NOMEM, "out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        v[i].considered = !v[i].readable || opts->branch == NULL ||
+                          strcmp(v[i].branch, opts->branch) == 0;
+        if (opts->branch && !v[i].readable)
+            v[i].considered = false;
+        if (v[i].considered)
+            ord[m++] = &v[i];
+    }
+    if (m)
+        qsort(ord, m, sizeof *ord, cmp_order);
+    for (size_t i = 0; i < m;) {
+        size_t j = i;
+        if (!ord[i]->readable) {
+            i++;
+            continue;
+        }
+        while (j < m && ord[j]->readable &&
+               strcmp(ord[j]->branch, ord[i]->branch) == 0)
+            j++;
+        const char *b = ord[i]->branch;
+        char why[200];
+        snprintf(why, sizeof why, "last %ld of %.100s", opts->keep_last, b);
+        for (size_t k = i; opts->keep_last > 0 && k < j &&
+                           k - i < (size_t)opts->keep_last;
+             k++)
+            add_reason(ord[k], why);
+        size_t ng = 0;
+        for (size_t k = i; k < j; k++)
+            if (ord[k]->has_value)
+                grp[ng++] = ord[k];
+        if (ng)
+            qsort(grp, ng, sizeof *grp, cmp_best);
+        snprintf(why, sizeof why, "best %ld of %.80s by %.80s",
+                 opts->keep_best, b, opts->metric ? opts->metric : "");
+        for (size_t k = 0; opts->keep_best > 0 && k < ng &&
+                           k < (size_t)opts->keep_best;
+             k++)
+            add_reason(grp[k], why);
+        i = j;
+    }
+
+    /* Report every decision before deleting anything. */
+    for (size_t i = 0; i < m; i++) {
+        struct pitem *it = ord[i];
+        wv_prune_decision d = {it->id, it->branch ? it->branch : "",
+                               it->time ? it->time : "", it->step,
+                               it->metric, it->keep, it->reason};
+        if (it->keep)
+            st.kept++;
+        else
+            st.removed++;
+        if (cb && cb(arg, &d) != 0)
+            WV_CHECK(0, WV_ERROR, "%s: prune cancelled; nothing was "
+                                  "deleted",
+                     r->uri);
+    }
+    if (!opts->dry_run) {
+        for (size_t i = 0; i < m; i++) {
+            char key[96];
+            if (ord[i]->keep)
+                continue;
+            wv__manifest_key(ord[i]->id, key);
+            rc = wv__store_del(r->store, key);
+            if (rc == WV_NOTFOUND) {
+                wv__clearerr(err);
+                rc = WV_OK;
+            }
+            WV_TRY(rc);
+        }
+    }
+out:
+    wv__manifest_release(&mf);
+    wv__repo_list_free(keys, nk);
+    release_items(v, n);
+    wv__free(ord);
+    wv__free(grp);
+    wv__repo_unlock(r);
+    if (stats)
+        *stats = rc == WV_OK ? st : (wv_prune_stats){0, 0};
+    return rc;
+}
+
+/* ---- gc ----------------------------------------------------------------- */
+
+struct locvec {
+    struct wv__chunk_loc *v;
+    size_t n, cap;
+};
+
+static int locvec_add(struct locvec *lv, const struct wv__chunk_loc *l)
+{
+    if (lv->n == lv->cap) {
+        size_t cap = lv->cap ? lv->cap * 2 : 256;
+        void *nv = wv__realloc(lv->v, cap * sizeof *lv->v);
+        if (nv == NULL)
+            return WV_NOMEM;
+        lv->v = nv;
+        lv->cap = cap;
+    }
+    lv->v[lv->n++] = *l;
+    return WV_OK;
+}
+
+struct gidx_ctx {
+    struct locvec *lv;
+    struct wv__err *err;
+};
+
+static int gc_index_cb(void *arg, const struct wv__chunk_loc *l)
+{
+    struct gidx_ctx *c = arg;
+    if (locvec_add(c->lv, l) != WV_OK)
+        return wv__seterr(c->err, WV_NOMEM, "out of memory");
+    return WV_OK;
+}
+
+enum { FATE_KEEP, FATE_DELETE, FATE_REPACK };
+
+struct gpack {
+    unsigned char id[32];
+    uint64_t size, live, n_live;
+    int fate;
+};
+
+struct sized_key {
+    char **keys;
+    uint64_t *sizes;
+    size_t n, cap;
+};
+
+static int collect_sized(void *arg, const char *key, uint64_t size)
+{
+    struct sized_key *sk = arg;
+    if (sk->n == sk->cap) {
+        size_t cap = sk->cap ? sk->cap * 2 : 64;
+        char **nk = wv__realloc(sk->keys, cap * sizeof *nk);
+        if (nk == NULL)
+            return WV_NOMEM;
+        sk->keys = nk;
+        uint64_t *ns = wv__realloc(sk->sizes, cap * sizeof *ns);
+        if (ns == NULL)
+            return WV_NOMEM;
+        sk->sizes = ns;
+        sk->cap = cap;
+    }
+    if ((sk->keys[sk->n] = wv__strdup(key)) == NULL)
+        return WV_NOMEM;
+    sk->sizes[sk->n++] = size;
+    return WV_OK;
+}
+
+static void sized_release(struct sized_key *sk)
+{
+    for (size_t i = 0; i < sk->n; i++)
+        wv__free(sk->keys[i]);
+    wv__free(sk->keys);
+    wv__free(sk->sizes);
+    memset(sk, 0, sizeof *sk);
+}
+
+static int cmp_pack(const void *a, const void *b)
+{
+    return memcmp(((const struct gpack *)a)->id,
+                  ((const struct gpack *)b)->id, 32);
+}
+
+static struct gpack *find_pack(struct gpack *v, size_t n,
+                               const unsigned char id[32])
+{
+    struct gpack key;
+    memcpy(key.id, id, 32);
+    return n ? bsearch(&key, v, n, sizeof *v, cmp_pack) : NULL;
+}
+
+static int cmp_loc_id(const void *a, const void *b)
+{
+    return memcmp(((const struct wv__chunk_loc *)a)->id,
+                  ((const struct wv__chunk_loc *)b)->id, 32);
+}
+
+static int cmp_loc_place(const void *pa, const void *pb)
+{
+    const struct wv__chunk_loc *a = pa, *b = pb;
+    int c = memcmp(a->pack, b->pack, 32);
+    if (c)
+        return c;
+    return a->off < b->off ? -1 : a->off > b->off;
+}
+
+/* The pack being filled by the repack. */
+struct newpack {
+    unsigned char *p;
+    size_t len, cap;
+    size_t *members;       /* indexes into chosen of its chunks      */
+    size_t n_members, cap_members;
+    struct locvec written; /* ids of packs written, for the deletes  */
+    uint64_t bytes;
+};
+
+static void trailer_entry(unsigned char e[WV__PACK_ENTRY],
+                          const struct wv__chunk_loc *l)
+{
+    memcpy(e, l->id, 32);
+    wv__put64(e + 32, l->off);
+    wv__put64(e + 40, l->stored_len);
+    wv__put64(e + 48, l->raw_len);
+    e[56] = l->codec;
+    e[57] = l->elem;
+}
+
+static int newpack_flush(wv_repo *r, struct newpack *np,
+                         struct wv__chunk_loc *chosen)
+{
+    struct wv__buf t = {0};
+    unsigned char e[WV__PACK_ENTRY], n4[4], id[32];
+    char key[96];
+    int rc;
+    if (np->n_members == 0)
+        return WV_OK;
+    for (size_t i = 0; i < np->n_members; i++) {
+        trailer_entry(e, &chosen[np->members[i]]);
+        wv__buf_add(&t, e, sizeof e);
+    }
+    wv__put32(n4, (uint32_t)np->n_members);
+    wv__buf_add(&t, n4, 4);
+    wv__buf_add(&t, WV__PACK_END, 8);
+    if (t.oom || np->len + t.len > np->cap) {
+        void *nb = t.oom ? NULL : wv__realloc(np->p, np->len + t.len);
+        if (nb == NULL) {
+            wv__buf_release(&t);
+            return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+        }
+        np->p = nb;
+        np->cap = np->len + t.len;
+    }
+    wv__sha256_buf(t.p, t.len, id);
+    memcpy(np->p + np->len, t.p, t.len);
+    wv__pack_key(id, key);
+    rc = wv__store_put(r->store, key, np->p, np->len + t.len,
+                       WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
+    if (rc == WV_OK) {
+        struct wv__chunk_loc w;
+        memset(&w, 0, sizeof w);
+        memcpy(w.pack, id, 32);
+        w.stored_len = np->len + t.len;
+        np->bytes += w.stored_len;
+        for (size_t i = 0; i < np->n_members; i++)
+            memcpy(chosen[np->members[i]].pack, id, 32);
+        if (locvec_add(&np->written, &w) != WV_OK)
+            rc = wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    }
+    wv__buf_release(&t);
+    np->len = 0;
+    np->n_members = 0;
+    return rc;
+}
+
+/* Read one stored chunk, check it decodes to its id, and append it as
+ * stored to the new pack. */
+static int repack_chunk(wv_repo *r, struct newpack *np,
+                        struct wv__chunk_loc *chosen, size_t ci,
+                        unsigned char **raw, size_t *raw_cap,
+                        unsigned char **scr)
+{
+    struct wv__chunk_loc *l = &chosen[ci];
+    char key[96], hex[65];
+    unsigned char d[32];
+    size_t got;
+    int rc;
+    wv__hex(l->id, 32, hex);
+    wv__pack_key(l->pack, key);
+    if (l->stored_len > ((uint64_t)1 << 31) ||
+        l->raw_len > ((uint64_t)1 << 30) ||
+        (l->codec == WV__CODEC_NONE && l->raw_len != l->stored_len))
+        return wv__seterr(&r->err, WV_CORRUPT,
+                          "%s: gc stopped, nothing deleted: the index entry "
+                          "of chunk %.12s in %s is implausible; run 'wv "
+                          "verify'",
+                          r->uri, hex, key);
+    size_t stored = (size_t)l->stored_len, rawn = (size_t)l->raw_len;
+    if (np->len == 0) {
+        memcpy(np->p, WV__PACK_MAGIC, 8);
+        np->len = 8;
+    }
+    if (np->len + stored > np->cap) {
+        void *nb = wv__realloc(np->p, np->len + stored);
+        if (nb == NULL)
+            return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+        np->p = nb;
+        np->cap = np->len + stored;
+    }
+    if (*raw_cap < rawn) {
+        void *a = wv__realloc(*raw, rawn), *b = NULL;
+        if (a)
+            *raw = a;
+        if (a)
+            b = wv__realloc(*scr, rawn);
+        if (b)
+            *scr = b;
+        if (a == NULL || b == NULL)
+            return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+        *raw_cap = rawn;
+    }
+    unsigned char *dst = np->p + np->len;
+    rc = wv__store_get(r->store, key, l->off, dst, stored, &got);
+    if (rc == WV_NOTFOUND || rc == WV_IO_SHORT_READ) {
+        wv__clearerr(&r->err);
+        return wv__seterr(&r->err, WV_CORRUPT,
+                          "%s: gc stopped, nothing deleted: chunk %.12s: "
+                          "%s is %s; run 'wv verify'",
+                          r->uri, hex, key,
+                          rc == WV_NOTFOUND ? "missing" : "truncated");
+    }
+    if (rc != WV_OK)
+        return rc;
+    const unsigned char *plain = dst;
+    if (l->codec != WV__CODEC_NONE) {
+        struct wv__err e = {0};
+        if (wv__codec_decode(l->codec, l->elem, dst, stored, *raw, rawn,
+                             *scr, &e) != WV_OK)
+            return wv__seterr(&r->err, WV_CORRUPT,
+                              "%s: gc stopped, nothing deleted: chunk "
+                              "%.12s in %s does not decode (%s); run 'wv "
+                              "verify'",
+                              r->uri, hex, key, e.msg);
+        plain = *raw;
+    }
+    wv__sha256_buf(plain, rawn, d);
+    if (memcmp(d, l->id, 32) != 0)
+        return wv__seterr(&r->err, WV_CORRUPT_CHECKSUM,
+                          "%s: gc stopped, nothing deleted: chunk %.12s in "
+                          "%s is damaged; run 'wv verify'",
+                          r->uri, hex, key);
+    if (np->n_members == np->cap_members) {
+        size_t cap = np->cap_members ? np->cap_members * 2 : 64;
+        void *nm = wv__realloc(np->members, cap * sizeof *np->members);
+        if (nm == NULL)
+            return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+        np->members = nm;
+        np->cap_members = cap;
+    }
+    np->members[np->n_members++] = ci;
+    l->off = np->len;
+    np->len += stored;
+    return WV_OK;
+}
+
+/* The consolidated index, in commit.c's format, of `chosen` sorted by
+ * place. */
+static int encode_index(const struct locvec *c, struct wv__buf *b)
+{
+    char hex[65];
+    wv__buf_adds(b, "{\"packs\": {");
+    for (size_t i = 0; i < c->n; i++) {
+        const struct wv__chunk_loc *l = &c->v[i];
+        bool first = i == 0 || memcmp(c->v[i - 1].pack, l->pack, 32) != 0;
+        if (first) {
+            wv__hex(l->pack, 32, hex);
+            wv__buf_addf(b, "%s\n \"%s\": [", i ? "]," : "", hex);
+        }
+        wv__hex(l->id, 32, hex);
+        wv__buf_addf(b, "%s\n  [\"%s\", %llu, %llu, %llu, %u, %u]",
+                     first ? "" : ",", hex, (unsigned long long)l->off,
+                     (unsigned long long)l->stored_len,
+                     (unsigned long long)l->raw_len, l->codec, l->elem);
+    }
+    wv__buf_adds(b, c->n ? "]}}\n" : "}}\n");
+    return b->oom ? WV_NOMEM : WV_OK;
+}
+
+static bool key_listed(char **keys, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(keys[i], key) == 0)
+            return true;
+    return false;
+}
+
+int wv_repo_gc(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats)
+{
+    static const wv_gc_opts defaults = WV_GC_OPTS_INIT;
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    wv_gc_stats st;
+    char **mkeys = NULL, **lk_before = NULL, **lk_after = NULL;
+    size_t n_mkeys = 0, n_before = 0, n_after = 0, n_packs = 0;
+    struct sized_key ik = {0}, pk = {0};
+    struct wv__chunk_index live = {0}, picked = {0};
+    struct locvec entries = {0}, chosen = {0};
+    struct gpack *packs = NULL;
+    struct wv__manifest mf;
+    struct newpack np;
+    struct wv__buf ib = {0};
+    unsigned char *raw = NULL, *scr = NULL, *lockbuf = NULL;
+    size_t raw_cap = 0, lock_len;
+    char ikey[96] = "", hex[65];
+
+    memset(&st, 0, sizeof st);
+    memset(&mf, 0, sizeof mf);
+    memset(&np, 0, sizeof np);
+    wv__clearerr(err);
+    if (opts == NULL)
+        opts = &defaults;
+    WV_CHECK(opts->struct_size >= sizeof(wv_gc_opts), WV_MISUSE,
+             "gc options from an incompatible header");
+    WV_CHECK(opts->repack_percent >= 0 && opts->repack_percent <= 100,
+             WV_MISUSE, "gc: repack_percent must be 0..100");
+
+    WV_TRY(wv__repo_list(r, "locks/", &lk_before, &n_before));
+    WV_TRY(wv__repo_lock(r, true));
+    WV_TRY(wv__repo_list(r, "locks/", &lk_after, &n_after));
+    for (size_t i = 0; i < n_before; i++)
+        if (!key_listed(lk_after, n_after, lk_before[i]))
+            st.locks_removed++;
+
+    /* 1. Mark. */
+    WV_TRY(wv__repo_list(r, "manifests/", &mkeys, &n_mkeys));
+    for (size_t i = 0; i < n_mkeys; i++) {
+        const char *h = wv__manifest_key_hex(mkeys[i]);
+        if (h == NULL)
+            continue;
+        rc = wv__manifest_load(r, h, &mf);
+        if (rc == WV_NOTFOUND) {
+            wv__clearerr(err);
+            rc = WV_OK;
+            continue;
+        }
+        if (rc != WV_OK) {
+            char msg[WV_ERRBUF_SIZE];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            wv__clearerr(err);
+            WV_CHECK(0, rc, "gc stopped, nothing deleted: %s; run 'wv "
+                            "verify'",
+                     msg);
+        }
+        st.checkpoints++;
+        for (size_t t = 0; t < mf.n_tensors; t++) {
+            const struct wv__mtensor *mt = &mf.tensors[t];
+            for (size_t c = 0; c < mt->n_chunks; c++) {
+                struct wv__chunk_loc l;
+                memset(&l, 0, sizeof l);
+                memcpy(l.id, mt->chunks[c], 32);
+                l.stored_len = 1; /* occupied */
+                WV_CHECK(wv__cidx_put(&live, &l) == WV_OK, WV_NOMEM,
+                         "out of memory");
+            }
+        }
+        wv__manifest_release(&mf);
+    }
+    st.live_chunks = live.n;
+
+    /* 2. Every index entry, then the packs. */
+    WV_CHECK(wv__store_list(r->store, "index/", collect_sized, &ik) ==
+                 WV_OK,
+             WV_NOMEM, "out of memory listing the index objects");
+    for (size_t i = 0; i < ik.n; i++) {
+        unsigned char *text = NULL;
+        size_t len;
+        char what[200];
+        st.bytes_before += ik.sizes[i];
+        rc = wv__store_get_all(r->store, ik.keys[i], WV__MAX_JSON, &text,
+                               &len);
+        if (rc == WV_OK) {
+            unsigned char d[32];
+            wv__sha256_buf(text, len, d);
+            wv__hex(d, 32, hex);
+            if (strncmp(ik.keys[i], "index/", 6) != 0 ||
+                strcmp(ik.keys[i] + 6, hex) != 0)
+                rc = wv__seterr(err, WV_CORRUPT_CHECKSUM,
+                                "%s: %s is damaged (its content does not "
+                                "hash to its name)",
+                                r->uri, ik.keys[i]);
+        }
+        if (rc == WV_OK) {
+            struct gidx_ctx c = {&entries, err};
+            snprintf(what, sizeof what, "%s: %s", r->uri, ik.keys[i]);
+            rc = wv__index_parse((const char *)text, len, what, gc_index_cb,
+                                 &c, err);
+        }
+        wv__free(text);
+        if (rc != WV_OK) {
+            char msg[WV_ERRBUF_SIZE];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            wv__clearerr(err);
+            WV_CHECK(0, rc, "gc stopped, nothing deleted: %s; run 'wv "
+                            "verify'",
+                     msg);
+        }
+    }
+    WV_CHECK(wv__store_list(r->store, "packs/", collect_sized, &pk) ==
+                 WV_OK,
+             WV_NOMEM, "out of memory listing the packs");
+    packs = wv__calloc(pk.n ? pk.n : 1, sizeof *packs);
+    WV_CHECK(packs != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < pk.n; i++) {
+        if (wv__pack_key_id(pk.keys[i], packs[n_packs].id) != 0)
+            continue; /* not a pack: left alone */
+        packs[n_packs].size = pk.sizes[i];
+        st.bytes_before += pk.sizes[i];
+        n_packs++;
+    }
+    st.packs = n_packs;
+    if (n_packs)
+        qsort(packs, n_packs, sizeof *packs, cmp_pack);
+
+    /* 2b. One location per live chunk. */
+    if (entries.n)
+        qsort(entries.v, entries.n, sizeof *entries.v, cmp_loc_id);
+    for (size_t i = 0; i < entries.n; i++) {
+        const struct wv__chunk_loc *l = &entries.v[i];
+        struct gpack *p;
+        if (wv__cidx_get(&live, l->id) == NULL ||
+            wv__cidx_get(&picked, l->id) != NULL)
+            continue;
+        p = find_pack(packs, n_packs, l->pack);
+        if (p == NULL || l->off < 8 || l->stored_len > p->size ||
+            l->off > p->size - l->stored_len)
+            continue;
+        WV_CHECK(wv__cidx_put(&picked, l) == WV_OK &&
+                     locvec_add(&chosen, l) == WV_OK,
+                 WV_NOMEM, "out of memory");
+        p->live += l->stored_len;
+        p->n_live++;
+    }
+    st.missing_chunks = live.n - picked.n;
+
+    /* 3. Fates. */
+    for (size_t i = 0; i < n_packs; i++) {
+        struct gpack *p = &packs[i];
+        uint64_t need = 8 + p->live + p->n_live * WV__PACK_ENTRY + 12;
+        uint64_t dead = p->size > need ? p->size - need : 0;
+        if (p->n_live == 0)
+            p->fate = FATE_DELETE;
+        else if (dead * 100 > (uint64_t)opts->repack_percent * p->size)
+            p->fate = FATE_REPACK;
+        else
+            p->fate = FATE_KEEP;
+        if (p->fate == FATE_DELETE)
+            st.packs_deleted++;
+        else if (p->fate == FATE_REPACK)
+            st.packs_repacked++;
+    }
+
+    /* 4. Repack, in place order, one pack buffer at a time. */
+    if (chosen.n)
+        qsort(chosen.v, chosen.n, sizeof *chosen.v, cmp_loc_place);
+    if (!opts->dry_run && st.packs_repacked) {
+        np.cap = (size_t)r->cfg.pack_size + 8;
+        np.p = wv__malloc(np.cap);
+        WV_CHECK(np.p != NULL, WV_NOMEM, "out of memory");
+        for (size_t i = 0; i < chosen.n; i++) {
+            struct gpack *p = find_pack(packs, n_packs, chosen.v[i].pack);
+            if (p->fate != FATE_REPACK)
+                continue;
+            if (np.len > 8 &&
+                np.len + chosen.v[i].stored_len > r->cfg.pack_size)
+                WV_TRY(newpack_flush(r, &np, chosen.v));
+            WV_TRY(repack_chunk(r, &np, chosen.v, i, &raw, &raw_cap,
+                                &scr));
+        }
+        WV_TRY(newpack_flush(r, &np, chosen.v));
+        st.packs_written = np.written.n;
+        qsort(chosen.v, chosen.n, sizeof *chosen.v, cmp_loc_place);
+    }
+
+    /* 5. The consolidated index. */
+    unsigned char iid[32];
+    WV_CHECK(encode_index(&chosen, &ib) == WV_OK, WV_NOMEM,
+             "out of memory");
+    wv__sha256_buf(ib.p, ib.len, iid);
+    wv__hex(iid, 32, hex);
+    snprintf(ikey, sizeof ikey, "index/%s", hex);
+    bool index_same = ik.n == 1 && strcmp(ik.keys[0], ikey) == 0;
+    bool index_empty = chosen.n == 0;
+    if (!index_same && !index_empty) {
+        st.indexes_written = 1;
+        if (!opts->dry_run)
+            WV_TRY(wv__store_put(r->store, ikey, ib.p, ib.len,
+                                 WV_PUT_IF_ABSENT | WV_PUT_NOSYNC));
+    }
+    if (!index_same)
+        st.indexes_deleted = ik.n - (key_listed(ik.keys, ik.n, ikey) &&
+                                     !index_empty);
+
+    /* Sizes after (estimated for a dry run: a repacked pack shrinks to
+     * its live chunks and their trailer entries). */
+    for (size_t i = 0; i < n_packs; i++) {
+        const struct gpack *p = &packs[i];
+        if (p->fate == FATE_KEEP)
+            st.bytes_after += p->size;
+        else if (p->fate == FATE_REPACK && opts->dry_run)
+            st.bytes_after += 8 + p->live + p->n_live * WV__PACK_ENTRY + 12;
+    }
+    if (!opts->dry_run) {
+        for (size_t i = 0; i < np.written.n; i++)
+            if (find_pack(packs, n_packs, np.written.v[i].pack) == NULL)
+                st.bytes_after += np.written.v[i].stored_len;
+    }
+    if (index_same)
+        st.bytes_after += ik.sizes[0];
+    else if (!index_empty)
+        st.bytes_after += ib.len;
+    st.bytes_freed = st.bytes_before > st.bytes_after
+                         ? st.bytes_before - st.bytes_after
+                         : 0;
+    if (opts->dry_run)
+        goto out;
+    WV_TRY(wv__store_control(r->store, WV_STORE_SYNC, NULL));
+
+    /* 6. Still ours? A lock broken as stale means a commit may be running
+     * on the belief that no gc is: delete nothing. */
+    rc = wv__store_get_all(r->store, r->lock_key, 4096, &lockbuf,
+                           &lock_len);
+    if (rc == WV_NOTFOUND) {
+        wv__clearerr(err);
+        WV_CHECK(0, WV_CONFLICT, "%s: gc lost its lock %s (another process "
+                                 "took it for stale); nothing was deleted",
+                 r->uri, r->lock_key);
+    }
+    WV_TRY(rc);
+
+    /* 7. Old index objects. */
+    for (size_t i = 0; !index_same && i < ik.n; i++) {
+        if (!index_empty && strcmp(ik.keys[i], ikey) == 0)
+            continue;
+        rc = wv__store_del(r->store, ik.keys[i]);
+        if (rc == WV_NOTFOUND) {
+            wv__clearerr(err);
+            rc = WV_OK;
+        }
+        WV_TRY(rc);
+    }
+    /* 8. Dead and repacked packs (never one the repack just wrote, should
+     * it have come out identical). */
+    for (size_t i = 0; i < n_packs; i++) {
+        char key[96];
+        bool rewritten = false;
+        if (packs[i].fate == FATE_KEEP)
+            continue;
+        for (size_t k = 0; k < np.written.n && !rewritten; k++)
+            rewritten = memcmp(np.written.v[k].pack, packs[i].id, 32) == 0;
+        if (rewritten)
+            continue;
+        wv__pack_key(packs[i].id, key);
+        rc = wv__store_del(r->store, key);
+        if (rc == WV_NOTFOUND) {
+            wv__clearerr(err);
+            rc = WV_OK;
+        }
+        WV_TRY(rc);
+    }
+out:
+    wv__manifest_release(&mf);
+    wv__repo_list_free(mkeys, n_mkeys);
+    wv__repo_list_free(lk_before, n_before);
+    wv__repo_list_free(lk_after, n_after);
+    sized_release(&ik);
+    sized_release(&pk);
+    wv__cidx_release(&live);
+    wv__cidx_release(&picked);
+    wv__free(entries.v);
+    wv__free(chosen.v);
+    wv__free(packs);
+    wv__free(np.p);
+    wv__free(np.members);
+    wv__free(np.written.v);
+    wv__buf_release(&ib);
+    wv__free(raw);
+    wv__free(scr);
+    wv__free(lockbuf);
+    wv__repo_unlock(r);
+    if (stats) {
+        if (rc != WV_OK)
+            memset(&st, 0, sizeof st);
+        *stats = st;
+    }
+    return rc;
+}
