@@ -537,10 +537,14 @@ static const char *find_line(const struct problems *ps, const char *a,
                              const char *b)
 {
     char a12[13], b12[13];
-    if (strlen(a) == 64)
-        a = memcpy(a12, a, 12), a12[12] = '\0', a12;
-    if (b && strlen(b) == 64)
-        b = memcpy(b12, b, 12), b12[12] = '\0', b12;
+    if (strlen(a) == 64) {
+        snprintf(a12, sizeof a12, "%.12s", a);
+        a = a12;
+    }
+    if (b && strlen(b) == 64) {
+        snprintf(b12, sizeof b12, "%.12s", b);
+        b = b12;
+    }
     for (int i = 0; i < ps->n; i++)
         if (strstr(ps->lines[i], a) && (b == NULL || strstr(ps->lines[i], b)))
             return ps->lines[i];
