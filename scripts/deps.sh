@@ -2,14 +2,15 @@
 # Install the Debian 12 packages a target needs, only those missing.
 #   scripts/deps.sh build   compilers, cmake, libraries
 #   scripts/deps.sh check   + clang's libFuzzer runtime; numpy, torch, h5py and
-#                           h5dump, the real frameworks the interop tests use
+#                           h5dump, the real frameworks the interop tests use;
+#                           pytest for the Python package's tests
 #   scripts/deps.sh bench   + torch for the baselines
 set -euo pipefail
 level=${1:-build}
 pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev libhdf5-dev libzstd-dev)
 case $level in
   build) ;;
-  check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-h5py hdf5-tools) ;;
+  check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-h5py hdf5-tools python3-pytest) ;;
   bench) pkgs+=(python3 python3-numpy python3-torch) ;;
   demo)  pkgs+=(python3 python3-numpy) ;;
   *) echo "deps.sh: unknown level '$level'" >&2; exit 2 ;;

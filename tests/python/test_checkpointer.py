@@ -1,0 +1,202 @@
+"""Checkpointer: what a checkpoint holds, retention, NumPy-only training,
+and a torch run killed with SIGKILL at random points that ends bit-identical
+to an uninterrupted one."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import weightvault as wv
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def test_save_every_and_restore_everything(mem_uri):
+    torch.manual_seed(1)
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
+                          nesterov=True, weight_decay=1e-4)
+    ck = wv.Checkpointer(mem_uri, every=5)
+    assert ck.restore_latest(model, opt) is None  # empty repository
+    for step in range(1, 8):
+        model(torch.randn(4, 3)).sum().backward()
+        opt.step()
+        cid = ck.save(step, model, opt, {"loss": 1.0 / step})
+        assert (cid is None) == (step != 5)
+    saved_w = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(5)  # state at the save of step 5 ...
+    np.random.seed(5)
+    random.seed(5)
+    # ... differs from now; restore must bring back the step-5 state.
+    model2 = torch.nn.Linear(3, 2)
+    opt2 = torch.optim.SGD(model2.parameters(), lr=0.5)
+    ck2 = wv.Checkpointer(mem_uri)
+    assert ck2.restore_latest(model2, opt2) == 5
+    g = opt2.param_groups[0]
+    assert (g["lr"], g["momentum"], g["nesterov"], g["weight_decay"]) == \
+        (0.1, 0.9, True, 1e-4)
+    assert set(opt2.state_dict()["state"]) == {0, 1}
+    info = ck2.repo.stat("main")
+    assert info["metadata"]["step"] == "5"
+    assert float(info["metadata"]["loss"]) == 1.0 / 5
+    assert not all(torch.equal(saved_w[k], v)
+                   for k, v in model2.state_dict().items())  # step 7 != 5
+    ck.close()
+    ck2.close()
+
+
+def test_rng_states_are_restored(mem_uri):
+    ck = wv.Checkpointer(mem_uri)
+    torch.manual_seed(11)
+    np.random.seed(11)
+    random.seed(11)
+    np.random.standard_normal()  # leaves a cached Gaussian
+    ck.save(1, {"w": np.zeros(1)})
+    expect = (torch.rand(3), np.random.standard_normal(3), random.random())
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
+    assert ck.restore_latest() == 1
+    got = (torch.rand(3), np.random.standard_normal(3), random.random())
+    assert torch.equal(expect[0], got[0])
+    assert np.array_equal(expect[1], got[1]) and expect[2] == got[2]
+    ck.close()
+
+
+def test_numpy_training_restores_in_place(tmp_path):
+    """A NumPy-only loop: the model and optimizer state are dicts."""
+    repo = tmp_path / "ck"
+    rng = np.random.default_rng(0)
+    model = {"w": rng.standard_normal((4, 2)).astype(np.float32),
+             "b": np.zeros(2, np.float32)}
+    velocity = {"w": np.zeros((4, 2), np.float32), "t": 0, "beta": 0.9}
+    ck = wv.Checkpointer(repo, every=2)
+    for step in range(1, 5):
+        velocity["w"] = 0.9 * velocity["w"] + np.float32(step)
+        velocity["t"] = step
+        model["w"] -= 0.01 * velocity["w"]
+        ck.save(step, model, velocity, {"loss": float(step)})
+    ck.close()
+    final = {k: v.copy() for k, v in model.items()}
+    final_v = velocity["w"].copy()
+    w_obj = np.zeros((4, 2), np.float32)
+    model2 = {"w": w_obj, "b": np.ones(2, np.float32)}
+    opt2 = {}
+    with wv.Checkpointer(str(repo)) as ck2:
+        assert ck2.restore_latest(model2, opt2) == 4
+    assert model2["w"] is w_obj  # updated in place
+    assert np.array_equal(model2["w"], final["w"])
+    assert np.array_equal(model2["b"], final["b"])
+    assert np.array_equal(opt2["w"], final_v)
+    assert opt2["t"] == 4 and opt2["beta"] == 0.9
+
+
+def test_keep_last_and_keep_best_prune_the_rest(mem_uri):
+    losses = [5.0, 1.0, 4.0, 3.0, 2.5, 6.0, 7.0]
+    ck = wv.Checkpointer(mem_uri, keep_last=2, keep_best=1, metric="loss")
+    ids = []
+    for step, loss in enumerate(losses, 1):
+        ids.append(ck.save(step, {"w": np.full(1000, step, np.float32)},
+                           metrics={"loss": loss}))
+    alive = []
+    for cid in ids:
+        try:
+            alive.append(int(ck.repo.stat(cid)["metadata"]["step"]))
+        except wv.NotFoundError:
+            pass
+    # The last two (6, 7) and the best loss (step 2) survive.
+    assert alive == [2, 6, 7]
+    assert ck.repo.checkout(ids[1])["model/w"][0] == 2  # its data survived gc
+    ck.close()
+
+
+def test_keep_best_max_mode(mem_uri):
+    ck = wv.Checkpointer(mem_uri, keep_last=1, keep_best=2, metric="acc",
+                         mode="max")
+    ids = [ck.save(s, {"w": np.zeros(1)}, metrics={"acc": a})
+           for s, a in enumerate([0.5, 0.9, 0.7, 0.8, 0.1], 1)]
+    kept = [s for s, cid in enumerate(ids, 1)
+            if cid in {d["id"] for d in ck.repo.prune(keep_last=1,
+                                                      keep_best=2,
+                                                      metric="acc",
+                                                      mode="max",
+                                                      dry_run=True)}]
+    assert kept == [2, 4, 5]
+    ck.close()
+
+
+def test_checkpoint_layout_is_documented_names(mem_uri):
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    with wv.Checkpointer(mem_uri) as ck:
+        ck.save(3, model, opt)
+        d = ck.repo.checkout()
+    assert {"model/weight", "model/bias", "rng/torch", "rng/numpy",
+            "optim/state/0/exp_avg", "optim/state/1/exp_avg_sq"} <= set(d)
+    state = json.loads(d.metadata["weightvault.checkpointer"])
+    assert state["step"] == 3
+    assert state["optimizer"]["param_groups"][0]["betas"] == \
+        {"__tuple__": [0.9, 0.999]}
+
+
+def _run(repo, out, steps, every, env):
+    return subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "train_mlp.py"), repo, out,
+         str(steps), str(every)], stdout=subprocess.PIPE, text=True, env=env)
+
+
+def test_killed_training_resumes_bit_identical(tmp_path):
+    steps, every = 40, 3
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.join(os.path.dirname(os.path.dirname(HERE)), "python"),
+         env.get("PYTHONPATH", "")])
+    ref = _run(str(tmp_path / "ref"), str(tmp_path / "ref.safetensors"),
+               steps, every, env)
+    ref.communicate()
+    assert ref.returncode == 0
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = random.Random(seed)
+    kills, resumes = 0, []
+    for attempt in range(60):
+        p = _run(str(tmp_path / "run"), str(tmp_path / "run.safetensors"),
+                 steps, every, env)
+        kill_after = rng.randint(1, 8)
+        seen = 0
+        for line in p.stdout:
+            if line.startswith("resumed"):
+                resumes.append(int(line.split()[1]))
+            elif line.startswith("step"):
+                seen += 1
+                if seen == kill_after:
+                    # Land anywhere: inside the next step, its commit, its
+                    # prune or gc.
+                    for _ in range(rng.randint(0, 200000)):
+                        pass
+                    p.send_signal(signal.SIGKILL)
+                    kills += 1
+                    break
+        p.stdout.close()
+        rc = p.wait()
+        if rc == 0:
+            break
+        assert rc == -signal.SIGKILL, f"seed {seed}: exit {rc}"
+    else:
+        pytest.fail(f"seed {seed}: never finished")
+    assert kills >= 2, f"seed {seed}"
+    assert any(r > 0 for r in resumes), f"seed {seed}: {resumes}"
+    a = (tmp_path / "ref.safetensors").read_bytes()
+    b = (tmp_path / "run.safetensors").read_bytes()
+    assert a == b, f"seed {seed}: resumed run differs ({kills} kills, " \
+                   f"resumed at {resumes})"
+    # The repository is consistent after all those kills.
+    with wv.Repository(str(tmp_path / "run")) as r:
+        assert r.stat("main")["metadata"]["step"] == str(steps - steps % every)
