@@ -36,3 +36,9 @@ printf -- '- wall time of the whole benchmark: %d s\n' $((end - start)) \
 mv "$out/results.md.tmp" "$out/results.md"
 rm -f "$out"/*.safetensors "$out"/*.pt "$out"/*.bin "$out"/.*.wv-tmp-*
 echo "run.sh: table saved to $out/results.md" >&2
+
+# Python package (issue 7): weightvault.save/load vs torch.save/torch.load.
+if /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
+    WEIGHTVAULT_LIB="$build/libweightvault.so" /usr/bin/python3 \
+        "$root/bench/bench_python.py" --dir "$out" | tee -a "$out/results.md"
+fi
