@@ -57,10 +57,27 @@
  * Numbers are printed and parsed in the C locale (the library never calls
  * setlocale).
  *
+ * Foreign metadata. Entries that are not typed "gguf.<key>" ones (the
+ * architecture from other formats, keras.model_config, mxnet.symbol,
+ * safetensors __metadata__ keys, or a "gguf." value that does not parse)
+ * are written as plain string KVs under their own full key, which ggml
+ * tools read as ordinary strings, and the writer adds one last KV
+ *
+ *   weightvault.foreign_keys   array of str: those keys, in order
+ *
+ * The reader maps exactly the keys it lists back: KV <key> of type str
+ * becomes the entry <key> (not "gguf.<key>") whose value is the string's
+ * bytes as they are, and the marker itself is not kept as metadata. So
+ * such entries survive a trip through GGUF unchanged (same keys, same
+ * values), and a rewrite is byte-identical. A listed key whose KV is
+ * missing, not a string, holds a NUL byte or whose plain key is already
+ * taken is left as "gguf.<key>"; a marker that is not an array of strings
+ * is kept as ordinary metadata. Writing a set whose own metadata would
+ * land on the marker's key while foreign entries exist is refused.
+ *
  * Writing: version 3; KVs in metadata order. A "gguf.<key>" entry whose
  * value parses as above is written as that typed KV under <key>; every
- * other entry (metadata from other formats, or a value that does not
- * parse) is written as a string KV under its own full key. When two
+ * other entry is written as a foreign string KV (above). When two
  * entries map to the same GGUF key the first wins (ggml refuses duplicate
  * keys). general.alignment is honoured (a non-u32 one is dropped, an
  * invalid u32 one refused). Tensors follow the set order, each at the
@@ -82,6 +99,8 @@
 #define GGUF_MAX_DIMS 4
 #define GGUF_MAX_KV 8192
 #define RD_WIN 65536
+/* The KV naming the keys of foreign metadata (see the header comment). */
+#define FOREIGN_KEY "weightvault.foreign_keys"
 
 enum {
     T_U8, T_I8, T_U16, T_I16, T_U32, T_I32, T_F32, T_BOOL, T_STR, T_ARR,
@@ -440,10 +459,13 @@ out:
     return rc;
 }
 
+static int map_foreign(wv_model *m, const char *list, struct wv__err *err);
+
 static int gguf_load(const struct wv__src *src, unsigned flags, wv_model *m,
                      struct wv__err *err)
 {
     int rc = WV_OK;
+    char *foreign = NULL; /* the marker's encoded value, if any */
     struct rd r = {src, 0, NULL, 0, 0, "the file header", err};
     struct info *infos = NULL;
     uint64_t n_tensors = 0, n_kv;
@@ -503,8 +525,10 @@ static int gguf_load(const struct wv__src *src, unsigned flags, wv_model *m,
         WV_CHECK(mkey != NULL, WV_NOMEM, "out of memory");
         memcpy(mkey, "gguf.", 5);
         memcpy(mkey + 5, key, klen + 1);
-        WV_CHECK(wv_model_get_meta(m, mkey) == NULL, WV_CORRUPT,
-                 "%s: duplicate key '%.*s'", fn, kl, key);
+        bool marker = strcmp(key, FOREIGN_KEY) == 0;
+        WV_CHECK(wv_model_get_meta(m, mkey) == NULL &&
+                     !(marker && foreign != NULL),
+                 WV_CORRUPT, "%s: duplicate key '%.*s'", fn, kl, key);
         WV_TRY(rd_u32(&r, &type));
         val.len = 0;
         WV_TRY(put_value(&r, &val, type, &u32));
@@ -523,12 +547,19 @@ static int gguf_load(const struct wv__src *src, unsigned flags, wv_model *m,
                      fn, (unsigned long)u32, GGUF_MAX_ALIGN);
             align = u32;
         }
-        WV_CHECK(wv_model_set_meta(m, mkey, val.p) == WV_OK, WV_NOMEM,
-                 "out of memory");
+        if (marker && type == T_ARR && strncmp(val.p, "str[]:[", 7) == 0) {
+            foreign = wv__strdup(val.p);
+            WV_CHECK(foreign != NULL, WV_NOMEM, "out of memory");
+        } else {
+            WV_CHECK(wv_model_set_meta(m, mkey, val.p) == WV_OK, WV_NOMEM,
+                     "out of memory");
+        }
         wv__free(key);
         wv__free(mkey);
         key = mkey = NULL;
     }
+    if (foreign != NULL)
+        WV_TRY(map_foreign(m, foreign, err));
 
     infos = wv__calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *infos);
     WV_CHECK(infos != NULL, WV_NOMEM, "out of memory");
@@ -592,6 +623,7 @@ out:
     wv__free(infos);
     wv__free(key);
     wv__free(mkey);
+    wv__free(foreign);
     wv__buf_release(&val);
     wv__free(r.win);
     return rc;
@@ -724,6 +756,65 @@ static bool tp_str(struct tp *t, struct wv__buf *out)
 out:
     wv__buf_release(&s);
     return ok;
+}
+
+/* The reader's side of the foreign-key marker: list is its encoded value,
+ * 'str[]:["k1","k2",...]'. Each listed key K whose entry "gguf.K" holds a
+ * string without NUL bytes becomes the entry K with the string's bytes,
+ * in place (the metadata order is kept). The list was encoded by
+ * put_str(), which tp_str() inverts, so only allocations can fail. */
+static int map_foreign(wv_model *m, const char *list, struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct wv__buf k = {0}, mk = {0}, v = {0};
+    char *nk = NULL, *nv = NULL;
+    struct tp t = {list + 7};
+    while (*t.p != ']') {
+        k.len = mk.len = v.len = 0;
+        WV_CHECK(tp_str(&t, &k), WV_NOMEM, "out of memory");
+        if (*t.p == ',')
+            t.p++;
+        wv__buf_addc(&k, '\0');
+        wv__buf_adds(&mk, "gguf.");
+        WV_CHECK(!k.oom, WV_NOMEM, "out of memory");
+        const char *key = k.p + 8;
+        size_t klen = k.len - 9;
+        wv__buf_add(&mk, key, klen + 1);
+        WV_CHECK(!mk.oom, WV_NOMEM, "out of memory");
+        if (memchr(key, '\0', klen) != NULL ||
+            wv_model_get_meta(m, key) != NULL)
+            continue;
+        size_t i = 0;
+        while (i < m->n_meta && strcmp(m->meta[i].key, mk.p) != 0)
+            i++;
+        if (i == m->n_meta || strncmp(m->meta[i].value, "str:", 4) != 0)
+            continue;
+        struct tp tv = {m->meta[i].value + 4};
+        if (!tp_str(&tv, &v) || *tv.p != '\0') {
+            WV_CHECK(!v.oom, WV_NOMEM, "out of memory");
+            continue;
+        }
+        size_t vlen = v.len - 8;
+        if (memchr(v.p + 8, '\0', vlen) != NULL)
+            continue;
+        nk = wv__strdup(key);
+        nv = wv__malloc(vlen + 1);
+        WV_CHECK(nk != NULL && nv != NULL, WV_NOMEM, "out of memory");
+        memcpy(nv, v.p + 8, vlen);
+        nv[vlen] = '\0';
+        wv__free(m->meta[i].key);
+        wv__free(m->meta[i].value);
+        m->meta[i].key = nk;
+        m->meta[i].value = nv;
+        nk = nv = NULL;
+    }
+out:
+    wv__free(nk);
+    wv__free(nv);
+    wv__buf_release(&k);
+    wv__buf_release(&mk);
+    wv__buf_release(&v);
+    return rc;
 }
 
 /* A scalar of type ty appended to out in GGUF binary. */
@@ -866,6 +957,7 @@ static bool parse_typed(const char *v, struct wv__buf *out, uint32_t *type,
 struct kv {
     const char *key; /* GGUF key, borrowed from the set */
     size_t at, len;  /* value bytes (type + value) in the KV buffer */
+    bool foreign;    /* a plain string under the entry's own key */
 };
 
 static int gguf_save(const wv_model *m, struct wv__wfile *f,
@@ -875,11 +967,11 @@ static int gguf_save(const wv_model *m, struct wv__wfile *f,
     struct wv__buf vals = {0}, h = {0};
     struct kv *kvs = NULL;
     wv_dtype *to = NULL;
-    size_t n_kv = 0, n = m->n_tensors;
+    size_t n_kv = 0, n_foreign = 0, n = m->n_tensors;
     uint32_t align = GGUF_DEFAULT_ALIGN;
 
     to = wv__calloc(n ? n : 1, sizeof *to);
-    kvs = wv__calloc(m->n_meta ? m->n_meta : 1, sizeof *kvs);
+    kvs = wv__calloc(m->n_meta + 1, sizeof *kvs); /* + the marker */
     WV_CHECK(to != NULL && kvs != NULL, WV_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const struct wv_tensor *t = &m->tensors[i];
@@ -899,8 +991,8 @@ static int gguf_save(const wv_model *m, struct wv__wfile *f,
                  f->path, t->name, strlen(t->name), GGUF_MAX_NAME - 1);
     }
 
-    /* KVs: typed "gguf.<key>" entries, everything else as strings; the
-     * first entry for a GGUF key wins. */
+    /* KVs: typed "gguf.<key>" entries, everything else as foreign
+     * strings; the first entry for a GGUF key wins. */
     for (size_t i = 0; i < m->n_meta; i++) {
         const char *k = m->meta[i].key, *v = m->meta[i].value;
         size_t at = vals.len;
@@ -939,6 +1031,33 @@ static int gguf_save(const wv_model *m, struct wv__wfile *f,
             continue;
         }
         kvs[n_kv].key = k;
+        kvs[n_kv].at = at;
+        kvs[n_kv].len = vals.len - at;
+        kvs[n_kv].foreign = !typed;
+        n_foreign += !typed;
+        n_kv++;
+    }
+    /* The marker naming the foreign keys, last. */
+    if (n_foreign > 0) {
+        size_t at = vals.len;
+        for (size_t j = 0; j < n_kv; j++)
+            WV_CHECK(strcmp(kvs[j].key, FOREIGN_KEY) != 0, WV_FORMAT,
+                     "%s: metadata key '%s' would take the GGUF key "
+                     "'" FOREIGN_KEY "', which is reserved for the list "
+                     "of foreign metadata keys",
+                     f->path,
+                     kvs[j].foreign ? kvs[j].key : kvs[j].key - 5);
+        put_le(&vals, T_ARR, 4);
+        put_le(&vals, T_STR, 4);
+        put_le(&vals, n_foreign, 8);
+        for (size_t j = 0; j < n_kv; j++) {
+            if (!kvs[j].foreign)
+                continue;
+            put_le(&vals, strlen(kvs[j].key), 8);
+            wv__buf_adds(&vals, kvs[j].key);
+        }
+        WV_CHECK(!vals.oom, WV_NOMEM, "out of memory");
+        kvs[n_kv].key = FOREIGN_KEY;
         kvs[n_kv].at = at;
         kvs[n_kv].len = vals.len - at;
         n_kv++;

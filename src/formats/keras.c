@@ -47,8 +47,12 @@
  *
  * Metadata. Each root attribute X becomes "keras.X": a string is kept as
  * is, a 1-D string list (h5py vlen or fixed NULLPAD) becomes a JSON array
- * of strings, other types are skipped. The weights root's layer_names of a
- * full-model file is "keras.layer_names" as well. For .keras archives,
+ * of strings, other types are skipped. Except the attributes our writer
+ * lists in the root attribute "weightvault.foreign_keys" (a vlen string
+ * holding a JSON array of names, see Writing): each of those becomes the
+ * entry X itself, and the marker is not kept (one that is not a JSON
+ * array of strings stays ordinary metadata). The weights root's
+ * layer_names of a full-model file is "keras.layer_names" as well. For .keras archives,
  * config.json is "keras.config" and metadata.json "keras.metadata".
  *
  * Writing. The layout is chosen by the target name: "*.weights.h5" gives
@@ -64,7 +68,19 @@
  * full-model layout is written (weights under /model_weights). Keras 3:
  * each "vars" group gets attribute name=<its parent group's name>.
  * Metadata "keras.X" becomes root attribute X (a vlen string), any other
- * key K root attribute K; so a non-keras key reads back as "keras.K".
+ * key K root attribute K, and those K are listed in the root attribute
+ * "weightvault.foreign_keys" (a JSON array in a vlen string, which Keras
+ * ignores), so they read back as K, not "keras.K": foreign metadata
+ * (mxnet.symbol, gguf.*, safetensors __metadata__ keys) survives a trip
+ * through HDF5 exactly. When "keras.X" and a bare "X" both exist, the
+ * first wins the attribute (and the other is dropped); a set whose own
+ * metadata would take the marker's name beside foreign keys is refused.
+ * What a layout cannot hold: "keras.layer_names" is the legacy layout's
+ * own structure and is not written in the Keras 3 layout (whose reader
+ * would take it for a legacy file); "keras.vars" is rebuilt from the
+ * vars groups in the Keras 3 layout and kept as root attribute "vars" in
+ * the legacy one; keys that start with "layer_names" after the "keras."
+ * prefix are reserved for the legacy layer list and not written.
  * Types: as read; BF16 and F8 as opaque with the dtype attribute, C64 as
  * the h5py compound. libhdf5 writes a skeleton file (metadata only; every
  * dataset contiguous, allocated early, never filled, so its data is a hole
@@ -86,6 +102,8 @@
 #define K_BOMB_SLACK (1u << 20)
 #define K_BOMB_RATIO 1000u
 #define K_OBJECT_HEADER_LIMIT 64512u
+/* Root attribute naming the attributes that hold foreign metadata. */
+#define FOREIGN_ATTR "weightvault.foreign_keys"
 
 static const unsigned char h5sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n',
                                        0x1a, '\n'};
@@ -1128,6 +1146,52 @@ static size_t find_path(const struct strlist *l, const size_t *order,
     return SIZE_MAX;
 }
 
+static int parse_list(const char *s, struct strlist *out);
+
+/* Reader side of FOREIGN_ATTR: "keras.X" becomes X, in place, for every
+ * X the marker lists that is not itself "keras."-prefixed or taken; the
+ * marker entry is then removed. */
+static int map_foreign(wv_model *m, struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct strlist l = {0};
+    struct wv__buf b = {0};
+    size_t at = 0;
+    while (at < m->n_meta &&
+           strcmp(m->meta[at].key, "keras." FOREIGN_ATTR) != 0)
+        at++;
+    if (at == m->n_meta || parse_list(m->meta[at].value, &l) != WV_OK)
+        goto out;
+    for (size_t j = 0; j < l.n; j++) {
+        const char *x = l.s[j];
+        if (strncmp(x, "keras.", 6) == 0 || wv_model_get_meta(m, x) != NULL)
+            continue;
+        b.len = 0;
+        wv__buf_adds(&b, "keras.");
+        wv__buf_adds(&b, x);
+        wv__buf_addc(&b, '\0');
+        WV_CHECK(!b.oom, WV_NOMEM, "out of memory");
+        size_t i = 0;
+        while (i < m->n_meta && strcmp(m->meta[i].key, b.p) != 0)
+            i++;
+        if (i == m->n_meta || i == at)
+            continue;
+        char *nk = wv__strdup(x);
+        WV_CHECK(nk != NULL, WV_NOMEM, "out of memory");
+        wv__free(m->meta[i].key);
+        m->meta[i].key = nk;
+    }
+    wv__free(m->meta[at].key);
+    wv__free(m->meta[at].value);
+    memmove(&m->meta[at], &m->meta[at + 1],
+            (m->n_meta - at - 1) * sizeof m->meta[0]);
+    m->n_meta--;
+out:
+    strlist_free(&l);
+    wv__buf_release(&b);
+    return rc;
+}
+
 static int load_h5(struct kr *k, wv_model *m, struct wv__err *err)
 {
     int rc = WV_OK;
@@ -1152,6 +1216,7 @@ static int load_h5(struct kr *k, wv_model *m, struct wv__err *err)
     WV_TRY(it.rc);
     WV_CHECK(hr >= 0, WV_CORRUPT, "%s: root attributes cannot be listed: "
              "%s", k->fname, h5why(why));
+    WV_TRY(map_foreign(m, err));
     WV_TRY(read_list_attr(k, root, "/", "layer_names", &layers, &legacy,
                           err));
     if (!legacy) {
@@ -2029,6 +2094,7 @@ static int save(const wv_model *m, struct wv__wfile *f,
     struct strlist layers = {0};
     size_t *ord = NULL;
     const struct wv__meta **mord = NULL;
+    struct wv__buf foreign = {0}; /* JSON array of foreign keys */
     unsigned char *buf = NULL;
     char *skel = NULL;
     int fd = -1;
@@ -2095,9 +2161,26 @@ static int save(const wv_model *m, struct wv__wfile *f,
         const char *key = mord[i]->key, *val = mord[i]->value;
         const char *an = strncmp(key, "keras.", 6) == 0 ? key + 6 : key;
         if (*an == '\0' || strncmp(an, "layer_names", 11) == 0 ||
-            strcmp(key, "keras.vars") == 0)
+            (keras3 && strcmp(key, "keras.vars") == 0))
             continue;
+        if (an == key) { /* foreign: listed if it gets the attribute */
+            if (H5Aexists(root, an) > 0)
+                continue;
+            wv__buf_addc(&foreign, foreign.len ? ',' : '[');
+            wv__json_put_string(&foreign, key, strlen(key));
+        }
         WV_TRY(put_vstr(&w, root, an, val, !is_ascii(val)));
+    }
+    if (foreign.len) {
+        wv__buf_adds(&foreign, "]");
+        wv__buf_addc(&foreign, '\0');
+        WV_CHECK(!foreign.oom, WV_NOMEM, "out of memory");
+        WV_CHECK(H5Aexists(root, FOREIGN_ATTR) <= 0, WV_FORMAT,
+                 "%s: metadata would take the root attribute '"
+                 FOREIGN_ATTR "', which is reserved for the list of "
+                 "foreign metadata keys", f->path);
+        WV_TRY(put_vstr(&w, root, FOREIGN_ATTR, foreign.p,
+                        !is_ascii(foreign.p)));
     }
     if (full) {
         WV_TRY(ensure_groups(&w, root, "model_weights", true));
@@ -2182,6 +2265,7 @@ out:
     wv__free(ord);
     strlist_free(&layers);
     wv__free(mord);
+    wv__buf_release(&foreign);
     wv__free(buf);
     return rc;
 }

@@ -5,7 +5,8 @@
  * through mmap and pread loads, the real llama.cpp fixture with exact
  * names, dtypes, shapes, values and KVs, byte-identical rewrites, the
  * typed metadata encoding (every type, NaN payloads, raw bytes, fallbacks),
- * general.alignment, Q8_0/Q4_0 dequantisation against hand-computed
+ * foreign metadata kept exactly through the weightvault.foreign_keys
+ * marker (and hand-made markers), general.alignment, Q8_0/Q4_0 dequantisation against hand-computed
  * values, and refusals with their messages.
  */
 #include "wv_int.h"
@@ -308,7 +309,8 @@ TEST_IMPL(gguf_metadata_encoding)
         {"gguf.a.arr_str", "str[]:[\"\",\"a,b\",\"]\",\"\\udc80\"]"},
         {"gguf.a.arr_bool", "bool[]:[false,true]"},
     };
-    /* Not in the encoding: written as string KVs under the full key. */
+    /* Not in the encoding: written as foreign string KVs under the full
+     * key, and read back as they were. */
     static const char *const fallback[][2] = {
         {"gguf.b.bad_type", "x32:1"},
         {"gguf.b.range", "u8:256"},
@@ -318,43 +320,97 @@ TEST_IMPL(gguf_metadata_encoding)
         {"gguf.b.unterminated", "str[]:[\"a\""},
         {"gguf.b.nan_len", "f32:nan:0x7fc0"},
         {"gguf.b.float_junk", "f64:1.5x"},
+        {"keras.model_config", "{\"a\": [1]}"},
+        {"raw", "caf\xc3\xa9 \xff\x01\"\\,]"},
     };
-    wv_model *m, *r;
+    wv_model *m, *r, *r2;
     ASSERT_OK(wv_model_new(&m));
     for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++)
         ASSERT_OK(wv_model_set_meta(m, typed[i][0], typed[i][1]));
     for (size_t i = 0; i < sizeof fallback / sizeof fallback[0]; i++)
         ASSERT_OK(wv_model_set_meta(m, fallback[i][0], fallback[i][1]));
-    ASSERT_OK(wv_model_set_meta(m, "keras.model_config", "{\"a\": [1]}"));
     /* Same GGUF key as gguf.a.u8: the first wins. */
     ASSERT_OK(wv_model_set_meta(m, "a.u8", "dropped"));
-    const char *p = tpath("meta.gguf");
+    const char *p = tpath("meta.gguf"), *p2 = tpath("meta2.gguf");
     ASSERT_OK(wv_model_save(m, p, NULL));
     ASSERT_OK(wv_model_load(p, NULL, &r));
     for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++)
         ASSERT_STREQ(wv_model_get_meta(r, typed[i][0]), typed[i][1]);
     for (size_t i = 0; i < sizeof fallback / sizeof fallback[0]; i++) {
         char key[128];
-        struct wv__buf want = {0};
         snprintf(key, sizeof key, "gguf.%s", fallback[i][0]);
-        wv__buf_adds(&want, "str:\"");
-        for (const char *c = fallback[i][1]; *c; c++) {
-            if (*c == '"' || *c == '\\')
-                wv__buf_addc(&want, '\\');
-            wv__buf_addc(&want, *c);
-        }
-        wv__buf_adds(&want, "\"");
-        wv__buf_addc(&want, '\0');
-        ASSERT_STREQ(wv_model_get_meta(r, key), want.p);
-        wv__buf_release(&want);
+        ASSERT_STREQ(wv_model_get_meta(r, fallback[i][0]), fallback[i][1]);
+        ASSERT(wv_model_get_meta(r, key) == NULL);
     }
-    ASSERT_STREQ(wv_model_get_meta(r, "gguf.keras.model_config"),
-                 "str:\"{\\\"a\\\": [1]}\"");
     ASSERT(wv_model_get_meta(r, "gguf.gguf.a.u8") == NULL);
+    ASSERT(wv_model_get_meta(r, "gguf." "weightvault.foreign_keys") == NULL);
     ASSERT_EQ(wv_model_meta_count(r), sizeof typed / sizeof typed[0] +
-                                          sizeof fallback / sizeof fallback[0] +
-                                          1);
+                                          sizeof fallback / sizeof fallback[0]);
+    /* Same order as written, and a rewrite is byte-identical. */
+    for (size_t i = 0; i < wv_model_meta_count(r); i++) {
+        const char *k1, *v1, *k2, *v2;
+        ASSERT_OK(wv_model_meta(m, i, &k1, &v1));
+        ASSERT_OK(wv_model_meta(r, i, &k2, &v2));
+        ASSERT_STREQ(k1, k2);
+    }
+    wv_load_opts lo = WV_LOAD_OPTS_INIT;
+    lo.flags = WV_LOAD_PREAD;
+    ASSERT_OK(wv_model_save(r, p2, NULL));
+    ASSERT_OK(wv_model_load(p2, &lo, &r2));
+    ASSERT_EQ(wv_model_meta_count(r2), wv_model_meta_count(r));
+    ASSERT_STREQ(wv_model_get_meta(r2, "raw"), fallback[9][1]);
+    wv_model_free(r2);
+    size_t n1, n2;
+    unsigned char *b1 = wvtest_read_file(p, &n1);
+    unsigned char *b2 = wvtest_read_file(p2, &n2);
+    ASSERT(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0);
+    free(b1);
+    free(b2);
     wv_model_free(r);
+    wv_model_free(m);
+}
+
+/* A marker written by hand (a typed "gguf." entry, so no foreign entry
+ * takes its place): a listed key that is not a string, missing, or whose
+ * plain key is taken stays "gguf.<key>"; a marker that is not a string
+ * array is ordinary metadata; metadata that would take the marker's key
+ * beside foreign entries is refused. */
+TEST_IMPL(gguf_foreign_marker)
+{
+    wv_model *m, *r;
+    const char *p = tpath("marker.gguf");
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(wv_model_set_meta(m, "gguf.n", "u32:7"));
+    ASSERT_OK(wv_model_set_meta(m, "gguf.t", "str:\"x\""));
+    ASSERT_OK(wv_model_set_meta(m, "gguf.u", "str:\"y\""));
+    ASSERT_OK(wv_model_set_meta(m, "gguf.gguf.u", "str:\"z\""));
+    ASSERT_OK(wv_model_set_meta(m, "gguf.weightvault.foreign_keys",
+                                "str[]:[\"n\",\"gone\",\"t\",\"gguf.u\"]"));
+    ASSERT_OK(wv_model_save(m, p, NULL));
+    ASSERT_OK(wv_model_load(p, NULL, &r));
+    ASSERT_EQ(wv_model_meta_count(r), 4);
+    ASSERT_STREQ(wv_model_get_meta(r, "gguf.n"), "u32:7");
+    ASSERT_STREQ(wv_model_get_meta(r, "t"), "x");
+    ASSERT_STREQ(wv_model_get_meta(r, "gguf.u"), "str:\"y\"");
+    ASSERT_STREQ(wv_model_get_meta(r, "gguf.gguf.u"), "str:\"z\"");
+    wv_model_free(r);
+    wv_model_free(m);
+
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(wv_model_set_meta(m, "gguf.weightvault.foreign_keys", "u32:3"));
+    ASSERT_OK(wv_model_save(m, p, NULL));
+    ASSERT_OK(wv_model_load(p, NULL, &r));
+    ASSERT_EQ(wv_model_meta_count(r), 1);
+    ASSERT_STREQ(wv_model_get_meta(r, "gguf.weightvault.foreign_keys"),
+                 "u32:3");
+    wv_model_free(r);
+    ASSERT_OK(wv_model_set_meta(m, "x", "y"));
+    ASSERT_EQ(wv_model_save(m, tpath("marker2.gguf"), NULL), WV_FORMAT);
+    ASSERT_CONTAINS(wv_model_errmsg(m),
+                    "metadata key 'gguf.weightvault.foreign_keys' would "
+                    "take the GGUF key 'weightvault.foreign_keys', which "
+                    "is reserved");
+    ASSERT(access(tpath("marker2.gguf"), F_OK) != 0);
     wv_model_free(m);
 }
 

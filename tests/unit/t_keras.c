@@ -3,9 +3,10 @@
  * writing.
  *
  * Round trips of every dtype through both layouts (mmap, pread and memory
- * loads), casts, metadata and the legacy layer_names bookkeeping, the real
- * Keras-written fixtures in WV_FIXTURES/h5 with exact names, shapes and
- * values, and refusals with their messages.
+ * loads), casts, metadata (foreign keys kept exactly through the
+ * weightvault.foreign_keys marker) and the legacy layer_names bookkeeping,
+ * the real Keras-written fixtures in WV_FIXTURES/h5 with exact names,
+ * shapes and values, and refusals with their messages.
  */
 #include "wv_int.h"
 #include "wvtest.h"
@@ -241,7 +242,9 @@ TEST_IMPL(keras_metadata_and_layer_names)
                  "[\"input\", \"dense_b\", \"drop\", \"dense_a\"]");
     ASSERT_STREQ(wv_model_get_meta(r, "keras.backend"), "jax");
     ASSERT_STREQ(wv_model_get_meta(r, "keras.keras_version"), "2.15.0");
-    ASSERT_STREQ(wv_model_get_meta(r, "keras.format"), "pt");
+    /* Foreign metadata reads back under its own key. */
+    ASSERT_STREQ(wv_model_get_meta(r, "format"), "pt");
+    ASSERT(wv_model_get_meta(r, "keras.format") == NULL);
     wv_model_free(r);
     /* With a model config: the full-model layout, same names. */
     ASSERT_OK(wv_model_set_meta(m, "keras.model_config",
@@ -251,6 +254,59 @@ TEST_IMPL(keras_metadata_and_layer_names)
     ASSERT_STREQ(wv_model_get_meta(r, "keras.model_config"),
                  "{\"class_name\": \"Sequential\"}");
     wv_model_free(r);
+    wv_model_free(m);
+    return;
+}
+
+/* Foreign metadata (keys without "keras.") is listed in the root
+ * attribute weightvault.foreign_keys and reads back exactly, in both
+ * layouts; the marker is not metadata; "keras.X" wins over a bare "X";
+ * a marker that is not a JSON list is ordinary metadata; metadata that
+ * would take the marker's name beside foreign keys is refused. */
+TEST_IMPL(keras_foreign_metadata)
+{
+    static const char *const names[] = {"meta.h5", "meta.weights.h5"};
+    static const char *const kv[][2] = {
+        {"mxnet.symbol", "{\n  \"nodes\": []\n}"},
+        {"gguf.general.name", "str:\"llama\""},
+        {"caf\xc3\xa9", "\xe2\x98\x83 \"q\" \\ [\"x\"]"},
+        {"keras.model_config", "{\"class_name\": \"Sequential\"}"},
+    };
+    wv_model *m = NULL, *r = NULL;
+    uint64_t s[1] = {2};
+    for (size_t f = 0; f < 2; f++) {
+        ASSERT_OK(wv_model_new(&m));
+        ASSERT_OK(add_pattern(m, "layers/d/vars/0", WV_F32, 1, s, 1));
+        for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+            ASSERT_OK(wv_model_set_meta(m, kv[i][0], kv[i][1]));
+        ASSERT_OK(wv_model_set_meta(m, "backend", "dropped"));
+        ASSERT_OK(wv_model_set_meta(m, "keras.backend", "jax"));
+        ASSERT(roundtrip(m, names[f]));
+        ASSERT_OK(wv_model_load(tpath(names[f]), NULL, &r));
+        for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+            ASSERT_STREQ(wv_model_get_meta(r, kv[i][0]), kv[i][1]);
+        ASSERT_STREQ(wv_model_get_meta(r, "keras.backend"), "jax");
+        ASSERT(wv_model_get_meta(r, "backend") == NULL);
+        ASSERT(wv_model_get_meta(r, "keras.weightvault.foreign_keys") ==
+               NULL);
+        ASSERT(wv_model_get_meta(r, "keras.mxnet.symbol") == NULL);
+        wv_model_free(r);
+        wv_model_free(m);
+    }
+    /* Not a JSON list: kept; the same name beside foreign keys: refused. */
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(add_pattern(m, "d/w", WV_F32, 1, s, 1));
+    ASSERT_OK(wv_model_set_meta(m, "keras.weightvault.foreign_keys", "x"));
+    ASSERT(roundtrip(m, "marker.h5"));
+    ASSERT_OK(wv_model_load(tpath("marker.h5"), NULL, &r));
+    ASSERT_STREQ(wv_model_get_meta(r, "keras.weightvault.foreign_keys"),
+                 "x");
+    wv_model_free(r);
+    ASSERT_OK(wv_model_set_meta(m, "other", "y"));
+    ASSERT_EQ(wv_model_save(m, tpath("marker2.h5"), NULL), WV_FORMAT);
+    ASSERT_CONTAINS(wv_model_errmsg(m), "root attribute "
+                    "'weightvault.foreign_keys', which is reserved");
+    ASSERT(access(tpath("marker2.h5"), F_OK) != 0);
     wv_model_free(m);
     return;
 }
