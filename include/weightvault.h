@@ -61,7 +61,8 @@ WV_API const char *wv_version_string(void);
     XX(RANGE, 10, "value out of range / too large")                   \
     XX(MISUSE, 11, "library used incorrectly")                        \
     XX(BACKEND, 12, "remote backend error")                           \
-    XX(UNSUPPORTED, 13, "feature not built in or not supported")
+    XX(UNSUPPORTED, 13, "feature not built in or not supported")       \
+    XX(BUSY, 14, "operation still in progress")
 
 enum {
 #define WV__ERR_ENUM(name, val, msg) WV_##name = val,
@@ -363,8 +364,14 @@ typedef struct wv_commit_opts {
                         re-parent onto its new head and try again this
                         many times (the data is not written again); 0:
                         report WV_CONFLICT at once                       */
+    uint64_t staging_bytes; /* wv_repo_commit_async() with WV_ASYNC_COPY:
+                        the most bytes the staged copies of the pending
+                        asynchronous commits of a repository hold
+                        together; the call blocks while they would
+                        exceed it (a set larger than this alone waits
+                        until nothing else is staged). 0: 1 GiB          */
 } wv_commit_opts;
-#define WV_COMMIT_OPTS_INIT {sizeof(wv_commit_opts), NULL, 16}
+#define WV_COMMIT_OPTS_INIT {sizeof(wv_commit_opts), NULL, 16, 0}
 
 /* Store the set as a new checkpoint on `branch` (NULL: "main") and move
  * the branch to it. Returns its id in `id`. The checkpoint is durable and
@@ -511,6 +518,52 @@ WV_API const wv_checkpoint *wv_diff_a(const wv_diff *d);
 WV_API const wv_checkpoint *wv_diff_b(const wv_diff *d);
 /* Bytes of tensor data read (both sides) to compute the figures. */
 WV_API uint64_t wv_diff_bytes_read(const wv_diff *d);
+
+/* ---- Asynchronous commits ---------------------------------------------
+ *
+ * wv_repo_commit_async() returns as soon as the set is staged; chunking,
+ * hashing, compression and writing go on in a background thread of the
+ * repository, one commit after the other in the order they were started.
+ * Every other wv_repo_* call on the repository (a synchronous commit, a
+ * checkout, wv_repo_close(), ...) first waits until the pending
+ * asynchronous commits are done, so it sees them and order is kept.
+ *
+ * How the set is staged (exactly one of):
+ *   WV_ASYNC_COPY  copy the tensors and metadata now; the caller may
+ *                  change or free the set as soon as the call returns.
+ *                  The copies of the pending commits are bounded by
+ *                  opts->staging_bytes: the call blocks while it is full.
+ *   WV_ASYNC_TAKE  take the set itself without copying; the library frees
+ *                  it with wv_model_free() when the commit is done, also
+ *                  when the call fails. The caller must not touch it.
+ * The result is the same as wv_repo_commit()'s with the same arguments.
+ */
+#define WV_ASYNC_COPY 1u
+#define WV_ASYNC_TAKE 2u
+
+typedef struct wv_commit_handle wv_commit_handle;
+
+/* Start an asynchronous commit of `m` to `branch` (NULL: "main"). On
+ * WV_OK *out is a handle to wait on, poll, and free with wv_commit_free().
+ * Bad arguments are reported at once (WV_MISUSE, message in
+ * wv_repo_errmsg()), errors of the commit itself through the handle. */
+WV_API int wv_repo_commit_async(wv_repo *r, const wv_model *m,
+                                const char *branch,
+                                const wv_commit_opts *opts, unsigned flags,
+                                wv_commit_handle **out);
+/* WV_BUSY while the commit is queued or running; then its status, as
+ * wv_repo_commit() would have returned it. Never blocks. */
+WV_API int wv_commit_poll(wv_commit_handle *h);
+/* Block until the commit is done; return its status and, on WV_OK (and on
+ * WV_CONFLICT, as wv_repo_commit() does), its checkpoint id in `id` (may
+ * be NULL). */
+WV_API int wv_commit_wait(wv_commit_handle *h, char id[WV_ID_HEX]);
+/* The message of a failed commit ("" while running or on success).
+ * Borrowed from h. */
+WV_API const char *wv_commit_errmsg(const wv_commit_handle *h);
+/* Wait for the commit if it is still running, then free the handle. A
+ * handle may be freed before or after its repository is closed. */
+WV_API void wv_commit_free(wv_commit_handle *h);
 
 /* ---- Retention and integrity: prune, gc, verify ------------------------
  *

@@ -81,8 +81,8 @@ int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
     return WV_OK;
 }
 
-int wv_repo_checkout(wv_repo *r, const char *ref,
-                     const wv_checkout_opts *opts, wv_model **out)
+static int checkout_locked(wv_repo *r, const char *ref,
+                           const wv_checkout_opts *opts, wv_model **out)
 {
     struct wv__err *err = &r->err;
     int rc = WV_OK;
@@ -170,5 +170,14 @@ out:
         m = NULL;
     }
     *out = m;
+    return rc;
+}
+
+int wv_repo_checkout(wv_repo *r, const char *ref,
+                     const wv_checkout_opts *opts, wv_model **out)
+{
+    wv__repo_enter(r); /* after the pending asynchronous commits */
+    int rc = checkout_locked(r, ref, opts, out);
+    wv__repo_leave(r);
     return rc;
 }

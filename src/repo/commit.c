@@ -342,8 +342,9 @@ static int put_manifest(wv_repo *r, const struct wv__manifest *mf,
     return rc;
 }
 
-int wv_repo_commit(wv_repo *r, const wv_model *m, const char *branch,
-                   const wv_commit_opts *opts, char out_id[WV_ID_HEX])
+int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
+                           const wv_commit_opts *opts,
+                           char out_id[WV_ID_HEX])
 {
     static const wv_commit_opts defaults = WV_COMMIT_OPTS_INIT;
     struct wv__err *err = &r->err;
@@ -504,5 +505,14 @@ out:
         wv__cidx_release(&r->cidx);
         r->cidx_loaded = false;
     }
+    return rc;
+}
+
+int wv_repo_commit(wv_repo *r, const wv_model *m, const char *branch,
+                   const wv_commit_opts *opts, char out_id[WV_ID_HEX])
+{
+    wv__repo_enter(r); /* after the pending asynchronous commits */
+    int rc = wv__repo_commit_locked(r, m, branch, opts, out_id);
+    wv__repo_leave(r);
     return rc;
 }

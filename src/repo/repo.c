@@ -509,6 +509,7 @@ int wv_repo_open(const char *uri, char *errbuf, size_t errbuf_size,
     }
     WV_TRY(rc);
     WV_TRY(parse_config(r, (const char *)text, len));
+    WV_TRY(wv__repo_async_init(r));
 out:
     wv__free(text);
     if (rc != WV_OK) {
@@ -524,6 +525,7 @@ void wv_repo_close(wv_repo *r)
 {
     if (r == NULL)
         return;
+    wv__repo_async_release(r); /* waits for the pending async commits */
     wv__repo_unlock(r);
     wv__store_close(r->store);
     wv__cidx_release(&r->cidx);
@@ -571,7 +573,6 @@ static bool lock_is_stale(const char *text, int64_t mtime)
          * than WV__LOCK_STALE and delete the packs it is writing). */
         return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
     }
-
     return mtime > 0 && time(NULL) - mtime > WV__LOCK_STALE;
 }
 
@@ -740,6 +741,9 @@ int wv__repo_resolve(wv_repo *r, const char *ref, char out[65])
 
 int wv_repo_resolve(wv_repo *r, const char *ref, char id[WV_ID_HEX])
 {
+    wv__repo_enter(r);
     wv__clearerr(&r->err);
-    return wv__repo_resolve(r, ref, id);
+    int rc = wv__repo_resolve(r, ref, id);
+    wv__repo_leave(r);
+    return rc;
 }

@@ -70,6 +70,7 @@ struct wv_repo {
     size_t n_idx_keys;
     char lock_key[96]; /* our lock object, "" when none */
     struct wv__err err;
+    struct wv__async *async; /* async.c: queue, worker, handle mutex */
 };
 
 /* A manifest in memory. */
@@ -147,6 +148,21 @@ bool wv__ref_name_ok(const char *name);
 int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
                         size_t raw_len, void *scratch, size_t scratch_len,
                         unsigned char **pack_buf, size_t *pack_cap);
+
+/* Asynchronous commits and the handle's mutex (async.c). Every public
+ * wv_repo_* entry point (but open and errmsg) brackets its work with
+ * wv__repo_enter/wv__repo_leave: enter waits until the pending
+ * asynchronous commits are done, then takes the repository's mutex, so
+ * calls on one handle from several threads are serialised and see every
+ * commit started before them. Not reentrant: internal code calls the
+ * *_locked functions. */
+int wv__repo_async_init(wv_repo *r);
+void wv__repo_async_release(wv_repo *r); /* waits, stops the worker */
+void wv__repo_enter(wv_repo *r);
+void wv__repo_leave(wv_repo *r);
+/* The body of wv_repo_commit, for callers that hold the mutex. */
+int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
+                           const wv_commit_opts *opts, char id[WV_ID_HEX]);
 
 /* Pack layout (commit.c writes packs, gc.c repacks, verify.c checks):
  * "WVPACK01" | chunks | n x entry | u32 n | "WVPKEND1". */

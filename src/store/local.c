@@ -318,10 +318,14 @@ static int l_ref_get(struct wv__store *s, const char *ref, char *buf,
                      size_t cap)
 {
     size_t n = 0;
+    bool had_err = s->err && s->err->code != WV_OK;
     buf[0] = '\0';
     int rc = l_get(s, ref, 0, buf, cap - 1, &n);
-    if (rc == WV_IO_SHORT_READ)
+    if (rc == WV_IO_SHORT_READ) { /* refs are short: not an error */
         rc = WV_OK;
+        if (!had_err)
+            wv__clearerr(s->err);
+    }
     if (rc != WV_OK)
         return rc;
     buf[n] = '\0';
@@ -345,7 +349,13 @@ static int take_lock(struct local *l, const char *lock, const char *ref)
             close(rfd);
             buf[r > 0 ? r : 0] = '\0';
         }
-        long pid = strtol(buf, NULL, 10);
+        /* Only a whole "<pid>\n" line names the holder: the holder
+         * rewrites the lock with the ref's new value before renaming it,
+         * and the leading digits of a hex id are not a pid. */
+        char *end;
+        long pid = strtol(buf, &end, 10);
+        if (end == buf || *end != '\n')
+            pid = 0;
         struct stat st;
         if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
             unlink(lock); /* its owner died holding it */

@@ -3,30 +3,91 @@
  * the repository reaches every backend. The wrappers are the single place
  * where store faults are injected in tests (wv__store_fail_after) and where
  * backend errors get a message even if the backend left none.
+ *
+ * Fault state is global (tests arm it, then run repository code, which
+ * may call the store from its pack-writer thread) and guarded by one
+ * mutex. A fault is "due" once its countdown reaches zero and fires at the
+ * first call of a kind it applies to; a fired FSYNC fault on an unsynced
+ * put leaves one more failure behind, for the next sync barrier.
  */
 #include "store.h"
+
+#include <pthread.h>
 
 static const struct wv__backend *const backends[] = {
     &wv__backend_file,
     &wv__backend_mem,
 };
 
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static long g_fail_after;
-static int g_fail_code, g_fail_errno;
+static int g_fail_kind, g_fail_code, g_fail_errno;
+static bool g_due;
+static bool g_sync_fails; /* an FSYNC fault hit an unsynced put */
+static char g_sync_key[160];
+
+void wv__store_fault(long n, int kind, int code, int errnum)
+{
+    pthread_mutex_lock(&g_mu);
+    g_fail_after = n > 0 ? n : 0;
+    g_fail_kind = kind;
+    g_fail_code = code;
+    g_fail_errno = errnum;
+    g_due = false;
+    g_sync_fails = false;
+    pthread_mutex_unlock(&g_mu);
+}
 
 void wv__store_fail_after(long n, int code, int errnum)
 {
-    g_fail_after = n;
-    g_fail_code = code;
-    g_fail_errno = errnum;
+    wv__store_fault(n, WV__SFAULT_FAIL, code, errnum);
+}
+
+bool wv__store_fault_pending(void)
+{
+    pthread_mutex_lock(&g_mu);
+    bool p = g_fail_after > 0 || g_due;
+    pthread_mutex_unlock(&g_mu);
+    return p;
+}
+
+enum { OP_GET, OP_PUT, OP_SYNC, OP_OTHER };
+
+/* Count this call; the kind of fault to simulate on it, or -1. */
+static int fault_due(int op)
+{
+    int kind = -1;
+    pthread_mutex_lock(&g_mu);
+    if (g_fail_after > 0 && --g_fail_after == 0)
+        g_due = true;
+    if (g_due) {
+        bool applies = g_fail_kind == WV__SFAULT_FAIL ||
+                       (g_fail_kind == WV__SFAULT_SHORT_WRITE &&
+                        op == OP_PUT) ||
+                       (g_fail_kind == WV__SFAULT_FSYNC &&
+                        (op == OP_PUT || op == OP_SYNC)) ||
+                       (g_fail_kind == WV__SFAULT_BITFLIP && op == OP_GET);
+        if (applies) {
+            kind = g_fail_kind;
+            g_due = false;
+        }
+    }
+    pthread_mutex_unlock(&g_mu);
+    return kind;
+}
+
+static int fault_msg(struct wv__store *s, const char *op, const char *key)
+{
+    return wv__seterr(s->err, g_fail_code, "%s: %s '%s' failed: %s", s->uri,
+                      op, key, strerror(g_fail_errno));
 }
 
 static int injected(struct wv__store *s, const char *op, const char *key)
 {
-    if (g_fail_after <= 0 || --g_fail_after > 0)
+    int opk = strcmp(op, "read") == 0 ? OP_GET : OP_OTHER;
+    if (fault_due(opk) != WV__SFAULT_FAIL)
         return WV_OK;
-    return wv__seterr(s->err, g_fail_code, "%s: %s '%s' failed: %s", s->uri,
-                      op, key, strerror(g_fail_errno));
+    return fault_msg(s, op, key);
 }
 
 int wv__store_open(const char *uri, bool create, struct wv__err *err,
@@ -67,8 +128,13 @@ int wv__store_get(struct wv__store *s, const char *key, uint64_t off,
     if (nread == NULL)
         nread = &dummy;
     *nread = 0;
-    INJECT("read", key);
-    return s->methods->get(s, key, off, buf, len, nread);
+    int kind = fault_due(OP_GET);
+    if (kind == WV__SFAULT_FAIL)
+        return fault_msg(s, "read", key);
+    int rc = s->methods->get(s, key, off, buf, len, nread);
+    if (kind == WV__SFAULT_BITFLIP && rc == WV_OK && *nread > 0)
+        ((unsigned char *)buf)[*nread / 2] ^= 0x10;
+    return rc;
 }
 
 int wv__store_get_all(struct wv__store *s, const char *key, size_t max,
@@ -107,8 +173,30 @@ int wv__store_get_all(struct wv__store *s, const char *key, size_t max,
 int wv__store_put(struct wv__store *s, const char *key, const void *buf,
                   size_t len, unsigned flags)
 {
-    INJECT("write", key);
-    return s->methods->put(s, key, buf, len, flags);
+    int rc, kind = fault_due(OP_PUT);
+    if (kind == WV__SFAULT_FAIL)
+        return fault_msg(s, "write", key);
+    if (kind == WV__SFAULT_FSYNC && !(flags & WV_PUT_NOSYNC))
+        return wv__seterr(s->err, g_fail_code, "%s: fsync failed on '%s': %s",
+                          s->uri, key, strerror(g_fail_errno));
+    if (kind == WV__SFAULT_SHORT_WRITE) {
+        /* The backend gets half the bytes and takes them for the object.
+         * Synced, so no backend keeps it on a list for the barrier. */
+        s->methods->put(s, key, buf, len / 2, flags & ~WV_PUT_NOSYNC);
+        rc = wv__seterr(s->err, g_fail_code,
+                        "%s: short write on '%s' (%zu of %zu bytes): %s",
+                        s->uri, key, len / 2, len, strerror(g_fail_errno));
+        s->methods->del(s, key); /* never leave a torn object behind */
+        return rc;
+    }
+    rc = s->methods->put(s, key, buf, len, flags);
+    if (kind == WV__SFAULT_FSYNC && rc == WV_OK) {
+        pthread_mutex_lock(&g_mu);
+        g_sync_fails = true;
+        snprintf(g_sync_key, sizeof g_sync_key, "%s", key);
+        pthread_mutex_unlock(&g_mu);
+    }
+    return rc;
 }
 
 int wv__store_stat(struct wv__store *s, const char *key, uint64_t *size)
@@ -147,6 +235,20 @@ int wv__store_ref_cas(struct wv__store *s, const char *ref,
 
 int wv__store_control(struct wv__store *s, int op, void *arg)
 {
-    INJECT("sync", "*");
+    int kind = fault_due(op == WV_STORE_SYNC ? OP_SYNC : OP_OTHER);
+    if (kind == WV__SFAULT_FAIL || kind == WV__SFAULT_FSYNC)
+        return fault_msg(s, op == WV_STORE_SYNC ? "sync" : "control", "*");
+    if (op == WV_STORE_SYNC) {
+        char key[160] = "";
+        pthread_mutex_lock(&g_mu);
+        if (g_sync_fails)
+            snprintf(key, sizeof key, "%s", g_sync_key);
+        g_sync_fails = false;
+        pthread_mutex_unlock(&g_mu);
+        if (key[0])
+            return wv__seterr(s->err, g_fail_code,
+                              "%s: fsync failed on '%s': %s", s->uri, key,
+                              strerror(g_fail_errno));
+    }
     return s->methods->control(s, op, arg);
 }

@@ -106,6 +106,35 @@ int wv__store_control(struct wv__store *s, int op, void *arg);
  * ENOSPC, ...) without reaching the backend; n = 0 disables. */
 void wv__store_fail_after(long n, int code, int errnum);
 
+/* Other kinds of fault (wv__store_fault). The fault is due at the n-th
+ * wrapper call from now and fires at the first call, from that one on, it
+ * applies to:
+ *   WV__SFAULT_FAIL         any call: as wv__store_fail_after().
+ *   WV__SFAULT_SHORT_WRITE  a put: the backend receives only the first half
+ *                          of the bytes, then the call fails (WV_IO, with
+ *                          the message of errnum). A backend without
+ *                          atomic puts would keep such a torn object, so
+ *                          the wrapper deletes the key after any put that
+ *                          ended in a short write: WV_PUT_IF_ABSENT must
+ *                          never find and trust it later.
+ *   WV__SFAULT_FSYNC        a put or a sync barrier: a WV_PUT_NOSYNC put
+ *                          goes through (unsynced) and the next
+ *                          WV_STORE_SYNC fails naming it; a durable put
+ *                          fails with nothing stored (as local.c leaves
+ *                          none when its fsync fails); a sync fails.
+ *   WV__SFAULT_BITFLIP      a get: the backend's bytes come back with one
+ *                          bit flipped and WV_OK (silent corruption).
+ * wv__store_fault_pending() is true while an armed fault has not fired;
+ * n = 0 disarms. The state is global and thread-safe. */
+enum {
+    WV__SFAULT_FAIL = 0,
+    WV__SFAULT_SHORT_WRITE,
+    WV__SFAULT_FSYNC,
+    WV__SFAULT_BITFLIP
+};
+void wv__store_fault(long n, int kind, int code, int errnum);
+bool wv__store_fault_pending(void);
+
 extern const struct wv__backend wv__backend_file;
 extern const struct wv__backend wv__backend_mem;
 
