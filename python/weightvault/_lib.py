@@ -100,6 +100,21 @@ class GcStats(ctypes.Structure):
         "bytes_before", "bytes_after", "bytes_freed")]
 
 
+class VerifyProblem(ctypes.Structure):
+    _fields_ = [("object", c_char_p), ("checkpoint", c_char_p),
+                ("branch", c_char_p), ("tensor", c_char_p),
+                ("message", c_char_p)]
+
+
+class VerifyStats(ctypes.Structure):
+    _fields_ = [(n, c_uint64) for n in (
+        "checkpoints", "refs", "indexes", "packs", "chunks", "bytes",
+        "problems")]
+
+
+ASYNC_COPY, ASYNC_TAKE = 1, 2
+
+VERIFY_CB = ctypes.CFUNCTYPE(None, c_void_p, P(VerifyProblem))
 PRUNE_CB = ctypes.CFUNCTYPE(c_int, c_void_p, P(PruneDecision))
 REF_CB = ctypes.CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p)
 
@@ -176,6 +191,14 @@ _OPTIONAL = {
     "wv_repo_prune": (c_int, [c_void_p, P(PruneOpts), PRUNE_CB, c_void_p,
                               P(PruneStats)]),
     "wv_repo_gc": (c_int, [c_void_p, P(GcOpts), P(GcStats)]),
+    "wv_repo_verify": (c_int, [c_void_p, VERIFY_CB, c_void_p,
+                               P(VerifyStats)]),
+    "wv_repo_commit_async": (c_int, [c_void_p, c_void_p, c_char_p,
+                                     P(CommitOpts), c_uint, P(c_void_p)]),
+    "wv_commit_poll": (c_int, [c_void_p]),
+    "wv_commit_wait": (c_int, [c_void_p, c_char_p]),
+    "wv_commit_errmsg": (c_char_p, [c_void_p]),
+    "wv_commit_free": (None, [c_void_p]),
 }
 
 

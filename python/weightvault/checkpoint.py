@@ -116,13 +116,18 @@ class Checkpointer:
         metric: the metrics key keep_best ranks by (e.g. "val_loss").
         mode: "min" (lower is better: a loss) or "max" (an accuracy).
         branch: the branch to commit to and resume from (default "main").
+        background: commit asynchronously (``wv_repo_commit_async``): save()
+            copies the state and returns at once while the library chunks,
+            compresses and writes in its own thread. The previous commit is
+            waited for (and retention applied) at the next save(), wait(),
+            restore_latest() or close().
 
     Checkpoints that neither rule keeps are pruned after each save; with
     neither rule, all are kept.
     """
 
     def __init__(self, repo, every=1, keep_last=None, keep_best=None,
-                 metric=None, mode="min", branch="main"):
+                 metric=None, mode="min", branch="main", background=False):
         if every < 1:
             raise ValueError("every must be >= 1")
         if keep_best is not None and not metric:
@@ -133,10 +138,25 @@ class Checkpointer:
             Repository(repo, create=True)
         self.every, self.keep_last, self.keep_best = every, keep_last, keep_best
         self.metric, self.mode, self.branch = metric, mode, branch
+        self.background = background
+        self._pending = None
+
+    def wait(self):
+        """Wait for a background commit; return its id (None if none was
+        pending). Raises the commit's error, if it failed."""
+        p, self._pending = self._pending, None
+        if p is None:
+            return None
+        cid = p.wait()
+        self._retain()
+        return cid
 
     def close(self):
-        """Close the repository."""
-        self.repo.close()
+        """Wait for a background commit, then close the repository."""
+        try:
+            self.wait()
+        finally:
+            self.repo.close()
 
     def __enter__(self):
         return self
@@ -148,7 +168,8 @@ class Checkpointer:
     def save(self, step, model, optimizer=None, metrics=None, *, force=False,
              message=None):
         """Checkpoint the training state if `step` is a multiple of `every`
-        (or `force`). Returns the checkpoint id, or None when skipped.
+        (or `force`). Returns the checkpoint id, or None when skipped; with
+        background=True, a PendingCommit (its wait() gives the id).
 
         model: an nn.Module, a state_dict, or a dict of NumPy arrays.
         optimizer: a torch optimizer (anything with state_dict()), a dict
@@ -175,6 +196,12 @@ class Checkpointer:
             meta[str(k)] = repr(float(v)) if isinstance(v, (int, float)) \
                 else _model.meta_str(v)
         meta[_META_KEY] = json.dumps(state, allow_nan=True)
+        if self.background:
+            self.wait()
+            self._pending = self.repo.commit_async(
+                tensors, self.branch, metadata=meta,
+                message=message or f"step {int(step)}")
+            return self._pending
         cid = self.repo.commit(tensors, self.branch, metadata=meta,
                                message=message or f"step {int(step)}")
         self._retain()
@@ -226,6 +253,7 @@ class Checkpointer:
             their hyper-parameters and per-parameter state), or a dict
             (cleared and refilled).
         """
+        self.wait()
         try:
             cid = self.repo.resolve(self.branch)
         except NotFoundError:

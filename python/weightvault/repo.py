@@ -159,6 +159,33 @@ class Repository:
         check(rc, self._msg)
         return _lib.dec(cid.value)
 
+    def commit_async(self, obj, branch=None, *, metadata=None, message=None):
+        """Start a commit in the repository's background thread and return
+        a :class:`PendingCommit` at once.
+
+        The tensors are copied now (``WV_ASYNC_COPY``; bounded by the
+        library's staging limit, 1 GiB by default: the call blocks while
+        it is full), so `obj` may change as soon as this returns: a
+        training loop can go on while chunking, compression and writing
+        happen. Commits run one after the other in the order started;
+        every other call on this repository waits for them first.
+        """
+        if not _lib.has("wv_repo_commit_async"):
+            raise error(_lib.UNSUPPORTED, "this libweightvault has no "
+                        "wv_repo_commit_async")
+        m = build_model(obj, metadata)
+        try:
+            o = _lib.init_struct(_lib.CommitOpts, message=_lib.enc(message),
+                                 max_retries=16)
+            h = ctypes.c_void_p()
+            rc = _lib.lib().wv_repo_commit_async(
+                self.ptr, m.ptr, _lib.enc(branch), ctypes.byref(o),
+                _lib.ASYNC_COPY, ctypes.byref(h))
+            check(rc, self._msg)
+        finally:
+            m.free()  # the library holds its own copy
+        return PendingCommit(h.value, self)
+
     # -- reading -------------------------------------------------------------
     def resolve(self, ref="latest"):
         """The full id of `ref` (branch, "latest", tag or id prefix)."""
@@ -260,6 +287,11 @@ class Repository:
         check(_lib.lib().wv_repo_tag(self.ptr, _lib.enc(name), _lib.enc(ref)),
               self._msg)
 
+    def branch(self, name, ref="latest"):
+        """Create branch `name` at `ref` (ExistsError if it exists)."""
+        check(_lib.lib().wv_repo_branch(self.ptr, _lib.enc(name),
+                                        _lib.enc(ref)), self._msg)
+
     # -- retention -------------------------------------------------------------
     def prune(self, *, keep_last=None, keep_best=None, metric=None,
               mode="min", branch=None, dry_run=False):
@@ -309,3 +341,67 @@ class Repository:
         check(_lib.lib().wv_repo_gc(self.ptr, ctypes.byref(o),
                                     ctypes.byref(st)), self._msg)
         return {f: getattr(st, f) for f, _ in _lib.GcStats._fields_}
+
+    def verify(self):
+        """Check the whole repository (wv_repo_verify): every ref, manifest,
+        index, pack and chunk. Returns a dict with ``ok``, ``problems`` (a
+        list of dicts: object, checkpoint, branch, tensor, message) and the
+        counts (checkpoints, refs, indexes, packs, chunks, bytes). Damage is
+        reported, not raised; other failures (I/O, a gc holding the lock)
+        raise."""
+        if not _lib.has("wv_repo_verify"):
+            raise error(_lib.UNSUPPORTED, "this libweightvault has no "
+                        "wv_repo_verify")
+        problems = []
+
+        def cb(_arg, p):
+            p = p.contents
+            problems.append({f: _lib.dec(getattr(p, f))
+                             for f, _ in _lib.VerifyProblem._fields_})
+        st = _lib.VerifyStats()
+        rc = _lib.lib().wv_repo_verify(self.ptr, _lib.VERIFY_CB(cb), None,
+                                       ctypes.byref(st))
+        if rc != _lib.CORRUPT:
+            check(rc, self._msg)
+        out = {f: getattr(st, f) for f, _ in _lib.VerifyStats._fields_}
+        out.update(ok=rc == _lib.OK, problems=problems)
+        return out
+
+
+class PendingCommit:
+    """A commit running in the background (from Repository.commit_async).
+
+    :meth:`wait` blocks and returns the checkpoint id (or raises the
+    commit's error); :meth:`done` polls. The handle is freed by wait() or
+    when this object dies (which waits for the commit to finish).
+    """
+
+    def __init__(self, ptr, repo):
+        self._ptr, self._repo, self._result = ptr, repo, None
+
+    def done(self):
+        """True once the commit has finished (successfully or not)."""
+        if self._ptr is None:
+            return True
+        return _lib.lib().wv_commit_poll(self._ptr) != _lib.BUSY
+
+    def wait(self):
+        """Block until the commit is durable; return its checkpoint id."""
+        if self._ptr is not None:
+            L = _lib.lib()
+            cid = ctypes.create_string_buffer(_lib.ID_HEX)
+            rc = L.wv_commit_wait(self._ptr, cid)
+            msg = _lib.dec(L.wv_commit_errmsg(self._ptr))
+            L.wv_commit_free(self._ptr)
+            self._ptr = None
+            self._result = (rc, _lib.dec(cid.value), msg)
+        rc, cid, msg = self._result
+        check(rc, msg)
+        return cid
+
+    def __del__(self):
+        try:
+            if self._ptr is not None:
+                _lib.lib().wv_commit_free(self._ptr)
+        except Exception:
+            pass

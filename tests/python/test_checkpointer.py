@@ -200,3 +200,50 @@ def test_killed_training_resumes_bit_identical(tmp_path):
     # The repository is consistent after all those kills.
     with wv.Repository(str(tmp_path / "run")) as r:
         assert r.stat("main")["metadata"]["step"] == str(steps - steps % every)
+
+
+def needs(fn):
+    """Skip when the library predates `fn` (it is declared in the header)."""
+    return pytest.mark.skipif(not wv._lib.has(fn),
+                              reason=f"libweightvault has no {fn}")
+
+
+@needs("wv_repo_commit_async")
+@needs("wv_repo_verify")
+def test_background_commits_snapshot_the_state(mem_uri):
+    """save() returns before the commit is written, yet the checkpoint holds
+    the state at save time, even though the arrays change right after."""
+    w = {"w": np.zeros(300_000, np.float32)}
+    ck = wv.Checkpointer(mem_uri, background=True, keep_last=2)
+    pending = []
+    for step in range(1, 5):
+        w["w"][:] = step
+        pending.append(ck.save(step, w, metrics={"loss": -step}))
+        w["w"][:] = -1  # mutated while the commit may still be running
+    ids = [p.wait() for p in pending]
+    ck.close()
+    with wv.Repository(mem_uri) as r:
+        assert r.checkout(ids[-1])["model/w"].min() == 4
+        alive = [cid for cid in ids if cid in {s["id"] for s in r.log()}]
+        assert alive == ids[-2:]  # keep_last=2 applied after the last one
+        assert r.verify()["ok"]
+
+
+@needs("wv_repo_verify")
+def test_repository_verify_reports_damage(tmp_path):
+    r = wv.Repository(tmp_path / "ck", create=True)
+    r.commit({"w": np.arange(1000, dtype=np.float32)})
+    assert r.verify()["ok"] and r.verify()["chunks"] == 1
+    r.close()
+    pack = next((tmp_path / "ck" / "packs").rglob("*[0-9a-f]"))
+    while pack.is_dir():
+        pack = next(pack.iterdir())
+    data = bytearray(pack.read_bytes())
+    data[20] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    with wv.Repository(tmp_path / "ck") as r:
+        v = r.verify()
+        assert not v["ok"] and v["problems"]
+        assert "packs/" in v["problems"][0]["object"]
+        with pytest.raises(wv.CorruptError):
+            r.checkout()
