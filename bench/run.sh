@@ -37,6 +37,19 @@ mv "$out/results.md.tmp" "$out/results.md"
 rm -f "$out"/*.safetensors "$out"/*.pt "$out"/*.bin "$out"/.*.wv-tmp-*
 echo "run.sh: table saved to $out/results.md" >&2
 
+# The repository benchmark of issue 4 (bench_repo): its table goes to
+# bench-out/results-repo.md. Options for it only: BENCH_REPO_OPTS, e.g.
+# BENCH_REPO_OPTS="--size-mib 64 --runs 2"; fixtures: WV_FIXTURES.
+if [ -x "$build/bench_repo" ]; then
+    # shellcheck disable=SC2086
+    "$build/bench_repo" --dir "$out/repo-bench" \
+        --fixtures "${WV_FIXTURES:-$root/../shared/fixtures}" \
+        ${BENCH_REPO_OPTS:-} | tee "$out/results-repo.md.tmp"
+    mv "$out/results-repo.md.tmp" "$out/results-repo.md"
+    rm -rf "$out/repo-bench"
+    echo "run.sh: repository table saved to $out/results-repo.md" >&2
+fi
+
 # Python package (issue 7): weightvault.save/load vs torch.save/torch.load.
 if /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
     WEIGHTVAULT_LIB="$build/libweightvault.so" /usr/bin/python3 \
