@@ -315,8 +315,9 @@ def _from_numpy(torch, a):
     return torch.from_numpy(a.copy())
 
 
-def to_dict(model, framework, names=None, writable=True):
-    """The tensors of `model` as a dict name -> array/tensor (zero copy)."""
+def to_dict(model, framework, names=None, writable=True, rename=None):
+    """The tensors of `model` as a dict name -> array/tensor (zero copy);
+    `rename` maps library names to the names to return."""
     if framework == "numpy":
         conv = numpy_array
     elif framework == "torch":
@@ -328,6 +329,8 @@ def to_dict(model, framework, names=None, writable=True):
     out = Tensors()
     out.dtypes = {}
     for name, dtype, shape, ptr, nbytes in model.tensors():
+        if rename:
+            name = rename.get(name, name)
         if want is None or name in want:
             out[name] = conv(model, dtype, shape, ptr, nbytes, writable)
             out.dtypes[name] = dtype
@@ -398,7 +401,16 @@ def load_file(path, framework="numpy", names=None):
         # The library names the source "<memory>"; name the file instead.
         raise error(rc, _lib.dec(eb.value).replace("<memory>", path))
     m = Model(out.value, keep)
-    return to_dict(m, framework, names)
+    rename = None
+    if m.source_format() == "npy":
+        # Parsed from memory, the library names a .npy's tensor "array";
+        # name it after the file as wv_model_load does ("w.npy" -> "w").
+        base = os.path.basename(path)
+        dot = base.rfind(".")
+        stem = base[:dot] if dot > 0 else base
+        if stem:
+            rename = {"array": stem}
+    return to_dict(m, framework, names, rename=rename)
 
 
 def _map_copy_on_write(f):
