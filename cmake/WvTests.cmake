@@ -33,6 +33,10 @@ foreach(t ${WV_CLI_TESTS})
   add_test(NAME cli.${name} COMMAND bash ${t})
   set_tests_properties(cli.${name} PROPERTIES TIMEOUT 300
                        ENVIRONMENT "${WV_TEST_ENV}")
+  # cli.big_*: files over 4 GiB through every format (disk-bound).
+  if(name MATCHES "^big_")
+    set_tests_properties(cli.${name} PROPERTIES TIMEOUT 1500)
+  endif()
 endforeach()
 
 # Golden tests: every real fixture must read exactly as numpy sees it.
