@@ -236,8 +236,13 @@ int wv__store_ref_cas(struct wv__store *s, const char *ref,
 int wv__store_control(struct wv__store *s, int op, void *arg)
 {
     int kind = fault_due(op == WV_STORE_SYNC ? OP_SYNC : OP_OTHER);
-    if (kind == WV__SFAULT_FAIL || kind == WV__SFAULT_FSYNC)
+    if (kind == WV__SFAULT_FAIL)
         return fault_msg(s, op == WV_STORE_SYNC ? "sync" : "control", "*");
+    if (kind == WV__SFAULT_FSYNC)
+        return wv__seterr(s->err, g_fail_code,
+                          "%s: the sync barrier failed: fsync failed on "
+                          "'*': %s",
+                          s->uri, strerror(g_fail_errno));
     if (op == WV_STORE_SYNC) {
         char key[160] = "";
         pthread_mutex_lock(&g_mu);
