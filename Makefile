@@ -6,11 +6,12 @@
 #                fuzz regression and a bounded fuzz run) under ctest
 #   make bench   the benchmark table of the README (needs python3-torch)
 #   make build   just build (build/wv, build/libweightvault.{a,so})
+#   make fuzz-soak  fuzz every parser for FUZZ_SECONDS (default 600) each
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all build demo check check-release check-asan bench clean deps
+.PHONY: all build demo check check-release check-asan bench clean deps fuzz-soak
 
 all: build
 
@@ -43,6 +44,15 @@ check-asan:
 # The sanitizer run comes last so its summary is the closing line.
 check: check-release check-asan
 
+# Longer fuzzing than the bounded run of `make check` (FUZZ_SECONDS each).
+FUZZ_SECONDS ?= 600
+fuzz-soak:
+	@bash scripts/deps.sh check
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	    -DWV_SANITIZE=ON -DWV_FUZZ=ON -DWV_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build build-fuzz -j$(JOBS)
+	cd build-fuzz && ctest --output-on-failure -R 'fuzz\..*\.run'
+
 bench:
 	@bash scripts/deps.sh bench
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release
@@ -50,4 +60,4 @@ bench:
 	bash bench/run.sh build-bench
 
 clean:
-	rm -rf build build-asan build-bench demo-out bench-out
+	rm -rf build build-asan build-bench build-fuzz demo-out bench-out
