@@ -12,7 +12,8 @@
  * trained with Adam on the mean squared error.
  *
  * A checkpoint holds everything the next step depends on: the weights, the
- * Adam moments, the step, and the data PRNG's state. The run is
+ * Adam moments, the step, and the data PRNG's state (its 64 bits stored as
+ * an I64 tensor, which PyTorch can load, as it has no uint64). The run is
  * deterministic (no time-based seed, one thread, every sum in a fixed
  * order), so a run that is SIGKILLed anywhere and restarted until it is
  * done ends with weights bit-identical to an uninterrupted run's. With
@@ -218,7 +219,7 @@ static int build_set(struct net *nt, int64_t *step, uint64_t *rng,
         rc = wv_model_add(m, "optim.step", WV_I64, 0, NULL, step,
                           sizeof *step, WV_DATA_BORROW);
     if (rc == WV_OK)
-        rc = wv_model_add(m, "rng.state", WV_U64, 1, &one, rng, sizeof *rng,
+        rc = wv_model_add(m, "rng.state", WV_I64, 1, &one, rng, sizeof *rng,
                           WV_DATA_BORROW);
     snprintf(val, sizeof val, "%lld", (long long)*step);
     if (rc == WV_OK)
@@ -293,7 +294,7 @@ static int resume(wv_repo *r, const char *branch, struct net *nt,
     if (rc == WV_OK)
         rc = restore(m, "optim.step", WV_I64, step, sizeof *step);
     if (rc == WV_OK)
-        rc = restore(m, "rng.state", WV_U64, rng, sizeof *rng);
+        rc = restore(m, "rng.state", WV_I64, rng, sizeof *rng);
     if (rc == WV_OK)
         printf("resumed from step %lld (checkpoint %.12s)\n",
                (long long)*step, id);

@@ -221,7 +221,7 @@ int wv_repo_commit_async(wv_repo *r, const wv_model *m, const char *branch,
     int rc = WV_OK;
     wv_commit_handle *h = NULL;
     struct wv__async *a = r ? r->async : NULL;
-    wv_model *take = flags == WV_ASYNC_TAKE ? (wv_model *)m : NULL;
+    wv_model *take = flags & WV_ASYNC_TAKE ? (wv_model *)m : NULL;
     bool charged = false;
 
     if (out)
