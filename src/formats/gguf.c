@@ -70,10 +70,11 @@
  * bytes as they are, and the marker itself is not kept as metadata. So
  * such entries survive a trip through GGUF unchanged (same keys, same
  * values), and a rewrite is byte-identical. A listed key whose KV is
- * missing, not a string, holds a NUL byte or whose plain key is already
- * taken is left as "gguf.<key>"; a marker that is not an array of strings
- * is kept as ordinary metadata. Writing a set whose own metadata would
- * land on the marker's key while foreign entries exist is refused.
+ * missing, not a string, holds a NUL byte or bytes that are not UTF-8, or
+ * whose plain key is already taken is left as "gguf.<key>"; a marker that
+ * is not an array of strings is kept as ordinary metadata. Writing a set
+ * whose own metadata would land on the marker's key while foreign entries
+ * exist is refused.
  *
  * Writing: version 3; KVs in metadata order. A "gguf.<key>" entry whose
  * value parses as above is written as that typed KV under <key>; every
@@ -760,9 +761,10 @@ out:
 
 /* The reader's side of the foreign-key marker: list is its encoded value,
  * 'str[]:["k1","k2",...]'. Each listed key K whose entry "gguf.K" holds a
- * string without NUL bytes becomes the entry K with the string's bytes,
- * in place (the metadata order is kept). The list was encoded by
- * put_str(), which tp_str() inverts, so only allocations can fail. */
+ * string of UTF-8 text without NUL bytes (as all metadata from other
+ * formats is) becomes the entry K with the string's bytes, in place (the
+ * metadata order is kept). The list was encoded by put_str(), which
+ * tp_str() inverts, so only allocations can fail. */
 static int map_foreign(wv_model *m, const char *list, struct wv__err *err)
 {
     int rc = WV_OK;
@@ -795,7 +797,8 @@ static int map_foreign(wv_model *m, const char *list, struct wv__err *err)
             continue;
         }
         size_t vlen = v.len - 8;
-        if (memchr(v.p + 8, '\0', vlen) != NULL)
+        if (memchr(v.p + 8, '\0', vlen) != NULL ||
+            !wv__utf8_valid(v.p + 8, vlen))
             continue;
         nk = wv__strdup(key);
         nv = wv__malloc(vlen + 1);

@@ -321,7 +321,7 @@ TEST_IMPL(gguf_metadata_encoding)
         {"gguf.b.nan_len", "f32:nan:0x7fc0"},
         {"gguf.b.float_junk", "f64:1.5x"},
         {"keras.model_config", "{\"a\": [1]}"},
-        {"raw", "caf\xc3\xa9 \xff\x01\"\\,]"},
+        {"raw", "caf\xc3\xa9 \xe2\x98\x83\x01\"\\,]"},
     };
     wv_model *m, *r, *r2;
     ASSERT_OK(wv_model_new(&m));
@@ -371,8 +371,8 @@ TEST_IMPL(gguf_metadata_encoding)
 }
 
 /* A marker written by hand (a typed "gguf." entry, so no foreign entry
- * takes its place): a listed key that is not a string, missing, or whose
- * plain key is taken stays "gguf.<key>"; a marker that is not a string
+ * takes its place): a listed key that is not a string, missing, not
+ * UTF-8 text, or whose plain key is taken stays "gguf.<key>"; a marker that is not a string
  * array is ordinary metadata; metadata that would take the marker's key
  * beside foreign entries is refused. */
 TEST_IMPL(gguf_foreign_marker)
@@ -384,11 +384,14 @@ TEST_IMPL(gguf_foreign_marker)
     ASSERT_OK(wv_model_set_meta(m, "gguf.t", "str:\"x\""));
     ASSERT_OK(wv_model_set_meta(m, "gguf.u", "str:\"y\""));
     ASSERT_OK(wv_model_set_meta(m, "gguf.gguf.u", "str:\"z\""));
+    ASSERT_OK(wv_model_set_meta(m, "gguf.v", "str:\"\\udcff\""));
     ASSERT_OK(wv_model_set_meta(m, "gguf.weightvault.foreign_keys",
-                                "str[]:[\"n\",\"gone\",\"t\",\"gguf.u\"]"));
+                                "str[]:[\"n\",\"gone\",\"t\",\"gguf.u\","
+                                "\"v\"]"));
     ASSERT_OK(wv_model_save(m, p, NULL));
     ASSERT_OK(wv_model_load(p, NULL, &r));
-    ASSERT_EQ(wv_model_meta_count(r), 4);
+    ASSERT_EQ(wv_model_meta_count(r), 5);
+    ASSERT_STREQ(wv_model_get_meta(r, "gguf.v"), "str:\"\\udcff\"");
     ASSERT_STREQ(wv_model_get_meta(r, "gguf.n"), "u32:7");
     ASSERT_STREQ(wv_model_get_meta(r, "t"), "x");
     ASSERT_STREQ(wv_model_get_meta(r, "gguf.u"), "str:\"y\"");
