@@ -21,6 +21,7 @@ import ctypes
 import json
 import mmap
 import os
+import sys
 
 import numpy as np
 
@@ -149,7 +150,7 @@ def _torch():
 
 
 def _is_torch_tensor(x):
-    t = __import__("sys").modules.get("torch")
+    t = sys.modules.get("torch")  # no torch imported: not a torch tensor
     return t is not None and isinstance(x, t.Tensor)
 
 

@@ -27,6 +27,7 @@ None.
 
 import json
 import random
+import sys
 
 import numpy as np
 
@@ -215,8 +216,7 @@ class Checkpointer:
         name, keys, pos, has_gauss, cached = np.random.get_state()
         tensors["rng/numpy"] = np.asarray(keys)
         rng["numpy"] = [name, int(pos), int(has_gauss), float(cached)]
-        import sys
-        torch = sys.modules.get("torch")
+        torch = sys.modules.get("torch")  # torch's RNG only if torch is used
         if torch is not None:
             tensors["rng/torch"] = torch.get_rng_state()
             rng["torch"] = True
