@@ -328,7 +328,7 @@ static int take_len(struct vm *vm, size_t lsize, const char *what,
                     const unsigned char **q, size_t *len)
 {
     int rc = WV_OK;
-    const unsigned char *l;
+    const unsigned char *l = NULL;
     uint64_t v = 0;
     WV_TRY(take(vm, lsize, what, &l));
     for (size_t i = 0; i < lsize; i++)
@@ -766,8 +766,8 @@ out:
 static int step(struct vm *vm, bool *stop)
 {
     int rc = WV_OK;
-    const unsigned char *q;
-    size_t len, base = 0;
+    const unsigned char *q = NULL;
+    size_t len = 0, base = 0;
     struct wv__pk_obj *o, *a, *b;
     unsigned char op = vm->p[vm->pos++];
 
@@ -993,16 +993,16 @@ static int step(struct vm *vm, bool *stop)
         vm->sp = base;
         break;
     case 'c': {
-        const char *m, *nm;
-        size_t ml, nl;
+        const char *m = NULL, *nm = NULL;
+        size_t ml = 0, nl = 0;
         WV_TRY(read_line(vm, &m, &ml, "GLOBAL module"));
         WV_TRY(read_line(vm, &nm, &nl, "GLOBAL name"));
         WV_TRY(make_global(vm, m, ml, nm, nl));
         break;
     }
     case 'i': {
-        const char *m, *nm;
-        size_t ml, nl;
+        const char *m = NULL, *nm = NULL;
+        size_t ml = 0, nl = 0;
         WV_TRY(read_line(vm, &m, &ml, "INST module"));
         WV_TRY(read_line(vm, &nm, &nl, "INST name"));
         VCHECK(0, WV_FORMAT, "refusing global %.*s.%.*s (INST)",

@@ -53,7 +53,7 @@ static int same(const wv_model *a, const wv_model *b)
 
 static size_t count_files(const char *dir)
 {
-    char cmd[600];
+    char cmd[1100];
     snprintf(cmd, sizeof cmd, "find %s -type f | wc -l", dir);
     FILE *p = popen(cmd, "r");
     size_t n = 0;
