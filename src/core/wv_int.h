@@ -62,6 +62,14 @@ int wv__fault_sim(int id); /* 0, or the errno to fail with */
 void wv__fault_arm(int id, int err);
 #define WV__FAULT_SIM(id) wv__fault_sim(id)
 
+/* Run fn(arg) in a forked child first (sandbox.c): WV_OK if it finished
+ * with WV_OK; its own error if it failed cleanly; WV_CORRUPT naming `what`
+ * if it crashed. For third-party parsers not hardened against hostile
+ * input. */
+struct wv__err;
+int wv__sandbox_check(int (*fn)(void *arg, struct wv__err *err), void *arg,
+                      const char *what, struct wv__err *err);
+
 /* ---- error messages ---------------------------------------------------- */
 /* An error context: a message buffer filled by the first failure. Handles
  * embed one; loads without a handle use a stack one. */

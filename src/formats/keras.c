@@ -1377,6 +1377,19 @@ static int probe(const struct wv__src *src, const unsigned char *h,
     return yes;
 }
 
+/* The whole parse into a scratch set, for the sandbox child. */
+static int load_h5_scratch(void *arg, struct wv__err *err)
+{
+    struct kr k = *(const struct kr *)arg;
+    wv_model *m = NULL;
+    k.err = err;
+    if (wv_model_new(&m) != WV_OK)
+        return wv__seterr(err, WV_NOMEM, "out of memory");
+    int rc = load_h5(&k, m, err);
+    wv_model_free(m);
+    return rc;
+}
+
 static int load(const struct wv__src *src, unsigned flags, wv_model *m,
                 struct wv__err *err)
 {
@@ -1419,6 +1432,10 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
         WV_CHECK(rc == WV_OK, rc, "out of memory");
     }
     k.img = data;
+    /* libhdf5 is not hardened against hostile files: the same parse runs
+     * in a child process first, so a file that would crash it is refused
+     * with a message instead (src/core/sandbox.c). */
+    WV_TRY(wv__sandbox_check(load_h5_scratch, &k, src->name, err));
     WV_TRY(load_h5(&k, m, err));
     m->meta_state = wv_model_meta_count(m) ? WV__META_FROM_FILE
                                            : WV__META_NONE;
