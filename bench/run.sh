@@ -55,3 +55,15 @@ if /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
     WEIGHTVAULT_LIB="$build/libweightvault.so" /usr/bin/python3 \
         "$root/bench/bench_python.py" --dir "$out" | tee -a "$out/results.md"
 fi
+
+# The conversion benchmark of the framework-formats issue: a 1 GiB .pth
+# written by torch.save converted to safetensors, against torch.load +
+# torch.save in /usr/bin/python3 (bench/bench_convert.py; needs torch).
+# Its table is appended to the same results file.
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 "$root/bench/bench_convert.py" "$build/wv" "$out" \
+        | tee -a "$out/results.md"
+    echo "run.sh: bench_convert table appended to $out/results.md" >&2
+else
+    echo "run.sh: /usr/bin/python3 has no torch; bench_convert skipped" >&2
+fi
