@@ -81,7 +81,7 @@ int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
     return WV_OK;
 }
 
-static int checkout_locked(wv_repo *r, const char *ref,
+int wv__repo_checkout_locked(wv_repo *r, const char *ref,
                            const wv_checkout_opts *opts, wv_model **out)
 {
     struct wv__err *err = &r->err;
@@ -177,7 +177,7 @@ int wv_repo_checkout(wv_repo *r, const char *ref,
                      const wv_checkout_opts *opts, wv_model **out)
 {
     wv__repo_enter(r); /* after the pending asynchronous commits */
-    int rc = checkout_locked(r, ref, opts, out);
+    int rc = wv__repo_checkout_locked(r, ref, opts, out);
     wv__repo_leave(r);
     return rc;
 }

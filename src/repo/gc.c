@@ -221,7 +221,7 @@ static int keep_refs(wv_repo *r, const char *prefix, const char *what,
     return rc;
 }
 
-int wv_repo_prune(wv_repo *r, const wv_prune_opts *opts, wv_prune_cb cb,
+static int repo_prune_locked(wv_repo *r, const wv_prune_opts *opts, wv_prune_cb cb,
                   void *arg, wv_prune_stats *stats)
 {
     static const wv_prune_opts defaults = WV_PRUNE_OPTS_INIT;
@@ -688,7 +688,7 @@ static bool key_listed(char **keys, size_t n, const char *key)
     return false;
 }
 
-int wv_repo_gc(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats)
+static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats)
 {
     static const wv_gc_opts defaults = WV_GC_OPTS_INIT;
     struct wv__err *err = &r->err;
@@ -986,5 +986,26 @@ out:
             memset(&st, 0, sizeof st);
         *stats = st;
     }
+    return rc;
+}
+
+/* Public entry: waits for pending asynchronous commits and holds the
+ * repository's lock for the call. */
+int wv_repo_prune(wv_repo *r, const wv_prune_opts *opts, wv_prune_cb cb,
+                  void *arg, wv_prune_stats *stats)
+{
+    wv__repo_enter(r);
+    int rc = repo_prune_locked(r, opts, cb, arg, stats);
+    wv__repo_leave(r);
+    return rc;
+}
+
+/* Public entry: waits for pending asynchronous commits and holds the
+ * repository's lock for the call. */
+int wv_repo_gc(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats)
+{
+    wv__repo_enter(r);
+    int rc = repo_gc_locked(r, opts, stats);
+    wv__repo_leave(r);
     return rc;
 }

@@ -12,7 +12,7 @@
  * A diff matches tensors by name. Chunk ids are SHA-256 of the plaintext,
  * so two tensors of the same dtype and shape whose chunk id lists are
  * equal hold equal bytes: they are reported unchanged without a read. The
- * others are read through wv_repo_checkout() (every chunk verified), in
+ * others are read through the checkout code (every chunk verified), in
  * batches of at most DIFF_BATCH bytes per side so memory stays bounded,
  * and compared element by element in double precision.
  */
@@ -66,7 +66,7 @@ out:
     return rc;
 }
 
-int wv_repo_stat(wv_repo *r, const char *ref, wv_checkpoint **out)
+static int repo_stat_locked(wv_repo *r, const char *ref, wv_checkpoint **out)
 {
     wv__clearerr(&r->err);
     return stat_ref(r, ref, out);
@@ -267,22 +267,22 @@ out:
     return rc;
 }
 
-int wv_repo_tag(wv_repo *r, const char *name, const char *ref)
+static int repo_tag_locked(wv_repo *r, const char *name, const char *ref)
 {
     return create_ref(r, "tags", "tag", "heads", name, ref);
 }
 
-int wv_repo_tag_delete(wv_repo *r, const char *name)
+static int repo_tag_delete_locked(wv_repo *r, const char *name)
 {
     return delete_ref(r, "tags", "tag", name);
 }
 
-int wv_repo_branch(wv_repo *r, const char *name, const char *ref)
+static int repo_branch_locked(wv_repo *r, const char *name, const char *ref)
 {
     return create_ref(r, "heads", "branch", "tags", name, ref);
 }
 
-int wv_repo_branch_delete(wv_repo *r, const char *name)
+static int repo_branch_delete_locked(wv_repo *r, const char *name)
 {
     return delete_ref(r, "heads", "branch", name);
 }
@@ -340,12 +340,12 @@ out:
     return rc;
 }
 
-int wv_repo_list_branches(wv_repo *r, wv_ref_cb cb, void *arg)
+static int repo_list_branches_locked(wv_repo *r, wv_ref_cb cb, void *arg)
 {
     return list_refs(r, "heads", cb, arg);
 }
 
-int wv_repo_list_tags(wv_repo *r, wv_ref_cb cb, void *arg)
+static int repo_list_tags_locked(wv_repo *r, wv_ref_cb cb, void *arg)
 {
     return list_refs(r, "tags", cb, arg);
 }
@@ -568,8 +568,8 @@ static int diff_batch(wv_repo *r, wv_diff *d, const size_t *idx, size_t n,
     wv_checkout_opts co = WV_CHECKOUT_OPTS_INIT;
     co.names = names;
     co.n_names = n;
-    WV_TRY(wv_repo_checkout(r, d->a->mf.id, &co, &ma));
-    WV_TRY(wv_repo_checkout(r, d->b->mf.id, &co, &mb));
+    WV_TRY(wv__repo_checkout_locked(r, d->a->mf.id, &co, &ma));
+    WV_TRY(wv__repo_checkout_locked(r, d->b->mf.id, &co, &mb));
     for (size_t i = 0; i < n; i++) {
         wv_diff_entry *e = &d->e[idx[i]];
         const wv_tensor *ta = wv_model_find(ma, e->name);
@@ -613,7 +613,7 @@ static bool same_chunks(const struct wv__mtensor *x,
             memcmp(x->chunks, y->chunks, x->n_chunks * WV__ID_LEN) == 0);
 }
 
-int wv_repo_diff(wv_repo *r, const char *a, const char *b, unsigned flags,
+static int repo_diff_locked(wv_repo *r, const char *a, const char *b, unsigned flags,
                  wv_diff **out)
 {
     struct wv__err *err = &r->err;
@@ -699,5 +699,86 @@ out:
         d = NULL;
     }
     *out = d;
+    return rc;
+}
+
+/* Public entry: waits for pending asynchronous commits and holds the
+ * repository's lock for the call. */
+int wv_repo_stat(wv_repo *r, const char *ref, wv_checkpoint **out)
+{
+    wv__repo_enter(r);
+    int rc = repo_stat_locked(r, ref, out);
+    wv__repo_leave(r);
+    return rc;
+}
+
+/* Public entry: waits for pending asynchronous commits and holds the
+ * repository's lock for the call. */
+int wv_repo_tag(wv_repo *r, const char *name, const char *ref)
+{
+    wv__repo_enter(r);
+    int rc = repo_tag_locked(r, name, ref);
+    wv__repo_leave(r);
+    return rc;
+}
+
+/* Public entry: waits for pending asynchronous commits and holds the
+ * repository's lock for the call. */
+int wv_repo_tag_delete(wv_repo *r, const char *name)
+{
+    wv__repo_enter(r);
+    int rc = repo_tag_delete_locked(r, name);
+    wv__repo_leave(r);
+    return rc;
+}
+
+/* Public entry: waits for pending asynchronous commits and holds the
+ * repository's lock for the call. */
+int wv_repo_branch(wv_repo *r, const char *name, const char *ref)
+{
+    wv__repo_enter(r);
+    int rc = repo_branch_locked(r, name, ref);
+    wv__repo_leave(r);
+    return rc;
+}
+
+/* Public entry: waits for pending asynchronous commits and holds the
+ * repository's lock for the call. */
+int wv_repo_branch_delete(wv_repo *r, const char *name)
+{
+    wv__repo_enter(r);
+    int rc = repo_branch_delete_locked(r, name);
+    wv__repo_leave(r);
+    return rc;
+}
+
+/* Public entry: waits for pending asynchronous commits and holds the
+ * repository's lock for the call. */
+int wv_repo_list_branches(wv_repo *r, wv_ref_cb cb, void *arg)
+{
+    wv__repo_enter(r);
+    int rc = repo_list_branches_locked(r, cb, arg);
+    wv__repo_leave(r);
+    return rc;
+}
+
+/* Public entry: waits for pending asynchronous commits and holds the
+ * repository's lock for the call. */
+int wv_repo_list_tags(wv_repo *r, wv_ref_cb cb, void *arg)
+{
+    wv__repo_enter(r);
+    int rc = repo_list_tags_locked(r, cb, arg);
+    wv__repo_leave(r);
+    return rc;
+}
+
+/* Public entry: waits for pending asynchronous commits and holds the
+ * repository's lock for the call. */
+int wv_repo_diff(wv_repo *r, const char *a, const char *b, unsigned flags,
+                 wv_diff **out)
+{
+    wv__repo_enter(r);
+    int rc = repo_diff_locked(r, a, b, flags, out);
+    wv__repo_leave(r);
     return rc;
 }

@@ -144,6 +144,11 @@ int wv__repo_resolve(wv_repo *r, const char *ref, char out[65]);
 /* Branch names: [A-Za-z0-9._-], not starting with '.', at most 100. */
 bool wv__ref_name_ok(const char *name);
 
+/* wv_repo_checkout without waiting or locking (for callers that already
+ * hold the repository, such as diff). */
+int wv__repo_checkout_locked(wv_repo *r, const char *ref,
+                             const wv_checkout_opts *opts, wv_model **out);
+
 /* Read one chunk into out (raw_len bytes), decoded and hash-checked. */
 int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
                         size_t raw_len, void *scratch, size_t scratch_len,

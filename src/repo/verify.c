@@ -733,7 +733,7 @@ static int put_ent(void *arg, const struct wv__chunk_loc *l)
     return wv__cidx_put(arg, l);
 }
 
-int wv_repo_verify(wv_repo *r, wv_verify_cb cb, void *arg,
+static int repo_verify_locked(wv_repo *r, wv_verify_cb cb, void *arg,
                    wv_verify_stats *stats)
 {
     struct wv__err *err = &r->err;
@@ -798,5 +798,16 @@ out:
                         c.st.problems == 1 ? "" : "s");
     if (stats)
         *stats = c.st;
+    return rc;
+}
+
+/* Public entry: waits for pending asynchronous commits and holds the
+ * repository's lock for the call. */
+int wv_repo_verify(wv_repo *r, wv_verify_cb cb, void *arg,
+                   wv_verify_stats *stats)
+{
+    wv__repo_enter(r);
+    int rc = repo_verify_locked(r, cb, arg, stats);
+    wv__repo_leave(r);
     return rc;
 }
