@@ -85,18 +85,23 @@ done
 expect 3 "$WV" checkout "$R@${id[0]}" -o "$T/back.safetensors"
 
 # ---- verify names damage -----------------------------------------------------
-cp -r "$R" "$T/bad"
-p=$(find "$T/bad/packs" -type f | head -1)
+# A damaged pack and a damaged manifest, each in its own copy: a chunk can
+# only be attributed to a checkpoint whose manifest is still readable.
+cp -r "$R" "$T/badpack"
+p=$(find "$T/badpack/packs" -type f | head -1)
 printf '\x00\x01' | dd of="$p" bs=1 seek=200 conv=notrunc status=none
+expect 1 "$WV" verify "$T/badpack"
+grep -q "^FAILED: [0-9]* problem" "$T/out" || fail "no summary line"
+[ "$(tail -1 "$T/out" | cut -c1-7)" = "FAILED:" ] || fail "summary not last"
+grep -q "${p#"$T/badpack/"}: chunk [0-9a-f]* is damaged (.*tensor '.*' of checkpoint" \
+    "$T/out" || fail "pack chunk not named: $(cat "$T/out")"
+cp -r "$R" "$T/bad"
 m=$(find "$T/bad/manifests" -type f | head -1)
 printf 'X' | dd of="$m" bs=1 seek=20 conv=notrunc status=none
 expect 1 "$WV" verify "$T/bad"
 grep -q "^FAILED: [0-9]* problem" "$T/out" || fail "no summary line"
-[ "$(tail -1 "$T/out" | cut -c1-7)" = "FAILED:" ] || fail "summary not last"
 grep -q "${m#"$T/bad/"}: checkpoint .* is damaged" "$T/out" ||
     fail "manifest not named: $(cat "$T/out")"
-grep -q "${p#"$T/bad/"}: chunk [0-9a-f]* is damaged (.*tensor '.*' of checkpoint" \
-    "$T/out" || fail "pack chunk not named: $(cat "$T/out")"
 expect 1 "$WV" gc "$T/bad"
 grep -q "nothing deleted" "$T/err" || fail "gc on a damaged repository"
 # wv verify FILE still verifies files
