@@ -533,6 +533,9 @@ WV_API uint64_t wv_diff_bytes_read(const wv_diff *d);
  *                  change or free the set as soon as the call returns.
  *                  The copies of the pending commits are bounded by
  *                  opts->staging_bytes: the call blocks while it is full.
+ *                  The largest staging buffer is kept for the next copy
+ *                  (faulted-in pages copy several times faster than fresh
+ *                  memory) until the repository is closed.
  *   WV_ASYNC_TAKE  take the set itself without copying; the library frees
  *                  it with wv_model_free() when the commit is done, also
  *                  when the call fails. The caller must not touch it.

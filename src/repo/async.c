@@ -42,6 +42,12 @@ struct wv__async {
     uint64_t staged;
     pthread_t th;
     bool th_started, quit;
+    /* The staging buffer of the last copied commit, kept for the next one
+     * (under qmu): copying into pages faulted in once is several times
+     * faster than into fresh memory, and the copy is what blocks the
+     * caller. */
+    void *pool;
+    size_t pool_len;
 };
 
 struct wv_commit_handle {
@@ -54,6 +60,7 @@ struct wv_commit_handle {
     /* What to commit; owned by the handle until the worker is done. */
     wv_model *set;
     uint64_t staged; /* bytes charged to the staging budget */
+    bool copied;     /* set->regions[0] is a staging buffer to recycle */
     char *branch;    /* NULL: main */
     char *message;
     wv_commit_opts opts;
@@ -89,6 +96,7 @@ void wv__repo_async_release(wv_repo *r)
     pthread_cond_destroy(&a->qcv);
     pthread_mutex_destroy(&a->qmu);
     pthread_mutex_destroy(&a->mu);
+    wv__free(a->pool);
     wv__free(a);
     r->async = NULL;
 }
@@ -133,11 +141,26 @@ static void *worker_main(void *arg)
         if (rc != WV_OK)
             snprintf(msg, sizeof msg, "%s", r->err.msg);
         pthread_mutex_unlock(&a->mu);
-        /* The staged copy (or the set taken over) is no longer needed. */
+        /* The staged copy (or the set taken over) is no longer needed;
+         * a staging buffer goes back to the pool. */
+        void *spare = NULL;
+        size_t spare_len = 0;
+        if (h->copied && h->set->n_regions > 0) {
+            spare = h->set->regions[0].p;
+            spare_len = h->set->regions[0].len;
+            h->set->regions[0].p = NULL;
+        }
         wv_model_free(h->set);
         h->set = NULL;
 
         pthread_mutex_lock(&a->qmu);
+        if (spare && spare_len > a->pool_len) {
+            void *old = a->pool;
+            a->pool = spare;
+            a->pool_len = spare_len;
+            spare = old;
+        }
+        wv__free(spare);
         a->staged -= h->staged;
         a->pending--;
         pthread_cond_broadcast(&a->qcv);
@@ -161,18 +184,28 @@ static void *worker_main(void *arg)
 /* A private copy of m in one buffer of `total` bytes, which the copy owns;
  * metadata and its state too. Reports no message (the caller has none to
  * give: the handle does not exist yet). */
-static int stage_copy(const wv_model *m, size_t total, wv_model **out)
+static int stage_copy(struct wv__async *a, const wv_model *m, size_t total,
+                      wv_model **out)
 {
     int rc = WV_OK;
     wv_model *c = NULL;
     unsigned char *buf = NULL;
-    size_t off = 0;
+    size_t off = 0, cap = total;
     *out = NULL;
     if ((rc = wv_model_new(&c)) != WV_OK)
         return rc;
     if (total) {
-        buf = wv__malloc(total);
-        if (buf == NULL || wv__model_keep(c, buf, total, false) != WV_OK) {
+        pthread_mutex_lock(&a->qmu);
+        if (a->pool && a->pool_len >= total) {
+            buf = a->pool;
+            cap = a->pool_len;
+            a->pool = NULL;
+            a->pool_len = 0;
+        }
+        pthread_mutex_unlock(&a->qmu);
+        if (buf == NULL)
+            buf = wv__malloc(total);
+        if (buf == NULL || wv__model_keep(c, buf, cap, false) != WV_OK) {
             rc = WV_NOMEM;
             goto out;
         }
@@ -274,8 +307,9 @@ int wv_repo_commit_async(wv_repo *r, const wv_model *m, const char *branch,
         pthread_mutex_unlock(&a->qmu);
         h->staged = total;
         charged = true;
-        if ((rc = stage_copy(m, total, &h->set)) != WV_OK)
+        if ((rc = stage_copy(a, m, total, &h->set)) != WV_OK)
             goto out;
+        h->copied = total > 0;
     }
 
     pthread_mutex_lock(&a->qmu);
