@@ -42,12 +42,17 @@
  * pack, which verify reports and the next gc cleans).
  *
  * Stale locks (their process is gone) are removed while the exclusive lock
- * is taken (repo.c). Temporary files of killed writers are left: the local
- * backend never lists them.
+ * is taken (repo.c). Step 9 asks the store to remove its own leftovers
+ * (the local backend's temporary files of killed writers) older than
+ * WV__TMP_GRACE: no commit can be running under our lock, but a writer on
+ * another host sharing the directory could be, and an hour is far longer
+ * than any object write.
  */
 #include "repo.h"
 
 #include <math.h>
+
+#define WV__TMP_GRACE 3600 /* seconds */
 
 /* "manifests/ab/<64 hex>" -> the hex, or NULL for any other key. */
 const char *wv__manifest_key_hex(const char *key)
@@ -960,6 +965,14 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
             rc = WV_OK;
         }
         WV_TRY(rc);
+    }
+    /* 9. Leftovers of killed writers the store keeps out of listings
+     * (local temporary files), once they are surely abandoned. */
+    int64_t age = WV__TMP_GRACE;
+    rc = wv__store_control(r->store, WV_STORE_SWEEP, &age);
+    if (rc == WV_NOTFOUND) {
+        wv__clearerr(err);
+        rc = WV_OK;
     }
 out:
     wv__manifest_release(&mf);

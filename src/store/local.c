@@ -478,9 +478,42 @@ static int l_sync(struct local *l)
     return rc;
 }
 
+/* Remove ".tmp-*" files (objects a killed writer never renamed) older
+ * than min_age seconds, under dir, depth-bounded. */
+static void sweep_dir(const char *dir, int64_t min_age, int depth)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    time_t now = time(NULL);
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        char p[4096];
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >=
+            sizeof p)
+            continue;
+        struct stat st;
+        if (lstat(p, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && de->d_name[0] != '.' && depth < 16)
+            sweep_dir(p, min_age, depth + 1);
+        else if (S_ISREG(st.st_mode) &&
+                 strncmp(de->d_name, ".tmp-", 5) == 0 &&
+                 now - st.st_mtime >= min_age)
+            unlink(p);
+    }
+    closedir(d);
+}
+
 static int l_control(struct wv__store *s, int op, void *arg)
 {
     struct local *l = (struct local *)s;
+    if (op == WV_STORE_SWEEP) {
+        sweep_dir(l->root, *(const int64_t *)arg, 0);
+        return WV_OK;
+    }
     if (op == WV_STORE_SYNC)
         return l_sync(l);
     if (op == WV_STORE_MTIME) {

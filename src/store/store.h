@@ -34,6 +34,9 @@
 enum {
     WV_STORE_SYNC = 1,  /* make every NOSYNC put durable                */
     WV_STORE_MTIME = 2, /* arg: struct wv__store_mtime (seconds)        */
+    WV_STORE_SWEEP = 3, /* arg: int64_t *: remove the backend's own
+                           leftovers (temporary files of killed writers)
+                           older than that many seconds                 */
 };
 
 struct wv__store_mtime {
