@@ -1995,7 +1995,7 @@ static int name_vars(struct kw *w, const wv_model *m, hid_t root)
         H5Eclear2(H5E_DEFAULT);
         if (g < 0)
             continue;
-        rc = put_vstr(w, g, "name", v[i].name, !is_ascii(v[i].name));
+        rc = put_vstr(w, g, "name", v[i].name, true); /* h5py: UTF-8 */
         H5Gclose(g);
         WV_TRY(rc);
     }
