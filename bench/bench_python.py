@@ -56,6 +56,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--mib", type=int, default=1024)
     ap.add_argument("--tensors", type=int, default=40)
+    ap.add_argument("--settle", type=float, default=3.0,
+                    help="seconds of pause after sync() before each save")
     a = ap.parse_args()
     if a.runs < 3:
         ap.error("--runs must be at least 3 (medians)")
@@ -74,13 +76,28 @@ def main():
                             "t_load", "wv_read", "t_read")}
     for run in range(a.runs):
         order = [0, 1] if run % 2 == 0 else [1, 0]
+        # Before each timed save: sync() and a pause, so no save pays for
+        # the writeback of the previous one's dirty pages (torch.save
+        # leaves 1 GiB dirty), and old files are gone (as bench_io does).
         for who in order:
+            for p in (st, pt, pt_sync):
+                if os.path.exists(p):
+                    os.unlink(p)
+            os.sync()
+            time.sleep(a.settle)
             if who == 0:
                 rows["wv_save"].append(timed(lambda: wv.save(sd, st))[0])
             else:
                 rows["t_save"].append(timed(lambda: torch.save(sd, pt))[0])
+        os.sync()
+        time.sleep(a.settle)
         rows["t_save_sync"].append(
             timed(lambda: torch_save_fsync(sd, pt_sync))[0])
+        os.sync()
+        if not os.path.exists(st):
+            wv.save(sd, st)
+        if not os.path.exists(pt):
+            torch.save(sd, pt)
         for who in order:
             if who == 0:
                 t, d = timed(lambda: wv.load(st, framework="torch"))

@@ -25,6 +25,7 @@
 
 #define WV__WBUF_SIZE (1u << 20)
 #define WV__PREAD_CHUNK ((size_t)64 << 20)
+#define WV__KICK_BYTES ((uint64_t)8 << 20)
 
 /* Read [off, off+len) with pread() in large steps. */
 static int pread_all(const struct wv__src *s, uint64_t off, unsigned char *p,
@@ -219,6 +220,19 @@ static void raw_write(struct wv__wfile *f, const unsigned char *p, size_t n)
         }
         p += w;
         n -= (size_t)w;
+        f->fd_off += (uint64_t)w;
+    }
+    /* Start the writeback of what is written so far, without waiting:
+     * the device works while we produce the next bytes, and the final
+     * fsync only waits for the tail. (Only a hint: errors surface at
+     * fsync.) */
+    if (f->fd_off - f->kicked >= WV__KICK_BYTES) {
+#ifdef SYNC_FILE_RANGE_WRITE
+        sync_file_range(f->fd, (off_t)f->kicked,
+                        (off_t)(f->fd_off - f->kicked),
+                        SYNC_FILE_RANGE_WRITE);
+#endif
+        f->kicked = f->fd_off;
     }
 }
 

@@ -208,6 +208,8 @@ struct wv__wfile {
     char *path;
     char *tmp_path;
     uint64_t off;
+    uint64_t fd_off;  /* bytes handed to write() so far               */
+    uint64_t kicked;  /* bytes whose writeback has been started       */
     unsigned char *buf;
     size_t buf_len;
     bool crc_on;
