@@ -70,6 +70,9 @@ struct wv__err;
 int wv__sandbox_check(int (*fn)(void *arg, struct wv__err *err), void *arg,
                       const char *what, struct wv__err *err);
 
+/* memcpy, split over the cores when n is large (par.c). */
+void wv__memcpy_par(void *dst, const void *src, size_t n);
+
 /* ---- error messages ---------------------------------------------------- */
 /* An error context: a message buffer filled by the first failure. Handles
  * embed one; loads without a handle use a stack one. */

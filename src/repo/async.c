@@ -214,7 +214,7 @@ static int stage_copy(struct wv__async *a, const wv_model *m, size_t total,
         const struct wv_tensor *t = &m->tensors[i];
         unsigned char *dst = t->nbytes ? buf + off : NULL;
         if (t->nbytes)
-            memcpy(dst, t->data, t->nbytes);
+            wv__memcpy_par(dst, t->data, t->nbytes);
         off += t->nbytes;
         rc = wv__model_add(c, t->name, strlen(t->name), t->dtype, t->ndim,
                            t->shape, dst, t->nbytes, NULL, &c->err);
