@@ -164,7 +164,7 @@ static void parse_args(int argc, char **argv)
         else if (strcmp(a, "--python") == 0 && has)
             opt.python = argv[++i];
         else if (strcmp(a, "--runs") == 0 && has)
-            opt.runs = atoi(argv[++i]);
+            opt.runs = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(a, "--size-mib") == 0 && has)
             opt.size_mib = strtoull(argv[++i], NULL, 10);
         else if (strcmp(a, "--settle") == 0 && has)
@@ -200,7 +200,8 @@ int main(int argc, char **argv)
             bench_die("readlink /proc/self/exe: %s", strerror(errno));
         wv_default[n] = '\0';
         char *slash = strrchr(wv_default, '/');
-        strcpy(slash ? slash + 1 : wv_default, "wv");
+        char *base = slash ? slash + 1 : wv_default;
+        snprintf(base, sizeof wv_default - (size_t)(base - wv_default), "wv");
         opt.wv = wv_default;
     }
     if (access(opt.wv, X_OK) != 0)

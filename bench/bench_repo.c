@@ -79,13 +79,13 @@ static void parse_args(int argc, char **argv)
         else if (strcmp(a, "--train") == 0 && has)
             opt.train = argv[++i];
         else if (strcmp(a, "--runs") == 0 && has)
-            opt.runs = atoi(argv[++i]);
+            opt.runs = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(a, "--size-mib") == 0 && has)
             opt.size_mib = strtoull(argv[++i], NULL, 10);
         else if (strcmp(a, "--settle") == 0 && has)
             opt.settle = atof(argv[++i]);
         else if (strcmp(a, "--cpu") == 0 && has)
-            opt.cpu = atoi(argv[++i]);
+            opt.cpu = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(a, "--emulate-train") == 0)
             opt.emulate_train = true;
         else {
@@ -506,7 +506,9 @@ int main(int argc, char **argv)
             bench_die("readlink /proc/self/exe: %s", strerror(errno));
         train_default[n] = '\0';
         char *slash = strrchr(train_default, '/');
-        strcpy(slash ? slash + 1 : train_default, "example_train_mlp");
+        char *base = slash ? slash + 1 : train_default;
+        snprintf(base, sizeof train_default - (size_t)(base - train_default),
+                 "example_train_mlp");
         opt.train = train_default;
     }
     if (mkdir(opt.dir, 0777) != 0 && errno != EEXIST)
