@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "weightvault.h"
+#include "fuzz_util.h"
 
 #define MAX_INPUT (512u << 10)
 
@@ -40,45 +40,7 @@ const char *__lsan_default_suppressions(void)
     return "leak:libhdf5_serial.so\n";
 }
 
-static int same(const wv_model *a, const wv_model *b)
-{
-    if (wv_model_count(a) != wv_model_count(b))
-        return 0;
-    for (size_t i = 0; i < wv_model_count(a); i++) {
-        const wv_tensor *x = wv_model_tensor(a, i);
-        const wv_tensor *y = wv_model_find(b, wv_tensor_name(x));
-        if (y == NULL || wv_tensor_dtype(x) != wv_tensor_dtype(y) ||
-            wv_tensor_ndim(x) != wv_tensor_ndim(y) ||
-            wv_tensor_nbytes(x) != wv_tensor_nbytes(y))
-            return 0;
-        if (memcmp(wv_tensor_shape(x), wv_tensor_shape(y),
-                   sizeof(uint64_t) * (size_t)wv_tensor_ndim(x)) != 0)
-            return 0;
-        if (wv_tensor_nbytes(x) &&
-            memcmp(wv_tensor_data(x), wv_tensor_data(y),
-                   wv_tensor_nbytes(x)) != 0)
-            return 0;
-    }
-    return 1;
-}
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(len > 0 ? (size_t)len : 1);
-    if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
 
 static void roundtrip(wv_model *m, const char *ext)
 {
@@ -99,7 +61,7 @@ static void roundtrip(wv_model *m, const char *ext)
         fprintf(stderr, "reload of our own %s failed\n", ext);
         abort();
     }
-    if (!same(m, r)) {
+    if (!wvf_same(m, r, WVF_BY_NAME)) {
         fprintf(stderr, "%s round trip changed the tensors\n", ext);
         abort();
     }
@@ -108,7 +70,7 @@ static void roundtrip(wv_model *m, const char *ext)
         abort();
     }
     size_t n1 = 0, n2 = 0;
-    unsigned char *b1 = slurp(p1, &n1), *b2 = slurp(p2, &n2);
+    unsigned char *b1 = wvf_slurp(p1, &n1), *b2 = wvf_slurp(p2, &n2);
     if (b1 == NULL || b2 == NULL || n1 != n2 || memcmp(b1, b2, n1) != 0) {
         fprintf(stderr, "%s writer is not deterministic\n", ext);
         abort();

@@ -15,48 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "weightvault.h"
+#include "fuzz_util.h"
 
-static int same(const wv_model *a, const wv_model *b)
-{
-    if (wv_model_count(a) != wv_model_count(b))
-        return 0;
-    for (size_t i = 0; i < wv_model_count(a); i++) {
-        const wv_tensor *x = wv_model_tensor(a, i);
-        const wv_tensor *y = wv_model_tensor(b, i);
-        if (strcmp(wv_tensor_name(x), wv_tensor_name(y)) != 0 ||
-            wv_tensor_dtype(x) != wv_tensor_dtype(y) ||
-            wv_tensor_ndim(x) != wv_tensor_ndim(y) ||
-            wv_tensor_nbytes(x) != wv_tensor_nbytes(y))
-            return 0;
-        if (memcmp(wv_tensor_shape(x), wv_tensor_shape(y),
-                   sizeof(uint64_t) * (size_t)wv_tensor_ndim(x)) != 0)
-            return 0;
-        if (wv_tensor_nbytes(x) &&
-            memcmp(wv_tensor_data(x), wv_tensor_data(y),
-                   wv_tensor_nbytes(x)) != 0)
-            return 0;
-    }
-    return 1;
-}
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(len > 0 ? (size_t)len : 1);
-    if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -81,14 +42,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "reload of our own .params failed\n");
         abort();
     }
-    if (!same(m, r)) {
+    if (!wvf_same(m, r, 0)) {
         fprintf(stderr, "mxnet round trip changed the tensors\n");
         abort();
     }
     if (wv_model_save(r, p2, &so) != WV_OK)
         abort();
     size_t n1 = 0, n2 = 0;
-    unsigned char *b1 = slurp(p1, &n1), *b2 = slurp(p2, &n2);
+    unsigned char *b1 = wvf_slurp(p1, &n1), *b2 = wvf_slurp(p2, &n2);
     if (b1 == NULL || b2 == NULL || n1 != n2 || memcmp(b1, b2, n1) != 0) {
         fprintf(stderr, "mxnet writer is not deterministic\n");
         abort();

@@ -13,37 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "weightvault.h"
+#include "fuzz_util.h"
 
-static int same(const wv_model *a, const wv_model *b)
-{
-    if (wv_model_count(a) != wv_model_count(b) ||
-        wv_model_meta_count(a) != wv_model_meta_count(b))
-        return 0;
-    for (size_t i = 0; i < wv_model_count(a); i++) {
-        const wv_tensor *x = wv_model_tensor(a, i);
-        const wv_tensor *y = wv_model_find(b, wv_tensor_name(x));
-        if (y == NULL || wv_tensor_dtype(x) != wv_tensor_dtype(y) ||
-            wv_tensor_ndim(x) != wv_tensor_ndim(y) ||
-            wv_tensor_nbytes(x) != wv_tensor_nbytes(y))
-            return 0;
-        if (memcmp(wv_tensor_shape(x), wv_tensor_shape(y),
-                   sizeof(uint64_t) * (size_t)wv_tensor_ndim(x)) != 0)
-            return 0;
-        if (wv_tensor_nbytes(x) &&
-            memcmp(wv_tensor_data(x), wv_tensor_data(y),
-                   wv_tensor_nbytes(x)) != 0)
-            return 0;
-    }
-    for (size_t i = 0; i < wv_model_meta_count(a); i++) {
-        const char *k, *v, *w;
-        wv_model_meta(a, i, &k, &v);
-        w = wv_model_get_meta(b, k);
-        if (w == NULL || strcmp(v, w) != 0)
-            return 0;
-    }
-    return 1;
-}
 
 static void roundtrip(wv_model *m, unsigned flags)
 {
@@ -63,7 +34,7 @@ static void roundtrip(wv_model *m, unsigned flags)
         fprintf(stderr, "reload of our own pth failed\n");
         abort();
     }
-    if (!same(m, r)) {
+    if (!wvf_same(m, r, WVF_BY_NAME | WVF_META_KEYS)) {
         fprintf(stderr, "pth round trip (flags %u) changed the set\n",
                 flags);
         abort();

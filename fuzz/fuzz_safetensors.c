@@ -8,6 +8,7 @@
  * Any difference aborts, so libFuzzer reports it as a crash.
  */
 #include "wv_int.h"
+#include "fuzz_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,25 +54,6 @@ static void same_sets(const wv_model *a, const wv_model *b)
     }
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *p = NULL;
-    long n;
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-        fseek(f, 0, SEEK_SET) == 0) {
-        p = malloc((size_t)n + 1);
-        if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-            free(p);
-            p = NULL;
-        }
-        *len = (size_t)n;
-    }
-    fclose(f);
-    return p;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -113,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = wv_model_save(r, path_b, NULL);
     check(rc == WV_OK, "saving the reloaded set failed");
     size_t la = 0, lb = 0;
-    unsigned char *a = slurp(path_a, &la), *b = slurp(path_b, &lb);
+    unsigned char *a = wvf_slurp(path_a, &la), *b = wvf_slurp(path_b, &lb);
     check(a != NULL && b != NULL, "cannot read back");
     check(la == lb && memcmp(a, b, la) == 0, "re-save is not identical");
     /* Our output starts the data 8-aligned. */
