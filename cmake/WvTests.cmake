@@ -85,7 +85,8 @@ foreach(src ${WV_FUZZ_SOURCES})
                  ${CMAKE_SOURCE_DIR}/fuzz/regression_driver.c)
   target_include_directories(${name}_regress PRIVATE
                              ${CMAKE_SOURCE_DIR}/src/core
-                             ${CMAKE_SOURCE_DIR}/src/formats)
+                             ${CMAKE_SOURCE_DIR}/src/formats
+                             ${CMAKE_SOURCE_DIR}/tests/harness)
   target_link_libraries(${name}_regress PRIVATE weightvault_static)
   add_test(NAME fuzz.${target}.regress
            COMMAND ${name}_regress ${CMAKE_SOURCE_DIR}/fuzz/corpora/${target})
@@ -93,7 +94,8 @@ foreach(src ${WV_FUZZ_SOURCES})
   if(WV_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
     add_executable(${name} ${src})
     target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src/core
-                               ${CMAKE_SOURCE_DIR}/src/formats)
+                               ${CMAKE_SOURCE_DIR}/src/formats
+                               ${CMAKE_SOURCE_DIR}/tests/harness)
     target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer)
     target_link_libraries(${name} PRIVATE weightvault_static)

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fuzz_util.h"
+#include "wvsets.h"
 
 #define MAX_INPUT (512u << 10)
 

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fuzz_util.h"
+#include "wvsets.h"
 
 
 

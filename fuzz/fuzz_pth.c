@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fuzz_util.h"
+#include "wvsets.h"
 
 
 static void roundtrip(wv_model *m, unsigned flags)

@@ -8,7 +8,7 @@
  * Any difference aborts, so libFuzzer reports it as a crash.
  */
 #include "wv_int.h"
-#include "fuzz_util.h"
+#include "wvsets.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -37,6 +37,15 @@ const char *wvtest_tmpdir(void)
     return tmpdir;
 }
 
+char *wvtest_path(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s", wvtest_tmpdir(), name);
+    return p;
+}
+
 static int rm_entry(const char *p, const struct stat *s, int flag,
                     struct FTW *f)
 {

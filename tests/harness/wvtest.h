@@ -65,6 +65,8 @@ extern int wvtest_failed;
 
 /* A fresh scratch directory for the running test (removed on success). */
 const char *wvtest_tmpdir(void);
+/* "<tmpdir>/<name>" in one of 8 rotating static buffers. */
+char *wvtest_path(const char *name);
 /* Read a whole file into a malloc()ed buffer; NULL on failure. */
 unsigned char *wvtest_read_file(const char *path, size_t *len);
 int wvtest_write_file(const char *path, const void *p, size_t len);

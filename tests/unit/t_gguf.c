@@ -11,6 +11,7 @@
  */
 #include "wv_int.h"
 #include "wvtest.h"
+#include "wvsets.h"
 
 #ifndef WV_FIXTURES
 #define WV_FIXTURES "."
@@ -25,14 +26,6 @@ static const char *fixture(void)
     return buf;
 }
 
-static char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", wvtest_tmpdir(), name);
-    return p;
-}
 
 static const wv_dtype plain_types[] = {WV_F32, WV_F16, WV_BF16, WV_F64,
                                        WV_I8,  WV_I16, WV_I32,  WV_I64};
@@ -53,37 +46,6 @@ static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
                         WV_DATA_TAKE);
 }
 
-static int same_sets(const wv_model *a, const wv_model *b)
-{
-    if (wv_model_count(a) != wv_model_count(b))
-        return 0;
-    for (size_t i = 0; i < wv_model_count(a); i++) {
-        const wv_tensor *x = wv_model_tensor(a, i);
-        const wv_tensor *y = wv_model_tensor(b, i);
-        if (strcmp(wv_tensor_name(x), wv_tensor_name(y)) != 0 ||
-            wv_tensor_dtype(x) != wv_tensor_dtype(y) ||
-            wv_tensor_ndim(x) != wv_tensor_ndim(y) ||
-            wv_tensor_nbytes(x) != wv_tensor_nbytes(y))
-            return 0;
-        if (memcmp(wv_tensor_shape(x), wv_tensor_shape(y),
-                   sizeof(uint64_t) * (size_t)wv_tensor_ndim(x)) != 0)
-            return 0;
-        if (wv_tensor_nbytes(x) &&
-            memcmp(wv_tensor_data(x), wv_tensor_data(y),
-                   wv_tensor_nbytes(x)) != 0)
-            return 0;
-    }
-    if (wv_model_meta_count(a) != wv_model_meta_count(b))
-        return 0;
-    for (size_t i = 0; i < wv_model_meta_count(a); i++) {
-        const char *k1, *v1, *k2, *v2;
-        wv_model_meta(a, i, &k1, &v1);
-        wv_model_meta(b, i, &k2, &v2);
-        if (strcmp(k1, k2) != 0 || strcmp(v1, v2) != 0)
-            return 0;
-    }
-    return 1;
-}
 
 static float f32_at(const wv_tensor *t, size_t i)
 {
@@ -179,14 +141,14 @@ TEST_IMPL(gguf_roundtrip_all_dtypes)
     ASSERT_OK(wv_model_set_meta(m, "gguf.general.architecture",
                                 "str:\"test\""));
     so.format = WV_FMT_GGUF;
-    const char *p1 = tpath("all.gguf"), *p2 = tpath("all2.gguf");
+    const char *p1 = wvtest_path("all.gguf"), *p2 = wvtest_path("all2.gguf");
     ASSERT_OK(wv_model_save(m, p1, &so));
     for (int mode = 0; mode < 2; mode++) {
         wv_load_opts lo = WV_LOAD_OPTS_INIT;
         lo.flags = mode ? WV_LOAD_PREAD : WV_LOAD_MMAP;
         ASSERT_OK(wv_model_load(p1, &lo, &r));
         ASSERT_STREQ(wv_model_source_format(r), "gguf");
-        ASSERT(same_sets(m, r));
+        ASSERT(wvf_same(m, r, WVF_META_ORDER));
         if (mode == 1) {
             /* Rewriting what we wrote is byte-identical. */
             size_t n1, n2;
@@ -254,8 +216,8 @@ TEST_IMPL(gguf_fixture)
     wv_load_opts lo = WV_LOAD_OPTS_INIT;
     lo.flags = WV_LOAD_PREAD;
     ASSERT_OK(wv_model_load(fixture(), &lo, &r));
-    ASSERT(same_sets(m, r));
-    const char *out = tpath("fix.gguf");
+    ASSERT(wvf_same(m, r, WVF_META_ORDER));
+    const char *out = wvtest_path("fix.gguf");
     ASSERT_OK(wv_model_save(r, out, &so));
     size_t n1, n2;
     unsigned char *b1 = wvtest_read_file(fixture(), &n1);
@@ -266,7 +228,7 @@ TEST_IMPL(gguf_fixture)
     wv_model_free(r);
 
     /* Through safetensors' __metadata__ and back: same KVs. */
-    const char *st = tpath("fix.safetensors"), *g2 = tpath("fix2.gguf");
+    const char *st = wvtest_path("fix.safetensors"), *g2 = wvtest_path("fix2.gguf");
     ASSERT_OK(wv_model_save(m, st, NULL));
     ASSERT_OK(wv_model_load(st, NULL, &r));
     ASSERT_OK(wv_model_save(r, g2, NULL));
@@ -331,7 +293,7 @@ TEST_IMPL(gguf_metadata_encoding)
         ASSERT_OK(wv_model_set_meta(m, fallback[i][0], fallback[i][1]));
     /* Same GGUF key as gguf.a.u8: the first wins. */
     ASSERT_OK(wv_model_set_meta(m, "a.u8", "dropped"));
-    const char *p = tpath("meta.gguf"), *p2 = tpath("meta2.gguf");
+    const char *p = wvtest_path("meta.gguf"), *p2 = wvtest_path("meta2.gguf");
     ASSERT_OK(wv_model_save(m, p, NULL));
     ASSERT_OK(wv_model_load(p, NULL, &r));
     for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++)
@@ -378,7 +340,7 @@ TEST_IMPL(gguf_metadata_encoding)
 TEST_IMPL(gguf_foreign_marker)
 {
     wv_model *m, *r;
-    const char *p = tpath("marker.gguf");
+    const char *p = wvtest_path("marker.gguf");
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(wv_model_set_meta(m, "gguf.n", "u32:7"));
     ASSERT_OK(wv_model_set_meta(m, "gguf.t", "str:\"x\""));
@@ -408,12 +370,12 @@ TEST_IMPL(gguf_foreign_marker)
                  "u32:3");
     wv_model_free(r);
     ASSERT_OK(wv_model_set_meta(m, "x", "y"));
-    ASSERT_EQ(wv_model_save(m, tpath("marker2.gguf"), NULL), WV_FORMAT);
+    ASSERT_EQ(wv_model_save(m, wvtest_path("marker2.gguf"), NULL), WV_FORMAT);
     ASSERT_CONTAINS(wv_model_errmsg(m),
                     "metadata key 'gguf.weightvault.foreign_keys' would "
                     "take the GGUF key 'weightvault.foreign_keys', which "
                     "is reserved");
-    ASSERT(access(tpath("marker2.gguf"), F_OK) != 0);
+    ASSERT(access(wvtest_path("marker2.gguf"), F_OK) != 0);
     wv_model_free(m);
 }
 
@@ -426,7 +388,7 @@ TEST_IMPL(gguf_alignment)
     ASSERT_OK(add_pattern(m, "a", WV_F32, 1, s, 1));
     ASSERT_OK(add_pattern(m, "b", WV_I8, 1, s, 2));
     ASSERT_OK(wv_model_set_meta(m, "gguf.general.alignment", "u32:64"));
-    const char *p = tpath("align.gguf");
+    const char *p = wvtest_path("align.gguf");
     ASSERT_OK(wv_model_save(m, p, NULL));
     unsigned char *b = wvtest_read_file(p, &n);
     ASSERT_NOT_NULL(b);
@@ -436,7 +398,7 @@ TEST_IMPL(gguf_alignment)
     ASSERT_EQ((const unsigned char *)wv_tensor_data(tb) -
                   (const unsigned char *)wv_tensor_data(ta),
               64);
-    ASSERT(same_sets(m, r));
+    ASSERT(wvf_same(m, r, WVF_META_ORDER));
     wv_model_free(r);
     free(b);
 
@@ -485,7 +447,7 @@ TEST_IMPL(gguf_dequant_q8_0_q4_0)
                            WV_DATA_COPY));
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     so.cast = WV_F32;
-    const char *p = tpath("deq.safetensors");
+    const char *p = wvtest_path("deq.safetensors");
     ASSERT_OK(wv_model_save(m, p, &so));
     ASSERT_OK(wv_model_load(p, NULL, &r));
     const wv_tensor *t8 = wv_model_find(r, "q8"), *t4 = wv_model_find(r, "q4");
@@ -506,7 +468,7 @@ TEST_IMPL(gguf_dequant_q8_0_q4_0)
 
     /* F16 target: the same values, exactly representable. */
     so.cast = WV_F16;
-    p = tpath("deq16.npz");
+    p = wvtest_path("deq16.npz");
     ASSERT_OK(wv_model_save(m, p, &so));
     ASSERT_OK(wv_model_load(p, NULL, &r));
     t8 = wv_model_find(r, "q8");
@@ -525,22 +487,22 @@ TEST_IMPL(gguf_refusals)
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "x", WV_Q4_K, 2, s, 1));
     /* Other formats refuse block types that cannot be dequantised. */
-    ASSERT_EQ(wv_model_save(m, tpath("x.safetensors"), NULL),
+    ASSERT_EQ(wv_model_save(m, wvtest_path("x.safetensors"), NULL),
               WV_UNSUPPORTED);
     ASSERT_CONTAINS(wv_model_errmsg(m),
                     "tensor 'x' is Q4_K; convert with --dtype F32|F16|BF16 "
                     "(dequantises Q8_0, Q4_0");
     so.cast = WV_F32;
-    ASSERT_EQ(wv_model_save(m, tpath("x.npz"), &so), WV_UNSUPPORTED);
+    ASSERT_EQ(wv_model_save(m, wvtest_path("x.npz"), &so), WV_UNSUPPORTED);
     ASSERT_CONTAINS(wv_model_errmsg(m), "Q4_K, which cannot be dequantised");
-    ASSERT(access(tpath("x.npz"), F_OK) != 0);
+    ASSERT(access(wvtest_path("x.npz"), F_OK) != 0);
     /* GGUF keeps it, cast or not. */
-    ASSERT_OK(wv_model_save(m, tpath("x.gguf"), &so));
+    ASSERT_OK(wv_model_save(m, wvtest_path("x.gguf"), &so));
     wv_model_free(m);
 
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "u", WV_U8, 1, s, 1));
-    ASSERT_EQ(wv_model_save(m, tpath("u.gguf"), NULL), WV_UNSUPPORTED);
+    ASSERT_EQ(wv_model_save(m, wvtest_path("u.gguf"), NULL), WV_UNSUPPORTED);
     ASSERT_CONTAINS(wv_model_errmsg(m), "tensor 'u' is U8, which GGUF "
                                         "cannot hold");
     wv_model_free(m);
@@ -548,7 +510,7 @@ TEST_IMPL(gguf_refusals)
     uint64_t s5[5] = {1, 1, 1, 1, 2};
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "five", WV_F32, 5, s5, 1));
-    ASSERT_EQ(wv_model_save(m, tpath("5.gguf"), NULL), WV_UNSUPPORTED);
+    ASSERT_EQ(wv_model_save(m, wvtest_path("5.gguf"), NULL), WV_UNSUPPORTED);
     ASSERT_CONTAINS(wv_model_errmsg(m), "has 5 dimensions");
     wv_model_free(m);
 
@@ -557,7 +519,7 @@ TEST_IMPL(gguf_refusals)
     longname[64] = '\0';
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, longname, WV_F32, 1, s, 1));
-    ASSERT_EQ(wv_model_save(m, tpath("long.gguf"), NULL), WV_UNSUPPORTED);
+    ASSERT_EQ(wv_model_save(m, wvtest_path("long.gguf"), NULL), WV_UNSUPPORTED);
     ASSERT_CONTAINS(wv_model_errmsg(m), "allows at most 63");
     wv_model_free(m);
 }

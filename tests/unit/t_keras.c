@@ -10,6 +10,7 @@
  */
 #include "wv_int.h"
 #include "wvtest.h"
+#include "wvsets.h"
 
 #ifndef WV_FIXTURES
 #define WV_FIXTURES "."
@@ -21,14 +22,6 @@ static const char *fixtures(void)
     return e && *e ? e : WV_FIXTURES;
 }
 
-static char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", wvtest_tmpdir(), name);
-    return p;
-}
 
 static char *fpath(const char *rel)
 {
@@ -59,53 +52,12 @@ static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
 
 /* 1 if the sets hold the same tensors (by name: the legacy layout groups
  * tensors per layer, so interleaved layers read back grouped). */
-static int same_sets(const wv_model *a, const wv_model *b)
-{
-    if (wv_model_count(a) != wv_model_count(b))
-        return 0;
-    for (size_t i = 0; i < wv_model_count(a); i++) {
-        const wv_tensor *x = wv_model_tensor(a, i);
-        const wv_tensor *y = wv_model_find(b, wv_tensor_name(x));
-        if (y == NULL ||
-            wv_tensor_dtype(x) != wv_tensor_dtype(y) ||
-            wv_tensor_ndim(x) != wv_tensor_ndim(y) ||
-            wv_tensor_nbytes(x) != wv_tensor_nbytes(y)) {
-            fprintf(stderr, "differs at %s\n", wv_tensor_name(x));
-            return 0;
-        }
-        if (memcmp(wv_tensor_shape(x), wv_tensor_shape(y),
-                   sizeof(uint64_t) * (size_t)wv_tensor_ndim(x)) != 0)
-            return 0;
-        if (wv_tensor_nbytes(x) &&
-            memcmp(wv_tensor_data(x), wv_tensor_data(y),
-                   wv_tensor_nbytes(x)) != 0)
-            return 0;
-    }
-    return 1;
-}
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(len > 0 ? (size_t)len : 1);
-    if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
 
 /* Save, reload by mmap, pread and from memory; 1 if all equal `m`. */
 static int roundtrip(wv_model *m, const char *file)
 {
-    const char *p = tpath(file);
+    const char *p = wvtest_path(file);
     if (wv_model_save(m, p, NULL) != WV_OK) {
         fprintf(stderr, "save %s: %s\n", p, wv_model_errmsg(m));
         return 0;
@@ -121,7 +73,7 @@ static int roundtrip(wv_model *m, const char *file)
         lo.errbuf = eb;
         lo.errbuf_size = sizeof eb;
         if (mode == 2) {
-            img = slurp(p, &n);
+            img = wvtest_read_file(p, &n);
             rc = wv_model_load_mem(img, n, &lo, &r);
         } else {
             lo.flags = mode ? WV_LOAD_PREAD : WV_LOAD_MMAP;
@@ -131,7 +83,7 @@ static int roundtrip(wv_model *m, const char *file)
             fprintf(stderr, "load %s (mode %d): %s\n", p, mode, eb);
             ok = 0;
         } else {
-            ok &= same_sets(m, r);
+            ok &= wvf_same(m, r, WVF_BY_NAME);
             ok &= strcmp(wv_model_source_format(r), "keras") == 0;
         }
         wv_model_free(r);
@@ -190,10 +142,10 @@ TEST_IMPL(keras_roundtrip_keras3_all_dtypes)
     /* The same names without the .weights.h5 suffix pick Keras 3 too. */
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     so.format = WV_FMT_KERAS;
-    ASSERT_OK(wv_model_save(m, tpath("all.bin"), &so));
+    ASSERT_OK(wv_model_save(m, wvtest_path("all.bin"), &so));
     wv_model *r = NULL;
-    ASSERT_OK(wv_model_load(tpath("all.bin"), NULL, &r));
-    ASSERT(same_sets(m, r));
+    ASSERT_OK(wv_model_load(wvtest_path("all.bin"), NULL, &r));
+    ASSERT(wvf_same(m, r, WVF_BY_NAME));
     wv_model_free(r);
     wv_model_free(m);
     return;
@@ -212,8 +164,8 @@ TEST_IMPL(keras_cast_f16)
                            "\0\0", 8, WV_DATA_COPY));
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     so.cast = WV_F16;
-    ASSERT_OK(wv_model_save(m, tpath("cast.h5"), &so));
-    ASSERT_OK(wv_model_load(tpath("cast.h5"), NULL, &r));
+    ASSERT_OK(wv_model_save(m, wvtest_path("cast.h5"), &so));
+    ASSERT_OK(wv_model_load(wvtest_path("cast.h5"), NULL, &r));
     const wv_tensor *t = wv_model_find(r, "d/d/kernel:0");
     ASSERT_NOT_NULL(t);
     ASSERT_EQ(wv_tensor_dtype(t), WV_F16);
@@ -237,7 +189,7 @@ TEST_IMPL(keras_metadata_and_layer_names)
     ASSERT_OK(wv_model_set_meta(m, "keras.backend", "jax"));
     ASSERT_OK(wv_model_set_meta(m, "format", "pt"));
     ASSERT(roundtrip(m, "meta.h5"));
-    ASSERT_OK(wv_model_load(tpath("meta.h5"), NULL, &r));
+    ASSERT_OK(wv_model_load(wvtest_path("meta.h5"), NULL, &r));
     ASSERT_STREQ(wv_model_get_meta(r, "keras.layer_names"),
                  "[\"input\", \"dense_b\", \"drop\", \"dense_a\"]");
     ASSERT_STREQ(wv_model_get_meta(r, "keras.backend"), "jax");
@@ -250,7 +202,7 @@ TEST_IMPL(keras_metadata_and_layer_names)
     ASSERT_OK(wv_model_set_meta(m, "keras.model_config",
                                 "{\"class_name\": \"Sequential\"}"));
     ASSERT(roundtrip(m, "full.h5"));
-    ASSERT_OK(wv_model_load(tpath("full.h5"), NULL, &r));
+    ASSERT_OK(wv_model_load(wvtest_path("full.h5"), NULL, &r));
     ASSERT_STREQ(wv_model_get_meta(r, "keras.model_config"),
                  "{\"class_name\": \"Sequential\"}");
     wv_model_free(r);
@@ -282,7 +234,7 @@ TEST_IMPL(keras_foreign_metadata)
         ASSERT_OK(wv_model_set_meta(m, "backend", "dropped"));
         ASSERT_OK(wv_model_set_meta(m, "keras.backend", "jax"));
         ASSERT(roundtrip(m, names[f]));
-        ASSERT_OK(wv_model_load(tpath(names[f]), NULL, &r));
+        ASSERT_OK(wv_model_load(wvtest_path(names[f]), NULL, &r));
         for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
             ASSERT_STREQ(wv_model_get_meta(r, kv[i][0]), kv[i][1]);
         ASSERT_STREQ(wv_model_get_meta(r, "keras.backend"), "jax");
@@ -298,15 +250,15 @@ TEST_IMPL(keras_foreign_metadata)
     ASSERT_OK(add_pattern(m, "d/w", WV_F32, 1, s, 1));
     ASSERT_OK(wv_model_set_meta(m, "keras.weightvault.foreign_keys", "x"));
     ASSERT(roundtrip(m, "marker.h5"));
-    ASSERT_OK(wv_model_load(tpath("marker.h5"), NULL, &r));
+    ASSERT_OK(wv_model_load(wvtest_path("marker.h5"), NULL, &r));
     ASSERT_STREQ(wv_model_get_meta(r, "keras.weightvault.foreign_keys"),
                  "x");
     wv_model_free(r);
     ASSERT_OK(wv_model_set_meta(m, "other", "y"));
-    ASSERT_EQ(wv_model_save(m, tpath("marker2.h5"), NULL), WV_FORMAT);
+    ASSERT_EQ(wv_model_save(m, wvtest_path("marker2.h5"), NULL), WV_FORMAT);
     ASSERT_CONTAINS(wv_model_errmsg(m), "root attribute "
                     "'weightvault.foreign_keys', which is reserved");
-    ASSERT(access(tpath("marker2.h5"), F_OK) != 0);
+    ASSERT(access(wvtest_path("marker2.h5"), F_OK) != 0);
     wv_model_free(m);
     return;
 }
@@ -355,7 +307,7 @@ TEST_IMPL(keras_fixture_three_ways)
                             &z));
     ASSERT_EQ(wv_model_count(h), 8);
     ASSERT_EQ(wv_model_count(w), 26);
-    ASSERT(same_sets(w, z));
+    ASSERT(wvf_same(w, z, WVF_BY_NAME));
     static const char *layer[] = {"dense", "dense_1", "dense_2", "dense_3"};
     for (int i = 0; i < 4; i++) {
         char a[64], b[64];
@@ -435,7 +387,7 @@ TEST_IMPL(keras_refusals)
     /* A real file cut short. */
     size_t n = 0;
     unsigned char *img =
-        slurp(fpath("keras3-mnist-shreyansh/model.weights.h5"), &n);
+        wvtest_read_file(fpath("keras3-mnist-shreyansh/model.weights.h5"), &n);
     ASSERT_NOT_NULL(img);
     expect_load_error(img, n / 2, WV_CORRUPT, "truncated", &failed);
     free(img);
@@ -449,16 +401,16 @@ TEST_IMPL(keras_write_refusals)
     uint64_t s[1] = {2};
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "a//b", WV_F32, 1, s, 1));
-    ASSERT_EQ(wv_model_save(m, tpath("bad.h5"), NULL), WV_FORMAT);
+    ASSERT_EQ(wv_model_save(m, wvtest_path("bad.h5"), NULL), WV_FORMAT);
     ASSERT_CONTAINS(wv_model_errmsg(m), "cannot be an HDF5 path");
     wv_model_free(m);
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "a/b", WV_F32, 1, s, 1));
     ASSERT_OK(add_pattern(m, "a/b/c", WV_F32, 1, s, 1));
-    ASSERT_EQ(wv_model_save(m, tpath("clash.h5"), NULL), WV_FORMAT);
+    ASSERT_EQ(wv_model_save(m, wvtest_path("clash.h5"), NULL), WV_FORMAT);
     ASSERT_CONTAINS(wv_model_errmsg(m), "'a/b'");
-    ASSERT_EQ(wv_model_save(m, tpath("x.keras"), NULL), WV_UNSUPPORTED);
-    ASSERT(access(tpath("clash.h5"), F_OK) != 0);
+    ASSERT_EQ(wv_model_save(m, wvtest_path("x.keras"), NULL), WV_UNSUPPORTED);
+    ASSERT(access(wvtest_path("clash.h5"), F_OK) != 0);
     wv_model_free(m);
     return;
 }

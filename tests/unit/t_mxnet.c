@@ -10,6 +10,7 @@
  */
 #include "wv_int.h"
 #include "wvtest.h"
+#include "wvsets.h"
 
 #ifndef WV_FIXTURES
 #define WV_FIXTURES "."
@@ -31,14 +32,6 @@ static const char *fixture(const char *name)
     return p;
 }
 
-static char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", wvtest_tmpdir(), name);
-    return p;
-}
 
 static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
                        const uint64_t *shape, unsigned seed)
@@ -59,28 +52,6 @@ static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
 }
 
 /* 1 if the sets hold the same tensors in the same order. */
-static int same_sets(const wv_model *a, const wv_model *b)
-{
-    if (wv_model_count(a) != wv_model_count(b))
-        return 0;
-    for (size_t i = 0; i < wv_model_count(a); i++) {
-        const wv_tensor *x = wv_model_tensor(a, i);
-        const wv_tensor *y = wv_model_tensor(b, i);
-        if (strcmp(wv_tensor_name(x), wv_tensor_name(y)) != 0 ||
-            wv_tensor_dtype(x) != wv_tensor_dtype(y) ||
-            wv_tensor_ndim(x) != wv_tensor_ndim(y) ||
-            wv_tensor_nbytes(x) != wv_tensor_nbytes(y))
-            return 0;
-        if (memcmp(wv_tensor_shape(x), wv_tensor_shape(y),
-                   sizeof(uint64_t) * (size_t)wv_tensor_ndim(x)) != 0)
-            return 0;
-        if (wv_tensor_nbytes(x) &&
-            memcmp(wv_tensor_data(x), wv_tensor_data(y),
-                   wv_tensor_nbytes(x)) != 0)
-            return 0;
-    }
-    return 1;
-}
 
 static int load_mode(const char *path, int pread_mode, char *eb, size_t ebn,
                      wv_model **out)
@@ -98,7 +69,7 @@ static int roundtrip(wv_model *m, const char *file, wv_dtype cast)
 {
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     so.cast = cast;
-    const char *p = tpath(file);
+    const char *p = wvtest_path(file);
     if (wv_model_save(m, p, &so) != WV_OK) {
         fprintf(stderr, "save %s: %s\n", p, wv_model_errmsg(m));
         return 0;
@@ -112,7 +83,7 @@ static int roundtrip(wv_model *m, const char *file, wv_dtype cast)
             ok = 0;
             continue;
         }
-        ok &= same_sets(m, r);
+        ok &= wvf_same(m, r, 0);
         ok &= strcmp(wv_model_source_format(r), "mxnet") == 0;
         wv_model_free(r);
     }
@@ -298,9 +269,9 @@ TEST_IMPL(mxnet_rewrite_v2_fixtures_identical)
         wv_model *m;
         size_t n1, n2;
         ASSERT_OK(wv_model_load(fixture(files[i]), NULL, &m));
-        ASSERT_OK(wv_model_save(m, tpath("rt.params"), NULL));
+        ASSERT_OK(wv_model_save(m, wvtest_path("rt.params"), NULL));
         unsigned char *a = wvtest_read_file(fixture(files[i]), &n1);
-        unsigned char *b = wvtest_read_file(tpath("rt.params"), &n2);
+        unsigned char *b = wvtest_read_file(wvtest_path("rt.params"), &n2);
         ASSERT(a && b);
         ASSERT_EQ(n1, n2);
         ASSERT_MEMEQ(a, b, n1);
@@ -316,15 +287,15 @@ TEST_IMPL(mxnet_legacy_to_v2_list)
     wv_model *m, *r;
     size_t n;
     ASSERT_OK(wv_model_load(fixture("legacy_ndarray.v0"), NULL, &m));
-    ASSERT_OK(wv_model_save(m, tpath("l.params"), NULL));
-    unsigned char *b = wvtest_read_file(tpath("l.params"), &n);
+    ASSERT_OK(wv_model_save(m, wvtest_path("l.params"), NULL));
+    unsigned char *b = wvtest_read_file(wvtest_path("l.params"), &n);
     ASSERT_NOT_NULL(b);
     ASSERT_EQ(n, 24 + 6 * (32 + 512) + 8);
     ASSERT_EQ(wv__le32(b + 24), 0xF993FAC9u);
     ASSERT_EQ(wv__le64(b + n - 8), 0); /* no names */
     free(b);
-    ASSERT_OK(wv_model_load(tpath("l.params"), NULL, &r));
-    ASSERT(same_sets(m, r));
+    ASSERT_OK(wv_model_load(wvtest_path("l.params"), NULL, &r));
+    ASSERT(wvf_same(m, r, 0));
     wv_model_free(r);
     wv_model_free(m);
 }
@@ -351,7 +322,7 @@ TEST_IMPL(mxnet_roundtrip_all_dtypes)
     ASSERT(roundtrip(m, "all.nd", WV_DTYPE_INVALID));
     /* V2 everywhere: no scalar in the set. */
     size_t n;
-    unsigned char *b = wvtest_read_file(tpath("all.params"), &n);
+    unsigned char *b = wvtest_read_file(wvtest_path("all.params"), &n);
     ASSERT_NOT_NULL(b);
     ASSERT_EQ(wv__le32(b + 24), 0xF993FAC9u);
     free(b);
@@ -363,12 +334,12 @@ TEST_IMPL(mxnet_empty_list)
     wv_model *m, *r;
     size_t n;
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(wv_model_save(m, tpath("e.params"), NULL));
-    unsigned char *b = wvtest_read_file(tpath("e.params"), &n);
+    ASSERT_OK(wv_model_save(m, wvtest_path("e.params"), NULL));
+    unsigned char *b = wvtest_read_file(wvtest_path("e.params"), &n);
     ASSERT_NOT_NULL(b);
     ASSERT_EQ(n, 32);
     free(b);
-    ASSERT_OK(wv_model_load(tpath("e.params"), NULL, &r));
+    ASSERT_OK(wv_model_load(wvtest_path("e.params"), NULL, &r));
     ASSERT_EQ(wv_model_count(r), 0);
     wv_model_free(r);
     wv_model_free(m);
@@ -384,7 +355,7 @@ TEST_IMPL(mxnet_scalar_writes_v3)
     ASSERT_OK(add_pattern(m, "step", WV_I64, 0, none, 2));
     ASSERT(roundtrip(m, "s.params", WV_DTYPE_INVALID));
     size_t n;
-    unsigned char *b = wvtest_read_file(tpath("s.params"), &n);
+    unsigned char *b = wvtest_read_file(wvtest_path("s.params"), &n);
     ASSERT_NOT_NULL(b);
     ASSERT_EQ(wv__le32(b + 24), 0xF993FACAu);
     free(b);
@@ -401,7 +372,7 @@ TEST_IMPL(mxnet_plain_list_names)
     ASSERT_OK(add_pattern(m, "0", WV_F32, 1, sh, 1));
     ASSERT_OK(add_pattern(m, "1", WV_F32, 1, sh, 2));
     ASSERT(roundtrip(m, "p.params", WV_DTYPE_INVALID));
-    unsigned char *b = wvtest_read_file(tpath("p.params"), &n);
+    unsigned char *b = wvtest_read_file(wvtest_path("p.params"), &n);
     ASSERT_NOT_NULL(b);
     ASSERT_EQ(wv__le64(b + n - 8), 0);
     free(b);
@@ -411,7 +382,7 @@ TEST_IMPL(mxnet_plain_list_names)
     ASSERT_OK(add_pattern(m, "1", WV_F32, 1, sh, 1));
     ASSERT_OK(add_pattern(m, "0", WV_F32, 1, sh, 2));
     ASSERT(roundtrip(m, "q.params", WV_DTYPE_INVALID));
-    b = wvtest_read_file(tpath("q.params"), &n);
+    b = wvtest_read_file(wvtest_path("q.params"), &n);
     ASSERT_NOT_NULL(b);
     ASSERT_EQ(wv__le64(b + n - 9), 1); /* length of "0" */
     free(b);
@@ -429,8 +400,8 @@ TEST_IMPL(mxnet_cast_on_save)
     ASSERT_OK(add_pattern(m, "i", WV_I32, 1, sh, 3));
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     so.cast = WV_F16;
-    ASSERT_OK(wv_model_save(m, tpath("c.params"), &so));
-    ASSERT_OK(wv_model_load(tpath("c.params"), NULL, &r));
+    ASSERT_OK(wv_model_save(m, wvtest_path("c.params"), &so));
+    ASSERT_OK(wv_model_load(wvtest_path("c.params"), NULL, &r));
     ASSERT_EQ(wv_tensor_dtype(wv_model_tensor(r, 0)), WV_F16);
     ASSERT_EQ(wv_tensor_dtype(wv_model_tensor(r, 1)), WV_I32);
     const unsigned char *d = wv_tensor_data(wv_model_tensor(r, 0));
@@ -451,11 +422,11 @@ TEST_IMPL(mxnet_refuses_types_it_lacks)
         wv_model *m;
         ASSERT_OK(wv_model_new(&m));
         ASSERT_OK(add_pattern(m, "z", lack[i], 1, sh, 1));
-        int rc = wv_model_save(m, tpath("x.params"), NULL);
+        int rc = wv_model_save(m, wvtest_path("x.params"), NULL);
         ASSERT_EQ(rc, WV_UNSUPPORTED);
         ASSERT_CONTAINS(wv_model_errmsg(m), "MXNet has no");
         ASSERT_CONTAINS(wv_model_errmsg(m), "'z'");
-        ASSERT(access(tpath("x.params"), F_OK) != 0);
+        ASSERT(access(wvtest_path("x.params"), F_OK) != 0);
         wv_model_free(m);
     }
     /* F8 is a float: cast to F32 makes it writable. */
@@ -464,7 +435,7 @@ TEST_IMPL(mxnet_refuses_types_it_lacks)
     so.cast = WV_F32;
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "z", WV_F8_E4M3, 1, sh, 1));
-    ASSERT_OK(wv_model_save(m, tpath("y.params"), &so));
+    ASSERT_OK(wv_model_save(m, wvtest_path("y.params"), &so));
     wv_model_free(m);
 }
 
@@ -614,9 +585,9 @@ TEST_IMPL(mxnet_refusals)
     expect_refusal(&x, WV_CORRUPT, "truncated data");
     wv_load_opts lo = WV_LOAD_OPTS_INIT;
     lo.flags = WV_LOAD_PREAD;
-    ASSERT_OK(wvtest_write_file(tpath("huge.params"), x.b, x.n));
+    ASSERT_OK(wvtest_write_file(wvtest_path("huge.params"), x.b, x.n));
     wv_model *m = NULL;
-    ASSERT_EQ(wv_model_load(tpath("huge.params"), &lo, &m), WV_CORRUPT);
+    ASSERT_EQ(wv_model_load(wvtest_path("huge.params"), &lo, &m), WV_CORRUPT);
     ASSERT(m == NULL);
 }
 
@@ -640,51 +611,51 @@ TEST_IMPL(mxnet_symbol_attach_rules)
     wv_model *m;
 
     /* Epoch with more than four digits; any prefix with dashes. */
-    ASSERT_OK(copy_file(params, tpath("my-net-12345.params")));
+    ASSERT_OK(copy_file(params, wvtest_path("my-net-12345.params")));
     const char *sym = "{\"nodes\": [], \"heads\": [[0, 0, 0]]}\n";
-    ASSERT_OK(wvtest_write_file(tpath("my-net-symbol.json"), sym,
+    ASSERT_OK(wvtest_write_file(wvtest_path("my-net-symbol.json"), sym,
                                 strlen(sym)));
-    ASSERT_OK(load_mode(tpath("my-net-12345.params"), 1, eb, sizeof eb,
+    ASSERT_OK(load_mode(wvtest_path("my-net-12345.params"), 1, eb, sizeof eb,
                         &m));
     ASSERT_STREQ(wv_model_get_meta(m, "mxnet.symbol"), sym);
     wv_model_free(m);
 
     /* Not a checkpoint name: no attachment. */
-    ASSERT_OK(copy_file(params, tpath("my-net-12.params")));
-    ASSERT_OK(load_mode(tpath("my-net-12.params"), 0, eb, sizeof eb, &m));
+    ASSERT_OK(copy_file(params, wvtest_path("my-net-12.params")));
+    ASSERT_OK(load_mode(wvtest_path("my-net-12.params"), 0, eb, sizeof eb, &m));
     ASSERT(wv_model_get_meta(m, "mxnet.symbol") == NULL);
     wv_model_free(m);
 
     /* No symbol file: loads without metadata. */
-    ASSERT_OK(copy_file(params, tpath("other-0001.params")));
-    ASSERT_OK(load_mode(tpath("other-0001.params"), 0, eb, sizeof eb, &m));
+    ASSERT_OK(copy_file(params, wvtest_path("other-0001.params")));
+    ASSERT_OK(load_mode(wvtest_path("other-0001.params"), 0, eb, sizeof eb, &m));
     ASSERT_EQ(wv_model_meta_count(m), 0);
     wv_model_free(m);
 
     /* An invalid symbol file is an error naming it. */
     const char *bad = "{\"nodes\": [,]}";
-    ASSERT_OK(wvtest_write_file(tpath("other-symbol.json"), bad,
+    ASSERT_OK(wvtest_write_file(wvtest_path("other-symbol.json"), bad,
                                 strlen(bad)));
     m = NULL;
-    ASSERT_EQ(load_mode(tpath("other-0001.params"), 0, eb, sizeof eb, &m),
+    ASSERT_EQ(load_mode(wvtest_path("other-0001.params"), 0, eb, sizeof eb, &m),
               WV_CORRUPT);
     ASSERT(m == NULL);
     ASSERT_CONTAINS(eb, "other-symbol.json");
     ASSERT_CONTAINS(eb, "not valid JSON");
     const char *trail = "{} {}";
-    ASSERT_OK(wvtest_write_file(tpath("other-symbol.json"), trail,
+    ASSERT_OK(wvtest_write_file(wvtest_path("other-symbol.json"), trail,
                                 strlen(trail)));
-    ASSERT_EQ(load_mode(tpath("other-0001.params"), 0, eb, sizeof eb, &m),
+    ASSERT_EQ(load_mode(wvtest_path("other-0001.params"), 0, eb, sizeof eb, &m),
               WV_CORRUPT);
     ASSERT_CONTAINS(eb, "trailing characters");
-    ASSERT_OK(wvtest_write_file(tpath("other-symbol.json"), "\"\xff\"", 3));
-    ASSERT_EQ(load_mode(tpath("other-0001.params"), 0, eb, sizeof eb, &m),
+    ASSERT_OK(wvtest_write_file(wvtest_path("other-symbol.json"), "\"\xff\"", 3));
+    ASSERT_EQ(load_mode(wvtest_path("other-0001.params"), 0, eb, sizeof eb, &m),
               WV_CORRUPT);
     ASSERT_CONTAINS(eb, "not UTF-8");
 
     /* Memory loads never look for side files. */
     size_t n;
-    unsigned char *b = wvtest_read_file(tpath("my-net-12345.params"), &n);
+    unsigned char *b = wvtest_read_file(wvtest_path("my-net-12345.params"), &n);
     ASSERT_NOT_NULL(b);
     ASSERT_OK(load_mem_err(b, n, eb, sizeof eb, &m));
     ASSERT_EQ(wv_model_meta_count(m), 0);
@@ -698,11 +669,11 @@ TEST_IMPL(mxnet_save_ignores_metadata)
     wv_model *m, *r;
     ASSERT_OK(wv_model_load(fixture("lenet-0001.params"), NULL, &m));
     ASSERT_NOT_NULL(wv_model_get_meta(m, "mxnet.symbol"));
-    ASSERT_OK(wv_model_save(m, tpath("ck-0002.params"), NULL));
-    ASSERT(access(tpath("ck-symbol.json"), F_OK) != 0);
-    ASSERT_OK(wv_model_load(tpath("ck-0002.params"), NULL, &r));
+    ASSERT_OK(wv_model_save(m, wvtest_path("ck-0002.params"), NULL));
+    ASSERT(access(wvtest_path("ck-symbol.json"), F_OK) != 0);
+    ASSERT_OK(wv_model_load(wvtest_path("ck-0002.params"), NULL, &r));
     ASSERT_EQ(wv_model_meta_count(r), 0);
-    ASSERT(same_sets(m, r));
+    ASSERT(wvf_same(m, r, 0));
     wv_model_free(r);
     wv_model_free(m);
 }
@@ -716,14 +687,14 @@ TEST_IMPL(mxnet_detect_by_content)
     so.format = WV_FMT_MXNET;
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "w", WV_F32, 1, sh, 1));
-    ASSERT_OK(wv_model_save(m, tpath("weights.bin"), &so));
-    ASSERT_OK(wv_model_load(tpath("weights.bin"), NULL, &r));
+    ASSERT_OK(wv_model_save(m, wvtest_path("weights.bin"), &so));
+    ASSERT_OK(wv_model_load(wvtest_path("weights.bin"), NULL, &r));
     ASSERT_STREQ(wv_model_source_format(r), "mxnet");
     wv_model_free(r);
-    ASSERT_OK(wv_model_save(m, tpath("st.params"), NULL));
+    ASSERT_OK(wv_model_save(m, wvtest_path("st.params"), NULL));
     so.format = WV_FMT_SAFETENSORS;
-    ASSERT_OK(wv_model_save(m, tpath("st.params"), &so));
-    ASSERT_OK(wv_model_load(tpath("st.params"), NULL, &r));
+    ASSERT_OK(wv_model_save(m, wvtest_path("st.params"), &so));
+    ASSERT_OK(wv_model_load(wvtest_path("st.params"), NULL, &r));
     ASSERT_STREQ(wv_model_source_format(r), "safetensors");
     wv_model_free(r);
     wv_model_free(m);
@@ -749,7 +720,7 @@ TEST_IMPL(mxnet_over_4gib_offsets)
     u64(&t, 2);
     name(&t, "huge");
     name(&t, "tail");
-    const char *p = tpath("big-0001.params");
+    const char *p = wvtest_path("big-0001.params");
     FILE *f = fopen(p, "wb");
     ASSERT_NOT_NULL(f);
     ASSERT_EQ(fwrite(x.b, 1, head, f), head);

@@ -9,6 +9,7 @@
 #include "wv_int.h"
 #include "../../src/formats/zip.h"
 #include "wvtest.h"
+#include "wvsets.h"
 
 #ifndef WV_FIXTURES
 #define WV_FIXTURES "."
@@ -51,43 +52,14 @@ static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
 }
 
 /* 1 if the two sets hold the same tensors (same order). */
-static int same_sets(const wv_model *a, const wv_model *b)
-{
-    if (wv_model_count(a) != wv_model_count(b))
-        return 0;
-    for (size_t i = 0; i < wv_model_count(a); i++) {
-        const wv_tensor *x = wv_model_tensor(a, i);
-        const wv_tensor *y = wv_model_find(b, wv_tensor_name(x));
-        if (y == NULL || wv_tensor_dtype(x) != wv_tensor_dtype(y) ||
-            wv_tensor_ndim(x) != wv_tensor_ndim(y) ||
-            wv_tensor_nbytes(x) != wv_tensor_nbytes(y))
-            return 0;
-        if (memcmp(wv_tensor_shape(x), wv_tensor_shape(y),
-                   sizeof(uint64_t) * (size_t)wv_tensor_ndim(x)) != 0)
-            return 0;
-        if (wv_tensor_nbytes(x) &&
-            memcmp(wv_tensor_data(x), wv_tensor_data(y),
-                   wv_tensor_nbytes(x)) != 0)
-            return 0;
-    }
-    return 1;
-}
 
-static char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", wvtest_tmpdir(), name);
-    return p;
-}
 
 /* Save and reload in both modes; 1 if both reloads equal `m`. */
 static int roundtrip(wv_model *m, const char *file, unsigned save_flags)
 {
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     so.flags = save_flags;
-    const char *p = tpath(file);
+    const char *p = wvtest_path(file);
     if (wv_model_save(m, p, &so) != WV_OK) {
         fprintf(stderr, "save %s: %s\n", p, wv_model_errmsg(m));
         return 0;
@@ -105,7 +77,7 @@ static int roundtrip(wv_model *m, const char *file, unsigned save_flags)
             ok = 0;
             continue;
         }
-        ok &= same_sets(m, r);
+        ok &= wvf_same(m, r, WVF_BY_NAME);
         wv_model_free(r);
     }
     return ok;
@@ -176,13 +148,13 @@ TEST_IMPL(npy_name_from_path)
     wv_model *m, *r;
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "whatever", WV_F32, 1, sh, 1));
-    ASSERT_OK(wv_model_save(m, tpath("layer.0.weight.npy"), NULL));
-    ASSERT_OK(wv_model_load(tpath("layer.0.weight.npy"), NULL, &r));
+    ASSERT_OK(wv_model_save(m, wvtest_path("layer.0.weight.npy"), NULL));
+    ASSERT_OK(wv_model_load(wvtest_path("layer.0.weight.npy"), NULL, &r));
     ASSERT_STREQ(wv_tensor_name(wv_model_tensor(r, 0)), "layer.0.weight");
     ASSERT_STREQ(wv_model_source_format(r), "npy");
     wv_model_free(r);
     size_t n;
-    unsigned char *buf = wvtest_read_file(tpath("layer.0.weight.npy"), &n);
+    unsigned char *buf = wvtest_read_file(wvtest_path("layer.0.weight.npy"), &n);
     ASSERT_NOT_NULL(buf);
     ASSERT_OK(wv_model_load_mem(buf, n, NULL, &r));
     ASSERT_STREQ(wv_tensor_name(wv_model_tensor(r, 0)), "array");
@@ -227,9 +199,9 @@ TEST_IMPL(npy_header_matches_np_save)
         ASSERT_OK(wv_model_new(&m));
         ASSERT_OK(add_pattern(m, "a", cases[i].dt, cases[i].ndim,
                               cases[i].shape, 0));
-        ASSERT_OK(wv_model_save(m, tpath("h.npy"), NULL));
+        ASSERT_OK(wv_model_save(m, wvtest_path("h.npy"), NULL));
         size_t n;
-        unsigned char *b = wvtest_read_file(tpath("h.npy"), &n);
+        unsigned char *b = wvtest_read_file(wvtest_path("h.npy"), &n);
         ASSERT_NOT_NULL(b);
         ASSERT(header_is(b, n, cases[i].dict));
         ASSERT_EQ(n, 128 + wv_tensor_nbytes(wv_model_tensor(m, 0)));
@@ -333,15 +305,15 @@ TEST_IMPL(npy_mmap_borrows_pread_owns)
     wv_model *m, *r;
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "t", WV_F32, 2, sh, 5));
-    ASSERT_OK(wv_model_save(m, tpath("t.npy"), NULL));
-    ASSERT_OK(wv_model_load(tpath("t.npy"), NULL, &r));
+    ASSERT_OK(wv_model_save(m, wvtest_path("t.npy"), NULL));
+    ASSERT_OK(wv_model_load(wvtest_path("t.npy"), NULL, &r));
     ASSERT(r->tensors[0].owned == NULL); /* zero-copy from the mapping */
-    ASSERT(same_sets(m, r));
+    ASSERT(wvf_same(m, r, WVF_BY_NAME));
     wv_model_free(r);
     wv_load_opts lo = WV_LOAD_OPTS_INIT;
     lo.flags = WV_LOAD_PREAD;
-    ASSERT_OK(wv_model_load(tpath("t.npy"), &lo, &r));
-    ASSERT(same_sets(m, r));
+    ASSERT_OK(wv_model_load(wvtest_path("t.npy"), &lo, &r));
+    ASSERT(wvf_same(m, r, WVF_BY_NAME));
     wv_model_free(r);
     wv_model_free(m);
 }
@@ -367,17 +339,17 @@ TEST_IMPL(npz_stored_and_deflated)
 
     /* Stored members borrow from the mapping; deflated ones are owned. */
     wv_model *r;
-    ASSERT_OK(wv_model_load(tpath("s.npz"), NULL, &r));
+    ASSERT_OK(wv_model_load(wvtest_path("s.npz"), NULL, &r));
     ASSERT(wv_model_find(r, "big") != NULL);
     ASSERT(r->tensors[wv_model_count(r) - 1].owned == NULL);
     ASSERT_STREQ(wv_model_source_format(r), "npz");
     wv_model_free(r);
-    ASSERT_OK(wv_model_load(tpath("c.npz"), NULL, &r));
+    ASSERT_OK(wv_model_load(wvtest_path("c.npz"), NULL, &r));
     ASSERT(r->tensors[wv_model_count(r) - 1].owned != NULL);
     wv_model_free(r);
     size_t sn, cn;
-    unsigned char *sb = wvtest_read_file(tpath("s.npz"), &sn);
-    unsigned char *cb = wvtest_read_file(tpath("c.npz"), &cn);
+    unsigned char *sb = wvtest_read_file(wvtest_path("s.npz"), &sn);
+    unsigned char *cb = wvtest_read_file(wvtest_path("c.npz"), &cn);
     ASSERT(sb && cb && cn < sn / 2);
     free(sb);
     free(cb);
@@ -415,8 +387,8 @@ TEST_IMPL(npz_cast_and_refusals)
         f[i] = (float)i * 0.5f;
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     so.cast = WV_F16;
-    ASSERT_OK(wv_model_save(m, tpath("h.npy"), &so));
-    ASSERT_OK(wv_model_load(tpath("h.npy"), NULL, &r));
+    ASSERT_OK(wv_model_save(m, wvtest_path("h.npy"), &so));
+    ASSERT_OK(wv_model_load(wvtest_path("h.npy"), NULL, &r));
     ASSERT_EQ(wv_tensor_dtype(wv_model_tensor(r, 0)), WV_F16);
     uint16_t h[4];
     memcpy(h, wv_tensor_data(wv_model_tensor(r, 0)), sizeof h);
@@ -424,8 +396,8 @@ TEST_IMPL(npz_cast_and_refusals)
     wv_model_free(r);
     for (int c = 0; c < 2; c++) {
         so.flags = c ? WV_SAVE_COMPRESS : 0;
-        ASSERT_OK(wv_model_save(m, tpath("h.npz"), &so));
-        ASSERT_OK(wv_model_load(tpath("h.npz"), NULL, &r));
+        ASSERT_OK(wv_model_save(m, wvtest_path("h.npz"), &so));
+        ASSERT_OK(wv_model_load(wvtest_path("h.npz"), NULL, &r));
         ASSERT_EQ(h[3], 0x3e00); /* 1.5 */
         ASSERT_MEMEQ(wv_tensor_data(wv_model_tensor(r, 0)), h, 8);
         wv_model_free(r);
@@ -433,17 +405,17 @@ TEST_IMPL(npz_cast_and_refusals)
     /* No bfloat16 in numpy. */
     so.cast = WV_BF16;
     so.flags = 0;
-    ASSERT(wv_model_save(m, tpath("b.npy"), &so) != WV_OK);
+    ASSERT(wv_model_save(m, wvtest_path("b.npy"), &so) != WV_OK);
     ASSERT_CONTAINS(wv_model_errmsg(m), "npy has no bfloat16 type");
     ASSERT_CONTAINS(wv_model_errmsg(m), "--dtype F32");
-    ASSERT(wv_model_save(m, tpath("b.npz"), &so) != WV_OK);
+    ASSERT(wv_model_save(m, wvtest_path("b.npz"), &so) != WV_OK);
     ASSERT_CONTAINS(wv_model_errmsg(m), "npy has no bfloat16 type");
     so.cast = WV_DTYPE_INVALID;
     ASSERT_OK(add_pattern(m, "e4", WV_F8_E4M3, 1, sh, 0));
-    ASSERT(wv_model_save(m, tpath("b.npz"), &so) != WV_OK);
+    ASSERT(wv_model_save(m, wvtest_path("b.npz"), &so) != WV_OK);
     ASSERT_CONTAINS(wv_model_errmsg(m), "float8_e4m3");
     /* One array per npy. */
-    ASSERT(wv_model_save(m, tpath("two.npy"), &so) != WV_OK);
+    ASSERT(wv_model_save(m, wvtest_path("two.npy"), &so) != WV_OK);
     ASSERT_CONTAINS(wv_model_errmsg(m),
                     "npy holds one array; this set has 2 tensors (write "
                     ".npz)");
@@ -582,7 +554,7 @@ TEST_IMPL(zip_writer_align_and_reader)
     struct wv__err e = {0}, *err = &e;
     struct wv__wfile f;
     struct wv__zipw w;
-    const char *p = tpath("a.zip");
+    const char *p = wvtest_path("a.zip");
     unsigned char payload[1000];
     fill(payload, sizeof payload, WV_U8, 1);
 

@@ -13,6 +13,7 @@
 #include "../../src/formats/pickle.h"
 #include "../../src/formats/zip.h"
 #include "wvtest.h"
+#include "wvsets.h"
 
 #ifndef WV_FIXTURES
 #define WV_FIXTURES "."
@@ -30,14 +31,6 @@ static const char *fixtures(void)
     return e && *e ? e : WV_FIXTURES;
 }
 
-static char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", wvtest_tmpdir(), name);
-    return p;
-}
 
 static char *fpath(const char *name)
 {
@@ -66,36 +59,6 @@ static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
                         WV_DATA_TAKE);
 }
 
-static int same_sets(const wv_model *a, const wv_model *b)
-{
-    if (wv_model_count(a) != wv_model_count(b) ||
-        wv_model_meta_count(a) != wv_model_meta_count(b))
-        return 0;
-    for (size_t i = 0; i < wv_model_count(a); i++) {
-        const wv_tensor *x = wv_model_tensor(a, i);
-        const wv_tensor *y = wv_model_tensor(b, i);
-        if (strcmp(wv_tensor_name(x), wv_tensor_name(y)) != 0 ||
-            wv_tensor_dtype(x) != wv_tensor_dtype(y) ||
-            wv_tensor_ndim(x) != wv_tensor_ndim(y) ||
-            wv_tensor_nbytes(x) != wv_tensor_nbytes(y))
-            return 0;
-        if (memcmp(wv_tensor_shape(x), wv_tensor_shape(y),
-                   sizeof(uint64_t) * (size_t)wv_tensor_ndim(x)) != 0)
-            return 0;
-        if (wv_tensor_nbytes(x) &&
-            memcmp(wv_tensor_data(x), wv_tensor_data(y),
-                   wv_tensor_nbytes(x)) != 0)
-            return 0;
-    }
-    for (size_t i = 0; i < wv_model_meta_count(a); i++) {
-        const char *k, *v, *k2, *v2;
-        wv_model_meta(a, i, &k, &v);
-        wv_model_meta(b, i, &k2, &v2);
-        if (strcmp(k, k2) != 0 || strcmp(v, v2) != 0)
-            return 0;
-    }
-    return 1;
-}
 
 static wv_model *all_dtypes_set(void)
 {
@@ -148,12 +111,12 @@ TEST_IMPL(pth_roundtrip_all_dtypes)
     ASSERT_OK(wv_model_set_meta(m, "note", "h\xc3\xa9llo"));
     const unsigned flags[2] = {0, WV_SAVE_NEST};
     for (int f = 0; f < 2; f++) {
-        const char *p = tpath(f ? "nest.pth" : "flat.pth");
+        const char *p = wvtest_path(f ? "nest.pth" : "flat.pth");
         ASSERT_OK(save_as(m, p, flags[f], WV_DTYPE_INVALID));
         for (unsigned lf = 0; lf < 2; lf++) {
             ASSERT_OK(load_as(p, lf, &r));
             ASSERT_STREQ(wv_model_source_format(r), "pth");
-            ASSERT(same_sets(m, r));
+            ASSERT(wvf_same(m, r, WVF_META_ORDER));
             wv_model_free(r);
             r = NULL;
         }
@@ -162,7 +125,7 @@ TEST_IMPL(pth_roundtrip_all_dtypes)
         unsigned char *buf = wvtest_read_file(p, &n);
         ASSERT_NOT_NULL(buf);
         ASSERT_OK(wv_model_load_mem(buf, n, NULL, &r));
-        ASSERT(same_sets(m, r));
+        ASSERT(wvf_same(m, r, WVF_META_ORDER));
         wv_model_free(r);
         r = NULL;
         free(buf);
@@ -178,7 +141,7 @@ TEST_IMPL(pth_writer_layout)
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "a", WV_F32, 1, sh, 1));
     ASSERT_OK(add_pattern(m, "b", WV_I64, 1, sh, 2));
-    const char *p = tpath("layout.pth");
+    const char *p = wvtest_path("layout.pth");
     ASSERT_OK(save_as(m, p, 0, WV_DTYPE_INVALID));
     size_t n;
     unsigned char *buf = wvtest_read_file(p, &n);
@@ -215,7 +178,7 @@ TEST_IMPL(pth_cast_on_save)
     ASSERT_OK(wv_model_add(m, "w", WV_F32, 1, sh, v, sizeof v,
                            WV_DATA_COPY));
     ASSERT_OK(add_pattern(m, "i", WV_I32, 1, sh, 3));
-    const char *p = tpath("cast.pth");
+    const char *p = wvtest_path("cast.pth");
     ASSERT_OK(save_as(m, p, 0, WV_BF16));
     ASSERT_OK(load_as(p, 0, &r));
     ASSERT_EQ(wv_tensor_dtype(wv_model_find(r, "w")), WV_BF16);
@@ -234,20 +197,20 @@ TEST_IMPL(pth_nest_conflict_refused)
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "a", WV_F32, 1, sh, 1));
     ASSERT_OK(add_pattern(m, "a.b", WV_F32, 1, sh, 2));
-    ASSERT_EQ(save_as(m, tpath("c.pth"), WV_SAVE_NEST, WV_DTYPE_INVALID),
+    ASSERT_EQ(save_as(m, wvtest_path("c.pth"), WV_SAVE_NEST, WV_DTYPE_INVALID),
               WV_FORMAT);
     ASSERT_CONTAINS(wv_model_errmsg(m), "cannot nest");
     /* Flat is fine, and so are empty segments when nesting. */
-    ASSERT_OK(save_as(m, tpath("c2.pth"), 0, WV_DTYPE_INVALID));
+    ASSERT_OK(save_as(m, wvtest_path("c2.pth"), 0, WV_DTYPE_INVALID));
     wv_model_free(m);
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(add_pattern(m, "x..y", WV_F32, 1, sh, 1));
     ASSERT_OK(add_pattern(m, "z.", WV_F32, 1, sh, 1));
-    ASSERT_EQ(save_as(m, tpath("c3.pth"), WV_SAVE_NEST, WV_DTYPE_INVALID),
+    ASSERT_EQ(save_as(m, wvtest_path("c3.pth"), WV_SAVE_NEST, WV_DTYPE_INVALID),
               WV_OK);
     wv_model *r = NULL;
-    ASSERT_OK(load_as(tpath("c3.pth"), 0, &r));
-    ASSERT(same_sets(m, r));
+    ASSERT_OK(load_as(wvtest_path("c3.pth"), 0, &r));
+    ASSERT(wvf_same(m, r, WVF_META_ORDER));
     wv_model_free(r);
     wv_model_free(m);
 }
@@ -463,7 +426,7 @@ TEST_IMPL(pth_views_shared_storage)
     const char *nm[] = {"data.pkl", "data/0", "version"};
     const void *data[] = {p.b, st, "3\n"};
     size_t len[] = {p.n, sizeof st, 2};
-    const char *path = tpath("views.pth");
+    const char *path = wvtest_path("views.pth");
     ASSERT_OK(write_zip(path, "my prefix", nm, data, len, 3));
     for (unsigned lf = 0; lf < 2; lf++) {
         wv_model *m = NULL;
@@ -501,7 +464,7 @@ TEST_IMPL(pth_big_endian_archive)
     const char *nm[] = {"data.pkl", "byteorder", "data/0", "version"};
     const void *data[] = {p.b, "big", st, "3\n"};
     size_t len[] = {p.n, 3, 8, 2};
-    const char *path = tpath("be.pth");
+    const char *path = wvtest_path("be.pth");
     ASSERT_OK(write_zip(path, "archive", nm, data, len, 4));
     wv_model *m = NULL;
     ASSERT_OK(load_as(path, 0, &m));
@@ -516,7 +479,7 @@ TEST_IMPL(pth_refusals)
     const char *nm[] = {"data.pkl", "archive/data.pkl", "archive/version"};
     const void *data[] = {"\x80\x02N.", "\x80\x02N.", "3\n"};
     size_t len[] = {5, 5, 2};
-    const char *path = tpath("nodir.pth");
+    const char *path = wvtest_path("nodir.pth");
     /* write_zip prefixes every name: build "x/..." and rename by hand is
      * awkward, so use a prefix-free archive from the zip writer. */
     struct wv__err err = {0};
@@ -561,13 +524,13 @@ TEST_IMPL(pth_writer_refuses_nothing_for_metadata)
     ASSERT_OK(add_pattern(m, "t", WV_U8, 1, sh, 1));
     ASSERT_OK(wv_model_set_meta(m, "bad", "\xff\xfe"));
     ASSERT_OK(wv_model_set_meta(m, "good", "yes"));
-    ASSERT_OK(save_as(m, tpath("m.pth"), 0, WV_DTYPE_INVALID));
-    ASSERT_OK(load_as(tpath("m.pth"), 0, &r));
+    ASSERT_OK(save_as(m, wvtest_path("m.pth"), 0, WV_DTYPE_INVALID));
+    ASSERT_OK(load_as(wvtest_path("m.pth"), 0, &r));
     ASSERT_EQ(wv_model_meta_count(r), 1);
     ASSERT_STREQ(wv_model_get_meta(r, "good"), "yes");
     wv_model_free(r);
-    ASSERT_OK(save_as(m, tpath("m2.pth"), WV_SAVE_NEST, WV_DTYPE_INVALID));
-    ASSERT_OK(load_as(tpath("m2.pth"), 0, &r));
+    ASSERT_OK(save_as(m, wvtest_path("m2.pth"), WV_SAVE_NEST, WV_DTYPE_INVALID));
+    ASSERT_OK(load_as(wvtest_path("m2.pth"), 0, &r));
     ASSERT_STREQ(wv_model_get_meta(r, "good"), "yes");
     wv_model_free(r);
     wv_model_free(m);
@@ -653,9 +616,9 @@ TEST_IMPL(pickle_memo_and_containers)
     const char *nm[] = {"data.pkl", "version"};
     const void *data[] = {p, "3\n"};
     size_t len[] = {sizeof p - 1, 2};
-    ASSERT_OK(write_zip(tpath("cycle.pth"), "a", nm, data, len, 2));
+    ASSERT_OK(write_zip(wvtest_path("cycle.pth"), "a", nm, data, len, 2));
     wv_model *m = NULL;
-    ASSERT_EQ(wv_model_load(tpath("cycle.pth"), &lo, &m), WV_FORMAT);
+    ASSERT_EQ(wv_model_load(wvtest_path("cycle.pth"), &lo, &m), WV_FORMAT);
     ASSERT_CONTAINS(eb, "nested deeper than");
 }
 
@@ -705,19 +668,19 @@ TEST_IMPL(pth_alloc_failures)
     wv_model *m = all_dtypes_set(), *r = NULL;
     ASSERT_NOT_NULL(m);
     ASSERT_OK(wv_model_set_meta(m, "k", "v"));
-    const char *p = tpath("af.pth");
+    const char *p = wvtest_path("af.pth");
     ASSERT_OK(save_as(m, p, 0, WV_DTYPE_INVALID));
     for (long n = 1; n < 400; n += 7) {
         wv__alloc_fail_after(n);
         int rc = load_as(p, (unsigned)(n & 1), &r);
         wv__alloc_fail_after(0);
         if (rc == WV_OK) {
-            ASSERT(same_sets(m, r));
+            ASSERT(wvf_same(m, r, WVF_META_ORDER));
             wv_model_free(r);
         }
         r = NULL;
         wv__alloc_fail_after(n);
-        rc = save_as(m, tpath("af2.pth"), (unsigned)(n & 2), WV_DTYPE_INVALID);
+        rc = save_as(m, wvtest_path("af2.pth"), (unsigned)(n & 2), WV_DTYPE_INVALID);
         wv__alloc_fail_after(0);
         (void)rc;
     }

@@ -1,10 +1,10 @@
 /*
- * fuzz_util.h -- what the fuzz harnesses share: comparing two tensor sets
- * after a round trip, and reading a file back. Header-only (static
+ * wvsets.h -- what the unit tests and the fuzz harnesses share: comparing
+ * two tensor sets after a round trip, and reading a file back. Header-only (static
  * functions): each harness is its own program.
  */
-#ifndef WV_FUZZ_UTIL_H
-#define WV_FUZZ_UTIL_H
+#ifndef WV_TEST_SETS_H
+#define WV_TEST_SETS_H
 
 #include <stdint.h>
 #include <stdio.h>
