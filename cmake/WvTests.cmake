@@ -86,6 +86,9 @@ foreach(src ${WV_FUZZ_SOURCES})
   target_include_directories(${name}_regress PRIVATE
                              ${CMAKE_SOURCE_DIR}/src/core
                              ${CMAKE_SOURCE_DIR}/src/formats
+                             ${CMAKE_SOURCE_DIR}/src/repo
+                             ${CMAKE_SOURCE_DIR}/src/store
+                             ${CMAKE_SOURCE_DIR}/src/codec
                              ${CMAKE_SOURCE_DIR}/tests/harness)
   target_link_libraries(${name}_regress PRIVATE weightvault_static)
   add_test(NAME fuzz.${target}.regress
@@ -95,6 +98,9 @@ foreach(src ${WV_FUZZ_SOURCES})
     add_executable(${name} ${src})
     target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src/core
                                ${CMAKE_SOURCE_DIR}/src/formats
+                               ${CMAKE_SOURCE_DIR}/src/repo
+                               ${CMAKE_SOURCE_DIR}/src/store
+                               ${CMAKE_SOURCE_DIR}/src/codec
                                ${CMAKE_SOURCE_DIR}/tests/harness)
     target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer)

@@ -204,6 +204,7 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
     size_t kl, vl;
     uint64_t version = 0;
     bool have_tensors = false;
+    unsigned seen = 0;
     const char *tensors_at = NULL;
     struct wv__json j = {text, text, text + len, what, err};
     memset(mf, 0, sizeof *mf);
@@ -212,6 +213,18 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
     do {
         WV_TRY(wv__json_string(&j, &k, &kl));
         WV_TRY(wv__json_expect(&j, ':'));
+        /* Each known field once: a repeated one would leak or, for
+         * metadata, append past what was sized for it. */
+        static const char *const fields[] = {
+            "weightvault_manifest", "parent", "branch", "time", "message",
+            "chunk_size", "metadata", "metadata_defaults", "tensors"};
+        for (unsigned f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+            if (strcmp(k, fields[f]) != 0)
+                continue;
+            WV_CHECK(!(seen & (1u << f)), WV_CORRUPT,
+                     "%s: duplicate field \"%s\"", what, fields[f]);
+            seen |= 1u << f;
+        }
         if (strcmp(k, "weightvault_manifest") == 0) {
             WV_TRY(wv__json_u64(&j, &version));
         } else if (strcmp(k, "parent") == 0) {

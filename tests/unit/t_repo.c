@@ -266,3 +266,32 @@ TEST_IMPL(repo_errors)
     wv_model_free(m);
     wv_repo_close(r);
 }
+
+TEST_IMPL(repo_manifest_duplicate_fields)
+{
+    /* A field given twice is refused (a second "metadata" used to be
+     * appended past the first one's allocation; a second "branch" leaked). */
+    static const char *const bad[] = {
+        "{\"weightvault_manifest\": 1, \"chunk_size\": 4096, "
+        "\"metadata\": {\"a\": \"1\"}, \"metadata\": {\"b\": \"2\"}, "
+        "\"tensors\": []}",
+        "{\"weightvault_manifest\": 1, \"chunk_size\": 4096, "
+        "\"branch\": \"a\", \"branch\": \"b\", \"tensors\": []}",
+        "{\"weightvault_manifest\": 1, \"chunk_size\": 4096, "
+        "\"tensors\": [], \"tensors\": []}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct wv__err err = {0};
+        struct wv__manifest mf;
+        ASSERT_EQ(wv__manifest_parse(bad[i], strlen(bad[i]), "m", &mf, &err),
+                  WV_CORRUPT);
+        ASSERT_CONTAINS(err.msg, "duplicate field");
+    }
+    const char *good = "{\"weightvault_manifest\": 1, \"chunk_size\": 4096, "
+                       "\"metadata\": {\"a\": \"1\"}, \"tensors\": []}";
+    struct wv__err err = {0};
+    struct wv__manifest mf;
+    ASSERT_OK(wv__manifest_parse(good, strlen(good), "m", &mf, &err));
+    ASSERT_EQ(mf.n_meta, 1);
+    wv__manifest_release(&mf);
+}
