@@ -3,15 +3,19 @@
 #   scripts/deps.sh build   compilers, cmake, libraries
 #   scripts/deps.sh check   + clang's libFuzzer runtime; numpy, torch, h5py and
 #                           h5dump, the real frameworks the interop tests use;
-#                           pytest for the Python package's tests
+#                           pytest for the Python package's tests; Ceph
+#                           (mon, osd, radosgw), awscli, s3cmd for the
+#                           S3 and RADOS suites (scripts/ceph-dev.sh)
 #   scripts/deps.sh bench   + torch for the baselines
 set -euo pipefail
 level=${1:-build}
-pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev libhdf5-dev libzstd-dev)
+pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev libhdf5-dev libzstd-dev
+      libcurl4-openssl-dev librados-dev libsodium-dev)
 case $level in
   build) ;;
-  check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-h5py hdf5-tools python3-pytest) ;;
-  bench) pkgs+=(python3 python3-numpy python3-torch) ;;
+  check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-h5py hdf5-tools python3-pytest
+               ceph-mon ceph-osd radosgw ceph-common awscli s3cmd curl) ;;
+  bench) pkgs+=(python3 python3-numpy python3-torch ceph-mon ceph-osd radosgw ceph-common awscli curl) ;;
   demo)  pkgs+=(python3 python3-numpy) ;;
   *) echo "deps.sh: unknown level '$level'" >&2; exit 2 ;;
 esac
