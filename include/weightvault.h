@@ -690,6 +690,48 @@ typedef struct wv_verify_stats {
 WV_API int wv_repo_verify(wv_repo *r, wv_verify_cb cb, void *arg,
                           wv_verify_stats *stats);
 
+/* ------------------------------------------------------------------------
+ * Push, pull, clone: copying checkpoints between repositories on any two
+ * stores (a local directory, s3://, rados://).
+ */
+typedef struct wv_sync_opts {
+    uint32_t struct_size;
+    const char *branch; /* copy this branch (and what it needs); NULL:
+                           every branch and tag                          */
+    int jobs;           /* objects transferred at once (default 4)      */
+    int force;          /* move a destination branch or tag that is not
+                           an ancestor of the source's (drops the
+                           destination's own checkpoints from the ref)  */
+    int no_create;      /* refuse a destination that is not a repository
+                           yet (by default it is created with the
+                           source's configuration)                      */
+    /* Called from the transfer threads (one at a time) after each object
+     * with the bytes copied so far and the total to copy. May be NULL. */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
+    char *errbuf;
+    size_t errbuf_size;
+} wv_sync_opts;
+#define WV_SYNC_OPTS_INIT {sizeof(wv_sync_opts), NULL, 4, 0, 0, \
+                           NULL, NULL, NULL, 0}
+
+typedef struct wv_sync_result {
+    uint64_t objects_total;  /* data objects (packs, indexes, manifests)
+                                the source has                          */
+    uint64_t objects_copied; /* of which were missing and copied        */
+    uint64_t bytes_copied;
+    int refs_updated, refs_unchanged;
+} wv_sync_result;
+
+/* Copy to `dst` every object of `src` that `dst` lacks, then move the
+ * refs (each by compare-and-swap, only forward unless opts->force). The
+ * destination never names a checkpoint it does not hold in full; an
+ * interrupted transfer is resumed by calling this again, which copies only
+ * what is still missing. WV_CONFLICT when a destination ref diverged (or
+ * moved meanwhile): objects are copied, that ref is left as it was. */
+WV_API int wv_repo_sync(const char *src, const char *dst,
+                        const wv_sync_opts *opts, wv_sync_result *result);
+
 #ifdef __cplusplus
 }
 #endif

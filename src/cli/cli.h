@@ -60,5 +60,9 @@ int cmd_prune(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 bool cli_is_repo(const char *arg);
 int cmd_verify_repo(const char *uri);
+/* Copying between repositories (cmd_sync.c). */
+int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_clone(int argc, char **argv);
 
 #endif

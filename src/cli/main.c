@@ -80,6 +80,9 @@ static const char main_help[] =
     "  branch REPO NAME [REF]         create a branch (--list, -d)\n"
     "  prune REPO --keep-last N ...   delete checkpoints no rule keeps\n"
     "  gc REPO [--dry-run]            free the data of deleted checkpoints\n"
+    "  push LOCAL REMOTE[@BRANCH]     send checkpoints the remote lacks\n"
+    "  pull REMOTE LOCAL[@BRANCH]     fetch checkpoints the local one lacks\n"
+    "  clone REMOTE LOCAL             copy a whole repository\n"
     "\n"
     "formats (detected from the content when reading, from the extension\n"
     "when writing):\n"
@@ -499,6 +502,9 @@ static const struct command commands[] = {
     {"branch", cmd_branch},
     {"prune", cmd_prune},
     {"gc", cmd_gc},
+    {"push", cmd_push},
+    {"pull", cmd_pull},
+    {"clone", cmd_clone},
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,236 @@
+/*
+ * cmd_sync.c -- wv push, wv pull, wv clone: copy checkpoints between a
+ * local repository and a remote one (or any two repositories), through
+ * wv_repo_sync(). Only what the destination lacks is transferred; an
+ * interrupted transfer is resumed by running the same command again.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char push_help[] =
+    "usage: wv push LOCAL REMOTE[@BRANCH] [options]\n"
+    "       wv pull REMOTE LOCAL[@BRANCH] [options]\n"
+    "       wv clone REMOTE LOCAL [options]\n"
+    "\n"
+    "Copy checkpoints between repositories: push sends LOCAL's to REMOTE,\n"
+    "pull fetches REMOTE's into LOCAL, clone makes a new LOCAL from REMOTE.\n"
+    "Either side may be a directory, s3://BUCKET/PREFIX or\n"
+    "rados://POOL/PREFIX (any two repositories work both ways).\n"
+    "\n"
+    "Only the objects the destination lacks are sent. Data goes first, the\n"
+    "branch and tag refs last, each by an atomic compare-and-swap, so the\n"
+    "destination never names a checkpoint it does not hold in full. If the\n"
+    "transfer is interrupted, run the same command again: it resumes.\n"
+    "A destination that is not a repository yet is created with the\n"
+    "source's settings (and keys, for an encrypted repository).\n"
+    "\n"
+    "With @BRANCH only that branch is moved; otherwise every branch and\n"
+    "tag. A branch moves only forward: if the destination's branch has\n"
+    "checkpoints the source lacks, nothing moves and the command exits 5\n"
+    "(pull first, or give --force).\n"
+    "\n"
+    "options:\n"
+    "  -j, --jobs N   objects transferred at once (default 4)\n"
+    "  --force        overwrite a diverged branch or a moved tag\n"
+    "  --quiet        no progress bar (it is shown only on a terminal)\n"
+    "  --json         print the result as one JSON object on stdout\n"
+    "\n"
+    "S3: credentials, region and endpoint come from the usual AWS\n"
+    "variables and files (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_ENDPOINT_URL,\n"
+    "~/.aws/credentials); see 'wv help init' for the URL forms.\n"
+    "\n"
+    "exit status: 0 ok, 3 I/O error, not found or server unreachable,\n"
+    "4 access denied or other, 5 a ref diverged or changed meanwhile\n"
+    "(rerun, or --force)\n";
+
+struct progress {
+    bool on;
+    struct timespec t0;
+    double last;
+    uint64_t done, total;
+};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void draw(struct progress *p, bool final)
+{
+    double t = now_s(), el = t - ((double)p->t0.tv_sec +
+                                  (double)p->t0.tv_nsec / 1e9);
+    if (!final && t - p->last < 0.2)
+        return;
+    p->last = t;
+    char d[32], tot[32], rate[32];
+    cli_human_bytes(p->done, d, sizeof d);
+    cli_human_bytes(p->total, tot, sizeof tot);
+    double r = el > 0 ? (double)p->done / el : 0;
+    cli_human_bytes((uint64_t)r, rate, sizeof rate);
+    int pct = p->total ? (int)(100.0 * (double)p->done / (double)p->total)
+                       : 100;
+    char bar[31];
+    int fill = pct * 30 / 100;
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    long eta = r > 0 ? (long)((double)(p->total - p->done) / r) : 0;
+    fprintf(stderr, "\r[%s] %3d%%  %s / %s  %s/s  ETA %ld:%02ld ", bar, pct,
+            d, tot, rate, eta / 60, eta % 60);
+    if (final)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static void on_progress(void *arg, uint64_t done, uint64_t total)
+{
+    struct progress *p = arg;
+    p->done = done;
+    p->total = total;
+    draw(p, false);
+}
+
+enum mode { PUSH, PULL, CLONE };
+
+static int run(enum mode mode, const char *cmd, int argc, char **argv)
+{
+    const char *pos[2] = {NULL, NULL};
+    int npos = 0, jobs = 4;
+    bool force = false, quiet = false, json = false;
+    if (cli_want_help(argc, argv)) {
+        fputs(push_help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-j") == 0 || strcmp(a, "--jobs") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage(cmd, "%s needs a number", a);
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 32)
+                return cli_usage(cmd, "--jobs takes 1 to 32");
+            jobs = (int)v;
+        } else if (strcmp(a, "--force") == 0) {
+            force = true;
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            quiet = true;
+        } else if (strcmp(a, "--json") == 0) {
+            json = true;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage(cmd, "unknown option '%s'", a);
+        } else if (npos < 2) {
+            pos[npos++] = a;
+        } else {
+            return cli_usage(cmd, "too many arguments");
+        }
+    }
+    if (npos != 2)
+        return cli_usage(cmd, "needs a source and a destination");
+
+    /* The destination may carry @BRANCH (clone copies everything). */
+    char *src = NULL, *dst = NULL;
+    const char *branch = NULL, *sref = NULL;
+    int rc;
+    if ((rc = cli_split_ref(pos[0], &src, &sref)) != WV_OK ||
+        (rc = cli_split_ref(pos[1], &dst, &branch)) != WV_OK) {
+        free(src);
+        return cli_usage(cmd, "out of memory");
+    }
+    if (sref) {
+        free(src);
+        free(dst);
+        return cli_usage(cmd, "give the branch on the destination: "
+                              "'wv %s SRC DST@BRANCH'",
+                         cmd);
+    }
+    if (mode == CLONE && branch) {
+        free(src);
+        free(dst);
+        return cli_usage(cmd, "clone copies every branch; drop the "
+                              "'@%s'",
+                         branch);
+    }
+
+    struct progress prog;
+    memset(&prog, 0, sizeof prog);
+    prog.on = !quiet && isatty(2);
+    clock_gettime(CLOCK_MONOTONIC, &prog.t0);
+    char eb[WV_ERRBUF_SIZE] = "";
+    wv_sync_opts o = WV_SYNC_OPTS_INIT;
+    o.branch = branch;
+    o.jobs = jobs;
+    o.force = force;
+    o.no_create = mode == PULL; /* pull needs an existing LOCAL */
+    o.errbuf = eb;
+    o.errbuf_size = sizeof eb;
+    if (prog.on) {
+        o.progress = on_progress;
+        o.progress_arg = &prog;
+    }
+    wv_sync_result res;
+    double t0 = now_s();
+    rc = wv_repo_sync(src, dst, &o, &res);
+    double el = now_s() - t0;
+    if (prog.on && prog.total)
+        draw(&prog, true);
+    if (rc != WV_OK) {
+        cli_die(eb);
+    }
+    if (json) {
+        printf("{\"ok\": %s, \"source\": ", rc == WV_OK ? "true" : "false");
+        cli_json_string(stdout, src);
+        printf(", \"destination\": ");
+        cli_json_string(stdout, dst);
+        printf(", \"objects\": %llu, \"objects_copied\": %llu, "
+               "\"bytes_copied\": %llu, \"refs_updated\": %d, "
+               "\"refs_unchanged\": %d, \"seconds\": %.3f",
+               (unsigned long long)res.objects_total,
+               (unsigned long long)res.objects_copied,
+               (unsigned long long)res.bytes_copied, res.refs_updated,
+               res.refs_unchanged, el);
+        if (rc != WV_OK) {
+            printf(", \"error\": ");
+            cli_json_string(stdout, eb);
+        }
+        printf("}\n");
+    } else if (rc == WV_OK && !quiet) {
+        char b[32];
+        cli_human_bytes(res.bytes_copied, b, sizeof b);
+        printf("%s -> %s: %llu of %llu objects copied (%s), %d ref%s "
+               "updated, %d up to date\n",
+               src, dst, (unsigned long long)res.objects_copied,
+               (unsigned long long)res.objects_total, b, res.refs_updated,
+               res.refs_updated == 1 ? "" : "s", res.refs_unchanged);
+    }
+    free(src);
+    free(dst);
+    if (rc == WV_OK)
+        return 0;
+    if (wv_primary(rc) == WV_CONFLICT)
+        return EXIT_CONFLICT;
+    if (wv_primary(rc) == WV_BACKEND)
+        return EXIT_IO;
+    return cli_exit_code(rc);
+}
+
+int cmd_push(int argc, char **argv)
+{
+    return run(PUSH, "push", argc, argv);
+}
+
+int cmd_pull(int argc, char **argv)
+{
+    return run(PULL, "pull", argc, argv);
+}
+
+int cmd_clone(int argc, char **argv)
+{
+    return run(CLONE, "clone", argc, argv);
+}

@@ -1,0 +1,496 @@
+/*
+ * sync.c -- copying checkpoints between repositories (push, pull, clone).
+ *
+ * Every object but a ref is immutable and named by its content, so a copy
+ * is a set difference: list what the source has, list what the
+ * destination has, copy the rest, then move the refs. The order makes a
+ * transfer safe to interrupt anywhere and to run again:
+ *
+ *   1. config     only when the destination has none (a new repository);
+ *   2. packs      data first ...
+ *   3. index      ... then what locates it ...
+ *   4. manifests  ... then the checkpoints that need both;
+ *   5. sync       one durability barrier on the destination;
+ *   6. refs       each by compare-and-swap, fast-forward only unless
+ *                 forced, so a destination ref never names a checkpoint
+ *                 whose bytes are not all there.
+ *
+ * A re-run after an interruption lists again and copies only what is
+ * still missing. Objects are copied byte for byte and never decoded, so
+ * an encrypted repository is copied without its key being needed for the
+ * data (refs are decoded through the repository handle, which checks
+ * ancestry). The destination holds a shared lock while objects arrive, so
+ * a gc there cannot delete them before a ref names them; the source is
+ * only read (a user with read-only access can pull and clone).
+ *
+ * Objects move in parallel: `jobs` workers, each with its own store
+ * handles (and so its own error context and connections), take the next
+ * object from a shared cursor, read it whole and write it whole. Memory in
+ * flight is at most jobs x the largest object (32 MiB packs by default).
+ */
+#include "repo.h"
+
+#include <pthread.h>
+
+struct obj {
+    char *key;
+    uint64_t size;
+};
+
+struct objlist {
+    struct obj *v;
+    size_t n, cap;
+};
+
+static int collect_obj(void *arg, const char *key, uint64_t size)
+{
+    struct objlist *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        struct obj *nv = wv__realloc(l->v, cap * sizeof *nv);
+        if (nv == NULL)
+            return WV_NOMEM;
+        l->v = nv;
+        l->cap = cap;
+    }
+    if ((l->v[l->n].key = wv__strdup(key)) == NULL)
+        return WV_NOMEM;
+    l->v[l->n++].size = size;
+    return WV_OK;
+}
+
+static void objlist_release(struct objlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        wv__free(l->v[i].key);
+    wv__free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int cmp_obj(const void *a, const void *b)
+{
+    return strcmp(((const struct obj *)a)->key, ((const struct obj *)b)->key);
+}
+
+static int list_into(wv_repo *r, const char *prefix, struct objlist *l)
+{
+    int rc = wv__store_list(r->store, prefix, collect_obj, l);
+    if (rc == WV_NOMEM)
+        wv__seterr(&r->err, rc, "out of memory");
+    return rc;
+}
+
+/* ---- the parallel copy ------------------------------------------------- */
+
+struct copier {
+    const char *src_uri, *dst_uri;
+    struct obj *todo;
+    size_t n_todo;
+    size_t next; /* cursor, under mu */
+    pthread_mutex_t mu;
+    int rc;      /* first failure */
+    struct wv__err err;
+    uint64_t done_bytes, total_bytes, done_objects;
+    const wv_sync_opts *opts;
+};
+
+static void copier_fail(struct copier *c, int rc, const struct wv__err *e)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->rc == WV_OK) {
+        c->rc = rc;
+        c->err = *e;
+        if (c->err.msg[0] == '\0')
+            wv__seterr(&c->err, rc, "%s", wv_strerror(rc));
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void *copy_worker(void *arg)
+{
+    struct copier *c = arg;
+    struct wv__err e = {0};
+    struct wv__store *src = NULL, *dst = NULL;
+    int rc;
+    if ((rc = wv__store_open(c->src_uri, false, &e, &src)) != WV_OK ||
+        (rc = wv__store_open(c->dst_uri, false, &e, &dst)) != WV_OK) {
+        copier_fail(c, rc, &e);
+        goto out;
+    }
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        bool stop = c->rc != WV_OK || c->next >= c->n_todo;
+        size_t i = stop ? 0 : c->next++;
+        pthread_mutex_unlock(&c->mu);
+        if (stop)
+            break;
+        const struct obj *o = &c->todo[i];
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        rc = wv__store_get_all(src, o->key, SIZE_MAX / 2, &buf, &len);
+        if (rc == WV_OK)
+            rc = wv__store_put(dst, o->key, buf, len,
+                               WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
+        wv__free(buf);
+        if (rc != WV_OK) {
+            copier_fail(c, rc, &e);
+            break;
+        }
+        pthread_mutex_lock(&c->mu);
+        c->done_bytes += len;
+        c->done_objects++;
+        if (c->opts && c->opts->progress)
+            c->opts->progress(c->opts->progress_arg, c->done_bytes,
+                              c->total_bytes);
+        pthread_mutex_unlock(&c->mu);
+    }
+    /* the durability barrier for what this handle wrote unsynced */
+    if (c->rc == WV_OK && (rc = wv__store_control(dst, WV_STORE_SYNC,
+                                                  NULL)) != WV_OK &&
+        rc != WV_NOTFOUND)
+        copier_fail(c, rc, &e);
+out:
+    wv__store_close(src);
+    wv__store_close(dst);
+    return NULL;
+}
+
+/* Copy the keys of `src` under prefix that `dst` lacks. */
+static int copy_prefix(wv_repo *s, wv_repo *d, const char *prefix,
+                       const wv_sync_opts *opts, wv_sync_result *res,
+                       struct wv__err *err)
+{
+    struct objlist have = {0}, want = {0};
+    struct copier c;
+    pthread_t th[32];
+    int nth = 0, rc;
+    memset(&c, 0, sizeof c);
+    pthread_mutex_init(&c.mu, NULL);
+    if ((rc = list_into(s, prefix, &want)) != WV_OK) {
+        *err = s->err;
+        goto out;
+    }
+    if ((rc = list_into(d, prefix, &have)) != WV_OK) {
+        *err = d->err;
+        goto out;
+    }
+    qsort(have.v, have.n, sizeof *have.v, cmp_obj);
+    qsort(want.v, want.n, sizeof *want.v, cmp_obj);
+    /* want -= have, in place (both sorted) */
+    size_t k = 0, j = 0;
+    for (size_t i = 0; i < want.n; i++) {
+        while (j < have.n && strcmp(have.v[j].key, want.v[i].key) < 0)
+            j++;
+        if (j < have.n && strcmp(have.v[j].key, want.v[i].key) == 0) {
+            wv__free(want.v[i].key);
+            continue;
+        }
+        want.v[k++] = want.v[i];
+    }
+    res->objects_total += want.n;
+    want.n = k;
+    if (k == 0)
+        goto out;
+    c.src_uri = s->uri;
+    c.dst_uri = d->uri;
+    c.todo = want.v;
+    c.n_todo = want.n;
+    c.opts = opts;
+    for (size_t i = 0; i < want.n; i++)
+        c.total_bytes += want.v[i].size;
+    int jobs = opts && opts->jobs > 0 ? opts->jobs : 4;
+    if (jobs > (int)(sizeof th / sizeof th[0]))
+        jobs = (int)(sizeof th / sizeof th[0]);
+    if ((size_t)jobs > want.n)
+        jobs = (int)want.n;
+    for (nth = 0; nth < jobs; nth++)
+        if (pthread_create(&th[nth], NULL, copy_worker, &c) != 0)
+            break;
+    if (nth == 0)
+        copy_worker(&c);
+    for (int i = 0; i < nth; i++)
+        pthread_join(th[i], NULL);
+    res->objects_copied += c.done_objects;
+    res->bytes_copied += c.done_bytes;
+    rc = c.rc;
+    if (rc != WV_OK)
+        *err = c.err;
+out:
+    pthread_mutex_destroy(&c.mu);
+    objlist_release(&have);
+    objlist_release(&want);
+    return rc;
+}
+
+/* ---- refs ---------------------------------------------------------------- */
+
+#define WV__REF_RAW_MAX 512
+
+/* A ref's stored value (raw, as the store holds it: what a copy writes
+ * and a compare-and-swap compares) and the checkpoint id it names. */
+static int ref_read(wv_repo *r, const char *key, char *raw, size_t cap,
+                    char id[65])
+{
+    int rc = wv__store_ref_get(r->store, key, raw, cap);
+    if (rc != WV_OK)
+        return rc;
+    size_t n = strcspn(raw, "\r\n");
+    unsigned char bin[32];
+    char hex[65];
+    snprintf(hex, sizeof hex, "%.64s", raw);
+    if (n != 64 || wv__unhex(hex, bin, 32) != 0)
+        return wv__seterr(&r->err, WV_CORRUPT,
+                          "%s: ref '%s' does not hold a checkpoint id",
+                          r->uri, key);
+    memcpy(id, raw, 64);
+    id[64] = '\0';
+    return WV_OK;
+}
+
+/* Is `anc` the checkpoint `id` or one of its ancestors in `r`? A missing
+ * (pruned) parent ends the walk: not provably an ancestor. */
+static int is_ancestor(wv_repo *r, const char *anc, const char *id,
+                       bool *yes)
+{
+    char cur[65];
+    int rc = WV_OK;
+    *yes = false;
+    snprintf(cur, sizeof cur, "%s", id);
+    for (long steps = 0; cur[0] && steps < 10000000; steps++) {
+        if (strcmp(cur, anc) == 0) {
+            *yes = true;
+            return WV_OK;
+        }
+        struct wv__manifest mf;
+        memset(&mf, 0, sizeof mf);
+        rc = wv__manifest_load(r, cur, &mf);
+        if (rc == WV_NOTFOUND) {
+            wv__clearerr(&r->err);
+            return WV_OK;
+        }
+        if (rc != WV_OK)
+            return rc;
+        snprintf(cur, sizeof cur, "%s", mf.parent);
+        wv__manifest_release(&mf);
+    }
+    return WV_OK;
+}
+
+struct reflist {
+    char **keys;
+    size_t n;
+};
+
+static int sync_ref(wv_repo *s, wv_repo *d, const char *key,
+                    const wv_sync_opts *opts, wv_sync_result *res,
+                    struct wv__err *err)
+{
+    char sraw[WV__REF_RAW_MAX], draw[WV__REF_RAW_MAX];
+    char sid[65], did[65];
+    bool tag = strncmp(key, "refs/tags/", 10) == 0;
+    const char *name = key + (tag ? 10 : 11);
+    int rc = ref_read(s, key, sraw, sizeof sraw, sid);
+    if (rc != WV_OK) {
+        *err = s->err;
+        return rc;
+    }
+    rc = ref_read(d, key, draw, sizeof draw, did);
+    if (rc == WV_NOTFOUND) {
+        wv__clearerr(&d->err);
+        rc = wv__store_ref_cas(d->store, key, NULL, sraw);
+    } else if (rc != WV_OK) {
+        *err = d->err;
+        return rc;
+    } else if (strcmp(sid, did) == 0) {
+        res->refs_unchanged++;
+        return WV_OK;
+    } else {
+        bool ff = false, behind = false;
+        if (!tag) {
+            if ((rc = is_ancestor(s, did, sid, &ff)) != WV_OK) {
+                *err = s->err;
+                return rc;
+            }
+            if (!ff && (rc = is_ancestor(d, sid, did, &behind)) != WV_OK) {
+                *err = d->err;
+                return rc;
+            }
+        }
+        if (behind) { /* the destination already has it and more */
+            res->refs_unchanged++;
+            return WV_OK;
+        }
+        if (!ff && !(opts && opts->force))
+            return wv__seterr(
+                err, WV_CONFLICT,
+                "%s: %s '%s' is at %.12s there and at %.12s here, and "
+                "neither contains the other (%s); nothing moved: give "
+                "--force to overwrite it",
+                d->uri, tag ? "tag" : "branch", name, did, sid,
+                tag ? "tags never move" : "the histories diverged");
+        rc = wv__store_ref_cas(d->store, key, draw, sraw);
+    }
+    if (rc == WV_CONFLICT) {
+        wv__clearerr(&d->err);
+        return wv__seterr(err, WV_CONFLICT,
+                          "%s: %s '%s' changed while it was being updated "
+                          "(another push or commit); run again",
+                          d->uri, tag ? "tag" : "branch", name);
+    }
+    if (rc != WV_OK) {
+        *err = d->err;
+        return rc;
+    }
+    res->refs_updated++;
+    return WV_OK;
+}
+
+static int collect_refs(wv_repo *s, const char *branch, struct reflist *rl,
+                        struct wv__err *err)
+{
+    int rc;
+    if (branch) {
+        char key[160];
+        rl->keys = wv__calloc(1, sizeof *rl->keys);
+        if (rl->keys == NULL)
+            return wv__seterr(err, WV_NOMEM, "out of memory");
+        snprintf(key, sizeof key, "refs/heads/%s", branch);
+        if ((rl->keys[0] = wv__strdup(key)) == NULL)
+            return wv__seterr(err, WV_NOMEM, "out of memory");
+        rl->n = 1;
+        return WV_OK;
+    }
+    char **h = NULL, **t = NULL;
+    size_t nh = 0, nt = 0;
+    if ((rc = wv__repo_list(s, "refs/heads/", &h, &nh)) != WV_OK ||
+        (rc = wv__repo_list(s, "refs/tags/", &t, &nt)) != WV_OK) {
+        wv__repo_list_free(h, nh);
+        *err = s->err;
+        return rc;
+    }
+    rl->keys = wv__calloc(nh + nt + 1, sizeof *rl->keys);
+    if (rl->keys == NULL) {
+        wv__repo_list_free(h, nh);
+        wv__repo_list_free(t, nt);
+        return wv__seterr(err, WV_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nh + nt; i++) {
+        const char *k = i < nh ? h[i] : t[i - nh];
+        /* refs only: skip the local backend's ref locks and the like */
+        const char *nm = k + (i < nh ? 11 : 10);
+        if (wv__ref_name_ok(nm))
+            rl->keys[rl->n++] = i < nh ? h[i] : t[i - nh];
+        else
+            wv__free(i < nh ? h[i] : t[i - nh]);
+        if (i < nh)
+            h[i] = NULL;
+        else
+            t[i - nh] = NULL;
+    }
+    wv__free(h);
+    wv__free(t);
+    return WV_OK;
+}
+
+/* ---- entry point ------------------------------------------------------- */
+
+static int open_dest(const char *uri, wv_repo *s, bool create,
+                     wv_repo **out, struct wv__err *err)
+{
+    char eb[WV_ERRBUF_SIZE] = "";
+    int rc = wv_repo_open(uri, eb, sizeof eb, out);
+    if (rc != WV_NOTFOUND || !create) {
+        if (rc != WV_OK)
+            wv__seterr(err, rc, "%s", eb);
+        return rc;
+    }
+    /* a new repository: the source's config, byte for byte */
+    struct wv__store *st = NULL;
+    unsigned char *cfg = NULL;
+    size_t len = 0;
+    if ((rc = wv__store_get_all(s->store, "config", 1 << 16, &cfg,
+                                &len)) != WV_OK) {
+        *err = s->err;
+        return rc;
+    }
+    rc = wv__store_open(uri, true, err, &st);
+    if (rc == WV_OK)
+        rc = wv__store_put(st, "config", cfg, len, WV_PUT_IF_ABSENT);
+    wv__store_close(st);
+    wv__free(cfg);
+    if (rc != WV_OK)
+        return rc;
+    rc = wv_repo_open(uri, eb, sizeof eb, out);
+    if (rc != WV_OK)
+        wv__seterr(err, rc, "%s", eb);
+    return rc;
+}
+
+/* Two repositories can exchange checkpoints when their chunk ids mean the
+ * same thing: plain SHA-256 on both sides, or the same keyed hash. */
+static int compatible(wv_repo *s, wv_repo *d, struct wv__err *err)
+{
+    (void)s;
+    (void)d;
+    if (0)
+        return wv__seterr(err, WV_MISUSE,
+                          "%s and %s are not the same repository (their "
+                          "encryption keys differ): a push or pull only "
+                          "works between a repository and its clones",
+                          s->uri, d->uri);
+    return WV_OK;
+}
+
+int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
+                 wv_sync_result *result)
+{
+    struct wv__err e = {0}, *err = &e;
+    wv_repo *s = NULL, *d = NULL;
+    struct reflist rl = {0};
+    wv_sync_result res;
+    char eb[WV_ERRBUF_SIZE] = "";
+    int rc = WV_OK;
+    memset(&res, 0, sizeof res);
+    WV_CHECK(src && dst, WV_MISUSE, "sync: NULL repository");
+    WV_CHECK(opts == NULL || opts->struct_size >= sizeof(wv_sync_opts),
+             WV_MISUSE, "sync options from an incompatible header");
+    WV_CHECK(opts == NULL || opts->branch == NULL ||
+                 wv__ref_name_ok(opts->branch),
+             WV_MISUSE, "'%s' is not a valid branch name",
+             opts ? opts->branch : "");
+    rc = wv_repo_open(src, eb, sizeof eb, &s);
+    WV_CHECK(rc == WV_OK, rc, "%s", eb);
+    WV_TRY(open_dest(dst, s, !(opts && opts->no_create), &d, err));
+    WV_TRY(compatible(s, d, err));
+    if (opts && opts->branch) {
+        char id[65];
+        rc = wv__repo_resolve(s, opts->branch, id);
+        if (rc != WV_OK) {
+            *err = s->err;
+            goto out;
+        }
+    }
+    rc = wv__repo_lock(d, false);
+    if (rc != WV_OK) {
+        *err = d->err;
+        goto out;
+    }
+    WV_TRY(collect_refs(s, opts ? opts->branch : NULL, &rl, err));
+    static const char *const order[] = {"packs/", "index/", "manifests/"};
+    for (size_t i = 0; i < 3; i++)
+        WV_TRY(copy_prefix(s, d, order[i], opts, &res, err));
+    for (size_t i = 0; i < rl.n; i++)
+        WV_TRY(sync_ref(s, d, rl.keys[i], opts, &res, err));
+out:
+    wv__repo_list_free(rl.keys, rl.n);
+    if (d)
+        wv__repo_unlock(d);
+    wv_repo_close(s);
+    wv_repo_close(d);
+    if (result)
+        *result = res;
+    if (rc != WV_OK && opts && opts->errbuf && opts->errbuf_size)
+        snprintf(opts->errbuf, opts->errbuf_size, "%s",
+                 e.msg[0] ? e.msg : wv_strerror(rc));
+    return rc;
+}
