@@ -34,6 +34,18 @@ extern int wvtest_failed;
         return;                                                           \
     } while (0)
 
+/* Skip the running test: the runner prints "skip" and, when it ran only
+ * this test, exits 77 (ctest's SKIP_RETURN_CODE). */
+extern int wvtest_skipped;
+#define WVTEST_SKIP(...)                                                  \
+    do {                                                                  \
+        fprintf(stderr, "skip: ");                                        \
+        fprintf(stderr, __VA_ARGS__);                                     \
+        fputc('\n', stderr);                                              \
+        wvtest_skipped = 1;                                               \
+        return;                                                           \
+    } while (0)
+
 #define ASSERT(expr)                                                      \
     do {                                                                  \
         if (!(expr))                                                      \
