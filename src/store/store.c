@@ -17,6 +17,7 @@
 static const struct wv__backend *const backends[] = {
     &wv__backend_file,
     &wv__backend_mem,
+    &wv__backend_rados,
 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -104,7 +105,7 @@ int wv__store_open(const char *uri, bool create, struct wv__err *err,
             return backends[i]->open(uri, sep + 3, create, err, out);
     return wv__seterr(err, WV_UNSUPPORTED,
                       "%s: unknown storage scheme '%.*s' (this build knows "
-                      "file:// and local paths)",
+                      "file://, s3://, rados:// and local paths)",
                       uri, (int)sl, uri);
 }
 
