@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# rados_repo.sh -- a checkpoint repository in a RADOS pool, end to end with
+# the wv command: init rados://POOL/r1, two commits of a generated
+# safetensors file, log, checkout and compare, verify, prune and gc, two
+# commits racing on one branch, and the one-line errors for a missing pool
+# and an unknown client. WV_RADOS_STRIPE=1M makes every pack a striped
+# object; the raw pool listing must then hold no piece without its head.
+# Needs a Ceph cluster (CEPH_CONF; ctest gives the fixture's): exit 77
+# (skipped) without one. The pool is unique to the run and removed at exit.
+# Env: WV, PYTHON, CEPH_CONF.
+set -u
+: "${PYTHON:=/usr/bin/python3}"
+if [ -z "${CEPH_CONF:-}" ]; then
+    echo "SKIP: CEPH_CONF is unset (no Ceph cluster)"
+    exit 77
+fi
+tmp=$(mktemp -d)
+pool="wvt-rados-cli-$$-$RANDOM"
+R="rados://$pool/r1"
+cleanup() {
+    ceph -c "$CEPH_CONF" osd pool rm "$pool" "$pool" \
+        --yes-i-really-really-mean-it >/dev/null 2>&1
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+export WV_RADOS_STRIPE=1M
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect() {
+    local want=$1
+    shift
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    [ "$got" = "$want" ] || fail "exit $got, wanted $want: $* ($(head -c 400 "$tmp/err"))"
+}
+one_line_error() {
+    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "stderr not one line: $(cat "$tmp/err")"
+    grep -q '^wv' "$tmp/err" || fail "stderr does not start with wv: $(cat "$tmp/err")"
+    grep -q -- "$1" "$tmp/err" || fail "stderr lacks '$1': $(cat "$tmp/err")"
+}
+# tensors FILE: name, dtype, shape and sha256 of every tensor, sorted
+tensors() { "$WV" inspect --json "$1" | "$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+for t in sorted(d["tensors"], key=lambda t: t["name"]):
+    print(t["name"], t["dtype"], t["shape"], t["sha256"])'; }
+same_tensors() {
+    [ "$(tensors "$1")" = "$(tensors "$2")" ] && [ -n "$(tensors "$1")" ] ||
+        fail "$1 and $2 hold different tensors"
+}
+# make FILE SEED: a safetensors file of about 12 MiB of random F32
+make() {
+    "$PYTHON" - "$1" "$2" <<'PY' || { echo "cannot generate $1"; exit 1; }
+import json, struct, sys
+import numpy as np
+path, seed = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(seed)
+ts = {f"layer{i}.weight": rng.standard_normal(750_000).astype("<f4")
+      for i in range(4)}
+ts["bias"] = np.arange(7, dtype="<f4") + seed
+hdr, off, blobs = {}, 0, []
+for k in sorted(ts):
+    b = ts[k].tobytes()
+    hdr[k] = {"dtype": "F32", "shape": [ts[k].size],
+              "data_offsets": [off, off + len(b)]}
+    off += len(b)
+    blobs.append(b)
+h = json.dumps(hdr).encode()
+h += b" " * (-len(h) % 8)
+with open(path, "wb") as f:
+    f.write(struct.pack("<Q", len(h)))
+    f.write(h)
+    for b in blobs:
+        f.write(b)
+PY
+}
+# no_orphans: every "X.NNNNNN" object in the pool has its head X
+no_orphans() {
+    rados -c "$CEPH_CONF" -p "$pool" ls >"$tmp/raw" 2>/dev/null ||
+        { fail "rados ls failed"; return; }
+    "$PYTHON" - "$tmp/raw" <<'PY' || fail "orphan pieces in the pool: $(head -c 400 "$tmp/raw")"
+import re, sys
+names = set(open(sys.argv[1]).read().split())
+bad = [n for n in names
+       if re.search(r"\.\d{6}$", n) and n[:-7] not in names]
+sys.exit(1 if bad else 0)
+PY
+}
+
+make "$tmp/a.safetensors" 1
+make "$tmp/b.safetensors" 2
+make "$tmp/c.safetensors" 3
+make "$tmp/d.safetensors" 4
+
+expect 0 "$WV" init "$R"
+expect 0 "$WV" commit "$R" "$tmp/a.safetensors" --meta step=1
+id1=$(tr -d '\n' <"$tmp/out")
+expect 0 "$WV" commit "$R" "$tmp/b.safetensors" --meta step=2
+id2=$(tr -d '\n' <"$tmp/out")
+[ ${#id1} = 64 ] && [ ${#id2} = 64 ] && [ "$id1" != "$id2" ] ||
+    fail "commit ids: '$id1' '$id2'"
+
+# The packs are striped (1 MiB pieces): the raw pool has pieces.
+rados -c "$CEPH_CONF" -p "$pool" ls 2>/dev/null | grep -q '^r1/packs/.*\.000001$' ||
+    fail "no striped pack in the pool"
+no_orphans
+
+expect 0 "$WV" log "$R"
+grep -q "$id1" "$tmp/out" && grep -q "$id2" "$tmp/out" ||
+    fail "log lacks a checkpoint: $(cat "$tmp/out")"
+expect 0 "$WV" log "$R" --json
+"$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if len(d)==2 else 1)' \
+    "$tmp/out" 2>/dev/null || fail "log --json does not list 2 checkpoints: $(head -c 300 "$tmp/out")"
+
+expect 0 "$WV" checkout "$R" -o "$tmp/x.safetensors"
+same_tensors "$tmp/b.safetensors" "$tmp/x.safetensors"
+expect 0 "$WV" checkout "$R@$id1" -o "$tmp/x1.safetensors"
+same_tensors "$tmp/a.safetensors" "$tmp/x1.safetensors"
+expect 0 "$WV" verify "$R"
+
+# Two commits racing on main: both land (the ref's compare-and-swap makes
+# the loser rebase), one on top of the other.
+"$WV" commit "$R" "$tmp/c.safetensors" >"$tmp/c.out" 2>"$tmp/c.err" &
+pc=$!
+"$WV" commit "$R" "$tmp/d.safetensors" >"$tmp/d.out" 2>"$tmp/d.err" &
+pd=$!
+wait $pc || fail "racing commit c: $(cat "$tmp/c.err")"
+wait $pd || fail "racing commit d: $(cat "$tmp/d.err")"
+expect 0 "$WV" log "$R" --json
+"$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if len(d)==4 else 1)' \
+    "$tmp/out" 2>/dev/null || fail "log after the race does not list 4 checkpoints"
+expect 0 "$WV" checkout "$R@$(tr -d '\n' <"$tmp/c.out")" -o "$tmp/xc.safetensors"
+same_tensors "$tmp/c.safetensors" "$tmp/xc.safetensors"
+expect 0 "$WV" checkout "$R@$(tr -d '\n' <"$tmp/d.out")" -o "$tmp/xd.safetensors"
+same_tensors "$tmp/d.safetensors" "$tmp/xd.safetensors"
+
+# Retention: keep the newest only, then free the rest.
+expect 0 "$WV" prune "$R" --keep-last 1
+expect 0 "$WV" gc "$R"
+expect 0 "$WV" verify "$R"
+expect 0 "$WV" log "$R" --json
+"$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if len(d)==1 else 1)' \
+    "$tmp/out" 2>/dev/null || fail "log after prune does not list 1 checkpoint"
+expect 0 "$WV" checkout "$R" -o "$tmp/y.safetensors"
+head_file=$tmp/d.safetensors
+[ "$(tensors "$tmp/y.safetensors")" = "$(tensors "$tmp/c.safetensors")" ] &&
+    head_file=$tmp/c.safetensors
+same_tensors "$head_file" "$tmp/y.safetensors"
+expect 3 "$WV" checkout "$R@$id1" -o "$tmp/gone.safetensors"
+no_orphans
+# gc freed the packs of the pruned checkpoints: only the head's data is
+# left (12 MiB of floats, about 10 after compression, in 1 MiB pieces).
+n=$(rados -c "$CEPH_CONF" -p "$pool" ls 2>/dev/null | grep -c '^r1/packs/')
+[ "$n" -ge 8 ] && [ "$n" -le 16 ] || fail "$n pack objects after gc"
+
+# Errors: one line each, naming what is wrong.
+expect 3 "$WV" log "rados://wvt-nosuch-$$/r1"
+one_line_error "no such pool 'wvt-nosuch-$$'"
+WV_RADOS_CLIENT=client.wvnosuch expect 4 "$WV" log "$R"
+one_line_error "client.wvnosuch"
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures failure(s)"
+    exit 1
+fi
+echo "ok"
