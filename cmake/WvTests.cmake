@@ -113,3 +113,34 @@ foreach(src ${WV_FUZZ_SOURCES})
                          TIMEOUT 200)
   endif()
 endforeach()
+
+# Suites that need a Ceph cluster (the s3:// and rados:// backends, push and
+# pull to them) run against one started by the fixture below
+# (scripts/ceph-dev.sh: a mon, an OSD and radosgw on loopback) and stopped
+# after them. The credentials are the fixed test users of that script.
+set(WV_CEPH_DIR ${CMAKE_BINARY_DIR}/ceph)
+add_test(NAME ceph.start COMMAND bash ${CMAKE_SOURCE_DIR}/tests/ceph_fixture.sh
+         start ${WV_CEPH_DIR})
+add_test(NAME ceph.stop COMMAND bash ${CMAKE_SOURCE_DIR}/tests/ceph_fixture.sh
+         stop ${WV_CEPH_DIR})
+set_tests_properties(ceph.start PROPERTIES FIXTURES_SETUP ceph TIMEOUT 600)
+set_tests_properties(ceph.stop PROPERTIES FIXTURES_CLEANUP ceph TIMEOUT 120)
+set(WV_CEPH_ENV
+  "CEPH_CONF=${WV_CEPH_DIR}/ceph.conf"
+  "WV_CEPH_DIR=${WV_CEPH_DIR}"
+  "WV_CEPH_SCRIPT=${CMAKE_SOURCE_DIR}/scripts/ceph-dev.sh"
+  "AWS_ACCESS_KEY_ID=WVALICEACCESSKEY0001"
+  "AWS_SECRET_ACCESS_KEY=wvalicesecretkey000000000000000000000001"
+  "AWS_DEFAULT_REGION=us-east-1"
+  "AWS_ENDPOINT_URL=http://127.0.0.1:7480"
+  "S3_ENDPOINT=http://127.0.0.1:7480"
+  "WV_S3_B_ACCESS_KEY_ID=WVBOBACCESSKEY000001"
+  "WV_S3_B_SECRET_ACCESS_KEY=wvbobsecretkey00000000000000000000000001")
+get_property(wv_all_tests DIRECTORY PROPERTY TESTS)
+foreach(t ${wv_all_tests})
+  if(t MATCHES "^(unit|cli)\\.(s3|rados|remote|ceph)")
+    set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT ${WV_CEPH_ENV})
+    set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED ceph
+                         SKIP_RETURN_CODE 77)
+  endif()
+endforeach()

@@ -59,7 +59,8 @@ static void check_roundtrip(const struct member *m, size_t n)
         abort();
     fclose(fp);
     unlink(path);
-    struct wv__src src = {-1, (uint64_t)sz, buf, "roundtrip"};
+    struct wv__src src = {.fd = -1, .size = (uint64_t)sz, .map = buf,
+                          .name = "roundtrip"};
     struct wv__zip z;
     if (wv__zip_open(&z, &src, &err) != WV_OK || z.n_ents != n)
         abort();
@@ -81,8 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct wv__err err = {0};
-    struct wv__src src = {-1, size, size ? data : (const uint8_t *)"",
-                          "input"};
+    struct wv__src src = {.fd = -1, .size = size,
+                          .map = size ? data : (const uint8_t *)"",
+                          .name = "input"};
     struct wv__zip z;
     if (wv__zip_open(&z, &src, &err) != WV_OK) {
         wv__zip_close(&z);

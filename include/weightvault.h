@@ -274,8 +274,12 @@ typedef struct wv_load_opts {
     wv_format format;  /* WV_FMT_AUTO: detect from the content            */
     char *errbuf;      /* optional: message when the load fails           */
     size_t errbuf_size;
+    /* Only these tensors (NULL: all). Each must exist (WV_NOTFOUND).
+     * From a remote safetensors file only their bytes are fetched. */
+    const char *const *names;
+    size_t n_names;
 } wv_load_opts;
-#define WV_LOAD_OPTS_INIT {sizeof(wv_load_opts), WV_LOAD_MMAP, WV_FMT_AUTO, NULL, 0}
+#define WV_LOAD_OPTS_INIT {sizeof(wv_load_opts), WV_LOAD_MMAP, WV_FMT_AUTO, NULL, 0, NULL, 0}
 
 /* Read a file into a new tensor set. `path` may also be a Hugging Face
  * shard index (model.safetensors.index.json, pytorch_model.bin.index.json):

@@ -34,6 +34,9 @@ void cli_shape_str(const wv_tensor *t, char *buf, size_t cap);
 void cli_human_bytes(uint64_t n, char *buf, size_t cap);
 /* Load a file (or shard index), printing the error. */
 int cli_load(const char *path, unsigned flags, wv_model **m);
+/* The same, keeping only the tensors named (all if names is NULL). */
+int cli_load_some(const char *path, unsigned flags, const char *const *names,
+                  size_t n_names, wv_model **m);
 /* "5GB", "2GiB", "4096" -> bytes; 0 if invalid. */
 uint64_t cli_parse_size(const char *s);
 

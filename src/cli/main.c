@@ -101,11 +101,14 @@ static const char main_help[] =
     "found, 4 other, 5 concurrent update (retry)\n";
 
 static const char inspect_help[] =
-    "usage: wv inspect FILE [--json]\n"
+    "usage: wv inspect FILE [--json] [--tensor NAME]...\n"
     "\n"
     "Show a weights file: its format, its metadata, then one row per tensor\n"
     "(name, dtype, shape, bytes). The file is validated first.\n"
     "\n"
+
+    "  -t, --tensor NAME  only this tensor (repeat for more); from a remote\n"
+    "           safetensors file only its bytes are fetched\n"
     "  --json   print one JSON object instead, for scripts:\n"
     "           {\"format\": \"safetensors\", \"metadata\": {\"k\": \"v\"},\n"
     "            \"tensors\": [{\"name\": \"w\", \"dtype\": \"F32\", \"shape\": [2, 3],\n"
@@ -229,9 +232,17 @@ void cli_human_bytes(uint64_t n, char *buf, size_t cap)
 
 int cli_load(const char *path, unsigned flags, wv_model **m)
 {
+    return cli_load_some(path, flags, NULL, 0, m);
+}
+
+int cli_load_some(const char *path, unsigned flags, const char *const *names,
+                  size_t n_names, wv_model **m)
+{
     char errbuf[WV_ERRBUF_SIZE] = "";
     wv_load_opts o = WV_LOAD_OPTS_INIT;
     o.flags = flags;
+    o.names = names;
+    o.n_names = n_names;
     o.errbuf = errbuf;
     o.errbuf_size = sizeof errbuf;
     int rc = wv_model_load(path, &o, m);
@@ -248,6 +259,8 @@ static int cmd_inspect(int argc, char **argv)
     bool json = false;
     wv_model *m = NULL;
     int rc;
+    const char *names[64];
+    size_t n_names = 0;
 
     if (cli_want_help(argc, argv)) {
         fputs(inspect_help, stdout);
@@ -256,7 +269,13 @@ static int cmd_inspect(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             json = true;
-        else if (argv[i][0] == '-' && argv[i][1] != '\0')
+        else if (strcmp(argv[i], "--tensor") == 0 || strcmp(argv[i], "-t") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage("inspect", "%s needs a tensor name", argv[i]);
+            if (n_names == sizeof names / sizeof names[0])
+                return cli_usage("inspect", "at most 64 --tensor options");
+            names[n_names++] = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0')
             return cli_usage("inspect", "unknown option '%s'", argv[i]);
         else if (file == NULL)
             file = argv[i];
@@ -265,7 +284,8 @@ static int cmd_inspect(int argc, char **argv)
     }
     if (file == NULL)
         return cli_usage("inspect", "missing FILE");
-    if ((rc = cli_load(file, WV_LOAD_MMAP, &m)) != WV_OK)
+    if ((rc = cli_load_some(file, WV_LOAD_MMAP, n_names ? names : NULL,
+                            n_names, &m)) != WV_OK)
         return cli_exit_code(rc);
 
     size_t n = wv_model_count(m);

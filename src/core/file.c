@@ -121,6 +121,9 @@ int wv__src_read(const struct wv__src *s, uint64_t off, void *buf, size_t len,
             memcpy(buf, s->map + off, len);
         return WV_OK;
     }
+    if (s->remote_read)
+        return len ? s->remote_read(s->remote_ctx, off, buf, len, err)
+                   : WV_OK;
     return pread_parallel(s, off, buf, len, err);
 }
 

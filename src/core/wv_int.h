@@ -112,6 +112,15 @@ struct wv__src {
     uint64_t size;
     const unsigned char *map; /* whole input, or NULL in pread mode      */
     const char *name;         /* for messages                            */
+    /* A remote object (s3://, https://) read with ranged requests
+     * instead of the file descriptor, when set. */
+    int (*remote_read)(void *ctx, uint64_t off, void *buf, size_t len,
+                       struct wv__err *err);
+    void *remote_ctx;
+    /* Only these tensors are wanted (readers that can skip the others'
+     * bytes do; the rest are dropped after the load). */
+    const char *const *names;
+    size_t n_names;
 };
 /* Copy [off, off+len) into buf. WV_CORRUPT if the range passes the end. */
 int wv__src_read(const struct wv__src *s, uint64_t off, void *buf, size_t len,
@@ -173,6 +182,13 @@ int wv__model_keep(wv_model *m, void *p, size_t len, bool mapped);
  * into `dst`, then free `src`. WV_EXISTS (nothing moved, src still freed)
  * if a tensor name is in both. */
 int wv__model_absorb(wv_model *dst, wv_model *src, struct wv__err *err);
+/* wv_load_opts grew `names`; older callers pass a smaller struct. */
+#define wv__load_opts_has_names(o) \
+    ((o)->struct_size >= offsetof(wv_load_opts, n_names) + sizeof(size_t))
+/* Keep only the tensors named (each must exist: WV_NOTFOUND naming the
+ * first missing one, and nothing changes). */
+int wv__model_select(wv_model *m, const char *const *names, size_t n,
+                     struct wv__err *err);
 /* Validate a shape against a dtype: computes element count and byte size
  * with overflow checks. */
 int wv__shape_bytes(wv_dtype dt, int ndim, const uint64_t *shape,
@@ -256,6 +272,15 @@ const struct wv__format_ops *wv__format_get(wv_format id);
  * JSON shard index is followed. */
 int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
                   struct wv__err *err, bool allow_index);
+/* Detect the format (unless opts says it) and load a source; the set
+ * keeps `map` (map_len bytes, unmapped with it) if given (fmt.c). */
+int wv__load_src(const struct wv__src *src, const wv_load_opts *opts,
+                 wv_model **out, struct wv__err *err, void *map,
+                 size_t map_len);
+/* s3://, http://, https:// (remote.c). */
+bool wv__is_url(const char *path);
+int wv__load_remote(const char *url, const wv_load_opts *opts,
+                    wv_model **out, struct wv__err *err);
 /* Sharded checkpoints (shard.c). */
 bool wv__shard_is_index(const unsigned char *head, size_t n);
 int wv__shard_load(const char *path, int fd, uint64_t size,

@@ -81,9 +81,9 @@ static void copy_err(const wv_load_opts *o, const struct wv__err *e)
 }
 
 /* Probe and load from an open source into a new set. */
-static int load_src(const struct wv__src *src, const wv_load_opts *o,
-                    wv_model **out, struct wv__err *err, void *map,
-                    size_t map_len)
+int wv__load_src(const struct wv__src *src, const wv_load_opts *o,
+                 wv_model **out, struct wv__err *err, void *map,
+                 size_t map_len)
 {
     int rc = WV_OK;
     wv_model *m = NULL;
@@ -111,6 +111,15 @@ static int load_src(const struct wv__src *src, const wv_load_opts *o,
     map = NULL;
     m->source_format = f->name;
     WV_TRY(f->load(src, o ? o->flags : 0, m, err));
+    if (src->names) {
+        rc = wv__model_select(m, src->names, src->n_names, err);
+        if (rc != WV_OK) {
+            char msg[WV_ERRBUF_SIZE];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            wv__clearerr(err);
+            WV_CHECK(0, rc, "%s: %s", src->name, msg);
+        }
+    }
 out:
     if (map)
         munmap(map, map_len);
@@ -126,7 +135,7 @@ int wv_model_load(const char *path, const wv_load_opts *opts, wv_model **out)
 {
     struct wv__err e = {0};
     *out = NULL;
-    if (opts && opts->struct_size < sizeof(wv_load_opts))
+    if (opts && opts->struct_size < offsetof(wv_load_opts, names))
         return WV_MISUSE;
     int rc = wv__load_file(path, opts, out, &e, true);
     if (rc != WV_OK)
@@ -149,7 +158,12 @@ int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
              strerror(errno));
     WV_CHECK(fstat(fd, &st) == 0, WV_IO, "%s: %s", path, strerror(errno));
     WV_CHECK(S_ISREG(st.st_mode), WV_IO, "%s: not a regular file", path);
-    struct wv__src src = {fd, (uint64_t)st.st_size, NULL, path};
+    struct wv__src src = {fd, (uint64_t)st.st_size, NULL, path, NULL, NULL,
+                          NULL, 0};
+    if (opts && wv__load_opts_has_names(opts) && opts->names) {
+        src.names = opts->names;
+        src.n_names = opts->n_names;
+    }
     if (allow_index && (opts == NULL || opts->format == WV_FMT_AUTO)) {
         unsigned char head[64];
         size_t hn = src.size < sizeof head ? (size_t)src.size : sizeof head;
@@ -171,7 +185,7 @@ int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
     } else if (use_map) {
         src.map = (const unsigned char *)"";
     }
-    rc = load_src(&src, opts, out, err, map, map_len);
+    rc = wv__load_src(&src, opts, out, err, map, map_len);
     map = NULL; /* load_src owns it now */
 out:
     if (fd >= 0)
@@ -184,10 +198,15 @@ int wv_model_load_mem(const void *buf, size_t len, const wv_load_opts *opts,
 {
     struct wv__err e = {0};
     *out = NULL;
-    if (opts && opts->struct_size < sizeof(wv_load_opts))
+    if (opts && opts->struct_size < offsetof(wv_load_opts, names))
         return WV_MISUSE;
-    struct wv__src src = {-1, len, buf ? buf : (const void *)"", "<memory>"};
-    int rc = load_src(&src, opts, out, &e, NULL, 0);
+    struct wv__src src = {-1, len, buf ? buf : (const void *)"", "<memory>",
+                          NULL, NULL, NULL, 0};
+    if (opts && wv__load_opts_has_names(opts) && opts->names) {
+        src.names = opts->names;
+        src.n_names = opts->n_names;
+    }
+    int rc = wv__load_src(&src, opts, out, &e, NULL, 0);
     if (rc != WV_OK)
         copy_err(opts, &e);
     return rc;

@@ -365,6 +365,26 @@ static int st_load(const struct wv__src *src, unsigned flags, wv_model *m,
     const unsigned char *base;
     if (src->map) {
         base = src->map + 8 + n;
+    } else if (src->names) {
+        /* Read only the tensors asked for, one range each (a remote file
+         * is not downloaded whole). */
+        for (size_t i = 0; i < n_ents; i++) {
+            struct entry *e = &ents[i];
+            bool want = false;
+            for (size_t k = 0; k < src->n_names && !want; k++)
+                want = strlen(src->names[k]) == e->name_len &&
+                       memcmp(src->names[k], e->name, e->name_len) == 0;
+            if (!want)
+                continue;
+            const unsigned char *d;
+            void *owned;
+            WV_TRY(wv__src_data(src, 8 + n + e->begin, e->end - e->begin, &d,
+                                &owned, err));
+            WV_TRY(wv__model_add(m, e->name, e->name_len, e->dtype, e->ndim,
+                                 e->shape, d, (size_t)(e->end - e->begin),
+                                 owned, err));
+        }
+        goto out;
     } else {
         void *owned;
         WV_TRY(wv__src_data(src, 8 + n, pos, &base, &owned, err));

@@ -168,6 +168,34 @@ static int index_grow(wv_model *m)
     return WV_OK;
 }
 
+int wv__model_select(wv_model *m, const char *const *names, size_t n,
+                     struct wv__err *err)
+{
+    for (size_t k = 0; k < n; k++)
+        if (wv_model_find(m, names[k]) == NULL)
+            return wv__seterr(err, WV_NOTFOUND, "no tensor named '%.200s'",
+                              names[k]);
+    size_t keep = 0;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        bool want = false;
+        for (size_t k = 0; k < n && !want; k++)
+            want = strcmp(m->tensors[i].name, names[k]) == 0;
+        if (!want) {
+            wv__free(m->tensors[i].name);
+            wv__free(m->tensors[i].owned);
+            continue;
+        }
+        m->tensors[keep++] = m->tensors[i];
+    }
+    m->n_tensors = keep;
+    memset(m->index, 0, m->index_cap * sizeof *m->index);
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const char *nm = m->tensors[i].name;
+        *index_slot(m, nm, strlen(nm)) = i + 1;
+    }
+    return WV_OK;
+}
+
 const wv_tensor *wv_model_find(const wv_model *m, const char *name)
 {
     if (m->index_cap == 0)

@@ -579,7 +579,7 @@ TEST_IMPL(zip_writer_align_and_reader)
     size_t n;
     unsigned char *b = wvtest_read_file(p, &n);
     ASSERT_NOT_NULL(b);
-    struct wv__src src = {-1, n, b, "a.zip"};
+    struct wv__src src = {.fd = -1, .size = n, .map = b, .name = "a.zip"};
     struct wv__zip z;
     ASSERT_OK(wv__zip_open(&z, &src, err));
     ASSERT_EQ(z.n_ents, 3);

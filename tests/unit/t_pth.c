@@ -146,7 +146,8 @@ TEST_IMPL(pth_writer_layout)
     size_t n;
     unsigned char *buf = wvtest_read_file(p, &n);
     ASSERT_NOT_NULL(buf);
-    struct wv__src src = {-1, n, buf, "layout.pth"};
+    struct wv__src src = {.fd = -1, .size = n, .map = buf,
+                          .name = "layout.pth"};
     struct wv__err err = {0};
     struct wv__zip z;
     ASSERT_OK(wv__zip_open(&z, &src, &err));
@@ -252,7 +253,7 @@ TEST_IMPL(pth_fixture_fortran)
     unsigned char *buf = wvtest_read_file(fpath("fortran_tensor_3d.pth"),
                                           &n);
     ASSERT_NOT_NULL(buf);
-    struct wv__src src = {-1, n, buf, "f"};
+    struct wv__src src = {.fd = -1, .size = n, .map = buf, .name = "f"};
     struct wv__err err = {0};
     struct wv__zip z;
     ASSERT_OK(wv__zip_open(&z, &src, &err));
