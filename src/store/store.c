@@ -18,6 +18,7 @@ static const struct wv__backend *const backends[] = {
     &wv__backend_file,
     &wv__backend_mem,
     &wv__backend_rados,
+    &wv__backend_s3,
 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;

@@ -141,5 +141,6 @@ bool wv__store_fault_pending(void);
 extern const struct wv__backend wv__backend_file;
 extern const struct wv__backend wv__backend_mem;
 extern const struct wv__backend wv__backend_rados;
+extern const struct wv__backend wv__backend_s3;
 
 #endif
