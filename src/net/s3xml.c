@@ -52,6 +52,8 @@ static const char *find(const char *p, const char *end, const char *t)
     return NULL;
 }
 
+static bool text_ok(const char *s, size_t n);
+
 static int xml_walk(const char *xml, size_t len, xml_visit v, void *arg)
 {
     const char *p = xml, *end = xml + len;
@@ -75,6 +77,8 @@ static int xml_walk(const char *xml, size_t len, xml_visit v, void *arg)
                         return WV_CORRUPT;
                 continue;
             }
+            if (!text_ok(t, (size_t)(p - t)))
+                return WV_CORRUPT;
             if (v && (rc = v(arg, EV_TEXT, d, t, (size_t)(p - t))) != 0)
                 return rc;
             continue;
@@ -196,69 +200,90 @@ static void put_utf8(char *o, size_t *ol, uint32_t cp)
     }
 }
 
-/* Append the unescaped text s[0..n) to out (capacity cap, NUL kept
- * room for). WV_CORRUPT for a bad reference or a NUL, WV_RANGE if it does
- * not fit. */
-static int unescape_append(char *out, size_t cap, size_t *olen,
-                           const char *s, size_t n)
+/* Parse the reference at s[i] == '&' (at most 12 bytes to its ';'):
+ * the character it stands for and the index after it. False if it is not
+ * one of the five named entities or a valid numeric reference. */
+static bool entity(const char *s, size_t n, size_t i, uint32_t *cp,
+                   size_t *next)
 {
     static const struct {
         const char *name;
         char c;
     } named[] = {{"lt", '<'}, {"gt", '>'}, {"amp", '&'},
                  {"quot", '"'}, {"apos", '\''}};
+    size_t j = i + 1;
+    while (j < n && j - i <= 12 && s[j] != ';')
+        j++;
+    if (j >= n || s[j] != ';')
+        return false;
+    const char *e = s + i + 1;
+    size_t el = j - i - 1;
+    *next = j + 1;
+    if (el >= 2 && e[0] == '#') {
+        uint32_t v = 0;
+        bool hex = e[1] == 'x';
+        size_t k = hex ? 2 : 1;
+        if (k == el)
+            return false;
+        for (; k < el; k++) {
+            char h = e[k];
+            int dv = h >= '0' && h <= '9' ? h - '0'
+                   : hex && h >= 'a' && h <= 'f' ? h - 'a' + 10
+                   : hex && h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+            if (dv < 0)
+                return false;
+            v = v * (hex ? 16 : 10) + (uint32_t)dv;
+            if (v > 0x10ffff)
+                return false;
+        }
+        if (v == 0 || (v >= 0xd800 && v <= 0xdfff))
+            return false;
+        *cp = v;
+        return true;
+    }
+    for (size_t k = 0; k < sizeof named / sizeof named[0]; k++)
+        if (strlen(named[k].name) == el &&
+            memcmp(named[k].name, e, el) == 0) {
+            *cp = (uint32_t)(unsigned char)named[k].c;
+            return true;
+        }
+    return false;
+}
+
+/* Every text of the document: valid UTF-8, no NUL, references valid. */
+static bool text_ok(const char *s, size_t n)
+{
+    if (memchr(s, '\0', n) != NULL || !wv__utf8_valid(s, n))
+        return false;
+    for (const char *a = memchr(s, '&', n); a != NULL;) {
+        uint32_t cp;
+        size_t next;
+        if (!entity(s, n, (size_t)(a - s), &cp, &next))
+            return false;
+        a = next < n ? memchr(s + next, '&', n - next) : NULL;
+    }
+    return true;
+}
+
+/* Append the unescaped text s[0..n) (checked by text_ok) to out
+ * (capacity cap, room for the NUL kept). WV_RANGE if it does not fit. */
+static int unescape_append(char *out, size_t cap, size_t *olen,
+                           const char *s, size_t n)
+{
     size_t i = 0;
     while (i < n) {
         if (cap - *olen < 5)
             return WV_RANGE;
-        char c = s[i];
-        if (c == '\0')
-            return WV_CORRUPT;
-        if (c != '&') {
-            out[(*olen)++] = c;
-            i++;
+        if (s[i] != '&') {
+            out[(*olen)++] = s[i++];
             continue;
         }
-        size_t j = i + 1;
-        while (j < n && j - i <= 12 && s[j] != ';')
-            j++;
-        if (j >= n || s[j] != ';')
+        uint32_t cp;
+        size_t next;
+        if (!entity(s, n, i, &cp, &next))
             return WV_CORRUPT;
-        const char *e = s + i + 1;
-        size_t el = j - i - 1;
-        bool ok = false;
-        if (el >= 2 && e[0] == '#') {
-            uint32_t cp = 0;
-            bool hex = e[1] == 'x';
-            size_t k = hex ? 2 : 1;
-            if (k == el)
-                return WV_CORRUPT;
-            for (; k < el; k++) {
-                char h = e[k];
-                int dv = h >= '0' && h <= '9' ? h - '0'
-                       : hex && h >= 'a' && h <= 'f' ? h - 'a' + 10
-                       : hex && h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-                if (dv < 0)
-                    return WV_CORRUPT;
-                cp = cp * (hex ? 16 : 10) + (uint32_t)dv;
-                if (cp > 0x10ffff)
-                    return WV_CORRUPT;
-            }
-            if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
-                return WV_CORRUPT;
-            put_utf8(out, olen, cp);
-            ok = true;
-        } else {
-            for (size_t k = 0; k < sizeof named / sizeof named[0]; k++)
-                if (strlen(named[k].name) == el &&
-                    memcmp(named[k].name, e, el) == 0) {
-                    out[(*olen)++] = named[k].c;
-                    ok = true;
-                }
-        }
-        if (!ok)
-            return WV_CORRUPT;
-        i = j + 1;
+        put_utf8(out, olen, cp);
+        i = next;
     }
     out[*olen] = '\0';
     return WV_OK;
