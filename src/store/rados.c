@@ -9,14 +9,18 @@
  *   tail:  "wv1 t <gen> <index>"
  *
  * One RADOS write is limited to 90 MiB and one object to 128 MiB, so an
- * object larger than the stripe unit (WV_RADOS_STRIPE, 64 MiB by default)
- * is cut into pieces: bytes [0, stripe) in the head object "prefix/key",
- * piece i (bytes [i*stripe, (i+1)*stripe)) in "prefix/key.000001" and so
- * on. Tails are written first, in parallel (at most WV_RADOS_INFLIGHT
- * writes in flight, which bounds the memory librados holds), and the head
- * last, in one atomic write op together with its "wv" xattr: until the head
- * exists the object does not, so a reader never sees part of one. A failed
- * put removes the tails it wrote.
+ * object larger than the stripe unit (WV_RADOS_STRIPE: 4 KiB to 64 MiB,
+ * default 8 MiB) is cut into pieces: bytes [0, stripe) in the head object
+ * "prefix/key", piece i (bytes [i*stripe, (i+1)*stripe)) in
+ * "prefix/key.000001" and so on. Tails are written first, in parallel (at
+ * most WV_RADOS_INFLIGHT, default 4, writes in flight: librados copies
+ * each, so this bounds the memory held), and the head last, in one atomic
+ * write op together with its "wv" xattr: until the head exists the object
+ * does not, so a reader never sees part of one. A failed put removes the
+ * tails it wrote. Reads of several pieces go out in parallel, straight
+ * into the caller's buffer. 8 MiB pieces (Ceph's own RBD and RGW stripe at
+ * 4 MiB) moved a 512 MiB object about twice as fast as 64 MiB pieces on
+ * the test cluster, and spread over more OSDs on a real one.
  *
  * `gen` ties the pieces of one write together: a reader checks each tail's
  * xattr against the head's layout inside the same read op (cmpxattr), so a
@@ -42,7 +46,7 @@
 
 #include <rados/librados.h>
 
-#define STRIPE_DEFAULT ((size_t)64 << 20)
+#define STRIPE_DEFAULT ((size_t)8 << 20)
 #define STRIPE_MIN ((size_t)4096)
 #define STRIPE_MAX ((size_t)64 << 20) /* < the 90 MiB op limit */
 #define MAX_PIECES 1000000u           /* suffixes .000001 .. .999999 */
@@ -864,12 +868,13 @@ static int collect_names(struct rstore *rs, const char *prefix,
     return rc;
 }
 
-/* Probe names [i, i+n) in parallel; fn is called for each that still
- * exists, with its probe. A non-zero return from fn stops. */
-static int probe_batch(struct rstore *rs, char **names, size_t n,
-                       int (*fn)(struct rstore *rs, const char *name,
-                                 const struct probe *p, void *arg),
-                       void *arg)
+typedef int (*probe_fn)(struct rstore *rs, const char *name, size_t id,
+                        const struct probe *p, void *arg);
+
+/* Probe names all[ids[0..n)] (n <= PROBE_BATCH) in parallel; fn is called
+ * for each that still exists. A non-zero return from fn stops. */
+static int probe_batch(struct rstore *rs, char **all, const size_t *ids,
+                       size_t n, probe_fn fn, void *arg)
 {
     struct probe_op po[PROBE_BATCH];
     rados_completion_t c[PROBE_BATCH];
@@ -879,7 +884,7 @@ static int probe_batch(struct rstore *rs, char **names, size_t n,
     memset(c, 0, sizeof c);
     for (size_t i = 0; i < n; i++) {
         sub[i] = -ENOMEM;
-        char *oid = oname(rs, names[i], 0);
+        char *oid = oname(rs, all[ids[i]], 0);
         if (oid && probe_op_init(&po[i], 0, NULL, 0) == WV_OK) {
             if (rados_aio_create_completion2(NULL, NULL, &c[i]) == 0)
                 sub[i] = rados_aio_read_op_operate(po[i].op, rs->io, c[i],
@@ -890,6 +895,7 @@ static int probe_batch(struct rstore *rs, char **names, size_t n,
         wv__free(oid);
     }
     for (size_t i = 0; i < n; i++) {
+        const char *name = all[ids[i]];
         int r = sub[i];
         if (r == 0) {
             rados_aio_wait_for_complete(c[i]);
@@ -900,9 +906,9 @@ static int probe_batch(struct rstore *rs, char **names, size_t n,
             if (r == -ENOENT)
                 ; /* deleted since listed */
             else if (r < 0)
-                rc = rerr(rs, r, "cannot stat", names[i]);
-            else if ((rc = probe_finish(rs, &po[i], names[i], &p)) == WV_OK)
-                rc = fn(rs, names[i], &p, arg);
+                rc = rerr(rs, r, "cannot stat", name);
+            else if ((rc = probe_finish(rs, &po[i], name, &p)) == WV_OK)
+                rc = fn(rs, name, ids[i], &p, arg);
         }
         if (c[i])
             rados_aio_release(c[i]);
@@ -911,41 +917,142 @@ static int probe_batch(struct rstore *rs, char **names, size_t n,
     return rc;
 }
 
-static int walk(struct rstore *rs, const char *prefix,
-                int (*fn)(struct rstore *, const char *,
-                          const struct probe *, void *),
-                void *arg)
+static int probe_all(struct rstore *rs, char **all, const size_t *ids,
+                     size_t n, probe_fn fn, void *arg)
 {
-    struct names nm = {0};
-    int rc = collect_names(rs, prefix, &nm);
-    for (size_t i = 0; rc == WV_OK && i < nm.n; i += PROBE_BATCH) {
-        size_t k = nm.n - i < PROBE_BATCH ? nm.n - i : PROBE_BATCH;
-        rc = probe_batch(rs, nm.v + i, k, fn, arg);
-    }
-    names_release(&nm);
+    int rc = WV_OK;
+    for (size_t i = 0; rc == WV_OK && i < n; i += PROBE_BATCH)
+        rc = probe_batch(rs, all, ids + i,
+                         n - i < PROBE_BATCH ? n - i : PROBE_BATCH, fn, arg);
     return rc;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The piece index if `name` looks like a tail piece ("X.000001"), else 0. */
+static uint64_t tail_index(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 8 || name[n - 7] != '.')
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = n - 6; i < n; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(name[i] - '0');
+    }
+    return v;
+}
+
+/* The position of `name`'s first n bytes as a whole name in the sorted
+ * list, or SIZE_MAX. */
+static size_t find_name(char **v, size_t count, const char *name, size_t n)
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strncmp(v[mid], name, n);
+        if (c == 0 && v[mid][n] != '\0')
+            c = 1;
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SIZE_MAX;
 }
 
 struct list_arg {
     int (*cb)(void *, const char *, uint64_t);
     void *arg;
+    uint64_t *pieces; /* per name: the piece count of a head, else 0 */
 };
 
-static int list_one(struct rstore *rs, const char *name,
+static int list_one(struct rstore *rs, const char *name, size_t id,
                     const struct probe *p, void *arg)
 {
     struct list_arg *la = arg;
     (void)rs;
     if (p->kind == P_TAIL)
         return WV_OK; /* a piece of a striped object */
+    if (p->kind == P_HEAD)
+        la->pieces[id] = p->pieces;
     return la->cb(la->arg, name, p->size);
 }
 
+/* Every object under the prefix, each probed for its size and kind. Names
+ * that look like tail pieces of a head listed too are probed last, and
+ * only if that head's layout does not account for them: a listing of
+ * striped packs costs one probe per object, not per piece. */
 static int r_list(struct wv__store *s, const char *prefix,
                   int (*cb)(void *, const char *, uint64_t), void *arg)
 {
-    struct list_arg la = {cb, arg};
-    return walk((struct rstore *)s, prefix, list_one, &la);
+    struct rstore *rs = (struct rstore *)s;
+    struct names nm = {0};
+    struct list_arg la = {cb, arg, NULL};
+    size_t *first = NULL, *later = NULL, nf = 0, nl = 0, nr = 0;
+    int rc = collect_names(rs, prefix, &nm);
+    if (rc != WV_OK || nm.n == 0)
+        goto out;
+    qsort(nm.v, nm.n, sizeof *nm.v, cmp_name);
+    la.pieces = wv__calloc(nm.n, sizeof *la.pieces);
+    first = wv__malloc(nm.n * sizeof *first);
+    later = wv__malloc(nm.n * sizeof *later);
+    if (!la.pieces || !first || !later) {
+        rc = wv__seterr(s->err, WV_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nm.n; i++) {
+        bool tailish = tail_index(nm.v[i]) > 0 &&
+                       find_name(nm.v, nm.n, nm.v[i],
+                                 strlen(nm.v[i]) - 7) != SIZE_MAX;
+        if (tailish)
+            later[nl++] = i;
+        else
+            first[nf++] = i;
+    }
+    rc = probe_all(rs, nm.v, first, nf, list_one, &la);
+    if (rc != WV_OK)
+        goto out;
+    for (size_t k = 0; k < nl; k++) {
+        const char *name = nm.v[later[k]];
+        size_t h = find_name(nm.v, nm.n, name, strlen(name) - 7);
+        if (la.pieces[h] <= tail_index(name)) /* not one of its pieces */
+            later[nr++] = later[k];
+    }
+    rc = probe_all(rs, nm.v, later, nr, list_one, &la);
+out:
+    wv__free(first);
+    wv__free(later);
+    wv__free(la.pieces);
+    names_release(&nm);
+    return rc;
+}
+
+/* Probe every object under the prefix, tails included. */
+static int walk(struct rstore *rs, const char *prefix, probe_fn fn,
+                void *arg)
+{
+    struct names nm = {0};
+    size_t *ids = NULL;
+    int rc = collect_names(rs, prefix, &nm);
+    if (rc == WV_OK && nm.n > 0) {
+        ids = wv__malloc(nm.n * sizeof *ids);
+        if (ids == NULL)
+            rc = wv__seterr(rs->base.err, WV_NOMEM, "out of memory");
+        for (size_t i = 0; ids && i < nm.n; i++)
+            ids[i] = i;
+        if (ids)
+            rc = probe_all(rs, nm.v, ids, nm.n, fn, arg);
+    }
+    wv__free(ids);
+    names_release(&nm);
+    return rc;
 }
 
 /* ---- refs ------------------------------------------------------------- */
@@ -1020,15 +1127,16 @@ struct sweep_arg {
 
 /* Remove a tail piece left by a killed or failed writer: its head is gone,
  * or belongs to another write, and it is older than min_age. */
-static int sweep_one(struct rstore *rs, const char *name,
+static int sweep_one(struct rstore *rs, const char *name, size_t id,
                      const struct probe *p, void *arg)
 {
     struct sweep_arg *sa = arg;
+    (void)id;
     if (p->kind != P_TAIL || (int64_t)(sa->now - p->mtime) < sa->min_age)
         return WV_OK;
     size_t n = strlen(name);
-    if (n < 8 || name[n - 7] != '.')
-        return WV_OK;
+    if (tail_index(name) != p->index)
+        return WV_OK; /* its tag names another piece: not ours to judge */
     char *key = wv__strndup(name, n - 7);
     if (key == NULL)
         return wv__seterr(rs->base.err, WV_NOMEM, "out of memory");

@@ -322,8 +322,8 @@ TEST_IMPL(rados_striped_300m)
         WVTEST_SKIP("CEPH_CONF is unset: no Ceph cluster");
     unsetenv("WV_RADOS_STRIPE");
     ASSERT_OK(ctx_open(&c, "big"));
-    /* 300 MiB and an odd tail: five pieces of the default 64 MiB. */
-    striped(&c, (300u << 20) + 12345, 64u << 20, 20);
+    /* 300 MiB and an odd tail: 38 pieces of the default 8 MiB. */
+    striped(&c, (300u << 20) + 12345, 8u << 20, 20);
     ctx_close(&c);
 }
 
@@ -423,6 +423,32 @@ static void recreate(struct ctx *c)
     ASSERT(a && b && d);
     fill(a, big, 1);
     fill(b, big, 2);
+
+    /* Objects whose names look like pieces are listed unless they are
+     * pieces of a head listed with them. */
+    ASSERT_OK(wv__store_put(s, "x", a, small, 0));
+    ASSERT_OK(wv__store_put(s, "x.000007", "seven", 5, 0));
+    ASSERT_OK(wv__store_put(s, "v1", "v", 1, 0));
+    ASSERT_OK(wv__store_put(s, "v1.000001", "one", 3, 0));
+    struct seen sn = {0};
+    ASSERT_OK(wv__store_list(s, "", seen_cb, &sn));
+    ASSERT_EQ(sn.n, 4);
+    ASSERT_EQ(seen_size(&sn, "x"), small);
+    ASSERT_EQ(seen_size(&sn, "x.000007"), 5);
+    ASSERT_EQ(seen_size(&sn, "v1"), 1);
+    ASSERT_EQ(seen_size(&sn, "v1.000001"), 3);
+    ASSERT_OK(wv__store_get(s, "x.000007", 0, d, 5, &n));
+    ASSERT_MEMEQ(d, "seven", 5);
+    ASSERT_EQ(wv__store_stat(s, "x.000001", &sz), WV_NOTFOUND);
+    memset(&sn, 0, sizeof sn);
+    ASSERT_OK(wv__store_list(s, "x.", seen_cb, &sn));
+    ASSERT_EQ(sn.n, 1);
+    ASSERT_OK(wv__store_del(s, "x"));
+    ASSERT_OK(wv__store_del(s, "x.000007"));
+    ASSERT_OK(wv__store_del(s, "v1"));
+    ASSERT_OK(wv__store_del(s, "v1.000001"));
+    ASSERT_EQ(raw_count(c, "x"), 0);
+    ASSERT_EQ(raw_count(c, "v1"), 0);
     ASSERT_OK(wv__store_put(s, "obj", a, big, 0));
     ASSERT_OK(wv__store_del(s, "obj"));
     ASSERT_EQ(raw_count(c, "obj"), 0);
@@ -438,7 +464,7 @@ static void recreate(struct ctx *c)
     ASSERT_EQ(sz, small);
     ASSERT_OK(wv__store_get(s, "obj", 0, d, small, &n));
     ASSERT(memcmp(d, a, small) == 0);
-    struct seen sn = {0};
+    memset(&sn, 0, sizeof sn);
     ASSERT_OK(wv__store_list(s, "", seen_cb, &sn));
     ASSERT_EQ(sn.n, 1);
     ASSERT_EQ(seen_size(&sn, "obj"), small);
