@@ -142,5 +142,8 @@ foreach(t ${wv_all_tests})
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT ${WV_CEPH_ENV})
     set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED ceph
                          SKIP_RETURN_CODE 77)
+    if(t MATCHES "^cli\\.remote_")
+      set_tests_properties(${t} PROPERTIES TIMEOUT 900)
+    endif()
   endif()
 endforeach()

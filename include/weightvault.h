@@ -281,7 +281,11 @@ typedef struct wv_load_opts {
 } wv_load_opts;
 #define WV_LOAD_OPTS_INIT {sizeof(wv_load_opts), WV_LOAD_MMAP, WV_FMT_AUTO, NULL, 0, NULL, 0}
 
-/* Read a file into a new tensor set. `path` may also be a Hugging Face
+/* Read a file into a new tensor set. `path` may also be a URL:
+ * s3://BUCKET/KEY (signed with the AWS credentials of the environment) or
+ * http(s)://HOST/PATH, read with ranged GETs (a safetensors file's header
+ * first, then only the tensors wanted; other formats are fetched whole
+ * into memory). `path` may also be a Hugging Face
  * shard index (model.safetensors.index.json, pytorch_model.bin.index.json):
  * the shards it names, in its directory, are read as one set, and the
  * index and the shards must agree tensor for tensor.

@@ -20,7 +20,8 @@ case $cmd in
     fi
     rm -f "$D.shared"
     bash "$here/scripts/ceph-dev.sh" install
-    CEPH_DIR=$D bash "$here/scripts/ceph-dev.sh" start >/dev/null
+    CEPH_DIR=$D CEPH_MEMSTORE_BYTES=${CEPH_MEMSTORE_BYTES:-8G} \
+      bash "$here/scripts/ceph-dev.sh" start >/dev/null
     echo "ceph_fixture: started a cluster in $D"
     ;;
   stop)

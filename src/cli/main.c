@@ -64,7 +64,7 @@ static const char main_help[] =
     "weightvault saves, loads, converts and checks neural-network weights.\n"
     "\n"
     "commands:\n"
-    "  inspect FILE [--json]          show format, metadata and tensors\n"
+    "  inspect FILE|URL [--json]      show format, metadata and tensors\n"
     "  convert IN OUT [--dtype T]     convert between formats (and dtypes)\n"
     "  verify FILE|REPO               validate a file and read every byte,\n"
     "                                 or check a whole repository\n"
@@ -101,12 +101,17 @@ static const char main_help[] =
     "found, 4 other, 5 concurrent update (retry)\n";
 
 static const char inspect_help[] =
-    "usage: wv inspect FILE [--json] [--tensor NAME]...\n"
+    "usage: wv inspect FILE|URL [--json] [--tensor NAME]...\n"
     "\n"
     "Show a weights file: its format, its metadata, then one row per tensor\n"
     "(name, dtype, shape, bytes). The file is validated first.\n"
     "\n"
-
+    "FILE may be a URL: s3://BUCKET/KEY (AWS credentials, region and\n"
+    "endpoint from the environment, as for repositories) or\n"
+    "http(s)://HOST/PATH. A safetensors file is read with ranged requests:\n"
+    "the header, then only the tensors shown; other formats are fetched\n"
+    "into memory (never to disk).\n"
+    "\n"
     "  -t, --tensor NAME  only this tensor (repeat for more); from a remote\n"
     "           safetensors file only its bytes are fetched\n"
     "  --json   print one JSON object instead, for scripts:\n"

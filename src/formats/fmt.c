@@ -153,6 +153,8 @@ int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
     struct stat st;
     *out = NULL;
 
+    if (wv__is_url(path))
+        return wv__load_remote(path, opts, out, err);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     WV_CHECK(fd >= 0, errno == ENOENT ? WV_NOTFOUND : WV_IO, "%s: %s", path,
              strerror(errno));
