@@ -1228,13 +1228,25 @@ static int r_connect(struct rstore *rs, const char *client,
                           "%s: cannot create a rados client '%s': %s", uri,
                           client, strerror(-r));
     rs->have_cl = true;
+    /* Errors reach the caller as one message; librados's own lines on
+     * stderr would only repeat them (a configuration can turn them on). */
+    rados_conf_set(rs->cl, "log_to_stderr", "false");
+    rados_conf_set(rs->cl, "err_to_stderr", "false");
     const char *conf = getenv("CEPH_CONF");
     r = rados_conf_read_file(rs->cl, NULL);
     if (r < 0 && conf && conf[0])
         return wv__seterr(err, WV_BACKEND,
                           "%s: cannot read the ceph configuration '%s': %s",
                           uri, conf, strerror(-r));
+    bool read_conf = r == 0;
     rados_conf_parse_env(rs->cl, NULL);
+    char mon[8] = "";
+    r = rados_conf_get(rs->cl, "mon_host", mon, sizeof mon);
+    bool have_mon = r == -ENAMETOOLONG || (r == 0 && mon[0] != '\0');
+    if (!read_conf && !have_mon) /* else librados asks DNS, on stderr */
+        return wv__seterr(err, WV_BACKEND,
+                          "%s: no ceph configuration found (set CEPH_CONF)",
+                          uri);
     const char *keyring = getenv("CEPH_KEYRING");
     if (keyring && keyring[0] &&
         (r = rados_conf_set(rs->cl, "keyring", keyring)) < 0)
@@ -1255,17 +1267,11 @@ static int r_connect(struct rstore *rs, const char *client,
                           "in the keyring%s%s?): %s",
                           uri, client, keyring ? " " : "",
                           keyring ? keyring : "", strerror(-r));
-    if (r == -ENOENT) {
-        char mon[8] = "";
-        if (rados_conf_get(rs->cl, "mon_host", mon, sizeof mon) == -ENAMETOOLONG ||
-            mon[0] != '\0')
-            return wv__seterr(err, WV_AUTH,
-                              "%s: no key for client '%s' (no keyring has "
-                              "it; set CEPH_KEYRING or WV_RADOS_CLIENT)",
-                              uri, client);
-        return wv__seterr(err, WV_BACKEND,
-                          "%s: no monitors configured (set CEPH_CONF)", uri);
-    }
+    if (r == -ENOENT && (have_mon || read_conf))
+        return wv__seterr(err, WV_AUTH,
+                          "%s: no key for client '%s' (no keyring has it; "
+                          "set CEPH_KEYRING or WV_RADOS_CLIENT)",
+                          uri, client);
     if (r < 0)
         return wv__seterr(err, WV_BACKEND,
                           "%s: cannot connect to the ceph cluster as '%s' "

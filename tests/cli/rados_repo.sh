@@ -158,6 +158,12 @@ expect 3 "$WV" log "rados://wvt-nosuch-$$/r1"
 one_line_error "no such pool 'wvt-nosuch-$$'"
 WV_RADOS_CLIENT=client.wvnosuch expect 4 "$WV" log "$R"
 one_line_error "client.wvnosuch"
+if [ ! -e /etc/ceph/ceph.conf ] && [ ! -e "$HOME/.ceph/config" ] &&
+    [ ! -e ./ceph.conf ]; then
+    # No configuration at all: librados would ask DNS, saying so on stderr.
+    expect 4 env -u CEPH_CONF "$WV" log "$R"
+    one_line_error "set CEPH_CONF"
+fi
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"
