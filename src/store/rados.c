@@ -1336,7 +1336,11 @@ static int r_open(const char *uri, const char *rest, bool create,
         r = rados_pool_create(rs->cl, rs->pool);
         WV_CHECK(r == 0 || r == -EEXIST, code_of(-r),
                  "%s: cannot create pool '%s': %s%s", uri, rs->pool,
-                 strerror(-r), hint_of(-r));
+                 strerror(-r),
+                 r == -EPERM || r == -EACCES
+                     ? " (the client may not create pools: create it "
+                       "with 'ceph osd pool create')"
+                     : "");
         pid = 0;
     }
     WV_CHECK(pid != -ENOENT, WV_NOTFOUND, "%s: no such pool '%s'", uri,

@@ -219,6 +219,22 @@ static void roundtrip(struct ctx *c)
     ASSERT_OK(wv__store_open(o.uri, false, &o.err, &s2));
     ASSERT_EQ(wv__store_stat(s2, "a/y", &sz), WV_NOTFOUND);
     wv__store_close(s2);
+    /* Without a prefix (or with an empty one) keys are object names. */
+    const char *bare[] = {"rados://" POOL, "rados://" POOL "/", "rados://" POOL "//"};
+    for (int i = 0; i < 3; i++) {
+        char key[160];
+        snprintf(key, sizeof key, "%s/a/y", c->prefix);
+        ASSERT_OK(wv__store_open(bare[i], false, &o.err, &s2));
+        ASSERT_OK(wv__store_stat(s2, key, &sz));
+        ASSERT_EQ(sz, 6);
+        snprintf(key, sizeof key, "%s/a/", c->prefix);
+        memset(&sn, 0, sizeof sn);
+        ASSERT_OK(wv__store_list(s2, key, seen_cb, &sn));
+        wv__store_close(s2);
+        ASSERT_EQ(sn.n, 1);
+        snprintf(key, sizeof key, "%s/a/y", c->prefix);
+        ASSERT_STREQ(sn.keys[0], key);
+    }
 }
 
 TEST_IMPL(rados_roundtrip)
