@@ -74,6 +74,8 @@ enum {
 /* Extended codes. */
 #define WV_IO_SHORT_READ (WV_IO | (1 << 8))
 #define WV_CORRUPT_CHECKSUM (WV_CORRUPT | (1 << 8))
+/* An encrypted repository was opened without a passphrase or key file. */
+#define WV_AUTH_NO_KEY (WV_AUTH | (1 << 8))
 
 /* Static English description of a status code ("unknown error" if none). */
 WV_API const char *wv_strerror(int code);
@@ -350,17 +352,46 @@ typedef struct wv_init_opts {
     uint64_t pack_size;      /* default 32 MiB                           */
     char *errbuf;
     size_t errbuf_size;
+    /* Encryption (docs/repo-format.md section 14). With `encrypt`, a
+     * random repository key encrypts everything but the format version;
+     * it is stored wrapped by the secret given here: `passphrase`, else
+     * `key_file` (a raw key written by wv_secret_keygen(), or a file
+     * holding a passphrase), else $WV_PASSPHRASE, else the file named by
+     * $WV_KEY_FILE (WV_AUTH_NO_KEY if none). More secrets can be added
+     * later (wv_repo_key_add). */
+    int encrypt;
+    const char *passphrase;
+    const char *key_file;
+    const char *key_label; /* a name for that key slot (default "first") */
 } wv_init_opts;
 #define WV_INIT_OPTS_INIT \
     {sizeof(wv_init_opts), "zstd-bg", 1, (uint64_t)4 << 20, \
-     (uint64_t)32 << 20, NULL, 0}
+     (uint64_t)32 << 20, NULL, 0, 0, NULL, NULL, NULL}
 
 /* Create a repository at `uri` (the directory is made if missing).
  * WV_EXISTS if one is there already. */
 WV_API int wv_repo_init(const char *uri, const wv_init_opts *opts);
-/* Open an existing repository. On failure the message goes to errbuf. */
+/* Open an existing repository. On failure the message goes to errbuf.
+ * An encrypted repository is opened with $WV_PASSPHRASE or the key file
+ * named by $WV_KEY_FILE (see wv_repo_open_ex). */
 WV_API int wv_repo_open(const char *uri, char *errbuf, size_t errbuf_size,
                         wv_repo **out);
+
+typedef struct wv_open_opts {
+    uint32_t struct_size;
+    const char *passphrase; /* for an encrypted repository: a passphrase, */
+    const char *key_file;   /* or a key file (raw key or passphrase);
+                               neither: $WV_PASSPHRASE, then $WV_KEY_FILE */
+    char *errbuf;
+    size_t errbuf_size;
+} wv_open_opts;
+#define WV_OPEN_OPTS_INIT {sizeof(wv_open_opts), NULL, NULL, NULL, 0}
+
+/* wv_repo_open with options. For an encrypted repository without any
+ * secret: WV_AUTH_NO_KEY; with a secret no key slot accepts: WV_AUTH and
+ * a message saying "wrong key". Plain repositories ignore the secret. */
+WV_API int wv_repo_open_ex(const char *uri, const wv_open_opts *opts,
+                           wv_repo **out);
 WV_API void wv_repo_close(wv_repo *r);
 /* Message of the last failed call on `r`. Borrowed. */
 WV_API const char *wv_repo_errmsg(const wv_repo *r);
@@ -378,8 +409,10 @@ typedef struct wv_commit_opts {
                         together; the call blocks while they would
                         exceed it (a set larger than this alone waits
                         until nothing else is staged). 0: 1 GiB          */
+    const char *sign_key; /* sign the checkpoint with this Ed25519 secret
+                        key file (written by wv_keygen); NULL: unsigned  */
 } wv_commit_opts;
-#define WV_COMMIT_OPTS_INIT {sizeof(wv_commit_opts), NULL, 16, 0}
+#define WV_COMMIT_OPTS_INIT {sizeof(wv_commit_opts), NULL, 16, 0, NULL}
 
 /* Store the set as a new checkpoint on `branch` (NULL: "main") and move
  * the branch to it. Returns its id in `id`. The checkpoint is durable and
@@ -396,12 +429,19 @@ typedef struct wv_checkout_opts {
     uint32_t struct_size;
     const char *const *names; /* only these tensors (NULL: all)          */
     size_t n_names;
+    const char *verify_signer; /* a public key file (wv_keygen's .pub): the
+                                  checkpoint must carry a valid signature
+                                  by that key, else WV_AUTH              */
 } wv_checkout_opts;
-#define WV_CHECKOUT_OPTS_INIT {sizeof(wv_checkout_opts), NULL, 0}
+#define WV_CHECKOUT_OPTS_INIT {sizeof(wv_checkout_opts), NULL, 0, NULL}
 
 /* Read checkpoint `ref` into a new tensor set with its metadata. Every
- * chunk is checked against its SHA-256. Reads only the chunks of the
- * tensors asked for. */
+ * chunk is checked against its SHA-256 (keyed, in an encrypted
+ * repository). Reads only the chunks of the tensors asked for. A
+ * checkpoint whose signature does not verify is refused (WV_AUTH); so is
+ * an unsigned one, or one signed by another key, when opts->verify_signer
+ * is given or the repository trusts keys (wv_repo_trust_add) and none of
+ * them signed it. */
 WV_API int wv_repo_checkout(wv_repo *r, const char *ref,
                             const wv_checkout_opts *opts, wv_model **out);
 
@@ -450,6 +490,9 @@ WV_API uint64_t wv_checkpoint_tensor_nbytes(const wv_checkpoint *c,
                                             size_t i);
 /* Sum of the tensors' bytes. */
 WV_API uint64_t wv_checkpoint_total_bytes(const wv_checkpoint *c);
+/* The public key (64 hex digits) whose valid signature the checkpoint
+ * carries, or "" if it is unsigned or its signature does not verify. */
+WV_API const char *wv_checkpoint_signer(const wv_checkpoint *c);
 
 /* Refs. Names are 1..100 characters of [A-Za-z0-9._-], not starting with
  * '.' or '-', without "..", not ending in ".lock", not "latest" and not
@@ -739,6 +782,71 @@ typedef struct wv_sync_result {
  * moved meanwhile): objects are copied, that ref is left as it was. */
 WV_API int wv_repo_sync(const char *src, const char *dst,
                         const wv_sync_opts *opts, wv_sync_result *result);
+
+/* ------------------------------------------------------------------------
+ * Keys and signatures (docs/repo-format.md section 14).
+ *
+ * An encrypted repository's key is stored once per "key slot", wrapped by
+ * one secret (a passphrase through Argon2id, or a raw key file), so
+ * several people open it with their own secrets. Checkpoints may carry an
+ * Ed25519 signature (wv_commit_opts.sign_key); checkouts check it against
+ * wv_checkout_opts.verify_signer or the repository's trusted keys.
+ * Secrets are wiped from memory after use and never appear in messages.
+ */
+
+/* 1 if the repository is encrypted, 0 if not. */
+WV_API int wv_repo_encrypted(const wv_repo *r);
+
+typedef struct wv_key_slot {
+    const char *id;      /* 16 hex digits                              */
+    const char *label;
+    const char *kind;    /* "passphrase" or "key file"                 */
+    const char *created; /* RFC 3339 UTC                               */
+    int current;         /* 1 for the slot this handle was opened with */
+} wv_key_slot;
+typedef int (*wv_key_cb)(void *arg, const wv_key_slot *slot);
+
+/* The key slots of an encrypted repository, sorted by id (borrowed
+ * during the callback; a non-zero return stops and is returned).
+ * WV_MISUSE for a repository that is not encrypted. */
+WV_API int wv_repo_key_list(wv_repo *r, wv_key_cb cb, void *arg);
+/* Add a slot for a new secret (a passphrase, else a key file); its id
+ * goes to `id` (17 bytes). */
+WV_API int wv_repo_key_add(wv_repo *r, const char *passphrase,
+                           const char *key_file, const char *label,
+                           char id[17]);
+/* Remove a slot (by id or a unique prefix of at least 4 digits). The
+ * other secrets keep working; the last slot cannot be removed. Removing a
+ * slot does not re-encrypt anything: whoever read the repository key
+ * while holding that secret can still use it. */
+WV_API int wv_repo_key_remove(wv_repo *r, const char *id);
+
+/* Write a new random raw key to `path` (mode 0600; WV_EXISTS if the file
+ * exists): a key file for wv_init_opts.key_file / wv_repo_key_add. */
+WV_API int wv_secret_keygen(const char *path, char *errbuf,
+                            size_t errbuf_size);
+/* Write a new Ed25519 key pair: BASE.key (secret, mode 0600) and
+ * BASE.pub. WV_EXISTS if either exists. */
+WV_API int wv_keygen(const char *base, char *errbuf, size_t errbuf_size);
+
+typedef struct wv_trusted_key {
+    const char *id;    /* the first 16 hex digits of the public key    */
+    const char *key;   /* the public key, 64 hex digits                */
+    const char *label;
+} wv_trusted_key;
+typedef int (*wv_trust_cb)(void *arg, const wv_trusted_key *k);
+
+/* Trust the public key in `pub_file` (wv_keygen's .pub): from now on
+ * every checkout must find a valid signature by a trusted key. In an
+ * encrypted repository the list is sealed with the repository key, so
+ * only key holders can change it; in a plain one it is as safe as write
+ * access to the store (give verify_signer to rely on a key of your own).
+ * Its id goes to `id` (17 bytes; may be NULL). */
+WV_API int wv_repo_trust_add(wv_repo *r, const char *pub_file,
+                             const char *label, char id[17]);
+WV_API int wv_repo_trust_list(wv_repo *r, wv_trust_cb cb, void *arg);
+/* Remove a trusted key by id (or unique prefix, >= 4 digits). */
+WV_API int wv_repo_trust_remove(wv_repo *r, const char *id);
 
 #ifdef __cplusplus
 }

@@ -63,6 +63,7 @@ struct wv_commit_handle {
     bool copied;     /* set->regions[0] is a staging buffer to recycle */
     char *branch;    /* NULL: main */
     char *message;
+    char *sign_key;  /* the caller's strings, copied */
     wv_commit_opts opts;
     struct wv_commit_handle *next;
 };
@@ -243,6 +244,7 @@ static void handle_free(wv_commit_handle *h)
     wv_model_free(h->set);
     wv__free(h->branch);
     wv__free(h->message);
+    wv__free(h->sign_key);
     wv__free(h);
 }
 
@@ -274,18 +276,29 @@ int wv_repo_commit_async(wv_repo *r, const wv_model *m, const char *branch,
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     /* A caller's smaller (older) struct is copied as far as it goes and
-     * keeps its struct_size, so the commit reports the mismatch. */
+     * keeps its struct_size: the commit takes the fields it covers (or
+     * reports an incompatible header). */
     memcpy(&h->opts, opts,
            opts->struct_size < sizeof h->opts ? opts->struct_size
                                               : sizeof h->opts);
+    bool has_message = opts->struct_size >= offsetof(wv_commit_opts,
+                                                     message) +
+                                                sizeof opts->message;
+    bool has_sign = opts->struct_size >= offsetof(wv_commit_opts,
+                                                  sign_key) +
+                                             sizeof opts->sign_key;
     if ((branch && (h->branch = wv__strdup(branch)) == NULL) ||
-        (opts->struct_size >= sizeof h->opts && opts->message &&
-         (h->message = wv__strdup(opts->message)) == NULL)) {
+        (has_message && opts->message &&
+         (h->message = wv__strdup(opts->message)) == NULL) ||
+        (has_sign && opts->sign_key &&
+         (h->sign_key = wv__strdup(opts->sign_key)) == NULL)) {
         rc = WV_NOMEM;
         goto out;
     }
-    if (opts->struct_size >= sizeof h->opts)
+    if (has_message)
         h->opts.message = h->message;
+    if (has_sign)
+        h->opts.sign_key = h->sign_key;
 
     if (take) {
         h->set = take;
@@ -294,7 +307,10 @@ int wv_repo_commit_async(wv_repo *r, const wv_model *m, const char *branch,
         size_t total = 0;
         for (size_t i = 0; i < m->n_tensors; i++)
             total += m->tensors[i].nbytes;
-        uint64_t limit = opts->struct_size >= sizeof h->opts &&
+        uint64_t limit = opts->struct_size >=
+                                     offsetof(wv_commit_opts,
+                                              staging_bytes) +
+                                         sizeof opts->staging_bytes &&
                                  opts->staging_bytes
                              ? opts->staging_bytes
                              : DEFAULT_STAGING;

@@ -2,21 +2,34 @@
  * checkout.c -- reading a checkpoint back into a tensor set.
  *
  * Every chunk is located through the chunk index, read with one ranged get
- * from its pack, decoded, and checked against its SHA-256 id before it is
- * used: a damaged pack can never hand back wrong bytes silently. Only the
- * chunks of the requested tensors are read.
+ * from its pack, unsealed (encrypted repositories), decoded, and checked
+ * against its id before it is used: a damaged pack can never hand back
+ * wrong bytes silently. Only the chunks of the requested tensors are read.
+ *
+ * This thread does every store read, in order (backends need not be
+ * thread-safe); worker threads, one per core, unseal, decode and hash the
+ * chunks read, each from a bounded ring of read buffers (an unencrypted,
+ * uncompressed chunk is read straight into its place and only hashed).
+ * The first failure in chunk order is the one reported, with its tensor.
+ * The checkpoint's signature is checked first (crypt.c decides: a
+ * signature that does not verify is refused always, a missing or foreign
+ * one when a signer is required).
  */
 #include "repo.h"
 
-int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
-                        size_t raw_len, void *scratch, size_t scratch_len,
-                        unsigned char **pack_buf, size_t *pack_cap)
+#include <pthread.h>
+
+#define WV__MAX_READERS 8
+#define WV__READ_BUDGET ((size_t)256 << 20) /* bytes of read buffers */
+
+/* Locate chunk `id` of raw_len bytes and check its index entry. */
+static int locate(wv_repo *r, const unsigned char id[32], size_t raw_len,
+                  size_t scratch_len, const struct wv__chunk_loc **out)
 {
     struct wv__err *err = &r->err;
-    char key[96], hex[65];
-    unsigned char d[32];
-    int rc;
+    char hex[65];
     const struct wv__chunk_loc *l = wv__cidx_get(&r->cidx, id);
+    *out = NULL;
     wv__hex(id, 32, hex);
     if (l == NULL)
         return wv__seterr(err, WV_CORRUPT,
@@ -32,76 +45,273 @@ int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
                                      raw_len > scratch_len))
         return wv__seterr(err, WV_CORRUPT, "%s: chunk %.12s is too large",
                           r->uri, hex);
-    wv__pack_key(l->pack, key);
-    const unsigned char *src;
-    size_t n;
-    if (l->codec == WV__CODEC_NONE) {
-        if (l->stored_len != raw_len)
-            return wv__seterr(err, WV_CORRUPT,
-                              "%s: chunk %.12s: stored and raw lengths "
-                              "differ for an uncompressed chunk",
-                              r->uri, hex);
-        rc = wv__store_get(r->store, key, l->off, out, raw_len, &n);
-        src = out;
-    } else {
-        if (*pack_cap < l->stored_len) {
-            unsigned char *nb = wv__realloc(*pack_buf, (size_t)l->stored_len);
-            if (nb == NULL)
-                return wv__seterr(err, WV_NOMEM, "out of memory");
-            *pack_buf = nb;
-            *pack_cap = (size_t)l->stored_len;
-        }
-        rc = wv__store_get(r->store, key, l->off, *pack_buf,
-                           (size_t)l->stored_len, &n);
-        src = *pack_buf;
-    }
-    if (rc == WV_NOTFOUND || rc == WV_IO_SHORT_READ) {
-        wv__clearerr(err);
+    if (l->codec == WV__CODEC_NONE && r->crypt == NULL &&
+        l->stored_len != raw_len)
         return wv__seterr(err, WV_CORRUPT,
-                          "%s: chunk %.12s: pack %.12s is %s", r->uri, hex,
-                          key + 9, rc == WV_NOTFOUND ? "missing" : "truncated");
-    }
-    if (rc != WV_OK)
-        return rc;
-    if (l->codec != WV__CODEC_NONE) {
-        struct wv__err e = {0};
-        rc = wv__codec_decode(l->codec, l->elem, src, (size_t)l->stored_len,
-                              out, raw_len, scratch, &e);
-        if (rc != WV_OK)
-            return wv__seterr(err, WV_CORRUPT, "%s: chunk %.12s in pack "
-                                               "%.12s: %s",
-                              r->uri, hex, key + 9, e.msg);
-    }
-    wv__sha256_buf(out, raw_len, d);
-    if (memcmp(d, id, 32) != 0)
-        return wv__seterr(err, WV_CORRUPT_CHECKSUM,
-                          "%s: chunk %.12s in pack %.12s is damaged (its "
-                          "bytes do not hash to its id)",
-                          r->uri, hex, key + 9);
+                          "%s: chunk %.12s: stored and raw lengths differ "
+                          "for an uncompressed chunk",
+                          r->uri, hex);
+    *out = l;
     return WV_OK;
 }
 
-int wv__repo_checkout_locked(wv_repo *r, const char *ref,
-                           const wv_checkout_opts *opts, wv_model **out)
+/* Does chunk l come out of the store as it is used (plain and
+ * uncompressed: read straight into its place)? */
+static bool read_in_place(const wv_repo *r, const struct wv__chunk_loc *l)
 {
+    return r->crypt == NULL && l->codec == WV__CODEC_NONE;
+}
+
+/* Read the stored bytes of chunk l into dst. */
+static int read_stored(wv_repo *r, const struct wv__chunk_loc *l, void *dst)
+{
+    char key[96], hex[65];
+    size_t n;
+    wv__pack_key(l->pack, key);
+    int rc = wv__store_get(r->store, key, l->off, dst, (size_t)l->stored_len,
+                           &n);
+    if (rc == WV_NOTFOUND || rc == WV_IO_SHORT_READ) {
+        wv__hex(l->id, 32, hex);
+        wv__clearerr(&r->err);
+        return wv__seterr(&r->err, WV_CORRUPT,
+                          "%s: chunk %.12s: pack %.12s is %s", r->uri, hex,
+                          key + 9,
+                          rc == WV_NOTFOUND ? "missing" : "truncated");
+    }
+    return rc;
+}
+
+int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
+                        size_t raw_len, void *scratch, size_t scratch_len,
+                        unsigned char **pack_buf, size_t *pack_cap)
+{
+    const struct wv__chunk_loc *l;
+    int rc = locate(r, id, raw_len, scratch_len, &l);
+    if (rc != WV_OK)
+        return rc;
+    unsigned char *dst = out;
+    if (!read_in_place(r, l)) {
+        if (*pack_cap < l->stored_len) {
+            unsigned char *nb = wv__realloc(*pack_buf, (size_t)l->stored_len);
+            if (nb == NULL)
+                return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+            *pack_buf = nb;
+            *pack_cap = (size_t)l->stored_len;
+        }
+        dst = *pack_buf;
+    }
+    if ((rc = read_stored(r, l, dst)) != WV_OK)
+        return rc;
+    return wv__chunk_open(r, l, dst, out, raw_len, scratch, &r->err);
+}
+
+/* ---- the parallel read -------------------------------------------------- */
+
+struct ojob {
+    const struct wv__chunk_loc *l;
+    unsigned char *out;
+    size_t n;
+    size_t tensor;
+    unsigned char *stored;
+};
+
+struct opipe {
+    wv_repo *r;
+    struct ojob *jobs;
+    unsigned char *done;
+    size_t n, posted, next;
+    unsigned char **slot;
+    size_t n_slots;
+    void **scratch;
+    int n_scratch;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a job posted or done */
+    pthread_t th[WV__MAX_READERS];
+    struct oworker {
+        struct opipe *p;
+        int k;
+    } arg[WV__MAX_READERS];
+    int n_th;
+    bool stop;
+    int rc;      /* the failure of job `bad`, the first in order */
+    size_t bad;
+    struct wv__err err;
+};
+
+static void opipe_fail(struct opipe *p, size_t i, int rc,
+                       const struct wv__err *e)
+{
+    /* under p->mu */
+    if (p->rc == WV_OK || i < p->bad) {
+        p->rc = rc;
+        p->bad = i;
+        p->err = *e;
+    }
+}
+
+static void opipe_do(struct opipe *p, size_t i, void *scratch)
+{
+    struct ojob *j = &p->jobs[i];
+    struct wv__err e = {0};
+    int rc = wv__chunk_open(p->r, j->l, j->stored, j->out, j->n, scratch,
+                            &e);
+    pthread_mutex_lock(&p->mu);
+    if (rc != WV_OK)
+        opipe_fail(p, i, rc, &e);
+    p->done[i] = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void *opipe_main(void *arg)
+{
+    struct oworker *w = arg;
+    struct opipe *p = w->p;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->next >= p->posted)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->next >= p->posted)
+            break;
+        size_t i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        opipe_do(p, i, p->scratch[w->k]);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static int opipe_start(struct opipe *p, wv_repo *r, size_t n_jobs,
+                       size_t chunk_size)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int want = ncpu < 1 ? 1 : ncpu > WV__MAX_READERS ? WV__MAX_READERS
+                                                     : (int)ncpu;
+    size_t cap = wv__chunk_bound(r, chunk_size);
+    memset(p, 0, sizeof *p);
+    p->r = r;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->jobs = wv__calloc(n_jobs ? n_jobs : 1, sizeof *p->jobs);
+    p->done = wv__calloc(n_jobs ? n_jobs : 1, 1);
+    size_t slots = 2 * (size_t)want + 2;
+    if (slots > WV__READ_BUDGET / cap)
+        slots = WV__READ_BUDGET / cap;
+    if (slots < 1)
+        slots = 1;
+    if (slots > n_jobs)
+        slots = n_jobs ? n_jobs : 1;
+    p->slot = wv__calloc(slots, sizeof *p->slot);
+    p->scratch = wv__calloc((size_t)want, sizeof *p->scratch);
+    if (!p->jobs || !p->done || !p->slot || !p->scratch)
+        return WV_NOMEM;
+    for (size_t i = 0; i < slots; i++) {
+        if ((p->slot[i] = wv__malloc(cap)) == NULL)
+            return WV_NOMEM;
+        p->n_slots++;
+    }
+    for (int i = 0; i < want; i++) {
+        if ((p->scratch[i] = wv__malloc(chunk_size)) == NULL)
+            return WV_NOMEM;
+        p->n_scratch++;
+    }
+    /* One chunk: no thread is worth starting. */
+    for (int i = 0; n_jobs > 1 && i < want; i++) {
+        p->arg[i] = (struct oworker){p, i};
+        if (pthread_create(&p->th[p->n_th], NULL, opipe_main, &p->arg[i]) !=
+            0)
+            break;
+        p->n_th++;
+    }
+    return WV_OK;
+}
+
+/* Wait until job i is done (or do it here without workers). */
+static void opipe_wait(struct opipe *p, size_t i)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->n_th == 0 && !p->done[i]) {
+        p->next = i + 1;
+        pthread_mutex_unlock(&p->mu);
+        opipe_do(p, i, p->scratch[0]);
+        pthread_mutex_lock(&p->mu);
+    }
+    while (!p->done[i])
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void opipe_post(struct opipe *p, size_t i)
+{
+    pthread_mutex_lock(&p->mu);
+    p->posted = i + 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void opipe_release(struct opipe *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n_th; i++)
+        pthread_join(p->th[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    for (size_t i = 0; i < p->n_slots; i++)
+        wv__free(p->slot[i]);
+    for (int i = 0; i < p->n_scratch; i++)
+        wv__free(p->scratch[i]);
+    wv__free(p->slot);
+    wv__free(p->scratch);
+    wv__free(p->jobs);
+    wv__free(p->done);
+    memset(p, 0, sizeof *p);
+}
+
+/* wv_checkout_opts before it grew verify_signer. */
+#define CHECKOUT_OPTS_V1 offsetof(wv_checkout_opts, verify_signer)
+
+static bool wanted(const wv_checkout_opts *o, const char *name)
+{
+    if (o->names == NULL)
+        return true;
+    for (size_t k = 0; k < o->n_names; k++)
+        if (strcmp(name, o->names[k]) == 0)
+            return true;
+    return false;
+}
+
+int wv__repo_checkout_locked(wv_repo *r, const char *ref,
+                             const wv_checkout_opts *given, wv_model **out)
+{
+    wv_checkout_opts o = WV_CHECKOUT_OPTS_INIT, *opts = &o;
     struct wv__err *err = &r->err;
     int rc = WV_OK;
     char id[65];
     struct wv__manifest mf;
+    struct opipe p;
+    bool piping = false;
     wv_model *m = NULL;
-    unsigned char *scratch = NULL, *pack_buf = NULL;
-    size_t pack_cap = 0;
-    void *buf = NULL;
+    void **bufs = NULL;
+    size_t n_bufs = 0;
 
     memset(&mf, 0, sizeof mf);
     *out = NULL;
     wv__clearerr(err);
-    WV_CHECK(opts == NULL || opts->struct_size >= sizeof(wv_checkout_opts),
-             WV_MISUSE, "checkout options from an incompatible header");
+    if (given) {
+        WV_CHECK(given->struct_size >= CHECKOUT_OPTS_V1, WV_MISUSE,
+                 "checkout options from an incompatible header");
+        memcpy(&o, given, given->struct_size < sizeof o ? given->struct_size
+                                                        : sizeof o);
+    }
     WV_TRY(wv__repo_resolve(r, ref, id));
     WV_TRY(wv__manifest_load(r, id, &mf));
+    WV_TRY(wv__sig_policy(r, &mf, opts->verify_signer));
     WV_TRY(wv__repo_load_index(r));
-    if (opts && opts->names) {
+    if (opts->names) {
         for (size_t k = 0; k < opts->n_names; k++) {
             bool found = false;
             for (size_t i = 0; i < mf.n_tensors && !found; i++)
@@ -120,50 +330,97 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
     m->meta_state = mf.meta_absent    ? WV__META_NONE
                     : mf.meta_default ? WV__META_DEFAULT
                                       : WV__META_FROM_FILE;
-    scratch = wv__malloc((size_t)mf.chunk_size);
-    WV_CHECK(scratch != NULL, WV_NOMEM, "out of memory");
-    for (size_t i = 0; i < mf.n_tensors; i++) {
+
+    size_t n_jobs = 0, cs = (size_t)mf.chunk_size;
+    WV_CHECK(mf.chunk_size <= ((uint64_t)1 << 30), WV_CORRUPT,
+             "%s: checkpoint %.12s has chunks of %llu bytes", r->uri, id,
+             (unsigned long long)mf.chunk_size);
+    for (size_t i = 0; i < mf.n_tensors; i++)
+        if (wanted(opts, mf.tensors[i].name))
+            n_jobs += mf.tensors[i].n_chunks;
+    bufs = wv__calloc(mf.n_tensors ? mf.n_tensors : 1, sizeof *bufs);
+    WV_CHECK(bufs != NULL, WV_NOMEM, "out of memory");
+    piping = true;
+    WV_CHECK(opipe_start(&p, r, n_jobs, cs) == WV_OK, WV_NOMEM,
+             "out of memory");
+    size_t cap = wv__chunk_bound(r, cs), i_job = 0;
+    for (size_t i = 0; i < mf.n_tensors && p.rc == WV_OK; i++) {
         const struct wv__mtensor *t = &mf.tensors[i];
-        if (opts && opts->names) {
-            bool want = false;
-            for (size_t k = 0; k < opts->n_names && !want; k++)
-                want = strcmp(t->name, opts->names[k]) == 0;
-            if (!want)
-                continue;
-        }
+        n_bufs = i + 1;
+        if (!wanted(opts, t->name))
+            continue;
         WV_CHECK(t->nbytes <= SIZE_MAX, WV_RANGE, "tensor too large");
-        buf = wv__malloc((size_t)t->nbytes);
-        WV_CHECK(buf != NULL, WV_NOMEM,
+        bufs[i] = wv__malloc((size_t)t->nbytes);
+        WV_CHECK(bufs[i] != NULL || t->nbytes == 0, WV_NOMEM,
                  "out of memory for tensor '%.200s' (%llu bytes)", t->name,
                  (unsigned long long)t->nbytes);
-        for (size_t c = 0; c < t->n_chunks; c++) {
+        for (size_t c = 0; c < t->n_chunks; c++, i_job++) {
+            struct ojob *j = &p.jobs[i_job];
             uint64_t off = c * mf.chunk_size;
-            size_t n = (size_t)(t->nbytes - off < mf.chunk_size
-                                    ? t->nbytes - off
-                                    : mf.chunk_size);
-            rc = wv__repo_read_chunk(r, t->chunks[c],
-                                     (unsigned char *)buf + off, n, scratch,
-                                     (size_t)mf.chunk_size, &pack_buf,
-                                     &pack_cap);
-            if (rc != WV_OK) {
-                char msg[WV_ERRBUF_SIZE];
-                snprintf(msg, sizeof msg, "%s", err->msg);
-                wv__clearerr(err);
-                wv__seterr(err, rc, "%s (tensor '%.100s' of checkpoint "
-                                    "%.12s)",
-                           msg, t->name, id);
-                goto out;
+            j->n = (size_t)(t->nbytes - off < mf.chunk_size
+                                ? t->nbytes - off
+                                : mf.chunk_size);
+            j->out = (unsigned char *)bufs[i] + off;
+            j->tensor = i;
+            rc = locate(r, t->chunks[c], j->n, cs, &j->l);
+            if (rc == WV_OK && !read_in_place(r, j->l) &&
+                j->l->stored_len > cap) {
+                char hex[65];
+                wv__hex(t->chunks[c], 32, hex);
+                rc = wv__seterr(err, WV_CORRUPT,
+                                "%s: chunk %.12s is too large", r->uri, hex);
             }
+            if (rc == WV_OK) {
+                if (read_in_place(r, j->l)) {
+                    j->stored = j->out;
+                } else {
+                    /* Its buffer is free once the job n_slots back is. */
+                    if (i_job >= p.n_slots)
+                        opipe_wait(&p, i_job - p.n_slots);
+                    j->stored = p.slot[i_job % p.n_slots];
+                }
+                rc = read_stored(r, j->l, j->stored);
+            }
+            if (rc != WV_OK) {
+                pthread_mutex_lock(&p.mu);
+                opipe_fail(&p, i_job, rc, err);
+                pthread_mutex_unlock(&p.mu);
+                wv__clearerr(err);
+                rc = WV_OK;
+                break;
+            }
+            opipe_post(&p, i_job);
+            if (p.n_th == 0)
+                opipe_wait(&p, i_job);
         }
+    }
+    /* Every posted job done (the first failure, in order, wins). */
+    for (size_t i = 0; i < p.posted; i++)
+        opipe_wait(&p, i);
+    if (p.rc != WV_OK) {
+        const struct wv__mtensor *t = &mf.tensors[p.jobs[p.bad].tensor];
+        rc = p.rc;
+        wv__clearerr(err);
+        wv__seterr(err, rc, "%s (tensor '%.100s' of checkpoint %.12s)",
+                   p.err.msg[0] ? p.err.msg : wv_strerror(rc), t->name, id);
+        goto out;
+    }
+    for (size_t i = 0; i < mf.n_tensors; i++) {
+        const struct wv__mtensor *t = &mf.tensors[i];
+        if (!wanted(opts, t->name))
+            continue;
         rc = wv__model_add(m, t->name, strlen(t->name), t->dtype, t->ndim,
-                           t->shape, buf, (size_t)t->nbytes, buf, err);
-        buf = NULL; /* owned by the set now, or freed by the failed add */
+                           t->shape, bufs[i], (size_t)t->nbytes, bufs[i],
+                           err);
+        bufs[i] = NULL; /* owned by the set now, or freed by the failed add */
         WV_TRY(rc);
     }
 out:
-    wv__free(buf);
-    wv__free(scratch);
-    wv__free(pack_buf);
+    if (piping)
+        opipe_release(&p);
+    for (size_t i = 0; bufs && i < n_bufs; i++)
+        wv__free(bufs[i]);
+    wv__free(bufs);
     wv__manifest_release(&mf);
     if (rc != WV_OK) {
         wv_model_free(m);

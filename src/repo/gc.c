@@ -203,9 +203,15 @@ static int keep_refs(wv_repo *r, const char *prefix, const char *what,
     size_t nk = 0;
     int rc = wv__repo_list(r, prefix, &keys, &nk);
     for (size_t i = 0; rc == WV_OK && i < nk; i++) {
-        char buf[128];
-        int g = wv__store_ref_get(r->store, keys[i], buf, sizeof buf);
+        char raw[WV__REF_RAW_MAX], id[65], name[128];
+        int g = wv__ref_read(r, keys[i], NULL, raw, id, name, sizeof name);
         if (g == WV_NOTFOUND) {
+            wv__clearerr(&r->err);
+            continue;
+        }
+        /* A plain ref that holds no id protects nothing; a sealed one that
+         * does not open might protect anything: stop. */
+        if (wv_primary(g) == WV_CORRUPT && r->crypt == NULL) {
             wv__clearerr(&r->err);
             continue;
         }
@@ -213,12 +219,10 @@ static int keep_refs(wv_repo *r, const char *prefix, const char *what,
             rc = g;
             break;
         }
-        buf[strcspn(buf, "\r\n")] = '\0';
-        struct pitem *it = strlen(buf) == 64 ? find_item(v, n, buf) : NULL;
+        struct pitem *it = find_item(v, n, id);
         if (it) {
             char why[160];
-            snprintf(why, sizeof why, "%s %.100s", what,
-                     keys[i] + strlen(prefix));
+            snprintf(why, sizeof why, "%s %.100s", what, name);
             add_reason(it, why);
         }
     }
@@ -512,37 +516,31 @@ struct newpack {
     size_t n_members, cap_members;
     struct locvec written; /* ids of packs written, for the deletes  */
     uint64_t bytes;
+    unsigned char *tmp;    /* a sealed chunk's copy, to check it     */
+    size_t tmp_cap;
 };
-
-static void trailer_entry(unsigned char e[WV__PACK_ENTRY],
-                          const struct wv__chunk_loc *l)
-{
-    memcpy(e, l->id, 32);
-    wv__put64(e + 32, l->off);
-    wv__put64(e + 40, l->stored_len);
-    wv__put64(e + 48, l->raw_len);
-    e[56] = l->codec;
-    e[57] = l->elem;
-}
 
 static int newpack_flush(wv_repo *r, struct newpack *np,
                          struct wv__chunk_loc *chosen)
 {
     struct wv__buf t = {0};
-    unsigned char e[WV__PACK_ENTRY], n4[4], id[32];
+    unsigned char id[32];
     char key[96];
     int rc;
     if (np->n_members == 0)
         return WV_OK;
-    for (size_t i = 0; i < np->n_members; i++) {
-        trailer_entry(e, &chosen[np->members[i]]);
-        wv__buf_add(&t, e, sizeof e);
-    }
-    wv__put32(n4, (uint32_t)np->n_members);
-    wv__buf_add(&t, n4, 4);
-    wv__buf_add(&t, WV__PACK_END, 8);
-    if (t.oom || np->len + t.len > np->cap) {
-        void *nb = t.oom ? NULL : wv__realloc(np->p, np->len + t.len);
+    /* The trailer (sealed in an encrypted repository): crypt.c. */
+    struct wv__chunk_loc *ents = wv__malloc(np->n_members * sizeof *ents);
+    if (ents == NULL)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < np->n_members; i++)
+        ents[i] = chosen[np->members[i]];
+    rc = wv__pack_tail(r, ents, np->n_members, &t);
+    wv__free(ents);
+    if (rc != WV_OK || t.oom || np->len + t.len > np->cap) {
+        void *nb = t.oom || rc != WV_OK
+                       ? NULL
+                       : wv__realloc(np->p, np->len + t.len);
         if (nb == NULL) {
             wv__buf_release(&t);
             return wv__seterr(&r->err, WV_NOMEM, "out of memory");
@@ -581,14 +579,16 @@ static int repack_chunk(wv_repo *r, struct newpack *np,
 {
     struct wv__chunk_loc *l = &chosen[ci];
     char key[96], hex[65];
-    unsigned char d[32];
     size_t got;
     int rc;
+    unsigned char **tmp = &np->tmp;
+    size_t *tmp_cap = &np->tmp_cap;
     wv__hex(l->id, 32, hex);
     wv__pack_key(l->pack, key);
     if (l->stored_len > ((uint64_t)1 << 31) ||
         l->raw_len > ((uint64_t)1 << 30) ||
-        (l->codec == WV__CODEC_NONE && l->raw_len != l->stored_len))
+        (l->codec == WV__CODEC_NONE &&
+         l->stored_len != l->raw_len + (r->crypt ? WV__SEAL_OVERHEAD : 0)))
         return wv__seterr(&r->err, WV_CORRUPT,
                           "%s: gc stopped, nothing deleted: the index entry "
                           "of chunk %.12s in %s is implausible; run 'wv "
@@ -630,24 +630,36 @@ static int repack_chunk(wv_repo *r, struct newpack *np,
     }
     if (rc != WV_OK)
         return rc;
-    const unsigned char *plain = dst;
-    if (l->codec != WV__CODEC_NONE) {
-        struct wv__err e = {0};
-        if (wv__codec_decode(l->codec, l->elem, dst, stored, *raw, rawn,
-                             *scr, &e) != WV_OK)
-            return wv__seterr(&r->err, WV_CORRUPT,
-                              "%s: gc stopped, nothing deleted: chunk "
-                              "%.12s in %s does not decode (%s); run 'wv "
-                              "verify'",
-                              r->uri, hex, key, e.msg);
-        plain = *raw;
+    /* Copied as stored; checked on a copy (unsealing works in place). */
+    unsigned char *src = dst;
+    if (r->crypt) {
+        if (*tmp_cap < stored) {
+            void *t = wv__realloc(*tmp, stored);
+            if (t == NULL)
+                return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+            *tmp = t;
+            *tmp_cap = stored;
+        }
+        memcpy(*tmp, dst, stored);
+        src = *tmp;
     }
-    wv__sha256_buf(plain, rawn, d);
-    if (memcmp(d, l->id, 32) != 0)
-        return wv__seterr(&r->err, WV_CORRUPT_CHECKSUM,
-                          "%s: gc stopped, nothing deleted: chunk %.12s in "
-                          "%s is damaged; run 'wv verify'",
-                          r->uri, hex, key);
+    struct wv__err e = {0};
+    rc = wv__chunk_open(r, l, src,
+                        r->crypt == NULL && l->codec == WV__CODEC_NONE ? dst
+                                                                       : *raw,
+                        rawn, *scr, &e);
+    if (rc == WV_NOMEM)
+        return wv__seterr(&r->err, rc, "out of memory");
+    if (rc != WV_OK) {
+        size_t ul = strlen(r->uri);
+        const char *m = strncmp(e.msg, r->uri, ul) == 0 && e.msg[ul] == ':'
+                            ? e.msg + ul + 2
+                            : e.msg;
+        return wv__seterr(&r->err, rc,
+                          "%s: gc stopped, nothing deleted: %s; run 'wv "
+                          "verify'",
+                          r->uri, m);
+    }
     if (np->n_members == np->cap_members) {
         size_t cap = np->cap_members ? np->cap_members * 2 : 64;
         void *nm = wv__realloc(np->members, cap * sizeof *np->members);
@@ -775,19 +787,16 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
         size_t len;
         char what[200];
         st.bytes_before += ik.sizes[i];
-        rc = wv__store_get_all(r->store, ik.keys[i], WV__MAX_JSON, &text,
-                               &len);
-        if (rc == WV_OK) {
-            unsigned char d[32];
-            wv__sha256_buf(text, len, d);
-            wv__hex(d, 32, hex);
-            if (strncmp(ik.keys[i], "index/", 6) != 0 ||
-                strcmp(ik.keys[i] + 6, hex) != 0)
-                rc = wv__seterr(err, WV_CORRUPT_CHECKSUM,
-                                "%s: %s is damaged (its content does not "
-                                "hash to its name)",
-                                r->uri, ik.keys[i]);
-        }
+        /* Checked against its name (and unsealed, if encrypted). */
+        if (strncmp(ik.keys[i], "index/", 6) == 0 &&
+            strlen(ik.keys[i]) == 6 + 64)
+            rc = wv__object_get(r, "index", ik.keys[i], ik.keys[i] + 6,
+                                WV__MAX_JSON, &text, &len);
+        else
+            rc = wv__seterr(err, WV_CORRUPT_CHECKSUM,
+                            "%s: %s is damaged (its content does not hash "
+                            "to its name)",
+                            r->uri, ik.keys[i]);
         if (rc == WV_OK) {
             struct gidx_ctx c = {&entries, err};
             snprintf(what, sizeof what, "%s: %s", r->uri, ik.keys[i]);
@@ -844,7 +853,8 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
     /* 3. Fates. */
     for (size_t i = 0; i < n_packs; i++) {
         struct gpack *p = &packs[i];
-        uint64_t need = 8 + p->live + p->n_live * WV__PACK_ENTRY + 12;
+        uint64_t need = 8 + p->live +
+                        wv__pack_tail_len(r, (uint32_t)p->n_live);
         uint64_t dead = p->size > need ? p->size - need : 0;
         if (p->n_live == 0)
             p->fate = FATE_DELETE;
@@ -881,19 +891,18 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
     }
 
     /* 5. The consolidated index. */
-    unsigned char iid[32];
     WV_CHECK(encode_index(&chosen, &ib) == WV_OK, WV_NOMEM,
              "out of memory");
-    wv__sha256_buf(ib.p, ib.len, iid);
-    wv__hex(iid, 32, hex);
+    WV_CHECK(wv__object_name(r, "index", ib.p, ib.len, hex) == WV_OK,
+             WV_NOMEM, "out of memory");
     snprintf(ikey, sizeof ikey, "index/%s", hex);
     bool index_same = ik.n == 1 && strcmp(ik.keys[0], ikey) == 0;
     bool index_empty = chosen.n == 0;
     if (!index_same && !index_empty) {
         st.indexes_written = 1;
         if (!opts->dry_run)
-            WV_TRY(wv__store_put(r->store, ikey, ib.p, ib.len,
-                                 WV_PUT_IF_ABSENT | WV_PUT_NOSYNC));
+            WV_TRY(wv__object_put(r, "index", ikey, ib.p, ib.len,
+                                  WV_PUT_IF_ABSENT | WV_PUT_NOSYNC));
     }
     if (!index_same)
         st.indexes_deleted = ik.n - (key_listed(ik.keys, ik.n, ikey) &&
@@ -906,7 +915,8 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
         if (p->fate == FATE_KEEP)
             st.bytes_after += p->size;
         else if (p->fate == FATE_REPACK && opts->dry_run)
-            st.bytes_after += 8 + p->live + p->n_live * WV__PACK_ENTRY + 12;
+            st.bytes_after +=
+                8 + p->live + wv__pack_tail_len(r, (uint32_t)p->n_live);
     }
     if (!opts->dry_run) {
         for (size_t i = 0; i < np.written.n; i++)
@@ -989,6 +999,7 @@ out:
     wv__free(np.p);
     wv__free(np.members);
     wv__free(np.written.v);
+    wv__free(np.tmp);
     wv__buf_release(&ib);
     wv__free(raw);
     wv__free(scr);

@@ -24,6 +24,7 @@
 struct wv_checkpoint {
     struct wv__manifest mf;
     uint64_t total;
+    char signer[65];
 };
 
 /* ---- describing a checkpoint -------------------------------------------- */
@@ -57,6 +58,8 @@ static int stat_ref(wv_repo *r, const char *ref, wv_checkpoint **out)
     WV_TRY(wv__manifest_load(r, id, &c->mf));
     for (size_t i = 0; i < c->mf.n_tensors; i++)
         c->total += c->mf.tensors[i].nbytes;
+    if (c->mf.has_sig && c->mf.sig_ok)
+        wv__hex(c->mf.sig_key, 32, c->signer);
 out:
     if (rc != WV_OK) {
         wv_checkpoint_free(c);
@@ -165,6 +168,11 @@ uint64_t wv_checkpoint_total_bytes(const wv_checkpoint *c)
     return c->total;
 }
 
+const char *wv_checkpoint_signer(const wv_checkpoint *c)
+{
+    return c->signer;
+}
+
 /* ---- refs --------------------------------------------------------------- */
 
 static int check_new_name(wv_repo *r, const char *kind, const char *name)
@@ -178,13 +186,15 @@ static int check_new_name(wv_repo *r, const char *kind, const char *name)
     return WV_OK;
 }
 
-/* Read a ref's raw value. The local backend reads a ref as an object and
- * records a "shorter than expected" message for the short read it then
- * accepts: drop such a message on success, or it would hide ours (the
- * first error wins). */
-static int get_ref(wv_repo *r, const char *key, char *buf, size_t cap)
+/* Read ref `key`: its raw value, id and name (repo.h: wv__ref_read). The
+ * local backend reads a ref as an object and records a "shorter than
+ * expected" message for the short read it then accepts: drop such a
+ * message on success, or it would hide ours (the first error wins). */
+static int get_ref(wv_repo *r, const char *key, const char *shown,
+                   char raw[WV__REF_RAW_MAX], char id[65], char *name,
+                   size_t name_cap)
 {
-    int rc = wv__store_ref_get(r->store, key, buf, cap);
+    int rc = wv__ref_read(r, key, shown, raw, id, name, name_cap);
     if (rc == WV_OK)
         wv__clearerr(&r->err);
     return rc;
@@ -194,9 +204,12 @@ static int get_ref(wv_repo *r, const char *key, char *buf, size_t cap)
 static int ref_exists(wv_repo *r, const char *dir, const char *name,
                       bool *yes)
 {
-    char key[160], buf[128];
-    snprintf(key, sizeof key, "refs/%s/%s", dir, name);
-    int rc = get_ref(r, key, buf, sizeof buf);
+    char key[160], shown[160], raw[WV__REF_RAW_MAX], id[65];
+    *yes = false;
+    snprintf(shown, sizeof shown, "refs/%s/%s", dir, name);
+    if (wv__ref_key(r, dir, name, key) != WV_OK)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    int rc = get_ref(r, key, shown, raw, id, NULL, 0);
     *yes = rc == WV_OK;
     if (rc == WV_NOTFOUND) {
         wv__clearerr(&r->err);
@@ -212,7 +225,7 @@ static int create_ref(wv_repo *r, const char *dir, const char *kind,
 {
     struct wv__err *err = &r->err;
     int rc = WV_OK;
-    char id[WV_ID_HEX], key[160], val[80];
+    char id[WV_ID_HEX], key[160], val[WV__REF_RAW_MAX];
     bool clash;
     wv_checkpoint *c = NULL;
     wv__clearerr(err);
@@ -223,8 +236,9 @@ static int create_ref(wv_repo *r, const char *dir, const char *kind,
     /* The target must exist as a checkpoint, not only as a name. */
     WV_TRY(stat_ref(r, ref ? ref : "latest", &c));
     memcpy(id, c->mf.id, sizeof id);
-    snprintf(key, sizeof key, "refs/%s/%s", dir, name);
-    snprintf(val, sizeof val, "%s\n", id);
+    WV_CHECK(wv__ref_key(r, dir, name, key) == WV_OK, WV_NOMEM,
+             "out of memory");
+    WV_TRY(wv__ref_value(r, key, name, id, val));
     rc = wv__store_ref_cas(r->store, key, NULL, val);
     if (rc == WV_CONFLICT) {
         wv__clearerr(err);
@@ -241,7 +255,7 @@ static int delete_ref(wv_repo *r, const char *dir, const char *kind,
 {
     struct wv__err *err = &r->err;
     int rc = WV_OK;
-    char key[160], cur[128];
+    char key[160], shown[160], cur[WV__REF_RAW_MAX], id[65];
     wv__clearerr(err);
     WV_CHECK(name != NULL && wv__ref_name_ok(name), WV_MISUSE,
              "'%.100s' is not a valid %s name", name ? name : "", kind);
@@ -249,8 +263,15 @@ static int delete_ref(wv_repo *r, const char *dir, const char *kind,
              WV_MISUSE, "%s: the branch 'main' cannot be deleted ('latest' "
                         "is its head)",
              r->uri);
-    snprintf(key, sizeof key, "refs/%s/%s", dir, name);
-    rc = get_ref(r, key, cur, sizeof cur);
+    snprintf(shown, sizeof shown, "refs/%s/%s", dir, name);
+    WV_CHECK(wv__ref_key(r, dir, name, key) == WV_OK, WV_NOMEM,
+             "out of memory");
+    /* A value that does not decode is still deleted: it names nothing. */
+    rc = get_ref(r, key, shown, cur, id, NULL, 0);
+    if (wv_primary(rc) == WV_CORRUPT) {
+        wv__clearerr(err);
+        rc = WV_OK;
+    }
     if (rc == WV_NOTFOUND) {
         wv__clearerr(err);
         WV_CHECK(0, WV_NOTFOUND, "%s: no %s named '%s'", r->uri, kind, name);
@@ -288,7 +309,7 @@ static int repo_branch_delete_locked(wv_repo *r, const char *name)
 }
 
 struct named_ref {
-    char *name;
+    char name[128];
     char id[WV_ID_HEX];
 };
 
@@ -302,7 +323,7 @@ static int list_refs(wv_repo *r, const char *dir, wv_ref_cb cb, void *arg)
 {
     struct wv__err *err = &r->err;
     int rc = WV_OK;
-    char prefix[32], **keys = NULL, buf[128];
+    char prefix[32], **keys = NULL, raw[WV__REF_RAW_MAX];
     size_t n_keys = 0, n = 0;
     struct named_ref *refs = NULL;
     wv__clearerr(err);
@@ -312,30 +333,26 @@ static int list_refs(wv_repo *r, const char *dir, wv_ref_cb cb, void *arg)
     WV_CHECK(refs != NULL, WV_NOMEM, "out of memory");
     for (size_t i = 0; i < n_keys; i++) {
         const char *name = keys[i] + strlen(prefix);
-        unsigned char bin[WV__ID_LEN];
         if (!wv__ref_name_ok(name))
             continue; /* not a ref this library writes */
-        rc = get_ref(r, keys[i], buf, sizeof buf);
+        /* The name is the key's, or (encrypted) the one sealed in the
+         * value, which must hash to the key. */
+        rc = get_ref(r, keys[i], NULL, raw, refs[n].id, refs[n].name,
+                     sizeof refs[n].name);
         if (rc == WV_NOTFOUND) { /* deleted since the listing */
             wv__clearerr(err);
             rc = WV_OK;
             continue;
         }
         WV_TRY(rc);
-        buf[strcspn(buf, "\r\n")] = '\0';
-        WV_CHECK(wv__unhex(buf, bin, WV__ID_LEN) == 0, WV_CORRUPT,
-                 "%s: ref '%s' does not hold a checkpoint id", r->uri,
-                 keys[i]);
-        refs[n].name = keys[i];
-        memcpy(refs[n].id, buf, WV_ID_HEX);
         n++;
     }
     if (n > 1)
         qsort(refs, n, sizeof *refs, cmp_named_ref);
     for (size_t i = 0; i < n && rc == WV_OK; i++)
-        rc = cb(arg, refs[i].name + strlen(prefix), refs[i].id);
+        rc = cb(arg, refs[i].name, refs[i].id);
 out:
-    wv__free(refs); /* the names belong to keys */
+    wv__free(refs);
     wv__repo_list_free(keys, n_keys);
     return rc;
 }

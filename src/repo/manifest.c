@@ -19,6 +19,15 @@
  * file back. Parsing checks every tensor: known dtype, shape within limits,
  * nbytes equal to the shape's size, and exactly ceil(nbytes / chunk_size)
  * chunks.
+ *
+ * A signed manifest has one more member, always the last:
+ *    ...]},
+ *    "signature": {"alg": "ed25519", "key": "<64 hex>", "sig": "<128 hex>"}}
+ * The signature is over "wv-manifest-signature-v1\n" and the manifest as
+ * it was before the member was added: the bytes up to the end of the value
+ * before the member's comma, followed by "}\n". Parsing checks it, so a
+ * parsed manifest knows whether its signature verifies (crypt.c decides
+ * what a checkout accepts).
  */
 #include "repo.h"
 
@@ -95,7 +104,64 @@ int wv__manifest_encode(const struct wv__manifest *mf, struct wv__buf *b)
         wv__buf_adds(b, "]}");
     }
     wv__buf_adds(b, "]}\n");
+    if (mf->has_sig && !b->oom) {
+        char key[65], sig[129];
+        wv__hex(mf->sig_key, 32, key);
+        wv__hex(mf->sig, 64, sig);
+        b->len -= 2; /* "}\n": the signature is the last member */
+        wv__buf_addf(b, ",\n \"signature\": {\"alg\": \"ed25519\", \"key\": "
+                        "\"%s\", \"sig\": \"%s\"}}\n",
+                     key, sig);
+    }
     return b->oom ? WV_NOMEM : WV_OK;
+}
+
+/* "signature": {"alg": "ed25519", "key": "<64 hex>", "sig": "<128 hex>"} */
+static int parse_signature(struct wv__json *j, struct wv__manifest *mf)
+{
+    struct wv__err *err = j->err;
+    int rc = WV_OK;
+    char *k = NULL, *v = NULL;
+    size_t kl, vl;
+    unsigned have = 0;
+    WV_TRY(wv__json_expect(j, '{'));
+    do {
+        WV_TRY(wv__json_string(j, &k, &kl));
+        WV_TRY(wv__json_expect(j, ':'));
+        if (strcmp(k, "alg") == 0 || strcmp(k, "key") == 0 ||
+            strcmp(k, "sig") == 0) {
+            unsigned bit = k[0] == 'a' ? 1u : k[0] == 'k' ? 2u : 4u;
+            WV_CHECK(!(have & bit), WV_CORRUPT,
+                     "%s: duplicate field \"%s\" in the signature", j->what,
+                     k);
+            have |= bit;
+            WV_TRY(wv__json_string(j, &v, &vl));
+            if (bit == 1)
+                WV_CHECK(strcmp(v, "ed25519") == 0 && vl == 7, WV_FORMAT,
+                         "%s: unknown signature algorithm '%.40s'", j->what,
+                         v);
+            else if (bit == 2)
+                WV_CHECK(vl == 64 && wv__unhex(v, mf->sig_key, 32) == 0,
+                         WV_CORRUPT, "%s: bad signature key", j->what);
+            else
+                WV_CHECK(vl == 128 && wv__unhex(v, mf->sig, 64) == 0,
+                         WV_CORRUPT, "%s: bad signature", j->what);
+            wv__free(v);
+            v = NULL;
+        } else {
+            WV_TRY(wv__json_skip(j));
+        }
+        wv__free(k);
+        k = NULL;
+    } while (wv__json_eat(j, ','));
+    WV_TRY(wv__json_expect(j, '}'));
+    WV_CHECK(have == 7, WV_CORRUPT, "%s: the signature lacks alg, key or sig",
+             j->what);
+    mf->has_sig = true;
+out:
+    wv__free(k);
+    wv__free(v);
+    return rc;
 }
 
 static int parse_nullable_string(struct wv__json *j, char **out)
@@ -203,9 +269,9 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
     char *k = NULL, *v = NULL, *pv = NULL;
     size_t kl, vl;
     uint64_t version = 0;
-    bool have_tensors = false;
+    bool have_tensors = false, sig_last = false;
     unsigned seen = 0;
-    const char *tensors_at = NULL;
+    const char *tensors_at = NULL, *value_end = NULL, *sig_cut = NULL;
     struct wv__json j = {text, text, text + len, what, err};
     memset(mf, 0, sizeof *mf);
     WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT, "%s is not a JSON object",
@@ -213,11 +279,13 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
     do {
         WV_TRY(wv__json_string(&j, &k, &kl));
         WV_TRY(wv__json_expect(&j, ':'));
+        sig_last = false;
         /* Each known field once: a repeated one would leak or, for
          * metadata, append past what was sized for it. */
         static const char *const fields[] = {
             "weightvault_manifest", "parent", "branch", "time", "message",
-            "chunk_size", "metadata", "metadata_defaults", "tensors"};
+            "chunk_size", "metadata", "metadata_defaults", "tensors",
+            "signature"};
         for (unsigned f = 0; f < sizeof fields / sizeof fields[0]; f++) {
             if (strcmp(k, fields[f]) != 0)
                 continue;
@@ -280,15 +348,27 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
             tensors_at = j.p;
             have_tensors = true;
             WV_TRY(wv__json_skip(&j));
+        } else if (strcmp(k, "signature") == 0) {
+            WV_CHECK(value_end != NULL, WV_CORRUPT,
+                     "%s: the signature is the only member", what);
+            sig_cut = value_end;
+            WV_TRY(parse_signature(&j, mf));
+            sig_last = true;
         } else {
             WV_TRY(wv__json_skip(&j));
         }
         wv__free(k);
         k = NULL;
+        value_end = j.p;
     } while (wv__json_eat(&j, ','));
     WV_TRY(wv__json_expect(&j, '}'));
     wv__json_ws(&j);
     WV_CHECK(j.p == j.end, WV_CORRUPT, "%s: trailing bytes", what);
+    WV_CHECK(!mf->has_sig || sig_last, WV_CORRUPT,
+             "%s: the signature is not the last member", what);
+    if (mf->has_sig)
+        mf->sig_ok = wv__sig_verify(mf->sig_key, mf->sig, text,
+                                    (size_t)(sig_cut - text), "}\n", 2);
     WV_CHECK(version == 1, WV_FORMAT, "%s: manifest version %llu is not "
                                       "supported",
              what, (unsigned long long)version);
@@ -326,12 +406,15 @@ out:
 int wv__manifest_load(wv_repo *r, const char *hex_id, struct wv__manifest *mf)
 {
     char key[96], what[200];
-    unsigned char *text = NULL, d[32];
+    unsigned char *text = NULL;
     size_t len;
     int rc;
     memset(mf, 0, sizeof *mf);
     wv__manifest_key(hex_id, key);
-    rc = wv__store_get_all(r->store, key, WV__MAX_JSON, &text, &len);
+    /* Checked against its name (the hash of its bytes, keyed in an
+     * encrypted repository, where it is unsealed first). */
+    rc = wv__object_get(r, "manifest", key, hex_id, WV__MAX_JSON, &text,
+                        &len);
     if (rc == WV_NOTFOUND) {
         wv__clearerr(&r->err);
         return wv__seterr(&r->err, WV_NOTFOUND,
@@ -340,16 +423,6 @@ int wv__manifest_load(wv_repo *r, const char *hex_id, struct wv__manifest *mf)
     }
     if (rc != WV_OK)
         return rc;
-    wv__sha256_buf(text, len, d);
-    char hex[65];
-    wv__hex(d, 32, hex);
-    if (strcmp(hex, hex_id) != 0) {
-        wv__free(text);
-        return wv__seterr(&r->err, WV_CORRUPT_CHECKSUM,
-                          "%s: manifest %.12s is damaged (its content does "
-                          "not hash to its name)",
-                          r->uri, hex_id);
-    }
     snprintf(what, sizeof what, "%s: manifest %.12s", r->uri, hex_id);
     rc = wv__manifest_parse((const char *)text, len, what, mf, &r->err);
     if (rc == WV_OK)

@@ -323,8 +323,15 @@ int wv__repo_load_index(wv_repo *r)
         for (size_t i = 0; rc == WV_OK && !vanished && i < n; i++) {
             if (key_in(r->idx_keys, r->n_idx_keys, keys[i]))
                 continue;
-            rc = wv__store_get_all(r->store, keys[i], WV__MAX_JSON, &text,
-                                   &len);
+            /* Checked against its name (and unsealed): a damaged index
+             * is named here, not taken for missing or damaged chunks. */
+            const char *name = strlen(keys[i]) == 6 + 64 ? keys[i] + 6
+                                                         : NULL;
+            rc = name ? wv__object_get(r, "index", keys[i], name,
+                                       WV__MAX_JSON, &text, &len)
+                      : wv__seterr(&r->err, WV_CORRUPT,
+                                   "%s: %s is not an index object name",
+                                   r->uri, keys[i]);
             if (rc == WV_NOTFOUND) { /* removed by a gc since the listing */
                 wv__clearerr(&r->err);
                 rc = WV_OK;
@@ -373,11 +380,16 @@ static const char *codec_config_name(int c)
                                                               : "zstd-bg";
 }
 
-static int parse_config(wv_repo *r, const char *text, size_t len)
+/* The config: version 1 (plain), or version 2 (encrypted), whose object
+ * holds only the version, the cipher and the sealed part; the sealed
+ * part (inner) is a config of version 2 with the settings. For an outer
+ * version-2 config *sealed receives the sealed text (wv__free it). */
+static int parse_config(wv_repo *r, const char *text, size_t len,
+                        bool inner, char **sealed, size_t *sealed_len)
 {
     struct wv__err *err = &r->err;
     int rc = WV_OK;
-    char *k = NULL, *v = NULL;
+    char *k = NULL, *v = NULL, *enc = NULL;
     size_t kl, vl;
     uint64_t version = 0;
     char what[160];
@@ -392,6 +404,12 @@ static int parse_config(wv_repo *r, const char *text, size_t len)
             WV_TRY(wv__json_expect(&j, ':'));
             if (strcmp(k, "weightvault_repo") == 0) {
                 WV_TRY(wv__json_u64(&j, &version));
+            } else if (!inner && sealed && *sealed == NULL &&
+                       strcmp(k, "sealed") == 0) {
+                WV_TRY(wv__json_string(&j, sealed, sealed_len));
+            } else if (!inner && enc == NULL &&
+                       strcmp(k, "encryption") == 0) {
+                WV_TRY(wv__json_string(&j, &enc, &vl));
             } else if (strcmp(k, "chunk_size") == 0) {
                 WV_TRY(wv__json_u64(&j, &r->cfg.chunk_size));
             } else if (strcmp(k, "pack_size") == 0) {
@@ -413,10 +431,24 @@ static int parse_config(wv_repo *r, const char *text, size_t len)
         } while (wv__json_eat(&j, ','));
         WV_TRY(wv__json_expect(&j, '}'));
     }
-    WV_CHECK(version == WV__REPO_VERSION, WV_FORMAT,
+    WV_CHECK(version == WV__REPO_VERSION ||
+                 version == WV__REPO_VERSION_ENCRYPTED,
+             WV_FORMAT,
              "%s: repository format version %llu is not supported (this "
-             "build reads version %d)",
-             r->uri, (unsigned long long)version, WV__REPO_VERSION);
+             "build reads versions %d and %d)",
+             r->uri, (unsigned long long)version, WV__REPO_VERSION,
+             WV__REPO_VERSION_ENCRYPTED);
+    WV_CHECK(version == WV__REPO_VERSION_ENCRYPTED || !inner, WV_CORRUPT,
+             "%s: the sealed part has version %llu", what,
+             (unsigned long long)version);
+    if (version == WV__REPO_VERSION_ENCRYPTED && !inner) {
+        WV_CHECK(enc && strcmp(enc, "xchacha20poly1305") == 0, WV_FORMAT,
+                 "%s: unknown encryption '%.40s'", what,
+                 enc ? enc : "(none)");
+        WV_CHECK(sealed && *sealed, WV_CORRUPT,
+                 "%s: encrypted, but without its sealed part", what);
+        goto out; /* the settings are in the sealed part */
+    }
     WV_CHECK(r->cfg.chunk_size >= 4096 && r->cfg.chunk_size % 64 == 0 &&
                  r->cfg.chunk_size <= ((uint64_t)1 << 30) &&
                  r->cfg.pack_size >= r->cfg.chunk_size &&
@@ -428,6 +460,7 @@ static int parse_config(wv_repo *r, const char *text, size_t len)
 out:
     wv__free(k);
     wv__free(v);
+    wv__free(enc);
     return rc;
 }
 
@@ -437,17 +470,24 @@ static void copy_errbuf(char *buf, size_t cap, const struct wv__err *e)
         snprintf(buf, cap, "%s", e->msg);
 }
 
-int wv_repo_init(const char *uri, const wv_init_opts *opts)
+/* wv_init_opts before it grew the encryption fields. */
+#define INIT_OPTS_V1 offsetof(wv_init_opts, encrypt)
+
+int wv_repo_init(const char *uri, const wv_init_opts *given)
 {
-    static const wv_init_opts defaults = WV_INIT_OPTS_INIT;
+    wv_init_opts o = WV_INIT_OPTS_INIT, *opts = &o;
     struct wv__err e = {0}, *err = &e;
     struct wv__store *s = NULL;
     int rc = WV_OK;
     char cfg[512];
-    if (opts == NULL)
-        opts = &defaults;
-    WV_CHECK(opts->struct_size >= sizeof(wv_init_opts), WV_MISUSE,
-             "init options from an incompatible header");
+    /* An older (smaller) struct is taken as far as it goes; the fields it
+     * lacks keep their defaults. */
+    if (given) {
+        WV_CHECK(given->struct_size >= INIT_OPTS_V1, WV_MISUSE,
+                 "init options from an incompatible header");
+        memcpy(&o, given, given->struct_size < sizeof o ? given->struct_size
+                                                        : sizeof o);
+    }
     int comp = codec_from_name(opts->compression ? opts->compression
                                                  : "zstd-bg");
     WV_CHECK(comp >= 0, WV_MISUSE,
@@ -473,10 +513,15 @@ int wv_repo_init(const char *uri, const wv_init_opts *opts)
                      "{\"weightvault_repo\": %d, \"chunk_size\": %llu, "
                      "\"pack_size\": %llu, \"compression\": \"%s\", "
                      "\"level\": %d}\n",
-                     WV__REPO_VERSION, (unsigned long long)opts->chunk_size,
+                     opts->encrypt ? WV__REPO_VERSION_ENCRYPTED
+                                   : WV__REPO_VERSION,
+                     (unsigned long long)opts->chunk_size,
                      (unsigned long long)opts->pack_size,
                      codec_config_name(comp), opts->level);
-    WV_TRY(wv__store_put(s, "config", cfg, (size_t)n, WV_PUT_IF_ABSENT));
+    if (opts->encrypt)
+        WV_TRY(wv__crypt_create(s, uri, cfg, (size_t)n, opts, err));
+    else
+        WV_TRY(wv__store_put(s, "config", cfg, (size_t)n, WV_PUT_IF_ABSENT));
 out:
     wv__store_close(s);
     if (rc != WV_OK)
@@ -487,12 +532,33 @@ out:
 int wv_repo_open(const char *uri, char *errbuf, size_t errbuf_size,
                  wv_repo **out)
 {
+    wv_open_opts o = WV_OPEN_OPTS_INIT;
+    o.errbuf = errbuf;
+    o.errbuf_size = errbuf_size;
+    return wv_repo_open_ex(uri, &o, out);
+}
+
+int wv_repo_open_ex(const char *uri, const wv_open_opts *opts,
+                    wv_repo **out)
+{
+    static const wv_open_opts defaults = WV_OPEN_OPTS_INIT;
     int rc = WV_OK;
     wv_repo *r = NULL;
-    unsigned char *text = NULL;
-    size_t len;
+    unsigned char *text = NULL, *inner = NULL;
+    char *sealed = NULL;
+    size_t len, sealed_len = 0, inner_len = 0;
     struct wv__err *err;
     *out = NULL;
+    if (opts == NULL)
+        opts = &defaults;
+    if (opts->struct_size < sizeof(wv_open_opts)) {
+        if (opts->struct_size >= offsetof(wv_open_opts, errbuf_size) +
+                                     sizeof(size_t))
+            copy_errbuf(opts->errbuf, opts->errbuf_size,
+                        &(struct wv__err){WV_MISUSE, "open options from an "
+                                                     "incompatible header"});
+        return WV_MISUSE;
+    }
     r = wv__calloc(1, sizeof *r);
     if (r == NULL)
         return WV_NOMEM;
@@ -508,12 +574,21 @@ int wv_repo_open(const char *uri, char *errbuf, size_t errbuf_size,
                  uri);
     }
     WV_TRY(rc);
-    WV_TRY(parse_config(r, (const char *)text, len));
+    WV_TRY(parse_config(r, (const char *)text, len, false, &sealed,
+                        &sealed_len));
+    if (sealed) {
+        WV_TRY(wv__crypt_unlock(r, sealed, sealed_len, opts->passphrase,
+                                opts->key_file, &inner, &inner_len));
+        WV_TRY(parse_config(r, (const char *)inner, inner_len, true, NULL,
+                            NULL));
+    }
     WV_TRY(wv__repo_async_init(r));
 out:
     wv__free(text);
+    wv__free(sealed);
+    wv__free(inner);
     if (rc != WV_OK) {
-        copy_errbuf(errbuf, errbuf_size, &r->err);
+        copy_errbuf(opts->errbuf, opts->errbuf_size, &r->err);
         wv_repo_close(r);
         r = NULL;
     }
@@ -530,6 +605,7 @@ void wv_repo_close(wv_repo *r)
     wv__store_close(r->store);
     wv__cidx_release(&r->cidx);
     wv__repo_list_free(r->idx_keys, r->n_idx_keys);
+    wv__crypt_free(r->crypt);
     wv__free(r->uri);
     wv__free(r);
 }
@@ -584,8 +660,17 @@ static int scan_lock(void *arg, const char *key, uint64_t size)
     (void)size;
     if (strcmp(key, ls->self) == 0)
         return WV_OK;
-    if (wv__store_get_all(ls->r->store, key, 4096, &text, &len) != WV_OK)
+    int rc = wv__object_get(ls->r, "lock", key, NULL, 4096, &text, &len);
+    if (wv_primary(rc) == WV_CORRUPT) {
+        /* Sealed under another key, or damaged: it cannot be judged by
+         * its owner, only by its age; until then it excludes everyone. */
+        wv__clearerr(&ls->r->err);
+        text = (unsigned char *)wv__strdup("{\"exclusive\": true}");
+        if (text == NULL)
+            return WV_NOMEM;
+    } else if (rc != WV_OK) {
         return WV_OK; /* vanished or unreadable: not a live lock */
+    }
     struct wv__store_mtime mt = {key, 0};
     wv__store_control(ls->r->store, WV_STORE_MTIME, &mt);
     bool excl = strstr((char *)text, "\"exclusive\": true") != NULL;
@@ -626,7 +711,7 @@ int wv__repo_lock(wv_repo *r, bool exclusive)
                      exclusive ? "true" : "false", host, pid,
                      (long long)ts.tv_sec);
     snprintf(r->lock_key, sizeof r->lock_key, "locks/%s", hex);
-    rc = wv__store_put(r->store, r->lock_key, body, (size_t)n, 0);
+    rc = wv__object_put(r, "lock", r->lock_key, body, (size_t)n, 0);
     if (rc != WV_OK) {
         r->lock_key[0] = '\0';
         return rc;
@@ -677,37 +762,29 @@ static int scan_manifest(void *arg, const char *key, uint64_t size)
     return WV_OK;
 }
 
-static int read_ref(wv_repo *r, const char *key, char out[65])
+/* Branch or tag `name` (dir "heads" or "tags") -> checkpoint id. */
+static int read_ref(wv_repo *r, const char *dir, const char *name,
+                    char out[65])
 {
-    char buf[128];
-    int rc = wv__store_ref_get(r->store, key, buf, sizeof buf);
-    if (rc != WV_OK)
-        return rc;
-    buf[strcspn(buf, "\r\n")] = '\0';
-    unsigned char id[32];
-    if (wv__unhex(buf, id, 32) != 0)
-        return wv__seterr(&r->err, WV_CORRUPT,
-                          "%s: ref '%s' does not hold a checkpoint id",
-                          r->uri, key);
-    memcpy(out, buf, 65);
-    return WV_OK;
+    char key[160], shown[160], raw[WV__REF_RAW_MAX];
+    snprintf(shown, sizeof shown, "refs/%s/%s", dir, name);
+    if (wv__ref_key(r, dir, name, key) != WV_OK)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    return wv__ref_read(r, key, shown, raw, out, NULL, 0);
 }
 
 int wv__repo_resolve(wv_repo *r, const char *ref, char out[65])
 {
-    char key[160];
     int rc;
     out[0] = '\0';
     if (ref == NULL || ref[0] == '\0' || strcmp(ref, "latest") == 0)
         ref = "main";
     if (wv__ref_name_ok(ref)) {
-        snprintf(key, sizeof key, "refs/heads/%s", ref);
-        rc = read_ref(r, key, out);
+        rc = read_ref(r, "heads", ref, out);
         if (rc != WV_NOTFOUND)
             return rc;
         wv__clearerr(&r->err);
-        snprintf(key, sizeof key, "refs/tags/%s", ref);
-        rc = read_ref(r, key, out);
+        rc = read_ref(r, "tags", ref, out);
         if (rc != WV_NOTFOUND)
             return rc;
         wv__clearerr(&r->err);

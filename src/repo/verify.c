@@ -15,7 +15,11 @@
  *              name;
  *   chunks     every chunk of every stored checkpoint (not only those
  *              reachable from refs) is in an index, is read, decoded and
- *              re-hashed: each distinct chunk once, in pack order.
+ *              re-hashed: each distinct chunk once, in pack order;
+ *   signatures every signed manifest's signature verifies, and if the
+ *              repository trusts keys, every checkpoint is signed by one.
+ * In an encrypted repository every object is also unsealed, so one that
+ * was altered (or sealed under another key) is reported as such.
  *
  * A shared lock is held throughout, as a commit holds one, so gc cannot
  * delete anything meanwhile. Commits may run: objects are listed in the
@@ -60,6 +64,8 @@ struct vctx {
     struct ventry *ents;
     size_t n_ents, cap_ents;
     uint32_t cur_idx;
+    unsigned char (*trusted)[32]; /* the repository's trusted keys */
+    size_t n_trusted;
 };
 
 static int grow(void **v, size_t *cap, size_t n, size_t elem)
@@ -116,7 +122,7 @@ static int check_manifest(struct vctx *c, const char *key)
     wv_repo *r = c->r;
     struct wv__err *err = &r->err;
     struct wv__manifest mf;
-    unsigned char *text = NULL, d[32];
+    unsigned char *text = NULL;
     size_t len;
     char hex[65], what[160];
     int rc = WV_OK;
@@ -129,21 +135,39 @@ static int check_manifest(struct vctx *c, const char *key)
                 key);
         return WV_OK;
     }
-    rc = wv__store_get_all(r->store, key, WV__MAX_JSON, &text, &len);
+    bool sealed_bad = false;
+    rc = wv__object_get(r, "manifest", key, NULL, WV__MAX_JSON, &text,
+                        &len);
     if (rc == WV_NOTFOUND) { /* superseded by a re-parented commit */
         wv__clearerr(err);
         return WV_OK;
     }
     if (rc == WV_NOMEM)
         return rc;
-    if (rc != WV_OK) {
+    if (wv_primary(rc) == WV_CORRUPT && r->crypt) {
+        sealed_bad = true; /* reported below, as damaged */
+        wv__clearerr(err);
+        rc = WV_OK;
+    } else if (rc != WV_OK) {
         problem(c, key, id, NULL, NULL, "%s: cannot be read: %s", key,
                 bare(r, err->msg));
         wv__clearerr(err);
         return WV_OK;
     }
-    wv__sha256_buf(text, len, d);
-    wv__hex(d, 32, hex);
+    if (sealed_bad) {
+        problem(c, key, id, NULL, NULL,
+                "%s: checkpoint %.12s is damaged or was altered (it does "
+                "not authenticate under the repository's key)",
+                key, id);
+        if (grow((void **)&c->bad_man, &c->cap_bad, c->n_bad,
+                 sizeof *c->bad_man) != WV_OK ||
+            (c->bad_man[c->n_bad] = wv__strdup(id)) == NULL)
+            return wv__seterr(err, WV_NOMEM, "out of memory");
+        c->n_bad++;
+        return WV_OK;
+    }
+    WV_CHECK(wv__object_name(r, "manifest", text, len, hex) == WV_OK,
+             WV_NOMEM, "out of memory");
     snprintf(what, sizeof what, "manifest %.12s", id);
     struct wv__err pe = {0};
     int prc = wv__manifest_parse((const char *)text, len, what, &mf, &pe);
@@ -170,6 +194,30 @@ static int check_manifest(struct vctx *c, const char *key)
         }
         c->n_bad++;
         goto out;
+    }
+    /* Signatures: a bad one always, a missing or untrusted one when the
+     * repository trusts keys (the checkpoint stays in the chunk check). */
+    char signer[65] = "";
+    if (mf.has_sig)
+        wv__hex(mf.sig_key, 32, signer);
+    if (mf.has_sig && !mf.sig_ok) {
+        problem(c, key, id, mf.branch, NULL,
+                "%s: checkpoint %.12s: its signature by key %.16s does not "
+                "verify (altered after it was signed)",
+                key, id, signer);
+    } else if (c->n_trusted) {
+        bool ok = false;
+        for (size_t i = 0; mf.has_sig && i < c->n_trusted && !ok; i++)
+            ok = memcmp(c->trusted[i], mf.sig_key, 32) == 0;
+        if (!ok)
+            problem(c, key, id, mf.branch, NULL,
+                    mf.has_sig ? "%s: checkpoint %.12s is signed by key "
+                                 "%.16s, which the repository does not "
+                                 "trust"
+                               : "%s: checkpoint %.12s is not signed, and "
+                                 "the repository trusts only signed "
+                                 "checkpoints%.0s",
+                    key, id, signer);
     }
     WV_CHECK(grow((void **)&c->man, &c->cap_man, c->n_man,
                   sizeof *c->man) == WV_OK,
@@ -207,16 +255,26 @@ static int check_refs(struct vctx *c, char **keys, size_t n)
 {
     wv_repo *r = c->r;
     for (size_t i = 0; i < n; i++) {
-        char buf[128], mkey[96];
-        unsigned char id[32];
+        char raw[WV__REF_RAW_MAX], buf[65], mkey[96];
         uint64_t sz;
-        int rc = wv__store_ref_get(r->store, keys[i], buf, sizeof buf);
+        int rc = wv__ref_read(r, keys[i], NULL, raw, buf, NULL, 0);
         if (rc == WV_NOTFOUND) { /* deleted meanwhile */
             wv__clearerr(&r->err);
             continue;
         }
         if (rc == WV_NOMEM)
             return rc;
+        if (wv_primary(rc) == WV_CORRUPT) {
+            c->st.refs++;
+            if (r->crypt)
+                problem(c, keys[i], NULL, NULL, NULL, "%s",
+                        bare(r, r->err.msg));
+            else
+                problem(c, keys[i], NULL, NULL, NULL,
+                        "%s: does not hold a checkpoint id", keys[i]);
+            wv__clearerr(&r->err);
+            continue;
+        }
         if (rc != WV_OK) {
             problem(c, keys[i], NULL, NULL, NULL, "%s: cannot be read: %s",
                     keys[i], bare(r, r->err.msg));
@@ -224,12 +282,6 @@ static int check_refs(struct vctx *c, char **keys, size_t n)
             continue;
         }
         c->st.refs++;
-        buf[strcspn(buf, "\r\n")] = '\0';
-        if (wv__unhex(buf, id, 32) != 0) {
-            problem(c, keys[i], NULL, NULL, NULL,
-                    "%s: does not hold a checkpoint id", keys[i]);
-            continue;
-        }
         const char *bp = buf;
         if (c->n_man &&
             bsearch(&bp, c->ids, c->n_man, sizeof *c->ids, cmp_strp))
@@ -273,7 +325,7 @@ static int index_cb(void *arg, const struct wv__chunk_loc *l)
 static int check_index(struct vctx *c, const char *key, uint32_t idx)
 {
     wv_repo *r = c->r;
-    unsigned char *text = NULL, d[32], id[32];
+    unsigned char *text = NULL, id[32];
     size_t len, first = c->n_ents;
     char hex[65];
     if (strncmp(key, "index/", 6) != 0 || wv__unhex(key + 6, id, 32) != 0) {
@@ -282,21 +334,32 @@ static int check_index(struct vctx *c, const char *key, uint32_t idx)
                 key);
         return WV_OK;
     }
-    int rc = wv__store_get_all(r->store, key, WV__MAX_JSON, &text, &len);
+    int rc = wv__object_get(r, "index", key, NULL, WV__MAX_JSON, &text,
+                            &len);
     if (rc == WV_NOTFOUND) {
         wv__clearerr(&r->err);
         return WV_OK;
     }
     if (rc == WV_NOMEM)
         return rc;
+    if (wv_primary(rc) == WV_CORRUPT && r->crypt) {
+        problem(c, key, NULL, NULL, NULL,
+                "%s: damaged or altered (it does not authenticate under "
+                "the repository's key)",
+                key);
+        wv__clearerr(&r->err);
+        return WV_OK;
+    }
     if (rc != WV_OK) {
         problem(c, key, NULL, NULL, NULL, "%s: cannot be read: %s", key,
                 bare(r, r->err.msg));
         wv__clearerr(&r->err);
         return WV_OK;
     }
-    wv__sha256_buf(text, len, d);
-    wv__hex(d, 32, hex);
+    if (wv__object_name(r, "index", text, len, hex) != WV_OK) {
+        wv__free(text);
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    }
     struct wv__err pe = {0};
     c->cur_idx = idx;
     rc = wv__index_parse((const char *)text, len, key, index_cb, c, &pe);
@@ -368,9 +431,9 @@ static int read_trailer(struct vctx *c, const char *key,
         return WV_CORRUPT;
     }
     uint32_t n = wv__le32(tail);
-    uint64_t tlen = (uint64_t)n * WV__PACK_ENTRY + 12;
+    uint64_t tlen = wv__pack_tail_len(r, n);
     if (memcmp(head, WV__PACK_MAGIC, 8) != 0 ||
-        memcmp(tail + 4, WV__PACK_END, 8) != 0 || tlen > size - 8) {
+        memcmp(tail + 4, wv__pack_end(r), 8) != 0 || tlen > size - 8) {
         problem(c, key, NULL, NULL, NULL,
                 "%s: damaged pack (bad magic or trailer: not a pack, or "
                 "truncated)",
@@ -397,14 +460,21 @@ static int read_trailer(struct vctx *c, const char *key,
     }
     wv__sha256_buf(t, (size_t)tlen, d);
     rc = WV_OK;
+    const unsigned char *ents = NULL;
     if (memcmp(d, id, 32) != 0) {
         problem(c, key, NULL, NULL, NULL,
                 "%s: damaged pack (its trailer does not hash to its name)",
                 key);
         rc = WV_CORRUPT;
+    } else if (wv__pack_tail_open(r, t, (size_t)tlen, n, &ents) != 0) {
+        problem(c, key, NULL, NULL, NULL,
+                "%s: damaged pack (its trailer does not authenticate under "
+                "the repository's key)",
+                key);
+        rc = WV_CORRUPT;
     }
     for (uint32_t i = 0; rc == WV_OK && i < n; i++) {
-        const unsigned char *e = t + (size_t)i * WV__PACK_ENTRY;
+        const unsigned char *e = ents + (size_t)i * WV__PACK_ENTRY;
         struct wv__chunk_loc *l = &(*tr)[i];
         memcpy(l->id, e, 32);
         memcpy(l->pack, id, 32);
@@ -749,6 +819,16 @@ static int repo_verify_locked(wv_repo *r, wv_verify_cb cb, void *arg,
     c.arg = arg;
     wv__clearerr(err);
     WV_TRY(wv__repo_lock(r, false));
+    rc = wv__trust_keys(r, &c.trusted, &c.n_trusted);
+    if (rc == WV_NOMEM)
+        goto out;
+    if (rc != WV_OK) {
+        problem(&c, "trust/", NULL, NULL, NULL,
+                "trust/: the trusted keys cannot be read: %s",
+                bare(r, err->msg));
+        wv__clearerr(err);
+        rc = WV_OK;
+    }
     /* Listed in the reverse of the order a commit writes them. */
     WV_TRY(wv__repo_list(r, "refs/heads/", &refs, &n_refs));
     WV_TRY(wv__repo_list(r, "refs/tags/", &tags, &n_tags));
@@ -787,6 +867,7 @@ out:
     wv__free(c.bad_man);
     wv__free(c.refs);
     wv__free(c.ents);
+    wv__free(c.trusted);
     wv__cidx_release(&cidx);
     wv__repo_list_free(refs, n_refs);
     wv__repo_list_free(tags, n_tags);

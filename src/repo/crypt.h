@@ -1,0 +1,109 @@
+/*
+ * crypt.h -- private interface of encrypted repositories and signed
+ * checkpoints (crypt.c; the format is in docs/repo-format.md, section 14).
+ *
+ * Only crypt.c includes <sodium.h>: everything cryptographic the
+ * repository does goes through the functions below.
+ */
+#ifndef WV_CRYPT_H
+#define WV_CRYPT_H
+
+#include "wv_int.h"
+
+#define WV__SEAL_NONCE 24 /* XChaCha20-Poly1305 nonce                */
+#define WV__SEAL_TAG 16   /* Poly1305 tag                            */
+#define WV__SEAL_OVERHEAD (WV__SEAL_NONCE + WV__SEAL_TAG)
+#define WV__REF_RAW_MAX 512 /* a ref's stored value, either kind     */
+#define WV__SLOT_ID_HEX 17  /* 16 hex digits and a NUL               */
+
+/* The keys of an open encrypted repository, derived from its 32-byte
+ * repository key, kept only to wrap it for new key slots. Locked in memory
+ * where the system allows it; wv__crypt_free() wipes them. */
+struct wv__crypt {
+    unsigned char master[32]; /* the repository key (to add key slots) */
+    unsigned char k_id[32];   /* HMAC-SHA256: chunk ids                */
+    unsigned char k_name[32]; /* HMAC-SHA256: object and ref names     */
+    unsigned char k_data[32]; /* XChaCha20-Poly1305: chunk payloads    */
+    unsigned char k_meta[32]; /* XChaCha20-Poly1305: every other object */
+    unsigned char fp[32];     /* comparable fingerprint of the key     */
+    char slot[WV__SLOT_ID_HEX]; /* the key slot that opened it         */
+};
+
+/* sodium_init() once for the process (thread-safe); WV_ERROR if the
+ * library cannot start. */
+int wv__crypt_ready(struct wv__err *err);
+void wv__crypt_free(struct wv__crypt *c);
+
+/* Associated data: a domain string (its NUL included) then bytes. */
+struct wv__ad {
+    unsigned char b[320];
+    size_t n;
+};
+void wv__ad_init(struct wv__ad *a, const char *domain);
+void wv__ad_add(struct wv__ad *a, const void *p, size_t n);
+void wv__ad_str(struct wv__ad *a, const char *s);
+
+/* XChaCha20-Poly1305 with a random nonce: out = nonce || ciphertext ||
+ * tag (n + WV__SEAL_OVERHEAD bytes). `in` may be out + WV__SEAL_NONCE
+ * (in place). */
+void wv__seal(const unsigned char key[32], const struct wv__ad *ad,
+              const void *in, size_t n, unsigned char *out);
+/* The inverse: n stored bytes to n - WV__SEAL_OVERHEAD plaintext bytes at
+ * out (which may be in + WV__SEAL_NONCE). -1 if they do not authenticate
+ * (damaged, altered, or sealed under another key or associated data). */
+int wv__unseal(const unsigned char key[32], const struct wv__ad *ad,
+               const unsigned char *in, size_t n, unsigned char *out);
+
+/* HMAC-SHA256 of (domain with its NUL, if not NULL) || p under key. Runs
+ * on SHA-NI through libcrypto. WV_NOMEM only. Thread-safe. */
+int wv__hmac(const unsigned char key[32], const char *domain, const void *p,
+             size_t n, unsigned char out[32]);
+
+/* ---- secrets that open a repository ------------------------------------ */
+
+enum { WV__SECRET_PASS = 1, WV__SECRET_RAW = 2 };
+struct wv__secret {
+    int kind;
+    unsigned char *p; /* locked; wv__secret_wipe() wipes and frees */
+    size_t n;
+    char from[160];   /* "the passphrase given", "key file 'x'"      */
+};
+/* The secret given by an option, else by $WV_PASSPHRASE, else by the file
+ * named in $WV_KEY_FILE. WV_AUTH_NO_KEY (message naming `uri` and the
+ * ways to give one) if there is none. */
+int wv__secret_get(const char *uri, const char *passphrase,
+                   const char *key_file, struct wv__secret *s,
+                   struct wv__err *err);
+/* A key file: `wvkey1:` and 64 hex digits (a raw key, as
+ * wv_secret_keygen writes), or exactly 32 bytes (raw), or else a
+ * passphrase (the file's bytes without one final newline). */
+int wv__secret_from_file(const char *path, struct wv__secret *s,
+                         struct wv__err *err);
+int wv__secret_from_pass(const char *pass, struct wv__secret *s,
+                         struct wv__err *err);
+void wv__secret_wipe(struct wv__secret *s);
+
+/* ---- signatures --------------------------------------------------------- */
+
+/* Ed25519 over "wv-manifest-signature-v1\n" || a || b (the unsigned
+ * manifest, given in two pieces). */
+int wv__sig_sign(const unsigned char sk[64], const void *a, size_t na,
+                 const void *b, size_t nb, unsigned char sig[64]);
+bool wv__sig_verify(const unsigned char pk[32], const unsigned char sig[64],
+                    const void *a, size_t na, const void *b, size_t nb);
+/* Key files written by wv_keygen(). The secret is locked memory the caller
+ * releases with wv__sig_key_free() (which wipes it). */
+int wv__sig_load_secret(const char *path, unsigned char **sk,
+                        struct wv__err *err);
+void wv__sig_key_free(unsigned char *sk);
+int wv__sig_load_public(const char *path, unsigned char pk[32],
+                        struct wv__err *err);
+
+/* ---- base64 (URL-safe, no padding) ------------------------------------- */
+size_t wv__b64_len(size_t n);
+void wv__b64(const void *p, size_t n, char *out); /* out: b64_len + 1 */
+/* -1 unless `s` (len bytes) is valid; *n set to the decoded length. */
+int wv__unb64(const char *s, size_t len, unsigned char *out, size_t cap,
+              size_t *n);
+
+#endif
