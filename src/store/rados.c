@@ -54,7 +54,7 @@
 #define INFLIGHT_MAX 64
 #define READ_WINDOW 8
 #define PROBE_BATCH 32
-#define READ_RETRIES 4
+#define READ_RETRIES 8
 #define TAG_MAX 128
 
 /* Test hook: when >= 0, the put of that piece (0: the head) fails with
@@ -733,8 +733,14 @@ static int r_get(struct wv__store *s, const char *key, uint64_t off,
         } else if (total > 0 && end > p.stripe) {
             rc = read_tails(rs, key, &p, off, b, end);
             if (rc == 1) {
-                if (attempt + 1 < READ_RETRIES)
+                if (attempt + 1 < READ_RETRIES) {
+                    /* A writer replaces the tails before the head: give
+                     * it time to land its head (1, 4, 16, 64, 100 ms). */
+                    long ms = attempt < 4 ? 1L << (2 * attempt) : 100;
+                    struct timespec ts = {0, ms * 1000000L};
+                    nanosleep(&ts, NULL);
                     continue;
+                }
                 return wv__seterr(s->err, WV_IO,
                                   "%s: object '%s' in pool '%s' keeps "
                                   "changing while read",

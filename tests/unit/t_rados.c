@@ -732,3 +732,79 @@ TEST_IMPL(rados_unreachable)
     ASSERT(time(NULL) - t0 < 30);
     ASSERT_CONTAINS(c.err.msg, "rados://");
 }
+
+/* ---- readers racing an overwriting writer ---------------------------------- */
+
+struct owrace {
+    struct wv__store *s;
+    const unsigned char *v[2];
+    size_t size;
+    volatile int done;
+    int puts_failed;
+};
+
+static void *overwriter(void *arg)
+{
+    struct owrace *o = arg;
+    for (int i = 0; i < 40; i++) {
+        if (wv__store_put(o->s, "obj", o->v[i % 2], o->size, 0) != WV_OK)
+            o->puts_failed++;
+        struct timespec ts = {0, 3000000}; /* readers get gaps too */
+        nanosleep(&ts, NULL);
+    }
+    __atomic_store_n(&o->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void overwrite_race(struct ctx *c)
+{
+    static struct owrace o;
+    size_t size = 8 * 65536 + 4321, n;
+    unsigned char *a = malloc(size), *b = malloc(size), *d = malloc(size);
+    ASSERT(a && b && d);
+    fill(a, size, 11);
+    fill(b, size, 12);
+    o = (struct owrace){c->s, {a, b}, size, 0, 0};
+    ASSERT_OK(wv__store_put(c->s, "obj", a, size, 0));
+    pthread_t th;
+    ASSERT_OK(pthread_create(&th, NULL, overwriter, &o));
+    int good = 0, changing = 0, bad = 0, other = 0;
+    while (!__atomic_load_n(&o.done, __ATOMIC_ACQUIRE)) {
+        int rc = wv__store_get(c->s, "obj", 0, d, size, &n);
+        if (rc == WV_OK && n == size &&
+            (memcmp(d, a, size) == 0 || memcmp(d, b, size) == 0))
+            good++;
+        else if (rc == WV_OK)
+            bad++; /* a mix of two writes */
+        else if (rc == WV_IO)
+            changing++; /* gave up after retries: allowed, never wrong */
+        else
+            other++;
+        wv__clearerr(&c->err);
+    }
+    pthread_join(th, NULL);
+    ASSERT_EQ(o.puts_failed, 0);
+    ASSERT_EQ(bad, 0);
+    ASSERT_EQ(other, 0);
+    ASSERT(good > 0);
+    fprintf(stderr, "%d whole reads, %d gave up while it kept changing\n",
+            good, changing);
+    ASSERT_OK(wv__store_get(c->s, "obj", 0, d, size, &n));
+    ASSERT(memcmp(d, b, size) == 0); /* the last put wins */
+    free(a);
+    free(b);
+    free(d);
+}
+
+TEST_IMPL(rados_overwrite_race)
+{
+    struct ctx c;
+    if (!have_ceph())
+        WVTEST_SKIP("CEPH_CONF is unset: no Ceph cluster");
+    setenv("WV_RADOS_STRIPE", "65536", 1);
+    int rc = ctx_open(&c, "owrace");
+    unsetenv("WV_RADOS_STRIPE");
+    ASSERT_OK(rc);
+    overwrite_race(&c);
+    ctx_close(&c);
+}
