@@ -808,3 +808,64 @@ TEST_IMPL(rados_overwrite_race)
     overwrite_race(&c);
     ctx_close(&c);
 }
+
+/* ---- writers of one content-addressed object at once ---------------------- */
+
+struct samerace {
+    struct wv__store *s;
+    const unsigned char *v;
+    size_t size;
+    pthread_barrier_t bar;
+    int failed;
+};
+
+static void *same_writer(void *arg)
+{
+    struct samerace *r = arg;
+    pthread_barrier_wait(&r->bar);
+    if (wv__store_put(r->s, "packs/same", r->v, r->size,
+                      WV_PUT_IF_ABSENT | WV_PUT_NOSYNC) != WV_OK)
+        __atomic_add_fetch(&r->failed, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void same_race(struct ctx *c)
+{
+    static struct samerace r;
+    size_t size = 12 * 65536 + 3, n;
+    unsigned char *a = malloc(size), *d = malloc(size);
+    pthread_t th[4];
+    ASSERT(a && d);
+    fill(a, size, 21);
+    for (int round = 0; round < 5; round++) {
+        r = (struct samerace){c->s, a, size, {{0}}, 0};
+        pthread_barrier_init(&r.bar, NULL, 4);
+        for (int i = 0; i < 4; i++)
+            ASSERT_OK(pthread_create(&th[i], NULL, same_writer, &r));
+        for (int i = 0; i < 4; i++)
+            pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&r.bar);
+        ASSERT_EQ(r.failed, 0);
+        memset(d, 0, size);
+        ASSERT_OK(wv__store_get(c->s, "packs/same", 0, d, size, &n));
+        ASSERT(memcmp(d, a, size) == 0);
+        ASSERT_EQ(raw_count(c, "packs/same"), 13);
+        ASSERT_OK(wv__store_del(c->s, "packs/same"));
+        ASSERT_EQ(raw_count(c, "packs/same"), 0);
+    }
+    free(a);
+    free(d);
+}
+
+TEST_IMPL(rados_same_put_race)
+{
+    struct ctx c;
+    if (!have_ceph())
+        WVTEST_SKIP("CEPH_CONF is unset: no Ceph cluster");
+    setenv("WV_RADOS_STRIPE", "65536", 1);
+    int rc = ctx_open(&c, "samerace");
+    unsetenv("WV_RADOS_STRIPE");
+    ASSERT_OK(rc);
+    same_race(&c);
+    ctx_close(&c);
+}
