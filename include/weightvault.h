@@ -74,8 +74,12 @@ enum {
 /* Extended codes. */
 #define WV_IO_SHORT_READ (WV_IO | (1 << 8))
 #define WV_CORRUPT_CHECKSUM (WV_CORRUPT | (1 << 8))
-/* An encrypted repository was opened without a passphrase or key file. */
+/* An encrypted repository was opened without a passphrase or key file;
+ * with a secret that none of its key slots accepts ("wrong key"); a
+ * checkpoint's signature is missing, foreign or does not verify. */
 #define WV_AUTH_NO_KEY (WV_AUTH | (1 << 8))
+#define WV_AUTH_WRONG_KEY (WV_AUTH | (2 << 8))
+#define WV_AUTH_SIGNATURE (WV_AUTH | (3 << 8))
 
 /* Static English description of a status code ("unknown error" if none). */
 WV_API const char *wv_strerror(int code);
@@ -388,8 +392,9 @@ typedef struct wv_open_opts {
 #define WV_OPEN_OPTS_INIT {sizeof(wv_open_opts), NULL, NULL, NULL, 0}
 
 /* wv_repo_open with options. For an encrypted repository without any
- * secret: WV_AUTH_NO_KEY; with a secret no key slot accepts: WV_AUTH and
- * a message saying "wrong key". Plain repositories ignore the secret. */
+ * secret: WV_AUTH_NO_KEY; with a secret no key slot accepts:
+ * WV_AUTH_WRONG_KEY and a message saying "wrong key". Plain repositories
+ * ignore the secret. */
 WV_API int wv_repo_open_ex(const char *uri, const wv_open_opts *opts,
                            wv_repo **out);
 WV_API void wv_repo_close(wv_repo *r);
@@ -431,14 +436,15 @@ typedef struct wv_checkout_opts {
     size_t n_names;
     const char *verify_signer; /* a public key file (wv_keygen's .pub): the
                                   checkpoint must carry a valid signature
-                                  by that key, else WV_AUTH              */
+                                  by that key, else WV_AUTH_SIGNATURE    */
 } wv_checkout_opts;
 #define WV_CHECKOUT_OPTS_INIT {sizeof(wv_checkout_opts), NULL, 0, NULL}
 
 /* Read checkpoint `ref` into a new tensor set with its metadata. Every
  * chunk is checked against its SHA-256 (keyed, in an encrypted
  * repository). Reads only the chunks of the tensors asked for. A
- * checkpoint whose signature does not verify is refused (WV_AUTH); so is
+ * checkpoint whose signature does not verify is refused
+ * (WV_AUTH_SIGNATURE); so is
  * an unsigned one, or one signed by another key, when opts->verify_signer
  * is given or the repository trusts keys (wv_repo_trust_add) and none of
  * them signed it. */

@@ -13,13 +13,16 @@
 
 /* Exit status: 0 ok, 1 bad input, 2 usage, 3 I/O, 4 anything else. The
  * repository commands add 5: a concurrent update (ref changed, or the
- * repository is locked by gc), worth retrying. */
+ * repository is locked by gc), worth retrying; and 6: an encrypted
+ * repository's key is missing or wrong, or a checkpoint's signature was
+ * refused. */
 enum {
     EXIT_BAD_INPUT = 1,
     EXIT_USAGE = 2,
     EXIT_IO = 3,
     EXIT_OTHER = 4,
-    EXIT_CONFLICT = 5
+    EXIT_CONFLICT = 5,
+    EXIT_KEY = 6
 };
 
 int cli_exit_code(int rc);
@@ -44,8 +47,24 @@ uint64_t cli_parse_size(const char *s);
  * as s3://b/p@main may contain '@' earlier). *ref is NULL if there is none.
  * Returns a malloc()ed copy of REPO in *repo. */
 int cli_split_ref(const char *arg, char **repo, const char **ref);
-/* Open a repository, printing the error; returns a wv status. */
+/* Open a repository, printing the error; returns a wv status. An
+ * encrypted one is opened with the --key-file given, else $WV_PASSPHRASE
+ * or $WV_KEY_FILE, else a passphrase typed at the terminal. */
 int cli_open_repo(const char *uri, wv_repo **r);
+
+/* Keys and signatures (cmd_key.c). The global option --key-file FILE
+ * (anywhere after the command) is taken out of argv before dispatch;
+ * returns 0 or EXIT_USAGE. */
+extern const char *cli_key_file;
+int cli_take_key_file(int *argc, char **argv);
+/* Read a secret from the terminal without echo (confirm: twice, equal).
+ * 0 on success; -1 if there is no terminal or the input ends. */
+int cli_prompt_secret(const char *prompt, bool confirm, char *buf,
+                      size_t cap);
+void cli_wipe(void *p, size_t n);
+int cmd_key(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_trust(int argc, char **argv);
 
 /* Commands (argc/argv after the command name). */
 int cmd_init(int argc, char **argv);

@@ -25,8 +25,22 @@ int cli_split_ref(const char *arg, char **repo, const char **ref)
 
 int cli_open_repo(const char *uri, wv_repo **r)
 {
-    char eb[WV_ERRBUF_SIZE] = "";
-    int rc = wv_repo_open(uri, eb, sizeof eb, r);
+    char eb[WV_ERRBUF_SIZE] = "", pass[1024], prompt[300];
+    wv_open_opts o = WV_OPEN_OPTS_INIT;
+    o.key_file = cli_key_file;
+    o.errbuf = eb;
+    o.errbuf_size = sizeof eb;
+    int rc = wv_repo_open_ex(uri, &o, r);
+    if (rc == WV_AUTH_NO_KEY) {
+        /* No secret anywhere: ask the terminal, if there is one. */
+        snprintf(prompt, sizeof prompt, "Passphrase for %.200s: ", uri);
+        if (cli_prompt_secret(prompt, false, pass, sizeof pass) == 0) {
+            o.passphrase = pass;
+            eb[0] = '\0';
+            rc = wv_repo_open_ex(uri, &o, r);
+            cli_wipe(pass, sizeof pass);
+        }
+    }
     if (rc != WV_OK)
         cli_die(eb[0] ? eb : wv_strerror(rc));
     return rc;
@@ -35,10 +49,20 @@ int cli_open_repo(const char *uri, wv_repo **r)
 static const char init_help[] =
     "usage: wv init DIR [--compression none|zstd|zstd-bg] [--level N]\n"
     "               [--chunk-size SIZE] [--pack-size SIZE]\n"
+    "               [--encrypt [--key-file FILE] [--label NAME]]\n"
     "\n"
     "Create a checkpoint repository in DIR (made if missing). DIR may be a\n"
     "path or file:///path.\n"
     "\n"
+    "  --encrypt      encrypt everything but the format version with a new\n"
+    "                 random key (XChaCha20-Poly1305; chunk ids become\n"
+    "                 keyed hashes), stored wrapped by your secret: the\n"
+    "                 key file of --key-file (from 'wv keygen --secret', or\n"
+    "                 a file holding a passphrase), else $WV_PASSPHRASE,\n"
+    "                 else $WV_KEY_FILE, else a passphrase typed twice.\n"
+    "                 Every command then needs the secret the same way;\n"
+    "                 'wv key add' gives others their own\n"
+    "  --label NAME   a name for that first key slot (default 'first')\n"
     "  --compression  none, zstd, or zstd-bg (default): zstd after grouping\n"
     "                 the bytes of float elements into planes, which\n"
     "                 compresses weights better than plain zstd\n"
@@ -51,10 +75,11 @@ static const char init_help[] =
 int cmd_init(int argc, char **argv)
 {
     wv_init_opts o = WV_INIT_OPTS_INIT;
-    char eb[WV_ERRBUF_SIZE] = "";
+    char eb[WV_ERRBUF_SIZE] = "", pass[1024];
     const char *dir = NULL;
     o.errbuf = eb;
     o.errbuf_size = sizeof eb;
+    o.key_file = cli_key_file;
     if (cli_want_help(argc, argv)) {
         fputs(init_help, stdout);
         return 0;
@@ -64,10 +89,15 @@ int cmd_init(int argc, char **argv)
         bool takes = strcmp(a, "--compression") == 0 ||
                      strcmp(a, "--level") == 0 ||
                      strcmp(a, "--chunk-size") == 0 ||
-                     strcmp(a, "--pack-size") == 0;
+                     strcmp(a, "--pack-size") == 0 ||
+                     strcmp(a, "--label") == 0;
         if (takes && i + 1 >= argc)
             return cli_usage("init", "%s needs a value", a);
-        if (strcmp(a, "--compression") == 0) {
+        if (strcmp(a, "--encrypt") == 0) {
+            o.encrypt = 1;
+        } else if (strcmp(a, "--label") == 0) {
+            o.key_label = argv[++i];
+        } else if (strcmp(a, "--compression") == 0) {
             o.compression = argv[++i];
         } else if (strcmp(a, "--level") == 0) {
             char *end;
@@ -91,20 +121,30 @@ int cmd_init(int argc, char **argv)
     }
     if (dir == NULL)
         return cli_usage("init", "missing DIR");
+    if (o.key_label && !o.encrypt)
+        return cli_usage("init", "--label goes with --encrypt");
     int rc = wv_repo_init(dir, &o);
+    if (rc == WV_AUTH_NO_KEY &&
+        cli_prompt_secret("New passphrase: ", true, pass, sizeof pass) ==
+            0) {
+        o.passphrase = pass;
+        eb[0] = '\0';
+        rc = wv_repo_init(dir, &o);
+        cli_wipe(pass, sizeof pass);
+    }
     if (rc != WV_OK) {
         cli_die(eb[0] ? eb : wv_strerror(rc));
         return rc == WV_MISUSE ? EXIT_USAGE : cli_exit_code(rc);
     }
-    printf("initialised an empty weightvault repository in %s "
+    printf("initialised an empty %sweightvault repository in %s "
            "(compression %s)\n",
-           dir, o.compression);
+           o.encrypt ? "encrypted " : "", dir, o.compression);
     return 0;
 }
 
 static const char commit_help[] =
     "usage: wv commit REPO[@BRANCH] FILE... [-m MSG] [--meta KEY=VALUE]...\n"
-    "                 [--config FILE.json]\n"
+    "                 [--config FILE.json] [--sign NAME.key]\n"
     "\n"
     "Store the tensors of FILE (any readable format; several files are\n"
     "merged into one checkpoint, their tensor names must not clash) as a new\n"
@@ -118,11 +158,16 @@ static const char commit_help[] =
     "  --meta KEY=VALUE  metadata (step, epoch, metrics: val_loss=0.31 ...);\n"
     "                    repeatable, overrides the files' own metadata\n"
     "  --config FILE     attach a JSON file (the model architecture) as\n"
-    "                    metadata 'config'\n";
+    "                    metadata 'config'\n"
+    "  --sign NAME.key   sign the checkpoint with this secret key (from 'wv\n"
+    "                    keygen'): an Ed25519 signature over its manifest,\n"
+    "                    which lists every chunk's hash, so it covers the\n"
+    "                    data too\n"
+    "  --key-file FILE   the key of an encrypted repository (see wv init)\n";
 
 int cmd_commit(int argc, char **argv)
 {
-    const char *target = NULL, *msg = NULL, *config = NULL;
+    const char *target = NULL, *msg = NULL, *config = NULL, *sign = NULL;
     const char **files = NULL, **metas = NULL;
     int n_files = 0, n_metas = 0, rc = WV_OK, ret = 0;
     char *uri = NULL;
@@ -144,7 +189,8 @@ int cmd_commit(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-m") == 0 || strcmp(a, "--meta") == 0 ||
-            strcmp(a, "--config") == 0 || strcmp(a, "--message") == 0) {
+            strcmp(a, "--config") == 0 || strcmp(a, "--message") == 0 ||
+            strcmp(a, "--sign") == 0) {
             if (i + 1 >= argc) {
                 ret = cli_usage("commit", "%s needs a value", a);
                 goto out;
@@ -152,6 +198,8 @@ int cmd_commit(int argc, char **argv)
             const char *v = argv[++i];
             if (a[1] == 'm' || strcmp(a, "--message") == 0) {
                 msg = v;
+            } else if (strcmp(a, "--sign") == 0) {
+                sign = v;
             } else if (strcmp(a, "--meta") == 0) {
                 if (strchr(v, '=') == NULL || v[0] == '=') {
                     ret = cli_usage("commit", "--meta takes KEY=VALUE, not "
@@ -264,6 +312,7 @@ int cmd_commit(int argc, char **argv)
     char id[WV_ID_HEX];
     wv_commit_opts co = WV_COMMIT_OPTS_INIT;
     co.message = msg;
+    co.sign_key = sign;
     rc = wv_repo_commit(r, set, branch, &co, id);
     if (rc != WV_OK) {
         cli_die(wv_repo_errmsg(r));
@@ -288,7 +337,7 @@ out:
 
 static const char checkout_help[] =
     "usage: wv checkout REPO[@REF] -o OUT [--dtype T] [--format FMT]\n"
-    "                   [--tensor NAME]...\n"
+    "                   [--tensor NAME]... [--verify-signer NAME.pub]\n"
     "\n"
     "Write checkpoint REF (a branch, 'latest' = the head of main, a tag, or\n"
     "an id prefix; default latest) to OUT in any writable format, chosen by\n"
@@ -298,11 +347,18 @@ static const char checkout_help[] =
     "  -o OUT         the output file (.safetensors, .npz, .pth, ...)\n"
     "  --tensor NAME  only this tensor (repeatable); others are not read\n"
     "  --dtype T      convert floating-point tensors to F32, F16 or BF16\n"
-    "  --format FMT   the output format whatever OUT's extension\n";
+    "  --format FMT   the output format whatever OUT's extension\n"
+    "  --verify-signer NAME.pub\n"
+    "                 refuse the checkpoint unless it carries a valid\n"
+    "                 signature by this public key (from 'wv keygen'). A\n"
+    "                 repository that trusts keys ('wv trust') requires a\n"
+    "                 signature by one of them anyway; a signature that does\n"
+    "                 not verify is always refused (exit 6)\n"
+    "  --key-file F   the key of an encrypted repository (see wv init)\n";
 
 int cmd_checkout(int argc, char **argv)
 {
-    const char *target = NULL, *outp = NULL;
+    const char *target = NULL, *outp = NULL, *signer = NULL;
     const char **names = NULL;
     size_t n_names = 0;
     char *uri = NULL;
@@ -322,13 +378,16 @@ int cmd_checkout(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         bool takes = strcmp(a, "-o") == 0 || strcmp(a, "--tensor") == 0 ||
-                     strcmp(a, "--dtype") == 0 || strcmp(a, "--format") == 0;
+                     strcmp(a, "--dtype") == 0 || strcmp(a, "--format") == 0 ||
+                     strcmp(a, "--verify-signer") == 0;
         if (takes && i + 1 >= argc) {
             ret = cli_usage("checkout", "%s needs a value", a);
             goto out;
         }
         if (strcmp(a, "-o") == 0) {
             outp = argv[++i];
+        } else if (strcmp(a, "--verify-signer") == 0) {
+            signer = argv[++i];
         } else if (strcmp(a, "--tensor") == 0) {
             names[n_names++] = argv[++i];
         } else if (strcmp(a, "--dtype") == 0) {
@@ -372,6 +431,7 @@ int cmd_checkout(int argc, char **argv)
     if ((rc = cli_open_repo(uri, &r)) != WV_OK)
         goto done;
     wv_checkout_opts co = WV_CHECKOUT_OPTS_INIT;
+    co.verify_signer = signer;
     if (n_names) {
         co.names = names;
         co.n_names = n_names;

@@ -17,6 +17,11 @@
 
 int cli_exit_code(int rc)
 {
+    /* A missing or wrong repository key, a refused signature (access
+     * denied by a store stays 4). */
+    if (rc == WV_AUTH_NO_KEY || rc == WV_AUTH_WRONG_KEY ||
+        rc == WV_AUTH_SIGNATURE)
+        return EXIT_KEY;
     switch (wv_primary(rc)) {
     case WV_OK:
         return 0;
@@ -84,6 +89,15 @@ static const char main_help[] =
     "  pull REMOTE LOCAL[@BRANCH]     fetch checkpoints the local one lacks\n"
     "  clone REMOTE LOCAL             copy a whole repository\n"
     "\n"
+    "keys and signatures:\n"
+    "  init DIR --encrypt             an encrypted repository\n"
+    "  key add|list|remove REPO       who can open an encrypted repository\n"
+    "  keygen -o NAME                 a signing key pair (NAME.key, NAME.pub)\n"
+    "  trust add|list|remove REPO     keys whose signatures checkouts need\n"
+    "  --key-file FILE                (any command) an encrypted repository's\n"
+    "                                 key; else $WV_PASSPHRASE, $WV_KEY_FILE\n"
+    "                                 or a passphrase typed at the terminal\n"
+    "\n"
     "formats (detected from the content when reading, from the extension\n"
     "when writing):\n"
     "  safetensors  .safetensors (also Hugging Face shard indexes)\n"
@@ -98,7 +112,8 @@ static const char main_help[] =
     "  --version                      print the version\n"
     "\n"
     "exit status: 0 ok, 1 bad input, 2 usage error, 3 I/O error or not\n"
-    "found, 4 other, 5 concurrent update (retry)\n";
+    "found, 4 other, 5 concurrent update (retry), 6 wrong or missing key,\n"
+    "or a checkpoint's signature refused\n";
 
 static const char inspect_help[] =
     "usage: wv inspect FILE|URL [--json] [--tensor NAME]...\n"
@@ -530,6 +545,9 @@ static const struct command commands[] = {
     {"push", cmd_push},
     {"pull", cmd_pull},
     {"clone", cmd_clone},
+    {"key", cmd_key},
+    {"keygen", cmd_keygen},
+    {"trust", cmd_trust},
 };
 
 int main(int argc, char **argv)
@@ -556,6 +574,8 @@ int main(int argc, char **argv)
         sub_argv = help_argv;
         sub_argc = 1;
     }
+    if (cli_take_key_file(&sub_argc, sub_argv) != 0)
+        return EXIT_USAGE;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(sub_argc, sub_argv);

@@ -752,13 +752,15 @@ int wv__crypt_unlock(wv_repo *r, const char *sealed, size_t sealed_len,
     sodium_memzero(master, sizeof master);
     if (c->slot[0] == '\0') {
         if (tried == 0)
-            WV_CHECK(0, WV_AUTH, "%s: wrong key: none of its %zu key slots "
-                                 "takes a %s (%s)",
+            WV_CHECK(0, WV_AUTH_WRONG_KEY,
+                     "%s: wrong key: none of its %zu key slots takes a %s "
+                     "(%s)",
                      r->uri, ss.n,
                      sec.kind == WV__SECRET_RAW ? "raw key" : "passphrase",
                      sec.from);
-        WV_CHECK(0, WV_AUTH, "%s: wrong key: no key slot opens with %s",
-                 r->uri, sec.from);
+        WV_CHECK(0, WV_AUTH_WRONG_KEY,
+                 "%s: wrong key: no key slot opens with %s", r->uri,
+                 sec.from);
     }
     b = wv__malloc(sealed_len + 1);
     WV_CHECK(b != NULL, WV_NOMEM, "out of memory");
@@ -1605,18 +1607,18 @@ int wv__sig_policy(wv_repo *r, const struct wv__manifest *mf,
     size_t n = 0;
     if (mf->has_sig)
         wv__hex(mf->sig_key, 32, signer);
-    WV_CHECK(!mf->has_sig || mf->sig_ok, WV_AUTH,
+    WV_CHECK(!mf->has_sig || mf->sig_ok, WV_AUTH_SIGNATURE,
              "%s: checkpoint %.12s: its signature by key %.16s does not "
              "verify (the checkpoint was altered after it was signed)",
              r->uri, mf->id, signer);
     if (verify_signer) {
         WV_TRY(wv__sig_load_public(verify_signer, pk, err));
         wv__hex(pk, 32, want);
-        WV_CHECK(mf->has_sig, WV_AUTH,
+        WV_CHECK(mf->has_sig, WV_AUTH_SIGNATURE,
                  "%s: checkpoint %.12s is not signed (a signature by key "
                  "%.16s of %s is required)",
                  r->uri, mf->id, want, verify_signer);
-        WV_CHECK(memcmp(pk, mf->sig_key, 32) == 0, WV_AUTH,
+        WV_CHECK(memcmp(pk, mf->sig_key, 32) == 0, WV_AUTH_SIGNATURE,
                  "%s: checkpoint %.12s is signed by key %.16s, not by key "
                  "%.16s of %s",
                  r->uri, mf->id, signer, want, verify_signer);
@@ -1625,7 +1627,7 @@ int wv__sig_policy(wv_repo *r, const struct wv__manifest *mf,
     WV_TRY(wv__trust_keys(r, &trusted, &n));
     if (n == 0)
         goto out;
-    WV_CHECK(mf->has_sig, WV_AUTH,
+    WV_CHECK(mf->has_sig, WV_AUTH_SIGNATURE,
              "%s: checkpoint %.12s is not signed, and the repository "
              "accepts only checkpoints signed by one of its %zu trusted "
              "keys",
@@ -1633,7 +1635,7 @@ int wv__sig_policy(wv_repo *r, const struct wv__manifest *mf,
     bool ok = false;
     for (size_t i = 0; i < n && !ok; i++)
         ok = memcmp(trusted[i], mf->sig_key, 32) == 0;
-    WV_CHECK(ok, WV_AUTH,
+    WV_CHECK(ok, WV_AUTH_SIGNATURE,
              "%s: checkpoint %.12s is signed by key %.16s, which the "
              "repository does not trust",
              r->uri, mf->id, signer);
@@ -1647,6 +1649,13 @@ out:
 int wv_repo_encrypted(const wv_repo *r)
 {
     return r && r->crypt ? 1 : 0;
+}
+
+bool wv__repo_same_keys(const wv_repo *a, const wv_repo *b)
+{
+    if (a->crypt == NULL || b->crypt == NULL)
+        return a->crypt == NULL && b->crypt == NULL;
+    return sodium_memcmp(a->crypt->fp, b->crypt->fp, 32) == 0;
 }
 
 static int need_crypt(wv_repo *r)

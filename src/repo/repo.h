@@ -284,6 +284,10 @@ int wv__manifest_sign(wv_repo *r, const unsigned char *sk,
  * failed. */
 int wv__sig_policy(wv_repo *r, const struct wv__manifest *mf,
                    const char *verify_signer);
+/* Do chunk ids and sealed objects mean the same in both (both plain, or
+ * both encrypted with the same repository key)? For push and pull, which
+ * copy objects as they are stored. */
+bool wv__repo_same_keys(const wv_repo *a, const wv_repo *b);
 /* The trusted public keys (wv__free the array). */
 int wv__trust_keys(wv_repo *r, unsigned char (**keys)[32], size_t *n);
 
