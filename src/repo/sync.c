@@ -6,8 +6,10 @@
  * destination has, copy the rest, then move the refs. The order makes a
  * transfer safe to interrupt anywhere and to run again:
  *
- *   1. config     only when the destination has none (a new repository);
- *   2. packs      data first ...
+ *   1. config     only when the destination has none (a new repository),
+ *                 after the key slots of an encrypted one;
+ *   2. keys/, trust/  key slots and trusted keys the destination lacks;
+ *      packs      data first ...
  *   3. index      ... then what locates it ...
  *   4. manifests  ... then the checkpoints that need both;
  *   5. sync       one durability barrier on the destination;
@@ -224,29 +226,6 @@ out:
 
 /* ---- refs ---------------------------------------------------------------- */
 
-#define WV__REF_RAW_MAX 512
-
-/* A ref's stored value (raw, as the store holds it: what a copy writes
- * and a compare-and-swap compares) and the checkpoint id it names. */
-static int ref_read(wv_repo *r, const char *key, char *raw, size_t cap,
-                    char id[65])
-{
-    int rc = wv__store_ref_get(r->store, key, raw, cap);
-    if (rc != WV_OK)
-        return rc;
-    size_t n = strcspn(raw, "\r\n");
-    unsigned char bin[32];
-    char hex[65];
-    snprintf(hex, sizeof hex, "%.64s", raw);
-    if (n != 64 || wv__unhex(hex, bin, 32) != 0)
-        return wv__seterr(&r->err, WV_CORRUPT,
-                          "%s: ref '%s' does not hold a checkpoint id",
-                          r->uri, key);
-    memcpy(id, raw, 64);
-    id[64] = '\0';
-    return WV_OK;
-}
-
 /* Is `anc` the checkpoint `id` or one of its ancestors in `r`? A missing
  * (pruned) parent ends the walk: not provably an ancestor. */
 static int is_ancestor(wv_repo *r, const char *anc, const char *id,
@@ -288,13 +267,13 @@ static int sync_ref(wv_repo *s, wv_repo *d, const char *key,
     char sraw[WV__REF_RAW_MAX], draw[WV__REF_RAW_MAX];
     char sid[65], did[65];
     bool tag = strncmp(key, "refs/tags/", 10) == 0;
-    const char *name = key + (tag ? 10 : 11);
-    int rc = ref_read(s, key, sraw, sizeof sraw, sid);
+    char name[160];
+    int rc = wv__ref_read(s, key, NULL, sraw, sid, name, sizeof name);
     if (rc != WV_OK) {
         *err = s->err;
         return rc;
     }
-    rc = ref_read(d, key, draw, sizeof draw, did);
+    rc = wv__ref_read(d, key, NULL, draw, did, NULL, 0);
     if (rc == WV_NOTFOUND) {
         wv__clearerr(&d->err);
         rc = wv__store_ref_cas(d->store, key, NULL, sraw);
@@ -354,8 +333,8 @@ static int collect_refs(wv_repo *s, const char *branch, struct reflist *rl,
         rl->keys = wv__calloc(1, sizeof *rl->keys);
         if (rl->keys == NULL)
             return wv__seterr(err, WV_NOMEM, "out of memory");
-        snprintf(key, sizeof key, "refs/heads/%s", branch);
-        if ((rl->keys[0] = wv__strdup(key)) == NULL)
+        if (wv__ref_key(s, "heads", branch, key) != WV_OK ||
+            (rl->keys[0] = wv__strdup(key)) == NULL)
             return wv__seterr(err, WV_NOMEM, "out of memory");
         rl->n = 1;
         return WV_OK;
@@ -376,9 +355,10 @@ static int collect_refs(wv_repo *s, const char *branch, struct reflist *rl,
     }
     for (size_t i = 0; i < nh + nt; i++) {
         const char *k = i < nh ? h[i] : t[i - nh];
-        /* refs only: skip the local backend's ref locks and the like */
+        /* refs only: skip the local backend's ref locks and the like
+         * (an encrypted repository's ref names are hex digests) */
         const char *nm = k + (i < nh ? 11 : 10);
-        if (wv__ref_name_ok(nm))
+        if (wv__ref_name_ok(nm) && strlen(nm) < 120)
             rl->keys[rl->n++] = i < nh ? h[i] : t[i - nh];
         else
             wv__free(i < nh ? h[i] : t[i - nh]);
@@ -414,6 +394,22 @@ static int open_dest(const char *uri, wv_repo *s, bool create,
         return rc;
     }
     rc = wv__store_open(uri, true, err, &st);
+    /* an encrypted repository opens through its key slots: copy them
+     * before the config that makes the destination a repository */
+    struct objlist slots = {0};
+    if (rc == WV_OK && (rc = list_into(s, "keys/", &slots)) != WV_OK)
+        *err = s->err;
+    for (size_t i = 0; rc == WV_OK && i < slots.n; i++) {
+        unsigned char *b = NULL;
+        size_t bl = 0;
+        rc = wv__store_get_all(s->store, slots.v[i].key, 1 << 20, &b, &bl);
+        if (rc != WV_OK)
+            *err = s->err;
+        else
+            rc = wv__store_put(st, slots.v[i].key, b, bl, WV_PUT_IF_ABSENT);
+        wv__free(b);
+    }
+    objlist_release(&slots);
     if (rc == WV_OK)
         rc = wv__store_put(st, "config", cfg, len, WV_PUT_IF_ABSENT);
     wv__store_close(st);
@@ -430,14 +426,18 @@ static int open_dest(const char *uri, wv_repo *s, bool create,
  * same thing: plain SHA-256 on both sides, or the same keyed hash. */
 static int compatible(wv_repo *s, wv_repo *d, struct wv__err *err)
 {
-    (void)s;
-    (void)d;
-    if (0)
+    bool ok = (s->crypt == NULL) == (d->crypt == NULL) &&
+              (s->crypt == NULL ||
+               memcmp(s->crypt->fp, d->crypt->fp, sizeof s->crypt->fp) == 0);
+    if (!ok)
         return wv__seterr(err, WV_MISUSE,
-                          "%s and %s are not the same repository (their "
-                          "encryption keys differ): a push or pull only "
-                          "works between a repository and its clones",
-                          s->uri, d->uri);
+                          "%s and %s cannot exchange checkpoints: %s",
+                          s->uri, d->uri,
+                          (s->crypt == NULL) != (d->crypt == NULL)
+                              ? "one is encrypted and the other is not"
+                              : "they are encrypted with different keys "
+                                "(push and pull work between a repository "
+                                "and its clones)");
     return WV_OK;
 }
 
@@ -476,8 +476,11 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
         goto out;
     }
     WV_TRY(collect_refs(s, opts ? opts->branch : NULL, &rl, err));
-    static const char *const order[] = {"packs/", "index/", "manifests/"};
-    for (size_t i = 0; i < 3; i++)
+    /* key slots and trusted keys added since (never removed: a slot
+     * removed at the source stays at the destination) */
+    static const char *const order[] = {"keys/", "trust/", "packs/",
+                                        "index/", "manifests/"};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         WV_TRY(copy_prefix(s, d, order[i], opts, &res, err));
     for (size_t i = 0; i < rl.n; i++)
         WV_TRY(sync_ref(s, d, rl.keys[i], opts, &res, err));
