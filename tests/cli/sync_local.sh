@@ -106,5 +106,25 @@ for i in 1 2 3 4 5 6; do
 done
 [ "$resumed" -ge 1 ] || fail "no killed push left anything to resume from"
 
+# encrypted: copied sealed, opened with the same secret; other keys refused
+export WV_PASSPHRASE=correct-horse
+expect 0 "$WV" init e1 --encrypt
+expect 0 "$WV" commit e1 w0.npz -m secret-one
+expect 0 "$WV" clone e1 e2
+expect 0 "$WV" verify e2
+expect 0 "$WV" commit e1 w1.npz -m secret-two
+expect 0 "$WV" push e1 e2 --json
+pyjson 'd["refs_updated"] == 1 and d["objects_copied"] > 0'
+[ "$(head_of e1)" = "$(head_of e2)" ] || fail "encrypted push did not move the branch"
+grep -rq "secret-two" e2 && fail "a pushed encrypted repository shows a commit message in clear"
+expect 0 "$WV" init e3 --encrypt
+expect 2 "$WV" push e1 e3
+grep -q "different keys" "$tmp/err" || fail "different keys: $(cat "$tmp/err")"
+expect 2 "$WV" push e1 a
+grep -q "one is encrypted" "$tmp/err" || fail "encrypted vs plain: $(cat "$tmp/err")"
+WV_PASSPHRASE=wrong expect 6 "$WV" clone e1 e4
+[ ! -e e4/config ] || fail "a clone with the wrong key created a repository"
+unset WV_PASSPHRASE
+
 if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
 echo ok
