@@ -56,6 +56,10 @@
 #define PROBE_BATCH 32
 #define READ_RETRIES 8
 #define TAG_MAX 128
+/* Every write op: on a full cluster or pool, deletes go through and
+ * writes fail at once with ENOSPC or EDQUOT instead of waiting (until the
+ * op timeout) for space. */
+#define WOP_FLAGS LIBRADOS_OPERATION_FULL_TRY
 
 /* Test hook: when >= 0, the put of that piece (0: the head) fails with
  * EIO as if the OSD had refused it. */
@@ -146,6 +150,9 @@ static const char *hint_of(int e)
     case EACCES:
     case EPERM:
         return " (does the client have osd caps on the pool?)";
+    case ENOSPC:
+    case EDQUOT:
+        return " (the cluster or the pool is full)";
     case ETIMEDOUT:
     case ENOTCONN:
     case ESHUTDOWN:
@@ -160,12 +167,12 @@ static const char *hint_of(int e)
 static int rerr(struct rstore *rs, int r, const char *what, const char *key)
 {
     int e = -r;
-    return wv__seterr(rs->base.err, code_of(e), "%s: %s '%s' in pool '%s': %s%s",
-                      rs->base.uri, what, key, rs->pool, strerror(e),
-                      hint_of(e));
+    return wv__seterr(rs->base.err, code_of(e),
+                      "%s: %s '%s' in pool '%s': %s%s", rs->base.uri, what,
+                      key, rs->pool, strerror(e), hint_of(e));
 }
 
-/* ---- probing an object: its size, mtime and "wv" tag ---------------------- */
+/* ---- probing an object: its size, mtime and "wv" tag --------------------- */
 
 enum { P_FOREIGN, P_HEAD, P_TAIL };
 
@@ -380,7 +387,8 @@ static int slot_submit_write(struct rstore *rs, struct slot *sl,
     }
     rados_write_op_write_full(sl->wop, (const char *)p, n);
     rados_write_op_setxattr(sl->wop, "wv", tag, strlen(tag));
-    int r = rados_aio_write_op_operate(sl->wop, rs->io, sl->c, oid, NULL, 0);
+    int r = rados_aio_write_op_operate(sl->wop, rs->io, sl->c, oid, NULL,
+                                       WOP_FLAGS);
     if (r < 0) {
         rados_release_write_op(sl->wop);
         rados_aio_release(sl->c);
@@ -403,7 +411,7 @@ static void remove_piece(struct rstore *rs, const char *key, uint64_t piece,
         rados_write_op_cmpxattr(op, "wv", LIBRADOS_CMPXATTR_OP_EQ, tag,
                                 strlen(tag));
         rados_write_op_remove(op);
-        rados_write_op_operate(op, rs->io, oid, NULL, 0);
+        rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
     }
     if (op)
         rados_release_write_op(op);
@@ -423,7 +431,8 @@ static void remove_tails(struct rstore *rs, const char *key, uint64_t gen,
         char tag[TAG_MAX];
         tail_tag(tag, gen, i);
         char *oid = oname(rs, key, i);
-        if (oid == NULL || rados_aio_create_completion2(NULL, NULL, &sl->c) < 0) {
+        if (oid == NULL ||
+            rados_aio_create_completion2(NULL, NULL, &sl->c) < 0) {
             wv__free(oid);
             sl->c = NULL;
             remove_piece(rs, key, i, tag);
@@ -436,7 +445,7 @@ static void remove_tails(struct rstore *rs, const char *key, uint64_t gen,
         if (sl->wop)
             rados_write_op_remove(sl->wop);
         if (sl->wop && rados_aio_write_op_operate(sl->wop, rs->io, sl->c, oid,
-                                                  NULL, 0) == 0) {
+                                                  NULL, WOP_FLAGS) == 0) {
             sl->busy = true;
         } else {
             if (sl->wop)
@@ -452,7 +461,7 @@ static void remove_tails(struct rstore *rs, const char *key, uint64_t gen,
         slot_wait(&win[k]);
 }
 
-/* ---- put ------------------------------------------------------------------ */
+/* ---- put ----------------------------------------------------------------- */
 
 static bool fail_now(uint64_t piece)
 {
@@ -478,7 +487,7 @@ static int write_head(struct rstore *rs, const char *key, const void *buf,
         rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
     rados_write_op_write_full(op, buf, n);
     rados_write_op_setxattr(op, "wv", tag, strlen(tag));
-    int r = rados_write_op_operate(op, rs->io, oid, NULL, 0);
+    int r = rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
     if (r == -EEXIST && excl)
         rc = 1;
     else if (r < 0)
@@ -584,7 +593,7 @@ static int r_put(struct wv__store *s, const char *key, const void *buf,
     return rc == 1 ? WV_OK : rc;
 }
 
-/* ---- get ------------------------------------------------------------------ */
+/* ---- get ----------------------------------------------------------------- */
 
 /* Read the tails of a striped object that overlap [off, off+len) into buf
  * (which maps to off), each checked against the head's generation in the
@@ -794,7 +803,7 @@ static int r_del(struct wv__store *s, const char *key)
             rados_write_op_cmpxattr(op, "wv", LIBRADOS_CMPXATTR_OP_EQ, p.tag,
                                     strlen(p.tag));
         rados_write_op_remove(op);
-        int r = rados_write_op_operate(op, rs->io, oid, NULL, 0);
+        int r = rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
         rados_release_write_op(op);
         if (r == -ECANCELED || r == -ENOENT) {
             rc = WV_CONFLICT; /* rewritten or removed meanwhile: look again */
@@ -1110,7 +1119,7 @@ static int r_ref_cas(struct wv__store *s, const char *ref, const char *expect,
         rados_write_op_setxattr(op, "wv", tag, strlen(tag));
         rados_write_op_setxattr(op, "wv.ref", desired, n);
     }
-    int r = rados_write_op_operate(op, rs->io, oid, NULL, 0);
+    int r = rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
     if (r == -ECANCELED || r == -EEXIST || r == -ENOENT)
         rc = wv__seterr(s->err, WV_CONFLICT,
                         "%s: ref '%s' changed while updating it", s->uri,

@@ -220,7 +220,8 @@ static void roundtrip(struct ctx *c)
     ASSERT_EQ(wv__store_stat(s2, "a/y", &sz), WV_NOTFOUND);
     wv__store_close(s2);
     /* Without a prefix (or with an empty one) keys are object names. */
-    const char *bare[] = {"rados://" POOL, "rados://" POOL "/", "rados://" POOL "//"};
+    const char *bare[] = {"rados://" POOL, "rados://" POOL "/",
+                          "rados://" POOL "//"};
     for (int i = 0; i < 3; i++) {
         char key[160];
         snprintf(key, sizeof key, "%s/a/y", c->prefix);
@@ -369,7 +370,7 @@ TEST_IMPL(rados_bad_stripe)
     ASSERT_CONTAINS(c.err.msg, "WV_RADOS_STRIPE");
 }
 
-/* ---- a put that fails halfway leaves nothing ------------------------------ */
+/* ---- a put that fails halfway leaves nothing ----------------------------- */
 
 static void put_fails(struct ctx *c)
 {
@@ -428,7 +429,7 @@ TEST_IMPL(rados_put_fails)
     ctx_close(&c);
 }
 
-/* ---- delete and recreate; overwrite; orphan sweep ------------------------- */
+/* ---- delete and recreate; overwrite; orphan sweep ------------------------ */
 
 static void recreate(struct ctx *c)
 {
@@ -548,7 +549,7 @@ TEST_IMPL(rados_recreate)
     ctx_close(&c);
 }
 
-/* ---- compare-and-swap race ------------------------------------------------- */
+/* ---- compare-and-swap race ----------------------------------------------- */
 
 #define RACERS 8
 #define ROUNDS 25
@@ -733,7 +734,7 @@ TEST_IMPL(rados_unreachable)
     ASSERT_CONTAINS(c.err.msg, "rados://");
 }
 
-/* ---- readers racing an overwriting writer ---------------------------------- */
+/* ---- readers racing an overwriting writer -------------------------------- */
 
 struct owrace {
     struct wv__store *s;
@@ -809,7 +810,7 @@ TEST_IMPL(rados_overwrite_race)
     ctx_close(&c);
 }
 
-/* ---- writers of one content-addressed object at once ---------------------- */
+/* ---- writers of one content-addressed object at once --------------------- */
 
 struct samerace {
     struct wv__store *s;
