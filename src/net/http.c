@@ -1425,12 +1425,10 @@ int wv__robj_read(struct wv__robj *o, uint64_t off, void *buf, size_t len,
     char ifm[160];
     if (rs == NULL)
         return wv__seterr(err, WV_NOMEM, "out of memory");
-    /* s3: every part must come from the version HEAD saw. RGW compares
-     * If-Match with the ETag without its quotes. */
+    /* s3: every part must come from the version HEAD saw (GETs take the
+     * ETag as sent, quoted; only RGW's conditional PUTs want it bare). */
     size_t el = strlen(o->etag);
-    bool quoted = el >= 2 && o->etag[0] == '"' && o->etag[el - 1] == '"';
-    snprintf(ifm, sizeof ifm, "If-Match: %.*s", (int)(quoted ? el - 2 : el),
-             o->etag + (quoted ? 1 : 0));
+    snprintf(ifm, sizeof ifm, "If-Match: %s", o->etag);
     for (size_t i = 0; i < n; i++) {
         size_t pl = i + 1 < n ? ps : len - i * ps;
         rs[i].method = "GET";

@@ -651,7 +651,7 @@ static void *work(void *arg)
     struct worker *w = arg;
     size_t cap = (size_t)7 << 20;
     unsigned char *a = malloc(cap), *b = malloc(cap);
-    for (int i = 0; i < 6 && a && b; i++) {
+    for (int i = 0; i < 4 && a && b; i++) {
         size_t n = (size_t)(i * 1300007 + w->id * 77) % cap + 1;
         char key[48];
         size_t got;
@@ -669,7 +669,7 @@ static void *work(void *arg)
 
 static void threads_body(struct ctx *c)
 {
-    enum { W = 6 };
+    enum { W = 4 };
     pthread_t th[W];
     struct worker w[W];
     /* Small parts and budget: parts wait for each other's bytes. */
