@@ -27,8 +27,9 @@
  *
  * Objects move in parallel: `jobs` workers, each with its own store
  * handles (and so its own error context and connections), take the next
- * object from a shared cursor, read it whole and write it whole. Memory in
- * flight is at most jobs x the largest object (32 MiB packs by default).
+ * object from a shared cursor, read it whole into its buffer and write it
+ * whole. Memory in flight is at most jobs x the largest object (32 MiB
+ * packs by default).
  */
 #include "repo.h"
 
@@ -113,6 +114,8 @@ static void *copy_worker(void *arg)
     struct copier *c = arg;
     struct wv__err e = {0};
     struct wv__store *src = NULL, *dst = NULL;
+    unsigned char *buf = NULL;
+    size_t cap = 0;
     int rc;
     if ((rc = wv__store_open(c->src_uri, false, &e, &src)) != WV_OK ||
         (rc = wv__store_open(c->dst_uri, false, &e, &dst)) != WV_OK) {
@@ -127,13 +130,31 @@ static void *copy_worker(void *arg)
         if (stop)
             break;
         const struct obj *o = &c->todo[i];
-        unsigned char *buf = NULL;
-        size_t len = 0;
-        rc = wv__store_get_all(src, o->key, SIZE_MAX / 2, &buf, &len);
+        size_t len = (size_t)o->size, n = 0;
+        rc = WV_OK;
+        /* one buffer per worker, grown as needed: fresh memory for every
+         * object would cost a page fault per 4 KiB each time */
+        if (o->size > SIZE_MAX / 2) {
+            rc = wv__seterr(&e, WV_RANGE, "%s: object '%s' is too large",
+                            c->src_uri, o->key);
+        } else if (len > cap) {
+            unsigned char *nb = wv__realloc(buf, len);
+            if (nb == NULL)
+                rc = wv__seterr(&e, WV_NOMEM, "out of memory");
+            else
+                buf = nb, cap = len;
+        }
+        /* the size is the listing's: objects never change, and a GET
+         * needs no HEAD first */
+        if (rc == WV_OK && len > 0)
+            rc = wv__store_get(src, o->key, 0, buf, len, &n);
+        if (rc == WV_IO_SHORT_READ || (rc == WV_OK && n != len))
+            rc = wv__seterr(&e, WV_CORRUPT,
+                            "%s: object '%s' changed size while copied",
+                            c->src_uri, o->key);
         if (rc == WV_OK)
-            rc = wv__store_put(dst, o->key, buf, len,
-                               WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
-        wv__free(buf);
+            rc = wv__store_put(dst, o->key, len ? buf : (const void *)"",
+                               len, WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
         if (rc != WV_OK) {
             copier_fail(c, rc, &e);
             break;
@@ -152,6 +173,7 @@ static void *copy_worker(void *arg)
         rc != WV_NOTFOUND)
         copier_fail(c, rc, &e);
 out:
+    wv__free(buf);
     wv__store_close(src);
     wv__store_close(dst);
     return NULL;

@@ -93,7 +93,7 @@ resumed=0
 for i in 1 2 3 4 5 6; do
     "$WV" push big "k$i" -j 1 --quiet >/dev/null 2>&1 &
     pid=$!
-    sleep "0.0$((RANDOM % 9 + 1))"
+    sleep "$(awk "BEGIN { print 0.05 * ($RANDOM % 8 + 1) }")"
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     if "$WV" log "k$i" >/dev/null 2>&1; then
