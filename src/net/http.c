@@ -458,6 +458,19 @@ int wv__s3cfg_load(struct wv__s3cfg *c, const char *what, struct wv__err *err)
     c->max_inflight = (size_t)u;
     WV_TRY(env_int("WV_S3_RETRIES", 1, 20, 6, &l, what, err));
     c->retries = (int)l;
+    /* Objects another account writes into the bucket stay readable by its
+     * owner (RGW gives the writer ownership). "none" sends no ACL. */
+    v = getenv("WV_S3_ACL");
+    if (v == NULL)
+        v = "bucket-owner-full-control";
+    else if (strcmp(v, "none") == 0)
+        v = "";
+    WV_CHECK(strlen(v) < sizeof c->acl &&
+                 strspn(v, "abcdefghijklmnopqrstuvwxyz-") == strlen(v),
+             WV_MISUSE, "%s: WV_S3_ACL must be a canned ACL (such as "
+                        "bucket-owner-full-control) or 'none'",
+             what);
+    snprintf(c->acl, sizeof c->acl, "%s", v);
 #undef CONF
 out:
     memset(secret, 0, sizeof secret);

@@ -45,6 +45,7 @@ struct wv__s3cfg {
     int concurrency;     /* parallel transfers per call                   */
     size_t max_inflight; /* bytes of transfers in flight, all threads     */
     int retries;         /* attempts per request, at least 1              */
+    char acl[48];        /* canned ACL of written objects ("" for none)   */
 };
 
 /* Resolve the configuration from the environment (AWS_ENDPOINT_URL_S3,
@@ -52,7 +53,7 @@ struct wv__s3cfg {
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE,
  * AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE, AWS_CA_BUNDLE,
  * WV_S3_ADDRESSING, WV_S3_PART_SIZE, WV_S3_CONCURRENCY, WV_S3_MAX_INFLIGHT,
- * WV_S3_RETRIES) and the profile's sections of ~/.aws/credentials and
+ * WV_S3_RETRIES, WV_S3_ACL) and the profile's sections of ~/.aws/credentials and
  * ~/.aws/config. `what` names the subject in messages ("s3://b/p").
  * Missing credentials are not an error here (access_key stays NULL): the
  * caller decides whether it needs them. WV_MISUSE for a bad setting. */

@@ -46,7 +46,14 @@ struct s3 {
     struct wv__http *http;
     char *bucket;
     char *prefix; /* "" or "a/b", no slash at either end */
+    char acl_hdr[80]; /* "x-amz-acl: ..." for writes, "" for none */
 };
+
+/* The ACL header of object writes, NULL when none is configured. */
+static const char *acl(struct s3 *s)
+{
+    return s->acl_hdr[0] ? s->acl_hdr : NULL;
+}
 
 static bool key_ok(const char *key)
 {
@@ -356,6 +363,7 @@ static int put_multipart(struct s3 *s, const char *fk, const void *buf,
     WV_CHECK(url != NULL, WV_NOMEM, "out of memory");
     init.method = "POST";
     init.url = url;
+    init.hdr[0] = acl(s);
     WV_TRY(run1(s, &init));
     if (!ok2xx(&init)) {
         rc = s3_fail(s, &init, "starting the multipart upload of", fk);
@@ -506,8 +514,9 @@ static int s_put(struct wv__store *st, const char *key, const void *buf,
     r.url = url;
     r.body = buf;
     r.body_len = len;
+    r.hdr[0] = acl(s);
     if (flags & WV_PUT_IF_ABSENT)
-        r.hdr[0] = "If-None-Match: *";
+        r.hdr[r.hdr[0] ? 1 : 0] = "If-None-Match: *";
     WV_TRY(run1(s, &r));
     if (r.status == 412 && (flags & WV_PUT_IF_ABSENT))
         goto out; /* there already */
@@ -798,6 +807,7 @@ static int cond_put(struct s3 *s, const char *fk, const char *body,
     r.body = body;
     r.body_len = strlen(body);
     r.hdr[0] = cond;
+    r.hdr[1] = acl(s);
     r.flags = WV__HREQ_NO_RETRY_5XX;
     if ((rc = run1(s, &r)) != WV_OK)
         goto out;
@@ -1160,6 +1170,8 @@ static int s_open(const char *uri, const char *rest, bool create,
              "AWS_SECRET_ACCESS_KEY, or add a profile '%s' to "
              "~/.aws/credentials",
              uri, s->cfg.profile);
+    if (s->cfg.acl[0])
+        snprintf(s->acl_hdr, sizeof s->acl_hdr, "x-amz-acl: %s", s->cfg.acl);
     WV_TRY(wv__http_new(&s->cfg, &s->cfg, err, &s->http));
     rc = check_bucket(s, &status);
     if (rc == WV_NOTFOUND && status == 404) {

@@ -23,7 +23,7 @@ static void clean_env(void)
         "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
         "AWS_CONFIG_FILE", "AWS_CA_BUNDLE", "WV_S3_ADDRESSING",
         "WV_S3_PART_SIZE", "WV_S3_CONCURRENCY", "WV_S3_MAX_INFLIGHT",
-        "WV_S3_RETRIES"};
+        "WV_S3_RETRIES", "WV_S3_ACL"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
     setenv("HOME", wvtest_tmpdir(), 1);
@@ -125,7 +125,21 @@ TEST_IMPL(http_cfg_env)
     ASSERT_EQ(c.concurrency, 8);
     ASSERT_EQ(c.max_inflight, (size_t)256 << 20);
     ASSERT_EQ(c.retries, 6);
+    ASSERT_STREQ(c.acl, "bucket-owner-full-control");
     wv__s3cfg_release(&c);
+    setenv("WV_S3_ACL", "none", 1);
+    ASSERT_OK(wv__s3cfg_load(&c, "s3://b", &err));
+    ASSERT_STREQ(c.acl, "");
+    wv__s3cfg_release(&c);
+    setenv("WV_S3_ACL", "private", 1);
+    ASSERT_OK(wv__s3cfg_load(&c, "s3://b", &err));
+    ASSERT_STREQ(c.acl, "private");
+    wv__s3cfg_release(&c);
+    setenv("WV_S3_ACL", "x-amz: evil\r\nHeader: 1", 1);
+    ASSERT_EQ(wv__s3cfg_load(&c, "s3://b", &err), WV_MISUSE);
+    ASSERT_CONTAINS(err.msg, "WV_S3_ACL");
+    wv__clearerr(&err);
+    unsetenv("WV_S3_ACL");
 
     setenv("AWS_DEFAULT_REGION", "eu-central-1", 1);
     ASSERT_OK(wv__s3cfg_load(&c, "s3://b", &err));
