@@ -132,11 +132,12 @@ static int s3_fail(struct s3 *s, const struct wv__hreq *r, const char *op,
                           code[0] ? code : "HTTP 403");
     if (r->status == 401 || r->status == 403 || auth_code(code))
         return wv__seterr(err, WV_AUTH,
-                          "%s: the server refused the credentials for "
-                          "bucket '%s' (%s)",
-                          subj, s->bucket,
+                          "%s: access denied (%s): the server refused the "
+                          "credentials for bucket '%s'",
+                          subj,
                           code[0] ? code : r->status == 401 ? "HTTP 401"
-                                                            : "HTTP 403");
+                                                            : "HTTP 403",
+                          s->bucket);
     char after[40] = "";
     if (r->attempts > 1)
         snprintf(after, sizeof after, " (after %d attempts)", r->attempts);
