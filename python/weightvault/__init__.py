@@ -31,7 +31,8 @@ import os
 from . import _lib
 from ._model import Tensors, build_model, load_file, save_file
 from .checkpoint import Checkpointer
-from .errors import (ConflictError, CorruptError, ExistsError, FormatError,
+from .errors import (AuthError, ConflictError, CorruptError, ExistsError,
+                     FormatError,
                      NotFoundError, UnsupportedError, UsageError,
                      WeightvaultError, WeightvaultIOError)
 from .repo import Repository, split_target
@@ -39,7 +40,8 @@ from .repo import Repository, split_target
 __all__ = ["save", "load", "Checkpointer", "Repository", "Tensors",
            "WeightvaultError", "NotFoundError", "CorruptError", "FormatError",
            "ExistsError", "ConflictError", "WeightvaultIOError", "UsageError",
-           "UnsupportedError", "library_version", "library_path"]
+           "UnsupportedError", "AuthError", "library_version",
+           "library_path"]
 
 __version__ = "0.1.0"
 

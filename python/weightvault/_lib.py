@@ -58,6 +58,14 @@ class InitOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("compression", c_char_p),
                 ("level", c_int), ("chunk_size", c_uint64),
                 ("pack_size", c_uint64), ("errbuf", c_void_p),
+                ("errbuf_size", c_size_t), ("encrypt", c_int),
+                ("passphrase", c_char_p), ("key_file", c_char_p),
+                ("key_label", c_char_p)]
+
+
+class OpenOpts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("passphrase", c_char_p),
+                ("key_file", c_char_p), ("errbuf", c_void_p),
                 ("errbuf_size", c_size_t)]
 
 
@@ -171,6 +179,7 @@ _PROTOS = {
                                  P(c_void_p)]),
 }
 _OPTIONAL = {
+    "wv_repo_open_ex": (c_int, [c_char_p, P(OpenOpts), P(c_void_p)]),
     "wv_repo_stat": (c_int, [c_void_p, c_char_p, P(c_void_p)]),
     "wv_checkpoint_free": (None, [c_void_p]),
     "wv_checkpoint_id": (c_char_p, [c_void_p]),

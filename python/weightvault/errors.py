@@ -66,6 +66,11 @@ class UsageError(WeightvaultError, ValueError):
     """WV_MISUSE / WV_RANGE: a bad argument (name, shape, option)."""
 
 
+class AuthError(WeightvaultError, PermissionError):
+    """WV_AUTH: access denied, an encrypted repository's key missing or
+    wrong ("wrong key"), or a checkpoint's signature refused."""
+
+
 class UnsupportedError(WeightvaultError):
     """WV_UNSUPPORTED: a feature not built into this library."""
 
@@ -79,6 +84,7 @@ _CLASSES = {_lib.NOTFOUND: NotFoundError, _lib.CORRUPT: CorruptError,
             _lib.FORMAT: FormatError, _lib.EXISTS: ExistsError,
             _lib.CONFLICT: ConflictError, _lib.IO: WeightvaultIOError,
             _lib.MISUSE: UsageError, _lib.RANGE: UsageError,
+            _lib.AUTH: AuthError,
             _lib.UNSUPPORTED: UnsupportedError}
 
 

@@ -55,6 +55,12 @@ class Repository:
             (``compression``, ``level``, ``chunk_size``, ``pack_size`` are then
             used as in ``wv init``).
 
+    An encrypted repository is opened with `passphrase` or `key_file` (a
+    raw key file from ``wv keygen --secret``, or a file holding a
+    passphrase), else ``$WV_PASSPHRASE`` or ``$WV_KEY_FILE``; AuthError
+    if none is given or it is wrong ("wrong key"). With `create` and
+    `encrypt`, a new repository is encrypted with that secret.
+
     Raises NotFoundError if there is no repository at `uri` (and not
     `create`). Close it with :meth:`close` or a ``with`` block; it is also
     closed when garbage-collected. Arrays returned by :meth:`checkout` do not
@@ -62,9 +68,11 @@ class Repository:
     """
 
     def __init__(self, uri, *, create=False, compression=None, level=None,
-                 chunk_size=None, pack_size=None):
+                 chunk_size=None, pack_size=None, passphrase=None,
+                 key_file=None, encrypt=False):
         self.uri = os.fspath(uri)
         self._ptr = None
+        self._secret = (passphrase, key_file)
         try:
             self._open()
         except NotFoundError:
@@ -73,7 +81,8 @@ class Repository:
             try:
                 Repository.init(self.uri, compression=compression,
                                 level=level, chunk_size=chunk_size,
-                                pack_size=pack_size)
+                                pack_size=pack_size, encrypt=encrypt,
+                                passphrase=passphrase, key_file=key_file)
             except ExistsError:
                 pass  # another process created it meanwhile
             self._open()
@@ -81,20 +90,40 @@ class Repository:
     def _open(self):
         eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
         p = ctypes.c_void_p()
-        rc = _lib.lib().wv_repo_open(_lib.enc(self.uri), eb, _lib.ERRBUF_SIZE,
-                                     ctypes.byref(p))
+        passphrase, key_file = self._secret
+        if passphrase is None and key_file is None:
+            rc = _lib.lib().wv_repo_open(_lib.enc(self.uri), eb,
+                                         _lib.ERRBUF_SIZE, ctypes.byref(p))
+        else:
+            if not _lib.has("wv_repo_open_ex"):
+                raise error(_lib.UNSUPPORTED, "this libweightvault cannot "
+                            "open encrypted repositories")
+            o = _lib.init_struct(_lib.OpenOpts,
+                                 passphrase=_lib.enc(passphrase),
+                                 key_file=_lib.enc(key_file and
+                                                   os.fspath(key_file)),
+                                 errbuf=ctypes.addressof(eb),
+                                 errbuf_size=_lib.ERRBUF_SIZE)
+            rc = _lib.lib().wv_repo_open_ex(_lib.enc(self.uri),
+                                            ctypes.byref(o), ctypes.byref(p))
         check(rc, lambda: _lib.dec(eb.value))
         self._ptr = p.value
 
     @staticmethod
     def init(uri, *, compression=None, level=None, chunk_size=None,
-             pack_size=None):
-        """Create an empty repository (ExistsError if one is there)."""
+             pack_size=None, encrypt=False, passphrase=None, key_file=None):
+        """Create an empty repository (ExistsError if one is there);
+        with `encrypt`, encrypted with `passphrase` or `key_file` (else
+        $WV_PASSPHRASE / $WV_KEY_FILE)."""
         eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
         o = _lib.init_struct(_lib.InitOpts, compression=b"zstd-bg", level=1,
                              chunk_size=4 << 20, pack_size=32 << 20,
                              errbuf=ctypes.addressof(eb),
-                             errbuf_size=_lib.ERRBUF_SIZE)
+                             errbuf_size=_lib.ERRBUF_SIZE,
+                             encrypt=1 if encrypt else 0,
+                             passphrase=_lib.enc(passphrase),
+                             key_file=_lib.enc(key_file and
+                                               os.fspath(key_file)))
         if compression is not None:
             o.compression = _lib.enc(compression)
         if level is not None:

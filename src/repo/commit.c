@@ -387,6 +387,9 @@ static int packer_init(struct packer *pk, wv_repo *r, struct wv__err *err)
     memset(pk, 0, sizeof *pk);
     pk->r = r;
     pk->job = -1;
+    /* First, so that packer_release() can undo a partial init. */
+    pthread_mutex_init(&pk->mu, NULL);
+    pthread_cond_init(&pk->cv, NULL);
     size_t cap = (size_t)r->cfg.pack_size +
                  wv__chunk_bound(r, (size_t)r->cfg.chunk_size) + 8 +
                  (size_t)(r->cfg.pack_size / 4096 + 8) * WV__PACK_ENTRY +
@@ -397,8 +400,6 @@ static int packer_init(struct packer *pk, wv_repo *r, struct wv__err *err)
         if (pk->buf[i].p == NULL)
             return wv__seterr(err, WV_NOMEM, "out of memory for pack buffers");
     }
-    pthread_mutex_init(&pk->mu, NULL);
-    pthread_cond_init(&pk->cv, NULL);
     pk->th_started = pthread_create(&pk->th, NULL, writer_main, pk) == 0;
     return WV_OK;
 }
@@ -669,8 +670,8 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
 
     /* Chunks: the workers hash (and encode) ahead, in order; this thread
      * deduplicates and packs them as they come. */
+    packing = true; /* released even if its init fails halfway */
     WV_TRY(packer_init(&pk, r, err));
-    packing = true;
     scratch = wv__malloc((size_t)r->cfg.chunk_size);
     WV_CHECK(scratch != NULL, WV_NOMEM, "out of memory");
     size_t cs = (size_t)r->cfg.chunk_size, n_jobs = 0;

@@ -503,6 +503,14 @@ int wv_repo_init(const char *uri, const wv_init_opts *given)
                  opts->pack_size <= ((uint64_t)4 << 30),
              WV_MISUSE, "%s: pack size must be at least the chunk size",
              uri);
+    if (opts->encrypt) {
+        /* No secret, no repository: before the store makes anything. */
+        struct wv__secret sec;
+        rc = wv__secret_get(uri, opts->passphrase, opts->key_file, &sec,
+                            err);
+        wv__secret_wipe(&sec);
+        WV_TRY(rc);
+    }
     WV_TRY(wv__store_open(uri, true, err, &s));
     uint64_t sz;
     rc = wv__store_stat(s, "config", &sz);

@@ -344,8 +344,8 @@ static int check_index(struct vctx *c, const char *key, uint32_t idx)
         return rc;
     if (wv_primary(rc) == WV_CORRUPT && r->crypt) {
         problem(c, key, NULL, NULL, NULL,
-                "%s: damaged or altered (it does not authenticate under "
-                "the repository's key)",
+                "%s is damaged or was altered (it does not authenticate "
+                "under the repository's key)",
                 key);
         wv__clearerr(&r->err);
         return WV_OK;
