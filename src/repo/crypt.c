@@ -1644,6 +1644,35 @@ out:
     return rc;
 }
 
+/* ---- for tests and fuzzing ---------------------------------------------- */
+
+int wv__crypt_from_key(const unsigned char master[32], struct wv__crypt **out)
+{
+    struct wv__err e = {0};
+    *out = NULL;
+    if (wv__crypt_ready(&e) != WV_OK)
+        return e.code;
+    struct wv__crypt *c = crypt_new();
+    if (c == NULL)
+        return WV_NOMEM;
+    derive(c, master);
+    snprintf(c->slot, sizeof c->slot, "0000000000000000");
+    *out = c;
+    return WV_OK;
+}
+
+int wv__crypt_parse(int which, const char *text, size_t len,
+                    struct wv__err *err)
+{
+    if (which == 0) {
+        struct slot s;
+        return slot_parse(text, len, "key slot", &s, err);
+    }
+    struct tkey t;
+    memset(&t, 0, sizeof t);
+    return trust_parse(text, len, "trusted key", &t, err);
+}
+
 /* ---- the public key-management calls ----------------------------------- */
 
 int wv_repo_encrypted(const wv_repo *r)

@@ -99,6 +99,16 @@ void wv__sig_key_free(unsigned char *sk);
 int wv__sig_load_public(const char *path, unsigned char pk[32],
                         struct wv__err *err);
 
+/* ---- for tests and fuzzing --------------------------------------------- */
+
+/* Keys derived from a given repository key (wv__crypt_free them). */
+int wv__crypt_from_key(const unsigned char master[32],
+                       struct wv__crypt **out);
+/* Parse an untrusted clear-text object and discard it: which 0 a key
+ * slot, 1 a trusted-key object. */
+int wv__crypt_parse(int which, const char *text, size_t len,
+                    struct wv__err *err);
+
 /* ---- base64 (URL-safe, no padding) ------------------------------------- */
 size_t wv__b64_len(size_t n);
 void wv__b64(const void *p, size_t n, char *out); /* out: b64_len + 1 */
