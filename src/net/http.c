@@ -1044,6 +1044,13 @@ static int xfer_start(struct wv__http *h, CURLM *m, struct xfer *x)
     if (strcmp(r->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (upload) {
+        /* libcurl sends every PUT with "Expect: 100-continue" and waits
+         * for the 100 before the body (it cannot be turned off here: a
+         * removed Expect header would still be signed). Small bodies go
+         * at once; large ones wait a little for a refusal (auth, ...)
+         * that saves sending them, not the full second. */
+        curl_easy_setopt(e, CURLOPT_EXPECT_100_TIMEOUT_MS,
+                         r->body_len < ((size_t)1 << 20) ? 0L : 300L);
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(e, CURLOPT_READDATA, (void *)x);

@@ -7,6 +7,7 @@
  * scripted HTTP server on loopback (in a thread of this process).
  */
 #include "../../src/net/http.h"
+#include "store.h"
 #include "wvtest.h"
 
 #include <arpa/inet.h>
@@ -590,7 +591,7 @@ struct srv {
     bool ranges;  /* honour Range */
     bool no_head; /* answer HEAD with 405 */
     int hits;
-    char last[2048];
+    char reqs[16][1024]; /* the header blocks of the first requests */
 };
 
 static void send_all(int fd, const void *p, size_t n)
@@ -632,8 +633,10 @@ static void serve_one(struct srv *s, int c)
             break;
         have += (size_t)r;
     }
-    __atomic_fetch_add(&s->hits, 1, __ATOMIC_SEQ_CST);
-    snprintf(s->last, sizeof s->last, "%.*s", (int)(end - req), req);
+    int k = __atomic_fetch_add(&s->hits, 1, __ATOMIC_SEQ_CST);
+    if (k < 16)
+        snprintf(s->reqs[k], sizeof s->reqs[k], "%.*s", (int)(end - req),
+                 req);
     char hdr[512];
     if (s->obj == NULL) {
         int i = s->next < s->n_script ? s->next++ : s->n_script - 1;
@@ -955,4 +958,181 @@ TEST_IMPL(http_robj)
     ASSERT_EQ(wv__robj_open("ftp://x/y", &err, &o), WV_MISUSE);
     free(obj);
     free(buf);
+}
+
+/* ---- the ref protocol against scripted replies ------------------------------ */
+
+static int list_into(void *arg, const char *key, uint64_t size)
+{
+    wv__buf_addf(arg, "%s=%llu ", key, (unsigned long long)size);
+    return 0;
+}
+
+#define LIST_OK resp("200 OK", "", "<ListBucketResult><IsTruncated>false" \
+                                   "</IsTruncated></ListBucketResult>")
+#define TOMB_BODY "weightvault:deleted-ref\n"
+
+/* Open s3://bkt/p on the scripted server s (which answers the bucket
+ * check with its first reply). */
+static int open_fake(struct srv *s, bool create, struct wv__err *err,
+                     struct wv__store **out)
+{
+    char ep[64];
+    clean_env();
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", s->port);
+    setenv("AWS_ENDPOINT_URL", ep, 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDFAKE", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "SECRETFAKE", 1);
+    setenv("WV_S3_RETRIES", "3", 1);
+    return wv__store_open("s3://bkt/p", create, err, out);
+}
+
+TEST_IMPL(http_ref_protocol)
+{
+    struct srv s;
+    struct wv__err err = {0};
+    struct wv__store *st = NULL;
+
+    /* A 500 after If-Match, and the ref now holds our value: we won. */
+    memset(&s, 0, sizeof s);
+    s.script[0] = LIST_OK;
+    s.script[1] = resp("200 OK", "ETag: \"e1\"\r\n", "old\n");
+    s.script[2] = R500;
+    s.script[3] = resp("200 OK", "ETag: \"e2\"\r\n", "new\n");
+    s.n_script = 4;
+    ASSERT_OK(srv_start(&s));
+    ASSERT_OK(open_fake(&s, false, &err, &st));
+    ASSERT_OK(wv__store_ref_cas(st, "refs/heads/main", "old\n", "new\n"));
+    ASSERT_EQ(s.hits, 4);
+    ASSERT_CONTAINS(s.reqs[1], "GET /bkt/p/refs/heads/main ");
+    ASSERT_CONTAINS(s.reqs[2], "PUT /bkt/p/refs/heads/main ");
+    ASSERT_CONTAINS(s.reqs[2], "If-Match: e1\r\n"); /* unquoted */
+    ASSERT_CONTAINS(s.reqs[2], "x-amz-acl: bucket-owner-full-control");
+    ASSERT_CONTAINS(s.reqs[2], "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+    ASSERT_CONTAINS(s.reqs[2], "Authorization: AWS4-HMAC-SHA256 "
+                               "Credential=AKIDFAKE/");
+    ASSERT(strstr(s.reqs[2], "SECRETFAKE") == NULL);
+    wv__store_close(st);
+    srv_stop(&s);
+
+    /* ... holding someone else's value: a conflict. */
+    memset(&s, 0, sizeof s);
+    s.script[0] = LIST_OK;
+    s.script[1] = resp("200 OK", "ETag: \"e1\"\r\n", "old\n");
+    s.script[2] = R500;
+    s.script[3] = resp("200 OK", "ETag: \"e3\"\r\n", "other\n");
+    s.n_script = 4;
+    ASSERT_OK(srv_start(&s));
+    ASSERT_OK(open_fake(&s, false, &err, &st));
+    ASSERT_EQ(wv__store_ref_cas(st, "refs/heads/main", "old\n", "new\n"),
+              WV_CONFLICT);
+    ASSERT_EQ(s.hits, 4);
+    wv__clearerr(&err);
+    wv__store_close(st);
+    srv_stop(&s);
+
+    /* ... unchanged: the write did not happen and is made again. */
+    memset(&s, 0, sizeof s);
+    s.script[0] = LIST_OK;
+    s.script[1] = resp("200 OK", "ETag: \"e1\"\r\n", "old\n");
+    s.script[2] = R500;
+    s.script[3] = resp("200 OK", "ETag: \"e1\"\r\n", "old\n");
+    s.script[4] = resp("200 OK", "ETag: \"e2\"\r\n", "");
+    s.n_script = 5;
+    ASSERT_OK(srv_start(&s));
+    ASSERT_OK(open_fake(&s, false, &err, &st));
+    ASSERT_OK(wv__store_ref_cas(st, "refs/heads/main", "old\n", "new\n"));
+    ASSERT_EQ(s.hits, 5);
+    ASSERT_CONTAINS(s.reqs[4], "PUT /bkt/p/refs/heads/main ");
+    ASSERT_CONTAINS(s.reqs[4], "If-Match: e1\r\n");
+    wv__store_close(st);
+    srv_stop(&s);
+
+    /* 412 is a conflict at once, never retried. */
+    memset(&s, 0, sizeof s);
+    s.script[0] = LIST_OK;
+    s.script[1] = resp("200 OK", "ETag: \"e1\"\r\n", "old\n");
+    s.script[2] = resp("412 Precondition Failed", "", "");
+    s.n_script = 3;
+    ASSERT_OK(srv_start(&s));
+    ASSERT_OK(open_fake(&s, false, &err, &st));
+    ASSERT_EQ(wv__store_ref_cas(st, "refs/heads/main", "old\n", "new\n"),
+              WV_CONFLICT);
+    ASSERT_EQ(s.hits, 3);
+    wv__clearerr(&err);
+    wv__store_close(st);
+    srv_stop(&s);
+
+    /* Create over a tombstone: If-None-Match refused, then If-Match on
+     * the tombstone's ETag. */
+    memset(&s, 0, sizeof s);
+    s.script[0] = LIST_OK;
+    s.script[1] = resp("412 Precondition Failed", "", "");
+    s.script[2] = resp("200 OK", "ETag: \"t1\"\r\n", TOMB_BODY);
+    s.script[3] = resp("200 OK", "ETag: \"e4\"\r\n", "");
+    s.n_script = 4;
+    ASSERT_OK(srv_start(&s));
+    ASSERT_OK(open_fake(&s, false, &err, &st));
+    ASSERT_OK(wv__store_ref_cas(st, "refs/tags/v1", NULL, "id\n"));
+    ASSERT_CONTAINS(s.reqs[1], "If-None-Match: *");
+    ASSERT_CONTAINS(s.reqs[3], "If-Match: t1\r\n");
+    wv__store_close(st);
+    srv_stop(&s);
+
+    /* A delete writes the tombstone with If-Match; ref_get then reports
+     * the tombstone as absent. */
+    memset(&s, 0, sizeof s);
+    s.script[0] = LIST_OK;
+    s.script[1] = resp("200 OK", "ETag: \"e1\"\r\n", "old\n");
+    s.script[2] = resp("200 OK", "ETag: \"t1\"\r\n", "");
+    s.script[3] = resp("200 OK", "ETag: \"t1\"\r\n", TOMB_BODY);
+    s.n_script = 4;
+    ASSERT_OK(srv_start(&s));
+    ASSERT_OK(open_fake(&s, false, &err, &st));
+    ASSERT_OK(wv__store_ref_cas(st, "refs/heads/dev", "old\n", NULL));
+    ASSERT_CONTAINS(s.reqs[2], "If-Match: e1\r\n");
+    ASSERT_CONTAINS(s.reqs[2], "Content-Length: 24\r\n");
+    char v[64];
+    ASSERT_EQ(wv__store_ref_get(st, "refs/heads/dev", v, sizeof v),
+              WV_NOTFOUND);
+    wv__clearerr(&err);
+    wv__store_close(st);
+    srv_stop(&s);
+
+    /* wv init refuses a server that ignores If-None-Match. */
+    memset(&s, 0, sizeof s);
+    s.script[0] = LIST_OK;
+    s.script[1] = resp("200 OK", "ETag: \"p\"\r\n", "");
+    s.n_script = 2;
+    ASSERT_OK(srv_start(&s));
+    ASSERT_EQ(open_fake(&s, true, &err, &st), WV_UNSUPPORTED);
+    ASSERT(st == NULL);
+    ASSERT_CONTAINS(err.msg, "ignores conditional writes");
+    ASSERT_CONTAINS(s.reqs[1], "PUT /bkt/p/.wv-s3-probe ");
+    srv_stop(&s);
+
+    /* A page of a listing hides tombstones (by ETag) and the probe. */
+    memset(&s, 0, sizeof s);
+    s.script[0] = LIST_OK;
+    s.script[1] = resp(
+        "200 OK", "",
+        "<ListBucketResult><IsTruncated>false</IsTruncated>"
+        "<Contents><Key>p/refs/heads/a</Key><Size>65</Size>"
+        "<ETag>&quot;x&quot;</ETag></Contents>"
+        "<Contents><Key>p/refs/heads/gone</Key><Size>24</Size><ETag>&quot;"
+        "b44a6607e260823f88cbe7ef79c9fe97&quot;</ETag></Contents>"
+        "<Contents><Key>p/.wv-s3-probe</Key><Size>6</Size></Contents>"
+        "<Contents><Key>other/x</Key><Size>1</Size></Contents>"
+        "</ListBucketResult>");
+    s.n_script = 2;
+    ASSERT_OK(srv_start(&s));
+    wv__clearerr(&err);
+    ASSERT_OK(open_fake(&s, false, &err, &st));
+    struct wv__buf names = {0};
+    ASSERT_OK(wv__store_list(st, "", list_into, &names));
+    ASSERT_STREQ(names.p, "refs/heads/a=65 ");
+    ASSERT_CONTAINS(s.reqs[1], "GET /bkt?list-type=2&prefix=p%2F ");
+    wv__buf_release(&names);
+    wv__store_close(st);
+    srv_stop(&s);
 }
