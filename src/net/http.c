@@ -391,6 +391,7 @@ int wv__s3cfg_load(struct wv__s3cfg *c, const char *what, struct wv__err *err)
                             "'virtual'",
                  what);
         c->path_style = strcmp(v, "path") == 0;
+        c->addressing_set = true;
     }
 
     /* Credentials: the environment, else the profile. */
@@ -564,7 +565,7 @@ char *wv__s3_url(const struct wv__s3cfg *c, const char *bucket,
                  const char *key, const char *query)
 {
     struct wv__buf b = {0};
-    if (c->path_style) {
+    if (c->path_style || (!c->addressing_set && strchr(bucket, '.'))) {
         wv__buf_adds(&b, c->endpoint);
         wv__buf_addc(&b, '/');
         wv__uri_encode(&b, bucket, false);

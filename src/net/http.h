@@ -41,6 +41,9 @@ struct wv__s3cfg {
     char *profile;       /* the profile the files were read for           */
     bool custom_endpoint;/* from the environment or a profile             */
     bool path_style;     /* bucket in the path, not in the host name      */
+    bool addressing_set; /* by WV_S3_ADDRESSING (else a bucket name with
+                            '.' is addressed path-style: it cannot match
+                            a wildcard TLS certificate)                  */
     size_t part_size;    /* ranged GET and multipart part size            */
     int concurrency;     /* parallel transfers per call                   */
     size_t max_inflight; /* bytes of transfers in flight, all threads     */

@@ -84,6 +84,15 @@ TEST_IMPL(http_url)
     u = wv__s3_url(&c, "bkt", NULL, NULL);
     ASSERT_STREQ(u, "https://bkt.s3.eu-west-1.amazonaws.com/");
     wv__free(u);
+    /* A dotted bucket cannot be a host name under a wildcard certificate:
+     * path-style, unless asked otherwise. */
+    u = wv__s3_url(&c, "my.bkt", "k", NULL);
+    ASSERT_STREQ(u, "https://s3.eu-west-1.amazonaws.com/my.bkt/k");
+    wv__free(u);
+    c.addressing_set = true;
+    u = wv__s3_url(&c, "my.bkt", "k", NULL);
+    ASSERT_STREQ(u, "https://my.bkt.s3.eu-west-1.amazonaws.com/k");
+    wv__free(u);
     c.endpoint = "http://minio.local:9000/base";
     u = wv__s3_url(&c, "bkt", "k", NULL);
     ASSERT_STREQ(u, "http://bkt.minio.local:9000/base/k");
