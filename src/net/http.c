@@ -32,7 +32,7 @@
 #define DEFAULT_PART ((size_t)16 << 20)
 #define DEFAULT_INFLIGHT ((size_t)256 << 20)
 
-/* ---- small helpers ---------------------------------------------------------- */
+/* ---- small helpers ------------------------------------------------------- */
 
 static const char *env(const char *name)
 {
@@ -96,8 +96,9 @@ bool wv__http_status_retryable(long status, const char *s3code)
                       strcmp(s3code, "InternalError") == 0);
 }
 
-/* Read a small file whole (bounded); NULL if missing or unreadable. */
-static char *read_small(const char *path, size_t *len)
+/* Read a small file whole (bounded); NULL if missing or unreadable, and
+ * *oom set if memory ran out. */
+static char *read_small(const char *path, size_t *len, bool *oom)
 {
     char *p = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -108,8 +109,10 @@ static char *read_small(const char *path, size_t *len)
         st.st_size > (1 << 20))
         goto out;
     p = wv__malloc((size_t)st.st_size + 1);
-    if (p == NULL)
+    if (p == NULL) {
+        *oom = true;
         goto out;
+    }
     size_t got = 0;
     while (got < (size_t)st.st_size) {
         ssize_t r = read(fd, p + got, (size_t)st.st_size - got);
@@ -126,7 +129,7 @@ out:
     return p;
 }
 
-/* ---- INI files ------------------------------------------------------------- */
+/* ---- INI files ----------------------------------------------------------- */
 
 static void trim(const char **s, const char **e)
 {
@@ -208,7 +211,7 @@ int wv__ini_get(const char *text, size_t len, const char *section,
     return 0;
 }
 
-/* ---- configuration ------------------------------------------------------------ */
+/* ---- configuration ------------------------------------------------------- */
 
 void wv__s3cfg_release(struct wv__s3cfg *c)
 {
@@ -291,18 +294,23 @@ static int env_size(const char *name, uint64_t lo, uint64_t hi, uint64_t def,
     return WV_OK;
 }
 
-static char *home_file(const char *override, const char *rel)
+/* The path of an AWS file: $OVERRIDE, else $HOME/rel; NULL if neither
+ * (*oom set if memory ran out). */
+static char *home_file(const char *override, const char *rel, bool *oom)
 {
-    const char *o = env(override);
-    if (o)
-        return wv__strdup(o);
-    const char *home = env("HOME");
-    if (home == NULL)
+    const char *o = env(override), *home = env("HOME");
+    char *p = NULL;
+    if (o) {
+        p = wv__strdup(o);
+    } else if (home) {
+        size_t n = strlen(home) + strlen(rel) + 2;
+        if ((p = wv__malloc(n)) != NULL)
+            snprintf(p, n, "%s/%s", home, rel);
+    } else {
         return NULL;
-    size_t n = strlen(home) + strlen(rel) + 2;
-    char *p = wv__malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", home, rel);
+    }
+    if (p == NULL)
+        *oom = true;
     return p;
 }
 
@@ -323,12 +331,15 @@ int wv__s3cfg_load(struct wv__s3cfg *c, const char *what, struct wv__err *err)
     WV_CHECK(strlen(profile) < 200, WV_MISUSE, "%s: AWS_PROFILE is too long",
              what);
     c->profile = wv__strdup(profile);
-    cred_path = home_file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
-    conf_path = home_file("AWS_CONFIG_FILE", ".aws/config");
+    bool oom = c->profile == NULL;
+    cred_path = home_file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials",
+                          &oom);
+    conf_path = home_file("AWS_CONFIG_FILE", ".aws/config", &oom);
     if (cred_path)
-        cred = read_small(cred_path, &cred_len);
+        cred = read_small(cred_path, &cred_len, &oom);
     if (conf_path)
-        conf = read_small(conf_path, &conf_len);
+        conf = read_small(conf_path, &conf_len, &oom);
+    WV_CHECK(!oom, WV_NOMEM, "out of memory");
     if (strcmp(profile, "default") == 0)
         snprintf(sec, sizeof sec, "default");
     else
@@ -395,7 +406,8 @@ int wv__s3cfg_load(struct wv__s3cfg *c, const char *what, struct wv__err *err)
     }
 
     /* Credentials: the environment, else the profile. */
-    const char *ek = env("AWS_ACCESS_KEY_ID"), *es = env("AWS_SECRET_ACCESS_KEY");
+    const char *ek = env("AWS_ACCESS_KEY_ID");
+    const char *es = env("AWS_SECRET_ACCESS_KEY");
     WV_CHECK((ek == NULL) == (es == NULL), WV_AUTH,
              "%s: %s is set but %s is not", what,
              ek ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
@@ -441,10 +453,10 @@ int wv__s3cfg_load(struct wv__s3cfg *c, const char *what, struct wv__err *err)
                      what);
     }
 
-    if ((v = env("AWS_CA_BUNDLE")))
+    if ((v = env("AWS_CA_BUNDLE")) || (CONF(NULL, "ca_bundle") && (v = val))) {
         c->ca_bundle = wv__strdup(v);
-    else if (CONF(NULL, "ca_bundle"))
-        c->ca_bundle = wv__strdup(val);
+        WV_CHECK(c->ca_bundle != NULL, WV_NOMEM, "out of memory");
+    }
 
     /* Tuning. */
     uint64_t u;
@@ -486,15 +498,12 @@ out:
     }
     wv__free(cred_path);
     wv__free(conf_path);
-    if (rc == WV_OK && (c->profile == NULL ||
-                        (c->ca_bundle == NULL && env("AWS_CA_BUNDLE"))))
-        rc = wv__seterr(err, WV_NOMEM, "out of memory");
     if (rc != WV_OK)
         wv__s3cfg_release(c);
     return rc;
 }
 
-/* ---- URLs ------------------------------------------------------------------------ */
+/* ---- URLs ---------------------------------------------------------------- */
 
 static bool bucket_ok(const char *b, size_t n)
 {
@@ -633,7 +642,7 @@ char *wv__s3_query(const char *const *names, const char *const *values,
     return b.p ? b.p : wv__strdup("");
 }
 
-/* ---- the engine --------------------------------------------------------------------- */
+/* ---- the engine ---------------------------------------------------------- */
 
 struct wv__http {
     CURLSH *share;
@@ -1252,7 +1261,7 @@ out:
     return rc;
 }
 
-/* ---- remote objects ---------------------------------------------------------------- */
+/* ---- remote objects ------------------------------------------------------ */
 
 struct wv__robj {
     struct wv__s3cfg cfg;

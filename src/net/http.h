@@ -25,7 +25,7 @@
 
 #include "wv_int.h"
 
-/* ---- configuration ------------------------------------------------------ */
+/* ---- configuration ------------------------------------------------------- */
 
 #define WV__S3_MIN_PART ((size_t)5 << 20)
 #define WV__S3_MAX_PART ((size_t)5 << 30)
@@ -56,10 +56,11 @@ struct wv__s3cfg {
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE,
  * AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE, AWS_CA_BUNDLE,
  * WV_S3_ADDRESSING, WV_S3_PART_SIZE, WV_S3_CONCURRENCY, WV_S3_MAX_INFLIGHT,
- * WV_S3_RETRIES, WV_S3_ACL) and the profile's sections of ~/.aws/credentials and
- * ~/.aws/config. `what` names the subject in messages ("s3://b/p").
- * Missing credentials are not an error here (access_key stays NULL): the
- * caller decides whether it needs them. WV_MISUSE for a bad setting. */
+ * WV_S3_RETRIES, WV_S3_ACL) and the profile's sections of
+ * ~/.aws/credentials and ~/.aws/config. `what` names the subject in
+ * messages ("s3://b/p"). Missing credentials are not an error here
+ * (access_key stays NULL): the caller decides whether it needs them.
+ * WV_MISUSE for a bad setting, WV_NOMEM. */
 int wv__s3cfg_load(struct wv__s3cfg *c, const char *what,
                    struct wv__err *err);
 void wv__s3cfg_release(struct wv__s3cfg *c);
@@ -106,7 +107,7 @@ bool wv__http_status_retryable(long status, const char *s3code);
 /* Sleep wv__backoff_ms(attempt, <random>) milliseconds. */
 void wv__backoff_sleep(int attempt);
 
-/* ---- the engine ----------------------------------------------------------- */
+/* ---- the engine ---------------------------------------------------------- */
 
 enum {
     WV__HREQ_UNSIGNED = 1u,     /* no SigV4 (plain http/https)            */
@@ -164,7 +165,7 @@ void wv__http_free(struct wv__http *h);
 int wv__http_run(struct wv__http *h, struct wv__hreq *reqs, size_t n,
                  int concurrency);
 
-/* ---- S3 XML responses (s3xml.c) ------------------------------------------- */
+/* ---- S3 XML responses (s3xml.c) ------------------------------------------ */
 
 /* All three parse the whole document (bounded: 8 MiB, depth 32, each text
  * at most 4096 bytes once unescaped) and return WV_CORRUPT if it is not
@@ -186,7 +187,7 @@ int wv__s3xml_each(const char *xml, size_t len, const char *elem,
 /* Append s with & < > " ' escaped. */
 void wv__xml_escape(struct wv__buf *b, const char *s);
 
-/* ---- remote objects ------------------------------------------------------- */
+/* ---- remote objects ------------------------------------------------------ */
 
 struct wv__robj;
 /* Open s3://bucket/key (signed, configured as above) or an http:// or

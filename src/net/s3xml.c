@@ -294,7 +294,7 @@ static bool name_is(const char *s, size_t n, const char *want)
     return strlen(want) == n && memcmp(s, want, n) == 0;
 }
 
-/* ---- root ------------------------------------------------------------------ */
+/* ---- root ---------------------------------------------------------------- */
 
 struct root_ctx {
     char *name;
@@ -324,7 +324,7 @@ int wv__s3xml_root(const char *xml, size_t len, char *name, size_t cap)
     return xml_walk(xml, len, root_visit, &c);
 }
 
-/* ---- one field -------------------------------------------------------------- */
+/* ---- one field ----------------------------------------------------------- */
 
 struct field_ctx {
     const char *want;
@@ -364,7 +364,7 @@ int wv__s3xml_field(const char *xml, size_t len, const char *name,
     return c.found ? WV_OK : WV_NOTFOUND;
 }
 
-/* ---- repeated entries ------------------------------------------------------- */
+/* ---- repeated entries ---------------------------------------------------- */
 
 struct each_ctx {
     const char *elem;

@@ -185,7 +185,7 @@ static void s_close(struct wv__store *st)
     wv__free(s);
 }
 
-/* ---- objects ---------------------------------------------------------------- */
+/* ---- objects ------------------------------------------------------------- */
 
 static int head(struct s3 *s, const char *fk, struct wv__hreq *r)
 {
@@ -597,7 +597,7 @@ out:
     return rc;
 }
 
-/* ---- listing ---------------------------------------------------------------- */
+/* ---- listing ------------------------------------------------------------- */
 
 struct list_ctx {
     struct s3 *s;
@@ -715,7 +715,7 @@ out:
     return rc;
 }
 
-/* ---- refs ---------------------------------------------------------------------- */
+/* ---- refs ---------------------------------------------------------------- */
 
 enum { REF_ABSENT, REF_TOMB, REF_VALUE };
 
@@ -902,7 +902,7 @@ out:
     return rc;
 }
 
-/* ---- control ----------------------------------------------------------------- */
+/* ---- control ------------------------------------------------------------- */
 
 struct sweep_ctx {
     struct s3 *s;
@@ -1035,7 +1035,7 @@ static const struct wv__store_methods s3_methods = {
     s_control,
 };
 
-/* ---- open ------------------------------------------------------------------------ */
+/* ---- open ---------------------------------------------------------------- */
 
 /* Does the bucket exist (and may we use it)? One cheap listing says, with
  * an error code in the body where a HEAD would have none. */
@@ -1080,7 +1080,8 @@ static int create_bucket(struct s3 *s)
     if (!s->cfg.custom_endpoint && strcmp(s->cfg.region, "us-east-1") != 0) {
         wv__buf_adds(&body, "<CreateBucketConfiguration><LocationConstraint>");
         wv__xml_escape(&body, s->cfg.region);
-        wv__buf_adds(&body, "</LocationConstraint></CreateBucketConfiguration>");
+        wv__buf_adds(&body, "</LocationConstraint>"
+                            "</CreateBucketConfiguration>");
         if (body.oom) {
             rc = wv__seterr(s->base.err, WV_NOMEM, "out of memory");
             goto out;

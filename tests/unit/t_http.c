@@ -106,7 +106,8 @@ TEST_IMPL(http_url)
     const char *n1[3] = {"prefix", "list-type", "continuation-token"};
     const char *v1[3] = {"a/b c", "2", "1+/=x"};
     char *q = wv__s3_query(n1, v1, 3);
-    ASSERT_STREQ(q, "continuation-token=1%2B%2F%3Dx&list-type=2&prefix=a%2Fb%20c");
+    ASSERT_STREQ(q, "continuation-token=1%2B%2F%3Dx&list-type=2&"
+                    "prefix=a%2Fb%20c");
     wv__free(q);
     const char *n2[2] = {"uploadId", "partNumber"};
     const char *v2[2] = {"2~abc_D-e.f", "10"};
@@ -586,7 +587,7 @@ TEST_IMPL(http_backoff)
     ASSERT(!wv__http_status_retryable(412, NULL));
 }
 
-/* ---- a scripted HTTP server on loopback ------------------------------------ */
+/* ---- a scripted HTTP server on loopback ---------------------------------- */
 
 struct srv {
     int fd, port;
@@ -748,10 +749,10 @@ static struct wv__http *engine(int retries)
 static const char *resp(const char *status, const char *hdrs,
                         const char *body)
 {
-    static char bufs[8][512];
+    static char bufs[8][2048];
     static int k;
     char *b = bufs[k++ % 8];
-    snprintf(b, 512,
+    snprintf(b, 2048,
              "HTTP/1.1 %s\r\nContent-Length: %zu\r\n%sConnection: close"
              "\r\n\r\n%s",
              status, strlen(body), hdrs, body);
@@ -969,7 +970,7 @@ TEST_IMPL(http_robj)
     free(buf);
 }
 
-/* ---- the ref protocol against scripted replies ------------------------------ */
+/* ---- the ref protocol against scripted replies --------------------------- */
 
 static int list_into(void *arg, const char *key, uint64_t size)
 {
@@ -1144,4 +1145,73 @@ TEST_IMPL(http_ref_protocol)
     wv__buf_release(&names);
     wv__store_close(st);
     srv_stop(&s);
+}
+
+/* Every allocation of the configuration, URL, query, XML and engine code
+ * fails in turn: each call fails cleanly (WV_NOMEM or a NULL result) and
+ * leaks nothing (the sanitizer build checks). */
+TEST_IMPL(http_oom)
+{
+    struct srv s;
+    char dir[600], url[128];
+    clean_env();
+    snprintf(dir, sizeof dir, "%s/.aws", wvtest_tmpdir());
+    mkdir(dir, 0700);
+    write_text(wvtest_path(".aws/credentials"),
+               "[default]\naws_access_key_id=K\naws_secret_access_key=S\n"
+               "aws_session_token=T\n");
+    write_text(wvtest_path(".aws/config"), "[default]\nregion=eu-west-1\n"
+                                           "ca_bundle=/x.pem\n");
+    memset(&s, 0, sizeof s);
+    s.script[0] = resp("200 OK", "", list_page);
+    s.n_script = 1;
+    ASSERT_OK(srv_start(&s));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/b", s.port);
+    int done = 0;
+    for (long n = 1; n < 400 && !done; n++) {
+        struct wv__err err = {0};
+        struct wv__s3cfg c;
+        struct wv__http *h = NULL;
+        struct seen sn;
+        memset(&sn, 0, sizeof sn);
+        wv__alloc_fail_after(n);
+        int rc = wv__s3cfg_load(&c, "s3://b", &err);
+        if (rc == WV_OK) {
+            char *u = wv__s3_url(&c, "bkt", "a/b", "x=1");
+            const char *qn[2] = {"b", "a"}, *qv[2] = {"1", NULL};
+            char *q = wv__s3_query(qn, qv, 2);
+            int r2 = wv__s3xml_each(list_page, strlen(list_page), "Contents",
+                                    list_fields, 3, collect, &sn);
+            int r3 = wv__http_new(&c, &c, &err, &h);
+            struct wv__hreq r;
+            memset(&r, 0, sizeof r);
+            int r4 = WV_NOMEM;
+            if (r3 == WV_OK) {
+                r.method = "GET";
+                r.url = url;
+                r.flags = WV__HREQ_UNSIGNED;
+                r4 = wv__http_run(h, &r, 1, 1);
+            }
+            wv__alloc_fail_after(0);
+            if (u && q && r2 == WV_OK && r3 == WV_OK && r4 == WV_OK &&
+                r.status == 200 && !r.resp.oom &&
+                r.resp.len == strlen(list_page))
+                done = 1;
+            ASSERT(u == NULL || strcmp(u, "https://bkt.s3.eu-west-1."
+                                          "amazonaws.com/a/b?x=1") == 0);
+            ASSERT(q == NULL || strcmp(q, "a=&b=1") == 0);
+            ASSERT(r2 == WV_OK || r2 == WV_NOMEM);
+            wv__hreq_release(&r);
+            wv__http_free(h);
+            wv__free(u);
+            wv__free(q);
+            wv__s3cfg_release(&c);
+        } else {
+            wv__alloc_fail_after(0);
+            ASSERT_EQ(rc, WV_NOMEM);
+        }
+    }
+    wv__alloc_fail_after(0);
+    srv_stop(&s);
+    ASSERT(done);
 }

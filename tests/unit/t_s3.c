@@ -137,7 +137,7 @@ static int count_cb(void *arg, const char *key, uint64_t size)
     return 0;
 }
 
-/* ---- objects ----------------------------------------------------------------- */
+/* ---- objects ------------------------------------------------------------- */
 
 static void objects_body(struct ctx *c)
 {
@@ -236,7 +236,7 @@ TEST_IMPL(s3_objects)
     ctx_close(&c, NULL);
 }
 
-/* ---- listing ----------------------------------------------------------------- */
+/* ---- listing ------------------------------------------------------------- */
 
 struct putter {
     struct wv__store *s;
@@ -311,7 +311,7 @@ TEST_IMPL(s3_list_many)
     ctx_close(&c, NULL);
 }
 
-/* ---- multipart ---------------------------------------------------------------- */
+/* ---- multipart ----------------------------------------------------------- */
 
 static int open_uploads(struct ctx *c)
 {
@@ -436,7 +436,7 @@ TEST_IMPL(s3_sweep)
     ctx_close(&c, NULL);
 }
 
-/* ---- refs ---------------------------------------------------------------------- */
+/* ---- refs ---------------------------------------------------------------- */
 
 static int list_names(void *arg, const char *key, uint64_t size)
 {
@@ -638,7 +638,7 @@ TEST_IMPL(s3_ref_race)
     ctx_close(&c, ref_keys);
 }
 
-/* ---- one store, many threads --------------------------------------------------- */
+/* ---- one store, many threads --------------------------------------------- */
 
 struct worker {
     struct wv__store *s;
@@ -705,7 +705,7 @@ TEST_IMPL(s3_threads)
     ctx_close(&c, NULL);
 }
 
-/* ---- errors ------------------------------------------------------------------- */
+/* ---- errors -------------------------------------------------------------- */
 
 static void no_secret(const char *msg, const char *secret)
 {
@@ -842,7 +842,7 @@ TEST_IMPL(s3_unreachable)
     ASSERT_CONTAINS(err.msg, "Connection refused (after 2 attempts)");
 }
 
-/* ---- remote objects ------------------------------------------------------------- */
+/* ---- remote objects ------------------------------------------------------ */
 
 static void robj_body(struct ctx *c)
 {
@@ -923,7 +923,7 @@ TEST_IMPL(s3_robj)
     ctx_close(&c, NULL);
 }
 
-/* ---- the repository on S3 --------------------------------------------------------- */
+/* ---- the repository on S3 ------------------------------------------------ */
 
 static void repo_body(struct ctx *c)
 {
