@@ -22,6 +22,11 @@
  *       the same set rounded to BF16, and the real fixtures (F32 as stored
  *       and rounded to BF16): stored pack bytes, ratio raw/stored, MB/s of
  *       the whole commit (wall) and MB per CPU-second;
+ *   (7) encrypted vs plain: commit of the set into a fresh repository
+ *       created with --encrypt and one created without, compression none
+ *       and zstd-bg, then wv_repo_checkout of it to memory (page cache
+ *       warm), in the same run, alternating which goes first (issue 6's
+ *       target: encrypted at most 15 % slower);
  *   (5) ten successive checkpoints of the C training example
  *       (examples/train_mlp.c, run as a child process; emulated in-process
  *       if the binary is missing or fails, which the output says): bytes of
@@ -60,12 +65,13 @@ static struct {
     double settle;
     bool emulate_train;
     int cpu;
-} opt = {NULL, NULL, NULL, 5, 1024, 3.0, false, 0};
+    bool crypt_only;
+} opt = {NULL, NULL, NULL, 5, 1024, 3.0, false, 0, false};
 
 static const char usage[] =
     "usage: bench_repo --dir SCRATCH [--runs N] [--size-mib M] [--settle S]\n"
     "                  [--fixtures DIR] [--train PATH | --emulate-train]\n"
-    "                  [--cpu C]\n";
+    "                  [--cpu C] [--crypt-only]\n";
 
 static void parse_args(int argc, char **argv)
 {
@@ -88,6 +94,8 @@ static void parse_args(int argc, char **argv)
             opt.cpu = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(a, "--emulate-train") == 0)
             opt.emulate_train = true;
+        else if (strcmp(a, "--crypt-only") == 0)
+            opt.crypt_only = true;
         else {
             fputs(usage, stderr);
             exit(2);
@@ -173,6 +181,31 @@ static wv_repo *repo_fresh(const char *path, const char *compression)
         bench_die("wv_repo_init %s: %s (%s)", path, eb, wv_strerror(rc));
     wv_repo *r;
     rc = wv_repo_open(path, eb, sizeof eb, &r);
+    if (rc != WV_OK)
+        bench_die("wv_repo_open %s: %s (%s)", path, eb, wv_strerror(rc));
+    return r;
+}
+
+/* The same, encrypted (a passphrase; Argon2id runs once, at open). */
+static wv_repo *repo_fresh_enc(const char *path, const char *compression)
+{
+    char eb[WV_ERRBUF_SIZE] = "";
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    wv_open_opts oo = WV_OPEN_OPTS_INIT;
+    io.compression = compression;
+    io.errbuf = eb;
+    io.errbuf_size = sizeof eb;
+    io.encrypt = 1;
+    io.passphrase = "bench passphrase";
+    rmtree(path);
+    int rc = wv_repo_init(path, &io);
+    if (rc != WV_OK)
+        bench_die("wv_repo_init %s: %s (%s)", path, eb, wv_strerror(rc));
+    wv_repo *r;
+    oo.passphrase = io.passphrase;
+    oo.errbuf = eb;
+    oo.errbuf_size = sizeof eb;
+    rc = wv_repo_open_ex(path, &oo, &r);
     if (rc != WV_OK)
         bench_die("wv_repo_open %s: %s (%s)", path, eb, wv_strerror(rc));
     return r;
@@ -321,6 +354,109 @@ static void print_compression(void)
                    (double)c->raw / 1e6 / w, (double)c->raw / 1e6 / u);
         }
     }
+}
+
+/* ---- (7) encrypted vs plain --------------------------------------------- */
+
+struct crypt_row {
+    const char *compression;
+    double commit[2][MAX_RUNS], checkout[2][MAX_RUNS]; /* [plain, enc] */
+};
+
+static void checkout_or_die(wv_repo *r, const char *id)
+{
+    wv_model *l;
+    int rc = wv_repo_checkout(r, id, NULL, &l);
+    if (rc != WV_OK)
+        bench_die("wv_repo_checkout: %s", wv_repo_errmsg(r));
+    wv_model_free(l);
+}
+
+static void measure_crypt(const wv_model *m, int runs,
+                          struct crypt_row *row)
+{
+    char *p[2] = {bench_path(opt.dir, "repo-plain"),
+                  bench_path(opt.dir, "repo-enc")};
+    char id[2][WV_ID_HEX];
+    fprintf(stderr, "bench_repo: encrypted vs plain, %s...\n",
+            row->compression);
+    for (int r = -1; r < runs; r++) {
+        wv_repo *rp[2];
+        for (int k = 0; k < 2; k++) {
+            int e = (k + (r < 0 ? 0 : r)) % 2; /* alternate the order */
+            rp[e] = e ? repo_fresh_enc(p[e], row->compression)
+                      : repo_fresh(p[e], row->compression);
+            bench_settle(opt.settle);
+            double t0 = bench_now();
+            commit_or_die(rp[e], m, id[e]);
+            if (r >= 0)
+                row->commit[e][r] = bench_now() - t0;
+        }
+        for (int k = 0; k < 2; k++) {
+            int e = (k + (r < 0 ? 0 : r)) % 2;
+            if (r < 0) { /* untimed: fill the page cache */
+                checkout_or_die(rp[e], id[e]);
+                continue;
+            }
+            double t0 = bench_now();
+            checkout_or_die(rp[e], id[e]);
+            row->checkout[e][r] = bench_now() - t0;
+        }
+        if (r < 0) { /* and check once that both give the same bytes */
+            wv_model *a, *b;
+            if (wv_repo_checkout(rp[0], id[0], NULL, &a) != WV_OK ||
+                wv_repo_checkout(rp[1], id[1], NULL, &b) != WV_OK)
+                bench_die("checkout failed");
+            for (size_t i = 0; i < wv_model_count(a); i++) {
+                const wv_tensor *x = wv_model_tensor(a, i);
+                const wv_tensor *y = wv_model_find(b, wv_tensor_name(x));
+                if (y == NULL || wv_tensor_nbytes(x) != wv_tensor_nbytes(y) ||
+                    memcmp(wv_tensor_data(x), wv_tensor_data(y),
+                           wv_tensor_nbytes(x)) != 0)
+                    bench_die("encrypted checkout differs from plain");
+            }
+            wv_model_free(a);
+            wv_model_free(b);
+        }
+        wv_repo_close(rp[0]);
+        wv_repo_close(rp[1]);
+    }
+    rmtree(p[0]);
+    rmtree(p[1]);
+    free(p[0]);
+    free(p[1]);
+}
+
+static void print_crypt(const struct crypt_row *rows, int n, int runs,
+                        double data)
+{
+    for (int i = 0; i < n; i++) {
+        const struct crypt_row *c = &rows[i];
+        for (int w = 0; w < 2; w++) {
+            double tp = bench_median(w ? c->checkout[0] : c->commit[0], runs);
+            double te = bench_median(w ? c->checkout[1] : c->commit[1], runs);
+            double slower = 100.0 * (te / tp - 1.0);
+            printf("| %s, compression %s: encrypted vs plain (GB/s) | "
+                   "%.3f GB/s | %.3f GB/s | %+.1f %% | <= +15 %% | %s |\n",
+                   w ? "checkout to memory" : "commit of new data",
+                   c->compression, data / te / 1e9, data / tp / 1e9, slower,
+                   slower <= 15.0 ? "yes" : "**no**");
+        }
+    }
+}
+
+static void print_crypt_runs(const struct crypt_row *rows, int n, int runs)
+{
+    for (int i = 0; i < n; i++)
+        for (int e = 0; e < 2; e++) {
+            char what[200];
+            snprintf(what, sizeof what, "commit, %s, %s",
+                     rows[i].compression, e ? "encrypted" : "plain");
+            bench_print_runs(what, rows[i].commit[e], runs, 1, "s");
+            snprintf(what, sizeof what, "checkout, %s, %s",
+                     rows[i].compression, e ? "encrypted" : "plain");
+            bench_print_runs(what, rows[i].checkout[e], runs, 1, "s");
+        }
 }
 
 /* ---- (5) ten checkpoints of the training example ------------------------ */
@@ -562,6 +698,35 @@ int main(int argc, char **argv)
     }
     wv_model *m2 = bench_build_model_from(bufs2);
     double changed_pct = 100.0 * (double)changed / data;
+
+    /* (7) Encrypted vs plain, commit and checkout, same run. */
+    struct crypt_row crows[2] = {{"none", {{0}}, {{0}}},
+                                 {"zstd-bg", {{0}}, {{0}}}};
+    for (int i = 0; i < 2; i++)
+        measure_crypt(m, runs, &crows[i]);
+    if (opt.crypt_only) {
+        printf("| measure | weightvault encrypted | plain | slower by | "
+               "target | met |\n");
+        printf("|---|---|---|---|---|---|\n");
+        print_crypt(crows, 2, runs, data);
+        printf("\n- encrypted: wv init --encrypt (XChaCha20-Poly1305 per "
+               "chunk, keyed HMAC-SHA256 ids, sealed manifest, index, "
+               "trailers and refs); plain: the same without. Fresh "
+               "repository per commit, sync() and a %.1f s pause before "
+               "each; checkouts with the packs in the page cache. Medians "
+               "of %d runs.\n\nPer-run values:\n\n",
+               opt.settle, runs);
+        print_crypt_runs(crows, 2, runs);
+        wv_model_free(m2);
+        wv_model_free(m);
+        for (size_t i = 0; i < n_defs; i++)
+            if (bufs2[i] != bufs[i])
+                free(bufs2[i]);
+        bench_release_set();
+        free(p_base);
+        free(p_repo);
+        return 0;
+    }
 
     /* (1) + (2): commit into a fresh repository vs write+fsync; second
      * commit. One untimed pair first, then alternate which goes first. */
@@ -841,6 +1006,7 @@ int main(int argc, char **argv)
     printf("| checkout to memory (GB/s) vs malloc+memcpy | %.3f GB/s | "
            "%.3f GB/s | %.2f | (reference) | - |\n",
            data / mco / GB, data / mcp / GB, mcp / mco);
+
     for (int i = 0; i < 2; i++) {
         const struct comp *c = i == 0 ? cf : cb;
         double rz = (double)c->raw / (double)c->stored[1];
@@ -876,6 +1042,13 @@ int main(int argc, char **argv)
                "| n/a | n/a | n/a | <= 0.15x | n/a (wv_repo_commit_async is "
                "not in weightvault.h) |\n");
     }
+
+    printf("\nEncrypted vs plain repository (same run; 'slower by' = "
+           "encrypted time / plain time - 1; both on every core):\n\n");
+    printf("| measure | weightvault encrypted | plain | slower by | target | "
+           "met |\n");
+    printf("|---|---|---|---|---|---|\n");
+    print_crypt(crows, 2, runs, data);
 
     printf("\nCompression (one core; fresh repository per commit; stored = "
            "bytes of packs/, chunk trailers included):\n\n");
@@ -954,6 +1127,7 @@ int main(int argc, char **argv)
     bench_print_runs("growth after the second commit", grow, runs, 1, "%");
     bench_print_runs("checkout", t_co, runs, 1, "s");
     bench_print_runs("malloc+memcpy", t_cp, runs, 1, "s");
+    print_crypt_runs(crows, 2, runs);
     if (have_async) {
         bench_print_runs("synchronous commit", t_sync, runs, 1, "s");
         bench_print_runs("async COPY, blocking", t_acopy, runs, 1, "s");

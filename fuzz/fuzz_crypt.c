@@ -78,7 +78,7 @@ static void load_manifest(wv_repo *r, const char *name)
     struct wv__manifest mf;
     if (wv__manifest_load(r, name, &mf) == WV_OK) {
         manifest_roundtrip(&mf);
-        wv__sig_policy(r, &mf, NULL);
+        wv__sig_policy(r, &mf, NULL, NULL);
         wv__manifest_release(&mf);
     }
 }
@@ -182,13 +182,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              &l.elem);
             l.stored_len = stored;
             l.raw_len = m;
-            if (wv__chunk_open(r, &l, st, out, m, scr, &e) != WV_OK ||
+            if (wv__chunk_open(r, &l, st, out, m, scr, true, &e) != WV_OK ||
                 memcmp(out, p, m) != 0)
                 abort();
             /* The input itself as stored bytes of that chunk. */
             memcpy(st, p, m);
             l.stored_len = m;
-            wv__chunk_open(r, &l, st, out, m, scr, &e);
+            wv__chunk_open(r, &l, st, out, m, scr, false, &e);
         }
         free(st);
         free(out);

@@ -153,20 +153,10 @@ static void *worker_main(void *arg)
         }
         wv_model_free(h->set);
         h->set = NULL;
+        uint64_t staged = h->staged;
 
-        pthread_mutex_lock(&a->qmu);
-        if (spare && spare_len > a->pool_len) {
-            void *old = a->pool;
-            a->pool = spare;
-            a->pool_len = spare_len;
-            spare = old;
-        }
-        wv__free(spare);
-        a->staged -= h->staged;
-        a->pending--;
-        pthread_cond_broadcast(&a->qcv);
-        pthread_mutex_unlock(&a->qmu);
-
+        /* Done before it stops counting as pending: a call that waited
+         * for the pending commits must find their handles done. */
         pthread_mutex_lock(&h->mu);
         h->rc = rc;
         memcpy(h->id, id, sizeof id);
@@ -177,6 +167,16 @@ static void *worker_main(void *arg)
         /* h may be freed by its owner from here on. */
 
         pthread_mutex_lock(&a->qmu);
+        if (spare && spare_len > a->pool_len) {
+            void *old = a->pool;
+            a->pool = spare;
+            a->pool_len = spare_len;
+            spare = old;
+        }
+        wv__free(spare);
+        a->staged -= staged;
+        a->pending--;
+        pthread_cond_broadcast(&a->qcv);
     }
     pthread_mutex_unlock(&a->qmu);
     return NULL;

@@ -102,7 +102,7 @@ int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
     }
     if ((rc = read_stored(r, l, dst)) != WV_OK)
         return rc;
-    return wv__chunk_open(r, l, dst, out, raw_len, scratch, &r->err);
+    return wv__chunk_open(r, l, dst, out, raw_len, scratch, true, &r->err);
 }
 
 /* ---- the parallel read -------------------------------------------------- */
@@ -133,6 +133,7 @@ struct opipe {
     } arg[WV__MAX_READERS];
     int n_th;
     bool stop;
+    bool check_ids; /* recompute sealed chunks' ids (crypt.c) */
     int rc;      /* the failure of job `bad`, the first in order */
     size_t bad;
     struct wv__err err;
@@ -154,7 +155,7 @@ static void opipe_do(struct opipe *p, size_t i, void *scratch)
     struct ojob *j = &p->jobs[i];
     struct wv__err e = {0};
     int rc = wv__chunk_open(p->r, j->l, j->stored, j->out, j->n, scratch,
-                            &e);
+                            p->check_ids, &e);
     pthread_mutex_lock(&p->mu);
     if (rc != WV_OK)
         opipe_fail(p, i, rc, &e);
@@ -183,7 +184,7 @@ static void *opipe_main(void *arg)
 }
 
 static int opipe_start(struct opipe *p, wv_repo *r, size_t n_jobs,
-                       size_t chunk_size)
+                       size_t chunk_size, bool check_ids)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int want = ncpu < 1 ? 1 : ncpu > WV__MAX_READERS ? WV__MAX_READERS
@@ -191,6 +192,7 @@ static int opipe_start(struct opipe *p, wv_repo *r, size_t n_jobs,
     size_t cap = wv__chunk_bound(r, chunk_size);
     memset(p, 0, sizeof *p);
     p->r = r;
+    p->check_ids = check_ids;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->jobs = wv__calloc(n_jobs ? n_jobs : 1, sizeof *p->jobs);
@@ -309,7 +311,8 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
     }
     WV_TRY(wv__repo_resolve(r, ref, id));
     WV_TRY(wv__manifest_load(r, id, &mf));
-    WV_TRY(wv__sig_policy(r, &mf, opts->verify_signer));
+    bool signer_required = false;
+    WV_TRY(wv__sig_policy(r, &mf, opts->verify_signer, &signer_required));
     WV_TRY(wv__repo_load_index(r));
     if (opts->names) {
         for (size_t k = 0; k < opts->n_names; k++) {
@@ -341,8 +344,10 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
     bufs = wv__calloc(mf.n_tensors ? mf.n_tensors : 1, sizeof *bufs);
     WV_CHECK(bufs != NULL, WV_NOMEM, "out of memory");
     piping = true;
-    WV_CHECK(opipe_start(&p, r, n_jobs, cs) == WV_OK, WV_NOMEM,
-             "out of memory");
+    /* Sealed chunks authenticate against their ids anyway; their keyed
+     * ids are recomputed too when a signature decides (crypt.c). */
+    WV_CHECK(opipe_start(&p, r, n_jobs, cs, signer_required) == WV_OK,
+             WV_NOMEM, "out of memory");
     size_t cap = wv__chunk_bound(r, cs), i_job = 0;
     for (size_t i = 0; i < mf.n_tensors && p.rc == WV_OK; i++) {
         const struct wv__mtensor *t = &mf.tensors[i];

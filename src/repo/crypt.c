@@ -896,14 +896,20 @@ void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
                       unsigned char *out, void *scratch, size_t *stored,
                       uint8_t *codec, uint8_t *elem_out)
 {
-    size_t off = r->crypt ? WV__SEAL_NONCE : 0, len;
-    int c = wv__codec_encode(r->cfg.compression, r->cfg.level, elem, p, n,
+    size_t off = r->crypt ? WV__SEAL_NONCE : 0, len = n;
+    int c = WV__CODEC_NONE;
+    const void *src = p;
+    /* Uncompressed and sealed: straight from the source, no copy. */
+    if (r->crypt == NULL || r->cfg.compression != WV__CODEC_NONE) {
+        c = wv__codec_encode(r->cfg.compression, r->cfg.level, elem, p, n,
                              out + off, wv__codec_bound(n), scratch, &len);
+        src = out + off;
+    }
     uint8_t e = (uint8_t)(c == WV__CODEC_BG_ZSTD ? elem : 0);
     if (r->crypt) {
         struct wv__ad ad;
         chunk_ad(&ad, id, n, (uint8_t)c, e);
-        wv__seal(r->crypt->k_data, &ad, out + off, len, out);
+        wv__seal(r->crypt->k_data, &ad, src, len, out);
         len += WV__SEAL_OVERHEAD;
     }
     *stored = len;
@@ -913,7 +919,7 @@ void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
 
 int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
                    unsigned char *stored, void *out, size_t raw_len,
-                   void *scratch, struct wv__err *err)
+                   void *scratch, bool check_id, struct wv__err *err)
 {
     char hex[65], pack[65];
     unsigned char d[32];
@@ -952,6 +958,8 @@ int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
     } else if (payload != out) {
         memcpy(out, payload, raw_len);
     }
+    if (r->crypt && !check_id)
+        return WV_OK; /* authenticated, bound to its id */
     if (wv__chunk_id(r, out, raw_len, d) != WV_OK)
         return wv__seterr(err, WV_NOMEM, "out of memory");
     if (sodium_memcmp(d, l->id, 32) != 0)
@@ -1598,13 +1606,15 @@ int wv__trust_keys(wv_repo *r, unsigned char (**keys)[32], size_t *n)
 }
 
 int wv__sig_policy(wv_repo *r, const struct wv__manifest *mf,
-                   const char *verify_signer)
+                   const char *verify_signer, bool *required)
 {
     struct wv__err *err = &r->err;
     int rc = WV_OK;
     char signer[65] = "", want[65];
     unsigned char pk[32], (*trusted)[32] = NULL;
     size_t n = 0;
+    if (required)
+        *required = false;
     if (mf->has_sig)
         wv__hex(mf->sig_key, 32, signer);
     WV_CHECK(!mf->has_sig || mf->sig_ok, WV_AUTH_SIGNATURE,
@@ -1612,6 +1622,8 @@ int wv__sig_policy(wv_repo *r, const struct wv__manifest *mf,
              "verify (the checkpoint was altered after it was signed)",
              r->uri, mf->id, signer);
     if (verify_signer) {
+        if (required)
+            *required = true;
         WV_TRY(wv__sig_load_public(verify_signer, pk, err));
         wv__hex(pk, 32, want);
         WV_CHECK(mf->has_sig, WV_AUTH_SIGNATURE,
@@ -1627,6 +1639,8 @@ int wv__sig_policy(wv_repo *r, const struct wv__manifest *mf,
     WV_TRY(wv__trust_keys(r, &trusted, &n));
     if (n == 0)
         goto out;
+    if (required)
+        *required = true;
     WV_CHECK(mf->has_sig, WV_AUTH_SIGNATURE,
              "%s: checkpoint %.12s is not signed, and the repository "
              "accepts only checkpoints signed by one of its %zu trusted "

@@ -647,7 +647,7 @@ static int repack_chunk(wv_repo *r, struct newpack *np,
     rc = wv__chunk_open(r, l, src,
                         r->crypt == NULL && l->codec == WV__CODEC_NONE ? dst
                                                                        : *raw,
-                        rawn, *scr, &e);
+                        rawn, *scr, true, &e);
     if (rc == WV_NOMEM)
         return wv__seterr(&r->err, rc, "out of memory");
     if (rc != WV_OK) {

@@ -223,10 +223,15 @@ void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
  * out (raw_len bytes), checked against the id. Messages name the chunk
  * and its pack; WV_CORRUPT_CHECKSUM for bytes that do not hash to the
  * id, WV_CORRUPT for bytes that do not authenticate or decode. `stored`
- * may be overwritten. Thread-safe. */
+ * may be overwritten. Thread-safe.
+ * A sealed chunk is authenticated by its tag, which binds its id: only a
+ * holder of the repository key can make one. Recomputing its keyed id
+ * (check_id) adds a check against such a holder, which matters only when
+ * a signature decides what is accepted; a plain chunk's hash is its only
+ * check and is always verified. */
 int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
                    unsigned char *stored, void *out, size_t raw_len,
-                   void *scratch, struct wv__err *err);
+                   void *scratch, bool check_id, struct wv__err *err);
 
 /* Name (64 hex) of a manifest or index object (kind "manifest", "index")
  * whose plaintext is p: its SHA-256, or a keyed hash. */
@@ -280,10 +285,10 @@ int wv__manifest_sign(wv_repo *r, const unsigned char *sk,
                       struct wv__manifest *mf, struct wv__buf *b);
 /* Is checkpoint mf acceptable? A signature that does not verify never
  * is; with a verify_signer key file, or trusted keys in the repository,
- * a signature by that key (one of them) is required. WV_AUTH naming what
- * failed. */
+ * a signature by that key (one of them) is required (*required says
+ * whether one was; may be NULL). WV_AUTH_SIGNATURE naming what failed. */
 int wv__sig_policy(wv_repo *r, const struct wv__manifest *mf,
-                   const char *verify_signer);
+                   const char *verify_signer, bool *required);
 /* Do chunk ids and sealed objects mean the same in both (both plain, or
  * both encrypted with the same repository key)? For push and pull, which
  * copy objects as they are stored. */
