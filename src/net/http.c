@@ -1231,6 +1231,10 @@ int wv__http_run(struct wv__http *h, struct wv__hreq *reqs, size_t n,
             if (x == NULL)
                 continue;
             bool again = xfer_finish(h, x, msg->data.result);
+            if (x->rq->resp.oom) { /* a body we could not keep */
+                again = false;
+                rc = WV_NOMEM;
+            }
             xfer_cleanup(m, x);
             active--;
             finished++;

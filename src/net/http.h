@@ -160,7 +160,7 @@ void wv__http_free(struct wv__http *h);
  * retried on transport failures and retryable statuses. WV_OK when every
  * request has its final outcome in its results (which may be an HTTP
  * error or a transport failure); WV_NOMEM if the engine could not run
- * them. Thread-safe: calls from many threads share connections through a
+ * them or keep a response body. Thread-safe: calls from many threads share connections through a
  * pool of multi handles and one budget of bytes in flight. */
 int wv__http_run(struct wv__http *h, struct wv__hreq *reqs, size_t n,
                  int concurrency);

@@ -308,7 +308,7 @@ static int s_get(struct wv__store *st, const char *key, uint64_t off,
                         st->uri, key);
     }
 out:
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; rs && i < n; i++)
         wv__hreq_release(&rs[i]);
     wv__free(rs);
     wv__free(url);

@@ -982,3 +982,66 @@ TEST_IMPL(s3_repo)
     repo_body(&c);
     ctx_close(&c, repo_refs);
 }
+
+/* ---- allocation failures --------------------------------------------------- */
+
+/* Each allocation of a sequence of store calls fails in turn: every call
+ * returns WV_OK or WV_NOMEM (or, after an earlier call failed, what that
+ * failure explains), nothing crashes or leaks (the sanitizer build
+ * checks), and the sequence completes once allocations stop failing. */
+static int count_only(void *arg, const char *key, uint64_t size)
+{
+    (void)key;
+    (void)size;
+    ++*(int *)arg;
+    return 0;
+}
+
+static void oom_body(struct ctx *c)
+{
+    char big[70000];
+    fill((unsigned char *)big, sizeof big, 3);
+    int completed = 0;
+    for (long n = 1; n < 300 && !completed; n++) {
+        char key[40], ref[40], v[80], back[sizeof big];
+        size_t got;
+        int listed = 0;
+        snprintf(key, sizeof key, "oom/%ld", n);
+        snprintf(ref, sizeof ref, "refs/heads/oom%ld", n);
+        wv__alloc_fail_after(n);
+        int r1 = wv__store_put(c->s, key, big, sizeof big, WV_PUT_IF_ABSENT);
+        int r2 = wv__store_get(c->s, key, 0, back, sizeof big, &got);
+        int r3 = wv__store_list(c->s, "oom/", count_only, &listed);
+        int r4 = wv__store_ref_cas(c->s, ref, NULL, "x\n");
+        int r5 = wv__store_ref_get(c->s, ref, v, sizeof v);
+        int r6 = wv__store_ref_cas(c->s, ref, "x\n", NULL);
+        wv__alloc_fail_after(0);
+        int rs[6] = {r1, r2, r3, r4, r5, r6};
+        for (int i = 0; i < 6; i++)
+            if (rs[i] != WV_OK && rs[i] != WV_NOMEM &&
+                rs[i] != WV_NOTFOUND && rs[i] != WV_CONFLICT)
+                WVT_FAIL("n=%ld call %d: %d (%s)", n, i, rs[i], c->err.msg);
+        wv__clearerr(&c->err);
+        if (r1 == WV_OK && r2 == WV_OK && r3 == WV_OK && r4 == WV_OK &&
+            r5 == WV_OK && r6 == WV_OK) {
+            completed = 1;
+            ASSERT_MEMEQ(back, big, sizeof big);
+            ASSERT(listed >= 1);
+        }
+        /* Whatever happened, the ref is gone or deletable again. */
+        struct wv__hreq r;
+        raw(c, "DELETE", ref, NULL, NULL, &r);
+        wv__hreq_release(&r);
+    }
+    ASSERT(completed);
+}
+
+TEST_IMPL(s3_oom)
+{
+    struct ctx c;
+    NEED_S3();
+    if (ctx_open(&c, "oom") != WV_OK)
+        WVT_FAIL("open: %s", c.err.msg);
+    oom_body(&c);
+    ctx_close(&c, NULL);
+}
