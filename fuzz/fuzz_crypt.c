@@ -64,9 +64,12 @@ static void manifest_roundtrip(const struct wv__manifest *a)
         abort();
     if (wv__manifest_parse(e1.p, e1.len, "re-encoded", &b, &err) != WV_OK)
         abort();
+    /* (Not sig_ok: encoding drops unknown members and may give back the
+     * very bytes that were signed, so a signature that did not verify on
+     * the stored manifest can verify on its re-encoding.) */
     if (wv__manifest_encode(&b, &e2) != WV_OK || e1.len != e2.len ||
         memcmp(e1.p, e2.p, e1.len) != 0 || a->n_tensors != b.n_tensors ||
-        a->has_sig != b.has_sig || a->sig_ok != b.sig_ok)
+        a->has_sig != b.has_sig)
         abort();
     wv__buf_release(&e1);
     wv__buf_release(&e2);
