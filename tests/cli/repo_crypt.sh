@@ -356,10 +356,22 @@ expect 1 "$WV" verify "$T"
 grep -q "refs/heads/.*damaged or was altered" "$tmp/out" || fail "verify on a damaged ref: $(cat "$tmp/out")"
 
 # ---- the Python package ----------------------------------------------------------------
-if [ -n "${WV_SRC:-}" ] && "$PYTHON" -c 'import numpy' 2>/dev/null; then
-    lib=$(dirname "$WV")/libweightvault.so
+# (A sanitizer build's library needs its runtime preloaded into the
+# uninstrumented interpreter, as tests/cli/python.sh does; a library built
+# for libFuzzer cannot be loaded by Python at all.)
+pyenv=()
+lib=$(cd "$(dirname "$WV")" && pwd)/libweightvault.so
+if [ -f "$lib" ] && nm -D --undefined-only "$lib" 2>/dev/null | grep -q ' __sancov'; then
+    echo "repo_crypt: $lib is built for libFuzzer: Python part skipped"
+    lib=
+elif [ -f "$lib" ] && nm -D --undefined-only "$lib" 2>/dev/null | grep -q ' __asan_init'; then
+    rt=$(ldd "$lib" | awk '/libasan\.so/ {print $3; exit}')
+    [ -n "$rt" ] || rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so 2>/dev/null)
+    pyenv=(LD_PRELOAD="$rt" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
+fi
+if [ -n "${WV_SRC:-}" ] && [ -n "$lib" ] && "$PYTHON" -c 'import numpy' 2>/dev/null; then
     if [ -f "$lib" ] && [ "${BASE#s3://}" = "$BASE" ]; then
-        WEIGHTVAULT_LIB=$lib PYTHONPATH=$WV_SRC/python "$PYTHON" - "$R" "$tmp" <<'PY' >"$tmp/py" 2>&1 || fail "python: $(cat "$tmp/py")"
+        env "${pyenv[@]}" WEIGHTVAULT_LIB="$lib" PYTHONPATH="$WV_SRC/python" "$PYTHON" - "$R" "$tmp" <<'PY' >"$tmp/py" 2>&1 || fail "python: $(cat "$tmp/py")"
 import os, sys
 import numpy as np
 import weightvault as wv
