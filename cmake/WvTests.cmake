@@ -7,6 +7,7 @@ add_executable(wvtest ${CMAKE_SOURCE_DIR}/tests/harness/runner.c
 target_include_directories(wvtest PRIVATE ${CMAKE_SOURCE_DIR}/src/core
                            ${CMAKE_SOURCE_DIR}/src/store ${CMAKE_SOURCE_DIR}/src/repo
                            ${CMAKE_SOURCE_DIR}/src/codec
+                           ${CMAKE_SOURCE_DIR}/src/net
                            ${CMAKE_SOURCE_DIR}/tests/harness)
 target_compile_definitions(wvtest PRIVATE
   WV_FIXTURES="${WV_FIXTURES}" WV_TEST_DATA="${CMAKE_SOURCE_DIR}/tests/data")
@@ -89,6 +90,7 @@ foreach(src ${WV_FUZZ_SOURCES})
                              ${CMAKE_SOURCE_DIR}/src/repo
                              ${CMAKE_SOURCE_DIR}/src/store
                              ${CMAKE_SOURCE_DIR}/src/codec
+                             ${CMAKE_SOURCE_DIR}/src/net
                              ${CMAKE_SOURCE_DIR}/tests/harness)
   target_link_libraries(${name}_regress PRIVATE weightvault_static)
   add_test(NAME fuzz.${target}.regress
@@ -101,6 +103,7 @@ foreach(src ${WV_FUZZ_SOURCES})
                                ${CMAKE_SOURCE_DIR}/src/repo
                                ${CMAKE_SOURCE_DIR}/src/store
                                ${CMAKE_SOURCE_DIR}/src/codec
+                               ${CMAKE_SOURCE_DIR}/src/net
                                ${CMAKE_SOURCE_DIR}/tests/harness)
     target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/net/http.h"
+#include "http.h"
 
 #define MAXV 4096
 

@@ -43,9 +43,9 @@ static const char push_help[] =
     "variables and files (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_ENDPOINT_URL,\n"
     "~/.aws/credentials); see 'wv help init' for the URL forms.\n"
     "\n"
-    "exit status: 0 ok, 3 I/O error, not found or server unreachable,\n"
-    "4 access denied or other, 5 a ref diverged or changed meanwhile\n"
-    "(rerun, or --force)\n";
+    "exit status: 0 ok, 2 usage, 3 I/O error or not found, 4 access\n"
+    "denied, server unreachable or other, 5 a ref diverged or changed\n"
+    "meanwhile (rerun, or --force), 6 a missing or wrong key\n";
 
 struct progress {
     bool on;
@@ -215,8 +215,6 @@ static int run(enum mode mode, const char *cmd, int argc, char **argv)
         return 0;
     if (wv_primary(rc) == WV_CONFLICT)
         return EXIT_CONFLICT;
-    if (wv_primary(rc) == WV_BACKEND)
-        return EXIT_IO;
     return cli_exit_code(rc);
 }
 

@@ -29,7 +29,7 @@ for i in $(seq "$N"); do
         killed=$((killed + 1))
         [ "$(wc -l <"$tmp/p.err")" = 1 ] || fail "push $i: stderr not one line: $(cat "$tmp/p.err")"
         grep -q '^wv: ' "$tmp/p.err" || fail "push $i: stderr: $(cat "$tmp/p.err")"
-        [ "$st" = 3 ] || fail "push $i: exit $st, wanted 3 (server unreachable): $(cat "$tmp/p.err")"
+        [ "$st" = 4 ] || fail "push $i: exit $st, wanted 4 (server unreachable): $(cat "$tmp/p.err")"
     fi
     ceph_ctl start-rgw >/dev/null 2>&1 || fail "radosgw did not restart"
     # nothing half-done: either no branch yet, or a complete checkpoint

@@ -6,7 +6,7 @@
  * and the engine's retry policy and the http:// object reader against a
  * scripted HTTP server on loopback (in a thread of this process).
  */
-#include "../../src/net/http.h"
+#include "http.h"
 #include "store.h"
 #include "wvtest.h"
 

@@ -9,7 +9,7 @@
  * (tombstones, multipart uploads) is checked with raw requests made
  * through the same HTTP engine.
  */
-#include "../../src/net/http.h"
+#include "http.h"
 #include "store.h"
 #include "wvtest.h"
 
