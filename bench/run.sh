@@ -67,3 +67,13 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
     echo "run.sh: /usr/bin/python3 has no torch; bench_convert skipped" >&2
 fi
+
+# Global storage (issue 5): push and pull of a 1 GiB repository to a local
+# single-node Ceph (its own cluster, bluestore, ports apart from a
+# development cluster) against aws s3 cp and raw parallel curl
+# (bench/bench_remote.sh; root only, installs Debian's ceph and awscli).
+if [ "$(id -u)" = 0 ] && [ "${BENCH_REMOTE:-1}" = 1 ]; then
+    bash "$root/bench/bench_remote.sh" "$build" "${BENCH_REMOTE_MIB:-1024}" \
+        "${BENCH_REMOTE_RUNS:-3}" | tee "$out/results-remote.md"
+    echo "run.sh: global storage table saved to $out/results-remote.md" >&2
+fi
