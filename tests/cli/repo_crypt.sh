@@ -141,6 +141,22 @@ expect 2 "$WV" init "$tmp/x" --label nope
 expect 6 env -u WV_PASSPHRASE setsid -w "$WV" log "$R" </dev/null
 one_line_error "repository is encrypted: give a passphrase"
 
+# ---- the passphrase typed at a terminal (script(1) gives a pty) ---------------
+if command -v script >/dev/null && [ "${BASE#s3://}" = "$BASE" ]; then
+    T=$BASE/$RUN/tty
+    (sleep 1; printf 'typed words\n'; sleep 0.5; printf 'typed words\n') |
+        env -u WV_PASSPHRASE script -qec "'$WV' init '$T' --encrypt" /dev/null >"$tmp/tty" 2>&1
+    grep -q "initialised an empty encrypted" "$tmp/tty" || fail "init with a typed passphrase: $(cat "$tmp/tty")"
+    (sleep 1; printf 'typed words\n') |
+        env -u WV_PASSPHRASE script -qec "'$WV' log '$T'" /dev/null >"$tmp/tty" 2>&1
+    grep -q "Passphrase for" "$tmp/tty" || fail "no prompt: $(cat "$tmp/tty")"
+    grep -q "no branch, tag or checkpoint named 'main'" "$tmp/tty" || fail "log with a typed passphrase: $(cat "$tmp/tty")"
+    (sleep 1; printf 'other words\n') |
+        env -u WV_PASSPHRASE script -qec "'$WV' log '$T'" /dev/null >"$tmp/tty" 2>&1
+    grep -q "wrong key" "$tmp/tty" || fail "a wrong typed passphrase: $(cat "$tmp/tty")"
+    grep -q "words" "$tmp/tty" && fail "the typed passphrase was echoed: $(cat "$tmp/tty")"
+fi
+
 # ---- commits, history, checkout ----------------------------------------------
 expect 0 "$WV" commit "$R@zebra_branch_secret" "$tmp/a.safetensors" -m "zebra_message_about_the_run" --meta step=100
 id1=$(cat "$tmp/out")
