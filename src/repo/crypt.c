@@ -646,6 +646,7 @@ struct slots {
     size_t n;
     char **keys;
     size_t n_keys;
+    size_t n_bad; /* slot objects that do not parse (skipped) */
 };
 
 static void slots_release(struct slots *ss)
@@ -660,8 +661,9 @@ static int cmp_slot(const void *a, const void *b)
     return strcmp(((const struct slot *)a)->id, ((const struct slot *)b)->id);
 }
 
-/* Every key slot object, parsed (a slot that does not parse is an error:
- * it may be the one the caller needs). */
+/* Every key slot object that parses. One that does not is skipped and
+ * counted (a junk object must not lock everybody out); the wrong-key
+ * message then mentions it. */
 static int slots_load(wv_repo *r, struct slots *ss)
 {
     struct wv__err *err = &r->err;
@@ -683,14 +685,17 @@ static int slots_load(wv_repo *r, struct slots *ss)
         }
         WV_TRY(rc);
         snprintf(what, sizeof what, "%s: %s", r->uri, ss->keys[i]);
-        WV_TRY(slot_parse((const char *)text, len, what, &ss->v[ss->n],
-                          err));
-        WV_CHECK(strcmp(ss->keys[i] + 5, ss->v[ss->n].id) == 0, WV_CORRUPT,
-                 "%s: the slot object names slot %s", what,
-                 ss->v[ss->n].id);
-        ss->n++;
+        struct wv__err pe = {0};
+        rc = slot_parse((const char *)text, len, what, &ss->v[ss->n], &pe);
         wv__free(text);
         text = NULL;
+        WV_CHECK(rc != WV_NOMEM, WV_NOMEM, "out of memory");
+        if (rc != WV_OK || strcmp(ss->keys[i] + 5, ss->v[ss->n].id) != 0) {
+            ss->n_bad++;
+            rc = WV_OK;
+            continue;
+        }
+        ss->n++;
     }
     if (ss->n > 1)
         qsort(ss->v, ss->n, sizeof *ss->v, cmp_slot);
@@ -729,8 +734,9 @@ int wv__crypt_unlock(wv_repo *r, const char *sealed, size_t sealed_len,
     WV_TRY(wv__secret_get(r->uri, passphrase, key_file, &sec, err));
     WV_TRY(slots_load(r, &ss));
     WV_CHECK(ss.n > 0, WV_CORRUPT, "%s: encrypted repository without any "
-                                   "key slot (keys/ is empty)",
-             r->uri);
+                                   "readable key slot (%zu in keys/ do not "
+                                   "parse)",
+             r->uri, ss.n_bad);
     c = crypt_new();
     WV_CHECK(c != NULL, WV_NOMEM, "out of memory");
     for (size_t i = 0; i < ss.n && c->slot[0] == '\0'; i++) {
@@ -751,16 +757,20 @@ int wv__crypt_unlock(wv_repo *r, const char *sealed, size_t sealed_len,
     }
     sodium_memzero(master, sizeof master);
     if (c->slot[0] == '\0') {
+        char bad[64] = "";
+        if (ss.n_bad)
+            snprintf(bad, sizeof bad, " (%zu damaged key slot%s skipped)",
+                     ss.n_bad, ss.n_bad == 1 ? "" : "s");
         if (tried == 0)
             WV_CHECK(0, WV_AUTH_WRONG_KEY,
                      "%s: wrong key: none of its %zu key slots takes a %s "
-                     "(%s)",
+                     "(%s)%s",
                      r->uri, ss.n,
                      sec.kind == WV__SECRET_RAW ? "raw key" : "passphrase",
-                     sec.from);
+                     sec.from, bad);
         WV_CHECK(0, WV_AUTH_WRONG_KEY,
-                 "%s: wrong key: no key slot opens with %s", r->uri,
-                 sec.from);
+                 "%s: wrong key: no key slot opens with %s%s", r->uri,
+                 sec.from, bad);
     }
     b = wv__malloc(sealed_len + 1);
     WV_CHECK(b != NULL, WV_NOMEM, "out of memory");

@@ -438,6 +438,14 @@ TEST_IMPL(crypt_key_slots)
     wv_repo_close(r);
     ASSERT_OK(wv_repo_open_ex(uri, &o, &r));
     wv_repo_close(r);
+    /* A junk object among the slots locks nobody out. */
+    char junk[700];
+    snprintf(junk, sizeof junk, "%s/keys/0000000000000000", uri);
+    ASSERT_OK(wvtest_write_file(junk, "{\"weightvault_key\": 1}", 22));
+    ASSERT_OK(wv_repo_open_ex(uri, &o, &r));
+    wv_repo_close(r);
+    ASSERT_EQ(open_pass(uri, "nope", &r, eb, sizeof eb), WV_AUTH_WRONG_KEY);
+    ASSERT_CONTAINS(eb, "1 damaged key slot skipped");
     wv_model_free(m);
 }
 
