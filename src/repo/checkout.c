@@ -244,12 +244,15 @@ static void opipe_wait(struct opipe *p, size_t i)
     pthread_mutex_unlock(&p->mu);
 }
 
-static void opipe_post(struct opipe *p, size_t i)
+/* Post job i; false once a job has failed (no use reading more). */
+static bool opipe_post(struct opipe *p, size_t i)
 {
     pthread_mutex_lock(&p->mu);
     p->posted = i + 1;
+    bool ok = p->rc == WV_OK;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    return ok;
 }
 
 static void opipe_release(struct opipe *p)
@@ -349,7 +352,8 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
     WV_CHECK(opipe_start(&p, r, n_jobs, cs, signer_required) == WV_OK,
              WV_NOMEM, "out of memory");
     size_t cap = wv__chunk_bound(r, cs), i_job = 0;
-    for (size_t i = 0; i < mf.n_tensors && p.rc == WV_OK; i++) {
+    bool going = true;
+    for (size_t i = 0; i < mf.n_tensors && going; i++) {
         const struct wv__mtensor *t = &mf.tensors[i];
         n_bufs = i + 1;
         if (!wanted(opts, t->name))
@@ -392,17 +396,23 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
                 pthread_mutex_unlock(&p.mu);
                 wv__clearerr(err);
                 rc = WV_OK;
+                going = false;
                 break;
             }
-            opipe_post(&p, i_job);
+            going = opipe_post(&p, i_job);
             if (p.n_th == 0)
                 opipe_wait(&p, i_job);
+            if (!going)
+                break;
         }
     }
     /* Every posted job done (the first failure, in order, wins). */
     for (size_t i = 0; i < p.posted; i++)
         opipe_wait(&p, i);
-    if (p.rc != WV_OK) {
+    pthread_mutex_lock(&p.mu);
+    bool failed = p.rc != WV_OK;
+    pthread_mutex_unlock(&p.mu);
+    if (failed) {
         const struct wv__mtensor *t = &mf.tensors[p.jobs[p.bad].tensor];
         rc = p.rc;
         wv__clearerr(err);
