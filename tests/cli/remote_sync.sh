@@ -95,12 +95,16 @@ expect 0 "$WV" verify "rados://$pool/from-s3"
 make_st big.safetensors 3 48
 expect 0 "$WV" init big --pack-size 4MiB --compression none
 expect 0 "$WV" commit big big.safetensors -m big
+# how long a whole push takes here, to kill the others part of the way
+t0=$(date +%s%N)
+expect 0 "$WV" push big "s3://$bucket/calibrate" -j 2 --quiet
+whole_ms=$((($(date +%s%N) - t0) / 1000000))
 resumed=0
 for attempt in 1 2 3 4 5; do
     dst="s3://$bucket/resume$attempt"
     "$WV" push big "$dst" -j 2 --quiet >/dev/null 2>&1 &
     pid=$!
-    sleep "0.$((RANDOM % 4 + 2))"
+    sleep "$(awk "BEGIN { print $whole_ms * (0.2 + 0.12 * $attempt) / 1000 }")"
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     # a killed push leaves no ref naming missing data

@@ -89,11 +89,14 @@ import numpy as np
 np.savez("big.npz", **{f"t{i}": np.random.default_rng(i).standard_normal(2_000_000).astype("f4") for i in range(12)})'
 expect 0 "$WV" init big --compression none --pack-size 4MiB
 expect 0 "$WV" commit big big.npz -m big
+t0=$(date +%s%N)
+expect 0 "$WV" push big k0 -j 1 --quiet
+whole_ms=$((($(date +%s%N) - t0) / 1000000))
 resumed=0
 for i in 1 2 3 4 5 6; do
     "$WV" push big "k$i" -j 1 --quiet >/dev/null 2>&1 &
     pid=$!
-    sleep "$(awk "BEGIN { print 0.05 * ($RANDOM % 8 + 1) }")"
+    sleep "$(awk "BEGIN { print $whole_ms * (0.1 * $i + 0.1) / 1000 }")"
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     if "$WV" log "k$i" >/dev/null 2>&1; then
