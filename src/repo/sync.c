@@ -198,8 +198,10 @@ static int copy_prefix(wv_repo *s, wv_repo *d, const char *prefix,
         *err = d->err;
         goto out;
     }
-    qsort(have.v, have.n, sizeof *have.v, cmp_obj);
-    qsort(want.v, want.n, sizeof *want.v, cmp_obj);
+    if (have.n > 1) /* qsort's array may not be NULL, even when empty */
+        qsort(have.v, have.n, sizeof *have.v, cmp_obj);
+    if (want.n > 1)
+        qsort(want.v, want.n, sizeof *want.v, cmp_obj);
     /* want -= have, in place (both sorted) */
     size_t k = 0, j = 0;
     for (size_t i = 0; i < want.n; i++) {
