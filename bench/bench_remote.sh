@@ -95,4 +95,4 @@ printf '| push to rados:// | %s MiB/s (%.2f s) | | | | %.2fx of S3 push |\n' "$(
 printf '| clone from rados:// | %s MiB/s (%.2f s) | | | | %.2fx of S3 pull |\n' "$(mibs "$rl")" "$rl" "$(calc "$wl / $rl")"
 echo
 echo "(ratios: baseline time / weightvault time, > 1 is faster than the baseline;"
-echo " curl GETs write to /dev/null, wv clone writes a verified-on-read repository to disk)"
+echo " curl GETs write to /dev/null; wv clone writes the repository to local disk and fsyncs it)"
