@@ -10,14 +10,15 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 py=${PYTHON:-python3}
 want=$((200 * ${WV_SOAK:-1}))
-iters=$((want * 2)) # at most
+nfiles=$((want * 2))
+iters=$((want * 6)) # at most (files are reused in turn)
 RANDOM=${WV_TEST_SEED:-777}
 repo="$tmp/repo"
 "$WV" init "$repo" --chunk-size 16KiB --pack-size 64KiB >/dev/null
 
 # Distinct small safetensors files (32..288 KiB of F32/BF16/I64 data),
 # written directly so no third-party package is needed.
-"$py" - "$tmp/in" "$iters" <<'PY'
+"$py" - "$tmp/in" "$nfiles" <<'PY'
 import json, os, random, struct, sys
 out, n = sys.argv[1], int(sys.argv[2])
 os.makedirs(out)
@@ -46,18 +47,26 @@ range=$((ms + 1))
 
 : > "$tmp/acked"
 killed=0
+window=0
 for ((i = 0; i < iters && killed < want; i++)); do
-  f="$tmp/in/$i.safetensors"
+  k=$((i % nfiles))
+  f="$tmp/in/$k.safetensors"
   b="b$((i % 3))"
   "$WV" commit "$repo@$b" "$f" -m "commit $i" > "$tmp/out" 2> "$tmp/err" &
   pid=$!
   d=$((RANDOM % range))
   sleep "$((d / 1000)).$(printf '%03d' $((d % 1000)))"
-  kill -9 $pid 2>/dev/null && killed=$((killed + 1)) || true
+  kill -9 $pid 2>/dev/null && killed=$((killed + 1)) && window=$((window + 1)) || true
   if wait $pid 2>/dev/null; then
     id=$(cat "$tmp/out")
     [[ "$id" =~ ^[0-9a-f]{64}$ ]] || { echo "repo_crash: bad output '$id'" >&2; exit 1; }
-    echo "$id $i" >> "$tmp/acked"
+    echo "$id $k $i" >> "$tmp/acked"
+  fi
+  # commits got faster than the first ones timed (the machine's load
+  # changes): aim earlier when fewer than half of the last 40 were hit
+  if (( i % 40 == 39 )); then
+    if (( window < 20 && range > 4 )); then range=$((range * 2 / 3)); fi
+    window=0
   fi
 done
 n_acked=$(wc -l < "$tmp/acked")
@@ -65,11 +74,11 @@ echo "repo_crash: $i commits (${ms} ms each), $killed killed, $n_acked acknowled
 [ "$killed" -ge "$want" ] || { echo "repo_crash: only $killed kills landed" >&2; exit 1; }
 
 # Every acknowledged commit reads back bit-exactly.
-while read -r id i; do
-  "$WV" convert "$tmp/in/$i.safetensors" "$tmp/want.safetensors"
+while read -r id k i; do
+  "$WV" convert "$tmp/in/$k.safetensors" "$tmp/want.safetensors"
   "$WV" checkout "$repo@$id" -o "$tmp/got.safetensors"
   cmp -s "$tmp/want.safetensors" "$tmp/got.safetensors" ||
-    { echo "repo_crash: acknowledged commit $id (input $i) differs" >&2; exit 1; }
+    { echo "repo_crash: acknowledged commit $id (input $k) differs" >&2; exit 1; }
 done < "$tmp/acked"
 # The last acknowledged commit of each branch is its head or an ancestor
 # of a later (possibly unacknowledged) one: the heads must all check out.
@@ -77,7 +86,7 @@ done < "$tmp/acked"
 # head at all, which is correct: take the branches the repository lists,
 # and require one for every branch with an acknowledged commit.
 branches=$("$WV" branch "$repo" --list | awk '{print $1}')
-while read -r id i; do
+while read -r id k i; do
   b="b$((i % 3))"
   grep -qx "$b" <<<"$branches" ||
     { echo "repo_crash: $b has an acknowledged commit but no head" >&2; exit 1; }
