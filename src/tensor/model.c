@@ -152,6 +152,15 @@ static size_t *index_slot(const wv_model *m, const char *name, size_t n)
     }
 }
 
+/* Enter every tensor into the (empty) index. */
+static void index_fill(wv_model *m)
+{
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const char *nm = m->tensors[i].name;
+        *index_slot(m, nm, strlen(nm)) = i + 1;
+    }
+}
+
 static int index_grow(wv_model *m)
 {
     size_t cap = m->index_cap ? m->index_cap * 2 : 64;
@@ -161,10 +170,7 @@ static int index_grow(wv_model *m)
     wv__free(m->index);
     m->index = idx;
     m->index_cap = cap;
-    for (size_t i = 0; i < m->n_tensors; i++) {
-        const char *nm = m->tensors[i].name;
-        *index_slot(m, nm, strlen(nm)) = i + 1;
-    }
+    index_fill(m);
     return WV_OK;
 }
 
@@ -188,10 +194,9 @@ int wv__model_select(wv_model *m, const char *const *names, size_t n,
         m->tensors[keep++] = m->tensors[i];
     }
     m->n_tensors = keep;
-    memset(m->index, 0, m->index_cap * sizeof *m->index);
-    for (size_t i = 0; i < m->n_tensors; i++) {
-        const char *nm = m->tensors[i].name;
-        *index_slot(m, nm, strlen(nm)) = i + 1;
+    if (m->index_cap) { /* no index (NULL) while the set was empty */
+        memset(m->index, 0, m->index_cap * sizeof *m->index);
+        index_fill(m);
     }
     return WV_OK;
 }
