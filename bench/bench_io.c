@@ -28,6 +28,8 @@
  */
 #include "bench_common.h"
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -184,6 +186,52 @@ static void parse_args(int argc, char **argv)
         bench_die("--runs must be between 3 and %d", MAX_RUNS);
 }
 
+/* The floor of an owned load: the set's bytes copied, split over the
+ * cores, into `dst` whose pages are already present. */
+static int bench_ncpu(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
+struct floor_job {
+    unsigned char *dst;
+    uint64_t lo, hi; /* bytes [lo, hi) of the concatenated set */
+};
+
+static void *floor_main(void *arg)
+{
+    struct floor_job *j = arg;
+    uint64_t pos = 0;
+    for (size_t i = 0; i < n_defs; i++) {
+        uint64_t nb = numel_of(&defs[i]) * 4;
+        uint64_t a = pos > j->lo ? pos : j->lo;
+        uint64_t b = pos + nb < j->hi ? pos + nb : j->hi;
+        if (a < b)
+            memcpy(j->dst + a, (const unsigned char *)bufs[i] + (a - pos),
+                   (size_t)(b - a));
+        pos += nb;
+    }
+    return NULL;
+}
+
+static void bench_copy_par(unsigned char *dst)
+{
+    int k = bench_ncpu();
+    pthread_t th[8];
+    struct floor_job jobs[8];
+    uint64_t per = total_bytes / (uint64_t)k;
+    for (int i = 0; i < k; i++) {
+        jobs[i] = (struct floor_job){dst, per * (uint64_t)i,
+                                     i == k - 1 ? total_bytes
+                                                : per * (uint64_t)(i + 1)};
+        if (pthread_create(&th[i], NULL, floor_main, &jobs[i]) != 0)
+            bench_die("pthread_create failed");
+    }
+    for (int i = 0; i < k; i++)
+        pthread_join(th[i], NULL);
+}
+
 int main(int argc, char **argv)
 {
     bench_prog = "bench_io";
@@ -291,20 +339,27 @@ int main(int argc, char **argv)
         }
     }
 
-    /* (b) Load into owned memory (warm) vs malloc + memcpy. */
-    fprintf(stderr, "bench_io: load (pread) vs memcpy...\n");
+    /* (b) Load into owned memory (warm), both ways, vs malloc + memcpy;
+     * and the floor of any owned load: the same bytes copied on every
+     * core into memory that is already faulted in. Rotating order. */
+    fprintf(stderr, "bench_io: owned loads vs memcpy...\n");
     bench_warm(p_big);
-    double t_load[MAX_RUNS], t_copy[MAX_RUNS], t_open[MAX_RUNS];
+    double t_load[MAX_RUNS], t_pread[MAX_RUNS], t_copy[MAX_RUNS],
+        t_floor[MAX_RUNS], t_open[MAX_RUNS];
+    unsigned char *warm_dst = malloc(total_bytes);
+    if (warm_dst == NULL)
+        bench_die("out of memory");
+    memset(warm_dst, 1, total_bytes);
     for (int r = 0; r < runs; r++) {
-        for (int k = 0; k < 2; k++) {
-            bool ours = (k == 0) == (r % 2 == 0);
-            if (ours) {
+        for (int k = 0; k < 4; k++) {
+            int what = (k + r) % 4;
+            if (what <= 1) {
                 wv_load_opts lo = WV_LOAD_OPTS_INIT;
-                lo.flags = WV_LOAD_PREAD;
+                lo.flags = what == 0 ? WV_LOAD_COPY : WV_LOAD_PREAD;
                 wv_model *l;
                 double t0 = bench_now();
                 int rc = wv_model_load(p_big, &lo, &l);
-                t_load[r] = bench_now() - t0;
+                (what == 0 ? t_load : t_pread)[r] = bench_now() - t0;
                 if (rc != WV_OK)
                     bench_die("wv_model_load %s: %s", p_big, wv_strerror(rc));
                 if (r == 0) { /* check once that it loaded the right bytes */
@@ -319,7 +374,7 @@ int main(int argc, char **argv)
                     }
                 }
                 wv_model_free(l);
-            } else {
+            } else if (what == 2) {
                 double t0 = bench_now();
                 unsigned char *dst = malloc(total_bytes);
                 if (dst == NULL)
@@ -335,9 +390,16 @@ int main(int argc, char **argv)
                 volatile unsigned char sink = dst[total_bytes / 2];
                 (void)sink;
                 free(dst);
+            } else {
+                double t0 = bench_now();
+                bench_copy_par(warm_dst);
+                t_floor[r] = bench_now() - t0;
+                volatile unsigned char sink = warm_dst[total_bytes / 3];
+                (void)sink;
             }
         }
     }
+    free(warm_dst);
 
     /* (c) mmap open, no data touched. */
     fprintf(stderr, "bench_io: mmap open...\n");
@@ -423,6 +485,8 @@ int main(int argc, char **argv)
     double ms_save = bench_median(t_save, runs);
     double ms_write = bench_median(t_write, runs);
     double ms_load = bench_median(t_load, runs);
+    double ms_pread = bench_median(t_pread, runs);
+    double ms_floor = bench_median(t_floor, runs);
     double ms_copy = bench_median(t_copy, runs);
     double ms_open = bench_median(t_open, runs);
     double ms_touch = bench_median(t_touch, runs);
@@ -438,14 +502,29 @@ int main(int argc, char **argv)
            "| %.2f | >= 0.9 | %s |\n",
            data / ms_save / GB, data / ms_write / GB, r_save,
            r_save >= 0.9 ? "yes" : "**no**");
-    printf("| load to owned memory, warm (GB/s) vs malloc+memcpy | %.3f GB/s "
-           "| %.3f GB/s | %.2f | (reference) | - |\n",
+    printf("| load to owned memory (WV_LOAD_COPY), warm (GB/s) vs "
+           "malloc+memcpy | %.3f GB/s | %.3f GB/s | %.2f | (reference) | - "
+           "|\n",
            data / ms_load / GB, data / ms_copy / GB, r_copy);
+    printf("| load to owned memory (WV_LOAD_PREAD), warm (GB/s) vs "
+           "malloc+memcpy | %.3f GB/s | %.3f GB/s | %.2f | (reference) | - "
+           "|\n",
+           data / ms_pread / GB, data / ms_copy / GB, ms_copy / ms_pread);
+    printf("| floor of any owned load: parallel memcpy into memory already "
+           "faulted in (s) | - | %.3f s | - | (reference) | - |\n",
+           ms_floor);
     if (torch_load > 0) {
         double r1 = torch_load / ms_load, r2 = torch_load / ms_open;
-        printf("| load to owned memory vs torch.load (s) | %.3f s | %.3f s "
-               "| %.1fx | >= 5x | %s |\n",
+        printf("| load to owned memory (WV_LOAD_COPY) vs torch.load (s) | "
+               "%.3f s | %.3f s | %.1fx | >= 5x | %s |\n",
                ms_load, torch_load, r1, r1 >= 5 ? "yes" : "**no**");
+        printf("| load to owned memory (WV_LOAD_PREAD) vs torch.load (s) | "
+               "%.3f s | %.3f s | %.1fx | (reference) | - |\n",
+               ms_pread, torch_load, torch_load / ms_pread);
+        printf("| floor (above) vs torch.load: the best ratio any owned load "
+               "could reach here | %.3f s | %.3f s | %.1fx | (reference) | - "
+               "|\n",
+               ms_floor, torch_load, torch_load / ms_floor);
         printf("| mmap open, no data touched (ms) vs torch.load (s) | %.3f ms "
                "| %.3f s | %.0fx | >= 100x | %s |\n",
                ms_open * 1e3, torch_load, r2, r2 >= 100 ? "yes" : "**no**");
@@ -485,9 +564,14 @@ int main(int argc, char **argv)
     printf("- save: wv_model_save (temp file, fsync, rename, fsync dir) vs "
            "open+write() of each tensor buffer+fsync+fsync dir, same file "
            "size; both files deleted after each run.\n");
-    printf("- load: wv_model_load(WV_LOAD_PREAD) of a file in the page cache "
-           "vs malloc() of a fresh buffer + memcpy() of the same bytes from "
-           "the in-memory set (both fault in fresh pages).\n");
+    printf("- load: wv_model_load(WV_LOAD_COPY: mapped, copied into owned "
+           "memory, unmapped) and wv_model_load(WV_LOAD_PREAD) of a file in "
+           "the page cache vs malloc() of a fresh buffer + memcpy() of the "
+           "same bytes from the in-memory set (all fault in fresh pages); "
+           "floor: the same bytes copied by %d threads into a buffer whose "
+           "pages are already present (no load into fresh memory can beat "
+           "it).\n",
+           bench_ncpu());
     printf("- mmap open: wv_model_load(default mmap): header parsed and "
            "validated, no tensor byte touched; '+ read every page' also "
            "reads one byte of each page of every tensor.\n");
@@ -505,7 +589,10 @@ int main(int argc, char **argv)
     printf("\nPer-run values:\n\n");
     bench_print_runs("durable save", t_save, runs, 1, "s");
     bench_print_runs("write+fsync", t_write, runs, 1, "s");
-    bench_print_runs("load pread", t_load, runs, 1, "s");
+    bench_print_runs("load copy", t_load, runs, 1, "s");
+    bench_print_runs("load pread", t_pread, runs, 1, "s");
+    bench_print_runs("floor (parallel memcpy, warm destination)", t_floor,
+                     runs, 1, "s");
     bench_print_runs("malloc+memcpy", t_copy, runs, 1, "s");
     bench_print_runs("mmap open", t_open, runs, 1e3, "ms");
     bench_print_runs("mmap open + read every page", t_touch, runs, 1, "s");

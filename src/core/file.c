@@ -16,7 +16,6 @@
 #include "wv_int.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,60 +49,26 @@ static int pread_all(const struct wv__src *s, uint64_t off, unsigned char *p,
     return WV_OK;
 }
 
-/* Large reads are split over a few threads: on this kind of machine the
- * cost is dominated by faulting in the fresh destination pages, which
- * scales with cores (measured 1.5x with 2 threads on 2 cores). */
-#define WV__PAR_MIN ((size_t)128 << 20)
-#define WV__PAR_MAX 4
-
-struct pread_job {
+/* Large reads are split over the cores with their destination pages
+ * faulted in up front (par.c: the cost of a read into fresh memory is
+ * mostly the kernel handing out those pages). */
+struct pread_ctx {
     const struct wv__src *s;
     uint64_t off;
-    unsigned char *p;
-    size_t len;
-    int rc;
-    struct wv__err err;
 };
 
-static void *pread_thread(void *arg)
+static int pread_fill(void *ctx, unsigned char *dst, size_t off, size_t len,
+                      struct wv__err *err)
 {
-    struct pread_job *j = arg;
-    j->rc = pread_all(j->s, j->off, j->p, j->len, &j->err);
-    return NULL;
+    struct pread_ctx *c = ctx;
+    return pread_all(c->s, c->off + off, dst, len, err);
 }
 
 static int pread_parallel(const struct wv__src *s, uint64_t off,
                           unsigned char *p, size_t len, struct wv__err *err)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int n = ncpu < 2 ? 1 : ncpu > WV__PAR_MAX ? WV__PAR_MAX : (int)ncpu;
-    if (len < WV__PAR_MIN || n == 1)
-        return pread_all(s, off, p, len, err);
-    struct pread_job jobs[WV__PAR_MAX];
-    pthread_t th[WV__PAR_MAX];
-    bool started[WV__PAR_MAX] = {false};
-    size_t per = len / (size_t)n / 4096 * 4096;
-    for (int i = 0; i < n; i++) {
-        jobs[i] = (struct pread_job){s, off + (uint64_t)i * per,
-                                     p + (size_t)i * per,
-                                     i == n - 1 ? len - (size_t)i * per : per,
-                                     WV_OK, {0}};
-        if (i > 0)
-            started[i] = pthread_create(&th[i], NULL, pread_thread,
-                                        &jobs[i]) == 0;
-        if (i > 0 && !started[i]) /* no thread: do it here */
-            pread_thread(&jobs[i]);
-    }
-    pread_thread(&jobs[0]);
-    int rc = WV_OK;
-    for (int i = 0; i < n; i++) {
-        if (started[i])
-            pthread_join(th[i], NULL);
-        if (rc == WV_OK && jobs[i].rc != WV_OK) {
-            rc = wv__seterr(err, jobs[i].rc, "%s", jobs[i].err.msg);
-        }
-    }
-    return rc;
+    struct pread_ctx c = {s, off};
+    return wv__par_fill(p, len, pread_fill, &c, err);
 }
 
 int wv__src_read(const struct wv__src *s, uint64_t off, void *buf, size_t len,
@@ -146,7 +111,7 @@ int wv__src_data(const struct wv__src *s, uint64_t off, uint64_t len,
         *data = s->map + off;
         return WV_OK;
     }
-    void *buf = wv__malloc((size_t)len);
+    void *buf = wv__malloc_big((size_t)len);
     if (buf == NULL)
         return wv__seterr(err, WV_NOMEM, "%s: out of memory for %llu bytes",
                           s->name, (unsigned long long)len);

@@ -68,6 +68,77 @@ int wv__model_keep(wv_model *m, void *p, size_t len, bool mapped)
     return WV_OK;
 }
 
+/* Copy one span of borrowed bytes into a fresh owned buffer kept by the
+ * set, and point the tensors in it there. */
+static int own_span(wv_model *m, const unsigned char *lo,
+                    const unsigned char *hi, const unsigned char *p,
+                    size_t len, struct wv__err *err)
+{
+    size_t n = (size_t)(hi - lo);
+    unsigned char *buf = wv__malloc_big(n);
+    if (buf == NULL)
+        return wv__seterr(err, WV_NOMEM, "out of memory for %zu bytes", n);
+    wv__memcpy_par(buf, lo, n);
+    if (wv__model_keep(m, buf, 0, false) != WV_OK)
+        return wv__seterr(err, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        struct wv_tensor *t = &m->tensors[i];
+        if (t->owned == NULL && t->data >= lo && t->data < hi &&
+            t->data >= p && t->data < p + len)
+            t->data = buf + (t->data - lo);
+    }
+    return WV_OK;
+}
+
+int wv__model_own(wv_model *m, const void *region, size_t len,
+                  struct wv__err *err)
+{
+    static const unsigned char empty[1];
+    const unsigned char *p = region, *lo = NULL, *hi = NULL;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        struct wv_tensor *t = &m->tensors[i];
+        if (t->owned != NULL || t->data < p || t->data > p + len)
+            continue;
+        if (t->nbytes == 0) { /* nothing to copy; drop the pointer */
+            t->data = empty;
+            continue;
+        }
+        if (lo == NULL || t->data < lo)
+            lo = t->data;
+        if (hi == NULL || t->data + t->nbytes > hi)
+            hi = t->data + t->nbytes;
+        sum += t->nbytes;
+    }
+    bool one = lo != NULL && (uint64_t)(hi - lo) <= 2 * sum;
+    if (one) {
+        /* One buffer for the lot (a whole file's tensors are one span). */
+        int rc = own_span(m, lo, hi, p, len, err);
+        if (rc != WV_OK)
+            return rc;
+    }
+    for (size_t i = 0; lo != NULL && !one && i < m->n_tensors; i++) {
+        /* A few tensors picked from a larger file: one buffer each. */
+        struct wv_tensor *t = &m->tensors[i];
+        if (t->owned != NULL || t->nbytes == 0 || t->data < p ||
+            t->data >= p + len)
+            continue;
+        int rc = own_span(m, t->data, t->data + t->nbytes, p, len, err);
+        if (rc != WV_OK)
+            return rc;
+    }
+    /* Nothing borrows from the region now: release it if the set kept it. */
+    for (size_t i = 0; i < m->n_regions; i++) {
+        if (m->regions[i].p == region) {
+            release_region(m->regions[i].p, m->regions[i].len,
+                           m->regions[i].mapped);
+            m->regions[i] = m->regions[--m->n_regions];
+            break;
+        }
+    }
+    return WV_OK;
+}
+
 int wv__model_absorb(wv_model *dst, wv_model *src, struct wv__err *err)
 {
     int rc = WV_OK;
