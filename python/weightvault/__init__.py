@@ -9,6 +9,8 @@ A pure-Python binding (ctypes) of libweightvault's public C API::
     arrays = wv.load("model.npz")                               # or numpy
     cid = wv.save(model.state_dict(), "./ckpts@main")           # repository
     sd = wv.load("./ckpts@latest", framework="torch", names=["fc.weight"])
+    wv.Repository("./ckpts").push("s3://team/run1")             # push, pull,
+    wv.clone("s3://team/run1", "./mine")                        # clone
 
     ck = wv.Checkpointer("./ckpts", every=100, keep_last=3)
     start = ck.restore_latest(model, optimizer) or 0
@@ -35,13 +37,13 @@ from .errors import (AuthError, ConflictError, CorruptError, ExistsError,
                      FormatError,
                      NotFoundError, UnsupportedError, UsageError,
                      WeightvaultError, WeightvaultIOError)
-from .repo import Repository, split_target
+from .repo import Repository, clone, split_target, sync
 
 __all__ = ["save", "load", "Checkpointer", "Repository", "Tensors",
            "WeightvaultError", "NotFoundError", "CorruptError", "FormatError",
            "ExistsError", "ConflictError", "WeightvaultIOError", "UsageError",
            "UnsupportedError", "AuthError", "library_version",
-           "library_path"]
+           "library_path", "clone", "sync"]
 
 __version__ = "0.1.0"
 

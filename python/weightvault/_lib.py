@@ -122,6 +122,22 @@ class VerifyStats(ctypes.Structure):
 
 ASYNC_COPY, ASYNC_TAKE = 1, 2
 
+# void (*progress)(void *arg, uint64_t done, uint64_t total) of wv_sync_opts
+SYNC_PROGRESS_CB = ctypes.CFUNCTYPE(None, c_void_p, c_uint64, c_uint64)
+
+
+class SyncOpts(ctypes.Structure):
+    _fields_ = [("struct_size", c_uint32), ("branch", c_char_p),
+                ("jobs", c_int), ("force", c_int), ("no_create", c_int),
+                ("progress", SYNC_PROGRESS_CB), ("progress_arg", c_void_p),
+                ("errbuf", c_void_p), ("errbuf_size", c_size_t)]
+
+
+class SyncResult(ctypes.Structure):
+    _fields_ = [("objects_total", c_uint64), ("objects_copied", c_uint64),
+                ("bytes_copied", c_uint64), ("refs_updated", c_int),
+                ("refs_unchanged", c_int)]
+
 VERIFY_CB = ctypes.CFUNCTYPE(None, c_void_p, P(VerifyProblem))
 PRUNE_CB = ctypes.CFUNCTYPE(c_int, c_void_p, P(PruneDecision))
 REF_CB = ctypes.CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p)
@@ -208,6 +224,9 @@ _OPTIONAL = {
     "wv_commit_wait": (c_int, [c_void_p, c_char_p]),
     "wv_commit_errmsg": (c_char_p, [c_void_p]),
     "wv_commit_free": (None, [c_void_p]),
+    "wv_checkpoint_signer": (c_char_p, [c_void_p]),
+    "wv_repo_sync": (c_int, [c_char_p, c_char_p, P(SyncOpts),
+                             P(SyncResult)]),
 }
 
 

@@ -8,8 +8,18 @@ A :class:`Repository` wraps one ``wv_repo *``::
         r.prune(keep_last=3)
         r.gc()
 
-A repository URI is a directory path, ``file:///path`` or ``mem://name``
-(in-process, for tests): what ``wv_repo_open`` accepts.
+A repository URI is a directory path, ``file:///path``, ``s3://BUCKET/PREFIX``,
+``rados://POOL/PREFIX`` or ``mem://name`` (in-process, for tests): what
+``wv_repo_open`` accepts.
+
+Checkpoints move between repositories with :meth:`Repository.push`,
+:meth:`Repository.pull`, :func:`clone` and :func:`sync` (``wv_repo_sync``,
+what ``wv push``/``pull``/``clone`` run)::
+
+    with weightvault.Repository("ckpts") as r:
+        r.push("s3://team/run1")                  # every branch and tag
+        r.pull("s3://team/run1", branch="main")   # fast-forward only
+    weightvault.clone("s3://team/run1", "./mine")
 """
 
 import ctypes
@@ -44,6 +54,109 @@ def split_target(target):
     if os.path.isdir(s) and os.path.exists(os.path.join(s, "config")):
         return s, None
     return None
+
+
+def _split_branch(uri, branch):
+    """(uri, branch) with a trailing "@BRANCH" of `uri` split off, as the
+    CLI takes ``REMOTE@BRANCH``; ValueError if it names another branch
+    than `branch`."""
+    s = os.fspath(uri)
+    at = s.rfind("@")
+    if at > 0 and at + 1 < len(s) and not any(c in s[at + 1:] for c in "/:"):
+        if branch is not None and branch != s[at + 1:]:
+            raise ValueError(f"two branches given: '{s[at + 1:]}' in "
+                             f"{s!r} and branch={branch!r}")
+        return s[:at], s[at + 1:]
+    return s, branch
+
+
+def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
+         progress=None):
+    """Copy checkpoints from repository `src` to repository `dst`
+    (``wv_repo_sync``; what ``wv push``, ``wv pull`` and ``wv clone`` do).
+
+    Either side is any repository URI (a directory, ``file://``,
+    ``s3://``, ``rados://``, ``mem://``). Only the objects `dst` lacks are
+    copied, data first and refs last, each ref by compare-and-swap, so
+    `dst` never names a checkpoint it does not hold in full; an
+    interrupted transfer is resumed by calling this again.
+
+    Args:
+        branch: move only this branch (and copy what it needs); default:
+            every branch and tag.
+        force: move a destination branch that diverged from the source's
+            (dropping the destination's own checkpoints from it) or a tag
+            that points elsewhere. Without it such a ref is left as it was
+            and ConflictError is raised (after the data was copied).
+        jobs: objects transferred at once (1 to 32).
+        create: create `dst` with the source's configuration (and key
+            slots, if encrypted) when it is not a repository yet; with
+            False, NotFoundError instead.
+        progress: ``progress(done_bytes, total_bytes)``, called from the
+            transfer threads (one at a time) after each object. The
+            library copies key slots, packs, indexes and manifests in
+            passes, and both numbers count the current pass (done starts
+            again when a new pass begins). An exception it raises does
+            not stop the transfer; it is re-raised when it is over.
+
+    Returns:
+        A dict: ``objects`` (data objects the source has),
+        ``objects_copied``, ``bytes_copied``, ``refs_updated``,
+        ``refs_unchanged`` (the keys of ``wv push --json``).
+
+    Raises the library's error (ConflictError for a diverged or
+    concurrently moved ref, NotFoundError, AuthError, ...) with its
+    message; the exception's ``result`` attribute holds what was done
+    before the failure. An encrypted repository is opened with
+    ``$WV_PASSPHRASE`` or ``$WV_KEY_FILE`` (``wv_repo_sync`` takes no
+    secret); a clone is encrypted with the same key.
+    """
+    if not _lib.has("wv_repo_sync"):
+        raise error(_lib.UNSUPPORTED, "this libweightvault has no "
+                    "wv_repo_sync")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or \
+            not 1 <= jobs <= 32:
+        raise ValueError("jobs must be an int from 1 to 32")
+    eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
+    o = _lib.init_struct(_lib.SyncOpts, branch=_lib.enc(branch), jobs=jobs,
+                         force=int(bool(force)), no_create=int(not create),
+                         errbuf=ctypes.addressof(eb),
+                         errbuf_size=_lib.ERRBUF_SIZE)
+    raised = []
+    if progress is not None:
+        def on_progress(_arg, done, total):
+            if raised:
+                return
+            try:
+                progress(done, total)
+            except BaseException as e:  # noqa: B036 -- re-raised below
+                raised.append(e)
+        o.progress = _lib.SYNC_PROGRESS_CB(on_progress)
+    res = _lib.SyncResult()
+    rc = _lib.lib().wv_repo_sync(_lib.enc(os.fspath(src)),
+                                 _lib.enc(os.fspath(dst)), ctypes.byref(o),
+                                 ctypes.byref(res))
+    out = {"objects": res.objects_total,
+           "objects_copied": res.objects_copied,
+           "bytes_copied": res.bytes_copied,
+           "refs_updated": res.refs_updated,
+           "refs_unchanged": res.refs_unchanged}
+    if rc != _lib.OK:
+        e = error(rc, _lib.dec(eb.value))
+        e.result = out
+        raise e
+    if raised:
+        raise raised[0]
+    return out
+
+
+def clone(src, dst, *, jobs=4, progress=None):
+    """Make repository `dst` a copy of `src`: every branch, tag and
+    checkpoint (``wv clone``). `dst` is created with the source's
+    configuration; if it exists (an interrupted clone, or a repository
+    the two share history with) only what it lacks is copied and its refs
+    move forward. Returns :func:`sync`'s dict; raises as :func:`sync`."""
+    return sync(src, dst, jobs=jobs, create=True, progress=progress)
 
 
 class Repository:
@@ -215,6 +328,40 @@ class Repository:
             m.free()  # the library holds its own copy
         return PendingCommit(h.value, self)
 
+    # -- push and pull ---------------------------------------------------------
+    def _drain(self):
+        """Wait for this handle's background commits (every wv_repo_* call
+        does), so a push sends them; wv_repo_sync opens its own handles."""
+        self.branches()
+
+    def push(self, dest, branch=None, *, force=False, jobs=4,
+             progress=None):
+        """Send this repository's checkpoints to repository `dest` (a
+        directory, ``s3://``, ``rados://``, ...; created if it is not a
+        repository yet), as ``wv push``: only what `dest` lacks is copied.
+
+        `branch` (or ``dest@BRANCH``) moves only that branch; otherwise
+        every branch and tag. A branch only moves forward: if `dest`'s has
+        checkpoints this one lacks, ConflictError (pull first, or
+        ``force=True`` to overwrite it). Background commits started on
+        this handle are waited for first. Returns :func:`sync`'s dict.
+        """
+        dest, branch = _split_branch(dest, branch)
+        self._drain()
+        return sync(self.uri, dest, branch=branch, force=force, jobs=jobs,
+                    create=True, progress=progress)
+
+    def pull(self, src, branch=None, *, force=False, jobs=4,
+             progress=None):
+        """Fetch repository `src`'s checkpoints into this one, as
+        ``wv pull``: `branch` (or ``src@BRANCH``) only, else every branch
+        and tag; fast-forward only unless `force` (ConflictError when a
+        branch diverged). Returns :func:`sync`'s dict."""
+        src, branch = _split_branch(src, branch)
+        self._drain()
+        return sync(src, self.uri, branch=branch, force=force, jobs=jobs,
+                    create=False, progress=progress)
+
     # -- reading -------------------------------------------------------------
     def resolve(self, ref="latest"):
         """The full id of `ref` (branch, "latest", tag or id prefix)."""
@@ -250,7 +397,9 @@ class Repository:
     def stat(self, ref="latest"):
         """Describe checkpoint `ref` without reading tensor data: a dict with
         id, parent (None for a first checkpoint), branch, time, message,
-        metadata (dict), tensors (names), total_bytes."""
+        metadata (dict), tensors (names), total_bytes, signer (the public
+        key, 64 hex digits, whose valid signature it carries; None if it
+        is unsigned or the signature does not verify)."""
         L = _lib.lib()
         if not _lib.has("wv_repo_stat"):
             raise error(_lib.UNSUPPORTED, "this libweightvault has no "
@@ -276,6 +425,8 @@ class Repository:
                 "tensors": [_lib.dec(L.wv_checkpoint_tensor_name(c, i))
                             for i in range(L.wv_checkpoint_tensor_count(c))],
                 "total_bytes": L.wv_checkpoint_total_bytes(c),
+                "signer": (_lib.dec(L.wv_checkpoint_signer(c)) or None
+                           if _lib.has("wv_checkpoint_signer") else None),
             }
         finally:
             L.wv_checkpoint_free(c)
