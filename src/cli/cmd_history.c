@@ -325,15 +325,21 @@ static const char show_help[] =
     "usage: wv show REPO[@REF] [--json] [--hash]\n"
     "\n"
     "Describe checkpoint REF (default latest): id, parent, time, branch,\n"
-    "message, metadata, then one row per tensor (name, dtype, shape, bytes)\n"
-    "as 'wv inspect' prints a file. Only the manifest is read, unless\n"
+    "message, signer, metadata, then one row per tensor (name, dtype, shape,\n"
+    "bytes) as 'wv inspect' prints a file. Only the manifest is read, unless\n"
     "--hash is given.\n"
+    "\n"
+    "The signer line appears for a checkpoint signed with 'wv commit\n"
+    "--sign' whose signature verifies: the public key (64 hex digits; its\n"
+    "first 16 are the id 'wv trust list' shows), and the label it is\n"
+    "trusted under if the repository trusts it. A signature that does not\n"
+    "verify shows no signer; 'wv verify' and checkouts report it.\n"
     "\n"
     "  --json   print one JSON object instead, in the 'wv inspect --json'\n"
     "           schema plus the checkpoint's fields:\n"
     "           {\"id\": \"<64 hex>\", \"parent\": \"<64 hex>\" or null,\n"
     "            \"time\": \"...\", \"branch\": \"main\",\n"
-    "            \"message\": \"...\",\n"
+    "            \"message\": \"...\", \"signer\": \"<64 hex>\" or null,\n"
     "            \"format\": \"repository\", \"metadata\": {\"k\": \"v\"},\n"
     "            \"tensors\": [{\"name\": \"w\", \"dtype\": \"F32\",\n"
     "                         \"shape\": [2, 3], \"nbytes\": 24}]}\n"
@@ -342,6 +348,22 @@ static const char show_help[] =
     "  --hash   read every tensor (verified chunk by chunk) and add its\n"
     "           SHA-256 over the elements, as 'wv inspect --json' gives it:\n"
     "           a \"sha256\" member with --json, a column otherwise.\n";
+
+struct trusted_as {
+    const char *key; /* 64 hex digits */
+    char label[128];
+    bool found;
+};
+
+static int find_trusted(void *arg, const wv_trusted_key *k)
+{
+    struct trusted_as *t = arg;
+    if (strcmp(k->key, t->key) == 0) {
+        snprintf(t->label, sizeof t->label, "%s", k->label);
+        t->found = true;
+    }
+    return 0;
+}
 
 /* SHA-256 of every tensor of c, reading batches of about HASH_BATCH
  * bytes. */
@@ -424,9 +446,21 @@ int cmd_show(int argc, char **argv)
             goto out;
         }
     }
+    const char *signer = wv_checkpoint_signer(c);
+    struct trusted_as trusted = {signer, "", false};
+    if (signer[0] && !json &&
+        (rc = wv_repo_trust_list(r, find_trusted, &trusted)) != WV_OK) {
+        cli_die(wv_repo_errmsg(r));
+        goto out;
+    }
     if (json) {
         printf("{");
         json_head(c);
+        printf(", \"signer\": ");
+        if (signer[0])
+            printf("\"%s\"", signer);
+        else
+            printf("null");
         printf(", \"format\": \"repository\", \"metadata\": ");
         json_meta(c);
         printf(", \"tensors\": [");
@@ -458,6 +492,12 @@ int cmd_show(int argc, char **argv)
     printf("time:       %s\n", wv_checkpoint_time(c));
     printf("branch:     %s\n", wv_checkpoint_branch(c));
     printf("message:    %s\n", wv_checkpoint_message(c));
+    if (signer[0] && trusted.found && trusted.label[0])
+        printf("signer:     %s (trusted: %s)\n", signer, trusted.label);
+    else if (signer[0] && trusted.found)
+        printf("signer:     %s (trusted)\n", signer);
+    else if (signer[0])
+        printf("signer:     %s\n", signer);
     printf("tensors:    %zu (%s)\n", n, hb);
     size_t nm = wv_checkpoint_meta_count(c);
     printf("metadata:   %s\n", nm ? "" : "(none)");

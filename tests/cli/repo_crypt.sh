@@ -286,12 +286,21 @@ expect 1 "$WV" keygen -o "$tmp/alice"
 for repo in "$R" "$P"; do
     expect 0 "$WV" commit "$repo" "$tmp/a.safetensors" -m signed --sign "$tmp/alice.key"
     sid=$(cat "$tmp/out")
+    akey=$(awk '{print $2}' "$tmp/alice.pub")
+    expect 0 "$WV" show "$repo@$sid"
+    has "^signer:     $akey\$"
+    expect 0 "$WV" show "$repo@$sid" --json
+    has "\"message\": \"signed\", \"signer\": \"$akey\""
     expect 0 "$WV" checkout "$repo@$sid" -o "$tmp/s.safetensors" --verify-signer "$tmp/alice.pub"
     same_tensors "$tmp/a.safetensors" "$tmp/s.safetensors"
     expect 6 "$WV" checkout "$repo@$sid" -o "$tmp/s.safetensors" --verify-signer "$tmp/mallory.pub"
     one_line_error "not by key"
     expect 0 "$WV" commit "$repo" "$tmp/b.safetensors" -m unsigned
     uid=$(cat "$tmp/out")
+    expect 0 "$WV" show "$repo@$uid"
+    ! grep -q "signer" "$tmp/out" || fail "show gives an unsigned checkpoint a signer: $(cat "$tmp/out")"
+    expect 0 "$WV" show "$repo@$uid" --json
+    has '"signer": null'
     expect 6 "$WV" checkout "$repo@$uid" -o "$tmp/s.safetensors" --verify-signer "$tmp/alice.pub"
     one_line_error "is not signed"
     expect 1 "$WV" commit "$repo" "$tmp/b.safetensors" --sign "$tmp/alice.pub"
@@ -305,6 +314,10 @@ for repo in "$R" "$P"; do
     one_line_error "not signed"
     expect 0 "$WV" commit "$repo" "$tmp/b.safetensors" -m mallory --sign "$tmp/mallory.key"
     mid=$(cat "$tmp/out")
+    expect 0 "$WV" show "$repo@$sid"
+    has "^signer:     $akey (trusted: alice)\$"
+    expect 0 "$WV" show "$repo@$mid"
+    has "^signer:     $(awk '{print $2}' "$tmp/mallory.pub")\$"
     expect 6 "$WV" checkout "$repo@$mid" -o "$tmp/s.safetensors"
     one_line_error "does not trust"
     expect 0 "$WV" checkout "$repo@$sid" -o "$tmp/s.safetensors"
