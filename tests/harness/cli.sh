@@ -1,0 +1,168 @@
+# cli.sh -- helpers shared by the CLI scenario tests (tests/cli/*.sh).
+#
+# Source it from a test script with
+#     . "$(dirname "$0")/../harness/cli.sh"
+# (tests/harness/remote.sh sources it too). It defines functions and two
+# variables, sets no shell options and runs nothing else, so it may be
+# sourced under `set -u` or `set -euo pipefail` alike; every helper works
+# under both.
+#
+# Conventions
+#   failures   the number of failed checks so far (set to 0 here). A check
+#              that fails calls `fail`, which prints "FAIL: ..." and counts;
+#              the script goes on and ends with `finish`, which exits 1 if
+#              anything failed.
+#   fail_fast  set it to 1 (after sourcing) for scripts whose later steps
+#              make no sense once one check failed: `fail` then exits 1 at
+#              once.
+#   tmp        the script's private scratch directory. The script creates
+#              it (and removes it in its own EXIT trap) before calling
+#              expect, has, one_line_error or pyjson: `expect` keeps the
+#              command's stdout and stderr in $tmp/out and $tmp/err, the
+#              others look there.
+#   WV         the wv binary, PYTHON an interpreter with numpy (ctest
+#              passes both; PYTHON defaults to Debian's /usr/bin/python3).
+#
+# A note on subshells: `fail` counts in the shell it runs in, so a failure
+# recorded inside $(...) or a pipeline's loop is lost. The helpers below
+# that are meant to be used inside $(...) (tensor_sums) therefore do not
+# call fail; they make the failure visible in what they print instead.
+
+: "${WV:?WV must name the wv binary}"
+: "${PYTHON:=/usr/bin/python3}"
+failures=0
+fail_fast=0
+
+# fail MESSAGE...: record one failed check.
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+    if [ "${fail_fast:-0}" = 1 ]; then
+        exit 1
+    fi
+}
+
+# finish [MESSAGE]: the script's last line. Exits 1 with the count if any
+# check failed, else prints MESSAGE (default "ok") and exits 0.
+finish() {
+    if [ "$failures" -ne 0 ]; then
+        echo "$failures failure(s)"
+        exit 1
+    fi
+    echo "${1:-ok}"
+    exit 0
+}
+
+# expect STATUS CMD...: run CMD with stdout in $tmp/out and stderr in
+# $tmp/err; a failed check unless it exits with STATUS. Environment
+# assignments in front (VAR=x expect ...) reach CMD.
+expect() {
+    local want=$1 got=0
+    shift
+    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
+    if [ "$got" != "$want" ]; then
+        local extra=""
+        [ -s "$tmp/out" ] && extra="; stdout: $(head -c 600 "$tmp/out")"
+        fail "exit $got, wanted $want: $* (stderr: $(head -c 1000 "$tmp/err")$extra)"
+    fi
+    return 0
+}
+
+# one_line_error PATTERN: the last command's stderr ($tmp/err) is exactly
+# one line, starts with "wv" and contains PATTERN (a grep basic regular
+# expression, case-sensitive). Each of the three is its own check.
+one_line_error() {
+    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "stderr not one line: $(cat "$tmp/err")"
+    grep -q '^wv' "$tmp/err" || fail "stderr does not start with wv: $(cat "$tmp/err")"
+    grep -q -- "$1" "$tmp/err" || fail "stderr lacks '$1': $(cat "$tmp/err")"
+}
+
+# has PATTERN: the last command's stdout ($tmp/out) contains PATTERN (a grep
+# basic regular expression).
+has() {
+    grep -q -- "$1" "$tmp/out" || fail "output lacks '$1': $(head -c 600 "$tmp/out")"
+}
+
+# pyjson EXPR: the last command's stdout ($tmp/out) is JSON and the Python
+# expression EXPR, evaluated with d = that JSON (json, math and sys
+# imported), is true. Invalid JSON or an exception in EXPR fails too.
+pyjson() {
+    "$PYTHON" - "$tmp/out" "$1" <<'PY' || fail "json check failed: $1"
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+ok = eval(sys.argv[2])
+if not ok:
+    print("json check false:", sys.argv[2], file=sys.stderr)
+    print(json.dumps(d)[:800], file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+}
+
+# tensor_sums FILE: "name dtype shape sha256" of every tensor FILE holds (as
+# `wv inspect --json` reports them), one line each, sorted by name; FILE
+# is anything wv inspect accepts (a path, s3://, http://, REPO@REF...).
+# For comparisons: [ "$(tensor_sums A)" = "$(tensor_sums B)" ].
+# When wv or the parse fails it prints "unreadable: FILE" as well (so two
+# unreadable files never compare equal, and neither equals a readable
+# one), says so on stderr and returns 1.
+tensor_sums() {
+    local json
+    if json=$("$WV" inspect --json "$1") &&
+        printf '%s\n' "$json" | "$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+for t in sorted(d["tensors"], key=lambda t: t["name"]):
+    print(t["name"], t["dtype"], t["shape"], t["sha256"])'; then
+        return 0
+    fi
+    echo "tensor_sums: cannot read the tensors of $1" >&2
+    echo "unreadable: $1"
+    return 1
+}
+
+# same_tensors A B: A and B hold the same tensors (names, dtypes, shapes
+# and sha256 of the data), and A holds at least one.
+same_tensors() {
+    local a b
+    a=$(tensor_sums "$1") || { fail "cannot read the tensors of $1"; return 0; }
+    b=$(tensor_sums "$2") || { fail "cannot read the tensors of $2"; return 0; }
+    [ -n "$a" ] || { fail "$1 holds no tensors"; return 0; }
+    [ "$a" = "$b" ] || fail "$1 and $2 hold different tensors"
+}
+
+# inspect_json FILE OUT: `wv inspect --json FILE` into OUT; a failed check
+# (and status 1, for `if ! inspect_json ...`) when wv refuses FILE.
+inspect_json() {
+    "$WV" inspect --json "$1" >"$2" || { fail "wv cannot read $1"; return 1; }
+}
+
+# make_st FILE SEED [MB]: write a safetensors file of MB MiB (default 2; may
+# be fractional): 4 random F32 tensors "layer0.weight".."layer3.weight" of
+# MB * 2^16 floats each (at least 1) and "bias" (7 floats), from numpy's
+# generator seeded with SEED: the same arguments give the same bytes.
+# Exits the script (status 1) when the file cannot be written.
+make_st() {
+    "$PYTHON" - "$1" "$2" "${3:-2}" <<'PY' || { echo "FAIL: cannot generate $1"; exit 1; }
+import json, struct, sys
+import numpy as np
+path, seed, mb = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+rng = np.random.default_rng(seed)
+n = max(1, int(mb * 1024 * 1024 / 4 / 4))
+ts = {f"layer{i}.weight": rng.standard_normal(n).astype("<f4") for i in range(4)}
+ts["bias"] = np.arange(7, dtype="<f4") + seed
+hdr, off, blobs = {}, 0, []
+for k in sorted(ts):
+    b = ts[k].tobytes()
+    hdr[k] = {"dtype": "F32", "shape": [ts[k].size],
+              "data_offsets": [off, off + len(b)]}
+    off += len(b)
+    blobs.append(b)
+h = json.dumps(hdr).encode()
+h += b" " * (-len(h) % 8)
+with open(path, "wb") as f:
+    f.write(struct.pack("<Q", len(h)))
+    f.write(h)
+    for b in blobs:
+        f.write(b)
+PY
+}
