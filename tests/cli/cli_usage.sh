@@ -3,11 +3,9 @@
 # error-message shape, and inspect --json's schema.
 # Env: WV, WV_FIXTURES, WV_SRC, PYTHON.
 set -u
-: "${PYTHON:=/usr/bin/python3}"
+. "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # run CMD... : sets rc, out (stdout) and err (stderr)
 run() {
@@ -152,8 +150,4 @@ run "$WV" inspect --json "$tmp/bf16.safetensors"
     fail "convert --dtype BF16 left non-BF16 tensors"
 ls -a "$tmp" | grep -q 'wv-tmp' && fail "temporary files left behind"
 
-if [ $failures -ne 0 ]; then
-    echo "$failures failure(s)"
-    exit 1
-fi
-echo "cli_usage: all checks passed"
+finish "cli_usage: all checks passed"

@@ -5,11 +5,9 @@
 # killed process cannot clean up) but counted and removed.
 # Env: WV, PYTHON.
 set -u
-: "${PYTHON:=/usr/bin/python3}"
+. "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # ~300 MB input: three F32 tensors of 25M elements (written with numpy).
 "$PYTHON" - "$tmp/big.safetensors" <<'PY' || { echo "cannot generate input"; exit 1; }
@@ -70,8 +68,4 @@ done
 left=$(find "$tmp" -name '*.wv-tmp*' | wc -l)
 echo "20 kills: $n_old left the old file, $n_new the new one; $left temporary file(s) left behind (removed)"
 find "$tmp" -name '*.wv-tmp*' -delete
-if [ $failures -ne 0 ]; then
-    echo "$failures failure(s)"
-    exit 1
-fi
-echo "kill_atomic: all checks passed"
+finish "kill_atomic: all checks passed"

@@ -5,41 +5,10 @@
 # codes and one-line errors.
 # Env: WV, PYTHON.
 set -u
-: "${PYTHON:=/usr/bin/python3}"
+. "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect STATUS CMD...: run, keep stdout/stderr in $tmp/out, $tmp/err.
-expect() {
-    local want=$1
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    [ "$got" = "$want" ] || fail "exit $got, wanted $want: $* ($(cat "$tmp/err"))"
-}
-# one_line_error PATTERN: stderr is exactly one line starting "wv" and
-# containing PATTERN.
-one_line_error() {
-    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "stderr not one line: $(cat "$tmp/err")"
-    grep -q '^wv' "$tmp/err" || fail "stderr does not start with wv: $(cat "$tmp/err")"
-    grep -q -- "$1" "$tmp/err" || fail "stderr lacks '$1': $(cat "$tmp/err")"
-}
-has() { grep -q -- "$1" "$tmp/out" || fail "output lacks '$1': $(head -c 600 "$tmp/out")"; }
 json_ok() { "$PYTHON" -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out" || fail "invalid JSON: $*"; }
-# pyjson EXPR: evaluate EXPR with d = the JSON in $tmp/out; fail if false.
-pyjson() {
-    "$PYTHON" - "$tmp/out" "$1" <<'PY' || fail "json check failed: $1"
-import json, math, sys
-d = json.load(open(sys.argv[1]))
-ok = eval(sys.argv[2])
-if not ok:
-    print("json check false:", sys.argv[2], file=sys.stderr)
-    print(json.dumps(d)[:800], file=sys.stderr)
-sys.exit(0 if ok else 1)
-PY
-}
 
 "$PYTHON" - "$tmp" <<'PY' || { echo "cannot generate inputs"; exit 1; }
 import json, struct, sys
@@ -234,8 +203,4 @@ done
 expect 0 "$WV" --help
 has "  diff REPO A B"
 
-if [ $failures -ne 0 ]; then
-    echo "$failures failure(s)"
-    exit 1
-fi
-echo "repo_history: all checks passed"
+finish "repo_history: all checks passed"

@@ -8,22 +8,9 @@
 # again.
 # Env: WV, PYTHON.
 set -u
-: "${PYTHON:=/usr/bin/python3}"
+. "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect() {
-    local want=$1
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    [ "$got" = "$want" ] || fail "exit $got, wanted $want: $* ($(cat "$tmp/err"))"
-}
-pyjson() {
-    "$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' \
-        "$tmp/out" "$1" || fail "json check failed: $1 ($(cat "$tmp/out"))"
-}
 head_of() { "$WV" log "$1" -n 1 | head -1; }
 cd "$tmp"
 "$PYTHON" -c '
@@ -129,5 +116,4 @@ WV_PASSPHRASE=wrong expect 6 "$WV" clone e1 e4
 [ ! -e e4/config ] || fail "a clone with the wrong key created a repository"
 unset WV_PASSPHRASE
 
-if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo ok
+finish
