@@ -9,11 +9,11 @@
 # (skipped) without one. The pool is unique to the run and removed at exit.
 # Env: WV, PYTHON, CEPH_CONF.
 set -u
-: "${PYTHON:=/usr/bin/python3}"
 if [ -z "${CEPH_CONF:-}" ]; then
     echo "SKIP: CEPH_CONF is unset (no Ceph cluster)"
     exit 77
 fi
+. "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 pool="wvt-rados-cli-$$-$RANDOM"
 R="rados://$pool/r1"
@@ -24,57 +24,6 @@ cleanup() {
 }
 trap cleanup EXIT
 export WV_RADOS_STRIPE=1M
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect() {
-    local want=$1
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    [ "$got" = "$want" ] || fail "exit $got, wanted $want: $* ($(head -c 400 "$tmp/err"))"
-}
-one_line_error() {
-    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "stderr not one line: $(cat "$tmp/err")"
-    grep -q '^wv' "$tmp/err" || fail "stderr does not start with wv: $(cat "$tmp/err")"
-    grep -q -- "$1" "$tmp/err" || fail "stderr lacks '$1': $(cat "$tmp/err")"
-}
-# tensors FILE: name, dtype, shape and sha256 of every tensor, sorted
-tensors() { "$WV" inspect --json "$1" | "$PYTHON" -c '
-import json, sys
-d = json.load(sys.stdin)
-for t in sorted(d["tensors"], key=lambda t: t["name"]):
-    print(t["name"], t["dtype"], t["shape"], t["sha256"])'; }
-same_tensors() {
-    [ "$(tensors "$1")" = "$(tensors "$2")" ] && [ -n "$(tensors "$1")" ] ||
-        fail "$1 and $2 hold different tensors"
-}
-# make FILE SEED [N]: a safetensors file of 4 tensors of N (750000) random
-# F32 each (12 MiB)
-make() {
-    "$PYTHON" - "$1" "$2" "${3:-750000}" <<'PY' || { echo "cannot generate $1"; exit 1; }
-import json, struct, sys
-import numpy as np
-path, seed, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-rng = np.random.default_rng(seed)
-ts = {f"layer{i}.weight": rng.standard_normal(n).astype("<f4")
-      for i in range(4)}
-ts["bias"] = np.arange(7, dtype="<f4") + seed
-hdr, off, blobs = {}, 0, []
-for k in sorted(ts):
-    b = ts[k].tobytes()
-    hdr[k] = {"dtype": "F32", "shape": [ts[k].size],
-              "data_offsets": [off, off + len(b)]}
-    off += len(b)
-    blobs.append(b)
-h = json.dumps(hdr).encode()
-h += b" " * (-len(h) % 8)
-with open(path, "wb") as f:
-    f.write(struct.pack("<Q", len(h)))
-    f.write(h)
-    for b in blobs:
-        f.write(b)
-PY
-}
 # no_orphans: every "X.NNNNNN" object in the pool has its head X
 no_orphans() {
     rados -c "$CEPH_CONF" -p "$pool" ls >"$tmp/raw" 2>/dev/null ||
@@ -88,10 +37,13 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-make "$tmp/a.safetensors" 1
-make "$tmp/b.safetensors" 2
-make "$tmp/c.safetensors" 3
-make "$tmp/d.safetensors" 4
+# 4 tensors of 750000 random F32 each (make_st's size in MiB is 2^-16 of
+# the floats per tensor): 11.4 MiB
+mb=11.444091796875
+make_st "$tmp/a.safetensors" 1 $mb
+make_st "$tmp/b.safetensors" 2 $mb
+make_st "$tmp/c.safetensors" 3 $mb
+make_st "$tmp/d.safetensors" 4 $mb
 
 expect 0 "$WV" init "$R"
 expect 0 "$WV" commit "$R" "$tmp/a.safetensors" --meta step=1
@@ -144,7 +96,7 @@ expect 0 "$WV" log "$R" --json
     "$tmp/out" 2>/dev/null || fail "log after prune does not list 1 checkpoint"
 expect 0 "$WV" checkout "$R" -o "$tmp/y.safetensors"
 head_file=$tmp/d.safetensors
-[ "$(tensors "$tmp/y.safetensors")" = "$(tensors "$tmp/c.safetensors")" ] &&
+[ "$(tensor_sums "$tmp/y.safetensors")" = "$(tensor_sums "$tmp/c.safetensors")" ] &&
     head_file=$tmp/c.safetensors
 same_tensors "$head_file" "$tmp/y.safetensors"
 expect 3 "$WV" checkout "$R@$id1" -o "$tmp/gone.safetensors"
@@ -156,7 +108,7 @@ n=$(rados -c "$CEPH_CONF" -p "$pool" ls 2>/dev/null | grep -c '^r1/packs/')
 
 # A commit killed midway leaves the repository as it was: at worst
 # unreferenced data, and pieces without a head that no listing shows.
-make "$tmp/e.safetensors" 5 4000000
+make_st "$tmp/e.safetensors" 5 61.03515625 # 4000000 floats a tensor
 raw_objects() { rados -c "$CEPH_CONF" -p "$pool" ls 2>/dev/null | wc -l; }
 n0=$(raw_objects)
 "$WV" commit "$R" "$tmp/e.safetensors" >"$tmp/e.out" 2>&1 &
@@ -170,7 +122,7 @@ kill -9 $pe 2>/dev/null
 wait $pe 2>/dev/null
 expect 0 "$WV" verify "$R"
 expect 0 "$WV" checkout "$R" -o "$tmp/z.safetensors"
-if [ "$(tensors "$tmp/z.safetensors")" = "$(tensors "$tmp/e.safetensors")" ]; then
+if [ "$(tensor_sums "$tmp/z.safetensors")" = "$(tensor_sums "$tmp/e.safetensors")" ]; then
     echo "note: the commit finished before the kill"
 else
     same_tensors "$head_file" "$tmp/z.safetensors"
@@ -190,8 +142,4 @@ if [ ! -e /etc/ceph/ceph.conf ] && [ ! -e "$HOME/.ceph/config" ] &&
     one_line_error "set CEPH_CONF"
 fi
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failure(s)"
-    exit 1
-fi
-echo "ok"
+finish

@@ -22,7 +22,7 @@
 # with the aws command and $AWS_ENDPOINT_URL).
 # Env: WV, PYTHON, WV_SRC; optional WV_TEST_REPO_BASE, AWS_*.
 set -u
-: "${PYTHON:=/usr/bin/python3}"
+. "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 BASE=${WV_TEST_REPO_BASE:-$tmp}
 RUN=crypt-$(date +%H%M%S)-$$
@@ -38,26 +38,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect() {
-    local want=$1
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    [ "$got" = "$want" ] || fail "exit $got, wanted $want: $* ($(head -c 400 "$tmp/err"))"
-}
-one_line_error() {
-    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "stderr not one line: $(cat "$tmp/err")"
-    grep -q '^wv' "$tmp/err" || fail "stderr does not start with wv: $(cat "$tmp/err")"
-    grep -q -- "$1" "$tmp/err" || fail "stderr lacks '$1': $(cat "$tmp/err")"
-}
-has() { grep -q -- "$1" "$tmp/out" || fail "output lacks '$1': $(head -c 600 "$tmp/out")"; }
-sums() { "$WV" inspect --json "$1" | "$PYTHON" -c '
-import json, sys
-for t in sorted(json.load(sys.stdin)["tensors"], key=lambda t: t["name"]):
-    print(t["name"], t["dtype"], t["shape"], t["sha256"])'; }
-same_tensors() { [ "$(sums "$1")" = "$(sums "$2")" ] || fail "tensors of $2 differ from $1"; }
 
 # ---- objects of a repository, wherever it is ---------------------------------
 # objs REPO PREFIX: its keys under PREFIX, sorted (ref locks and temporary
@@ -430,8 +410,4 @@ PY
     fi
 fi
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failure(s)"
-    exit 1
-fi
-echo "repo_crypt: ok"
+finish "repo_crypt: ok"

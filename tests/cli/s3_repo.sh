@@ -7,11 +7,11 @@
 # Exits 77 (skipped) when AWS_ENDPOINT_URL is unset.
 # Env: WV, PYTHON, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
 set -u
-: "${PYTHON:=/usr/bin/python3}"
 if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
     echo "SKIP: AWS_ENDPOINT_URL is not set (no S3 server)"
     exit 77
 fi
+. "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 bucket="wvt-s3-cli-$(date +%H%M%S)-$$"
 cleanup() {
@@ -20,26 +20,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect() {
-    local want=$1
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    [ "$got" = "$want" ] || fail "exit $got, wanted $want: $* ($(head -c 400 "$tmp/err"))"
-}
-one_line_error() {
-    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "stderr not one line: $(cat "$tmp/err")"
-    grep -q '^wv' "$tmp/err" || fail "stderr does not start with wv: $(cat "$tmp/err")"
-    grep -q -- "$1" "$tmp/err" || fail "stderr lacks '$1': $(cat "$tmp/err")"
-}
-has() { grep -q -- "$1" "$tmp/out" || fail "output lacks '$1': $(head -c 600 "$tmp/out")"; }
-# sha256 of every tensor, by name (what a checkout must reproduce)
-sums() { "$WV" inspect --json "$1" | "$PYTHON" -c '
-import json, sys
-for t in sorted(json.load(sys.stdin)["tensors"], key=lambda t: t["name"]):
-    print(t["name"], t["dtype"], t["shape"], t["sha256"])'; }
 
 "$PYTHON" - "$tmp" <<'PY' || { echo "cannot generate inputs"; exit 1; }
 import json, struct, sys
@@ -83,10 +63,10 @@ expect 0 "$WV" show "$R@${id1:0:12}"
 has "message:    first"
 
 expect 0 "$WV" checkout "$R@latest" -o "$tmp/x2.safetensors"
-[ "$(sums "$tmp/x2.safetensors")" = "$(sums "$tmp/b.safetensors")" ] ||
+[ "$(tensor_sums "$tmp/x2.safetensors")" = "$(tensor_sums "$tmp/b.safetensors")" ] ||
     fail "checkout of latest differs from what was committed"
 expect 0 "$WV" checkout "$R@$id1" -o "$tmp/x1.safetensors"
-[ "$(sums "$tmp/x1.safetensors")" = "$(sums "$tmp/a.safetensors")" ] ||
+[ "$(tensor_sums "$tmp/x1.safetensors")" = "$(tensor_sums "$tmp/a.safetensors")" ] ||
     fail "checkout of the first commit differs"
 
 # Tags and branches: delete (a tombstone on S3), list, make again.
@@ -117,7 +97,7 @@ expect 0 "$WV" prune "$R" --keep-last 1
 expect 0 "$WV" gc "$R"
 expect 0 "$WV" verify "$R"
 expect 0 "$WV" checkout "$R@best" -o "$tmp/y.safetensors"
-[ "$(sums "$tmp/y.safetensors")" = "$(sums "$tmp/b.safetensors")" ] ||
+[ "$(tensor_sums "$tmp/y.safetensors")" = "$(tensor_sums "$tmp/b.safetensors")" ] ||
     fail "the tagged checkpoint changed after prune and gc"
 
 # ---- errors: one line each, no secret ---------------------------------------
@@ -135,5 +115,4 @@ AWS_ENDPOINT_URL=http://127.0.0.1:1 WV_S3_RETRIES=2 expect 4 "$WV" log "$R"
 one_line_error "cannot reach http://127.0.0.1:1: Connection refused (after 2 attempts)"
 [ $(($(date +%s) - start)) -le 5 ] || fail "an unreachable server took too long"
 
-[ "$failures" = 0 ] || { echo "$failures failure(s)"; exit 1; }
-echo "ok"
+finish
