@@ -5,18 +5,12 @@
 # outside its directory, is refused with one line.
 # Env: WV, WV_FIXTURES, PYTHON.
 set -u
-: "${PYTHON:=/usr/bin/python3}"
+. "$(dirname "$0")/../harness/cli.sh"
+fail_fast=1 # each step uses the files the one before wrote
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "shard.sh: $*" >&2; exit 1; }
 src=$WV_FIXTURES/safetensors/tinygrad-mnist.safetensors
 src2=$WV_FIXTURES/safetensors/candle-connect4-dqn-small.safetensors
-
-tensors() { "$WV" inspect --json "$1" | "$PYTHON" -c '
-import json, sys
-d = json.load(sys.stdin)
-for t in sorted(d["tensors"], key=lambda t: t["name"]):
-    print(t["name"], t["dtype"], t["shape"], t["sha256"])'; }
 
 # 1. Cut into shards; the index is what transformers would write.
 "$WV" convert "$src2" "$tmp/model.safetensors" --shard-size 3KB ||
@@ -45,7 +39,7 @@ assert idx["metadata"]["total_size"] == total, (idx["metadata"], total)
 assert list(idx["weight_map"]) == sorted(idx["weight_map"])
 print("index ok:", len(idx["weight_map"]), "tensors,", total, "bytes")
 PY
-[ "$(tensors "$tmp/model.safetensors.index.json")" = "$(tensors "$src2")" ] ||
+[ "$(tensor_sums "$tmp/model.safetensors.index.json")" = "$(tensor_sums "$src2")" ] ||
     fail "sharded set differs from its source"
 "$WV" verify "$tmp/model.safetensors.index.json" >/dev/null ||
     fail "verify of the index failed"
@@ -85,7 +79,7 @@ json.dump({"metadata": {"total_size": len(data)}, "weight_map": wm},
           open(os.path.join(d, "model.safetensors.index.json"), "w"),
           indent=2, sort_keys=True)
 PY
-[ "$(tensors "$tmp/hf/model.safetensors.index.json")" = "$(tensors "$src")" ] ||
+[ "$(tensor_sums "$tmp/hf/model.safetensors.index.json")" = "$(tensor_sums "$src")" ] ||
     fail "HF-style index read differs from the source"
 
 # 4. Refusals: one line, exit 1 (bad input) or 3 (missing file).
@@ -118,4 +112,4 @@ edit 'd["weight_map"] = {}'
 expect_fail 1 "empty" "$tmp/bad.index.json"
 printf '{"metadata": {}}' >"$tmp/nomap.json"
 expect_fail 1 "weight_map" "$tmp/nomap.json"
-echo "shard.sh: all checks passed"
+finish "shard.sh: all checks passed"
