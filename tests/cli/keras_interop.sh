@@ -22,9 +22,9 @@ WV=${WV:?WV must name the wv binary}
 FIX=${WV_FIXTURES:?WV_FIXTURES must name the fixtures directory}
 SRC=${WV_SRC:?WV_SRC must name the source root}
 PYTHON=${PYTHON:-/usr/bin/python3}
+. "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fail=0
 
 "$PYTHON" - "$tmp/gen" <<'EOF' || { echo "generator failed"; exit 1; }
 import io, os, sys, zipfile
@@ -181,10 +181,6 @@ peer() {
     "$PYTHON" "$SRC/tests/peer/peer_keras.py" "$1" >"$2"
 }
 
-inspect() {
-    "$WV" inspect --json "$1" >"$2"
-}
-
 # 1. Reading: files written by h5py and the real Keras fixtures.
 inputs=("$tmp"/gen/*.h5 "$tmp"/gen/*.keras
         "$FIX"/h5/keras2-weights-dearj611/model_weights.h5
@@ -194,14 +190,12 @@ inputs=("$tmp"/gen/*.h5 "$tmp"/gen/*.keras
 n=0
 for f in "${inputs[@]}"; do
     n=$((n + 1))
-    if ! inspect "$f" "$tmp/w$n.json" || ! peer "$f" "$tmp/p$n.json"; then
-        echo "FAIL read: $f (wv or peer refused it)"
-        fail=1
+    if ! inspect_json "$f" "$tmp/w$n.json" || ! peer "$f" "$tmp/p$n.json"; then
+        fail "read: $f (wv or peer refused it)"
         continue
     fi
     if ! cmp_json "$tmp/w$n.json" "$tmp/p$n.json" meta order; then
-        echo "FAIL read: $f: wv and h5py disagree"
-        fail=1
+        fail "read: $f: wv and h5py disagree"
     fi
 done
 echo "read: ${#inputs[@]} files compared with h5py"
@@ -263,32 +257,29 @@ for f in "${inputs[@]}"; do
     *) out="$tmp/o$n.h5" ;;
     esac
     if ! "$WV" convert "$f" "$out" 2>/dev/null; then
-        echo "FAIL write: wv convert $f $out"
-        fail=1
+        fail "write: wv convert $f $out"
         continue
     fi
-    peer "$out" "$tmp/q$n.json" || { echo "FAIL write: h5py cannot read $out"; fail=1; continue; }
+    peer "$out" "$tmp/q$n.json" || { fail "write: h5py cannot read $out"; continue; }
     if ! cmp_json "$tmp/w$n.json" "$tmp/q$n.json" order; then
-        echo "FAIL write: h5py reads other tensors from $out than wv from $f"
-        fail=1
+        fail "write: h5py reads other tensors from $out than wv from $f"
     fi
-    inspect "$out" "$tmp/r$n.json"
+    inspect_json "$out" "$tmp/r$n.json"
     if ! cmp_json "$tmp/w$n.json" "$tmp/r$n.json" order meta; then
-        echo "FAIL write: $f -> $out does not read back identically"
-        fail=1
+        fail "write: $f -> $out does not read back identically"
     fi
 done
 echo "write: ${#inputs[@]} files rewritten and read by h5py"
 
 fx="$FIX/h5"
 structure "$fx/keras2-weights-dearj611/model_weights.h5" "$tmp/o$((${#inputs[@]} - 3)).h5" ||
-    { echo "FAIL structure: legacy weights"; fail=1; }
+    fail "structure: legacy weights"
 structure "$fx/keras3-mnist-shreyansh/model.weights.h5" "$tmp/o$((${#inputs[@]} - 1)).weights.h5" ||
-    { echo "FAIL structure: Keras 3 weights"; fail=1; }
+    fail "structure: Keras 3 weights"
 structure "$fx/keras3-mnist-shreyansh/model.h5" "$tmp/o$((${#inputs[@]} - 2)).h5" optimizer_weights ||
-    { echo "FAIL structure: full model (model_weights)"; fail=1; }
+    fail "structure: full model (model_weights)"
 structure "$tmp/gen/legacy_vlen.h5" "$tmp/o$(( $(ls "$tmp"/gen/*.h5 | grep -n legacy_vlen | cut -d: -f1) )).h5" ||
-    { echo "FAIL structure: legacy (h5py vlen attributes)"; fail=1; }
+    fail "structure: legacy (h5py vlen attributes)"
 
 # 3. Round trips through the other writable formats.
 rt() { # rt IN FMT...: IN -> each step in turn; final tensors == IN's
@@ -298,16 +289,15 @@ rt() { # rt IN FMT...: IN -> each step in turn; final tensors == IN's
         i=$((i + 1))
         local nxt="$tmp/rt$i.$ext"
         if ! "$WV" convert "$cur" "$nxt" 2>/dev/null; then
-            echo "FAIL roundtrip: $cur -> $nxt"
-            fail=1
+            fail "roundtrip: $cur -> $nxt"
             return
         fi
         cur=$nxt
     done
-    inspect "$in" "$tmp/rt_a.json"
-    inspect "$cur" "$tmp/rt_b.json"
+    inspect_json "$in" "$tmp/rt_a.json"
+    inspect_json "$cur" "$tmp/rt_b.json"
     cmp_json "$tmp/rt_a.json" "$tmp/rt_b.json" ||
-        { echo "FAIL roundtrip: $in -> $* changed tensors"; fail=1; }
+        fail "roundtrip: $in -> $* changed tensors"
 }
 for f in "$fx"/keras2-weights-dearj611/model_weights.h5 \
     "$fx"/keras3-mnist-shreyansh/model.h5 \
@@ -333,11 +323,8 @@ with h5py.File(sys.argv[1], 'w') as f:
 import numpy as np, sys
 a = np.load(sys.argv[1])
 assert a.dtype == np.float32 and (a == np.arange(12).reshape(3, 4)).all()
-" "$tmp/one.npy" || { echo "FAIL: keras -> npy"; fail=1; }
-"$WV" convert "$tmp/one.npy" "$tmp/one_back.h5" 2>/dev/null || {
-    echo "FAIL: npy -> keras"
-    fail=1
-}
+" "$tmp/one.npy" || fail "keras -> npy"
+"$WV" convert "$tmp/one.npy" "$tmp/one_back.h5" 2>/dev/null || fail "npy -> keras"
 "$PYTHON" -c "
 import h5py, numpy as np, sys
 with h5py.File(sys.argv[1], 'r') as f:
@@ -345,7 +332,6 @@ with h5py.File(sys.argv[1], 'r') as f:
     f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
     assert len(names) == 1, names
     assert (f[names[0]][()] == np.arange(12).reshape(3, 4)).all()
-" "$tmp/one_back.h5" || { echo "FAIL: npy -> keras values"; fail=1; }
+" "$tmp/one_back.h5" || fail "npy -> keras values"
 
-[ $fail -eq 0 ] && echo "keras interop: all checks passed"
-exit $fail
+finish "keras interop: all checks passed"

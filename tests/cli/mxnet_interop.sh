@@ -24,12 +24,10 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 WV_SRC=${WV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 WV_FIXTURES=${WV_FIXTURES:-$WV_SRC/../shared/fixtures}
 PEER=$WV_SRC/tests/peer/peer_mxnet.py
+. "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fail=0
 checks=0
-
-bad() { echo "FAIL: $*" >&2; fail=1; }
 
 # same_json A B [order] -- two inspect documents describe the same tensors
 # (and metadata unless "nometa"); with "order" the order must match too.
@@ -63,8 +61,7 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-peer() { "$PYTHON" "$PEER" "$1" >"$2" || bad "peer cannot read $1"; }
-inspect() { "$WV" inspect --json "$1" >"$2" || bad "wv cannot read $1"; }
+peer() { "$PYTHON" "$PEER" "$1" >"$2" || fail "peer cannot read $1"; }
 
 # ---- the generated files ---------------------------------------------------
 mkdir -p "$tmp/gen" "$tmp/out"
@@ -152,25 +149,25 @@ for f in "$WV_FIXTURES"/mxnet/lenet-0001.params \
     b=$(basename "$f")
     # 1. wv reads it exactly as the peer does (order and metadata too).
     peer "$f" "$tmp/out/$b.peer.json"
-    inspect "$f" "$tmp/out/$b.wv.json"
+    inspect_json "$f" "$tmp/out/$b.wv.json"
     same_json "$tmp/out/$b.peer.json" "$tmp/out/$b.wv.json" order ||
-        bad "$b: wv and the peer disagree"
+        fail "$b: wv and the peer disagree"
     checks=$((checks + 1))
     # 2. wv's .params is read identically by the peer.
     "$WV" convert "$f" "$tmp/out/$b.rt.params" 2>/dev/null ||
-        bad "$b: wv convert to .params failed"
+        fail "$b: wv convert to .params failed"
     peer "$tmp/out/$b.rt.params" "$tmp/out/$b.rt.json"
     same_json "$tmp/out/$b.peer.json" "$tmp/out/$b.rt.json" order nometa ||
-        bad "$b: the peer reads wv's .params differently"
+        fail "$b: the peer reads wv's .params differently"
     checks=$((checks + 1))
     # 3. through safetensors and back.
     "$WV" convert "$f" "$tmp/out/$b.safetensors" 2>/dev/null ||
-        bad "$b: convert to safetensors failed"
+        fail "$b: convert to safetensors failed"
     "$WV" convert "$tmp/out/$b.safetensors" "$tmp/out/$b.st.params" \
-        2>"$tmp/err" || bad "$b: safetensors -> .params: $(cat "$tmp/err")"
+        2>"$tmp/err" || fail "$b: safetensors -> .params: $(cat "$tmp/err")"
     peer "$tmp/out/$b.st.params" "$tmp/out/$b.st.json"
     same_json "$tmp/out/$b.peer.json" "$tmp/out/$b.st.json" nometa ||
-        bad "$b: mxnet -> safetensors -> mxnet changed tensors"
+        fail "$b: mxnet -> safetensors -> mxnet changed tensors"
     checks=$((checks + 1))
 done
 
@@ -181,7 +178,7 @@ for f in "$WV_FIXTURES"/mxnet/lenet-0001.params \
          "$tmp"/gen/v2_*.params; do
     b=$(basename "$f")
     cmp -s "$f" "$tmp/out/$b.rt.params" ||
-        bad "$b: wv's rewrite is not byte-identical to the original"
+        fail "$b: wv's rewrite is not byte-identical to the original"
     checks=$((checks + 1))
 done
 # The pre-V1/V1 lists come back as V2 with the same names/values (checked
@@ -189,7 +186,7 @@ done
 for b in legacy_ndarray.v0 v1_mixed.params prev1_list.nd; do
     "$WV" convert "$tmp/out/$b.rt.params" "$tmp/out/$b.rt2.params" &&
         cmp -s "$tmp/out/$b.rt.params" "$tmp/out/$b.rt2.params" ||
-        bad "$b: the V2 rewrite is not stable"
+        fail "$b: the V2 rewrite is not stable"
     checks=$((checks + 1))
 done
 
@@ -202,10 +199,10 @@ for f in "$WV_FIXTURES"/mxnet/lenet-0001.params \
     b=$(basename "$f")
     "$WV" convert "$f" "$tmp/out/$b.npz" 2>/dev/null &&
         "$WV" convert "$tmp/out/$b.npz" "$tmp/out/$b.npz.params" ||
-        bad "$b: mxnet -> npz -> mxnet conversion failed"
+        fail "$b: mxnet -> npz -> mxnet conversion failed"
     peer "$tmp/out/$b.npz.params" "$tmp/out/$b.npz.json"
     same_json "$tmp/out/$b.peer.json" "$tmp/out/$b.npz.json" nometa ||
-        bad "$b: mxnet -> npz -> mxnet changed tensors"
+        fail "$b: mxnet -> npz -> mxnet changed tensors"
     checks=$((checks + 1))
 done
 
@@ -232,12 +229,12 @@ for i in range(3):
     out = struct.pack("<QQQ", 0x112, 0, 1) + rec + struct.pack("<Q", 0)
     open("%s%d.params" % (sys.argv[2], i), "wb").write(out)
 PY
-    bad "cannot cut single-array files"
+    fail "cannot cut single-array files"
 for i in 0 1 2; do
     f=$tmp/one$i.params
     "$WV" convert "$f" "$tmp/out/one$i.npy" &&
         "$WV" convert "$tmp/out/one$i.npy" "$tmp/out/one$i.npy.params" ||
-        bad "one$i: mxnet -> npy -> mxnet conversion failed"
+        fail "one$i: mxnet -> npy -> mxnet conversion failed"
     peer "$f" "$tmp/out/one$i.a.json"
     peer "$tmp/out/one$i.npy.params" "$tmp/out/one$i.b.json"
     "$PYTHON" - "$tmp/out/one$i.a.json" "$tmp/out/one$i.b.json" <<'PY' ||
@@ -246,7 +243,7 @@ a, b = (json.load(open(p))["tensors"] for p in sys.argv[1:3])
 k = lambda t: (t["dtype"], t["shape"], t["sha256"])
 sys.exit(0 if len(a) == len(b) == 1 and k(a[0]) == k(b[0]) else 1)
 PY
-        bad "one$i: mxnet -> npy -> mxnet changed the tensor"
+        fail "one$i: mxnet -> npy -> mxnet changed the tensor"
     checks=$((checks + 1))
 done
 
@@ -261,13 +258,9 @@ PY
 "$WV" verify "$tmp/sparse.params" >/dev/null 2>"$tmp/sparse.err"
 rc=$?
 [ $rc -eq 1 ] && grep -q "row_sparse" "$tmp/sparse.err" ||
-    bad "sparse record: wv exited $rc: $(cat "$tmp/sparse.err")"
+    fail "sparse record: wv exited $rc: $(cat "$tmp/sparse.err")"
 "$PYTHON" "$PEER" "$tmp/sparse.params" >/dev/null 2>&1 &&
-    bad "the peer accepted a sparse record"
+    fail "the peer accepted a sparse record"
 checks=$((checks + 1))
 
-if [ $fail -ne 0 ]; then
-    echo "mxnet_interop: FAILED" >&2
-    exit 1
-fi
-echo "mxnet_interop: ok ($checks checks)"
+finish "mxnet_interop: ok ($checks checks)"

@@ -21,10 +21,9 @@ WV=${WV:?WV must name the wv binary}
 PYTHON=${PYTHON:-/usr/bin/python3}
 WV_SRC=${WV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 WV_FIXTURES=${WV_FIXTURES:-/work/shared/fixtures}
+. "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fail=0
-bad() { echo "FAIL: $*" >&2; fail=1; }
 
 "$PYTHON" - "$tmp" <<'EOF' || exit 1
 import sys, os, io, zipfile, collections
@@ -94,8 +93,8 @@ EOF
 # 1. torch-written files read identically.
 cmp_json() { # cmp_json FILE PEER_JSON: wv inspect --json FILE vs PEER_JSON
     "$WV" inspect --json "$1" >"$tmp/wv.json" 2>"$tmp/wv.err" ||
-        { bad "$1: wv inspect failed: $(cat "$tmp/wv.err")"; return; }
-    "$PYTHON" - "$2" "$tmp/wv.json" <<'PY' || bad "$1: differs from the peer"
+        { fail "$1: wv inspect failed: $(cat "$tmp/wv.err")"; return; }
+    "$PYTHON" - "$2" "$tmp/wv.json" <<'PY' || fail "$1: differs from the peer"
 import json, sys
 p, o = (json.load(open(a)) for a in sys.argv[1:3])
 key = lambda t: t["name"]
@@ -120,7 +119,7 @@ peer() { # peer FILE OUT_JSON
     "$PYTHON" -c 'import sys, json; sys.path.insert(0, sys.argv[1]);
 import peer_pth; json.dump(peer_pth.dump(sys.argv[2]), open(sys.argv[3], "w"))' \
         "$WV_SRC/tests/peer" "$1" "$2" 2>"$tmp/peer.err" ||
-        { bad "$1: peer failed: $(tail -1 "$tmp/peer.err")"; return 1; }
+        { fail "$1: peer failed: $(tail -1 "$tmp/peer.err")"; return 1; }
 }
 n=0
 for f in "$tmp"/src/*.pt; do
@@ -134,11 +133,11 @@ mkdir -p "$tmp/out"
 for f in "$tmp"/src/*.pt; do
     b=$(basename "$f" .pt)
     "$WV" convert "$f" "$tmp/out/$b.pth" 2>"$tmp/err" ||
-        { bad "convert $b: $(cat "$tmp/err")"; continue; }
+        { fail "convert $b: $(cat "$tmp/err")"; continue; }
     "$WV" convert "$f" "$tmp/out/$b.nest.pth" --nest 2>"$tmp/err" ||
-        { bad "convert --nest $b: $(cat "$tmp/err")"; continue; }
+        { fail "convert --nest $b: $(cat "$tmp/err")"; continue; }
 done
-"$PYTHON" - "$tmp" <<'EOF' || bad "torch.load of wv-written files"
+"$PYTHON" - "$tmp" <<'EOF' || fail "torch.load of wv-written files"
 import sys, os, glob, collections
 import torch
 d = sys.argv[1]
@@ -204,33 +203,33 @@ d = json.load(sys.stdin); print(json.dumps(sorted(d["tensors"], key=lambda t: t[
 rt=0
 for f in "$WV_FIXTURES"/pth/* "$tmp"/src/*.pt; do
     b=$(basename "$f")
-    want=$(tensors_of "$f") || { bad "$b: inspect failed"; continue; }
+    want=$(tensors_of "$f") || { fail "$b: inspect failed"; continue; }
     "$WV" convert "$f" "$tmp/a.pth" &&
         "$WV" convert "$tmp/a.pth" "$tmp/a.safetensors" &&
         "$WV" convert "$tmp/a.safetensors" "$tmp/b.pth" ||
-        { bad "$b: fixture -> pth -> safetensors -> pth failed"; continue; }
+        { fail "$b: fixture -> pth -> safetensors -> pth failed"; continue; }
     [ "$(tensors_of "$tmp/b.pth")" = "$want" ] ||
-        bad "$b: pth -> safetensors -> pth changed tensors"
+        fail "$b: pth -> safetensors -> pth changed tensors"
     case $want in
     *'"BF16"'*) ;; # numpy has no bfloat16: npz/npy cannot hold these
     *)
         "$WV" convert "$tmp/a.pth" "$tmp/a.npz" &&
             "$WV" convert "$tmp/a.npz" "$tmp/c.pth" ||
-            { bad "$b: pth -> npz -> pth failed"; continue; }
+            { fail "$b: pth -> npz -> pth failed"; continue; }
         [ "$(tensors_of "$tmp/c.pth")" = "$want" ] ||
-            bad "$b: pth -> npz -> pth changed tensors"
+            fail "$b: pth -> npz -> pth changed tensors"
         ;;
     esac
     if [ "$("$WV" inspect --json "$f" | "$PYTHON" -c 'import json, sys
 print(len(json.load(sys.stdin)["tensors"]))')" = 1 ]; then
         "$WV" convert "$tmp/a.pth" "$tmp/a.npy" &&
             "$WV" convert "$tmp/a.npy" "$tmp/d.pth" ||
-            { bad "$b: pth -> npy -> pth failed"; continue; }
+            { fail "$b: pth -> npy -> pth failed"; continue; }
         [ "$("$WV" inspect --json "$tmp/d.pth" | "$PYTHON" -c 'import json, sys
 t = json.load(sys.stdin)["tensors"][0]; print(t["sha256"], t["dtype"], t["shape"])')" = \
           "$("$WV" inspect --json "$f" | "$PYTHON" -c 'import json, sys
 t = json.load(sys.stdin)["tensors"][0]; print(t["sha256"], t["dtype"], t["shape"])')" ] ||
-            bad "$b: pth -> npy -> pth changed the tensor"
+            fail "$b: pth -> npy -> pth changed the tensor"
     fi
     rt=$((rt + 1))
 done
@@ -241,7 +240,6 @@ s1=$(tensors_of "$WV_FIXTURES/pth/tinygrad-mnist.zip.pt")
 s2=$(tensors_of "$WV_FIXTURES/pth/tinygrad-mnist.legacy.pt")
 s3=$(tensors_of "$WV_FIXTURES/safetensors/tinygrad-mnist.safetensors")
 [ "$s1" = "$s2" ] && [ "$s1" = "$s3" ] ||
-    bad "tinygrad-mnist: zip, legacy and safetensors tensors differ"
+    fail "tinygrad-mnist: zip, legacy and safetensors tensors differ"
 
-[ $fail -eq 0 ] && echo "pth interop: all passed"
-exit $fail
+finish "pth interop: all passed"
