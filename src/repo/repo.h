@@ -80,6 +80,9 @@ struct wv_repo {
     struct wv__err err;
     struct wv__async *async; /* async.c: queue, worker, handle mutex */
     struct wv__crypt *crypt; /* NULL: not encrypted                  */
+    /* Chunks the last commit found equal to its parent's by comparing
+     * bytes instead of hashing (commit.c; read by the tests). */
+    uint64_t n_same_as_parent;
 };
 
 /* A manifest in memory. */

@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <sys/mman.h>
 
 struct local {
     struct wv__store base;
@@ -513,6 +514,43 @@ static void sweep_dir(const char *dir, int64_t min_age, int depth)
     closedir(d);
 }
 
+/* Objects are immutable and replaced only by rename, so a mapping sees
+ * the bytes the object had when mapped (gc, which deletes, cannot run
+ * while a commit holds its shared lock). */
+static int l_map(struct local *l, struct wv__store_map *m)
+{
+    int rc = WV_OK;
+    struct stat st;
+    m->p = NULL;
+    m->len = 0;
+    char *p = key_path(l, m->key);
+    if (p == NULL)
+        return WV_NOMEM;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = io_err(l, "cannot open", m->key, errno);
+        goto out;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        (uint64_t)st.st_size > SIZE_MAX) {
+        rc = wv__seterr(l->base.err, WV_NOTFOUND, "%s: cannot map '%s'",
+                        l->base.uri, m->key);
+        goto out;
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        rc = io_err(l, "cannot map", m->key, errno);
+        goto out;
+    }
+    m->p = map;
+    m->len = (size_t)st.st_size;
+out:
+    if (fd >= 0)
+        close(fd);
+    wv__free(p);
+    return rc;
+}
+
 static int l_control(struct wv__store *s, int op, void *arg)
 {
     struct local *l = (struct local *)s;
@@ -522,6 +560,15 @@ static int l_control(struct wv__store *s, int op, void *arg)
     }
     if (op == WV_STORE_SYNC)
         return l_sync(l);
+    if (op == WV_STORE_MAP)
+        return l_map(l, arg);
+    if (op == WV_STORE_UNMAP) {
+        struct wv__store_map *m = arg;
+        if (m->p != NULL && m->len > 0)
+            munmap((void *)m->p, m->len);
+        m->p = NULL;
+        return WV_OK;
+    }
     if (op == WV_STORE_MTIME) {
         struct wv__store_mtime *m = arg;
         struct stat st;

@@ -237,6 +237,8 @@ int wv__store_ref_cas(struct wv__store *s, const char *ref,
 
 int wv__store_control(struct wv__store *s, int op, void *arg)
 {
+    if (op == WV_STORE_UNMAP) /* a release: never fails, no fault point */
+        return s->methods->control(s, op, arg);
     int kind = fault_due(op == WV_STORE_SYNC ? OP_SYNC : OP_OTHER);
     if (kind == WV__SFAULT_FAIL)
         return fault_msg(s, op == WV_STORE_SYNC ? "sync" : "control", "*");

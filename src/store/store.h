@@ -37,6 +37,15 @@ enum {
     WV_STORE_SWEEP = 3, /* arg: int64_t *: remove the backend's own
                            leftovers (temporary files of killed writers)
                            older than that many seconds                 */
+    WV_STORE_MAP = 4,   /* arg: struct wv__store_map: map an object
+                           read-only into memory (local disk only; an
+                           optimisation, callers fall back on get)      */
+    WV_STORE_UNMAP = 5, /* arg: struct wv__store_map from WV_STORE_MAP  */
+};
+struct wv__store_map {
+    const char *key;
+    const unsigned char *p; /* out: the object's bytes            */
+    size_t len;             /* out: its size                      */
 };
 
 struct wv__store_mtime {

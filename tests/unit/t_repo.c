@@ -295,3 +295,92 @@ TEST_IMPL(repo_manifest_duplicate_fields)
     ASSERT_EQ(mf.n_meta, 1);
     wv__manifest_release(&mf);
 }
+
+/* A commit compares the chunks its parent stored raw instead of hashing
+ * them: the ids it records are still the SHA-256 of the bytes, unchanged
+ * chunks are found by comparison, changed ones are not, and a store that
+ * cannot map (memory) or a compressed repository simply hashes. */
+static void check_ids_are_hashes(wv_repo *r, const char *id,
+                                 const wv_model *m)
+{
+    struct wv__manifest mf;
+    ASSERT_OK(wv__manifest_load(r, id, &mf));
+    for (size_t i = 0; i < mf.n_tensors; i++) {
+        const struct wv__mtensor *t = &mf.tensors[i];
+        const wv_tensor *u = wv_model_find(m, t->name);
+        ASSERT_NOT_NULL(u);
+        for (size_t c = 0; c < t->n_chunks; c++) {
+            size_t off = c * (size_t)mf.chunk_size;
+            size_t n = wv_tensor_nbytes(u) - off < mf.chunk_size
+                           ? wv_tensor_nbytes(u) - off
+                           : (size_t)mf.chunk_size;
+            unsigned char want[32];
+            ASSERT_OK(wv__chunk_id(r, (const unsigned char *)
+                                          wv_tensor_data(u) + off,
+                                   n, want));
+            ASSERT_MEMEQ(t->chunks[c], want, 32);
+        }
+    }
+    wv__manifest_release(&mf);
+}
+
+/* expect: 0 none compared; 1 every raw chunk; 2 some at most (a
+ * compressed repository stores only incompressible chunks raw) */
+static void same_as_parent(const char *uri, const char *compression,
+                           int expect)
+{
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.compression = compression;
+    io.chunk_size = 64 << 10;
+    io.pack_size = 256 << 10;
+    ASSERT_OK(wv_repo_init(uri, &io));
+    wv_repo *r;
+    ASSERT_OK(wv_repo_open(uri, NULL, 0, &r));
+    wv_model *m = make_set(0, 4 << 20), *m2 = make_set(1, 4 << 20), *back;
+    char id1[WV_ID_HEX], id2[WV_ID_HEX], id3[WV_ID_HEX];
+    ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id1));
+    ASSERT_EQ(r->n_same_as_parent, 0); /* no parent */
+    /* big.weight (64 chunks) unchanged; small.bias and step changed. */
+    wv_repo_close(r); /* the index comes back from the store */
+    ASSERT_OK(wv_repo_open(uri, NULL, 0, &r));
+    ASSERT_OK(wv_repo_commit(r, m2, NULL, NULL, id2));
+    if (expect == 1)
+        ASSERT_EQ(r->n_same_as_parent, 64);
+    else if (expect == 0)
+        ASSERT_EQ(r->n_same_as_parent, 0);
+    else
+        ASSERT(r->n_same_as_parent < 64);
+    check_ids_are_hashes(r, id2, m2);
+    /* One element of chunk 5 of big.weight changes: the other 63 and the
+     * two small tensors, unchanged since, are compared. */
+    float *w = (float *)wv_tensor_data(wv_model_find(m2, "big.weight"));
+    w[5 * (64 << 10) / 4 + 17] += 1.0f;
+    ASSERT_OK(wv_repo_commit(r, m2, NULL, NULL, id3));
+    if (expect == 1)
+        ASSERT_EQ(r->n_same_as_parent, 65);
+    else if (expect == 0)
+        ASSERT_EQ(r->n_same_as_parent, 0);
+    else
+        ASSERT(r->n_same_as_parent < 65);
+    check_ids_are_hashes(r, id3, m2);
+    ASSERT_OK(wv_repo_checkout(r, id3, NULL, &back));
+    ASSERT(same(m2, back));
+    wv_model_free(back);
+    ASSERT_OK(wv_repo_checkout(r, id1, NULL, &back));
+    ASSERT(same(m, back));
+    wv_model_free(back);
+    ASSERT_OK(wv_repo_verify(r, NULL, NULL, NULL));
+    wv_model_free(m);
+    wv_model_free(m2);
+    wv_repo_close(r);
+}
+
+TEST_IMPL(repo_same_as_parent)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/parent-none", wvtest_tmpdir());
+    same_as_parent(dir, "none", 1);
+    snprintf(dir, sizeof dir, "%s/parent-zstd", wvtest_tmpdir());
+    same_as_parent(dir, "zstd-bg", 2);
+    same_as_parent("mem://parent-none", "none", 0);
+}
