@@ -271,10 +271,14 @@ static int unescape_append(char *out, size_t cap, size_t *olen,
                            const char *s, size_t n)
 {
     size_t i = 0;
+    if (cap == 0 || *olen >= cap)
+        return WV_RANGE;
     while (i < n) {
-        if (cap - *olen < 5)
-            return WV_RANGE;
+        /* Room for what this step writes and the NUL: the limit is the
+         * same however the text is spelled. */
         if (s[i] != '&') {
+            if (cap - *olen < 2)
+                return WV_RANGE;
             out[(*olen)++] = s[i++];
             continue;
         }
@@ -282,6 +286,9 @@ static int unescape_append(char *out, size_t cap, size_t *olen,
         size_t next;
         if (!entity(s, n, i, &cp, &next))
             return WV_CORRUPT;
+        size_t need = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        if (cap - *olen < need + 1)
+            return WV_RANGE;
         put_utf8(out, olen, cp);
         i = next;
     }
