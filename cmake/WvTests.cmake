@@ -141,7 +141,8 @@ set(WV_CEPH_ENV
   "WV_S3_B_SECRET_ACCESS_KEY=wvbobsecretkey00000000000000000000000001")
 get_property(wv_all_tests DIRECTORY PROPERTY TESTS)
 foreach(t ${wv_all_tests})
-  if(t MATCHES "^(unit|cli)\\.(s3|rados|remote|ceph)")
+  # (cli.python: its S3 round trip)
+  if(t MATCHES "^(unit|cli)\\.(s3|rados|remote|ceph)" OR t STREQUAL "cli.python")
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT ${WV_CEPH_ENV})
     set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED ceph
                          SKIP_RETURN_CODE 77)
