@@ -2,10 +2,11 @@
 #
 # Source it from a test script with
 #     . "$(dirname "$0")/../harness/cli.sh"
-# (tests/harness/remote.sh sources it too). It defines functions and two
-# variables, sets no shell options and runs nothing else, so it may be
-# sourced under `set -u` or `set -euo pipefail` alike; every helper works
-# under both.
+# (tests/harness/remote.sh sources it too), before the first check. It
+# defines functions, sets failures and fail_fast to 0 and PYTHON if unset,
+# stops the script if WV is unset, sets no shell options and runs nothing
+# else, so it may be sourced under `set -u` or `set -euo pipefail` alike;
+# every helper works under both (tests/cli/cli_harness.sh checks that).
 #
 # Conventions
 #   failures   the number of failed checks so far (set to 0 here). A check
