@@ -339,27 +339,27 @@ int main(int argc, char **argv)
         }
     }
 
-    /* (b) Load into owned memory (warm), both ways, vs malloc + memcpy;
-     * and the floor of any owned load: the same bytes copied on every
-     * core into memory that is already faulted in. Rotating order. */
+    /* (b) Load into owned memory (warm) vs malloc + memcpy; and the floor
+     * of any owned load: the same bytes copied on every core into memory
+     * that is already faulted in. Rotating order. */
     fprintf(stderr, "bench_io: owned loads vs memcpy...\n");
     bench_warm(p_big);
-    double t_load[MAX_RUNS], t_pread[MAX_RUNS], t_copy[MAX_RUNS],
-        t_floor[MAX_RUNS], t_open[MAX_RUNS];
+    double t_load[MAX_RUNS], t_copy[MAX_RUNS], t_floor[MAX_RUNS],
+        t_open[MAX_RUNS];
     unsigned char *warm_dst = malloc(total_bytes);
     if (warm_dst == NULL)
         bench_die("out of memory");
     memset(warm_dst, 1, total_bytes);
     for (int r = 0; r < runs; r++) {
-        for (int k = 0; k < 4; k++) {
-            int what = (k + r) % 4;
-            if (what <= 1) {
+        for (int k = 0; k < 3; k++) {
+            int what = (k + r) % 3;
+            if (what == 0) {
                 wv_load_opts lo = WV_LOAD_OPTS_INIT;
-                lo.flags = what == 0 ? WV_LOAD_COPY : WV_LOAD_PREAD;
+                lo.flags = WV_LOAD_PREAD;
                 wv_model *l;
                 double t0 = bench_now();
                 int rc = wv_model_load(p_big, &lo, &l);
-                (what == 0 ? t_load : t_pread)[r] = bench_now() - t0;
+                t_load[r] = bench_now() - t0;
                 if (rc != WV_OK)
                     bench_die("wv_model_load %s: %s", p_big, wv_strerror(rc));
                 if (r == 0) { /* check once that it loaded the right bytes */
@@ -374,7 +374,7 @@ int main(int argc, char **argv)
                     }
                 }
                 wv_model_free(l);
-            } else if (what == 2) {
+            } else if (what == 1) {
                 double t0 = bench_now();
                 unsigned char *dst = malloc(total_bytes);
                 if (dst == NULL)
@@ -485,7 +485,6 @@ int main(int argc, char **argv)
     double ms_save = bench_median(t_save, runs);
     double ms_write = bench_median(t_write, runs);
     double ms_load = bench_median(t_load, runs);
-    double ms_pread = bench_median(t_pread, runs);
     double ms_floor = bench_median(t_floor, runs);
     double ms_copy = bench_median(t_copy, runs);
     double ms_open = bench_median(t_open, runs);
@@ -502,25 +501,18 @@ int main(int argc, char **argv)
            "| %.2f | >= 0.9 | %s |\n",
            data / ms_save / GB, data / ms_write / GB, r_save,
            r_save >= 0.9 ? "yes" : "**no**");
-    printf("| load to owned memory (WV_LOAD_COPY), warm (GB/s) vs "
-           "malloc+memcpy | %.3f GB/s | %.3f GB/s | %.2f | (reference) | - "
-           "|\n",
-           data / ms_load / GB, data / ms_copy / GB, r_copy);
     printf("| load to owned memory (WV_LOAD_PREAD), warm (GB/s) vs "
            "malloc+memcpy | %.3f GB/s | %.3f GB/s | %.2f | (reference) | - "
            "|\n",
-           data / ms_pread / GB, data / ms_copy / GB, ms_copy / ms_pread);
+           data / ms_load / GB, data / ms_copy / GB, r_copy);
     printf("| floor of any owned load: parallel memcpy into memory already "
            "faulted in (s) | - | %.3f s | - | (reference) | - |\n",
            ms_floor);
     if (torch_load > 0) {
         double r1 = torch_load / ms_load, r2 = torch_load / ms_open;
-        printf("| load to owned memory (WV_LOAD_COPY) vs torch.load (s) | "
+        printf("| load to owned memory (WV_LOAD_PREAD) vs torch.load (s) | "
                "%.3f s | %.3f s | %.1fx | >= 5x | %s |\n",
                ms_load, torch_load, r1, r1 >= 5 ? "yes" : "**no**");
-        printf("| load to owned memory (WV_LOAD_PREAD) vs torch.load (s) | "
-               "%.3f s | %.3f s | %.1fx | (reference) | - |\n",
-               ms_pread, torch_load, torch_load / ms_pread);
         printf("| floor (above) vs torch.load: the best ratio any owned load "
                "could reach here | %.3f s | %.3f s | %.1fx | (reference) | - "
                "|\n",
@@ -564,10 +556,9 @@ int main(int argc, char **argv)
     printf("- save: wv_model_save (temp file, fsync, rename, fsync dir) vs "
            "open+write() of each tensor buffer+fsync+fsync dir, same file "
            "size; both files deleted after each run.\n");
-    printf("- load: wv_model_load(WV_LOAD_COPY: mapped, copied into owned "
-           "memory, unmapped) and wv_model_load(WV_LOAD_PREAD) of a file in "
-           "the page cache vs malloc() of a fresh buffer + memcpy() of the "
-           "same bytes from the in-memory set (all fault in fresh pages); "
+    printf("- load: wv_model_load(WV_LOAD_PREAD) of a file in the page "
+           "cache vs malloc() of a fresh buffer + memcpy() of the same bytes "
+           "from the in-memory set (both fault in fresh pages); "
            "floor: the same bytes copied by %d threads into a buffer whose "
            "pages are already present (no load into fresh memory can beat "
            "it).\n",
@@ -589,8 +580,7 @@ int main(int argc, char **argv)
     printf("\nPer-run values:\n\n");
     bench_print_runs("durable save", t_save, runs, 1, "s");
     bench_print_runs("write+fsync", t_write, runs, 1, "s");
-    bench_print_runs("load copy", t_load, runs, 1, "s");
-    bench_print_runs("load pread", t_pread, runs, 1, "s");
+    bench_print_runs("load pread", t_load, runs, 1, "s");
     bench_print_runs("floor (parallel memcpy, warm destination)", t_floor,
                      runs, 1, "s");
     bench_print_runs("malloc+memcpy", t_copy, runs, 1, "s");

@@ -273,11 +273,6 @@ WV_API int wv_tensor_sha256(const wv_tensor *t, unsigned char out[32]);
 #define WV_LOAD_MMAP 0u  /* default: map the file, tensors borrow from it */
 #define WV_LOAD_PREAD 1u /* read the data into owned memory with large
                             pread() calls (network filesystems)          */
-#define WV_LOAD_COPY 2u  /* owned memory, copied from a mapping of the file
-                            (or from the buffer of wv_model_load_mem):
-                            the fastest owned load from a local disk; the
-                            set keeps nothing of the file once loaded.
-                            WV_LOAD_PREAD wins if both are given.        */
 
 typedef struct wv_load_opts {
     uint32_t struct_size;

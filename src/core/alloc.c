@@ -43,11 +43,6 @@ int wv_set_allocator(const wv_allocator *a)
     return WV_OK;
 }
 
-bool wv__alloc_is_default(void)
-{
-    return g_alloc.alloc == std_alloc;
-}
-
 void wv__alloc_fail_after(long n)
 {
     g_fail_after = n;

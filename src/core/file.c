@@ -111,7 +111,7 @@ int wv__src_data(const struct wv__src *s, uint64_t off, uint64_t len,
         *data = s->map + off;
         return WV_OK;
     }
-    void *buf = wv__malloc_big((size_t)len);
+    void *buf = wv__malloc((size_t)len);
     if (buf == NULL)
         return wv__seterr(err, WV_NOMEM, "%s: out of memory for %llu bytes",
                           s->name, (unsigned long long)len);

@@ -70,20 +70,15 @@ struct wv__err;
 int wv__sandbox_check(int (*fn)(void *arg, struct wv__err *err), void *arg,
                       const char *what, struct wv__err *err);
 
-/* Large fresh buffers (par.c). wv__malloc_big: wv__malloc, the block
- * advised for transparent huge pages when it is large. wv__par_fill: split
- * [0, n) of dst over the cores when n is large; each worker faults its
- * slice in at once, then calls fn(ctx, dst + off, off, len, err). The
- * first failing worker's status and message are returned. */
+/* Split [0, n) of dst over the cores when n is large (par.c) and call
+ * fn(ctx, dst + off, off, len, err) on each slice, one thread each. The
+ * first failing slice's status and message are returned. */
 typedef int (*wv__fill_fn)(void *ctx, unsigned char *dst, size_t off,
                            size_t len, struct wv__err *err);
-void *wv__malloc_big(size_t n);
 int wv__par_fill(void *dst, size_t n, wv__fill_fn fn, void *ctx,
                  struct wv__err *err);
 /* memcpy through wv__par_fill. */
 void wv__memcpy_par(void *dst, const void *src, size_t n);
-/* True while the library allocates with malloc (no wv_set_allocator). */
-bool wv__alloc_is_default(void);
 
 /* ---- error messages ---------------------------------------------------- */
 /* An error context: a message buffer filled by the first failure. Handles
@@ -190,12 +185,6 @@ int wv__model_add(wv_model *m, const char *name, size_t name_len,
 /* Hand memory to the set: it is unmapped (mapped) or wv__free()d when the
  * set is freed. On failure the memory is released at once. */
 int wv__model_keep(wv_model *m, void *p, size_t len, bool mapped);
-/* Make the set independent of the memory at [region, region+len): the
- * tensors borrowing from it are copied into owned buffers (huge-page
- * backed, filled in parallel), and the region is released if the set kept
- * it (wv__model_keep). WV_NOMEM leaves the set as it was, still valid. */
-int wv__model_own(wv_model *m, const void *region, size_t len,
-                  struct wv__err *err);
 /* Move every tensor, metadata entry absent from `dst` and region of `src`
  * into `dst`, then free `src`. WV_EXISTS (nothing moved, src still freed)
  * if a tensor name is in both. */

@@ -120,10 +120,6 @@ int wv__load_src(const struct wv__src *src, const wv_load_opts *o,
             WV_CHECK(0, rc, "%s: %s", src->name, msg);
         }
     }
-    if (o && (o->flags & WV_LOAD_COPY) && src->map && src->size > 0)
-        /* After the load and the selection, so whatever any format left
-         * borrowing from the mapping is copied, and nothing else. */
-        WV_TRY(wv__model_own(m, src->map, (size_t)src->size, err));
 out:
     if (map)
         munmap(map, map_len);

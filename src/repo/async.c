@@ -205,7 +205,7 @@ static int stage_copy(struct wv__async *a, const wv_model *m, size_t total,
         }
         pthread_mutex_unlock(&a->qmu);
         if (buf == NULL)
-            buf = wv__malloc_big(total);
+            buf = wv__malloc(total);
         if (buf == NULL || wv__model_keep(c, buf, cap, false) != WV_OK) {
             rc = WV_NOMEM;
             goto out;

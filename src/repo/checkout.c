@@ -359,7 +359,7 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
         if (!wanted(opts, t->name))
             continue;
         WV_CHECK(t->nbytes <= SIZE_MAX, WV_RANGE, "tensor too large");
-        bufs[i] = wv__malloc_big((size_t)t->nbytes);
+        bufs[i] = wv__malloc((size_t)t->nbytes);
         WV_CHECK(bufs[i] != NULL || t->nbytes == 0, WV_NOMEM,
                  "out of memory for tensor '%.200s' (%llu bytes)", t->name,
                  (unsigned long long)t->nbytes);

@@ -522,74 +522,6 @@ TEST_IMPL(st_zero_copy)
     wv_model_free(b);
 }
 
-/* WV_LOAD_COPY: the tensors live in owned memory, the file's mapping is
- * gone, and what happens to the file afterwards does not reach them. */
-TEST_IMPL(st_copy_owns)
-{
-    char path[512];
-    size_t flen;
-    snprintf(path, sizeof path, "%s/copy.safetensors", wvtest_tmpdir());
-    unsigned char *file = wvtest_read_file(SAMPLE_OVERALL, &flen);
-    ASSERT_NOT_NULL(file);
-    ASSERT_OK(wvtest_write_file(path, file, flen));
-    wv_model *a = NULL, *b = NULL, *c = NULL, *d = NULL;
-    ASSERT_OK(load_path(path, WV_LOAD_MMAP, &a));
-    ASSERT_OK(load_path(path, WV_LOAD_COPY, &b));
-    ASSERT(same_tensors(a, b));
-    ASSERT(same_tensors(b, a));
-    ASSERT_EQ(wv_model_meta_count(a), wv_model_meta_count(b));
-    /* No mapping left: one owned buffer holds every tensor. */
-    ASSERT_EQ(b->n_regions, 1);
-    ASSERT(!b->regions[0].mapped);
-    for (size_t i = 0; i < wv_model_count(b); i++) {
-        const wv_tensor *t = wv_model_tensor(b, i);
-        const unsigned char *q = wv_tensor_data(t);
-        const unsigned char *blob = b->regions[0].p;
-        if (wv_tensor_nbytes(t) > 0)
-            ASSERT(q >= blob && q + wv_tensor_nbytes(t) <= blob + flen);
-    }
-    /* Only some tensors: each gets its own copy, the rest is not kept. */
-    const char *want[] = {wv_tensor_name(wv_model_tensor(a, 0)),
-                          wv_tensor_name(wv_model_tensor(a, 8))};
-    wv_load_opts o = WV_LOAD_OPTS_INIT;
-    o.flags = WV_LOAD_COPY;
-    o.names = want;
-    o.n_names = 2;
-    ASSERT_OK(wv_model_load(path, &o, &c));
-    ASSERT_EQ(wv_model_count(c), 2);
-    for (size_t i = 0; i < c->n_regions; i++)
-        ASSERT(!c->regions[i].mapped);
-    /* From memory: the caller's buffer may go at once. */
-    unsigned char *img = malloc(flen);
-    ASSERT_NOT_NULL(img);
-    memcpy(img, file, flen);
-    ASSERT_OK(wv_model_load_mem(img, flen, &o, &d));
-    memset(img, 0xA5, flen);
-    free(img);
-    /* Truncate and rewrite the file in place (as torch.save would): a
-     * mapping would fault or see the new bytes; the copies do not. */
-    ASSERT_OK(wvtest_write_file(path, "x", 1));
-    wv_model *ref = NULL;
-    ASSERT_OK(load_path(SAMPLE_OVERALL, WV_LOAD_MMAP, &ref));
-    ASSERT(same_tensors(b, ref));
-    ASSERT(same_tensors(ref, b));
-    for (int k = 0; k < 2; k++) {
-        const wv_tensor *t = wv_model_find(k ? d : c, want[k]);
-        const wv_tensor *r = wv_model_find(ref, want[k]);
-        ASSERT_NOT_NULL(t);
-        ASSERT_NOT_NULL(r);
-        ASSERT_EQ(wv_tensor_nbytes(t), wv_tensor_nbytes(r));
-        ASSERT_MEMEQ(wv_tensor_data(t), wv_tensor_data(r),
-                     wv_tensor_nbytes(r));
-    }
-    wv_model_free(a); /* never touched after the rewrite */
-    wv_model_free(b);
-    wv_model_free(c);
-    wv_model_free(d);
-    wv_model_free(ref);
-    free(file);
-}
-
 TEST_IMPL(st_load_mem_borrows)
 {
     size_t flen;
@@ -1016,22 +948,19 @@ TEST_IMPL(st_oom_load)
     size_t flen;
     unsigned char *file = wvtest_read_file(SAMPLE_OVERALL, &flen);
     ASSERT_NOT_NULL(file);
-    /* 0 mmap, 1 pread, 2 memory, 3 copy from the mapping, 4 copy from
-     * memory */
-    for (int mode = 0; mode < 5; mode++) {
+    /* 0 mmap, 1 pread, 2 memory */
+    for (int mode = 0; mode < 3; mode++) {
         long n;
         for (n = 1; n < 100000; n++) {
             wv_model *m = (wv_model *)1;
             int rc;
             char eb[WV_ERRBUF_SIZE] = "";
             wv_load_opts o = WV_LOAD_OPTS_INIT;
-            o.flags = mode == 1   ? WV_LOAD_PREAD
-                      : mode >= 3 ? WV_LOAD_COPY
-                                  : WV_LOAD_MMAP;
+            o.flags = mode == 1 ? WV_LOAD_PREAD : WV_LOAD_MMAP;
             o.errbuf = eb;
             o.errbuf_size = sizeof eb;
             wv__alloc_fail_after(n);
-            if (mode == 2 || mode == 4) {
+            if (mode == 2) {
                 rc = wv_model_load_mem(file, flen, &o, &m);
             } else {
                 rc = wv_model_load(SAMPLE_OVERALL, &o, &m);
