@@ -266,6 +266,14 @@ WV_API int wv_tensor_read(const wv_tensor *t, size_t off, void *buf,
                           size_t len);
 /* SHA-256 of the elements in C order, little-endian. */
 WV_API int wv_tensor_sha256(const wv_tensor *t, unsigned char out[32]);
+/* Copy every tensor into memory the caller already has, on every core:
+ * dst[i] receives the wv_tensor_nbytes() bytes of wv_model_tensor(m, i);
+ * a NULL dst[i] skips that tensor. n_dst must equal wv_model_count(m)
+ * (WV_MISUSE otherwise). With a set loaded by mmap (the default) this is
+ * the fastest way to fill existing buffers (a model's parameters, pinned
+ * staging memory): one copy, no allocation. */
+WV_API int wv_model_read_all(const wv_model *m, void *const *dst,
+                             size_t n_dst);
 
 /* ------------------------------------------------------------------------
  * Reading and writing files.

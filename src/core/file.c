@@ -55,20 +55,20 @@ static int pread_all(const struct wv__src *s, uint64_t off, unsigned char *p,
 struct pread_ctx {
     const struct wv__src *s;
     uint64_t off;
+    unsigned char *p;
 };
 
-static int pread_fill(void *ctx, unsigned char *dst, size_t off, size_t len,
-                      struct wv__err *err)
+static int pread_range(void *ctx, size_t off, size_t len, struct wv__err *err)
 {
     struct pread_ctx *c = ctx;
-    return pread_all(c->s, c->off + off, dst, len, err);
+    return pread_all(c->s, c->off + off, c->p + off, len, err);
 }
 
 static int pread_parallel(const struct wv__src *s, uint64_t off,
                           unsigned char *p, size_t len, struct wv__err *err)
 {
-    struct pread_ctx c = {s, off};
-    return wv__par_fill(p, len, pread_fill, &c, err);
+    struct pread_ctx c = {s, off, p};
+    return wv__par_run(len, pread_range, &c, err);
 }
 
 int wv__src_read(const struct wv__src *s, uint64_t off, void *buf, size_t len,

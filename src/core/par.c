@@ -22,30 +22,28 @@
 #define WV__PAR_MAX 4
 #define WV__SLICE ((size_t)2 << 20)
 
-struct fill_job {
-    wv__fill_fn fn;
+struct range_job {
+    wv__range_fn fn;
     void *ctx;
-    unsigned char *dst;
     size_t off, len;
     int rc;
     struct wv__err err;
 };
 
-static void *fill_main(void *arg)
+static void *range_main(void *arg)
 {
-    struct fill_job *j = arg;
-    j->rc = j->fn(j->ctx, j->dst, j->off, j->len, &j->err);
+    struct range_job *j = arg;
+    j->rc = j->fn(j->ctx, j->off, j->len, &j->err);
     return NULL;
 }
 
-int wv__par_fill(void *dst, size_t n, wv__fill_fn fn, void *ctx,
-                 struct wv__err *err)
+int wv__par_run(size_t n, wv__range_fn fn, void *ctx, struct wv__err *err)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int k = ncpu < 2 ? 1 : ncpu > WV__PAR_MAX ? WV__PAR_MAX : (int)ncpu;
     if (n < WV__PAR_MIN)
         k = 1;
-    struct fill_job jobs[WV__PAR_MAX];
+    struct range_job jobs[WV__PAR_MAX];
     pthread_t th[WV__PAR_MAX];
     bool started[WV__PAR_MAX] = {false};
     /* Slices of whole pages, so no two threads fault the same one. */
@@ -54,15 +52,15 @@ int wv__par_fill(void *dst, size_t n, wv__fill_fn fn, void *ctx,
         k = 1;
     for (int i = 0; i < k; i++) {
         size_t off = (size_t)i * per;
-        jobs[i] = (struct fill_job){fn, ctx, (unsigned char *)dst + off, off,
-                                    i == k - 1 ? n - off : per, WV_OK, {0}};
+        jobs[i] = (struct range_job){fn, ctx, off,
+                                     i == k - 1 ? n - off : per, WV_OK, {0}};
         if (i > 0)
-            started[i] = pthread_create(&th[i], NULL, fill_main,
+            started[i] = pthread_create(&th[i], NULL, range_main,
                                         &jobs[i]) == 0;
         if (i > 0 && !started[i]) /* no thread: do it here */
-            fill_main(&jobs[i]);
+            range_main(&jobs[i]);
     }
-    fill_main(&jobs[0]);
+    range_main(&jobs[0]);
     int rc = WV_OK;
     for (int i = 0; i < k; i++) {
         if (started[i])
@@ -73,16 +71,22 @@ int wv__par_fill(void *dst, size_t n, wv__fill_fn fn, void *ctx,
     return rc;
 }
 
-static int copy_fill(void *ctx, unsigned char *dst, size_t off, size_t len,
-                     struct wv__err *err)
+struct copy_ctx {
+    unsigned char *dst;
+    const unsigned char *src;
+};
+
+static int copy_range(void *ctx, size_t off, size_t len, struct wv__err *err)
 {
+    struct copy_ctx *c = ctx;
     (void)err;
-    memcpy(dst, (const unsigned char *)ctx + off, len);
+    memcpy(c->dst + off, c->src + off, len);
     return WV_OK;
 }
 
 void wv__memcpy_par(void *dst, const void *src, size_t n)
 {
+    struct copy_ctx c = {dst, src};
     if (n > 0)
-        (void)wv__par_fill(dst, n, copy_fill, (void *)src, NULL);
+        (void)wv__par_run(n, copy_range, &c, NULL);
 }

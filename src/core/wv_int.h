@@ -70,14 +70,13 @@ struct wv__err;
 int wv__sandbox_check(int (*fn)(void *arg, struct wv__err *err), void *arg,
                       const char *what, struct wv__err *err);
 
-/* Split [0, n) of dst over the cores when n is large (par.c) and call
- * fn(ctx, dst + off, off, len, err) on each slice, one thread each. The
- * first failing slice's status and message are returned. */
-typedef int (*wv__fill_fn)(void *ctx, unsigned char *dst, size_t off,
-                           size_t len, struct wv__err *err);
-int wv__par_fill(void *dst, size_t n, wv__fill_fn fn, void *ctx,
-                 struct wv__err *err);
-/* memcpy through wv__par_fill. */
+/* Split [0, n) over the cores when n is large (par.c), in slices of
+ * whole 2 MiB, and call fn(ctx, off, len, err) on each, one thread each.
+ * The first failing slice's status and message are returned. */
+typedef int (*wv__range_fn)(void *ctx, size_t off, size_t len,
+                            struct wv__err *err);
+int wv__par_run(size_t n, wv__range_fn fn, void *ctx, struct wv__err *err);
+/* memcpy through wv__par_run. */
 void wv__memcpy_par(void *dst, const void *src, size_t n);
 
 /* ---- error messages ---------------------------------------------------- */

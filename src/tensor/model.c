@@ -469,3 +469,63 @@ int wv_tensor_sha256(const wv_tensor *t, unsigned char out[32])
     wv__sha256_free(h);
     return WV_OK;
 }
+
+/* ---- copying a whole set out -------------------------------------------- */
+
+struct readall_ctx {
+    const wv_model *m;
+    void *const *dst;
+    const uint64_t *start; /* start[i]: tensor i's offset in the sum */
+};
+
+/* Copy bytes [off, off+len) of the tensors laid end to end. */
+static int readall_range(void *ctx, size_t off, size_t len,
+                         struct wv__err *err)
+{
+    const struct readall_ctx *c = ctx;
+    size_t n = c->m->n_tensors, lo = 0, hi = n;
+    (void)err;
+    while (lo + 1 < hi) { /* last tensor starting at or before off */
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->start[mid] <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    uint64_t end = (uint64_t)off + len;
+    for (size_t i = lo; i < n && c->start[i] < end; i++) {
+        const struct wv_tensor *t = &c->m->tensors[i];
+        uint64_t a = c->start[i] > off ? c->start[i] : off;
+        uint64_t b = c->start[i] + t->nbytes < end ? c->start[i] + t->nbytes
+                                                   : end;
+        if (a < b && c->dst[i] != NULL)
+            memcpy((unsigned char *)c->dst[i] + (a - c->start[i]),
+                   t->data + (a - c->start[i]), (size_t)(b - a));
+    }
+    return WV_OK;
+}
+
+int wv_model_read_all(const wv_model *m, void *const *dst, size_t n_dst)
+{
+    if (m == NULL || (dst == NULL && n_dst > 0) || n_dst != m->n_tensors)
+        return WV_MISUSE;
+    if (n_dst == 0)
+        return WV_OK;
+    uint64_t *start = wv__malloc(n_dst * sizeof *start);
+    if (start == NULL)
+        return WV_NOMEM;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n_dst; i++) {
+        start[i] = sum;
+        sum += m->tensors[i].nbytes;
+    }
+    int rc = WV_OK;
+    if (sum > SIZE_MAX)
+        rc = WV_RANGE;
+    else {
+        struct readall_ctx c = {m, dst, start};
+        rc = wv__par_run((size_t)sum, readall_range, &c, NULL);
+    }
+    wv__free(start);
+    return rc;
+}

@@ -522,6 +522,66 @@ TEST_IMPL(st_zero_copy)
     wv_model_free(b);
 }
 
+/* wv_model_read_all: every tensor into caller buffers, split over the
+ * cores in slices that cross tensor boundaries. */
+TEST_IMPL(st_read_all)
+{
+    wv_model *m = NULL, *a = NULL;
+    ASSERT_OK(wv_model_new(&m));
+    /* About 40 MiB in odd sizes, so the 2 MiB slices of the parallel copy
+     * start and end inside tensors; an empty tensor in the middle. */
+    static const size_t sizes[] = {3, 5u << 20, 0, 7777777, 1, 13u << 20,
+                                   123457, 15u << 20};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    void *dst[N];
+    for (size_t i = 0; i < N; i++) {
+        unsigned char *p = wv_malloc(sizes[i] ? sizes[i] : 1);
+        ASSERT_NOT_NULL(p);
+        for (size_t k = 0; k < sizes[i]; k++)
+            p[k] = (unsigned char)(k * 31 + i * 7 + (k >> 12));
+        char name[16];
+        snprintf(name, sizeof name, "t%zu", i);
+        uint64_t shape[1] = {sizes[i]};
+        ASSERT_OK(wv_model_add(m, name, WV_U8, 1, shape, p, sizes[i],
+                               WV_DATA_TAKE));
+        dst[i] = malloc(sizes[i] ? sizes[i] : 1);
+        ASSERT_NOT_NULL(dst[i]);
+        memset(dst[i], 0xEE, sizes[i] ? sizes[i] : 1);
+    }
+    ASSERT_EQ(wv_model_read_all(m, dst, N - 1), WV_MISUSE);
+    ASSERT_OK(wv_model_read_all(m, dst, N));
+    for (size_t i = 0; i < N; i++)
+        ASSERT_MEMEQ(dst[i], wv_tensor_data(wv_model_tensor(m, i)),
+                     sizes[i]);
+    /* NULL skips a tensor; the others are still filled. */
+    memset(dst[5], 0, sizes[5]);
+    memset(dst[7], 0, sizes[7]);
+    void *keep = dst[5];
+    dst[5] = NULL;
+    ASSERT_OK(wv_model_read_all(m, dst, N));
+    ASSERT_MEMEQ(dst[7], wv_tensor_data(wv_model_tensor(m, 7)), sizes[7]);
+    dst[5] = keep;
+    for (size_t k = 0; k < sizes[5]; k++)
+        if (((unsigned char *)keep)[k] != 0)
+            WVT_FAIL("skipped tensor was written at byte %zu", k);
+    /* From a mapped file: the same bytes as the set holds. */
+    ASSERT_OK(load_path(SAMPLE_OVERALL, WV_LOAD_MMAP, &a));
+    void *fd[64];
+    ASSERT(wv_model_count(a) <= 64);
+    for (size_t i = 0; i < wv_model_count(a); i++)
+        fd[i] = malloc(wv_tensor_nbytes(wv_model_tensor(a, i)) + 1);
+    ASSERT_OK(wv_model_read_all(a, fd, wv_model_count(a)));
+    for (size_t i = 0; i < wv_model_count(a); i++) {
+        const wv_tensor *t = wv_model_tensor(a, i);
+        ASSERT_MEMEQ(fd[i], wv_tensor_data(t), wv_tensor_nbytes(t));
+        free(fd[i]);
+    }
+    for (size_t i = 0; i < N; i++)
+        free(dst[i]);
+    wv_model_free(a);
+    wv_model_free(m);
+}
+
 TEST_IMPL(st_load_mem_borrows)
 {
     size_t flen;
