@@ -89,6 +89,22 @@ void wv__free(void *p)
     errno = saved;
 }
 
+int wv__grow(void *pv, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return WV_OK;
+    void *v, *nv;
+    size_t c = *cap ? *cap * 2 : first, bytes;
+    if (c <= *cap || __builtin_mul_overflow(c, elem, &bytes))
+        return WV_NOMEM;
+    memcpy(&v, pv, sizeof v);
+    if ((nv = wv__realloc(v, bytes)) == NULL)
+        return WV_NOMEM;
+    memcpy(pv, &nv, sizeof nv);
+    *cap = c;
+    return WV_OK;
+}
+
 char *wv__strndup(const char *s, size_t n)
 {
     char *d = wv__malloc(n + 1);

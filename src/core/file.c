@@ -49,9 +49,9 @@ static int pread_all(const struct wv__src *s, uint64_t off, unsigned char *p,
     return WV_OK;
 }
 
-/* Large reads are split over the cores with their destination pages
- * faulted in up front (par.c: the cost of a read into fresh memory is
- * mostly the kernel handing out those pages). */
+/* Large reads are split over the cores (par.c: the cost of a read into
+ * fresh memory is mostly the kernel handing out its pages, which scales
+ * with cores). */
 struct pread_ctx {
     const struct wv__src *s;
     uint64_t off;

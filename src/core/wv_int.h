@@ -42,6 +42,11 @@ static inline bool wv__add_overflow(uint64_t a, uint64_t b, uint64_t *out)
 void *wv__malloc(size_t n);
 void *wv__calloc(size_t n, size_t size);
 void *wv__realloc(void *p, size_t n);
+/* Room for element n of a growable array: pv points to the array's
+ * pointer (any element type), *cap is its capacity in elements of `elem`
+ * bytes; when full it doubles (from `first`). WV_NOMEM leaves it as it
+ * was. */
+int wv__grow(void *pv, size_t *cap, size_t n, size_t elem, size_t first);
 void wv__free(void *p); /* preserves errno */
 char *wv__strdup(const char *s);
 char *wv__strndup(const char *s, size_t n);

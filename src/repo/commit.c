@@ -261,14 +261,8 @@ static const struct wv__store_map *pmap_get(wv_repo *r, struct pmaps *pm,
             return &pm->v[pm->last = i].m;
     if (pm->n >= WV__MAX_MAPS)
         return NULL;
-    if (pm->n == pm->cap) {
-        size_t cap = pm->cap ? pm->cap * 2 : 16;
-        struct pmap *v = wv__realloc(pm->v, cap * sizeof *v);
-        if (v == NULL)
-            return NULL;
-        pm->v = v;
-        pm->cap = cap;
-    }
+    if (wv__grow(&pm->v, &pm->cap, pm->n, sizeof *pm->v, 16) != WV_OK)
+        return NULL;
     char key[96];
     struct pmap *e = &pm->v[pm->n];
     memcpy(e->pack, pack, WV__ID_LEN);

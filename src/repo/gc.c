@@ -410,14 +410,8 @@ struct locvec {
 
 static int locvec_add(struct locvec *lv, const struct wv__chunk_loc *l)
 {
-    if (lv->n == lv->cap) {
-        size_t cap = lv->cap ? lv->cap * 2 : 256;
-        void *nv = wv__realloc(lv->v, cap * sizeof *lv->v);
-        if (nv == NULL)
-            return WV_NOMEM;
-        lv->v = nv;
-        lv->cap = cap;
-    }
+    if (wv__grow(&lv->v, &lv->cap, lv->n, sizeof *lv->v, 256) != WV_OK)
+        return WV_NOMEM;
     lv->v[lv->n++] = *l;
     return WV_OK;
 }

@@ -229,14 +229,8 @@ static int collect_key(void *arg, const char *key, uint64_t size)
 {
     struct keylist *kl = arg;
     (void)size;
-    if (kl->n == kl->cap) {
-        size_t cap = kl->cap ? kl->cap * 2 : 64;
-        char **nk = wv__realloc(kl->keys, cap * sizeof *nk);
-        if (nk == NULL)
-            return WV_NOMEM;
-        kl->keys = nk;
-        kl->cap = cap;
-    }
+    if (wv__grow(&kl->keys, &kl->cap, kl->n, sizeof *kl->keys, 64) != WV_OK)
+        return WV_NOMEM;
     if ((kl->keys[kl->n] = wv__strdup(key)) == NULL)
         return WV_NOMEM;
     kl->n++;

@@ -48,14 +48,8 @@ struct objlist {
 static int collect_obj(void *arg, const char *key, uint64_t size)
 {
     struct objlist *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        struct obj *nv = wv__realloc(l->v, cap * sizeof *nv);
-        if (nv == NULL)
-            return WV_NOMEM;
-        l->v = nv;
-        l->cap = cap;
-    }
+    if (wv__grow(&l->v, &l->cap, l->n, sizeof *l->v, 256) != WV_OK)
+        return WV_NOMEM;
     if ((l->v[l->n].key = wv__strdup(key)) == NULL)
         return WV_NOMEM;
     l->v[l->n++].size = size;

@@ -68,19 +68,6 @@ struct vctx {
     size_t n_trusted;
 };
 
-static int grow(void **v, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return WV_OK;
-    size_t c = *cap ? *cap * 2 : 64;
-    void *nv = wv__realloc(*v, c * elem);
-    if (nv == NULL)
-        return WV_NOMEM;
-    *v = nv;
-    *cap = c;
-    return WV_OK;
-}
-
 static void problem(struct vctx *c, const char *object, const char *ckpt,
                     const char *branch, const char *tensor, const char *fmt,
                     ...) __attribute__((format(printf, 6, 7)));
@@ -159,8 +146,8 @@ static int check_manifest(struct vctx *c, const char *key)
                 "%s: checkpoint %.12s is damaged or was altered (it does "
                 "not authenticate under the repository's key)",
                 key, id);
-        if (grow((void **)&c->bad_man, &c->cap_bad, c->n_bad,
-                 sizeof *c->bad_man) != WV_OK ||
+        if (wv__grow(&c->bad_man, &c->cap_bad, c->n_bad,
+                     sizeof *c->bad_man, 64) != WV_OK ||
             (c->bad_man[c->n_bad] = wv__strdup(id)) == NULL)
             return wv__seterr(err, WV_NOMEM, "out of memory");
         c->n_bad++;
@@ -186,8 +173,8 @@ static int check_manifest(struct vctx *c, const char *key)
             problem(c, key, id, NULL, NULL, "%s: checkpoint %.12s does not "
                                             "parse: %s",
                     key, id, pe.msg);
-        if (grow((void **)&c->bad_man, &c->cap_bad, c->n_bad,
-                 sizeof *c->bad_man) != WV_OK ||
+        if (wv__grow(&c->bad_man, &c->cap_bad, c->n_bad,
+                     sizeof *c->bad_man, 64) != WV_OK ||
             (c->bad_man[c->n_bad] = wv__strdup(id)) == NULL) {
             rc = wv__seterr(err, WV_NOMEM, "out of memory");
             goto out;
@@ -219,8 +206,8 @@ static int check_manifest(struct vctx *c, const char *key)
                                  "checkpoints%.0s",
                     key, id, signer);
     }
-    WV_CHECK(grow((void **)&c->man, &c->cap_man, c->n_man,
-                  sizeof *c->man) == WV_OK,
+    WV_CHECK(wv__grow(&c->man, &c->cap_man, c->n_man,
+                      sizeof *c->man, 64) == WV_OK,
              WV_NOMEM, "out of memory");
     struct vman *vm = &c->man[c->n_man];
     memcpy(vm->id, id, 65);
@@ -229,8 +216,8 @@ static int check_manifest(struct vctx *c, const char *key)
     for (size_t t = 0; t < mf.n_tensors; t++) {
         const struct wv__mtensor *mt = &mf.tensors[t];
         for (size_t k = 0; k < mt->n_chunks; k++) {
-            WV_CHECK(grow((void **)&c->refs, &c->cap_refs, c->n_refs,
-                          sizeof *c->refs) == WV_OK,
+            WV_CHECK(wv__grow(&c->refs, &c->cap_refs, c->n_refs,
+                              sizeof *c->refs, 64) == WV_OK,
                      WV_NOMEM, "out of memory");
             struct vref *vr = &c->refs[c->n_refs++];
             uint64_t off = k * mf.chunk_size;
@@ -313,7 +300,7 @@ static int check_refs(struct vctx *c, char **keys, size_t n)
 static int index_cb(void *arg, const struct wv__chunk_loc *l)
 {
     struct vctx *c = arg;
-    if (grow((void **)&c->ents, &c->cap_ents, c->n_ents, sizeof *c->ents) !=
+    if (wv__grow(&c->ents, &c->cap_ents, c->n_ents, sizeof *c->ents, 64) !=
         WV_OK)
         return wv__seterr(&c->r->err, WV_NOMEM, "out of memory");
     c->ents[c->n_ents].l = *l;
