@@ -3,7 +3,10 @@
  */
 #include "wvtest.h"
 
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MAX_TESTS 1024
@@ -82,6 +85,42 @@ int wvtest_write_file(const char *path, const void *p, size_t len)
         return -1;
     size_t w = fwrite(p, 1, len, f);
     return (fclose(f) == 0 && w == len) ? 0 : -1;
+}
+
+int wvtest_srv_start(int *fd, int *port, pthread_t *th,
+                     void *(*main)(void *), void *arg)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (*fd < 0 || bind(*fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        listen(*fd, 64) != 0 ||
+        getsockname(*fd, (struct sockaddr *)&a, &al) != 0)
+        return -1;
+    *port = ntohs(a.sin_port);
+    return pthread_create(th, NULL, main, arg);
+}
+
+void wvtest_srv_stop(int fd, pthread_t th)
+{
+    shutdown(fd, SHUT_RDWR);
+    close(fd);
+    pthread_join(th, NULL);
+}
+
+void wvtest_send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        c += w;
+        n -= (size_t)w;
+    }
 }
 
 static int run(int i)

@@ -8,6 +8,7 @@
 #ifndef WVTEST_H
 #define WVTEST_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,5 +83,14 @@ char *wvtest_path(const char *name);
 /* Read a whole file into a malloc()ed buffer; NULL on failure. */
 unsigned char *wvtest_read_file(const char *path, size_t *len);
 int wvtest_write_file(const char *path, const void *p, size_t len);
+
+/* Scripted HTTP servers on loopback (t_http.c, t_s3xml.c): listen on an
+ * ephemeral port of 127.0.0.1 and run `main(arg)` on a thread that accepts
+ * on *fd until wvtest_srv_stop() closes it. 0 on success. */
+int wvtest_srv_start(int *fd, int *port, pthread_t *th,
+                     void *(*main)(void *), void *arg);
+void wvtest_srv_stop(int fd, pthread_t th);
+/* send() all of p; gives up quietly when the client went away. */
+void wvtest_send_all(int fd, const void *p, size_t n);
 
 #endif

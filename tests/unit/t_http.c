@@ -604,17 +604,7 @@ struct srv {
     char reqs[16][1024]; /* the header blocks of the first requests */
 };
 
-static void send_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return;
-        c += w;
-        n -= (size_t)w;
-    }
-}
+
 
 static void serve_one(struct srv *s, int c)
 {
@@ -650,14 +640,14 @@ static void serve_one(struct srv *s, int c)
     char hdr[512];
     if (s->obj == NULL) {
         int i = s->next < s->n_script ? s->next++ : s->n_script - 1;
-        send_all(c, s->script[i], strlen(s->script[i]));
+        wvtest_send_all(c, s->script[i], strlen(s->script[i]));
         return;
     }
     bool is_head = strncmp(req, "HEAD ", 5) == 0;
     if (is_head && s->no_head) {
         const char *r = "HTTP/1.1 405 Method Not Allowed\r\n"
                         "Content-Length: 0\r\nConnection: close\r\n\r\n";
-        send_all(c, r, strlen(r));
+        wvtest_send_all(c, r, strlen(r));
         return;
     }
     const char *rg = strcasestr(req, "\r\nRange: bytes=");
@@ -669,7 +659,7 @@ static void serve_one(struct srv *s, int c)
                      "Content-Range: bytes */%zu\r\nContent-Length: 0\r\n"
                      "Connection: close\r\n\r\n",
                      s->obj_len);
-            send_all(c, hdr, strlen(hdr));
+            wvtest_send_all(c, hdr, strlen(hdr));
             return;
         }
         if (b >= s->obj_len)
@@ -679,18 +669,18 @@ static void serve_one(struct srv *s, int c)
                  "Content-Range: bytes %llu-%llu/%zu\r\n"
                  "Connection: close\r\n\r\n",
                  b - a + 1, a, b, s->obj_len);
-        send_all(c, hdr, strlen(hdr));
+        wvtest_send_all(c, hdr, strlen(hdr));
         if (!is_head)
-            send_all(c, s->obj + a, (size_t)(b - a + 1));
+            wvtest_send_all(c, s->obj + a, (size_t)(b - a + 1));
         return;
     }
     snprintf(hdr, sizeof hdr,
              "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nETag: \"e1\"\r\n"
              "Connection: close\r\n\r\n",
              s->obj_len);
-    send_all(c, hdr, strlen(hdr));
+    wvtest_send_all(c, hdr, strlen(hdr));
     if (!is_head)
-        send_all(c, s->obj, s->obj_len);
+        wvtest_send_all(c, s->obj, s->obj_len);
 }
 
 static void *srv_main(void *arg)
@@ -708,25 +698,12 @@ static void *srv_main(void *arg)
 
 static int srv_start(struct srv *s)
 {
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        listen(s->fd, 64) != 0 ||
-        getsockname(s->fd, (struct sockaddr *)&a, &al) != 0)
-        return -1;
-    s->port = ntohs(a.sin_port);
-    return pthread_create(&s->th, NULL, srv_main, s);
+    return wvtest_srv_start(&s->fd, &s->port, &s->th, srv_main, s);
 }
 
 static void srv_stop(struct srv *s)
 {
-    shutdown(s->fd, SHUT_RDWR);
-    close(s->fd);
-    pthread_join(s->th, NULL);
+    wvtest_srv_stop(s->fd, s->th);
 }
 
 static struct wv__http *engine(int retries)

@@ -176,17 +176,7 @@ struct srv {
     int hits;
 };
 
-static void send_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return;
-        c += w;
-        n -= (size_t)w;
-    }
-}
+
 
 static void *srv_main(void *arg)
 {
@@ -217,8 +207,8 @@ static void *srv_main(void *arg)
                  "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
                  "Connection: close\r\n\r\n",
                  bl);
-        send_all(c, hdr, strlen(hdr));
-        send_all(c, b, bl);
+        wvtest_send_all(c, hdr, strlen(hdr));
+        wvtest_send_all(c, b, bl);
         close(c);
     }
     return NULL;
@@ -226,25 +216,12 @@ static void *srv_main(void *arg)
 
 static int srv_start(struct srv *s)
 {
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        listen(s->fd, 64) != 0 ||
-        getsockname(s->fd, (struct sockaddr *)&a, &al) != 0)
-        return -1;
-    s->port = ntohs(a.sin_port);
-    return pthread_create(&s->th, NULL, srv_main, s);
+    return wvtest_srv_start(&s->fd, &s->port, &s->th, srv_main, s);
 }
 
 static void srv_stop(struct srv *s)
 {
-    shutdown(s->fd, SHUT_RDWR);
-    close(s->fd);
-    pthread_join(s->th, NULL);
+    wvtest_srv_stop(s->fd, s->th);
 }
 
 static int listed(void *arg, const char *key, uint64_t size)
