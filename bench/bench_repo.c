@@ -66,12 +66,13 @@ static struct {
     bool emulate_train;
     int cpu;
     bool crypt_only;
-} opt = {NULL, NULL, NULL, 5, 1024, 3.0, false, 0, false};
+    bool commit_only;
+} opt = {NULL, NULL, NULL, 5, 1024, 3.0, false, 0, false, false};
 
 static const char usage[] =
     "usage: bench_repo --dir SCRATCH [--runs N] [--size-mib M] [--settle S]\n"
     "                  [--fixtures DIR] [--train PATH | --emulate-train]\n"
-    "                  [--cpu C] [--crypt-only]\n";
+    "                  [--cpu C] [--crypt-only | --commit-only]\n";
 
 static void parse_args(int argc, char **argv)
 {
@@ -96,6 +97,8 @@ static void parse_args(int argc, char **argv)
             opt.emulate_train = true;
         else if (strcmp(a, "--crypt-only") == 0)
             opt.crypt_only = true;
+        else if (strcmp(a, "--commit-only") == 0)
+            opt.commit_only = true;
         else {
             fputs(usage, stderr);
             exit(2);
@@ -642,6 +645,17 @@ static void measure_ckpts(const char *repo, struct ckpt_result *res)
 
 /* ---- main --------------------------------------------------------------- */
 
+/* The two in-memory sets and the changed tensors of the second. */
+static void release_sets(wv_model *m, wv_model *m2, float **bufs2)
+{
+    wv_model_free(m2);
+    wv_model_free(m);
+    for (size_t i = 0; i < n_defs; i++)
+        if (bufs2[i] != bufs[i])
+            free(bufs2[i]);
+    bench_release_set();
+}
+
 int main(int argc, char **argv)
 {
     bench_prog = "bench_repo";
@@ -736,12 +750,7 @@ int main(int argc, char **argv)
                "time.\n\nPer-run values:\n\n",
                opt.settle, runs);
         print_crypt_runs(crows, 2, runs);
-        wv_model_free(m2);
-        wv_model_free(m);
-        for (size_t i = 0; i < n_defs; i++)
-            if (bufs2[i] != bufs[i])
-                free(bufs2[i]);
-        bench_release_set();
+        release_sets(m, m2, bufs2);
         free(p_base);
         free(p_repo);
         return 0;
@@ -788,6 +797,29 @@ int main(int argc, char **argv)
                     t_w[r] = t;
             }
         }
+    }
+
+    if (opt.commit_only) { /* rows (1) and (2) alone, for work on them */
+        double c1 = bench_median(t_c1, runs), c2 = bench_median(t_c2, runs);
+        double w = bench_median(t_w, runs);
+        printf("| measure | weightvault | baseline | ratio | target |\n");
+        printf("|---|---|---|---|---|\n");
+        printf("| commit of new data, none (GB/s) vs write()+fsync() | "
+               "%.3f | %.3f | %.2f | >= 0.8 |\n",
+               data / c1 / GB, data / w / GB, w / c1);
+        printf("| second commit, %.1f %% changed, vs first commit | %.3f s "
+               "| %.3f s | %.2fx | <= 0.25x |\n",
+               changed_pct, c2, c1, c2 / c1);
+        printf("| growth after the second commit | +%.1f %% | - | - | "
+               "about 10 %% |\n\nPer-run values:\n\n",
+               bench_median(grow, runs));
+        bench_print_runs("first commit", t_c1, runs, 1, "s");
+        bench_print_runs("second commit", t_c2, runs, 1, "s");
+        bench_print_runs("write+fsync", t_w, runs, 1, "s");
+        release_sets(m, m2, bufs2);
+        free(p_base);
+        free(p_repo);
+        return 0;
     }
 
     /* (3) Checkout of the first checkpoint (the repository of the last
@@ -963,12 +995,7 @@ int main(int argc, char **argv)
     if (pinned)
         sched_setaffinity(0, sizeof old_mask, &old_mask);
 
-    wv_model_free(m2);
-    wv_model_free(m);
-    for (size_t i = 0; i < n_defs; i++)
-        if (bufs2[i] != bufs[i])
-            free(bufs2[i]);
-    bench_release_set();
+    release_sets(m, m2, bufs2);
 
     /* (5) Ten checkpoints of the training example. */
     fprintf(stderr, "bench_repo: ten checkpoints of the training "

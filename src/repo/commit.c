@@ -31,12 +31,35 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* A pack being formed: its bytes in order are the pieces seg[]; the
+ * magic, encoded chunks and the trailer are placed in p, while a chunk a
+ * plain uncompressed repository stores as it is stays where the tensor
+ * has it and is written from there (no copy, no buffer to fault in). */
 struct packbuf {
     unsigned char *p;
-    size_t len, cap;
+    size_t used, cap; /* of p                                   */
+    size_t len;       /* of the pack so far: the next chunk's offset */
+    struct iovec *seg;
+    size_t n_seg, cap_seg;
     struct wv__chunk_loc *ents;
     size_t n_ents, cap_ents;
 };
+
+/* Append the n bytes at q to the pack's pieces (joined to the last piece
+ * when they follow it in memory: consecutive chunks of a tensor become
+ * one piece). */
+static int pack_piece(struct packbuf *b, const unsigned char *q, size_t n)
+{
+    struct iovec *last = b->n_seg ? &b->seg[b->n_seg - 1] : NULL;
+    if (last && (const unsigned char *)last->iov_base + last->iov_len == q) {
+        last->iov_len += n;
+        return WV_OK;
+    }
+    if (wv__grow(&b->seg, &b->cap_seg, b->n_seg, sizeof *b->seg, 16) != WV_OK)
+        return WV_NOMEM;
+    b->seg[b->n_seg++] = (struct iovec){(void *)q, n};
+    return WV_OK;
+}
 
 struct packer {
     wv_repo *r;
@@ -81,15 +104,16 @@ static int write_pack(struct packer *pk, struct packbuf *b,
     char key[96];
     int rc = WV_OK;
     if (wv__pack_tail(pk->r, b->ents, b->n_ents, &t) != WV_OK ||
-        b->len + t.len > b->cap) {
+        b->used + t.len > b->cap ||
+        pack_piece(b, b->p + b->used, t.len) != WV_OK) {
         wv__buf_release(&t);
         return wv__seterr(err, WV_NOMEM, "out of memory");
     }
     wv__sha256_buf(t.p, t.len, id);
-    memcpy(b->p + b->len, t.p, t.len);
+    memcpy(b->p + b->used, t.p, t.len);
     wv__pack_key(id, key);
-    rc = wv__store_put(pk->r->store, key, b->p, b->len + t.len,
-                       WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
+    rc = wv__store_putv(pk->r->store, key, b->seg, b->n_seg,
+                        WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
     wv__buf_release(&t);
     for (size_t i = 0; i < b->n_ents; i++)
         memcpy(b->ents[i].pack, id, 32);
@@ -162,7 +186,7 @@ static int record_written(struct packer *pk, struct packbuf *b)
     if (rc != WV_OK)
         return rc;
     b->n_ents = 0;
-    b->len = 0;
+    b->len = b->used = b->n_seg = 0;
     return WV_OK;
 }
 
@@ -334,7 +358,7 @@ static void link_parent(wv_repo *r, const wv_model *m, const char *head,
  * at most n_slots chunks ahead of the committing thread, which appends
  * the encoded chunks to the pack in order. A plain repository without
  * compression needs no encoding: its workers only hash, as far ahead as
- * they like, and this thread copies the chunks into the pack. */
+ * they like, and its packs are written from the tensors themselves. */
 #define WV__MAX_WORKERS 8
 #define WV__SLOT_BUDGET ((size_t)256 << 20) /* bytes of encode buffers */
 
@@ -553,6 +577,7 @@ static void packer_release(struct packer *pk)
     }
     for (int i = 0; i < 2; i++) {
         wv__free(pk->buf[i].p);
+        wv__free(pk->buf[i].seg);
         wv__free(pk->buf[i].ents);
     }
     wv__free(pk->all);
@@ -566,7 +591,11 @@ static struct wv__chunk_loc *pack_entry(struct packer *pk,
     struct packbuf *b = &pk->buf[pk->cur];
     if (b->len == 0) {
         memcpy(b->p, WV__PACK_MAGIC, 8);
-        b->len = 8;
+        if (pack_piece(b, b->p, 8) != WV_OK) {
+            wv__seterr(err, WV_NOMEM, "out of memory");
+            return NULL;
+        }
+        b->len = b->used = 8;
     }
     if (b->n_ents == b->cap_ents) {
         size_t cap = b->cap_ents ? b->cap_ents * 2 : 64;
@@ -599,7 +628,7 @@ static int pack_placed(struct packer *pk, struct wv__chunk_loc *l,
         return wv__seterr(err, WV_NOMEM, "out of memory");
     /* Keep room for one more encoded chunk plus the trailer. */
     if (b->len >= r->cfg.pack_size ||
-        b->cap - b->len < wv__chunk_bound(r, (size_t)r->cfg.chunk_size) +
+        b->cap - b->used < wv__chunk_bound(r, (size_t)r->cfg.chunk_size) +
                               8 + (b->n_ents + 1) * WV__PACK_ENTRY + 12 +
                               WV__SEAL_OVERHEAD)
         return flush_pack(pk, err);
@@ -615,12 +644,23 @@ static int pack_chunk(struct packer *pk, const unsigned char id[32],
     if (l == NULL)
         return WV_NOMEM;
     struct packbuf *b = &pk->buf[pk->cur];
-    size_t stored;
+    size_t stored = n;
+    int rc;
     memcpy(l->id, id, 32);
     l->off = b->len;
     l->raw_len = n;
-    wv__chunk_encode(pk->r, id, data, n, elem, b->p + b->len, scratch,
-                     &stored, &l->codec, &l->elem);
+    if (pk->r->crypt == NULL && pk->r->cfg.compression == WV__CODEC_NONE) {
+        l->codec = WV__CODEC_NONE; /* as wv__chunk_encode would store it */
+        l->elem = 0;
+        rc = pack_piece(b, data, n);
+    } else {
+        wv__chunk_encode(pk->r, id, data, n, elem, b->p + b->used, scratch,
+                         &stored, &l->codec, &l->elem);
+        rc = pack_piece(b, b->p + b->used, stored);
+        b->used += stored;
+    }
+    if (rc != WV_OK)
+        return wv__seterr(err, WV_NOMEM, "out of memory");
     l->stored_len = stored;
     return pack_placed(pk, l, err);
 }
@@ -639,7 +679,10 @@ static int pack_encoded(struct packer *pk, const struct cjob *j,
     l->stored_len = j->stored;
     l->codec = j->codec;
     l->elem = j->elem_out;
-    memcpy(b->p + b->len, bytes, j->stored);
+    memcpy(b->p + b->used, bytes, j->stored);
+    if (pack_piece(b, b->p + b->used, j->stored) != WV_OK)
+        return wv__seterr(err, WV_NOMEM, "out of memory");
+    b->used += j->stored;
     return pack_placed(pk, l, err);
 }
 

@@ -132,23 +132,52 @@ out:
     return rc;
 }
 
-static int write_file(int fd, const void *buf, size_t len)
+/* Write every piece, in order (writev: a pack goes from the tensors to
+ * the file without a gathering copy). */
+static int write_pieces(int fd, const struct iovec *iov, size_t n)
 {
-    const unsigned char *b = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, b, len > (1u << 30) ? (1u << 30) : len);
+    size_t i = 0, skip = 0; /* bytes of iov[i] already written */
+    while (i < n) {
+        if (skip == iov[i].iov_len) {
+            i++;
+            skip = 0;
+            continue;
+        }
+        struct iovec cur[64];
+        int k = 0;
+        for (size_t j = i; j < n && k < 64; j++, k++) {
+            size_t from = j == i ? skip : 0;
+            cur[k].iov_base = (unsigned char *)iov[j].iov_base + from;
+            cur[k].iov_len = iov[j].iov_len - from;
+        }
+        ssize_t w = writev(fd, cur, k);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
             return w < 0 ? errno : ENOSPC;
-        b += w;
-        len -= (size_t)w;
+        for (size_t left = (size_t)w; left > 0;) {
+            size_t room = iov[i].iov_len - skip;
+            if (left < room) {
+                skip += left;
+                left = 0;
+            } else {
+                left -= room;
+                i++;
+                skip = 0;
+            }
+        }
     }
     return 0;
 }
 
-static int l_put(struct wv__store *s, const char *key, const void *buf,
-                 size_t len, unsigned flags)
+static int write_file(int fd, const void *buf, size_t len)
+{
+    struct iovec one = {(void *)buf, len};
+    return write_pieces(fd, &one, 1);
+}
+
+static int l_putv(struct wv__store *s, const char *key,
+                  const struct iovec *iov, size_t n_iov, unsigned flags)
 {
     struct local *l = (struct local *)s;
     static unsigned counter;
@@ -179,7 +208,7 @@ static int l_put(struct wv__store *s, const char *key, const void *buf,
         rc = io_err(l, "cannot create a temporary file for", key, errno);
         goto out;
     }
-    if ((e = write_file(fd, buf, len)) != 0) {
+    if ((e = write_pieces(fd, iov, n_iov)) != 0) {
         rc = io_err(l, "write failed on", key, e);
         goto out;
     }
@@ -229,6 +258,13 @@ out:
     wv__free(p);
     wv__free(tmp);
     return rc;
+}
+
+static int l_put(struct wv__store *s, const char *key, const void *buf,
+                 size_t len, unsigned flags)
+{
+    struct iovec one = {(void *)buf, len};
+    return l_putv(s, key, &one, 1, flags);
 }
 
 static int l_stat(struct wv__store *s, const char *key, uint64_t *size)
@@ -587,8 +623,8 @@ static int l_control(struct wv__store *s, int op, void *arg)
 }
 
 static const struct wv__store_methods local_methods = {
-    1, l_close, l_get, l_put, l_stat, l_del, l_list, l_ref_get, l_ref_cas,
-    l_control,
+    2, l_close, l_get, l_put, l_stat, l_del, l_list, l_ref_get, l_ref_cas,
+    l_control, l_putv,
 };
 
 static int l_open(const char *uri, const char *rest, bool create,

@@ -1201,8 +1201,8 @@ static void r_close(struct wv__store *s)
 }
 
 static const struct wv__store_methods rados_methods = {
-    1, r_close, r_get, r_put, r_stat, r_del, r_list, r_ref_get, r_ref_cas,
-    r_control,
+    2, r_close, r_get, r_put, r_stat, r_del, r_list, r_ref_get, r_ref_cas,
+    r_control, NULL,
 };
 
 /* A size from the environment: digits with an optional K, M or G. */

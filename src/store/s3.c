@@ -1031,8 +1031,8 @@ static int s_control(struct wv__store *st, int op, void *arg)
 }
 
 static const struct wv__store_methods s3_methods = {
-    1, s_close, s_get, s_put, s_stat, s_del, s_list, s_ref_get, s_ref_cas,
-    s_control,
+    2, s_close, s_get, s_put, s_stat, s_del, s_list, s_ref_get, s_ref_cas,
+    s_control, NULL,
 };
 
 /* ---- open ---------------------------------------------------------------- */

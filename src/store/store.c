@@ -172,8 +172,50 @@ int wv__store_get_all(struct wv__store *s, const char *key, size_t max,
     return WV_OK;
 }
 
-int wv__store_put(struct wv__store *s, const char *key, const void *buf,
-                  size_t len, unsigned flags)
+/* The bytes of pieces [iov, iov+n) from offset 0, at most max of them,
+ * in one wv__malloc()ed buffer (*len: how many). */
+static unsigned char *gather(const struct iovec *iov, size_t n, size_t max,
+                             size_t *len)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    if (total > max)
+        total = max;
+    unsigned char *b = wv__malloc(total ? total : 1);
+    if (b == NULL)
+        return NULL;
+    size_t at = 0;
+    for (size_t i = 0; i < n && at < total; i++) {
+        size_t k = iov[i].iov_len < total - at ? iov[i].iov_len : total - at;
+        memcpy(b + at, iov[i].iov_base, k);
+        at += k;
+    }
+    *len = total;
+    return b;
+}
+
+/* One object from pieces through the backend's putv or put. */
+static int put_pieces(struct wv__store *s, const char *key,
+                      const struct iovec *iov, size_t n, size_t max,
+                      unsigned flags)
+{
+    if (n == 1 && iov[0].iov_len <= max)
+        return s->methods->put(s, key, iov[0].iov_base, iov[0].iov_len,
+                               flags);
+    if (s->methods->putv && max == SIZE_MAX)
+        return s->methods->putv(s, key, iov, n, flags);
+    size_t len = 0;
+    unsigned char *b = gather(iov, n, max, &len);
+    if (b == NULL)
+        return wv__seterr(s->err, WV_NOMEM, "out of memory");
+    int rc = s->methods->put(s, key, b, len, flags);
+    wv__free(b);
+    return rc;
+}
+
+int wv__store_putv(struct wv__store *s, const char *key,
+                   const struct iovec *iov, size_t n_iov, unsigned flags)
 {
     int rc, kind = fault_due(OP_PUT);
     if (kind == WV__SFAULT_FAIL)
@@ -184,14 +226,17 @@ int wv__store_put(struct wv__store *s, const char *key, const void *buf,
     if (kind == WV__SFAULT_SHORT_WRITE) {
         /* The backend gets half the bytes and takes them for the object.
          * Synced, so no backend keeps it on a list for the barrier. */
-        s->methods->put(s, key, buf, len / 2, flags & ~WV_PUT_NOSYNC);
+        size_t len = 0;
+        for (size_t i = 0; i < n_iov; i++)
+            len += iov[i].iov_len;
+        put_pieces(s, key, iov, n_iov, len / 2, flags & ~WV_PUT_NOSYNC);
         rc = wv__seterr(s->err, g_fail_code,
                         "%s: short write on '%s' (%zu of %zu bytes): %s",
                         s->uri, key, len / 2, len, strerror(g_fail_errno));
         s->methods->del(s, key); /* never leave a torn object behind */
         return rc;
     }
-    rc = s->methods->put(s, key, buf, len, flags);
+    rc = put_pieces(s, key, iov, n_iov, SIZE_MAX, flags);
     if (kind == WV__SFAULT_FSYNC && rc == WV_OK) {
         pthread_mutex_lock(&g_mu);
         g_sync_fails = true;
@@ -199,6 +244,13 @@ int wv__store_put(struct wv__store *s, const char *key, const void *buf,
         pthread_mutex_unlock(&g_mu);
     }
     return rc;
+}
+
+int wv__store_put(struct wv__store *s, const char *key, const void *buf,
+                  size_t len, unsigned flags)
+{
+    struct iovec one = {(void *)buf, len};
+    return wv__store_putv(s, key, &one, 1, flags);
 }
 
 int wv__store_stat(struct wv__store *s, const char *key, uint64_t *size)

@@ -11,7 +11,8 @@
  * Contract for backends:
  *  - get reads a byte range; reading past the end is WV_IO_SHORT_READ with
  *    *nread set to what was read. A missing key is WV_NOTFOUND.
- *  - put stores a whole object. It is durable when it returns unless
+ *  - put stores a whole object (putv, optional: given as pieces, in order,
+ *    without gathering them first). It is durable when it returns unless
  *    WV_PUT_NOSYNC is given, in which case durability comes with the next
  *    WV_STORE_SYNC control call. With WV_PUT_IF_ABSENT an existing key is
  *    left as it is and WV_OK returned (objects are content-addressed, so
@@ -27,6 +28,8 @@
 #define WV_STORE_H
 
 #include "wv_int.h"
+
+#include <sys/uio.h>
 
 #define WV_PUT_IF_ABSENT 1u
 #define WV_PUT_NOSYNC 2u
@@ -56,7 +59,7 @@ struct wv__store_mtime {
 struct wv__store;
 
 struct wv__store_methods {
-    int version; /* 1 */
+    int version; /* 2 (putv) */
     void (*close)(struct wv__store *s);
     int (*get)(struct wv__store *s, const char *key, uint64_t off, void *buf,
                size_t len, size_t *nread);
@@ -73,6 +76,9 @@ struct wv__store_methods {
     int (*ref_cas)(struct wv__store *s, const char *ref, const char *expect,
                    const char *desired);
     int (*control)(struct wv__store *s, int op, void *arg);
+    /* NULL: the wrapper gathers the pieces into one buffer for put. */
+    int (*putv)(struct wv__store *s, const char *key, const struct iovec *iov,
+                size_t n_iov, unsigned flags);
 };
 
 /* The base of every backend's store struct (embedded first). */
@@ -102,6 +108,11 @@ int wv__store_get_all(struct wv__store *s, const char *key, size_t max,
                       unsigned char **out, size_t *len);
 int wv__store_put(struct wv__store *s, const char *key, const void *buf,
                   size_t len, unsigned flags);
+/* The same object given as n_iov pieces (a pack straight from the tensors
+ * it holds): faults as put; WV_NOMEM if a backend without putv cannot get
+ * the buffer to gather them into. */
+int wv__store_putv(struct wv__store *s, const char *key,
+                   const struct iovec *iov, size_t n_iov, unsigned flags);
 int wv__store_stat(struct wv__store *s, const char *key, uint64_t *size);
 int wv__store_del(struct wv__store *s, const char *key);
 int wv__store_list(struct wv__store *s, const char *prefix,
