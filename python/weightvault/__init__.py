@@ -31,7 +31,8 @@ The shared library is looked up as described in :mod:`weightvault._lib`
 import os
 
 from . import _lib
-from ._model import Tensors, build_model, load_file, save_file
+from ._model import (Tensors, build_model, load_file, load_file_into,
+                     save_file)
 from .checkpoint import Checkpointer
 from .errors import (AuthError, ConflictError, CorruptError, ExistsError,
                      FormatError,
@@ -39,8 +40,8 @@ from .errors import (AuthError, ConflictError, CorruptError, ExistsError,
                      WeightvaultError, WeightvaultIOError)
 from .repo import Repository, clone, split_target, sync
 
-__all__ = ["save", "load", "Checkpointer", "Repository", "Tensors",
-           "WeightvaultError", "NotFoundError", "CorruptError", "FormatError",
+__all__ = ["save", "load", "load_into", "Checkpointer", "Repository",
+           "Tensors", "WeightvaultError", "NotFoundError", "CorruptError", "FormatError",
            "ExistsError", "ConflictError", "WeightvaultIOError", "UsageError",
            "UnsupportedError", "AuthError", "library_version",
            "library_path", "clone", "sync"]
@@ -127,6 +128,40 @@ def load(source, *, framework="numpy", names=None):
             return r.checkout(ref or "latest", framework=framework,
                               names=names)
     return load_file(source, framework=framework, names=names)
+
+
+def load_into(source, target, *, strict=True):
+    """Copy the tensors of a weights file into arrays or tensors you have.
+
+    The resume path that allocates nothing: the file is mapped and every
+    tensor copied, on every core, straight into its destination (a
+    model's parameters, a dict of preallocated arrays). Several times
+    faster than ``load`` followed by a copy, and than ``torch.load``.
+
+    Args:
+        source: a weights file in any format the library reads (a
+            safetensors file is mapped; the others are read as ``load``
+            reads them). Not a repository target: use
+            ``Repository.checkout``.
+        target: an ``nn.Module`` (its ``state_dict()``: parameters and
+            buffers are written in place) or a dict name -> NumPy array /
+            torch tensor. Each destination must be writable, contiguous,
+            on the CPU, with the tensor's dtype and shape (NumPy: BF16 and
+            FP8 into uint16/uint8 arrays of their bits).
+        strict: every tensor of the file needs a destination and every
+            destination a tensor (NotFoundError otherwise, before anything
+            is written); False copies the names both have.
+
+    Returns:
+        ``{"tensors": n, "bytes": b}``: what was copied.
+
+    Like ``load_state_dict``, call it outside a forward/backward pass: the
+    bytes are written behind autograd's back.
+    """
+    if split_target(source) is not None:
+        raise ValueError("weightvault.load_into reads a file; for a "
+                         "repository use Repository.checkout")
+    return load_file_into(source, target, strict=strict)
 
 
 def library_version():

@@ -215,7 +215,8 @@ def add_value(model, name, value):
                             f"{a.dtype}, which the file formats cannot hold")
         if a.dtype.byteorder == ">":
             a = a.astype(a.dtype.newbyteorder("<"))
-        a = np.ascontiguousarray(a)
+        # (ascontiguousarray makes a 0-d array 1-d: keep the shape)
+        a = np.ascontiguousarray(a).reshape(a.shape)
         model.keep.append(a)
         model.add(name, dt, a.shape, a.ctypes.data, a.nbytes)
         return
@@ -412,6 +413,98 @@ def load_file(path, framework="numpy", names=None):
         if stem:
             rename = {"array": stem}
     return to_dict(m, framework, names, rename=rename)
+
+
+def _dest_of(name, value):
+    """(dtype name or None, shape, address, nbytes, numpy dtype or None) of
+    an array or tensor that tensor `name` may be copied into in place."""
+    what = "weightvault.load_into: " + repr(name)
+    if _is_torch_tensor(value):
+        t = value.detach()
+        if (t.device.type != "cpu" or not t.is_contiguous() or t.is_conj()
+                or t.is_neg()):
+            raise TypeError(f"{what} must be a contiguous CPU tensor to be "
+                            "filled in place")
+        return (_torch_dtype_names().get(t.dtype), tuple(t.shape),
+                t.data_ptr(), t.numel() * t.element_size(), None)
+    if isinstance(value, np.ndarray):
+        if (not value.flags.c_contiguous or not value.flags.writeable
+                or value.dtype.byteorder == ">"):
+            raise TypeError(f"{what} must be a writable, C-contiguous, "
+                            "little-endian array to be filled in place")
+        return (_NAME_OF_NP.get(value.dtype.str[1:]), tuple(value.shape),
+                value.ctypes.data, value.nbytes, value.dtype)
+    raise TypeError(f"{what} is a {type(value).__name__}, not a torch "
+                    "tensor or a NumPy array")
+
+
+def load_file_into(path, target, strict=True):
+    """Copy the tensors of a weights file into arrays/tensors in place.
+
+    The file is mapped (``wv_model_load``) and ``wv_model_read_all`` copies
+    every tensor into its destination on every core: one copy, nothing
+    allocated. Returns {"tensors": n, "bytes": b} of what was copied.
+    """
+    path = os.fspath(path)
+    sd = getattr(target, "state_dict", None)
+    if callable(sd) and not isinstance(target, dict):
+        target = sd()
+    if not hasattr(target, "items"):
+        raise TypeError("weightvault.load_into: expected a state_dict, an "
+                        f"nn.Module or a dict of arrays, not "
+                        f"{type(target).__name__}")
+    L = _lib.lib()
+    if not _lib.has("wv_model_read_all"):
+        raise error(_lib.MISUSE, "this libweightvault has no "
+                    "wv_model_read_all")
+    eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
+    opts = _lib.init_struct(_lib.LoadOpts, errbuf=ctypes.addressof(eb),
+                            errbuf_size=_lib.ERRBUF_SIZE)
+    out = ctypes.c_void_p()
+    rc = L.wv_model_load(_lib.enc(path), ctypes.byref(opts),
+                         ctypes.byref(out))
+    check(rc, lambda: _lib.dec(eb.value))
+    m = Model(out.value)
+    try:
+        tensors = list(m.tensors())
+        dst = (ctypes.c_void_p * max(1, len(tensors)))()
+        done, nbytes_all = set(), 0
+        for i, (name, dtype, shape, _, nbytes) in enumerate(tensors):
+            if name not in target:
+                if strict:
+                    raise error(_lib.NOTFOUND, f"{path}: tensor {name!r} "
+                                "has no destination (strict=False skips it)")
+                continue
+            tdt, tshape, addr, tbytes, npdt = _dest_of(name, target[name])
+            raw = _NP_OF.get(dtype)
+            fits = tbytes == nbytes and (
+                (tdt == dtype and tshape == shape) or
+                # NumPy holds BF16 and FP8 as their bits
+                (npdt is not None and raw is not None and tshape == shape
+                 and npdt == np.dtype(raw)) or
+                # block-quantised (GGUF): raw uint8 bytes, any shape
+                (raw is None and tdt == "U8"))
+            if not fits:
+                raise ValueError(
+                    f"weightvault.load_into: {name!r} is {dtype} "
+                    f"{list(shape)} in {path}, but the destination is "
+                    f"{tdt or 'of another dtype'} {list(tshape)}")
+            if nbytes:
+                dst[i] = addr
+            done.add(name)
+            nbytes_all += nbytes
+        if strict:
+            extra = [k for k in target if k not in done]
+            if extra:
+                raise error(_lib.NOTFOUND, f"{path} has no tensor named "
+                            f"{extra[0]!r}" + (f" (and {len(extra) - 1} "
+                                                f"more)" if len(extra) > 1
+                                                else "") +
+                            " (strict=False leaves it as it is)")
+        check(L.wv_model_read_all(m.ptr, dst, len(tensors)), m.errmsg)
+    finally:
+        m.free()
+    return {"tensors": len(done), "bytes": nbytes_all}
 
 
 def _map_copy_on_write(f):

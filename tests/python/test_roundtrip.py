@@ -72,6 +72,9 @@ def test_numpy_dict_round_trip(tmp_path, mem_uri, fmt):
     arrays["fortran"] = np.asfortranarray(np.arange(12.0).reshape(3, 4))
     arrays["big_endian"] = np.arange(5, dtype=">i4")
     arrays["strided"] = np.arange(20, dtype=np.int16)[::3]
+    # 0-d arrays (a step counter) stay 0-d, also big-endian ones
+    arrays["scalar"] = np.array(1234, dtype=np.int64)
+    arrays["scalar_be"] = np.array(2.5, dtype=">f8")
     target = mem_uri + "@main" if fmt == "repo" else tmp_path / f"m.{fmt}"
     wv.save(arrays, target)
     back = wv.load(target)
