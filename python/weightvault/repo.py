@@ -93,11 +93,11 @@ def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
             slots, if encrypted) when it is not a repository yet; with
             False, NotFoundError instead.
         progress: ``progress(done_bytes, total_bytes)``, called from the
-            transfer threads (one at a time) after each object. The
-            library copies key slots, packs, indexes and manifests in
-            passes, and both numbers count the current pass (done starts
-            again when a new pass begins). An exception it raises does
-            not stop the transfer; it is re-raised when it is over.
+            transfer threads (one at a time) after each object; the
+            total covers the whole transfer (key slots, packs, indexes
+            and manifests) and done grows up to it. An exception it
+            raises does not stop the transfer; it is re-raised when it
+            is over.
 
     Returns:
         A dict: ``objects`` (data objects the source has),

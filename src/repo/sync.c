@@ -173,18 +173,14 @@ out:
     return NULL;
 }
 
-/* Copy the keys of `src` under prefix that `dst` lacks. */
-static int copy_prefix(wv_repo *s, wv_repo *d, const char *prefix,
-                       const wv_sync_opts *opts, wv_sync_result *res,
+/* The keys of `s` under prefix that `d` lacks, into *want. */
+static int plan_prefix(wv_repo *s, wv_repo *d, const char *prefix,
+                       struct objlist *want, wv_sync_result *res,
                        struct wv__err *err)
 {
-    struct objlist have = {0}, want = {0};
-    struct copier c;
-    pthread_t th[32];
-    int nth = 0, rc;
-    memset(&c, 0, sizeof c);
-    pthread_mutex_init(&c.mu, NULL);
-    if ((rc = list_into(s, prefix, &want)) != WV_OK) {
+    struct objlist have = {0};
+    int rc;
+    if ((rc = list_into(s, prefix, want)) != WV_OK) {
         *err = s->err;
         goto out;
     }
@@ -194,35 +190,52 @@ static int copy_prefix(wv_repo *s, wv_repo *d, const char *prefix,
     }
     if (have.n > 1) /* qsort's array may not be NULL, even when empty */
         qsort(have.v, have.n, sizeof *have.v, cmp_obj);
-    if (want.n > 1)
-        qsort(want.v, want.n, sizeof *want.v, cmp_obj);
+    if (want->n > 1)
+        qsort(want->v, want->n, sizeof *want->v, cmp_obj);
     /* want -= have, in place (both sorted) */
     size_t k = 0, j = 0;
-    for (size_t i = 0; i < want.n; i++) {
-        while (j < have.n && strcmp(have.v[j].key, want.v[i].key) < 0)
+    for (size_t i = 0; i < want->n; i++) {
+        while (j < have.n && strcmp(have.v[j].key, want->v[i].key) < 0)
             j++;
-        if (j < have.n && strcmp(have.v[j].key, want.v[i].key) == 0) {
-            wv__free(want.v[i].key);
+        if (j < have.n && strcmp(have.v[j].key, want->v[i].key) == 0) {
+            wv__free(want->v[i].key);
             continue;
         }
-        want.v[k++] = want.v[i];
+        want->v[k++] = want->v[i];
     }
-    res->objects_total += want.n;
-    want.n = k;
-    if (k == 0)
-        goto out;
+    res->objects_total += want->n;
+    want->n = k;
+out:
+    objlist_release(&have);
+    return rc;
+}
+
+/* Copy the objects of `want` on opts->jobs threads; progress counts on
+ * from *done towards `total` (the bytes of the whole sync). */
+static int copy_objects(wv_repo *s, wv_repo *d, struct objlist *want,
+                        const wv_sync_opts *opts, uint64_t *done,
+                        uint64_t total, wv_sync_result *res,
+                        struct wv__err *err)
+{
+    struct copier c;
+    pthread_t th[32];
+    int nth = 0, rc;
+    if (want->n == 0)
+        return WV_OK;
+    memset(&c, 0, sizeof c);
+    pthread_mutex_init(&c.mu, NULL);
     c.src_uri = s->uri;
     c.dst_uri = d->uri;
-    c.todo = want.v;
-    c.n_todo = want.n;
+    c.todo = want->v;
+    c.n_todo = want->n;
     c.opts = opts;
-    for (size_t i = 0; i < want.n; i++)
-        c.total_bytes += want.v[i].size;
+    c.done_bytes = *done;
+    c.total_bytes = total;
     int jobs = opts && opts->jobs > 0 ? opts->jobs : 4;
     if (jobs > (int)(sizeof th / sizeof th[0]))
         jobs = (int)(sizeof th / sizeof th[0]);
-    if ((size_t)jobs > want.n)
-        jobs = (int)want.n;
+    if ((size_t)jobs > want->n)
+        jobs = (int)want->n;
     for (nth = 0; nth < jobs; nth++)
         if (pthread_create(&th[nth], NULL, copy_worker, &c) != 0)
             break;
@@ -231,14 +244,12 @@ static int copy_prefix(wv_repo *s, wv_repo *d, const char *prefix,
     for (int i = 0; i < nth; i++)
         pthread_join(th[i], NULL);
     res->objects_copied += c.done_objects;
-    res->bytes_copied += c.done_bytes;
+    res->bytes_copied += c.done_bytes - *done;
+    *done = c.done_bytes;
     rc = c.rc;
     if (rc != WV_OK)
         *err = c.err;
-out:
     pthread_mutex_destroy(&c.mu);
-    objlist_release(&have);
-    objlist_release(&want);
     return rc;
 }
 
@@ -465,6 +476,8 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
     struct wv__err e = {0}, *err = &e;
     wv_repo *s = NULL, *d = NULL;
     struct reflist rl = {0};
+    struct objlist plan[5] = {{0}};
+    uint64_t done = 0, total = 0;
     wv_sync_result res;
     char eb[WV_ERRBUF_SIZE] = "";
     int rc = WV_OK;
@@ -498,11 +511,24 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
      * removed at the source stays at the destination) */
     static const char *const order[] = {"keys/", "trust/", "packs/",
                                         "index/", "manifests/"};
-    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-        WV_TRY(copy_prefix(s, d, order[i], opts, &res, err));
+    _Static_assert(sizeof order / sizeof order[0] ==
+                       sizeof plan / sizeof plan[0],
+                   "one plan per kind of object");
+    /* Everything to copy is known before the first byte moves, so the
+     * progress has one total; then kind by kind, in this order (a
+     * manifest never arrives before the packs it names). */
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
+        WV_TRY(plan_prefix(s, d, order[i], &plan[i], &res, err));
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
+        for (size_t k = 0; k < plan[i].n; k++)
+            total += plan[i].v[k].size;
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
+        WV_TRY(copy_objects(s, d, &plan[i], opts, &done, total, &res, err));
     for (size_t i = 0; i < rl.n; i++)
         WV_TRY(sync_ref(s, d, rl.keys[i], opts, &res, err));
 out:
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
+        objlist_release(&plan[i]);
     wv__repo_list_free(rl.keys, rl.n);
     if (d)
         wv__repo_unlock(d);
