@@ -987,6 +987,7 @@ static int xfer_start(struct wv__http *h, CURLM *m, struct xfer *x)
     r->mtime = -1;
     r->range_ignored = false;
     r->xerr = 0;
+    r->too_big = false;
     r->xmsg[0] = '\0';
     r->attempts++;
     x->up_off = 0;
@@ -1134,9 +1135,10 @@ static bool xfer_finish(struct wv__http *h, struct xfer *x, CURLcode res)
         curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &oserr);
         r->xerr = (int)res;
         r->status = 0;
+        r->too_big = x->too_big;
         if (x->too_big)
-            snprintf(r->xmsg, sizeof r->xmsg, "response larger than %zu "
-                                              "bytes",
+            snprintf(r->xmsg, sizeof r->xmsg, "its reply is larger than "
+                                              "the %zu bytes allowed",
                      RESP_MAX);
         else if (oserr > 0 && res == CURLE_COULDNT_CONNECT)
             snprintf(r->xmsg, sizeof r->xmsg, "%s", strerror((int)oserr));
@@ -1293,6 +1295,9 @@ static int robj_fail(struct wv__robj *o, const struct wv__hreq *r,
                      const char *op, struct wv__err *err)
 {
     char s3code[64] = "", msg[128] = "";
+    if (r->xerr && r->too_big) /* it answered: not a reachability issue */
+        return wv__seterr(err, WV_BACKEND, "%s: %s %s: %s", o->name, op,
+                          o->s3 ? o->cfg.endpoint : o->name, r->xmsg);
     if (r->xerr)
         return wv__seterr(err, WV_BACKEND, "%s: cannot reach %s: %s (after "
                                            "%d attempts)",

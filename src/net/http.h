@@ -142,6 +142,7 @@ struct wv__hreq {
     int64_t mtime;      /* Last-Modified (seconds since 1970), -1       */
     bool range_ignored; /* 200 with the whole object to a Range request */
     int xerr;           /* transport failure: 0, or a CURLcode          */
+    bool too_big;       /* ... because the reply outgrew its limit      */
     char xmsg[160];     /* its description ("Connection refused")       */
 };
 /* Release what a run left in r (the response buffer). */

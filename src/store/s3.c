@@ -110,6 +110,9 @@ static int s3_fail(struct s3 *s, const struct wv__hreq *r, const char *op,
     char code[64] = "", msg[128] = "", subj[300];
     snprintf(subj, sizeof subj, "s3://%s%s%.200s", s->bucket, fk ? "/" : "",
              fk ? fk : "");
+    if (r->xerr && r->too_big) /* it answered: not a reachability issue */
+        return wv__seterr(err, WV_BACKEND, "%s: %s %s: %s", s->base.uri, op,
+                          subj, r->xmsg);
     if (r->xerr)
         return wv__seterr(err, WV_BACKEND,
                           "%s: cannot reach %s: %s (after %d attempt%s)",
@@ -612,11 +615,10 @@ static bool parse_u64(const char *p, uint64_t *out)
     uint64_t v = 0;
     if (p == NULL || *p == '\0')
         return false;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
+    for (; *p; p++)
+        if (*p < '0' || *p > '9' || wv__mul_overflow(v, 10, &v) ||
+            wv__add_overflow(v, (uint64_t)(*p - '0'), &v))
+            return false; /* all of 0 .. 2^64-1, nothing beyond */
     *out = v;
     return true;
 }

@@ -272,9 +272,9 @@ LISTING = {
              entry(b"other/x", b"3"), entry(b"p/packs/00.pack", b"0")),
         "# entries outside the prefix are not the repository's\n"
         "list -> OK a.bin=1 caf\u00e9 & co=22 packs/00.pack=0\n"),
-    "ok_largest_size": (
-        page(entry(b"p/big", b"18446744073709551609")),
-        "list -> OK big=18446744073709551609\n"),
+    "ok_largest_size": (  # 2^64 - 1: every 64-bit size is taken
+        page(entry(b"p/big", b"18446744073709551615")),
+        "list -> OK big=18446744073709551615\n"),
     "ok_empty": (page(), "list -> OK\n"),
     "entry_without_key": (page(entry(None)), LISTING_BAD_ENTRY),
     "entry_without_size": (page(entry(b"p/a.bin", None)), LISTING_BAD_ENTRY),
