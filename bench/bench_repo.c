@@ -1133,7 +1133,8 @@ int main(int argc, char **argv)
            "one file + fsync + fsync dir.\n");
     printf("- second commit: %zu of %zu tensors changed (%.1f %% of the "
            "bytes; every element of each moved a little); the other "
-           "chunks are hashed and found stored. Growth: du of the "
+           "chunks are compared byte for byte with the parent's (its packs "
+           "in the page cache), not hashed. Growth: du of the "
            "repository directory (files and directories, st_blocks) after "
            "the second commit vs after the first (last run: %llu -> %llu "
            "bytes; files %llu -> %llu).\n",
