@@ -2,6 +2,7 @@
  * runner.c -- runs the test named on the command line, or every test.
  */
 #include "wvtest.h"
+#include "wv_int.h"
 
 #include <arpa/inet.h>
 #include <ftw.h>
@@ -48,6 +49,50 @@ char *wvtest_path(const char *name)
     char *p = buf[k++ % 8];
     snprintf(p, 512, "%s/%s", wvtest_tmpdir(), name);
     return p;
+}
+
+#ifndef WV_FIXTURES
+#define WV_FIXTURES "."
+#endif
+
+const char *wvtest_fixtures(void)
+{
+    const char *e = getenv("WV_FIXTURES");
+    return e && *e ? e : WV_FIXTURES;
+}
+
+char *wvtest_fixture(const char *sub, const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s/%s", wvtest_fixtures(), sub, name);
+    return p;
+}
+
+void wvtest_fill_pattern(unsigned char *p, size_t n, wv_dtype dt,
+                         unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(i * 131u + seed * 7u + (i >> 8));
+    if (dt == WV_BOOL)
+        for (size_t i = 0; i < n; i++)
+            p[i] &= 1;
+}
+
+int wvtest_add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
+                       const uint64_t *shape, unsigned seed)
+{
+    uint64_t numel, nbytes;
+    if (wv__shape_bytes(dt, ndim, shape, &numel, &nbytes) != WV_OK ||
+        nbytes > SIZE_MAX)
+        return -1;
+    unsigned char *p = wv_malloc(nbytes ? (size_t)nbytes : 1);
+    if (p == NULL)
+        return -1;
+    wvtest_fill_pattern(p, (size_t)nbytes, dt, seed);
+    return wv_model_add(m, name, dt, ndim, shape, p, (size_t)nbytes,
+                        WV_DATA_TAKE);
 }
 
 static int rm_entry(const char *p, const struct stat *s, int flag,

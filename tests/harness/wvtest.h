@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "weightvault.h"
+
 typedef void (*wvtest_fn)(void);
 void wvtest_register(const char *name, wvtest_fn fn);
 extern int wvtest_failed;
@@ -80,6 +82,18 @@ extern int wvtest_skipped;
 const char *wvtest_tmpdir(void);
 /* "<tmpdir>/<name>" in one of 8 rotating static buffers. */
 char *wvtest_path(const char *name);
+/* The real fixtures: $WV_FIXTURES, else the directory the build names;
+ * wvtest_fixture("pth", "x.pth") is "<that>/pth/x.pth" in one of 8
+ * rotating static buffers. */
+const char *wvtest_fixtures(void);
+char *wvtest_fixture(const char *sub, const char *name);
+/* The unit tests' deterministic byte pattern for n bytes (seed varies it;
+ * BOOL gets 0/1 only), and a tensor of it added to m, owned by the set:
+ * wv_model_add's status, -1 if the shape is invalid or memory short. */
+void wvtest_fill_pattern(unsigned char *p, size_t n, wv_dtype dt,
+                         unsigned seed);
+int wvtest_add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
+                       const uint64_t *shape, unsigned seed);
 /* Read a whole file into a malloc()ed buffer; NULL on failure. */
 unsigned char *wvtest_read_file(const char *path, size_t *len);
 int wvtest_write_file(const char *path, const void *p, size_t len);

@@ -13,39 +13,13 @@
 #include "wvtest.h"
 #include "wvsets.h"
 
-#ifndef WV_FIXTURES
-#define WV_FIXTURES "."
-#endif
-
 static const char *fixture(void)
 {
-    static char buf[1024];
-    const char *e = getenv("WV_FIXTURES");
-    snprintf(buf, sizeof buf, "%s/gguf/stories260K.gguf",
-             e && *e ? e : WV_FIXTURES);
-    return buf;
+    return wvtest_fixture("gguf", "stories260K.gguf");
 }
-
 
 static const wv_dtype plain_types[] = {WV_F32, WV_F16, WV_BF16, WV_F64,
                                        WV_I8,  WV_I16, WV_I32,  WV_I64};
-
-/* Add tensor `name` with a deterministic byte pattern. */
-static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
-                       const uint64_t *shape, unsigned seed)
-{
-    uint64_t numel, nbytes;
-    if (wv__shape_bytes(dt, ndim, shape, &numel, &nbytes) != WV_OK)
-        return -1;
-    unsigned char *p = wv_malloc(nbytes ? (size_t)nbytes : 1);
-    if (p == NULL)
-        return -1;
-    for (size_t i = 0; i < nbytes; i++)
-        p[i] = (unsigned char)(i * 131u + seed * 7u + (i >> 8));
-    return wv_model_add(m, name, dt, ndim, shape, p, (size_t)nbytes,
-                        WV_DATA_TAKE);
-}
-
 
 static float f32_at(const wv_tensor *t, size_t i)
 {
@@ -125,19 +99,19 @@ TEST_IMPL(gguf_roundtrip_all_dtypes)
          i++) {
         uint64_t s[3] = {2, 3, 5};
         snprintf(name, sizeof name, "p.%s", wv_dtype_name(plain_types[i]));
-        ASSERT_OK(add_pattern(m, name, plain_types[i], 3, s, seed++));
+        ASSERT_OK(wvtest_add_pattern(m, name, plain_types[i], 3, s, seed++));
     }
     for (int dt = WV_Q4_0; dt < WV__DTYPE_COUNT; dt++) {
         size_t be, bb;
         wv_dtype_block((wv_dtype)dt, &be, &bb);
         uint64_t s[2] = {3, 2 * be};
         snprintf(name, sizeof name, "q.%s", wv_dtype_name((wv_dtype)dt));
-        ASSERT_OK(add_pattern(m, name, (wv_dtype)dt, 2, s, seed++));
+        ASSERT_OK(wvtest_add_pattern(m, name, (wv_dtype)dt, 2, s, seed++));
     }
     uint64_t s4[4] = {1, 2, 3, 4}, s0[2] = {0, 7};
-    ASSERT_OK(add_pattern(m, "four.d", WV_F32, 4, s4, 9));
-    ASSERT_OK(add_pattern(m, "scalar", WV_F64, 0, NULL, 10));
-    ASSERT_OK(add_pattern(m, "empty", WV_F16, 2, s0, 11));
+    ASSERT_OK(wvtest_add_pattern(m, "four.d", WV_F32, 4, s4, 9));
+    ASSERT_OK(wvtest_add_pattern(m, "scalar", WV_F64, 0, NULL, 10));
+    ASSERT_OK(wvtest_add_pattern(m, "empty", WV_F16, 2, s0, 11));
     ASSERT_OK(wv_model_set_meta(m, "gguf.general.architecture",
                                 "str:\"test\""));
     so.format = WV_FMT_GGUF;
@@ -385,8 +359,8 @@ TEST_IMPL(gguf_alignment)
     uint64_t s[1] = {3};
     size_t n;
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "a", WV_F32, 1, s, 1));
-    ASSERT_OK(add_pattern(m, "b", WV_I8, 1, s, 2));
+    ASSERT_OK(wvtest_add_pattern(m, "a", WV_F32, 1, s, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "b", WV_I8, 1, s, 2));
     ASSERT_OK(wv_model_set_meta(m, "gguf.general.alignment", "u32:64"));
     const char *p = wvtest_path("align.gguf");
     ASSERT_OK(wv_model_save(m, p, NULL));
@@ -485,7 +459,7 @@ TEST_IMPL(gguf_refusals)
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     uint64_t s[2] = {1, 256};
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "x", WV_Q4_K, 2, s, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "x", WV_Q4_K, 2, s, 1));
     /* Other formats refuse block types that cannot be dequantised. */
     ASSERT_EQ(wv_model_save(m, wvtest_path("x.safetensors"), NULL),
               WV_UNSUPPORTED);
@@ -501,7 +475,7 @@ TEST_IMPL(gguf_refusals)
     wv_model_free(m);
 
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "u", WV_U8, 1, s, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "u", WV_U8, 1, s, 1));
     ASSERT_EQ(wv_model_save(m, wvtest_path("u.gguf"), NULL), WV_UNSUPPORTED);
     ASSERT_CONTAINS(wv_model_errmsg(m), "tensor 'u' is U8, which GGUF "
                                         "cannot hold");
@@ -509,7 +483,7 @@ TEST_IMPL(gguf_refusals)
 
     uint64_t s5[5] = {1, 1, 1, 1, 2};
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "five", WV_F32, 5, s5, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "five", WV_F32, 5, s5, 1));
     ASSERT_EQ(wv_model_save(m, wvtest_path("5.gguf"), NULL), WV_UNSUPPORTED);
     ASSERT_CONTAINS(wv_model_errmsg(m), "has 5 dimensions");
     wv_model_free(m);
@@ -518,7 +492,7 @@ TEST_IMPL(gguf_refusals)
     memset(longname, 'n', 64);
     longname[64] = '\0';
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, longname, WV_F32, 1, s, 1));
+    ASSERT_OK(wvtest_add_pattern(m, longname, WV_F32, 1, s, 1));
     ASSERT_EQ(wv_model_save(m, wvtest_path("long.gguf"), NULL), WV_UNSUPPORTED);
     ASSERT_CONTAINS(wv_model_errmsg(m), "allows at most 63");
     wv_model_free(m);

@@ -12,47 +12,13 @@
 #include "wvtest.h"
 #include "wvsets.h"
 
-#ifndef WV_FIXTURES
-#define WV_FIXTURES "."
-#endif
-
-static const char *fixtures(void)
-{
-    const char *e = getenv("WV_FIXTURES");
-    return e && *e ? e : WV_FIXTURES;
-}
-
-
 static char *fpath(const char *rel)
 {
-    static char buf[4][512];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 512, "%s/h5/%s", fixtures(), rel);
-    return p;
-}
-
-static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
-                       const uint64_t *shape, unsigned seed)
-{
-    uint64_t numel, nbytes;
-    if (wv__shape_bytes(dt, ndim, shape, &numel, &nbytes) != WV_OK)
-        return -1;
-    unsigned char *p = wv_malloc(nbytes ? (size_t)nbytes : 1);
-    if (p == NULL)
-        return -1;
-    for (size_t i = 0; i < nbytes; i++)
-        p[i] = (unsigned char)(i * 131u + seed * 7u + (i >> 8));
-    if (dt == WV_BOOL)
-        for (size_t i = 0; i < nbytes; i++)
-            p[i] &= 1;
-    return wv_model_add(m, name, dt, ndim, shape, p, (size_t)nbytes,
-                        WV_DATA_TAKE);
+    return wvtest_fixture("h5", rel);
 }
 
 /* 1 if the sets hold the same tensors (by name: the legacy layout groups
  * tensors per layer, so interleaved layers read back grouped). */
-
 
 /* Save, reload by mmap, pread and from memory; 1 if all equal `m`. */
 static int roundtrip(wv_model *m, const char *file)
@@ -107,15 +73,16 @@ TEST_IMPL(keras_roundtrip_legacy_all_dtypes)
         uint64_t s3[3] = {2, 3, 1 + i};
         uint64_t s1[1] = {5};
         snprintf(name, sizeof name, "layer_%zu/layer_%zu/w:0", i, i);
-        ASSERT_OK(add_pattern(m, name, all_dtypes[i], 3, s3, (unsigned)i));
+        ASSERT_OK(wvtest_add_pattern(m, name, all_dtypes[i], 3, s3,
+                                     (unsigned)i));
         snprintf(name, sizeof name, "layer_%zu/layer_%zu/b:0", i, i);
-        ASSERT_OK(add_pattern(m, name, all_dtypes[i], 1, s1, 9));
+        ASSERT_OK(wvtest_add_pattern(m, name, all_dtypes[i], 1, s1, 9));
         snprintf(name, sizeof name, "scalars/s%zu", i);
-        ASSERT_OK(add_pattern(m, name, all_dtypes[i], 0, NULL, 3));
+        ASSERT_OK(wvtest_add_pattern(m, name, all_dtypes[i], 0, NULL, 3));
     }
     uint64_t e[2] = {0, 4};
-    ASSERT_OK(add_pattern(m, "empty/empty/e:0", WV_F32, 2, e, 0));
-    ASSERT_OK(add_pattern(m, "rootlevel", WV_I32, 1, e + 1, 0));
+    ASSERT_OK(wvtest_add_pattern(m, "empty/empty/e:0", WV_F32, 2, e, 0));
+    ASSERT_OK(wvtest_add_pattern(m, "rootlevel", WV_I32, 1, e + 1, 0));
     ASSERT(roundtrip(m, "all.h5"));
     wv_model_free(m);
     return;
@@ -129,14 +96,15 @@ TEST_IMPL(keras_roundtrip_keras3_all_dtypes)
     for (size_t i = 0; i < N_DTYPES; i++) {
         uint64_t s[2] = {7, 1 + i};
         snprintf(name, sizeof name, "layers/dense_%zu/vars/0", i);
-        ASSERT_OK(add_pattern(m, name, all_dtypes[i], 2, s, (unsigned)i));
+        ASSERT_OK(wvtest_add_pattern(m, name, all_dtypes[i], 2, s,
+                                     (unsigned)i));
         snprintf(name, sizeof name, "layers/dense_%zu/vars/1", i);
-        ASSERT_OK(add_pattern(m, name, all_dtypes[i], 0, NULL, 1));
+        ASSERT_OK(wvtest_add_pattern(m, name, all_dtypes[i], 0, NULL, 1));
     }
     for (int i = 0; i < 12; i++) {
         uint64_t s[1] = {3};
         snprintf(name, sizeof name, "optimizer/vars/%d", i);
-        ASSERT_OK(add_pattern(m, name, WV_F32, 1, s, (unsigned)i));
+        ASSERT_OK(wvtest_add_pattern(m, name, WV_F32, 1, s, (unsigned)i));
     }
     ASSERT(roundtrip(m, "all.weights.h5"));
     /* The same names without the .weights.h5 suffix pick Keras 3 too. */
@@ -182,8 +150,10 @@ TEST_IMPL(keras_metadata_and_layer_names)
     wv_model *m = NULL, *r = NULL;
     uint64_t s[1] = {2};
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "dense_b/dense_b/kernel:0", WV_F32, 1, s, 1));
-    ASSERT_OK(add_pattern(m, "dense_a/dense_a/kernel:0", WV_F32, 1, s, 2));
+    ASSERT_OK(wvtest_add_pattern(m, "dense_b/dense_b/kernel:0", WV_F32, 1, s,
+                                 1));
+    ASSERT_OK(wvtest_add_pattern(m, "dense_a/dense_a/kernel:0", WV_F32, 1, s,
+                                 2));
     ASSERT_OK(wv_model_set_meta(m, "keras.layer_names",
                                 "[\"input\", \"dense_b\", \"drop\"]"));
     ASSERT_OK(wv_model_set_meta(m, "keras.backend", "jax"));
@@ -228,7 +198,7 @@ TEST_IMPL(keras_foreign_metadata)
     uint64_t s[1] = {2};
     for (size_t f = 0; f < 2; f++) {
         ASSERT_OK(wv_model_new(&m));
-        ASSERT_OK(add_pattern(m, "layers/d/vars/0", WV_F32, 1, s, 1));
+        ASSERT_OK(wvtest_add_pattern(m, "layers/d/vars/0", WV_F32, 1, s, 1));
         for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
             ASSERT_OK(wv_model_set_meta(m, kv[i][0], kv[i][1]));
         ASSERT_OK(wv_model_set_meta(m, "backend", "dropped"));
@@ -247,7 +217,7 @@ TEST_IMPL(keras_foreign_metadata)
     }
     /* Not a JSON list: kept; the same name beside foreign keys: refused. */
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "d/w", WV_F32, 1, s, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "d/w", WV_F32, 1, s, 1));
     ASSERT_OK(wv_model_set_meta(m, "keras.weightvault.foreign_keys", "x"));
     ASSERT(roundtrip(m, "marker.h5"));
     ASSERT_OK(wv_model_load(wvtest_path("marker.h5"), NULL, &r));
@@ -400,13 +370,13 @@ TEST_IMPL(keras_write_refusals)
     wv_model *m = NULL;
     uint64_t s[1] = {2};
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "a//b", WV_F32, 1, s, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "a//b", WV_F32, 1, s, 1));
     ASSERT_EQ(wv_model_save(m, wvtest_path("bad.h5"), NULL), WV_FORMAT);
     ASSERT_CONTAINS(wv_model_errmsg(m), "cannot be an HDF5 path");
     wv_model_free(m);
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "a/b", WV_F32, 1, s, 1));
-    ASSERT_OK(add_pattern(m, "a/b/c", WV_F32, 1, s, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "a/b", WV_F32, 1, s, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "a/b/c", WV_F32, 1, s, 1));
     ASSERT_EQ(wv_model_save(m, wvtest_path("clash.h5"), NULL), WV_FORMAT);
     ASSERT_CONTAINS(wv_model_errmsg(m), "'a/b'");
     ASSERT_EQ(wv_model_save(m, wvtest_path("x.keras"), NULL), WV_UNSUPPORTED);

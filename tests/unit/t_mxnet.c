@@ -12,10 +12,6 @@
 #include "wvtest.h"
 #include "wvsets.h"
 
-#ifndef WV_FIXTURES
-#define WV_FIXTURES "."
-#endif
-
 static const wv_dtype mx_dtypes[] = {
     WV_F32, WV_F64, WV_F16, WV_U8,  WV_I32, WV_I8,   WV_I64,
     WV_BOOL, WV_I16, WV_U16, WV_U32, WV_U64, WV_BF16,
@@ -24,31 +20,7 @@ static const wv_dtype mx_dtypes[] = {
 
 static const char *fixture(const char *name)
 {
-    static char buf[4][512];
-    static int k;
-    const char *e = getenv("WV_FIXTURES");
-    char *p = buf[k++ % 4];
-    snprintf(p, 512, "%s/mxnet/%s", e && *e ? e : WV_FIXTURES, name);
-    return p;
-}
-
-
-static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
-                       const uint64_t *shape, unsigned seed)
-{
-    uint64_t numel, nbytes;
-    if (wv__shape_bytes(dt, ndim, shape, &numel, &nbytes) != WV_OK)
-        return -1;
-    unsigned char *p = wv_malloc(nbytes ? (size_t)nbytes : 1);
-    if (p == NULL)
-        return -1;
-    for (size_t i = 0; i < nbytes; i++) {
-        p[i] = (unsigned char)(i * 131u + seed * 7u + (i >> 8));
-        if (dt == WV_BOOL)
-            p[i] &= 1;
-    }
-    return wv_model_add(m, name, dt, ndim, shape, p, (size_t)nbytes,
-                        WV_DATA_TAKE);
+    return wvtest_fixture("mxnet", name);
 }
 
 /* 1 if the sets hold the same tensors in the same order. */
@@ -314,8 +286,9 @@ TEST_IMPL(mxnet_roundtrip_all_dtypes)
             char nm[64];
             snprintf(nm, sizeof nm, "arg:%s_%d", wv_dtype_name(mx_dtypes[d]),
                      s);
-            ASSERT_OK(add_pattern(m, nm, mx_dtypes[d], ndims[s], shapes[s],
-                                  (unsigned)(d * 5 + (size_t)s)));
+            ASSERT_OK(wvtest_add_pattern(m, nm, mx_dtypes[d], ndims[s],
+                                         shapes[s],
+                                         (unsigned)(d * 5 + (size_t)s)));
         }
     }
     ASSERT(roundtrip(m, "all.params", WV_DTYPE_INVALID));
@@ -351,8 +324,8 @@ TEST_IMPL(mxnet_scalar_writes_v3)
     const uint64_t none[1] = {0}, sh[2] = {2, 2};
     wv_model *m;
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "w", WV_F32, 2, sh, 1));
-    ASSERT_OK(add_pattern(m, "step", WV_I64, 0, none, 2));
+    ASSERT_OK(wvtest_add_pattern(m, "w", WV_F32, 2, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "step", WV_I64, 0, none, 2));
     ASSERT(roundtrip(m, "s.params", WV_DTYPE_INVALID));
     size_t n;
     unsigned char *b = wvtest_read_file(wvtest_path("s.params"), &n);
@@ -369,8 +342,8 @@ TEST_IMPL(mxnet_plain_list_names)
     wv_model *m;
     size_t n;
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "0", WV_F32, 1, sh, 1));
-    ASSERT_OK(add_pattern(m, "1", WV_F32, 1, sh, 2));
+    ASSERT_OK(wvtest_add_pattern(m, "0", WV_F32, 1, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "1", WV_F32, 1, sh, 2));
     ASSERT(roundtrip(m, "p.params", WV_DTYPE_INVALID));
     unsigned char *b = wvtest_read_file(wvtest_path("p.params"), &n);
     ASSERT_NOT_NULL(b);
@@ -379,8 +352,8 @@ TEST_IMPL(mxnet_plain_list_names)
     wv_model_free(m);
     /* Out of order: a dict. */
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "1", WV_F32, 1, sh, 1));
-    ASSERT_OK(add_pattern(m, "0", WV_F32, 1, sh, 2));
+    ASSERT_OK(wvtest_add_pattern(m, "1", WV_F32, 1, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "0", WV_F32, 1, sh, 2));
     ASSERT(roundtrip(m, "q.params", WV_DTYPE_INVALID));
     b = wvtest_read_file(wvtest_path("q.params"), &n);
     ASSERT_NOT_NULL(b);
@@ -397,7 +370,7 @@ TEST_IMPL(mxnet_cast_on_save)
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(wv_model_add(m, "x", WV_F64, 1, sh, v, sizeof v,
                            WV_DATA_COPY));
-    ASSERT_OK(add_pattern(m, "i", WV_I32, 1, sh, 3));
+    ASSERT_OK(wvtest_add_pattern(m, "i", WV_I32, 1, sh, 3));
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     so.cast = WV_F16;
     ASSERT_OK(wv_model_save(m, wvtest_path("c.params"), &so));
@@ -421,7 +394,7 @@ TEST_IMPL(mxnet_refuses_types_it_lacks)
     for (int i = 0; i < 3; i++) {
         wv_model *m;
         ASSERT_OK(wv_model_new(&m));
-        ASSERT_OK(add_pattern(m, "z", lack[i], 1, sh, 1));
+        ASSERT_OK(wvtest_add_pattern(m, "z", lack[i], 1, sh, 1));
         int rc = wv_model_save(m, wvtest_path("x.params"), NULL);
         ASSERT_EQ(rc, WV_UNSUPPORTED);
         ASSERT_CONTAINS(wv_model_errmsg(m), "MXNet has no");
@@ -434,7 +407,7 @@ TEST_IMPL(mxnet_refuses_types_it_lacks)
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     so.cast = WV_F32;
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "z", WV_F8_E4M3, 1, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "z", WV_F8_E4M3, 1, sh, 1));
     ASSERT_OK(wv_model_save(m, wvtest_path("y.params"), &so));
     wv_model_free(m);
 }
@@ -686,7 +659,7 @@ TEST_IMPL(mxnet_detect_by_content)
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     so.format = WV_FMT_MXNET;
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "w", WV_F32, 1, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "w", WV_F32, 1, sh, 1));
     ASSERT_OK(wv_model_save(m, wvtest_path("weights.bin"), &so));
     ASSERT_OK(wv_model_load(wvtest_path("weights.bin"), NULL, &r));
     ASSERT_STREQ(wv_model_source_format(r), "mxnet");

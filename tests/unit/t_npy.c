@@ -11,48 +11,13 @@
 #include "wvtest.h"
 #include "wvsets.h"
 
-#ifndef WV_FIXTURES
-#define WV_FIXTURES "."
-#endif
-
 static const wv_dtype np_dtypes[] = {
     WV_BOOL, WV_U8,  WV_I8,  WV_U16, WV_I16, WV_U32, WV_I32,
     WV_U64,  WV_I64, WV_F16, WV_F32, WV_F64, WV_C64,
 };
 #define N_NP_DTYPES (sizeof np_dtypes / sizeof np_dtypes[0])
 
-static const char *fixtures(void)
-{
-    const char *e = getenv("WV_FIXTURES");
-    return e && *e ? e : WV_FIXTURES;
-}
-
-static void fill(unsigned char *p, size_t n, wv_dtype dt, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (unsigned char)(i * 131u + seed * 7u + (i >> 8));
-    if (dt == WV_BOOL)
-        for (size_t i = 0; i < n; i++)
-            p[i] &= 1;
-}
-
-/* Add tensor `name` with a deterministic byte pattern. */
-static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
-                       const uint64_t *shape, unsigned seed)
-{
-    uint64_t numel, nbytes;
-    if (wv__shape_bytes(dt, ndim, shape, &numel, &nbytes) != WV_OK)
-        return -1;
-    unsigned char *p = wv_malloc(nbytes ? (size_t)nbytes : 1);
-    if (p == NULL)
-        return -1;
-    fill(p, (size_t)nbytes, dt, seed);
-    return wv_model_add(m, name, dt, ndim, shape, p, (size_t)nbytes,
-                        WV_DATA_TAKE);
-}
-
 /* 1 if the two sets hold the same tensors (same order). */
-
 
 /* Save and reload in both modes; 1 if both reloads equal `m`. */
 static int roundtrip(wv_model *m, const char *file, unsigned save_flags)
@@ -120,8 +85,8 @@ TEST_IMPL(npy_roundtrip_all_dtypes)
         for (int s = 0; s < 3; s++) {
             wv_model *m;
             ASSERT_OK(wv_model_new(&m));
-            ASSERT_OK(add_pattern(m, "w", np_dtypes[d], ndims[s], shapes[s],
-                                  (unsigned)d));
+            ASSERT_OK(wvtest_add_pattern(m, "w", np_dtypes[d], ndims[s],
+                                         shapes[s], (unsigned)d));
             ASSERT(roundtrip(m, "w.npy", 0));
             wv_model_free(m);
         }
@@ -133,11 +98,11 @@ TEST_IMPL(npy_zero_d_and_empty)
     const uint64_t none[1] = {0}, empty[3] = {4, 0, 3};
     wv_model *m;
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "s", WV_F64, 0, none, 3));
+    ASSERT_OK(wvtest_add_pattern(m, "s", WV_F64, 0, none, 3));
     ASSERT(roundtrip(m, "s.npy", 0));
     wv_model_free(m);
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "e", WV_I16, 3, empty, 3));
+    ASSERT_OK(wvtest_add_pattern(m, "e", WV_I16, 3, empty, 3));
     ASSERT(roundtrip(m, "e.npy", 0));
     wv_model_free(m);
 }
@@ -147,7 +112,7 @@ TEST_IMPL(npy_name_from_path)
     const uint64_t sh[1] = {3};
     wv_model *m, *r;
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "whatever", WV_F32, 1, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "whatever", WV_F32, 1, sh, 1));
     ASSERT_OK(wv_model_save(m, wvtest_path("layer.0.weight.npy"), NULL));
     ASSERT_OK(wv_model_load(wvtest_path("layer.0.weight.npy"), NULL, &r));
     ASSERT_STREQ(wv_tensor_name(wv_model_tensor(r, 0)), "layer.0.weight");
@@ -197,7 +162,7 @@ TEST_IMPL(npy_header_matches_np_save)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         wv_model *m;
         ASSERT_OK(wv_model_new(&m));
-        ASSERT_OK(add_pattern(m, "a", cases[i].dt, cases[i].ndim,
+        ASSERT_OK(wvtest_add_pattern(m, "a", cases[i].dt, cases[i].ndim,
                               cases[i].shape, 0));
         ASSERT_OK(wv_model_save(m, wvtest_path("h.npy"), NULL));
         size_t n;
@@ -304,7 +269,7 @@ TEST_IMPL(npy_mmap_borrows_pread_owns)
     const uint64_t sh[2] = {16, 16};
     wv_model *m, *r;
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "t", WV_F32, 2, sh, 5));
+    ASSERT_OK(wvtest_add_pattern(m, "t", WV_F32, 2, sh, 5));
     ASSERT_OK(wv_model_save(m, wvtest_path("t.npy"), NULL));
     ASSERT_OK(wv_model_load(wvtest_path("t.npy"), NULL, &r));
     ASSERT(r->tensors[0].owned == NULL); /* zero-copy from the mapping */
@@ -327,13 +292,14 @@ TEST_IMPL(npz_stored_and_deflated)
         const uint64_t sh[3] = {3, (uint64_t)d, 5};
         snprintf(name, sizeof name, "block/%zu/%s", d,
                  wv_dtype_name(np_dtypes[d]));
-        ASSERT_OK(add_pattern(m, name, np_dtypes[d], 3, sh, (unsigned)d));
+        ASSERT_OK(wvtest_add_pattern(m, name, np_dtypes[d], 3, sh,
+                                     (unsigned)d));
     }
     const uint64_t sc[1] = {0};
-    ASSERT_OK(add_pattern(m, "scalar", WV_F32, 0, sc, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "scalar", WV_F32, 0, sc, 1));
     /* Large enough that deflate streams several output buffers. */
     const uint64_t big[1] = {3u << 20};
-    ASSERT_OK(add_pattern(m, "big", WV_U8, 1, big, 9));
+    ASSERT_OK(wvtest_add_pattern(m, "big", WV_U8, 1, big, 9));
     ASSERT(roundtrip(m, "s.npz", 0));
     ASSERT(roundtrip(m, "c.npz", WV_SAVE_COMPRESS));
 
@@ -370,7 +336,7 @@ TEST_IMPL(npz_zip64_many_members)
     for (unsigned i = 0; i < 66000; i++) {
         char name[32];
         snprintf(name, sizeof name, "t%u", i);
-        ASSERT_OK(add_pattern(m, name, WV_U8, 1, sh, i));
+        ASSERT_OK(wvtest_add_pattern(m, name, WV_U8, 1, sh, i));
     }
     ASSERT(roundtrip(m, "many.npz", 0));
     wv_model_free(m);
@@ -381,7 +347,7 @@ TEST_IMPL(npz_cast_and_refusals)
     const uint64_t sh[1] = {4};
     wv_model *m, *r;
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "a", WV_F32, 1, sh, 0));
+    ASSERT_OK(wvtest_add_pattern(m, "a", WV_F32, 1, sh, 0));
     float *f = (float *)(uintptr_t)wv_tensor_data(wv_model_tensor(m, 0));
     for (int i = 0; i < 4; i++)
         f[i] = (float)i * 0.5f;
@@ -411,7 +377,7 @@ TEST_IMPL(npz_cast_and_refusals)
     ASSERT(wv_model_save(m, wvtest_path("b.npz"), &so) != WV_OK);
     ASSERT_CONTAINS(wv_model_errmsg(m), "npy has no bfloat16 type");
     so.cast = WV_DTYPE_INVALID;
-    ASSERT_OK(add_pattern(m, "e4", WV_F8_E4M3, 1, sh, 0));
+    ASSERT_OK(wvtest_add_pattern(m, "e4", WV_F8_E4M3, 1, sh, 0));
     ASSERT(wv_model_save(m, wvtest_path("b.npz"), &so) != WV_OK);
     ASSERT_CONTAINS(wv_model_errmsg(m), "float8_e4m3");
     /* One array per npy. */
@@ -426,7 +392,7 @@ TEST_IMPL(npy_fixtures)
 {
     char p[1024];
     wv_model *m;
-    snprintf(p, sizeof p, "%s/npy/test.npy", fixtures());
+    snprintf(p, sizeof p, "%s/npy/test.npy", wvtest_fixtures());
     ASSERT_OK(wv_model_load(p, NULL, &m));
     const wv_tensor *t = wv_model_tensor(m, 0);
     ASSERT_STREQ(wv_tensor_name(t), "test");
@@ -441,7 +407,7 @@ TEST_IMPL(npy_fixtures)
     for (int mode = 0; mode < 2; mode++) {
         wv_load_opts lo = WV_LOAD_OPTS_INIT;
         lo.flags = mode ? WV_LOAD_PREAD : 0;
-        snprintf(p, sizeof p, "%s/npy/test.npz", fixtures());
+        snprintf(p, sizeof p, "%s/npy/test.npz", wvtest_fixtures());
         ASSERT_OK(wv_model_load(p, &lo, &m));
         ASSERT_EQ(wv_model_count(m), 2);
         const wv_tensor *x = wv_model_find(m, "x");
@@ -460,7 +426,7 @@ TEST_IMPL(npy_fixtures)
 
     static const char *const ones[] = {"python3.npy", "win64python2.npy"};
     for (int i = 0; i < 2; i++) {
-        snprintf(p, sizeof p, "%s/npy/%s", fixtures(), ones[i]);
+        snprintf(p, sizeof p, "%s/npy/%s", wvtest_fixtures(), ones[i]);
         ASSERT_OK(wv_model_load(p, NULL, &m));
         t = wv_model_tensor(m, 0);
         ASSERT_EQ(wv_tensor_dtype(t), WV_F64);
@@ -478,7 +444,7 @@ TEST_IMPL(npy_fixtures)
         wv_load_opts lo = WV_LOAD_OPTS_INIT;
         lo.errbuf = eb;
         lo.errbuf_size = sizeof eb;
-        snprintf(p, sizeof p, "%s/npy/%s", fixtures(), objs[i]);
+        snprintf(p, sizeof p, "%s/npy/%s", wvtest_fixtures(), objs[i]);
         ASSERT_EQ(wv_model_load(p, &lo, &m), WV_FORMAT);
         ASSERT(m == NULL);
         ASSERT_CONTAINS(eb, "object arrays");
@@ -556,7 +522,7 @@ TEST_IMPL(zip_writer_align_and_reader)
     struct wv__zipw w;
     const char *p = wvtest_path("a.zip");
     unsigned char payload[1000];
-    fill(payload, sizeof payload, WV_U8, 1);
+    wvtest_fill_pattern(payload, sizeof payload, WV_U8, 1);
 
     ASSERT_OK(wv__wfile_open(&f, p, err));
     wv__zipw_init(&w, &f, err);

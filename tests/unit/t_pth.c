@@ -15,50 +15,16 @@
 #include "wvtest.h"
 #include "wvsets.h"
 
-#ifndef WV_FIXTURES
-#define WV_FIXTURES "."
-#endif
-
 static const wv_dtype pth_dtypes[] = {
     WV_BOOL, WV_U8,  WV_I8,  WV_U16, WV_I16,     WV_U32,     WV_I32, WV_U64,
     WV_I64,  WV_F16, WV_BF16, WV_F32, WV_F64, WV_C64, WV_F8_E4M3, WV_F8_E5M2,
 };
 #define N_DT (sizeof pth_dtypes / sizeof pth_dtypes[0])
 
-static const char *fixtures(void)
-{
-    const char *e = getenv("WV_FIXTURES");
-    return e && *e ? e : WV_FIXTURES;
-}
-
-
 static char *fpath(const char *name)
 {
-    static char buf[4][512];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 512, "%s/pth/%s", fixtures(), name);
-    return p;
+    return wvtest_fixture("pth", name);
 }
-
-static int add_pattern(wv_model *m, const char *name, wv_dtype dt, int ndim,
-                       const uint64_t *shape, unsigned seed)
-{
-    uint64_t numel, nbytes;
-    if (wv__shape_bytes(dt, ndim, shape, &numel, &nbytes) != WV_OK)
-        return -1;
-    unsigned char *p = wv_malloc(nbytes ? (size_t)nbytes : 1);
-    if (p == NULL)
-        return -1;
-    for (size_t i = 0; i < nbytes; i++)
-        p[i] = (unsigned char)(i * 131u + seed * 7u + (i >> 8));
-    if (dt == WV_BOOL)
-        for (size_t i = 0; i < nbytes; i++)
-            p[i] &= 1;
-    return wv_model_add(m, name, dt, ndim, shape, p, (size_t)nbytes,
-                        WV_DATA_TAKE);
-}
-
 
 static wv_model *all_dtypes_set(void)
 {
@@ -72,15 +38,15 @@ static wv_model *all_dtypes_set(void)
     for (size_t i = 0; i < N_DT; i++) {
         const char *dn = wv_dtype_name(pth_dtypes[i]);
         snprintf(name, sizeof name, "%s.scalar", dn);
-        add_pattern(m, name, pth_dtypes[i], 0, s0, (unsigned)i);
+        wvtest_add_pattern(m, name, pth_dtypes[i], 0, s0, (unsigned)i);
         snprintf(name, sizeof name, "%s.vec", dn);
-        add_pattern(m, name, pth_dtypes[i], 1, s1, (unsigned)i + 1);
+        wvtest_add_pattern(m, name, pth_dtypes[i], 1, s1, (unsigned)i + 1);
         snprintf(name, sizeof name, "%s.mat", dn);
-        add_pattern(m, name, pth_dtypes[i], 2, s2, (unsigned)i + 2);
+        wvtest_add_pattern(m, name, pth_dtypes[i], 2, s2, (unsigned)i + 2);
         snprintf(name, sizeof name, "%s.empty", dn);
-        add_pattern(m, name, pth_dtypes[i], 3, s3, (unsigned)i + 3);
+        wvtest_add_pattern(m, name, pth_dtypes[i], 3, s3, (unsigned)i + 3);
         snprintf(name, sizeof name, "%s.rank8", dn);
-        add_pattern(m, name, pth_dtypes[i], 8, s8, (unsigned)i + 4);
+        wvtest_add_pattern(m, name, pth_dtypes[i], 8, s8, (unsigned)i + 4);
     }
     return m;
 }
@@ -139,8 +105,8 @@ TEST_IMPL(pth_writer_layout)
     wv_model *m = NULL;
     uint64_t sh[1] = {5};
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "a", WV_F32, 1, sh, 1));
-    ASSERT_OK(add_pattern(m, "b", WV_I64, 1, sh, 2));
+    ASSERT_OK(wvtest_add_pattern(m, "a", WV_F32, 1, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "b", WV_I64, 1, sh, 2));
     const char *p = wvtest_path("layout.pth");
     ASSERT_OK(save_as(m, p, 0, WV_DTYPE_INVALID));
     size_t n;
@@ -178,7 +144,7 @@ TEST_IMPL(pth_cast_on_save)
     ASSERT_OK(wv_model_new(&m));
     ASSERT_OK(wv_model_add(m, "w", WV_F32, 1, sh, v, sizeof v,
                            WV_DATA_COPY));
-    ASSERT_OK(add_pattern(m, "i", WV_I32, 1, sh, 3));
+    ASSERT_OK(wvtest_add_pattern(m, "i", WV_I32, 1, sh, 3));
     const char *p = wvtest_path("cast.pth");
     ASSERT_OK(save_as(m, p, 0, WV_BF16));
     ASSERT_OK(load_as(p, 0, &r));
@@ -196,8 +162,8 @@ TEST_IMPL(pth_nest_conflict_refused)
     wv_model *m = NULL;
     uint64_t sh[1] = {2};
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "a", WV_F32, 1, sh, 1));
-    ASSERT_OK(add_pattern(m, "a.b", WV_F32, 1, sh, 2));
+    ASSERT_OK(wvtest_add_pattern(m, "a", WV_F32, 1, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "a.b", WV_F32, 1, sh, 2));
     ASSERT_EQ(save_as(m, wvtest_path("c.pth"), WV_SAVE_NEST, WV_DTYPE_INVALID),
               WV_FORMAT);
     ASSERT_CONTAINS(wv_model_errmsg(m), "cannot nest");
@@ -205,8 +171,8 @@ TEST_IMPL(pth_nest_conflict_refused)
     ASSERT_OK(save_as(m, wvtest_path("c2.pth"), 0, WV_DTYPE_INVALID));
     wv_model_free(m);
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "x..y", WV_F32, 1, sh, 1));
-    ASSERT_OK(add_pattern(m, "z.", WV_F32, 1, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "x..y", WV_F32, 1, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "z.", WV_F32, 1, sh, 1));
     ASSERT_EQ(save_as(m, wvtest_path("c3.pth"), WV_SAVE_NEST, WV_DTYPE_INVALID),
               WV_OK);
     wv_model *r = NULL;
@@ -301,7 +267,7 @@ TEST_IMPL(pth_fixture_legacy_and_tinygrad)
 
     char st[512];
     snprintf(st, sizeof st, "%s/safetensors/tinygrad-mnist.safetensors",
-             fixtures());
+             wvtest_fixtures());
     ASSERT_OK(load_as(fpath("tinygrad-mnist.zip.pt"), 0, &a));
     ASSERT_OK(load_as(fpath("tinygrad-mnist.legacy.pt"), WV_LOAD_PREAD, &b));
     ASSERT_OK(load_as(st, 0, &c));
@@ -522,7 +488,7 @@ TEST_IMPL(pth_writer_refuses_nothing_for_metadata)
     wv_model *m = NULL, *r = NULL;
     uint64_t sh[1] = {1};
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(add_pattern(m, "t", WV_U8, 1, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "t", WV_U8, 1, sh, 1));
     ASSERT_OK(wv_model_set_meta(m, "bad", "\xff\xfe"));
     ASSERT_OK(wv_model_set_meta(m, "good", "yes"));
     ASSERT_OK(save_as(m, wvtest_path("m.pth"), 0, WV_DTYPE_INVALID));
