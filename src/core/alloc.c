@@ -45,14 +45,19 @@ int wv_set_allocator(const wv_allocator *a)
 
 void wv__alloc_fail_after(long n)
 {
-    g_fail_after = n;
+    __atomic_store_n(&g_fail_after, n, __ATOMIC_RELAXED);
 }
 
+/* Counted atomically: a commit allocates on several threads at once, and
+ * exactly one allocation must be the n-th. */
 static bool should_fail(void)
 {
-    if (g_fail_after <= 0)
-        return false;
-    return --g_fail_after == 0;
+    long v = __atomic_load_n(&g_fail_after, __ATOMIC_RELAXED);
+    while (v > 0)
+        if (__atomic_compare_exchange_n(&g_fail_after, &v, v - 1, false,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return v == 1;
+    return false;
 }
 
 void *wv__malloc(size_t n)

@@ -725,15 +725,6 @@ static int write_index(struct packer *pk, struct wv__err *err)
     return rc;
 }
 
-static void utc_now(char out[32])
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* Store the manifest (signed with sk if not NULL) under its id; returns
  * the id in hex. */
 static int put_manifest(wv_repo *r, struct wv__manifest *mf,
@@ -823,7 +814,7 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
     WV_TRY(read_head(r, refkey, branch, head, head_raw));
 
     /* The manifest skeleton. */
-    utc_now(tnow);
+    wv__utc_now(tnow);
     mf.branch = wv__strdup(branch);
     mf.time = wv__strdup(tnow);
     mf.message = wv__strdup(opts->message ? opts->message : "");

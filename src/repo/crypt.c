@@ -338,15 +338,6 @@ static int unhex_n(const char *hex, unsigned char *out, size_t n)
     return 0;
 }
 
-static void utc_now(char out[32])
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* ---- secrets ------------------------------------------------------------ */
 
 static int secret_set(struct wv__secret *s, int kind, const void *p,
@@ -514,7 +505,7 @@ static int slot_make(const struct wv__secret *sec,
         s->mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
     }
     randombytes_buf(s->salt, sizeof s->salt);
-    utc_now(s->created);
+    wv__utc_now(s->created);
     if ((rc = slot_kek(s, sec, kek, err)) != WV_OK)
         return rc;
     slot_ad(s, &ad);

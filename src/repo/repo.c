@@ -685,6 +685,15 @@ static int scan_lock(void *arg, const char *key, uint64_t size)
     return ls->found[0] ? 1 : WV_OK;
 }
 
+void wv__utc_now(char out[32])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 int wv__repo_lock(wv_repo *r, bool exclusive)
 {
     unsigned char rnd[16];

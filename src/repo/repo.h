@@ -153,6 +153,8 @@ int wv__index_parse(const char *text, size_t len, const char *what,
 /* Locks: shared for commits, exclusive for gc. A lock whose owner is a dead
  * process on this host, or older than WV__LOCK_STALE seconds, is stale. */
 #define WV__LOCK_STALE 1800
+/* The current UTC time as "2026-11-28T23:30:00Z" (manifests, key slots). */
+void wv__utc_now(char out[32]);
 int wv__repo_lock(wv_repo *r, bool exclusive);
 void wv__repo_unlock(wv_repo *r);
 
