@@ -437,42 +437,6 @@ struct gpack {
     int fate;
 };
 
-struct sized_key {
-    char **keys;
-    uint64_t *sizes;
-    size_t n, cap;
-};
-
-static int collect_sized(void *arg, const char *key, uint64_t size)
-{
-    struct sized_key *sk = arg;
-    if (sk->n == sk->cap) {
-        size_t cap = sk->cap ? sk->cap * 2 : 64;
-        char **nk = wv__realloc(sk->keys, cap * sizeof *nk);
-        if (nk == NULL)
-            return WV_NOMEM;
-        sk->keys = nk;
-        uint64_t *ns = wv__realloc(sk->sizes, cap * sizeof *ns);
-        if (ns == NULL)
-            return WV_NOMEM;
-        sk->sizes = ns;
-        sk->cap = cap;
-    }
-    if ((sk->keys[sk->n] = wv__strdup(key)) == NULL)
-        return WV_NOMEM;
-    sk->sizes[sk->n++] = size;
-    return WV_OK;
-}
-
-static void sized_release(struct sized_key *sk)
-{
-    for (size_t i = 0; i < sk->n; i++)
-        wv__free(sk->keys[i]);
-    wv__free(sk->keys);
-    wv__free(sk->sizes);
-    memset(sk, 0, sizeof *sk);
-}
-
 static int cmp_pack(const void *a, const void *b)
 {
     return memcmp(((const struct gpack *)a)->id,
@@ -699,6 +663,14 @@ static bool key_listed(char **keys, size_t n, const char *key)
     return false;
 }
 
+static bool obj_listed(const struct wv__objlist *l, const char *key)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].key, key) == 0)
+            return true;
+    return false;
+}
+
 static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats)
 {
     static const wv_gc_opts defaults = WV_GC_OPTS_INIT;
@@ -707,7 +679,7 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
     wv_gc_stats st;
     char **mkeys = NULL, **lk_before = NULL, **lk_after = NULL;
     size_t n_mkeys = 0, n_before = 0, n_after = 0, n_packs = 0;
-    struct sized_key ik = {0}, pk = {0};
+    struct wv__objlist ik = {0}, pk = {0};
     struct wv__chunk_index live = {0}, picked = {0};
     struct locvec entries = {0}, chosen = {0};
     struct gpack *packs = NULL;
@@ -773,27 +745,25 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
     st.live_chunks = live.n;
 
     /* 2. Every index entry, then the packs. */
-    WV_CHECK(wv__store_list(r->store, "index/", collect_sized, &ik) ==
-                 WV_OK,
-             WV_NOMEM, "out of memory listing the index objects");
+    WV_TRY(wv__repo_list_sized(r, "index/", &ik));
     for (size_t i = 0; i < ik.n; i++) {
         unsigned char *text = NULL;
         size_t len;
         char what[200];
-        st.bytes_before += ik.sizes[i];
+        st.bytes_before += ik.v[i].size;
         /* Checked against its name (and unsealed, if encrypted). */
-        if (strncmp(ik.keys[i], "index/", 6) == 0 &&
-            strlen(ik.keys[i]) == 6 + 64)
-            rc = wv__object_get(r, "index", ik.keys[i], ik.keys[i] + 6,
+        if (strncmp(ik.v[i].key, "index/", 6) == 0 &&
+            strlen(ik.v[i].key) == 6 + 64)
+            rc = wv__object_get(r, "index", ik.v[i].key, ik.v[i].key + 6,
                                 WV__MAX_JSON, &text, &len);
         else
             rc = wv__seterr(err, WV_CORRUPT_CHECKSUM,
                             "%s: %s is damaged (its content does not hash "
                             "to its name)",
-                            r->uri, ik.keys[i]);
+                            r->uri, ik.v[i].key);
         if (rc == WV_OK) {
             struct gidx_ctx c = {&entries, err};
-            snprintf(what, sizeof what, "%s: %s", r->uri, ik.keys[i]);
+            snprintf(what, sizeof what, "%s: %s", r->uri, ik.v[i].key);
             rc = wv__index_parse((const char *)text, len, what, gc_index_cb,
                                  &c, err);
         }
@@ -807,16 +777,14 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
                      msg);
         }
     }
-    WV_CHECK(wv__store_list(r->store, "packs/", collect_sized, &pk) ==
-                 WV_OK,
-             WV_NOMEM, "out of memory listing the packs");
+    WV_TRY(wv__repo_list_sized(r, "packs/", &pk));
     packs = wv__calloc(pk.n ? pk.n : 1, sizeof *packs);
     WV_CHECK(packs != NULL, WV_NOMEM, "out of memory");
     for (size_t i = 0; i < pk.n; i++) {
-        if (wv__pack_key_id(pk.keys[i], packs[n_packs].id) != 0)
+        if (wv__pack_key_id(pk.v[i].key, packs[n_packs].id) != 0)
             continue; /* not a pack: left alone */
-        packs[n_packs].size = pk.sizes[i];
-        st.bytes_before += pk.sizes[i];
+        packs[n_packs].size = pk.v[i].size;
+        st.bytes_before += pk.v[i].size;
         n_packs++;
     }
     st.packs = n_packs;
@@ -890,7 +858,7 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
     WV_CHECK(wv__object_name(r, "index", ib.p, ib.len, hex) == WV_OK,
              WV_NOMEM, "out of memory");
     snprintf(ikey, sizeof ikey, "index/%s", hex);
-    bool index_same = ik.n == 1 && strcmp(ik.keys[0], ikey) == 0;
+    bool index_same = ik.n == 1 && strcmp(ik.v[0].key, ikey) == 0;
     bool index_empty = chosen.n == 0;
     if (!index_same && !index_empty) {
         st.indexes_written = 1;
@@ -899,8 +867,7 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
                                   WV_PUT_IF_ABSENT | WV_PUT_NOSYNC));
     }
     if (!index_same)
-        st.indexes_deleted = ik.n - (key_listed(ik.keys, ik.n, ikey) &&
-                                     !index_empty);
+        st.indexes_deleted = ik.n - (obj_listed(&ik, ikey) && !index_empty);
 
     /* Sizes after (estimated for a dry run: a repacked pack shrinks to
      * its live chunks and their trailer entries). */
@@ -918,7 +885,7 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
                 st.bytes_after += np.written.v[i].stored_len;
     }
     if (index_same)
-        st.bytes_after += ik.sizes[0];
+        st.bytes_after += ik.v[0].size;
     else if (!index_empty)
         st.bytes_after += ib.len;
     st.bytes_freed = st.bytes_before > st.bytes_after
@@ -942,9 +909,9 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
 
     /* 7. Old index objects. */
     for (size_t i = 0; !index_same && i < ik.n; i++) {
-        if (!index_empty && strcmp(ik.keys[i], ikey) == 0)
+        if (!index_empty && strcmp(ik.v[i].key, ikey) == 0)
             continue;
-        rc = wv__store_del(r->store, ik.keys[i]);
+        rc = wv__store_del(r->store, ik.v[i].key);
         if (rc == WV_NOTFOUND) {
             wv__clearerr(err);
             rc = WV_OK;
@@ -983,8 +950,8 @@ out:
     wv__repo_list_free(mkeys, n_mkeys);
     wv__repo_list_free(lk_before, n_before);
     wv__repo_list_free(lk_after, n_after);
-    sized_release(&ik);
-    sized_release(&pk);
+    wv__objlist_release(&ik);
+    wv__objlist_release(&pk);
     wv__cidx_release(&live);
     wv__cidx_release(&picked);
     wv__free(entries.v);

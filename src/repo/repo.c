@@ -268,6 +268,34 @@ void wv__repo_list_free(char **keys, size_t n)
     keylist_release(&kl);
 }
 
+static int collect_obj(void *arg, const char *key, uint64_t size)
+{
+    struct wv__objlist *l = arg;
+    if (wv__grow(&l->v, &l->cap, l->n, sizeof *l->v, 256) != WV_OK)
+        return WV_NOMEM;
+    if ((l->v[l->n].key = wv__strdup(key)) == NULL)
+        return WV_NOMEM;
+    l->v[l->n++].size = size;
+    return WV_OK;
+}
+
+int wv__repo_list_sized(wv_repo *r, const char *prefix,
+                        struct wv__objlist *out)
+{
+    int rc = wv__store_list(r->store, prefix, collect_obj, out);
+    if (rc == WV_NOMEM)
+        wv__seterr(&r->err, rc, "out of memory listing '%s'", prefix);
+    return rc;
+}
+
+void wv__objlist_release(struct wv__objlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        wv__free(l->v[i].key);
+    wv__free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);

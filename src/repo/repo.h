@@ -141,6 +141,20 @@ int wv__pack_key_id(const char *key, unsigned char id[32]);
 int wv__repo_list(wv_repo *r, const char *prefix, char ***keys, size_t *n);
 void wv__repo_list_free(char **keys, size_t n);
 
+/* List keys under a prefix with their sizes, in the store's order, into an
+ * empty list (wv__objlist_release releases it, also after a failure). */
+struct wv__obj {
+    char *key;
+    uint64_t size;
+};
+struct wv__objlist {
+    struct wv__obj *v;
+    size_t n, cap;
+};
+int wv__repo_list_sized(wv_repo *r, const char *prefix,
+                        struct wv__objlist *out);
+void wv__objlist_release(struct wv__objlist *l);
+
 /* Load every index object into r->cidx; on later calls, refresh it (read
  * new index objects, rebuild if a gc replaced any). */
 int wv__repo_load_index(wv_repo *r);

@@ -35,53 +35,16 @@
 
 #include <pthread.h>
 
-struct obj {
-    char *key;
-    uint64_t size;
-};
-
-struct objlist {
-    struct obj *v;
-    size_t n, cap;
-};
-
-static int collect_obj(void *arg, const char *key, uint64_t size)
-{
-    struct objlist *l = arg;
-    if (wv__grow(&l->v, &l->cap, l->n, sizeof *l->v, 256) != WV_OK)
-        return WV_NOMEM;
-    if ((l->v[l->n].key = wv__strdup(key)) == NULL)
-        return WV_NOMEM;
-    l->v[l->n++].size = size;
-    return WV_OK;
-}
-
-static void objlist_release(struct objlist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        wv__free(l->v[i].key);
-    wv__free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
 static int cmp_obj(const void *a, const void *b)
 {
-    return strcmp(((const struct obj *)a)->key, ((const struct obj *)b)->key);
-}
-
-static int list_into(wv_repo *r, const char *prefix, struct objlist *l)
-{
-    int rc = wv__store_list(r->store, prefix, collect_obj, l);
-    if (rc == WV_NOMEM)
-        wv__seterr(&r->err, rc, "out of memory");
-    return rc;
+    return strcmp(((const struct wv__obj *)a)->key, ((const struct wv__obj *)b)->key);
 }
 
 /* ---- the parallel copy ------------------------------------------------- */
 
 struct copier {
     const char *src_uri, *dst_uri;
-    struct obj *todo;
+    struct wv__obj *todo;
     size_t n_todo;
     size_t next; /* cursor, under mu */
     pthread_mutex_t mu;
@@ -123,7 +86,7 @@ static void *copy_worker(void *arg)
         pthread_mutex_unlock(&c->mu);
         if (stop)
             break;
-        const struct obj *o = &c->todo[i];
+        const struct wv__obj *o = &c->todo[i];
         size_t len = (size_t)o->size, n = 0;
         rc = WV_OK;
         /* one buffer per worker, grown as needed: fresh memory for every
@@ -175,16 +138,16 @@ out:
 
 /* The keys of `s` under prefix that `d` lacks, into *want. */
 static int plan_prefix(wv_repo *s, wv_repo *d, const char *prefix,
-                       struct objlist *want, wv_sync_result *res,
+                       struct wv__objlist *want, wv_sync_result *res,
                        struct wv__err *err)
 {
-    struct objlist have = {0};
+    struct wv__objlist have = {0};
     int rc;
-    if ((rc = list_into(s, prefix, want)) != WV_OK) {
+    if ((rc = wv__repo_list_sized(s, prefix, want)) != WV_OK) {
         *err = s->err;
         goto out;
     }
-    if ((rc = list_into(d, prefix, &have)) != WV_OK) {
+    if ((rc = wv__repo_list_sized(d, prefix, &have)) != WV_OK) {
         *err = d->err;
         goto out;
     }
@@ -206,13 +169,13 @@ static int plan_prefix(wv_repo *s, wv_repo *d, const char *prefix,
     res->objects_total += want->n;
     want->n = k;
 out:
-    objlist_release(&have);
+    wv__objlist_release(&have);
     return rc;
 }
 
 /* Copy the objects of `want` on opts->jobs threads; progress counts on
  * from *done towards `total` (the bytes of the whole sync). */
-static int copy_objects(wv_repo *s, wv_repo *d, struct objlist *want,
+static int copy_objects(wv_repo *s, wv_repo *d, struct wv__objlist *want,
                         const wv_sync_opts *opts, uint64_t *done,
                         uint64_t total, wv_sync_result *res,
                         struct wv__err *err)
@@ -425,8 +388,9 @@ static int open_dest(const char *uri, wv_repo *s, bool create,
     rc = wv__store_open(uri, true, err, &st);
     /* an encrypted repository opens through its key slots: copy them
      * before the config that makes the destination a repository */
-    struct objlist slots = {0};
-    if (rc == WV_OK && (rc = list_into(s, "keys/", &slots)) != WV_OK)
+    struct wv__objlist slots = {0};
+    if (rc == WV_OK &&
+        (rc = wv__repo_list_sized(s, "keys/", &slots)) != WV_OK)
         *err = s->err;
     for (size_t i = 0; rc == WV_OK && i < slots.n; i++) {
         unsigned char *b = NULL;
@@ -438,7 +402,7 @@ static int open_dest(const char *uri, wv_repo *s, bool create,
             rc = wv__store_put(st, slots.v[i].key, b, bl, WV_PUT_IF_ABSENT);
         wv__free(b);
     }
-    objlist_release(&slots);
+    wv__objlist_release(&slots);
     if (rc == WV_OK)
         rc = wv__store_put(st, "config", cfg, len, WV_PUT_IF_ABSENT);
     wv__store_close(st);
@@ -476,7 +440,7 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
     struct wv__err e = {0}, *err = &e;
     wv_repo *s = NULL, *d = NULL;
     struct reflist rl = {0};
-    struct objlist plan[5] = {{0}};
+    struct wv__objlist plan[5] = {{0}};
     uint64_t done = 0, total = 0;
     wv_sync_result res;
     char eb[WV_ERRBUF_SIZE] = "";
@@ -528,7 +492,7 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
         WV_TRY(sync_ref(s, d, rl.keys[i], opts, &res, err));
 out:
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
-        objlist_release(&plan[i]);
+        wv__objlist_release(&plan[i]);
     wv__repo_list_free(rl.keys, rl.n);
     if (d)
         wv__repo_unlock(d);

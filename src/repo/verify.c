@@ -536,33 +536,6 @@ static void check_entries(struct vctx *c, char **ikeys, size_t lo,
     }
 }
 
-struct sized {
-    char **keys;
-    uint64_t *sizes;
-    size_t n, cap;
-};
-
-static int collect_sized(void *arg, const char *key, uint64_t size)
-{
-    struct sized *s = arg;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        char **nk = wv__realloc(s->keys, cap * sizeof *nk);
-        if (nk == NULL)
-            return WV_NOMEM;
-        s->keys = nk;
-        uint64_t *ns = wv__realloc(s->sizes, cap * sizeof *ns);
-        if (ns == NULL)
-            return WV_NOMEM;
-        s->sizes = ns;
-        s->cap = cap;
-    }
-    if ((s->keys[s->n] = wv__strdup(key)) == NULL)
-        return WV_NOMEM;
-    s->sizes[s->n++] = size;
-    return WV_OK;
-}
-
 struct vpack {
     unsigned char id[32];
     size_t k; /* in the listing */
@@ -577,10 +550,10 @@ static int cmp_vpack(const void *a, const void *b)
 static int check_packs(struct vctx *c, char **ikeys)
 {
     wv_repo *r = c->r;
-    struct sized pl = {0};
+    struct wv__objlist pl = {0};
     struct vpack *vp = NULL;
     size_t nvp = 0;
-    int rc = wv__store_list(r->store, "packs/", collect_sized, &pl);
+    int rc = wv__repo_list_sized(r, "packs/", &pl);
     if (rc != WV_OK)
         goto done;
     vp = wv__calloc(pl.n ? pl.n : 1, sizeof *vp);
@@ -589,10 +562,10 @@ static int check_packs(struct vctx *c, char **ikeys)
         goto done;
     }
     for (size_t i = 0; i < pl.n; i++) {
-        if (wv__pack_key_id(pl.keys[i], vp[nvp].id) != 0) {
-            problem(c, pl.keys[i], NULL, NULL, NULL,
+        if (wv__pack_key_id(pl.v[i].key, vp[nvp].id) != 0) {
+            problem(c, pl.v[i].key, NULL, NULL, NULL,
                     "%s: not a pack name (expected packs/<2 hex>/<64 hex>)",
-                    pl.keys[i]);
+                    pl.v[i].key);
             continue;
         }
         vp[nvp++].k = i;
@@ -616,10 +589,10 @@ static int check_packs(struct vctx *c, char **ikeys)
         }
         if (p == nvp)
             break;
-        const char *key = pl.keys[vp[p].k];
+        const char *key = pl.v[vp[p].k].key;
         struct wv__chunk_loc *tr = NULL;
         size_t ntr = 0;
-        rc = read_trailer(c, key, vp[p].id, pl.sizes[vp[p].k], &tr, &ntr);
+        rc = read_trailer(c, key, vp[p].id, pl.v[vp[p].k].size, &tr, &ntr);
         if (rc == WV_NOMEM)
             goto done;
         c->st.packs++;
@@ -634,10 +607,7 @@ static int check_packs(struct vctx *c, char **ikeys)
 done:
     if (rc == WV_NOMEM)
         wv__seterr(&r->err, WV_NOMEM, "out of memory");
-    for (size_t i = 0; i < pl.n; i++)
-        wv__free(pl.keys[i]);
-    wv__free(pl.keys);
-    wv__free(pl.sizes);
+    wv__objlist_release(&pl);
     wv__free(vp);
     return rc;
 }
