@@ -78,23 +78,10 @@ PY
 
 # ---- inputs ------------------------------------------------------------------
 "$PYTHON" - "$tmp" <<'PY' || { echo "cannot generate inputs"; exit 1; }
-import json, struct, sys
+import sys
 import numpy as np
+from stwrite import write_st as st
 d = sys.argv[1]
-def st(path, tensors, meta=None):
-    hdr, off, blobs = {}, 0, []
-    if meta:
-        hdr["__metadata__"] = meta
-    for n, a in tensors.items():
-        b = a.tobytes()
-        hdr[n] = {"dtype": "F32", "shape": list(a.shape),
-                  "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    h = json.dumps(hdr).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 rng = np.random.default_rng(6)
 big = rng.standard_normal(200000).astype(np.float32)   # incompressible-ish
 st(d + "/a.safetensors",

@@ -11,23 +11,10 @@ trap 'rm -rf "$tmp"' EXIT
 json_ok() { "$PYTHON" -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out" || fail "invalid JSON: $*"; }
 
 "$PYTHON" - "$tmp" <<'PY' || { echo "cannot generate inputs"; exit 1; }
-import json, struct, sys
+import sys
 import numpy as np
+from stwrite import write_st as st
 d = sys.argv[1]
-def st(path, tensors):
-    hdr, off, blobs = {}, 0, []
-    for n, a in tensors.items():
-        b = a.tobytes()
-        dt = {np.dtype("<f4"): "F32", np.dtype("<i4"): "I32",
-              np.dtype("<f2"): "F16"}[a.dtype]
-        hdr[n] = {"dtype": dt, "shape": list(a.shape),
-                  "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    h = json.dumps(hdr).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 big = (np.arange(100000, dtype="<f4") / 7).astype("<f4")
 w = np.array([[1, 2, 3], [4, 5, 6]], dtype="<f4")
 st(d + "/s1.safetensors", {"w": w, "big": big,

@@ -22,21 +22,10 @@ cleanup() {
 trap cleanup EXIT
 
 "$PYTHON" - "$tmp" <<'PY' || { echo "cannot generate inputs"; exit 1; }
-import json, struct, sys
+import sys
 import numpy as np
+from stwrite import write_st as st
 d = sys.argv[1]
-def st(path, tensors):
-    hdr, off, blobs = {}, 0, []
-    for n, a in tensors.items():
-        b = a.tobytes()
-        hdr[n] = {"dtype": "F32", "shape": list(a.shape),
-                  "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    h = json.dumps(hdr).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 rng = np.random.default_rng(1)
 big = rng.standard_normal(6 * 1024 * 1024 // 4).astype("<f4")  # 6 MiB
 st(d + "/a.safetensors", {"big": big, "w": np.arange(12, dtype="<f4").reshape(3, 4)})

@@ -31,6 +31,10 @@
 
 : "${WV:?WV must name the wv binary}"
 : "${PYTHON:=/usr/bin/python3}"
+# stwrite.py (write_st: safetensors files from NumPy arrays) for the
+# scripts' inline Python
+PYTHONPATH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONPATH
 failures=0
 fail_fast=0
 
@@ -144,26 +148,14 @@ inspect_json() {
 # Exits the script (status 1) when the file cannot be written.
 make_st() {
     "$PYTHON" - "$1" "$2" "${3:-2}" <<'PY' || { echo "FAIL: cannot generate $1"; exit 1; }
-import json, struct, sys
+import sys
 import numpy as np
+from stwrite import write_st
 path, seed, mb = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 rng = np.random.default_rng(seed)
 n = max(1, int(mb * 1024 * 1024 / 4 / 4))
 ts = {f"layer{i}.weight": rng.standard_normal(n).astype("<f4") for i in range(4)}
 ts["bias"] = np.arange(7, dtype="<f4") + seed
-hdr, off, blobs = {}, 0, []
-for k in sorted(ts):
-    b = ts[k].tobytes()
-    hdr[k] = {"dtype": "F32", "shape": [ts[k].size],
-              "data_offsets": [off, off + len(b)]}
-    off += len(b)
-    blobs.append(b)
-h = json.dumps(hdr).encode()
-h += b" " * (-len(h) % 8)
-with open(path, "wb") as f:
-    f.write(struct.pack("<Q", len(h)))
-    f.write(h)
-    for b in blobs:
-        f.write(b)
+write_st(path, {k: ts[k] for k in sorted(ts)})
 PY
 }
