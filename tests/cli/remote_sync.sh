@@ -112,8 +112,10 @@ for attempt in 1 2 3 4 5; do
         expect 0 "$WV" verify "$dst"
     fi
     expect 0 "$WV" push big "$dst" --json
-    pyjson 'd["ok"] and d["refs_updated"] == 1'
-    if "$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["objects_copied"] < d["objects"] else 1)' "$tmp/out"; then
+    # the ref moves now, or the killed push had got to the end already
+    # (a slow calibration run) and nothing is left to copy
+    pyjson 'd["ok"] and (d["refs_updated"] == 1 or (d["refs_unchanged"] == 1 and d["objects_copied"] == 0))'
+    if "$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["refs_updated"] == 1 and d["objects_copied"] < d["objects"] else 1)' "$tmp/out"; then
         resumed=$((resumed + 1))
     fi
     expect 0 "$WV" verify "$dst"
