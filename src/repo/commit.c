@@ -31,6 +31,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* A plain repository without compression stores chunks as they are: no
+ * encoding, and packs written straight from the tensors. */
+static bool stores_raw(const wv_repo *r)
+{
+    return r->crypt == NULL && r->cfg.compression == WV__CODEC_NONE;
+}
+
 /* A pack being formed: its bytes in order are the pieces seg[]; the
  * magic, encoded chunks and the trailer are placed in p, while a chunk a
  * plain uncompressed repository stores as it is stays where the tensor
@@ -63,6 +70,9 @@ static int pack_piece(struct packbuf *b, const unsigned char *q, size_t n)
 
 struct packer {
     wv_repo *r;
+    /* Chunks are stored as they are (plain repository, no compression):
+     * they are written from the tensors and take no room in p. */
+    bool raw;
     struct packbuf buf[2];
     int cur;
     /* Guards r->cidx while chunk workers look chunks up in it (NULL: no
@@ -165,15 +175,10 @@ static int record_written(struct packer *pk, struct packbuf *b)
     int rc = WV_OK;
     cidx_lock(pk);
     for (size_t i = 0; i < b->n_ents; i++) {
-        if (pk->n_all == pk->cap_all) {
-            size_t cap = pk->cap_all ? pk->cap_all * 2 : 256;
-            void *na = wv__realloc(pk->all, cap * sizeof *pk->all);
-            if (na == NULL) {
-                rc = WV_NOMEM;
-                break;
-            }
-            pk->all = na;
-            pk->cap_all = cap;
+        if (wv__grow(&pk->all, &pk->cap_all, pk->n_all, sizeof *pk->all,
+                     256) != WV_OK) {
+            rc = WV_NOMEM;
+            break;
         }
         pk->all[pk->n_all++] = b->ents[i];
         /* The index entry was inserted with a zero pack id. */
@@ -390,7 +395,7 @@ static int chunker_init(struct chunker *h, wv_repo *r, size_t n_jobs)
 {
     memset(h, 0, sizeof *h);
     h->r = r;
-    h->encode = r->crypt != NULL || r->cfg.compression != WV__CODEC_NONE;
+    h->encode = !stores_raw(r);
     h->jobs = wv__calloc(n_jobs + 1, sizeof *h->jobs);
     h->done = wv__calloc(n_jobs + 1, 1);
     if (!h->jobs || !h->done) {
@@ -539,6 +544,12 @@ static void chunker_release(struct chunker *h)
     memset(h, 0, sizeof *h);
 }
 
+/* Room one more chunk takes in a pack buffer. */
+static size_t chunk_room(const struct packer *pk)
+{
+    return pk->raw ? 0 : wv__chunk_bound(pk->r, (size_t)pk->r->cfg.chunk_size);
+}
+
 static int packer_init(struct packer *pk, wv_repo *r, struct wv__err *err)
 {
     memset(pk, 0, sizeof *pk);
@@ -547,6 +558,10 @@ static int packer_init(struct packer *pk, wv_repo *r, struct wv__err *err)
     /* First, so that packer_release() can undo a partial init. */
     pthread_mutex_init(&pk->mu, NULL);
     pthread_cond_init(&pk->cv, NULL);
+    pk->raw = stores_raw(r);
+    /* Sized for an encoded pack; a raw one only writes its magic and
+     * trailer here (pages never touched cost nothing), and the same room
+     * bounds how many tiny chunks one pack can list. */
     size_t cap = (size_t)r->cfg.pack_size +
                  wv__chunk_bound(r, (size_t)r->cfg.chunk_size) + 8 +
                  (size_t)(r->cfg.pack_size / 4096 + 8) * WV__PACK_ENTRY +
@@ -597,15 +612,10 @@ static struct wv__chunk_loc *pack_entry(struct packer *pk,
         }
         b->len = b->used = 8;
     }
-    if (b->n_ents == b->cap_ents) {
-        size_t cap = b->cap_ents ? b->cap_ents * 2 : 64;
-        void *ne = wv__realloc(b->ents, cap * sizeof *b->ents);
-        if (ne == NULL) {
-            wv__seterr(err, WV_NOMEM, "out of memory");
-            return NULL;
-        }
-        b->ents = ne;
-        b->cap_ents = cap;
+    if (wv__grow(&b->ents, &b->cap_ents, b->n_ents, sizeof *b->ents, 64) !=
+        WV_OK) {
+        wv__seterr(err, WV_NOMEM, "out of memory");
+        return NULL;
     }
     struct wv__chunk_loc *l = &b->ents[b->n_ents];
     memset(l, 0, sizeof *l);
@@ -628,9 +638,9 @@ static int pack_placed(struct packer *pk, struct wv__chunk_loc *l,
         return wv__seterr(err, WV_NOMEM, "out of memory");
     /* Keep room for one more encoded chunk plus the trailer. */
     if (b->len >= r->cfg.pack_size ||
-        b->cap - b->used < wv__chunk_bound(r, (size_t)r->cfg.chunk_size) +
-                              8 + (b->n_ents + 1) * WV__PACK_ENTRY + 12 +
-                              WV__SEAL_OVERHEAD)
+        b->cap - b->used < chunk_room(pk) + 8 +
+                               (b->n_ents + 1) * WV__PACK_ENTRY + 12 +
+                               WV__SEAL_OVERHEAD)
         return flush_pack(pk, err);
     return WV_OK;
 }
@@ -649,7 +659,7 @@ static int pack_chunk(struct packer *pk, const unsigned char id[32],
     memcpy(l->id, id, 32);
     l->off = b->len;
     l->raw_len = n;
-    if (pk->r->crypt == NULL && pk->r->cfg.compression == WV__CODEC_NONE) {
+    if (pk->raw) {
         l->codec = WV__CODEC_NONE; /* as wv__chunk_encode would store it */
         l->elem = 0;
         rc = pack_piece(b, data, n);
@@ -679,10 +689,17 @@ static int pack_encoded(struct packer *pk, const struct cjob *j,
     l->stored_len = j->stored;
     l->codec = j->codec;
     l->elem = j->elem_out;
-    memcpy(b->p + b->used, bytes, j->stored);
-    if (pack_piece(b, b->p + b->used, j->stored) != WV_OK)
+    int rc;
+    if (j->codec == WV__CODEC_NONE && pk->r->crypt == NULL) {
+        /* incompressible: the stored bytes are the tensor's own */
+        rc = pack_piece(b, j->p, j->n);
+    } else {
+        memcpy(b->p + b->used, bytes, j->stored);
+        rc = pack_piece(b, b->p + b->used, j->stored);
+        b->used += j->stored;
+    }
+    if (rc != WV_OK)
         return wv__seterr(err, WV_NOMEM, "out of memory");
-    b->used += j->stored;
     return pack_placed(pk, l, err);
 }
 
