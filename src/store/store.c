@@ -195,18 +195,18 @@ static unsigned char *gather(const struct iovec *iov, size_t n, size_t max,
     return b;
 }
 
-/* One object from pieces through the backend's putv or put. */
+/* One object from pieces through the backend's putv, or put (gathered
+ * when there are several and the backend has no putv). */
 static int put_pieces(struct wv__store *s, const char *key,
-                      const struct iovec *iov, size_t n, size_t max,
-                      unsigned flags)
+                      const struct iovec *iov, size_t n, unsigned flags)
 {
-    if (n == 1 && iov[0].iov_len <= max)
+    if (n == 1)
         return s->methods->put(s, key, iov[0].iov_base, iov[0].iov_len,
                                flags);
-    if (s->methods->putv && max == SIZE_MAX)
+    if (s->methods->putv)
         return s->methods->putv(s, key, iov, n, flags);
     size_t len = 0;
-    unsigned char *b = gather(iov, n, max, &len);
+    unsigned char *b = gather(iov, n, SIZE_MAX, &len);
     if (b == NULL)
         return wv__seterr(s->err, WV_NOMEM, "out of memory");
     int rc = s->methods->put(s, key, b, len, flags);
@@ -226,17 +226,20 @@ int wv__store_putv(struct wv__store *s, const char *key,
     if (kind == WV__SFAULT_SHORT_WRITE) {
         /* The backend gets half the bytes and takes them for the object.
          * Synced, so no backend keeps it on a list for the barrier. */
-        size_t len = 0;
+        size_t len = 0, half;
         for (size_t i = 0; i < n_iov; i++)
             len += iov[i].iov_len;
-        put_pieces(s, key, iov, n_iov, len / 2, flags & ~WV_PUT_NOSYNC);
+        unsigned char *b = gather(iov, n_iov, len / 2, &half);
+        if (b != NULL)
+            s->methods->put(s, key, b, half, flags & ~WV_PUT_NOSYNC);
+        wv__free(b);
         rc = wv__seterr(s->err, g_fail_code,
                         "%s: short write on '%s' (%zu of %zu bytes): %s",
                         s->uri, key, len / 2, len, strerror(g_fail_errno));
         s->methods->del(s, key); /* never leave a torn object behind */
         return rc;
     }
-    rc = put_pieces(s, key, iov, n_iov, SIZE_MAX, flags);
+    rc = put_pieces(s, key, iov, n_iov, flags);
     if (kind == WV__SFAULT_FSYNC && rc == WV_OK) {
         pthread_mutex_lock(&g_mu);
         g_sync_fails = true;
