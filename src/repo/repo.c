@@ -220,54 +220,6 @@ static int parse_index(wv_repo *r, const char *key, const char *text,
     return wv__index_parse(text, len, what, index_put_cb, r, &r->err);
 }
 
-struct keylist {
-    char **keys;
-    size_t n, cap;
-};
-
-static int collect_key(void *arg, const char *key, uint64_t size)
-{
-    struct keylist *kl = arg;
-    (void)size;
-    if (wv__grow(&kl->keys, &kl->cap, kl->n, sizeof *kl->keys, 64) != WV_OK)
-        return WV_NOMEM;
-    if ((kl->keys[kl->n] = wv__strdup(key)) == NULL)
-        return WV_NOMEM;
-    kl->n++;
-    return WV_OK;
-}
-
-static void keylist_release(struct keylist *kl)
-{
-    for (size_t i = 0; i < kl->n; i++)
-        wv__free(kl->keys[i]);
-    wv__free(kl->keys);
-    memset(kl, 0, sizeof *kl);
-}
-
-int wv__repo_list(wv_repo *r, const char *prefix, char ***keys, size_t *n)
-{
-    struct keylist kl = {0};
-    int rc = wv__store_list(r->store, prefix, collect_key, &kl);
-    if (rc != WV_OK) {
-        if (rc == WV_NOMEM)
-            wv__seterr(&r->err, rc, "out of memory");
-        keylist_release(&kl);
-        *keys = NULL;
-        *n = 0;
-        return rc;
-    }
-    *keys = kl.keys;
-    *n = kl.n;
-    return WV_OK;
-}
-
-void wv__repo_list_free(char **keys, size_t n)
-{
-    struct keylist kl = {keys, n, n};
-    keylist_release(&kl);
-}
-
 static int collect_obj(void *arg, const char *key, uint64_t size)
 {
     struct wv__objlist *l = arg;
@@ -294,6 +246,34 @@ void wv__objlist_release(struct wv__objlist *l)
         wv__free(l->v[i].key);
     wv__free(l->v);
     memset(l, 0, sizeof *l);
+}
+
+int wv__repo_list(wv_repo *r, const char *prefix, char ***keys, size_t *n)
+{
+    struct wv__objlist l = {0};
+    char **v = NULL;
+    *keys = NULL;
+    *n = 0;
+    int rc = wv__repo_list_sized(r, prefix, &l);
+    if (rc == WV_OK && (v = wv__calloc(l.n ? l.n : 1, sizeof *v)) == NULL)
+        rc = wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    if (rc != WV_OK) {
+        wv__objlist_release(&l);
+        return rc;
+    }
+    for (size_t i = 0; i < l.n; i++)
+        v[i] = l.v[i].key; /* the keys move to v */
+    *keys = v;
+    *n = l.n;
+    wv__free(l.v);
+    return WV_OK;
+}
+
+void wv__repo_list_free(char **keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        wv__free(keys[i]);
+    wv__free(keys);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -37,7 +37,8 @@
 
 static int cmp_obj(const void *a, const void *b)
 {
-    return strcmp(((const struct wv__obj *)a)->key, ((const struct wv__obj *)b)->key);
+    return strcmp(((const struct wv__obj *)a)->key,
+                  ((const struct wv__obj *)b)->key);
 }
 
 /* ---- the parallel copy ------------------------------------------------- */
