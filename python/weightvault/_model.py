@@ -170,8 +170,8 @@ def _torch_dtype_names():
     return _TORCH_NAMES
 
 
-def state_dict_of(obj):
-    """The name -> tensor/array mapping to save from `obj`.
+def state_dict_of(obj, caller="weightvault.save"):
+    """The name -> tensor/array mapping of `obj` (to save, or to fill).
 
     An ``nn.Module`` (anything with a callable ``state_dict``) gives its
     state_dict; a mapping is taken as it is.
@@ -180,8 +180,8 @@ def state_dict_of(obj):
     if callable(sd) and not isinstance(obj, dict):
         obj = sd()
     if not hasattr(obj, "items"):
-        raise TypeError("weightvault.save: expected a state_dict, an "
-                        f"nn.Module or a dict of arrays, not {type(obj).__name__}")
+        raise TypeError(f"{caller}: expected a state_dict, an nn.Module or "
+                        f"a dict of arrays, not {type(obj).__name__}")
     return obj
 
 
@@ -446,13 +446,7 @@ def load_file_into(path, target, strict=True):
     allocated. Returns {"tensors": n, "bytes": b} of what was copied.
     """
     path = os.fspath(path)
-    sd = getattr(target, "state_dict", None)
-    if callable(sd) and not isinstance(target, dict):
-        target = sd()
-    if not hasattr(target, "items"):
-        raise TypeError("weightvault.load_into: expected a state_dict, an "
-                        f"nn.Module or a dict of arrays, not "
-                        f"{type(target).__name__}")
+    target = state_dict_of(target, "weightvault.load_into")
     L = _lib.lib()
     if not _lib.has("wv_model_read_all"):
         raise error(_lib.MISUSE, "this libweightvault has no "
