@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Optional in a harness, as in libFuzzer: called once before any input. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static int run_file(const char *path)
 {
@@ -38,6 +40,8 @@ static int run_file(const char *path)
 int main(int argc, char **argv)
 {
     int count = 0, bad = 0;
+    if (LLVMFuzzerInitialize)
+        LLVMFuzzerInitialize(&argc, &argv);
     for (int a = 1; a < argc; a++) {
         DIR *d = opendir(argv[a]);
         if (d == NULL) {

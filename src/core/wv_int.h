@@ -69,11 +69,11 @@ void wv__fault_arm(int id, int err);
 
 /* Run fn(arg) in a forked child first (sandbox.c): WV_OK if it finished
  * with WV_OK; its own error if it failed cleanly; WV_CORRUPT naming `what`
- * if it crashed. For third-party parsers not hardened against hostile
- * input. */
+ * if it crashed or overran its time (scaled with `size`, the input's
+ * bytes). For third-party parsers not hardened against hostile input. */
 struct wv__err;
 int wv__sandbox_check(int (*fn)(void *arg, struct wv__err *err), void *arg,
-                      const char *what, struct wv__err *err);
+                      uint64_t size, const char *what, struct wv__err *err);
 
 /* Split [0, n) over the cores when n is large (par.c), in slices of
  * whole 2 MiB, and call fn(ctx, off, len, err) on each, one thread each.
@@ -324,6 +324,14 @@ void wv__sha256_free(struct wv__sha256 *h);
 void wv__sha256_buf(const void *p, size_t n, unsigned char out[32]);
 uint32_t wv__crc32(uint32_t crc, const void *p, size_t n);
 
+
+/* ---- numbers in text --------------------------------------------------- */
+/* Digits in `base` (10, or 16 in lower case) at *s, advancing *s past
+ * them: no sign or space, all of 0 .. 2^64-1 and nothing beyond (num.c). */
+bool wv__parse_u64(const char **s, int base, uint64_t *out);
+/* A whole string: decimal with an optional K, M or G (powers of 1024),
+ * which may be followed by "B" or "iB": "64M", "2GiB", "4096". */
+bool wv__parse_size(const char *s, uint64_t *out);
 
 /* ---- UTF-8 ------------------------------------------------------------ */
 /* Length of the valid UTF-8 sequence at p, 0 if invalid. */

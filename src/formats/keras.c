@@ -1442,7 +1442,8 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
     /* libhdf5 is not hardened against hostile files: the same parse runs
      * in a child process first, so a file that would crash it is refused
      * with a message instead (src/core/sandbox.c). */
-    WV_TRY(wv__sandbox_check(load_h5_scratch, &k, src->name, err));
+    WV_TRY(wv__sandbox_check(load_h5_scratch, &k, k.img_len, src->name,
+                             err));
     WV_TRY(load_h5(&k, m, err));
     m->meta_state = wv_model_meta_count(m) ? WV__META_FROM_FILE
                                            : WV__META_NONE;

@@ -233,33 +233,6 @@ void wv__s3cfg_release(struct wv__s3cfg *c)
     memset(c, 0, sizeof *c);
 }
 
-/* A size with an optional K/M/G suffix (powers of 1024). */
-static bool parse_size(const char *s, uint64_t *out)
-{
-    char *e;
-    errno = 0;
-    unsigned long long v = strtoull(s, &e, 10);
-    if (e == s || errno != 0 || s[0] == '-')
-        return false;
-    uint64_t mul = 1;
-    if (*e == 'k' || *e == 'K')
-        mul = 1024;
-    else if (*e == 'm' || *e == 'M')
-        mul = 1024 * 1024;
-    else if (*e == 'g' || *e == 'G')
-        mul = 1024 * 1024 * 1024;
-    if (mul != 1) {
-        e++;
-        if (*e == 'i' && e[1] == 'B')
-            e += 2;
-        else if (*e == 'B')
-            e++;
-    }
-    if (*e != '\0')
-        return false;
-    return !wv__mul_overflow(v, mul, out);
-}
-
 static int env_int(const char *name, long lo, long hi, long def, long *out,
                    const char *what, struct wv__err *err)
 {
@@ -285,7 +258,7 @@ static int env_size(const char *name, uint64_t lo, uint64_t hi, uint64_t def,
     *out = def;
     if (v == NULL)
         return WV_OK;
-    if (!parse_size(v, out) || *out < lo || *out > hi)
+    if (!wv__parse_size(v, out) || *out < lo || *out > hi)
         return wv__seterr(err, WV_MISUSE,
                           "%s: %s must be a size from %llu to %llu bytes "
                           "(suffixes K, M, G allowed)",

@@ -218,33 +218,16 @@ static void probe_op_release(struct probe_op *po)
     memset(po, 0, sizeof *po);
 }
 
-static bool parse_u64(const char **s, uint64_t *v, int base)
-{
-    const char *p = *s;
-    bool digit = (*p >= '0' && *p <= '9') ||
-                 (base == 16 && *p >= 'a' && *p <= 'f');
-    if (!digit)
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long x = strtoull(p, &end, base);
-    if (errno != 0 || end == p)
-        return false;
-    *v = x;
-    *s = end;
-    return true;
-}
-
 /* Parse a "wv" tag into p (kind P_HEAD or P_TAIL); false if malformed. */
 static bool parse_tag(struct probe *p)
 {
     const char *s = p->tag;
     if (strncmp(s, "wv1 h ", 6) == 0) {
         s += 6;
-        if (!parse_u64(&s, &p->size, 10) || *s++ != ' ' ||
-            !parse_u64(&s, &p->stripe, 10) || *s++ != ' ' ||
-            !parse_u64(&s, &p->pieces, 10) || *s++ != ' ' ||
-            !parse_u64(&s, &p->gen, 16) || *s != '\0')
+        if (!wv__parse_u64(&s, 10, &p->size) || *s++ != ' ' ||
+            !wv__parse_u64(&s, 10, &p->stripe) || *s++ != ' ' ||
+            !wv__parse_u64(&s, 10, &p->pieces) || *s++ != ' ' ||
+            !wv__parse_u64(&s, 16, &p->gen) || *s != '\0')
             return false;
         if (p->stripe == 0 || p->pieces == 0 || p->pieces > MAX_PIECES)
             return false;
@@ -256,8 +239,8 @@ static bool parse_tag(struct probe *p)
     }
     if (strncmp(s, "wv1 t ", 6) == 0) {
         s += 6;
-        if (!parse_u64(&s, &p->gen, 16) || *s++ != ' ' ||
-            !parse_u64(&s, &p->index, 10) || *s != '\0' || p->index == 0)
+        if (!wv__parse_u64(&s, 16, &p->gen) || *s++ != ' ' ||
+            !wv__parse_u64(&s, 10, &p->index) || *s != '\0' || p->index == 0)
             return false;
         p->kind = P_TAIL;
         return true;
@@ -1205,27 +1188,14 @@ static const struct wv__store_methods rados_methods = {
     r_control, NULL,
 };
 
-/* A size from the environment: digits with an optional K, M or G. */
+/* A size from the environment (wv__parse_size); unset leaves *out. */
 static bool env_size(const char *name, size_t lo, size_t hi, size_t *out)
 {
     const char *v = getenv(name);
+    uint64_t x;
     if (v == NULL || v[0] == '\0')
         return true;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || v[0] == '-')
-        return false;
-    int shift = *end == 'K' || *end == 'k'   ? 10
-                : *end == 'M' || *end == 'm' ? 20
-                : *end == 'G' || *end == 'g' ? 30
-                                             : 0;
-    if (shift)
-        end++;
-    if (*end != '\0' || x > (hi >> shift))
-        return false;
-    x <<= shift;
-    if (x < lo)
+    if (!wv__parse_size(v, &x) || x < lo || x > hi)
         return false;
     *out = (size_t)x;
     return true;

@@ -610,17 +610,10 @@ struct list_ctx {
     bool stopped;
 };
 
-static bool parse_u64(const char *p, uint64_t *out)
+/* A listing's Size: the whole element, all of 0 .. 2^64-1. */
+static bool parse_size_elem(const char *p, uint64_t *out)
 {
-    uint64_t v = 0;
-    if (p == NULL || *p == '\0')
-        return false;
-    for (; *p; p++)
-        if (*p < '0' || *p > '9' || wv__mul_overflow(v, 10, &v) ||
-            wv__add_overflow(v, (uint64_t)(*p - '0'), &v))
-            return false; /* all of 0 .. 2^64-1, nothing beyond */
-    *out = v;
-    return true;
+    return p != NULL && wv__parse_u64(&p, 10, out) && *p == '\0';
 }
 
 static int list_entry(void *arg, const char *const *v)
@@ -628,7 +621,7 @@ static int list_entry(void *arg, const char *const *v)
     struct list_ctx *c = arg;
     struct s3 *s = c->s;
     uint64_t size;
-    if (v[0] == NULL || !parse_u64(v[1], &size))
+    if (v[0] == NULL || !parse_size_elem(v[1], &size))
         return wv__seterr(s->base.err, WV_CORRUPT,
                           "%s: a listing entry without a key or size",
                           s->base.uri);
