@@ -266,18 +266,21 @@ out:
  * strings live) whose object walk does not advance (H5HG deserialize:
  * a free-space object of size 0), and walks past the collection on sizes
  * that overflow. Collections are not reachable without parsing the whole
- * file, so every "GCOL" signature followed by version 1 and zero reserved
- * bytes is checked: each object must advance and end inside the
- * collection. Random tensor bytes match this 8-byte header with odds of
- * 2^-64 per offset; bytes chosen to match it followed by a plausible
- * collection are refused (a false alarm on hostile data, never a hang). */
+ * file, so every "GCOL" signature followed by version 1 is checked (not
+ * the three reserved bytes: libhdf5 skips them unread, and a fuzzed file
+ * with them set hung it): each object must advance and end inside the
+ * collection. Random tensor bytes match those 5 bytes and then a size
+ * that fits the file with odds below 2^-60 per offset for 8-byte lengths;
+ * bytes chosen to match followed by a broken collection are refused (a
+ * false alarm on hostile data, never a hang). The sandbox's CPU limit
+ * (src/core/sandbox.c) is the second line against any other spin. */
 static int check_global_heaps(const struct kr *k, unsigned sl,
                               struct wv__err *err)
 {
     int rc = WV_OK;
     const unsigned char *p = k->img, *end = k->img + k->img_len;
     const uint64_t hdr = 8 + sl, objhdr = 8 + sl;
-    while ((p = memmem(p, (size_t)(end - p), "GCOL\1\0\0\0", 8)) != NULL) {
+    while ((p = memmem(p, (size_t)(end - p), "GCOL\1", 5)) != NULL) {
         uint64_t at = (uint64_t)(p - k->img), size, o;
         if ((uint64_t)(end - p) < hdr) {
             p++;
