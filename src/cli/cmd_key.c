@@ -133,6 +133,9 @@ static const char key_help[] =
     "          secret no longer opens the repository, the others still do.\n"
     "          The last slot cannot be removed. Nothing is re-encrypted:\n"
     "          revoke a secret before its holder could copy the data.\n"
+    "          The next push or pull removes the slot from the copies of\n"
+    "          the repository too, and a push from an older copy never\n"
+    "          brings it back.\n"
     "\n"
     "  --label NAME   a name for the new slot (who holds it)\n"
     "  --key-file F   open the repository with this key file\n"
@@ -320,7 +323,8 @@ static const char trust_help[] =
     "\n"
     "  add     trust the key in NAME.pub\n"
     "  list    the trusted keys: id (first 16 hex digits), label, key\n"
-    "  remove  stop trusting a key (id or a unique prefix of 4+ digits)\n";
+    "  remove  stop trusting a key (id or a unique prefix of 4+ digits);\n"
+    "          the next push or pull removes it from the copies too\n";
 
 static int print_trusted(void *arg, const wv_trusted_key *k)
 {

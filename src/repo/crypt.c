@@ -1789,6 +1789,34 @@ static int pick(wv_repo *r, const char *what, const char *id, char **names,
                       r->uri, what, id);
 }
 
+/* Remove a key slot or trusted key `key`: the marker first (section 14.3
+ * of docs/repo-format.md), so an interrupted removal is finished by the
+ * next one and never leaves a removal that a sync would not carry. */
+static int revoke_key(wv_repo *r, const char *key)
+{
+    struct wv__err *err = &r->err;
+    struct wv__buf b = {0};
+    char mk[200], now[32];
+    int rc = WV_OK;
+    int n = snprintf(mk, sizeof mk, WV__REVOKED "%s", key);
+    WV_CHECK(n > 0 && (size_t)n < sizeof mk, WV_MISUSE, "%s: key too long",
+             key);
+    wv__utc_now(now);
+    wv__buf_adds(&b, "{\"weightvault_revoked\": 1, \"key\": ");
+    wv__json_put_string(&b, key, strlen(key));
+    wv__buf_addf(&b, ", \"time\": \"%s\"}\n", now);
+    WV_CHECK(!b.oom, WV_NOMEM, "out of memory");
+    WV_TRY(wv__store_put(r->store, mk, b.p, b.len, 0));
+    rc = wv__store_del(r->store, key);
+    if (rc == WV_NOTFOUND) { /* removed by a concurrent removal */
+        wv__clearerr(err);
+        rc = WV_OK;
+    }
+out:
+    wv__buf_release(&b);
+    return rc;
+}
+
 int wv_repo_key_remove(wv_repo *r, const char *id)
 {
     struct wv__err *err = &r->err;
@@ -1811,7 +1839,7 @@ int wv_repo_key_remove(wv_repo *r, const char *id)
              "repository unopenable (add another key first)",
              r->uri, ss.v[at].id);
     snprintf(key, sizeof key, "keys/%s", ss.v[at].id);
-    rc = wv__store_del(r->store, key);
+    rc = revoke_key(r, key);
 out:
     wv__free(ids);
     slots_release(&ss);
@@ -1843,6 +1871,16 @@ int wv_repo_trust_add(wv_repo *r, const char *pub_file, const char *label,
     wv__json_put_string(&b, label ? label : "", label ? strlen(label) : 0);
     wv__buf_adds(&b, "}\n");
     WV_CHECK(!b.oom, WV_NOMEM, "out of memory");
+    {
+        /* trusted again: a sync must no longer remove it elsewhere */
+        char mk[200];
+        snprintf(mk, sizeof mk, WV__REVOKED "%s", key);
+        rc = wv__store_del(r->store, mk);
+        WV_CHECK(rc == WV_OK || rc == WV_NOTFOUND, rc,
+                 "%s: cannot delete %s", r->uri, mk);
+        rc = WV_OK;
+        wv__clearerr(err);
+    }
     WV_TRY(wv__object_put(r, "trust", key, b.p, b.len, 0));
     if (id)
         snprintf(id, 17, "%.16s", hex);
@@ -1889,7 +1927,7 @@ int wv_repo_trust_remove(wv_repo *r, const char *id)
         ids[i] = hexes + i * 65;
     }
     WV_TRY(pick(r, "trusted key", id, ids, n, &at));
-    rc = wv__store_del(r->store, v[at].key);
+    rc = revoke_key(r, v[at].key);
 out:
     wv__free(ids);
     wv__free(hexes);

@@ -169,6 +169,11 @@ int wv__index_parse(const char *text, size_t len, const char *what,
 #define WV__LOCK_STALE 1800
 /* The current UTC time as "2026-11-28T23:30:00Z" (manifests, key slots). */
 void wv__utc_now(char out[32]);
+
+/* Removing a key slot or a trusted key first writes a marker
+ * "revoked/<its key>", so a push or pull removes it at the other end too
+ * (sync.c); adding a trusted key back deletes its marker (crypt.c). */
+#define WV__REVOKED "revoked/"
 int wv__repo_lock(wv_repo *r, bool exclusive);
 void wv__repo_unlock(wv_repo *r);
 

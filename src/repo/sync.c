@@ -12,8 +12,10 @@
  *      packs      data first ...
  *   3. index      ... then what locates it ...
  *   4. manifests  ... then the checkpoints that need both;
- *   5. sync       one durability barrier on the destination;
- *   6. refs       each by compare-and-swap, fast-forward only unless
+ *   5. revoked/   slots and trusted keys removed at the source are
+ *                 removed here too (after step 2: never zero slots);
+ *   6. sync       one durability barrier on the destination;
+ *   7. refs       each by compare-and-swap, fast-forward only unless
  *                 forced, so a destination ref never names a checkpoint
  *                 whose bytes are not all there.
  *
@@ -435,6 +437,83 @@ static int compatible(wv_repo *s, wv_repo *d, struct wv__err *err)
     return WV_OK;
 }
 
+/* Key slots removed at the destination stay removed: a slot's id is
+ * random and never reused, so a marker there means that slot is gone for
+ * good, even if the source (an older copy) still has it. */
+static int drop_revoked_slots(wv_repo *d, struct wv__objlist *want,
+                              struct wv__err *err)
+{
+    struct wv__objlist marks = {0};
+    size_t pre = strlen(WV__REVOKED), k = 0;
+    int rc = wv__repo_list_sized(d, WV__REVOKED "keys/", &marks);
+    if (rc != WV_OK) {
+        *err = d->err;
+        goto out;
+    }
+    for (size_t i = 0; i < want->n; i++) {
+        bool gone = false;
+        for (size_t j = 0; j < marks.n && !gone; j++)
+            gone = strcmp(marks.v[j].key + pre, want->v[i].key) == 0;
+        if (gone)
+            wv__free(want->v[i].key);
+        else
+            want->v[k++] = want->v[i];
+    }
+    want->n = k;
+out:
+    wv__objlist_release(&marks);
+    return rc;
+}
+
+/* Step 5: each marker "revoked/<key>" at the source (crypt.c) whose key
+ * slot or trusted key the source no longer has is copied, and the object
+ * it names is deleted at the destination, so a key removed in one
+ * repository stops opening (or being trusted by) its copies at the next
+ * push or pull. A marker whose object the source has again (a key trusted
+ * anew) is not applied. Markers naming anything but keys/ and trust/ are
+ * ignored: a sync never deletes data. */
+static int sync_revocations(wv_repo *s, wv_repo *d, struct wv__err *err)
+{
+    struct wv__objlist marks = {0};
+    unsigned char *b = NULL;
+    int rc = wv__repo_list_sized(s, WV__REVOKED, &marks);
+    if (rc != WV_OK)
+        *err = s->err;
+    for (size_t i = 0; rc == WV_OK && i < marks.n; i++) {
+        const char *obj = marks.v[i].key + strlen(WV__REVOKED);
+        uint64_t sz;
+        size_t bl = 0;
+        if (strncmp(obj, "keys/", 5) != 0 && strncmp(obj, "trust/", 6) != 0)
+            continue;
+        rc = wv__store_stat(s->store, obj, &sz);
+        if (rc == WV_OK)
+            continue;
+        if (rc != WV_NOTFOUND) {
+            *err = s->err;
+            break;
+        }
+        wv__clearerr(&s->err);
+        rc = wv__store_get_all(s->store, marks.v[i].key, 1 << 16, &b, &bl);
+        if (rc != WV_OK) {
+            *err = s->err;
+            break;
+        }
+        rc = wv__store_put(d->store, marks.v[i].key, b, bl, WV_PUT_IF_ABSENT);
+        if (rc == WV_OK)
+            rc = wv__store_del(d->store, obj);
+        if (rc == WV_NOTFOUND) {
+            wv__clearerr(&d->err);
+            rc = WV_OK;
+        }
+        if (rc != WV_OK)
+            *err = d->err;
+        wv__free(b);
+        b = NULL;
+    }
+    wv__objlist_release(&marks);
+    return rc;
+}
+
 int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
                  wv_sync_result *result)
 {
@@ -472,8 +551,7 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
         goto out;
     }
     WV_TRY(collect_refs(s, opts ? opts->branch : NULL, &rl, err));
-    /* key slots and trusted keys added since (never removed: a slot
-     * removed at the source stays at the destination) */
+    /* key slots and trusted keys added since (those removed: step 5) */
     static const char *const order[] = {"keys/", "trust/", "packs/",
                                         "index/", "manifests/"};
     _Static_assert(sizeof order / sizeof order[0] ==
@@ -484,11 +562,13 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
      * manifest never arrives before the packs it names). */
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
         WV_TRY(plan_prefix(s, d, order[i], &plan[i], &res, err));
+    WV_TRY(drop_revoked_slots(d, &plan[0], err));
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
         for (size_t k = 0; k < plan[i].n; k++)
             total += plan[i].v[k].size;
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
         WV_TRY(copy_objects(s, d, &plan[i], opts, &done, total, &res, err));
+    WV_TRY(sync_revocations(s, d, err));
     for (size_t i = 0; i < rl.n; i++)
         WV_TRY(sync_ref(s, d, rl.keys[i], opts, &res, err));
 out:

@@ -11,6 +11,7 @@
 #     the secret never printed;
 #   - key add (passphrase and raw key file) / list / remove: the others
 #     keep working, the removed secret is refused, the last slot stays;
+#     removals reach a clone with push, and one made in the clone stays;
 #   - signatures on an encrypted and a plain repository: keygen, commit
 #     --sign, checkout --verify-signer, trusted keys; unsigned, foreign
 #     and altered checkpoints refused with exit 6;
@@ -225,6 +226,7 @@ expect 0 "$WV" key list "$R"
 [ "$(wc -l <"$tmp/out")" = 3 ] || fail "three slots expected: $(cat "$tmp/out")"
 grep -q "^\* .*alice" "$tmp/out" || fail "the current slot is not marked: $(cat "$tmp/out")"
 grep -q "key file.*ci" "$tmp/out" || fail "ci slot: $(cat "$tmp/out")"
+expect 0 "$WV" clone "$R" "$tmp/kc"
 expect 0 env -u WV_PASSPHRASE "$WV" checkout "$R" -o "$tmp/k.safetensors" --key-file "$tmp/ci.key"
 same_tensors "$tmp/b.safetensors" "$tmp/k.safetensors"
 expect 0 env WV_PASSPHRASE="bob's own words" "$WV" log "$R"
@@ -241,6 +243,27 @@ one_line_error "last one"
 expect 3 "$WV" key remove "$R" ffff
 expect 0 "$WV" key list "$R"
 [ "$(wc -l <"$tmp/out")" = 1 ] || fail "one slot expected: $(cat "$tmp/out")"
+# the removals reach the clone with the next push (revoked/ markers): the
+# removed passphrase and key file stop opening it too
+expect 0 env WV_PASSPHRASE="correct horse battery staple" "$WV" log "$tmp/kc"
+expect 0 "$WV" push "$R" "$tmp/kc"
+expect 0 "$WV" key list "$tmp/kc"
+[ "$(wc -l <"$tmp/out")" = 1 ] || fail "one slot expected in the clone: $(cat "$tmp/out")"
+expect 6 env WV_PASSPHRASE="correct horse battery staple" "$WV" log "$tmp/kc"
+one_line_error "wrong key"
+expect 6 env -u WV_PASSPHRASE "$WV" log "$tmp/kc" --key-file "$tmp/ci.key"
+expect 0 "$WV" log "$tmp/kc"
+expect 0 "$WV" push "$R" "$tmp/kc"
+# a slot removed in the clone stays removed there when the origin, which
+# still has it, pushes again
+expect 0 env WV_NEW_PASSPHRASE="dave's words" "$WV" key add "$R" --label dave
+expect 0 "$WV" push "$R" "$tmp/kc"
+expect 0 env WV_PASSPHRASE="dave's words" "$WV" log "$tmp/kc"
+expect 0 "$WV" key remove "$tmp/kc" "$(grep dave <("$WV" key list "$tmp/kc") | sed 's/^\* //' | awk '{print $1}')"
+expect 0 "$WV" push "$R" "$tmp/kc"
+expect 6 env WV_PASSPHRASE="dave's words" "$WV" log "$tmp/kc"
+one_line_error "wrong key"
+expect 0 env WV_PASSPHRASE="dave's words" "$WV" log "$R"
 expect 2 "$WV" key list "$P"
 one_line_error "not encrypted"
 

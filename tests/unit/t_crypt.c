@@ -872,3 +872,59 @@ TEST_IMPL(crypt_primitives)
     ASSERT_EQ(n, 3);
     ASSERT_EQ(wv__unb64("_wA=", 4, raw, sizeof raw, &n), -1);
 }
+
+/* ---- removals travel with push and pull ------------------------------ */
+
+static int count_trusted(void *arg, const wv_trusted_key *k)
+{
+    (void)k;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int n_trusted(const char *uri)
+{
+    char eb[WV_ERRBUF_SIZE] = "";
+    wv_repo *r = NULL;
+    int n = 0;
+    if (wv_repo_open(uri, eb, sizeof eb, &r) != WV_OK)
+        return -1;
+    if (wv_repo_trust_list(r, count_trusted, &n) != WV_OK)
+        n = -1;
+    wv_repo_close(r);
+    return n;
+}
+
+/* A trusted key removed in one repository is removed from its copy by
+ * the next sync; trusted again, it is trusted again there, and a copy of
+ * that copy (which holds the old removal marker and the key) trusts it. */
+TEST_IMPL(crypt_trust_removal_syncs)
+{
+    char a[600], b[600], c[600], k[600], pub[700], eb[WV_ERRBUF_SIZE] = "";
+    char tid[17];
+    wv_repo *r = NULL;
+    snprintf(a, sizeof a, "%s/trs-a", wvtest_tmpdir());
+    snprintf(b, sizeof b, "%s/trs-b", wvtest_tmpdir());
+    snprintf(c, sizeof c, "%s/trs-c", wvtest_tmpdir());
+    snprintf(k, sizeof k, "%s/trs-key", wvtest_tmpdir());
+    snprintf(pub, sizeof pub, "%s.pub", k);
+    ASSERT_OK(wv_keygen(k, eb, sizeof eb));
+    ASSERT_OK(wv_repo_init(a, NULL));
+    ASSERT_OK(wv_repo_open(a, eb, sizeof eb, &r));
+    ASSERT_OK(wv_repo_trust_add(r, pub, "alice", tid));
+    ASSERT_OK(wv_repo_sync(a, b, NULL, NULL));
+    ASSERT_EQ(n_trusted(b), 1);
+    ASSERT_OK(wv_repo_trust_remove(r, tid));
+    ASSERT_EQ(n_trusted(b), 1);
+    ASSERT_OK(wv_repo_sync(a, b, NULL, NULL));
+    ASSERT_EQ(n_trusted(b), 0);
+    ASSERT_OK(wv_repo_sync(a, b, NULL, NULL)); /* again: nothing to do */
+    ASSERT_EQ(n_trusted(b), 0);
+    ASSERT_OK(wv_repo_trust_add(r, pub, "alice again", tid));
+    ASSERT_OK(wv_repo_sync(a, b, NULL, NULL));
+    ASSERT_EQ(n_trusted(b), 1);
+    ASSERT_OK(wv_repo_sync(b, c, NULL, NULL));
+    ASSERT_EQ(n_trusted(c), 1);
+    ASSERT_EQ(n_trusted(a), 1);
+    wv_repo_close(r);
+}
