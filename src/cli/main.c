@@ -139,15 +139,17 @@ static const char inspect_help[] =
 static const char convert_help[] =
     "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT]\n"
     "                  [--compress] [--nest] [--shard-size SIZE]\n"
+    "       (OUT may also be given as -o OUT, as in wv checkout)\n"
     "\n"
     "Convert IN to OUT. The input format is detected from the content; the\n"
     "output format comes from OUT's extension or --format: .safetensors,\n"
     ".npy, .npz, .pth/.pt/.bin (PyTorch zip), .h5 (Keras 2 save_weights\n"
     "layout), .weights.h5 (Keras 3), .params (MXNet), .gguf. Metadata (the\n"
     "architecture: Keras model_config, MXNet symbol, GGUF key-values) goes\n"
-    "into every format that can hold it. OUT is written atomically: a temporary file in the same\n"
-    "directory is fsynced and renamed over OUT, so OUT is either the old\n"
-    "file or the complete new one, never a partial file.\n"
+    "into every format that can hold it. OUT is written atomically: a\n"
+    "temporary file in the same directory is fsynced and renamed over OUT,\n"
+    "so OUT is either the old file or the complete new one, never a\n"
+    "partial file.\n"
     "\n"
     "  --dtype T     convert every floating-point tensor to T (F32, F16 or\n"
     "                BF16). Widening is exact; narrowing rounds to nearest\n"
@@ -451,6 +453,13 @@ static int cmd_convert(int argc, char **argv)
             so.flags |= WV_SAVE_COMPRESS;
         } else if (strcmp(a, "--nest") == 0) {
             so.flags |= WV_SAVE_NEST;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+            /* as in wv checkout: OUT may also be given this way */
+            if (i + 1 >= argc)
+                return cli_usage("convert", "%s needs a file", a);
+            if (out != NULL)
+                return cli_usage("convert", "OUT given twice");
+            out = argv[++i];
         } else if (a[0] == '-' && a[1] != '\0') {
             return cli_usage("convert", "unknown option '%s'", a);
         } else if (in == NULL) {

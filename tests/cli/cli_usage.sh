@@ -58,6 +58,10 @@ usage_case convert --dtype F8_E4M3 "$fix" "$tmp/x.safetensors"
 usage_case convert --dtype "$fix" 
 usage_case convert --format nope "$fix" "$tmp/x.safetensors"
 usage_case convert "$fix" "$tmp/x.unknownext"
+usage_case convert "$fix" -o
+usage_case convert "$fix" "$tmp/x.safetensors" -o "$tmp/y.safetensors"
+run "$WV" convert "$fix" -o "$tmp/o.safetensors"
+[ $rc -eq 0 ] && cmp -s "$fix" "$tmp/o.safetensors" || fail "convert -o OUT: exit $rc ($err)"
 usage_case verify --bogus "$fix"
 usage_case verify
 [ ! -e "$tmp/x.safetensors" ] || fail "a usage error wrote a file"
