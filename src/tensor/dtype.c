@@ -23,6 +23,23 @@
  *   Q5_1  d, m, qh, qs[16] as Q5_0              q = 5-bit value
  * The product q * d is exact in float (at most 5 + 11 significant bits),
  * so only "+ m" rounds, as in ggml, with or without FMA contraction.
+ *
+ * The K-quants hold 256 elements in 8 or 16 sub-blocks, each with its own
+ * small integer scale (and min) multiplied by the block's f16 d (and
+ * dmin), as ggml's dequantize_row_q*_K do, in float and in their order:
+ *   Q2_K  scales[16] (low nibble scale, high nibble min), qs[64], d, dmin
+ *         element = d*sc * q2 - dmin*m
+ *   Q3_K  hmask[32], qs[64], scales[12] (16 6-bit values), d
+ *         element = d*(sc - 32) * (q2 - (high bit clear ? 4 : 0))
+ *   Q4_K  d, dmin, scales[12] (8 6-bit scales and mins), qs[128]
+ *         element = d*sc * q4 - dmin*m
+ *   Q5_K  d, dmin, scales[12], qh[32], qs[128]   as Q4_K with q5
+ *   Q6_K  ql[128], qh[64], scales[16] (int8), d
+ *         element = d * sc * (q6 - 32)
+ *   Q8_K  d (f32), qs[256] (int8), bsums[16]     element = d * q
+ * Every product but Q6_K's and Q8_K's last is exact in float and the
+ * subtraction rounds once, so FMA contraction cannot change a result;
+ * those two are single products, rounded once in float as in ggml.
  */
 #include "wv_int.h"
 
@@ -122,8 +139,14 @@ bool wv__dtype_is_block(wv_dtype dt)
 
 bool wv__dtype_dequantises(wv_dtype dt)
 {
-    return dt == WV_Q4_0 || dt == WV_Q4_1 || dt == WV_Q5_0 ||
-           dt == WV_Q5_1 || dt == WV_Q8_0;
+    switch (dt) {
+    case WV_Q4_0: case WV_Q4_1: case WV_Q5_0: case WV_Q5_1: case WV_Q8_0:
+    case WV_Q2_K: case WV_Q3_K: case WV_Q4_K: case WV_Q5_K: case WV_Q6_K:
+    case WV_Q8_K:
+        return true;
+    default:
+        return false;
+    }
 }
 
 uint64_t wv__dtype_span(wv_dtype dt, uint64_t elems)
@@ -338,9 +361,134 @@ static float f16_to_float(const unsigned char *p)
     return (float)decode_small(wv__le16(p), 5, 10, false);
 }
 
-/* One block of `from` into 32 floats (every dequantising type has 32). */
+/* Scale and min j (0..7) of a Q4_K/Q5_K block: 6 bits each, packed into
+ * 12 bytes (ggml's get_scale_min_k4). */
+static void scale_min_k4(int j, const unsigned char *q, unsigned *sc,
+                         unsigned *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63u;
+        *m = q[j + 4] & 63u;
+    } else {
+        *sc = (q[j + 4] & 0x0fu) | ((unsigned)(q[j - 4] >> 6) << 4);
+        *m = (unsigned)(q[j + 4] >> 4) | ((unsigned)(q[j] >> 6) << 4);
+    }
+}
+
+/* The 256 elements of a K-quant block into y. */
+static void dequant_k(wv_dtype from, const unsigned char *b, float *y)
+{
+    switch (from) {
+    case WV_Q2_K: {
+        const unsigned char *sc = b, *q = b + 16;
+        float d = f16_to_float(b + 80), dmin = f16_to_float(b + 82);
+        int is = 0;
+        for (int n = 0; n < 256; n += 128, q += 32)
+            for (int shift = 0; shift < 8; shift += 2)
+                for (int half = 0; half < 2; half++, is++) {
+                    float dl = d * (float)(sc[is] & 0x0f);
+                    float ml = dmin * (float)(sc[is] >> 4);
+                    for (int l = 0; l < 16; l++)
+                        *y++ = dl * (float)((q[l + 16 * half] >> shift) & 3) -
+                               ml;
+                }
+        break;
+    }
+    case WV_Q3_K: {
+        const unsigned char *hm = b, *q = b + 32, *s = b + 96;
+        float d = f16_to_float(b + 108);
+        int sc[16];
+        for (int j = 0; j < 16; j++) {
+            /* low 4 bits: nibble j % 8 of bytes 0..7; high 2 bits: the
+             * 2-bit field j / 4 of byte 8 + j % 4 */
+            int lo = j < 8 ? s[j] & 0x0f : s[j - 8] >> 4;
+            int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+            sc[j] = (lo | hi << 4) - 32;
+        }
+        int is = 0;
+        unsigned m = 1;
+        for (int n = 0; n < 256; n += 128, q += 32)
+            for (int shift = 0; shift < 8; shift += 2, m <<= 1)
+                for (int half = 0; half < 2; half++, is++) {
+                    float dl = d * (float)sc[is];
+                    for (int l = 0; l < 16; l++) {
+                        int k = l + 16 * half;
+                        int v = ((q[k] >> shift) & 3) - ((hm[k] & m) ? 0 : 4);
+                        *y++ = dl * (float)v;
+                    }
+                }
+        break;
+    }
+    case WV_Q4_K:
+    case WV_Q5_K: {
+        bool five = from == WV_Q5_K;
+        float d = f16_to_float(b), dmin = f16_to_float(b + 2);
+        const unsigned char *scales = b + 4, *qh = b + 16;
+        const unsigned char *q = b + (five ? 48 : 16);
+        unsigned u1 = 1, u2 = 2;
+        for (int j = 0, is = 0; j < 256; j += 64, q += 32, is += 2) {
+            unsigned sc, m;
+            scale_min_k4(is, scales, &sc, &m);
+            float d1 = d * (float)sc, m1 = dmin * (float)m;
+            scale_min_k4(is + 1, scales, &sc, &m);
+            float d2 = d * (float)sc, m2 = dmin * (float)m;
+            for (int l = 0; l < 32; l++) {
+                unsigned v = q[l] & 0x0fu;
+                if (five && (qh[l] & u1))
+                    v += 16;
+                *y++ = d1 * (float)v - m1;
+            }
+            for (int l = 0; l < 32; l++) {
+                unsigned v = q[l] >> 4;
+                if (five && (qh[l] & u2))
+                    v += 16;
+                *y++ = d2 * (float)v - m2;
+            }
+            u1 <<= 2;
+            u2 <<= 2;
+        }
+        break;
+    }
+    case WV_Q6_K: {
+        const unsigned char *ql = b, *qh = b + 128, *sc = b + 192;
+        float d = f16_to_float(b + 208);
+        for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32,
+                 sc += 8)
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int q1 = ((ql[l] & 0x0f) | ((qh[l] >> 0) & 3) << 4) - 32;
+                int q2 = ((ql[l + 32] & 0x0f) | ((qh[l] >> 2) & 3) << 4) - 32;
+                int q3 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+                int q4 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+                y[l] = d * (float)(signed char)sc[is] * (float)q1;
+                y[l + 32] = d * (float)(signed char)sc[is + 2] * (float)q2;
+                y[l + 64] = d * (float)(signed char)sc[is + 4] * (float)q3;
+                y[l + 96] = d * (float)(signed char)sc[is + 6] * (float)q4;
+            }
+        break;
+    }
+    case WV_Q8_K: {
+        uint32_t bits = wv__le32(b);
+        float d;
+        memcpy(&d, &bits, 4);
+        for (int j = 0; j < 256; j++)
+            y[j] = d * (float)(signed char)b[4 + j];
+        break;
+    }
+    default:
+        for (int j = 0; j < 256; j++)
+            y[j] = 0.0f;
+        break;
+    }
+}
+
+/* One block of `from` into y (32 floats, or 256 for the K-quants). */
 static void dequant_block(wv_dtype from, const unsigned char *b, float *y)
 {
+    if (dtypes[from].blk_elems == 256) {
+        dequant_k(from, b, y);
+        return;
+    }
     float d = f16_to_float(b);
     switch (from) {
     case WV_Q8_0:
@@ -395,12 +543,12 @@ void wv__cast(wv_dtype from, const void *src, wv_dtype to, void *dst,
     unsigned char *d = dst;
     size_t is = wv_dtype_size(from), os = wv_dtype_size(to);
     if (wv__dtype_is_block(from)) {
-        /* n is a multiple of the block's 32 elements. */
-        size_t bb = dtypes[from].blk_bytes;
-        float y[32];
-        for (size_t i = 0; i + 32 <= n; i += 32, s += bb) {
+        /* n is a multiple of the block's elements (32 or 256). */
+        size_t bb = dtypes[from].blk_bytes, be = dtypes[from].blk_elems;
+        float y[256];
+        for (size_t i = 0; i + be <= n; i += be, s += bb) {
             dequant_block(from, s, y);
-            for (int j = 0; j < 32; j++, d += os)
+            for (size_t j = 0; j < be; j++, d += os)
                 store_double(to, (double)y[j], d);
         }
         return;

@@ -207,9 +207,105 @@ def f16(b):
     return np.frombuffer(b, dtype="<f2").astype(np.float32)
 
 
+# ---- K-quants: 256 elements per block, whole arrays of blocks at once.
+# Every function returns float32 of shape (blocks, 256); float32 numpy
+# arithmetic rounds each operation as C float arithmetic does.
+
+F32 = np.float32
+
+
+def _q2_k(b):
+    nb = b.shape[0]
+    sc = b[:, 0:16].reshape(nb, 2, 4, 2)          # [half 128, shift, 16]
+    qs = b[:, 16:80].reshape(nb, 2, 1, 2, 16)
+    d, dmin = f16(b[:, 80:82].tobytes()), f16(b[:, 82:84].tobytes())
+    shifts = (2 * np.arange(4, dtype=np.uint8)).reshape(1, 1, 4, 1, 1)
+    q = ((qs >> shifts) & 3).astype(F32)          # (nb, 2, 4, 2, 16)
+    dl = d[:, None, None, None] * (sc & 0x0F).astype(F32)
+    ml = dmin[:, None, None, None] * (sc >> 4).astype(F32)
+    return (dl[..., None] * q - ml[..., None]).reshape(nb, 256)
+
+
+def _q3_k(b):
+    nb = b.shape[0]
+    hm = b[:, 0:32].reshape(nb, 1, 1, 2, 16)
+    qs = b[:, 32:96].reshape(nb, 2, 1, 2, 16)
+    aux = np.frombuffer(b[:, 96:108].tobytes(), dtype="<u4").reshape(nb, 3)
+    a0, a1, tmp = aux[:, 0], aux[:, 1], aux[:, 2]
+    k1, k2 = np.uint32(0x03030303), np.uint32(0x0F0F0F0F)
+    words = np.stack([(a0 & k2) | (((tmp >> 0) & k1) << 4),
+                      (a1 & k2) | (((tmp >> 2) & k1) << 4),
+                      ((a0 >> 4) & k2) | (((tmp >> 4) & k1) << 4),
+                      ((a1 >> 4) & k2) | (((tmp >> 6) & k1) << 4)], axis=1)
+    scales = words.astype("<u4").view(np.int8).reshape(nb, 2, 4, 2)
+    d = f16(b[:, 108:110].tobytes())
+    shift = np.arange(4, dtype=np.uint8).reshape(1, 1, 4, 1, 1)
+    half = np.arange(2, dtype=np.uint8).reshape(1, 2, 1, 1, 1)
+    low = ((qs >> (2 * shift)) & 3).astype(np.int32)
+    high = (hm >> (4 * half + shift)) & 1
+    v = (low - np.where(high == 1, 0, 4)).astype(F32)
+    dl = d[:, None, None, None] * (scales.astype(np.int32) - 32).astype(F32)
+    return (dl[..., None] * v).reshape(nb, 256)
+
+
+def _scale_min_k4(sc):
+    """(scales, mins) of shape (blocks, 8) from the 12 packed bytes."""
+    sc = sc.astype(np.uint32)
+    s = np.empty((sc.shape[0], 8), dtype=np.uint32)
+    m = np.empty_like(s)
+    s[:, :4] = sc[:, 0:4] & 63
+    m[:, :4] = sc[:, 4:8] & 63
+    s[:, 4:] = (sc[:, 8:12] & 0xF) | ((sc[:, 0:4] >> 6) << 4)
+    m[:, 4:] = (sc[:, 8:12] >> 4) | ((sc[:, 4:8] >> 6) << 4)
+    return s, m
+
+
+def _q45_k(b, five):
+    nb = b.shape[0]
+    d, dmin = f16(b[:, 0:2].tobytes()), f16(b[:, 2:4].tobytes())
+    s, m = _scale_min_k4(b[:, 4:16])
+    qs = b[:, 48:176] if five else b[:, 16:144]
+    qs = qs.reshape(nb, 4, 32)
+    q = np.stack([qs & 0x0F, qs >> 4], axis=2).astype(np.uint32)
+    if five:                                   # bit 2c (low), 2c+1 (high)
+        qh = b[:, 16:48].reshape(nb, 1, 1, 32).astype(np.uint32)
+        bit = np.arange(8, dtype=np.uint32).reshape(1, 4, 2, 1)
+        q = q + ((qh >> bit) & 1) * 16
+    ds = (d[:, None] * s.astype(F32)).reshape(nb, 4, 2, 1)
+    ms = (dmin[:, None] * m.astype(F32)).reshape(nb, 4, 2, 1)
+    return (ds * q.astype(F32) - ms).reshape(nb, 256)
+
+
+def _q6_k(b):
+    nb = b.shape[0]
+    ql = b[:, 0:128].reshape(nb, 2, 2, 32)           # [half, +0/+32, l]
+    qh = b[:, 128:192].reshape(nb, 2, 1, 32)
+    sc = b[:, 192:208].view(np.int8).reshape(nb, 2, 4, 2)  # [half, k, l/16]
+    d = f16(b[:, 208:210].tobytes())
+    lo = ql & 0x0F                                   # q1 (k=0), q2 (k=1)
+    hi = ql >> 4                                     # q3 (k=2), q4 (k=3)
+    nib = np.concatenate([lo, hi], axis=2)           # (nb, 2, 4, 32)
+    shift = (2 * np.arange(4, dtype=np.uint8)).reshape(1, 1, 4, 1)
+    q = (nib | (((qh >> shift) & 3) << 4)).astype(np.int32) - 32
+    scl = np.repeat(sc, 16, axis=3).astype(F32)      # (nb, 2, 4, 32)
+    return ((d[:, None, None, None] * scl) * q.astype(F32)).reshape(nb, 256)
+
+
+def _q8_k(b):
+    nb = b.shape[0]
+    d = np.frombuffer(b[:, 0:4].tobytes(), dtype="<f4")
+    q = b[:, 4:260].view(np.int8).astype(F32)
+    return (d[:, None] * q).reshape(nb, 256)
+
+
+K_QUANTS = {"Q2_K": _q2_k, "Q3_K": _q3_k, "Q4_K": lambda b: _q45_k(b, False),
+            "Q5_K": lambda b: _q45_k(b, True), "Q6_K": _q6_k, "Q8_K": _q8_k}
+
+
 def dequant(tname, raw, numel):
-    """ggml's reference dequantisation for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, in
-    float32, written from the block layouts in ggml-common.h."""
+    """ggml's reference dequantisation for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 and the
+    K-quants, in float32, written from the block layouts in ggml-common.h
+    and the order of operations of ggml's dequantize_row_*."""
     _, be, bb = [v for v in GGML_TYPES.values() if v[0] == tname][0]
     blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, bb)
     d = f16(blocks[:, 0:2].tobytes())[:, None]
@@ -238,6 +334,8 @@ def dequant(tname, raw, numel):
             return ((q - 16).astype(np.float32) * d).reshape(-1)
         m = f16(blocks[:, 2:4].tobytes())[:, None]
         return (q.astype(np.float32) * d + m).reshape(-1)
+    if tname in K_QUANTS:
+        return K_QUANTS[tname](blocks).reshape(-1)
     raise GGUFError("no dequantisation for %s" % tname)
 
 

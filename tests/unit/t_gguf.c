@@ -459,16 +459,16 @@ TEST_IMPL(gguf_refusals)
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     uint64_t s[2] = {1, 256};
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(wvtest_add_pattern(m, "x", WV_Q4_K, 2, s, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "x", WV_IQ4_XS, 2, s, 1));
     /* Other formats refuse block types that cannot be dequantised. */
     ASSERT_EQ(wv_model_save(m, wvtest_path("x.safetensors"), NULL),
               WV_UNSUPPORTED);
     ASSERT_CONTAINS(wv_model_errmsg(m),
-                    "tensor 'x' is Q4_K; convert with --dtype F32|F16|BF16 "
-                    "(dequantises Q8_0, Q4_0");
+                    "tensor 'x' is IQ4_XS; convert with --dtype "
+                    "F32|F16|BF16 (dequantises Q4_0");
     so.cast = WV_F32;
     ASSERT_EQ(wv_model_save(m, wvtest_path("x.npz"), &so), WV_UNSUPPORTED);
-    ASSERT_CONTAINS(wv_model_errmsg(m), "Q4_K, which cannot be dequantised");
+    ASSERT_CONTAINS(wv_model_errmsg(m), "IQ4_XS, which cannot be dequantised");
     ASSERT(access(wvtest_path("x.npz"), F_OK) != 0);
     /* GGUF keeps it, cast or not. */
     ASSERT_OK(wv_model_save(m, wvtest_path("x.gguf"), &so));
@@ -524,4 +524,118 @@ TEST_IMPL(gguf_truncations)
     ASSERT_EQ(wv_model_count(m), 48);
     wv_model_free(m);
     free(b);
+}
+
+/* K-quant blocks built by hand; expected values worked out from the block
+ * layouts (ggml-common.h) without the code under test. */
+static float deq1(wv_dtype dt, const unsigned char *blk, size_t bytes,
+                  size_t at)
+{
+    wv_model *m = NULL, *r = NULL;
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    uint64_t s[1] = {256};
+    float v = -12345.0f;
+    so.cast = WV_F32;
+    if (wv_model_new(&m) != WV_OK ||
+        wv_model_add(m, "k", dt, 1, s, blk, bytes, WV_DATA_COPY) != WV_OK ||
+        wv_model_save(m, wvtest_path("k.safetensors"), &so) != WV_OK ||
+        wv_model_load(wvtest_path("k.safetensors"), NULL, &r) != WV_OK)
+        goto out;
+    const wv_tensor *t = wv_model_find(r, "k");
+    if (t && wv_tensor_dtype(t) == WV_F32)
+        memcpy(&v, (const unsigned char *)wv_tensor_data(t) + 4 * at, 4);
+out:
+    wv_model_free(m);
+    wv_model_free(r);
+    return v;
+}
+
+TEST_IMPL(gguf_dequant_k_quants)
+{
+    unsigned char b[292];
+    /* Q4_K: d = 1 (0x3c00), dmin = 0.5 (0x3800). Sub-block 0: scale
+     * byte 4 + 0 = 2, min byte 4 + 4 = 3; sub-block 1: scale 1, min 0;
+     * sub-block 4: scale = low nibble of byte 4 + 8 (1) | top bits of
+     * byte 4 + 0 (0) << 4 = 1, min = high nibble of byte 4 + 8 (2) |
+     * top bits of byte 4 + 4 << 4 = 2 + 16 with byte 4 + 4 = 0x43. */
+    memset(b, 0, sizeof b);
+    wv__put16(b, 0x3c00);
+    wv__put16(b + 2, 0x3800);
+    b[4 + 0] = 2;
+    b[4 + 4] = 0x43; /* min 3 for sub-block 0; bit 6 set: min 4 gets +16 */
+    b[4 + 1] = 1;
+    b[4 + 8] = 0x21;
+    b[16 + 0] = 0x5a;  /* element 0: 2*10 - 0.5*3; element 32: 1*5 - 0 */
+    b[16 + 64] = 0x07; /* element 128: 1*7 - 0.5*18 */
+    ASSERT(deq1(WV_Q4_K, b, 144, 0) == 18.5f);
+    ASSERT(deq1(WV_Q4_K, b, 144, 32) == 5.0f);
+    ASSERT(deq1(WV_Q4_K, b, 144, 128) == -2.0f);
+    ASSERT(deq1(WV_Q4_K, b, 144, 1) == -1.5f); /* q 0: 0 - 1.5 */
+
+    /* Q5_K: the same, plus qh: bit 0 of qh[0] adds 16 to element 0, bit
+     * 5 of qh[0] (chunk 2's high half) adds 16 to element 160. */
+    memset(b, 0, sizeof b);
+    wv__put16(b, 0x3c00);
+    wv__put16(b + 2, 0x3800);
+    b[4 + 0] = 2;
+    b[4 + 4] = 3;
+    b[4 + 5] = 0; /* sub-block 5: scale low nibble of byte 4 + 9 */
+    b[4 + 9] = 0x03;
+    b[16 + 0] = 0x21;
+    b[48 + 0] = 0x5a;
+    b[48 + 64] = 0x40; /* element 160: high nibble 4 (+16), scale 3 */
+    ASSERT(deq1(WV_Q5_K, b, 176, 0) == 2.0f * 26 - 1.5f);
+    ASSERT(deq1(WV_Q5_K, b, 176, 160) == 3.0f * 20);
+
+    /* Q6_K: d = 0.5; scales[0] = -3, scales[2] = 5 (element 32's, l/16 =
+     * 0, +2); ql[0] = 0x0f, qh[0] = 0x02: element 0 = 15 | 2 << 4 = 47,
+     * - 32 = 15 -> 0.5 * -3 * 15; element 64 = high nibble 0 | (qh >> 4
+     * & 3) << 4 = 0 - 32 -> 0.5 * scales[4] * -32 with scales[4] = 1;
+     * element 32: ql[32] = 0x01, (qh >> 2) & 3 = 0: 1 - 32 = -31. */
+    memset(b, 0, sizeof b);
+    b[0] = 0x0f;
+    b[32] = 0x01;
+    b[128] = 0x02;
+    b[192 + 0] = (unsigned char)(signed char)-3;
+    b[192 + 2] = 5;
+    b[192 + 4] = 1;
+    wv__put16(b + 208, 0x3800);
+    ASSERT(deq1(WV_Q6_K, b, 210, 0) == -22.5f);
+    ASSERT(deq1(WV_Q6_K, b, 210, 32) == 0.5f * 5 * -31);
+    ASSERT(deq1(WV_Q6_K, b, 210, 64) == -16.0f);
+
+    /* Q3_K: d = 2. Scale 0 = low nibble of byte 96 (5) | bits 0-1 of
+     * byte 104 (1) << 4 = 21, - 32 = -11. Element 0: qs[0] & 3 = 2,
+     * hmask[0] bit 0 clear: 2 - 4 = -2 -> 2 * -11 * -2 = 44. Element 32
+     * (shift 2, bit 1 of hmask[0] set): (qs[0] >> 2) & 3 = 3 -> scale 2
+     * = byte 97 low nibble (0) | (byte 104 >> 0 ... of j = 2: bits 0-1
+     * of byte 106 (2)) << 4 = 32, - 32 = 0 -> 0. */
+    memset(b, 0, sizeof b);
+    b[0] = 0x02;        /* hmask[0]: bit 1 set */
+    b[32] = 0x0e;       /* qs[0]: 2 | 3 << 2 */
+    b[96] = 0x05;
+    b[104] = 0x01;
+    b[106] = 0x02;
+    wv__put16(b + 108, 0x4000);
+    ASSERT(deq1(WV_Q3_K, b, 110, 0) == 44.0f);
+    ASSERT(deq1(WV_Q3_K, b, 110, 32) == 0.0f);
+    ASSERT(deq1(WV_Q3_K, b, 110, 1) == 2.0f * -11 * -4); /* q 0, no bit */
+
+    /* Q2_K: scales[0] = 0x32 (scale 2, min 3), d = 1, dmin = 0.25;
+     * qs[0] = 0x03: element 0 = 2 * 3 - 0.75. */
+    memset(b, 0, sizeof b);
+    b[0] = 0x32;
+    b[16] = 0x03;
+    wv__put16(b + 80, 0x3c00);
+    wv__put16(b + 82, 0x3400);
+    ASSERT(deq1(WV_Q2_K, b, 84, 0) == 5.25f);
+
+    /* Q8_K: d = 0.25 as f32, qs[7] = -8. */
+    memset(b, 0, sizeof b);
+    float d = 0.25f;
+    uint32_t db;
+    memcpy(&db, &d, 4);
+    wv__put32(b, db);
+    b[4 + 7] = (unsigned char)(signed char)-8;
+    ASSERT(deq1(WV_Q8_K, b, 292, 7) == -2.0f);
 }
