@@ -40,6 +40,13 @@
  * Every product but Q6_K's and Q8_K's last is exact in float and the
  * subtraction rounds once, so FMA contraction cannot change a result;
  * those two are single products, rounded once in float as in ggml.
+ * The two 4-bit non-linear types map each nibble through ggml's table
+ * kvalues_iq4nl (16 int8 values), low nibbles first as in Q4_0:
+ *   IQ4_NL  d, qs[16] (32 elements)              element = d * kv[q]
+ *   IQ4_XS  d, scales_h (u16), scales_l[4], qs[128]: sub-block ib's
+ *           6-bit scale = nibble ib of scales_l | 2 bits of scales_h
+ *           << 4                                 element = d*(ls-32)*kv[q]
+ * (both exact in float).
  */
 #include "wv_int.h"
 
@@ -142,7 +149,7 @@ bool wv__dtype_dequantises(wv_dtype dt)
     switch (dt) {
     case WV_Q4_0: case WV_Q4_1: case WV_Q5_0: case WV_Q5_1: case WV_Q8_0:
     case WV_Q2_K: case WV_Q3_K: case WV_Q4_K: case WV_Q5_K: case WV_Q6_K:
-    case WV_Q8_K:
+    case WV_Q8_K: case WV_IQ4_NL: case WV_IQ4_XS:
         return true;
     default:
         return false;
@@ -375,10 +382,34 @@ static void scale_min_k4(int j, const unsigned char *q, unsigned *sc,
     }
 }
 
-/* The 256 elements of a K-quant block into y. */
+/* ggml's kvalues_iq4nl: the 16 levels of IQ4_NL and IQ4_XS. */
+static const signed char kv_iq4[16] = {-127, -104, -83, -65, -49, -35,
+                                       -22,  -10,  1,   13,  25,  38,
+                                       53,   69,   89,  113};
+
+/* 32 elements from 16 bytes of IQ4 nibbles, scaled by d. */
+static void iq4_run(const unsigned char *qs, float d, float *y)
+{
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)kv_iq4[qs[j] & 0x0f];
+        y[j + 16] = d * (float)kv_iq4[qs[j] >> 4];
+    }
+}
+
+/* The 256 elements of a K-quant (or IQ4_XS) block into y. */
 static void dequant_k(wv_dtype from, const unsigned char *b, float *y)
 {
     switch (from) {
+    case WV_IQ4_XS: {
+        float d = f16_to_float(b);
+        unsigned sh = wv__le16(b + 2);
+        for (int ib = 0; ib < 8; ib++) {
+            int ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0x0f) |
+                     (int)((sh >> (2 * ib)) & 3u) << 4;
+            iq4_run(b + 8 + 16 * ib, d * (float)(ls - 32), y + 32 * ib);
+        }
+        break;
+    }
     case WV_Q2_K: {
         const unsigned char *sc = b, *q = b + 16;
         float d = f16_to_float(b + 80), dmin = f16_to_float(b + 82);
@@ -529,6 +560,9 @@ static void dequant_block(wv_dtype from, const unsigned char *b, float *y)
         }
         break;
     }
+    case WV_IQ4_NL:
+        iq4_run(b + 2, d, y);
+        break;
     default:
         for (int j = 0; j < 32; j++)
             y[j] = 0.0f;

@@ -7,16 +7,17 @@
 #
 #  1. Files written in Python (v2 and v3, every KV type and arrays of each,
 #     non-UTF-8 and control bytes in strings, NaN payloads, alignments 8 and
-#     64, every plain ggml dtype, Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, K-quant and
-#     IQ4_NL blocks, 0-d,
+#     64, every plain ggml dtype, Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, K-quant, IQ4
+#     and IQ2_XXS blocks, 0-d,
 #     empty and 4-d tensors, no tensors) read by wv exactly as the peer
 #     reads them (`wv inspect --json`, order included).
 #  2. wv's GGUF output read by the peer gives identical values; rewriting a
 #     gguf-py-layout v3 file (and the fixture) is byte-identical.
 #  3. --dtype F32/F16/BF16 dequantisation of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
-#     Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and Q8_K bit-identical to the Python
-#     reference; IQ4_NL refused for non-GGUF targets with a clear message
-#     and kept as is in GGUF; a K-quant without --dtype refused.
+#     Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL and IQ4_XS bit-identical
+#     to the Python reference; IQ2_XXS refused for non-GGUF targets with a
+#     clear message and kept as is in GGUF; a K-quant without --dtype
+#     refused.
 #  4. Round trips: fixture -> gguf -> safetensors -> gguf, and gguf ->
 #     safetensors / npz / npy -> gguf give identical tensors (and, through
 #     safetensors, identical KVs).
@@ -94,7 +95,8 @@ rng = np.random.default_rng(1234)
 QLAYOUT = {"Q8_0": (34, 0), "Q4_0": (18, 0), "Q4_1": (20, 0),
            "Q5_0": (22, 0), "Q5_1": (24, 0), "Q2_K": (84, 80),
            "Q3_K": (110, 108), "Q4_K": (144, 0), "Q5_K": (176, 0),
-           "Q6_K": (210, 208), "Q8_K": (292, None), "IQ4_NL": (18, 0)}
+           "Q6_K": (210, 208), "Q8_K": (292, None), "IQ4_NL": (18, 0),
+           "IQ4_XS": (136, 0), "IQ2_XXS": (66, 0)}
 
 
 def q_blocks(kind, nblocks):
@@ -113,7 +115,7 @@ def q_blocks(kind, nblocks):
 
 QID = {"Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8, "Q2_K": 10,
        "Q3_K": 11, "Q4_K": 12, "Q5_K": 13, "Q6_K": 14, "Q8_K": 15,
-       "IQ4_NL": 20}
+       "IQ4_NL": 20, "IQ4_XS": 23, "IQ2_XXS": 16}
 
 # ---- 1. Python-written files read by wv exactly as the peer reads them ----
 ALL_KV = [
@@ -169,9 +171,10 @@ tensors = [
 ]
 for k in ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"):
     tensors.append(("q." + k, [64, 3], QID[k], q_blocks(k, 6)))
-for k in ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K"):
+for k in ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ4_XS"):
     tensors.append(("q." + k, [512, 3], QID[k], q_blocks(k, 6)))
-tensors.append(("q.IQ4_NL", [32, 2], 20, q_blocks("IQ4_NL", 2)))
+tensors.append(("q.IQ4_NL", [64, 3], QID["IQ4_NL"], q_blocks("IQ4_NL", 6)))
+tensors.append(("q.IQ2_XXS", [256, 2], 16, q_blocks("IQ2_XXS", 2)))
 
 files = {
     "all_v3.gguf": G.gguf(ALL_KV, tensors, 3, 32),
@@ -220,7 +223,7 @@ if open(FIX, "rb").read() != open(p("fix.gguf"), "rb").read():
 same_as_peer(FIX, "fixture")
 
 # ---- 3. dequantisation vs the Python reference ---------------------------
-qset = [t for t in tensors if t[0].startswith("q.") and t[0] != "q.IQ4_NL"]
+qset = [t for t in tensors if t[0].startswith("q.") and t[0] != "q.IQ2_XXS"]
 with open(p("q.gguf"), "wb") as f:
     f.write(G.gguf([], qset))
 
@@ -263,17 +266,17 @@ for name, ne, ggml, data in qset:
             got[name].tobytes() != want.astype("<f4").tobytes():
         fail("%s: gguf --dtype F32 differs from the reference" % name)
 
-# a block type wv does not dequantise (IQ4_NL): refused, or kept in GGUF;
-# and a K-quant without --dtype: refused by other formats
-with open(p("iq4.gguf"), "wb") as f:
+# a block type wv does not dequantise (IQ2_XXS): refused, or kept in
+# GGUF; and a K-quant without --dtype: refused by other formats
+with open(p("iq2.gguf"), "wb") as f:
     f.write(G.gguf([], [tensors[-1]]))
 with open(p("q6k.gguf"), "wb") as f:
     f.write(G.gguf([], [t for t in tensors if t[0] == "q.Q6_K"]))
 for src, target, extra, why in (
-        ("iq4.gguf", "iq4.safetensors", [], "is IQ4_NL"),
-        ("iq4.gguf", "iq4.npz", [], "is IQ4_NL"),
-        ("iq4.gguf", "iq4_2.safetensors", ["--dtype", "F32"],
-         "IQ4_NL, which cannot be dequantised"),
+        ("iq2.gguf", "iq2.safetensors", [], "is IQ2_XXS"),
+        ("iq2.gguf", "iq2.npz", [], "is IQ2_XXS"),
+        ("iq2.gguf", "iq2_2.safetensors", ["--dtype", "F32"],
+         "IQ2_XXS, which cannot be dequantised"),
         ("q6k.gguf", "q6k.safetensors", [], "--dtype")):
     r = wv("convert", p(src), p(target), *extra, ok=False)
     checks += 1
@@ -283,10 +286,10 @@ for src, target, extra, why in (
              % (src, target, extra, r.returncode, r.stderr))
     if os.path.exists(p(target)):
         fail("refused convert left %s behind" % target)
-r = wv("convert", p("iq4.gguf"), p("iq4_b.gguf"), "--dtype", "F16")
+r = wv("convert", p("iq2.gguf"), p("iq2_b.gguf"), "--dtype", "F16")
 checks += 1
-if P.dump(p("iq4_b.gguf"))["tensors"] != P.dump(p("iq4.gguf"))["tensors"]:
-    fail("IQ4_NL not kept as is in GGUF under --dtype F16")
+if P.dump(p("iq2_b.gguf"))["tensors"] != P.dump(p("iq2.gguf"))["tensors"]:
+    fail("IQ2_XXS not kept as is in GGUF under --dtype F16")
 
 # ---- 4. round trips through the other writable formats -------------------
 fix = inspect(FIX)

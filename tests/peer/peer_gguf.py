@@ -298,7 +298,33 @@ def _q8_k(b):
     return (d[:, None] * q).reshape(nb, 256)
 
 
-K_QUANTS = {"Q2_K": _q2_k, "Q3_K": _q3_k, "Q4_K": lambda b: _q45_k(b, False),
+KV_IQ4 = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38,
+                   53, 69, 89, 113], dtype=np.int8)
+
+
+def _iq4_nl(b):
+    nb = b.shape[0]
+    d = f16(b[:, 0:2].tobytes())
+    qs = b[:, 2:18]
+    q = KV_IQ4[np.concatenate([qs & 0x0F, qs >> 4], axis=1)].astype(F32)
+    return d[:, None] * q
+
+
+def _iq4_xs(b):
+    nb = b.shape[0]
+    d = f16(b[:, 0:2].tobytes())
+    sh = np.frombuffer(b[:, 2:4].tobytes(), dtype="<u2").astype(np.int32)
+    sl = b[:, 4:8].astype(np.int32)
+    ib = np.arange(8)
+    lo = (sl[:, ib // 2] >> (4 * (ib % 2))) & 0xF
+    hi = (sh[:, None] >> (2 * ib)) & 3
+    dl = d[:, None] * ((lo | (hi << 4)) - 32).astype(F32)    # (nb, 8)
+    qs = b[:, 8:136].reshape(nb, 8, 16)
+    q = KV_IQ4[np.concatenate([qs & 0x0F, qs >> 4], axis=2)].astype(F32)
+    return (dl[:, :, None] * q).reshape(nb, 256)
+
+
+K_QUANTS = {"IQ4_NL": _iq4_nl, "IQ4_XS": _iq4_xs, "Q2_K": _q2_k, "Q3_K": _q3_k, "Q4_K": lambda b: _q45_k(b, False),
             "Q5_K": lambda b: _q45_k(b, True), "Q6_K": _q6_k, "Q8_K": _q8_k}
 
 

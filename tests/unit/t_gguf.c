@@ -459,16 +459,16 @@ TEST_IMPL(gguf_refusals)
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     uint64_t s[2] = {1, 256};
     ASSERT_OK(wv_model_new(&m));
-    ASSERT_OK(wvtest_add_pattern(m, "x", WV_IQ4_XS, 2, s, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "x", WV_IQ2_XS, 2, s, 1));
     /* Other formats refuse block types that cannot be dequantised. */
     ASSERT_EQ(wv_model_save(m, wvtest_path("x.safetensors"), NULL),
               WV_UNSUPPORTED);
     ASSERT_CONTAINS(wv_model_errmsg(m),
-                    "tensor 'x' is IQ4_XS; convert with --dtype "
+                    "tensor 'x' is IQ2_XS; convert with --dtype "
                     "F32|F16|BF16 (dequantises Q4_0");
     so.cast = WV_F32;
     ASSERT_EQ(wv_model_save(m, wvtest_path("x.npz"), &so), WV_UNSUPPORTED);
-    ASSERT_CONTAINS(wv_model_errmsg(m), "IQ4_XS, which cannot be dequantised");
+    ASSERT_CONTAINS(wv_model_errmsg(m), "IQ2_XS, which cannot be dequantised");
     ASSERT(access(wvtest_path("x.npz"), F_OK) != 0);
     /* GGUF keeps it, cast or not. */
     ASSERT_OK(wv_model_save(m, wvtest_path("x.gguf"), &so));
@@ -629,6 +629,17 @@ TEST_IMPL(gguf_dequant_k_quants)
     wv__put16(b + 80, 0x3c00);
     wv__put16(b + 82, 0x3400);
     ASSERT(deq1(WV_Q2_K, b, 84, 0) == 5.25f);
+
+    /* IQ4_XS: d = 0.5; sub-block 3's scale = high nibble of scales_l[1]
+     * (5) | bits 6-7 of scales_h (2) << 4 = 37, - 32 = 5; element 96 +
+     * 17 = high nibble of qs[48 + 1] = 15 -> level 113. */
+    memset(b, 0, sizeof b);
+    wv__put16(b, 0x3800);
+    wv__put16(b + 2, 0x0080);
+    b[5] = 0x50;
+    b[8 + 48 + 1] = 0xf0;
+    ASSERT(deq1(WV_IQ4_XS, b, 136, 96 + 17) == 0.5f * 5 * 113);
+    ASSERT(deq1(WV_IQ4_XS, b, 136, 96 + 1) == 0.5f * 5 * -127);
 
     /* Q8_K: d = 0.25 as f32, qs[7] = -8. */
     memset(b, 0, sizeof b);
