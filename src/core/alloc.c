@@ -142,14 +142,14 @@ static int g_fault[WV__N_FAULTS];
 void wv__fault_arm(int id, int err)
 {
     if (id > 0 && id < WV__N_FAULTS)
-        g_fault[id] = err;
+        __atomic_store_n(&g_fault[id], err, __ATOMIC_RELEASE);
 }
 
 int wv__fault_sim(int id)
 {
-    if (id <= 0 || id >= WV__N_FAULTS || g_fault[id] == 0)
+    if (id <= 0 || id >= WV__N_FAULTS ||
+        __atomic_load_n(&g_fault[id], __ATOMIC_RELAXED) == 0)
         return 0;
-    int e = g_fault[id];
-    g_fault[id] = 0;
-    return e;
+    /* one thread takes it: sites are also hit from worker threads */
+    return __atomic_exchange_n(&g_fault[id], 0, __ATOMIC_ACQ_REL);
 }

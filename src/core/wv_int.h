@@ -62,6 +62,9 @@ enum {
     WV__FAULT_DIRSYNC = 4,
     WV__FAULT_OPEN_TMP = 5,
     WV__FAULT_PREAD = 6,
+    /* not a failure: the next chunk a checkout decodes from a read
+     * buffer waits this many milliseconds first (tests of buffer reuse) */
+    WV__FAULT_SLOW_DECODE = 7,
 };
 int wv__fault_sim(int id); /* 0, or the errno to fail with */
 void wv__fault_arm(int id, int err);

@@ -154,6 +154,9 @@ static void opipe_do(struct opipe *p, size_t i, void *scratch)
 {
     struct ojob *j = &p->jobs[i];
     struct wv__err e = {0};
+    int slow = j->stored != j->out ? WV__FAULT_SIM(WV__FAULT_SLOW_DECODE) : 0;
+    if (slow > 0)
+        usleep((useconds_t)slow * 1000u);
     int rc = wv__chunk_open(p->r, j->l, j->stored, j->out, j->n, scratch,
                             p->check_ids, &e);
     pthread_mutex_lock(&p->mu);
@@ -351,7 +354,7 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
      * ids are recomputed too when a signature decides (crypt.c). */
     WV_CHECK(opipe_start(&p, r, n_jobs, cs, signer_required) == WV_OK,
              WV_NOMEM, "out of memory");
-    size_t cap = wv__chunk_bound(r, cs), i_job = 0;
+    size_t cap = wv__chunk_bound(r, cs), i_job = 0, reclaimed = 0;
     bool going = true;
     for (size_t i = 0; i < mf.n_tensors && going; i++) {
         const struct wv__mtensor *t = &mf.tensors[i];
@@ -383,9 +386,13 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
                 if (read_in_place(r, j->l)) {
                     j->stored = j->out;
                 } else {
-                    /* Its buffer is free once the job n_slots back is. */
-                    if (i_job >= p.n_slots)
-                        opipe_wait(&p, i_job - p.n_slots);
+                    /* Its buffer was last used by a job at most n_slots
+                     * back (i_job - n_slots, or an earlier one when the
+                     * jobs between read in place): free once every job
+                     * up to i_job - n_slots is done, not that one alone. */
+                    while (i_job >= p.n_slots &&
+                           reclaimed <= i_job - p.n_slots)
+                        opipe_wait(&p, reclaimed++);
                     j->stored = p.slot[i_job % p.n_slots];
                 }
                 rc = read_stored(r, j->l, j->stored);
