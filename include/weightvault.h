@@ -319,7 +319,7 @@ typedef struct wv_save_opts {
     wv_dtype cast;    /* WV_DTYPE_INVALID: keep dtypes; F32, F16 or BF16:
                          convert every floating-point tensor to it, and
                          dequantise Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
-                         Q2_K to Q8_K, IQ4_NL and IQ4_XS;
+                         Q2_K to Q8_K, IQ4_NL, IQ4_XS and MXFP4;
                          other block types are refused by every format
                          but GGUF, which keeps them as they are          */
     unsigned flags;   /* WV_SAVE_*                                        */

@@ -47,6 +47,10 @@
  *           6-bit scale = nibble ib of scales_l | 2 bits of scales_h
  *           << 4                                 element = d*(ls-32)*kv[q]
  * (both exact in float).
+ *   MXFP4   e (E8M0 exponent byte), qs[16] (32 elements): element =
+ *           kv_mxfp4[q] (E2M1 values doubled) * 2^(e - 128) (ggml's
+ *           e8m0_to_fp32_half; e < 2 gives the subnormals 2^-128, 2^-127)
+ *           exact in float but past the float range (inf) for e = 255.
  */
 #include "wv_int.h"
 
@@ -149,7 +153,7 @@ bool wv__dtype_dequantises(wv_dtype dt)
     switch (dt) {
     case WV_Q4_0: case WV_Q4_1: case WV_Q5_0: case WV_Q5_1: case WV_Q8_0:
     case WV_Q2_K: case WV_Q3_K: case WV_Q4_K: case WV_Q5_K: case WV_Q6_K:
-    case WV_Q8_K: case WV_IQ4_NL: case WV_IQ4_XS:
+    case WV_Q8_K: case WV_IQ4_NL: case WV_IQ4_XS: case WV_MXFP4:
         return true;
     default:
         return false;
@@ -387,13 +391,28 @@ static const signed char kv_iq4[16] = {-127, -104, -83, -65, -49, -35,
                                        -22,  -10,  1,   13,  25,  38,
                                        53,   69,   89,  113};
 
-/* 32 elements from 16 bytes of IQ4 nibbles, scaled by d. */
-static void iq4_run(const unsigned char *qs, float d, float *y)
+/* ggml's kvalues_mxfp4: the E2M1 values, doubled. */
+static const signed char kv_mxfp4[16] = {0,  1,  2,  3,  4,  6,  8,  12,
+                                         0, -1, -2, -3, -4, -6, -8, -12};
+
+/* 32 elements from 16 bytes of 4-bit codes: low nibbles first, then high
+ * ones, each mapped through kv and scaled by d. */
+static void nibble_run(const unsigned char *qs, const signed char kv[16],
+                       float d, float *y)
 {
     for (int j = 0; j < 16; j++) {
-        y[j] = d * (float)kv_iq4[qs[j] & 0x0f];
-        y[j + 16] = d * (float)kv_iq4[qs[j] >> 4];
+        y[j] = d * (float)kv[qs[j] & 0x0f];
+        y[j + 16] = d * (float)kv[qs[j] >> 4];
     }
+}
+
+/* An E8M0 exponent byte as 2^(e - 127) / 2 (ggml_e8m0_to_fp32_half). */
+static float e8m0_half(unsigned e)
+{
+    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
 }
 
 /* The 256 elements of a K-quant (or IQ4_XS) block into y. */
@@ -406,7 +425,8 @@ static void dequant_k(wv_dtype from, const unsigned char *b, float *y)
         for (int ib = 0; ib < 8; ib++) {
             int ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0x0f) |
                      (int)((sh >> (2 * ib)) & 3u) << 4;
-            iq4_run(b + 8 + 16 * ib, d * (float)(ls - 32), y + 32 * ib);
+            nibble_run(b + 8 + 16 * ib, kv_iq4, d * (float)(ls - 32),
+                       y + 32 * ib);
         }
         break;
     }
@@ -561,7 +581,10 @@ static void dequant_block(wv_dtype from, const unsigned char *b, float *y)
         break;
     }
     case WV_IQ4_NL:
-        iq4_run(b + 2, d, y);
+        nibble_run(b + 2, kv_iq4, d, y);
+        break;
+    case WV_MXFP4: /* its first byte is the exponent, not an f16 */
+        nibble_run(b + 1, kv_mxfp4, e8m0_half(b[0]), y);
         break;
     default:
         for (int j = 0; j < 32; j++)

@@ -248,13 +248,14 @@ int wv__check_plain_dtypes(const wv_model *m, wv_dtype cast,
             WV_CHECK(0, WV_UNSUPPORTED,
                      "%s: tensor '%.200s' is %s; convert with --dtype "
                      "F32|F16|BF16 (dequantises Q4_0, Q4_1, Q5_0, Q5_1, "
-                     "Q8_0, the K-quants Q2_K to Q8_K, IQ4_NL and IQ4_XS) "
+                     "Q8_0, the K-quants Q2_K to Q8_K, IQ4_NL, IQ4_XS and "
+                     "MXFP4) "
                      "or write GGUF",
                      path, t->name, wv_dtype_name(t->dtype));
         WV_CHECK(0, WV_UNSUPPORTED,
                  "%s: tensor '%.200s' is %s, which cannot be dequantised "
-                 "(Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K to Q8_K, IQ4_NL and "
-                 "IQ4_XS can); "
+                 "(Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K to Q8_K, IQ4_NL, "
+                 "IQ4_XS and MXFP4 can); "
                  "write GGUF to keep it",
                  path, t->name, wv_dtype_name(t->dtype));
     }

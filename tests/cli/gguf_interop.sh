@@ -7,14 +7,14 @@
 #
 #  1. Files written in Python (v2 and v3, every KV type and arrays of each,
 #     non-UTF-8 and control bytes in strings, NaN payloads, alignments 8 and
-#     64, every plain ggml dtype, Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, K-quant, IQ4
-#     and IQ2_XXS blocks, 0-d,
+#     64, every plain ggml dtype, Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, K-quant, IQ4,
+#     MXFP4 and IQ2_XXS blocks, 0-d,
 #     empty and 4-d tensors, no tensors) read by wv exactly as the peer
 #     reads them (`wv inspect --json`, order included).
 #  2. wv's GGUF output read by the peer gives identical values; rewriting a
 #     gguf-py-layout v3 file (and the fixture) is byte-identical.
 #  3. --dtype F32/F16/BF16 dequantisation of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
-#     Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL and IQ4_XS bit-identical
+#     Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS, MXFP4 bit-identical
 #     to the Python reference; IQ2_XXS refused for non-GGUF targets with a
 #     clear message and kept as is in GGUF; a K-quant without --dtype
 #     refused.
@@ -96,7 +96,7 @@ QLAYOUT = {"Q8_0": (34, 0), "Q4_0": (18, 0), "Q4_1": (20, 0),
            "Q5_0": (22, 0), "Q5_1": (24, 0), "Q2_K": (84, 80),
            "Q3_K": (110, 108), "Q4_K": (144, 0), "Q5_K": (176, 0),
            "Q6_K": (210, 208), "Q8_K": (292, None), "IQ4_NL": (18, 0),
-           "IQ4_XS": (136, 0), "IQ2_XXS": (66, 0)}
+           "IQ4_XS": (136, 0), "IQ2_XXS": (66, 0), "MXFP4": (17, -1)}
 
 
 def q_blocks(kind, nblocks):
@@ -104,7 +104,9 @@ def q_blocks(kind, nblocks):
     bb, at = QLAYOUT[kind]
     b = rng.integers(0, 256, size=(nblocks, bb), dtype=np.uint8)
     scales = rng.uniform(-0.1, 0.1, size=(nblocks, 2)).astype(np.float16)
-    if at is None:       # Q8_K: one f32 d
+    if at == -1:         # MXFP4: any exponent byte (255: infinities)
+        pass
+    elif at is None:     # Q8_K: one f32 d
         d = rng.uniform(-0.1, 0.1, size=nblocks).astype("<f4")
         b[:, 0:4] = d.view(np.uint8).reshape(nblocks, 4)
     else:
@@ -115,7 +117,7 @@ def q_blocks(kind, nblocks):
 
 QID = {"Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8, "Q2_K": 10,
        "Q3_K": 11, "Q4_K": 12, "Q5_K": 13, "Q6_K": 14, "Q8_K": 15,
-       "IQ4_NL": 20, "IQ4_XS": 23, "IQ2_XXS": 16}
+       "IQ4_NL": 20, "IQ4_XS": 23, "IQ2_XXS": 16, "MXFP4": 39}
 
 # ---- 1. Python-written files read by wv exactly as the peer reads them ----
 ALL_KV = [
@@ -174,6 +176,7 @@ for k in ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"):
 for k in ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ4_XS"):
     tensors.append(("q." + k, [512, 3], QID[k], q_blocks(k, 6)))
 tensors.append(("q.IQ4_NL", [64, 3], QID["IQ4_NL"], q_blocks("IQ4_NL", 6)))
+tensors.append(("q.MXFP4", [64, 3], QID["MXFP4"], q_blocks("MXFP4", 6)))
 tensors.append(("q.IQ2_XXS", [256, 2], 16, q_blocks("IQ2_XXS", 2)))
 
 files = {

@@ -324,7 +324,20 @@ def _iq4_xs(b):
     return (dl[:, :, None] * q).reshape(nb, 256)
 
 
-K_QUANTS = {"IQ4_NL": _iq4_nl, "IQ4_XS": _iq4_xs, "Q2_K": _q2_k, "Q3_K": _q3_k, "Q4_K": lambda b: _q45_k(b, False),
+KV_MXFP4 = np.array([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12],
+                    dtype=np.int8)
+
+
+def _mxfp4(b):
+    e = b[:, 0].astype(np.uint32)
+    bits = np.where(e < 2, np.uint32(0x00200000) << e, (e - 1) << 23)
+    d = bits.astype("<u4").view(np.float32)
+    qs = b[:, 1:17]
+    q = KV_MXFP4[np.concatenate([qs & 0x0F, qs >> 4], axis=1)].astype(F32)
+    return q * d[:, None]
+
+
+K_QUANTS = {"MXFP4": _mxfp4, "IQ4_NL": _iq4_nl, "IQ4_XS": _iq4_xs, "Q2_K": _q2_k, "Q3_K": _q3_k, "Q4_K": lambda b: _q45_k(b, False),
             "Q5_K": lambda b: _q45_k(b, True), "Q6_K": _q6_k, "Q8_K": _q8_k}
 
 

@@ -641,6 +641,33 @@ TEST_IMPL(gguf_dequant_k_quants)
     ASSERT(deq1(WV_IQ4_XS, b, 136, 96 + 17) == 0.5f * 5 * 113);
     ASSERT(deq1(WV_IQ4_XS, b, 136, 96 + 1) == 0.5f * 5 * -127);
 
+    /* MXFP4 (32 elements): e = 128 -> scale 2^(128-127) / 2 = 1; qs[0] =
+     * 0x9f: element 0 = level 15 (-12), element 16 = level 9 (-1). With
+     * e = 0 the scale is the subnormal 2^-128. */
+    {
+        unsigned char mx[2 * 17];
+        memset(mx, 0, sizeof mx);
+        mx[0] = 128;
+        mx[1] = 0x9f;
+        mx[17] = 0;
+        mx[18] = 0x07; /* level 7: 12 */
+        wv_model *mm = NULL, *rr = NULL;
+        wv_save_opts so = WV_SAVE_OPTS_INIT;
+        uint64_t sh[1] = {64};
+        float v[64];
+        so.cast = WV_F32;
+        ASSERT_OK(wv_model_new(&mm));
+        ASSERT_OK(wv_model_add(mm, "x", WV_MXFP4, 1, sh, mx, sizeof mx,
+                               WV_DATA_COPY));
+        ASSERT_OK(wv_model_save(mm, wvtest_path("mx.safetensors"), &so));
+        ASSERT_OK(wv_model_load(wvtest_path("mx.safetensors"), NULL, &rr));
+        memcpy(v, wv_tensor_data(wv_model_find(rr, "x")), sizeof v);
+        ASSERT(v[0] == -12.0f && v[16] == -1.0f && v[1] == 0.0f);
+        ASSERT(v[32] == 12.0f * 0x1p-128f);
+        wv_model_free(mm);
+        wv_model_free(rr);
+    }
+
     /* Q8_K: d = 0.25 as f32, qs[7] = -8. */
     memset(b, 0, sizeof b);
     float d = 0.25f;
