@@ -593,6 +593,52 @@ static void dequant_block(wv_dtype from, const unsigned char *b, float *y)
     }
 }
 
+/* float -> bfloat16 from the bits: a 16-bit shift with rounding to
+ * nearest even (NaN kept quiet). Equal to encode_small(x, 8, 7) on every
+ * float, and several times faster. */
+static uint16_t f32_to_bf16(uint32_t b)
+{
+    if ((b & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((b >> 16) | 0x40);
+    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1)) >> 16);
+}
+
+/* float -> IEEE half from the bits: encode_small(x, 5, 10) on a float's
+ * 24-bit significand instead of a double's 53 (the same value, so the
+ * same rounding decisions; checked on every float). */
+static uint16_t f32_to_f16(uint32_t b)
+{
+    uint32_t sign = (b >> 16) & 0x8000u;
+    int e = (int)((b >> 23) & 0xff);
+    uint32_t frac = b & 0x7fffffu;
+    if (e == 0xff)
+        return (uint16_t)(frac == 0 ? sign | 0x7c00u
+                                    : sign | 0x7c00u | 0x200u | frac >> 13);
+    if (e == 0) /* zero or a float subnormal: rounds to a signed zero */
+        return (uint16_t)sign;
+    int te = e - 127 + 15, shift = 13;
+    uint32_t m = (1u << 23) | frac;
+    if (te < 1) {
+        shift += 1 - te;
+        te = 0;
+    }
+    if (shift > 25) /* below half the smallest subnormal */
+        return (uint16_t)sign;
+    uint32_t r = m >> shift, rem = m & ((1u << shift) - 1),
+             half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1)))
+        r++;
+    if (te == 0)
+        return (uint16_t)(sign | r); /* a carry makes the smallest normal */
+    if (r >> 11) {
+        r >>= 1;
+        te++;
+    }
+    if (te >= 31)
+        return (uint16_t)(sign | 0x7c00u);
+    return (uint16_t)(sign | (uint32_t)te << 10 | (r & 0x3ffu));
+}
+
 void wv__cast(wv_dtype from, const void *src, wv_dtype to, void *dst,
               size_t n)
 {
@@ -605,21 +651,25 @@ void wv__cast(wv_dtype from, const void *src, wv_dtype to, void *dst,
         float y[256];
         for (size_t i = 0; i + be <= n; i += be, s += bb) {
             dequant_block(from, s, y);
-            for (size_t j = 0; j < be; j++, d += os)
-                store_double(to, (double)y[j], d);
+            for (size_t j = 0; j < be; j++, d += os) {
+                uint32_t fb;
+                memcpy(&fb, &y[j], 4);
+                if (to == WV_F32)
+                    wv__put32(d, fb);
+                else if (to == WV_BF16)
+                    wv__put16(d, f32_to_bf16(fb));
+                else if (to == WV_F16)
+                    wv__put16(d, f32_to_f16(fb));
+                else
+                    store_double(to, (double)y[j], d);
+            }
         }
         return;
     }
-    if (from == WV_F32 && to == WV_BF16) {
-        /* Fast path: float -> bfloat16 is a 16-bit shift with rounding. */
+    if (from == WV_F32 && (to == WV_BF16 || to == WV_F16)) {
         for (size_t i = 0; i < n; i++, s += 4, d += 2) {
             uint32_t b = wv__le32(s);
-            uint16_t h;
-            if ((b & 0x7fffffffu) > 0x7f800000u)
-                h = (uint16_t)((b >> 16) | 0x40);
-            else
-                h = (uint16_t)((b + 0x7fffu + ((b >> 16) & 1)) >> 16);
-            wv__put16(d, h);
+            wv__put16(d, to == WV_BF16 ? f32_to_bf16(b) : f32_to_f16(b));
         }
         return;
     }
