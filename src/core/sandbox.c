@@ -81,6 +81,7 @@ int wv__sandbox_check(int (*fn)(void *arg, struct wv__err *err), void *arg,
         return wv__seterr(err, WV_IO, "%s: pipe failed: %s", what,
                           strerror(errno));
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -94,6 +95,8 @@ int wv__sandbox_check(int (*fn)(void *arg, struct wv__err *err), void *arg,
                                    SIGFPE,  SIGILL, SIGXCPU};
         struct rlimit rl = {(rlim_t)cpu, (rlim_t)cpu + 1};
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) /* it died before the line above */
+            _exit(99);
         (void)setrlimit(RLIMIT_CPU, &rl);
         for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
             signal(sigs[i], SIG_DFL);
