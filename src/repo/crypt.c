@@ -1817,6 +1817,20 @@ out:
     return rc;
 }
 
+/* `key` is trusted again: its marker goes, so no later sync removes it
+ * from the copies. */
+static int unrevoke_key(wv_repo *r, const char *key)
+{
+    char mk[200];
+    snprintf(mk, sizeof mk, WV__REVOKED "%s", key);
+    int rc = wv__store_del(r->store, mk);
+    if (rc == WV_NOTFOUND) {
+        wv__clearerr(&r->err);
+        rc = WV_OK;
+    }
+    return rc;
+}
+
 int wv_repo_key_remove(wv_repo *r, const char *id)
 {
     struct wv__err *err = &r->err;
@@ -1871,16 +1885,7 @@ int wv_repo_trust_add(wv_repo *r, const char *pub_file, const char *label,
     wv__json_put_string(&b, label ? label : "", label ? strlen(label) : 0);
     wv__buf_adds(&b, "}\n");
     WV_CHECK(!b.oom, WV_NOMEM, "out of memory");
-    {
-        /* trusted again: a sync must no longer remove it elsewhere */
-        char mk[200];
-        snprintf(mk, sizeof mk, WV__REVOKED "%s", key);
-        rc = wv__store_del(r->store, mk);
-        WV_CHECK(rc == WV_OK || rc == WV_NOTFOUND, rc,
-                 "%s: cannot delete %s", r->uri, mk);
-        rc = WV_OK;
-        wv__clearerr(err);
-    }
+    WV_TRY(unrevoke_key(r, key));
     WV_TRY(wv__object_put(r, "trust", key, b.p, b.len, 0));
     if (id)
         snprintf(id, 17, "%.16s", hex);

@@ -465,20 +465,44 @@ out:
     return rc;
 }
 
-/* Step 5: each marker "revoked/<key>" at the source (crypt.c) whose key
- * slot or trusted key the source no longer has is copied, and the object
- * it names is deleted at the destination, so a key removed in one
- * repository stops opening (or being trusted by) its copies at the next
- * push or pull. A marker whose object the source has again (a key trusted
- * anew) is not applied. Markers naming anything but keys/ and trust/ are
- * ignored: a sync never deletes data. */
+/* Trusted keys just copied are trusted again at the source: a marker of
+ * an earlier removal at the destination goes, so that marker and key
+ * never both stay there (and a later removal is carried again). */
+static int clear_markers(wv_repo *d, const struct wv__objlist *copied,
+                         struct wv__err *err)
+{
+    char mk[200];
+    for (size_t i = 0; i < copied->n; i++) {
+        snprintf(mk, sizeof mk, WV__REVOKED "%s", copied->v[i].key);
+        int rc = wv__store_del(d->store, mk);
+        if (rc == WV_NOTFOUND) {
+            wv__clearerr(&d->err);
+            continue;
+        }
+        if (rc != WV_OK) {
+            *err = d->err;
+            return rc;
+        }
+    }
+    return WV_OK;
+}
+
+/* Step 5: each marker "revoked/<key>" the source has and the
+ * destination lacks (crypt.c), when the source no longer has the key slot
+ * or trusted key it names: that object is deleted at the destination and
+ * then the marker is copied, so a key removed in one repository stops
+ * opening (or being trusted by) its copies at the next push or pull, and
+ * a marker already at the destination means its removal is done (each
+ * sync does no work for old removals). A marker whose object the source
+ * has again (a key trusted anew) is not applied. Markers naming anything
+ * but keys/ and trust/ are ignored: a sync never deletes data. */
 static int sync_revocations(wv_repo *s, wv_repo *d, struct wv__err *err)
 {
     struct wv__objlist marks = {0};
+    wv_sync_result uncounted; /* markers are not checkpoint objects */
     unsigned char *b = NULL;
-    int rc = wv__repo_list_sized(s, WV__REVOKED, &marks);
-    if (rc != WV_OK)
-        *err = s->err;
+    memset(&uncounted, 0, sizeof uncounted);
+    int rc = plan_prefix(s, d, WV__REVOKED, &marks, &uncounted, err);
     for (size_t i = 0; rc == WV_OK && i < marks.n; i++) {
         const char *obj = marks.v[i].key + strlen(WV__REVOKED);
         uint64_t sz;
@@ -488,23 +512,23 @@ static int sync_revocations(wv_repo *s, wv_repo *d, struct wv__err *err)
         rc = wv__store_stat(s->store, obj, &sz);
         if (rc == WV_OK)
             continue;
-        if (rc != WV_NOTFOUND) {
-            *err = s->err;
-            break;
+        if (rc == WV_NOTFOUND) {
+            wv__clearerr(&s->err);
+            rc = wv__store_get_all(s->store, marks.v[i].key, 1 << 16, &b,
+                                   &bl);
         }
-        wv__clearerr(&s->err);
-        rc = wv__store_get_all(s->store, marks.v[i].key, 1 << 16, &b, &bl);
         if (rc != WV_OK) {
             *err = s->err;
             break;
         }
-        rc = wv__store_put(d->store, marks.v[i].key, b, bl, WV_PUT_IF_ABSENT);
-        if (rc == WV_OK)
-            rc = wv__store_del(d->store, obj);
+        rc = wv__store_del(d->store, obj);
         if (rc == WV_NOTFOUND) {
             wv__clearerr(&d->err);
             rc = WV_OK;
         }
+        if (rc == WV_OK)
+            rc = wv__store_put(d->store, marks.v[i].key, b, bl,
+                               WV_PUT_IF_ABSENT);
         if (rc != WV_OK)
             *err = d->err;
         wv__free(b);
@@ -568,6 +592,7 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
             total += plan[i].v[k].size;
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
         WV_TRY(copy_objects(s, d, &plan[i], opts, &done, total, &res, err));
+    WV_TRY(clear_markers(d, &plan[1], err));
     WV_TRY(sync_revocations(s, d, err));
     for (size_t i = 0; i < rl.n; i++)
         WV_TRY(sync_ref(s, d, rl.keys[i], opts, &res, err));

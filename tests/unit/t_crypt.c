@@ -926,5 +926,9 @@ TEST_IMPL(crypt_trust_removal_syncs)
     ASSERT_OK(wv_repo_sync(b, c, NULL, NULL));
     ASSERT_EQ(n_trusted(c), 1);
     ASSERT_EQ(n_trusted(a), 1);
+    /* removed a second time: carried again */
+    ASSERT_OK(wv_repo_trust_remove(r, tid));
+    ASSERT_OK(wv_repo_sync(a, b, NULL, NULL));
+    ASSERT_EQ(n_trusted(b), 0);
     wv_repo_close(r);
 }
