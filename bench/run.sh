@@ -43,7 +43,7 @@ echo "run.sh: table saved to $out/results.md" >&2
 if [ -x "$build/bench_repo" ]; then
     # shellcheck disable=SC2086
     "$build/bench_repo" --dir "$out/repo-bench" \
-        --fixtures "${WV_FIXTURES:-$root/../shared/fixtures}" \
+        --fixtures "${WV_FIXTURES:-$root/tests/fixtures}" \
         ${BENCH_REPO_OPTS:-} | tee "$out/results-repo.md.tmp"
     mv "$out/results-repo.md.tmp" "$out/results-repo.md"
     rm -rf "$out/repo-bench"

@@ -25,7 +25,7 @@
 set -u
 : "${PYTHON:=/usr/bin/python3}"
 : "${WV_SRC:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${WV_FIXTURES:=/work/shared/fixtures}"
+: "${WV_FIXTURES:=$WV_SRC/tests/fixtures}"
 tmp=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT; echo "tmp=$tmp" >&2
 export WV WV_SRC WV_FIXTURES TMPDIR_GGUF=$tmp

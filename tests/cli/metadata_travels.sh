@@ -38,7 +38,7 @@
 set -u
 : "${PYTHON:=/usr/bin/python3}"
 : "${WV_SRC:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${WV_FIXTURES:=/work/shared/fixtures}"
+: "${WV_FIXTURES:=$WV_SRC/tests/fixtures}"
 tmp=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 export WV WV_SRC WV_FIXTURES MT_TMP=$tmp

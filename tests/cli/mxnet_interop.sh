@@ -22,7 +22,7 @@ set -u
 WV=${WV:?WV must name the wv binary}
 PYTHON=${PYTHON:-/usr/bin/python3}
 WV_SRC=${WV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-WV_FIXTURES=${WV_FIXTURES:-$WV_SRC/../shared/fixtures}
+WV_FIXTURES=${WV_FIXTURES:-$WV_SRC/tests/fixtures}
 PEER=$WV_SRC/tests/peer/peer_mxnet.py
 . "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)

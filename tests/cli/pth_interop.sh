@@ -20,7 +20,7 @@ set -u
 WV=${WV:?WV must name the wv binary}
 PYTHON=${PYTHON:-/usr/bin/python3}
 WV_SRC=${WV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-WV_FIXTURES=${WV_FIXTURES:-/work/shared/fixtures}
+WV_FIXTURES=${WV_FIXTURES:-$WV_SRC/tests/fixtures}
 . "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -1,4 +1,4 @@
-"""Every real framework fixture (../shared/fixtures) reads in Python exactly
+"""Every real framework fixture (tests/fixtures) reads in Python exactly
 as `wv inspect --json` reads it: same names, same SHA-256 per tensor (the
 elements in C order, little-endian: what the arrays hold), and the files wv
 refuses are refused with the same status."""
@@ -15,7 +15,7 @@ import weightvault as wv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.environ.get("WV_FIXTURES",
-                          os.path.join(ROOT, "..", "shared", "fixtures"))
+                          os.path.join(ROOT, "tests", "fixtures"))
 WV = os.environ.get("WV")
 FILES = sorted(f for f in glob.glob(os.path.join(FIXTURES, "**", "*"),
                                     recursive=True)
