@@ -86,6 +86,19 @@ WV_API const char *wv_strerror(int code);
 /* The primary code of an extended code. */
 WV_API int wv_primary(int code);
 
+/* Escape text that came from a file or repository (names, keys, metadata,
+ * messages) for printing: C0 controls and DEL, the C1 controls U+0080..
+ * U+009F and bytes that are not valid UTF-8 become \n, \t, ... or \xNN;
+ * printable UTF-8 is kept. With WV_ESCAPE_QUOTE, a string with anything
+ * escaped (or starting with '"') is also put in double quotes with its '"'
+ * and '\' escaped, as git quotes paths. Writes at most cap bytes with the
+ * NUL, never part of an escape, and returns the length the whole result
+ * needs (as snprintf); n is src's length in bytes. Error messages of the
+ * library are already escaped this way (without quotes). */
+#define WV_ESCAPE_QUOTE 1u
+WV_API size_t wv_escape(char *dst, size_t cap, const char *src, size_t n,
+                        unsigned flags);
+
 /* Size of the optional error buffers passed in option structs. */
 #define WV_ERRBUF_SIZE 256
 

@@ -26,13 +26,23 @@ enum {
 };
 
 int cli_exit_code(int rc);
-/* "wv: <msg>" on stderr. */
+/* "wv: <msg>" on stderr, control characters escaped. */
 void cli_die(const char *msg);
 /* "wv CMD: <msg> (see 'wv CMD --help')" on stderr; returns EXIT_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 bool cli_want_help(int argc, char **argv);
+/* A JSON string: control characters (C0, DEL, C1) as \uXXXX, bytes that
+ * are not UTF-8 as \ufffd, so the output always parses. */
 void cli_json_string(FILE *o, const char *s);
+/* Text from a file or repository, made safe to print (out.c): cli_q for
+ * names, keys, refs and labels (quoted as git quotes paths when anything
+ * is escaped), cli_text for free text (messages, values; escapes only).
+ * The _n forms take at most max bytes. Valid for the next 8 calls. */
+const char *cli_q(const char *s);
+const char *cli_qn(const char *s, size_t max);
+const char *cli_text(const char *s);
+const char *cli_textn(const char *s, size_t max);
 void cli_shape_str(const wv_tensor *t, char *buf, size_t cap);
 void cli_human_bytes(uint64_t n, char *buf, size_t cap);
 /* Load a file (or shard index), printing the error. */

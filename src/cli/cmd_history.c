@@ -170,7 +170,7 @@ static void print_refs_text(const struct reflist *l, const char *id)
         if (strcmp(l->v[i].id, id) != 0)
             continue;
         printf("%s%s%s", any ? ", " : " (", l->v[i].tag ? "tag: " : "",
-               l->v[i].name);
+               cli_q(l->v[i].name));
         any = true;
     }
     if (any)
@@ -209,15 +209,15 @@ static void log_entry(const wv_checkpoint *c, const struct reflist *l,
         printf("\n");
     printf("checkpoint %s", wv_checkpoint_id(c));
     print_refs_text(l, wv_checkpoint_id(c));
-    printf("\ntime:     %s\nbranch:   %s\n", wv_checkpoint_time(c),
-           wv_checkpoint_branch(c));
+    printf("\ntime:     %s\nbranch:   %s\n", cli_text(wv_checkpoint_time(c)),
+           cli_q(wv_checkpoint_branch(c)));
     bool any = false;
     for (size_t i = 0; i < wv_checkpoint_meta_count(c); i++) {
         const char *k, *v;
         wv_checkpoint_meta(c, i, &k, &v);
         if (!is_number(v) || strlen(k) > 40)
             continue;
-        printf("%s%s=%s", any ? " " : "metrics:  ", k, v);
+        printf("%s%s=%s", any ? " " : "metrics:  ", cli_q(k), cli_text(v));
         any = true;
     }
     if (any)
@@ -230,7 +230,7 @@ static void log_entry(const wv_checkpoint *c, const struct reflist *l,
         const char *m = wv_checkpoint_message(c);
         while (*m) {
             size_t n = strcspn(m, "\n");
-            printf("    %.*s\n", (int)n, m);
+            printf("    %s\n", cli_textn(m, n));
             m += n + (m[n] == '\n');
         }
     }
@@ -489,11 +489,11 @@ int cmd_show(int argc, char **argv)
     printf("parent:     %s\n", wv_checkpoint_parent(c)[0]
                                    ? wv_checkpoint_parent(c)
                                    : "(none)");
-    printf("time:       %s\n", wv_checkpoint_time(c));
-    printf("branch:     %s\n", wv_checkpoint_branch(c));
-    printf("message:    %s\n", wv_checkpoint_message(c));
+    printf("time:       %s\n", cli_text(wv_checkpoint_time(c)));
+    printf("branch:     %s\n", cli_q(wv_checkpoint_branch(c)));
+    printf("message:    %s\n", cli_text(wv_checkpoint_message(c)));
     if (signer[0] && trusted.found && trusted.label[0])
-        printf("signer:     %s (trusted: %s)\n", signer, trusted.label);
+        printf("signer:     %s (trusted: %s)\n", signer, cli_q(trusted.label));
     else if (signer[0] && trusted.found)
         printf("signer:     %s (trusted)\n", signer);
     else if (signer[0])
@@ -505,12 +505,12 @@ int cmd_show(int argc, char **argv)
         const char *k, *v;
         wv_checkpoint_meta(c, i, &k, &v);
         size_t vl = strlen(v);
-        printf("  %s = %.*s%s\n", k, vl > 200 ? 200 : (int)vl, v,
+        printf("  %s = %s%s\n", cli_q(k), cli_textn(v, 200),
                vl > 200 ? "..." : "");
     }
     size_t w = 4;
     for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(wv_checkpoint_tensor_name(c, i));
+        size_t l = strlen(cli_q(wv_checkpoint_tensor_name(c, i)));
         if (l > w)
             w = l < 60 ? l : 60;
     }
@@ -520,7 +520,7 @@ int cmd_show(int argc, char **argv)
         char shape[256];
         shape_of(c, i, shape, sizeof shape);
         printf("%-*s  %-8s  %-20s  %llu", (int)w,
-               wv_checkpoint_tensor_name(c, i),
+               cli_q(wv_checkpoint_tensor_name(c, i)),
                wv_dtype_name(wv_checkpoint_tensor_dtype(c, i)), shape,
                (unsigned long long)wv_checkpoint_tensor_nbytes(c, i));
         if (sums) {
@@ -642,14 +642,14 @@ static void print_diff(const wv_diff *d, bool json, bool all)
         return;
     }
     printf("a: %.12s  %s  %s  %s\n", wv_checkpoint_id(a),
-           wv_checkpoint_time(a), wv_checkpoint_branch(a),
-           wv_checkpoint_message(a));
+           cli_text(wv_checkpoint_time(a)), cli_q(wv_checkpoint_branch(a)),
+           cli_text(wv_checkpoint_message(a)));
     printf("b: %.12s  %s  %s  %s\n\n", wv_checkpoint_id(b),
-           wv_checkpoint_time(b), wv_checkpoint_branch(b),
-           wv_checkpoint_message(b));
+           cli_text(wv_checkpoint_time(b)), cli_q(wv_checkpoint_branch(b)),
+           cli_text(wv_checkpoint_message(b)));
     size_t w = 4;
     for (size_t i = 0; i < wv_diff_count(d); i++) {
-        size_t l = strlen(wv_diff_entry_at(d, i)->name);
+        size_t l = strlen(cli_q(wv_diff_entry_at(d, i)->name));
         if (l > w)
             w = l < 50 ? l : 50;
     }
@@ -664,7 +664,7 @@ static void print_diff(const wv_diff *d, bool json, bool all)
             shape_of(b, (size_t)e->b, sb, sizeof sb);
         const wv_checkpoint *c = e->b >= 0 ? b : a;
         long ci = e->b >= 0 ? e->b : e->a;
-        printf("%-9s  %-*s  %-5s %s", kind_name(e->kind), (int)w, e->name,
+        printf("%-9s  %-*s  %-5s %s", kind_name(e->kind), (int)w, cli_q(e->name),
                wv_dtype_name(wv_checkpoint_tensor_dtype(c, (size_t)ci)),
                e->b >= 0 ? sb : sa);
         if (e->kind == WV_DIFF_CHANGED) {
@@ -827,7 +827,7 @@ static const char branch_help[] =
 static int print_ref(void *arg, const char *name, const char *id)
 {
     (void)arg;
-    printf("%-24s %s\n", name, id);
+    printf("%-24s %s\n", cli_q(name), id);
     return 0;
 }
 

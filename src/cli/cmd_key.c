@@ -150,7 +150,7 @@ static int print_slot(void *arg, const wv_key_slot *k)
 {
     struct list_ctx *c = arg;
     printf("%s %s  %-10s  %s  %s\n", k->current ? "*" : " ", k->id, k->kind,
-           k->created, k->label);
+           cli_text(k->created), cli_q(k->label));
     c->n++;
     return 0;
 }
@@ -329,7 +329,7 @@ static const char trust_help[] =
 static int print_trusted(void *arg, const wv_trusted_key *k)
 {
     (void)arg;
-    printf("%s  %-20s  %s\n", k->id, k->label, k->key);
+    printf("%s  %-20s  %s\n", k->id, cli_q(k->label), k->key);
     return 0;
 }
 

@@ -74,13 +74,13 @@ static int print_decision(void *arg, const wv_prune_decision *d)
 {
     const struct prune_print *pp = arg;
     printf("%-6s %.12s  %-12s", d->keep ? "keep" : "remove", d->id,
-           d->branch[0] ? d->branch : "-");
+           d->branch[0] ? cli_q(d->branch) : "-");
     if (d->step)
-        printf("  step %s", d->step);
+        printf("  step %s", cli_text(d->step));
     if (pp->metric && d->metric)
-        printf("  %s=%s", pp->metric, d->metric);
+        printf("  %s=%s", pp->metric, cli_text(d->metric));
     if (d->keep)
-        printf("  (%s)", d->reason);
+        printf("  (%s)", cli_text(d->reason));
     putchar('\n');
     return 0;
 }
@@ -283,7 +283,7 @@ bool cli_is_repo(const char *arg)
 static void print_problem(void *arg, const wv_verify_problem *p)
 {
     (void)arg;
-    printf("%s\n", p->message);
+    printf("%s\n", cli_text(p->message));
 }
 
 int cmd_verify_repo(const char *uri)

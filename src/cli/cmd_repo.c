@@ -236,7 +236,7 @@ int cmd_commit(int argc, char **argv)
                 const wv_tensor *t = wv_model_tensor(part, k);
                 if (wv_model_find(set, wv_tensor_name(t))) {
                     fprintf(stderr, "wv: %s: tensor '%s' is also in %s\n",
-                            files[i], wv_tensor_name(t), files[0]);
+                            files[i], cli_text(wv_tensor_name(t)), files[0]);
                     rc = WV_EXISTS;
                     goto fail;
                 }

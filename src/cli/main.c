@@ -45,8 +45,9 @@ int cli_exit_code(int rc)
 
 void cli_die(const char *msg)
 {
-    /* Library messages already start with the file name. */
-    fprintf(stderr, "wv: %s\n", msg);
+    /* Library messages already start with the file name, and have their
+     * control characters escaped; messages built here may not. */
+    fprintf(stderr, "wv: %s\n", cli_text(msg));
 }
 
 int cli_usage(const char *cmd, const char *fmt, ...)
@@ -219,10 +220,26 @@ void cli_json_string(FILE *o, const char *s)
         case '\b': fputs("\\b", o); break;
         case '\f': fputs("\\f", o); break;
         default:
-            if (*p < 0x20)
+            if (*p < 0x20 || *p == 0x7f) {
                 fprintf(o, "\\u%04x", *p);
-            else
+            } else if (*p >= 0x80) {
+                /* A whole character that wv_escape leaves as it is is
+                 * valid, printable UTF-8; a C1 control is \u0080..; any
+                 * other byte is not UTF-8 and JSON cannot carry it. */
+                size_t k = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
+                if (strnlen((const char *)p, k) == k &&
+                    wv_escape(NULL, 0, (const char *)p, k, 0) == k) {
+                    fwrite(p, 1, k, o);
+                    p += k - 1;
+                } else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0) {
+                    fprintf(o, "\\u%04x", p[1]);
+                    p++;
+                } else {
+                    fputs("\\ufffd", o);
+                }
+            } else {
                 fputc(*p, o);
+            }
         }
     }
     fputc('"', o);
@@ -349,7 +366,7 @@ static int cmd_inspect(int argc, char **argv)
         size_t w = 4;
         for (size_t i = 0; i < n; i++) {
             const wv_tensor *t = wv_model_tensor(m, i);
-            size_t l = strlen(wv_tensor_name(t));
+            size_t l = strlen(cli_q(wv_tensor_name(t)));
             if (l > w)
                 w = l < 60 ? l : 60;
             total += wv_tensor_nbytes(t);
@@ -365,7 +382,7 @@ static int cmd_inspect(int argc, char **argv)
             const char *k, *v;
             wv_model_meta(m, i, &k, &v);
             size_t vl = strlen(v);
-            printf("  %s = %.*s%s\n", k, vl > 200 ? 200 : (int)vl, v,
+            printf("  %s = %s%s\n", cli_q(k), cli_textn(v, 200),
                    vl > 200 ? "..." : "");
         }
         printf("\n%-*s  %-8s  %-20s  %s\n", (int)w, "name", "dtype", "shape",
@@ -374,7 +391,7 @@ static int cmd_inspect(int argc, char **argv)
             const wv_tensor *t = wv_model_tensor(m, i);
             char shape[256];
             cli_shape_str(t, shape, sizeof shape);
-            printf("%-*s  %-8s  %-20s  %zu\n", (int)w, wv_tensor_name(t),
+            printf("%-*s  %-8s  %-20s  %zu\n", (int)w, cli_q(wv_tensor_name(t)),
                    wv_dtype_name(wv_tensor_dtype(t)), shape,
                    wv_tensor_nbytes(t));
         }

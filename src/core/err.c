@@ -3,7 +3,8 @@
  *
  * The table is generated from WV_ERRNO_MAP so codes and strings cannot drift
  * apart. Messages follow one rule: lower case, no trailing period, what
- * failed first, the subject quoted.
+ * failed first, the subject quoted. Control characters in them (from
+ * names the message quotes) are escaped by wv_escape (esc.c).
  */
 #include "wv_int.h"
 
@@ -43,10 +44,15 @@ int wv__seterr(struct wv__err *e, int code, const char *fmt, ...)
     if (e == NULL || e->code != WV_OK)
         return code;
     e->code = code;
+    /* Messages embed names taken from files and repositories: escape
+     * their control characters here, once, so no caller of the C API (or
+     * the CLI, or Python) gets a raw ESC or newline in a message. */
+    char raw[WV_ERRBUF_SIZE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    wv_escape(e->msg, sizeof e->msg, raw, strlen(raw), 0);
     return code;
 }
 

@@ -821,6 +821,17 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
     }
     WV_CHECK(wv__ref_name_ok(branch) && strcmp(branch, "latest") != 0,
              WV_MISUSE, "'%s' is not a valid branch name", branch);
+    /* The manifest is JSON: text that is not UTF-8 would make it unreadable
+     * (and the branch with it). */
+    WV_CHECK(opts->message == NULL ||
+                 wv__utf8_valid(opts->message, strlen(opts->message)),
+             WV_MISUSE, "the commit message is not valid UTF-8");
+    for (size_t i = 0; i < m->n_meta; i++)
+        WV_CHECK(wv__utf8_valid(m->meta[i].key, strlen(m->meta[i].key)) &&
+                     wv__utf8_valid(m->meta[i].value,
+                                    strlen(m->meta[i].value)),
+                 WV_MISUSE, "metadata '%s' is not valid UTF-8",
+                 m->meta[i].key);
     if (opts->sign_key)
         WV_TRY(wv__sig_load_secret(opts->sign_key, &sk, err));
     WV_CHECK(wv__ref_key(r, "heads", branch, refkey) == WV_OK, WV_NOMEM,

@@ -76,11 +76,12 @@ static void problem(struct vctx *c, const char *object, const char *ckpt,
                     const char *branch, const char *tensor, const char *fmt,
                     ...)
 {
-    char msg[1024];
+    char raw[1024], msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    wv_escape(msg, sizeof msg, raw, strlen(raw), 0); /* names in it */
     c->st.problems++;
     if (c->cb) {
         wv_verify_problem p = {object, ckpt, branch, tensor, msg};

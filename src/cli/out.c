@@ -1,0 +1,66 @@
+/*
+ * out.c -- printing text that came from a file or repository. Every plain
+ * text print of a tensor name, key, metadata value, commit message, ref or
+ * tag name, label or library message goes through cli_q / cli_text, which
+ * escape control characters with the library's wv_escape (as git quotes
+ * paths); --json output goes through cli_json_string, which escapes them
+ * the JSON way.
+ *
+ * The results live in a small ring of buffers so that several can be
+ * arguments of one printf; a result stays valid until RING more calls.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { RING = 8 };
+
+static const char *escape_ring(const char *s, size_t n, unsigned flags)
+{
+    static char *ring[RING];
+    static unsigned next;
+    size_t need = wv_escape(NULL, 0, s, n, flags);
+    /* Nothing to change and the whole string: print it as it is. */
+    if (need == n && s[n] == '\0')
+        return s;
+    char *b = malloc(need + 1);
+    if (b == NULL)
+        return "(out of memory)";
+    wv_escape(b, need + 1, s, n, flags);
+    free(ring[next]);
+    ring[next] = b;
+    next = (next + 1) % RING;
+    return b;
+}
+
+/* At most max bytes of s, not cutting a UTF-8 character in two. */
+static size_t prefix_len(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max), k = n;
+    if (s[n] == '\0')
+        return n;
+    while (k > 0 && n - k < 3 && ((unsigned char)s[k] & 0xc0) == 0x80)
+        k--;
+    return ((unsigned char)s[k] & 0xc0) == 0x80 ? n : k;
+}
+
+const char *cli_q(const char *s)
+{
+    return escape_ring(s, strlen(s), WV_ESCAPE_QUOTE);
+}
+
+const char *cli_qn(const char *s, size_t max)
+{
+    return escape_ring(s, prefix_len(s, max), WV_ESCAPE_QUOTE);
+}
+
+const char *cli_text(const char *s)
+{
+    return escape_ring(s, strlen(s), 0);
+}
+
+const char *cli_textn(const char *s, size_t max)
+{
+    return escape_ring(s, prefix_len(s, max), 0);
+}
