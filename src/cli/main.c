@@ -373,7 +373,7 @@ static int cmd_inspect(int argc, char **argv)
         }
         char hb[32];
         cli_human_bytes(total, hb, sizeof hb);
-        printf("file:     %s\n", file);
+        printf("file:     %s\n", cli_q(file));
         printf("format:   %s\n", wv_model_source_format(m));
         printf("tensors:  %zu (%s)\n", n, hb);
         size_t nm = wv_model_meta_count(m);
@@ -544,7 +544,7 @@ static int cmd_verify(int argc, char **argv)
     uint64_t total = 0;
     for (size_t i = 0; i < wv_model_count(m); i++)
         total += wv_tensor_nbytes(wv_model_tensor(m, i));
-    printf("ok: %s: %s, %zu tensors, %llu bytes of tensor data\n", file,
+    printf("ok: %s: %s, %zu tensors, %llu bytes of tensor data\n", cli_text(file),
            wv_model_source_format(m), wv_model_count(m),
            (unsigned long long)total);
     wv_model_free(m);

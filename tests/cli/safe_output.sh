@@ -8,7 +8,7 @@
 # and tensor name; an npz whose member name (newline, ESC) makes the load
 # fail, so the error message embeds it; a repository with such a commit
 # message, --meta entries, tensor names, a planted ref name, and a ref
-# asked for on the command line.
+# asked for on the command line; a file whose own name holds them.
 #
 # Every output (stdout and stderr) of inspect, verify, convert, commit, log,
 # show, diff, tag/branch --list and of the errors must hold no C0 byte but
@@ -133,6 +133,15 @@ j = json.loads(out)
 same({t["name"] for t in j["tensors"]}, set(A), "inspect --json names")
 same(j["metadata"], META, "inspect --json metadata")
 wv("verify", p("a.safetensors"))
+# a file name (as a directory listing gives it) is escaped too
+F = p("f\x1b[31mile\nINJECTED.safetensors")
+with open(p("a.safetensors"), "rb") as src, open(F, "wb") as dst:
+    dst.write(src.read())
+rc, out, _ = wv("inspect", F)
+has(out, 'f\\x1b[31mile\\nINJECTED.safetensors"', "inspect: file name")
+rc, out, _ = wv("verify", F)
+has(out, 'f\\x1b[31mile\\nINJECTED.safetensors: safetensors',
+    "verify: file name")
 # names and metadata travel through a conversion unchanged
 wv("convert", p("a.safetensors"), p("a.gguf"))
 rc, out, _ = wv("inspect", "--json", p("a.gguf"))
