@@ -20,6 +20,11 @@ need the repository's exclusive lock; if another process is committing at
 that moment they report a conflict and retention is simply retried at the
 next save.
 
+Any commit restores, not only a Checkpointer's: one made by
+``wv.save(model, "./ckpts@main")`` or ``wv commit`` gives its tensors to the
+model by their own names (no optimizer or RNG state to restore; step 0, or
+its integer ``step`` metadata).
+
 Numpy-only training works the same way: ``model`` may be a dict of arrays
 (updated in place on restore) and ``optimizer`` a dict of arrays/numbers or
 None.
