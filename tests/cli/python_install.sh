@@ -12,7 +12,9 @@
 #     s3:// push goes to a local directory instead), so the Checkpointer
 #     restores the commit that wv.save(model, "./ckpts@main") made;
 #   - `pip wheel` gives a py3-none-<platform> wheel holding
-#     weightvault/libweightvault.so, every RECORD hash right.
+#     weightvault/libweightvault.so, every RECORD hash right;
+#   - an install without the library (WEIGHTVAULT_BUNDLE=0) loads an
+#     installed libweightvault.so.0 (here: in the venv's prefix).
 # The library bundled is the one of this build (WEIGHTVAULT_BUILD_LIB);
 # a release build also lets the backend build it with cmake itself (in a
 # private build directory) for a second wheel. That wheel is installed into a
@@ -176,6 +178,21 @@ EOF
     { cat "$tmp/pip.log"; fail "pip wheel $root/python"; }
 whl=$(ls "$tmp"/wheels/weightvault-*.whl)
 check_wheel "$whl" || fail "the wheel of pip wheel"
+
+# -- a wheel without the library uses an installed one ---------------------------
+nb=$tmp/nobundle
+"$PYTHON" -m venv --system-site-packages "$nb" || fail "venv with $PYTHON"
+(cd "$tmp" && WEIGHTVAULT_BUNDLE=0 "$nb/bin/pip" install --no-index --no-cache-dir \
+    "$root/python") >"$tmp/pip.log" 2>&1 ||
+    { cat "$tmp/pip.log"; fail "WEIGHTVAULT_BUNDLE=0 pip install"; }
+cp "$lib" "$nb/lib/libweightvault.so.0"   # as `make install PREFIX=$nb` would
+run_py "$nb" -c '
+import os, sys, weightvault as wv
+pkg = os.path.dirname(wv.__file__)
+assert not os.path.exists(os.path.join(pkg, "libweightvault.so")), "bundled anyway"
+assert wv.library_path().endswith("libweightvault.so.0"), wv.library_path()
+print("no bundled library: uses", wv.library_path(), wv.library_version())' ||
+    fail "a WEIGHTVAULT_BUNDLE=0 install finds the installed library"
 
 # -- the backend's own cmake build (release builds only: the same sources) -----
 if [ "$sanitized" = 0 ]; then
