@@ -17,10 +17,10 @@
 #     installed libweightvault.so.0 (here: in the venv's prefix).
 # The library bundled is the one of this build (WEIGHTVAULT_BUILD_LIB);
 # a release build also lets the backend build it with cmake itself (in a
-# private build directory) for a second wheel. That wheel is installed into a
-# venv of the other Python on PATH (pyenv's, when there is one; Debian's
-# numpy lent to it, as pip would install numpy online), and the tensor set
-# checked there too.
+# private build directory) for a second wheel, installed and checked the same
+# way. The other python3 on PATH (pyenv's, when there is one; Debian's numpy
+# lent to its venv, as pip would install numpy online) installs the package
+# from the tree too (the backend running under it) and checks the tensor set.
 #
 # In a sanitizer build the library needs the ASan runtime preloaded into the
 # Python that loads it (as tests/cli/python.sh does).
@@ -205,6 +205,9 @@ if [ "$sanitized" = 0 ]; then
         fail "the backend built no $tmp/cmake/libweightvault.so"
     whl=$(ls "$tmp"/wheels/weightvault-*.whl)
     check_wheel "$whl" || fail "the wheel built with cmake"
+    "$deb/bin/pip" install --no-index --no-cache-dir --force-reinstall --no-deps \
+        "$whl" >"$tmp/pip.log" 2>&1 || { cat "$tmp/pip.log"; fail "pip install $whl"; }
+    run_py "$deb" "$tmp/roundtrip.py" "$deb" || fail "save/load with the cmake-built wheel"
 fi
 
 # -- the other python on PATH (pyenv's), from the wheel -----------------------
@@ -220,8 +223,9 @@ if [ -n "$alt" ] && [ "$(readlink -f "$alt")" != "$(readlink -f "$PYTHON")" ] &&
         for d in "$(dirname "$np_dir")"/numpy-*-info; do ln -s "$d" "$sp/"; done
     fi
     if "$pv/bin/python" -c 'import numpy' 2>/dev/null; then
-        "$pv/bin/pip" install --no-index --no-cache-dir "$whl" >"$tmp/pip.log" 2>&1 ||
-            { cat "$tmp/pip.log"; fail "$alt: pip install $whl"; }
+        (cd "$tmp" && WEIGHTVAULT_BUILD_LIB=$lib "$pv/bin/pip" install --no-index \
+            --no-cache-dir "$root/python") >"$tmp/pip.log" 2>&1 ||
+            { cat "$tmp/pip.log"; fail "$alt: pip install $root/python"; }
         run_py "$pv" "$tmp/roundtrip.py" "$pv" || fail "save/load from the $alt venv"
     else
         echo "python_install.sh: $alt cannot use $PYTHON's numpy; its half skipped"
