@@ -38,6 +38,14 @@ foreach(t ${WV_CLI_TESTS})
   if(name MATCHES "^big_")
     set_tests_properties(cli.${name} PROPERTIES TIMEOUT 1500)
   endif()
+  # The Python package: its tests, and installing it into a fresh venv
+  # (which may build the library once more with cmake).
+  if(name MATCHES "^python")
+    set_tests_properties(cli.${name} PROPERTIES LABELS python)
+  endif()
+  if(name STREQUAL "python_install")
+    set_tests_properties(cli.${name} PROPERTIES TIMEOUT 900)
+  endif()
 endforeach()
 
 # Golden tests: every real fixture must read exactly as numpy sees it.

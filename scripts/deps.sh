@@ -13,7 +13,7 @@ pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev libhdf5-dev libzstd
       libcurl4-openssl-dev librados-dev libsodium-dev)
 case $level in
   build) ;;
-  check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-h5py hdf5-tools python3-pytest
+  check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-h5py hdf5-tools python3-pytest python3-venv
                ceph-mon ceph-osd radosgw ceph-common awscli s3cmd curl) ;;
   bench) pkgs+=(python3 python3-numpy python3-torch ceph-mon ceph-osd radosgw ceph-common awscli curl) ;;
   demo)  pkgs+=(python3 python3-numpy) ;;

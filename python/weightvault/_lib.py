@@ -4,21 +4,32 @@ Only the public API of ``include/weightvault.h`` is bound. Every prototype is
 declared explicitly (argtypes and restype), so a wrong call fails in Python
 instead of corrupting memory.
 
-Where the library is found, first hit wins:
+Where the library is found, first hit that loads wins (the error lists
+every place tried):
 
-1. ``$WEIGHTVAULT_LIB``: the path of the shared library itself;
-2. ``libweightvault.so`` next to this file (a wheel or an install that copied
-   it into the package);
+1. ``$WEIGHTVAULT_LIB``: the path of the shared library itself (only that);
+2. ``libweightvault.so`` next to this file: the copy a wheel bundles
+   (``pip install ./python``), built from the same sources as this code;
 3. the build directories of the source tree this package sits in
-   (``../../build*/libweightvault.so`` relative to this file; ``build`` first);
-4. the system loader (``libweightvault.so.0`` / ``libweightvault.so`` on the
-   default search path, ``LD_LIBRARY_PATH``, ``ldconfig``).
+   (``../../build*/libweightvault.so`` relative to this file, ``build``
+   first, sanitizer builds skipped): running from a checkout
+   (``PYTHONPATH=python``, ``pip install -e``);
+4. an installed library (``make install``): ``libweightvault.so.0`` through
+   the system loader (``LD_LIBRARY_PATH``, ``ldconfig``'s cache), then
+   ``<sys.prefix>/lib``, ``/usr/local/lib``, ``/usr/lib``, then
+   ``ctypes.util.find_library``.
+
+The bundled copy comes before an installed one because it is the version
+this Python code was written against; a wheel built with
+``WEIGHTVAULT_BUNDLE=0`` has none and uses the installed library. A library
+lacking a function this package requires (an older version) is skipped.
 """
 
 import ctypes
 import ctypes.util
 import glob
 import os
+import sys
 import threading
 
 c_int = ctypes.c_int
@@ -231,6 +242,19 @@ _OPTIONAL = {
 }
 
 
+def _sanitized(build_dir):
+    """True if the cmake build in build_dir is a sanitizer build (its
+    library aborts a Python that has no ASan runtime preloaded)."""
+    try:
+        with open(os.path.join(build_dir, "CMakeCache.txt"),
+                  encoding="utf-8", errors="replace") as f:
+            return any(line.strip().upper() in ("WV_SANITIZE:BOOL=ON",
+                                                "WV_SANITIZE:BOOL=1")
+                       for line in f)
+    except OSError:
+        return False
+
+
 def _candidates():
     env = os.environ.get("WEIGHTVAULT_LIB")
     if env:
@@ -239,10 +263,18 @@ def _candidates():
     here = os.path.dirname(os.path.abspath(__file__))
     yield os.path.join(here, "libweightvault.so")
     tree = os.path.dirname(os.path.dirname(here))
-    builds = sorted(glob.glob(os.path.join(tree, "build*", "libweightvault.so")))
-    builds.sort(key=lambda p: os.path.basename(os.path.dirname(p)) != "build")
-    yield from builds
+    if os.path.isfile(os.path.join(tree, "include", "weightvault.h")):
+        builds = sorted(glob.glob(os.path.join(tree, "build*",
+                                               "libweightvault.so")))
+        builds.sort(key=lambda p: os.path.basename(os.path.dirname(p))
+                    != "build")
+        yield from (b for b in builds if not _sanitized(os.path.dirname(b)))
     yield "libweightvault.so.0"
+    multiarch = getattr(sys.implementation, "_multiarch", None)
+    dirs = [os.path.join(sys.prefix, "lib"), "/usr/local/lib"]
+    dirs += ["/usr/lib/" + multiarch] if multiarch else []
+    for d in dirs + ["/usr/lib"]:
+        yield os.path.join(d, "libweightvault.so.0")
     found = ctypes.util.find_library("weightvault")
     if found:
         yield found
@@ -273,6 +305,10 @@ def lib():
             except OSError as e:
                 tried.append(f"{path} ({e})")
                 continue
+            lacking = [n for n in _PROTOS if not hasattr(handle, n)]
+            if lacking:
+                tried.append(f"{path} (lacks {lacking[0]}: an older library)")
+                continue
             for name, (res, args) in _PROTOS.items():
                 fn = getattr(handle, name)
                 fn.restype, fn.argtypes = res, args
@@ -283,8 +319,10 @@ def lib():
             handle.path = path
             _lib = handle
             return _lib
-        raise OSError("weightvault: cannot load libweightvault.so; set "
-                      "WEIGHTVAULT_LIB to its path. Tried: " + "; ".join(tried))
+        raise OSError("weightvault: cannot load libweightvault.so (reinstall "
+                      "the package with pip, `make install` the library, or "
+                      "set WEIGHTVAULT_LIB to its path). Tried: "
+                      + "; ".join(tried))
 
 
 def has(name):

@@ -20,6 +20,11 @@ need the repository's exclusive lock; if another process is committing at
 that moment they report a conflict and retention is simply retried at the
 next save.
 
+Any commit restores, not only a Checkpointer's: one made by
+``wv.save(model, "./ckpts@main")`` or ``wv commit`` gives its tensors to the
+model by their own names (no optimizer or RNG state to restore; step 0, or
+its integer ``step`` metadata).
+
 Numpy-only training works the same way: ``model`` may be a dict of arrays
 (updated in place on restore) and ``optimizer`` a dict of arrays/numbers or
 None.
@@ -32,7 +37,8 @@ import sys
 import numpy as np
 
 from . import _model
-from .errors import ConflictError, NotFoundError
+from ._lib import CORRUPT
+from .errors import ConflictError, CorruptError, NotFoundError
 from .repo import Repository
 
 _META_KEY = "weightvault.checkpointer"
@@ -252,6 +258,12 @@ class Checkpointer:
         optimizer: a torch optimizer (load_state_dict: param_groups with
             their hyper-parameters and per-parameter state), or a dict
             (cleared and refilled).
+
+        Any checkpoint restores, also one not written by a Checkpointer
+        (``wv.save(model, "./ckpts@main")``, ``wv commit``): its tensors go
+        into `model` by name (all of them: strict for an nn.Module), the
+        optimizer and the RNGs are left as they are, and the step returned
+        is its ``step`` metadata if that is an integer, else 0.
         """
         self.wait()
         try:
@@ -259,7 +271,13 @@ class Checkpointer:
         except NotFoundError:
             return None
         ck = self.repo.checkout(cid, framework="numpy")
-        state = json.loads(ck.metadata[_META_KEY])
+        if _META_KEY not in ck.metadata:
+            return self._restore_plain(ck, cid, model)
+        try:
+            state = json.loads(ck.metadata[_META_KEY])
+        except ValueError as e:
+            raise CorruptError(CORRUPT, f"checkpoint {cid[:12]}: metadata "
+                               f"{_META_KEY} is not JSON ({e})") from None
         if model is not None:
             self._restore_model(model, {k[6:]: (v, ck.dtypes[k])
                                         for k, v in ck.items()
@@ -275,6 +293,19 @@ class Checkpointer:
         if rng:
             self._restore_rng(state["rng"], ck)
         return state["step"]
+
+    def _restore_plain(self, ck, cid, model):
+        """A checkpoint not written by a Checkpointer (``wv.save(model,
+        "./ckpts@main")``, ``wv commit``): its tensors, by their own names,
+        are the model's; there is no optimizer or RNG state to restore. The
+        step is its ``step`` metadata when that is an integer, else 0."""
+        if model is not None:
+            self._restore_model(model, {k: (v, ck.dtypes[k])
+                                        for k, v in ck.items()})
+        try:
+            return int(ck.metadata.get("step", "0"))
+        except ValueError:
+            return 0
 
     @staticmethod
     def _restore_model(model, arrays):

@@ -147,6 +147,49 @@ def test_checkpoint_layout_is_documented_names(mem_uri):
         {"__tuple__": [0.9, 0.999]}
 
 
+def test_restores_a_commit_not_made_by_a_checkpointer(mem_uri):
+    """wv.save(model, "repo@main") then Checkpointer.restore_latest (the
+    README's order): the tensors come back by name, optimizer and RNGs are
+    left alone, the step is 0 (or the commit's integer "step" metadata)."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential()
+    model.add_module("fc", torch.nn.Linear(4, 3))
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    wv.save(model, mem_uri + "@main")
+    model2 = torch.nn.Sequential()
+    model2.add_module("fc", torch.nn.Linear(4, 3))
+    opt = torch.optim.SGD(model2.parameters(), lr=0.25)
+    before_opt = json.dumps(opt.state_dict()["param_groups"])
+    torch.manual_seed(11)
+    rng_before = torch.get_rng_state().clone()
+    ck = wv.Checkpointer(mem_uri, keep_last=2, keep_best=1, metric="val_loss")
+    assert ck.restore_latest(model2, opt) == 0
+    for k, v in saved.items():
+        assert torch.equal(model2.state_dict()[k], v), k
+    assert json.dumps(opt.state_dict()["param_groups"]) == before_opt
+    assert torch.equal(torch.get_rng_state(), rng_before)
+    # the Checkpointer commits after it; retention copes with the plain one
+    for step in range(1, 4):
+        ck.save(step, model2, opt, {"val_loss": 1.0 / step})
+    assert wv.Checkpointer(mem_uri).restore_latest(model2, opt) == 3
+    # an integer "step" in the commit's metadata is the step returned
+    wv.save(model, mem_uri + "@main", metadata={"step": 42})
+    assert wv.Checkpointer(mem_uri).restore_latest(model2) == 42
+    # a NumPy dict model gets the arrays, by the commit's own names
+    arrays = {"a": np.zeros(3, np.float32)}
+    wv.save({"a": np.arange(3, dtype=np.float32)}, mem_uri + "@np")
+    assert wv.Checkpointer(mem_uri, branch="np").restore_latest(arrays) == 0
+    assert arrays["a"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_damaged_checkpointer_metadata_is_one_clear_error(mem_uri):
+    with wv.Repository(mem_uri, create=True) as r:
+        r.commit({"model/w": np.ones(2, np.float32)}, "main",
+                 metadata={"weightvault.checkpointer": "{not json"})
+    with pytest.raises(wv.CorruptError, match="weightvault.checkpointer"):
+        wv.Checkpointer(mem_uri).restore_latest({})
+
+
 def _run(repo, out, steps, every, env):
     return subprocess.Popen(
         [sys.executable, os.path.join(HERE, "train_mlp.py"), repo, out,
