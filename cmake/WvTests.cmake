@@ -23,6 +23,7 @@ endforeach()
 
 set(WV_TEST_ENV
   "WV=$<TARGET_FILE:wv>"
+  "WVTEST=$<TARGET_FILE:wvtest>"
   "WV_FIXTURES=${WV_FIXTURES}"
   "WV_SRC=${CMAKE_SOURCE_DIR}"
   "PYTHON=/usr/bin/python3")
