@@ -48,6 +48,13 @@ file(GLOB_RECURSE WV_GOLDEN CONFIGURE_DEPENDS
      ${WV_FIXTURES}/h5/*.h5 ${WV_FIXTURES}/h5/*.keras
      ${WV_FIXTURES}/mxnet/*.params ${WV_FIXTURES}/mxnet/*.v0
      ${WV_FIXTURES}/gguf/*.gguf)
+# Without any fixture there would be no golden test at all: one that fails
+# naming the missing directory stands in for them.
+if(NOT WV_GOLDEN)
+  add_test(NAME golden.fixtures COMMAND sh -c
+           "echo 'FAIL: missing input ${WV_FIXTURES} (no fixture files)'; exit 1")
+  set_tests_properties(golden.fixtures PROPERTIES TIMEOUT 10)
+endif()
 foreach(f ${WV_GOLDEN})
   file(RELATIVE_PATH rel ${WV_FIXTURES} ${f})
   add_test(NAME golden.${rel}
