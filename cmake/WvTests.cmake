@@ -63,6 +63,15 @@ foreach(f ${WV_GOLDEN})
                        ENVIRONMENT "${WV_TEST_ENV}")
 endforeach()
 
+# make install: cmake --install into a DESTDIR, then the tree, the SONAME,
+# the man page, the completion and pkg-config links (tests/install.sh). Not
+# in sanitizer builds: their archive needs the sanitizer runtime to link.
+if(NOT WV_SANITIZE)
+  add_test(NAME install.destdir COMMAND bash ${CMAKE_SOURCE_DIR}/tests/install.sh)
+  set_tests_properties(install.destdir PROPERTIES TIMEOUT 300 LABELS install
+    ENVIRONMENT "WV_BUILD=${CMAKE_BINARY_DIR};WV_SRC=${CMAKE_SOURCE_DIR};WV_VERSION=${PROJECT_VERSION};CMAKE=${CMAKE_COMMAND};CC=${CMAKE_C_COMPILER}")
+endif()
+
 # Malformed files: each must be refused with the message in its .expect file.
 file(GLOB_RECURSE WV_MALFORMED CONFIGURE_DEPENDS
      ${CMAKE_SOURCE_DIR}/tests/data/malformed/*.bin)
