@@ -1,4 +1,31 @@
-# Test registration. Every test is its own ctest entry with a timeout.
+# Test registration. Every test is its own ctest entry with a timeout:
+# those registered without one (here or anywhere else in the project) get
+# WV_DEFAULT_TIMEOUT at the end of the configuration, and the test
+# meta.timeouts checks that none is left without.
+set(WV_DEFAULT_TIMEOUT 300 CACHE STRING
+    "ctest TIMEOUT (s) of the tests registered without one")
+function(wv_default_timeouts)
+  get_property(tests DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
+  foreach(t ${tests})
+    get_test_property(${t} TIMEOUT tmo)
+    if(NOT tmo)
+      set_tests_properties(${t} PROPERTIES TIMEOUT ${WV_DEFAULT_TIMEOUT})
+    endif()
+  endforeach()
+endfunction()
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL wv_default_timeouts)
+add_test(NAME meta.timeouts COMMAND bash -c [[
+ctest --show-only=json-v1 | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+bad = [t["name"] for t in d["tests"]
+       if not any(p["name"] == "TIMEOUT" and float(p["value"]) > 0
+                  for p in t.get("properties", []))]
+print("tests without a TIMEOUT:", " ".join(bad) if bad else "none")
+print(len(d["tests"]), "tests")
+sys.exit(1 if bad else 0)'
+]])
+set_tests_properties(meta.timeouts PROPERTIES TIMEOUT 60)
 
 # Unit tests: one runner binary; each TEST_IMPL(name) becomes a ctest entry.
 file(GLOB WV_UNIT_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/*.c)
