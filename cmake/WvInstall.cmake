@@ -3,7 +3,8 @@
 #   bin/wv
 #   lib/libweightvault.so.0.N.M, .so.0 (the SONAME), .so; lib/libweightvault.a
 #   include/weightvault.h
-#   lib/pkgconfig/weightvault.pc
+#   lib/pkgconfig/weightvault.pc (and build/weightvault-uninstalled.pc for
+#   linking against the build tree)
 #   share/man/man1/wv.1
 #   share/bash-completion/completions/wv
 # The man page and the completion are generated from the built wv
@@ -98,6 +99,13 @@ install(CODE "
 ")
 install(FILES ${CMAKE_BINARY_DIR}/weightvault.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+# The build tree's own: PKG_CONFIG_PATH=build makes pkg-config use it
+# (pkg-config prefers NAME-uninstalled.pc) before anything is installed.
+set(WV_PC_PREFIX "${CMAKE_BINARY_DIR}")
+set(WV_PC_LIBDIR "${CMAKE_BINARY_DIR}")
+set(WV_PC_INCLUDEDIR "${CMAKE_SOURCE_DIR}/include")
+configure_file(${CMAKE_SOURCE_DIR}/cmake/weightvault.pc.in
+               ${CMAKE_BINARY_DIR}/weightvault-uninstalled.pc @ONLY)
 
 # ---- man page and bash completion -------------------------------------------
 add_custom_command(

@@ -121,6 +121,14 @@ readelf -d "$tmp/sl_static" 2>/dev/null | grep -q 'libweightvault' &&
 env -u LD_LIBRARY_PATH "$tmp/sl_static" "$tmp/b.safetensors" >"$tmp/out" 2>&1 ||
     fail "static save_load: $(cat "$tmp/out")"
 has "all 7 equal"
+# the build tree's weightvault-uninstalled.pc, before any install
+"$CC" -o "$tmp/sl_tree" "$WV_SRC/examples/save_load.c" \
+    $(PKG_CONFIG_PATH=$WV_BUILD pkg-config --static --define-variable=library=:libweightvault.a \
+      --cflags --libs weightvault) 2>"$tmp/err" ||
+    fail "link against the build tree failed: $(head -c 800 "$tmp/err")"
+env -u LD_LIBRARY_PATH "$tmp/sl_tree" "$tmp/c.safetensors" >"$tmp/out" 2>&1 ||
+    fail "build-tree save_load: $(cat "$tmp/out")"
+has "all 7 equal"
 # plain --static links too (the linker takes the .so beside the archive)
 "$CC" -o "$tmp/sl_plain" "$WV_SRC/examples/save_load.c" \
     $("${pc[@]}" --static --cflags --libs weightvault) 2>"$tmp/err" ||
