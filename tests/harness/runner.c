@@ -24,6 +24,7 @@ int wvtest_skipped;
 static char tmpdir[256];
 /* The first input of the running test that could not be read. */
 static char missing[600];
+static int missing_said;
 
 void wvtest_register(const char *name, wvtest_fn fn)
 {
@@ -85,16 +86,17 @@ char *wvtest_fixture(const char *sub, const char *name)
 void wvtest_fail_at(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
-    if (!wvtest_failed) {
-        if (missing[0]) {
+    if (missing[0]) {
+        /* what failed is the missing file: say that, once */
+        if (!missing_said)
             fprintf(stderr, "%s:%d: missing input %s\n", file, line, missing);
-        } else {
-            fprintf(stderr, "%s:%d: ", file, line);
-            va_start(ap, fmt);
-            vfprintf(stderr, fmt, ap);
-            va_end(ap);
-            fputc('\n', stderr);
-        }
+        missing_said = 1;
+    } else {
+        fprintf(stderr, "%s:%d: ", file, line);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
     }
     wvtest_failed = 1;
 }
@@ -203,9 +205,10 @@ static int run(int i)
     wvtest_skipped = 0;
     tmpdir[0] = '\0';
     missing[0] = '\0';
+    missing_said = 0;
     tests[i].fn();
     /* A missing input fails the test even where nothing asserted on it. */
-    if (missing[0] && !wvtest_failed) {
+    if (missing[0] && !missing_said) {
         fprintf(stderr, "%s: missing input %s\n", tests[i].name, missing);
         wvtest_failed = 1;
     }
