@@ -2,7 +2,8 @@
 # fixtures_intact.sh -- every real fixture the tests read is in the clone
 # and byte for byte what was copied (tests/fixtures/SHA256SUMS): the first
 # missing file fails the test with one line naming it; a changed one is
-# named with both digests. The fixtures are third-party files: nothing may rewrite them.
+# named with both digests. The fixtures are third-party files: nothing
+# may rewrite them.
 # Env: WV, WV_FIXTURES, WV_SRC.
 set -u
 . "$(dirname "$0")/../harness/cli.sh"
