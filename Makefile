@@ -71,9 +71,10 @@ install: build
 	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
 	    ldconfig; fi
 
+# The manifest lists the files without DESTDIR: give the same DESTDIR.
 uninstall:
 	@test -f build/install_manifest.txt || { echo "make uninstall: nothing installed from build/"; exit 1; }
-	xargs -d '\n' rm -fv <build/install_manifest.txt
+	sed 's|^|$(DESTDIR)|' build/install_manifest.txt | xargs -d '\n' rm -fv
 
 # Longer fuzzing than the bounded run of `make check` (FUZZ_SECONDS each).
 FUZZ_SECONDS ?= 600
