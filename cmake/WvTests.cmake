@@ -1,4 +1,31 @@
-# Test registration. Every test is its own ctest entry with a timeout.
+# Test registration. Every test is its own ctest entry with a timeout:
+# those registered without one (here or anywhere else in the project) get
+# WV_DEFAULT_TIMEOUT at the end of the configuration, and the test
+# meta.timeouts checks that none is left without.
+set(WV_DEFAULT_TIMEOUT 300 CACHE STRING
+    "ctest TIMEOUT (s) of the tests registered without one")
+function(wv_default_timeouts)
+  get_property(tests DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
+  foreach(t ${tests})
+    get_test_property(${t} TIMEOUT tmo)
+    if(NOT tmo)
+      set_tests_properties(${t} PROPERTIES TIMEOUT ${WV_DEFAULT_TIMEOUT})
+    endif()
+  endforeach()
+endfunction()
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL wv_default_timeouts)
+add_test(NAME meta.timeouts COMMAND bash -c [[
+ctest --show-only=json-v1 | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+bad = [t["name"] for t in d["tests"]
+       if not any(p["name"] == "TIMEOUT" and float(p["value"]) > 0
+                  for p in t.get("properties", []))]
+print("tests without a TIMEOUT:", " ".join(bad) if bad else "none")
+print(len(d["tests"]), "tests")
+sys.exit(1 if bad else 0)'
+]])
+set_tests_properties(meta.timeouts PROPERTIES TIMEOUT 60)
 
 # Unit tests: one runner binary; each TEST_IMPL(name) becomes a ctest entry.
 file(GLOB WV_UNIT_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/*.c)
@@ -23,6 +50,7 @@ endforeach()
 
 set(WV_TEST_ENV
   "WV=$<TARGET_FILE:wv>"
+  "WVTEST=$<TARGET_FILE:wvtest>"
   "WV_FIXTURES=${WV_FIXTURES}"
   "WV_SRC=${CMAKE_SOURCE_DIR}"
   "PYTHON=/usr/bin/python3")
@@ -55,6 +83,13 @@ file(GLOB_RECURSE WV_GOLDEN CONFIGURE_DEPENDS
      ${WV_FIXTURES}/h5/*.h5 ${WV_FIXTURES}/h5/*.keras
      ${WV_FIXTURES}/mxnet/*.params ${WV_FIXTURES}/mxnet/*.v0
      ${WV_FIXTURES}/gguf/*.gguf)
+# Without any fixture there would be no golden test at all: one that fails
+# naming the missing directory stands in for them.
+if(NOT WV_GOLDEN)
+  add_test(NAME golden.fixtures COMMAND sh -c
+           "echo 'FAIL: missing input ${WV_FIXTURES} (no fixture files)'; exit 1")
+  set_tests_properties(golden.fixtures PROPERTIES TIMEOUT 10)
+endif()
 foreach(f ${WV_GOLDEN})
   file(RELATIVE_PATH rel ${WV_FIXTURES} ${f})
   add_test(NAME golden.${rel}
@@ -62,6 +97,15 @@ foreach(f ${WV_GOLDEN})
   set_tests_properties(golden.${rel} PROPERTIES TIMEOUT 120
                        ENVIRONMENT "${WV_TEST_ENV}")
 endforeach()
+
+# make install: cmake --install into a DESTDIR, then the tree, the SONAME,
+# the man page, the completion and pkg-config links (tests/install.sh). Not
+# in sanitizer builds: their archive needs the sanitizer runtime to link.
+if(NOT WV_SANITIZE)
+  add_test(NAME install.destdir COMMAND bash ${CMAKE_SOURCE_DIR}/tests/install.sh)
+  set_tests_properties(install.destdir PROPERTIES TIMEOUT 300 LABELS install
+    ENVIRONMENT "WV_BUILD=${CMAKE_BINARY_DIR};WV_SRC=${CMAKE_SOURCE_DIR};WV_VERSION=${PROJECT_VERSION};CMAKE=${CMAKE_COMMAND};CC=${CMAKE_C_COMPILER}")
+endif()
 
 # Malformed files: each must be refused with the message in its .expect file.
 file(GLOB_RECURSE WV_MALFORMED CONFIGURE_DEPENDS

@@ -39,6 +39,14 @@ st=0; out=$(failures=2; finish "all fine") || st=$?
 st=0; out=$(fail_fast=1; fail "stop here"; echo "went on") || st=$?
 [ "$st" = 1 ] && [ "$out" = "FAIL: stop here" ] || oops "fail_fast: exit $st, '$out'"
 
+# ---- need_file ---------------------------------------------------------------
+: >"$tmp/present"
+out=$(need_file "$tmp/present" "$tmp"; echo "went on") && [ "$out" = "went on" ] ||
+    oops "need_file of present inputs: '$out'"
+st=0; out=$(need_file "$tmp/present" "$tmp/absent" "$tmp/absent2"; echo "went on") || st=$?
+[ "$st" = 1 ] && [ "$out" = "FAIL: missing input $tmp/absent" ] ||
+    oops "need_file of a missing input: exit $st, '$out'"
+
 # ---- expect ------------------------------------------------------------------
 probe 0 "expect 0 of a success" expect 0 sh -c 'echo to-out; echo to-err >&2'
 [ "$(cat "$tmp/out")" = to-out ] && [ "$(cat "$tmp/err")" = to-err ] ||

@@ -17,6 +17,7 @@ run() {
 one_line() { [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && [ -n "$err" ]; }
 
 fix=$WV_FIXTURES/safetensors/candle-connect4-dqn-small.safetensors
+need_file "$fix" "$WV_FIXTURES"/safetensors/samples/overall.safetensors
 
 # ---- help -------------------------------------------------------------------
 run "$WV" --help

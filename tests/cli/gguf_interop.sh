@@ -26,6 +26,8 @@ set -u
 : "${PYTHON:=/usr/bin/python3}"
 : "${WV_SRC:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${WV_FIXTURES:=$WV_SRC/tests/fixtures}"
+. "$(dirname "$0")/../harness/cli.sh"
+need_file "$WV_FIXTURES"/gguf/stories260K.gguf
 tmp=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT; echo "tmp=$tmp" >&2
 export WV WV_SRC WV_FIXTURES TMPDIR_GGUF=$tmp

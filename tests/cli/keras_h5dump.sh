@@ -5,6 +5,9 @@
 # the Keras 2 save_weights layout and Keras 3 .weights.h5.
 # Env: WV, WV_FIXTURES.
 set -u
+. "$(dirname "$0")/../harness/cli.sh"
+need_file "$WV_FIXTURES"/h5/keras2-weights-dearj611/model_weights.h5 \
+    "$WV_FIXTURES"/h5/keras3-mnist-shreyansh/model.weights.h5
 command -v h5dump >/dev/null || { echo "keras_h5dump: h5dump missing (hdf5-tools)"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -23,6 +23,8 @@ FIX=${WV_FIXTURES:?WV_FIXTURES must name the fixtures directory}
 SRC=${WV_SRC:?WV_SRC must name the source root}
 PYTHON=${PYTHON:-/usr/bin/python3}
 . "$(dirname "$0")/../harness/cli.sh"
+need_file "$FIX"/h5/keras2-weights-dearj611/model_weights.h5 \
+    "$FIX"/h5/keras3-mnist-shreyansh/model.{h5,keras,weights.h5}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -39,6 +39,10 @@ set -u
 : "${PYTHON:=/usr/bin/python3}"
 : "${WV_SRC:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${WV_FIXTURES:=$WV_SRC/tests/fixtures}"
+. "$(dirname "$0")/../harness/cli.sh"
+need_file "$WV_FIXTURES"/h5/keras2-weights-dearj611/model_weights.h5 \
+    "$WV_FIXTURES"/h5/keras3-mnist-shreyansh/model.{h5,keras,weights.h5} \
+    "$WV_FIXTURES"/mxnet/lenet-0001.params "$WV_FIXTURES"/gguf/stories260K.gguf
 tmp=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 export WV WV_SRC WV_FIXTURES MT_TMP=$tmp

@@ -25,6 +25,8 @@ WV_SRC=${WV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 WV_FIXTURES=${WV_FIXTURES:-$WV_SRC/tests/fixtures}
 PEER=$WV_SRC/tests/peer/peer_mxnet.py
 . "$(dirname "$0")/../harness/cli.sh"
+need_file "$WV_FIXTURES"/mxnet/{lenet-0001.params,lenet-symbol.json} \
+    "$WV_FIXTURES"/mxnet/{vgangal101-lenet-net.params,legacy_ndarray.v0}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 checks=0

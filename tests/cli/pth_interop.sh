@@ -22,6 +22,10 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 WV_SRC=${WV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 WV_FIXTURES=${WV_FIXTURES:-$WV_SRC/tests/fixtures}
 . "$(dirname "$0")/../harness/cli.sh"
+need_file "$WV_FIXTURES"/pth/{test.pt,test_with_key.pt,fortran_tensor_3d.pth} \
+    "$WV_FIXTURES"/pth/{boolean.pt,stianhanssen-mnist_cnn.pt} \
+    "$WV_FIXTURES"/pth/tinygrad-mnist.{zip,legacy}.pt \
+    "$WV_FIXTURES"/safetensors/tinygrad-mnist.safetensors
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

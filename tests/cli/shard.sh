@@ -11,6 +11,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 src=$WV_FIXTURES/safetensors/tinygrad-mnist.safetensors
 src2=$WV_FIXTURES/safetensors/candle-connect4-dqn-small.safetensors
+need_file "$src" "$src2"
 
 # 1. Cut into shards; the index is what transformers would write.
 "$WV" convert "$src2" "$tmp/model.safetensors" --shard-size 3KB ||

@@ -38,6 +38,20 @@ export PYTHONPATH
 failures=0
 fail_fast=0
 
+# need_file PATH...: the inputs the script reads (fixtures, data files,
+# tools' directories). When one cannot be read, prints the one line
+# "FAIL: missing input PATH" and exits 1: no later check means anything
+# without it.
+need_file() {
+    local f
+    for f in "$@"; do
+        if [ ! -r "$f" ]; then
+            echo "FAIL: missing input $f"
+            exit 1
+        fi
+    done
+}
+
 # fail MESSAGE...: record one failed check.
 fail() {
     echo "FAIL: $*"

@@ -5,6 +5,8 @@
 #include "wv_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,6 +22,10 @@ static int n_tests;
 int wvtest_failed;
 int wvtest_skipped;
 static char tmpdir[256];
+/* The first input of the running test that could not be read. */
+static char missing[600];
+static int missing_said;
+static int missing_any;
 
 void wvtest_register(const char *name, wvtest_fn fn)
 {
@@ -61,13 +67,39 @@ const char *wvtest_fixtures(void)
     return e && *e ? e : WV_FIXTURES;
 }
 
+const char *wvtest_input(const char *path)
+{
+    if (access(path, R_OK) != 0 && missing[0] == '\0')
+        snprintf(missing, sizeof missing, "%s (%s)", path, strerror(errno));
+    return path;
+}
+
 char *wvtest_fixture(const char *sub, const char *name)
 {
     static char buf[8][512];
     static int k;
     char *p = buf[k++ % 8];
     snprintf(p, 512, "%s/%s/%s", wvtest_fixtures(), sub, name);
+    wvtest_input(p);
     return p;
+}
+
+void wvtest_fail_at(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    if (missing[0]) {
+        /* what failed is the missing file: say that, once */
+        if (!missing_said)
+            fprintf(stderr, "%s:%d: missing input %s\n", file, line, missing);
+        missing_said = 1;
+    } else {
+        fprintf(stderr, "%s:%d: ", file, line);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+    }
+    wvtest_failed = 1;
 }
 
 void wvtest_fill_pattern(unsigned char *p, size_t n, wv_dtype dt,
@@ -173,12 +205,21 @@ static int run(int i)
     wvtest_failed = 0;
     wvtest_skipped = 0;
     tmpdir[0] = '\0';
+    missing[0] = '\0';
+    missing_said = 0;
     tests[i].fn();
+    /* A missing input fails the test even where nothing asserted on it. */
+    if (missing[0] && !missing_said) {
+        fprintf(stderr, "%s: missing input %s\n", tests[i].name, missing);
+        wvtest_failed = 1;
+    }
     printf("%s %s\n",
            wvtest_failed ? "FAIL" : wvtest_skipped ? "skip" : "ok  ",
            tests[i].name);
     if (tmpdir[0] && !wvtest_failed)
         nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (missing[0])
+        missing_any = 1;
     return wvtest_failed;
 }
 
@@ -202,5 +243,11 @@ int main(int argc, char **argv)
     }
     if (failed == 0 && found == 1 && argc > 1 && wvtest_skipped)
         return 77;
+    /* A test stopped by a missing input leaves what it had allocated; the
+     * one line naming the file says all there is (no leak report). */
+    if (missing_any && found == 1) {
+        fflush(NULL);
+        _exit(1);
+    }
     return failed ? 1 : 0;
 }

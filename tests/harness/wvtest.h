@@ -4,6 +4,11 @@
  * TEST_IMPL(name) { ... } defines a test; the runner executes the one named
  * on its command line (each is its own ctest entry) or all of them. ASSERT_*
  * print file, line and expression and fail the test.
+ *
+ * Inputs the tests read (the real fixtures, tests/data) go through
+ * wvtest_fixture() or wvtest_input(): when such a file is missing, the
+ * test fails with the one line "FILE:LINE: missing input PATH ..." in
+ * place of whatever assertion tripped over it.
  */
 #ifndef WVTEST_H
 #define WVTEST_H
@@ -28,12 +33,13 @@ extern int wvtest_failed;
     }                                                                     \
     static void test_##name(void)
 
+/* Print "FILE:LINE: message" (or the missing-input line when an input
+ * was missing) and mark the running test failed. */
+void wvtest_fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 #define WVT_FAIL(...)                                                     \
     do {                                                                  \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                   \
-        fprintf(stderr, __VA_ARGS__);                                     \
-        fputc('\n', stderr);                                              \
-        wvtest_failed = 1;                                                \
+        wvtest_fail_at(__FILE__, __LINE__, __VA_ARGS__);                  \
         return;                                                           \
     } while (0)
 
@@ -87,6 +93,9 @@ char *wvtest_path(const char *name);
  * rotating static buffers. */
 const char *wvtest_fixtures(void);
 char *wvtest_fixture(const char *sub, const char *name);
+/* `path` itself, after noting it as a missing input of the running test
+ * when it cannot be read (the test then fails naming it; see above). */
+const char *wvtest_input(const char *path);
 /* The unit tests' deterministic byte pattern for n bytes (seed varies it;
  * BOOL gets 0/1 only), and a tensor of it added to m, owned by the set:
  * wv_model_add's status, -1 if the shape is invalid or memory short. */

@@ -390,10 +390,8 @@ TEST_IMPL(npz_cast_and_refusals)
 
 TEST_IMPL(npy_fixtures)
 {
-    char p[1024];
     wv_model *m;
-    snprintf(p, sizeof p, "%s/npy/test.npy", wvtest_fixtures());
-    ASSERT_OK(wv_model_load(p, NULL, &m));
+    ASSERT_OK(wv_model_load(wvtest_fixture("npy", "test.npy"), NULL, &m));
     const wv_tensor *t = wv_model_tensor(m, 0);
     ASSERT_STREQ(wv_tensor_name(t), "test");
     ASSERT_EQ(wv_tensor_dtype(t), WV_I64);
@@ -407,8 +405,7 @@ TEST_IMPL(npy_fixtures)
     for (int mode = 0; mode < 2; mode++) {
         wv_load_opts lo = WV_LOAD_OPTS_INIT;
         lo.flags = mode ? WV_LOAD_PREAD : 0;
-        snprintf(p, sizeof p, "%s/npy/test.npz", wvtest_fixtures());
-        ASSERT_OK(wv_model_load(p, &lo, &m));
+        ASSERT_OK(wv_model_load(wvtest_fixture("npy", "test.npz"), &lo, &m));
         ASSERT_EQ(wv_model_count(m), 2);
         const wv_tensor *x = wv_model_find(m, "x");
         const wv_tensor *x1 = wv_model_find(m, "x_plus_one");
@@ -426,8 +423,7 @@ TEST_IMPL(npy_fixtures)
 
     static const char *const ones[] = {"python3.npy", "win64python2.npy"};
     for (int i = 0; i < 2; i++) {
-        snprintf(p, sizeof p, "%s/npy/%s", wvtest_fixtures(), ones[i]);
-        ASSERT_OK(wv_model_load(p, NULL, &m));
+        ASSERT_OK(wv_model_load(wvtest_fixture("npy", ones[i]), NULL, &m));
         t = wv_model_tensor(m, 0);
         ASSERT_EQ(wv_tensor_dtype(t), WV_F64);
         ASSERT_EQ(wv_tensor_shape(t)[0], 2);
@@ -444,8 +440,8 @@ TEST_IMPL(npy_fixtures)
         wv_load_opts lo = WV_LOAD_OPTS_INIT;
         lo.errbuf = eb;
         lo.errbuf_size = sizeof eb;
-        snprintf(p, sizeof p, "%s/npy/%s", wvtest_fixtures(), objs[i]);
-        ASSERT_EQ(wv_model_load(p, &lo, &m), WV_FORMAT);
+        ASSERT_EQ(wv_model_load(wvtest_fixture("npy", objs[i]), &lo, &m),
+                  WV_FORMAT);
         ASSERT(m == NULL);
         ASSERT_CONTAINS(eb, "object arrays");
         ASSERT_CONTAINS(eb, "pickle");
@@ -587,9 +583,9 @@ TEST_IMPL(npz_malformed_corpus)
         snprintf(p, sizeof p, "%s/malformed/npz/%s.bin", WV_TEST_DATA,
                  names[i]);
         size_t n, en;
-        unsigned char *b = wvtest_read_file(p, &n);
+        unsigned char *b = wvtest_read_file(wvtest_input(p), &n);
         snprintf(p + strlen(p), sizeof p - strlen(p), ".expect");
-        unsigned char *e = wvtest_read_file(p, &en);
+        unsigned char *e = wvtest_read_file(wvtest_input(p), &en);
         ASSERT(b && e);
         memcpy(ex, e, en < sizeof ex ? en : sizeof ex - 1);
         ex[strcspn(ex, "\n")] = '\0';

@@ -265,9 +265,8 @@ TEST_IMPL(pth_fixture_legacy_and_tinygrad)
     ASSERT_EQ(wv_tensor_shape(wv_model_find(m, "fc1.weight"))[1], 800);
     wv_model_free(m);
 
-    char st[512];
-    snprintf(st, sizeof st, "%s/safetensors/tinygrad-mnist.safetensors",
-             wvtest_fixtures());
+    const char *st =
+        wvtest_fixture("safetensors", "tinygrad-mnist.safetensors");
     ASSERT_OK(load_as(fpath("tinygrad-mnist.zip.pt"), 0, &a));
     ASSERT_OK(load_as(fpath("tinygrad-mnist.legacy.pt"), WV_LOAD_PREAD, &b));
     ASSERT_OK(load_as(st, 0, &c));

@@ -194,10 +194,9 @@ TEST_IMPL(repo_metadata_states)
     wv_repo *r;
     ASSERT_OK(wv_repo_open(uri, NULL, 0, &r));
     wv_model *m;
-    ASSERT_OK(wv_model_load(WV_FIXTURES
-                            "/safetensors/candle-connect4-dqn-small."
-                            "safetensors",
-                            NULL, &m));
+    const char *fix = wvtest_fixture("safetensors",
+                                     "candle-connect4-dqn-small.safetensors");
+    ASSERT_OK(wv_model_load(fix, NULL, &m));
     ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
     wv_model *back;
     ASSERT_OK(wv_repo_checkout(r, id, NULL, &back));
@@ -205,9 +204,7 @@ TEST_IMPL(repo_metadata_states)
     ASSERT_OK(wv_model_save(back, path, NULL));
     size_t n1, n2;
     unsigned char *a = wvtest_read_file(path, &n1);
-    unsigned char *b = wvtest_read_file(WV_FIXTURES "/safetensors/candle-"
-                                        "connect4-dqn-small.safetensors",
-                                        &n2);
+    unsigned char *b = wvtest_read_file(fix, &n2);
     ASSERT(a && b && n1 == n2 && memcmp(a, b, n1) == 0);
     free(a);
     free(b);

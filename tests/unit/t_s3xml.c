@@ -59,7 +59,7 @@ static int cmp_str(const void *a, const void *b)
 /* The *.xml files of dir, sorted. */
 static void list_xml(const char *dir, struct names *out)
 {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(wvtest_input(dir));
     struct dirent *e;
     memset(out, 0, sizeof *out);
     if (d == NULL)

@@ -11,9 +11,10 @@
 
 #include <dirent.h>
 
-#define FIX_DIR WV_FIXTURES "/safetensors"
-#define CANDLE FIX_DIR "/candle-connect4-dqn-small.safetensors"
-#define SAMPLE_OVERALL FIX_DIR "/samples/overall.safetensors"
+#define CANDLE \
+    wvtest_fixture("safetensors", "candle-connect4-dqn-small.safetensors")
+#define SAMPLE_OVERALL \
+    wvtest_fixture("safetensors", "samples/overall.safetensors")
 
 static const wv_dtype all_dtypes[] = {
     WV_BOOL, WV_U8,  WV_I8,  WV_U16, WV_I16, WV_U32,     WV_I32,
@@ -467,8 +468,9 @@ TEST_IMPL(st_writer_dtype_order)
 
 TEST_IMPL(st_mmap_and_pread_agree)
 {
-    static const char *const files[] = {CANDLE, SAMPLE_OVERALL,
-                                        FIX_DIR "/tinygrad-mnist.safetensors"};
+    const char *const files[] = {
+        CANDLE, SAMPLE_OVERALL,
+        wvtest_fixture("safetensors", "tinygrad-mnist.safetensors")};
     for (size_t f = 0; f < 3; f++) {
         wv_model *a = NULL, *b = NULL;
         ASSERT_OK(load_path(files[f], WV_LOAD_MMAP, &a));
