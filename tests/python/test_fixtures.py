@@ -19,10 +19,17 @@ FIXTURES = os.environ.get("WV_FIXTURES",
 WV = os.environ.get("WV")
 FILES = sorted(f for f in glob.glob(os.path.join(FIXTURES, "**", "*"),
                                     recursive=True)
-               if os.path.isfile(f) and not f.endswith((".json", ".md")))
+               if os.path.isfile(f) and not f.endswith((".json", ".md"))
+               and os.path.basename(f) != "SHA256SUMS")
 
 
-@pytest.mark.skipif(not WV or not FILES, reason="needs $WV and the fixtures")
+def test_fixtures_are_present():
+    # The fixtures travel with the clone: their absence is a failure that
+    # names the directory, not a silent skip.
+    assert FILES, f"no fixture files under {FIXTURES} (WV_FIXTURES)"
+
+
+@pytest.mark.skipif(not WV, reason="needs $WV")
 @pytest.mark.parametrize("path", FILES,
                          ids=[os.path.relpath(f, FIXTURES) for f in FILES])
 def test_fixture_reads_as_wv_inspect(path):
