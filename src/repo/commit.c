@@ -932,6 +932,14 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
     link_parent(r, m, head, tfirst, hs.jobs, &pm);
     WV_CHECK(chunker_start(&hs, cs) == WV_OK, WV_NOMEM, "out of memory");
     pk.cidx_mu = &hs.mu;
+    /* progress: bytes of tensor data chunked and stored, of all */
+    bool has_progress = opts->struct_size >=
+                            offsetof(wv_commit_opts, progress_arg) +
+                                sizeof opts->progress_arg &&
+                        opts->progress != NULL;
+    uint64_t p_done = 0, p_total = 0;
+    for (size_t i = 0; has_progress && i < m->n_tensors; i++)
+        p_total += m->tensors[i].nbytes;
     for (size_t i = 0; i < hs.n; i++) {
         const struct cjob *j = &hs.jobs[i];
         WV_CHECK(chunker_wait(&hs, i) == WV_OK, WV_NOMEM, "out of memory");
@@ -944,6 +952,10 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
                                   err));
         } /* else stored already: never written again */
         chunker_consumed(&hs, i);
+        if (has_progress) {
+            p_done += j->n;
+            opts->progress(opts->progress_arg, p_done, p_total);
+        }
     }
     r->n_same_as_parent = hs.n_same;
     WV_TRY(flush_pack(&pk, err));
