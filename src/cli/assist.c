@@ -74,14 +74,17 @@ const char *cli_closest(const char *word, const char *const *cands,
             best = cands[i];
         }
     }
-    if (best && best_d <= limit)
-        return best;
-    return n_prefix == 1 ? prefix_of : NULL;
+    const char *r = best && best_d <= limit ? best
+                    : n_prefix == 1       ? prefix_of
+                                          : NULL;
+    /* never "did you mean" the word itself */
+    return r && strcmp(r, word) != 0 ? r : NULL;
 }
 
 /* The options a help text names: every "-x" or "--word" on its usage
  * lines ("usage: wv ...", and the lines continuing them) and on the lines
- * that describe an option (first non-blank character '-'). */
+ * that describe an option (indented, first non-blank character '-'; a
+ * line of prose that happens to start with an option is not indented). */
 static size_t help_options(const char *help, char (*out)[40], size_t cap)
 {
     size_t n = 0;
@@ -94,7 +97,7 @@ static size_t help_options(const char *help, char (*out)[40], size_t cap)
         bool usage = strncmp(p, "usage:", 6) == 0 ||
                      (in_usage && (strncmp(p, "wv ", 3) == 0 || *p == '[' ||
                                    *p == '('));
-        bool optline = *p == '-';
+        bool optline = *p == '-' && p > line; /* indented, not prose */
         in_usage = usage;
         for (const char *q = p; (usage || optline) && q < line + len; q++) {
             if (*q != '-' || (q > line && q[-1] != ' ' && q[-1] != '[' &&
@@ -105,7 +108,10 @@ static size_t help_options(const char *help, char (*out)[40], size_t cap)
                    (q[k] == '-' || (q[k] >= 'a' && q[k] <= 'z') ||
                     (q[k] >= '0' && q[k] <= '9')))
                 k++;
-            if (k >= 2 && q[k - 1] != '-' && n < cap) {
+            bool dup = false;
+            for (size_t i = 0; i < n && !dup; i++)
+                dup = strlen(out[i]) == k && memcmp(out[i], q, k) == 0;
+            if (k >= 2 && q[k - 1] != '-' && n < cap && !dup) {
                 memcpy(out[n], q, k);
                 out[n][k] = '\0';
                 n++;
