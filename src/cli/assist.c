@@ -82,7 +82,7 @@ const char *cli_closest(const char *word, const char *const *cands,
 }
 
 /* The options a help text names: every "-x" or "--word" on its usage
- * lines ("usage: wv ...", and the lines continuing them) and on the lines
+ * lines ("usage: wv ..." up to the first empty line) and on the lines
  * that describe an option (indented, first non-blank character '-'; a
  * line of prose that happens to start with an option is not indented). */
 static size_t help_options(const char *help, char (*out)[40], size_t cap)
@@ -94,9 +94,9 @@ static size_t help_options(const char *help, char (*out)[40], size_t cap)
         const char *p = line;
         while (p < line + len && *p == ' ')
             p++;
+        /* the usage block runs to the first empty line */
         bool usage = strncmp(p, "usage:", 6) == 0 ||
-                     (in_usage && (strncmp(p, "wv ", 3) == 0 || *p == '[' ||
-                                   *p == '('));
+                     (in_usage && p < line + len);
         bool optline = *p == '-' && p > line; /* indented, not prose */
         in_usage = usage;
         for (const char *q = p; (usage || optline) && q < line + len; q++) {

@@ -57,7 +57,7 @@ static const char prune_help[] =
     "  --mode min|max  min (default): lower is better (a loss); max: higher\n"
     "                  is better (an accuracy)\n"
     "  --branch B      only consider checkpoints of branch B\n"
-    "  --dry-run       print the decisions, delete nothing\n"
+    "  -n, --dry-run   print the decisions, delete nothing\n"
     "\n"
     "At least one of --keep-last and --keep-best is required (--keep-last 0\n"
     "keeps only heads and tags). Prints one line per checkpoint: keep or\n"
@@ -186,7 +186,7 @@ static const char gc_help[] =
     "gc refuses to run (exit 1) if a checkpoint or index object is damaged,\n"
     "since it could not tell which data is still needed: run 'wv verify'.\n"
     "\n"
-    "  --dry-run           report what would be freed, change nothing\n"
+    "  -n, --dry-run       report what would be freed, change nothing\n"
     "  --repack-percent P  repack threshold, 0..100\n"
     "\n"
     "Exit status: 0 done, 1 damaged repository, 2 usage, 3 I/O, 5 locked.\n";

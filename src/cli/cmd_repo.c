@@ -162,7 +162,7 @@ static const char commit_help[] =
     "writer moved the branch meanwhile, the checkpoint is re-parented onto\n"
     "the new head (exit 5 if it keeps moving).\n"
     "\n"
-    "  -m MSG            a message for the log\n"
+    "  -m, --message MSG a message for the log\n"
     "  --meta KEY=VALUE  metadata (step, epoch, metrics: val_loss=0.31 ...);\n"
     "                    repeatable, overrides the files' own metadata\n"
     "  --config FILE     attach a JSON file (the model architecture) as\n"

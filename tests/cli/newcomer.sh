@@ -53,9 +53,10 @@ for c in "" $cmds; do
     "$WV" $c --help >"$tmp/h" 2>&1 || fail "wv $c --help exited $?"
     ! grep -q '%%' "$tmp/h" || fail "wv $c --help prints %%: $(grep '%%' "$tmp/h")"
     ! grep -q "wv help init" "$tmp/h" || fail "wv $c --help points at wv help init"
-    # every option the help describes on an indented line, or names on a
-    # usage line, is one the command accepts
-    opts=$(awk '/^ *usage:|^ +(wv |\[)|^ +-/' "$tmp/h" |
+    # every option the help describes on an indented line, or names in
+    # its usage block (up to the first empty line), is one the command
+    # accepts
+    opts=$(awk '/^usage:/ {u = 1} /^$/ {u = 0} u || /^ +-/' "$tmp/h" |
         grep -oE "(^|[ [(|,])--?[a-z][a-z0-9-]*" | sed 's/^[ [(|,]//' | sort -u)
     for o in $opts; do
         "$WV" $c "$o" x y z </dev/null >/dev/null 2>"$tmp/e"
@@ -99,6 +100,8 @@ expect 2 "$WV" key ad ck
 one_line_error "unknown subcommand 'ad'; did you mean 'add'?"
 expect 2 "$WV" trust lst ck
 one_line_error "did you mean 'list'?"
+expect 2 "$WV" branch ck --delet x
+one_line_error "did you mean '--delete'?"
 expect 2 "$WV" commit ck a.safetensors --bogus-thing
 one_line_error "unknown option '--bogus-thing'"
 
