@@ -8,8 +8,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 static const char push_help[] =
     "usage: wv push LOCAL REMOTE[@BRANCH] [options]\n"
