@@ -176,6 +176,12 @@ typedef enum wv_dtype {
 WV_API const char *wv_dtype_name(wv_dtype dt);
 /* Parse a dtype name (exact, upper case). WV_NOTFOUND if unknown. */
 WV_API int wv_dtype_from_name(const char *name, wv_dtype *out);
+/* Parse a dtype as people type it, ignoring case: the names above and the
+ * usual aliases (f16, fp16, half, float16, bf16, bfloat16, f32, fp32,
+ * float, float32, f64, double, float64, i8/int8, u8/uint8, i16/int16,
+ * i32/int32, i64/int64, u16 ... u64/uint64, bool). WV_NOTFOUND if none.
+ * For names typed by a user; file formats use wv_dtype_from_name. */
+WV_API int wv_dtype_parse(const char *name, wv_dtype *out);
 /* Bytes per element; 0 for an invalid dtype and for block-quantised types
  * (Q4_0, Q8_0, the K-quants, ...), whose elements have no byte size of
  * their own: use wv_dtype_block() for those. */
@@ -343,9 +349,15 @@ typedef struct wv_save_opts {
                          model-00001-of-00003.safetensors, ... and the
                          index model.safetensors.index.json. A set that
                          fits in one shard is written as one plain file */
+    /* Optional: called from the saving thread as the file is written,
+     * with the bytes written so far and about how many there will be
+     * (the tensor data; a compressed npz writes fewer). Not called for a
+     * sharded save. */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
 } wv_save_opts;
 #define WV_SAVE_OPTS_INIT \
-    {sizeof(wv_save_opts), WV_FMT_AUTO, WV_DTYPE_INVALID, 0, 0}
+    {sizeof(wv_save_opts), WV_FMT_AUTO, WV_DTYPE_INVALID, 0, 0, NULL, NULL}
 
 #define WV_SAVE_COMPRESS 1u /* npz: deflate the members                   */
 #define WV_SAVE_NEST 2u     /* pth: rebuild the dict tree from dotted names */
@@ -438,8 +450,14 @@ typedef struct wv_commit_opts {
                         until nothing else is staged). 0: 1 GiB          */
     const char *sign_key; /* sign the checkpoint with this Ed25519 secret
                         key file (written by wv_keygen); NULL: unsigned  */
+    /* Optional: called from the committing thread (the repository's
+     * background thread for wv_repo_commit_async) as the chunks are
+     * hashed and stored: bytes of tensor data done so far, of total. */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
 } wv_commit_opts;
-#define WV_COMMIT_OPTS_INIT {sizeof(wv_commit_opts), NULL, 16, 0, NULL}
+#define WV_COMMIT_OPTS_INIT \
+    {sizeof(wv_commit_opts), NULL, 16, 0, NULL, NULL, NULL}
 
 /* Store the set as a new checkpoint on `branch` (NULL: "main") and move
  * the branch to it. Returns its id in `id`. The checkpoint is durable and
@@ -459,8 +477,13 @@ typedef struct wv_checkout_opts {
     const char *verify_signer; /* a public key file (wv_keygen's .pub): the
                                   checkpoint must carry a valid signature
                                   by that key, else WV_AUTH_SIGNATURE    */
+    /* Optional: called from the calling thread as chunks are read: bytes
+     * of tensor data read so far, of total. */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
 } wv_checkout_opts;
-#define WV_CHECKOUT_OPTS_INIT {sizeof(wv_checkout_opts), NULL, 0, NULL}
+#define WV_CHECKOUT_OPTS_INIT \
+    {sizeof(wv_checkout_opts), NULL, 0, NULL, NULL, NULL}
 
 /* Read checkpoint `ref` into a new tensor set with its metadata. Every
  * chunk is checked against its SHA-256 (keyed, in an encrypted

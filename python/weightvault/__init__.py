@@ -67,8 +67,9 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
             The npy, npz and MXNet formats cannot hold any.
         format: file format name ("safetensors", "npz", "pth", "gguf", ...)
             when the extension does not tell it.
-        cast: "F32", "F16" or "BF16": convert every floating-point tensor
-            while writing (files only).
+        cast: "F32", "F16" or "BF16" (any case; aliases such as "fp16",
+            "bfloat16" or "float32" too): convert every floating-point
+            tensor while writing (files only).
         message: the checkpoint's log message (repositories only).
 
     Returns:

@@ -206,6 +206,7 @@ _PROTOS = {
                                  P(c_void_p)]),
 }
 _OPTIONAL = {
+    "wv_dtype_parse": (c_int, [c_char_p, P(c_int)]),
     "wv_model_read_all": (c_int, [c_void_p, P(c_void_p), c_size_t]),
     "wv_repo_open_ex": (c_int, [c_char_p, P(OpenOpts), P(c_void_p)]),
     "wv_repo_stat": (c_int, [c_void_p, c_char_p, P(c_void_p)]),

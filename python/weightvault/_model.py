@@ -522,7 +522,13 @@ def save_file(model, path, format=None, cast=None):
               f"unknown format {format!r}")
         opts.format = f.value
     if cast is not None:
-        opts.cast = dtype_id(cast)
+        if _lib.has("wv_dtype_parse"):  # "bf16", "float16", "fp32" ...
+            c = ctypes.c_int()
+            check(L.wv_dtype_parse(_lib.enc(cast), ctypes.byref(c)),
+                  f"unknown dtype {cast!r}")
+            opts.cast = c.value
+        else:
+            opts.cast = dtype_id(cast)
     rc = L.wv_model_save(model.ptr, _lib.enc(os.fspath(path)),
                          ctypes.byref(opts))
     check(rc, model.errmsg)

@@ -62,6 +62,44 @@ int cli_split_ref(const char *arg, char **repo, const char **ref);
  * or $WV_KEY_FILE, else a passphrase typed at the terminal. */
 int cli_open_repo(const char *uri, wv_repo **r);
 
+/* Help for people (assist.c). The closest of cands to word (a likely
+ * misspelling), or NULL. */
+const char *cli_closest(const char *word, const char *const *cands,
+                        size_t n);
+/* Usage error for an unknown option of cmd, with "did you mean" from the
+ * options its help text names; returns EXIT_USAGE. */
+int cli_unknown_option(const char *cmd, const char *help, const char *opt);
+/* The same for an unknown subcommand or other word ("subcommand"). */
+int cli_unknown_word(const char *cmd, const char *what, const char *word,
+                     const char *const *cands, size_t n);
+/* --dtype V for a cast (F32, F16, BF16 and their aliases, any case): 0, or
+ * the usage error's EXIT_USAGE. */
+int cli_cast_dtype(const char *cmd, const char *v, wv_dtype *out);
+double cli_now(void);
+/* Bytes of tensor data the set has after casting to cast (or as it is). */
+uint64_t cli_model_bytes(const wv_model *m, wv_dtype cast);
+/* "wv: WHAT: N tensors, SIZE in S s" on stderr (t0 from cli_now). */
+void cli_summary(const char *what, size_t tensors, uint64_t bytes,
+                 double t0);
+/* A progress bar on stderr, drawn only on a terminal, unless quiet, and
+ * only for totals of at least min_total bytes. */
+struct cli_progress {
+    bool on, drawn;
+    double t0, last;
+    uint64_t done, total, min_total;
+};
+void cli_progress_init(struct cli_progress *p, bool quiet,
+                       uint64_t min_total);
+void cli_progress_cb(void *arg, uint64_t done, uint64_t total);
+void cli_progress_end(struct cli_progress *p, bool ok);
+/* A warning on stderr when saving m to out with so stores a dtype as an
+ * opaque type (BF16 and F8 in Keras HDF5). */
+void cli_warn_opaque(const wv_model *m, const wv_save_opts *so,
+                     const char *out);
+/* Sets at least this large get a progress bar in convert, commit and
+ * checkout. */
+#define CLI_PROGRESS_MIN ((uint64_t)32 << 20)
+
 /* Keys and signatures (cmd_key.c). The global option --key-file FILE
  * (anywhere after the command) is taken out of argv before dispatch;
  * returns 0 or EXIT_USAGE. */

@@ -143,9 +143,12 @@ static void reflist_release(struct reflist *l)
 
 static const char log_help[] =
     "usage: wv log REPO[@REF] [-n N] [--json]\n"
+    "       wv log REPO --all [-n N] [--json]\n"
     "\n"
     "Show the history of REF (a branch, 'latest' = the head of main, a tag\n"
     "or an id prefix; default latest), newest first, following parents.\n"
+    "With --all, the history of every branch and tag together, newest\n"
+    "first, each checkpoint once.\n"
     "Each checkpoint shows its id, the branches and tags pointing at it, its\n"
     "time (UTC), the branch it was committed on, its numeric metadata (step,\n"
     "epoch, metrics such as val_loss; other metadata such as a config is\n"
@@ -154,6 +157,9 @@ static const char log_help[] =
     "manifests are read, never tensor data.\n"
     "\n"
     "  -n N     show at most N checkpoints\n"
+    "  --all    every branch and tag, not only REF (the branches and tags\n"
+    "           pointing at a checkpoint follow its id, as '(main, run2,\n"
+    "           tag: best)'; 'wv branch REPO' lists the branches)\n"
     "  --json   print one JSON array instead, newest first, for scripts:\n"
     "           [{\"id\": \"<64 hex>\", \"parent\": \"<64 hex>\" or null,\n"
     "             \"time\": \"2026-11-28T14:00:00Z\", \"branch\": \"main\",\n"
@@ -236,11 +242,121 @@ static void log_entry(const wv_checkpoint *c, const struct reflist *l,
     }
 }
 
+/* wv log --all: the histories of every ref merged, newest first (by
+ * time; a child before its parent), each checkpoint once. The frontier
+ * holds the next checkpoint of each line of history not shown yet. */
+static int log_all(wv_repo *r, const struct reflist *refs, bool json,
+                   long limit)
+{
+    wv_checkpoint **front = NULL;
+    char (*seen)[WV_ID_HEX] = NULL;
+    size_t n_front = 0, n_seen = 0, cap_seen = 0;
+    long shown = 0;
+    int rc = WV_OK;
+
+    front = calloc(refs->n + 1, sizeof *front);
+    if (front == NULL) {
+        rc = WV_NOMEM;
+        goto out;
+    }
+    /* One frontier entry per distinct ref target; "seen" holds every id
+     * that ever entered the frontier. */
+    for (size_t i = 0; i < refs->n + 1; i++) {
+        const char *id = i < refs->n ? refs->v[i].id : NULL;
+        if (id == NULL)
+            break;
+        bool dup = false;
+        for (size_t k = 0; k < n_seen && !dup; k++)
+            dup = strcmp(seen[k], id) == 0;
+        if (dup)
+            continue;
+        if (n_seen == cap_seen) {
+            size_t nc = cap_seen ? cap_seen * 2 : 64;
+            void *ns = realloc(seen, nc * sizeof *seen);
+            if (ns == NULL) {
+                rc = WV_NOMEM;
+                goto out;
+            }
+            seen = ns;
+            cap_seen = nc;
+        }
+        snprintf(seen[n_seen++], WV_ID_HEX, "%s", id);
+        if ((rc = wv_repo_stat(r, id, &front[n_front])) != WV_OK) {
+            cli_die(wv_repo_errmsg(r));
+            goto out;
+        }
+        n_front++;
+    }
+    if (json)
+        printf("[");
+    while (n_front > 0 && (limit < 0 || shown < limit)) {
+        size_t b = 0;
+        for (size_t i = 1; i < n_front; i++)
+            if (strcmp(wv_checkpoint_time(front[i]),
+                       wv_checkpoint_time(front[b])) > 0)
+                b = i;
+        wv_checkpoint *c = front[b];
+        const char *parent = wv_checkpoint_parent(c);
+        bool missing = false, again = false;
+        wv_checkpoint *p = NULL;
+        for (size_t k = 0; parent[0] && k < n_seen && !again; k++)
+            again = strcmp(seen[k], parent) == 0;
+        if (parent[0] && !again) {
+            rc = wv_repo_stat(r, parent, &p);
+            if (rc == WV_NOTFOUND) {
+                missing = true;
+                rc = WV_OK;
+            } else if (rc != WV_OK) {
+                if (json)
+                    printf("]\n");
+                fflush(stdout);
+                cli_die(wv_repo_errmsg(r));
+                goto out;
+            }
+        }
+        log_entry(c, refs, json, shown == 0, missing);
+        shown++;
+        if (missing && !json)
+            printf("\n(history of this line stops here: parent %.12s was "
+                   "pruned)\n",
+                   parent);
+        if (p) {
+            if (n_seen == cap_seen) {
+                size_t nc = cap_seen * 2;
+                void *ns = realloc(seen, nc * sizeof *seen);
+                if (ns == NULL) {
+                    wv_checkpoint_free(p);
+                    rc = WV_NOMEM;
+                    goto out;
+                }
+                seen = ns;
+                cap_seen = nc;
+            }
+            snprintf(seen[n_seen++], WV_ID_HEX, "%s", wv_checkpoint_id(p));
+            wv_checkpoint_free(c);
+            front[b] = p;
+        } else {
+            wv_checkpoint_free(c);
+            front[b] = front[--n_front];
+        }
+    }
+    if (json)
+        printf("%s]\n", shown ? "\n" : "");
+out:
+    if (rc == WV_NOMEM)
+        cli_die("out of memory");
+    for (size_t i = 0; i < n_front; i++)
+        wv_checkpoint_free(front[i]);
+    free(front);
+    free(seen);
+    return rc;
+}
+
 int cmd_log(int argc, char **argv)
 {
     const char *target = NULL, *ref = NULL;
     char *uri = NULL;
-    bool json = false;
+    bool json = false, all = false;
     long limit = -1, shown = 0;
     wv_repo *r = NULL;
     wv_checkpoint *c = NULL, *p = NULL;
@@ -255,6 +371,8 @@ int cmd_log(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--json") == 0) {
             json = true;
+        } else if (strcmp(a, "--all") == 0) {
+            all = true;
         } else if (strcmp(a, "-n") == 0) {
             char *end;
             if (i + 1 >= argc)
@@ -265,7 +383,7 @@ int cmd_log(int argc, char **argv)
                 return cli_usage("log", "-n takes a count, not '%s'",
                                  argv[i]);
         } else if (a[0] == '-' && a[1]) {
-            return cli_usage("log", "unknown option '%s'", a);
+            return cli_unknown_option("log", log_help, a);
         } else if (target == NULL) {
             target = a;
         } else {
@@ -276,8 +394,17 @@ int cmd_log(int argc, char **argv)
         return cli_usage("log", "missing REPO[@REF]");
     if ((rc = open_target(target, &r, &uri, &ref)) != WV_OK)
         goto out;
+    if (all && ref) {
+        rc = WV_MISUSE;
+        cli_usage("log", "--all shows every branch; drop the '@%s'", ref);
+        goto out;
+    }
     if ((rc = collect_refs(r, &refs)) != WV_OK)
         goto out;
+    if (all) {
+        rc = log_all(r, &refs, json, limit);
+        goto out;
+    }
     if ((rc = wv_repo_stat(r, ref ? ref : "latest", &c)) != WV_OK) {
         cli_die(wv_repo_errmsg(r));
         goto out;
@@ -423,7 +550,7 @@ int cmd_show(int argc, char **argv)
         else if (strcmp(a, "--hash") == 0)
             hash = true;
         else if (a[0] == '-' && a[1])
-            return cli_usage("show", "unknown option '%s'", a);
+            return cli_unknown_option("show", show_help, a);
         else if (target == NULL)
             target = a;
         else
@@ -721,7 +848,7 @@ int cmd_diff(int argc, char **argv)
         else if (strcmp(s, "--no-values") == 0)
             flags |= WV_DIFF_NO_VALUES;
         else if (s[0] == '-' && s[1])
-            return cli_usage("diff", "unknown option '%s'", s);
+            return cli_unknown_option("diff", diff_help, s);
         else if (n_pos < 3)
             pos[n_pos++] = s;
         else
@@ -798,8 +925,9 @@ out:
 static const char tag_help[] =
     "usage: wv tag REPO NAME [REF]     tag checkpoint REF (default latest)\n"
     "       wv tag REPO@REF NAME\n"
-    "       wv tag REPO [--list]       list the tags: NAME ID per line\n"
-    "       wv tag REPO -d NAME        delete a tag\n"
+    "       wv tag REPO [--list|-l]    list the tags: NAME ID per line\n"
+    "       wv tag REPO -d|--delete NAME\n"
+    "                                  delete a tag\n"
     "\n"
     "A tag names one checkpoint for good: it never moves, so tagging with a\n"
     "name that exists fails (exit 1) even if it names the same checkpoint;\n"
@@ -813,8 +941,9 @@ static const char branch_help[] =
     "usage: wv branch REPO NAME [REF]  create branch NAME at REF (default\n"
     "                                  latest)\n"
     "       wv branch REPO@REF NAME\n"
-    "       wv branch REPO [--list]    list the branches: NAME ID per line\n"
-    "       wv branch REPO -d NAME     delete a branch\n"
+    "       wv branch REPO [--list|-l] list the branches: NAME ID per line\n"
+    "       wv branch REPO -d|--delete NAME\n"
+    "                                  delete a branch\n"
     "\n"
     "A branch is a moving name: 'wv commit REPO@NAME' adds checkpoints to it\n"
     "(and creates it if missing, starting a history without a parent).\n"
@@ -854,7 +983,7 @@ static int cmd_ref(const char *cmd, const char *help, bool tag, int argc,
                 return cli_usage(cmd, "%s needs a NAME", a);
             del = argv[++i];
         } else if (a[0] == '-' && a[1]) {
-            return cli_usage(cmd, "unknown option '%s'", a);
+            return cli_unknown_option(cmd, help, a);
         } else if (target == NULL) {
             target = a;
         } else if (name == NULL) {

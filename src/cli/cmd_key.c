@@ -113,6 +113,7 @@ int cli_prompt_secret(const char *prompt, bool confirm, char *buf,
 
 static const char key_help[] =
     "usage: wv key add REPO [--label NAME] [--new-key-file FILE]\n"
+    "       WV_NEW_PASSPHRASE=... wv key add REPO [--label NAME]\n"
     "       wv key list REPO\n"
     "       wv key remove REPO ID\n"
     "\n"
@@ -125,8 +126,11 @@ static const char key_help[] =
     "\n"
     "  add     add a slot for a new secret: --new-key-file FILE (a raw key\n"
     "          from 'wv keygen --secret', or a file holding a passphrase),\n"
-    "          else $WV_NEW_PASSPHRASE, else a passphrase typed twice; prints\n"
-    "          the new slot's id\n"
+    "          else the passphrase in $WV_NEW_PASSPHRASE, else one typed\n"
+    "          twice at the terminal (without a terminal, one of the first\n"
+    "          two is needed); prints the new slot's id. The repository is\n"
+    "          opened with your current secret as usual ($WV_PASSPHRASE,\n"
+    "          --key-file ...), the new one comes from these\n"
     "  list    the slots: id, kind, creation time, label ('*' marks the one\n"
     "          you opened it with)\n"
     "  remove  remove a slot (by id, or a unique prefix of 4+ digits): its\n"
@@ -138,7 +142,12 @@ static const char key_help[] =
     "          brings it back.\n"
     "\n"
     "  --label NAME   a name for the new slot (who holds it)\n"
+    "  --new-key-file FILE\n"
+    "                 add: the new secret is this key file\n"
     "  --key-file F   open the repository with this key file\n"
+    "\n"
+    "environment: WV_PASSPHRASE or WV_KEY_FILE (the secret that opens the\n"
+    "repository), WV_NEW_PASSPHRASE (key add: the new passphrase)\n"
     "\n"
     "exit status: 0 ok, 2 usage, 3 not found, 6 missing or wrong key\n";
 
@@ -182,7 +191,7 @@ int cmd_key(int argc, char **argv)
             else
                 new_file = argv[++i];
         } else if (a[0] == '-' && a[1]) {
-            return cli_usage("key", "unknown option '%s'", a);
+            return cli_unknown_option("key", key_help, a);
         } else if (sub == NULL) {
             sub = a;
         } else if (repo == NULL) {
@@ -197,8 +206,9 @@ int cmd_key(int argc, char **argv)
         return cli_usage("key", "needs add, list or remove, and REPO");
     bool add = strcmp(sub, "add") == 0, list = strcmp(sub, "list") == 0;
     bool rm = strcmp(sub, "remove") == 0;
+    static const char *const subs[] = {"add", "list", "remove"};
     if (!add && !list && !rm)
-        return cli_usage("key", "unknown subcommand '%s'", sub);
+        return cli_unknown_word("key", "subcommand", sub, subs, 3);
     if (rm && id == NULL)
         return cli_usage("key", "remove needs the slot ID");
     if (!rm && id != NULL)
@@ -283,7 +293,7 @@ int cmd_keygen(int argc, char **argv)
         } else if (strcmp(argv[i], "--secret") == 0) {
             secret = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage("keygen", "unknown option '%s'", argv[i]);
+            return cli_unknown_option("keygen", keygen_help, argv[i]);
         } else if (out == NULL) {
             out = argv[i];
         } else {
@@ -349,7 +359,7 @@ int cmd_trust(int argc, char **argv)
                 return cli_usage("trust", "--label needs a value");
             label = argv[++i];
         } else if (a[0] == '-' && a[1]) {
-            return cli_usage("trust", "unknown option '%s'", a);
+            return cli_unknown_option("trust", trust_help, a);
         } else if (sub == NULL) {
             sub = a;
         } else if (repo == NULL) {
@@ -364,8 +374,9 @@ int cmd_trust(int argc, char **argv)
         return cli_usage("trust", "needs add, list or remove, and REPO");
     bool add = strcmp(sub, "add") == 0, list = strcmp(sub, "list") == 0;
     bool rm = strcmp(sub, "remove") == 0;
+    static const char *const subs[] = {"add", "list", "remove"};
     if (!add && !list && !rm)
-        return cli_usage("trust", "unknown subcommand '%s'", sub);
+        return cli_unknown_word("trust", "subcommand", sub, subs, 3);
     if (list && arg != NULL)
         return cli_usage("trust", "list takes only REPO");
     if (!list && arg == NULL)

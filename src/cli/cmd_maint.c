@@ -57,7 +57,7 @@ static const char prune_help[] =
     "  --mode min|max  min (default): lower is better (a loss); max: higher\n"
     "                  is better (an accuracy)\n"
     "  --branch B      only consider checkpoints of branch B\n"
-    "  --dry-run       print the decisions, delete nothing\n"
+    "  -n, --dry-run   print the decisions, delete nothing\n"
     "\n"
     "At least one of --keep-last and --keep-best is required (--keep-last 0\n"
     "keeps only heads and tags). Prints one line per checkpoint: keep or\n"
@@ -129,7 +129,7 @@ int cmd_prune(int argc, char **argv)
         } else if (strcmp(a, "--dry-run") == 0 || strcmp(a, "-n") == 0) {
             o.dry_run = 1;
         } else if (a[0] == '-' && a[1]) {
-            return cli_usage("prune", "unknown option '%s'", a);
+            return cli_unknown_option("prune", prune_help, a);
         } else if (uri == NULL) {
             uri = a;
         } else {
@@ -174,7 +174,7 @@ static const char gc_help[] =
     "Free the space of data no checkpoint uses any more (after 'wv prune',\n"
     "or left by killed commits). Every chunk of every remaining checkpoint\n"
     "is kept. A pack with no live chunk is deleted; a pack with more than\n"
-    "P %% (default 30) dead bytes is rewritten with only its live chunks,\n"
+    "P% (default 30) dead bytes is rewritten with only its live chunks,\n"
     "each checked against its hash as it is copied; then the index objects\n"
     "are replaced by one. A crash or kill at any point leaves a readable\n"
     "repository; run gc again to finish. Stale locks (of processes that\n"
@@ -186,7 +186,7 @@ static const char gc_help[] =
     "gc refuses to run (exit 1) if a checkpoint or index object is damaged,\n"
     "since it could not tell which data is still needed: run 'wv verify'.\n"
     "\n"
-    "  --dry-run           report what would be freed, change nothing\n"
+    "  -n, --dry-run       report what would be freed, change nothing\n"
     "  --repack-percent P  repack threshold, 0..100\n"
     "\n"
     "Exit status: 0 done, 1 damaged repository, 2 usage, 3 I/O, 5 locked.\n";
@@ -214,7 +214,7 @@ int cmd_gc(int argc, char **argv)
                 return cli_usage("gc", "--repack-percent takes 0..100");
             o.repack_percent = (int)v;
         } else if (a[0] == '-' && a[1]) {
-            return cli_usage("gc", "unknown option '%s'", a);
+            return cli_unknown_option("gc", gc_help, a);
         } else if (uri == NULL) {
             uri = a;
         } else {

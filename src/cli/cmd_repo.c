@@ -47,12 +47,20 @@ int cli_open_repo(const char *uri, wv_repo **r)
 }
 
 static const char init_help[] =
-    "usage: wv init DIR [--compression none|zstd|zstd-bg] [--level N]\n"
+    "usage: wv init REPO [--compression none|zstd|zstd-bg] [--level N]\n"
     "               [--chunk-size SIZE] [--pack-size SIZE]\n"
     "               [--encrypt [--key-file FILE] [--label NAME]]\n"
     "\n"
-    "Create a checkpoint repository in DIR (made if missing). DIR may be a\n"
-    "path or file:///path.\n"
+    "Create a checkpoint repository at REPO, which is one of:\n"
+    "  DIR or file:///DIR     a local directory (made if missing)\n"
+    "  s3://BUCKET/PREFIX     an S3 bucket (created if needed) or any\n"
+    "                         S3-compatible store; AWS credentials, region\n"
+    "                         and endpoint from the environment\n"
+    "                         (AWS_ACCESS_KEY_ID, AWS_PROFILE,\n"
+    "                         AWS_ENDPOINT_URL, ~/.aws/credentials)\n"
+    "  rados://POOL/PREFIX    a Ceph RADOS pool ($CEPH_CONF)\n"
+    "Other commands take the same forms, as REPO or REPO@REF (a branch, a\n"
+    "tag, 'latest' or an id prefix).\n"
     "\n"
     "  --encrypt      encrypt everything but the format version with a new\n"
     "                 random key (XChaCha20-Poly1305; chunk ids become\n"
@@ -112,15 +120,15 @@ int cmd_init(int argc, char **argv)
             if ((o.pack_size = cli_parse_size(argv[++i])) == 0)
                 return cli_usage("init", "bad --pack-size '%s'", argv[i]);
         } else if (a[0] == '-' && a[1]) {
-            return cli_usage("init", "unknown option '%s'", a);
+            return cli_unknown_option("init", init_help, a);
         } else if (dir == NULL) {
             dir = a;
         } else {
-            return cli_usage("init", "one DIR only");
+            return cli_usage("init", "one REPO only");
         }
     }
     if (dir == NULL)
-        return cli_usage("init", "missing DIR");
+        return cli_usage("init", "missing REPO");
     if (o.key_label && !o.encrypt)
         return cli_usage("init", "--label goes with --encrypt");
     int rc = wv_repo_init(dir, &o);
@@ -144,7 +152,7 @@ int cmd_init(int argc, char **argv)
 
 static const char commit_help[] =
     "usage: wv commit REPO[@BRANCH] FILE... [-m MSG] [--meta KEY=VALUE]...\n"
-    "                 [--config FILE.json] [--sign NAME.key]\n"
+    "                 [--config FILE.json] [--sign NAME.key] [--quiet]\n"
     "\n"
     "Store the tensors of FILE (any readable format; several files are\n"
     "merged into one checkpoint, their tensor names must not clash) as a new\n"
@@ -154,7 +162,7 @@ static const char commit_help[] =
     "writer moved the branch meanwhile, the checkpoint is re-parented onto\n"
     "the new head (exit 5 if it keeps moving).\n"
     "\n"
-    "  -m MSG            a message for the log\n"
+    "  -m, --message MSG a message for the log\n"
     "  --meta KEY=VALUE  metadata (step, epoch, metrics: val_loss=0.31 ...);\n"
     "                    repeatable, overrides the files' own metadata\n"
     "  --config FILE     attach a JSON file (the model architecture) as\n"
@@ -162,8 +170,17 @@ static const char commit_help[] =
     "  --sign NAME.key   sign the checkpoint with this secret key (from 'wv\n"
     "                    keygen'): an Ed25519 signature over its manifest,\n"
     "                    which lists every chunk's hash, so it covers the\n"
-    "                    data too\n"
-    "  --key-file FILE   the key of an encrypted repository (see wv init)\n";
+    "                    data too. A repository that trusts keys ('wv\n"
+    "                    trust') refuses commits not signed by one of them\n"
+    "                    (exit 6), as its checkouts would refuse them\n"
+    "  -q, --quiet       no summary line ('wv: committed N tensors, SIZE to\n"
+    "                    REPO@BRANCH in T s', on stderr) and no progress bar\n"
+    "                    (shown on a terminal for sets of 32 MiB or more);\n"
+    "                    the id is printed on stdout either way\n"
+    "  --key-file FILE   the key of an encrypted repository (see wv init)\n"
+    "\n"
+    "REPO is a directory, s3://BUCKET/PREFIX or rados://POOL/PREFIX (see\n"
+    "'wv init'); 'wv init REPO' creates one.\n";
 
 int cmd_commit(int argc, char **argv)
 {
@@ -175,6 +192,9 @@ int cmd_commit(int argc, char **argv)
     wv_repo *r = NULL;
     wv_model *set = NULL, *part = NULL;
     char *cfg_text = NULL;
+    bool quiet = false;
+    double t0 = cli_now();
+    struct cli_progress prog;
 
     if (cli_want_help(argc, argv)) {
         fputs(commit_help, stdout);
@@ -210,8 +230,10 @@ int cmd_commit(int argc, char **argv)
             } else {
                 config = v;
             }
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            quiet = true;
         } else if (a[0] == '-' && a[1]) {
-            ret = cli_usage("commit", "unknown option '%s'", a);
+            ret = cli_unknown_option("commit", commit_help, a);
             goto out;
         } else if (target == NULL) {
             target = a;
@@ -313,12 +335,26 @@ int cmd_commit(int argc, char **argv)
     wv_commit_opts co = WV_COMMIT_OPTS_INIT;
     co.message = msg;
     co.sign_key = sign;
+    cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
+    if (prog.on) {
+        co.progress = cli_progress_cb;
+        co.progress_arg = &prog;
+    }
     rc = wv_repo_commit(r, set, branch, &co, id);
+    cli_progress_end(&prog, rc == WV_OK);
     if (rc != WV_OK) {
         cli_die(wv_repo_errmsg(r));
         goto fail;
     }
     printf("%s\n", id);
+    if (!quiet) {
+        char what[700];
+        fflush(stdout);
+        snprintf(what, sizeof what, "committed %.12s to %.500s@%s", id, uri,
+                 branch ? branch : "main");
+        cli_summary(what, wv_model_count(set),
+                    cli_model_bytes(set, WV_DTYPE_INVALID), t0);
+    }
 fail:
     ret = rc == WV_OK ? 0
           : wv_primary(rc) == WV_CONFLICT ? EXIT_CONFLICT
@@ -338,6 +374,7 @@ out:
 static const char checkout_help[] =
     "usage: wv checkout REPO[@REF] -o OUT [--dtype T] [--format FMT]\n"
     "                   [--tensor NAME]... [--verify-signer NAME.pub]\n"
+    "                   [--quiet]\n"
     "\n"
     "Write checkpoint REF (a branch, 'latest' = the head of main, a tag, or\n"
     "an id prefix; default latest) to OUT in any writable format, chosen by\n"
@@ -347,6 +384,8 @@ static const char checkout_help[] =
     "  -o OUT         the output file (.safetensors, .npz, .pth, ...)\n"
     "  --tensor NAME  only this tensor (repeatable); others are not read\n"
     "  --dtype T      convert floating-point tensors to F32, F16 or BF16\n"
+    "                 (any case; also fp32, float, f16, fp16, half, bf16,\n"
+    "                 bfloat16, as for 'wv convert')\n"
     "  --format FMT   the output format whatever OUT's extension\n"
     "  --verify-signer NAME.pub\n"
     "                 refuse the checkpoint unless it carries a valid\n"
@@ -354,7 +393,13 @@ static const char checkout_help[] =
     "                 repository that trusts keys ('wv trust') requires a\n"
     "                 signature by one of them anyway; a signature that does\n"
     "                 not verify is always refused (exit 6)\n"
-    "  --key-file F   the key of an encrypted repository (see wv init)\n";
+    "  -q, --quiet    no summary line ('wv: wrote OUT: N tensors, SIZE in T\n"
+    "                 s', on stderr) and no progress bar (shown on a\n"
+    "                 terminal for sets of 32 MiB or more)\n"
+    "  --key-file F   the key of an encrypted repository (see wv init)\n"
+    "\n"
+    "REPO is a directory, s3://BUCKET/PREFIX or rados://POOL/PREFIX (see\n"
+    "'wv init').\n";
 
 int cmd_checkout(int argc, char **argv)
 {
@@ -367,6 +412,9 @@ int cmd_checkout(int argc, char **argv)
     wv_model *m = NULL;
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     int rc = WV_OK, ret = 0;
+    bool quiet = false;
+    double t0 = cli_now();
+    struct cli_progress prog;
 
     if (cli_want_help(argc, argv)) {
         fputs(checkout_help, stdout);
@@ -391,20 +439,17 @@ int cmd_checkout(int argc, char **argv)
         } else if (strcmp(a, "--tensor") == 0) {
             names[n_names++] = argv[++i];
         } else if (strcmp(a, "--dtype") == 0) {
-            if (wv_dtype_from_name(argv[++i], &so.cast) != WV_OK ||
-                (so.cast != WV_F32 && so.cast != WV_F16 &&
-                 so.cast != WV_BF16)) {
-                ret = cli_usage("checkout", "--dtype must be F32, F16 or "
-                                            "BF16");
+            if ((ret = cli_cast_dtype("checkout", argv[++i], &so.cast)) != 0)
                 goto out;
-            }
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            quiet = true;
         } else if (strcmp(a, "--format") == 0) {
             if (wv_format_from_name(argv[++i], &so.format) != WV_OK) {
                 ret = cli_usage("checkout", "unknown format '%s'", argv[i]);
                 goto out;
             }
         } else if (a[0] == '-' && a[1]) {
-            ret = cli_usage("checkout", "unknown option '%s'", a);
+            ret = cli_unknown_option("checkout", checkout_help, a);
             goto out;
         } else if (target == NULL) {
             target = a;
@@ -436,14 +481,36 @@ int cmd_checkout(int argc, char **argv)
         co.names = names;
         co.n_names = n_names;
     }
+    /* two bars on a terminal: the chunks read, then the file written */
+    cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
+    if (prog.on) {
+        co.progress = cli_progress_cb;
+        co.progress_arg = &prog;
+    }
     rc = wv_repo_checkout(r, ref ? ref : "latest", &co, &m);
     if (rc != WV_OK) {
+        cli_progress_end(&prog, false);
         cli_die(wv_repo_errmsg(r));
         goto done;
     }
+    cli_progress_end(&prog, true);
+    cli_warn_opaque(m, &so, outp);
+    cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
+    if (prog.on) {
+        so.progress = cli_progress_cb;
+        so.progress_arg = &prog;
+    }
     rc = wv_model_save(m, outp, &so);
-    if (rc != WV_OK)
+    cli_progress_end(&prog, rc == WV_OK);
+    if (rc != WV_OK) {
         cli_die(wv_model_errmsg(m));
+    } else if (!quiet) {
+        char what[600];
+        snprintf(what, sizeof what, "wrote %.500s (%s)", outp,
+                 wv_format_name(so.format));
+        cli_summary(what, wv_model_count(m), cli_model_bytes(m, so.cast),
+                    t0);
+    }
 done:
     ret = cli_exit_code(rc);
 out:

@@ -8,8 +8,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 static const char push_help[] =
     "usage: wv push LOCAL REMOTE[@BRANCH] [options]\n"
@@ -18,8 +16,11 @@ static const char push_help[] =
     "\n"
     "Copy checkpoints between repositories: push sends LOCAL's to REMOTE,\n"
     "pull fetches REMOTE's into LOCAL, clone makes a new LOCAL from REMOTE.\n"
-    "Either side may be a directory, s3://BUCKET/PREFIX or\n"
-    "rados://POOL/PREFIX (any two repositories work both ways).\n"
+    "Either side may be any repository (any two work both ways):\n"
+    "  DIR or file:///DIR     a local directory\n"
+    "  s3://BUCKET/PREFIX     an S3 bucket (or any S3-compatible store)\n"
+    "  rados://POOL/PREFIX    a Ceph RADOS pool\n"
+    "and the destination of push and pull may end in @BRANCH.\n"
     "\n"
     "Only the objects the destination lacks are sent. Data goes first, the\n"
     "branch and tag refs last, each by an atomic compare-and-swap, so the\n"
@@ -36,65 +37,18 @@ static const char push_help[] =
     "options:\n"
     "  -j, --jobs N   objects transferred at once (default 4)\n"
     "  --force        overwrite a diverged branch or a moved tag\n"
-    "  --quiet        no progress bar (it is shown only on a terminal)\n"
+    "  -q, --quiet    no progress bar (it is shown only on a terminal)\n"
+    "                 and no result line\n"
     "  --json         print the result as one JSON object on stdout\n"
     "\n"
     "S3: credentials, region and endpoint come from the usual AWS\n"
     "variables and files (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_ENDPOINT_URL,\n"
-    "~/.aws/credentials); see 'wv help init' for the URL forms.\n"
+    "~/.aws/credentials). RADOS: the cluster of $CEPH_CONF or ceph's\n"
+    "default configuration (/etc/ceph/ceph.conf), keyring $CEPH_KEYRING.\n"
     "\n"
     "exit status: 0 ok, 2 usage, 3 I/O error or not found, 4 access\n"
     "denied, server unreachable or other, 5 a ref diverged or changed\n"
     "meanwhile (rerun, or --force), 6 a missing or wrong key\n";
-
-struct progress {
-    bool on;
-    struct timespec t0;
-    double last;
-    uint64_t done, total;
-};
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void draw(struct progress *p, bool final)
-{
-    double t = now_s(), el = t - ((double)p->t0.tv_sec +
-                                  (double)p->t0.tv_nsec / 1e9);
-    if (!final && t - p->last < 0.2)
-        return;
-    p->last = t;
-    char d[32], tot[32], rate[32];
-    cli_human_bytes(p->done, d, sizeof d);
-    cli_human_bytes(p->total, tot, sizeof tot);
-    double r = el > 0 ? (double)p->done / el : 0;
-    cli_human_bytes((uint64_t)r, rate, sizeof rate);
-    int pct = p->total ? (int)(100.0 * (double)p->done / (double)p->total)
-                       : 100;
-    char bar[31];
-    int fill = pct * 30 / 100;
-    for (int i = 0; i < 30; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[30] = '\0';
-    long eta = r > 0 ? (long)((double)(p->total - p->done) / r) : 0;
-    fprintf(stderr, "\r[%s] %3d%%  %s / %s  %s/s  ETA %ld:%02ld ", bar, pct,
-            d, tot, rate, eta / 60, eta % 60);
-    if (final)
-        fputc('\n', stderr);
-    fflush(stderr);
-}
-
-static void on_progress(void *arg, uint64_t done, uint64_t total)
-{
-    struct progress *p = arg;
-    p->done = done;
-    p->total = total;
-    draw(p, false);
-}
 
 enum mode { PUSH, PULL, CLONE };
 
@@ -124,7 +78,7 @@ static int run(enum mode mode, const char *cmd, int argc, char **argv)
         } else if (strcmp(a, "--json") == 0) {
             json = true;
         } else if (a[0] == '-' && a[1]) {
-            return cli_usage(cmd, "unknown option '%s'", a);
+            return cli_unknown_option(cmd, push_help, a);
         } else if (npos < 2) {
             pos[npos++] = a;
         } else {
@@ -158,10 +112,8 @@ static int run(enum mode mode, const char *cmd, int argc, char **argv)
                          branch);
     }
 
-    struct progress prog;
-    memset(&prog, 0, sizeof prog);
-    prog.on = !quiet && isatty(2);
-    clock_gettime(CLOCK_MONOTONIC, &prog.t0);
+    struct cli_progress prog;
+    cli_progress_init(&prog, quiet, 0);
     char eb[WV_ERRBUF_SIZE] = "";
     wv_sync_opts o = WV_SYNC_OPTS_INIT;
     o.branch = branch;
@@ -171,15 +123,14 @@ static int run(enum mode mode, const char *cmd, int argc, char **argv)
     o.errbuf = eb;
     o.errbuf_size = sizeof eb;
     if (prog.on) {
-        o.progress = on_progress;
+        o.progress = cli_progress_cb;
         o.progress_arg = &prog;
     }
     wv_sync_result res;
-    double t0 = now_s();
+    double t0 = cli_now();
     rc = wv_repo_sync(src, dst, &o, &res);
-    double el = now_s() - t0;
-    if (prog.on && prog.total)
-        draw(&prog, true);
+    double el = cli_now() - t0;
+    cli_progress_end(&prog, rc == WV_OK);
     if (rc != WV_OK) {
         cli_die(eb);
     }

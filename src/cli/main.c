@@ -79,7 +79,8 @@ static const char main_help[] =
     "  init DIR                       create a checkpoint repository\n"
     "  commit REPO[@BRANCH] FILE...   store files as a new checkpoint\n"
     "  checkout REPO[@REF] -o OUT     write a checkpoint to a file\n"
-    "  log REPO[@REF] [-n N]          history of a branch, newest first\n"
+    "  log REPO[@REF] [-n N] [--all]  history of a branch (or of all),\n"
+    "                                 newest first\n"
     "  show REPO[@REF]                a checkpoint's metadata and tensors\n"
     "  diff REPO A B                  tensors added, removed, changed\n"
     "  tag REPO NAME [REF]            name a checkpoint for good (--list, -d)\n"
@@ -99,6 +100,11 @@ static const char main_help[] =
     "                                 key; else $WV_PASSPHRASE, $WV_KEY_FILE\n"
     "                                 or a passphrase typed at the terminal\n"
     "\n"
+    "REPO is a directory (or file:///DIR), s3://BUCKET/PREFIX or\n"
+    "rados://POOL/PREFIX; REPO@REF names a branch, a tag, 'latest' or an\n"
+    "id prefix. A FILE to read may also be s3://BUCKET/KEY or\n"
+    "http(s)://HOST/PATH.\n"
+    "\n"
     "formats (detected from the content when reading, from the extension\n"
     "when writing):\n"
     "  safetensors  .safetensors (also Hugging Face shard indexes)\n"
@@ -109,7 +115,8 @@ static const char main_help[] =
     "  gguf         GGUF v2/v3 (.gguf), quantised types kept as they are\n"
     "\n"
     "options:\n"
-    "  -h, --help                     this text; 'wv CMD --help' for a command\n"
+    "  -h, --help                     this text; 'wv CMD --help' (or 'wv\n"
+    "                                 help CMD') for a command\n"
     "  --version                      print the version\n"
     "\n"
     "exit status: 0 ok, 1 bad input, 2 usage error, 3 I/O error or not\n"
@@ -139,7 +146,7 @@ static const char inspect_help[] =
 
 static const char convert_help[] =
     "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT]\n"
-    "                  [--compress] [--nest] [--shard-size SIZE]\n"
+    "                  [--compress] [--nest] [--shard-size SIZE] [--quiet]\n"
     "       (OUT may also be given as -o OUT, as in wv checkout)\n"
     "\n"
     "Convert IN to OUT. The input format is detected from the content; the\n"
@@ -153,7 +160,9 @@ static const char convert_help[] =
     "partial file.\n"
     "\n"
     "  --dtype T     convert every floating-point tensor to T (F32, F16 or\n"
-    "                BF16). Widening is exact; narrowing rounds to nearest\n"
+    "                BF16, in any case, or f32/fp32/float/float32,\n"
+    "                f16/fp16/half/float16, bf16/bfloat16). Widening is\n"
+    "                exact; narrowing rounds to nearest\n"
     "                even, and NaN, infinities and subnormals follow IEEE 754.\n"
     "                Integer and boolean tensors are kept as they are. GGUF\n"
     "                Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, the K-quants (Q2_K, Q3_K,\n"
@@ -171,13 +180,18 @@ static const char convert_help[] =
     "                model-00001-of-0000N.safetensors ... and the index\n"
     "                model.safetensors.index.json (written last). A set that\n"
     "                fits in one shard is written as the single file OUT.\n"
+    "  -q, --quiet   no summary line ('wv: wrote OUT: N tensors, SIZE in\n"
+    "                T s', on stderr) and no progress bar (shown on a\n"
+    "                terminal for sets of 32 MiB or more)\n"
     "\n"
     "IN may be a shard index (model.safetensors.index.json,\n"
     "pytorch_model.bin.index.json): its shards are read as one set.\n"
     "\n"
     "A .npy holds one array: the input must have exactly one tensor. npy,\n"
-    "npz and MXNet cannot hold metadata; npy and npz have no BF16/F8. Such\n"
-    "losses are refused or reported, never silent.\n";
+    "npz and MXNet cannot hold metadata; npy and npz have no BF16/F8; Keras\n"
+    "HDF5 stores BF16/F8 as an opaque type that only weightvault reads back\n"
+    "as such (a warning says so). Such losses are refused or reported,\n"
+    "never silent.\n";
 
 static const char verify_help[] =
     "usage: wv verify FILE\n"
@@ -271,6 +285,25 @@ void cli_human_bytes(uint64_t n, char *buf, size_t cap)
         snprintf(buf, cap, "%.1f %s", v, units[u]);
 }
 
+/* PATH (or REPO of PATH = REPO@REF) is a local repository, not a weights
+ * file: say so, pointing at the commands that read repositories. */
+static bool repo_not_file(const char *path)
+{
+    char *repo = NULL;
+    const char *ref = NULL;
+    bool is = false;
+    if (strstr(path, "://") != NULL || cli_split_ref(path, &repo, &ref) != 0)
+        return false;
+    is = cli_is_repo(path) || (ref && cli_is_repo(repo));
+    if (is)
+        fprintf(stderr, "wv: %s: a weightvault repository, not a weights "
+                        "file: see 'wv show %s' (its tensors), 'wv log %s' "
+                        "or 'wv checkout %s -o FILE'\n",
+                path, path, repo, path);
+    free(repo);
+    return is;
+}
+
 int cli_load(const char *path, unsigned flags, wv_model **m)
 {
     return cli_load_some(path, flags, NULL, 0, m);
@@ -287,6 +320,8 @@ int cli_load_some(const char *path, unsigned flags, const char *const *names,
     o.errbuf = errbuf;
     o.errbuf_size = sizeof errbuf;
     int rc = wv_model_load(path, &o, m);
+    if (rc != WV_OK && repo_not_file(path))
+        return rc;
     if (rc != WV_OK)
         cli_die(errbuf[0] ? errbuf : wv_strerror(rc));
     return rc;
@@ -317,7 +352,7 @@ static int cmd_inspect(int argc, char **argv)
                 return cli_usage("inspect", "at most 64 --tensor options");
             names[n_names++] = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return cli_usage("inspect", "unknown option '%s'", argv[i]);
+            return cli_unknown_option("inspect", inspect_help, argv[i]);
         else if (file == NULL)
             file = argv[i];
         else
@@ -434,6 +469,9 @@ uint64_t cli_parse_size(const char *s)
 static int cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
+    bool quiet = false;
+    double t0 = cli_now();
+    struct cli_progress prog;
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     wv_model *m = NULL;
     int rc;
@@ -449,13 +487,8 @@ static int cmd_convert(int argc, char **argv)
                 return cli_usage("convert", "%s needs a value", a);
             const char *v = argv[++i];
             if (a[2] == 'd') {
-                if (wv_dtype_from_name(v, &so.cast) != WV_OK ||
-                    (so.cast != WV_F32 && so.cast != WV_F16 &&
-                     so.cast != WV_BF16))
-                    return cli_usage("convert",
-                                       "--dtype must be F32, F16 or BF16, "
-                                       "not '%s'",
-                                       v);
+                if (cli_cast_dtype("convert", v, &so.cast) != 0)
+                    return EXIT_USAGE;
             } else if (wv_format_from_name(v, &so.format) != WV_OK) {
                 return cli_usage("convert", "unknown format '%s'", v);
             }
@@ -472,6 +505,8 @@ static int cmd_convert(int argc, char **argv)
             so.flags |= WV_SAVE_COMPRESS;
         } else if (strcmp(a, "--nest") == 0) {
             so.flags |= WV_SAVE_NEST;
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            quiet = true;
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
             /* as in wv checkout: OUT may also be given this way */
             if (i + 1 >= argc)
@@ -480,7 +515,7 @@ static int cmd_convert(int argc, char **argv)
                 return cli_usage("convert", "OUT given twice");
             out = argv[++i];
         } else if (a[0] == '-' && a[1] != '\0') {
-            return cli_usage("convert", "unknown option '%s'", a);
+            return cli_unknown_option("convert", convert_help, a);
         } else if (in == NULL) {
             in = a;
         } else if (out == NULL) {
@@ -509,9 +544,23 @@ static int cmd_convert(int argc, char **argv)
                 "carried over\n",
                 wv_format_name(so.format), wv_model_meta_count(m),
                 wv_model_meta_count(m) == 1 ? "y" : "ies", in);
+    cli_warn_opaque(m, &so, out);
+    cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
+    if (prog.on) {
+        so.progress = cli_progress_cb;
+        so.progress_arg = &prog;
+    }
     rc = wv_model_save(m, out, &so);
-    if (rc != WV_OK)
+    cli_progress_end(&prog, rc == WV_OK);
+    if (rc != WV_OK) {
         cli_die(wv_model_errmsg(m));
+    } else if (!quiet) {
+        char what[600];
+        snprintf(what, sizeof what, "wrote %.500s (%s)", out,
+                 wv_format_name(so.format));
+        cli_summary(what, wv_model_count(m), cli_model_bytes(m, so.cast),
+                    t0);
+    }
     wv_model_free(m);
     return cli_exit_code(rc);
 }
@@ -528,7 +577,7 @@ static int cmd_verify(int argc, char **argv)
     }
     for (int i = 0; i < argc; i++) {
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return cli_usage("verify", "unknown option '%s'", argv[i]);
+            return cli_unknown_option("verify", verify_help, argv[i]);
         if (file != NULL)
             return cli_usage("verify", "one FILE only");
         file = argv[i];
@@ -604,8 +653,13 @@ int main(int argc, char **argv)
     }
     if (cli_take_key_file(&sub_argc, sub_argv) != 0)
         return EXIT_USAGE;
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    const char *names[sizeof commands / sizeof commands[0] + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(sub_argc, sub_argv);
-    return cli_usage(NULL, "unknown command '%s'", cmd);
+        names[n++] = commands[i].name;
+    }
+    names[n++] = "help";
+    return cli_unknown_word(NULL, "command", cmd, names, n);
 }

@@ -202,6 +202,8 @@ static void raw_write(struct wv__wfile *f, const unsigned char *p, size_t n)
 #endif
         f->kicked = f->fd_off;
     }
+    if (f->progress)
+        f->progress(f->progress_arg, f->fd_off, f->progress_total);
 }
 
 static void flush_buf(struct wv__wfile *f)

@@ -249,6 +249,10 @@ struct wv__wfile {
     uint32_t crc;
     int rc;
     struct wv__err *err;
+    /* optional: told the bytes written so far, of about progress_total */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
+    uint64_t progress_total;
 };
 int wv__wfile_open(struct wv__wfile *f, const char *path,
                    struct wv__err *err);

@@ -214,6 +214,26 @@ int wv_model_load_mem(const void *buf, size_t len, const wv_load_opts *opts,
     return rc;
 }
 
+/* The bytes of tensor data a save writes, casts applied: what a progress
+ * callback counts towards. */
+static uint64_t save_bytes(const wv_model *m, wv_dtype cast)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        wv_dtype to = wv__cast_target(t->dtype, cast);
+        if (to == t->dtype) {
+            total += t->nbytes;
+            continue;
+        }
+        uint64_t elems = 1;
+        for (int d = 0; d < t->ndim; d++)
+            elems *= t->shape[d];
+        total += elems * wv_dtype_size(to);
+    }
+    return total;
+}
+
 int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
 {
     static const wv_save_opts defaults = WV_SAVE_OPTS_INIT;
@@ -255,12 +275,27 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
     }
     WV_TRY(wv__wfile_open(&f, path, err));
     open = true;
+    if (opts->struct_size >= offsetof(wv_save_opts, progress_arg) +
+                                 sizeof opts->progress_arg &&
+        opts->progress) {
+        f.progress = opts->progress;
+        f.progress_arg = opts->progress_arg;
+        f.progress_total = save_bytes(m, opts->cast);
+    }
     rc = ops->save(m, &f, opts, err);
     if (rc == WV_OK)
         rc = wv__wfile_commit(&f);
     else
         wv__wfile_abort(&f);
     open = false;
+    if (rc != WV_OK && err->code != WV_OK && strstr(err->msg, path) == NULL) {
+        /* "tensor 'w': ..." from a writer: name the output and format */
+        char inner[WV_ERRBUF_SIZE];
+        snprintf(inner, sizeof inner, "%s", err->msg);
+        wv__clearerr(err);
+        wv__seterr(err, rc, "%s: cannot write it as %s: %s", path, ops->name,
+                   inner);
+    }
 out:
     if (open)
         wv__wfile_abort(&f);

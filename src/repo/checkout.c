@@ -356,6 +356,15 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
              WV_NOMEM, "out of memory");
     size_t cap = wv__chunk_bound(r, cs), i_job = 0, reclaimed = 0;
     bool going = true;
+    /* progress: bytes of tensor data read, of all wanted */
+    bool has_progress = opts->struct_size >=
+                            offsetof(wv_checkout_opts, progress_arg) +
+                                sizeof opts->progress_arg &&
+                        opts->progress != NULL;
+    uint64_t p_done = 0, p_total = 0;
+    for (size_t i = 0; has_progress && i < mf.n_tensors; i++)
+        if (wanted(opts, mf.tensors[i].name))
+            p_total += mf.tensors[i].nbytes;
     for (size_t i = 0; i < mf.n_tensors && going; i++) {
         const struct wv__mtensor *t = &mf.tensors[i];
         n_bufs = i + 1;
@@ -409,6 +418,10 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
             going = opipe_post(&p, i_job);
             if (p.n_th == 0)
                 opipe_wait(&p, i_job);
+            if (has_progress) {
+                p_done += j->n;
+                opts->progress(opts->progress_arg, p_done, p_total);
+            }
             if (!going)
                 break;
         }

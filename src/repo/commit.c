@@ -785,6 +785,39 @@ static int read_head(wv_repo *r, const char *refkey, const char *branch,
     return rc;
 }
 
+/* A repository that trusts keys accepts only checkpoints signed by one of
+ * them (checkouts refuse the others): refuse such a commit up front rather
+ * than store a checkpoint nobody can check out. sk: the signing key, or
+ * NULL for an unsigned commit. */
+static int signer_trusted(wv_repo *r, const unsigned char *sk)
+{
+    struct wv__err *err = &r->err;
+    unsigned char (*trusted)[32] = NULL;
+    size_t n = 0;
+    int rc = WV_OK;
+    WV_TRY(wv__trust_keys(r, &trusted, &n));
+    if (n == 0)
+        goto out;
+    WV_CHECK(sk != NULL, WV_AUTH_SIGNATURE,
+             "%s: the repository trusts %zu key%s and accepts only "
+             "checkpoints signed by one of them: sign the commit (wv "
+             "commit --sign NAME.key; sign_key in the C API)",
+             r->uri, n, n == 1 ? "" : "s");
+    bool ok = false;
+    for (size_t i = 0; i < n && !ok; i++)
+        ok = memcmp(trusted[i], sk + 32, 32) == 0;
+    char hex[65];
+    wv__hex(sk + 32, 32, hex);
+    WV_CHECK(ok, WV_AUTH_SIGNATURE,
+             "%s: the signing key %.16s is not one of the repository's %zu "
+             "trusted keys (wv trust list), so checkouts would refuse the "
+             "checkpoint: sign with a trusted key (--sign NAME.key)",
+             r->uri, hex, n);
+out:
+    wv__free(trusted);
+    return rc;
+}
+
 /* wv_commit_opts before it grew sign_key. */
 #define COMMIT_OPTS_V1 offsetof(wv_commit_opts, sign_key)
 
@@ -838,6 +871,7 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
              "out of memory");
 
     WV_TRY(wv__repo_lock(r, false));
+    WV_TRY(signer_trusted(r, sk));
     WV_TRY(wv__repo_load_index(r));
     WV_TRY(read_head(r, refkey, branch, head, head_raw));
 
@@ -909,6 +943,14 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
     link_parent(r, m, head, tfirst, hs.jobs, &pm);
     WV_CHECK(chunker_start(&hs, cs) == WV_OK, WV_NOMEM, "out of memory");
     pk.cidx_mu = &hs.mu;
+    /* progress: bytes of tensor data chunked and stored, of all */
+    bool has_progress = opts->struct_size >=
+                            offsetof(wv_commit_opts, progress_arg) +
+                                sizeof opts->progress_arg &&
+                        opts->progress != NULL;
+    uint64_t p_done = 0, p_total = 0;
+    for (size_t i = 0; has_progress && i < m->n_tensors; i++)
+        p_total += m->tensors[i].nbytes;
     for (size_t i = 0; i < hs.n; i++) {
         const struct cjob *j = &hs.jobs[i];
         WV_CHECK(chunker_wait(&hs, i) == WV_OK, WV_NOMEM, "out of memory");
@@ -921,6 +963,10 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
                                   err));
         } /* else stored already: never written again */
         chunker_consumed(&hs, i);
+        if (has_progress) {
+            p_done += j->n;
+            opts->progress(opts->progress_arg, p_done, p_total);
+        }
     }
     r->n_same_as_parent = hs.n_same;
     WV_TRY(flush_pack(&pk, err));

@@ -575,7 +575,23 @@ int wv_repo_open_ex(const char *uri, const wv_open_opts *opts,
     err = &r->err;
     r->uri = wv__strdup(uri);
     WV_CHECK(r->uri != NULL, WV_NOMEM, "out of memory");
-    WV_TRY(wv__store_open(r->uri, false, err, &r->store));
+    rc = wv__store_open(r->uri, false, err, &r->store);
+    if (rc == WV_NOTFOUND) {
+        /* "DIR: No such file or directory": say what is missing and how
+         * to make one. */
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        size_t ul = strlen(uri);
+        const char *w = why;
+        if (ul + 2 < sizeof why && strncmp(why, uri, ul) == 0 &&
+            why[ul] == ':' && why[ul + 1] == ' ')
+            w = why + ul + 2;
+        wv__clearerr(err);
+        WV_CHECK(0, WV_NOTFOUND, "%s: no repository here (%s); create one "
+                                 "with 'wv init %s'",
+                 uri, w, uri);
+    }
+    WV_TRY(rc);
     rc = wv__store_get_all(r->store, "config", 1 << 16, &text, &len);
     if (rc == WV_NOTFOUND) {
         wv__clearerr(err);

@@ -180,6 +180,61 @@ int wv_dtype_from_name(const char *name, wv_dtype *out)
     return WV_NOTFOUND;
 }
 
+/* The names people type: "f16", "fp16", "half", "bfloat16", "float32",
+ * "int8" ... (NumPy's and PyTorch's spellings), matched ignoring case;
+ * the canonical names ("F16", "q4_0", ...) too. */
+int wv_dtype_parse(const char *name, wv_dtype *out)
+{
+    static const struct {
+        const char *alias;
+        wv_dtype dt;
+    } aliases[] = {
+        {"f16", WV_F16},       {"fp16", WV_F16},      {"half", WV_F16},
+        {"float16", WV_F16},   {"bf16", WV_BF16},     {"bfloat16", WV_BF16},
+        {"f32", WV_F32},       {"fp32", WV_F32},      {"float", WV_F32},
+        {"float32", WV_F32},   {"single", WV_F32},    {"f64", WV_F64},
+        {"fp64", WV_F64},      {"double", WV_F64},    {"float64", WV_F64},
+        {"i8", WV_I8},         {"int8", WV_I8},       {"u8", WV_U8},
+        {"uint8", WV_U8},      {"i16", WV_I16},       {"int16", WV_I16},
+        {"short", WV_I16},     {"u16", WV_U16},       {"uint16", WV_U16},
+        {"i32", WV_I32},       {"int32", WV_I32},     {"int", WV_I32},
+        {"u32", WV_U32},       {"uint32", WV_U32},    {"i64", WV_I64},
+        {"int64", WV_I64},     {"long", WV_I64},      {"u64", WV_U64},
+        {"uint64", WV_U64},    {"bool", WV_BOOL},     {"c64", WV_C64},
+        {"complex64", WV_C64}, {"fp8_e4m3", WV_F8_E4M3},
+        {"float8_e4m3fn", WV_F8_E4M3},                {"fp8_e5m2", WV_F8_E5M2},
+        {"float8_e5m2", WV_F8_E5M2},
+    };
+    char low[32];
+    size_t n = name ? strlen(name) : 0;
+    *out = WV_DTYPE_INVALID;
+    if (n == 0 || n >= sizeof low)
+        return WV_NOTFOUND;
+    for (size_t i = 0; i <= n; i++) {
+        char c = name[i];
+        low[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+        if (strcmp(aliases[i].alias, low) == 0) {
+            *out = aliases[i].dt;
+            return WV_OK;
+        }
+    }
+    for (int i = 1; i < WV__DTYPE_COUNT; i++) {
+        const char *c = dtypes[i].name;
+        size_t k = 0;
+        while (c[k] && low[k] == (c[k] >= 'A' && c[k] <= 'Z'
+                                      ? (char)(c[k] - 'A' + 'a')
+                                      : c[k]))
+            k++;
+        if (c[k] == '\0' && low[k] == '\0') {
+            *out = (wv_dtype)i;
+            return WV_OK;
+        }
+    }
+    return WV_NOTFOUND;
+}
+
 wv_dtype wv__cast_target(wv_dtype from, wv_dtype cast)
 {
     if (cast == WV_DTYPE_INVALID ||

@@ -295,6 +295,9 @@ for repo in "$R" "$P"; do
     one_line_error "is not signed"
     expect 1 "$WV" commit "$repo" "$tmp/b.safetensors" --sign "$tmp/alice.pub"
     one_line_error "not a weightvault secret signing key"
+    # (signed by a key the repository will not trust)
+    expect 0 "$WV" commit "$repo@mallory" "$tmp/b.safetensors" -m mallory --sign "$tmp/mallory.key"
+    mid=$(cat "$tmp/out")
     # the repository's trusted keys
     expect 0 "$WV" trust add "$repo" "$tmp/alice.pub" --label alice
     expect 0 "$WV" trust list "$repo"
@@ -302,8 +305,11 @@ for repo in "$R" "$P"; do
     tid=$(awk '{print $1}' "$tmp/out")
     expect 6 "$WV" checkout "$repo@$uid" -o "$tmp/s.safetensors"
     one_line_error "not signed"
-    expect 0 "$WV" commit "$repo" "$tmp/b.safetensors" -m mallory --sign "$tmp/mallory.key"
-    mid=$(cat "$tmp/out")
+    # commits are refused where checkouts would refuse them
+    expect 6 "$WV" commit "$repo" "$tmp/b.safetensors" -m unsigned2
+    one_line_error "--sign"
+    expect 6 "$WV" commit "$repo" "$tmp/b.safetensors" -m mallory2 --sign "$tmp/mallory.key"
+    one_line_error "not one of the repository's"
     expect 0 "$WV" show "$repo@$sid"
     has "^signer:     $akey (trusted: alice)\$"
     expect 0 "$WV" show "$repo@$mid"

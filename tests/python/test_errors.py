@@ -47,7 +47,8 @@ def test_unknown_extension_is_usage_error(tmp_path):
 def test_repository_errors(tmp_path, mem_uri):
     with pytest.raises(wv.NotFoundError) as e:
         wv.load(tmp_path / "norepo@main")
-    assert "norepo: No such file or directory" in e.value.message
+    assert "norepo: no repository here (No such file or directory)" in e.value.message
+    assert "create one with 'wv init" in e.value.message
     (tmp_path / "empty").mkdir()
     with pytest.raises(wv.NotFoundError) as e:
         wv.load(tmp_path / "empty@main")

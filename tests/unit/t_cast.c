@@ -537,3 +537,32 @@ TEST_IMPL(cast_many_elements_and_save)
     wv_model_free(r);
     wv_model_free(m);
 }
+
+/* wv_dtype_parse: the names people type, any case; wv_dtype_from_name
+ * stays exact (file formats rely on it). */
+TEST_IMPL(dtype_parse_aliases)
+{
+    static const struct {
+        const char *name;
+        wv_dtype dt;
+    } ok[] = {
+        {"F16", WV_F16},       {"f16", WV_F16},        {"fp16", WV_F16},
+        {"Half", WV_F16},      {"FLOAT16", WV_F16},    {"bf16", WV_BF16},
+        {"BFloat16", WV_BF16}, {"f32", WV_F32},        {"FP32", WV_F32},
+        {"float", WV_F32},     {"float32", WV_F32},    {"f64", WV_F64},
+        {"double", WV_F64},    {"i8", WV_I8},          {"INT8", WV_I8},
+        {"u8", WV_U8},         {"uint8", WV_U8},       {"int64", WV_I64},
+        {"q4_0", WV_Q4_0},     {"f8_e4m3", WV_F8_E4M3}, {"bool", WV_BOOL},
+    };
+    wv_dtype dt;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        ASSERT_OK(wv_dtype_parse(ok[i].name, &dt));
+        ASSERT_EQ(dt, ok[i].dt);
+    }
+    ASSERT_EQ(wv_dtype_parse("f17", &dt), WV_NOTFOUND);
+    ASSERT_EQ(dt, WV_DTYPE_INVALID);
+    ASSERT_EQ(wv_dtype_parse("", &dt), WV_NOTFOUND);
+    ASSERT_EQ(wv_dtype_parse("float16float16float16float16float16", &dt),
+              WV_NOTFOUND);
+    ASSERT_EQ(wv_dtype_from_name("f16", &dt), WV_NOTFOUND);
+}

@@ -649,6 +649,23 @@ static void sign_case(const char *uri, bool encrypted)
     ASSERT_OK(wv_repo_checkout(r, "fixed", NULL, &back));
     wv_model_free(back);
     back = NULL;
+    /* Commits are refused where checkouts would refuse them: unsigned, or
+     * signed by a key the repository does not trust; nothing moves. */
+    char before[WV_ID_HEX], after[WV_ID_HEX], nid[WV_ID_HEX];
+    ASSERT_OK(wv_repo_resolve(r, "main", before));
+    ASSERT_EQ(commit_named(r, m, NULL, nid), WV_AUTH_SIGNATURE);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "--sign");
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "trusts 1 key");
+    co.sign_key = k2key;
+    ASSERT_EQ(wv_repo_commit(r, m, NULL, &co, nid), WV_AUTH_SIGNATURE);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "not one of the repository's");
+    ASSERT_OK(wv_repo_resolve(r, "main", after));
+    ASSERT_STREQ(before, after);
+    co.sign_key = k1key;
+    ASSERT_OK(wv_repo_commit(r, m, "signed-after-trust", &co, nid));
+    ASSERT_OK(wv_repo_checkout(r, nid, NULL, &back));
+    wv_model_free(back);
+    back = NULL;
     ASSERT_EQ(wv_repo_trust_remove(r, "0000"), WV_NOTFOUND);
     ASSERT_OK(wv_repo_trust_remove(r, tid));
     ASSERT_OK(wv_repo_checkout(r, unsig, NULL, &back));

@@ -376,6 +376,8 @@ TEST_IMPL(npz_cast_and_refusals)
     ASSERT_CONTAINS(wv_model_errmsg(m), "--dtype F32");
     ASSERT(wv_model_save(m, wvtest_path("b.npz"), &so) != WV_OK);
     ASSERT_CONTAINS(wv_model_errmsg(m), "npy has no bfloat16 type");
+    /* the message names the output file and its format */
+    ASSERT_CONTAINS(wv_model_errmsg(m), "b.npz: cannot write it as npz: ");
     so.cast = WV_DTYPE_INVALID;
     ASSERT_OK(wvtest_add_pattern(m, "e4", WV_F8_E4M3, 1, sh, 0));
     ASSERT(wv_model_save(m, wvtest_path("b.npz"), &so) != WV_OK);

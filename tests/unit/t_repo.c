@@ -436,3 +436,69 @@ TEST_IMPL(repo_checkout_buffer_reuse)
     wv_model_free(m);
     wv_repo_close(r);
 }
+
+/* Progress callbacks of commit, checkout and save: called, increasing,
+ * ending at the total (the tensor data). */
+struct prog {
+    int calls;
+    uint64_t done, total;
+    int backwards;
+};
+
+static void on_prog(void *arg, uint64_t done, uint64_t total)
+{
+    struct prog *p = arg;
+    if (done < p->done)
+        p->backwards++;
+    p->calls++;
+    p->done = done;
+    p->total = total;
+}
+
+TEST_IMPL(repo_progress_callbacks)
+{
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.chunk_size = 64 << 10;
+    ASSERT_OK(wv_repo_init("mem://progress", &io));
+    wv_repo *r = NULL;
+    char eb[WV_ERRBUF_SIZE], id[WV_ID_HEX];
+    ASSERT_OK(wv_repo_open("mem://progress", eb, sizeof eb, &r));
+    wv_model *m = make_set(0, 1 << 20), *back = NULL;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < wv_model_count(m); i++)
+        bytes += wv_tensor_nbytes(wv_model_tensor(m, i));
+
+    struct prog pc = {0, 0, 0, 0};
+    wv_commit_opts co = WV_COMMIT_OPTS_INIT;
+    co.progress = on_prog;
+    co.progress_arg = &pc;
+    ASSERT_OK(wv_repo_commit(r, m, NULL, &co, id));
+    ASSERT(pc.calls >= 16); /* 1 MiB in 64 KiB chunks */
+    ASSERT_EQ(pc.backwards, 0);
+    ASSERT_EQ(pc.total, bytes);
+    ASSERT_EQ(pc.done, bytes);
+
+    struct prog pk = {0, 0, 0, 0};
+    wv_checkout_opts ko = WV_CHECKOUT_OPTS_INIT;
+    ko.progress = on_prog;
+    ko.progress_arg = &pk;
+    ASSERT_OK(wv_repo_checkout(r, id, &ko, &back));
+    ASSERT(pk.calls >= 16);
+    ASSERT_EQ(pk.backwards, 0);
+    ASSERT_EQ(pk.total, bytes);
+    ASSERT_EQ(pk.done, bytes);
+
+    struct prog ps = {0, 0, 0, 0};
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    so.progress = on_prog;
+    so.progress_arg = &ps;
+    so.cast = WV_F16; /* F32 and BF16 halve or stay; the total says so */
+    ASSERT_OK(wv_model_save(back, wvtest_path("progress.safetensors"), &so));
+    ASSERT(ps.calls >= 1);
+    ASSERT_EQ(ps.backwards, 0);
+    ASSERT_EQ(ps.total, (bytes - 200 - 8) / 2 + 200 + 8);
+    ASSERT(ps.done >= ps.total); /* the header comes on top */
+    wv_model_free(back);
+    wv_model_free(m);
+    wv_repo_close(r);
+}
