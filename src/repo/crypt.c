@@ -1174,7 +1174,14 @@ int wv__ref_read(wv_repo *r, const char *key, const char *shown,
     int rc = wv__store_ref_get(r->store, key, raw, WV__REF_RAW_MAX);
     if (rc != WV_OK)
         return rc;
+    /* Exactly the value a writer stores: the id or the sealed value, one
+     * newline, nothing after it. */
     size_t len = strcspn(raw, "\r\n");
+    if (raw[len] != '\n' || raw[len + 1] != '\0')
+        return wv__seterr(&r->err, WV_CORRUPT,
+                          "%s: ref '%s' does not hold exactly one line "
+                          "(trailing or missing bytes)",
+                          r->uri, shown);
     if (r->crypt == NULL) {
         if (len != 64 || unhex_n(raw, tmp, 32) != 0)
             return wv__seterr(&r->err, WV_CORRUPT,

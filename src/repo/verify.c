@@ -253,12 +253,7 @@ static int check_refs(struct vctx *c, char **keys, size_t n)
             return rc;
         if (wv_primary(rc) == WV_CORRUPT) {
             c->st.refs++;
-            if (r->crypt)
-                problem(c, keys[i], NULL, NULL, NULL, "%s",
-                        bare(r, r->err.msg));
-            else
-                problem(c, keys[i], NULL, NULL, NULL,
-                        "%s: does not hold a checkpoint id", keys[i]);
+            problem(c, keys[i], NULL, NULL, NULL, "%s", bare(r, r->err.msg));
             wv__clearerr(&r->err);
             continue;
         }
