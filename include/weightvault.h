@@ -697,8 +697,12 @@ typedef struct wv_gc_opts {
     int dry_run;          /* compute and report, change nothing        */
     int repack_percent;   /* rewrite a pack when more than this share
                              of its bytes is dead (default 30)         */
+    int64_t tmp_age;      /* seconds a temporary file left by a killed
+                             writer must be untouched before gc removes
+                             it (default 3600); one whose writing
+                             process still runs on this host is kept   */
 } wv_gc_opts;
-#define WV_GC_OPTS_INIT {sizeof(wv_gc_opts), 0, 30}
+#define WV_GC_OPTS_INIT {sizeof(wv_gc_opts), 0, 30, 3600}
 
 typedef struct wv_gc_stats {
     uint64_t checkpoints;     /* manifests kept alive                  */
@@ -715,6 +719,8 @@ typedef struct wv_gc_stats {
     uint64_t bytes_before;    /* packs and index objects               */
     uint64_t bytes_after;
     uint64_t bytes_freed;     /* before - after (estimated: dry run)   */
+    uint64_t tmp_removed;     /* temporary files of killed writers
+                                 removed (local stores)                */
 } wv_gc_stats;
 
 /* Delete the data no checkpoint references. Refuses to run (WV_CORRUPT)

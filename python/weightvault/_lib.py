@@ -97,7 +97,7 @@ class PruneStats(ctypes.Structure):
 
 class GcOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("dry_run", c_int),
-                ("repack_percent", c_int)]
+                ("repack_percent", c_int), ("tmp_age", ctypes.c_int64)]
 
 
 class GcStats(ctypes.Structure):
@@ -105,7 +105,7 @@ class GcStats(ctypes.Structure):
         "checkpoints", "live_chunks", "missing_chunks", "packs",
         "packs_deleted", "packs_repacked", "packs_written",
         "indexes_deleted", "indexes_written", "locks_removed",
-        "bytes_before", "bytes_after", "bytes_freed")]
+        "bytes_before", "bytes_after", "bytes_freed", "tmp_removed")]
 
 
 class VerifyProblem(ctypes.Structure):

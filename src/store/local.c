@@ -586,9 +586,25 @@ static int l_sync(struct local *l)
     return rc;
 }
 
-/* Remove ".tmp-*" files (objects a killed writer never renamed) older
- * than min_age seconds, under dir, depth-bounded. */
-static void sweep_dir(const char *dir, int64_t min_age, int depth)
+/* Could the writer of temporary file `name` (".tmp-<pid>-<n>", written
+ * by l_putv) still rename it? Yes while a process with that pid lives on
+ * this host (or the name carries no pid): such a file is never removed,
+ * however old, since a writer may take longer than any grace period. */
+static bool tmp_writer_alive(const char *name)
+{
+    char *end;
+    errno = 0;
+    long pid = strtol(name + 5, &end, 10);
+    if (end == name + 5 || *end != '-' || errno != 0 || pid <= 0 ||
+        (long)(pid_t)pid != pid)
+        return true;
+    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+/* Remove ".tmp-*" files (objects, lock objects and refs a killed writer
+ * never renamed) untouched for min_age seconds whose writer is gone, under
+ * dir, depth-bounded. */
+static void sweep_dir(const char *dir, struct wv__store_sweep *sw, int depth)
 {
     DIR *d = opendir(dir);
     if (d == NULL)
@@ -606,11 +622,12 @@ static void sweep_dir(const char *dir, int64_t min_age, int depth)
         if (lstat(p, &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode) && de->d_name[0] != '.' && depth < 16)
-            sweep_dir(p, min_age, depth + 1);
+            sweep_dir(p, sw, depth + 1);
         else if (S_ISREG(st.st_mode) &&
                  strncmp(de->d_name, ".tmp-", 5) == 0 &&
-                 now - st.st_mtime >= min_age)
-            unlink(p);
+                 (int64_t)(now - st.st_mtime) >= sw->min_age &&
+                 !tmp_writer_alive(de->d_name) && unlink(p) == 0)
+            sw->removed++;
     }
     closedir(d);
 }
@@ -656,7 +673,7 @@ static int l_control(struct wv__store *s, int op, void *arg)
 {
     struct local *l = (struct local *)s;
     if (op == WV_STORE_SWEEP) {
-        sweep_dir(l->root, *(const int64_t *)arg, 0);
+        sweep_dir(l->root, arg, 0);
         return WV_OK;
     }
     if (op == WV_STORE_SYNC)
