@@ -748,6 +748,10 @@ typedef struct wv_verify_stats {
     uint64_t chunks;      /* distinct chunks re-hashed successfully    */
     uint64_t bytes;       /* their plaintext bytes                     */
     uint64_t problems;
+    char unlocked[256];   /* "" normally; else why verify ran without
+                             its shared lock (a user who may only read
+                             the store cannot write one): a gc running
+                             meanwhile could make objects look missing */
 } wv_verify_stats;
 
 /* Check the whole repository: every ref names an existing checkpoint;

@@ -117,7 +117,7 @@ class VerifyProblem(ctypes.Structure):
 class VerifyStats(ctypes.Structure):
     _fields_ = [(n, c_uint64) for n in (
         "checkpoints", "refs", "indexes", "packs", "chunks", "bytes",
-        "problems")]
+        "problems")] + [("unlocked", ctypes.c_char * 256)]
 
 
 ASYNC_COPY, ASYNC_TAKE = 1, 2

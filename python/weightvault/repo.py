@@ -545,6 +545,8 @@ class Repository:
         if rc != _lib.CORRUPT:
             check(rc, self._msg)
         out = {f: getattr(st, f) for f, _ in _lib.VerifyStats._fields_}
+        # "" normally, else why the check ran without its lock
+        out["unlocked"] = _lib.dec(st.unlocked) or ""
         out.update(ok=rc == _lib.OK, problems=problems)
         return out
 

@@ -305,11 +305,15 @@ int cmd_verify_repo(const char *uri)
 {
     wv_repo *r = NULL;
     wv_verify_stats st;
+    memset(&st, 0, sizeof st);
     char hb[32];
     int rc = cli_open_repo(uri, &r);
     if (rc != WV_OK)
         return repo_exit(rc);
     rc = wv_repo_verify(r, print_problem, NULL, &st);
+    if (st.unlocked[0])
+        fprintf(stderr, "wv verify: note: %s: checked without a lock: %s\n",
+                uri, st.unlocked);
     cli_human_bytes(st.bytes, hb, sizeof hb);
     if (rc == WV_OK) {
         printf("ok: %llu checkpoints, %llu chunks, %llu bytes (%s) "
