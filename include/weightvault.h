@@ -80,6 +80,8 @@ enum {
 #define WV_AUTH_NO_KEY (WV_AUTH | (1 << 8))
 #define WV_AUTH_WRONG_KEY (WV_AUTH | (2 << 8))
 #define WV_AUTH_SIGNATURE (WV_AUTH | (3 << 8))
+#define WV_AUTH_ROLLBACK (WV_AUTH | (4 << 8)) /* an older sealed ref or
+                                                 trust list than seen */
 
 /* Static English description of a status code ("unknown error" if none). */
 WV_API const char *wv_strerror(int code);

@@ -65,6 +65,7 @@ struct vctx {
     size_t n_ents, cap_ents;
     uint32_t cur_idx;
     unsigned char (*trusted)[32]; /* the repository's trusted keys */
+    bool trust_bad;               /* ... could not be read (reported)  */
     size_t n_trusted;
 };
 
@@ -789,6 +790,7 @@ static int repo_verify_locked(wv_repo *r, wv_verify_cb cb, void *arg,
         problem(&c, "trust/", NULL, NULL, NULL,
                 "trust/: the trusted keys cannot be read: %s",
                 bare(r, err->msg));
+        c.trust_bad = true;
         wv__clearerr(err);
         rc = WV_OK;
     }
@@ -810,6 +812,22 @@ static int repo_verify_locked(wv_repo *r, wv_verify_cb cb, void *arg,
         qsort(c.bad_man, c.n_bad, sizeof *c.bad_man, cmp_strp);
     WV_TRY(check_refs(&c, refs, n_refs));
     WV_TRY(check_refs(&c, tags, n_tags));
+    /* The refs may say the trust list is newer than the one read first
+     * (a client that never saw the repository): check it again. */
+    if (r->crypt && !c.trust_bad) {
+        unsigned char(*again)[32] = NULL;
+        size_t n_again = 0;
+        rc = wv__trust_keys(r, &again, &n_again);
+        wv__free(again);
+        if (rc == WV_NOMEM)
+            goto out;
+        if (rc != WV_OK)
+            problem(&c, WV__TRUST_REF, NULL, NULL, NULL,
+                    "the trusted keys cannot be read: %s",
+                    bare(r, err->msg));
+        wv__clearerr(err);
+        rc = WV_OK;
+    }
     WV_TRY(wv__repo_list(r, "index/", &ikeys, &n_ikeys));
     for (size_t i = 0; i < n_ikeys; i++)
         WV_TRY(check_index(&c, ikeys[i], (uint32_t)i));
