@@ -1483,19 +1483,17 @@ static int trust_authenticate(wv_repo *r, const struct tkey *v, size_t n)
     if (!t.present) {
         WV_TRY(wv__state_raise(r, WV__TRUST_REF, 0, &known));
         WV_CHECK(known == 0 || allow, WV_AUTH_ROLLBACK,
-                 "%s: the sealed trust list %s is missing, but this "
-                 "repository had one (version %llu): someone who may write "
-                 "the store removed it (set WV_ALLOW_ROLLBACK=1 or give "
-                 "--allow-rollback to accept the %zu trusted key%s there)",
-                 r->uri, WV__TRUST_REF, (unsigned long long)known, n,
-                 n == 1 ? "" : "s");
+                 "%s: the sealed trust list %s is missing, but the "
+                 "repository had one (version %llu): it was removed "
+                 "without the key; --allow-rollback accepts that",
+                 r->uri, WV__TRUST_REF, (unsigned long long)known);
         goto out; /* a repository from before sealed trust lists */
     }
     WV_TRY(wv__state_raise(r, WV__TRUST_REF, t.version, &known));
     WV_CHECK(t.version >= known || allow, WV_AUTH_ROLLBACK,
-             "%s: the sealed trust list %s was rolled back: it is version "
-             "%llu, and version %llu was seen (set WV_ALLOW_ROLLBACK=1 or "
-             "give --allow-rollback to accept it)",
+             "%s: the sealed trust list %s was rolled back (version "
+             "%llu; this client saw version %llu); --allow-rollback "
+             "accepts it",
              r->uri, WV__TRUST_REF, (unsigned long long)t.version,
              (unsigned long long)known);
     pks = wv__malloc((n ? n : 1) * 32);
@@ -1506,9 +1504,8 @@ static int trust_authenticate(wv_repo *r, const struct tkey *v, size_t n)
     WV_CHECK((t.count == n && memcmp(d, t.digest, 32) == 0) || allow,
              WV_AUTH_ROLLBACK,
              "%s: the trusted keys under trust/ (%zu) are not those of the "
-             "sealed trust list (version %llu, %u key%s): keys were removed "
-             "or put back without the repository key (set "
-             "WV_ALLOW_ROLLBACK=1 or give --allow-rollback to accept them)",
+             "sealed trust list (version %llu, %u key%s): changed without "
+             "the key; --allow-rollback accepts them",
              r->uri, n, (unsigned long long)t.version, t.count,
              t.count == 1 ? "" : "s");
 out:

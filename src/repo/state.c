@@ -227,10 +227,8 @@ static int state_update(wv_repo *r, const char *key, uint64_t seen,
         *known = have;
     if (check && seen < have && !wv__allow_rollback())
         WV_CHECK(0, WV_AUTH_ROLLBACK,
-                 "%s: %s was rolled back: it holds write %llu, and this "
-                 "client has seen write %llu (someone who may write the "
-                 "store put back an older value; set WV_ALLOW_ROLLBACK=1 "
-                 "or give --allow-rollback to accept it)",
+                 "%s: %s was rolled back (write %llu; this client saw "
+                 "write %llu); --allow-rollback accepts it",
                  r->uri, shown, (unsigned long long)seen,
                  (unsigned long long)have);
     if (seen > have && lfd >= 0 && strlen(key) < STATE_KEY_MAX) {
