@@ -38,7 +38,7 @@
  * directory to put it in (no $HOME). */
 static int state_path(wv_repo *r, char *out, size_t cap)
 {
-    char dir[3072], id[33], loc[4096], canon[PATH_MAX];
+    char dir[3072], id[33], canon[PATH_MAX];
     unsigned char h[32];
     const char *e = getenv("WV_STATE_DIR");
     if (e && e[0]) {
@@ -57,8 +57,7 @@ static int state_path(wv_repo *r, char *out, size_t cap)
         u += 7;
     if (strstr(u, "://") == NULL && realpath(u, canon) != NULL)
         u = canon;
-    snprintf(loc, sizeof loc, "%s", u);
-    wv__sha256_buf(loc, strlen(loc), h);
+    wv__sha256_buf(u, strlen(u), h);
     char lh[17];
     wv__hex(h, 8, lh);
     if ((size_t)snprintf(out, cap, "%s/%s-%s", dir, id, lh) >= cap)
