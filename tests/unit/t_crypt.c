@@ -978,6 +978,10 @@ TEST_IMPL(crypt_legacy_refs_upgrade)
     snprintf(k1, sizeof k1, "%s/legacy-signer", wvtest_tmpdir());
     snprintf(k1key, sizeof k1key, "%s.key", k1);
     snprintf(k1pub, sizeof k1pub, "%s.pub", k1);
+    char saved[700] = "";
+    const char *was = getenv("WV_STATE_DIR");
+    if (was)
+        snprintf(saved, sizeof saved, "%s", was);
     setenv("WV_STATE_DIR", state, 1);
     unsetenv("WV_ALLOW_ROLLBACK");
     ASSERT_OK(wv_keygen(k1, eb, sizeof eb));
@@ -1037,5 +1041,8 @@ TEST_IMPL(crypt_legacy_refs_upgrade)
     wv_model_free(back);
     wv_model_free(m);
     wv_repo_close(r);
-    unsetenv("WV_STATE_DIR");
+    if (saved[0])
+        setenv("WV_STATE_DIR", saved, 1);
+    else
+        unsetenv("WV_STATE_DIR");
 }
