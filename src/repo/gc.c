@@ -53,7 +53,6 @@
 
 #include <math.h>
 
-
 /* "manifests/ab/<64 hex>" -> the hex, or NULL for any other key. */
 const char *wv__manifest_key_hex(const char *key)
 {
