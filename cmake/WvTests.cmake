@@ -44,7 +44,8 @@ foreach(src ${WV_UNIT_SOURCES})
   foreach(line ${lines})
     string(REGEX REPLACE "^TEST_IMPL\\(([a-z0-9_]+)\\).*" "\\1" tname "${line}")
     add_test(NAME unit.${tname} COMMAND wvtest ${tname})
-    set_tests_properties(unit.${tname} PROPERTIES TIMEOUT 120)
+    set_tests_properties(unit.${tname} PROPERTIES TIMEOUT 120
+      ENVIRONMENT "WV_STATE_DIR=${CMAKE_BINARY_DIR}/test-state")
   endforeach()
 endforeach()
 
@@ -53,7 +54,10 @@ set(WV_TEST_ENV
   "WVTEST=$<TARGET_FILE:wvtest>"
   "WV_FIXTURES=${WV_FIXTURES}"
   "WV_SRC=${CMAKE_SOURCE_DIR}"
-  "PYTHON=/usr/bin/python3")
+  "PYTHON=/usr/bin/python3"
+  # what clients remember of encrypted repositories (src/repo/state.c):
+  # kept in the build tree, never in the user's home
+  "WV_STATE_DIR=${CMAKE_BINARY_DIR}/test-state")
 
 # CLI scenario scripts: tests/cli/<name>.sh
 file(GLOB WV_CLI_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli/*.sh)

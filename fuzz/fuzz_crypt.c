@@ -11,8 +11,9 @@
  *   1  a stored manifest object as is (nonce || ciphertext || tag);
  *   2  an index object's plaintext, sealed here, then loaded into the
  *      chunk index; 3 a stored index object as is;
- *   4  a stored ref value (base64 text); 5 a ref's plaintext (name NUL
- *      id), sealed and encoded here;
+ *   4  a stored ref value (base64 text and what follows it); 5 a ref's
+ *      plaintext (name NUL id [le64 counter le64 trust-list version]),
+ *      sealed and encoded here with its newline;
  *   6  a pack's tail as stored; 7 a chunk's plaintext, encoded (codec
  *      and seal) and opened again, which must give it back, and then the
  *      same bytes taken as a stored chunk;
@@ -39,6 +40,9 @@ static wv_repo *repo(void)
     r.cfg.pack_size = 16384;
     r.cfg.compression = WV__CODEC_BG_ZSTD;
     r.cfg.level = 1;
+    /* No client state: every input is read as by a client that never
+     * saw the repository (a directory that cannot be made). */
+    setenv("WV_STATE_DIR", "/proc/wv-fuzz-no-client-state", 1);
     if (wv__store_open(r.uri, true, &r.err, &r.store) != WV_OK ||
         wv__crypt_from_key(key, &r.crypt) != WV_OK)
         abort();
@@ -149,6 +153,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             wv__ad_str(&ad, key);
             wv__seal(r->crypt->k_meta, &ad, p, k, ct);
             wv__b64(ct, k + WV__SEAL_OVERHEAD, val);
+            size_t vl = strlen(val);
+            val[vl] = '\n';
+            val[vl + 1] = '\0';
         }
         if (strlen(val) == 0)
             break;

@@ -80,6 +80,8 @@ enum {
 #define WV_AUTH_NO_KEY (WV_AUTH | (1 << 8))
 #define WV_AUTH_WRONG_KEY (WV_AUTH | (2 << 8))
 #define WV_AUTH_SIGNATURE (WV_AUTH | (3 << 8))
+#define WV_AUTH_ROLLBACK (WV_AUTH | (4 << 8)) /* an older sealed ref or
+                                                 trust list than seen */
 
 /* Static English description of a status code ("unknown error" if none). */
 WV_API const char *wv_strerror(int code);
@@ -733,8 +735,12 @@ typedef struct wv_gc_opts {
     int dry_run;          /* compute and report, change nothing        */
     int repack_percent;   /* rewrite a pack when more than this share
                              of its bytes is dead (default 30)         */
+    int64_t tmp_age;      /* seconds a temporary file left by a killed
+                             writer must be untouched before gc removes
+                             it (default 3600); one whose writing
+                             process still runs on this host is kept   */
 } wv_gc_opts;
-#define WV_GC_OPTS_INIT {sizeof(wv_gc_opts), 0, 30}
+#define WV_GC_OPTS_INIT {sizeof(wv_gc_opts), 0, 30, 3600}
 
 typedef struct wv_gc_stats {
     uint64_t checkpoints;     /* manifests kept alive                  */
@@ -751,6 +757,8 @@ typedef struct wv_gc_stats {
     uint64_t bytes_before;    /* packs and index objects               */
     uint64_t bytes_after;
     uint64_t bytes_freed;     /* before - after (estimated: dry run)   */
+    uint64_t tmp_removed;     /* temporary files of killed writers
+                                 removed (local stores)                */
 } wv_gc_stats;
 
 /* Delete the data no checkpoint references. Refuses to run (WV_CORRUPT)
@@ -778,6 +786,10 @@ typedef struct wv_verify_stats {
     uint64_t chunks;      /* distinct chunks re-hashed successfully    */
     uint64_t bytes;       /* their plaintext bytes                     */
     uint64_t problems;
+    char unlocked[256];   /* "" normally; else why verify ran without
+                             its shared lock (a user who may only read
+                             the store cannot write one): a gc running
+                             meanwhile could make objects look missing */
 } wv_verify_stats;
 
 /* Check the whole repository: every ref names an existing checkpoint;

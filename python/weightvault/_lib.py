@@ -108,7 +108,7 @@ class PruneStats(ctypes.Structure):
 
 class GcOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("dry_run", c_int),
-                ("repack_percent", c_int)]
+                ("repack_percent", c_int), ("tmp_age", ctypes.c_int64)]
 
 
 class GcStats(ctypes.Structure):
@@ -116,7 +116,7 @@ class GcStats(ctypes.Structure):
         "checkpoints", "live_chunks", "missing_chunks", "packs",
         "packs_deleted", "packs_repacked", "packs_written",
         "indexes_deleted", "indexes_written", "locks_removed",
-        "bytes_before", "bytes_after", "bytes_freed")]
+        "bytes_before", "bytes_after", "bytes_freed", "tmp_removed")]
 
 
 class VerifyProblem(ctypes.Structure):
@@ -128,7 +128,7 @@ class VerifyProblem(ctypes.Structure):
 class VerifyStats(ctypes.Structure):
     _fields_ = [(n, c_uint64) for n in (
         "checkpoints", "refs", "indexes", "packs", "chunks", "bytes",
-        "problems")]
+        "problems")] + [("unlocked", ctypes.c_char * 256)]
 
 
 ASYNC_COPY, ASYNC_TAKE = 1, 2

@@ -509,14 +509,15 @@ class Repository:
                                        ctypes.byref(st)), self._msg)
         return decisions
 
-    def gc(self, *, dry_run=False, repack_percent=30):
+    def gc(self, *, dry_run=False, repack_percent=30, tmp_age=3600):
         """Delete the data no checkpoint references (wv_repo_gc); returns
         its statistics as a dict (bytes_freed, packs_deleted, ...)."""
         if not _lib.has("wv_repo_gc"):
             raise error(_lib.UNSUPPORTED, "this libweightvault has no "
                         "wv_repo_gc")
         o = _lib.init_struct(_lib.GcOpts, dry_run=int(bool(dry_run)),
-                             repack_percent=repack_percent)
+                             repack_percent=repack_percent,
+                             tmp_age=tmp_age)
         st = _lib.GcStats()
         check(_lib.lib().wv_repo_gc(self.ptr, ctypes.byref(o),
                                     ctypes.byref(st)), self._msg)
@@ -544,6 +545,8 @@ class Repository:
         if rc != _lib.CORRUPT:
             check(rc, self._msg)
         out = {f: getattr(st, f) for f, _ in _lib.VerifyStats._fields_}
+        # "" normally, else why the check ran without its lock
+        out["unlocked"] = _lib.dec(st.unlocked) or ""
         out.update(ok=rc == _lib.OK, problems=problems)
         return out
 

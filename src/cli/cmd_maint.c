@@ -178,7 +178,9 @@ static const char gc_help[] =
     "each checked against its hash as it is copied; then the index objects\n"
     "are replaced by one. A crash or kill at any point leaves a readable\n"
     "repository; run gc again to finish. Stale locks (of processes that\n"
-    "are gone) are removed.\n"
+    "are gone) are removed, and so are temporary files left by killed\n"
+    "writers once untouched for an hour (never one whose writing process\n"
+    "still runs on this host).\n"
     "\n"
     "gc takes the repository's exclusive lock: while a commit, verify or\n"
     "another gc runs it exits 5 without changing anything, and a commit\n"
@@ -188,6 +190,8 @@ static const char gc_help[] =
     "\n"
     "  -n, --dry-run       report what would be freed, change nothing\n"
     "  --repack-percent P  repack threshold, 0..100\n"
+    "  --tmp-age SECONDS   age after which temporary files of killed\n"
+    "                      writers are removed (default 3600)\n"
     "\n"
     "Exit status: 0 done, 1 damaged repository, 2 usage, 3 I/O, 5 locked.\n";
 
@@ -213,6 +217,13 @@ int cmd_gc(int argc, char **argv)
             if (!parse_count(argv[++i], &v) || v > 100)
                 return cli_usage("gc", "--repack-percent takes 0..100");
             o.repack_percent = (int)v;
+        } else if (strcmp(a, "--tmp-age") == 0) {
+            long v;
+            if (i + 1 >= argc)
+                return cli_usage("gc", "%s needs a value", a);
+            if (!parse_count(argv[++i], &v))
+                return cli_usage("gc", "--tmp-age takes a number of seconds");
+            o.tmp_age = v;
         } else if (a[0] == '-' && a[1]) {
             return cli_unknown_option("gc", gc_help, a);
         } else if (uri == NULL) {
@@ -253,6 +264,10 @@ int cmd_gc(int argc, char **argv)
            (unsigned long long)st.indexes_written,
            (unsigned long long)st.locks_removed,
            st.locks_removed == 1 ? "" : "s");
+    if (st.tmp_removed)
+        printf("gc: %llu temporary file%s of killed writers removed\n",
+               (unsigned long long)st.tmp_removed,
+               st.tmp_removed == 1 ? "" : "s");
     cli_human_bytes(st.bytes_freed, a1, sizeof a1);
     cli_human_bytes(st.bytes_before, a2, sizeof a2);
     cli_human_bytes(st.bytes_after, a3, sizeof a3);
@@ -290,11 +305,15 @@ int cmd_verify_repo(const char *uri)
 {
     wv_repo *r = NULL;
     wv_verify_stats st;
+    memset(&st, 0, sizeof st);
     char hb[32];
     int rc = cli_open_repo(uri, &r);
     if (rc != WV_OK)
         return repo_exit(rc);
     rc = wv_repo_verify(r, print_problem, NULL, &st);
+    if (st.unlocked[0])
+        fprintf(stderr, "wv verify: note: %s: checked without a lock: %s\n",
+                uri, st.unlocked);
     cli_human_bytes(st.bytes, hb, sizeof hb);
     if (rc == WV_OK) {
         printf("ok: %llu checkpoints, %llu chunks, %llu bytes (%s) "

@@ -17,10 +17,10 @@
 
 int cli_exit_code(int rc)
 {
-    /* A missing or wrong repository key, a refused signature (access
-     * denied by a store stays 4). */
+    /* A missing or wrong repository key, a refused signature, a rolled
+     * back ref or trust list (access denied by a store stays 4). */
     if (rc == WV_AUTH_NO_KEY || rc == WV_AUTH_WRONG_KEY ||
-        rc == WV_AUTH_SIGNATURE)
+        rc == WV_AUTH_SIGNATURE || rc == WV_AUTH_ROLLBACK)
         return EXIT_KEY;
     switch (wv_primary(rc)) {
     case WV_OK:
@@ -99,6 +99,9 @@ static const char main_help[] =
     "  --key-file FILE                (any command) an encrypted repository's\n"
     "                                 key; else $WV_PASSPHRASE, $WV_KEY_FILE\n"
     "                                 or a passphrase typed at the terminal\n"
+    "  --allow-rollback               (any command) accept a sealed ref or\n"
+    "                                 trust list older than this client saw\n"
+    "                                 (as WV_ALLOW_ROLLBACK=1)\n"
     "\n"
     "REPO is a directory (or file:///DIR), s3://BUCKET/PREFIX or\n"
     "rados://POOL/PREFIX; REPO@REF names a branch, a tag, 'latest' or an\n"
@@ -653,6 +656,16 @@ int main(int argc, char **argv)
     }
     if (cli_take_key_file(&sub_argc, sub_argv) != 0)
         return EXIT_USAGE;
+    /* --allow-rollback, anywhere: the library reads WV_ALLOW_ROLLBACK */
+    int kept = 0;
+    for (int i = 0; i < sub_argc; i++) {
+        if (strcmp(sub_argv[i], "--allow-rollback") == 0)
+            setenv("WV_ALLOW_ROLLBACK", "1", 1);
+        else
+            sub_argv[kept++] = sub_argv[i];
+    }
+    sub_argv[kept] = NULL;
+    sub_argc = kept;
     const char *names[sizeof commands / sizeof commands[0] + 1];
     size_t n = 0;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

@@ -1140,6 +1140,13 @@ int wv__pack_tail_open(const wv_repo *r, unsigned char *tail, size_t tlen,
 
 /* ---- refs --------------------------------------------------------------- */
 
+struct tkey {
+    unsigned char pk[32];
+    char key[160];
+    char label[MAX_LABEL + 1];
+};
+
+
 int wv__ref_key(const wv_repo *r, const char *dir, const char *name,
                 char key[160])
 {
@@ -1163,18 +1170,40 @@ static void ref_ad(struct wv__ad *ad, const char *key)
     wv__ad_str(ad, key);
 }
 
-int wv__ref_read(wv_repo *r, const char *key, const char *shown,
-                 char raw[WV__REF_RAW_MAX], char id[65], char *name,
-                 size_t name_cap)
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* A ref's stored value `raw` (read from `key`) to its checkpoint id, name,
+ * write counter and trust-list version, without the client-state checks.
+ * A sealed value of the first format (name NUL id) has counter and
+ * version 0. */
+static int ref_decode(wv_repo *r, const char *key, const char *shown,
+                      const char *raw, char id[65], char *name,
+                      size_t name_cap, uint64_t *counter, uint64_t *tv)
 {
     unsigned char bin[WV__REF_RAW_MAX], tmp[32];
     size_t n;
-    if (shown == NULL)
-        shown = key;
-    int rc = wv__store_ref_get(r->store, key, raw, WV__REF_RAW_MAX);
-    if (rc != WV_OK)
-        return rc;
+    *counter = 0;
+    *tv = 0;
+    /* Exactly the value a writer stores: the id or the sealed value, one
+     * newline, nothing after it. */
     size_t len = strcspn(raw, "\r\n");
+    if (raw[len] != '\n' || raw[len + 1] != '\0')
+        return wv__seterr(&r->err, WV_CORRUPT,
+                          "%s: ref '%s' does not hold exactly one line "
+                          "(trailing or missing bytes)",
+                          r->uri, shown);
     if (r->crypt == NULL) {
         if (len != 64 || unhex_n(raw, tmp, 32) != 0)
             return wv__seterr(&r->err, WV_CORRUPT,
@@ -1196,7 +1225,7 @@ int wv__ref_read(wv_repo *r, const char *key, const char *shown,
                           "%s: ref '%s' is damaged or was altered (it does "
                           "not authenticate under the repository's key)",
                           r->uri, shown);
-    /* name NUL id[32] */
+    /* name NUL id[32] [le64 counter le64 trust-list version] */
     unsigned char *pt = bin + WV__SEAL_NONCE;
     n -= WV__SEAL_OVERHEAD;
     size_t nl = strnlen((const char *)pt, n);
@@ -1205,7 +1234,8 @@ int wv__ref_read(wv_repo *r, const char *key, const char *shown,
     char dir[8] = "";
     if (slash && slash - (key + 5) < (ptrdiff_t)sizeof dir)
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - (key + 5)), key + 5);
-    if (nl >= sizeof nm || nl + 1 + 32 != n)
+    if (nl >= sizeof nm ||
+        (nl + 1 + 32 != n && nl + 1 + 32 + 16 != n))
         return wv__seterr(&r->err, WV_CORRUPT,
                           "%s: ref '%s' does not hold a name and a "
                           "checkpoint id",
@@ -1217,8 +1247,314 @@ int wv__ref_read(wv_repo *r, const char *key, const char *shown,
                           "%s: ref '%s' holds the name of another ref",
                           r->uri, shown);
     wv__hex(pt + nl + 1, 32, id);
+    if (n == nl + 1 + 32 + 16) {
+        *counter = get_le64(pt + nl + 1 + 32);
+        *tv = get_le64(pt + nl + 1 + 32 + 8);
+    }
     if (name && name_cap)
         snprintf(name, name_cap, "%s", nm);
+    return WV_OK;
+}
+
+int wv__ref_read(wv_repo *r, const char *key, const char *shown,
+                 char raw[WV__REF_RAW_MAX], char id[65], char *name,
+                 size_t name_cap)
+{
+    uint64_t counter, tv;
+    if (shown == NULL)
+        shown = key;
+    int rc = wv__store_ref_get(r->store, key, raw, WV__REF_RAW_MAX);
+    if (rc != WV_OK)
+        return rc;
+    rc = ref_decode(r, key, shown, raw, id, name, name_cap, &counter, &tv);
+    if (rc != WV_OK || r->crypt == NULL)
+        return rc;
+    /* Never older than what this client saw; and the trust list it was
+     * written under is the least the repository's can be. */
+    char what[200];
+    snprintf(what, sizeof what, "ref '%s'", shown);
+    rc = wv__state_seen(r, key, counter, what);
+    if (rc == WV_OK)
+        rc = wv__state_raise(r, WV__TRUST_REF, tv, NULL);
+    return rc;
+}
+
+/* ---- the sealed trust list ------------------------------------------------
+ * refs/trust (encrypted repositories only) holds
+ * b64(Seal(k_meta, "wv-trustlist\0" || "refs/trust",
+ *          le64(version) || le32(count) || digest[32])) "\n"
+ * where digest is the SHA-256 of "wv-trustlist-v1\n" and the trusted public
+ * keys, sorted: only holders of K can say which keys are trusted, and a
+ * version that only grows lets clients (and sealed refs, which carry the
+ * version they were written under) notice an older list put back. */
+
+struct trec {
+    bool present;
+    uint64_t version;
+    uint32_t count;
+    unsigned char digest[32];
+    char raw[WV__REF_RAW_MAX]; /* as stored, for a compare-and-swap */
+};
+
+static void trec_ad(struct wv__ad *ad)
+{
+    wv__ad_init(ad, "wv-trustlist");
+    wv__ad_str(ad, WV__TRUST_REF);
+}
+
+static int cmp_pk(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+/* digest and count of the public keys pks[0..n) (sorted in place). */
+static int trust_digest(unsigned char (*pks)[32], size_t n,
+                        unsigned char d[32])
+{
+    if (n)
+        qsort(pks, n, 32, cmp_pk);
+    struct wv__sha256 *h = wv__sha256_new();
+    if (h == NULL)
+        return WV_NOMEM;
+    wv__sha256_update(h, "wv-trustlist-v1\n", 16);
+    for (size_t i = 0; i < n; i++)
+        wv__sha256_update(h, pks[i], 32);
+    wv__sha256_final(h, d);
+    wv__sha256_free(h);
+    return WV_OK;
+}
+
+static int trec_load(wv_repo *r, struct trec *t)
+{
+    unsigned char bin[WV__REF_RAW_MAX];
+    size_t n;
+    memset(t, 0, sizeof *t);
+    int rc = wv__store_ref_get(r->store, WV__TRUST_REF, t->raw, sizeof t->raw);
+    if (rc == WV_NOTFOUND) {
+        wv__clearerr(&r->err);
+        t->raw[0] = '\0';
+        return WV_OK;
+    }
+    if (rc != WV_OK)
+        return rc;
+    t->present = true;
+    size_t len = strcspn(t->raw, "\r\n");
+    struct wv__ad ad;
+    trec_ad(&ad);
+    if (t->raw[len] != '\n' || t->raw[len + 1] != '\0' ||
+        wv__unb64(t->raw, len, bin, sizeof bin, &n) != 0 ||
+        n != WV__SEAL_OVERHEAD + 8 + 4 + 32 ||
+        wv__unseal(r->crypt->k_meta, &ad, bin, n, bin + WV__SEAL_NONCE) != 0)
+        return wv__seterr(&r->err, WV_CORRUPT,
+                          "%s: the sealed trust list %s is damaged or was "
+                          "altered (it does not authenticate under the "
+                          "repository's key)",
+                          r->uri, WV__TRUST_REF);
+    const unsigned char *pt = bin + WV__SEAL_NONCE;
+    t->version = get_le64(pt);
+    t->count = (uint32_t)pt[8] | (uint32_t)pt[9] << 8 |
+               (uint32_t)pt[10] << 16 | (uint32_t)pt[11] << 24;
+    memcpy(t->digest, pt + 12, 32);
+    return WV_OK;
+}
+
+/* Compare-and-swap refs/trust from `expect` (NULL: absent) to version v of
+ * the list pks[0..n). */
+static int trec_write(wv_repo *r, const char *expect, uint64_t v,
+                      unsigned char (*pks)[32], size_t n)
+{
+    unsigned char pt[8 + 4 + 32], ct[sizeof pt + WV__SEAL_OVERHEAD];
+    char out[WV__REF_RAW_MAX];
+    put_le64(pt, v);
+    for (int i = 0; i < 4; i++)
+        pt[8 + i] = (unsigned char)((uint64_t)n >> (8 * i));
+    if (trust_digest(pks, n, pt + 12) != WV_OK)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    struct wv__ad ad;
+    trec_ad(&ad);
+    wv__seal(r->crypt->k_meta, &ad, pt, sizeof pt, ct);
+    wv__b64(ct, sizeof ct, out);
+    size_t bl = strlen(out);
+    out[bl] = '\n';
+    out[bl + 1] = '\0';
+    return wv__store_ref_cas(r->store, WV__TRUST_REF, expect, out);
+}
+
+static int trust_load_set(wv_repo *r, struct tkey **out, size_t *nout);
+
+/* The public keys of the trust/ objects (*pks: wv__free). */
+static int trust_pks(wv_repo *r, unsigned char (**pks)[32], size_t *n)
+{
+    struct tkey *v = NULL;
+    size_t nv = 0;
+    *pks = NULL;
+    *n = 0;
+    int rc = trust_load_set(r, &v, &nv);
+    if (rc == WV_OK) {
+        *pks = wv__malloc((nv ? nv : 1) * 32);
+        if (*pks == NULL)
+            rc = wv__seterr(&r->err, WV_NOMEM, "out of memory");
+        for (size_t i = 0; rc == WV_OK && i < nv; i++)
+            memcpy((*pks)[i], v[i].pk, 32);
+        *n = nv;
+    }
+    wv__free(v);
+    return rc;
+}
+
+/* Write refs/trust for the trust/ objects as they are now, one version
+ * above any seen (a damaged record is replaced). */
+static int trust_publish(wv_repo *r)
+{
+    struct wv__err *err = &r->err;
+    unsigned char(*pks)[32] = NULL;
+    size_t n = 0;
+    struct trec t;
+    int rc = WV_OK;
+    for (int attempt = 0; attempt < 20; attempt++) {
+        uint64_t known = 0;
+        wv__free(pks);
+        pks = NULL;
+        WV_TRY(trust_pks(r, &pks, &n));
+        rc = trec_load(r, &t);
+        if (wv_primary(rc) == WV_CORRUPT) {
+            wv__clearerr(err);
+            t.version = 0;
+        } else {
+            WV_TRY(rc);
+        }
+        WV_TRY(wv__state_raise(r, WV__TRUST_REF, 0, &known));
+        uint64_t v = (t.version > known ? t.version : known) + 1;
+        rc = trec_write(r, t.present ? t.raw : NULL, v, pks, n);
+        if (rc != WV_CONFLICT)
+            break;
+        wv__clearerr(err);
+    }
+out:
+    wv__free(pks);
+    return rc;
+}
+
+/* Re-seal every branch head (same checkpoint, next counter), so each
+ * carries the current trust-list version: a client that reads any head
+ * afterwards knows the list cannot be older. Tags keep theirs. */
+static int reseal_heads(wv_repo *r)
+{
+    struct wv__err *err = &r->err;
+    char **keys = NULL;
+    size_t nk = 0;
+    int rc = WV_OK;
+    WV_TRY(wv__repo_list(r, "refs/heads/", &keys, &nk));
+    for (size_t i = 0; i < nk; i++) {
+        for (int attempt = 0; attempt < 20; attempt++) {
+            char raw[WV__REF_RAW_MAX], id[65], name[128],
+                val[WV__REF_RAW_MAX];
+            rc = wv__ref_read(r, keys[i], NULL, raw, id, name, sizeof name);
+            if (rc == WV_NOTFOUND) { /* deleted meanwhile */
+                wv__clearerr(err);
+                rc = WV_OK;
+                break;
+            }
+            WV_TRY(rc);
+            WV_TRY(wv__ref_value(r, keys[i], name, id, val));
+            rc = wv__store_ref_cas(r->store, keys[i], raw, val);
+            if (rc != WV_CONFLICT)
+                break;
+            wv__clearerr(err); /* a commit moved it: read it again */
+        }
+        WV_TRY(rc);
+    }
+out:
+    wv__repo_list_free(keys, nk);
+    return rc;
+}
+
+/* The trusted keys v[0..n) of an encrypted repository against its sealed
+ * list and what this client has seen of it. */
+static int trust_authenticate(wv_repo *r, const struct tkey *v, size_t n)
+{
+    struct wv__err *err = &r->err;
+    struct trec t;
+    uint64_t known = 0;
+    unsigned char(*pks)[32] = NULL, d[32];
+    int rc = WV_OK;
+    bool allow = wv__allow_rollback();
+    WV_TRY(trec_load(r, &t));
+    if (!t.present) {
+        WV_TRY(wv__state_raise(r, WV__TRUST_REF, 0, &known));
+        WV_CHECK(known == 0 || allow, WV_AUTH_ROLLBACK,
+                 "%s: the sealed trust list %s is missing, but the "
+                 "repository had one (version %llu): it was removed "
+                 "without the key; --allow-rollback accepts that",
+                 r->uri, WV__TRUST_REF, (unsigned long long)known);
+        goto out; /* a repository from before sealed trust lists */
+    }
+    WV_TRY(wv__state_raise(r, WV__TRUST_REF, t.version, &known));
+    WV_CHECK(t.version >= known || allow, WV_AUTH_ROLLBACK,
+             "%s: the sealed trust list %s was rolled back (version "
+             "%llu; this client saw version %llu); --allow-rollback "
+             "accepts it",
+             r->uri, WV__TRUST_REF, (unsigned long long)t.version,
+             (unsigned long long)known);
+    pks = wv__malloc((n ? n : 1) * 32);
+    WV_CHECK(pks != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        memcpy(pks[i], v[i].pk, 32);
+    WV_CHECK(trust_digest(pks, n, d) == WV_OK, WV_NOMEM, "out of memory");
+    WV_CHECK((t.count == n && memcmp(d, t.digest, 32) == 0) || allow,
+             WV_AUTH_ROLLBACK,
+             "%s: the trusted keys under trust/ (%zu) are not those of the "
+             "sealed trust list (version %llu, %u key%s): changed without "
+             "the key; --allow-rollback accepts them",
+             r->uri, n, (unsigned long long)t.version, t.count,
+             t.count == 1 ? "" : "s");
+out:
+    wv__free(pks);
+    return rc;
+}
+
+int wv__trust_sync(wv_repo *s, wv_repo *d, struct wv__err *err)
+{
+    struct trec ts, td;
+    if (s->crypt == NULL || d->crypt == NULL)
+        return WV_OK;
+    int rc = trec_load(s, &ts);
+    if (rc != WV_OK) {
+        *err = s->err;
+        return rc;
+    }
+    if (!ts.present)
+        return WV_OK;
+    rc = trec_load(d, &td);
+    if (rc != WV_OK && wv_primary(rc) != WV_CORRUPT) {
+        *err = d->err;
+        return rc;
+    }
+    wv__clearerr(&d->err);
+    if (td.present && rc == WV_OK && td.version >= ts.version)
+        return WV_OK;
+    /* bound to the same key name under the same K: copied as stored */
+    rc = wv__store_ref_cas(d->store, WV__TRUST_REF,
+                           td.present ? td.raw : NULL, ts.raw);
+    if (rc == WV_CONFLICT) {
+        wv__clearerr(&d->err);
+        return wv__seterr(err, WV_CONFLICT,
+                          "%s: the trust list changed while it was being "
+                          "updated; run again",
+                          d->uri);
+    }
+    if (rc != WV_OK)
+        *err = d->err;
+    return rc;
+}
+
+int wv__crypt_repo_id(const wv_repo *r, char hex[33])
+{
+    unsigned char d[32];
+    if (r->crypt == NULL ||
+        wv__hmac(r->crypt->k_name, "wv-client-state", "", 0, d) != WV_OK)
+        return WV_NOMEM;
+    wv__hex(d, 16, hex);
     return WV_OK;
 }
 
@@ -1229,16 +1565,56 @@ int wv__ref_value(wv_repo *r, const char *key, const char *name,
         snprintf(out, WV__REF_RAW_MAX, "%s\n", id);
         return WV_OK;
     }
-    unsigned char pt[128 + 32], ct[sizeof pt + WV__SEAL_OVERHEAD];
+    unsigned char pt[128 + 32 + 16], ct[sizeof pt + WV__SEAL_OVERHEAD];
     size_t nl = strlen(name);
     if (nl > 100 || unhex_n(id, pt + nl + 1, 32) != 0)
         return wv__seterr(&r->err, WV_MISUSE, "bad ref value");
     memcpy(pt, name, nl + 1);
+    /* The counter: above the value there now (whatever this client saw of
+     * it) and, so a ref deleted and made again starts above its old
+     * values, at least the time in microseconds. */
+    char cur[WV__REF_RAW_MAX], cid[65];
+    uint64_t prev = 0, ptv, seen = 0;
+    int rc = wv__store_ref_get(r->store, key, cur, sizeof cur);
+    if (rc == WV_OK)
+        rc = ref_decode(r, key, key, cur, cid, NULL, 0, &prev, &ptv);
+    if (rc != WV_OK)
+        prev = 0;
+    wv__clearerr(&r->err);
+    if (wv__state_raise(r, key, 0, &seen) != WV_OK)
+        wv__clearerr(&r->err);
+    if (seen > prev)
+        prev = seen;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    uint64_t counter = prev + 1 > now ? prev + 1 : now;
+    /* The trust-list version it is written under; a repository from
+     * before sealed trust lists gets one now if it trusts keys. */
+    struct trec t;
+    rc = trec_load(r, &t);
+    if (rc != WV_OK)
+        return rc;
+    if (!t.present) {
+        unsigned char(*pks)[32] = NULL;
+        size_t n = 0;
+        rc = trust_pks(r, &pks, &n);
+        wv__free(pks);
+        if (rc != WV_OK)
+            return rc;
+        if (n) {
+            if ((rc = trust_publish(r)) != WV_OK ||
+                (rc = trec_load(r, &t)) != WV_OK)
+                return rc;
+        }
+    }
+    put_le64(pt + nl + 1 + 32, counter);
+    put_le64(pt + nl + 1 + 32 + 8, t.present ? t.version : 0);
     struct wv__ad ad;
     ref_ad(&ad, key);
-    wv__seal(r->crypt->k_meta, &ad, pt, nl + 1 + 32, ct);
-    size_t cl = nl + 1 + 32 + WV__SEAL_OVERHEAD;
-    wv__b64(ct, cl, out);
+    size_t pl = nl + 1 + 32 + 16;
+    wv__seal(r->crypt->k_meta, &ad, pt, pl, ct);
+    wv__b64(ct, pl + WV__SEAL_OVERHEAD, out);
     size_t bl = strlen(out);
     out[bl] = '\n';
     out[bl + 1] = '\0';
@@ -1464,11 +1840,6 @@ int wv__manifest_sign(wv_repo *r, const unsigned char *sk,
 
 /* ---- trusted keys ------------------------------------------------------- */
 
-struct tkey {
-    unsigned char pk[32];
-    char key[160];
-    char label[MAX_LABEL + 1];
-};
 
 static int trust_name(const wv_repo *r, const unsigned char pk[32],
                       char key[160])
@@ -1532,9 +1903,9 @@ out:
     return rc;
 }
 
-/* Every trusted key; an object that cannot be read or checked stops (the
- * list decides what checkouts accept). */
-static int trust_load(wv_repo *r, struct tkey **out, size_t *nout)
+/* Every trusted key object; one that cannot be read or checked stops
+ * (the list decides what checkouts accept). */
+static int trust_load_set(wv_repo *r, struct tkey **out, size_t *nout)
 {
     struct wv__err *err = &r->err;
     int rc = WV_OK;
@@ -1579,6 +1950,21 @@ out:
     wv__free(text);
     wv__free(v);
     wv__repo_list_free(keys, nk);
+    return rc;
+}
+
+/* The trusted keys: the trust/ objects, and in an encrypted repository
+ * checked against the sealed list (trust_authenticate). */
+static int trust_load(wv_repo *r, struct tkey **out, size_t *nout)
+{
+    int rc = trust_load_set(r, out, nout);
+    if (rc == WV_OK && r->crypt != NULL)
+        rc = trust_authenticate(r, *out, *nout);
+    if (rc != WV_OK) {
+        wv__free(*out);
+        *out = NULL;
+        *nout = 0;
+    }
     return rc;
 }
 
@@ -1887,6 +2273,10 @@ int wv_repo_trust_add(wv_repo *r, const char *pub_file, const char *label,
     WV_CHECK(!b.oom, WV_NOMEM, "out of memory");
     WV_TRY(unrevoke_key(r, key));
     WV_TRY(wv__object_put(r, "trust", key, b.p, b.len, 0));
+    if (r->crypt) { /* the sealed list, then the heads that carry it */
+        WV_TRY(trust_publish(r));
+        WV_TRY(reseal_heads(r));
+    }
     if (id)
         snprintf(id, 17, "%.16s", hex);
 out:
@@ -1932,7 +2322,11 @@ int wv_repo_trust_remove(wv_repo *r, const char *id)
         ids[i] = hexes + i * 65;
     }
     WV_TRY(pick(r, "trusted key", id, ids, n, &at));
-    rc = revoke_key(r, v[at].key);
+    WV_TRY(revoke_key(r, v[at].key));
+    if (r->crypt) {
+        WV_TRY(trust_publish(r));
+        WV_TRY(reseal_heads(r));
+    }
 out:
     wv__free(ids);
     wv__free(hexes);

@@ -43,16 +43,15 @@
  *
  * Stale locks (their process is gone) are removed while the exclusive lock
  * is taken (repo.c). Step 9 asks the store to remove its own leftovers
- * (the local backend's temporary files of killed writers) older than
- * WV__TMP_GRACE: no commit can be running under our lock, but a writer on
- * another host sharing the directory could be, and an hour is far longer
- * than any object write.
+ * (the local backend's temporary files of killed writers) untouched for
+ * opts->tmp_age seconds (default an hour): no commit can be running under
+ * our lock, but a writer on another host sharing the directory could be,
+ * and an hour is far longer than any object write. A file whose writer
+ * (the pid in its name) still runs on this host is never removed.
  */
 #include "repo.h"
 
 #include <math.h>
-
-#define WV__TMP_GRACE 3600 /* seconds */
 
 /* "manifests/ab/<64 hex>" -> the hex, or NULL for any other key. */
 const char *wv__manifest_key_hex(const char *key)
@@ -700,6 +699,8 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
              "gc options from an incompatible header");
     WV_CHECK(opts->repack_percent >= 0 && opts->repack_percent <= 100,
              WV_MISUSE, "gc: repack_percent must be 0..100");
+    WV_CHECK(opts->tmp_age >= 0, WV_MISUSE,
+             "gc: tmp_age must be 0 or more seconds");
 
     WV_TRY(wv__repo_list(r, "locks/", &lk_before, &n_before));
     WV_TRY(wv__repo_lock(r, true));
@@ -939,8 +940,9 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
     }
     /* 9. Leftovers of killed writers the store keeps out of listings
      * (local temporary files), once they are surely abandoned. */
-    int64_t age = WV__TMP_GRACE;
-    rc = wv__store_control(r->store, WV_STORE_SWEEP, &age);
+    struct wv__store_sweep sw = {opts->tmp_age, 0};
+    rc = wv__store_control(r->store, WV_STORE_SWEEP, &sw);
+    st.tmp_removed = sw.removed;
     if (rc == WV_NOTFOUND) {
         wv__clearerr(err);
         rc = WV_OK;

@@ -319,5 +319,25 @@ int wv__sig_policy(wv_repo *r, const struct wv__manifest *mf,
 bool wv__repo_same_keys(const wv_repo *a, const wv_repo *b);
 /* The trusted public keys (wv__free the array). */
 int wv__trust_keys(wv_repo *r, unsigned char (**keys)[32], size_t *n);
+/* Encrypted repositories: the sealed trust list (a ref-like object whose
+ * version only grows; docs/repo-format.md 14.10) is copied from s to d
+ * when d's is missing or older (push, pull). */
+#define WV__TRUST_REF "refs/trust"
+int wv__trust_sync(wv_repo *s, wv_repo *d, struct wv__err *err);
+/* An id of an encrypted repository only holders of its key can compute
+ * (32 hex digits), naming its client state. */
+int wv__crypt_repo_id(const wv_repo *r, char hex[33]);
+
+/* Client state (state.c): the highest write counter of each sealed ref,
+ * and trust-list version, this user has seen of an encrypted repository.
+ * wv__state_seen refuses (WV_AUTH_ROLLBACK, naming `shown`) a value below
+ * the record unless WV_ALLOW_ROLLBACK is set, and raises the record;
+ * wv__state_raise only raises it, returning the record before in *known
+ * (may be NULL). A state that cannot be written is not an error. */
+bool wv__allow_rollback(void);
+int wv__state_seen(wv_repo *r, const char *key, uint64_t seen,
+                   const char *shown);
+int wv__state_raise(wv_repo *r, const char *key, uint64_t v,
+                    uint64_t *known);
 
 #endif

@@ -15,9 +15,13 @@
  *   5. revoked/   slots and trusted keys removed at the source are
  *                 removed here too (after step 2: never zero slots);
  *   6. sync       one durability barrier on the destination;
- *   7. refs       each by compare-and-swap, fast-forward only unless
- *                 forced, so a destination ref never names a checkpoint
- *                 whose bytes are not all there.
+ *   7. refs       the sealed trust list (encrypted: when the
+ *                 destination's is missing or older), then each ref by
+ *                 compare-and-swap, fast-forward only unless forced, so
+ *                 a destination ref never names a checkpoint whose bytes
+ *                 are not all there. A ref is written anew (re-sealed
+ *                 with the destination's next write counter), so its
+ *                 readers there never see it go back.
  *
  * A re-run after an interruption lists again and copies only what is
  * still missing. Objects are copied byte for byte and never decoded, so
@@ -259,7 +263,7 @@ static int sync_ref(wv_repo *s, wv_repo *d, const char *key,
                     const wv_sync_opts *opts, wv_sync_result *res,
                     struct wv__err *err)
 {
-    char sraw[WV__REF_RAW_MAX], draw[WV__REF_RAW_MAX];
+    char sraw[WV__REF_RAW_MAX], draw[WV__REF_RAW_MAX], val[WV__REF_RAW_MAX];
     char sid[65], did[65];
     bool tag = strncmp(key, "refs/tags/", 10) == 0;
     char name[160];
@@ -271,7 +275,9 @@ static int sync_ref(wv_repo *s, wv_repo *d, const char *key,
     rc = wv__ref_read(d, key, NULL, draw, did, NULL, 0);
     if (rc == WV_NOTFOUND) {
         wv__clearerr(&d->err);
-        rc = wv__store_ref_cas(d->store, key, NULL, sraw);
+        rc = wv__ref_value(d, key, name, sid, val);
+        if (rc == WV_OK)
+            rc = wv__store_ref_cas(d->store, key, NULL, val);
     } else if (rc != WV_OK) {
         *err = d->err;
         return rc;
@@ -302,7 +308,9 @@ static int sync_ref(wv_repo *s, wv_repo *d, const char *key,
                 "--force to overwrite it",
                 d->uri, tag ? "tag" : "branch", name, did, sid,
                 tag ? "tags never move" : "the histories diverged");
-        rc = wv__store_ref_cas(d->store, key, draw, sraw);
+        rc = wv__ref_value(d, key, name, sid, val);
+        if (rc == WV_OK)
+            rc = wv__store_ref_cas(d->store, key, draw, val);
     }
     if (rc == WV_CONFLICT) {
         wv__clearerr(&d->err);
@@ -594,6 +602,7 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
         WV_TRY(copy_objects(s, d, &plan[i], opts, &done, total, &res, err));
     WV_TRY(clear_markers(d, &plan[1], err));
     WV_TRY(sync_revocations(s, d, err));
+    WV_TRY(wv__trust_sync(s, d, err));
     for (size_t i = 0; i < rl.n; i++)
         WV_TRY(sync_ref(s, d, rl.keys[i], opts, &res, err));
 out:

@@ -65,6 +65,7 @@ struct vctx {
     size_t n_ents, cap_ents;
     uint32_t cur_idx;
     unsigned char (*trusted)[32]; /* the repository's trusted keys */
+    bool trust_bad;               /* ... could not be read (reported)  */
     size_t n_trusted;
 };
 
@@ -254,12 +255,7 @@ static int check_refs(struct vctx *c, char **keys, size_t n)
             return rc;
         if (wv_primary(rc) == WV_CORRUPT) {
             c->st.refs++;
-            if (r->crypt)
-                problem(c, keys[i], NULL, NULL, NULL, "%s",
-                        bare(r, r->err.msg));
-            else
-                problem(c, keys[i], NULL, NULL, NULL,
-                        "%s: does not hold a checkpoint id", keys[i]);
+            problem(c, keys[i], NULL, NULL, NULL, "%s", bare(r, r->err.msg));
             wv__clearerr(&r->err);
             continue;
         }
@@ -776,7 +772,18 @@ static int repo_verify_locked(wv_repo *r, wv_verify_cb cb, void *arg,
     c.cb = cb;
     c.arg = arg;
     wv__clearerr(err);
-    WV_TRY(wv__repo_lock(r, false));
+    /* A reader without write access cannot write a lock: check all the
+     * same, saying so (nothing then stops a gc from deleting what we are
+     * about to read, which would show as missing objects). */
+    rc = wv__repo_lock(r, false);
+    if (wv_primary(rc) == WV_AUTH || wv_primary(rc) == WV_IO) {
+        snprintf(c.st.unlocked, sizeof c.st.unlocked,
+                 "could not write a lock object under locks/ (%s)",
+                 bare(r, err->msg));
+        wv__clearerr(err);
+        rc = WV_OK;
+    }
+    WV_TRY(rc);
     rc = wv__trust_keys(r, &c.trusted, &c.n_trusted);
     if (rc == WV_NOMEM)
         goto out;
@@ -784,6 +791,7 @@ static int repo_verify_locked(wv_repo *r, wv_verify_cb cb, void *arg,
         problem(&c, "trust/", NULL, NULL, NULL,
                 "trust/: the trusted keys cannot be read: %s",
                 bare(r, err->msg));
+        c.trust_bad = true;
         wv__clearerr(err);
         rc = WV_OK;
     }
@@ -805,6 +813,22 @@ static int repo_verify_locked(wv_repo *r, wv_verify_cb cb, void *arg,
         qsort(c.bad_man, c.n_bad, sizeof *c.bad_man, cmp_strp);
     WV_TRY(check_refs(&c, refs, n_refs));
     WV_TRY(check_refs(&c, tags, n_tags));
+    /* The refs may say the trust list is newer than the one read first
+     * (a client that never saw the repository): check it again. */
+    if (r->crypt && !c.trust_bad) {
+        unsigned char(*again)[32] = NULL;
+        size_t n_again = 0;
+        rc = wv__trust_keys(r, &again, &n_again);
+        wv__free(again);
+        if (rc == WV_NOMEM)
+            goto out;
+        if (rc != WV_OK)
+            problem(&c, WV__TRUST_REF, NULL, NULL, NULL,
+                    "the trusted keys cannot be read: %s",
+                    bare(r, err->msg));
+        wv__clearerr(err);
+        rc = WV_OK;
+    }
     WV_TRY(wv__repo_list(r, "index/", &ikeys, &n_ikeys));
     for (size_t i = 0; i < n_ikeys; i++)
         WV_TRY(check_index(&c, ikeys[i], (uint32_t)i));

@@ -327,7 +327,16 @@ static int walk(struct local *l, const char *rel, const char *prefix,
         bool may_match = strncmp(key, prefix, kl < pl ? kl : pl) == 0;
         struct stat st;
         char *full = may_match ? key_path(l, key) : NULL;
-        if (may_match && full && stat(full, &st) == 0) {
+        /* Inside refs/heads/ and refs/tags/ every name is a ref: one that
+         * is not a regular file (a symlink, a directory, a FIFO) is listed
+         * all the same, so whoever reads it (verify) reports it. */
+        bool in_refs = strncmp(rel, "refs/", 5) == 0 &&
+                       strchr(rel + 5, '/') == NULL && kl >= pl &&
+                       (kl < 5 || strcmp(key + kl - 5, ".lock") != 0);
+        if (in_refs && full && lstat(full, &st) == 0 &&
+            !S_ISREG(st.st_mode)) {
+            rc = cb(arg, key, 0);
+        } else if (may_match && full && stat(full, &st) == 0) {
             if (S_ISDIR(st.st_mode) && depth < 16)
                 rc = walk(l, key, prefix, cb, arg, depth + 1);
             else if (S_ISREG(st.st_mode) && kl >= pl &&
@@ -357,22 +366,78 @@ static int l_list(struct wv__store *s, const char *prefix,
     return walk(l, rel, prefix, cb, arg, 0);
 }
 
+/* Refs are read like untrusted objects: opened without following a
+ * symlink and without blocking on a FIFO, and only a regular file no
+ * longer than a ref value and without NUL bytes is one. Anything else in
+ * its place is WV_CORRUPT naming what it is, so a damaged store can make
+ * a command fail but never hang it or read elsewhere. */
 static int l_ref_get(struct wv__store *s, const char *ref, char *buf,
                      size_t cap)
 {
-    size_t n = 0;
-    bool had_err = s->err && s->err->code != WV_OK;
+    struct local *l = (struct local *)s;
+    int rc = WV_OK, fd = -1;
+    struct stat st;
     buf[0] = '\0';
-    int rc = l_get(s, ref, 0, buf, cap - 1, &n);
-    if (rc == WV_IO_SHORT_READ) { /* refs are short: not an error */
-        rc = WV_OK;
-        if (!had_err)
-            wv__clearerr(s->err);
+    if (!key_ok(ref))
+        return wv__seterr(s->err, WV_MISUSE, "invalid ref '%s'", ref);
+    char *p = key_path(l, ref);
+    if (p == NULL)
+        return WV_NOMEM;
+    fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP)
+            rc = wv__seterr(s->err, WV_CORRUPT,
+                            "%s: ref '%s' is a symbolic link, not a ref",
+                            s->uri, ref);
+        else
+            rc = io_err(l, "cannot open ref", ref, e);
+        goto out;
     }
-    if (rc != WV_OK)
-        return rc;
-    buf[n] = '\0';
-    return WV_OK;
+    if (fstat(fd, &st) != 0) {
+        rc = io_err(l, "cannot stat ref", ref, errno);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = wv__seterr(s->err, WV_CORRUPT,
+                        "%s: ref '%s' is %s, not a ref file", s->uri, ref,
+                        S_ISDIR(st.st_mode)    ? "a directory"
+                        : S_ISFIFO(st.st_mode) ? "a FIFO"
+                        : S_ISSOCK(st.st_mode) ? "a socket"
+                                               : "a device");
+        goto out;
+    }
+    if ((uint64_t)st.st_size >= cap) {
+        rc = wv__seterr(s->err, WV_CORRUPT,
+                        "%s: ref '%s' holds %llu bytes, more than any ref "
+                        "value",
+                        s->uri, ref, (unsigned long long)st.st_size);
+        goto out;
+    }
+    size_t got = 0;
+    while (got < cap - 1) {
+        ssize_t r = pread(fd, buf + got, cap - 1 - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = io_err(l, "read failed on ref", ref, errno);
+            goto out;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    if (memchr(buf, '\0', got) != NULL) {
+        buf[0] = '\0';
+        rc = wv__seterr(s->err, WV_CORRUPT, "%s: ref '%s' holds a NUL byte",
+                        s->uri, ref);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    wv__free(p);
+    return rc;
 }
 
 /* Take "<ref>.lock". Waits a little for a live holder; breaks the lock of
@@ -423,7 +488,7 @@ static int l_ref_cas(struct wv__store *s, const char *ref, const char *expect,
     struct local *l = (struct local *)s;
     int rc = WV_OK, fd = -1, e;
     char *p = NULL, *lock = NULL;
-    char cur[256];
+    char cur[512];
     bool locked = false;
 
     if (!key_ok(ref))
@@ -521,9 +586,25 @@ static int l_sync(struct local *l)
     return rc;
 }
 
-/* Remove ".tmp-*" files (objects a killed writer never renamed) older
- * than min_age seconds, under dir, depth-bounded. */
-static void sweep_dir(const char *dir, int64_t min_age, int depth)
+/* Could the writer of temporary file `name` (".tmp-<pid>-<n>", written
+ * by l_putv) still rename it? Yes while a process with that pid lives on
+ * this host (or the name carries no pid): such a file is never removed,
+ * however old, since a writer may take longer than any grace period. */
+static bool tmp_writer_alive(const char *name)
+{
+    char *end;
+    errno = 0;
+    long pid = strtol(name + 5, &end, 10);
+    if (end == name + 5 || *end != '-' || errno != 0 || pid <= 0 ||
+        (long)(pid_t)pid != pid)
+        return true;
+    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+/* Remove ".tmp-*" files (objects, lock objects and refs a killed writer
+ * never renamed) untouched for min_age seconds whose writer is gone, under
+ * dir, depth-bounded. */
+static void sweep_dir(const char *dir, struct wv__store_sweep *sw, int depth)
 {
     DIR *d = opendir(dir);
     if (d == NULL)
@@ -541,11 +622,12 @@ static void sweep_dir(const char *dir, int64_t min_age, int depth)
         if (lstat(p, &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode) && de->d_name[0] != '.' && depth < 16)
-            sweep_dir(p, min_age, depth + 1);
+            sweep_dir(p, sw, depth + 1);
         else if (S_ISREG(st.st_mode) &&
                  strncmp(de->d_name, ".tmp-", 5) == 0 &&
-                 now - st.st_mtime >= min_age)
-            unlink(p);
+                 (int64_t)(now - st.st_mtime) >= sw->min_age &&
+                 !tmp_writer_alive(de->d_name) && unlink(p) == 0)
+            sw->removed++;
     }
     closedir(d);
 }
@@ -591,7 +673,7 @@ static int l_control(struct wv__store *s, int op, void *arg)
 {
     struct local *l = (struct local *)s;
     if (op == WV_STORE_SWEEP) {
-        sweep_dir(l->root, *(const int64_t *)arg, 0);
+        sweep_dir(l->root, arg, 0);
         return WV_OK;
     }
     if (op == WV_STORE_SYNC)

@@ -1163,7 +1163,8 @@ static int r_control(struct wv__store *s, int op, void *arg)
         return rc;
     }
     if (op == WV_STORE_SWEEP) {
-        struct sweep_arg sa = {*(const int64_t *)arg, time(NULL)};
+        struct sweep_arg sa = {((const struct wv__store_sweep *)arg)->min_age,
+                              time(NULL)};
         return walk(rs, "", sweep_one, &sa);
     }
     return WV_NOTFOUND;

@@ -998,7 +998,7 @@ static int s_control(struct wv__store *st, int op, void *arg)
     if (op == WV_STORE_SYNC)
         return WV_OK; /* a completed PUT is durable */
     if (op == WV_STORE_SWEEP)
-        return sweep(s, *(const int64_t *)arg);
+        return sweep(s, ((const struct wv__store_sweep *)arg)->min_age);
     if (op == WV_STORE_MTIME) {
         struct wv__store_mtime *m = arg;
         struct wv__hreq r;

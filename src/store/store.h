@@ -37,9 +37,9 @@
 enum {
     WV_STORE_SYNC = 1,  /* make every NOSYNC put durable                */
     WV_STORE_MTIME = 2, /* arg: struct wv__store_mtime (seconds)        */
-    WV_STORE_SWEEP = 3, /* arg: int64_t *: remove the backend's own
-                           leftovers (temporary files of killed writers)
-                           older than that many seconds                 */
+    WV_STORE_SWEEP = 3, /* arg: struct wv__store_sweep: remove the
+                           backend's own leftovers (temporary files of
+                           killed writers) older than min_age seconds   */
     WV_STORE_MAP = 4,   /* arg: struct wv__store_map: map an object
                            read-only into memory (local disk only; an
                            optimisation, callers fall back on get)      */
@@ -49,6 +49,11 @@ struct wv__store_map {
     const char *key;
     const unsigned char *p; /* out: the object's bytes            */
     size_t len;             /* out: its size                      */
+};
+
+struct wv__store_sweep {
+    int64_t min_age;  /* seconds since the leftover was last written  */
+    uint64_t removed; /* out: how many were removed (where counted)   */
 };
 
 struct wv__store_mtime {

@@ -2,7 +2,8 @@
 # remote_acl.sh -- access control on S3 with two radosgw users: bob can
 # neither read nor write alice's repository, until alice grants him
 # read-only access with a bucket policy (he can then log, check out and
-# clone, still not commit), then read-write access (he can commit).
+# clone and verify -- without a lock, saying so -- still not commit), then
+# read-write access (he can commit).
 # Env (from ctest): WV, PYTHON, AWS_*, CEPH_CONF, WV_CEPH_*.
 WV_TEST_TAG=acl
 . "$(dirname "$0")/../harness/remote.sh"
@@ -45,6 +46,14 @@ bob expect 0 "$WV" checkout "$R@latest" -o x.safetensors
 rm -rf bobcopy
 bob expect 0 "$WV" clone "$R" bobcopy
 expect 0 "$WV" verify bobcopy
+# verify as a read-only user: no lock can be written; it checks all the
+# same and says what it could not lock (issue 14, item 7)
+bob expect 0 "$WV" verify "$R"
+has "^ok:"
+grep -q "checked without a lock: could not write a lock object under locks/" "$tmp/err" ||
+    fail "read-only verify does not say it ran unlocked: $(cat "$tmp/err")"
+"${AWS[@]}" s3 ls --recursive "s3://$bucket/shared/locks/" >"$tmp/locks" 2>&1 || true
+grep -q "shared/locks/." "$tmp/locks" && fail "a read-only verify left a lock: $(cat "$tmp/locks")"
 bob expect 4 "$WV" commit "$R" a.safetensors -m bob
 one_line_error "access denied"
 expect 0 "$WV" log "$R"

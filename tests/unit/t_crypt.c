@@ -949,3 +949,117 @@ TEST_IMPL(crypt_trust_removal_syncs)
     ASSERT_EQ(n_trusted(b), 0);
     wv_repo_close(r);
 }
+
+/* ---- repositories from before sealed trust lists and ref counters ----- */
+
+/* Write ref `name` of branch dir "heads" as the first format sealed it:
+ * Seal(k_meta, "wv-ref\0" || key, name NUL id[32]), no counter. */
+static void write_v1_ref(wv_repo *r, const char *dir, const char *name,
+                         const char *hex_id)
+{
+    char key[160], path[900], val[WV__REF_RAW_MAX];
+    unsigned char pt[128 + 32], ct[sizeof pt + WV__SEAL_OVERHEAD];
+    size_t nl = strlen(name);
+    ASSERT_OK(wv__ref_key(r, "heads", name, key));
+    memcpy(pt, name, nl + 1);
+    ASSERT_OK(wv__unhex(hex_id, pt + nl + 1, 32));
+    struct wv__ad ad;
+    wv__ad_init(&ad, "wv-ref");
+    wv__ad_str(&ad, key);
+    wv__seal(r->crypt->k_meta, &ad, pt, nl + 1 + 32, ct);
+    wv__b64(ct, nl + 1 + 32 + WV__SEAL_OVERHEAD, val);
+    size_t vl = strlen(val);
+    val[vl] = '\n';
+    val[vl + 1] = '\0';
+    snprintf(path, sizeof path, "%s/%s", dir, key);
+    FILE *f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs(val, f);
+    fclose(f);
+}
+
+static size_t file_size(const char *dir, const char *rel)
+{
+    char p[900];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    return stat(p, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+TEST_IMPL(crypt_legacy_refs_upgrade)
+{
+    char dir[600], eb[WV_ERRBUF_SIZE] = "", k1[700], k1key[760], k1pub[760];
+    char id1[WV_ID_HEX], id2[WV_ID_HEX], state[700], key[160], p[900];
+    snprintf(dir, sizeof dir, "%s/legacy", wvtest_tmpdir());
+    snprintf(state, sizeof state, "%s/legacy-state", wvtest_tmpdir());
+    snprintf(k1, sizeof k1, "%s/legacy-signer", wvtest_tmpdir());
+    snprintf(k1key, sizeof k1key, "%s.key", k1);
+    snprintf(k1pub, sizeof k1pub, "%s.pub", k1);
+    char saved[700] = "";
+    const char *was = getenv("WV_STATE_DIR");
+    if (was)
+        snprintf(saved, sizeof saved, "%s", was);
+    setenv("WV_STATE_DIR", state, 1);
+    unsetenv("WV_ALLOW_ROLLBACK");
+    ASSERT_OK(wv_keygen(k1, eb, sizeof eb));
+    init_enc(dir, "zstd", 8192);
+    wv_repo *r = NULL;
+    ASSERT_OK(open_pass(dir, PASS, &r, eb, sizeof eb));
+    wv_model *m = make_secret(7, 3000), *back = NULL;
+    ASSERT_OK(commit_named(r, m, NULL, id1));
+    ASSERT_OK(wv_repo_trust_add(r, k1pub, "signer", NULL));
+    /* Make it look as a repository written before: no sealed trust list,
+     * the head in the first ref format, no client state. */
+    snprintf(p, sizeof p, "%s/refs/trust", dir);
+    ASSERT_OK(unlink(p));
+    write_v1_ref(r, dir, "main", id1);
+    wv_repo_close(r);
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", state);
+    ASSERT_OK(system(cmd));
+
+    ASSERT_OK(open_pass(dir, PASS, &r, eb, sizeof eb));
+    ASSERT_OK(wv__ref_key(r, "heads", "main", key));
+    size_t v1_len = file_size(dir, key);
+    /* It reads: the old ref opens, the trusted key still applies (the
+     * checkpoint is unsigned, so it is refused), verify says so only. */
+    ASSERT_EQ(wv_repo_checkout(r, "main", NULL, &back), WV_AUTH_SIGNATURE);
+    wv_verify_stats vs;
+    ASSERT_EQ(wv_repo_verify(r, NULL, NULL, &vs), WV_CORRUPT);
+    ASSERT_EQ(vs.problems, 1);
+    /* The first ref write upgrades: a signed commit writes refs/trust
+     * (from the trust/ objects) and a ref with a counter. */
+    wv_commit_opts co = WV_COMMIT_OPTS_INIT;
+    co.sign_key = k1key;
+    ASSERT_OK(wv_repo_commit(r, m, NULL, &co, id2));
+    ASSERT(file_size(dir, "refs/trust") > 0);
+    ASSERT(file_size(dir, key) > v1_len);
+    ASSERT_OK(wv_repo_checkout(r, "main", NULL, &back));
+    wv_model_free(back);
+    back = NULL;
+    /* From now on the trust list cannot be stripped ... */
+    char **tk = NULL;
+    size_t ntk = 0;
+    ASSERT_OK(wv__repo_list(r, "trust/", &tk, &ntk));
+    ASSERT_EQ(ntk, 1);
+    snprintf(p, sizeof p, "%s/%s", dir, tk[0]);
+    wv__repo_list_free(tk, ntk);
+    ASSERT_OK(unlink(p));
+    ASSERT_EQ(wv_repo_checkout(r, "main", NULL, &back), WV_AUTH_ROLLBACK);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "not those of the sealed trust list");
+    /* ... nor the old head put back */
+    write_v1_ref(r, dir, "main", id1);
+    ASSERT_EQ(wv_repo_checkout(r, "main", NULL, &back), WV_AUTH_ROLLBACK);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "was rolled back");
+    /* the override accepts what the store holds */
+    setenv("WV_ALLOW_ROLLBACK", "1", 1);
+    ASSERT_OK(wv_repo_checkout(r, "main", NULL, &back));
+    unsetenv("WV_ALLOW_ROLLBACK");
+    wv_model_free(back);
+    wv_model_free(m);
+    wv_repo_close(r);
+    if (saved[0])
+        setenv("WV_STATE_DIR", saved, 1);
+    else
+        unsetenv("WV_STATE_DIR");
+}

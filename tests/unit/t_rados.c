@@ -53,7 +53,7 @@ static void ctx_close(struct ctx *c)
     if (c->s == NULL)
         return;
     c->s->methods->list(c->s, "", del_cb, c->s);
-    int64_t age = 0;
+    struct wv__store_sweep age = {0, 0};
     c->s->methods->control(c->s, WV_STORE_SWEEP, &age);
     wv__store_close(c->s);
     c->s = NULL;
@@ -486,10 +486,10 @@ static void recreate(struct ctx *c)
     ASSERT_EQ(sn.n, 1);
     ASSERT_EQ(seen_size(&sn, "obj"), small);
     ASSERT_EQ(raw_count(c, "obj"), 10);
-    int64_t age = 3600;
+    struct wv__store_sweep age = {3600, 0};
     ASSERT_OK(wv__store_control(s, WV_STORE_SWEEP, &age));
     ASSERT_EQ(raw_count(c, "obj"), 10); /* too young */
-    age = 0;
+    age.min_age = 0;
     ASSERT_OK(wv__store_control(s, WV_STORE_SWEEP, &age));
     ASSERT_EQ(raw_count(c, "obj"), 4);
     ASSERT_OK(wv__store_get(s, "obj", 0, d, small, &n));

@@ -91,7 +91,7 @@ static void ctx_close(struct ctx *c, const char *const *raw_keys)
         struct wv__err e = {0};
         c->s->err = &e;
         c->s->methods->list(c->s, "", del_cb, c->s);
-        int64_t age = 0;
+        struct wv__store_sweep age = {0, 0};
         c->s->methods->control(c->s, WV_STORE_SWEEP, &age);
         wv__store_close(c->s);
         c->s = NULL;
@@ -418,10 +418,10 @@ static void sweep_body(struct ctx *c)
     ASSERT_EQ(raw(c, "POST", "packs/orphan", "uploads=", NULL, &r), 200);
     wv__hreq_release(&r);
     ASSERT_EQ(open_uploads(c), 1);
-    int64_t age = 3600;
+    struct wv__store_sweep age = {3600, 0};
     ASSERT_OK(wv__store_control(c->s, WV_STORE_SWEEP, &age));
     ASSERT_EQ(open_uploads(c), 1); /* too young */
-    age = 0;
+    age.min_age = 0;
     ASSERT_OK(wv__store_control(c->s, WV_STORE_SWEEP, &age));
     ASSERT_EQ(open_uploads(c), 0);
 }
