@@ -8,6 +8,10 @@
  *
  * The results live in a small ring of buffers so that several can be
  * arguments of one printf; a result stays valid until RING more calls.
+ *
+ * Also two helpers that wv log/show/diff and the web view share: a
+ * checkpoint tensor's shape as text, and what counts as a numeric
+ * metadata value (a metric).
  */
 #include "cli.h"
 

@@ -165,6 +165,28 @@ safe_dom tensor
 dom tensor "'<script>alert(1)</script>' in text and count('svg', 'hist') == 1"
 # linspace(-1, 1, 16) * 50
 dom tensor "'-50' in text and 'elements16' in text.replace(' ', '').replace('\n', '')"
+# statistics against numpy, for F16, I32 and F32 tensors of the head
+for t in emb steps layer1.bias; do
+    curl -s "$url/tensor?c=$head_id&t=$t" >"$tmp/stats.html"
+    "$PYTHON" - "$tmp/stats.html" "$tmp/c49.safetensors" "$t" <<'PY' || fail "statistics of $t differ from numpy"
+import json, re, struct, sys
+import numpy as np
+page = open(sys.argv[1], encoding="utf-8").read()
+got = dict(re.findall(r'<tr><th>([a-z]+)</th><td class="num">([^<]*)</td>', page))
+d = open(sys.argv[2], "rb").read()
+n = struct.unpack("<Q", d[:8])[0]
+h = json.loads(d[8:8 + n])[sys.argv[3]]
+dt = {"F16": "<f2", "I32": "<i4", "F32": "<f4"}[h["dtype"]]
+o = h["data_offsets"]
+a = np.frombuffer(d[8 + n + o[0]:8 + n + o[1]], dtype=dt).astype(np.float64)
+want = {"elements": a.size, "min": a.min(), "max": a.max(), "mean": a.mean(),
+        "std": a.std(), "zeros": (a == 0).mean()}
+bad = [k for k, v in want.items() if abs(float(got[k]) - v) > 1e-4 * max(1, abs(v))]
+if bad:
+    print("mismatch", sys.argv[3], {k: (got.get(k), want[k]) for k in bad})
+sys.exit(1 if bad else 0)
+PY
+done
 load diff "$url/diff?a=$old_id&b=$head_id"
 safe_dom diff
 dom diff "count('tr', 'dt') == 5 and count('svg', 'bars') == 2 and count('svg', 'hist') == 1"

@@ -17,18 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-bool web_dtype_numeric(wv_dtype dt)
-{
-    switch (dt) {
-    case WV_BOOL: case WV_U8: case WV_I8: case WV_U16: case WV_I16:
-    case WV_U32: case WV_I32: case WV_U64: case WV_I64: case WV_F16:
-    case WV_BF16: case WV_F32: case WV_F64: case WV_F8_E4M3: case WV_F8_E5M2:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static double half_to_double(uint16_t h)
 {
     int e = (h >> 10) & 31, m = h & 1023;
@@ -60,51 +48,103 @@ static double f8_to_double(uint8_t x, bool e4m3)
     return s ? -v : v;
 }
 
-static double elem(wv_dtype dt, const unsigned char *p, uint64_t i)
+/* One reader per dtype, chosen once per tensor (element i of p). The
+ * byte-wise little-endian loads compile to single loads on such hosts. */
+typedef double (*reader)(const unsigned char *p, uint64_t i);
+
+static uint64_t le(const unsigned char *p, int n)
+{
+    uint64_t u = 0;
+    for (int k = n; k-- > 0;)
+        u = (u << 8) | p[k];
+    return u;
+}
+
+static double r_bool(const unsigned char *p, uint64_t i) { return p[i] != 0; }
+static double r_u8(const unsigned char *p, uint64_t i) { return p[i]; }
+static double r_i8(const unsigned char *p, uint64_t i) { return (int8_t)p[i]; }
+static double r_u16(const unsigned char *p, uint64_t i)
+{
+    return (double)le(p + 2 * i, 2);
+}
+static double r_i16(const unsigned char *p, uint64_t i)
+{
+    return (int16_t)le(p + 2 * i, 2);
+}
+static double r_u32(const unsigned char *p, uint64_t i)
+{
+    return (double)le(p + 4 * i, 4);
+}
+static double r_i32(const unsigned char *p, uint64_t i)
+{
+    return (int32_t)le(p + 4 * i, 4);
+}
+static double r_u64(const unsigned char *p, uint64_t i)
+{
+    return (double)le(p + 8 * i, 8);
+}
+static double r_i64(const unsigned char *p, uint64_t i)
+{
+    return (double)(int64_t)le(p + 8 * i, 8);
+}
+static double r_f16(const unsigned char *p, uint64_t i)
+{
+    return half_to_double((uint16_t)le(p + 2 * i, 2));
+}
+static double r_bf16(const unsigned char *p, uint64_t i)
+{
+    uint32_t w = (uint32_t)le(p + 2 * i, 2) << 16;
+    float f;
+    memcpy(&f, &w, 4);
+    return f;
+}
+static double r_f32(const unsigned char *p, uint64_t i)
+{
+    uint32_t w = (uint32_t)le(p + 4 * i, 4);
+    float f;
+    memcpy(&f, &w, 4);
+    return f;
+}
+static double r_f64(const unsigned char *p, uint64_t i)
+{
+    uint64_t w = le(p + 8 * i, 8);
+    double d;
+    memcpy(&d, &w, 8);
+    return d;
+}
+static double r_e4m3(const unsigned char *p, uint64_t i)
+{
+    return f8_to_double(p[i], true);
+}
+static double r_e5m2(const unsigned char *p, uint64_t i)
+{
+    return f8_to_double(p[i], false);
+}
+
+static reader reader_of(wv_dtype dt)
 {
     switch (dt) {
-    case WV_BOOL: return p[i] != 0;
-    case WV_U8: return p[i];
-    case WV_I8: return (int8_t)p[i];
-    case WV_F8_E4M3: return f8_to_double(p[i], true);
-    case WV_F8_E5M2: return f8_to_double(p[i], false);
-    default: break;
-    }
-    size_t sz = wv_dtype_size(dt);
-    unsigned char raw[8] = {0};
-    memcpy(raw, p + i * sz, sz);
-    uint64_t u = 0;
-    for (size_t k = sz; k-- > 0;)
-        u = (u << 8) | raw[k];
-    switch (dt) {
-    case WV_U16: case WV_U32: case WV_U64: return (double)u;
-    case WV_I16: return (int16_t)u;
-    case WV_I32: return (int32_t)u;
-    case WV_I64: return (double)(int64_t)u;
-    case WV_F16: return half_to_double((uint16_t)u);
-    case WV_BF16: {
-        uint32_t w = (uint32_t)u << 16;
-        float f;
-        memcpy(&f, &w, 4);
-        return f;
-    }
-    case WV_F32: {
-        uint32_t w = (uint32_t)u;
-        float f;
-        memcpy(&f, &w, 4);
-        return f;
-    }
-    case WV_F64: {
-        double d;
-        memcpy(&d, &u, 8);
-        return d;
-    }
-    default: return NAN;
+    case WV_BOOL: return r_bool;
+    case WV_U8: return r_u8;
+    case WV_I8: return r_i8;
+    case WV_U16: return r_u16;
+    case WV_I16: return r_i16;
+    case WV_U32: return r_u32;
+    case WV_I32: return r_i32;
+    case WV_U64: return r_u64;
+    case WV_I64: return r_i64;
+    case WV_F16: return r_f16;
+    case WV_BF16: return r_bf16;
+    case WV_F32: return r_f32;
+    case WV_F64: return r_f64;
+    case WV_F8_E4M3: return r_e4m3;
+    case WV_F8_E5M2: return r_e5m2;
+    default: return NULL;
     }
 }
 
 struct part {
-    wv_dtype dt;
+    reader get;
     const unsigned char *a, *b;
     uint64_t lo, hi;
     /* pass 1 */
@@ -117,8 +157,8 @@ struct part {
 
 static double value(const struct part *p, uint64_t i)
 {
-    double v = elem(p->dt, p->a, i);
-    return p->b ? elem(p->dt, p->b, i) - v : v;
+    double v = p->get(p->a, i);
+    return p->b ? p->get(p->b, i) - v : v;
 }
 
 static void *pass_moments(void *arg)
@@ -181,6 +221,11 @@ static void run_parts(struct part *pt, int np, void *(*fn)(void *))
     }
 }
 
+bool web_dtype_numeric(wv_dtype dt)
+{
+    return reader_of(dt) != NULL;
+}
+
 int web_stats_compute(wv_dtype dt, const void *a, const void *b, uint64_t n,
                       struct web_stats *out)
 {
@@ -194,7 +239,7 @@ int web_stats_compute(wv_dtype dt, const void *a, const void *b, uint64_t n,
         np = cores > 8 ? 8 : cores < 1 ? 1 : (int)cores;
     memset(pt, 0, sizeof pt);
     for (int i = 0; i < np; i++) {
-        pt[i].dt = dt;
+        pt[i].get = reader_of(dt);
         pt[i].a = a;
         pt[i].b = b;
         pt[i].lo = n / (uint64_t)np * (uint64_t)i;
