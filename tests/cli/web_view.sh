@@ -146,6 +146,14 @@ safe_dom() {
 load history "$url/"
 safe_dom history
 dom history "count('tr', 'commit') == 53"
+# newest first: exp's three commits (made last), then main's head
+exp_head=$("$WV" log "$R@exp" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+"$PYTHON" - "$tmp/history.dom" "$exp_head" "$head_id" <<'PY' || fail "history is not newest first"
+import re, sys
+rows = re.findall(r'<tr class="commit"><td><a class="id" href="/commit/([0-9a-f]{64})"',
+                  open(sys.argv[1], encoding="utf-8").read())
+sys.exit(0 if len(rows) == 53 and rows[0] == sys.argv[2] and rows[3] == sys.argv[3] else 1)
+PY
 dom history "'$hostile_msg' in text and '<b>bold</b>' in text"
 dom history "'exp' in text and 'tag first' in text"
 load metrics "$url/metrics"
@@ -250,7 +258,7 @@ grep -qi 'wrong key' "$tmp/enc.err" || fail "wrong key: the log does not say so"
 expect 2 "$WV" serve "$R" --bind not-an-address
 expect 2 "$WV" serve "$R" --port 70000
 start_server any "$WV" serve "$R" --port 0 --bind 0.0.0.0 || finish
-grep -q 'warning: listening on 0.0.0.0' "$tmp/any.err" || fail "no warning for --bind 0.0.0.0"
+grep -q 'warning: --bind 0.0.0.0 lets anyone' "$tmp/any.err" || fail "no warning for --bind 0.0.0.0"
 
 # ---- wv report: the same pages in one file
 expect 0 "$WV" report "$R" -o "$tmp/report.html"

@@ -329,10 +329,10 @@ int cmd_serve(int argc, char **argv)
     bool loopback = v6 ? IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr)
                        : (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
     if (!loopback)
-        fprintf(stderr, "wv serve: warning: listening on %s: anyone who can "
-                        "reach this address can read the repository's "
-                        "history, metadata and tensor statistics (no "
-                        "authentication, no TLS)\n",
+        fprintf(stderr, "wv serve: warning: --bind %s lets anyone who can "
+                        "reach that address read the repository's history, "
+                        "metadata and tensor statistics (no authentication, "
+                        "no TLS)\n",
                 cli_q(bind_addr));
     s.uri = uri;
     s.w.uri = uri;
