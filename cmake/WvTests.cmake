@@ -78,6 +78,14 @@ foreach(t ${WV_CLI_TESTS})
   if(name STREQUAL "python_install")
     set_tests_properties(cli.${name} PROPERTIES TIMEOUT 900)
   endif()
+  # cli.web_view: wv serve / wv report loaded by headless Chromium (label
+  # web; skipped, exit 77, without chromium); screenshots and the report
+  # are kept in the build dir's web-artifacts/.
+  if(name STREQUAL "web_view")
+    set_tests_properties(cli.${name} PROPERTIES TIMEOUT 600 LABELS web
+      SKIP_RETURN_CODE 77 ENVIRONMENT
+      "${WV_TEST_ENV};WV_WEB_ARTIFACTS=${CMAKE_BINARY_DIR}/web-artifacts")
+  endif()
 endforeach()
 
 # Golden tests: every real fixture must read exactly as numpy sees it.

@@ -5,7 +5,8 @@
 #                           h5dump, the real frameworks the interop tests use;
 #                           pytest for the Python package's tests; Ceph
 #                           (mon, osd, radosgw), awscli, s3cmd for the
-#                           S3 and RADOS suites (scripts/ceph-dev.sh)
+#                           S3 and RADOS suites (scripts/ceph-dev.sh);
+#                           chromium (headless) for the web view's tests
 #   scripts/deps.sh bench   + torch for the baselines
 # Another apt or dpkg (unattended-upgrades on a fresh machine, a second
 # make) may hold the package lock: deps.sh says so and waits for it, up to
@@ -13,12 +14,12 @@
 set -euo pipefail
 level=${1:-build}
 pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev libhdf5-dev libzstd-dev
-      libcurl4-openssl-dev librados-dev libsodium-dev)
+      libcurl4-openssl-dev librados-dev libsodium-dev libmicrohttpd-dev)
 case $level in
   build) ;;
   check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-h5py hdf5-tools python3-pytest python3-venv
                ceph-mon ceph-osd radosgw ceph-common awscli s3cmd curl
-               man-db) ;;
+               man-db chromium) ;;
   bench) pkgs+=(python3 python3-numpy python3-torch ceph-mon ceph-osd radosgw ceph-common awscli curl) ;;
   demo)  pkgs+=(python3 python3-numpy) ;;
   *) echo "deps.sh: unknown level '$level'" >&2; exit 2 ;;

@@ -44,6 +44,11 @@ const char *cli_qn(const char *s, size_t max);
 const char *cli_text(const char *s);
 const char *cli_textn(const char *s, size_t max);
 void cli_shape_str(const wv_tensor *t, char *buf, size_t cap);
+/* "[2, 3]": the shape of tensor i of a checkpoint (out.c). */
+void cli_ckpt_shape(const wv_checkpoint *c, size_t i, char *buf, size_t cap);
+/* A metadata value worth a place in the log and the metrics charts: a
+ * number (step, epoch, a loss or an accuracy) of at most 40 bytes (out.c). */
+bool cli_is_number(const char *s);
 void cli_human_bytes(uint64_t n, char *buf, size_t cap);
 /* Load a file (or shard index), printing the error. */
 int cli_load(const char *path, unsigned flags, wv_model **m);
@@ -134,5 +139,8 @@ int cmd_verify_repo(const char *uri);
 int cmd_push(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_clone(int argc, char **argv);
+/* The web view (web/serve.c). */
+int cmd_serve(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

@@ -9,6 +9,7 @@
  * documented in the help texts (they only ever grow).
  */
 #include "cli.h"
+#include "web/web.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -32,17 +33,6 @@ static int finish(int rc)
         rc = WV_IO;
     }
     return cli_exit_code(rc);
-}
-
-static void shape_of(const wv_checkpoint *c, size_t i, char *buf, size_t cap)
-{
-    const uint64_t *s = wv_checkpoint_tensor_shape(c, i);
-    size_t o = (size_t)snprintf(buf, cap, "[");
-    for (int d = 0; d < wv_checkpoint_tensor_ndim(c, i) && o < cap; d++)
-        o += (size_t)snprintf(buf + o, cap - o, "%s%llu", d ? ", " : "",
-                              (unsigned long long)s[d]);
-    if (o < cap)
-        snprintf(buf + o, cap - o, "]");
 }
 
 static void json_meta(const wv_checkpoint *c)
@@ -73,18 +63,6 @@ static void json_head(const wv_checkpoint *c)
     cli_json_string(stdout, wv_checkpoint_branch(c));
     printf(", \"message\": ");
     cli_json_string(stdout, wv_checkpoint_message(c));
-}
-
-/* A metadata value worth a place in the log: a number (step, epoch, a
- * loss or an accuracy). */
-static bool is_number(const char *s)
-{
-    char *end;
-    if (s[0] == '\0' || strlen(s) > 40)
-        return false;
-    errno = 0;
-    (void)strtod(s, &end);
-    return *end == '\0' && errno == 0;
 }
 
 /* ---- refs pointing at a checkpoint, for decorations -------------------- */
@@ -221,7 +199,7 @@ static void log_entry(const wv_checkpoint *c, const struct reflist *l,
     for (size_t i = 0; i < wv_checkpoint_meta_count(c); i++) {
         const char *k, *v;
         wv_checkpoint_meta(c, i, &k, &v);
-        if (!is_number(v) || strlen(k) > 40)
+        if (!cli_is_number(v) || strlen(k) > 40)
             continue;
         printf("%s%s=%s", any ? " " : "metrics:  ", cli_q(k), cli_text(v));
         any = true;
@@ -593,7 +571,7 @@ int cmd_show(int argc, char **argv)
         printf(", \"tensors\": [");
         for (size_t i = 0; i < n; i++) {
             char shape[256];
-            shape_of(c, i, shape, sizeof shape);
+            cli_ckpt_shape(c, i, shape, sizeof shape);
             printf("%s{\"name\": ", i ? ", " : "");
             cli_json_string(stdout, wv_checkpoint_tensor_name(c, i));
             printf(", \"dtype\": \"%s\", \"shape\": %s, \"nbytes\": %llu",
@@ -645,7 +623,7 @@ int cmd_show(int argc, char **argv)
            "bytes", sums ? "  sha256" : "");
     for (size_t i = 0; i < n; i++) {
         char shape[256];
-        shape_of(c, i, shape, sizeof shape);
+        cli_ckpt_shape(c, i, shape, sizeof shape);
         printf("%-*s  %-8s  %-20s  %llu", (int)w,
                cli_q(wv_checkpoint_tensor_name(c, i)),
                wv_dtype_name(wv_checkpoint_tensor_dtype(c, i)), shape,
@@ -668,7 +646,7 @@ out:
 /* ---- wv diff ------------------------------------------------------------ */
 
 static const char diff_help[] =
-    "usage: wv diff REPO A B [--json] [--all] [--no-values]\n"
+    "usage: wv diff REPO A B [--json] [--all] [--no-values] [--html FILE]\n"
     "       wv diff REPO@A REPO@B [...]\n"
     "       wv diff REPO[@]B           (B against its parent)\n"
     "\n"
@@ -685,6 +663,10 @@ static const char diff_help[] =
     "\n"
     "  --all        list unchanged tensors too\n"
     "  --no-values  read no tensor data (changed tensors get no figures)\n"
+    "  --html FILE  also write the comparison as one HTML page (sorted bar\n"
+    "               charts of the figures, the histogram of the differences\n"
+    "               of the most changed tensor; no script), as 'wv serve'\n"
+    "               shows it\n"
     "  --json       print one JSON object instead:\n"
     "               {\"a\": {\"id\", \"parent\", \"time\", \"branch\",\n"
     "                       \"message\"}, \"b\": {...},\n"
@@ -708,7 +690,7 @@ static void json_side(const wv_checkpoint *c, long i)
         printf("null");
         return;
     }
-    shape_of(c, (size_t)i, shape, sizeof shape);
+    cli_ckpt_shape(c, (size_t)i, shape, sizeof shape);
     printf("{\"dtype\": \"%s\", \"shape\": %s, \"nbytes\": %llu}",
            wv_dtype_name(wv_checkpoint_tensor_dtype(c, (size_t)i)), shape,
            (unsigned long long)wv_checkpoint_tensor_nbytes(c, (size_t)i));
@@ -786,9 +768,9 @@ static void print_diff(const wv_diff *d, bool json, bool all)
         if (e->kind == WV_DIFF_UNCHANGED && !all)
             continue;
         if (e->a >= 0)
-            shape_of(a, (size_t)e->a, sa, sizeof sa);
+            cli_ckpt_shape(a, (size_t)e->a, sa, sizeof sa);
         if (e->b >= 0)
-            shape_of(b, (size_t)e->b, sb, sizeof sb);
+            cli_ckpt_shape(b, (size_t)e->b, sb, sizeof sb);
         const wv_checkpoint *c = e->b >= 0 ? b : a;
         long ci = e->b >= 0 ? e->b : e->a;
         printf("%-9s  %-*s  %-5s %s", kind_name(e->kind), (int)w, cli_q(e->name),
@@ -827,7 +809,7 @@ static void print_diff(const wv_diff *d, bool json, bool all)
 int cmd_diff(int argc, char **argv)
 {
     const char *pos[3] = {NULL, NULL, NULL}, *ref0 = NULL, *ref1 = NULL;
-    const char *a = NULL, *b = NULL;
+    const char *a = NULL, *b = NULL, *html = NULL;
     char *uri = NULL, *uri1 = NULL, *parent = NULL;
     int n_pos = 0, rc = WV_OK;
     bool json = false, all = false;
@@ -847,6 +829,10 @@ int cmd_diff(int argc, char **argv)
             all = true;
         else if (strcmp(s, "--no-values") == 0)
             flags |= WV_DIFF_NO_VALUES;
+        else if (strcmp(s, "--html") == 0 && i + 1 < argc)
+            html = argv[++i];
+        else if (strcmp(s, "--html") == 0)
+            return cli_usage("diff", "--html needs a FILE");
         else if (s[0] == '-' && s[1])
             return cli_unknown_option("diff", diff_help, s);
         else if (n_pos < 3)
@@ -911,6 +897,8 @@ int cmd_diff(int argc, char **argv)
         goto out;
     }
     print_diff(d, json, all);
+    if (html)
+        rc = web_diff_html(r, uri, d, html);
 out:
     wv_diff_free(d);
     wv_repo_close(r);

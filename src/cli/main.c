@@ -90,6 +90,9 @@ static const char main_help[] =
     "  push LOCAL REMOTE[@BRANCH]     send checkpoints the remote lacks\n"
     "  pull REMOTE LOCAL[@BRANCH]     fetch checkpoints the local one lacks\n"
     "  clone REMOTE LOCAL             copy a whole repository\n"
+    "  serve REPO [--port N]          read-only web pages: history, metrics,\n"
+    "                                 tensors, diffs (127.0.0.1 by default)\n"
+    "  report REPO -o FILE.html       the same pages as one HTML file\n"
     "\n"
     "keys and signatures:\n"
     "  init DIR --encrypt             an encrypted repository\n"
@@ -625,6 +628,8 @@ static const struct command commands[] = {
     {"push", cmd_push},
     {"pull", cmd_pull},
     {"clone", cmd_clone},
+    {"serve", cmd_serve},
+    {"report", cmd_report},
     {"key", cmd_key},
     {"keygen", cmd_keygen},
     {"trust", cmd_trust},

@@ -8,9 +8,14 @@
  *
  * The results live in a small ring of buffers so that several can be
  * arguments of one printf; a result stays valid until RING more calls.
+ *
+ * Also two helpers that wv log/show/diff and the web view share: a
+ * checkpoint tensor's shape as text, and what counts as a numeric
+ * metadata value (a metric).
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,4 +68,25 @@ const char *cli_text(const char *s)
 const char *cli_textn(const char *s, size_t max)
 {
     return escape_ring(s, prefix_len(s, max), 0);
+}
+
+void cli_ckpt_shape(const wv_checkpoint *c, size_t i, char *buf, size_t cap)
+{
+    const uint64_t *s = wv_checkpoint_tensor_shape(c, i);
+    size_t o = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < wv_checkpoint_tensor_ndim(c, i) && o < cap; d++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%llu", d ? ", " : "",
+                              (unsigned long long)s[d]);
+    if (o < cap)
+        snprintf(buf + o, cap - o, "]");
+}
+
+bool cli_is_number(const char *s)
+{
+    char *end;
+    if (s[0] == '\0' || strlen(s) > 40)
+        return false;
+    errno = 0;
+    (void)strtod(s, &end);
+    return *end == '\0' && errno == 0;
 }

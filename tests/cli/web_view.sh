@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# web_view.sh -- wv serve, wv report and wv diff --html end to end: a
+# repository of 50 commits with step/val_loss metadata (plus a branch, a
+# tag, a hostile commit message and a tensor named
+# <script>alert(1)</script>), served on a free port of 127.0.0.1 and loaded
+# by Debian's headless Chromium. The DOM Chromium built is checked: the
+# expected rows, charts and best-commit marker (the one `wv prune
+# --keep-best` keeps), the hostile strings present as text, and no script,
+# img or on* handler anywhere (an escaping bug would inject such nodes).
+# Screenshots and the report go to $WV_WEB_ARTIFACTS (the build dir's
+# web-artifacts/). curl checks the read-only surface: 405 for other
+# methods, 404 for other paths (path traversal included), 400 for bad
+# parameters, and an error page, not a crash, for a wrong key, an
+# unreachable store and a damaged manifest.
+# Env: WV, PYTHON, WV_WEB_ARTIFACTS. Exit 77 (skipped) without chromium.
+set -u
+. "$(dirname "$0")/../harness/cli.sh"
+command -v chromium >/dev/null || { echo "chromium not installed: skipped"; exit 77; }
+command -v curl >/dev/null || { echo "curl not installed: skipped"; exit 77; }
+tmp=$(mktemp -d)
+art=${WV_WEB_ARTIFACTS:-$PWD/web-artifacts}
+mkdir -p "$art"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$PYTHON" - "$tmp" <<'PY' || { echo "cannot generate inputs"; exit 1; }
+import sys
+import numpy as np
+from stwrite import write_st
+d = sys.argv[1]
+rng = np.random.default_rng(7)
+w = rng.standard_normal((64, 32)).astype("<f4")
+emb = rng.standard_normal((100, 8)).astype("<f2")
+for i in range(53):
+    w = w + (rng.standard_normal(w.shape) * 0.01 * (1 + i % 3)).astype("<f4")
+    b = np.full(32, i * 0.1, dtype="<f4"); b[::4] = 0
+    h = np.linspace(-1, 1, 16, dtype="<f4") * (i + 1)
+    write_st("%s/c%02d.safetensors" % (d, i),
+             {"layer1.weight": w, "layer1.bias": b,
+              "<script>alert(1)</script>": h, "emb": emb,
+              "steps": np.arange(10, dtype="<i4")})
+PY
+
+R="$tmp/repo"
+expect 0 "$WV" init "$R"
+hostile_msg='<img src=x onerror=alert(2)> & "q"'
+for i in $(seq 0 49); do
+    f=$(printf '%s/c%02d.safetensors' "$tmp" "$i")
+    # val_loss falls, is lowest at i = 37, then rises
+    vl=$(awk -v i="$i" 'BEGIN { v = 2 * exp(-i / 12) + 0.3 + 0.02 * ((i * 7) % 5);
+                               if (i > 37) v += 0.004 * (i - 37) ^ 2;
+                               printf "%.4f", v }')
+    msg="step $i"
+    [ "$i" = 20 ] && msg=$hostile_msg
+    "$WV" commit "$R" "$f" -m "$msg" --meta step=$(((i + 1) * 100)) \
+        --meta val_loss="$vl" --meta 'note=<b>bold</b>' >"$tmp/out" 2>&1 ||
+        fail "commit $i: $(cat "$tmp/out")"
+done
+expect 0 "$WV" tag "$R" first "$("$WV" log "$R" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')"
+for i in 50 51 52; do
+    expect 0 "$WV" commit "$R@exp" "$tmp/c$i.safetensors" -m "exp $i" \
+        --meta step=$(((i - 49) * 100)) --meta val_loss=0.$i
+done
+# The commit prune --keep-best keeps on main: the marker must agree.
+expect 0 "$WV" prune "$R" --keep-best 1 --metric val_loss --branch main --dry-run
+best=$(grep 'best 1 of main' "$tmp/out" | awk '{print $2}')
+[ ${#best} = 12 ] || fail "prune --dry-run named no best commit"
+head_id=$("$WV" log "$R" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+old_id=$("$WV" log "$R" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[10]["id"])')
+
+# ---- start the server on a free port
+start_server() { # start_server LOGNAME ARGS...: sets url
+    local log=$1
+    shift
+    "$@" >"$tmp/$log.out" 2>"$tmp/$log.err" &
+    pids+=($!)
+    url=
+    for _ in $(seq 100); do
+        url=$(sed -n 's|^wv serve: \(http://[^ ]*\)/$|\1|p' "$tmp/$log.out")
+        [ -n "$url" ] && return 0
+        sleep 0.1
+    done
+    fail "wv serve printed no address: $(cat "$tmp/$log.err")"
+    return 1
+}
+start_server serve "$WV" serve "$R" --port 0 || finish
+case $url in http://127.0.0.1:*) ;; *) fail "not bound to 127.0.0.1: $url" ;; esac
+
+chrome() {
+    chromium --headless --no-sandbox --disable-gpu --disable-quic \
+        --no-first-run --disable-background-networking \
+        --disable-component-update --disable-sync \
+        --user-data-dir="$(mktemp -d "$tmp/chrome.XXXX")" "$@" 2>/dev/null
+}
+# load NAME URL: the DOM Chromium built (in $tmp/NAME.dom) and a
+# screenshot ($art/NAME.png)
+load() {
+    chrome --dump-dom "$2" >"$tmp/$1.dom" || fail "chromium --dump-dom $2"
+    chrome --screenshot="$art/$1.png" --window-size=1200,900 "$2" \
+        >/dev/null || fail "chromium --screenshot $2"
+    [ -s "$art/$1.png" ] || fail "no screenshot of $1"
+}
+# dom NAME PYTHON-EXPR: check the DOM of NAME. In the expression: tags
+# (a list of (tag, attrs dict)), text (all text), cls(c) (elements with
+# class c), count(tag, c).
+dom() {
+    "$PYTHON" - "$tmp/$1.dom" "$2" <<'PY' || fail "$1: $2"
+import sys
+from html.parser import HTMLParser
+class P(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.chunks = [], []
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+    def handle_data(self, data):
+        self.chunks.append(data)
+p = P()
+p.feed(open(sys.argv[1], encoding="utf-8").read())
+tags, text = p.tags, "".join(p.chunks)
+def cls(c):
+    return [a for t, a in tags if c in (a.get("class") or "").split()]
+def count(tag, c=None):
+    return len([a for t, a in tags if t == tag and
+                (c is None or c in (a.get("class") or "").split())])
+ok = eval(sys.argv[2])
+if not ok:
+    print("DOM check failed:", sys.argv[2])
+sys.exit(0 if ok else 1)
+PY
+}
+# Every page: no script, no img, no event handler, no external resource.
+safe_dom() {
+    dom "$1" "count('script') == 0 and count('img') == 0 and count('iframe') == 0"
+    dom "$1" "not any(k.startswith('on') for t, a in tags for k in a)"
+    dom "$1" "not any((a.get('src') or '') for t, a in tags)"
+    dom "$1" "all(not (a.get('href') or '').startswith(('http:', 'https:', '//')) for t, a in tags)"
+}
+
+load history "$url/"
+safe_dom history
+dom history "count('tr', 'commit') == 53"
+# newest first: exp's three commits (made last), then main's head
+exp_head=$("$WV" log "$R@exp" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+"$PYTHON" - "$tmp/history.dom" "$exp_head" "$head_id" <<'PY' || fail "history is not newest first"
+import re, sys
+rows = re.findall(r'<tr class="commit"><td><a class="id" href="/commit/([0-9a-f]{64})"',
+                  open(sys.argv[1], encoding="utf-8").read())
+sys.exit(0 if len(rows) == 53 and rows[0] == sys.argv[2] and rows[3] == sys.argv[3] else 1)
+PY
+dom history "'$hostile_msg' in text and '<b>bold</b>' in text"
+dom history "'exp' in text and 'tag first' in text"
+load metrics "$url/metrics"
+safe_dom metrics
+dom metrics "any(a.get('data-key') == 'val_loss' and a.get('data-branch') == 'main' and a.get('data-points') == '50' for a in cls('metric'))"
+dom metrics "any(a.get('data-key') == 'val_loss' and a.get('data-branch') == 'exp' and a.get('data-points') == '3' for a in cls('metric'))"
+dom metrics "count('circle', 'best') >= 2 and count('polyline', 'series') >= 2"
+# the caption of main's val_loss chart links the commit prune keeps
+grep -q "Best: <a class=\"id\" href=\"/commit/$best[0-9a-f]*\">$best</a> (val_loss=" "$tmp/metrics.dom" ||
+    fail "metrics: best of main is not $best (the commit prune --keep-best keeps)"
+load commit "$url/commit/$head_id"
+safe_dom commit
+dom commit "count('tr', 'tensor') == 5"
+dom commit "'<script>alert(1)</script>' in text and 'shared' in text and 'changed' in text"
+load tensor "$url/tensor?c=$head_id&t=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+safe_dom tensor
+dom tensor "'<script>alert(1)</script>' in text and count('svg', 'hist') == 1"
+# linspace(-1, 1, 16) * 50
+dom tensor "'-50' in text and 'elements16' in text.replace(' ', '').replace('\n', '')"
+# statistics against numpy, for F16, I32 and F32 tensors of the head
+for t in emb steps layer1.bias; do
+    curl -s "$url/tensor?c=$head_id&t=$t" >"$tmp/stats.html"
+    "$PYTHON" - "$tmp/stats.html" "$tmp/c49.safetensors" "$t" <<'PY' || fail "statistics of $t differ from numpy"
+import json, re, struct, sys
+import numpy as np
+page = open(sys.argv[1], encoding="utf-8").read()
+got = dict(re.findall(r'<tr><th>([a-z]+)</th><td class="num">([^<]*)</td>', page))
+d = open(sys.argv[2], "rb").read()
+n = struct.unpack("<Q", d[:8])[0]
+h = json.loads(d[8:8 + n])[sys.argv[3]]
+dt = {"F16": "<f2", "I32": "<i4", "F32": "<f4"}[h["dtype"]]
+o = h["data_offsets"]
+a = np.frombuffer(d[8 + n + o[0]:8 + n + o[1]], dtype=dt).astype(np.float64)
+want = {"elements": a.size, "min": a.min(), "max": a.max(), "mean": a.mean(),
+        "std": a.std(), "zeros": (a == 0).mean()}
+bad = [k for k, v in want.items() if abs(float(got[k]) - v) > 1e-4 * max(1, abs(v))]
+if bad:
+    print("mismatch", sys.argv[3], {k: (got.get(k), want[k]) for k in bad})
+sys.exit(1 if bad else 0)
+PY
+done
+load diff "$url/diff?a=$old_id&b=$head_id"
+safe_dom diff
+dom diff "count('tr', 'dt') == 5 and count('svg', 'bars') == 2 and count('svg', 'hist') == 1"
+dom diff "'3 changed, 2 unchanged' in text and '<script>alert(1)</script>' in text"
+load diffhist "$url/diff?a=$old_id&b=$head_id&t=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+safe_dom diffhist
+dom diffhist "'Differences b - a of <script>alert(1)</script>' in text"
+
+# ---- the read-only surface
+code() { curl -s -o "$tmp/body" -w '%{http_code}' "$@"; }
+[ "$(code -X POST "$url/")" = 405 ] || fail "POST / is not 405"
+[ "$(code -X PUT "$url/metrics")" = 405 ] || fail "PUT is not 405"
+[ "$(code -X DELETE "$url/commit/$head_id")" = 405 ] || fail "DELETE is not 405"
+curl -s -D "$tmp/hdr" -o /dev/null -X POST "$url/"
+grep -qi '^Allow: GET, HEAD' "$tmp/hdr" || fail "405 without Allow"
+[ "$(code -I "$url/")" = 200 ] || fail "HEAD / is not 200"
+curl -s -D "$tmp/hdr" -o /dev/null "$url/"
+grep -qi "^Content-Security-Policy: default-src 'none'" "$tmp/hdr" || fail "no CSP header"
+[ "$(code --path-as-is "$url/../etc/passwd")" = 404 ] || fail "/../etc/passwd is not 404"
+grep -q 'root:' "$tmp/body" && fail "/../etc/passwd served a file"
+[ "$(code --path-as-is "$url/commit/../../etc/passwd")" = 404 ] || fail "commit/../ is not 404"
+[ "$(code "$url/commit/..%2F..%2Fetc%2Fpasswd")" = 404 ] || fail "encoded traversal is not 404"
+[ "$(code "$url/nosuch")" = 404 ] || fail "/nosuch is not 404"
+[ "$(code "$url/commit/nosuchref")" = 404 ] || fail "unknown ref is not 404"
+[ "$(code "$url/tensor?c=$head_id&t=nosuch")" = 404 ] || fail "unknown tensor is not 404"
+[ "$(code "$url/diff?a=%3Cx%3E&b=main")" = 400 ] || fail "bad ref is not 400"
+[ "$(code "$url/metrics?mode=sideways")" = 400 ] || fail "bad mode is not 400"
+[ "$(code "$url/metrics?mode=max")" = 200 ] || fail "mode=max is not 200"
+grep -q 'GET /nosuch 404' "$tmp/serve.err" || fail "no log line for a 404"
+
+# ---- a damaged manifest: an error page and a log line, then back
+mf=$(ls "$R"/manifests/*/"$head_id"*)
+cp "$mf" "$tmp/mf.saved"
+printf 'garbage' >"$mf"
+c=$(code "$url/commit/$head_id")
+case $c in 5??) ;; *) fail "a damaged manifest: $c, not 5xx" ;; esac
+grep -q 'class="err"' "$tmp/body" || fail "no error page for a damaged manifest"
+grep -q "GET /commit/$head_id 5[0-9][0-9] " "$tmp/serve.err" || fail "no log line for the failure"
+cp "$tmp/mf.saved" "$mf"
+[ "$(code "$url/commit/$head_id")" = 200 ] || fail "server did not survive the damaged manifest"
+
+# ---- an unreachable store: the server runs, every page says so
+AWS_ENDPOINT_URL=http://127.0.0.1:1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=y \
+    start_server s3 "$WV" serve s3://nosuchbucket/repo --port 0 || finish
+[ "$(code "$url/")" = 503 ] || fail "unreachable store: not 503"
+grep -q 'Repository unavailable' "$tmp/body" || fail "unreachable store: no error page"
+grep -q 'GET / 503' "$tmp/s3.err" || fail "unreachable store: no log line"
+
+# ---- a wrong key: the server runs and says so
+E="$tmp/enc"
+WV_PASSPHRASE=right expect 0 "$WV" init "$E" --encrypt
+WV_PASSPHRASE=right expect 0 "$WV" commit "$E" "$tmp/c00.safetensors" --meta step=1
+WV_PASSPHRASE=wrong start_server enc "$WV" serve "$E" --port 0 || finish
+[ "$(code "$url/")" = 503 ] || fail "wrong key: not 503"
+grep -q 'Repository unavailable' "$tmp/body" || fail "wrong key: no error page"
+grep -q 'GET / 503' "$tmp/enc.err" || fail "wrong key: no log line"
+grep -qi 'wrong key' "$tmp/enc.err" || fail "wrong key: the log does not say so"
+[ "$(code "$url/metrics")" = 503 ] || fail "wrong key: server died"
+
+# ---- --bind: another address only when asked, with a warning
+expect 2 "$WV" serve "$R" --bind not-an-address
+expect 2 "$WV" serve "$R" --port 70000
+start_server any "$WV" serve "$R" --port 0 --bind 0.0.0.0 || finish
+grep -q 'warning: --bind 0.0.0.0 lets anyone' "$tmp/any.err" || fail "no warning for --bind 0.0.0.0"
+
+# ---- wv report: the same pages in one file
+expect 0 "$WV" report "$R" -o "$tmp/report.html"
+cp "$tmp/report.html" "$art/report.html"
+load report "file://$tmp/report.html"
+safe_dom report
+dom report "count('tr', 'commit') == 53 and count('section', 'checkpoint') == 2"
+dom report "any(a.get('data-key') == 'val_loss' and a.get('data-points') == '50' for a in cls('metric'))"
+dom report "count('circle', 'best') >= 2 and count('svg', 'bars') == 2"
+dom report "'<script>alert(1)</script>' in text and '$hostile_msg' in text"
+dom report "count('table', 'stats') >= 5"
+grep -q 'href="/' "$tmp/report.html" && fail "report links to server routes"
+expect 2 "$WV" report "$R"
+
+# ---- wv diff --html
+expect 0 "$WV" diff "$R" "$old_id" "$head_id" --html "$tmp/diff.html"
+has "3 changed, 2 unchanged"
+cp "$tmp/diff.html" "$art/diff.html"
+load diffhtml "file://$tmp/diff.html"
+safe_dom diffhtml
+dom diffhtml "count('svg', 'bars') == 2 and count('tr', 'dt') == 5 and count('svg', 'hist') == 1"
+expect 2 "$WV" diff "$R" "$old_id" "$head_id" --html
+
+finish "ok (screenshots in $art)"
