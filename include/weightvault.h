@@ -187,6 +187,7 @@ typedef enum wv_format {
     WV_FMT_KERAS,  /* Keras HDF5 (.h5, .weights.h5) and .keras zips      */
     WV_FMT_MXNET,  /* MXNet NDArray list (.params)                        */
     WV_FMT_GGUF,   /* GGUF v2/v3 (llama.cpp)                              */
+    WV_FMT_TFBUNDLE, /* TensorFlow checkpoint (.index + .data-*), read only */
     WV__FMT_COUNT
 } wv_format;
 
