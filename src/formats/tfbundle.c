@@ -47,8 +47,8 @@
  *
  * Inputs: the .index file, a data file, the prefix, a `checkpoint` state
  * file (its model_checkpoint_path, relative to its directory), or a
- * directory holding variables/variables.index (a SavedModel) or a
- * `checkpoint` file: wv__tfbundle_resolve() turns them into the .index
+ * directory holding variables/variables.index (a SavedModel),
+ * variables.index (its variables directory) or a `checkpoint` file: wv__tfbundle_resolve() turns them into the .index
  * path. The data files are found next to the index, so a bundle cannot be
  * read from memory or a URL.
  */
@@ -660,6 +660,12 @@ static bool is_file(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+static const char *last_part(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
 static char *join(const char *a, size_t al, const char *b)
 {
     size_t bl = strlen(b);
@@ -740,6 +746,11 @@ int wv__tfbundle_resolve(const char *path, char **out, struct wv__err *err)
         if (is_file(p))
             goto out;
         wv__free(p);
+        p = join(path, pl, "/variables.index"); /* its variables/ */
+        WV_CHECK(p != NULL, WV_NOMEM, "out of memory");
+        if (is_file(p))
+            goto out;
+        wv__free(p);
         p = join(path, pl, "/checkpoint");
         WV_CHECK(p != NULL, WV_NOMEM, "out of memory");
         if (!is_file(p)) {
@@ -752,9 +763,9 @@ int wv__tfbundle_resolve(const char *path, char **out, struct wv__err *err)
         p = join(prefix, strlen(prefix), ".index");
         WV_CHECK(p != NULL, WV_NOMEM, "out of memory");
         WV_CHECK(is_file(p), WV_NOTFOUND,
-                 "%.*s: its checkpoint file names '%s', but %s does not "
-                 "exist",
-                 (int)pl, path, prefix, p);
+                 "%.*s: its checkpoint file names '%s', whose .index does "
+                 "not exist",
+                 (int)pl, path, last_part(prefix));
         goto out;
     }
     if (strcmp(base, "checkpoint") == 0 && is_file(path)) {
@@ -762,7 +773,8 @@ int wv__tfbundle_resolve(const char *path, char **out, struct wv__err *err)
         p = join(prefix, strlen(prefix), ".index");
         WV_CHECK(p != NULL, WV_NOMEM, "out of memory");
         WV_CHECK(is_file(p), WV_NOTFOUND,
-                 "%s names '%s', but %s does not exist", path, prefix, p);
+                 "%s names '%s', whose .index does not exist", path,
+                 last_part(prefix));
         goto out;
     }
     /* PREFIX.data-00000-of-00001 */

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# tf_bundle.sh -- TensorFlow tensor bundles (tests/fixtures/tf) through the
+# CLI and the Python load:
+#   - every tensor of the fixtures equals its truth file bit for bit
+#     (tests/peer/peer_tf_truth.py: Keras .h5 via h5py, a frozen graph's
+#     constants via a protobuf decoder of its own), read with Python's
+#     weightvault.load; the two-shard bundle reads both shards;
+#   - every way of naming a bundle (prefix, .index, data file, checkpoint
+#     file, SavedModel dir, its variables dir) reads the same tensors;
+#   - inspect, verify, convert to every writable format (tensors equal
+#     afterwards), commit + checkout;
+#   - refusals: a checkpoint file naming a missing prefix, a bundle from
+#     memory, a truncated data file, writing the format.
+# Env: WV, WV_FIXTURES, PYTHON.
+set -u
+. "$(dirname "$0")/../harness/cli.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+tf=$WV_FIXTURES/tf
+root=$(cd "$(dirname "$0")/../.." && pwd)
+lib=$(cd "$(dirname "$WV")" && pwd)/libweightvault.so
+
+# 1. Truth files, through the Python binding.
+WEIGHTVAULT_LIB=$lib PYTHONPATH=$root/python${PYTHONPATH:+:$PYTHONPATH} \
+    expect 0 "$PYTHON" "$root/tests/peer/peer_tf_truth.py" "$WV_FIXTURES"
+cat "$tmp/out"
+
+# 2. Every name of a bundle.
+a=$tf/a/CodeAshing-Boston_house
+b=$tf/b/Gauraviitkgp-Tensorflow/1_BASIC/weights
+c=$tf/c/wenjunpku-learning-tensorflow/logs/fully_connected_feed
+ref=$(tensor_sums "$a/variables/variables.index")
+[ -n "$ref" ] || fail "no tensors from $a"
+for p in "$a" "$a/" "$a/variables" "$a/variables/variables" \
+         "$a/variables/variables.data-00000-of-00001"; do
+    [ "$(tensor_sums "$p")" = "$ref" ] || fail "$p reads differently"
+done
+ref=$(tensor_sums "$b/my_model.index")
+for p in "$b" "$b/checkpoint" "$b/my_model" \
+         "$b/my_model.data-00000-of-00001"; do
+    [ "$(tensor_sums "$p")" = "$ref" ] || fail "$p reads differently"
+done
+[ "$(tensor_sums "$c/checkpoint")" = "$(tensor_sums "$c/model.cpkt-1999")" ] ||
+    fail "checkpoint file of c"
+
+# 3. inspect and verify all six.
+for p in "$a" "$b" "$tf/b/dpong-Keras_Stock_Price_Prediction" "$c" \
+         "$tf/c/sbhtkx-urgent_sms_python/out/one_hidden_layer.chkp" \
+         "$tf/d/fcuyttsai-overtoppingEve"; do
+    expect 0 "$WV" verify "$p"
+    has "^ok: .*tensorflow"
+    expect 0 "$WV" inspect --json "$p"
+    pyjson 'd["format"] == "tensorflow" and len(d["tensors"]) > 0'
+done
+expect 0 "$WV" inspect --json "$b"
+pyjson '"_CHECKPOINTABLE_OBJECT_GRAPH" in d["metadata"] and d["metadata"]["_CHECKPOINTABLE_OBJECT_GRAPH"].startswith("base64:") and json.loads(d["metadata"]["/.ATTRIBUTES/OBJECT_CONFIG_JSON"])["class_name"] == "Sequential" and not any(t["name"].endswith("OBJECT_CONFIG_JSON") for t in d["tensors"])'
+expect 0 "$WV" inspect "$c"
+has "global_step  *I32"
+
+# 4. Convert to every writable format; commit and check out.
+for ext in safetensors npz pth gguf params h5; do
+    expect 0 "$WV" convert "$c" "$tmp/c.$ext"
+    same_tensors "$c" "$tmp/c.$ext"
+done
+expect 0 "$WV" convert "$tf/d/fcuyttsai-overtoppingEve" "$tmp/d.safetensors"
+same_tensors "$tf/d/fcuyttsai-overtoppingEve" "$tmp/d.safetensors"
+expect 0 "$WV" convert "$b" "$tmp/b.safetensors"
+expect 0 "$WV" inspect --json "$tmp/b.safetensors"
+pyjson '"_CHECKPOINTABLE_OBJECT_GRAPH" in d["metadata"]'
+expect 0 "$WV" init "$tmp/repo"
+expect 0 "$WV" commit "$tmp/repo" "$tf/d/fcuyttsai-overtoppingEve"
+expect 0 "$WV" checkout "$tmp/repo" -o "$tmp/d2.safetensors"
+same_tensors "$tf/d/fcuyttsai-overtoppingEve" "$tmp/d2.safetensors"
+
+# 5. Refusals, one line each.
+expect 3 "$WV" inspect "$tf/c/sbhtkx-urgent_sms_python/out/checkpoint"
+one_line_error "names .*mnist_convnet.chkp.*does not exist"
+mkdir "$tmp/cut"
+cp "$c/model.cpkt-1999.index" "$tmp/cut/m.index"
+head -c 1000 "$c/model.cpkt-1999.data-00000-of-00001" \
+    >"$tmp/cut/m.data-00000-of-00001"
+expect 1 "$WV" verify "$tmp/cut/m"
+one_line_error "passes the end of .*m.data-00000-of-00001"
+rm "$tmp/cut/m.data-00000-of-00001"
+expect 3 "$WV" inspect "$tmp/cut/m.index"
+one_line_error "data file .*m.data-00000-of-00001: No such file"
+WEIGHTVAULT_LIB=$lib PYTHONPATH=$root/python${PYTHONPATH:+:$PYTHONPATH} \
+    expect 0 "$PYTHON" - "$c/model.cpkt-1999.index" <<'PY'
+import sys, weightvault as wv
+from weightvault import _model
+try:
+    # from memory (as Python maps other files): refused, pointing at the path
+    import ctypes
+    from weightvault import _lib
+    data = open(sys.argv[1], "rb").read()
+    buf = ctypes.create_string_buffer(data, len(data))
+    eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
+    opts = _lib.init_struct(_lib.LoadOpts, errbuf=ctypes.addressof(eb),
+                            errbuf_size=_lib.ERRBUF_SIZE)
+    out = ctypes.c_void_p()
+    rc = _lib.lib().wv_model_load_mem(buf, len(data), ctypes.byref(opts),
+                                      ctypes.byref(out))
+    assert rc != 0, "loaded a bundle index from memory"
+    assert b"needs its data files" in eb.value, eb.value
+except AssertionError as e:
+    print(e); sys.exit(1)
+PY
+expect 1 "$WV" convert "$c" "$tmp/x.bin" --format tensorflow
+one_line_error "not supported"
+finish
