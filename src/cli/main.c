@@ -106,6 +106,8 @@ static const char main_help[] =
     "  keras        Keras HDF5: .h5, .weights.h5, and .keras archives\n"
     "  mxnet        MXNet NDArray lists (.params)\n"
     "  gguf         GGUF v2/v3 (.gguf), quantised types kept as they are\n"
+    "  tensorflow   TensorFlow checkpoints, read only: PREFIX, PREFIX.index,\n"
+    "               a data file, a 'checkpoint' file or a SavedModel dir\n"
     "\n"
     "options:\n"
     "  -h, --help                     this text; 'wv CMD --help' for a command\n"
