@@ -30,9 +30,12 @@
  * serialized TrackableObjectGraph) and Keras layer configs
  * (.../.ATTRIBUTES/OBJECT_CONFIG_JSON) in them; they become metadata, not
  * tensors: the key is the bundle key, the value the string as is when it
- * is UTF-8 without NUL bytes and does not start with "base64:", else
- * "base64:" and its base64; a non-scalar string tensor becomes the JSON
- * {"shape": [...], "values": [...]} of such values.
+ * is UTF-8 without NUL bytes and does not start with "base64:" or
+ * '{"shape": ', else "base64:" and its base64; a non-scalar string tensor
+ * becomes the JSON {"shape": [...], "values": [...]} of such values. A
+ * bundle of several shards also gets "tensorflow.shards": the number of
+ * (non-string) tensors in each shard, in order ("25,98"), so that a
+ * rewrite can keep the layout.
  *
  * Enforced (besides the table's own checks): the first key is the header;
  * num_shards >= 1; little-endian; a version this reader may consume
@@ -63,6 +66,7 @@
 
 #define INDEX_MAX ((uint64_t)1 << 30)
 #define DT_STRING 7
+#define SHARDS_KEY "tensorflow.shards"
 
 struct entry {
     char *key;
@@ -406,7 +410,8 @@ static void put_string_value(struct wv__buf *o, const unsigned char *p,
                              size_t n, bool json)
 {
     bool text = memchr(p, '\0', n) == NULL && wv__utf8_valid(p, n) &&
-                !(n >= 7 && memcmp(p, "base64:", 7) == 0);
+                !(n >= 7 && memcmp(p, "base64:", 7) == 0) &&
+                !(n >= 10 && memcmp(p, "{\"shape\": ", 10) == 0);
     if (text) {
         if (json)
             wv__json_put_string(o, (const char *)p, n);
@@ -635,6 +640,24 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
             WV_TRY(rc);
         }
     }
+    if (b.num_shards > 1) {
+        /* How the numeric tensors (in set order) fall into the shards,
+         * so a rewrite can keep the layout: "25,98". */
+        val.len = 0;
+        size_t k = 0;
+        for (uint64_t sd = 0; sd < b.num_shards && sd < 100000; sd++) {
+            size_t c = 0;
+            while (k < b.n && b.ents[k].shard == sd) {
+                c += b.ents[k].dtype != WV_DTYPE_INVALID;
+                k++;
+            }
+            wv__buf_addf(&val, "%s%zu", sd ? "," : "", c);
+        }
+        WV_CHECK(!val.oom && wv_model_set_meta(m, SHARDS_KEY, val.p) ==
+                                 WV_OK,
+                 WV_NOMEM, "out of memory");
+        any_meta = true;
+    }
     m->meta_state = any_meta ? WV__META_FROM_FILE : WV__META_NONE;
 out:
     wv__free(owned);
@@ -814,6 +837,351 @@ out:
     return rc;
 }
 
+/* ---- writing ---------------------------------------------------------------
+ *
+ * PREFIX.index and PREFIX.data-SSSSS-of-NNNNN as TensorFlow's BundleWriter
+ * writes them (data_alignment 1, uncompressed table, block size 256 KiB,
+ * restart interval 16), so that a bundle read and written back gives the
+ * same bytes: tensors go to the data file(s) in set order (the order they
+ * were read in), split over shards as "tensorflow.shards" says when it
+ * fits the set (else one shard); every other metadata entry becomes a
+ * scalar DT_STRING tensor (values as the reader made them: text, base64:,
+ * or the {"shape", "values"} JSON), written first in shard 0, except
+ * _CHECKPOINTABLE_OBJECT_GRAPH, written last there, where TensorFlow puts
+ * it. Entries are serialized as proto3 does (fields in number order, zero
+ * scalars left out, the shape always present).
+ */
+
+static uint32_t tf_code(wv_dtype dt)
+{
+    for (uint32_t c = 1; c < 32; c++)
+        if (map_dtype(c) == dt)
+            return c;
+    return 0;
+}
+
+struct went {
+    const char *key;
+    size_t key_len;
+    uint32_t dtype;
+    int ndim;
+    uint64_t shape[WV_MAX_DIMS];
+    uint64_t shard, off, size;
+    uint32_t crc; /* masked */
+};
+
+static int cmp_went(const void *pa, const void *pb)
+{
+    const struct went *a = pa, *b = pb;
+    size_t m = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c = memcmp(a->key, b->key, m);
+    if (c)
+        return c;
+    return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
+}
+
+static int b64_value(char c)
+{
+    const char *p = c ? strchr(b64, c) : NULL;
+    return p ? (int)(p - b64) : -1;
+}
+
+/* One string value as the reader wrote it: "base64:..." decoded, else the
+ * text itself. */
+static int value_bytes(const char *v, size_t n, struct wv__buf *o)
+{
+    if (n < 7 || memcmp(v, "base64:", 7) != 0) {
+        wv__buf_add(o, v, n);
+        return 0;
+    }
+    v += 7;
+    n -= 7;
+    if (n % 4)
+        return -1;
+    for (size_t i = 0; i < n; i += 4) {
+        int q[4];
+        for (int k = 0; k < 4; k++)
+            q[k] = v[i + k] == '=' && i + 4 == n && k >= 2 ? 0
+                                                           : b64_value(v[i + k]);
+        if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[3] < 0)
+            return -1;
+        uint32_t x = (uint32_t)q[0] << 18 | (uint32_t)q[1] << 12 |
+                     (uint32_t)q[2] << 6 | (uint32_t)q[3];
+        unsigned char t[3] = {(unsigned char)(x >> 16),
+                              (unsigned char)(x >> 8), (unsigned char)x};
+        size_t keep = i + 4 == n ? 3 - (v[n - 1] == '=') - (v[n - 2] == '=')
+                                 : 3;
+        wv__buf_add(o, t, keep);
+    }
+    return 0;
+}
+
+/* A metadata value -> the DT_STRING tensor bytes (lengths, their CRC,
+ * the strings), its shape and its entry CRC. */
+static int encode_strings(const char *key, const char *v, struct went *e,
+                          struct wv__buf *out, struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct wv__buf elems = {0}; /* the strings, concatenated */
+    uint64_t lens[4096];
+    size_t n = 0;
+    char *str = NULL;
+    size_t sl;
+    e->ndim = 0;
+    if (strncmp(v, "{\"shape\": ", 10) != 0) {
+        WV_CHECK(value_bytes(v, strlen(v), &elems) == 0, WV_CORRUPT,
+                 "metadata '%.200s': bad base64", key);
+        lens[n++] = elems.len;
+    } else {
+        struct wv__json j = {v, v, v + strlen(v), key, err};
+        uint64_t numel = 1;
+        WV_TRY(wv__json_expect(&j, '{'));
+        WV_TRY(wv__json_string(&j, &str, &sl));
+        WV_CHECK(strcmp(str, "shape") == 0, WV_CORRUPT,
+                 "metadata '%.200s': not a string tensor", key);
+        WV_TRY(wv__json_expect(&j, ':'));
+        WV_TRY(wv__json_expect(&j, '['));
+        if (!wv__json_eat(&j, ']')) {
+            do {
+                WV_CHECK(e->ndim < WV_MAX_DIMS, WV_RANGE,
+                         "metadata '%.200s': too many dimensions", key);
+                WV_TRY(wv__json_u64(&j, &e->shape[e->ndim]));
+                WV_CHECK(!wv__mul_overflow(numel, e->shape[e->ndim], &numel),
+                         WV_RANGE, "metadata '%.200s': shape overflows",
+                         key);
+                e->ndim++;
+            } while (wv__json_eat(&j, ','));
+            WV_TRY(wv__json_expect(&j, ']'));
+        }
+        WV_TRY(wv__json_expect(&j, ','));
+        wv__free(str);
+        str = NULL;
+        WV_TRY(wv__json_string(&j, &str, &sl));
+        WV_CHECK(strcmp(str, "values") == 0, WV_CORRUPT,
+                 "metadata '%.200s': not a string tensor", key);
+        WV_TRY(wv__json_expect(&j, ':'));
+        WV_TRY(wv__json_expect(&j, '['));
+        if (!wv__json_eat(&j, ']')) {
+            do {
+                wv__free(str);
+                str = NULL;
+                WV_TRY(wv__json_string(&j, &str, &sl));
+                WV_CHECK(n < sizeof lens / sizeof lens[0], WV_RANGE,
+                         "metadata '%.200s': more than %zu strings", key,
+                         sizeof lens / sizeof lens[0]);
+                size_t before = elems.len;
+                WV_CHECK(value_bytes(str, sl, &elems) == 0, WV_CORRUPT,
+                         "metadata '%.200s': bad base64", key);
+                lens[n++] = elems.len - before;
+            } while (wv__json_eat(&j, ','));
+            WV_TRY(wv__json_expect(&j, ']'));
+        }
+        WV_TRY(wv__json_expect(&j, '}'));
+        WV_CHECK(numel == n, WV_CORRUPT,
+                 "metadata '%.200s': %zu values for %llu elements", key, n,
+                 (unsigned long long)numel);
+    }
+    WV_CHECK(!elems.oom, WV_NOMEM, "out of memory");
+    uint32_t crc = 0;
+    unsigned char t[8];
+    for (size_t i = 0; i < n; i++) {
+        wv__pb_put_varint(out, lens[i]);
+        wv__put32(t, (uint32_t)lens[i]);
+        crc = wv__crc32c(crc, t, 4);
+    }
+    if (n > 0) {
+        wv__put32(t, wv__crc32c_mask(crc));
+        wv__buf_add(out, t, 4);
+        crc = wv__crc32c(crc, t, 4);
+    }
+    wv__buf_add(out, elems.p, elems.len);
+    crc = wv__crc32c(crc, elems.p, elems.len);
+    WV_CHECK(!out->oom, WV_NOMEM, "out of memory");
+    e->crc = wv__crc32c_mask(crc);
+    e->dtype = DT_STRING;
+    e->key = key;
+    e->key_len = strlen(key);
+out:
+    wv__free(str);
+    wv__buf_release(&elems);
+    return rc;
+}
+
+struct csink {
+    struct wv__wfile *f;
+    uint32_t crc;
+};
+
+static bool crc_sink(void *arg, const void *p, size_t n)
+{
+    struct csink *c = arg;
+    c->crc = wv__crc32c(c->crc, p, n);
+    wv__wfile_write(c->f, p, n);
+    return c->f->rc == WV_OK;
+}
+
+static void put_entry(struct wv__buf *v, const struct went *e)
+{
+    struct wv__buf sh = {0}, d = {0};
+    wv__pb_put_uint(v, 1, e->dtype);
+    for (int k = 0; k < e->ndim; k++) {
+        d.len = 0;
+        if (e->shape[k])
+            wv__pb_put_uint(&d, 1, e->shape[k]);
+        wv__pb_put_bytes(&sh, 2, d.p, d.len);
+    }
+    wv__pb_put_bytes(v, 2, sh.p, sh.len);
+    if (e->shard)
+        wv__pb_put_uint(v, 3, e->shard);
+    if (e->off)
+        wv__pb_put_uint(v, 4, e->off);
+    if (e->size)
+        wv__pb_put_uint(v, 5, e->size);
+    if (e->crc)
+        wv__pb_put_fixed32(v, 6, e->crc);
+    if (sh.oom || d.oom)
+        v->oom = true;
+    wv__buf_release(&sh);
+    wv__buf_release(&d);
+}
+
+static int save(const wv_model *m, struct wv__wfile *f,
+                const wv_save_opts *opts, struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct went *w = NULL;
+    size_t nw = 0;
+    size_t *per = NULL; /* tensors per shard */
+    uint64_t ns = 1;
+    char *dpath = NULL;
+    struct wv__buf sb = {0}, v = {0};
+    struct wv__ldb_writer lw;
+    struct wv__wfile df;
+    bool dopen = false;
+    const char *graph = "_CHECKPOINTABLE_OBJECT_GRAPH";
+    size_t pl = strlen(f->path);
+
+    wv__ldb_writer_init(&lw, 262144, 16, NULL);
+    WV_CHECK(pl > 6 && strcmp(f->path + pl - 6, ".index") == 0, WV_MISUSE,
+             "%s: name a TensorFlow bundle by its PREFIX.index", f->path);
+    pl -= 6;
+    w = wv__calloc(m->n_tensors + m->n_meta + 1, sizeof *w);
+    per = wv__calloc(m->n_tensors + 1, sizeof *per);
+    dpath = wv__malloc(pl + 40);
+    WV_CHECK(w && per && dpath, WV_NOMEM, "out of memory");
+    per[0] = m->n_tensors;
+    const char *plan = wv_model_get_meta(m, SHARDS_KEY);
+    if (plan) {
+        /* Keep the layout it records if it fits this set. */
+        uint64_t c, sum = 0, k = 0;
+        const char *q = plan;
+        bool ok = true;
+        while (ok && k < m->n_tensors + 1) {
+            ok = wv__parse_u64(&q, 10, &c) && !wv__add_overflow(sum, c, &sum);
+            if (!ok)
+                break;
+            per[k++] = (size_t)c;
+            if (*q != ',')
+                break;
+            q++;
+        }
+        if (ok && *q == '\0' && sum == m->n_tensors && k >= 1) {
+            ns = k;
+        } else {
+            memset(per, 0, (m->n_tensors + 1) * sizeof *per);
+            per[0] = m->n_tensors;
+        }
+    }
+    size_t ti = 0;
+    for (uint64_t s = 0; s < ns; s++) {
+        snprintf(dpath, pl + 40, "%.*s.data-%05llu-of-%05llu", (int)pl,
+                 f->path, (unsigned long long)s, (unsigned long long)ns);
+        WV_TRY(wv__wfile_open(&df, dpath, err));
+        dopen = true;
+        uint64_t off = 0;
+        /* shard 0: the string tensors but the object graph, first */
+        for (int pass = 0; pass < 2; pass++) {
+            for (size_t i = 0; s == 0 && i < m->n_meta; i++) {
+                const char *k = m->meta[i].key;
+                if (strcmp(k, SHARDS_KEY) == 0 ||
+                    (strcmp(k, graph) == 0) != (pass == 1))
+                    continue;
+                struct went *e = &w[nw];
+                sb.len = 0;
+                WV_TRY(encode_strings(k, m->meta[i].value, e, &sb, err));
+                e->off = off;
+                e->size = sb.len;
+                wv__wfile_write(&df, sb.p, sb.len);
+                off += sb.len;
+                nw++;
+            }
+            if (pass == 1)
+                break;
+            for (size_t c = 0; c < per[s]; c++, ti++) {
+                const struct wv_tensor *t = &m->tensors[ti];
+                wv_dtype to = wv__cast_target(t->dtype, opts->cast);
+                struct went *e = &w[nw++];
+                struct csink cs = {&df, 0};
+                e->key = t->name;
+                e->key_len = strlen(t->name);
+                e->dtype = tf_code(to);
+                WV_CHECK(e->dtype != 0, WV_UNSUPPORTED,
+                         "%s: tensor '%.200s' is %s, which a TensorFlow "
+                         "bundle cannot hold",
+                         f->path, t->name, wv_dtype_name(to));
+                e->ndim = t->ndim;
+                memcpy(e->shape, t->shape, sizeof e->shape);
+                e->shard = s;
+                e->off = off;
+                e->size = wv__cast_nbytes(t, to);
+                WV_CHECK(wv__tensor_stream(t, to, crc_sink, &cs) == WV_OK,
+                         WV_NOMEM, "out of memory");
+                e->crc = wv__crc32c_mask(cs.crc);
+                off += e->size;
+            }
+        }
+        WV_CHECK(!sb.oom, WV_NOMEM, "out of memory");
+        dopen = false;
+        WV_TRY(wv__wfile_commit(&df));
+    }
+
+    /* The index, keys in order; the header first. */
+    qsort(w, nw, sizeof *w, cmp_went);
+    for (size_t i = 1; i < nw; i++)
+        WV_CHECK(cmp_went(&w[i - 1], &w[i]) != 0, WV_EXISTS,
+                 "%s: '%.200s' is both a tensor and a metadata key",
+                 f->path, w[i].key);
+    struct wv__buf ver = {0};
+    wv__pb_put_uint(&v, 1, ns);
+    wv__pb_put_uint(&ver, 1, 1); /* producer 1, min_consumer 0 */
+    wv__pb_put_bytes(&v, 3, ver.p, ver.len);
+    wv__buf_release(&ver);
+    WV_CHECK(!v.oom && wv__ldb_writer_add(&lw, "", 0, v.p, v.len) == WV_OK,
+             WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < nw; i++) {
+        WV_CHECK(w[i].key_len > 0, WV_MISUSE,
+                 "%s: an empty key is the bundle header's", f->path);
+        v.len = 0;
+        put_entry(&v, &w[i]);
+        WV_CHECK(!v.oom && wv__ldb_writer_add(&lw, w[i].key, w[i].key_len,
+                                              v.p, v.len) == WV_OK,
+                 WV_NOMEM, "out of memory");
+    }
+    WV_CHECK(wv__ldb_writer_finish(&lw) == WV_OK, WV_NOMEM,
+             "out of memory");
+    wv__wfile_write(f, lw.out.p, lw.out.len);
+out:
+    if (dopen)
+        wv__wfile_abort(&df);
+    wv__ldb_writer_release(&lw);
+    wv__buf_release(&sb);
+    wv__buf_release(&v);
+    wv__free(w);
+    wv__free(per);
+    wv__free(dpath);
+    return rc;
+}
+
 const struct wv__format_ops wv__fmt_tfbundle = {
-    WV_FMT_TFBUNDLE, "tensorflow", "", probe, load, NULL,
+    WV_FMT_TFBUNDLE, "tensorflow", ".index", probe, load, save,
 };

@@ -9,8 +9,10 @@
 #     file, SavedModel dir, its variables dir) reads the same tensors;
 #   - inspect, verify, convert to every writable format (tensors equal
 #     afterwards), commit + checkout;
+#   - writing: every fixture read and written back (wv convert X out.index)
+#     gives the same .index and data files byte for byte;
 #   - refusals: a checkpoint file naming a missing prefix, a bundle from
-#     memory, a truncated data file, writing the format.
+#     memory, a truncated data file, a bundle not named PREFIX.index.
 # Env: WV, WV_FIXTURES, PYTHON.
 set -u
 . "$(dirname "$0")/../harness/cli.sh"
@@ -105,6 +107,27 @@ try:
 except AssertionError as e:
     print(e); sys.exit(1)
 PY
-expect 1 "$WV" convert "$c" "$tmp/x.bin" --format tensorflow
-one_line_error "not supported"
+expect 2 "$WV" convert "$c" "$tmp/x.bin" --format tensorflow
+one_line_error "PREFIX.index"
+
+# 6. Writing: every fixture read and written back gives the same .index
+#    and data files; other formats convert into a bundle and back.
+for p in "$a/variables/variables" "$b/my_model" \
+         "$tf/b/dpong-Keras_Stock_Price_Prediction/model_weights" \
+         "$c/model.cpkt-1999" \
+         "$tf/c/sbhtkx-urgent_sms_python/out/one_hidden_layer.chkp" \
+         "$tf/d/fcuyttsai-overtoppingEve/variables/variables"; do
+    rm -f "$tmp"/rw.*
+    expect 0 "$WV" convert "$p" "$tmp/rw.index"
+    cmp -s "$p.index" "$tmp/rw.index" || fail "$p: rewritten .index differs"
+    for d in "$p".data-*; do
+        cmp -s "$d" "$tmp/rw${d#"$p"}" || fail "$d: rewritten data differs"
+    done
+done
+expect 0 "$WV" convert "$tmp/c.safetensors" "$tmp/back.index"
+same_tensors "$c" "$tmp/back"
+expect 0 "$WV" convert "$tmp/back" "$tmp/back2.index" --dtype F16
+expect 0 "$WV" inspect "$tmp/back2.index"
+has "hidden1/weights  *F16"
+has "global_step  *I32"
 finish

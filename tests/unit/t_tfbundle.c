@@ -237,8 +237,8 @@ static const char *const fixture_indexes[] = {
     "a/CodeAshing-Boston_house/variables/variables.index",
     "b/Gauraviitkgp-Tensorflow/1_BASIC/weights/my_model.index",
     "b/dpong-Keras_Stock_Price_Prediction/model_weights.index",
-    "c/wenjunpku-learning-tensorflow/logs/fully_connected_feed/"
-    "model.cpkt-1999.index",
+    ("c/wenjunpku-learning-tensorflow/logs/fully_connected_feed/"
+     "model.cpkt-1999.index"),
     "c/sbhtkx-urgent_sms_python/out/one_hidden_layer.chkp.index",
     "d/fcuyttsai-overtoppingEve/variables/variables.index",
 };
@@ -700,7 +700,9 @@ TEST_IMPL(tf_bundle_dtypes_strings_shards)
         /* data order: shard 0's tensors first */
         ASSERT_STREQ(wv_tensor_name(wv_model_tensor(m, 0)), "t/bf16");
         ASSERT_STREQ(wv_tensor_name(wv_model_tensor(m, NT / 2)), "t/bool");
-        ASSERT_EQ(wv_model_meta_count(m), 3);
+        ASSERT_EQ(wv_model_meta_count(m), 4);
+        /* tensors per shard, for a rewrite */
+        ASSERT_STREQ(wv_model_get_meta(m, "tensorflow.shards"), "7,7");
         ASSERT_STREQ(wv_model_get_meta(m, "s/.ATTRIBUTES/OBJECT_CONFIG_JSON"),
                      txt[0]);
         ASSERT_STREQ(wv_model_get_meta(m, "_CHECKPOINTABLE_OBJECT_GRAPH"),
@@ -931,4 +933,122 @@ TEST_IMPL(tf_bundle_rejects)
         REJECT(&one, WV_CORRUPT, "has 100 elements in 10 bytes");
     }
 #undef REJECT
+}
+
+/* ---- writing --------------------------------------------------------------- */
+
+static const char *const fixture_prefixes[] = {
+    "a/CodeAshing-Boston_house/variables/variables",
+    "b/Gauraviitkgp-Tensorflow/1_BASIC/weights/my_model",
+    "b/dpong-Keras_Stock_Price_Prediction/model_weights",
+    ("c/wenjunpku-learning-tensorflow/logs/fully_connected_feed/"
+     "model.cpkt-1999"),
+    "c/sbhtkx-urgent_sms_python/out/one_hidden_layer.chkp",
+    "d/fcuyttsai-overtoppingEve/variables/variables",
+};
+
+static bool same_file(const char *a, const char *b)
+{
+    size_t na, nb;
+    unsigned char *pa = wvtest_read_file(a, &na), *pb = wvtest_read_file(b, &nb);
+    bool same = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
+    free(pa);
+    free(pb);
+    return same;
+}
+
+/* Every real bundle read and written back: the same .index and the same
+ * data files, byte for byte. */
+TEST_IMPL(tf_bundle_rewrite_fixtures)
+{
+    for (size_t f = 0; f < 6; f++) {
+        wv_model *m = NULL;
+        char in[1024], out[1024], a[1100], b[1100];
+        snprintf(in, sizeof in, "%s", wvtest_fixture("tf", fixture_prefixes[f]));
+        snprintf(out, sizeof out, "%s", wvtest_path("rw"));
+        ASSERT_OK(wv_model_load(in, NULL, &m));
+        snprintf(a, sizeof a, "%s.index", out);
+        ASSERT_OK(wv_model_save(m, a, NULL));
+        snprintf(b, sizeof b, "%s.index", in);
+        if (!same_file(a, b))
+            WVT_FAIL("%s: rewritten .index differs", fixture_prefixes[f]);
+        int ns = f == 5 ? 2 : 1;
+        for (int s = 0; s < ns; s++) {
+            snprintf(a, sizeof a, "%s.data-%05d-of-%05d", out, s, ns);
+            snprintf(b, sizeof b, "%s.data-%05d-of-%05d", in, s, ns);
+            if (!same_file(a, b))
+                WVT_FAIL("%s: rewritten data shard %d differs",
+                         fixture_prefixes[f], s);
+        }
+        wv_model_free(m);
+    }
+}
+
+/* A set built here: every dtype, metadata of each kind, a cast; written,
+ * read back equal. */
+TEST_IMPL(tf_bundle_write_roundtrip)
+{
+    static const wv_dtype dts[] = {WV_BOOL, WV_U8,  WV_I8,  WV_U16,
+                                   WV_I16,  WV_U32, WV_I32, WV_U64,
+                                   WV_I64,  WV_F16, WV_BF16, WV_F32,
+                                   WV_F64,  WV_C64, WV_F8_E4M3,
+                                   WV_F8_E5M2};
+    wv_model *m, *r = NULL;
+    uint64_t sh[3] = {2, 0, 3}, sc[1] = {5};
+    char name[32];
+    ASSERT_OK(wv_model_new(&m));
+    for (size_t i = 0; i < sizeof dts / sizeof dts[0]; i++) {
+        snprintf(name, sizeof name, "v/%s", wv_dtype_name(dts[i]));
+        ASSERT_OK(wvtest_add_pattern(m, name, dts[i], 1, sc, (unsigned)i));
+    }
+    ASSERT_OK(wvtest_add_pattern(m, "empty", WV_F32, 3, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "scalar", WV_F32, 0, NULL, 2));
+    ASSERT_OK(wv_model_set_meta(m, "_CHECKPOINTABLE_OBJECT_GRAPH",
+                                "base64:CgABeg=="));
+    ASSERT_OK(wv_model_set_meta(m, "format", "pt"));
+    ASSERT_OK(wv_model_set_meta(m, "vec",
+                                "{\"shape\": [2], \"values\": [\"a\", "
+                                "\"base64:/w==\"]}"));
+    const char *p = wvtest_path("w.index");
+    ASSERT_OK(wv_model_save(m, p, NULL));
+    ASSERT_OK(wv_model_load(p, NULL, &r));
+    ASSERT_STREQ(wv_model_source_format(r), "tensorflow");
+    ASSERT_EQ(wv_model_count(r), wv_model_count(m));
+    for (size_t i = 0; i < wv_model_count(m); i++) {
+        const wv_tensor *a = wv_model_tensor(m, i), *b = wv_model_tensor(r, i);
+        ASSERT_STREQ(wv_tensor_name(a), wv_tensor_name(b));
+        ASSERT_EQ(wv_tensor_dtype(a), wv_tensor_dtype(b));
+        ASSERT_EQ(wv_tensor_ndim(a), wv_tensor_ndim(b));
+        ASSERT_EQ(wv_tensor_nbytes(a), wv_tensor_nbytes(b));
+        ASSERT(wv_tensor_nbytes(a) == 0 ||
+               memcmp(wv_tensor_data(a), wv_tensor_data(b),
+                      wv_tensor_nbytes(a)) == 0);
+    }
+    ASSERT_EQ(wv_model_meta_count(r), 3);
+    ASSERT_STREQ(wv_model_get_meta(r, "format"), "pt");
+    ASSERT_STREQ(wv_model_get_meta(r, "_CHECKPOINTABLE_OBJECT_GRAPH"),
+                 "base64:CgABeg==");
+    ASSERT_STREQ(wv_model_get_meta(r, "vec"),
+                 "{\"shape\": [2], \"values\": [\"a\", \"base64:/w==\"]}");
+    wv_model_free(r);
+
+    /* cast to F16: floats change, integers stay */
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    so.cast = WV_F16;
+    ASSERT_OK(wv_model_save(m, p, &so));
+    ASSERT_OK(wv_model_load(p, NULL, &r));
+    ASSERT_EQ(wv_tensor_dtype(wv_model_find(r, "v/F32")), WV_F16);
+    ASSERT_EQ(wv_tensor_dtype(wv_model_find(r, "v/I32")), WV_I32);
+    wv_model_free(r);
+
+    /* refusals: a path without .index; a key both tensor and metadata */
+    ASSERT_EQ(wv_model_save(m, wvtest_path("w.bin"), &(wv_save_opts){
+                  sizeof(wv_save_opts), WV_FMT_TFBUNDLE, WV_DTYPE_INVALID,
+                  0, 0}),
+              WV_MISUSE);
+    ASSERT_CONTAINS(wv_model_errmsg(m), "PREFIX.index");
+    ASSERT_OK(wv_model_set_meta(m, "scalar", "x"));
+    ASSERT_EQ(wv_model_save(m, p, NULL), WV_EXISTS);
+    ASSERT_CONTAINS(wv_model_errmsg(m), "both a tensor and a metadata key");
+    wv_model_free(m);
 }
