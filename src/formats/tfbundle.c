@@ -609,8 +609,10 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
                      src->name, KEYF(e), (unsigned long long)e->off,
                      (unsigned long long)e->size, sh->path,
                      (unsigned long long)sh->src.size);
-            const unsigned char *d;
-            WV_TRY(wv__src_data(&sh->src, e->off, e->size, &d, &owned, err));
+            const unsigned char *d = (const unsigned char *)"";
+            if (e->size > 0)
+                WV_TRY(wv__src_data(&sh->src, e->off, e->size, &d, &owned,
+                                    err));
             if (e->dtype == WV_DTYPE_INVALID) {
                 val.len = 0;
                 WV_TRY(string_meta(src->name, e, d, (size_t)e->size, &val,
@@ -845,8 +847,9 @@ out:
  * same bytes: tensors go to the data file(s) in set order (the order they
  * were read in), split over shards as "tensorflow.shards" says when it
  * fits the set (else one shard); every other metadata entry becomes a
- * scalar DT_STRING tensor (values as the reader made them: text, base64:,
- * or the {"shape", "values"} JSON), written first in shard 0, except
+ * DT_STRING tensor (values as the reader made them: text, base64:, or the
+ * {"shape", "values"} JSON; a value that only looks like the last two is
+ * taken as text), written first in shard 0, except
  * _CHECKPOINTABLE_OBJECT_GRAPH, written last there, where TensorFlow puts
  * it. Entries are serialized as proto3 does (fields in number order, zero
  * scalars left out, the shape always present).
@@ -918,19 +921,25 @@ static int value_bytes(const char *v, size_t n, struct wv__buf *o)
 
 /* A metadata value -> the DT_STRING tensor bytes (lengths, their CRC,
  * the strings), its shape and its entry CRC. */
-static int encode_strings(const char *key, const char *v, struct went *e,
-                          struct wv__buf *out, struct wv__err *err)
+static int encode_strings(const char *key, const char *v, bool raw,
+                          struct went *e, struct wv__buf *out,
+                          struct wv__err *err)
 {
     int rc = WV_OK;
     struct wv__buf elems = {0}; /* the strings, concatenated */
-    uint64_t lens[4096];
-    size_t n = 0;
+    uint64_t *lens = NULL;
+    size_t n = 0, cap = 0;
     char *str = NULL;
     size_t sl;
     e->ndim = 0;
-    if (strncmp(v, "{\"shape\": ", 10) != 0) {
-        WV_CHECK(value_bytes(v, strlen(v), &elems) == 0, WV_CORRUPT,
-                 "metadata '%.200s': bad base64", key);
+    if (raw || strncmp(v, "{\"shape\": ", 10) != 0) {
+        if (raw)
+            wv__buf_add(&elems, v, strlen(v));
+        else
+            WV_CHECK(value_bytes(v, strlen(v), &elems) == 0, WV_CORRUPT,
+                     "metadata '%.200s': bad base64", key);
+        WV_CHECK(wv__grow(&lens, &cap, n, sizeof *lens, 1) == WV_OK,
+                 WV_NOMEM, "out of memory");
         lens[n++] = elems.len;
     } else {
         struct wv__json j = {v, v, v + strlen(v), key, err};
@@ -966,9 +975,9 @@ static int encode_strings(const char *key, const char *v, struct went *e,
                 wv__free(str);
                 str = NULL;
                 WV_TRY(wv__json_string(&j, &str, &sl));
-                WV_CHECK(n < sizeof lens / sizeof lens[0], WV_RANGE,
-                         "metadata '%.200s': more than %zu strings", key,
-                         sizeof lens / sizeof lens[0]);
+                WV_CHECK(wv__grow(&lens, &cap, n, sizeof *lens, 16) ==
+                             WV_OK,
+                         WV_NOMEM, "out of memory");
                 size_t before = elems.len;
                 WV_CHECK(value_bytes(str, sl, &elems) == 0, WV_CORRUPT,
                          "metadata '%.200s': bad base64", key);
@@ -1003,6 +1012,7 @@ static int encode_strings(const char *key, const char *v, struct went *e,
     e->key_len = strlen(key);
 out:
     wv__free(str);
+    wv__free(lens);
     wv__buf_release(&elems);
     return rc;
 }
@@ -1108,7 +1118,17 @@ static int save(const wv_model *m, struct wv__wfile *f,
                     continue;
                 struct went *e = &w[nw];
                 sb.len = 0;
-                WV_TRY(encode_strings(k, m->meta[i].value, e, &sb, err));
+                rc = encode_strings(k, m->meta[i].value, false, e, &sb, err);
+                if (rc == WV_CORRUPT) {
+                    /* Not a value the reader made (bad base64 or JSON):
+                     * the text itself is the string. */
+                    wv__clearerr(err);
+                    sb.len = 0;
+                    memset(e, 0, sizeof *e);
+                    rc = encode_strings(k, m->meta[i].value, true, e, &sb,
+                                        err);
+                }
+                WV_TRY(rc);
                 e->off = off;
                 e->size = sb.len;
                 wv__wfile_write(&df, sb.p, sb.len);

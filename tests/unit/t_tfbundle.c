@@ -1006,6 +1006,7 @@ TEST_IMPL(tf_bundle_write_roundtrip)
     ASSERT_OK(wv_model_set_meta(m, "_CHECKPOINTABLE_OBJECT_GRAPH",
                                 "base64:CgABeg=="));
     ASSERT_OK(wv_model_set_meta(m, "format", "pt"));
+    ASSERT_OK(wv_model_set_meta(m, "odd", "base64:not base64"));
     ASSERT_OK(wv_model_set_meta(m, "vec",
                                 "{\"shape\": [2], \"values\": [\"a\", "
                                 "\"base64:/w==\"]}"));
@@ -1024,8 +1025,11 @@ TEST_IMPL(tf_bundle_write_roundtrip)
                memcmp(wv_tensor_data(a), wv_tensor_data(b),
                       wv_tensor_nbytes(a)) == 0);
     }
-    ASSERT_EQ(wv_model_meta_count(r), 3);
+    ASSERT_EQ(wv_model_meta_count(r), 4);
     ASSERT_STREQ(wv_model_get_meta(r, "format"), "pt");
+    /* kept as its bytes: read back base64'd, as such text always is */
+    ASSERT_STREQ(wv_model_get_meta(r, "odd"),
+                 "base64:YmFzZTY0Om5vdCBiYXNlNjQ=");
     ASSERT_STREQ(wv_model_get_meta(r, "_CHECKPOINTABLE_OBJECT_GRAPH"),
                  "base64:CgABeg==");
     ASSERT_STREQ(wv_model_get_meta(r, "vec"),
@@ -1051,4 +1055,18 @@ TEST_IMPL(tf_bundle_write_roundtrip)
     ASSERT_EQ(wv_model_save(m, p, NULL), WV_EXISTS);
     ASSERT_CONTAINS(wv_model_errmsg(m), "both a tensor and a metadata key");
     wv_model_free(m);
+
+    /* only an empty tensor: an empty data file, in both load modes */
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(wvtest_add_pattern(m, "none", WV_F32, 3, sh, 1));
+    p = wvtest_path("e.index");
+    ASSERT_OK(wv_model_save(m, p, NULL));
+    wv_model_free(m);
+    for (int mode = 0; mode < 2; mode++) {
+        wv_load_opts o = WV_LOAD_OPTS_INIT;
+        o.flags = mode ? WV_LOAD_PREAD : WV_LOAD_MMAP;
+        ASSERT_OK(wv_model_load(p, &o, &r));
+        ASSERT_EQ(wv_tensor_nbytes(wv_model_find(r, "none")), 0);
+        wv_model_free(r);
+    }
 }
