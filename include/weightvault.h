@@ -282,6 +282,10 @@ WV_API int wv_model_read_all(const wv_model *m, void *const *dst,
 #define WV_LOAD_MMAP 0u  /* default: map the file, tensors borrow from it */
 #define WV_LOAD_PREAD 1u /* read the data into owned memory with large
                             pread() calls (network filesystems)          */
+#define WV_LOAD_KERAS_NAMES 2u /* TensorFlow checkpoints: name tensors as
+                            a Keras .h5 of the model does ("dense/dense/
+                            kernel:0", optimizer state "optimizer/...")
+                            instead of by their checkpoint keys       */
 
 typedef struct wv_load_opts {
     uint32_t struct_size;

@@ -119,7 +119,7 @@ static const char main_help[] =
     "or a checkpoint's signature refused\n";
 
 static const char inspect_help[] =
-    "usage: wv inspect FILE|URL [--json] [--tensor NAME]...\n"
+    "usage: wv inspect FILE|URL [--json] [--tensor NAME]... [--names N]\n"
     "\n"
     "Show a weights file: its format, its metadata, then one row per tensor\n"
     "(name, dtype, shape, bytes). The file is validated first.\n"
@@ -132,6 +132,9 @@ static const char inspect_help[] =
     "\n"
     "  -t, --tensor NAME  only this tensor (repeat for more); from a remote\n"
     "           safetensors file only its bytes are fetched\n"
+    "  --names keras  TensorFlow checkpoints: name tensors as a Keras .h5\n"
+    "           of the model does (dense/dense/kernel:0, optimizer/...),\n"
+    "           not by checkpoint key (--names keys, the default)\n"
     "  --json   print one JSON object instead, for scripts:\n"
     "           {\"format\": \"safetensors\", \"metadata\": {\"k\": \"v\"},\n"
     "            \"tensors\": [{\"name\": \"w\", \"dtype\": \"F32\", \"shape\": [2, 3],\n"
@@ -142,6 +145,7 @@ static const char inspect_help[] =
 static const char convert_help[] =
     "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT]\n"
     "                  [--compress] [--nest] [--shard-size SIZE]\n"
+    "                  [--names keys|keras]\n"
     "       (OUT may also be given as -o OUT, as in wv checkout)\n"
     "\n"
     "Convert IN to OUT. The input format is detected from the content; the\n"
@@ -165,6 +169,8 @@ static const char convert_help[] =
     "                types (IQ1-3, TQ*) can only be written to GGUF.\n"
     "  --format FMT  write FMT whatever OUT's extension (safetensors, npy,\n"
     "                npz, pth, keras, mxnet, gguf, tensorflow)\n"
+    "  --names keras TensorFlow checkpoint input: name tensors as a Keras\n"
+    "                .h5 of the model does (see wv inspect --help)\n"
     "  --compress    npz only: deflate the members (as savez_compressed)\n"
     "  --nest        pth only: rebuild the dict tree from dotted names\n"
     "  --shard-size SIZE\n"
@@ -279,6 +285,18 @@ int cli_load_some(const char *path, unsigned flags, const char *const *names,
     return rc;
 }
 
+/* --names keys|keras: TensorFlow checkpoints' tensor names. */
+static int cli_names_flag(const char *v, unsigned *flags)
+{
+    if (strcmp(v, "keras") == 0)
+        *flags |= WV_LOAD_KERAS_NAMES;
+    else if (strcmp(v, "keys") == 0)
+        *flags &= ~WV_LOAD_KERAS_NAMES;
+    else
+        return -1;
+    return 0;
+}
+
 /* ---- commands ----------------------------------------------------------- */
 
 static int cmd_inspect(int argc, char **argv)
@@ -289,6 +307,7 @@ static int cmd_inspect(int argc, char **argv)
     int rc;
     const char *names[64];
     size_t n_names = 0;
+    unsigned lflags = WV_LOAD_MMAP;
 
     if (cli_want_help(argc, argv)) {
         fputs(inspect_help, stdout);
@@ -297,6 +316,10 @@ static int cmd_inspect(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             json = true;
+        else if (strcmp(argv[i], "--names") == 0) {
+            if (i + 1 >= argc || cli_names_flag(argv[++i], &lflags) != 0)
+                return cli_usage("inspect", "--names takes keys or keras");
+        }
         else if (strcmp(argv[i], "--tensor") == 0 || strcmp(argv[i], "-t") == 0) {
             if (i + 1 >= argc)
                 return cli_usage("inspect", "%s needs a tensor name", argv[i]);
@@ -312,7 +335,7 @@ static int cmd_inspect(int argc, char **argv)
     }
     if (file == NULL)
         return cli_usage("inspect", "missing FILE");
-    if ((rc = cli_load_some(file, WV_LOAD_MMAP, n_names ? names : NULL,
+    if ((rc = cli_load_some(file, lflags, n_names ? names : NULL,
                             n_names, &m)) != WV_OK)
         return cli_exit_code(rc);
 
@@ -424,6 +447,7 @@ static int cmd_convert(int argc, char **argv)
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     wv_model *m = NULL;
     int rc;
+    unsigned lflags = WV_LOAD_MMAP;
 
     if (cli_want_help(argc, argv)) {
         fputs(convert_help, stdout);
@@ -431,7 +455,10 @@ static int cmd_convert(int argc, char **argv)
     }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--dtype") == 0 || strcmp(a, "--format") == 0) {
+        if (strcmp(a, "--names") == 0) {
+            if (i + 1 >= argc || cli_names_flag(argv[++i], &lflags) != 0)
+                return cli_usage("convert", "--names takes keys or keras");
+        } else if (strcmp(a, "--dtype") == 0 || strcmp(a, "--format") == 0) {
             if (i + 1 >= argc)
                 return cli_usage("convert", "%s needs a value", a);
             const char *v = argv[++i];
@@ -485,7 +512,7 @@ static int cmd_convert(int argc, char **argv)
                            "known extension (.safetensors, .npz, .pth, .h5, "
                            ".params, .gguf, ...) or --format",
                            out);
-    if ((rc = cli_load(in, WV_LOAD_MMAP, &m)) != WV_OK)
+    if ((rc = cli_load(in, lflags, &m)) != WV_OK)
         return cli_exit_code(rc);
     /* npy, npz and MXNet lists have nowhere to put metadata. */
     if ((so.format == WV_FMT_NPY || so.format == WV_FMT_NPZ ||

@@ -67,6 +67,7 @@
 #define INDEX_MAX ((uint64_t)1 << 30)
 #define DT_STRING 7
 #define SHARDS_KEY "tensorflow.shards"
+#define GRAPH_KEY "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 struct entry {
     char *key;
@@ -440,7 +441,7 @@ static void put_string_value(struct wv__buf *o, const unsigned char *p,
 /* A DT_STRING tensor's bytes: check and turn into a metadata value. */
 static int string_meta(const char *what, const struct entry *e,
                        const unsigned char *d, size_t n, struct wv__buf *o,
-                       struct wv__err *err)
+                       struct wv__buf *raw, struct wv__err *err)
 {
     int rc = WV_OK;
     uint64_t numel = 1;
@@ -494,6 +495,8 @@ static int string_meta(const char *what, const struct entry *e,
              "%s: string tensor '%.*s' fails its CRC-32C", what, KEYF(e));
     if (e->ndim == 0) {
         put_string_value(o, p, (size_t)lens[0], false);
+        if (raw)
+            wv__buf_add(raw, p, (size_t)lens[0]);
     } else {
         char sh[256];
         wv__shape_str(e->ndim, e->shape, sh, sizeof sh);
@@ -513,6 +516,7 @@ out:
 }
 
 struct shard {
+    uint64_t id;
     int fd;
     struct wv__src src;
     char *path;
@@ -552,6 +556,183 @@ out:
     return rc;
 }
 
+/* ---- Keras names (WV_LOAD_KERAS_NAMES) --------------------------------------
+ *
+ * The object graph (_CHECKPOINTABLE_OBJECT_GRAPH, a TrackableObjectGraph:
+ * nodes = 1 { attributes = 2 { name = 1; full_name = 2; checkpoint_key =
+ * 3 } }) gives each variable's full name ("dense_54/kernel"). A Keras .h5
+ * names the weight "<layer>/<full name>:0" inside its layer's group; the
+ * layer is the one the key starts with (layer_with_weights-N, layer-N),
+ * named by its OBJECT_CONFIG_JSON ("config": {"name": ...}) when the bundle
+ * has it, else by the full name's first component. Optimizer state (keys
+ * under optimizer/ or with .OPTIMIZER_SLOT) becomes "optimizer/<full
+ * name>:0". Other keys (metrics, TF1 checkpoints) keep their names.
+ */
+
+struct kname {
+    const char *key; /* into the graph bytes */
+    size_t key_len;
+    char *name;
+};
+
+static int cmp_kname(const void *pa, const void *pb)
+{
+    const struct kname *a = pa, *b = pb;
+    size_t m = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c = memcmp(a->key, b->key, m);
+    if (c)
+        return c;
+    return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
+}
+
+/* "config": {"name": X} of a Keras layer config, or NULL. */
+static char *config_name(const char *json)
+{
+    struct wv__err e = {0};
+    struct wv__json j = {json, json, json + strlen(json), "config", &e};
+    char *k = NULL, *name = NULL;
+    size_t kl;
+    if (!wv__json_eat(&j, '{'))
+        return NULL;
+    do {
+        if (wv__json_string(&j, &k, &kl) != WV_OK ||
+            wv__json_expect(&j, ':') != WV_OK)
+            break;
+        bool cfg = strcmp(k, "config") == 0;
+        wv__free(k);
+        k = NULL;
+        if (!cfg) {
+            if (wv__json_skip(&j) != WV_OK)
+                break;
+            continue;
+        }
+        if (!wv__json_eat(&j, '{'))
+            break;
+        do {
+            if (wv__json_string(&j, &k, &kl) != WV_OK ||
+                wv__json_expect(&j, ':') != WV_OK)
+                break;
+            bool nm = strcmp(k, "name") == 0;
+            wv__free(k);
+            k = NULL;
+            if (nm) {
+                wv__json_string(&j, &name, &kl);
+                if (name && strlen(name) != kl) {
+                    wv__free(name);
+                    name = NULL;
+                }
+                return name;
+            }
+            if (wv__json_skip(&j) != WV_OK)
+                break;
+        } while (wv__json_eat(&j, ','));
+        break;
+    } while (wv__json_eat(&j, ','));
+    wv__free(k);
+    return NULL;
+}
+
+static bool starts(const char *s, size_t n, const char *p)
+{
+    size_t pl = strlen(p);
+    return n >= pl && memcmp(s, p, pl) == 0;
+}
+
+static int keras_names(const wv_model *m, const char *what,
+                       const unsigned char *g, size_t gn,
+                       struct kname **out, size_t *n_out,
+                       struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct kname *k = NULL;
+    size_t n = 0, cap = 0;
+    struct wv__pb r, node, at;
+    struct wv__pb_field f, h, x;
+    const char *why = "";
+    char *layer = NULL;
+    int c1, c2, c3;
+    wv__pb_init(&r, g, gn);
+    while ((c1 = wv__pb_next(&r, &f, &why)) == 1) {
+        if (f.num != 1)
+            continue;
+        WV_CHECK(wv__pb_sub(&r, &f, &node, &why) == 0, WV_CORRUPT,
+                 "%s: object graph: %s", what, why);
+        while ((c2 = wv__pb_next(&node, &h, &why)) == 1) {
+            if (h.num != 2)
+                continue;
+            WV_CHECK(wv__pb_sub(&node, &h, &at, &why) == 0, WV_CORRUPT,
+                     "%s: object graph: %s", what, why);
+            const char *full = NULL, *key = NULL;
+            size_t fl = 0, kl = 0;
+            while ((c3 = wv__pb_next(&at, &x, &why)) == 1) {
+                if (x.num == 2 && x.wire == WV__PB_LEN) {
+                    full = (const char *)x.data;
+                    fl = x.len;
+                } else if (x.num == 3 && x.wire == WV__PB_LEN) {
+                    key = (const char *)x.data;
+                    kl = x.len;
+                }
+            }
+            WV_CHECK(c3 == 0, WV_CORRUPT, "%s: object graph: %s", what, why);
+            if (!key || !full || fl == 0 || memchr(full, '\0', fl))
+                continue;
+            struct wv__buf nm = {0};
+            if (starts(key, kl, "optimizer/") ||
+                memmem(key, kl, "/.OPTIMIZER_SLOT/", 17) != NULL) {
+                wv__buf_adds(&nm, "optimizer/");
+            } else if (starts(key, kl, "layer_with_weights-") ||
+                       starts(key, kl, "layer-")) {
+                const char *sl = memchr(key, '/', kl);
+                size_t pl = sl ? (size_t)(sl - key) : kl;
+                struct wv__buf ck = {0};
+                wv__buf_add(&ck, key, pl);
+                wv__buf_adds(&ck, "/.ATTRIBUTES/OBJECT_CONFIG_JSON");
+                const char *cfg = ck.oom ? NULL : wv_model_get_meta(m, ck.p);
+                wv__buf_release(&ck);
+                layer = cfg ? config_name(cfg) : NULL;
+                if (layer) {
+                    wv__buf_adds(&nm, layer);
+                } else {
+                    const char *fs = memchr(full, '/', fl);
+                    if (fs)
+                        wv__buf_add(&nm, full, (size_t)(fs - full));
+                    else
+                        wv__buf_add(&nm, key, pl);
+                }
+                wv__free(layer);
+                layer = NULL;
+                wv__buf_addc(&nm, '/');
+            } else {
+                continue;
+            }
+            wv__buf_add(&nm, full, fl);
+            wv__buf_adds(&nm, ":0");
+            if (nm.oom || wv__grow(&k, &cap, n, sizeof *k, 16) != WV_OK) {
+                wv__buf_release(&nm);
+                WV_CHECK(0, WV_NOMEM, "out of memory");
+            }
+            k[n].key = key;
+            k[n].key_len = kl;
+            k[n].name = nm.p;
+            n++;
+        }
+        WV_CHECK(c2 == 0, WV_CORRUPT, "%s: object graph: %s", what, why);
+    }
+    WV_CHECK(c1 == 0, WV_CORRUPT, "%s: object graph: %s", what, why);
+    qsort(k, n, sizeof *k, cmp_kname);
+out:
+    if (rc != WV_OK) {
+        for (size_t i = 0; i < n; i++)
+            wv__free(k[i].name);
+        wv__free(k);
+        k = NULL;
+        n = 0;
+    }
+    *out = k;
+    *n_out = n;
+    return rc;
+}
+
 static int load(const struct wv__src *src, unsigned flags, wv_model *m,
                 struct wv__err *err)
 {
@@ -560,9 +741,11 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
     struct bundle b = {0};
     struct shard *shards = NULL;
     size_t n_shards_open = 0;
-    struct wv__buf val = {0};
+    struct wv__buf val = {0}, graph = {0};
     void *owned = NULL;
     bool any_meta = false;
+    struct kname *kn = NULL;
+    size_t n_kn = 0;
 
     b.what = src->name;
     WV_CHECK(src->size <= INDEX_MAX, WV_RANGE,
@@ -586,19 +769,28 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
     /* Shards are opened as tensors need them (in shard order). */
     shards = wv__calloc(b.n + 1, sizeof *shards);
     WV_CHECK(shards != NULL, WV_NOMEM, "out of memory");
-    {
-        uint64_t last = UINT64_MAX;
-        struct shard *sh = NULL;
+    /* Two passes: the string tensors (metadata, and the object graph
+     * that Keras names need), then the others. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && (flags & WV_LOAD_KERAS_NAMES) && graph.len > 0)
+            WV_TRY(keras_names(m, src->name, (unsigned char *)graph.p,
+                               graph.len, &kn, &n_kn, err));
         for (size_t i = 0; i < b.n; i++) {
             struct entry *e = &b.ents[i];
-            if (e->shard != last) {
+            if ((e->dtype == WV_DTYPE_INVALID) != (pass == 0))
+                continue;
+            struct shard *sh = NULL;
+            for (size_t k = 0; k < n_shards_open && !sh; k++)
+                if (shards[k].id == e->shard)
+                    sh = &shards[k];
+            if (sh == NULL) {
                 sh = &shards[n_shards_open];
                 sh->fd = -1;
+                sh->id = e->shard;
                 n_shards_open++;
                 WV_TRY(open_shard(src->name, src->name, nl - 6, e->shard,
                                   b.num_shards, !(flags & WV_LOAD_PREAD), m,
                                   sh, err));
-                last = e->shard;
             }
             uint64_t end;
             WV_CHECK(!wv__add_overflow(e->off, e->size, &end) &&
@@ -615,8 +807,10 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
                                     err));
             if (e->dtype == WV_DTYPE_INVALID) {
                 val.len = 0;
+                bool is_graph = strcmp(e->key, GRAPH_KEY) == 0;
                 WV_TRY(string_meta(src->name, e, d, (size_t)e->size, &val,
-                                   err));
+                                   is_graph ? &graph : NULL, err));
+                WV_CHECK(!graph.oom, WV_NOMEM, "out of memory");
                 WV_CHECK(wv_model_set_meta(m, e->key, val.p) == WV_OK,
                          WV_NOMEM, "out of memory");
                 any_meta = true;
@@ -636,18 +830,33 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
                     WV_CHECK(d[k] <= 1, WV_CORRUPT,
                              "%s: bool tensor '%.*s' holds the byte %u",
                              src->name, KEYF(e), d[k]);
-            rc = wv__model_add(m, e->key, e->key_len, e->dtype, e->ndim,
+            const char *name = e->key;
+            size_t name_len = e->key_len;
+            if (n_kn > 0) {
+                struct kname q = {e->key, e->key_len, NULL};
+                const struct kname *hit =
+                    bsearch(&q, kn, n_kn, sizeof *kn, cmp_kname);
+                if (hit) {
+                    name = hit->name;
+                    name_len = strlen(hit->name);
+                    WV_CHECK(wv_model_find(m, name) == NULL, WV_CORRUPT,
+                             "%s: Keras names: two tensors would be named "
+                             "'%.200s'",
+                             src->name, name);
+                }
+            }
+            rc = wv__model_add(m, name, name_len, e->dtype, e->ndim,
                                e->shape, d, (size_t)e->size, owned, err);
             owned = NULL;
             WV_TRY(rc);
         }
     }
-    if (b.num_shards > 1) {
+    if (b.num_shards > 1 && b.num_shards <= 10000) {
         /* How the numeric tensors (in set order) fall into the shards,
          * so a rewrite can keep the layout: "25,98". */
         val.len = 0;
         size_t k = 0;
-        for (uint64_t sd = 0; sd < b.num_shards && sd < 100000; sd++) {
+        for (uint64_t sd = 0; sd < b.num_shards && sd < 10000; sd++) {
             size_t c = 0;
             while (k < b.n && b.ents[k].shard == sd) {
                 c += b.ents[k].dtype != WV_DTYPE_INVALID;
@@ -672,6 +881,10 @@ out:
         wv__free(shards);
     }
     wv__buf_release(&val);
+    wv__buf_release(&graph);
+    for (size_t i = 0; i < n_kn; i++)
+        wv__free(kn[i].name);
+    wv__free(kn);
     bundle_release(&b);
     wv__free(ibuf);
     return rc;

@@ -7,6 +7,8 @@
 #     weightvault.load; the two-shard bundle reads both shards;
 #   - every way of naming a bundle (prefix, .index, data file, checkpoint
 #     file, SavedModel dir, its variables dir) reads the same tensors;
+#   - --names keras: the weights named as the Keras .h5 of the model names
+#     them, bytes equal;
 #   - inspect, verify, convert to every writable format (tensors equal
 #     afterwards), commit + checkout;
 #   - writing: every fixture read and written back (wv convert X out.index)
@@ -67,6 +69,40 @@ expect 0 "$WV" inspect --json "$b"
 pyjson '"_CHECKPOINTABLE_OBJECT_GRAPH" in d["metadata"] and d["metadata"]["_CHECKPOINTABLE_OBJECT_GRAPH"].startswith("base64:") and json.loads(d["metadata"]["/.ATTRIBUTES/OBJECT_CONFIG_JSON"])["class_name"] == "Sequential" and not any(t["name"].endswith("OBJECT_CONFIG_JSON") for t in d["tensors"])'
 expect 0 "$WV" inspect "$c"
 has "global_step  *I32"
+
+# 3b. --names keras: the model's weights get the names the Keras .h5 of
+#     the same model uses, with the same bytes (optimizer state under
+#     optimizer/, metrics keep their keys); TF1 checkpoints are unchanged.
+for pair in "$a|$a/boston_house.h5" "$b|$b/../my_model.h5"; do
+    bundle=${pair%%|*} h5=${pair#*|}
+    expect 0 "$WV" inspect --json --names keras "$bundle"
+    cp "$tmp/out" "$tmp/keras.json"
+    expect 0 "$WV" inspect --json "$h5"
+    "$PYTHON" - "$tmp/keras.json" "$tmp/out" <<'PY' || fail "--names keras of $bundle does not match $h5"
+import json, sys
+ours = json.load(open(sys.argv[1]))["tensors"]
+h5 = json.load(open(sys.argv[2]))["tensors"]
+key = lambda t: (t["name"], t["dtype"], t["shape"], t["sha256"])
+model = sorted(key(t) for t in ours
+               if not t["name"].startswith(("optimizer/", "keras_api/")))
+want = sorted(key(t) for t in h5)
+assert model == want, (model, want)
+assert any(t["name"].startswith("optimizer/") and t["name"].endswith(":0")
+           for t in ours)
+print("keras names ok:", len(model), "weights")
+PY
+done
+[ "$(tensor_sums "$c")" = "$("$WV" inspect --json --names keras "$c" |
+    "$PYTHON" -c '
+import json, sys
+for t in sorted(json.load(sys.stdin)["tensors"], key=lambda t: t["name"]):
+    print(t["name"], t["dtype"], t["shape"], t["sha256"])')" ] ||
+    fail "--names keras changed a TF1 checkpoint"
+expect 0 "$WV" convert --names keras "$a" "$tmp/a-keras.safetensors"
+expect 0 "$WV" inspect "$tmp/a-keras.safetensors"
+has "dense_54/dense_54/kernel:0"
+expect 2 "$WV" inspect --names other "$a"
+one_line_error "keys or keras"
 
 # 4. Convert to every writable format; commit and check out.
 for ext in safetensors npz pth gguf params h5; do
