@@ -8,7 +8,8 @@
  * Properties: no crash, leak or sanitizer report; a rejection always
  * comes with a message; parsing is deterministic (a second parse gives the
  * same status and entry count). The input also goes through the snappy
- * decoder on its own: a decoded block is exactly its declared length.
+ * decoder on its own: a decoded block is exactly its declared length;
+ * and through the object-graph parser behind --names keras.
  *
  * Mutated blocks almost never keep a valid CRC-32C, which would stop the
  * fuzzer at the trailer check. So each input is parsed twice: as it is,
@@ -92,6 +93,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r3 != WV_OK && r3 != WV_NOMEM && e3.msg[0] == '\0')
         abort();
     free(copy);
+
+    /* The same bytes as an object graph (--names keras). */
+    struct wv__err e4 = {0};
+    size_t n4 = 0;
+    int r4 = wv__tfbundle_check_graph(data, size, &n4, &e4);
+    if (r4 != WV_OK && r4 != WV_NOMEM && e4.msg[0] == '\0')
+        abort();
 
     unsigned char *out = NULL;
     size_t out_len = 0;

@@ -325,6 +325,10 @@ int wv__tfbundle_resolve(const char *path, char **out, struct wv__err *err);
  * fuzz harness). */
 int wv__tfbundle_check_index(const void *buf, size_t n, size_t *n_tensors,
                              struct wv__err *err);
+/* The Keras names an object graph (TrackableObjectGraph) gives: how many
+ * (the fuzz harness). */
+int wv__tfbundle_check_graph(const void *g, size_t n, size_t *n_names,
+                             struct wv__err *err);
 
 /* ---- hashing ----------------------------------------------------------- */
 struct wv__sha256;

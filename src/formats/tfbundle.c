@@ -719,7 +719,8 @@ static int keras_names(const wv_model *m, const char *what,
         WV_CHECK(c2 == 0, WV_CORRUPT, "%s: object graph: %s", what, why);
     }
     WV_CHECK(c1 == 0, WV_CORRUPT, "%s: object graph: %s", what, why);
-    qsort(k, n, sizeof *k, cmp_kname);
+    if (n > 1)
+        qsort(k, n, sizeof *k, cmp_kname);
 out:
     if (rc != WV_OK) {
         for (size_t i = 0; i < n; i++)
@@ -730,6 +731,23 @@ out:
     }
     *out = k;
     *n_out = n;
+    return rc;
+}
+
+int wv__tfbundle_check_graph(const void *g, size_t n, size_t *n_names,
+                             struct wv__err *err)
+{
+    wv_model *m = NULL;
+    struct kname *k = NULL;
+    size_t nk = 0;
+    if (wv_model_new(&m) != WV_OK)
+        return wv__seterr(err, WV_NOMEM, "out of memory");
+    int rc = keras_names(m, "<memory>", g, n, &k, &nk, err);
+    for (size_t i = 0; i < nk; i++)
+        wv__free(k[i].name);
+    wv__free(k);
+    wv_model_free(m);
+    *n_names = nk;
     return rc;
 }
 
@@ -765,7 +783,8 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
              "%s: a TensorFlow bundle index needs its data files beside "
              "it: load the .index file by its path",
              src->name);
-    qsort(b.ents, b.n, sizeof *b.ents, cmp_data_order);
+    if (b.n > 1)
+        qsort(b.ents, b.n, sizeof *b.ents, cmp_data_order);
     /* Shards are opened as tensors need them (in shard order). */
     shards = wv__calloc(b.n + 1, sizeof *shards);
     WV_CHECK(shards != NULL, WV_NOMEM, "out of memory");

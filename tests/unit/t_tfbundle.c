@@ -816,6 +816,7 @@ TEST_IMPL(tf_bundle_rejects)
     (void)neg_dim_shape;
 
     ASSERT_EQ(bundle_msg(&one, &base, 1, msg), WV_OK);
+    ASSERT_EQ(bundle_msg(&one, &base, 0, msg), WV_OK); /* header only */
 
 #define REJECT(spec, code, what)                                          \
     do {                                                                  \
