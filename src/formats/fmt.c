@@ -256,6 +256,10 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
     if (opts->struct_size >= offsetof(wv_save_opts, shard_size) +
                                  sizeof opts->shard_size &&
         opts->shard_size > 0) {
+        WV_CHECK(fmt != WV_FMT_TFBUNDLE, WV_UNSUPPORTED,
+                 "%s: a TensorFlow bundle is written as one data file "
+                 "(no --shard-size)",
+                 path);
         rc = wv__shard_save(m, path, fmt, opts, err);
         goto out;
     }

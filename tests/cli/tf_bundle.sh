@@ -153,6 +153,8 @@ except AssertionError as e:
 PY
 expect 2 "$WV" convert "$c" "$tmp/x.bin" --format tensorflow
 one_line_error "PREFIX.index"
+expect 1 "$WV" convert "$c" "$tmp/x.index" --shard-size 1KB
+one_line_error "one data file"
 
 # 6. Writing: every fixture read and written back gives the same .index
 #    and data files; other formats convert into a bundle and back.
