@@ -51,7 +51,8 @@
  * Inputs: the .index file, a data file, the prefix, a `checkpoint` state
  * file (its model_checkpoint_path, relative to its directory), or a
  * directory holding variables/variables.index (a SavedModel),
- * variables.index (its variables directory) or a `checkpoint` file: wv__tfbundle_resolve() turns them into the .index
+ * variables.index (its variables directory) or a `checkpoint` file:
+ * wv__tfbundle_resolve() turns them into the .index
  * path. The data files are found next to the index, so a bundle cannot be
  * read from memory or a URL.
  */
@@ -909,7 +910,7 @@ out:
     return rc;
 }
 
-/* ---- naming the input ------------------------------------------------------ */
+/* ---- naming the input ---------------------------------------------------- */
 
 static bool is_file(const char *p)
 {
@@ -965,8 +966,9 @@ static int read_state(const char *path, char **prefix, struct wv__err *err)
     WV_CHECK(*k == '"', WV_FORMAT,
              "%s: model_checkpoint_path is not a quoted string", path);
     const char *q = strchr(k + 1, '"');
-    WV_CHECK(q != NULL && q > k + 1 && memchr(k + 1, '\\', (size_t)(q - k - 1)) == NULL &&
-                 memchr(k + 1, '\n', (size_t)(q - k - 1)) == NULL,
+    size_t ql = q ? (size_t)(q - k - 1) : 0;
+    WV_CHECK(q != NULL && ql > 0 && memchr(k + 1, '\\', ql) == NULL &&
+                 memchr(k + 1, '\n', ql) == NULL,
              WV_FORMAT,
              "%s: model_checkpoint_path is empty, unterminated or escaped",
              path);
@@ -1135,9 +1137,10 @@ static int value_bytes(const char *v, size_t n, struct wv__buf *o)
         return -1;
     for (size_t i = 0; i < n; i += 4) {
         int q[4];
-        for (int k = 0; k < 4; k++)
-            q[k] = v[i + k] == '=' && i + 4 == n && k >= 2 ? 0
-                                                           : b64_value(v[i + k]);
+        for (int k = 0; k < 4; k++) {
+            bool pad = v[i + k] == '=' && i + 4 == n && k >= 2;
+            q[k] = pad ? 0 : b64_value(v[i + k]);
+        }
         if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[3] < 0)
             return -1;
         uint32_t x = (uint32_t)q[0] << 18 | (uint32_t)q[1] << 12 |

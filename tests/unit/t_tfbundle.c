@@ -34,7 +34,7 @@ TEST_IMPL(tf_crc32c)
     ASSERT(wv__crc32c_mask(0x12345678u) != 0x12345678u);
 }
 
-/* ---- snappy --------------------------------------------------------------- */
+/* ---- snappy -------------------------------------------------------------- */
 
 static void sn_literal(struct wv__buf *o, const unsigned char *p, size_t n)
 {
@@ -201,7 +201,7 @@ TEST_IMPL(tf_snappy)
     ASSERT(d == NULL);
 }
 
-/* ---- LevelDB tables ------------------------------------------------------- */
+/* ---- LevelDB tables ------------------------------------------------------ */
 
 struct kv {
     struct wv__buf k[512], v[512];
@@ -495,7 +495,7 @@ TEST_IMPL(tf_table_rejects)
 #undef REJECT
 }
 
-/* ---- bundles --------------------------------------------------------------- */
+/* ---- bundles ------------------------------------------------------------- */
 
 struct tt {
     const char *key;
@@ -936,7 +936,7 @@ TEST_IMPL(tf_bundle_rejects)
 #undef REJECT
 }
 
-/* ---- writing --------------------------------------------------------------- */
+/* ---- writing ------------------------------------------------------------- */
 
 static const char *const fixture_prefixes[] = {
     "a/CodeAshing-Boston_house/variables/variables",
@@ -951,7 +951,8 @@ static const char *const fixture_prefixes[] = {
 static bool same_file(const char *a, const char *b)
 {
     size_t na, nb;
-    unsigned char *pa = wvtest_read_file(a, &na), *pb = wvtest_read_file(b, &nb);
+    unsigned char *pa = wvtest_read_file(a, &na);
+    unsigned char *pb = wvtest_read_file(b, &nb);
     bool same = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
     free(pa);
     free(pb);
@@ -965,7 +966,8 @@ TEST_IMPL(tf_bundle_rewrite_fixtures)
     for (size_t f = 0; f < 6; f++) {
         wv_model *m = NULL;
         char in[1024], out[1024], a[1100], b[1100];
-        snprintf(in, sizeof in, "%s", wvtest_fixture("tf", fixture_prefixes[f]));
+        snprintf(in, sizeof in, "%s",
+                 wvtest_fixture("tf", fixture_prefixes[f]));
         snprintf(out, sizeof out, "%s", wvtest_path("rw"));
         ASSERT_OK(wv_model_load(in, NULL, &m));
         snprintf(a, sizeof a, "%s.index", out);
