@@ -208,6 +208,7 @@ typedef enum wv_format {
     WV_FMT_KERAS,  /* Keras HDF5 (.h5, .weights.h5) and .keras zips      */
     WV_FMT_MXNET,  /* MXNet NDArray list (.params)                        */
     WV_FMT_GGUF,   /* GGUF v2/v3 (llama.cpp)                              */
+    WV_FMT_TFBUNDLE, /* TensorFlow checkpoint (.index + .data-*), read only */
     WV__FMT_COUNT
 } wv_format;
 
@@ -302,6 +303,10 @@ WV_API int wv_model_read_all(const wv_model *m, void *const *dst,
 #define WV_LOAD_MMAP 0u  /* default: map the file, tensors borrow from it */
 #define WV_LOAD_PREAD 1u /* read the data into owned memory with large
                             pread() calls (network filesystems)          */
+#define WV_LOAD_KERAS_NAMES 2u /* TensorFlow checkpoints: name tensors as
+                            a Keras .h5 of the model does ("dense/dense/
+                            kernel:0", optimizer state "optimizer/...")
+                            instead of by their checkpoint keys       */
 
 typedef struct wv_load_opts {
     uint32_t struct_size;

@@ -21,6 +21,7 @@ import ctypes
 import json
 import mmap
 import os
+import re
 import sys
 
 import numpy as np
@@ -366,6 +367,19 @@ class Tensors(dict):
 
 # -- files ------------------------------------------------------------------
 
+def _tf_bundle_input(path):
+    """True for the ways of naming a TensorFlow bundle that need the
+    library to find its other files: a directory (SavedModel), a
+    ``checkpoint`` state file, a .index or .data-NNNNN-of-NNNNN file, or a
+    prefix (no such file, but PREFIX.index exists)."""
+    base = os.path.basename(path.rstrip(os.sep))
+    return (os.path.isdir(path) or base == "checkpoint"
+            or path.endswith(".index")
+            or re.search(r"\.data-[0-9]{5}-of-[0-9]{5}$", path) is not None
+            or (not os.path.exists(path)
+                and os.path.isfile(path + ".index")))
+
+
 def load_file(path, framework="numpy", names=None):
     """Load a weights file; safetensors and uncompressed data stay mapped.
 
@@ -373,8 +387,9 @@ def load_file(path, framework="numpy", names=None):
     writable) and parsed with ``wv_model_load_mem``, so tensors the format
     stores plainly point into that mapping: nothing is read until touched,
     writing to an array changes private pages only (never the file), and
-    torch gets writable tensors. A Hugging Face shard index (*.json) is
-    loaded by path with ``wv_model_load``; its NumPy arrays are then
+    torch gets writable tensors. A Hugging Face shard index (*.json) and a
+    TensorFlow bundle (named by its prefix, .index, data file, checkpoint
+    file or SavedModel directory) are loaded by path with ``wv_model_load``; its NumPy arrays are then
     read-only views of the library's own read-only mapping (torch gets
     copies, since torch tensors cannot be read-only).
     """
@@ -384,7 +399,7 @@ def load_file(path, framework="numpy", names=None):
     opts = _lib.init_struct(_lib.LoadOpts, errbuf=ctypes.addressof(eb),
                             errbuf_size=_lib.ERRBUF_SIZE)
     out = ctypes.c_void_p()
-    if path.endswith(".json"):
+    if path.endswith(".json") or _tf_bundle_input(path):
         rc = L.wv_model_load(_lib.enc(path), ctypes.byref(opts),
                              ctypes.byref(out))
         check(rc, lambda: _lib.dec(eb.value))

@@ -119,6 +119,9 @@ static const char main_help[] =
     "  keras        Keras HDF5: .h5, .weights.h5, and .keras archives\n"
     "  mxnet        MXNet NDArray lists (.params)\n"
     "  gguf         GGUF v2/v3 (.gguf), quantised types kept as they are\n"
+    "  tensorflow   TensorFlow checkpoints (.index + .data-*): read from\n"
+    "               PREFIX, PREFIX.index, a data file, a 'checkpoint' file or\n"
+    "               a SavedModel dir; written as PREFIX.index\n"
     "\n"
     "options:\n"
     "  -h, --help                     this text; 'wv CMD --help' (or 'wv\n"
@@ -130,7 +133,7 @@ static const char main_help[] =
     "or a checkpoint's signature refused\n";
 
 static const char inspect_help[] =
-    "usage: wv inspect FILE|URL [--json] [--tensor NAME]...\n"
+    "usage: wv inspect FILE|URL [--json] [--tensor NAME]... [--names N]\n"
     "\n"
     "Show a weights file: its format, its metadata, then one row per tensor\n"
     "(name, dtype, shape, bytes). The file is validated first.\n"
@@ -143,6 +146,9 @@ static const char inspect_help[] =
     "\n"
     "  -t, --tensor NAME  only this tensor (repeat for more); from a remote\n"
     "           safetensors file only its bytes are fetched\n"
+    "  --names keras  TensorFlow checkpoints: name tensors as a Keras .h5\n"
+    "           of the model does (dense/dense/kernel:0, optimizer/...),\n"
+    "           not by checkpoint key (--names keys, the default)\n"
     "  --json   print one JSON object instead, for scripts:\n"
     "           {\"format\": \"safetensors\", \"metadata\": {\"k\": \"v\"},\n"
     "            \"tensors\": [{\"name\": \"w\", \"dtype\": \"F32\", \"shape\": [2, 3],\n"
@@ -153,17 +159,19 @@ static const char inspect_help[] =
 static const char convert_help[] =
     "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT]\n"
     "                  [--compress] [--nest] [--shard-size SIZE] [--quiet]\n"
+    "                  [--names keys|keras]\n"
     "       (OUT may also be given as -o OUT, as in wv checkout)\n"
     "\n"
     "Convert IN to OUT. The input format is detected from the content; the\n"
     "output format comes from OUT's extension or --format: .safetensors,\n"
     ".npy, .npz, .pth/.pt/.bin (PyTorch zip), .h5 (Keras 2 save_weights\n"
-    "layout), .weights.h5 (Keras 3), .params (MXNet), .gguf. Metadata (the\n"
-    "architecture: Keras model_config, MXNet symbol, GGUF key-values) goes\n"
-    "into every format that can hold it. OUT is written atomically: a\n"
-    "temporary file in the same directory is fsynced and renamed over OUT,\n"
-    "so OUT is either the old file or the complete new one, never a\n"
-    "partial file.\n"
+    "layout), .weights.h5 (Keras 3), .params (MXNet), .gguf, .index\n"
+    "(TensorFlow checkpoint: PREFIX.index + PREFIX.data-00000-of-00001).\n"
+    "Metadata (the architecture: Keras model_config, MXNet symbol, GGUF\n"
+    "key-values) goes into every format that can hold it. OUT is written\n"
+    "atomically: a temporary file in the same directory is fsynced and\n"
+    "renamed over OUT, so OUT is either the old file or the complete new\n"
+    "one, never a partial file.\n"
     "\n"
     "  --dtype T     convert every floating-point tensor to T (F32, F16 or\n"
     "                BF16, in any case, or f32/fp32/float/float32,\n"
@@ -176,7 +184,9 @@ static const char convert_help[] =
     "                dequantised as ggml does, bit for bit; other quantised\n"
     "                types (IQ1-3, TQ*) can only be written to GGUF.\n"
     "  --format FMT  write FMT whatever OUT's extension (safetensors, npy,\n"
-    "                npz, pth, keras, mxnet, gguf)\n"
+    "                npz, pth, keras, mxnet, gguf, tensorflow)\n"
+    "  --names keras TensorFlow checkpoint input: name tensors as a Keras\n"
+    "                .h5 of the model does (see wv inspect --help)\n"
     "  --compress    npz only: deflate the members (as savez_compressed)\n"
     "  --nest        pth only: rebuild the dict tree from dotted names\n"
     "  --shard-size SIZE\n"
@@ -333,6 +343,18 @@ int cli_load_some(const char *path, unsigned flags, const char *const *names,
     return rc;
 }
 
+/* --names keys|keras: TensorFlow checkpoints' tensor names. */
+static int cli_names_flag(const char *v, unsigned *flags)
+{
+    if (strcmp(v, "keras") == 0)
+        *flags |= WV_LOAD_KERAS_NAMES;
+    else if (strcmp(v, "keys") == 0)
+        *flags &= ~WV_LOAD_KERAS_NAMES;
+    else
+        return -1;
+    return 0;
+}
+
 /* ---- commands ----------------------------------------------------------- */
 
 static int cmd_inspect(int argc, char **argv)
@@ -343,6 +365,7 @@ static int cmd_inspect(int argc, char **argv)
     int rc;
     const char *names[64];
     size_t n_names = 0;
+    unsigned lflags = WV_LOAD_MMAP;
 
     if (cli_want_help(argc, argv)) {
         fputs(inspect_help, stdout);
@@ -351,6 +374,10 @@ static int cmd_inspect(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             json = true;
+        else if (strcmp(argv[i], "--names") == 0) {
+            if (i + 1 >= argc || cli_names_flag(argv[++i], &lflags) != 0)
+                return cli_usage("inspect", "--names takes keys or keras");
+        }
         else if (strcmp(argv[i], "--tensor") == 0 || strcmp(argv[i], "-t") == 0) {
             if (i + 1 >= argc)
                 return cli_usage("inspect", "%s needs a tensor name", argv[i]);
@@ -366,7 +393,7 @@ static int cmd_inspect(int argc, char **argv)
     }
     if (file == NULL)
         return cli_usage("inspect", "missing FILE");
-    if ((rc = cli_load_some(file, WV_LOAD_MMAP, n_names ? names : NULL,
+    if ((rc = cli_load_some(file, lflags, n_names ? names : NULL,
                             n_names, &m)) != WV_OK)
         return cli_exit_code(rc);
 
@@ -481,6 +508,7 @@ static int cmd_convert(int argc, char **argv)
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     wv_model *m = NULL;
     int rc;
+    unsigned lflags = WV_LOAD_MMAP;
 
     if (cli_want_help(argc, argv)) {
         fputs(convert_help, stdout);
@@ -488,7 +516,10 @@ static int cmd_convert(int argc, char **argv)
     }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--dtype") == 0 || strcmp(a, "--format") == 0) {
+        if (strcmp(a, "--names") == 0) {
+            if (i + 1 >= argc || cli_names_flag(argv[++i], &lflags) != 0)
+                return cli_usage("convert", "--names takes keys or keras");
+        } else if (strcmp(a, "--dtype") == 0 || strcmp(a, "--format") == 0) {
             if (i + 1 >= argc)
                 return cli_usage("convert", "%s needs a value", a);
             const char *v = argv[++i];
@@ -539,7 +570,7 @@ static int cmd_convert(int argc, char **argv)
                            "known extension (.safetensors, .npz, .pth, .h5, "
                            ".params, .gguf, ...) or --format",
                            out);
-    if ((rc = cli_load(in, WV_LOAD_MMAP, &m)) != WV_OK)
+    if ((rc = cli_load(in, lflags, &m)) != WV_OK)
         return cli_exit_code(rc);
     /* npy, npz and MXNet lists have nowhere to put metadata. */
     if ((so.format == WV_FMT_NPY || so.format == WV_FMT_NPZ ||

@@ -320,6 +320,19 @@ extern const struct wv__format_ops wv__fmt_pth;
 extern const struct wv__format_ops wv__fmt_keras;
 extern const struct wv__format_ops wv__fmt_mxnet;
 extern const struct wv__format_ops wv__fmt_gguf;
+extern const struct wv__format_ops wv__fmt_tfbundle;
+/* A TensorFlow bundle named another way than by its .index (a prefix, a
+ * data file, a `checkpoint` state file, a SavedModel directory): the
+ * .index path in *out (wv__malloc()ed), else NULL (tfbundle.c). */
+int wv__tfbundle_resolve(const char *path, char **out, struct wv__err *err);
+/* Parse and check a bundle index in memory, data files untouched (the
+ * fuzz harness). */
+int wv__tfbundle_check_index(const void *buf, size_t n, size_t *n_tensors,
+                             struct wv__err *err);
+/* The Keras names an object graph (TrackableObjectGraph) gives: how many
+ * (the fuzz harness). */
+int wv__tfbundle_check_graph(const void *g, size_t n, size_t *n_names,
+                             struct wv__err *err);
 
 /* ---- hashing ----------------------------------------------------------- */
 struct wv__sha256;

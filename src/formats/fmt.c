@@ -26,6 +26,7 @@ static const struct wv__format_ops *const formats[] = {
     &wv__fmt_pth,
     &wv__fmt_keras,
     &wv__fmt_npz,
+    &wv__fmt_tfbundle, /* last: its magic is at the end of the file */
 };
 #define N_FORMATS (sizeof formats / sizeof formats[0])
 
@@ -102,7 +103,7 @@ int wv__load_src(const struct wv__src *src, const wv_load_opts *o,
                 f = formats[i];
         WV_CHECK(f != NULL, WV_FORMAT,
                  "%s: not a recognised weights file (known formats: "
-                 "safetensors, npy, npz, pth, keras, mxnet, gguf)",
+                 "safetensors, npy, npz, pth, keras, mxnet, gguf, tensorflow)",
                  src->name);
     }
     WV_CHECK(wv_model_new(&m) == WV_OK, WV_NOMEM, "out of memory");
@@ -151,10 +152,14 @@ int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
     void *map = NULL;
     size_t map_len = 0;
     struct stat st;
+    char *tf_index = NULL;
     *out = NULL;
 
     if (wv__is_url(path))
         return wv__load_remote(path, opts, out, err);
+    WV_TRY(wv__tfbundle_resolve(path, &tf_index, err));
+    if (tf_index)
+        path = tf_index;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     WV_CHECK(fd >= 0, errno == ENOENT ? WV_NOTFOUND : WV_IO, "%s: %s", path,
              strerror(errno));
@@ -192,6 +197,7 @@ int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
 out:
     if (fd >= 0)
         close(fd);
+    wv__free(tf_index);
     return rc;
 }
 
@@ -270,6 +276,10 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
     if (opts->struct_size >= offsetof(wv_save_opts, shard_size) +
                                  sizeof opts->shard_size &&
         opts->shard_size > 0) {
+        WV_CHECK(fmt != WV_FMT_TFBUNDLE, WV_UNSUPPORTED,
+                 "%s: a TensorFlow bundle is written as one data file "
+                 "(no --shard-size)",
+                 path);
         rc = wv__shard_save(m, path, fmt, opts, err);
         goto out;
     }
