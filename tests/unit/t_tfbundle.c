@@ -1050,8 +1050,8 @@ TEST_IMPL(tf_bundle_write_roundtrip)
 
     /* refusals: a path without .index; a key both tensor and metadata */
     ASSERT_EQ(wv_model_save(m, wvtest_path("w.bin"), &(wv_save_opts){
-                  sizeof(wv_save_opts), WV_FMT_TFBUNDLE, WV_DTYPE_INVALID,
-                  0, 0}),
+                  .struct_size = sizeof(wv_save_opts),
+                  .format = WV_FMT_TFBUNDLE, .cast = WV_DTYPE_INVALID}),
               WV_MISUSE);
     ASSERT_CONTAINS(wv_model_errmsg(m), "PREFIX.index");
     ASSERT_OK(wv_model_set_meta(m, "scalar", "x"));
