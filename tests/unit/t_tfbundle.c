@@ -966,8 +966,11 @@ TEST_IMPL(tf_bundle_rewrite_fixtures)
     for (size_t f = 0; f < 6; f++) {
         wv_model *m = NULL;
         char in[1024], out[1024], a[1100], b[1100];
-        snprintf(in, sizeof in, "%s",
-                 wvtest_fixture("tf", fixture_prefixes[f]));
+        char idx[1024];
+        snprintf(idx, sizeof idx, "%s.index", fixture_prefixes[f]);
+        /* the prefix is no file: the .index names the input */
+        snprintf(in, sizeof in, "%s", wvtest_fixture("tf", idx));
+        in[strlen(in) - strlen(".index")] = '\0';
         snprintf(out, sizeof out, "%s", wvtest_path("rw"));
         ASSERT_OK(wv_model_load(in, NULL, &m));
         snprintf(a, sizeof a, "%s.index", out);
