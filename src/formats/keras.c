@@ -30,7 +30,10 @@
  * it. The whole tree below the weights root is walked before any dataset
  * is opened: every link must be a hard link (soft, external and
  * user-defined links are refused), nesting is bounded, a group reached
- * twice is refused (cycles, aliasing bombs). Order: with layer_names, the
+ * twice is refused (cycles, aliasing bombs); a dataset reached by several
+ * hard links is read once (its object address is remembered) and the
+ * other names borrow its bytes, so memory does not grow with the links
+ * (the amplification bound in fmt.c still counts each name's bytes). Order: with layer_names, the
  * datasets its layers' weight_names list, in that order (Keras' own
  * order: trainable then non-trainable), then every other dataset in name
  * order, digit-only names compared as numbers (vars/2 before vars/10).
@@ -39,7 +42,9 @@
  * 1 MiB + 1000 times the bytes it stores (Keras' shape-bomb rule).
  * Contiguous, unfiltered, little-endian data is borrowed from the image;
  * everything else (chunked, gzip, big-endian) is read with H5Dread into an
- * owned buffer. Types: IEEE float 16/32/64, integers of 1/2/4/8 bytes,
+ * owned buffer, charged to the load's amplification budget; H5Dread
+ * verifies Fletcher-32 filter checksums and a mismatch fails the load with
+ * the dataset's name. Types: IEEE float 16/32/64, integers of 1/2/4/8 bytes,
  * h5py's bool enum {FALSE=0, TRUE=1}, h5py's complex64 compound {r, i},
  * and opaque 2-byte/1-byte data with attribute dtype="bfloat16",
  * "float8_e4m3fn" or "float8_e5m2" (Keras 3). Strings, vlen, references
@@ -204,6 +209,12 @@ struct kr {
     struct img ud;
     hid_t fid;
     struct wv__err *err;
+    struct wv__expand *ex;  /* the load's amplification budget          */
+    /* Datasets read so far: object address and tensor index, so one
+     * reached by several hard links is read once and aliased. */
+    haddr_t *ds_addr;
+    size_t *ds_tensor;
+    size_t n_ds, cap_ds;
 };
 
 static uint64_t le_n(const unsigned char *p, unsigned n)
@@ -1029,7 +1040,54 @@ out:
     return rc;
 }
 
-static int read_dataset(const struct kr *k, hid_t root, const char *name,
+/* A dataset already read under another name (several hard links to one
+ * object): the new tensor borrows the first one's bytes, which the set
+ * keeps once. *done tells whether `name` was handled here. */
+static int alias_dataset(struct kr *k, hid_t did, const char *name,
+                         wv_model *m, bool *done, struct wv__err *err)
+{
+    int rc = WV_OK;
+    H5O_info_t oi;
+    char why[128];
+    *done = false;
+    WV_CHECK(H5Oget_info2(did, &oi, H5O_INFO_BASIC) >= 0, WV_CORRUPT,
+             "%s: dataset '%.200s' cannot be read: %s", k->fname, name,
+             h5why(why));
+    for (size_t j = 0; j < k->n_ds; j++) {
+        if (k->ds_addr[j] != oi.addr)
+            continue;
+        struct wv_tensor *p = &m->tensors[k->ds_tensor[j]];
+        if (p->owned) {
+            void *keep = p->owned;
+            p->owned = NULL;
+            WV_CHECK(wv__model_keep(m, keep, p->nbytes, false) == WV_OK,
+                     WV_NOMEM, "out of memory");
+        }
+        uint64_t shape[WV_MAX_DIMS];
+        memcpy(shape, p->shape, sizeof shape);
+        rc = wv__model_add(m, name, strlen(name), p->dtype, p->ndim, shape,
+                           p->data, p->nbytes, NULL, err);
+        *done = true;
+        goto out;
+    }
+    if (k->n_ds == k->cap_ds) {
+        size_t cap = k->cap_ds ? k->cap_ds * 2 : 32;
+        haddr_t *a = wv__realloc(k->ds_addr, cap * sizeof *a);
+        WV_CHECK(a != NULL, WV_NOMEM, "out of memory");
+        k->ds_addr = a;
+        size_t *t = wv__realloc(k->ds_tensor, cap * sizeof *t);
+        WV_CHECK(t != NULL, WV_NOMEM, "out of memory");
+        k->ds_tensor = t;
+        k->cap_ds = cap;
+    }
+    k->ds_addr[k->n_ds] = oi.addr;
+    k->ds_tensor[k->n_ds] = m->n_tensors; /* the tensor about to be added */
+    k->n_ds++;
+out:
+    return rc;
+}
+
+static int read_dataset(struct kr *k, hid_t root, const char *name,
                         wv_model *m, struct wv__err *err)
 {
     int rc = WV_OK;
@@ -1044,6 +1102,10 @@ static int read_dataset(const struct kr *k, hid_t root, const char *name,
     did = H5Dopen2(root, name, H5P_DEFAULT);
     WV_CHECK(did >= 0, WV_CORRUPT, "%s: dataset '%.200s' cannot be opened: "
              "%s", k->fname, name, h5why(why));
+    bool aliased;
+    WV_TRY(alias_dataset(k, did, name, m, &aliased, err));
+    if (aliased)
+        goto out;
     dcpl = H5Dget_create_plist(did);
     WV_CHECK(dcpl >= 0, WV_CORRUPT, "%s: dataset '%.200s' has no creation "
              "properties: %s", k->fname, name, h5why(why));
@@ -1111,6 +1173,7 @@ static int read_dataset(const struct kr *k, hid_t root, const char *name,
                            k->img + off, (size_t)nbytes, NULL, err);
         goto out;
     }
+    WV_TRY(wv__expand_charge(k->ex, nbytes, name, err));
     owned = wv__malloc(nbytes ? (size_t)nbytes : 1);
     WV_CHECK(owned != NULL, WV_NOMEM, "%s: out of memory for dataset "
              "'%.200s'", k->fname, name);
@@ -1329,6 +1392,11 @@ out:
     hclose(&root, H5Gclose);
     hclose(&k->fid, H5Fclose);
     H5Eclear2(H5E_DEFAULT);
+    wv__free(k->ds_addr);
+    wv__free(k->ds_tensor);
+    k->ds_addr = NULL;
+    k->ds_tensor = NULL;
+    k->n_ds = k->cap_ds = 0;
     return rc;
 }
 
@@ -1404,7 +1472,8 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
                 struct wv__err *err)
 {
     int rc = WV_OK;
-    struct kr k = {src->name, NULL, 0, {NULL, 0}, -1, err};
+    struct kr k = {src->name, NULL, 0, {NULL, 0}, -1, err, src->ex,
+                   NULL, NULL, 0, 0};
     struct wv__zip z;
     bool zopen = false;
     const unsigned char *data = NULL;

@@ -416,7 +416,14 @@ static int load_tensors(struct ctx *c)
         WV_CHECK(wv_model_find(c->m, r->name) == NULL, WV_CORRUPT,
                  "%s: tensor name '%.200s' occurs twice", c->src->name,
                  r->name);
-        WV_TRY(load_storage(c, st, s));
+        rc = load_storage(c, st, s);
+        if (rc != WV_OK) {
+            /* Name the tensor too (a CRC mismatch names file and member). */
+            char msg[WV_ERRBUF_SIZE];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            wv__clearerr(err);
+            WV_CHECK(0, rc, "%s (tensor '%.200s')", msg, r->name);
+        }
         uint64_t off = t->offset * es; /* within sbytes: checked */
         if (nbytes == 0) {
             data = NULL;
@@ -427,7 +434,18 @@ static int load_tensors(struct ctx *c)
             own = s->owned;
             s->owned = NULL;
             data = own;
+        } else if (contig && !c->big_endian) {
+            /* Several tensors view this storage (tied weights, a memo
+             * that names it many times): the set keeps it once and every
+             * view borrows from it, so memory does not grow with them. */
+            void *keep = s->owned;
+            s->owned = NULL;
+            WV_CHECK(wv__model_keep(c->m, keep, (size_t)s->bytes, false) ==
+                         WV_OK,
+                     WV_NOMEM, "out of memory");
+            data = s->data + off;
         } else {
+            WV_TRY(wv__expand_charge(c->src->ex, nbytes, r->name, err));
             own = wv__malloc((size_t)nbytes);
             WV_CHECK(own != NULL, WV_NOMEM,
                      "%s: tensor '%.200s': out of memory for %llu bytes",
@@ -714,6 +732,7 @@ static int load_legacy(struct ctx *c)
             break;
         wv__pk_free(&c->pk);
         wv__pk_init(&c->pk, nm, err);
+        c->pk.ex = c->src->ex;
         wv__free(own);
         own = NULL;
         wv__clearerr(err);
@@ -797,6 +816,7 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
     c.m = m;
     c.err = err;
     wv__pk_init(&c.pk, src->name, err);
+    c.pk.ex = src->ex;
     WV_TRY(wv__src_read(src, 0, h, hn, err));
     if (is_legacy(h, hn)) {
         WV_TRY(load_legacy(&c));
