@@ -122,6 +122,8 @@ def run(cmd, timeout):
         return r.returncode, r.stderr.decode("utf-8", "replace")[-300:]
     except subprocess.TimeoutExpired:
         return "timeout", ""
+    except OSError as e:  # the binary vanished or cannot run
+        return "oserror", str(e)
 
 
 def main():
@@ -175,6 +177,8 @@ def main():
             for name, rc in rcs.items():
                 if rc == "timeout":
                     bad.append("%s hangs" % name)
+                elif rc == "oserror":
+                    bad.append("%s cannot run: %s" % (name, errs[name]))
                 elif rc < 0 or rc > 6:
                     bad.append("%s crashes (status %s): %s" %
                                (name, rc, errs[name].strip()))

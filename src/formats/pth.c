@@ -49,7 +49,10 @@
  * refused with a message: their data.pkl pickles TorchScript classes.
  *
  * Writing: archive/data.pkl, archive/byteorder ("little"), archive/data/<i>
- * (one storage per tensor, keys 0..n-1 in set order), archive/version
+ * (one storage per tensor, keys 0..n-1 in set order; tensors holding the
+ * very same bytes -- one buffer, same length and dtype, as tied weights
+ * read from any format are -- share the first one's record, so they are
+ * written once), archive/version
  * ("3\n"); every member stored, CRC-32, payload 64-byte aligned with the
  * 'FB' extra field, ZIP64 where sizes or offsets need it (zip.c). The
  * pickle uses only opcodes torch 1.13's weights_only loader allows: a flat
@@ -848,6 +851,7 @@ struct pw {
     unsigned gmemo[40];
     size_t ng;
     unsigned memo;
+    size_t *key; /* tensor i's storage key: the first tensor with its bytes */
 };
 
 static void p_op(struct pw *w, unsigned char op)
@@ -1106,8 +1110,8 @@ static int emit_node(struct pw *w, const wv_model *m, const struct tree *tr,
     const struct node *x = &tr->n[k];
     if (x->kind == 1) {
         const struct wv_tensor *t = &m->tensors[x->idx];
-        WV_TRY(p_tensor(w, t, wv__cast_target(t->dtype, opts->cast), x->idx,
-                        err));
+        WV_TRY(p_tensor(w, t, wv__cast_target(t->dtype, opts->cast),
+                        w->key[x->idx], err));
     } else if (x->kind == 2) {
         const char *v = m->meta[x->idx].value;
         p_str(w, v, strlen(v));
@@ -1179,8 +1183,8 @@ static int build_pickle(const wv_model *m, const wv_save_opts *opts,
             if (i % 1000 == 0)
                 p_op(w, '(');
             p_str(w, t->name, strlen(t->name));
-            WV_TRY(p_tensor(w, t, wv__cast_target(t->dtype, opts->cast), i,
-                            err));
+            WV_TRY(p_tensor(w, t, wv__cast_target(t->dtype, opts->cast),
+                            w->key[i], err));
             if (i % 1000 == 999 || i + 1 == m->n_tensors)
                 p_op(w, 'u');
         }
@@ -1225,6 +1229,46 @@ static int put_record(struct wv__zipw *zw, const char *name, const void *p,
     return wv__zipw_end(zw);
 }
 
+/* Tensors holding the very same bytes (one buffer, same length and dtype:
+ * tied weights, views of one storage) get one storage record, as torch
+ * itself writes them. */
+static const wv_model *alias_m;
+static int alias_cmp(const void *a, const void *b)
+{
+    const struct wv_tensor *x = &alias_m->tensors[*(const size_t *)a];
+    const struct wv_tensor *y = &alias_m->tensors[*(const size_t *)b];
+    uintptr_t px = (uintptr_t)x->data, py = (uintptr_t)y->data;
+    if (px != py)
+        return px < py ? -1 : 1;
+    if (x->nbytes != y->nbytes)
+        return x->nbytes < y->nbytes ? -1 : 1;
+    if (x->dtype != y->dtype)
+        return x->dtype < y->dtype ? -1 : 1;
+    return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+static int storage_keys(const wv_model *m, size_t *key, struct wv__err *err)
+{
+    int rc = WV_OK;
+    size_t n = m->n_tensors;
+    size_t *ord = wv__malloc((n ? n : 1) * sizeof *ord);
+    WV_CHECK(ord != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        ord[i] = key[i] = i;
+    alias_m = m;
+    qsort(ord, n, sizeof *ord, alias_cmp);
+    for (size_t i = 1; i < n; i++) {
+        const struct wv_tensor *a = &m->tensors[ord[i - 1]];
+        const struct wv_tensor *b = &m->tensors[ord[i]];
+        if (b->nbytes > 0 && a->data == b->data && a->nbytes == b->nbytes &&
+            a->dtype == b->dtype)
+            key[ord[i]] = key[ord[i - 1]];
+    }
+out:
+    wv__free(ord);
+    return rc;
+}
+
 static int save(const wv_model *m, struct wv__wfile *f,
                 const wv_save_opts *opts, struct wv__err *err)
 {
@@ -1238,11 +1282,16 @@ static int save(const wv_model *m, struct wv__wfile *f,
     for (size_t i = 0; i < m->n_tensors; i++)
         WV_CHECK(strlen(m->tensors[i].name) < 0xffffffffu, WV_RANGE,
                  "tensor name too long");
+    w.key = wv__malloc((m->n_tensors ? m->n_tensors : 1) * sizeof *w.key);
+    WV_CHECK(w.key != NULL, WV_NOMEM, "out of memory");
+    WV_TRY(storage_keys(m, w.key, err));
     WV_TRY(build_pickle(m, opts, &w, err));
     WV_TRY(put_record(&zw, "archive/data.pkl", w.b.p, w.b.len));
     WV_TRY(put_record(&zw, "archive/byteorder", "little", 6));
     for (size_t i = 0; i < m->n_tensors; i++) {
         const struct wv_tensor *t = &m->tensors[i];
+        if (w.key[i] != i)
+            continue; /* its bytes are record key[i]'s */
         wv_dtype to = wv__cast_target(t->dtype, opts->cast);
         uint64_t out_bytes = wv__cast_nbytes(t, to);
         snprintf(rec, sizeof rec, "archive/data/%zu", i);
@@ -1260,6 +1309,7 @@ out:
         rc = f->rc;
     wv__zipw_release(&zw);
     wv__buf_release(&w.b);
+    wv__free(w.key);
     return rc;
 }
 

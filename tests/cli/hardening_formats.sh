@@ -12,7 +12,8 @@
 #     1 MB), an HDF5 file with 2000 hard links to one dataset, a data.pkl
 #     that inflates to 50 MB of NONE opcodes and a FRAME length of 2^63 are
 #     refused; --max-expand / WV_MAX_EXPAND let a smaller one through, and
-#     then verify reads it with memory that does not grow with the aliases.
+#     then verify reads it with memory that does not grow with the aliases,
+#     and a .pth written from it holds the shared storage once.
 #  3. npz members '../../x.npy' and '/etc/x.npy' are refused on read; a
 #     tensor named '../../etc/x' is refused when writing an .npz.
 #
@@ -172,6 +173,17 @@ expect 0 "$WV" inspect --json "$tmp/links.npz"
 has '"w/l299"'
 # 200 views of one pickled storage in pread mode (verify)
 rss 150000 "$WV" verify --max-expand 1000 "$tmp/memo_small.pth"
+# ... written once to a .pth (one storage record, as torch writes it)
+expect 0 "$WV" convert --max-expand 1000 "$tmp/memo_small.pth" "$tmp/tied.pth"
+[ "$(stat -c %s "$tmp/tied.pth")" -lt 200000 ] ||
+    fail "tied tensors written more than once: $(stat -c %s "$tmp/tied.pth") bytes"
+"$PYTHON" - "$tmp/memo_small.pth" "$tmp/tied.pth" <<'EOF' || fail "tied.pth differs"
+import sys, torch
+a = torch.load(sys.argv[1]); b = torch.load(sys.argv[2], weights_only=True)
+assert list(a) == list(b) and len(b) == 200
+assert all(torch.equal(a[k], b[k]) for k in a)
+assert len({b[k].data_ptr() for k in b}) == 1  # one shared storage
+EOF
 
 # 3. names
 expect 1 "$WV" inspect "$tmp/dotdot.npz"
