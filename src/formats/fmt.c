@@ -4,8 +4,9 @@
  *
  * Detection is by content, never by extension: a reader gets the first
  * bytes and the file size. Every load gets one amplification budget (see
- * wv__expand_charge below), the only place the bound is enforced. Writing picks the format from the options or the
- * target's extension, and always goes through an atomic wv__wfile.
+ * wv__expand_charge below), the only place the bound is enforced. Writing
+ * picks the format from the options or the target's extension, and always
+ * goes through an atomic wv__wfile.
  */
 #include "wv_int.h"
 

@@ -33,7 +33,8 @@
  * twice is refused (cycles, aliasing bombs); a dataset reached by several
  * hard links is read once (its object address is remembered) and the
  * other names borrow its bytes, so memory does not grow with the links
- * (the amplification bound in fmt.c still counts each name's bytes). Order: with layer_names, the
+ * (the amplification bound in fmt.c still counts each name's bytes).
+ * Order: with layer_names, the
  * datasets its layers' weight_names list, in that order (Keras' own
  * order: trainable then non-trainable), then every other dataset in name
  * order, digit-only names compared as numbers (vars/2 before vars/10).
@@ -44,7 +45,8 @@
  * everything else (chunked, gzip, big-endian) is read with H5Dread into an
  * owned buffer, charged to the load's amplification budget; H5Dread
  * verifies Fletcher-32 filter checksums and a mismatch fails the load with
- * the dataset's name. Types: IEEE float 16/32/64, integers of 1/2/4/8 bytes,
+ * the dataset's name.
+ * Types: IEEE float 16/32/64, integers of 1/2/4/8 bytes,
  * h5py's bool enum {FALSE=0, TRUE=1}, h5py's complex64 compound {r, i},
  * and opaque 2-byte/1-byte data with attribute dtype="bfloat16",
  * "float8_e4m3fn" or "float8_e5m2" (Keras 3). Strings, vlen, references
@@ -210,8 +212,9 @@ struct kr {
     hid_t fid;
     struct wv__err *err;
     struct wv__expand *ex;  /* the load's amplification budget          */
-    /* Datasets read so far: object address and tensor index, so one
-     * reached by several hard links is read once and aliased. */
+    /* Datasets read so far, a hash table of object address -> tensor
+     * index + 1 (0: empty slot), so one reached by several hard links is
+     * read once and aliased. */
     haddr_t *ds_addr;
     size_t *ds_tensor;
     size_t n_ds, cap_ds;
@@ -1040,9 +1043,57 @@ out:
     return rc;
 }
 
+/* Slot of address `a` in the open-addressing table of datasets read so
+ * far (an empty slot if absent). */
+static size_t ds_slot(const struct kr *k, haddr_t a)
+{
+    uint64_t h = (uint64_t)a * 0x9e3779b97f4a7c15ull;
+    size_t mask = k->cap_ds - 1, i = (size_t)(h >> 17) & mask;
+    while (k->ds_tensor[i] != 0 && k->ds_addr[i] != a)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Room for one more entry: the table stays at most half full. */
+static int ds_grow(struct kr *k, struct wv__err *err)
+{
+    int rc = WV_OK;
+    haddr_t *oa = k->ds_addr;
+    size_t *ot = k->ds_tensor, ocap = k->cap_ds;
+    if (2 * (k->n_ds + 1) <= k->cap_ds)
+        goto out;
+    size_t cap = ocap ? ocap * 2 : 64;
+    k->ds_addr = wv__calloc(cap, sizeof *k->ds_addr);
+    k->ds_tensor = wv__calloc(cap, sizeof *k->ds_tensor);
+    if (k->ds_addr == NULL || k->ds_tensor == NULL) {
+        wv__free(k->ds_addr);
+        wv__free(k->ds_tensor);
+        k->ds_addr = oa;
+        k->ds_tensor = ot;
+        oa = NULL;
+        ot = NULL;
+        WV_CHECK(0, WV_NOMEM, "out of memory");
+    }
+    k->cap_ds = cap;
+    for (size_t i = 0; i < ocap; i++) {
+        if (ot[i] == 0)
+            continue;
+        size_t j = ds_slot(k, oa[i]);
+        k->ds_addr[j] = oa[i];
+        k->ds_tensor[j] = ot[i];
+    }
+out:
+    if (rc == WV_OK && oa != k->ds_addr) {
+        wv__free(oa);
+        wv__free(ot);
+    }
+    return rc;
+}
+
 /* A dataset already read under another name (several hard links to one
  * object): the new tensor borrows the first one's bytes, which the set
- * keeps once. *done tells whether `name` was handled here. */
+ * keeps once. *done tells whether `name` was handled here; if not, the
+ * dataset is remembered as the tensor about to be added. */
 static int alias_dataset(struct kr *k, hid_t did, const char *name,
                          wv_model *m, bool *done, struct wv__err *err)
 {
@@ -1053,36 +1104,26 @@ static int alias_dataset(struct kr *k, hid_t did, const char *name,
     WV_CHECK(H5Oget_info2(did, &oi, H5O_INFO_BASIC) >= 0, WV_CORRUPT,
              "%s: dataset '%.200s' cannot be read: %s", k->fname, name,
              h5why(why));
-    for (size_t j = 0; j < k->n_ds; j++) {
-        if (k->ds_addr[j] != oi.addr)
-            continue;
-        struct wv_tensor *p = &m->tensors[k->ds_tensor[j]];
-        if (p->owned) {
-            void *keep = p->owned;
-            p->owned = NULL;
-            WV_CHECK(wv__model_keep(m, keep, p->nbytes, false) == WV_OK,
-                     WV_NOMEM, "out of memory");
-        }
-        uint64_t shape[WV_MAX_DIMS];
-        memcpy(shape, p->shape, sizeof shape);
-        rc = wv__model_add(m, name, strlen(name), p->dtype, p->ndim, shape,
-                           p->data, p->nbytes, NULL, err);
-        *done = true;
+    WV_TRY(ds_grow(k, err));
+    size_t j = ds_slot(k, oi.addr);
+    if (k->ds_tensor[j] == 0) {
+        k->ds_addr[j] = oi.addr;
+        k->ds_tensor[j] = m->n_tensors + 1; /* 1-based: 0 marks empty */
+        k->n_ds++;
         goto out;
     }
-    if (k->n_ds == k->cap_ds) {
-        size_t cap = k->cap_ds ? k->cap_ds * 2 : 32;
-        haddr_t *a = wv__realloc(k->ds_addr, cap * sizeof *a);
-        WV_CHECK(a != NULL, WV_NOMEM, "out of memory");
-        k->ds_addr = a;
-        size_t *t = wv__realloc(k->ds_tensor, cap * sizeof *t);
-        WV_CHECK(t != NULL, WV_NOMEM, "out of memory");
-        k->ds_tensor = t;
-        k->cap_ds = cap;
+    struct wv_tensor *p = &m->tensors[k->ds_tensor[j] - 1];
+    if (p->owned) {
+        void *keep = p->owned;
+        p->owned = NULL;
+        WV_CHECK(wv__model_keep(m, keep, p->nbytes, false) == WV_OK,
+                 WV_NOMEM, "out of memory");
     }
-    k->ds_addr[k->n_ds] = oi.addr;
-    k->ds_tensor[k->n_ds] = m->n_tensors; /* the tensor about to be added */
-    k->n_ds++;
+    uint64_t shape[WV_MAX_DIMS];
+    memcpy(shape, p->shape, sizeof shape);
+    rc = wv__model_add(m, name, strlen(name), p->dtype, p->ndim, shape,
+                       p->data, p->nbytes, NULL, err);
+    *done = true;
 out:
     return rc;
 }

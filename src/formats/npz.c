@@ -61,7 +61,8 @@ static int npz_load(const struct wv__src *src, unsigned flags, wv_model *m,
         char what[512];
         snprintf(what, sizeof what, "%s: member '%.200s'", src->name,
                  e->name);
-        struct wv__src ms = {-1, e->size, data, what, NULL, NULL, NULL, 0, NULL, false};
+        struct wv__src ms = {-1,   e->size, data, what, NULL,
+                             NULL, NULL,    0,    NULL, false};
         WV_TRY(wv__npy_load_src(&ms, e->name, e->name_len - 4, owned, m,
                                 err));
     }

@@ -40,13 +40,15 @@
  * stored or deflated, on disk 0, with a local header whose name, method,
  * data-descriptor flag, CRC-32 and sizes agree with the central one (CRC
  * and sizes may be zero when a data descriptor follows); no name is empty,
- * absolute, has a '..' component, a backslash or a control character; every payload lies before the central
- * directory and no two entries overlap; names are unique; a stored entry's
+ * absolute, has a '..' component, a backslash or a control character;
+ * every payload lies before the central directory and no two entries
+ * overlap; names are unique; a stored entry's
  * sizes agree, and a deflated entry declares at most 1032 times its
  * compressed size (zlib's maximum ratio) so a bomb is refused before any
  * allocation. Reading an entry inflates into a buffer of exactly the
  * declared size, refuses a stream that would produce more or less, and
- * checks the CRC-32 (also of stored entries). Data prepended to the archive
+ * checks the CRC-32 (also of stored entries, unless they are borrowed
+ * from a mapping without WV_LOAD_CHECKSUMS). Data prepended to the archive
  * (self-extracting stubs) is not supported: offsets are absolute.
  *
  * Writer invariants: every entry has flag bit 3 and a data descriptor, so
@@ -423,8 +425,8 @@ int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
         if (why) {
             char esc[256];
             wv__esc_name((const char *)h + CD_LEN, nlen, esc, sizeof esc);
-            WV_CORRUPT_BKPT("%s: member '%s' (central directory entry %llu): "
-                            "unsafe name (%s)",
+            WV_CORRUPT_BKPT("%s: member '%s' (central directory entry "
+                            "%llu): unsafe name (%s)",
                             src->name, esc, (unsigned long long)i, why);
         }
         e->name = wv__strndup((const char *)h + CD_LEN, nlen);
