@@ -303,10 +303,30 @@ WV_API int wv_model_read_all(const wv_model *m, void *const *dst,
 #define WV_LOAD_MMAP 0u  /* default: map the file, tensors borrow from it */
 #define WV_LOAD_PREAD 1u /* read the data into owned memory with large
                             pread() calls (network filesystems)          */
-#define WV_LOAD_KERAS_NAMES 2u /* TensorFlow checkpoints: name tensors as
+#define WV_LOAD_KERAS_NAMES 4u /* TensorFlow checkpoints: name tensors as
                             a Keras .h5 of the model does ("dense/dense/
                             kernel:0", optimizer state "optimizer/...")
                             instead of by their checkpoint keys       */
+/* Checksums. Every checksum a format carries (zip CRC-32 of .npz, .pth and
+ * .keras members; HDF5 Fletcher-32 filters) is checked before the bytes are
+ * used, with one exception: a zero-copy WV_LOAD_MMAP load of a stored
+ * (uncompressed) zip member borrows the member's bytes from the mapping
+ * without reading them, so its CRC-32 is NOT checked unless this flag is
+ * given. WV_LOAD_PREAD loads, deflated members and HDF5 filters are always
+ * checked. `wv inspect`, `wv convert`, `wv commit` and `wv verify` always
+ * pass it. A mismatch is WV_CORRUPT_CHECKSUM naming the file, the member
+ * and the tensor. */
+#define WV_LOAD_CHECKSUMS 2u
+
+/* Amplification bound. The bytes of all tensors a load produces (what a
+ * save writes; tensors sharing one storage are held once in memory but
+ * each counts as the bytes it writes) and the memory a reader allocates
+ * beyond the input (inflated members, gathered or decoded tensors, pickle
+ * objects) are each at most max_expand times the file's size plus 1 MiB.
+ * 0 takes the environment variable WV_MAX_EXPAND (a positive integer), or
+ * else WV_MAX_EXPAND_DEFAULT. Exceeding it is WV_RANGE naming the file and
+ * what would exceed it. */
+#define WV_MAX_EXPAND_DEFAULT 64u
 
 typedef struct wv_load_opts {
     uint32_t struct_size;
@@ -318,8 +338,9 @@ typedef struct wv_load_opts {
      * From a remote safetensors file only their bytes are fetched. */
     const char *const *names;
     size_t n_names;
+    uint64_t max_expand; /* see WV_MAX_EXPAND_DEFAULT; 0: the default     */
 } wv_load_opts;
-#define WV_LOAD_OPTS_INIT {sizeof(wv_load_opts), WV_LOAD_MMAP, WV_FMT_AUTO, NULL, 0, NULL, 0}
+#define WV_LOAD_OPTS_INIT {sizeof(wv_load_opts), WV_LOAD_MMAP, WV_FMT_AUTO, NULL, 0, NULL, 0, 0}
 
 /* Read a file into a new tensor set. `path` may also be a URL:
  * s3://BUCKET/KEY (signed with the AWS credentials of the environment) or

@@ -127,6 +127,10 @@ static const char main_help[] =
     "  -h, --help                     this text; 'wv CMD --help' (or 'wv\n"
     "                                 help CMD') for a command\n"
     "  --version                      print the version\n"
+    "  --max-expand N                 (any command reading files) let a\n"
+    "                                 file's tensors and the memory reading\n"
+    "                                 it takes reach N times its size plus\n"
+    "                                 1 MiB (default 64; also $WV_MAX_EXPAND)\n"
     "\n"
     "exit status: 0 ok, 1 bad input, 2 usage error, 3 I/O error or not\n"
     "found, 4 other, 5 concurrent update (retry), 6 wrong or missing key,\n"
@@ -325,12 +329,41 @@ int cli_load(const char *path, unsigned flags, wv_model **m)
     return cli_load_some(path, flags, NULL, 0, m);
 }
 
+/* --max-expand N (0: the library's default or $WV_MAX_EXPAND). */
+static uint64_t cli_max_expand;
+
+/* Take "--max-expand N" out of argv, wherever it is. */
+static int cli_take_max_expand(int *argc, char **argv)
+{
+    int out = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--max-expand") == 0) {
+            char *end = NULL;
+            if (i + 1 >= *argc)
+                return cli_usage(NULL, "--max-expand needs a number");
+            errno = 0;
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (errno || end == argv[i] || *end || v == 0 || argv[i][0] == '-')
+                return cli_usage(NULL, "--max-expand needs a positive "
+                                       "integer, not '%s'", argv[i]);
+            cli_max_expand = v;
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    argv[out] = NULL;
+    *argc = out;
+    return 0;
+}
+
 int cli_load_some(const char *path, unsigned flags, const char *const *names,
                   size_t n_names, wv_model **m)
 {
     char errbuf[WV_ERRBUF_SIZE] = "";
     wv_load_opts o = WV_LOAD_OPTS_INIT;
-    o.flags = flags;
+    /* Every command checks every checksum, even of mapped bytes. */
+    o.flags = flags | WV_LOAD_CHECKSUMS;
+    o.max_expand = cli_max_expand;
     o.names = names;
     o.n_names = n_names;
     o.errbuf = errbuf;
@@ -691,6 +724,8 @@ int main(int argc, char **argv)
         sub_argc = 1;
     }
     if (cli_take_key_file(&sub_argc, sub_argv) != 0)
+        return EXIT_USAGE;
+    if (cli_take_max_expand(&sub_argc, sub_argv) != 0)
         return EXIT_USAGE;
     /* --allow-rollback, anywhere: the library reads WV_ALLOW_ROLLBACK */
     int kept = 0;

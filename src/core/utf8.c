@@ -49,3 +49,50 @@ bool wv__utf8_valid(const void *s, size_t n)
     }
     return true;
 }
+
+/* Names that containers map to paths (zip members, npz keys): refuse what
+ * could climb out of, or confuse, a directory an extractor writes into. */
+const char *wv__path_name_bad(const char *name, size_t len)
+{
+    if (len == 0)
+        return "empty name";
+    if (name[0] == '/')
+        return "absolute path: leading '/'";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == '\0')
+            return "a NUL byte";
+        if (c < 0x20 || c == 0x7f)
+            return "a control character";
+        if (c == '\\')
+            return "a backslash";
+    }
+    for (size_t i = 0; i < len;) {
+        size_t k = i;
+        while (k < len && name[k] != '/')
+            k++;
+        if (k - i == 2 && name[i] == '.' && name[i + 1] == '.')
+            return "a '..' component";
+        i = k + 1;
+    }
+    return NULL;
+}
+
+void wv__esc_name(const char *name, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7f || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (cap > 0)
+        out[o < cap ? o : cap - 1] = '\0';
+}

@@ -135,7 +135,28 @@ struct wv__src {
      * bytes do; the rest are dropped after the load). */
     const char *const *names;
     size_t n_names;
+    /* The amplification budget of this load (NULL: unbounded, as for the
+     * inner sources readers build over a member). */
+    struct wv__expand *ex;
+    /* Check every checksum now, even of bytes borrowed from a mapping
+     * (WV_LOAD_CHECKSUMS). */
+    bool check_sums;
 };
+
+/* The amplification bound (WV_MAX_EXPAND_DEFAULT in weightvault.h): one
+ * budget per loaded file, enforced only by wv__expand_charge() and
+ * wv__expand_output() in fmt.c. `limit` is the file size times the factor
+ * plus WV__EXPAND_SLACK; `used` the memory readers have charged so far. */
+#define WV__EXPAND_SLACK ((uint64_t)1 << 20)
+struct wv__expand {
+    uint64_t limit, used, factor;
+    const char *name; /* the file, for messages */
+};
+/* Charge `bytes` of memory a reader is about to allocate beyond the input
+ * (`what`: the member or tensor, for the message). WV_RANGE once the total
+ * passes the limit; a NULL budget accepts everything. */
+int wv__expand_charge(struct wv__expand *ex, uint64_t bytes, const char *what,
+                      struct wv__err *err);
 /* Copy [off, off+len) into buf. WV_CORRUPT if the range passes the end. */
 int wv__src_read(const struct wv__src *s, uint64_t off, void *buf, size_t len,
                  struct wv__err *err);
@@ -199,6 +220,8 @@ int wv__model_absorb(wv_model *dst, wv_model *src, struct wv__err *err);
 /* wv_load_opts grew `names`; older callers pass a smaller struct. */
 #define wv__load_opts_has_names(o) \
     ((o)->struct_size >= offsetof(wv_load_opts, n_names) + sizeof(size_t))
+#define wv__load_opts_has_max_expand(o) \
+    ((o)->struct_size >= offsetof(wv_load_opts, max_expand) + sizeof(uint64_t))
 /* Keep only the tensors named (each must exist: WV_NOTFOUND naming the
  * first missing one, and nothing changes). */
 int wv__model_select(wv_model *m, const char *const *names, size_t n,
@@ -357,6 +380,13 @@ bool wv__parse_size(const char *s, uint64_t *out);
 /* Length of the valid UTF-8 sequence at p, 0 if invalid. */
 size_t wv__utf8_seq(const unsigned char *p, size_t avail);
 bool wv__utf8_valid(const void *s, size_t n);
+/* Why `name` (len bytes) may not name a container member that maps to a
+ * path: empty, a leading '/', a '..' component, a backslash, a NUL or a
+ * control character. NULL when it is fine. */
+const char *wv__path_name_bad(const char *name, size_t len);
+/* `name` for a message: control characters and backslashes as \xNN,
+ * truncated to fit `cap` (always NUL-terminated). */
+void wv__esc_name(const char *name, size_t len, char *out, size_t cap);
 
 /* ---- growable byte buffer ---------------------------------------------- */
 /* Appends never fail loudly: an allocation failure sets `oom`, later

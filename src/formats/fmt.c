@@ -3,14 +3,17 @@
  * save entry points that open files and hand them to a format.
  *
  * Detection is by content, never by extension: a reader gets the first
- * bytes and the file size. Writing picks the format from the options or the
- * target's extension, and always goes through an atomic wv__wfile.
+ * bytes and the file size. Every load gets one amplification budget (see
+ * wv__expand_charge below), the only place the bound is enforced. Writing
+ * picks the format from the options or the target's extension, and always
+ * goes through an atomic wv__wfile.
  */
 #include "wv_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -81,8 +84,79 @@ static void copy_err(const wv_load_opts *o, const struct wv__err *e)
         snprintf(o->errbuf, o->errbuf_size, "%s", e->msg);
 }
 
+/* ---- the amplification bound ---------------------------------------------
+ * The only place that enforces WV_MAX_EXPAND_DEFAULT (or the caller's
+ * factor): readers charge what they allocate beyond the input through
+ * wv__expand_charge(), and expand_output() checks the tensor bytes a load
+ * produced before the set is handed out. */
+
+static uint64_t expand_factor(const wv_load_opts *o)
+{
+    if (o && wv__load_opts_has_max_expand(o) && o->max_expand > 0)
+        return o->max_expand;
+    const char *env = getenv("WV_MAX_EXPAND");
+    if (env && *env) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (errno == 0 && end && *end == '\0' && v > 0 && env[0] != '-')
+            return (uint64_t)v;
+    }
+    return WV_MAX_EXPAND_DEFAULT;
+}
+
+static void expand_init(struct wv__expand *ex, uint64_t size,
+                        const wv_load_opts *o, const char *name)
+{
+    ex->factor = expand_factor(o);
+    ex->used = 0;
+    ex->name = name;
+    if (wv__mul_overflow(size, ex->factor, &ex->limit) ||
+        wv__add_overflow(ex->limit, WV__EXPAND_SLACK, &ex->limit))
+        ex->limit = UINT64_MAX;
+}
+
+int wv__expand_charge(struct wv__expand *ex, uint64_t bytes, const char *what,
+                      struct wv__err *err)
+{
+    if (ex == NULL)
+        return WV_OK;
+    if (wv__add_overflow(ex->used, bytes, &ex->used) || ex->used > ex->limit) {
+        char esc[256];
+        wv__esc_name(what, strlen(what), esc, sizeof esc);
+        ex->used = UINT64_MAX;
+        return wv__seterr(err, WV_RANGE,
+                          "%s: '%s' would take reading this file past %llu "
+                          "bytes of memory, %llu times its size plus 1 MiB "
+                          "(amplification bound; raise it with --max-expand "
+                          "N or WV_MAX_EXPAND)",
+                          ex->name, esc, (unsigned long long)ex->limit,
+                          (unsigned long long)ex->factor);
+    }
+    return WV_OK;
+}
+
+static int expand_output(const struct wv__expand *ex, const wv_model *m,
+                         struct wv__err *err)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (wv__add_overflow(total, m->tensors[i].nbytes, &total))
+            total = UINT64_MAX;
+    if (total <= ex->limit)
+        return WV_OK;
+    return wv__seterr(err, WV_RANGE,
+                      "%s: its %zu tensors hold %llu bytes, more than %llu "
+                      "times the file's size plus 1 MiB (%llu bytes; "
+                      "amplification bound: raise it with --max-expand N or "
+                      "WV_MAX_EXPAND)",
+                      ex->name, m->n_tensors, (unsigned long long)total,
+                      (unsigned long long)ex->factor,
+                      (unsigned long long)ex->limit);
+}
+
 /* Probe and load from an open source into a new set. */
-int wv__load_src(const struct wv__src *src, const wv_load_opts *o,
+int wv__load_src(const struct wv__src *src_in, const wv_load_opts *o,
                  wv_model **out, struct wv__err *err, void *map,
                  size_t map_len)
 {
@@ -90,7 +164,14 @@ int wv__load_src(const struct wv__src *src, const wv_load_opts *o,
     wv_model *m = NULL;
     const struct wv__format_ops *f = NULL;
     unsigned char head[64];
+    struct wv__expand ex;
+    struct wv__src srcv = *src_in;
+    const struct wv__src *src = &srcv;
     size_t hn = src->size < sizeof head ? (size_t)src->size : sizeof head;
+
+    expand_init(&ex, src->size, o, src->name);
+    srcv.ex = &ex;
+    srcv.check_sums = o && (o->flags & WV_LOAD_CHECKSUMS);
 
     if (o && o->format != WV_FMT_AUTO) {
         f = wv__format_get(o->format);
@@ -112,6 +193,7 @@ int wv__load_src(const struct wv__src *src, const wv_load_opts *o,
     map = NULL;
     m->source_format = f->name;
     WV_TRY(f->load(src, o ? o->flags : 0, m, err));
+    WV_TRY(expand_output(&ex, m, err));
     if (src->names) {
         rc = wv__model_select(m, src->names, src->n_names, err);
         if (rc != WV_OK) {
@@ -166,7 +248,7 @@ int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
     WV_CHECK(fstat(fd, &st) == 0, WV_IO, "%s: %s", path, strerror(errno));
     WV_CHECK(S_ISREG(st.st_mode), WV_IO, "%s: not a regular file", path);
     struct wv__src src = {fd, (uint64_t)st.st_size, NULL, path, NULL, NULL,
-                          NULL, 0};
+                          NULL, 0, NULL, false};
     if (opts && wv__load_opts_has_names(opts) && opts->names) {
         src.names = opts->names;
         src.n_names = opts->n_names;
@@ -209,7 +291,7 @@ int wv_model_load_mem(const void *buf, size_t len, const wv_load_opts *opts,
     if (opts && opts->struct_size < offsetof(wv_load_opts, names))
         return WV_MISUSE;
     struct wv__src src = {-1, len, buf ? buf : (const void *)"", "<memory>",
-                          NULL, NULL, NULL, 0};
+                          NULL, NULL, NULL, 0, NULL, false};
     if (opts && wv__load_opts_has_names(opts) && opts->names) {
         src.names = opts->names;
         src.n_names = opts->n_names;

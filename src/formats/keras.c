@@ -30,7 +30,11 @@
  * it. The whole tree below the weights root is walked before any dataset
  * is opened: every link must be a hard link (soft, external and
  * user-defined links are refused), nesting is bounded, a group reached
- * twice is refused (cycles, aliasing bombs). Order: with layer_names, the
+ * twice is refused (cycles, aliasing bombs); a dataset reached by several
+ * hard links is read once (its object address is remembered) and the
+ * other names borrow its bytes, so memory does not grow with the links
+ * (the amplification bound in fmt.c still counts each name's bytes).
+ * Order: with layer_names, the
  * datasets its layers' weight_names list, in that order (Keras' own
  * order: trainable then non-trainable), then every other dataset in name
  * order, digit-only names compared as numbers (vars/2 before vars/10).
@@ -39,7 +43,10 @@
  * 1 MiB + 1000 times the bytes it stores (Keras' shape-bomb rule).
  * Contiguous, unfiltered, little-endian data is borrowed from the image;
  * everything else (chunked, gzip, big-endian) is read with H5Dread into an
- * owned buffer. Types: IEEE float 16/32/64, integers of 1/2/4/8 bytes,
+ * owned buffer, charged to the load's amplification budget; H5Dread
+ * verifies Fletcher-32 filter checksums and a mismatch fails the load with
+ * the dataset's name.
+ * Types: IEEE float 16/32/64, integers of 1/2/4/8 bytes,
  * h5py's bool enum {FALSE=0, TRUE=1}, h5py's complex64 compound {r, i},
  * and opaque 2-byte/1-byte data with attribute dtype="bfloat16",
  * "float8_e4m3fn" or "float8_e5m2" (Keras 3). Strings, vlen, references
@@ -204,6 +211,13 @@ struct kr {
     struct img ud;
     hid_t fid;
     struct wv__err *err;
+    struct wv__expand *ex;  /* the load's amplification budget          */
+    /* Datasets read so far, a hash table of object address -> tensor
+     * index + 1 (0: empty slot), so one reached by several hard links is
+     * read once and aliased. */
+    haddr_t *ds_addr;
+    size_t *ds_tensor;
+    size_t n_ds, cap_ds;
 };
 
 static uint64_t le_n(const unsigned char *p, unsigned n)
@@ -1029,7 +1043,92 @@ out:
     return rc;
 }
 
-static int read_dataset(const struct kr *k, hid_t root, const char *name,
+/* Slot of address `a` in the open-addressing table of datasets read so
+ * far (an empty slot if absent). */
+static size_t ds_slot(const struct kr *k, haddr_t a)
+{
+    uint64_t h = (uint64_t)a * 0x9e3779b97f4a7c15ull;
+    size_t mask = k->cap_ds - 1, i = (size_t)(h >> 17) & mask;
+    while (k->ds_tensor[i] != 0 && k->ds_addr[i] != a)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Room for one more entry: the table stays at most half full. */
+static int ds_grow(struct kr *k, struct wv__err *err)
+{
+    int rc = WV_OK;
+    haddr_t *oa = k->ds_addr;
+    size_t *ot = k->ds_tensor, ocap = k->cap_ds;
+    if (2 * (k->n_ds + 1) <= k->cap_ds)
+        goto out;
+    size_t cap = ocap ? ocap * 2 : 64;
+    k->ds_addr = wv__calloc(cap, sizeof *k->ds_addr);
+    k->ds_tensor = wv__calloc(cap, sizeof *k->ds_tensor);
+    if (k->ds_addr == NULL || k->ds_tensor == NULL) {
+        wv__free(k->ds_addr);
+        wv__free(k->ds_tensor);
+        k->ds_addr = oa;
+        k->ds_tensor = ot;
+        oa = NULL;
+        ot = NULL;
+        WV_CHECK(0, WV_NOMEM, "out of memory");
+    }
+    k->cap_ds = cap;
+    for (size_t i = 0; i < ocap; i++) {
+        if (ot[i] == 0)
+            continue;
+        size_t j = ds_slot(k, oa[i]);
+        k->ds_addr[j] = oa[i];
+        k->ds_tensor[j] = ot[i];
+    }
+out:
+    if (rc == WV_OK && oa != k->ds_addr) {
+        wv__free(oa);
+        wv__free(ot);
+    }
+    return rc;
+}
+
+/* A dataset already read under another name (several hard links to one
+ * object): the new tensor borrows the first one's bytes, which the set
+ * keeps once. *done tells whether `name` was handled here; if not, the
+ * dataset is remembered as the tensor about to be added. */
+static int alias_dataset(struct kr *k, hid_t did, const char *name,
+                         wv_model *m, bool *done, struct wv__err *err)
+{
+    int rc = WV_OK;
+    H5O_info_t oi;
+    char why[128];
+    *done = false;
+    WV_CHECK(H5Oget_info2(did, &oi, H5O_INFO_BASIC) >= 0, WV_CORRUPT,
+             "%s: dataset '%.200s' cannot be read: %s", k->fname, name,
+             h5why(why));
+    WV_TRY(ds_grow(k, err));
+    size_t j = ds_slot(k, oi.addr);
+    if (k->ds_tensor[j] == 0) {
+        k->ds_addr[j] = oi.addr;
+        k->ds_tensor[j] = m->n_tensors + 1; /* 1-based: 0 marks empty */
+        k->n_ds++;
+        goto out;
+    }
+    struct wv_tensor *p = &m->tensors[k->ds_tensor[j] - 1];
+    if (p->owned) {
+        void *keep = p->owned;
+        p->owned = NULL;
+        WV_CHECK(wv__model_keep(m, keep, p->nbytes, false) == WV_OK,
+                 WV_NOMEM, "out of memory");
+    }
+    uint64_t shape[WV_MAX_DIMS];
+    memcpy(shape, p->shape, sizeof shape);
+    rc = wv__model_add(m, name, strlen(name), p->dtype, p->ndim, shape,
+                       p->data, p->nbytes, NULL, err);
+    *done = true;
+out:
+    return rc;
+}
+
+static int read_dataset(struct kr *k, hid_t root, const char *name,
                         wv_model *m, struct wv__err *err)
 {
     int rc = WV_OK;
@@ -1044,6 +1143,10 @@ static int read_dataset(const struct kr *k, hid_t root, const char *name,
     did = H5Dopen2(root, name, H5P_DEFAULT);
     WV_CHECK(did >= 0, WV_CORRUPT, "%s: dataset '%.200s' cannot be opened: "
              "%s", k->fname, name, h5why(why));
+    bool aliased;
+    WV_TRY(alias_dataset(k, did, name, m, &aliased, err));
+    if (aliased)
+        goto out;
     dcpl = H5Dget_create_plist(did);
     WV_CHECK(dcpl >= 0, WV_CORRUPT, "%s: dataset '%.200s' has no creation "
              "properties: %s", k->fname, name, h5why(why));
@@ -1111,6 +1214,7 @@ static int read_dataset(const struct kr *k, hid_t root, const char *name,
                            k->img + off, (size_t)nbytes, NULL, err);
         goto out;
     }
+    WV_TRY(wv__expand_charge(k->ex, nbytes, name, err));
     owned = wv__malloc(nbytes ? (size_t)nbytes : 1);
     WV_CHECK(owned != NULL, WV_NOMEM, "%s: out of memory for dataset "
              "'%.200s'", k->fname, name);
@@ -1329,6 +1433,11 @@ out:
     hclose(&root, H5Gclose);
     hclose(&k->fid, H5Fclose);
     H5Eclear2(H5E_DEFAULT);
+    wv__free(k->ds_addr);
+    wv__free(k->ds_tensor);
+    k->ds_addr = NULL;
+    k->ds_tensor = NULL;
+    k->n_ds = k->cap_ds = 0;
     return rc;
 }
 
@@ -1404,7 +1513,8 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
                 struct wv__err *err)
 {
     int rc = WV_OK;
-    struct kr k = {src->name, NULL, 0, {NULL, 0}, -1, err};
+    struct kr k = {src->name, NULL, 0, {NULL, 0}, -1, err, src->ex,
+                   NULL, NULL, 0, 0};
     struct wv__zip z;
     bool zopen = false;
     const unsigned char *data = NULL;

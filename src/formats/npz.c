@@ -8,7 +8,9 @@
  *   numpy opens every member with force_zip64=True, so its local headers
  *   carry ZIP64 extra fields even for small arrays.
  *
- * Reading: the archive is validated by wv__zip_open(); each member must be
+ * Reading: the archive is validated by wv__zip_open(), which refuses
+ * member names that could escape a directory ('..' components, a leading
+ * '/', backslashes, control characters); each member must be
  * named '<key>.npy' with a non-empty key and becomes tensor '<key>' (keys
  * may contain '/'); anything else is refused with the member's name, so a
  * zip that is not an npz (a PyTorch checkpoint, say) gets a clear message.
@@ -17,7 +19,8 @@
  * buffer which the tensor keeps. Tensors keep the archive's central
  * directory order.
  *
- * Writing: one member '<name>.npy' per tensor in set order, holding exactly
+ * Writing: one member '<name>.npy' per tensor in set order (a tensor name
+ * that could escape a directory, as above, is refused), holding exactly
  * the bytes np.save would write; stored by default (like np.savez),
  * deflated with WV_SAVE_COMPRESS (like np.savez_compressed). The deflater
  * streams the tensor in slices into the file, so memory use does not grow
@@ -58,7 +61,8 @@ static int npz_load(const struct wv__src *src, unsigned flags, wv_model *m,
         char what[512];
         snprintf(what, sizeof what, "%s: member '%.200s'", src->name,
                  e->name);
-        struct wv__src ms = {-1, e->size, data, what, NULL, NULL, NULL, 0};
+        struct wv__src ms = {-1,   e->size, data, what, NULL,
+                             NULL, NULL,    0,    NULL, false};
         WV_TRY(wv__npy_load_src(&ms, e->name, e->name_len - 4, owned, m,
                                 err));
     }
@@ -84,6 +88,14 @@ static int npz_save(const wv_model *m, struct wv__wfile *f,
         hdr.len = 0;
         WV_TRY(wv__npy_header(t, to, &hdr, err));
         size_t nl = strlen(t->name);
+        const char *why = wv__path_name_bad(t->name, nl);
+        if (why) {
+            char esc[256];
+            wv__esc_name(t->name, nl, esc, sizeof esc);
+            WV_CHECK(0, WV_FORMAT,
+                     "%s: tensor '%s': name unsafe for an npz member (%s)",
+                     f->path, esc, why);
+        }
         WV_CHECK(nl <= 0xffff - 4, WV_RANGE,
                  "tensor '%.200s': name too long for a zip member", t->name);
         mname = wv__malloc(nl + 5);

@@ -3,7 +3,7 @@
  *
  *   A pickle is a program for a stack machine: one opcode byte, then its
  *   inline argument, until STOP ('.'):
- *     \x80 v        PROTO (v <= 5)        \x95 u64       FRAME (ignored)
+ *     \x80 v        PROTO (v <= 5)        \x95 u64       FRAME (length <= rest)
  *     ( MARK        0 POP    1 POP_MARK   2 DUP
  *     N NONE        \x88 NEWTRUE          \x89 NEWFALSE
  *     J i32 BININT  K u8 BININT1  M u16 BININT2
@@ -34,7 +34,10 @@
  * length; STOP needs exactly one object on the stack and no open MARK.
  * The object graph may share nodes (memo) and even contain cycles: freeing
  * walks the allocation list, never the graph, and consumers bound their
- * own recursion. Work and memory are linear in the pickle's length.
+ * own recursion. Work and memory are linear in the pickle's length, and
+ * the memory (objects, stack, memo, marks) is charged to the load's
+ * amplification budget as it grows, so a deflated pickle that inflates to
+ * a huge stack is refused long before it is run to the end.
  */
 #include "pickle.h"
 
@@ -93,6 +96,7 @@ static struct wv__pk_obj *new_obj(struct wv__pk *pk, enum wv__pk_kind k)
     if (o == NULL)
         return NULL;
     o->kind = k;
+    pk->mem += sizeof *o;
     o->next = pk->objs;
     pk->objs = o;
     return o;
@@ -777,8 +781,12 @@ static int step(struct vm *vm, bool *stop)
         VCHECK(q[0] <= 5, WV_FORMAT, "pickle protocol %u is not supported",
                q[0]);
         break;
-    case 0x95: /* FRAME: a length hint only */
+    case 0x95: /* FRAME: a length hint, which must fit what is left */
         WV_TRY(take(vm, 8, "FRAME", &q));
+        VCHECK(wv__le64(q) <= vm->n - vm->pos, WV_CORRUPT,
+               "FRAME length %llu runs past the end of the pickle (%zu "
+               "bytes left)",
+               (unsigned long long)wv__le64(q), vm->n - vm->pos);
         break;
     case '.':
         VCHECK(vm->nm == 0, WV_CORRUPT, "%s", "STOP with an open MARK");
@@ -1087,6 +1095,16 @@ int wv__pk_load(struct wv__pk *pk, const unsigned char *p, size_t n,
         VCHECK(vm->pos < vm->n, WV_CORRUPT, "%s",
                "pickle ends without STOP (truncated)");
         WV_TRY(step(vm, &stop));
+        /* Memory grows with the pickle, never faster than a constant per
+         * byte; the budget bounds it by the file (a deflated data.pkl). */
+        uint64_t now = pk->mem + (uint64_t)(vm->scap + vm->memo_len) *
+                                     sizeof(void *) +
+                       (uint64_t)vm->mcap * sizeof(size_t);
+        if (now > pk->charged) {
+            WV_TRY(wv__expand_charge(pk->ex, now - pk->charged, "pickle",
+                                     pk->err));
+            pk->charged = now;
+        }
     }
     *out = vm->stack[0];
     *used = vm->pos;

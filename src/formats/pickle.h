@@ -88,6 +88,10 @@ struct wv__pk {
     size_t n_storages, cap_storages;
     const char *what;           /* "f.pth: record 'a/data.pkl'" (messages) */
     struct wv__err *err;
+    /* The load's amplification budget (may be NULL): objects, stack, memo
+     * and marks are charged as they grow. */
+    struct wv__expand *ex;
+    uint64_t mem, charged;
 };
 
 void wv__pk_init(struct wv__pk *pk, const char *what, struct wv__err *err);

@@ -49,7 +49,10 @@
  * refused with a message: their data.pkl pickles TorchScript classes.
  *
  * Writing: archive/data.pkl, archive/byteorder ("little"), archive/data/<i>
- * (one storage per tensor, keys 0..n-1 in set order), archive/version
+ * (one storage per tensor, keys 0..n-1 in set order; tensors holding the
+ * very same bytes -- one buffer, same length and dtype, as tied weights
+ * read from any format are -- share the first one's record, so they are
+ * written once), archive/version
  * ("3\n"); every member stored, CRC-32, payload 64-byte aligned with the
  * 'FB' extra field, ZIP64 where sizes or offsets need it (zip.c). The
  * pickle uses only opcodes torch 1.13's weights_only loader allows: a flat
@@ -416,7 +419,14 @@ static int load_tensors(struct ctx *c)
         WV_CHECK(wv_model_find(c->m, r->name) == NULL, WV_CORRUPT,
                  "%s: tensor name '%.200s' occurs twice", c->src->name,
                  r->name);
-        WV_TRY(load_storage(c, st, s));
+        rc = load_storage(c, st, s);
+        if (rc != WV_OK) {
+            /* Name the tensor too (a CRC mismatch names file and member). */
+            char msg[WV_ERRBUF_SIZE];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            wv__clearerr(err);
+            WV_CHECK(0, rc, "%s (tensor '%.200s')", msg, r->name);
+        }
         uint64_t off = t->offset * es; /* within sbytes: checked */
         if (nbytes == 0) {
             data = NULL;
@@ -427,7 +437,18 @@ static int load_tensors(struct ctx *c)
             own = s->owned;
             s->owned = NULL;
             data = own;
+        } else if (contig && !c->big_endian) {
+            /* Several tensors view this storage (tied weights, a memo
+             * that names it many times): the set keeps it once and every
+             * view borrows from it, so memory does not grow with them. */
+            void *keep = s->owned;
+            s->owned = NULL;
+            WV_CHECK(wv__model_keep(c->m, keep, (size_t)s->bytes, false) ==
+                         WV_OK,
+                     WV_NOMEM, "out of memory");
+            data = s->data + off;
         } else {
+            WV_TRY(wv__expand_charge(c->src->ex, nbytes, r->name, err));
             own = wv__malloc((size_t)nbytes);
             WV_CHECK(own != NULL, WV_NOMEM,
                      "%s: tensor '%.200s': out of memory for %llu bytes",
@@ -714,6 +735,7 @@ static int load_legacy(struct ctx *c)
             break;
         wv__pk_free(&c->pk);
         wv__pk_init(&c->pk, nm, err);
+        c->pk.ex = c->src->ex;
         wv__free(own);
         own = NULL;
         wv__clearerr(err);
@@ -797,6 +819,7 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
     c.m = m;
     c.err = err;
     wv__pk_init(&c.pk, src->name, err);
+    c.pk.ex = src->ex;
     WV_TRY(wv__src_read(src, 0, h, hn, err));
     if (is_legacy(h, hn)) {
         WV_TRY(load_legacy(&c));
@@ -828,6 +851,7 @@ struct pw {
     unsigned gmemo[40];
     size_t ng;
     unsigned memo;
+    size_t *key; /* tensor i's storage key: the first tensor with its bytes */
 };
 
 static void p_op(struct pw *w, unsigned char op)
@@ -1086,8 +1110,8 @@ static int emit_node(struct pw *w, const wv_model *m, const struct tree *tr,
     const struct node *x = &tr->n[k];
     if (x->kind == 1) {
         const struct wv_tensor *t = &m->tensors[x->idx];
-        WV_TRY(p_tensor(w, t, wv__cast_target(t->dtype, opts->cast), x->idx,
-                        err));
+        WV_TRY(p_tensor(w, t, wv__cast_target(t->dtype, opts->cast),
+                        w->key[x->idx], err));
     } else if (x->kind == 2) {
         const char *v = m->meta[x->idx].value;
         p_str(w, v, strlen(v));
@@ -1159,8 +1183,8 @@ static int build_pickle(const wv_model *m, const wv_save_opts *opts,
             if (i % 1000 == 0)
                 p_op(w, '(');
             p_str(w, t->name, strlen(t->name));
-            WV_TRY(p_tensor(w, t, wv__cast_target(t->dtype, opts->cast), i,
-                            err));
+            WV_TRY(p_tensor(w, t, wv__cast_target(t->dtype, opts->cast),
+                            w->key[i], err));
             if (i % 1000 == 999 || i + 1 == m->n_tensors)
                 p_op(w, 'u');
         }
@@ -1205,6 +1229,46 @@ static int put_record(struct wv__zipw *zw, const char *name, const void *p,
     return wv__zipw_end(zw);
 }
 
+/* Tensors holding the very same bytes (one buffer, same length and dtype:
+ * tied weights, views of one storage) get one storage record, as torch
+ * itself writes them. */
+static const wv_model *alias_m;
+static int alias_cmp(const void *a, const void *b)
+{
+    const struct wv_tensor *x = &alias_m->tensors[*(const size_t *)a];
+    const struct wv_tensor *y = &alias_m->tensors[*(const size_t *)b];
+    uintptr_t px = (uintptr_t)x->data, py = (uintptr_t)y->data;
+    if (px != py)
+        return px < py ? -1 : 1;
+    if (x->nbytes != y->nbytes)
+        return x->nbytes < y->nbytes ? -1 : 1;
+    if (x->dtype != y->dtype)
+        return x->dtype < y->dtype ? -1 : 1;
+    return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+static int storage_keys(const wv_model *m, size_t *key, struct wv__err *err)
+{
+    int rc = WV_OK;
+    size_t n = m->n_tensors;
+    size_t *ord = wv__malloc((n ? n : 1) * sizeof *ord);
+    WV_CHECK(ord != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        ord[i] = key[i] = i;
+    alias_m = m;
+    qsort(ord, n, sizeof *ord, alias_cmp);
+    for (size_t i = 1; i < n; i++) {
+        const struct wv_tensor *a = &m->tensors[ord[i - 1]];
+        const struct wv_tensor *b = &m->tensors[ord[i]];
+        if (b->nbytes > 0 && a->data == b->data && a->nbytes == b->nbytes &&
+            a->dtype == b->dtype)
+            key[ord[i]] = key[ord[i - 1]];
+    }
+out:
+    wv__free(ord);
+    return rc;
+}
+
 static int save(const wv_model *m, struct wv__wfile *f,
                 const wv_save_opts *opts, struct wv__err *err)
 {
@@ -1218,11 +1282,16 @@ static int save(const wv_model *m, struct wv__wfile *f,
     for (size_t i = 0; i < m->n_tensors; i++)
         WV_CHECK(strlen(m->tensors[i].name) < 0xffffffffu, WV_RANGE,
                  "tensor name too long");
+    w.key = wv__malloc((m->n_tensors ? m->n_tensors : 1) * sizeof *w.key);
+    WV_CHECK(w.key != NULL, WV_NOMEM, "out of memory");
+    WV_TRY(storage_keys(m, w.key, err));
     WV_TRY(build_pickle(m, opts, &w, err));
     WV_TRY(put_record(&zw, "archive/data.pkl", w.b.p, w.b.len));
     WV_TRY(put_record(&zw, "archive/byteorder", "little", 6));
     for (size_t i = 0; i < m->n_tensors; i++) {
         const struct wv_tensor *t = &m->tensors[i];
+        if (w.key[i] != i)
+            continue; /* its bytes are record key[i]'s */
         wv_dtype to = wv__cast_target(t->dtype, opts->cast);
         uint64_t out_bytes = wv__cast_nbytes(t, to);
         snprintf(rec, sizeof rec, "archive/data/%zu", i);
@@ -1240,6 +1309,7 @@ out:
         rc = f->rc;
     wv__zipw_release(&zw);
     wv__buf_release(&w.b);
+    wv__free(w.key);
     return rc;
 }
 

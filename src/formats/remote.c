@@ -35,7 +35,7 @@ int wv__load_remote(const char *url, const wv_load_opts *opts,
     *out = NULL;
     WV_TRY(wv__robj_open(url, err, &o));
     struct wv__src src = {-1, wv__robj_size(o), NULL, url, robj_read, o,
-                          NULL, 0};
+                          NULL, 0, NULL, false};
     if (opts && wv__load_opts_has_names(opts) && opts->names) {
         src.names = opts->names;
         src.n_names = opts->n_names;
@@ -48,8 +48,11 @@ int wv__load_remote(const char *url, const wv_load_opts *opts,
                wv__format_get(WV_FMT_SAFETENSORS)->probe(&src, head, hn));
     if (st) {
         wv_load_opts o2 = WV_LOAD_OPTS_INIT;
-        if (opts)
+        if (opts) {
             o2.flags = opts->flags;
+            if (wv__load_opts_has_max_expand(opts))
+                o2.max_expand = opts->max_expand;
+        }
         o2.format = WV_FMT_SAFETENSORS;
         rc = wv__load_src(&src, &o2, out, err, NULL, 0);
         goto out;
@@ -61,7 +64,7 @@ int wv__load_remote(const char *url, const wv_load_opts *opts,
              (unsigned long long)src.size);
     WV_TRY(wv__src_read(&src, 0, whole, (size_t)src.size, err));
     struct wv__src mem = {-1, src.size, whole, url, NULL, NULL, src.names,
-                          src.n_names};
+                          src.n_names, NULL, false};
     rc = wv__load_src(&mem, opts, out, err, NULL, 0);
     if (rc == WV_OK) {
         rc = wv__model_keep(*out, whole, 0, false);

@@ -174,7 +174,8 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
              path);
     text = wv__malloc((size_t)size + 1);
     WV_CHECK(text != NULL, WV_NOMEM, "out of memory");
-    struct wv__src src = {fd, size, NULL, path, NULL, NULL, NULL, 0};
+    struct wv__src src = {fd,   size, NULL, path, NULL,
+                          NULL, NULL, 0,    NULL, false};
     WV_TRY(wv__src_read(&src, 0, text, (size_t)size, err));
     text[size] = '\0';
     WV_CHECK(wv__utf8_valid(text, (size_t)size), WV_FORMAT,

@@ -37,14 +37,18 @@
  * used: the EOCD ends exactly at the end of the file (its comment length
  * matches); the central directory lies inside the file before the end
  * records; the entry count fits the directory; every entry is unencrypted,
- * stored or deflated, on disk 0, with a local header whose name and method
- * agree with the central one; every payload lies before the central
- * directory and no two entries overlap; names are unique; a stored entry's
+ * stored or deflated, on disk 0, with a local header whose name, method,
+ * data-descriptor flag, CRC-32 and sizes agree with the central one (CRC
+ * and sizes may be zero when a data descriptor follows); no name is empty,
+ * absolute, has a '..' component, a backslash or a control character;
+ * every payload lies before the central directory and no two entries
+ * overlap; names are unique; a stored entry's
  * sizes agree, and a deflated entry declares at most 1032 times its
  * compressed size (zlib's maximum ratio) so a bomb is refused before any
  * allocation. Reading an entry inflates into a buffer of exactly the
  * declared size, refuses a stream that would produce more or less, and
- * checks the CRC-32 (also of stored entries). Data prepended to the archive
+ * checks the CRC-32 (also of stored entries, unless they are borrowed
+ * from a mapping without WV_LOAD_CHECKSUMS). Data prepended to the archive
  * (self-extracting stubs) is not supported: offsets are absolute.
  *
  * Writer invariants: every entry has flag bit 3 and a data descriptor, so
@@ -241,6 +245,72 @@ out:
     return rc;
 }
 
+/* The CRC-32 and sizes of a local header against the central directory's:
+ * equal, or (with a data descriptor, flag bit 3) zero; all-ones sizes are
+ * taken from the local ZIP64 extra field. */
+static int check_local_sizes(const struct wv__src *src,
+                             const struct wv__zip_entry *e,
+                             const unsigned char *lh, size_t nlen,
+                             size_t xlen, uint64_t cd_off,
+                             struct wv__err *err)
+{
+    int rc = WV_OK;
+    unsigned char *x = NULL;
+    uint64_t lcrc = wv__le32(lh + 14), lcomp = wv__le32(lh + 18),
+             lsize = wv__le32(lh + 22);
+    bool dd = (e->flags & 0x08) != 0;
+    if (lsize == U32_ALL || lcomp == U32_ALL) {
+        uint64_t xoff = e->lh_off + LH_LEN + nlen;
+        WV_CHECK(xoff + xlen <= cd_off, WV_CORRUPT,
+                 "%s: member '%.200s': local extra field runs past the "
+                 "central directory",
+                 src->name, e->name);
+        x = wv__malloc(xlen ? xlen : 1);
+        WV_CHECK(x != NULL, WV_NOMEM, "out of memory");
+        WV_TRY(wv__src_read(src, xoff, x, xlen, err));
+        bool found = false;
+        for (size_t pos = 0; pos + 4 <= xlen && !found;) {
+            unsigned id = wv__le16(x + pos), len = wv__le16(x + pos + 2);
+            pos += 4;
+            if (len > xlen - pos)
+                break;
+            if (id == 0x0001) {
+                const unsigned char *p = x + pos;
+                size_t left = len;
+                uint64_t *f64[2] = {&lsize, &lcomp};
+                for (int k = 0; k < 2; k++) {
+                    if (*f64[k] != U32_ALL)
+                        continue;
+                    WV_CHECK(left >= 8, WV_CORRUPT,
+                             "%s: member '%.200s': local ZIP64 extra field "
+                             "too short",
+                             src->name, e->name);
+                    *f64[k] = wv__le64(p);
+                    p += 8;
+                    left -= 8;
+                }
+                found = true;
+            }
+            pos += len;
+        }
+    }
+    WV_CHECK(lcrc == e->crc || (dd && lcrc == 0), WV_CORRUPT,
+             "%s: member '%.200s': local header CRC-32 %08llx differs from "
+             "the central directory's %08x",
+             src->name, e->name, (unsigned long long)lcrc, (unsigned)e->crc);
+    WV_CHECK((lcomp == e->comp_size && lsize == e->size) ||
+                 (dd && lcomp == 0 && lsize == 0),
+             WV_CORRUPT,
+             "%s: member '%.200s': local header sizes %llu/%llu differ from "
+             "the central directory's %llu/%llu (compressed/uncompressed)",
+             src->name, e->name, (unsigned long long)lcomp,
+             (unsigned long long)lsize, (unsigned long long)e->comp_size,
+             (unsigned long long)e->size);
+out:
+    wv__free(x);
+    return rc;
+}
+
 static int check_local(const struct wv__src *src, struct wv__zip_entry *e,
                        uint64_t cd_off, struct wv__err *err)
 {
@@ -267,7 +337,12 @@ static int check_local(const struct wv__src *src, struct wv__zip_entry *e,
              "%s: member '%.200s': local header method %u differs from the "
              "central directory's %u",
              src->name, e->name, lmethod, e->method);
+    WV_CHECK((lflags & 0x08) == (e->flags & 0x08), WV_CORRUPT,
+             "%s: member '%.200s': local header and central directory "
+             "disagree on the data descriptor flag",
+             src->name, e->name);
     e->data_off = e->lh_off + LH_LEN + nlen + xlen;
+    WV_TRY(check_local_sizes(src, e, lh, nlen, xlen, cd_off, err));
     WV_CHECK(e->data_off <= cd_off &&
                  !wv__add_overflow(e->data_off, e->comp_size, &end) &&
                  end <= cd_off,
@@ -346,11 +421,14 @@ int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
         WV_CHECK(cd_len - pos - CD_LEN >= nlen + xlen + clen, WV_CORRUPT,
                  "%s: central directory entry %llu runs past the directory",
                  src->name, (unsigned long long)i);
-        WV_CHECK(nlen > 0 && memchr(h + CD_LEN, '\0', nlen) == NULL,
-                 WV_CORRUPT,
-                 "%s: central directory entry %llu has an empty name or a "
-                 "NUL in its name",
-                 src->name, (unsigned long long)i);
+        const char *why = wv__path_name_bad((const char *)h + CD_LEN, nlen);
+        if (why) {
+            char esc[256];
+            wv__esc_name((const char *)h + CD_LEN, nlen, esc, sizeof esc);
+            WV_CORRUPT_BKPT("%s: member '%s' (central directory entry "
+                            "%llu): unsafe name (%s)",
+                            src->name, esc, (unsigned long long)i, why);
+        }
         e->name = wv__strndup((const char *)h + CD_LEN, nlen);
         WV_CHECK(e->name != NULL, WV_NOMEM, "out of memory");
         e->name_len = nlen;
@@ -498,6 +576,7 @@ int wv__zip_entry_data(const struct wv__zip *z,
     } else {
         WV_CHECK(e->size < SIZE_MAX, WV_RANGE,
                  "%s: member '%.200s' is too large", src->name, e->name);
+        WV_TRY(wv__expand_charge(src->ex, e->size, e->name, err));
         out = wv__malloc(e->size ? (size_t)e->size : 1);
         WV_CHECK(out != NULL, WV_NOMEM,
                  "%s: member '%.200s': out of memory for %llu bytes",
@@ -508,9 +587,11 @@ int wv__zip_entry_data(const struct wv__zip *z,
         out = NULL;
     }
     /* A stored member borrowed from a mapping stays untouched until the
-     * caller reads it (zero-copy open); everything read into memory is
-     * CRC-checked, which includes every load `wv verify` does. */
-    bool lazy = e->method == WV__ZIP_STORED && *owned == NULL;
+     * caller reads it (zero-copy open) unless the load asked for checksums
+     * (WV_LOAD_CHECKSUMS: every CLI command does); everything read into
+     * memory is CRC-checked. */
+    bool lazy = e->method == WV__ZIP_STORED && *owned == NULL &&
+                !src->check_sums;
     uint32_t crc = lazy ? e->crc : wv__crc32(0, *data, (size_t)e->size);
     WV_CHECK(crc == e->crc, WV_CORRUPT_CHECKSUM,
              "%s: member '%.200s': crc mismatch (computed %08x, recorded "
@@ -568,6 +649,16 @@ int wv__zipw_begin(struct wv__zipw *w, const char *name, int method,
     }
     if (nlen == 0 || nlen > U16_ALL) {
         zfail(w, WV_RANGE, "zip member name is empty or longer than 65535");
+        return w->rc;
+    }
+    const char *why = wv__path_name_bad(name, nlen);
+    if (why) {
+        char esc[256];
+        wv__esc_name(name, nlen, esc, sizeof esc);
+        if (w->rc == WV_OK)
+            w->rc = wv__seterr(w->err, WV_FORMAT,
+                               "%s: member '%s': unsafe name (%s)",
+                               w->f->path, esc, why);
         return w->rc;
     }
     if (w->n_ents == w->cap_ents) {

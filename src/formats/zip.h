@@ -40,7 +40,10 @@ struct wv__zip {
 
 /* Read and validate the central directory of `src`. Refuses multi-disk
  * archives, encrypted entries, methods other than stored and deflate,
- * out-of-range or overlapping entries, duplicate names and deflated entries
+ * out-of-range or overlapping entries, local headers that disagree with
+ * the central directory (name, method, data-descriptor flag, CRC-32,
+ * sizes), names that could escape a directory (wv__path_name_bad),
+ * duplicate names and deflated entries
  * whose declared size exceeds zlib's maximum ratio (1032:1). On failure the
  * struct is left empty (wv__zip_close is still safe). */
 int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
@@ -48,8 +51,10 @@ int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
 void wv__zip_close(struct wv__zip *z);
 
 /* The uncompressed bytes of an entry, CRC-checked unless it is a stored
- * entry borrowed from a mapping (zero-copy open: pread-mode loads, as
- * `wv verify` does, check it). Stored entries are
+ * entry borrowed from a mapping and the load did not ask for checksums
+ * (src->check_sums, WV_LOAD_CHECKSUMS, which every CLI command passes;
+ * pread-mode loads always check). A deflated entry's size is charged to
+ * the load's amplification budget before it is allocated. Stored entries are
  * borrowed from a mapped source (*owned = NULL) or read into an owned
  * buffer; deflated entries are inflated into an owned wv__malloc()ed
  * buffer of exactly e->size bytes. The caller frees *owned. */

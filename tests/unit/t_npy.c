@@ -599,3 +599,89 @@ TEST_IMPL(npz_malformed_corpus)
         free(e);
     }
 }
+
+TEST_IMPL(npz_checksums_bound_and_names)
+{
+    /* 1. A flipped byte in a stored member: the documented zero-copy mmap
+     * load does not read it; WV_LOAD_CHECKSUMS and pread loads refuse it
+     * naming the file and the member. */
+    wv_model *m, *r;
+    ASSERT_OK(wv_model_new(&m));
+    const uint64_t sh[1] = {1000};
+    ASSERT_OK(wvtest_add_pattern(m, "w", WV_F32, 1, sh, 3));
+    ASSERT_OK(wv_model_save(m, wvtest_path("crc.npz"), NULL));
+    wv_model_free(m);
+    size_t n;
+    unsigned char *b = wvtest_read_file(wvtest_path("crc.npz"), &n);
+    ASSERT(b != NULL && n > 100);
+    uint32_t cd_off = (uint32_t)b[n - 6] | (uint32_t)b[n - 5] << 8 |
+                      (uint32_t)b[n - 4] << 16 | (uint32_t)b[n - 3] << 24;
+    b[cd_off - 16 - 5] ^= 0x04; /* in the payload, before the descriptor */
+    ASSERT_OK(wvtest_write_file(wvtest_path("crc.npz"), b, n));
+    free(b);
+    char eb[WV_ERRBUF_SIZE] = "";
+    wv_load_opts o = WV_LOAD_OPTS_INIT;
+    o.errbuf = eb;
+    o.errbuf_size = sizeof eb;
+    ASSERT_OK(wv_model_load(wvtest_path("crc.npz"), &o, &r));
+    wv_model_free(r);
+    o.flags = WV_LOAD_CHECKSUMS;
+    ASSERT_EQ(wv_model_load(wvtest_path("crc.npz"), &o, &r),
+              WV_CORRUPT_CHECKSUM);
+    ASSERT_CONTAINS(eb, "crc.npz: member 'w.npy': crc mismatch");
+    o.flags = WV_LOAD_PREAD;
+    ASSERT_EQ(wv_model_load(wvtest_path("crc.npz"), &o, &r),
+              WV_CORRUPT_CHECKSUM);
+
+    /* 2. The amplification bound: 4 MiB of zeros deflate to a few KiB,
+     * past 64x + 1 MiB; max_expand or WV_MAX_EXPAND lets it through. */
+    ASSERT_OK(wv_model_new(&m));
+    const uint64_t z[1] = {4u << 20};
+    void *zeros = calloc(1, 4u << 20);
+    ASSERT(zeros != NULL);
+    ASSERT_OK(wv_model_add(m, "z", WV_U8, 1, z, zeros, 4u << 20, 0));
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    so.flags = WV_SAVE_COMPRESS;
+    ASSERT_OK(wv_model_save(m, wvtest_path("zeros.npz"), &so));
+    wv_model_free(m);
+    free(zeros);
+    o.flags = 0;
+    ASSERT_EQ(wv_model_load(wvtest_path("zeros.npz"), &o, &r), WV_RANGE);
+    ASSERT_CONTAINS(eb, "'z.npy' would take reading this file past");
+    ASSERT_CONTAINS(eb, "64 times its size plus 1 MiB");
+    o.max_expand = 5000;
+    ASSERT_OK(wv_model_load(wvtest_path("zeros.npz"), &o, &r));
+    wv_model_free(r);
+    o.max_expand = 0;
+    setenv("WV_MAX_EXPAND", "5000", 1);
+    ASSERT_OK(wv_model_load(wvtest_path("zeros.npz"), &o, &r));
+    wv_model_free(r);
+    setenv("WV_MAX_EXPAND", "bogus", 1); /* ignored: the default holds */
+    ASSERT_EQ(wv_model_load(wvtest_path("zeros.npz"), &o, &r), WV_RANGE);
+    unsetenv("WV_MAX_EXPAND");
+
+    /* 3. Names that would escape a directory are not written. */
+    static const char *const bad[] = {"../../etc/x", "/etc/x", "a\\b",
+                                      "a/../../b", "a\nb", "\x1b[2J"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_OK(wv_model_new(&m));
+        const uint64_t one[1] = {1};
+        float f = 1;
+        ASSERT_OK(wv_model_add(m, bad[i], WV_F32, 1, one, &f, 4, 0));
+        ASSERT_EQ(wv_model_save(m, wvtest_path("bad.npz"), NULL), WV_FORMAT);
+        ASSERT_CONTAINS(wv_model_errmsg(m), "name unsafe for an npz member");
+        ASSERT(strchr(wv_model_errmsg(m), '\n') == NULL);
+        ASSERT(strchr(wv_model_errmsg(m), '\x1b') == NULL);
+        wv_model_free(m);
+    }
+    /* ... while dotted and nested names stay fine. */
+    ASSERT_OK(wv_model_new(&m));
+    const uint64_t one[1] = {1};
+    float f = 1;
+    ASSERT_OK(wv_model_add(m, "a/b..c/.x", WV_F32, 1, one, &f, 4, 0));
+    ASSERT_OK(wv_model_save(m, wvtest_path("ok.npz"), NULL));
+    wv_model_free(m);
+    ASSERT_OK(wv_model_load(wvtest_path("ok.npz"), NULL, &r));
+    ASSERT(wv_model_find(r, "a/b..c/.x") != NULL);
+    wv_model_free(r);
+}

@@ -158,7 +158,8 @@ def member(name, data, method=0, **kw):
 def zipfile_bytes(members, eocd=None, cd_extra=b"", pre_eocd=b"",
                   comment=b""):
     """A zip built by hand. Member keys override header fields: lname,
-    lmethod, lflags, lsig, lh_off, cflags, cmethod, disk, comp (payload)."""
+    lmethod, lflags, lsig, lcrc, lcsize, lusize, lh_off, cflags, cmethod,
+    disk, comp (payload)."""
     out = bytearray()
     cds = bytearray()
     for m in members:
@@ -166,8 +167,10 @@ def zipfile_bytes(members, eocd=None, cd_extra=b"", pre_eocd=b"",
         lname = m.get("lname", m["name"])
         out += struct.pack("<IHHHHHIIIHH", m.get("lsig", 0x04034b50), 20,
                            m.get("lflags", m["flags"]),
-                           m.get("lmethod", m["method"]), 0, 0x21, m["crc"],
-                           m["csize"] & 0xffffffff, m["usize"] & 0xffffffff,
+                           m.get("lmethod", m["method"]), 0, 0x21,
+                           m.get("lcrc", m["crc"]),
+                           m.get("lcsize", m["csize"]) & 0xffffffff,
+                           m.get("lusize", m["usize"]) & 0xffffffff,
                            len(lname), len(m["lextra"]))
         out += lname + m["lextra"] + m["comp"]
         m["_off"] = off
@@ -262,6 +265,29 @@ case(NPZ, "local_name_mismatch",
 case(NPZ, "local_method_mismatch",
      zipfile_bytes([member("x.npy", X, lmethod=8)]),
      "differs from the central directory")
+case(NPZ, "local_crc_mismatch",
+     zipfile_bytes([member("x.npy", X, lcrc=0x12345678)]),
+     "local header CRC-32 12345678 differs")
+case(NPZ, "local_size_mismatch",
+     zipfile_bytes([member("x.npy", X, lusize=len(X) + 1)]),
+     "local header sizes")
+case(NPZ, "local_descriptor_flag_mismatch",
+     zipfile_bytes([member("x.npy", X, lflags=8)]),
+     "disagree on the data descriptor flag")
+# Names that could escape a directory an extractor writes into.
+case(NPZ, "member_dotdot", zipfile_bytes([member("../../x.npy", X)]),
+     "member '../../x.npy' (central directory entry 0): unsafe name (a '..' "
+     "component)")
+case(NPZ, "member_absolute", zipfile_bytes([member("/etc/x.npy", X)]),
+     "unsafe name (absolute path")
+case(NPZ, "member_backslash", zipfile_bytes([member("..\\x.npy", X)]),
+     "unsafe name (a backslash)")
+case(NPZ, "member_control_char",
+     zipfile_bytes([member("a\x1b[31mb.npy", X)]),
+     "member 'a\\x1b[31mb.npy' (central directory entry 0): unsafe name (a "
+     "control character)")
+case(NPZ, "member_newline", zipfile_bytes([member("a\nb.npy", X)]),
+     "unsafe name (a control character)")
 case(NPZ, "encrypted_member",
      zipfile_bytes([member("x.npy", X, flags=1)]),
      "is encrypted")
