@@ -157,6 +157,9 @@ struct wv__expand {
  * passes the limit; a NULL budget accepts everything. */
 int wv__expand_charge(struct wv__expand *ex, uint64_t bytes, const char *what,
                       struct wv__err *err);
+/* A format whose input is several files (a TensorFlow bundle's data
+ * shards) adds each further file's size to the input the bound scales. */
+void wv__expand_add_input(struct wv__expand *ex, uint64_t size);
 /* Copy [off, off+len) into buf. WV_CORRUPT if the range passes the end. */
 int wv__src_read(const struct wv__src *s, uint64_t off, void *buf, size_t len,
                  struct wv__err *err);

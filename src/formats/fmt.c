@@ -136,6 +136,16 @@ int wv__expand_charge(struct wv__expand *ex, uint64_t bytes, const char *what,
     return WV_OK;
 }
 
+void wv__expand_add_input(struct wv__expand *ex, uint64_t size)
+{
+    uint64_t more;
+    if (ex == NULL)
+        return;
+    if (wv__mul_overflow(size, ex->factor, &more) ||
+        wv__add_overflow(ex->limit, more, &ex->limit))
+        ex->limit = UINT64_MAX;
+}
+
 static int expand_output(const struct wv__expand *ex, const wv_model *m,
                          struct wv__err *err)
 {

@@ -540,8 +540,8 @@ static int open_shard(const char *what, const char *prefix, size_t pl,
     WV_CHECK(fstat(sh->fd, &st) == 0 && S_ISREG(st.st_mode), WV_IO,
              "%s: data file %s is not a readable regular file", what,
              sh->path);
-    sh->src = (struct wv__src){sh->fd, (uint64_t)st.st_size, NULL, sh->path,
-                               NULL, NULL, NULL, 0};
+    sh->src = (struct wv__src){.fd = sh->fd, .size = (uint64_t)st.st_size,
+                               .name = sh->path};
     if (use_map && st.st_size > 0) {
         WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
                  "%s: too large to map", sh->path);
@@ -811,6 +811,8 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
                 WV_TRY(open_shard(src->name, src->name, nl - 6, e->shard,
                                   b.num_shards, !(flags & WV_LOAD_PREAD), m,
                                   sh, err));
+                /* the data files are input too: the bound scales with them */
+                wv__expand_add_input(src->ex, sh->src.size);
             }
             uint64_t end;
             WV_CHECK(!wv__add_overflow(e->off, e->size, &end) &&
