@@ -300,6 +300,14 @@ WV_API int wv_model_read_all(const wv_model *m, void *const *dst,
 #define WV_LOAD_MMAP 0u  /* default: map the file, tensors borrow from it */
 #define WV_LOAD_PREAD 1u /* read the data into owned memory with large
                             pread() calls (network filesystems)          */
+/* Only the index: names, dtypes, shapes, sizes and metadata, without the
+ * tensor data, for listing a file. safetensors, pth, GGUF and npy files
+ * skip their data (a remote one is read with a few ranged requests: the
+ * header, or the zip directory and data.pkl); other formats are read in
+ * full. The set's tensors may then have no data (wv_tensor_data NULL):
+ * wv_tensor_read, wv_tensor_sha256, wv_model_read_all, saving and
+ * committing it return WV_MISUSE. */
+#define WV_LOAD_INDEX 2u
 
 typedef struct wv_load_opts {
     uint32_t struct_size;

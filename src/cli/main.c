@@ -131,13 +131,17 @@ static const char inspect_help[] =
     "\n"
     "FILE may be a URL: s3://BUCKET/KEY (AWS credentials, region and\n"
     "endpoint from the environment, as for repositories) or\n"
-    "http(s)://HOST/PATH. A safetensors file is read with ranged requests:\n"
-    "the header, then only the tensors shown; other formats are fetched\n"
-    "into memory (never to disk).\n"
+    "http(s)://HOST/PATH. The table needs no tensor data, so only the\n"
+    "index parts are fetched, with a few ranged requests: a safetensors\n"
+    "or npy header, a pth (zip) file's central directory and data.pkl, a\n"
+    "GGUF file's header and tensor infos. Keras HDF5, MXNet and npz files\n"
+    "cannot be listed that way and are downloaded whole into memory (never\n"
+    "to disk; a note says so). --json reads all the data (it hashes it).\n"
     "\n"
-    "  -t, --tensor NAME  only this tensor (repeat for more); from a remote\n"
-    "           safetensors file only its bytes are fetched\n"
-    "  --json   print one JSON object instead, for scripts:\n"
+    "  -t, --tensor NAME  only this tensor (repeat for more); with --json,\n"
+    "           from a remote safetensors file only its bytes are fetched\n"
+    "  --json   print one JSON object instead, for scripts (reads every\n"
+    "           tensor's data, a remote file's too, to hash it):\n"
     "           {\"format\": \"safetensors\", \"metadata\": {\"k\": \"v\"},\n"
     "            \"tensors\": [{\"name\": \"w\", \"dtype\": \"F32\", \"shape\": [2, 3],\n"
     "                         \"nbytes\": 24, \"sha256\": \"<hex>\"}]}\n"
@@ -329,6 +333,13 @@ int cli_load_some(const char *path, unsigned flags, const char *const *names,
 
 /* ---- commands ----------------------------------------------------------- */
 
+/* An s3:// or http(s):// file, read over the network. */
+static bool cli_is_url(const char *p)
+{
+    return strncmp(p, "s3://", 5) == 0 || strncmp(p, "http://", 7) == 0 ||
+           strncmp(p, "https://", 8) == 0;
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
     const char *file = NULL;
@@ -360,9 +371,19 @@ static int cmd_inspect(int argc, char **argv)
     }
     if (file == NULL)
         return cli_usage("inspect", "missing FILE");
-    if ((rc = cli_load_some(file, WV_LOAD_MMAP, n_names ? names : NULL,
-                            n_names, &m)) != WV_OK)
+    /* The table needs no tensor data: a remote file is then read by its
+     * header (or index parts) only. --json hashes the data. */
+    if ((rc = cli_load_some(file, json ? WV_LOAD_MMAP : WV_LOAD_INDEX,
+                            n_names ? names : NULL, n_names, &m)) != WV_OK)
         return cli_exit_code(rc);
+    const char *fmt = wv_model_source_format(m);
+    if (!json && cli_is_url(file) && strcmp(fmt, "safetensors") != 0 &&
+        strcmp(fmt, "npy") != 0 && strcmp(fmt, "gguf") != 0 &&
+        strcmp(fmt, "pth") != 0)
+        fprintf(stderr,
+                "wv: note: %s: %s files cannot be listed by ranged reads: "
+                "the whole file was downloaded (into memory)\n",
+                cli_q(file), fmt);
 
     size_t n = wv_model_count(m);
     if (json) {
