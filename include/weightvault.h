@@ -831,6 +831,13 @@ typedef struct wv_sync_result {
     uint64_t objects_copied; /* of which were missing and copied        */
     uint64_t bytes_copied;
     int refs_updated, refs_unchanged;
+    /* Requests made to both repositories' stores and the bytes sent to
+     * and received from them: for s3:// the HTTP requests (each retry
+     * too) and their body bytes; for local directories and rados:// the
+     * store operations (object reads and writes, listings, ref reads and
+     * updates) and the object bytes they moved. */
+    uint64_t requests;
+    uint64_t bytes_sent, bytes_received;
 } wv_sync_result;
 
 /* Copy to `dst` every object of `src` that `dst` lacks, then move the
