@@ -199,6 +199,18 @@ cmp -s local.txt remote.txt || fail "big.npy: remote row differs: $(cat local.tx
 [ $((bytes * 100)) -lt "$size" ] || fail "big.npy: fetched $bytes of $size bytes"
 echo "big.npy: $reqs requests ($ranged ranged), $bytes of $size bytes"
 
+# npz cannot be listed by ranges: downloaded whole, and a note says so.
+"$PYTHON" -c 'import numpy as np
+np.savez("www/small.npz", a=np.zeros((4, 8), np.float32), b=np.ones(3, np.int64))' ||
+    fail "could not write small.npz"
+expect 0 "$WV" inspect www/small.npz
+tail -n +2 "$tmp/out" >local.txt
+expect 0 "$WV" inspect "$url/small.npz"
+tail -n +2 "$tmp/out" | cmp -s - local.txt || fail "small.npz: remote table differs"
+grep -q '^wv: note: .*small.npz: npz files cannot be listed by ranged reads' "$tmp/err" ||
+    fail "small.npz: no note about the download: $(cat "$tmp/err")"
+stats >/dev/null
+
 # --tensor without --json: the table of that tensor, no data either.
 expect 0 "$WV" inspect "$url/big.safetensors" --tensor layer.007.weight
 read -r reqs bytes ranged <<<"$(stats)"
