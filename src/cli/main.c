@@ -136,7 +136,8 @@ static const char inspect_help[] =
     "or npy header, a pth (zip) file's central directory and data.pkl, a\n"
     "GGUF file's header and tensor infos. Keras HDF5, MXNet and npz files\n"
     "cannot be listed that way and are downloaded whole into memory (never\n"
-    "to disk; a note says so). --json reads all the data (it hashes it).\n"
+    "to disk; a note says so). Only what is fetched is validated then;\n"
+    "--json reads and validates all the data (it hashes it).\n"
     "\n"
     "  -t, --tensor NAME  only this tensor (repeat for more); with --json,\n"
     "           from a remote safetensors file only its bytes are fetched\n"
@@ -372,12 +373,14 @@ static int cmd_inspect(int argc, char **argv)
     if (file == NULL)
         return cli_usage("inspect", "missing FILE");
     /* The table needs no tensor data: a remote file is then read by its
-     * header (or index parts) only. --json hashes the data. */
-    if ((rc = cli_load_some(file, json ? WV_LOAD_MMAP : WV_LOAD_INDEX,
+     * header (or index parts) only. --json hashes the data. A local file
+     * is mapped, which costs nothing, and validated whole. */
+    bool index = !json && cli_is_url(file);
+    if ((rc = cli_load_some(file, index ? WV_LOAD_INDEX : WV_LOAD_MMAP,
                             n_names ? names : NULL, n_names, &m)) != WV_OK)
         return cli_exit_code(rc);
     const char *fmt = wv_model_source_format(m);
-    if (!json && cli_is_url(file) && strcmp(fmt, "safetensors") != 0 &&
+    if (index && strcmp(fmt, "safetensors") != 0 &&
         strcmp(fmt, "npy") != 0 && strcmp(fmt, "gguf") != 0 &&
         strcmp(fmt, "pth") != 0)
         fprintf(stderr,
