@@ -328,6 +328,15 @@ WV_API int wv_model_read_all(const wv_model *m, void *const *dst,
  * what would exceed it. */
 #define WV_MAX_EXPAND_DEFAULT 64u
 
+/* Only the index: names, dtypes, shapes, sizes and metadata, without the
+ * tensor data, for listing a file. safetensors, pth, GGUF and npy files
+ * skip their data (a remote one is read with a few ranged requests: the
+ * header, or the zip directory and data.pkl); other formats are read in
+ * full. The set's tensors may then have no data (wv_tensor_data NULL):
+ * wv_tensor_read, wv_tensor_sha256, wv_model_read_all, saving and
+ * committing it return WV_MISUSE. */
+#define WV_LOAD_INDEX 8u
+
 typedef struct wv_load_opts {
     uint32_t struct_size;
     unsigned flags;    /* WV_LOAD_*                                       */
@@ -861,6 +870,13 @@ typedef struct wv_sync_result {
     uint64_t objects_copied; /* of which were missing and copied        */
     uint64_t bytes_copied;
     int refs_updated, refs_unchanged;
+    /* Requests made to both repositories' stores and the bytes sent to
+     * and received from them: for s3:// the HTTP requests (each retry
+     * too) and their body bytes; for local directories and rados:// the
+     * store operations (object reads and writes, listings, ref reads and
+     * updates) and the object bytes they moved. */
+    uint64_t requests;
+    uint64_t bytes_sent, bytes_received;
 } wv_sync_result;
 
 /* Copy to `dst` every object of `src` that `dst` lacks, then move the

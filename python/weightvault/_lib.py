@@ -147,7 +147,8 @@ class SyncOpts(ctypes.Structure):
 class SyncResult(ctypes.Structure):
     _fields_ = [("objects_total", c_uint64), ("objects_copied", c_uint64),
                 ("bytes_copied", c_uint64), ("refs_updated", c_int),
-                ("refs_unchanged", c_int)]
+                ("refs_unchanged", c_int), ("requests", c_uint64),
+                ("bytes_sent", c_uint64), ("bytes_received", c_uint64)]
 
 VERIFY_CB = ctypes.CFUNCTYPE(None, c_void_p, P(VerifyProblem))
 PRUNE_CB = ctypes.CFUNCTYPE(c_int, c_void_p, P(PruneDecision))

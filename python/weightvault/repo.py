@@ -102,7 +102,8 @@ def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
     Returns:
         A dict: ``objects`` (data objects the source has),
         ``objects_copied``, ``bytes_copied``, ``refs_updated``,
-        ``refs_unchanged`` (the keys of ``wv push --json``).
+        ``refs_unchanged``, ``requests``, ``bytes_sent``,
+        ``bytes_received`` (the keys of ``wv push --json``).
 
     Raises the library's error (ConflictError for a diverged or
     concurrently moved ref, NotFoundError, AuthError, ...) with its
@@ -140,7 +141,10 @@ def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
            "objects_copied": res.objects_copied,
            "bytes_copied": res.bytes_copied,
            "refs_updated": res.refs_updated,
-           "refs_unchanged": res.refs_unchanged}
+           "refs_unchanged": res.refs_unchanged,
+           "requests": res.requests,
+           "bytes_sent": res.bytes_sent,
+           "bytes_received": res.bytes_received}
     if rc != _lib.OK:
         e = error(rc, _lib.dec(eb.value))
         e.result = out

@@ -39,7 +39,11 @@ static const char push_help[] =
     "  --force        overwrite a diverged branch or a moved tag\n"
     "  -q, --quiet    no progress bar (it is shown only on a terminal)\n"
     "                 and no result line\n"
-    "  --json         print the result as one JSON object on stdout\n"
+    "  --json         print the result as one JSON object on stdout:\n"
+    "                 objects, objects_copied, bytes_copied, refs_updated,\n"
+    "                 refs_unchanged, requests (made to both stores: HTTP\n"
+    "                 requests with retries for s3://, store operations\n"
+    "                 otherwise), bytes_sent, bytes_received, seconds\n"
     "\n"
     "S3: credentials, region and endpoint come from the usual AWS\n"
     "variables and files (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_ENDPOINT_URL,\n"
@@ -141,11 +145,15 @@ static int run(enum mode mode, const char *cmd, int argc, char **argv)
         cli_json_string(stdout, dst);
         printf(", \"objects\": %llu, \"objects_copied\": %llu, "
                "\"bytes_copied\": %llu, \"refs_updated\": %d, "
-               "\"refs_unchanged\": %d, \"seconds\": %.3f",
+               "\"refs_unchanged\": %d, \"requests\": %llu, "
+               "\"bytes_sent\": %llu, \"bytes_received\": %llu, "
+               "\"seconds\": %.3f",
                (unsigned long long)res.objects_total,
                (unsigned long long)res.objects_copied,
                (unsigned long long)res.bytes_copied, res.refs_updated,
-               res.refs_unchanged, el);
+               res.refs_unchanged, (unsigned long long)res.requests,
+               (unsigned long long)res.bytes_sent,
+               (unsigned long long)res.bytes_received, el);
         if (rc != WV_OK) {
             printf(", \"error\": ");
             cli_json_string(stdout, eb);

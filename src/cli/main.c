@@ -144,16 +144,21 @@ static const char inspect_help[] =
     "\n"
     "FILE may be a URL: s3://BUCKET/KEY (AWS credentials, region and\n"
     "endpoint from the environment, as for repositories) or\n"
-    "http(s)://HOST/PATH. A safetensors file is read with ranged requests:\n"
-    "the header, then only the tensors shown; other formats are fetched\n"
-    "into memory (never to disk).\n"
+    "http(s)://HOST/PATH. The table needs no tensor data, so only the\n"
+    "index parts are fetched, with a few ranged requests: a safetensors\n"
+    "or npy header, a pth (zip) file's central directory and data.pkl, a\n"
+    "GGUF file's header and tensor infos. Keras HDF5, MXNet and npz files\n"
+    "cannot be listed that way and are downloaded whole into memory (never\n"
+    "to disk; a note says so). Only what is fetched is validated then;\n"
+    "--json reads and validates all the data (it hashes it).\n"
     "\n"
-    "  -t, --tensor NAME  only this tensor (repeat for more); from a remote\n"
-    "           safetensors file only its bytes are fetched\n"
+    "  -t, --tensor NAME  only this tensor (repeat for more); with --json,\n"
+    "           from a remote safetensors file only its bytes are fetched\n"
     "  --names keras  TensorFlow checkpoints: name tensors as a Keras .h5\n"
     "           of the model does (dense/dense/kernel:0, optimizer/...),\n"
     "           not by checkpoint key (--names keys, the default)\n"
-    "  --json   print one JSON object instead, for scripts:\n"
+    "  --json   print one JSON object instead, for scripts (reads every\n"
+    "           tensor's data, a remote file's too, to hash it):\n"
     "           {\"format\": \"safetensors\", \"metadata\": {\"k\": \"v\"},\n"
     "            \"tensors\": [{\"name\": \"w\", \"dtype\": \"F32\", \"shape\": [2, 3],\n"
     "                         \"nbytes\": 24, \"sha256\": \"<hex>\"}]}\n"
@@ -390,6 +395,13 @@ static int cli_names_flag(const char *v, unsigned *flags)
 
 /* ---- commands ----------------------------------------------------------- */
 
+/* An s3:// or http(s):// file, read over the network. */
+static bool cli_is_url(const char *p)
+{
+    return strncmp(p, "s3://", 5) == 0 || strncmp(p, "http://", 7) == 0 ||
+           strncmp(p, "https://", 8) == 0;
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
     const char *file = NULL;
@@ -426,9 +438,21 @@ static int cmd_inspect(int argc, char **argv)
     }
     if (file == NULL)
         return cli_usage("inspect", "missing FILE");
-    if ((rc = cli_load_some(file, lflags, n_names ? names : NULL,
-                            n_names, &m)) != WV_OK)
+    /* The table needs no tensor data: a remote file is then read by its
+     * header (or index parts) only. --json hashes the data. A local file
+     * is mapped, which costs nothing, and validated whole. */
+    bool index = !json && cli_is_url(file);
+    if ((rc = cli_load_some(file, lflags | (index ? WV_LOAD_INDEX : 0u),
+                            n_names ? names : NULL, n_names, &m)) != WV_OK)
         return cli_exit_code(rc);
+    const char *fmt = wv_model_source_format(m);
+    if (index && strcmp(fmt, "safetensors") != 0 &&
+        strcmp(fmt, "npy") != 0 && strcmp(fmt, "gguf") != 0 &&
+        strcmp(fmt, "pth") != 0)
+        fprintf(stderr,
+                "wv: note: %s: %s files cannot be listed by ranged reads: "
+                "the whole file was downloaded (into memory)\n",
+                cli_q(file), fmt);
 
     size_t n = wv_model_count(m);
     if (json) {

@@ -197,6 +197,8 @@ struct wv_model {
     struct wv__meta *meta;
     size_t n_meta, cap_meta;
     enum wv__meta_state meta_state;
+    /* Loaded with WV_LOAD_INDEX: tensors may have no data (NULL). */
+    bool index_only;
     const char *source_format;
     /* Memory the tensors may borrow from, released with the set: file
      * mappings (munmap) and owned buffers (wv__free). */

@@ -202,6 +202,7 @@ int wv__load_src(const struct wv__src *src_in, const wv_load_opts *o,
              "out of memory");
     map = NULL;
     m->source_format = f->name;
+    m->index_only = o && (o->flags & WV_LOAD_INDEX);
     WV_TRY(f->load(src, o ? o->flags : 0, m, err));
     WV_TRY(expand_output(&ex, m, err));
     if (src->names) {
@@ -351,6 +352,10 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
                  opts->cast == WV_F16 || opts->cast == WV_BF16,
              WV_MISUSE, "can only convert floating-point tensors to F32, F16 "
                         "or BF16");
+    WV_CHECK(!m->index_only, WV_MISUSE,
+             "%s: the tensor set was loaded with WV_LOAD_INDEX and has no "
+             "data to save",
+             path);
     fmt = opts->format;
     if (fmt == WV_FMT_AUTO)
         WV_CHECK(wv_format_from_path(path, &fmt) == WV_OK, WV_MISUSE,

@@ -476,7 +476,6 @@ static int gguf_load(const struct wv__src *src, unsigned flags, wv_model *m,
     uint32_t align = GGUF_DEFAULT_ALIGN;
     const char *fn = src->name;
     unsigned char hdr[8] = {0};
-    (void)flags;
 
     if (src->map == NULL) {
         r.win = wv__malloc(RD_WIN);
@@ -601,7 +600,10 @@ static int gguf_load(const struct wv__src *src, unsigned flags, wv_model *m,
              n_tensors ? "last tensor's data" : "header");
 
     const unsigned char *base = NULL;
-    if (src->map) {
+    bool index = (flags & WV_LOAD_INDEX) != 0; /* no data wanted */
+    if (index) {
+        base = NULL;
+    } else if (src->map) {
         base = src->map + data_start;
     } else if (end > 0) {
         void *owned;
@@ -615,7 +617,8 @@ static int gguf_load(const struct wv__src *src, unsigned flags, wv_model *m,
         WV_CHECK(wv_model_find(m, e->name) == NULL, WV_CORRUPT,
                  "%s: duplicate tensor name '%.*s'", fn, nl, e->name);
         WV_TRY(wv__model_add(m, e->name, e->name_len, e->dtype, e->ndim,
-                             e->shape, e->nbytes ? base + e->off : NULL,
+                             e->shape,
+                             e->nbytes && !index ? base + e->off : NULL,
                              (size_t)e->nbytes, NULL, err));
     }
 out:

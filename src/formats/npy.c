@@ -425,6 +425,11 @@ int wv__npy_load_src(const struct wv__src *src, const char *name,
              "appended to the file?)",
              what, (unsigned long long)(avail - nbytes));
     WV_CHECK(nbytes <= SIZE_MAX, WV_RANGE, "%s: array too large", what);
+    if (m->index_only) { /* WV_LOAD_INDEX: the header is all we want */
+        rc = wv__model_add(m, name, name_len, h.dtype, h.ndim, h.shape, NULL,
+                           (size_t)nbytes, NULL, err);
+        goto out;
+    }
     WV_TRY(wv__src_data(src, data_off, nbytes, &data, &data_owned, err));
 
     bool transp = h.fortran && h.ndim > 1 && numel > 1;

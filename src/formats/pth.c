@@ -355,11 +355,14 @@ static int load_storage(struct ctx *c, const struct wv__pk_obj *st,
     int rc = WV_OK;
     if (s->loaded)
         goto out;
-    if (c->z)
+    if (c->m->index_only) {
+        /* WV_LOAD_INDEX: s->data stays NULL, the tensors get none */
+    } else if (c->z) {
         WV_TRY(wv__zip_entry_data(c->z, s->ent, &s->data, &s->owned, err));
-    else
+    } else {
         WV_TRY(wv__src_data(c->src, st->data_off, s->bytes, &s->data,
                             &s->owned, err));
+    }
     s->loaded = true;
 out:
     return rc;
@@ -428,7 +431,7 @@ static int load_tensors(struct ctx *c)
             WV_CHECK(0, rc, "%s (tensor '%.200s')", msg, r->name);
         }
         uint64_t off = t->offset * es; /* within sbytes: checked */
-        if (nbytes == 0) {
+        if (nbytes == 0 || s->data == NULL) { /* NULL: an index load */
             data = NULL;
         } else if (contig && !c->big_endian && s->owned == NULL) {
             data = s->data + off;
@@ -568,7 +571,10 @@ static int load_zip(struct ctx *c)
     char txt[16];
     const char *nm = c->src->name;
 
-    WV_TRY(wv__zip_open(&z, c->src, err));
+    /* An index load reads no storage: their local headers, spread over
+     * the file, are left unread (each would be a request remotely). */
+    WV_TRY(c->m->index_only ? wv__zip_open_lazy(&z, c->src, err)
+                            : wv__zip_open(&z, c->src, err));
     c->z = &z;
     WV_CHECK(z.n_ents > 0, WV_CORRUPT, "%s: empty zip archive", nm);
     const char *first = z.ents[0].name, *sl = strchr(first, '/');

@@ -236,7 +236,6 @@ static int st_load(const struct wv__src *src, unsigned flags, wv_model *m,
     char *key = NULL;
     size_t keylen;
     bool seen_meta = false;
-    (void)flags;
 
     WV_CHECK(src->size >= 8, WV_CORRUPT,
              "%s: file is %llu bytes, smaller than the 8-byte header length",
@@ -360,10 +359,18 @@ static int st_load(const struct wv__src *src, unsigned flags, wv_model *m,
              (unsigned long long)(src->size - 8 - n),
              8 + n + pos > src->size ? "truncated" : "trailing bytes");
 
-    /* Data: borrowed from the mapping, or one buffer read with large
-     * preads. */
+    /* Data: none for an index load, borrowed from the mapping, or one
+     * buffer read with large preads. */
     const unsigned char *base;
-    if (src->map) {
+    if (flags & WV_LOAD_INDEX) {
+        for (size_t i = 0; i < n_ents; i++) {
+            struct entry *e = &ents[i];
+            WV_TRY(wv__model_add(m, e->name, e->name_len, e->dtype, e->ndim,
+                                 e->shape, NULL, (size_t)(e->end - e->begin),
+                                 NULL, err));
+        }
+        goto out;
+    } else if (src->map) {
         base = src->map + 8 + n;
     } else if (src->names) {
         /* Read only the tensors asked for, one range each (a remote file

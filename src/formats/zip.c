@@ -363,8 +363,8 @@ out:
     return rc;
 }
 
-int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
-                 struct wv__err *err)
+static int zip_open(struct wv__zip *z, const struct wv__src *src,
+                    bool lazy, struct wv__err *err)
 {
     int rc = WV_OK;
     struct eocd r = {0};
@@ -375,7 +375,9 @@ int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
 
     memset(z, 0, sizeof *z);
     z->src = src;
+    z->lazy = lazy;
     WV_TRY(find_eocd(src, &r, err));
+    z->cd_off = r.cd_off;
     WV_CHECK(r.disk == 0 && r.cd_disk == 0 && r.n_disk == r.n_total,
              WV_FORMAT, "%s: multi-disk zip archives are not supported",
              src->name);
@@ -467,7 +469,19 @@ int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
                      "(zip bomb)",
                      src->name, e->name, (unsigned long long)e->size,
                      (unsigned long long)e->comp_size);
-        WV_TRY(check_local(src, e, r.cd_off, err));
+        if (!lazy)
+            WV_TRY(check_local(src, e, r.cd_off, err));
+        else /* bounds the overlap check's sums below */
+            WV_CHECK(e->lh_off < r.cd_off &&
+                         r.cd_off - e->lh_off >= LH_LEN + e->name_len &&
+                         e->comp_size <=
+                             r.cd_off - e->lh_off - LH_LEN - e->name_len,
+                     WV_CORRUPT,
+                     "%s: member '%.200s': header at %llu and %llu bytes "
+                     "of data run past the central directory at %llu",
+                     src->name, e->name, (unsigned long long)e->lh_off,
+                     (unsigned long long)e->comp_size,
+                     (unsigned long long)r.cd_off);
         pos += CD_LEN + nlen + xlen + clen;
     }
 
@@ -482,7 +496,9 @@ int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
                  idx[i]->name);
     qsort(idx, z->n_ents, sizeof *idx, cmp_off);
     for (size_t i = 1; i < z->n_ents; i++)
-        WV_CHECK(idx[i - 1]->data_off + idx[i - 1]->comp_size <=
+        WV_CHECK((lazy ? idx[i - 1]->lh_off + LH_LEN + idx[i - 1]->name_len
+                       : idx[i - 1]->data_off) +
+                         idx[i - 1]->comp_size <=
                      idx[i]->lh_off,
                  WV_CORRUPT, "%s: members '%.120s' and '%.120s' overlap",
                  src->name, idx[i - 1]->name, idx[i]->name);
@@ -492,6 +508,18 @@ out:
     if (rc != WV_OK)
         wv__zip_close(z);
     return rc;
+}
+
+int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
+                 struct wv__err *err)
+{
+    return zip_open(z, src, false, err);
+}
+
+int wv__zip_open_lazy(struct wv__zip *z, const struct wv__src *src,
+                      struct wv__err *err)
+{
+    return zip_open(z, src, true, err);
 }
 
 static int inflate_all(const struct wv__src *src,
@@ -565,8 +593,15 @@ int wv__zip_entry_data(const struct wv__zip *z,
     void *in_owned = NULL;
     unsigned char *out = NULL;
 
+    struct wv__zip_entry checked;
+
     *data = NULL;
     *owned = NULL;
+    if (z->lazy) { /* its local header is read now */
+        checked = *e;
+        WV_TRY(check_local(src, &checked, z->cd_off, err));
+        e = &checked;
+    }
     WV_TRY(wv__src_data(src, e->data_off, e->comp_size, &in, &in_owned,
                         err));
     if (e->method == WV__ZIP_STORED) {

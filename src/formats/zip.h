@@ -36,6 +36,8 @@ struct wv__zip {
     const struct wv__src *src;
     struct wv__zip_entry *ents; /* central directory order */
     size_t n_ents;
+    uint64_t cd_off; /* where the central directory starts              */
+    bool lazy;       /* local headers checked when a member is read     */
 };
 
 /* Read and validate the central directory of `src`. Refuses multi-disk
@@ -48,6 +50,13 @@ struct wv__zip {
  * struct is left empty (wv__zip_close is still safe). */
 int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
                  struct wv__err *err);
+/* The same, but each member's local header is read and checked only when
+ * wv__zip_entry_data reads that member (its data_off is 0 until then), and
+ * members are checked not to overlap by their local header offsets: for
+ * listing an archive read by ranged requests without visiting every
+ * member. */
+int wv__zip_open_lazy(struct wv__zip *z, const struct wv__src *src,
+                      struct wv__err *err);
 void wv__zip_close(struct wv__zip *z);
 
 /* The uncompressed bytes of an entry, CRC-checked unless it is a stored

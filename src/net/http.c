@@ -631,6 +631,9 @@ struct wv__http {
     char *token_hdr;
     char *ca_bundle;
     int concurrency, retries;
+    /* Requests sent (every attempt) and body bytes moved, for
+     * wv__http_counts (atomics: runs on many threads share an engine). */
+    uint64_t n_requests, n_sent, n_received;
 };
 
 struct xfer {
@@ -667,6 +670,14 @@ static void share_unlock(CURL *e, curl_lock_data d, void *u)
     struct wv__http *h = u;
     (void)e;
     pthread_mutex_unlock(&h->share_mu[(int)d % CURL_LOCK_DATA_LAST]);
+}
+
+void wv__http_counts(struct wv__http *h, uint64_t *requests,
+                     uint64_t *sent, uint64_t *received)
+{
+    *requests = __atomic_load_n(&h->n_requests, __ATOMIC_RELAXED);
+    *sent = __atomic_load_n(&h->n_sent, __ATOMIC_RELAXED);
+    *received = __atomic_load_n(&h->n_received, __ATOMIC_RELAXED);
 }
 
 void wv__http_free(struct wv__http *h)
@@ -1093,7 +1104,14 @@ static bool xfer_finish(struct wv__http *h, struct xfer *x, CURLcode res)
     struct wv__hreq *r = x->rq;
     CURL *e = x->e;
     long code = 0;
-    curl_off_t cl = -1, ft = -1;
+    curl_off_t cl = -1, ft = -1, up = 0, down = 0;
+    curl_easy_getinfo(e, CURLINFO_SIZE_UPLOAD_T, &up);
+    curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &down);
+    __atomic_fetch_add(&h->n_requests, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->n_sent, (uint64_t)(up > 0 ? up : 0),
+                       __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->n_received, (uint64_t)(down > 0 ? down : 0),
+                       __ATOMIC_RELAXED);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_getinfo(e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     curl_easy_getinfo(e, CURLINFO_FILETIME_T, &ft);

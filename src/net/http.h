@@ -165,6 +165,10 @@ void wv__http_free(struct wv__http *h);
  * pool of multi handles and one budget of bytes in flight. */
 int wv__http_run(struct wv__http *h, struct wv__hreq *reqs, size_t n,
                  int concurrency);
+/* The requests this engine has sent (every attempt, retries included)
+ * and the body bytes it sent and received, since it was made. */
+void wv__http_counts(struct wv__http *h, uint64_t *requests,
+                     uint64_t *sent, uint64_t *received);
 
 /* ---- S3 XML responses (s3xml.c) ------------------------------------------ */
 

@@ -261,7 +261,7 @@ int wv_repo_commit_async(wv_repo *r, const wv_model *m, const char *branch,
 
     if (out)
         *out = NULL;
-    if (a == NULL || m == NULL || out == NULL ||
+    if (a == NULL || m == NULL || out == NULL || m->index_only ||
         (flags != WV_ASYNC_COPY && flags != WV_ASYNC_TAKE)) {
         rc = WV_MISUSE;
         goto out;

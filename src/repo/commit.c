@@ -1033,6 +1033,8 @@ out:
 int wv_repo_commit(wv_repo *r, const wv_model *m, const char *branch,
                    const wv_commit_opts *opts, char out_id[WV_ID_HEX])
 {
+    if (m != NULL && m->index_only)
+        return WV_MISUSE; /* loaded with WV_LOAD_INDEX: no data */
     wv__repo_enter(r); /* after the pending asynchronous commits */
     int rc = wv__repo_commit_locked(r, m, branch, opts, out_id);
     wv__repo_leave(r);

@@ -58,8 +58,19 @@ struct copier {
     int rc;      /* first failure */
     struct wv__err err;
     uint64_t done_bytes, total_bytes, done_objects;
+    struct wv__store_count moved; /* the workers' handles, under mu */
     const wv_sync_opts *opts;
 };
+
+/* Add the requests and bytes of store handle st to *to. */
+static void tally(struct wv__store_count *to, struct wv__store *st)
+{
+    struct wv__store_count c;
+    wv__store_counts(st, &c);
+    to->requests += c.requests;
+    to->bytes_sent += c.bytes_sent;
+    to->bytes_received += c.bytes_received;
+}
 
 static void copier_fail(struct copier *c, int rc, const struct wv__err *e)
 {
@@ -138,6 +149,10 @@ static void *copy_worker(void *arg)
         copier_fail(c, rc, &e);
 out:
     wv__free(buf);
+    pthread_mutex_lock(&c->mu);
+    tally(&c->moved, src);
+    tally(&c->moved, dst);
+    pthread_mutex_unlock(&c->mu);
     wv__store_close(src);
     wv__store_close(dst);
     return NULL;
@@ -215,6 +230,9 @@ static int copy_objects(wv_repo *s, wv_repo *d, struct wv__objlist *want,
         pthread_join(th[i], NULL);
     res->objects_copied += c.done_objects;
     res->bytes_copied += c.done_bytes - *done;
+    res->requests += c.moved.requests;
+    res->bytes_sent += c.moved.bytes_sent;
+    res->bytes_received += c.moved.bytes_received;
     *done = c.done_bytes;
     rc = c.rc;
     if (rc != WV_OK)
@@ -378,7 +396,8 @@ static int collect_refs(wv_repo *s, const char *branch, struct reflist *rl,
 /* ---- entry point ------------------------------------------------------- */
 
 static int open_dest(const char *uri, wv_repo *s, bool create,
-                     wv_repo **out, struct wv__err *err)
+                     wv_repo **out, struct wv__store_count *moved,
+                     struct wv__err *err)
 {
     char eb[WV_ERRBUF_SIZE] = "";
     int rc = wv_repo_open(uri, eb, sizeof eb, out);
@@ -416,6 +435,8 @@ static int open_dest(const char *uri, wv_repo *s, bool create,
     wv__objlist_release(&slots);
     if (rc == WV_OK)
         rc = wv__store_put(st, "config", cfg, len, WV_PUT_IF_ABSENT);
+    if (st)
+        tally(moved, st);
     wv__store_close(st);
     wv__free(cfg);
     if (rc != WV_OK)
@@ -555,6 +576,7 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
     struct wv__objlist plan[5] = {{0}};
     uint64_t done = 0, total = 0;
     wv_sync_result res;
+    struct wv__store_count moved = {0}; /* the handles of s and d */
     char eb[WV_ERRBUF_SIZE] = "";
     int rc = WV_OK;
     memset(&res, 0, sizeof res);
@@ -567,7 +589,7 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
              opts ? opts->branch : "");
     rc = wv_repo_open(src, eb, sizeof eb, &s);
     WV_CHECK(rc == WV_OK, rc, "%s", eb);
-    WV_TRY(open_dest(dst, s, !(opts && opts->no_create), &d, err));
+    WV_TRY(open_dest(dst, s, !(opts && opts->no_create), &d, &moved, err));
     WV_TRY(compatible(s, d, err));
     if (opts && opts->branch) {
         char id[65];
@@ -611,6 +633,13 @@ out:
     wv__repo_list_free(rl.keys, rl.n);
     if (d)
         wv__repo_unlock(d);
+    if (s)
+        tally(&moved, s->store);
+    if (d)
+        tally(&moved, d->store);
+    res.requests += moved.requests;
+    res.bytes_sent += moved.bytes_sent;
+    res.bytes_received += moved.bytes_received;
     wv_repo_close(s);
     wv_repo_close(d);
     if (result)

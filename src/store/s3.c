@@ -997,6 +997,12 @@ static int s_control(struct wv__store *st, int op, void *arg)
     struct s3 *s = (struct s3 *)st;
     if (op == WV_STORE_SYNC)
         return WV_OK; /* a completed PUT is durable */
+    if (op == WV_STORE_COUNT) { /* what went over the wire */
+        struct wv__store_count *c = arg;
+        wv__http_counts(s->http, &c->requests, &c->bytes_sent,
+                        &c->bytes_received);
+        return WV_OK;
+    }
     if (op == WV_STORE_SWEEP)
         return sweep(s, ((const struct wv__store_sweep *)arg)->min_age);
     if (op == WV_STORE_MTIME) {

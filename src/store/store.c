@@ -2,7 +2,8 @@
  * store.c -- backend registry, URI parsing and the wrappers through which
  * the repository reaches every backend. The wrappers are the single place
  * where store faults are injected in tests (wv__store_fail_after) and where
- * backend errors get a message even if the backend left none.
+ * backend errors get a message even if the backend left none, and where
+ * each handle's requests and bytes are counted (wv__store_counts).
  *
  * Fault state is global (tests arm it, then run repository code, which
  * may call the store from its pack-writer thread) and guarded by one
@@ -92,8 +93,8 @@ static int injected(struct wv__store *s, const char *op, const char *key)
     return fault_msg(s, op, key);
 }
 
-int wv__store_open(const char *uri, bool create, struct wv__err *err,
-                   struct wv__store **out)
+static int store_open(const char *uri, bool create, struct wv__err *err,
+                      struct wv__store **out)
 {
     *out = NULL;
     const char *sep = strstr(uri, "://");
@@ -108,6 +109,40 @@ int wv__store_open(const char *uri, bool create, struct wv__err *err,
                       "%s: unknown storage scheme '%.*s' (this build knows "
                       "file://, s3://, rados:// and local paths)",
                       uri, (int)sl, uri);
+}
+
+int wv__store_open(const char *uri, bool create, struct wv__err *err,
+                   struct wv__store **out)
+{
+    int rc = store_open(uri, create, err, out);
+    if (rc == WV_OK)
+        memset(&(*out)->count, 0, sizeof (*out)->count);
+    return rc;
+}
+
+/* One request that reached the backend, with the bytes it moved. */
+static void count(struct wv__store *s, uint64_t sent, uint64_t received)
+{
+    __atomic_fetch_add(&s->count.requests, 1, __ATOMIC_RELAXED);
+    if (sent)
+        __atomic_fetch_add(&s->count.bytes_sent, sent, __ATOMIC_RELAXED);
+    if (received)
+        __atomic_fetch_add(&s->count.bytes_received, received,
+                           __ATOMIC_RELAXED);
+}
+
+void wv__store_counts(struct wv__store *s, struct wv__store_count *out)
+{
+    memset(out, 0, sizeof *out);
+    if (s == NULL ||
+        s->methods->control(s, WV_STORE_COUNT, out) == WV_OK)
+        return;
+    memset(out, 0, sizeof *out);
+    out->requests = __atomic_load_n(&s->count.requests, __ATOMIC_RELAXED);
+    out->bytes_sent =
+        __atomic_load_n(&s->count.bytes_sent, __ATOMIC_RELAXED);
+    out->bytes_received =
+        __atomic_load_n(&s->count.bytes_received, __ATOMIC_RELAXED);
 }
 
 void wv__store_close(struct wv__store *s)
@@ -134,6 +169,7 @@ int wv__store_get(struct wv__store *s, const char *key, uint64_t off,
     if (kind == WV__SFAULT_FAIL)
         return fault_msg(s, "read", key);
     int rc = s->methods->get(s, key, off, buf, len, nread);
+    count(s, 0, *nread);
     if (kind == WV__SFAULT_BITFLIP && rc == WV_OK && *nread > 0)
         ((unsigned char *)buf)[*nread / 2] ^= 0x10;
     return rc;
@@ -240,6 +276,10 @@ int wv__store_putv(struct wv__store *s, const char *key,
         return rc;
     }
     rc = put_pieces(s, key, iov, n_iov, flags);
+    size_t sent = 0;
+    for (size_t i = 0; i < n_iov; i++)
+        sent += iov[i].iov_len;
+    count(s, sent, 0);
     if (kind == WV__SFAULT_FSYNC && rc == WV_OK) {
         pthread_mutex_lock(&g_mu);
         g_sync_fails = true;
@@ -259,12 +299,14 @@ int wv__store_put(struct wv__store *s, const char *key, const void *buf,
 int wv__store_stat(struct wv__store *s, const char *key, uint64_t *size)
 {
     INJECT("stat", key);
+    count(s, 0, 0);
     return s->methods->stat(s, key, size);
 }
 
 int wv__store_del(struct wv__store *s, const char *key)
 {
     INJECT("delete", key);
+    count(s, 0, 0);
     return s->methods->del(s, key);
 }
 
@@ -273,6 +315,7 @@ int wv__store_list(struct wv__store *s, const char *prefix,
                    void *arg)
 {
     INJECT("list", prefix);
+    count(s, 0, 0);
     return s->methods->list(s, prefix, cb, arg);
 }
 
@@ -280,6 +323,7 @@ int wv__store_ref_get(struct wv__store *s, const char *ref, char *buf,
                       size_t cap)
 {
     INJECT("read ref", ref);
+    count(s, 0, 0);
     return s->methods->ref_get(s, ref, buf, cap);
 }
 
@@ -287,6 +331,7 @@ int wv__store_ref_cas(struct wv__store *s, const char *ref,
                       const char *expect, const char *desired)
 {
     INJECT("update ref", ref);
+    count(s, desired ? strlen(desired) : 0, 0);
     return s->methods->ref_cas(s, ref, expect, desired);
 }
 

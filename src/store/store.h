@@ -44,6 +44,16 @@ enum {
                            read-only into memory (local disk only; an
                            optimisation, callers fall back on get)      */
     WV_STORE_UNMAP = 5, /* arg: struct wv__store_map from WV_STORE_MAP  */
+    WV_STORE_COUNT = 6, /* arg: struct wv__store_count: what the backend
+                           counted itself (S3: HTTP requests, retries
+                           included, and body bytes); WV_NOTFOUND when
+                           it counts nothing: the wrappers' counts stand */
+};
+/* Requests made and bytes moved through a store handle. */
+struct wv__store_count {
+    uint64_t requests;
+    uint64_t bytes_sent;     /* object and ref bytes written          */
+    uint64_t bytes_received; /* object bytes read                     */
 };
 struct wv__store_map {
     const char *key;
@@ -91,6 +101,10 @@ struct wv__store {
     const struct wv__store_methods *methods;
     struct wv__err *err; /* where backends record messages */
     const char *uri;
+    /* Every wrapper call that reached the backend counts one request,
+     * with the bytes it moved (atomically: a handle may serve several
+     * threads). Zeroed by wv__store_open. */
+    struct wv__store_count count;
 };
 
 struct wv__backend {
@@ -104,6 +118,9 @@ struct wv__backend {
 int wv__store_open(const char *uri, bool create, struct wv__err *err,
                    struct wv__store **out);
 void wv__store_close(struct wv__store *s);
+/* The requests and bytes of handle s so far: the backend's own counts
+ * (WV_STORE_COUNT) if it keeps them, else the wrappers'. */
+void wv__store_counts(struct wv__store *s, struct wv__store_count *out);
 
 /* Wrappers: every call from the repository goes through these. */
 int wv__store_get(struct wv__store *s, const char *key, uint64_t off,

@@ -80,6 +80,7 @@ int wv__model_absorb(wv_model *dst, wv_model *src, struct wv__err *err)
         dst->regions, (dst->n_regions + src->n_regions + 1) * sizeof *r);
     WV_CHECK(r != NULL, WV_NOMEM, "out of memory");
     dst->regions = r;
+    dst->index_only |= src->index_only;
     for (i = 0; i < src->n_tensors; i++) {
         struct wv_tensor *t = &src->tensors[i];
         WV_TRY(wv__model_add(dst, t->name, strlen(t->name), t->dtype,
@@ -297,7 +298,7 @@ int wv__model_add(wv_model *m, const char *name, size_t name_len,
     WV_CHECK(nbytes == len, WV_RANGE,
              "tensor '%.*s' has %zu bytes but its shape and dtype need %llu",
              (int)name_len, name, len, (unsigned long long)nbytes);
-    WV_CHECK(len == 0 || data != NULL, WV_MISUSE,
+    WV_CHECK(len == 0 || data != NULL || m->index_only, WV_MISUSE,
              "tensor '%.*s' has no data", (int)name_len, name);
     if (m->n_tensors + 1 > m->index_cap / 2)
         WV_CHECK(index_grow(m) == WV_OK, WV_NOMEM, "out of memory");
@@ -457,6 +458,8 @@ int wv_tensor_read(const wv_tensor *t, size_t off, void *buf, size_t len)
     size_t end;
     if (__builtin_add_overflow(off, len, &end) || end > t->nbytes)
         return WV_RANGE;
+    if (len && t->data == NULL) /* loaded with WV_LOAD_INDEX */
+        return WV_MISUSE;
     if (len)
         memcpy(buf, t->data + off, len);
     return WV_OK;
@@ -464,6 +467,8 @@ int wv_tensor_read(const wv_tensor *t, size_t off, void *buf, size_t len)
 
 int wv_tensor_sha256(const wv_tensor *t, unsigned char out[32])
 {
+    if (t->data == NULL && t->nbytes > 0) /* loaded with WV_LOAD_INDEX */
+        return WV_MISUSE;
     struct wv__sha256 *h = wv__sha256_new();
     if (h == NULL)
         return WV_NOMEM;
@@ -510,7 +515,8 @@ static int readall_range(void *ctx, size_t off, size_t len,
 
 int wv_model_read_all(const wv_model *m, void *const *dst, size_t n_dst)
 {
-    if (m == NULL || (dst == NULL && n_dst > 0) || n_dst != m->n_tensors)
+    if (m == NULL || (dst == NULL && n_dst > 0) || n_dst != m->n_tensors ||
+        m->index_only)
         return WV_MISUSE;
     if (n_dst == 0)
         return WV_OK;

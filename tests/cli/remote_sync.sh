@@ -130,6 +130,12 @@ expect 0 "${AWS[@]}" s3 cp --only-show-errors big.safetensors "s3://$bucket/file
 expect 0 "$WV" inspect --json "s3://$bucket/files/big.safetensors"
 [ "$(tensor_sums "s3://$bucket/files/big.safetensors")" = "$(tensor_sums big.safetensors)" ] ||
     fail "wv inspect s3:// differs from the local file"
+# the table (no --json) comes from the header alone: the same as locally
+expect 0 "$WV" inspect big.safetensors
+tail -n +2 "$tmp/out" >"$tmp/local.txt"
+expect 0 "$WV" inspect "s3://$bucket/files/big.safetensors"
+tail -n +2 "$tmp/out" | cmp -s - "$tmp/local.txt" ||
+    fail "wv inspect s3:// (table) differs from the local file's"
 expect 0 "$WV" inspect --json "s3://$bucket/files/big.safetensors" --tensor bias
 pyjson 'len(d["tensors"]) == 1 and d["tensors"][0]["name"] == "bias"'
 expect 0 "$WV" convert "s3://$bucket/files/big.safetensors" froms3.npz

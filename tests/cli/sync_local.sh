@@ -24,10 +24,14 @@ expect 0 "$WV" commit a w0.npz -m one
 expect 0 "$WV" commit a w1.npz -m two
 expect 0 "$WV" push a b --json
 pyjson 'd["ok"] and d["objects_copied"] == d["objects"] > 0 and d["refs_updated"] == 1'
+# requests and bytes counted in the store layer: a get and a put at least
+# per object copied, every copied byte read and written
+pyjson 'd["requests"] >= 2 * d["objects_copied"] and d["bytes_received"] >= d["bytes_copied"] > 0 and d["bytes_sent"] >= d["bytes_copied"]'
 cmp -s a/config b/config || fail "the new destination's config differs from the source's"
 [ "$(head_of a)" = "$(head_of b)" ] || fail "push did not set the branch"
 expect 0 "$WV" push a b --json
 pyjson 'd["objects_copied"] == 0 and d["refs_updated"] == 0'
+pyjson '0 < d["requests"] and d["bytes_sent"] < 4096'
 
 # fast-forward pull, divergence refused, --force
 expect 0 "$WV" commit b w2.npz -m three

@@ -44,6 +44,10 @@ def test_push_creates_and_sends_only_what_is_missing(origin, tmp_path):
     assert first["objects_copied"] == first["objects"] > 0
     assert first["bytes_copied"] > 0
     assert first["refs_updated"] == 1 and first["refs_unchanged"] == 0
+    # requests and bytes counted by the store layer
+    assert first["requests"] >= 2 * first["objects_copied"]
+    assert first["bytes_received"] >= first["bytes_copied"]
+    assert first["bytes_sent"] >= first["bytes_copied"]
     with wv.Repository(dest) as d:
         same_checkpoint(origin, d)
         log = [c["message"] for c in d.log()]

@@ -502,3 +502,66 @@ TEST_IMPL(repo_progress_callbacks)
     wv_model_free(m);
     wv_repo_close(r);
 }
+
+/* Every store call that reaches the backend counts one request with the
+ * bytes it moved; wv_repo_sync reports the sum over its handles. */
+TEST_IMPL(store_counts_requests)
+{
+    struct wv__err e = {0};
+    struct wv__store *s;
+    struct wv__store_count c;
+    unsigned char buf[16];
+    size_t n;
+    uint64_t size;
+    ASSERT_OK(wv__store_open("mem://counts", true, &e, &s));
+    wv__store_counts(s, &c);
+    ASSERT_EQ(c.requests, 0);
+    ASSERT_OK(wv__store_put(s, "packs/a", "0123456789", 10, 0));
+    ASSERT_OK(wv__store_get(s, "packs/a", 2, buf, 8, &n));
+    ASSERT_OK(wv__store_stat(s, "packs/a", &size));
+    ASSERT_EQ(wv__store_get(s, "packs/none", 0, buf, 4, &n), WV_NOTFOUND);
+    wv__store_counts(s, &c);
+    ASSERT_EQ(c.requests, 4);
+    ASSERT_EQ(c.bytes_sent, 10);
+    ASSERT_EQ(c.bytes_received, 8);
+    /* a fault injected by the wrapper never reached the backend */
+    wv__store_fail_after(1, WV_IO, 5);
+    ASSERT_EQ(wv__store_stat(s, "packs/a", &size), WV_IO);
+    wv__store_fail_after(0, 0, 0);
+    wv__store_counts(s, &c);
+    ASSERT_EQ(c.requests, 4);
+    wv__store_close(s);
+}
+
+TEST_IMPL(sync_counts_requests)
+{
+    char a[512], b[512], id[WV_ID_HEX];
+    wv_repo *r;
+    wv_sync_result res;
+    snprintf(a, sizeof a, "%s/count-a", wvtest_tmpdir());
+    snprintf(b, sizeof b, "%s/count-b", wvtest_tmpdir());
+    ASSERT_OK(wv_repo_init(a, NULL));
+    ASSERT_OK(wv_repo_open(a, NULL, 0, &r));
+    wv_model *m = make_set(0, 1 << 20);
+    ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
+    wv_model_free(m);
+    wv_repo_close(r);
+
+    memset(&res, 0xff, sizeof res);
+    ASSERT_OK(wv_repo_sync(a, b, NULL, &res));
+    ASSERT(res.objects_copied > 0);
+    /* each copied object: a get from a, a put to b, at least */
+    ASSERT(res.requests >= 2 * res.objects_copied);
+    ASSERT(res.bytes_received >= res.bytes_copied);
+    ASSERT(res.bytes_sent >= res.bytes_copied);
+    ASSERT(res.bytes_copied > 0);
+    uint64_t first = res.requests;
+
+    /* Up to date: listings and ref reads only, no object bytes. */
+    memset(&res, 0xff, sizeof res);
+    ASSERT_OK(wv_repo_sync(a, b, NULL, &res));
+    ASSERT_EQ(res.objects_copied, 0);
+    ASSERT(res.requests > 0 && res.requests < first);
+    ASSERT(res.bytes_received < (1 << 16));
+    ASSERT(res.bytes_sent < 4096); /* the lock, no object */
+}
