@@ -675,7 +675,7 @@ static long tensor_index(const wv_checkpoint *c, const char *name)
 
 /* Statistics of tensor `name` of checkpoint id (cached). */
 static int tensor_stats(struct web *w, const char *id, const char *name,
-                        wv_dtype dt, struct web_stats *st)
+                        wv_dtype dt, uint64_t nbytes, struct web_stats *st)
 {
     const struct web_stats *hit = cache_get(w, id, name);
     if (hit) {
@@ -684,21 +684,11 @@ static int tensor_stats(struct web *w, const char *id, const char *name,
     }
     if (!web_dtype_numeric(dt))
         return fail_msg(w, WV_UNSUPPORTED, "no statistics for this dtype");
-    wv_model *m = NULL;
-    wv_checkout_opts co = WV_CHECKOUT_OPTS_INIT;
-    const char *names[1] = {name};
-    co.names = names;
-    co.n_names = 1;
-    int rc = wv_repo_checkout(w->r, id, &co, &m);
+    int rc = web_stats_stream(w->r, id, name, dt, nbytes, st);
+    if (rc == WV_UNSUPPORTED)
+        return fail_msg(w, rc, "the tensor cannot be read as numbers");
     if (rc != WV_OK)
         return fail_repo(w, rc);
-    const wv_tensor *t = wv_model_find(m, name);
-    rc = t ? web_stats_compute(wv_tensor_dtype(t), wv_tensor_data(t), NULL,
-                               wv_tensor_numel(t), st)
-           : WV_NOTFOUND;
-    wv_model_free(m);
-    if (rc != WV_OK)
-        return fail_msg(w, rc, "the tensor cannot be read as numbers");
     cache_put(w, id, name, st);
     return WV_OK;
 }
@@ -817,6 +807,7 @@ int web_checkpoint(struct web *w, struct wbuf *b, const char *ref,
         } else if (with_stats) {
             struct web_stats st;
             if (tensor_stats(w, id, name, wv_checkpoint_tensor_dtype(c, i),
+                             wv_checkpoint_tensor_nbytes(c, i),
                              &st) == WV_OK) {
                 wb_puts(b, "<details><summary>min ");
                 wb_num(b, st.min);
@@ -857,7 +848,8 @@ int web_tensor(struct web *w, struct wbuf *b, const char *ref,
         goto out;
     }
     rc = tensor_stats(w, wv_checkpoint_id(c), tensor,
-                      wv_checkpoint_tensor_dtype(c, (size_t)i), &st);
+                      wv_checkpoint_tensor_dtype(c, (size_t)i),
+                      wv_checkpoint_tensor_nbytes(c, (size_t)i), &st);
     if (rc != WV_OK)
         goto out;
     char shape[256];
