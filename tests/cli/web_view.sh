@@ -168,7 +168,9 @@ grep -q "Best: <a class=\"id\" href=\"/commit/$best[0-9a-f]*\">$best</a> (val_lo
 load commit "$url/commit/$head_id"
 safe_dom commit
 dom commit "count('tr', 'tensor') == 5"
-dom commit "'<script>alert(1)</script>' in text and 'shared' in text and 'changed' in text"
+dom commit "'<script>alert(1)</script>' in text and 'chunks shared with parent' in text"
+# emb and steps are stored as in the parent; the three others changed
+dom commit "sorted(int(a['data-shared']) * 10 + int(a['data-chunks']) for a in cls('shared')) == [1, 1, 1, 11, 11]"
 load tensor "$url/tensor?c=$head_id&t=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
 safe_dom tensor
 dom tensor "'<script>alert(1)</script>' in text and count('svg', 'hist') == 1"
