@@ -510,9 +510,9 @@ WV_API int wv_repo_checkout(wv_repo *r, const char *ref,
  * wv_repo_checkout() checks it (hash or authentication, and the
  * repository's signature policy), and calls cb with each: `data` holds the
  * tensor's bytes [chunk_offset, chunk_offset + n), the whole chunk (it may
- * start before `offset` or end after the range). Memory stays bounded (a
- * ring of at most 2 x cores + 2 chunks, at most 256 MiB) whatever the
- * tensor's size. The callbacks run on worker threads, several at once and
+ * start before `offset` or end after the range). Memory stays bounded
+ * whatever the tensor's size: a ring of at most 2 x cores + 2 chunks
+ * (fewer for chunks of many MiB) is in flight at a time. The callbacks run on worker threads, several at once and
  * in any order (each chunk exactly once); `data` is valid only during the
  * call. A callback's non-zero return stops the read and is returned.
  * A range past the end of the tensor is WV_RANGE; an unknown tensor
