@@ -533,6 +533,44 @@ typedef struct wv_checkout_opts {
 WV_API int wv_repo_checkout(wv_repo *r, const char *ref,
                             const wv_checkout_opts *opts, wv_model **out);
 
+/* ---- Reading one tensor without checking it out -----------------------
+ *
+ * wv_repo_visit_tensor() reads the chunks of tensor `name` of checkpoint
+ * `ref` that overlap bytes [offset, offset + len), each checked as
+ * wv_repo_checkout() checks it (hash or authentication, and the
+ * repository's signature policy), and calls cb with each: `data` holds the
+ * tensor's bytes [chunk_offset, chunk_offset + n), the whole chunk (it may
+ * start before `offset` or end after the range). Memory stays bounded
+ * whatever the tensor's size: a ring of at most 2 x cores + 2 chunks
+ * (fewer for chunks of many MiB) is in flight at a time. The callbacks run on worker threads, several at once and
+ * in any order (each chunk exactly once); `data` is valid only during the
+ * call. A callback's non-zero return stops the read and is returned.
+ * A range past the end of the tensor is WV_RANGE; an unknown tensor
+ * WV_NOTFOUND; a damaged chunk WV_CORRUPT or WV_CORRUPT_CHECKSUM with a
+ * message naming the chunk, its tensor and checkpoint (wv_repo_errmsg).
+ *
+ * wv_repo_read_tensor() copies bytes [offset, offset + len) of the tensor
+ * into buf, reading only the chunks that overlap them. */
+typedef int (*wv_chunk_cb)(void *arg, uint64_t chunk_offset,
+                           const void *data, size_t n);
+WV_API int wv_repo_visit_tensor(wv_repo *r, const char *ref,
+                                const char *name, uint64_t offset,
+                                uint64_t len, wv_chunk_cb cb, void *arg);
+WV_API int wv_repo_read_tensor(wv_repo *r, const char *ref, const char *name,
+                               uint64_t offset, uint64_t len, void *buf);
+
+/* The chunk ids of every tensor of checkpoint `ref`, from its manifest
+ * alone (no data is read): cb is called once per tensor, in checkpoint
+ * order, with the chunk size and its n_chunks ids (32 bytes each, borrowed
+ * during the call). Equal ids are the same stored bytes, so comparing two
+ * checkpoints' ids says which chunks they share. A non-zero return from cb
+ * stops the walk and is returned. */
+typedef int (*wv_tensor_chunks_cb)(void *arg, const char *name,
+                                   uint64_t chunk_size, size_t n_chunks,
+                                   const unsigned char (*ids)[32]);
+WV_API int wv_repo_tensor_chunks(wv_repo *r, const char *ref,
+                                 wv_tensor_chunks_cb cb, void *arg);
+
 /* ---- Checkpoint information, history and refs ------------------------
  *
  * A wv_checkpoint describes one checkpoint as its manifest records it: no

@@ -211,6 +211,8 @@ _OPTIONAL = {
     "wv_model_read_all": (c_int, [c_void_p, P(c_void_p), c_size_t]),
     "wv_repo_open_ex": (c_int, [c_char_p, P(OpenOpts), P(c_void_p)]),
     "wv_repo_stat": (c_int, [c_void_p, c_char_p, P(c_void_p)]),
+    "wv_repo_read_tensor": (c_int, [c_void_p, c_char_p, c_char_p, c_uint64,
+                                    c_uint64, c_void_p]),
     "wv_checkpoint_free": (None, [c_void_p]),
     "wv_checkpoint_id": (c_char_p, [c_void_p]),
     "wv_checkpoint_parent": (c_char_p, [c_void_p]),

@@ -398,6 +398,24 @@ class Repository:
         out.format, out.checkpoint = None, cid
         return out
 
+    def read_tensor(self, ref, name, offset, length):
+        """Bytes [offset, offset + length) of tensor `name` of checkpoint
+        `ref`, reading only the chunks that overlap them (each verified as
+        checkout verifies it). A range past the end of the tensor raises
+        the library's WV_RANGE error."""
+        if not _lib.has("wv_repo_read_tensor"):
+            raise error(_lib.UNSUPPORTED, "this libweightvault has no "
+                        "wv_repo_read_tensor")
+        offset, length = int(offset), int(length)
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must be >= 0")
+        buf = ctypes.create_string_buffer(max(length, 1))
+        check(_lib.lib().wv_repo_read_tensor(self.ptr, _lib.enc(ref),
+                                             _lib.enc(name), offset, length,
+                                             buf),
+              self._msg)
+        return buf.raw[:length]
+
     def stat(self, ref="latest"):
         """Describe checkpoint `ref` without reading tensor data: a dict with
         id, parent (None for a first checkpoint), branch, time, message,

@@ -113,6 +113,7 @@ struct ojob {
     size_t n;
     size_t tensor;
     unsigned char *stored;
+    uint64_t off; /* in its tensor (for a visit's callback) */
 };
 
 struct opipe {
@@ -134,6 +135,9 @@ struct opipe {
     int n_th;
     bool stop;
     bool check_ids; /* recompute sealed chunks' ids (crypt.c) */
+    /* wv_repo_visit_tensor: called from the worker with each chunk */
+    wv_chunk_cb cb;
+    void *cb_arg;
     int rc;      /* the failure of job `bad`, the first in order */
     size_t bad;
     struct wv__err err;
@@ -159,6 +163,10 @@ static void opipe_do(struct opipe *p, size_t i, void *scratch)
         usleep((useconds_t)slow * 1000u);
     int rc = wv__chunk_open(p->r, j->l, j->stored, j->out, j->n, scratch,
                             p->check_ids, &e);
+    if (rc == WV_OK && p->cb != NULL &&
+        (rc = p->cb(p->cb_arg, j->off, j->out, j->n)) != WV_OK)
+        wv__seterr(&e, rc, "stopped by the caller at byte %llu",
+                   (unsigned long long)j->off);
     pthread_mutex_lock(&p->mu);
     if (rc != WV_OK)
         opipe_fail(p, i, rc, &e);
@@ -470,6 +478,202 @@ int wv_repo_checkout(wv_repo *r, const char *ref,
 {
     wv__repo_enter(r); /* after the pending asynchronous commits */
     int rc = wv__repo_checkout_locked(r, ref, opts, out);
+    wv__repo_leave(r);
+    return rc;
+}
+
+/* ---- one tensor, chunk by chunk ------------------------------------------
+ *
+ * wv_repo_visit_tensor reads the chunks of one tensor that overlap a byte
+ * range through the same pipeline as a checkout (this thread reads, the
+ * workers decode and check), into a ring of buffers instead of the
+ * tensor's place: memory stays bounded by the ring whatever the tensor's
+ * size. The workers hand each checked chunk to the callback. */
+
+static int visit_locked(wv_repo *r, const char *ref, const char *name,
+                        uint64_t offset, uint64_t len, wv_chunk_cb cb,
+                        void *arg)
+{
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    char id[65];
+    struct wv__manifest mf;
+    struct opipe p;
+    bool piping = false;
+    unsigned char **outs = NULL;
+    size_t n_outs = 0;
+    const struct wv__mtensor *t = NULL;
+
+    memset(&mf, 0, sizeof mf);
+    wv__clearerr(err);
+    WV_CHECK(name != NULL && cb != NULL, WV_MISUSE,
+             "reading a tensor needs its name and a callback");
+    WV_TRY(wv__repo_resolve(r, ref, id));
+    WV_TRY(wv__manifest_load(r, id, &mf));
+    bool signer_required = false;
+    WV_TRY(wv__sig_policy(r, &mf, NULL, &signer_required));
+    for (size_t i = 0; i < mf.n_tensors && t == NULL; i++)
+        if (strcmp(mf.tensors[i].name, name) == 0)
+            t = &mf.tensors[i];
+    WV_CHECK(t != NULL, WV_NOTFOUND,
+             "%s: checkpoint %.12s has no tensor '%.200s'", r->uri, id, name);
+    WV_CHECK(offset <= t->nbytes && len <= t->nbytes - offset, WV_RANGE,
+             "%s: bytes %llu..+%llu are past the end of tensor '%.200s' "
+             "(%llu bytes)",
+             r->uri, (unsigned long long)offset, (unsigned long long)len,
+             t->name, (unsigned long long)t->nbytes);
+    WV_CHECK(mf.chunk_size > 0 && mf.chunk_size <= ((uint64_t)1 << 30),
+             WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
+             r->uri, id, (unsigned long long)mf.chunk_size);
+    if (len == 0)
+        goto out;
+    WV_TRY(wv__repo_load_index(r));
+    size_t cs = (size_t)mf.chunk_size;
+    uint64_t c0 = offset / mf.chunk_size,
+             c1 = (offset + len - 1) / mf.chunk_size + 1;
+    WV_CHECK(c1 <= t->n_chunks, WV_CORRUPT,
+             "%s: tensor '%.200s' of checkpoint %.12s lists too few chunks",
+             r->uri, t->name, id);
+    size_t n_jobs = (size_t)(c1 - c0);
+    piping = true;
+    WV_CHECK(opipe_start(&p, r, n_jobs, cs, signer_required) == WV_OK,
+             WV_NOMEM, "out of memory");
+    p.cb = cb;
+    p.cb_arg = arg;
+    outs = wv__calloc(p.n_slots, sizeof *outs);
+    WV_CHECK(outs != NULL, WV_NOMEM, "out of memory");
+    for (; n_outs < p.n_slots; n_outs++)
+        WV_CHECK((outs[n_outs] = wv__malloc(cs)) != NULL, WV_NOMEM,
+                 "out of memory");
+    size_t cap = wv__chunk_bound(r, cs), reclaimed = 0;
+    for (size_t i_job = 0; i_job < n_jobs; i_job++) {
+        struct ojob *j = &p.jobs[i_job];
+        uint64_t c = c0 + i_job;
+        j->off = c * mf.chunk_size;
+        j->n = (size_t)(t->nbytes - j->off < mf.chunk_size
+                            ? t->nbytes - j->off
+                            : mf.chunk_size);
+        j->tensor = (size_t)(t - mf.tensors);
+        /* Slot k was last used by job i_job - n_slots: wait for every job
+         * up to that one (its callback returned). */
+        while (i_job >= p.n_slots && reclaimed <= i_job - p.n_slots)
+            opipe_wait(&p, reclaimed++);
+        j->stored = p.slot[i_job % p.n_slots];
+        j->out = outs[i_job % p.n_slots];
+        rc = locate(r, t->chunks[c], j->n, cs, &j->l);
+        if (rc == WV_OK && read_in_place(r, j->l))
+            j->out = j->stored;
+        else if (rc == WV_OK && j->l->stored_len > cap) {
+            char hex[65];
+            wv__hex(t->chunks[c], 32, hex);
+            rc = wv__seterr(err, WV_CORRUPT, "%s: chunk %.12s is too large",
+                            r->uri, hex);
+        }
+        if (rc == WV_OK)
+            rc = read_stored(r, j->l, j->stored);
+        if (rc != WV_OK) {
+            pthread_mutex_lock(&p.mu);
+            opipe_fail(&p, i_job, rc, err);
+            pthread_mutex_unlock(&p.mu);
+            wv__clearerr(err);
+            rc = WV_OK;
+            break;
+        }
+        bool going = opipe_post(&p, i_job);
+        if (p.n_th == 0)
+            opipe_wait(&p, i_job);
+        if (!going)
+            break;
+    }
+    for (size_t i = 0; i < p.posted; i++)
+        opipe_wait(&p, i);
+    pthread_mutex_lock(&p.mu);
+    bool failed = p.rc != WV_OK;
+    pthread_mutex_unlock(&p.mu);
+    if (failed) {
+        rc = p.rc;
+        wv__clearerr(err);
+        wv__seterr(err, rc, "%s (tensor '%.100s' of checkpoint %.12s)",
+                   p.err.msg[0] ? p.err.msg : wv_strerror(rc), t->name, id);
+    }
+out:
+    if (piping)
+        opipe_release(&p);
+    for (size_t i = 0; i < n_outs; i++)
+        wv__free(outs[i]);
+    wv__free(outs);
+    wv__manifest_release(&mf);
+    return rc;
+}
+
+int wv_repo_visit_tensor(wv_repo *r, const char *ref, const char *name,
+                         uint64_t offset, uint64_t len, wv_chunk_cb cb,
+                         void *arg)
+{
+    wv__repo_enter(r);
+    int rc = visit_locked(r, ref, name, offset, len, cb, arg);
+    wv__repo_leave(r);
+    return rc;
+}
+
+struct range_copy {
+    unsigned char *buf;
+    uint64_t offset, len;
+};
+
+/* Copy the part of a chunk that falls in the range (chunks do not
+ * overlap: the workers write disjoint bytes). */
+static int range_copy_cb(void *arg, uint64_t off, const void *data,
+                         size_t n)
+{
+    const struct range_copy *rc = arg;
+    uint64_t lo = off > rc->offset ? off : rc->offset;
+    uint64_t hi = off + n < rc->offset + rc->len ? off + n
+                                                 : rc->offset + rc->len;
+    if (hi > lo)
+        memcpy(rc->buf + (lo - rc->offset),
+               (const unsigned char *)data + (lo - off), (size_t)(hi - lo));
+    return WV_OK;
+}
+
+int wv_repo_read_tensor(wv_repo *r, const char *ref, const char *name,
+                        uint64_t offset, uint64_t len, void *buf)
+{
+    struct range_copy rc = {buf, offset, len};
+    if (buf == NULL && len > 0)
+        return WV_MISUSE;
+    return wv_repo_visit_tensor(r, ref, name, offset, len, range_copy_cb,
+                                &rc);
+}
+
+static int chunks_locked(wv_repo *r, const char *ref, wv_tensor_chunks_cb cb,
+                         void *arg)
+{
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    char id[65];
+    struct wv__manifest mf;
+
+    memset(&mf, 0, sizeof mf);
+    wv__clearerr(err);
+    WV_CHECK(cb != NULL, WV_MISUSE, "listing chunks needs a callback");
+    WV_TRY(wv__repo_resolve(r, ref, id));
+    WV_TRY(wv__manifest_load(r, id, &mf));
+    for (size_t i = 0; i < mf.n_tensors; i++) {
+        const struct wv__mtensor *t = &mf.tensors[i];
+        WV_TRY(cb(arg, t->name, mf.chunk_size, t->n_chunks,
+                  (const unsigned char(*)[32])t->chunks));
+    }
+out:
+    wv__manifest_release(&mf);
+    return rc;
+}
+
+int wv_repo_tensor_chunks(wv_repo *r, const char *ref, wv_tensor_chunks_cb cb,
+                          void *arg)
+{
+    wv__repo_enter(r);
+    int rc = chunks_locked(r, ref, cb, arg);
     wv__repo_leave(r);
     return rc;
 }

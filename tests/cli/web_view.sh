@@ -11,7 +11,8 @@
 # web-artifacts/). curl checks the read-only surface: 405 for other
 # methods, 404 for other paths (path traversal included), 400 for bad
 # parameters, and an error page, not a crash, for a wrong key, an
-# unreachable store and a damaged manifest.
+# unreachable store and a damaged manifest; no server (the usual error)
+# for a path where there is no repository.
 # Env: WV, PYTHON, WV_WEB_ARTIFACTS. Exit 77 (skipped) without chromium.
 set -u
 . "$(dirname "$0")/../harness/cli.sh"
@@ -167,7 +168,9 @@ grep -q "Best: <a class=\"id\" href=\"/commit/$best[0-9a-f]*\">$best</a> (val_lo
 load commit "$url/commit/$head_id"
 safe_dom commit
 dom commit "count('tr', 'tensor') == 5"
-dom commit "'<script>alert(1)</script>' in text and 'shared' in text and 'changed' in text"
+dom commit "'<script>alert(1)</script>' in text and 'chunks shared with parent' in text"
+# emb and steps are stored as in the parent; the three others changed
+dom commit "sorted(int(a['data-shared']) * 10 + int(a['data-chunks']) for a in cls('shared')) == [1, 1, 1, 11, 11]"
 load tensor "$url/tensor?c=$head_id&t=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
 safe_dom tensor
 dom tensor "'<script>alert(1)</script>' in text and count('svg', 'hist') == 1"
@@ -253,6 +256,15 @@ grep -q 'Repository unavailable' "$tmp/body" || fail "wrong key: no error page"
 grep -q 'GET / 503' "$tmp/enc.err" || fail "wrong key: no log line"
 grep -qi 'wrong key' "$tmp/enc.err" || fail "wrong key: the log does not say so"
 [ "$(code "$url/metrics")" = 503 ] || fail "wrong key: server died"
+
+# ---- no repository there (a missing directory, a directory that is not
+# one): the usual one-line error with the 'wv init' hint, and no server
+expect 3 timeout 20 "$WV" serve "$tmp/no-such-dir" --port 0
+one_line_error "no repository here.*wv init"
+[ -s "$tmp/out" ] && fail "serve of a missing directory printed: $(cat "$tmp/out")"
+mkdir -p "$tmp/not-a-repo"
+expect 3 timeout 20 "$WV" serve "$tmp/not-a-repo" --port 0
+one_line_error "wv init"
 
 # ---- --bind: another address only when asked, with a warning
 expect 2 "$WV" serve "$R" --bind not-an-address

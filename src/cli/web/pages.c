@@ -8,11 +8,11 @@
  *               best commit marked by the rule of `wv prune --keep-best`
  *               itself (wv_repo_prune in dry-run mode, which takes no lock
  *               and deletes nothing);
- *   checkpoint  its metadata and tensors; "vs parent" says which tensors
- *               are stored with the same chunks as in the parent (from
- *               wv_repo_diff without values, so manifests only);
- *   tensor      statistics of one tensor, computed on demand from a
- *               checkout of that tensor alone and kept in memory;
+ *   checkpoint  its metadata and tensors; per tensor, how many of its
+ *               chunks are stored once for it and its parent, of all
+ *               (chunk ids from wv_repo_tensor_chunks: manifests only);
+ *   tensor      statistics of one tensor, computed on demand by streaming
+ *               that tensor's chunks (stats.c) and kept in memory;
  *   diff        wv_repo_diff with values: relative L2 change and max|a-b|
  *               as sorted bar charts, and the histogram of the differences
  *               of one tensor.
@@ -675,7 +675,7 @@ static long tensor_index(const wv_checkpoint *c, const char *name)
 
 /* Statistics of tensor `name` of checkpoint id (cached). */
 static int tensor_stats(struct web *w, const char *id, const char *name,
-                        wv_dtype dt, struct web_stats *st)
+                        wv_dtype dt, uint64_t nbytes, struct web_stats *st)
 {
     const struct web_stats *hit = cache_get(w, id, name);
     if (hit) {
@@ -684,21 +684,11 @@ static int tensor_stats(struct web *w, const char *id, const char *name,
     }
     if (!web_dtype_numeric(dt))
         return fail_msg(w, WV_UNSUPPORTED, "no statistics for this dtype");
-    wv_model *m = NULL;
-    wv_checkout_opts co = WV_CHECKOUT_OPTS_INIT;
-    const char *names[1] = {name};
-    co.names = names;
-    co.n_names = 1;
-    int rc = wv_repo_checkout(w->r, id, &co, &m);
+    int rc = web_stats_stream(w->r, id, name, dt, nbytes, st);
+    if (rc == WV_UNSUPPORTED)
+        return fail_msg(w, rc, "the tensor cannot be read as numbers");
     if (rc != WV_OK)
         return fail_repo(w, rc);
-    const wv_tensor *t = wv_model_find(m, name);
-    rc = t ? web_stats_compute(wv_tensor_dtype(t), wv_tensor_data(t), NULL,
-                               wv_tensor_numel(t), st)
-           : WV_NOTFOUND;
-    wv_model_free(m);
-    if (rc != WV_OK)
-        return fail_msg(w, rc, "the tensor cannot be read as numbers");
     cache_put(w, id, name, st);
     return WV_OK;
 }
@@ -751,19 +741,109 @@ static void ckpt_head(struct web *w, struct wbuf *b, const wv_checkpoint *c)
               wv_checkpoint_tensor_count(c), hb);
 }
 
+/* ---- chunks shared with the parent ------------------------------------- */
+
+/* Every chunk id of a checkpoint (collect), then, per tensor of its child
+ * in order, how many of its chunks are among them (count). */
+struct chunk_share {
+    unsigned char (*ids)[32];
+    size_t n, cap;
+    size_t *shared, *total; /* per tensor of the child */
+    size_t n_tensors, at;
+    bool overflow;
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+static int collect_ids(void *arg, const char *name, uint64_t chunk_size,
+                       size_t n, const unsigned char (*ids)[32])
+{
+    struct chunk_share *cs = arg;
+    (void)name;
+    (void)chunk_size;
+    if (n > cs->cap - cs->n) {
+        size_t cap = cs->cap ? cs->cap : 256;
+        while (cap - cs->n < n) {
+            if (cap > SIZE_MAX / 64)
+                return WV_NOMEM;
+            cap *= 2;
+        }
+        unsigned char(*v)[32] = realloc(cs->ids, cap * 32);
+        if (v == NULL)
+            return WV_NOMEM;
+        cs->ids = v;
+        cs->cap = cap;
+    }
+    memcpy(cs->ids[cs->n], ids, n * 32);
+    cs->n += n;
+    return WV_OK;
+}
+
+static int count_shared(void *arg, const char *name, uint64_t chunk_size,
+                        size_t n, const unsigned char (*ids)[32])
+{
+    struct chunk_share *cs = arg;
+    size_t hit = 0;
+    (void)name;
+    (void)chunk_size;
+    if (cs->at >= cs->n_tensors) {
+        cs->overflow = true;
+        return WV_OK;
+    }
+    for (size_t k = 0; k < n; k++)
+        hit += bsearch(ids[k], cs->ids, cs->n, 32, cmp_id) != NULL;
+    cs->shared[cs->at] = hit;
+    cs->total[cs->at] = n;
+    cs->at++;
+    return WV_OK;
+}
+
+/* Fill cs->shared/total for the tensors of c (false: no column, as for a
+ * first checkpoint or one whose parent was pruned). */
+static bool share_with_parent(struct web *w, const wv_checkpoint *c,
+                              struct chunk_share *cs)
+{
+    memset(cs, 0, sizeof *cs);
+    if (!wv_checkpoint_parent(c)[0])
+        return false;
+    cs->n_tensors = wv_checkpoint_tensor_count(c);
+    cs->shared = calloc(cs->n_tensors + 1, sizeof *cs->shared);
+    cs->total = calloc(cs->n_tensors + 1, sizeof *cs->total);
+    bool ok = cs->shared && cs->total &&
+              wv_repo_tensor_chunks(w->r, wv_checkpoint_parent(c),
+                                    collect_ids, cs) == WV_OK;
+    if (ok) {
+        if (cs->n > 0)
+            qsort(cs->ids, cs->n, 32, cmp_id);
+        ok = wv_repo_tensor_chunks(w->r, wv_checkpoint_id(c), count_shared,
+                                   cs) == WV_OK &&
+             cs->at == cs->n_tensors && !cs->overflow;
+    }
+    free(cs->ids);
+    cs->ids = NULL;
+    return ok;
+}
+
+static void share_release(struct chunk_share *cs)
+{
+    free(cs->ids);
+    free(cs->shared);
+    free(cs->total);
+}
+
 int web_checkpoint(struct web *w, struct wbuf *b, const char *ref,
                    bool with_stats)
 {
     wv_checkpoint *c = NULL;
-    wv_diff *pd = NULL;
+    struct chunk_share cs;
     int rc = wv_repo_stat(w->r, ref, &c);
     if (rc != WV_OK)
         return fail_repo(w, rc);
     const char *id = wv_checkpoint_id(c);
-    if (wv_checkpoint_parent(c)[0] &&
-        wv_repo_diff(w->r, wv_checkpoint_parent(c), id, WV_DIFF_NO_VALUES,
-                     &pd) != WV_OK)
-        pd = NULL; /* parent pruned: no column */
+    bool pd = share_with_parent(w, c, &cs);
     wb_printf(b, "<section class=\"checkpoint\" id=\"c-%s\"><h1>Checkpoint "
                  "<span class=\"id\">%.12s</span></h1>",
               id, id);
@@ -786,8 +866,9 @@ int web_checkpoint(struct web *w, struct wbuf *b, const char *ref,
     wb_printf(b, "<h2>Tensors (%zu)</h2><table class=\"tensors\"><tr>"
                  "<th>name</th><th>dtype</th><th>shape</th><th>params</th>"
                  "<th>bytes</th>%s<th>statistics</th></tr>\n",
-              n, pd ? "<th title=\"stored with the same chunks as in the "
-                      "parent\">vs parent</th>"
+              n, pd ? "<th title=\"chunks of the tensor stored once for "
+                      "both this checkpoint and its parent, of all its "
+                      "chunks\">chunks shared with parent</th>"
                     : "");
     for (size_t i = 0; i < n; i++) {
         const char *name = wv_checkpoint_tensor_name(c, i);
@@ -800,23 +881,17 @@ int web_checkpoint(struct web *w, struct wbuf *b, const char *ref,
                   wv_dtype_name(wv_checkpoint_tensor_dtype(c, i)), shape,
                   (unsigned long long)params_of(c, i),
                   (unsigned long long)wv_checkpoint_tensor_nbytes(c, i));
-        if (pd) {
-            const char *kind = "added";
-            for (size_t k = 0; k < wv_diff_count(pd); k++) {
-                const wv_diff_entry *e = wv_diff_entry_at(pd, k);
-                if (e->b == (long)i)
-                    kind = e->kind == WV_DIFF_UNCHANGED ? "shared"
-                           : e->kind == WV_DIFF_CHANGED ? "changed"
-                                                        : "added";
-            }
-            wb_printf(b, "<td>%s</td>", kind);
-        }
+        if (pd)
+            wb_printf(b, "<td class=\"num shared\" data-shared=\"%zu\" "
+                         "data-chunks=\"%zu\">%zu / %zu</td>",
+                      cs.shared[i], cs.total[i], cs.shared[i], cs.total[i]);
         wb_puts(b, "<td>");
         if (!web_dtype_numeric(wv_checkpoint_tensor_dtype(c, i))) {
             wb_puts(b, "-");
         } else if (with_stats) {
             struct web_stats st;
             if (tensor_stats(w, id, name, wv_checkpoint_tensor_dtype(c, i),
+                             wv_checkpoint_tensor_nbytes(c, i),
                              &st) == WV_OK) {
                 wb_puts(b, "<details><summary>min ");
                 wb_num(b, st.min);
@@ -837,7 +912,7 @@ int web_checkpoint(struct web *w, struct wbuf *b, const char *ref,
         wb_puts(b, "</td></tr>\n");
     }
     wb_puts(b, "</table></section>\n");
-    wv_diff_free(pd);
+    share_release(&cs);
     wv_checkpoint_free(c);
     return WV_OK;
 }
@@ -857,7 +932,8 @@ int web_tensor(struct web *w, struct wbuf *b, const char *ref,
         goto out;
     }
     rc = tensor_stats(w, wv_checkpoint_id(c), tensor,
-                      wv_checkpoint_tensor_dtype(c, (size_t)i), &st);
+                      wv_checkpoint_tensor_dtype(c, (size_t)i),
+                      wv_checkpoint_tensor_nbytes(c, (size_t)i), &st);
     if (rc != WV_OK)
         goto out;
     char shape[256];

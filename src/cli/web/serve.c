@@ -336,9 +336,15 @@ int cmd_serve(int argc, char **argv)
                 cli_q(bind_addr));
     s.uri = uri;
     s.w.uri = uri;
-    /* A wrong key or an unreachable store at start: the server still runs
-     * and says so on every page (and in the log). */
+    /* No repository at that address (a missing directory, an empty
+     * bucket prefix): the usual one-line error with its 'wv init' hint,
+     * and no server. A wrong key or an unreachable store at start: the
+     * server still runs and says so on every page (and in the log). */
     s.open_rc = cli_open_repo(uri, &s.r);
+    if (wv_primary(s.open_rc) == WV_NOTFOUND) {
+        rc = cli_exit_code(s.open_rc);
+        goto out;
+    }
     if (s.open_rc != WV_OK)
         snprintf(s.open_err, sizeof s.open_err, "%s: cannot open the "
                  "repository (%s); see the log",

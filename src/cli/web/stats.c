@@ -3,10 +3,15 @@
  * standard deviation, fraction of zeros and a histogram, of a tensor's
  * elements or of the element-wise differences of two tensors.
  *
- * The data is read from memory (a checkout of the tensors asked for) in
- * two streaming passes: moments (Welford, merged across threads by Chan's
- * formula), then the histogram over [min, max]. Tensors of more than a
- * million elements are split over the cores (at most 8 threads). Elements
+ * Two passes: moments (Welford, merged across threads by Chan's formula),
+ * then the histogram over [min, max] (which the first pass finds).
+ * A checkpoint's tensor is streamed from the repository chunk by chunk
+ * (web_stats_stream, wv_repo_visit_tensor): the library's reader threads
+ * run both passes on each chunk as it is checked, in parallel, so memory
+ * stays bounded by its ring of chunks; the histogram pass reads the data
+ * a second time (the result is cached by the pages). The differences of
+ * two tensors are computed from memory (web_stats_compute); tensors of
+ * more than a million elements are split over the cores (at most 8). Elements
  * are read little-endian with memcpy (the data need not be aligned);
  * NaN and infinities are counted and left out of the rest.
  */
@@ -281,4 +286,112 @@ int web_stats_compute(wv_dtype dt, const void *a, const void *b, uint64_t n,
         for (int k = 0; k < WEB_BINS; k++)
             out->bins[k] += pt[i].bins[k];
     return WV_OK;
+}
+
+/* ---- streaming from a repository ---------------------------------------- */
+
+/* The totals of a streamed tensor, merged as the chunks come in (the
+ * callbacks run on the library's reader threads, in any order). */
+struct stream {
+    pthread_mutex_t mu;
+    wv_dtype dt;
+    size_t esize;
+    uint64_t n, nonfinite, zeros;
+    double mean, m2, min, max;
+    double hlo, hhi;
+    uint64_t bins[WEB_BINS];
+};
+
+/* One chunk as a part (its elements), or false if it splits elements. */
+static bool chunk_part(const struct stream *s, uint64_t off, const void *data,
+                       size_t n, struct part *p)
+{
+    if (off % s->esize != 0 || n % s->esize != 0)
+        return false;
+    memset(p, 0, sizeof *p);
+    p->get = reader_of(s->dt);
+    p->a = data;
+    p->hi = n / s->esize;
+    p->hlo = s->hlo;
+    p->hhi = s->hhi;
+    return true;
+}
+
+static int chunk_moments(void *arg, uint64_t off, const void *data, size_t n)
+{
+    struct stream *s = arg;
+    struct part p;
+    if (!chunk_part(s, off, data, n, &p))
+        return WV_UNSUPPORTED;
+    pass_moments(&p);
+    pthread_mutex_lock(&s->mu);
+    s->nonfinite += p.nonfinite;
+    s->zeros += p.zeros;
+    if (p.n > 0) {
+        /* Chan et al.: merge (n, mean, m2) of two disjoint parts */
+        double d = p.mean - s->mean;
+        uint64_t tot = s->n + p.n;
+        s->mean += d * (double)p.n / (double)tot;
+        s->m2 += p.m2 + d * d * (double)s->n * (double)p.n / (double)tot;
+        s->n = tot;
+        if (p.min < s->min)
+            s->min = p.min;
+        if (p.max > s->max)
+            s->max = p.max;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return WV_OK;
+}
+
+static int chunk_hist(void *arg, uint64_t off, const void *data, size_t n)
+{
+    struct stream *s = arg;
+    struct part p;
+    if (!chunk_part(s, off, data, n, &p))
+        return WV_UNSUPPORTED;
+    pass_hist(&p);
+    pthread_mutex_lock(&s->mu);
+    for (int k = 0; k < WEB_BINS; k++)
+        s->bins[k] += p.bins[k];
+    pthread_mutex_unlock(&s->mu);
+    return WV_OK;
+}
+
+int web_stats_stream(wv_repo *r, const char *id, const char *name,
+                     wv_dtype dt, uint64_t nbytes, struct web_stats *out)
+{
+    struct stream s;
+    int rc;
+    memset(out, 0, sizeof *out);
+    if (!web_dtype_numeric(dt) || wv_dtype_size(dt) == 0)
+        return WV_UNSUPPORTED;
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.mu, NULL);
+    s.dt = dt;
+    s.esize = wv_dtype_size(dt);
+    s.min = INFINITY;
+    s.max = -INFINITY;
+    rc = wv_repo_visit_tensor(r, id, name, 0, nbytes, chunk_moments, &s);
+    if (rc != WV_OK)
+        goto out;
+    out->n = nbytes / s.esize;
+    out->nonfinite = s.nonfinite;
+    out->zeros = s.zeros;
+    if (s.n == 0) {
+        out->min = out->max = out->mean = out->std = NAN;
+        goto out;
+    }
+    out->min = s.min;
+    out->max = s.max;
+    out->mean = s.mean;
+    out->std = sqrt(s.m2 / (double)s.n);
+    /* the second pass: the histogram over [min, max] */
+    s.hlo = s.min;
+    s.hhi = s.max;
+    rc = wv_repo_visit_tensor(r, id, name, 0, nbytes, chunk_hist, &s);
+    if (rc == WV_OK)
+        memcpy(out->bins, s.bins, sizeof out->bins);
+out:
+    pthread_mutex_destroy(&s.mu);
+    return rc;
 }

@@ -65,6 +65,13 @@ bool web_dtype_numeric(wv_dtype dt);
  * numeric here. */
 int web_stats_compute(wv_dtype dt, const void *a, const void *b, uint64_t n,
                       struct web_stats *out);
+/* The same statistics of tensor `name` (nbytes bytes) of checkpoint id,
+ * streamed from the repository chunk by chunk (two passes, each chunk
+ * processed on the library's reader threads as it is checked): memory
+ * stays bounded whatever the tensor's size. wv status; on a repository
+ * failure wv_repo_errmsg(r) says why. */
+int web_stats_stream(wv_repo *r, const char *id, const char *name,
+                     wv_dtype dt, uint64_t nbytes, struct web_stats *out);
 
 /* ---- svg.c: charts ------------------------------------------------------ */
 /* A line chart of y over x (n points, x ascending), the point `best`
