@@ -80,19 +80,7 @@ const char *wv__path_name_bad(const char *name, size_t len)
 
 void wv__esc_name(const char *name, size_t len, char *out, size_t cap)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 5 < cap; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c < 0x20 || c == 0x7f || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        } else {
-            out[o++] = (char)c;
-        }
-    }
+    /* one escaper for every message and printed name (esc.c) */
     if (cap > 0)
-        out[o < cap ? o : cap - 1] = '\0';
+        wv_escape(out, cap, name, len, 0);
 }

@@ -389,8 +389,9 @@ bool wv__utf8_valid(const void *s, size_t n);
  * path: empty, a leading '/', a '..' component, a backslash, a NUL or a
  * control character. NULL when it is fine. */
 const char *wv__path_name_bad(const char *name, size_t len);
-/* `name` for a message: control characters and backslashes as \xNN,
- * truncated to fit `cap` (always NUL-terminated). */
+/* `name` for a message, escaped as wv_escape() does without quotes
+ * (control characters, invalid UTF-8), truncated to fit `cap` (always
+ * NUL-terminated). */
 void wv__esc_name(const char *name, size_t len, char *out, size_t cap);
 
 /* ---- growable byte buffer ---------------------------------------------- */
