@@ -209,6 +209,8 @@ typedef enum wv_format {
     WV_FMT_MXNET,  /* MXNet NDArray list (.params)                        */
     WV_FMT_GGUF,   /* GGUF v2/v3 (llama.cpp)                              */
     WV_FMT_TFBUNDLE, /* TensorFlow checkpoint (.index + .data-*), read only */
+    WV_FMT_TFJS,   /* TensorFlow.js model.json / weights manifest + .bin
+                      shards, read only                                   */
     WV__FMT_COUNT
 } wv_format;
 
@@ -307,6 +309,10 @@ WV_API int wv_model_read_all(const wv_model *m, void *const *dst,
                             a Keras .h5 of the model does ("dense/dense/
                             kernel:0", optimizer state "optimizer/...")
                             instead of by their checkpoint keys       */
+#define WV_LOAD_TFJS_QUANTIZED 4u /* TF.js: keep uint8/uint16/float16
+                            quantized weights as U8/U16/F16 (metadata
+                            "tfjs.quantization.NAME" holds scale and min)
+                            instead of dequantising them as tfjs does  */
 
 typedef struct wv_load_opts {
     uint32_t struct_size;
