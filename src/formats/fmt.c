@@ -177,7 +177,9 @@ int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
         unsigned char head[64];
         size_t hn = src.size < sizeof head ? (size_t)src.size : sizeof head;
         WV_TRY(wv__src_read(&src, 0, head, hn, err));
-        if (wv__shard_is_index(head, hn)) {
+        /* a JSON object: a shard index, unless it is a TF.js model.json */
+        if (wv__shard_is_index(head, hn) &&
+            !wv__fmt_tfjs.probe(&src, head, hn)) {
             rc = wv__shard_load(path, fd, src.size, opts, out, err);
             goto out;
         }
