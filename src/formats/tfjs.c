@@ -519,7 +519,8 @@ static int probe(const struct wv__src *src, const unsigned char *h, size_t n)
         return 0;
     if (src->size > JSON_MAX)
         return 0;
-    /* Look for the keys a manifest must have, in the first MiB. */
+    /* Look for the key a manifest must have ("weightsManifest" in an
+     * object, a group's "weights" in an array) in the first MiB. */
     size_t len = src->size < ((size_t)1 << 20) ? (size_t)src->size
                                                 : ((size_t)1 << 20);
     const unsigned char *p = src->map;
@@ -535,8 +536,7 @@ static int probe(const struct wv__src *src, const unsigned char *h, size_t n)
     if (h[i] == '{')
         found = memmem(p, len, "\"weightsManifest\"", 17) != NULL;
     else
-        found = memmem(p, len, "\"paths\"", 7) != NULL &&
-                memmem(p, len, "\"weights\"", 9) != NULL;
+        found = memmem(p, len, "\"weights\"", 9) != NULL;
 out:
     wv__free(tmp);
     return found;
