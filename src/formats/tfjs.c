@@ -798,8 +798,11 @@ out:
     return rc;
 }
 
+/* One group's weights into m. Its shards are the files its paths name
+ * (below dir), or, when mem is given (the fuzz harness), all that source. */
 static int load_group(const char *what, const struct group *g,
-                      const char *dir, const char *real_dir, unsigned flags,
+                      const char *dir, const char *real_dir,
+                      const struct wv__src *mem, unsigned flags,
                       wv_model *m, bool *any_meta, struct wv__err *err)
 {
     int rc = WV_OK;
@@ -815,9 +818,14 @@ static int load_group(const char *what, const struct group *g,
     for (size_t i = 0; i < g->n_paths; i++) {
         sh[i].fd = -1;
         n_open++;
-        WV_TRY(shard_path(what, dir, real_dir, g->paths[i], &sh[i].path,
-                          err));
-        WV_TRY(open_shard(what, &sh[i], !(flags & WV_LOAD_PREAD), m, err));
+        if (mem) {
+            sh[i].src = *mem;
+        } else {
+            WV_TRY(shard_path(what, dir, real_dir, g->paths[i], &sh[i].path,
+                              err));
+            WV_TRY(open_shard(what, &sh[i], !(flags & WV_LOAD_PREAD), m,
+                              err));
+        }
         sh[i].start = total;
         WV_CHECK(!wv__add_overflow(total, sh[i].src.size, &total), WV_RANGE,
                  "%s: shard sizes overflow", what);
@@ -932,6 +940,33 @@ out:
     return rc;
 }
 
+int wv__tfjs_check_load(const void *json, size_t n, const void *data,
+                        size_t dn, unsigned flags, size_t *n_tensors,
+                        struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct manifest mf = {0};
+    wv_model *m = NULL;
+    bool any_meta = false;
+    struct wv__src mem = {-1, dn, data ? data : (const void *)"", "<shard>",
+                          NULL, NULL, NULL, 0};
+    *n_tensors = 0;
+    WV_TRY(parse_json(json, n, "<memory>", &mf, err));
+    WV_CHECK(wv_model_new(&m) == WV_OK, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < mf.n_g; i++) {
+        /* the shards repeat `data`: few, so that memory stays bounded */
+        WV_CHECK(mf.g[i].n_paths <= 64, WV_UNSUPPORTED,
+                 "<memory>: over 64 shards in a group");
+        WV_TRY(load_group("<memory>", &mf.g[i], NULL, NULL, &mem, flags, m,
+                          &any_meta, err));
+    }
+    *n_tensors = wv_model_count(m);
+out:
+    wv_model_free(m);
+    manifest_release(&mf);
+    return rc;
+}
+
 static int load(const struct wv__src *src, unsigned flags, wv_model *m,
                 struct wv__err *err)
 {
@@ -972,8 +1007,8 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
         any_meta = true;
     }
     for (size_t i = 0; i < mf.n_g; i++)
-        WV_TRY(load_group(src->name, &mf.g[i], dir, real_dir, flags, m,
-                          &any_meta, err));
+        WV_TRY(load_group(src->name, &mf.g[i], dir, real_dir, NULL, flags,
+                          m, &any_meta, err));
     m->meta_state = any_meta ? WV__META_FROM_FILE : WV__META_NONE;
 out:
     free(real_dir); /* realpath()'s */
