@@ -864,6 +864,8 @@ static int load_group(const char *what, const struct group *g,
                  w->name);
         WV_CHECK(nb <= SIZE_MAX, WV_RANGE, "%s: weight '%.200s' too large",
                  what, w->name);
+        WV_CHECK(wv_model_find(m, w->name) == NULL, WV_CORRUPT,
+                 "%s: two weights are named '%.200s'", what, w->name);
         const unsigned char *d = (const unsigned char *)"";
         void *owned = NULL;
         size_t k = 0;

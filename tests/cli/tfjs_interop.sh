@@ -207,6 +207,12 @@ one_line_error "expected a number"
 bad twoman '{"weightsManifest": [], "weightsManifest": []}'
 expect 1 "$WV" inspect "$b/sub/twoman.json"
 one_line_error "two weightsManifest keys"
+bad dup '[{"paths": ["s8.bin"], "weights": [{"name": "w", "shape": [1], "dtype": "float32"}, {"name": "w", "shape": [1], "dtype": "float32"}]}]'
+expect 1 "$WV" inspect "$b/sub/dup.json"
+one_line_error "two weights are named 'w'"
+bad big '[{"paths": ["s8.bin"], "weights": [{"name": "w", "shape": [4294967296, 4294967296], "dtype": "float32"}]}]'
+expect 1 "$WV" inspect "$b/sub/big.json"
+one_line_error "its shape overflows"
 # a model.json is read by its path (its shards are beside it), not from
 # memory
 expect 0 py - "$g/layers/model.json" <<'PY'
