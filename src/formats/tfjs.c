@@ -275,6 +275,9 @@ static int parse_spec(struct wv__json *j, struct wspec *w)
                 wv__free(v);
                 v = NULL;
             } else if (strcmp(k, "quantization") == 0 && !json_null(j)) {
+                WV_CHECK(!have_q, WV_CORRUPT,
+                         "%s: a weight has two quantization objects",
+                         j->what);
                 have_q = true;
                 WV_TRY(parse_quant(j, w));
             } else {
