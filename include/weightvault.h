@@ -209,6 +209,8 @@ typedef enum wv_format {
     WV_FMT_MXNET,  /* MXNet NDArray list (.params)                        */
     WV_FMT_GGUF,   /* GGUF v2/v3 (llama.cpp)                              */
     WV_FMT_TFBUNDLE, /* TensorFlow checkpoint (.index + .data-*), read only */
+    WV_FMT_TFJS,   /* TensorFlow.js model.json / weights manifest + .bin
+                      shards, read only                                   */
     WV__FMT_COUNT
 } wv_format;
 
@@ -336,6 +338,10 @@ WV_API int wv_model_read_all(const wv_model *m, void *const *dst,
  * wv_tensor_read, wv_tensor_sha256, wv_model_read_all, saving and
  * committing it return WV_MISUSE. */
 #define WV_LOAD_INDEX 8u
+#define WV_LOAD_TFJS_QUANTIZED 16u /* TF.js: keep uint8/uint16/float16
+                            quantized weights as U8/U16/F16 (metadata
+                            "tfjs.quantization.NAME" holds scale and min)
+                            instead of dequantising them as tfjs does  */
 
 typedef struct wv_load_opts {
     uint32_t struct_size;

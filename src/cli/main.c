@@ -122,6 +122,8 @@ static const char main_help[] =
     "  tensorflow   TensorFlow checkpoints (.index + .data-*): read from\n"
     "               PREFIX, PREFIX.index, a data file, a 'checkpoint' file or\n"
     "               a SavedModel dir; written as PREFIX.index\n"
+    "  tfjs         TensorFlow.js model.json (layers or graph model) or a\n"
+    "               bare weights manifest, with its .bin shards; read only\n"
     "\n"
     "options:\n"
     "  -h, --help                     this text; 'wv CMD --help' (or 'wv\n"
@@ -138,6 +140,7 @@ static const char main_help[] =
 
 static const char inspect_help[] =
     "usage: wv inspect FILE|URL [--json] [--tensor NAME]... [--names N]\n"
+    "                  [--keep-quantized]\n"
     "\n"
     "Show a weights file: its format, its metadata, then one row per tensor\n"
     "(name, dtype, shape, bytes). The file is validated first.\n"
@@ -157,6 +160,10 @@ static const char inspect_help[] =
     "  --names keras  TensorFlow checkpoints: name tensors as a Keras .h5\n"
     "           of the model does (dense/dense/kernel:0, optimizer/...),\n"
     "           not by checkpoint key (--names keys, the default)\n"
+    "  --keep-quantized  TF.js input: keep uint8/uint16/float16-quantized\n"
+    "           weights as U8/U16/F16 (scale and min in the metadata\n"
+    "           tfjs.quantization.NAME) instead of dequantising them as\n"
+    "           tfjs-core's decodeWeights does (the default)\n"
     "  --json   print one JSON object instead, for scripts (reads every\n"
     "           tensor's data, a remote file's too, to hash it):\n"
     "           {\"format\": \"safetensors\", \"metadata\": {\"k\": \"v\"},\n"
@@ -168,7 +175,7 @@ static const char inspect_help[] =
 static const char convert_help[] =
     "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT]\n"
     "                  [--compress] [--nest] [--shard-size SIZE] [--quiet]\n"
-    "                  [--names keys|keras]\n"
+    "                  [--names keys|keras] [--keep-quantized]\n"
     "       (OUT may also be given as -o OUT, as in wv checkout)\n"
     "\n"
     "Convert IN to OUT. The input format is detected from the content; the\n"
@@ -196,6 +203,8 @@ static const char convert_help[] =
     "                npz, pth, keras, mxnet, gguf, tensorflow)\n"
     "  --names keras TensorFlow checkpoint input: name tensors as a Keras\n"
     "                .h5 of the model does (see wv inspect --help)\n"
+    "  --keep-quantized TF.js input: keep quantized weights as stored\n"
+    "                (see wv inspect --help)\n"
     "  --compress    npz only: deflate the members (as savez_compressed)\n"
     "  --nest        pth only: rebuild the dict tree from dotted names\n"
     "  --shard-size SIZE\n"
@@ -423,6 +432,8 @@ static int cmd_inspect(int argc, char **argv)
             if (i + 1 >= argc || cli_names_flag(argv[++i], &lflags) != 0)
                 return cli_usage("inspect", "--names takes keys or keras");
         }
+        else if (strcmp(argv[i], "--keep-quantized") == 0)
+            lflags |= WV_LOAD_TFJS_QUANTIZED;
         else if (strcmp(argv[i], "--tensor") == 0 || strcmp(argv[i], "-t") == 0) {
             if (i + 1 >= argc)
                 return cli_usage("inspect", "%s needs a tensor name", argv[i]);
@@ -576,6 +587,8 @@ static int cmd_convert(int argc, char **argv)
         if (strcmp(a, "--names") == 0) {
             if (i + 1 >= argc || cli_names_flag(argv[++i], &lflags) != 0)
                 return cli_usage("convert", "--names takes keys or keras");
+        } else if (strcmp(a, "--keep-quantized") == 0) {
+            lflags |= WV_LOAD_TFJS_QUANTIZED;
         } else if (strcmp(a, "--dtype") == 0 || strcmp(a, "--format") == 0) {
             if (i + 1 >= argc)
                 return cli_usage("convert", "%s needs a value", a);

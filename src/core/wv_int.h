@@ -349,6 +349,16 @@ extern const struct wv__format_ops wv__fmt_keras;
 extern const struct wv__format_ops wv__fmt_mxnet;
 extern const struct wv__format_ops wv__fmt_gguf;
 extern const struct wv__format_ops wv__fmt_tfbundle;
+extern const struct wv__format_ops wv__fmt_tfjs;
+/* Parse a TF.js model.json or weights manifest in memory, shards untouched
+ * (the fuzz harness): the number of weights (tfjs.c). */
+int wv__tfjs_check_manifest(const void *buf, size_t n, size_t *n_weights,
+                            struct wv__err *err);
+/* The same, then its weights decoded from `data` as every group's shards
+ * (the fuzz harness): how many tensors. */
+int wv__tfjs_check_load(const void *json, size_t n, const void *data,
+                        size_t dn, unsigned flags, size_t *n_tensors,
+                        struct wv__err *err);
 /* A TensorFlow bundle named another way than by its .index (a prefix, a
  * data file, a `checkpoint` state file, a SavedModel directory): the
  * .index path in *out (wv__malloc()ed), else NULL (tfbundle.c). */

@@ -29,6 +29,7 @@ static const struct wv__format_ops *const formats[] = {
     &wv__fmt_pth,
     &wv__fmt_keras,
     &wv__fmt_npz,
+    &wv__fmt_tfjs,     /* JSON with a weightsManifest */
     &wv__fmt_tfbundle, /* last: its magic is at the end of the file */
 };
 #define N_FORMATS (sizeof formats / sizeof formats[0])
@@ -194,7 +195,8 @@ int wv__load_src(const struct wv__src *src_in, const wv_load_opts *o,
                 f = formats[i];
         WV_CHECK(f != NULL, WV_FORMAT,
                  "%s: not a recognised weights file (known formats: "
-                 "safetensors, npy, npz, pth, keras, mxnet, gguf, tensorflow)",
+                 "safetensors, npy, npz, pth, keras, mxnet, gguf, tensorflow, "
+                 "tfjs)",
                  src->name);
     }
     WV_CHECK(wv_model_new(&m) == WV_OK, WV_NOMEM, "out of memory");
@@ -268,7 +270,9 @@ int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
         unsigned char head[64];
         size_t hn = src.size < sizeof head ? (size_t)src.size : sizeof head;
         WV_TRY(wv__src_read(&src, 0, head, hn, err));
-        if (wv__shard_is_index(head, hn)) {
+        /* a JSON object: a shard index, unless it is a TF.js model.json */
+        if (wv__shard_is_index(head, hn) &&
+            !wv__fmt_tfjs.probe(&src, head, hn)) {
             rc = wv__shard_load(path, fd, src.size, opts, out, err);
             goto out;
         }
