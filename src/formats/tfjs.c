@@ -609,8 +609,8 @@ static int open_shard(const char *what, struct shard *sh, bool use_map,
              "%s: shard %s: %s", what, sh->path, strerror(errno));
     WV_CHECK(fstat(sh->fd, &st) == 0 && S_ISREG(st.st_mode), WV_IO,
              "%s: shard %s is not a readable regular file", what, sh->path);
-    sh->src = (struct wv__src){sh->fd, (uint64_t)st.st_size, NULL, sh->path,
-                               NULL, NULL, NULL, 0};
+    sh->src = (struct wv__src){.fd = sh->fd, .size = (uint64_t)st.st_size,
+                               .name = sh->path};
     if (use_map && st.st_size > 0) {
         WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
                  "%s: too large to map", sh->path);
@@ -805,8 +805,9 @@ out:
  * (below dir), or, when mem is given (the fuzz harness), all that source. */
 static int load_group(const char *what, const struct group *g,
                       const char *dir, const char *real_dir,
-                      const struct wv__src *mem, unsigned flags,
-                      wv_model *m, bool *any_meta, struct wv__err *err)
+                      const struct wv__src *mem, struct wv__expand *ex,
+                      unsigned flags, wv_model *m, bool *any_meta,
+                      struct wv__err *err)
 {
     int rc = WV_OK;
     struct shard *sh = NULL;
@@ -828,6 +829,8 @@ static int load_group(const char *what, const struct group *g,
                               err));
             WV_TRY(open_shard(what, &sh[i], !(flags & WV_LOAD_PREAD), m,
                               err));
+            /* the shards are input too: the bound scales with them */
+            wv__expand_add_input(ex, sh[i].src.size);
         }
         sh[i].start = total;
         WV_CHECK(!wv__add_overflow(total, sh[i].src.size, &total), WV_RANGE,
@@ -953,8 +956,9 @@ int wv__tfjs_check_load(const void *json, size_t n, const void *data,
     struct manifest mf = {0};
     wv_model *m = NULL;
     bool any_meta = false;
-    struct wv__src mem = {-1, dn, data ? data : (const void *)"", "<shard>",
-                          NULL, NULL, NULL, 0};
+    struct wv__src mem = {.fd = -1, .size = dn,
+                          .map = data ? data : (const void *)"",
+                          .name = "<shard>"};
     *n_tensors = 0;
     WV_TRY(parse_json(json, n, "<memory>", &mf, err));
     WV_CHECK(wv_model_new(&m) == WV_OK, WV_NOMEM, "out of memory");
@@ -962,8 +966,8 @@ int wv__tfjs_check_load(const void *json, size_t n, const void *data,
         /* the shards repeat `data`: few, so that memory stays bounded */
         WV_CHECK(mf.g[i].n_paths <= 64, WV_UNSUPPORTED,
                  "<memory>: over 64 shards in a group");
-        WV_TRY(load_group("<memory>", &mf.g[i], NULL, NULL, &mem, flags, m,
-                          &any_meta, err));
+        WV_TRY(load_group("<memory>", &mf.g[i], NULL, NULL, &mem, NULL,
+                          flags, m, &any_meta, err));
     }
     *n_tensors = wv_model_count(m);
 out:
@@ -1012,8 +1016,8 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
         any_meta = true;
     }
     for (size_t i = 0; i < mf.n_g; i++)
-        WV_TRY(load_group(src->name, &mf.g[i], dir, real_dir, NULL, flags,
-                          m, &any_meta, err));
+        WV_TRY(load_group(src->name, &mf.g[i], dir, real_dir, NULL,
+                          src->ex, flags, m, &any_meta, err));
     m->meta_state = any_meta ? WV__META_FROM_FILE : WV__META_NONE;
 out:
     free(real_dir); /* realpath()'s */
