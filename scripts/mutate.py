@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """mutate.py -- a mutation run over every format wv reads (issue 14).
 
-Takes seed files of every format (tests/fixtures, plus a deflated .npz and
-a Fletcher-32 HDF5 file built here with numpy/h5py when those import),
+Takes seed files of every format (tests/fixtures, plus a deflated .npz,
+a Fletcher-32 HDF5 file and a shared-storage .pth built here when numpy,
+h5py and torch import, and a TF.js manifest with two shards); a format of
+several files (TensorFlow bundle, TF.js) has one of its files mutated,
 makes mutants of them (bit flips, truncations, byte insertions, small
 overwrites), and runs each mutant through
 
@@ -49,6 +51,20 @@ FIXTURES = [
     ("mxnet", "mxnet/lenet-0001.params"),
     ("mxnet", "mxnet/legacy_ndarray.v0"),
     ("gguf", "gguf/stories260K.gguf"),
+    ("pth", "pth/stianhanssen-mnist_cnn.pt"),
+    ("keras", "h5/keras3-mnist-shreyansh/model.weights.h5"),
+    ("keras", "h5/keras3-mnist-shreyansh/model.keras"),
+]
+# Formats of several files: (format, {name in the work directory: fixture
+# path}, the file mutated, the file named on the command line).
+TF = "tf/b/dpong-Keras_Stock_Price_Prediction/model_weights"
+MULTI = [
+    ("tfbundle", {"m.index": TF + ".index",
+                  "m.data-00000-of-00001": TF + ".data-00000-of-00001"},
+     "m.index", "m.index"),
+    ("tfbundle", {"m.index": TF + ".index",
+                  "m.data-00000-of-00001": TF + ".data-00000-of-00001"},
+     "m.data-00000-of-00001", "m.index"),
 ]
 OUTS = [".safetensors", ".npz", ".pth", ".gguf"]
 
@@ -88,6 +104,40 @@ def generated_seeds(d):
     except ImportError:
         pass
     return seeds
+
+
+def tfjs_seed(d):
+    """A TF.js layers-model manifest with float32, int32 and uint8-quantized
+    weights over two shards (a tensor spans them), written here."""
+    import json
+    import struct
+    sd = os.path.join(d, "tfjs-seed")
+    os.makedirs(sd, exist_ok=True)
+    w = struct.pack("<12f", *[i * 0.25 - 1 for i in range(12)])
+    k = struct.pack("<4i", 1, -2, 3, -4)
+    q = bytes(range(0, 240, 15))
+    blob = w + k + q
+    cut = 30  # inside the first tensor's bytes: it spans both shards
+    with open(os.path.join(sd, "group1-shard1of2.bin"), "wb") as f:
+        f.write(blob[:cut])
+    with open(os.path.join(sd, "group1-shard2of2.bin"), "wb") as f:
+        f.write(blob[cut:])
+    man = {"format": "layers-model", "generatedBy": "mutate.py",
+           "modelTopology": {"class_name": "Sequential", "config": {}},
+           "weightsManifest": [{
+               "paths": ["group1-shard1of2.bin", "group1-shard2of2.bin"],
+               "weights": [
+                   {"name": "dense/kernel", "shape": [3, 4],
+                    "dtype": "float32"},
+                   {"name": "step", "shape": [4], "dtype": "int32"},
+                   {"name": "q/kernel", "shape": [16], "dtype": "float32",
+                    "quantization": {"dtype": "uint8", "scale": 0.01,
+                                     "min": -1.0}}]}]}
+    with open(os.path.join(sd, "model.json"), "w") as f:
+        json.dump(man, f)
+    files = {n: os.path.join(sd, n) for n in os.listdir(sd)}
+    return [("tfjs", files, "model.json", "model.json"),
+            ("tfjs", files, "group1-shard2of2.bin", "model.json")]
 
 
 def mutate(rng, data):
@@ -139,9 +189,20 @@ def main():
 
     work = tempfile.mkdtemp(prefix="wv-mutate-")
     try:
-        seeds = [(f, os.path.join(a.fixtures, p)) for f, p in FIXTURES
-                 if os.path.exists(os.path.join(a.fixtures, p))]
-        seeds += generated_seeds(work)
+        single = [(f, os.path.join(a.fixtures, p)) for f, p in FIXTURES
+                  if os.path.exists(os.path.join(a.fixtures, p))]
+        single += generated_seeds(work)
+        seeds = []
+        for f, p in single:
+            name = "m" + (os.path.splitext(p)[1] or ".bin")
+            if p.endswith(".weights.h5"):
+                name = "m.weights.h5"
+            seeds.append((f, {name: p}, name, name))
+        for f, files, target, arg in MULTI:
+            full = {n: os.path.join(a.fixtures, q) for n, q in files.items()}
+            if all(os.path.exists(q) for q in full.values()):
+                seeds.append((f, full, target, arg))
+        seeds += tfjs_seed(work)
         if not seeds:
             print("mutate: no seed files found", file=sys.stderr)
             return 1
@@ -151,17 +212,23 @@ def main():
         subprocess.run([a.wv, "init", repo], check=True,
                        stdout=subprocess.DEVNULL)
         rng = random.Random(a.seed)
-        blobs = [(f, p, open(p, "rb").read()) for f, p in seeds]
+        blobs = [(f, {n: open(q, "rb").read() for n, q in files.items()},
+                  target, arg, files[target])
+                 for f, files, target, arg in seeds]
         counts = collections.Counter()
         per_fmt = collections.Counter()
         failures = []
+        mdir = os.path.join(work, "mutant")
         for n in range(a.count):
-            fmt, path, data = blobs[n % len(blobs)]
-            kind, mdata = mutate(rng, data)
-            ext = os.path.splitext(path)[1] or ".bin"
-            m = os.path.join(work, "m%s" % ext)
-            with open(m, "wb") as f:
-                f.write(mdata)
+            fmt, datas, target, arg, path = blobs[n % len(blobs)]
+            kind, mdata = mutate(rng, datas[target])
+            shutil.rmtree(mdir, ignore_errors=True)
+            os.makedirs(mdir)
+            for name, data in datas.items():
+                with open(os.path.join(mdir, name), "wb") as f:
+                    f.write(mdata if name == target else data)
+            m = os.path.join(mdir, arg)
+            ext = os.path.splitext(target)[1] or ".bin"
             out = os.path.join(work, "out" + OUTS[n % len(OUTS)])
             if os.path.exists(out):
                 os.unlink(out)
@@ -204,8 +271,9 @@ def main():
                 failures.append((n, fmt, kind, path, bad))
                 if a.keep:
                     os.makedirs(a.keep, exist_ok=True)
-                    keep = os.path.join(a.keep, "mutant-%d%s" % (n, ext))
-                    shutil.copyfile(m, keep)
+                    keep = os.path.join(a.keep, "mutant-%d" % n)
+                    shutil.copytree(mdir, keep)
+                    keep = os.path.join(keep, arg)
                     with open(os.path.join(a.keep, "failures.txt"), "a") as f:
                         f.write("%s: %s\n" % (keep, "; ".join(bad)))
         print("mutation run: seed %d, %d seed files, %d commands" %
