@@ -769,8 +769,10 @@ static int add_tensor(struct ctx *c, const struct tproto *t, wv_dtype dt,
     wv__buf_addc(&c->name, '\0');
     WV_CHECK(!c->name.oom, WV_NOMEM, "out of memory");
     WV_CHECK(t->name_len > 0, WV_CORRUPT,
-             "%s: an initializer without a name (in graph '%.*s')", c->what,
-             (int)(c->prefix.len > 200 ? 200 : c->prefix.len), c->prefix.p);
+             "%s: an initializer without a name (in %s%.*s)", c->what,
+             c->prefix.len ? "the subgraph " : "the main graph",
+             (int)(c->prefix.len > 200 ? 200 : c->prefix.len),
+             c->prefix.len ? c->prefix.p : "");
     WV_CHECK(memchr(t->name, '\0', t->name_len) == NULL &&
                  wv__utf8_valid(t->name, t->name_len),
              WV_CORRUPT, "%s: an initializer's name is not UTF-8 text",
