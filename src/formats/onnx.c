@@ -239,6 +239,8 @@ static void put_text(struct wv__buf *o, const unsigned char *p, size_t n)
 {
     static const char b64[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (n == 0)
+        return;
     if (memchr(p, '\0', n) == NULL && wv__utf8_valid(p, n) &&
         !(n >= 7 && memcmp(p, "base64:", 7) == 0)) {
         wv__buf_add(o, p, n);
@@ -332,7 +334,8 @@ static int parse_tensor(struct ctx *c, const struct wv__pb *parent,
         int want = -1;
         switch (f.num) {
         case 1: {
-            const unsigned char *p = f.data, *e = f.data + f.len;
+            const unsigned char *p = f.data,
+                                *e = f.data ? f.data + f.len : NULL;
             uint64_t v = f.v;
             bool packed = f.wire == WV__PB_LEN;
             WV_CHECK(packed || f.wire == WV__PB_VARINT, WV_CORRUPT,
@@ -445,7 +448,8 @@ static int decode_typed(struct ctx *c, const struct tproto *t,
     while ((k = wv__pb_next(&r, &f, &why)) == 1) {
         if (f.num != t->typed)
             continue;
-        const unsigned char *p = f.data, *e = f.data + f.len;
+        const unsigned char *p = f.data,
+                                *e = f.data ? f.data + f.len : NULL;
         bool packed = f.wire == WV__PB_LEN;
         while (!packed || p < e) {
             uint64_t v = f.v;
@@ -827,7 +831,8 @@ static int read_sparse(struct ctx *c, const struct wv__pb *g,
         else if (f.num == 2 && f.wire == WV__PB_LEN)
             xf = f;
         else if (f.num == 3) {
-            const unsigned char *p = f.data, *e = f.data + f.len;
+            const unsigned char *p = f.data,
+                                *e = f.data ? f.data + f.len : NULL;
             uint64_t v = f.v;
             bool packed = f.wire == WV__PB_LEN;
             while (!packed || p < e) {
@@ -1013,7 +1018,7 @@ static int name_list(struct ctx *c, const struct wv__pb *r,
     if (!any)
         wv__buf_adds(o, "\"\"");
     else
-        wv__json_put_string(o, t.p, t.len);
+        wv__json_put_string(o, t.p ? t.p : "", t.len);
     wv__buf_release(&t);
     WV_CHECK(k == 0, WV_CORRUPT, "%s: graph input/output: %s", c->what, why);
 out:

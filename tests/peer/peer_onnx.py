@@ -410,14 +410,15 @@ def bad(d):
         "'e' is external but also holds data", sub)
 
     # subgraphs nested too deeply
-    g = helper.make_graph([], "leaf", [], [],
-                          initializer=[helper.make_tensor("w", TensorProto.FLOAT, [1], [1.0])])
+    g = leaf = helper.make_graph([], "leaf", [], [],
+                                 initializer=[helper.make_tensor("w", TensorProto.FLOAT,
+                                                                 [1], [1.0])])
     for i in range(17):
         g = helper.make_graph([helper.make_node("If", ["c"], ["o"], then_branch=g,
-                                                else_branch=g, name=f"n{i}")],
+                                                else_branch=leaf, name=f"n{i}")],
                               f"g{i}", [], [])
     m = helper.make_model(helper.make_graph([helper.make_node(
-        "If", ["c"], ["o"], then_branch=g, else_branch=g, name="top")], "deep", [], []))
+        "If", ["c"], ["o"], then_branch=g, else_branch=leaf, name="top")], "deep", [], []))
     put("deep_subgraphs", m.SerializeToString(), 1, "subgraphs nested more than 16 deep")
 
     # sparse initializers
