@@ -8,6 +8,7 @@
 #   - models made with onnx.helper: every typed field packed and unpacked
 #     and raw data for every data type read, external data (also with a
 #     checksum), initializers of If subgraphs with their scoped names,
+#     float8 bits (onnx 1.12 has no float8: checked by hand),
 #     sparse initializers as dense tensors;
 #   - inspect, verify, convert to every writable format (tensors equal),
 #     commit and checkout, and the metadata;
