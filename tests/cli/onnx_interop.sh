@@ -52,6 +52,7 @@ conv=$data/pytorch-converted/test_Conv2d/model.onnx
 expect 0 "$WV" inspect --json "$conv"
 pyjson 'd["format"] == "onnx" and len(d["tensors"]) == 2 and d["metadata"]["onnx.producer_name"] == "pytorch" and d["metadata"]["onnx.opset_import"] == "[{\"domain\": \"\", \"version\": 6}]" and json.loads(d["metadata"]["onnx.inputs"])[0] == "0"'
 for p in "$conv" "$tmp/made/typed.onnx" "$tmp/made/ext/model.onnx" \
+         "$tmp/made/ext/sum.onnx" "$tmp/made/float8.onnx" \
          "$tmp/made/subgraph.onnx" "$tmp/made/sparse.onnx"; do
     expect 0 "$WV" verify "$p"
     has "^ok: .*onnx"

@@ -113,10 +113,11 @@ def count_inits(path):
 def real(top):
     models = sorted(os.path.join(d, f) for d, _, fs in os.walk(top)
                     for f in fs if f.endswith(".onnx"))
-    read = equal = 0
+    read = equal = n_inits = 0
     refused, differ = [], []
     for p in models:
-        if count_inits(p) == 0:
+        k = count_inits(p)
+        if k == 0:
             continue
         read += 1
         try:
@@ -128,9 +129,10 @@ def real(top):
             differ.append(f"{os.path.relpath(p, top)}: {why}")
         else:
             equal += 1
+            n_inits += k
     print(f"libonnx-testdata: {len(models)} models, {read} with initializers "
           f"read, {len(refused)} refused, {len(differ)} differ, {equal} equal "
-          "to numpy_helper")
+          f"to numpy_helper ({n_inits} initializers)")
     for r in refused:
         print("  refused:", r)
     for d in differ:
