@@ -44,6 +44,9 @@
  * size is at most SPARSE_RATIO times the sparse message plus 1 MiB and at
  * most 1 GiB.
  *
+ * Not read: the graphs of training_info (TrainingInfoProto) and of
+ * functions (FunctionProto), which hold no weights of the model itself.
+ *
  * Metadata: onnx.ir_version, onnx.producer_name, onnx.producer_version,
  * onnx.domain, onnx.model_version, onnx.doc_string, onnx.opset_import
  * ([{"domain": "", "version": 13}, ...]), onnx.graph_name, onnx.inputs and
@@ -1117,6 +1120,9 @@ static int read_model(struct ctx *c, const unsigned char *buf, size_t n,
         case 7:
             WV_CHECK(f.wire == WV__PB_LEN, WV_CORRUPT,
                      "%s: the graph field is not length-delimited", c->what);
+            /* protobuf would merge them; no ONNX writer makes two */
+            WV_CHECK(graph.data == NULL, WV_CORRUPT,
+                     "%s: ONNX model with two graph fields", c->what);
             graph = f;
             break;
         case 8: case 14: {

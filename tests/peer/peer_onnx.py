@@ -388,6 +388,8 @@ def bad(d):
         "longer than its message")
     one(tensor_bytes("x", 1, [1], []) + b"\x0b", "group", 1, "group or unknown wire type")
     whole = base.SerializeToString()
+    put("two_graphs", whole + ld(7, base.graph.SerializeToString()), 1,
+        "ONNX model with two graph fields")
     put("truncated", whole[:len(whole) - 5], 1, "longer than its message")
 
     # external data
