@@ -208,9 +208,10 @@ typedef enum wv_format {
     WV_FMT_KERAS,  /* Keras HDF5 (.h5, .weights.h5) and .keras zips      */
     WV_FMT_MXNET,  /* MXNet NDArray list (.params)                        */
     WV_FMT_GGUF,   /* GGUF v2/v3 (llama.cpp)                              */
-    WV_FMT_TFBUNDLE, /* TensorFlow checkpoint (.index + .data-*), read only */
+    WV_FMT_TFBUNDLE, /* TensorFlow checkpoint (.index + .data-*)          */
     WV_FMT_TFJS,   /* TensorFlow.js model.json / weights manifest + .bin
                       shards, read only                                   */
+    WV_FMT_ONNX,   /* ONNX model (.onnx): its initializers, read only    */
     WV__FMT_COUNT
 } wv_format;
 

@@ -389,7 +389,9 @@ def load_file(path, framework="numpy", names=None):
     writing to an array changes private pages only (never the file), and
     torch gets writable tensors. A Hugging Face shard index (*.json) and a
     TensorFlow bundle (named by its prefix, .index, data file, checkpoint
-    file or SavedModel directory) are loaded by path with ``wv_model_load``; its NumPy arrays are then
+    file or SavedModel directory) and an ONNX model (*.onnx, whose external
+    data files lie beside it) are loaded by path with ``wv_model_load``;
+    its NumPy arrays are then
     read-only views of the library's own read-only mapping (torch gets
     copies, since torch tensors cannot be read-only).
     """
@@ -399,7 +401,9 @@ def load_file(path, framework="numpy", names=None):
     opts = _lib.init_struct(_lib.LoadOpts, errbuf=ctypes.addressof(eb),
                             errbuf_size=_lib.ERRBUF_SIZE)
     out = ctypes.c_void_p()
-    if path.endswith(".json") or _tf_bundle_input(path):
+    # ONNX by path too: its external data files are found beside it.
+    if (path.endswith(".json") or path.endswith(".onnx")
+            or _tf_bundle_input(path)):
         rc = L.wv_model_load(_lib.enc(path), ctypes.byref(opts),
                              ctypes.byref(out))
         check(rc, lambda: _lib.dec(eb.value))

@@ -372,6 +372,12 @@ int wv__tfbundle_check_index(const void *buf, size_t n, size_t *n_tensors,
 int wv__tfbundle_check_graph(const void *g, size_t n, size_t *n_names,
                              struct wv__err *err);
 
+extern const struct wv__format_ops wv__fmt_onnx;
+/* Parse an ONNX model in memory (no external data): its tensor count (the
+ * fuzz harness). */
+int wv__onnx_check(const void *buf, size_t n, size_t *n_tensors,
+                   struct wv__err *err);
+
 /* ---- hashing ----------------------------------------------------------- */
 struct wv__sha256;
 struct wv__sha256 *wv__sha256_new(void);

@@ -30,7 +30,8 @@ static const struct wv__format_ops *const formats[] = {
     &wv__fmt_keras,
     &wv__fmt_npz,
     &wv__fmt_tfjs,     /* JSON with a weightsManifest */
-    &wv__fmt_tfbundle, /* last: its magic is at the end of the file */
+    &wv__fmt_tfbundle, /* its magic is at the end of the file */
+    &wv__fmt_onnx,     /* last: no magic, a whole protobuf ModelProto walk */
 };
 #define N_FORMATS (sizeof formats / sizeof formats[0])
 
@@ -196,7 +197,7 @@ int wv__load_src(const struct wv__src *src_in, const wv_load_opts *o,
         WV_CHECK(f != NULL, WV_FORMAT,
                  "%s: not a recognised weights file (known formats: "
                  "safetensors, npy, npz, pth, keras, mxnet, gguf, tensorflow, "
-                 "tfjs)",
+                 "tfjs, onnx)",
                  src->name);
     }
     WV_CHECK(wv_model_new(&m) == WV_OK, WV_NOMEM, "out of memory");
