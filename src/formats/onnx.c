@@ -79,6 +79,7 @@ struct extfile {
 struct ctx {
     const char *what;
     wv_model *m;
+    struct wv__expand *ex; /* the load's amplification budget */
     unsigned flags;
     bool can_ext;      /* the model was opened by path */
     const char *dir;   /* its directory ("" for the current one) */
@@ -580,8 +581,10 @@ static int open_ext(struct ctx *c, const struct tproto *t,
     WV_CHECK(fstat(x->fd, &st) == 0 && S_ISREG(st.st_mode), WV_IO,
              "%s: external data file %s is not a readable regular file",
              c->what, x->path);
-    x->src = (struct wv__src){x->fd, (uint64_t)st.st_size, NULL, x->path,
-                              NULL, NULL, NULL, 0};
+    x->src = (struct wv__src){.fd = x->fd, .size = (uint64_t)st.st_size,
+                              .name = x->path};
+    /* external data is input too: the bound scales with it */
+    wv__expand_add_input(c->ex, (uint64_t)st.st_size);
     if (!(c->flags & WV_LOAD_PREAD) && st.st_size > 0) {
         WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
                  "%s: too large to map", x->path);
@@ -711,7 +714,8 @@ static int tensor_data(struct ctx *c, const struct tproto *t,
              c->what, TNAME(t), field_name(t->typed),
              (unsigned long long)t->n_typed, (unsigned long long)want);
     /* Each value took at least one byte of the message: the allocation is
-     * at most 8 times the input. */
+     * at most 8 times the input; it is charged all the same. */
+    WV_TRY(wv__expand_charge(c->ex, nbytes, c->what, err));
     unsigned char *buf = wv__malloc(nbytes ? (size_t)nbytes : 1);
     WV_CHECK(buf != NULL, WV_NOMEM, "out of memory");
     *owned = buf;
@@ -887,6 +891,7 @@ static int read_sparse(struct ctx *c, const struct wv__pb *g,
              "%s: sparse initializer '%.*s' would be %llu bytes dense, more "
              "than allowed for its %zu-byte message",
              c->what, TNAME(&vt), (unsigned long long)nbytes, sf->len);
+    WV_TRY(wv__expand_charge(c->ex, nbytes, c->what, err));
     dense = wv__calloc(nbytes ? (size_t)nbytes : 1, 1);
     WV_CHECK(dense != NULL, WV_NOMEM, "out of memory");
     size_t es = wv_dtype_size(vdt);
@@ -1247,6 +1252,7 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
     const unsigned char *p = src->map;
     c.what = src->name;
     c.m = m;
+    c.ex = src->ex;
     c.flags = flags;
     c.can_ext = src->fd >= 0 && src->remote_read == NULL;
     const char *slash = strrchr(src->name, '/');
@@ -1282,8 +1288,9 @@ int wv__onnx_check(const void *buf, size_t n, size_t *n_tensors,
 {
     int rc = WV_OK;
     wv_model *m = NULL;
-    struct wv__src src = {-1, n, n ? buf : (const void *)"", "<fuzz>", NULL,
-                          NULL, NULL, 0};
+    struct wv__src src = {.fd = -1, .size = n,
+                          .map = n ? buf : (const void *)"",
+                          .name = "<fuzz>"};
     *n_tensors = 0;
     WV_CHECK(wv_model_new(&m) == WV_OK, WV_NOMEM, "out of memory");
     /* the probe runs for coverage; the reader must hold whatever it says */
