@@ -18,7 +18,8 @@
  *
  * Retries: transport failures that may be transient (refused, reset,
  * timed out, nothing received), 5xx, 429, 408 and S3's RequestTimeout,
- * up to cfg.retries attempts. A request flagged WV__HREQ_NO_RETRY_5XX
+ * up to cfg.retries attempts, and once a 400 that carries no S3 error (a
+ * stray reply on a reused connection); a retry takes a fresh connection. A request flagged WV__HREQ_NO_RETRY_5XX
  * (a conditional ref write whose outcome is unknown after a 500 or a
  * dropped connection) is handed back to the caller instead, which
  * re-reads.
@@ -982,6 +983,9 @@ static int xfer_start(struct wv__http *h, CURLM *m, struct xfer *x)
     if (e == NULL)
         return WV_NOMEM;
     x->e = e;
+    /* a retry never reuses a connection: the last one may be what failed */
+    if (r->attempts > 1)
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     bool sign = h->sign && !(r->flags & WV__HREQ_UNSIGNED);
     if (sign) {
         ok &= add_hdr(&x->hdrs, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
@@ -1152,6 +1156,13 @@ static bool xfer_finish(struct wv__http *h, struct xfer *x, CURLcode res)
     if (code >= 400 && r->resp.len && !r->resp.oom)
         wv__s3xml_field(r->resp.p, r->resp.len, "Code", s3code,
                         sizeof s3code);
+    /* A 400 that is no S3 error (no Code in its body) on a first attempt
+     * is taken for a stray reply on a reused connection: radosgw answers
+     * a refused PUT before reading its body, then parses that body as the
+     * next request ("bad method") and sends 400 to whoever reuses the
+     * connection. Tried once more, on a fresh connection. */
+    if (code == 400 && s3code[0] == '\0' && r->attempts == 1)
+        return true;
     if (code >= 400 || code == 0)
         return wv__http_status_retryable(code, s3code[0] ? s3code : NULL);
     return false;
