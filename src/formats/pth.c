@@ -45,8 +45,39 @@
  * endian storages are swapped into owned copies; deflated members and
  * pread loads read each storage once (CRC-checked) and hand it to its last
  * user or copy ranges out of it. Storages shared by several tensors are
- * fine. TorchScript archives (a <p>/constants.pkl or <p>/code/ member) are
- * refused with a message: their data.pkl pickles TorchScript classes.
+ * fine.
+ *
+ * TorchScript archives (torch.jit.save; a <p>/constants.pkl or <p>/code/
+ * member): data.pkl pickles the module tree as __torch__.<Class> objects
+ * (NEWOBJ, then BUILD with the attribute dict: `training`, parameters,
+ * buffers, submodules, other attributes), read as placeholders. data.pkl
+ * alone does not tell a parameter or buffer from a plain Tensor
+ * attribute (torch.jit.load's state_dict() leaves those out, and lists
+ * non-persistent buffers, which TorchScript does not mark), so the class
+ * declaration in code/<module path>.py decides: its "__parameters__ =
+ * [...]" and "__buffers__ = [...]" lines (read as text; nothing there is
+ * run). Names are those of torch.jit.load(f).state_dict(): per module the
+ * declared parameters, then the declared buffers, in attribute order, then
+ * the attributes holding modules ("class X(Module)"), recursively; shared
+ * submodules appear under each path. Storages come from data/<key>, or
+ * constants/<key> when the constants own that key. constants.pkl itself
+ * (traced constants) and code/ debug records are not read. A class
+ * without its declaration is refused. Writing TorchScript is not
+ * supported: .pth output is always a torch.save state_dict archive.
+ *
+ * Whole-model and object pickles (torch.save(model)), with
+ * WV_LOAD_OBJECTS only (refused otherwise, naming the option): unknown
+ * classes become placeholders (pickle.h; no import, call or __setstate__).
+ * A placeholder whose state holds _parameters and _modules is an
+ * nn.Module: its tensors are named as model.state_dict() names them
+ * (_parameters, then _buffers minus _non_persistent_buffers_set, then
+ * _modules recursively; plain tensor attributes left out); its public
+ * scalar and string attributes become metadata at their dotted path.
+ * Other placeholders contribute their state (and dict items) as
+ * containers, or their constructor arguments when they have no state.
+ * Legacy files name module classes through ('module', class, file,
+ * source) persistent ids: the source is ignored. The depth and visit
+ * bounds above hold through placeholders.
  *
  * Writing: archive/data.pkl, archive/byteorder ("little"), archive/data/<i>
  * (one storage per tensor, keys 0..n-1 in set order; tensors holding the
