@@ -38,7 +38,7 @@ static size_t walk(const struct wv__pk_obj *o, int depth, size_t budget)
         for (size_t i = 0; i < o->n && budget; i++)
             budget = walk(o->items[i], depth + 1, budget);
     if (o->kind == WV__PK_OBJECT) {
-        if (o->s == NULL || o->cls == NULL ||
+        if (o->cls == NULL || o->cls->s == NULL ||
             o->cls->gid != WV__G_PLACEHOLDER)
             abort(); /* a placeholder always names its class */
         if (o->args && budget)

@@ -741,17 +741,15 @@ static int call(struct vm *vm, struct wv__pk_obj *f, struct wv__pk_obj *a,
             a->n == 1 && (a->items[0]->kind == WV__PK_LIST ||
                           a->items[0]->kind == WV__PK_TUPLE)) {
             o->i = 1;
-            for (size_t i = 0; i < a->items[0]->n; i++)
-                VCHECK(add_item(o, a->items[0]->items[i]), WV_NOMEM, "%s",
-                       "out of memory");
+            o->args = a->items[0]; /* shared, not copied: a memoized list
+                                      may be passed many times */
         }
         break;
     case WV__G_PLACEHOLDER:
+        /* Its class name is cls->s (not copied: one memoized global may
+         * be instantiated many times). */
         o = new_obj(vm->pk, WV__PK_OBJECT);
         VCHECK(o != NULL, WV_NOMEM, "%s", "out of memory");
-        o->s = wv__strdup(f->s);
-        VCHECK(o->s != NULL, WV_NOMEM, "%s", "out of memory");
-        o->len = f->len;
         o->args = a;
         o->cls = f;
         break;

@@ -32,10 +32,12 @@ enum wv__pk_kind {
                        the caller                                          */
     WV__PK_TENSOR,  /* storage, dtype, offset, ndim, shape, stride         */
     WV__PK_OPAQUE,  /* an allowed object we do not model (torch.device,
-                       a set -- i == 1, its items kept --, a layout, ...)  */
+                       a set -- i == 1, its items in items and, for
+                       set(list), the list in args --, a layout, ...)     */
     WV__PK_OBJECT   /* placeholder instance of a class the reader does not
-                       know (objects / TorchScript mode): s = its class
-                       "module.name", args = what REDUCE/NEWOBJ passed,
+                       know (objects / TorchScript mode): cls = its GLOBAL
+                       (cls->s "module.name"), args = what REDUCE/NEWOBJ
+                       passed,
                        state = what BUILD set (NULL if none); nothing of
                        the class is imported, called or run                */
 };

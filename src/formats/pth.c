@@ -366,15 +366,23 @@ static bool in_names(const struct wv__buf *b, const char *s, size_t n)
     return false;
 }
 
+static bool in_items(const struct wv__pk_obj *l, const char *s, size_t n)
+{
+    for (size_t i = 0; l && i < l->n; i++)
+        if (l->items[i]->kind == WV__PK_STR && l->items[i]->len == n &&
+            memcmp(l->items[i]->s, s, n) == 0)
+            return true;
+    return false;
+}
+
 static bool in_set(const struct wv__pk_obj *set, const char *s, size_t n)
 {
     if (set == NULL || set->kind != WV__PK_OPAQUE || set->i != 1)
         return false;
-    for (size_t i = 0; i < set->n; i++)
-        if (set->items[i]->kind == WV__PK_STR && set->items[i]->len == n &&
-            memcmp(set->items[i]->s, s, n) == 0)
-            return true;
-    return false;
+    return in_items(set, s, n) ||
+           (set->args && (set->args->kind == WV__PK_LIST ||
+                          set->args->kind == WV__PK_TUPLE) &&
+            in_items(set->args, s, n));
 }
 
 static const struct wv__pk_obj *dict_get(const struct wv__pk_obj *d,
@@ -409,6 +417,21 @@ static int walk_pairs(struct ctx *c, const struct wv__pk_obj *d, int depth,
         return WV_OK;
     for (size_t i = 0; i + 1 < d->n; i += 2) {
         const struct wv__pk_obj *k = d->items[i], *v = d->items[i + 1];
+        /* Scanning counts against the visit bound too (a shared module
+         * with many attributes may be reached many times), in units of
+         * about 64 bytes compared. */
+        size_t units = 1 + (only ? only->len / 64 : 0) +
+                       (skip ? (skip->n + (skip->args ? skip->args->n : 0)) /
+                                   8
+                             : 0);
+        c->visits += units;
+        if (c->visits > MAX_VISITS) {
+            rc = wv__seterr(c->err, WV_FORMAT,
+                            "%s: the pickled object has more than %zu nodes "
+                            "(shared subtrees?)",
+                            c->src->name, MAX_VISITS);
+            break;
+        }
         if (k->kind != WV__PK_STR || memchr(k->s, '\0', k->len))
             continue;
         if (only && !in_names(only, k->s, k->len))
@@ -443,8 +466,9 @@ static int walk_object(struct ctx *c, const struct wv__pk_obj *o, int depth)
     struct wv__err *err = c->err;
     int rc = WV_OK;
     const struct wv__pk_obj *st = o->state;
+    const char *cn = o->cls ? o->cls->s : "?";
 
-    if (c->ts && o->cls && strncmp(o->s, "__torch__", 9) == 0) {
+    if (c->ts && o->cls && strncmp(cn, "__torch__", 9) == 0) {
         struct tscls *k = NULL;
         WV_TRY(ts_class(c, o->cls, &k));
         if (!k->module)
@@ -452,7 +476,7 @@ static int walk_object(struct ctx *c, const struct wv__pk_obj *o, int depth)
         WV_CHECK(st == NULL || st->kind == WV__PK_DICT, WV_FORMAT,
                  "%s: TorchScript module '%.200s' at '%.200s' has a state "
                  "that is not a dict",
-                 c->src->name, o->s, c->path.len ? c->path.p : "(root)");
+                 c->src->name, cn, c->path.len ? c->path.p : "(root)");
         WV_TRY(walk_pairs(c, st, depth, &k->params, NULL, 0));
         WV_TRY(walk_pairs(c, st, depth, &k->bufs, NULL, 0));
         WV_TRY(walk_pairs(c, st, depth, NULL, NULL, 1));
@@ -462,7 +486,7 @@ static int walk_object(struct ctx *c, const struct wv__pk_obj *o, int depth)
     WV_CHECK(c->objects, WV_FORMAT,
              "%s: object of class '%.200s' at '%.200s': read it with "
              "--objects (objects=True in Python, WV_LOAD_OBJECTS)",
-             c->src->name, o->s, c->path.len ? c->path.p : "(root)");
+             c->src->name, cn, c->path.len ? c->path.p : "(root)");
     if (st && st->kind == WV__PK_TUPLE && st->n == 2 &&
         st->items[0]->kind == WV__PK_DICT)
         st = st->items[0]; /* (__dict__, slots) */
