@@ -436,6 +436,19 @@ static const char *const refused_mods[] = {
     "cloudpickle", "joblib", "yaml", "exceptions",
 };
 
+static bool refused_mod(const char *mod, size_t ml)
+{
+    if (ml == 0 || memchr(mod, '\0', ml))
+        return true;
+    for (size_t i = 0; i < COUNT(refused_mods); i++) {
+        size_t rl = strlen(refused_mods[i]);
+        if (ml >= rl && memcmp(mod, refused_mods[i], rl) == 0 &&
+            (ml == rl || mod[rl] == '.'))
+            return true;
+    }
+    return false;
+}
+
 static bool placeholder_ok(const struct vm *vm, const char *mod, size_t ml)
 {
     unsigned ph = vm->pk->placeholders;
@@ -443,15 +456,7 @@ static bool placeholder_ok(const struct vm *vm, const char *mod, size_t ml)
         (streq(mod, ml, "__torch__") ||
          (ml > 10 && memcmp(mod, "__torch__.", 10) == 0)))
         return true;
-    if (!(ph & WV__PK_PH_ANY) || ml == 0 || memchr(mod, '\0', ml))
-        return false;
-    for (size_t i = 0; i < COUNT(refused_mods); i++) {
-        size_t rl = strlen(refused_mods[i]);
-        if (ml >= rl && memcmp(mod, refused_mods[i], rl) == 0 &&
-            (ml == rl || mod[rl] == '.'))
-            return false;
-    }
-    return true;
+    return (ph & WV__PK_PH_ANY) && !refused_mod(mod, ml);
 }
 
 static int make_global(struct vm *vm, const char *mod, size_t ml,
@@ -472,9 +477,11 @@ static int make_global(struct vm *vm, const char *mod, size_t ml,
     VCHECK(g != NULL, WV_FORMAT, "refusing global %.*s.%.*s%s",
            (int)(ml > 100 ? 100 : ml), mod, (int)(nl > 100 ? 100 : nl),
            name,
-           vm->pk->placeholders & WV__PK_PH_ANY
-               ? " (its module is never made a placeholder)"
-               : " (whole-model pickles: read them with --objects)");
+           refused_mod(mod, ml)
+               ? ""
+               : vm->pk->placeholders & WV__PK_PH_ANY
+                     ? " (its module is never made a placeholder)"
+                     : " (whole-model pickles: read them with --objects)");
     struct wv__pk_obj *o = new_obj(vm->pk, WV__PK_GLOBAL);
     VCHECK(o != NULL, WV_NOMEM, "%s", "out of memory");
     o->gid = g->gid;

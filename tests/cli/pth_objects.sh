@@ -176,6 +176,7 @@ expect 0 "$WV" inspect --json "$d/optim.pt"
 for f in evil_os evil_popen evil_eval; do
     expect 1 "$WV" inspect "$d/$f.pt"
     one_line_error "refusing global"
+    grep -q -- "--objects" "$tmp/err" && fail "$f.pt: the refusal suggests --objects"
     expect 1 "$WV" inspect --objects "$d/$f.pt"
     one_line_error "refusing global"
 done
