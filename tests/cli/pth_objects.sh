@@ -15,7 +15,8 @@
 # 3. Without --objects the whole-model files are refused with one line
 #    naming the option; hostile pickles (os.system, subprocess.Popen,
 #    builtins.eval via REDUCE) are refused even with --objects and run
-#    nothing. convert, verify and commit take --objects too.
+#    nothing; a module containing itself hits the depth bound. convert,
+#    verify and commit take --objects too.
 #
 # Env: WV, PYTHON (/usr/bin/python3 with torch).
 set -u
@@ -127,6 +128,13 @@ for nm, fn, args in (("evil_os", _os.system, ("touch " + marker,)),
                      ("evil_popen", subprocess.Popen, (["touch", marker],)),
                      ("evil_eval", builtins.eval, ("open(%r,'w')" % marker,))):
     torch.save({"w": torch.ones(2), "x": Evil(fn, args)}, f"{d}/{nm}.pt")
+# a module that contains itself: the depth bound holds through placeholders
+import collections
+class Loop: pass
+lp = Loop()
+lp.__dict__.update({"_parameters": collections.OrderedDict(w=torch.ones(1)),
+                    "_buffers": {}, "_modules": collections.OrderedDict(x=lp)})
+torch.save(lp, f"{d}/obj_cycle.pt")
 json.dump(expect, open(f"{d}/expect.json", "w"))
 # Make the module unimportable: wv must do without it, torch cannot.
 shutil.rmtree(mdir)
@@ -181,6 +189,8 @@ for f in evil_os evil_popen evil_eval; do
     one_line_error "refusing global"
 done
 [ -e "$d/PWNED" ] && fail "a hostile pickle ran code"
+expect 1 "$WV" inspect --objects "$d/obj_cycle.pt"
+one_line_error "nested deeper than 100 levels"
 
 # The other commands take --objects.
 expect 0 "$WV" convert --objects "$d/obj_net.pt" "$tmp/net.safetensors"
