@@ -5,7 +5,9 @@
  * Every input is loaded from memory as pth. Whatever loads must survive a
  * round trip: saved as pth (flat, and nested when the names allow it),
  * reloaded, it must hold identical tensors (names, dtypes, shapes, bytes)
- * and identical metadata. Any difference abort()s.
+ * and identical metadata. Any difference abort()s. An input refused by
+ * the default load is tried again with WV_LOAD_OBJECTS (whole-model
+ * pickles through placeholders), and must round-trip the same way.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -48,8 +50,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wv_load_opts lo = WV_LOAD_OPTS_INIT;
     wv_model *m = NULL;
     lo.format = WV_FMT_PTH;
-    if (wv_model_load_mem(data, size, &lo, &m) != WV_OK)
-        return 0;
+    if (wv_model_load_mem(data, size, &lo, &m) != WV_OK) {
+        wv_model_free(m);
+        m = NULL;
+        lo.flags = WV_LOAD_OBJECTS;
+        if (wv_model_load_mem(data, size, &lo, &m) != WV_OK)
+            return 0;
+    }
     roundtrip(m, 0);
     roundtrip(m, WV_SAVE_NEST);
     wv_model_free(m);

@@ -343,6 +343,13 @@ WV_API int wv_model_read_all(const wv_model *m, void *const *dst,
                             quantized weights as U8/U16/F16 (metadata
                             "tfjs.quantization.NAME" holds scale and min)
                             instead of dequantising them as tfjs does  */
+#define WV_LOAD_OBJECTS 32u /* .pth: read whole-model and other object
+                            pickles (torch.save(model)): classes the reader
+                            does not know become inert placeholders (never
+                            imported or called) and the tensors are taken
+                            from their state -- a module's by the names of
+                            its state_dict(); scalars become metadata.
+                            Without it such files are refused.          */
 
 typedef struct wv_load_opts {
     uint32_t struct_size;

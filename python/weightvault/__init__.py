@@ -95,7 +95,7 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
     return os.fspath(target)
 
 
-def load(source, *, framework="numpy", names=None):
+def load(source, *, framework="numpy", names=None, objects=False):
     """Load tensors from a file or a repository checkpoint.
 
     Args:
@@ -107,6 +107,11 @@ def load(source, *, framework="numpy", names=None):
         framework: "numpy" (arrays) or "torch" (tensors).
         names: only these tensors (NotFoundError if one is missing). For a
             repository, only their chunks are read.
+        objects: a .pth/.pt whole-model or object pickle
+            (``torch.save(model)``) is read: classes weightvault does not
+            know become inert placeholders (nothing is imported or run) and
+            a module's tensors get the names of its ``state_dict()``.
+            Without it such files are refused.
 
     Returns:
         A :class:`Tensors` dict name -> array/tensor, in file order, with
@@ -128,7 +133,8 @@ def load(source, *, framework="numpy", names=None):
         with Repository(uri) as r:
             return r.checkout(ref or "latest", framework=framework,
                               names=names)
-    return load_file(source, framework=framework, names=names)
+    return load_file(source, framework=framework, names=names,
+                     objects=objects)
 
 
 def load_into(source, target, *, strict=True):

@@ -380,7 +380,7 @@ def _tf_bundle_input(path):
                 and os.path.isfile(path + ".index")))
 
 
-def load_file(path, framework="numpy", names=None):
+def load_file(path, framework="numpy", names=None, objects=False):
     """Load a weights file; safetensors and uncompressed data stay mapped.
 
     The file is mapped by Python copy-on-write (MAP_PRIVATE, readable and
@@ -399,7 +399,8 @@ def load_file(path, framework="numpy", names=None):
     L = _lib.lib()
     eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
     opts = _lib.init_struct(_lib.LoadOpts, errbuf=ctypes.addressof(eb),
-                            errbuf_size=_lib.ERRBUF_SIZE)
+                            errbuf_size=_lib.ERRBUF_SIZE,
+                            flags=_lib.LOAD_OBJECTS if objects else 0)
     out = ctypes.c_void_p()
     # ONNX by path too: its external data files are found beside it.
     if (path.endswith(".json") or path.endswith(".onnx")

@@ -153,6 +153,7 @@ int cmd_init(int argc, char **argv)
 static const char commit_help[] =
     "usage: wv commit REPO[@BRANCH] FILE... [-m MSG] [--meta KEY=VALUE]...\n"
     "                 [--config FILE.json] [--sign NAME.key] [--quiet]\n"
+    "                 [--objects]\n"
     "\n"
     "Store the tensors of FILE (any readable format; several files are\n"
     "merged into one checkpoint, their tensor names must not clash) as a new\n"
@@ -178,6 +179,8 @@ static const char commit_help[] =
     "                    (shown on a terminal for sets of 32 MiB or more);\n"
     "                    the id is printed on stdout either way\n"
     "  --key-file FILE   the key of an encrypted repository (see wv init)\n"
+    "  --objects         .pth FILE: read object pickles (torch.save(model);\n"
+    "                    see wv inspect --help)\n"
     "\n"
     "REPO is a directory, s3://BUCKET/PREFIX or rados://POOL/PREFIX (see\n"
     "'wv init'); 'wv init REPO' creates one.\n";
@@ -193,6 +196,7 @@ int cmd_commit(int argc, char **argv)
     wv_model *set = NULL, *part = NULL;
     char *cfg_text = NULL;
     bool quiet = false;
+    unsigned lflags = 0;
     double t0 = cli_now();
     struct cli_progress prog;
 
@@ -232,6 +236,8 @@ int cmd_commit(int argc, char **argv)
             }
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             quiet = true;
+        } else if (strcmp(a, "--objects") == 0) {
+            lflags |= WV_LOAD_OBJECTS;
         } else if (a[0] == '-' && a[1]) {
             ret = cli_unknown_option("commit", commit_help, a);
             goto out;
@@ -251,7 +257,8 @@ int cmd_commit(int argc, char **argv)
     }
     /* Read everything first: a bad file must not leave a half commit. */
     for (int i = 0; i < n_files; i++) {
-        if ((rc = cli_load(files[i], 0, i == 0 ? &set : &part)) != WV_OK)
+        if ((rc = cli_load(files[i], lflags, i == 0 ? &set : &part)) !=
+            WV_OK)
             goto fail;
         if (part) {
             for (size_t k = 0; k < wv_model_count(part); k++) {

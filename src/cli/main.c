@@ -142,7 +142,7 @@ static const char main_help[] =
 
 static const char inspect_help[] =
     "usage: wv inspect FILE|URL [--json] [--tensor NAME]... [--names N]\n"
-    "                  [--keep-quantized]\n"
+    "                  [--keep-quantized] [--objects]\n"
     "\n"
     "Show a weights file: its format, its metadata, then one row per tensor\n"
     "(name, dtype, shape, bytes). The file is validated first. Any format\n"
@@ -167,6 +167,10 @@ static const char inspect_help[] =
     "           weights as U8/U16/F16 (scale and min in the metadata\n"
     "           tfjs.quantization.NAME) instead of dequantising them as\n"
     "           tfjs-core's decodeWeights does (the default)\n"
+    "  --objects  .pth/.pt input: read whole-model and other object\n"
+    "           pickles (torch.save(model)): unknown classes become inert\n"
+    "           placeholders (never imported, called or run) and a\n"
+    "           module's tensors get its state_dict() names\n"
     "  --json   print one JSON object instead, for scripts (reads every\n"
     "           tensor's data, a remote file's too, to hash it):\n"
     "           {\"format\": \"safetensors\", \"metadata\": {\"k\": \"v\"},\n"
@@ -178,7 +182,7 @@ static const char inspect_help[] =
 static const char convert_help[] =
     "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT]\n"
     "                  [--compress] [--nest] [--shard-size SIZE] [--quiet]\n"
-    "                  [--names keys|keras] [--keep-quantized]\n"
+    "                  [--names keys|keras] [--keep-quantized] [--objects]\n"
     "       (OUT may also be given as -o OUT, as in wv checkout)\n"
     "\n"
     "Convert IN to OUT. The input format is detected from the content; the\n"
@@ -209,6 +213,7 @@ static const char convert_help[] =
     "                .h5 of the model does (see wv inspect --help)\n"
     "  --keep-quantized TF.js input: keep quantized weights as stored\n"
     "                (see wv inspect --help)\n"
+    "  --objects     .pth input: read object pickles (see wv inspect --help)\n"
     "  --compress    npz only: deflate the members (as savez_compressed)\n"
     "  --nest        pth only: rebuild the dict tree from dotted names\n"
     "  --shard-size SIZE\n"
@@ -232,12 +237,13 @@ static const char convert_help[] =
     "never silent.\n";
 
 static const char verify_help[] =
-    "usage: wv verify FILE\n"
+    "usage: wv verify FILE [--objects]\n"
     "       wv verify REPO\n"
     "\n"
     "Validate FILE completely (structure, offsets, sizes, dtypes) and read\n"
     "every byte of every tensor. Prints 'ok' with a summary and exits 0, or\n"
     "prints one line saying what is wrong and exits 1 (3 for I/O errors).\n"
+    "--objects reads .pth object pickles (see wv inspect --help).\n"
     "\n"
     "If the argument is a repository (a directory holding a 'config', or a\n"
     "file:// URI), check all of it: every ref names a checkpoint; every\n"
@@ -438,6 +444,8 @@ static int cmd_inspect(int argc, char **argv)
         }
         else if (strcmp(argv[i], "--keep-quantized") == 0)
             lflags |= WV_LOAD_TFJS_QUANTIZED;
+        else if (strcmp(argv[i], "--objects") == 0)
+            lflags |= WV_LOAD_OBJECTS;
         else if (strcmp(argv[i], "--tensor") == 0 || strcmp(argv[i], "-t") == 0) {
             if (i + 1 >= argc)
                 return cli_usage("inspect", "%s needs a tensor name", argv[i]);
@@ -593,6 +601,8 @@ static int cmd_convert(int argc, char **argv)
                 return cli_usage("convert", "--names takes keys or keras");
         } else if (strcmp(a, "--keep-quantized") == 0) {
             lflags |= WV_LOAD_TFJS_QUANTIZED;
+        } else if (strcmp(a, "--objects") == 0) {
+            lflags |= WV_LOAD_OBJECTS;
         } else if (strcmp(a, "--dtype") == 0 || strcmp(a, "--format") == 0) {
             if (i + 1 >= argc)
                 return cli_usage("convert", "%s needs a value", a);
@@ -681,12 +691,17 @@ static int cmd_verify(int argc, char **argv)
     const char *file = NULL;
     wv_model *m = NULL;
     int rc;
+    unsigned lflags = WV_LOAD_PREAD;
 
     if (cli_want_help(argc, argv)) {
         fputs(verify_help, stdout);
         return 0;
     }
     for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--objects") == 0) {
+            lflags |= WV_LOAD_OBJECTS;
+            continue;
+        }
         if (argv[i][0] == '-' && argv[i][1] != '\0')
             return cli_unknown_option("verify", verify_help, argv[i]);
         if (file != NULL)
@@ -699,7 +714,7 @@ static int cmd_verify(int argc, char **argv)
         return cmd_verify_repo(file);
     /* Read with pread so every byte really comes off the storage and an
      * I/O error is reported as one, not as a SIGBUS from a mapping. */
-    if ((rc = cli_load(file, WV_LOAD_PREAD, &m)) != WV_OK)
+    if ((rc = cli_load(file, lflags, &m)) != WV_OK)
         return cli_exit_code(rc);
     uint64_t total = 0;
     for (size_t i = 0; i < wv_model_count(m); i++)

@@ -32,6 +32,11 @@
  * checked against the bytes left before anything is allocated; integers
  * wider than 256 bytes are refused; memo indices are bounded by the pickle
  * length; STOP needs exactly one object on the stack and no open MARK.
+ * Placeholder mode (pickle.h): an unknown global that qualifies becomes a
+ * WV__G_PLACEHOLDER; REDUCE/NEWOBJ of it make a WV__PK_OBJECT that only
+ * records its arguments, BUILD only records the state, SETITEM(S) on it
+ * record pairs (dict subclasses). Globals of the refused modules (code
+ * execution, imports, files, processes) stay refused in every mode.
  * The object graph may share nodes (memo) and even contain cycles: freeing
  * walks the allocation list, never the graph, and consumers bound their
  * own recursion. Work and memory are linear in the pickle's length, and
@@ -132,6 +137,7 @@ static const char *kind_name(const struct wv__pk_obj *o)
     case WV__PK_GLOBAL: return "global";
     case WV__PK_STORAGE: return "storage";
     case WV__PK_TENSOR: return "tensor";
+    case WV__PK_OBJECT: return "object";
     default: return "object";
     }
 }
@@ -162,6 +168,8 @@ static const struct gdef gtab[] = {
     {"torch.serialization", "_get_layout", WV__G_OPAQUE_CALL, 0, NULL},
     {"builtins", "set", WV__G_OPAQUE_CALL, 0, NULL},
     {"builtins", "frozenset", WV__G_OPAQUE_CALL, 0, NULL},
+    {"__builtin__", "set", WV__G_OPAQUE_CALL, 0, NULL},
+    {"__builtin__", "frozenset", WV__G_OPAQUE_CALL, 0, NULL},
     {"builtins", "bytearray", WV__G_OPAQUE_CALL, 0, NULL},
     {"builtins", "complex", WV__G_OPAQUE_CALL, 0, NULL},
     {"collections", "Counter", WV__G_OPAQUE_CALL, 0, NULL},
@@ -406,14 +414,74 @@ out:
     return rc;
 }
 
+/* Modules whose globals are never made placeholders: their members run
+ * code, import, touch files, processes or the interpreter. A placeholder
+ * never calls anything anyway; refusing them names the attempt. */
+static const char *const refused_mods[] = {
+    "builtins", "__builtin__", "os", "posix", "nt", "subprocess", "sys",
+    "shutil", "importlib", "pickle", "_pickle", "marshal", "runpy",
+    "socket", "code", "codeop", "ctypes", "io", "_io", "pty", "operator",
+    "functools", "types", "inspect", "pydoc", "timeit", "platform",
+    "signal", "multiprocessing", "asyncio", "threading", "tempfile", "glob",
+    "pathlib", "webbrowser", "codecs", "_codecs", "copyreg", "copy_reg",
+    "pip", "setuptools", "distutils", "http", "urllib", "ftplib",
+    "smtplib", "telnetlib", "bdb", "pdb", "trace", "cProfile", "profile",
+    "torch.hub", "torch.jit", "torch._C", "torch.ops", "torch.load",
+    "torch.serialization", "torch.utils.cpp_extension", "numpy.testing",
+    /* protocol 2 writes Python 3 modules under their Python 2 names */
+    "commands", "popen2", "cPickle", "imp", "new", "dl", "thread",
+    "_thread", "urllib2", "httplib", "SocketServer", "socketserver",
+    "posixpath", "ntpath", "genericpath", "zipimport", "pkgutil", "site",
+    "sysconfig", "gc", "weakref", "_ctypes", "cffi", "dill",
+    "cloudpickle", "joblib", "yaml", "exceptions",
+};
+
+static bool refused_mod(const char *mod, size_t ml)
+{
+    if (ml == 0 || memchr(mod, '\0', ml))
+        return true;
+    for (size_t i = 0; i < COUNT(refused_mods); i++) {
+        size_t rl = strlen(refused_mods[i]);
+        if (ml >= rl && memcmp(mod, refused_mods[i], rl) == 0 &&
+            (ml == rl || mod[rl] == '.'))
+            return true;
+    }
+    return false;
+}
+
+static bool placeholder_ok(const struct vm *vm, const char *mod, size_t ml)
+{
+    unsigned ph = vm->pk->placeholders;
+    if ((ph & (WV__PK_PH_TORCHSCRIPT | WV__PK_PH_ANY)) &&
+        (streq(mod, ml, "__torch__") ||
+         (ml > 10 && memcmp(mod, "__torch__.", 10) == 0)))
+        return true;
+    return (ph & WV__PK_PH_ANY) && !refused_mod(mod, ml);
+}
+
 static int make_global(struct vm *vm, const char *mod, size_t ml,
                        const char *name, size_t nl)
 {
     int rc = WV_OK;
+    static const struct gdef ph = {NULL, NULL, WV__G_PLACEHOLDER, 0, NULL};
+    static const struct gdef jid = {NULL, NULL, WV__G_JIT_IDENTITY, 0, NULL};
     const struct gdef *g = find_global(mod, ml, name, nl);
-    VCHECK(g != NULL, WV_FORMAT, "refusing global %.*s.%.*s",
+    if (g == NULL && vm->pk->placeholders && streq(mod, ml, "torch.jit._pickle")
+        && (streq(name, nl, "restore_type_tag") ||
+            (nl > 6 && memcmp(name, "build_", 6) == 0 &&
+             !streq(name, nl, "build_tensor_from_id"))))
+        g = &jid;
+    if (g == NULL && memchr(name, '\0', nl) == NULL &&
+        placeholder_ok(vm, mod, ml))
+        g = &ph;
+    VCHECK(g != NULL, WV_FORMAT, "refusing global %.*s.%.*s%s",
            (int)(ml > 100 ? 100 : ml), mod, (int)(nl > 100 ? 100 : nl),
-           name);
+           name,
+           refused_mod(mod, ml)
+               ? ""
+               : vm->pk->placeholders & WV__PK_PH_ANY
+                     ? " (its module is never made a placeholder)"
+                     : " (whole-model pickles: read them with --objects)");
     struct wv__pk_obj *o = new_obj(vm->pk, WV__PK_GLOBAL);
     VCHECK(o != NULL, WV_NOMEM, "%s", "out of memory");
     o->gid = g->gid;
@@ -527,6 +595,19 @@ static int persid(struct vm *vm)
     struct wv__pk *pk = vm->pk;
     struct wv__pk_obj *pid = vm->stack[vm->sp - 1], *st = NULL;
 
+    /* Legacy torch.save(model): a module class is the persistent id
+     * ('module', class, source file, source); objects mode takes the
+     * (placeholder) class and ignores the source, which is never run. */
+    if (pk->placeholders & WV__PK_PH_ANY && pid->kind == WV__PK_TUPLE &&
+        pid->n == 4 && pid->items[0]->kind == WV__PK_STR &&
+        strcmp(pid->items[0]->s, "module") == 0) {
+        VCHECK(pid->items[1]->kind == WV__PK_GLOBAL &&
+                   pid->items[1]->gid == WV__G_PLACEHOLDER,
+               WV_CORRUPT, "%s", "persistent id ('module', ...) does not "
+               "name a class");
+        vm->stack[vm->sp - 1] = pid->items[1];
+        goto out;
+    }
     VCHECK(pid->kind == WV__PK_TUPLE && (pid->n == 5 || pid->n == 6) &&
                pid->items[0]->kind == WV__PK_STR &&
                strcmp(pid->items[0]->s, "storage") == 0,
@@ -658,6 +739,31 @@ static int call(struct vm *vm, struct wv__pk_obj *f, struct wv__pk_obj *a,
     case WV__G_OPAQUE_CALL:
         o = new_obj(vm->pk, WV__PK_OPAQUE);
         VCHECK(o != NULL, WV_NOMEM, "%s", "out of memory");
+        /* set(iterable) / frozenset(iterable): keep the items (a module's
+         * _non_persistent_buffers_set names buffers to leave out). */
+        if ((strcmp(f->s, "builtins.set") == 0 ||
+             strcmp(f->s, "builtins.frozenset") == 0 ||
+             strcmp(f->s, "__builtin__.set") == 0 ||
+             strcmp(f->s, "__builtin__.frozenset") == 0) &&
+            a->n == 1 && (a->items[0]->kind == WV__PK_LIST ||
+                          a->items[0]->kind == WV__PK_TUPLE)) {
+            o->i = 1;
+            o->args = a->items[0]; /* shared, not copied: a memoized list
+                                      may be passed many times */
+        }
+        break;
+    case WV__G_PLACEHOLDER:
+        /* Its class name is cls->s (not copied: one memoized global may
+         * be instantiated many times). */
+        o = new_obj(vm->pk, WV__PK_OBJECT);
+        VCHECK(o != NULL, WV_NOMEM, "%s", "out of memory");
+        o->args = a;
+        o->cls = f;
+        break;
+    case WV__G_JIT_IDENTITY:
+        VCHECK(a->n >= 1, WV_CORRUPT, "%s of %s without arguments", op,
+               f->s);
+        o = a->items[0];
         break;
     case WV__G_CODECS_ENCODE:
         VCHECK(a->n == 2 && a->items[0]->kind == WV__PK_STR, WV_CORRUPT,
@@ -685,8 +791,15 @@ static int build(struct vm *vm, struct wv__pk_obj *inst,
     int rc = WV_OK;
     if (inst->kind == WV__PK_TENSOR)
         goto out;
+    if (inst->kind == WV__PK_OBJECT) {
+        /* Recorded, never applied: no __setstate__ runs. A second BUILD
+         * (rare) replaces the first. */
+        inst->state = state;
+        goto out;
+    }
     VCHECK(inst->kind == WV__PK_DICT && inst->ordered, WV_FORMAT,
-           "BUILD on a %s (only tensors and OrderedDicts)", kind_name(inst));
+           "BUILD on a %s (only tensors, OrderedDicts and placeholder "
+           "objects)", kind_name(inst));
     if (state->kind != WV__PK_DICT)
         goto out;
     for (size_t i = 0; i + 1 < state->n; i += 2) {
@@ -961,6 +1074,9 @@ static int step(struct vm *vm, bool *stop)
             VCHECK(a->kind == WV__PK_OPAQUE && a->i == 1, WV_FORMAT,
                    "ADDITEMS to a %s (only sets take ADDITEMS)",
                    kind_name(a));
+            for (size_t i = base; i < vm->sp; i++)
+                VCHECK(add_item(a, vm->stack[i]), WV_NOMEM, "%s",
+                       "out of memory");
         }
         vm->sp = base;
         break;
@@ -979,8 +1095,9 @@ static int step(struct vm *vm, bool *stop)
     case 's':
         WV_TRY(need(vm, 3, "SETITEM"));
         a = vm->stack[vm->sp - 3];
-        VCHECK(a->kind == WV__PK_DICT, WV_FORMAT,
-               "SETITEM on a %s (only dicts take SETITEM)", kind_name(a));
+        VCHECK(a->kind == WV__PK_DICT || a->kind == WV__PK_OBJECT,
+               WV_FORMAT, "SETITEM on a %s (only dicts take SETITEM)",
+               kind_name(a));
         VCHECK(add_item(a, vm->stack[vm->sp - 2]) &&
                    add_item(a, vm->stack[vm->sp - 1]),
                WV_NOMEM, "%s", "out of memory");
@@ -993,8 +1110,9 @@ static int step(struct vm *vm, bool *stop)
         VCHECK((vm->sp - base) % 2 == 0, WV_CORRUPT, "%s",
                "SETITEMS with an odd number of items");
         a = vm->stack[base - 1];
-        VCHECK(a->kind == WV__PK_DICT, WV_FORMAT,
-               "SETITEMS on a %s (only dicts take SETITEMS)", kind_name(a));
+        VCHECK(a->kind == WV__PK_DICT || a->kind == WV__PK_OBJECT,
+               WV_FORMAT, "SETITEMS on a %s (only dicts take SETITEMS)",
+               kind_name(a));
         for (size_t i = base; i < vm->sp; i++)
             VCHECK(add_item(a, vm->stack[i]), WV_NOMEM, "%s",
                    "out of memory");
@@ -1035,7 +1153,8 @@ static int step(struct vm *vm, bool *stop)
         if (op == 0x81)
             VCHECK(a->kind == WV__PK_GLOBAL &&
                        (a->gid == WV__G_PARAMETER ||
-                        a->gid == WV__G_ORDEREDDICT),
+                        a->gid == WV__G_ORDEREDDICT ||
+                        a->gid == WV__G_PLACEHOLDER),
                    WV_FORMAT, "refusing NEWOBJ of %s",
                    a->kind == WV__PK_GLOBAL ? a->s : kind_name(a));
         WV_TRY(call(vm, a, b, &o, op == 'R' ? "REDUCE" : "NEWOBJ"));

@@ -4,7 +4,12 @@
  * plain objects, resolves a fixed allowlist of globals to tags, and turns
  * the few torch calls a checkpoint needs (tensor and parameter rebuilds,
  * OrderedDict, torch.Size) into objects of its own. Everything else is
- * refused by name.
+ * refused by name -- unless the caller asks for placeholders
+ * (wv__pk.placeholders): then TorchScript classes (__torch__.*) or, in
+ * objects mode, any class outside a list of refused modules (os, sys,
+ * builtins, subprocess, ...) become inert WV__PK_OBJECT nodes holding the
+ * arguments and state the pickle gave them; no class is ever imported,
+ * called or given its __setstate__.
  */
 #ifndef WV_PICKLE_H
 #define WV_PICKLE_H
@@ -26,8 +31,15 @@ enum wv__pk_kind {
     WV__PK_STORAGE, /* s: key, dtype, numel, loc; data_off/data filled by
                        the caller                                          */
     WV__PK_TENSOR,  /* storage, dtype, offset, ndim, shape, stride         */
-    WV__PK_OPAQUE   /* an allowed object we do not model (torch.device,
-                       a set, a layout, ...)                               */
+    WV__PK_OPAQUE,  /* an allowed object we do not model (torch.device,
+                       a set -- i == 1, its items in items and, for
+                       set(list), the list in args --, a layout, ...)     */
+    WV__PK_OBJECT   /* placeholder instance of a class the reader does not
+                       know (objects / TorchScript mode): cls = its GLOBAL
+                       (cls->s "module.name"), args = what REDUCE/NEWOBJ
+                       passed,
+                       state = what BUILD set (NULL if none); nothing of
+                       the class is imported, called or run                */
 };
 
 /* Globals the reader knows. */
@@ -47,9 +59,17 @@ enum wv__pk_global {
     WV__G_OPAQUE_CALL,       /* torch.device, _get_layout, builtins.set... */
     WV__G_CODECS_ENCODE,     /* _codecs.encode (bytes in protocol 2)       */
     WV__G_TENSOR_TYPE,       /* torch.Tensor                               */
-    WV__G_REFUSED_TENSOR     /* sparse, quantized, meta, nested: refused
+    WV__G_REFUSED_TENSOR,    /* sparse, quantized, meta, nested: refused
                                 when called, with `s` in the message       */
+    WV__G_PLACEHOLDER,       /* objects mode: any other class; calling it
+                                makes a WV__PK_OBJECT (nothing runs)       */
+    WV__G_JIT_IDENTITY       /* torch.jit._pickle.build_* and
+                                restore_type_tag: return the first argument */
 };
+
+/* Which unknown globals become placeholders (wv__pk.placeholders). */
+#define WV__PK_PH_TORCHSCRIPT 1u /* __torch__.* (TorchScript classes)     */
+#define WV__PK_PH_ANY 2u         /* any class outside the refused modules  */
 
 struct wv__pk_obj {
     enum wv__pk_kind kind;
@@ -76,6 +96,8 @@ struct wv__pk_obj {
     uint64_t offset;
     int ndim;
     uint64_t shape[WV_MAX_DIMS], stride[WV_MAX_DIMS];
+    /* OBJECT */
+    struct wv__pk_obj *args, *state, *cls; /* cls: its GLOBAL */
     /* DICT: the weightvault metadata a BUILD attached (see pth.c). */
     struct wv__pk_obj *attr_meta;
     struct wv__pk_obj *next;    /* allocation list                          */
@@ -92,6 +114,8 @@ struct wv__pk {
      * and marks are charged as they grow. */
     struct wv__expand *ex;
     uint64_t mem, charged;
+    /* WV__PK_PH_* bits: unknown globals become inert placeholders. */
+    unsigned placeholders;
 };
 
 void wv__pk_init(struct wv__pk *pk, const char *what, struct wv__err *err);

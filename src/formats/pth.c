@@ -45,8 +45,39 @@
  * endian storages are swapped into owned copies; deflated members and
  * pread loads read each storage once (CRC-checked) and hand it to its last
  * user or copy ranges out of it. Storages shared by several tensors are
- * fine. TorchScript archives (a <p>/constants.pkl or <p>/code/ member) are
- * refused with a message: their data.pkl pickles TorchScript classes.
+ * fine.
+ *
+ * TorchScript archives (torch.jit.save; a <p>/constants.pkl or <p>/code/
+ * member): data.pkl pickles the module tree as __torch__.<Class> objects
+ * (NEWOBJ, then BUILD with the attribute dict: `training`, parameters,
+ * buffers, submodules, other attributes), read as placeholders. data.pkl
+ * alone does not tell a parameter or buffer from a plain Tensor
+ * attribute (torch.jit.load's state_dict() leaves those out, and lists
+ * non-persistent buffers, which TorchScript does not mark), so the class
+ * declaration in code/<module path>.py decides: its "__parameters__ =
+ * [...]" and "__buffers__ = [...]" lines (read as text; nothing there is
+ * run). Names are those of torch.jit.load(f).state_dict(): per module the
+ * declared parameters, then the declared buffers, in attribute order, then
+ * the attributes holding modules ("class X(Module)"), recursively; shared
+ * submodules appear under each path. Storages come from data/<key>, or
+ * constants/<key> when the constants own that key. constants.pkl itself
+ * (traced constants) and code/ debug records are not read. A class
+ * without its declaration is refused. Writing TorchScript is not
+ * supported: .pth output is always a torch.save state_dict archive.
+ *
+ * Whole-model and object pickles (torch.save(model)), with
+ * WV_LOAD_OBJECTS only (refused otherwise, naming the option): unknown
+ * classes become placeholders (pickle.h; no import, call or __setstate__).
+ * A placeholder whose state holds _parameters and _modules is an
+ * nn.Module: its tensors are named as model.state_dict() names them
+ * (_parameters, then _buffers minus _non_persistent_buffers_set, then
+ * _modules recursively; plain tensor attributes left out); its public
+ * scalar and string attributes become metadata at their dotted path.
+ * Other placeholders contribute their state (and dict items) as
+ * containers, or their constructor arguments when they have no state.
+ * Legacy files name module classes through ('module', class, file,
+ * source) persistent ids: the source is ignored. The depth and visit
+ * bounds above hold through placeholders.
  *
  * Writing: archive/data.pkl, archive/byteorder ("little"), archive/data/<i>
  * (one storage per tensor, keys 0..n-1 in set order; tensors holding the
@@ -156,6 +187,16 @@ struct ctx {
     struct wv__zip *z;
     const struct wv__zip_entry **sorted;
     char *prefix;
+    bool objects; /* WV_LOAD_OBJECTS: placeholder objects are walked   */
+    bool ts;      /* a TorchScript archive                              */
+    struct tscls *cls;
+    size_t ncls, ccls;
+};
+
+/* A TorchScript class as its code/ record declares it. */
+struct tscls {
+    bool module;       /* "class X(Module):"                            */
+    struct wv__buf params, bufs; /* "\0name\0name\0" (lookup by strstr) */
 };
 
 static int add_meta(struct ctx *c, const char *key, const char *val,
@@ -205,6 +246,274 @@ static void path_push(struct ctx *c, size_t base, const char *s, size_t n)
     wv__buf_add(&c->path, s, n);
     wv__buf_addc(&c->path, '\0');
     c->path.len--;
+}
+
+static const struct wv__zip_entry *find_rec(struct ctx *c, const char *rec);
+static int flatten(struct ctx *c, const struct wv__pk_obj *o, int depth);
+
+/* The quoted names of a "  __parameters__ = [\"a\", \"b\", ]" line, as
+ * "\0a\0b\0". */
+static void decl_names(const char *l, const char *end, struct wv__buf *b)
+{
+    const char *q = memchr(l, '[', (size_t)(end - l));
+    wv__buf_addc(b, '\0');
+    while (q && q < end && *q != ']') {
+        const char *o = memchr(q, '"', (size_t)(end - q)), *e;
+        if (o == NULL || (e = memchr(o + 1, '"', (size_t)(end - o - 1))) ==
+                             NULL)
+            break;
+        wv__buf_add(b, o + 1, (size_t)(e - o - 1));
+        wv__buf_addc(b, '\0');
+        q = e + 1;
+    }
+}
+
+/* The class behind a TorchScript placeholder: its GLOBAL "__torch__.a.b.X"
+ * is declared as "class X(Module):" in record code/__torch__/a/b.py, with
+ * "__parameters__ = [...]" and "__buffers__ = [...]" lines. Only those
+ * lines are read (as text); the class's code is never run. Cached on the
+ * GLOBAL (its `i` holds the table index + 1). */
+static int ts_class(struct ctx *c, struct wv__pk_obj *g, struct tscls **out)
+{
+    struct wv__err *err = c->err;
+    int rc = WV_OK;
+    const unsigned char *d = NULL;
+    void *own = NULL;
+    struct wv__buf rn = {0}, hd = {0};
+    const char *dot = strrchr(g->s, '.');
+
+    if (g->i > 0 && (size_t)g->i <= c->ncls) {
+        *out = &c->cls[g->i - 1];
+        goto out;
+    }
+    WV_CHECK(dot != NULL && dot[1] != '\0', WV_FORMAT,
+             "%s: TorchScript class '%.200s' has no module", c->src->name,
+             g->s);
+    wv__buf_adds(&rn, "code/");
+    for (const char *p = g->s; p < dot; p++)
+        wv__buf_addc(&rn, *p == '.' ? '/' : *p);
+    wv__buf_adds(&rn, ".py");
+    wv__buf_addc(&rn, '\0');
+    wv__buf_adds(&hd, "class ");
+    wv__buf_adds(&hd, dot + 1);
+    wv__buf_addc(&hd, '(');
+    WV_CHECK(!rn.oom && !hd.oom, WV_NOMEM, "out of memory");
+    const struct wv__zip_entry *e = find_rec(c, rn.p);
+    WV_CHECK(e != NULL && e->size <= SIZE_MAX, WV_FORMAT,
+             "%s: TorchScript class '%.200s' has no record '%.200s%.200s' "
+             "(its parameters and buffers are declared there)",
+             c->src->name, g->s, c->prefix, rn.p);
+    WV_TRY(wv__zip_entry_data(c->z, e, &d, &own, err));
+    if (c->ncls == c->ccls) {
+        size_t cap = c->ccls ? c->ccls * 2 : 8;
+        struct tscls *nc = wv__realloc(c->cls, cap * sizeof *nc);
+        WV_CHECK(nc != NULL, WV_NOMEM, "out of memory");
+        c->cls = nc;
+        c->ccls = cap;
+    }
+    struct tscls *k = &c->cls[c->ncls];
+    memset(k, 0, sizeof *k);
+    c->ncls++;
+    bool found = false, in = false;
+    const char *p = (const char *)d, *end = p + e->size;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        size_t ll = (size_t)(le - p);
+        if (ll > 0 && p[0] != ' ' && p[0] != '\t') {
+            if (in)
+                break; /* the next top-level statement ends the class */
+            if (ll > hd.len && memcmp(p, hd.p, hd.len) == 0) {
+                const char *cb = memchr(p, ')', ll);
+                found = in = true;
+                k->module = cb != NULL &&
+                            (size_t)(cb - p) >= hd.len + 6 &&
+                            memcmp(cb - 6, "Module", 6) == 0;
+            }
+        } else if (in) {
+            const char *t = p;
+            while (t < le && *t == ' ')
+                t++;
+            if ((size_t)(le - t) > 14 && memcmp(t, "__parameters__", 14) == 0)
+                decl_names(t, le, &k->params);
+            else if ((size_t)(le - t) > 11 &&
+                     memcmp(t, "__buffers__", 11) == 0)
+                decl_names(t, le, &k->bufs);
+        }
+        p = nl ? nl + 1 : end;
+    }
+    WV_CHECK(!k->params.oom && !k->bufs.oom, WV_NOMEM, "out of memory");
+    WV_CHECK(found, WV_FORMAT,
+             "%s: record '%.200s' does not declare class '%.200s'",
+             c->src->name, e->name, dot + 1);
+    g->i = (int64_t)c->ncls;
+    *out = k;
+out:
+    wv__free(own);
+    wv__buf_release(&rn);
+    wv__buf_release(&hd);
+    return rc;
+}
+
+static bool in_names(const struct wv__buf *b, const char *s, size_t n)
+{
+    if (b->p == NULL || n == 0)
+        return false;
+    for (size_t i = 0; i + n + 2 <= b->len; i++)
+        if (b->p[i] == '\0' && memcmp(b->p + i + 1, s, n) == 0 &&
+            b->p[i + n + 1] == '\0')
+            return true;
+    return false;
+}
+
+static bool in_items(const struct wv__pk_obj *l, const char *s, size_t n)
+{
+    for (size_t i = 0; l && i < l->n; i++)
+        if (l->items[i]->kind == WV__PK_STR && l->items[i]->len == n &&
+            memcmp(l->items[i]->s, s, n) == 0)
+            return true;
+    return false;
+}
+
+static bool in_set(const struct wv__pk_obj *set, const char *s, size_t n)
+{
+    if (set == NULL || set->kind != WV__PK_OPAQUE || set->i != 1)
+        return false;
+    return in_items(set, s, n) ||
+           (set->args && (set->args->kind == WV__PK_LIST ||
+                          set->args->kind == WV__PK_TUPLE) &&
+            in_items(set->args, s, n));
+}
+
+static const struct wv__pk_obj *dict_get(const struct wv__pk_obj *d,
+                                         const char *key)
+{
+    if (d == NULL || d->kind != WV__PK_DICT)
+        return NULL;
+    for (size_t i = 0; i + 1 < d->n; i += 2)
+        if (d->items[i]->kind == WV__PK_STR &&
+            strcmp(d->items[i]->s, key) == 0)
+            return d->items[i + 1];
+    return NULL;
+}
+
+static bool is_scalar(const struct wv__pk_obj *v)
+{
+    return v->kind == WV__PK_INT || v->kind == WV__PK_BIGINT ||
+           v->kind == WV__PK_FLOAT || v->kind == WV__PK_BOOL ||
+           v->kind == WV__PK_STR;
+}
+
+/* Tensors of the (name -> value) pairs of dict d at path.name, optionally
+ * only names in `only` (TorchScript declarations) and not in `skip` (a
+ * module's non-persistent buffers). */
+static int walk_pairs(struct ctx *c, const struct wv__pk_obj *d, int depth,
+                      const struct wv__buf *only, const struct wv__pk_obj *skip,
+                      int what)
+{
+    int rc = WV_OK;
+    size_t base = c->path.len;
+    if (d == NULL || d->kind != WV__PK_DICT)
+        return WV_OK;
+    for (size_t i = 0; i + 1 < d->n; i += 2) {
+        const struct wv__pk_obj *k = d->items[i], *v = d->items[i + 1];
+        /* Scanning counts against the visit bound too (a shared module
+         * with many attributes may be reached many times), in units of
+         * about 64 bytes compared. */
+        size_t units = 1 + (only ? only->len / 64 : 0) +
+                       (skip ? (skip->n + (skip->args ? skip->args->n : 0)) /
+                                   8
+                             : 0);
+        c->visits += units;
+        if (c->visits > MAX_VISITS) {
+            rc = wv__seterr(c->err, WV_FORMAT,
+                            "%s: the pickled object has more than %zu nodes "
+                            "(shared subtrees?)",
+                            c->src->name, MAX_VISITS);
+            break;
+        }
+        if (k->kind != WV__PK_STR || memchr(k->s, '\0', k->len))
+            continue;
+        if (only && !in_names(only, k->s, k->len))
+            continue;
+        if (in_set(skip, k->s, k->len))
+            continue;
+        bool take = what == 0 ? v->kind == WV__PK_TENSOR
+                  : what == 1 ? v->kind == WV__PK_OBJECT
+                              : is_scalar(v) && k->s[0] != '_';
+        if (!take)
+            continue;
+        path_push(c, base, k->s, k->len);
+        rc = flatten(c, v, depth + 1);
+        c->path.len = base;
+        if (c->path.p)
+            c->path.p[base] = '\0';
+        if (rc != WV_OK)
+            break;
+    }
+    return rc;
+}
+
+/* A placeholder object. A torch.nn.Module (its state has _parameters)
+ * gives exactly model.state_dict()'s names: _parameters, then _buffers
+ * without _non_persistent_buffers_set, then _modules recursively; its
+ * public scalar attributes become metadata. A TorchScript module gives
+ * torch.jit.load(f).state_dict()'s names: its attributes declared in
+ * __parameters__, then __buffers__ (code/), then attributes holding
+ * modules. Any other object: its state (and dict items) as containers. */
+static int walk_object(struct ctx *c, const struct wv__pk_obj *o, int depth)
+{
+    struct wv__err *err = c->err;
+    int rc = WV_OK;
+    const struct wv__pk_obj *st = o->state;
+    const char *cn = o->cls ? o->cls->s : "?";
+
+    if (c->ts && o->cls && strncmp(cn, "__torch__", 9) == 0) {
+        struct tscls *k = NULL;
+        WV_TRY(ts_class(c, o->cls, &k));
+        if (!k->module)
+            goto out; /* a TorchScript class: not in state_dict() */
+        WV_CHECK(st == NULL || st->kind == WV__PK_DICT, WV_FORMAT,
+                 "%s: TorchScript module '%.200s' at '%.200s' has a state "
+                 "that is not a dict",
+                 c->src->name, cn, c->path.len ? c->path.p : "(root)");
+        WV_TRY(walk_pairs(c, st, depth, &k->params, NULL, 0));
+        WV_TRY(walk_pairs(c, st, depth, &k->bufs, NULL, 0));
+        WV_TRY(walk_pairs(c, st, depth, NULL, NULL, 1));
+        WV_TRY(walk_pairs(c, st, depth, NULL, NULL, 2));
+        goto out;
+    }
+    WV_CHECK(c->objects, WV_FORMAT,
+             "%s: object of class '%.200s' at '%.200s': read it with "
+             "--objects (objects=True in Python, WV_LOAD_OBJECTS)",
+             c->src->name, cn, c->path.len ? c->path.p : "(root)");
+    if (st && st->kind == WV__PK_TUPLE && st->n == 2 &&
+        st->items[0]->kind == WV__PK_DICT)
+        st = st->items[0]; /* (__dict__, slots) */
+    if (dict_get(st, "_parameters") && dict_get(st, "_modules")) {
+        const struct wv__pk_obj *mods = dict_get(st, "_modules");
+        WV_TRY(walk_pairs(c, dict_get(st, "_parameters"), depth, NULL, NULL,
+                          0));
+        WV_TRY(walk_pairs(c, dict_get(st, "_buffers"), depth, NULL,
+                          dict_get(st, "_non_persistent_buffers_set"), 0));
+        WV_TRY(walk_pairs(c, mods, depth, NULL, NULL, 1));
+        WV_TRY(walk_pairs(c, st, depth, NULL, NULL, 2));
+        goto out;
+    }
+    if (st)
+        WV_TRY(flatten(c, st, depth + 1));
+    if (o->n > 0) {
+        struct wv__pk_obj fake;
+        memset(&fake, 0, sizeof fake);
+        fake.kind = WV__PK_DICT;
+        fake.items = o->items;
+        fake.n = o->n;
+        WV_TRY(flatten(c, &fake, depth + 1));
+    }
+    if (st == NULL && o->n == 0 && o->args && o->args->n > 0)
+        WV_TRY(flatten(c, o->args, depth + 1));
+out:
+    return rc;
 }
 
 static int flatten(struct ctx *c, const struct wv__pk_obj *o, int depth)
@@ -258,6 +567,9 @@ static int flatten(struct ctx *c, const struct wv__pk_obj *o, int depth)
         break;
     case WV__PK_TENSOR:
         WV_TRY(add_tref(c, (struct wv__pk_obj *)o));
+        break;
+    case WV__PK_OBJECT:
+        WV_TRY(walk_object(c, o, depth));
         break;
     case WV__PK_INT:
     case WV__PK_BIGINT: {
@@ -595,13 +907,9 @@ static int load_zip(struct ctx *c)
                  "'%.200s'",
                  nm, e->name, c->prefix);
         const char *rest = e->name + pl;
-        WV_CHECK(strcmp(rest, "constants.pkl") != 0 &&
-                     strncmp(rest, "code/", 5) != 0,
-                 WV_FORMAT,
-                 "%s: TorchScript archive (member '%.200s') is not "
-                 "supported: load it with torch.jit.load and torch.save "
-                 "its state_dict()",
-                 nm, e->name);
+        if (strcmp(rest, "constants.pkl") == 0 ||
+            strncmp(rest, "code/", 5) == 0)
+            c->ts = true;
         c->sorted[i] = e;
     }
     qsort(c->sorted, z.n_ents, sizeof *c->sorted, cmp_ent);
@@ -637,6 +945,8 @@ static int load_zip(struct ctx *c)
     char what[512];
     snprintf(what, sizeof what, "%s: record '%.200s'", nm, e->name);
     c->pk.what = what;
+    if (c->ts)
+        c->pk.placeholders |= WV__PK_PH_TORCHSCRIPT;
     WV_TRY(run_pickle(c, pd, (size_t)e->size, &root, e->name));
     c->pk.what = nm;
     WV_TRY(finish(c, root));
@@ -650,6 +960,17 @@ static int load_zip(struct ctx *c)
         wv__buf_addc(&rn, '\0');
         WV_CHECK(!rn.oom, WV_NOMEM, "out of memory");
         s->ent = find_rec(c, rn.p);
+        if (s->ent == NULL && c->ts) {
+            /* TorchScript shares storage keys between data.pkl and
+             * constants.pkl: a storage written with the constants is not
+             * written again under data/. */
+            rn.len = 0;
+            wv__buf_adds(&rn, "constants/");
+            wv__buf_adds(&rn, st->s);
+            wv__buf_addc(&rn, '\0');
+            WV_CHECK(!rn.oom, WV_NOMEM, "out of memory");
+            s->ent = find_rec(c, rn.p);
+        }
         wv__buf_release(&rn);
         WV_CHECK(st->legacy == false, WV_CORRUPT,
                  "%s: storage '%.100s' has a legacy 6-item persistent id "
@@ -818,7 +1139,6 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
     struct ctx c;
     unsigned char h[14];
     size_t hn = src->size < sizeof h ? (size_t)src->size : sizeof h;
-    (void)flags;
 
     memset(&c, 0, sizeof c);
     c.src = src;
@@ -826,6 +1146,9 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
     c.err = err;
     wv__pk_init(&c.pk, src->name, err);
     c.pk.ex = src->ex;
+    c.objects = (flags & WV_LOAD_OBJECTS) != 0;
+    if (c.objects)
+        c.pk.placeholders = WV__PK_PH_ANY;
     WV_TRY(wv__src_read(src, 0, h, hn, err));
     if (is_legacy(h, hn)) {
         WV_TRY(load_legacy(&c));
@@ -844,6 +1167,11 @@ out:
     wv__free(c.sd);
     wv__free(c.sorted);
     wv__free(c.prefix);
+    for (size_t i = 0; i < c.ncls; i++) {
+        wv__buf_release(&c.cls[i].params);
+        wv__buf_release(&c.cls[i].bufs);
+    }
+    wv__free(c.cls);
     wv__buf_release(&c.path);
     wv__pk_free(&c.pk);
     return rc;

@@ -260,9 +260,15 @@ rule("byteorder_bad",
 rule("member_outside_prefix",
      archive(good_pkl(T), extra=(("other/file", b"x"),)),
      "member 'other/file' lies outside the archive directory 'archive/'")
-rule("torchscript_refused",
-     archive(good_pkl(T), extra=(("archive/constants.pkl", b"\x80\x02)."),)),
-     "TorchScript archive")
+# TorchScript: a module's parameters and buffers are declared in code/
+TS_PKL = b"\x80\x02c__torch__\nM\nq\x00)\x81}(" + s("w") + T + b"ub."
+rule("torchscript_no_class_record",
+     archive(TS_PKL, extra=(("archive/constants.pkl", b"\x80\x02)."),)),
+     "TorchScript class '__torch__.M' has no record 'archive/code/__torch__.py'")
+rule("torchscript_class_undeclared",
+     archive(TS_PKL, extra=(("archive/code/__torch__.py",
+                             b"class N(Module):\n  __parameters__ = [\"w\", ]\n"),)),
+     "does not declare class 'M'")
 # --- legacy stream --------------------------------------------------------
 MAGIC = b"\x80\x02\x8a\x0a" + bytes.fromhex("6cfc9c46f9206aa85019") + b"."
 PROTO = b"\x80\x02M\xe9\x03."
