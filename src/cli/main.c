@@ -387,6 +387,13 @@ int cli_load_some(const char *path, unsigned flags, const char *const *names,
         return rc;
     if (rc != WV_OK)
         cli_die(errbuf[0] ? errbuf : wv_strerror(rc));
+    /* What a reader left out of the set (Keras: objects of a full-model
+     * file outside model_weights and optimizer_weights' weight_names). */
+    const char *sk =
+        rc == WV_OK ? wv_model_get_meta(*m, "keras.skipped_objects") : NULL;
+    if (sk)
+        fprintf(stderr, "wv: warning: %s: not read (not weights Keras "
+                "lists): %.2000s\n", path, sk);
     return rc;
 }
 
