@@ -659,6 +659,7 @@ static int cmd_convert(int argc, char **argv)
                 wv_format_name(so.format), wv_model_meta_count(m),
                 wv_model_meta_count(m) == 1 ? "y" : "ies", in);
     cli_warn_opaque(m, &so, out);
+    cli_warn_layout(m, &so, out, (lflags & WV_LOAD_KERAS_NAMES) != 0);
     cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
     if (prog.on) {
         so.progress = cli_progress_cb;

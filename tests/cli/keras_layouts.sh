@@ -10,6 +10,9 @@
 # 2. Nothing dropped without a word: objects of a full-model file outside
 #    model_weights, and optimizer datasets weight_names does not list, are
 #    named in one warning line.
+# 3. Honest writes: a set that is not Keras written to .h5/.weights.h5
+#    warns once that the file has no Keras layout (and how to get one);
+#    Keras sources do not warn; BF16 warns of HDF5's opaque type.
 #
 # Env: WV, WV_FIXTURES, PYTHON (/usr/bin/python3 with h5py).
 set -u
@@ -71,4 +74,25 @@ one_line_error 'not read.*"extra".*"optimizer_weights/RMSprop/stray"'
 has 'optimizer/vars/6'
 expect 0 "$WV" convert "$tmp/extra.h5" "$tmp/extra.safetensors" -q
 one_line_error 'extra\.h5: not read'
+# ---- 3. honest writes ----------------------------------------------------------
+# a set that is not Keras gets its tensors written and one warning that
+# says there is no Keras layout and how to get one
+make_st "$tmp/plain.safetensors" 3 0.01
+for out in plain.h5 plain.weights.h5; do
+    expect 0 "$WV" convert "$tmp/plain.safetensors" "$tmp/$out" -q
+    one_line_error "$out: the source is not a Keras model.*no Keras layout.*--names keras"
+    expect 0 "$WV" inspect "$tmp/$out"
+    has 'layer0.weight'
+done
+# Keras sources, also through safetensors, and Keras 3 names: no warning
+for src in "$M3/model.weights.h5" "$tmp/2.safetensors" "$BOSTON"; do
+    for out in k.h5 k.weights.h5; do
+        expect 0 "$WV" convert "$src" "$tmp/$out" -q
+        [ -s "$tmp/err" ] && fail "$src -> $out warned: $(cat "$tmp/err")"
+    done
+done
+# BF16 to HDF5: the opaque-type warning (one line, and no layout warning
+# for a Keras source)
+expect 0 "$WV" convert "$M3/model.weights.h5" "$tmp/bf.weights.h5" --dtype BF16 -q
+one_line_error 'HDF5 has no BF16 type.*opaque'
 finish
