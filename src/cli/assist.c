@@ -288,3 +288,47 @@ void cli_warn_opaque(const wv_model *m, const wv_save_opts *so,
             : first == WV_F8_E4M3 ? "float8_e4m3fn"
                                   : "float8_e5m2");
 }
+
+/* Keras' own names: ".../vars/<digits>" (Keras 3) or a TensorFlow
+ * variable name "...:<digits>" below a layer (Keras 2). */
+static bool keras_name(const char *s)
+{
+    const char *slash = strrchr(s, '/'), *colon = strrchr(s, ':');
+    const char *d = NULL;
+    if (slash && slash - s >= 4 && strncmp(slash - 4, "vars", 4) == 0 &&
+        (slash - s == 4 || slash[-5] == '/'))
+        d = slash + 1;
+    else if (slash && colon && colon > slash)
+        d = colon + 1;
+    if (d == NULL || *d == '\0')
+        return false;
+    for (; *d; d++)
+        if (*d < '0' || *d > '9')
+            return false;
+    return true;
+}
+
+void cli_warn_layout(const wv_model *m, const wv_save_opts *so,
+                     const char *out, bool keras_names)
+{
+    size_t n = wv_model_count(m);
+    if (so->format != WV_FMT_KERAS || n == 0 || keras_names)
+        return;
+    if (strcmp(wv_model_source_format(m), "keras") == 0 ||
+        wv_model_get_meta(m, "keras.layer_names") != NULL ||
+        wv_model_get_meta(m, "keras.vars") != NULL ||
+        wv_model_get_meta(m, "keras.model_config") != NULL)
+        return;
+    size_t i = 0;
+    while (i < n && keras_name(wv_tensor_name(wv_model_tensor(m, i))))
+        i++;
+    if (i == n)
+        return;
+    fprintf(stderr,
+            "wv: warning: %s: the source is not a Keras model: the file "
+            "holds its tensors as HDF5 datasets but no Keras layout (Keras "
+            "cannot load it); convert a Keras .h5, .weights.h5 or .keras "
+            "file, or a TensorFlow checkpoint with --names keras, to get "
+            "one\n",
+            out);
+}

@@ -101,6 +101,11 @@ void cli_progress_end(struct cli_progress *p, bool ok);
  * opaque type (BF16 and F8 in Keras HDF5). */
 void cli_warn_opaque(const wv_model *m, const wv_save_opts *so,
                      const char *out);
+/* A warning on stderr when saving m to out with so writes Keras HDF5 from
+ * a set without a Keras layout (not read from Keras, no Keras metadata,
+ * names not Keras' own; keras_names: read with --names keras). */
+void cli_warn_layout(const wv_model *m, const wv_save_opts *so,
+                     const char *out, bool keras_names);
 /* Sets at least this large get a progress bar in convert, commit and
  * checkout. */
 #define CLI_PROGRESS_MIN ((uint64_t)32 << 20)

@@ -502,6 +502,7 @@ int cmd_checkout(int argc, char **argv)
     }
     cli_progress_end(&prog, true);
     cli_warn_opaque(m, &so, outp);
+    cli_warn_layout(m, &so, outp, false);
     cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
     if (prog.on) {
         so.progress = cli_progress_cb;

@@ -397,6 +397,13 @@ int cli_load_some(const char *path, unsigned flags, const char *const *names,
         return rc;
     if (rc != WV_OK)
         cli_die(errbuf[0] ? errbuf : wv_strerror(rc));
+    /* What a reader left out of the set (Keras: objects of a full-model
+     * file outside model_weights and optimizer_weights' weight_names). */
+    const char *sk =
+        rc == WV_OK ? wv_model_get_meta(*m, "keras.skipped_objects") : NULL;
+    if (sk)
+        fprintf(stderr, "wv: warning: %s: not read (not weights Keras "
+                "lists): %.2000s\n", path, sk);
     return rc;
 }
 
@@ -666,6 +673,7 @@ static int cmd_convert(int argc, char **argv)
                 wv_format_name(so.format), wv_model_meta_count(m),
                 wv_model_meta_count(m) == 1 ? "y" : "ies", in);
     cli_warn_opaque(m, &so, out);
+    cli_warn_layout(m, &so, out, (lflags & WV_LOAD_KERAS_NAMES) != 0);
     cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
     if (prog.on) {
         so.progress = cli_progress_cb;

@@ -16,7 +16,10 @@
  *                   /<layer>/<weight_name> datasets ("dense/kernel:0")
  *   legacy model    / attrs model_config, training_config, backend, ...
  *                   /model_weights = the legacy weights layout above
- *                   /optimizer_weights (not read)
+ *                   /optimizer_weights attr weight_names (list, Keras'
+ *                   order of the optimizer's variables), datasets at
+ *                   those paths ("RMSprop/dense/kernel/rms:0",
+ *                   "adam/dense_kernel_momentum")
  *   Keras 3         /layers/<l>/vars/<i>, /optimizer/vars/<i>, /vars;
  *                   every vars group has attribute name=<object name>
  *   .keras zip      metadata.json, config.json, model.weights.h5
@@ -38,6 +41,20 @@
  * datasets its layers' weight_names list, in that order (Keras' own
  * order: trainable then non-trainable), then every other dataset in name
  * order, digit-only names compared as numbers (vars/2 before vars/10).
+ * A full-model file's /optimizer_weights: the datasets its weight_names
+ * lists become tensors "optimizer/vars/<i>", i the position in that list,
+ * which is how Keras 3 names the same variables in .weights.h5 (the
+ * fixture's model.h5 and model.weights.h5 agree bit for bit); the list
+ * itself is metadata "keras.optimizer_weight_names" (a JSON array). The
+ * walk of optimizer_weights obeys the same link, nesting and alias rules
+ * (one group list for both trees). What a full-model file holds beside
+ * model_weights and optimizer_weights, and optimizer datasets weight_names
+ * does not list, are not read: their paths are metadata
+ * "keras.skipped_objects" (a JSON array), which the CLI prints as a
+ * warning. With layer_names, the paths its layers' weight_names list are
+ * metadata "keras.weight_names" (a JSON array, in that order), so the
+ * writer can restore Keras' order of a layer's weights after a trip
+ * through a format that sorts tensors by name.
  * Datasets: external storage and virtual layouts are refused; contiguous
  * data must lie inside the file; any dataset must not declare more than
  * 1 MiB + 1000 times the bytes it stores (Keras' shape-bomb rule).
@@ -71,8 +88,15 @@
  * appearance; each layer group gets weight_names (fixed-length NULLPAD
  * strings, or an empty float64 array as Keras 2 writes for weightless
  * layers), the weights root gets layer_names, backend and keras_version
- * (defaults "tensorflow", "2.15.0"). With "keras.model_config" present the
- * full-model layout is written (weights under /model_weights). Keras 3:
+ * (defaults "tensorflow", "2.15.0"); a layer's weight_names follow the
+ * order of "keras.weight_names" where it names them. With
+ * "keras.model_config" present the full-model layout is written (weights
+ * under /model_weights) and tensors "optimizer/vars/<i>" go to
+ * /optimizer_weights in the order of i, at the paths (and weight_names) of
+ * "keras.optimizer_weight_names" when it names one per tensor, else at
+ * their own names. "keras.skipped_objects" and "keras.weight_names" are
+ * never written as attributes, "keras.optimizer_weight_names" not when
+ * the optimizer_weights group holds it. Keras 3:
  * each "vars" group gets attribute name=<its parent group's name>.
  * Metadata "keras.X" becomes root attribute X (a vlen string), any other
  * key K root attribute K, and those K are listed in the root attribute
@@ -1128,8 +1152,10 @@ out:
     return rc;
 }
 
-static int read_dataset(struct kr *k, hid_t root, const char *name,
-                        wv_model *m, struct wv__err *err)
+/* Dataset `name` (a path below `root`) as tensor `tname`. */
+static int read_dataset_as(struct kr *k, hid_t root, const char *name,
+                           const char *tname, wv_model *m,
+                           struct wv__err *err)
 {
     int rc = WV_OK;
     hid_t did = -1, tid = -1, sid = -1, dcpl = -1, mem = -1;
@@ -1144,7 +1170,7 @@ static int read_dataset(struct kr *k, hid_t root, const char *name,
     WV_CHECK(did >= 0, WV_CORRUPT, "%s: dataset '%.200s' cannot be opened: "
              "%s", k->fname, name, h5why(why));
     bool aliased;
-    WV_TRY(alias_dataset(k, did, name, m, &aliased, err));
+    WV_TRY(alias_dataset(k, did, tname, m, &aliased, err));
     if (aliased)
         goto out;
     dcpl = H5Dget_create_plist(did);
@@ -1210,7 +1236,7 @@ static int read_dataset(struct kr *k, hid_t root, const char *name,
     }
     int nf = H5Pget_nfilters(dcpl);
     if (off != HADDR_UNDEF && nf == 0 && !conv) {
-        rc = wv__model_add(m, name, strlen(name), dt, ndim, shape,
+        rc = wv__model_add(m, tname, strlen(tname), dt, ndim, shape,
                            k->img + off, (size_t)nbytes, NULL, err);
         goto out;
     }
@@ -1222,7 +1248,7 @@ static int read_dataset(struct kr *k, hid_t root, const char *name,
                  H5Dread(did, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, owned) >= 0,
              WV_CORRUPT, "%s: dataset '%.200s' cannot be read: %s",
              k->fname, name, h5why(why));
-    rc = wv__model_add(m, name, strlen(name), dt, ndim, shape,
+    rc = wv__model_add(m, tname, strlen(tname), dt, ndim, shape,
                        nbytes ? owned : "", (size_t)nbytes, owned, err);
     owned = NULL;
 out:
@@ -1233,6 +1259,12 @@ out:
     hclose(&dcpl, H5Pclose);
     hclose(&did, H5Dclose);
     return rc;
+}
+
+static int read_dataset(struct kr *k, hid_t root, const char *name,
+                        wv_model *m, struct wv__err *err)
+{
+    return read_dataset_as(k, root, name, name, m, err);
 }
 
 /* Index of path `p` in the walk's list, or SIZE_MAX. `order` sorts it. */
@@ -1306,11 +1338,154 @@ out:
     return rc;
 }
 
+/* Note `what` (a path from the file's root) as an object the reader
+ * skips: the list becomes metadata "keras.skipped_objects" (a JSON array),
+ * which the CLI prints as a warning and the Keras writer does not write. */
+static int note_skipped(struct wv__buf *b, const char *what,
+                        struct wv__err *err)
+{
+    int rc = WV_OK;
+    wv__buf_addc(b, b->len ? ',' : '[');
+    wv__json_put_string(b, what, strlen(what));
+    WV_CHECK(!b->oom, WV_NOMEM, "out of memory");
+out:
+    return rc;
+}
+
+/* Legacy full model: /optimizer_weights (attribute weight_names, Keras'
+ * order of the optimizer's variables) becomes tensors optimizer/vars/<i>,
+ * i the position in weight_names, as Keras 3 names the same variables in
+ * .weights.h5; the names go to metadata "keras.optimizer_weight_names".
+ * Every other object at the root besides model_weights, and every dataset
+ * of optimizer_weights its weight_names does not list, is noted as
+ * skipped. The walk shares `w`'s group list (aliases across both trees
+ * are refused) and object count. */
+static int load_optimizer(struct kr *k, hid_t root, struct walk *w,
+                          wv_model *m, struct wv__buf *skipped,
+                          struct wv__err *err)
+{
+    int rc = WV_OK;
+    hid_t og = -1;
+    struct child *kids = NULL;
+    size_t n_kids = 0, *order = NULL;
+    struct walk ow = {0};
+    struct strlist wn = {0};
+    unsigned char *used = NULL;
+    char why[128], path[K_MAX_PATH], tname[64];
+    hsize_t idx = 0;
+    bool found = false;
+
+    w->kids = NULL;
+    w->n_kids = w->cap_kids = 0;
+    w->where = "";
+    w->rc = WV_OK;
+    herr_t hr = H5Literate(root, H5_INDEX_NAME, H5_ITER_NATIVE, &idx,
+                           link_cb, w);
+    kids = w->kids;
+    n_kids = w->n_kids;
+    w->kids = NULL;
+    WV_TRY(w->rc);
+    WV_CHECK(hr >= 0, WV_CORRUPT, "%s: the root group cannot be listed: %s",
+             k->fname, h5why(why));
+    if (n_kids > 1)
+        qsort(kids, n_kids, sizeof *kids, natcmp);
+    for (size_t i = 0; i < n_kids; i++) {
+        H5O_info_t oi;
+        if (strcmp(kids[i].name, "model_weights") == 0)
+            continue;
+        if (strcmp(kids[i].name, "optimizer_weights") != 0 ||
+            H5Oget_info_by_name2(root, kids[i].name, &oi, H5O_INFO_BASIC,
+                                 H5P_DEFAULT) < 0 ||
+            oi.type != H5O_TYPE_GROUP) {
+            H5Eclear2(H5E_DEFAULT);
+            WV_TRY(note_skipped(skipped, kids[i].name, err));
+            continue;
+        }
+        for (size_t j = 0; j < w->n_groups; j++)
+            WV_CHECK(w->groups[j] != oi.addr, WV_CORRUPT,
+                     "%s: group 'optimizer_weights' is reached twice (a "
+                     "hard-link cycle or alias)", k->fname);
+        og = H5Gopen2(root, "optimizer_weights", H5P_DEFAULT);
+        WV_CHECK(og >= 0, WV_CORRUPT, "%s: group 'optimizer_weights' cannot "
+                 "be opened: %s", k->fname, h5why(why));
+    }
+    if (og < 0)
+        goto out;
+    ow.k = k;
+    ow.err = err;
+    ow.groups = w->groups;
+    ow.n_groups = w->n_groups;
+    ow.cap_groups = w->cap_groups;
+    ow.n_objects = w->n_objects;
+    rc = walk_group(&ow, og, "", 1);
+    w->groups = ow.groups;
+    w->n_groups = ow.n_groups;
+    w->cap_groups = ow.cap_groups;
+    w->n_objects = ow.n_objects;
+    ow.groups = NULL;
+    WV_TRY(rc);
+    WV_TRY(read_list_attr(k, og, "optimizer_weights", "weight_names", &wn,
+                          &found, err));
+    size_t n = ow.paths.n;
+    order = wv__calloc(n ? n : 1, sizeof *order);
+    used = wv__calloc(n ? n : 1, 1);
+    WV_CHECK(order && used, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    cmp_list = &ow.paths;
+    if (n > 1)
+        qsort(order, n, sizeof *order, idx_cmp);
+    for (size_t j = 0; j < wn.n; j++) {
+        size_t at = find_path(&ow.paths, order, wn.s[j]);
+        WV_CHECK(at != SIZE_MAX, WV_CORRUPT,
+                 "%s: weight_names of 'optimizer_weights' lists '%.200s', "
+                 "which is not a dataset", k->fname, wn.s[j]);
+        WV_CHECK(!used[at], WV_CORRUPT,
+                 "%s: weight 'optimizer_weights/%.200s' is listed twice in "
+                 "weight_names", k->fname, wn.s[j]);
+        used[at] = 1;
+        snprintf(tname, sizeof tname, "optimizer/vars/%zu", j);
+        WV_CHECK(wv_model_find(m, tname) == NULL, WV_FORMAT,
+                 "%s: optimizer weight '%.200s' would be tensor '%s', which "
+                 "a layer already holds", k->fname, wn.s[j], tname);
+        WV_TRY(read_dataset_as(k, og, ow.paths.s[at], tname, m, err));
+    }
+    if (found) {
+        struct wv__buf b = {0};
+        json_list(&b, &wn);
+        wv__buf_addc(&b, '\0');
+        rc = b.oom ? WV_NOMEM
+                   : set_meta(k, m, "keras.optimizer_weight_names", b.p,
+                              b.len - 1, err);
+        wv__buf_release(&b);
+        WV_CHECK(rc == WV_OK, rc, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (used[i])
+            continue;
+        snprintf(path, sizeof path, "optimizer_weights/%s", ow.paths.s[i]);
+        WV_TRY(note_skipped(skipped, path, err));
+    }
+out:
+    for (size_t i = 0; i < n_kids; i++)
+        wv__free(kids[i].name);
+    wv__free(kids);
+    wv__free(order);
+    wv__free(used);
+    strlist_free(&wn);
+    strlist_free(&ow.paths);
+    wv__free(ow.groups);
+    wv__buf_release(&ow.vars);
+    hclose(&og, H5Gclose);
+    return rc;
+}
+
 static int load_h5(struct kr *k, wv_model *m, struct wv__err *err)
 {
     int rc = WV_OK;
     hid_t root = -1, wroot = -1;
     struct walk w = {0};
+    struct wv__buf skipped = {0}, order_json = {0};
     struct strlist layers = {0}, wn = {0};
     size_t *order = NULL;
     unsigned char *used = NULL;
@@ -1414,14 +1589,35 @@ static int load_h5(struct kr *k, wv_model *m, struct wv__err *err)
                      "%s: weight '%.200s' is listed twice in weight_names",
                      k->fname, p);
             used[at] = 1;
+            wv__buf_addc(&order_json, order_json.len ? ',' : '[');
+            wv__json_put_string(&order_json, p, strlen(p));
             WV_TRY(read_dataset(k, wroot, w.paths.s[at], m, err));
         }
         strlist_free(&wn);
     }
+    if (order_json.len && !wv_model_get_meta(m, "keras.weight_names")) {
+        wv__buf_adds(&order_json, "]");
+        wv__buf_addc(&order_json, '\0');
+        WV_CHECK(!order_json.oom, WV_NOMEM, "out of memory");
+        WV_TRY(set_meta(k, m, "keras.weight_names", order_json.p,
+                        order_json.len - 1, err));
+    }
     for (size_t i = 0; i < n; i++)
         if (!used[i])
             WV_TRY(read_dataset(k, wroot, w.paths.s[i], m, err));
+    if (full) {
+        WV_TRY(load_optimizer(k, root, &w, m, &skipped, err));
+        if (skipped.len && !wv_model_get_meta(m, "keras.skipped_objects")) {
+            wv__buf_adds(&skipped, "]");
+            wv__buf_addc(&skipped, '\0');
+            WV_CHECK(!skipped.oom, WV_NOMEM, "out of memory");
+            WV_TRY(set_meta(k, m, "keras.skipped_objects", skipped.p,
+                            skipped.len - 1, err));
+        }
+    }
 out:
+    wv__buf_release(&skipped);
+    wv__buf_release(&order_json);
     strlist_free(&layers);
     strlist_free(&wn);
     strlist_free(&w.paths);
@@ -1573,7 +1769,22 @@ struct kw {
     struct wv__err *err;
     hid_t fid;
     hid_t gcpl, dcpl_base;
+    const unsigned char *opt; /* per tensor: goes to optimizer_weights */
+    const size_t *rank; /* per tensor: place in keras.weight_names */
 };
+
+/* Keras' order of a layer's weights (metadata keras.weight_names, which a
+ * safetensors trip keeps while the tensor order is lost): by rank, then
+ * by set order. */
+static const size_t *rank_of;
+static int rank_cmp(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    size_t rx = rank_of ? rank_of[x] : 0, ry = rank_of ? rank_of[y] : 0;
+    if (rx != ry)
+        return rx < ry ? -1 : 1;
+    return (x > y) - (x < y);
+}
 
 static bool ends_with(const char *s, const char *suf)
 {
@@ -1917,6 +2128,7 @@ static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot,
     int rc = WV_OK;
     struct strlist layers = {0};
     char **wn = NULL;
+    size_t *ix = NULL;
     size_t cap = 0;
     char lb[K_MAX_PATH];
     const char *v;
@@ -1928,7 +2140,8 @@ static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot,
     }
     cap = layers.n;
     for (size_t i = 0; i < m->n_tensors; i++) {
-        if (first_comp(m->tensors[i].name, lb, sizeof lb) != 0)
+        if ((w->opt && w->opt[i]) ||
+            first_comp(m->tensors[i].name, lb, sizeof lb) != 0)
             continue;
         bool have = false;
         for (size_t j = 0; j < layers.n && !have; j++)
@@ -1974,14 +2187,22 @@ static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot,
         }
     }
     wn = wv__calloc(m->n_tensors ? m->n_tensors : 1, sizeof *wn);
-    WV_CHECK(wn != NULL, WV_NOMEM, "out of memory");
+    ix = wv__calloc(m->n_tensors ? m->n_tensors : 1, sizeof *ix);
+    WV_CHECK(wn != NULL && ix != NULL, WV_NOMEM, "out of memory");
     for (size_t j = 0; j < layers.n; j++) {
         size_t n = 0, ll = strlen(layers.s[j]);
         for (size_t i = 0; i < m->n_tensors; i++) {
             const char *tn = m->tensors[i].name;
+            if (w->opt && w->opt[i])
+                continue;
             if (strncmp(tn, layers.s[j], ll) == 0 && tn[ll] == '/')
-                wn[n++] = (char *)(uintptr_t)(tn + ll + 1);
+                ix[n++] = i;
         }
+        rank_of = w->rank;
+        if (n > 1)
+            qsort(ix, n, sizeof *ix, rank_cmp);
+        for (size_t i = 0; i < n; i++)
+            wn[i] = (char *)(uintptr_t)(m->tensors[ix[i]].name + ll + 1);
         WV_TRY(ensure_groups(w, wroot, layers.s[j], true));
         hid_t g = H5Gopen2(wroot, layers.s[j], H5P_DEFAULT);
         WV_CHECK(g >= 0, WV_FORMAT, "%s: layer group '%.200s' cannot be "
@@ -1992,6 +2213,7 @@ static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot,
     }
 out:
     wv__free(wn);
+    wv__free(ix);
     if (rc == WV_OK) {
         *out = layers;
         layers.s = NULL;
@@ -2222,11 +2444,76 @@ static int meta_cmp(const void *a, const void *b)
     return c ? c : (x->key != attr_name(x->key) ? -1 : 1);
 }
 
+/* The i of a tensor named optimizer/vars/<i> (canonical digits), or -1. */
+static long opt_index(const char *name)
+{
+    const char *d = name + 15;
+    if (strncmp(name, "optimizer/vars/", 15) != 0 || !all_digits(d) ||
+        (d[0] == '0' && d[1] != '\0') || strlen(d) > 6)
+        return -1;
+    return (long)atoi_ok(d);
+}
+
+static const wv_model *opt_model;
+static int opt_cmp(const void *a, const void *b)
+{
+    long x = opt_index(opt_model->tensors[*(const size_t *)a].name);
+    long y = opt_index(opt_model->tensors[*(const size_t *)b].name);
+    return (x > y) - (x < y);
+}
+
+/* Full model: the optimizer_weights group as Keras writes it, its
+ * weight_names attribute listing the tensors optimizer/vars/<i> in the
+ * order of i, under the names of metadata keras.optimizer_weight_names
+ * when it names exactly one per index (else under their tensor names).
+ * The datasets are created at those paths below the group; ord[0..no)
+ * lists the optimizer tensors in index order. */
+static int write_optimizer(struct kw *w, const wv_model *m, hid_t root,
+                           const size_t *ord, size_t no,
+                           struct region *regs, const wv_save_opts *opts)
+{
+    struct wv__err *err = w->err;
+    int rc = WV_OK;
+    struct strlist names = {0};
+    char **wn = NULL;
+    hid_t og = -1;
+    const char *v = wv_model_get_meta(m, "keras.optimizer_weight_names");
+    bool named = v != NULL && parse_list(v, &names) == WV_OK;
+    for (size_t k = 0; named && k < no; k++) {
+        long ix = opt_index(m->tensors[ord[k]].name);
+        named = ix >= 0 && (size_t)ix < names.n && names.n == no &&
+                h5_path_ok(names.s[ix]);
+    }
+    wn = wv__calloc(no ? no : 1, sizeof *wn);
+    WV_CHECK(wn != NULL, WV_NOMEM, "out of memory");
+    WV_TRY(ensure_groups(w, root, "optimizer_weights", true));
+    og = H5Gopen2(root, "optimizer_weights", H5P_DEFAULT);
+    WV_CHECK(og >= 0, WV_FORMAT, "%s: group optimizer_weights cannot be "
+             "opened", w->fname);
+    for (size_t k = 0; k < no; k++) {
+        struct wv_tensor t = m->tensors[ord[k]];
+        if (named)
+            t.name = names.s[opt_index(t.name)];
+        wn[k] = (char *)(uintptr_t)t.name;
+        WV_TRY(create_dataset(w, og, &t, wv__cast_target(t.dtype, opts->cast),
+                              &regs[k]));
+        regs[k].t = ord[k];
+    }
+    WV_TRY(put_list(w, og, "weight_names", wn, no));
+out:
+    hclose(&og, H5Gclose);
+    wv__free(wn);
+    strlist_free(&names);
+    return rc;
+}
+
 static int save(const wv_model *m, struct wv__wfile *f,
                 const wv_save_opts *opts, struct wv__err *err)
 {
     int rc = WV_OK;
-    struct kw w = {f->path, err, -1, -1, -1};
+    struct kw w = {f->path, err, -1, -1, -1, NULL, NULL};
+    unsigned char *opt = NULL;
+    size_t n_opt = 0, *rank = NULL;
     hid_t root = -1, wroot = -1;
     struct region *regs = NULL;
     struct strlist layers = {0};
@@ -2263,6 +2550,29 @@ static int save(const wv_model *m, struct wv__wfile *f,
                  "%s: tensor name 'model_weights' clashes with the group",
                  f->path);
     }
+    opt = wv__calloc(n ? n : 1, 1);
+    WV_CHECK(opt != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; full && i < n; i++)
+        if (opt_index(m->tensors[i].name) >= 0) {
+            opt[i] = 1;
+            n_opt++;
+        }
+    w.opt = opt;
+    rank = wv__malloc((n ? n : 1) * sizeof *rank);
+    WV_CHECK(rank != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        rank[i] = SIZE_MAX;
+    const char *wnv = wv_model_get_meta(m, "keras.weight_names");
+    struct strlist wnl = {0};
+    if (!keras3 && wnv && parse_list(wnv, &wnl) == WV_OK) {
+        for (size_t j = 0; j < wnl.n; j++) {
+            const wv_tensor *t = wv_model_find(m, wnl.s[j]);
+            if (t && rank[t - m->tensors] == SIZE_MAX)
+                rank[t - m->tensors] = j;
+        }
+        strlist_free(&wnl);
+    }
+    w.rank = rank;
     size_t sl = strlen(f->tmp_path);
     skel = wv__malloc(sl + 8);
     regs = wv__calloc(n ? n : 1, sizeof *regs);
@@ -2299,6 +2609,9 @@ static int save(const wv_model *m, struct wv__wfile *f,
         const char *key = mord[i]->key, *val = mord[i]->value;
         const char *an = strncmp(key, "keras.", 6) == 0 ? key + 6 : key;
         if (*an == '\0' || strncmp(an, "layer_names", 11) == 0 ||
+            strcmp(key, "keras.skipped_objects") == 0 ||
+            strcmp(key, "keras.weight_names") == 0 ||
+            (n_opt && strcmp(key, "keras.optimizer_weight_names") == 0) ||
             (keras3 && strcmp(key, "keras.vars") == 0))
             continue;
         if (an == key) { /* foreign: listed if it gets the attribute */
@@ -2335,23 +2648,34 @@ static int save(const wv_model *m, struct wv__wfile *f,
     ord = wv__calloc(n ? n : 1, sizeof *ord);
     WV_CHECK(ord != NULL, WV_NOMEM, "out of memory");
     size_t no = 0;
+    rank_of = rank;
     for (size_t j = 0; !keras3 && j < layers.n; j++) {
-        size_t ll = strlen(layers.s[j]);
+        size_t ll = strlen(layers.s[j]), from = no;
         for (size_t i = 0; i < n; i++)
-            if (strncmp(m->tensors[i].name, layers.s[j], ll) == 0 &&
+            if (!opt[i] && strncmp(m->tensors[i].name, layers.s[j], ll) == 0 &&
                 m->tensors[i].name[ll] == '/')
                 ord[no++] = i;
+        if (no - from > 1)
+            qsort(ord + from, no - from, sizeof *ord, rank_cmp);
     }
     size_t first_rest = no;
     for (size_t i = 0; i < n; i++)
-        if (keras3 || strchr(m->tensors[i].name, '/') == NULL)
+        if (!opt[i] && (keras3 || strchr(m->tensors[i].name, '/') == NULL))
             ord[no++] = i;
-    WV_CHECK(no == n, WV_ERROR, "%s: tensors do not map onto layers",
+    WV_CHECK(no + n_opt == n, WV_ERROR, "%s: tensors do not map onto layers",
              f->path);
+    size_t first_opt = no;
+    for (size_t i = 0; i < n; i++)
+        if (opt[i])
+            ord[no++] = i;
+    opt_model = m;
+    if (n_opt > 1)
+        qsort(ord + first_opt, n_opt, sizeof *ord, opt_cmp);
     sort_model = m;
-    if (n - first_rest > 1)
-        qsort(ord + first_rest, n - first_rest, sizeof *ord, path_cmp);
-    for (size_t k = 0; k < n; k++) {
+    if (first_opt - first_rest > 1)
+        qsort(ord + first_rest, first_opt - first_rest, sizeof *ord,
+              path_cmp);
+    for (size_t k = 0; k < first_opt; k++) {
         size_t i = ord[k];
         const struct wv_tensor *t = &m->tensors[i];
         wv_dtype to = wv__cast_target(t->dtype, opts->cast);
@@ -2360,6 +2684,9 @@ static int save(const wv_model *m, struct wv__wfile *f,
     }
     if (keras3)
         WV_TRY(name_vars(&w, m, wroot));
+    if (n_opt)
+        WV_TRY(write_optimizer(&w, m, root, ord + first_opt, n_opt,
+                               regs + first_opt, opts));
     hclose(&wroot, H5Gclose);
     hclose(&root, H5Gclose);
     herr_t hr = H5Fclose(w.fid);
@@ -2401,6 +2728,8 @@ out:
     wv__free(skel);
     wv__free(regs);
     wv__free(ord);
+    wv__free(opt);
+    wv__free(rank);
     strlist_free(&layers);
     wv__free(mord);
     wv__buf_release(&foreign);

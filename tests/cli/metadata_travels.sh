@@ -22,12 +22,15 @@
 # adds, with their documented values:
 #   .h5 (legacy)   keras.backend "tensorflow", keras.keras_version "2.15.0"
 #                  and keras.layer_names (the layer list, JSON) when absent:
-#                  the attributes Keras checks;
+#                  the attributes Keras checks; keras.weight_names (Keras'
+#                  order of the weights, JSON) when absent;
+#   .weights.h5    keras.vars (the vars groups' names) when absent;
 #   safetensors    format "pt" for a set read from a format without a
 #                  metadata field (MXNet here): Hugging Face loaders need it.
-# and the only entry a target drops is the documented one:
+# and the only entries a target drops are the documented ones:
 #   .weights.h5    keras.layer_names (the legacy layout's own layer list;
-#                  a Keras 3 file holding it would read as legacy).
+#                  a Keras 3 file holding it would read as legacy) and
+#                  keras.weight_names (the legacy layout's order).
 # npy, npz and MXNet hold no metadata: `wv convert` says so on stderr.
 #
 # The frameworks' view, where cheap: h5py sees model_config and the
@@ -139,8 +142,9 @@ def expect_meta(what, src_meta, got, fmt, extras, dropped, from_default):
     global checks
     checks += 1
     if fmt == "weights.h5":
-        dropped.add("keras.layer_names")
-        extras.pop("keras.layer_names", None)
+        for k in ("keras.layer_names", "keras.weight_names"):
+            dropped.add(k)
+            extras.pop(k, None)
     want = {k: v for k, v in src_meta.items() if k not in dropped}
     want.update(extras)
     added = {k: v for k, v in got.items() if k not in want}
@@ -148,14 +152,22 @@ def expect_meta(what, src_meta, got, fmt, extras, dropped, from_default):
     if fmt == "h5":
         for k, v in H5_DEFAULTS.items():
             allowed[k] = v
-        if "keras.layer_names" in added:
+        for k in ("keras.layer_names", "keras.weight_names"):
+            if k not in added:
+                continue
             try:
-                ok = all(isinstance(x, str) for x in
-                         json.loads(added["keras.layer_names"]))
+                ok = all(isinstance(x, str) for x in json.loads(added[k]))
             except ValueError:
                 ok = False
             if ok:
-                allowed["keras.layer_names"] = added["keras.layer_names"]
+                allowed[k] = added[k]
+    if fmt == "weights.h5" and "keras.vars" in added:
+        try:
+            ok = isinstance(json.loads(added["keras.vars"]), dict)
+        except ValueError:
+            ok = False
+        if ok:
+            allowed["keras.vars"] = added["keras.vars"]
     if fmt == "safetensors" and from_default:
         allowed["format"] = "pt"
     for k, v in added.items():
@@ -205,11 +217,15 @@ def framework_view(what, path, fmt, opts, meta):
     if fmt in ("h5", "weights.h5"):
         with h5py.File(path, "r") as f:
             attrs = {k: f.attrs[k] for k in f.attrs}
+            opt_groups = [k for k in f.keys() if k == "optimizer_weights"]
         listed = json.loads(attrs.pop("weightvault.foreign_keys", "[]"))
         for k, v in meta.items():
-            if k == "keras.layer_names" or (k == "keras.vars" and
-                                            fmt == "weights.h5"):
-                continue   # a list / the vars groups: checked through wv
+            if k in ("keras.layer_names", "keras.weight_names") or (
+                    k == "keras.vars" and fmt == "weights.h5") or (
+                    k == "keras.optimizer_weight_names" and
+                    "optimizer_weights" in opt_groups):
+                continue   # lists / vars groups / optimizer_weights'
+                           # weight_names: checked through wv
             an = k[len("keras."):] if k.startswith("keras.") else k
             if an not in attrs:
                 fail("%s: h5py sees no root attribute %r" % (what, an))

@@ -15,7 +15,11 @@ order with digit-only names compared as numbers. Metadata: root attribute X
 -> "keras.X" (string as is, list of strings as a JSON array); a full-model
 file's model_weights/layer_names -> "keras.layer_names"; without
 layer_names, every group called "vars" with a string attribute "name" ->
-"keras.vars" = {"path": "name", ...} in walk order; .keras: config.json ->
+"keras.vars" = {"path": "name", ...} in walk order; with layer_names, the
+paths its layers' weight_names list -> "keras.weight_names" (a JSON array,
+no spaces); a full-model file's /optimizer_weights datasets, in the order
+of its weight_names, -> tensors "optimizer/vars/<i>" and the names ->
+"keras.optimizer_weight_names"; .keras: config.json ->
 "keras.config", metadata.json -> "keras.metadata". sha256 is over the
 elements in C order, little-endian.
 """
@@ -145,9 +149,21 @@ def _dump_h5(f, meta):
         for ln in layers:
             for wn in _list_attr(root[ln], "weight_names") or []:
                 order.append(ln + "/" + wn)
+    if order and "keras.weight_names" not in meta:
+        meta["keras.weight_names"] = json.dumps(
+            order, ensure_ascii=False, separators=(",", ":"))
     seen = set(order)
     order += [p for p in paths if p not in seen]
-    return [_describe(p, root[p]) for p in order]
+    out = [_describe(p, root[p]) for p in order]
+    opt = f.get("optimizer_weights") if root is not f else None
+    if isinstance(opt, h5py.Group):
+        names = _list_attr(opt, "weight_names")
+        if names is not None:
+            meta["keras.optimizer_weight_names"] = json.dumps(
+                names, ensure_ascii=False)
+            out += [dict(_describe(n, opt[n]), name="optimizer/vars/%d" % i)
+                    for i, n in enumerate(names)]
+    return out
 
 
 def dump(path):
