@@ -160,6 +160,15 @@ int wv__expand_charge(struct wv__expand *ex, uint64_t bytes, const char *what,
 /* A format whose input is several files (a TensorFlow bundle's data
  * shards) adds each further file's size to the input the bound scales. */
 void wv__expand_add_input(struct wv__expand *ex, uint64_t size);
+/* Open a further file of a multi-file input (TensorFlow data shards, TF.js
+ * weight shards, ONNX external data) read-only: a regular file, mapped
+ * into m's keep list when use_map (an empty one gets a non-NULL empty
+ * map), its size added to the budget ex as input. *fd and *src describe
+ * it (src->name is path, which must outlive src); the caller closes *fd.
+ * Messages read "WHAT: ROLE PATH: reason". */
+int wv__open_part(const char *what, const char *role, const char *path,
+                  bool use_map, wv_model *m, struct wv__expand *ex, int *fd,
+                  struct wv__src *src, struct wv__err *err);
 /* Copy [off, off+len) into buf. WV_CORRUPT if the range passes the end. */
 int wv__src_read(const struct wv__src *s, uint64_t off, void *buf, size_t len,
                  struct wv__err *err);

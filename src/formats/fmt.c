@@ -148,6 +148,37 @@ void wv__expand_add_input(struct wv__expand *ex, uint64_t size)
         ex->limit = UINT64_MAX;
 }
 
+int wv__open_part(const char *what, const char *role, const char *path,
+                  bool use_map, wv_model *m, struct wv__expand *ex, int *fd,
+                  struct wv__src *src, struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct stat st;
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    WV_CHECK(*fd >= 0, errno == ENOENT ? WV_NOTFOUND : WV_IO, "%s: %s %s: %s",
+             what, role, path, strerror(errno));
+    WV_CHECK(fstat(*fd, &st) == 0 && S_ISREG(st.st_mode), WV_IO,
+             "%s: %s %s is not a readable regular file", what, role, path);
+    *src = (struct wv__src){.fd = *fd, .size = (uint64_t)st.st_size,
+                            .name = path};
+    wv__expand_add_input(ex, (uint64_t)st.st_size);
+    if (use_map && st.st_size > 0) {
+        WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
+                 "%s: %s %s: too large to map", what, role, path);
+        void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
+                         *fd, 0);
+        WV_CHECK(map != MAP_FAILED, WV_IO, "%s: %s %s: mmap failed: %s", what,
+                 role, path, strerror(errno));
+        WV_CHECK(wv__model_keep(m, map, (size_t)st.st_size, true) == WV_OK,
+                 WV_NOMEM, "out of memory");
+        src->map = map;
+    } else if (use_map) {
+        src->map = (const unsigned char *)"";
+    }
+out:
+    return rc;
+}
+
 static int expand_output(const struct wv__expand *ex, const wv_model *m,
                          struct wv__err *err)
 {

@@ -524,7 +524,6 @@ static int open_ext(struct ctx *c, const struct tproto *t,
     int rc = WV_OK;
     const struct wv__pb_field *l = &t->loc;
     struct extfile *x = NULL;
-    struct stat st;
     *out = NULL;
     WV_CHECK(t->have_loc && l->len > 0, WV_CORRUPT,
              "%s: tensor '%.*s': external data without a location", c->what,
@@ -574,29 +573,12 @@ static int open_ext(struct ctx *c, const struct tproto *t,
     memcpy(x->path, c->dir, c->dir_len);
     memcpy(x->path + c->dir_len, l->data, l->len);
     x->path[c->dir_len + l->len] = '\0';
-    x->fd = open(x->path, O_RDONLY | O_CLOEXEC);
-    WV_CHECK(x->fd >= 0, errno == ENOENT ? WV_NOTFOUND : WV_IO,
-             "%s: tensor '%.*s': external data file %s: %s", c->what,
-             TNAME(t), x->path, strerror(errno));
-    WV_CHECK(fstat(x->fd, &st) == 0 && S_ISREG(st.st_mode), WV_IO,
-             "%s: external data file %s is not a readable regular file",
-             c->what, x->path);
-    x->src = (struct wv__src){.fd = x->fd, .size = (uint64_t)st.st_size,
-                              .name = x->path};
+    char role[160];
+    snprintf(role, sizeof role, "tensor '%.*s': external data file",
+             TNAME(t));
     /* external data is input too: the bound scales with it */
-    wv__expand_add_input(c->ex, (uint64_t)st.st_size);
-    if (!(c->flags & WV_LOAD_PREAD) && st.st_size > 0) {
-        WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
-                 "%s: too large to map", x->path);
-        void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
-                         x->fd, 0);
-        WV_CHECK(map != MAP_FAILED, WV_IO, "%s: mmap failed: %s", x->path,
-                 strerror(errno));
-        WV_CHECK(wv__model_keep(c->m, map, (size_t)st.st_size, true) ==
-                     WV_OK,
-                 WV_NOMEM, "out of memory");
-        x->src.map = map;
-    }
+    WV_TRY(wv__open_part(c->what, role, x->path, !(c->flags & WV_LOAD_PREAD),
+                         c->m, c->ex, &x->fd, &x->src, err));
     *out = x;
 out:
     return rc;

@@ -525,34 +525,17 @@ struct shard {
 
 static int open_shard(const char *what, const char *prefix, size_t pl,
                       uint64_t s, uint64_t ns, bool use_map, wv_model *m,
-                      struct shard *sh, struct wv__err *err)
+                      struct wv__expand *ex, struct shard *sh,
+                      struct wv__err *err)
 {
     int rc = WV_OK;
-    struct stat st;
     size_t cap = pl + 40;
     sh->path = wv__malloc(cap);
     WV_CHECK(sh->path != NULL, WV_NOMEM, "out of memory");
     snprintf(sh->path, cap, "%.*s.data-%05llu-of-%05llu", (int)pl, prefix,
              (unsigned long long)s, (unsigned long long)ns);
-    sh->fd = open(sh->path, O_RDONLY | O_CLOEXEC);
-    WV_CHECK(sh->fd >= 0, errno == ENOENT ? WV_NOTFOUND : WV_IO,
-             "%s: data file %s: %s", what, sh->path, strerror(errno));
-    WV_CHECK(fstat(sh->fd, &st) == 0 && S_ISREG(st.st_mode), WV_IO,
-             "%s: data file %s is not a readable regular file", what,
-             sh->path);
-    sh->src = (struct wv__src){.fd = sh->fd, .size = (uint64_t)st.st_size,
-                               .name = sh->path};
-    if (use_map && st.st_size > 0) {
-        WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
-                 "%s: too large to map", sh->path);
-        void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
-                         sh->fd, 0);
-        WV_CHECK(map != MAP_FAILED, WV_IO, "%s: mmap failed: %s", sh->path,
-                 strerror(errno));
-        WV_CHECK(wv__model_keep(m, map, (size_t)st.st_size, true) == WV_OK,
-                 WV_NOMEM, "out of memory");
-        sh->src.map = map;
-    }
+    WV_TRY(wv__open_part(what, "data file", sh->path, use_map, m, ex,
+                         &sh->fd, &sh->src, err));
 out:
     return rc;
 }
@@ -808,11 +791,10 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
                 sh->fd = -1;
                 sh->id = e->shard;
                 n_shards_open++;
+                /* the data files are input too: the bound scales with them */
                 WV_TRY(open_shard(src->name, src->name, nl - 6, e->shard,
                                   b.num_shards, !(flags & WV_LOAD_PREAD), m,
-                                  sh, err));
-                /* the data files are input too: the bound scales with them */
-                wv__expand_add_input(src->ex, sh->src.size);
+                                  src->ex, sh, err));
             }
             uint64_t end;
             WV_CHECK(!wv__add_overflow(e->off, e->size, &end) &&

@@ -599,34 +599,6 @@ out:
     return rc;
 }
 
-static int open_shard(const char *what, struct shard *sh, bool use_map,
-                      wv_model *m, struct wv__err *err)
-{
-    int rc = WV_OK;
-    struct stat st;
-    sh->fd = open(sh->path, O_RDONLY | O_CLOEXEC);
-    WV_CHECK(sh->fd >= 0, errno == ENOENT ? WV_NOTFOUND : WV_IO,
-             "%s: shard %s: %s", what, sh->path, strerror(errno));
-    WV_CHECK(fstat(sh->fd, &st) == 0 && S_ISREG(st.st_mode), WV_IO,
-             "%s: shard %s is not a readable regular file", what, sh->path);
-    sh->src = (struct wv__src){.fd = sh->fd, .size = (uint64_t)st.st_size,
-                               .name = sh->path};
-    if (use_map && st.st_size > 0) {
-        WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
-                 "%s: too large to map", sh->path);
-        void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
-                         sh->fd, 0);
-        WV_CHECK(map != MAP_FAILED, WV_IO, "%s: mmap failed: %s", sh->path,
-                 strerror(errno));
-        WV_CHECK(wv__model_keep(m, map, (size_t)st.st_size, true) == WV_OK,
-                 WV_NOMEM, "out of memory");
-        sh->src.map = map;
-    } else if (use_map) {
-        sh->src.map = (const unsigned char *)"";
-    }
-out:
-    return rc;
-}
 
 /* Copy [off, off+len) of the group's concatenated shards into dst. */
 static int gather(const struct shard *sh, size_t n, uint64_t off,
@@ -827,10 +799,10 @@ static int load_group(const char *what, const struct group *g,
         } else {
             WV_TRY(shard_path(what, dir, real_dir, g->paths[i], &sh[i].path,
                               err));
-            WV_TRY(open_shard(what, &sh[i], !(flags & WV_LOAD_PREAD), m,
-                              err));
             /* the shards are input too: the bound scales with them */
-            wv__expand_add_input(ex, sh[i].src.size);
+            WV_TRY(wv__open_part(what, "shard", sh[i].path,
+                                 !(flags & WV_LOAD_PREAD), m, ex, &sh[i].fd,
+                                 &sh[i].src, err));
         }
         sh[i].start = total;
         WV_CHECK(!wv__add_overflow(total, sh[i].src.size, &total), WV_RANGE,
