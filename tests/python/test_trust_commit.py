@@ -18,19 +18,23 @@ def _wv_binary():
     return path
 
 
+def _wv(*args, **kw):
+    # wv carries its own sanitizer runtime: not the one preloaded for Python.
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    return subprocess.run([_wv_binary(), *args], check=True,
+                          capture_output=True, env=env, **kw)
+
+
 def test_unsigned_commit_refused_when_keys_are_trusted(tmp_path):
-    wvbin = _wv_binary()
+    _wv_binary()
     uri = str(tmp_path / "vault")
     repo = wv.Repository(uri, create=True)
     first = repo.commit({"w": np.arange(6, dtype=np.float32)}, message="before")
-    subprocess.run([wvbin, "keygen", "-o", str(tmp_path / "alice")],
-                   check=True, capture_output=True)
-    subprocess.run([wvbin, "trust", "add", uri, str(tmp_path / "alice.pub")],
-                   check=True, capture_output=True)
+    _wv("keygen", "-o", str(tmp_path / "alice"))
+    _wv("trust", "add", uri, str(tmp_path / "alice.pub"))
     repo = wv.Repository(uri)
     with pytest.raises(wv.AuthError) as e:
         repo.commit({"w": np.ones(6, dtype=np.float32)}, message="unsigned")
     assert "--sign" in e.value.message and "trusts 1 key" in e.value.message
-    log = subprocess.run([wvbin, "log", uri, "--json"], check=True,
-                         capture_output=True, text=True).stdout
+    log = _wv("log", uri, "--json", text=True).stdout
     assert log.count('"id"') == 1 and str(first)[:12] in log
