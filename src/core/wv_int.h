@@ -433,6 +433,16 @@ void wv__buf_adds(struct wv__buf *b, const char *s);
 void wv__buf_addf(struct wv__buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void wv__buf_release(struct wv__buf *b);
+/* Metadata values from fields that may hold any bytes (TensorFlow string
+ * tensors, TF.js string weights, ONNX attributes): the text when it is
+ * UTF-8 without NUL not starting "base64:", else "base64:" and its RFC 4648
+ * base64. wv__buf_add_unb64 decodes the base64 part (without the prefix):
+ * -1 if it is not base64. */
+int wv__buf_add_unb64(struct wv__buf *b, const char *s, size_t n);
+/* One such value (the text, or "base64:..." when it is no text or
+ * force_b64), as a JSON string when json. */
+void wv__buf_add_meta_value(struct wv__buf *b, const void *p, size_t n,
+                            bool json, bool force_b64);
 
 /* ---- JSON --------------------------------------------------------------- */
 /* A bounded cursor over JSON text: no document tree is built, the caller

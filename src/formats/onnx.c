@@ -241,27 +241,9 @@ static void sha1_hex(struct sha1 *s, char out[41])
 
 static void put_text(struct wv__buf *o, const unsigned char *p, size_t n)
 {
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     if (n == 0)
         return;
-    if (memchr(p, '\0', n) == NULL && wv__utf8_valid(p, n) &&
-        !(n >= 7 && memcmp(p, "base64:", 7) == 0)) {
-        wv__buf_add(o, p, n);
-        return;
-    }
-    wv__buf_adds(o, "base64:");
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        char q[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63],
-                     i + 1 < n ? b64[(v >> 6) & 63] : '=',
-                     i + 2 < n ? b64[v & 63] : '='};
-        wv__buf_add(o, q, 4);
-    }
+    wv__buf_add_meta_value(o, p, n, false, false);
 }
 
 static int set_meta(struct ctx *c, const char *key, const char *kx,

@@ -404,39 +404,13 @@ static int cmp_data_order(const void *pa, const void *pb)
     return strcmp(a->key, b->key);
 }
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* One string element as metadata text (see the opening comment). */
+/* One string element as metadata text (see the opening comment): a value
+ * that looks like the JSON of a non-scalar tensor is given in base64. */
 static void put_string_value(struct wv__buf *o, const unsigned char *p,
                              size_t n, bool json)
 {
-    bool text = memchr(p, '\0', n) == NULL && wv__utf8_valid(p, n) &&
-                !(n >= 7 && memcmp(p, "base64:", 7) == 0) &&
-                !(n >= 10 && memcmp(p, "{\"shape\": ", 10) == 0);
-    if (text) {
-        if (json)
-            wv__json_put_string(o, (const char *)p, n);
-        else
-            wv__buf_add(o, p, n);
-        return;
-    }
-    if (json)
-        wv__buf_addc(o, '"');
-    wv__buf_adds(o, "base64:");
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        char q[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63],
-                     i + 1 < n ? b64[(v >> 6) & 63] : '=',
-                     i + 2 < n ? b64[v & 63] : '='};
-        wv__buf_add(o, q, 4);
-    }
-    if (json)
-        wv__buf_addc(o, '"');
+    wv__buf_add_meta_value(o, p, n, json,
+                           n >= 10 && memcmp(p, "{\"shape\": ", 10) == 0);
 }
 
 /* A DT_STRING tensor's bytes: check and turn into a metadata value. */
@@ -1101,12 +1075,6 @@ static int cmp_went(const void *pa, const void *pb)
     return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
 }
 
-static int b64_value(char c)
-{
-    const char *p = c ? strchr(b64, c) : NULL;
-    return p ? (int)(p - b64) : -1;
-}
-
 /* One string value as the reader wrote it: "base64:..." decoded, else the
  * text itself. */
 static int value_bytes(const char *v, size_t n, struct wv__buf *o)
@@ -1115,27 +1083,7 @@ static int value_bytes(const char *v, size_t n, struct wv__buf *o)
         wv__buf_add(o, v, n);
         return 0;
     }
-    v += 7;
-    n -= 7;
-    if (n % 4)
-        return -1;
-    for (size_t i = 0; i < n; i += 4) {
-        int q[4];
-        for (int k = 0; k < 4; k++) {
-            bool pad = v[i + k] == '=' && i + 4 == n && k >= 2;
-            q[k] = pad ? 0 : b64_value(v[i + k]);
-        }
-        if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[3] < 0)
-            return -1;
-        uint32_t x = (uint32_t)q[0] << 18 | (uint32_t)q[1] << 12 |
-                     (uint32_t)q[2] << 6 | (uint32_t)q[3];
-        unsigned char t[3] = {(unsigned char)(x >> 16),
-                              (unsigned char)(x >> 8), (unsigned char)x};
-        size_t keep = i + 4 == n ? 3 - (v[n - 1] == '=') - (v[n - 2] == '=')
-                                 : 3;
-        wv__buf_add(o, t, keep);
-    }
-    return 0;
+    return wv__buf_add_unb64(o, v + 7, n - 7);
 }
 
 /* A metadata value -> the DT_STRING tensor bytes (lengths, their CRC,

@@ -680,39 +680,6 @@ static void dequantise(const struct wspec *w, const unsigned char *q,
     }
 }
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void put_str(struct wv__buf *o, const unsigned char *p, size_t n,
-                    bool json)
-{
-    bool text = memchr(p, '\0', n) == NULL && wv__utf8_valid(p, n) &&
-                !(n >= 7 && memcmp(p, "base64:", 7) == 0);
-    if (text) {
-        if (json)
-            wv__json_put_string(o, (const char *)p, n);
-        else
-            wv__buf_add(o, p, n);
-        return;
-    }
-    if (json)
-        wv__buf_addc(o, '"');
-    wv__buf_adds(o, "base64:");
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        char c[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63],
-                     i + 1 < n ? b64[(v >> 6) & 63] : '=',
-                     i + 2 < n ? b64[v & 63] : '='};
-        wv__buf_add(o, c, 4);
-    }
-    if (json)
-        wv__buf_addc(o, '"');
-}
-
 /* A string weight at *cur: its metadata value; *cur moves past it. */
 static int read_strings(const char *what, const struct wspec *w,
                         const struct shard *sh, size_t n_sh, uint64_t total,
@@ -748,7 +715,7 @@ static int read_strings(const char *what, const struct wspec *w,
         *cur += l;
         if (i)
             wv__buf_adds(o, ", ");
-        put_str(o, s, (size_t)l, w->ndim > 0);
+        wv__buf_add_meta_value(o, s, (size_t)l, w->ndim > 0, false);
         wv__free(s);
         s = NULL;
     }
