@@ -44,6 +44,19 @@ const char *cli_qn(const char *s, size_t max);
 const char *cli_text(const char *s);
 const char *cli_textn(const char *s, size_t max);
 void cli_shape_str(const wv_tensor *t, char *buf, size_t cap);
+/* A repository's branches, then its tags (out.c): cli_refs_collect
+ * returns the library's status (WV_NOMEM when memory ran out). */
+struct cli_refs {
+    struct cli_ref {
+        char *name;
+        char id[WV_ID_HEX];
+        bool tag;
+    } *v;
+    size_t n, cap;
+    bool collecting_tags;
+};
+int cli_refs_collect(wv_repo *r, struct cli_refs *l);
+void cli_refs_release(struct cli_refs *l);
 /* "[2, 3]": the shape of tensor i of a checkpoint (out.c). */
 void cli_ckpt_shape(const wv_checkpoint *c, size_t i, char *buf, size_t cap);
 /* A metadata value worth a place in the log and the metrics charts: a

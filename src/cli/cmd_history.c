@@ -67,54 +67,12 @@ static void json_head(const wv_checkpoint *c)
 
 /* ---- refs pointing at a checkpoint, for decorations -------------------- */
 
-struct reflist {
-    struct {
-        char *name;
-        char id[WV_ID_HEX];
-        bool tag;
-    } *v;
-    size_t n, cap;
-    bool tag; /* kind being collected */
-};
-
-static int collect_ref(void *arg, const char *name, const char *id)
+static int collect_refs(wv_repo *r, struct cli_refs *l)
 {
-    struct reflist *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        void *nv = realloc(l->v, cap * sizeof *l->v);
-        if (nv == NULL)
-            return WV_NOMEM;
-        l->v = nv;
-        l->cap = cap;
-    }
-    if ((l->v[l->n].name = strdup(name)) == NULL)
-        return WV_NOMEM;
-    snprintf(l->v[l->n].id, WV_ID_HEX, "%s", id);
-    l->v[l->n].tag = l->tag;
-    l->n++;
-    return WV_OK;
-}
-
-static int collect_refs(wv_repo *r, struct reflist *l)
-{
-    l->tag = false;
-    int rc = wv_repo_list_branches(r, collect_ref, l);
-    if (rc == WV_OK) {
-        l->tag = true;
-        rc = wv_repo_list_tags(r, collect_ref, l);
-    }
+    int rc = cli_refs_collect(r, l);
     if (rc != WV_OK)
         cli_die(rc == WV_NOMEM ? "out of memory" : wv_repo_errmsg(r));
     return rc;
-}
-
-static void reflist_release(struct reflist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].name);
-    free(l->v);
-    memset(l, 0, sizeof *l);
 }
 
 /* ---- wv log ------------------------------------------------------------- */
@@ -147,7 +105,7 @@ static const char log_help[] =
     "           with \"parent_missing\": true on a checkpoint whose parent\n"
     "           was pruned. metadata holds every entry.\n";
 
-static void print_refs_text(const struct reflist *l, const char *id)
+static void print_refs_text(const struct cli_refs *l, const char *id)
 {
     bool any = false;
     for (size_t i = 0; i < l->n; i++) {
@@ -161,7 +119,7 @@ static void print_refs_text(const struct reflist *l, const char *id)
         printf(")");
 }
 
-static void log_entry(const wv_checkpoint *c, const struct reflist *l,
+static void log_entry(const wv_checkpoint *c, const struct cli_refs *l,
                       bool json, bool first, bool parent_missing)
 {
     if (json) {
@@ -223,7 +181,7 @@ static void log_entry(const wv_checkpoint *c, const struct reflist *l,
 /* wv log --all: the histories of every ref merged, newest first (by
  * time; a child before its parent), each checkpoint once. The frontier
  * holds the next checkpoint of each line of history not shown yet. */
-static int log_all(wv_repo *r, const struct reflist *refs, bool json,
+static int log_all(wv_repo *r, const struct cli_refs *refs, bool json,
                    long limit)
 {
     wv_checkpoint **front = NULL;
@@ -338,7 +296,7 @@ int cmd_log(int argc, char **argv)
     long limit = -1, shown = 0;
     wv_repo *r = NULL;
     wv_checkpoint *c = NULL, *p = NULL;
-    struct reflist refs = {0};
+    struct cli_refs refs = {0};
     int rc = WV_OK;
 
     if (cli_want_help(argc, argv)) {
@@ -418,7 +376,7 @@ int cmd_log(int argc, char **argv)
         printf("\n]\n");
 out:
     wv_checkpoint_free(c);
-    reflist_release(&refs);
+    cli_refs_release(&refs);
     wv_repo_close(r);
     free(uri);
     return finish(rc);

@@ -9,9 +9,9 @@
  * The results live in a small ring of buffers so that several can be
  * arguments of one printf; a result stays valid until RING more calls.
  *
- * Also two helpers that wv log/show/diff and the web view share: a
- * checkpoint tensor's shape as text, and what counts as a numeric
- * metadata value (a metric).
+ * Also helpers that wv log/show/diff and the web view share: a
+ * checkpoint tensor's shape as text, what counts as a numeric metadata
+ * value (a metric), and the list of a repository's branches and tags.
  */
 #include "cli.h"
 
@@ -89,4 +89,42 @@ bool cli_is_number(const char *s)
     errno = 0;
     (void)strtod(s, &end);
     return *end == '\0' && errno == 0;
+}
+
+static int refs_add(void *arg, const char *name, const char *id)
+{
+    struct cli_refs *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        void *nv = realloc(l->v, cap * sizeof *l->v);
+        if (nv == NULL)
+            return WV_NOMEM;
+        l->v = nv;
+        l->cap = cap;
+    }
+    if ((l->v[l->n].name = strdup(name)) == NULL)
+        return WV_NOMEM;
+    snprintf(l->v[l->n].id, WV_ID_HEX, "%s", id);
+    l->v[l->n].tag = l->collecting_tags;
+    l->n++;
+    return WV_OK;
+}
+
+int cli_refs_collect(wv_repo *r, struct cli_refs *l)
+{
+    l->collecting_tags = false;
+    int rc = wv_repo_list_branches(r, refs_add, l);
+    if (rc == WV_OK) {
+        l->collecting_tags = true;
+        rc = wv_repo_list_tags(r, refs_add, l);
+    }
+    return rc;
+}
+
+void cli_refs_release(struct cli_refs *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].name);
+    free(l->v);
+    memset(l, 0, sizeof *l);
 }

@@ -149,8 +149,8 @@ void web_error(struct wbuf *b, const char *what, const char *msg)
 
 static bool has_anchor(const struct web *w, const char *id)
 {
-    for (size_t i = 0; i < w->n_anchors; i++)
-        if (strcmp(w->anchors[i], id) == 0)
+    for (size_t i = 0; w->anchors && i < w->anchors->n; i++)
+        if (!w->anchors->v[i].tag && strcmp(w->anchors->v[i].id, id) == 0)
             return true;
     return false;
 }
@@ -184,49 +184,14 @@ static int fail_msg(struct web *w, int rc, const char *msg)
 
 /* ---- the history --------------------------------------------------------- */
 
-struct ref {
-    char *name;
-    char id[WV_ID_HEX];
-};
-
-struct refs {
-    struct ref *v;
-    size_t n, cap;
-};
-
 struct hist {
     wv_checkpoint **c;
     size_t n, cap;
-    struct refs heads, tags;
+    struct cli_refs refs; /* branches, then tags */
     /* ids seen: open addressing over c's indices + 1 (0: empty) */
     size_t *set;
     size_t set_cap;
 };
-
-static int add_ref(void *arg, const char *name, const char *id)
-{
-    struct refs *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        void *nv = realloc(l->v, cap * sizeof *l->v);
-        if (nv == NULL)
-            return WV_NOMEM;
-        l->v = nv;
-        l->cap = cap;
-    }
-    if ((l->v[l->n].name = strdup(name)) == NULL)
-        return WV_NOMEM;
-    snprintf(l->v[l->n].id, WV_ID_HEX, "%s", id);
-    l->n++;
-    return WV_OK;
-}
-
-static void refs_release(struct refs *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].name);
-    free(l->v);
-}
 
 static void hist_release(struct hist *h)
 {
@@ -234,8 +199,7 @@ static void hist_release(struct hist *h)
         wv_checkpoint_free(h->c[i]);
     free(h->c);
     free(h->set);
-    refs_release(&h->heads);
-    refs_release(&h->tags);
+    cli_refs_release(&h->refs);
     memset(h, 0, sizeof *h);
 }
 
@@ -312,13 +276,11 @@ static int cmp_newest(const void *x, const void *y)
 /* Every checkpoint reachable from a branch head, newest first. */
 static int hist_load(struct web *w, struct hist *h)
 {
-    int rc = wv_repo_list_branches(w->r, add_ref, &h->heads);
-    if (rc == WV_OK)
-        rc = wv_repo_list_tags(w->r, add_ref, &h->tags);
+    int rc = cli_refs_collect(w->r, &h->refs);
     if (rc != WV_OK)
         return fail_repo(w, rc);
-    for (size_t i = 0; i < h->heads.n; i++) {
-        const char *id = h->heads.v[i].id;
+    for (size_t i = 0; i < h->refs.n && !h->refs.v[i].tag; i++) {
+        const char *id = h->refs.v[i].id;
         char next[WV_ID_HEX];
         snprintf(next, sizeof next, "%s", id);
         while (next[0] && hist_find(h, next) == (size_t)-1) {
@@ -354,16 +316,11 @@ static int hist_load(struct web *w, struct hist *h)
 
 static void ref_badges(struct wbuf *b, const struct hist *h, const char *id)
 {
-    for (size_t i = 0; i < h->heads.n; i++)
-        if (strcmp(h->heads.v[i].id, id) == 0) {
-            wb_puts(b, "<span class=\"ref\">");
-            wb_text(b, h->heads.v[i].name);
-            wb_puts(b, "</span>");
-        }
-    for (size_t i = 0; i < h->tags.n; i++)
-        if (strcmp(h->tags.v[i].id, id) == 0) {
-            wb_puts(b, "<span class=\"ref tag\">tag ");
-            wb_text(b, h->tags.v[i].name);
+    for (size_t i = 0; i < h->refs.n; i++)
+        if (strcmp(h->refs.v[i].id, id) == 0) {
+            wb_puts(b, h->refs.v[i].tag ? "<span class=\"ref tag\">tag "
+                                        : "<span class=\"ref\">");
+            wb_text(b, h->refs.v[i].name);
             wb_puts(b, "</span>");
         }
 }
@@ -383,11 +340,13 @@ static void meta_brief(struct wbuf *b, const wv_checkpoint *c)
 }
 
 static void ref_table(struct web *w, struct wbuf *b, const char *title,
-                      const char *cls, const struct refs *l)
+                      const char *cls, const struct cli_refs *l, bool tags)
 {
     wb_printf(b, "<h2>%s</h2><table class=\"%s\"><tr><th>name</th>"
                  "<th>checkpoint</th></tr>", title, cls);
     for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].tag != tags)
+            continue;
         wb_puts(b, "<tr><td>");
         wb_text(b, l->v[i].name);
         wb_puts(b, "</td><td>");
@@ -404,8 +363,8 @@ int web_history(struct web *w, struct wbuf *b)
     if (rc != WV_OK)
         goto out;
     wb_puts(b, "<section id=\"history\"><h1>History</h1>");
-    ref_table(w, b, "Branches", "branches", &h.heads);
-    ref_table(w, b, "Tags", "tags", &h.tags);
+    ref_table(w, b, "Branches", "branches", &h.refs, false);
+    ref_table(w, b, "Tags", "tags", &h.refs, true);
     if (!w->report)
         wb_puts(b, "<form action=\"/diff\" method=\"get\">Compare "
                    "<input name=\"a\" size=\"14\" placeholder=\"old ref\"> "
@@ -553,8 +512,8 @@ int web_metrics(struct web *w, struct wbuf *b)
     if (keys.n == 0)
         wb_puts(b, "<p>No checkpoint has numeric metadata (commit with "
                    "<code>--meta val_loss=0.31</code>).</p>");
-    for (size_t bi = 0; bi < h.heads.n; bi++) {
-        const char *br = h.heads.v[bi].name;
+    for (size_t bi = 0; bi < h.refs.n && !h.refs.v[bi].tag; bi++) {
+        const char *br = h.refs.v[bi].name;
         /* this branch's commits, oldest first */
         size_t m = 0;
         for (size_t i = h.n; i-- > 0;)
@@ -1150,7 +1109,7 @@ int web_diff(struct web *w, struct wbuf *b, const char *a, const char *bref,
 int web_diff_html(wv_repo *r, const char *uri, const wv_diff *d,
                   const char *path)
 {
-    struct web w = {r, uri, true, -1, NULL, NULL, 0, ""};
+    struct web w = {.r = r, .uri = uri, .report = true, .mode = -1};
     struct wbuf b = {0};
     web_open(&w, &b, "wv diff");
     int rc = web_diff_of(&w, &b, d, NULL);

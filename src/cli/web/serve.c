@@ -389,40 +389,12 @@ out:
 
 /* ---- wv report ------------------------------------------------------------ */
 
-struct heads {
-    char (*id)[WV_ID_HEX];
-    char **name;
-    size_t n, cap;
-};
-
-static int add_head(void *arg, const char *name, const char *id)
-{
-    struct heads *h = arg;
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 8;
-        void *ni = realloc(h->id, cap * sizeof *h->id);
-        if (ni == NULL)
-            return WV_NOMEM;
-        h->id = ni;
-        void *nn = realloc(h->name, cap * sizeof *h->name);
-        if (nn == NULL)
-            return WV_NOMEM;
-        h->name = nn;
-        h->cap = cap;
-    }
-    if ((h->name[h->n] = strdup(name)) == NULL)
-        return WV_NOMEM;
-    snprintf(h->id[h->n], WV_ID_HEX, "%s", id);
-    h->n++;
-    return WV_OK;
-}
-
 int cmd_report(int argc, char **argv)
 {
     const char *uri = NULL, *out = NULL;
     struct web w;
     struct wbuf b = {0};
-    struct heads h = {0};
+    struct cli_refs h = {0}; /* branches, then tags */
     int rc = WV_OK;
 
     memset(&w, 0, sizeof w);
@@ -457,28 +429,28 @@ int cmd_report(int argc, char **argv)
     w.uri = uri;
     if ((rc = cli_open_repo(uri, &w.r)) != WV_OK)
         goto done;
-    if ((rc = wv_repo_list_branches(w.r, add_head, &h)) != WV_OK) {
+    if ((rc = cli_refs_collect(w.r, &h)) != WV_OK) {
         cli_die(rc == WV_NOMEM ? "out of memory" : wv_repo_errmsg(w.r));
         goto done;
     }
-    w.anchors = h.id;
-    w.n_anchors = h.n;
+    w.anchors = &h;
     web_open(&w, &b, "wv report");
     if ((rc = web_history(&w, &b)) == WV_OK &&
         (rc = web_metrics(&w, &b)) == WV_OK) {
-        for (size_t i = 0; i < h.n && rc == WV_OK; i++)
-            rc = web_checkpoint(&w, &b, h.id[i], true);
+        for (size_t i = 0; i < h.n && !h.v[i].tag && rc == WV_OK; i++)
+            rc = web_checkpoint(&w, &b, h.v[i].id, true);
     }
     /* the diff of main's head (else the first branch's) with its parent */
     size_t pick = 0;
-    for (size_t i = 0; i < h.n; i++)
-        if (strcmp(h.name[i], "main") == 0)
+    for (size_t i = 0; i < h.n && !h.v[i].tag; i++)
+        if (strcmp(h.v[i].name, "main") == 0)
             pick = i;
-    if (rc == WV_OK && h.n) {
+    if (rc == WV_OK && h.n && !h.v[0].tag) {
         wv_checkpoint *c = NULL;
-        rc = wv_repo_stat(w.r, h.id[pick], &c);
+        rc = wv_repo_stat(w.r, h.v[pick].id, &c);
         if (rc == WV_OK && wv_checkpoint_parent(c)[0]) {
-            rc = web_diff(&w, &b, wv_checkpoint_parent(c), h.id[pick], NULL);
+            rc = web_diff(&w, &b, wv_checkpoint_parent(c), h.v[pick].id,
+                          NULL);
             if (rc == WV_NOTFOUND) /* a pruned parent: no diff section */
                 rc = WV_OK;
         } else if (rc != WV_OK) {
@@ -494,10 +466,7 @@ int cmd_report(int argc, char **argv)
     if ((rc = web_write_file(out, &b)) == WV_OK)
         printf("wrote %s (%zu bytes)\n", cli_q(out), b.n);
 done:
-    for (size_t i = 0; i < h.n; i++)
-        free(h.name[i]);
-    free(h.name);
-    free(h.id);
+    cli_refs_release(&h);
     wb_release(&b);
     web_cache_free(w.cache);
     wv_repo_close(w.r);

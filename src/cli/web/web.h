@@ -96,9 +96,8 @@ struct web {
     bool report;          /* one file: links are #anchors          */
     int mode;             /* -1: per key by name; else WV_PRUNE_MIN/MAX */
     struct web_cache *cache;
-    /* report mode: the checkpoints that have a section (64 hex each) */
-    char (*anchors)[WV_ID_HEX];
-    size_t n_anchors;
+    /* report mode: the branch heads, which have a section each */
+    const struct cli_refs *anchors;
     char err[512];        /* the message of a failed page           */
 };
 
