@@ -316,8 +316,9 @@ WV_API int wv_model_read_all(const wv_model *m, void *const *dst,
  * (uncompressed) zip member borrows the member's bytes from the mapping
  * without reading them, so its CRC-32 is NOT checked unless this flag is
  * given. WV_LOAD_PREAD loads, deflated members and HDF5 filters are always
- * checked. `wv inspect`, `wv convert`, `wv commit` and `wv verify` always
- * pass it. A mismatch is WV_CORRUPT_CHECKSUM naming the file, the member
+ * checked. `wv inspect --json`, `wv convert`, `wv commit` and `wv verify`
+ * always pass it (plain `wv inspect` lists with WV_LOAD_INDEX and reads
+ * no member data). A mismatch is WV_CORRUPT_CHECKSUM naming the file, the member
  * and the tensor. */
 #define WV_LOAD_CHECKSUMS 2u
 

@@ -145,18 +145,19 @@ static const char inspect_help[] =
     "                  [--keep-quantized] [--objects]\n"
     "\n"
     "Show a weights file: its format, its metadata, then one row per tensor\n"
-    "(name, dtype, shape, bytes). The file is validated first. Any format\n"
-    "wv reads (see wv --help), ONNX models (.onnx) included.\n"
+    "(name, dtype, shape, bytes). Any format wv reads (see wv --help),\n"
+    "ONNX models (.onnx) included. The table needs no tensor data, so\n"
+    "only the index parts are read (and validated): a safetensors or npy\n"
+    "header, a pth (zip) file's central directory and data.pkl, a GGUF\n"
+    "file's header and tensor infos; other formats are read whole. --json\n"
+    "reads and validates all the data (it hashes it, checking every\n"
+    "checksum the format carries), as wv verify does.\n"
     "\n"
     "FILE may be a URL: s3://BUCKET/KEY (AWS credentials, region and\n"
     "endpoint from the environment, as for repositories) or\n"
-    "http(s)://HOST/PATH. The table needs no tensor data, so only the\n"
-    "index parts are fetched, with a few ranged requests: a safetensors\n"
-    "or npy header, a pth (zip) file's central directory and data.pkl, a\n"
-    "GGUF file's header and tensor infos. Keras HDF5, MXNet and npz files\n"
-    "cannot be listed that way and are downloaded whole into memory (never\n"
-    "to disk; a note says so). Only what is fetched is validated then;\n"
-    "--json reads and validates all the data (it hashes it).\n"
+    "http(s)://HOST/PATH, read with a few ranged requests. Keras HDF5,\n"
+    "MXNet and npz files cannot be listed that way and are downloaded\n"
+    "whole into memory (never to disk; a note says so).\n"
     "\n"
     "  -t, --tensor NAME  only this tensor (repeat for more); with --json,\n"
     "           from a remote safetensors file only its bytes are fetched\n"
@@ -468,15 +469,15 @@ static int cmd_inspect(int argc, char **argv)
     }
     if (file == NULL)
         return cli_usage("inspect", "missing FILE");
-    /* The table needs no tensor data: a remote file is then read by its
-     * header (or index parts) only. --json hashes the data. A local file
-     * is mapped, which costs nothing, and validated whole. */
-    bool index = !json && cli_is_url(file);
+    /* The table needs no tensor data: the file is read by its header (or
+     * index parts) only, locally as remotely (a .pth's members are not
+     * read, so neither are their CRCs). --json hashes the data. */
+    bool index = !json;
     if ((rc = cli_load_some(file, lflags | (index ? WV_LOAD_INDEX : 0u),
                             n_names ? names : NULL, n_names, &m)) != WV_OK)
         return cli_exit_code(rc);
     const char *fmt = wv_model_source_format(m);
-    if (index && strcmp(fmt, "safetensors") != 0 &&
+    if (index && cli_is_url(file) && strcmp(fmt, "safetensors") != 0 &&
         strcmp(fmt, "npy") != 0 && strcmp(fmt, "gguf") != 0 &&
         strcmp(fmt, "pth") != 0)
         fprintf(stderr,
