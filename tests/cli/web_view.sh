@@ -294,4 +294,28 @@ safe_dom diffhtml
 dom diffhtml "count('svg', 'bars') == 2 and count('tr', 'dt') == 5 and count('svg', 'hist') == 1"
 expect 2 "$WV" diff "$R" "$old_id" "$head_id" --html
 
+# a block-quantised tensor (GGUF Q8_0) that changed: the page says there is
+# no histogram of it instead of failing as a whole
+"$PYTHON" - "$tmp" <<'PY' || fail "could not write the Q8_0 GGUF files"
+import struct, sys
+def gguf(path, fill):
+    name = b"q"
+    info = struct.pack("<Q", len(name)) + name + struct.pack("<I", 1)
+    info += struct.pack("<Q", 64) + struct.pack("<I", 8) + struct.pack("<Q", 0)
+    head = b"GGUF" + struct.pack("<IQQ", 3, 1, 0) + info
+    head += b"\0" * (-len(head) % 32)
+    block = struct.pack("<e", 0.5) + bytes([fill] * 32)
+    open(path, "wb").write(head + block * 2)
+gguf(sys.argv[1] + "/q1.gguf", 1)
+gguf(sys.argv[1] + "/q2.gguf", 3)
+PY
+expect 0 "$WV" init "$tmp/qrepo"
+expect 0 "$WV" commit "$tmp/qrepo" "$tmp/q1.gguf" -q
+q1=$(cat "$tmp/out")
+expect 0 "$WV" commit "$tmp/qrepo" "$tmp/q2.gguf" -q
+q2=$(cat "$tmp/out")
+expect 0 "$WV" diff "$tmp/qrepo" "$q1" "$q2" --html "$tmp/qdiff.html"
+grep -q "No histogram of differences for q: Q8_0" "$tmp/qdiff.html" ||
+    fail "diff --html of a Q8_0 tensor has no note"
+
 finish "ok (screenshots in $art)"

@@ -964,6 +964,16 @@ static int diff_hist(struct web *w, struct wbuf *b, const wv_diff *d,
     }
     rc = web_stats_compute(wv_tensor_dtype(ta), wv_tensor_data(ta),
                            wv_tensor_data(tb), wv_tensor_numel(ta), &st);
+    if (rc == WV_UNSUPPORTED) {
+        /* a block type (GGUF quants): the table above has its figures;
+         * the page goes on without a histogram */
+        wb_puts(b, "<p class=\"note\">No histogram of differences for ");
+        wb_text(b, e->name);
+        wb_printf(b, ": %s values are not read element by element here.</p>",
+                  wv_dtype_name(wv_tensor_dtype(ta)));
+        rc = WV_OK;
+        goto out;
+    }
     if (rc != WV_OK) {
         fail_msg(w, rc, "the tensor cannot be read as numbers");
         goto out;
