@@ -168,27 +168,28 @@ out:
     return rc;
 }
 
-/* Write t to path by rename (best effort: failures are ignored). */
+/* Write t to path atomically and durably (wv__wfile: temporary sibling,
+ * fsync, rename, directory fsync), mode 0600. Best effort: a failure
+ * leaves the old file and is ignored (the state only hardens clients). */
 static void state_write(const char *path, const struct table *t)
 {
-    char tmp[4200];
-    struct wv__buf b = {0};
-    wv__buf_adds(&b, STATE_MAGIC);
-    for (size_t i = 0; i < t->n; i++)
-        wv__buf_addf(&b, "%s %llu\n", t->e[i].key,
-                     (unsigned long long)t->e[i].v);
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    int fd = b.oom ? -1
-                   : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-                                   O_CLOEXEC,
-                          0600);
-    if (fd >= 0) {
-        bool ok = write(fd, b.p, b.len) == (ssize_t)b.len && fsync(fd) == 0;
-        ok = close(fd) == 0 && ok;
-        if (!ok || rename(tmp, path) != 0)
-            unlink(tmp);
+    struct wv__err err = {0};
+    struct wv__wfile f;
+    if (wv__wfile_open(&f, path, &err) != WV_OK)
+        return;
+    if (fchmod(f.fd, 0600) != 0) {
+        wv__wfile_abort(&f);
+        return;
     }
-    wv__buf_release(&b);
+    wv__wfile_write(&f, STATE_MAGIC, strlen(STATE_MAGIC));
+    for (size_t i = 0; i < t->n; i++) {
+        char line[64];
+        int n = snprintf(line, sizeof line, " %llu\n",
+                         (unsigned long long)t->e[i].v);
+        wv__wfile_write(&f, t->e[i].key, strlen(t->e[i].key));
+        wv__wfile_write(&f, line, (size_t)n);
+    }
+    (void)wv__wfile_commit(&f);
 }
 
 /* The core: under the lock, compare `seen` for `key` with the record;
