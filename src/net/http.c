@@ -18,8 +18,9 @@
  *
  * Retries: transport failures that may be transient (refused, reset,
  * timed out, nothing received), 5xx, 429, 408 and S3's RequestTimeout,
- * up to cfg.retries attempts, and once a 400 that carries no S3 error (a
- * stray reply on a reused connection); a retry takes a fresh connection. A request flagged WV__HREQ_NO_RETRY_5XX
+ * up to cfg.retries attempts, and once a signed (S3) request's 400 that
+ * carries no S3 error (a stray reply on a reused connection); a retry
+ * after a transport failure or that 400 takes a fresh connection. A request flagged WV__HREQ_NO_RETRY_5XX
  * (a conditional ref write whose outcome is unknown after a 500 or a
  * dropped connection) is handed back to the caller instead, which
  * re-reads.
@@ -959,6 +960,11 @@ static int xfer_start(struct wv__http *h, CURLM *m, struct xfer *x)
     struct wv__hreq *r = x->rq;
     bool ok = true;
     char range[80];
+    /* A retry after a transport failure or a stray 400 (see xfer_finish)
+     * takes a fresh connection: the pooled one may be what failed. Other
+     * retries (5xx, SlowDown) keep it: no new handshake while the server
+     * asks clients to slow down. */
+    bool fresh = r->attempts > 0 && (r->xerr != 0 || r->status == 400);
     r->status = 0;
     r->got = 0;
     r->resp.len = 0;
@@ -983,8 +989,7 @@ static int xfer_start(struct wv__http *h, CURLM *m, struct xfer *x)
     if (e == NULL)
         return WV_NOMEM;
     x->e = e;
-    /* a retry never reuses a connection: the last one may be what failed */
-    if (r->attempts > 1)
+    if (fresh)
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     bool sign = h->sign && !(r->flags & WV__HREQ_UNSIGNED);
     if (sign) {
@@ -1161,7 +1166,8 @@ static bool xfer_finish(struct wv__http *h, struct xfer *x, CURLcode res)
      * a refused PUT before reading its body, then parses that body as the
      * next request ("bad method") and sends 400 to whoever reuses the
      * connection. Tried once more, on a fresh connection. */
-    if (code == 400 && s3code[0] == '\0' && r->attempts == 1)
+    if (code == 400 && s3code[0] == '\0' && r->attempts == 1 && h->sign &&
+        !(r->flags & WV__HREQ_UNSIGNED))
         return true;
     if (code >= 400 || code == 0)
         return wv__http_status_retryable(code, s3code[0] ? s3code : NULL);
