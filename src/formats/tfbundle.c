@@ -1222,6 +1222,37 @@ static void put_entry(struct wv__buf *v, const struct went *e)
     wv__buf_release(&d);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The index keys (tensor names and the string entries) are unique and
+ * not empty (the empty key is the header's). */
+static int check_keys(const wv_model *m, const char *path,
+                      struct wv__err *err)
+{
+    int rc = WV_OK;
+    size_t n = 0;
+    const char **k = wv__calloc(m->n_tensors + m->n_meta + 1, sizeof *k);
+    WV_CHECK(k != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_tensors; i++)
+        k[n++] = m->tensors[i].name;
+    for (size_t i = 0; i < m->n_meta; i++)
+        if (strcmp(m->meta[i].key, SHARDS_KEY) != 0)
+            k[n++] = m->meta[i].key;
+    qsort(k, n, sizeof *k, cmp_str);
+    WV_CHECK(n == 0 || k[0][0] != '\0', WV_MISUSE,
+             "%s: an empty key is the bundle header's", path);
+    for (size_t i = 1; i < n; i++)
+        WV_CHECK(strcmp(k[i - 1], k[i]) != 0, WV_EXISTS,
+                 "%s: '%.200s' is both a tensor and a metadata key", path,
+                 k[i]);
+out:
+    wv__free(k);
+    return rc;
+}
+
 static int save(const wv_model *m, struct wv__wfile *f,
                 const wv_save_opts *opts, struct wv__err *err)
 {
@@ -1269,6 +1300,17 @@ static int save(const wv_model *m, struct wv__wfile *f,
             per[0] = m->n_tensors;
         }
     }
+    /* Every refusal before the first data file is written: a bundle that
+     * cannot be finished must not replace the shards of an existing one. */
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        wv_dtype to = wv__cast_target(t->dtype, opts->cast);
+        WV_CHECK(tf_code(to) != 0, WV_UNSUPPORTED,
+                 "%s: tensor '%.200s' is %s, which a TensorFlow "
+                 "bundle cannot hold",
+                 f->path, t->name, wv_dtype_name(to));
+    }
+    WV_TRY(check_keys(m, f->path, err));
     size_t ti = 0;
     for (uint64_t s = 0; s < ns; s++) {
         snprintf(dpath, pl + 40, "%.*s.data-%05llu-of-%05llu", (int)pl,
@@ -1333,11 +1375,7 @@ static int save(const wv_model *m, struct wv__wfile *f,
     }
 
     /* The index, keys in order; the header first. */
-    qsort(w, nw, sizeof *w, cmp_went);
-    for (size_t i = 1; i < nw; i++)
-        WV_CHECK(cmp_went(&w[i - 1], &w[i]) != 0, WV_EXISTS,
-                 "%s: '%.200s' is both a tensor and a metadata key",
-                 f->path, w[i].key);
+    qsort(w, nw, sizeof *w, cmp_went); /* unique: check_keys() */
     struct wv__buf ver = {0};
     wv__pb_put_uint(&v, 1, ns);
     wv__pb_put_uint(&ver, 1, 1); /* producer 1, min_consumer 0 */
@@ -1346,8 +1384,6 @@ static int save(const wv_model *m, struct wv__wfile *f,
     WV_CHECK(!v.oom && wv__ldb_writer_add(&lw, "", 0, v.p, v.len) == WV_OK,
              WV_NOMEM, "out of memory");
     for (size_t i = 0; i < nw; i++) {
-        WV_CHECK(w[i].key_len > 0, WV_MISUSE,
-                 "%s: an empty key is the bundle header's", f->path);
         v.len = 0;
         put_entry(&v, &w[i]);
         WV_CHECK(!v.oom && wv__ldb_writer_add(&lw, w[i].key, w[i].key_len,

@@ -1060,6 +1060,10 @@ TEST_IMPL(tf_bundle_write_roundtrip)
     ASSERT_OK(wv_model_set_meta(m, "scalar", "x"));
     ASSERT_EQ(wv_model_save(m, p, NULL), WV_EXISTS);
     ASSERT_CONTAINS(wv_model_errmsg(m), "both a tensor and a metadata key");
+    /* refused before a data file was touched: the F16 bundle is whole */
+    ASSERT_OK(wv_model_load(p, NULL, &r));
+    ASSERT_EQ(wv_tensor_dtype(wv_model_find(r, "v/F32")), WV_F16);
+    wv_model_free(r);
     wv_model_free(m);
 
     /* only an empty tensor: an empty data file, in both load modes */
