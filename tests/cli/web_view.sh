@@ -284,6 +284,14 @@ dom report "'<script>alert(1)</script>' in text and '$hostile_msg' in text"
 dom report "count('table', 'stats') >= 5"
 grep -q 'href="/' "$tmp/report.html" && fail "report links to server routes"
 expect 2 "$WV" report "$R"
+# the output path is replaced, never written through: a symlink there is
+# swapped for the report, its target untouched; no temporary left behind
+echo keep > "$tmp/victim"
+ln -s "$tmp/victim" "$tmp/linked.html"
+expect 0 "$WV" report "$R" -o "$tmp/linked.html"
+[ "$(cat "$tmp/victim")" = keep ] || fail "report wrote through a symlink"
+[ -f "$tmp/linked.html" ] && [ ! -L "$tmp/linked.html" ] || fail "report did not replace the symlink"
+ls "$tmp" | grep -q '\.tmp' && fail "report left a temporary file"
 
 # ---- wv diff --html
 expect 0 "$WV" diff "$R" "$old_id" "$head_id" --html "$tmp/diff.html"

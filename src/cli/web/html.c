@@ -8,11 +8,13 @@
 #include "web.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void wb_put(struct wbuf *b, const char *s, size_t n)
@@ -176,38 +178,75 @@ bool web_valid_ref(const char *s)
 
 int web_write_file(const char *path, const struct wbuf *b)
 {
-    int rc = WV_OK;
-    FILE *f = NULL;
+    int rc = WV_OK, fd = -1;
     size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
+    char *tmp = malloc(pl + 48);
+    const char *what = path;
     if (tmp == NULL || b->oom) {
         fprintf(stderr, "wv: %s: out of memory\n", cli_q(path));
         rc = WV_NOMEM;
         goto out;
     }
-    snprintf(tmp, pl + 32, "%s.tmp%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (f == NULL || fwrite(b->p, 1, b->n, f) != b->n || fflush(f) != 0 ||
-        fsync(fileno(f)) != 0) {
-        fprintf(stderr, "wv: %s: %s\n", cli_q(tmp), strerror(errno));
-        rc = WV_IO;
-        goto out;
+    /* a sibling no one else can have made or linked: O_EXCL|O_NOFOLLOW,
+     * a fresh name per try */
+    for (int i = 0; fd < 0 && i < 16; i++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(tmp, pl + 48, "%s.tmp-%ld-%lx", path, (long)getpid(),
+                 (unsigned long)ts.tv_nsec ^ ((unsigned long)i << 20));
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0644);
+        if (fd < 0 && errno != EEXIST)
+            break;
     }
-    if (fclose(f) != 0) {
-        f = NULL;
-        fprintf(stderr, "wv: %s: %s\n", cli_q(tmp), strerror(errno));
-        rc = WV_IO;
-        goto out;
-    }
-    f = NULL;
-    if (rename(tmp, path) != 0) {
+    if (fd < 0) {
         fprintf(stderr, "wv: %s: %s\n", cli_q(path), strerror(errno));
+        free(tmp);
+        tmp = NULL;
         rc = WV_IO;
+        goto out;
     }
+    what = tmp;
+    for (size_t off = 0; off < b->n;) {
+        ssize_t w = write(fd, b->p + off, b->n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto io;
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0)
+        goto io;
+    int e = close(fd);
+    fd = -1;
+    if (e != 0)
+        goto io;
+    what = path;
+    if (rename(tmp, path) != 0)
+        goto io;
+    free(tmp);
+    tmp = NULL;
+    /* the rename itself durable: fsync the directory */
+    {
+        const char *sl = strrchr(path, '/');
+        char *dir = sl ? strndup(path, sl == path ? 1 : (size_t)(sl - path))
+                       : strdup(".");
+        int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        bool ok = dfd >= 0 && fsync(dfd) == 0;
+        if (dfd >= 0)
+            close(dfd);
+        free(dir);
+        if (!ok)
+            goto io;
+    }
+    goto out;
+io:
+    fprintf(stderr, "wv: %s: %s\n", cli_q(what), strerror(errno));
+    rc = WV_IO;
 out:
-    if (f)
-        fclose(f);
-    if (rc != WV_OK && tmp)
+    if (fd >= 0)
+        close(fd);
+    if (tmp)
         unlink(tmp);
     free(tmp);
     return rc;
