@@ -13,7 +13,15 @@ set -u
 WV=$WV_BUILD/wv
 . "$WV_SRC/tests/harness/cli.sh"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# cmake --install rewrites the build's install_manifest.txt, which `make
+# uninstall` reads: keep the one of a real install (or none) as it was
+manifest=$WV_BUILD/install_manifest.txt
+if [ -f "$manifest" ]; then cp -p "$manifest" "$tmp/manifest.saved"; fi
+restore() {
+    if [ -f "$tmp/manifest.saved" ]; then cp -p "$tmp/manifest.saved" "$manifest"; else rm -f "$manifest"; fi
+    rm -rf "$tmp"
+}
+trap restore EXIT
 dest=$tmp/dest
 P=$dest/usr/local
 
