@@ -9,6 +9,7 @@
 #                           chromium (headless) for the web view's tests
 #                           python3-onnx and libonnx-testdata for the ONNX
 #                           reader's tests
+#   scripts/deps.sh python  + python3, venv and numpy: the Python package
 #   scripts/deps.sh bench   + torch for the baselines
 # Another apt or dpkg (unattended-upgrades on a fresh machine, a second
 # make) may hold the package lock: deps.sh says so and waits for it, up to
@@ -25,6 +26,7 @@ case $level in
                man-db chromium) ;;
   bench) pkgs+=(python3 python3-numpy python3-torch ceph-mon ceph-osd radosgw ceph-common awscli curl) ;;
   demo)  pkgs+=(python3 python3-numpy) ;;
+  python) pkgs+=(python3 python3-venv python3-numpy) ;;
   *) echo "deps.sh: unknown level '$level'" >&2; exit 2 ;;
 esac
 missing=()
