@@ -435,6 +435,10 @@ int wv__npy_load_src(const struct wv__src *src, const char *name,
     bool transp = h.fortran && h.ndim > 1 && numel > 1;
     if (transp || (h.swap && numel > 0)) {
         if (transp || (data_owned == NULL && owned == NULL)) {
+            char lbl[208]; /* the array, as the bound's message names it */
+            snprintf(lbl, sizeof lbl, "%.*s",
+                     (int)(name_len < 200 ? name_len : 200), name);
+            WV_TRY(wv__expand_charge(src->ex, nbytes, lbl, err));
             conv = wv__malloc((size_t)nbytes);
             WV_CHECK(conv != NULL, WV_NOMEM,
                      "%s: out of memory for %llu bytes", what,

@@ -61,8 +61,10 @@ static int npz_load(const struct wv__src *src, unsigned flags, wv_model *m,
         char what[512];
         snprintf(what, sizeof what, "%s: member '%.200s'", src->name,
                  e->name);
+        /* the member shares the archive's amplification budget: a copy
+         * the .npy reader makes (Fortran order, byte swap) is charged */
         struct wv__src ms = {-1,   e->size, data, what, NULL,
-                             NULL, NULL,    0,    NULL, false};
+                             NULL, NULL,    0,    src->ex, false};
         WV_TRY(wv__npy_load_src(&ms, e->name, e->name_len - 4, owned, m,
                                 err));
     }

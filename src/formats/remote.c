@@ -160,6 +160,8 @@ int wv__load_remote(const char *url, const wv_load_opts *opts,
             wv_load_opts o2 = WV_LOAD_OPTS_INIT;
             o2.flags = opts->flags;
             o2.format = fmt;
+            if (wv__load_opts_has_max_expand(opts))
+                o2.max_expand = opts->max_expand;
             rc = wv__load_src(&cached, &o2, out, err, NULL, 0);
             goto out;
         }

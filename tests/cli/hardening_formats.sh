@@ -151,6 +151,16 @@ one_line_error "stack.pth: 'archive/data.pkl' would take reading this file past"
 expect 1 "$WV" inspect "$tmp/stack_stored.pth"
 one_line_error "stack_stored.pth: 'pickle' would take reading this file past"
 
+# The copy a Fortran-order member needs (its transposition) counts too:
+# a deflated npz of 4 MiB random bytes inflates within 1x + 1 MiB, but
+# inflating and transposing do not; 2x lets it through.
+"$PYTHON" -c 'import numpy as np, sys
+a = np.asfortranarray(np.random.RandomState(0).randint(0, 255, (2048, 2048), dtype=np.uint8))
+np.savez_compressed(sys.argv[1], f=a)' "$tmp/fortran.npz" || fail "numpy savez"
+expect 1 "$WV" verify --max-expand 1 "$tmp/fortran.npz"
+one_line_error "fortran.npz: 'f' would take reading this file past"
+expect 0 "$WV" verify --max-expand 2 "$tmp/fortran.npz"
+
 # The opt-in: a smaller amplification passes with --max-expand or the
 # environment, and memory stays near one copy (the aliases borrow it).
 expect 1 "$WV" convert "$tmp/memo_small.pth" "$tmp/small.safetensors"
