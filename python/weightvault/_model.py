@@ -394,9 +394,7 @@ def load_file(path, framework="numpy", names=None, objects=False,
     data files lie beside it) are loaded by path with ``wv_model_load``;
     its NumPy arrays are then
     read-only views of the library's own read-only mapping (torch gets
-    copies, since torch tensors cannot be read-only); with `names`, the
-    library reads only those tensors (of a shard index, only the shards
-    holding them).
+    copies, since torch tensors cannot be read-only).
 
     max_expand: the library's amplification bound (wv_load_opts.max_expand,
     see weightvault.load); None or 0: $WV_MAX_EXPAND, else the default.
@@ -417,10 +415,8 @@ def load_file(path, framework="numpy", names=None, objects=False,
     # ONNX by path too: its external data files are found beside it.
     if (path.endswith(".json") or path.endswith(".onnx")
             or _tf_bundle_input(path)):
-        if names is not None and list(names):
-            sel = [_lib.enc(n) for n in names]
-            arr = (ctypes.c_char_p * len(sel))(*sel)
-            opts.names, opts.n_names = arr, len(sel)
+        # `names` is applied below, not through wv_load_opts.names: the
+        # library checks each shard of an index for every name given.
         rc = L.wv_model_load(_lib.enc(path), ctypes.byref(opts),
                              ctypes.byref(out))
         check(rc, lambda: _lib.dec(eb.value))
