@@ -50,7 +50,7 @@ __version__ = "0.1.0"
 
 
 def save(obj, target, *, metadata=None, format=None, cast=None,
-         message=None, sign_key=None):
+         message=None, sign_key=None, progress=None):
     """Save tensors to a file or a repository.
 
     Args:
@@ -75,6 +75,9 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
             (``wv keygen -o NAME`` writes NAME.key; repositories only). A
             repository that trusts keys (``wv trust add``) refuses unsigned
             commits.
+        progress: ``progress(done, total)`` in bytes of tensor data, as
+            the file is written or the checkpoint stored; an exception it
+            raises is re-raised once the save is over.
 
     Returns:
         The checkpoint id (64 hex digits) for a repository, else the path.
@@ -91,12 +94,12 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
             raise ValueError("cast applies to files, not repositories")
         with Repository(uri, create=True) as r:
             return r.commit(obj, ref, metadata=metadata, message=message,
-                            sign_key=sign_key)
+                            sign_key=sign_key, progress=progress)
     if sign_key is not None:
         raise ValueError("sign_key applies to repositories, not files")
     m = build_model(obj, metadata)
     try:
-        save_file(m, target, format=format, cast=cast)
+        save_file(m, target, format=format, cast=cast, progress=progress)
     finally:
         m.free()
     return os.fspath(target)

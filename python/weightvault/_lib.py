@@ -169,6 +169,35 @@ PRUNE_CB = ctypes.CFUNCTYPE(c_int, c_void_p, P(PruneDecision))
 REF_CB = ctypes.CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p)
 
 
+class Progress:
+    """A Python ``progress(done, total)`` as the C callback of an option
+    struct's ``progress`` field. An exception it raises does not stop the
+    library (which cannot be interrupted from a callback); it is kept, the
+    callback is not called again, and :meth:`reraise` raises it once the
+    call is over. Keep this object alive until the call has returned."""
+
+    def __init__(self, fn):
+        self.raised = []
+
+        def on_progress(_arg, done, total):
+            if self.raised:
+                return
+            try:
+                fn(done, total)
+            except BaseException as e:  # noqa: B036 -- re-raised later
+                self.raised.append(e)
+        self.c = PROGRESS_CB(on_progress) if fn is not None else None
+
+    def set(self, opts):
+        """Put the callback in the option struct `opts` (if there is one)."""
+        if self.c is not None:
+            opts.progress = self.c
+
+    def reraise(self):
+        if self.raised:
+            raise self.raised[0]
+
+
 def init_struct(cls, **fields):
     """An option struct with struct_size set and the header's defaults."""
     s = cls()

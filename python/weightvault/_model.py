@@ -549,10 +549,14 @@ def _map_copy_on_write(f):
     return ctypes.addressof(view), size, [view, mm]
 
 
-def save_file(model, path, format=None, cast=None):
-    """wv_model_save: durable and atomic (temp file, fsync, rename)."""
+def save_file(model, path, format=None, cast=None, progress=None):
+    """wv_model_save: durable and atomic (temp file, fsync, rename).
+    progress(done, total): bytes written so far, of about how many (see
+    wv_save_opts.progress); an exception it raises is re-raised after."""
     L = _lib.lib()
     opts = _lib.init_struct(_lib.SaveOpts)
+    prog = _lib.Progress(progress)
+    prog.set(opts)
     if format is not None:
         f = ctypes.c_int()
         check(L.wv_format_from_name(_lib.enc(format), ctypes.byref(f)),
@@ -569,3 +573,4 @@ def save_file(model, path, format=None, cast=None):
     rc = L.wv_model_save(model.ptr, _lib.enc(os.fspath(path)),
                          ctypes.byref(opts))
     check(rc, model.errmsg)
+    prog.reraise()

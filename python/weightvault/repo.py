@@ -282,7 +282,7 @@ class Repository:
 
     # -- writing -----------------------------------------------------------
     def commit(self, obj, branch=None, *, metadata=None, message=None,
-               sign_key=None):
+               sign_key=None, progress=None):
         """Store `obj` (state_dict, nn.Module, dict of arrays) as a new
         checkpoint on `branch` (default "main"); return its id (64 hex).
 
@@ -295,10 +295,15 @@ class Repository:
         NAME.key) to sign the checkpoint with (``wv commit --sign``). A
         repository that trusts keys (``wv trust add``) refuses an unsigned
         commit, or one signed by a key it does not trust, with AuthError.
+
+        progress: ``progress(done, total)``, bytes of tensor data chunked
+        and stored so far, of all; an exception it raises is re-raised
+        once the commit is over (the commit itself is not stopped).
         """
         m = build_model(obj, metadata)
         try:
-            return self._commit_model(m, branch, message, sign_key)
+            return self._commit_model(m, branch, message, sign_key,
+                                      progress)
         finally:
             m.free()
 
@@ -309,12 +314,16 @@ class Repository:
                                 sign_key=_lib.enc(sign_key and
                                                   os.fspath(sign_key)))
 
-    def _commit_model(self, m, branch, message, sign_key=None):
+    def _commit_model(self, m, branch, message, sign_key=None,
+                      progress=None):
         o = self._commit_opts(message, sign_key)
+        prog = _lib.Progress(progress)
+        prog.set(o)
         cid = ctypes.create_string_buffer(_lib.ID_HEX)
         rc = _lib.lib().wv_repo_commit(self.ptr, m.ptr, _lib.enc(branch),
                                        ctypes.byref(o), cid)
         check(rc, self._msg)
+        prog.reraise()
         return _lib.dec(cid.value)
 
     def commit_async(self, obj, branch=None, *, metadata=None, message=None,
@@ -389,7 +398,7 @@ class Repository:
         return _lib.dec(cid.value)
 
     def checkout(self, ref="latest", *, framework="numpy", names=None,
-                 verify_signer=None):
+                 verify_signer=None, progress=None):
         """The tensors of checkpoint `ref` as a dict (see weightvault.load).
 
         Every chunk is verified against its hash. With `names`, only those
@@ -401,6 +410,10 @@ class Repository:
         AuthError (``wv checkout --verify-signer``). Without it, a
         repository that trusts keys still requires a signature by one of
         them.
+
+        progress: ``progress(done, total)``, bytes of tensor data read so
+        far, of all wanted; an exception it raises is re-raised once the
+        checkout is over.
         """
         o = _lib.init_struct(_lib.CheckoutOpts,
                              verify_signer=_lib.enc(
@@ -411,12 +424,15 @@ class Repository:
                 *[_lib.enc(n) for n in names])
             if names:  # n_names 0 means "all": [] is filtered below
                 o.names, o.n_names = arr, len(names)
+        prog = _lib.Progress(progress)
+        prog.set(o)
         cid = self.resolve(ref)
         p = ctypes.c_void_p()
         rc = _lib.lib().wv_repo_checkout(self.ptr, _lib.enc(cid),
                                          ctypes.byref(o), ctypes.byref(p))
         check(rc, self._msg)
         m = Model(p.value)
+        prog.reraise()
         out = to_dict(m, framework, names)
         out.format, out.checkpoint = None, cid
         return out
