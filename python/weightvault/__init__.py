@@ -50,7 +50,7 @@ __version__ = "0.1.0"
 
 
 def save(obj, target, *, metadata=None, format=None, cast=None,
-         message=None):
+         message=None, sign_key=None, progress=None):
     """Save tensors to a file or a repository.
 
     Args:
@@ -71,6 +71,13 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
             "bfloat16" or "float32" too): convert every floating-point
             tensor while writing (files only).
         message: the checkpoint's log message (repositories only).
+        sign_key: sign the checkpoint with this Ed25519 secret key file
+            (``wv keygen -o NAME`` writes NAME.key; repositories only). A
+            repository that trusts keys (``wv trust add``) refuses unsigned
+            commits.
+        progress: ``progress(done, total)`` in bytes of tensor data, as
+            the file is written or the checkpoint stored; an exception it
+            raises is re-raised once the save is over.
 
     Returns:
         The checkpoint id (64 hex digits) for a repository, else the path.
@@ -86,16 +93,20 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
         if cast is not None:
             raise ValueError("cast applies to files, not repositories")
         with Repository(uri, create=True) as r:
-            return r.commit(obj, ref, metadata=metadata, message=message)
+            return r.commit(obj, ref, metadata=metadata, message=message,
+                            sign_key=sign_key, progress=progress)
+    if sign_key is not None:
+        raise ValueError("sign_key applies to repositories, not files")
     m = build_model(obj, metadata)
     try:
-        save_file(m, target, format=format, cast=cast)
+        save_file(m, target, format=format, cast=cast, progress=progress)
     finally:
         m.free()
     return os.fspath(target)
 
 
-def load(source, *, framework="numpy", names=None, objects=False):
+def load(source, *, framework="numpy", names=None, objects=False,
+         max_expand=None, verify_signer=None):
     """Load tensors from a file or a repository checkpoint.
 
     Args:
@@ -112,6 +123,14 @@ def load(source, *, framework="numpy", names=None, objects=False):
             know become inert placeholders (nothing is imported or run) and
             a module's tensors get the names of its ``state_dict()``.
             Without it such files are refused.
+        max_expand: files only: the bound on what a load may make of a
+            file: its tensors' bytes, and what a reader allocates beyond
+            the file (inflated zip members, decoded tensors), are each at
+            most this many times the file's size plus 1 MiB, else
+            UsageError naming the file. Default: $WV_MAX_EXPAND, else 64.
+        verify_signer: repositories only: a public key file (``wv keygen``'s
+            NAME.pub); the checkpoint must carry a valid signature by that
+            key, else AuthError.
 
     Returns:
         A :class:`Tensors` dict name -> array/tensor, in file order, with
@@ -130,11 +149,15 @@ def load(source, *, framework="numpy", names=None, objects=False):
     repo = split_target(source)
     if repo is not None:
         uri, ref = repo
+        if max_expand is not None:
+            raise ValueError("max_expand applies to files, not repositories")
         with Repository(uri) as r:
             return r.checkout(ref or "latest", framework=framework,
-                              names=names)
+                              names=names, verify_signer=verify_signer)
+    if verify_signer is not None:
+        raise ValueError("verify_signer applies to repositories, not files")
     return load_file(source, framework=framework, names=names,
-                     objects=objects)
+                     objects=objects, max_expand=max_expand)
 
 
 def load_into(source, target, *, strict=True):

@@ -55,15 +55,28 @@ ERRBUF_SIZE = 256
 ID_HEX = 65
 
 
+# void (*progress)(void *arg, uint64_t done, uint64_t total): the progress
+# callback of wv_save_opts, wv_commit_opts, wv_checkout_opts, wv_sync_opts.
+PROGRESS_CB = ctypes.CFUNCTYPE(None, c_void_p, c_uint64, c_uint64)
+SYNC_PROGRESS_CB = PROGRESS_CB  # the name it had first
+
+# The option structs mirror include/weightvault.h field by field, in order
+# (tests/python/test_structs.py compiles the header and compares every
+# offset and size): a struct shorter than the header's is still accepted
+# by the library (struct_size), but its newer options are then unreachable.
+
+
 class LoadOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("flags", c_uint),
                 ("format", c_int), ("errbuf", c_void_p),
-                ("errbuf_size", c_size_t)]
+                ("errbuf_size", c_size_t), ("names", P(c_char_p)),
+                ("n_names", c_size_t), ("max_expand", c_uint64)]
 
 
 class SaveOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("format", c_int),
-                ("cast", c_int), ("flags", c_uint), ("shard_size", c_uint64)]
+                ("cast", c_int), ("flags", c_uint), ("shard_size", c_uint64),
+                ("progress", PROGRESS_CB), ("progress_arg", c_void_p)]
 
 
 class InitOpts(ctypes.Structure):
@@ -83,12 +96,15 @@ class OpenOpts(ctypes.Structure):
 
 class CommitOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("message", c_char_p),
-                ("max_retries", c_int), ("staging_bytes", c_uint64)]
+                ("max_retries", c_int), ("staging_bytes", c_uint64),
+                ("sign_key", c_char_p), ("progress", PROGRESS_CB),
+                ("progress_arg", c_void_p)]
 
 
 class CheckoutOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("names", P(c_char_p)),
-                ("n_names", c_size_t)]
+                ("n_names", c_size_t), ("verify_signer", c_char_p),
+                ("progress", PROGRESS_CB), ("progress_arg", c_void_p)]
 
 
 class PruneOpts(ctypes.Structure):
@@ -134,14 +150,11 @@ class VerifyStats(ctypes.Structure):
 
 ASYNC_COPY, ASYNC_TAKE = 1, 2
 
-# void (*progress)(void *arg, uint64_t done, uint64_t total) of wv_sync_opts
-SYNC_PROGRESS_CB = ctypes.CFUNCTYPE(None, c_void_p, c_uint64, c_uint64)
-
 
 class SyncOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("branch", c_char_p),
                 ("jobs", c_int), ("force", c_int), ("no_create", c_int),
-                ("progress", SYNC_PROGRESS_CB), ("progress_arg", c_void_p),
+                ("progress", PROGRESS_CB), ("progress_arg", c_void_p),
                 ("errbuf", c_void_p), ("errbuf_size", c_size_t)]
 
 
@@ -154,6 +167,35 @@ class SyncResult(ctypes.Structure):
 VERIFY_CB = ctypes.CFUNCTYPE(None, c_void_p, P(VerifyProblem))
 PRUNE_CB = ctypes.CFUNCTYPE(c_int, c_void_p, P(PruneDecision))
 REF_CB = ctypes.CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p)
+
+
+class Progress:
+    """A Python ``progress(done, total)`` as the C callback of an option
+    struct's ``progress`` field. An exception it raises does not stop the
+    library (which cannot be interrupted from a callback); it is kept, the
+    callback is not called again, and :meth:`reraise` raises it once the
+    call is over. Keep this object alive until the call has returned."""
+
+    def __init__(self, fn):
+        self.raised = []
+
+        def on_progress(_arg, done, total):
+            if self.raised:
+                return
+            try:
+                fn(done, total)
+            except BaseException as e:  # noqa: B036 -- re-raised later
+                self.raised.append(e)
+        self.c = PROGRESS_CB(on_progress) if fn is not None else None
+
+    def set(self, opts):
+        """Put the callback in the option struct `opts` (if there is one)."""
+        if self.c is not None:
+            opts.progress = self.c
+
+    def reraise(self):
+        if self.raised:
+            raise self.raised[0]
 
 
 def init_struct(cls, **fields):
@@ -226,6 +268,9 @@ _OPTIONAL = {
     "wv_checkpoint_tensor_count": (c_size_t, [c_void_p]),
     "wv_checkpoint_tensor_name": (c_char_p, [c_void_p, c_size_t]),
     "wv_checkpoint_total_bytes": (c_uint64, [c_void_p]),
+    "wv_checkpoint_tensor_nbytes": (c_uint64, [c_void_p, c_size_t]),
+    "wv_escape": (c_size_t, [c_char_p, c_size_t, c_char_p, c_size_t,
+                             c_uint]),
     "wv_repo_tag": (c_int, [c_void_p, c_char_p, c_char_p]),
     "wv_repo_branch": (c_int, [c_void_p, c_char_p, c_char_p]),
     "wv_repo_list_branches": (c_int, [c_void_p, REF_CB, c_void_p]),
@@ -285,6 +330,12 @@ def _candidates():
         yield found
 
 
+def _printable(s):
+    """`s` if every character is printable, else its repr() (for messages
+    made before the library, and so wv_escape, is loaded)."""
+    return s if s.isprintable() else repr(s)
+
+
 _lock = threading.Lock()
 _lib = None
 
@@ -303,16 +354,17 @@ def lib():
         tried = []
         for path in _candidates():
             if os.sep in path and not os.path.exists(path):
-                tried.append(path + " (missing)")
+                tried.append(_printable(path) + " (missing)")
                 continue
             try:
                 handle = ctypes.CDLL(path)
             except OSError as e:
-                tried.append(f"{path} ({e})")
+                tried.append(f"{_printable(path)} ({_printable(str(e))})")
                 continue
             lacking = [n for n in _PROTOS if not hasattr(handle, n)]
             if lacking:
-                tried.append(f"{path} (lacks {lacking[0]}: an older library)")
+                tried.append(f"{_printable(path)} (lacks {lacking[0]}: an "
+                             "older library)")
                 continue
             for name, (res, args) in _PROTOS.items():
                 fn = getattr(handle, name)
@@ -343,3 +395,35 @@ def enc(s):
 def dec(b):
     """A borrowed `const char *` -> str (None stays None)."""
     return None if b is None else b.decode("utf-8", "replace")
+
+
+ESCAPE_QUOTE = 1  # WV_ESCAPE_QUOTE
+
+
+def show(s):
+    """A path or name given by the user, safe to put in a message.
+
+    Rendered as the library renders names in its own messages
+    (``wv_escape`` with WV_ESCAPE_QUOTE): printable text stays as it is;
+    anything with a control character, an escape sequence or bytes that
+    are not UTF-8 is put in double quotes with those escaped (``\\n``,
+    ``\\x1b``), as git quotes paths. So a name cannot forge a line of
+    output. Without ``wv_escape`` (an older library): Python's repr().
+    """
+    if isinstance(s, os.PathLike):
+        s = os.fspath(s)
+    if isinstance(s, str):
+        # surrogateescape: the undecodable bytes of a file name come back
+        # as themselves, and wv_escape shows them as \xNN
+        raw = s.encode("utf-8", "surrogateescape")
+    elif isinstance(s, (bytes, bytearray)):
+        raw = bytes(s)
+    else:
+        raw = str(s).encode("utf-8", "surrogateescape")
+    fn = getattr(lib(), "wv_escape", None)
+    if fn is None:
+        return _printable(raw.decode("utf-8", "surrogateescape"))
+    n = fn(None, 0, raw, len(raw), ESCAPE_QUOTE)
+    out = ctypes.create_string_buffer(n + 1)
+    fn(out, n + 1, raw, len(raw), ESCAPE_QUOTE)
+    return out.value.decode("utf-8", "replace")

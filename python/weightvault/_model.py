@@ -380,7 +380,8 @@ def _tf_bundle_input(path):
                 and os.path.isfile(path + ".index")))
 
 
-def load_file(path, framework="numpy", names=None, objects=False):
+def load_file(path, framework="numpy", names=None, objects=False,
+              max_expand=None):
     """Load a weights file; safetensors and uncompressed data stay mapped.
 
     The file is mapped by Python copy-on-write (MAP_PRIVATE, readable and
@@ -394,17 +395,28 @@ def load_file(path, framework="numpy", names=None, objects=False):
     its NumPy arrays are then
     read-only views of the library's own read-only mapping (torch gets
     copies, since torch tensors cannot be read-only).
+
+    max_expand: the library's amplification bound (wv_load_opts.max_expand,
+    see weightvault.load); None or 0: $WV_MAX_EXPAND, else the default.
     """
     path = os.fspath(path)
     L = _lib.lib()
+    if max_expand is not None and (isinstance(max_expand, bool) or
+                                   not isinstance(max_expand, int) or
+                                   not 0 <= max_expand < 1 << 64):
+        raise ValueError("max_expand must be an int from 0 (the default) "
+                         "to 2**64 - 1")
     eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
     opts = _lib.init_struct(_lib.LoadOpts, errbuf=ctypes.addressof(eb),
                             errbuf_size=_lib.ERRBUF_SIZE,
-                            flags=_lib.LOAD_OBJECTS if objects else 0)
+                            flags=_lib.LOAD_OBJECTS if objects else 0,
+                            max_expand=max_expand or 0)
     out = ctypes.c_void_p()
     # ONNX by path too: its external data files are found beside it.
     if (path.endswith(".json") or path.endswith(".onnx")
             or _tf_bundle_input(path)):
+        # `names` is applied below, not through wv_load_opts.names: the
+        # library checks each shard of an index for every name given.
         rc = L.wv_model_load(_lib.enc(path), ctypes.byref(opts),
                              ctypes.byref(out))
         check(rc, lambda: _lib.dec(eb.value))
@@ -412,16 +424,18 @@ def load_file(path, framework="numpy", names=None, objects=False):
     try:
         f = open(path, "rb")
     except FileNotFoundError as e:
-        raise error(_lib.NOTFOUND, f"{path}: {e.strerror}") from None
+        raise error(_lib.NOTFOUND, f"{_lib.show(path)}: {e.strerror}") \
+            from None
     except OSError as e:
-        raise error(_lib.IO, f"{path}: {e.strerror}") from None
+        raise error(_lib.IO, f"{_lib.show(path)}: {e.strerror}") from None
     with f:
         addr, size, keep = _map_copy_on_write(f)
     rc = L.wv_model_load_mem(addr, size, ctypes.byref(opts), ctypes.byref(out))
     if rc != _lib.OK:
         Model(None, keep).free()
         # The library names the source "<memory>"; name the file instead.
-        raise error(rc, _lib.dec(eb.value).replace("<memory>", path))
+        raise error(rc, _lib.dec(eb.value).replace("<memory>",
+                                                   _lib.show(path)))
     m = Model(out.value, keep)
     rename = None
     if m.source_format() == "npy":
@@ -486,7 +500,8 @@ def load_file_into(path, target, strict=True):
         for i, (name, dtype, shape, _, nbytes) in enumerate(tensors):
             if name not in target:
                 if strict:
-                    raise error(_lib.NOTFOUND, f"{path}: tensor {name!r} "
+                    raise error(_lib.NOTFOUND, f"{_lib.show(path)}: "
+                                f"tensor {name!r} "
                                 "has no destination (strict=False skips it)")
                 continue
             tdt, tshape, addr, tbytes, npdt = _dest_of(name, target[name])
@@ -501,7 +516,8 @@ def load_file_into(path, target, strict=True):
             if not fits:
                 raise ValueError(
                     f"weightvault.load_into: {name!r} is {dtype} "
-                    f"{list(shape)} in {path}, but the destination is "
+                    f"{list(shape)} in {_lib.show(path)}, but the "
+                    "destination is "
                     f"{tdt or 'of another dtype'} {list(tshape)}")
             if nbytes:
                 dst[i] = addr
@@ -510,7 +526,8 @@ def load_file_into(path, target, strict=True):
         if strict:
             extra = [k for k in target if k not in done]
             if extra:
-                raise error(_lib.NOTFOUND, f"{path} has no tensor named "
+                raise error(_lib.NOTFOUND, f"{_lib.show(path)} has no "
+                            "tensor named "
                             f"{extra[0]!r}" + (f" (and {len(extra) - 1} "
                                                 f"more)" if len(extra) > 1
                                                 else "") +
@@ -532,10 +549,14 @@ def _map_copy_on_write(f):
     return ctypes.addressof(view), size, [view, mm]
 
 
-def save_file(model, path, format=None, cast=None):
-    """wv_model_save: durable and atomic (temp file, fsync, rename)."""
+def save_file(model, path, format=None, cast=None, progress=None):
+    """wv_model_save: durable and atomic (temp file, fsync, rename).
+    progress(done, total): bytes written so far, of about how many (see
+    wv_save_opts.progress); an exception it raises is re-raised after."""
     L = _lib.lib()
     opts = _lib.init_struct(_lib.SaveOpts)
+    prog = _lib.Progress(progress)
+    prog.set(opts)
     if format is not None:
         f = ctypes.c_int()
         check(L.wv_format_from_name(_lib.enc(format), ctypes.byref(f)),
@@ -552,3 +573,4 @@ def save_file(model, path, format=None, cast=None):
     rc = L.wv_model_save(model.ptr, _lib.enc(os.fspath(path)),
                          ctypes.byref(opts))
     check(rc, model.errmsg)
+    prog.reraise()

@@ -82,7 +82,8 @@ class _Encoder:
         if x is None or isinstance(x, (bool, int, float, str)):
             return x
         raise TypeError(f"Checkpointer: cannot store {type(x).__name__} at "
-                        f"{self.prefix}{path} (tensors, arrays, dicts, lists, "
+                        f"{self.prefix + path!r} (tensors, arrays, dicts, "
+                        "lists, "
                         "tuples and JSON scalars only)")
 
 
@@ -128,13 +129,20 @@ class Checkpointer:
             compresses and writes in its own thread. The previous commit is
             waited for (and retention applied) at the next save(), wait(),
             restore_latest() or close().
+        sign_key: sign every checkpoint with this Ed25519 secret key file
+            (``wv keygen -o NAME`` writes NAME.key), as a repository that
+            trusts keys (``wv trust add``) requires.
+        verify_signer: restore_latest() accepts only a checkpoint with a
+            valid signature by this public key file (NAME.pub), else
+            AuthError.
 
     Checkpoints that neither rule keeps are pruned after each save; with
     neither rule, all are kept.
     """
 
     def __init__(self, repo, every=1, keep_last=None, keep_best=None,
-                 metric=None, mode="min", branch="main", background=False):
+                 metric=None, mode="min", branch="main", background=False,
+                 sign_key=None, verify_signer=None):
         if every < 1:
             raise ValueError("every must be >= 1")
         if keep_best is not None and not metric:
@@ -146,6 +154,7 @@ class Checkpointer:
         self.every, self.keep_last, self.keep_best = every, keep_last, keep_best
         self.metric, self.mode, self.branch = metric, mode, branch
         self.background = background
+        self.sign_key, self.verify_signer = sign_key, verify_signer
         self._pending = None
 
     def wait(self):
@@ -207,10 +216,12 @@ class Checkpointer:
             self.wait()
             self._pending = self.repo.commit_async(
                 tensors, self.branch, metadata=meta,
-                message=message or f"step {int(step)}")
+                message=message or f"step {int(step)}",
+                sign_key=self.sign_key)
             return self._pending
         cid = self.repo.commit(tensors, self.branch, metadata=meta,
-                               message=message or f"step {int(step)}")
+                               message=message or f"step {int(step)}",
+                               sign_key=self.sign_key)
         self._retain()
         return cid
 
@@ -270,7 +281,8 @@ class Checkpointer:
             cid = self.repo.resolve(self.branch)
         except NotFoundError:
             return None
-        ck = self.repo.checkout(cid, framework="numpy")
+        ck = self.repo.checkout(cid, framework="numpy",
+                                verify_signer=self.verify_signer)
         if _META_KEY not in ck.metadata:
             return self._restore_plain(ck, cid, model)
         try:

@@ -64,7 +64,7 @@ def _split_branch(uri, branch):
     at = s.rfind("@")
     if at > 0 and at + 1 < len(s) and not any(c in s[at + 1:] for c in "/:"):
         if branch is not None and branch != s[at + 1:]:
-            raise ValueError(f"two branches given: '{s[at + 1:]}' in "
+            raise ValueError(f"two branches given: {s[at + 1:]!r} in "
                              f"{s!r} and branch={branch!r}")
         return s[:at], s[at + 1:]
     return s, branch
@@ -132,7 +132,7 @@ def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
                 progress(done, total)
             except BaseException as e:  # noqa: B036 -- re-raised below
                 raised.append(e)
-        o.progress = _lib.SYNC_PROGRESS_CB(on_progress)
+        o.progress = _lib.PROGRESS_CB(on_progress)
     res = _lib.SyncResult()
     rc = _lib.lib().wv_repo_sync(_lib.enc(os.fspath(src)),
                                  _lib.enc(os.fspath(dst)), ctypes.byref(o),
@@ -281,7 +281,8 @@ class Repository:
             pass
 
     # -- writing -----------------------------------------------------------
-    def commit(self, obj, branch=None, *, metadata=None, message=None):
+    def commit(self, obj, branch=None, *, metadata=None, message=None,
+               sign_key=None, progress=None):
         """Store `obj` (state_dict, nn.Module, dict of arrays) as a new
         checkpoint on `branch` (default "main"); return its id (64 hex).
 
@@ -289,25 +290,48 @@ class Repository:
         hashes and writes them. Durable and atomic when this returns; a
         concurrent writer is handled by re-parenting (ConflictError if the
         branch keeps moving).
+
+        sign_key: an Ed25519 secret key file (``wv keygen -o NAME`` writes
+        NAME.key) to sign the checkpoint with (``wv commit --sign``). A
+        repository that trusts keys (``wv trust add``) refuses an unsigned
+        commit, or one signed by a key it does not trust, with AuthError.
+
+        progress: ``progress(done, total)``, bytes of tensor data chunked
+        and stored so far, of all; an exception it raises is re-raised
+        once the commit is over (the commit itself is not stopped).
         """
         m = build_model(obj, metadata)
         try:
-            return self._commit_model(m, branch, message)
+            return self._commit_model(m, branch, message, sign_key,
+                                      progress)
         finally:
             m.free()
 
-    def _commit_model(self, m, branch, message):
-        o = _lib.init_struct(_lib.CommitOpts, message=_lib.enc(message),
-                             max_retries=16)
+    @staticmethod
+    def _commit_opts(message, sign_key):
+        return _lib.init_struct(_lib.CommitOpts, message=_lib.enc(message),
+                                max_retries=16,
+                                sign_key=_lib.enc(sign_key and
+                                                  os.fspath(sign_key)))
+
+    def _commit_model(self, m, branch, message, sign_key=None,
+                      progress=None):
+        o = self._commit_opts(message, sign_key)
+        prog = _lib.Progress(progress)
+        prog.set(o)
         cid = ctypes.create_string_buffer(_lib.ID_HEX)
         rc = _lib.lib().wv_repo_commit(self.ptr, m.ptr, _lib.enc(branch),
                                        ctypes.byref(o), cid)
         check(rc, self._msg)
+        prog.reraise()
         return _lib.dec(cid.value)
 
-    def commit_async(self, obj, branch=None, *, metadata=None, message=None):
+    def commit_async(self, obj, branch=None, *, metadata=None, message=None,
+                     sign_key=None):
         """Start a commit in the repository's background thread and return
-        a :class:`PendingCommit` at once.
+        a :class:`PendingCommit` at once (`sign_key` as for :meth:`commit`;
+        the library copies its name, not the key, now: the file is read
+        when the commit runs).
 
         The tensors are copied now (``WV_ASYNC_COPY``; bounded by the
         library's staging limit, 1 GiB by default: the call blocks while
@@ -321,8 +345,7 @@ class Repository:
                         "wv_repo_commit_async")
         m = build_model(obj, metadata)
         try:
-            o = _lib.init_struct(_lib.CommitOpts, message=_lib.enc(message),
-                                 max_retries=16)
+            o = self._commit_opts(message, sign_key)
             h = ctypes.c_void_p()
             rc = _lib.lib().wv_repo_commit_async(
                 self.ptr, m.ptr, _lib.enc(branch), ctypes.byref(o),
@@ -374,43 +397,89 @@ class Repository:
               self._msg)
         return _lib.dec(cid.value)
 
-    def checkout(self, ref="latest", *, framework="numpy", names=None):
+    def checkout(self, ref="latest", *, framework="numpy", names=None,
+                 verify_signer=None, progress=None):
         """The tensors of checkpoint `ref` as a dict (see weightvault.load).
 
         Every chunk is verified against its hash. With `names`, only those
         tensors are read. The arrays point into the memory the library
         allocated for the checkout (no copy) and keep it alive.
+
+        verify_signer: a public key file (``wv keygen``'s NAME.pub): the
+        checkpoint must carry a valid signature by that key, else
+        AuthError (``wv checkout --verify-signer``). Without it, a
+        repository that trusts keys still requires a signature by one of
+        them.
+
+        progress: ``progress(done, total)``, bytes of tensor data read so
+        far, of all wanted; an exception it raises is re-raised once the
+        checkout is over.
         """
-        o = _lib.init_struct(_lib.CheckoutOpts)
+        o = _lib.init_struct(_lib.CheckoutOpts,
+                             verify_signer=_lib.enc(
+                                 verify_signer and os.fspath(verify_signer)))
         if names is not None:
             names = list(names)
             arr = (ctypes.c_char_p * max(len(names), 1))(
                 *[_lib.enc(n) for n in names])
             if names:  # n_names 0 means "all": [] is filtered below
                 o.names, o.n_names = arr, len(names)
+        prog = _lib.Progress(progress)
+        prog.set(o)
         cid = self.resolve(ref)
         p = ctypes.c_void_p()
         rc = _lib.lib().wv_repo_checkout(self.ptr, _lib.enc(cid),
                                          ctypes.byref(o), ctypes.byref(p))
         check(rc, self._msg)
         m = Model(p.value)
+        prog.reraise()
         out = to_dict(m, framework, names)
         out.format, out.checkpoint = None, cid
         return out
 
+    def _tensor_nbytes(self, ref, name):
+        """(checkpoint id, bytes of tensor `name`) from `ref`'s manifest
+        (no tensor data read); NotFoundError if it has no such tensor."""
+        L = _lib.lib()
+        p = ctypes.c_void_p()
+        check(L.wv_repo_stat(self.ptr, _lib.enc(ref), ctypes.byref(p)),
+              self._msg)
+        c = p.value
+        try:
+            cid = _lib.dec(L.wv_checkpoint_id(c))
+            want = _lib.enc(name)
+            for i in range(L.wv_checkpoint_tensor_count(c)):
+                if L.wv_checkpoint_tensor_name(c, i) == want:
+                    return cid, L.wv_checkpoint_tensor_nbytes(c, i)
+        finally:
+            L.wv_checkpoint_free(c)
+        raise error(_lib.NOTFOUND, f"{_lib.show(self.uri)}: checkpoint "
+                    f"{cid[:12]} has no tensor {name!r}")
+
     def read_tensor(self, ref, name, offset, length):
         """Bytes [offset, offset + length) of tensor `name` of checkpoint
         `ref`, reading only the chunks that overlap them (each verified as
-        checkout verifies it). A range past the end of the tensor raises
-        the library's WV_RANGE error."""
+        checkout verifies it).
+
+        The range is checked against the tensor's size (from the
+        checkpoint's manifest) before anything is allocated: a range past
+        its end raises UsageError (a ValueError) naming the tensor and its
+        size, and only `length` bytes are ever allocated for a range that
+        fits."""
         if not _lib.has("wv_repo_read_tensor"):
             raise error(_lib.UNSUPPORTED, "this libweightvault has no "
                         "wv_repo_read_tensor")
         offset, length = int(offset), int(length)
         if offset < 0 or length < 0:
             raise ValueError("offset and length must be >= 0")
+        cid, size = self._tensor_nbytes(ref, name)
+        if offset > size or length > size - offset:
+            raise error(_lib.RANGE, f"{_lib.show(self.uri)}: bytes {offset}"
+                        f"..+{length} are past the end of tensor "
+                        f"{name!r} ({size} bytes) of checkpoint "
+                        f"{cid[:12]}")
         buf = ctypes.create_string_buffer(max(length, 1))
-        check(_lib.lib().wv_repo_read_tensor(self.ptr, _lib.enc(ref),
+        check(_lib.lib().wv_repo_read_tensor(self.ptr, _lib.enc(cid),
                                              _lib.enc(name), offset, length,
                                              buf),
               self._msg)

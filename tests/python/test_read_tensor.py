@@ -27,3 +27,21 @@ def test_read_tensor_ranges(tmp_path):
         r.read_tensor("latest", "nope", 0, 1)
     assert "no tensor 'nope'" in str(e.value)
     r.close()
+
+
+def test_read_tensor_checks_the_range_before_allocating(tmp_path):
+    """A huge length is refused from the manifest's size, naming the tensor
+    and its size, before a buffer of that length is asked for (it would be
+    a MemoryError, or exabytes of swap, otherwise)."""
+    r = wv.Repository(tmp_path / "r", create=True)
+    r.commit({"w": np.arange(10, dtype=np.float32)})
+    for off, ln in [(0, 1 << 62), (8, (1 << 64) - 1), (41, 0), (1 << 63, 1)]:
+        with pytest.raises(ValueError) as e:
+            r.read_tensor("latest", "w", off, ln)
+        assert isinstance(e.value, wv.UsageError)
+        assert "past the end of tensor 'w' (40 bytes)" in str(e.value)
+    assert r.read_tensor("main", "w", 36, 4) == np.float32(9).tobytes()
+    assert r.read_tensor("main", "w", 40, 0) == b""
+    with pytest.raises(wv.NotFoundError, match="no tensor 'nope\\\\n'"):
+        r.read_tensor("latest", "nope\n", 0, 1 << 62)
+    r.close()
