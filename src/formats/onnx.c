@@ -163,80 +163,6 @@ static const char *field_name(uint32_t f)
     }
 }
 
-/* ---- SHA-1 (FIPS 180-4), for external_data checksums -------------------- */
-
-struct sha1 {
-    uint32_t h[5];
-    unsigned char blk[64];
-    size_t n;
-    uint64_t total;
-};
-
-static uint32_t rol(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
-
-static void sha1_block(struct sha1 *s, const unsigned char *p)
-{
-    uint32_t w[80], a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3],
-                    e = s->h[4];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 80; i++)
-        w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    for (int i = 0; i < 80; i++) {
-        uint32_t f, k;
-        if (i < 20)
-            f = (b & c) | (~b & d), k = 0x5a827999;
-        else if (i < 40)
-            f = b ^ c ^ d, k = 0x6ed9eba1;
-        else if (i < 60)
-            f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdc;
-        else
-            f = b ^ c ^ d, k = 0xca62c1d6;
-        uint32_t t = rol(a, 5) + f + e + k + w[i];
-        e = d, d = c, c = rol(b, 30), b = a, a = t;
-    }
-    s->h[0] += a, s->h[1] += b, s->h[2] += c, s->h[3] += d, s->h[4] += e;
-}
-
-static void sha1_init(struct sha1 *s)
-{
-    static const uint32_t h0[5] = {0x67452301, 0xefcdab89, 0x98badcfe,
-                                   0x10325476, 0xc3d2e1f0};
-    memcpy(s->h, h0, sizeof h0);
-    s->n = 0;
-    s->total = 0;
-}
-
-static void sha1_add(struct sha1 *s, const unsigned char *p, size_t n)
-{
-    s->total += n;
-    while (n > 0) {
-        size_t k = 64 - s->n < n ? 64 - s->n : n;
-        memcpy(s->blk + s->n, p, k);
-        s->n += k, p += k, n -= k;
-        if (s->n == 64) {
-            sha1_block(s, s->blk);
-            s->n = 0;
-        }
-    }
-}
-
-static void sha1_hex(struct sha1 *s, char out[41])
-{
-    uint64_t bits = s->total * 8;
-    unsigned char pad = 0x80, z = 0, len[8];
-    sha1_add(s, &pad, 1);
-    while (s->n != 56)
-        sha1_add(s, &z, 1);
-    for (int i = 0; i < 8; i++)
-        len[i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha1_add(s, len, 8);
-    for (int i = 0; i < 20; i++)
-        snprintf(out + 2 * i, 3, "%02x",
-                 (unsigned)(s->h[i / 4] >> (24 - 8 * (i % 4))) & 0xff);
-}
-
 /* ---- metadata ------------------------------------------------------------ */
 
 static void put_text(struct wv__buf *o, const unsigned char *p, size_t n)
@@ -570,13 +496,14 @@ static int check_sha1(struct ctx *c, const struct tproto *t,
                       struct extfile *x, struct wv__err *err)
 {
     int rc = WV_OK;
-    struct sha1 s;
+    struct wv__sha1 *s = wv__sha1_new();
+    unsigned char dig[20];
     char hex[41];
     unsigned char *buf = NULL;
     const size_t step = (size_t)1 << 20;
-    sha1_init(&s);
+    WV_CHECK(s != NULL, WV_NOMEM, "out of memory");
     if (x->src.map) {
-        sha1_add(&s, x->src.map, (size_t)x->src.size);
+        wv__sha1_update(s, x->src.map, (size_t)x->src.size);
     } else {
         buf = wv__malloc(step);
         WV_CHECK(buf != NULL, WV_NOMEM, "out of memory");
@@ -584,10 +511,12 @@ static int check_sha1(struct ctx *c, const struct tproto *t,
             size_t n = x->src.size - o < step ? (size_t)(x->src.size - o)
                                               : step;
             WV_TRY(wv__src_read(&x->src, o, buf, n, err));
-            sha1_add(&s, buf, n);
+            wv__sha1_update(s, buf, n);
         }
     }
-    sha1_hex(&s, hex);
+    wv__sha1_final(s, dig);
+    for (int i = 0; i < 20; i++)
+        snprintf(hex + 2 * i, 3, "%02x", dig[i]);
     bool same = t->sum.len == 40;
     for (size_t i = 0; same && i < 40; i++) {
         char ch = (char)t->sum.data[i];
@@ -601,6 +530,7 @@ static int check_sha1(struct ctx *c, const struct tproto *t,
              c->what, TNAME(t), x->path, hex, FIELDS(t->sum));
     x->sha_checked = true;
 out:
+    wv__sha1_free(s);
     wv__free(buf);
     return rc;
 }
