@@ -50,7 +50,7 @@ __version__ = "0.1.0"
 
 
 def save(obj, target, *, metadata=None, format=None, cast=None,
-         message=None):
+         message=None, template=None):
     """Save tensors to a file or a repository.
 
     Args:
@@ -71,6 +71,9 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
             "bfloat16" or "float32" too): convert every floating-point
             tensor while writing (files only).
         message: the checkpoint's log message (repositories only).
+        template: for an ONNX target (``.onnx``, required there): the model
+            whose initializers the tensors replace by name, everything else
+            of it kept (as ``wv convert --template``).
 
     Returns:
         The checkpoint id (64 hex digits) for a repository, else the path.
@@ -83,13 +86,14 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
     repo = split_target(target)
     if repo is not None:
         uri, ref = repo
-        if cast is not None:
-            raise ValueError("cast applies to files, not repositories")
+        if cast is not None or template is not None:
+            raise ValueError("cast and template apply to files, not "
+                             "repositories")
         with Repository(uri, create=True) as r:
             return r.commit(obj, ref, metadata=metadata, message=message)
     m = build_model(obj, metadata)
     try:
-        save_file(m, target, format=format, cast=cast)
+        save_file(m, target, format=format, cast=cast, template=template)
     finally:
         m.free()
     return os.fspath(target)

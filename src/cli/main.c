@@ -124,8 +124,9 @@ static const char main_help[] =
     "               a SavedModel dir; written as PREFIX.index\n"
     "  tfjs         TensorFlow.js model.json (layers or graph model) or a\n"
     "               bare weights manifest, with its .bin shards; read only\n"
-    "  onnx         ONNX models (.onnx), read only: the graph's initializers\n"
-    "               (external data files beside the model too)\n"
+    "  onnx         ONNX models (.onnx): the graph's initializers (external\n"
+    "               data files beside the model too); written over a\n"
+    "               template model (wv convert --template)\n"
     "\n"
     "options:\n"
     "  -h, --help                     this text; 'wv CMD --help' (or 'wv\n"
@@ -184,6 +185,7 @@ static const char convert_help[] =
     "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT]\n"
     "                  [--compress] [--nest] [--shard-size SIZE] [--quiet]\n"
     "                  [--names keys|keras] [--keep-quantized] [--objects]\n"
+    "                  [--template MODEL.onnx]\n"
     "       (OUT may also be given as -o OUT, as in wv checkout)\n"
     "\n"
     "Convert IN to OUT. The input format is detected from the content; the\n"
@@ -191,7 +193,8 @@ static const char convert_help[] =
     ".npy, .npz, .pth/.pt/.bin (PyTorch zip), .h5 (Keras 2 save_weights\n"
     "layout), .weights.h5 (Keras 3), .params (MXNet), .gguf, .index\n"
     "(TensorFlow checkpoint: PREFIX.index + PREFIX.data-00000-of-00001).\n"
-    "IN may also be an ONNX model (.onnx, read only: its initializers).\n"
+    "IN may also be an ONNX model (.onnx: its initializers). OUT.onnx is\n"
+    "written over a template (--template).\n"
     "Metadata (the architecture: Keras model_config, MXNet symbol, GGUF\n"
     "key-values) goes into every format that can hold it. OUT is written\n"
     "atomically: a temporary file in the same directory is fsynced and\n"
@@ -209,12 +212,22 @@ static const char convert_help[] =
     "                dequantised as ggml does, bit for bit; other quantised\n"
     "                types (IQ1-3, TQ*) can only be written to GGUF.\n"
     "  --format FMT  write FMT whatever OUT's extension (safetensors, npy,\n"
-    "                npz, pth, keras, mxnet, gguf, tensorflow)\n"
+    "                npz, pth, keras, mxnet, gguf, tensorflow, onnx)\n"
     "  --names keras TensorFlow checkpoint input: name tensors as a Keras\n"
     "                .h5 of the model does (see wv inspect --help)\n"
     "  --keep-quantized TF.js input: keep quantized weights as stored\n"
     "                (see wv inspect --help)\n"
     "  --objects     .pth input: read object pickles (see wv inspect --help)\n"
+    "  --template MODEL.onnx\n"
+    "                ONNX output (required): MODEL's initializers are\n"
+    "                replaced by the tensors of the same names (scoped\n"
+    "                names in subgraphs, as wv inspect shows them), all\n"
+    "                else of MODEL kept byte for byte. Every initializer\n"
+    "                needs a tensor, every tensor an initializer, of the\n"
+    "                same shape and dtype (--dtype converts floats). When\n"
+    "                MODEL keeps weights in external data, or OUT would\n"
+    "                pass protobuf's 2 GiB, they go to OUT.data beside OUT\n"
+    "                (written first; OUT last)\n"
     "  --compress    npz only: deflate the members (as savez_compressed)\n"
     "  --nest        pth only: rebuild the dict tree from dotted names\n"
     "  --shard-size SIZE\n"
@@ -630,6 +643,10 @@ static int cmd_convert(int argc, char **argv)
                                    "--shard-size takes a size such as 5GB, "
                                    "500MB or 2GiB, not '%s'",
                                    argv[i]);
+        } else if (strcmp(a, "--template") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage("convert", "%s needs a file", a);
+            so.template_path = argv[++i];
         } else if (strcmp(a, "--compress") == 0) {
             so.flags |= WV_SAVE_COMPRESS;
         } else if (strcmp(a, "--nest") == 0) {
@@ -662,6 +679,12 @@ static int cmd_convert(int argc, char **argv)
                            "known extension (.safetensors, .npz, .pth, .h5, "
                            ".params, .gguf, ...) or --format",
                            out);
+    if (so.format == WV_FMT_ONNX && so.template_path == NULL)
+        return cli_usage("convert",
+                         "ONNX needs a template model: --template "
+                         "MODEL.onnx, whose initializers the tensors of %s "
+                         "replace",
+                         in);
     if ((rc = cli_load(in, lflags, &m)) != WV_OK)
         return cli_exit_code(rc);
     /* npy, npz and MXNet lists have nowhere to put metadata. */

@@ -413,6 +413,10 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
                  "%s: a TensorFlow bundle is written as one data file "
                  "(no --shard-size)",
                  path);
+        WV_CHECK(fmt != WV_FMT_ONNX, WV_UNSUPPORTED,
+                 "%s: an ONNX model is written as one file, with its "
+                 "template's layout (no --shard-size)",
+                 path);
         rc = wv__shard_save(m, path, fmt, opts, err);
         goto out;
     }

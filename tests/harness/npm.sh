@@ -4,7 +4,9 @@
 #   . "$(dirname "$0")/../harness/npm.sh"     (after harness/cli.sh)
 #   npm_peers NAME PKG@VER...
 #
-# installs the packages into BUILD/npm/NAME (BUILD: the directory of $WV)
+# installs the packages (npm install $NPM_PEER_FLAGS PKG...: e.g.
+# --ignore-scripts for packages whose install script would download more
+# than the registry holds) into BUILD/npm/NAME (BUILD: the directory of $WV)
 # with npm's cache in BUILD/npm-cache (npm_config_cache, so ~/.npm is never
 # touched), reusing an earlier install of the same list, and exports
 # NODE_PATH and NPM_DIR (that directory). When node/npm are missing, or the
@@ -22,12 +24,13 @@ npm_peers() {
         echo "SKIP: node/npm not installed (scripts/deps.sh check)"
         exit 77
     fi
-    want="$*"
+    want="${NPM_PEER_FLAGS:-} $*"
     mkdir -p "$NPM_DIR"
     if [ "$(cat "$NPM_DIR/.wv-installed" 2>/dev/null)" != "$want" ]; then
         if ! (cd "$NPM_DIR" && echo '{"private": true}' >package.json &&
               npm install --prefer-offline --no-audit --no-fund \
-                  --loglevel=error "$@" >"$NPM_DIR/npm.log" 2>&1); then
+                  --loglevel=error ${NPM_PEER_FLAGS:-} "$@" \
+                  >"$NPM_DIR/npm.log" 2>&1); then
             if ! (cd "$NPM_DIR" && timeout 60 npm ping >/dev/null 2>&1); then
                 echo "SKIP: the npm registry cannot be reached"
                 exit 77
