@@ -408,7 +408,7 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
         WV_TRY(wv__check_plain_dtypes(m, opts->cast, path, err));
     if (opts->struct_size >= offsetof(wv_save_opts, shard_size) +
                                  sizeof opts->shard_size &&
-        opts->shard_size > 0) {
+        opts->shard_size > 0 && fmt != WV_FMT_TFJS) {
         WV_CHECK(fmt != WV_FMT_TFBUNDLE, WV_UNSUPPORTED,
                  "%s: a TensorFlow bundle is written as one data file "
                  "(no --shard-size)",

@@ -1,5 +1,6 @@
 /*
- * tfjs.c -- TensorFlow.js weights (model.json + .bin shards), read only.
+ * tfjs.c -- TensorFlow.js weights (model.json + .bin shards): read, and
+ * written (see "writing" below).
  *
  * Input: a model.json (a layers or graph model: an object with
  * "modelTopology" and "weightsManifest") or a bare weights manifest (the
@@ -966,6 +967,210 @@ out:
     return rc;
 }
 
+/* ==== writing ===============================================================
+ *
+ * OUT is DIR/model.json (wv convert also takes a directory): the tensors go,
+ * in the set's order, into one weight group whose bytes are cut into shards
+ * of opts->shard_size bytes (DEFAULT_SHARD when 0; tfjs's own 4 MiB),
+ * DIR/group1-shardKofN.bin, a tensor crossing shard boundaries as tfjs
+ * writes them. F32, I32 and BOOL are float32, int32 and bool; F16 is a
+ * float32 weight with float16 quantization (the half values stored as they
+ * are, widened exactly by a reader); other dtypes are refused (--dtype F32
+ * converts floats). uint8/uint16 quantization is not written, nor string
+ * weights (tfjs.string.* metadata stays behind: a warning-free loss only
+ * of text a graph model kept).
+ *
+ * model.json: the "tfjs.<key>" metadata a TF.js source left (its
+ * modelTopology, format, ...) are its top-level keys again, values that
+ * are whole JSON values as they are and others as strings ("format" and
+ * "generatedBy" always strings), so a layers or graph model read by wv is
+ * written back loadable; "convertedBy" names weightvault. A set without
+ * them gets a weights-only model.json: {"format": "weights-only",
+ * "generatedBy": "weightvault V", "convertedBy": null, "weightsManifest"}.
+ *
+ * Shards are written first, each through its own temporary file, fsync and
+ * rename; model.json last. */
+
+#define DEFAULT_SHARD ((uint64_t)4 << 20)
+
+struct ssink {
+    struct wv__wfile f;
+    bool open;
+    uint64_t in_cur, size;
+    uint64_t idx, n;
+    const char *dir;
+    size_t dir_len;
+    char *path;
+    int rc;
+    struct wv__err *err;
+};
+
+static void shard_name(char *o, size_t n, uint64_t k, uint64_t total)
+{
+    snprintf(o, n, "group1-shard%lluof%llu.bin", (unsigned long long)k + 1,
+             (unsigned long long)total);
+}
+
+static bool shard_sink(void *arg, const void *p, size_t n)
+{
+    struct ssink *s = arg;
+    const unsigned char *b = p;
+    while (n > 0 && s->rc == WV_OK) {
+        if (!s->open) {
+            size_t k = s->dir_len;
+            memcpy(s->path, s->dir, k);
+            shard_name(s->path + k, 64, s->idx, s->n);
+            s->rc = wv__wfile_open(&s->f, s->path, s->err);
+            if (s->rc != WV_OK)
+                break;
+            s->open = true;
+            s->in_cur = 0;
+        }
+        uint64_t room = s->size - s->in_cur;
+        size_t k = n < room ? n : (size_t)room;
+        wv__wfile_write(&s->f, b, k);
+        s->in_cur += k;
+        b += k;
+        n -= k;
+        if (s->in_cur == s->size) {
+            s->open = false;
+            s->idx++;
+            s->rc = wv__wfile_commit(&s->f);
+        }
+    }
+    return s->rc == WV_OK;
+}
+
+/* Is the text one whole JSON value? */
+static bool whole_json(const char *v)
+{
+    struct wv__err e = {0};
+    struct wv__json j = {v, v, v + strlen(v), "", &e};
+    if (wv__json_skip(&j) != WV_OK)
+        return false;
+    wv__json_ws(&j);
+    return j.p == j.end;
+}
+
+static int save(const wv_model *m, struct wv__wfile *f,
+                const wv_save_opts *opts, struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct ssink s = {0};
+    struct wv__buf o = {0};
+    uint64_t total = 0;
+    const char *slash = strrchr(f->path, '/');
+    bool topo = wv_model_get_meta(m, "tfjs.modelTopology") != NULL;
+
+    s.size = opts->struct_size >= offsetof(wv_save_opts, shard_size) +
+                                      sizeof opts->shard_size &&
+                     opts->shard_size > 0
+                 ? opts->shard_size
+                 : DEFAULT_SHARD;
+    s.dir = f->path;
+    s.dir_len = slash ? (size_t)(slash - f->path) + 1 : 0;
+    s.err = err;
+    s.path = wv__malloc(s.dir_len + 64);
+    WV_CHECK(s.path != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        wv_dtype to = wv__cast_target(t->dtype, opts->cast);
+        WV_CHECK(to == WV_F32 || to == WV_F16 || to == WV_I32 ||
+                     to == WV_BOOL,
+                 WV_UNSUPPORTED,
+                 "%s: tensor '%.200s' is %s, which TF.js does not hold "
+                 "(float32, int32, bool, float16-quantized float32)%s",
+                 f->path, t->name, wv_dtype_name(to),
+                 wv__cast_target(to, WV_F32) == WV_F32 ? "; convert with "
+                                                         "--dtype F32"
+                                                       : "");
+        total += wv__cast_nbytes(t, to);
+    }
+    s.n = total ? (total + s.size - 1) / s.size : 1;
+
+    /* the shards */
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        wv_dtype to = wv__cast_target(t->dtype, opts->cast);
+        if (wv__tensor_stream(t, to, shard_sink, &s) != WV_OK &&
+            s.rc == WV_OK)
+            s.rc = wv__seterr(err, WV_NOMEM, "out of memory");
+        WV_TRY(s.rc);
+    }
+    if (total == 0) { /* one empty shard */
+        memcpy(s.path, s.dir, s.dir_len);
+        shard_name(s.path + s.dir_len, 64, 0, 1);
+        WV_TRY(wv__wfile_open(&s.f, s.path, err));
+        s.open = true;
+    }
+    if (s.open) {
+        s.open = false;
+        WV_TRY(wv__wfile_commit(&s.f));
+    }
+
+    /* model.json */
+    wv__buf_adds(&o, "{");
+    bool first = true;
+    for (size_t i = 0; topo && i < m->n_meta; i++) {
+        const char *k = m->meta[i].key, *v = m->meta[i].value;
+        if (strncmp(k, "tfjs.", 5) != 0 || strncmp(k, "tfjs.string.", 12) == 0 ||
+            strncmp(k, "tfjs.quantization.", 18) == 0 ||
+            strcmp(k, "tfjs.convertedBy") == 0 ||
+            strcmp(k, "tfjs.weightsManifest") == 0)
+            continue;
+        wv__buf_adds(&o, first ? "\n  " : ",\n  ");
+        first = false;
+        wv__json_put_string(&o, k + 5, strlen(k + 5));
+        wv__buf_adds(&o, ": ");
+        if (strcmp(k, "tfjs.format") != 0 &&
+            strcmp(k, "tfjs.generatedBy") != 0 && whole_json(v))
+            wv__buf_adds(&o, v);
+        else
+            wv__json_put_string(&o, v, strlen(v));
+    }
+    if (!topo) {
+        wv__buf_addf(&o, "\n  \"format\": \"weights-only\",\n  "
+                         "\"generatedBy\": \"weightvault %s\"",
+                     wv_version_string());
+        first = false;
+    }
+    wv__buf_addf(&o, "%s\n  \"convertedBy\": %s%s%s,\n  \"weightsManifest\": "
+                     "[{\"paths\": [",
+                 first ? "" : ",", topo ? "\"weightvault " : "null",
+                 topo ? wv_version_string() : "", topo ? "\"" : "");
+    for (uint64_t k = 0; k < s.n; k++) {
+        char nm[64];
+        shard_name(nm, sizeof nm, k, s.n);
+        wv__buf_addf(&o, "%s\"%s\"", k ? ", " : "", nm);
+    }
+    wv__buf_adds(&o, "], \"weights\": [");
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        wv_dtype to = wv__cast_target(t->dtype, opts->cast);
+        wv__buf_adds(&o, i ? ",\n    {\"name\": " : "\n    {\"name\": ");
+        wv__json_put_string(&o, t->name, strlen(t->name));
+        wv__buf_adds(&o, ", \"shape\": [");
+        for (int d = 0; d < t->ndim; d++)
+            wv__buf_addf(&o, "%s%llu", d ? ", " : "",
+                         (unsigned long long)t->shape[d]);
+        wv__buf_addf(&o, "], \"dtype\": \"%s\"%s}",
+                     to == WV_I32 ? "int32" : to == WV_BOOL ? "bool"
+                                                            : "float32",
+                     to == WV_F16 ? ", \"quantization\": {\"dtype\": "
+                                    "\"float16\"}"
+                                  : "");
+    }
+    wv__buf_adds(&o, "]}]\n}\n");
+    WV_CHECK(!o.oom, WV_NOMEM, "out of memory");
+    wv__wfile_write(f, o.p, o.len);
+out:
+    if (s.open)
+        wv__wfile_abort(&s.f);
+    wv__buf_release(&o);
+    wv__free(s.path);
+    return rc;
+}
+
 const struct wv__format_ops wv__fmt_tfjs = {
-    WV_FMT_TFJS, "tfjs", "model.json", probe, load, NULL,
+    WV_FMT_TFJS, "tfjs", "model.json", probe, load, save,
 };
