@@ -985,8 +985,10 @@ out:
  * are whole JSON values as they are and others as strings ("format" and
  * "generatedBy" always strings), so a layers or graph model read by wv is
  * written back loadable; "convertedBy" names weightvault. A set without
- * them gets a weights-only model.json: {"format": "weights-only",
- * "generatedBy": "weightvault V", "convertedBy": null, "weightsManifest"}.
+ * them but with a Keras model_config (a Keras .h5) is a layers model
+ * tfjs-layers loads (keras_topology() below); any other set gets a
+ * weights-only model.json: {"format": "weights-only", "generatedBy":
+ * "weightvault V", "convertedBy": null, "weightsManifest"}.
  *
  * Shards are written first, each through its own temporary file, fsync and
  * rename; model.json last. */
@@ -1052,6 +1054,181 @@ static bool whole_json(const char *v)
     return j.p == j.end;
 }
 
+/* ---- a Keras model_config as a tfjs-layers topology ----------------------
+ * A Keras .h5's model_config (keras.model_config) becomes modelTopology
+ * {"keras_version", "backend", "model_config"} with the two spellings of
+ * Keras 3 that tfjs-layers 4 does not read made Keras 2 ones: a dtype
+ * policy object ({"class_name": "DTypePolicy", "config": {"name": N}})
+ * becomes the string N, and "batch_shape" becomes "batch_input_shape".
+ * Weights are named as tfjs-layers looks them up: the h5 tensor name
+ * "LAYER/LAYER/kernel:0" without its first component and ":0" suffix
+ * ("LAYER/kernel"); the optimizer's tensors are left out. */
+
+#define TOPO_DEPTH 64
+
+static int topo_copy(struct wv__json *j, struct wv__buf *o, int depth);
+
+/* The dtype name of a DTypePolicy object at j (j not moved), or NULL. */
+static char *dtype_policy(struct wv__json *j)
+{
+    struct wv__json s = *j;
+    char *k = NULL, *v = NULL, *name = NULL;
+    bool policy = false;
+    if (wv__json_expect(&s, '{') != WV_OK || wv__json_eat(&s, '}'))
+        return NULL;
+    do {
+        size_t kl, vl;
+        if (wv__json_string(&s, &k, &kl) != WV_OK ||
+            wv__json_expect(&s, ':') != WV_OK)
+            break;
+        wv__json_ws(&s);
+        if (strcmp(k, "class_name") == 0 && s.p < s.end && *s.p == '"') {
+            if (wv__json_string(&s, &v, &vl) != WV_OK)
+                break;
+            policy = strcmp(v, "DTypePolicy") == 0;
+            wv__free(v);
+            v = NULL;
+        } else if (strcmp(k, "config") == 0 && s.p < s.end && *s.p == '{') {
+            /* {"name": N, ...} */
+            struct wv__json c = s;
+            char *ck = NULL;
+            if (wv__json_expect(&c, '{') == WV_OK && !wv__json_eat(&c, '}'))
+                do {
+                    size_t ckl, nl;
+                    if (wv__json_string(&c, &ck, &ckl) != WV_OK ||
+                        wv__json_expect(&c, ':') != WV_OK)
+                        break;
+                    wv__json_ws(&c);
+                    if (strcmp(ck, "name") == 0 && c.p < c.end &&
+                        *c.p == '"' && name == NULL) {
+                        if (wv__json_string(&c, &name, &nl) != WV_OK)
+                            break;
+                    } else if (wv__json_skip(&c) != WV_OK) {
+                        break;
+                    }
+                    wv__free(ck);
+                    ck = NULL;
+                } while (wv__json_eat(&c, ','));
+            wv__free(ck);
+            if (wv__json_skip(&s) != WV_OK)
+                break;
+        } else if (wv__json_skip(&s) != WV_OK) {
+            break;
+        }
+        wv__free(k);
+        k = NULL;
+    } while (wv__json_eat(&s, ','));
+    wv__free(k);
+    wv__free(v);
+    if (!policy) {
+        wv__free(name);
+        return NULL;
+    }
+    return name;
+}
+
+static int topo_copy(struct wv__json *j, struct wv__buf *o, int depth)
+{
+    int rc = WV_OK;
+    struct wv__err *err = j->err;
+    char *k = NULL, *name = NULL;
+    size_t kl;
+    WV_CHECK(depth < TOPO_DEPTH, WV_UNSUPPORTED,
+             "%s: model_config nested more than %d deep", j->what,
+             TOPO_DEPTH);
+    wv__json_ws(j);
+    if (j->p < j->end && *j->p == '{') {
+        if ((name = dtype_policy(j)) != NULL) {
+            WV_TRY(wv__json_skip(j));
+            wv__json_put_string(o, name, strlen(name));
+            goto out;
+        }
+        WV_TRY(wv__json_expect(j, '{'));
+        wv__buf_addc(o, '{');
+        if (!wv__json_eat(j, '}')) {
+            bool first = true;
+            do {
+                WV_TRY(wv__json_string(j, &k, &kl));
+                WV_TRY(wv__json_expect(j, ':'));
+                if (!first)
+                    wv__buf_adds(o, ", ");
+                first = false;
+                if (strcmp(k, "batch_shape") == 0)
+                    wv__buf_adds(o, "\"batch_input_shape\"");
+                else
+                    wv__json_put_string(o, k, kl);
+                wv__buf_adds(o, ": ");
+                WV_TRY(topo_copy(j, o, depth + 1));
+                wv__free(k);
+                k = NULL;
+            } while (wv__json_eat(j, ','));
+            WV_TRY(wv__json_expect(j, '}'));
+        }
+        wv__buf_addc(o, '}');
+    } else if (j->p < j->end && *j->p == '[') {
+        WV_TRY(wv__json_expect(j, '['));
+        wv__buf_addc(o, '[');
+        if (!wv__json_eat(j, ']')) {
+            bool first = true;
+            do {
+                if (!first)
+                    wv__buf_adds(o, ", ");
+                first = false;
+                WV_TRY(topo_copy(j, o, depth + 1));
+            } while (wv__json_eat(j, ','));
+            WV_TRY(wv__json_expect(j, ']'));
+        }
+        wv__buf_addc(o, ']');
+    } else {
+        const char *s = j->p;
+        WV_TRY(wv__json_skip(j));
+        wv__buf_add(o, s, (size_t)(j->p - s));
+    }
+out:
+    wv__free(k);
+    wv__free(name);
+    return rc;
+}
+
+/* modelTopology from keras.model_config into o. */
+static int keras_topology(const wv_model *m, const char *path,
+                          struct wv__buf *o, struct wv__err *err)
+{
+    int rc = WV_OK;
+    const char *cfg = wv_model_get_meta(m, "keras.model_config");
+    const char *kv = wv_model_get_meta(m, "keras.keras_version");
+    const char *be = wv_model_get_meta(m, "keras.backend");
+    struct wv__json j = {cfg, cfg, cfg + strlen(cfg), path, err};
+    wv__buf_adds(o, "{\"keras_version\": ");
+    wv__json_put_string(o, kv ? kv : "", kv ? strlen(kv) : 0);
+    wv__buf_adds(o, ", \"backend\": ");
+    wv__json_put_string(o, be ? be : "tensorflow", be ? strlen(be) : 10);
+    wv__buf_adds(o, ", \"model_config\": ");
+    WV_TRY(topo_copy(&j, o, 0));
+    wv__json_ws(&j);
+    WV_CHECK(j.p == j.end, WV_CORRUPT,
+             "%s: keras.model_config: text after the JSON value", path);
+    wv__buf_addc(o, '}');
+out:
+    return rc;
+}
+
+/* A Keras tensor's name as tfjs-layers looks it up (its length into *n):
+ * NULL for an optimizer's tensor, which a layers model leaves out. */
+static const char *layers_name(const char *name, size_t *n)
+{
+    if (strncmp(name, "optimizer/", 10) == 0 ||
+        strncmp(name, "optimizer_weights/", 18) == 0)
+        return NULL;
+    const char *s = strchr(name, '/');
+    const char *p = s ? s + 1 : name;
+    size_t l = strlen(p);
+    if (l > 2 && strcmp(p + l - 2, ":0") == 0)
+        l -= 2;
+    *n = l;
+    return p;
+}
+
 static int save(const wv_model *m, struct wv__wfile *f,
                 const wv_save_opts *opts, struct wv__err *err)
 {
@@ -1061,6 +1238,8 @@ static int save(const wv_model *m, struct wv__wfile *f,
     uint64_t total = 0;
     const char *slash = strrchr(f->path, '/');
     bool topo = wv_model_get_meta(m, "tfjs.modelTopology") != NULL;
+    bool keras = !topo && wv_model_get_meta(m, "keras.model_config") != NULL;
+    size_t nl;
 
     s.size = opts->struct_size >= offsetof(wv_save_opts, shard_size) +
                                       sizeof opts->shard_size &&
@@ -1075,6 +1254,8 @@ static int save(const wv_model *m, struct wv__wfile *f,
     for (size_t i = 0; i < m->n_tensors; i++) {
         const struct wv_tensor *t = &m->tensors[i];
         wv_dtype to = wv__cast_target(t->dtype, opts->cast);
+        if (keras && layers_name(t->name, &nl) == NULL)
+            continue;
         WV_CHECK(to == WV_F32 || to == WV_F16 || to == WV_I32 ||
                      to == WV_BOOL,
                  WV_UNSUPPORTED,
@@ -1092,6 +1273,8 @@ static int save(const wv_model *m, struct wv__wfile *f,
     for (size_t i = 0; i < m->n_tensors; i++) {
         const struct wv_tensor *t = &m->tensors[i];
         wv_dtype to = wv__cast_target(t->dtype, opts->cast);
+        if (keras && layers_name(t->name, &nl) == NULL)
+            continue;
         if (wv__tensor_stream(t, to, shard_sink, &s) != WV_OK &&
             s.rc == WV_OK)
             s.rc = wv__seterr(err, WV_NOMEM, "out of memory");
@@ -1128,7 +1311,25 @@ static int save(const wv_model *m, struct wv__wfile *f,
         else
             wv__json_put_string(&o, v, strlen(v));
     }
-    if (!topo) {
+    if (keras) {
+        const char *kv = wv_model_get_meta(m, "keras.keras_version");
+        wv__buf_adds(&o, "\n  \"format\": \"layers-model\",\n  "
+                         "\"generatedBy\": ");
+        if (kv) {
+            struct wv__buf g = {0};
+            wv__buf_adds(&g, "keras v");
+            wv__buf_adds(&g, kv);
+            wv__json_put_string(&o, g.p ? g.p : "", g.len);
+            o.oom = o.oom || g.oom;
+            wv__buf_release(&g);
+        } else {
+            wv__buf_addf(&o, "\"weightvault %s\"", wv_version_string());
+        }
+        wv__buf_adds(&o, ",\n  \"modelTopology\": ");
+        WV_TRY(keras_topology(m, f->path, &o, err));
+        topo = true;
+        first = false;
+    } else if (!topo) {
         wv__buf_addf(&o, "\n  \"format\": \"weights-only\",\n  "
                          "\"generatedBy\": \"weightvault %s\"",
                      wv_version_string());
@@ -1144,11 +1345,17 @@ static int save(const wv_model *m, struct wv__wfile *f,
         wv__buf_addf(&o, "%s\"%s\"", k ? ", " : "", nm);
     }
     wv__buf_adds(&o, "], \"weights\": [");
+    bool any = false;
     for (size_t i = 0; i < m->n_tensors; i++) {
         const struct wv_tensor *t = &m->tensors[i];
         wv_dtype to = wv__cast_target(t->dtype, opts->cast);
-        wv__buf_adds(&o, i ? ",\n    {\"name\": " : "\n    {\"name\": ");
-        wv__json_put_string(&o, t->name, strlen(t->name));
+        const char *name = t->name;
+        nl = strlen(name);
+        if (keras && (name = layers_name(t->name, &nl)) == NULL)
+            continue;
+        wv__buf_adds(&o, any ? ",\n    {\"name\": " : "\n    {\"name\": ");
+        any = true;
+        wv__json_put_string(&o, name, nl);
         wv__buf_adds(&o, ", \"shape\": [");
         for (int d = 0; d < t->ndim; d++)
             wv__buf_addf(&o, "%s%llu", d ? ", " : "",

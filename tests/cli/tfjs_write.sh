@@ -7,6 +7,9 @@
 #     and back to a directory: tf.loadLayersModel loads it and predict()
 #     gives the source model's outputs bit for bit; its weights equal
 #     tf.io.decodeWeights of the source;
+#   - a Keras 3 .h5 (model_config): a layers model whose predict() equals
+#     the Keras model's forward pass computed with NumPy from h5py's
+#     weights;
 #   - the quantized manifest (dequantised), a graph model, a Keras 2 .h5
 #     fixture and an F16 set (float16 quantization), with small
 #     --shard-size (tensors across shards): tf.io.decodeWeights of what wv
@@ -50,6 +53,37 @@ assert j["modelTopology"]["class_name"] == "Sequential"
 assert j["convertedBy"].startswith("weightvault "), j["convertedBy"]
 print("layers model.json:", sorted(j))
 PY
+
+# 1b. A Keras .h5 with its model_config (Keras 3.14, Sequential of Dense
+# layers): a layers model; predict() equals the Keras model's forward pass
+# computed with NumPy from the weights h5py reads (not wv).
+k3=${WV_FIXTURES:-/work/shared/fixtures}/h5/keras3-mnist-shreyansh/model.h5
+need_file "$k3"
+expect 0 "$WV" convert -q "$k3" "$tmp/k3/"
+peer predict "$tmp/k3/model.json" "$tmp/k3.bin"
+expect 0 "$PYTHON" - "$k3" "$tmp/k3.bin" "$tmp/k3/model.json" <<'PY'
+import json, sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+cfg = json.loads(f.attrs["model_config"])
+x = np.sin(np.arange(1, 4 * 28 * 28 + 1, dtype=np.float64)).astype(np.float32)
+h = x.reshape(4, -1)
+acts = {"relu": lambda v: np.maximum(v, 0), "linear": lambda v: v,
+        "softmax": lambda v: np.exp(v - v.max(1, keepdims=True)) /
+                             np.exp(v - v.max(1, keepdims=True)).sum(1, keepdims=True)}
+for layer in cfg["config"]["layers"]:
+    if layer["class_name"] != "Dense":
+        continue
+    n = layer["config"]["name"]
+    g = f["model_weights"][n][n]
+    h = acts[layer["config"]["activation"]](h @ g["kernel"][()] + g["bias"][()])
+got = np.fromfile(sys.argv[2], np.float32).reshape(h.shape)
+assert np.allclose(got, h, rtol=1e-5, atol=1e-6), np.abs(got - h).max()
+names = [w["name"] for w in json.load(open(sys.argv[3]))["weightsManifest"][0]["weights"]]
+assert names[:2] == ["dense/kernel", "dense/bias"] and len(names) == 8, names
+print("keras h5: tfjs-layers predict equals NumPy's forward pass (max diff %g)"
+      % np.abs(got - h).max())
+PY
+cat "$tmp/out"
 
 # 2. decodeWeights of what wv wrote equals what wv read.
 for m in "$g/quant/manifest.json" "$g/graph/model.json" "$k2"; do
