@@ -1198,7 +1198,9 @@ static int keras_topology(const wv_model *m, const char *path,
     const char *cfg = wv_model_get_meta(m, "keras.model_config");
     const char *kv = wv_model_get_meta(m, "keras.keras_version");
     const char *be = wv_model_get_meta(m, "keras.backend");
-    struct wv__json j = {cfg, cfg, cfg + strlen(cfg), path, err};
+    char what[600];
+    snprintf(what, sizeof what, "%.500s: its keras.model_config", path);
+    struct wv__json j = {cfg, cfg, cfg + strlen(cfg), what, err};
     wv__buf_adds(o, "{\"keras_version\": ");
     wv__json_put_string(o, kv ? kv : "", kv ? strlen(kv) : 0);
     wv__buf_adds(o, ", \"backend\": ");
@@ -1206,8 +1208,8 @@ static int keras_topology(const wv_model *m, const char *path,
     wv__buf_adds(o, ", \"model_config\": ");
     WV_TRY(topo_copy(&j, o, 0));
     wv__json_ws(&j);
-    WV_CHECK(j.p == j.end, WV_CORRUPT,
-             "%s: keras.model_config: text after the JSON value", path);
+    WV_CHECK(j.p == j.end, WV_CORRUPT, "%s: text after the JSON value",
+             what);
     wv__buf_addc(o, '}');
 out:
     return rc;
@@ -1234,7 +1236,7 @@ static int save(const wv_model *m, struct wv__wfile *f,
 {
     int rc = WV_OK;
     struct ssink s = {0};
-    struct wv__buf o = {0};
+    struct wv__buf o = {0}, tb = {0};
     uint64_t total = 0;
     const char *slash = strrchr(f->path, '/');
     bool topo = wv_model_get_meta(m, "tfjs.modelTopology") != NULL;
@@ -1268,6 +1270,11 @@ static int save(const wv_model *m, struct wv__wfile *f,
         total += wv__cast_nbytes(t, to);
     }
     s.n = total ? (total + s.size - 1) / s.size : 1;
+    /* the topology checked before any file is written */
+    if (keras) {
+        WV_TRY(keras_topology(m, f->path, &tb, err));
+        WV_CHECK(!tb.oom, WV_NOMEM, "out of memory");
+    }
 
     /* the shards */
     for (size_t i = 0; i < m->n_tensors; i++) {
@@ -1326,7 +1333,7 @@ static int save(const wv_model *m, struct wv__wfile *f,
             wv__buf_addf(&o, "\"weightvault %s\"", wv_version_string());
         }
         wv__buf_adds(&o, ",\n  \"modelTopology\": ");
-        WV_TRY(keras_topology(m, f->path, &o, err));
+        wv__buf_add(&o, tb.p, tb.len);
         topo = true;
         first = false;
     } else if (!topo) {
@@ -1374,6 +1381,7 @@ out:
     if (s.open)
         wv__wfile_abort(&s.f);
     wv__buf_release(&o);
+    wv__buf_release(&tb);
     wv__free(s.path);
     return rc;
 }

@@ -2,7 +2,10 @@
 # tfjs_reject.sh -- the TF.js reader's refusals, one per rule, each with
 # its own one-line message, on files made here (no npm needed: the checks
 # against tfjs itself are tests/cli/tfjs_interop.sh). Also: a model.json
-# is read by its path (its shards beside it), not from memory.
+# is read by its path (its shards beside it), not from memory; the
+# writer's refusals: dtypes TF.js does not hold, a Keras model_config that
+# is not valid JSON, nested too deep or followed by text (no file
+# written).
 # Env: WV, PYTHON.
 set -u
 . "$(dirname "$0")/../harness/cli.sh"
@@ -118,4 +121,33 @@ rc = _lib.lib().wv_model_load_mem(buf, len(data), ctypes.byref(opts),
                                   ctypes.byref(out))
 assert rc != 0 and b"needs its shard files" in eb.value, (rc, eb.value)
 PY
+# The writer.
+expect 0 "$PYTHON" - "$tmp" <<'PY'
+import sys, numpy as np
+from stwrite import write_st
+d = sys.argv[1]
+w = {"d/d/kernel:0": np.ones((2, 2), "<f4")}
+write_st(d + "/i64.safetensors", {"n": np.arange(3, dtype="<i8")})
+write_st(d + "/u8.safetensors", {"u": np.arange(3, dtype="u1")})
+write_st(d + "/f64.safetensors", {"x": np.arange(3, dtype="<f8")})
+for name, cfg in [("trunc", '{"class_name": "Sequential", "config": {"layers": [1'),
+                  ("deep", "[" * 100 + "]" * 100), ("tail", "{} x")]:
+    write_st(d + "/cfg_%s.safetensors" % name, w, meta={"keras.model_config": cfg})
+PY
+expect 1 "$WV" convert -q "$tmp/i64.safetensors" "$tmp/o1/"
+one_line_error "tensor 'n' is I64, which TF.js does not hold (float32, int32, bool, float16-quantized float32)"
+expect 1 "$WV" convert -q "$tmp/u8.safetensors" "$tmp/o2/"
+one_line_error "tensor 'u' is U8, which TF.js does not hold"
+expect 1 "$WV" convert -q "$tmp/f64.safetensors" "$tmp/o3/"
+one_line_error "tensor 'x' is F64, which TF.js does not hold (float32, int32, bool, float16-quantized float32); convert with --dtype F32"
+expect 0 "$WV" convert -q "$tmp/f64.safetensors" "$tmp/o3/" --dtype F32
+expect 1 "$WV" convert -q "$tmp/cfg_trunc.safetensors" "$tmp/o4/"
+one_line_error "its keras.model_config is not valid JSON"
+expect 1 "$WV" convert -q "$tmp/cfg_deep.safetensors" "$tmp/o5/"
+one_line_error "nested more than 64 deep"
+expect 1 "$WV" convert -q "$tmp/cfg_tail.safetensors" "$tmp/o6/"
+one_line_error "its keras.model_config: text after the JSON value"
+for o in o1 o2 o4 o5 o6; do
+    [ -z "$(ls -A "$tmp/$o")" ] || fail "a refused write left files in $o"
+done
 finish
