@@ -40,7 +40,11 @@ ORT_TYPES = {np.float32: "float32", np.float64: "float64", np.int64: "int64",
 
 
 def run(*args):
-    return subprocess.run([WV, *args], capture_output=True, text=True)
+    # the sanitizer runtime preloaded for this Python (ASan builds) is not
+    # the one the wv binary links
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    return subprocess.run([WV, *args], capture_output=True, text=True,
+                          env=env)
 
 
 def inits(model_path):
