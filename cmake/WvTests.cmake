@@ -78,9 +78,11 @@ foreach(t ${WV_CLI_TESTS})
   if(name STREQUAL "python_install")
     set_tests_properties(cli.${name} PROPERTIES TIMEOUT 900)
   endif()
-  # cli.tfjs_interop: tfjs from npm at test time (skipped, exit 77, when
-  # the registry cannot be reached).
-  if(name STREQUAL "tfjs_interop")
+  # cli.tfjs_interop, cli.tfjs_write, cli.onnx_ort: tfjs / onnxruntime-node from npm at
+  # test time, kept in the build dir (skipped, exit 77, when the registry
+  # cannot be reached).
+  if(name STREQUAL "tfjs_interop" OR name STREQUAL "tfjs_write" OR
+     name STREQUAL "onnx_ort")
     set_tests_properties(cli.${name} PROPERTIES SKIP_RETURN_CODE 77)
   endif()
   # cli.web_view: wv serve / wv report loaded by headless Chromium (label

@@ -407,9 +407,15 @@ typedef struct wv_save_opts {
      * sharded save. */
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
+    /* ONNX output: the model (.onnx path) whose initializers are replaced
+     * by the set's tensors of the same names, everything else of it kept
+     * (required: ONNX is written only this way; see the onnx format notes
+     * in wv convert --help). Ignored by the other formats. */
+    const char *template_path;
 } wv_save_opts;
 #define WV_SAVE_OPTS_INIT \
-    {sizeof(wv_save_opts), WV_FMT_AUTO, WV_DTYPE_INVALID, 0, 0, NULL, NULL}
+    {sizeof(wv_save_opts), WV_FMT_AUTO, WV_DTYPE_INVALID, 0, 0, NULL, NULL, \
+     NULL}
 
 #define WV_SAVE_COMPRESS 1u /* npz: deflate the members                   */
 #define WV_SAVE_NEST 2u     /* pth: rebuild the dict tree from dotted names */

@@ -8,7 +8,8 @@
 #                           S3 and RADOS suites (scripts/ceph-dev.sh);
 #                           chromium (headless) for the web view's tests
 #                           python3-onnx and libonnx-testdata for the ONNX
-#                           reader's tests
+#                           reader's tests; nodejs and npm for the tests
+#                           that fetch tfjs and onnxruntime-node from npm
 #   scripts/deps.sh python  + python3, venv and numpy: the Python package
 #   scripts/deps.sh bench   + torch for the baselines
 # Another apt or dpkg (unattended-upgrades on a fresh machine, a second
@@ -21,6 +22,7 @@ pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev libhdf5-dev libzstd
 case $level in
   build) ;;
   check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-h5py hdf5-tools python3-pytest python3-venv
+               nodejs npm
                python3-onnx libonnx-testdata
                ceph-mon ceph-osd radosgw ceph-common awscli s3cmd curl
                man-db chromium) ;;

@@ -50,7 +50,7 @@ __version__ = "0.1.0"
 
 
 def save(obj, target, *, metadata=None, format=None, cast=None,
-         message=None, sign_key=None, progress=None):
+         message=None, sign_key=None, progress=None, template=None):
     """Save tensors to a file or a repository.
 
     Args:
@@ -78,6 +78,9 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
         progress: ``progress(done, total)`` in bytes of tensor data, as
             the file is written or the checkpoint stored; an exception it
             raises is re-raised once the save is over.
+        template: for an ONNX target (``.onnx``, required there): the model
+            whose initializers the tensors replace by name, everything else
+            of it kept (as ``wv convert --template``).
 
     Returns:
         The checkpoint id (64 hex digits) for a repository, else the path.
@@ -90,8 +93,9 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
     repo = split_target(target)
     if repo is not None:
         uri, ref = repo
-        if cast is not None:
-            raise ValueError("cast applies to files, not repositories")
+        if cast is not None or template is not None:
+            raise ValueError("cast and template apply to files, not "
+                             "repositories")
         with Repository(uri, create=True) as r:
             return r.commit(obj, ref, metadata=metadata, message=message,
                             sign_key=sign_key, progress=progress)
@@ -99,7 +103,8 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
         raise ValueError("sign_key applies to repositories, not files")
     m = build_model(obj, metadata)
     try:
-        save_file(m, target, format=format, cast=cast, progress=progress)
+        save_file(m, target, format=format, cast=cast, progress=progress,
+                  template=template)
     finally:
         m.free()
     return os.fspath(target)

@@ -76,7 +76,8 @@ class LoadOpts(ctypes.Structure):
 class SaveOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("format", c_int),
                 ("cast", c_int), ("flags", c_uint), ("shard_size", c_uint64),
-                ("progress", PROGRESS_CB), ("progress_arg", c_void_p)]
+                ("progress", PROGRESS_CB), ("progress_arg", c_void_p),
+                ("template_path", c_char_p)]
 
 
 class InitOpts(ctypes.Structure):

@@ -549,14 +549,18 @@ def _map_copy_on_write(f):
     return ctypes.addressof(view), size, [view, mm]
 
 
-def save_file(model, path, format=None, cast=None, progress=None):
+def save_file(model, path, format=None, cast=None, progress=None,
+              template=None):
     """wv_model_save: durable and atomic (temp file, fsync, rename).
     progress(done, total): bytes written so far, of about how many (see
-    wv_save_opts.progress); an exception it raises is re-raised after."""
+    wv_save_opts.progress); an exception it raises is re-raised after.
+    template: the .onnx model an ONNX output replaces the initializers of."""
     L = _lib.lib()
     opts = _lib.init_struct(_lib.SaveOpts)
     prog = _lib.Progress(progress)
     prog.set(opts)
+    if template is not None:
+        opts.template_path = _lib.enc(os.fspath(template))
     if format is not None:
         f = ctypes.c_int()
         check(L.wv_format_from_name(_lib.enc(format), ctypes.byref(f)),

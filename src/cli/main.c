@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 
 int cli_exit_code(int rc)
@@ -123,9 +124,12 @@ static const char main_help[] =
     "               PREFIX, PREFIX.index, a data file, a 'checkpoint' file or\n"
     "               a SavedModel dir; written as PREFIX.index\n"
     "  tfjs         TensorFlow.js model.json (layers or graph model) or a\n"
-    "               bare weights manifest, with its .bin shards; read only\n"
-    "  onnx         ONNX models (.onnx), read only: the graph's initializers\n"
-    "               (external data files beside the model too)\n"
+    "               bare weights manifest, with its .bin shards; written as\n"
+    "               DIR/model.json + 4 MiB shards (a TF.js source's\n"
+    "               topology kept; float32, int32, bool, float16)\n"
+    "  onnx         ONNX models (.onnx): the graph's initializers (external\n"
+    "               data files beside the model too); written over a\n"
+    "               template model (wv convert --template)\n"
     "\n"
     "options:\n"
     "  -h, --help                     this text; 'wv CMD --help' (or 'wv\n"
@@ -184,14 +188,17 @@ static const char convert_help[] =
     "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT]\n"
     "                  [--compress] [--nest] [--shard-size SIZE] [--quiet]\n"
     "                  [--names keys|keras] [--keep-quantized] [--objects]\n"
+    "                  [--template MODEL.onnx]\n"
     "       (OUT may also be given as -o OUT, as in wv checkout)\n"
     "\n"
     "Convert IN to OUT. The input format is detected from the content; the\n"
     "output format comes from OUT's extension or --format: .safetensors,\n"
     ".npy, .npz, .pth/.pt/.bin (PyTorch zip), .h5 (Keras 2 save_weights\n"
     "layout), .weights.h5 (Keras 3), .params (MXNet), .gguf, .index\n"
-    "(TensorFlow checkpoint: PREFIX.index + PREFIX.data-00000-of-00001).\n"
-    "IN may also be an ONNX model (.onnx, read only: its initializers).\n"
+    "(TensorFlow checkpoint: PREFIX.index + PREFIX.data-00000-of-00001),\n"
+    "model.json or a directory (TF.js: DIR/model.json + group1-shard*.bin).\n"
+    "IN may also be an ONNX model (.onnx: its initializers). OUT.onnx is\n"
+    "written over a template (--template).\n"
     "Metadata (the architecture: Keras model_config, MXNet symbol, GGUF\n"
     "key-values) goes into every format that can hold it. OUT is written\n"
     "atomically: a temporary file in the same directory is fsynced and\n"
@@ -209,12 +216,22 @@ static const char convert_help[] =
     "                dequantised as ggml does, bit for bit; other quantised\n"
     "                types (IQ1-3, TQ*) can only be written to GGUF.\n"
     "  --format FMT  write FMT whatever OUT's extension (safetensors, npy,\n"
-    "                npz, pth, keras, mxnet, gguf, tensorflow)\n"
+    "                npz, pth, keras, mxnet, gguf, tensorflow, tfjs, onnx)\n"
     "  --names keras TensorFlow checkpoint input: name tensors as a Keras\n"
     "                .h5 of the model does (see wv inspect --help)\n"
     "  --keep-quantized TF.js input: keep quantized weights as stored\n"
     "                (see wv inspect --help)\n"
     "  --objects     .pth input: read object pickles (see wv inspect --help)\n"
+    "  --template MODEL.onnx\n"
+    "                ONNX output (required): MODEL's initializers are\n"
+    "                replaced by the tensors of the same names (scoped\n"
+    "                names in subgraphs, as wv inspect shows them), all\n"
+    "                else of MODEL kept byte for byte. Every initializer\n"
+    "                needs a tensor, every tensor an initializer, of the\n"
+    "                same shape and dtype (--dtype converts floats). When\n"
+    "                MODEL keeps weights in external data, or OUT would\n"
+    "                pass protobuf's 2 GiB, they go to OUT.data beside OUT\n"
+    "                (written first; OUT last)\n"
     "  --compress    npz only: deflate the members (as savez_compressed)\n"
     "  --nest        pth only: rebuild the dict tree from dotted names\n"
     "  --shard-size SIZE\n"
@@ -224,6 +241,7 @@ static const char convert_help[] =
     "                model-00001-of-0000N.safetensors ... and the index\n"
     "                model.safetensors.index.json (written last). A set that\n"
     "                fits in one shard is written as the single file OUT.\n"
+    "                TF.js: the size of each .bin shard (default 4MiB)\n"
     "  -q, --quiet   no summary line ('wv: wrote OUT: N tensors, SIZE in\n"
     "                T s', on stderr) and no progress bar (shown on a\n"
     "                terminal for sets of 32 MiB or more)\n"
@@ -630,6 +648,10 @@ static int cmd_convert(int argc, char **argv)
                                    "--shard-size takes a size such as 5GB, "
                                    "500MB or 2GiB, not '%s'",
                                    argv[i]);
+        } else if (strcmp(a, "--template") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage("convert", "%s needs a file", a);
+            so.template_path = argv[++i];
         } else if (strcmp(a, "--compress") == 0) {
             so.flags |= WV_SAVE_COMPRESS;
         } else if (strcmp(a, "--nest") == 0) {
@@ -655,6 +677,19 @@ static int cmd_convert(int argc, char **argv)
     }
     if (in == NULL || out == NULL)
         return cli_usage("convert", "needs IN and OUT");
+    /* a directory: a TF.js model.json (and its shards) in it */
+    struct stat ost;
+    size_t ol = strlen(out);
+    char out_json[4096];
+    if ((so.format == WV_FMT_AUTO || so.format == WV_FMT_TFJS) &&
+        ((ol > 0 && out[ol - 1] == '/') ||
+         (stat(out, &ost) == 0 && S_ISDIR(ost.st_mode)))) {
+        if (snprintf(out_json, sizeof out_json, "%s%smodel.json", out,
+                     out[ol - 1] == '/' ? "" : "/") >= (int)sizeof out_json)
+            return cli_usage("convert", "OUT is too long");
+        out = out_json;
+        so.format = WV_FMT_TFJS;
+    }
     if (so.format == WV_FMT_AUTO &&
         wv_format_from_path(out, &so.format) != WV_OK)
         return cli_usage("convert",
@@ -662,6 +697,26 @@ static int cmd_convert(int argc, char **argv)
                            "known extension (.safetensors, .npz, .pth, .h5, "
                            ".params, .gguf, ...) or --format",
                            out);
+    if (so.format == WV_FMT_ONNX && so.template_path == NULL)
+        return cli_usage("convert",
+                         "ONNX needs a template model: --template "
+                         "MODEL.onnx, whose initializers the tensors of %s "
+                         "replace",
+                         in);
+    if (so.format == WV_FMT_TFJS) {
+        /* TF.js is a directory of files: made if missing (one level) */
+        char dir[4096];
+        const char *sl = strrchr(out, '/');
+        if (sl && sl != out && (size_t)(sl - out) < sizeof dir) {
+            memcpy(dir, out, (size_t)(sl - out));
+            dir[sl - out] = '\0';
+            if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+                fprintf(stderr, "wv: %s: cannot make the directory: %s\n",
+                        dir, strerror(errno));
+                return EXIT_IO;
+            }
+        }
+    }
     if ((rc = cli_load(in, lflags, &m)) != WV_OK)
         return cli_exit_code(rc);
     /* npy, npz and MXNet lists have nowhere to put metadata. */

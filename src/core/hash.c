@@ -1,7 +1,8 @@
 /*
  * hash.c -- SHA-256 (OpenSSL libcrypto, which uses SHA-NI where the CPU has
- * it) and CRC-32 (zlib) behind small wrappers, so only this file includes
- * their headers.
+ * it), SHA-1 (libcrypto too: only to check the checksums other formats
+ * carry, such as ONNX external data's) and CRC-32 (zlib) behind small
+ * wrappers, so only this file includes their headers.
  */
 #include "wv_int.h"
 
@@ -50,6 +51,44 @@ void wv__sha256_buf(const void *p, size_t n, unsigned char out[32])
 {
     unsigned int len = 32;
     EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+}
+
+struct wv__sha1 {
+    EVP_MD_CTX *ctx;
+};
+
+struct wv__sha1 *wv__sha1_new(void)
+{
+    struct wv__sha1 *h = wv__malloc(sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->ctx = EVP_MD_CTX_new();
+    if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha1(), NULL) != 1) {
+        EVP_MD_CTX_free(h->ctx);
+        wv__free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void wv__sha1_update(struct wv__sha1 *h, const void *p, size_t n)
+{
+    if (n)
+        EVP_DigestUpdate(h->ctx, p, n);
+}
+
+void wv__sha1_final(struct wv__sha1 *h, unsigned char out[20])
+{
+    unsigned int len = 20;
+    EVP_DigestFinal_ex(h->ctx, out, &len);
+}
+
+void wv__sha1_free(struct wv__sha1 *h)
+{
+    if (h == NULL)
+        return;
+    EVP_MD_CTX_free(h->ctx);
+    wv__free(h);
 }
 
 uint32_t wv__crc32(uint32_t crc, const void *p, size_t n)

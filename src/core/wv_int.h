@@ -395,6 +395,13 @@ void wv__sha256_final(struct wv__sha256 *h, unsigned char out[32]);
 void wv__sha256_free(struct wv__sha256 *h);
 /* One-shot SHA-256 of a buffer. */
 void wv__sha256_buf(const void *p, size_t n, unsigned char out[32]);
+/* SHA-1, only to check checksums other formats carry (ONNX external
+ * data): the same shape as SHA-256's. */
+struct wv__sha1;
+struct wv__sha1 *wv__sha1_new(void);
+void wv__sha1_update(struct wv__sha1 *h, const void *p, size_t n);
+void wv__sha1_final(struct wv__sha1 *h, unsigned char out[20]);
+void wv__sha1_free(struct wv__sha1 *h);
 uint32_t wv__crc32(uint32_t crc, const void *p, size_t n);
 
 

@@ -1,6 +1,8 @@
 /*
- * onnx.c -- ONNX models (.onnx, a protobuf ModelProto), read only: every
- * initializer becomes a tensor, graph and opset information metadata.
+ * onnx.c -- ONNX models (.onnx, a protobuf ModelProto): read, every
+ * initializer becomes a tensor, graph and opset information metadata;
+ * written over a template model whose initializers the tensors replace
+ * (see "writing" below).
  *
  * Messages read (onnx/onnx.proto, field numbers; pb.c walks the wire):
  *   ModelProto   1 ir_version, 2 producer_name, 3 producer_version,
@@ -88,6 +90,11 @@ struct ctx {
     size_t n_ext, cap_ext;
     struct wv__buf prefix; /* the scoped name of the current graph */
     struct wv__buf name;
+    /* What read_node() does with a subgraph: read_graph() when NULL (the
+     * writer plans its template through the same naming walk). */
+    int (*graph)(struct ctx *c, const struct wv__pb *parent,
+                 const struct wv__pb_field *gf, int gdepth,
+                 struct wv__err *err);
 };
 
 /* A TensorProto, read in one pass; data decoded afterwards. */
@@ -161,80 +168,6 @@ static const char *field_name(uint32_t f)
     case 11: return "uint64_data";
     default: return "?";
     }
-}
-
-/* ---- SHA-1 (FIPS 180-4), for external_data checksums -------------------- */
-
-struct sha1 {
-    uint32_t h[5];
-    unsigned char blk[64];
-    size_t n;
-    uint64_t total;
-};
-
-static uint32_t rol(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
-
-static void sha1_block(struct sha1 *s, const unsigned char *p)
-{
-    uint32_t w[80], a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3],
-                    e = s->h[4];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 80; i++)
-        w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    for (int i = 0; i < 80; i++) {
-        uint32_t f, k;
-        if (i < 20)
-            f = (b & c) | (~b & d), k = 0x5a827999;
-        else if (i < 40)
-            f = b ^ c ^ d, k = 0x6ed9eba1;
-        else if (i < 60)
-            f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdc;
-        else
-            f = b ^ c ^ d, k = 0xca62c1d6;
-        uint32_t t = rol(a, 5) + f + e + k + w[i];
-        e = d, d = c, c = rol(b, 30), b = a, a = t;
-    }
-    s->h[0] += a, s->h[1] += b, s->h[2] += c, s->h[3] += d, s->h[4] += e;
-}
-
-static void sha1_init(struct sha1 *s)
-{
-    static const uint32_t h0[5] = {0x67452301, 0xefcdab89, 0x98badcfe,
-                                   0x10325476, 0xc3d2e1f0};
-    memcpy(s->h, h0, sizeof h0);
-    s->n = 0;
-    s->total = 0;
-}
-
-static void sha1_add(struct sha1 *s, const unsigned char *p, size_t n)
-{
-    s->total += n;
-    while (n > 0) {
-        size_t k = 64 - s->n < n ? 64 - s->n : n;
-        memcpy(s->blk + s->n, p, k);
-        s->n += k, p += k, n -= k;
-        if (s->n == 64) {
-            sha1_block(s, s->blk);
-            s->n = 0;
-        }
-    }
-}
-
-static void sha1_hex(struct sha1 *s, char out[41])
-{
-    uint64_t bits = s->total * 8;
-    unsigned char pad = 0x80, z = 0, len[8];
-    sha1_add(s, &pad, 1);
-    while (s->n != 56)
-        sha1_add(s, &z, 1);
-    for (int i = 0; i < 8; i++)
-        len[i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha1_add(s, len, 8);
-    for (int i = 0; i < 20; i++)
-        snprintf(out + 2 * i, 3, "%02x",
-                 (unsigned)(s->h[i / 4] >> (24 - 8 * (i % 4))) & 0xff);
 }
 
 /* ---- metadata ------------------------------------------------------------ */
@@ -570,13 +503,14 @@ static int check_sha1(struct ctx *c, const struct tproto *t,
                       struct extfile *x, struct wv__err *err)
 {
     int rc = WV_OK;
-    struct sha1 s;
+    struct wv__sha1 *s = wv__sha1_new();
+    unsigned char dig[20];
     char hex[41];
     unsigned char *buf = NULL;
     const size_t step = (size_t)1 << 20;
-    sha1_init(&s);
+    WV_CHECK(s != NULL, WV_NOMEM, "out of memory");
     if (x->src.map) {
-        sha1_add(&s, x->src.map, (size_t)x->src.size);
+        wv__sha1_update(s, x->src.map, (size_t)x->src.size);
     } else {
         buf = wv__malloc(step);
         WV_CHECK(buf != NULL, WV_NOMEM, "out of memory");
@@ -584,10 +518,12 @@ static int check_sha1(struct ctx *c, const struct tproto *t,
             size_t n = x->src.size - o < step ? (size_t)(x->src.size - o)
                                               : step;
             WV_TRY(wv__src_read(&x->src, o, buf, n, err));
-            sha1_add(&s, buf, n);
+            wv__sha1_update(s, buf, n);
         }
     }
-    sha1_hex(&s, hex);
+    wv__sha1_final(s, dig);
+    for (int i = 0; i < 20; i++)
+        snprintf(hex + 2 * i, 3, "%02x", dig[i]);
     bool same = t->sum.len == 40;
     for (size_t i = 0; same && i < 40; i++) {
         char ch = (char)t->sum.data[i];
@@ -601,6 +537,7 @@ static int check_sha1(struct ctx *c, const struct tproto *t,
              c->what, TNAME(t), x->path, hex, FIELDS(t->sum));
     x->sha_checked = true;
 out:
+    wv__sha1_free(s);
     wv__free(buf);
     return rc;
 }
@@ -956,7 +893,8 @@ static int read_node(struct ctx *c, const struct wv__pb *g,
                 wv__buf_addf(&c->prefix, "[%llu]", (unsigned long long)gi++);
             wv__buf_addc(&c->prefix, '/');
             WV_CHECK(!c->prefix.oom, WV_NOMEM, "out of memory");
-            WV_TRY(read_graph(c, &a, &h, gdepth + 1, err));
+            WV_TRY(c->graph ? c->graph(c, &a, &h, gdepth + 1, err)
+                            : read_graph(c, &a, &h, gdepth + 1, err));
         }
         WV_CHECK(k == 0, WV_CORRUPT, "%s: node '%.*s': attribute: %s",
                  c->what, FIELDS(name), why);
@@ -1266,6 +1204,511 @@ out:
     return rc;
 }
 
+/* ==== writing: a template's initializers replaced ========================
+ *
+ * ONNX is written only over a template (wv_save_opts.template_path): the
+ * template's ModelProto is emitted again field by field, every field
+ * copied byte for byte except the graphs that hold initializers (the main
+ * graph, and subgraphs of If/Loop/Scan nodes, reached through their nodes
+ * and attributes) and the initializers themselves. A replaced
+ * TensorProto keeps its fields in their order (name, dims, data_type,
+ * doc_string, ...) with its data fields (typed fields, raw_data,
+ * external_data, data_location) swapped for raw_data of the new bytes, or
+ * for external_data {location, offset, length} + data_location EXTERNAL,
+ * at the place of the first of them. The same weights over the same
+ * raw_data template give the template's bytes back.
+ *
+ * Names are matched as the reader names them (scoped names in
+ * subgraphs). Every initializer of a type the reader decodes must have a
+ * tensor of its name in the set, with the same shape and the same dtype
+ * after the save's cast (--dtype); every tensor of the set must be an
+ * initializer. Initializers of other types (strings, 4-bit types) and
+ * sparse initializers are kept as the template has them; a tensor named
+ * like one is refused.
+ *
+ * External data: when the template keeps initializers in external files,
+ * those initializers go to one new file beside OUT, named OUT's file name
+ * + ".data" (offsets aligned to EXT_ALIGN; no checksum is written), and
+ * the others stay inline; when the model would pass protobuf's 2 GiB
+ * limit, every initializer of EXT_MIN bytes or more goes there too. The
+ * data file is written (temporary file, fsync, rename) before OUT, which
+ * is written last. The template's own external files are not read. */
+
+#define EXT_ALIGN 64
+#define EXT_MIN 1024
+#define PB_LIMIT ((uint64_t)INT32_MAX)
+
+enum { K_GRAPH, K_NODE, K_ATTR, K_TENSOR };
+
+struct winit {
+    const unsigned char *msg;  /* the template's TensorProto: the key */
+    const struct wv_tensor *t; /* its replacement */
+    wv_dtype to;
+    uint64_t nbytes, off;
+    bool was_ext, ext;
+};
+
+struct wctx {
+    struct ctx c; /* first: read_node() calls back with it */
+    const wv_model *m;
+    const wv_save_opts *opts;
+    const char *out;
+    struct winit *in;
+    size_t n_in, cap_in;
+    unsigned char *used; /* per tensor of the set */
+    char *loc;           /* the external data file's location */
+};
+
+struct emit {
+    struct wv__wfile *f; /* NULL: only count */
+    uint64_t n;
+};
+
+static int plan_graph(struct ctx *c, const struct wv__pb *parent,
+                      const struct wv__pb_field *gf, int gdepth,
+                      struct wv__err *err);
+
+static int cmp_winit(const void *a, const void *b)
+{
+    const struct winit *x = a, *y = b;
+    return x->msg < y->msg ? -1 : x->msg > y->msg;
+}
+
+static const char *dtype_hint(wv_dtype dt)
+{
+    return dt == WV_F32 || dt == WV_F16 || dt == WV_BF16 ? wv_dtype_name(dt)
+                                                         : NULL;
+}
+
+static void shape_text(char *o, size_t n, int ndim, const uint64_t *dims)
+{
+    size_t k = (size_t)snprintf(o, n, "[");
+    for (int i = 0; i < ndim && k < n; i++)
+        k += (size_t)snprintf(o + k, n - k, "%s%llu", i ? ", " : "",
+                              (unsigned long long)dims[i]);
+    if (k < n)
+        snprintf(o + k, n - k, "]");
+}
+
+/* An initializer of the template: its replacement found and checked. */
+static int plan_init(struct wctx *w, const struct wv__pb *r,
+                     const struct wv__pb_field *f, bool sparse,
+                     struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct ctx *c = &w->c;
+    struct tproto t;
+    struct dtinfo d;
+    struct wv__pb s;
+    struct wv__pb_field g, vf = {0};
+    const char *why = "";
+    int k;
+    if (sparse) {
+        /* SparseTensorProto: its values tensor carries the name */
+        WV_CHECK(wv__pb_sub(r, f, &s, &why) == 0, WV_CORRUPT,
+                 "%s: sparse initializer: %s", c->what, why);
+        while ((k = wv__pb_next(&s, &g, &why)) == 1)
+            if (g.num == 1 && g.wire == WV__PB_LEN)
+                vf = g;
+        WV_CHECK(k == 0 && vf.data != NULL, WV_CORRUPT,
+                 "%s: sparse initializer without values%s%s", c->what,
+                 k ? ": " : "", k ? why : "");
+        WV_TRY(parse_tensor(c, &s, &vf, &t, err));
+    } else {
+        WV_TRY(parse_tensor(c, r, f, &t, err));
+    }
+    c->name.len = 0;
+    wv__buf_add(&c->name, c->prefix.p, c->prefix.len);
+    wv__buf_add(&c->name, t.name, t.name_len);
+    wv__buf_addc(&c->name, '\0');
+    WV_CHECK(!c->name.oom, WV_NOMEM, "out of memory");
+    WV_CHECK(t.name_len > 0 && memchr(t.name, '\0', t.name_len) == NULL &&
+                 wv__utf8_valid(t.name, t.name_len),
+             WV_CORRUPT,
+             "%s: an initializer without a name, or whose name is not "
+             "UTF-8 text",
+             c->what);
+    const struct wv_tensor *src = wv_model_find(w->m, c->name.p);
+    bool kept = sparse || t.data_type == 8 || t.have_strings ||
+                !map_type(t.data_type, &d);
+    if (kept) {
+        WV_CHECK(src == NULL, WV_UNSUPPORTED,
+                 "%s: the template's initializer '%.200s' is %s, which is "
+                 "kept as the template has it and cannot be replaced",
+                 w->out, c->name.p,
+                 sparse ? "sparse" : onnx_type_name(t.data_type));
+        goto out;
+    }
+    WV_CHECK(src != NULL, WV_NOTFOUND,
+             "%s: the template %s has the initializer '%.200s', which the "
+             "set lacks (every initializer is replaced)",
+             w->out, c->what, c->name.p);
+    size_t idx = (size_t)(src - w->m->tensors);
+    WV_CHECK(!w->used[idx], WV_CORRUPT,
+             "%s: two initializers are named '%.200s'", c->what, c->name.p);
+    w->used[idx] = 1;
+    WV_CHECK(!t.segment, WV_UNSUPPORTED,
+             "%s: initializer '%.200s' is segmented (not written)", c->what,
+             c->name.p);
+    wv_dtype to = wv__cast_target(src->dtype, w->opts->cast);
+    WV_CHECK(to == d.dt, WV_MISUSE,
+             "%s: tensor '%.200s' is %s, the template's initializer is %s "
+             "(%s)%s%s",
+             w->out, c->name.p, wv_dtype_name(to),
+             onnx_type_name(t.data_type), wv_dtype_name(d.dt),
+             dtype_hint(d.dt) && dtype_hint(to) ? "; convert with --dtype "
+                                                : "",
+             dtype_hint(d.dt) && dtype_hint(to) ? wv_dtype_name(d.dt) : "");
+    bool same = src->ndim == t.ndim;
+    for (int i = 0; same && i < t.ndim; i++)
+        same = src->shape[i] == t.dims[i];
+    if (!same) {
+        char a[160], b[160];
+        shape_text(a, sizeof a, src->ndim, src->shape);
+        shape_text(b, sizeof b, t.ndim, t.dims);
+        WV_CHECK(false, WV_MISUSE,
+                 "%s: tensor '%.200s' has the shape %s, the template's "
+                 "initializer %s",
+                 w->out, c->name.p, a, b);
+    }
+    WV_CHECK(wv__grow(&w->in, &w->cap_in, w->n_in, sizeof *w->in, 16) ==
+                 WV_OK,
+             WV_NOMEM, "out of memory");
+    w->in[w->n_in++] = (struct winit){
+        .msg = f->data, .t = src, .to = to,
+        .nbytes = wv__cast_nbytes(src, to), .was_ext = t.location == 1};
+out:
+    return rc;
+}
+
+static int plan_graph(struct ctx *c, const struct wv__pb *parent,
+                      const struct wv__pb_field *gf, int gdepth,
+                      struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct wctx *w = (struct wctx *)c;
+    struct wv__pb r;
+    struct wv__pb_field f;
+    const char *why = "";
+    int k;
+    uint64_t node_i = 0;
+    WV_CHECK(gf->wire == WV__PB_LEN, WV_CORRUPT,
+             "%s: a graph field is not length-delimited", c->what);
+    WV_CHECK(wv__pb_sub(parent, gf, &r, &why) == 0, WV_CORRUPT,
+             "%s: graph: %s", c->what, why);
+    while ((k = wv__pb_next(&r, &f, &why)) == 1) {
+        if (f.num == 5 || f.num == 15) {
+            WV_CHECK(f.wire == WV__PB_LEN, WV_CORRUPT,
+                     "%s: an initializer field is not length-delimited",
+                     c->what);
+            WV_TRY(plan_init(w, &r, &f, f.num == 15, err));
+        } else if (f.num == 1) {
+            WV_CHECK(f.wire == WV__PB_LEN, WV_CORRUPT,
+                     "%s: a node field is not length-delimited", c->what);
+            WV_TRY(read_node(c, &r, &f, node_i++, gdepth, err));
+        }
+    }
+    WV_CHECK(k == 0, WV_CORRUPT, "%s: graph: %s", c->what, why);
+out:
+    return rc;
+}
+
+static struct winit *find_init(struct wctx *w, const unsigned char *msg)
+{
+    struct winit key = {.msg = msg};
+    return w->n_in ? bsearch(&key, w->in, w->n_in, sizeof *w->in,
+                             cmp_winit)
+                   : NULL;
+}
+
+static void e_raw(struct emit *e, const void *p, size_t n)
+{
+    if (e->f && n)
+        wv__wfile_write(e->f, p, n);
+    e->n += n;
+}
+
+static void e_varint(struct emit *e, uint64_t v)
+{
+    unsigned char b[10];
+    size_t k = 0;
+    do {
+        b[k++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    e_raw(e, b, k);
+}
+
+static void e_tag(struct emit *e, uint32_t num, int wire)
+{
+    e_varint(e, (uint64_t)num << 3 | (unsigned)wire);
+}
+
+static void e_bytes(struct emit *e, uint32_t num, const void *p, size_t n)
+{
+    e_tag(e, num, WV__PB_LEN);
+    e_varint(e, n);
+    e_raw(e, p, n);
+}
+
+static void emit_body(struct wctx *w, struct emit *e, int kind,
+                      const unsigned char *p, size_t n);
+
+/* A nested message: its size counted first, for its length prefix. */
+static void emit_msg(struct wctx *w, struct emit *e, uint32_t num, int kind,
+                     const unsigned char *p, size_t n)
+{
+    struct emit cnt = {NULL, 0};
+    emit_body(w, &cnt, kind, p, n);
+    e_tag(e, num, WV__PB_LEN);
+    e_varint(e, cnt.n);
+    if (e->f)
+        emit_body(w, e, kind, p, n);
+    else
+        e->n += cnt.n;
+}
+
+static void emit_payload(struct wctx *w, struct emit *e,
+                         const struct winit *x)
+{
+    if (!x->ext) {
+        e_tag(e, 9, WV__PB_LEN);
+        e_varint(e, x->nbytes);
+        if (e->f)
+            wv__wfile_tensor(e->f, x->t, x->to);
+        e->n += x->nbytes;
+        return;
+    }
+    char num[2][24];
+    const char *key[3] = {"location", "offset", "length"};
+    const char *val[3] = {w->loc, num[0], num[1]};
+    snprintf(num[0], sizeof num[0], "%llu", (unsigned long long)x->off);
+    snprintf(num[1], sizeof num[1], "%llu", (unsigned long long)x->nbytes);
+    for (int i = 0; i < 3; i++) {
+        size_t kl = strlen(key[i]), vl = strlen(val[i]);
+        e_tag(e, 13, WV__PB_LEN);
+        e_varint(e, 2 + kl + wv__pb_varint_len(kl) + vl +
+                        wv__pb_varint_len(vl));
+        e_bytes(e, 1, key[i], kl);
+        e_bytes(e, 2, val[i], vl);
+    }
+    e_tag(e, 14, WV__PB_VARINT);
+    e_varint(e, 1);
+}
+
+/* The template's message bytes were checked by the plan: its fields are
+ * walked again without the checks. */
+static void emit_body(struct wctx *w, struct emit *e, int kind,
+                      const unsigned char *p, size_t n)
+{
+    struct wv__pb r;
+    struct wv__pb_field f;
+    const char *why;
+    const struct winit *x = NULL;
+    bool done = false;
+    if (kind == K_TENSOR) {
+        x = find_init(w, p);
+        if (x == NULL) {
+            e_raw(e, p, n);
+            return;
+        }
+    }
+    wv__pb_init(&r, p, n);
+    for (;;) {
+        const unsigned char *start = r.p;
+        if (wv__pb_next(&r, &f, &why) != 1)
+            break;
+        int sub = -1;
+        if (kind == K_GRAPH && f.num == 5 && f.wire == WV__PB_LEN)
+            sub = K_TENSOR;
+        else if (kind == K_GRAPH && f.num == 1 && f.wire == WV__PB_LEN)
+            sub = K_NODE;
+        else if (kind == K_NODE && f.num == 5 && f.wire == WV__PB_LEN)
+            sub = K_ATTR;
+        else if (kind == K_ATTR && (f.num == 6 || f.num == 11) &&
+                 f.wire == WV__PB_LEN)
+            sub = K_GRAPH;
+        if (sub >= 0) {
+            emit_msg(w, e, f.num, sub, f.data, f.len);
+            continue;
+        }
+        if (kind == K_TENSOR &&
+            ((f.num >= 4 && f.num <= 7) || (f.num >= 9 && f.num <= 11) ||
+             f.num == 13 || f.num == 14)) {
+            if (!done)
+                emit_payload(w, e, x);
+            done = true;
+            continue;
+        }
+        e_raw(e, start, (size_t)(r.p - start));
+    }
+    if (kind == K_TENSOR && !done)
+        emit_payload(w, e, x);
+}
+
+/* The whole ModelProto: every field but the graph copied. */
+static void emit_model(struct wctx *w, struct emit *e,
+                       const unsigned char *p, size_t n)
+{
+    struct wv__pb r;
+    struct wv__pb_field f;
+    const char *why;
+    wv__pb_init(&r, p, n);
+    for (;;) {
+        const unsigned char *start = r.p;
+        if (wv__pb_next(&r, &f, &why) != 1)
+            break;
+        if (f.num == 7 && f.wire == WV__PB_LEN)
+            emit_msg(w, e, 7, K_GRAPH, f.data, f.len);
+        else
+            e_raw(e, start, (size_t)(r.p - start));
+    }
+}
+
+static int save(const wv_model *m, struct wv__wfile *f,
+                const wv_save_opts *opts, struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct wctx w = {0};
+    const char *tpl = NULL;
+    int fd = -1;
+    void *map = MAP_FAILED;
+    size_t size = 0;
+    struct stat st;
+    struct wv__pb r;
+    struct wv__pb_field fl, graph = {0};
+    const char *why = "";
+    int k;
+    char *dpath = NULL;
+    struct wv__wfile df;
+    bool dopen = false;
+
+    if (opts->struct_size >= offsetof(wv_save_opts, template_path) +
+                                 sizeof opts->template_path)
+        tpl = opts->template_path;
+    WV_CHECK(tpl != NULL && *tpl, WV_MISUSE,
+             "%s: ONNX is written over a template model: give the .onnx "
+             "model whose initializers the tensors replace (wv convert "
+             "--template MODEL.onnx)",
+             f->path);
+    w.c.what = tpl;
+    w.c.graph = plan_graph;
+    w.m = m;
+    w.opts = opts;
+    w.out = f->path;
+    fd = open(tpl, O_RDONLY | O_CLOEXEC);
+    WV_CHECK(fd >= 0, errno == ENOENT ? WV_NOTFOUND : WV_IO,
+             "%s: template %s: %s", f->path, tpl, strerror(errno));
+    WV_CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0,
+             WV_IO, "%s: template %s is not a readable non-empty file",
+             f->path, tpl);
+    WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
+             "%s: template %s is too large", f->path, tpl);
+    size = (size_t)st.st_size;
+    map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    WV_CHECK(map != MAP_FAILED, WV_IO, "%s: template %s: mmap failed: %s",
+             f->path, tpl, strerror(errno));
+    w.used = wv__calloc(m->n_tensors + 1, 1);
+    WV_CHECK(w.used != NULL, WV_NOMEM, "out of memory");
+
+    /* The plan: the template checked, every initializer matched. */
+    wv__pb_init(&r, map, size);
+    while ((k = wv__pb_next(&r, &fl, &why)) == 1)
+        if (fl.num == 7) {
+            WV_CHECK(fl.wire == WV__PB_LEN, WV_CORRUPT,
+                     "%s: the graph field is not length-delimited", tpl);
+            WV_CHECK(graph.data == NULL, WV_CORRUPT,
+                     "%s: ONNX model with two graph fields", tpl);
+            graph = fl;
+        }
+    WV_CHECK(k == 0, WV_CORRUPT, "%s: not a valid ONNX model: %s", tpl, why);
+    WV_CHECK(graph.data != NULL, WV_CORRUPT, "%s: ONNX model without a graph",
+             tpl);
+    wv__pb_init(&r, map, size);
+    WV_TRY(plan_graph(&w.c, &r, &graph, 0, err));
+    for (size_t i = 0; i < m->n_tensors; i++)
+        WV_CHECK(w.used[i], WV_NOTFOUND,
+                 "%s: tensor '%.200s' is not an initializer of the template "
+                 "%s",
+                 f->path, m->tensors[i].name, tpl);
+    qsort(w.in, w.n_in, sizeof *w.in, cmp_winit);
+
+    /* External data: as the template has it, and past 2 GiB. */
+    bool any_ext = false;
+    for (size_t i = 0; i < w.n_in; i++) {
+        w.in[i].ext = w.in[i].was_ext;
+        any_ext = any_ext || w.in[i].ext;
+    }
+    const char *base = strrchr(f->path, '/');
+    base = base ? base + 1 : f->path;
+    w.loc = wv__malloc(strlen(base) + 6);
+    dpath = wv__malloc(strlen(f->path) + 6);
+    WV_CHECK(w.loc && dpath, WV_NOMEM, "out of memory");
+    snprintf(w.loc, strlen(base) + 6, "%s.data", base);
+    snprintf(dpath, strlen(f->path) + 6, "%s.data", f->path);
+    struct emit cnt = {NULL, 0};
+    emit_model(&w, &cnt, map, size);
+    if (cnt.n > PB_LIMIT) {
+        for (size_t i = 0; i < w.n_in; i++)
+            if (w.in[i].nbytes >= EXT_MIN)
+                w.in[i].ext = any_ext = true;
+        cnt.n = 0;
+        emit_model(&w, &cnt, map, size);
+        WV_CHECK(cnt.n <= PB_LIMIT, WV_RANGE,
+                 "%s: the model takes %llu bytes even with its tensors in "
+                 "external data, more than protobuf's 2 GiB",
+                 f->path, (unsigned long long)cnt.n);
+    }
+    if (any_ext) {
+        /* in the template's order: the data file reads front to back */
+        struct winit **ord = wv__calloc(w.n_in, sizeof *ord);
+        size_t no = 0;
+        uint64_t at = 0;
+        WV_CHECK(ord != NULL, WV_NOMEM, "out of memory");
+        for (size_t i = 0; i < w.n_in; i++)
+            if (w.in[i].ext)
+                ord[no++] = &w.in[i];
+        for (size_t i = 1; i < no; i++) /* by position in the template */
+            for (size_t j = i; j > 0 && ord[j - 1]->msg > ord[j]->msg; j--) {
+                struct winit *t = ord[j];
+                ord[j] = ord[j - 1];
+                ord[j - 1] = t;
+            }
+        rc = wv__wfile_open(&df, dpath, err);
+        if (rc == WV_OK) {
+            dopen = true;
+            for (size_t i = 0; i < no; i++) {
+                uint64_t pad = (EXT_ALIGN - at % EXT_ALIGN) % EXT_ALIGN;
+                wv__wfile_zero(&df, (size_t)pad);
+                at += pad;
+                ord[i]->off = at;
+                wv__wfile_tensor(&df, ord[i]->t, ord[i]->to);
+                at += ord[i]->nbytes;
+            }
+        }
+        wv__free(ord);
+        WV_TRY(rc);
+        dopen = false;
+        WV_TRY(wv__wfile_commit(&df));
+    }
+    struct emit out = {f, 0};
+    emit_model(&w, &out, map, size);
+out:
+    if (dopen)
+        wv__wfile_abort(&df);
+    if (map != MAP_FAILED)
+        munmap(map, size);
+    if (fd >= 0)
+        close(fd);
+    wv__free(w.in);
+    wv__free(w.used);
+    wv__free(w.loc);
+    wv__free(dpath);
+    wv__buf_release(&w.c.prefix);
+    wv__buf_release(&w.c.name);
+    return rc;
+}
+
 const struct wv__format_ops wv__fmt_onnx = {
-    WV_FMT_ONNX, "onnx", ".onnx", probe, load, NULL,
+    WV_FMT_ONNX, "onnx", ".onnx", probe, load, save,
 };

@@ -1,5 +1,6 @@
 /*
- * tfjs.c -- TensorFlow.js weights (model.json + .bin shards), read only.
+ * tfjs.c -- TensorFlow.js weights (model.json + .bin shards): read, and
+ * written (see "writing" below).
  *
  * Input: a model.json (a layers or graph model: an object with
  * "modelTopology" and "weightsManifest") or a bare weights manifest (the
@@ -966,6 +967,425 @@ out:
     return rc;
 }
 
+/* ==== writing ===============================================================
+ *
+ * OUT is DIR/model.json (wv convert also takes a directory): the tensors go,
+ * in the set's order, into one weight group whose bytes are cut into shards
+ * of opts->shard_size bytes (DEFAULT_SHARD when 0; tfjs's own 4 MiB),
+ * DIR/group1-shardKofN.bin, a tensor crossing shard boundaries as tfjs
+ * writes them. F32, I32 and BOOL are float32, int32 and bool; F16 is a
+ * float32 weight with float16 quantization (the half values stored as they
+ * are, widened exactly by a reader); other dtypes are refused (--dtype F32
+ * converts floats). uint8/uint16 quantization is not written, nor string
+ * weights (tfjs.string.* metadata stays behind: a warning-free loss only
+ * of text a graph model kept).
+ *
+ * model.json: the "tfjs.<key>" metadata a TF.js source left (its
+ * modelTopology, format, ...) are its top-level keys again, values that
+ * are whole JSON values as they are and others as strings ("format" and
+ * "generatedBy" always strings), so a layers or graph model read by wv is
+ * written back loadable; "convertedBy" names weightvault. A set without
+ * them but with a Keras model_config (a Keras .h5) is a layers model
+ * tfjs-layers loads (keras_topology() below); any other set gets a
+ * weights-only model.json: {"format": "weights-only", "generatedBy":
+ * "weightvault V", "convertedBy": null, "weightsManifest"}.
+ *
+ * Shards are written first, each through its own temporary file, fsync and
+ * rename; model.json last. */
+
+#define DEFAULT_SHARD ((uint64_t)4 << 20)
+
+struct ssink {
+    struct wv__wfile f;
+    bool open;
+    uint64_t in_cur, size;
+    uint64_t idx, n;
+    const char *dir;
+    size_t dir_len;
+    char *path;
+    int rc;
+    struct wv__err *err;
+};
+
+static void shard_name(char *o, size_t n, uint64_t k, uint64_t total)
+{
+    snprintf(o, n, "group1-shard%lluof%llu.bin", (unsigned long long)k + 1,
+             (unsigned long long)total);
+}
+
+static bool shard_sink(void *arg, const void *p, size_t n)
+{
+    struct ssink *s = arg;
+    const unsigned char *b = p;
+    while (n > 0 && s->rc == WV_OK) {
+        if (!s->open) {
+            size_t k = s->dir_len;
+            memcpy(s->path, s->dir, k);
+            shard_name(s->path + k, 64, s->idx, s->n);
+            s->rc = wv__wfile_open(&s->f, s->path, s->err);
+            if (s->rc != WV_OK)
+                break;
+            s->open = true;
+            s->in_cur = 0;
+        }
+        uint64_t room = s->size - s->in_cur;
+        size_t k = n < room ? n : (size_t)room;
+        wv__wfile_write(&s->f, b, k);
+        s->in_cur += k;
+        b += k;
+        n -= k;
+        if (s->in_cur == s->size) {
+            s->open = false;
+            s->idx++;
+            s->rc = wv__wfile_commit(&s->f);
+        }
+    }
+    return s->rc == WV_OK;
+}
+
+/* Is the text one whole JSON value? */
+static bool whole_json(const char *v)
+{
+    struct wv__err e = {0};
+    struct wv__json j = {v, v, v + strlen(v), "", &e};
+    if (wv__json_skip(&j) != WV_OK)
+        return false;
+    wv__json_ws(&j);
+    return j.p == j.end;
+}
+
+/* ---- a Keras model_config as a tfjs-layers topology ----------------------
+ * A Keras .h5's model_config (keras.model_config) becomes modelTopology
+ * {"keras_version", "backend", "model_config"} with the two spellings of
+ * Keras 3 that tfjs-layers 4 does not read made Keras 2 ones: a dtype
+ * policy object ({"class_name": "DTypePolicy", "config": {"name": N}})
+ * becomes the string N, and "batch_shape" becomes "batch_input_shape".
+ * Weights are named as tfjs-layers looks them up: the h5 tensor name
+ * "LAYER/LAYER/kernel:0" without its first component and ":0" suffix
+ * ("LAYER/kernel"); the optimizer's tensors are left out. */
+
+#define TOPO_DEPTH 64
+
+static int topo_copy(struct wv__json *j, struct wv__buf *o, int depth);
+
+/* The dtype name of a DTypePolicy object at j (j not moved), or NULL. */
+static char *dtype_policy(struct wv__json *j)
+{
+    struct wv__json s = *j;
+    char *k = NULL, *v = NULL, *name = NULL;
+    bool policy = false;
+    if (wv__json_expect(&s, '{') != WV_OK || wv__json_eat(&s, '}'))
+        return NULL;
+    do {
+        size_t kl, vl;
+        if (wv__json_string(&s, &k, &kl) != WV_OK ||
+            wv__json_expect(&s, ':') != WV_OK)
+            break;
+        wv__json_ws(&s);
+        if (strcmp(k, "class_name") == 0 && s.p < s.end && *s.p == '"') {
+            if (wv__json_string(&s, &v, &vl) != WV_OK)
+                break;
+            policy = strcmp(v, "DTypePolicy") == 0;
+            wv__free(v);
+            v = NULL;
+        } else if (strcmp(k, "config") == 0 && s.p < s.end && *s.p == '{') {
+            /* {"name": N, ...} */
+            struct wv__json c = s;
+            char *ck = NULL;
+            if (wv__json_expect(&c, '{') == WV_OK && !wv__json_eat(&c, '}'))
+                do {
+                    size_t ckl, nl;
+                    if (wv__json_string(&c, &ck, &ckl) != WV_OK ||
+                        wv__json_expect(&c, ':') != WV_OK)
+                        break;
+                    wv__json_ws(&c);
+                    if (strcmp(ck, "name") == 0 && c.p < c.end &&
+                        *c.p == '"' && name == NULL) {
+                        if (wv__json_string(&c, &name, &nl) != WV_OK)
+                            break;
+                    } else if (wv__json_skip(&c) != WV_OK) {
+                        break;
+                    }
+                    wv__free(ck);
+                    ck = NULL;
+                } while (wv__json_eat(&c, ','));
+            wv__free(ck);
+            if (wv__json_skip(&s) != WV_OK)
+                break;
+        } else if (wv__json_skip(&s) != WV_OK) {
+            break;
+        }
+        wv__free(k);
+        k = NULL;
+    } while (wv__json_eat(&s, ','));
+    wv__free(k);
+    wv__free(v);
+    if (!policy) {
+        wv__free(name);
+        return NULL;
+    }
+    return name;
+}
+
+static int topo_copy(struct wv__json *j, struct wv__buf *o, int depth)
+{
+    int rc = WV_OK;
+    struct wv__err *err = j->err;
+    char *k = NULL, *name = NULL;
+    size_t kl;
+    WV_CHECK(depth < TOPO_DEPTH, WV_UNSUPPORTED,
+             "%s: model_config nested more than %d deep", j->what,
+             TOPO_DEPTH);
+    wv__json_ws(j);
+    if (j->p < j->end && *j->p == '{') {
+        if ((name = dtype_policy(j)) != NULL) {
+            WV_TRY(wv__json_skip(j));
+            wv__json_put_string(o, name, strlen(name));
+            goto out;
+        }
+        WV_TRY(wv__json_expect(j, '{'));
+        wv__buf_addc(o, '{');
+        if (!wv__json_eat(j, '}')) {
+            bool first = true;
+            do {
+                WV_TRY(wv__json_string(j, &k, &kl));
+                WV_TRY(wv__json_expect(j, ':'));
+                if (!first)
+                    wv__buf_adds(o, ", ");
+                first = false;
+                if (strcmp(k, "batch_shape") == 0)
+                    wv__buf_adds(o, "\"batch_input_shape\"");
+                else
+                    wv__json_put_string(o, k, kl);
+                wv__buf_adds(o, ": ");
+                WV_TRY(topo_copy(j, o, depth + 1));
+                wv__free(k);
+                k = NULL;
+            } while (wv__json_eat(j, ','));
+            WV_TRY(wv__json_expect(j, '}'));
+        }
+        wv__buf_addc(o, '}');
+    } else if (j->p < j->end && *j->p == '[') {
+        WV_TRY(wv__json_expect(j, '['));
+        wv__buf_addc(o, '[');
+        if (!wv__json_eat(j, ']')) {
+            bool first = true;
+            do {
+                if (!first)
+                    wv__buf_adds(o, ", ");
+                first = false;
+                WV_TRY(topo_copy(j, o, depth + 1));
+            } while (wv__json_eat(j, ','));
+            WV_TRY(wv__json_expect(j, ']'));
+        }
+        wv__buf_addc(o, ']');
+    } else {
+        const char *s = j->p;
+        WV_TRY(wv__json_skip(j));
+        wv__buf_add(o, s, (size_t)(j->p - s));
+    }
+out:
+    wv__free(k);
+    wv__free(name);
+    return rc;
+}
+
+/* modelTopology from keras.model_config into o. */
+static int keras_topology(const wv_model *m, const char *path,
+                          struct wv__buf *o, struct wv__err *err)
+{
+    int rc = WV_OK;
+    const char *cfg = wv_model_get_meta(m, "keras.model_config");
+    const char *kv = wv_model_get_meta(m, "keras.keras_version");
+    const char *be = wv_model_get_meta(m, "keras.backend");
+    char what[600];
+    snprintf(what, sizeof what, "%.500s: its keras.model_config", path);
+    struct wv__json j = {cfg, cfg, cfg + strlen(cfg), what, err};
+    wv__buf_adds(o, "{\"keras_version\": ");
+    wv__json_put_string(o, kv ? kv : "", kv ? strlen(kv) : 0);
+    wv__buf_adds(o, ", \"backend\": ");
+    wv__json_put_string(o, be ? be : "tensorflow", be ? strlen(be) : 10);
+    wv__buf_adds(o, ", \"model_config\": ");
+    WV_TRY(topo_copy(&j, o, 0));
+    wv__json_ws(&j);
+    WV_CHECK(j.p == j.end, WV_CORRUPT, "%s: text after the JSON value",
+             what);
+    wv__buf_addc(o, '}');
+out:
+    return rc;
+}
+
+/* A Keras tensor's name as tfjs-layers looks it up (its length into *n):
+ * NULL for an optimizer's tensor, which a layers model leaves out. */
+static const char *layers_name(const char *name, size_t *n)
+{
+    if (strncmp(name, "optimizer/", 10) == 0 ||
+        strncmp(name, "optimizer_weights/", 18) == 0)
+        return NULL;
+    const char *s = strchr(name, '/');
+    const char *p = s ? s + 1 : name;
+    size_t l = strlen(p);
+    if (l > 2 && strcmp(p + l - 2, ":0") == 0)
+        l -= 2;
+    *n = l;
+    return p;
+}
+
+static int save(const wv_model *m, struct wv__wfile *f,
+                const wv_save_opts *opts, struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct ssink s = {0};
+    struct wv__buf o = {0}, tb = {0};
+    uint64_t total = 0;
+    const char *slash = strrchr(f->path, '/');
+    bool topo = wv_model_get_meta(m, "tfjs.modelTopology") != NULL;
+    bool keras = !topo && wv_model_get_meta(m, "keras.model_config") != NULL;
+    size_t nl;
+
+    s.size = opts->struct_size >= offsetof(wv_save_opts, shard_size) +
+                                      sizeof opts->shard_size &&
+                     opts->shard_size > 0
+                 ? opts->shard_size
+                 : DEFAULT_SHARD;
+    s.dir = f->path;
+    s.dir_len = slash ? (size_t)(slash - f->path) + 1 : 0;
+    s.err = err;
+    s.path = wv__malloc(s.dir_len + 64);
+    WV_CHECK(s.path != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        wv_dtype to = wv__cast_target(t->dtype, opts->cast);
+        if (keras && layers_name(t->name, &nl) == NULL)
+            continue;
+        WV_CHECK(to == WV_F32 || to == WV_F16 || to == WV_I32 ||
+                     to == WV_BOOL,
+                 WV_UNSUPPORTED,
+                 "%s: tensor '%.200s' is %s, which TF.js does not hold "
+                 "(float32, int32, bool, float16-quantized float32)%s",
+                 f->path, t->name, wv_dtype_name(to),
+                 wv__cast_target(to, WV_F32) == WV_F32 ? "; convert with "
+                                                         "--dtype F32"
+                                                       : "");
+        total += wv__cast_nbytes(t, to);
+    }
+    s.n = total ? (total + s.size - 1) / s.size : 1;
+    /* the topology checked before any file is written */
+    if (keras) {
+        WV_TRY(keras_topology(m, f->path, &tb, err));
+        WV_CHECK(!tb.oom, WV_NOMEM, "out of memory");
+    }
+
+    /* the shards */
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        wv_dtype to = wv__cast_target(t->dtype, opts->cast);
+        if (keras && layers_name(t->name, &nl) == NULL)
+            continue;
+        if (wv__tensor_stream(t, to, shard_sink, &s) != WV_OK &&
+            s.rc == WV_OK)
+            s.rc = wv__seterr(err, WV_NOMEM, "out of memory");
+        WV_TRY(s.rc);
+    }
+    if (total == 0) { /* one empty shard */
+        memcpy(s.path, s.dir, s.dir_len);
+        shard_name(s.path + s.dir_len, 64, 0, 1);
+        WV_TRY(wv__wfile_open(&s.f, s.path, err));
+        s.open = true;
+    }
+    if (s.open) {
+        s.open = false;
+        WV_TRY(wv__wfile_commit(&s.f));
+    }
+
+    /* model.json */
+    wv__buf_adds(&o, "{");
+    bool first = true;
+    for (size_t i = 0; topo && i < m->n_meta; i++) {
+        const char *k = m->meta[i].key, *v = m->meta[i].value;
+        if (strncmp(k, "tfjs.", 5) != 0 || strncmp(k, "tfjs.string.", 12) == 0 ||
+            strncmp(k, "tfjs.quantization.", 18) == 0 ||
+            strcmp(k, "tfjs.convertedBy") == 0 ||
+            strcmp(k, "tfjs.weightsManifest") == 0)
+            continue;
+        wv__buf_adds(&o, first ? "\n  " : ",\n  ");
+        first = false;
+        wv__json_put_string(&o, k + 5, strlen(k + 5));
+        wv__buf_adds(&o, ": ");
+        if (strcmp(k, "tfjs.format") != 0 &&
+            strcmp(k, "tfjs.generatedBy") != 0 && whole_json(v))
+            wv__buf_adds(&o, v);
+        else
+            wv__json_put_string(&o, v, strlen(v));
+    }
+    if (keras) {
+        const char *kv = wv_model_get_meta(m, "keras.keras_version");
+        wv__buf_adds(&o, "\n  \"format\": \"layers-model\",\n  "
+                         "\"generatedBy\": ");
+        if (kv) {
+            struct wv__buf g = {0};
+            wv__buf_adds(&g, "keras v");
+            wv__buf_adds(&g, kv);
+            wv__json_put_string(&o, g.p ? g.p : "", g.len);
+            o.oom = o.oom || g.oom;
+            wv__buf_release(&g);
+        } else {
+            wv__buf_addf(&o, "\"weightvault %s\"", wv_version_string());
+        }
+        wv__buf_adds(&o, ",\n  \"modelTopology\": ");
+        wv__buf_add(&o, tb.p, tb.len);
+        topo = true;
+        first = false;
+    } else if (!topo) {
+        wv__buf_addf(&o, "\n  \"format\": \"weights-only\",\n  "
+                         "\"generatedBy\": \"weightvault %s\"",
+                     wv_version_string());
+        first = false;
+    }
+    wv__buf_addf(&o, "%s\n  \"convertedBy\": %s%s%s,\n  \"weightsManifest\": "
+                     "[{\"paths\": [",
+                 first ? "" : ",", topo ? "\"weightvault " : "null",
+                 topo ? wv_version_string() : "", topo ? "\"" : "");
+    for (uint64_t k = 0; k < s.n; k++) {
+        char nm[64];
+        shard_name(nm, sizeof nm, k, s.n);
+        wv__buf_addf(&o, "%s\"%s\"", k ? ", " : "", nm);
+    }
+    wv__buf_adds(&o, "], \"weights\": [");
+    bool any = false;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        wv_dtype to = wv__cast_target(t->dtype, opts->cast);
+        const char *name = t->name;
+        nl = strlen(name);
+        if (keras && (name = layers_name(t->name, &nl)) == NULL)
+            continue;
+        wv__buf_adds(&o, any ? ",\n    {\"name\": " : "\n    {\"name\": ");
+        any = true;
+        wv__json_put_string(&o, name, nl);
+        wv__buf_adds(&o, ", \"shape\": [");
+        for (int d = 0; d < t->ndim; d++)
+            wv__buf_addf(&o, "%s%llu", d ? ", " : "",
+                         (unsigned long long)t->shape[d]);
+        wv__buf_addf(&o, "], \"dtype\": \"%s\"%s}",
+                     to == WV_I32 ? "int32" : to == WV_BOOL ? "bool"
+                                                            : "float32",
+                     to == WV_F16 ? ", \"quantization\": {\"dtype\": "
+                                    "\"float16\"}"
+                                  : "");
+    }
+    wv__buf_adds(&o, "]}]\n}\n");
+    WV_CHECK(!o.oom, WV_NOMEM, "out of memory");
+    wv__wfile_write(f, o.p, o.len);
+out:
+    if (s.open)
+        wv__wfile_abort(&s.f);
+    wv__buf_release(&o);
+    wv__buf_release(&tb);
+    wv__free(s.path);
+    return rc;
+}
+
 const struct wv__format_ops wv__fmt_tfjs = {
-    WV_FMT_TFJS, "tfjs", "model.json", probe, load, NULL,
+    WV_FMT_TFJS, "tfjs", "model.json", probe, load, save,
 };

@@ -72,9 +72,10 @@ expect 0 "$WV" init "$tmp/repo"
 expect 0 "$WV" commit "$tmp/repo" "$tmp/made/typed.onnx"
 expect 0 "$WV" checkout "$tmp/repo" -o "$tmp/typed.safetensors"
 same_tensors "$tmp/made/typed.onnx" "$tmp/typed.safetensors"
-# not writable: refused naming the format
-expect 1 "$WV" convert "$conv" "$tmp/out.onnx"
-one_line_error "writing this format is not supported"
+# written only over a template (tests/cli/onnx_write.sh): without one,
+# refused in one line
+expect 2 "$WV" convert "$conv" "$tmp/out.onnx"
+one_line_error "ONNX needs a template model"
 
 # 4. Malformed models: each refused by its own rule.
 mkdir "$tmp/bad"

@@ -20,6 +20,10 @@
 //     shards.
 //   node peer_tfjs.js ref MANIFEST OUT   decodeWeights of any manifest
 //     (model.json or bare) and its shards, as OUT (safetensors).
+//   node peer_tfjs.js predict MODEL OUT  tf.loadLayersModel of a layers
+//     model.json (its shards read as tfjs's http loader would, through an
+//     IOHandler), predict() on 4 fixed inputs; the output's float32 bytes
+//     into OUT.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -229,6 +233,29 @@ function genGraph(dir) {
   return refOf(path.join(dir, 'model.json'), path.join(dir, 'ref.safetensors'));
 }
 
+async function predict(modelFile, out) {
+  const j = JSON.parse(fs.readFileSync(modelFile, 'utf8'));
+  const dir = path.dirname(modelFile);
+  const specs = [], bufs = [];
+  for (const g of j.weightsManifest) {
+    specs.push(...g.weights);
+    for (const p of g.paths) bufs.push(fs.readFileSync(path.join(dir, p)));
+  }
+  const handler = {load: async () => ({
+    modelTopology: j.modelTopology, format: j.format,
+    generatedBy: j.generatedBy, convertedBy: j.convertedBy,
+    weightSpecs: specs, weightData: toArrayBuffer(Buffer.concat(bufs)),
+  })};
+  const model = await tfl.loadLayersModel(handler);
+  const shape = model.inputs[0].shape.slice(1);
+  const n = 4 * shape.reduce((a, b) => a * b, 1);
+  const x = tf.tensor(Float32Array.from({length: n}, (_, i) => Math.sin(i + 1)),
+                      [4, ...shape]);
+  const y = await model.predict(x).data();
+  fs.writeFileSync(out, Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+  return y.length;
+}
+
 async function main() {
   await tf.setBackend('cpu');
   const [cmd, a, b] = process.argv.slice(2);
@@ -238,8 +265,10 @@ async function main() {
     console.log('graph', genGraph(path.join(a, 'graph')), 'weights');
   } else if (cmd === 'ref') {
     console.log('ref', refOf(a, b), 'weights');
+  } else if (cmd === 'predict') {
+    console.log('predict', await predict(a, b), 'values');
   } else {
-    throw new Error('usage: peer_tfjs.js gen DIR | ref MANIFEST OUT');
+    throw new Error('usage: peer_tfjs.js gen DIR | ref MANIFEST OUT | predict MODEL OUT');
   }
 }
 main().catch((e) => { console.error(e); process.exit(1); });
