@@ -82,13 +82,19 @@
  * Writing. The layout is chosen by the target name: "*.weights.h5" gives
  * the Keras 3 layout; any other name gives the legacy layout, unless it
  * ends neither in .h5 nor .hdf5 and every tensor name has the form
- * ".../vars/<digits>". Every tensor is a dataset at its name's path.
+ * ".../vars/<digits>". A set whose names follow the other layout (legacy:
+ * metadata keras.layer_names lists layers and some name is not a Keras 3
+ * path; Keras 3: every name is one and there is no keras.layer_names) is
+ * first translated by its model config (keras_layout.c), or refused
+ * without one. Every tensor is a dataset at its name's path.
  * Legacy: the layers are the first components of the names, in the order
  * of "keras.layer_names" (a JSON array) when present, then first
  * appearance; each layer group gets weight_names (fixed-length NULLPAD
  * strings, or an empty float64 array as Keras 2 writes for weightless
- * layers), the weights root gets layer_names, backend and keras_version
- * (defaults "tensorflow", "2.15.0"); a layer's weight_names follow the
+ * layers), the weights root gets layer_names, and backend and
+ * keras_version when the set has them (none is invented); Keras >= 2.13
+ * (or, without a version, a Keras 3 config) also gets the empty group
+ * top_level_model_weights; a layer's weight_names follow the
  * order of "keras.weight_names" where it names them. With
  * "keras.model_config" present the full-model layout is written (weights
  * under /model_weights) and tensors "optimizer/vars/<i>" go to

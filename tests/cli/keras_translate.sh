@@ -94,6 +94,70 @@ with h5py.File(sys.argv[2]) as f:
     assert len(f["layers"]) == 13 and len(f["layers/dropout/vars"]) == 0
 PY
 
+# A functional model (Keras 2 style, written with h5py: no Keras here)
+# holding a nested Sequential with a BatchNormalization: the nested
+# model's weights split over its layers by their names, the InputLayer
+# kept (functional), and back to the same file.
+"$PYTHON" - "$tmp/nested.h5" <<'PY' || fail "nested generator failed"
+import json, sys
+import h5py, numpy as np
+def L(cls, name, **kw):
+    return {"class_name": cls, "name": name, "config": dict(name=name, **kw)}
+seq = {"class_name": "Sequential", "name": "seq",
+       "config": {"name": "seq", "layers": [
+           {"class_name": "Dense", "config": {"name": "dense_a",
+                                              "use_bias": True}},
+           {"class_name": "BatchNormalization", "config": {"name": "bn"}}]}}
+cfg = {"class_name": "Functional", "config": {"name": "model", "layers": [
+    L("InputLayer", "input_1"), seq, L("Dense", "out", use_bias=True)]}}
+rng = np.random.default_rng(3)
+with h5py.File(sys.argv[1], "w") as f:
+    f.attrs["model_config"] = json.dumps(cfg)
+    f.attrs["keras_version"] = "2.11.0"
+    f.attrs["backend"] = "tensorflow"
+    mw = f.create_group("model_weights")
+    mw.attrs["layer_names"] = [b"input_1", b"seq", b"out"]
+    mw.attrs["keras_version"] = "2.11.0"
+    mw.attrs["backend"] = "tensorflow"
+    mw.create_group("input_1").attrs["weight_names"] = np.array([])
+    wn = ["dense_a/kernel:0", "dense_a/bias:0", "bn/gamma:0", "bn/beta:0",
+          "bn/moving_mean:0", "bn/moving_variance:0"]
+    g = mw.create_group("seq")
+    g.attrs["weight_names"] = [w.encode() for w in wn]
+    for w, shape in zip(wn, [(3, 4), (4,), (4,), (4,), (4,), (4,)]):
+        g[w] = rng.standard_normal(shape).astype("<f4")
+    g = mw.create_group("out")
+    g.attrs["weight_names"] = [b"out/kernel:0", b"out/bias:0"]
+    g["out/kernel:0"] = rng.standard_normal((4, 2)).astype("<f4")
+    g["out/bias:0"] = rng.standard_normal((2,)).astype("<f4")
+PY
+expect 0 "$WV" convert "$tmp/nested.h5" "$tmp/nested.weights.h5" -q
+expect 0 "$PYTHON" - "$tmp/nested.h5" "$tmp/nested.weights.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1]) as a, h5py.File(sys.argv[2]) as b:
+    names = {"layers/input_layer/vars": "input_1", "layers/seq/vars": "seq",
+             "layers/sequential/vars": "seq", "vars": "model",
+             "layers/sequential/layers/dense/vars": "dense_a",
+             "layers/sequential/layers/batch_normalization/vars": "bn",
+             "layers/dense/vars": "out"}
+    names.pop("layers/seq/vars")
+    for p, n in names.items():
+        assert b[p].attrs["name"] == n, p
+    s = a["model_weights/seq"]
+    pairs = [("seq/dense_a/kernel:0", "sequential/layers/dense/vars/0"),
+             ("seq/dense_a/bias:0", "sequential/layers/dense/vars/1"),
+             ("seq/bn/gamma:0", "sequential/layers/batch_normalization/vars/0"),
+             ("seq/bn/moving_variance:0",
+              "sequential/layers/batch_normalization/vars/3"),
+             ("out/out/bias:0", "dense/vars/1")]
+    for x, y in pairs:
+        assert np.array_equal(a["model_weights/" + x][()],
+                              b["layers/" + y][()]), (x, y)
+    assert len(b["layers/input_layer/vars"]) == 0
+PY
+expect 0 "$WV" convert "$tmp/nested.weights.h5" "$tmp/nested.back.h5" -q
+expect 0 "$PYTHON" "$WALK" "$tmp/nested.h5" "$tmp/nested.back.h5" --root-attrs
+
 # ---- 3. refusals -------------------------------------------------------------
 expect 1 "$WV" convert "$DJ/model_weights.h5" "$tmp/r.weights.h5"
 one_line_error 'no model config to translate them to the Keras 3 one'
