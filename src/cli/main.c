@@ -188,7 +188,7 @@ static const char convert_help[] =
     "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT]\n"
     "                  [--compress] [--nest] [--shard-size SIZE] [--quiet]\n"
     "                  [--names keys|keras] [--keep-quantized] [--objects]\n"
-    "                  [--template MODEL.onnx]\n"
+    "                  [--template MODEL.onnx] [--config MODEL.json]\n"
     "       (OUT may also be given as -o OUT, as in wv checkout)\n"
     "\n"
     "Convert IN to OUT. The input format is detected from the content; the\n"
@@ -232,6 +232,14 @@ static const char convert_help[] =
     "                MODEL keeps weights in external data, or OUT would\n"
     "                pass protobuf's 2 GiB, they go to OUT.data beside OUT\n"
     "                (written first; OUT last)\n"
+    "  --config MODEL.json\n"
+    "                the Keras model config (model.to_json(), a .keras\n"
+    "                archive's config.json) of an input that holds none,\n"
+    "                kept as metadata keras.config. Keras writes name a\n"
+    "                model's weights differently in .h5 (Keras 2 layout)\n"
+    "                and .weights.h5 (Keras 3): converting one to the other\n"
+    "                translates the layout by the config, and is refused\n"
+    "                without one.\n"
     "  --compress    npz only: deflate the members (as savez_compressed)\n"
     "  --nest        pth only: rebuild the dict tree from dotted names\n"
     "  --shard-size SIZE\n"
@@ -605,9 +613,57 @@ uint64_t cli_parse_size(const char *s)
     return 0;
 }
 
+/* --config FILE: the model config (Keras model.to_json(), a .keras
+ * archive's config.json) as metadata keras.config, unless the set holds
+ * one already (keras.model_config or keras.config). Text of at most
+ * 64 MiB. */
+static int convert_config(wv_model *m, const char *path)
+{
+    FILE *f;
+    char *text = NULL;
+    size_t cap = 1 << 16, len = 0, got;
+    int rc = WV_OK;
+    if (wv_model_get_meta(m, "keras.model_config") != NULL ||
+        wv_model_get_meta(m, "keras.config") != NULL)
+        return WV_OK;
+    if ((f = fopen(path, "rb")) == NULL) {
+        fprintf(stderr, "wv: %s: %s\n", path, strerror(errno));
+        return WV_IO;
+    }
+    text = malloc(cap);
+    while (text && (got = fread(text + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (len + 1 < cap)
+            continue;
+        char *nt = cap < ((size_t)64 << 20) ? realloc(text, cap * 2) : NULL;
+        if (nt == NULL) {
+            fprintf(stderr, "wv: %s: larger than 64 MiB\n", path);
+            rc = WV_FORMAT;
+            break;
+        }
+        text = nt;
+        cap *= 2;
+    }
+    fclose(f);
+    if (text == NULL) {
+        fprintf(stderr, "wv: out of memory\n");
+        return WV_NOMEM;
+    }
+    text[len] = '\0';
+    if (rc == WV_OK && strlen(text) != len) {
+        fprintf(stderr, "wv: %s: not a text file\n", path);
+        rc = WV_FORMAT;
+    }
+    if (rc == WV_OK && (rc = wv_model_set_meta(m, "keras.config", text)) !=
+                           WV_OK)
+        fprintf(stderr, "wv: %s: %s\n", path, wv_model_errmsg(m));
+    free(text);
+    return rc;
+}
+
 static int cmd_convert(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL;
+    const char *in = NULL, *out = NULL, *config = NULL;
     bool quiet = false;
     double t0 = cli_now();
     struct cli_progress prog;
@@ -658,6 +714,10 @@ static int cmd_convert(int argc, char **argv)
             so.flags |= WV_SAVE_NEST;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             quiet = true;
+        } else if (strcmp(a, "--config") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage("convert", "%s needs a file", a);
+            config = argv[++i];
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
             /* as in wv checkout: OUT may also be given this way */
             if (i + 1 >= argc)
@@ -719,6 +779,10 @@ static int cmd_convert(int argc, char **argv)
     }
     if ((rc = cli_load(in, lflags, &m)) != WV_OK)
         return cli_exit_code(rc);
+    if (config != NULL && (rc = convert_config(m, config)) != WV_OK) {
+        wv_model_free(m);
+        return cli_exit_code(rc);
+    }
     /* npy, npz and MXNet lists have nowhere to put metadata. */
     if ((so.format == WV_FMT_NPY || so.format == WV_FMT_NPZ ||
          so.format == WV_FMT_MXNET) &&

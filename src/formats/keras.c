@@ -82,13 +82,19 @@
  * Writing. The layout is chosen by the target name: "*.weights.h5" gives
  * the Keras 3 layout; any other name gives the legacy layout, unless it
  * ends neither in .h5 nor .hdf5 and every tensor name has the form
- * ".../vars/<digits>". Every tensor is a dataset at its name's path.
+ * ".../vars/<digits>". A set whose names follow the other layout (legacy:
+ * metadata keras.layer_names lists layers and some name is not a Keras 3
+ * path; Keras 3: every name is one and there is no keras.layer_names) is
+ * first translated by its model config (keras_layout.c), or refused
+ * without one. Every tensor is a dataset at its name's path.
  * Legacy: the layers are the first components of the names, in the order
  * of "keras.layer_names" (a JSON array) when present, then first
  * appearance; each layer group gets weight_names (fixed-length NULLPAD
  * strings, or an empty float64 array as Keras 2 writes for weightless
- * layers), the weights root gets layer_names, backend and keras_version
- * (defaults "tensorflow", "2.15.0"); a layer's weight_names follow the
+ * layers), the weights root gets layer_names, and backend and
+ * keras_version when the set has them (none is invented); Keras >= 2.13
+ * (or, without a version, a Keras 3 config) also gets the empty group
+ * top_level_model_weights; a layer's weight_names follow the
  * order of "keras.weight_names" where it names them. With
  * "keras.model_config" present the full-model layout is written (weights
  * under /model_weights) and tensors "optimizer/vars/<i>" go to
@@ -121,6 +127,7 @@
  * off, so output is deterministic.
  */
 #include "wv_int.h"
+#include "keras_layout.h"
 #include "zip.h"
 
 #include <hdf5.h>
@@ -2166,8 +2173,13 @@ static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot,
     /* Keras 2.13 and later also write the model's own (usually no)
      * weights in a group that layer_names does not list. */
     v = wv_model_get_meta(m, "keras.keras_version");
+    const char *cfg = wv_model_get_meta(m, "keras.model_config");
+    if (cfg == NULL)
+        cfg = wv_model_get_meta(m, "keras.config");
+    /* Without a version: Keras 3 when its config is Keras 3's (entries
+     * carry "module"). */
     if (v == NULL)
-        v = "2.15.0";
+        v = cfg != NULL && strstr(cfg, "\"module\"") != NULL ? "3." : "";
     if ((v[0] >= '3' && v[1] == '.') ||
         (v[0] == '2' && v[1] == '.' && atoi_ok(v + 2) >= 13)) {
         bool have = false;
@@ -2376,10 +2388,12 @@ static int legacy_root(struct kw *w, const wv_model *m, hid_t wroot,
     const char *be = wv_model_get_meta(m, "keras.backend");
     const char *kv = wv_model_get_meta(m, "keras.keras_version");
     WV_TRY(write_legacy_attrs(w, m, wroot, layers));
-    WV_TRY(put_vstr(w, wroot, "backend", be ? be : "tensorflow",
-                    !is_ascii(be ? be : "")));
-    WV_TRY(put_vstr(w, wroot, "keras_version", kv ? kv : "2.15.0",
-                    !is_ascii(kv ? kv : "")));
+    /* The source's own, or none: an invented version would be a claim
+     * about who wrote the file. */
+    if (be != NULL)
+        WV_TRY(put_vstr(w, wroot, "backend", be, !is_ascii(be)));
+    if (kv != NULL)
+        WV_TRY(put_vstr(w, wroot, "keras_version", kv, !is_ascii(kv)));
 out:
     return rc;
 }
@@ -2507,10 +2521,37 @@ out:
     return rc;
 }
 
+/* Does the set follow the legacy layout (the reader's layer list, names
+ * that are not Keras 3 paths)? */
+static bool legacy_set(const wv_model *m)
+{
+    struct strlist l = {0};
+    const char *v = wv_model_get_meta(m, "keras.layer_names");
+    bool yes = v != NULL && parse_list(v, &l) == WV_OK && l.n > 0;
+    strlist_free(&l);
+    for (size_t i = 0; yes && i < m->n_tensors; i++)
+        if (!keras3_name(m->tensors[i].name))
+            return true;
+    return false;
+}
+
+/* Does it follow the Keras 3 layout (every name a Keras 3 path, no
+ * legacy layer list)? */
+static bool keras3_set(const wv_model *m)
+{
+    if (m->n_tensors == 0 || wv_model_get_meta(m, "keras.layer_names"))
+        return false;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (!keras3_name(m->tensors[i].name))
+            return false;
+    return true;
+}
+
 static int save(const wv_model *m, struct wv__wfile *f,
                 const wv_save_opts *opts, struct wv__err *err)
 {
     int rc = WV_OK;
+    wv_model *view = NULL; /* m under the target layout's names */
     struct kw w = {f->path, err, -1, -1, -1, NULL, NULL};
     unsigned char *opt = NULL;
     size_t n_opt = 0, *rank = NULL;
@@ -2538,6 +2579,15 @@ static int save(const wv_model *m, struct wv__wfile *f,
         keras3 = true;
         for (size_t i = 0; i < n && keras3; i++)
             keras3 = keras3_name(m->tensors[i].name);
+    }
+    /* A layout the names do not follow: translated by the model config
+     * (keras_layout.c), or refused. */
+    if (keras3 ? legacy_set(m) : keras3_set(m)) {
+        WV_TRY(wv__keras_translate(m, keras3 ? WV__KERAS_TO_K3
+                                             : WV__KERAS_TO_LEGACY,
+                                   f->path, &view, err));
+        m = view;
+        n = m->n_tensors;
     }
     full = !keras3 && wv_model_get_meta(m, "keras.model_config") != NULL;
     for (size_t i = 0; i < n; i++) {
@@ -2734,6 +2784,7 @@ out:
     wv__free(mord);
     wv__buf_release(&foreign);
     wv__free(buf);
+    wv_model_free(view);
     return rc;
 }
 

@@ -3,7 +3,8 @@
 # F64, I32 and I8 tensors goes src -> A -> B for every A and B and must
 # come back with the same tensors (dtype, shape, sha256 of the elements).
 # Keras' legacy layout may regroup names, so tensors are compared as a
-# multiset of (dtype, shape, hash); the values are all distinct.
+# multiset of (dtype, shape, hash); the values are all distinct. One pair
+# is refused: a legacy .h5 without a model config to .weights.h5.
 # Env: WV, PYTHON.
 set -u
 : "${PYTHON:=/usr/bin/python3}"
@@ -47,6 +48,19 @@ for a in $exts; do
     fi
     for b in $exts; do
         n=$((n + 1))
+        # A legacy Keras .h5 (the layout of Keras 2) goes to the Keras 3
+        # layout only through a model config, which this set lacks: the
+        # translation is refused in one line (tests/cli/keras_translate.sh).
+        if [ "$a.$b" = "h5.weights.h5" ]; then
+            rm -f "b.$b"
+            if "$WV" convert "a.$a" "b.$b" 2>err ||
+                ! grep -q 'no model config to translate' err ||
+                [ "$(wc -l <err)" != 1 ] || [ -e "b.$b" ]; then
+                echo "h5 -> weights.h5 without a config not refused: $(cat err)"
+                fails=$((fails + 1))
+            fi
+            continue
+        fi
         if ! "$WV" convert "a.$a" "b.$b" 2>err; then
             echo "$a -> $b failed: $(cat err)"; fails=$((fails + 1)); continue
         fi

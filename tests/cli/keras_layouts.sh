@@ -85,8 +85,11 @@ for out in plain.h5 plain.weights.h5; do
     has 'layer0.weight'
 done
 # Keras sources, also through safetensors, and Keras 3 names: no warning
+# (a Keras 3 .weights.h5 without a config cannot go to the legacy layout:
+# refused, see keras_translate.sh)
 for src in "$M3/model.weights.h5" "$tmp/2.safetensors" "$BOSTON"; do
     for out in k.h5 k.weights.h5; do
+        [ "$src$out" = "$M3/model.weights.h5k.h5" ] && continue
         expect 0 "$WV" convert "$src" "$tmp/$out" -q
         [ -s "$tmp/err" ] && fail "$src -> $out warned: $(cat "$tmp/err")"
     done

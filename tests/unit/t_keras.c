@@ -163,7 +163,8 @@ TEST_IMPL(keras_metadata_and_layer_names)
     ASSERT_STREQ(wv_model_get_meta(r, "keras.layer_names"),
                  "[\"input\", \"dense_b\", \"drop\", \"dense_a\"]");
     ASSERT_STREQ(wv_model_get_meta(r, "keras.backend"), "jax");
-    ASSERT_STREQ(wv_model_get_meta(r, "keras.keras_version"), "2.15.0");
+    /* No invented version or backend: the source's, or none. */
+    ASSERT(wv_model_get_meta(r, "keras.keras_version") == NULL);
     /* Foreign metadata reads back under its own key. */
     ASSERT_STREQ(wv_model_get_meta(r, "format"), "pt");
     ASSERT(wv_model_get_meta(r, "keras.format") == NULL);
@@ -192,19 +193,28 @@ TEST_IMPL(keras_foreign_metadata)
         {"mxnet.symbol", "{\n  \"nodes\": []\n}"},
         {"gguf.general.name", "str:\"llama\""},
         {"caf\xc3\xa9", "\xe2\x98\x83 \"q\" \\ [\"x\"]"},
-        {"keras.model_config", "{\"class_name\": \"Sequential\"}"},
+        /* a config that places the Keras 3 tensor in the legacy layout */
+        {"keras.model_config",
+         "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", "
+         "\"layers\": [{\"class_name\": \"Dense\", \"config\": "
+         "{\"name\": \"d\", \"use_bias\": false}}]}}"},
     };
     wv_model *m = NULL, *r = NULL;
     uint64_t s[1] = {2};
     for (size_t f = 0; f < 2; f++) {
         ASSERT_OK(wv_model_new(&m));
-        ASSERT_OK(wvtest_add_pattern(m, "layers/d/vars/0", WV_F32, 1, s, 1));
+        ASSERT_OK(wvtest_add_pattern(m, "layers/dense/vars/0", WV_F32, 1, s,
+                                     1));
         for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
             ASSERT_OK(wv_model_set_meta(m, kv[i][0], kv[i][1]));
         ASSERT_OK(wv_model_set_meta(m, "backend", "dropped"));
         ASSERT_OK(wv_model_set_meta(m, "keras.backend", "jax"));
-        ASSERT(roundtrip(m, names[f]));
+        ASSERT_OK(wv_model_save(m, wvtest_path(names[f]), NULL));
         ASSERT_OK(wv_model_load(wvtest_path(names[f]), NULL, &r));
+        /* .h5: the Keras 3 tensor translated to the legacy layout (Dense
+         * "d" without bias: its kernel, Keras 2 naming). */
+        ASSERT(wv_model_find(r, f ? "layers/dense/vars/0"
+                                  : "d/d/kernel:0") != NULL);
         for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
             ASSERT_STREQ(wv_model_get_meta(r, kv[i][0]), kv[i][1]);
         ASSERT_STREQ(wv_model_get_meta(r, "keras.backend"), "jax");
@@ -398,5 +408,81 @@ TEST_IMPL(keras_write_refusals)
     ASSERT_EQ(wv_model_save(m, wvtest_path("x.keras"), NULL), WV_UNSUPPORTED);
     ASSERT(access(wvtest_path("clash.h5"), F_OK) != 0);
     wv_model_free(m);
+    return;
+}
+
+/* Layout translation (keras_layout.c) from bad model configs: each one is
+ * refused with WV_FORMAT and a one-line message naming the target, and no
+ * file is left; a deep nesting bomb stops at the bound. */
+TEST_IMPL(keras_translate_bad_configs)
+{
+    static const struct {
+        const char *config, *msg;
+    } bad[] = {
+        {"{\"class_name\": \"Sequential\", \"config\": {\"layers\": [",
+         "the model config"},
+        {"[1, 2]", "the model config"},
+        {"{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\"}}",
+         "has no list of layers"},
+        {"{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", "
+         "\"layers\": [{\"class_name\": \"Dense\", \"config\": "
+         "{\"name\": 7}}]}}",
+         "no usable name"},
+        {"{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", "
+         "\"layers\": [{\"class_name\": \"Dense\", \"config\": "
+         "{\"name\": \"a/b\"}}]}}",
+         "no usable name"},
+        {"{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", "
+         "\"layers\": [{\"class_name\": \"Conv2D\", \"config\": "
+         "{\"name\": \"d\"}}]}}",
+         "layer 'd' (Conv2D) has 2 weights in the model config's terms, the "
+         "file holds 0"},
+        {"{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", "
+         "\"layers\": [{\"class_name\": \"MyLayer\", \"config\": "
+         "{\"name\": \"d\"}}]}}",
+         "'layers/dense/vars/0' belongs to no layer"},
+        {"{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", "
+         "\"layers\": [{\"class_name\": \"Dense\", \"config\": "
+         "{\"name\": \"d\", \"use_bias\": true}}]}}",
+         "has 2 weights in the model config's terms, the file holds 1"},
+        {"{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", "
+         "\"layers\": [{\"class_name\": \"Dense\", \"config\": "
+         "{\"name\": \"d\", \"use_bias\": false}}]}} x",
+         "text after the end"},
+    };
+    uint64_t s[1] = {2};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        wv_model *m = NULL;
+        ASSERT_OK(wv_model_new(&m));
+        ASSERT_OK(wvtest_add_pattern(m, "layers/dense/vars/0", WV_F32, 1, s,
+                                     1));
+        ASSERT_OK(wv_model_set_meta(m, "keras.model_config", bad[i].config));
+        int rc = wv_model_save(m, wvtest_path("t.h5"), NULL);
+        /* WV_CORRUPT from the JSON reader, WV_FORMAT from the mapping */
+        ASSERT(rc == WV_FORMAT || rc == WV_CORRUPT);
+        ASSERT_CONTAINS(wv_model_errmsg(m), "t.h5: ");
+        ASSERT_CONTAINS(wv_model_errmsg(m), bad[i].msg);
+        ASSERT(strchr(wv_model_errmsg(m), '\n') == NULL);
+        ASSERT(access(wvtest_path("t.h5"), F_OK) != 0);
+        wv_model_free(m);
+    }
+    /* Models nested 10000 deep: refused at the nesting bound. */
+    {
+        struct wv__buf b = {0};
+        wv_model *m = NULL;
+        for (int i = 0; i < 10000; i++)
+            wv__buf_adds(&b, "{\"class_name\": \"Sequential\", \"config\": "
+                             "{\"name\": \"s\", \"layers\": [");
+        wv__buf_addc(&b, '\0');
+        ASSERT(!b.oom);
+        ASSERT_OK(wv_model_new(&m));
+        ASSERT_OK(wvtest_add_pattern(m, "layers/dense/vars/0", WV_F32, 1, s,
+                                     1));
+        ASSERT_OK(wv_model_set_meta(m, "keras.model_config", b.p));
+        ASSERT(wv_model_save(m, wvtest_path("deep.h5"), NULL) != WV_OK);
+        ASSERT_CONTAINS(wv_model_errmsg(m), "nested deeper than");
+        wv_model_free(m);
+        wv__buf_release(&b);
+    }
     return;
 }
