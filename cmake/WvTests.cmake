@@ -140,6 +140,12 @@ foreach(t ${WV_CLI_TESTS})
   if(name MATCHES "^python")
     set_property(TEST cli.${name} APPEND PROPERTY LABELS python)
   endif()
+  # Label interop: the suites that check files against the real frameworks
+  # (torch, numpy, mxnet, onnx, tfjs through Python or node): the slow ones
+  # make check-minimal leaves to the other halves.
+  if(name MATCHES "_interop$|^(cast_numpy|pth_objects)$")
+    set_property(TEST cli.${name} APPEND PROPERTY LABELS interop)
+  endif()
   if(name STREQUAL "python_install")
     set_tests_properties(cli.${name} PROPERTIES TIMEOUT 900)
   endif()
