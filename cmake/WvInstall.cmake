@@ -70,6 +70,7 @@ endfunction()
 
 get_target_property(wv_static_links weightvault_static INTERFACE_LINK_LIBRARIES)
 wv_pc_link_flags(WV_PC_LIBS_PRIVATE ${wv_static_links})
+string(JOIN " " WV_PC_FEATURES ${WV_FEATURES})
 # The prefix is the one installed to (cmake --install --prefix too), so the
 # file is written at install time, from a template whose other fields are
 # filled in now.

@@ -27,8 +27,64 @@ sys.exit(1 if bad else 0)'
 ]])
 set_tests_properties(meta.timeouts PROPERTIES TIMEOUT 60)
 
+# ---- optional parts (CMakeLists.txt: WV_WITH_*) -------------------------------
+# The tests that need a part, by name. One the build left out is not
+# registered at all (nor its program built: the unit files and fuzz
+# harnesses that call the part's internals); those registered carry the
+# part as a label: `ctest -L hdf5` runs them, `ctest -LE hdf5` the others.
+# crypto follows WV_WITH_CRYPTO (ON when not set).
+set(WV_NEEDS_s3 "^unit\\.(s3_|http_|xmlfiles_)|^cli\\.(s3_repo|remote_.*|http_inspect|python)$|^fuzz\\.s3xml\\.")
+set(WV_NEEDS_rados "^unit\\.rados_|^cli\\.(rados_repo|remote_.*)$")
+set(WV_NEEDS_hdf5 "^unit\\.(keras_|index_load_formats$)|^cli\\.(keras_.*|big_4g|convert_pairs|hardening_formats|metadata_travels|newcomer|tf_bundle)$|^golden\\.h5/|^malformed\\.keras/|^fuzz\\.keras\\.")
+set(WV_NEEDS_crypto "^unit\\.crypt_|^cli\\.(repo_crypt|remote_crypt)$|^fuzz\\.crypt\\.")
+string(JOIN " " WV_FEATURES_STR ${WV_FEATURES})
+set(WV_PART_s3 ${WV_WITH_S3})
+set(WV_PART_rados ${WV_WITH_RADOS})
+set(WV_PART_hdf5 ${WV_WITH_HDF5})
+set(WV_PART_crypto ON)
+if(DEFINED WV_WITH_CRYPTO AND NOT WV_WITH_CRYPTO)
+  set(WV_PART_crypto OFF)
+endif()
+# wv_test_parts(NAME OK LABELS): OK false when test NAME needs a part this
+# build left out; LABELS the parts it needs.
+function(wv_test_parts name ok labels)
+  set(l)
+  set(yes TRUE)
+  foreach(p s3 rados hdf5 crypto)
+    if(name MATCHES "${WV_NEEDS_${p}}")
+      list(APPEND l ${p})
+      if(NOT WV_PART_${p})
+        set(yes FALSE)
+      endif()
+    endif()
+  endforeach()
+  set(${ok} ${yes} PARENT_SCOPE)
+  set(${labels} "${l}" PARENT_SCOPE)
+endfunction()
+# wv_add_test(NAME COMMAND...): add_test with the labels of its parts, or
+# nothing when one is missing (if(TEST NAME) tells).
+function(wv_add_test name)
+  wv_test_parts(${name} ok labels)
+  if(ok)
+    add_test(NAME ${name} COMMAND ${ARGN})
+    if(labels)
+      set_property(TEST ${name} APPEND PROPERTY LABELS ${labels})
+    endif()
+  endif()
+endfunction()
+
 # Unit tests: one runner binary; each TEST_IMPL(name) becomes a ctest entry.
+# The files that call a missing part's internals are left out of it.
 file(GLOB WV_UNIT_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/*.c)
+foreach(pf s3:t_s3 s3:t_http s3:t_s3xml rados:t_rados hdf5:t_keras
+        crypto:t_crypt)
+  string(REPLACE ":" ";" pf "${pf}")
+  list(GET pf 0 p)
+  list(GET pf 1 f)
+  if(NOT WV_PART_${p})
+    list(REMOVE_ITEM WV_UNIT_SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/${f}.c)
+  endif()
+endforeach()
 add_executable(wvtest ${CMAKE_SOURCE_DIR}/tests/harness/runner.c
                ${WV_UNIT_SOURCES})
 target_include_directories(wvtest PRIVATE ${CMAKE_SOURCE_DIR}/src/core
@@ -43,9 +99,13 @@ foreach(src ${WV_UNIT_SOURCES})
   file(STRINGS ${src} lines REGEX "^TEST_IMPL\\(")
   foreach(line ${lines})
     string(REGEX REPLACE "^TEST_IMPL\\(([a-z0-9_]+)\\).*" "\\1" tname "${line}")
-    add_test(NAME unit.${tname} COMMAND wvtest ${tname})
+    wv_add_test(unit.${tname} wvtest ${tname})
+    if(NOT TEST unit.${tname})
+      continue()
+    endif()
+    # (77: the test skipped itself, WVTEST_SKIP)
     set_tests_properties(unit.${tname} PROPERTIES TIMEOUT 120
-      ENVIRONMENT "WV_STATE_DIR=${CMAKE_BINARY_DIR}/test-state")
+      SKIP_RETURN_CODE 77 ENVIRONMENT "WV_STATE_DIR=${CMAKE_BINARY_DIR}/test-state")
   endforeach()
 endforeach()
 
@@ -57,13 +117,19 @@ set(WV_TEST_ENV
   "PYTHON=/usr/bin/python3"
   # what clients remember of encrypted repositories (src/repo/state.c):
   # kept in the build tree, never in the user's home
-  "WV_STATE_DIR=${CMAKE_BINARY_DIR}/test-state")
+  "WV_STATE_DIR=${CMAKE_BINARY_DIR}/test-state"
+  # the optional parts built in (cli.build_parts)
+  "WV_BUILD=${CMAKE_BINARY_DIR}"
+  "WV_BUILD_FEATURES=${WV_FEATURES_STR}")
 
 # CLI scenario scripts: tests/cli/<name>.sh
 file(GLOB WV_CLI_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli/*.sh)
 foreach(t ${WV_CLI_TESTS})
   get_filename_component(name ${t} NAME_WE)
-  add_test(NAME cli.${name} COMMAND bash ${t})
+  wv_add_test(cli.${name} bash ${t})
+  if(NOT TEST cli.${name})
+    continue()
+  endif()
   set_tests_properties(cli.${name} PROPERTIES TIMEOUT 300
                        ENVIRONMENT "${WV_TEST_ENV}")
   # cli.big_*: files over 4 GiB through every format (disk-bound).
@@ -73,7 +139,13 @@ foreach(t ${WV_CLI_TESTS})
   # The Python package: its tests, and installing it into a fresh venv
   # (which may build the library once more with cmake).
   if(name MATCHES "^python")
-    set_tests_properties(cli.${name} PROPERTIES LABELS python)
+    set_property(TEST cli.${name} APPEND PROPERTY LABELS python)
+  endif()
+  # Label interop: the suites that check files against the real frameworks
+  # (torch, numpy, mxnet, onnx, tfjs through Python or node): the slow ones
+  # make check-minimal leaves to the other halves.
+  if(name MATCHES "_interop$|^(cast_numpy|pth_objects)$")
+    set_property(TEST cli.${name} APPEND PROPERTY LABELS interop)
   endif()
   if(name STREQUAL "python_install")
     set_tests_properties(cli.${name} PROPERTIES TIMEOUT 900)
@@ -89,7 +161,8 @@ foreach(t ${WV_CLI_TESTS})
   # web; skipped, exit 77, without chromium); screenshots and the report
   # are kept in the build dir's web-artifacts/.
   if(name STREQUAL "web_view")
-    set_tests_properties(cli.${name} PROPERTIES TIMEOUT 600 LABELS web
+    set_property(TEST cli.${name} APPEND PROPERTY LABELS web)
+    set_tests_properties(cli.${name} PROPERTIES TIMEOUT 600
       SKIP_RETURN_CODE 77 ENVIRONMENT
       "${WV_TEST_ENV};WV_WEB_ARTIFACTS=${CMAKE_BINARY_DIR}/web-artifacts")
   endif()
@@ -111,8 +184,10 @@ if(NOT WV_GOLDEN)
 endif()
 foreach(f ${WV_GOLDEN})
   file(RELATIVE_PATH rel ${WV_FIXTURES} ${f})
-  add_test(NAME golden.${rel}
-           COMMAND bash ${CMAKE_SOURCE_DIR}/tests/golden.sh ${f})
+  wv_add_test(golden.${rel} bash ${CMAKE_SOURCE_DIR}/tests/golden.sh ${f})
+  if(NOT TEST golden.${rel})
+    continue()
+  endif()
   set_tests_properties(golden.${rel} PROPERTIES TIMEOUT 120
                        ENVIRONMENT "${WV_TEST_ENV}")
 endforeach()
@@ -131,8 +206,11 @@ file(GLOB_RECURSE WV_MALFORMED CONFIGURE_DEPENDS
      ${CMAKE_SOURCE_DIR}/tests/data/malformed/*.bin)
 foreach(f ${WV_MALFORMED})
   file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR}/tests/data/malformed ${f})
-  add_test(NAME malformed.${rel}
-           COMMAND bash ${CMAKE_SOURCE_DIR}/tests/malformed.sh ${f})
+  wv_add_test(malformed.${rel} bash ${CMAKE_SOURCE_DIR}/tests/malformed.sh
+              ${f})
+  if(NOT TEST malformed.${rel})
+    continue()
+  endif()
   set_tests_properties(malformed.${rel} PROPERTIES TIMEOUT 60
                        ENVIRONMENT "${WV_TEST_ENV}")
 endforeach()
@@ -153,6 +231,10 @@ set(WV_FUZZ_SECONDS 15 CACHE STRING
 foreach(src ${WV_FUZZ_SOURCES})
   get_filename_component(name ${src} NAME_WE)
   string(REGEX REPLACE "^fuzz_" "" target ${name})
+  wv_test_parts(fuzz.${target}.regress ok labels)
+  if(NOT ok)
+    continue()
+  endif()
   add_executable(${name}_regress ${src}
                  ${CMAKE_SOURCE_DIR}/fuzz/regression_driver.c)
   target_include_directories(${name}_regress PRIVATE
@@ -164,8 +246,8 @@ foreach(src ${WV_FUZZ_SOURCES})
                              ${CMAKE_SOURCE_DIR}/src/net
                              ${CMAKE_SOURCE_DIR}/tests/harness)
   target_link_libraries(${name}_regress PRIVATE weightvault_static)
-  add_test(NAME fuzz.${target}.regress
-           COMMAND ${name}_regress ${CMAKE_SOURCE_DIR}/fuzz/corpora/${target})
+  wv_add_test(fuzz.${target}.regress ${name}_regress
+              ${CMAKE_SOURCE_DIR}/fuzz/corpora/${target})
   set_tests_properties(fuzz.${target}.regress PROPERTIES TIMEOUT 300)
   if(WV_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
     add_executable(${name} ${src})
@@ -179,8 +261,8 @@ foreach(src ${WV_FUZZ_SOURCES})
     target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer)
     target_link_libraries(${name} PRIVATE weightvault_static)
-    add_test(NAME fuzz.${target}.run
-             COMMAND bash ${CMAKE_SOURCE_DIR}/fuzz/run.sh $<TARGET_FILE:${name}>
+    wv_add_test(fuzz.${target}.run
+             bash ${CMAKE_SOURCE_DIR}/fuzz/run.sh $<TARGET_FILE:${name}>
                      ${CMAKE_SOURCE_DIR}/fuzz/corpora/${target}
                      ${CMAKE_BINARY_DIR}/fuzz-work/${target} ${WV_FUZZ_SECONDS})
     set_tests_properties(fuzz.${target}.run PROPERTIES
@@ -192,6 +274,10 @@ endforeach()
 # pull to them) run against one started by the fixture below
 # (scripts/ceph-dev.sh: a mon, an OSD and radosgw on loopback) and stopped
 # after them. The credentials are the fixed test users of that script.
+# A build without both s3 and rados has no such suite, and no cluster.
+if(NOT WV_WITH_S3 AND NOT WV_WITH_RADOS)
+  return()
+endif()
 set(WV_CEPH_DIR ${CMAKE_BINARY_DIR}/ceph)
 add_test(NAME ceph.start COMMAND bash ${CMAKE_SOURCE_DIR}/tests/ceph_fixture.sh
          start ${WV_CEPH_DIR})

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages a target needs, only those missing.
-#   scripts/deps.sh build   compilers, cmake, libraries
+#   scripts/deps.sh minimal compilers, cmake and the libraries every build
+#                           needs (a build with the optional parts off:
+#                           make check-minimal)
+#   scripts/deps.sh build   + the optional parts' libraries: libcurl (S3),
+#                           librados, libhdf5, libsodium (crypto)
 #   scripts/deps.sh check   + clang's libFuzzer runtime; numpy, torch, h5py and
 #                           h5dump, the real frameworks the interop tests use;
 #                           pytest for the Python package's tests; Ceph
@@ -17,10 +21,13 @@
 # WV_APT_LOCK_TIMEOUT seconds (default 1200), rather than failing at once.
 set -euo pipefail
 level=${1:-build}
-pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev libhdf5-dev libzstd-dev
-      libcurl4-openssl-dev librados-dev libsodium-dev libmicrohttpd-dev)
+pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev libzstd-dev libmicrohttpd-dev)
 case $level in
-  build) ;;
+  minimal) ;;
+  *) pkgs+=(libhdf5-dev libcurl4-openssl-dev librados-dev libsodium-dev) ;;
+esac
+case $level in
+  minimal|build) ;;
   check) pkgs+=(clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-h5py hdf5-tools python3-pytest python3-venv
                nodejs npm
                python3-onnx libonnx-testdata

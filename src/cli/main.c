@@ -894,7 +894,25 @@ int main(int argc, char **argv)
     char *help_argv[] = {help_flag, NULL};
 
     if (strcmp(cmd, "--version") == 0) {
-        printf("wv %s\n", wv_version_string());
+        /* the optional parts built in (CMake's WV_WITH_*) */
+        const char *parts[] = {
+#ifdef WV_HAVE_S3
+            "s3",
+#endif
+#ifdef WV_HAVE_RADOS
+            "rados",
+#endif
+#ifdef WV_HAVE_HDF5
+            "hdf5",
+#endif
+#ifdef WV_HAVE_CRYPTO
+            "crypto",
+#endif
+            NULL};
+        printf("wv %s\nfeatures:", wv_version_string());
+        for (size_t i = 0; parts[i]; i++)
+            printf(" %s", parts[i]);
+        printf("%s\n", parts[0] ? "" : " none");
         return 0;
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||

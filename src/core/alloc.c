@@ -4,7 +4,9 @@
  *
  * Every allocation in the library goes through wv__malloc and friends so a
  * test can make the n-th one fail and check that the error path returns
- * WV_NOMEM and leaks nothing.
+ * WV_NOMEM and leaks nothing. The countdown and the sites exist only in
+ * builds with WV_FAULT_INJECTION (those that build the tests); without it
+ * no allocation is counted and no site ever fails.
  */
 #include "wv_int.h"
 
@@ -29,7 +31,6 @@ static void std_free(void *o, void *p)
 }
 
 static wv_allocator g_alloc = {std_alloc, std_realloc, std_free, NULL};
-static long g_fail_after; /* 0: never fail */
 
 int wv_set_allocator(const wv_allocator *a)
 {
@@ -42,6 +43,9 @@ int wv_set_allocator(const wv_allocator *a)
     g_alloc = *a;
     return WV_OK;
 }
+
+#ifdef WV_FAULT_INJECTION
+static long g_fail_after; /* 0: never fail */
 
 void wv__alloc_fail_after(long n)
 {
@@ -59,6 +63,38 @@ static bool should_fail(void)
             return v == 1;
     return false;
 }
+
+/* ---- fault sites -------------------------------------------------------- */
+#define WV__N_FAULTS 64
+static int g_fault[WV__N_FAULTS];
+
+void wv__fault_arm(int id, int err)
+{
+    if (id > 0 && id < WV__N_FAULTS)
+        __atomic_store_n(&g_fault[id], err, __ATOMIC_RELEASE);
+}
+
+int wv__fault_sim(int id)
+{
+    if (id <= 0 || id >= WV__N_FAULTS ||
+        __atomic_load_n(&g_fault[id], __ATOMIC_RELAXED) == 0)
+        return 0;
+    /* one thread takes it: sites are also hit from worker threads */
+    return __atomic_exchange_n(&g_fault[id], 0, __ATOMIC_ACQ_REL);
+}
+#else
+/* Built without fault injection (WV_TESTS=OFF: make install, make bench). */
+static bool should_fail(void)
+{
+    return false;
+}
+
+int wv__fault_sim(int id)
+{
+    (void)id;
+    return 0;
+}
+#endif
 
 void *wv__malloc(size_t n)
 {
@@ -133,23 +169,4 @@ void *wv_malloc(size_t size)
 void wv_free(void *ptr)
 {
     wv__free(ptr);
-}
-
-/* ---- fault sites -------------------------------------------------------- */
-#define WV__N_FAULTS 64
-static int g_fault[WV__N_FAULTS];
-
-void wv__fault_arm(int id, int err)
-{
-    if (id > 0 && id < WV__N_FAULTS)
-        __atomic_store_n(&g_fault[id], err, __ATOMIC_RELEASE);
-}
-
-int wv__fault_sim(int id)
-{
-    if (id <= 0 || id >= WV__N_FAULTS ||
-        __atomic_load_n(&g_fault[id], __ATOMIC_RELAXED) == 0)
-        return 0;
-    /* one thread takes it: sites are also hit from worker threads */
-    return __atomic_exchange_n(&g_fault[id], 0, __ATOMIC_ACQ_REL);
 }

@@ -271,6 +271,15 @@ int wv_model_load(const char *path, const wv_load_opts *opts, wv_model **out)
     return rc;
 }
 
+/* s3://, http://, https://: read by remote.c (or refused by remote_off.c
+ * in a build without libcurl), never opened as local paths. */
+bool wv__is_url(const char *path)
+{
+    return strncmp(path, "s3://", 5) == 0 ||
+           strncmp(path, "http://", 7) == 0 ||
+           strncmp(path, "https://", 8) == 0;
+}
+
 int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
                   struct wv__err *err, bool allow_index)
 {

@@ -24,13 +24,6 @@
 #include "wv_int.h"
 #include "http.h"
 
-bool wv__is_url(const char *path)
-{
-    return strncmp(path, "s3://", 5) == 0 ||
-           strncmp(path, "http://", 7) == 0 ||
-           strncmp(path, "https://", 8) == 0;
-}
-
 static int robj_read(void *ctx, uint64_t off, void *buf, size_t len,
                      struct wv__err *err)
 {

@@ -1,19 +1,18 @@
 /*
  * store.c -- backend registry, URI parsing and the wrappers through which
  * the repository reaches every backend. The wrappers are the single place
- * where store faults are injected in tests (wv__store_fail_after) and where
- * backend errors get a message even if the backend left none, and where
- * each handle's requests and bytes are counted (wv__store_counts).
+ * where store faults are injected in tests (wv__store_fail_after; the
+ * state is in store_fault.c, compiled only with WV_FAULT_INJECTION:
+ * without it wv__sfault_due is a constant "none" and a call takes no
+ * lock) and where backend errors get a message even if the backend left
+ * none, and where each handle's requests and bytes are counted
+ * (wv__store_counts).
  *
- * Fault state is global (tests arm it, then run repository code, which
- * may call the store from its pack-writer thread) and guarded by one
- * mutex. A fault is "due" once its countdown reaches zero and fires at the
- * first call of a kind it applies to; a fired FSYNC fault on an unsynced
- * put leaves one more failure behind, for the next sync barrier.
+ * The backends are those this build has: s3.c and rados.c, or their
+ * stand-ins s3_off.c and rados_off.c, which refuse naming the option
+ * (WV_WITH_S3, WV_WITH_RADOS) that left them out.
  */
 #include "store.h"
-
-#include <pthread.h>
 
 static const struct wv__backend *const backends[] = {
     &wv__backend_file,
@@ -22,73 +21,18 @@ static const struct wv__backend *const backends[] = {
     &wv__backend_s3,
 };
 
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static long g_fail_after;
-static int g_fail_kind, g_fail_code, g_fail_errno;
-static bool g_due;
-static bool g_sync_fails; /* an FSYNC fault hit an unsynced put */
-static char g_sync_key[160];
-
-void wv__store_fault(long n, int kind, int code, int errnum)
-{
-    pthread_mutex_lock(&g_mu);
-    g_fail_after = n > 0 ? n : 0;
-    g_fail_kind = kind;
-    g_fail_code = code;
-    g_fail_errno = errnum;
-    g_due = false;
-    g_sync_fails = false;
-    pthread_mutex_unlock(&g_mu);
-}
-
-void wv__store_fail_after(long n, int code, int errnum)
-{
-    wv__store_fault(n, WV__SFAULT_FAIL, code, errnum);
-}
-
-bool wv__store_fault_pending(void)
-{
-    pthread_mutex_lock(&g_mu);
-    bool p = g_fail_after > 0 || g_due;
-    pthread_mutex_unlock(&g_mu);
-    return p;
-}
-
-enum { OP_GET, OP_PUT, OP_SYNC, OP_OTHER };
-
-/* Count this call; the kind of fault to simulate on it, or -1. */
-static int fault_due(int op)
-{
-    int kind = -1;
-    pthread_mutex_lock(&g_mu);
-    if (g_fail_after > 0 && --g_fail_after == 0)
-        g_due = true;
-    if (g_due) {
-        bool applies = g_fail_kind == WV__SFAULT_FAIL ||
-                       (g_fail_kind == WV__SFAULT_SHORT_WRITE &&
-                        op == OP_PUT) ||
-                       (g_fail_kind == WV__SFAULT_FSYNC &&
-                        (op == OP_PUT || op == OP_SYNC)) ||
-                       (g_fail_kind == WV__SFAULT_BITFLIP && op == OP_GET);
-        if (applies) {
-            kind = g_fail_kind;
-            g_due = false;
-        }
-    }
-    pthread_mutex_unlock(&g_mu);
-    return kind;
-}
-
 static int fault_msg(struct wv__store *s, const char *op, const char *key)
 {
-    return wv__seterr(s->err, g_fail_code, "%s: %s '%s' failed: %s", s->uri,
-                      op, key, strerror(g_fail_errno));
+    int code, errnum;
+    wv__sfault_code(&code, &errnum);
+    return wv__seterr(s->err, code, "%s: %s '%s' failed: %s", s->uri, op, key,
+                      strerror(errnum));
 }
 
 static int injected(struct wv__store *s, const char *op, const char *key)
 {
-    int opk = strcmp(op, "read") == 0 ? OP_GET : OP_OTHER;
-    if (fault_due(opk) != WV__SFAULT_FAIL)
+    int opk = strcmp(op, "read") == 0 ? WV__SOP_GET : WV__SOP_OTHER;
+    if (wv__sfault_due(opk) != WV__SFAULT_FAIL)
         return WV_OK;
     return fault_msg(s, op, key);
 }
@@ -165,7 +109,7 @@ int wv__store_get(struct wv__store *s, const char *key, uint64_t off,
     if (nread == NULL)
         nread = &dummy;
     *nread = 0;
-    int kind = fault_due(OP_GET);
+    int kind = wv__sfault_due(WV__SOP_GET);
     if (kind == WV__SFAULT_FAIL)
         return fault_msg(s, "read", key);
     int rc = s->methods->get(s, key, off, buf, len, nread);
@@ -253,12 +197,14 @@ static int put_pieces(struct wv__store *s, const char *key,
 int wv__store_putv(struct wv__store *s, const char *key,
                    const struct iovec *iov, size_t n_iov, unsigned flags)
 {
-    int rc, kind = fault_due(OP_PUT);
+    int rc, kind = wv__sfault_due(WV__SOP_PUT), code = WV_OK, errnum = 0;
     if (kind == WV__SFAULT_FAIL)
         return fault_msg(s, "write", key);
+    if (kind >= 0)
+        wv__sfault_code(&code, &errnum);
     if (kind == WV__SFAULT_FSYNC && !(flags & WV_PUT_NOSYNC))
-        return wv__seterr(s->err, g_fail_code, "%s: fsync failed on '%s': %s",
-                          s->uri, key, strerror(g_fail_errno));
+        return wv__seterr(s->err, code, "%s: fsync failed on '%s': %s",
+                          s->uri, key, strerror(errnum));
     if (kind == WV__SFAULT_SHORT_WRITE) {
         /* The backend gets half the bytes and takes them for the object.
          * Synced, so no backend keeps it on a list for the barrier. */
@@ -269,9 +215,9 @@ int wv__store_putv(struct wv__store *s, const char *key,
         if (b != NULL)
             s->methods->put(s, key, b, half, flags & ~WV_PUT_NOSYNC);
         wv__free(b);
-        rc = wv__seterr(s->err, g_fail_code,
+        rc = wv__seterr(s->err, code,
                         "%s: short write on '%s' (%zu of %zu bytes): %s",
-                        s->uri, key, len / 2, len, strerror(g_fail_errno));
+                        s->uri, key, len / 2, len, strerror(errnum));
         s->methods->del(s, key); /* never leave a torn object behind */
         return rc;
     }
@@ -280,12 +226,8 @@ int wv__store_putv(struct wv__store *s, const char *key,
     for (size_t i = 0; i < n_iov; i++)
         sent += iov[i].iov_len;
     count(s, sent, 0);
-    if (kind == WV__SFAULT_FSYNC && rc == WV_OK) {
-        pthread_mutex_lock(&g_mu);
-        g_sync_fails = true;
-        snprintf(g_sync_key, sizeof g_sync_key, "%s", key);
-        pthread_mutex_unlock(&g_mu);
-    }
+    if (kind == WV__SFAULT_FSYNC && rc == WV_OK)
+        wv__sfault_sync_note(key);
     return rc;
 }
 
@@ -339,25 +281,23 @@ int wv__store_control(struct wv__store *s, int op, void *arg)
 {
     if (op == WV_STORE_UNMAP) /* a release: never fails, no fault point */
         return s->methods->control(s, op, arg);
-    int kind = fault_due(op == WV_STORE_SYNC ? OP_SYNC : OP_OTHER);
+    int kind = wv__sfault_due(op == WV_STORE_SYNC ? WV__SOP_SYNC
+                                                  : WV__SOP_OTHER);
+    int code, errnum;
     if (kind == WV__SFAULT_FAIL)
         return fault_msg(s, op == WV_STORE_SYNC ? "sync" : "control", "*");
-    if (kind == WV__SFAULT_FSYNC)
-        return wv__seterr(s->err, g_fail_code,
+    if (kind == WV__SFAULT_FSYNC) {
+        wv__sfault_code(&code, &errnum);
+        return wv__seterr(s->err, code,
                           "%s: the sync barrier failed: fsync failed on "
                           "'*': %s",
-                          s->uri, strerror(g_fail_errno));
-    if (op == WV_STORE_SYNC) {
-        char key[160] = "";
-        pthread_mutex_lock(&g_mu);
-        if (g_sync_fails)
-            snprintf(key, sizeof key, "%s", g_sync_key);
-        g_sync_fails = false;
-        pthread_mutex_unlock(&g_mu);
-        if (key[0])
-            return wv__seterr(s->err, g_fail_code,
-                              "%s: fsync failed on '%s': %s", s->uri, key,
-                              strerror(g_fail_errno));
+                          s->uri, strerror(errnum));
+    }
+    char key[160];
+    if (op == WV_STORE_SYNC && wv__sfault_sync_take(key, sizeof key)) {
+        wv__sfault_code(&code, &errnum);
+        return wv__seterr(s->err, code, "%s: fsync failed on '%s': %s",
+                          s->uri, key, strerror(errnum));
     }
     return s->methods->control(s, op, arg);
 }

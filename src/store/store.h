@@ -29,6 +29,7 @@
 
 #include "wv_int.h"
 
+#include <errno.h>
 #include <sys/uio.h>
 
 #define WV_PUT_IF_ABSENT 1u
@@ -146,10 +147,13 @@ int wv__store_ref_cas(struct wv__store *s, const char *ref,
                       const char *expect, const char *desired);
 int wv__store_control(struct wv__store *s, int op, void *arg);
 
-/* Fault injection for tests: the n-th store call from now (counting every
- * wrapper call) fails with `code` and the message of `errnum` (EIO,
- * ENOSPC, ...) without reaching the backend; n = 0 disables. */
+/* Fault injection for tests (builds with WV_FAULT_INJECTION only): the
+ * n-th store call from now (counting every wrapper call) fails with `code`
+ * and the message of `errnum` (EIO, ENOSPC, ...) without reaching the
+ * backend; n = 0 disables. */
+#ifdef WV_FAULT_INJECTION
 void wv__store_fail_after(long n, int code, int errnum);
+#endif
 
 /* Other kinds of fault (wv__store_fault). The fault is due at the n-th
  * wrapper call from now and fires at the first call, from that one on, it
@@ -177,8 +181,43 @@ enum {
     WV__SFAULT_FSYNC,
     WV__SFAULT_BITFLIP
 };
+/* What the wrappers ask of the fault state (store_fault.c): the kind of
+ * fault to simulate on this call of kind op (WV__SOP_*), or -1 (the call
+ * is counted towards an armed countdown); the code and errno an armed
+ * fault fails with; an FSYNC fault that hit an unsynced put is noted, and
+ * taken (its key, true) by the next sync barrier. */
+enum { WV__SOP_GET, WV__SOP_PUT, WV__SOP_SYNC, WV__SOP_OTHER };
+#ifdef WV_FAULT_INJECTION
 void wv__store_fault(long n, int kind, int code, int errnum);
 bool wv__store_fault_pending(void);
+int wv__sfault_due(int op);
+void wv__sfault_code(int *code, int *errnum);
+void wv__sfault_sync_note(const char *key);
+bool wv__sfault_sync_take(char *key, size_t cap);
+#else
+/* Built without fault injection: nothing is ever due, and the compiler
+ * drops the wrappers' fault branches. */
+static inline int wv__sfault_due(int op)
+{
+    (void)op;
+    return -1;
+}
+static inline void wv__sfault_code(int *code, int *errnum)
+{
+    *code = WV_IO;
+    *errnum = EIO;
+}
+static inline void wv__sfault_sync_note(const char *key)
+{
+    (void)key;
+}
+static inline bool wv__sfault_sync_take(char *key, size_t cap)
+{
+    (void)key;
+    (void)cap;
+    return false;
+}
+#endif
 
 extern const struct wv__backend wv__backend_file;
 extern const struct wv__backend wv__backend_mem;

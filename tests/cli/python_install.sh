@@ -16,9 +16,10 @@
 #   - an install without the library (WEIGHTVAULT_BUNDLE=0) loads an
 #     installed libweightvault.so.0 (here: in the venv's prefix).
 # The library bundled is the one of this build (WEIGHTVAULT_BUILD_LIB);
-# a release build also lets the backend build it with cmake itself (in a
-# private build directory) for a second wheel, installed and checked the same
-# way. The other python3 on PATH (pyenv's, when there is one; Debian's numpy
+# a release build also lets the backend run cmake itself for a second
+# wheel, installed and checked the same way: its `cmake --build --target
+# weightvault` in this build's directory (WEIGHTVAULT_BUILD_DIR), where the
+# library is up to date, so nothing is compiled again. The other python3 on PATH (pyenv's, when there is one; Debian's numpy
 # lent to its venv, as pip would install numpy online) installs the package
 # from the tree too (the backend running under it) and checks the tensor set.
 #
@@ -197,13 +198,17 @@ print("no bundled library: uses", wv.library_path(), wv.library_version())' ||
 # -- the backend's own cmake build (release builds only: the same sources) -----
 if [ "$sanitized" = 0 ]; then
     rm -rf "$tmp/wheels"
-    (cd "$tmp" && WEIGHTVAULT_BUILD_DIR=$tmp/cmake CMAKE_BUILD_PARALLEL_LEVEL=2 \
-        "$deb/bin/pip" wheel --no-deps --no-index --no-cache-dir \
+    (cd "$tmp" && WEIGHTVAULT_BUILD_DIR=$(dirname "$lib") CMAKE_BUILD_PARALLEL_LEVEL=2 \
+        "$deb/bin/pip" wheel -v --no-deps --no-index --no-cache-dir \
         -w "$tmp/wheels" "$root/python") >"$tmp/pip.log" 2>&1 ||
         { cat "$tmp/pip.log"; fail "pip wheel building the library with cmake"; }
-    [ -f "$tmp/cmake/libweightvault.so" ] ||
-        fail "the backend built no $tmp/cmake/libweightvault.so"
+    grep -q -- "--target weightvault" "$tmp/pip.log" ||
+        fail "the backend did not run cmake --build: $(head -c 600 "$tmp/pip.log")"
     whl=$(ls "$tmp"/wheels/weightvault-*.whl)
+    "$PYTHON" -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+sys.exit(z.read("weightvault/libweightvault.so") != open(sys.argv[2], "rb").read())' \
+        "$whl" "$lib" || fail "the cmake wheel does not bundle $lib"
     check_wheel "$whl" || fail "the wheel built with cmake"
     "$deb/bin/pip" install --no-index --no-cache-dir --force-reinstall --no-deps \
         "$whl" >"$tmp/pip.log" 2>&1 || { cat "$tmp/pip.log"; fail "pip install $whl"; }
