@@ -444,28 +444,6 @@ int wv__buf_add_unb64(struct wv__buf *b, const char *s, size_t n);
 void wv__buf_add_meta_value(struct wv__buf *b, const void *p, size_t n,
                             bool json, bool force_b64);
 
-/* ---- JSON --------------------------------------------------------------- */
-/* A bounded cursor over JSON text: no document tree is built, the caller
- * pulls values in the order it expects them. Errors name the byte offset. */
-struct wv__json {
-    const char *start, *p, *end;
-    const char *what; /* "header of 'x.safetensors'" for messages */
-    struct wv__err *err;
-};
-void wv__json_ws(struct wv__json *j);
-/* After whitespace: is the next character c? Consumes it if so. */
-bool wv__json_eat(struct wv__json *j, char c);
-int wv__json_expect(struct wv__json *j, char c);
-/* A string, unescaped to UTF-8 (NUL bytes allowed, so *len counts). The
- * result is wv__malloc()ed. */
-int wv__json_string(struct wv__json *j, char **out, size_t *len);
-/* A non-negative integer without sign, fraction or exponent. */
-int wv__json_u64(struct wv__json *j, uint64_t *out);
-/* Skip any value (nesting bounded). */
-int wv__json_skip(struct wv__json *j);
-/* Append s as a JSON string the way serde_json writes it. */
-void wv__json_put_string(struct wv__buf *b, const char *s, size_t n);
-
 /* ---- little-endian helpers --------------------------------------------- */
 static inline uint16_t wv__le16(const unsigned char *p)
 {
@@ -495,5 +473,8 @@ static inline void wv__put64(unsigned char *p, uint64_t v)
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * i));
 }
+
+/* JSON (src/json/json.h) */
+#include "json.h"
 
 #endif /* WV_INT_H */

@@ -120,6 +120,7 @@
  * (cast on the fly) at its H5Dget_offset, skeleton bytes. Timestamps are
  * off, so output is deterministic.
  */
+#include "json.h"
 #include "wv_int.h"
 #include "zip.h"
 

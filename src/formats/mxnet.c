@@ -59,6 +59,7 @@
  * float8 types have no MXNet type flag and are refused. Metadata is not
  * written (the format has no place for it, and no side file is created).
  */
+#include "json.h"
 #include "wv_int.h"
 
 #define MX_LIST_MAGIC 0x112ull

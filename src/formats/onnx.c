@@ -53,6 +53,7 @@
  * onnx.outputs (JSON lists of names), and onnx.metadata_props.<key>; text
  * that is not UTF-8 without NUL is given as "base64:...".
  */
+#include "json.h"
 #include "pb.h"
 
 #include <errno.h>

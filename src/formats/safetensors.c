@@ -25,6 +25,7 @@
  * (including its absence); a set from anywhere else gets {"format": "pt"},
  * which Hugging Face loaders require.
  */
+#include "json.h"
 #include "wv_int.h"
 
 #include <stdlib.h>

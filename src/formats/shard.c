@@ -21,6 +21,7 @@
  * shard list naming files that are not complete. The index is formatted
  * like transformers' (indent 2, keys sorted, trailing newline).
  */
+#include "json.h"
 #include "wv_int.h"
 
 #define WV__INDEX_MAX ((uint64_t)64 << 20)

@@ -56,6 +56,7 @@
  * path. The data files are found next to the index, so a bundle cannot be
  * read from memory or a URL.
  */
+#include "json.h"
 #include "ldb.h"
 #include "pb.h"
 

@@ -40,6 +40,7 @@
  * scale and min are parsed with strtod (correctly rounded in glibc, as
  * JavaScript's parse; the C locale's decimal point is assumed).
  */
+#include "json.h"
 #include "wv_int.h"
 
 #include <errno.h>

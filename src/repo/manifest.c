@@ -29,6 +29,7 @@
  * parsed manifest knows whether its signature verifies (crypt.c decides
  * what a checkout accepts).
  */
+#include "json.h"
 #include "repo.h"
 
 void wv__manifest_release(struct wv__manifest *mf)

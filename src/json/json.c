@@ -12,7 +12,7 @@
  * \b \t \n \f \r or \u00xx; everything else verbatim), because the
  * safetensors writer must reproduce the Rust reference byte for byte.
  */
-#include "wv_int.h"
+#include "json.h"
 
 #include <string.h>
 
