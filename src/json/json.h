@@ -29,6 +29,29 @@ int wv__json_string(struct wv__json *j, char **out, size_t *len);
 int wv__json_u64(struct wv__json *j, uint64_t *out);
 /* Skip any value (nesting bounded). */
 int wv__json_skip(struct wv__json *j);
+/* The fields of an object, in order, for a caller that has just consumed
+ * its '{' (and worded its own message if it was missing):
+ *
+ *     struct wv__json_obj it = WV__JSON_OBJ(j);
+ *     char *k = NULL;   // freed at the function's exit
+ *     size_t kl;
+ *     while (wv__json_obj_next(&it, &k, &kl)) {
+ *         ... k names the field, the cursor is at its value: consume it
+ *         (or wv__json_skip) ...
+ *     }
+ *     WV_TRY(it.rc);
+ *
+ * Each call frees the previous key in *key (a caller that keeps one sets
+ * *key = NULL first), reads the next key and its ':', and returns true; at
+ * the closing '}' (consumed) or on malformed text it leaves *key NULL and
+ * returns false, with the status in it.rc. An empty object has no fields. */
+struct wv__json_obj {
+    struct wv__json *j;
+    bool started; /* the first field has been read                      */
+    int rc;       /* WV_OK, or why the walk stopped                      */
+};
+#define WV__JSON_OBJ(j) {(j), false, WV_OK}
+bool wv__json_obj_next(struct wv__json_obj *it, char **key, size_t *len);
 /* Append s as a JSON string the way serde_json writes it. */
 void wv__json_put_string(struct wv__buf *b, const char *s, size_t n);
 
