@@ -6,7 +6,7 @@
  * test can make the n-th one fail and check that the error path returns
  * WV_NOMEM and leaks nothing.
  */
-#include "wv_int.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdlib.h>

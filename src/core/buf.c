@@ -2,7 +2,7 @@
  * buf.c -- a growable byte buffer with a sticky out-of-memory flag, so code
  * that builds headers can append freely and check once.
  */
-#include "wv_int.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <string.h>

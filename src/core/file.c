@@ -13,7 +13,7 @@
  * first one is kept and every later write is a no-op) so writers can stream
  * without checking each call, as Redis's rio does.
  */
-#include "wv_int.h"
+#include "core.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * it) and CRC-32 (zlib) behind small wrappers, so only this file includes
  * their headers.
  */
-#include "wv_int.h"
+#include "core.h"
 
 #include <openssl/evp.h>
 #include <zlib.h>

@@ -120,8 +120,10 @@
  * (cast on the fly) at its H5Dget_offset, skeleton bytes. Timestamps are
  * off, so output is deterministic.
  */
+#include "core.h"
+#include "fmt.h"
 #include "json.h"
-#include "wv_int.h"
+#include "tensor.h"
 #include "zip.h"
 
 #include <hdf5.h>

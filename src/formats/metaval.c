@@ -7,7 +7,8 @@
  * else as "base64:" and the standard base64 (RFC 4648, padded). A value is
  * written as plain text or as a JSON string (json.h).
  */
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
 #include "json.h"
 
 #include <string.h>

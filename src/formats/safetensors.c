@@ -25,8 +25,10 @@
  * (including its absence); a set from anywhere else gets {"format": "pt"},
  * which Hugging Face loaders require.
  */
+#include "core.h"
+#include "fmt.h"
 #include "json.h"
-#include "wv_int.h"
+#include "tensor.h"
 
 #include <stdlib.h>
 #include <string.h>

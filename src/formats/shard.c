@@ -21,8 +21,10 @@
  * shard list naming files that are not complete. The index is formatted
  * like transformers' (indent 2, keys sorted, trailing newline).
  */
+#include "core.h"
+#include "fmt.h"
 #include "json.h"
-#include "wv_int.h"
+#include "tensor.h"
 
 #define WV__INDEX_MAX ((uint64_t)64 << 20)
 

@@ -56,9 +56,12 @@
  * path. The data files are found next to the index, so a bundle cannot be
  * read from memory or a URL.
  */
+#include "core.h"
+#include "fmt.h"
 #include "json.h"
 #include "ldb.h"
 #include "pb.h"
+#include "tensor.h"
 
 #include <errno.h>
 #include <fcntl.h>

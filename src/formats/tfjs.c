@@ -40,8 +40,10 @@
  * scale and min are parsed with strtod (correctly rounded in glibc, as
  * JavaScript's parse; the C locale's decimal point is assumed).
  */
+#include "core.h"
+#include "fmt.h"
 #include "json.h"
-#include "wv_int.h"
+#include "tensor.h"
 
 #include <errno.h>
 #include <fcntl.h>

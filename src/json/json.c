@@ -15,6 +15,7 @@
  * \b \t \n \f \r or \u00xx; everything else verbatim), because the
  * safetensors writer must reproduce the Rust reference byte for byte.
  */
+#include "core.h"
 #include "json.h"
 
 #include <string.h>

@@ -8,7 +8,7 @@
 #ifndef WV_JSON_H
 #define WV_JSON_H
 
-#include "wv_int.h"
+#include "core.h"
 
 /* ---- JSON --------------------------------------------------------------- */
 /* A bounded cursor over JSON text: no document tree is built, the caller

@@ -29,8 +29,10 @@
  * parsed manifest knows whether its signature verifies (crypt.c decides
  * what a checkout accepts).
  */
+#include "core.h"
 #include "json.h"
 #include "repo.h"
+#include "tensor.h"
 
 void wv__manifest_release(struct wv__manifest *mf)
 {

@@ -11,6 +11,7 @@
  * first call of a kind it applies to; a fired FSYNC fault on an unsynced
  * put leaves one more failure behind, for the next sync barrier.
  */
+#include "core.h"
 #include "store.h"
 
 #include <pthread.h>

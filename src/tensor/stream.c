@@ -7,7 +7,8 @@
  * wv__wfile_tensor() is the sink that writes them to an output file
  * (core/file.c). The conversion itself is wv__cast() (dtype.c).
  */
-#include "wv_int.h"
+#include "core.h"
+#include "tensor.h"
 
 /* Elements per conversion slice: whole blocks of any block dtype, since
  * 131072 is a multiple of every ggml block size (32 and 256), and at most
