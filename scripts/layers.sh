@@ -2,7 +2,13 @@
 # layers.sh -- check that the library's layers only look down: no file in a
 # lower folder of src/ includes a header of a higher one.
 #
-# Usage: scripts/layers.sh [SOURCE_ROOT]   (default: this script's checkout)
+# Usage: scripts/layers.sh [SOURCE_ROOT [OBJECT_DIR]]
+#   SOURCE_ROOT  the checkout (default: this script's)
+#   OBJECT_DIR   optional: the library's objects of a build
+#                (BUILD/CMakeFiles/wv_obj.dir); then calls are checked too:
+#                no object of a folder may use a symbol defined in a folder
+#                that is not below it (nm), which catches a call made
+#                through a declaration that bypasses the headers.
 # Exit 0 when the tree respects the order, 1 with one line per violation.
 #
 # The layers, low to high (a folder may include its own headers, the public
@@ -30,9 +36,9 @@
 # system headers and are not checked.
 set -u
 
-root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
-src=$root/src
-[ -d "$src" ] || { echo "layers.sh: $src: no such directory" >&2; exit 2; }
+root=${1:-$(dirname "$0")/..}
+[ -d "$root/src" ] || { echo "layers.sh: $root/src: no such directory" >&2; exit 2; }
+src=$(cd "$root/src" && pwd)
 
 declare -A rank=([core]=0 [json]=1 [tensor]=2 [codec]=3 [net]=4 [formats]=5
                  [store]=5 [repo]=6 [cli]=7)
@@ -109,5 +115,28 @@ while IFS= read -r hit; do
     fi
 done < <(find "$src" \( -name '*.c' -o -name '*.h' \) -type f -print0 | sort -z |
          xargs -0 grep -Hn '^[[:space:]]*#[[:space:]]*include[[:space:]]*"')
+
+# Calls, from the objects' symbol tables.
+objdir=${2:-}
+if [ -n "$objdir" ]; then
+    [ -d "$objdir/src" ] || { echo "layers.sh: $objdir/src: no such directory" >&2; exit 2; }
+    declare -A defin=()
+    while read -r folder sym; do
+        defin[$sym]=$folder
+    done < <(cd "$objdir/src" && for o in */*.o; do
+                 nm -g --defined-only "$o" | awk -v f="${o%%/*}" '{print f, $3}'
+             done)
+    while read -r o sym; do
+        folder=${o%%/*}
+        target=${defin[$sym]:-}
+        [ -z "$target" ] || [ "$target" = "$folder" ] && continue
+        [ -n "${rank[$folder]:-}" ] || continue
+        if [ -z "${rank[$target]:-}" ] || [ "${rank[$target]}" -ge "${rank[$folder]}" ]; then
+            fail "src/${o%.o}: $folder/ (layer ${rank[$folder]}) calls $sym of $target/ (layer ${rank[$target]:-?}), which is not below it"
+        fi
+    done < <(cd "$objdir/src" && for o in */*.o; do
+                 nm -u "$o" | awk -v o="$o" '{print o, $2}'
+             done)
+fi
 
 exit $bad

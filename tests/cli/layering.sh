@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # layering.sh -- scripts/layers.sh: the source tree respects the layer order
-# (core < json < tensor < codec < net < formats, store < repo < cli), and
+# (core < json < tensor < codec < net < formats, store < repo < cli), in
+# its includes and, from the build's objects next to $WV, in its calls; and
 # the check does catch each kind of violation when one is planted in a copy
 # of src/: a lower folder including a higher header, cli/ including a
-# library header, a src/ file including the wv_int.h umbrella, and a
-# quoted include that is no header of src/.
+# library header, a src/ file including the wv_int.h umbrella, a quoted
+# include that is no header of src/, and (in objects built here) a lower
+# folder calling a function of a higher one.
 # Env: WV, WV_SRC.
 set -u
 . "$(dirname "$0")/../harness/cli.sh"
@@ -14,9 +16,21 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 check() { bash "$WV_SRC/scripts/layers.sh" "$@"; }
 
-# the real tree
-expect 0 check "$WV_SRC"
+# the real tree, and the calls between the objects of this build
+objs=$(dirname "$WV")/CMakeFiles/wv_obj.dir
+need_file "$objs/src/core/alloc.c.o"
+expect 0 check "$WV_SRC" "$objs"
 [ -s "$tmp/out" ] && fail "layers.sh printed on a clean tree: $(head -c 600 "$tmp/out")"
+
+# a call upwards between objects: core/ using a function of repo/
+mkdir -p "$tmp/o/src/core" "$tmp/o/src/repo" "$tmp/o/src/json"
+echo 'int wv__up(void); int wv__low(void) { return wv__up(); }' >"$tmp/low.c"
+echo 'int wv__low(void); int wv__up(void) { return 1; } int wv__down(void) { return wv__low(); }' >"$tmp/up.c"
+cc -c -o "$tmp/o/src/core/low.c.o" "$tmp/low.c" &&
+    cc -c -o "$tmp/o/src/repo/up.c.o" "$tmp/up.c" || fail "cc failed"
+expect 1 check "$WV_SRC" "$tmp/o"
+has 'src/core/low.c: core/ (layer 0) calls wv__up of repo/ (layer 6), which is not below it'
+[ "$(wc -l <"$tmp/out")" = 1 ] || fail "one upward call, not one line: $(cat "$tmp/out")"
 
 # plant one violation at a time in a copy
 plant() { # FILE LINE: a copy of src/ with LINE appended to FILE
