@@ -33,7 +33,7 @@ int wv__json_skip(struct wv__json *j);
  * its '{' (and worded its own message if it was missing):
  *
  *     struct wv__json_obj it = WV__JSON_OBJ(j);
- *     char *k = NULL;   // freed at the function's exit
+ *     char *k = NULL;  (freed at the function's exit)
  *     size_t kl;
  *     while (wv__json_obj_next(&it, &k, &kl)) {
  *         ... k names the field, the cursor is at its value: consume it
@@ -47,7 +47,7 @@ int wv__json_skip(struct wv__json *j);
  * returns false, with the status in it.rc. An empty object has no fields. */
 struct wv__json_obj {
     struct wv__json *j;
-    bool started; /* the first field has been read                      */
+    bool started; /* wv__json_obj_next() has been called               */
     int rc;       /* WV_OK, or why the walk stopped                      */
 };
 #define WV__JSON_OBJ(j) {(j), false, WV_OK}
