@@ -88,6 +88,8 @@ endforeach()
 add_executable(wvtest ${CMAKE_SOURCE_DIR}/tests/harness/runner.c
                ${WV_UNIT_SOURCES})
 target_include_directories(wvtest PRIVATE ${CMAKE_SOURCE_DIR}/src/core
+                           ${CMAKE_SOURCE_DIR}/src/json ${CMAKE_SOURCE_DIR}/src/tensor
+                           ${CMAKE_SOURCE_DIR}/src/formats
                            ${CMAKE_SOURCE_DIR}/src/store ${CMAKE_SOURCE_DIR}/src/repo
                            ${CMAKE_SOURCE_DIR}/src/codec
                            ${CMAKE_SOURCE_DIR}/src/net
@@ -239,6 +241,8 @@ foreach(src ${WV_FUZZ_SOURCES})
                  ${CMAKE_SOURCE_DIR}/fuzz/regression_driver.c)
   target_include_directories(${name}_regress PRIVATE
                              ${CMAKE_SOURCE_DIR}/src/core
+                             ${CMAKE_SOURCE_DIR}/src/json
+                             ${CMAKE_SOURCE_DIR}/src/tensor
                              ${CMAKE_SOURCE_DIR}/src/formats
                              ${CMAKE_SOURCE_DIR}/src/repo
                              ${CMAKE_SOURCE_DIR}/src/store
@@ -252,6 +256,8 @@ foreach(src ${WV_FUZZ_SOURCES})
   if(WV_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
     add_executable(${name} ${src})
     target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src/core
+                               ${CMAKE_SOURCE_DIR}/src/json
+                               ${CMAKE_SOURCE_DIR}/src/tensor
                                ${CMAKE_SOURCE_DIR}/src/formats
                                ${CMAKE_SOURCE_DIR}/src/repo
                                ${CMAKE_SOURCE_DIR}/src/store

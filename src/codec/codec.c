@@ -2,6 +2,7 @@
  * codec.c -- chunk compression (see codec.h for the on-disk ids).
  */
 #include "codec.h"
+#include "core.h"
 
 #include <zstd.h>
 

@@ -16,7 +16,7 @@
 #ifndef WV_CODEC_H
 #define WV_CODEC_H
 
-#include "wv_int.h"
+#include "core.h"
 
 enum { WV__CODEC_NONE = 0, WV__CODEC_ZSTD = 1, WV__CODEC_BG_ZSTD = 2 };
 

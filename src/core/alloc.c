@@ -8,7 +8,7 @@
  * builds with WV_FAULT_INJECTION (those that build the tests); without it
  * no allocation is counted and no site ever fails.
  */
-#include "wv_int.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdlib.h>

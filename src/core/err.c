@@ -6,7 +6,7 @@
  * failed first, the subject quoted. Control characters in them (from
  * names the message quotes) are escaped by wv_escape (esc.c).
  */
-#include "wv_int.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -12,7 +12,7 @@
  * or one that starts with '"', is wrapped in double quotes and its '"' and
  * '\' are escaped too, so the printed form reads back unambiguously.
  */
-#include "wv_int.h"
+#include "core.h"
 
 #include <string.h>
 

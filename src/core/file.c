@@ -13,7 +13,7 @@
  * first one is kept and every later write is a no-op) so writers can stream
  * without checking each call, as Redis's rio does.
  */
-#include "wv_int.h"
+#include "core.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -240,46 +240,6 @@ void wv__wfile_zero(struct wv__wfile *f, size_t n)
         wv__wfile_write(f, zeros, step);
         n -= step;
     }
-}
-
-int wv__tensor_stream(const struct wv_tensor *t, wv_dtype to,
-                      bool (*sink)(void *arg, const void *p, size_t n),
-                      void *arg)
-{
-    if (to == t->dtype || to == WV_DTYPE_INVALID) {
-        sink(arg, t->data, t->nbytes);
-        return WV_OK;
-    }
-    /* Slices are whole blocks of any block dtype: 131072 elements is a
-     * multiple of every ggml block size (32 and 256). */
-    uint64_t n = wv_tensor_numel(t);
-    size_t slice = WV__WBUF_SIZE / 8; /* elements per conversion slice */
-    unsigned char *tmp = wv__malloc((size_t)wv__dtype_span(to, slice));
-    if (tmp == NULL)
-        return WV_NOMEM;
-    for (uint64_t i = 0; i < n; i += slice) {
-        size_t k = n - i < slice ? (size_t)(n - i) : slice;
-        wv__cast(t->dtype, t->data + wv__dtype_span(t->dtype, i), to, tmp,
-                 k);
-        if (!sink(arg, tmp, (size_t)wv__dtype_span(to, k)))
-            break;
-    }
-    wv__free(tmp);
-    return WV_OK;
-}
-
-static bool wfile_sink(void *arg, const void *p, size_t n)
-{
-    struct wv__wfile *f = arg;
-    wv__wfile_write(f, p, n);
-    return f->rc == WV_OK;
-}
-
-void wv__wfile_tensor(struct wv__wfile *f, const struct wv_tensor *t,
-                      wv_dtype to)
-{
-    if (wv__tensor_stream(t, to, wfile_sink, f) != WV_OK && f->rc == WV_OK)
-        f->rc = wv__seterr(f->err, WV_NOMEM, "%s: out of memory", f->path);
 }
 
 static int fsync_dir(const char *path)

@@ -4,7 +4,7 @@
  * carry, such as ONNX external data's) and CRC-32 (zlib) behind small
  * wrappers, so only this file includes their headers.
  */
-#include "wv_int.h"
+#include "core.h"
 
 #include <openssl/evp.h>
 #include <zlib.h>

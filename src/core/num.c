@@ -3,7 +3,7 @@
  * environment settings. Strict, unlike strtoull: no sign, no leading
  * space, no base prefix, and overflow is an error rather than a clamp.
  */
-#include "wv_int.h"
+#include "core.h"
 
 static int digit(char c, int base)
 {

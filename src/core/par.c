@@ -13,7 +13,7 @@
  * fresh processes: plain 0.39 s, huge pages 0.45 s, both 0.66 s, worst
  * 1.8 s), so neither is used.
  */
-#include "wv_int.h"
+#include "core.h"
 
 #include <pthread.h>
 #include <unistd.h>

@@ -24,7 +24,7 @@
  * child would otherwise interleave with the caller's output. Setting
  * WV_SANDBOX=0 in the environment skips the child (for debugging).
  */
-#include "wv_int.h"
+#include "core.h"
 
 #include <poll.h>
 #include <signal.h>

@@ -2,7 +2,7 @@
  * utf8.c -- UTF-8 validation with the same acceptance as Rust's
  * str::from_utf8: no overlong forms, no surrogates, nothing past U+10FFFF.
  */
-#include "wv_int.h"
+#include "core.h"
 
 size_t wv__utf8_seq(const unsigned char *p, size_t avail)
 {

@@ -8,7 +8,9 @@
  * picks the format from the options or the target's extension, and always
  * goes through an atomic wv__wfile.
  */
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
+#include "tensor.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -89,7 +89,9 @@
  * the padding are theirs). Dtypes GGUF lacks (BOOL, U8, U16, U32, U64,
  * C64, F8_*), more than 4 dims and names of 64 bytes or more are refused.
  */
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
+#include "tensor.h"
 
 #include <stdlib.h>
 #include <string.h>

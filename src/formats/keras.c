@@ -126,7 +126,10 @@
  * (cast on the fly) at its H5Dget_offset, skeleton bytes. Timestamps are
  * off, so output is deterministic.
  */
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
+#include "json.h"
+#include "tensor.h"
 #include "keras_layout.h"
 #include "zip.h"
 
@@ -2297,26 +2300,28 @@ static int name_vars(struct kw *w, const wv_model *m, hid_t root)
     if (rec) {
         struct wv__err e = {0};
         struct wv__json j = {rec, rec, rec + strlen(rec), "keras.vars", &e};
-        if (wv__json_expect(&j, '{') == WV_OK && !wv__json_eat(&j, '}')) {
-            do {
-                char *path = NULL, *name = NULL;
+        if (wv__json_expect(&j, '{') == WV_OK) {
+            char *path = NULL;
+            size_t pl;
+            struct wv__json_obj it = WV__JSON_OBJ(&j);
+            while (wv__json_obj_next(&it, &path, &pl)) {
+                char *name = NULL;
                 size_t l;
-                if (wv__json_string(&j, &path, &l) != WV_OK ||
-                    wv__json_expect(&j, ':') != WV_OK ||
-                    wv__json_string(&j, &name, &l) != WV_OK) {
-                    wv__free(path);
+                if (wv__json_string(&j, &name, &l) != WV_OK) {
                     wv__free(name);
                     break;
                 }
                 if (!h5_path_ok(path) || strlen(path) >= K_MAX_PATH ||
                     strlen(name) != l) {
-                    wv__free(path);
                     wv__free(name);
                     continue;
                 }
-                WV_CHECK(vg_add(&v, &n, &cap, path, name) == WV_OK,
+                char *taken = path;
+                path = NULL; /* vg_add() owns both from here */
+                WV_CHECK(vg_add(&v, &n, &cap, taken, name) == WV_OK,
                          WV_NOMEM, "out of memory");
-            } while (wv__json_eat(&j, ','));
+            }
+            wv__free(path);
         }
     }
     for (size_t i = 0; i < m->n_tensors; i++) {

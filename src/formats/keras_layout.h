@@ -7,7 +7,10 @@
 #ifndef WV_KERAS_LAYOUT_H
 #define WV_KERAS_LAYOUT_H
 
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
+#include "json.h"
+#include "tensor.h"
 
 /* Which way a set is translated before it is written. */
 enum wv__keras_xlate {

@@ -6,7 +6,9 @@
  * it out, rather than "not a recognised weights file" or another format
  * claiming it (a .keras archive is also a zip, as npz is).
  */
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
+#include "tensor.h"
 #include "zip.h"
 
 static const unsigned char h5sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n',

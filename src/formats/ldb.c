@@ -28,6 +28,7 @@
  * offset, 10 copy of 1..64 bytes with a 16-bit offset, 11 the same with a
  * 32-bit offset. Copies may overlap their output.
  */
+#include "core.h"
 #include "ldb.h"
 #include "pb.h"
 

@@ -15,7 +15,7 @@
 #ifndef WV_LDB_H
 #define WV_LDB_H
 
-#include "wv_int.h"
+#include "core.h"
 
 #define WV__LDB_MAGIC 0xdb4775248b80fb57ull
 #define WV__LDB_FOOTER 48 /* two handles padded to 40 bytes, + magic */

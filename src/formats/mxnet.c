@@ -59,7 +59,10 @@
  * float8 types have no MXNet type flag and are refused. Metadata is not
  * written (the format has no place for it, and no side file is created).
  */
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
+#include "json.h"
+#include "tensor.h"
 
 #define MX_LIST_MAGIC 0x112ull
 #define MX_V1 0xF993FAC8u

@@ -45,6 +45,9 @@
  * aligned, as numpy does). Version 1.0 unless the header exceeds 65535
  * bytes (2.0). Data is always C order, little-endian.
  */
+#include "core.h"
+#include "fmt.h"
+#include "tensor.h"
 #include "zip.h"
 
 #define NPY_MAGIC "\x93NUMPY"

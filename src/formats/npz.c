@@ -27,6 +27,9 @@
  * with the tensor size. ZIP64 fields appear only where sizes or offsets
  * need them.
  */
+#include "core.h"
+#include "fmt.h"
+#include "tensor.h"
 #include "zip.h"
 
 

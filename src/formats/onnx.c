@@ -55,7 +55,11 @@
  * onnx.outputs (JSON lists of names), and onnx.metadata_props.<key>; text
  * that is not UTF-8 without NUL is given as "base64:...".
  */
+#include "core.h"
+#include "fmt.h"
+#include "json.h"
 #include "pb.h"
+#include "tensor.h"
 
 #include <errno.h>
 #include <fcntl.h>

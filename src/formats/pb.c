@@ -9,6 +9,7 @@
  * sub-messages, packed repeated scalars), 5 fixed 32-bit little-endian;
  * 3 and 4 (groups) are refused.
  */
+#include "core.h"
 #include "pb.h"
 
 void wv__pb_init(struct wv__pb *r, const void *p, size_t n)

@@ -23,7 +23,7 @@
 #ifndef WV_PB_H
 #define WV_PB_H
 
-#include "wv_int.h"
+#include "core.h"
 
 #define WV__PB_VARINT 0
 #define WV__PB_I64 1

@@ -44,6 +44,8 @@
  * amplification budget as it grows, so a deflated pickle that inflates to
  * a huge stack is refused long before it is run to the end.
  */
+#include "core.h"
+#include "fmt.h"
 #include "pickle.h"
 
 #include <math.h>

@@ -14,7 +14,7 @@
 #ifndef WV_PICKLE_H
 #define WV_PICKLE_H
 
-#include "wv_int.h"
+#include "core.h"
 
 enum wv__pk_kind {
     WV__PK_NONE = 1,

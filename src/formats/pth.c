@@ -97,7 +97,10 @@
  * storage class for (U16, U32, U64, F8_E4M3, F8_E5M2) are written as
  * torch 2.x does (_rebuild_tensor_v3, loadable by torch >= 2.1/2.3).
  */
+#include "core.h"
+#include "fmt.h"
 #include "pickle.h"
+#include "tensor.h"
 #include "zip.h"
 
 #define MAX_DEPTH 100

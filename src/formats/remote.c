@@ -21,8 +21,10 @@
  * (data.pkl) and perhaps the rest of a long pickle. Other formats (Keras
  * HDF5, MXNet, npz) are fetched whole, as for a full load.
  */
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
 #include "http.h"
+#include "tensor.h"
 
 static int robj_read(void *ctx, uint64_t off, void *buf, size_t len,
                      struct wv__err *err)

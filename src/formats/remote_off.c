@@ -4,7 +4,9 @@
  * refuses them naming the option (wv__is_url, in fmt.c, still sends them
  * here rather than to open(2)).
  */
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
+#include "tensor.h"
 
 int wv__load_remote(const char *url, const wv_load_opts *opts,
                     wv_model **out, struct wv__err *err)

@@ -25,7 +25,10 @@
  * (including its absence); a set from anywhere else gets {"format": "pt"},
  * which Hugging Face loaders require.
  */
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
+#include "json.h"
+#include "tensor.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -116,11 +119,8 @@ static int parse_entry(struct wv__json *j, struct entry *e)
 
     WV_CHECK(wv__json_eat(j, '{'), WV_CORRUPT,
              "tensor '%.*s': entry is not a JSON object", nl, nm);
-    if (wv__json_eat(j, '}'))
-        goto done;
-    do {
-        WV_TRY(wv__json_string(j, &field, &flen));
-        WV_TRY(wv__json_expect(j, ':'));
+    struct wv__json_obj it = WV__JSON_OBJ(j);
+    while (wv__json_obj_next(&it, &field, &flen)) {
         if (strcmp(field, "dtype") == 0 && flen == 5) {
             WV_CHECK(!have_dtype, WV_CORRUPT,
                      "tensor '%.*s': duplicate field 'dtype'", nl, nm);
@@ -165,11 +165,8 @@ static int parse_entry(struct wv__json *j, struct entry *e)
         } else {
             WV_TRY(wv__json_skip(j));
         }
-        wv__free(field);
-        field = NULL;
-    } while (wv__json_eat(j, ','));
-    WV_TRY(wv__json_expect(j, '}'));
-done:
+    }
+    WV_TRY(it.rc);
     WV_CHECK(have_dtype, WV_CORRUPT, "tensor '%.*s': missing field 'dtype'",
              nl, nm);
     WV_CHECK(have_shape, WV_CORRUPT, "tensor '%.*s': missing field 'shape'",
@@ -196,11 +193,8 @@ static int parse_metadata(struct wv__json *j, wv_model *m)
     WV_CHECK(wv__json_eat(j, '{'), WV_CORRUPT,
              "%s: __metadata__ is not an object", j->what);
     m->meta_state = WV__META_FROM_FILE;
-    if (wv__json_eat(j, '}'))
-        goto out;
-    do {
-        WV_TRY(wv__json_string(j, &k, &kl));
-        WV_TRY(wv__json_expect(j, ':'));
+    struct wv__json_obj it = WV__JSON_OBJ(j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
         wv__json_ws(j);
         WV_CHECK(j->p < j->end && *j->p == '"', WV_CORRUPT,
                  "%s: __metadata__ value of '%.100s' is not a string",
@@ -213,11 +207,10 @@ static int parse_metadata(struct wv__json *j, wv_model *m)
                  "%s: duplicate __metadata__ key '%.100s'", j->what, k);
         if (wv_model_set_meta(m, k, v) != WV_OK)
             WV_CHECK(0, WV_NOMEM, "out of memory");
-        wv__free(k);
         wv__free(v);
-        k = v = NULL;
-    } while (wv__json_eat(j, ','));
-    WV_TRY(wv__json_expect(j, '}'));
+        v = NULL;
+    }
+    WV_TRY(it.rc);
 out:
     wv__free(k);
     wv__free(v);
@@ -267,43 +260,38 @@ static int st_load(const struct wv__src *src, unsigned flags, wv_model *m,
     WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT,
              "%s: header is not a JSON object", src->name);
     m->meta_state = WV__META_NONE;
-    if (!wv__json_eat(&j, '}')) {
-        do {
-            WV_TRY(wv__json_string(&j, &key, &keylen));
-            WV_TRY(wv__json_expect(&j, ':'));
-            if (keylen == 12 && memcmp(key, "__metadata__", 12) == 0) {
-                WV_CHECK(!seen_meta, WV_CORRUPT,
-                         "%s: duplicate __metadata__", src->name);
-                seen_meta = true;
-                WV_TRY(parse_metadata(&j, m));
-                wv__free(key);
-                key = NULL;
-                continue;
-            }
-            if (n_ents == cap_ents) {
-                size_t cap = cap_ents ? cap_ents * 2 : 64;
-                struct entry *ne = wv__realloc(ents, cap * sizeof *ne);
-                WV_CHECK(ne != NULL, WV_NOMEM, "out of memory");
-                ents = ne;
-                cap_ents = cap;
-            }
-            /* Valid JSON and accepted by the reference, but a tensor set
-             * cannot hold such a name: refuse it as unsupported rather
-             * than fail later as a misuse of wv__model_add(). */
-            WV_CHECK(keylen > 0 && memchr(key, '\0', keylen) == NULL,
-                     WV_FORMAT,
-                     "%s: tensor name '%.*s' is empty or contains a NUL "
-                     "character, which is not supported",
-                     src->name, (int)(keylen > 200 ? 200 : keylen), key);
-            struct entry *e = &ents[n_ents++];
-            memset(e, 0, sizeof *e);
-            e->name = key;
-            e->name_len = keylen;
-            key = NULL;
-            WV_TRY(parse_entry(&j, e));
-        } while (wv__json_eat(&j, ','));
-        WV_TRY(wv__json_expect(&j, '}'));
+    struct wv__json_obj it = WV__JSON_OBJ(&j);
+    while (wv__json_obj_next(&it, &key, &keylen)) {
+        if (keylen == 12 && memcmp(key, "__metadata__", 12) == 0) {
+            WV_CHECK(!seen_meta, WV_CORRUPT,
+                     "%s: duplicate __metadata__", src->name);
+            seen_meta = true;
+            WV_TRY(parse_metadata(&j, m));
+            continue;
+        }
+        if (n_ents == cap_ents) {
+            size_t cap = cap_ents ? cap_ents * 2 : 64;
+            struct entry *ne = wv__realloc(ents, cap * sizeof *ne);
+            WV_CHECK(ne != NULL, WV_NOMEM, "out of memory");
+            ents = ne;
+            cap_ents = cap;
+        }
+        /* Valid JSON and accepted by the reference, but a tensor set
+         * cannot hold such a name: refuse it as unsupported rather
+         * than fail later as a misuse of wv__model_add(). */
+        WV_CHECK(keylen > 0 && memchr(key, '\0', keylen) == NULL,
+                 WV_FORMAT,
+                 "%s: tensor name '%.*s' is empty or contains a NUL "
+                 "character, which is not supported",
+                 src->name, (int)(keylen > 200 ? 200 : keylen), key);
+        struct entry *e = &ents[n_ents++];
+        memset(e, 0, sizeof *e);
+        e->name = key;
+        e->name_len = keylen;
+        key = NULL;
+        WV_TRY(parse_entry(&j, e));
     }
+    WV_TRY(it.rc);
     wv__json_ws(&j);
     WV_CHECK(j.p == j.end, WV_CORRUPT,
              "%s: header has trailing characters after the JSON object at "

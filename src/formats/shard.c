@@ -21,7 +21,10 @@
  * shard list naming files that are not complete. The index is formatted
  * like transformers' (indent 2, keys sorted, trailing newline).
  */
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
+#include "json.h"
+#include "tensor.h"
 
 #define WV__INDEX_MAX ((uint64_t)64 << 20)
 
@@ -78,52 +81,42 @@ static int parse_index(const char *path, const char *text, size_t len,
 
     WV_CHECK(wv__json_eat(&j, '{'), WV_FORMAT,
              "%s: not a recognised weights file or shard index", path);
-    if (!wv__json_eat(&j, '}')) {
-        do {
-            WV_TRY(wv__json_string(&j, &key, &kl));
-            WV_TRY(wv__json_expect(&j, ':'));
-            if (strcmp(key, "weight_map") != 0) {
-                WV_TRY(wv__json_skip(&j));
-                wv__free(key);
-                key = NULL;
-                continue;
+    struct wv__json_obj it = WV__JSON_OBJ(&j);
+    while (wv__json_obj_next(&it, &key, &kl)) {
+        if (strcmp(key, "weight_map") != 0) {
+            WV_TRY(wv__json_skip(&j));
+            continue;
+        }
+        WV_CHECK(!seen_map, WV_CORRUPT, "%s: duplicate \"weight_map\"",
+                 path);
+        seen_map = true;
+        WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT,
+                 "%s: \"weight_map\" is not an object", path);
+        struct wv__json_obj map = WV__JSON_OBJ(&j);
+        while (wv__json_obj_next(&map, &t, &tl)) {
+            WV_TRY(wv__json_string(&j, &f, &fl));
+            WV_CHECK(strlen(t) == tl && strlen(f) == fl, WV_CORRUPT,
+                     "%s: NUL character in \"weight_map\"", path);
+            WV_CHECK(safe_relpath(f), WV_CORRUPT,
+                     "%s: tensor '%.200s' names shard '%.200s', "
+                     "which is not a relative path inside the "
+                     "index's directory",
+                     path, t, f);
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                struct wmap *nw = wv__realloc(w, nc * sizeof *nw);
+                WV_CHECK(nw != NULL, WV_NOMEM, "out of memory");
+                w = nw;
+                cap = nc;
             }
-            WV_CHECK(!seen_map, WV_CORRUPT, "%s: duplicate \"weight_map\"",
-                     path);
-            seen_map = true;
-            WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT,
-                     "%s: \"weight_map\" is not an object", path);
-            if (!wv__json_eat(&j, '}')) {
-                do {
-                    WV_TRY(wv__json_string(&j, &t, &tl));
-                    WV_TRY(wv__json_expect(&j, ':'));
-                    WV_TRY(wv__json_string(&j, &f, &fl));
-                    WV_CHECK(strlen(t) == tl && strlen(f) == fl, WV_CORRUPT,
-                             "%s: NUL character in \"weight_map\"", path);
-                    WV_CHECK(safe_relpath(f), WV_CORRUPT,
-                             "%s: tensor '%.200s' names shard '%.200s', "
-                             "which is not a relative path inside the "
-                             "index's directory",
-                             path, t, f);
-                    if (n == cap) {
-                        size_t nc = cap ? cap * 2 : 64;
-                        struct wmap *nw = wv__realloc(w, nc * sizeof *nw);
-                        WV_CHECK(nw != NULL, WV_NOMEM, "out of memory");
-                        w = nw;
-                        cap = nc;
-                    }
-                    w[n].tensor = t;
-                    w[n].file = f;
-                    n++;
-                    t = f = NULL;
-                } while (wv__json_eat(&j, ','));
-                WV_TRY(wv__json_expect(&j, '}'));
-            }
-            wv__free(key);
-            key = NULL;
-        } while (wv__json_eat(&j, ','));
-        WV_TRY(wv__json_expect(&j, '}'));
+            w[n].tensor = t;
+            w[n].file = f;
+            n++;
+            t = f = NULL;
+        }
+        WV_TRY(map.rc);
     }
+    WV_TRY(it.rc);
     wv__json_ws(&j);
     WV_CHECK(j.p == j.end, WV_CORRUPT,
              "%s: trailing characters after the JSON object", path);

@@ -56,8 +56,12 @@
  * path. The data files are found next to the index, so a bundle cannot be
  * read from memory or a URL.
  */
+#include "core.h"
+#include "fmt.h"
+#include "json.h"
 #include "ldb.h"
 #include "pb.h"
+#include "tensor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -552,28 +556,19 @@ static char *config_name(const char *json)
     size_t kl;
     if (!wv__json_eat(&j, '{'))
         return NULL;
-    do {
-        if (wv__json_string(&j, &k, &kl) != WV_OK ||
-            wv__json_expect(&j, ':') != WV_OK)
-            break;
-        bool cfg = strcmp(k, "config") == 0;
-        wv__free(k);
-        k = NULL;
-        if (!cfg) {
+    struct wv__json_obj it = WV__JSON_OBJ(&j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
+        if (strcmp(k, "config") != 0) {
             if (wv__json_skip(&j) != WV_OK)
                 break;
             continue;
         }
         if (!wv__json_eat(&j, '{'))
             break;
-        do {
-            if (wv__json_string(&j, &k, &kl) != WV_OK ||
-                wv__json_expect(&j, ':') != WV_OK)
-                break;
-            bool nm = strcmp(k, "name") == 0;
-            wv__free(k);
-            k = NULL;
-            if (nm) {
+        struct wv__json_obj cfg = WV__JSON_OBJ(&j);
+        while (wv__json_obj_next(&cfg, &k, &kl)) {
+            if (strcmp(k, "name") == 0) {
+                wv__free(k);
                 wv__json_string(&j, &name, &kl);
                 if (name && strlen(name) != kl) {
                     wv__free(name);
@@ -583,9 +578,9 @@ static char *config_name(const char *json)
             }
             if (wv__json_skip(&j) != WV_OK)
                 break;
-        } while (wv__json_eat(&j, ','));
+        }
         break;
-    } while (wv__json_eat(&j, ','));
+    }
     wv__free(k);
     return NULL;
 }

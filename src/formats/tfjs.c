@@ -41,7 +41,10 @@
  * scale and min are parsed with strtod (correctly rounded in glibc, as
  * JavaScript's parse; the C locale's decimal point is assumed).
  */
-#include "wv_int.h"
+#include "core.h"
+#include "fmt.h"
+#include "json.h"
+#include "tensor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -177,42 +180,37 @@ static int parse_quant(struct wv__json *j, struct wspec *w)
     struct wv__err *err = j->err;
     if ((rc = wv__json_expect(j, '{')) != WV_OK)
         return rc;
-    if (!wv__json_eat(j, '}')) {
-        do {
-            WV_TRY(wv__json_string(j, &k, &kl));
-            WV_TRY(wv__json_expect(j, ':'));
-            if (strcmp(k, "dtype") == 0) {
-                WV_TRY(wv__json_string(j, &v, &vl));
-                if (strcmp(v, "uint8") == 0)
-                    w->q = Q_U8;
-                else if (strcmp(v, "uint16") == 0)
-                    w->q = Q_U16;
-                else if (strcmp(v, "float16") == 0)
-                    w->q = Q_F16;
-                else {
-                    rc = wv__seterr(j->err, WV_UNSUPPORTED,
-                                    "%s: weight '%.200s': unknown "
-                                    "quantization dtype '%.40s' (uint8, "
-                                    "uint16, float16)",
-                                    j->what, w->name, v);
-                    goto out;
-                }
-                wv__free(v);
-                v = NULL;
-            } else if (strcmp(k, "scale") == 0 && !json_null(j)) {
-                WV_TRY(json_double(j, &w->scale));
-                w->has_scale = true;
-            } else if (strcmp(k, "min") == 0 && !json_null(j)) {
-                WV_TRY(json_double(j, &w->min));
-                w->has_min = true;
-            } else {
-                WV_TRY(wv__json_skip(j));
+    struct wv__json_obj it = WV__JSON_OBJ(j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
+        if (strcmp(k, "dtype") == 0) {
+            WV_TRY(wv__json_string(j, &v, &vl));
+            if (strcmp(v, "uint8") == 0)
+                w->q = Q_U8;
+            else if (strcmp(v, "uint16") == 0)
+                w->q = Q_U16;
+            else if (strcmp(v, "float16") == 0)
+                w->q = Q_F16;
+            else {
+                rc = wv__seterr(j->err, WV_UNSUPPORTED,
+                                "%s: weight '%.200s': unknown "
+                                "quantization dtype '%.40s' (uint8, "
+                                "uint16, float16)",
+                                j->what, w->name, v);
+                goto out;
             }
-            wv__free(k);
-            k = NULL;
-        } while (wv__json_eat(j, ','));
-        WV_TRY(wv__json_expect(j, '}'));
+            wv__free(v);
+            v = NULL;
+        } else if (strcmp(k, "scale") == 0 && !json_null(j)) {
+            WV_TRY(json_double(j, &w->scale));
+            w->has_scale = true;
+        } else if (strcmp(k, "min") == 0 && !json_null(j)) {
+            WV_TRY(json_double(j, &w->min));
+            w->has_min = true;
+        } else {
+            WV_TRY(wv__json_skip(j));
+        }
     }
+    WV_TRY(it.rc);
     w->qjson = wv__malloc((size_t)(j->p - start) + 1);
     WV_CHECK(w->qjson != NULL, WV_NOMEM, "out of memory");
     memcpy(w->qjson, start, (size_t)(j->p - start));
@@ -231,64 +229,59 @@ static int parse_spec(struct wv__json *j, struct wspec *w)
     bool have_shape = false, have_q = false;
     struct wv__err *err = j->err;
     WV_TRY(wv__json_expect(j, '{'));
-    if (!wv__json_eat(j, '}')) {
-        do {
-            WV_TRY(wv__json_string(j, &k, &kl));
-            WV_TRY(wv__json_expect(j, ':'));
-            if (strcmp(k, "name") == 0) {
-                WV_CHECK(w->name == NULL, WV_CORRUPT,
-                         "%s: a weight has two names", j->what);
-                WV_TRY(wv__json_string(j, &w->name, &w->name_len));
-                WV_CHECK(memchr(w->name, '\0', w->name_len) == NULL,
-                         WV_CORRUPT, "%s: a weight name holds a NUL byte",
-                         j->what);
-            } else if (strcmp(k, "shape") == 0) {
-                WV_TRY(wv__json_expect(j, '['));
-                w->ndim = 0;
-                if (!wv__json_eat(j, ']')) {
-                    do {
-                        WV_CHECK(w->ndim < WV_MAX_DIMS, WV_UNSUPPORTED,
-                                 "%s: a weight has more than %d dimensions",
-                                 j->what, WV_MAX_DIMS);
-                        WV_TRY(wv__json_u64(j, &w->shape[w->ndim]));
-                        w->ndim++;
-                    } while (wv__json_eat(j, ','));
-                    WV_TRY(wv__json_expect(j, ']'));
-                }
-                have_shape = true;
-            } else if (strcmp(k, "dtype") == 0) {
-                WV_TRY(wv__json_string(j, &v, &vl));
-                if (strcmp(v, "float32") == 0)
-                    w->type = T_F32;
-                else if (strcmp(v, "int32") == 0)
-                    w->type = T_I32;
-                else if (strcmp(v, "bool") == 0)
-                    w->type = T_BOOL;
-                else if (strcmp(v, "string") == 0)
-                    w->type = T_STRING;
-                else {
-                    rc = wv__seterr(j->err, WV_UNSUPPORTED,
-                                    "%s: a weight has the dtype '%.40s' "
-                                    "(read: float32, int32, bool, string)",
-                                    j->what, v);
-                    goto out;
-                }
-                wv__free(v);
-                v = NULL;
-            } else if (strcmp(k, "quantization") == 0 && !json_null(j)) {
-                WV_CHECK(!have_q, WV_CORRUPT,
-                         "%s: a weight has two quantization objects",
-                         j->what);
-                have_q = true;
-                WV_TRY(parse_quant(j, w));
-            } else {
-                WV_TRY(wv__json_skip(j));
+    struct wv__json_obj it = WV__JSON_OBJ(j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
+        if (strcmp(k, "name") == 0) {
+            WV_CHECK(w->name == NULL, WV_CORRUPT,
+                     "%s: a weight has two names", j->what);
+            WV_TRY(wv__json_string(j, &w->name, &w->name_len));
+            WV_CHECK(memchr(w->name, '\0', w->name_len) == NULL,
+                     WV_CORRUPT, "%s: a weight name holds a NUL byte",
+                     j->what);
+        } else if (strcmp(k, "shape") == 0) {
+            WV_TRY(wv__json_expect(j, '['));
+            w->ndim = 0;
+            if (!wv__json_eat(j, ']')) {
+                do {
+                    WV_CHECK(w->ndim < WV_MAX_DIMS, WV_UNSUPPORTED,
+                             "%s: a weight has more than %d dimensions",
+                             j->what, WV_MAX_DIMS);
+                    WV_TRY(wv__json_u64(j, &w->shape[w->ndim]));
+                    w->ndim++;
+                } while (wv__json_eat(j, ','));
+                WV_TRY(wv__json_expect(j, ']'));
             }
-            wv__free(k);
-            k = NULL;
-        } while (wv__json_eat(j, ','));
-        WV_TRY(wv__json_expect(j, '}'));
+            have_shape = true;
+        } else if (strcmp(k, "dtype") == 0) {
+            WV_TRY(wv__json_string(j, &v, &vl));
+            if (strcmp(v, "float32") == 0)
+                w->type = T_F32;
+            else if (strcmp(v, "int32") == 0)
+                w->type = T_I32;
+            else if (strcmp(v, "bool") == 0)
+                w->type = T_BOOL;
+            else if (strcmp(v, "string") == 0)
+                w->type = T_STRING;
+            else {
+                rc = wv__seterr(j->err, WV_UNSUPPORTED,
+                                "%s: a weight has the dtype '%.40s' "
+                                "(read: float32, int32, bool, string)",
+                                j->what, v);
+                goto out;
+            }
+            wv__free(v);
+            v = NULL;
+        } else if (strcmp(k, "quantization") == 0 && !json_null(j)) {
+            WV_CHECK(!have_q, WV_CORRUPT,
+                     "%s: a weight has two quantization objects",
+                     j->what);
+            have_q = true;
+            WV_TRY(parse_quant(j, w));
+        } else {
+            WV_TRY(wv__json_skip(j));
+        }
     }
+    WV_TRY(it.rc);
     WV_CHECK(w->name != NULL, WV_CORRUPT, "%s: a weight has no name",
              j->what);
     WV_CHECK(have_shape, WV_CORRUPT, "%s: weight '%.200s' has no shape",
@@ -332,55 +325,50 @@ static int parse_group(struct wv__json *j, struct group *g)
     bool have_paths = false, have_weights = false;
     struct wv__err *err = j->err;
     WV_TRY(wv__json_expect(j, '{'));
-    if (!wv__json_eat(j, '}')) {
-        do {
-            WV_TRY(wv__json_string(j, &k, &kl));
-            WV_TRY(wv__json_expect(j, ':'));
-            if (strcmp(k, "paths") == 0 && !have_paths) {
-                have_paths = true;
-                WV_TRY(wv__json_expect(j, '['));
-                if (!wv__json_eat(j, ']')) {
-                    do {
-                        char *s;
-                        size_t sl;
-                        WV_CHECK(g->n_paths < MAX_PATHS, WV_UNSUPPORTED,
-                                 "%s: a group has over %d paths", j->what,
-                                 MAX_PATHS);
-                        WV_CHECK(grow((void **)&g->paths, &cap_p, g->n_paths,
-                                      sizeof *g->paths) == 0,
-                                 WV_NOMEM, "out of memory");
-                        WV_TRY(wv__json_string(j, &s, &sl));
-                        g->paths[g->n_paths++] = s;
-                        WV_CHECK(sl > 0 && memchr(s, '\0', sl) == NULL,
-                                 WV_CORRUPT,
-                                 "%s: a shard path is empty or holds a NUL "
-                                 "byte",
-                                 j->what);
-                    } while (wv__json_eat(j, ','));
-                    WV_TRY(wv__json_expect(j, ']'));
-                }
-            } else if (strcmp(k, "weights") == 0 && !have_weights) {
-                have_weights = true;
-                WV_TRY(wv__json_expect(j, '['));
-                if (!wv__json_eat(j, ']')) {
-                    do {
-                        WV_CHECK(grow((void **)&g->w, &g->cap_w, g->n_w,
-                                      sizeof *g->w) == 0,
-                                 WV_NOMEM, "out of memory");
-                        memset(&g->w[g->n_w], 0, sizeof *g->w);
-                        g->n_w++;
-                        WV_TRY(parse_spec(j, &g->w[g->n_w - 1]));
-                    } while (wv__json_eat(j, ','));
-                    WV_TRY(wv__json_expect(j, ']'));
-                }
-            } else {
-                WV_TRY(wv__json_skip(j));
+    struct wv__json_obj it = WV__JSON_OBJ(j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
+        if (strcmp(k, "paths") == 0 && !have_paths) {
+            have_paths = true;
+            WV_TRY(wv__json_expect(j, '['));
+            if (!wv__json_eat(j, ']')) {
+                do {
+                    char *s;
+                    size_t sl;
+                    WV_CHECK(g->n_paths < MAX_PATHS, WV_UNSUPPORTED,
+                             "%s: a group has over %d paths", j->what,
+                             MAX_PATHS);
+                    WV_CHECK(grow((void **)&g->paths, &cap_p, g->n_paths,
+                                  sizeof *g->paths) == 0,
+                             WV_NOMEM, "out of memory");
+                    WV_TRY(wv__json_string(j, &s, &sl));
+                    g->paths[g->n_paths++] = s;
+                    WV_CHECK(sl > 0 && memchr(s, '\0', sl) == NULL,
+                             WV_CORRUPT,
+                             "%s: a shard path is empty or holds a NUL "
+                             "byte",
+                             j->what);
+                } while (wv__json_eat(j, ','));
+                WV_TRY(wv__json_expect(j, ']'));
             }
-            wv__free(k);
-            k = NULL;
-        } while (wv__json_eat(j, ','));
-        WV_TRY(wv__json_expect(j, '}'));
+        } else if (strcmp(k, "weights") == 0 && !have_weights) {
+            have_weights = true;
+            WV_TRY(wv__json_expect(j, '['));
+            if (!wv__json_eat(j, ']')) {
+                do {
+                    WV_CHECK(grow((void **)&g->w, &g->cap_w, g->n_w,
+                                  sizeof *g->w) == 0,
+                             WV_NOMEM, "out of memory");
+                    memset(&g->w[g->n_w], 0, sizeof *g->w);
+                    g->n_w++;
+                    WV_TRY(parse_spec(j, &g->w[g->n_w - 1]));
+                } while (wv__json_eat(j, ','));
+                WV_TRY(wv__json_expect(j, ']'));
+            }
+        } else {
+            WV_TRY(wv__json_skip(j));
+        }
     }
+    WV_TRY(it.rc);
     WV_CHECK(have_paths && have_weights, WV_CORRUPT,
              "%s: a weights group needs \"paths\" and \"weights\"", j->what);
 out:
@@ -441,50 +429,43 @@ static int parse_json(const char *buf, size_t n, const char *what,
         have_manifest = true;
     } else {
         WV_TRY(wv__json_expect(&j, '{'));
-        if (!wv__json_eat(&j, '}')) {
-            do {
-                WV_TRY(wv__json_string(&j, &k, &kl));
-                WV_TRY(wv__json_expect(&j, ':'));
-                if (strcmp(k, "weightsManifest") == 0) {
-                    WV_CHECK(!have_manifest, WV_CORRUPT,
-                             "%s: two weightsManifest keys", what);
-                    WV_TRY(parse_groups(&j, mf));
-                    have_manifest = true;
-                    wv__free(k);
-                    k = NULL;
-                    continue;
+        struct wv__json_obj it = WV__JSON_OBJ(&j);
+        while (wv__json_obj_next(&it, &k, &kl)) {
+            if (strcmp(k, "weightsManifest") == 0) {
+                WV_CHECK(!have_manifest, WV_CORRUPT,
+                         "%s: two weightsManifest keys", what);
+                WV_TRY(parse_groups(&j, mf));
+                have_manifest = true;
+                continue;
+            }
+            WV_CHECK(memchr(k, '\0', kl) == NULL, WV_CORRUPT,
+                     "%s: a key holds a NUL byte", what);
+            wv__json_ws(&j);
+            if (j.p < j.end && *j.p == '"') {
+                WV_TRY(wv__json_string(&j, &val, &vl));
+                if (memchr(val, '\0', vl) != NULL) {
+                    wv__free(val);
+                    val = NULL;
                 }
-                WV_CHECK(memchr(k, '\0', kl) == NULL, WV_CORRUPT,
-                         "%s: a key holds a NUL byte", what);
-                wv__json_ws(&j);
-                if (j.p < j.end && *j.p == '"') {
-                    WV_TRY(wv__json_string(&j, &val, &vl));
-                    if (memchr(val, '\0', vl) != NULL) {
-                        wv__free(val);
-                        val = NULL;
-                    }
-                } else {
-                    const char *s = j.p;
-                    WV_TRY(wv__json_skip(&j));
-                    val = wv__malloc((size_t)(j.p - s) + 1);
-                    WV_CHECK(val != NULL, WV_NOMEM, "out of memory");
-                    memcpy(val, s, (size_t)(j.p - s));
-                    val[j.p - s] = '\0';
-                }
-                if (val) {
-                    key = wv__malloc(kl + 6);
-                    WV_CHECK(key != NULL, WV_NOMEM, "out of memory");
-                    memcpy(key, "tfjs.", 5);
-                    memcpy(key + 5, k, kl + 1);
-                    WV_CHECK(add_meta(mf, key, val) == 0, WV_NOMEM,
-                             "out of memory");
-                    key = val = NULL;
-                }
-                wv__free(k);
-                k = NULL;
-            } while (wv__json_eat(&j, ','));
-            WV_TRY(wv__json_expect(&j, '}'));
+            } else {
+                const char *s = j.p;
+                WV_TRY(wv__json_skip(&j));
+                val = wv__malloc((size_t)(j.p - s) + 1);
+                WV_CHECK(val != NULL, WV_NOMEM, "out of memory");
+                memcpy(val, s, (size_t)(j.p - s));
+                val[j.p - s] = '\0';
+            }
+            if (val) {
+                key = wv__malloc(kl + 6);
+                WV_CHECK(key != NULL, WV_NOMEM, "out of memory");
+                memcpy(key, "tfjs.", 5);
+                memcpy(key + 5, k, kl + 1);
+                WV_CHECK(add_meta(mf, key, val) == 0, WV_NOMEM,
+                         "out of memory");
+                key = val = NULL;
+            }
         }
+        WV_TRY(it.rc);
     }
     wv__json_ws(&j);
     WV_CHECK(j.p == j.end, WV_CORRUPT, "%s: text after the JSON value",

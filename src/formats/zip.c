@@ -58,6 +58,9 @@
  * descriptors; the central directory uses ZIP64 fields and end records only
  * for the values that need them.
  */
+#include "core.h"
+#include "fmt.h"
+#include "tensor.h"
 #include "zip.h"
 
 #include <zlib.h>

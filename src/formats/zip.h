@@ -13,7 +13,8 @@
 #ifndef WV_ZIP_H
 #define WV_ZIP_H
 
-#include "wv_int.h"
+#include "core.h"
+#include "tensor.h"
 
 /* ---- reading ------------------------------------------------------------ */
 

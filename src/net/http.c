@@ -25,6 +25,7 @@
  * dropped connection) is handed back to the caller instead, which
  * re-reads.
  */
+#include "core.h"
 #include "http.h"
 
 #include <curl/curl.h>

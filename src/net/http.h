@@ -23,7 +23,7 @@
 #ifndef WV_HTTP_H
 #define WV_HTTP_H
 
-#include "wv_int.h"
+#include "core.h"
 
 /* ---- configuration ------------------------------------------------------- */
 

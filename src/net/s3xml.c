@@ -16,6 +16,7 @@
  * whole document, then to deliver, so a page that turns out malformed at
  * its end has not been half acted upon.
  */
+#include "core.h"
 #include "http.h"
 
 #define XML_MAX_LEN ((size_t)8 << 20)

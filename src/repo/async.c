@@ -26,7 +26,9 @@
  *  - The repository's own message (r->err) belongs to whoever holds `mu`;
  *    the worker copies a failed commit's message into the handle.
  */
+#include "core.h"
 #include "repo.h"
+#include "tensor.h"
 
 #include <pthread.h>
 

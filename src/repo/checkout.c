@@ -15,7 +15,9 @@
  * signature that does not verify is refused always, a missing or foreign
  * one when a signer is required).
  */
+#include "core.h"
 #include "repo.h"
+#include "tensor.h"
 
 #include <pthread.h>
 

@@ -25,7 +25,9 @@
  * which names every chunk (by plaintext hash) and its placement, so
  * identical packs get identical ids without hashing the data twice.
  */
+#include "core.h"
 #include "repo.h"
+#include "tensor.h"
 
 #include <pthread.h>
 #include <sys/mman.h>

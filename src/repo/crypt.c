@@ -46,6 +46,8 @@
  * (sodium_memzero) as soon as they are no longer needed. No message ever
  * contains one: messages name only where a secret came from.
  */
+#include "core.h"
+#include "json.h"
 #include "repo.h"
 
 #include <pthread.h>

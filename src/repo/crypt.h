@@ -8,7 +8,7 @@
 #ifndef WV_CRYPT_H
 #define WV_CRYPT_H
 
-#include "wv_int.h"
+#include "core.h"
 
 #define WV__SEAL_NONCE 24 /* XChaCha20-Poly1305 nonce                */
 #define WV__SEAL_TAG 16   /* Poly1305 tag                            */

@@ -49,6 +49,7 @@
  * and an hour is far longer than any object write. A file whose writer
  * (the pid in its name) still runs on this host is never removed.
  */
+#include "core.h"
 #include "repo.h"
 
 #include <math.h>

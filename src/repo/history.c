@@ -16,7 +16,9 @@
  * batches of at most DIFF_BATCH bytes per side so memory stays bounded,
  * and compared element by element in double precision.
  */
+#include "core.h"
 #include "repo.h"
+#include "tensor.h"
 
 #define DIFF_BATCH ((uint64_t)256 << 20)
 #define DIFF_BLOCK 4096 /* elements converted at a time (multiple of 256) */

@@ -29,7 +29,10 @@
  * parsed manifest knows whether its signature verifies (crypt.c decides
  * what a checkout accepts).
  */
+#include "core.h"
+#include "json.h"
 #include "repo.h"
+#include "tensor.h"
 
 void wv__manifest_release(struct wv__manifest *mf)
 {
@@ -125,9 +128,8 @@ static int parse_signature(struct wv__json *j, struct wv__manifest *mf)
     size_t kl, vl;
     unsigned have = 0;
     WV_TRY(wv__json_expect(j, '{'));
-    do {
-        WV_TRY(wv__json_string(j, &k, &kl));
-        WV_TRY(wv__json_expect(j, ':'));
+    struct wv__json_obj it = WV__JSON_OBJ(j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
         if (strcmp(k, "alg") == 0 || strcmp(k, "key") == 0 ||
             strcmp(k, "sig") == 0) {
             unsigned bit = k[0] == 'a' ? 1u : k[0] == 'k' ? 2u : 4u;
@@ -151,10 +153,8 @@ static int parse_signature(struct wv__json *j, struct wv__manifest *mf)
         } else {
             WV_TRY(wv__json_skip(j));
         }
-        wv__free(k);
-        k = NULL;
-    } while (wv__json_eat(j, ','));
-    WV_TRY(wv__json_expect(j, '}'));
+    }
+    WV_TRY(it.rc);
     WV_CHECK(have == 7, WV_CORRUPT, "%s: the signature lacks alg, key or sig",
              j->what);
     mf->has_sig = true;
@@ -185,9 +185,8 @@ static int parse_tensor(struct wv__json *j, struct wv__mtensor *t,
     size_t kl, vl, cap = 0;
     bool have_dtype = false, have_shape = false, have_nbytes = false;
     WV_TRY(wv__json_expect(j, '{'));
-    do {
-        WV_TRY(wv__json_string(j, &k, &kl));
-        WV_TRY(wv__json_expect(j, ':'));
+    struct wv__json_obj it = WV__JSON_OBJ(j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
         if (strcmp(k, "name") == 0) {
             WV_CHECK(t->name == NULL, WV_CORRUPT, "%s: duplicate name",
                      j->what);
@@ -237,11 +236,10 @@ static int parse_tensor(struct wv__json *j, struct wv__mtensor *t,
         } else {
             WV_TRY(wv__json_skip(j));
         }
-        wv__free(k);
         wv__free(v);
-        k = v = NULL;
-    } while (wv__json_eat(j, ','));
-    WV_TRY(wv__json_expect(j, '}'));
+        v = NULL;
+    }
+    WV_TRY(it.rc);
     WV_CHECK(t->name && have_dtype && have_shape && have_nbytes, WV_CORRUPT,
              "%s: a tensor lacks name, dtype, shape or nbytes", j->what);
     uint64_t numel, nb;
@@ -266,8 +264,8 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
                        struct wv__manifest *mf, struct wv__err *err)
 {
     int rc = WV_OK;
-    char *k = NULL, *v = NULL, *pv = NULL;
-    size_t kl, vl;
+    char *k = NULL, *v = NULL, *pv = NULL, *mk = NULL;
+    size_t kl, vl, mkl;
     uint64_t version = 0;
     bool have_tensors = false, sig_last = false;
     unsigned seen = 0;
@@ -276,9 +274,8 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
     memset(mf, 0, sizeof *mf);
     WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT, "%s is not a JSON object",
              what);
-    do {
-        WV_TRY(wv__json_string(&j, &k, &kl));
-        WV_TRY(wv__json_expect(&j, ':'));
+    struct wv__json_obj it = WV__JSON_OBJ(&j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
         sig_last = false;
         /* Each known field once: a repeated one would leak or, for
          * metadata, append past what was sized for it. */
@@ -319,24 +316,23 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
             } else {
                 size_t cap = 0;
                 WV_TRY(wv__json_expect(&j, '{'));
-                if (!wv__json_eat(&j, '}')) {
-                    do {
-                        if (mf->n_meta == cap) {
-                            cap = cap ? cap * 2 : 8;
-                            void *nm = wv__realloc(mf->meta,
-                                                   cap * sizeof *mf->meta);
-                            WV_CHECK(nm != NULL, WV_NOMEM, "out of memory");
-                            mf->meta = nm;
-                        }
-                        struct wv__meta *e = &mf->meta[mf->n_meta];
-                        e->key = e->value = NULL;
-                        mf->n_meta++;
-                        WV_TRY(wv__json_string(&j, &e->key, &kl));
-                        WV_TRY(wv__json_expect(&j, ':'));
-                        WV_TRY(wv__json_string(&j, &e->value, &vl));
-                    } while (wv__json_eat(&j, ','));
-                    WV_TRY(wv__json_expect(&j, '}'));
+                struct wv__json_obj meta = WV__JSON_OBJ(&j);
+                while (wv__json_obj_next(&meta, &mk, &mkl)) {
+                    if (mf->n_meta == cap) {
+                        cap = cap ? cap * 2 : 8;
+                        void *nm = wv__realloc(mf->meta,
+                                               cap * sizeof *mf->meta);
+                        WV_CHECK(nm != NULL, WV_NOMEM, "out of memory");
+                        mf->meta = nm;
+                    }
+                    struct wv__meta *e = &mf->meta[mf->n_meta];
+                    e->key = mk;
+                    e->value = NULL;
+                    mk = NULL;
+                    mf->n_meta++;
+                    WV_TRY(wv__json_string(&j, &e->value, &vl));
                 }
+                WV_TRY(meta.rc);
             }
         } else if (strcmp(k, "metadata_defaults") == 0) {
             wv__json_ws(&j);
@@ -357,11 +353,9 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
         } else {
             WV_TRY(wv__json_skip(&j));
         }
-        wv__free(k);
-        k = NULL;
         value_end = j.p;
-    } while (wv__json_eat(&j, ','));
-    WV_TRY(wv__json_expect(&j, '}'));
+    }
+    WV_TRY(it.rc);
     wv__json_ws(&j);
     WV_CHECK(j.p == j.end, WV_CORRUPT, "%s: trailing bytes", what);
     WV_CHECK(!mf->has_sig || sig_last, WV_CORRUPT,
@@ -398,6 +392,7 @@ out:
     wv__free(k);
     wv__free(v);
     wv__free(pv);
+    wv__free(mk);
     if (rc != WV_OK)
         wv__manifest_release(mf);
     return rc;

@@ -8,6 +8,8 @@
  * side backs off if it sees the other, so a commit and a gc can never both
  * proceed, whatever the interleaving.
  */
+#include "core.h"
+#include "json.h"
 #include "repo.h"
 
 #include <signal.h>

@@ -32,8 +32,10 @@
 #define WV_REPO_H
 
 #include "codec.h"
+#include "core.h"
 #include "crypt.h"
 #include "store.h"
+#include "tensor.h"
 
 #define WV__REPO_VERSION 1
 #define WV__REPO_VERSION_ENCRYPTED 2 /* config of an encrypted repository */

@@ -37,6 +37,7 @@
  * whole. Memory in flight is at most jobs x the largest object (32 MiB
  * packs by default).
  */
+#include "core.h"
 #include "repo.h"
 
 #include <pthread.h>

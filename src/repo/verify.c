@@ -31,6 +31,7 @@
  * Memory grows with the number of chunks (ids and locations), never with
  * the data: one chunk is read at a time.
  */
+#include "core.h"
 #include "repo.h"
 
 struct vman {

@@ -13,6 +13,7 @@
  * file, fsyncs it and renames it over the ref. A lock left by a killed
  * process on this host is detected by its pid and broken.
  */
+#include "core.h"
 #include "store.h"
 
 #include <dirent.h>

@@ -3,6 +3,7 @@
  * same name share their contents within a process, so a test can open a
  * repository twice. Not thread-safe across stores of the same name.
  */
+#include "core.h"
 #include "store.h"
 
 struct obj {

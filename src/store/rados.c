@@ -42,6 +42,7 @@
  * Everything here is thread-safe: librados handles are, and each call
  * keeps its state on its own stack.
  */
+#include "core.h"
 #include "store.h"
 
 #include <rados/librados.h>

@@ -30,6 +30,7 @@
  * that the server honours conditional writes, refusing a server that does
  * not: it would let two writers both "win" a ref.
  */
+#include "core.h"
 #include "store.h"
 
 #include "http.h"

@@ -12,6 +12,7 @@
  * stand-ins s3_off.c and rados_off.c, which refuse naming the option
  * (WV_WITH_S3, WV_WITH_RADOS) that left them out.
  */
+#include "core.h"
 #include "store.h"
 
 static const struct wv__backend *const backends[] = {

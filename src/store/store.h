@@ -27,7 +27,7 @@
 #ifndef WV_STORE_H
 #define WV_STORE_H
 
-#include "wv_int.h"
+#include "core.h"
 
 #include <errno.h>
 #include <sys/uio.h>

@@ -52,7 +52,8 @@
  *           e8m0_to_fp32_half; e < 2 gives the subnormals 2^-128, 2^-127)
  *           exact in float but past the float range (inf) for e = 255.
  */
-#include "wv_int.h"
+#include "core.h"
+#include "tensor.h"
 
 #include <string.h>
 

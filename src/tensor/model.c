@@ -8,7 +8,8 @@
  * of the block elements (checked with overflow-safe arithmetic when the
  * tensor is added); `data` is non-NULL whenever nbytes > 0.
  */
-#include "wv_int.h"
+#include "core.h"
+#include "tensor.h"
 
 #include <stdio.h>
 #include <string.h>

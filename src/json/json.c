@@ -8,11 +8,15 @@
  * skipped values is bounded (WV__JSON_MAX_DEPTH) so hostile input cannot
  * exhaust the stack.
  *
+ * wv__json_obj_next() walks the fields of an object, so callers do not
+ * each write the loop over keys, ':' and ','.
+ *
  * The writer escapes as serde_json does (", \, and control characters as
  * \b \t \n \f \r or \u00xx; everything else verbatim), because the
  * safetensors writer must reproduce the Rust reference byte for byte.
  */
-#include "wv_int.h"
+#include "core.h"
+#include "json.h"
 
 #include <string.h>
 
@@ -271,6 +275,31 @@ static int skip_depth(struct wv__json *j, int depth)
 int wv__json_skip(struct wv__json *j)
 {
     return skip_depth(j, 0);
+}
+
+bool wv__json_obj_next(struct wv__json_obj *it, char **key, size_t *len)
+{
+    struct wv__json *j = it->j;
+    wv__free(*key);
+    *key = NULL;
+    *len = 0;
+    if (it->rc != WV_OK)
+        return false;
+    if (!it->started) {
+        it->started = true;
+        if (wv__json_eat(j, '}'))
+            return false;
+    } else if (!wv__json_eat(j, ',')) {
+        it->rc = wv__json_expect(j, '}');
+        return false;
+    }
+    if ((it->rc = wv__json_string(j, key, len)) != WV_OK ||
+        (it->rc = wv__json_expect(j, ':')) != WV_OK) {
+        wv__free(*key);
+        *key = NULL;
+        return false;
+    }
+    return true;
 }
 
 void wv__json_put_string(struct wv__buf *b, const char *s, size_t n)
