@@ -476,10 +476,8 @@ out:
 int wv_repo_checkout(wv_repo *r, const char *ref,
                      const wv_checkout_opts *opts, wv_model **out)
 {
-    wv__repo_enter(r); /* after the pending asynchronous commits */
-    int rc = wv__repo_checkout_locked(r, ref, opts, out);
-    wv__repo_leave(r);
-    return rc;
+    /* after the pending asynchronous commits (async.c) */
+    return WV__REPO_LOCKED(r, wv__repo_checkout_locked(r, ref, opts, out));
 }
 
 /* ---- one tensor, chunk by chunk ------------------------------------------
@@ -610,10 +608,8 @@ int wv_repo_visit_tensor(wv_repo *r, const char *ref, const char *name,
                          uint64_t offset, uint64_t len, wv_chunk_cb cb,
                          void *arg)
 {
-    wv__repo_enter(r);
-    int rc = visit_locked(r, ref, name, offset, len, cb, arg);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(
+        r, visit_locked(r, ref, name, offset, len, cb, arg));
 }
 
 struct range_copy {
@@ -672,8 +668,5 @@ out:
 int wv_repo_tensor_chunks(wv_repo *r, const char *ref, wv_tensor_chunks_cb cb,
                           void *arg)
 {
-    wv__repo_enter(r);
-    int rc = chunks_locked(r, ref, cb, arg);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, chunks_locked(r, ref, cb, arg));
 }

@@ -1035,8 +1035,7 @@ int wv_repo_commit(wv_repo *r, const wv_model *m, const char *branch,
 {
     if (m != NULL && m->index_only)
         return WV_MISUSE; /* loaded with WV_LOAD_INDEX: no data */
-    wv__repo_enter(r); /* after the pending asynchronous commits */
-    int rc = wv__repo_commit_locked(r, m, branch, opts, out_id);
-    wv__repo_leave(r);
-    return rc;
+    /* after the pending asynchronous commits (async.c) */
+    return WV__REPO_LOCKED(
+        r, wv__repo_commit_locked(r, m, branch, opts, out_id));
 }

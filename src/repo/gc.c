@@ -981,18 +981,12 @@ out:
 int wv_repo_prune(wv_repo *r, const wv_prune_opts *opts, wv_prune_cb cb,
                   void *arg, wv_prune_stats *stats)
 {
-    wv__repo_enter(r);
-    int rc = repo_prune_locked(r, opts, cb, arg, stats);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_prune_locked(r, opts, cb, arg, stats));
 }
 
 /* Public entry: waits for pending asynchronous commits and holds the
  * repository's lock for the call. */
 int wv_repo_gc(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats)
 {
-    wv__repo_enter(r);
-    int rc = repo_gc_locked(r, opts, stats);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_gc_locked(r, opts, stats));
 }

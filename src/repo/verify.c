@@ -869,8 +869,5 @@ out:
 int wv_repo_verify(wv_repo *r, wv_verify_cb cb, void *arg,
                    wv_verify_stats *stats)
 {
-    wv__repo_enter(r);
-    int rc = repo_verify_locked(r, cb, arg, stats);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_verify_locked(r, cb, arg, stats));
 }
