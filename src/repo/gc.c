@@ -532,7 +532,7 @@ static int newpack_flush(wv_repo *r, struct newpack *np,
 static int repack_chunk(wv_repo *r, struct newpack *np,
                         struct wv__chunk_loc *chosen, size_t ci,
                         unsigned char **raw, size_t *raw_cap,
-                        unsigned char **scr)
+                        struct wv__codec_ws **ws)
 {
     struct wv__chunk_loc *l = &chosen[ci];
     char key[96], hex[65];
@@ -564,14 +564,11 @@ static int repack_chunk(wv_repo *r, struct newpack *np,
         np->cap = np->len + stored;
     }
     if (*raw_cap < rawn) {
-        void *a = wv__realloc(*raw, rawn), *b = NULL;
+        void *a = wv__realloc(*raw, rawn);
         if (a)
             *raw = a;
-        if (a)
-            b = wv__realloc(*scr, rawn);
-        if (b)
-            *scr = b;
-        if (a == NULL || b == NULL)
+        if (a == NULL || (*ws ? wv__codec_ws_reserve(*ws, rawn)
+                              : wv__codec_ws_new(rawn, ws)) != WV_OK)
             return wv__seterr(&r->err, WV_NOMEM, "out of memory");
         *raw_cap = rawn;
     }
@@ -604,7 +601,7 @@ static int repack_chunk(wv_repo *r, struct newpack *np,
     rc = wv__chunk_open(r, l, src,
                         r->crypt == NULL && l->codec == WV__CODEC_NONE ? dst
                                                                        : *raw,
-                        rawn, *scr, true, &e);
+                        rawn, *ws, true, &e);
     if (rc == WV_NOMEM)
         return wv__seterr(&r->err, rc, "out of memory");
     if (rc != WV_OK) {
@@ -685,7 +682,8 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
     struct wv__manifest mf;
     struct newpack np;
     struct wv__buf ib = {0};
-    unsigned char *raw = NULL, *scr = NULL, *lockbuf = NULL;
+    unsigned char *raw = NULL, *lockbuf = NULL;
+    struct wv__codec_ws *ws = NULL;
     size_t raw_cap = 0, lock_len;
     char ikey[96] = "", hex[65];
 
@@ -846,7 +844,7 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
                 np.len + chosen.v[i].stored_len > r->cfg.pack_size)
                 WV_TRY(newpack_flush(r, &np, chosen.v));
             WV_TRY(repack_chunk(r, &np, chosen.v, i, &raw, &raw_cap,
-                                &scr));
+                                &ws));
         }
         WV_TRY(newpack_flush(r, &np, chosen.v));
         st.packs_written = np.written.n;
@@ -965,7 +963,7 @@ out:
     wv__free(np.tmp);
     wv__buf_release(&ib);
     wv__free(raw);
-    wv__free(scr);
+    wv__codec_ws_free(ws);
     wv__free(lockbuf);
     wv__repo_unlock(r);
     if (stats) {

@@ -187,9 +187,11 @@ bool wv__ref_name_ok(const char *name);
 int wv__repo_checkout_locked(wv_repo *r, const char *ref,
                              const wv_checkout_opts *opts, wv_model **out);
 
-/* Read one chunk into out (raw_len bytes), decoded and hash-checked. */
+/* Read one chunk into out (raw_len bytes), decoded (with ws, for chunks of
+ * up to scratch_len bytes) and hash-checked. */
 int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
-                        size_t raw_len, void *scratch, size_t scratch_len,
+                        size_t raw_len, struct wv__codec_ws *ws,
+                        size_t scratch_len,
                         unsigned char **pack_buf, size_t *pack_cap);
 
 /* Asynchronous commits and the handle's mutex (async.c). Every public
