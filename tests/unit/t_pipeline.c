@@ -137,7 +137,7 @@ TEST_IMPL(pipeline_inline_cancel_nomem)
     c.p = &p;
     c.out = out;
     c.fail_a = c.fail_b = SIZE_MAX;
-    c.sleep_us = 2000;
+    c.sleep_us = 5000; /* 300 items: at least 0.75 s of work */
     cfg = (struct wv__pipe_cfg){pwork, &c, N, 0, 0, 0, 1, false};
     ASSERT_OK(wv__pipe_start(&p, &cfg));
     wv__pipe_post(&p, N);
