@@ -182,11 +182,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 7: {
         size_t cs = (size_t)r->cfg.chunk_size, m = n < cs ? n : cs;
         unsigned char *st = malloc(wv__chunk_bound(r, cs));
-        unsigned char *out = malloc(cs), *scr = malloc(cs);
+        unsigned char *out = malloc(cs);
+        struct wv__codec_ws *scr = NULL; /* codec workspace (codec.h) */
         struct wv__chunk_loc l;
         struct wv__err e = {0};
         size_t stored;
         memset(&l, 0, sizeof l);
+        if (wv__codec_ws_new(cs, &scr) != WV_OK)
+            abort();
         if (m && wv__chunk_id(r, p, m, l.id) == WV_OK) {
             wv__chunk_encode(r, l.id, p, m, 4, st, scr, &stored, &l.codec,
                              &l.elem);
@@ -202,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         free(st);
         free(out);
-        free(scr);
+        wv__codec_ws_free(scr);
         break;
     }
     case 8:

@@ -1,10 +1,79 @@
 /*
- * codec.c -- chunk compression (see codec.h for the on-disk ids).
+ * codec.c -- chunk compression (see codec.h for the on-disk ids) and the
+ * per-thread codec workspace that carries the reused zstd contexts.
  */
 #include "codec.h"
 #include "core.h"
 
+/* ZSTD_customMem and the _advanced constructors: in the experimental part
+ * of zstd.h, exported by every libzstd since 1.0 and stable in practice. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
+
+struct wv__codec_ws {
+    ZSTD_CCtx *cctx;
+    ZSTD_DCtx *dctx;
+    unsigned char *buf; /* byte-grouping: cap bytes */
+    size_t cap;
+};
+
+static void *zalloc(void *opaque, size_t n)
+{
+    (void)opaque;
+    return wv__malloc(n);
+}
+
+static void zfree(void *opaque, void *p)
+{
+    (void)opaque;
+    wv__free(p);
+}
+
+static const ZSTD_customMem zmem = {zalloc, zfree, NULL};
+
+int wv__codec_ws_new(size_t n, struct wv__codec_ws **out)
+{
+    struct wv__codec_ws *ws = wv__calloc(1, sizeof *ws);
+    *out = NULL;
+    if (ws == NULL)
+        return WV_NOMEM;
+    ws->cctx = ZSTD_createCCtx_advanced(zmem);
+    ws->dctx = ZSTD_createDCtx_advanced(zmem);
+    if (ws->cctx == NULL || ws->dctx == NULL ||
+        wv__codec_ws_reserve(ws, n) != WV_OK) {
+        wv__codec_ws_free(ws);
+        return WV_NOMEM;
+    }
+    *out = ws;
+    return WV_OK;
+}
+
+int wv__codec_ws_reserve(struct wv__codec_ws *ws, size_t n)
+{
+    if (n <= ws->cap && ws->buf != NULL)
+        return WV_OK;
+    unsigned char *b = wv__realloc(ws->buf, n ? n : 1);
+    if (b == NULL)
+        return WV_NOMEM;
+    ws->buf = b;
+    ws->cap = n > ws->cap ? n : ws->cap;
+    return WV_OK;
+}
+
+size_t wv__codec_ws_cap(const struct wv__codec_ws *ws)
+{
+    return ws ? ws->cap : 0;
+}
+
+void wv__codec_ws_free(struct wv__codec_ws *ws)
+{
+    if (ws == NULL)
+        return;
+    ZSTD_freeCCtx(ws->cctx);
+    ZSTD_freeDCtx(ws->dctx);
+    wv__free(ws->buf);
+    wv__free(ws);
+}
 
 const char *wv__codec_name(int codec)
 {
@@ -49,18 +118,21 @@ static void ungroup(const unsigned char *in, size_t n, unsigned k,
 }
 
 int wv__codec_encode(int codec, int level, unsigned elem, const void *in,
-                     size_t n, void *out, size_t cap, void *scratch,
-                     size_t *out_len)
+                     size_t n, void *out, size_t cap,
+                     struct wv__codec_ws *ws, size_t *out_len)
 {
     const void *src = in;
-    if (codec == WV__CODEC_BG_ZSTD && elem > 1 && n >= elem) {
-        group(in, n, elem, scratch);
-        src = scratch;
+    if (ws == NULL || n > ws->cap) {
+        codec = WV__CODEC_NONE; /* no room to work: stored as is */
+    } else if (codec == WV__CODEC_BG_ZSTD && elem > 1 && n >= elem) {
+        group(in, n, elem, ws->buf);
+        src = ws->buf;
     } else if (codec == WV__CODEC_BG_ZSTD) {
         codec = WV__CODEC_ZSTD; /* nothing to group */
     }
     if (codec != WV__CODEC_NONE) {
-        size_t r = ZSTD_compress(out, cap, src, n, level);
+        /* The same frame ZSTD_compress makes, from the reused context. */
+        size_t r = ZSTD_compressCCtx(ws->cctx, out, cap, src, n, level);
         if (!ZSTD_isError(r) && r < n) {
             *out_len = r;
             return codec;
@@ -72,7 +144,7 @@ int wv__codec_encode(int codec, int level, unsigned elem, const void *in,
 }
 
 int wv__codec_decode(int codec, unsigned elem, const void *in, size_t n,
-                     void *out, size_t raw_len, void *scratch,
+                     void *out, size_t raw_len, struct wv__codec_ws *ws,
                      struct wv__err *err)
 {
     switch (codec) {
@@ -92,14 +164,20 @@ int wv__codec_decode(int codec, unsigned elem, const void *in, size_t n,
                               "compressed chunk declares %llu bytes, "
                               "expected %zu",
                               fs, raw_len);
-        size_t r = ZSTD_decompress(bg ? scratch : out, raw_len, in, n);
+        if (ws == NULL || raw_len > ws->cap)
+            return wv__seterr(err, WV_CORRUPT,
+                              "compressed chunk of %zu bytes is larger than "
+                              "the chunks expected",
+                              raw_len);
+        size_t r = ZSTD_decompressDCtx(ws->dctx, bg ? ws->buf : out, raw_len,
+                                       in, n);
         if (ZSTD_isError(r) || r != raw_len)
             return wv__seterr(err, WV_CORRUPT,
                               "compressed chunk does not decode: %s",
                               ZSTD_isError(r) ? ZSTD_getErrorName(r)
                                               : "wrong length");
         if (bg)
-            ungroup(scratch, raw_len, elem, out);
+            ungroup(ws->buf, raw_len, elem, out);
         return WV_OK;
     }
     default:

@@ -20,19 +20,34 @@
 
 enum { WV__CODEC_NONE = 0, WV__CODEC_ZSTD = 1, WV__CODEC_BG_ZSTD = 2 };
 
+/* A codec workspace: what one thread needs to encode and decode chunks of
+ * up to `cap` bytes, reused from chunk to chunk: a zstd compression and a
+ * decompression context (built once, not per chunk as ZSTD_compress
+ * would) and the byte-grouping buffer. All of it comes from the library's
+ * allocator (wv__malloc, through ZSTD_customMem). A workspace belongs to
+ * one thread at a time; the ordered pipeline (repo/pipeline.c) gives each
+ * worker its own. */
+struct wv__codec_ws;
+/* A workspace for chunks of up to n bytes: WV_NOMEM or WV_OK. */
+int wv__codec_ws_new(size_t n, struct wv__codec_ws **out);
+/* Grow the workspace to chunks of up to n bytes (never shrinks). */
+int wv__codec_ws_reserve(struct wv__codec_ws *ws, size_t n);
+size_t wv__codec_ws_cap(const struct wv__codec_ws *ws);
+void wv__codec_ws_free(struct wv__codec_ws *ws); /* NULL is a no-op */
+
 /* Encode `in` (n bytes, elements of elem bytes for bg-zstd) with `codec`
  * into `out` (capacity cap, at least wv__codec_bound(n)). Returns the codec
- * actually used (WV__CODEC_NONE when compression did not help) and the
- * stored length. `scratch` must hold n bytes (byte-grouping). */
+ * actually used (WV__CODEC_NONE when compression did not help, or could not
+ * be done) and the stored length. `ws` must hold n bytes. */
 size_t wv__codec_bound(size_t n);
 int wv__codec_encode(int codec, int level, unsigned elem, const void *in,
-                     size_t n, void *out, size_t cap, void *scratch,
-                     size_t *out_len);
-/* Decode stored bytes into exactly raw_len bytes at `out`. `scratch` must
- * hold raw_len bytes for bg-zstd. WV_CORRUPT if the data does not decode to
- * exactly raw_len bytes. */
+                     size_t n, void *out, size_t cap,
+                     struct wv__codec_ws *ws, size_t *out_len);
+/* Decode stored bytes into exactly raw_len bytes at `out`. `ws` must hold
+ * raw_len bytes. WV_CORRUPT if the data does not decode to exactly raw_len
+ * bytes. */
 int wv__codec_decode(int codec, unsigned elem, const void *in, size_t n,
-                     void *out, size_t raw_len, void *scratch,
+                     void *out, size_t raw_len, struct wv__codec_ws *ws,
                      struct wv__err *err);
 const char *wv__codec_name(int codec);
 

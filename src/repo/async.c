@@ -122,6 +122,12 @@ void wv__repo_leave(wv_repo *r)
         pthread_mutex_unlock(&r->async->mu);
 }
 
+int wv__repo_leave_rc(wv_repo *r, int rc)
+{
+    wv__repo_leave(r);
+    return rc;
+}
+
 static void *worker_main(void *arg)
 {
     struct wv__async *a = arg;

@@ -16,12 +16,12 @@
  * one when a signer is required).
  */
 #include "core.h"
+#include "pipeline.h"
 #include "repo.h"
 #include "tensor.h"
 
-#include <pthread.h>
+#include <unistd.h>
 
-#define WV__MAX_READERS 8
 #define WV__READ_BUDGET ((size_t)256 << 20) /* bytes of read buffers */
 
 /* Locate chunk `id` of raw_len bytes and check its index entry. */
@@ -84,7 +84,8 @@ static int read_stored(wv_repo *r, const struct wv__chunk_loc *l, void *dst)
 }
 
 int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
-                        size_t raw_len, void *scratch, size_t scratch_len,
+                        size_t raw_len, struct wv__codec_ws *ws,
+                        size_t scratch_len,
                         unsigned char **pack_buf, size_t *pack_cap)
 {
     const struct wv__chunk_loc *l;
@@ -104,10 +105,13 @@ int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
     }
     if ((rc = read_stored(r, l, dst)) != WV_OK)
         return rc;
-    return wv__chunk_open(r, l, dst, out, raw_len, scratch, true, &r->err);
+    return wv__chunk_open(r, l, dst, out, raw_len, ws, true, &r->err);
 }
 
-/* ---- the parallel read -------------------------------------------------- */
+/* ---- the parallel read --------------------------------------------------
+ * This thread reads each chunk's stored bytes (into its place, or into the
+ * pipeline's ring slot) and posts it; the ordered pipeline (pipeline.c)
+ * unseals, decodes and checks it on a worker. */
 
 struct ojob {
     const struct wv__chunk_loc *l;
@@ -121,171 +125,89 @@ struct ojob {
 struct opipe {
     wv_repo *r;
     struct ojob *jobs;
-    unsigned char *done;
-    size_t n, posted, next;
-    unsigned char **slot;
-    size_t n_slots;
-    void **scratch;
-    int n_scratch;
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* a job posted or done */
-    pthread_t th[WV__MAX_READERS];
-    struct oworker {
-        struct opipe *p;
-        int k;
-    } arg[WV__MAX_READERS];
-    int n_th;
-    bool stop;
     bool check_ids; /* recompute sealed chunks' ids (crypt.c) */
     /* wv_repo_visit_tensor: called from the worker with each chunk */
     wv_chunk_cb cb;
     void *cb_arg;
-    int rc;      /* the failure of job `bad`, the first in order */
-    size_t bad;
-    struct wv__err err;
+    struct wv__pipe pipe;
 };
 
-static void opipe_fail(struct opipe *p, size_t i, int rc,
-                       const struct wv__err *e)
+static int opipe_work(void *ctx, size_t i, struct wv__pipe_worker *w,
+                      struct wv__err *e)
 {
-    /* under p->mu */
-    if (p->rc == WV_OK || i < p->bad) {
-        p->rc = rc;
-        p->bad = i;
-        p->err = *e;
-    }
-}
-
-static void opipe_do(struct opipe *p, size_t i, void *scratch)
-{
+    struct opipe *p = ctx;
     struct ojob *j = &p->jobs[i];
-    struct wv__err e = {0};
     int slow = j->stored != j->out ? WV__FAULT_SIM(WV__FAULT_SLOW_DECODE) : 0;
     if (slow > 0)
         usleep((useconds_t)slow * 1000u);
-    int rc = wv__chunk_open(p->r, j->l, j->stored, j->out, j->n, scratch,
-                            p->check_ids, &e);
+    int rc = wv__chunk_open(p->r, j->l, j->stored, j->out, j->n, w->ws,
+                            p->check_ids, e);
     if (rc == WV_OK && p->cb != NULL &&
         (rc = p->cb(p->cb_arg, j->off, j->out, j->n)) != WV_OK)
-        wv__seterr(&e, rc, "stopped by the caller at byte %llu",
+        wv__seterr(e, rc, "stopped by the caller at byte %llu",
                    (unsigned long long)j->off);
-    pthread_mutex_lock(&p->mu);
-    if (rc != WV_OK)
-        opipe_fail(p, i, rc, &e);
-    p->done[i] = 1;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-}
-
-static void *opipe_main(void *arg)
-{
-    struct oworker *w = arg;
-    struct opipe *p = w->p;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->stop && p->next >= p->posted)
-            pthread_cond_wait(&p->cv, &p->mu);
-        if (p->next >= p->posted)
-            break;
-        size_t i = p->next++;
-        pthread_mutex_unlock(&p->mu);
-        opipe_do(p, i, p->scratch[w->k]);
-        pthread_mutex_lock(&p->mu);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
+    return rc;
 }
 
 static int opipe_start(struct opipe *p, wv_repo *r, size_t n_jobs,
                        size_t chunk_size, bool check_ids)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int want = ncpu < 1 ? 1 : ncpu > WV__MAX_READERS ? WV__MAX_READERS
-                                                     : (int)ncpu;
-    size_t cap = wv__chunk_bound(r, chunk_size);
     memset(p, 0, sizeof *p);
     p->r = r;
     p->check_ids = check_ids;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    struct wv__pipe_cfg cfg = {
+        .work = opipe_work,
+        .ctx = p,
+        .n = n_jobs,
+        .slot_size = wv__chunk_bound(r, chunk_size),
+        .slot_budget = WV__READ_BUDGET,
+        .ws_size = chunk_size,
+        .min_threaded = 2, /* one chunk: no thread is worth starting */
+        .windowed = false, /* this thread takes the slots */
+    };
+    int rc = wv__pipe_start(&p->pipe, &cfg);
     p->jobs = wv__calloc(n_jobs ? n_jobs : 1, sizeof *p->jobs);
-    p->done = wv__calloc(n_jobs ? n_jobs : 1, 1);
-    size_t slots = 2 * (size_t)want + 2;
-    if (slots > WV__READ_BUDGET / cap)
-        slots = WV__READ_BUDGET / cap;
-    if (slots < 1)
-        slots = 1;
-    if (slots > n_jobs)
-        slots = n_jobs ? n_jobs : 1;
-    p->slot = wv__calloc(slots, sizeof *p->slot);
-    p->scratch = wv__calloc((size_t)want, sizeof *p->scratch);
-    if (!p->jobs || !p->done || !p->slot || !p->scratch)
-        return WV_NOMEM;
-    for (size_t i = 0; i < slots; i++) {
-        if ((p->slot[i] = wv__malloc(cap)) == NULL)
-            return WV_NOMEM;
-        p->n_slots++;
-    }
-    for (int i = 0; i < want; i++) {
-        if ((p->scratch[i] = wv__malloc(chunk_size)) == NULL)
-            return WV_NOMEM;
-        p->n_scratch++;
-    }
-    /* One chunk: no thread is worth starting. */
-    for (int i = 0; n_jobs > 1 && i < want; i++) {
-        p->arg[i] = (struct oworker){p, i};
-        if (pthread_create(&p->th[p->n_th], NULL, opipe_main, &p->arg[i]) !=
-            0)
-            break;
-        p->n_th++;
-    }
-    return WV_OK;
+    return rc == WV_OK && p->jobs == NULL ? WV_NOMEM : rc;
 }
 
-/* Wait until job i is done (or do it here without workers). */
-static void opipe_wait(struct opipe *p, size_t i)
+/* Job i could not be read: it fails the read (r->err says why). */
+static void opipe_fail(struct opipe *p, size_t i, int rc)
 {
-    pthread_mutex_lock(&p->mu);
-    if (p->n_th == 0 && !p->done[i]) {
-        p->next = i + 1;
-        pthread_mutex_unlock(&p->mu);
-        opipe_do(p, i, p->scratch[0]);
-        pthread_mutex_lock(&p->mu);
-    }
-    while (!p->done[i])
-        pthread_cond_wait(&p->cv, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    wv__pipe_fail(&p->pipe, i, rc, &p->r->err);
+    wv__clearerr(&p->r->err);
 }
 
-/* Post job i; false once a job has failed (no use reading more). */
+/* Job i is read: post it (and do it now without workers); false once a
+ * job has failed (no use reading more). */
 static bool opipe_post(struct opipe *p, size_t i)
 {
-    pthread_mutex_lock(&p->mu);
-    p->posted = i + 1;
-    bool ok = p->rc == WV_OK;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    return ok;
+    bool going = wv__pipe_post(&p->pipe, i + 1);
+    if (!wv__pipe_threaded(&p->pipe))
+        wv__pipe_wait(&p->pipe, i);
+    return going;
+}
+
+/* Every posted job done: the first failure in order, in r->err with its
+ * tensor. */
+static int opipe_finish(struct opipe *p, const struct wv__manifest *mf,
+                        const char *id)
+{
+    struct wv__err e;
+    size_t bad;
+    int rc = wv__pipe_finish(&p->pipe, &bad, &e);
+    if (rc != WV_OK) {
+        const struct wv__mtensor *t = &mf->tensors[p->jobs[bad].tensor];
+        wv__clearerr(&p->r->err);
+        wv__seterr(&p->r->err, rc, "%s (tensor '%.100s' of checkpoint %.12s)",
+                   e.msg[0] ? e.msg : wv_strerror(rc), t->name, id);
+    }
+    return rc;
 }
 
 static void opipe_release(struct opipe *p)
 {
-    pthread_mutex_lock(&p->mu);
-    p->stop = true;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n_th; i++)
-        pthread_join(p->th[i], NULL);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
-    for (size_t i = 0; i < p->n_slots; i++)
-        wv__free(p->slot[i]);
-    for (int i = 0; i < p->n_scratch; i++)
-        wv__free(p->scratch[i]);
-    wv__free(p->slot);
-    wv__free(p->scratch);
+    wv__pipe_release(&p->pipe);
     wv__free(p->jobs);
-    wv__free(p->done);
     memset(p, 0, sizeof *p);
 }
 
@@ -364,7 +286,7 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
      * ids are recomputed too when a signature decides (crypt.c). */
     WV_CHECK(opipe_start(&p, r, n_jobs, cs, signer_required) == WV_OK,
              WV_NOMEM, "out of memory");
-    size_t cap = wv__chunk_bound(r, cs), i_job = 0, reclaimed = 0;
+    size_t cap = wv__chunk_bound(r, cs), i_job = 0;
     bool going = true;
     /* progress: bytes of tensor data read, of all wanted */
     bool has_progress = opts->struct_size >=
@@ -402,32 +324,19 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
                                 "%s: chunk %.12s is too large", r->uri, hex);
             }
             if (rc == WV_OK) {
-                if (read_in_place(r, j->l)) {
-                    j->stored = j->out;
-                } else {
-                    /* Its buffer was last used by a job at most n_slots
-                     * back (i_job - n_slots, or an earlier one when the
-                     * jobs between read in place): free once every job
-                     * up to i_job - n_slots is done, not that one alone. */
-                    while (i_job >= p.n_slots &&
-                           reclaimed <= i_job - p.n_slots)
-                        opipe_wait(&p, reclaimed++);
-                    j->stored = p.slot[i_job % p.n_slots];
-                }
+                /* In its place, or in the slot of the job n_slots back. */
+                j->stored = read_in_place(r, j->l)
+                                ? j->out
+                                : wv__pipe_slot_take(&p.pipe, i_job);
                 rc = read_stored(r, j->l, j->stored);
             }
             if (rc != WV_OK) {
-                pthread_mutex_lock(&p.mu);
-                opipe_fail(&p, i_job, rc, err);
-                pthread_mutex_unlock(&p.mu);
-                wv__clearerr(err);
+                opipe_fail(&p, i_job, rc);
                 rc = WV_OK;
                 going = false;
                 break;
             }
             going = opipe_post(&p, i_job);
-            if (p.n_th == 0)
-                opipe_wait(&p, i_job);
             if (has_progress) {
                 p_done += j->n;
                 opts->progress(opts->progress_arg, p_done, p_total);
@@ -437,19 +346,7 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
         }
     }
     /* Every posted job done (the first failure, in order, wins). */
-    for (size_t i = 0; i < p.posted; i++)
-        opipe_wait(&p, i);
-    pthread_mutex_lock(&p.mu);
-    bool failed = p.rc != WV_OK;
-    pthread_mutex_unlock(&p.mu);
-    if (failed) {
-        const struct wv__mtensor *t = &mf.tensors[p.jobs[p.bad].tensor];
-        rc = p.rc;
-        wv__clearerr(err);
-        wv__seterr(err, rc, "%s (tensor '%.100s' of checkpoint %.12s)",
-                   p.err.msg[0] ? p.err.msg : wv_strerror(rc), t->name, id);
-        goto out;
-    }
+    WV_TRY(opipe_finish(&p, &mf, id));
     for (size_t i = 0; i < mf.n_tensors; i++) {
         const struct wv__mtensor *t = &mf.tensors[i];
         if (!wanted(opts, t->name))
@@ -478,10 +375,8 @@ out:
 int wv_repo_checkout(wv_repo *r, const char *ref,
                      const wv_checkout_opts *opts, wv_model **out)
 {
-    wv__repo_enter(r); /* after the pending asynchronous commits */
-    int rc = wv__repo_checkout_locked(r, ref, opts, out);
-    wv__repo_leave(r);
-    return rc;
+    /* after the pending asynchronous commits (async.c) */
+    return WV__REPO_LOCKED(r, wv__repo_checkout_locked(r, ref, opts, out));
 }
 
 /* ---- one tensor, chunk by chunk ------------------------------------------
@@ -542,12 +437,12 @@ static int visit_locked(wv_repo *r, const char *ref, const char *name,
              WV_NOMEM, "out of memory");
     p.cb = cb;
     p.cb_arg = arg;
-    outs = wv__calloc(p.n_slots, sizeof *outs);
+    outs = wv__calloc(p.pipe.n_slots, sizeof *outs);
     WV_CHECK(outs != NULL, WV_NOMEM, "out of memory");
-    for (; n_outs < p.n_slots; n_outs++)
+    for (; n_outs < p.pipe.n_slots; n_outs++)
         WV_CHECK((outs[n_outs] = wv__malloc(cs)) != NULL, WV_NOMEM,
                  "out of memory");
-    size_t cap = wv__chunk_bound(r, cs), reclaimed = 0;
+    size_t cap = wv__chunk_bound(r, cs);
     for (size_t i_job = 0; i_job < n_jobs; i_job++) {
         struct ojob *j = &p.jobs[i_job];
         uint64_t c = c0 + i_job;
@@ -556,12 +451,10 @@ static int visit_locked(wv_repo *r, const char *ref, const char *name,
                             ? t->nbytes - j->off
                             : mf.chunk_size);
         j->tensor = (size_t)(t - mf.tensors);
-        /* Slot k was last used by job i_job - n_slots: wait for every job
-         * up to that one (its callback returned). */
-        while (i_job >= p.n_slots && reclaimed <= i_job - p.n_slots)
-            opipe_wait(&p, reclaimed++);
-        j->stored = p.slot[i_job % p.n_slots];
-        j->out = outs[i_job % p.n_slots];
+        /* Slot k was last used by job i_job - n_slots: taken once every
+         * job up to that one is done (its callback returned). */
+        j->stored = wv__pipe_slot_take(&p.pipe, i_job);
+        j->out = outs[i_job % p.pipe.n_slots];
         rc = locate(r, t->chunks[c], j->n, cs, &j->l);
         if (rc == WV_OK && read_in_place(r, j->l))
             j->out = j->stored;
@@ -574,30 +467,14 @@ static int visit_locked(wv_repo *r, const char *ref, const char *name,
         if (rc == WV_OK)
             rc = read_stored(r, j->l, j->stored);
         if (rc != WV_OK) {
-            pthread_mutex_lock(&p.mu);
-            opipe_fail(&p, i_job, rc, err);
-            pthread_mutex_unlock(&p.mu);
-            wv__clearerr(err);
+            opipe_fail(&p, i_job, rc);
             rc = WV_OK;
             break;
         }
-        bool going = opipe_post(&p, i_job);
-        if (p.n_th == 0)
-            opipe_wait(&p, i_job);
-        if (!going)
+        if (!opipe_post(&p, i_job))
             break;
     }
-    for (size_t i = 0; i < p.posted; i++)
-        opipe_wait(&p, i);
-    pthread_mutex_lock(&p.mu);
-    bool failed = p.rc != WV_OK;
-    pthread_mutex_unlock(&p.mu);
-    if (failed) {
-        rc = p.rc;
-        wv__clearerr(err);
-        wv__seterr(err, rc, "%s (tensor '%.100s' of checkpoint %.12s)",
-                   p.err.msg[0] ? p.err.msg : wv_strerror(rc), t->name, id);
-    }
+    rc = opipe_finish(&p, &mf, id);
 out:
     if (piping)
         opipe_release(&p);
@@ -612,10 +489,8 @@ int wv_repo_visit_tensor(wv_repo *r, const char *ref, const char *name,
                          uint64_t offset, uint64_t len, wv_chunk_cb cb,
                          void *arg)
 {
-    wv__repo_enter(r);
-    int rc = visit_locked(r, ref, name, offset, len, cb, arg);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(
+        r, visit_locked(r, ref, name, offset, len, cb, arg));
 }
 
 struct range_copy {
@@ -674,8 +549,5 @@ out:
 int wv_repo_tensor_chunks(wv_repo *r, const char *ref, wv_tensor_chunks_cb cb,
                           void *arg)
 {
-    wv__repo_enter(r);
-    int rc = chunks_locked(r, ref, cb, arg);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, chunks_locked(r, ref, cb, arg));
 }

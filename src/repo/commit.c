@@ -26,6 +26,7 @@
  * identical packs get identical ids without hashing the data twice.
  */
 #include "core.h"
+#include "pipeline.h"
 #include "repo.h"
 #include "tensor.h"
 
@@ -78,7 +79,7 @@ struct packer {
     struct packbuf buf[2];
     int cur;
     /* Guards r->cidx while chunk workers look chunks up in it (NULL: no
-     * workers). Only this thread changes the table. */
+     * workers; struct chunker's). Only this thread changes the table. */
     pthread_mutex_t *cidx_mu;
     /* background writer */
     pthread_t th;
@@ -359,38 +360,26 @@ static void link_parent(wv_repo *r, const wv_model *m, const char *head,
 
 /* ---- the chunk workers --------------------------------------------------
  * SHA-256 runs at about 1.7 GB/s per core here, zstd and XChaCha20-
- * Poly1305 at about 0.3 and 1 GB/s: a commit is bound by them, so one
- * thread per core computes the ids, in order, and encodes (compresses,
- * seals) each chunk the index does not hold into one of n_slots buffers,
- * at most n_slots chunks ahead of the committing thread, which appends
- * the encoded chunks to the pack in order. A plain repository without
- * compression needs no encoding: its workers only hash, as far ahead as
- * they like, and its packs are written from the tensors themselves. */
-#define WV__MAX_WORKERS 8
+ * Poly1305 at about 0.3 and 1 GB/s: a commit is bound by them, so the
+ * ordered pipeline (pipeline.c: one thread per core) computes the ids, in
+ * order, and encodes (compresses, seals) each chunk the index does not
+ * hold into one of its ring slots, at most n_slots chunks ahead of the
+ * committing thread, which appends the encoded chunks to the pack in
+ * order. A plain repository without compression needs no encoding: its
+ * workers only hash, as far ahead as they like, and its packs are written
+ * from the tensors themselves. */
 #define WV__SLOT_BUDGET ((size_t)256 << 20) /* bytes of encode buffers */
-
 
 struct chunker {
     wv_repo *r;
     struct cjob *jobs;
-    unsigned char *done;
-    size_t n, next, consumed;
+    size_t n;
     bool encode;
-    unsigned char **slot;
-    size_t n_slots;
-    void **scratch; /* one per worker, [0] also for work done inline */
-    int n_scratch;
-    pthread_mutex_t mu; /* jobs, counters; and r->cidx while workers run */
-    pthread_cond_t cv;  /* a job done, or room in the window */
-    pthread_t th[WV__MAX_WORKERS];
-    struct cworker {
-        struct chunker *h;
-        int k;
-    } arg[WV__MAX_WORKERS];
-    int n_th;
-    bool stop;
-    int rc; /* first failure: WV_NOMEM */
-    uint64_t n_same; /* jobs found equal to the parent's chunk */
+    /* r->cidx while the workers look chunks up in it: only the committing
+     * thread changes the table. */
+    pthread_mutex_t cidx_mu;
+    uint64_t n_same; /* jobs found equal to the parent's chunk (atomic) */
+    struct wv__pipe pipe;
 };
 
 static int chunker_init(struct chunker *h, wv_repo *r, size_t n_jobs)
@@ -399,150 +388,65 @@ static int chunker_init(struct chunker *h, wv_repo *r, size_t n_jobs)
     h->r = r;
     h->encode = !stores_raw(r);
     h->jobs = wv__calloc(n_jobs + 1, sizeof *h->jobs);
-    h->done = wv__calloc(n_jobs + 1, 1);
-    if (!h->jobs || !h->done) {
-        wv__free(h->jobs);
-        wv__free(h->done);
+    if (!h->jobs)
         return WV_NOMEM;
-    }
-    pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
+    pthread_mutex_init(&h->cidx_mu, NULL);
     return WV_OK;
 }
 
-static void chunker_do(struct chunker *h, size_t i, void *scratch)
+/* The pipeline's work: hash job i (or find it equal to the parent's
+ * chunk) and encode it into its slot if the index does not hold it. */
+static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
+                      struct wv__err *err)
 {
+    struct chunker *h = ctx;
     struct cjob *j = &h->jobs[i];
     bool fresh = false;
-    int rc = WV_OK;
     bool same = j->prev && resident(j->prev, j->n) &&
                 memcmp(j->p, j->prev, j->n) == 0;
-    if (same)
+    if (same) {
         memcpy(j->id, j->prev_id, WV__ID_LEN); /* unchanged: no hashing */
-    else
-        rc = wv__chunk_id(h->r, j->p, j->n, j->id);
-    if (rc == WV_OK && h->encode) {
-        pthread_mutex_lock(&h->mu);
+        __atomic_fetch_add(&h->n_same, 1, __ATOMIC_RELAXED);
+    } else if (wv__chunk_id(h->r, j->p, j->n, j->id) != WV_OK) {
+        return wv__seterr(err, WV_NOMEM, "out of memory");
+    }
+    if (h->encode) {
+        pthread_mutex_lock(&h->cidx_mu);
         fresh = wv__cidx_get(&h->r->cidx, j->id) == NULL;
-        pthread_mutex_unlock(&h->mu);
+        pthread_mutex_unlock(&h->cidx_mu);
     }
     if (fresh)
         wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem,
-                         h->slot[i % h->n_slots], scratch, &j->stored,
+                         wv__pipe_slot(&h->pipe, i), w->ws, &j->stored,
                          &j->codec, &j->elem_out);
-    pthread_mutex_lock(&h->mu);
-    if (rc != WV_OK && h->rc == WV_OK)
-        h->rc = rc;
-    h->n_same += same;
-    h->done[i] = 1;
-    pthread_cond_broadcast(&h->cv);
-    pthread_mutex_unlock(&h->mu);
-}
-
-static void *chunker_main(void *arg)
-{
-    struct cworker *w = arg;
-    struct chunker *h = w->h;
-    pthread_mutex_lock(&h->mu);
-    while (!h->stop && h->next < h->n) {
-        if (h->encode && h->next >= h->consumed + h->n_slots) {
-            pthread_cond_wait(&h->cv, &h->mu);
-            continue;
-        }
-        size_t i = h->next++;
-        pthread_mutex_unlock(&h->mu);
-        chunker_do(h, i, h->n_scratch ? h->scratch[w->k] : NULL);
-        pthread_mutex_lock(&h->mu);
-    }
-    pthread_mutex_unlock(&h->mu);
-    return NULL;
-}
-
-/* Allocate the buffers and start the workers (none is fine: the jobs are
- * then done inline). */
-static int chunker_start(struct chunker *h, size_t cs)
-{
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int want = ncpu < 1 ? 1 : ncpu > WV__MAX_WORKERS ? WV__MAX_WORKERS
-                                                     : (int)ncpu;
-    if ((size_t)want > h->n)
-        want = h->n ? (int)h->n : 1;
-    if (h->encode) {
-        size_t cap = wv__chunk_bound(h->r, cs);
-        size_t slots = 2 * (size_t)want + 2;
-        if (slots > WV__SLOT_BUDGET / cap)
-            slots = WV__SLOT_BUDGET / cap;
-        if (slots < 1)
-            slots = 1;
-        h->slot = wv__calloc(slots, sizeof *h->slot);
-        h->scratch = wv__calloc((size_t)want, sizeof *h->scratch);
-        if (h->slot == NULL || h->scratch == NULL)
-            return WV_NOMEM;
-        for (size_t i = 0; i < slots; i++) {
-            if ((h->slot[i] = wv__malloc(cap)) == NULL)
-                return WV_NOMEM;
-            h->n_slots++;
-        }
-        for (int i = 0; i < want; i++) {
-            if ((h->scratch[i] = wv__malloc(cs)) == NULL)
-                return WV_NOMEM;
-            h->n_scratch++;
-        }
-    }
-    for (int i = 0; i < want && h->n; i++) {
-        h->arg[i] = (struct cworker){h, i};
-        if (pthread_create(&h->th[h->n_th], NULL, chunker_main,
-                           &h->arg[i]) != 0)
-            break;
-        h->n_th++;
-    }
     return WV_OK;
 }
 
-/* Wait until job i is done (or do it here if no worker could start). */
-static int chunker_wait(struct chunker *h, size_t i)
+/* Start the workers over every job (none is fine: the jobs are then done
+ * inline as they are waited for). */
+static int chunker_start(struct chunker *h, size_t cs)
 {
-    pthread_mutex_lock(&h->mu);
-    if (h->n_th == 0 && !h->done[i]) {
-        h->next = i + 1;
-        pthread_mutex_unlock(&h->mu);
-        chunker_do(h, i, h->n_scratch ? h->scratch[0] : NULL);
-        pthread_mutex_lock(&h->mu);
-    }
-    while (!h->done[i])
-        pthread_cond_wait(&h->cv, &h->mu);
-    int rc = h->rc;
-    pthread_mutex_unlock(&h->mu);
+    struct wv__pipe_cfg cfg = {
+        .work = chunk_work,
+        .ctx = h,
+        .n = h->n,
+        .slot_size = h->encode ? wv__chunk_bound(h->r, cs) : 0,
+        .slot_budget = WV__SLOT_BUDGET,
+        .ws_size = h->encode ? cs : 0,
+        .min_threaded = 1,
+        .windowed = true,
+    };
+    int rc = wv__pipe_start(&h->pipe, &cfg);
+    if (rc == WV_OK)
+        wv__pipe_post(&h->pipe, h->n);
     return rc;
-}
-
-/* Job i is consumed: its slot may take another chunk. */
-static void chunker_consumed(struct chunker *h, size_t i)
-{
-    pthread_mutex_lock(&h->mu);
-    h->consumed = i + 1;
-    pthread_cond_broadcast(&h->cv);
-    pthread_mutex_unlock(&h->mu);
 }
 
 static void chunker_release(struct chunker *h)
 {
-    pthread_mutex_lock(&h->mu);
-    h->stop = true;
-    pthread_cond_broadcast(&h->cv);
-    pthread_mutex_unlock(&h->mu);
-    for (int i = 0; i < h->n_th; i++)
-        pthread_join(h->th[i], NULL);
-    pthread_mutex_destroy(&h->mu);
-    pthread_cond_destroy(&h->cv);
-    for (size_t i = 0; i < h->n_slots; i++)
-        wv__free(h->slot[i]);
-    for (int i = 0; i < h->n_scratch; i++)
-        wv__free(h->scratch[i]);
-    wv__free(h->slot);
-    wv__free(h->scratch);
+    wv__pipe_release(&h->pipe);
+    pthread_mutex_destroy(&h->cidx_mu);
     wv__free(h->jobs);
-    wv__free(h->done);
     memset(h, 0, sizeof *h);
 }
 
@@ -650,7 +554,7 @@ static int pack_placed(struct packer *pk, struct wv__chunk_loc *l,
 /* Encode one chunk (already hashed) into the current pack. */
 static int pack_chunk(struct packer *pk, const unsigned char id[32],
                       const unsigned char *data, size_t n, unsigned elem,
-                      void *scratch, struct wv__err *err)
+                      struct wv__codec_ws *ws, struct wv__err *err)
 {
     struct wv__chunk_loc *l = pack_entry(pk, err);
     if (l == NULL)
@@ -666,7 +570,7 @@ static int pack_chunk(struct packer *pk, const unsigned char id[32],
         l->elem = 0;
         rc = pack_piece(b, data, n);
     } else {
-        wv__chunk_encode(pk->r, id, data, n, elem, b->p + b->used, scratch,
+        wv__chunk_encode(pk->r, id, data, n, elem, b->p + b->used, ws,
                          &stored, &l->codec, &l->elem);
         rc = pack_piece(b, b->p + b->used, stored);
         b->used += stored;
@@ -836,7 +740,8 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
     size_t *tfirst = NULL;
     bool packing = false, chunking = false;
     struct wv__manifest mf;
-    unsigned char *scratch = NULL, *sk = NULL;
+    struct wv__codec_ws *ws = NULL; /* for chunks encoded on this thread */
+    unsigned char *sk = NULL;
     char head[65] = "", refkey[160], tnow[32], hex[65] = "", prev[65] = "";
     char head_raw[WV__REF_RAW_MAX] = "", desired[WV__REF_RAW_MAX];
 
@@ -905,8 +810,8 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
      * deduplicates and packs them as they come. */
     packing = true; /* released even if its init fails halfway */
     WV_TRY(packer_init(&pk, r, err));
-    scratch = wv__malloc((size_t)r->cfg.chunk_size);
-    WV_CHECK(scratch != NULL, WV_NOMEM, "out of memory");
+    WV_CHECK(wv__codec_ws_new((size_t)r->cfg.chunk_size, &ws) == WV_OK,
+             WV_NOMEM, "out of memory");
     size_t cs = (size_t)r->cfg.chunk_size, n_jobs = 0;
     for (size_t i = 0; i < m->n_tensors; i++)
         n_jobs += (m->tensors[i].nbytes + cs - 1) / cs;
@@ -944,7 +849,7 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
     }
     link_parent(r, m, head, tfirst, hs.jobs, &pm);
     WV_CHECK(chunker_start(&hs, cs) == WV_OK, WV_NOMEM, "out of memory");
-    pk.cidx_mu = &hs.mu;
+    pk.cidx_mu = &hs.cidx_mu;
     /* progress: bytes of tensor data chunked and stored, of all */
     bool has_progress = opts->struct_size >=
                             offsetof(wv_commit_opts, progress_arg) +
@@ -955,22 +860,22 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
         p_total += m->tensors[i].nbytes;
     for (size_t i = 0; i < hs.n; i++) {
         const struct cjob *j = &hs.jobs[i];
-        WV_CHECK(chunker_wait(&hs, i) == WV_OK, WV_NOMEM, "out of memory");
+        WV_CHECK(wv__pipe_wait(&hs.pipe, i) == WV_OK, WV_NOMEM,
+                 "out of memory");
         /* Only this thread changes the table: no lock to read it. */
         if (wv__cidx_get(&r->cidx, j->id) == NULL) {
             if (j->stored)
-                WV_TRY(pack_encoded(&pk, j, hs.slot[i % hs.n_slots], err));
+                WV_TRY(pack_encoded(&pk, j, wv__pipe_slot(&hs.pipe, i), err));
             else
-                WV_TRY(pack_chunk(&pk, j->id, j->p, j->n, j->elem, scratch,
-                                  err));
+                WV_TRY(pack_chunk(&pk, j->id, j->p, j->n, j->elem, ws, err));
         } /* else stored already: never written again */
-        chunker_consumed(&hs, i);
+        wv__pipe_consumed(&hs.pipe, i);
         if (has_progress) {
             p_done += j->n;
             opts->progress(opts->progress_arg, p_done, p_total);
         }
     }
-    r->n_same_as_parent = hs.n_same;
+    r->n_same_as_parent = __atomic_load_n(&hs.n_same, __ATOMIC_RELAXED);
     WV_TRY(flush_pack(&pk, err));
     writer_wait(&pk);
     if (pk.wrc != WV_OK)
@@ -1019,7 +924,7 @@ out:
     pk.cidx_mu = NULL;
     if (packing)
         packer_release(&pk);
-    wv__free(scratch);
+    wv__codec_ws_free(ws);
     wv__sig_key_free(sk);
     wv__manifest_release(&mf);
     wv__repo_unlock(r);
@@ -1037,8 +942,7 @@ int wv_repo_commit(wv_repo *r, const wv_model *m, const char *branch,
 {
     if (m != NULL && m->index_only)
         return WV_MISUSE; /* loaded with WV_LOAD_INDEX: no data */
-    wv__repo_enter(r); /* after the pending asynchronous commits */
-    int rc = wv__repo_commit_locked(r, m, branch, opts, out_id);
-    wv__repo_leave(r);
-    return rc;
+    /* after the pending asynchronous commits (async.c) */
+    return WV__REPO_LOCKED(
+        r, wv__repo_commit_locked(r, m, branch, opts, out_id));
 }

@@ -13,7 +13,8 @@
  *
  * gc, under the exclusive lock (no commit can be running: a commit takes
  * its shared lock and then lists the locks, gc takes its exclusive lock and
- * then lists; whichever comes second sees the other and backs off):
+ * then lists; whichever comes second sees the other and backs off), one
+ * gc_* function per step, run in order by repo_gc_locked:
  *   1. mark: every chunk referenced by any manifest is live. A manifest or
  *      index object that cannot be read stops gc before anything changes,
  *      since what it references would otherwise be taken for garbage;
@@ -533,7 +534,7 @@ static int newpack_flush(wv_repo *r, struct newpack *np,
 static int repack_chunk(wv_repo *r, struct newpack *np,
                         struct wv__chunk_loc *chosen, size_t ci,
                         unsigned char **raw, size_t *raw_cap,
-                        unsigned char **scr)
+                        struct wv__codec_ws **ws)
 {
     struct wv__chunk_loc *l = &chosen[ci];
     char key[96], hex[65];
@@ -565,14 +566,11 @@ static int repack_chunk(wv_repo *r, struct newpack *np,
         np->cap = np->len + stored;
     }
     if (*raw_cap < rawn) {
-        void *a = wv__realloc(*raw, rawn), *b = NULL;
+        void *a = wv__realloc(*raw, rawn);
         if (a)
             *raw = a;
-        if (a)
-            b = wv__realloc(*scr, rawn);
-        if (b)
-            *scr = b;
-        if (a == NULL || b == NULL)
+        if (a == NULL || (*ws ? wv__codec_ws_reserve(*ws, rawn)
+                              : wv__codec_ws_new(rawn, ws)) != WV_OK)
             return wv__seterr(&r->err, WV_NOMEM, "out of memory");
         *raw_cap = rawn;
     }
@@ -605,7 +603,7 @@ static int repack_chunk(wv_repo *r, struct newpack *np,
     rc = wv__chunk_open(r, l, src,
                         r->crypt == NULL && l->codec == WV__CODEC_NONE ? dst
                                                                        : *raw,
-                        rawn, *scr, true, &e);
+                        rawn, *ws, true, &e);
     if (rc == WV_NOMEM)
         return wv__seterr(&r->err, rc, "out of memory");
     if (rc != WV_OK) {
@@ -671,46 +669,56 @@ static bool obj_listed(const struct wv__objlist *l, const char *key)
     return false;
 }
 
-static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats)
-{
-    static const wv_gc_opts defaults = WV_GC_OPTS_INIT;
-    struct wv__err *err = &r->err;
-    int rc = WV_OK;
+/* ---- gc, phase by phase (the numbers of the opening comment) ------------
+ * The phases share one struct gc; each frees what only it uses, and
+ * gc_release frees the rest. A phase returns its status, with the message
+ * in r->err; the first failure stops gc (nothing after it runs). */
+struct gc {
+    wv_repo *r;
+    const wv_gc_opts *opts;
     wv_gc_stats st;
-    char **mkeys = NULL, **lk_before = NULL, **lk_after = NULL;
-    size_t n_mkeys = 0, n_before = 0, n_after = 0, n_packs = 0;
-    struct wv__objlist ik = {0}, pk = {0};
-    struct wv__chunk_index live = {0}, picked = {0};
-    struct locvec entries = {0}, chosen = {0};
-    struct gpack *packs = NULL;
-    struct wv__manifest mf;
-    struct newpack np;
-    struct wv__buf ib = {0};
-    unsigned char *raw = NULL, *scr = NULL, *lockbuf = NULL;
-    size_t raw_cap = 0, lock_len;
-    char ikey[96] = "", hex[65];
+    struct wv__objlist ik;        /* the index objects (2, 5, 7) */
+    struct wv__chunk_index live;  /* chunks some manifest names (1) */
+    struct locvec entries;        /* every index entry (2) */
+    struct locvec chosen;         /* one location per live chunk (2b) */
+    struct gpack *packs;          /* sorted by id (2), with fates (3) */
+    size_t n_packs;
+    struct newpack np;            /* the repack's packs (4) */
+    struct wv__buf ib;            /* the consolidated index (5) */
+    char ikey[96];                /* its key */
+    bool index_same;  /* it is the only index already */
+    bool index_empty; /* no live chunk: no index at all */
+};
 
-    memset(&st, 0, sizeof st);
-    memset(&mf, 0, sizeof mf);
-    memset(&np, 0, sizeof np);
-    wv__clearerr(err);
-    if (opts == NULL)
-        opts = &defaults;
-    WV_CHECK(opts->struct_size >= sizeof(wv_gc_opts), WV_MISUSE,
-             "gc options from an incompatible header");
-    WV_CHECK(opts->repack_percent >= 0 && opts->repack_percent <= 100,
-             WV_MISUSE, "gc: repack_percent must be 0..100");
-    WV_CHECK(opts->tmp_age >= 0, WV_MISUSE,
-             "gc: tmp_age must be 0 or more seconds");
-
+/* Take the exclusive lock, counting the stale locks it removed. */
+static int gc_lock(struct gc *g)
+{
+    wv_repo *r = g->r;
+    char **lk_before = NULL, **lk_after = NULL;
+    size_t n_before = 0, n_after = 0;
+    int rc = WV_OK;
     WV_TRY(wv__repo_list(r, "locks/", &lk_before, &n_before));
     WV_TRY(wv__repo_lock(r, true));
     WV_TRY(wv__repo_list(r, "locks/", &lk_after, &n_after));
     for (size_t i = 0; i < n_before; i++)
         if (!key_listed(lk_after, n_after, lk_before[i]))
-            st.locks_removed++;
+            g->st.locks_removed++;
+out:
+    wv__repo_list_free(lk_before, n_before);
+    wv__repo_list_free(lk_after, n_after);
+    return rc;
+}
 
-    /* 1. Mark. */
+/* 1. Mark: every chunk a manifest names is live. */
+static int gc_mark(struct gc *g)
+{
+    wv_repo *r = g->r;
+    struct wv__err *err = &r->err;
+    char **mkeys = NULL;
+    size_t n_mkeys = 0;
+    struct wv__manifest mf;
+    int rc = WV_OK;
+    memset(&mf, 0, sizeof mf);
     WV_TRY(wv__repo_list(r, "manifests/", &mkeys, &n_mkeys));
     for (size_t i = 0; i < n_mkeys; i++) {
         const char *h = wv__manifest_key_hex(mkeys[i]);
@@ -730,7 +738,7 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
                             "verify'",
                      msg);
         }
-        st.checkpoints++;
+        g->st.checkpoints++;
         for (size_t t = 0; t < mf.n_tensors; t++) {
             const struct wv__mtensor *mt = &mf.tensors[t];
             for (size_t c = 0; c < mt->n_chunks; c++) {
@@ -738,34 +746,45 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
                 memset(&l, 0, sizeof l);
                 memcpy(l.id, mt->chunks[c], 32);
                 l.stored_len = 1; /* occupied */
-                WV_CHECK(wv__cidx_put(&live, &l) == WV_OK, WV_NOMEM,
+                WV_CHECK(wv__cidx_put(&g->live, &l) == WV_OK, WV_NOMEM,
                          "out of memory");
             }
         }
         wv__manifest_release(&mf);
     }
-    st.live_chunks = live.n;
+    g->st.live_chunks = g->live.n;
+out:
+    wv__manifest_release(&mf);
+    wv__repo_list_free(mkeys, n_mkeys);
+    return rc;
+}
 
-    /* 2. Every index entry, then the packs. */
-    WV_TRY(wv__repo_list_sized(r, "index/", &ik));
-    for (size_t i = 0; i < ik.n; i++) {
+/* 2. Every index entry, then the packs. */
+static int gc_read_indexes(struct gc *g)
+{
+    wv_repo *r = g->r;
+    struct wv__err *err = &r->err;
+    struct wv__objlist pk = {0};
+    int rc = WV_OK;
+    WV_TRY(wv__repo_list_sized(r, "index/", &g->ik));
+    for (size_t i = 0; i < g->ik.n; i++) {
+        const struct wv__obj *o = &g->ik.v[i];
         unsigned char *text = NULL;
         size_t len;
         char what[200];
-        st.bytes_before += ik.v[i].size;
+        g->st.bytes_before += o->size;
         /* Checked against its name (and unsealed, if encrypted). */
-        if (strncmp(ik.v[i].key, "index/", 6) == 0 &&
-            strlen(ik.v[i].key) == 6 + 64)
-            rc = wv__object_get(r, "index", ik.v[i].key, ik.v[i].key + 6,
+        if (strncmp(o->key, "index/", 6) == 0 && strlen(o->key) == 6 + 64)
+            rc = wv__object_get(r, "index", o->key, o->key + 6,
                                 WV__MAX_JSON, &text, &len);
         else
             rc = wv__seterr(err, WV_CORRUPT_CHECKSUM,
                             "%s: %s is damaged (its content does not hash "
                             "to its name)",
-                            r->uri, ik.v[i].key);
+                            r->uri, o->key);
         if (rc == WV_OK) {
-            struct gidx_ctx c = {&entries, err};
-            snprintf(what, sizeof what, "%s: %s", r->uri, ik.v[i].key);
+            struct gidx_ctx c = {&g->entries, err};
+            snprintf(what, sizeof what, "%s: %s", r->uri, o->key);
             rc = wv__index_parse((const char *)text, len, what, gc_index_cb,
                                  &c, err);
         }
@@ -780,199 +799,295 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
         }
     }
     WV_TRY(wv__repo_list_sized(r, "packs/", &pk));
-    packs = wv__calloc(pk.n ? pk.n : 1, sizeof *packs);
-    WV_CHECK(packs != NULL, WV_NOMEM, "out of memory");
+    g->packs = wv__calloc(pk.n ? pk.n : 1, sizeof *g->packs);
+    WV_CHECK(g->packs != NULL, WV_NOMEM, "out of memory");
     for (size_t i = 0; i < pk.n; i++) {
-        if (wv__pack_key_id(pk.v[i].key, packs[n_packs].id) != 0)
+        struct gpack *p = &g->packs[g->n_packs];
+        if (wv__pack_key_id(pk.v[i].key, p->id) != 0)
             continue; /* not a pack: left alone */
-        packs[n_packs].size = pk.v[i].size;
-        st.bytes_before += pk.v[i].size;
-        n_packs++;
+        p->size = pk.v[i].size;
+        g->st.bytes_before += pk.v[i].size;
+        g->n_packs++;
     }
-    st.packs = n_packs;
-    if (n_packs)
-        qsort(packs, n_packs, sizeof *packs, cmp_pack);
+    g->st.packs = g->n_packs;
+    if (g->n_packs)
+        qsort(g->packs, g->n_packs, sizeof *g->packs, cmp_pack);
+out:
+    wv__objlist_release(&pk);
+    return rc;
+}
 
-    /* 2b. One location per live chunk. */
-    if (entries.n)
-        qsort(entries.v, entries.n, sizeof *entries.v, cmp_loc_id);
-    for (size_t i = 0; i < entries.n; i++) {
-        const struct wv__chunk_loc *l = &entries.v[i];
+/* 2b. One location per live chunk, among the entries whose pack exists. */
+static int gc_choose(struct gc *g)
+{
+    struct wv__err *err = &g->r->err;
+    struct wv__chunk_index picked = {0};
+    int rc = WV_OK;
+    if (g->entries.n)
+        qsort(g->entries.v, g->entries.n, sizeof *g->entries.v, cmp_loc_id);
+    for (size_t i = 0; i < g->entries.n; i++) {
+        const struct wv__chunk_loc *l = &g->entries.v[i];
         struct gpack *p;
-        if (wv__cidx_get(&live, l->id) == NULL ||
+        if (wv__cidx_get(&g->live, l->id) == NULL ||
             wv__cidx_get(&picked, l->id) != NULL)
             continue;
-        p = find_pack(packs, n_packs, l->pack);
+        p = find_pack(g->packs, g->n_packs, l->pack);
         if (p == NULL || l->off < 8 || l->stored_len > p->size ||
             l->off > p->size - l->stored_len)
             continue;
         WV_CHECK(wv__cidx_put(&picked, l) == WV_OK &&
-                     locvec_add(&chosen, l) == WV_OK,
+                     locvec_add(&g->chosen, l) == WV_OK,
                  WV_NOMEM, "out of memory");
         p->live += l->stored_len;
         p->n_live++;
     }
-    st.missing_chunks = live.n - picked.n;
+    g->st.missing_chunks = g->live.n - picked.n;
+out:
+    wv__cidx_release(&picked);
+    return rc;
+}
 
-    /* 3. Fates. */
-    for (size_t i = 0; i < n_packs; i++) {
-        struct gpack *p = &packs[i];
+/* 3. Fates: delete, repack or keep each pack. */
+static void gc_fates(struct gc *g)
+{
+    for (size_t i = 0; i < g->n_packs; i++) {
+        struct gpack *p = &g->packs[i];
         uint64_t need = 8 + p->live +
-                        wv__pack_tail_len(r, (uint32_t)p->n_live);
+                        wv__pack_tail_len(g->r, (uint32_t)p->n_live);
         uint64_t dead = p->size > need ? p->size - need : 0;
         if (p->n_live == 0)
             p->fate = FATE_DELETE;
-        else if (dead * 100 > (uint64_t)opts->repack_percent * p->size)
+        else if (dead * 100 > (uint64_t)g->opts->repack_percent * p->size)
             p->fate = FATE_REPACK;
         else
             p->fate = FATE_KEEP;
         if (p->fate == FATE_DELETE)
-            st.packs_deleted++;
+            g->st.packs_deleted++;
         else if (p->fate == FATE_REPACK)
-            st.packs_repacked++;
+            g->st.packs_repacked++;
     }
+}
 
-    /* 4. Repack, in place order, one pack buffer at a time. */
-    if (chosen.n)
-        qsort(chosen.v, chosen.n, sizeof *chosen.v, cmp_loc_place);
-    if (!opts->dry_run && st.packs_repacked) {
-        np.cap = (size_t)r->cfg.pack_size + 8;
-        np.p = wv__malloc(np.cap);
-        WV_CHECK(np.p != NULL, WV_NOMEM, "out of memory");
-        for (size_t i = 0; i < chosen.n; i++) {
-            struct gpack *p = find_pack(packs, n_packs, chosen.v[i].pack);
-            if (p->fate != FATE_REPACK)
-                continue;
-            if (np.len > 8 &&
-                np.len + chosen.v[i].stored_len > r->cfg.pack_size)
-                WV_TRY(newpack_flush(r, &np, chosen.v));
-            WV_TRY(repack_chunk(r, &np, chosen.v, i, &raw, &raw_cap,
-                                &scr));
-        }
-        WV_TRY(newpack_flush(r, &np, chosen.v));
-        st.packs_written = np.written.n;
-        qsort(chosen.v, chosen.n, sizeof *chosen.v, cmp_loc_place);
+/* 4. Repack, in place order, one pack buffer at a time. */
+static int gc_repack(struct gc *g)
+{
+    wv_repo *r = g->r;
+    struct wv__err *err = &r->err;
+    struct newpack *np = &g->np;
+    unsigned char *raw = NULL;
+    size_t raw_cap = 0;
+    struct wv__codec_ws *ws = NULL;
+    int rc = WV_OK;
+    if (g->chosen.n)
+        qsort(g->chosen.v, g->chosen.n, sizeof *g->chosen.v, cmp_loc_place);
+    if (g->opts->dry_run || g->st.packs_repacked == 0)
+        return WV_OK;
+    np->cap = (size_t)r->cfg.pack_size + 8;
+    np->p = wv__malloc(np->cap);
+    WV_CHECK(np->p != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < g->chosen.n; i++) {
+        struct gpack *p = find_pack(g->packs, g->n_packs,
+                                    g->chosen.v[i].pack);
+        if (p->fate != FATE_REPACK)
+            continue;
+        if (np->len > 8 &&
+            np->len + g->chosen.v[i].stored_len > r->cfg.pack_size)
+            WV_TRY(newpack_flush(r, np, g->chosen.v));
+        WV_TRY(repack_chunk(r, np, g->chosen.v, i, &raw, &raw_cap, &ws));
     }
+    WV_TRY(newpack_flush(r, np, g->chosen.v));
+    g->st.packs_written = np->written.n;
+    qsort(g->chosen.v, g->chosen.n, sizeof *g->chosen.v, cmp_loc_place);
+out:
+    wv__free(raw);
+    wv__codec_ws_free(ws);
+    return rc;
+}
 
-    /* 5. The consolidated index. */
-    WV_CHECK(encode_index(&chosen, &ib) == WV_OK, WV_NOMEM,
+/* 5. The consolidated index (not written on a dry run), and the sizes
+ * after (estimated for a dry run: a repacked pack shrinks to its live
+ * chunks and their trailer entries). */
+static int gc_write_index(struct gc *g)
+{
+    wv_repo *r = g->r;
+    struct wv__err *err = &r->err;
+    wv_gc_stats *st = &g->st;
+    char hex[65];
+    int rc = WV_OK;
+    WV_CHECK(encode_index(&g->chosen, &g->ib) == WV_OK, WV_NOMEM,
              "out of memory");
-    WV_CHECK(wv__object_name(r, "index", ib.p, ib.len, hex) == WV_OK,
+    WV_CHECK(wv__object_name(r, "index", g->ib.p, g->ib.len, hex) == WV_OK,
              WV_NOMEM, "out of memory");
-    snprintf(ikey, sizeof ikey, "index/%s", hex);
-    bool index_same = ik.n == 1 && strcmp(ik.v[0].key, ikey) == 0;
-    bool index_empty = chosen.n == 0;
-    if (!index_same && !index_empty) {
-        st.indexes_written = 1;
-        if (!opts->dry_run)
-            WV_TRY(wv__object_put(r, "index", ikey, ib.p, ib.len,
+    snprintf(g->ikey, sizeof g->ikey, "index/%s", hex);
+    g->index_same = g->ik.n == 1 && strcmp(g->ik.v[0].key, g->ikey) == 0;
+    g->index_empty = g->chosen.n == 0;
+    if (!g->index_same && !g->index_empty) {
+        st->indexes_written = 1;
+        if (!g->opts->dry_run)
+            WV_TRY(wv__object_put(r, "index", g->ikey, g->ib.p, g->ib.len,
                                   WV_PUT_IF_ABSENT | WV_PUT_NOSYNC));
     }
-    if (!index_same)
-        st.indexes_deleted = ik.n - (obj_listed(&ik, ikey) && !index_empty);
+    if (!g->index_same)
+        st->indexes_deleted =
+            g->ik.n - (obj_listed(&g->ik, g->ikey) && !g->index_empty);
 
-    /* Sizes after (estimated for a dry run: a repacked pack shrinks to
-     * its live chunks and their trailer entries). */
-    for (size_t i = 0; i < n_packs; i++) {
-        const struct gpack *p = &packs[i];
+    for (size_t i = 0; i < g->n_packs; i++) {
+        const struct gpack *p = &g->packs[i];
         if (p->fate == FATE_KEEP)
-            st.bytes_after += p->size;
-        else if (p->fate == FATE_REPACK && opts->dry_run)
-            st.bytes_after +=
+            st->bytes_after += p->size;
+        else if (p->fate == FATE_REPACK && g->opts->dry_run)
+            st->bytes_after +=
                 8 + p->live + wv__pack_tail_len(r, (uint32_t)p->n_live);
     }
-    if (!opts->dry_run) {
-        for (size_t i = 0; i < np.written.n; i++)
-            if (find_pack(packs, n_packs, np.written.v[i].pack) == NULL)
-                st.bytes_after += np.written.v[i].stored_len;
+    if (!g->opts->dry_run) {
+        for (size_t i = 0; i < g->np.written.n; i++)
+            if (find_pack(g->packs, g->n_packs, g->np.written.v[i].pack) ==
+                NULL)
+                st->bytes_after += g->np.written.v[i].stored_len;
     }
-    if (index_same)
-        st.bytes_after += ik.v[0].size;
-    else if (!index_empty)
-        st.bytes_after += ib.len;
-    st.bytes_freed = st.bytes_before > st.bytes_after
-                         ? st.bytes_before - st.bytes_after
-                         : 0;
-    if (opts->dry_run)
-        goto out;
-    WV_TRY(wv__store_control(r->store, WV_STORE_SYNC, NULL));
+    if (g->index_same)
+        st->bytes_after += g->ik.v[0].size;
+    else if (!g->index_empty)
+        st->bytes_after += g->ib.len;
+    st->bytes_freed = st->bytes_before > st->bytes_after
+                          ? st->bytes_before - st->bytes_after
+                          : 0;
+out:
+    return rc;
+}
 
-    /* 6. Still ours? A lock broken as stale means a commit may be running
-     * on the belief that no gc is: delete nothing. */
-    rc = wv__store_get_all(r->store, r->lock_key, 4096, &lockbuf,
-                           &lock_len);
+/* 6. Still ours? A lock broken as stale means a commit may be running
+ * on the belief that no gc is: delete nothing. */
+static int gc_check_lock(struct gc *g)
+{
+    wv_repo *r = g->r;
+    struct wv__err *err = &r->err;
+    unsigned char *lockbuf = NULL;
+    size_t lock_len;
+    int rc = wv__store_get_all(r->store, r->lock_key, 4096, &lockbuf,
+                               &lock_len);
     if (rc == WV_NOTFOUND) {
         wv__clearerr(err);
         WV_CHECK(0, WV_CONFLICT, "%s: gc lost its lock %s (another process "
                                  "took it for stale); nothing was deleted",
                  r->uri, r->lock_key);
     }
-    WV_TRY(rc);
+out:
+    wv__free(lockbuf);
+    return rc;
+}
 
-    /* 7. Old index objects. */
-    for (size_t i = 0; !index_same && i < ik.n; i++) {
-        if (!index_empty && strcmp(ik.v[i].key, ikey) == 0)
-            continue;
-        rc = wv__store_del(r->store, ik.v[i].key);
-        if (rc == WV_NOTFOUND) {
-            wv__clearerr(err);
-            rc = WV_OK;
-        }
-        WV_TRY(rc);
-    }
-    /* 8. Dead and repacked packs (never one the repack just wrote, should
-     * it have come out identical). */
-    for (size_t i = 0; i < n_packs; i++) {
-        char key[96];
-        bool rewritten = false;
-        if (packs[i].fate == FATE_KEEP)
-            continue;
-        for (size_t k = 0; k < np.written.n && !rewritten; k++)
-            rewritten = memcmp(np.written.v[k].pack, packs[i].id, 32) == 0;
-        if (rewritten)
-            continue;
-        wv__pack_key(packs[i].id, key);
-        rc = wv__store_del(r->store, key);
-        if (rc == WV_NOTFOUND) {
-            wv__clearerr(err);
-            rc = WV_OK;
-        }
-        WV_TRY(rc);
-    }
-    /* 9. Leftovers of killed writers the store keeps out of listings
-     * (local temporary files), once they are surely abandoned. */
-    struct wv__store_sweep sw = {opts->tmp_age, 0};
-    rc = wv__store_control(r->store, WV_STORE_SWEEP, &sw);
-    st.tmp_removed = sw.removed;
+/* Delete key; already gone is fine. */
+static int gc_del(wv_repo *r, const char *key)
+{
+    int rc = wv__store_del(r->store, key);
     if (rc == WV_NOTFOUND) {
-        wv__clearerr(err);
+        wv__clearerr(&r->err);
         rc = WV_OK;
     }
+    return rc;
+}
+
+/* 7. Old index objects. */
+static int gc_delete_indexes(struct gc *g)
+{
+    int rc = WV_OK;
+    for (size_t i = 0; !g->index_same && i < g->ik.n && rc == WV_OK; i++) {
+        if (!g->index_empty && strcmp(g->ik.v[i].key, g->ikey) == 0)
+            continue;
+        rc = gc_del(g->r, g->ik.v[i].key);
+    }
+    return rc;
+}
+
+/* 8. Dead and repacked packs (never one the repack just wrote, should it
+ * have come out identical). */
+static int gc_delete_packs(struct gc *g)
+{
+    int rc = WV_OK;
+    for (size_t i = 0; i < g->n_packs && rc == WV_OK; i++) {
+        char key[96];
+        bool rewritten = false;
+        if (g->packs[i].fate == FATE_KEEP)
+            continue;
+        for (size_t k = 0; k < g->np.written.n && !rewritten; k++)
+            rewritten =
+                memcmp(g->np.written.v[k].pack, g->packs[i].id, 32) == 0;
+        if (rewritten)
+            continue;
+        wv__pack_key(g->packs[i].id, key);
+        rc = gc_del(g->r, key);
+    }
+    return rc;
+}
+
+/* 9. Leftovers of killed writers the store keeps out of listings (local
+ * temporary files), once they are surely abandoned. */
+static int gc_sweep(struct gc *g)
+{
+    struct wv__store_sweep sw = {g->opts->tmp_age, 0};
+    int rc = wv__store_control(g->r->store, WV_STORE_SWEEP, &sw);
+    g->st.tmp_removed = sw.removed;
+    if (rc == WV_NOTFOUND) {
+        wv__clearerr(&g->r->err);
+        rc = WV_OK;
+    }
+    return rc;
+}
+
+static void gc_release(struct gc *g)
+{
+    wv__objlist_release(&g->ik);
+    wv__cidx_release(&g->live);
+    wv__free(g->entries.v);
+    wv__free(g->chosen.v);
+    wv__free(g->packs);
+    wv__free(g->np.p);
+    wv__free(g->np.members);
+    wv__free(g->np.written.v);
+    wv__free(g->np.tmp);
+    wv__buf_release(&g->ib);
+}
+
+static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats)
+{
+    static const wv_gc_opts defaults = WV_GC_OPTS_INIT;
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    struct gc g;
+
+    memset(&g, 0, sizeof g);
+    g.r = r;
+    g.opts = opts ? opts : &defaults;
+    wv__clearerr(err);
+    WV_CHECK(g.opts->struct_size >= sizeof(wv_gc_opts), WV_MISUSE,
+             "gc options from an incompatible header");
+    WV_CHECK(g.opts->repack_percent >= 0 && g.opts->repack_percent <= 100,
+             WV_MISUSE, "gc: repack_percent must be 0..100");
+    WV_CHECK(g.opts->tmp_age >= 0, WV_MISUSE,
+             "gc: tmp_age must be 0 or more seconds");
+
+    WV_TRY(gc_lock(&g));
+    WV_TRY(gc_mark(&g));          /* 1 */
+    WV_TRY(gc_read_indexes(&g));  /* 2 */
+    WV_TRY(gc_choose(&g));        /* 2b */
+    gc_fates(&g);                 /* 3 */
+    WV_TRY(gc_repack(&g));        /* 4 */
+    WV_TRY(gc_write_index(&g));   /* 5 */
+    if (g.opts->dry_run)
+        goto out;
+    WV_TRY(wv__store_control(r->store, WV_STORE_SYNC, NULL));
+    WV_TRY(gc_check_lock(&g));    /* 6 */
+    WV_TRY(gc_delete_indexes(&g)); /* 7 */
+    WV_TRY(gc_delete_packs(&g));  /* 8 */
+    WV_TRY(gc_sweep(&g));         /* 9 */
 out:
-    wv__manifest_release(&mf);
-    wv__repo_list_free(mkeys, n_mkeys);
-    wv__repo_list_free(lk_before, n_before);
-    wv__repo_list_free(lk_after, n_after);
-    wv__objlist_release(&ik);
-    wv__objlist_release(&pk);
-    wv__cidx_release(&live);
-    wv__cidx_release(&picked);
-    wv__free(entries.v);
-    wv__free(chosen.v);
-    wv__free(packs);
-    wv__free(np.p);
-    wv__free(np.members);
-    wv__free(np.written.v);
-    wv__free(np.tmp);
-    wv__buf_release(&ib);
-    wv__free(raw);
-    wv__free(scr);
-    wv__free(lockbuf);
+    gc_release(&g);
     wv__repo_unlock(r);
     if (stats) {
         if (rc != WV_OK)
-            memset(&st, 0, sizeof st);
-        *stats = st;
+            memset(&g.st, 0, sizeof g.st);
+        *stats = g.st;
     }
     return rc;
 }
@@ -982,18 +1097,12 @@ out:
 int wv_repo_prune(wv_repo *r, const wv_prune_opts *opts, wv_prune_cb cb,
                   void *arg, wv_prune_stats *stats)
 {
-    wv__repo_enter(r);
-    int rc = repo_prune_locked(r, opts, cb, arg, stats);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_prune_locked(r, opts, cb, arg, stats));
 }
 
 /* Public entry: waits for pending asynchronous commits and holds the
  * repository's lock for the call. */
 int wv_repo_gc(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats)
 {
-    wv__repo_enter(r);
-    int rc = repo_gc_locked(r, opts, stats);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_gc_locked(r, opts, stats));
 }

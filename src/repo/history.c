@@ -725,70 +725,49 @@ out:
  * repository's lock for the call. */
 int wv_repo_stat(wv_repo *r, const char *ref, wv_checkpoint **out)
 {
-    wv__repo_enter(r);
-    int rc = repo_stat_locked(r, ref, out);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_stat_locked(r, ref, out));
 }
 
 /* Public entry: waits for pending asynchronous commits and holds the
  * repository's lock for the call. */
 int wv_repo_tag(wv_repo *r, const char *name, const char *ref)
 {
-    wv__repo_enter(r);
-    int rc = repo_tag_locked(r, name, ref);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_tag_locked(r, name, ref));
 }
 
 /* Public entry: waits for pending asynchronous commits and holds the
  * repository's lock for the call. */
 int wv_repo_tag_delete(wv_repo *r, const char *name)
 {
-    wv__repo_enter(r);
-    int rc = repo_tag_delete_locked(r, name);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_tag_delete_locked(r, name));
 }
 
 /* Public entry: waits for pending asynchronous commits and holds the
  * repository's lock for the call. */
 int wv_repo_branch(wv_repo *r, const char *name, const char *ref)
 {
-    wv__repo_enter(r);
-    int rc = repo_branch_locked(r, name, ref);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_branch_locked(r, name, ref));
 }
 
 /* Public entry: waits for pending asynchronous commits and holds the
  * repository's lock for the call. */
 int wv_repo_branch_delete(wv_repo *r, const char *name)
 {
-    wv__repo_enter(r);
-    int rc = repo_branch_delete_locked(r, name);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_branch_delete_locked(r, name));
 }
 
 /* Public entry: waits for pending asynchronous commits and holds the
  * repository's lock for the call. */
 int wv_repo_list_branches(wv_repo *r, wv_ref_cb cb, void *arg)
 {
-    wv__repo_enter(r);
-    int rc = repo_list_branches_locked(r, cb, arg);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_list_branches_locked(r, cb, arg));
 }
 
 /* Public entry: waits for pending asynchronous commits and holds the
  * repository's lock for the call. */
 int wv_repo_list_tags(wv_repo *r, wv_ref_cb cb, void *arg)
 {
-    wv__repo_enter(r);
-    int rc = repo_list_tags_locked(r, cb, arg);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_list_tags_locked(r, cb, arg));
 }
 
 /* Public entry: waits for pending asynchronous commits and holds the
@@ -796,8 +775,5 @@ int wv_repo_list_tags(wv_repo *r, wv_ref_cb cb, void *arg)
 int wv_repo_diff(wv_repo *r, const char *a, const char *b, unsigned flags,
                  wv_diff **out)
 {
-    wv__repo_enter(r);
-    int rc = repo_diff_locked(r, a, b, flags, out);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_diff_locked(r, a, b, flags, out));
 }

@@ -855,9 +855,6 @@ int wv__repo_resolve(wv_repo *r, const char *ref, char out[65])
 
 int wv_repo_resolve(wv_repo *r, const char *ref, char id[WV_ID_HEX])
 {
-    wv__repo_enter(r);
-    wv__clearerr(&r->err);
-    int rc = wv__repo_resolve(r, ref, id);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(
+        r, (wv__clearerr(&r->err), wv__repo_resolve(r, ref, id)));
 }

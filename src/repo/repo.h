@@ -189,9 +189,11 @@ bool wv__ref_name_ok(const char *name);
 int wv__repo_checkout_locked(wv_repo *r, const char *ref,
                              const wv_checkout_opts *opts, wv_model **out);
 
-/* Read one chunk into out (raw_len bytes), decoded and hash-checked. */
+/* Read one chunk into out (raw_len bytes), decoded (with ws, for chunks of
+ * up to scratch_len bytes) and hash-checked. */
 int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
-                        size_t raw_len, void *scratch, size_t scratch_len,
+                        size_t raw_len, struct wv__codec_ws *ws,
+                        size_t scratch_len,
                         unsigned char **pack_buf, size_t *pack_cap);
 
 /* Asynchronous commits and the handle's mutex (async.c). Every public
@@ -205,6 +207,21 @@ int wv__repo_async_init(wv_repo *r);
 void wv__repo_async_release(wv_repo *r); /* waits, stops the worker */
 void wv__repo_enter(wv_repo *r);
 void wv__repo_leave(wv_repo *r);
+/* wv__repo_leave, passing rc through. */
+int wv__repo_leave_rc(wv_repo *r, int rc);
+/* WV__REPO_LOCKED(r, call): the whole body of a public entry point, which
+ * evaluates `call` (an int status, usually a *_locked function) between
+ * wv__repo_enter and wv__repo_leave and yields it:
+ *     return WV__REPO_LOCKED(r, repo_stat_locked(r, ref, out));
+ * A macro rather than a helper taking a function pointer and an argument
+ * struct: the entry points have a dozen different signatures, so such a
+ * helper needs an argument struct and a trampoline per entry point (more
+ * code than the three lines each one had) and hides the arguments from
+ * the compiler's type checks. The comma operator runs enter before `call`,
+ * and `call`, an argument of wv__repo_leave_rc, runs before leave. `r` is
+ * evaluated more than once: pass a plain variable. */
+#define WV__REPO_LOCKED(r, call)                                            \
+    (wv__repo_enter(r), wv__repo_leave_rc((r), (call)))
 /* The body of wv_repo_commit, for callers that hold the mutex. */
 int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
                            const wv_commit_opts *opts, char id[WV_ID_HEX]);

@@ -671,7 +671,8 @@ static int check_chunks(struct vctx *c, struct wv__chunk_index *cidx)
     struct uchunk *u = NULL;
     size_t nu = 0;
     uint64_t max_raw = 0;
-    unsigned char *buf = NULL, *scratch = NULL, *pack_buf = NULL;
+    unsigned char *buf = NULL, *pack_buf = NULL;
+    struct wv__codec_ws *ws = NULL;
     size_t pack_cap = 0;
     struct wv__chunk_index saved;
     int rc = WV_OK;
@@ -699,8 +700,7 @@ static int check_chunks(struct vctx *c, struct wv__chunk_index *cidx)
     if (max_raw > ((uint64_t)1 << 30))
         max_raw = (uint64_t)1 << 30; /* manifest.c bounds chunk_size */
     buf = wv__malloc(max_raw ? (size_t)max_raw : 1);
-    scratch = wv__malloc(max_raw ? (size_t)max_raw : 1);
-    if (buf == NULL || scratch == NULL) {
+    if (buf == NULL || wv__codec_ws_new((size_t)max_raw, &ws) != WV_OK) {
         rc = wv__seterr(&r->err, WV_NOMEM, "out of memory");
         goto out;
     }
@@ -720,7 +720,7 @@ static int check_chunks(struct vctx *c, struct wv__chunk_index *cidx)
             continue;
         }
         int e = wv__repo_read_chunk(r, u[i].ref.id, buf,
-                                    (size_t)u[i].ref.raw, scratch,
+                                    (size_t)u[i].ref.raw, ws,
                                     (size_t)max_raw, &pack_buf, &pack_cap);
         if (e == WV_NOMEM) {
             rc = e;
@@ -746,7 +746,7 @@ static int check_chunks(struct vctx *c, struct wv__chunk_index *cidx)
 out:
     wv__free(u);
     wv__free(buf);
-    wv__free(scratch);
+    wv__codec_ws_free(ws);
     wv__free(pack_buf);
     return rc;
 }
@@ -870,8 +870,5 @@ out:
 int wv_repo_verify(wv_repo *r, wv_verify_cb cb, void *arg,
                    wv_verify_stats *stats)
 {
-    wv__repo_enter(r);
-    int rc = repo_verify_locked(r, cb, arg, stats);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_verify_locked(r, cb, arg, stats));
 }
