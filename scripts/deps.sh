@@ -40,6 +40,9 @@ case $level in
 esac
 missing=()
 for p in "${pkgs[@]}"; do
+  # a Node.js from elsewhere (NodeSource's package carries npm and
+  # conflicts with Debian's) is as good as Debian's npm
+  if [[ $p == npm ]] && command -v npm >/dev/null; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$p")
 done
