@@ -124,6 +124,7 @@
 #include "zip.h"
 
 #include <hdf5.h>
+#include <pthread.h>
 
 #define K_MAX_DEPTH 32
 #define K_MAX_OBJECTS 100000
@@ -139,14 +140,20 @@
 static const unsigned char h5sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n',
                                        0x1a, '\n'};
 
+/* libhdf5 is started once per process (pthread_once: readers on several
+ * threads may get here together). Its error stacks, and so the switch
+ * that stops it printing errors, are per thread in a thread-safe build
+ * (which serialises every libhdf5 call): set on every entry. */
+static pthread_once_t h5_once = PTHREAD_ONCE_INIT;
+static void h5_start(void)
+{
+    H5open();
+}
+
 static void h5_init(void)
 {
-    static bool done;
-    if (!done) {
-        H5open();
-        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-        done = true;
-    }
+    pthread_once(&h5_once, h5_start);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     H5Eclear2(H5E_DEFAULT);
 }
 
@@ -1267,13 +1274,40 @@ static int read_dataset(struct kr *k, hid_t root, const char *name,
     return read_dataset_as(k, root, name, name, m, err);
 }
 
-/* Index of path `p` in the walk's list, or SIZE_MAX. `order` sorts it. */
-static const struct strlist *cmp_list;
-static int idx_cmp(const void *a, const void *b)
+/* order[0..l->n) = the indexes of l's paths in strcmp order. The sort
+ * runs on (path, index) pairs, so its comparator needs no state outside
+ * them: two files may be read on two threads at once. */
+struct path_ix {
+    const char *s;
+    size_t i;
+};
+static int path_ix_cmp(const void *a, const void *b)
 {
-    return strcmp(cmp_list->s[*(const size_t *)a],
-                  cmp_list->s[*(const size_t *)b]);
+    const struct path_ix *x = a, *y = b;
+    int c = strcmp(x->s, y->s);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
 }
+
+static int sort_paths(const struct strlist *l, size_t *order,
+                      struct wv__err *err)
+{
+    int rc = WV_OK;
+    size_t n = l->n;
+    struct path_ix *v = wv__malloc((n ? n : 1) * sizeof *v);
+    WV_CHECK(v != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct path_ix){l->s[i], i};
+    if (n > 1)
+        qsort(v, n, sizeof *v, path_ix_cmp);
+    for (size_t i = 0; i < n; i++)
+        order[i] = v[i].i;
+out:
+    wv__free(v);
+    return rc;
+}
+
+/* Index of path `p` in the walk's list, or SIZE_MAX. `order` sorts it
+ * (sort_paths). */
 
 static size_t find_path(const struct strlist *l, const size_t *order,
                         const char *p)
@@ -1430,11 +1464,7 @@ static int load_optimizer(struct kr *k, hid_t root, struct walk *w,
     order = wv__calloc(n ? n : 1, sizeof *order);
     used = wv__calloc(n ? n : 1, 1);
     WV_CHECK(order && used, WV_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    cmp_list = &ow.paths;
-    if (n > 1)
-        qsort(order, n, sizeof *order, idx_cmp);
+    WV_TRY(sort_paths(&ow.paths, order, err));
     for (size_t j = 0; j < wn.n; j++) {
         size_t at = find_path(&ow.paths, order, wn.s[j]);
         WV_CHECK(at != SIZE_MAX, WV_CORRUPT,
@@ -1553,11 +1583,7 @@ static int load_h5(struct kr *k, wv_model *m, struct wv__err *err)
     order = wv__calloc(n ? n : 1, sizeof *order);
     used = wv__calloc(n ? n : 1, 1);
     WV_CHECK(order && used, WV_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    cmp_list = &w.paths;
-    if (n > 1)
-        qsort(order, n, sizeof *order, idx_cmp);
+    WV_TRY(sort_paths(&w.paths, order, err));
     const char *wname = full ? "model_weights" : "/";
     for (size_t li = 0; legacy && li < layers.n; li++) {
         const char *ln = layers.s[li];
@@ -1776,14 +1802,37 @@ struct kw {
 /* Keras' order of a layer's weights (metadata keras.weight_names, which a
  * safetensors trip keeps while the tensor order is lost): by rank, then
  * by set order. */
-static const size_t *rank_of;
-static int rank_cmp(const void *a, const void *b)
+struct rank_ix {
+    size_t rank, i;
+};
+static int rank_ix_cmp(const void *a, const void *b)
 {
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    size_t rx = rank_of ? rank_of[x] : 0, ry = rank_of ? rank_of[y] : 0;
-    if (rx != ry)
-        return rx < ry ? -1 : 1;
-    return (x > y) - (x < y);
+    const struct rank_ix *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Sort the tensor indexes ix[0..n) by rank[ix] (all 0 if rank is NULL),
+ * then by index. The sort runs on (rank, index) pairs, so its comparator
+ * needs no state outside them (reentrant). */
+static int sort_by_rank(size_t *ix, size_t n, const size_t *rank,
+                        struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct rank_ix *v = NULL;
+    if (n < 2)
+        return WV_OK;
+    v = wv__malloc(n * sizeof *v);
+    WV_CHECK(v != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct rank_ix){rank ? rank[ix[i]] : 0, ix[i]};
+    qsort(v, n, sizeof *v, rank_ix_cmp);
+    for (size_t i = 0; i < n; i++)
+        ix[i] = v[i].i;
+out:
+    wv__free(v);
+    return rc;
 }
 
 static bool ends_with(const char *s, const char *suf)
@@ -2198,9 +2247,7 @@ static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot,
             if (strncmp(tn, layers.s[j], ll) == 0 && tn[ll] == '/')
                 ix[n++] = i;
         }
-        rank_of = w->rank;
-        if (n > 1)
-            qsort(ix, n, sizeof *ix, rank_cmp);
+        WV_TRY(sort_by_rank(ix, n, w->rank, err));
         for (size_t i = 0; i < n; i++)
             wn[i] = (char *)(uintptr_t)(m->tensors[ix[i]].name + ll + 1);
         WV_TRY(ensure_groups(w, wroot, layers.s[j], true));
@@ -2648,15 +2695,13 @@ static int save(const wv_model *m, struct wv__wfile *f,
     ord = wv__calloc(n ? n : 1, sizeof *ord);
     WV_CHECK(ord != NULL, WV_NOMEM, "out of memory");
     size_t no = 0;
-    rank_of = rank;
     for (size_t j = 0; !keras3 && j < layers.n; j++) {
         size_t ll = strlen(layers.s[j]), from = no;
         for (size_t i = 0; i < n; i++)
             if (!opt[i] && strncmp(m->tensors[i].name, layers.s[j], ll) == 0 &&
                 m->tensors[i].name[ll] == '/')
                 ord[no++] = i;
-        if (no - from > 1)
-            qsort(ord + from, no - from, sizeof *ord, rank_cmp);
+        WV_TRY(sort_by_rank(ord + from, no - from, rank, err));
     }
     size_t first_rest = no;
     for (size_t i = 0; i < n; i++)
