@@ -401,7 +401,7 @@ static int kr_open(struct kr *k, struct wv__err *err)
 {
     int rc = WV_OK;
     hid_t fapl = -1;
-    char why[128];
+    char why[128], name[48];
     H5FD_file_image_callbacks_t cb = {
         img_malloc,     img_memcpy,     img_realloc, img_free,
         img_udata_copy, img_udata_free, NULL,
@@ -420,7 +420,12 @@ static int kr_open(struct kr *k, struct wv__err *err)
                  H5Pset_file_image(fapl, k->ud.p, k->ud.len) >= 0,
              WV_ERROR, "%s: cannot set up libhdf5: %s", k->fname,
              h5why(why));
-    k->fid = H5Fopen("wv-image", H5F_ACC_RDONLY, fapl);
+    /* A name of its own: libhdf5 takes an open of a name it already has
+     * open (core driver, no backing file) for that same file, so two
+     * images opened on two threads under one name would read each
+     * other's bytes. k is live until the image is closed. */
+    snprintf(name, sizeof name, "wv-image-%p", (void *)k);
+    k->fid = H5Fopen(name, H5F_ACC_RDONLY, fapl);
     WV_CHECK(k->fid >= 0, WV_CORRUPT, "%s: libhdf5 cannot open it: %s",
              k->fname, h5why(why));
 out:
@@ -1731,8 +1736,8 @@ static int load_h5_scratch(void *arg, struct wv__err *err)
     return rc;
 }
 
-static int load(const struct wv__src *src, unsigned flags, wv_model *m,
-                struct wv__err *err)
+static int load_locked(const struct wv__src *src, unsigned flags,
+                       wv_model *m, struct wv__err *err)
 {
     int rc = WV_OK;
     struct kr k = {src->name, NULL, 0, {NULL, 0}, -1, err, src->ex,
@@ -2554,8 +2559,8 @@ out:
     return rc;
 }
 
-static int save(const wv_model *m, struct wv__wfile *f,
-                const wv_save_opts *opts, struct wv__err *err)
+static int save_locked(const wv_model *m, struct wv__wfile *f,
+                       const wv_save_opts *opts, struct wv__err *err)
 {
     int rc = WV_OK;
     struct kw w = {f->path, err, -1, -1, -1, NULL, NULL};
@@ -2779,6 +2784,34 @@ out:
     wv__free(mord);
     wv__buf_release(&foreign);
     wv__free(buf);
+    return rc;
+}
+
+/* ---- one libhdf5 user at a time ------------------------------------------ */
+/* Every call into libhdf5 from here runs under h5_mu, one load or save at
+ * a time. libhdf5 (a thread-safe build) serialises its calls anyway; the
+ * mutex is for the sandbox: load forks a child that parses with libhdf5,
+ * and a child forked while another thread was inside libhdf5 would
+ * inherit libhdf5's lock held and hang until the sandbox's wall-clock
+ * limit. (A program that calls libhdf5 itself on other threads meanwhile
+ * can still cause that: WV_SANDBOX=0 avoids the fork.) */
+static pthread_mutex_t h5_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int load(const struct wv__src *src, unsigned flags, wv_model *m,
+                struct wv__err *err)
+{
+    pthread_mutex_lock(&h5_mu);
+    int rc = load_locked(src, flags, m, err);
+    pthread_mutex_unlock(&h5_mu);
+    return rc;
+}
+
+static int save(const wv_model *m, struct wv__wfile *f,
+                const wv_save_opts *opts, struct wv__err *err)
+{
+    pthread_mutex_lock(&h5_mu);
+    int rc = save_locked(m, f, opts, err);
+    pthread_mutex_unlock(&h5_mu);
     return rc;
 }
 
