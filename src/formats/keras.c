@@ -2462,12 +2462,19 @@ static int natcmp_n(const char *x, size_t lx, const char *y, size_t ly)
     return c ? c : (lx > ly) - (lx < ly);
 }
 
-/* Depth-first walk order of two paths: component by component. */
-static const wv_model *sort_model;
+/* Depth-first walk order of two paths: component by component. The sorts
+ * below run on records carrying what their comparators need (a name or an
+ * index, and the tensor's position), so they need no state outside them
+ * (reentrant). */
+struct name_ix {
+    const char *name;
+    long key;
+    size_t i;
+};
 static int path_cmp(const void *a, const void *b)
 {
-    const char *x = sort_model->tensors[*(const size_t *)a].name;
-    const char *y = sort_model->tensors[*(const size_t *)b].name;
+    const struct name_ix *rx = a, *ry = b;
+    const char *x = rx->name, *y = ry->name;
     for (;;) {
         size_t lx = strcspn(x, "/"), ly = strcspn(y, "/");
         int c = natcmp_n(x, lx, y, ly);
@@ -2475,8 +2482,11 @@ static int path_cmp(const void *a, const void *b)
             return c;
         x += lx;
         y += ly;
-        if (*x == '\0' || *y == '\0')
-            return (*x != '\0') - (*y != '\0');
+        if (*x == '\0' || *y == '\0') {
+            if (*x != '\0' || *y != '\0')
+                return (*x != '\0') - (*y != '\0');
+            return (rx->i > ry->i) - (rx->i < ry->i);
+        }
         x++;
         y++;
     }
@@ -2506,12 +2516,36 @@ static long opt_index(const char *name)
     return (long)atoi_ok(d);
 }
 
-static const wv_model *opt_model;
 static int opt_cmp(const void *a, const void *b)
 {
-    long x = opt_index(opt_model->tensors[*(const size_t *)a].name);
-    long y = opt_index(opt_model->tensors[*(const size_t *)b].name);
-    return (x > y) - (x < y);
+    const struct name_ix *x = a, *y = b;
+    if (x->key != y->key)
+        return (x->key > y->key) - (x->key < y->key);
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Sort the tensor indexes ix[0..n) of m with cmp (path_cmp: by name;
+ * opt_cmp: by optimizer index), through name_ix records. */
+static int sort_tensors(const wv_model *m, size_t *ix, size_t n,
+                        int (*cmp)(const void *, const void *),
+                        struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct name_ix *v = NULL;
+    if (n < 2)
+        return WV_OK;
+    v = wv__malloc(n * sizeof *v);
+    WV_CHECK(v != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *name = m->tensors[ix[i]].name;
+        v[i] = (struct name_ix){name, opt_index(name), ix[i]};
+    }
+    qsort(v, n, sizeof *v, cmp);
+    for (size_t i = 0; i < n; i++)
+        ix[i] = v[i].i;
+out:
+    wv__free(v);
+    return rc;
 }
 
 /* Full model: the optimizer_weights group as Keras writes it, its
@@ -2718,13 +2752,9 @@ static int save_locked(const wv_model *m, struct wv__wfile *f,
     for (size_t i = 0; i < n; i++)
         if (opt[i])
             ord[no++] = i;
-    opt_model = m;
-    if (n_opt > 1)
-        qsort(ord + first_opt, n_opt, sizeof *ord, opt_cmp);
-    sort_model = m;
-    if (first_opt - first_rest > 1)
-        qsort(ord + first_rest, first_opt - first_rest, sizeof *ord,
-              path_cmp);
+    WV_TRY(sort_tensors(m, ord + first_opt, n_opt, opt_cmp, err));
+    WV_TRY(sort_tensors(m, ord + first_rest, first_opt - first_rest,
+                        path_cmp, err));
     for (size_t k = 0; k < first_opt; k++) {
         size_t i = ord[k];
         const struct wv_tensor *t = &m->tensors[i];
