@@ -111,6 +111,10 @@ foreach(src ${WV_UNIT_SOURCES})
   endforeach()
 endforeach()
 
+# unit.threads_keras_pth_parallel: two threads load and save Keras and
+# .pth files 40 rounds each (slow under the sanitizers; issue 15).
+set_tests_properties(unit.threads_keras_pth_parallel PROPERTIES TIMEOUT 600)
+
 set(WV_TEST_ENV
   "WV=$<TARGET_FILE:wv>"
   "WVTEST=$<TARGET_FILE:wvtest>"

@@ -15,6 +15,35 @@
  *  - Option structs begin with `struct_size`; initialise them with the
  *    matching *_INIT macro. Passing NULL means "all defaults".
  *  - Destructors accept NULL.
+ *
+ * Threads. The library starts threads of its own (repository workers,
+ * transfers, asynchronous commits) and may be called from any number of
+ * threads, on these terms:
+ *  - Calls on different handles, or with no handle (wv_model_load,
+ *    wv_repo_open, wv_repo_sync, wv_keygen, ...), may run at the same time
+ *    on any threads, in every format: the readers and writers keep no
+ *    state outside the handle they work on. Keras HDF5 loads and saves
+ *    take one process-wide lock (libhdf5, a thread-safe build, serialises
+ *    its calls anyway), so they do not run in parallel with each other.
+ *  - A handle shared between threads: see the line at each handle type.
+ *    In short, a wv_repo may be shared (its calls take turns), a wv_model
+ *    only for functions taking a const wv_model * and wv_repo_commit, and
+ *    the result handles (wv_checkpoint, wv_diff, wv_commit_handle) for
+ *    reading.
+ *  - The message of a failed call (wv_model_errmsg, wv_repo_errmsg) is
+ *    the handle's last one: read it on the thread that made the call,
+ *    before another thread uses the handle. The errbuf of an options
+ *    struct belongs to its call alone.
+ *  - Process-wide settings are not synchronised: call wv_set_allocator
+ *    before any other function and never while another thread is in the
+ *    library, and do not change the WV_* environment variables
+ *    (WV_ALLOW_ROLLBACK, WV_SANDBOX, ...) while another thread is in it;
+ *    they are read at each call.
+ *  - A Keras HDF5 load first parses the file in a forked child process
+ *    (WV_SANDBOX=0 skips that). An allocator hook that takes a lock, or a
+ *    program that calls libhdf5 itself on other threads, can leave that
+ *    child waiting on a lock another thread held at the fork, until the
+ *    child's time limit; set WV_SANDBOX=0 in such a program.
  */
 #ifndef WEIGHTVAULT_H
 #define WEIGHTVAULT_H
@@ -115,7 +144,10 @@ typedef struct wv_allocator {
 } wv_allocator;
 
 /* Replace the allocator used for everything the library allocates. Call it
- * before any other function; NULL restores malloc/realloc/free. */
+ * before any other function; NULL restores malloc/realloc/free. Not
+ * thread-safe: no other thread may be in the library meanwhile. The hooks
+ * themselves are called from any thread of the library (and in the Keras
+ * sandbox child), so they must be thread-safe. */
 WV_API int wv_set_allocator(const wv_allocator *a);
 /* Allocate and release memory through the library's allocator. Buffers
  * handed to wv_model_add() with WV_DATA_TAKE must come from wv_malloc(). */
@@ -233,6 +265,11 @@ WV_API int wv_format_from_path(const char *path, wv_format *out);
  */
 #define WV_MAX_DIMS 8
 
+/* Threads: a wv_model (and its wv_tensors) may be read by several threads
+ * at once through the functions taking a const wv_model * or const
+ * wv_tensor * (and wv_repo_commit, which reads it); every other call on it
+ * (wv_model_add, wv_model_set_meta, wv_model_save, which records its
+ * error in the set, wv_model_free) needs it to itself. */
 typedef struct wv_model wv_model;
 typedef struct wv_tensor wv_tensor;
 
@@ -434,6 +471,13 @@ WV_API int wv_model_save(wv_model *m, const char *path,
  * docs/repo-format.md). A URI is a directory path, "file:///path", or
  * "mem://name" (in-process, for tests).
  */
+/* Threads: a wv_repo may be shared by any number of threads. Its calls
+ * take turns on a mutex of the handle (after waiting for the asynchronous
+ * commits started before them), except wv_repo_commit_async, which only
+ * queues; wv_repo_errmsg reads the message of the handle's last call,
+ * whichever thread made it. Several handles, threads or processes may
+ * work on one repository at once (refs move by compare-and-swap; gc and
+ * prune take its lock). wv_repo_close needs the handle to itself. */
 typedef struct wv_repo wv_repo;
 
 /* A checkpoint id: 64 lowercase hex digits and a NUL. */
@@ -599,6 +643,8 @@ WV_API int wv_repo_tensor_chunks(wv_repo *r, const char *ref,
  * walks the history; the walk ends at a checkpoint without a parent or at
  * one whose parent was pruned (wv_repo_stat then says WV_NOTFOUND).
  */
+/* Threads: a wv_checkpoint is immutable; any threads may read it until it
+ * is freed. */
 typedef struct wv_checkpoint wv_checkpoint;
 
 /* Describe checkpoint `ref` (any form wv_repo_resolve() takes; a full
@@ -704,6 +750,8 @@ typedef struct wv_diff_entry {
  * in b's order, then the removed tensors in a's order. Free the result with
  * wv_diff_free(). */
 #define WV_DIFF_NO_VALUES 1u
+/* Threads: a wv_diff is immutable once returned; any threads may read
+ * it until it is freed. */
 typedef struct wv_diff wv_diff;
 WV_API int wv_repo_diff(wv_repo *r, const char *a, const char *b,
                         unsigned flags, wv_diff **out);
@@ -742,6 +790,9 @@ WV_API uint64_t wv_diff_bytes_read(const wv_diff *d);
 #define WV_ASYNC_COPY 1u
 #define WV_ASYNC_TAKE 2u
 
+/* Threads: a wv_commit_handle may be polled and waited on from any
+ * threads (it has its own mutex) until wv_commit_free, which needs it to
+ * itself; it stays usable after its repository is closed. */
 typedef struct wv_commit_handle wv_commit_handle;
 
 /* Start an asynchronous commit of `m` to `branch` (NULL: "main"). On

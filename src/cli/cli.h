@@ -1,6 +1,11 @@
 /*
  * cli.h -- what the files of the `wv` command share. The command uses the
  * public API (weightvault.h) only.
+ *
+ * Layers, each calling only those below it: main.c (dispatch) -> the
+ * command files cmd_*.c and web/ (which never call one another) ->
+ * assist.c (help for people) -> common.c (shared helpers) -> out.c (safe
+ * text). Each declaration below names the file that defines it.
  */
 #ifndef WV_CLI_H
 #define WV_CLI_H
@@ -25,6 +30,7 @@ enum {
     EXIT_KEY = 6
 };
 
+/* Shared helpers (common.c), except where another file is named. */
 int cli_exit_code(int rc);
 /* "wv: <msg>" on stderr, control characters escaped. */
 void cli_die(const char *msg);
@@ -32,6 +38,17 @@ void cli_die(const char *msg);
 int cli_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 bool cli_want_help(int argc, char **argv);
+/* cli_exit_code for the repository commands: a conflict (also a
+ * repository locked by gc) is 5 and misuse a usage error. */
+int cli_repo_exit(int rc);
+/* The global options, anywhere after the command: --key-file FILE,
+ * --max-expand N, --allow-rollback. cli_take_global_options takes them out
+ * of argv in one pass from the left: an option's value is taken as it is,
+ * never read as an option, and nothing from "--" on is touched (the
+ * command gets "--" and what follows). Returns 0 or EXIT_USAGE. */
+extern const char *cli_key_file;
+extern bool cli_allow_rollback;
+int cli_take_global_options(int *argc, char **argv);
 /* A JSON string: control characters (C0, DEL, C1) as \uXXXX, bytes that
  * are not UTF-8 as \ufffd, so the output always parses. */
 void cli_json_string(FILE *o, const char *s);
@@ -79,6 +96,14 @@ int cli_split_ref(const char *arg, char **repo, const char **ref);
  * encrypted one is opened with the --key-file given, else $WV_PASSPHRASE
  * or $WV_KEY_FILE, else a passphrase typed at the terminal. */
 int cli_open_repo(const char *uri, wv_repo **r);
+/* Read a secret from the terminal without echo (confirm: twice, equal).
+ * 0 on success; -1 if there is no terminal or the input ends. */
+int cli_prompt_secret(const char *prompt, bool confirm, char *buf,
+                      size_t cap);
+void cli_wipe(void *p, size_t n);
+/* A repository (a URI, or a directory with a config object), not a
+ * weights file. */
+bool cli_is_repo(const char *arg);
 
 /* Help for people (assist.c). The closest of cands to word (a likely
  * misspelling), or NULL. */
@@ -123,21 +148,17 @@ void cli_warn_layout(const wv_model *m, const wv_save_opts *so,
  * checkout. */
 #define CLI_PROGRESS_MIN ((uint64_t)32 << 20)
 
-/* Keys and signatures (cmd_key.c). The global option --key-file FILE
- * (anywhere after the command) is taken out of argv before dispatch;
- * returns 0 or EXIT_USAGE. */
-extern const char *cli_key_file;
-int cli_take_key_file(int *argc, char **argv);
-/* Read a secret from the terminal without echo (confirm: twice, equal).
- * 0 on success; -1 if there is no terminal or the input ends. */
-int cli_prompt_secret(const char *prompt, bool confirm, char *buf,
-                      size_t cap);
-void cli_wipe(void *p, size_t n);
+/* Keys and signatures (cmd_key.c). */
 int cmd_key(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
 
-/* Commands (argc/argv after the command name). */
+/* Commands (argc/argv after the command name), called by main.c only.
+ * Weights files, and wv verify REPO (cmd_file.c). */
+int cmd_inspect(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+/* Repositories: create, commit, check out (cmd_repo.c). */
 int cmd_init(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_checkout(int argc, char **argv);
@@ -147,12 +168,9 @@ int cmd_show(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_branch(int argc, char **argv);
-/* Retention and integrity (cmd_maint.c). cli_is_repo: ARG is a URI or a
- * directory with a config object (wv verify dispatches on it). */
+/* Retention (cmd_maint.c). */
 int cmd_prune(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
-bool cli_is_repo(const char *arg);
-int cmd_verify_repo(const char *uri);
 /* Copying between repositories (cmd_sync.c). */
 int cmd_push(int argc, char **argv);
 int cmd_pull(int argc, char **argv);

@@ -1,9 +1,9 @@
 /*
  * cmd_key.c -- wv key (the key slots of an encrypted repository), wv
  * keygen (signing key pairs and raw repository keys), wv trust (the keys
- * whose signatures a repository accepts), and what the other commands
- * share about secrets: the global --key-file option and the passphrase
- * prompt, which reads the terminal without echo.
+ * whose signatures a repository accepts). What the other commands share
+ * about secrets (the global --key-file option, the passphrase prompt) is
+ * in common.c.
  *
  * Secrets typed or read here are wiped as soon as the library has them and
  * never printed.
@@ -16,98 +16,6 @@
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
-
-const char *cli_key_file;
-
-int cli_take_key_file(int *argc, char **argv)
-{
-    int out = 0;
-    for (int i = 0; i < *argc; i++) {
-        if (strcmp(argv[i], "--key-file") == 0) {
-            if (i + 1 >= *argc)
-                return cli_usage(NULL, "--key-file needs a FILE");
-            cli_key_file = argv[++i];
-            continue;
-        }
-        argv[out++] = argv[i];
-    }
-    argv[out] = NULL;
-    *argc = out;
-    return 0;
-}
-
-void cli_wipe(void *p, size_t n)
-{
-    explicit_bzero(p, n);
-}
-
-/* One line from the terminal, echo off. */
-static int read_tty(int fd, const char *prompt, char *buf, size_t cap)
-{
-    struct termios old, quiet;
-    size_t n = 0;
-    bool restore = tcgetattr(fd, &old) == 0;
-    if (restore) {
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        quiet.c_lflag |= ECHONL;
-        tcsetattr(fd, TCSAFLUSH, &quiet);
-    }
-    if (write(fd, prompt, strlen(prompt)) < 0) {
-        /* nothing to do: the read below still works */
-    }
-    int rc = -1;
-    for (;;) {
-        char c;
-        ssize_t r = read(fd, &c, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        if (c == '\n' || c == '\r') {
-            rc = 0;
-            break;
-        }
-        if (n + 1 < cap)
-            buf[n++] = c;
-    }
-    buf[n] = '\0';
-    if (restore)
-        tcsetattr(fd, TCSAFLUSH, &old);
-    return rc;
-}
-
-int cli_prompt_secret(const char *prompt, bool confirm, char *buf,
-                      size_t cap)
-{
-    char again[1024];
-    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = read_tty(fd, prompt, buf, cap);
-    if (rc == 0 && buf[0] == '\0') {
-        const char m[] = "wv: an empty passphrase is not accepted\n";
-        if (write(fd, m, sizeof m - 1) < 0) {
-            /* the caller reports the failure */
-        }
-        rc = -1;
-    }
-    if (rc == 0 && confirm) {
-        rc = read_tty(fd, "Again: ", again, sizeof again);
-        if (rc == 0 && strcmp(again, buf) != 0) {
-            const char m[] = "wv: the two passphrases differ\n";
-            if (write(fd, m, sizeof m - 1) < 0) {
-                /* the caller reports the failure */
-            }
-            rc = -1;
-        }
-        cli_wipe(again, sizeof again);
-    }
-    close(fd);
-    if (rc != 0)
-        cli_wipe(buf, cap);
-    return rc;
-}
 
 /* ---- wv key --------------------------------------------------------------- */
 

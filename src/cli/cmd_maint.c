@@ -1,12 +1,10 @@
 /*
- * cmd_maint.c -- wv prune, wv gc and wv verify REPO: retention and
- * integrity of a checkpoint repository.
+ * cmd_maint.c -- wv prune and wv gc: retention of a checkpoint
+ * repository (wv verify REPO, its integrity check, is in cmd_file.c).
  *
  * prune and gc take the repository's exclusive lock: run while a commit is
  * running, they exit 5 (locked) without changing anything, and a commit
  * started while they run exits 5 the same way; both are safe to retry.
- * `wv verify` dispatches here (cmd_verify_repo) when its argument is a
- * repository rather than a weights file.
  */
 #include "cli.h"
 
@@ -24,15 +22,6 @@ static bool parse_count(const char *s, long *out)
         return false;
     *out = v;
     return true;
-}
-
-static int repo_exit(int rc)
-{
-    if (wv_primary(rc) == WV_CONFLICT)
-        return EXIT_CONFLICT;
-    if (rc == WV_MISUSE)
-        return EXIT_USAGE;
-    return cli_exit_code(rc);
 }
 
 /* ---- prune -------------------------------------------------------------- */
@@ -148,7 +137,7 @@ int cmd_prune(int argc, char **argv)
         return cli_usage("prune", "--metric is only used with --keep-best");
     int rc = cli_open_repo(uri, &r);
     if (rc != WV_OK)
-        return repo_exit(rc);
+        return cli_repo_exit(rc);
     struct prune_print pp = {o.metric};
     rc = wv_repo_prune(r, &o, print_decision, &pp, &st);
     if (rc != WV_OK) {
@@ -163,7 +152,7 @@ int cmd_prune(int argc, char **argv)
                             : "");
     }
     wv_repo_close(r);
-    return repo_exit(rc);
+    return cli_repo_exit(rc);
 }
 
 /* ---- gc ----------------------------------------------------------------- */
@@ -236,12 +225,12 @@ int cmd_gc(int argc, char **argv)
         return cli_usage("gc", "missing REPO");
     int rc = cli_open_repo(uri, &r);
     if (rc != WV_OK)
-        return repo_exit(rc);
+        return cli_repo_exit(rc);
     rc = wv_repo_gc(r, &o, &st);
     if (rc != WV_OK) {
         cli_die(wv_repo_errmsg(r));
         wv_repo_close(r);
-        return repo_exit(rc);
+        return cli_repo_exit(rc);
     }
     const char *w = o.dry_run ? "would be " : "";
     printf("gc: %llu checkpoints use %llu chunks\n",
@@ -277,64 +266,4 @@ int cmd_gc(int argc, char **argv)
            o.dry_run ? " (dry run: nothing changed)" : "");
     wv_repo_close(r);
     return 0;
-}
-
-/* ---- verify REPO -------------------------------------------------------- */
-
-bool cli_is_repo(const char *arg)
-{
-    struct stat st;
-    char path[4096];
-    if (strncmp(arg, "file://", 7) == 0)
-        arg += 7;
-    else if (strstr(arg, "://") != NULL)
-        return true; /* a URI names a repository, never a weights file */
-    if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode))
-        return false;
-    snprintf(path, sizeof path, "%s/config", arg);
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static void print_problem(void *arg, const wv_verify_problem *p)
-{
-    (void)arg;
-    printf("%s\n", cli_text(p->message));
-}
-
-int cmd_verify_repo(const char *uri)
-{
-    wv_repo *r = NULL;
-    wv_verify_stats st;
-    memset(&st, 0, sizeof st);
-    char hb[32];
-    int rc = cli_open_repo(uri, &r);
-    if (rc != WV_OK)
-        return repo_exit(rc);
-    rc = wv_repo_verify(r, print_problem, NULL, &st);
-    if (st.unlocked[0])
-        fprintf(stderr, "wv verify: note: %s: checked without a lock: %s\n",
-                uri, st.unlocked);
-    cli_human_bytes(st.bytes, hb, sizeof hb);
-    if (rc == WV_OK) {
-        printf("ok: %llu checkpoints, %llu chunks, %llu bytes (%s) "
-               "verified; %llu refs, %llu index objects, %llu packs\n",
-               (unsigned long long)st.checkpoints,
-               (unsigned long long)st.chunks, (unsigned long long)st.bytes,
-               hb, (unsigned long long)st.refs,
-               (unsigned long long)st.indexes,
-               (unsigned long long)st.packs);
-    } else if (wv_primary(rc) == WV_CORRUPT && st.problems) {
-        printf("FAILED: %llu problem%s in %s; %llu checkpoints, %llu "
-               "chunks, %llu bytes verified intact\n",
-               (unsigned long long)st.problems,
-               st.problems == 1 ? "" : "s", uri,
-               (unsigned long long)st.checkpoints,
-               (unsigned long long)st.chunks, (unsigned long long)st.bytes);
-        rc = WV_CORRUPT;
-    } else {
-        cli_die(wv_repo_errmsg(r));
-    }
-    wv_repo_close(r);
-    return rc == WV_OK ? 0 : wv_primary(rc) == WV_CORRUPT ? EXIT_BAD_INPUT
-                                                           : repo_exit(rc);
 }

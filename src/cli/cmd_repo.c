@@ -8,44 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_split_ref(const char *arg, char **repo, const char **ref)
-{
-    const char *at = strrchr(arg, '@');
-    /* "@" inside the authority of a URL (user@host) is not a ref: a ref
-     * never contains '/' or ':'. */
-    if (at && at[1] != '\0' && strpbrk(at + 1, "/:") == NULL) {
-        *repo = strndup(arg, (size_t)(at - arg));
-        *ref = at + 1;
-    } else {
-        *repo = strdup(arg);
-        *ref = NULL;
-    }
-    return *repo ? 0 : -1;
-}
-
-int cli_open_repo(const char *uri, wv_repo **r)
-{
-    char eb[WV_ERRBUF_SIZE] = "", pass[1024], prompt[300];
-    wv_open_opts o = WV_OPEN_OPTS_INIT;
-    o.key_file = cli_key_file;
-    o.errbuf = eb;
-    o.errbuf_size = sizeof eb;
-    int rc = wv_repo_open_ex(uri, &o, r);
-    if (rc == WV_AUTH_NO_KEY) {
-        /* No secret anywhere: ask the terminal, if there is one. */
-        snprintf(prompt, sizeof prompt, "Passphrase for %.200s: ", uri);
-        if (cli_prompt_secret(prompt, false, pass, sizeof pass) == 0) {
-            o.passphrase = pass;
-            eb[0] = '\0';
-            rc = wv_repo_open_ex(uri, &o, r);
-            cli_wipe(pass, sizeof pass);
-        }
-    }
-    if (rc != WV_OK)
-        cli_die(eb[0] ? eb : wv_strerror(rc));
-    return rc;
-}
-
 static const char init_help[] =
     "usage: wv init REPO [--compression none|zstd|zstd-bg] [--level N]\n"
     "               [--chunk-size SIZE] [--pack-size SIZE]\n"

@@ -152,7 +152,8 @@ int wv__wfile_open(struct wv__wfile *f, const char *path, struct wv__err *err)
     static unsigned counter;
     for (int attempt = 0; attempt < 100; attempt++) {
         snprintf(f->tmp_path, plen + 64, "%.*s.%s.wv-tmp-%ld-%u", (int)dirlen,
-                 path, path + dirlen, (long)getpid(), counter++);
+                 path, path + dirlen, (long)getpid(),
+                 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
         int fe = WV__FAULT_SIM(WV__FAULT_OPEN_TMP);
         f->fd = fe ? (errno = fe, -1)
                    : open(f->tmp_path,

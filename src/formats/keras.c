@@ -134,6 +134,7 @@
 #include "zip.h"
 
 #include <hdf5.h>
+#include <pthread.h>
 
 #define K_MAX_DEPTH 32
 #define K_MAX_OBJECTS 100000
@@ -149,14 +150,20 @@
 static const unsigned char h5sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n',
                                        0x1a, '\n'};
 
+/* libhdf5 is started once per process (pthread_once: readers on several
+ * threads may get here together). Its error stacks, and so the switch
+ * that stops it printing errors, are per thread in a thread-safe build
+ * (which serialises every libhdf5 call): set on every entry. */
+static pthread_once_t h5_once = PTHREAD_ONCE_INIT;
+static void h5_start(void)
+{
+    H5open();
+}
+
 static void h5_init(void)
 {
-    static bool done;
-    if (!done) {
-        H5open();
-        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-        done = true;
-    }
+    pthread_once(&h5_once, h5_start);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     H5Eclear2(H5E_DEFAULT);
 }
 
@@ -404,7 +411,7 @@ static int kr_open(struct kr *k, struct wv__err *err)
 {
     int rc = WV_OK;
     hid_t fapl = -1;
-    char why[128];
+    char why[128], name[48];
     H5FD_file_image_callbacks_t cb = {
         img_malloc,     img_memcpy,     img_realloc, img_free,
         img_udata_copy, img_udata_free, NULL,
@@ -423,7 +430,12 @@ static int kr_open(struct kr *k, struct wv__err *err)
                  H5Pset_file_image(fapl, k->ud.p, k->ud.len) >= 0,
              WV_ERROR, "%s: cannot set up libhdf5: %s", k->fname,
              h5why(why));
-    k->fid = H5Fopen("wv-image", H5F_ACC_RDONLY, fapl);
+    /* A name of its own: libhdf5 takes an open of a name it already has
+     * open (core driver, no backing file) for that same file, so two
+     * images opened on two threads under one name would read each
+     * other's bytes. k is live until the image is closed. */
+    snprintf(name, sizeof name, "wv-image-%p", (void *)k);
+    k->fid = H5Fopen(name, H5F_ACC_RDONLY, fapl);
     WV_CHECK(k->fid >= 0, WV_CORRUPT, "%s: libhdf5 cannot open it: %s",
              k->fname, h5why(why));
 out:
@@ -1277,13 +1289,40 @@ static int read_dataset(struct kr *k, hid_t root, const char *name,
     return read_dataset_as(k, root, name, name, m, err);
 }
 
-/* Index of path `p` in the walk's list, or SIZE_MAX. `order` sorts it. */
-static const struct strlist *cmp_list;
-static int idx_cmp(const void *a, const void *b)
+/* order[0..l->n) = the indexes of l's paths in strcmp order. The sort
+ * runs on (path, index) pairs, so its comparator needs no state outside
+ * them: two files may be read on two threads at once. */
+struct path_ix {
+    const char *s;
+    size_t i;
+};
+static int path_ix_cmp(const void *a, const void *b)
 {
-    return strcmp(cmp_list->s[*(const size_t *)a],
-                  cmp_list->s[*(const size_t *)b]);
+    const struct path_ix *x = a, *y = b;
+    int c = strcmp(x->s, y->s);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
 }
+
+static int sort_paths(const struct strlist *l, size_t *order,
+                      struct wv__err *err)
+{
+    int rc = WV_OK;
+    size_t n = l->n;
+    struct path_ix *v = wv__malloc((n ? n : 1) * sizeof *v);
+    WV_CHECK(v != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct path_ix){l->s[i], i};
+    if (n > 1)
+        qsort(v, n, sizeof *v, path_ix_cmp);
+    for (size_t i = 0; i < n; i++)
+        order[i] = v[i].i;
+out:
+    wv__free(v);
+    return rc;
+}
+
+/* Index of path `p` in the walk's list, or SIZE_MAX. `order` sorts it
+ * (sort_paths). */
 
 static size_t find_path(const struct strlist *l, const size_t *order,
                         const char *p)
@@ -1440,11 +1479,7 @@ static int load_optimizer(struct kr *k, hid_t root, struct walk *w,
     order = wv__calloc(n ? n : 1, sizeof *order);
     used = wv__calloc(n ? n : 1, 1);
     WV_CHECK(order && used, WV_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    cmp_list = &ow.paths;
-    if (n > 1)
-        qsort(order, n, sizeof *order, idx_cmp);
+    WV_TRY(sort_paths(&ow.paths, order, err));
     for (size_t j = 0; j < wn.n; j++) {
         size_t at = find_path(&ow.paths, order, wn.s[j]);
         WV_CHECK(at != SIZE_MAX, WV_CORRUPT,
@@ -1563,11 +1598,7 @@ static int load_h5(struct kr *k, wv_model *m, struct wv__err *err)
     order = wv__calloc(n ? n : 1, sizeof *order);
     used = wv__calloc(n ? n : 1, 1);
     WV_CHECK(order && used, WV_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    cmp_list = &w.paths;
-    if (n > 1)
-        qsort(order, n, sizeof *order, idx_cmp);
+    WV_TRY(sort_paths(&w.paths, order, err));
     const char *wname = full ? "model_weights" : "/";
     for (size_t li = 0; legacy && li < layers.n; li++) {
         const char *ln = layers.s[li];
@@ -1715,8 +1746,8 @@ static int load_h5_scratch(void *arg, struct wv__err *err)
     return rc;
 }
 
-static int load(const struct wv__src *src, unsigned flags, wv_model *m,
-                struct wv__err *err)
+static int load_locked(const struct wv__src *src, unsigned flags,
+                       wv_model *m, struct wv__err *err)
 {
     int rc = WV_OK;
     struct kr k = {src->name, NULL, 0, {NULL, 0}, -1, err, src->ex,
@@ -1786,14 +1817,37 @@ struct kw {
 /* Keras' order of a layer's weights (metadata keras.weight_names, which a
  * safetensors trip keeps while the tensor order is lost): by rank, then
  * by set order. */
-static const size_t *rank_of;
-static int rank_cmp(const void *a, const void *b)
+struct rank_ix {
+    size_t rank, i;
+};
+static int rank_ix_cmp(const void *a, const void *b)
 {
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    size_t rx = rank_of ? rank_of[x] : 0, ry = rank_of ? rank_of[y] : 0;
-    if (rx != ry)
-        return rx < ry ? -1 : 1;
-    return (x > y) - (x < y);
+    const struct rank_ix *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Sort the tensor indexes ix[0..n) by rank[ix] (all 0 if rank is NULL),
+ * then by index. The sort runs on (rank, index) pairs, so its comparator
+ * needs no state outside them (reentrant). */
+static int sort_by_rank(size_t *ix, size_t n, const size_t *rank,
+                        struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct rank_ix *v = NULL;
+    if (n < 2)
+        return WV_OK;
+    v = wv__malloc(n * sizeof *v);
+    WV_CHECK(v != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct rank_ix){rank ? rank[ix[i]] : 0, ix[i]};
+    qsort(v, n, sizeof *v, rank_ix_cmp);
+    for (size_t i = 0; i < n; i++)
+        ix[i] = v[i].i;
+out:
+    wv__free(v);
+    return rc;
 }
 
 static bool ends_with(const char *s, const char *suf)
@@ -2213,9 +2267,7 @@ static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot,
             if (strncmp(tn, layers.s[j], ll) == 0 && tn[ll] == '/')
                 ix[n++] = i;
         }
-        rank_of = w->rank;
-        if (n > 1)
-            qsort(ix, n, sizeof *ix, rank_cmp);
+        WV_TRY(sort_by_rank(ix, n, w->rank, err));
         for (size_t i = 0; i < n; i++)
             wn[i] = (char *)(uintptr_t)(m->tensors[ix[i]].name + ll + 1);
         WV_TRY(ensure_groups(w, wroot, layers.s[j], true));
@@ -2429,12 +2481,19 @@ static int natcmp_n(const char *x, size_t lx, const char *y, size_t ly)
     return c ? c : (lx > ly) - (lx < ly);
 }
 
-/* Depth-first walk order of two paths: component by component. */
-static const wv_model *sort_model;
+/* Depth-first walk order of two paths: component by component. The sorts
+ * below run on records carrying what their comparators need (a name or an
+ * index, and the tensor's position), so they need no state outside them
+ * (reentrant). */
+struct name_ix {
+    const char *name;
+    long key;
+    size_t i;
+};
 static int path_cmp(const void *a, const void *b)
 {
-    const char *x = sort_model->tensors[*(const size_t *)a].name;
-    const char *y = sort_model->tensors[*(const size_t *)b].name;
+    const struct name_ix *rx = a, *ry = b;
+    const char *x = rx->name, *y = ry->name;
     for (;;) {
         size_t lx = strcspn(x, "/"), ly = strcspn(y, "/");
         int c = natcmp_n(x, lx, y, ly);
@@ -2442,8 +2501,11 @@ static int path_cmp(const void *a, const void *b)
             return c;
         x += lx;
         y += ly;
-        if (*x == '\0' || *y == '\0')
-            return (*x != '\0') - (*y != '\0');
+        if (*x == '\0' || *y == '\0') {
+            if (*x != '\0' || *y != '\0')
+                return (*x != '\0') - (*y != '\0');
+            return (rx->i > ry->i) - (rx->i < ry->i);
+        }
         x++;
         y++;
     }
@@ -2473,12 +2535,36 @@ static long opt_index(const char *name)
     return (long)atoi_ok(d);
 }
 
-static const wv_model *opt_model;
 static int opt_cmp(const void *a, const void *b)
 {
-    long x = opt_index(opt_model->tensors[*(const size_t *)a].name);
-    long y = opt_index(opt_model->tensors[*(const size_t *)b].name);
-    return (x > y) - (x < y);
+    const struct name_ix *x = a, *y = b;
+    if (x->key != y->key)
+        return (x->key > y->key) - (x->key < y->key);
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Sort the tensor indexes ix[0..n) of m with cmp (path_cmp: by name;
+ * opt_cmp: by optimizer index), through name_ix records. */
+static int sort_tensors(const wv_model *m, size_t *ix, size_t n,
+                        int (*cmp)(const void *, const void *),
+                        struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct name_ix *v = NULL;
+    if (n < 2)
+        return WV_OK;
+    v = wv__malloc(n * sizeof *v);
+    WV_CHECK(v != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *name = m->tensors[ix[i]].name;
+        v[i] = (struct name_ix){name, opt_index(name), ix[i]};
+    }
+    qsort(v, n, sizeof *v, cmp);
+    for (size_t i = 0; i < n; i++)
+        ix[i] = v[i].i;
+out:
+    wv__free(v);
+    return rc;
 }
 
 /* Full model: the optimizer_weights group as Keras writes it, its
@@ -2552,8 +2638,8 @@ static bool keras3_set(const wv_model *m)
     return true;
 }
 
-static int save(const wv_model *m, struct wv__wfile *f,
-                const wv_save_opts *opts, struct wv__err *err)
+static int save_locked(const wv_model *m, struct wv__wfile *f,
+                       const wv_save_opts *opts, struct wv__err *err)
 {
     int rc = WV_OK;
     wv_model *view = NULL; /* m under the target layout's names */
@@ -2703,15 +2789,13 @@ static int save(const wv_model *m, struct wv__wfile *f,
     ord = wv__calloc(n ? n : 1, sizeof *ord);
     WV_CHECK(ord != NULL, WV_NOMEM, "out of memory");
     size_t no = 0;
-    rank_of = rank;
     for (size_t j = 0; !keras3 && j < layers.n; j++) {
         size_t ll = strlen(layers.s[j]), from = no;
         for (size_t i = 0; i < n; i++)
             if (!opt[i] && strncmp(m->tensors[i].name, layers.s[j], ll) == 0 &&
                 m->tensors[i].name[ll] == '/')
                 ord[no++] = i;
-        if (no - from > 1)
-            qsort(ord + from, no - from, sizeof *ord, rank_cmp);
+        WV_TRY(sort_by_rank(ord + from, no - from, rank, err));
     }
     size_t first_rest = no;
     for (size_t i = 0; i < n; i++)
@@ -2723,13 +2807,9 @@ static int save(const wv_model *m, struct wv__wfile *f,
     for (size_t i = 0; i < n; i++)
         if (opt[i])
             ord[no++] = i;
-    opt_model = m;
-    if (n_opt > 1)
-        qsort(ord + first_opt, n_opt, sizeof *ord, opt_cmp);
-    sort_model = m;
-    if (first_opt - first_rest > 1)
-        qsort(ord + first_rest, first_opt - first_rest, sizeof *ord,
-              path_cmp);
+    WV_TRY(sort_tensors(m, ord + first_opt, n_opt, opt_cmp, err));
+    WV_TRY(sort_tensors(m, ord + first_rest, first_opt - first_rest,
+                        path_cmp, err));
     for (size_t k = 0; k < first_opt; k++) {
         size_t i = ord[k];
         const struct wv_tensor *t = &m->tensors[i];
@@ -2790,6 +2870,34 @@ out:
     wv__buf_release(&foreign);
     wv__free(buf);
     wv_model_free(view);
+    return rc;
+}
+
+/* ---- one libhdf5 user at a time ------------------------------------------ */
+/* Every call into libhdf5 from here runs under h5_mu, one load or save at
+ * a time. libhdf5 (a thread-safe build) serialises its calls anyway; the
+ * mutex is for the sandbox: load forks a child that parses with libhdf5,
+ * and a child forked while another thread was inside libhdf5 would
+ * inherit libhdf5's lock held and hang until the sandbox's wall-clock
+ * limit. (A program that calls libhdf5 itself on other threads meanwhile
+ * can still cause that: WV_SANDBOX=0 avoids the fork.) */
+static pthread_mutex_t h5_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int load(const struct wv__src *src, unsigned flags, wv_model *m,
+                struct wv__err *err)
+{
+    pthread_mutex_lock(&h5_mu);
+    int rc = load_locked(src, flags, m, err);
+    pthread_mutex_unlock(&h5_mu);
+    return rc;
+}
+
+static int save(const wv_model *m, struct wv__wfile *f,
+                const wv_save_opts *opts, struct wv__err *err)
+{
+    pthread_mutex_lock(&h5_mu);
+    int rc = save_locked(m, f, opts, err);
+    pthread_mutex_unlock(&h5_mu);
     return rc;
 }
 

@@ -1569,37 +1569,46 @@ static int put_record(struct wv__zipw *zw, const char *name, const void *p,
 /* Tensors holding the very same bytes (one buffer, same length and dtype:
  * tied weights, views of one storage) get one storage record, as torch
  * itself writes them. */
-static const wv_model *alias_m;
+struct alias_ix {
+    uintptr_t data;
+    size_t nbytes;
+    int dtype;
+    size_t i;
+};
 static int alias_cmp(const void *a, const void *b)
 {
-    const struct wv_tensor *x = &alias_m->tensors[*(const size_t *)a];
-    const struct wv_tensor *y = &alias_m->tensors[*(const size_t *)b];
-    uintptr_t px = (uintptr_t)x->data, py = (uintptr_t)y->data;
-    if (px != py)
-        return px < py ? -1 : 1;
+    const struct alias_ix *x = a, *y = b;
+    if (x->data != y->data)
+        return x->data < y->data ? -1 : 1;
     if (x->nbytes != y->nbytes)
         return x->nbytes < y->nbytes ? -1 : 1;
     if (x->dtype != y->dtype)
         return x->dtype < y->dtype ? -1 : 1;
-    return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
 }
 
+/* key[i] = the first tensor holding i's bytes. The sort runs on records
+ * that carry what the comparator needs, so it needs no state outside them
+ * (reentrant: two sets may be saved on two threads at once). */
 static int storage_keys(const wv_model *m, size_t *key, struct wv__err *err)
 {
     int rc = WV_OK;
     size_t n = m->n_tensors;
-    size_t *ord = wv__malloc((n ? n : 1) * sizeof *ord);
+    struct alias_ix *ord = wv__malloc((n ? n : 1) * sizeof *ord);
     WV_CHECK(ord != NULL, WV_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        ord[i] = key[i] = i;
-    alias_m = m;
+    for (size_t i = 0; i < n; i++) {
+        const struct wv_tensor *t = &m->tensors[i];
+        key[i] = i;
+        ord[i] = (struct alias_ix){(uintptr_t)t->data, t->nbytes,
+                                   (int)t->dtype, i};
+    }
     qsort(ord, n, sizeof *ord, alias_cmp);
     for (size_t i = 1; i < n; i++) {
-        const struct wv_tensor *a = &m->tensors[ord[i - 1]];
-        const struct wv_tensor *b = &m->tensors[ord[i]];
+        const struct wv_tensor *a = &m->tensors[ord[i - 1].i];
+        const struct wv_tensor *b = &m->tensors[ord[i].i];
         if (b->nbytes > 0 && a->data == b->data && a->nbytes == b->nbytes &&
             a->dtype == b->dtype)
-            key[ord[i]] = key[ord[i - 1]];
+            key[ord[i].i] = key[ord[i - 1].i];
     }
 out:
     wv__free(ord);

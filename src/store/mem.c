@@ -1,10 +1,14 @@
 /*
  * mem.c -- an in-memory backend ("mem://name") for tests. Stores with the
  * same name share their contents within a process, so a test can open a
- * repository twice. Not thread-safe across stores of the same name.
+ * repository twice. The list of names is guarded by a mutex (stores may
+ * be opened on several threads); the contents of one name are not: not
+ * thread-safe across stores of the same name.
  */
 #include "core.h"
 #include "store.h"
+
+#include <pthread.h>
 
 struct obj {
     char *key;
@@ -19,7 +23,8 @@ struct space {
     struct space *next;
 };
 
-static struct space *spaces;
+static struct space *spaces; /* guarded by spaces_mu */
+static pthread_mutex_t spaces_mu = PTHREAD_MUTEX_INITIALIZER;
 
 struct mem {
     struct wv__store base;
@@ -175,20 +180,29 @@ static int m_open(const char *uri, const char *rest, bool create,
                   struct wv__err *err, struct wv__store **out)
 {
     struct space *sp;
+    int rc = WV_OK;
+    pthread_mutex_lock(&spaces_mu);
     for (sp = spaces; sp; sp = sp->next)
         if (strcmp(sp->name, rest) == 0)
             break;
-    if (sp == NULL) {
-        if (!create)
-            return wv__seterr(err, WV_NOTFOUND, "%s: no such store", uri);
+    if (sp == NULL && !create) {
+        rc = wv__seterr(err, WV_NOTFOUND, "%s: no such store", uri);
+    } else if (sp == NULL) {
         sp = wv__calloc(1, sizeof *sp);
-        if (sp == NULL || (sp->name = wv__strdup(rest)) == NULL) {
+        if (sp != NULL && (sp->name = wv__strdup(rest)) == NULL) {
             wv__free(sp);
-            return wv__seterr(err, WV_NOMEM, "out of memory");
+            sp = NULL;
         }
-        sp->next = spaces;
-        spaces = sp;
+        if (sp == NULL) {
+            rc = wv__seterr(err, WV_NOMEM, "out of memory");
+        } else {
+            sp->next = spaces;
+            spaces = sp;
+        }
     }
+    pthread_mutex_unlock(&spaces_mu);
+    if (rc != WV_OK)
+        return rc;
     struct mem *m = wv__calloc(1, sizeof *m);
     if (m == NULL)
         return wv__seterr(err, WV_NOMEM, "out of memory");
