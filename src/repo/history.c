@@ -16,6 +16,7 @@
  * batches of at most DIFF_BATCH bytes per side so memory stays bounded,
  * and compared element by element in double precision.
  */
+#include "refs.h"
 #include "repo.h"
 
 #define DIFF_BATCH ((uint64_t)256 << 20)

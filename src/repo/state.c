@@ -25,6 +25,7 @@
  * recorded: reads go on (a read-only home must not stop a checkout); a
  * state file that cannot be parsed is an error naming it.
  */
+#include "crypt.h"
 #include "repo.h"
 
 #include <limits.h>

@@ -31,7 +31,10 @@
  * Memory grows with the number of chunks (ids and locations), never with
  * the data: one chunk is read at a time.
  */
+#include "object.h"
+#include "refs.h"
 #include "repo.h"
+#include "trust.h"
 
 struct vman {
     char id[65];
