@@ -39,13 +39,24 @@ target_include_directories(wvtest PRIVATE ${CMAKE_SOURCE_DIR}/src/core
 target_compile_definitions(wvtest PRIVATE
   WV_FIXTURES="${WV_FIXTURES}" WV_TEST_DATA="${CMAKE_SOURCE_DIR}/tests/data")
 target_link_libraries(wvtest PRIVATE weightvault_static)
+# Tests that need libsodium (encryption, signatures, trusted keys) carry
+# the label `crypto`, so a build with WV_WITH_CRYPTO=OFF runs the others
+# with `ctest -LE crypto`: every test of tests/unit/t_crypt.c, and these.
+set(WV_CRYPTO_TESTS unit.readtensor_encrypted cli.repo_crypt
+    cli.remote_crypt cli.repo_rollback cli.repo_verify_ro cli.repo_badrefs
+    cli.sync_local cli.newcomer cli.web_view fuzz.crypt.regress
+    fuzz.crypt.run)
 foreach(src ${WV_UNIT_SOURCES})
+  get_filename_component(unit_file ${src} NAME)
   file(STRINGS ${src} lines REGEX "^TEST_IMPL\\(")
   foreach(line ${lines})
     string(REGEX REPLACE "^TEST_IMPL\\(([a-z0-9_]+)\\).*" "\\1" tname "${line}")
     add_test(NAME unit.${tname} COMMAND wvtest ${tname})
     set_tests_properties(unit.${tname} PROPERTIES TIMEOUT 120
       ENVIRONMENT "WV_STATE_DIR=${CMAKE_BINARY_DIR}/test-state")
+    if(unit_file STREQUAL "t_crypt.c")
+      set_property(TEST unit.${tname} APPEND PROPERTY LABELS crypto)
+    endif()
   endforeach()
 endforeach()
 
@@ -57,7 +68,9 @@ set(WV_TEST_ENV
   "PYTHON=/usr/bin/python3"
   # what clients remember of encrypted repositories (src/repo/state.c):
   # kept in the build tree, never in the user's home
-  "WV_STATE_DIR=${CMAKE_BINARY_DIR}/test-state")
+  "WV_STATE_DIR=${CMAKE_BINARY_DIR}/test-state"
+  # features compiled in (a suite about a missing one skips otherwise)
+  "WV_HAVE_CRYPTO=${WV_HAVE_CRYPTO}")
 
 # CLI scenario scripts: tests/cli/<name>.sh
 file(GLOB WV_CLI_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli/*.sh)
@@ -77,6 +90,11 @@ foreach(t ${WV_CLI_TESTS})
   endif()
   if(name STREQUAL "python_install")
     set_tests_properties(cli.${name} PROPERTIES TIMEOUT 900)
+  endif()
+  # cli.repo_nocrypto: a build with WV_WITH_CRYPTO=OFF (skipped, exit 77,
+  # in one with encryption).
+  if(name STREQUAL "repo_nocrypto")
+    set_tests_properties(cli.${name} PROPERTIES SKIP_RETURN_CODE 77)
   endif()
   # cli.tfjs_interop: tfjs from npm at test time (skipped, exit 77, when
   # the registry cannot be reached).
@@ -222,5 +240,12 @@ foreach(t ${wv_all_tests})
     if(t STREQUAL "cli.remote_faults")
       set_tests_properties(${t} PROPERTIES RUN_SERIAL TRUE)
     endif()
+  endif()
+endforeach()
+
+# The label `crypto` of the tests listed in WV_CRYPTO_TESTS (above).
+foreach(t ${WV_CRYPTO_TESTS})
+  if(TEST ${t})
+    set_property(TEST ${t} APPEND PROPERTY LABELS crypto)
   endif()
 endforeach()
