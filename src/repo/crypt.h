@@ -6,7 +6,7 @@
  *
  * Only crypt.c includes <sodium.h>: everything cryptographic the
  * repository does goes through the functions below. A library built with
- * WV_WITH_CRYPTO=OFF (WV_HAVE_CRYPTO 0) compiles nocrypt.c instead, whose
+ * WV_WITH_CRYPTO=OFF (-DWV_HAVE_CRYPTO=0) compiles nocrypt.c instead, whose
  * entry points fail with WV_UNSUPPORTED and WV__NO_CRYPTO_MSG; no handle
  * ever holds keys there, so the sealing helpers are never reached.
  */
@@ -15,9 +15,6 @@
 
 #include "wv_int.h"
 
-#ifndef WV_HAVE_CRYPTO
-#define WV_HAVE_CRYPTO 0
-#endif
 /* The message of every entry point that needs libsodium in a build
  * without it. */
 #define WV__NO_CRYPTO_MSG \

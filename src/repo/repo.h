@@ -41,7 +41,9 @@
  *   keyapi.c    the public key and trust calls
  *   repo.c      open, init, config, chunk index, locks, resolve
  *   and above them commit.c, async.c, checkout.c, history.c, gc.c,
- *   verify.c, sync.c.
+ *   verify.c, sync.c. Every public entry point (keyapi.c and repo.c too)
+ *   takes the handle through async.c's wv__repo_enter/wv__repo_leave;
+ *   async.c and commit.c call each other (why: async.c).
  */
 #ifndef WV_REPO_H
 #define WV_REPO_H

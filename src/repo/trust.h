@@ -9,7 +9,7 @@
 #define WV_TRUST_H
 
 #include "crypt.h"
-#include "refs.h"
+#include "refs.h" /* WV__REF_RAW_MAX only: trust.c calls nothing there */
 
 struct wv__manifest;
 
