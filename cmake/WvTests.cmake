@@ -32,19 +32,17 @@ set_tests_properties(meta.timeouts PROPERTIES TIMEOUT 60)
 # registered at all (nor its program built: the unit files and fuzz
 # harnesses that call the part's internals); those registered carry the
 # part as a label: `ctest -L hdf5` runs them, `ctest -LE hdf5` the others.
-# crypto follows WV_WITH_CRYPTO (ON when not set).
 set(WV_NEEDS_s3 "^unit\\.(s3_|http_|xmlfiles_)|^cli\\.(s3_repo|remote_.*|http_inspect|python)$|^fuzz\\.s3xml\\.")
 set(WV_NEEDS_rados "^unit\\.rados_|^cli\\.(rados_repo|remote_.*)$")
 set(WV_NEEDS_hdf5 "^unit\\.(keras_|index_load_formats$)|^cli\\.(keras_.*|big_4g|convert_pairs|hardening_formats|metadata_travels|newcomer|tf_bundle)$|^golden\\.h5/|^malformed\\.keras/|^fuzz\\.keras\\.")
-set(WV_NEEDS_crypto "^unit\\.crypt_|^cli\\.(repo_crypt|remote_crypt)$|^fuzz\\.crypt\\.")
+# (crypto: encryption, signatures, trusted keys; some of these scripts
+# check plain repositories too, and skip with the rest)
+set(WV_NEEDS_crypto "^unit\\.(crypt_|readtensor_encrypted$)|^cli\\.(repo_crypt|remote_crypt|repo_rollback|repo_verify_ro|repo_badrefs|sync_local|newcomer|web_view)$|^fuzz\\.crypt\\.")
 string(JOIN " " WV_FEATURES_STR ${WV_FEATURES})
 set(WV_PART_s3 ${WV_WITH_S3})
 set(WV_PART_rados ${WV_WITH_RADOS})
 set(WV_PART_hdf5 ${WV_WITH_HDF5})
-set(WV_PART_crypto ON)
-if(DEFINED WV_WITH_CRYPTO AND NOT WV_WITH_CRYPTO)
-  set(WV_PART_crypto OFF)
-endif()
+set(WV_PART_crypto ${WV_WITH_CRYPTO})
 # wv_test_parts(NAME OK LABELS): OK false when test NAME needs a part this
 # build left out; LABELS the parts it needs.
 function(wv_test_parts name ok labels)
@@ -126,7 +124,9 @@ set(WV_TEST_ENV
   "WV_STATE_DIR=${CMAKE_BINARY_DIR}/test-state"
   # the optional parts built in (cli.build_parts)
   "WV_BUILD=${CMAKE_BINARY_DIR}"
-  "WV_BUILD_FEATURES=${WV_FEATURES_STR}")
+  "WV_BUILD_FEATURES=${WV_FEATURES_STR}"
+  # (a suite about a missing one skips otherwise: cli.repo_nocrypto)
+  "WV_HAVE_CRYPTO=${WV_HAVE_CRYPTO}")
 
 # CLI scenario scripts: tests/cli/<name>.sh
 file(GLOB WV_CLI_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli/*.sh)
@@ -155,6 +155,11 @@ foreach(t ${WV_CLI_TESTS})
   endif()
   if(name STREQUAL "python_install")
     set_tests_properties(cli.${name} PROPERTIES TIMEOUT 900)
+  endif()
+  # cli.repo_nocrypto: a build with WV_WITH_CRYPTO=OFF (skipped, exit 77,
+  # in one with encryption).
+  if(name STREQUAL "repo_nocrypto")
+    set_tests_properties(cli.${name} PROPERTIES SKIP_RETURN_CODE 77)
   endif()
   # cli.tfjs_interop, cli.tfjs_write, cli.onnx_ort: tfjs / onnxruntime-node from npm at
   # test time, kept in the build dir (skipped, exit 77, when the registry
@@ -322,3 +327,4 @@ foreach(t ${wv_all_tests})
     endif()
   endif()
 endforeach()
+

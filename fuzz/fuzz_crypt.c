@@ -24,7 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypt.h"
+#include "object.h"
+#include "refs.h"
 #include "repo.h"
+#include "trust.h"
 
 static wv_repo *g_r;
 

@@ -25,6 +25,13 @@
  *    done it never touches it again.
  *  - The repository's own message (r->err) belongs to whoever holds `mu`;
  *    the worker copies a failed commit's message into the handle.
+ *
+ * The one call cycle left in src/repo/ is here, and on purpose: commit.c
+ * (like every public entry point) takes the handle through
+ * wv__repo_enter/wv__repo_leave below, and the worker below runs
+ * wv__repo_commit_locked from commit.c. The queue and the mutex must be
+ * one room, since entering waits for the queue to drain; and the worker
+ * exists to run commits.
  */
 #include "core.h"
 #include "repo.h"

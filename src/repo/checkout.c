@@ -11,14 +11,16 @@
  * chunks read, each from a bounded ring of read buffers (an unencrypted,
  * uncompressed chunk is read straight into its place and only hashed).
  * The first failure in chunk order is the one reported, with its tensor.
- * The checkpoint's signature is checked first (crypt.c decides: a
+ * The checkpoint's signature is checked first (trust.c decides: a
  * signature that does not verify is refused always, a missing or foreign
  * one when a signer is required).
  */
 #include "core.h"
+#include "object.h"
 #include "pipeline.h"
 #include "repo.h"
 #include "tensor.h"
+#include "trust.h"
 
 #include <unistd.h>
 

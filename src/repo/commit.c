@@ -21,14 +21,18 @@
  *   trailer = n x {id[32], u64 off, u64 stored_len, u64 raw_len, u8 codec,
  *                  u8 elem} | u32 n | "WVPKEND1"
  * all little-endian (an encrypted repository seals the entries and ends
- * with "WVPKENC1": crypt.c). A pack's id is the SHA-256 of its trailer,
+ * with "WVPKENC1": object.c). A pack's id is the SHA-256 of its trailer,
  * which names every chunk (by plaintext hash) and its placement, so
  * identical packs get identical ids without hashing the data twice.
  */
 #include "core.h"
+#include "crypt.h"
+#include "object.h"
 #include "pipeline.h"
+#include "refs.h"
 #include "repo.h"
 #include "tensor.h"
+#include "trust.h"
 
 #include <pthread.h>
 #include <sys/mman.h>
@@ -698,10 +702,10 @@ static int read_head(wv_repo *r, const char *refkey, const char *branch,
 static int signer_trusted(wv_repo *r, const unsigned char *sk)
 {
     struct wv__err *err = &r->err;
-    unsigned char (*trusted)[32] = NULL;
     size_t n = 0;
+    bool ok = false;
     int rc = WV_OK;
-    WV_TRY(wv__trust_keys(r, &trusted, &n));
+    WV_TRY(wv__trust_has(r, sk ? sk + 32 : NULL, &n, &ok));
     if (n == 0)
         goto out;
     WV_CHECK(sk != NULL, WV_AUTH_SIGNATURE,
@@ -709,9 +713,6 @@ static int signer_trusted(wv_repo *r, const unsigned char *sk)
              "checkpoints signed by one of them: sign the commit (wv "
              "commit --sign NAME.key; sign_key in the C API)",
              r->uri, n, n == 1 ? "" : "s");
-    bool ok = false;
-    for (size_t i = 0; i < n && !ok; i++)
-        ok = memcmp(trusted[i], sk + 32, 32) == 0;
     char hex[65];
     wv__hex(sk + 32, 32, hex);
     WV_CHECK(ok, WV_AUTH_SIGNATURE,
@@ -720,7 +721,6 @@ static int signer_trusted(wv_repo *r, const unsigned char *sk)
              "checkpoint: sign with a trusted key (--sign NAME.key)",
              r->uri, hex, n);
 out:
-    wv__free(trusted);
     return rc;
 }
 

@@ -1,20 +1,32 @@
 /*
- * crypt.h -- private interface of encrypted repositories and signed
- * checkpoints (crypt.c; the format is in docs/repo-format.md, section 14).
+ * crypt.h -- the cryptographic primitives of the repository (crypt.c; the
+ * format is in docs/repo-format.md, section 14): sealing, keyed hashes,
+ * secrets, key slots, opening and creating encrypted repositories, and
+ * Ed25519 signatures and their key files.
  *
  * Only crypt.c includes <sodium.h>: everything cryptographic the
- * repository does goes through the functions below.
+ * repository does goes through the functions below. A library built with
+ * WV_WITH_CRYPTO=OFF (WV_HAVE_CRYPTO not defined) compiles nocrypt.c instead, whose
+ * entry points fail with WV_UNSUPPORTED and WV__NO_CRYPTO_MSG; no handle
+ * ever holds keys there, so the sealing helpers are never reached.
  */
 #ifndef WV_CRYPT_H
 #define WV_CRYPT_H
 
 #include "core.h"
 
+/* The message of every entry point that needs libsodium in a build
+ * without it. */
+#define WV__NO_CRYPTO_MSG \
+    "built without encryption support (WV_WITH_CRYPTO=OFF)"
+
+struct wv__store;
+
 #define WV__SEAL_NONCE 24 /* XChaCha20-Poly1305 nonce                */
 #define WV__SEAL_TAG 16   /* Poly1305 tag                            */
 #define WV__SEAL_OVERHEAD (WV__SEAL_NONCE + WV__SEAL_TAG)
-#define WV__REF_RAW_MAX 512 /* a ref's stored value, either kind     */
 #define WV__SLOT_ID_HEX 17  /* 16 hex digits and a NUL               */
+#define WV__MAX_LABEL 100   /* labels of key slots and trusted keys  */
 
 /* The keys of an open encrypted repository, derived from its 32-byte
  * repository key, kept only to wrap it for new key slots. Locked in memory
@@ -82,6 +94,62 @@ int wv__secret_from_file(const char *path, struct wv__secret *s,
 int wv__secret_from_pass(const char *pass, struct wv__secret *s,
                          struct wv__err *err);
 void wv__secret_wipe(struct wv__secret *s);
+
+/* ---- key slots (keys/<16 hex>) ----------------------------------------- */
+
+enum { WV__KDF_ARGON2ID = 1, WV__KDF_RAW = 2 };
+
+struct wv__slot {
+    char id[WV__SLOT_ID_HEX];
+    char label[WV__MAX_LABEL + 1];
+    int kdf;
+    uint64_t ops, mem;
+    unsigned char salt[16];
+    unsigned char wrapped[32 + WV__SEAL_OVERHEAD];
+    char created[32];
+};
+
+struct wv__slots {
+    struct wv__slot *v;
+    size_t n;
+    char **keys;
+    size_t n_keys;
+    size_t n_bad; /* slot objects that do not parse (skipped) */
+};
+/* A new slot wrapping `master` under secret sec. */
+int wv__slot_make(const struct wv__secret *sec,
+                  const unsigned char master[32], const char *label,
+                  struct wv__slot *out, struct wv__err *err);
+int wv__slot_put(struct wv__store *s, const struct wv__slot *sl,
+                 struct wv__err *err);
+/* Parse an untrusted key slot object. */
+int wv__slot_parse(const char *text, size_t len, const char *what,
+                   struct wv__slot *s, struct wv__err *err);
+/* Every key slot object that parses (sorted by id); wv__slots_release
+ * releases them, also after a failure. */
+int wv__slots_load(wv_repo *r, struct wv__slots *ss);
+void wv__slots_release(struct wv__slots *ss);
+
+/* ---- opening and creating an encrypted repository --------------------- */
+
+/* Open-time: the sealed part of an encrypted config (base64 text) to the
+ * inner config's JSON, after unwrapping the repository key from a key
+ * slot with the secret given (or from the environment). */
+int wv__crypt_unlock(wv_repo *r, const char *sealed, size_t sealed_len,
+                     const char *passphrase, const char *key_file,
+                     unsigned char **inner, size_t *inner_len);
+/* Init-time: write a key slot for the secret given and the config whose
+ * sealed part is `inner` (the plain config's JSON). */
+int wv__crypt_create(struct wv__store *s, const char *uri, const char *inner,
+                     size_t inner_len, const wv_init_opts *opts,
+                     struct wv__err *err);
+/* An id of an encrypted repository only holders of its key can compute
+ * (32 hex digits), naming its client state. */
+int wv__crypt_repo_id(const wv_repo *r, char hex[33]);
+/* Do chunk ids and sealed objects mean the same in both (both plain, or
+ * both encrypted with the same repository key)? For push and pull, which
+ * copy objects as they are stored. */
+bool wv__repo_same_keys(const wv_repo *a, const wv_repo *b);
 
 /* ---- signatures --------------------------------------------------------- */
 

@@ -51,6 +51,9 @@
  * (the pid in its name) still runs on this host is never removed.
  */
 #include "core.h"
+#include "crypt.h"
+#include "object.h"
+#include "refs.h"
 #include "repo.h"
 
 #include <math.h>
@@ -488,7 +491,7 @@ static int newpack_flush(wv_repo *r, struct newpack *np,
     int rc;
     if (np->n_members == 0)
         return WV_OK;
-    /* The trailer (sealed in an encrypted repository): crypt.c. */
+    /* The trailer (sealed in an encrypted repository): object.c. */
     struct wv__chunk_loc *ents = wv__malloc(np->n_members * sizeof *ents);
     if (ents == NULL)
         return wv__seterr(&r->err, WV_NOMEM, "out of memory");

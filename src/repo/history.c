@@ -17,6 +17,7 @@
  * and compared element by element in double precision.
  */
 #include "core.h"
+#include "refs.h"
 #include "repo.h"
 #include "tensor.h"
 

@@ -26,11 +26,16 @@
  * The signature is over "wv-manifest-signature-v1\n" and the manifest as
  * it was before the member was added: the bytes up to the end of the value
  * before the member's comma, followed by "}\n". Parsing checks it, so a
- * parsed manifest knows whether its signature verifies (crypt.c decides
- * what a checkout accepts).
+ * parsed manifest knows whether its signature verifies (trust.c decides
+ * what a checkout accepts); wv__manifest_sign adds the member.
+ *
+ * Calls down only: object.c (reading a manifest), crypt.c (Ed25519),
+ * util.c, the JSON helpers and core.
  */
 #include "core.h"
+#include "crypt.h"
 #include "json.h"
+#include "object.h"
 #include "repo.h"
 #include "tensor.h"
 
@@ -424,4 +429,22 @@ int wv__manifest_load(wv_repo *r, const char *hex_id, struct wv__manifest *mf)
         memcpy(mf->id, hex_id, 65);
     wv__free(text);
     return rc;
+}
+
+/* ---- signing ------------------------------------------------------------ */
+
+int wv__manifest_sign(wv_repo *r, const unsigned char *sk,
+                      struct wv__manifest *mf, struct wv__buf *b)
+{
+    unsigned char sig[64];
+    if (wv__sig_sign(sk, b->p, b->len, NULL, 0, sig) != WV_OK)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    mf->has_sig = true;
+    mf->sig_ok = true;
+    memcpy(mf->sig_key, sk + 32, 32);
+    memcpy(mf->sig, sig, 64);
+    b->len = 0;
+    if (wv__manifest_encode(mf, b) != WV_OK)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    return WV_OK;
 }

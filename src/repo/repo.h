@@ -25,8 +25,25 @@
  * An encrypted repository (crypt.c) has the same objects, sealed: ids and
  * names are keyed hashes, every object but the version marker and the key
  * slots (keys/<id>) is XChaCha20-Poly1305 ciphertext, and ref names are
- * keyed hashes too. Code above the helpers declared at the end of this
- * file does not see the difference.
+ * keyed hashes too. Code above the object layer (object.h: chunks,
+ * objects, pack trailers; refs.h: refs) does not see the difference.
+ *
+ * The rooms of src/repo/, lowest first (each calls only rooms above it in
+ * this list, except where a file's opening comment says otherwise):
+ *   util.c      hex, store keys, listing, ref names, the time
+ *   crypt.c     primitives, secrets, key slots, signatures (libsodium;
+ *               nocrypt.c when built with WV_WITH_CRYPTO=OFF)
+ *   object.c    chunks, whole objects, pack trailers (object.h)
+ *   state.c     what this client has seen of an encrypted repository
+ *   trust.c     trusted keys, the sealed trust list, signature policy
+ *   refs.c      branch and tag refs, sealed refs (refs.h)
+ *   manifest.c  checkpoints in memory and as stored
+ *   keyapi.c    the public key and trust calls
+ *   repo.c      open, init, config, chunk index, locks, resolve
+ *   and above them commit.c, async.c, checkout.c, history.c, gc.c,
+ *   verify.c, sync.c. Every public entry point (keyapi.c and repo.c too)
+ *   takes the handle through async.c's wv__repo_enter/wv__repo_leave;
+ *   async.c and commit.c call each other (why: async.c).
  */
 #ifndef WV_REPO_H
 #define WV_REPO_H
@@ -36,6 +53,8 @@
 #include "crypt.h"
 #include "store.h"
 #include "tensor.h"
+
+struct wv__crypt;
 
 #define WV__REPO_VERSION 1
 #define WV__REPO_VERSION_ENCRYPTED 2 /* config of an encrypted repository */
@@ -127,10 +146,18 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
 /* Load manifest `hex_id` from the store, checking its hash. */
 int wv__manifest_load(wv_repo *r, const char *hex_id,
                       struct wv__manifest *mf);
+/* Signatures: sign the encoded manifest in b (its signature member is
+ * appended; mf gets it too). */
+int wv__manifest_sign(wv_repo *r, const unsigned char *sk,
+                      struct wv__manifest *mf, struct wv__buf *b);
 
-/* Keys. */
+/* Keys and the other shared helpers (util.c). */
 void wv__hex(const unsigned char *id, size_t n, char *out);
 int wv__unhex(const char *hex, unsigned char *id, size_t n);
+/* Lowercase hex digits only? n bytes from 2n of them (no terminator
+ * needed; -1 if not hex). */
+bool wv__is_hex(const char *s, size_t n);
+int wv__unhex_n(const char *hex, unsigned char *out, size_t n);
 void wv__pack_key(const unsigned char id[32], char out[96]);
 void wv__manifest_key(const char *hex, char out[96]);
 /* The inverse, for keys found by listing (gc.c): the hex id of a
@@ -174,7 +201,7 @@ void wv__utc_now(char out[32]);
 
 /* Removing a key slot or a trusted key first writes a marker
  * "revoked/<its key>", so a push or pull removes it at the other end too
- * (sync.c); adding a trusted key back deletes its marker (crypt.c). */
+ * (sync.c); adding a trusted key back deletes its marker (keyapi.c). */
 #define WV__REVOKED "revoked/"
 int wv__repo_lock(wv_repo *r, bool exclusive);
 void wv__repo_unlock(wv_repo *r);
@@ -232,120 +259,6 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
 #define WV__PACK_END "WVPKEND1"
 #define WV__PACK_END_SEALED "WVPKENC1" /* an encrypted repository's */
 #define WV__PACK_ENTRY 58
-
-/* ---- what differs in an encrypted repository (crypt.c) -----------------
- * Each helper does the plain thing when r->crypt is NULL. */
-
-/* Open-time: the sealed part of an encrypted config (base64 text) to the
- * inner config's JSON, after unwrapping the repository key from a key
- * slot with the secret given (or from the environment). */
-int wv__crypt_unlock(wv_repo *r, const char *sealed, size_t sealed_len,
-                     const char *passphrase, const char *key_file,
-                     unsigned char **inner, size_t *inner_len);
-/* Init-time: write a key slot for the secret given and the config whose
- * sealed part is `inner` (the plain config's JSON). */
-int wv__crypt_create(struct wv__store *s, const char *uri, const char *inner,
-                     size_t inner_len, const wv_init_opts *opts,
-                     struct wv__err *err);
-
-/* Chunk id: SHA-256 of the plaintext, or HMAC-SHA256 under the
- * repository's id key. Thread-safe; WV_NOMEM only. */
-int wv__chunk_id(const wv_repo *r, const void *p, size_t n,
-                 unsigned char id[32]);
-/* Bytes a chunk of n plaintext bytes may take when stored. */
-size_t wv__chunk_bound(const wv_repo *r, size_t n);
-/* Encode a chunk as stored: the repository's codec, then sealed (bound to
- * its id, length and codec). out holds wv__chunk_bound(r, n) bytes,
- * scratch n. Thread-safe. */
-void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
-                      const void *p, size_t n, unsigned elem,
-                      unsigned char *out, void *scratch, size_t *stored,
-                      uint8_t *codec, uint8_t *elem_out);
-/* The inverse for chunk l whose stored bytes are in `stored` (for an
- * unencrypted uncompressed chunk `stored` may be `out`): plaintext into
- * out (raw_len bytes), checked against the id. Messages name the chunk
- * and its pack; WV_CORRUPT_CHECKSUM for bytes that do not hash to the
- * id, WV_CORRUPT for bytes that do not authenticate or decode. `stored`
- * may be overwritten. Thread-safe.
- * A sealed chunk is authenticated by its tag, which binds its id: only a
- * holder of the repository key can make one. Recomputing its keyed id
- * (check_id) adds a check against such a holder, which matters only when
- * a signature decides what is accepted; a plain chunk's hash is its only
- * check and is always verified. */
-int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
-                   unsigned char *stored, void *out, size_t raw_len,
-                   void *scratch, bool check_id, struct wv__err *err);
-
-/* Name (64 hex) of a manifest or index object (kind "manifest", "index")
- * whose plaintext is p: its SHA-256, or a keyed hash. */
-int wv__object_name(const wv_repo *r, const char *kind, const void *p,
-                    size_t n, char hex[65]);
-/* Read object `key` whole (at most max plaintext bytes) and return its
- * plaintext (NUL-terminated), unsealed and authenticated. With `name`
- * (64 hex), also check that the plaintext is named so. Failures are
- * WV_CORRUPT_CHECKSUM with a message saying the object is damaged (or
- * altered); store errors pass through. */
-int wv__object_get(wv_repo *r, const char *kind, const char *key,
-                   const char *name, size_t max, unsigned char **out,
-                   size_t *len);
-/* Store an object (sealed, bound to its key, when encrypted). */
-int wv__object_put(wv_repo *r, const char *kind, const char *key,
-                   const void *p, size_t n, unsigned flags);
-
-/* The tail of a pack holding entries ents[0..n): its trailer (sealed in
- * an encrypted repository), u32 n and the end magic. The pack's name is
- * the SHA-256 of these bytes. */
-int wv__pack_tail(const wv_repo *r, const struct wv__chunk_loc *ents,
-                  size_t n, struct wv__buf *t);
-/* Bytes of the tail of a pack of n entries. */
-uint64_t wv__pack_tail_len(const wv_repo *r, uint32_t n);
-/* The end magic this repository's packs carry. */
-const char *wv__pack_end(const wv_repo *r);
-/* The n trailer entries of a tail read whole (unsealed in place): -1 if
- * they do not authenticate. *entries points into tail. */
-int wv__pack_tail_open(const wv_repo *r, unsigned char *tail, size_t tlen,
-                       uint32_t n, const unsigned char **entries);
-
-/* Refs. The store key of branch or tag `name` (dir "heads" or "tags"):
- * refs/<dir>/<name>, or a keyed hash of it when encrypted. */
-int wv__ref_key(const wv_repo *r, const char *dir, const char *name,
-                char key[160]);
-/* Read ref `key`: its value as stored (what a compare-and-swap compares:
- * in an encrypted repository a fresh nonce makes every write differ), the
- * checkpoint id it holds and, if name_cap, its name. `shown` names it in
- * messages (NULL: the key). WV_NOTFOUND passes through; a value that does
- * not decode or authenticate is WV_CORRUPT. */
-int wv__ref_read(wv_repo *r, const char *key, const char *shown,
-                 char raw[WV__REF_RAW_MAX], char id[65], char *name,
-                 size_t name_cap);
-/* The value to store for ref `key` named `name` holding `id`. */
-int wv__ref_value(wv_repo *r, const char *key, const char *name,
-                  const char *id, char out[WV__REF_RAW_MAX]);
-
-/* Signatures: sign the encoded manifest in b (its signature member is
- * appended; mf gets it too). */
-int wv__manifest_sign(wv_repo *r, const unsigned char *sk,
-                      struct wv__manifest *mf, struct wv__buf *b);
-/* Is checkpoint mf acceptable? A signature that does not verify never
- * is; with a verify_signer key file, or trusted keys in the repository,
- * a signature by that key (one of them) is required (*required says
- * whether one was; may be NULL). WV_AUTH_SIGNATURE naming what failed. */
-int wv__sig_policy(wv_repo *r, const struct wv__manifest *mf,
-                   const char *verify_signer, bool *required);
-/* Do chunk ids and sealed objects mean the same in both (both plain, or
- * both encrypted with the same repository key)? For push and pull, which
- * copy objects as they are stored. */
-bool wv__repo_same_keys(const wv_repo *a, const wv_repo *b);
-/* The trusted public keys (wv__free the array). */
-int wv__trust_keys(wv_repo *r, unsigned char (**keys)[32], size_t *n);
-/* Encrypted repositories: the sealed trust list (a ref-like object whose
- * version only grows; docs/repo-format.md 14.10) is copied from s to d
- * when d's is missing or older (push, pull). */
-#define WV__TRUST_REF "refs/trust"
-int wv__trust_sync(wv_repo *s, wv_repo *d, struct wv__err *err);
-/* An id of an encrypted repository only holders of its key can compute
- * (32 hex digits), naming its client state. */
-int wv__crypt_repo_id(const wv_repo *r, char hex[33]);
 
 /* Client state (state.c): the highest write counter of each sealed ref,
  * and trust-list version, this user has seen of an encrypted repository.

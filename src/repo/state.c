@@ -26,6 +26,7 @@
  * state file that cannot be parsed is an error naming it.
  */
 #include "core.h"
+#include "crypt.h"
 #include "repo.h"
 
 #include <limits.h>

@@ -38,7 +38,9 @@
  * packs by default).
  */
 #include "core.h"
+#include "refs.h"
 #include "repo.h"
+#include "trust.h"
 
 #include <pthread.h>
 
@@ -518,7 +520,7 @@ static int clear_markers(wv_repo *d, const struct wv__objlist *copied,
 }
 
 /* Step 5: each marker "revoked/<key>" the source has and the
- * destination lacks (crypt.c), when the source no longer has the key slot
+ * destination lacks (keyapi.c), when the source no longer has the key slot
  * or trusted key it names: that object is deleted at the destination and
  * then the marker is copied, so a key removed in one repository stops
  * opening (or being trusted by) its copies at the next push or pull, and

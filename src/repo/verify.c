@@ -32,7 +32,10 @@
  * the data: one chunk is read at a time.
  */
 #include "core.h"
+#include "object.h"
+#include "refs.h"
 #include "repo.h"
+#include "trust.h"
 
 struct vman {
     char id[65];

@@ -10,6 +10,9 @@
  * tests flip one byte of a chunk, a manifest, a ref, an index object and a
  * pack trailer and require a refusal that names the object.
  */
+#include "crypt.h"
+#include "object.h"
+#include "refs.h"
 #include "repo.h"
 #include "wvsets.h"
 #include "wvtest.h"

@@ -2,6 +2,7 @@
  * t_repo.c -- the checkpoint repository: commit, checkout, dedup,
  * compression, refs, damaged data.
  */
+#include "object.h"
 #include "repo.h"
 #include "wvtest.h"
 

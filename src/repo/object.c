@@ -1,0 +1,292 @@
+/*
+ * object.c -- the content-addressed object layer (docs/repo-format.md
+ * sections 3-6 and 14): chunk ids, encoding and opening chunks, naming,
+ * reading and writing whole objects, and pack trailers. Every plain
+ * commit and checkout goes through here too; in an encrypted repository
+ * the same calls seal and unseal through crypt.c (the domains and
+ * associated data below bind each sealed thing to its name).
+ *
+ * Calls down only: crypt.c (sealing, keyed hashes), util.c, the store,
+ * the codecs and core.
+ */
+#include "object.h"
+
+#include "crypt.h"
+#include "repo.h"
+
+#include <openssl/crypto.h> /* CRYPTO_memcmp: constant-time compare */
+
+/* ---- chunks ------------------------------------------------------------- */
+
+int wv__chunk_id(const wv_repo *r, const void *p, size_t n,
+                 unsigned char id[32])
+{
+    if (r->crypt == NULL) {
+        wv__sha256_buf(p, n, id);
+        return WV_OK;
+    }
+    return wv__hmac(r->crypt->k_id, NULL, p, n, id);
+}
+
+size_t wv__chunk_bound(const wv_repo *r, size_t n)
+{
+    return wv__codec_bound(n) + (r->crypt ? WV__SEAL_OVERHEAD : 0);
+}
+
+static void chunk_ad(struct wv__ad *ad, const unsigned char id[32],
+                     uint64_t raw_len, uint8_t codec, uint8_t elem)
+{
+    unsigned char b[8];
+    wv__ad_init(ad, "wv-chunk");
+    wv__ad_add(ad, id, 32);
+    wv__put64(b, raw_len);
+    wv__ad_add(ad, b, 8);
+    wv__ad_add(ad, &codec, 1);
+    wv__ad_add(ad, &elem, 1);
+}
+
+void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
+                      const void *p, size_t n, unsigned elem,
+                      unsigned char *out, void *scratch, size_t *stored,
+                      uint8_t *codec, uint8_t *elem_out)
+{
+    size_t off = r->crypt ? WV__SEAL_NONCE : 0, len = n;
+    int c = WV__CODEC_NONE;
+    const void *src = p;
+    /* Uncompressed and sealed: straight from the source, no copy. */
+    if (r->crypt == NULL || r->cfg.compression != WV__CODEC_NONE) {
+        c = wv__codec_encode(r->cfg.compression, r->cfg.level, elem, p, n,
+                             out + off, wv__codec_bound(n), scratch, &len);
+        src = out + off;
+    }
+    uint8_t e = (uint8_t)(c == WV__CODEC_BG_ZSTD ? elem : 0);
+    if (r->crypt) {
+        struct wv__ad ad;
+        chunk_ad(&ad, id, n, (uint8_t)c, e);
+        wv__seal(r->crypt->k_data, &ad, src, len, out);
+        len += WV__SEAL_OVERHEAD;
+    }
+    *stored = len;
+    *codec = (uint8_t)c;
+    *elem_out = e;
+}
+
+int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
+                   unsigned char *stored, void *out, size_t raw_len,
+                   void *scratch, bool check_id, struct wv__err *err)
+{
+    char hex[65], pack[65];
+    unsigned char d[32];
+    const unsigned char *payload = stored;
+    size_t plen = (size_t)l->stored_len;
+    wv__hex(l->id, 32, hex);
+    wv__hex(l->pack, 32, pack);
+    if (r->crypt) {
+        struct wv__ad ad;
+        unsigned char *dst = l->codec == WV__CODEC_NONE
+                                 ? (unsigned char *)out
+                                 : stored + WV__SEAL_NONCE;
+        if (plen < WV__SEAL_OVERHEAD ||
+            (l->codec == WV__CODEC_NONE &&
+             plen != raw_len + WV__SEAL_OVERHEAD))
+            return wv__seterr(err, WV_CORRUPT,
+                              "%s: chunk %.12s in pack %.12s has an "
+                              "impossible stored length",
+                              r->uri, hex, pack);
+        chunk_ad(&ad, l->id, raw_len, l->codec, l->elem);
+        if (wv__unseal(r->crypt->k_data, &ad, stored, plen, dst) != 0)
+            return wv__seterr(err, WV_CORRUPT,
+                              "%s: chunk %.12s in pack %.12s is damaged or "
+                              "was altered (it does not authenticate)",
+                              r->uri, hex, pack);
+        payload = dst;
+        plen -= WV__SEAL_OVERHEAD;
+    }
+    if (l->codec != WV__CODEC_NONE) {
+        struct wv__err e = {0};
+        if (wv__codec_decode(l->codec, l->elem, payload, plen, out, raw_len,
+                             scratch, &e) != WV_OK)
+            return wv__seterr(err, WV_CORRUPT,
+                              "%s: chunk %.12s in pack %.12s: %s", r->uri,
+                              hex, pack, e.msg);
+    } else if (payload != out) {
+        memcpy(out, payload, raw_len);
+    }
+    if (r->crypt && !check_id)
+        return WV_OK; /* authenticated, bound to its id */
+    if (wv__chunk_id(r, out, raw_len, d) != WV_OK)
+        return wv__seterr(err, WV_NOMEM, "out of memory");
+    if (CRYPTO_memcmp(d, l->id, 32) != 0)
+        return wv__seterr(err, WV_CORRUPT_CHECKSUM,
+                          "%s: chunk %.12s in pack %.12s is damaged (its "
+                          "bytes do not hash to its id)",
+                          r->uri, hex, pack);
+    return WV_OK;
+}
+
+/* ---- whole objects ------------------------------------------------------ */
+
+static void object_ad(struct wv__ad *ad, const char *kind, const char *key)
+{
+    char domain[32];
+    snprintf(domain, sizeof domain, "wv-%s", kind);
+    wv__ad_init(ad, domain);
+    wv__ad_str(ad, key);
+}
+
+int wv__object_name(const wv_repo *r, const char *kind, const void *p,
+                    size_t n, char hex[65])
+{
+    unsigned char d[32];
+    if (r->crypt == NULL) {
+        wv__sha256_buf(p, n, d);
+    } else {
+        char domain[32];
+        snprintf(domain, sizeof domain, "wv-%s", kind);
+        if (wv__hmac(r->crypt->k_name, domain, p, n, d) != WV_OK)
+            return WV_NOMEM;
+    }
+    wv__hex(d, 32, hex);
+    return WV_OK;
+}
+
+int wv__object_get(wv_repo *r, const char *kind, const char *key,
+                   const char *name, size_t max, unsigned char **out,
+                   size_t *len)
+{
+    unsigned char *b = NULL;
+    size_t n = 0;
+    char what[120], hex[65];
+    *out = NULL;
+    *len = 0;
+    if (name)
+        snprintf(what, sizeof what, "%s %.12s", kind, name);
+    else
+        snprintf(what, sizeof what, "%.100s", key);
+    int rc = wv__store_get_all(r->store, key,
+                               max + (r->crypt ? WV__SEAL_OVERHEAD : 0), &b,
+                               &n);
+    if (rc != WV_OK)
+        return rc;
+    if (r->crypt) {
+        struct wv__ad ad;
+        object_ad(&ad, kind, key);
+        if (wv__unseal(r->crypt->k_meta, &ad, b, n, b + WV__SEAL_NONCE) !=
+            0) {
+            wv__free(b);
+            return wv__seterr(&r->err, WV_CORRUPT_CHECKSUM,
+                              "%s: %s is damaged or was altered (it does "
+                              "not authenticate under the repository's "
+                              "key)",
+                              r->uri, what);
+        }
+        n -= WV__SEAL_OVERHEAD;
+        memmove(b, b + WV__SEAL_NONCE, n);
+        b[n] = '\0';
+    }
+    if (name) {
+        if (wv__object_name(r, kind, b, n, hex) != WV_OK) {
+            wv__free(b);
+            return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+        }
+        if (strcmp(hex, name) != 0) {
+            wv__free(b);
+            return wv__seterr(&r->err, WV_CORRUPT_CHECKSUM,
+                              "%s: %s is damaged (its content does not "
+                              "hash to its name)",
+                              r->uri, what);
+        }
+    }
+    *out = b;
+    *len = n;
+    return WV_OK;
+}
+
+int wv__object_put(wv_repo *r, const char *kind, const char *key,
+                   const void *p, size_t n, unsigned flags)
+{
+    if (r->crypt == NULL)
+        return wv__store_put(r->store, key, p, n, flags);
+    unsigned char *b = wv__malloc(n + WV__SEAL_OVERHEAD);
+    if (b == NULL)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    struct wv__ad ad;
+    object_ad(&ad, kind, key);
+    wv__seal(r->crypt->k_meta, &ad, p, n, b);
+    int rc = wv__store_put(r->store, key, b, n + WV__SEAL_OVERHEAD, flags);
+    wv__free(b);
+    return rc;
+}
+
+/* ---- pack tails --------------------------------------------------------- */
+
+uint64_t wv__pack_tail_len(const wv_repo *r, uint32_t n)
+{
+    return (uint64_t)n * WV__PACK_ENTRY + 12 +
+           (r->crypt ? WV__SEAL_OVERHEAD : 0);
+}
+
+const char *wv__pack_end(const wv_repo *r)
+{
+    return r->crypt ? WV__PACK_END_SEALED : WV__PACK_END;
+}
+
+static void trailer_ad(struct wv__ad *ad, uint32_t n)
+{
+    unsigned char b[4];
+    wv__put32(b, n);
+    wv__ad_init(ad, "wv-trailer");
+    wv__ad_add(ad, b, 4);
+}
+
+int wv__pack_tail(const wv_repo *r, const struct wv__chunk_loc *ents,
+                  size_t n, struct wv__buf *t)
+{
+    size_t off = r->crypt ? WV__SEAL_NONCE : 0;
+    size_t elen = n * WV__PACK_ENTRY;
+    unsigned char *e = wv__malloc(elen + WV__SEAL_OVERHEAD);
+    unsigned char n4[4];
+    if (e == NULL)
+        return WV_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *x = e + off + i * WV__PACK_ENTRY;
+        const struct wv__chunk_loc *l = &ents[i];
+        memcpy(x, l->id, 32);
+        wv__put64(x + 32, l->off);
+        wv__put64(x + 40, l->stored_len);
+        wv__put64(x + 48, l->raw_len);
+        x[56] = l->codec;
+        x[57] = l->elem;
+    }
+    if (r->crypt) {
+        struct wv__ad ad;
+        trailer_ad(&ad, (uint32_t)n);
+        wv__seal(r->crypt->k_meta, &ad, e + off, elen, e);
+        elen += WV__SEAL_OVERHEAD;
+    }
+    wv__buf_add(t, e, elen);
+    wv__free(e);
+    wv__put32(n4, (uint32_t)n);
+    wv__buf_add(t, n4, 4);
+    wv__buf_add(t, wv__pack_end(r), 8);
+    return t->oom ? WV_NOMEM : WV_OK;
+}
+
+int wv__pack_tail_open(const wv_repo *r, unsigned char *tail, size_t tlen,
+                       uint32_t n, const unsigned char **entries)
+{
+    if (tlen != wv__pack_tail_len(r, n))
+        return -1;
+    if (r->crypt == NULL) {
+        *entries = tail;
+        return 0;
+    }
+    struct wv__ad ad;
+    trailer_ad(&ad, n);
+    if (wv__unseal(r->crypt->k_meta, &ad, tail,
+                   (size_t)n * WV__PACK_ENTRY + WV__SEAL_OVERHEAD,
+                   tail + WV__SEAL_NONCE) != 0)
+        return -1;
+    *entries = tail + WV__SEAL_NONCE;
+    return 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * object.h -- the content-addressed object layer of a repository
+ * (object.c): chunks, whole objects (manifests, index objects, trusted
+ * keys) and pack trailers, as stored. Every commit and checkout goes
+ * through it, plain or encrypted; each helper does the plain thing when
+ * the repository has no keys (r->crypt NULL) and seals or unseals through
+ * crypt.h otherwise.
+ */
+#ifndef WV_OBJECT_H
+#define WV_OBJECT_H
+
+#include "core.h"
+
+struct wv__chunk_loc;
+
+/* Chunk id: SHA-256 of the plaintext, or HMAC-SHA256 under the
+ * repository's id key. Thread-safe; WV_NOMEM only. */
+int wv__chunk_id(const wv_repo *r, const void *p, size_t n,
+                 unsigned char id[32]);
+/* Bytes a chunk of n plaintext bytes may take when stored. */
+size_t wv__chunk_bound(const wv_repo *r, size_t n);
+/* Encode a chunk as stored: the repository's codec, then sealed (bound to
+ * its id, length and codec). out holds wv__chunk_bound(r, n) bytes,
+ * scratch n. Thread-safe. */
+void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
+                      const void *p, size_t n, unsigned elem,
+                      unsigned char *out, void *scratch, size_t *stored,
+                      uint8_t *codec, uint8_t *elem_out);
+/* The inverse for chunk l whose stored bytes are in `stored` (for an
+ * unencrypted uncompressed chunk `stored` may be `out`): plaintext into
+ * out (raw_len bytes), checked against the id. Messages name the chunk
+ * and its pack; WV_CORRUPT_CHECKSUM for bytes that do not hash to the
+ * id, WV_CORRUPT for bytes that do not authenticate or decode. `stored`
+ * may be overwritten. Thread-safe.
+ * A sealed chunk is authenticated by its tag, which binds its id: only a
+ * holder of the repository key can make one. Recomputing its keyed id
+ * (check_id) adds a check against such a holder, which matters only when
+ * a signature decides what is accepted; a plain chunk's hash is its only
+ * check and is always verified. */
+int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
+                   unsigned char *stored, void *out, size_t raw_len,
+                   void *scratch, bool check_id, struct wv__err *err);
+
+/* Name (64 hex) of a manifest or index object (kind "manifest", "index")
+ * whose plaintext is p: its SHA-256, or a keyed hash. */
+int wv__object_name(const wv_repo *r, const char *kind, const void *p,
+                    size_t n, char hex[65]);
+/* Read object `key` whole (at most max plaintext bytes) and return its
+ * plaintext (NUL-terminated), unsealed and authenticated. With `name`
+ * (64 hex), also check that the plaintext is named so. Failures are
+ * WV_CORRUPT_CHECKSUM with a message saying the object is damaged (or
+ * altered); store errors pass through. */
+int wv__object_get(wv_repo *r, const char *kind, const char *key,
+                   const char *name, size_t max, unsigned char **out,
+                   size_t *len);
+/* Store an object (sealed, bound to its key, when encrypted). */
+int wv__object_put(wv_repo *r, const char *kind, const char *key,
+                   const void *p, size_t n, unsigned flags);
+
+/* The tail of a pack holding entries ents[0..n): its trailer (sealed in
+ * an encrypted repository), u32 n and the end magic. The pack's name is
+ * the SHA-256 of these bytes. */
+int wv__pack_tail(const wv_repo *r, const struct wv__chunk_loc *ents,
+                  size_t n, struct wv__buf *t);
+/* Bytes of the tail of a pack of n entries. */
+uint64_t wv__pack_tail_len(const wv_repo *r, uint32_t n);
+/* The end magic this repository's packs carry. */
+const char *wv__pack_end(const wv_repo *r);
+/* The n trailer entries of a tail read whole (unsealed in place): -1 if
+ * they do not authenticate. *entries points into tail. */
+int wv__pack_tail_open(const wv_repo *r, unsigned char *tail, size_t tlen,
+                       uint32_t n, const unsigned char **entries);
+
+#endif
