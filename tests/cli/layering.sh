@@ -11,14 +11,14 @@
 set -u
 . "$(dirname "$0")/../harness/cli.sh"
 : "${WV_SRC:=$(cd "$(dirname "$0")/../.." && pwd)}"
-need_file "$WV_SRC/scripts/layers.sh" "$WV_SRC/src/core/core.h"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 check() { bash "$WV_SRC/scripts/layers.sh" "$@"; }
 
 # the real tree, and the calls between the objects of this build
 objs=$(dirname "$WV")/CMakeFiles/wv_obj.dir
-need_file "$objs/src/core/alloc.c.o"
+# (not need_file: that declares fixtures, which this test reads none of)
+[ -r "$objs/src/core/alloc.c.o" ] || { echo "FAIL: no objects in $objs"; exit 1; }
 expect 0 check "$WV_SRC" "$objs"
 [ -s "$tmp/out" ] && fail "layers.sh printed on a clean tree: $(head -c 600 "$tmp/out")"
 
