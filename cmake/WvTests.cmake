@@ -111,7 +111,9 @@ endforeach()
 
 # unit.threads_keras_pth_parallel: two threads load and save Keras and
 # .pth files 40 rounds each (slow under the sanitizers; issue 15).
-set_tests_properties(unit.threads_keras_pth_parallel PROPERTIES TIMEOUT 600)
+if(TEST unit.threads_keras_pth_parallel)
+  set_tests_properties(unit.threads_keras_pth_parallel PROPERTIES TIMEOUT 600)
+endif()
 
 set(WV_TEST_ENV
   "WV=$<TARGET_FILE:wv>"
