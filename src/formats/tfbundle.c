@@ -1,5 +1,5 @@
 /*
- * tfbundle.c -- TensorFlow tensor bundles (checkpoints), read only.
+ * tfbundle.c -- TensorFlow tensor bundles (checkpoints): read and write.
  *
  * Files for prefix P (tensorflow core/util/tensor_bundle):
  *
