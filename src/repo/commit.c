@@ -750,6 +750,9 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
     memset(&hs, 0, sizeof hs);
     wv__clearerr(err);
     out_id[0] = '\0';
+    WV_CHECK(m == NULL || !m->index_only, WV_MISUSE,
+             "the tensor set was loaded with WV_LOAD_INDEX (names and "
+             "shapes only): load it with its data to commit it");
     if (branch == NULL)
         branch = "main";
     /* An older (smaller) struct is taken as far as it goes. */
@@ -940,8 +943,6 @@ out:
 int wv_repo_commit(wv_repo *r, const wv_model *m, const char *branch,
                    const wv_commit_opts *opts, char out_id[WV_ID_HEX])
 {
-    if (m != NULL && m->index_only)
-        return WV_MISUSE; /* loaded with WV_LOAD_INDEX: no data */
     /* after the pending asynchronous commits (async.c) */
     return WV__REPO_LOCKED(
         r, wv__repo_commit_locked(r, m, branch, opts, out_id));

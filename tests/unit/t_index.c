@@ -106,6 +106,7 @@ TEST_IMPL(index_load_no_commit)
     ASSERT_OK(wv_repo_init(dir, NULL));
     ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
     ASSERT_EQ(wv_repo_commit(r, idx, NULL, NULL, id), WV_MISUSE);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "WV_LOAD_INDEX");
     ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
     wv_repo_close(r);
     wv_model_free(idx);
