@@ -121,11 +121,8 @@ static int parse_lconfig(struct wv__json *j, struct klayer *out, int depth)
     if (j->p >= j->end || *j->p != '{')
         return wv__json_skip(j);
     WV_TRY(wv__json_expect(j, '{'));
-    if (wv__json_eat(j, '}'))
-        goto out;
-    do {
-        WV_TRY(wv__json_string(j, &key, &kl));
-        WV_TRY(wv__json_expect(j, ':'));
+    struct wv__json_obj it = WV__JSON_OBJ(j);
+    while (wv__json_obj_next(&it, &key, &kl)) {
         signed char *flag = strcmp(key, "trainable") == 0 ? &out->trainable
                             : strcmp(key, "use_bias") == 0 ? &out->use_bias
                             : strcmp(key, "center") == 0   ? &out->center
@@ -164,10 +161,8 @@ static int parse_lconfig(struct wv__json *j, struct klayer *out, int depth)
         } else {
             WV_TRY(wv__json_skip(j));
         }
-        wv__free(key);
-        key = NULL;
-    } while (wv__json_eat(j, ','));
-    WV_TRY(wv__json_expect(j, '}'));
+    }
+    WV_TRY(it.rc);
 out:
     wv__free(key);
     return rc;
@@ -181,26 +176,21 @@ static int parse_layer(struct wv__json *j, struct klayer *out, int depth)
     size_t kl;
     out->trainable = out->use_bias = out->center = out->scale = -1;
     WV_TRY(wv__json_expect(j, '{'));
-    if (!wv__json_eat(j, '}')) {
-        do {
-            WV_TRY(wv__json_string(j, &key, &kl));
-            WV_TRY(wv__json_expect(j, ':'));
-            if (strcmp(key, "class_name") == 0) {
-                WV_TRY(json_str_or_skip(j, &out->cls));
-            } else if (strcmp(key, "config") == 0) {
-                WV_TRY(parse_lconfig(j, out, depth));
-            } else if (strcmp(key, "name") == 0) {
-                WV_TRY(json_str_or_skip(j, &ename));
-            } else {
-                if (strcmp(key, "module") == 0)
-                    out->keras3 = true;
-                WV_TRY(wv__json_skip(j));
-            }
-            wv__free(key);
-            key = NULL;
-        } while (wv__json_eat(j, ','));
-        WV_TRY(wv__json_expect(j, '}'));
+    struct wv__json_obj it = WV__JSON_OBJ(j);
+    while (wv__json_obj_next(&it, &key, &kl)) {
+        if (strcmp(key, "class_name") == 0) {
+            WV_TRY(json_str_or_skip(j, &out->cls));
+        } else if (strcmp(key, "config") == 0) {
+            WV_TRY(parse_lconfig(j, out, depth));
+        } else if (strcmp(key, "name") == 0) {
+            WV_TRY(json_str_or_skip(j, &ename));
+        } else {
+            if (strcmp(key, "module") == 0)
+                out->keras3 = true;
+            WV_TRY(wv__json_skip(j));
+        }
     }
+    WV_TRY(it.rc);
     if (out->name == NULL) { /* a functional entry's outer "name" */
         out->name = ename;
         ename = NULL;

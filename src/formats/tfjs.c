@@ -1126,25 +1126,20 @@ static int topo_copy(struct wv__json *j, struct wv__buf *o, int depth)
         }
         WV_TRY(wv__json_expect(j, '{'));
         wv__buf_addc(o, '{');
-        if (!wv__json_eat(j, '}')) {
-            bool first = true;
-            do {
-                WV_TRY(wv__json_string(j, &k, &kl));
-                WV_TRY(wv__json_expect(j, ':'));
-                if (!first)
-                    wv__buf_adds(o, ", ");
-                first = false;
-                if (strcmp(k, "batch_shape") == 0)
-                    wv__buf_adds(o, "\"batch_input_shape\"");
-                else
-                    wv__json_put_string(o, k, kl);
-                wv__buf_adds(o, ": ");
-                WV_TRY(topo_copy(j, o, depth + 1));
-                wv__free(k);
-                k = NULL;
-            } while (wv__json_eat(j, ','));
-            WV_TRY(wv__json_expect(j, '}'));
+        bool first = true;
+        struct wv__json_obj it = WV__JSON_OBJ(j);
+        while (wv__json_obj_next(&it, &k, &kl)) {
+            if (!first)
+                wv__buf_adds(o, ", ");
+            first = false;
+            if (strcmp(k, "batch_shape") == 0)
+                wv__buf_adds(o, "\"batch_input_shape\"");
+            else
+                wv__json_put_string(o, k, kl);
+            wv__buf_adds(o, ": ");
+            WV_TRY(topo_copy(j, o, depth + 1));
         }
+        WV_TRY(it.rc);
         wv__buf_addc(o, '}');
     } else if (j->p < j->end && *j->p == '[') {
         WV_TRY(wv__json_expect(j, '['));

@@ -516,9 +516,8 @@ int wv__slot_parse(const char *text, size_t len, const char *what,
     memset(s, 0, sizeof *s);
     WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT, "%s is not a JSON object",
              what);
-    do {
-        WV_TRY(wv__json_string(&j, &k, &kl));
-        WV_TRY(wv__json_expect(&j, ':'));
+    struct wv__json_obj it = WV__JSON_OBJ(&j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
         static const char *const fields[] = {
             "weightvault_key", "slot", "label", "kdf", "opslimit",
             "memlimit", "salt", "created", "wrapped"};
@@ -577,10 +576,8 @@ int wv__slot_parse(const char *text, size_t len, const char *what,
                 v = NULL;
             }
         }
-        wv__free(k);
-        k = NULL;
-    } while (wv__json_eat(&j, ','));
-    WV_TRY(wv__json_expect(&j, '}'));
+    }
+    WV_TRY(it.rc);
     wv__json_ws(&j);
     WV_CHECK(j.p == j.end, WV_CORRUPT, "%s: trailing bytes", what);
     WV_CHECK(version == 1, WV_FORMAT, "%s: key slot version %llu is not "

@@ -90,61 +90,49 @@ int wv__index_parse(const char *text, size_t len, const char *what,
     size_t kl, pkl, ckl;
     struct wv__json j = {text, text, text + len, what, err};
     WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT, "%s is not an object", what);
-    if (wv__json_eat(&j, '}'))
-        goto out;
-    do {
-        WV_TRY(wv__json_string(&j, &k, &kl));
-        WV_TRY(wv__json_expect(&j, ':'));
+    struct wv__json_obj top = WV__JSON_OBJ(&j);
+    while (wv__json_obj_next(&top, &k, &kl)) {
         if (strcmp(k, "packs") != 0) {
             WV_TRY(wv__json_skip(&j));
-            wv__free(k);
-            k = NULL;
             continue;
         }
         WV_TRY(wv__json_expect(&j, '{'));
-        if (!wv__json_eat(&j, '}')) {
-            do {
-                struct wv__chunk_loc l;
-                memset(&l, 0, sizeof l);
-                WV_TRY(wv__json_string(&j, &pk, &pkl));
-                WV_CHECK(pkl == 64 && wv__unhex(pk, l.pack, 32) == 0,
-                         WV_CORRUPT, "%s: bad pack id", what);
-                WV_TRY(wv__json_expect(&j, ':'));
-                WV_TRY(wv__json_expect(&j, '['));
-                if (!wv__json_eat(&j, ']')) {
-                    do {
-                        uint64_t v[5];
-                        WV_TRY(wv__json_expect(&j, '['));
-                        WV_TRY(wv__json_string(&j, &ck, &ckl));
-                        WV_CHECK(ckl == 64 && wv__unhex(ck, l.id, 32) == 0,
-                                 WV_CORRUPT, "%s: bad chunk id", what);
-                        for (int i = 0; i < 5; i++) {
-                            WV_TRY(wv__json_expect(&j, ','));
-                            WV_TRY(wv__json_u64(&j, &v[i]));
-                        }
-                        WV_TRY(wv__json_expect(&j, ']'));
-                        WV_CHECK(v[3] <= 2 && v[4] <= 16 && v[1] > 0,
-                                 WV_CORRUPT, "%s: bad chunk entry", what);
-                        l.off = v[0];
-                        l.stored_len = v[1];
-                        l.raw_len = v[2];
-                        l.codec = (uint8_t)v[3];
-                        l.elem = (uint8_t)v[4];
-                        WV_TRY(cb(arg, &l));
-                        wv__free(ck);
-                        ck = NULL;
-                    } while (wv__json_eat(&j, ','));
+        struct wv__json_obj packs = WV__JSON_OBJ(&j);
+        while (wv__json_obj_next(&packs, &pk, &pkl)) {
+            struct wv__chunk_loc l;
+            memset(&l, 0, sizeof l);
+            WV_CHECK(pkl == 64 && wv__unhex(pk, l.pack, 32) == 0,
+                     WV_CORRUPT, "%s: bad pack id", what);
+            WV_TRY(wv__json_expect(&j, '['));
+            if (!wv__json_eat(&j, ']')) {
+                do {
+                    uint64_t v[5];
+                    WV_TRY(wv__json_expect(&j, '['));
+                    WV_TRY(wv__json_string(&j, &ck, &ckl));
+                    WV_CHECK(ckl == 64 && wv__unhex(ck, l.id, 32) == 0,
+                             WV_CORRUPT, "%s: bad chunk id", what);
+                    for (int i = 0; i < 5; i++) {
+                        WV_TRY(wv__json_expect(&j, ','));
+                        WV_TRY(wv__json_u64(&j, &v[i]));
+                    }
                     WV_TRY(wv__json_expect(&j, ']'));
-                }
-                wv__free(pk);
-                pk = NULL;
-            } while (wv__json_eat(&j, ','));
-            WV_TRY(wv__json_expect(&j, '}'));
+                    WV_CHECK(v[3] <= 2 && v[4] <= 16 && v[1] > 0,
+                             WV_CORRUPT, "%s: bad chunk entry", what);
+                    l.off = v[0];
+                    l.stored_len = v[1];
+                    l.raw_len = v[2];
+                    l.codec = (uint8_t)v[3];
+                    l.elem = (uint8_t)v[4];
+                    WV_TRY(cb(arg, &l));
+                    wv__free(ck);
+                    ck = NULL;
+                } while (wv__json_eat(&j, ','));
+                WV_TRY(wv__json_expect(&j, ']'));
+            }
         }
-        wv__free(k);
-        k = NULL;
-    } while (wv__json_eat(&j, ','));
-    WV_TRY(wv__json_expect(&j, '}'));
+        WV_TRY(packs.rc);
+    }
+    WV_TRY(top.rc);
     wv__json_ws(&j);
     WV_CHECK(j.p == j.end, WV_CORRUPT, "%s: trailing bytes", what);
 out:
@@ -293,40 +281,35 @@ static int parse_config(wv_repo *r, const char *text, size_t len,
     struct wv__json j = {text, text, text + len, what, err};
     r->cfg.compression = -1;
     WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT, "%s is not an object", what);
-    if (!wv__json_eat(&j, '}')) {
-        do {
-            uint64_t u;
-            WV_TRY(wv__json_string(&j, &k, &kl));
-            WV_TRY(wv__json_expect(&j, ':'));
-            if (strcmp(k, "weightvault_repo") == 0) {
-                WV_TRY(wv__json_u64(&j, &version));
-            } else if (!inner && sealed && *sealed == NULL &&
-                       strcmp(k, "sealed") == 0) {
-                WV_TRY(wv__json_string(&j, sealed, sealed_len));
-            } else if (!inner && enc == NULL &&
-                       strcmp(k, "encryption") == 0) {
-                WV_TRY(wv__json_string(&j, &enc, &vl));
-            } else if (strcmp(k, "chunk_size") == 0) {
-                WV_TRY(wv__json_u64(&j, &r->cfg.chunk_size));
-            } else if (strcmp(k, "pack_size") == 0) {
-                WV_TRY(wv__json_u64(&j, &r->cfg.pack_size));
-            } else if (strcmp(k, "level") == 0) {
-                WV_TRY(wv__json_u64(&j, &u));
-                WV_CHECK(u <= 22, WV_CORRUPT, "%s: bad level", what);
-                r->cfg.level = (int)u;
-            } else if (strcmp(k, "compression") == 0) {
-                WV_TRY(wv__json_string(&j, &v, &vl));
-                r->cfg.compression = codec_from_name(v);
-                WV_CHECK(r->cfg.compression >= 0, WV_FORMAT,
-                         "%s: unknown compression '%.40s'", what, v);
-            } else {
-                WV_TRY(wv__json_skip(&j));
-            }
-            wv__free(k);
-            k = NULL;
-        } while (wv__json_eat(&j, ','));
-        WV_TRY(wv__json_expect(&j, '}'));
+    struct wv__json_obj it = WV__JSON_OBJ(&j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
+        uint64_t u;
+        if (strcmp(k, "weightvault_repo") == 0) {
+            WV_TRY(wv__json_u64(&j, &version));
+        } else if (!inner && sealed && *sealed == NULL &&
+                   strcmp(k, "sealed") == 0) {
+            WV_TRY(wv__json_string(&j, sealed, sealed_len));
+        } else if (!inner && enc == NULL &&
+                   strcmp(k, "encryption") == 0) {
+            WV_TRY(wv__json_string(&j, &enc, &vl));
+        } else if (strcmp(k, "chunk_size") == 0) {
+            WV_TRY(wv__json_u64(&j, &r->cfg.chunk_size));
+        } else if (strcmp(k, "pack_size") == 0) {
+            WV_TRY(wv__json_u64(&j, &r->cfg.pack_size));
+        } else if (strcmp(k, "level") == 0) {
+            WV_TRY(wv__json_u64(&j, &u));
+            WV_CHECK(u <= 22, WV_CORRUPT, "%s: bad level", what);
+            r->cfg.level = (int)u;
+        } else if (strcmp(k, "compression") == 0) {
+            WV_TRY(wv__json_string(&j, &v, &vl));
+            r->cfg.compression = codec_from_name(v);
+            WV_CHECK(r->cfg.compression >= 0, WV_FORMAT,
+                     "%s: unknown compression '%.40s'", what, v);
+        } else {
+            WV_TRY(wv__json_skip(&j));
+        }
     }
+    WV_TRY(it.rc);
     WV_CHECK(version == WV__REPO_VERSION ||
                  version == WV__REPO_VERSION_ENCRYPTED,
              WV_FORMAT,

@@ -274,9 +274,8 @@ int wv__trust_parse(const char *text, size_t len, const char *what,
     struct wv__json j = {text, text, text + len, what, err};
     WV_CHECK(wv__json_eat(&j, '{'), WV_CORRUPT, "%s is not a JSON object",
              what);
-    do {
-        WV_TRY(wv__json_string(&j, &k, &kl));
-        WV_TRY(wv__json_expect(&j, ':'));
+    struct wv__json_obj it = WV__JSON_OBJ(&j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
         if (strcmp(k, "weightvault_trust") == 0) {
             WV_TRY(wv__json_u64(&j, &version));
         } else if (strcmp(k, "key") == 0 || strcmp(k, "label") == 0) {
@@ -296,10 +295,8 @@ int wv__trust_parse(const char *text, size_t len, const char *what,
         } else {
             WV_TRY(wv__json_skip(&j));
         }
-        wv__free(k);
-        k = NULL;
-    } while (wv__json_eat(&j, ','));
-    WV_TRY(wv__json_expect(&j, '}'));
+    }
+    WV_TRY(it.rc);
     wv__json_ws(&j);
     WV_CHECK(j.p == j.end && version == 1 && have_key, WV_CORRUPT,
              "%s: not a trusted key object", what);
