@@ -150,6 +150,14 @@ static const struct wmap *find_tensor(const struct wmap *w, size_t n,
     return bsearch(&key, w, n, sizeof *w, cmp_tensor);
 }
 
+static bool is_wanted(const wv_load_opts *opts, const char *name)
+{
+    for (size_t k = 0; k < opts->n_names; k++)
+        if (strcmp(opts->names[k], name) == 0)
+            return true;
+    return false;
+}
+
 int wv__shard_load(const char *path, int fd, uint64_t size,
                    const wv_load_opts *opts, wv_model **out,
                    struct wv__err *err)
@@ -159,6 +167,7 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
     struct wmap *w = NULL;
     size_t n = 0;
     wv_model *set = NULL, *part = NULL;
+    const char **sub = NULL;
 
     *out = NULL;
     WV_CHECK(size <= WV__INDEX_MAX, WV_FORMAT,
@@ -180,6 +189,17 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
         WV_CHECK(strcmp(w[i - 1].tensor, w[i].tensor) != 0, WV_CORRUPT,
                  "%s: tensor '%.200s' is mapped twice", path, w[i].tensor);
 
+    /* Only some tensors wanted: each is in the map, and only the shards
+     * that hold them are read, each asked for its own (a shard asked for
+     * a name it does not hold would refuse the load). */
+    bool wanted = opts && wv__load_opts_has_names(opts) && opts->names;
+    if (wanted) {
+        sub = wv__calloc(opts->n_names + 1, sizeof *sub);
+        WV_CHECK(sub != NULL, WV_NOMEM, "out of memory");
+        for (size_t k = 0; k < opts->n_names; k++)
+            WV_CHECK(find_tensor(w, n, opts->names[k]) != NULL, WV_NOTFOUND,
+                     "%s: no tensor named '%.200s'", path, opts->names[k]);
+    }
     const char *slash = strrchr(path, '/');
     size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
     /* Shards in order of first appearance in the (sorted) map. */
@@ -189,13 +209,34 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
             seen = strcmp(w[k].file, w[i].file) == 0;
         if (seen)
             continue;
+        wv_load_opts one;
+        const wv_load_opts *po = opts;
+        if (wanted) {
+            size_t ns = 0;
+            for (size_t k = 0; k < opts->n_names; k++)
+                if (strcmp(find_tensor(w, n, opts->names[k])->file,
+                           w[i].file) == 0)
+                    sub[ns++] = opts->names[k];
+            if (ns == 0)
+                continue;
+            memset(&one, 0, sizeof one);
+            memcpy(&one, opts, opts->struct_size < sizeof one
+                                   ? opts->struct_size
+                                   : sizeof one);
+            one.struct_size = (uint32_t)(opts->struct_size < sizeof one
+                                             ? opts->struct_size
+                                             : sizeof one);
+            one.names = sub;
+            one.n_names = ns;
+            po = &one;
+        }
         size_t fl = strlen(w[i].file);
         wv__free(shard_path);
         shard_path = wv__malloc(dirlen + fl + 1);
         WV_CHECK(shard_path != NULL, WV_NOMEM, "out of memory");
         memcpy(shard_path, path, dirlen);
         memcpy(shard_path + dirlen, w[i].file, fl + 1);
-        WV_TRY(wv__load_file(shard_path, opts, &part, err, false));
+        WV_TRY(wv__load_file(shard_path, po, &part, err, false));
         for (size_t t = 0; t < part->n_tensors; t++) {
             const char *tn = part->tensors[t].name;
             const struct wmap *e = find_tensor(w, n, tn);
@@ -219,12 +260,17 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
         }
         part = NULL;
     }
+    if (set == NULL) /* none wanted */
+        WV_CHECK(wv_model_new(&set) == WV_OK, WV_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
-        WV_CHECK(wv_model_find(set, w[i].tensor) != NULL, WV_CORRUPT,
+        WV_CHECK(wv_model_find(set, w[i].tensor) != NULL ||
+                     (wanted && !is_wanted(opts, w[i].tensor)),
+                 WV_CORRUPT,
                  "%s: tensor '%.200s' is mapped to shard '%.200s', which "
                  "does not contain it",
                  path, w[i].tensor, w[i].file);
 out:
+    wv__free(sub);
     wv_model_free(part);
     wmap_free(w, n);
     wv__free(text);

@@ -1083,3 +1083,43 @@ TEST_IMPL(st_oom_save)
     }
     wv_model_free(m);
 }
+
+/* A sharded set loaded by name: only the shards holding the wanted tensors
+ * are read, each asked for its own; a name the index lacks is refused
+ * naming the index. */
+TEST_IMPL(shard_load_names)
+{
+    wv_model *m, *r = NULL;
+    const uint64_t sh[1] = {1024};
+    ASSERT_OK(wv_model_new(&m));
+    ASSERT_OK(wvtest_add_pattern(m, "a", WV_F32, 1, sh, 1));
+    ASSERT_OK(wvtest_add_pattern(m, "b", WV_F32, 1, sh, 2));
+    ASSERT_OK(wvtest_add_pattern(m, "c", WV_F32, 1, sh, 3));
+    wv_save_opts so = WV_SAVE_OPTS_INIT;
+    so.shard_size = 4096; /* one tensor per shard */
+    ASSERT_OK(wv_model_save(m, wvtest_path("sh.safetensors"), &so));
+    const char *idx = wvtest_path("sh.safetensors.index.json");
+    char eb[WV_ERRBUF_SIZE] = "";
+    wv_load_opts o = WV_LOAD_OPTS_INIT;
+    o.errbuf = eb;
+    o.errbuf_size = sizeof eb;
+    const char *one[] = {"b"}, *two[] = {"c", "a"}, *bad[] = {"a", "nope"};
+    o.names = one;
+    o.n_names = 1;
+    ASSERT_OK(wv_model_load(idx, &o, &r));
+    ASSERT_EQ(wv_model_count(r), 1);
+    ASSERT(memcmp(wv_tensor_data(wv_model_find(r, "b")),
+                  wv_tensor_data(wv_model_find(m, "b")), 4096) == 0);
+    wv_model_free(r);
+    o.names = two;
+    o.n_names = 2;
+    ASSERT_OK(wv_model_load(idx, &o, &r));
+    ASSERT_EQ(wv_model_count(r), 2);
+    ASSERT_NOT_NULL(wv_model_find(r, "a"));
+    ASSERT_NOT_NULL(wv_model_find(r, "c"));
+    wv_model_free(r);
+    o.names = bad;
+    ASSERT_EQ(wv_model_load(idx, &o, &r), WV_NOTFOUND);
+    ASSERT_CONTAINS(eb, "sh.safetensors.index.json: no tensor named 'nope'");
+    wv_model_free(m);
+}
