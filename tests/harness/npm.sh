@@ -26,6 +26,11 @@ npm_peers() {
     fi
     want="${NPM_PEER_FLAGS:-} $*"
     mkdir -p "$NPM_DIR"
+    # Tests sharing NAME may run at once (ctest -j): one installs while the
+    # other waits, then finds the install done.
+    local lockfd
+    exec {lockfd}>"$build/npm/$name.lock"
+    flock "$lockfd"
     if [ "$(cat "$NPM_DIR/.wv-installed" 2>/dev/null)" != "$want" ]; then
         if ! (cd "$NPM_DIR" && echo '{"private": true}' >package.json &&
               npm install --prefer-offline --no-audit --no-fund \
@@ -41,5 +46,7 @@ npm_peers() {
         fi
         echo "$want" >"$NPM_DIR/.wv-installed"
     fi
+    flock -u "$lockfd"
+    exec {lockfd}>&-
     export NODE_PATH=$NPM_DIR/node_modules
 }
