@@ -479,7 +479,9 @@ static int to_k3_layer(struct xl *x, const struct klayer *l, const char *path,
     size_t *sub = NULL;
     const char *vn[8];
     size_t want, tr;
-    snprintf(p, sizeof p, "%s/vars", path);
+    int pl = snprintf(p, sizeof p, "%s/vars", path);
+    WV_CHECK(pl > 0 && (size_t)pl < sizeof p, WV_FORMAT,
+             "%s: path under '%.200s' too long", x->fname, path);
     add_vars(x, p, l->name);
     if (!l->model) {
         if (class_vars(l, vn, &want, &tr) && want != n)
@@ -487,7 +489,7 @@ static int to_k3_layer(struct xl *x, const struct klayer *l, const char *path,
                      "weights in the model config's terms, the file holds "
                      "%zu", x->fname, l->name, l->cls, want, n);
         for (size_t i = 0; i < n; i++) {
-            int pl = snprintf(p, sizeof p, "%s/vars/%zu", path, i);
+            pl = snprintf(p, sizeof p, "%s/vars/%zu", path, i);
             WV_CHECK(pl > 0 && (size_t)pl < sizeof p, WV_FORMAT,
                      "%s: path under '%.200s' too long", x->fname, path);
             WV_TRY(assign(x, idx[i], p));
@@ -496,8 +498,10 @@ static int to_k3_layer(struct xl *x, const struct klayer *l, const char *path,
     }
     WV_CHECK(depth < KL_MAX_DEPTH, WV_FORMAT, "%s: models nested too deep",
              x->fname);
-    snprintf(outer2, sizeof outer2, "%s%s%s", outer, *outer ? "/" : "",
-             l->name);
+    pl = snprintf(outer2, sizeof outer2, "%s%s%s", outer, *outer ? "/" : "",
+                  l->name);
+    WV_CHECK(pl > 0 && (size_t)pl < sizeof outer2, WV_FORMAT,
+             "%s: nested model path '%.200s' too long", x->fname, outer);
     cn = wv__calloc(l->n_sub ? l->n_sub : 1, sizeof *cn);
     sub = wv__calloc(n ? n : 1, sizeof *sub);
     WV_CHECK(cn != NULL && sub != NULL, WV_NOMEM, "out of memory");
@@ -511,7 +515,9 @@ static int to_k3_layer(struct xl *x, const struct klayer *l, const char *path,
             if (x->dst[idx[i]] == SIZE_MAX &&
                 owns(s, x->m->tensors[idx[i]].name + wpos, outer2))
                 sub[k++] = idx[i];
-        snprintf(p, sizeof p, "%s/layers/%s", path, cn[j]);
+        pl = snprintf(p, sizeof p, "%s/layers/%s", path, cn[j]);
+        WV_CHECK(pl > 0 && (size_t)pl < sizeof p, WV_FORMAT,
+                 "%s: path under '%.200s' too long", x->fname, path);
         WV_TRY(to_k3_layer(x, s, p, sub, k, wpos, outer2, depth + 1));
     }
     for (size_t i = 0; i < n; i++)

@@ -782,7 +782,7 @@ static int repo_verify_locked(wv_repo *r, wv_verify_cb cb, void *arg,
     rc = wv__repo_lock(r, false);
     if (wv_primary(rc) == WV_AUTH || wv_primary(rc) == WV_IO) {
         snprintf(c.st.unlocked, sizeof c.st.unlocked,
-                 "could not write a lock object under locks/ (%s)",
+                 "could not write a lock object under locks/ (%.200s)",
                  bare(r, err->msg));
         wv__clearerr(err);
         rc = WV_OK;
