@@ -70,6 +70,11 @@ int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,
 int wv__load_src(const struct wv__src *src, const wv_load_opts *opts,
                  wv_model **out, struct wv__err *err, void *map,
                  size_t map_len);
+/* Keras: the HDF5 file signature and the content probe (keras_probe.c),
+ * shared by keras.c and its stand-in keras_off.c. */
+extern const unsigned char wv__h5_sig[8];
+int wv__keras_probe(const struct wv__src *src, const unsigned char *h,
+                    size_t n);
 /* s3://, http://, https:// (fmt.c). */
 bool wv__is_url(const char *path);
 int wv__load_remote(const char *url, const wv_load_opts *opts,

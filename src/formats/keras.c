@@ -147,8 +147,6 @@
 /* Root attribute naming the attributes that hold foreign metadata. */
 #define FOREIGN_ATTR "weightvault.foreign_keys"
 
-static const unsigned char h5sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n',
-                                       0x1a, '\n'};
 
 /* libhdf5 is started once per process (pthread_once: readers on several
  * threads may get here together). Its error stacks, and so the switch
@@ -278,7 +276,7 @@ static int check_superblock(const struct kr *k, unsigned *offsize,
     const unsigned char *p = k->img;
     size_t n = k->img_len;
     unsigned ver, so, sl, base_at;
-    WV_CHECK(n >= 8 && memcmp(p, h5sig, 8) == 0, WV_CORRUPT,
+    WV_CHECK(n >= 8 && memcmp(p, wv__h5_sig, 8) == 0, WV_CORRUPT,
              "%s: no HDF5 signature at offset 0", k->fname);
     WV_CHECK(n >= 16, WV_CORRUPT, "%s: HDF5 superblock truncated",
              k->fname);
@@ -1679,21 +1677,12 @@ out:
 }
 
 /* ---- .keras archives ---------------------------------------------------- */
-static const struct wv__zip_entry *zip_find(const struct wv__zip *z,
-                                            const char *name)
-{
-    for (size_t i = 0; i < z->n_ents; i++)
-        if (strcmp(z->ents[i].name, name) == 0)
-            return &z->ents[i];
-    return NULL;
-}
-
 static int zip_meta(const struct wv__src *src, const struct wv__zip *z,
                     const char *member, const char *key, wv_model *m,
                     struct wv__err *err)
 {
     int rc = WV_OK;
-    const struct wv__zip_entry *e = zip_find(z, member);
+    const struct wv__zip_entry *e = wv__zip_find(z, member);
     const unsigned char *data = NULL;
     void *owned = NULL;
     char *s = NULL;
@@ -1716,22 +1705,6 @@ out:
     return rc;
 }
 
-static int probe(const struct wv__src *src, const unsigned char *h,
-                 size_t n)
-{
-    if (n >= 8 && memcmp(h, h5sig, 8) == 0)
-        return 1;
-    if (n < 4 || h[0] != 'P' || h[1] != 'K' || h[2] != 3 || h[3] != 4)
-        return 0;
-    struct wv__err e = {0};
-    struct wv__zip z;
-    if (wv__zip_open(&z, src, &e) != WV_OK)
-        return 0;
-    int yes = zip_find(&z, "model.weights.h5") != NULL &&
-              zip_find(&z, "config.json") != NULL;
-    wv__zip_close(&z);
-    return yes;
-}
 
 /* The whole parse into a scratch set, for the sandbox child. */
 static int load_h5_scratch(void *arg, struct wv__err *err)
@@ -1762,7 +1735,7 @@ static int load_locked(const struct wv__src *src, unsigned flags,
     h5_init();
     if (src->size >= 8)
         WV_TRY(wv__src_read(src, 0, head, 8, err));
-    if (memcmp(head, h5sig, 8) == 0) {
+    if (memcmp(head, wv__h5_sig, 8) == 0) {
         WV_CHECK(src->size <= SIZE_MAX, WV_RANGE, "%s: too large",
                  src->name);
         WV_TRY(wv__src_data(src, 0, src->size, &data, &owned, err));
@@ -1773,8 +1746,8 @@ static int load_locked(const struct wv__src *src, unsigned flags,
                  src->name);
         WV_TRY(wv__zip_open(&z, src, err));
         zopen = true;
-        const struct wv__zip_entry *e = zip_find(&z, "model.weights.h5");
-        WV_CHECK(e != NULL, zip_find(&z, "model.weights.npz") ? WV_UNSUPPORTED
+        const struct wv__zip_entry *e = wv__zip_find(&z, "model.weights.h5");
+        WV_CHECK(e != NULL, wv__zip_find(&z, "model.weights.npz") ? WV_UNSUPPORTED
                                                               : WV_FORMAT,
                  "%s: .keras archive without model.weights.h5", src->name);
         WV_CHECK(e->size <= SIZE_MAX, WV_RANGE, "%s: too large", src->name);
@@ -2902,5 +2875,6 @@ static int save(const wv_model *m, struct wv__wfile *f,
 }
 
 const struct wv__format_ops wv__fmt_keras = {
-    WV_FMT_KERAS, "keras", ".weights.h5 .h5 .hdf5 .keras", probe, load, save,
+    WV_FMT_KERAS, "keras", ".weights.h5 .h5 .hdf5 .keras", wv__keras_probe,
+    load, save,
 };

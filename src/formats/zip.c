@@ -86,6 +86,15 @@
 
 /* ---- reader ------------------------------------------------------------- */
 
+const struct wv__zip_entry *wv__zip_find(const struct wv__zip *z,
+                                         const char *name)
+{
+    for (size_t i = 0; i < z->n_ents; i++)
+        if (strcmp(z->ents[i].name, name) == 0)
+            return &z->ents[i];
+    return NULL;
+}
+
 void wv__zip_close(struct wv__zip *z)
 {
     for (size_t i = 0; i < z->n_ents; i++)

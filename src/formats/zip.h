@@ -59,6 +59,9 @@ int wv__zip_open(struct wv__zip *z, const struct wv__src *src,
 int wv__zip_open_lazy(struct wv__zip *z, const struct wv__src *src,
                       struct wv__err *err);
 void wv__zip_close(struct wv__zip *z);
+/* The member named exactly `name`, or NULL. */
+const struct wv__zip_entry *wv__zip_find(const struct wv__zip *z,
+                                         const char *name);
 
 /* The uncompressed bytes of an entry, CRC-checked unless it is a stored
  * entry borrowed from a mapping and the load did not ask for checksums
