@@ -143,14 +143,9 @@ static int parse_lconfig(struct wv__json *j, struct klayer *out, int depth)
             out->model = true;
             if (!wv__json_eat(j, ']')) {
                 do {
-                    if (out->n_sub == out->cap_sub) {
-                        size_t cap = out->cap_sub ? out->cap_sub * 2 : 8;
-                        struct klayer *s =
-                            wv__realloc(out->sub, cap * sizeof *s);
-                        WV_CHECK(s != NULL, WV_NOMEM, "out of memory");
-                        out->sub = s;
-                        out->cap_sub = cap;
-                    }
+                    WV_CHECK(wv__grow(&out->sub, &out->cap_sub, out->n_sub,
+                                      sizeof *out->sub, 8) == WV_OK,
+                             WV_NOMEM, "out of memory");
                     struct klayer *s = &out->sub[out->n_sub];
                     memset(s, 0, sizeof *s);
                     out->n_sub++;

@@ -269,13 +269,9 @@ static int st_load(const struct wv__src *src, unsigned flags, wv_model *m,
             WV_TRY(parse_metadata(&j, m));
             continue;
         }
-        if (n_ents == cap_ents) {
-            size_t cap = cap_ents ? cap_ents * 2 : 64;
-            struct entry *ne = wv__realloc(ents, cap * sizeof *ne);
-            WV_CHECK(ne != NULL, WV_NOMEM, "out of memory");
-            ents = ne;
-            cap_ents = cap;
-        }
+        WV_CHECK(wv__grow(&ents, &cap_ents, n_ents, sizeof *ents, 64) ==
+                     WV_OK,
+                 WV_NOMEM, "out of memory");
         /* Valid JSON and accepted by the reference, but a tensor set
          * cannot hold such a name: refuse it as unsupported rather
          * than fail later as a misuse of wv__model_add(). */

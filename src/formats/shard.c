@@ -102,13 +102,8 @@ static int parse_index(const char *path, const char *text, size_t len,
                      "which is not a relative path inside the "
                      "index's directory",
                      path, t, f);
-            if (n == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                struct wmap *nw = wv__realloc(w, nc * sizeof *nw);
-                WV_CHECK(nw != NULL, WV_NOMEM, "out of memory");
-                w = nw;
-                cap = nc;
-            }
+            WV_CHECK(wv__grow(&w, &cap, n, sizeof *w, 64) == WV_OK,
+                     WV_NOMEM, "out of memory");
             w[n].tensor = t;
             w[n].file = f;
             n++;

@@ -323,13 +323,9 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
                 WV_TRY(wv__json_expect(&j, '{'));
                 struct wv__json_obj meta = WV__JSON_OBJ(&j);
                 while (wv__json_obj_next(&meta, &mk, &mkl)) {
-                    if (mf->n_meta == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        void *nm = wv__realloc(mf->meta,
-                                               cap * sizeof *mf->meta);
-                        WV_CHECK(nm != NULL, WV_NOMEM, "out of memory");
-                        mf->meta = nm;
-                    }
+                    WV_CHECK(wv__grow(&mf->meta, &cap, mf->n_meta,
+                                      sizeof *mf->meta, 8) == WV_OK,
+                             WV_NOMEM, "out of memory");
                     struct wv__meta *e = &mf->meta[mf->n_meta];
                     e->key = mk;
                     e->value = NULL;
