@@ -9,34 +9,55 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+/* Both digests are one libcrypto context behind a type of its own (so a
+ * SHA-1 state cannot be handed where SHA-256 is wanted); md_* do the work. */
 struct wv__sha256 {
     EVP_MD_CTX *ctx;
 };
+struct wv__sha1 {
+    EVP_MD_CTX *ctx;
+};
+
+static EVP_MD_CTX *md_new(const EVP_MD *md)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (c != NULL && EVP_DigestInit_ex(c, md, NULL) != 1) {
+        EVP_MD_CTX_free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static void md_update(EVP_MD_CTX *c, const void *p, size_t n)
+{
+    if (n)
+        EVP_DigestUpdate(c, p, n);
+}
+
+static void md_final(EVP_MD_CTX *c, unsigned char *out)
+{
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(c, out, &len);
+}
 
 struct wv__sha256 *wv__sha256_new(void)
 {
     struct wv__sha256 *h = wv__malloc(sizeof *h);
-    if (h == NULL)
-        return NULL;
-    h->ctx = EVP_MD_CTX_new();
-    if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(h->ctx);
+    if (h != NULL && (h->ctx = md_new(EVP_sha256())) == NULL) {
         wv__free(h);
-        return NULL;
+        h = NULL;
     }
     return h;
 }
 
 void wv__sha256_update(struct wv__sha256 *h, const void *p, size_t n)
 {
-    if (n)
-        EVP_DigestUpdate(h->ctx, p, n);
+    md_update(h->ctx, p, n);
 }
 
 void wv__sha256_final(struct wv__sha256 *h, unsigned char out[32])
 {
-    unsigned int len = 32;
-    EVP_DigestFinal_ex(h->ctx, out, &len);
+    md_final(h->ctx, out);
 }
 
 void wv__sha256_free(struct wv__sha256 *h)
@@ -53,34 +74,24 @@ void wv__sha256_buf(const void *p, size_t n, unsigned char out[32])
     EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
 }
 
-struct wv__sha1 {
-    EVP_MD_CTX *ctx;
-};
-
 struct wv__sha1 *wv__sha1_new(void)
 {
     struct wv__sha1 *h = wv__malloc(sizeof *h);
-    if (h == NULL)
-        return NULL;
-    h->ctx = EVP_MD_CTX_new();
-    if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha1(), NULL) != 1) {
-        EVP_MD_CTX_free(h->ctx);
+    if (h != NULL && (h->ctx = md_new(EVP_sha1())) == NULL) {
         wv__free(h);
-        return NULL;
+        h = NULL;
     }
     return h;
 }
 
 void wv__sha1_update(struct wv__sha1 *h, const void *p, size_t n)
 {
-    if (n)
-        EVP_DigestUpdate(h->ctx, p, n);
+    md_update(h->ctx, p, n);
 }
 
 void wv__sha1_final(struct wv__sha1 *h, unsigned char out[20])
 {
-    unsigned int len = 20;
-    EVP_DigestFinal_ex(h->ctx, out, &len);
+    md_final(h->ctx, out);
 }
 
 void wv__sha1_free(struct wv__sha1 *h)
