@@ -1787,42 +1787,6 @@ struct kw {
     const size_t *rank; /* per tensor: place in keras.weight_names */
 };
 
-/* Keras' order of a layer's weights (metadata keras.weight_names, which a
- * safetensors trip keeps while the tensor order is lost): by rank, then
- * by set order. */
-struct rank_ix {
-    size_t rank, i;
-};
-static int rank_ix_cmp(const void *a, const void *b)
-{
-    const struct rank_ix *x = a, *y = b;
-    if (x->rank != y->rank)
-        return x->rank < y->rank ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
-}
-
-/* Sort the tensor indexes ix[0..n) by rank[ix] (all 0 if rank is NULL),
- * then by index. The sort runs on (rank, index) pairs, so its comparator
- * needs no state outside them (reentrant). */
-static int sort_by_rank(size_t *ix, size_t n, const size_t *rank,
-                        struct wv__err *err)
-{
-    int rc = WV_OK;
-    struct rank_ix *v = NULL;
-    if (n < 2)
-        return WV_OK;
-    v = wv__malloc(n * sizeof *v);
-    WV_CHECK(v != NULL, WV_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        v[i] = (struct rank_ix){rank ? rank[ix[i]] : 0, ix[i]};
-    qsort(v, n, sizeof *v, rank_ix_cmp);
-    for (size_t i = 0; i < n; i++)
-        ix[i] = v[i].i;
-out:
-    wv__free(v);
-    return rc;
-}
-
 static bool ends_with(const char *s, const char *suf)
 {
     size_t a = strlen(s), b = strlen(suf);
@@ -2240,7 +2204,7 @@ static int write_legacy_attrs(struct kw *w, const wv_model *m, hid_t wroot,
             if (strncmp(tn, layers.s[j], ll) == 0 && tn[ll] == '/')
                 ix[n++] = i;
         }
-        WV_TRY(sort_by_rank(ix, n, w->rank, err));
+        WV_TRY(wv__keras_sort_by_rank(ix, n, w->rank, err));
         for (size_t i = 0; i < n; i++)
             wn[i] = (char *)(uintptr_t)(m->tensors[ix[i]].name + ll + 1);
         WV_TRY(ensure_groups(w, wroot, layers.s[j], true));
@@ -2768,7 +2732,7 @@ static int save_locked(const wv_model *m, struct wv__wfile *f,
             if (!opt[i] && strncmp(m->tensors[i].name, layers.s[j], ll) == 0 &&
                 m->tensors[i].name[ll] == '/')
                 ord[no++] = i;
-        WV_TRY(sort_by_rank(ord + from, no - from, rank, err));
+        WV_TRY(wv__keras_sort_by_rank(ord + from, no - from, rank, err));
     }
     size_t first_rest = no;
     for (size_t i = 0; i < n; i++)

@@ -423,15 +423,42 @@ static void add_vars(struct xl *x, const char *path, const char *name)
     wv__json_put_string(&x->vars, name, strlen(name));
 }
 
-static const size_t *sort_rank;
-static int by_rank(const void *a, const void *b)
+/* Keras' order of a layer's weights (metadata keras.weight_names, which a
+ * safetensors trip keeps while the tensor order is lost): by rank, then
+ * by set order. */
+struct rank_ix {
+    size_t rank, i;
+};
+static int rank_ix_cmp(const void *a, const void *b)
 {
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    size_t rx = sort_rank ? sort_rank[x] : 0, ry = sort_rank ? sort_rank[y] : 0;
-    if (rx != ry)
-        return rx < ry ? -1 : 1;
-    return (x > y) - (x < y);
+    const struct rank_ix *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
 }
+
+/* Sort the tensor indexes ix[0..n) by rank[ix] (all 0 if rank is NULL),
+ * then by index. The sort runs on (rank, index) pairs, so its comparator
+ * needs no state outside them (reentrant). */
+int wv__keras_sort_by_rank(size_t *ix, size_t n, const size_t *rank,
+                           struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct rank_ix *v = NULL;
+    if (n < 2)
+        return WV_OK;
+    v = wv__malloc(n * sizeof *v);
+    WV_CHECK(v != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct rank_ix){rank ? rank[ix[i]] : 0, ix[i]};
+    qsort(v, n, sizeof *v, rank_ix_cmp);
+    for (size_t i = 0; i < n; i++)
+        ix[i] = v[i].i;
+out:
+    wv__free(v);
+    return rc;
+}
+
 
 /* The part of a legacy weight name `w` that names layer `l` of a nested
  * model: its first component, after components naming enclosing models
@@ -574,9 +601,7 @@ static int to_k3(struct xl *x, const struct klayer *top)
             if (strncmp(m->tensors[i].name, l->name, nl) == 0 &&
                 m->tensors[i].name[nl] == '/')
                 idx[k++] = i;
-        sort_rank = x->rank;
-        if (k > 1)
-            qsort(idx, k, sizeof *idx, by_rank);
+        WV_TRY(wv__keras_sort_by_rank(idx, k, x->rank, err));
         snprintf(p, sizeof p, "layers/%s", cn[j]);
         WV_TRY(to_k3_layer(x, l, p, idx, k, nl + 1, "", 1));
     }

@@ -30,4 +30,9 @@ int wv__keras_translate(const wv_model *m, enum wv__keras_xlate way,
                         const char *fname, wv_model **out,
                         struct wv__err *err);
 
+/* Sort the tensor indexes ix[0..n) by rank[ix] (all 0 if rank is NULL),
+ * then by index: Keras' order of a layer's weights. Reentrant. */
+int wv__keras_sort_by_rank(size_t *ix, size_t n, const size_t *rank,
+                           struct wv__err *err);
+
 #endif
