@@ -21,7 +21,7 @@ set -u
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 root=$(cd "$(dirname "$0")/../.." && pwd)
-k2=${WV_FIXTURES:-/work/shared/fixtures}/h5/keras2-weights-dearj611/model_weights.h5
+k2=${WV_FIXTURES:?}/h5/keras2-weights-dearj611/model_weights.h5
 need_file "$k2"
 . "$root/tests/harness/npm.sh"
 npm_peers tfjs @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0 \
@@ -57,7 +57,7 @@ PY
 # 1b. A Keras .h5 with its model_config (Keras 3.14, Sequential of Dense
 # layers): a layers model; predict() equals the Keras model's forward pass
 # computed with NumPy from the weights h5py reads (not wv).
-k3=${WV_FIXTURES:-/work/shared/fixtures}/h5/keras3-mnist-shreyansh/model.h5
+k3=${WV_FIXTURES:?}/h5/keras3-mnist-shreyansh/model.h5
 need_file "$k3"
 expect 0 "$WV" convert -q "$k3" "$tmp/k3/"
 peer predict "$tmp/k3/model.json" "$tmp/k3.bin"
