@@ -81,6 +81,9 @@ void cli_ckpt_shape(const wv_checkpoint *c, size_t i, char *buf, size_t cap);
 bool cli_is_number(const char *s);
 void cli_human_bytes(uint64_t n, char *buf, size_t cap);
 /* Load a file (or shard index), printing the error. */
+/* The whole of a text file (no NUL byte) of at most `max` bytes, into a
+ * malloc'ed string; one line on stderr naming the file when it cannot. */
+int cli_read_text(const char *path, size_t max, char **out);
 int cli_load(const char *path, unsigned flags, wv_model **m);
 /* The same, keeping only the tensors named (all if names is NULL). */
 int cli_load_some(const char *path, unsigned flags, const char *const *names,

@@ -312,48 +312,17 @@ int cmd_inspect(int argc, char **argv)
  * 64 MiB. */
 static int convert_config(wv_model *m, const char *path)
 {
-    FILE *f;
     char *text = NULL;
-    size_t cap = 1 << 16, len = 0, got;
-    int rc = WV_OK;
-    if (wv_model_get_meta(m, "keras.model_config") != NULL ||
-        wv_model_get_meta(m, "keras.config") != NULL)
-        return WV_OK;
-    if ((f = fopen(path, "rb")) == NULL) {
-        fprintf(stderr, "wv: %s: %s\n", path, strerror(errno));
-        return WV_IO;
-    }
-    text = malloc(cap);
-    while (text && (got = fread(text + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (len + 1 < cap)
-            continue;
-        char *nt = cap < ((size_t)64 << 20) ? realloc(text, cap * 2) : NULL;
-        if (nt == NULL) {
-            fprintf(stderr, "wv: %s: larger than 64 MiB\n", path);
-            rc = WV_FORMAT;
-            break;
-        }
-        text = nt;
-        cap *= 2;
-    }
-    fclose(f);
-    if (text == NULL) {
-        fprintf(stderr, "wv: out of memory\n");
-        return WV_NOMEM;
-    }
-    text[len] = '\0';
-    if (rc == WV_OK && strlen(text) != len) {
-        fprintf(stderr, "wv: %s: not a text file\n", path);
-        rc = WV_FORMAT;
-    }
-    if (rc == WV_OK && (rc = wv_model_set_meta(m, "keras.config", text)) !=
-                           WV_OK)
-        fprintf(stderr, "wv: %s: %s\n", path, wv_model_errmsg(m));
+    int rc = cli_read_text(path, (size_t)64 << 20, &text);
+    if (rc != WV_OK)
+        return rc;
+    if (wv_model_get_meta(m, "keras.model_config") == NULL &&
+        wv_model_get_meta(m, "keras.config") == NULL &&
+        (rc = wv_model_set_meta(m, "keras.config", text)) != WV_OK)
+        fprintf(stderr, "wv: %s: %s\n", cli_q(path), wv_model_errmsg(m));
     free(text);
     return rc;
 }
-
 
 int cmd_convert(int argc, char **argv)
 {

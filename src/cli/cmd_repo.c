@@ -251,42 +251,9 @@ int cmd_commit(int argc, char **argv)
         }
     }
     if (config) {
-        FILE *f = fopen(config, "rb");
-        if (f == NULL) {
-            fprintf(stderr, "wv: %s: %s\n", config, strerror(errno));
-            rc = WV_IO;
+        if ((rc = cli_read_text(config, (size_t)64 << 20, &cfg_text)) !=
+            WV_OK)
             goto fail;
-        }
-        size_t cap = 1 << 16, len = 0;
-        cfg_text = malloc(cap);
-        size_t got;
-        while (cfg_text && (got = fread(cfg_text + len, 1, cap - len - 1,
-                                        f)) > 0) {
-            len += got;
-            if (len + 1 == cap && cap < ((size_t)64 << 20)) {
-                char *nc = realloc(cfg_text, cap * 2);
-                if (nc == NULL) {
-                    free(cfg_text);
-                    cfg_text = NULL;
-                    break;
-                }
-                cfg_text = nc;
-                cap *= 2;
-            } else if (len + 1 == cap) {
-                break;
-            }
-        }
-        fclose(f);
-        if (cfg_text == NULL) {
-            rc = WV_NOMEM;
-            goto fail;
-        }
-        cfg_text[len] = '\0';
-        if (strlen(cfg_text) != len) {
-            fprintf(stderr, "wv: %s: not a text file\n", config);
-            rc = WV_FORMAT;
-            goto fail;
-        }
         wv_model_set_meta(set, "config", cfg_text);
     }
     for (int i = 0; i < n_metas; i++) {

@@ -262,6 +262,61 @@ static bool repo_not_file(const char *path)
     return is;
 }
 
+int cli_read_text(const char *path, size_t max, char **out)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    size_t cap = 1 << 16, len = 0;
+    int rc = WV_OK;
+    *out = NULL;
+    if (f == NULL) {
+        fprintf(stderr, "wv: %s: %s\n", cli_q(path), strerror(errno));
+        return WV_IO;
+    }
+    for (;;) {
+        if (len + 1 >= cap || text == NULL) {
+            if (text != NULL && cap >= max) {
+                fprintf(stderr, "wv: %s: larger than %zu MiB\n", cli_q(path),
+                        max >> 20);
+                rc = WV_FORMAT;
+                break;
+            }
+            char *nt = realloc(text, text ? cap * 2 : cap);
+            if (nt == NULL) {
+                fprintf(stderr, "wv: %s: out of memory\n", cli_q(path));
+                rc = WV_NOMEM;
+                break;
+            }
+            cap = text ? cap * 2 : cap;
+            text = nt;
+        }
+        size_t got = fread(text + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                fprintf(stderr, "wv: %s: %s\n", cli_q(path),
+                        strerror(errno ? errno : EIO));
+                rc = WV_IO;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    if (rc == WV_OK) {
+        text[len] = '\0';
+        if (strlen(text) != len) {
+            fprintf(stderr, "wv: %s: not a text file\n", cli_q(path));
+            rc = WV_FORMAT;
+        }
+    }
+    if (rc != WV_OK) {
+        free(text);
+        return rc;
+    }
+    *out = text;
+    return WV_OK;
+}
+
 int cli_load(const char *path, unsigned flags, wv_model **m)
 {
     return cli_load_some(path, flags, NULL, 0, m);

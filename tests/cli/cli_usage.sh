@@ -155,4 +155,19 @@ run "$WV" inspect --json "$tmp/bf16.safetensors"
     fail "convert --dtype BF16 left non-BF16 tensors"
 ls -a "$tmp" | grep -q 'wv-tmp' && fail "temporary files left behind"
 
+# ---- --config FILE (convert and commit read it alike): a file that cannot
+# be read is one line naming it, even when the set holds a config already
+expect 3 "$WV" convert "$fix" "$tmp/c.safetensors" --config "$tmp/nope.json"
+one_line_error "nope.json: No such file or directory"
+expect 3 "$WV" convert "$fix" "$tmp/c.safetensors" --config "$tmp"
+one_line_error "Is a directory"
+printf 'a\0b' >"$tmp/bin.json"
+expect 1 "$WV" convert "$fix" "$tmp/c.safetensors" --config "$tmp/bin.json"
+one_line_error "bin.json: not a text file"
+expect 0 "$WV" init "$tmp/cfgrepo"
+expect 3 "$WV" commit "$tmp/cfgrepo" "$fix" --config "$tmp/nope.json"
+one_line_error "nope.json: No such file or directory"
+expect 1 "$WV" commit "$tmp/cfgrepo" "$fix" --config "$tmp/bin.json"
+one_line_error "bin.json: not a text file"
+
 finish "cli_usage: all checks passed"
