@@ -228,8 +228,9 @@ def _build_library(config_settings):
         else:
             bdir = os.path.join(ROOT, "build-python")
     if not os.path.isfile(os.path.join(bdir, "CMakeCache.txt")):
+        # a library to ship: no test programs, no fault-injection sites
         _run([cmake, "-S", ROOT, "-B", bdir,
-              "-DCMAKE_BUILD_TYPE=RelWithDebInfo"])
+              "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DWV_TESTS=OFF"])
     jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL") or \
         str(os.cpu_count() or 2)
     _run([cmake, "--build", bdir, "--target", "weightvault", "-j", jobs])

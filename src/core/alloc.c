@@ -88,12 +88,6 @@ static bool should_fail(void)
 {
     return false;
 }
-
-int wv__fault_sim(int id)
-{
-    (void)id;
-    return 0;
-}
 #endif
 
 void *wv__malloc(size_t n)

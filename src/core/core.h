@@ -56,8 +56,6 @@ int wv__grow(void *pv, size_t *cap, size_t n, size_t elem, size_t first);
 void wv__free(void *p); /* preserves errno */
 char *wv__strdup(const char *s);
 char *wv__strndup(const char *s, size_t n);
-/* Test hook: the n-th allocation from now on fails (0 disables). */
-void wv__alloc_fail_after(long n);
 
 /* Fault-injection sites. Numbers are never reused. A test arms one site
  * with wv__fault_arm(id, errno_value); the site then fails once. */
@@ -72,9 +70,17 @@ enum {
      * buffer waits this many milliseconds first (tests of buffer reuse) */
     WV__FAULT_SLOW_DECODE = 7,
 };
+#ifdef WV_FAULT_INJECTION
+/* Test hooks, only in builds with the tests (CMake WV_FAULT_INJECTION):
+ * the n-th allocation from now on fails (0 disables); a site fails once. */
+void wv__alloc_fail_after(long n);
 int wv__fault_sim(int id); /* 0, or the errno to fail with */
 void wv__fault_arm(int id, int err);
 #define WV__FAULT_SIM(id) wv__fault_sim(id)
+#else
+/* Without them a site is the constant 0: no call, no branch taken. */
+#define WV__FAULT_SIM(id) ((void)(id), 0)
+#endif
 
 /* Run fn(arg) in a forked child first (sandbox.c): WV_OK if it finished
  * with WV_OK; its own error if it failed cleanly; WV_CORRUPT naming `what`
