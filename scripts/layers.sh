@@ -2,7 +2,7 @@
 # layers.sh -- check that the library's layers only look down: no file in a
 # lower folder of src/ includes a header of a higher one.
 #
-# Usage: scripts/layers.sh [SOURCE_ROOT [OBJECT_DIR]]
+# Usage: scripts/layers.sh [SOURCE_ROOT [OBJECT_DIR [CLI_OBJECT_DIR]]]
 #   SOURCE_ROOT  the checkout (default: this script's)
 #   OBJECT_DIR   optional: the library's objects of a build
 #                (BUILD/CMakeFiles/wv_obj.dir); then calls are checked too:
@@ -136,6 +136,21 @@ if [ -n "$objdir" ]; then
         fi
     done < <(cd "$objdir/src" && for o in */*.o; do
                  nm -u "$o" | awk -v o="$o" '{print o, $2}'
+             done)
+fi
+
+# The command's objects (CLI_OBJECT_DIR, e.g. BUILD/CMakeFiles/wv.dir):
+# cli/ uses the public API only, so none may need a library-internal
+# (wv__*) symbol; wv links the static library, where a declaration of its
+# own would otherwise reach one unnoticed.
+clidir=${3:-}
+if [ -n "$clidir" ]; then
+    [ -d "$clidir/src/cli" ] || { echo "layers.sh: $clidir/src/cli: no such directory" >&2; exit 2; }
+    while read -r o sym; do
+        fail "src/${o%.o}: cli/ uses the library-internal $sym (public API only)"
+    done < <(cd "$clidir/src" && for o in cli/*.o cli/*/*.o; do
+                 [ -e "$o" ] || continue
+                 nm -u "$o" | awk -v o="$o" '$2 ~ /^wv__/ {print o, $2}'
              done)
 fi
 

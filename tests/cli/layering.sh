@@ -19,8 +19,16 @@ check() { bash "$WV_SRC/scripts/layers.sh" "$@"; }
 objs=$(dirname "$WV")/CMakeFiles/wv_obj.dir
 # (not need_file: that declares fixtures, which this test reads none of)
 [ -r "$objs/src/core/alloc.c.o" ] || { echo "FAIL: no objects in $objs"; exit 1; }
-expect 0 check "$WV_SRC" "$objs"
+cliobjs=$(dirname "$WV")/CMakeFiles/wv.dir
+expect 0 check "$WV_SRC" "$objs" "$cliobjs"
 [ -s "$tmp/out" ] && fail "layers.sh printed on a clean tree: $(head -c 600 "$tmp/out")"
+
+# a cli object that reaches a library-internal function
+mkdir -p "$tmp/c/src/cli"
+echo 'int wv__secret(void); int f(void) { return wv__secret(); }' >"$tmp/cli.c"
+cc -c -o "$tmp/c/src/cli/sneaky.c.o" "$tmp/cli.c" || fail "cc failed"
+expect 1 check "$WV_SRC" "$objs" "$tmp/c"
+has "cli/sneaky.c: cli/ uses the library-internal wv__secret"
 
 # a call upwards between objects: core/ using a function of repo/
 mkdir -p "$tmp/o/src/core" "$tmp/o/src/repo" "$tmp/o/src/json"
