@@ -9,13 +9,13 @@
  * each pick a tensor name from the table below (legacy h5 names such as
  * "dense/dense/kernel:0", Keras 3 names such as "layers/dense/vars/0"),
  * and everything after them is the config text (up to its first NUL).
- *   bits 0-2  tensors - 1 (1..8; a repeated name is skipped)
- *   bit 3     config under keras.config (an archive's) instead of
+ *   bits 0-3  tensors - 1 (1..16; a repeated name is skipped)
+ *   bit 4     config under keras.config (an archive's) instead of
  *             keras.model_config
- *   bit 4     keras.layer_names: the tensors' first components, as JSON
- *   bit 5     keras.weight_names: the tensor names, as JSON
- *   bit 6     keras.metadata with a keras_version (archive metadata.json)
- *   bit 7     keras.optimizer_weight_names
+ *   bit 5     keras.layer_names: the tensors' first components, as JSON
+ *   bit 6     keras.weight_names: the tensor names, as JSON
+ *   bit 7     keras.metadata with a keras_version (archive metadata.json)
+ *             and keras.optimizer_weight_names
  * The set is translated both ways; a translation that succeeds is
  * translated back the other way.
  *
@@ -44,6 +44,14 @@ static const char *const names[] = {
     "dense_3/dense_3/bias",
     "dense_106/dense_106/kernel:0",
     "dense_106/dense_106/bias:0",
+    "dense_107/dense_107/kernel:0",
+    "dense_107/dense_107/bias:0",
+    "dense_108/dense_108/kernel:0",
+    "dense_108/dense_108/bias:0",
+    "dense_109/dense_109/kernel:0",
+    "dense_109/dense_109/bias:0",
+    "dense_110/dense_110/kernel:0",
+    "dense_110/dense_110/bias:0",
     "conv2d/conv2d/kernel:0",
     "batch_normalization/batch_normalization/gamma:0",
     "batch_normalization/batch_normalization/moving_mean:0",
@@ -53,12 +61,20 @@ static const char *const names[] = {
     "layers/dense/vars/1",
     "layers/dense_1/vars/0",
     "layers/dense_1/vars/1",
+    "layers/dense_2/vars/0",
+    "layers/dense_2/vars/1",
+    "layers/dense_3/vars/0",
+    "layers/dense_3/vars/1",
     "layers/conv2d/vars/0",
     "layers/batch_normalization/vars/3",
     "layers/functional/layers/dense/vars/0",
     "vars/0",
     "optimizer/vars/0",
     "optimizer/vars/1",
+    "batch_normalization/batch_normalization/moving_variance:0",
+    "layers/batch_normalization/vars/0",
+    "layers/batch_normalization/vars/1",
+    "layers/batch_normalization/vars/2",
 };
 #define N_NAMES (sizeof names / sizeof names[0])
 
@@ -109,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1 || size > MAX_INPUT)
         return 0;
     unsigned flags = data[0];
-    size_t count = (flags & 7u) + 1, at = 1;
+    size_t count = (flags & 15u) + 1, at = 1;
     if (wv_model_new(&m) != WV_OK)
         return 0;
     wv__buf_addc(&ln, '[');
@@ -136,15 +152,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto out;
     memcpy(cfg, data + at, size - at);
     cfg[size - at] = '\0';
-    if (wv_model_set_meta(m, flags & 8u ? "keras.config"
+    if (wv_model_set_meta(m, flags & 16u ? "keras.config"
                                         : "keras.model_config",
                           cfg) != WV_OK)
         goto out;
-    if ((flags & 16u) && wv_model_set_meta(m, "keras.layer_names", ln.p))
+    if ((flags & 32u) && wv_model_set_meta(m, "keras.layer_names", ln.p))
         goto out;
-    if ((flags & 32u) && wv_model_set_meta(m, "keras.weight_names", wn.p))
+    if ((flags & 64u) && wv_model_set_meta(m, "keras.weight_names", wn.p))
         goto out;
-    if ((flags & 64u) &&
+    if ((flags & 128u) &&
         wv_model_set_meta(m, "keras.metadata",
                           "{\"keras_version\": \"3.3.3\", \"date_saved\": "
                           "\"2024-01-01@00:00:00\"}"))
