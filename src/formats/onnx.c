@@ -1635,7 +1635,8 @@ static int save(const wv_model *m, struct wv__wfile *f,
                  "%s: tensor '%.200s' is not an initializer of the template "
                  "%s",
                  f->path, m->tensors[i].name, tpl);
-    qsort(w.in, w.n_in, sizeof *w.in, cmp_winit);
+    if (w.n_in > 1) /* none: w.in is NULL, which qsort may not get */
+        qsort(w.in, w.n_in, sizeof *w.in, cmp_winit);
 
     /* External data: as the template has it, and past 2 GiB. */
     bool any_ext = false;
