@@ -939,10 +939,7 @@ static int parse_public(const char *text, size_t n, unsigned char pk[32])
         (n > pl + 64 && text[pl + 64] != ' ' && text[pl + 64] != '\n' &&
          text[pl + 64] != '\r'))
         return -1;
-    char hex[65];
-    memcpy(hex, text + pl, 64);
-    hex[64] = '\0';
-    return wv__unhex(hex, pk, 32);
+    return wv__unhex_n(text + pl, pk, 32);
 }
 
 int wv__sig_load_public(const char *path, unsigned char pk[32],
