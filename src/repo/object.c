@@ -47,7 +47,8 @@ static void chunk_ad(struct wv__ad *ad, const unsigned char id[32],
 
 void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
                       const void *p, size_t n, unsigned elem,
-                      unsigned char *out, void *scratch, size_t *stored,
+                      unsigned char *out, struct wv__codec_ws *scratch,
+                      size_t *stored,
                       uint8_t *codec, uint8_t *elem_out)
 {
     size_t off = r->crypt ? WV__SEAL_NONCE : 0, len = n;
@@ -73,7 +74,8 @@ void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
 
 int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
                    unsigned char *stored, void *out, size_t raw_len,
-                   void *scratch, bool check_id, struct wv__err *err)
+                   struct wv__codec_ws *scratch, bool check_id,
+                   struct wv__err *err)
 {
     char hex[65], pack[65];
     unsigned char d[32];
