@@ -420,9 +420,9 @@ static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
         pthread_mutex_unlock(&h->cidx_mu);
     }
     if (fresh)
-        wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem,
-                         wv__pipe_slot(&h->pipe, i), w->ws, &j->stored,
-                         &j->codec, &j->elem_out);
+        return wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem,
+                                wv__pipe_slot(&h->pipe, i), w->ws,
+                                &j->stored, &j->codec, &j->elem_out, err);
     return WV_OK;
 }
 
@@ -852,8 +852,10 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
         p_total += m->tensors[i].nbytes;
     for (size_t i = 0; i < hs.n; i++) {
         const struct cjob *j = &hs.jobs[i];
-        WV_CHECK(wv__pipe_wait(&hs.pipe, i) == WV_OK, WV_NOMEM,
-                 "out of memory");
+        if (wv__pipe_wait(&hs.pipe, i) != WV_OK) {
+            rc = wv__pipe_failure(&hs.pipe, err); /* a worker's */
+            goto out;
+        }
         /* Only this thread changes the table: no lock to read it. */
         if (wv__cidx_get(&r->cidx, j->id) == NULL) {
             /* A worker encoded it unless the repository stores raw. */

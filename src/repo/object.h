@@ -22,12 +22,13 @@ int wv__chunk_id(const wv_repo *r, const void *p, size_t n,
 size_t wv__chunk_bound(const wv_repo *r, size_t n);
 /* Encode a chunk as stored: the repository's codec, then sealed (bound to
  * its id, length and codec). out holds wv__chunk_bound(r, n) bytes,
- * scratch n. Thread-safe. */
-void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
+ * scratch n (WV_MISUSE, from wv__codec_encode, otherwise). Thread-safe. */
+int wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
                       const void *p, size_t n, unsigned elem,
                       unsigned char *out, struct wv__codec_ws *scratch,
                       size_t *stored,
-                      uint8_t *codec, uint8_t *elem_out);
+                      uint8_t *codec, uint8_t *elem_out,
+                      struct wv__err *err);
 /* The inverse for chunk l whose stored bytes are in `stored` (for an
  * unencrypted uncompressed chunk `stored` may be `out`): plaintext into
  * out (raw_len bytes), checked against the id. Messages name the chunk
