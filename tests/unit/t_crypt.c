@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PASS "correct horse battery staple"
 
@@ -379,6 +380,16 @@ TEST_IMPL(crypt_key_slots)
     wv_model *m = make_secret(2, 3000);
     ASSERT_OK(commit_named(r, m, NULL, cid));
     /* A raw key file and a passphrase file. */
+    /* The key file's directory entry is synced too: a failure there is
+     * reported and leaves no file behind. */
+    wv__fault_arm(WV__FAULT_DIRSYNC, EIO);
+    int krc = wv_secret_keygen(kf, eb, sizeof eb);
+    wv__fault_arm(WV__FAULT_DIRSYNC, 0);
+    ASSERT_EQ(krc, WV_IO);
+    ASSERT_CONTAINS(eb, kf);
+    ASSERT_CONTAINS(eb, "directory");
+    ASSERT_CONTAINS(eb, strerror(EIO));
+    ASSERT(access(kf, F_OK) != 0);
     ASSERT_OK(wv_secret_keygen(kf, eb, sizeof eb));
     ASSERT_EQ(wv_secret_keygen(kf, eb, sizeof eb), WV_EXISTS);
     struct stat st;
@@ -563,6 +574,12 @@ static void sign_case(const char *uri, bool encrypted)
     snprintf(k1pub, sizeof k1pub, "%s.pub", k1);
     snprintf(k2key, sizeof k2key, "%s.key", k2);
     snprintf(k2pub, sizeof k2pub, "%s.pub", k2);
+    wv__fault_arm(WV__FAULT_DIRSYNC, EIO); /* neither file is left */
+    int krc = wv_keygen(k1, eb, sizeof eb);
+    wv__fault_arm(WV__FAULT_DIRSYNC, 0);
+    ASSERT_EQ(krc, WV_IO);
+    ASSERT_CONTAINS(eb, "directory");
+    ASSERT(access(k1key, F_OK) != 0 && access(k1pub, F_OK) != 0);
     ASSERT_OK(wv_keygen(k1, eb, sizeof eb));
     ASSERT_OK(wv_keygen(k2, eb, sizeof eb));
     ASSERT_EQ(wv_keygen(k1, eb, sizeof eb), WV_EXISTS);
