@@ -195,8 +195,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (wv__codec_ws_new(cs, &scr) != WV_OK)
             abort();
         if (m && wv__chunk_id(r, p, m, l.id) == WV_OK) {
-            wv__chunk_encode(r, l.id, p, m, 4, st, scr, &stored, &l.codec,
-                             &l.elem);
+            if (wv__chunk_encode(r, l.id, p, m, 4, st, scr, &stored,
+                                 &l.codec, &l.elem, &e) != WV_OK)
+                abort(); /* the workspace holds the chunk */
             l.stored_len = stored;
             l.raw_len = m;
             if (wv__chunk_open(r, &l, st, out, m, scr, true, &e) != WV_OK ||

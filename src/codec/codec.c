@@ -1,6 +1,9 @@
 /*
  * codec.c -- chunk compression (see codec.h for the on-disk ids) and the
- * per-thread codec workspace that carries the reused zstd contexts.
+ * per-thread codec workspace that carries the reused zstd contexts. The
+ * contexts and the byte-grouping buffer are made on first use: a commit
+ * only compresses, a checkout only decompresses, and a repository that
+ * stores chunks uncompressed needs neither.
  */
 #include "codec.h"
 #include "core.h"
@@ -11,10 +14,10 @@
 #include <zstd.h>
 
 struct wv__codec_ws {
-    ZSTD_CCtx *cctx;
-    ZSTD_DCtx *dctx;
-    unsigned char *buf; /* byte-grouping: cap bytes */
-    size_t cap;
+    ZSTD_CCtx *cctx;    /* NULL until the first compression */
+    ZSTD_DCtx *dctx;    /* NULL until the first decompression */
+    unsigned char *buf; /* byte-grouping: cap bytes, NULL until used */
+    size_t cap;         /* largest chunk the workspace takes */
 };
 
 static void *zalloc(void *opaque, size_t n)
@@ -37,27 +40,31 @@ int wv__codec_ws_new(size_t n, struct wv__codec_ws **out)
     *out = NULL;
     if (ws == NULL)
         return WV_NOMEM;
-    ws->cctx = ZSTD_createCCtx_advanced(zmem);
-    ws->dctx = ZSTD_createDCtx_advanced(zmem);
-    if (ws->cctx == NULL || ws->dctx == NULL ||
-        wv__codec_ws_reserve(ws, n) != WV_OK) {
-        wv__codec_ws_free(ws);
-        return WV_NOMEM;
-    }
+    ws->cap = n;
     *out = ws;
     return WV_OK;
 }
 
 int wv__codec_ws_reserve(struct wv__codec_ws *ws, size_t n)
 {
-    if (n <= ws->cap && ws->buf != NULL)
+    if (n <= ws->cap)
         return WV_OK;
-    unsigned char *b = wv__realloc(ws->buf, n ? n : 1);
-    if (b == NULL)
-        return WV_NOMEM;
-    ws->buf = b;
-    ws->cap = n > ws->cap ? n : ws->cap;
+    if (ws->buf != NULL) { /* grown now, as it was made: before any use */
+        unsigned char *b = wv__realloc(ws->buf, n);
+        if (b == NULL)
+            return WV_NOMEM;
+        ws->buf = b;
+    }
+    ws->cap = n;
     return WV_OK;
+}
+
+/* The byte-grouping buffer (cap bytes), made on first use. */
+static unsigned char *ws_buf(struct wv__codec_ws *ws)
+{
+    if (ws->buf == NULL)
+        ws->buf = wv__malloc(ws->cap ? ws->cap : 1);
+    return ws->buf;
 }
 
 size_t wv__codec_ws_cap(const struct wv__codec_ws *ws)
@@ -119,28 +126,43 @@ static void ungroup(const unsigned char *in, size_t n, unsigned k,
 
 int wv__codec_encode(int codec, int level, unsigned elem, const void *in,
                      size_t n, void *out, size_t cap,
-                     struct wv__codec_ws *ws, size_t *out_len)
+                     struct wv__codec_ws *ws, size_t *out_len, int *used,
+                     struct wv__err *err)
 {
     const void *src = in;
-    if (ws == NULL || n > ws->cap) {
-        codec = WV__CODEC_NONE; /* no room to work: stored as is */
-    } else if (codec == WV__CODEC_BG_ZSTD && elem > 1 && n >= elem) {
-        group(in, n, elem, ws->buf);
-        src = ws->buf;
+    *used = WV__CODEC_NONE;
+    *out_len = 0;
+    if (codec != WV__CODEC_NONE && (ws == NULL || n > ws->cap))
+        return wv__seterr(err, WV_MISUSE,
+                          "chunk of %zu bytes given to a codec workspace "
+                          "for chunks of up to %zu bytes",
+                          n, wv__codec_ws_cap(ws));
+    if (codec == WV__CODEC_BG_ZSTD && elem > 1 && n >= elem) {
+        unsigned char *g = ws_buf(ws);
+        if (g != NULL) {
+            group(in, n, elem, g);
+            src = g;
+        } else {
+            codec = WV__CODEC_NONE; /* out of memory: stored as is */
+        }
     } else if (codec == WV__CODEC_BG_ZSTD) {
         codec = WV__CODEC_ZSTD; /* nothing to group */
     }
-    if (codec != WV__CODEC_NONE) {
-        /* The same frame ZSTD_compress makes, from the reused context. */
+    if (codec != WV__CODEC_NONE && ws->cctx == NULL)
+        ws->cctx = ZSTD_createCCtx_advanced(zmem);
+    if (codec != WV__CODEC_NONE && ws->cctx != NULL) {
+        /* The same frame ZSTD_compress makes, from the reused context.
+         * A failure (zstd out of memory) or no gain: stored as is. */
         size_t r = ZSTD_compressCCtx(ws->cctx, out, cap, src, n, level);
         if (!ZSTD_isError(r) && r < n) {
             *out_len = r;
-            return codec;
+            *used = codec;
+            return WV_OK;
         }
     }
     memcpy(out, in, n);
     *out_len = n;
-    return WV__CODEC_NONE;
+    return WV_OK;
 }
 
 int wv__codec_decode(int codec, unsigned elem, const void *in, size_t n,
@@ -169,15 +191,19 @@ int wv__codec_decode(int codec, unsigned elem, const void *in, size_t n,
                               "compressed chunk of %zu bytes is larger than "
                               "the chunks expected",
                               raw_len);
-        size_t r = ZSTD_decompressDCtx(ws->dctx, bg ? ws->buf : out, raw_len,
-                                       in, n);
+        if (ws->dctx == NULL)
+            ws->dctx = ZSTD_createDCtx_advanced(zmem);
+        unsigned char *dst = bg ? ws_buf(ws) : out;
+        if (ws->dctx == NULL || dst == NULL)
+            return wv__seterr(err, WV_NOMEM, "out of memory");
+        size_t r = ZSTD_decompressDCtx(ws->dctx, dst, raw_len, in, n);
         if (ZSTD_isError(r) || r != raw_len)
             return wv__seterr(err, WV_CORRUPT,
                               "compressed chunk does not decode: %s",
                               ZSTD_isError(r) ? ZSTD_getErrorName(r)
                                               : "wrong length");
         if (bg)
-            ungroup(ws->buf, raw_len, elem, out);
+            ungroup(dst, raw_len, elem, out);
         return WV_OK;
     }
     default:

@@ -23,7 +23,7 @@ enum { WV__CODEC_NONE = 0, WV__CODEC_ZSTD = 1, WV__CODEC_BG_ZSTD = 2 };
 /* A codec workspace: what one thread needs to encode and decode chunks of
  * up to `cap` bytes, reused from chunk to chunk: a zstd compression and a
  * decompression context (built once, not per chunk as ZSTD_compress
- * would) and the byte-grouping buffer. All of it comes from the library's
+ * would) and the byte-grouping buffer, each made on its first use. All of it comes from the library's
  * allocator (wv__malloc, through ZSTD_customMem). A workspace belongs to
  * one thread at a time; the ordered pipeline (repo/pipeline.c) gives each
  * worker its own. */
@@ -36,16 +36,19 @@ size_t wv__codec_ws_cap(const struct wv__codec_ws *ws);
 void wv__codec_ws_free(struct wv__codec_ws *ws); /* NULL is a no-op */
 
 /* Encode `in` (n bytes, elements of elem bytes for bg-zstd) with `codec`
- * into `out` (capacity cap, at least wv__codec_bound(n)). Returns the codec
- * actually used (WV__CODEC_NONE when compression did not help, or could not
- * be done) and the stored length. `ws` must hold n bytes. */
+ * into `out` (capacity cap, at least wv__codec_bound(n)). Sets *used to the
+ * codec actually used (WV__CODEC_NONE when compression did not help, or
+ * could not be done for want of memory) and *out_len to the stored length.
+ * `ws` must hold n bytes unless `codec` is WV__CODEC_NONE: WV_MISUSE
+ * otherwise (a caller's sizing bug, not a reason to store it as is). */
 size_t wv__codec_bound(size_t n);
 int wv__codec_encode(int codec, int level, unsigned elem, const void *in,
                      size_t n, void *out, size_t cap,
-                     struct wv__codec_ws *ws, size_t *out_len);
+                     struct wv__codec_ws *ws, size_t *out_len, int *used,
+                     struct wv__err *err);
 /* Decode stored bytes into exactly raw_len bytes at `out`. `ws` must hold
  * raw_len bytes. WV_CORRUPT if the data does not decode to exactly raw_len
- * bytes. */
+ * bytes; WV_NOMEM if the workspace's context or buffer cannot be made. */
 int wv__codec_decode(int codec, unsigned elem, const void *in, size_t n,
                      void *out, size_t raw_len, struct wv__codec_ws *ws,
                      struct wv__err *err);

@@ -193,6 +193,10 @@ void wv__wfile_write(struct wv__wfile *f, const void *p, size_t n);
 void wv__wfile_zero(struct wv__wfile *f, size_t n);
 int wv__wfile_commit(struct wv__wfile *f);
 void wv__wfile_abort(struct wv__wfile *f);
+/* fsync the directory holding `path` (so a file created or renamed there
+ * survives a crash): 0 or an errno value (0 too on a filesystem that does
+ * not sync directories). */
+int wv__fsync_dir(const char *path);
 
 /* ---- hashing ----------------------------------------------------------- */
 struct wv__sha256;

@@ -243,7 +243,7 @@ void wv__wfile_zero(struct wv__wfile *f, size_t n)
     }
 }
 
-static int fsync_dir(const char *path)
+int wv__fsync_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
     char dir[4096];
@@ -310,7 +310,7 @@ int wv__wfile_commit(struct wv__wfile *f)
         }
     }
     if (f->rc == WV_OK) {
-        int e = fsync_dir(f->path);
+        int e = wv__fsync_dir(f->path);
         if (e)
             wfail(f, WV_IO, "fsync of the directory failed", e);
     }

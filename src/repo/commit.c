@@ -420,9 +420,9 @@ static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
         pthread_mutex_unlock(&h->cidx_mu);
     }
     if (fresh)
-        wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem,
-                         wv__pipe_slot(&h->pipe, i), w->ws, &j->stored,
-                         &j->codec, &j->elem_out);
+        return wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem,
+                                wv__pipe_slot(&h->pipe, i), w->ws,
+                                &j->stored, &j->codec, &j->elem_out, err);
     return WV_OK;
 }
 
@@ -555,33 +555,25 @@ static int pack_placed(struct packer *pk, struct wv__chunk_loc *l,
     return WV_OK;
 }
 
-/* Encode one chunk (already hashed) into the current pack. */
+/* Append one chunk (already hashed) of a repository that stores chunks raw
+ * (no compression, no encryption). A repository that encodes them has every
+ * chunk the index lacks encoded by a worker (chunk_work): pack_encoded. */
 static int pack_chunk(struct packer *pk, const unsigned char id[32],
-                      const unsigned char *data, size_t n, unsigned elem,
-                      struct wv__codec_ws *ws, struct wv__err *err)
+                      const unsigned char *data, size_t n,
+                      struct wv__err *err)
 {
     struct wv__chunk_loc *l = pack_entry(pk, err);
     if (l == NULL)
         return WV_NOMEM;
     struct packbuf *b = &pk->buf[pk->cur];
-    size_t stored = n;
-    int rc;
     memcpy(l->id, id, 32);
     l->off = b->len;
     l->raw_len = n;
-    if (pk->raw) {
-        l->codec = WV__CODEC_NONE; /* as wv__chunk_encode would store it */
-        l->elem = 0;
-        rc = pack_piece(b, data, n);
-    } else {
-        wv__chunk_encode(pk->r, id, data, n, elem, b->p + b->used, ws,
-                         &stored, &l->codec, &l->elem);
-        rc = pack_piece(b, b->p + b->used, stored);
-        b->used += stored;
-    }
-    if (rc != WV_OK)
+    l->codec = WV__CODEC_NONE; /* as wv__chunk_encode would store it */
+    l->elem = 0;
+    if (pack_piece(b, data, n) != WV_OK)
         return wv__seterr(err, WV_NOMEM, "out of memory");
-    l->stored_len = stored;
+    l->stored_len = n;
     return pack_placed(pk, l, err);
 }
 
@@ -740,7 +732,6 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
     size_t *tfirst = NULL;
     bool packing = false, chunking = false;
     struct wv__manifest mf;
-    struct wv__codec_ws *ws = NULL; /* for chunks encoded on this thread */
     unsigned char *sk = NULL;
     char head[65] = "", refkey[160], tnow[32], hex[65] = "", prev[65] = "";
     char head_raw[WV__REF_RAW_MAX] = "", desired[WV__REF_RAW_MAX];
@@ -813,8 +804,6 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
      * deduplicates and packs them as they come. */
     packing = true; /* released even if its init fails halfway */
     WV_TRY(packer_init(&pk, r, err));
-    WV_CHECK(wv__codec_ws_new((size_t)r->cfg.chunk_size, &ws) == WV_OK,
-             WV_NOMEM, "out of memory");
     size_t cs = (size_t)r->cfg.chunk_size, n_jobs = 0;
     for (size_t i = 0; i < m->n_tensors; i++)
         n_jobs += (m->tensors[i].nbytes + cs - 1) / cs;
@@ -863,14 +852,17 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
         p_total += m->tensors[i].nbytes;
     for (size_t i = 0; i < hs.n; i++) {
         const struct cjob *j = &hs.jobs[i];
-        WV_CHECK(wv__pipe_wait(&hs.pipe, i) == WV_OK, WV_NOMEM,
-                 "out of memory");
+        if (wv__pipe_wait(&hs.pipe, i) != WV_OK) {
+            rc = wv__pipe_failure(&hs.pipe, err); /* a worker's */
+            goto out;
+        }
         /* Only this thread changes the table: no lock to read it. */
         if (wv__cidx_get(&r->cidx, j->id) == NULL) {
-            if (j->stored)
+            /* A worker encoded it unless the repository stores raw. */
+            if (!pk.raw)
                 WV_TRY(pack_encoded(&pk, j, wv__pipe_slot(&hs.pipe, i), err));
             else
-                WV_TRY(pack_chunk(&pk, j->id, j->p, j->n, j->elem, ws, err));
+                WV_TRY(pack_chunk(&pk, j->id, j->p, j->n, err));
         } /* else stored already: never written again */
         wv__pipe_consumed(&hs.pipe, i);
         if (has_progress) {
@@ -927,7 +919,6 @@ out:
     pk.cidx_mu = NULL;
     if (packing)
         packer_release(&pk);
-    wv__codec_ws_free(ws);
     wv__sig_key_free(sk);
     wv__manifest_release(&mf);
     wv__repo_unlock(r);

@@ -292,7 +292,8 @@ static void free_small(unsigned char *b, size_t max, bool secret)
     wv__free(b);
 }
 
-/* A new file with `mode`, never replacing one. */
+/* A new file with `mode`, never replacing one; its bytes and its name
+ * (the directory entry) are on disk when this returns WV_OK. */
 static int write_new(const char *path, const void *p, size_t n, mode_t mode,
                      struct wv__err *err)
 {
@@ -316,9 +317,13 @@ static int write_new(const char *path, const void *p, size_t n, mode_t mode,
     if (e == 0 && fsync(fd) != 0)
         e = errno;
     close(fd);
+    const char *what = "";
+    if (e == 0 && (e = wv__fsync_dir(path)) != 0)
+        what = "fsync of the directory failed: ";
     if (e != 0) {
         unlink(path);
-        return wv__seterr(err, WV_IO, "%s: %s", path, strerror(e ? e : EIO));
+        return wv__seterr(err, WV_IO, "%s: %s%s", path, what,
+                          strerror(e ? e : EIO));
     }
     return WV_OK;
 }
@@ -939,10 +944,7 @@ static int parse_public(const char *text, size_t n, unsigned char pk[32])
         (n > pl + 64 && text[pl + 64] != ' ' && text[pl + 64] != '\n' &&
          text[pl + 64] != '\r'))
         return -1;
-    char hex[65];
-    memcpy(hex, text + pl, 64);
-    hex[64] = '\0';
-    return wv__unhex(hex, pk, 32);
+    return wv__unhex_n(text + pl, pk, 32);
 }
 
 int wv__sig_load_public(const char *path, unsigned char pk[32],

@@ -712,6 +712,18 @@ out:
     return rc;
 }
 
+/* gc could not read what decides what lives (status rc, its message in
+ * r->err): nothing is deleted yet; say so and what to run. */
+static int gc_stopped(wv_repo *r, int rc)
+{
+    char msg[WV_ERRBUF_SIZE];
+    snprintf(msg, sizeof msg, "%s", r->err.msg);
+    wv__clearerr(&r->err);
+    return wv__seterr(&r->err, rc,
+                      "gc stopped, nothing deleted: %s; run 'wv verify'",
+                      msg);
+}
+
 /* 1. Mark: every chunk a manifest names is live. */
 static int gc_mark(struct gc *g)
 {
@@ -734,12 +746,8 @@ static int gc_mark(struct gc *g)
             continue;
         }
         if (rc != WV_OK) {
-            char msg[WV_ERRBUF_SIZE];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            wv__clearerr(err);
-            WV_CHECK(0, rc, "gc stopped, nothing deleted: %s; run 'wv "
-                            "verify'",
-                     msg);
+            rc = gc_stopped(r, rc);
+            goto out;
         }
         g->st.checkpoints++;
         for (size_t t = 0; t < mf.n_tensors; t++) {
@@ -793,12 +801,8 @@ static int gc_read_indexes(struct gc *g)
         }
         wv__free(text);
         if (rc != WV_OK) {
-            char msg[WV_ERRBUF_SIZE];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            wv__clearerr(err);
-            WV_CHECK(0, rc, "gc stopped, nothing deleted: %s; run 'wv "
-                            "verify'",
-                     msg);
+            rc = gc_stopped(r, rc);
+            goto out;
         }
     }
     WV_TRY(wv__repo_list_sized(r, "packs/", &pk));

@@ -81,12 +81,11 @@ static int need_crypt(wv_repo *r)
     return WV_OK;
 }
 
-int wv_repo_key_list(wv_repo *r, wv_key_cb cb, void *arg)
+static int key_list_locked(wv_repo *r, wv_key_cb cb, void *arg)
 {
     struct wv__slots ss;
     int rc;
     memset(&ss, 0, sizeof ss);
-    wv__repo_enter(r);
     wv__clearerr(&r->err);
     if ((rc = need_crypt(r)) == WV_OK)
         rc = wv__slots_load(r, &ss);
@@ -99,12 +98,17 @@ int wv_repo_key_list(wv_repo *r, wv_key_cb cb, void *arg)
         rc = cb ? cb(arg, &k) : WV_OK;
     }
     wv__slots_release(&ss);
-    wv__repo_leave(r);
     return rc;
 }
 
-int wv_repo_key_add(wv_repo *r, const char *passphrase, const char *key_file,
-                    const char *label, char id[17])
+int wv_repo_key_list(wv_repo *r, wv_key_cb cb, void *arg)
+{
+    return WV__REPO_LOCKED(r, key_list_locked(r, cb, arg));
+}
+
+static int key_add_locked(wv_repo *r, const char *passphrase,
+                          const char *key_file, const char *label,
+                          char id[17])
 {
     struct wv__err *err = &r->err;
     struct wv__secret sec;
@@ -113,7 +117,6 @@ int wv_repo_key_add(wv_repo *r, const char *passphrase, const char *key_file,
     memset(&sec, 0, sizeof sec);
     if (id)
         id[0] = '\0';
-    wv__repo_enter(r);
     wv__clearerr(err);
     WV_TRY(need_crypt(r));
     WV_CHECK(passphrase || key_file, WV_MISUSE,
@@ -131,8 +134,14 @@ int wv_repo_key_add(wv_repo *r, const char *passphrase, const char *key_file,
         memcpy(id, sl.id, 17);
 out:
     wv__secret_wipe(&sec);
-    wv__repo_leave(r);
     return rc;
+}
+
+int wv_repo_key_add(wv_repo *r, const char *passphrase, const char *key_file,
+                    const char *label, char id[17])
+{
+    return WV__REPO_LOCKED(
+        r, key_add_locked(r, passphrase, key_file, label, id));
 }
 
 /* The one item of names[0..n) that `id` (>= 4 hex digits) starts. */
@@ -201,7 +210,7 @@ static int unrevoke_key(wv_repo *r, const char *key)
     return rc;
 }
 
-int wv_repo_key_remove(wv_repo *r, const char *id)
+static int key_remove_locked(wv_repo *r, const char *id)
 {
     struct wv__err *err = &r->err;
     struct wv__slots ss;
@@ -209,7 +218,6 @@ int wv_repo_key_remove(wv_repo *r, const char *id)
     size_t at = 0;
     int rc = WV_OK;
     memset(&ss, 0, sizeof ss);
-    wv__repo_enter(r);
     wv__clearerr(err);
     WV_TRY(need_crypt(r));
     WV_TRY(wv__slots_load(r, &ss));
@@ -227,12 +235,16 @@ int wv_repo_key_remove(wv_repo *r, const char *id)
 out:
     wv__free(ids);
     wv__slots_release(&ss);
-    wv__repo_leave(r);
     return rc;
 }
 
-int wv_repo_trust_add(wv_repo *r, const char *pub_file, const char *label,
-                      char id[17])
+int wv_repo_key_remove(wv_repo *r, const char *id)
+{
+    return WV__REPO_LOCKED(r, key_remove_locked(r, id));
+}
+
+static int trust_add_locked(wv_repo *r, const char *pub_file,
+                            const char *label, char id[17])
 {
     struct wv__err *err = &r->err;
     struct wv__buf b = {0};
@@ -241,7 +253,6 @@ int wv_repo_trust_add(wv_repo *r, const char *pub_file, const char *label,
     int rc = WV_OK;
     if (id)
         id[0] = '\0';
-    wv__repo_enter(r);
     wv__clearerr(err);
     WV_CHECK(label == NULL || strlen(label) <= WV__MAX_LABEL, WV_MISUSE,
              "label longer than %d bytes", WV__MAX_LABEL);
@@ -265,15 +276,19 @@ int wv_repo_trust_add(wv_repo *r, const char *pub_file, const char *label,
         snprintf(id, 17, "%.16s", hex);
 out:
     wv__buf_release(&b);
-    wv__repo_leave(r);
     return rc;
 }
 
-int wv_repo_trust_list(wv_repo *r, wv_trust_cb cb, void *arg)
+int wv_repo_trust_add(wv_repo *r, const char *pub_file, const char *label,
+                      char id[17])
+{
+    return WV__REPO_LOCKED(r, trust_add_locked(r, pub_file, label, id));
+}
+
+static int trust_list_locked(wv_repo *r, wv_trust_cb cb, void *arg)
 {
     struct wv__tkey *v = NULL;
     size_t n = 0;
-    wv__repo_enter(r);
     wv__clearerr(&r->err);
     int rc = wv__trust_load(r, &v, &n);
     for (size_t i = 0; rc == WV_OK && i < n; i++) {
@@ -284,18 +299,21 @@ int wv_repo_trust_list(wv_repo *r, wv_trust_cb cb, void *arg)
         rc = cb ? cb(arg, &k) : WV_OK;
     }
     wv__free(v);
-    wv__repo_leave(r);
     return rc;
 }
 
-int wv_repo_trust_remove(wv_repo *r, const char *id)
+int wv_repo_trust_list(wv_repo *r, wv_trust_cb cb, void *arg)
+{
+    return WV__REPO_LOCKED(r, trust_list_locked(r, cb, arg));
+}
+
+static int trust_remove_locked(wv_repo *r, const char *id)
 {
     struct wv__err *err = &r->err;
     struct wv__tkey *v = NULL;
     size_t n = 0, at = 0;
     char **ids = NULL, *hexes = NULL;
     int rc = WV_OK;
-    wv__repo_enter(r);
     wv__clearerr(err);
     WV_TRY(wv__trust_load(r, &v, &n));
     ids = wv__calloc(n ? n : 1, sizeof *ids);
@@ -315,6 +333,10 @@ out:
     wv__free(ids);
     wv__free(hexes);
     wv__free(v);
-    wv__repo_leave(r);
     return rc;
+}
+
+int wv_repo_trust_remove(wv_repo *r, const char *id)
+{
+    return WV__REPO_LOCKED(r, trust_remove_locked(r, id));
 }

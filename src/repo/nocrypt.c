@@ -27,16 +27,17 @@ static void to_errbuf(const struct wv__err *e, char *buf, size_t cap)
         snprintf(buf, cap, "%s", e->msg);
 }
 
+static int repo_unsupported_locked(wv_repo *r, const char *what)
+{
+    wv__clearerr(&r->err);
+    return wv__seterr(&r->err, WV_UNSUPPORTED, "%s: %s: %s", r->uri, what,
+                      WV__NO_CRYPTO_MSG);
+}
+
 /* A public call on a handle: its message, under the handle's mutex. */
 static int repo_unsupported(wv_repo *r, const char *what)
 {
-    int rc;
-    wv__repo_enter(r);
-    wv__clearerr(&r->err);
-    rc = wv__seterr(&r->err, WV_UNSUPPORTED, "%s: %s: %s", r->uri, what,
-                    WV__NO_CRYPTO_MSG);
-    wv__repo_leave(r);
-    return rc;
+    return WV__REPO_LOCKED(r, repo_unsupported_locked(r, what));
 }
 
 /* ---- primitives --------------------------------------------------------- */

@@ -45,18 +45,23 @@ static void chunk_ad(struct wv__ad *ad, const unsigned char id[32],
     wv__ad_add(ad, &elem, 1);
 }
 
-void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
+int wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
                       const void *p, size_t n, unsigned elem,
-                      unsigned char *out, void *scratch, size_t *stored,
-                      uint8_t *codec, uint8_t *elem_out)
+                      unsigned char *out, struct wv__codec_ws *scratch,
+                      size_t *stored,
+                      uint8_t *codec, uint8_t *elem_out,
+                      struct wv__err *err)
 {
     size_t off = r->crypt ? WV__SEAL_NONCE : 0, len = n;
     int c = WV__CODEC_NONE;
     const void *src = p;
     /* Uncompressed and sealed: straight from the source, no copy. */
     if (r->crypt == NULL || r->cfg.compression != WV__CODEC_NONE) {
-        c = wv__codec_encode(r->cfg.compression, r->cfg.level, elem, p, n,
-                             out + off, wv__codec_bound(n), scratch, &len);
+        int rc = wv__codec_encode(r->cfg.compression, r->cfg.level, elem, p,
+                                  n, out + off, wv__codec_bound(n), scratch,
+                                  &len, &c, err);
+        if (rc != WV_OK)
+            return rc;
         src = out + off;
     }
     uint8_t e = (uint8_t)(c == WV__CODEC_BG_ZSTD ? elem : 0);
@@ -69,11 +74,13 @@ void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
     *stored = len;
     *codec = (uint8_t)c;
     *elem_out = e;
+    return WV_OK;
 }
 
 int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
                    unsigned char *stored, void *out, size_t raw_len,
-                   void *scratch, bool check_id, struct wv__err *err)
+                   struct wv__codec_ws *scratch, bool check_id,
+                   struct wv__err *err)
 {
     char hex[65], pack[65];
     unsigned char d[32];
@@ -104,8 +111,11 @@ int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
     }
     if (l->codec != WV__CODEC_NONE) {
         struct wv__err e = {0};
-        if (wv__codec_decode(l->codec, l->elem, payload, plen, out, raw_len,
-                             scratch, &e) != WV_OK)
+        int rc = wv__codec_decode(l->codec, l->elem, payload, plen, out,
+                                  raw_len, scratch, &e);
+        if (rc == WV_NOMEM)
+            return wv__seterr(err, rc, "out of memory");
+        if (rc != WV_OK)
             return wv__seterr(err, WV_CORRUPT,
                               "%s: chunk %.12s in pack %.12s: %s", r->uri,
                               hex, pack, e.msg);

@@ -12,6 +12,7 @@
 #include "core.h"
 
 struct wv__chunk_loc;
+struct wv__codec_ws;
 
 /* Chunk id: SHA-256 of the plaintext, or HMAC-SHA256 under the
  * repository's id key. Thread-safe; WV_NOMEM only. */
@@ -21,11 +22,13 @@ int wv__chunk_id(const wv_repo *r, const void *p, size_t n,
 size_t wv__chunk_bound(const wv_repo *r, size_t n);
 /* Encode a chunk as stored: the repository's codec, then sealed (bound to
  * its id, length and codec). out holds wv__chunk_bound(r, n) bytes,
- * scratch n. Thread-safe. */
-void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
+ * scratch n (WV_MISUSE, from wv__codec_encode, otherwise). Thread-safe. */
+int wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
                       const void *p, size_t n, unsigned elem,
-                      unsigned char *out, void *scratch, size_t *stored,
-                      uint8_t *codec, uint8_t *elem_out);
+                      unsigned char *out, struct wv__codec_ws *scratch,
+                      size_t *stored,
+                      uint8_t *codec, uint8_t *elem_out,
+                      struct wv__err *err);
 /* The inverse for chunk l whose stored bytes are in `stored` (for an
  * unencrypted uncompressed chunk `stored` may be `out`): plaintext into
  * out (raw_len bytes), checked against the id. Messages name the chunk
@@ -39,7 +42,8 @@ void wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
  * check and is always verified. */
 int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
                    unsigned char *stored, void *out, size_t raw_len,
-                   void *scratch, bool check_id, struct wv__err *err);
+                   struct wv__codec_ws *scratch, bool check_id,
+                   struct wv__err *err);
 
 /* Name (64 hex) of a manifest or index object (kind "manifest", "index")
  * whose plaintext is p: its SHA-256, or a keyed hash. */

@@ -179,6 +179,15 @@ void wv__pipe_fail(struct wv__pipe *p, size_t i, int rc,
     pthread_mutex_unlock(&p->mu);
 }
 
+int wv__pipe_failure(struct wv__pipe *p, struct wv__err *err)
+{
+    pthread_mutex_lock(&p->mu);
+    int rc = p->rc;
+    *err = p->err;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
 int wv__pipe_finish(struct wv__pipe *p, size_t *bad, struct wv__err *err)
 {
     for (size_t i = 0; i < p->posted; i++)

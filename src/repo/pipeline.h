@@ -105,6 +105,9 @@ unsigned char *wv__pipe_slot(const struct wv__pipe *p, size_t i);
 /* The producer could not prepare item i: rc, message in err. */
 void wv__pipe_fail(struct wv__pipe *p, size_t i, int rc,
                    const struct wv__err *err);
+/* The first failure in order so far (WV_OK if none), its message in *err:
+ * after wv__pipe_wait failed, without waiting for anything more. */
+int wv__pipe_failure(struct wv__pipe *p, struct wv__err *err);
 /* Wait for every posted item; the first failure in order (WV_OK if none),
  * its item in *bad and its message in *err (either may be NULL). */
 int wv__pipe_finish(struct wv__pipe *p, size_t *bad, struct wv__err *err);

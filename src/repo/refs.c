@@ -130,10 +130,7 @@ int wv__ref_read(wv_repo *r, const char *key, const char *shown,
      * written under is the least the repository's can be. */
     char what[200];
     snprintf(what, sizeof what, "ref '%s'", shown);
-    rc = wv__state_seen(r, key, counter, what);
-    if (rc == WV_OK)
-        rc = wv__state_raise(r, WV__TRUST_REF, tv, NULL);
-    return rc;
+    return wv__state_seen(r, key, counter, what, tv);
 }
 
 int wv__ref_value(wv_repo *r, const char *key, const char *name,

@@ -484,6 +484,7 @@ int wv_repo_open_ex(const char *uri, const wv_open_opts *opts,
                                 opts->key_file, &inner, &inner_len));
         WV_TRY(parse_config(r, (const char *)inner, inner_len, true, NULL,
                             NULL));
+        WV_TRY(wv__state_open(r));
     }
     WV_TRY(wv__repo_async_init(r));
 out:
@@ -509,6 +510,7 @@ void wv_repo_close(wv_repo *r)
     wv__cidx_release(&r->cidx);
     wv__repo_list_free(r->idx_keys, r->n_idx_keys);
     wv__crypt_free(r->crypt);
+    wv__free(r->state_file);
     wv__free(r->uri);
     wv__free(r);
 }

@@ -101,6 +101,7 @@ struct wv_repo {
     struct wv__err err;
     struct wv__async *async; /* async.c: queue, worker, handle mutex */
     struct wv__crypt *crypt; /* NULL: not encrypted                  */
+    char *state_file; /* state.c: this client's record of it, or NULL */
     /* Chunks the last commit found equal to its parent's by comparing
      * bytes instead of hashing (commit.c; read by the tests). */
     uint64_t n_same_as_parent;
@@ -262,13 +263,18 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
 
 /* Client state (state.c): the highest write counter of each sealed ref,
  * and trust-list version, this user has seen of an encrypted repository.
- * wv__state_seen refuses (WV_AUTH_ROLLBACK, naming `shown`) a value below
- * the record unless WV_ALLOW_ROLLBACK is set, and raises the record;
- * wv__state_raise only raises it, returning the record before in *known
- * (may be NULL). A state that cannot be written is not an error. */
+ * wv__state_open finds the handle's state file (r->state_file; NULL when
+ * there is nowhere to keep one) once, at open. wv__state_seen, for a ref
+ * read, refuses (WV_AUTH_ROLLBACK, naming `shown`) a counter below the
+ * record of `key` unless WV_ALLOW_ROLLBACK is set, and raises that record
+ * and the trust list's to trust_v: one locked read and at most one write.
+ * wv__state_raise only raises the record of `key`, returning the record
+ * before in *known (may be NULL). A state that cannot be written is not
+ * an error. */
 bool wv__allow_rollback(void);
+int wv__state_open(wv_repo *r);
 int wv__state_seen(wv_repo *r, const char *key, uint64_t seen,
-                   const char *shown);
+                   const char *shown, uint64_t trust_v);
 int wv__state_raise(wv_repo *r, const char *key, uint64_t v,
                     uint64_t *known);
 

@@ -28,6 +28,7 @@
 #include "core.h"
 #include "crypt.h"
 #include "repo.h"
+#include "trust.h"
 
 #include <limits.h>
 #include <sys/file.h>
@@ -37,7 +38,9 @@
 #define STATE_KEY_MAX 160           /* as wv__ref_key's buffers      */
 
 /* The state file of r (path into out), or WV_NOTFOUND when there is no
- * directory to put it in (no $HOME). */
+ * directory to put it in (no $HOME). Computed once per handle, at open
+ * (wv__state_open): the repository id is a keyed hash, and the location
+ * a realpath and a SHA-256. */
 static int state_path(wv_repo *r, char *out, size_t cap)
 {
     char dir[3072], id[33], canon[PATH_MAX];
@@ -194,60 +197,103 @@ static void state_write(const char *path, const struct table *t)
     (void)wv__wfile_commit(&f);
 }
 
-/* The core: under the lock, compare `seen` for `key` with the record;
- * raise the record to it. check: refuse a lower value (rollback) unless
- * WV_ALLOW_ROLLBACK is set. *known gets the recorded value before (may be
- * NULL). */
-static int state_update(wv_repo *r, const char *key, uint64_t seen,
-                        bool check, const char *shown, uint64_t *known)
+/* One value of an update: `seen` for `key`; check: refuse a value below
+ * the record (rollback) unless WV_ALLOW_ROLLBACK is set, naming `shown`;
+ * known: the recorded value before (out). */
+struct state_item {
+    const char *key;
+    uint64_t seen;
+    bool check;
+    const char *shown;
+    uint64_t known;
+};
+
+/* The record of `key` in t, or NULL. */
+static struct entry *state_find(struct table *t, const char *key)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->e[i].key, key) == 0)
+            return &t->e[i];
+    return NULL;
+}
+
+/* The core: one locked read of the state file, every check of it[0..n)
+ * against the records, then every record raised to its item's value in
+ * one write. A failed check writes nothing. The state directory is made
+ * only when there is something to write into it. */
+static int state_update(wv_repo *r, struct state_item *it, size_t n)
 {
     struct wv__err *err = &r->err;
     int rc = WV_OK, lfd = -1;
-    char path[4096], lock[4200];
+    const char *path = r->state_file;
+    char lock[4200];
     struct table t = {0};
-    if (known)
-        *known = 0;
-    rc = state_path(r, path, sizeof path);
-    if (rc == WV_NOTFOUND) {
-        wv__clearerr(err);
-        return WV_OK; /* nowhere to remember anything */
+    bool grows = false, dirty = false;
+    for (size_t i = 0; i < n; i++) {
+        it[i].known = 0;
+        grows = grows || it[i].seen > 0;
     }
-    WV_TRY(rc);
-    state_mkdirs(path);
+    if (path == NULL)
+        return WV_OK; /* nowhere to remember anything */
     snprintf(lock, sizeof lock, "%s.lock", path);
     lfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (lfd < 0 && errno == ENOENT && grows) {
+        /* No directory, so no records: every value above 0 is news. */
+        state_mkdirs(path);
+        lfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    }
     if (lfd >= 0)
         while (flock(lfd, LOCK_EX) != 0 && errno == EINTR)
             ;
     WV_TRY(state_read(r, path, &t));
-    struct entry *en = NULL;
-    for (size_t i = 0; i < t.n && !en; i++)
-        if (strcmp(t.e[i].key, key) == 0)
-            en = &t.e[i];
-    uint64_t have = en ? en->v : 0;
-    if (known)
-        *known = have;
-    if (check && seen < have && !wv__allow_rollback())
-        WV_CHECK(0, WV_AUTH_ROLLBACK,
-                 "%s: %s was rolled back (write %llu; this client saw "
-                 "write %llu); --allow-rollback accepts it",
-                 r->uri, shown, (unsigned long long)seen,
-                 (unsigned long long)have);
-    if (seen > have && lfd >= 0 && strlen(key) < STATE_KEY_MAX) {
+    for (size_t i = 0; i < n; i++) {
+        const struct entry *en = state_find(&t, it[i].key);
+        uint64_t have = en ? en->v : 0;
+        it[i].known = have;
+        if (it[i].check && it[i].seen < have && !wv__allow_rollback())
+            WV_CHECK(0, WV_AUTH_ROLLBACK,
+                     "%s: %s was rolled back (write %llu; this client saw "
+                     "write %llu); --allow-rollback accepts it",
+                     r->uri, it[i].shown, (unsigned long long)it[i].seen,
+                     (unsigned long long)have);
+    }
+    for (size_t i = 0; i < n && lfd >= 0; i++) {
+        struct entry *en = state_find(&t, it[i].key);
+        if (it[i].seen <= (en ? en->v : 0) ||
+            strlen(it[i].key) >= STATE_KEY_MAX)
+            continue;
         if (en == NULL) {
             WV_CHECK(wv__grow(&t.e, &t.cap, t.n, sizeof *t.e, 16) == WV_OK,
                      WV_NOMEM, "out of memory");
             en = &t.e[t.n++];
-            snprintf(en->key, sizeof en->key, "%s", key);
+            snprintf(en->key, sizeof en->key, "%s", it[i].key);
         }
-        en->v = seen;
-        state_write(path, &t);
+        en->v = it[i].seen;
+        dirty = true;
     }
+    if (dirty)
+        state_write(path, &t);
 out:
     if (lfd >= 0)
         close(lfd); /* releases the flock */
     wv__free(t.e);
     return rc;
+}
+
+int wv__state_open(wv_repo *r)
+{
+    char path[4096];
+    if (r->crypt == NULL)
+        return WV_OK;
+    int rc = state_path(r, path, sizeof path);
+    if (rc == WV_NOTFOUND)
+        return WV_OK; /* nowhere to remember anything */
+    if (rc != WV_OK)
+        return rc;
+    r->state_file = wv__strdup(path);
+    if (r->state_file == NULL)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    return WV_OK;
 }
 
 bool wv__allow_rollback(void)
@@ -257,12 +303,18 @@ bool wv__allow_rollback(void)
 }
 
 int wv__state_seen(wv_repo *r, const char *key, uint64_t seen,
-                   const char *shown)
+                   const char *shown, uint64_t trust_v)
 {
-    return state_update(r, key, seen, true, shown, NULL);
+    struct state_item it[2] = {{key, seen, true, shown, 0},
+                               {WV__TRUST_REF, trust_v, false, NULL, 0}};
+    return state_update(r, it, 2);
 }
 
 int wv__state_raise(wv_repo *r, const char *key, uint64_t v, uint64_t *known)
 {
-    return state_update(r, key, v, false, key, known);
+    struct state_item it = {key, v, false, key, 0};
+    int rc = state_update(r, &it, 1);
+    if (known)
+        *known = it.known;
+    return rc;
 }

@@ -454,10 +454,7 @@ static int open_dest(const char *uri, wv_repo *s, bool create,
  * same thing: plain SHA-256 on both sides, or the same keyed hash. */
 static int compatible(wv_repo *s, wv_repo *d, struct wv__err *err)
 {
-    bool ok = (s->crypt == NULL) == (d->crypt == NULL) &&
-              (s->crypt == NULL ||
-               memcmp(s->crypt->fp, d->crypt->fp, sizeof s->crypt->fp) == 0);
-    if (!ok)
+    if (!wv__repo_same_keys(s, d))
         return wv__seterr(err, WV_MISUSE,
                           "%s and %s cannot exchange checkpoints: %s",
                           s->uri, d->uri,

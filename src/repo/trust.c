@@ -82,8 +82,7 @@ int wv__trec_load(wv_repo *r, struct wv__trec *t)
                           r->uri, WV__TRUST_REF);
     const unsigned char *pt = bin + WV__SEAL_NONCE;
     t->version = wv__le64(pt);
-    t->count = (uint32_t)pt[8] | (uint32_t)pt[9] << 8 |
-               (uint32_t)pt[10] << 16 | (uint32_t)pt[11] << 24;
+    t->count = wv__le32(pt + 8);
     memcpy(t->digest, pt + 12, 32);
     return WV_OK;
 }
@@ -96,8 +95,7 @@ static int trec_write(wv_repo *r, const char *expect, uint64_t v,
     unsigned char pt[8 + 4 + 32], ct[sizeof pt + WV__SEAL_OVERHEAD];
     char out[WV__REF_RAW_MAX];
     wv__put64(pt, v);
-    for (int i = 0; i < 4; i++)
-        pt[8 + i] = (unsigned char)((uint64_t)n >> (8 * i));
+    wv__put32(pt + 8, (uint32_t)n);
     if (trust_digest(pks, n, pt + 12) != WV_OK)
         return wv__seterr(&r->err, WV_NOMEM, "out of memory");
     struct wv__ad ad;

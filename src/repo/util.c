@@ -17,20 +17,10 @@ void wv__hex(const unsigned char *id, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* Exactly 2n hex digits, then the terminator. */
 int wv__unhex(const char *hex, unsigned char *id, size_t n)
 {
-    for (size_t i = 0; i < 2 * n; i++) {
-        char c = hex[i];
-        int v = c >= '0' && c <= '9' ? c - '0'
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0)
-            return -1;
-        if (i % 2 == 0)
-            id[i / 2] = (unsigned char)(v << 4);
-        else
-            id[i / 2] |= (unsigned char)v;
-    }
-    return hex[2 * n] == '\0' ? 0 : -1;
+    return wv__unhex_n(hex, id, n) == 0 && hex[2 * n] == '\0' ? 0 : -1;
 }
 
 void wv__pack_key(const unsigned char id[32], char out[96])

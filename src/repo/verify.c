@@ -848,9 +848,7 @@ out:
         wv__free(c.man[i].branch);
     wv__free(c.man);
     wv__free(c.ids);
-    for (size_t i = 0; i < c.n_bad; i++)
-        wv__free(c.bad_man[i]);
-    wv__free(c.bad_man);
+    wv__repo_list_free(c.bad_man, c.n_bad);
     wv__free(c.refs);
     wv__free(c.ents);
     wv__free(c.trusted);

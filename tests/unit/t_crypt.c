@@ -14,6 +14,7 @@
 #include "object.h"
 #include "refs.h"
 #include "repo.h"
+#include "trust.h"
 #include "wvsets.h"
 #include "wvtest.h"
 
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PASS "correct horse battery staple"
 
@@ -379,6 +381,16 @@ TEST_IMPL(crypt_key_slots)
     wv_model *m = make_secret(2, 3000);
     ASSERT_OK(commit_named(r, m, NULL, cid));
     /* A raw key file and a passphrase file. */
+    /* The key file's directory entry is synced too: a failure there is
+     * reported and leaves no file behind. */
+    wv__fault_arm(WV__FAULT_DIRSYNC, EIO);
+    int krc = wv_secret_keygen(kf, eb, sizeof eb);
+    wv__fault_arm(WV__FAULT_DIRSYNC, 0);
+    ASSERT_EQ(krc, WV_IO);
+    ASSERT_CONTAINS(eb, kf);
+    ASSERT_CONTAINS(eb, "directory");
+    ASSERT_CONTAINS(eb, strerror(EIO));
+    ASSERT(access(kf, F_OK) != 0);
     ASSERT_OK(wv_secret_keygen(kf, eb, sizeof eb));
     ASSERT_EQ(wv_secret_keygen(kf, eb, sizeof eb), WV_EXISTS);
     struct stat st;
@@ -563,6 +575,12 @@ static void sign_case(const char *uri, bool encrypted)
     snprintf(k1pub, sizeof k1pub, "%s.pub", k1);
     snprintf(k2key, sizeof k2key, "%s.key", k2);
     snprintf(k2pub, sizeof k2pub, "%s.pub", k2);
+    wv__fault_arm(WV__FAULT_DIRSYNC, EIO); /* neither file is left */
+    int krc = wv_keygen(k1, eb, sizeof eb);
+    wv__fault_arm(WV__FAULT_DIRSYNC, 0);
+    ASSERT_EQ(krc, WV_IO);
+    ASSERT_CONTAINS(eb, "directory");
+    ASSERT(access(k1key, F_OK) != 0 && access(k1pub, F_OK) != 0);
     ASSERT_OK(wv_keygen(k1, eb, sizeof eb));
     ASSERT_OK(wv_keygen(k2, eb, sizeof eb));
     ASSERT_EQ(wv_keygen(k1, eb, sizeof eb), WV_EXISTS);
@@ -1060,6 +1078,65 @@ TEST_IMPL(crypt_legacy_refs_upgrade)
     unsetenv("WV_ALLOW_ROLLBACK");
     wv_model_free(back);
     wv_model_free(m);
+    wv_repo_close(r);
+    if (saved[0])
+        setenv("WV_STATE_DIR", saved, 1);
+    else
+        unsetenv("WV_STATE_DIR");
+}
+
+/* The client state: its file is found once, at open; a ref read is one
+ * locked read-compare-raise of the ref's counter and the trust list's
+ * version; the state directory is made only for a write. */
+TEST_IMPL(crypt_state_one_update)
+{
+    char dir[600], eb[WV_ERRBUF_SIZE] = "", state[700], other[700];
+    char saved[700] = "", sp[800];
+    snprintf(dir, sizeof dir, "%s/stateone", wvtest_tmpdir());
+    snprintf(state, sizeof state, "%s/stateone-state/a/b", wvtest_tmpdir());
+    snprintf(other, sizeof other, "%s/stateone-other", wvtest_tmpdir());
+    const char *was = getenv("WV_STATE_DIR");
+    if (was)
+        snprintf(saved, sizeof saved, "%s", was);
+    setenv("WV_STATE_DIR", state, 1);
+    unsetenv("WV_ALLOW_ROLLBACK");
+    init_enc(dir, "zstd", 8192);
+    wv_repo *r = NULL;
+    ASSERT_OK(open_pass(dir, PASS, &r, eb, sizeof eb));
+    ASSERT_NOT_NULL(r->state_file);
+    ASSERT(strncmp(r->state_file, state, strlen(state)) == 0);
+    snprintf(sp, sizeof sp, "%s", r->state_file);
+    /* Later changes of the environment do not move it. */
+    setenv("WV_STATE_DIR", other, 1);
+    struct stat st;
+    uint64_t known = 7;
+    /* Reading the records writes nothing, and makes no directory. */
+    ASSERT_OK(wv__state_raise(r, "refs/heads/x", 0, &known));
+    ASSERT_EQ(known, 0);
+    ASSERT(stat(state, &st) != 0);
+    /* A ref read: the ref's counter and the trust version, together. */
+    ASSERT_OK(wv__state_seen(r, "refs/heads/x", 5, "ref 'x'", 2));
+    ASSERT_OK(stat(sp, &st));
+    ASSERT_EQ(st.st_mode & 0777, 0600);
+    ASSERT(stat(other, &st) != 0);
+    ASSERT_OK(wv__state_raise(r, "refs/heads/x", 0, &known));
+    ASSERT_EQ(known, 5);
+    ASSERT_OK(wv__state_raise(r, WV__TRUST_REF, 0, &known));
+    ASSERT_EQ(known, 2);
+    /* A rollback is refused and raises nothing, not even the trust
+     * version it came with. */
+    ASSERT_EQ(wv__state_seen(r, "refs/heads/x", 4, "ref 'x'", 9),
+              WV_AUTH_ROLLBACK);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "ref 'x' was rolled back");
+    wv__clearerr(&r->err);
+    ASSERT_OK(wv__state_raise(r, WV__TRUST_REF, 0, &known));
+    ASSERT_EQ(known, 2);
+    /* Equal or higher goes through and raises both. */
+    ASSERT_OK(wv__state_seen(r, "refs/heads/x", 5, "ref 'x'", 3));
+    ASSERT_OK(wv__state_raise(r, WV__TRUST_REF, 0, &known));
+    ASSERT_EQ(known, 3);
+    ASSERT_OK(wv__state_raise(r, "refs/heads/x", 0, &known));
+    ASSERT_EQ(known, 5);
     wv_repo_close(r);
     if (saved[0])
         setenv("WV_STATE_DIR", saved, 1);

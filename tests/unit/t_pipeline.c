@@ -231,17 +231,25 @@ TEST_IMPL(codec_ws_reused_through_allocator)
     ASSERT_OK(wv_set_allocator(&counting));
     struct wv__codec_ws *ws = NULL;
     int rc = wv__codec_ws_new(N, &ws);
-    size_t c0 = g_calls, n1 = 0, n2 = 0;
-    /* The first compression sizes the context's workspace, through the
-     * library's allocator; the second reuses it: no allocation at all. */
-    int k1 = wv__codec_encode(WV__CODEC_ZSTD, 3, 1, in, N, z, cap, ws, &n1);
-    size_t c1 = g_calls;
-    int k2 = wv__codec_encode(WV__CODEC_BG_ZSTD, 3, 4, in2, N, z2, cap, ws,
-                              &n2);
-    size_t c2 = g_calls;
+    size_t c0 = g_calls, n1 = 0, n2 = 0, n2b = 0;
     struct wv__err e = {0};
+    /* The first compression makes the context and sizes its workspace,
+     * through the library's allocator; the second reuses it: only the
+     * byte-grouping buffer, on its first use; the third allocates
+     * nothing at all. */
+    int k1 = 0, k2 = 0, k2b = 0;
+    int r1 = wv__codec_encode(WV__CODEC_ZSTD, 3, 1, in, N, z, cap, ws, &n1,
+                              &k1, &e);
+    size_t c1 = g_calls;
+    int r2 = wv__codec_encode(WV__CODEC_BG_ZSTD, 3, 4, in2, N, z2, cap, ws,
+                              &n2, &k2, &e);
+    size_t c2 = g_calls;
+    int r2b = wv__codec_encode(WV__CODEC_BG_ZSTD, 3, 4, in2, N, back, cap,
+                               ws, &n2b, &k2b, &e);
+    size_t c2b = g_calls;
     int d1 = wv__codec_decode(k1, 1, z, n1, back, N, ws, &e);
     bool same1 = memcmp(back, in, N) == 0;
+    size_t c3a = g_calls;
     int d2 = wv__codec_decode(k2, 4, z2, n2, back, N, ws, &e);
     bool same2 = memcmp(back, in2, N) == 0;
     size_t c3 = g_calls;
@@ -249,25 +257,34 @@ TEST_IMPL(codec_ws_reused_through_allocator)
     size_t live = g_live;
     wv_set_allocator(NULL);
     ASSERT_OK(rc);
-    ASSERT(c0 >= 4); /* the workspace, two contexts, the buffer */
+    ASSERT_EQ(c0, 1); /* the workspace alone: the rest waits for its use */
+    ASSERT_OK(r1);
+    ASSERT_OK(r2);
+    ASSERT_OK(r2b);
     ASSERT_EQ(k1, WV__CODEC_ZSTD);
     ASSERT_EQ(k2, WV__CODEC_BG_ZSTD);
+    ASSERT_EQ(k2b, WV__CODEC_BG_ZSTD);
     ASSERT(n1 < N / 4 && n2 < N / 4);
-    ASSERT(c1 > c0);  /* zstd's own memory: ours */
-    ASSERT_EQ(c2, c1); /* reused */
+    ASSERT_EQ(n2b, n2);
+    ASSERT(c1 > c0);       /* the context and zstd's own memory: ours */
+    ASSERT_EQ(c2, c1 + 1); /* the context reused; the grouping buffer */
+    ASSERT_EQ(c2b, c2);    /* everything reused */
     ASSERT_OK(d1);
     ASSERT_OK(d2);
     ASSERT(same1 && same2);
-    ASSERT(c3 - c2 <= 2); /* decoding allocates (almost) nothing */
+    ASSERT(c3a > c2b);      /* the decompression context, on first use */
+    ASSERT(c3a - c2b <= 3); /* and (almost) nothing else */
+    ASSERT_EQ(c3, c3a);     /* then reused */
     ASSERT_EQ(live, 0); /* and zstd gave every byte back through us */
 
     /* Output identical to a one-shot compression's (pack ids depend on
      * stored lengths): the same frame from a fresh workspace. */
     ASSERT_OK(wv__codec_ws_new(N, &ws));
     size_t n1b = 0;
-    ASSERT_EQ(wv__codec_encode(WV__CODEC_ZSTD, 3, 1, in, N, back, cap, ws,
-                               &n1b),
-              WV__CODEC_ZSTD);
+    int k1b = 0;
+    ASSERT_OK(wv__codec_encode(WV__CODEC_ZSTD, 3, 1, in, N, back, cap, ws,
+                               &n1b, &k1b, &e));
+    ASSERT_EQ(k1b, WV__CODEC_ZSTD);
     ASSERT_EQ(n1b, n1);
     ASSERT(memcmp(back, z, n1) == 0);
     /* A chunk larger than the workspace is refused, not overrun. */
@@ -276,7 +293,42 @@ TEST_IMPL(codec_ws_reused_through_allocator)
     ASSERT_OK(wv__codec_ws_new(16, &ws));
     ASSERT_EQ(wv__codec_decode(k1, 1, z, n1, back, N, ws, &e), WV_CORRUPT);
     ASSERT_CONTAINS(e.msg, "larger than");
+    /* Compressing a chunk larger than the workspace is a caller's bug:
+     * refused with a message, never silently stored as is. */
+    size_t nl = 1;
+    int kl = -1;
+    wv__clearerr(&e);
+    ASSERT_EQ(wv__codec_encode(WV__CODEC_ZSTD, 3, 1, in, N, back, cap, ws,
+                               &nl, &kl, &e),
+              WV_MISUSE);
+    ASSERT_CONTAINS(e.msg, "codec workspace");
+    wv__clearerr(&e);
+    ASSERT_EQ(wv__codec_encode(WV__CODEC_BG_ZSTD, 3, 4, in, N, back, cap,
+                               NULL, &nl, &kl, &e),
+              WV_MISUSE);
+    ASSERT_CONTAINS(e.msg, "up to 0 bytes");
+    /* Storing as is needs no workspace. */
+    ASSERT_OK(wv__codec_encode(WV__CODEC_NONE, 3, 1, in, N, back, cap,
+                               NULL, &nl, &kl, &e));
+    ASSERT_EQ(kl, WV__CODEC_NONE);
+    ASSERT_EQ(nl, (size_t)N);
+    ASSERT(memcmp(back, in, N) == 0);
     wv__codec_ws_free(ws);
+    /* Out of memory while compressing (the context on its first use, or
+     * the grouping buffer): the documented fallback, stored as is. */
+    for (int bg = 0; bg < 2; bg++) {
+        ASSERT_OK(wv__codec_ws_new(N, &ws));
+        kl = -1;
+        wv__alloc_fail_after(1);
+        rc = wv__codec_encode(bg ? WV__CODEC_BG_ZSTD : WV__CODEC_ZSTD, 3, 4,
+                              in, N, back, cap, ws, &nl, &kl, &e);
+        wv__alloc_fail_after(0);
+        ASSERT_OK(rc);
+        ASSERT_EQ(kl, WV__CODEC_NONE);
+        ASSERT_EQ(nl, (size_t)N);
+        ASSERT(memcmp(back, in, N) == 0);
+        wv__codec_ws_free(ws);
+    }
     free(in);
     free(in2);
     free(back);
