@@ -1584,8 +1584,7 @@ static int save(const wv_model *m, struct wv__wfile *f,
     const char *why = "";
     int k;
     char *dpath = NULL;
-    struct wv__wfile df;
-    bool dopen = false;
+    struct wv__wfile *df = NULL;
 
     if (opts->struct_size >= offsetof(wv_save_opts, template_path) +
                                  sizeof opts->template_path)
@@ -1678,28 +1677,27 @@ static int save(const wv_model *m, struct wv__wfile *f,
                 ord[j] = ord[j - 1];
                 ord[j - 1] = t;
             }
-        rc = wv__wfile_open(&df, dpath, err);
-        if (rc == WV_OK) {
-            dopen = true;
+        /* committed with OUT by the caller, OUT renamed last */
+        rc = wv__wfile_side(f, dpath, &df);
+        if (rc == WV_OK)
             for (size_t i = 0; i < no; i++) {
                 uint64_t pad = (EXT_ALIGN - at % EXT_ALIGN) % EXT_ALIGN;
-                wv__wfile_zero(&df, (size_t)pad);
+                wv__wfile_zero(df, (size_t)pad);
                 at += pad;
                 ord[i]->off = at;
-                wv__wfile_tensor(&df, ord[i]->t, ord[i]->to);
+                wv__wfile_tensor(df, ord[i]->t, ord[i]->to);
                 at += ord[i]->nbytes;
             }
-        }
         wv__free(ord);
         WV_TRY(rc);
-        dopen = false;
-        WV_TRY(wv__wfile_commit(&df));
+        WV_TRY(df->rc);
+    } else {
+        /* a previous version's OUT.data, now unreferenced */
+        WV_TRY(wv__wfile_drop_after(f, dpath));
     }
     struct emit out = {f, 0};
     emit_model(&w, &out, map, size);
 out:
-    if (dopen)
-        wv__wfile_abort(&df);
     if (map != MAP_FAILED)
         munmap(map, size);
     if (fd >= 0)
