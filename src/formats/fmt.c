@@ -171,7 +171,9 @@ int wv__open_part(const char *what, const char *role, const char *path,
                          *fd, 0);
         WV_CHECK(map != MAP_FAILED, WV_IO, "%s: %s %s: mmap failed: %s", what,
                  role, path, strerror(errno));
-        WV_CHECK(wv__model_keep(m, map, (size_t)st.st_size, true) == WV_OK,
+        WV_CHECK(m == NULL ||
+                     wv__model_keep(m, map, (size_t)st.st_size, true) ==
+                         WV_OK,
                  WV_NOMEM, "out of memory");
         src->map = map;
     } else if (use_map) {

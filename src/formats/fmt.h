@@ -40,7 +40,8 @@ void wv__expand_add_input(struct wv__expand *ex, uint64_t size);
  * into m's keep list when use_map (an empty one gets a non-NULL empty
  * map), its size added to the budget ex as input. *fd and *src describe
  * it (src->name is path, which must outlive src); the caller closes *fd.
- * Messages read "WHAT: ROLE PATH: reason". */
+ * With m NULL (a template a writer reads) the caller unmaps a non-empty
+ * map itself (src->map, src->size). Messages read "WHAT: ROLE PATH: reason". */
 int wv__open_part(const char *what, const char *role, const char *path,
                   bool use_map, wv_model *m, struct wv__expand *ex, int *fd,
                   struct wv__src *src, struct wv__err *err);

@@ -1578,7 +1578,7 @@ static int save(const wv_model *m, struct wv__wfile *f,
     int fd = -1;
     void *map = MAP_FAILED;
     size_t size = 0;
-    struct stat st;
+    struct wv__src tsrc;
     struct wv__pb r;
     struct wv__pb_field fl, graph = {0};
     const char *why = "";
@@ -1599,18 +1599,13 @@ static int save(const wv_model *m, struct wv__wfile *f,
     w.m = m;
     w.opts = opts;
     w.out = f->path;
-    fd = open(tpl, O_RDONLY | O_CLOEXEC);
-    WV_CHECK(fd >= 0, errno == ENOENT ? WV_NOTFOUND : WV_IO,
-             "%s: template %s: %s", f->path, tpl, strerror(errno));
-    WV_CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0,
-             WV_IO, "%s: template %s is not a readable non-empty file",
+    WV_TRY(wv__open_part(f->path, "template", tpl, true, NULL, NULL, &fd,
+                         &tsrc, err));
+    if (tsrc.size > 0)
+        map = (void *)tsrc.map; /* ours to unmap */
+    WV_CHECK(tsrc.size > 0, WV_IO, "%s: template %s is an empty file",
              f->path, tpl);
-    WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
-             "%s: template %s is too large", f->path, tpl);
-    size = (size_t)st.st_size;
-    map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    WV_CHECK(map != MAP_FAILED, WV_IO, "%s: template %s: mmap failed: %s",
-             f->path, tpl, strerror(errno));
+    size = (size_t)tsrc.size;
     w.used = wv__calloc(m->n_tensors + 1, 1);
     WV_CHECK(w.used != NULL, WV_NOMEM, "out of memory");
 
@@ -1663,7 +1658,8 @@ static int save(const wv_model *m, struct wv__wfile *f,
                  f->path, (unsigned long long)cnt.n);
     }
     if (any_ext) {
-        /* in the template's order: the data file reads front to back */
+        /* in the template's order (w.in is sorted by position): the
+         * data file reads front to back */
         struct winit **ord = wv__calloc(w.n_in, sizeof *ord);
         size_t no = 0;
         uint64_t at = 0;
@@ -1671,12 +1667,6 @@ static int save(const wv_model *m, struct wv__wfile *f,
         for (size_t i = 0; i < w.n_in; i++)
             if (w.in[i].ext)
                 ord[no++] = &w.in[i];
-        for (size_t i = 1; i < no; i++) /* by position in the template */
-            for (size_t j = i; j > 0 && ord[j - 1]->msg > ord[j]->msg; j--) {
-                struct winit *t = ord[j];
-                ord[j] = ord[j - 1];
-                ord[j - 1] = t;
-            }
         /* committed with OUT by the caller, OUT renamed last */
         rc = wv__wfile_side(f, dpath, &df);
         if (rc == WV_OK)
