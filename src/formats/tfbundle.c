@@ -1413,11 +1413,7 @@ static int save(const wv_model *m, struct wv__wfile *f,
                 struct csink cs = {df, 0};
                 e->key = t->name;
                 e->key_len = strlen(t->name);
-                e->dtype = tf_code(to);
-                WV_CHECK(e->dtype != 0, WV_UNSUPPORTED,
-                         "%s: tensor '%.200s' is %s, which a TensorFlow "
-                         "bundle cannot hold",
-                         f->path, t->name, wv_dtype_name(to));
+                e->dtype = tf_code(to); /* nonzero: checked up front */
                 e->ndim = t->ndim;
                 memcpy(e->shape, t->shape, sizeof e->shape);
                 e->shard = s;
