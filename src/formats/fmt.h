@@ -59,6 +59,14 @@ struct wv__format_ops {
                 struct wv__err *err);
     int (*save)(const wv_model *m, struct wv__wfile *f,
                 const wv_save_opts *opts, struct wv__err *err);
+    /* What a shard size (wv_save_opts.shard_size) does for it. */
+    enum {
+        WV__SHARDS_INDEX = 0, /* files of that size and a JSON shard index
+                               * (shard.c) */
+        WV__SHARDS_OWN,       /* its save splits its data itself (TF.js) */
+        WV__SHARDS_NONE,      /* refused: no_shards says why */
+    } shards;
+    const char *no_shards; /* "... (no --shard-size)", after "PATH: " */
 };
 const struct wv__format_ops *wv__format_get(wv_format id);
 

@@ -1702,5 +1702,7 @@ out:
 }
 
 const struct wv__format_ops wv__fmt_onnx = {
-    WV_FMT_ONNX, "onnx", ".onnx", probe, load, save,
+    WV_FMT_ONNX, "onnx", ".onnx", probe, load, save, WV__SHARDS_NONE,
+    "an ONNX model is written as one file, with its template's layout "
+    "(no --shard-size)",
 };

@@ -1461,4 +1461,6 @@ out:
 
 const struct wv__format_ops wv__fmt_tfbundle = {
     WV_FMT_TFBUNDLE, "tensorflow", ".index", probe, load, save,
+    WV__SHARDS_NONE,
+    "a TensorFlow bundle is written as one data file (no --shard-size)",
 };

@@ -1429,5 +1429,6 @@ out:
 }
 
 const struct wv__format_ops wv__fmt_tfjs = {
-    WV_FMT_TFJS, "tfjs", "model.json", probe, load, save,
+    WV_FMT_TFJS, "tfjs", "model.json", probe, load, save, WV__SHARDS_OWN,
+    NULL,
 };
