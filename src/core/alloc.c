@@ -67,11 +67,20 @@ static bool should_fail(void)
 /* ---- fault sites -------------------------------------------------------- */
 #define WV__N_FAULTS 64
 static int g_fault[WV__N_FAULTS];
+static int g_fault_skip[WV__N_FAULTS]; /* hits let through first */
+
+void wv__fault_arm_nth(int id, int err, int n)
+{
+    if (id > 0 && id < WV__N_FAULTS) {
+        __atomic_store_n(&g_fault_skip[id], n > 1 ? n - 1 : 0,
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&g_fault[id], err, __ATOMIC_RELEASE);
+    }
+}
 
 void wv__fault_arm(int id, int err)
 {
-    if (id > 0 && id < WV__N_FAULTS)
-        __atomic_store_n(&g_fault[id], err, __ATOMIC_RELEASE);
+    wv__fault_arm_nth(id, err, 1);
 }
 
 int wv__fault_sim(int id)
@@ -79,6 +88,11 @@ int wv__fault_sim(int id)
     if (id <= 0 || id >= WV__N_FAULTS ||
         __atomic_load_n(&g_fault[id], __ATOMIC_RELAXED) == 0)
         return 0;
+    int k = __atomic_load_n(&g_fault_skip[id], __ATOMIC_RELAXED);
+    while (k > 0)
+        if (__atomic_compare_exchange_n(&g_fault_skip[id], &k, k - 1, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return 0;
     /* one thread takes it: sites are also hit from worker threads */
     return __atomic_exchange_n(&g_fault[id], 0, __ATOMIC_ACQ_REL);
 }

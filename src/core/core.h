@@ -76,6 +76,8 @@ enum {
 void wv__alloc_fail_after(long n);
 int wv__fault_sim(int id); /* 0, or the errno to fail with */
 void wv__fault_arm(int id, int err);
+/* The same, failing the nth hit of the site from now on (n >= 1). */
+void wv__fault_arm_nth(int id, int err, int n);
 #define WV__FAULT_SIM(id) wv__fault_sim(id)
 #else
 /* Without them a site is the constant 0: no call, no branch taken. */
@@ -168,7 +170,17 @@ int wv__src_data(const struct wv__src *s, uint64_t off, uint64_t len,
 /* ---- output files ------------------------------------------------------ */
 /* A file written atomically: bytes go to a temporary sibling which is
  * renamed over the target by wv__wfile_commit(). Errors are sticky: after
- * the first failure every write is a no-op and commit reports it. */
+ * the first failure every write is a no-op and commit reports it.
+ *
+ * A set of files (a model and its data files, shards or index) commits as
+ * one: the side files opened with wv__wfile_side() belong to the main file;
+ * wv__wfile_commit() of the main file first fsyncs every temporary (side
+ * files may be sealed earlier, when finished, to bound the open
+ * descriptors), and only when all are on disk renames the side files, the
+ * main file last, then removes the stale files given to
+ * wv__wfile_drop_after() and fsyncs the directory once. A failure before
+ * that leaves every previous file as it was; aborting the main file
+ * aborts its side files. */
 struct wv__wfile {
     int fd;
     char *path;
@@ -186,6 +198,11 @@ struct wv__wfile {
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
     uint64_t progress_total;
+    bool sealed; /* flushed, fsynced and closed; the temporary remains */
+    struct wv__wfile **sides; /* committed before this one, in order */
+    size_t n_sides, cap_sides;
+    char **drops; /* removed once the set is committed */
+    size_t n_drops, cap_drops;
 };
 int wv__wfile_open(struct wv__wfile *f, const char *path,
                    struct wv__err *err);
@@ -197,6 +214,16 @@ void wv__wfile_abort(struct wv__wfile *f);
  * survives a crash): 0 or an errno value (0 too on a filesystem that does
  * not sync directories). */
 int wv__fsync_dir(const char *path);
+/* Open a side file of `main` (same error context) in *out; it is owned by
+ * main and committed or aborted with it. */
+int wv__wfile_side(struct wv__wfile *main, const char *path,
+                   struct wv__wfile **out);
+/* Flush, fsync and close a finished file, its temporary kept for the
+ * commit of its set: its status. */
+int wv__wfile_seal(struct wv__wfile *f);
+/* A file of the previous version to remove once main is committed (an
+ * exact name the format would have written that the new set lacks). */
+int wv__wfile_drop_after(struct wv__wfile *main, const char *path);
 
 /* ---- hashing ----------------------------------------------------------- */
 struct wv__sha256;

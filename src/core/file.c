@@ -9,7 +9,9 @@
  * Output: a wv__wfile writes to a temporary file beside the target, then
  * fsync, rename over the target, fsync of the directory. A failure or a
  * kill at any instant leaves the old target intact; at worst a temporary
- * file named ".<target>.wv-tmp-*" stays behind. Errors are sticky (the
+ * file named ".<target>.wv-tmp-*" stays behind. A set of files (side
+ * files: data files, shards) commits the same way, every temporary
+ * fsynced before the first rename, the main file renamed last. Errors are sticky (the
  * first one is kept and every later write is a no-op) so writers can stream
  * without checking each call, as Redis's rio does.
  */
@@ -272,13 +274,31 @@ int wv__fsync_dir(const char *path)
     return (e == EINVAL || e == EBADF) ? 0 : e;
 }
 
+static void free_set(struct wv__wfile *f)
+{
+    for (size_t i = 0; i < f->n_sides; i++) {
+        wv__wfile_abort(f->sides[i]);
+        wv__free(f->sides[i]);
+    }
+    wv__free(f->sides);
+    f->sides = NULL;
+    f->n_sides = f->cap_sides = 0;
+    for (size_t i = 0; i < f->n_drops; i++)
+        wv__free(f->drops[i]);
+    wv__free(f->drops);
+    f->drops = NULL;
+    f->n_drops = f->cap_drops = 0;
+}
+
 void wv__wfile_abort(struct wv__wfile *f)
 {
-    if (f->fd >= 0) {
+    if (f->fd >= 0)
         close(f->fd);
+    if ((f->fd >= 0 || f->sealed) && f->tmp_path)
         unlink(f->tmp_path);
-    }
     f->fd = -1;
+    f->sealed = false;
+    free_set(f);
     wv__free(f->path);
     wv__free(f->tmp_path);
     wv__free(f->buf);
@@ -286,35 +306,97 @@ void wv__wfile_abort(struct wv__wfile *f)
     f->buf = NULL;
 }
 
-int wv__wfile_commit(struct wv__wfile *f)
+int wv__wfile_side(struct wv__wfile *main, const char *path,
+                   struct wv__wfile **out)
 {
+    struct wv__wfile *s = NULL;
+    *out = NULL;
+    if (main->rc != WV_OK)
+        return main->rc;
+    if (wv__grow(&main->sides, &main->cap_sides, main->n_sides,
+                 sizeof *main->sides, 4) != WV_OK ||
+        (s = wv__malloc(sizeof *s)) == NULL)
+        return main->rc = wv__seterr(main->err, WV_NOMEM,
+                                     "%s: out of memory", path);
+    int rc = wv__wfile_open(s, path, main->err);
+    if (rc != WV_OK) {
+        wv__free(s);
+        return main->rc = rc;
+    }
+    main->sides[main->n_sides++] = s;
+    *out = s;
+    return WV_OK;
+}
+
+int wv__wfile_drop_after(struct wv__wfile *main, const char *path)
+{
+    char *d = NULL;
+    if (main->rc != WV_OK)
+        return main->rc;
+    if (wv__grow(&main->drops, &main->cap_drops, main->n_drops,
+                 sizeof *main->drops, 4) != WV_OK ||
+        (d = wv__strdup(path)) == NULL)
+        return main->rc = wv__seterr(main->err, WV_NOMEM,
+                                     "%s: out of memory", path);
+    main->drops[main->n_drops++] = d;
+    return WV_OK;
+}
+
+int wv__wfile_seal(struct wv__wfile *f)
+{
+    if (f->sealed || f->fd < 0)
+        return f->rc;
     flush_buf(f);
     if (f->rc == WV_OK) {
         int fe = WV__FAULT_SIM(WV__FAULT_FSYNC);
         if (fe || fsync(f->fd) != 0)
             wfail(f, WV_IO, "fsync failed", fe ? fe : errno);
     }
-    if (f->rc == WV_OK) {
-        int e = close(f->fd);
-        f->fd = -1;
-        if (e != 0) {
-            wfail(f, WV_IO, "close failed", errno);
-            unlink(f->tmp_path);
-        }
-    }
-    if (f->rc == WV_OK) {
-        int fe = WV__FAULT_SIM(WV__FAULT_RENAME);
-        if (fe || rename(f->tmp_path, f->path) != 0) {
-            wfail(f, WV_IO, "rename failed", fe ? fe : errno);
-            unlink(f->tmp_path);
-        }
-    }
-    if (f->rc == WV_OK) {
+    int e = close(f->fd);
+    f->fd = -1;
+    if (f->rc == WV_OK && e != 0)
+        wfail(f, WV_IO, "close failed", errno);
+    f->sealed = true; /* the temporary goes at abort or rename */
+    return f->rc;
+}
+
+static int rename_sealed(struct wv__wfile *f)
+{
+    int fe = WV__FAULT_SIM(WV__FAULT_RENAME);
+    if (fe || rename(f->tmp_path, f->path) != 0)
+        wfail(f, WV_IO, "rename failed", fe ? fe : errno);
+    else
+        f->sealed = false; /* renamed: nothing left to remove */
+    return f->rc;
+}
+
+int wv__wfile_commit(struct wv__wfile *f)
+{
+    int rc = WV_OK;
+    /* 1. every temporary on disk, or nothing is renamed */
+    for (size_t i = 0; i < f->n_sides && rc == WV_OK; i++)
+        rc = wv__wfile_seal(f->sides[i]);
+    if (rc == WV_OK)
+        rc = wv__wfile_seal(f);
+    else if (f->rc == WV_OK)
+        f->rc = rc;
+    /* 2. the side files, the main file last */
+    for (size_t i = 0; i < f->n_sides && rc == WV_OK; i++)
+        rc = rename_sealed(f->sides[i]);
+    if (rc == WV_OK)
+        rc = rename_sealed(f);
+    else if (f->rc == WV_OK)
+        f->rc = rc;
+    /* 3. the stale files of the previous version, then one fsync of the
+     * directory (the set shares it) for all of it */
+    for (size_t i = 0; i < f->n_drops && rc == WV_OK; i++)
+        (void)unlink(f->drops[i]); /* best effort: stale, unreferenced */
+    if (rc == WV_OK) {
         int e = wv__fsync_dir(f->path);
         if (e)
             wfail(f, WV_IO, "fsync of the directory failed", e);
+        rc = f->rc;
     }
-    int rc = f->rc;
-    wv__wfile_abort(f); /* frees; the fd is closed already on success */
+    wv__wfile_abort(f); /* frees; removes the temporaries not renamed */
     return rc;
 }

@@ -171,7 +171,9 @@ int wv__open_part(const char *what, const char *role, const char *path,
                          *fd, 0);
         WV_CHECK(map != MAP_FAILED, WV_IO, "%s: %s %s: mmap failed: %s", what,
                  role, path, strerror(errno));
-        WV_CHECK(wv__model_keep(m, map, (size_t)st.st_size, true) == WV_OK,
+        WV_CHECK(m == NULL ||
+                     wv__model_keep(m, map, (size_t)st.st_size, true) ==
+                         WV_OK,
                  WV_NOMEM, "out of memory");
         src->map = map;
     } else if (use_map) {
@@ -419,15 +421,10 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
         WV_TRY(wv__check_plain_dtypes(m, opts->cast, path, err));
     if (opts->struct_size >= offsetof(wv_save_opts, shard_size) +
                                  sizeof opts->shard_size &&
-        opts->shard_size > 0 && fmt != WV_FMT_TFJS) {
-        WV_CHECK(fmt != WV_FMT_TFBUNDLE, WV_UNSUPPORTED,
-                 "%s: a TensorFlow bundle is written as one data file "
-                 "(no --shard-size)",
-                 path);
-        WV_CHECK(fmt != WV_FMT_ONNX, WV_UNSUPPORTED,
-                 "%s: an ONNX model is written as one file, with its "
-                 "template's layout (no --shard-size)",
-                 path);
+        opts->shard_size > 0 && ops->shards != WV__SHARDS_OWN) {
+        WV_CHECK(ops->shards != WV__SHARDS_NONE, WV_UNSUPPORTED, "%s: %s",
+                 path, ops->no_shards ? ops->no_shards
+                                      : "no --shard-size for this format");
         rc = wv__shard_save(m, path, fmt, opts, err);
         goto out;
     }

@@ -40,7 +40,8 @@ void wv__expand_add_input(struct wv__expand *ex, uint64_t size);
  * into m's keep list when use_map (an empty one gets a non-NULL empty
  * map), its size added to the budget ex as input. *fd and *src describe
  * it (src->name is path, which must outlive src); the caller closes *fd.
- * Messages read "WHAT: ROLE PATH: reason". */
+ * With m NULL (a template a writer reads) the caller unmaps a non-empty
+ * map itself (src->map, src->size). Messages read "WHAT: ROLE PATH: reason". */
 int wv__open_part(const char *what, const char *role, const char *path,
                   bool use_map, wv_model *m, struct wv__expand *ex, int *fd,
                   struct wv__src *src, struct wv__err *err);
@@ -58,6 +59,14 @@ struct wv__format_ops {
                 struct wv__err *err);
     int (*save)(const wv_model *m, struct wv__wfile *f,
                 const wv_save_opts *opts, struct wv__err *err);
+    /* What a shard size (wv_save_opts.shard_size) does for it. */
+    enum {
+        WV__SHARDS_INDEX = 0, /* files of that size and a JSON shard index
+                               * (shard.c) */
+        WV__SHARDS_OWN,       /* its save splits its data itself (TF.js) */
+        WV__SHARDS_NONE,      /* refused: no_shards says why */
+    } shards;
+    const char *no_shards; /* "... (no --shard-size)", after "PATH: " */
 };
 const struct wv__format_ops *wv__format_get(wv_format id);
 

@@ -1117,4 +1117,5 @@ out:
 
 const struct wv__format_ops wv__fmt_gguf = {
     WV_FMT_GGUF, "gguf", ".gguf", probe, gguf_load, gguf_save,
+    WV__SHARDS_INDEX, NULL,
 };

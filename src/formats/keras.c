@@ -2841,4 +2841,5 @@ static int save(const wv_model *m, struct wv__wfile *f,
 const struct wv__format_ops wv__fmt_keras = {
     WV_FMT_KERAS, "keras", ".weights.h5 .h5 .hdf5 .keras", wv__keras_probe,
     load, save,
+    WV__SHARDS_INDEX, NULL,
 };

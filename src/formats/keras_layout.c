@@ -210,10 +210,15 @@ static int parse_config(const char *text, const char *fname,
     struct wv__json j = {text, text, text + strlen(text), what, err};
     memset(top, 0, sizeof *top);
     rc = parse_layer(&j, top, 0);
-    if (rc != WV_OK) {
-        /* keep the parser's message but say which target it is for */
-        goto out;
+    if (rc == WV_CORRUPT) {
+        /* bad JSON is a config the layout cannot use (keras_layout.h):
+         * WV_FORMAT, the parser's message kept */
+        rc = WV_FORMAT;
+        if (err)
+            err->code = WV_FORMAT;
     }
+    if (rc != WV_OK)
+        goto out;
     wv__json_ws(&j);
     WV_CHECK(j.p == j.end, WV_FORMAT, "%s: text after the end at byte %zu",
              what, (size_t)(j.p - j.start));

@@ -490,4 +490,5 @@ out:
 
 const struct wv__format_ops wv__fmt_mxnet = {
     WV_FMT_MXNET, "mxnet", ".params .nd", mx_probe, mx_load, mx_save,
+    WV__SHARDS_INDEX, NULL,
 };

@@ -599,4 +599,5 @@ out:
 
 const struct wv__format_ops wv__fmt_npy = {
     WV_FMT_NPY, "npy", ".npy", npy_probe, npy_load, npy_save,
+    WV__SHARDS_INDEX, NULL,
 };

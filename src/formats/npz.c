@@ -128,4 +128,5 @@ out:
 
 const struct wv__format_ops wv__fmt_npz = {
     WV_FMT_NPZ, "npz", ".npz", npz_probe, npz_load, npz_save,
+    WV__SHARDS_INDEX, NULL,
 };

@@ -1578,14 +1578,13 @@ static int save(const wv_model *m, struct wv__wfile *f,
     int fd = -1;
     void *map = MAP_FAILED;
     size_t size = 0;
-    struct stat st;
+    struct wv__src tsrc;
     struct wv__pb r;
     struct wv__pb_field fl, graph = {0};
     const char *why = "";
     int k;
     char *dpath = NULL;
-    struct wv__wfile df;
-    bool dopen = false;
+    struct wv__wfile *df = NULL;
 
     if (opts->struct_size >= offsetof(wv_save_opts, template_path) +
                                  sizeof opts->template_path)
@@ -1600,18 +1599,13 @@ static int save(const wv_model *m, struct wv__wfile *f,
     w.m = m;
     w.opts = opts;
     w.out = f->path;
-    fd = open(tpl, O_RDONLY | O_CLOEXEC);
-    WV_CHECK(fd >= 0, errno == ENOENT ? WV_NOTFOUND : WV_IO,
-             "%s: template %s: %s", f->path, tpl, strerror(errno));
-    WV_CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0,
-             WV_IO, "%s: template %s is not a readable non-empty file",
+    WV_TRY(wv__open_part(f->path, "template", tpl, true, NULL, NULL, &fd,
+                         &tsrc, err));
+    if (tsrc.size > 0)
+        map = (void *)tsrc.map; /* ours to unmap */
+    WV_CHECK(tsrc.size > 0, WV_IO, "%s: template %s is an empty file",
              f->path, tpl);
-    WV_CHECK((uint64_t)st.st_size <= SIZE_MAX, WV_RANGE,
-             "%s: template %s is too large", f->path, tpl);
-    size = (size_t)st.st_size;
-    map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    WV_CHECK(map != MAP_FAILED, WV_IO, "%s: template %s: mmap failed: %s",
-             f->path, tpl, strerror(errno));
+    size = (size_t)tsrc.size;
     w.used = wv__calloc(m->n_tensors + 1, 1);
     WV_CHECK(w.used != NULL, WV_NOMEM, "out of memory");
 
@@ -1665,7 +1659,8 @@ static int save(const wv_model *m, struct wv__wfile *f,
                  f->path, (unsigned long long)cnt.n);
     }
     if (any_ext) {
-        /* in the template's order: the data file reads front to back */
+        /* in the template's order (w.in is sorted by position): the
+         * data file reads front to back */
         struct winit **ord = wv__calloc(w.n_in, sizeof *ord);
         size_t no = 0;
         uint64_t at = 0;
@@ -1673,34 +1668,27 @@ static int save(const wv_model *m, struct wv__wfile *f,
         for (size_t i = 0; i < w.n_in; i++)
             if (w.in[i].ext)
                 ord[no++] = &w.in[i];
-        for (size_t i = 1; i < no; i++) /* by position in the template */
-            for (size_t j = i; j > 0 && ord[j - 1]->msg > ord[j]->msg; j--) {
-                struct winit *t = ord[j];
-                ord[j] = ord[j - 1];
-                ord[j - 1] = t;
-            }
-        rc = wv__wfile_open(&df, dpath, err);
-        if (rc == WV_OK) {
-            dopen = true;
+        /* committed with OUT by the caller, OUT renamed last */
+        rc = wv__wfile_side(f, dpath, &df);
+        if (rc == WV_OK)
             for (size_t i = 0; i < no; i++) {
                 uint64_t pad = (EXT_ALIGN - at % EXT_ALIGN) % EXT_ALIGN;
-                wv__wfile_zero(&df, (size_t)pad);
+                wv__wfile_zero(df, (size_t)pad);
                 at += pad;
                 ord[i]->off = at;
-                wv__wfile_tensor(&df, ord[i]->t, ord[i]->to);
+                wv__wfile_tensor(df, ord[i]->t, ord[i]->to);
                 at += ord[i]->nbytes;
             }
-        }
         wv__free(ord);
         WV_TRY(rc);
-        dopen = false;
-        WV_TRY(wv__wfile_commit(&df));
+        WV_TRY(df->rc);
+    } else {
+        /* a previous version's OUT.data, now unreferenced */
+        WV_TRY(wv__wfile_drop_after(f, dpath));
     }
     struct emit out = {f, 0};
     emit_model(&w, &out, map, size);
 out:
-    if (dopen)
-        wv__wfile_abort(&df);
     if (map != MAP_FAILED)
         munmap(map, size);
     if (fd >= 0)
@@ -1715,5 +1703,7 @@ out:
 }
 
 const struct wv__format_ops wv__fmt_onnx = {
-    WV_FMT_ONNX, "onnx", ".onnx", probe, load, save,
+    WV_FMT_ONNX, "onnx", ".onnx", probe, load, save, WV__SHARDS_NONE,
+    "an ONNX model is written as one file, with its template's layout "
+    "(no --shard-size)",
 };

@@ -1661,4 +1661,5 @@ out:
 
 const struct wv__format_ops wv__fmt_pth = {
     WV_FMT_PTH, "pth", ".pth .pt .bin .ckpt", probe, load, save,
+    WV__SHARDS_INDEX, NULL,
 };

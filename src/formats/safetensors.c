@@ -501,4 +501,5 @@ out:
 
 const struct wv__format_ops wv__fmt_safetensors = {
     WV_FMT_SAFETENSORS, "safetensors", ".safetensors", probe, st_load, st_save,
+    WV__SHARDS_INDEX, NULL,
 };

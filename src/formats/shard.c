@@ -145,14 +145,6 @@ static const struct wmap *find_tensor(const struct wmap *w, size_t n,
     return bsearch(&key, w, n, sizeof *w, cmp_tensor);
 }
 
-static bool is_wanted(const wv_load_opts *opts, const char *name)
-{
-    for (size_t k = 0; k < opts->n_names; k++)
-        if (strcmp(opts->names[k], name) == 0)
-            return true;
-    return false;
-}
-
 int wv__shard_load(const char *path, int fd, uint64_t size,
                    const wv_load_opts *opts, wv_model **out,
                    struct wv__err *err)
@@ -163,6 +155,7 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
     size_t n = 0;
     wv_model *set = NULL, *part = NULL;
     const char **sub = NULL;
+    const char **name_file = NULL; /* the shard of each wanted name */
 
     *out = NULL;
     WV_CHECK(size <= WV__INDEX_MAX, WV_FORMAT,
@@ -190,10 +183,14 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
     bool wanted = opts && wv__load_opts_has_names(opts) && opts->names;
     if (wanted) {
         sub = wv__calloc(opts->n_names + 1, sizeof *sub);
-        WV_CHECK(sub != NULL, WV_NOMEM, "out of memory");
-        for (size_t k = 0; k < opts->n_names; k++)
-            WV_CHECK(find_tensor(w, n, opts->names[k]) != NULL, WV_NOTFOUND,
-                     "%s: no tensor named '%.200s'", path, opts->names[k]);
+        name_file = wv__calloc(opts->n_names + 1, sizeof *name_file);
+        WV_CHECK(sub && name_file, WV_NOMEM, "out of memory");
+        for (size_t k = 0; k < opts->n_names; k++) {
+            const struct wmap *e = find_tensor(w, n, opts->names[k]);
+            WV_CHECK(e != NULL, WV_NOTFOUND, "%s: no tensor named '%.200s'",
+                     path, opts->names[k]);
+            name_file[k] = e->file;
+        }
     }
     const char *slash = strrchr(path, '/');
     size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
@@ -209,8 +206,7 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
         if (wanted) {
             size_t ns = 0;
             for (size_t k = 0; k < opts->n_names; k++)
-                if (strcmp(find_tensor(w, n, opts->names[k])->file,
-                           w[i].file) == 0)
+                if (strcmp(name_file[k], w[i].file) == 0)
                     sub[ns++] = opts->names[k];
             if (ns == 0)
                 continue;
@@ -257,15 +253,16 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
     }
     if (set == NULL) /* none wanted */
         WV_CHECK(wv_model_new(&set) == WV_OK, WV_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        WV_CHECK(wv_model_find(set, w[i].tensor) != NULL ||
-                     (wanted && !is_wanted(opts, w[i].tensor)),
-                 WV_CORRUPT,
+    /* Every mapped tensor came with its shard. (Names given: each was
+     * found in the map, and each shard load refuses a name it lacks.) */
+    for (size_t i = 0; !wanted && i < n; i++)
+        WV_CHECK(wv_model_find(set, w[i].tensor) != NULL, WV_CORRUPT,
                  "%s: tensor '%.200s' is mapped to shard '%.200s', which "
                  "does not contain it",
                  path, w[i].tensor, w[i].file);
 out:
     wv__free(sub);
+    wv__free(name_file);
     wv_model_free(part);
     wmap_free(w, n);
     wv__free(text);

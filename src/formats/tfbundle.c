@@ -63,6 +63,7 @@
 #include "pb.h"
 #include "tensor.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -1248,6 +1249,71 @@ out:
     return rc;
 }
 
+/* Is `nm` BASE.data-S-of-M (decimal, at least 5 digits each, S < M) with
+ * M != n: a data file of a bundle with another shard count? */
+static bool stale_data(const char *nm, const char *base, size_t bl,
+                       uint64_t n)
+{
+    uint64_t sv = 0, mv = 0;
+    const char *p = nm + bl;
+    if (strncmp(nm, base, bl) != 0 || strncmp(p, ".data-", 6) != 0)
+        return false;
+    p += 6;
+    for (int part = 0; part < 2; part++) {
+        uint64_t *v = part ? &mv : &sv;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (++digits > 18)
+                return false;
+            *v = *v * 10 + (uint64_t)(*p++ - '0');
+        }
+        if (digits < 5)
+            return false;
+        if (part == 0) {
+            if (strncmp(p, "-of-", 4) != 0)
+                return false;
+            p += 4;
+        }
+    }
+    return *p == '\0' && sv < mv && mv != n;
+}
+
+/* Queue for removal after the commit the data files of PREFIX (the first
+ * pl bytes of the .index path) that a bundle of another count left. */
+static int drop_stale_data(struct wv__wfile *f, size_t pl, uint64_t n,
+                           struct wv__err *err)
+{
+    int rc = WV_OK;
+    size_t dl = pl;
+    while (dl > 0 && f->path[dl - 1] != '/')
+        dl--;
+    char *dir = wv__strndup(f->path, dl);
+    char *base = wv__strndup(f->path + dl, pl - dl);
+    struct wv__buf p = {0};
+    DIR *d = NULL;
+    WV_CHECK(dir && base, WV_NOMEM, "out of memory");
+    d = opendir(dl ? dir : ".");
+    if (d == NULL) /* nothing to clean where it cannot be listed */
+        goto out;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (!stale_data(e->d_name, base, pl - dl, n))
+            continue;
+        p.len = 0;
+        wv__buf_add(&p, dir, dl);
+        wv__buf_adds(&p, e->d_name);
+        wv__buf_add(&p, "", 1);
+        WV_CHECK(!p.oom, WV_NOMEM, "out of memory");
+        WV_TRY(wv__wfile_drop_after(f, p.p));
+    }
+out:
+    if (d)
+        closedir(d);
+    wv__buf_release(&p);
+    wv__free(dir);
+    wv__free(base);
+    return rc;
+}
+
 static int save(const wv_model *m, struct wv__wfile *f,
                 const wv_save_opts *opts, struct wv__err *err)
 {
@@ -1259,8 +1325,7 @@ static int save(const wv_model *m, struct wv__wfile *f,
     char *dpath = NULL;
     struct wv__buf sb = {0}, v = {0};
     struct wv__ldb_writer lw;
-    struct wv__wfile df;
-    bool dopen = false;
+    struct wv__wfile *df = NULL;
     const char *graph = "_CHECKPOINTABLE_OBJECT_GRAPH";
     size_t pl = strlen(f->path);
 
@@ -1310,8 +1375,8 @@ static int save(const wv_model *m, struct wv__wfile *f,
     for (uint64_t s = 0; s < ns; s++) {
         snprintf(dpath, pl + 40, "%.*s.data-%05llu-of-%05llu", (int)pl,
                  f->path, (unsigned long long)s, (unsigned long long)ns);
-        WV_TRY(wv__wfile_open(&df, dpath, err));
-        dopen = true;
+        /* a side file of the .index: renamed only with it, last */
+        WV_TRY(wv__wfile_side(f, dpath, &df));
         uint64_t off = 0;
         /* shard 0: the string tensors but the object graph, first */
         for (int pass = 0; pass < 2; pass++) {
@@ -1335,7 +1400,7 @@ static int save(const wv_model *m, struct wv__wfile *f,
                 WV_TRY(rc);
                 e->off = off;
                 e->size = sb.len;
-                wv__wfile_write(&df, sb.p, sb.len);
+                wv__wfile_write(df, sb.p, sb.len);
                 off += sb.len;
                 nw++;
             }
@@ -1345,14 +1410,10 @@ static int save(const wv_model *m, struct wv__wfile *f,
                 const struct wv_tensor *t = &m->tensors[ti];
                 wv_dtype to = wv__cast_target(t->dtype, opts->cast);
                 struct went *e = &w[nw++];
-                struct csink cs = {&df, 0};
+                struct csink cs = {df, 0};
                 e->key = t->name;
                 e->key_len = strlen(t->name);
-                e->dtype = tf_code(to);
-                WV_CHECK(e->dtype != 0, WV_UNSUPPORTED,
-                         "%s: tensor '%.200s' is %s, which a TensorFlow "
-                         "bundle cannot hold",
-                         f->path, t->name, wv_dtype_name(to));
+                e->dtype = tf_code(to); /* nonzero: checked up front */
                 e->ndim = t->ndim;
                 memcpy(e->shape, t->shape, sizeof e->shape);
                 e->shard = s;
@@ -1365,9 +1426,9 @@ static int save(const wv_model *m, struct wv__wfile *f,
             }
         }
         WV_CHECK(!sb.oom, WV_NOMEM, "out of memory");
-        dopen = false;
-        WV_TRY(wv__wfile_commit(&df));
+        WV_TRY(wv__wfile_seal(df));
     }
+    WV_TRY(drop_stale_data(f, pl, ns, err));
 
     /* The index, keys in order; the header first. */
     qsort(w, nw, sizeof *w, cmp_went); /* unique: check_keys() */
@@ -1389,8 +1450,6 @@ static int save(const wv_model *m, struct wv__wfile *f,
              "out of memory");
     wv__wfile_write(f, lw.out.p, lw.out.len);
 out:
-    if (dopen)
-        wv__wfile_abort(&df);
     wv__ldb_writer_release(&lw);
     wv__buf_release(&sb);
     wv__buf_release(&v);
@@ -1402,4 +1461,6 @@ out:
 
 const struct wv__format_ops wv__fmt_tfbundle = {
     WV_FMT_TFBUNDLE, "tensorflow", ".index", probe, load, save,
+    WV__SHARDS_NONE,
+    "a TensorFlow bundle is written as one data file (no --shard-size)",
 };

@@ -46,6 +46,7 @@
 #include "json.h"
 #include "tensor.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -971,13 +972,17 @@ out:
  * weights-only model.json: {"format": "weights-only", "generatedBy":
  * "weightvault V", "convertedBy": null, "weightsManifest"}.
  *
- * Shards are written first, each through its own temporary file, fsync and
- * rename; model.json last. */
+ * Shards are written first, each to its own temporary file, fsynced when
+ * full; they are side files of model.json (core.h): renamed only once
+ * model.json is written too, model.json last, so a failure leaves the
+ * previous model whole. Shards of the previous version with another count
+ * (group1-shardKofM.bin, M not the new count) are removed after. */
 
 #define DEFAULT_SHARD ((uint64_t)4 << 20)
 
 struct ssink {
-    struct wv__wfile f;
+    struct wv__wfile *main; /* model.json: the shards are its side files */
+    struct wv__wfile *f;
     bool open;
     uint64_t in_cur, size;
     uint64_t idx, n;
@@ -1003,7 +1008,7 @@ static bool shard_sink(void *arg, const void *p, size_t n)
             size_t k = s->dir_len;
             memcpy(s->path, s->dir, k);
             shard_name(s->path + k, 64, s->idx, s->n);
-            s->rc = wv__wfile_open(&s->f, s->path, s->err);
+            s->rc = wv__wfile_side(s->main, s->path, &s->f);
             if (s->rc != WV_OK)
                 break;
             s->open = true;
@@ -1011,17 +1016,78 @@ static bool shard_sink(void *arg, const void *p, size_t n)
         }
         uint64_t room = s->size - s->in_cur;
         size_t k = n < room ? n : (size_t)room;
-        wv__wfile_write(&s->f, b, k);
+        wv__wfile_write(s->f, b, k);
         s->in_cur += k;
         b += k;
         n -= k;
         if (s->in_cur == s->size) {
             s->open = false;
             s->idx++;
-            s->rc = wv__wfile_commit(&s->f);
+            s->rc = wv__wfile_seal(s->f); /* renamed with model.json */
         }
     }
     return s->rc == WV_OK;
+}
+
+/* Is `nm` group1-shardKofM.bin (decimal, no leading zeros, 1 <= K <= M)
+ * with M != n: a shard of another version? */
+static bool stale_shard(const char *nm, uint64_t n)
+{
+    uint64_t k = 0, mm = 0;
+    const char *p = nm;
+    if (strncmp(p, "group1-shard", 12) != 0)
+        return false;
+    p += 12;
+    for (int part = 0; part < 2; part++) {
+        uint64_t *v = part ? &mm : &k;
+        if (*p < '1' || *p > '9')
+            return false;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (++digits > 18)
+                return false;
+            *v = *v * 10 + (uint64_t)(*p++ - '0');
+        }
+        if (part == 0) {
+            if (strncmp(p, "of", 2) != 0)
+                return false;
+            p += 2;
+        }
+    }
+    return strcmp(p, ".bin") == 0 && k <= mm && mm != n;
+}
+
+/* Queue for removal, after the commit, the shards of the directory of
+ * `main` that a model of another shard count left. */
+static int drop_stale_shards(struct wv__wfile *main, uint64_t n,
+                             struct wv__err *err)
+{
+    int rc = WV_OK;
+    const char *slash = strrchr(main->path, '/');
+    size_t dl = slash ? (size_t)(slash - main->path) + 1 : 0;
+    char *dir = wv__strndup(main->path, dl ? dl : 0);
+    struct wv__buf p = {0};
+    DIR *d = NULL;
+    WV_CHECK(dir != NULL, WV_NOMEM, "out of memory");
+    d = opendir(dl ? dir : ".");
+    if (d == NULL) /* nothing to clean where it cannot be listed */
+        goto out;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (!stale_shard(e->d_name, n))
+            continue;
+        p.len = 0;
+        wv__buf_add(&p, dir, dl);
+        wv__buf_adds(&p, e->d_name);
+        wv__buf_add(&p, "", 1);
+        WV_CHECK(!p.oom, WV_NOMEM, "out of memory");
+        WV_TRY(wv__wfile_drop_after(main, p.p));
+    }
+out:
+    if (d)
+        closedir(d);
+    wv__buf_release(&p);
+    wv__free(dir);
+    return rc;
 }
 
 /* Is the text one whole JSON value? */
@@ -1227,6 +1293,7 @@ static int save(const wv_model *m, struct wv__wfile *f,
     s.dir = f->path;
     s.dir_len = slash ? (size_t)(slash - f->path) + 1 : 0;
     s.err = err;
+    s.main = f;
     s.path = wv__malloc(s.dir_len + 64);
     WV_CHECK(s.path != NULL, WV_NOMEM, "out of memory");
     for (size_t i = 0; i < m->n_tensors; i++) {
@@ -1266,13 +1333,14 @@ static int save(const wv_model *m, struct wv__wfile *f,
     if (total == 0) { /* one empty shard */
         memcpy(s.path, s.dir, s.dir_len);
         shard_name(s.path + s.dir_len, 64, 0, 1);
-        WV_TRY(wv__wfile_open(&s.f, s.path, err));
+        WV_TRY(wv__wfile_side(f, s.path, &s.f));
         s.open = true;
     }
     if (s.open) {
         s.open = false;
-        WV_TRY(wv__wfile_commit(&s.f));
+        WV_TRY(wv__wfile_seal(s.f));
     }
+    WV_TRY(drop_stale_shards(f, s.n, err));
 
     /* model.json */
     wv__buf_adds(&o, "{");
@@ -1354,8 +1422,6 @@ static int save(const wv_model *m, struct wv__wfile *f,
     WV_CHECK(!o.oom, WV_NOMEM, "out of memory");
     wv__wfile_write(f, o.p, o.len);
 out:
-    if (s.open)
-        wv__wfile_abort(&s.f);
     wv__buf_release(&o);
     wv__buf_release(&tb);
     wv__free(s.path);
@@ -1363,5 +1429,6 @@ out:
 }
 
 const struct wv__format_ops wv__fmt_tfjs = {
-    WV_FMT_TFJS, "tfjs", "model.json", probe, load, save,
+    WV_FMT_TFJS, "tfjs", "model.json", probe, load, save, WV__SHARDS_OWN,
+    NULL,
 };
