@@ -26,7 +26,7 @@ import ctypes
 import os
 
 from . import _lib
-from ._model import Model, build_model, to_dict
+from ._model import Model, build_model, name_array, to_dict
 from .errors import ExistsError, NotFoundError, check, error
 
 
@@ -418,12 +418,9 @@ class Repository:
         o = _lib.init_struct(_lib.CheckoutOpts,
                              verify_signer=_lib.enc(
                                  verify_signer and os.fspath(verify_signer)))
-        if names is not None:
-            names = list(names)
-            arr = (ctypes.c_char_p * max(len(names), 1))(
-                *[_lib.enc(n) for n in names])
-            if names:  # n_names 0 means "all": [] is filtered below
-                o.names, o.n_names = arr, len(names)
+        # names NULL: all; an empty list: none
+        arr, o.n_names = name_array(None if names is None else list(names))
+        o.names = arr
         prog = _lib.Progress(progress)
         prog.set(o)
         cid = self.resolve(ref)
@@ -433,7 +430,7 @@ class Repository:
         check(rc, self._msg)
         m = Model(p.value)
         prog.reraise()
-        out = to_dict(m, framework, names)
+        out = to_dict(m, framework)
         out.format, out.checkpoint = None, cid
         return out
 
