@@ -123,16 +123,8 @@ def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
                          force=int(bool(force)), no_create=int(not create),
                          errbuf=ctypes.addressof(eb),
                          errbuf_size=_lib.ERRBUF_SIZE)
-    raised = []
-    if progress is not None:
-        def on_progress(_arg, done, total):
-            if raised:
-                return
-            try:
-                progress(done, total)
-            except BaseException as e:  # noqa: B036 -- re-raised below
-                raised.append(e)
-        o.progress = _lib.PROGRESS_CB(on_progress)
+    prog = _lib.Progress(progress)
+    prog.set(o)
     res = _lib.SyncResult()
     rc = _lib.lib().wv_repo_sync(_lib.enc(os.fspath(src)),
                                  _lib.enc(os.fspath(dst)), ctypes.byref(o),
@@ -149,8 +141,7 @@ def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
         e = error(rc, _lib.dec(eb.value))
         e.result = out
         raise e
-    if raised:
-        raise raised[0]
+    prog.reraise()
     return out
 
 
