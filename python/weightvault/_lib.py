@@ -58,7 +58,6 @@ ID_HEX = 65
 # void (*progress)(void *arg, uint64_t done, uint64_t total): the progress
 # callback of wv_save_opts, wv_commit_opts, wv_checkout_opts, wv_sync_opts.
 PROGRESS_CB = ctypes.CFUNCTYPE(None, c_void_p, c_uint64, c_uint64)
-SYNC_PROGRESS_CB = PROGRESS_CB  # the name it had first
 
 # The option structs mirror include/weightvault.h field by field, in order
 # (tests/python/test_structs.py compiles the header and compares every

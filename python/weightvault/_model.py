@@ -38,6 +38,9 @@ _NP_OF = {
     # No NumPy dtype: the raw bits (BF16 as uint16, FP8 as uint8).
     "BF16": np.uint16, "F8_E4M3": np.uint8, "F8_E5M2": np.uint8,
 }
+
+# The first bytes of a .npy file (what the library's npy probe looks for).
+_NPY_MAGIC = b"\x93NUMPY"
 _NAME_OF_NP = {np.dtype(v).str[1:]: k for k, v in _NP_OF.items()
                if k not in ("BF16", "F8_E4M3", "F8_E5M2")}
 
@@ -318,9 +321,11 @@ def _from_numpy(torch, a):
     return torch.from_numpy(a.copy())
 
 
-def to_dict(model, framework, names=None, writable=True, rename=None):
+def to_dict(model, framework, writable=True, rename=None):
     """The tensors of `model` as a dict name -> array/tensor (zero copy);
-    `rename` maps library names to the names to return."""
+    `rename` maps library names to the names to return. The library has
+    already selected the tensors asked for (wv_load_opts.names,
+    wv_checkout_opts.names)."""
     if framework == "numpy":
         conv = numpy_array
     elif framework == "torch":
@@ -328,23 +333,26 @@ def to_dict(model, framework, names=None, writable=True, rename=None):
     else:
         raise ValueError(f"framework must be 'numpy' or 'torch', not "
                          f"{framework!r}")
-    want = None if names is None else set(names)
     out = Tensors()
     out.dtypes = {}
     for name, dtype, shape, ptr, nbytes in model.tensors():
         if rename:
             name = rename.get(name, name)
-        if want is None or name in want:
-            out[name] = conv(model, dtype, shape, ptr, nbytes, writable)
-            out.dtypes[name] = dtype
-    if want is not None and len(out) != len(want):
-        missing = sorted(want - set(out))
-        raise error(_lib.NOTFOUND, f"no tensor named {missing[0]!r}"
-                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1
-                       else ""))
+        out[name] = conv(model, dtype, shape, ptr, nbytes, writable)
+        out.dtypes[name] = dtype
     out.metadata = model.metadata()
     out.format = model.source_format()
     return out
+
+
+def name_array(names):
+    """`names` (None: all) as (C array, count) for the names/n_names of
+    wv_load_opts or wv_checkout_opts; the array must outlive the call. An
+    empty list selects nothing (names non-NULL, n_names 0)."""
+    if names is None:
+        return None, 0
+    names = [_lib.enc(n) for n in names]
+    return (ctypes.c_char_p * max(len(names), 1))(*names), len(names)
 
 
 class Tensors(dict):
@@ -400,6 +408,7 @@ def load_file(path, framework="numpy", names=None, objects=False,
     see weightvault.load); None or 0: $WV_MAX_EXPAND, else the default.
     """
     path = os.fspath(path)
+    names = None if names is None else list(names)
     L = _lib.lib()
     if max_expand is not None and (isinstance(max_expand, bool) or
                                    not isinstance(max_expand, int) or
@@ -415,12 +424,13 @@ def load_file(path, framework="numpy", names=None, objects=False,
     # ONNX by path too: its external data files are found beside it.
     if (path.endswith(".json") or path.endswith(".onnx")
             or _tf_bundle_input(path)):
-        # `names` is applied below, not through wv_load_opts.names: the
-        # library checks each shard of an index for every name given.
+        # A shard index reads only the shards holding the names asked for.
+        arr, opts.n_names = name_array(names)
+        opts.names = arr
         rc = L.wv_model_load(_lib.enc(path), ctypes.byref(opts),
                              ctypes.byref(out))
         check(rc, lambda: _lib.dec(eb.value))
-        return to_dict(Model(out.value), framework, names, writable=False)
+        return to_dict(Model(out.value), framework, writable=False)
     try:
         f = open(path, "rb")
     except FileNotFoundError as e:
@@ -430,23 +440,32 @@ def load_file(path, framework="numpy", names=None, objects=False,
         raise error(_lib.IO, f"{_lib.show(path)}: {e.strerror}") from None
     with f:
         addr, size, keep = _map_copy_on_write(f)
+    rename = None
+    if size >= len(_NPY_MAGIC) and \
+            ctypes.string_at(addr, len(_NPY_MAGIC)) == _NPY_MAGIC:
+        # Parsed from memory, the library names a .npy's tensor "array";
+        # name it after the file as wv_model_load does ("w.npy" -> "w"),
+        # and ask the library for "array" when the stem is asked for.
+        base = os.path.basename(path)
+        dot = base.rfind(".")
+        stem = base[:dot] if dot > 0 else base
+        if stem and stem != "array":
+            rename = {"array": stem}
+            if names is not None:
+                if "array" in names:  # not a name this file has
+                    Model(None, keep).free()
+                    raise error(_lib.NOTFOUND, f"{_lib.show(path)}: no "
+                                "tensor named 'array'")
+                names = ["array" if n == stem else n for n in names]
+    arr, opts.n_names = name_array(names)
+    opts.names = arr
     rc = L.wv_model_load_mem(addr, size, ctypes.byref(opts), ctypes.byref(out))
     if rc != _lib.OK:
         Model(None, keep).free()
         # The library names the source "<memory>"; name the file instead.
         raise error(rc, _lib.dec(eb.value).replace("<memory>",
                                                    _lib.show(path)))
-    m = Model(out.value, keep)
-    rename = None
-    if m.source_format() == "npy":
-        # Parsed from memory, the library names a .npy's tensor "array";
-        # name it after the file as wv_model_load does ("w.npy" -> "w").
-        base = os.path.basename(path)
-        dot = base.rfind(".")
-        stem = base[:dot] if dot > 0 else base
-        if stem:
-            rename = {"array": stem}
-    return to_dict(m, framework, names, rename=rename)
+    return to_dict(Model(out.value, keep), framework, rename=rename)
 
 
 def _dest_of(name, value):

@@ -26,7 +26,7 @@ import ctypes
 import os
 
 from . import _lib
-from ._model import Model, build_model, to_dict
+from ._model import Model, build_model, name_array, to_dict
 from .errors import ExistsError, NotFoundError, check, error
 
 
@@ -123,16 +123,8 @@ def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
                          force=int(bool(force)), no_create=int(not create),
                          errbuf=ctypes.addressof(eb),
                          errbuf_size=_lib.ERRBUF_SIZE)
-    raised = []
-    if progress is not None:
-        def on_progress(_arg, done, total):
-            if raised:
-                return
-            try:
-                progress(done, total)
-            except BaseException as e:  # noqa: B036 -- re-raised below
-                raised.append(e)
-        o.progress = _lib.PROGRESS_CB(on_progress)
+    prog = _lib.Progress(progress)
+    prog.set(o)
     res = _lib.SyncResult()
     rc = _lib.lib().wv_repo_sync(_lib.enc(os.fspath(src)),
                                  _lib.enc(os.fspath(dst)), ctypes.byref(o),
@@ -149,8 +141,7 @@ def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
         e = error(rc, _lib.dec(eb.value))
         e.result = out
         raise e
-    if raised:
-        raise raised[0]
+    prog.reraise()
     return out
 
 
@@ -418,12 +409,9 @@ class Repository:
         o = _lib.init_struct(_lib.CheckoutOpts,
                              verify_signer=_lib.enc(
                                  verify_signer and os.fspath(verify_signer)))
-        if names is not None:
-            names = list(names)
-            arr = (ctypes.c_char_p * max(len(names), 1))(
-                *[_lib.enc(n) for n in names])
-            if names:  # n_names 0 means "all": [] is filtered below
-                o.names, o.n_names = arr, len(names)
+        # names NULL: all; an empty list: none
+        arr, o.n_names = name_array(None if names is None else list(names))
+        o.names = arr
         prog = _lib.Progress(progress)
         prog.set(o)
         cid = self.resolve(ref)
@@ -433,7 +421,7 @@ class Repository:
         check(rc, self._msg)
         m = Model(p.value)
         prog.reraise()
-        out = to_dict(m, framework, names)
+        out = to_dict(m, framework)
         out.format, out.checkpoint = None, cid
         return out
 

@@ -287,19 +287,40 @@ structure "$tmp/gen/legacy_vlen.h5" "$tmp/o$(( $(ls "$tmp"/gen/*.h5 | grep -n le
 # Keras 2 (.h5) and Keras 3 (.weights.h5) layouts translates the names by
 # the model config (keras_translate.sh checks the layouts): the tensors
 # are then compared as a multiset of (dtype, shape, sha256); without a
-# config that step is refused in one line, which is what is checked.
+# config that step is refused in one line. The refusals expected, by
+# "INPUT|STEPS|step N", with what the error says; any other refusal, or
+# one of these not happening, fails.
+nocfg='has no model config to translate them to the Keras'
+declare -A refusal=(
+    ["model_weights.h5|weights.h5 safetensors weights.h5|1"]="$nocfg 3 one"
+    ["legacy_types.h5|weights.h5 safetensors weights.h5|1"]="$nocfg 3 one"
+    ["legacy_vlen.h5|weights.h5 safetensors weights.h5|1"]="$nocfg 3 one"
+    # its model_config is a Sequential without layers
+    ["full_model.h5|weights.h5 safetensors weights.h5|1"]=": the model config: a layer has no class_name"
+    # npz keeps no metadata: the config is lost on the way
+    ["model.keras|npz h5|2"]="$nocfg 2 one"
+    ["k3.weights.h5|h5 safetensors h5|1"]="$nocfg 2 one"
+    ["k3.weights.h5|safetensors h5|2"]="$nocfg 2 one"
+)
+declare -A refused=()
 rt() { # rt IN FMT...: IN -> each step in turn; final tensors == IN's
-    local in=$1 cur=$1 i=0
+    local in=$1 cur=$1 i=0 key
     shift
     for ext in "$@"; do
         i=$((i + 1))
         local nxt="$tmp/rt$i.$ext"
         if ! "$WV" convert "$cur" "$nxt" 2>"$tmp/rt_err"; then
+            key="${in##*/}|$*|$i"
+            if [ -z "${refusal[$key]+set}" ]; then
+                fail "roundtrip: $cur -> $nxt ($key): $(cat "$tmp/rt_err")"
+                return
+            fi
+            refused[$key]=1
             # (after a BF16 warning line for k3.weights.h5)
-            tail -1 "$tmp/rt_err" |
-                grep -q 'no model config to translate\|: the model config' &&
-                grep -c -v '^wv: warning' "$tmp/rt_err" | grep -qx 1 && return
-            fail "roundtrip: $cur -> $nxt: $(cat "$tmp/rt_err")"
+            tail -1 "$tmp/rt_err" | grep -qF -- "${refusal[$key]}" &&
+                [ "$(grep -c -v '^wv: warning' "$tmp/rt_err")" = 1 ] ||
+                fail "roundtrip: $key: not the one-line refusal" \
+                     "'${refusal[$key]}': $(cat "$tmp/rt_err")"
             return
         fi
         cur=$nxt
@@ -324,6 +345,9 @@ for f in "$fx"/keras2-weights-dearj611/model_weights.h5 \
     *k3.weights.h5) ;; # bfloat16: npz cannot hold it (refused)
     *) rt "$f" npz h5 ;;
     esac
+done
+for key in "${!refusal[@]}"; do
+    [ -n "${refused[$key]+set}" ] || fail "roundtrip: $key was not refused"
 done
 # npy holds one tensor.
 "$PYTHON" -c "

@@ -5,10 +5,11 @@ tensors are ~10x its size loads by default (64x), is refused with
 max_expand=2 (UsageError naming the file) and loads again with a generous
 bound; the binding checks the value's type and range itself.
 
-names with a Hugging Face shard index: only the tensors asked for come
-back, from whichever shard holds them, and a missing one is NotFoundError
-(the binding does not hand names to wv_load_opts.names here: the library
-then asks every shard for every name)."""
+names (wv_load_opts.names): with a Hugging Face shard index only the
+shards holding the tensors asked for are read (a shard removed first does
+not stop the load), and a missing name is NotFoundError naming the index;
+a .npy's one array is asked for by the file's stem; a checkout reads
+only the tensors asked for (an empty list: none)."""
 import json
 
 import numpy as np
@@ -57,7 +58,43 @@ def test_names_reach_a_shard_index(tmp_path):
         "a": "m-00001-of-00002.safetensors",
         "b": "m-00002-of-00002.safetensors"}}))
     assert sorted(wv.load(idx)) == ["a", "b"]
+    # the shard of "a" is not read: gone, loading "b" still works
+    (tmp_path / "m-00001-of-00002.safetensors").unlink()
     got = wv.load(idx, names=["b"])
     assert list(got) == ["b"] and got["b"].tolist() == [0, 1, 2, 3]
-    with pytest.raises(wv.NotFoundError, match="nope"):
+    assert wv.load(idx, names=[]) == {}
+    with pytest.raises(wv.NotFoundError,
+                       match="m.safetensors.index.json: no tensor named "
+                             "'nope'"):
         wv.load(idx, names=["b", "nope"])
+
+
+def test_names_of_a_file(tmp_path):
+    p = tmp_path / "w.safetensors"
+    wv.save({"a": np.arange(3, dtype=np.float32),
+             "b": np.arange(2, dtype=np.int8)}, p)
+    assert list(wv.load(p, names=["b"])) == ["b"]
+    assert wv.load(p, names=[]) == {}
+    with pytest.raises(wv.NotFoundError,
+                       match="w.safetensors: no tensor named 'c'"):
+        wv.load(p, names=["a", "c"])
+    n = tmp_path / "w.npy"
+    np.save(n, np.arange(5, dtype=np.int16))
+    assert wv.load(n, names=["w"])["w"].tolist() == [0, 1, 2, 3, 4]
+    for bad in ("array", "x"):
+        with pytest.raises(wv.NotFoundError,
+                           match=f"w.npy: no tensor named '{bad}'"):
+            wv.load(n, names=[bad])
+
+
+def test_names_of_a_checkout(tmp_path):
+    r = wv.Repository(tmp_path / "repo", create=True)
+    r.commit({"a": np.arange(3, dtype=np.float32),
+              "b": np.arange(2, dtype=np.int8)})
+    got = r.checkout(names=["b"])
+    assert list(got) == ["b"] and got["b"].tolist() == [0, 1]
+    assert r.checkout(names=[]) == {}
+    assert sorted(r.checkout()) == ["a", "b"]
+    with pytest.raises(wv.NotFoundError, match="no tensor 'c'"):
+        r.checkout(names=["a", "c"])
+    r.close()
