@@ -107,7 +107,7 @@ static const char css[] =
     "svg .pt{fill:#36c}svg circle.best{fill:none;stroke:#d22;"
     "stroke-width:2.5}svg text.best{fill:#d22;font-weight:bold}"
     "svg .bar{fill:#69c}svg .bar.inf{fill:#d22}"
-    "figure{margin:8px 0 16px}figcaption{color:#555}"
+    "figure{margin:8px 0 16px}figcaption{color:#555}.note{color:#555}"
     ".err{background:#fee;border:1px solid #d99;padding:8px}"
     "section{margin-bottom:24px}";
 
@@ -671,8 +671,33 @@ static void stats_table(struct wbuf *b, const struct web_stats *st)
         wb_printf(b, "<tr><th>NaN/inf</th><td class=\"num\">%llu</td></tr>",
                   (unsigned long long)st->nonfinite);
     wb_puts(b, "</table>");
-    if (st->n > st->nonfinite)
+    if (st->n > st->nonfinite) {
         svg_hist(b, st->bins, st->min, st->max);
+        /* how exact the histogram is (stats.c) and what was read */
+        wb_printf(b, "<p class=\"note hist-note\" data-res=\"%.17g\" "
+                     "data-chunks=\"%llu\" data-bytes=\"%llu\">%d bins "
+                     "over [min, max]; ",
+                  st->res, (unsigned long long)st->chunks,
+                  (unsigned long long)st->bytes, WEB_BINS);
+        if (st->res == 0) {
+            wb_puts(b, "every element is in its bin.");
+        } else {
+            wb_puts(b, "every element is counted in the bin of a value "
+                       "within ");
+            wb_num(b, st->res);
+            wb_puts(b, " of it (values are grouped by sign, exponent and 7 "
+                       "mantissa bits first: within 0.8% of their "
+                       "magnitude).");
+        }
+        if (st->chunks)
+            wb_printf(b, " Read in one pass: %llu chunk%s, %llu bytes, on "
+                         "%d thread%s.",
+                      (unsigned long long)st->chunks,
+                      st->chunks == 1 ? "" : "s",
+                      (unsigned long long)st->bytes, st->workers,
+                      st->workers == 1 ? "" : "s");
+        wb_puts(b, "</p>");
+    }
 }
 
 static void ckpt_head(struct web *w, struct wbuf *b, const wv_checkpoint *c)
@@ -975,7 +1000,8 @@ static int diff_hist(struct web *w, struct wbuf *b, const wv_diff *d,
         goto out;
     }
     if (rc != WV_OK) {
-        fail_msg(w, rc, "the tensor cannot be read as numbers");
+        fail_msg(w, rc, rc == WV_NOMEM ? "out of memory"
+                                       : "the tensor cannot be read as numbers");
         goto out;
     }
     wb_puts(b, "<h2>Differences b - a of <span class=\"tname\">");

@@ -55,19 +55,25 @@ struct web_stats {
     uint64_t zeros;
     double min, max, mean, std;
     uint64_t bins[WEB_BINS]; /* over [min, max]                        */
+    /* Every element is counted in the bin of a value within res of it
+     * (0: the histogram is exact; see stats.c). */
+    double res;
+    /* Streamed (web_stats_stream): the chunks and bytes the one pass
+     * read, and how many accumulators (threads at once) it used. */
+    uint64_t chunks, bytes;
+    int workers;
 };
 
 /* 1 if tensors of this dtype can be read as numbers here. */
 bool web_dtype_numeric(wv_dtype dt);
 /* Statistics of n elements of dtype dt at a (or, with b, of b - a),
- * in one pass for the moments and one for the histogram, split over the
- * cores for large tensors. WV_UNSUPPORTED for a dtype that is not
- * numeric here. */
+ * in one pass, split over the cores for large tensors. WV_UNSUPPORTED
+ * for a dtype that is not numeric here, WV_NOMEM. */
 int web_stats_compute(wv_dtype dt, const void *a, const void *b, uint64_t n,
                       struct web_stats *out);
 /* The same statistics of tensor `name` (nbytes bytes) of checkpoint id,
- * streamed from the repository chunk by chunk (two passes, each chunk
- * processed on the library's reader threads as it is checked): memory
+ * streamed from the repository chunk by chunk in one pass, each chunk
+ * processed on the library's reader threads as it is checked: memory
  * stays bounded whatever the tensor's size. wv status; on a repository
  * failure wv_repo_errmsg(r) says why. */
 int web_stats_stream(wv_repo *r, const char *id, const char *name,
