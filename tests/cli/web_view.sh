@@ -12,7 +12,9 @@
 # methods, 404 for other paths (path traversal included), 400 for bad
 # parameters, and an error page, not a crash, for a wrong key, an
 # unreachable store and a damaged manifest; no server (the usual error)
-# for a path where there is no repository.
+# for a path where there is no repository. Tensor statistics are read in
+# one pass (counted by the page and by the server's /proc/PID/io), cached,
+# and match numpy's, the histogram within the resolution the page states.
 # Env: WV, PYTHON, WV_WEB_ARTIFACTS. Exit 77 (skipped) without chromium.
 set -u
 . "$(dirname "$0")/../harness/cli.sh"
@@ -49,16 +51,17 @@ PY
 R="$tmp/repo"
 expect 0 "$WV" init "$R"
 hostile_msg='<img src=x onerror=alert(2)> & "q"'
+hostile_key='<svg/onload:alert(3)>'
 for i in $(seq 0 49); do
     f=$(printf '%s/c%02d.safetensors' "$tmp" "$i")
     # val_loss falls, is lowest at i = 37, then rises
     vl=$(awk -v i="$i" 'BEGIN { v = 2 * exp(-i / 12) + 0.3 + 0.02 * ((i * 7) % 5);
                                if (i > 37) v += 0.004 * (i - 37) ^ 2;
                                printf "%.4f", v }')
-    msg="step $i"
-    [ "$i" = 20 ] && msg=$hostile_msg
+    msg="step $i" extra=()
+    [ "$i" = 20 ] && msg=$hostile_msg extra=(--meta "$hostile_key=<script>alert(4)</script>")
     "$WV" commit "$R" "$f" -m "$msg" --meta step=$(((i + 1) * 100)) \
-        --meta val_loss="$vl" --meta 'note=<b>bold</b>' >"$tmp/out" 2>&1 ||
+        --meta val_loss="$vl" --meta 'note=<b>bold</b>' "${extra[@]}" >"$tmp/out" 2>&1 ||
         fail "commit $i: $(cat "$tmp/out")"
 done
 expect 0 "$WV" tag "$R" first "$("$WV" log "$R" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')"
@@ -157,6 +160,7 @@ rows = re.findall(r'<tr class="commit"><td><a class="id" href="/commit/([0-9a-f]
 sys.exit(0 if len(rows) == 53 and rows[0] == sys.argv[2] and rows[3] == sys.argv[3] else 1)
 PY
 dom history "'$hostile_msg' in text and '<b>bold</b>' in text"
+dom history "'$hostile_key=<script>alert(4)</script>' in text"
 dom history "'exp' in text and 'tag first' in text"
 load metrics "$url/metrics"
 safe_dom metrics
@@ -257,6 +261,12 @@ grep -q 'Repository unavailable' "$tmp/body" || fail "wrong key: no error page"
 grep -q 'GET / 503' "$tmp/enc.err" || fail "wrong key: no log line"
 grep -qi 'wrong key' "$tmp/enc.err" || fail "wrong key: the log does not say so"
 [ "$(code "$url/metrics")" = 503 ] || fail "wrong key: server died"
+# and the right key: the pages, statistics streamed through decryption
+WV_PASSPHRASE=right start_server encok "$WV" serve "$E" --port 0 || finish
+[ "$(code "$url/")" = 200 ] || fail "right key: history is not 200"
+eid=$(WV_PASSPHRASE=right "$WV" log "$E" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+[ "$(code "$url/tensor?c=$eid&t=layer1.bias")" = 200 ] &&
+    grep -q 'class="note hist-note"' "$tmp/body" || fail "right key: no statistics"
 
 # ---- no repository there (a missing directory, a directory that is not
 # one): the usual one-line error with the 'wv init' hint, and no server
@@ -438,6 +448,12 @@ for t in f32:0 f16:1 bf16:1 f64:0 i64:0 u8:1; do
     [ $((r1 - r0)) -ge "$nb" ] && [ $((r1 - r0)) -lt $((nb * 3 / 2)) ] ||
         fail "the server read $((r1 - r0)) bytes for the statistics of $name ($nb bytes)"
 done
+# asked again, they come from the cache: the data is not read again
+r0=$(awk '/^rchar/ {print $2}' "/proc/$spid/io")
+curl -s "$url/tensor?c=$sid&t=f32" >"$tmp/st-again.html"
+r1=$(awk '/^rchar/ {print $2}' "/proc/$spid/io")
+[ $((r1 - r0)) -lt 100000 ] || fail "statistics of f32 read again ($((r1 - r0)) bytes), not cached"
+cmp -s "$tmp/st-f32.html" "$tmp/st-again.html" || fail "cached statistics of f32 differ"
 # the histogram of differences (computed from memory) against numpy's too
 "$PYTHON" - "$tmp/c39.safetensors" "$tmp/c49.safetensors" "$tmp/d.npy" <<'PY' || fail "cannot compute the differences"
 import json, struct, sys

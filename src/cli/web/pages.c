@@ -395,9 +395,10 @@ int web_history(struct web *w, struct wbuf *b)
         wb_puts(b, "</td><td>");
         meta_brief(b, c);
         wb_printf(b, "</td><td class=\"num\">%zu</td><td class=\"num\">%s"
-                     "</td><td class=\"id\">%.16s</td></tr>\n",
-                  wv_checkpoint_tensor_count(c), hb,
-                  wv_checkpoint_signer(c)[0] ? wv_checkpoint_signer(c) : "");
+                     "</td><td class=\"id\">",
+                  wv_checkpoint_tensor_count(c), hb);
+        wb_textn(b, wv_checkpoint_signer(c), 16);
+        wb_puts(b, "</td></tr>\n");
     }
     wb_puts(b, "</table></section>\n");
 out:
@@ -717,11 +718,11 @@ static void ckpt_head(struct web *w, struct wbuf *b, const wv_checkpoint *c)
     wb_text(b, wv_checkpoint_branch(c));
     wb_puts(b, "</td></tr><tr><th>message</th><td class=\"msg\">");
     wb_text_ml(b, wv_checkpoint_message(c));
-    wb_printf(b, "</td></tr><tr><th>signer</th><td class=\"id\">%s</td>"
-                 "</tr><tr><th>size</th><td>%zu tensors, %s</td></tr>"
+    wb_puts(b, "</td></tr><tr><th>signer</th><td class=\"id\">");
+    wb_text(b, wv_checkpoint_signer(c)[0] ? wv_checkpoint_signer(c)
+                                          : "(unsigned)");
+    wb_printf(b, "</td></tr><tr><th>size</th><td>%zu tensors, %s</td></tr>"
                  "</table>",
-              wv_checkpoint_signer(c)[0] ? wv_checkpoint_signer(c)
-                                         : "(unsigned)",
               wv_checkpoint_tensor_count(c), hb);
 }
 
