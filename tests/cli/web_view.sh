@@ -63,6 +63,8 @@ for i in $(seq 0 49); do
                                printf "%.4f", v }')
     msg="step $i" extra=()
     [ "$i" = 20 ] && msg=$hostile_msg extra=(--meta "$hostile_key=<script>alert(4)</script>")
+    # the head carries a model config (configs are metadata, shown as a block)
+    [ "$i" = 49 ] && extra=(--meta 'config.json={"hidden": [64, 32], "act": "gelu"}')
     "$WV" commit "$R" "$f" -m "$msg" --meta step=$(((i + 1) * 100)) \
         --meta val_loss="$vl" --meta 'note=<b>bold</b>' "${extra[@]}" >"$tmp/out" 2>&1 ||
         fail "commit $i: $(cat "$tmp/out")"
@@ -176,6 +178,7 @@ grep -q "Best: <a class=\"id\" href=\"/commit/$best[0-9a-f]*\">$best</a> (val_lo
 load commit "$url/commit/$head_id"
 safe_dom commit
 dom commit "count('tr', 'tensor') == 5"
+dom commit "count('pre') >= 1 and '{\"hidden\": [64, 32], \"act\": \"gelu\"}' in text"
 dom commit "'<script>alert(1)</script>' in text and 'chunks shared with parent' in text"
 # emb and steps are stored as in the parent; the three others changed
 dom commit "sorted(int(a['data-shared']) * 10 + int(a['data-chunks']) for a in cls('shared')) == [1, 1, 1, 11, 11]"
