@@ -103,18 +103,20 @@
  * their own names. "keras.skipped_objects" and "keras.weight_names" are
  * never written as attributes, "keras.optimizer_weight_names" not when
  * the optimizer_weights group holds it. Keras 3:
- * each "vars" group gets attribute name=<its parent group's name>.
- * Metadata "keras.X" becomes root attribute X (a vlen string), any other
- * key K root attribute K, and those K are listed in the root attribute
+ * each "vars" group gets attribute name=<its parent group's name>, and
+ * no "keras.X" metadata is written: Keras 3 writes no root attribute
+ * (its model config lives in a .keras archive's config.json), so the
+ * file has exactly Keras' tree and attributes, and turning it back into
+ * the legacy layout needs the config again (wv convert --config).
+ * Legacy: metadata "keras.X" becomes root attribute X (a vlen string).
+ * In both layouts any other key K becomes root attribute K, and those K are listed in the root attribute
  * "weightvault.foreign_keys" (a JSON array in a vlen string, which Keras
  * ignores), so they read back as K, not "keras.K": foreign metadata
  * (mxnet.symbol, gguf.*, safetensors __metadata__ keys) survives a trip
  * through HDF5 exactly. When "keras.X" and a bare "X" both exist, the
  * first wins the attribute (and the other is dropped); a set whose own
  * metadata would take the marker's name beside foreign keys is refused.
- * What a layout cannot hold: "keras.layer_names" is the legacy layout's
- * own structure and is not written in the Keras 3 layout (whose reader
- * would take it for a legacy file); "keras.vars" is rebuilt from the
+ * What a layout cannot hold: "keras.vars" is rebuilt from the
  * vars groups in the Keras 3 layout and kept as root attribute "vars" in
  * the legacy one; keys that start with "layer_names" after the "keras."
  * prefix are reserved for the legacy layer list and not written.
@@ -2690,7 +2692,7 @@ static int save_locked(const wv_model *m, struct wv__wfile *f,
             strcmp(key, "keras.skipped_objects") == 0 ||
             strcmp(key, "keras.weight_names") == 0 ||
             (n_opt && strcmp(key, "keras.optimizer_weight_names") == 0) ||
-            (keras3 && strcmp(key, "keras.vars") == 0))
+            (keras3 && an != key))
             continue;
         if (an == key) { /* foreign: listed if it gets the attribute */
             if (H5Aexists(root, an) > 0)
