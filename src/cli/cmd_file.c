@@ -442,6 +442,12 @@ int cmd_convert(int argc, char **argv)
                          "MODEL.onnx, whose initializers the tensors of %s "
                          "replace",
                          in);
+    if (so.format == WV_FMT_KERAS && so.template_path != NULL &&
+        so.shard_size != 0)
+        return cli_usage("convert",
+                         "--template writes one Keras file in the layout of "
+                         "%s: --shard-size does not apply",
+                         so.template_path);
     if (so.format == WV_FMT_TFJS) {
         /* TF.js is a directory of files: made if missing (one level) */
         char dir[4096];

@@ -142,6 +142,9 @@ refuse all.safetensors r.weights.h5 "$tmp/all.safetensors" \
     "r.weights.h5: template: .*all.safetensors: neither an HDF5 file nor a .keras zip archive"
 refuse all.safetensors r.weights.h5 "$tmp/none.h5" \
     "r.weights.h5: template: .*none.h5: No such file" 3
+expect 2 "$WV" convert "$tmp/all.safetensors" "$tmp/r.h5" --shard-size 100KB \
+    --template "$M3/model.h5"
+one_line_error "shard-size does not apply"
 # --dtype applies before the fit: F64 -> F32 fits the template
 expect 0 "$WV" convert "$tmp/dtype.safetensors" "$tmp/d.h5" -q --dtype F32 \
     --template "$M3/model.h5"
