@@ -447,7 +447,12 @@ typedef struct wv_save_opts {
     /* ONNX output: the model (.onnx path) whose initializers are replaced
      * by the set's tensors of the same names, everything else of it kept
      * (required: ONNX is written only this way; see the onnx format notes
-     * in wv convert --help). Ignored by the other formats. */
+     * in wv convert --help). Keras output (.h5, .weights.h5; optional): a
+     * Keras .h5, .weights.h5 or .keras file whose layout and metadata the
+     * file gets, filled with the set's tensors by name (the template's
+     * tensor names) or else by order and shape; WV_FORMAT naming the
+     * first tensor that does not fit (see wv convert --help). Ignored by
+     * the other formats. */
     const char *template_path;
 } wv_save_opts;
 #define WV_SAVE_OPTS_INIT \

@@ -80,7 +80,11 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
             raises is re-raised once the save is over.
         template: for an ONNX target (``.onnx``, required there): the model
             whose initializers the tensors replace by name, everything else
-            of it kept (as ``wv convert --template``).
+            of it kept (as ``wv convert --template``). For a Keras target
+            (``.h5``, ``.weights.h5``): a Keras file of the model whose
+            layout and metadata the file gets, filled with the tensors by
+            name (the template's tensor names) or else by order and shape;
+            a tensor that does not fit raises FormatError naming it.
 
     Returns:
         The checkpoint id (64 hex digits) for a repository, else the path.

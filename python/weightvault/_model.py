@@ -573,7 +573,8 @@ def save_file(model, path, format=None, cast=None, progress=None,
     """wv_model_save: durable and atomic (temp file, fsync, rename).
     progress(done, total): bytes written so far, of about how many (see
     wv_save_opts.progress); an exception it raises is re-raised after.
-    template: the .onnx model an ONNX output replaces the initializers of."""
+    template: the .onnx model an ONNX output replaces the initializers of,
+    or the Keras file whose layout a .h5/.weights.h5 output fills."""
     L = _lib.lib()
     opts = _lib.init_struct(_lib.SaveOpts)
     prog = _lib.Progress(progress)

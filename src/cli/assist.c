@@ -312,7 +312,20 @@ void cli_warn_layout(const wv_model *m, const wv_save_opts *so,
                      const char *out, bool keras_names)
 {
     size_t n = wv_model_count(m);
-    if (so->format != WV_FMT_KERAS || n == 0 || keras_names)
+    if (so->format != WV_FMT_KERAS || n == 0)
+        return;
+    if (so->template_path != NULL) {
+        /* the template gives the layout and the metadata */
+        size_t k = wv_model_meta_count(m);
+        if (k > 0)
+            fprintf(stderr,
+                    "wv: warning: %s: written with the layout and metadata "
+                    "of the template %s: %zu metadata entr%s of the source "
+                    "not carried over\n",
+                    out, so->template_path, k, k == 1 ? "y" : "ies");
+        return;
+    }
+    if (keras_names)
         return;
     if (strcmp(wv_model_source_format(m), "keras") == 0 ||
         wv_model_get_meta(m, "keras.layer_names") != NULL ||
@@ -327,8 +340,8 @@ void cli_warn_layout(const wv_model *m, const wv_save_opts *so,
     fprintf(stderr,
             "wv: warning: %s: the source is not a Keras model: the file "
             "holds its tensors as HDF5 datasets but no Keras layout (Keras "
-            "cannot load it); convert a Keras .h5, .weights.h5 or .keras "
-            "file, or a TensorFlow checkpoint with --names keras, to get "
-            "one\n",
+            "cannot load it); --template KERAS_FILE writes the layout of a "
+            "Keras file of the model, filled by name or by order and "
+            "shape\n",
             out);
 }

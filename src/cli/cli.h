@@ -144,7 +144,9 @@ void cli_warn_opaque(const wv_model *m, const wv_save_opts *so,
                      const char *out);
 /* A warning on stderr when saving m to out with so writes Keras HDF5 from
  * a set without a Keras layout (not read from Keras, no Keras metadata,
- * names not Keras' own; keras_names: read with --names keras). */
+ * names not Keras' own; keras_names: read with --names keras) and no
+ * template; with a template (so->template_path), when m's metadata is
+ * not carried over (the template's is written). */
 void cli_warn_layout(const wv_model *m, const wv_save_opts *so,
                      const char *out, bool keras_names);
 /* Sets at least this large get a progress bar in convert, commit and

@@ -60,7 +60,7 @@ static const char convert_help[] =
     "usage: wv convert IN OUT [--dtype F32|F16|BF16] [--format FMT]\n"
     "                  [--compress] [--nest] [--shard-size SIZE] [--quiet]\n"
     "                  [--names keys|keras] [--keep-quantized] [--objects]\n"
-    "                  [--template MODEL.onnx] [--config MODEL.json]\n"
+    "                  [--template MODEL.onnx|KERAS_FILE] [--config MODEL.json]\n"
     "       (OUT may also be given as -o OUT, as in wv checkout)\n"
     "\n"
     "Convert IN to OUT. The input format is detected from the content; the\n"
@@ -104,6 +104,22 @@ static const char convert_help[] =
     "                MODEL keeps weights in external data, or OUT would\n"
     "                pass protobuf's 2 GiB, they go to OUT.data beside OUT\n"
     "                (written first; OUT last)\n"
+    "  --template KERAS_FILE\n"
+    "                .h5/.weights.h5 output: the layout of KERAS_FILE (a\n"
+    "                Keras .h5, .weights.h5 or .keras of the model: its\n"
+    "                groups, layer_names/weight_names, attributes, layers\n"
+    "                without weights, root attributes) filled with IN's\n"
+    "                tensors: by name when IN names its tensors as\n"
+    "                KERAS_FILE does (wv inspect KERAS_FILE shows them),\n"
+    "                otherwise by order and shape (IN's i-th tensor fills\n"
+    "                the i-th). IN fills every weight of the model, and\n"
+    "                the optimizer state too or none of it (then it is\n"
+    "                left out). A tensor of another shape or dtype (after\n"
+    "                --dtype), or another count, is refused, naming it.\n"
+    "                The metadata is KERAS_FILE's (IN's is not carried\n"
+    "                over: a warning says so). Without a template, a\n"
+    "                source that is not Keras gets its tensors written but\n"
+    "                no Keras layout (a warning says so)\n"
     "  --config MODEL.json\n"
     "                the Keras model config (model.to_json(), a .keras\n"
     "                archive's config.json) of an input that holds none,\n"
@@ -426,6 +442,12 @@ int cmd_convert(int argc, char **argv)
                          "MODEL.onnx, whose initializers the tensors of %s "
                          "replace",
                          in);
+    if (so.format == WV_FMT_KERAS && so.template_path != NULL &&
+        so.shard_size != 0)
+        return cli_usage("convert",
+                         "--template writes one Keras file in the layout of "
+                         "%s: --shard-size does not apply",
+                         so.template_path);
     if (so.format == WV_FMT_TFJS) {
         /* TF.js is a directory of files: made if missing (one level) */
         char dir[4096];

@@ -79,6 +79,11 @@
  * layer_names of a full-model file is "keras.layer_names" as well. For .keras archives,
  * config.json is "keras.config" and metadata.json "keras.metadata".
  *
+ * Writing over a template (wv_save_opts.template_path, a Keras .h5,
+ * .weights.h5 or .keras file): the set written is the template's tensor
+ * names, order and metadata holding the source's bytes, matched by name
+ * (every source tensor named as a template tensor) or else by order and
+ * shape; see template_view. It is then written as below.
  * Writing. The layout is chosen by the target name: "*.weights.h5" gives
  * the Keras 3 layout; any other name gives the legacy layout, unless it
  * ends neither in .h5 nor .hdf5 and every tensor name has the form
@@ -103,18 +108,20 @@
  * their own names. "keras.skipped_objects" and "keras.weight_names" are
  * never written as attributes, "keras.optimizer_weight_names" not when
  * the optimizer_weights group holds it. Keras 3:
- * each "vars" group gets attribute name=<its parent group's name>.
- * Metadata "keras.X" becomes root attribute X (a vlen string), any other
- * key K root attribute K, and those K are listed in the root attribute
+ * each "vars" group gets attribute name=<its parent group's name>, and
+ * no "keras.X" metadata is written: Keras 3 writes no root attribute
+ * (its model config lives in a .keras archive's config.json), so the
+ * file has exactly Keras' tree and attributes, and turning it back into
+ * the legacy layout needs the config again (wv convert --config).
+ * Legacy: metadata "keras.X" becomes root attribute X (a vlen string).
+ * In both layouts any other key K becomes root attribute K, and those K are listed in the root attribute
  * "weightvault.foreign_keys" (a JSON array in a vlen string, which Keras
  * ignores), so they read back as K, not "keras.K": foreign metadata
  * (mxnet.symbol, gguf.*, safetensors __metadata__ keys) survives a trip
  * through HDF5 exactly. When "keras.X" and a bare "X" both exist, the
  * first wins the attribute (and the other is dropped); a set whose own
  * metadata would take the marker's name beside foreign keys is refused.
- * What a layout cannot hold: "keras.layer_names" is the legacy layout's
- * own structure and is not written in the Keras 3 layout (whose reader
- * would take it for a legacy file); "keras.vars" is rebuilt from the
+ * What a layout cannot hold: "keras.vars" is rebuilt from the
  * vars groups in the Keras 3 layout and kept as root attribute "vars" in
  * the legacy one; keys that start with "layer_names" after the "keras."
  * prefix are reserved for the legacy layer list and not written.
@@ -2690,7 +2697,7 @@ static int save_locked(const wv_model *m, struct wv__wfile *f,
             strcmp(key, "keras.skipped_objects") == 0 ||
             strcmp(key, "keras.weight_names") == 0 ||
             (n_opt && strcmp(key, "keras.optimizer_weight_names") == 0) ||
-            (keras3 && strcmp(key, "keras.vars") == 0))
+            (keras3 && an != key))
             continue;
         if (an == key) { /* foreign: listed if it gets the attribute */
             if (H5Aexists(root, an) > 0)
@@ -2810,6 +2817,184 @@ out:
     return rc;
 }
 
+/* ---- a template's layout, filled ----------------------------------------- */
+/* "dtype [shape]" of a tensor, for messages. */
+static void describe(const struct wv_tensor *t, wv_dtype dt, char *buf,
+                     size_t cap)
+{
+    int k = snprintf(buf, cap, "%s ", wv_dtype_name(dt));
+    if (k > 0 && (size_t)k < cap)
+        wv__shape_str(t->ndim, t->shape, buf + k, cap - (size_t)k);
+}
+
+/* keras.vars (a JSON object path -> name) without the optimizer's
+ * groups, into b (NUL-terminated; b->oom on failure). An entry that is
+ * not a string ends the copy, as name_vars() ends its reading there. */
+static void vars_without_optimizer(const char *rec, struct wv__buf *b)
+{
+    struct wv__err e = {0};
+    struct wv__json j = {rec, rec, rec + strlen(rec), "keras.vars", &e};
+    char *path = NULL, *name = NULL;
+    size_t pl, l;
+    wv__buf_addc(b, '{');
+    if (wv__json_expect(&j, '{') == WV_OK) {
+        struct wv__json_obj it = WV__JSON_OBJ(&j);
+        bool first = true;
+        while (wv__json_obj_next(&it, &path, &pl)) {
+            if (wv__json_string(&j, &name, &l) != WV_OK)
+                break;
+            if (strncmp(path, "optimizer/", 10) != 0) {
+                if (!first)
+                    wv__buf_addc(b, ',');
+                first = false;
+                wv__json_put_string(b, path, pl);
+                wv__buf_addc(b, ':');
+                wv__json_put_string(b, name, l);
+            }
+            wv__free(path);
+            wv__free(name);
+            path = name = NULL;
+        }
+    }
+    wv__free(path);
+    wv__free(name);
+    wv__buf_adds(b, "}");
+    wv__buf_addc(b, '\0');
+}
+
+/* Is every tensor of m named as one of the template t's? */
+static bool in_template(const wv_model *t, const wv_model *m)
+{
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (wv_model_find(t, m->tensors[i].name) == NULL)
+            return false;
+    return m->n_tensors > 0;
+}
+
+/* Build in *out the set to write for m over the Keras file `tpl`
+ * (wv_save_opts.template_path): the template's tensor names, order and
+ * metadata (so its groups, layer_names/weight_names, vars names,
+ * weightless layers and root attributes; and m's keras.config when the
+ * template has no model config), each tensor's bytes m's.
+ * Matching: by name when every tensor of m is named as one of the
+ * template's; otherwise by order and shape, m's i-th tensor filling the
+ * template's i-th. Either way m must fill every weight of the model, and
+ * the template's optimizer state (optimizer/vars/<i>) too, or none of it
+ * (then it is left out, with its metadata). A tensor fills a template
+ * tensor of the same shape and dtype (after opts->cast). WV_FORMAT, one
+ * line naming the first tensor that does not fit, otherwise. Runs before
+ * h5_mu is taken: the template is read by the Keras reader. */
+static int template_view(const wv_model *m, const char *tpl,
+                         const wv_save_opts *opts, const char *fname,
+                         wv_model **out, struct wv__err *err)
+{
+    int rc = WV_OK;
+    wv_model *t = NULL, *v = NULL;
+    struct wv__err te = {0};
+    wv_load_opts lo = WV_LOAD_OPTS_INIT;
+    const struct wv_tensor **pick = NULL; /* per template tensor: m's */
+    struct wv__buf vars = {0}; /* keras.vars without the optimizer */
+    size_t nt, n = m->n_tensors, n_model = 0, n_opt_m = 0;
+    bool by_name, with_opt;
+    char a[64], b[64];
+
+    *out = NULL;
+    lo.format = WV_FMT_KERAS;
+    rc = wv__load_file(tpl, &lo, &t, &te, false);
+    if (rc != WV_OK) {
+        rc = wv__seterr(err, rc, "%s: template: %s", fname, te.msg);
+        goto out;
+    }
+    nt = t->n_tensors;
+    for (size_t j = 0; j < nt; j++)
+        if (opt_index(t->tensors[j].name) < 0)
+            n_model++;
+    WV_CHECK(nt > 0, WV_FORMAT, "%s: template %s holds no weights", fname,
+             tpl);
+    pick = wv__calloc(nt, sizeof *pick);
+    WV_CHECK(pick != NULL, WV_NOMEM, "out of memory");
+    by_name = in_template(t, m);
+    if (by_name) {
+        for (size_t i = 0; i < n; i++)
+            if (opt_index(m->tensors[i].name) >= 0)
+                n_opt_m++;
+        with_opt = n_opt_m > 0;
+        for (size_t j = 0; j < nt; j++) {
+            const struct wv_tensor *x = &t->tensors[j];
+            if (!with_opt && opt_index(x->name) >= 0)
+                continue;
+            pick[j] = wv_model_find(m, x->name);
+            WV_CHECK(pick[j] != NULL, WV_FORMAT,
+                     "%s: template tensor '%.150s' has no tensor of that "
+                     "name in the source (filled by name)", fname, x->name);
+        }
+    } else {
+        WV_CHECK(n == nt || n == n_model, WV_FORMAT,
+                 "%s: count mismatch: template %.100s holds %zu tensors "
+                 "(%zu without optimizer state), the source %zu (filled by "
+                 "order and shape)", fname, tpl, nt, n_model, n);
+        with_opt = n == nt;
+        for (size_t j = 0, i = 0; j < nt; j++)
+            if (with_opt || opt_index(t->tensors[j].name) < 0)
+                pick[j] = &m->tensors[i++];
+    }
+    for (size_t j = 0; j < nt; j++) {
+        const struct wv_tensor *x = &t->tensors[j], *y = pick[j];
+        if (y == NULL)
+            continue;
+        wv_dtype to = wv__cast_target(y->dtype, opts->cast);
+        bool fits = to == x->dtype && y->ndim == x->ndim;
+        for (int d = 0; fits && d < x->ndim; d++)
+            fits = x->shape[d] == y->shape[d];
+        if (!fits) {
+            describe(y, to, a, sizeof a);
+            describe(x, x->dtype, b, sizeof b);
+            WV_CHECK(0, WV_FORMAT, "%s: tensor '%.80s' (%s) does not fit "
+                     "template tensor '%.80s' (%s) (filled by %s)", fname,
+                     y->name, a, x->name, b,
+                     by_name ? "name" : "order and shape");
+        }
+    }
+    WV_CHECK(wv_model_new(&v) == WV_OK, WV_NOMEM, "out of memory");
+    for (size_t j = 0; j < nt; j++) {
+        const struct wv_tensor *x = &t->tensors[j], *y = pick[j];
+        if (y != NULL)
+            WV_TRY(wv__model_add(v, x->name, strlen(x->name), y->dtype,
+                                 y->ndim, y->shape, y->data, y->nbytes,
+                                 NULL, err));
+    }
+    for (size_t i = 0; i < t->n_meta; i++) {
+        const char *key = t->meta[i].key;
+        const char *val = t->meta[i].value;
+        if (!with_opt && strcmp(key, "keras.optimizer_weight_names") == 0)
+            continue;
+        if (!with_opt && strcmp(key, "keras.vars") == 0) {
+            vars_without_optimizer(val, &vars);
+            WV_CHECK(!vars.oom, WV_NOMEM, "out of memory");
+            val = vars.p;
+        }
+        WV_CHECK(wv_model_set_meta(v, key, val) == WV_OK, WV_NOMEM,
+                 "out of memory");
+    }
+    /* a config given for the source (wv convert --config) serves a
+     * template that holds none, to translate its layout */
+    const char *cfg = wv_model_get_meta(m, "keras.config");
+    if (cfg && !wv_model_get_meta(t, "keras.config") &&
+        !wv_model_get_meta(t, "keras.model_config"))
+        WV_CHECK(wv_model_set_meta(v, "keras.config", cfg) == WV_OK,
+                 WV_NOMEM, "out of memory");
+    v->meta_state = t->meta_state;
+    v->source_format = t->source_format;
+    *out = v;
+    v = NULL;
+out:
+    wv__free(pick);
+    wv__buf_release(&vars);
+    wv_model_free(v);
+    wv_model_free(t);
+    return rc;
+}
+
 /* ---- one libhdf5 user at a time ------------------------------------------ */
 /* Every call into libhdf5 from here runs under h5_mu, one load or save at
  * a time. libhdf5 (a thread-safe build) serialises its calls anyway; the
@@ -2832,9 +3017,21 @@ static int load(const struct wv__src *src, unsigned flags, wv_model *m,
 static int save(const wv_model *m, struct wv__wfile *f,
                 const wv_save_opts *opts, struct wv__err *err)
 {
+    wv_model *view = NULL;
+    const char *tpl = NULL;
+    if (opts->struct_size >= offsetof(wv_save_opts, template_path) +
+                                 sizeof opts->template_path)
+        tpl = opts->template_path;
+    if (tpl != NULL && *tpl) {
+        int rc = template_view(m, tpl, opts, f->path, &view, err);
+        if (rc != WV_OK)
+            return rc;
+        m = view;
+    }
     pthread_mutex_lock(&h5_mu);
     int rc = save_locked(m, f, opts, err);
     pthread_mutex_unlock(&h5_mu);
+    wv_model_free(view);
     return rc;
 }
 

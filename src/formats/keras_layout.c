@@ -854,11 +854,15 @@ int wv__keras_translate(const wv_model *m, enum wv__keras_xlate way,
     }
     WV_CHECK(cfg != NULL, WV_FORMAT, "%s: the set's tensors follow the %s "
              "layout and it has no model config to translate them to the %s "
-             "one (a full-model .h5, a .keras, or wv convert --config "
-             "model.json gives it)", fname,
+             "one (%s)", fname,
              way == WV__KERAS_TO_K3 ? "Keras 2 (legacy .h5)"
                                     : "Keras 3 (.weights.h5)",
-             way == WV__KERAS_TO_K3 ? "Keras 3" : "Keras 2");
+             way == WV__KERAS_TO_K3 ? "Keras 3" : "Keras 2",
+             way == WV__KERAS_TO_K3
+                 ? "a full-model .h5, a .keras, or wv convert --config "
+                   "model.json gives it"
+                 : "a .weights.h5 holds none, as Keras writes it: wv "
+                   "convert --config config.json gives it");
     WV_TRY(parse_config(cfg, fname, &top, err));
     x.dst = wv__malloc((n ? n : 1) * sizeof *x.dst);
     x.names = wv__calloc(n ? n : 1, sizeof *x.names);

@@ -80,7 +80,7 @@ one_line_error 'extra\.h5: not read'
 make_st "$tmp/plain.safetensors" 3 0.01
 for out in plain.h5 plain.weights.h5; do
     expect 0 "$WV" convert "$tmp/plain.safetensors" "$tmp/$out" -q
-    one_line_error "$out: the source is not a Keras model.*no Keras layout.*--names keras"
+    one_line_error "$out: the source is not a Keras model.*no Keras layout.*--template KERAS_FILE"
     expect 0 "$WV" inspect "$tmp/$out"
     has 'layer0.weight'
 done

@@ -4,18 +4,19 @@
 #
 # 1. The Keras 3.14 fixture written three ways: model.h5 -> .weights.h5
 #    equals its real model.weights.h5 (every group, dataset, dtype, shape,
-#    byte and attribute below the root: tests/cli/h5walk.py; the root
-#    only gains wv's metadata attributes, which Keras ignores), and back
-#    to .h5 equals model.h5 including the root's attributes;
+#    byte and attribute, the root's included -- Keras 3 writes none there:
+#    tests/cli/h5walk.py --root-attrs); back to .h5 it needs --config
+#    exactly as the real file does, and gives what the real file gives;
 #    model.weights.h5 + its .keras config.json -> .h5 equals model.h5's
 #    model_weights (apart from backend and keras_version, which neither
 #    input holds: none invented), and so does model.keras -> .h5.
 # 2. The real Keras 2 files (full models with and without optimizer,
 #    save_weights + model.json): -> .weights.h5 has the layout Keras 3's
 #    loader walks (layers/<class name>/vars/<i> with name attributes, also
-#    for weightless layers; vars of the model; optimizer/vars) and
-#    -> back to .h5 equals the original file (every weight, layer_names,
-#    weight_names, versions).
+#    for weightless layers; vars of the model; optimizer/vars) and no root
+#    attribute; back to .h5 (refused without --config, then with the
+#    model config) Keras' view of it equals the original's (every weight,
+#    layer_names, weight_names, the optimizer's state in order).
 # 3. Refusals, one line each: no config, config that is not JSON, config
 #    naming a layer the file does not hold, weight count mismatch, a file
 #    tensor no config layer owns.
@@ -38,17 +39,27 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # ---- 1. the Keras 3 fixture, both ways ------------------------------------
+# model.h5 -> .weights.h5: the real file's tree, attributes and root
+# attributes (none: Keras 3 writes none, so neither does wv)
 expect 0 "$WV" convert "$M3/model.h5" "$tmp/m.weights.h5" -q
-expect 0 "$PYTHON" "$WALK" "$M3/model.weights.h5" "$tmp/m.weights.h5"
-has '40 and 40 objects, 0 differences'
-expect 0 "$WV" convert "$tmp/m.weights.h5" "$tmp/m.h5" -q
-expect 0 "$PYTHON" "$WALK" "$M3/model.h5" "$tmp/m.h5" --root-attrs
+expect 0 "$PYTHON" "$WALK" "$M3/model.weights.h5" "$tmp/m.weights.h5" \
+    --root-attrs
+has '41 and 41 objects, 0 differences'
+# back to .h5 it needs the model config, exactly as the real file does
+expect 1 "$WV" convert "$tmp/m.weights.h5" "$tmp/m.h5"
+one_line_error 'no model config to translate them to the Keras 2 one.*--config'
 (cd "$tmp" && "$PYTHON" -c '
 import sys, zipfile
 zipfile.ZipFile(sys.argv[1]).extract("config.json", ".")' "$M3/model.keras") ||
     fail "cannot extract config.json"
+expect 0 "$WV" convert "$tmp/m.weights.h5" "$tmp/m.h5" -q \
+    --config "$tmp/config.json"
 expect 0 "$WV" convert "$M3/model.weights.h5" "$tmp/w.h5" -q \
     --config "$tmp/config.json"
+expect 0 "$PYTHON" "$WALK" "$tmp/w.h5" "$tmp/m.h5" --root-attrs
+has '41 and 41 objects, 0 differences'
+# ... which equals model.h5's model_weights (apart from backend and
+# keras_version, which neither input holds: none invented)
 expect 1 "$PYTHON" "$WALK" "$M3/model.h5" "$tmp/w.h5" model_weights
 has '19 and 19 objects, 1 differences'
 has "differs: model_weights: ('group', {'backend': 'tensorflow', 'keras_version': '3.14.0', 'layer_names': \[.*\]}) | ('group', {'layer_names'"
@@ -57,20 +68,67 @@ expect 0 "$WV" convert "$M3/model.keras" "$tmp/k.h5" -q
 expect 1 "$PYTHON" "$WALK" "$M3/model.h5" "$tmp/k.h5" model_weights
 has '19 and 19 objects, 1 differences'
 has "{'keras_version': '3.14.0', 'layer_names'"
+# and to .weights.h5 it is the real file too
+expect 0 "$WV" convert "$M3/model.keras" "$tmp/k.weights.h5" -q
+expect 0 "$PYTHON" "$WALK" "$M3/model.weights.h5" "$tmp/k.weights.h5" \
+    --root-attrs
 
 # ---- 2. real Keras 2 files: -> .weights.h5 -> .h5 ---------------------------
+# The way back needs the model config (the source's model_config, or the
+# model.json given): then Keras' view of the file -- the weights root's
+# layer_names, each layer's weight_names and the bytes of the datasets
+# they name, the optimizer's datasets in weight_names order -- is the
+# original's. (The optimizer's variable paths, backend and keras_version
+# are root metadata a .weights.h5 does not hold.)
+kview() {
+    "$PYTHON" - "$@" <<'PY'
+import sys, h5py
+def s(x):
+    return x.decode() if isinstance(x, bytes) else str(x)
+def view(p):
+    with h5py.File(p, "r") as f:
+        r = f["model_weights"] if "layer_names" not in f.attrs and \
+            "model_weights" in f else f
+        out = [[s(x) for x in r.attrs["layer_names"]]]
+        for l in out[0]:
+            wn = [s(x) for x in r[l].attrs["weight_names"]]
+            out.append((l, wn, [r[l][w][()].tobytes() for w in wn]))
+        if "optimizer_weights" in f:
+            o = f["optimizer_weights"]
+            out.append([o[s(w)][()].tobytes()
+                        for w in o.attrs["weight_names"]])
+    return out
+a, b = view(sys.argv[1]), view(sys.argv[2])
+if a != b:
+    print("Keras views differ:", str(a)[:300], "|", str(b)[:300])
+    sys.exit(1)
+print("same Keras view: %d layers" % len(a[0]))
+PY
+}
 n=0
 for f in "$BOSTON" "$BASIC" "$DJ/model_weights.h5"; do
     n=$((n + 1))
     cfg=()
-    [ "$f" = "$DJ/model_weights.h5" ] && cfg=(--config "$DJ/model.json")
-    expect 0 "$WV" convert "$f" "$tmp/$n.weights.h5" -q "${cfg[@]}"
-    expect 0 "$WV" convert "$tmp/$n.weights.h5" "$tmp/$n.h5" -q
-    if [ ${#cfg[@]} -eq 0 ]; then
-        expect 0 "$PYTHON" "$WALK" "$f" "$tmp/$n.h5" --root-attrs
-    else # the root gains the config given
-        expect 0 "$PYTHON" "$WALK" "$f" "$tmp/$n.h5"
+    if [ "$f" = "$DJ/model_weights.h5" ]; then
+        cfg=(--config "$DJ/model.json")
+    else
+        "$PYTHON" -c '
+import sys, h5py
+v = h5py.File(sys.argv[1], "r").attrs["model_config"]
+open(sys.argv[2], "w").write(v.decode() if isinstance(v, bytes) else v)' \
+            "$f" "$tmp/$n.json" || fail "no model_config in $f"
     fi
+    expect 0 "$WV" convert "$f" "$tmp/$n.weights.h5" -q "${cfg[@]}"
+    expect 0 "$PYTHON" - "$tmp/$n.weights.h5" <<'PY'
+import sys, h5py
+assert not h5py.File(sys.argv[1], "r").attrs.keys(), "root attributes"
+PY
+    expect 1 "$WV" convert "$tmp/$n.weights.h5" "$tmp/$n.h5" -q
+    one_line_error 'no model config to translate them to the Keras 2 one'
+    [ ${#cfg[@]} -eq 0 ] && cfg=(--config "$tmp/$n.json")
+    expect 0 "$WV" convert "$tmp/$n.weights.h5" "$tmp/$n.h5" -q "${cfg[@]}"
+    expect 0 kview "$f" "$tmp/$n.h5"
+    has 'same Keras view'
 done
 # the Keras 3 layout: what Keras 3's loader walks
 expect 0 "$PYTHON" - "$tmp/1.weights.h5" "$tmp/3.weights.h5" <<'PY'
@@ -155,8 +213,16 @@ with h5py.File(sys.argv[1]) as a, h5py.File(sys.argv[2]) as b:
                               b["layers/" + y][()]), (x, y)
     assert len(b["layers/input_layer/vars"]) == 0
 PY
-expect 0 "$WV" convert "$tmp/nested.weights.h5" "$tmp/nested.back.h5" -q
-expect 0 "$PYTHON" "$WALK" "$tmp/nested.h5" "$tmp/nested.back.h5" --root-attrs
+expect 1 "$WV" convert "$tmp/nested.weights.h5" "$tmp/nested.back.h5" -q
+one_line_error 'no model config to translate them to the Keras 2 one'
+"$PYTHON" -c '
+import sys, h5py
+open(sys.argv[2], "w").write(h5py.File(sys.argv[1], "r").attrs["model_config"])
+' "$tmp/nested.h5" "$tmp/nested.json" || fail "no model_config in nested.h5"
+expect 0 "$WV" convert "$tmp/nested.weights.h5" "$tmp/nested.back.h5" -q \
+    --config "$tmp/nested.json"
+expect 0 kview "$tmp/nested.h5" "$tmp/nested.back.h5"
+has 'same Keras view: 3 layers'
 
 # ---- 3. refusals -------------------------------------------------------------
 expect 1 "$WV" convert "$DJ/model_weights.h5" "$tmp/r.weights.h5"

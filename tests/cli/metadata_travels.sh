@@ -5,7 +5,8 @@
 # every format that can hold metadata: safetensors (__metadata__), GGUF
 # (typed KVs; foreign keys as string KVs listed in weightvault.foreign_keys),
 # Keras HDF5 legacy .h5 and Keras 3 .weights.h5 (root attributes; foreign
-# keys listed in the root attribute weightvault.foreign_keys) and pth
+# keys listed in the root attribute weightvault.foreign_keys; .weights.h5
+# holds the foreign keys only, see below) and pth
 # (OrderedDict _metadata['weightvault:metadata'], or str leaves with --nest).
 #
 # Sources: the Keras fixtures (legacy weights, full model, .keras, Keras 3
@@ -31,9 +32,11 @@
 #   safetensors    format "pt" for a set read from a format without a
 #                  metadata field (MXNet here): Hugging Face loaders need it.
 # and the only entries a target drops are the documented ones:
-#   .weights.h5    keras.layer_names (the legacy layout's own layer list;
-#                  a Keras 3 file holding it would read as legacy) and
-#                  keras.weight_names (the legacy layout's order).
+#   .weights.h5    every keras.* entry but keras.vars (model_config,
+#                  training_config, backend, keras_version, config,
+#                  layer_names, weight_names, ...): Keras 3 writes no root
+#                  attribute, and wv writes what Keras writes (issue 18);
+#                  foreign keys stay.
 # npy, npz and MXNet hold no metadata: `wv convert` says so on stderr.
 # Tensor names change where the Keras layout is translated (legacy .h5 <->
 # .weights.h5): tensors are compared as (dtype, shape, sha256). Without a
@@ -151,9 +154,12 @@ def expect_meta(what, src_meta, got, fmt, extras, dropped, from_default):
     global checks
     checks += 1
     if fmt == "weights.h5":
-        for k in ("keras.layer_names", "keras.weight_names"):
-            dropped.add(k)
-            extras.pop(k, None)
+        # Keras 3 writes no root attribute: every keras.* entry goes
+        # (keras.vars is the vars groups' record, rebuilt on reading).
+        for k in list(src_meta) + list(extras):
+            if k.startswith("keras.") and k != "keras.vars":
+                dropped.add(k)
+                extras.pop(k, None)
     want = {k: v for k, v in src_meta.items() if k not in dropped}
     want.update(extras)
     added = {k: v for k, v in got.items() if k not in want}
