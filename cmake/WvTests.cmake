@@ -14,6 +14,37 @@ function(wv_default_timeouts)
   endforeach()
 endfunction()
 cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL wv_default_timeouts)
+# Order: ctest -j starts the tests of highest COST first. On a fresh clone
+# (no Testing/Temporary/CTestCostData.txt yet) these are the slow suites'
+# seconds as measured in make check (the larger of the release and the
+# sanitizer run), so they start at once and the short tests fill the
+# cores around them instead of a long one starting last. Approximate:
+# only the order matters, and ctest uses its own measurements from the
+# second run on. The Ceph cluster's start comes first: the suites that
+# need it wait on it (and run one at a time, RESOURCE_LOCK ceph below).
+set(WV_TEST_COSTS
+  cli.big_4g:340 ceph.start:300 cli.npy_interop:180 cli.remote_faults:165
+  cli.repo_crash:145 cli.remote_crypt:145 cli.repo_concurrent:115
+  cli.kill_atomic:112 cli.python:85 cli.pth_interop:72 cli.repo_maint:70
+  cli.repo_crypt:68 cli.remote_sync:68 cli.metadata_travels:63
+  cli.mutate_short:59 cli.python_install:58 cli.web_view:54
+  cli.keras_interop:52 cli.repo_resume:50 cli.newcomer:48
+  cli.missing_input:43 cli.repo_badrefs:38 cli.convert_pairs:36
+  cli.onnx_ort:28 cli.repo_rollback:27 cli.tfjs_interop:26
+  cli.hardening_formats:25 cli.mxnet_interop:25 cli.sync_local:24
+  cli.onnx_write:23 cli.rados_repo:23 cli.tf_bundle:21 cli.s3_repo:21
+  unit.s3_list_many:19 cli.onnx_interop:19 cli.layering:19)
+function(wv_test_costs)
+  foreach(tc ${WV_TEST_COSTS})
+    string(REPLACE ":" ";" tc "${tc}")
+    list(GET tc 0 t)
+    list(GET tc 1 c)
+    if(TEST ${t})
+      set_tests_properties(${t} PROPERTIES COST ${c})
+    endif()
+  endforeach()
+endfunction()
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL wv_test_costs)
 add_test(NAME meta.timeouts COMMAND bash -c [[
 ctest --show-only=json-v1 | /usr/bin/python3 -c '
 import json, sys
@@ -140,9 +171,11 @@ foreach(t ${WV_CLI_TESTS})
   endif()
   set_tests_properties(cli.${name} PROPERTIES TIMEOUT 300
                        ENVIRONMENT "${WV_TEST_ENV}")
-  # cli.big_*: files over 4 GiB through every format (disk-bound).
+  # cli.big_*: files over 4 GiB through every format (disk-bound). It
+  # counts as two of ctest's -j slots: wv and its Python checker both
+  # stream 4.5 GiB at once, and fewer suites should overlap it.
   if(name MATCHES "^big_")
-    set_tests_properties(cli.${name} PROPERTIES TIMEOUT 1500)
+    set_tests_properties(cli.${name} PROPERTIES TIMEOUT 1500 PROCESSORS 2)
   endif()
   # The Python package: its tests, and installing it into a fresh venv
   # (which may build the library once more with cmake).
@@ -323,10 +356,12 @@ foreach(t ${wv_all_tests})
     if(t MATCHES "^cli\\.remote_")
       set_tests_properties(${t} PROPERTIES TIMEOUT 900)
     endif()
-    # it kills radosgw: nothing else may use the cluster meanwhile
-    if(t STREQUAL "cli.remote_faults")
-      set_tests_properties(${t} PROPERTIES RUN_SERIAL TRUE)
-    endif()
+    # One at a time: cli.remote_faults kills radosgw, so nothing else may
+    # use the cluster meanwhile, and the others share its one OSD. A lock
+    # rather than RUN_SERIAL, which idled every other ctest -j slot for
+    # the 160 s of remote_faults: the suites without the cluster run
+    # beside them.
+    set_tests_properties(${t} PROPERTIES RESOURCE_LOCK ceph)
   endif()
 endforeach()
 
