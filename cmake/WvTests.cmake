@@ -14,6 +14,37 @@ function(wv_default_timeouts)
   endforeach()
 endfunction()
 cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL wv_default_timeouts)
+# Order: ctest -j starts the tests of highest COST first. On a fresh clone
+# (no Testing/Temporary/CTestCostData.txt yet) these are the slow suites'
+# seconds as measured in make check (the larger of the release and the
+# sanitizer run), so they start at once and the short tests fill the
+# cores around them instead of a long one starting last. Approximate:
+# only the order matters, and ctest uses its own measurements from the
+# second run on. The Ceph cluster's start comes first: the suites that
+# need it wait on it.
+set(WV_TEST_COSTS
+  cli.big_4g:340 ceph.start:300 cli.npy_interop:180 cli.remote_faults:165
+  cli.repo_crash:145 cli.remote_crypt:145 cli.repo_concurrent:115
+  cli.kill_atomic:112 cli.python:85 cli.pth_interop:72 cli.repo_maint:70
+  cli.repo_crypt:68 cli.remote_sync:68 cli.metadata_travels:63
+  cli.mutate_short:59 cli.python_install:58 cli.web_view:54
+  cli.keras_interop:52 cli.repo_resume:50 cli.newcomer:48
+  cli.missing_input:43 cli.repo_badrefs:38 cli.convert_pairs:36
+  cli.onnx_ort:28 cli.repo_rollback:27 cli.tfjs_interop:26
+  cli.hardening_formats:25 cli.mxnet_interop:25 cli.sync_local:24
+  cli.onnx_write:23 cli.rados_repo:23 cli.tf_bundle:21 cli.s3_repo:21
+  unit.s3_list_many:19 cli.onnx_interop:19 cli.layering:19)
+function(wv_test_costs)
+  foreach(tc ${WV_TEST_COSTS})
+    string(REPLACE ":" ";" tc "${tc}")
+    list(GET tc 0 t)
+    list(GET tc 1 c)
+    if(TEST ${t})
+      set_tests_properties(${t} PROPERTIES COST ${c})
+    endif()
+  endforeach()
+endfunction()
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL wv_test_costs)
 add_test(NAME meta.timeouts COMMAND bash -c [[
 ctest --show-only=json-v1 | /usr/bin/python3 -c '
 import json, sys
@@ -140,9 +171,11 @@ foreach(t ${WV_CLI_TESTS})
   endif()
   set_tests_properties(cli.${name} PROPERTIES TIMEOUT 300
                        ENVIRONMENT "${WV_TEST_ENV}")
-  # cli.big_*: files over 4 GiB through every format (disk-bound).
+  # cli.big_*: files over 4 GiB through every format (disk-bound). It
+  # counts as two of ctest's -j slots: wv and its Python checker both
+  # stream 4.5 GiB at once, and fewer suites should overlap it.
   if(name MATCHES "^big_")
-    set_tests_properties(cli.${name} PROPERTIES TIMEOUT 1500)
+    set_tests_properties(cli.${name} PROPERTIES TIMEOUT 1500 PROCESSORS 2)
   endif()
   # The Python package: its tests, and installing it into a fresh venv
   # (which may build the library once more with cmake).
@@ -239,7 +272,9 @@ if(WV_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
   target_link_options(weightvault_static INTERFACE -fsanitize=fuzzer-no-link)
   target_link_options(weightvault PRIVATE -fsanitize=fuzzer-no-link)
 endif()
-set(WV_FUZZ_SECONDS 15 CACHE STRING
+# (10 s at the sanitizer build's -O1 run more inputs than the 15 s at -O0
+# did: 1.6 to 2.3 times the executions per second, CMakeLists.txt)
+set(WV_FUZZ_SECONDS 10 CACHE STRING
     "Seconds of fuzzing per harness in ctest (make fuzz-soak for longer)")
 foreach(src ${WV_FUZZ_SOURCES})
   get_filename_component(name ${src} NAME_WE)
@@ -314,6 +349,7 @@ set(WV_CEPH_ENV
   "WV_S3_B_ACCESS_KEY_ID=WVBOBACCESSKEY000001"
   "WV_S3_B_SECRET_ACCESS_KEY=wvbobsecretkey00000000000000000000000001")
 get_property(wv_all_tests DIRECTORY PROPERTY TESTS)
+set(wv_ceph_locks)
 foreach(t ${wv_all_tests})
   # (cli.python: its S3 round trip)
   if(t MATCHES "^(unit|cli)\\.(s3|rados|remote|ceph)" OR t STREQUAL "cli.python")
@@ -323,10 +359,21 @@ foreach(t ${wv_all_tests})
     if(t MATCHES "^cli\\.remote_")
       set_tests_properties(${t} PROPERTIES TIMEOUT 900)
     endif()
-    # it kills radosgw: nothing else may use the cluster meanwhile
-    if(t STREQUAL "cli.remote_faults")
-      set_tests_properties(${t} PROPERTIES RUN_SERIAL TRUE)
+    # each holds a lock of its own (ceph:NAME), cli.remote_faults all of
+    # them (below)
+    if(NOT t STREQUAL "cli.remote_faults")
+      set_tests_properties(${t} PROPERTIES RESOURCE_LOCK ceph:${t})
+      list(APPEND wv_ceph_locks ceph:${t})
     endif()
   endif()
 endforeach()
+# cli.remote_faults kills radosgw: nothing else may use the cluster
+# meanwhile. It takes every other cluster suite's lock, so it runs alone
+# on the cluster while those run beside one another as before, and the
+# suites without the cluster beside it (RUN_SERIAL, which this replaces,
+# idled every other ctest -j slot for its 160 s).
+if(TEST cli.remote_faults)
+  set_tests_properties(cli.remote_faults PROPERTIES
+                       RESOURCE_LOCK "${wv_ceph_locks}")
+endif()
 

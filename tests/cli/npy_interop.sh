@@ -2,7 +2,12 @@
 # npy_interop.sh -- numpy and wv agree on .npy and .npz.
 #
 # numpy writes many arrays (every dtype numpy and weightvault share, both
-# byte orders, C and Fortran order, 0-d, empty, savez, savez_compressed);
+# byte orders, C and Fortran order, 0-d, empty, savez, savez_compressed:
+# every shape in both orders and byte orders for one dtype of each kind
+# and item size -- bool, u1, f2, f4, i8, c8 -- and for the other dtypes
+# the 0-d, empty, 3-d C and Fortran and large shapes, in both byte orders;
+# each case costs three wv runs, and the full product of the 13 dtypes
+# was 300 files);
 # wv converts each to .safetensors and back to .npy/.npz (and directly
 # npy->npy, npz->npz); numpy then checks that every file wv wrote loads,
 # holds bitwise the same values, and that wv's .npy bytes are identical to
@@ -43,9 +48,16 @@ def make(code, shape):
             a[0], a[1], a[2] = np.inf, -np.inf, np.nan
     return a.reshape(shape)
 
+# one dtype per kind and item size takes every shape; the others the
+# shapes below (0-d, empty, 3-d, large), which still cross both byte
+# orders and, for the 3-d one, Fortran order
+full = {"b1", "u1", "f2", "f4", "i8", "c8"}
+some = {0, 1, 5, 7}
 arrays = {}
 for code in codes:
     for si, shape in enumerate(shapes):
+        if code not in full and si not in some:
+            continue
         for order in ("<", ">"):
             if code in ("b1", "u1", "i1") and order == ">":
                 continue
@@ -62,7 +74,6 @@ for code in codes:
 # '=' and '|' byte orders written by hand from numpy's own header.
 a = np.arange(6, dtype="<i4").reshape(2, 3)
 for tag, bo in (("eq", "="), ("bar", "|")):
-    raw = open(d + "/src/i4_le_4_C.npy", "rb").read()
     p = d + "/src/byteorder_%s.npy" % tag
     hdr = "{'descr': '%si4', 'fortran_order': False, 'shape': (2, 3), }" % bo
     hdr += " " * (64 - 10 - len(hdr) - 1) + "\n"
