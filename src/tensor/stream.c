@@ -71,8 +71,10 @@ static int stream_deferred(const struct wv_tensor *t, wv_dtype to,
     c.tmp = wv__malloc((size_t)wv__dtype_span(to, WV__STREAM_SLICE));
     int rc = c.stage && c.tmp ? s->fill(s->arg, t, stage_sink, &c)
                               : WV_NOMEM;
-    /* the last, partial slice: whole elements, since the tensor is */
-    if (rc == WV_OK && !c.stopped && c.left > 0)
+    /* the last, partial slice (whole elements, since the tensor is),
+     * once the source gave every byte */
+    if (rc == WV_OK && !c.stopped && c.left > 0 && c.left < WV__STREAM_SLICE &&
+        wv__dtype_span(t->dtype, c.left) == c.have)
         stage_flush(&c, c.left);
     wv__free(c.stage);
     wv__free(c.tmp);
