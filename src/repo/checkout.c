@@ -712,7 +712,6 @@ static int sreader_jobs(struct sreader *s)
 {
     struct wv__err *err = &s->r->err;
     int rc = WV_OK;
-    uint64_t cs = s->mf->chunk_size;
     size_t n_jobs = 0, n_nonempty = 0;
     for (size_t k = 0; k < s->m->n_tensors; k++)
         if (s->m->tensors[k].nbytes > 0)
@@ -728,9 +727,7 @@ static int sreader_jobs(struct sreader *s)
     }
     s->first[s->n_plan] = n_jobs;
     s->n_jobs = n_jobs;
-    rc = WV_OK;
 out:
-    (void)cs;
     return rc;
 }
 
