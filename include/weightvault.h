@@ -588,9 +588,12 @@ typedef struct wv_checkout_opts {
      * of tensor data read so far, of total. */
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
+    /* wv_repo_checkout_file: the most bytes of chunk buffers in flight
+     * (0: 64 MiB); at least one chunk's buffers are always used. */
+    uint64_t buffer_bytes;
 } wv_checkout_opts;
 #define WV_CHECKOUT_OPTS_INIT \
-    {sizeof(wv_checkout_opts), NULL, 0, NULL, NULL, NULL}
+    {sizeof(wv_checkout_opts), NULL, 0, NULL, NULL, NULL, 0}
 
 /* Read checkpoint `ref` into a new tensor set with its metadata. Every
  * chunk is checked against its SHA-256 (keyed, in an encrypted
@@ -602,6 +605,27 @@ typedef struct wv_checkout_opts {
  * them signed it. */
 WV_API int wv_repo_checkout(wv_repo *r, const char *ref,
                             const wv_checkout_opts *opts, wv_model **out);
+
+/* Check checkpoint `ref` out straight to the file `path`, written as
+ * wv_model_save(set, path, save_opts) would write the set that
+ * wv_repo_checkout(r, ref, opts) returns, with the same checks (every
+ * chunk verified before a byte of it is written, the signature policy)
+ * and the same durability (a temporary file, fsync, rename, fsync of the
+ * directory: on failure `path` is untouched and no temporary remains).
+ * For formats whose writer takes tensors as a stream (safetensors, npy,
+ * npz, gguf; one file, no shard_size) the chunks are read, decoded and
+ * checked in parallel and written as they come, in order: memory stays
+ * within opts->buffer_bytes whatever the checkpoint's size. Other formats
+ * and sharded saves check the set out into memory first and save it.
+ * With `index` non-NULL it receives the checked-out set's tensors and
+ * metadata (without data when streamed: as WV_LOAD_INDEX) for the
+ * caller's summaries; free it with wv_model_free. Messages go to
+ * wv_repo_errmsg(r). */
+WV_API int wv_repo_checkout_file(wv_repo *r, const char *ref,
+                                 const wv_checkout_opts *opts,
+                                 const char *path,
+                                 const wv_save_opts *save_opts,
+                                 wv_model **index);
 
 /* ---- Reading one tensor without checking it out -----------------------
  *

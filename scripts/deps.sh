@@ -15,7 +15,8 @@
 #                           reader's tests; nodejs and npm for the tests
 #                           that fetch tfjs and onnxruntime-node from npm
 #   scripts/deps.sh python  + python3, venv and numpy: the Python package
-#   scripts/deps.sh bench   + torch for the baselines
+#   scripts/deps.sh bench   + torch for the baselines; restic, borgbackup and
+#                           GNU time for bench/bench_restore.sh
 # Another apt or dpkg (unattended-upgrades on a fresh machine, a second
 # make) may hold the package lock: deps.sh says so and waits for it, up to
 # WV_APT_LOCK_TIMEOUT seconds (default 1200), rather than failing at once.
@@ -33,7 +34,8 @@ case $level in
                python3-onnx libonnx-testdata
                ceph-mon ceph-osd radosgw ceph-common awscli s3cmd curl
                man-db chromium) ;;
-  bench) pkgs+=(python3 python3-numpy python3-torch ceph-mon ceph-osd radosgw ceph-common awscli curl) ;;
+  bench) pkgs+=(python3 python3-numpy python3-torch ceph-mon ceph-osd radosgw ceph-common awscli curl
+               restic borgbackup time) ;;
   demo)  pkgs+=(python3 python3-numpy) ;;
   python) pkgs+=(python3 python3-venv python3-numpy) ;;
   *) echo "deps.sh: unknown level '$level'" >&2; exit 2 ;;

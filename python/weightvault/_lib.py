@@ -104,7 +104,8 @@ class CommitOpts(ctypes.Structure):
 class CheckoutOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("names", P(c_char_p)),
                 ("n_names", c_size_t), ("verify_signer", c_char_p),
-                ("progress", PROGRESS_CB), ("progress_arg", c_void_p)]
+                ("progress", PROGRESS_CB), ("progress_arg", c_void_p),
+                ("buffer_bytes", c_uint64)]
 
 
 class PruneOpts(ctypes.Structure):

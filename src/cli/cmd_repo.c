@@ -315,7 +315,9 @@ static const char checkout_help[] =
     "Write checkpoint REF (a branch, 'latest' = the head of main, a tag, or\n"
     "an id prefix; default latest) to OUT in any writable format, chosen by\n"
     "OUT's extension or --format. Every chunk is checked against its hash\n"
-    "while reading. OUT is written atomically.\n"
+    "while reading. OUT is written atomically. Safetensors, npy, npz and\n"
+    "GGUF are written as the chunks are read and checked (on every core,\n"
+    "in bounded memory); other formats once the whole set is read.\n"
     "\n"
     "  -o OUT         the output file (.safetensors, .npz, .pth, ...)\n"
     "  --tensor NAME  only this tensor (repeatable); others are not read\n"
@@ -417,31 +419,24 @@ int cmd_checkout(int argc, char **argv)
         co.names = names;
         co.n_names = n_names;
     }
-    /* two bars on a terminal: the chunks read, then the file written */
+    /* One bar on a terminal: the chunks checked and written. Formats
+     * that take tensors as a stream are written as the chunks are read,
+     * in bounded memory; the others from the set checked out first
+     * (wv_repo_checkout_file). */
     cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
     if (prog.on) {
         co.progress = cli_progress_cb;
         co.progress_arg = &prog;
     }
-    rc = wv_repo_checkout(r, ref ? ref : "latest", &co, &m);
+    rc = wv_repo_checkout_file(r, ref ? ref : "latest", &co, outp, &so, &m);
+    cli_progress_end(&prog, rc == WV_OK);
     if (rc != WV_OK) {
-        cli_progress_end(&prog, false);
         cli_die(wv_repo_errmsg(r));
         goto done;
     }
-    cli_progress_end(&prog, true);
     cli_warn_opaque(m, &so, outp);
     cli_warn_layout(m, &so, outp, false);
-    cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
-    if (prog.on) {
-        so.progress = cli_progress_cb;
-        so.progress_arg = &prog;
-    }
-    rc = wv_model_save(m, outp, &so);
-    cli_progress_end(&prog, rc == WV_OK);
-    if (rc != WV_OK) {
-        cli_die(wv_model_errmsg(m));
-    } else if (!quiet) {
+    if (!quiet) {
         char what[600];
         snprintf(what, sizeof what, "wrote %.500s (%s)", outp,
                  wv_format_name(so.format));

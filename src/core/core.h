@@ -203,9 +203,15 @@ struct wv__wfile {
     size_t n_sides, cap_sides;
     char **drops; /* removed once the set is committed */
     size_t n_drops, cap_drops;
+    bool dry; /* wv__wfile_open_dry: counts the bytes, writes nothing */
 };
 int wv__wfile_open(struct wv__wfile *f, const char *path,
                    struct wv__err *err);
+/* A file that only counts what is written to it (no file is created; the
+ * bytes are dropped): a rehearsal of a save, to learn the order in which
+ * a writer asks for its tensors. Released with wv__wfile_abort. */
+int wv__wfile_open_dry(struct wv__wfile *f, const char *path,
+                       struct wv__err *err);
 void wv__wfile_write(struct wv__wfile *f, const void *p, size_t n);
 void wv__wfile_zero(struct wv__wfile *f, size_t n);
 int wv__wfile_commit(struct wv__wfile *f);

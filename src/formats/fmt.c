@@ -382,16 +382,56 @@ static uint64_t save_bytes(const wv_model *m, wv_dtype cast)
     return total;
 }
 
-int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
+/* The format `path` is written as under opts (WV_MISUSE if unknown). */
+static int save_format(const char *path, const wv_save_opts *opts,
+                       wv_format *fmt)
+{
+    *fmt = opts->format;
+    if (*fmt == WV_FMT_AUTO && wv_format_from_path(path, fmt) != WV_OK)
+        return WV_MISUSE;
+    return WV_OK;
+}
+
+static bool has_shards(const wv_save_opts *opts)
+{
+    return opts->struct_size >= offsetof(wv_save_opts, shard_size) +
+                                    sizeof opts->shard_size &&
+           opts->shard_size > 0;
+}
+
+bool wv__save_streams(const char *path, const wv_save_opts *opts)
 {
     static const wv_save_opts defaults = WV_SAVE_OPTS_INIT;
-    struct wv__err *err = &m->err;
+    wv_format fmt;
+    if (opts == NULL)
+        opts = &defaults;
+    if (opts->struct_size < offsetof(wv_save_opts, shard_size) ||
+        save_format(path, opts, &fmt) != WV_OK)
+        return false;
+    /* The writers that take a deferred set (see fmt.h). The others may
+     * look at tensor data directly (pth compares storages, Keras and
+     * MXNet lay out groups, TF.js and ONNX shard and template). */
+    bool streams = fmt == WV_FMT_SAFETENSORS || fmt == WV_FMT_NPY ||
+                   fmt == WV_FMT_NPZ || fmt == WV_FMT_GGUF;
+    return streams && !has_shards(opts);
+}
+
+int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
+{
+    wv__clearerr(&m->err);
+    return wv__model_save_ex(m, path, opts, false, false, &m->err);
+}
+
+int wv__model_save_ex(wv_model *m, const char *path,
+                      const wv_save_opts *opts, bool deferred, bool dry,
+                      struct wv__err *err)
+{
+    static const wv_save_opts defaults = WV_SAVE_OPTS_INIT;
     int rc = WV_OK;
     struct wv__wfile f;
     bool open = false;
     wv_format fmt;
 
-    wv__clearerr(err);
     if (opts == NULL)
         opts = &defaults;
     WV_CHECK(opts->struct_size >= offsetof(wv_save_opts, shard_size),
@@ -401,34 +441,33 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
                  opts->cast == WV_F16 || opts->cast == WV_BF16,
              WV_MISUSE, "can only convert floating-point tensors to F32, F16 "
                         "or BF16");
-    WV_CHECK(!m->index_only, WV_MISUSE,
+    WV_CHECK(!m->index_only || deferred, WV_MISUSE,
              "%s: the tensor set was loaded with WV_LOAD_INDEX and has no "
              "data to save",
              path);
-    fmt = opts->format;
-    if (fmt == WV_FMT_AUTO)
-        WV_CHECK(wv_format_from_path(path, &fmt) == WV_OK, WV_MISUSE,
-                 "%s: cannot tell the format from the extension (use "
-                 ".safetensors, .npy, .npz, .pth, .h5, .params or .gguf, "
-                 "or name the format)",
-                 path);
+    WV_CHECK(save_format(path, opts, &fmt) == WV_OK, WV_MISUSE,
+             "%s: cannot tell the format from the extension (use "
+             ".safetensors, .npy, .npz, .pth, .h5, .params or .gguf, "
+             "or name the format)",
+             path);
     const struct wv__format_ops *ops = wv__format_get(fmt);
     WV_CHECK(ops != NULL && ops->save != NULL, WV_UNSUPPORTED,
              "%s: writing this format is not supported", path);
+    WV_CHECK(!deferred || wv__save_streams(path, opts), WV_MISUSE,
+             "%s: %s cannot be written as it is read", path, ops->name);
     /* Only GGUF holds block-quantised tensors; for every other format they
      * must be dequantised by the cast, or the save is refused. */
     if (fmt != WV_FMT_GGUF)
         WV_TRY(wv__check_plain_dtypes(m, opts->cast, path, err));
-    if (opts->struct_size >= offsetof(wv_save_opts, shard_size) +
-                                 sizeof opts->shard_size &&
-        opts->shard_size > 0 && ops->shards != WV__SHARDS_OWN) {
+    if (has_shards(opts) && ops->shards != WV__SHARDS_OWN) {
         WV_CHECK(ops->shards != WV__SHARDS_NONE, WV_UNSUPPORTED, "%s: %s",
                  path, ops->no_shards ? ops->no_shards
                                       : "no --shard-size for this format");
         rc = wv__shard_save(m, path, fmt, opts, err);
         goto out;
     }
-    WV_TRY(wv__wfile_open(&f, path, err));
+    WV_TRY(dry ? wv__wfile_open_dry(&f, path, err)
+               : wv__wfile_open(&f, path, err));
     open = true;
     if (opts->struct_size >= offsetof(wv_save_opts, progress_arg) +
                                  sizeof opts->progress_arg &&
@@ -438,7 +477,7 @@ int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
         f.progress_total = save_bytes(m, opts->cast);
     }
     rc = ops->save(m, &f, opts, err);
-    if (rc == WV_OK)
+    if (rc == WV_OK && !dry)
         rc = wv__wfile_commit(&f);
     else
         wv__wfile_abort(&f);

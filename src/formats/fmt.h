@@ -70,6 +70,20 @@ struct wv__format_ops {
 };
 const struct wv__format_ops *wv__format_get(wv_format id);
 
+/* Could wv__model_save_ex write a deferred set (every tensor's bytes from
+ * its source) to `path` with these options: one file (no shards) of a
+ * format whose save reads tensor data only through wv__tensor_stream (or
+ * wv__wfile_tensor), each tensor once, in an order that depends only on
+ * the set's names, dtypes, shapes and metadata (safetensors, npy, npz,
+ * gguf; fmt.c keeps the list)? */
+bool wv__save_streams(const char *path, const wv_save_opts *opts);
+/* wv_model_save with the messages in err. deferred: the set was built
+ * index-only and its tensors have sources (wv__save_streams must hold).
+ * dry: a rehearsal (wv__wfile_open_dry): nothing is written. */
+int wv__model_save_ex(wv_model *m, const char *path,
+                      const wv_save_opts *opts, bool deferred, bool dry,
+                      struct wv__err *err);
+
 /* Open, map (unless WV_LOAD_PREAD) and load a file; with allow_index a
  * JSON shard index is followed. */
 int wv__load_file(const char *path, const wv_load_opts *opts, wv_model **out,

@@ -853,8 +853,10 @@ void wv__zipw_tensor(struct wv__zipw *w, const struct wv_tensor *t,
 {
     if (w->rc != WV_OK || !w->open)
         return;
-    if (wv__tensor_stream(t, to, zipw_sink, w) != WV_OK)
-        w->rc = wv__seterr(w->err, WV_NOMEM, "out of memory");
+    int rc = wv__tensor_stream(t, to, zipw_sink, w);
+    if (rc != WV_OK) /* a deferred tensor's source set its message */
+        w->rc = rc != WV_NOMEM ? rc
+                               : wv__seterr(w->err, WV_NOMEM, "out of memory");
 }
 
 int wv__zipw_end(struct wv__zipw *w)

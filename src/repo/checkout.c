@@ -14,8 +14,13 @@
  * The checkpoint's signature is checked first (trust.c decides: a
  * signature that does not verify is refused always, a missing or foreign
  * one when a signer is required).
+ *
+ * A checkout to a file (wv_repo_checkout_file) streams instead of building
+ * the set in memory when the output format's writer takes tensors as a
+ * stream: see the section at the end.
  */
 #include "core.h"
+#include "fmt.h"
 #include "object.h"
 #include "pipeline.h"
 #include "repo.h"
@@ -151,8 +156,21 @@ static int opipe_work(void *ctx, size_t i, struct wv__pipe_worker *w,
     return rc;
 }
 
+static int opipe_start_budget(struct opipe *p, wv_repo *r, size_t n_jobs,
+                              size_t chunk_size, bool check_ids,
+                              size_t budget);
+
 static int opipe_start(struct opipe *p, wv_repo *r, size_t n_jobs,
                        size_t chunk_size, bool check_ids)
+{
+    return opipe_start_budget(p, r, n_jobs, chunk_size, check_ids,
+                              WV__READ_BUDGET);
+}
+
+/* The same, the ring's buffers within `budget` bytes (at least one). */
+static int opipe_start_budget(struct opipe *p, wv_repo *r, size_t n_jobs,
+                              size_t chunk_size, bool check_ids,
+                              size_t budget)
 {
     memset(p, 0, sizeof *p);
     p->r = r;
@@ -162,7 +180,7 @@ static int opipe_start(struct opipe *p, wv_repo *r, size_t n_jobs,
         .ctx = p,
         .n = n_jobs,
         .slot_size = wv__chunk_bound(r, chunk_size),
-        .slot_budget = WV__READ_BUDGET,
+        .slot_budget = budget,
         .ws_size = chunk_size,
         .min_threaded = 2, /* one chunk: no thread is worth starting */
         .windowed = false, /* this thread takes the slots */
@@ -552,4 +570,338 @@ int wv_repo_tensor_chunks(wv_repo *r, const char *ref, wv_tensor_chunks_cb cb,
                           void *arg)
 {
     return WV__REPO_LOCKED(r, chunks_locked(r, ref, cb, arg));
+}
+
+/* ---- a checkout streamed to a file ---------------------------------------
+ *
+ * wv_repo_checkout_file builds the set without data: each tensor is
+ * deferred, its bytes coming from this reader when the format's writer
+ * streams it (wv__tensor_stream). A rehearsal of the save (nothing
+ * written) first learns the order in which the writer asks for the
+ * tensors; the chunks are then read in that order through the same
+ * pipeline as a checkout (this thread reads the store, the workers
+ * unseal, decode and check), at most n_slots chunks ahead of the one
+ * being written, and each chunk is handed to the writer once checked, in
+ * order. Memory: the ring of stored chunks and as many decoded ones
+ * (opts->buffer_bytes in all), the workers' codec workspaces and the
+ * file's write buffer, whatever the set's size. A failure (a chunk that
+ * does not verify) aborts the save: the target is left untouched. */
+
+#define WV__STREAM_BUDGET ((uint64_t)64 << 20)
+
+struct sreader {
+    wv_repo *r;
+    const struct wv__manifest *mf;
+    const char *id;
+    wv_model *m;  /* the deferred set */
+    size_t *tidx; /* its tensor k is manifest tensor tidx[k] */
+    struct wv__tensor_src src;
+    bool planning;    /* the rehearsal: record the order only */
+    size_t *plan;     /* tensors of m, in the writer's order */
+    size_t n_plan, cap_plan;
+    size_t *first;    /* plan position -> its first job; [n_plan]: n_jobs */
+    size_t pos;       /* the plan position the writer asks for next */
+    struct opipe p;
+    unsigned char **outs; /* decoded chunks, one per ring slot */
+    size_t n_outs;
+    size_t n_jobs, next_read, next_write;
+    size_t cap; /* the largest stored chunk the ring holds */
+    bool going; /* no read failed */
+    int rc;     /* the reader's failure, its message in err */
+    struct wv__err err;
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
+    uint64_t p_done, p_total;
+};
+
+/* Read jobs ahead of the writer, as far as the ring allows: job i's
+ * buffers are free once job i - n_slots is written. */
+static void sreader_ahead(struct sreader *s)
+{
+    wv_repo *r = s->r;
+    size_t cs = (size_t)s->mf->chunk_size, n_slots = s->p.pipe.n_slots;
+    while (s->going && s->next_read < s->n_jobs &&
+           s->next_read < s->next_write + n_slots) {
+        size_t i = s->next_read;
+        struct ojob *j = &s->p.jobs[i];
+        const struct wv__mtensor *t = &s->mf->tensors[j->tensor];
+        const unsigned char *cid = t->chunks[j->off / s->mf->chunk_size];
+        int rc = locate(r, cid, j->n, cs, &j->l);
+        if (rc == WV_OK && !read_in_place(r, j->l) &&
+            j->l->stored_len > s->cap) {
+            char hex[65];
+            wv__hex(cid, 32, hex);
+            rc = wv__seterr(&r->err, WV_CORRUPT,
+                            "%s: chunk %.12s is too large", r->uri, hex);
+        }
+        if (rc == WV_OK) {
+            /* never waits: job i - n_slots is written, so done */
+            j->stored = wv__pipe_slot_take(&s->p.pipe, i);
+            j->out = read_in_place(r, j->l) ? j->stored
+                                            : s->outs[i % s->n_outs];
+            rc = read_stored(r, j->l, j->stored);
+        }
+        if (rc != WV_OK) {
+            opipe_fail(&s->p, i, rc);
+            s->going = false;
+            return;
+        }
+        s->next_read++;
+        if (!opipe_post(&s->p, i))
+            s->going = false;
+    }
+}
+
+/* The first failure in order, with its tensor, kept in s->err. */
+static int sreader_fail(struct sreader *s)
+{
+    wv__clearerr(&s->r->err);
+    int rc = opipe_finish(&s->p, s->mf, s->id);
+    if (rc == WV_OK) /* cannot be: a job was missing or failed */
+        rc = wv__seterr(&s->r->err, WV_ERROR,
+                        "%s: the checkout stopped early", s->r->uri);
+    s->rc = rc;
+    s->err = s->r->err;
+    return rc;
+}
+
+static int sreader_fill(void *arg, const struct wv_tensor *t,
+                        bool (*sink)(void *sarg, const void *p, size_t n),
+                        void *sink_arg)
+{
+    struct sreader *s = arg;
+    size_t k = (size_t)(t - s->m->tensors);
+    if (s->rc != WV_OK)
+        return s->rc;
+    if (s->planning) {
+        if (wv__grow(&s->plan, &s->cap_plan, s->n_plan, sizeof *s->plan,
+                     16) != WV_OK)
+            return s->rc = wv__seterr(&s->r->err, WV_NOMEM, "out of memory");
+        s->plan[s->n_plan++] = k;
+        return WV_OK;
+    }
+    if (s->pos >= s->n_plan || s->plan[s->pos] != k) {
+        s->rc = wv__seterr(&s->r->err, WV_ERROR,
+                           "%s: the writer asked for tensor '%.200s' out of "
+                           "the order it rehearsed",
+                           s->r->uri, t->name);
+        s->err = s->r->err;
+        return s->rc;
+    }
+    size_t end = s->first[++s->pos];
+    while (s->next_write < end) {
+        size_t i = s->next_write;
+        sreader_ahead(s);
+        if (i >= s->next_read || wv__pipe_wait(&s->p.pipe, i) != WV_OK)
+            return sreader_fail(s);
+        const struct ojob *j = &s->p.jobs[i];
+        bool more = sink(sink_arg, j->out, j->n);
+        s->next_write++;
+        if (s->progress) {
+            s->p_done += j->n;
+            s->progress(s->progress_arg, s->p_done, s->p_total);
+        }
+        if (!more)
+            break; /* the writer failed: its own message */
+    }
+    return WV_OK;
+}
+
+/* Lay the jobs out in the order of the plan. */
+static int sreader_jobs(struct sreader *s)
+{
+    struct wv__err *err = &s->r->err;
+    int rc = WV_OK;
+    size_t n_jobs = 0, n_nonempty = 0;
+    for (size_t k = 0; k < s->m->n_tensors; k++)
+        if (s->m->tensors[k].nbytes > 0)
+            n_nonempty++;
+    WV_CHECK(s->n_plan == n_nonempty, WV_ERROR,
+             "%s: the writer rehearsed %zu of the %zu tensors", s->r->uri,
+             s->n_plan, n_nonempty);
+    s->first = wv__calloc(s->n_plan + 1, sizeof *s->first);
+    WV_CHECK(s->first != NULL, WV_NOMEM, "out of memory");
+    for (size_t q = 0; q < s->n_plan; q++) {
+        s->first[q] = n_jobs;
+        n_jobs += s->mf->tensors[s->tidx[s->plan[q]]].n_chunks;
+    }
+    s->first[s->n_plan] = n_jobs;
+    s->n_jobs = n_jobs;
+out:
+    return rc;
+}
+
+static void sreader_layout(struct sreader *s)
+{
+    uint64_t cs = s->mf->chunk_size;
+    for (size_t q = 0; q < s->n_plan; q++) {
+        size_t mt = s->tidx[s->plan[q]];
+        const struct wv__mtensor *t = &s->mf->tensors[mt];
+        for (size_t c = 0; c < t->n_chunks; c++) {
+            struct ojob *j = &s->p.jobs[s->first[q] + c];
+            j->off = c * cs;
+            j->n = (size_t)(t->nbytes - j->off < cs ? t->nbytes - j->off
+                                                    : cs);
+            j->tensor = mt;
+        }
+    }
+}
+
+static int file_locked(wv_repo *r, const char *ref,
+                       const wv_checkout_opts *given, const char *path,
+                       const wv_save_opts *sopts, wv_model **index)
+{
+    wv_checkout_opts o = WV_CHECKOUT_OPTS_INIT, *opts = &o;
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    char id[65];
+    struct wv__manifest mf;
+    struct sreader s;
+    bool piping = false;
+
+    memset(&mf, 0, sizeof mf);
+    memset(&s, 0, sizeof s);
+    wv__clearerr(err);
+    WV_CHECK(path != NULL, WV_MISUSE, "a checkout to a file needs its path");
+    if (given) {
+        WV_CHECK(given->struct_size >= CHECKOUT_OPTS_V1, WV_MISUSE,
+                 "checkout options from an incompatible header");
+        memcpy(&o, given, given->struct_size < sizeof o ? given->struct_size
+                                                        : sizeof o);
+    }
+    if (!wv__save_streams(path, sopts)) {
+        /* the writer needs the whole set: check it out, then save it */
+        rc = wv__repo_checkout_locked(r, ref, given, &s.m);
+        if (rc == WV_OK && (rc = wv_model_save(s.m, path, sopts)) != WV_OK)
+            wv__seterr(err, rc, "%s", wv_model_errmsg(s.m));
+        goto out;
+    }
+    WV_TRY(wv__repo_resolve(r, ref, id));
+    WV_TRY(wv__manifest_load(r, id, &mf));
+    bool signer_required = false;
+    WV_TRY(wv__sig_policy(r, &mf, opts->verify_signer, &signer_required));
+    WV_TRY(wv__repo_load_index(r));
+    WV_CHECK(mf.chunk_size > 0 && mf.chunk_size <= ((uint64_t)1 << 30),
+             WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
+             r->uri, id, (unsigned long long)mf.chunk_size);
+    for (size_t k = 0; opts->names && k < opts->n_names; k++) {
+        bool found = false;
+        for (size_t i = 0; i < mf.n_tensors && !found; i++)
+            found = strcmp(mf.tensors[i].name, opts->names[k]) == 0;
+        WV_CHECK(found, WV_NOTFOUND,
+                 "%s: checkpoint %.12s has no tensor '%.200s'", r->uri, id,
+                 opts->names[k]);
+    }
+
+    /* the deferred set */
+    s.r = r;
+    s.mf = &mf;
+    s.id = id;
+    s.going = true;
+    s.src.fill = sreader_fill;
+    s.src.arg = &s;
+    WV_CHECK(wv_model_new(&s.m) == WV_OK, WV_NOMEM, "out of memory");
+    s.m->source_format = "repository";
+    s.m->index_only = true;
+    for (size_t i = 0; i < mf.n_meta; i++)
+        WV_CHECK(wv_model_set_meta(s.m, mf.meta[i].key, mf.meta[i].value) ==
+                     WV_OK,
+                 WV_NOMEM, "out of memory");
+    s.m->meta_state = mf.meta_absent    ? WV__META_NONE
+                      : mf.meta_default ? WV__META_DEFAULT
+                                        : WV__META_FROM_FILE;
+    s.tidx = wv__calloc(mf.n_tensors ? mf.n_tensors : 1, sizeof *s.tidx);
+    WV_CHECK(s.tidx != NULL, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < mf.n_tensors; i++) {
+        const struct wv__mtensor *t = &mf.tensors[i];
+        if (!wanted(opts, t->name))
+            continue;
+        WV_CHECK(t->nbytes <= SIZE_MAX, WV_RANGE, "tensor too large");
+        s.tidx[s.m->n_tensors] = i;
+        WV_TRY(wv__model_add(s.m, t->name, strlen(t->name), t->dtype,
+                             t->ndim, t->shape, NULL, (size_t)t->nbytes,
+                             NULL, err));
+    }
+    for (size_t k = 0; k < s.m->n_tensors; k++)
+        s.m->tensors[k].src = &s.src;
+
+    /* the rehearsal: the writer's order */
+    s.planning = true;
+    rc = wv__model_save_ex(s.m, path, sopts, true, true, err);
+    s.planning = false;
+    WV_TRY(rc);
+    WV_TRY(sreader_jobs(&s));
+
+    /* the pipeline and its decoded-chunk buffers */
+    size_t cs = (size_t)mf.chunk_size;
+    uint64_t budget = opts->struct_size >= offsetof(wv_checkout_opts,
+                                                    buffer_bytes) +
+                                               sizeof opts->buffer_bytes &&
+                              opts->buffer_bytes
+                          ? opts->buffer_bytes
+                          : WV__STREAM_BUDGET;
+    s.cap = wv__chunk_bound(r, cs);
+    /* a slot holds a stored chunk, its twin in outs the decoded one */
+    uint64_t slot_budget = budget / (s.cap + cs) * s.cap;
+    piping = true;
+    WV_CHECK(opipe_start_budget(&s.p, r, s.n_jobs, cs, signer_required,
+                                slot_budget > SIZE_MAX ? SIZE_MAX
+                                                       : (size_t)slot_budget)
+                 == WV_OK,
+             WV_NOMEM, "out of memory");
+    sreader_layout(&s);
+    s.outs = wv__calloc(s.p.pipe.n_slots ? s.p.pipe.n_slots : 1,
+                        sizeof *s.outs);
+    WV_CHECK(s.outs != NULL, WV_NOMEM, "out of memory");
+    for (; s.n_outs < s.p.pipe.n_slots; s.n_outs++)
+        WV_CHECK((s.outs[s.n_outs] = wv__malloc(cs)) != NULL, WV_NOMEM,
+                 "out of memory");
+    if (opts->struct_size >= offsetof(wv_checkout_opts, progress_arg) +
+                                 sizeof opts->progress_arg &&
+        opts->progress != NULL) {
+        s.progress = opts->progress;
+        s.progress_arg = opts->progress_arg;
+        for (size_t k = 0; k < s.m->n_tensors; k++)
+            s.p_total += s.m->tensors[k].nbytes;
+    }
+
+    /* the save, fed chunk by chunk */
+    rc = wv__model_save_ex(s.m, path, sopts, true, false, err);
+    if (s.rc != WV_OK) {
+        /* the reader's message, not the writer's wrapping of it */
+        wv__clearerr(err);
+        rc = wv__seterr(err, s.rc, "%s", s.err.msg);
+    }
+    WV_TRY(rc);
+    WV_CHECK(s.next_write == s.n_jobs, WV_ERROR,
+             "%s: the writer took %zu of the %zu chunks", r->uri,
+             s.next_write, s.n_jobs);
+out:
+    if (piping)
+        opipe_release(&s.p);
+    for (size_t i = 0; i < s.n_outs; i++)
+        wv__free(s.outs[i]);
+    wv__free(s.outs);
+    wv__free(s.plan);
+    wv__free(s.first);
+    wv__free(s.tidx);
+    wv__manifest_release(&mf);
+    if (s.m != NULL)
+        for (size_t k = 0; k < s.m->n_tensors; k++)
+            s.m->tensors[k].src = NULL;
+    if (index != NULL && rc == WV_OK)
+        *index = s.m;
+    else
+        wv_model_free(s.m);
+    return rc;
+}
+
+int wv_repo_checkout_file(wv_repo *r, const char *ref,
+                          const wv_checkout_opts *opts, const char *path,
+                          const wv_save_opts *save_opts, wv_model **index)
+{
+    if (index != NULL)
+        *index = NULL;
+    return WV__REPO_LOCKED(
+        r, file_locked(r, ref, opts, path, save_opts, index));
 }

@@ -10,6 +10,18 @@
 #include "core.h"
 
 /* ---- the tensor set ---------------------------------------------------- */
+/* Where the bytes of a deferred tensor come from (a checkout streamed to a
+ * file, repo/checkout.c): fill feeds the tensor's bytes, in order, to sink
+ * (a false return from sink stops it: WV_OK). On failure it returns the
+ * status with its message already set in the error context of the save
+ * that asked for the bytes. */
+struct wv__tensor_src {
+    int (*fill)(void *arg, const struct wv_tensor *t,
+                bool (*sink)(void *sarg, const void *p, size_t n),
+                void *sink_arg);
+    void *arg;
+};
+
 struct wv_tensor {
     char *name;
     wv_dtype dtype;
@@ -18,6 +30,9 @@ struct wv_tensor {
     const unsigned char *data;
     size_t nbytes;
     void *owned; /* wv__free()d with the set, or NULL if borrowed */
+    /* A deferred tensor (data NULL, in a set built index-only): its bytes
+     * come from src when a writer streams it (wv__tensor_stream). */
+    const struct wv__tensor_src *src;
 };
 
 struct wv__meta {
@@ -103,7 +118,9 @@ void wv__bswap(void *p, size_t n, size_t size);
 /* ---- streaming converted elements (stream.c) ---------------------------- */
 /* Feed a tensor's elements converted to `to` (C order, little-endian) to
  * `sink` in slices (no whole second copy); a false return from sink stops.
- * WV_NOMEM if the conversion buffer cannot be had. */
+ * WV_NOMEM if the conversion buffer cannot be had. A deferred tensor's
+ * bytes come from its source (struct wv__tensor_src) as they arrive; a
+ * failure of the source is its status, its message already set. */
 int wv__tensor_stream(const struct wv_tensor *t, wv_dtype to,
                       bool (*sink)(void *arg, const void *p, size_t n),
                       void *arg);
