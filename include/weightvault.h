@@ -503,10 +503,18 @@ typedef struct wv_init_opts {
     const char *passphrase;
     const char *key_file;
     const char *key_label; /* a name for that key slot (default "first") */
+    /* Delta chunks (docs/repo-format.md "Delta chunks"): a changed chunk
+     * of a tensor the parent checkpoint has is stored as its difference
+     * to the parent's chunk when that is smaller, and whole at least every
+     * `delta_keyframe` commits of the chain, so a checkout reads at most
+     * delta_keyframe-1 bases. 0: the default (4); 1: no deltas (the
+     * repository stays readable by builds before deltas, version 1/2);
+     * at most 65. Needs compression (none: no deltas). */
+    int delta_keyframe;
 } wv_init_opts;
 #define WV_INIT_OPTS_INIT \
     {sizeof(wv_init_opts), "zstd-bg", 1, (uint64_t)4 << 20, \
-     (uint64_t)32 << 20, NULL, 0, 0, NULL, NULL, NULL}
+     (uint64_t)32 << 20, NULL, 0, 0, NULL, NULL, NULL, 0}
 
 /* Create a repository at `uri` (the directory is made if missing).
  * WV_EXISTS if one is there already. */
@@ -557,9 +565,13 @@ typedef struct wv_commit_opts {
      * hashed and stored: bytes of tensor data done so far, of total. */
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
+    /* Delta chunks in a repository that allows them (wv_init_opts):
+     * 0: its keyframe interval (config); 1: store every changed chunk
+     * whole this time; K >= 2: this interval for this commit. */
+    int delta_keyframe;
 } wv_commit_opts;
 #define WV_COMMIT_OPTS_INIT \
-    {sizeof(wv_commit_opts), NULL, 16, 0, NULL, NULL, NULL}
+    {sizeof(wv_commit_opts), NULL, 16, 0, NULL, NULL, NULL, 0}
 
 /* Store the set as a new checkpoint on `branch` (NULL: "main") and move
  * the branch to it. Returns its id in `id`. The checkpoint is durable and

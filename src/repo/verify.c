@@ -472,7 +472,7 @@ static int read_trailer(struct vctx *c, const char *key,
         l->codec = e[56];
         l->elem = e[57];
         uint64_t data_end = size - tlen;
-        if (l->off < 8 || l->stored_len == 0 || l->codec > 2 ||
+        if (l->off < 8 || l->stored_len == 0 || l->codec > WV__CODEC_DELTA ||
             l->elem > 16 || l->stored_len > data_end ||
             l->off > data_end - l->stored_len) {
             char h[65];
