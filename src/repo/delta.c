@@ -91,8 +91,10 @@ static int chain_open(struct wv__chain *c, const struct wv__chunk_loc *l,
              rc == WV_NOTFOUND        ? "missing"
              : rc == WV_IO_SHORT_READ ? "truncated"
                                       : se.msg);
+    struct wv__err e = {0};
     rc = wv__chunk_open_base(r, l, c->stored, out, (size_t)l->raw_len, base,
-                             ws, c->check_id, err);
+                             ws, c->check_id, &e);
+    WV_CHECK(rc == WV_OK, rc, "%s (a base of %.12s)", e.msg, of);
 out:
     return rc;
 }
