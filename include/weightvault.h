@@ -695,6 +695,25 @@ WV_API uint64_t wv_checkpoint_tensor_nbytes(const wv_checkpoint *c,
                                             size_t i);
 /* Sum of the tensors' bytes. */
 WV_API uint64_t wv_checkpoint_total_bytes(const wv_checkpoint *c);
+/* What checkpoint `ref` takes in the store (from its manifest and the
+ * chunk index; no data is read). Each distinct chunk counts once.
+ * `new_*` count the chunks its parent checkpoint does not list (all of
+ * them for a first checkpoint, or one whose parent was pruned): what
+ * committing it added, unless another checkpoint stored the same chunk.
+ * Codecs: 0 none, 1 zstd, 2 bg-zstd (byte-grouped zstd), 3 xor-bg-zstd (a
+ * delta against the parent's chunk, docs/repo-format.md). */
+typedef struct wv_checkpoint_storage {
+    uint32_t struct_size;
+    uint64_t chunks, stored_bytes, raw_bytes;
+    uint64_t new_chunks, new_stored_bytes, new_raw_bytes;
+    uint64_t new_by_codec[4];        /* new chunks per codec        */
+    uint64_t new_stored_by_codec[4]; /* their stored bytes          */
+    int max_chain; /* longest delta chain among its chunks (0: none) */
+} wv_checkpoint_storage;
+#define WV_CHECKPOINT_STORAGE_INIT \
+    {sizeof(wv_checkpoint_storage), 0, 0, 0, 0, 0, 0, {0}, {0}, 0}
+WV_API int wv_repo_storage(wv_repo *r, const char *ref,
+                           wv_checkpoint_storage *out);
 /* The public key (64 hex digits) whose valid signature the checkpoint
  * carries, or "" if it is unsigned or its signature does not verify. */
 WV_API const char *wv_checkpoint_signer(const wv_checkpoint *c);
