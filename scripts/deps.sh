@@ -33,7 +33,8 @@ case $level in
                python3-onnx libonnx-testdata
                ceph-mon ceph-osd radosgw ceph-common awscli s3cmd curl
                man-db chromium) ;;
-  bench) pkgs+=(python3 python3-numpy python3-torch ceph-mon ceph-osd radosgw ceph-common awscli curl) ;;
+  bench) pkgs+=(python3 python3-numpy python3-torch ceph-mon ceph-osd radosgw ceph-common awscli curl
+               borgbackup restic bc) ;;
   demo)  pkgs+=(python3 python3-numpy) ;;
   python) pkgs+=(python3 python3-venv python3-numpy) ;;
   *) echo "deps.sh: unknown level '$level'" >&2; exit 2 ;;
