@@ -13,7 +13,9 @@
 # wall time of the commits (delta / whole) and of a checkout of the newest
 # checkpoint through its chain (delta / whole), as a Markdown table. Scratch
 # goes to bench-out/delta (deleted at the end, the table kept in
-# bench-out/delta.md). Build first (cmake --build build).
+# bench-out/delta.md); the trajectories to bench-out/delta-traj, kept
+# and reused when WV_BENCH_KEEP_TRAJ=1 (made again when their parameters
+# differ). Build first (cmake --build build).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-build}
@@ -27,7 +29,8 @@ mkdir -p "$out"
 lr=${WV_BENCH_LR:-3e-4}
 
 now() { date +%s.%N; }
-size() { du -sb "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+# total bytes of the paths that exist
+size() { local p t=0 b; for p in "$@"; do [ -e "$p" ] && b=$(du -sb "$p" | cut -f1) && t=$((t + b)); done; echo $t; }
 # median of the arguments
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
@@ -43,8 +46,15 @@ echo
 } >"$report"
 
 for dtype in f32 bf16; do
-    traj=$out/traj-$dtype
-    info=$("$py" "$root/bench/trajectory.py" "$traj" --dtype "$dtype" --lr "$lr" 2>/dev/null)
+    traj=$root/bench-out/delta-traj/$dtype
+    want="$dtype $lr ${WV_BENCH_FULL:-0}"
+    if [ "$(cat "$traj/params" 2>/dev/null)" != "$want" ] || [ ! -s "$traj/info" ]; then
+        rm -rf "$traj"
+        mkdir -p "$traj"
+        "$py" "$root/bench/trajectory.py" "$traj" --dtype "$dtype" --lr "$lr" >"$traj/info" 2>/dev/null
+        echo "$want" >"$traj/params"
+    fi
+    info=$(cat "$traj/info")
     files=("$traj"/step_*.safetensors)
     n=${#files[@]}
     raw=$(stat -c %s "${files[0]}")
@@ -53,8 +63,12 @@ for dtype in f32 bf16; do
     "$wv" init "$wh" --no-delta >/dev/null
     declare -a add_d=() add_w=() add_b=() add_r=()
     t_d=0; t_w=0
-    if [ $have_borg = 1 ]; then borg init -e none "$out/borg-$dtype" >/dev/null 2>&1; fi
-    if [ $have_restic = 1 ]; then restic init --repository-version 2 -r "$out/restic-$dtype" >/dev/null 2>&1; fi
+    if [ $have_borg = 1 ] && ! borg init -e none "$out/borg-$dtype" >/dev/null 2>&1; then
+        echo "bench_delta.sh: borg init failed; no borg row" >&2; have_borg=0
+    fi
+    if [ $have_restic = 1 ] && ! restic init --repository-version 2 -r "$out/restic-$dtype" >/dev/null 2>&1; then
+        echo "bench_delta.sh: restic init failed; no restic row" >&2; have_restic=0
+    fi
     for i in $(seq 0 $((n - 1))); do
         f=${files[$i]}
         # the file in the page cache for every tool alike
@@ -87,7 +101,6 @@ for dtype in f32 bf16; do
         cd_w+=("$(echo "$b - $a" | bc)"); rm -f "$out/x.safetensors"
     done
     # every checkpoint after the first
-    sum() { local s=0 i; for i in $(seq 1 $((n - 1))); do s=$((s + $1)); shift; done; echo $s; }
     sd=0; sw=0; sb=0; sr=0
     for i in $(seq 1 $((n - 1))); do
         sd=$((sd + add_d[i])); sw=$((sw + add_w[i]))
@@ -117,4 +130,5 @@ for dtype in f32 bf16; do
     "$wv" log --stat "$dl" -n 1 | grep -E '^(stored|codecs):' | sed 's/^/    /'
 done
 rm -rf "$out"
+[ "${WV_BENCH_KEEP_TRAJ:-0}" = 1 ] || rm -rf "$root/bench-out/delta-traj"
 echo "bench_delta.sh: table saved to $report" >&2

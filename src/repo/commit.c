@@ -20,7 +20,8 @@
  * lacks, of a tensor the parent checkpoint has with the same name, dtype,
  * shape and chunking, is also encoded as its XOR against the parent's
  * chunk at the same index (the base's plaintext read back through its own
- * chain, delta.c) and stored so when that is smaller. The base's chain
+ * chain, delta.c) and stored so when that is smaller (encode_with_base
+ * says how "smaller" is judged without compressing twice). The base's chain
  * must have fewer than K-1 links, else the chunk is stored whole (a
  * keyframe): a checkout reads at most K-1 bases.
  *
@@ -262,6 +263,9 @@ struct cjob {
      * (has_base), kept in `base` when the delta is stored (codec 3). */
     bool has_base;
     unsigned char base[WV__ID_LEN];
+    /* Stored bytes of the whole chunk at the start of the base's chain
+     * (its keyframe): what the whole encoding of this one likely takes. */
+    uint64_t est;
 };
 
 /* ---- unchanged chunks ----------------------------------------------------
@@ -412,6 +416,11 @@ static void link_bases(wv_repo *r, const wv_model *m, const char *head,
                 continue;
             tj[ci].has_base = true;
             memcpy(tj[ci].base, pt->chunks[ci], WV__ID_LEN);
+            const struct wv__chunk_loc *l = wv__cidx_get(&r->cidx,
+                                                         pt->chunks[ci]);
+            while (l && l->codec == WV__CODEC_DELTA)
+                l = wv__cidx_get(&r->cidx, l->base);
+            tj[ci].est = l ? l->stored_len : 0;
         }
     }
     wv__manifest_release(&pf);
@@ -465,37 +474,60 @@ static int chunker_init(struct chunker *h, wv_repo *r, size_t n_jobs)
     return WV_OK;
 }
 
-/* Encode job j (encoded whole into slot) as a delta against its base too,
- * and keep that when smaller. A base that cannot be read (out of memory,
- * damage that verify reports) only means the chunk is stored whole. */
-static int try_delta(struct chunker *h, struct cjob *j, unsigned char *slot,
-                     struct wv__pipe_worker *w)
+/* Encode job j, which has a delta base: as a delta into slot first. When
+ * the delta is clearly smaller (by 5 %) than the whole encoding of the
+ * chain's keyframe (j->est), which is what the whole encoding of this
+ * chunk usually takes, it is kept without encoding the chunk whole (that
+ * second compression would double the commit's work); otherwise the chunk
+ * is encoded whole too and the smaller is kept. A base that cannot be read
+ * (out of memory, damage that verify reports) only means the chunk is
+ * stored whole. */
+static int encode_with_base(struct chunker *h, struct cjob *j,
+                            unsigned char *slot, struct wv__pipe_worker *w,
+                            struct wv__err *err)
 {
     wv_repo *r = h->r;
     struct wv__chain *c = &h->chain[w->k];
     struct wv__chunk_loc l;
     struct wv__err e = {0};
     const unsigned char *base = NULL;
-    size_t stored = 0;
-    uint8_t elem_out = 0;
+    size_t dstored = 0, pstored = 0;
+    uint8_t delem = 0, pcodec = 0, pelem = 0;
     memset(&l, 0, sizeof l);
     memcpy(l.id, j->id, WV__ID_LEN);
     memcpy(l.base, j->base, WV__ID_LEN);
     l.raw_len = j->n;
     l.codec = WV__CODEC_DELTA;
     if (h->dbuf[w->k] == NULL)
-        h->dbuf[w->k] = wv__malloc(wv__chunk_bound(r, (size_t)r->cfg.chunk_size));
-    if (h->dbuf[w->k] == NULL || wv__chain_base(c, &l, w->ws, &base, &e) != WV_OK)
+        h->dbuf[w->k] =
+            wv__malloc(wv__chunk_bound(r, (size_t)r->cfg.chunk_size));
+    if (h->dbuf[w->k] == NULL)
+        return wv__chunk_encode(r, j->id, j->p, j->n, j->elem, slot, w->ws,
+                                &j->stored, &j->codec, &j->elem_out, err);
+    if (wv__chain_base(c, &l, w->ws, &base, &e) != WV_OK ||
+        wv__chunk_encode_delta(r, j->id, j->p, j->n, j->elem, j->base, base,
+                               slot, w->ws, &dstored, &delem, &e) != WV_OK)
+        dstored = 0;
+    if (dstored > 0 && (uint64_t)dstored * 20 < j->est * 19) {
+        j->stored = dstored;
+        j->codec = WV__CODEC_DELTA;
+        j->elem_out = delem;
         return WV_OK;
-    if (wv__chunk_encode_delta(r, j->id, j->p, j->n, j->elem, j->base, base,
-                               h->dbuf[w->k], w->ws, &stored, &elem_out,
-                               &e) != WV_OK ||
-        stored == 0 || stored >= j->stored)
-        return WV_OK;
-    memcpy(slot, h->dbuf[w->k], stored);
-    j->stored = stored;
-    j->codec = WV__CODEC_DELTA;
-    j->elem_out = elem_out;
+    }
+    int rc = wv__chunk_encode(r, j->id, j->p, j->n, j->elem, h->dbuf[w->k],
+                              w->ws, &pstored, &pcodec, &pelem, err);
+    if (rc != WV_OK)
+        return rc;
+    if (dstored > 0 && dstored < pstored) {
+        j->stored = dstored;
+        j->codec = WV__CODEC_DELTA;
+        j->elem_out = delem;
+    } else {
+        memcpy(slot, h->dbuf[w->k], pstored);
+        j->stored = pstored;
+        j->codec = pcodec;
+        j->elem_out = pelem;
+    }
     return WV_OK;
 }
 
@@ -523,11 +555,10 @@ static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
     if (!fresh)
         return WV_OK;
     unsigned char *slot = wv__pipe_slot(&h->pipe, i);
-    int rc = wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem, slot, w->ws,
-                              &j->stored, &j->codec, &j->elem_out, err);
-    if (rc == WV_OK && j->has_base && memcmp(j->base, j->id, WV__ID_LEN))
-        rc = try_delta(h, j, slot, w);
-    return rc;
+    if (j->has_base && memcmp(j->base, j->id, WV__ID_LEN) != 0)
+        return encode_with_base(h, j, slot, w, err);
+    return wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem, slot, w->ws,
+                            &j->stored, &j->codec, &j->elem_out, err);
 }
 
 /* Start the workers over every job (none is fine: the jobs are then done
