@@ -15,7 +15,9 @@
 # goes to bench-out/delta (deleted at the end, the table kept in
 # bench-out/delta.md); the trajectories to bench-out/delta-traj, kept
 # and reused when WV_BENCH_KEEP_TRAJ=1 (made again when their parameters
-# differ). Build first (cmake --build build).
+# differ). WV_BENCH_K=K: the keyframe interval of the delta repository
+# (default: wv init's); WV_BENCH_DTYPES="f32": only those trajectories.
+# Build first (cmake --build build).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-build}
@@ -45,7 +47,7 @@ echo "## Delta chunks on a trained trajectory ($(date -u +%Y-%m-%dT%H:%MZ), lr $
 echo
 } >"$report"
 
-for dtype in f32 bf16; do
+for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
     traj=$root/bench-out/delta-traj/$dtype
     want="$dtype $lr ${WV_BENCH_FULL:-0}"
     if [ "$(cat "$traj/params" 2>/dev/null)" != "$want" ] || [ ! -s "$traj/info" ]; then
@@ -59,7 +61,7 @@ for dtype in f32 bf16; do
     n=${#files[@]}
     raw=$(stat -c %s "${files[0]}")
     dl=$out/delta-$dtype; wh=$out/whole-$dtype
-    "$wv" init "$dl" >/dev/null
+    "$wv" init "$dl" ${WV_BENCH_K:+--delta-keyframe "$WV_BENCH_K"} >/dev/null
     "$wv" init "$wh" --no-delta >/dev/null
     declare -a add_d=() add_w=() add_b=() add_r=()
     t_d=0; t_w=0
