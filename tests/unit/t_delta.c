@@ -5,7 +5,7 @@
  * keyframes, --no-delta, gc after a prune keeps the bases kept
  * checkpoints need (also through a repack), verify names a broken base,
  * an encrypted repository, and sync (push into a new repository; refused
- * into one whose format has no deltas).
+ * into one whose format has no deltas), and index entries of deltas.
  */
 #include "codec.h"
 #include "repo.h"
@@ -429,4 +429,41 @@ TEST_IMPL(delta_sync)
     so.errbuf_size = sizeof eb;
     ASSERT_EQ(wv_repo_sync(src, old, &so, NULL), WV_MISUSE);
     ASSERT_CONTAINS(eb, "delta chunks");
+}
+
+static int count_cb(void *arg, const struct wv__chunk_loc *l)
+{
+    size_t *n = arg;
+    *n += l->codec == WV__CODEC_DELTA && l->base[0] == 0xbb;
+    return WV_OK;
+}
+
+/* Index entries: a delta names its base (a seventh member); one without,
+ * or naming itself, is damage. */
+TEST_IMPL(delta_index_entries)
+{
+    char a[65], b[65], t[600];
+    struct wv__err e = {0};
+    size_t n = 0;
+    memset(a, 'a', 64);
+    memset(b, 'b', 64);
+    a[64] = b[64] = '\0';
+    snprintf(t, sizeof t,
+             "{\"packs\": {\"%s\": [[\"%s\", 8, 10, 4096, 3, 4, \"%s\"]]}}",
+             b, a, b);
+    ASSERT_OK(wv__index_parse(t, strlen(t), "i", count_cb, &n, &e));
+    ASSERT_EQ(n, 1);
+    snprintf(t, sizeof t,
+             "{\"packs\": {\"%s\": [[\"%s\", 8, 10, 4096, 3, 4]]}}", b, a);
+    ASSERT_EQ(wv__index_parse(t, strlen(t), "i", count_cb, &n, &e),
+              WV_CORRUPT);
+    snprintf(t, sizeof t,
+             "{\"packs\": {\"%s\": [[\"%s\", 8, 10, 4096, 3, 4, \"%s\"]]}}",
+             b, a, a);
+    ASSERT_EQ(wv__index_parse(t, strlen(t), "i", count_cb, &n, &e),
+              WV_CORRUPT);
+    snprintf(t, sizeof t,
+             "{\"packs\": {\"%s\": [[\"%s\", 8, 10, 4096, 4, 4]]}}", b, a);
+    ASSERT_EQ(wv__index_parse(t, strlen(t), "i", count_cb, &n, &e),
+              WV_CORRUPT);
 }
