@@ -508,10 +508,18 @@ typedef struct wv_init_opts {
     const char *passphrase;
     const char *key_file;
     const char *key_label; /* a name for that key slot (default "first") */
+    /* Delta chunks (docs/repo-format.md "Delta chunks"): a changed chunk
+     * of a tensor the parent checkpoint has is stored as its difference
+     * to the parent's chunk when that is smaller, and whole at least every
+     * `delta_keyframe` commits of the chain, so a checkout reads at most
+     * delta_keyframe-1 bases. 0: the default (4); 1: no deltas (the
+     * repository stays readable by builds before deltas, version 1/2);
+     * at most 65. Needs compression (none: no deltas). */
+    int delta_keyframe;
 } wv_init_opts;
 #define WV_INIT_OPTS_INIT \
     {sizeof(wv_init_opts), "zstd-bg", 1, (uint64_t)4 << 20, \
-     (uint64_t)32 << 20, NULL, 0, 0, NULL, NULL, NULL}
+     (uint64_t)32 << 20, NULL, 0, 0, NULL, NULL, NULL, 0}
 
 /* Create a repository at `uri` (the directory is made if missing).
  * WV_EXISTS if one is there already. */
@@ -562,9 +570,13 @@ typedef struct wv_commit_opts {
      * hashed and stored: bytes of tensor data done so far, of total. */
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
+    /* Delta chunks in a repository that allows them (wv_init_opts):
+     * 0: its keyframe interval (config); 1: store every changed chunk
+     * whole this time; K >= 2: this interval for this commit. */
+    int delta_keyframe;
 } wv_commit_opts;
 #define WV_COMMIT_OPTS_INIT \
-    {sizeof(wv_commit_opts), NULL, 16, 0, NULL, NULL, NULL}
+    {sizeof(wv_commit_opts), NULL, 16, 0, NULL, NULL, NULL, 0}
 
 /* Store the set as a new checkpoint on `branch` (NULL: "main") and move
  * the branch to it. Returns its id in `id`. The checkpoint is durable and
@@ -712,6 +724,25 @@ WV_API uint64_t wv_checkpoint_tensor_nbytes(const wv_checkpoint *c,
                                             size_t i);
 /* Sum of the tensors' bytes. */
 WV_API uint64_t wv_checkpoint_total_bytes(const wv_checkpoint *c);
+/* What checkpoint `ref` takes in the store (from its manifest and the
+ * chunk index; no data is read). Each distinct chunk counts once.
+ * `new_*` count the chunks its parent checkpoint does not list (all of
+ * them for a first checkpoint, or one whose parent was pruned): what
+ * committing it added, unless another checkpoint stored the same chunk.
+ * Codecs: 0 none, 1 zstd, 2 bg-zstd (byte-grouped zstd), 3 xor-bg-zstd (a
+ * delta against the parent's chunk, docs/repo-format.md). */
+typedef struct wv_checkpoint_storage {
+    uint32_t struct_size;
+    uint64_t chunks, stored_bytes, raw_bytes;
+    uint64_t new_chunks, new_stored_bytes, new_raw_bytes;
+    uint64_t new_by_codec[4];        /* new chunks per codec        */
+    uint64_t new_stored_by_codec[4]; /* their stored bytes          */
+    int max_chain; /* longest delta chain among its chunks (0: none) */
+} wv_checkpoint_storage;
+#define WV_CHECKPOINT_STORAGE_INIT \
+    {sizeof(wv_checkpoint_storage), 0, 0, 0, 0, 0, 0, {0}, {0}, 0}
+WV_API int wv_repo_storage(wv_repo *r, const char *ref,
+                           wv_checkpoint_storage *out);
 /* The public key (64 hex digits) whose valid signature the checkpoint
  * carries, or "" if it is unsigned or its signature does not verify. */
 WV_API const char *wv_checkpoint_signer(const wv_checkpoint *c);

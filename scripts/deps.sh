@@ -35,7 +35,7 @@ case $level in
                ceph-mon ceph-osd radosgw ceph-common awscli s3cmd curl
                man-db chromium) ;;
   bench) pkgs+=(python3 python3-numpy python3-torch ceph-mon ceph-osd radosgw ceph-common awscli curl
-               restic borgbackup time) ;;
+               restic borgbackup time bc) ;;
   demo)  pkgs+=(python3 python3-numpy) ;;
   python) pkgs+=(python3 python3-venv python3-numpy) ;;
   *) echo "deps.sh: unknown level '$level'" >&2; exit 2 ;;

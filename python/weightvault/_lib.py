@@ -85,7 +85,7 @@ class InitOpts(ctypes.Structure):
                 ("pack_size", c_uint64), ("errbuf", c_void_p),
                 ("errbuf_size", c_size_t), ("encrypt", c_int),
                 ("passphrase", c_char_p), ("key_file", c_char_p),
-                ("key_label", c_char_p)]
+                ("key_label", c_char_p), ("delta_keyframe", c_int)]
 
 
 class OpenOpts(ctypes.Structure):
@@ -98,7 +98,7 @@ class CommitOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("message", c_char_p),
                 ("max_retries", c_int), ("staging_bytes", c_uint64),
                 ("sign_key", c_char_p), ("progress", PROGRESS_CB),
-                ("progress_arg", c_void_p)]
+                ("progress_arg", c_void_p), ("delta_keyframe", c_int)]
 
 
 class CheckoutOpts(ctypes.Structure):
@@ -127,6 +127,16 @@ class PruneStats(ctypes.Structure):
 class GcOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("dry_run", c_int),
                 ("repack_percent", c_int), ("tmp_age", ctypes.c_int64)]
+
+
+class CheckpointStorage(ctypes.Structure):
+    _fields_ = ([("struct_size", c_uint32)] +
+                [(n, c_uint64) for n in (
+                    "chunks", "stored_bytes", "raw_bytes", "new_chunks",
+                    "new_stored_bytes", "new_raw_bytes")] +
+                [("new_by_codec", c_uint64 * 4),
+                 ("new_stored_by_codec", c_uint64 * 4),
+                 ("max_chain", c_int)])
 
 
 class GcStats(ctypes.Structure):
@@ -255,6 +265,7 @@ _OPTIONAL = {
     "wv_model_read_all": (c_int, [c_void_p, P(c_void_p), c_size_t]),
     "wv_repo_open_ex": (c_int, [c_char_p, P(OpenOpts), P(c_void_p)]),
     "wv_repo_stat": (c_int, [c_void_p, c_char_p, P(c_void_p)]),
+    "wv_repo_storage": (c_int, [c_void_p, c_char_p, P(CheckpointStorage)]),
     "wv_repo_read_tensor": (c_int, [c_void_p, c_char_p, c_char_p, c_uint64,
                                     c_uint64, c_void_p]),
     "wv_checkpoint_free": (None, [c_void_p]),

@@ -78,8 +78,8 @@ static int collect_refs(wv_repo *r, struct cli_refs *l)
 /* ---- wv log ------------------------------------------------------------- */
 
 static const char log_help[] =
-    "usage: wv log REPO[@REF] [-n N] [--json]\n"
-    "       wv log REPO --all [-n N] [--json]\n"
+    "usage: wv log REPO[@REF] [-n N] [--stat] [--json]\n"
+    "       wv log REPO --all [-n N] [--stat] [--json]\n"
     "\n"
     "Show the history of REF (a branch, 'latest' = the head of main, a tag\n"
     "or an id prefix; default latest), newest first, following parents.\n"
@@ -93,6 +93,16 @@ static const char log_help[] =
     "manifests are read, never tensor data.\n"
     "\n"
     "  -n N     show at most N checkpoints\n"
+    "  --stat   also what each checkpoint takes in the store (the chunk\n"
+    "           index is read): the stored bytes of the chunks its parent\n"
+    "           does not have (what committing it added) against their\n"
+    "           plain size, the stored bytes of all its chunks, and the\n"
+    "           codecs of the new chunks (xor-bg-zstd: deltas against the\n"
+    "           parent's chunks) with the longest delta chain; with --json\n"
+    "           a member \"storage\": {\"chunks\", \"stored_bytes\",\n"
+    "           \"new_chunks\", \"new_stored_bytes\", \"new_raw_bytes\",\n"
+    "           \"max_chain\", \"new_by_codec\": {\"none\": {\"chunks\",\n"
+    "           \"stored_bytes\"}, \"zstd\", \"bg-zstd\", \"xor-bg-zstd\"}}\n"
     "  --all    every branch and tag, not only REF (the branches and tags\n"
     "           pointing at a checkpoint follow its id, as '(main, run2,\n"
     "           tag: best)'; 'wv branch REPO' lists the branches)\n"
@@ -119,8 +129,72 @@ static void print_refs_text(const struct cli_refs *l, const char *id)
         printf(")");
 }
 
-static void log_entry(const wv_checkpoint *c, const struct cli_refs *l,
-                      bool json, bool first, bool parent_missing)
+static const char *const codec_names[4] = {"none", "zstd", "bg-zstd",
+                                           "xor-bg-zstd"};
+
+/* What checkpoint c takes in the store (wv log --stat, wv show): as JSON
+ * members (", \"storage\": {...}") or as text lines with `pad` after
+ * the labels. A failure is reported and returned. */
+static int print_storage(wv_repo *r, const wv_checkpoint *c, bool json,
+                         const char *pad)
+{
+    wv_checkpoint_storage st = WV_CHECKPOINT_STORAGE_INIT;
+    int rc = wv_repo_storage(r, wv_checkpoint_id(c), &st);
+    if (rc != WV_OK) {
+        fflush(stdout);
+        cli_die(wv_repo_errmsg(r));
+        return rc;
+    }
+    if (json) {
+        printf(", \"storage\": {\"chunks\": %llu, \"stored_bytes\": %llu, "
+               "\"new_chunks\": %llu, \"new_stored_bytes\": %llu, "
+               "\"new_raw_bytes\": %llu, \"max_chain\": %d, "
+               "\"new_by_codec\": {",
+               (unsigned long long)st.chunks,
+               (unsigned long long)st.stored_bytes,
+               (unsigned long long)st.new_chunks,
+               (unsigned long long)st.new_stored_bytes,
+               (unsigned long long)st.new_raw_bytes, st.max_chain);
+        for (int k = 0; k < 4; k++)
+            printf("%s\"%s\": {\"chunks\": %llu, \"stored_bytes\": %llu}",
+                   k ? ", " : "", codec_names[k],
+                   (unsigned long long)st.new_by_codec[k],
+                   (unsigned long long)st.new_stored_by_codec[k]);
+        printf("}}");
+        return WV_OK;
+    }
+    char a[32], b[32], t[32];
+    cli_human_bytes(st.new_stored_bytes, a, sizeof a);
+    cli_human_bytes(st.new_raw_bytes, b, sizeof b);
+    cli_human_bytes(st.stored_bytes, t, sizeof t);
+    printf("stored:%s%s new (of %s, %.2fx) in %llu chunks; %s in all\n", pad,
+           a, b,
+           st.new_stored_bytes
+               ? (double)st.new_raw_bytes / (double)st.new_stored_bytes
+               : 0.0,
+           (unsigned long long)st.new_chunks, t);
+    printf("codecs:%s", pad);
+    bool any = false;
+    for (int k = 0; k < 4; k++) {
+        if (st.new_by_codec[k] == 0)
+            continue;
+        cli_human_bytes(st.new_stored_by_codec[k], a, sizeof a);
+        printf("%s%s %llu (%s)", any ? ", " : "", codec_names[k],
+               (unsigned long long)st.new_by_codec[k], a);
+        any = true;
+    }
+    printf("%s", any ? "" : "(no new chunks)");
+    if (st.max_chain)
+        printf("; longest delta chain %d", st.max_chain);
+    printf("\n");
+    return WV_OK;
+}
+
+/* One checkpoint of the log; with `stat` (r not NULL) what it takes in
+ * the store too. */
+static int log_entry(wv_repo *r, const wv_checkpoint *c,
+                     const struct cli_refs *l, bool json, bool first,
+                     bool parent_missing)
 {
     if (json) {
         printf("%s\n {", first ? "" : ",");
@@ -144,8 +218,11 @@ static void log_entry(const wv_checkpoint *c, const struct cli_refs *l,
                (unsigned long long)wv_checkpoint_total_bytes(c));
         if (parent_missing)
             printf(", \"parent_missing\": true");
+        int rc = r ? print_storage(r, c, true, "") : WV_OK;
+        if (rc != WV_OK)
+            return rc;
         printf("}");
-        return;
+        return WV_OK;
     }
     if (!first)
         printf("\n");
@@ -167,6 +244,9 @@ static void log_entry(const wv_checkpoint *c, const struct cli_refs *l,
     char hb[32];
     cli_human_bytes(wv_checkpoint_total_bytes(c), hb, sizeof hb);
     printf("tensors:  %zu (%s)\n", wv_checkpoint_tensor_count(c), hb);
+    int rc = r ? print_storage(r, c, false, "   ") : WV_OK;
+    if (rc != WV_OK)
+        return rc;
     if (wv_checkpoint_message(c)[0]) {
         printf("\n");
         const char *m = wv_checkpoint_message(c);
@@ -176,13 +256,14 @@ static void log_entry(const wv_checkpoint *c, const struct cli_refs *l,
             m += n + (m[n] == '\n');
         }
     }
+    return WV_OK;
 }
 
 /* wv log --all: the histories of every ref merged, newest first (by
  * time; a child before its parent), each checkpoint once. The frontier
  * holds the next checkpoint of each line of history not shown yet. */
 static int log_all(wv_repo *r, const struct cli_refs *refs, bool json,
-                   long limit)
+                   long limit, bool stat)
 {
     wv_checkpoint **front = NULL;
     char (*seen)[WV_ID_HEX] = NULL;
@@ -250,7 +331,11 @@ static int log_all(wv_repo *r, const struct cli_refs *refs, bool json,
                 goto out;
             }
         }
-        log_entry(c, refs, json, shown == 0, missing);
+        if ((rc = log_entry(stat ? r : NULL, c, refs, json, shown == 0,
+                            missing)) != WV_OK) {
+            wv_checkpoint_free(p);
+            goto out;
+        }
         shown++;
         if (missing && !json)
             printf("\n(history of this line stops here: parent %.12s was "
@@ -292,7 +377,7 @@ int cmd_log(int argc, char **argv)
 {
     const char *target = NULL, *ref = NULL;
     char *uri = NULL;
-    bool json = false, all = false;
+    bool json = false, all = false, stat = false;
     long limit = -1, shown = 0;
     wv_repo *r = NULL;
     wv_checkpoint *c = NULL, *p = NULL;
@@ -309,6 +394,8 @@ int cmd_log(int argc, char **argv)
             json = true;
         } else if (strcmp(a, "--all") == 0) {
             all = true;
+        } else if (strcmp(a, "--stat") == 0) {
+            stat = true;
         } else if (strcmp(a, "-n") == 0) {
             char *end;
             if (i + 1 >= argc)
@@ -338,7 +425,7 @@ int cmd_log(int argc, char **argv)
     if ((rc = collect_refs(r, &refs)) != WV_OK)
         goto out;
     if (all) {
-        rc = log_all(r, &refs, json, limit);
+        rc = log_all(r, &refs, json, limit, stat);
         goto out;
     }
     if ((rc = wv_repo_stat(r, ref ? ref : "latest", &c)) != WV_OK) {
@@ -356,7 +443,7 @@ int cmd_log(int argc, char **argv)
                 missing = true;
                 rc = WV_OK;
             } else if (rc != WV_OK) {
-                log_entry(c, &refs, json, shown == 0, false);
+                log_entry(NULL, c, &refs, json, shown == 0, false);
                 if (json)
                     printf("]\n");
                 fflush(stdout);
@@ -364,7 +451,11 @@ int cmd_log(int argc, char **argv)
                 goto out;
             }
         }
-        log_entry(c, &refs, json, shown == 0, missing);
+        if ((rc = log_entry(stat ? r : NULL, c, &refs, json, shown == 0,
+                            missing)) != WV_OK) {
+            wv_checkpoint_free(p);
+            goto out;
+        }
         shown++;
         if (missing && !json)
             printf("\n(history stops here: parent %.12s was pruned)\n",
@@ -389,8 +480,9 @@ static const char show_help[] =
     "\n"
     "Describe checkpoint REF (default latest): id, parent, time, branch,\n"
     "message, signer, metadata, then one row per tensor (name, dtype, shape,\n"
-    "bytes) as 'wv inspect' prints a file. Only the manifest is read, unless\n"
-    "--hash is given.\n"
+    "bytes) as 'wv inspect' prints a file, after what it takes in the store\n"
+    "(as 'wv log --stat' shows it). Only the manifest, its parent's and the\n"
+    "chunk index are read, unless --hash is given.\n"
     "\n"
     "The signer line appears for a checkpoint signed with 'wv commit\n"
     "--sign' whose signature verifies: the public key (64 hex digits; its\n"
@@ -405,7 +497,8 @@ static const char show_help[] =
     "            \"message\": \"...\", \"signer\": \"<64 hex>\" or null,\n"
     "            \"format\": \"repository\", \"metadata\": {\"k\": \"v\"},\n"
     "            \"tensors\": [{\"name\": \"w\", \"dtype\": \"F32\",\n"
-    "                         \"shape\": [2, 3], \"nbytes\": 24}]}\n"
+    "                         \"shape\": [2, 3], \"nbytes\": 24}],\n"
+    "            \"storage\": {...} (as 'wv log --stat --json')}\n"
     "           Tensors carry no \"sha256\": the manifest knows the hashes\n"
     "           of chunks, not of whole tensors.\n"
     "  --hash   read every tensor (verified chunk by chunk) and add its\n"
@@ -543,7 +636,10 @@ int cmd_show(int argc, char **argv)
             }
             printf("}");
         }
-        printf("]}\n");
+        printf("]");
+        if ((rc = print_storage(r, c, true, "")) != WV_OK)
+            goto out;
+        printf("}\n");
         goto out;
     }
     char hb[32];
@@ -562,6 +658,8 @@ int cmd_show(int argc, char **argv)
     else if (signer[0])
         printf("signer:     %s\n", signer);
     printf("tensors:    %zu (%s)\n", n, hb);
+    if ((rc = print_storage(r, c, false, "     ")) != WV_OK)
+        goto out;
     size_t nm = wv_checkpoint_meta_count(c);
     printf("metadata:   %s\n", nm ? "" : "(none)");
     for (size_t i = 0; i < nm; i++) {

@@ -12,6 +12,7 @@ static const char init_help[] =
     "usage: wv init REPO [--compression none|zstd|zstd-bg] [--level N]\n"
     "               [--chunk-size SIZE] [--pack-size SIZE]\n"
     "               [--encrypt [--key-file FILE] [--label NAME]]\n"
+    "               [--delta-keyframe K | --no-delta]\n"
     "\n"
     "Create a checkpoint repository at REPO, which is one of:\n"
     "  DIR or file:///DIR     a local directory (made if missing)\n"
@@ -40,7 +41,24 @@ static const char init_help[] =
     "  --chunk-size   tensors are cut into chunks of this size for\n"
     "                 deduplication (default 4MiB)\n"
     "  --pack-size    chunks are grouped into pack objects of about this\n"
-    "                 size (default 32MiB)\n";
+    "                 size (default 32MiB)\n"
+    "  --delta-keyframe K  store a changed chunk of a tensor the parent\n"
+    "                 checkpoint has as its XOR against the parent's chunk\n"
+    "                 when that is smaller (lossless: consecutive training\n"
+    "                 checkpoints share most high-order bits), and whole at\n"
+    "                 least every K commits, so a checkout reads at most\n"
+    "                 K-1 earlier chunks (default 4; 2..65)\n"
+    "  --no-delta     store every chunk whole: the repository stays\n"
+    "                 readable by builds without delta chunks (format\n"
+    "                 version 1, or 2 encrypted)\n";
+
+/* K from "--delta-keyframe K": 2..65, or 0 if not a number in range. */
+static int parse_keyframe(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *end || end == s || v < 2 || v > 65 ? 0 : (int)v;
+}
 
 int cmd_init(int argc, char **argv)
 {
@@ -60,11 +78,17 @@ int cmd_init(int argc, char **argv)
                      strcmp(a, "--level") == 0 ||
                      strcmp(a, "--chunk-size") == 0 ||
                      strcmp(a, "--pack-size") == 0 ||
+                     strcmp(a, "--delta-keyframe") == 0 ||
                      strcmp(a, "--label") == 0;
         if (takes && i + 1 >= argc)
             return cli_usage("init", "%s needs a value", a);
         if (strcmp(a, "--encrypt") == 0) {
             o.encrypt = 1;
+        } else if (strcmp(a, "--no-delta") == 0) {
+            o.delta_keyframe = 1;
+        } else if (strcmp(a, "--delta-keyframe") == 0) {
+            if ((o.delta_keyframe = parse_keyframe(argv[++i])) == 0)
+                return cli_usage("init", "--delta-keyframe takes 2..65");
         } else if (strcmp(a, "--label") == 0) {
             o.key_label = argv[++i];
         } else if (strcmp(a, "--compression") == 0) {
@@ -115,7 +139,7 @@ int cmd_init(int argc, char **argv)
 static const char commit_help[] =
     "usage: wv commit REPO[@BRANCH] FILE... [-m MSG] [--meta KEY=VALUE]...\n"
     "                 [--config FILE.json] [--sign NAME.key] [--quiet]\n"
-    "                 [--objects]\n"
+    "                 [--objects] [--delta-keyframe K | --no-delta]\n"
     "\n"
     "Store the tensors of FILE (any readable format; several files are\n"
     "merged into one checkpoint, their tensor names must not clash) as a new\n"
@@ -143,6 +167,10 @@ static const char commit_help[] =
     "  --key-file FILE   the key of an encrypted repository (see wv init)\n"
     "  --objects         .pth FILE: read object pickles (torch.save(model);\n"
     "                    see wv inspect --help)\n"
+    "  --delta-keyframe K  in a repository with delta chunks (wv init), a\n"
+    "                    keyframe interval for this commit instead of the\n"
+    "                    repository's (2..65)\n"
+    "  --no-delta        store this commit's new chunks whole\n"
     "\n"
     "REPO is a directory, s3://BUCKET/PREFIX or rados://POOL/PREFIX (see\n"
     "'wv init'); 'wv init REPO' creates one.\n";
@@ -159,6 +187,7 @@ int cmd_commit(int argc, char **argv)
     char *cfg_text = NULL;
     bool quiet = false;
     unsigned lflags = 0;
+    int keyframe = 0;
     double t0 = cli_now();
     struct cli_progress prog;
 
@@ -176,13 +205,18 @@ int cmd_commit(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "-m") == 0 || strcmp(a, "--meta") == 0 ||
             strcmp(a, "--config") == 0 || strcmp(a, "--message") == 0 ||
-            strcmp(a, "--sign") == 0) {
+            strcmp(a, "--sign") == 0 || strcmp(a, "--delta-keyframe") == 0) {
             if (i + 1 >= argc) {
                 ret = cli_usage("commit", "%s needs a value", a);
                 goto out;
             }
             const char *v = argv[++i];
-            if (a[1] == 'm' || strcmp(a, "--message") == 0) {
+            if (strcmp(a, "--delta-keyframe") == 0) {
+                if ((keyframe = parse_keyframe(v)) == 0) {
+                    ret = cli_usage("commit", "--delta-keyframe takes 2..65");
+                    goto out;
+                }
+            } else if (a[1] == 'm' || strcmp(a, "--message") == 0) {
                 msg = v;
             } else if (strcmp(a, "--sign") == 0) {
                 sign = v;
@@ -198,6 +232,8 @@ int cmd_commit(int argc, char **argv)
             }
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             quiet = true;
+        } else if (strcmp(a, "--no-delta") == 0) {
+            keyframe = 1;
         } else if (strcmp(a, "--objects") == 0) {
             lflags |= WV_LOAD_OBJECTS;
         } else if (a[0] == '-' && a[1]) {
@@ -271,6 +307,7 @@ int cmd_commit(int argc, char **argv)
     wv_commit_opts co = WV_COMMIT_OPTS_INIT;
     co.message = msg;
     co.sign_key = sign;
+    co.delta_keyframe = keyframe;
     cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
     if (prog.on) {
         co.progress = cli_progress_cb;

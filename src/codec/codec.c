@@ -21,6 +21,7 @@ struct wv__codec_ws {
     ZSTD_CCtx *cctx;    /* NULL until the first compression */
     ZSTD_DCtx *dctx;    /* NULL until the first decompression */
     unsigned char *buf; /* byte-grouping: cap bytes, NULL until used */
+    unsigned char *xbuf; /* delta: the XOR, cap bytes, NULL until used */
     size_t cap;         /* largest chunk the workspace takes */
 };
 
@@ -59,6 +60,12 @@ int wv__codec_ws_reserve(struct wv__codec_ws *ws, size_t n)
             return WV_NOMEM;
         ws->buf = b;
     }
+    if (ws->xbuf != NULL) {
+        unsigned char *b = wv__realloc(ws->xbuf, n);
+        if (b == NULL)
+            return WV_NOMEM;
+        ws->xbuf = b;
+    }
     ws->cap = n;
     return WV_OK;
 }
@@ -69,6 +76,14 @@ static unsigned char *ws_buf(struct wv__codec_ws *ws)
     if (ws->buf == NULL)
         ws->buf = wv__malloc(ws->cap ? ws->cap : 1);
     return ws->buf;
+}
+
+/* The delta's XOR buffer (cap bytes), made on first use. */
+static unsigned char *ws_xbuf(struct wv__codec_ws *ws)
+{
+    if (ws->xbuf == NULL)
+        ws->xbuf = wv__malloc(ws->cap ? ws->cap : 1);
+    return ws->xbuf;
 }
 
 size_t wv__codec_ws_cap(const struct wv__codec_ws *ws)
@@ -83,6 +98,7 @@ void wv__codec_ws_free(struct wv__codec_ws *ws)
     ZSTD_freeCCtx(ws->cctx);
     ZSTD_freeDCtx(ws->dctx);
     wv__free(ws->buf);
+    wv__free(ws->xbuf);
     wv__free(ws);
 }
 
@@ -92,6 +108,7 @@ const char *wv__codec_name(int codec)
     case WV__CODEC_NONE: return "none";
     case WV__CODEC_ZSTD: return "zstd";
     case WV__CODEC_BG_ZSTD: return "bg-zstd";
+    case WV__CODEC_DELTA: return "xor-bg-zstd";
     default: return "unknown";
     }
 }
@@ -269,4 +286,79 @@ int wv__codec_decode(int codec, unsigned elem, const void *in, size_t n,
     default:
         return wv__seterr(err, WV_CORRUPT, "unknown chunk codec %d", codec);
     }
+}
+
+/* ---- the delta codec ---------------------------------------------------- */
+
+/* out = a XOR b, n bytes, a machine word at a time. */
+static void xor_bytes(unsigned char *out, const unsigned char *a,
+                      const unsigned char *b, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        x ^= y;
+        memcpy(out + i, &x, 8);
+    }
+    for (; i < n; i++)
+        out[i] = a[i] ^ b[i];
+}
+
+int wv__codec_encode_delta(int level, unsigned elem, const void *in,
+                           const void *base, size_t n, void *out, size_t cap,
+                           struct wv__codec_ws *ws, size_t *out_len,
+                           int *used, struct wv__err *err)
+{
+    int rc = WV_OK;
+    *used = WV__CODEC_NONE;
+    *out_len = 0;
+    WV_CHECK(ws != NULL && n <= ws->cap, WV_MISUSE,
+             "chunk of %zu bytes given to a codec workspace for chunks of "
+             "up to %zu bytes",
+             n, wv__codec_ws_cap(ws));
+    bool bg = elem > 1 && n >= elem;
+    unsigned char *x = ws_xbuf(ws), *g = bg ? ws_buf(ws) : x;
+    if (ws->cctx == NULL)
+        ws->cctx = ZSTD_createCCtx_advanced(zmem);
+    if (x == NULL || g == NULL || ws->cctx == NULL)
+        goto out; /* out of memory: the caller stores it without delta */
+    xor_bytes(x, in, base, n);
+    if (bg)
+        group(x, n, elem, g);
+    size_t r = ZSTD_compressCCtx(ws->cctx, out, cap, g, n, level);
+    if (!ZSTD_isError(r) && r < n) {
+        *out_len = r;
+        *used = WV__CODEC_DELTA;
+    }
+out:
+    return rc;
+}
+
+int wv__codec_decode_delta(unsigned elem, const void *in, size_t n,
+                           const void *base, void *out, size_t raw_len,
+                           struct wv__codec_ws *ws, struct wv__err *err)
+{
+    int rc = WV_OK;
+    bool bg = elem > 1 && raw_len >= elem;
+    unsigned long long fs = ZSTD_getFrameContentSize(in, n);
+    WV_CHECK(fs == raw_len, WV_CORRUPT,
+             "delta chunk declares %llu bytes, expected %zu", fs, raw_len);
+    WV_CHECK(ws != NULL && raw_len <= ws->cap, WV_CORRUPT,
+             "delta chunk of %zu bytes is larger than the chunks expected",
+             raw_len);
+    if (ws->dctx == NULL)
+        ws->dctx = ZSTD_createDCtx_advanced(zmem);
+    unsigned char *dst = bg ? ws_buf(ws) : out;
+    WV_CHECK(ws->dctx != NULL && dst != NULL, WV_NOMEM, "out of memory");
+    size_t r = ZSTD_decompressDCtx(ws->dctx, dst, raw_len, in, n);
+    WV_CHECK(!ZSTD_isError(r) && r == raw_len, WV_CORRUPT,
+             "delta chunk does not decode: %s",
+             ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong length");
+    if (bg)
+        ungroup(dst, raw_len, elem, out);
+    xor_bytes(out, out, base, raw_len);
+out:
+    return rc;
 }

@@ -9,6 +9,13 @@
  *                   then all second bytes, ...) before compressing, which
  *                   groups the slowly-varying exponent bytes of floats
  *                   together (the ZipNN idea). k is recorded with the chunk.
+ *   id 3  xor-bg-zstd  delta against a base chunk of the same length (the
+ *                   same chunk of the parent checkpoint): the plaintext
+ *                   XOR the base's, byte-grouped, then zstd. Consecutive
+ *                   checkpoints share sign, exponent and the top of the
+ *                   mantissa, which XOR turns into runs of zeros (measured
+ *                   against subtraction and a bit-plane split: bench/
+ *                   delta_measure.c). Decoding needs the base's plaintext.
  *
  * A codec that does not make a chunk smaller is not used: the chunk is
  * stored with id 0. Ids are on-disk values: never renumber.
@@ -18,7 +25,12 @@
 
 #include "core.h"
 
-enum { WV__CODEC_NONE = 0, WV__CODEC_ZSTD = 1, WV__CODEC_BG_ZSTD = 2 };
+enum {
+    WV__CODEC_NONE = 0,
+    WV__CODEC_ZSTD = 1,
+    WV__CODEC_BG_ZSTD = 2,
+    WV__CODEC_DELTA = 3
+};
 
 /* A codec workspace: what one thread needs to encode and decode chunks of
  * up to `cap` bytes, reused from chunk to chunk: a zstd compression and a
@@ -52,6 +64,20 @@ int wv__codec_encode(int codec, int level, unsigned elem, const void *in,
 int wv__codec_decode(int codec, unsigned elem, const void *in, size_t n,
                      void *out, size_t raw_len, struct wv__codec_ws *ws,
                      struct wv__err *err);
+/* The delta codec (id 3): encode `in` against `base` (both n bytes) into
+ * `out` (capacity cap >= wv__codec_bound(n)). *used is WV__CODEC_DELTA,
+ * or WV__CODEC_NONE when the delta does not compress (nothing useful in
+ * out then). `ws` must hold n bytes (WV_MISUSE otherwise). */
+int wv__codec_encode_delta(int level, unsigned elem, const void *in,
+                           const void *base, size_t n, void *out, size_t cap,
+                           struct wv__codec_ws *ws, size_t *out_len,
+                           int *used, struct wv__err *err);
+/* Its inverse: stored bytes `in` (n) and the base's plaintext (raw_len
+ * bytes) into out (raw_len bytes, not overlapping base). WV_CORRUPT when
+ * they do not decode to exactly raw_len bytes. */
+int wv__codec_decode_delta(unsigned elem, const void *in, size_t n,
+                           const void *base, void *out, size_t raw_len,
+                           struct wv__codec_ws *ws, struct wv__err *err);
 const char *wv__codec_name(int codec);
 
 #endif

@@ -11,6 +11,9 @@
  * chunks read, each from a bounded ring of read buffers (an unencrypted,
  * uncompressed chunk is read straight into its place and only hashed).
  * The first failure in chunk order is the one reported, with its tensor.
+ * A delta chunk (codec 3) is decoded on its worker against its base,
+ * which the worker reads through the base's chain (delta.c; at most K-1
+ * links), taking the store's lock for those reads.
  * The checkpoint's signature is checked first (trust.c decides: a
  * signature that does not verify is refused always, a missing or foreign
  * one when a signer is required).
@@ -112,7 +115,17 @@ int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
     }
     if ((rc = read_stored(r, l, dst)) != WV_OK)
         return rc;
-    return wv__chunk_open(r, l, dst, out, raw_len, ws, true, &r->err);
+    if (l->codec != WV__CODEC_DELTA)
+        return wv__chunk_open(r, l, dst, out, raw_len, ws, true, &r->err);
+    /* A delta: through its chain, with buffers for this chunk only. */
+    struct wv__chain c = {.r = r, .x = &r->cidx, .check_id = true};
+    const unsigned char *base = NULL;
+    rc = wv__chain_base(&c, l, ws, &base, &r->err);
+    if (rc == WV_OK)
+        rc = wv__chunk_open_base(r, l, dst, out, raw_len, base, ws, true,
+                                 &r->err);
+    wv__chain_release(&c);
+    return rc;
 }
 
 /* ---- the parallel read --------------------------------------------------
@@ -136,8 +149,22 @@ struct opipe {
     /* wv_repo_visit_tensor: called from the worker with each chunk */
     wv_chunk_cb cb;
     void *cb_arg;
+    /* Delta bases: each worker's chain reader; the store is shared with
+     * this thread's reads under store_mu. */
+    pthread_mutex_t store_mu;
+    struct wv__chain chain[WV__PIPE_MAX_WORKERS];
     struct wv__pipe pipe;
 };
+
+/* Read job j's stored bytes (this thread), under the store lock the
+ * workers take to read delta bases. */
+static int opipe_read(struct opipe *p, const struct ojob *j)
+{
+    pthread_mutex_lock(&p->store_mu);
+    int rc = read_stored(p->r, j->l, j->stored);
+    pthread_mutex_unlock(&p->store_mu);
+    return rc;
+}
 
 static int opipe_work(void *ctx, size_t i, struct wv__pipe_worker *w,
                       struct wv__err *e)
@@ -147,8 +174,13 @@ static int opipe_work(void *ctx, size_t i, struct wv__pipe_worker *w,
     int slow = j->stored != j->out ? WV__FAULT_SIM(WV__FAULT_SLOW_DECODE) : 0;
     if (slow > 0)
         usleep((useconds_t)slow * 1000u);
-    int rc = wv__chunk_open(p->r, j->l, j->stored, j->out, j->n, w->ws,
-                            p->check_ids, e);
+    const unsigned char *base = NULL;
+    int rc = WV_OK;
+    if (j->l->codec == WV__CODEC_DELTA)
+        rc = wv__chain_base(&p->chain[w->k], j->l, w->ws, &base, e);
+    if (rc == WV_OK)
+        rc = wv__chunk_open_base(p->r, j->l, j->stored, j->out, j->n, base,
+                                 w->ws, p->check_ids, e);
     if (rc == WV_OK && p->cb != NULL &&
         (rc = p->cb(p->cb_arg, j->off, j->out, j->n)) != WV_OK)
         wv__seterr(e, rc, "stopped by the caller at byte %llu",
@@ -175,6 +207,11 @@ static int opipe_start_budget(struct opipe *p, wv_repo *r, size_t n_jobs,
     memset(p, 0, sizeof *p);
     p->r = r;
     p->check_ids = check_ids;
+    pthread_mutex_init(&p->store_mu, NULL);
+    for (int k = 0; k < WV__PIPE_MAX_WORKERS; k++)
+        p->chain[k] = (struct wv__chain){.r = r, .x = &r->cidx,
+                                         .store_mu = &p->store_mu,
+                                         .check_id = check_ids};
     struct wv__pipe_cfg cfg = {
         .work = opipe_work,
         .ctx = p,
@@ -227,6 +264,9 @@ static int opipe_finish(struct opipe *p, const struct wv__manifest *mf,
 static void opipe_release(struct opipe *p)
 {
     wv__pipe_release(&p->pipe);
+    pthread_mutex_destroy(&p->store_mu);
+    for (int k = 0; k < WV__PIPE_MAX_WORKERS; k++)
+        wv__chain_release(&p->chain[k]);
     wv__free(p->jobs);
     memset(p, 0, sizeof *p);
 }
@@ -348,7 +388,7 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
                 j->stored = read_in_place(r, j->l)
                                 ? j->out
                                 : wv__pipe_slot_take(&p.pipe, i_job);
-                rc = read_stored(r, j->l, j->stored);
+                rc = opipe_read(&p, j);
             }
             if (rc != WV_OK) {
                 opipe_fail(&p, i_job, rc);
@@ -485,7 +525,7 @@ static int visit_locked(wv_repo *r, const char *ref, const char *name,
                             r->uri, hex);
         }
         if (rc == WV_OK)
-            rc = read_stored(r, j->l, j->stored);
+            rc = opipe_read(&p, j);
         if (rc != WV_OK) {
             opipe_fail(&p, i_job, rc);
             rc = WV_OK;

@@ -16,6 +16,15 @@
  *      new manifest. If another writer moved it, re-parent the manifest on
  *      the new head and retry (the data is already stored), or report.
  *
+ * Delta chunks (docs/repo-format.md "Delta chunks"): a chunk the index
+ * lacks, of a tensor the parent checkpoint has with the same name, dtype,
+ * shape and chunking, is also encoded as its XOR against the parent's
+ * chunk at the same index (the base's plaintext read back through its own
+ * chain, delta.c) and stored so when that is smaller (encode_with_base
+ * says how "smaller" is judged without compressing twice). The base's chain
+ * must have fewer than K-1 links, else the chunk is stored whole (a
+ * keyframe): a checkout reads at most K-1 bases.
+ *
  * Pack layout (docs/repo-format.md):
  *   "WVPACK01" | stored chunk bytes ... | trailer
  *   trailer = n x {id[32], u64 off, u64 stored_len, u64 raw_len, u8 codec,
@@ -85,6 +94,9 @@ struct packer {
     /* Guards r->cidx while chunk workers look chunks up in it (NULL: no
      * workers; struct chunker's). Only this thread changes the table. */
     pthread_mutex_t *cidx_mu;
+    /* Guards the store while workers read delta bases (struct chunker's;
+     * NULL: nothing else uses it). */
+    pthread_mutex_t *store_mu;
     /* background writer */
     pthread_t th;
     bool th_started;
@@ -129,8 +141,12 @@ static int write_pack(struct packer *pk, struct packbuf *b,
     wv__sha256_buf(t.p, t.len, id);
     memcpy(b->p + b->used, t.p, t.len);
     wv__pack_key(id, key);
+    if (pk->store_mu)
+        pthread_mutex_lock(pk->store_mu);
     rc = wv__store_putv(pk->r->store, key, b->seg, b->n_seg,
                         WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
+    if (pk->store_mu)
+        pthread_mutex_unlock(pk->store_mu);
     wv__buf_release(&t);
     for (size_t i = 0; i < b->n_ents; i++)
         memcpy(b->ents[i].pack, id, 32);
@@ -243,6 +259,13 @@ struct cjob {
     unsigned elem;
     size_t stored;     /* > 0: encoded into its slot */
     uint8_t codec, elem_out;
+    /* The parent's chunk at the same index, a delta base for this one
+     * (has_base), kept in `base` when the delta is stored (codec 3). */
+    bool has_base;
+    unsigned char base[WV__ID_LEN];
+    /* Stored bytes of the whole chunk at the start of the base's chain
+     * (its keyframe): what the whole encoding of this one likely takes. */
+    uint64_t est;
 };
 
 /* ---- unchanged chunks ----------------------------------------------------
@@ -362,6 +385,47 @@ static void link_parent(wv_repo *r, const wv_model *m, const char *head,
     wv__manifest_release(&pf);
 }
 
+/* Give every job of a tensor the parent checkpoint `head` also has (same
+ * name, dtype, shape and chunk size) the parent's chunk at its index as
+ * its delta base, unless that chunk's chain already has k-1 links (then
+ * the job is a keyframe). Best effort: a parent that cannot be read means
+ * no deltas. */
+static void link_bases(wv_repo *r, const wv_model *m, const char *head,
+                       const size_t *tfirst, struct cjob *jobs, int k,
+                       struct wv__chain *c)
+{
+    struct wv__manifest pf;
+    memset(&pf, 0, sizeof pf);
+    if (k < 2 || head[0] == '\0' || wv__manifest_load(r, head, &pf) != WV_OK) {
+        wv__clearerr(&r->err);
+        wv__manifest_release(&pf);
+        return;
+    }
+    for (size_t i = 0; pf.chunk_size == r->cfg.chunk_size && i < pf.n_tensors;
+         i++) {
+        const struct wv__mtensor *pt = &pf.tensors[i];
+        const wv_tensor *t = wv_model_find(m, pt->name);
+        if (t == NULL || t->nbytes != pt->nbytes || t->dtype != pt->dtype ||
+            t->ndim != pt->ndim ||
+            memcmp(t->shape, pt->shape, sizeof(uint64_t) * (size_t)t->ndim))
+            continue;
+        struct cjob *tj = &jobs[tfirst[t - m->tensors]];
+        for (size_t ci = 0; ci < pt->n_chunks; ci++) {
+            int d = wv__chain_depth(c, pt->chunks[ci]);
+            if (d < 0 || d + 1 > k - 1)
+                continue;
+            tj[ci].has_base = true;
+            memcpy(tj[ci].base, pt->chunks[ci], WV__ID_LEN);
+            const struct wv__chunk_loc *l = wv__cidx_get(&r->cidx,
+                                                         pt->chunks[ci]);
+            while (l && l->codec == WV__CODEC_DELTA)
+                l = wv__cidx_get(&r->cidx, l->base);
+            tj[ci].est = l ? l->stored_len : 0;
+        }
+    }
+    wv__manifest_release(&pf);
+}
+
 /* ---- the chunk workers --------------------------------------------------
  * SHA-256 runs at about 1.7 GB/s per core here, zstd and XChaCha20-
  * Poly1305 at about 0.3 and 1 GB/s: a commit is bound by them, so the
@@ -383,6 +447,12 @@ struct chunker {
      * thread changes the table. */
     pthread_mutex_t cidx_mu;
     uint64_t n_same; /* jobs found equal to the parent's chunk (atomic) */
+    /* Delta bases: read by the workers through their chains (the store
+     * shared with the pack writer under store_mu), each delta encoded
+     * into the worker's dbuf and kept when smaller. */
+    pthread_mutex_t store_mu;
+    struct wv__chain chain[WV__PIPE_MAX_WORKERS];
+    unsigned char *dbuf[WV__PIPE_MAX_WORKERS];
     struct wv__pipe pipe;
 };
 
@@ -395,6 +465,69 @@ static int chunker_init(struct chunker *h, wv_repo *r, size_t n_jobs)
     if (!h->jobs)
         return WV_NOMEM;
     pthread_mutex_init(&h->cidx_mu, NULL);
+    pthread_mutex_init(&h->store_mu, NULL);
+    for (int k = 0; k < WV__PIPE_MAX_WORKERS; k++)
+        h->chain[k] = (struct wv__chain){.r = r, .x = &r->cidx,
+                                         .x_mu = &h->cidx_mu,
+                                         .store_mu = &h->store_mu,
+                                         .check_id = true};
+    return WV_OK;
+}
+
+/* Encode job j, which has a delta base: as a delta into slot first. When
+ * the delta is clearly smaller (by 5 %) than the whole encoding of the
+ * chain's keyframe (j->est), which is what the whole encoding of this
+ * chunk usually takes, it is kept without encoding the chunk whole (that
+ * second compression would double the commit's work); otherwise the chunk
+ * is encoded whole too and the smaller is kept. A base that cannot be read
+ * (out of memory, damage that verify reports) only means the chunk is
+ * stored whole. */
+static int encode_with_base(struct chunker *h, struct cjob *j,
+                            unsigned char *slot, struct wv__pipe_worker *w,
+                            struct wv__err *err)
+{
+    wv_repo *r = h->r;
+    struct wv__chain *c = &h->chain[w->k];
+    struct wv__chunk_loc l;
+    struct wv__err e = {0};
+    const unsigned char *base = NULL;
+    size_t dstored = 0, pstored = 0;
+    uint8_t delem = 0, pcodec = 0, pelem = 0;
+    memset(&l, 0, sizeof l);
+    memcpy(l.id, j->id, WV__ID_LEN);
+    memcpy(l.base, j->base, WV__ID_LEN);
+    l.raw_len = j->n;
+    l.codec = WV__CODEC_DELTA;
+    if (h->dbuf[w->k] == NULL)
+        h->dbuf[w->k] =
+            wv__malloc(wv__chunk_bound(r, (size_t)r->cfg.chunk_size));
+    if (h->dbuf[w->k] == NULL)
+        return wv__chunk_encode(r, j->id, j->p, j->n, j->elem, slot, w->ws,
+                                &j->stored, &j->codec, &j->elem_out, err);
+    if (wv__chain_base(c, &l, w->ws, &base, &e) != WV_OK ||
+        wv__chunk_encode_delta(r, j->id, j->p, j->n, j->elem, j->base, base,
+                               slot, w->ws, &dstored, &delem, &e) != WV_OK)
+        dstored = 0;
+    if (dstored > 0 && (uint64_t)dstored * 20 < j->est * 19) {
+        j->stored = dstored;
+        j->codec = WV__CODEC_DELTA;
+        j->elem_out = delem;
+        return WV_OK;
+    }
+    int rc = wv__chunk_encode(r, j->id, j->p, j->n, j->elem, h->dbuf[w->k],
+                              w->ws, &pstored, &pcodec, &pelem, err);
+    if (rc != WV_OK)
+        return rc;
+    if (dstored > 0 && dstored < pstored) {
+        j->stored = dstored;
+        j->codec = WV__CODEC_DELTA;
+        j->elem_out = delem;
+    } else {
+        memcpy(slot, h->dbuf[w->k], pstored);
+        j->stored = pstored;
+        j->codec = pcodec;
+        j->elem_out = pelem;
+    }
     return WV_OK;
 }
 
@@ -419,11 +552,13 @@ static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
         fresh = wv__cidx_get(&h->r->cidx, j->id) == NULL;
         pthread_mutex_unlock(&h->cidx_mu);
     }
-    if (fresh)
-        return wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem,
-                                wv__pipe_slot(&h->pipe, i), w->ws,
-                                &j->stored, &j->codec, &j->elem_out, err);
-    return WV_OK;
+    if (!fresh)
+        return WV_OK;
+    unsigned char *slot = wv__pipe_slot(&h->pipe, i);
+    if (j->has_base && memcmp(j->base, j->id, WV__ID_LEN) != 0)
+        return encode_with_base(h, j, slot, w, err);
+    return wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem, slot, w->ws,
+                            &j->stored, &j->codec, &j->elem_out, err);
 }
 
 /* Start the workers over every job (none is fine: the jobs are then done
@@ -450,6 +585,11 @@ static void chunker_release(struct chunker *h)
 {
     wv__pipe_release(&h->pipe);
     pthread_mutex_destroy(&h->cidx_mu);
+    pthread_mutex_destroy(&h->store_mu);
+    for (int k = 0; k < WV__PIPE_MAX_WORKERS; k++) {
+        wv__chain_release(&h->chain[k]);
+        wv__free(h->dbuf[k]);
+    }
     wv__free(h->jobs);
     memset(h, 0, sizeof *h);
 }
@@ -591,6 +731,8 @@ static int pack_encoded(struct packer *pk, const struct cjob *j,
     l->stored_len = j->stored;
     l->codec = j->codec;
     l->elem = j->elem_out;
+    if (j->codec == WV__CODEC_DELTA)
+        memcpy(l->base, j->base, WV__ID_LEN);
     int rc;
     if (j->codec == WV__CODEC_NONE && pk->r->crypt == NULL) {
         /* incompressible: the stored bytes are the tensor's own */
@@ -622,11 +764,16 @@ static int write_index(struct packer *pk, struct wv__err *err)
             wv__buf_addf(&b, "%s\n \"%s\": [", i ? "]," : "", hex);
         }
         wv__hex(l->id, 32, hex);
-        wv__buf_addf(&b, "%s\n  [\"%s\", %llu, %llu, %llu, %u, %u]",
+        wv__buf_addf(&b, "%s\n  [\"%s\", %llu, %llu, %llu, %u, %u",
                      first_of_pack ? "" : ",", hex,
                      (unsigned long long)l->off,
                      (unsigned long long)l->stored_len,
                      (unsigned long long)l->raw_len, l->codec, l->elem);
+        if (l->codec == WV__CODEC_DELTA) {
+            wv__hex(l->base, 32, hex);
+            wv__buf_addf(&b, ", \"%s\"", hex);
+        }
+        wv__buf_adds(&b, "]");
     }
     wv__buf_adds(&b, "]}}\n");
     if (b.oom) {
@@ -840,8 +987,18 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
         }
     }
     link_parent(r, m, head, tfirst, hs.jobs, &pm);
-    WV_CHECK(chunker_start(&hs, cs) == WV_OK, WV_NOMEM, "out of memory");
+    if (hs.encode && WV__VERSION_HAS_DELTA(r->cfg.version) &&
+        r->cfg.compression != WV__CODEC_NONE)
+        link_bases(r, m, head, tfirst, hs.jobs,
+                   opts->struct_size > offsetof(wv_commit_opts,
+                                                delta_keyframe) &&
+                           opts->delta_keyframe > 0
+                       ? opts->delta_keyframe
+                       : r->cfg.delta_keyframe,
+                   &hs.chain[0]);
     pk.cidx_mu = &hs.cidx_mu;
+    pk.store_mu = &hs.store_mu;
+    WV_CHECK(chunker_start(&hs, cs) == WV_OK, WV_NOMEM, "out of memory");
     /* progress: bytes of tensor data chunked and stored, of all */
     bool has_progress = opts->struct_size >=
                             offsetof(wv_commit_opts, progress_arg) +
@@ -912,11 +1069,13 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
                    r->uri, branch, hex);
     }
 out:
+    writer_wait(&pk); /* before the store lock it uses goes (chunker's) */
     if (chunking)
         chunker_release(&hs);
     pmaps_release(r, &pm); /* after the workers: they read the maps */
     wv__free(tfirst);
     pk.cidx_mu = NULL;
+    pk.store_mu = NULL;
     if (packing)
         packer_release(&pk);
     wv__sig_key_free(sk);

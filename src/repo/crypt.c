@@ -805,9 +805,9 @@ int wv__crypt_create(struct wv__store *s, const char *uri, const char *inner,
     wv__seal(c->k_meta, &ad, inner, inner_len, sealed);
     wv__b64(sealed, inner_len + WV__SEAL_OVERHEAD, b64);
     int n = snprintf(cfg, wv__b64_len(inner_len + WV__SEAL_OVERHEAD) + 256,
-                     "{\"weightvault_repo\": 2, \"encryption\": "
+                     "{\"weightvault_repo\": %d, \"encryption\": "
                      "\"xchacha20poly1305\", \"sealed\": \"%s\"}\n",
-                     b64);
+                     wv__init_version(opts), b64);
     /* The slot first: a config without a slot would be unopenable. */
     WV_TRY(wv__slot_put(s, &sl, err));
     snprintf(key, sizeof key, "keys/%s", sl.id);

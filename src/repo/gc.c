@@ -11,6 +11,12 @@
  * whose manifest is written but whose branch is not yet moved can never
  * see that manifest deleted under it.
  *
+ * A delta chunk (codec 3) needs its base, which may be a chunk no
+ * remaining manifest names (its checkpoint was pruned): step 2b keeps the
+ * base of every live delta live too, through whole chains, and step 4
+ * checks a repacked delta by decoding it against its base, read at its
+ * place before the repack.
+ *
  * gc, under the exclusive lock (no commit can be running: a commit takes
  * its shared lock and then lists the locks, gc takes its exclusive lock and
  * then lists; whichever comes second sees the other and backs off), one
@@ -537,7 +543,7 @@ static int newpack_flush(wv_repo *r, struct newpack *np,
 static int repack_chunk(wv_repo *r, struct newpack *np,
                         struct wv__chunk_loc *chosen, size_t ci,
                         unsigned char **raw, size_t *raw_cap,
-                        struct wv__codec_ws **ws)
+                        struct wv__codec_ws **ws, struct wv__chain *chain)
 {
     struct wv__chunk_loc *l = &chosen[ci];
     char key[96], hex[65];
@@ -603,10 +609,17 @@ static int repack_chunk(wv_repo *r, struct newpack *np,
         src = *tmp;
     }
     struct wv__err e = {0};
-    rc = wv__chunk_open(r, l, src,
-                        r->crypt == NULL && l->codec == WV__CODEC_NONE ? dst
-                                                                       : *raw,
-                        rawn, *ws, true, &e);
+    const unsigned char *base = NULL;
+    rc = l->codec == WV__CODEC_DELTA
+             ? wv__chain_base(chain, l, *ws, &base, &e)
+             : WV_OK;
+    if (rc == WV_OK)
+        rc = wv__chunk_open_base(r, l, src,
+                                 r->crypt == NULL &&
+                                         l->codec == WV__CODEC_NONE
+                                     ? dst
+                                     : *raw,
+                                 rawn, base, *ws, true, &e);
     if (rc == WV_NOMEM)
         return wv__seterr(&r->err, rc, "out of memory");
     if (rc != WV_OK) {
@@ -647,10 +660,15 @@ static int encode_index(const struct locvec *c, struct wv__buf *b)
             wv__buf_addf(b, "%s\n \"%s\": [", i ? "]," : "", hex);
         }
         wv__hex(l->id, 32, hex);
-        wv__buf_addf(b, "%s\n  [\"%s\", %llu, %llu, %llu, %u, %u]",
+        wv__buf_addf(b, "%s\n  [\"%s\", %llu, %llu, %llu, %u, %u",
                      first ? "" : ",", hex, (unsigned long long)l->off,
                      (unsigned long long)l->stored_len,
                      (unsigned long long)l->raw_len, l->codec, l->elem);
+        if (l->codec == WV__CODEC_DELTA) {
+            wv__hex(l->base, 32, hex);
+            wv__buf_addf(b, ", \"%s\"", hex);
+        }
+        wv__buf_adds(b, "]");
     }
     wv__buf_adds(b, c->n ? "]}}\n" : "}}\n");
     return b->oom ? WV_NOMEM : WV_OK;
@@ -824,30 +842,47 @@ out:
     return rc;
 }
 
-/* 2b. One location per live chunk, among the entries whose pack exists. */
+/* 2b. One location per live chunk, among the entries whose pack exists;
+ * the base of a live delta is live too (passes until no base is added:
+ * one per link of the longest chain). */
 static int gc_choose(struct gc *g)
 {
     struct wv__err *err = &g->r->err;
     struct wv__chunk_index picked = {0};
     int rc = WV_OK;
+    bool added = true;
     if (g->entries.n)
         qsort(g->entries.v, g->entries.n, sizeof *g->entries.v, cmp_loc_id);
-    for (size_t i = 0; i < g->entries.n; i++) {
-        const struct wv__chunk_loc *l = &g->entries.v[i];
-        struct gpack *p;
-        if (wv__cidx_get(&g->live, l->id) == NULL ||
-            wv__cidx_get(&picked, l->id) != NULL)
-            continue;
-        p = find_pack(g->packs, g->n_packs, l->pack);
-        if (p == NULL || l->off < 8 || l->stored_len > p->size ||
-            l->off > p->size - l->stored_len)
-            continue;
-        WV_CHECK(wv__cidx_put(&picked, l) == WV_OK &&
-                     locvec_add(&g->chosen, l) == WV_OK,
-                 WV_NOMEM, "out of memory");
-        p->live += l->stored_len;
-        p->n_live++;
+    for (int pass = 0; added && pass <= WV__CHAIN_MAX + 1; pass++) {
+        added = false;
+        for (size_t i = 0; i < g->entries.n; i++) {
+            const struct wv__chunk_loc *l = &g->entries.v[i];
+            struct gpack *p;
+            if (wv__cidx_get(&g->live, l->id) == NULL ||
+                wv__cidx_get(&picked, l->id) != NULL)
+                continue;
+            p = find_pack(g->packs, g->n_packs, l->pack);
+            if (p == NULL || l->off < 8 || l->stored_len > p->size ||
+                l->off > p->size - l->stored_len)
+                continue;
+            WV_CHECK(wv__cidx_put(&picked, l) == WV_OK &&
+                         locvec_add(&g->chosen, l) == WV_OK,
+                     WV_NOMEM, "out of memory");
+            p->live += l->stored_len;
+            p->n_live++;
+            if (l->codec == WV__CODEC_DELTA &&
+                wv__cidx_get(&g->live, l->base) == NULL) {
+                struct wv__chunk_loc b;
+                memset(&b, 0, sizeof b);
+                memcpy(b.id, l->base, 32);
+                b.stored_len = 1; /* occupied */
+                WV_CHECK(wv__cidx_put(&g->live, &b) == WV_OK, WV_NOMEM,
+                         "out of memory");
+                added = true;
+            }
+        }
     }
+    g->st.live_chunks = g->live.n;
     g->st.missing_chunks = g->live.n - picked.n;
 out:
     wv__cidx_release(&picked);
@@ -884,11 +919,17 @@ static int gc_repack(struct gc *g)
     unsigned char *raw = NULL;
     size_t raw_cap = 0;
     struct wv__codec_ws *ws = NULL;
+    /* Delta bases are read where they were before the repack. */
+    struct wv__chunk_index before = {0};
+    struct wv__chain chain = {.r = r, .x = &before, .check_id = true};
     int rc = WV_OK;
     if (g->chosen.n)
         qsort(g->chosen.v, g->chosen.n, sizeof *g->chosen.v, cmp_loc_place);
     if (g->opts->dry_run || g->st.packs_repacked == 0)
         return WV_OK;
+    for (size_t i = 0; i < g->chosen.n; i++)
+        WV_CHECK(wv__cidx_put(&before, &g->chosen.v[i]) == WV_OK, WV_NOMEM,
+                 "out of memory");
     np->cap = (size_t)r->cfg.pack_size + 8;
     np->p = wv__malloc(np->cap);
     WV_CHECK(np->p != NULL, WV_NOMEM, "out of memory");
@@ -900,7 +941,8 @@ static int gc_repack(struct gc *g)
         if (np->len > 8 &&
             np->len + g->chosen.v[i].stored_len > r->cfg.pack_size)
             WV_TRY(newpack_flush(r, np, g->chosen.v));
-        WV_TRY(repack_chunk(r, np, g->chosen.v, i, &raw, &raw_cap, &ws));
+        WV_TRY(repack_chunk(r, np, g->chosen.v, i, &raw, &raw_cap, &ws,
+                            &chain));
     }
     WV_TRY(newpack_flush(r, np, g->chosen.v));
     g->st.packs_written = np->written.n;
@@ -908,6 +950,8 @@ static int gc_repack(struct gc *g)
 out:
     wv__free(raw);
     wv__codec_ws_free(ws);
+    wv__chain_release(&chain);
+    wv__cidx_release(&before);
     return rc;
 }
 

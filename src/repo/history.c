@@ -9,6 +9,10 @@
  * writer makes the call fail instead of being overwritten. Tags are never
  * moved by this file; branches move only by commits (commit.c).
  *
+ * wv_repo_storage adds up what a checkpoint's chunks take in the store,
+ * from the manifest and the index (and its parent's manifest, to tell
+ * the chunks it added): stored bytes per codec, delta chains.
+ *
  * A diff matches tensors by name. Chunk ids are SHA-256 of the plaintext,
  * so two tensors of the same dtype and shape whose chunk id lists are
  * equal hold equal bytes: they are reported unchanged without a read. The
@@ -724,6 +728,88 @@ out:
 
 /* Public entry: waits for pending asynchronous commits and holds the
  * repository's lock for the call. */
+/* ---- storage of a checkpoint --------------------------------------------- */
+
+static int storage_locked(wv_repo *r, const char *ref,
+                          wv_checkpoint_storage *out)
+{
+    struct wv__err *err = &r->err;
+    struct wv__manifest mf, pf;
+    struct wv__chunk_index seen = {0}, parent = {0};
+    char id[65];
+    int rc = WV_OK;
+    memset(&mf, 0, sizeof mf);
+    memset(&pf, 0, sizeof pf);
+    wv__clearerr(err);
+    WV_CHECK(out != NULL && out->struct_size >= sizeof *out, WV_MISUSE,
+             "storage statistics from an incompatible header");
+    memset((char *)out + sizeof out->struct_size, 0,
+           sizeof *out - sizeof out->struct_size);
+    WV_TRY(wv__repo_resolve(r, ref, id));
+    WV_TRY(wv__manifest_load(r, id, &mf));
+    WV_TRY(wv__repo_load_index(r));
+    if (mf.parent[0]) {
+        rc = wv__manifest_load(r, mf.parent, &pf);
+        if (rc == WV_NOTFOUND) { /* pruned: everything counts as new */
+            wv__clearerr(err);
+            rc = WV_OK;
+        }
+        WV_TRY(rc);
+    }
+    struct wv__chunk_loc k;
+    memset(&k, 0, sizeof k);
+    k.stored_len = 1; /* occupied */
+    for (size_t t = 0; t < pf.n_tensors; t++)
+        for (size_t c = 0; c < pf.tensors[t].n_chunks; c++) {
+            memcpy(k.id, pf.tensors[t].chunks[c], 32);
+            WV_CHECK(wv__cidx_put(&parent, &k) == WV_OK, WV_NOMEM,
+                     "out of memory");
+        }
+    struct wv__chain ch = {.r = r, .x = &r->cidx};
+    for (size_t t = 0; t < mf.n_tensors; t++)
+        for (size_t c = 0; c < mf.tensors[t].n_chunks; c++) {
+            const unsigned char *cid = mf.tensors[t].chunks[c];
+            if (wv__cidx_get(&seen, cid))
+                continue;
+            memcpy(k.id, cid, 32);
+            WV_CHECK(wv__cidx_put(&seen, &k) == WV_OK, WV_NOMEM,
+                     "out of memory");
+            const struct wv__chunk_loc *l = wv__cidx_get(&r->cidx, cid);
+            char hex[65];
+            wv__hex(cid, 32, hex);
+            WV_CHECK(l != NULL, WV_CORRUPT,
+                     "%s: chunk %.12s of checkpoint %.12s is missing from "
+                     "every index",
+                     r->uri, hex, id);
+            out->chunks++;
+            out->stored_bytes += l->stored_len;
+            out->raw_bytes += l->raw_len;
+            int d = wv__chain_depth(&ch, cid);
+            if (d > out->max_chain)
+                out->max_chain = d;
+            if (wv__cidx_get(&parent, cid))
+                continue;
+            out->new_chunks++;
+            out->new_stored_bytes += l->stored_len;
+            out->new_raw_bytes += l->raw_len;
+            if (l->codec < 4) {
+                out->new_by_codec[l->codec]++;
+                out->new_stored_by_codec[l->codec] += l->stored_len;
+            }
+        }
+out:
+    wv__cidx_release(&seen);
+    wv__cidx_release(&parent);
+    wv__manifest_release(&mf);
+    wv__manifest_release(&pf);
+    return rc;
+}
+
+int wv_repo_storage(wv_repo *r, const char *ref, wv_checkpoint_storage *out)
+{
+    return WV__REPO_LOCKED(r, storage_locked(r, ref, out));
+}
+
 int wv_repo_stat(wv_repo *r, const char *ref, wv_checkpoint **out)
 {
     return WV__REPO_LOCKED(r, repo_stat_locked(r, ref, out));

@@ -30,7 +30,8 @@ int wv__chunk_id(const wv_repo *r, const void *p, size_t n,
 
 size_t wv__chunk_bound(const wv_repo *r, size_t n)
 {
-    return wv__codec_bound(n) + (r->crypt ? WV__SEAL_OVERHEAD : 0);
+    return wv__codec_bound(n) + WV__ID_LEN +
+           (r->crypt ? WV__SEAL_OVERHEAD : 0);
 }
 
 static void chunk_ad(struct wv__ad *ad, const unsigned char id[32],
@@ -77,10 +78,50 @@ int wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
     return WV_OK;
 }
 
+int wv__chunk_encode_delta(const wv_repo *r, const unsigned char id[32],
+                           const void *p, size_t n, unsigned elem,
+                           const unsigned char base_id[32],
+                           const void *base_plain, unsigned char *out,
+                           struct wv__codec_ws *scratch, size_t *stored,
+                           uint8_t *elem_out, struct wv__err *err)
+{
+    size_t off = r->crypt ? WV__SEAL_NONCE : 0, len = 0;
+    int c = WV__CODEC_NONE;
+    *stored = 0;
+    *elem_out = 0;
+    int rc = wv__codec_encode_delta(r->cfg.level, elem, p, base_plain, n,
+                                    out + off + WV__ID_LEN,
+                                    wv__codec_bound(n), scratch, &len, &c,
+                                    err);
+    if (rc != WV_OK || c != WV__CODEC_DELTA)
+        return rc;
+    memcpy(out + off, base_id, WV__ID_LEN);
+    len += WV__ID_LEN;
+    uint8_t e = (uint8_t)(elem > 1 ? elem : 0);
+    if (r->crypt) {
+        struct wv__ad ad;
+        chunk_ad(&ad, id, n, WV__CODEC_DELTA, e);
+        wv__seal(r->crypt->k_data, &ad, out + off, len, out);
+        len += WV__SEAL_OVERHEAD;
+    }
+    *stored = len;
+    *elem_out = e;
+    return WV_OK;
+}
+
 int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
                    unsigned char *stored, void *out, size_t raw_len,
                    struct wv__codec_ws *scratch, bool check_id,
                    struct wv__err *err)
+{
+    return wv__chunk_open_base(r, l, stored, out, raw_len, NULL, scratch,
+                               check_id, err);
+}
+
+int wv__chunk_open_base(const wv_repo *r, const struct wv__chunk_loc *l,
+                        unsigned char *stored, void *out, size_t raw_len,
+                        const void *base, struct wv__codec_ws *scratch,
+                        bool check_id, struct wv__err *err)
 {
     char hex[65], pack[65];
     unsigned char d[32];
@@ -109,7 +150,31 @@ int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
         payload = dst;
         plen -= WV__SEAL_OVERHEAD;
     }
-    if (l->codec != WV__CODEC_NONE) {
+    if (l->codec == WV__CODEC_DELTA) {
+        struct wv__err e = {0};
+        char bhex[65];
+        if (base == NULL)
+            return wv__seterr(err, WV_MISUSE,
+                              "%s: chunk %.12s is a delta, read without its "
+                              "base",
+                              r->uri, hex);
+        wv__hex(l->base, 32, bhex);
+        if (plen < WV__ID_LEN || memcmp(payload, l->base, WV__ID_LEN) != 0)
+            return wv__seterr(err, WV_CORRUPT,
+                              "%s: chunk %.12s in pack %.12s does not name "
+                              "its base %.12s (damaged)",
+                              r->uri, hex, pack, bhex);
+        int rc = wv__codec_decode_delta(l->elem, payload + WV__ID_LEN,
+                                        plen - WV__ID_LEN, base, out,
+                                        raw_len, scratch, &e);
+        if (rc == WV_NOMEM)
+            return wv__seterr(err, rc, "out of memory");
+        if (rc != WV_OK)
+            return wv__seterr(err, WV_CORRUPT,
+                              "%s: chunk %.12s in pack %.12s (delta against "
+                              "%.12s): %s",
+                              r->uri, hex, pack, bhex, e.msg);
+    } else if (l->codec != WV__CODEC_NONE) {
         struct wv__err e = {0};
         int rc = wv__codec_decode(l->codec, l->elem, payload, plen, out,
                                   raw_len, scratch, &e);

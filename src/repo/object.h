@@ -18,7 +18,8 @@ struct wv__codec_ws;
  * repository's id key. Thread-safe; WV_NOMEM only. */
 int wv__chunk_id(const wv_repo *r, const void *p, size_t n,
                  unsigned char id[32]);
-/* Bytes a chunk of n plaintext bytes may take when stored. */
+/* Bytes a chunk of n plaintext bytes may take when stored (a delta's
+ * base id included). */
 size_t wv__chunk_bound(const wv_repo *r, size_t n);
 /* Encode a chunk as stored: the repository's codec, then sealed (bound to
  * its id, length and codec). out holds wv__chunk_bound(r, n) bytes,
@@ -29,6 +30,23 @@ int wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
                       size_t *stored,
                       uint8_t *codec, uint8_t *elem_out,
                       struct wv__err *err);
+/* Encode a chunk as a delta against base_plain (n bytes, the plaintext
+ * of chunk base_id): stored bytes base_id[32] || delta frame, sealed in an
+ * encrypted repository. *stored is 0 when the delta does not compress
+ * (out then holds nothing useful). Same buffers as wv__chunk_encode. */
+int wv__chunk_encode_delta(const wv_repo *r, const unsigned char id[32],
+                           const void *p, size_t n, unsigned elem,
+                           const unsigned char base_id[32],
+                           const void *base_plain, unsigned char *out,
+                           struct wv__codec_ws *scratch, size_t *stored,
+                           uint8_t *elem_out, struct wv__err *err);
+/* wv__chunk_open for a chunk that may be a delta: `base` is the
+ * plaintext of its base (l->base; raw_len bytes), NULL for any other
+ * chunk. A delta opened without its base is WV_MISUSE. */
+int wv__chunk_open_base(const wv_repo *r, const struct wv__chunk_loc *l,
+                        unsigned char *stored, void *out, size_t raw_len,
+                        const void *base, struct wv__codec_ws *scratch,
+                        bool check_id, struct wv__err *err);
 /* The inverse for chunk l whose stored bytes are in `stored` (for an
  * unencrypted uncompressed chunk `stored` may be `out`): plaintext into
  * out (raw_len bytes), checked against the id. Messages name the chunk

@@ -80,7 +80,8 @@ void wv__cidx_release(struct wv__chunk_index *x)
 /* ---- index objects ------------------------------------------------------ */
 
 /* index/<id>: {"packs": {"<pack hex>": [["<chunk hex>", off, stored,
- * raw, codec, elem], ...], ...}} */
+ * raw, codec, elem], ...], ...}}; a delta (codec 3) has one more member,
+ * "<base chunk hex>". */
 int wv__index_parse(const char *text, size_t len, const char *what,
                     int (*cb)(void *arg, const struct wv__chunk_loc *l),
                     void *arg, struct wv__err *err)
@@ -115,8 +116,19 @@ int wv__index_parse(const char *text, size_t len, const char *what,
                         WV_TRY(wv__json_expect(&j, ','));
                         WV_TRY(wv__json_u64(&j, &v[i]));
                     }
+                    memset(l.base, 0, sizeof l.base);
+                    if (v[3] == WV__CODEC_DELTA) {
+                        WV_TRY(wv__json_expect(&j, ','));
+                        wv__free(ck);
+                        ck = NULL;
+                        WV_TRY(wv__json_string(&j, &ck, &ckl));
+                        WV_CHECK(ckl == 64 && wv__unhex(ck, l.base, 32) == 0 &&
+                                     memcmp(l.base, l.id, 32) != 0,
+                                 WV_CORRUPT, "%s: bad delta base", what);
+                    }
                     WV_TRY(wv__json_expect(&j, ']'));
-                    WV_CHECK(v[3] <= 2 && v[4] <= 16 && v[1] > 0,
+                    WV_CHECK(v[3] <= WV__CODEC_DELTA && v[4] <= 16 &&
+                                 v[1] > 0,
                              WV_CORRUPT, "%s: bad chunk entry", what);
                     l.off = v[0];
                     l.stored_len = v[1];
@@ -300,6 +312,11 @@ static int parse_config(wv_repo *r, const char *text, size_t len,
             WV_TRY(wv__json_u64(&j, &u));
             WV_CHECK(u <= 22, WV_CORRUPT, "%s: bad level", what);
             r->cfg.level = (int)u;
+        } else if (strcmp(k, "delta_keyframe") == 0) {
+            WV_TRY(wv__json_u64(&j, &u));
+            WV_CHECK(u <= WV__CHAIN_MAX + 1, WV_CORRUPT,
+                     "%s: bad delta_keyframe", what);
+            r->cfg.delta_keyframe = (int)u;
         } else if (strcmp(k, "compression") == 0) {
             WV_TRY(wv__json_string(&j, &v, &vl));
             r->cfg.compression = codec_from_name(v);
@@ -310,17 +327,22 @@ static int parse_config(wv_repo *r, const char *text, size_t len,
         }
     }
     WV_TRY(it.rc);
-    WV_CHECK(version == WV__REPO_VERSION ||
-                 version == WV__REPO_VERSION_ENCRYPTED,
+    WV_CHECK(version >= WV__REPO_VERSION &&
+                 version <= WV__REPO_VERSION_ENCRYPTED_DELTA,
              WV_FORMAT,
              "%s: repository format version %llu is not supported (this "
-             "build reads versions %d and %d)",
+             "build reads versions %d to %d)",
              r->uri, (unsigned long long)version, WV__REPO_VERSION,
-             WV__REPO_VERSION_ENCRYPTED);
-    WV_CHECK(version == WV__REPO_VERSION_ENCRYPTED || !inner, WV_CORRUPT,
+             WV__REPO_VERSION_ENCRYPTED_DELTA);
+    bool encrypted = version == WV__REPO_VERSION_ENCRYPTED ||
+                     version == WV__REPO_VERSION_ENCRYPTED_DELTA;
+    WV_CHECK(!inner || (int)version == r->cfg.version, WV_CORRUPT,
              "%s: the sealed part has version %llu", what,
              (unsigned long long)version);
-    if (version == WV__REPO_VERSION_ENCRYPTED && !inner) {
+    r->cfg.version = (int)version;
+    if (!WV__VERSION_HAS_DELTA(r->cfg.version))
+        r->cfg.delta_keyframe = 0; /* no reader of the version knows them */
+    if (encrypted && !inner) {
         WV_CHECK(enc && strcmp(enc, "xchacha20poly1305") == 0, WV_FORMAT,
                  "%s: unknown encryption '%.40s'", what,
                  enc ? enc : "(none)");
@@ -349,6 +371,19 @@ static void copy_errbuf(char *buf, size_t cap, const struct wv__err *e)
         snprintf(buf, cap, "%s", e->msg);
 }
 
+int wv__init_version(const wv_init_opts *o)
+{
+    /* delta_keyframe 0: the default K; 1: every chunk whole (no deltas,
+     * readable by older builds); deltas need a compressing codec. */
+    bool delta = o->delta_keyframe != 1 &&
+                 (o->compression == NULL ||
+                  strcmp(o->compression, "none") != 0);
+    if (o->encrypt)
+        return delta ? WV__REPO_VERSION_ENCRYPTED_DELTA
+                     : WV__REPO_VERSION_ENCRYPTED;
+    return delta ? WV__REPO_VERSION_DELTA : WV__REPO_VERSION;
+}
+
 /* wv_init_opts before it grew the encryption fields. */
 #define INIT_OPTS_V1 offsetof(wv_init_opts, encrypt)
 
@@ -373,6 +408,10 @@ int wv_repo_init(const char *uri, const wv_init_opts *given)
              "%s: compression must be none, zstd or zstd-bg", uri);
     WV_CHECK(opts->level >= 1 && opts->level <= 19, WV_MISUSE,
              "%s: zstd level must be 1..19", uri);
+    WV_CHECK(opts->delta_keyframe >= 0 &&
+                 opts->delta_keyframe <= WV__CHAIN_MAX + 1,
+             WV_MISUSE, "%s: delta keyframe interval must be 1..%d", uri,
+             WV__CHAIN_MAX + 1);
     WV_CHECK(opts->chunk_size >= 4096 && opts->chunk_size % 64 == 0 &&
                  opts->chunk_size <= ((uint64_t)1 << 30),
              WV_MISUSE, "%s: chunk size must be a multiple of 64 from 4096 "
@@ -396,15 +435,20 @@ int wv_repo_init(const char *uri, const wv_init_opts *given)
     WV_CHECK(rc == WV_NOTFOUND, rc == WV_OK ? WV_EXISTS : rc,
              "%s: a repository already exists here", uri);
     rc = WV_OK;
+    int version = wv__init_version(opts);
     int n = snprintf(cfg, sizeof cfg,
                      "{\"weightvault_repo\": %d, \"chunk_size\": %llu, "
                      "\"pack_size\": %llu, \"compression\": \"%s\", "
-                     "\"level\": %d}\n",
-                     opts->encrypt ? WV__REPO_VERSION_ENCRYPTED
-                                   : WV__REPO_VERSION,
-                     (unsigned long long)opts->chunk_size,
+                     "\"level\": %d",
+                     version, (unsigned long long)opts->chunk_size,
                      (unsigned long long)opts->pack_size,
                      codec_config_name(comp), opts->level);
+    if (WV__VERSION_HAS_DELTA(version))
+        n += snprintf(cfg + n, sizeof cfg - (size_t)n,
+                      ", \"delta_keyframe\": %d",
+                      opts->delta_keyframe ? opts->delta_keyframe
+                                           : WV__DELTA_KEYFRAME_DEFAULT);
+    n += snprintf(cfg + n, sizeof cfg - (size_t)n, "}\n");
     if (opts->encrypt)
         WV_TRY(wv__crypt_create(s, uri, cfg, (size_t)n, opts, err));
     else

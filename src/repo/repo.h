@@ -50,6 +50,8 @@
 
 #include "codec.h"
 #include "core.h"
+
+#include <pthread.h>
 #include "crypt.h"
 #include "store.h"
 #include "tensor.h"
@@ -58,6 +60,17 @@ struct wv__crypt;
 
 #define WV__REPO_VERSION 1
 #define WV__REPO_VERSION_ENCRYPTED 2 /* config of an encrypted repository */
+/* Versions 3 and 4 are 1 and 2 whose chunks may be deltas (codec 3,
+ * docs/repo-format.md "Delta chunks"): a reader that knows only 1 and 2
+ * refuses them, so it never misreads, and a gc that does not know delta
+ * bases never deletes one. */
+#define WV__REPO_VERSION_DELTA 3
+#define WV__REPO_VERSION_ENCRYPTED_DELTA 4
+/* Default K of a new repository: a chunk is stored whole at least every K
+ * commits of its chain, so a checkout reads at most K-1 bases. */
+#define WV__DELTA_KEYFRAME_DEFAULT 4
+/* Longest chain a reader follows (any K up to it): longer is damage. */
+#define WV__CHAIN_MAX 64
 #define WV__ID_LEN 32
 #define WV__HEX_LEN 64
 #define WV__MAX_JSON ((size_t)1 << 30) /* manifests and indexes */
@@ -70,6 +83,9 @@ struct wv__chunk_loc {
     uint64_t raw_len;    /* plaintext bytes                      */
     uint8_t codec;       /* WV__CODEC_*                          */
     uint8_t elem;        /* element size for byte grouping       */
+    /* codec WV__CODEC_DELTA: the id of the chunk it is a delta against
+     * (its base; zero otherwise) */
+    unsigned char base[WV__ID_LEN];
 };
 
 /* Chunk id -> location, an open-addressing table. */
@@ -87,7 +103,39 @@ struct wv__repo_config {
     uint64_t pack_size;
     int compression; /* WV__CODEC_* */
     int level;
+    int version;        /* weightvault_repo: 1..4                  */
+    int delta_keyframe; /* K (>= 2: deltas allowed; 0 or 1: none)  */
 };
+/* The config version a repository made with these options has. */
+int wv__init_version(const wv_init_opts *o);
+/* Is the version one whose chunks may be deltas? */
+#define WV__VERSION_HAS_DELTA(v)                                            \
+    ((v) == WV__REPO_VERSION_DELTA || (v) == WV__REPO_VERSION_ENCRYPTED_DELTA)
+
+/* Delta chains (delta.c). Reading a delta chunk needs its base's
+ * plaintext, which may be a delta in turn: the chain is followed through
+ * the index x (guarded by x_mu when not NULL) to a chunk stored whole,
+ * then decoded forwards. Store reads take store_mu when not NULL (the
+ * threads of one commit or checkout share the store handle). */
+struct wv__chain {
+    wv_repo *r;
+    const struct wv__chunk_index *x;
+    pthread_mutex_t *x_mu, *store_mu;
+    bool check_id;
+    /* buffers reused from chunk to chunk */
+    unsigned char *stored, *a, *b;
+    size_t stored_cap, a_cap, b_cap;
+};
+/* Links from chunk `id` to a chunk stored whole (0: it is one), or -1 if
+ * it is not in x, a base is missing, or the chain exceeds WV__CHAIN_MAX.
+ * Takes x_mu itself. */
+int wv__chain_depth(struct wv__chain *c, const unsigned char id[32]);
+/* The plaintext of delta chunk l's base (l->raw_len bytes) into
+ * c's buffer *base. Messages name the chunk whose base is broken. */
+int wv__chain_base(struct wv__chain *c, const struct wv__chunk_loc *l,
+                   struct wv__codec_ws *ws, const unsigned char **base,
+                   struct wv__err *err);
+void wv__chain_release(struct wv__chain *c);
 
 struct wv_repo {
     struct wv__store *store;

@@ -450,10 +450,41 @@ static int open_dest(const char *uri, wv_repo *s, bool create,
     return rc;
 }
 
+/* Does the source hold delta chunks (codec 3)? */
+static int has_deltas(wv_repo *s, bool *yes, struct wv__err *err)
+{
+    *yes = false;
+    if (!WV__VERSION_HAS_DELTA(s->cfg.version))
+        return WV_OK;
+    int rc = wv__repo_load_index(s);
+    if (rc != WV_OK) {
+        *err = s->err;
+        return rc;
+    }
+    for (size_t i = 0; i < s->cidx.cap && !*yes; i++)
+        *yes = s->cidx.slots[i].stored_len != 0 &&
+               s->cidx.slots[i].codec == WV__CODEC_DELTA;
+    return WV_OK;
+}
+
 /* Two repositories can exchange checkpoints when their chunk ids mean the
- * same thing: plain SHA-256 on both sides, or the same keyed hash. */
+ * same thing: plain SHA-256 on both sides, or the same keyed hash; and
+ * delta chunks (with their bases: every pack is copied) go only to a
+ * repository whose format version has them, so that its older readers
+ * never meet one. */
 static int compatible(wv_repo *s, wv_repo *d, struct wv__err *err)
 {
+    bool deltas = false;
+    int rc = has_deltas(s, &deltas, err);
+    if (rc != WV_OK)
+        return rc;
+    if (deltas && !WV__VERSION_HAS_DELTA(d->cfg.version))
+        return wv__seterr(err, WV_MISUSE,
+                          "%s holds delta chunks, which %s (format version "
+                          "%d, readable by builds without deltas) cannot "
+                          "hold: copy into a new repository, or one made "
+                          "with deltas allowed",
+                          s->uri, d->uri, d->cfg.version);
     if (!wv__repo_same_keys(s, d))
         return wv__seterr(err, WV_MISUSE,
                           "%s and %s cannot exchange checkpoints: %s",

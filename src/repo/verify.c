@@ -472,7 +472,7 @@ static int read_trailer(struct vctx *c, const char *key,
         l->codec = e[56];
         l->elem = e[57];
         uint64_t data_end = size - tlen;
-        if (l->off < 8 || l->stored_len == 0 || l->codec > 2 ||
+        if (l->off < 8 || l->stored_len == 0 || l->codec > WV__CODEC_DELTA ||
             l->elem > 16 || l->stored_len > data_end ||
             l->off > data_end - l->stored_len) {
             char h[65];
@@ -731,7 +731,13 @@ static int check_chunks(struct vctx *c, struct wv__chunk_index *cidx)
         }
         if (e != WV_OK) {
             char what[WV_ERRBUF_SIZE + 32];
-            if (e == WV_CORRUPT_CHECKSUM)
+            if (strstr(r->err.msg, "(a base of ") != NULL ||
+                strstr(r->err.msg, "delta base") != NULL)
+                /* its own bytes may be fine: a link of its chain is not */
+                snprintf(what, sizeof what,
+                         "is a delta whose chain of bases is broken (%s)",
+                         bare(r, r->err.msg));
+            else if (e == WV_CORRUPT_CHECKSUM)
                 snprintf(what, sizeof what,
                          "is damaged (its bytes do not hash to its id)");
             else

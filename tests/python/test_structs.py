@@ -29,6 +29,7 @@ BOUND = {
     "wv_gc_stats": "GcStats", "wv_verify_problem": "VerifyProblem",
     "wv_verify_stats": "VerifyStats", "wv_sync_opts": "SyncOpts",
     "wv_sync_result": "SyncResult",
+    "wv_checkpoint_storage": "CheckpointStorage",
 }
 
 

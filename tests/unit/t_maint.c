@@ -91,6 +91,9 @@ static void init_repo(const char *uri, const char *comp, uint64_t pack)
     io.compression = comp;
     io.chunk_size = 16 << 10;
     io.pack_size = pack;
+    /* Whole chunks: these cases count chunks and packs (t_delta.c covers
+     * gc and verify with delta chains). */
+    io.delta_keyframe = 1;
     if (wv_repo_init(uri, &io) != WV_OK)
         fprintf(stderr, "init %s failed\n", uri);
 }

@@ -1,0 +1,469 @@
+/*
+ * t_delta.c -- delta chunks (codec 3) against the parent checkpoint: the
+ * codec's round trip and damage, chains bounded by the keyframe interval
+ * (every checkpoint of a long run reads back, no chain longer than K-1),
+ * keyframes, --no-delta, gc after a prune keeps the bases kept
+ * checkpoints need (also through a repack), verify names a broken base,
+ * an encrypted repository, and sync (push into a new repository; refused
+ * into one whose format has no deltas), and index entries of deltas.
+ */
+#include "codec.h"
+#include "repo.h"
+#include "wvtest.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+/* A training-like step: n F32 weights of tensor i, every one moved a
+ * little at every step (w += 1e-3 * pseudo-random), from a fixed start. */
+static wv_model *step_set(int n_tensors, size_t elems, int step)
+{
+    wv_model *m;
+    if (wv_model_new(&m) != WV_OK)
+        return NULL;
+    for (int t = 0; t < n_tensors; t++) {
+        float *w = wv_malloc(elems * 4);
+        uint32_t x = 12345u + (uint32_t)t * 7919u;
+        for (size_t j = 0; j < elems; j++) {
+            x = x * 1664525u + 1013904223u;
+            float v = ((float)(x >> 8) / 16777216.0f - 0.5f) * 0.1f;
+            uint32_t y = x ^ 0x9e3779b9u;
+            for (int s = 1; s <= step; s++) {
+                y = y * 1664525u + 1013904223u;
+                v += ((float)(y >> 8) / 16777216.0f - 0.5f) * 1e-3f;
+            }
+            w[j] = v;
+        }
+        char name[16];
+        snprintf(name, sizeof name, "w%d", t);
+        uint64_t shape[1] = {elems};
+        wv_model_add(m, name, WV_F32, 1, shape, w, elems * 4, WV_DATA_TAKE);
+    }
+    return m;
+}
+
+static int same(const wv_model *a, const wv_model *b)
+{
+    if (wv_model_count(a) != wv_model_count(b))
+        return 0;
+    for (size_t i = 0; i < wv_model_count(a); i++) {
+        const wv_tensor *t = wv_model_tensor(a, i);
+        const wv_tensor *u = wv_model_find(b, wv_tensor_name(t));
+        if (u == NULL || wv_tensor_nbytes(t) != wv_tensor_nbytes(u) ||
+            memcmp(wv_tensor_data(t), wv_tensor_data(u),
+                   wv_tensor_nbytes(t)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int reads_back(wv_repo *r, const char *ref, const wv_model *m)
+{
+    wv_model *back = NULL;
+    if (wv_repo_checkout(r, ref, NULL, &back) != WV_OK)
+        return 0;
+    int ok = same(m, back);
+    wv_model_free(back);
+    return ok;
+}
+
+static int make_repo(const char *dir, int keyframe, int encrypt)
+{
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.chunk_size = 16 << 10;
+    io.pack_size = 1 << 20;
+    io.delta_keyframe = keyframe;
+    io.encrypt = encrypt;
+    io.passphrase = encrypt ? "delta test" : NULL;
+    return wv_repo_init(dir, &io);
+}
+
+static int open_repo(const char *dir, int encrypt, wv_repo **r)
+{
+    wv_open_opts oo = WV_OPEN_OPTS_INIT;
+    oo.passphrase = encrypt ? "delta test" : NULL;
+    return wv_repo_open_ex(dir, &oo, r);
+}
+
+/* Delta chunks in the index, and the longest chain among the chunks of
+ * checkpoint `ref`. */
+struct chains {
+    size_t deltas, whole;
+    int longest;
+    int depth_of_first; /* of the first chunk of the first tensor */
+};
+
+static int count_chains(wv_repo *r, const char *ref, struct chains *c)
+{
+    char id[65];
+    struct wv__manifest mf;
+    memset(c, 0, sizeof *c);
+    memset(&mf, 0, sizeof mf);
+    if (wv__repo_load_index(r) != WV_OK ||
+        wv__repo_resolve(r, ref, id) != WV_OK ||
+        wv__manifest_load(r, id, &mf) != WV_OK)
+        return -1;
+    struct wv__chain ch = {.r = r, .x = &r->cidx};
+    for (size_t t = 0; t < mf.n_tensors; t++)
+        for (size_t k = 0; k < mf.tensors[t].n_chunks; k++) {
+            int d = wv__chain_depth(&ch, mf.tensors[t].chunks[k]);
+            if (d < 0) {
+                wv__manifest_release(&mf);
+                return -1;
+            }
+            if (t == 0 && k == 0)
+                c->depth_of_first = d;
+            if (d > c->longest)
+                c->longest = d;
+            if (d > 0)
+                c->deltas++;
+            else
+                c->whole++;
+        }
+    wv__manifest_release(&mf);
+    return 0;
+}
+
+TEST_IMPL(delta_codec_roundtrip)
+{
+    size_t sizes[4] = {4096, 4099, 3, 65536};
+    unsigned elems[3] = {1, 2, 4};
+    struct wv__codec_ws *ws = NULL;
+    ASSERT_OK(wv__codec_ws_new(65536, &ws));
+    for (int si = 0; si < 4; si++)
+        for (int ei = 0; ei < 3; ei++) {
+            size_t n = sizes[si];
+            unsigned char *a = wv_malloc(n), *b = wv_malloc(n),
+                          *z = wv_malloc(wv__codec_bound(n)),
+                          *o = wv_malloc(n);
+            uint32_t x = 7;
+            for (size_t i = 0; i < n; i++) {
+                x = x * 1664525u + 1013904223u;
+                a[i] = (unsigned char)(x >> 24);
+                b[i] = (i % 4 == 0) ? (unsigned char)(a[i] ^ 1) : a[i];
+            }
+            size_t len = 0;
+            int used = -1;
+            struct wv__err e = {0};
+            ASSERT_OK(wv__codec_encode_delta(1, elems[ei], b, a, n, z,
+                                             wv__codec_bound(n), ws, &len,
+                                             &used, &e));
+            if (n >= 4096) {
+                ASSERT_EQ(used, WV__CODEC_DELTA);
+                ASSERT(len < n / 4);
+            }
+            if (used == WV__CODEC_DELTA) {
+                ASSERT_OK(wv__codec_decode_delta(elems[ei], z, len, a, o, n,
+                                                 ws, &e));
+                ASSERT_MEMEQ(o, b, n);
+                /* A damaged frame or the wrong length is refused. */
+                z[len / 2] ^= 0x55;
+                int rc = wv__codec_decode_delta(elems[ei], z, len, a, o, n,
+                                                ws, &e);
+                ASSERT(rc == WV_CORRUPT || memcmp(o, b, n) != 0);
+                ASSERT_EQ(wv__codec_decode_delta(elems[ei], z, len, a, o,
+                                                 n - 1, ws, &e),
+                          WV_CORRUPT);
+            }
+            wv_free(a);
+            wv_free(b);
+            wv_free(z);
+            wv_free(o);
+        }
+    wv__codec_ws_free(ws);
+}
+
+/* Chains of length K: seven commits with K = 3 read back, deltas are
+ * used, no chain exceeds K-1 links, and every K-th commit is a keyframe. */
+static void chain_case(const char *dir, int encrypt)
+{
+    enum { K = 3, N = 7 };
+    wv_repo *r;
+    char ids[N][WV_ID_HEX];
+    wv_model *m[N];
+    ASSERT_OK(make_repo(dir, K, encrypt));
+    ASSERT_OK(open_repo(dir, encrypt, &r));
+    ASSERT_EQ(r->cfg.version, encrypt ? 4 : 3);
+    ASSERT_EQ(r->cfg.delta_keyframe, K);
+    for (int i = 0; i < N; i++) {
+        m[i] = step_set(2, 12 * 1024, i); /* 48 KiB: 3 chunks each */
+        ASSERT_NOT_NULL(m[i]);
+        ASSERT_OK(wv_repo_commit(r, m[i], NULL, NULL, ids[i]));
+        struct chains c;
+        ASSERT_OK(count_chains(r, ids[i], &c));
+        ASSERT(c.longest <= K - 1);
+        /* depths along a chunk's chain: 0 1 2 0 1 2 0 */
+        ASSERT_EQ(c.depth_of_first, i % K);
+        if (i % K != 0)
+            ASSERT_EQ(c.deltas, 6);
+    }
+    for (int i = 0; i < N; i++)
+        ASSERT(reads_back(r, ids[i], m[i]));
+    ASSERT_OK(wv_repo_verify(r, NULL, NULL, NULL));
+    wv_repo_close(r);
+    for (int i = 0; i < N; i++)
+        wv_model_free(m[i]);
+}
+
+TEST_IMPL(delta_chains_keyframes)
+{
+    chain_case(wvtest_path("plain"), 0);
+}
+
+TEST_IMPL(crypt_delta_chains)
+{
+    chain_case(wvtest_path("enc"), 1);
+    /* gc on the encrypted repository keeps what the chains need */
+    wv_repo *r;
+    ASSERT_OK(open_repo(wvtest_path("enc"), 1, &r));
+    wv_prune_opts po = WV_PRUNE_OPTS_INIT;
+    po.keep_last = 1;
+    ASSERT_OK(wv_repo_prune(r, &po, NULL, NULL, NULL));
+    wv_gc_opts go = WV_GC_OPTS_INIT;
+    go.repack_percent = 0;
+    ASSERT_OK(wv_repo_gc(r, &go, NULL));
+    wv_model *m = step_set(2, 12 * 1024, 6);
+    ASSERT(reads_back(r, "latest", m));
+    ASSERT_OK(wv_repo_verify(r, NULL, NULL, NULL));
+    wv_model_free(m);
+    wv_repo_close(r);
+}
+
+static size_t packs_bytes(const char *dir)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "du -sb '%s/packs' | cut -f1", dir);
+    FILE *f = popen(cmd, "r");
+    unsigned long long v = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &v) != 1)
+            v = 0;
+        pclose(f);
+    }
+    return (size_t)v;
+}
+
+/* No deltas: --no-delta at init (version 1, readable by older builds),
+ * or for one commit; and a smaller store with them. */
+TEST_IMPL(delta_off)
+{
+    const char *on = wvtest_path("on"), *off = wvtest_path("off");
+    wv_repo *a, *b;
+    char id[WV_ID_HEX];
+    ASSERT_OK(make_repo(on, 0, 0));
+    ASSERT_OK(make_repo(off, 1, 0));
+    ASSERT_OK(wv_repo_open(on, NULL, 0, &a));
+    ASSERT_OK(wv_repo_open(off, NULL, 0, &b));
+    ASSERT_EQ(a->cfg.version, 3);
+    ASSERT_EQ(a->cfg.delta_keyframe, WV__DELTA_KEYFRAME_DEFAULT);
+    ASSERT_EQ(b->cfg.version, 1);
+    for (int i = 0; i < 3; i++) {
+        wv_model *m = step_set(2, 12 * 1024, i);
+        ASSERT_OK(wv_repo_commit(a, m, NULL, NULL, id));
+        ASSERT_OK(wv_repo_commit(b, m, NULL, NULL, id));
+        struct chains c;
+        ASSERT_OK(count_chains(b, id, &c));
+        ASSERT_EQ(c.deltas, 0);
+        wv_model_free(m);
+    }
+    ASSERT(packs_bytes(on) * 10 < packs_bytes(off) * 9);
+    /* --no-delta for one commit */
+    wv_model *m = step_set(2, 12 * 1024, 3);
+    wv_commit_opts co = WV_COMMIT_OPTS_INIT;
+    co.delta_keyframe = 1;
+    ASSERT_OK(wv_repo_commit(a, m, NULL, &co, id));
+    struct chains c;
+    ASSERT_OK(count_chains(a, id, &c));
+    ASSERT_EQ(c.deltas, 0);
+    ASSERT(reads_back(a, id, m));
+    wv_model_free(m);
+    wv_repo_close(a);
+    wv_repo_close(b);
+    /* A version this build does not know is refused, naming it. */
+    char path[700], eb[WV_ERRBUF_SIZE] = "";
+    snprintf(path, sizeof path, "%s/config", off);
+    FILE *f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs("{\"weightvault_repo\": 5, \"chunk_size\": 16384, \"pack_size\": "
+          "1048576, \"compression\": \"zstd-bg\", \"level\": 1}\n",
+          f);
+    fclose(f);
+    ASSERT_EQ(wv_repo_open(off, eb, sizeof eb, &b), WV_FORMAT);
+    ASSERT_CONTAINS(eb, "version 5 is not supported");
+}
+
+/* Prune the middle of a run, gc (also repacking everything), and every
+ * kept checkpoint still reads back: the bases its chunks need stayed. */
+TEST_IMPL(delta_gc_keeps_bases)
+{
+    const char *dir = wvtest_path("gc");
+    enum { N = 6 };
+    wv_repo *r;
+    char ids[N][WV_ID_HEX];
+    ASSERT_OK(make_repo(dir, 4, 0));
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    for (int i = 0; i < N; i++) {
+        wv_model *m = step_set(2, 12 * 1024, i);
+        ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, ids[i]));
+        wv_model_free(m);
+    }
+    /* keep 0 (tagged) and the newest; 1..4 go */
+    ASSERT_OK(wv_repo_tag(r, "first", ids[0]));
+    wv_prune_opts po = WV_PRUNE_OPTS_INIT;
+    po.keep_last = 1;
+    wv_prune_stats ps;
+    ASSERT_OK(wv_repo_prune(r, &po, NULL, NULL, &ps));
+    ASSERT_EQ(ps.removed, 4);
+    for (int pass = 0; pass < 2; pass++) {
+        wv_gc_opts go = WV_GC_OPTS_INIT;
+        go.repack_percent = pass ? 0 : 30;
+        wv_gc_stats gs;
+        ASSERT_OK(wv_repo_gc(r, &go, &gs));
+        ASSERT_EQ(gs.missing_chunks, 0);
+        wv_model *m0 = step_set(2, 12 * 1024, 0);
+        wv_model *m5 = step_set(2, 12 * 1024, 5);
+        ASSERT(reads_back(r, ids[0], m0));
+        ASSERT(reads_back(r, ids[5], m5));
+        wv_model_free(m0);
+        wv_model_free(m5);
+        ASSERT_OK(wv_repo_verify(r, NULL, NULL, NULL));
+    }
+    /* checkpoint 5 is a delta on 4 (pruned): its base outlived it */
+    struct chains c;
+    ASSERT_OK(count_chains(r, ids[5], &c));
+    ASSERT_EQ(c.longest, 1);
+    wv_repo_close(r);
+}
+
+struct vproblems {
+    int n;
+    char first[1024];
+};
+
+static void on_problem(void *arg, const wv_verify_problem *p)
+{
+    struct vproblems *v = arg;
+    if (v->n++ == 0)
+        snprintf(v->first, sizeof v->first, "%s", p->message);
+}
+
+/* Damage a base that only a later checkpoint needs (its own checkpoint
+ * pruned): verify and checkout report the chunk whose base is broken. */
+TEST_IMPL(delta_verify_broken_base)
+{
+    const char *dir = wvtest_path("vb");
+    wv_repo *r;
+    char a[WV_ID_HEX], b[WV_ID_HEX], hex[65], key[96], path[800];
+    ASSERT_OK(make_repo(dir, 4, 0));
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    wv_model *m0 = step_set(1, 4096, 0), *m1 = step_set(1, 4096, 1);
+    ASSERT_OK(wv_repo_commit(r, m0, NULL, NULL, a));
+    ASSERT_OK(wv_repo_commit(r, m1, NULL, NULL, b));
+    struct chains c;
+    ASSERT_OK(count_chains(r, b, &c));
+    ASSERT_EQ(c.deltas, 1);
+    /* the base: checkpoint a's only chunk */
+    struct wv__manifest mf;
+    memset(&mf, 0, sizeof mf);
+    ASSERT_OK(wv__manifest_load(r, a, &mf));
+    const struct wv__chunk_loc *l = wv__cidx_get(&r->cidx,
+                                                 mf.tensors[0].chunks[0]);
+    ASSERT_NOT_NULL(l);
+    wv__hex(l->id, 32, hex);
+    wv__pack_key(l->pack, key);
+    uint64_t off = l->off + l->stored_len / 2;
+    wv__manifest_release(&mf);
+    wv_repo_close(r);
+    snprintf(path, sizeof path, "%s/%s", dir, key);
+    int fd = open(path, O_RDWR);
+    ASSERT(fd >= 0);
+    unsigned char byte;
+    ASSERT_EQ(pread(fd, &byte, 1, (off_t)off), 1);
+    byte ^= 0x40;
+    ASSERT_EQ(pwrite(fd, &byte, 1, (off_t)off), 1);
+    close(fd);
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    struct vproblems v = {0};
+    ASSERT_EQ(wv_repo_verify(r, on_problem, &v, NULL), WV_CORRUPT);
+    ASSERT(v.n >= 2); /* the base in a, and b's chunk through it */
+    wv_model *back = NULL;
+    int rc = wv_repo_checkout(r, b, NULL, &back);
+    ASSERT(rc == WV_CORRUPT || rc == WV_CORRUPT_CHECKSUM);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "a base of");
+    wv_repo_close(r);
+    wv_model_free(m0);
+    wv_model_free(m1);
+}
+
+/* Push copies the deltas and their bases; a destination whose format has
+ * no deltas refuses them. */
+TEST_IMPL(delta_sync)
+{
+    const char *src = wvtest_path("src"), *dst = wvtest_path("dst"),
+               *old = wvtest_path("old");
+    wv_repo *r;
+    char id[WV_ID_HEX];
+    ASSERT_OK(make_repo(src, 0, 0));
+    ASSERT_OK(wv_repo_open(src, NULL, 0, &r));
+    for (int i = 0; i < 3; i++) {
+        wv_model *m = step_set(2, 12 * 1024, i);
+        ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
+        wv_model_free(m);
+    }
+    wv_repo_close(r);
+    ASSERT_OK(wv_repo_sync(src, dst, NULL, NULL));
+    ASSERT_OK(wv_repo_open(dst, NULL, 0, &r));
+    ASSERT_EQ(r->cfg.version, 3);
+    struct chains c;
+    ASSERT_OK(count_chains(r, "latest", &c));
+    ASSERT(c.deltas > 0);
+    wv_model *m = step_set(2, 12 * 1024, 2);
+    ASSERT(reads_back(r, "latest", m));
+    wv_model_free(m);
+    ASSERT_OK(wv_repo_verify(r, NULL, NULL, NULL));
+    wv_repo_close(r);
+    ASSERT_OK(make_repo(old, 1, 0));
+    char eb[WV_ERRBUF_SIZE] = "";
+    wv_sync_opts so = WV_SYNC_OPTS_INIT;
+    so.errbuf = eb;
+    so.errbuf_size = sizeof eb;
+    ASSERT_EQ(wv_repo_sync(src, old, &so, NULL), WV_MISUSE);
+    ASSERT_CONTAINS(eb, "delta chunks");
+}
+
+static int count_cb(void *arg, const struct wv__chunk_loc *l)
+{
+    size_t *n = arg;
+    *n += l->codec == WV__CODEC_DELTA && l->base[0] == 0xbb;
+    return WV_OK;
+}
+
+/* Index entries: a delta names its base (a seventh member); one without,
+ * or naming itself, is damage. */
+TEST_IMPL(delta_index_entries)
+{
+    char a[65], b[65], t[600];
+    struct wv__err e = {0};
+    size_t n = 0;
+    memset(a, 'a', 64);
+    memset(b, 'b', 64);
+    a[64] = b[64] = '\0';
+    snprintf(t, sizeof t,
+             "{\"packs\": {\"%s\": [[\"%s\", 8, 10, 4096, 3, 4, \"%s\"]]}}",
+             b, a, b);
+    ASSERT_OK(wv__index_parse(t, strlen(t), "i", count_cb, &n, &e));
+    ASSERT_EQ(n, 1);
+    snprintf(t, sizeof t,
+             "{\"packs\": {\"%s\": [[\"%s\", 8, 10, 4096, 3, 4]]}}", b, a);
+    ASSERT_EQ(wv__index_parse(t, strlen(t), "i", count_cb, &n, &e),
+              WV_CORRUPT);
+    snprintf(t, sizeof t,
+             "{\"packs\": {\"%s\": [[\"%s\", 8, 10, 4096, 3, 4, \"%s\"]]}}",
+             b, a, a);
+    ASSERT_EQ(wv__index_parse(t, strlen(t), "i", count_cb, &n, &e),
+              WV_CORRUPT);
+    snprintf(t, sizeof t,
+             "{\"packs\": {\"%s\": [[\"%s\", 8, 10, 4096, 4, 4]]}}", b, a);
+    ASSERT_EQ(wv__index_parse(t, strlen(t), "i", count_cb, &n, &e),
+              WV_CORRUPT);
+}
