@@ -16,7 +16,7 @@
 # bench-out/delta.md); the trajectories to bench-out/delta-traj, kept
 # and reused when WV_BENCH_KEEP_TRAJ=1 (made again when their parameters
 # differ). WV_BENCH_K=K: the keyframe interval of the delta repository
-# (default: wv init's); WV_BENCH_DTYPES="f32": only those trajectories.
+# (default 4); WV_BENCH_DTYPES="f32": only those trajectories.
 # Build first (cmake --build build).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,7 +61,7 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
     n=${#files[@]}
     raw=$(stat -c %s "${files[0]}")
     dl=$out/delta-$dtype; wh=$out/whole-$dtype
-    "$wv" init "$dl" ${WV_BENCH_K:+--delta-keyframe "$WV_BENCH_K"} >/dev/null
+    "$wv" init "$dl" --delta-keyframe "${WV_BENCH_K:-4}" >/dev/null
     "$wv" init "$wh" --no-delta >/dev/null
     declare -a add_d=() add_w=() add_b=() add_r=()
     t_d=0; t_w=0

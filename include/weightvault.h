@@ -508,13 +508,16 @@ typedef struct wv_init_opts {
     const char *passphrase;
     const char *key_file;
     const char *key_label; /* a name for that key slot (default "first") */
-    /* Delta chunks (docs/repo-format.md "Delta chunks"): a changed chunk
+    /* Delta chunks, EXPERIMENTAL and off by default (docs/repo-format.md
+     * "Delta chunks"; they make stores smaller but commits and checkouts
+     * slower, see the README's benchmarks): a changed chunk
      * of a tensor the parent checkpoint has is stored as its difference
      * to the parent's chunk when that is smaller, and whole at least every
      * `delta_keyframe` commits of the chain, so a checkout reads at most
-     * delta_keyframe-1 bases. 0: the default (4); 1: no deltas (the
+     * delta_keyframe-1 bases. 0 (the default) or 1: no deltas (the
      * repository stays readable by builds before deltas, version 1/2);
-     * at most 65. Needs compression (none: no deltas). */
+     * K = 2..65: deltas (4 is a good start). Needs compression (none: no
+     * deltas). */
     int delta_keyframe;
 } wv_init_opts;
 #define WV_INIT_OPTS_INIT \

@@ -42,14 +42,17 @@ static const char init_help[] =
     "                 deduplication (default 4MiB)\n"
     "  --pack-size    chunks are grouped into pack objects of about this\n"
     "                 size (default 32MiB)\n"
-    "  --delta-keyframe K  store a changed chunk of a tensor the parent\n"
+    "  --delta-keyframe K  (experimental; off by default) store a changed\n"
+    "                 chunk of a tensor the parent\n"
     "                 checkpoint has as its XOR against the parent's chunk\n"
     "                 when that is smaller (lossless: consecutive training\n"
     "                 checkpoints share most high-order bits), and whole at\n"
     "                 least every K commits, so a checkout reads at most\n"
-    "                 K-1 earlier chunks (default 4; 2..65)\n"
-    "  --no-delta     store every chunk whole: the repository stays\n"
-    "                 readable by builds without delta chunks (format\n"
+    "                 K-1 earlier chunks (2..65; 4 is a good start).\n"
+    "                 Smaller stores, slower commits and checkouts; the\n"
+    "                 repository needs a build with delta chunks\n"
+    "  --no-delta     store every chunk whole (the default): the repository\n"
+    "                 stays readable by builds without delta chunks (format\n"
     "                 version 1, or 2 encrypted)\n";
 
 /* K from "--delta-keyframe K": 2..65, or 0 if not a number in range. */

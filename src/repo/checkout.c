@@ -679,7 +679,7 @@ static void sreader_ahead(struct sreader *s)
             j->stored = wv__pipe_slot_take(&s->p.pipe, i);
             j->out = read_in_place(r, j->l) ? j->stored
                                             : s->outs[i % s->n_outs];
-            rc = read_stored(r, j->l, j->stored);
+            rc = opipe_read(&s->p, j);
         }
         if (rc != WV_OK) {
             opipe_fail(&s->p, i, rc);

@@ -373,9 +373,10 @@ static void copy_errbuf(char *buf, size_t cap, const struct wv__err *e)
 
 int wv__init_version(const wv_init_opts *o)
 {
-    /* delta_keyframe 0: the default K; 1: every chunk whole (no deltas,
-     * readable by older builds); deltas need a compressing codec. */
-    bool delta = o->delta_keyframe != 1 &&
+    /* delta_keyframe 0 (the default) or 1: every chunk whole (no deltas,
+     * readable by older builds); K >= 2: delta chunks (experimental),
+     * which need a compressing codec. */
+    bool delta = o->delta_keyframe >= 2 &&
                  (o->compression == NULL ||
                   strcmp(o->compression, "none") != 0);
     if (o->encrypt)
@@ -446,8 +447,7 @@ int wv_repo_init(const char *uri, const wv_init_opts *given)
     if (WV__VERSION_HAS_DELTA(version))
         n += snprintf(cfg + n, sizeof cfg - (size_t)n,
                       ", \"delta_keyframe\": %d",
-                      opts->delta_keyframe ? opts->delta_keyframe
-                                           : WV__DELTA_KEYFRAME_DEFAULT);
+                      opts->delta_keyframe);
     n += snprintf(cfg + n, sizeof cfg - (size_t)n, "}\n");
     if (opts->encrypt)
         WV_TRY(wv__crypt_create(s, uri, cfg, (size_t)n, opts, err));

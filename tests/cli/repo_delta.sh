@@ -108,7 +108,7 @@ expect 0 "$WV" verify "$R"
 
 # a damaged base: verify names the chunk that needs it
 D="$tmp/damaged"
-expect 0 "$WV" init "$D" --chunk-size 64KiB
+expect 0 "$WV" init "$D" --chunk-size 64KiB --delta-keyframe 4
 expect 0 "$WV" commit "$D" "$tmp/f0.safetensors"
 expect 0 "$WV" commit "$D" "$tmp/f1.safetensors"
 "$PYTHON" - "$D" <<'PY' || fail "cannot damage the base"
@@ -125,7 +125,7 @@ expect 1 "$WV" checkout "$D@latest" -o "$tmp/x.safetensors"
 # encrypted
 E="$tmp/enc"
 export WV_PASSPHRASE="delta cli test"
-expect 0 "$WV" init "$E" --encrypt --chunk-size 64KiB
+expect 0 "$WV" init "$E" --encrypt --chunk-size 64KiB --delta-keyframe 4
 for s in 0 1 2; do
     expect 0 "$WV" commit "$E" "$tmp/f$s.safetensors"
 done

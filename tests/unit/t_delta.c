@@ -250,8 +250,8 @@ TEST_IMPL(delta_off)
     const char *on = wvtest_path("on"), *off = wvtest_path("off");
     wv_repo *a, *b;
     char id[WV_ID_HEX];
-    ASSERT_OK(make_repo(on, 0, 0));
-    ASSERT_OK(make_repo(off, 1, 0));
+    ASSERT_OK(make_repo(on, WV__DELTA_KEYFRAME_DEFAULT, 0));
+    ASSERT_OK(make_repo(off, 0, 0)); /* the default: no deltas */
     ASSERT_OK(wv_repo_open(on, NULL, 0, &a));
     ASSERT_OK(wv_repo_open(off, NULL, 0, &b));
     ASSERT_EQ(a->cfg.version, 3);
@@ -403,7 +403,7 @@ TEST_IMPL(delta_sync)
                *old = wvtest_path("old");
     wv_repo *r;
     char id[WV_ID_HEX];
-    ASSERT_OK(make_repo(src, 0, 0));
+    ASSERT_OK(make_repo(src, WV__DELTA_KEYFRAME_DEFAULT, 0));
     ASSERT_OK(wv_repo_open(src, NULL, 0, &r));
     for (int i = 0; i < 3; i++) {
         wv_model *m = step_set(2, 12 * 1024, i);
