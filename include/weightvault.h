@@ -242,7 +242,7 @@ typedef enum wv_format {
     WV_FMT_GGUF,   /* GGUF v2/v3 (llama.cpp)                              */
     WV_FMT_TFBUNDLE, /* TensorFlow checkpoint (.index + .data-*)          */
     WV_FMT_TFJS,   /* TensorFlow.js model.json / weights manifest + .bin
-                      shards, read only                                   */
+                      shards (written as a directory: wv_model_save)      */
     WV_FMT_ONNX,   /* ONNX model (.onnx): its initializers, read only    */
     WV__FMT_COUNT
 } wv_format;
@@ -461,7 +461,11 @@ typedef struct wv_save_opts {
  * temporary file in the same directory, which is fsynced and renamed over
  * `path`, and the directory is fsynced. On failure `path` is untouched.
  * Narrowing casts round to nearest even; NaN, infinities and subnormals
- * follow IEEE 754. Messages go to wv_model_errmsg(m). */
+ * follow IEEE 754. Messages go to wv_model_errmsg(m).
+ * TF.js (format WV_FMT_TFJS or WV_FMT_AUTO) is a directory of files: a
+ * `path` that ends in '/' or names a directory means DIR/model.json, with
+ * its .bin shards beside it; the directory is made if missing (one level:
+ * its parent must exist), also for an explicit DIR/model.json. */
 WV_API int wv_model_save(wv_model *m, const char *path,
                          const wv_save_opts *opts);
 

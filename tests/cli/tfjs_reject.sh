@@ -5,7 +5,10 @@
 # is read by its path (its shards beside it), not from memory; the
 # writer's refusals: dtypes TF.js does not hold (I64, U8, F64 and BF16
 # without --dtype), a Keras model_config that is not valid JSON, nested
-# too deep or followed by text (no file written).
+# too deep or followed by text (no file written). The output directory,
+# made by the library's save: OUT/ or an existing directory is
+# OUT/model.json (wv convert and wv checkout), one level only, none made
+# for an input that cannot be read.
 # Env: WV, PYTHON.
 set -u
 . "$(dirname "$0")/../harness/cli.sh"
@@ -126,8 +129,8 @@ for name, cfg in [("trunc", '{"class_name": "Sequential", "config": {"layers": [
     write_st(d + "/cfg_%s.safetensors" % name, w, meta={"keras.model_config": cfg})
 PY
 expect 0 "$WV" convert -q "$tmp/f64.safetensors" "$tmp/bf16.safetensors" --dtype BF16
-# Refused: nothing is written in $tmp but the output directory wv makes
-# (one level, before it loads the input), which stays empty.
+# Refused: nothing is written in $tmp but the output directory the save
+# makes (one level, before it writes), which stays empty.
 before=$(ls -A "$tmp" | LC_ALL=C sort)
 expect 1 "$WV" convert -q "$tmp/i64.safetensors" "$tmp/o1/"
 one_line_error "tensor 'n' is I64, which TF.js does not hold (float32, int32, bool, float16-quantized float32)"
@@ -159,4 +162,23 @@ expect 0 "$WV" convert -q "$tmp/f64.safetensors" "$tmp/o3/" --dtype F32
 expect 0 "$WV" convert -q "$tmp/bf16.safetensors" "$tmp/o7/" --dtype F32
 [ -s "$tmp/o3/model.json" ] && [ -s "$tmp/o7/model.json" ] ||
     fail "--dtype F32: no model.json"
+
+# The output directory (wv_model_save, not the CLI, resolves it).
+# An existing directory, without the '/': OUT/model.json, named as given.
+mkdir "$tmp/ex.safetensors"
+expect 0 "$WV" convert "$tmp/f64.safetensors" "$tmp/ex.safetensors" --dtype F32
+grep -q "^wv: wrote $tmp/ex.safetensors (tfjs): 1 tensor, 12 B in " "$tmp/err" ||
+    fail "summary: $(cat "$tmp/err")"
+same_tensors "$tmp/o3/model.json" "$tmp/ex.safetensors/model.json"
+# one level only; an input that cannot be read makes no directory
+expect 3 "$WV" convert -q "$tmp/f64.safetensors" "$tmp/no/such/" --dtype F32
+one_line_error "^wv: $tmp/no/such: cannot make the directory: No such file or directory$"
+[ ! -e "$tmp/no" ] || fail "made $tmp/no"
+expect 3 "$WV" convert -q "$tmp/absent.safetensors" "$tmp/o8/"
+[ ! -e "$tmp/o8" ] || fail "a directory made for an input that cannot be read"
+# wv checkout -o DIR/
+expect 0 "$WV" init "$tmp/r"
+expect 0 "$WV" commit -q "$tmp/r" "$tmp/o3/model.json"
+expect 0 "$WV" checkout -q "$tmp/r" -o "$tmp/co/"
+same_tensors "$tmp/o3/model.json" "$tmp/co/model.json"
 finish
