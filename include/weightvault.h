@@ -439,9 +439,11 @@ typedef struct wv_save_opts {
                          index model.safetensors.index.json. A set that
                          fits in one shard is written as one plain file */
     /* Optional: called from the saving thread as the file is written,
-     * with the bytes written so far and about how many there will be
-     * (the tensor data; a compressed npz writes fewer). Not called for a
-     * sharded save. */
+     * with the bytes written so far, never more than total: the tensor
+     * data (casts applied). safetensors counts its tensor data alone and
+     * ends at total; other formats count their headers too (done reaches
+     * total a little before the end), a compressed npz may end below it.
+     * Not called for a sharded save. */
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
     /* ONNX output: the model (.onnx path) whose initializers are replaced
