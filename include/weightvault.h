@@ -242,7 +242,7 @@ typedef enum wv_format {
     WV_FMT_GGUF,   /* GGUF v2/v3 (llama.cpp)                              */
     WV_FMT_TFBUNDLE, /* TensorFlow checkpoint (.index + .data-*)          */
     WV_FMT_TFJS,   /* TensorFlow.js model.json / weights manifest + .bin
-                      shards, read only                                   */
+                      shards (written as a directory: wv_model_save)      */
     WV_FMT_ONNX,   /* ONNX model (.onnx): its initializers, read only    */
     WV__FMT_COUNT
 } wv_format;
@@ -439,9 +439,11 @@ typedef struct wv_save_opts {
                          index model.safetensors.index.json. A set that
                          fits in one shard is written as one plain file */
     /* Optional: called from the saving thread as the file is written,
-     * with the bytes written so far and about how many there will be
-     * (the tensor data; a compressed npz writes fewer). Not called for a
-     * sharded save. */
+     * with the bytes written so far, never more than total: the tensor
+     * data (casts applied). safetensors counts its tensor data alone and
+     * ends at total; other formats count their headers too (done reaches
+     * total a little before the end), a compressed npz may end below it.
+     * Not called for a sharded save. */
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
     /* ONNX output: the model (.onnx path) whose initializers are replaced
@@ -466,7 +468,11 @@ typedef struct wv_save_opts {
  * temporary file in the same directory, which is fsynced and renamed over
  * `path`, and the directory is fsynced. On failure `path` is untouched.
  * Narrowing casts round to nearest even; NaN, infinities and subnormals
- * follow IEEE 754. Messages go to wv_model_errmsg(m). */
+ * follow IEEE 754. Messages go to wv_model_errmsg(m).
+ * TF.js (format WV_FMT_TFJS or WV_FMT_AUTO) is a directory of files: a
+ * `path` that ends in '/' or names a directory means DIR/model.json, with
+ * its .bin shards beside it; the directory is made if missing (one level:
+ * its parent must exist), also for an explicit DIR/model.json. */
 WV_API int wv_model_save(wv_model *m, const char *path,
                          const wv_save_opts *opts);
 

@@ -59,7 +59,9 @@ def save(obj, target, *, metadata=None, format=None, cast=None,
             Contiguous CPU tensors/arrays are handed to the library without
             a copy; others are made contiguous on the CPU first. bfloat16 is
             kept as BF16.
-        target: a file path, or a repository: ``"./ckpts@main"`` (commit to
+        target: a file path (for TF.js a directory: ``"web/"`` or an
+            existing directory holds model.json and its .bin shards, made
+            if missing), or a repository: ``"./ckpts@main"`` (commit to
             branch main, creating the repository if missing), ``"mem://x"``,
             ``"file:///abs/ckpts@exp1"``, or an existing repository
             directory (branch main). See :func:`weightvault.repo.split_target`.

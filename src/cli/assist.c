@@ -2,13 +2,15 @@
  * assist.c -- what helps a person at the terminal, shared by the `wv`
  * commands: "did you mean" for a misspelled command, option or
  * subcommand (by edit distance, the options taken from the command's own
- * help text), dtype names as people type them, the one-line summary after
- * a command that wrote something, and the progress bar drawn on a
- * terminal.
+ * help text), dtype names as people type them, the save of convert and
+ * checkout with the one-line summary after it, and the progress bar drawn
+ * on a terminal.
  */
 #include "cli.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -198,6 +200,43 @@ void cli_summary(const char *what, size_t tensors, uint64_t bytes, double t0)
     cli_human_bytes(bytes, hb, sizeof hb);
     fprintf(stderr, "wv: %s: %zu tensor%s, %s in %.2f s\n", what, tensors,
             tensors == 1 ? "" : "s", hb, cli_now() - t0);
+}
+
+bool cli_dir_target(const char *out)
+{
+    struct stat st;
+    size_t n = strlen(out);
+    return (n > 0 && out[n - 1] == '/') ||
+           (stat(out, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+int cli_save(wv_model *m, const char *out, wv_save_opts *so, bool quiet,
+             double t0)
+{
+    struct cli_progress prog;
+    cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
+    if (prog.on) {
+        so->progress = cli_progress_cb;
+        so->progress_arg = &prog;
+    }
+    int rc = wv_model_save(m, out, so);
+    cli_progress_end(&prog, rc == WV_OK);
+    so->progress = NULL;
+    so->progress_arg = NULL;
+    if (rc != WV_OK)
+        cli_die(wv_model_errmsg(m));
+    else if (!quiet)
+        cli_save_summary(m, out, so, t0);
+    return rc;
+}
+
+void cli_save_summary(const wv_model *m, const char *out,
+                      const wv_save_opts *so, double t0)
+{
+    char what[600];
+    snprintf(what, sizeof what, "wrote %.500s (%s)", out,
+             wv_format_name(so->format));
+    cli_summary(what, wv_model_count(m), cli_model_bytes(m, so->cast), t0);
 }
 
 /* ---- progress bar ---------------------------------------------------------- */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static const char inspect_help[] =
     "usage: wv inspect FILE|URL [--json] [--tensor NAME]... [--names N]\n"
@@ -345,7 +344,6 @@ int cmd_convert(int argc, char **argv)
     const char *in = NULL, *out = NULL, *config = NULL;
     bool quiet = false;
     double t0 = cli_now();
-    struct cli_progress prog;
     wv_save_opts so = WV_SAVE_OPTS_INIT;
     wv_model *m = NULL;
     int rc;
@@ -416,19 +414,10 @@ int cmd_convert(int argc, char **argv)
     }
     if (in == NULL || out == NULL)
         return cli_usage("convert", "needs IN and OUT");
-    /* a directory: a TF.js model.json (and its shards) in it */
-    struct stat ost;
-    size_t ol = strlen(out);
-    char out_json[4096];
-    if ((so.format == WV_FMT_AUTO || so.format == WV_FMT_TFJS) &&
-        ((ol > 0 && out[ol - 1] == '/') ||
-         (stat(out, &ost) == 0 && S_ISDIR(ost.st_mode)))) {
-        if (snprintf(out_json, sizeof out_json, "%s%smodel.json", out,
-                     out[ol - 1] == '/' ? "" : "/") >= (int)sizeof out_json)
-            return cli_usage("convert", "OUT is too long");
-        out = out_json;
+    /* a directory: TF.js (the library writes OUT/model.json and its shards
+     * there, making the directory if missing) */
+    if (so.format == WV_FMT_AUTO && cli_dir_target(out))
         so.format = WV_FMT_TFJS;
-    }
     if (so.format == WV_FMT_AUTO &&
         wv_format_from_path(out, &so.format) != WV_OK)
         return cli_usage("convert",
@@ -448,20 +437,6 @@ int cmd_convert(int argc, char **argv)
                          "--template writes one Keras file in the layout of "
                          "%s: --shard-size does not apply",
                          so.template_path);
-    if (so.format == WV_FMT_TFJS) {
-        /* TF.js is a directory of files: made if missing (one level) */
-        char dir[4096];
-        const char *sl = strrchr(out, '/');
-        if (sl && sl != out && (size_t)(sl - out) < sizeof dir) {
-            memcpy(dir, out, (size_t)(sl - out));
-            dir[sl - out] = '\0';
-            if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-                fprintf(stderr, "wv: %s: cannot make the directory: %s\n",
-                        dir, strerror(errno));
-                return EXIT_IO;
-            }
-        }
-    }
     if ((rc = cli_load(in, lflags, &m)) != WV_OK)
         return cli_exit_code(rc);
     if (config != NULL && (rc = convert_config(m, config)) != WV_OK) {
@@ -479,22 +454,7 @@ int cmd_convert(int argc, char **argv)
                 wv_model_meta_count(m) == 1 ? "y" : "ies", in);
     cli_warn_opaque(m, &so, out);
     cli_warn_layout(m, &so, out, (lflags & WV_LOAD_KERAS_NAMES) != 0);
-    cli_progress_init(&prog, quiet, CLI_PROGRESS_MIN);
-    if (prog.on) {
-        so.progress = cli_progress_cb;
-        so.progress_arg = &prog;
-    }
-    rc = wv_model_save(m, out, &so);
-    cli_progress_end(&prog, rc == WV_OK);
-    if (rc != WV_OK) {
-        cli_die(wv_model_errmsg(m));
-    } else if (!quiet) {
-        char what[600];
-        snprintf(what, sizeof what, "wrote %.500s (%s)", out,
-                 wv_format_name(so.format));
-        cli_summary(what, wv_model_count(m), cli_model_bytes(m, so.cast),
-                    t0);
-    }
+    rc = cli_save(m, out, &so, quiet, t0);
     wv_model_free(m);
     return cli_exit_code(rc);
 }

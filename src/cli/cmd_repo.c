@@ -359,7 +359,9 @@ static const char checkout_help[] =
     "GGUF are written as the chunks are read and checked (on every core,\n"
     "in bounded memory); other formats once the whole set is read.\n"
     "\n"
-    "  -o OUT         the output file (.safetensors, .npz, .pth, ...)\n"
+    "  -o OUT         the output file (.safetensors, .npz, .pth, ...), or\n"
+    "                 a directory for TF.js (OUT/ or an existing directory:\n"
+    "                 OUT/model.json + group1-shard*.bin, made if missing)\n"
     "  --tensor NAME  only this tensor (repeatable); others are not read\n"
     "  --dtype T      convert floating-point tensors to F32, F16 or BF16\n"
     "                 (any case; also fp32, float, f16, fp16, half, bf16,\n"
@@ -440,6 +442,8 @@ int cmd_checkout(int argc, char **argv)
         ret = cli_usage("checkout", "needs REPO[@REF] and -o OUT");
         goto out;
     }
+    if (so.format == WV_FMT_AUTO && cli_dir_target(outp))
+        so.format = WV_FMT_TFJS; /* OUT/model.json, as in wv convert */
     if (so.format == WV_FMT_AUTO &&
         wv_format_from_path(outp, &so.format) != WV_OK) {
         ret = cli_usage("checkout", "cannot tell the output format from "
@@ -476,13 +480,8 @@ int cmd_checkout(int argc, char **argv)
     }
     cli_warn_opaque(m, &so, outp);
     cli_warn_layout(m, &so, outp, false);
-    if (!quiet) {
-        char what[600];
-        snprintf(what, sizeof what, "wrote %.500s (%s)", outp,
-                 wv_format_name(so.format));
-        cli_summary(what, wv_model_count(m), cli_model_bytes(m, so.cast),
-                    t0);
-    }
+    if (!quiet)
+        cli_save_summary(m, outp, &so, t0);
 done:
     ret = cli_exit_code(rc);
 out:

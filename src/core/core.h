@@ -194,10 +194,12 @@ struct wv__wfile {
     uint32_t crc;
     int rc;
     struct wv__err *err;
-    /* optional: told the bytes written so far, of about progress_total */
+    /* optional: told the bytes written so far past the first
+     * progress_skip (a header the format sets), at most progress_total
+     * (the tensor data: the rest of the file is headers) */
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
-    uint64_t progress_total;
+    uint64_t progress_total, progress_skip;
     bool sealed; /* flushed, fsynced and closed; the temporary remains */
     struct wv__wfile **sides; /* committed before this one, in order */
     size_t n_sides, cap_sides;

@@ -228,8 +228,13 @@ static void raw_write(struct wv__wfile *f, const unsigned char *p, size_t n)
 #endif
         f->kicked = f->fd_off;
     }
-    if (f->progress)
-        f->progress(f->progress_arg, f->fd_off, f->progress_total);
+    if (f->progress) {
+        uint64_t done =
+            f->fd_off > f->progress_skip ? f->fd_off - f->progress_skip : 0;
+        f->progress(f->progress_arg,
+                    done < f->progress_total ? done : f->progress_total,
+                    f->progress_total);
+    }
 }
 
 static void flush_buf(struct wv__wfile *f)

@@ -5,8 +5,9 @@
  * Detection is by content, never by extension: a reader gets the first
  * bytes and the file size. Every load gets one amplification budget (see
  * wv__expand_charge below), the only place the bound is enforced. Writing
- * picks the format from the options or the target's extension, and always
- * goes through an atomic wv__wfile.
+ * picks the format from the options or the target's extension (a target
+ * that is a directory, or ends in '/', is a TF.js DIR/model.json), and
+ * always goes through an atomic wv__wfile.
  */
 #include "core.h"
 #include "fmt.h"
@@ -416,6 +417,52 @@ bool wv__save_streams(const char *path, const wv_save_opts *opts)
     return streams && !has_shards(opts);
 }
 
+/* A TF.js model is a directory of files (model.json and its .bin shards).
+ * For an automatic or TF.js save, a path that ends in '/' or names an
+ * existing directory means DIR/model.json (*owned holds that path, which
+ * the caller frees) and TF.js. */
+static int tfjs_target(const char **path, wv_format *fmt, char **owned,
+                       struct wv__err *err)
+{
+    int rc = WV_OK;
+    const char *p = *path;
+    size_t pl = strlen(p);
+    struct stat st;
+    struct wv__buf b = {0};
+    if ((*fmt == WV_FMT_AUTO || *fmt == WV_FMT_TFJS) && pl > 0 &&
+        (p[pl - 1] == '/' || (stat(p, &st) == 0 && S_ISDIR(st.st_mode)))) {
+        wv__buf_add(&b, p, pl);
+        wv__buf_adds(&b, p[pl - 1] == '/' ? "model.json" : "/model.json");
+        wv__buf_addc(&b, '\0');
+        WV_CHECK(!b.oom, WV_NOMEM, "out of memory");
+        *path = *owned = b.p;
+        memset(&b, 0, sizeof b);
+        *fmt = WV_FMT_TFJS;
+    }
+out:
+    wv__buf_release(&b);
+    return rc;
+}
+
+/* The directory of a TF.js save's model.json, made if missing (one level:
+ * its parent must exist). */
+static int tfjs_dir(const char *path, struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct wv__buf b = {0};
+    const char *sl = strrchr(path, '/');
+    if (sl == NULL || sl == path)
+        goto out;
+    wv__buf_add(&b, path, (size_t)(sl - path));
+    wv__buf_addc(&b, '\0');
+    WV_CHECK(!b.oom, WV_NOMEM, "out of memory");
+    WV_CHECK(mkdir(b.p, 0777) == 0 || errno == EEXIST, WV_IO,
+             "%s: cannot make the directory: %s", b.p, strerror(errno));
+out:
+    wv__buf_release(&b);
+    return rc;
+}
+
 int wv_model_save(wv_model *m, const char *path, const wv_save_opts *opts)
 {
     wv__clearerr(&m->err);
@@ -431,6 +478,7 @@ int wv__model_save_ex(wv_model *m, const char *path,
     struct wv__wfile f;
     bool open = false;
     wv_format fmt;
+    char *owned = NULL; /* DIR/model.json for a TF.js directory */
 
     if (opts == NULL)
         opts = &defaults;
@@ -445,16 +493,21 @@ int wv__model_save_ex(wv_model *m, const char *path,
              "%s: the tensor set was loaded with WV_LOAD_INDEX and has no "
              "data to save",
              path);
-    WV_CHECK(save_format(path, opts, &fmt) == WV_OK, WV_MISUSE,
-             "%s: cannot tell the format from the extension (use "
-             ".safetensors, .npy, .npz, .pth, .h5, .params or .gguf, "
-             "or name the format)",
-             path);
+    fmt = opts->format;
+    WV_TRY(tfjs_target(&path, &fmt, &owned, err));
+    if (fmt == WV_FMT_AUTO)
+        WV_CHECK(wv_format_from_path(path, &fmt) == WV_OK, WV_MISUSE,
+                 "%s: cannot tell the format from the extension (use "
+                 ".safetensors, .npy, .npz, .pth, .h5, .params or .gguf, "
+                 "or name the format)",
+                 path);
     const struct wv__format_ops *ops = wv__format_get(fmt);
     WV_CHECK(ops != NULL && ops->save != NULL, WV_UNSUPPORTED,
              "%s: writing this format is not supported", path);
     WV_CHECK(!deferred || wv__save_streams(path, opts), WV_MISUSE,
              "%s: %s cannot be written as it is read", path, ops->name);
+    if (fmt == WV_FMT_TFJS && !dry)
+        WV_TRY(tfjs_dir(path, err));
     /* Only GGUF holds block-quantised tensors; for every other format they
      * must be dequantised by the cast, or the save is refused. */
     if (fmt != WV_FMT_GGUF)
@@ -493,5 +546,6 @@ int wv__model_save_ex(wv_model *m, const char *path,
 out:
     if (open)
         wv__wfile_abort(&f);
+    wv__free(owned);
     return rc;
 }

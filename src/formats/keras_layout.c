@@ -810,28 +810,25 @@ static char *archive_version(const wv_model *m)
     if (v == NULL)
         return NULL;
     struct wv__json j = {v, v, v + strlen(v), "", &e};
-    if (wv__json_expect(&j, '{') != WV_OK || wv__json_eat(&j, '}'))
+    if (wv__json_expect(&j, '{') != WV_OK)
         return NULL;
-    do {
-        if (wv__json_string(&j, &key, &l) != WV_OK ||
-            wv__json_expect(&j, ':') != WV_OK)
-            break;
-        bool want = strcmp(key, "keras_version") == 0;
-        wv__free(key);
-        key = NULL;
-        if (want) {
-            wv__json_ws(&j);
-            if (j.p < j.end && *j.p == '"' &&
-                wv__json_string(&j, &val, &l) == WV_OK && strlen(val) == l)
-                return val;
-            wv__free(val);
-            return NULL;
+    struct wv__json_obj it = WV__JSON_OBJ(&j);
+    while (wv__json_obj_next(&it, &key, &l)) {
+        if (strcmp(key, "keras_version") != 0) {
+            if (wv__json_skip(&j) != WV_OK)
+                break;
+            continue;
         }
-        if (wv__json_skip(&j) != WV_OK)
+        wv__json_ws(&j);
+        if (j.p < j.end && *j.p == '"' &&
+            wv__json_string(&j, &val, &l) == WV_OK && strlen(val) == l)
             break;
-    } while (wv__json_eat(&j, ','));
+        wv__free(val);
+        val = NULL;
+        break;
+    }
     wv__free(key);
-    return NULL;
+    return val;
 }
 
 int wv__keras_translate(const wv_model *m, enum wv__keras_xlate way,

@@ -490,6 +490,7 @@ static int st_save(const wv_model *m, struct wv__wfile *f,
     wv__put64(lenbuf, h.len);
     wv__wfile_write(f, lenbuf, 8);
     wv__wfile_write(f, h.p, h.len);
+    f->progress_skip = f->off; /* progress counts the tensor data */
     for (size_t i = 0; i < n; i++)
         wv__wfile_tensor(f, ord[i].t, ord[i].out);
     rc = f->rc;

@@ -1113,83 +1113,37 @@ static bool whole_json(const char *v)
 
 #define TOPO_DEPTH 64
 
-static int topo_copy(struct wv__json *j, struct wv__buf *o, int depth);
-
-/* The dtype name of a DTypePolicy object at j (j not moved), or NULL. */
-static char *dtype_policy(struct wv__json *j)
+/* The string value at j (j not moved), or NULL if it is not one. */
+static char *peek_string(const struct wv__json *j)
 {
     struct wv__json s = *j;
-    char *k = NULL, *v = NULL, *name = NULL;
-    bool policy = false;
-    if (wv__json_expect(&s, '{') != WV_OK || wv__json_eat(&s, '}'))
+    char *v = NULL;
+    size_t vl;
+    wv__json_ws(&s);
+    if (s.p >= s.end || *s.p != '"' || wv__json_string(&s, &v, &vl) != WV_OK)
         return NULL;
-    do {
-        size_t kl, vl;
-        if (wv__json_string(&s, &k, &kl) != WV_OK ||
-            wv__json_expect(&s, ':') != WV_OK)
-            break;
-        wv__json_ws(&s);
-        if (strcmp(k, "class_name") == 0 && s.p < s.end && *s.p == '"') {
-            if (wv__json_string(&s, &v, &vl) != WV_OK)
-                break;
-            policy = strcmp(v, "DTypePolicy") == 0;
-            wv__free(v);
-            v = NULL;
-        } else if (strcmp(k, "config") == 0 && s.p < s.end && *s.p == '{') {
-            /* {"name": N, ...} */
-            struct wv__json c = s;
-            char *ck = NULL;
-            if (wv__json_expect(&c, '{') == WV_OK && !wv__json_eat(&c, '}'))
-                do {
-                    size_t ckl, nl;
-                    if (wv__json_string(&c, &ck, &ckl) != WV_OK ||
-                        wv__json_expect(&c, ':') != WV_OK)
-                        break;
-                    wv__json_ws(&c);
-                    if (strcmp(ck, "name") == 0 && c.p < c.end &&
-                        *c.p == '"' && name == NULL) {
-                        if (wv__json_string(&c, &name, &nl) != WV_OK)
-                            break;
-                    } else if (wv__json_skip(&c) != WV_OK) {
-                        break;
-                    }
-                    wv__free(ck);
-                    ck = NULL;
-                } while (wv__json_eat(&c, ','));
-            wv__free(ck);
-            if (wv__json_skip(&s) != WV_OK)
-                break;
-        } else if (wv__json_skip(&s) != WV_OK) {
-            break;
-        }
-        wv__free(k);
-        k = NULL;
-    } while (wv__json_eat(&s, ','));
-    wv__free(k);
-    wv__free(v);
-    if (!policy) {
-        wv__free(name);
-        return NULL;
-    }
-    return name;
+    return v;
 }
 
-static int topo_copy(struct wv__json *j, struct wv__buf *o, int depth)
+/* Copy the JSON value at j into o, in one walk. An object whose
+ * "class_name" is "DTypePolicy" and whose "config" object has a string
+ * "name" is rolled back and written as that string. With name_out, the
+ * first string "name" field of an object value is returned there (the
+ * caller frees it). */
+static int topo_copy(struct wv__json *j, struct wv__buf *o, int depth,
+                     char **name_out)
 {
     int rc = WV_OK;
     struct wv__err *err = j->err;
-    char *k = NULL, *name = NULL;
+    char *k = NULL, *cfg_name = NULL, *v = NULL;
     size_t kl;
     WV_CHECK(depth < TOPO_DEPTH, WV_UNSUPPORTED,
              "%s: model_config nested more than %d deep", j->what,
              TOPO_DEPTH);
     wv__json_ws(j);
     if (j->p < j->end && *j->p == '{') {
-        if ((name = dtype_policy(j)) != NULL) {
-            WV_TRY(wv__json_skip(j));
-            wv__json_put_string(o, name, strlen(name));
-            goto out;
-        }
+        size_t start = o->len;
+        bool policy = false;
         WV_TRY(wv__json_expect(j, '{'));
         wv__buf_addc(o, '{');
         bool first = true;
@@ -1198,15 +1152,31 @@ static int topo_copy(struct wv__json *j, struct wv__buf *o, int depth)
             if (!first)
                 wv__buf_adds(o, ", ");
             first = false;
+            if (strcmp(k, "class_name") == 0 &&
+                (v = peek_string(j)) != NULL) {
+                policy = strcmp(v, "DTypePolicy") == 0;
+                wv__free(v);
+                v = NULL;
+            } else if (strcmp(k, "name") == 0 && name_out &&
+                       *name_out == NULL) {
+                *name_out = peek_string(j);
+            }
             if (strcmp(k, "batch_shape") == 0)
                 wv__buf_adds(o, "\"batch_input_shape\"");
             else
                 wv__json_put_string(o, k, kl);
             wv__buf_adds(o, ": ");
-            WV_TRY(topo_copy(j, o, depth + 1));
+            WV_TRY(topo_copy(j, o, depth + 1,
+                             strcmp(k, "config") == 0 && cfg_name == NULL
+                                 ? &cfg_name
+                                 : NULL));
         }
         WV_TRY(it.rc);
         wv__buf_addc(o, '}');
+        if (policy && cfg_name != NULL) { /* the policy as its name */
+            o->len = start;
+            wv__json_put_string(o, cfg_name, strlen(cfg_name));
+        }
     } else if (j->p < j->end && *j->p == '[') {
         WV_TRY(wv__json_expect(j, '['));
         wv__buf_addc(o, '[');
@@ -1216,7 +1186,7 @@ static int topo_copy(struct wv__json *j, struct wv__buf *o, int depth)
                 if (!first)
                     wv__buf_adds(o, ", ");
                 first = false;
-                WV_TRY(topo_copy(j, o, depth + 1));
+                WV_TRY(topo_copy(j, o, depth + 1, NULL));
             } while (wv__json_eat(j, ','));
             WV_TRY(wv__json_expect(j, ']'));
         }
@@ -1228,7 +1198,7 @@ static int topo_copy(struct wv__json *j, struct wv__buf *o, int depth)
     }
 out:
     wv__free(k);
-    wv__free(name);
+    wv__free(cfg_name);
     return rc;
 }
 
@@ -1248,7 +1218,7 @@ static int keras_topology(const wv_model *m, const char *path,
     wv__buf_adds(o, ", \"backend\": ");
     wv__json_put_string(o, be ? be : "tensorflow", be ? strlen(be) : 10);
     wv__buf_adds(o, ", \"model_config\": ");
-    WV_TRY(topo_copy(&j, o, 0));
+    WV_TRY(topo_copy(&j, o, 0, NULL));
     wv__json_ws(&j);
     WV_CHECK(j.p == j.end, WV_CORRUPT, "%s: text after the JSON value",
              what);

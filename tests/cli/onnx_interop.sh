@@ -20,23 +20,9 @@ set -u
 . "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-root=$(cd "$(dirname "$0")/../.." && pwd)
-data=/usr/share/libonnx-testdata/data
-# (a system package, not a fixture under WV_FIXTURES: checked by hand,
-# with need_file's message, so cli.missing_input does not expect it gone)
-[ -r "$data/pytorch-converted/test_Conv2d/model.onnx" ] ||
-    { echo "FAIL: missing input $data (libonnx-testdata, scripts/deps.sh check)"; exit 1; }
-"$PYTHON" -c 'import onnx' 2>/dev/null ||
-    { echo "FAIL: missing input python3-onnx (scripts/deps.sh check)"; exit 1; }
-lib=$(cd "$(dirname "$WV")" && pwd)/libweightvault.so
-pyenv=(env WEIGHTVAULT_LIB="$lib"
-       PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}")
-if nm -D --undefined-only "$lib" 2>/dev/null | grep -q ' __asan_init'; then
-    rt=$(ldd "$lib" | awk '/libasan\.so/ {print $3; exit}')
-    [ -n "$rt" ] || rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
-    pyenv+=(LD_PRELOAD="$rt" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-fi
-peer=("${pyenv[@]}" "$PYTHON" "$root/tests/peer/peer_onnx.py")
+need_onnx_peer
+wv_pyenv
+peer=(wvpy "$root/tests/peer/peer_onnx.py")
 
 # 1. libonnx-testdata, against numpy_helper.
 expect 0 "${peer[@]}" real "$data"
@@ -89,7 +75,7 @@ done <"$tmp/bad.list"
 [ "$n" -ge 40 ] || fail "only $n malformed models"
 echo "malformed models refused: $n"
 # external data from memory: refused, naming the way out
-expect 0 "${pyenv[@]}" "$PYTHON" - "$tmp/made/ext/model.onnx" <<'PY'
+expect 0 wvpy - "$tmp/made/ext/model.onnx" <<'PY'
 import ctypes, sys
 from weightvault import _lib
 data = open(sys.argv[1], "rb").read()

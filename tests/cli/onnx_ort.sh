@@ -12,29 +12,17 @@ set -u
 . "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-root=$(cd "$(dirname "$0")/../.." && pwd)
-data=/usr/share/libonnx-testdata/data
-[ -r "$data/pytorch-converted/test_Conv2d/model.onnx" ] ||
-    { echo "FAIL: missing input $data (libonnx-testdata, scripts/deps.sh check)"; exit 1; }
-"$PYTHON" -c 'import onnx' 2>/dev/null ||
-    { echo "FAIL: missing input python3-onnx (scripts/deps.sh check)"; exit 1; }
+need_onnx_peer
+wv_pyenv
 # onnxruntime-node's install script fetches CUDA binaries from GitHub: the
 # package itself holds the CPU runtime, so scripts are not run.
 . "$root/tests/harness/npm.sh"
 NPM_PEER_FLAGS=--ignore-scripts npm_peers ort onnxruntime-node@1.20.1
-lib=$(cd "$(dirname "$WV")" && pwd)/libweightvault.so
-pyenv=(env WEIGHTVAULT_LIB="$lib"
-       PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}")
-if nm -D --undefined-only "$lib" 2>/dev/null | grep -q ' __asan_init'; then
-    rt=$(ldd "$lib" | awk '/libasan\.so/ {print $3; exit}')
-    [ -n "$rt" ] || rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
-    pyenv+=(LD_PRELOAD="$rt" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-fi
-peer=("${pyenv[@]}" "$PYTHON" "$root/tests/peer/peer_onnx_write.py")
+peer=(wvpy "$root/tests/peer/peer_onnx_write.py")
 
-expect 0 "${peer[@]}" real "$data" "$tmp/w"
+# only the models onnxruntime runs (onnx_write.sh checks every round trip)
+expect 0 "${peer[@]}" ort "$data" "$tmp/w"
 cat "$tmp/out"
-expect 0 "${peer[@]}" made "$tmp/w"
 expect 0 node "$root/tests/peer/peer_ort.js" "$tmp/w"
 [ -s "$tmp/w/ort-results.json" ] || { cat "$tmp/err"; fail "peer_ort.js"; finish; }
 expect 0 "${peer[@]}" ortcheck "$tmp/w"

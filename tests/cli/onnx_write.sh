@@ -18,21 +18,9 @@ set -u
 . "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-root=$(cd "$(dirname "$0")/../.." && pwd)
-data=/usr/share/libonnx-testdata/data
-[ -r "$data/pytorch-converted/test_Conv2d/model.onnx" ] ||
-    { echo "FAIL: missing input $data (libonnx-testdata, scripts/deps.sh check)"; exit 1; }
-"$PYTHON" -c 'import onnx' 2>/dev/null ||
-    { echo "FAIL: missing input python3-onnx (scripts/deps.sh check)"; exit 1; }
-lib=$(cd "$(dirname "$WV")" && pwd)/libweightvault.so
-pyenv=(env WEIGHTVAULT_LIB="$lib"
-       PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}")
-if nm -D --undefined-only "$lib" 2>/dev/null | grep -q ' __asan_init'; then
-    rt=$(ldd "$lib" | awk '/libasan\.so/ {print $3; exit}')
-    [ -n "$rt" ] || rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
-    pyenv+=(LD_PRELOAD="$rt" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-fi
-peer=("${pyenv[@]}" "$PYTHON" "$root/tests/peer/peer_onnx_write.py")
+need_onnx_peer
+wv_pyenv
+peer=(wvpy "$root/tests/peer/peer_onnx_write.py")
 
 expect 0 "${peer[@]}" real "$data" "$tmp/real"
 cat "$tmp/out"
@@ -46,7 +34,7 @@ expect 0 "$WV" convert -q "$tmp/c.safetensors" "$tmp/c.onnx" --template "$conv"
 cmp -s "$conv" "$tmp/c.onnx" || fail "Conv2d: not the template's bytes"
 expect 0 "$WV" verify "$tmp/c.onnx"
 # Python: weightvault.save(..., template=)
-expect 0 "${pyenv[@]}" "$PYTHON" - "$tmp/c.safetensors" "$conv" "$tmp/p.onnx" <<'PY'
+expect 0 wvpy - "$tmp/c.safetensors" "$conv" "$tmp/p.onnx" <<'PY'
 import sys, numpy as np, weightvault as wv
 t = wv.load(sys.argv[1])
 arrs = {k: np.array(v) * 2 for k, v in t.items()}

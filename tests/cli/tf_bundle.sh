@@ -21,20 +21,10 @@ set -u
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tf=$WV_FIXTURES/tf
-root=$(cd "$(dirname "$0")/../.." && pwd)
-lib=$(cd "$(dirname "$WV")" && pwd)/libweightvault.so
-# py ARGS...: Debian's Python with this build's library (in a sanitizer
-# build with its runtime preloaded, as tests/cli/python.sh does).
-pyenv=(env WEIGHTVAULT_LIB="$lib"
-       PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}")
-if nm -D --undefined-only "$lib" 2>/dev/null | grep -q ' __asan_init'; then
-    rt=$(ldd "$lib" | awk '/libasan\.so/ {print $3; exit}')
-    [ -n "$rt" ] || rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
-    pyenv+=(LD_PRELOAD="$rt" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-fi
+wv_pyenv
 
 # 1. Truth files, through the Python binding.
-expect 0 "${pyenv[@]}" "$PYTHON" "$root/tests/peer/peer_tf_truth.py" \
+expect 0 wvpy "$root/tests/peer/peer_tf_truth.py" \
     "$WV_FIXTURES"
 cat "$tmp/out"
 
@@ -139,7 +129,7 @@ one_line_error "passes the end of .*m.data-00000-of-00001"
 rm "$tmp/cut/m.data-00000-of-00001"
 expect 3 "$WV" inspect "$tmp/cut/m.index"
 one_line_error "data file .*m.data-00000-of-00001: No such file"
-expect 0 "${pyenv[@]}" "$PYTHON" - "$c/model.cpkt-1999.index" <<'PY'
+expect 0 wvpy - "$c/model.cpkt-1999.index" <<'PY'
 import sys, weightvault as wv
 from weightvault import _model
 try:

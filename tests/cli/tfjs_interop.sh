@@ -22,15 +22,7 @@ set -u
 . "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-root=$(cd "$(dirname "$0")/../.." && pwd)
-lib=$(cd "$(dirname "$WV")" && pwd)/libweightvault.so
-pyenv=(env WEIGHTVAULT_LIB="$lib"
-       PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}")
-if nm -D --undefined-only "$lib" 2>/dev/null | grep -q ' __asan_init'; then
-    rt=$(ldd "$lib" | awk '/libasan\.so/ {print $3; exit}')
-    [ -n "$rt" ] || rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
-    pyenv+=(LD_PRELOAD="$rt" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-fi
+wv_pyenv
 
 # 0. The peers, from npm, kept in the build dir (tests/harness/npm.sh).
 . "$root/tests/harness/npm.sh"
@@ -46,7 +38,6 @@ peer() {
     node "$root/tests/peer/peer_tfjs.js" "$@" 2>"$tmp/node.err" ||
         { cat "$tmp/node.err"; fail "peer_tfjs.js $*"; }
 }
-py() { "${pyenv[@]}" "$PYTHON" "$@"; }
 
 # 1. Models written by tfjs; every tensor as decodeWeights gives it.
 peer gen "$tmp/gen"
@@ -59,7 +50,7 @@ for m in "$g/layers/model.json" "$g/quant/manifest.json" \
     has "^ok: .*tfjs"
     expect 0 "$WV" convert "$m" "$tmp/c.safetensors"
     same_tensors "$ref" "$tmp/c.safetensors"
-    expect 0 py - "$m" "$ref" <<'PY'
+    expect 0 wvpy - "$m" "$ref" <<'PY'
 import sys, numpy as np, weightvault as wv
 a, b = wv.load(sys.argv[1]), wv.load(sys.argv[2])
 assert sorted(a) == sorted(b), (sorted(a), sorted(b))
@@ -90,7 +81,7 @@ expect 0 "$WV" inspect --json --keep-quantized "$g/quant/manifest.json"
 pyjson '{t["name"]: t["dtype"] for t in d["tensors"]}["u8/0"] == "U8" and {t["name"]: t["dtype"] for t in d["tensors"]}["u16/1"] == "U16" and {t["name"]: t["dtype"] for t in d["tensors"]}["f16/all"] == "F16" and json.loads(d["metadata"]["tfjs.quantization.u8/3"])["dtype"] == "uint8" and "scale" in json.loads(d["metadata"]["tfjs.quantization.u8/3"])'
 expect 0 "$WV" convert --keep-quantized "$g/quant/manifest.json" \
     "$tmp/q.safetensors"
-expect 0 py - "$tmp/q.safetensors" "$g/quant/manifest.json" <<'PY'
+expect 0 wvpy - "$tmp/q.safetensors" "$g/quant/manifest.json" <<'PY'
 import json, sys, numpy as np, weightvault as wv
 q = wv.load(sys.argv[1])
 spec = {w["name"]: w for grp in json.load(open(sys.argv[2]))

@@ -3,24 +3,18 @@
 # its own one-line message, on files made here (no npm needed: the checks
 # against tfjs itself are tests/cli/tfjs_interop.sh). Also: a model.json
 # is read by its path (its shards beside it), not from memory; the
-# writer's refusals: dtypes TF.js does not hold, a Keras model_config that
-# is not valid JSON, nested too deep or followed by text (no file
-# written).
+# writer's refusals: dtypes TF.js does not hold (I64, U8, F64 and BF16
+# without --dtype), a Keras model_config that is not valid JSON, nested
+# too deep or followed by text (no file written). The output directory,
+# made by the library's save: OUT/ or an existing directory is
+# OUT/model.json (wv convert and wv checkout), one level only, none made
+# for an input that cannot be read.
 # Env: WV, PYTHON.
 set -u
 . "$(dirname "$0")/../harness/cli.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-root=$(cd "$(dirname "$0")/../.." && pwd)
-lib=$(cd "$(dirname "$WV")" && pwd)/libweightvault.so
-pyenv=(env WEIGHTVAULT_LIB="$lib"
-       PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}")
-if nm -D --undefined-only "$lib" 2>/dev/null | grep -q ' __asan_init'; then
-    rt=$(ldd "$lib" | awk '/libasan\.so/ {print $3; exit}')
-    [ -n "$rt" ] || rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
-    pyenv+=(LD_PRELOAD="$rt" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-fi
-py() { "${pyenv[@]}" "$PYTHON" "$@"; }
+wv_pyenv
 
 b=$tmp/bad
 mkdir -p "$b/sub" "$tmp/outside"
@@ -108,7 +102,7 @@ one_line_error "its shape overflows"
 # memory
 bad ok '{"format": "graph-model", "weightsManifest": [{"paths": ["s8.bin"], '"$W"'}]}'
 expect 0 "$WV" inspect "$b/sub/ok.json"
-expect 0 py - "$b/sub/ok.json" <<'PY'
+expect 0 wvpy - "$b/sub/ok.json" <<'PY'
 import ctypes, sys
 from weightvault import _lib
 data = open(sys.argv[1], "rb").read()
@@ -134,20 +128,57 @@ for name, cfg in [("trunc", '{"class_name": "Sequential", "config": {"layers": [
                   ("deep", "[" * 100 + "]" * 100), ("tail", "{} x")]:
     write_st(d + "/cfg_%s.safetensors" % name, w, meta={"keras.model_config": cfg})
 PY
+expect 0 "$WV" convert -q "$tmp/f64.safetensors" "$tmp/bf16.safetensors" --dtype BF16
+# Refused: nothing is written in $tmp but the output directory the save
+# makes (one level, before it writes), which stays empty.
+before=$(ls -A "$tmp" | LC_ALL=C sort)
 expect 1 "$WV" convert -q "$tmp/i64.safetensors" "$tmp/o1/"
 one_line_error "tensor 'n' is I64, which TF.js does not hold (float32, int32, bool, float16-quantized float32)"
 expect 1 "$WV" convert -q "$tmp/u8.safetensors" "$tmp/o2/"
 one_line_error "tensor 'u' is U8, which TF.js does not hold"
 expect 1 "$WV" convert -q "$tmp/f64.safetensors" "$tmp/o3/"
 one_line_error "tensor 'x' is F64, which TF.js does not hold (float32, int32, bool, float16-quantized float32); convert with --dtype F32"
-expect 0 "$WV" convert -q "$tmp/f64.safetensors" "$tmp/o3/" --dtype F32
 expect 1 "$WV" convert -q "$tmp/cfg_trunc.safetensors" "$tmp/o4/"
 one_line_error "its keras.model_config is not valid JSON"
 expect 1 "$WV" convert -q "$tmp/cfg_deep.safetensors" "$tmp/o5/"
 one_line_error "nested more than 64 deep"
 expect 1 "$WV" convert -q "$tmp/cfg_tail.safetensors" "$tmp/o6/"
 one_line_error "its keras.model_config: text after the JSON value"
-for o in o1 o2 o4 o5 o6; do
-    [ -z "$(ls -A "$tmp/$o")" ] || fail "a refused write left files in $o"
+expect 1 "$WV" convert -q "$tmp/bf16.safetensors" "$tmp/o7/"
+one_line_error "tensor 'x' is BF16, which TF.js does not hold (float32, int32, bool, float16-quantized float32); convert with --dtype F32"
+made="o1 o2 o3 o4 o5 o6 o7"
+after=$(ls -A "$tmp" | LC_ALL=C sort)
+# shellcheck disable=SC2086 # $made: the names, split
+want=$(printf '%s\n' $before $made | LC_ALL=C sort)
+[ "$after" = "$want" ] ||
+    fail "refused writes left files in $tmp:" \
+         "$(comm -13 <(echo "$want") <(echo "$after") | tr '\n' ' ')"
+for o in $made; do
+    [ -d "$tmp/$o" ] && [ -z "$(ls -A "$tmp/$o")" ] ||
+        fail "a refused write left files in $o (or no directory)"
 done
+# as the messages suggest
+expect 0 "$WV" convert -q "$tmp/f64.safetensors" "$tmp/o3/" --dtype F32
+expect 0 "$WV" convert -q "$tmp/bf16.safetensors" "$tmp/o7/" --dtype F32
+[ -s "$tmp/o3/model.json" ] && [ -s "$tmp/o7/model.json" ] ||
+    fail "--dtype F32: no model.json"
+
+# The output directory (wv_model_save, not the CLI, resolves it).
+# An existing directory, without the '/': OUT/model.json, named as given.
+mkdir "$tmp/ex.safetensors"
+expect 0 "$WV" convert "$tmp/f64.safetensors" "$tmp/ex.safetensors" --dtype F32
+grep -q "^wv: wrote $tmp/ex.safetensors (tfjs): 1 tensor, 12 B in " "$tmp/err" ||
+    fail "summary: $(cat "$tmp/err")"
+same_tensors "$tmp/o3/model.json" "$tmp/ex.safetensors/model.json"
+# one level only; an input that cannot be read makes no directory
+expect 3 "$WV" convert -q "$tmp/f64.safetensors" "$tmp/no/such/" --dtype F32
+one_line_error "^wv: $tmp/no/such: cannot make the directory: No such file or directory$"
+[ ! -e "$tmp/no" ] || fail "made $tmp/no"
+expect 3 "$WV" convert -q "$tmp/absent.safetensors" "$tmp/o8/"
+[ ! -e "$tmp/o8" ] || fail "a directory made for an input that cannot be read"
+# wv checkout -o DIR/
+expect 0 "$WV" init "$tmp/r"
+expect 0 "$WV" commit -q "$tmp/r" "$tmp/o3/model.json"
+expect 0 "$WV" checkout -q "$tmp/r" -o "$tmp/co/"
+same_tensors "$tmp/o3/model.json" "$tmp/co/model.json"
 finish

@@ -173,3 +173,41 @@ ts["bias"] = np.arange(7, dtype="<f4") + seed
 write_st(path, {k: ts[k] for k in sorted(ts)})
 PY
 }
+
+# wv_pyenv: set the array pyenv to the `env ...` prefix that runs $PYTHON
+# with this build's Python package and library (WEIGHTVAULT_LIB = the
+# libweightvault.so beside $WV, PYTHONPATH = the tree's python/ first); for
+# a sanitizer build (the library imports __asan_init) the ASan runtime is
+# preloaded into the uninstrumented interpreter, with leak detection off
+# and any report aborting, as tests/cli/python.sh does. Also sets lib (the
+# library's path) and root (the source tree).
+wv_pyenv() {
+    local rt
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    lib=$(cd "$(dirname "$WV")" && pwd)/libweightvault.so
+    pyenv=(env WEIGHTVAULT_LIB="$lib"
+           PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}")
+    if nm -D --undefined-only "$lib" 2>/dev/null | grep -q ' __asan_init'; then
+        rt=$(ldd "$lib" | awk '/libasan\.so/ {print $3; exit}')
+        [ -n "$rt" ] || rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
+        pyenv+=(LD_PRELOAD="$rt" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
+    fi
+}
+
+# wvpy ARGS...: $PYTHON ARGS... under "${pyenv[@]}" (call wv_pyenv first).
+wvpy() {
+    "${pyenv[@]}" "$PYTHON" "$@"
+}
+
+# need_onnx_peer: the inputs of the ONNX peers (tests/peer/peer_onnx*.py):
+# Debian's libonnx-testdata (sets data to its directory) and python3-onnx.
+# Missing, prints "FAIL: missing input ..." and exits 1. (A system package,
+# not a fixture under WV_FIXTURES: checked here with need_file's message,
+# so cli.missing_input does not expect it gone.)
+need_onnx_peer() {
+    data=/usr/share/libonnx-testdata/data
+    [ -r "$data/pytorch-converted/test_Conv2d/model.onnx" ] ||
+        { echo "FAIL: missing input $data (libonnx-testdata, scripts/deps.sh check)"; exit 1; }
+    "$PYTHON" -c 'import onnx' 2>/dev/null ||
+        { echo "FAIL: missing input python3-onnx (scripts/deps.sh check)"; exit 1; }
+}

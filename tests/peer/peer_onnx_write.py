@@ -15,6 +15,10 @@
         MatMul+Add model (OUT/lin: its changed weights' expected output
         by NumPy in expected.bin, for peer_ort.js), external data, If
         subgraphs, a float16 template (--dtype), and the refusals.
+    peer_onnx_write.py ort DATA OUT    only what peer_ort.js runs (for
+        tests/cli/onnx_ort.sh; onnx_write.sh runs real and made): real's
+        models that have test inputs (their round trips checked the same
+        way, no minimum count) and made's OUT/lin and OUT/ext.
     peer_onnx_write.py ortcheck OUT    peer_ort.js's outputs: same weights
         give the template's outputs bit for bit, changed ones differ, and
         OUT/lin's equal NumPy's; OUT/ext's output (X = 0) is the weights
@@ -67,7 +71,7 @@ def check_written(path, want):
         assert same_arrays(got[k], want[k]), (path, k)
 
 
-def real(data, out):
+def real(data, out, only_ort=False):
     os.makedirs(out, exist_ok=True)
     n_ok = n_same_bytes = n_skip = 0
     cases, failed = [], []
@@ -75,6 +79,9 @@ def real(data, out):
         if "model.onnx" not in files:
             continue
         src = os.path.join(root, "model.onnx")
+        ds = os.path.join(root, "test_data_set_0")
+        if only_ort and not os.path.isdir(ds):
+            continue  # no test inputs: nothing for onnxruntime to run
         try:
             tm = onnx.load(src)
         except Exception:
@@ -102,7 +109,6 @@ def real(data, out):
         if open(src, "rb").read() == open(dst, "rb").read():
             n_same_bytes += 1
         # one float initializer changed, for onnxruntime
-        ds = os.path.join(root, "test_data_set_0")
         if not os.path.isdir(ds):
             continue
         t = wv.load(st)
@@ -150,10 +156,10 @@ def real(data, out):
           % (n_ok, n_same_bytes, n_skip, len(failed), len(cases)))
     for f in failed:
         print("FAILED", *f)
-    return 0 if not failed and n_ok >= 40 else 1
+    return 0 if not failed and (only_ort or n_ok >= 40) else 1
 
 
-def made(out):
+def made(out, only_ort=False):
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(7)
     ok = True
@@ -197,22 +203,23 @@ def made(out):
     assert (open(os.path.join(d, "same.onnx"), "rb").read() ==
             open(os.path.join(d, "model.onnx"), "rb").read())
 
-    # 2. Typed fields (float_data, int64_data) become raw_data.
-    g = helper.make_graph(
-        [helper.make_node("Identity", ["A"], ["Y"])], "typed", [],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [3])],
-        [helper.make_tensor("A", TensorProto.FLOAT, [3], [1.0, 2.0, 3.0]),
-         helper.make_tensor("I", TensorProto.INT64, [2], [5, -6])])
-    tpl = os.path.join(out, "typed.onnx")
-    onnx.save(helper.make_model(g), tpl)
-    a = np.array([7, 8, 9], np.float32)
-    i = np.array([1, 2], np.int64)
-    wv.save({"A": a, "I": i}, os.path.join(out, "typed.safetensors"))
-    r = run("convert", "-q", os.path.join(out, "typed.safetensors"),
-            os.path.join(out, "typed.out.onnx"), "--template", tpl)
-    assert r.returncode == 0, r.stderr
-    check_written(os.path.join(out, "typed.out.onnx"), {"A": a, "I": i})
-    assert not onnx.load(os.path.join(out, "typed.out.onnx")).graph.initializer[0].float_data
+    if not only_ort:
+        # 2. Typed fields (float_data, int64_data) become raw_data.
+        g = helper.make_graph(
+            [helper.make_node("Identity", ["A"], ["Y"])], "typed", [],
+            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [3])],
+            [helper.make_tensor("A", TensorProto.FLOAT, [3], [1.0, 2.0, 3.0]),
+             helper.make_tensor("I", TensorProto.INT64, [2], [5, -6])])
+        tpl = os.path.join(out, "typed.onnx")
+        onnx.save(helper.make_model(g), tpl)
+        a = np.array([7, 8, 9], np.float32)
+        i = np.array([1, 2], np.int64)
+        wv.save({"A": a, "I": i}, os.path.join(out, "typed.safetensors"))
+        r = run("convert", "-q", os.path.join(out, "typed.safetensors"),
+                os.path.join(out, "typed.out.onnx"), "--template", tpl)
+        assert r.returncode == 0, r.stderr
+        check_written(os.path.join(out, "typed.out.onnx"), {"A": a, "I": i})
+        assert not onnx.load(os.path.join(out, "typed.out.onnx")).graph.initializer[0].float_data
 
     # 3. External data: the template's layout kept (a new OUT.data file).
     e = os.path.join(out, "ext")
@@ -241,6 +248,9 @@ def made(out):
     # and read back by wv itself
     t = wv.load(os.path.join(e, "out.onnx"))
     assert same_arrays(np.array(t["E"]), big2)
+
+    if only_ort:
+        return 0
 
     # 4. If subgraphs: scoped names.
     then_g = helper.make_graph(
@@ -404,6 +414,9 @@ if __name__ == "__main__":
         sys.exit(real(sys.argv[2], sys.argv[3]))
     if mode == "made":
         sys.exit(made(sys.argv[2]))
+    if mode == "ort":
+        sys.exit(real(sys.argv[2], sys.argv[3], only_ort=True) or
+                 made(sys.argv[3], only_ort=True))
     if mode == "ortcheck":
         sys.exit(ortcheck(sys.argv[2]))
     sys.exit("unknown mode " + mode)

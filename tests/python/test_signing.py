@@ -49,6 +49,7 @@ def w(v):
     return {"w": np.full(6, v, dtype=np.float32)}
 
 
+@pytest.mark.crypto
 def test_signed_commit_accepted_where_keys_are_trusted(tmp_path, keys):
     alice_key, alice_pub, alice_hex = keys["alice"]
     bob_key = keys["bob"][0]
@@ -84,6 +85,7 @@ def test_signed_commit_accepted_where_keys_are_trusted(tmp_path, keys):
     assert back.checkpoint == cid6 and back["w"][0] == 6.0
 
 
+@pytest.mark.crypto
 def test_checkout_verify_signer_refuses_another_key(tmp_path, keys):
     alice_pub = keys["alice"][1]
     bob_key, bob_pub, bob_hex = keys["bob"]
@@ -105,6 +107,7 @@ def test_checkout_verify_signer_refuses_another_key(tmp_path, keys):
                    verify_signer=bob_pub)["w"][0] == 1.0
 
 
+@pytest.mark.crypto
 def test_checkpointer_signs(tmp_path, keys):
     alice_key, alice_pub, alice_hex = keys["alice"]
     bob_pub = keys["bob"][1]

@@ -206,6 +206,7 @@ def test_background_commit_is_pushed(origin, tmp_path):
     assert pending.wait() == origin.resolve("main")
 
 
+@pytest.mark.crypto
 def test_encrypted_repository_syncs_with_the_env_secret(tmp_path,
                                                         monkeypatch):
     monkeypatch.delenv("WV_PASSPHRASE", raising=False)
@@ -240,6 +241,7 @@ def _wv(*args):
                           text=True, env=env, check=True)
 
 
+@pytest.mark.crypto
 @pytest.mark.skipif(not WV, reason="needs $WV (wv keygen, wv commit --sign)")
 def test_signer_travels(tmp_path):
     """A signed checkpoint keeps its signer through a push; stat() tells

@@ -9,6 +9,8 @@ import pytest
 
 import weightvault as wv
 
+pytestmark = pytest.mark.crypto  # trusted keys are signatures
+
 
 def _wv_binary():
     lib = os.environ.get("WEIGHTVAULT_LIB")

@@ -172,6 +172,50 @@ TEST_IMPL(st_roundtrip_all_dtypes)
     wv_model_free(m);
 }
 
+/* The save's progress: growing counts of the tensor data alone (not the
+ * header), never past the total, the last one the total itself. */
+struct prog {
+    uint64_t last, total, calls;
+    bool over, back;
+};
+
+static void on_progress(void *arg, uint64_t done, uint64_t total)
+{
+    struct prog *p = arg;
+    p->over |= done > total;
+    p->back |= done < p->last;
+    p->last = done;
+    p->total = total;
+    p->calls++;
+}
+
+TEST_IMPL(st_save_progress)
+{
+    char path[512];
+    wv_model *m = model_all_dtypes(), *c = NULL;
+    ASSERT_NOT_NULL(m);
+    ASSERT_OK(load_path(CANDLE, 0, &c));
+    wv_model *sets[] = {m, c};
+    for (size_t k = 0; k < 2; k++) {
+        uint64_t data = 0;
+        for (size_t i = 0; i < wv_model_count(sets[k]); i++)
+            data += wv_tensor_nbytes(wv_model_tensor(sets[k], i));
+        struct prog p = {0};
+        wv_save_opts o = WV_SAVE_OPTS_INIT;
+        o.progress = on_progress;
+        o.progress_arg = &p;
+        tmp_path(path, sizeof path, "p.safetensors");
+        ASSERT_OK(wv_model_save(sets[k], path, &o));
+        ASSERT(p.calls > 0);
+        ASSERT(!p.over);
+        ASSERT(!p.back);
+        ASSERT_EQ(p.total, data);
+        ASSERT_EQ(p.last, data);
+    }
+    wv_model_free(c);
+    wv_model_free(m);
+}
+
 TEST_IMPL(st_resave_is_identical)
 {
     /* Reading our own output and writing it again must reproduce it. */
