@@ -3,8 +3,8 @@
 # used (src/store/rados.c dlopens it then), so a command without one does
 # not pay for librados's C++ start-up: wv neither links librados nor loads
 # it for `wv --version` (which still lists rados among its features), and
-# a librados that cannot be loaded is one line naming it. No cluster is
-# needed.
+# a librados that cannot be loaded is one line naming it, while the real
+# one loads when needed. No cluster is needed.
 # Env: WV.
 set -u
 . "$(dirname "$0")/../harness/cli.sh"
@@ -27,4 +27,9 @@ one_line_error "rados://pool/p: cannot load $tmp/no-librados.so.2 (install libra
 # one without the functions names the first missing
 WV_RADOS_LIB=libz.so.1 expect 1 "$WV" log rados://pool/p
 one_line_error "cannot load libz.so.1: it has no function rados_"
+# the real librados, loaded on demand, up to the configuration it is
+# refused (under ASan, librados's C++ exceptions need libstdc++ loaded
+# from the start: CMakeLists.txt)
+CEPH_CONF=$tmp/no-ceph.conf expect 4 "$WV" log rados://pool/p
+one_line_error "rados://pool/p: cannot read the ceph configuration '$tmp/no-ceph.conf'"
 finish
