@@ -64,7 +64,7 @@ set_tests_properties(meta.timeouts PROPERTIES TIMEOUT 60)
 # harnesses that call the part's internals); those registered carry the
 # part as a label: `ctest -L hdf5` runs them, `ctest -LE hdf5` the others.
 set(WV_NEEDS_s3 "^unit\\.(s3_|http_|xmlfiles_)|^cli\\.(s3_repo|remote_.*|http_inspect|python)$|^fuzz\\.s3xml\\.")
-set(WV_NEEDS_rados "^unit\\.rados_|^cli\\.(rados_repo|remote_.*)$")
+set(WV_NEEDS_rados "^unit\\.(rados|librados)_|^cli\\.(rados_repo|librados_lazy|remote_.*)$")
 set(WV_NEEDS_hdf5 "^unit\\.(keras_|index_load_formats$|threads_keras_)|^cli\\.(keras_.*|tfjs_write|global_options|big_4g|convert_pairs|hardening_formats|metadata_travels|newcomer|tf_bundle)$|^golden\\.h5/|^malformed\\.keras/|^fuzz\\.keras(_layout)?\\.")
 # (crypto: encryption, signatures, trusted keys; some of these scripts
 # check plain repositories too, and skip with the rest)

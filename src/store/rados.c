@@ -45,6 +45,8 @@
 #include "core.h"
 #include "store.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
 #include <rados/librados.h>
 
 #define STRIPE_DEFAULT ((size_t)8 << 20)
@@ -61,6 +63,106 @@
  * writes fail at once with ENOSPC or EDQUOT instead of waiting (until the
  * op timeout) for space. */
 #define WOP_FLAGS LIBRADOS_OPERATION_FULL_TRY
+
+/* librados is loaded at the first rados:// open, not at program start:
+ * its C++ static initialisation (libceph-common) cost every wv process
+ * about 20 ms, and much more under ASan, whether or not it used RADOS.
+ * <rados/librados.h> still gives the types and prototypes; the functions
+ * called are the pointers of `rl`, resolved by dlsym from the list below
+ * (add a function here when calling a new one). WV_RADOS_LIB names another
+ * file to load instead of librados.so.2; it is for the tests of the
+ * failure path. */
+#define RADOS_LIB "librados.so.2"
+#define RADOS_FUNCS(X) \
+    X(rados_aio_create_completion2) \
+    X(rados_aio_get_return_value) \
+    X(rados_aio_read_op_operate) \
+    X(rados_aio_release) \
+    X(rados_aio_wait_for_complete) \
+    X(rados_aio_write_op_operate) \
+    X(rados_application_enable) \
+    X(rados_conf_get) \
+    X(rados_conf_parse_env) \
+    X(rados_conf_read_file) \
+    X(rados_conf_set) \
+    X(rados_connect) \
+    X(rados_create2) \
+    X(rados_create_read_op) \
+    X(rados_create_write_op) \
+    X(rados_getxattrs_end) \
+    X(rados_getxattrs_next) \
+    X(rados_ioctx_create) \
+    X(rados_ioctx_destroy) \
+    X(rados_nobjects_list_close) \
+    X(rados_nobjects_list_next2) \
+    X(rados_nobjects_list_open) \
+    X(rados_pool_create) \
+    X(rados_pool_lookup) \
+    X(rados_read) \
+    X(rados_read_op_cmpxattr) \
+    X(rados_read_op_getxattrs) \
+    X(rados_read_op_operate) \
+    X(rados_read_op_read) \
+    X(rados_read_op_stat) \
+    X(rados_release_read_op) \
+    X(rados_release_write_op) \
+    X(rados_shutdown) \
+    X(rados_write_op_cmpxattr) \
+    X(rados_write_op_create) \
+    X(rados_write_op_operate) \
+    X(rados_write_op_remove) \
+    X(rados_write_op_setxattr) \
+    X(rados_write_op_write_full)
+
+static struct {
+#define X(f) __typeof__(f) *f;
+    RADOS_FUNCS(X)
+#undef X
+} rl;
+static pthread_once_t rl_once = PTHREAD_ONCE_INIT;
+static char rl_error[512]; /* why loading failed; "" once loaded */
+
+static void rl_load(void)
+{
+    const char *lib = getenv("WV_RADOS_LIB"), *missing = NULL;
+    void *h, *sym;
+    if (lib == NULL || lib[0] == '\0')
+        lib = RADOS_LIB;
+    h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        const char *why = dlerror();
+        snprintf(rl_error, sizeof rl_error,
+                 "cannot load %s (install librados2): %s", lib,
+                 why ? why : "unknown error");
+        goto out;
+    }
+    /* h stays open, also when a function is missing: librados is not
+     * made to be unloaded */
+#define X(f)                                                              \
+    if ((sym = dlsym(h, #f)) == NULL) {                                   \
+        missing = #f;                                                     \
+        goto out;                                                         \
+    }                                                                     \
+    memcpy(&rl.f, &sym, sizeof sym);
+    RADOS_FUNCS(X)
+#undef X
+out:
+    if (missing)
+        snprintf(rl_error, sizeof rl_error,
+                 "cannot load %s: it has no function %s (librados2 too "
+                 "old?)",
+                 lib, missing);
+}
+
+/* Loads librados once (thread-safe); WV_UNSUPPORTED naming the library
+ * and what is missing when it cannot. */
+static int rl_ready(const char *uri, struct wv__err *err)
+{
+    pthread_once(&rl_once, rl_load);
+    if (rl_error[0] != '\0')
+        return wv__seterr(err, WV_UNSUPPORTED, "%s: %s", uri, rl_error);
+    return WV_OK;
+}
 
 /* Test hook: when >= 0, the put of that piece (0: the head) fails with
  * EIO as if the OSD had refused it. */
@@ -200,22 +302,22 @@ static int probe_op_init(struct probe_op *po, uint64_t off, void *buf,
                          size_t len)
 {
     memset(po, 0, sizeof *po);
-    po->op = rados_create_read_op();
+    po->op = rl.rados_create_read_op();
     if (po->op == NULL)
         return WV_NOMEM;
-    rados_read_op_stat(po->op, &po->osize, &po->mtime, &po->pr_stat);
-    rados_read_op_getxattrs(po->op, &po->it, &po->pr_x);
+    rl.rados_read_op_stat(po->op, &po->osize, &po->mtime, &po->pr_stat);
+    rl.rados_read_op_getxattrs(po->op, &po->it, &po->pr_x);
     if (len > 0)
-        rados_read_op_read(po->op, off, len, buf, &po->br, &po->pr_read);
+        rl.rados_read_op_read(po->op, off, len, buf, &po->br, &po->pr_read);
     return WV_OK;
 }
 
 static void probe_op_release(struct probe_op *po)
 {
     if (po->it)
-        rados_getxattrs_end(po->it);
+        rl.rados_getxattrs_end(po->it);
     if (po->op)
-        rados_release_read_op(po->op);
+        rl.rados_release_read_op(po->op);
     memset(po, 0, sizeof *po);
 }
 
@@ -262,7 +364,7 @@ static int probe_finish(struct rstore *rs, struct probe_op *po,
     bool have = false;
     const char *name, *val;
     size_t vl;
-    while (po->it && rados_getxattrs_next(po->it, &name, &val, &vl) == 0 &&
+    while (po->it && rl.rados_getxattrs_next(po->it, &name, &val, &vl) == 0 &&
            name != NULL) {
         if (strcmp(name, "wv") != 0)
             continue;
@@ -305,7 +407,7 @@ static int probe_head(struct rstore *rs, const char *key, uint64_t off,
         wv__free(oid);
         return wv__seterr(rs->base.err, rc, "out of memory");
     }
-    int r = rados_read_op_operate(po.op, rs->io, oid, 0);
+    int r = rl.rados_read_op_operate(po.op, rs->io, oid, 0);
     if (r == -ENOENT)
         rc = WV_NOTFOUND;
     else if (r < 0)
@@ -341,13 +443,13 @@ static int slot_wait(struct slot *sl)
     int r = 0;
     if (!sl->busy)
         return 0;
-    rados_aio_wait_for_complete(sl->c);
-    r = rados_aio_get_return_value(sl->c);
-    rados_aio_release(sl->c);
+    rl.rados_aio_wait_for_complete(sl->c);
+    r = rl.rados_aio_get_return_value(sl->c);
+    rl.rados_aio_release(sl->c);
     if (sl->wop)
-        rados_release_write_op(sl->wop);
+        rl.rados_release_write_op(sl->wop);
     if (sl->rop)
-        rados_release_read_op(sl->rop);
+        rl.rados_release_read_op(sl->rop);
     sl->c = NULL;
     sl->wop = NULL;
     sl->rop = NULL;
@@ -361,21 +463,21 @@ static int slot_submit_write(struct rstore *rs, struct slot *sl,
                              const char *oid, const unsigned char *p,
                              size_t n, const char *tag)
 {
-    if (rados_aio_create_completion2(NULL, NULL, &sl->c) < 0)
+    if (rl.rados_aio_create_completion2(NULL, NULL, &sl->c) < 0)
         return -ENOMEM;
-    sl->wop = rados_create_write_op();
+    sl->wop = rl.rados_create_write_op();
     if (sl->wop == NULL) {
-        rados_aio_release(sl->c);
+        rl.rados_aio_release(sl->c);
         sl->c = NULL;
         return -ENOMEM;
     }
-    rados_write_op_write_full(sl->wop, (const char *)p, n);
-    rados_write_op_setxattr(sl->wop, "wv", tag, strlen(tag));
-    int r = rados_aio_write_op_operate(sl->wop, rs->io, sl->c, oid, NULL,
-                                       WOP_FLAGS);
+    rl.rados_write_op_write_full(sl->wop, (const char *)p, n);
+    rl.rados_write_op_setxattr(sl->wop, "wv", tag, strlen(tag));
+    int r = rl.rados_aio_write_op_operate(sl->wop, rs->io, sl->c, oid, NULL,
+                                          WOP_FLAGS);
     if (r < 0) {
-        rados_release_write_op(sl->wop);
-        rados_aio_release(sl->c);
+        rl.rados_release_write_op(sl->wop);
+        rl.rados_aio_release(sl->c);
         sl->wop = NULL;
         sl->c = NULL;
         return r;
@@ -390,15 +492,15 @@ static void remove_piece(struct rstore *rs, const char *key, uint64_t piece,
                          const char *tag)
 {
     char *oid = oname(rs, key, piece);
-    rados_write_op_t op = rados_create_write_op();
+    rados_write_op_t op = rl.rados_create_write_op();
     if (oid && op) {
-        rados_write_op_cmpxattr(op, "wv", LIBRADOS_CMPXATTR_OP_EQ, tag,
-                                strlen(tag));
-        rados_write_op_remove(op);
-        rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
+        rl.rados_write_op_cmpxattr(op, "wv", LIBRADOS_CMPXATTR_OP_EQ, tag,
+                                   strlen(tag));
+        rl.rados_write_op_remove(op);
+        rl.rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
     }
     if (op)
-        rados_release_write_op(op);
+        rl.rados_release_write_op(op);
     wv__free(oid);
 }
 
@@ -416,25 +518,25 @@ static void remove_tails(struct rstore *rs, const char *key, uint64_t gen,
         tail_tag(tag, gen, i);
         char *oid = oname(rs, key, i);
         if (oid == NULL ||
-            rados_aio_create_completion2(NULL, NULL, &sl->c) < 0) {
+            rl.rados_aio_create_completion2(NULL, NULL, &sl->c) < 0) {
             wv__free(oid);
             sl->c = NULL;
             remove_piece(rs, key, i, tag);
             continue;
         }
-        sl->wop = rados_create_write_op();
+        sl->wop = rl.rados_create_write_op();
         if (sl->wop)
-            rados_write_op_cmpxattr(sl->wop, "wv", LIBRADOS_CMPXATTR_OP_EQ,
-                                    tag, strlen(tag));
+            rl.rados_write_op_cmpxattr(sl->wop, "wv", LIBRADOS_CMPXATTR_OP_EQ,
+                                       tag, strlen(tag));
         if (sl->wop)
-            rados_write_op_remove(sl->wop);
-        if (sl->wop && rados_aio_write_op_operate(sl->wop, rs->io, sl->c, oid,
-                                                  NULL, WOP_FLAGS) == 0) {
+            rl.rados_write_op_remove(sl->wop);
+        if (sl->wop && rl.rados_aio_write_op_operate(
+                           sl->wop, rs->io, sl->c, oid, NULL, WOP_FLAGS) == 0) {
             sl->busy = true;
         } else {
             if (sl->wop)
-                rados_release_write_op(sl->wop);
-            rados_aio_release(sl->c);
+                rl.rados_release_write_op(sl->wop);
+            rl.rados_aio_release(sl->c);
             sl->wop = NULL;
             sl->c = NULL;
             remove_piece(rs, key, i, tag);
@@ -461,24 +563,24 @@ static int write_head(struct rstore *rs, const char *key, const void *buf,
     if (fail_now(0))
         return rerr(rs, -EIO, "cannot write", key);
     char *oid = oname(rs, key, 0);
-    rados_write_op_t op = rados_create_write_op();
+    rados_write_op_t op = rl.rados_create_write_op();
     int rc = WV_OK;
     if (oid == NULL || op == NULL) {
         rc = wv__seterr(rs->base.err, WV_NOMEM, "out of memory");
         goto out;
     }
     if (excl)
-        rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
-    rados_write_op_write_full(op, buf, n);
-    rados_write_op_setxattr(op, "wv", tag, strlen(tag));
-    int r = rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
+        rl.rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+    rl.rados_write_op_write_full(op, buf, n);
+    rl.rados_write_op_setxattr(op, "wv", tag, strlen(tag));
+    int r = rl.rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
     if (r == -EEXIST && excl)
         rc = 1;
     else if (r < 0)
         rc = rerr(rs, r, "cannot write", key);
 out:
     if (op)
-        rados_release_write_op(op);
+        rl.rados_release_write_op(op);
     wv__free(oid);
     return rc;
 }
@@ -621,26 +723,27 @@ static int read_tails(struct rstore *rs, const char *key,
         }
         tail_tag(tags[k], p->gen, i);
         int r = -ENOMEM;
-        sl->rop = rados_create_read_op();
-        if (sl->rop && rados_aio_create_completion2(NULL, NULL, &sl->c) == 0) {
-            rados_read_op_cmpxattr(sl->rop, "wv", LIBRADOS_CMPXATTR_OP_EQ,
-                                   tags[k], strlen(tags[k]));
+        sl->rop = rl.rados_create_read_op();
+        if (sl->rop &&
+            rl.rados_aio_create_completion2(NULL, NULL, &sl->c) == 0) {
+            rl.rados_read_op_cmpxattr(sl->rop, "wv", LIBRADOS_CMPXATTR_OP_EQ,
+                                      tags[k], strlen(tags[k]));
             sl->want = (size_t)(b - a);
             sl->br = 0;
             sl->prval = 0;
             sl->piece = i;
-            rados_read_op_read(sl->rop, a - ps, sl->want,
-                               (char *)buf + (a - off), &sl->br, &sl->prval);
-            r = rados_aio_read_op_operate(sl->rop, rs->io, sl->c, oid, 0);
+            rl.rados_read_op_read(sl->rop, a - ps, sl->want,
+                                  (char *)buf + (a - off), &sl->br, &sl->prval);
+            r = rl.rados_aio_read_op_operate(sl->rop, rs->io, sl->c, oid, 0);
         } else {
             sl->c = NULL;
         }
         wv__free(oid);
         if (r < 0) {
             if (sl->rop)
-                rados_release_read_op(sl->rop);
+                rl.rados_release_read_op(sl->rop);
             if (sl->c)
-                rados_aio_release(sl->c);
+                rl.rados_aio_release(sl->c);
             sl->rop = NULL;
             sl->c = NULL;
             rc = rerr(rs, r, "cannot read a piece of", key);
@@ -679,7 +782,7 @@ static int read_plain(struct rstore *rs, const char *key, uint64_t off,
     size_t got = 0;
     while (got < len) {
         size_t n = len - got < STRIPE_MAX ? len - got : STRIPE_MAX;
-        int r = rados_read(rs->io, oid, (char *)buf + got, n, off + got);
+        int r = rl.rados_read(rs->io, oid, (char *)buf + got, n, off + got);
         if (r < 0) {
             rc = rerr(rs, r, "cannot read", key);
             break;
@@ -778,17 +881,17 @@ static int r_del(struct wv__store *s, const char *key)
             break;
         /* Remove the head we looked at (readers stop seeing the object),
          * then its tails. */
-        rados_write_op_t op = rados_create_write_op();
+        rados_write_op_t op = rl.rados_create_write_op();
         if (op == NULL) {
             rc = wv__seterr(s->err, WV_NOMEM, "out of memory");
             break;
         }
         if (p.kind == P_HEAD)
-            rados_write_op_cmpxattr(op, "wv", LIBRADOS_CMPXATTR_OP_EQ, p.tag,
-                                    strlen(p.tag));
-        rados_write_op_remove(op);
-        int r = rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
-        rados_release_write_op(op);
+            rl.rados_write_op_cmpxattr(op, "wv", LIBRADOS_CMPXATTR_OP_EQ, p.tag,
+                                       strlen(p.tag));
+        rl.rados_write_op_remove(op);
+        int r = rl.rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
+        rl.rados_release_write_op(op);
         if (r == -ECANCELED || r == -ENOENT) {
             rc = WV_CONFLICT; /* rewritten or removed meanwhile: look again */
             continue;
@@ -830,13 +933,14 @@ static int collect_names(struct rstore *rs, const char *prefix,
     rados_list_ctx_t ctx;
     size_t spl = strlen(rs->prefix), pl = strlen(prefix);
     int rc = WV_OK;
-    int r = rados_nobjects_list_open(rs->io, &ctx);
+    int r = rl.rados_nobjects_list_open(rs->io, &ctx);
     if (r < 0)
         return rerr(rs, r, "cannot list", prefix);
     for (;;) {
         const char *entry, *lkey, *ns;
         size_t el, kl, nl;
-        r = rados_nobjects_list_next2(ctx, &entry, &lkey, &ns, &el, &kl, &nl);
+        r = rl.rados_nobjects_list_next2(ctx, &entry, &lkey, &ns, &el, &kl,
+                                         &nl);
         if (r == -ENOENT)
             break;
         if (r < 0) {
@@ -863,7 +967,7 @@ static int collect_names(struct rstore *rs, const char *prefix,
         }
         nm->n++;
     }
-    rados_nobjects_list_close(ctx);
+    rl.rados_nobjects_list_close(ctx);
     return rc;
 }
 
@@ -885,9 +989,9 @@ static int probe_batch(struct rstore *rs, char **all, const size_t *ids,
         sub[i] = -ENOMEM;
         char *oid = oname(rs, all[ids[i]], 0);
         if (oid && probe_op_init(&po[i], 0, NULL, 0) == WV_OK) {
-            if (rados_aio_create_completion2(NULL, NULL, &c[i]) == 0)
-                sub[i] = rados_aio_read_op_operate(po[i].op, rs->io, c[i],
-                                                   oid, 0);
+            if (rl.rados_aio_create_completion2(NULL, NULL, &c[i]) == 0)
+                sub[i] = rl.rados_aio_read_op_operate(po[i].op, rs->io, c[i],
+                                                      oid, 0);
             else
                 c[i] = NULL;
         }
@@ -897,8 +1001,8 @@ static int probe_batch(struct rstore *rs, char **all, const size_t *ids,
         const char *name = all[ids[i]];
         int r = sub[i];
         if (r == 0) {
-            rados_aio_wait_for_complete(c[i]);
-            r = rados_aio_get_return_value(c[i]);
+            rl.rados_aio_wait_for_complete(c[i]);
+            r = rl.rados_aio_get_return_value(c[i]);
         }
         struct probe p;
         if (rc == WV_OK) {
@@ -910,7 +1014,7 @@ static int probe_batch(struct rstore *rs, char **all, const size_t *ids,
                 rc = fn(rs, name, ids[i], &p, arg);
         }
         if (c[i])
-            rados_aio_release(c[i]);
+            rl.rados_aio_release(c[i]);
         probe_op_release(&po[i]);
     }
     return rc;
@@ -1064,7 +1168,7 @@ static int r_ref_get(struct wv__store *s, const char *ref, char *buf,
     if (oid == NULL)
         return wv__seterr(s->err, WV_NOMEM, "out of memory");
     buf[0] = '\0';
-    int r = rados_read(rs->io, oid, buf, cap - 1, 0);
+    int r = rl.rados_read(rs->io, oid, buf, cap - 1, 0);
     wv__free(oid);
     if (r == -ENOENT)
         return wv__seterr(s->err, WV_NOTFOUND, "%s: no ref '%s' in pool '%s'",
@@ -1084,26 +1188,26 @@ static int r_ref_cas(struct wv__store *s, const char *ref, const char *expect,
     if (ref[0] == '\0')
         return wv__seterr(s->err, WV_MISUSE, "invalid ref ''");
     char *oid = oname(rs, ref, 0);
-    rados_write_op_t op = rados_create_write_op();
+    rados_write_op_t op = rl.rados_create_write_op();
     if (oid == NULL || op == NULL) {
         rc = wv__seterr(s->err, WV_NOMEM, "out of memory");
         goto out;
     }
     if (expect == NULL)
-        rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+        rl.rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
     else
-        rados_write_op_cmpxattr(op, "wv.ref", LIBRADOS_CMPXATTR_OP_EQ, expect,
-                                strlen(expect));
+        rl.rados_write_op_cmpxattr(op, "wv.ref", LIBRADOS_CMPXATTR_OP_EQ,
+                                   expect, strlen(expect));
     if (desired == NULL) {
-        rados_write_op_remove(op);
+        rl.rados_write_op_remove(op);
     } else {
         size_t n = strlen(desired);
         head_tag(tag, n, rs->stripe, 1, 0);
-        rados_write_op_write_full(op, desired, n);
-        rados_write_op_setxattr(op, "wv", tag, strlen(tag));
-        rados_write_op_setxattr(op, "wv.ref", desired, n);
+        rl.rados_write_op_write_full(op, desired, n);
+        rl.rados_write_op_setxattr(op, "wv", tag, strlen(tag));
+        rl.rados_write_op_setxattr(op, "wv.ref", desired, n);
     }
-    int r = rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
+    int r = rl.rados_write_op_operate(op, rs->io, oid, NULL, WOP_FLAGS);
     if (r == -ECANCELED || r == -EEXIST || r == -ENOENT)
         rc = wv__seterr(s->err, WV_CONFLICT,
                         "%s: ref '%s' changed while updating it", s->uri,
@@ -1112,7 +1216,7 @@ static int r_ref_cas(struct wv__store *s, const char *ref, const char *expect,
         rc = rerr(rs, r, "cannot update ref", ref);
 out:
     if (op)
-        rados_release_write_op(op);
+        rl.rados_release_write_op(op);
     wv__free(oid);
     return rc;
 }
@@ -1177,9 +1281,9 @@ static void r_close(struct wv__store *s)
 {
     struct rstore *rs = (struct rstore *)s;
     if (rs->have_io)
-        rados_ioctx_destroy(rs->io);
+        rl.rados_ioctx_destroy(rs->io);
     if (rs->have_cl)
-        rados_shutdown(rs->cl);
+        rl.rados_shutdown(rs->cl);
     wv__free(rs->pool);
     wv__free(rs->prefix);
     wv__free(rs);
@@ -1209,7 +1313,7 @@ static int r_connect(struct rstore *rs, const char *client,
     const char *uri = rs->base.uri;
     size_t timeout = 30;
     char tbuf[24];
-    int r = rados_create2(&rs->cl, "ceph", client, 0);
+    int r = rl.rados_create2(&rs->cl, "ceph", client, 0);
     if (r < 0)
         return wv__seterr(err, WV_BACKEND,
                           "%s: cannot create a rados client '%s': %s", uri,
@@ -1217,18 +1321,18 @@ static int r_connect(struct rstore *rs, const char *client,
     rs->have_cl = true;
     /* Errors reach the caller as one message; librados's own lines on
      * stderr would only repeat them (a configuration can turn them on). */
-    rados_conf_set(rs->cl, "log_to_stderr", "false");
-    rados_conf_set(rs->cl, "err_to_stderr", "false");
+    rl.rados_conf_set(rs->cl, "log_to_stderr", "false");
+    rl.rados_conf_set(rs->cl, "err_to_stderr", "false");
     const char *conf = getenv("CEPH_CONF");
-    r = rados_conf_read_file(rs->cl, NULL);
+    r = rl.rados_conf_read_file(rs->cl, NULL);
     if (r < 0 && conf && conf[0])
         return wv__seterr(err, WV_BACKEND,
                           "%s: cannot read the ceph configuration '%s': %s",
                           uri, conf, strerror(-r));
     bool read_conf = r == 0;
-    rados_conf_parse_env(rs->cl, NULL);
+    rl.rados_conf_parse_env(rs->cl, NULL);
     char mon[8] = "";
-    r = rados_conf_get(rs->cl, "mon_host", mon, sizeof mon);
+    r = rl.rados_conf_get(rs->cl, "mon_host", mon, sizeof mon);
     bool have_mon = r == -ENAMETOOLONG || (r == 0 && mon[0] != '\0');
     if (!read_conf && !have_mon) /* else librados asks DNS, on stderr */
         return wv__seterr(err, WV_BACKEND,
@@ -1236,7 +1340,7 @@ static int r_connect(struct rstore *rs, const char *client,
                           uri);
     const char *keyring = getenv("CEPH_KEYRING");
     if (keyring && keyring[0] &&
-        (r = rados_conf_set(rs->cl, "keyring", keyring)) < 0)
+        (r = rl.rados_conf_set(rs->cl, "keyring", keyring)) < 0)
         return wv__seterr(err, WV_BACKEND, "%s: bad CEPH_KEYRING '%s': %s",
                           uri, keyring, strerror(-r));
     if (!env_size("WV_RADOS_TIMEOUT", 1, 3600, &timeout))
@@ -1244,10 +1348,10 @@ static int r_connect(struct rstore *rs, const char *client,
                           "%s: WV_RADOS_TIMEOUT must be 1 to 3600 seconds",
                           uri);
     snprintf(tbuf, sizeof tbuf, "%zu", timeout);
-    rados_conf_set(rs->cl, "client_mount_timeout", tbuf);
-    rados_conf_set(rs->cl, "rados_mon_op_timeout", tbuf);
-    rados_conf_set(rs->cl, "rados_osd_op_timeout", tbuf);
-    r = rados_connect(rs->cl);
+    rl.rados_conf_set(rs->cl, "client_mount_timeout", tbuf);
+    rl.rados_conf_set(rs->cl, "rados_mon_op_timeout", tbuf);
+    rl.rados_conf_set(rs->cl, "rados_osd_op_timeout", tbuf);
+    r = rl.rados_connect(rs->cl);
     if (r == -EACCES || r == -EPERM)
         return wv__seterr(err, WV_AUTH,
                           "%s: the cluster refused client '%s' (wrong key "
@@ -1270,9 +1374,12 @@ static int r_connect(struct rstore *rs, const char *client,
 static int r_open(const char *uri, const char *rest, bool create,
                   struct wv__err *err, struct wv__store **out)
 {
-    struct rstore *rs = wv__calloc(1, sizeof *rs);
+    struct rstore *rs;
     char client[128];
-    int rc = WV_OK, r;
+    int rc = rl_ready(uri, err), r;
+    if (rc != WV_OK)
+        return rc;
+    rs = wv__calloc(1, sizeof *rs);
     if (rs == NULL)
         return wv__seterr(err, WV_NOMEM, "out of memory");
     rs->base.methods = &rados_methods;
@@ -1318,9 +1425,9 @@ static int r_open(const char *uri, const char *rest, bool create,
         snprintf(client, sizeof client, "client.admin");
     WV_TRY(r_connect(rs, client, err));
 
-    int64_t pid = rados_pool_lookup(rs->cl, rs->pool);
+    int64_t pid = rl.rados_pool_lookup(rs->cl, rs->pool);
     if (pid == -ENOENT && create) {
-        r = rados_pool_create(rs->cl, rs->pool);
+        r = rl.rados_pool_create(rs->cl, rs->pool);
         WV_CHECK(r == 0 || r == -EEXIST, code_of(-r),
                  "%s: cannot create pool '%s': %s%s", uri, rs->pool,
                  strerror(-r),
@@ -1334,12 +1441,12 @@ static int r_open(const char *uri, const char *rest, bool create,
              rs->pool);
     WV_CHECK(pid >= 0, code_of((int)-pid), "%s: cannot look up pool '%s': %s",
              uri, rs->pool, strerror((int)-pid));
-    r = rados_ioctx_create(rs->cl, rs->pool, &rs->io);
+    r = rl.rados_ioctx_create(rs->cl, rs->pool, &rs->io);
     WV_CHECK(r == 0, code_of(-r), "%s: cannot open pool '%s': %s%s", uri,
              rs->pool, strerror(-r), hint_of(-r));
     rs->have_io = true;
     if (create) /* quiets the cluster's "application not enabled" warning */
-        rados_application_enable(rs->io, "weightvault", 1);
+        rl.rados_application_enable(rs->io, "weightvault", 1);
 out:
     if (rc != WV_OK) {
         r_close(&rs->base);

@@ -870,3 +870,73 @@ TEST_IMPL(rados_same_put_race)
     same_race(&c);
     ctx_close(&c);
 }
+
+/* ---- loading librados (no cluster needed) ---------------------------------
+ * rados.c loads librados.so.2 at the first rados:// open. These run each
+ * in a process of their own (one ctest entry each), as the library is
+ * loaded once per process; the names keep them out of the Ceph fixture. */
+
+/* Whether this process has mapped a file whose name contains `name`. */
+static bool mapped(const char *name)
+{
+    char line[4096];
+    bool found = false;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL)
+        return false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, name) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* Nothing loads librados before a rados:// store is opened. */
+TEST_IMPL(librados_lazy)
+{
+    struct wv__err err;
+    struct wv__store *s = NULL;
+    memset(&err, 0, sizeof err);
+    if (access("/proc/self/maps", R_OK) != 0)
+        WVTEST_SKIP("no /proc/self/maps");
+    ASSERT(!mapped("librados"));
+    /* a URI rados.c refuses before connecting still loads it */
+    ASSERT_EQ(wv__store_open("rados://", false, &err, &s), WV_MISUSE);
+    ASSERT(s == NULL);
+    ASSERT(mapped("librados"));
+}
+
+/* A library that cannot be loaded: one line naming it, WV_UNSUPPORTED,
+ * and the same again on the next open. */
+TEST_IMPL(librados_missing)
+{
+    struct wv__err err;
+    struct wv__store *s = NULL;
+    memset(&err, 0, sizeof err);
+    setenv("WV_RADOS_LIB", "/nonexistent/librados-wvtest.so.2", 1);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(wv__store_open("rados://pool/x", true, &err, &s),
+                  WV_UNSUPPORTED);
+        ASSERT(s == NULL);
+        ASSERT_CONTAINS(err.msg, "rados://pool/x: cannot load "
+                                 "/nonexistent/librados-wvtest.so.2 "
+                                 "(install librados2)");
+        ASSERT(strchr(err.msg, '\n') == NULL);
+        wv__clearerr(&err);
+    }
+    ASSERT(!mapped("librados"));
+}
+
+/* A library without the functions: names the first one missing. */
+TEST_IMPL(librados_nosym)
+{
+    struct wv__err err;
+    struct wv__store *s = NULL;
+    memset(&err, 0, sizeof err);
+    setenv("WV_RADOS_LIB", "libz.so.1", 1);
+    ASSERT_EQ(wv__store_open("rados://pool", false, &err, &s),
+              WV_UNSUPPORTED);
+    ASSERT(s == NULL);
+    ASSERT_CONTAINS(err.msg, "rados://pool: cannot load libz.so.1: it has "
+                             "no function rados_");
+    ASSERT(strchr(err.msg, '\n') == NULL);
+}
