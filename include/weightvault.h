@@ -243,7 +243,8 @@ typedef enum wv_format {
     WV_FMT_TFBUNDLE, /* TensorFlow checkpoint (.index + .data-*)          */
     WV_FMT_TFJS,   /* TensorFlow.js model.json / weights manifest + .bin
                       shards (written as a directory: wv_model_save)      */
-    WV_FMT_ONNX,   /* ONNX model (.onnx): its initializers, read only    */
+    WV_FMT_ONNX,   /* ONNX model (.onnx): its initializers; written over a
+                      template model (wv_save_opts.template_path)     */
     WV__FMT_COUNT
 } wv_format;
 
