@@ -336,6 +336,44 @@ out:
     return rc;
 }
 
+int wv__codec_unzstd(const void *in, size_t n, void *out, size_t raw_len,
+                     struct wv__codec_ws *ws, struct wv__err *err)
+{
+    int rc = WV_OK;
+    unsigned long long fs = ZSTD_getFrameContentSize(in, n);
+    WV_CHECK(fs == raw_len, WV_CORRUPT,
+             "compressed chunk declares %llu bytes, expected %zu", fs,
+             raw_len);
+    WV_CHECK(ws != NULL && raw_len <= ws->cap, WV_CORRUPT,
+             "compressed chunk of %zu bytes is larger than the chunks "
+             "expected",
+             raw_len);
+    if (ws->dctx == NULL)
+        ws->dctx = ZSTD_createDCtx_advanced(zmem);
+    WV_CHECK(ws->dctx != NULL, WV_NOMEM, "out of memory");
+    size_t r = ZSTD_decompressDCtx(ws->dctx, out, raw_len, in, n);
+    WV_CHECK(!ZSTD_isError(r) && r == raw_len, WV_CORRUPT,
+             "compressed chunk does not decode: %s",
+             ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong length");
+out:
+    return rc;
+}
+
+void wv__codec_group(const void *in, size_t n, unsigned k, void *out)
+{
+    group(in, n, k, out);
+}
+
+void wv__codec_ungroup(const void *in, size_t n, unsigned k, void *out)
+{
+    ungroup(in, n, k, out);
+}
+
+void wv__codec_xor(void *out, const void *a, const void *b, size_t n)
+{
+    xor_bytes(out, a, b, n);
+}
+
 int wv__codec_decode_delta(unsigned elem, const void *in, size_t n,
                            const void *base, void *out, size_t raw_len,
                            struct wv__codec_ws *ws, struct wv__err *err)

@@ -78,6 +78,19 @@ int wv__codec_encode_delta(int level, unsigned elem, const void *in,
 int wv__codec_decode_delta(unsigned elem, const void *in, size_t n,
                            const void *base, void *out, size_t raw_len,
                            struct wv__codec_ws *ws, struct wv__err *err);
+/* The steps of those codecs, for a reader that composes a chain of
+ * deltas without undoing the byte grouping at every link (repo/delta.c:
+ * grouping is a permutation, so XOR commutes with it).
+ * wv__codec_unzstd: the zstd frame `in` (n bytes) of codecs 1-3 (a
+ * delta's after its base id) into exactly raw_len bytes at out, still
+ * grouped; WV_CORRUPT otherwise. `ws` must hold raw_len bytes. */
+int wv__codec_unzstd(const void *in, size_t n, void *out, size_t raw_len,
+                     struct wv__codec_ws *ws, struct wv__err *err);
+/* Byte grouping of n bytes in elements of k (>= 2) and its inverse (out
+ * does not overlap in); out = a XOR b (out may be a or b). */
+void wv__codec_group(const void *in, size_t n, unsigned k, void *out);
+void wv__codec_ungroup(const void *in, size_t n, unsigned k, void *out);
+void wv__codec_xor(void *out, const void *a, const void *b, size_t n);
 const char *wv__codec_name(int codec);
 
 #endif

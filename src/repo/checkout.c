@@ -119,11 +119,7 @@ int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
         return wv__chunk_open(r, l, dst, out, raw_len, ws, true, &r->err);
     /* A delta: through its chain, with buffers for this chunk only. */
     struct wv__chain c = {.r = r, .x = &r->cidx, .check_id = true};
-    const unsigned char *base = NULL;
-    rc = wv__chain_base(&c, l, ws, &base, &r->err);
-    if (rc == WV_OK)
-        rc = wv__chunk_open_base(r, l, dst, out, raw_len, base, ws, true,
-                                 &r->err);
+    rc = wv__chain_open(&c, l, dst, out, ws, &r->err);
     wv__chain_release(&c);
     return rc;
 }
@@ -174,13 +170,11 @@ static int opipe_work(void *ctx, size_t i, struct wv__pipe_worker *w,
     int slow = j->stored != j->out ? WV__FAULT_SIM(WV__FAULT_SLOW_DECODE) : 0;
     if (slow > 0)
         usleep((useconds_t)slow * 1000u);
-    const unsigned char *base = NULL;
-    int rc = WV_OK;
-    if (j->l->codec == WV__CODEC_DELTA)
-        rc = wv__chain_base(&p->chain[w->k], j->l, w->ws, &base, e);
-    if (rc == WV_OK)
-        rc = wv__chunk_open_base(p->r, j->l, j->stored, j->out, j->n, base,
-                                 w->ws, p->check_ids, e);
+    int rc = j->l->codec == WV__CODEC_DELTA
+                 ? wv__chain_open(&p->chain[w->k], j->l, j->stored, j->out,
+                                  w->ws, e)
+                 : wv__chunk_open(p->r, j->l, j->stored, j->out, j->n, w->ws,
+                                  p->check_ids, e);
     if (rc == WV_OK && p->cb != NULL &&
         (rc = p->cb(p->cb_arg, j->off, j->out, j->n)) != WV_OK)
         wv__seterr(e, rc, "stopped by the caller at byte %llu",

@@ -118,6 +118,39 @@ int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
                                check_id, err);
 }
 
+int wv__chunk_payload(const wv_repo *r, const struct wv__chunk_loc *l,
+                      unsigned char *stored, unsigned char *none_out,
+                      size_t raw_len, const unsigned char **payload,
+                      size_t *plen, struct wv__err *err)
+{
+    char hex[65], pack[65];
+    *payload = stored;
+    *plen = (size_t)l->stored_len;
+    if (r->crypt == NULL)
+        return WV_OK;
+    struct wv__ad ad;
+    unsigned char *dst = l->codec == WV__CODEC_NONE && none_out != NULL
+                             ? none_out
+                             : stored + WV__SEAL_NONCE;
+    wv__hex(l->id, 32, hex);
+    wv__hex(l->pack, 32, pack);
+    if (*plen < WV__SEAL_OVERHEAD ||
+        (l->codec == WV__CODEC_NONE && *plen != raw_len + WV__SEAL_OVERHEAD))
+        return wv__seterr(err, WV_CORRUPT,
+                          "%s: chunk %.12s in pack %.12s has an "
+                          "impossible stored length",
+                          r->uri, hex, pack);
+    chunk_ad(&ad, l->id, raw_len, l->codec, l->elem);
+    if (wv__unseal(r->crypt->k_data, &ad, stored, *plen, dst) != 0)
+        return wv__seterr(err, WV_CORRUPT,
+                          "%s: chunk %.12s in pack %.12s is damaged or "
+                          "was altered (it does not authenticate)",
+                          r->uri, hex, pack);
+    *payload = dst;
+    *plen -= WV__SEAL_OVERHEAD;
+    return WV_OK;
+}
+
 int wv__chunk_open_base(const wv_repo *r, const struct wv__chunk_loc *l,
                         unsigned char *stored, void *out, size_t raw_len,
                         const void *base, struct wv__codec_ws *scratch,
@@ -125,31 +158,14 @@ int wv__chunk_open_base(const wv_repo *r, const struct wv__chunk_loc *l,
 {
     char hex[65], pack[65];
     unsigned char d[32];
-    const unsigned char *payload = stored;
-    size_t plen = (size_t)l->stored_len;
+    const unsigned char *payload;
+    size_t plen;
+    int prc = wv__chunk_payload(r, l, stored, out, raw_len, &payload, &plen,
+                                err);
+    if (prc != WV_OK)
+        return prc;
     wv__hex(l->id, 32, hex);
     wv__hex(l->pack, 32, pack);
-    if (r->crypt) {
-        struct wv__ad ad;
-        unsigned char *dst = l->codec == WV__CODEC_NONE
-                                 ? (unsigned char *)out
-                                 : stored + WV__SEAL_NONCE;
-        if (plen < WV__SEAL_OVERHEAD ||
-            (l->codec == WV__CODEC_NONE &&
-             plen != raw_len + WV__SEAL_OVERHEAD))
-            return wv__seterr(err, WV_CORRUPT,
-                              "%s: chunk %.12s in pack %.12s has an "
-                              "impossible stored length",
-                              r->uri, hex, pack);
-        chunk_ad(&ad, l->id, raw_len, l->codec, l->elem);
-        if (wv__unseal(r->crypt->k_data, &ad, stored, plen, dst) != 0)
-            return wv__seterr(err, WV_CORRUPT,
-                              "%s: chunk %.12s in pack %.12s is damaged or "
-                              "was altered (it does not authenticate)",
-                              r->uri, hex, pack);
-        payload = dst;
-        plen -= WV__SEAL_OVERHEAD;
-    }
     if (l->codec == WV__CODEC_DELTA) {
         struct wv__err e = {0};
         char bhex[65];

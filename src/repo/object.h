@@ -40,6 +40,15 @@ int wv__chunk_encode_delta(const wv_repo *r, const unsigned char id[32],
                            const void *base_plain, unsigned char *out,
                            struct wv__codec_ws *scratch, size_t *stored,
                            uint8_t *elem_out, struct wv__err *err);
+/* The stored bytes of chunk l as its codec reads them: `stored` itself in
+ * a plain repository; unsealed (authenticated) in place otherwise, an
+ * uncompressed chunk into none_out when that is not NULL (raw_len bytes).
+ * *payload and *plen say where. WV_CORRUPT, naming the chunk, for bytes
+ * that do not authenticate. */
+int wv__chunk_payload(const wv_repo *r, const struct wv__chunk_loc *l,
+                      unsigned char *stored, unsigned char *none_out,
+                      size_t raw_len, const unsigned char **payload,
+                      size_t *plen, struct wv__err *err);
 /* wv__chunk_open for a chunk that may be a delta: `base` is the
  * plaintext of its base (l->base; raw_len bytes), NULL for any other
  * chunk. A delta opened without its base is WV_MISUSE. */

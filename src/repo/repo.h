@@ -135,6 +135,13 @@ int wv__chain_depth(struct wv__chain *c, const unsigned char id[32]);
 int wv__chain_base(struct wv__chain *c, const struct wv__chunk_loc *l,
                    struct wv__codec_ws *ws, const unsigned char **base,
                    struct wv__err *err);
+/* Delta chunk l itself, with its chain: its stored bytes (read already)
+ * in `stored`, which may be overwritten; raw_len plaintext bytes into
+ * out, checked against l's id (and in an encrypted repository, when
+ * c->check_id is false, authenticated). */
+int wv__chain_open(struct wv__chain *c, const struct wv__chunk_loc *l,
+                   unsigned char *stored, void *out, struct wv__codec_ws *ws,
+                   struct wv__err *err);
 void wv__chain_release(struct wv__chain *c);
 
 struct wv_repo {
