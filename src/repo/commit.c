@@ -453,6 +453,13 @@ struct chunker {
     pthread_mutex_t store_mu;
     struct wv__chain chain[WV__PIPE_MAX_WORKERS];
     unsigned char *dbuf[WV__PIPE_MAX_WORKERS];
+    /* The plaintext of the chunks kept for the next commit's bases
+     * (struct wv__pcache; keep[i] for job i, NULL: not kept), keep_bytes
+     * of the budget taken (atomic), and the bases found in r->pcache
+     * (atomic). */
+    bool keeping;
+    unsigned char **keep;
+    uint64_t keep_bytes, n_hits;
     struct wv__pipe pipe;
 };
 
@@ -504,7 +511,11 @@ static int encode_with_base(struct chunker *h, struct cjob *j,
     if (h->dbuf[w->k] == NULL)
         return wv__chunk_encode(r, j->id, j->p, j->n, j->elem, slot, w->ws,
                                 &j->stored, &j->codec, &j->elem_out, err);
-    if (wv__chain_base(c, &l, w->ws, &base, &e) != WV_OK ||
+    /* the base as the last commit of this handle had it, else read back */
+    base = wv__pcache_get(&r->pcache, j->base, j->n);
+    if (base != NULL)
+        __atomic_fetch_add(&h->n_hits, 1, __ATOMIC_RELAXED);
+    if ((base == NULL && wv__chain_base(c, &l, w->ws, &base, &e) != WV_OK) ||
         wv__chunk_encode_delta(r, j->id, j->p, j->n, j->elem, j->base, base,
                                slot, w->ws, &dstored, &delem, &e) != WV_OK)
         dstored = 0;
@@ -531,6 +542,23 @@ static int encode_with_base(struct chunker *h, struct cjob *j,
     return WV_OK;
 }
 
+/* Copy job i's plaintext for the next commit (h->keeping), within the
+ * budget, and work from the copy: its id is then computed from the very
+ * bytes kept. No room or no memory: not kept. */
+static void keep_copy(struct chunker *h, size_t i, struct cjob *j)
+{
+    uint64_t was = __atomic_fetch_add(&h->keep_bytes, j->n,
+                                      __ATOMIC_RELAXED);
+    if (was + j->n > WV__PCACHE_BUDGET)
+        return;
+    unsigned char *p = wv__malloc(j->n ? j->n : 1);
+    if (p == NULL)
+        return;
+    memcpy(p, j->p, j->n);
+    h->keep[i] = p;
+    j->p = p;
+}
+
 /* The pipeline's work: hash job i (or find it equal to the parent's
  * chunk) and encode it into its slot if the index does not hold it. */
 static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
@@ -539,6 +567,8 @@ static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
     struct chunker *h = ctx;
     struct cjob *j = &h->jobs[i];
     bool fresh = false;
+    if (h->keeping)
+        keep_copy(h, i, j);
     bool same = j->prev && resident(j->prev, j->n) &&
                 memcmp(j->p, j->prev, j->n) == 0;
     if (same) {
@@ -559,6 +589,26 @@ static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
         return encode_with_base(h, j, slot, w, err);
     return wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem, slot, w->ws,
                             &j->stored, &j->codec, &j->elem_out, err);
+}
+
+/* This commit's kept plaintext becomes the handle's cache (the one
+ * before it goes: its chunks are the parent's, not the next commit's
+ * parent's). Out of memory: no cache, which only costs time. */
+static void keep_set(wv_repo *r, struct chunker *h)
+{
+    unsigned char **ids = wv__calloc(h->n ? h->n : 1, sizeof *ids);
+    size_t *lens = wv__calloc(h->n ? h->n : 1, sizeof *lens);
+    if (ids == NULL || lens == NULL) {
+        wv__pcache_release(&r->pcache);
+    } else {
+        for (size_t i = 0; i < h->n; i++) {
+            ids[i] = h->jobs[i].id;
+            lens[i] = h->jobs[i].n;
+        }
+        (void)wv__pcache_set(&r->pcache, ids, h->keep, lens, h->n);
+    }
+    wv__free(ids);
+    wv__free(lens);
 }
 
 /* Start the workers over every job (none is fine: the jobs are then done
@@ -590,6 +640,9 @@ static void chunker_release(struct chunker *h)
         wv__chain_release(&h->chain[k]);
         wv__free(h->dbuf[k]);
     }
+    for (size_t i = 0; h->keep && i < h->n; i++)
+        wv__free(h->keep[i]);
+    wv__free(h->keep);
     wv__free(h->jobs);
     memset(h, 0, sizeof *h);
 }
@@ -987,15 +1040,19 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
         }
     }
     link_parent(r, m, head, tfirst, hs.jobs, &pm);
-    if (hs.encode && WV__VERSION_HAS_DELTA(r->cfg.version) &&
-        r->cfg.compression != WV__CODEC_NONE)
-        link_bases(r, m, head, tfirst, hs.jobs,
-                   opts->struct_size > offsetof(wv_commit_opts,
+    int keyframe = opts->struct_size > offsetof(wv_commit_opts,
                                                 delta_keyframe) &&
                            opts->delta_keyframe > 0
                        ? opts->delta_keyframe
-                       : r->cfg.delta_keyframe,
-                   &hs.chain[0]);
+                       : r->cfg.delta_keyframe;
+    if (hs.encode && WV__VERSION_HAS_DELTA(r->cfg.version) &&
+        r->cfg.compression != WV__CODEC_NONE && keyframe >= 2) {
+        link_bases(r, m, head, tfirst, hs.jobs, keyframe, &hs.chain[0]);
+        /* kept for the next commit from this handle's second on */
+        if (r->n_commits > 0)
+            hs.keep = wv__calloc(hs.n ? hs.n : 1, sizeof *hs.keep);
+        hs.keeping = hs.keep != NULL;
+    }
     pk.cidx_mu = &hs.cidx_mu;
     pk.store_mu = &hs.store_mu;
     WV_CHECK(chunker_start(&hs, cs) == WV_OK, WV_NOMEM, "out of memory");
@@ -1068,6 +1125,12 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
         WV_CHECK(mf.time != NULL, WV_NOMEM, "out of memory");
     }
     memcpy(out_id, hex, 65);
+    if (rc == WV_OK) {
+        r->n_commits++;
+        r->n_pcache_hits = __atomic_load_n(&hs.n_hits, __ATOMIC_RELAXED);
+        if (hs.keeping)
+            keep_set(r, &hs);
+    }
     if (rc == WV_CONFLICT) {
         wv__clearerr(err);
         wv__seterr(err, WV_CONFLICT,

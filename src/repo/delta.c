@@ -9,6 +9,8 @@
  * refuse a chain longer than WV__CHAIN_MAX, which only damage (a cycle)
  * makes. Every link is checked against its id as it is decoded, so a
  * damaged base is reported as such, naming the chunk that needs it.
+ * The last commit's plaintext, kept by the handle for the next commit's
+ * bases (struct wv__pcache), is at the end.
  *
  * Calls down only: object.c (opening chunks), the store, core.
  */
@@ -321,4 +323,76 @@ void wv__chain_release(struct wv__chain *c)
     wv__free(c->b);
     c->stored = c->a = c->b = NULL;
     c->stored_cap = c->a_cap = c->b_cap = 0;
+}
+
+/* ---- the last commit's plaintext ---------------------------------------- */
+
+static int ent_cmp(const void *a, const void *b)
+{
+    return memcmp(((const struct wv__pcache_ent *)a)->id,
+                  ((const struct wv__pcache_ent *)b)->id, WV__ID_LEN);
+}
+
+const unsigned char *wv__pcache_get(const struct wv__pcache *pc,
+                                    const unsigned char id[32], size_t n)
+{
+    size_t lo = 0, hi = pc->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(pc->v[mid].id, id, WV__ID_LEN);
+        if (c == 0)
+            return pc->v[mid].n == n ? pc->v[mid].p : NULL;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+void wv__pcache_release(struct wv__pcache *pc)
+{
+    for (size_t i = 0; i < pc->n; i++)
+        wv__free(pc->v[i].p);
+    wv__free(pc->v);
+    pc->v = NULL;
+    pc->n = 0;
+}
+
+int wv__pcache_set(struct wv__pcache *pc, unsigned char *const *ids,
+                   unsigned char **p, const size_t *lens, size_t n)
+{
+    size_t k = 0;
+    wv__pcache_release(pc);
+    for (size_t i = 0; i < n; i++)
+        k += p[i] != NULL;
+    struct wv__pcache_ent *v = wv__calloc(k ? k : 1, sizeof *v);
+    if (v == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            wv__free(p[i]);
+            p[i] = NULL;
+        }
+        return WV_NOMEM;
+    }
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != NULL) {
+            memcpy(v[k].id, ids[i], WV__ID_LEN);
+            v[k].p = p[i];
+            v[k++].n = lens[i];
+            p[i] = NULL;
+        }
+    qsort(v, k, sizeof *v, ent_cmp);
+    /* one entry per id (a chunk repeated in the set) */
+    size_t w = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (w > 0 && memcmp(v[w - 1].id, v[i].id, WV__ID_LEN) == 0) {
+            wv__free(v[i].p);
+            continue;
+        }
+        v[w++] = v[i];
+    }
+    pc->v = v;
+    pc->n = w;
+    return WV_OK;
 }

@@ -552,6 +552,7 @@ void wv_repo_close(wv_repo *r)
     wv__repo_unlock(r);
     wv__store_close(r->store);
     wv__cidx_release(&r->cidx);
+    wv__pcache_release(&r->pcache);
     wv__repo_list_free(r->idx_keys, r->n_idx_keys);
     wv__crypt_free(r->crypt);
     wv__free(r->state_file);

@@ -144,6 +144,33 @@ int wv__chain_open(struct wv__chain *c, const struct wv__chunk_loc *l,
                    struct wv__err *err);
 void wv__chain_release(struct wv__chain *c);
 
+/* The plaintext of the chunks this handle's last commit stored or found
+ * (delta.c), kept for the next commit's delta bases: a base found here is
+ * not read back through its chain. Keyed by chunk id, each entry hashed
+ * to its id when it was copied, so it can only be a chunk's true bytes;
+ * a base that is not here (another writer's parent, a chunk beyond the
+ * budget) is read from the repository as before. Filled from a handle's
+ * second commit on (one commit per handle, as `wv commit` makes, copies
+ * nothing), at most WV__PCACHE_BUDGET bytes. */
+#define WV__PCACHE_BUDGET ((uint64_t)512 << 20)
+struct wv__pcache {
+    struct wv__pcache_ent {
+        unsigned char id[WV__ID_LEN];
+        unsigned char *p;
+        size_t n;
+    } *v; /* sorted by id */
+    size_t n;
+};
+/* Chunk id's plaintext of n bytes, or NULL. Read-only: any thread. */
+const unsigned char *wv__pcache_get(const struct wv__pcache *pc,
+                                    const unsigned char id[32], size_t n);
+/* Replace pc's entries by the n chunks ids[i] (32 bytes each) whose
+ * plaintext is p[i] (NULL: not kept; taken over otherwise, lens[i]
+ * bytes). p[] is emptied. WV_NOMEM leaves pc empty. */
+int wv__pcache_set(struct wv__pcache *pc, unsigned char *const *ids,
+                   unsigned char **p, const size_t *lens, size_t n);
+void wv__pcache_release(struct wv__pcache *pc);
+
 struct wv_repo {
     struct wv__store *store;
     char *uri;
@@ -160,6 +187,12 @@ struct wv_repo {
     /* Chunks the last commit found equal to its parent's by comparing
      * bytes instead of hashing (commit.c; read by the tests). */
     uint64_t n_same_as_parent;
+    /* delta.c: the last commit's plaintext (above), the commits this
+     * handle made, and the bases the last commit found in the cache
+     * (read by the tests) */
+    struct wv__pcache pcache;
+    uint64_t n_commits;
+    uint64_t n_pcache_hits;
 };
 
 /* A manifest in memory. */

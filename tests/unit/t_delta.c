@@ -453,3 +453,198 @@ TEST_IMPL(delta_index_entries)
     ASSERT_EQ(wv__index_parse(t, strlen(t), "i", count_cb, &n, &e),
               WV_CORRUPT);
 }
+
+/* The names of the packs of a repository, sorted, in one string. */
+static void pack_names(const char *dir, char *out, size_t cap)
+{
+    char cmd[700];
+    size_t n = 0;
+    snprintf(cmd, sizeof cmd, "cd '%s' && find packs -type f | sort", dir);
+    FILE *f = popen(cmd, "r");
+    out[0] = '\0';
+    if (f == NULL)
+        return;
+    n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    pclose(f);
+}
+
+/* Write step `step` of the training-like run into m's own buffers (the
+ * way a training loop updates its weights in place). */
+static void step_into(wv_model *m, int step)
+{
+    wv_model *s = step_set((int)wv_model_count(m), 12 * 1024, step);
+    ASSERT_NOT_NULL(s);
+    for (size_t i = 0; i < wv_model_count(m); i++)
+        memcpy((void *)wv_tensor_data(wv_model_tensor(m, i)),
+               wv_tensor_data(wv_model_tensor(s, i)), 12 * 1024 * 4);
+    wv_model_free(s);
+}
+
+/* One handle committing a run (the Checkpointer's way) takes the bases
+ * from the plaintext its last commit kept: from its third commit on,
+ * every base the chain would give, and the same packs as a handle per
+ * commit (which reads every base back). The weights change in place
+ * between commits: the kept plaintext is a copy. A base another writer
+ * made is not in it (hits 0) and is read back. */
+static void parent_cache_case(int encrypt)
+{
+    const char *one = wvtest_path(encrypt ? "pc-enc" : "pc"),
+               *each = wvtest_path(encrypt ? "pe-enc" : "pe");
+    enum { N = 5 };
+    wv_repo *r, *q;
+    char ids[N + 1][WV_ID_HEX], id[WV_ID_HEX];
+    static char pa[1 << 14], pb[1 << 14];
+    ASSERT_OK(make_repo(one, 4, encrypt));
+    ASSERT_OK(make_repo(each, 4, 0));
+    ASSERT_OK(open_repo(one, encrypt, &r));
+    wv_model *m = step_set(2, 12 * 1024, 0); /* 3 chunks per tensor */
+    ASSERT_NOT_NULL(m);
+    for (int i = 0; i < N; i++) {
+        step_into(m, i);
+        ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, ids[i]));
+        /* hits from the third commit; the fifth is a keyframe (K = 4) */
+        ASSERT_EQ(r->n_pcache_hits, i >= 2 && i < 4 ? 6 : 0);
+        if (encrypt) /* sealing draws fresh nonces: never the same packs */
+            continue;
+        ASSERT_OK(open_repo(each, encrypt, &q));
+        ASSERT_OK(wv_repo_commit(q, m, NULL, NULL, id));
+        ASSERT_EQ(q->n_pcache_hits, 0);
+        wv_repo_close(q);
+    }
+    if (!encrypt) {
+        pack_names(one, pa, sizeof pa);
+        pack_names(each, pb, sizeof pb);
+        ASSERT(pa[0] != '\0');
+        ASSERT_STREQ(pa, pb);
+    }
+    for (int i = 0; i < N; i++) {
+        wv_model *s = step_set(2, 12 * 1024, i);
+        ASSERT(reads_back(r, ids[i], s));
+        wv_model_free(s);
+    }
+    /* Another writer moves the branch: the next commit's bases are its
+     * chunks, which r's cache (the keyframe's) does not hold. */
+    ASSERT_OK(open_repo(one, encrypt, &q));
+    wv_model *o = step_set(2, 12 * 1024, 9);
+    ASSERT_OK(wv_repo_commit(q, o, NULL, NULL, id));
+    wv_repo_close(q);
+    step_into(m, 5);
+    ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, ids[N]));
+    ASSERT_EQ(r->n_pcache_hits, 0);
+    struct chains c;
+    ASSERT_OK(count_chains(r, ids[N], &c));
+    ASSERT_EQ(c.depth_of_first, 2); /* on the other writer's delta */
+    ASSERT_EQ(c.deltas, 6);
+    ASSERT(reads_back(r, ids[N], m));
+    ASSERT(reads_back(r, id, o));
+    ASSERT_OK(wv_repo_verify(r, NULL, NULL, NULL));
+    wv_repo_close(r);
+    wv_model_free(m);
+    wv_model_free(o);
+}
+
+TEST_IMPL(delta_parent_cache)
+{
+    parent_cache_case(0);
+}
+
+TEST_IMPL(crypt_delta_parent_cache)
+{
+    parent_cache_case(1);
+}
+
+/* A chain composed in the grouped domain (delta.c) from a whole chunk
+ * smaller than the deltas after it (F32: a block of 256 values repeated,
+ * which compresses well, then new low bytes at every step, which the
+ * deltas carry), and bytes (U8: no grouping) whose whole chunk is stored
+ * uncompressed; a damaged middle link is named. */
+TEST_IMPL(delta_chain_compose)
+{
+    const char *dir = wvtest_path("cc");
+    enum { N = 4, E = 8192 };
+    wv_repo *r;
+    char ids[N][WV_ID_HEX];
+    wv_model *m[N];
+    ASSERT_OK(make_repo(dir, 4, 0));
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    for (int s = 0; s < N; s++) {
+        float *w = wv_malloc(E * 4);
+        unsigned char *b = wv_malloc(E * 4);
+        ASSERT(w && b);
+        uint32_t x = 777u, y = 99u, z = 5u + (uint32_t)s;
+        for (size_t j = 0; j < E; j++) {
+            if (j < 256) {
+                x = x * 1664525u + 1013904223u;
+                w[j] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 0.2f;
+            } else {
+                w[j] = w[j % 256];
+            }
+        }
+        for (size_t j = 0; s > 0 && j < E; j++) {
+            uint32_t v;
+            memcpy(&v, &w[j], 4);
+            z = z * 1664525u + 1013904223u;
+            v = (v & ~0xffu) | (z >> 24);
+            memcpy(&w[j], &v, 4);
+        }
+        for (size_t j = 0; j < (size_t)E * 4; j++) {
+            y = y * 1664525u + 1013904223u;
+            b[j] = (unsigned char)(y >> 24); /* incompressible */
+        }
+        for (int t = 1; t <= s; t++) /* a few bytes changed per step */
+            for (size_t j = (size_t)t; j < (size_t)E * 4; j += 997)
+                b[j] ^= (unsigned char)(0x11 * t);
+        uint64_t shape[1] = {E}, bshape[1] = {(uint64_t)E * 4};
+        ASSERT_OK(wv_model_new(&m[s]));
+        ASSERT_OK(wv_model_add(m[s], "w", WV_F32, 1, shape, w, E * 4,
+                               WV_DATA_TAKE));
+        ASSERT_OK(wv_model_add(m[s], "b", WV_U8, 1, bshape, b, E * 4,
+                               WV_DATA_TAKE));
+        ASSERT_OK(wv_repo_commit(r, m[s], NULL, NULL, ids[s]));
+    }
+    struct chains c;
+    ASSERT_OK(count_chains(r, ids[N - 1], &c));
+    ASSERT_EQ(c.longest, N - 1);
+    ASSERT_EQ(c.deltas, 4); /* two chunks of each tensor */
+    for (int s = 0; s < N; s++)
+        ASSERT(reads_back(r, ids[s], m[s]));
+    /* the keyframe of "w" is smaller than the deltas on it */
+    struct wv__manifest mf;
+    memset(&mf, 0, sizeof mf);
+    ASSERT_OK(wv__manifest_load(r, ids[0], &mf));
+    const struct wv__chunk_loc *k0 =
+        wv__cidx_get(&r->cidx, mf.tensors[0].chunks[0]);
+    ASSERT_NOT_NULL(k0);
+    uint64_t k0_len = k0->stored_len;
+    wv__manifest_release(&mf);
+    memset(&mf, 0, sizeof mf);
+    ASSERT_OK(wv__manifest_load(r, ids[1], &mf));
+    const struct wv__chunk_loc *d1 =
+        wv__cidx_get(&r->cidx, mf.tensors[0].chunks[0]);
+    ASSERT_NOT_NULL(d1);
+    ASSERT_EQ(d1->codec, WV__CODEC_DELTA);
+    ASSERT(k0_len < d1->stored_len);
+    char key[96], path[800];
+    wv__pack_key(d1->pack, key);
+    uint64_t off = d1->off + d1->stored_len / 2;
+    wv__manifest_release(&mf);
+    wv_repo_close(r);
+    /* damage the middle link (checkpoint 1's chunk) */
+    snprintf(path, sizeof path, "%s/%s", dir, key);
+    int fd = open(path, O_RDWR);
+    ASSERT(fd >= 0);
+    unsigned char byte;
+    ASSERT_EQ(pread(fd, &byte, 1, (off_t)off), 1);
+    byte ^= 0x40;
+    ASSERT_EQ(pwrite(fd, &byte, 1, (off_t)off), 1);
+    close(fd);
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    wv_model *back = NULL;
+    int rc = wv_repo_checkout(r, ids[N - 1], NULL, &back);
+    ASSERT(rc == WV_CORRUPT || rc == WV_CORRUPT_CHECKSUM);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "a base of");
+    wv_repo_close(r);
+    for (int s = 0; s < N; s++)
+        wv_model_free(m[s]);
+}
