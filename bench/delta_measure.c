@@ -17,8 +17,15 @@
  *
  *   delta_measure OLD NEW ELEM [LEVEL]      (ELEM 4 for F32, 2 for BF16)
  *
+ * and, per byte plane (byte j of every element, j = 0 the lowest), the
+ * order-0 entropy in bits per byte of the new data, of the XOR and of the
+ * difference, chunk by chunk: what a coder of independent bytes with a
+ * table per chunk and plane reaches (context across bytes is what zstd's
+ * matches could add; on weights they find almost none).
+ *
  * A benchmark tool: plain malloc, no library code.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +104,11 @@ int main(int argc, char **argv)
     unsigned char *t = malloc(cs * 2), *g = malloc(cs * 2), *z = malloc(cap);
     const char *names[] = {"bg", "xor", "xor-bg", "sub-bg", "xor-bit"};
     size_t tot[5] = {0};
+    /* byte histograms per plane (new data, XOR, difference), of the
+     * chunk, and the sum of the chunks' entropies */
+    static uint64_t hist[3][8][256];
+    double hbits[3][8] = {{0}}, floor_bytes[3] = {0};
+    uint64_t hcount[3][8] = {{0}};
     double secs[5] = {0};
     for (size_t off = 0; off < nb; off += cs) {
         size_t n = nb - off < cs ? nb - off : cs;
@@ -129,6 +141,31 @@ int main(int argc, char **argv)
                 else
                     src = t;
             }
+            if (m == 0 || m == 2 || m == 3) {
+                const unsigned char *q = m == 0 ? pb : t;
+                int hh = m == 0 ? 0 : m == 2 ? 1 : 2;
+                for (size_t i = 0; i + k <= n; i += k)
+                    for (unsigned j = 0; j < k; j++)
+                        hist[hh][j][q[i + j]]++;
+            }
+            if (m == 0 || m == 2 || m == 3) {
+                int hh = m == 0 ? 0 : m == 2 ? 1 : 2;
+                for (unsigned j = 0; j < k; j++) {
+                    uint64_t all = 0;
+                    double h = 0;
+                    for (int v = 0; v < 256; v++)
+                        all += hist[hh][j][v];
+                    for (int v = 0; v < 256; v++)
+                        if (hist[hh][j][v]) {
+                            double p = (double)hist[hh][j][v] / (double)all;
+                            h -= p * log2(p);
+                        }
+                    hbits[hh][j] += h * (double)all;
+                    hcount[hh][j] += all;
+                    floor_bytes[hh] += h / 8 * (double)all;
+                    memset(hist[hh][j], 0, sizeof hist[hh][j]);
+                }
+            }
             size_t r = ZSTD_compress(z, cap, src, sl, level);
             tot[m] += ZSTD_isError(r) || r > n ? n : r;
             secs[m] += now() - t0;
@@ -139,5 +176,17 @@ int main(int argc, char **argv)
         printf("%-8s %12zu bytes  ratio %.3fx  (%.3fx of bg)  %.0f MB/s\n",
                names[m], tot[m], (double)nb / (double)tot[m],
                (double)tot[m] / (double)tot[0], nb / secs[m] / 1e6);
+    const char *hn[3] = {"new", "xor", "sub"};
+    printf("order-0 entropy of each chunk's planes, bits per byte, plane 0 "
+           "(lowest) .. %u:\n",
+           k - 1);
+    for (int hh = 0; hh < 3; hh++) {
+        printf("%-8s", hn[hh]);
+        for (unsigned j = 0; j < k; j++)
+            printf(" %6.3f", hcount[hh][j] ? hbits[hh][j] / (double)hcount[hh][j]
+                                           : 0.0);
+        printf("   floor %.0f bytes (%.3fx of bg)\n", floor_bytes[hh],
+               floor_bytes[hh] / (double)tot[0]);
+    }
     return 0;
 }
