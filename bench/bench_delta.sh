@@ -10,8 +10,10 @@
 # The default run is small (3.4M parameters, 8 checkpoints); WV_BENCH_FULL=1
 # runs the benchmark's size (33.6M parameters, 20 checkpoints). Prints, per
 # dtype, the bytes each checkpoint after the first added to each store, the
-# wall time of the commits (delta / whole) and of a checkout of the newest
-# checkpoint through its chain (delta / whole), as a Markdown table. Scratch
+# wall and CPU time of the commits (delta / whole; one `wv commit` per
+# checkpoint, and all from one process: bench/delta_inproc.py) and of a
+# checkout of the newest checkpoint through its chain (delta / whole), as
+# a Markdown table. Scratch
 # goes to bench-out/delta (deleted at the end, the table kept in
 # bench-out/delta.md); the trajectories to bench-out/delta-traj, kept
 # and reused when WV_BENCH_KEEP_TRAJ=1 (made again when their parameters
@@ -31,6 +33,9 @@ mkdir -p "$out"
 lr=${WV_BENCH_LR:-3e-4}
 
 now() { date +%s.%N; }
+# run a command, adding its CPU seconds (user + system) to the variable
+# named by $1
+cpu() { local v=$1 f; shift; f=$(mktemp); /usr/bin/time -f '%U %S' -o "$f" "$@" >/dev/null; printf -v "$v" '%s' "$(awk -v t="${!v}" '{print t + $1 + $2}' "$f")"; rm -f "$f"; }
 # total bytes of the paths that exist
 size() { local p t=0 b; for p in "$@"; do [ -e "$p" ] && b=$(du -sb "$p" | cut -f1) && t=$((t + b)); done; echo $t; }
 # median of the arguments
@@ -64,7 +69,7 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
     "$wv" init "$dl" --delta-keyframe "${WV_BENCH_K:-4}" >/dev/null
     "$wv" init "$wh" --no-delta >/dev/null
     declare -a add_d=() add_w=() add_b=() add_r=()
-    t_d=0; t_w=0
+    t_d=0; t_w=0; c_d=0; c_w=0
     if [ $have_borg = 1 ] && ! borg init -e none "$out/borg-$dtype" >/dev/null 2>&1; then
         echo "bench_delta.sh: borg init failed; no borg row" >&2; have_borg=0
     fi
@@ -76,11 +81,11 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
         # the file in the page cache for every tool alike
         cat "$f" >/dev/null
         s0=$(size "$dl/packs" "$dl/index" "$dl/manifests")
-        a=$(now); "$wv" commit -q "$dl" "$f" >/dev/null; b=$(now)
+        a=$(now); cpu c_d "$wv" commit -q "$dl" "$f"; b=$(now)
         t_d=$(echo "$t_d + $b - $a" | bc)
         add_d[$i]=$(( $(size "$dl/packs" "$dl/index" "$dl/manifests") - s0 ))
         s0=$(size "$wh/packs" "$wh/index" "$wh/manifests")
-        a=$(now); "$wv" commit -q "$wh" "$f" >/dev/null; b=$(now)
+        a=$(now); cpu c_w "$wv" commit -q "$wh" "$f"; b=$(now)
         t_w=$(echo "$t_w + $b - $a" | bc)
         add_w[$i]=$(( $(size "$wh/packs" "$wh/index" "$wh/manifests") - s0 ))
         if [ $have_borg = 1 ]; then
@@ -95,13 +100,19 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
         fi
     done
     # checkout of the newest checkpoint, median of 3
-    cd_d=(); cd_w=()
+    cd_d=(); cd_w=(); k_d=0; k_w=0
     for k in 1 2 3; do
-        a=$(now); "$wv" checkout -q "$dl@latest" -o "$out/x.safetensors" >/dev/null; b=$(now)
+        a=$(now); cpu k_d "$wv" checkout -q "$dl@latest" -o "$out/x.safetensors"; b=$(now)
         cd_d+=("$(echo "$b - $a" | bc)"); rm -f "$out/x.safetensors"
-        a=$(now); "$wv" checkout -q "$wh@latest" -o "$out/x.safetensors" >/dev/null; b=$(now)
+        a=$(now); cpu k_w "$wv" checkout -q "$wh@latest" -o "$out/x.safetensors"; b=$(now)
         cd_w+=("$(echo "$b - $a" | bc)"); rm -f "$out/x.safetensors"
     done
+    # the same commits from one process, one open repository each (the
+    # Checkpointer's way: delta bases from the handle's last commit)
+    "$wv" init "$out/ip-d-$dtype" --delta-keyframe "${WV_BENCH_K:-4}" >/dev/null
+    "$wv" init "$out/ip-w-$dtype" --no-delta >/dev/null
+    inproc=$(WEIGHTVAULT_LIB="$build/libweightvault.so" PYTHONPATH="$root/python" \
+        "$py" "$root/bench/delta_inproc.py" "$out/ip-d-$dtype" "$out/ip-w-$dtype" "${files[@]}")
     # every checkpoint after the first
     sd=0; sw=0; sb=0; sr=0
     for i in $(seq 1 $((n - 1))); do
@@ -125,8 +136,9 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
     echo
     printf -- '- per checkpoint, delta: %s\n' "${add_d[*]}"
     printf -- '- per checkpoint, whole: %s\n' "${add_w[*]}"
-    printf -- '- commit wall time of all %d: delta %.2f s, whole %.2f s (ratio %.2f)\n' "$n" "$t_d" "$t_w" "$(echo "$t_d / $t_w" | bc -l)"
-    printf -- '- checkout of the newest (median of 3): delta %.3f s, whole %.3f s (speed ratio %.2f)\n' "$md" "$mw" "$(echo "$mw / $md" | bc -l)"
+    printf -- '- commit wall time of all %d (one `wv commit` each): delta %.2f s, whole %.2f s (ratio %.2f); CPU %.2f s, %.2f s (ratio %.2f)\n' "$n" "$t_d" "$t_w" "$(echo "$t_d / $t_w" | bc -l)" "$c_d" "$c_w" "$(echo "$c_d / $c_w" | bc -l)"
+    printf -- '- %s\n' "$inproc"
+    printf -- '- checkout of the newest (median of 3): delta %.3f s, whole %.3f s (speed ratio %.2f); CPU of the 3: %.2f s, %.2f s (ratio %.2f)\n' "$md" "$mw" "$(echo "$mw / $md" | bc -l)" "$k_d" "$k_w" "$(echo "$k_d / $k_w" | bc -l)"
     echo
     } | tee -a "$report"
     "$wv" log --stat "$dl" -n 1 | grep -E '^(stored|codecs):' | sed 's/^/    /'

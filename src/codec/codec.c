@@ -132,37 +132,58 @@ static inline void split16(__m128i a, __m128i b, __m128i *lo, __m128i *hi)
 }
 #endif
 
-static void group2(const unsigned char *in, size_t m, unsigned char *out)
+/* 16 bytes of in (XOR x's when x is not NULL: the delta codec groups
+ * the XOR in the same pass). */
+#ifdef __SSE2__
+static inline __m128i load_x(const unsigned char *in, const unsigned char *x,
+                             size_t off)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(in + off));
+    if (x != NULL)
+        v = _mm_xor_si128(
+            v, _mm_loadu_si128((const __m128i *)(const void *)(x + off)));
+    return v;
+}
+#endif
+
+static inline unsigned char byte_x(const unsigned char *in,
+                                   const unsigned char *x, size_t off)
+{
+    return x != NULL ? (unsigned char)(in[off] ^ x[off]) : in[off];
+}
+
+static void group2(const unsigned char *in, const unsigned char *x, size_t m,
+                   unsigned char *out)
 {
     unsigned char *p0 = out, *p1 = out + m;
     size_t i = 0;
 #ifdef __SSE2__
     for (; i + 16 <= m; i += 16) {
-        const __m128i *s = (const __m128i *)(const void *)(in + 2 * i);
         __m128i lo, hi;
-        split16(_mm_loadu_si128(s), _mm_loadu_si128(s + 1), &lo, &hi);
+        split16(load_x(in, x, 2 * i), load_x(in, x, 2 * i + 16), &lo, &hi);
         _mm_storeu_si128((__m128i *)(void *)(p0 + i), lo);
         _mm_storeu_si128((__m128i *)(void *)(p1 + i), hi);
     }
 #endif
     for (; i < m; i++) {
-        p0[i] = in[2 * i];
-        p1[i] = in[2 * i + 1];
+        p0[i] = byte_x(in, x, 2 * i);
+        p1[i] = byte_x(in, x, 2 * i + 1);
     }
 }
 
-static void group4(const unsigned char *in, size_t m, unsigned char *out)
+static void group4(const unsigned char *in, const unsigned char *x, size_t m,
+                   unsigned char *out)
 {
     unsigned char *p0 = out, *p1 = out + m, *p2 = out + 2 * m,
                   *p3 = out + 3 * m;
     size_t i = 0;
 #ifdef __SSE2__
     for (; i + 16 <= m; i += 16) {
-        const __m128i *s = (const __m128i *)(const void *)(in + 4 * i);
+        size_t o = 4 * i;
         /* bytes 0,2 and 1,3 of each element, 8 elements a register */
         __m128i e0, o0, e1, o1, b0, b1, b2, b3;
-        split16(_mm_loadu_si128(s), _mm_loadu_si128(s + 1), &e0, &o0);
-        split16(_mm_loadu_si128(s + 2), _mm_loadu_si128(s + 3), &e1, &o1);
+        split16(load_x(in, x, o), load_x(in, x, o + 16), &e0, &o0);
+        split16(load_x(in, x, o + 32), load_x(in, x, o + 48), &e1, &o1);
         split16(e0, e1, &b0, &b2);
         split16(o0, o1, &b1, &b3);
         _mm_storeu_si128((__m128i *)(void *)(p0 + i), b0);
@@ -172,10 +193,10 @@ static void group4(const unsigned char *in, size_t m, unsigned char *out)
     }
 #endif
     for (; i < m; i++) {
-        p0[i] = in[4 * i];
-        p1[i] = in[4 * i + 1];
-        p2[i] = in[4 * i + 2];
-        p3[i] = in[4 * i + 3];
+        p0[i] = byte_x(in, x, 4 * i);
+        p1[i] = byte_x(in, x, 4 * i + 1);
+        p2[i] = byte_x(in, x, 4 * i + 2);
+        p3[i] = byte_x(in, x, 4 * i + 3);
     }
 }
 
@@ -184,7 +205,7 @@ static void group(const unsigned char *in, size_t n, unsigned k,
 {
     size_t m = n / k;
     if (k == 2 || k == 4) {
-        (k == 2 ? group2 : group4)(in, m, out);
+        (k == 2 ? group2 : group4)(in, NULL, m, out);
         memcpy(out + m * k, in + m * k, n - m * k);
         return;
     }
@@ -389,9 +410,16 @@ int wv__codec_encode_delta(int level, unsigned elem, const void *in,
         ws->cctx = ZSTD_createCCtx_advanced(zmem);
     if (x == NULL || g == NULL || ws->cctx == NULL)
         goto out; /* out of memory: the caller stores it without delta */
-    xor_bytes(x, in, base, n);
-    if (bg)
-        group(x, n, elem, g);
+    if (bg && (elem == 2 || elem == 4)) { /* XOR and group in one pass */
+        size_t m = n / elem;
+        (elem == 2 ? group2 : group4)(in, base, m, g);
+        xor_bytes(g + m * elem, (const unsigned char *)in + m * elem,
+                  (const unsigned char *)base + m * elem, n - m * elem);
+    } else {
+        xor_bytes(x, in, base, n);
+        if (bg)
+            group(x, n, elem, g);
+    }
     size_t r = ZSTD_compressCCtx(ws->cctx, out, cap, g, n, level);
     if (!ZSTD_isError(r) && r < n) {
         *out_len = r;

@@ -460,6 +460,7 @@ struct chunker {
     bool keeping;
     unsigned char **keep;
     uint64_t keep_bytes, n_hits;
+    pthread_mutex_t keep_mu; /* r->pcache's spares */
     struct wv__pipe pipe;
 };
 
@@ -473,6 +474,7 @@ static int chunker_init(struct chunker *h, wv_repo *r, size_t n_jobs)
         return WV_NOMEM;
     pthread_mutex_init(&h->cidx_mu, NULL);
     pthread_mutex_init(&h->store_mu, NULL);
+    pthread_mutex_init(&h->keep_mu, NULL);
     for (int k = 0; k < WV__PIPE_MAX_WORKERS; k++)
         h->chain[k] = (struct wv__chain){.r = r, .x = &r->cidx,
                                          .x_mu = &h->cidx_mu,
@@ -593,7 +595,11 @@ static void keep_copy(struct chunker *h, size_t i, struct cjob *j)
                                       __ATOMIC_RELAXED);
     if (was + j->n > WV__PCACHE_BUDGET)
         return;
-    unsigned char *p = wv__malloc(j->n ? j->n : 1);
+    pthread_mutex_lock(&h->keep_mu);
+    unsigned char *p = wv__pcache_spare(&h->r->pcache, j->n);
+    pthread_mutex_unlock(&h->keep_mu);
+    if (p == NULL)
+        p = wv__malloc(j->n ? j->n : 1);
     if (p == NULL)
         return;
     memcpy(p, j->p, j->n);
@@ -634,8 +640,8 @@ static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
 }
 
 /* This commit's kept plaintext becomes the handle's cache (the one
- * before it goes: its chunks are the parent's, not the next commit's
- * parent's). Out of memory: no cache, which only costs time. */
+ * before it, the parent's chunks, becomes the spare buffers the next
+ * commit fills). Out of memory: no cache, which only costs time. */
 static void keep_set(wv_repo *r, struct chunker *h)
 {
     unsigned char **ids = wv__calloc(h->n ? h->n : 1, sizeof *ids);
@@ -678,6 +684,7 @@ static void chunker_release(struct chunker *h)
     wv__pipe_release(&h->pipe);
     pthread_mutex_destroy(&h->cidx_mu);
     pthread_mutex_destroy(&h->store_mu);
+    pthread_mutex_destroy(&h->keep_mu);
     for (int k = 0; k < WV__PIPE_MAX_WORKERS; k++) {
         wv__chain_release(&h->chain[k]);
         wv__free(h->dbuf[k]);

@@ -350,24 +350,45 @@ const unsigned char *wv__pcache_get(const struct wv__pcache *pc,
     return NULL;
 }
 
+unsigned char *wv__pcache_spare(struct wv__pcache *pc, size_t n)
+{
+    for (size_t i = pc->n_spare; i-- > 0;)
+        if (pc->spare[i].n == n) {
+            unsigned char *p = pc->spare[i].p;
+            pc->spare[i] = pc->spare[--pc->n_spare];
+            return p;
+        }
+    return NULL;
+}
+
+static void free_ents(struct wv__pcache_ent *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        wv__free(v[i].p);
+    wv__free(v);
+}
+
 void wv__pcache_release(struct wv__pcache *pc)
 {
-    for (size_t i = 0; i < pc->n; i++)
-        wv__free(pc->v[i].p);
-    wv__free(pc->v);
-    pc->v = NULL;
-    pc->n = 0;
+    free_ents(pc->v, pc->n);
+    free_ents(pc->spare, pc->n_spare);
+    memset(pc, 0, sizeof *pc);
 }
 
 int wv__pcache_set(struct wv__pcache *pc, unsigned char *const *ids,
                    unsigned char **p, const size_t *lens, size_t n)
 {
     size_t k = 0;
-    wv__pcache_release(pc);
+    free_ents(pc->spare, pc->n_spare);
+    pc->spare = pc->v;
+    pc->n_spare = pc->n;
+    pc->v = NULL;
+    pc->n = 0;
     for (size_t i = 0; i < n; i++)
         k += p[i] != NULL;
     struct wv__pcache_ent *v = wv__calloc(k ? k : 1, sizeof *v);
     if (v == NULL) {
+        wv__pcache_release(pc);
         for (size_t i = 0; i < n; i++) {
             wv__free(p[i]);
             p[i] = NULL;
