@@ -153,8 +153,8 @@ void wv__chain_release(struct wv__chain *c);
  * second commit on (one commit per handle, as `wv commit` makes, copies
  * nothing), at most WV__PCACHE_BUDGET bytes. The buffers of the cache
  * before are kept as spares and filled by the next commit: memory touched
- * once, not faulted in anew at every commit (a tenth of a delta commit's
- * CPU went there), at most twice the budget in all. */
+ * once, not faulted in anew at every commit (page faults were 13 % of a
+ * delta commit's profile), at most twice the budget in all. */
 #define WV__PCACHE_BUDGET ((uint64_t)256 << 20)
 struct wv__pcache {
     struct wv__pcache_ent {
