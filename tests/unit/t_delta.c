@@ -561,13 +561,17 @@ TEST_IMPL(crypt_delta_parent_cache)
  * uncompressed; a damaged middle link is named. */
 TEST_IMPL(delta_chain_compose)
 {
-    const char *dir = wvtest_path("cc");
+    const char *dir = wvtest_path("cc"), *wdir = wvtest_path("ccw");
     enum { N = 4, E = 8192 };
-    wv_repo *r;
-    char ids[N][WV_ID_HEX];
-    wv_model *m[N];
+    wv_repo *r, *rw;
+    char ids[N][WV_ID_HEX], wid[N][WV_ID_HEX];
+    wv_model *m[N], *mw[N];
     ASSERT_OK(make_repo(dir, 4, 0));
     ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    /* "w" alone too: every chain read there starts with a whole chunk
+     * smaller than the deltas on it (buffers grow in the middle of it) */
+    ASSERT_OK(make_repo(wdir, 4, 0));
+    ASSERT_OK(wv_repo_open(wdir, NULL, 0, &rw));
     for (int s = 0; s < N; s++) {
         float *w = wv_malloc(E * 4);
         unsigned char *b = wv_malloc(E * 4);
@@ -596,6 +600,13 @@ TEST_IMPL(delta_chain_compose)
             for (size_t j = (size_t)t; j < (size_t)E * 4; j += 997)
                 b[j] ^= (unsigned char)(0x11 * t);
         uint64_t shape[1] = {E}, bshape[1] = {(uint64_t)E * 4};
+        float *w2 = wv_malloc(E * 4);
+        ASSERT_NOT_NULL(w2);
+        memcpy(w2, w, E * 4);
+        ASSERT_OK(wv_model_new(&mw[s]));
+        ASSERT_OK(wv_model_add(mw[s], "w", WV_F32, 1, shape, w2, E * 4,
+                               WV_DATA_TAKE));
+        ASSERT_OK(wv_repo_commit(rw, mw[s], NULL, NULL, wid[s]));
         ASSERT_OK(wv_model_new(&m[s]));
         ASSERT_OK(wv_model_add(m[s], "w", WV_F32, 1, shape, w, E * 4,
                                WV_DATA_TAKE));
@@ -607,8 +618,14 @@ TEST_IMPL(delta_chain_compose)
     ASSERT_OK(count_chains(r, ids[N - 1], &c));
     ASSERT_EQ(c.longest, N - 1);
     ASSERT_EQ(c.deltas, 4); /* two chunks of each tensor */
-    for (int s = 0; s < N; s++)
+    for (int s = 0; s < N; s++) {
         ASSERT(reads_back(r, ids[s], m[s]));
+        ASSERT(reads_back(rw, wid[s], mw[s]));
+    }
+    ASSERT_OK(count_chains(rw, wid[N - 1], &c));
+    ASSERT_EQ(c.deltas, 2);
+    ASSERT_OK(wv_repo_verify(rw, NULL, NULL, NULL));
+    wv_repo_close(rw);
     /* the keyframe of "w" is smaller than the deltas on it */
     struct wv__manifest mf;
     memset(&mf, 0, sizeof mf);
@@ -645,6 +662,8 @@ TEST_IMPL(delta_chain_compose)
     ASSERT(rc == WV_CORRUPT || rc == WV_CORRUPT_CHECKSUM);
     ASSERT_CONTAINS(wv_repo_errmsg(r), "a base of");
     wv_repo_close(r);
-    for (int s = 0; s < N; s++)
+    for (int s = 0; s < N; s++) {
         wv_model_free(m[s]);
+        wv_model_free(mw[s]);
+    }
 }
