@@ -81,7 +81,8 @@ static void bitplanes(const unsigned char *in, size_t n, unsigned k,
 static double now(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); /* CPU: steady on a shared machine */
+    /* CPU time: steadier than wall time on a shared machine */
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
@@ -183,8 +184,9 @@ int main(int argc, char **argv)
     for (int hh = 0; hh < 3; hh++) {
         printf("%-8s", hn[hh]);
         for (unsigned j = 0; j < k; j++)
-            printf(" %6.3f", hcount[hh][j] ? hbits[hh][j] / (double)hcount[hh][j]
-                                           : 0.0);
+            printf(" %6.3f", hcount[hh][j]
+                                 ? hbits[hh][j] / (double)hcount[hh][j]
+                                 : 0.0);
         printf("   floor %.0f bytes (%.3fx of bg)\n", floor_bytes[hh],
                floor_bytes[hh] / (double)tot[0]);
     }

@@ -521,12 +521,13 @@ static int sample_favours(struct chunker *h, const struct cjob *j,
 
 /* Encode job j, which has a delta base. A slice decides for a chunk of
  * 64 KiB or more (sample_favours): only the delta is made, or only the
- * whole encoding. A smaller one is encoded as a delta into slot first: when clearly smaller (by 5 %) than
- * the whole encoding of the chain's keyframe (j->est), which is what the
- * whole encoding of this chunk usually takes, it is kept without encoding
- * the chunk whole; else the chunk is encoded whole too and the smaller is
- * kept. A base that cannot be read (out of memory, damage that verify
- * reports) only means the chunk is stored whole. */
+ * whole encoding. A smaller one is encoded as a delta into slot first:
+ * when clearly smaller (by 5 %) than the whole encoding of the chain's
+ * keyframe (j->est), which is what the whole encoding of this chunk
+ * usually takes, it is kept without encoding the chunk whole; else the
+ * chunk is encoded whole too and the smaller is kept. A base that cannot
+ * be read (out of memory, damage that verify reports) only means the
+ * chunk is stored whole. */
 static int encode_with_base(struct chunker *h, struct cjob *j,
                             unsigned char *slot, struct wv__pipe_worker *w,
                             struct wv__err *err)
