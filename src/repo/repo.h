@@ -153,6 +153,9 @@ struct wv_repo {
     /* Chunks the last commit found equal to its parent's by comparing
      * bytes instead of hashing (commit.c; read by the tests). */
     uint64_t n_same_as_parent;
+    /* Plaintext bytes of the chunks the last wv_repo_read_region read
+     * (checkout.c; read by the tests and bench/bench_dist). */
+    uint64_t n_region_read;
 };
 
 /* A manifest in memory. */
