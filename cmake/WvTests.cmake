@@ -140,6 +140,14 @@ foreach(src ${WV_UNIT_SOURCES})
   endforeach()
 endforeach()
 
+# unit.s3_dist, unit.rados_dist: 4 writer processes and ~50 region reads,
+# each a few round trips to the cluster (about 60 s on S3 on 2 busy cores).
+foreach(t unit.s3_dist unit.rados_dist)
+  if(TEST ${t})
+    set_tests_properties(${t} PROPERTIES TIMEOUT 300)
+  endif()
+endforeach()
+
 # unit.threads_keras_pth_parallel: two threads load and save Keras and
 # .pth files 40 rounds each (slow under the sanitizers; issue 15).
 if(TEST unit.threads_keras_pth_parallel)

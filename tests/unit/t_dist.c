@@ -304,7 +304,10 @@ static void dist_roundtrip(const char *url)
     /* as regions, by 3 and by 8 readers (8: 4 row bands x 2 columns) */
     ASSERT(read_regions(r, id, 3, 1));
     ASSERT(read_regions(r, id, 4, 2));
-    ASSERT(read_regions(r, id, 7, 5));
+    /* (odd splits: every region edge inside some chunk; local only, as
+     * each read is a few round trips to a remote store) */
+    if (strstr(url, "://") == NULL)
+        ASSERT(read_regions(r, id, 7, 5));
     /* only the chunks overlapping: a quarter of the rows of emb.weight
      * (one writer's shard, 8 chunks of 4096) reads exactly those */
     {
