@@ -843,7 +843,7 @@ int cmd_show(int argc, char **argv)
                (unsigned long long)wv_checkpoint_tensor_nbytes(c, i));
         if (multi) {
             writers_str(c, i, ws, sizeof ws);
-            printf("  %-7s  %-6zu", ws, wv_checkpoint_tensor_shards(c, i));
+            printf("  %-7s  %zu", ws, wv_checkpoint_tensor_shards(c, i));
         }
         if (sums) {
             printf("  ");
