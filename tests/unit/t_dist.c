@@ -732,3 +732,75 @@ TEST_IMPL(dist_manifest_malformed)
 #undef H
 #undef C1
 }
+
+#ifdef WV_HAVE_CRYPTO
+/* An encrypted repository whose trusted key signs: every writer opens it
+ * with the passphrase, the part folders are keyed hashes (no branch or
+ * transaction name in the store), the finisher signs, and the checkpoint
+ * checks out under the signature policy. */
+TEST_IMPL(dist_encrypted_signed)
+{
+    char url[1100], key[1100], pub[1200], eb[WV_ERRBUF_SIZE] = "";
+    char id[WV_ID_HEX], cmd[3000];
+    snprintf(url, sizeof url, "%s/enc", wvtest_tmpdir());
+    snprintf(key, sizeof key, "%s/signer", wvtest_tmpdir());
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.encrypt = 1;
+    io.passphrase = "dist pass";
+    io.errbuf = eb;
+    io.errbuf_size = sizeof eb;
+    ASSERT_OK(wv_repo_init(url, &io));
+    ASSERT_OK(wv_keygen(key, eb, sizeof eb));
+    snprintf(pub, sizeof pub, "%s.pub", key);
+    wv_open_opts oo = WV_OPEN_OPTS_INIT;
+    oo.passphrase = "dist pass";
+    wv_repo *r = NULL, *r2 = NULL;
+    ASSERT_OK(wv_repo_open_ex(url, &oo, &r));
+    ASSERT_OK(wv_repo_open_ex(url, &oo, &r2));
+    ASSERT_OK(wv_repo_trust_add(r, pub, "ci", NULL));
+    snprintf(key, sizeof key, "%s/signer.key", wvtest_tmpdir());
+    wv_commit_opts co = WV_COMMIT_OPTS_INIT;
+    co.sign_key = key;
+    wv_part_opts po = WV_PART_OPTS_INIT;
+    po.txn = "secret-step";
+    po.n_writers = 2;
+    wv_model *m = rows_set(0, 7, 0);
+    ASSERT_EQ(wv_repo_commit_part(r, m, "main", &po, &co, id), WV_BUSY);
+    wv_model_free(m);
+    /* no name in the clear */
+    snprintf(cmd, sizeof cmd,
+             "find '%s/parts' -type f | grep -q -e secret-step -e /main/",
+             url);
+    ASSERT(system(cmd) != 0);
+    snprintf(cmd, sizeof cmd,
+             "find '%s/parts' -type f | grep -Eq '/parts/[0-9a-f]{32}/0$'",
+             url);
+    ASSERT_OK(system(cmd));
+    struct pend p;
+    memset(&p, 0, sizeof p);
+    ASSERT_OK(wv_repo_list_pending(r2, pend_cb, &p));
+    ASSERT_EQ(p.n, 1);
+    ASSERT_STREQ(p.txn, "secret-step");
+    po.writer = 1;
+    m = rows_set(7, 10, 0);
+    ASSERT_OK(wv_repo_commit_part(r2, m, "main", &po, &co, id));
+    wv_model_free(m);
+    wv_checkpoint *c = NULL;
+    ASSERT_OK(wv_repo_stat(r, "latest", &c));
+    ASSERT_STREQ(wv_checkpoint_id(c), id);
+    ASSERT(wv_checkpoint_signer(c)[0] != '\0');
+    ASSERT_EQ(wv_checkpoint_tensor_shards(c, 0), 2);
+    wv_checkpoint_free(c);
+    ASSERT_OK(wv_repo_checkout(r, "latest", NULL, &m));
+    const wv_tensor *t = wv_model_find(m, "w");
+    ASSERT_NOT_NULL(t);
+    for (int i = 0; i < 40; i++)
+        ASSERT_EQ((int)((const float *)wv_tensor_data(t))[i], i);
+    wv_model_free(m);
+    wv_verify_stats vs;
+    memset(&vs, 0, sizeof vs);
+    ASSERT_OK(wv_repo_verify(r, NULL, NULL, &vs));
+    wv_repo_close(r);
+    wv_repo_close(r2);
+}
+#endif
