@@ -262,15 +262,14 @@ def region_of(name, value):
 def set_region(model, name, global_shape, offsets):
     """wv_model_set_region: tensor `name` of `model` (already added) is the
     region at `offsets` of a tensor of `global_shape`."""
-    fn = getattr(_lib.lib(), "wv_model_set_region", None)
-    if fn is None:
+    if not _lib.has("wv_model_set_region"):
         raise error(_lib.UNSUPPORTED, "this libweightvault has no "
                     "wv_model_set_region (regions of global tensors need "
                     "a library with multi-writer checkpoints)")
     nd = len(global_shape)
     g = (ctypes.c_uint64 * max(nd, 1))(*global_shape)
     o = (ctypes.c_uint64 * max(nd, 1))(*offsets)
-    check(fn(model.ptr, _lib.enc(name), g, o),
+    check(_lib.lib().wv_model_set_region(model.ptr, _lib.enc(name), g, o),
           lambda: f"tensor {name!r}: {model.errmsg()}")
 
 

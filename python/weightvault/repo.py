@@ -389,11 +389,11 @@ class Repository:
         last writer, or :meth:`finish`, completes it). With
         ``finish=False`` this writer never finishes it.
         """
-        if not _lib.has("wv_repo_commit_part"):
-            raise _no_distributed("wv_repo_commit_part")
         part = _part_opts(txn, writer, n_writers, finish)
         m = build_model(obj, metadata, regions=True)
         try:
+            if not _lib.has("wv_repo_commit_part"):
+                raise _no_distributed("wv_repo_commit_part")
             o = self._commit_opts(message, sign_key)
             prog = _lib.Progress(progress)
             prog.set(o)
