@@ -20,6 +20,7 @@ import weightvault as wv
 import weightvault.distributed as wvd
 from weightvault import _lib, _model
 
+from conftest import wv_features
 from dist_worker import full_state, local_state
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -236,6 +237,29 @@ def test_process_group_four_writers_s3(tmp_path):
             subprocess.run(["aws", "--endpoint-url",
                             os.environ["AWS_ENDPOINT_URL"], "s3", "rb",
                             f"s3://{bucket}", "--force"],
+                           capture_output=True, timeout=120)
+        except (OSError, subprocess.SubprocessError):
+            pass
+
+
+@needs_dist
+@pytest.mark.skipif(not os.environ.get("CEPH_CONF"),
+                    reason="needs a Ceph cluster ($CEPH_CONF: the Ceph "
+                           "test environment)")
+def test_process_group_four_writers_rados(tmp_path):
+    feats = wv_features()
+    if feats is not None and "rados" not in feats:
+        pytest.skip("the library was built without rados://")
+    pool = f"wvt-i16-pydist-{uuid.uuid4().hex[:12]}"
+    url = f"rados://{pool}/run"
+    try:
+        make_repo(url)
+        check_group(url, run_group(url, tmp_path))
+    finally:  # best effort, as tests/cli/rados_repo.sh
+        try:
+            subprocess.run(["ceph", "-c", os.environ["CEPH_CONF"], "osd",
+                            "pool", "rm", pool, pool,
+                            "--yes-i-really-really-mean-it"],
                            capture_output=True, timeout=120)
         except (OSError, subprocess.SubprocessError):
             pass
