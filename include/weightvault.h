@@ -329,6 +329,22 @@ WV_API int wv_tensor_read(const wv_tensor *t, size_t off, void *buf,
                           size_t len);
 /* SHA-256 of the elements in C order, little-endian. */
 WV_API int wv_tensor_sha256(const wv_tensor *t, unsigned char out[32]);
+/* ---- Regions of a global tensor (sharded training) --------------------
+ * A tensor of a set may be a region of a larger global tensor: global
+ * shape and, per dimension, the offset of this part; the tensor's own
+ * shape gives the extents. Whole tensors have no region. A commit stores a
+ * region as it is; wv_repo_commit_part() records it so that the finished
+ * checkpoint holds the global tensor (block-quantised dtypes cannot be
+ * regions: WV_MISUSE). */
+WV_API int wv_model_set_region(wv_model *m, const char *name,
+                               const uint64_t *global_shape,
+                               const uint64_t *offset);
+  /* ndim = the tensor's ndim. WV_NOTFOUND unknown name, WV_RANGE when
+     offset+shape exceeds global_shape in some dimension (message names it). */
+WV_API int wv_tensor_region(const wv_tensor *t, const uint64_t **global_shape,
+                            const uint64_t **offset);
+  /* 1 and borrowed arrays (ndim each) if t is a region; 0 if whole. */
+
 /* Copy every tensor into memory the caller already has, on every core:
  * dst[i] receives the wv_tensor_nbytes() bytes of wv_model_tensor(m, i);
  * a NULL dst[i] skips that tensor. n_dst must equal wv_model_count(m)
@@ -595,6 +611,63 @@ typedef struct wv_commit_opts {
 WV_API int wv_repo_commit(wv_repo *r, const wv_model *m, const char *branch,
                           const wv_commit_opts *opts, char id[WV_ID_HEX]);
 
+/* ---- Multi-writer checkpoints ------------------------------------------
+ * Several processes (on any machines that see the same store) each commit
+ * a part of one checkpoint; it appears, atomically, when the last part is
+ * durable and one of them (or wv_repo_finish) merges the parts. They
+ * coordinate through the store only: each part is a write-once record
+ * parts/<branch>/<txn>/<writer> (docs/repo-format.md). */
+typedef struct wv_part_opts {
+    uint32_t struct_size;
+    const char *txn;     /* required: the name all writers of this checkpoint
+                            agree on, e.g. "step-1200": [A-Za-z0-9._-], 1..100 */
+    uint32_t writer;     /* this writer's index, < n_writers            */
+    uint32_t n_writers;  /* >= 1                                        */
+    int no_finish;       /* 1: never finish here; leave it to wv_repo_finish */
+} wv_part_opts;
+#define WV_PART_OPTS_INIT {sizeof(wv_part_opts), NULL, 0, 1, 0}
+
+WV_API int wv_repo_commit_part(wv_repo *r, const wv_model *m,
+                               const char *branch, const wv_part_opts *part,
+                               const wv_commit_opts *opts, char id[WV_ID_HEX]);
+  /* Stores this writer's chunks and its part record; both are durable when
+     it returns. Then, unless no_finish, tries to finish. WV_OK + id: the
+     checkpoint exists (finished here or by another writer). WV_BUSY + id ""
+     : parts still missing (durable; someone else will finish). Other codes:
+     errors, e.g. WV_CONFLICT a part for (txn, writer) with different content
+     already exists; WV_CORRUPT/WV_MISUSE refusals of finishing (see below). */
+
+WV_API int wv_repo_finish(wv_repo *r, const char *branch, const char *txn,
+                          uint32_t n_writers, const wv_commit_opts *opts,
+                          char id[WV_ID_HEX]);
+  /* Merges the n_writers part records into one manifest and moves the
+     branch (compare-and-swap, as wv_repo_commit). Deterministic: the same
+     checkpoint id whoever finishes (no wall-clock time of the finisher in
+     the manifest: take it from the parts). Idempotent: finishing a finished
+     txn returns WV_OK and its id. WV_BUSY when parts are missing (message
+     names the missing writer indices). Refuses (WV_CORRUPT, one-line message
+     naming the tensor and writers) when regions of a global tensor overlap
+     with different bytes, leave a gap, disagree on dtype/global shape; when
+     parts name different parents; when a part belongs to another txn or
+     declares another n_writers. Replicated copies (same region in several
+     writers) allowed only when bit-identical (compare chunk ids). */
+
+typedef int (*wv_pending_cb)(void *arg, const char *branch, const char *txn,
+                             uint32_t n_writers, uint32_t n_parts,
+                             const char *oldest_part_time /* ISO 8601 UTC */);
+WV_API int wv_repo_list_pending(wv_repo *r, wv_pending_cb cb, void *arg);
+  /* Calls cb once per unfinished transaction (parts stored, no checkpoint
+     yet), sorted by branch and txn. A non-zero return from cb stops the
+     listing and is returned. */
+
+/* Resharding read: the region [offset, offset + shape) of global tensor
+ * `name` of checkpoint `ref` (whole tensors too), row-major, into buf (len =
+ * product(shape) x dtype size, else WV_RANGE), reading only the chunks that
+ * overlap it, each verified as checkout verifies. */
+WV_API int wv_repo_read_region(wv_repo *r, const char *ref, const char *name,
+                               int ndim, const uint64_t *offset,
+                               const uint64_t *shape, void *buf, size_t len);
+
 /* Resolve a ref: a branch ("main"), "latest" (the head of main), a tag, or
  * a unique prefix of a checkpoint id (at least 6 hex digits). */
 WV_API int wv_repo_resolve(wv_repo *r, const char *ref, char id[WV_ID_HEX]);
@@ -732,6 +805,21 @@ WV_API const uint64_t *wv_checkpoint_tensor_shape(const wv_checkpoint *c,
                                                   size_t i);
 WV_API uint64_t wv_checkpoint_tensor_nbytes(const wv_checkpoint *c,
                                             size_t i);
+/* Stored regions of tensor i: 1 for an ordinary tensor, the number of
+ * shards of a global tensor of a multi-writer checkpoint (0 out of
+ * range). wv_checkpoint_tensor_writers() copies the indices of the
+ * writers that stored it (all of them for a replicated tensor; none for a
+ * checkpoint of one writer) into out, at most cap, and returns how many
+ * there are. wv_checkpoint_tensor_shard() gives shard k's offset and
+ * shape (borrowed, ndim each) and its writer (WV_RANGE when i or k is out
+ * of range). */
+WV_API size_t wv_checkpoint_tensor_shards(const wv_checkpoint *c, size_t i);
+WV_API size_t wv_checkpoint_tensor_writers(const wv_checkpoint *c, size_t i,
+                                           uint32_t *out, size_t cap);
+WV_API int wv_checkpoint_tensor_shard(const wv_checkpoint *c, size_t i,
+                                      size_t k, const uint64_t **offset,
+                                      const uint64_t **shape,
+                                      uint32_t *writer);
 /* Sum of the tensors' bytes. */
 WV_API uint64_t wv_checkpoint_total_bytes(const wv_checkpoint *c);
 /* What checkpoint `ref` takes in the store (from its manifest and the
@@ -954,8 +1042,13 @@ typedef struct wv_gc_opts {
                              writer must be untouched before gc removes
                              it (default 3600); one whose writing
                              process still runs on this host is kept   */
+    uint32_t pending_timeout; /* seconds: the parts of an unfinished
+                             multi-writer checkpoint whose newest part
+                             is older than this are removed, and their
+                             chunks with them (0: 86400); younger ones
+                             keep their chunks alive                   */
 } wv_gc_opts;
-#define WV_GC_OPTS_INIT {sizeof(wv_gc_opts), 0, 30, 3600}
+#define WV_GC_OPTS_INIT {sizeof(wv_gc_opts), 0, 30, 3600, 0}
 
 typedef struct wv_gc_stats {
     uint64_t checkpoints;     /* manifests kept alive                  */

@@ -128,6 +128,243 @@ int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
     return rc;
 }
 
+/* ---- regions of global tensors -------------------------------------------
+ * A tensor of a multi-writer checkpoint may be stored as several regions
+ * (shards, each cut into chunks of its own bytes); a whole tensor is one
+ * region covering it. Reading a box of the global tensor: per stored
+ * region, the intersection with the box, walked as row-major runs (the
+ * trailing dimensions both cover whole merge into one run), each run
+ * mapped to the region's chunks. Runs come in increasing order within a
+ * region, so keeping the last chunk read is enough to read each chunk
+ * that overlaps the box once. Chunks are read and checked one at a time
+ * on this thread (wv__repo_read_chunk). */
+
+struct rreader {
+    wv_repo *r;
+    uint64_t cs;
+    struct wv__codec_ws *ws;
+    unsigned char *chunk; /* the last chunk read, cs bytes */
+    unsigned char cid[WV__ID_LEN];
+    bool have;
+    unsigned char *pack_buf;
+    size_t pack_cap;
+};
+
+static int rreader_init(struct rreader *rr, wv_repo *r, uint64_t cs)
+{
+    memset(rr, 0, sizeof *rr);
+    rr->r = r;
+    rr->cs = cs;
+    rr->chunk = wv__malloc((size_t)cs);
+    if (rr->chunk == NULL || wv__codec_ws_new((size_t)cs, &rr->ws) != WV_OK)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    return WV_OK;
+}
+
+static void rreader_release(struct rreader *rr)
+{
+    wv__free(rr->chunk);
+    wv__free(rr->pack_buf);
+    wv__codec_ws_free(rr->ws);
+    memset(rr, 0, sizeof *rr);
+}
+
+/* Bytes [src, src + len) of a stored region (chunks ids[0..n_ids) of its
+ * nbytes) into dst. */
+static int piece_copy(struct rreader *rr, const unsigned char (*ids)[32],
+                      size_t n_ids, uint64_t nbytes, uint64_t src,
+                      uint64_t len, unsigned char *dst)
+{
+    wv_repo *r = rr->r;
+    while (len) {
+        uint64_t c = src / rr->cs, within = src % rr->cs;
+        if (c >= n_ids)
+            return wv__seterr(&r->err, WV_CORRUPT,
+                              "%s: a region lists too few chunks", r->uri);
+        uint64_t clen = nbytes - c * rr->cs < rr->cs ? nbytes - c * rr->cs
+                                                     : rr->cs;
+        if (!rr->have || memcmp(rr->cid, ids[c], WV__ID_LEN) != 0) {
+            rr->have = false;
+            int rc = wv__repo_read_chunk(r, ids[c], rr->chunk, (size_t)clen,
+                                         rr->ws, (size_t)rr->cs,
+                                         &rr->pack_buf, &rr->pack_cap);
+            if (rc != WV_OK)
+                return rc;
+            memcpy(rr->cid, ids[c], WV__ID_LEN);
+            rr->have = true;
+            r->n_region_read += clen;
+        }
+        uint64_t n = clen - within < len ? clen - within : len;
+        memcpy(dst, rr->chunk + within, (size_t)n);
+        dst += n;
+        src += n;
+        len -= n;
+    }
+    return WV_OK;
+}
+
+/* Bytes [lo, hi) of the box (boff, bshape) of tensor t, in the box's
+ * row-major order, into buf. */
+static int read_box(struct rreader *rr, const struct wv__mtensor *t,
+                    const uint64_t *boff, const uint64_t *bshape,
+                    uint64_t lo, uint64_t hi, unsigned char *buf)
+{
+    wv_repo *r = rr->r;
+    size_t es = wv_dtype_size(t->dtype);
+    int nd = t->ndim;
+    if (es == 0)
+        return wv__seterr(&r->err, WV_UNSUPPORTED,
+                          "%s: tensor '%.200s' has the dtype %s, whose "
+                          "elements cannot be addressed one by one",
+                          r->uri, t->name, wv_dtype_name(t->dtype));
+    size_t n_pieces = t->n_shards ? t->n_shards : 1;
+    for (size_t k = 0; k < n_pieces; k++) {
+        const uint64_t zero[WV_MAX_DIMS] = {0};
+        const uint64_t *poff = t->n_shards ? t->shards[k].offset : zero;
+        const uint64_t *pshape = t->n_shards ? t->shards[k].shape : t->shape;
+        const unsigned char(*ids)[32] =
+            (const unsigned char(*)[32])t->chunks +
+            (t->n_shards ? t->shards[k].first : 0);
+        size_t n_ids = t->n_shards ? t->shards[k].n_chunks : t->n_chunks;
+        uint64_t pnb = t->n_shards ? t->shards[k].nbytes : t->nbytes;
+        uint64_t a[WV_MAX_DIMS] = {0}, ext[WV_MAX_DIMS] = {0}, ps[WV_MAX_DIMS],
+            bs[WV_MAX_DIMS], idx[WV_MAX_DIMS];
+        bool empty = false;
+        for (int d = 0; d < nd; d++) {
+            uint64_t x = poff[d] > boff[d] ? poff[d] : boff[d];
+            uint64_t pe = poff[d] + pshape[d], be = boff[d] + bshape[d];
+            uint64_t y = pe < be ? pe : be;
+            empty |= y <= x;
+            a[d] = x;
+            ext[d] = y > x ? y - x : 0;
+        }
+        if (empty)
+            continue;
+        for (int d = nd - 1; d >= 0; d--) {
+            ps[d] = d == nd - 1 ? 1 : ps[d + 1] * pshape[d + 1];
+            bs[d] = d == nd - 1 ? 1 : bs[d + 1] * bshape[d + 1];
+        }
+        /* the run: dimension m and every one after it */
+        int m = nd - 1;
+        uint64_t run = nd ? ext[nd - 1] : 1;
+        while (m > 0 && ext[m] == pshape[m] && ext[m] == bshape[m]) {
+            m--;
+            run *= ext[m];
+        }
+        memset(idx, 0, sizeof idx);
+        for (;;) {
+            uint64_t se = 0, de = 0;
+            for (int d = 0; d < nd; d++) {
+                uint64_t i = a[d] + (d < m ? idx[d] : 0);
+                se += (i - poff[d]) * ps[d];
+                de += (i - boff[d]) * bs[d];
+            }
+            uint64_t g = de * es, len = run * es;
+            if (g >= hi)
+                break; /* runs only go up */
+            if (g + len > lo) {
+                uint64_t x = g > lo ? g : lo;
+                uint64_t y = g + len < hi ? g + len : hi;
+                int rc = piece_copy(rr, ids, n_ids, pnb, se * es + (x - g),
+                                    y - x, buf + (x - lo));
+                if (rc != WV_OK)
+                    return rc;
+            }
+            int d = m - 1;
+            while (d >= 0 && ++idx[d] == ext[d])
+                idx[d--] = 0;
+            if (d < 0)
+                break;
+        }
+    }
+    return WV_OK;
+}
+
+/* The whole of sharded tensor t into buf (t->nbytes bytes). */
+static int read_sharded(wv_repo *r, uint64_t cs, const struct wv__mtensor *t,
+                        unsigned char *buf)
+{
+    struct rreader rr;
+    const uint64_t zero[WV_MAX_DIMS] = {0};
+    int rc = rreader_init(&rr, r, cs);
+    if (rc == WV_OK)
+        rc = read_box(&rr, t, zero, t->shape, 0, t->nbytes, buf);
+    rreader_release(&rr);
+    return rc;
+}
+
+static int region_locked(wv_repo *r, const char *ref, const char *name,
+                         int ndim, const uint64_t *offset,
+                         const uint64_t *shape, void *buf, size_t len)
+{
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    char id[65];
+    struct wv__manifest mf;
+    struct rreader rr;
+    const struct wv__mtensor *t = NULL;
+    memset(&mf, 0, sizeof mf);
+    memset(&rr, 0, sizeof rr);
+    wv__clearerr(err);
+    r->n_region_read = 0;
+    WV_CHECK(name != NULL && (ndim == 0 || (offset && shape)) &&
+                 (buf != NULL || len == 0),
+             WV_MISUSE, "reading a region needs a tensor name, an offset, a "
+                        "shape and a buffer");
+    WV_TRY(wv__repo_resolve(r, ref, id));
+    WV_TRY(wv__manifest_load(r, id, &mf));
+    bool signer_required = false;
+    WV_TRY(wv__sig_policy(r, &mf, NULL, &signer_required));
+    for (size_t i = 0; i < mf.n_tensors && t == NULL; i++)
+        if (strcmp(mf.tensors[i].name, name) == 0)
+            t = &mf.tensors[i];
+    WV_CHECK(t != NULL, WV_NOTFOUND,
+             "%s: checkpoint %.12s has no tensor '%.200s'", r->uri, id, name);
+    WV_CHECK(ndim == t->ndim, WV_RANGE,
+             "%s: tensor '%.200s' has %d dimensions, the region %d", r->uri,
+             name, t->ndim, ndim);
+    uint64_t numel = 1, nb;
+    for (int d = 0; d < ndim; d++) {
+        WV_CHECK(offset[d] <= t->shape[d] &&
+                     shape[d] <= t->shape[d] - offset[d],
+                 WV_RANGE, "%s: the region exceeds tensor '%.200s' in "
+                           "dimension %d (offset %llu + extent %llu > %llu)",
+                 r->uri, name, d, (unsigned long long)offset[d],
+                 (unsigned long long)shape[d],
+                 (unsigned long long)t->shape[d]);
+        numel *= shape[d];
+    }
+    WV_CHECK(wv_dtype_size(t->dtype) != 0, WV_UNSUPPORTED,
+             "%s: tensor '%.200s' has the dtype %s, whose elements cannot be "
+             "addressed one by one: read it whole",
+             r->uri, name, wv_dtype_name(t->dtype));
+    nb = numel * wv_dtype_size(t->dtype);
+    WV_CHECK(len == nb, WV_RANGE,
+             "%s: the region of tensor '%.200s' has %llu bytes, the buffer "
+             "%zu",
+             r->uri, name, (unsigned long long)nb, len);
+    WV_CHECK(mf.chunk_size > 0 && mf.chunk_size <= ((uint64_t)1 << 30),
+             WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
+             r->uri, id, (unsigned long long)mf.chunk_size);
+    if (len == 0)
+        goto out;
+    WV_TRY(wv__repo_load_index(r));
+    WV_TRY(rreader_init(&rr, r, mf.chunk_size));
+    WV_TRY(read_box(&rr, t, offset, shape, 0, len, buf));
+out:
+    rreader_release(&rr);
+    wv__manifest_release(&mf);
+    return rc;
+}
+
+int wv_repo_read_region(wv_repo *r, const char *ref, const char *name,
+                        int ndim, const uint64_t *offset,
+                        const uint64_t *shape, void *buf, size_t len)
+{
+    return WV__REPO_LOCKED(
+        r, region_locked(r, ref, name, ndim, offset, shape, buf, len));
+}
+
 /* ---- the parallel read --------------------------------------------------
  * This thread reads each chunk's stored bytes (into its place, or into the
  * pipeline's ring slot) and posts it; the ordered pipeline (pipeline.c)
@@ -337,7 +574,7 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
              "%s: checkpoint %.12s has chunks of %llu bytes", r->uri, id,
              (unsigned long long)mf.chunk_size);
     for (size_t i = 0; i < mf.n_tensors; i++)
-        if (wanted(opts, mf.tensors[i].name))
+        if (wanted(opts, mf.tensors[i].name) && !mf.tensors[i].n_shards)
             n_jobs += mf.tensors[i].n_chunks;
     bufs = wv__calloc(mf.n_tensors ? mf.n_tensors : 1, sizeof *bufs);
     WV_CHECK(bufs != NULL, WV_NOMEM, "out of memory");
@@ -367,6 +604,8 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
         WV_CHECK(bufs[i] != NULL || t->nbytes == 0, WV_NOMEM,
                  "out of memory for tensor '%.200s' (%llu bytes)", t->name,
                  (unsigned long long)t->nbytes);
+        if (t->n_shards)
+            continue; /* assembled from its regions below */
         for (size_t c = 0; c < t->n_chunks; c++, i_job++) {
             struct ojob *j = &p.jobs[i_job];
             uint64_t off = c * mf.chunk_size;
@@ -407,6 +646,18 @@ int wv__repo_checkout_locked(wv_repo *r, const char *ref,
     }
     /* Every posted job done (the first failure, in order, wins). */
     WV_TRY(opipe_finish(&p, &mf, id));
+    /* The global tensors of a multi-writer checkpoint, from their
+     * regions. */
+    for (size_t i = 0; going && i < mf.n_tensors; i++) {
+        const struct wv__mtensor *t = &mf.tensors[i];
+        if (!t->n_shards || !wanted(opts, t->name))
+            continue;
+        WV_TRY(read_sharded(r, mf.chunk_size, t, bufs[i]));
+        if (has_progress) {
+            p_done += t->nbytes;
+            opts->progress(opts->progress_arg, p_done, p_total);
+        }
+    }
     for (size_t i = 0; i < mf.n_tensors; i++) {
         const struct wv__mtensor *t = &mf.tensors[i];
         if (!wanted(opts, t->name))
@@ -486,6 +737,27 @@ static int visit_locked(wv_repo *r, const char *ref, const char *name,
         goto out;
     WV_TRY(wv__repo_load_index(r));
     size_t cs = (size_t)mf.chunk_size;
+    if (t->n_shards) {
+        /* A global tensor of a multi-writer checkpoint: its bytes in
+         * chunk-sized windows assembled from the regions, on this thread. */
+        struct rreader rr;
+        const uint64_t zero[WV_MAX_DIMS] = {0};
+        unsigned char *win = wv__malloc(cs);
+        rc = win ? rreader_init(&rr, r, cs)
+                 : wv__seterr(err, WV_NOMEM, "out of memory");
+        for (uint64_t o = offset / cs * cs; rc == WV_OK && o < offset + len;
+             o += cs) {
+            uint64_t e = t->nbytes - o < cs ? t->nbytes : o + cs;
+            rc = read_box(&rr, t, zero, t->shape, o, e, win);
+            if (rc == WV_OK && (rc = cb(arg, o, win, (size_t)(e - o))) != WV_OK)
+                wv__seterr(err, rc, "stopped by the caller at byte %llu",
+                           (unsigned long long)o);
+        }
+        if (win)
+            rreader_release(&rr);
+        wv__free(win);
+        goto out;
+    }
     uint64_t c0 = offset / mf.chunk_size,
              c1 = (offset + len - 1) / mf.chunk_size + 1;
     WV_CHECK(c1 <= t->n_chunks, WV_CORRUPT,
@@ -824,6 +1096,17 @@ static int file_locked(wv_repo *r, const char *ref,
     WV_CHECK(mf.chunk_size > 0 && mf.chunk_size <= ((uint64_t)1 << 30),
              WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
              r->uri, id, (unsigned long long)mf.chunk_size);
+    for (size_t i = 0; i < mf.n_tensors; i++) {
+        if (mf.tensors[i].n_shards && wanted(opts, mf.tensors[i].name)) {
+            /* global tensors are assembled in memory: check out, save */
+            wv__manifest_release(&mf);
+            rc = wv__repo_checkout_locked(r, id, given, &s.m);
+            if (rc == WV_OK &&
+                (rc = wv_model_save(s.m, path, sopts)) != WV_OK)
+                wv__seterr(err, rc, "%s", wv_model_errmsg(s.m));
+            goto out;
+        }
+    }
     for (size_t k = 0; opts->names && k < opts->n_names; k++) {
         bool found = false;
         for (size_t i = 0; i < mf.n_tensors && !found; i++)

@@ -793,8 +793,8 @@ static int write_index(struct packer *pk, struct wv__err *err)
 
 /* Store the manifest (signed with sk if not NULL) under its id; returns
  * the id in hex. */
-static int put_manifest(wv_repo *r, struct wv__manifest *mf,
-                        const unsigned char *sk, char hex[65])
+int wv__put_manifest(wv_repo *r, struct wv__manifest *mf,
+                     const unsigned char *sk, char hex[65])
 {
     struct wv__buf b = {0};
     char key[96];
@@ -820,8 +820,8 @@ static int put_manifest(wv_repo *r, struct wv__manifest *mf,
 
 /* The branch's head now: its id ("" if the branch does not exist) and
  * its value as stored, which the compare-and-swap expects. */
-static int read_head(wv_repo *r, const char *refkey, const char *branch,
-                     char head[65], char raw[WV__REF_RAW_MAX])
+int wv__read_head(wv_repo *r, const char *refkey, const char *branch,
+                  char head[65], char raw[WV__REF_RAW_MAX])
 {
     char shown[160];
     snprintf(shown, sizeof shown, "refs/heads/%s", branch);
@@ -838,7 +838,7 @@ static int read_head(wv_repo *r, const char *refkey, const char *branch,
  * them (checkouts refuse the others): refuse such a commit up front rather
  * than store a checkpoint nobody can check out. sk: the signing key, or
  * NULL for an unsigned commit. */
-static int signer_trusted(wv_repo *r, const unsigned char *sk)
+int wv__signer_trusted(wv_repo *r, const unsigned char *sk)
 {
     struct wv__err *err = &r->err;
     size_t n = 0;
@@ -869,6 +869,14 @@ out:
 int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
                            const wv_commit_opts *given,
                            char out_id[WV_ID_HEX])
+{
+    return wv__repo_commit_ex(r, m, branch, given, NULL, NULL, out_id);
+}
+
+int wv__repo_commit_ex(wv_repo *r, const wv_model *m, const char *branch,
+                       const wv_commit_opts *given,
+                       int (*publish)(void *arg, struct wv__manifest *mf),
+                       void *publish_arg, char out_id[WV_ID_HEX])
 {
     wv_commit_opts o = WV_COMMIT_OPTS_INIT, *opts = &o;
     struct wv__err *err = &r->err;
@@ -919,9 +927,9 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
              "out of memory");
 
     WV_TRY(wv__repo_lock(r, false));
-    WV_TRY(signer_trusted(r, sk));
+    WV_TRY(wv__signer_trusted(r, sk));
     WV_TRY(wv__repo_load_index(r));
-    WV_TRY(read_head(r, refkey, branch, head, head_raw));
+    WV_TRY(wv__read_head(r, refkey, branch, head, head_raw));
 
     /* The manifest skeleton. */
     wv__utc_now(tnow);
@@ -969,6 +977,9 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
         mt->ndim = t->ndim;
         memcpy(mt->shape, t->shape, sizeof mt->shape);
         mt->nbytes = t->nbytes;
+        mt->has_region = t->has_region;
+        memcpy(mt->gshape, t->gshape, sizeof mt->gshape);
+        memcpy(mt->goffset, t->goffset, sizeof mt->goffset);
         mt->n_chunks = (t->nbytes + cs - 1) / cs;
         if (mt->n_chunks) {
             mt->chunks = wv__malloc(mt->n_chunks * WV__ID_LEN);
@@ -1038,11 +1049,18 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
                      "out of memory");
     WV_TRY(write_index(&pk, err));
     WV_TRY(wv__store_control(r->store, WV_STORE_SYNC, NULL));
+    if (publish) {
+        /* A part of a multi-writer checkpoint (parts.c): its record
+         * instead of a manifest, still under the shared lock. */
+        memcpy(mf.parent, head, 65);
+        WV_TRY(publish(publish_arg, &mf));
+        goto out;
+    }
 
     /* Manifest, then the ref; re-parent on conflict. */
     for (int attempt = 0;; attempt++) {
         memcpy(mf.parent, head, 65);
-        WV_TRY(put_manifest(r, &mf, sk, hex));
+        WV_TRY(wv__put_manifest(r, &mf, sk, hex));
         if (prev[0] && strcmp(prev, hex) != 0) {
             /* The attempt that lost the race is superseded by this one. */
             char key[96];
@@ -1058,7 +1076,7 @@ int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
         if (rc != WV_CONFLICT || attempt >= opts->max_retries)
             break;
         wv__clearerr(err);
-        WV_TRY(read_head(r, refkey, branch, head, head_raw));
+        WV_TRY(wv__read_head(r, refkey, branch, head, head_raw));
     }
     memcpy(out_id, hex, 65);
     if (rc == WV_CONFLICT) {

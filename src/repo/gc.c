@@ -21,7 +21,10 @@
  * its shared lock and then lists the locks, gc takes its exclusive lock and
  * then lists; whichever comes second sees the other and backs off), one
  * gc_* function per step, run in order by repo_gc_locked:
- *   1. mark: every chunk referenced by any manifest is live. A manifest or
+ *   1. mark: every chunk referenced by any manifest is live, and every
+ *      chunk of a part record of an unfinished multi-writer checkpoint
+ *      younger than the pending timeout; older parts, and the parts of
+ *      finished ones, are removed (parts.c). A manifest, part record or
  *      index object that cannot be read stops gc before anything changes,
  *      since what it references would otherwise be taken for garbage;
  *   2. choose one location per live chunk among the index entries whose
@@ -709,6 +712,8 @@ struct gc {
     char ikey[96];                /* its key */
     bool index_same;  /* it is the only index already */
     bool index_empty; /* no live chunk: no index at all */
+    uint32_t pending_timeout; /* of multi-writer parts (0: default) */
+    uint64_t parts_removed;
 };
 
 /* Take the exclusive lock, counting the stale locks it removed. */
@@ -742,7 +747,7 @@ static int gc_stopped(wv_repo *r, int rc)
                       msg);
 }
 
-/* 1. Mark: every chunk a manifest names is live. */
+/* 1. Mark: every chunk a manifest or a pending part names is live. */
 static int gc_mark(struct gc *g)
 {
     wv_repo *r = g->r;
@@ -781,6 +786,15 @@ static int gc_mark(struct gc *g)
         }
         wv__manifest_release(&mf);
     }
+    /* Parts of unfinished multi-writer checkpoints keep their chunks
+     * until their timeout; then they go (parts.c). */
+    rc = wv__parts_gc(r, g->pending_timeout, g->opts->dry_run != 0,
+                      &g->live, &g->parts_removed);
+    if (rc != WV_OK && rc != WV_NOMEM) {
+        rc = gc_stopped(r, rc);
+        goto out;
+    }
+    WV_TRY(rc);
     g->st.live_chunks = g->live.n;
 out:
     wv__manifest_release(&mf);
@@ -1111,8 +1125,11 @@ static int repo_gc_locked(wv_repo *r, const wv_gc_opts *opts, wv_gc_stats *stats
     g.r = r;
     g.opts = opts ? opts : &defaults;
     wv__clearerr(err);
-    WV_CHECK(g.opts->struct_size >= sizeof(wv_gc_opts), WV_MISUSE,
-             "gc options from an incompatible header");
+    /* pending_timeout came last: an older struct goes without it */
+    WV_CHECK(g.opts->struct_size >= offsetof(wv_gc_opts, pending_timeout),
+             WV_MISUSE, "gc options from an incompatible header");
+    if (g.opts->struct_size >= sizeof(wv_gc_opts))
+        g.pending_timeout = g.opts->pending_timeout;
     WV_CHECK(g.opts->repack_percent >= 0 && g.opts->repack_percent <= 100,
              WV_MISUSE, "gc: repack_percent must be 0..100");
     WV_CHECK(g.opts->tmp_age >= 0, WV_MISUSE,

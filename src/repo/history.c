@@ -170,6 +170,45 @@ uint64_t wv_checkpoint_tensor_nbytes(const wv_checkpoint *c, size_t i)
     return i < c->mf.n_tensors ? c->mf.tensors[i].nbytes : 0;
 }
 
+size_t wv_checkpoint_tensor_shards(const wv_checkpoint *c, size_t i)
+{
+    if (i >= c->mf.n_tensors)
+        return 0;
+    return c->mf.tensors[i].n_shards ? c->mf.tensors[i].n_shards : 1;
+}
+
+size_t wv_checkpoint_tensor_writers(const wv_checkpoint *c, size_t i,
+                                    uint32_t *out, size_t cap)
+{
+    if (i >= c->mf.n_tensors)
+        return 0;
+    const struct wv__mtensor *t = &c->mf.tensors[i];
+    for (size_t k = 0; out && k < t->n_writers && k < cap; k++)
+        out[k] = t->writers[k];
+    return t->n_writers;
+}
+
+int wv_checkpoint_tensor_shard(const wv_checkpoint *c, size_t i, size_t k,
+                               const uint64_t **offset,
+                               const uint64_t **shape, uint32_t *writer)
+{
+    static const uint64_t zero[WV_MAX_DIMS];
+    if (i >= c->mf.n_tensors)
+        return WV_RANGE;
+    const struct wv__mtensor *t = &c->mf.tensors[i];
+    if (k >= (t->n_shards ? t->n_shards : 1))
+        return WV_RANGE;
+    if (offset)
+        *offset = t->n_shards ? t->shards[k].offset : zero;
+    if (shape)
+        *shape = t->n_shards ? t->shards[k].shape : t->shape;
+    if (writer)
+        *writer = t->n_shards ? t->shards[k].writer
+                  : t->n_writers ? t->writers[0]
+                                 : 0;
+    return WV_OK;
+}
+
 uint64_t wv_checkpoint_total_bytes(const wv_checkpoint *c)
 {
     return c->total;
@@ -632,6 +671,15 @@ static bool same_layout(const struct wv__mtensor *x,
 static bool same_chunks(const struct wv__mtensor *x,
                         const struct wv__mtensor *y)
 {
+    if (x->n_shards != y->n_shards)
+        return false; /* stored another way: compare values */
+    for (size_t k = 0; k < x->n_shards; k++) {
+        const struct wv__mshard *a = &x->shards[k], *b = &y->shards[k];
+        if (a->n_chunks != b->n_chunks ||
+            memcmp(a->offset, b->offset, sizeof a->offset) != 0 ||
+            memcmp(a->shape, b->shape, sizeof a->shape) != 0)
+            return false;
+    }
     return x->nbytes == y->nbytes && x->n_chunks == y->n_chunks &&
            (x->n_chunks == 0 ||
             memcmp(x->chunks, y->chunks, x->n_chunks * WV__ID_LEN) == 0);

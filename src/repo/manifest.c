@@ -52,8 +52,12 @@ void wv__manifest_release(struct wv__manifest *mf)
     for (size_t i = 0; i < mf->n_tensors; i++) {
         wv__free(mf->tensors[i].name);
         wv__free(mf->tensors[i].chunks);
+        wv__free(mf->tensors[i].shards);
+        wv__free(mf->tensors[i].writers);
     }
     wv__free(mf->tensors);
+    wv__free(mf->txn);
+    wv__free(mf->parts);
     memset(mf, 0, sizeof *mf);
 }
 
@@ -65,10 +69,42 @@ static void put_str(struct wv__buf *b, const char *s)
         wv__json_put_string(b, s, strlen(s));
 }
 
-int wv__manifest_encode(const struct wv__manifest *mf, struct wv__buf *b)
+static void put_dims(struct wv__buf *b, int ndim, const uint64_t *v)
+{
+    wv__buf_addc(b, '[');
+    for (int d = 0; d < ndim; d++)
+        wv__buf_addf(b, "%s%llu", d ? ", " : "", (unsigned long long)v[d]);
+    wv__buf_addc(b, ']');
+}
+
+static void put_ids(struct wv__buf *b, const unsigned char (*ids)[32],
+                    size_t n)
 {
     char hex[65];
-    wv__buf_adds(b, "{\"weightvault_manifest\": 1,\n \"parent\": ");
+    wv__buf_addc(b, '[');
+    for (size_t c = 0; c < n; c++) {
+        wv__hex(ids[c], 32, hex);
+        wv__buf_addf(b, "%s\"%s\"", c ? ", " : "", hex);
+    }
+    wv__buf_addc(b, ']');
+}
+
+/* Version 2: a part record or a multi-writer checkpoint (fields a reader
+ * of version 1 would ignore and then misread). */
+static int manifest_version(const struct wv__manifest *mf)
+{
+    if (mf->txn || mf->n_parts)
+        return 2;
+    for (size_t i = 0; i < mf->n_tensors; i++)
+        if (mf->tensors[i].n_shards || mf->tensors[i].n_writers)
+            return 2;
+    return 1;
+}
+
+int wv__manifest_encode(const struct wv__manifest *mf, struct wv__buf *b)
+{
+    wv__buf_addf(b, "{\"weightvault_manifest\": %d,\n \"parent\": ",
+                 manifest_version(mf));
     put_str(b, mf->parent[0] ? mf->parent : NULL);
     wv__buf_adds(b, ",\n \"branch\": ");
     put_str(b, mf->branch);
@@ -93,23 +129,60 @@ int wv__manifest_encode(const struct wv__manifest *mf, struct wv__buf *b)
     }
     if (mf->meta_default)
         wv__buf_adds(b, ", \"metadata_defaults\": true");
+    if (mf->txn) {
+        wv__buf_adds(b, ",\n \"part\": {\"txn\": ");
+        put_str(b, mf->txn);
+        wv__buf_addf(b, ", \"writer\": %u, \"n_writers\": %u}",
+                     mf->writer, mf->n_writers);
+    }
+    if (mf->n_parts) {
+        wv__buf_adds(b, ",\n \"parts\": [");
+        for (size_t i = 0; i < mf->n_parts; i++)
+            wv__buf_addf(b, "%s\"%s\"", i ? ", " : "", mf->parts[i]);
+        wv__buf_addc(b, ']');
+    }
     wv__buf_adds(b, ",\n \"tensors\": [");
     for (size_t i = 0; i < mf->n_tensors; i++) {
         const struct wv__mtensor *t = &mf->tensors[i];
         wv__buf_adds(b, i ? ",\n  {\"name\": " : "\n  {\"name\": ");
         put_str(b, t->name);
-        wv__buf_addf(b, ", \"dtype\": \"%s\", \"shape\": [",
+        wv__buf_addf(b, ", \"dtype\": \"%s\", \"shape\": ",
                      wv_dtype_name(t->dtype));
-        for (int d = 0; d < t->ndim; d++)
-            wv__buf_addf(b, "%s%llu", d ? ", " : "",
-                         (unsigned long long)t->shape[d]);
-        wv__buf_addf(b, "], \"nbytes\": %llu, \"chunks\": [",
-                     (unsigned long long)t->nbytes);
-        for (size_t c = 0; c < t->n_chunks; c++) {
-            wv__hex(t->chunks[c], 32, hex);
-            wv__buf_addf(b, "%s\"%s\"", c ? ", " : "", hex);
+        put_dims(b, t->ndim, t->shape);
+        wv__buf_addf(b, ", \"nbytes\": %llu", (unsigned long long)t->nbytes);
+        if (mf->txn && t->has_region) {
+            wv__buf_adds(b, ", \"region\": {\"global\": ");
+            put_dims(b, t->ndim, t->gshape);
+            wv__buf_adds(b, ", \"offset\": ");
+            put_dims(b, t->ndim, t->goffset);
+            wv__buf_addc(b, '}');
         }
-        wv__buf_adds(b, "]}");
+        if (t->n_writers) {
+            wv__buf_adds(b, ", \"writers\": [");
+            for (size_t w = 0; w < t->n_writers; w++)
+                wv__buf_addf(b, "%s%u", w ? ", " : "", t->writers[w]);
+            wv__buf_addc(b, ']');
+        }
+        if (t->n_shards) {
+            wv__buf_adds(b, ", \"shards\": [");
+            for (size_t k = 0; k < t->n_shards; k++) {
+                const struct wv__mshard *sh = &t->shards[k];
+                wv__buf_addf(b, "%s{\"writer\": %u, \"offset\": ",
+                             k ? ",\n   " : "\n   ", sh->writer);
+                put_dims(b, t->ndim, sh->offset);
+                wv__buf_adds(b, ", \"shape\": ");
+                put_dims(b, t->ndim, sh->shape);
+                wv__buf_adds(b, ", \"chunks\": ");
+                put_ids(b, (const unsigned char(*)[32])t->chunks + sh->first,
+                        sh->n_chunks);
+                wv__buf_addc(b, '}');
+            }
+            wv__buf_adds(b, "]}");
+        } else {
+            wv__buf_adds(b, ", \"chunks\": ");
+            put_ids(b, (const unsigned char(*)[32])t->chunks, t->n_chunks);
+            wv__buf_addc(b, '}');
+        }
     }
     wv__buf_adds(b, "]}\n");
     if (mf->has_sig && !b->oom) {
@@ -181,14 +254,223 @@ static int parse_nullable_string(struct wv__json *j, char **out)
     return wv__json_string(j, out, &l);
 }
 
+/* [u64, ...] of at most WV_MAX_DIMS values into v; their count in *n. */
+static int parse_dims(struct wv__json *j, uint64_t *v, int *n)
+{
+    struct wv__err *err = j->err;
+    int rc = WV_OK;
+    *n = 0;
+    WV_TRY(wv__json_expect(j, '['));
+    if (!wv__json_eat(j, ']')) {
+        do {
+            WV_CHECK(*n < WV_MAX_DIMS, WV_CORRUPT, "%s: too many dimensions",
+                     j->what);
+            WV_TRY(wv__json_u64(j, &v[(*n)++]));
+        } while (wv__json_eat(j, ','));
+        WV_TRY(wv__json_expect(j, ']'));
+    }
+out:
+    return rc;
+}
+
+/* ["<64 hex>", ...] appended to t's chunks (capacity *cap). */
+static int parse_ids(struct wv__json *j, struct wv__mtensor *t, size_t *cap)
+{
+    struct wv__err *err = j->err;
+    int rc = WV_OK;
+    char *v = NULL;
+    size_t vl;
+    WV_TRY(wv__json_expect(j, '['));
+    if (!wv__json_eat(j, ']')) {
+        do {
+            if (t->n_chunks == *cap) {
+                WV_CHECK(*cap < (SIZE_MAX / WV__ID_LEN) / 2, WV_CORRUPT,
+                         "%s: too many chunks", j->what);
+                *cap = *cap ? *cap * 2 : 4;
+                void *nc = wv__realloc(t->chunks, *cap * WV__ID_LEN);
+                WV_CHECK(nc != NULL, WV_NOMEM, "out of memory");
+                t->chunks = nc;
+            }
+            WV_TRY(wv__json_string(j, &v, &vl));
+            WV_CHECK(vl == 64 && wv__unhex(v, t->chunks[t->n_chunks], 32) == 0,
+                     WV_CORRUPT, "%s: bad chunk id", j->what);
+            t->n_chunks++;
+            wv__free(v);
+            v = NULL;
+        } while (wv__json_eat(j, ','));
+        WV_TRY(wv__json_expect(j, ']'));
+    }
+out:
+    wv__free(v);
+    return rc;
+}
+
+/* {"global": [...], "offset": [...]}: a part record's region. */
+static int parse_region(struct wv__json *j, struct wv__mtensor *t, int *ng,
+                        int *no)
+{
+    struct wv__err *err = j->err;
+    int rc = WV_OK;
+    char *k = NULL;
+    size_t kl;
+    *ng = *no = -1;
+    WV_TRY(wv__json_expect(j, '{'));
+    struct wv__json_obj it = WV__JSON_OBJ(j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
+        if (strcmp(k, "global") == 0 && *ng < 0)
+            WV_TRY(parse_dims(j, t->gshape, ng));
+        else if (strcmp(k, "offset") == 0 && *no < 0)
+            WV_TRY(parse_dims(j, t->goffset, no));
+        else
+            WV_CHECK(0, WV_CORRUPT, "%s: unknown or repeated field \"%.40s\" "
+                                    "in a region",
+                     j->what, k);
+    }
+    WV_TRY(it.rc);
+    t->has_region = true;
+out:
+    wv__free(k);
+    return rc;
+}
+
+/* [{"writer": w, "offset": [...], "shape": [...], "chunks": [...]}, ...]:
+ * the stored regions of a global tensor; each one's dimension count in
+ * dims[] (checked against the tensor's once it is known). */
+static int parse_shards(struct wv__json *j, struct wv__mtensor *t,
+                        size_t *cap_chunks, int **dims, size_t *dcap)
+{
+    struct wv__err *err = j->err;
+    int rc = WV_OK;
+    char *k = NULL;
+    size_t kl, cap = 0;
+    uint64_t w;
+    WV_TRY(wv__json_expect(j, '['));
+    if (wv__json_eat(j, ']'))
+        goto out;
+    do {
+        WV_CHECK(t->n_shards < WV__MAX_SHARDS, WV_CORRUPT,
+                 "%s: more than %d shards in a tensor", j->what,
+                 WV__MAX_SHARDS);
+        WV_CHECK(wv__grow(&t->shards, &cap, t->n_shards, sizeof *t->shards,
+                          4) == WV_OK &&
+                     wv__grow(dims, dcap, t->n_shards, 2 * sizeof **dims,
+                              4) == WV_OK,
+                 WV_NOMEM, "out of memory");
+        struct wv__mshard *sh = &t->shards[t->n_shards];
+        int *nd = &(*dims)[2 * t->n_shards];
+        memset(sh, 0, sizeof *sh);
+        nd[0] = nd[1] = -1;
+        t->n_shards++;
+        sh->first = t->n_chunks;
+        bool have_w = false, have_c = false;
+        WV_TRY(wv__json_expect(j, '{'));
+        struct wv__json_obj it = WV__JSON_OBJ(j);
+        while (wv__json_obj_next(&it, &k, &kl)) {
+            if (strcmp(k, "writer") == 0 && !have_w) {
+                WV_TRY(wv__json_u64(j, &w));
+                WV_CHECK(w < WV__MAX_WRITERS, WV_CORRUPT,
+                         "%s: bad writer index %llu", j->what,
+                         (unsigned long long)w);
+                sh->writer = (uint32_t)w;
+                have_w = true;
+            } else if (strcmp(k, "offset") == 0 && nd[0] < 0) {
+                WV_TRY(parse_dims(j, sh->offset, &nd[0]));
+            } else if (strcmp(k, "shape") == 0 && nd[1] < 0) {
+                WV_TRY(parse_dims(j, sh->shape, &nd[1]));
+            } else if (strcmp(k, "chunks") == 0 && !have_c) {
+                WV_TRY(parse_ids(j, t, cap_chunks));
+                have_c = true;
+            } else {
+                WV_CHECK(0, WV_CORRUPT, "%s: unknown or repeated field "
+                                        "\"%.40s\" in a shard",
+                         j->what, k);
+            }
+        }
+        WV_TRY(it.rc);
+        WV_CHECK(have_w && have_c && nd[0] >= 0 && nd[1] >= 0, WV_CORRUPT,
+                 "%s: a shard lacks writer, offset, shape or chunks",
+                 j->what);
+        sh->n_chunks = t->n_chunks - sh->first;
+    } while (wv__json_eat(j, ','));
+    WV_TRY(wv__json_expect(j, ']'));
+out:
+    wv__free(k);
+    return rc;
+}
+
+uint64_t wv__mtensor_chunk_len(const struct wv__mtensor *t,
+                               uint64_t chunk_size, size_t k)
+{
+    uint64_t base = 0, nb = t->nbytes;
+    for (size_t i = 0; i < t->n_shards; i++) {
+        const struct wv__mshard *sh = &t->shards[i];
+        if (k >= sh->first && k - sh->first < sh->n_chunks) {
+            k -= sh->first;
+            nb = sh->nbytes;
+            break;
+        }
+    }
+    base = (uint64_t)k * chunk_size;
+    if (base >= nb)
+        return 0;
+    return nb - base < chunk_size ? nb - base : chunk_size;
+}
+
+int wv__shards_tile(const struct wv__mtensor *t, const char *what,
+                    struct wv__err *err)
+{
+    int rc = WV_OK;
+    uint64_t total = 0, numel, nb, want;
+    for (size_t a = 0; a < t->n_shards; a++) {
+        const struct wv__mshard *x = &t->shards[a];
+        for (int d = 0; d < t->ndim; d++)
+            WV_CHECK(x->offset[d] <= t->shape[d] &&
+                         x->shape[d] <= t->shape[d] - x->offset[d],
+                     WV_CORRUPT, "%s: tensor '%.200s': the region of writer "
+                                 "%u exceeds the global shape in dimension "
+                                 "%d",
+                     what, t->name, x->writer, d);
+        for (size_t b = a + 1; b < t->n_shards; b++) {
+            const struct wv__mshard *y = &t->shards[b];
+            bool apart = false;
+            for (int d = 0; d < t->ndim && !apart; d++)
+                apart = x->offset[d] + x->shape[d] <= y->offset[d] ||
+                        y->offset[d] + y->shape[d] <= x->offset[d] ||
+                        x->shape[d] == 0 || y->shape[d] == 0;
+            WV_CHECK(apart, WV_CORRUPT, "%s: tensor '%.200s': the regions of "
+                                        "writers %u and %u overlap with "
+                                        "different bytes",
+                     what, t->name, x->writer, y->writer);
+        }
+        WV_CHECK(wv__shape_bytes(t->dtype, t->ndim, x->shape, &numel, &nb) ==
+                         WV_OK &&
+                     !__builtin_add_overflow(total, numel, &total),
+                 WV_CORRUPT, "%s: tensor '%.200s': bad region shape", what,
+                 t->name);
+    }
+    WV_CHECK(wv__shape_bytes(t->dtype, t->ndim, t->shape, &want, &nb) ==
+                 WV_OK,
+             WV_CORRUPT, "%s: tensor '%.200s': bad shape", what, t->name);
+    WV_CHECK(total == want, WV_CORRUPT, "%s: tensor '%.200s': the regions "
+                                        "leave a gap (they cover %llu of "
+                                        "%llu elements)",
+             what, t->name, (unsigned long long)total,
+             (unsigned long long)want);
+out:
+    return rc;
+}
+
 static int parse_tensor(struct wv__json *j, struct wv__mtensor *t,
                         uint64_t chunk_size)
 {
     struct wv__err *err = j->err;
     int rc = WV_OK;
     char *k = NULL, *v = NULL;
-    size_t kl, vl, cap = 0;
+    size_t kl, vl, cap = 0, wcap = 0, dcap = 0;
     bool have_dtype = false, have_shape = false, have_nbytes = false;
+    bool have_chunks = false, have_shards = false, have_writers = false;
+    int ng = 0, no = 0, *sdims = NULL;
+    uint64_t w;
     WV_TRY(wv__json_expect(j, '{'));
     struct wv__json_obj it = WV__JSON_OBJ(j);
     while (wv__json_obj_next(&it, &k, &kl)) {
@@ -204,37 +486,48 @@ static int parse_tensor(struct wv__json *j, struct wv__mtensor *t,
                      "%s: unknown dtype '%.40s'", j->what, v);
             have_dtype = true;
         } else if (strcmp(k, "shape") == 0) {
-            WV_TRY(wv__json_expect(j, '['));
-            t->ndim = 0;
-            if (!wv__json_eat(j, ']')) {
-                do {
-                    WV_CHECK(t->ndim < WV_MAX_DIMS, WV_CORRUPT,
-                             "%s: too many dimensions", j->what);
-                    WV_TRY(wv__json_u64(j, &t->shape[t->ndim++]));
-                } while (wv__json_eat(j, ','));
-                WV_TRY(wv__json_expect(j, ']'));
-            }
+            WV_CHECK(!have_shape, WV_CORRUPT, "%s: duplicate shape",
+                     j->what);
+            WV_TRY(parse_dims(j, t->shape, &t->ndim));
             have_shape = true;
         } else if (strcmp(k, "nbytes") == 0) {
             WV_TRY(wv__json_u64(j, &t->nbytes));
             have_nbytes = true;
         } else if (strcmp(k, "chunks") == 0) {
+            WV_CHECK(!have_chunks && !have_shards, WV_CORRUPT,
+                     "%s: a tensor has chunks twice, or chunks and shards",
+                     j->what);
+            WV_TRY(parse_ids(j, t, &cap));
+            have_chunks = true;
+        } else if (strcmp(k, "shards") == 0) {
+            WV_CHECK(!have_chunks && !have_shards, WV_CORRUPT,
+                     "%s: a tensor has shards twice, or chunks and shards",
+                     j->what);
+            WV_TRY(parse_shards(j, t, &cap, &sdims, &dcap));
+            have_shards = true;
+        } else if (strcmp(k, "region") == 0) {
+            WV_CHECK(!t->has_region, WV_CORRUPT, "%s: duplicate region",
+                     j->what);
+            WV_TRY(parse_region(j, t, &ng, &no));
+        } else if (strcmp(k, "writers") == 0) {
+            WV_CHECK(!have_writers, WV_CORRUPT, "%s: duplicate writers",
+                     j->what);
+            have_writers = true;
             WV_TRY(wv__json_expect(j, '['));
             if (!wv__json_eat(j, ']')) {
                 do {
-                    if (t->n_chunks == cap) {
-                        cap = cap ? cap * 2 : 4;
-                        void *nc = wv__realloc(t->chunks, cap * WV__ID_LEN);
-                        WV_CHECK(nc != NULL, WV_NOMEM, "out of memory");
-                        t->chunks = nc;
-                    }
-                    WV_TRY(wv__json_string(j, &v, &vl));
-                    WV_CHECK(vl == 64 &&
-                                 wv__unhex(v, t->chunks[t->n_chunks], 32) == 0,
-                             WV_CORRUPT, "%s: bad chunk id", j->what);
-                    t->n_chunks++;
-                    wv__free(v);
-                    v = NULL;
+                    WV_CHECK(t->n_writers < WV__MAX_WRITERS, WV_CORRUPT,
+                             "%s: too many writers", j->what);
+                    WV_CHECK(wv__grow(&t->writers, &wcap, t->n_writers,
+                                      sizeof *t->writers, 4) == WV_OK,
+                             WV_NOMEM, "out of memory");
+                    WV_TRY(wv__json_u64(j, &w));
+                    WV_CHECK(w < WV__MAX_WRITERS &&
+                                 (t->n_writers == 0 ||
+                                  w > t->writers[t->n_writers - 1]),
+                             WV_CORRUPT, "%s: bad or unsorted writer index",
+                             j->what);
+                    t->writers[t->n_writers++] = (uint32_t)w;
                 } while (wv__json_eat(j, ','));
                 WV_TRY(wv__json_expect(j, ']'));
             }
@@ -254,13 +547,123 @@ static int parse_tensor(struct wv__json *j, struct wv__mtensor *t,
              WV_CORRUPT, "%s: tensor '%.200s' has nbytes %llu that its "
                          "shape and dtype contradict",
              j->what, t->name, (unsigned long long)t->nbytes);
-    WV_CHECK(t->n_chunks == (t->nbytes + chunk_size - 1) / chunk_size,
-             WV_CORRUPT, "%s: tensor '%.200s' lists %zu chunks, its size "
-                         "needs %llu",
-             j->what, t->name, t->n_chunks,
-             (unsigned long long)((t->nbytes + chunk_size - 1) / chunk_size));
+    if (t->has_region) {
+        WV_CHECK(ng == t->ndim && no == t->ndim, WV_CORRUPT,
+                 "%s: tensor '%.200s' has a region of another rank", j->what,
+                 t->name);
+        for (int d = 0; d < t->ndim; d++)
+            WV_CHECK(t->goffset[d] <= t->gshape[d] &&
+                         t->shape[d] <= t->gshape[d] - t->goffset[d],
+                     WV_CORRUPT, "%s: tensor '%.200s' exceeds its global "
+                                 "shape in dimension %d",
+                     j->what, t->name, d);
+        WV_CHECK(wv__shape_bytes(t->dtype, t->ndim, t->gshape, &numel, &nb) ==
+                     WV_OK,
+                 WV_CORRUPT, "%s: tensor '%.200s' has a bad global shape",
+                 j->what, t->name);
+    }
+    if (!have_shards) {
+        WV_CHECK(t->n_chunks == (t->nbytes + chunk_size - 1) / chunk_size,
+                 WV_CORRUPT, "%s: tensor '%.200s' lists %zu chunks, its "
+                             "size needs %llu",
+                 j->what, t->name, t->n_chunks,
+                 (unsigned long long)((t->nbytes + chunk_size - 1) /
+                                      chunk_size));
+        goto out;
+    }
+    WV_CHECK(t->n_shards > 0 && !t->has_region, WV_CORRUPT,
+             "%s: tensor '%.200s' has an empty list of shards, or shards "
+             "and a region",
+             j->what, t->name);
+    for (size_t i = 0; i < t->n_shards; i++) {
+        struct wv__mshard *sh = &t->shards[i];
+        WV_CHECK(sdims[2 * i] == t->ndim && sdims[2 * i + 1] == t->ndim,
+                 WV_CORRUPT, "%s: tensor '%.200s' has a shard of another "
+                             "rank",
+                 j->what, t->name);
+        WV_CHECK(wv__shape_bytes(t->dtype, t->ndim, sh->shape, &numel,
+                                 &sh->nbytes) == WV_OK &&
+                     sh->n_chunks ==
+                         (sh->nbytes + chunk_size - 1) / chunk_size,
+                 WV_CORRUPT, "%s: tensor '%.200s': a shard lists %zu chunks, "
+                             "its size needs another number",
+                 j->what, t->name, sh->n_chunks);
+    }
+    WV_TRY(wv__shards_tile(t, j->what, err));
 out:
     wv__free(k);
+    wv__free(v);
+    wv__free(sdims);
+    return rc;
+}
+
+/* "part": {"txn": "...", "writer": w, "n_writers": n} */
+static int parse_part(struct wv__json *j, struct wv__manifest *mf)
+{
+    struct wv__err *err = j->err;
+    int rc = WV_OK;
+    char *k = NULL;
+    size_t kl, vl;
+    uint64_t w = 0, n = 0;
+    bool have_w = false, have_n = false;
+    WV_TRY(wv__json_expect(j, '{'));
+    struct wv__json_obj it = WV__JSON_OBJ(j);
+    while (wv__json_obj_next(&it, &k, &kl)) {
+        if (strcmp(k, "txn") == 0 && mf->txn == NULL) {
+            WV_TRY(wv__json_string(j, &mf->txn, &vl));
+            WV_CHECK(vl == strlen(mf->txn) && wv__txn_name_ok(mf->txn),
+                     WV_CORRUPT, "%s: bad transaction name", j->what);
+        } else if (strcmp(k, "writer") == 0 && !have_w) {
+            WV_TRY(wv__json_u64(j, &w));
+            have_w = true;
+        } else if (strcmp(k, "n_writers") == 0 && !have_n) {
+            WV_TRY(wv__json_u64(j, &n));
+            have_n = true;
+        } else {
+            WV_CHECK(0, WV_CORRUPT, "%s: unknown or repeated field "
+                                    "\"%.40s\" in the part",
+                     j->what, k);
+        }
+    }
+    WV_TRY(it.rc);
+    WV_CHECK(mf->txn && have_w && have_n && n >= 1 && n <= WV__MAX_WRITERS &&
+                 w < n,
+             WV_CORRUPT, "%s: the part lacks txn, writer or n_writers, or "
+                         "its writer index is out of range",
+             j->what);
+    mf->writer = (uint32_t)w;
+    mf->n_writers = (uint32_t)n;
+out:
+    wv__free(k);
+    return rc;
+}
+
+/* "parts": ["<64 hex>", ...] */
+static int parse_parts(struct wv__json *j, struct wv__manifest *mf)
+{
+    struct wv__err *err = j->err;
+    int rc = WV_OK;
+    char *v = NULL;
+    size_t vl, cap = 0;
+    unsigned char id[32];
+    WV_TRY(wv__json_expect(j, '['));
+    if (!wv__json_eat(j, ']')) {
+        do {
+            WV_CHECK(mf->n_parts < WV__MAX_WRITERS, WV_CORRUPT,
+                     "%s: too many parts", j->what);
+            WV_CHECK(wv__grow(&mf->parts, &cap, mf->n_parts,
+                              sizeof *mf->parts, 4) == WV_OK,
+                     WV_NOMEM, "out of memory");
+            WV_TRY(wv__json_string(j, &v, &vl));
+            WV_CHECK(vl == 64 && wv__unhex(v, id, 32) == 0, WV_CORRUPT,
+                     "%s: bad part name", j->what);
+            memcpy(mf->parts[mf->n_parts++], v, 65);
+            wv__free(v);
+            v = NULL;
+        } while (wv__json_eat(j, ','));
+        WV_TRY(wv__json_expect(j, ']'));
+    }
+out:
     wv__free(v);
     return rc;
 }
@@ -287,7 +690,7 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
         static const char *const fields[] = {
             "weightvault_manifest", "parent", "branch", "time", "message",
             "chunk_size", "metadata", "metadata_defaults", "tensors",
-            "signature"};
+            "signature", "part", "parts"};
         for (unsigned f = 0; f < sizeof fields / sizeof fields[0]; f++) {
             if (strcmp(k, fields[f]) != 0)
                 continue;
@@ -345,6 +748,10 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
             tensors_at = j.p;
             have_tensors = true;
             WV_TRY(wv__json_skip(&j));
+        } else if (strcmp(k, "part") == 0) {
+            WV_TRY(parse_part(&j, mf));
+        } else if (strcmp(k, "parts") == 0) {
+            WV_TRY(parse_parts(&j, mf));
         } else if (strcmp(k, "signature") == 0) {
             WV_CHECK(value_end != NULL, WV_CORRUPT,
                      "%s: the signature is the only member", what);
@@ -364,7 +771,7 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
     if (mf->has_sig)
         mf->sig_ok = wv__sig_verify(mf->sig_key, mf->sig, text,
                                     (size_t)(sig_cut - text), "}\n", 2);
-    WV_CHECK(version == 1, WV_FORMAT, "%s: manifest version %llu is not "
+    WV_CHECK(version == 1 || version == 2, WV_FORMAT, "%s: manifest version %llu is not "
                                       "supported",
              what, (unsigned long long)version);
     WV_CHECK(have_tensors && mf->chunk_size >= 64, WV_CORRUPT,
@@ -421,6 +828,11 @@ int wv__manifest_load(wv_repo *r, const char *hex_id, struct wv__manifest *mf)
         return rc;
     snprintf(what, sizeof what, "%s: manifest %.12s", r->uri, hex_id);
     rc = wv__manifest_parse((const char *)text, len, what, mf, &r->err);
+    if (rc == WV_OK && mf->txn != NULL) {
+        wv__manifest_release(mf);
+        rc = wv__seterr(&r->err, WV_CORRUPT,
+                        "%s is a part record, not a checkpoint", what);
+    }
     if (rc == WV_OK)
         memcpy(mf->id, hex_id, 65);
     wv__free(text);

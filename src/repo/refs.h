@@ -26,4 +26,10 @@ int wv__ref_read(wv_repo *r, const char *key, const char *shown,
 int wv__ref_value(wv_repo *r, const char *key, const char *name,
                   const char *id, char out[WV__REF_RAW_MAX]);
 
+/* The head of `branch` (ref key refkey; commit.c): its id ("" if the
+ * branch does not exist) and its value as stored, which a compare-and-swap
+ * expects. */
+int wv__read_head(wv_repo *r, const char *refkey, const char *branch,
+                  char head[65], char raw[WV__REF_RAW_MAX]);
+
 #endif

@@ -153,18 +153,50 @@ struct wv_repo {
     /* Chunks the last commit found equal to its parent's by comparing
      * bytes instead of hashing (commit.c; read by the tests). */
     uint64_t n_same_as_parent;
+    /* Plaintext bytes of the chunks the last wv_repo_read_region read
+     * (checkout.c; read by the tests and bench/bench_dist). */
+    uint64_t n_region_read;
 };
 
 /* A manifest in memory. */
+/* One stored region of a global tensor of a multi-writer checkpoint: its
+ * chunks are chunks[first .. first + n_chunks) of its tensor, cutting the
+ * region's own bytes (C order) in chunk_size slices. */
+struct wv__mshard {
+    uint64_t offset[WV_MAX_DIMS], shape[WV_MAX_DIMS];
+    uint64_t nbytes;
+    size_t first, n_chunks;
+    uint32_t writer;
+};
+#define WV__MAX_SHARDS 4096 /* per tensor (disjointness is checked pairwise) */
+#define WV__MAX_WRITERS 65536
+
 struct wv__mtensor {
     char *name;
     wv_dtype dtype;
     int ndim;
-    uint64_t shape[WV_MAX_DIMS];
+    uint64_t shape[WV_MAX_DIMS]; /* global shape when sharded */
     uint64_t nbytes;
-    size_t n_chunks;
+    size_t n_chunks;             /* all shards' chunks when sharded */
     unsigned char (*chunks)[WV__ID_LEN];
+    /* A part record's tensor may be a region of a global tensor. */
+    bool has_region;
+    uint64_t gshape[WV_MAX_DIMS], goffset[WV_MAX_DIMS];
+    /* A merged multi-writer checkpoint: the stored regions (none: the
+     * tensor is stored whole) and the writers that stored the tensor. */
+    struct wv__mshard *shards;
+    size_t n_shards;
+    uint32_t *writers;
+    size_t n_writers;
 };
+/* Plaintext bytes of chunk k of t (shard-aware). */
+uint64_t wv__mtensor_chunk_len(const struct wv__mtensor *t,
+                               uint64_t chunk_size, size_t k);
+/* Are the boxes (offset, shape) of t's shards pairwise disjoint and do
+ * they fill the tensor? WV_CORRUPT with a message naming the tensor (and
+ * `whose`, e.g. the writers) otherwise. */
+int wv__shards_tile(const struct wv__mtensor *t, const char *what,
+                    struct wv__err *err);
 
 struct wv__manifest {
     char id[WV__HEX_LEN + 1]; /* "" until stored or loaded */
@@ -185,6 +217,14 @@ struct wv__manifest {
     bool has_sig, sig_ok;
     unsigned char sig_key[32];
     unsigned char sig[64];
+    /* A part record of a multi-writer checkpoint (parts.c): its
+     * transaction, writer index and number of writers. */
+    char *txn;
+    uint32_t writer, n_writers;
+    /* A merged multi-writer checkpoint: the names (64 hex, object names
+     * of kind "part") of the part records it was made from, by writer. */
+    char (*parts)[WV__HEX_LEN + 1];
+    size_t n_parts;
 };
 
 void wv__manifest_release(struct wv__manifest *mf);
@@ -259,6 +299,8 @@ void wv__repo_unlock(wv_repo *r);
 int wv__repo_resolve(wv_repo *r, const char *ref, char out[65]);
 /* Branch names: [A-Za-z0-9._-], not starting with '.', at most 100. */
 bool wv__ref_name_ok(const char *name);
+/* Transaction names of multi-writer checkpoints: [A-Za-z0-9._-], 1..100. */
+bool wv__txn_name_ok(const char *name);
 
 /* wv_repo_checkout without waiting or locking (for callers that already
  * hold the repository, such as diff). */
@@ -301,6 +343,30 @@ int wv__repo_leave_rc(wv_repo *r, int rc);
 /* The body of wv_repo_commit, for callers that hold the mutex. */
 int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
                            const wv_commit_opts *opts, char id[WV_ID_HEX]);
+
+/* wv__repo_commit_locked with a hook for multi-writer parts (parts.c):
+ * when publish is not NULL, once the chunks and their index are durable it
+ * is called with the manifest (parent: the branch head seen) instead of
+ * storing the manifest and moving the branch; its status is returned
+ * (out_id stays ""). The shared lock is held during the call. */
+int wv__repo_commit_ex(wv_repo *r, const wv_model *m, const char *branch,
+                       const wv_commit_opts *opts,
+                       int (*publish)(void *arg, struct wv__manifest *mf),
+                       void *publish_arg, char out_id[WV_ID_HEX]);
+/* Store a manifest (signed with secret key sk when not NULL) under its
+ * id, returned in hex (commit.c). */
+int wv__put_manifest(wv_repo *r, struct wv__manifest *mf,
+                     const unsigned char *sk, char hex[65]);
+/* Refuse (WV_AUTH_SIGNATURE) a commit signed with sk (NULL: unsigned)
+ * that the repository's trusted keys would make unreadable. */
+int wv__signer_trusted(wv_repo *r, const unsigned char *sk);
+
+/* gc of multi-writer parts (parts.c): remove the part records of
+ * finished transactions and of unfinished ones whose newest part is at
+ * least `timeout` seconds old (0: a day), counted in *removed; put the
+ * chunks of the younger ones into `live`. Nothing is deleted on dry_run. */
+int wv__parts_gc(wv_repo *r, uint32_t timeout, bool dry_run,
+                 struct wv__chunk_index *live, uint64_t *removed);
 
 /* Pack layout (commit.c writes packs, gc.c repacks, verify.c checks):
  * "WVPACK01" | chunks | n x entry | u32 n | "WVPKEND1". */

@@ -50,6 +50,20 @@ bool wv__ref_name_ok(const char *name)
            !(n >= 5 && strcmp(name + n - 5, ".lock") == 0);
 }
 
+bool wv__txn_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 100 || name[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 bool wv__is_hex(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -226,12 +226,11 @@ static int check_manifest(struct vctx *c, const char *key)
                               sizeof *c->refs, 64) == WV_OK,
                      WV_NOMEM, "out of memory");
             struct vref *vr = &c->refs[c->n_refs++];
-            uint64_t off = k * mf.chunk_size;
             memcpy(vr->id, mt->chunks[k], 32);
             vr->m = (uint32_t)c->n_man;
             vr->t = (uint32_t)t;
-            vr->raw = mt->nbytes - off < mf.chunk_size ? mt->nbytes - off
-                                                        : mf.chunk_size;
+            /* a region's chunks cut the region's own bytes */
+            vr->raw = wv__mtensor_chunk_len(mt, mf.chunk_size, k);
         }
     }
     c->n_man++;

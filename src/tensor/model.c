@@ -454,6 +454,52 @@ const void *wv_tensor_data(const wv_tensor *t)
     return t->data;
 }
 
+int wv_model_set_region(wv_model *m, const char *name,
+                        const uint64_t *global_shape, const uint64_t *offset)
+{
+    struct wv__err *err = &m->err;
+    int rc = WV_OK;
+    wv__clearerr(err);
+    WV_CHECK(name != NULL && (global_shape != NULL && offset != NULL),
+             WV_MISUSE, "a region needs a tensor name, a global shape and "
+                        "an offset");
+    wv_tensor *t = (wv_tensor *)wv_model_find(m, name);
+    WV_CHECK(t != NULL, WV_NOTFOUND, "no tensor '%.200s' in the set", name);
+    WV_CHECK(!wv__dtype_is_block(t->dtype), WV_MISUSE,
+             "tensor '%.200s' has the block-quantised dtype %s, which "
+             "cannot be cut into regions",
+             name, wv_dtype_name(t->dtype));
+    uint64_t numel, nb;
+    for (int d = 0; d < t->ndim; d++) {
+        WV_CHECK(offset[d] <= global_shape[d] &&
+                     t->shape[d] <= global_shape[d] - offset[d],
+                 WV_RANGE, "tensor '%.200s': offset %llu + extent %llu "
+                           "exceeds the global extent %llu in dimension %d",
+                 name, (unsigned long long)offset[d],
+                 (unsigned long long)t->shape[d],
+                 (unsigned long long)global_shape[d], d);
+    }
+    WV_CHECK(wv__shape_bytes(t->dtype, t->ndim, global_shape, &numel, &nb) ==
+                 WV_OK,
+             WV_RANGE, "tensor '%.200s': the global shape is too large",
+             name);
+    memcpy(t->gshape, global_shape, (size_t)t->ndim * sizeof *t->gshape);
+    memcpy(t->goffset, offset, (size_t)t->ndim * sizeof *t->goffset);
+    t->has_region = true;
+out:
+    return rc;
+}
+
+int wv_tensor_region(const wv_tensor *t, const uint64_t **global_shape,
+                     const uint64_t **offset)
+{
+    if (global_shape)
+        *global_shape = t->has_region ? t->gshape : NULL;
+    if (offset)
+        *offset = t->has_region ? t->goffset : NULL;
+    return t->has_region ? 1 : 0;
+}
+
 int wv_tensor_read(const wv_tensor *t, size_t off, void *buf, size_t len)
 {
     size_t end;

@@ -33,6 +33,10 @@ struct wv_tensor {
     /* A deferred tensor (data NULL, in a set built index-only): its bytes
      * come from src when a writer streams it (wv__tensor_stream). */
     const struct wv__tensor_src *src;
+    /* A region of a global tensor (wv_model_set_region): its shape and
+     * this part's offset per dimension (ndim each). */
+    bool has_region;
+    uint64_t gshape[WV_MAX_DIMS], goffset[WV_MAX_DIMS];
 };
 
 struct wv__meta {
