@@ -126,7 +126,8 @@ class PruneStats(ctypes.Structure):
 
 class GcOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("dry_run", c_int),
-                ("repack_percent", c_int), ("tmp_age", ctypes.c_int64)]
+                ("repack_percent", c_int), ("tmp_age", ctypes.c_int64),
+                ("pending_timeout", c_uint32)]
 
 
 class CheckpointStorage(ctypes.Structure):
@@ -328,6 +329,8 @@ _OPTIONAL = {
                                     P(c_uint64), P(c_uint64), c_void_p,
                                     c_size_t]),
     "wv_checkpoint_tensor_shards": (c_size_t, [c_void_p, c_size_t]),
+    "wv_checkpoint_tensor_writers": (c_size_t, [c_void_p, c_size_t,
+                                                P(c_uint32), c_size_t]),
 }
 
 # What weightvault.distributed needs of the library (issue 16).

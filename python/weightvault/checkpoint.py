@@ -252,16 +252,11 @@ class Checkpointer:
     def _save_distributed(self, step, model, optimizer, metrics, message):
         """This rank's part: model/<key> (tensors or regions), and its own
         optim/rankR/..., rng/rankR/... and state/rankR (the JSON of its
-        optimizer and RNG states, as bytes); the metadata (step, metrics,
-        world size) is rank 0's when there is a process group (so every
-        part agrees), else each rank's own, which must then agree."""
+        optimizer and RNG states, as bytes). The checkpoint's metadata
+        (step, metrics, world size) and message are rank 0's (the library
+        takes each key from the first writer that has it)."""
         rank, world = self.rank, self.world_size
         metrics = dict(metrics or {})
-        group = _dist._process_group()
-        if group is not None:
-            box = [metrics]
-            group.broadcast_object_list(box, src=0)
-            metrics = box[0]
         tensors = {"model/" + k: v
                    for k, v in _model.state_dict_of(model).items()}
         own = {}

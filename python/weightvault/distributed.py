@@ -201,8 +201,8 @@ def save(state_dict, url, step=None, *, txn=None, rank=None,
         txn: the name all ranks agree on ([A-Za-z0-9._-], 1..100).
         rank, world_size: see :func:`rank_and_world`.
         message, metadata, sign_key, progress: as for
-            :meth:`Repository.commit` (every rank passes the same
-            message and metadata).
+            :meth:`Repository.commit`. The checkpoint's message is rank
+            0's, and each metadata key the lowest rank's that has it.
         finish: False: never finish the checkpoint here (then
             :func:`finish` does).
         passphrase, key_file: an encrypted repository's secret (every

@@ -95,6 +95,14 @@ def _part_opts(txn, writer, n_writers, finish):
                             n_writers=n_writers, no_finish=int(not finish))
 
 
+def _writers(fn, c, i):
+    """wv_checkpoint_tensor_writers of tensor i as a list."""
+    n = fn(c, i, None, 0)
+    buf = (ctypes.c_uint32 * max(n, 1))()
+    n = min(n, fn(c, i, buf, n))
+    return list(buf[:n])
+
+
 def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
          progress=None):
     """Copy checkpoints from repository `src` to repository `dst`
@@ -448,11 +456,13 @@ class Repository:
         return out
 
     def tensors(self, ref="latest"):
-        """{name: {"dtype", "shape", "nbytes", "shards"}} of checkpoint
-        `ref`, from its manifest (no tensor data read): the dtype name
-        ("F32", ...), the (global) shape as a tuple, and how many stored
-        regions make the tensor (1 for a whole one; None when the library
-        cannot tell)."""
+        """{name: {"dtype", "shape", "nbytes", "shards", "writers"}} of
+        checkpoint `ref`, from its manifest (no tensor data read): the
+        dtype name ("F32", ...), the (global) shape as a tuple, how many
+        stored regions make the tensor (1 for a whole one) and the indices
+        of the writers that stored it (all of them for a replicated
+        tensor; [] for a checkpoint of one writer); shards and writers
+        are None from a library without multi-writer checkpoints."""
         L = _lib.lib()
         for fn in ("wv_repo_stat", "wv_checkpoint_tensor_dtype",
                    "wv_checkpoint_tensor_shape"):
@@ -460,6 +470,7 @@ class Repository:
                 raise error(_lib.UNSUPPORTED, f"this libweightvault has no "
                             f"{fn}")
         shards = getattr(L, "wv_checkpoint_tensor_shards", None)
+        writers = getattr(L, "wv_checkpoint_tensor_writers", None)
         p = ctypes.c_void_p()
         check(L.wv_repo_stat(self.ptr, _lib.enc(ref), ctypes.byref(p)),
               self._msg)
@@ -474,7 +485,9 @@ class Repository:
                     "shape": tuple(shp[j] for j in range(nd)),
                     "nbytes": L.wv_checkpoint_tensor_nbytes(c, i),
                     "shards": (int(shards(c, i)) if shards is not None
-                               else None)}
+                               else None),
+                    "writers": (_writers(writers, c, i)
+                                if writers is not None else None)}
             return out
         finally:
             L.wv_checkpoint_free(c)
@@ -787,15 +800,27 @@ class Repository:
                                        ctypes.byref(st)), self._msg)
         return decisions
 
-    def gc(self, *, dry_run=False, repack_percent=30, tmp_age=3600):
+    def gc(self, *, dry_run=False, repack_percent=30, tmp_age=3600,
+           pending_timeout=None):
         """Delete the data no checkpoint references (wv_repo_gc); returns
-        its statistics as a dict (bytes_freed, packs_deleted, ...)."""
+        its statistics as a dict (bytes_freed, packs_deleted, ...).
+
+        pending_timeout: seconds after which the parts of an unfinished
+        multi-writer checkpoint (whose newest part is older) are removed
+        with their chunks (default 86400); younger ones are kept."""
         if not _lib.has("wv_repo_gc"):
             raise error(_lib.UNSUPPORTED, "this libweightvault has no "
                         "wv_repo_gc")
+        if pending_timeout is not None and (
+                isinstance(pending_timeout, bool) or
+                not isinstance(pending_timeout, int) or
+                not 1 <= pending_timeout < 1 << 32):
+            raise ValueError("pending_timeout must be an int from 1 to "
+                             "2**32-1 (seconds)")
         o = _lib.init_struct(_lib.GcOpts, dry_run=int(bool(dry_run)),
                              repack_percent=repack_percent,
-                             tmp_age=tmp_age)
+                             tmp_age=tmp_age,
+                             pending_timeout=pending_timeout or 0)
         st = _lib.GcStats()
         check(_lib.lib().wv_repo_gc(self.ptr, ctypes.byref(o),
                                     ctypes.byref(st)), self._msg)

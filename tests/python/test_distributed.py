@@ -347,16 +347,20 @@ def test_overlap_with_different_bytes_is_refused(tmp_path):
 
 
 @needs_dist
-def test_overlap_with_the_same_bytes_is_accepted(tmp_path):
+def test_a_region_replicated_bit_identical_is_accepted(tmp_path):
     a = np.arange(40, dtype=np.float32).reshape(10, 4)
     url = str(tmp_path / "repo")
     make_repo(url)
-    assert wvd.save({"w": (a[0:6], (10, 4), (0, 0))}, url + "@main",
-                    step=1, rank=0, world_size=2) is None
-    cid = wvd.save({"w": (a[4:10], (10, 4), (4, 0))}, url + "@main",
-                   step=1, rank=1, world_size=2)
-    assert cid is not None
+    parts = [{"w": (a[0:6], (10, 4), (0, 0))},
+             {"w": (a[0:6].copy(), (10, 4), (0, 0))},  # the same region
+             {"w": (a[6:10], (10, 4), (6, 0))}]
+    ids = [wvd.save(sd, url + "@main", step=1, rank=k, world_size=3)
+           for k, sd in enumerate(parts)]
+    assert ids[:2] == [None, None] and ids[2] is not None
     assert raw(wvd.load(url + "@latest", framework="numpy")["w"]) == raw(a)
+    with wv.Repository(url) as r:
+        info = r.tensors()["w"]
+        assert info["writers"] == [0, 1, 2]
 
 
 @needs_dist
