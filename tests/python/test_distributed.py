@@ -392,3 +392,43 @@ def test_regions_out_of_range_name_the_tensor(tmp_path):
         wvd.load(url + "@latest",
                  regions={"emb.weight": torch.zeros(96, 64,
                                                     dtype=torch.float64)})
+
+
+def _snippet(path, section):
+    """The ```python block of `path` that uses weightvault.distributed
+    (in the '## `section`' section, if given), dedented."""
+    import re
+    import textwrap
+    text = open(path, encoding="utf-8").read()
+    if section:
+        text = re.search(rf"^## {section}\n(.*?)(?=^## )", text,
+                         re.S | re.M).group(1)
+    blocks = re.findall(r"^( *)```python\n(.*?)^\1```", text, re.S | re.M)
+    code = [textwrap.dedent(b) for _, b in blocks
+            if "weightvault.distributed" in b]
+    assert len(code) == 1, f"{path}: {len(code)} distributed snippets"
+    return code[0]
+
+
+@needs_dist
+@pytest.mark.parametrize("path,section", [("README.md", "Python"),
+                                          ("python/README.md", None)])
+def test_readme_snippets_run(path, section, tmp_path, monkeypatch):
+    """What the READMEs show works as shown (one writer: no process
+    group, no $RANK)."""
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    root = os.path.dirname(os.path.dirname(HERE))
+    code = _snippet(os.path.join(root, path), section)
+    code = code.replace("s3://bucket/run", str(tmp_path / "run"))
+    g = torch.Generator().manual_seed(3)
+    env = {"emb": torch.randn(10, 4, generator=g),
+           "bias": torch.randn(4, generator=g), "dest": torch.zeros(3, 4)}
+    exec(compile(code, path, "exec"), env)
+    assert env["cid"] is not None
+    assert raw(env["sd"]["emb.weight"]) == raw(env["emb"])
+    assert raw(env["mine"]["emb.weight"]) == raw(env["emb"])
+    assert raw(env["sd"]["norm.bias"]) == raw(env["bias"])
+    if "part" in env:
+        assert raw(env["part"]["emb.weight"]) == raw(env["emb"][0:2])
+        assert raw(env["dest"]) == raw(env["emb"][2:5])
