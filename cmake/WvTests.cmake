@@ -33,7 +33,7 @@ set(WV_TEST_COSTS
   cli.onnx_ort:28 cli.repo_rollback:27 cli.tfjs_interop:26
   cli.hardening_formats:25 cli.mxnet_interop:25 cli.sync_local:24
   cli.onnx_write:23 cli.rados_repo:23 cli.tf_bundle:21 cli.s3_repo:21
-  unit.s3_list_many:19 cli.onnx_interop:19 cli.layering:19)
+  unit.s3_list_many:19 cli.onnx_interop:19 cli.layering:19 cli.dist:31)
 function(wv_test_costs)
   foreach(tc ${WV_TEST_COSTS})
     string(REPLACE ":" ";" tc "${tc}")
@@ -140,14 +140,28 @@ foreach(src ${WV_UNIT_SOURCES})
   endforeach()
 endforeach()
 
+# unit.s3_dist, unit.rados_dist: 4 writer processes and ~50 region reads,
+# each a few round trips to the cluster (about 60 s on S3 on 2 busy cores).
+foreach(t unit.s3_dist unit.rados_dist)
+  if(TEST ${t})
+    set_tests_properties(${t} PROPERTIES TIMEOUT 300)
+  endif()
+endforeach()
+
 # unit.threads_keras_pth_parallel: two threads load and save Keras and
 # .pth files 40 rounds each (slow under the sanitizers; issue 15).
 if(TEST unit.threads_keras_pth_parallel)
   set_tests_properties(unit.threads_keras_pth_parallel PROPERTIES TIMEOUT 600)
 endif()
 
+# The writer and checker processes of cli.dist (multi-writer checkpoints,
+# public API only).
+add_executable(dist_writer ${CMAKE_SOURCE_DIR}/tests/cli/dist_writer.c)
+target_link_libraries(dist_writer PRIVATE weightvault_static)
+
 set(WV_TEST_ENV
   "WV=$<TARGET_FILE:wv>"
+  "WV_DIST_WRITER=$<TARGET_FILE:dist_writer>"
   "WVTEST=$<TARGET_FILE:wvtest>"
   "WV_FIXTURES=${WV_FIXTURES}"
   "WV_SRC=${CMAKE_SOURCE_DIR}"

@@ -179,6 +179,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_checkout(int argc, char **argv);
+int cmd_finish(int argc, char **argv);
 /* History and refs (cmd_history.c). */
 int cmd_log(int argc, char **argv);
 int cmd_show(int argc, char **argv);

@@ -80,6 +80,7 @@ static int collect_refs(wv_repo *r, struct cli_refs *l)
 static const char log_help[] =
     "usage: wv log REPO[@REF] [-n N] [--stat] [--json]\n"
     "       wv log REPO --all [-n N] [--stat] [--json]\n"
+    "       wv log REPO --pending [--json]\n"
     "\n"
     "Show the history of REF (a branch, 'latest' = the head of main, a tag\n"
     "or an id prefix; default latest), newest first, following parents.\n"
@@ -113,7 +114,61 @@ static const char log_help[] =
     "             \"metadata\": {\"step\": \"100\", ...}, \"tensors\": 12,\n"
     "             \"nbytes\": 1048576}, ...]\n"
     "           with \"parent_missing\": true on a checkpoint whose parent\n"
-    "           was pruned. metadata holds every entry.\n";
+    "           was pruned. metadata holds every entry.\n"
+    "  --pending  list the unfinished multi-writer checkpoints instead: per\n"
+    "           transaction its branch, name, the parts stored of the\n"
+    "           writers expected and the time of the oldest part (a writer\n"
+    "           that died leaves its transaction here until 'wv finish' or\n"
+    "           'wv gc --pending-timeout' removes it); with --json\n"
+    "           [{\"branch\", \"txn\", \"parts\", \"writers\", \"oldest\"}]\n";
+
+struct pending_out {
+    bool json;
+    size_t n;
+};
+
+static int print_pending(void *arg, const char *branch, const char *txn,
+                         uint32_t n_writers, uint32_t n_parts,
+                         const char *oldest)
+{
+    struct pending_out *o = arg;
+    if (o->json) {
+        printf("%s{\"branch\": ", o->n ? ",\n " : "");
+        cli_json_string(stdout, branch);
+        printf(", \"txn\": ");
+        cli_json_string(stdout, txn);
+        printf(", \"parts\": %u, \"writers\": %u, \"oldest\": ", n_parts,
+               n_writers);
+        cli_json_string(stdout, oldest);
+        printf("}");
+    } else {
+        printf("%-20s  %-24s  %u of %u parts  oldest %s\n", cli_q(branch),
+               cli_q(txn), n_parts, n_writers, cli_text(oldest));
+    }
+    o->n++;
+    return 0;
+}
+
+/* wv log REPO --pending */
+static int log_pending(wv_repo *r, bool json)
+{
+    struct pending_out o = {json, 0};
+    if (json)
+        printf("[");
+    int rc = wv_repo_list_pending(r, print_pending, &o);
+    if (rc != WV_OK) {
+        if (json)
+            printf("]\n");
+        fflush(stdout);
+        cli_die(wv_repo_errmsg(r));
+        return rc;
+    }
+    if (json)
+        printf("]\n");
+    else if (o.n == 0)
+        printf("no unfinished multi-writer checkpoints\n");
+    return WV_OK;
+}
 
 static void print_refs_text(const struct cli_refs *l, const char *id)
 {
@@ -377,7 +432,7 @@ int cmd_log(int argc, char **argv)
 {
     const char *target = NULL, *ref = NULL;
     char *uri = NULL;
-    bool json = false, all = false, stat = false;
+    bool json = false, all = false, stat = false, pending = false;
     long limit = -1, shown = 0;
     wv_repo *r = NULL;
     wv_checkpoint *c = NULL, *p = NULL;
@@ -396,6 +451,8 @@ int cmd_log(int argc, char **argv)
             all = true;
         } else if (strcmp(a, "--stat") == 0) {
             stat = true;
+        } else if (strcmp(a, "--pending") == 0) {
+            pending = true;
         } else if (strcmp(a, "-n") == 0) {
             char *end;
             if (i + 1 >= argc)
@@ -420,6 +477,16 @@ int cmd_log(int argc, char **argv)
     if (all && ref) {
         rc = WV_MISUSE;
         cli_usage("log", "--all shows every branch; drop the '@%s'", ref);
+        goto out;
+    }
+    if (pending) {
+        if (ref || all || stat || limit >= 0) {
+            rc = WV_MISUSE;
+            cli_usage("log", "--pending lists every branch's unfinished "
+                             "checkpoints and takes only --json");
+            goto out;
+        }
+        rc = log_pending(r, json);
         goto out;
     }
     if ((rc = collect_refs(r, &refs)) != WV_OK)
@@ -503,7 +570,92 @@ static const char show_help[] =
     "           of chunks, not of whole tensors.\n"
     "  --hash   read every tensor (verified chunk by chunk) and add its\n"
     "           SHA-256 over the elements, as 'wv inspect --json' gives it:\n"
-    "           a \"sha256\" member with --json, a column otherwise.\n";
+    "           a \"sha256\" member with --json, a column otherwise.\n"
+    "\n"
+    "A checkpoint written by several writers (wv_repo_commit_part, the\n"
+    "Python weightvault.distributed) shows each tensor's global shape, the\n"
+    "writers that stored it and its number of stored regions (shards), then\n"
+    "each sharded tensor's regions: offset, shape and writer; with --json\n"
+    "members \"writers\": [0, 1] and \"shards\": [{\"writer\": 0,\n"
+    "\"offset\": [0, 0], \"shape\": [128, 64]}]. Unfinished multi-writer\n"
+    "checkpoints of any branch are listed last (as 'wv log --pending').\n";
+
+/* "0-3" or "0,2,5" (at most 8 listed) into buf. */
+static void writers_str(const wv_checkpoint *c, size_t i, char *buf,
+                        size_t cap)
+{
+    uint32_t w[64];
+    size_t n = wv_checkpoint_tensor_writers(c, i, w, 64), len = 0;
+    buf[0] = '\0';
+    if (n == 0)
+        return;
+    bool run = n <= 64 && w[n - 1] - w[0] == n - 1;
+    if (run && n > 1) {
+        snprintf(buf, cap, "%u-%u", w[0], w[n - 1]);
+        return;
+    }
+    for (size_t k = 0; k < n && k < 8 && len + 12 < cap; k++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%u", k ? "," : "",
+                                w[k]);
+    if (n > 8 && len + 4 < cap)
+        snprintf(buf + len, cap - len, ",...");
+}
+
+static void dims_str(int nd, const uint64_t *v, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    len += (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < nd && len + 24 < cap; d++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%llu", d ? ", " : "",
+                                (unsigned long long)v[d]);
+    if (len + 2 < cap)
+        snprintf(buf + len, cap - len, "]");
+}
+
+static bool multi_writer(const wv_checkpoint *c)
+{
+    for (size_t i = 0; i < wv_checkpoint_tensor_count(c); i++)
+        if (wv_checkpoint_tensor_writers(c, i, NULL, 0))
+            return true;
+    return false;
+}
+
+static void json_shards(const wv_checkpoint *c, size_t i)
+{
+    uint32_t w[64];
+    size_t n = wv_checkpoint_tensor_writers(c, i, w, 64);
+    int nd = wv_checkpoint_tensor_ndim(c, i);
+    printf(", \"writers\": [");
+    for (size_t k = 0; k < n && k < 64; k++)
+        printf("%s%u", k ? ", " : "", w[k]);
+    printf("], \"shards\": [");
+    for (size_t k = 0; k < wv_checkpoint_tensor_shards(c, i); k++) {
+        const uint64_t *off, *shp;
+        uint32_t wr;
+        char a[256], b[256];
+        if (wv_checkpoint_tensor_shard(c, i, k, &off, &shp, &wr) != WV_OK)
+            break;
+        dims_str(nd, off, a, sizeof a);
+        dims_str(nd, shp, b, sizeof b);
+        printf("%s{\"writer\": %u, \"offset\": %s, \"shape\": %s}",
+               k ? ", " : "", wr, a, b);
+    }
+    printf("]");
+}
+
+static int show_pending(void *arg, const char *branch, const char *txn,
+                        uint32_t n_writers, uint32_t n_parts,
+                        const char *oldest)
+{
+    size_t *n = arg;
+    if ((*n)++ == 0)
+        printf("\nunfinished multi-writer checkpoints ('wv finish', 'wv gc "
+               "--pending-timeout'):\n");
+    printf("  %s on %s: %u of %u parts, oldest %s\n", cli_q(txn),
+           cli_q(branch), n_parts, n_writers, cli_text(oldest));
+    return 0;
+}
 
 struct trusted_as {
     const char *key; /* 64 hex digits */
@@ -628,6 +780,8 @@ int cmd_show(int argc, char **argv)
             printf(", \"dtype\": \"%s\", \"shape\": %s, \"nbytes\": %llu",
                    wv_dtype_name(wv_checkpoint_tensor_dtype(c, i)), shape,
                    (unsigned long long)wv_checkpoint_tensor_nbytes(c, i));
+            if (multi_writer(c))
+                json_shards(c, i);
             if (sums) {
                 printf(", \"sha256\": \"");
                 for (int k = 0; k < 32; k++)
@@ -675,21 +829,52 @@ int cmd_show(int argc, char **argv)
         if (l > w)
             w = l < 60 ? l : 60;
     }
-    printf("\n%-*s  %-8s  %-20s  %s%s\n", (int)w, "name", "dtype", "shape",
-           "bytes", sums ? "  sha256" : "");
+    bool multi = multi_writer(c);
+    printf("\n%-*s  %-8s  %-20s  %-*s%s%s\n", (int)w, "name", "dtype",
+           "shape", multi ? 12 : 0, "bytes", multi ? "  writers  shards" : "",
+           sums ? "  sha256" : "");
     for (size_t i = 0; i < n; i++) {
-        char shape[256];
+        char shape[256], ws[128];
         cli_ckpt_shape(c, i, shape, sizeof shape);
-        printf("%-*s  %-8s  %-20s  %llu", (int)w,
+        printf("%-*s  %-8s  %-20s  %-*llu", (int)w,
                cli_q(wv_checkpoint_tensor_name(c, i)),
                wv_dtype_name(wv_checkpoint_tensor_dtype(c, i)), shape,
+               multi ? 12 : 0,
                (unsigned long long)wv_checkpoint_tensor_nbytes(c, i));
+        if (multi) {
+            writers_str(c, i, ws, sizeof ws);
+            printf("  %-7s  %zu", ws, wv_checkpoint_tensor_shards(c, i));
+        }
         if (sums) {
             printf("  ");
             for (int k = 0; k < 32; k++)
                 printf("%02x", sums[i][k]);
         }
         printf("\n");
+    }
+    for (size_t i = 0; multi && i < n; i++) {
+        size_t ns = wv_checkpoint_tensor_shards(c, i);
+        if (ns < 2)
+            continue;
+        printf("\n%s: %zu regions\n", cli_q(wv_checkpoint_tensor_name(c, i)),
+               ns);
+        for (size_t k = 0; k < ns; k++) {
+            const uint64_t *off, *shp;
+            uint32_t wr;
+            char a[256], b[256];
+            if (wv_checkpoint_tensor_shard(c, i, k, &off, &shp, &wr) != WV_OK)
+                break;
+            dims_str(wv_checkpoint_tensor_ndim(c, i), off, a, sizeof a);
+            dims_str(wv_checkpoint_tensor_ndim(c, i), shp, b, sizeof b);
+            printf("  offset %-16s shape %-16s writer %u\n", a, b, wr);
+        }
+    }
+    {
+        size_t np = 0;
+        if ((rc = wv_repo_list_pending(r, show_pending, &np)) != WV_OK) {
+            cli_die(wv_repo_errmsg(r));
+            goto out;
+        }
     }
 out:
     free(sums);

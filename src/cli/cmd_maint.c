@@ -181,8 +181,29 @@ static const char gc_help[] =
     "  --repack-percent P  repack threshold, 0..100\n"
     "  --tmp-age SECONDS   age after which temporary files of killed\n"
     "                      writers are removed (default 3600)\n"
+    "  --pending-timeout SECONDS\n"
+    "                      the parts of an unfinished multi-writer\n"
+    "                      checkpoint ('wv log --pending') whose newest part\n"
+    "                      is at least this old are removed, and their data\n"
+    "                      with them (default 86400; 0 counts as 1: a part\n"
+    "                      written in the current second stays); younger\n"
+    "                      parts keep their data, so their writers can still\n"
+    "                      finish\n"
     "\n"
     "Exit status: 0 done, 1 damaged repository, 2 usage, 3 I/O, 5 locked.\n";
+
+static int count_pending(void *arg, const char *branch, const char *txn,
+                         uint32_t n_writers, uint32_t n_parts,
+                         const char *oldest)
+{
+    (void)branch;
+    (void)txn;
+    (void)n_writers;
+    (void)n_parts;
+    (void)oldest;
+    (*(size_t *)arg)++;
+    return 0;
+}
 
 int cmd_gc(int argc, char **argv)
 {
@@ -213,6 +234,15 @@ int cmd_gc(int argc, char **argv)
             if (!parse_count(argv[++i], &v))
                 return cli_usage("gc", "--tmp-age takes a number of seconds");
             o.tmp_age = v;
+        } else if (strcmp(a, "--pending-timeout") == 0) {
+            long v;
+            if (i + 1 >= argc)
+                return cli_usage("gc", "%s needs a value", a);
+            if (!parse_count(argv[++i], &v) || v > (long)UINT32_MAX)
+                return cli_usage("gc", "--pending-timeout takes a number of "
+                                       "seconds");
+            /* the library's 0 is its default (a day) */
+            o.pending_timeout = v == 0 ? 1 : (uint32_t)v;
         } else if (a[0] == '-' && a[1]) {
             return cli_unknown_option("gc", gc_help, a);
         } else if (uri == NULL) {
@@ -226,7 +256,12 @@ int cmd_gc(int argc, char **argv)
     int rc = cli_open_repo(uri, &r);
     if (rc != WV_OK)
         return cli_repo_exit(rc);
-    rc = wv_repo_gc(r, &o, &st);
+    size_t pending_before = 0, pending_after = 0;
+    rc = wv_repo_list_pending(r, count_pending, &pending_before);
+    if (rc == WV_OK)
+        rc = wv_repo_gc(r, &o, &st);
+    if (rc == WV_OK && !o.dry_run)
+        rc = wv_repo_list_pending(r, count_pending, &pending_after);
     if (rc != WV_OK) {
         cli_die(wv_repo_errmsg(r));
         wv_repo_close(r);
@@ -253,6 +288,11 @@ int cmd_gc(int argc, char **argv)
            (unsigned long long)st.indexes_written,
            (unsigned long long)st.locks_removed,
            st.locks_removed == 1 ? "" : "s");
+    if (pending_before > pending_after)
+        printf("gc: %zu unfinished multi-writer checkpoint%s removed (parts "
+               "older than the pending timeout)\n",
+               pending_before - pending_after,
+               pending_before - pending_after == 1 ? "" : "s");
     if (st.tmp_removed)
         printf("gc: %llu temporary file%s of killed writers removed\n",
                (unsigned long long)st.tmp_removed,

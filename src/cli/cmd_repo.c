@@ -491,3 +491,88 @@ out:
     free(names);
     return ret;
 }
+
+/* ---- finish ------------------------------------------------------------- */
+
+static const char finish_help[] =
+    "usage: wv finish REPO TXN --writers N [--branch B] [--sign KEY]\n"
+    "\n"
+    "Finish multi-writer checkpoint TXN (the transaction name its N\n"
+    "writers agreed on, e.g. step-1200) on branch B (default main): merge\n"
+    "the writers' part records into one checkpoint and move the branch to\n"
+    "it. A writer normally does this itself when its part is the last one;\n"
+    "this is for writers started with no_finish, or after one died. The\n"
+    "result is the same checkpoint whoever finishes; finishing a finished\n"
+    "transaction prints its id again. It refuses, naming the tensor and the\n"
+    "writers, parts whose regions of a tensor overlap with different bytes\n"
+    "or leave a gap, parts written on different parents, and parts of\n"
+    "another transaction. 'wv log --pending' lists unfinished ones.\n"
+    "\n"
+    "  --writers N    the number of writers (required)\n"
+    "  --branch B     the branch the parts were written for (default main)\n"
+    "  --sign KEY     sign the checkpoint with this secret key file\n"
+    "\n"
+    "Exit status: 0 done (the id is printed), 1 refused, 2 usage, 3 I/O,\n"
+    "4 parts still missing (the message names the writers), 5 the branch\n"
+    "moved since the parts were written.\n";
+
+int cmd_finish(int argc, char **argv)
+{
+    const char *uri = NULL, *txn = NULL, *branch = "main", *sign = NULL;
+    long writers = -1;
+    wv_repo *r = NULL;
+    char id[WV_ID_HEX];
+    if (cli_want_help(argc, argv)) {
+        fputs(finish_help, stdout);
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--writers") == 0 || strcmp(a, "--branch") == 0 ||
+            strcmp(a, "--sign") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage("finish", "%s needs a value", a);
+            const char *v = argv[++i];
+            if (a[2] == 'w') {
+                char *end;
+                errno = 0;
+                writers = strtol(v, &end, 10);
+                if (*v == '\0' || *end || errno || writers < 1 ||
+                    writers > 65536)
+                    return cli_usage("finish", "--writers takes 1..65536, "
+                                               "not '%s'",
+                                     v);
+            } else if (a[2] == 'b') {
+                branch = v;
+            } else {
+                sign = v;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            return cli_unknown_option("finish", finish_help, a);
+        } else if (uri == NULL) {
+            uri = a;
+        } else if (txn == NULL) {
+            txn = a;
+        } else {
+            return cli_usage("finish", "unexpected argument '%s'", a);
+        }
+    }
+    if (uri == NULL || txn == NULL)
+        return cli_usage("finish", "missing REPO or TXN");
+    if (writers < 0)
+        return cli_usage("finish", "missing --writers N");
+    int rc = cli_open_repo(uri, &r);
+    if (rc != WV_OK)
+        return cli_repo_exit(rc);
+    wv_commit_opts co = WV_COMMIT_OPTS_INIT;
+    co.sign_key = sign;
+    rc = wv_repo_finish(r, branch, txn, (uint32_t)writers, &co, id);
+    if (rc != WV_OK) {
+        cli_die(wv_repo_errmsg(r));
+        wv_repo_close(r);
+        return cli_repo_exit(rc);
+    }
+    printf("%s\n", id);
+    wv_repo_close(r);
+    return 0;
+}

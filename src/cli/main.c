@@ -31,6 +31,8 @@ static const char main_help[] =
     "  log REPO[@REF] [-n N] [--all]  history of a branch (or of all),\n"
     "                                 newest first\n"
     "  show REPO[@REF]                a checkpoint's metadata and tensors\n"
+    "  finish REPO TXN --writers N    merge the parts of a multi-writer\n"
+    "                                 checkpoint (wv log --pending lists them)\n"
     "  diff REPO A B                  tensors added, removed, changed\n"
     "  tag REPO NAME [REF]            name a checkpoint for good (--list, -d)\n"
     "  branch REPO NAME [REF]         create a branch (--list, -d)\n"
@@ -104,6 +106,7 @@ static const struct command commands[] = {
     {"init", cmd_init},
     {"commit", cmd_commit},
     {"checkout", cmd_checkout},
+    {"finish", cmd_finish},
     {"log", cmd_log},
     {"show", cmd_show},
     {"diff", cmd_diff},

@@ -14,6 +14,8 @@
  *   manifests/<2 hex>/<64 hex>  JSON checkpoint: parent, time, message,
  *                               metadata, tensors with their chunk ids;
  *                               named by the SHA-256 of its bytes
+ *   parts/<branch>/<txn>/<n>    part records of multi-writer checkpoints
+ *                               not finished yet (parts.c)
  *   refs/heads/<branch>         manifest id of the branch head
  *   refs/tags/<tag>             manifest id (tags never move)
  *   locks/<random>              shared (commit) and exclusive (gc) locks
@@ -40,8 +42,8 @@
  *   manifest.c  checkpoints in memory and as stored
  *   keyapi.c    the public key and trust calls
  *   repo.c      open, init, config, chunk index, locks, resolve
- *   and above them commit.c, async.c, checkout.c, history.c, gc.c,
- *   verify.c, sync.c. Every public entry point (keyapi.c and repo.c too)
+ *   and above them commit.c, parts.c (multi-writer checkpoints), async.c,
+ *   checkout.c, history.c, gc.c, verify.c, sync.c. Every public entry point (keyapi.c and repo.c too)
  *   takes the handle through async.c's wv__repo_enter/wv__repo_leave;
  *   async.c and commit.c call each other (why: async.c).
  */

@@ -304,7 +304,10 @@ static void dist_roundtrip(const char *url)
     /* as regions, by 3 and by 8 readers (8: 4 row bands x 2 columns) */
     ASSERT(read_regions(r, id, 3, 1));
     ASSERT(read_regions(r, id, 4, 2));
-    ASSERT(read_regions(r, id, 7, 5));
+    /* (odd splits: every region edge inside some chunk; local only, as
+     * each read is a few round trips to a remote store) */
+    if (strstr(url, "://") == NULL)
+        ASSERT(read_regions(r, id, 7, 5));
     /* only the chunks overlapping: a quarter of the rows of emb.weight
      * (one writer's shard, 8 chunks of 4096) reads exactly those */
     {
@@ -605,3 +608,199 @@ TEST_IMPL(dist_region_api)
     ASSERT_EQ(os[0], 2);
     wv_model_free(m);
 }
+
+/* The rejection rules of version-2 manifests and part records
+ * (manifest.c), each with its message. */
+TEST_IMPL(dist_manifest_malformed)
+{
+#define H "{\"weightvault_manifest\": 2, \"chunk_size\": 64, \"tensors\": ["
+#define C1 "\"" \
+    "0000000000000000000000000000000000000000000000000000000000000000\""
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        /* shards that overlap, leave a gap, exceed the shape */
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"shards\": [{\"writer\": 0, \"offset\": [0], \"shape\": [3], "
+           "\"chunks\": [" C1 "]}, {\"writer\": 1, \"offset\": [2], "
+           "\"shape\": [2], \"chunks\": [" C1 "]}]}]}",
+         "writers 0 and 1 overlap"},
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"shards\": [{\"writer\": 0, \"offset\": [0], \"shape\": [3], "
+           "\"chunks\": [" C1 "]}]}]}",
+         "leave a gap"},
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"shards\": [{\"writer\": 0, \"offset\": [2], \"shape\": [4], "
+           "\"chunks\": [" C1 "]}]}]}",
+         "exceeds the global shape"},
+        /* a shard of another rank, with the wrong chunk count, lacking a
+         * field, with an unknown one */
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"shards\": [{\"writer\": 0, \"offset\": [0, 0], \"shape\": [4, 1],"
+           " \"chunks\": [" C1 "]}]}]}",
+         "shard of another rank"},
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"shards\": [{\"writer\": 0, \"offset\": [0], \"shape\": [4], "
+           "\"chunks\": [" C1 ", " C1 "]}]}]}",
+         "a shard lists 2 chunks"},
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"shards\": [{\"offset\": [0], \"shape\": [4], "
+           "\"chunks\": [" C1 "]}]}]}",
+         "a shard lacks writer"},
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"shards\": [{\"writer\": 0, \"x\": 1, \"offset\": [0], "
+           "\"shape\": [4], \"chunks\": [" C1 "]}]}]}",
+         "unknown or repeated field \"x\" in a shard"},
+        /* chunks and shards both; an empty list of shards */
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"chunks\": [" C1 "], \"shards\": []}]}",
+         "chunks and shards"},
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"shards\": []}]}",
+         "an empty list of shards"},
+        /* writers unsorted, out of range */
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"writers\": [1, 0], \"chunks\": [" C1 "]}]}",
+         "unsorted writer index"},
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"writers\": [70000], \"chunks\": [" C1 "]}]}",
+         "bad or unsorted writer index"},
+        /* regions: of another rank, past the global shape */
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"region\": {\"global\": [8, 1], \"offset\": [0, 0]}, "
+           "\"chunks\": [" C1 "]}]}",
+         "a region of another rank"},
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"region\": {\"global\": [6], \"offset\": [3]}, "
+           "\"chunks\": [" C1 "]}]}",
+         "exceeds its global shape"},
+        /* the part member: bad txn, writer out of range, missing field */
+        {"{\"weightvault_manifest\": 2, \"chunk_size\": 64, \"part\": "
+         "{\"txn\": \"a/b\", \"writer\": 0, \"n_writers\": 1}, "
+         "\"tensors\": []}",
+         "bad transaction name"},
+        {"{\"weightvault_manifest\": 2, \"chunk_size\": 64, \"part\": "
+         "{\"txn\": \"t\", \"writer\": 2, \"n_writers\": 2}, "
+         "\"tensors\": []}",
+         "writer index is out of range"},
+        {"{\"weightvault_manifest\": 2, \"chunk_size\": 64, \"part\": "
+         "{\"txn\": \"t\", \"writer\": 0}, \"tensors\": []}",
+         "the part lacks txn"},
+        /* parts: not hex */
+        {"{\"weightvault_manifest\": 2, \"chunk_size\": 64, \"parts\": "
+         "[\"zz\"], \"tensors\": []}",
+         "bad part name"},
+        /* a version this build does not know */
+        {"{\"weightvault_manifest\": 3, \"chunk_size\": 64, "
+         "\"tensors\": []}",
+         "manifest version 3 is not supported"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct wv__err err = {0};
+        struct wv__manifest mf;
+        int rc = wv__manifest_parse(bad[i].text, strlen(bad[i].text), "m",
+                                    &mf, &err);
+        if (rc == WV_OK)
+            WVT_FAIL("case %zu parsed", i);
+        if (strstr(err.msg, bad[i].msg) == NULL)
+            WVT_FAIL("case %zu: \"%s\" lacks \"%s\"", i, err.msg,
+                     bad[i].msg);
+    }
+    /* a good one round-trips to the same bytes */
+    const char *good =
+        H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], "
+          "\"nbytes\": 4, \"writers\": [0, 1], \"shards\": [{\"writer\": 0, "
+          "\"offset\": [0], \"shape\": [1], \"chunks\": [" C1 "]}, "
+          "{\"writer\": 1, \"offset\": [1], \"shape\": [3], \"chunks\": "
+          "[" C1 "]}]}]}";
+    struct wv__err err = {0};
+    struct wv__manifest mf, mf2;
+    struct wv__buf b = {0}, b2 = {0};
+    ASSERT_OK(wv__manifest_parse(good, strlen(good), "m", &mf, &err));
+    ASSERT_EQ(mf.tensors[0].n_shards, 2);
+    ASSERT_EQ(wv__mtensor_chunk_len(&mf.tensors[0], 64, 1), 3);
+    ASSERT_OK(wv__manifest_encode(&mf, &b));
+    ASSERT_OK(wv__manifest_parse(b.p, b.len, "m", &mf2, &err));
+    ASSERT_OK(wv__manifest_encode(&mf2, &b2));
+    ASSERT_EQ(b.len, b2.len);
+    ASSERT_MEMEQ(b.p, b2.p, b.len);
+    ASSERT_CONTAINS(b.p, "\"weightvault_manifest\": 2");
+    wv__manifest_release(&mf);
+    wv__manifest_release(&mf2);
+    wv__buf_release(&b);
+    wv__buf_release(&b2);
+#undef H
+#undef C1
+}
+
+#ifdef WV_HAVE_CRYPTO
+/* An encrypted repository whose trusted key signs: every writer opens it
+ * with the passphrase, the part folders are keyed hashes (no branch or
+ * transaction name in the store), the finisher signs, and the checkpoint
+ * checks out under the signature policy. */
+TEST_IMPL(dist_encrypted_signed)
+{
+    char url[1100], key[1100], pub[1200], eb[WV_ERRBUF_SIZE] = "";
+    char id[WV_ID_HEX], cmd[3000];
+    snprintf(url, sizeof url, "%s/enc", wvtest_tmpdir());
+    snprintf(key, sizeof key, "%s/signer", wvtest_tmpdir());
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.encrypt = 1;
+    io.passphrase = "dist pass";
+    io.errbuf = eb;
+    io.errbuf_size = sizeof eb;
+    ASSERT_OK(wv_repo_init(url, &io));
+    ASSERT_OK(wv_keygen(key, eb, sizeof eb));
+    snprintf(pub, sizeof pub, "%s.pub", key);
+    wv_open_opts oo = WV_OPEN_OPTS_INIT;
+    oo.passphrase = "dist pass";
+    wv_repo *r = NULL, *r2 = NULL;
+    ASSERT_OK(wv_repo_open_ex(url, &oo, &r));
+    ASSERT_OK(wv_repo_open_ex(url, &oo, &r2));
+    ASSERT_OK(wv_repo_trust_add(r, pub, "ci", NULL));
+    snprintf(key, sizeof key, "%s/signer.key", wvtest_tmpdir());
+    wv_commit_opts co = WV_COMMIT_OPTS_INIT;
+    co.sign_key = key;
+    wv_part_opts po = WV_PART_OPTS_INIT;
+    po.txn = "secret-step";
+    po.n_writers = 2;
+    wv_model *m = rows_set(0, 7, 0);
+    ASSERT_EQ(wv_repo_commit_part(r, m, "main", &po, &co, id), WV_BUSY);
+    wv_model_free(m);
+    /* no name in the clear */
+    snprintf(cmd, sizeof cmd,
+             "find '%s/parts' -type f | grep -q -e secret-step -e /main/",
+             url);
+    ASSERT(system(cmd) != 0);
+    snprintf(cmd, sizeof cmd,
+             "find '%s/parts' -type f | grep -Eq '/parts/[0-9a-f]{32}/0$'",
+             url);
+    ASSERT_OK(system(cmd));
+    struct pend p;
+    memset(&p, 0, sizeof p);
+    ASSERT_OK(wv_repo_list_pending(r2, pend_cb, &p));
+    ASSERT_EQ(p.n, 1);
+    ASSERT_STREQ(p.txn, "secret-step");
+    po.writer = 1;
+    m = rows_set(7, 10, 0);
+    ASSERT_OK(wv_repo_commit_part(r2, m, "main", &po, &co, id));
+    wv_model_free(m);
+    wv_checkpoint *c = NULL;
+    ASSERT_OK(wv_repo_stat(r, "latest", &c));
+    ASSERT_STREQ(wv_checkpoint_id(c), id);
+    ASSERT(wv_checkpoint_signer(c)[0] != '\0');
+    ASSERT_EQ(wv_checkpoint_tensor_shards(c, 0), 2);
+    wv_checkpoint_free(c);
+    ASSERT_OK(wv_repo_checkout(r, "latest", NULL, &m));
+    const wv_tensor *t = wv_model_find(m, "w");
+    ASSERT_NOT_NULL(t);
+    for (int i = 0; i < 40; i++)
+        ASSERT_EQ((int)((const float *)wv_tensor_data(t))[i], i);
+    wv_model_free(m);
+    wv_verify_stats vs;
+    memset(&vs, 0, sizeof vs);
+    ASSERT_OK(wv_repo_verify(r, NULL, NULL, &vs));
+    wv_repo_close(r);
+    wv_repo_close(r2);
+}
+#endif
