@@ -432,3 +432,41 @@ def test_readme_snippets_run(path, section, tmp_path, monkeypatch):
     if "part" in env:
         assert raw(env["part"]["emb.weight"]) == raw(env["emb"][0:2])
         assert raw(env["dest"]) == raw(env["emb"][2:5])
+
+
+@needs_dist
+@pytest.mark.crypto
+def test_encrypted_and_signed(tmp_path, monkeypatch):
+    """Every writer has the key; the finisher signs the manifest."""
+    monkeypatch.delenv("WV_PASSPHRASE", raising=False)
+    monkeypatch.delenv("WV_KEY_FILE", raising=False)
+    lib = os.environ.get("WEIGHTVAULT_LIB", "")
+    wv_bin = os.path.join(os.path.dirname(lib), "wv")
+    if not os.path.isfile(wv_bin):
+        pytest.skip("no wv binary beside $WEIGHTVAULT_LIB")
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    subprocess.run([wv_bin, "keygen", "-o", str(tmp_path / "alice")],
+                   check=True, capture_output=True, env=env)
+    pub = (tmp_path / "alice.pub").read_text().split()[1]
+    url = str(tmp_path / "vault")
+    wv.Repository.init(url, encrypt=True, passphrase="pw", chunk_size=4096,
+                       pack_size=1 << 20)
+    a = np.arange(60, dtype=np.float32).reshape(12, 5)
+    ids = []
+    for k in range(2):
+        offs, ext = wvd.shard_rows(a.shape, k, 2)
+        ids.append(wvd.save({"w": (a[offs[0]:offs[0] + ext[0]], a.shape,
+                                   offs)},
+                            url + "@main", step=3, rank=k, world_size=2,
+                            passphrase="pw",
+                            sign_key=tmp_path / "alice.key"))
+    assert ids[0] is None and ids[1] is not None
+    with pytest.raises(wv.AuthError):
+        wvd.load(url + "@latest", regions="rows", rank=0, world_size=3)
+    rows = [wvd.load(url + "@latest", regions="rows", rank=k, world_size=3,
+                     passphrase="pw", framework="numpy")["w"]
+            for k in range(3)]
+    assert raw(np.concatenate(rows)) == raw(a)
+    with wv.Repository(url, passphrase="pw") as r:
+        assert r.stat()["signer"] == pub
+        assert r.stat()["metadata"]["step"] == "3"
