@@ -470,3 +470,41 @@ def test_encrypted_and_signed(tmp_path, monkeypatch):
     with wv.Repository(url, passphrase="pw") as r:
         assert r.stat()["signer"] == pub
         assert r.stat()["metadata"]["step"] == "3"
+
+
+@needs_dist
+def test_checkpointer_resumes_on_another_world_size(tmp_path, monkeypatch):
+    """Saved by 2 ranks, the model restores into 3 ranks' regions; the
+    per-rank optimizer state only for the world size it was saved by."""
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    url = str(tmp_path / "repo")
+    make_repo(url)
+    w = torch.arange(70, dtype=torch.float32).reshape(14, 5)
+    ids = []
+    for k in range(2):
+        offs, ext = wvd.shard_rows(w.shape, k, 2)
+        ck = wv.Checkpointer(url, distributed=True, rank=k, world_size=2)
+        ids.append(ck.save(4, {"w": (w[offs[0]:offs[0] + ext[0]], w.shape,
+                                     offs)},
+                           {"m": np.full(2, k, np.float32)}))
+        ck.close()
+    assert ids[0] is None and ids[1] is not None
+    rows = []
+    for k in range(3):
+        offs, ext = wvd.shard_rows(w.shape, k, 3)
+        dest = torch.zeros(ext)
+        ck = wv.Checkpointer(url, distributed=True, rank=k, world_size=3)
+        assert ck.restore_latest({"w": (dest, w.shape, offs)}, rng=False) \
+            == 4
+        with pytest.raises(ValueError, match="saved by 2 ranks, this run "
+                           "has 3"):
+            ck.restore_latest({"w": (dest, w.shape, offs)}, {})
+        ck.close()
+        rows.append(dest)
+    assert raw(torch.cat(rows)) == raw(w)
+    opt = {}
+    ck = wv.Checkpointer(url, distributed=True, rank=1, world_size=2)
+    assert ck.restore_latest(None, opt, rng=False) == 4
+    assert opt["m"].tolist() == [1.0, 1.0]
+    ck.close()
