@@ -243,9 +243,9 @@ def test_process_group_four_writers_s3(tmp_path):
 
 
 @needs_dist
-@pytest.mark.skipif(not os.environ.get("CEPH_CONF"),
-                    reason="needs a Ceph cluster ($CEPH_CONF: the Ceph "
-                           "test environment)")
+@pytest.mark.skipif(not os.path.isfile(os.environ.get("CEPH_CONF", "")),
+                    reason="needs a Ceph cluster ($CEPH_CONF naming its "
+                           "configuration: the Ceph test environment)")
 def test_process_group_four_writers_rados(tmp_path):
     feats = wv_features()
     if feats is not None and "rados" not in feats:
