@@ -26,9 +26,13 @@
  * Compression "none" (the 4-writer coordination is what is measured; a
  * compressed commit is CPU-bound and 2 cores are shared by 4 writers).
  *
+ * --serial (a diagnostic) runs the 4 writers one after the other instead
+ * of at once, to tell the cost of 4 commits (4 opens, locks, index
+ * objects and durability barriers) from that of their concurrency.
+ *
  * Uses the public API (weightvault.h) only. Usage:
  *
- *   bench_dist --dir SCRATCH [--runs N] [--size-mib M]
+ *   bench_dist --dir SCRATCH [--runs N] [--size-mib M] [--serial]
  */
 #include "bench_common.h"
 
@@ -38,6 +42,7 @@
 #define NW 4
 
 static const char *scratch;
+static bool serial;
 
 /* Bytes of every file under a directory (what a repository takes). */
 static uint64_t du_bytes;
@@ -175,8 +180,13 @@ static double commit_4(const char *dir, const char *txn)
             wv_repo_close(r);
             _exit(0);
         }
+        if (serial) { /* diagnostic: one writer after the other */
+            int st;
+            waitpid(pid[w], &st, 0);
+            pid[w] = -1;
+        }
     }
-    for (int w = 0; w < NW; w++) {
+    for (int w = 0; w < NW && !serial; w++) {
         int st;
         if (waitpid(pid[w], &st, 0) < 0 || !WIFEXITED(st) ||
             WEXITSTATUS(st) != 0)
@@ -280,6 +290,8 @@ int main(int argc, char **argv)
             scratch = argv[++i];
         else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
             runs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--serial") == 0)
+            serial = true;
         else if (strcmp(argv[i], "--size-mib") == 0 && i + 1 < argc)
             mib = strtoull(argv[++i], NULL, 10);
         else

@@ -255,6 +255,10 @@ WV_API int wv_format_from_name(const char *name, wv_format *out);
 /* The format a path's extension names (".safetensors", ".npy", ".npz");
  * WV_NOTFOUND if the extension names none. */
 WV_API int wv_format_from_path(const char *path, wv_format *out);
+/* The format wv_model_save() writes to `path` when asked for WV_FMT_AUTO:
+ * WV_FMT_TFJS (DIR/model.json and its shards) for a path that ends in '/'
+ * or names an existing directory, else the extension's as above. */
+WV_API int wv_format_for_save(const char *path, wv_format *out);
 
 /* ------------------------------------------------------------------------
  * The tensor set: named tensors plus ordered string metadata.

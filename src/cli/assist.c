@@ -202,14 +202,6 @@ void cli_summary(const char *what, size_t tensors, uint64_t bytes, double t0)
             tensors == 1 ? "" : "s", hb, cli_now() - t0);
 }
 
-bool cli_dir_target(const char *out)
-{
-    struct stat st;
-    size_t n = strlen(out);
-    return (n > 0 && out[n - 1] == '/') ||
-           (stat(out, &st) == 0 && S_ISDIR(st.st_mode));
-}
-
 int cli_save(wv_model *m, const char *out, wv_save_opts *so, bool quiet,
              double t0)
 {

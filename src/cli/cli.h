@@ -152,9 +152,6 @@ void cli_warn_layout(const wv_model *m, const wv_save_opts *so,
 /* Sets at least this large get a progress bar in convert, commit and
  * checkout. */
 #define CLI_PROGRESS_MIN ((uint64_t)32 << 20)
-/* OUT is a TF.js output directory: it ends in '/' or is a directory
- * (wv_model_save writes OUT/model.json and its shards there). */
-bool cli_dir_target(const char *out);
 /* wv convert's save of m to out with so: a progress bar
  * (unless quiet), then "wv: wrote OUT (FORMAT): N tensors, SIZE in S s"
  * unless quiet (t0: the command's start, from cli_now), or the library's

@@ -414,12 +414,10 @@ int cmd_convert(int argc, char **argv)
     }
     if (in == NULL || out == NULL)
         return cli_usage("convert", "needs IN and OUT");
-    /* a directory: TF.js (the library writes OUT/model.json and its shards
-     * there, making the directory if missing) */
-    if (so.format == WV_FMT_AUTO && cli_dir_target(out))
-        so.format = WV_FMT_TFJS;
+    /* a directory is TF.js (the library writes OUT/model.json and its
+     * shards there, making the directory if missing) */
     if (so.format == WV_FMT_AUTO &&
-        wv_format_from_path(out, &so.format) != WV_OK)
+        wv_format_for_save(out, &so.format) != WV_OK)
         return cli_usage("convert",
                            "cannot tell the output format from '%s'; use a "
                            "known extension (.safetensors, .npz, .pth, .h5, "

@@ -442,10 +442,9 @@ int cmd_checkout(int argc, char **argv)
         ret = cli_usage("checkout", "needs REPO[@REF] and -o OUT");
         goto out;
     }
-    if (so.format == WV_FMT_AUTO && cli_dir_target(outp))
-        so.format = WV_FMT_TFJS; /* OUT/model.json, as in wv convert */
+    /* a directory is TF.js: OUT/model.json, as in wv convert */
     if (so.format == WV_FMT_AUTO &&
-        wv_format_from_path(outp, &so.format) != WV_OK) {
+        wv_format_for_save(outp, &so.format) != WV_OK) {
         ret = cli_usage("checkout", "cannot tell the output format from "
                                     "'%s'; use --format",
                         outp);

@@ -232,6 +232,11 @@ int wv__wfile_seal(struct wv__wfile *f);
 /* A file of the previous version to remove once main is committed (an
  * exact name the format would have written that the new set lacks). */
 int wv__wfile_drop_after(struct wv__wfile *main, const char *path);
+/* wv__wfile_drop_after() for every file of main's directory whose name
+ * stale(name, arg) accepts (a directory that cannot be listed has none). */
+int wv__wfile_drop_stale(struct wv__wfile *main,
+                         bool (*stale)(const char *name, void *arg),
+                         void *arg);
 
 /* ---- hashing ----------------------------------------------------------- */
 struct wv__sha256;

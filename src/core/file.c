@@ -17,6 +17,7 @@
  */
 #include "core.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -368,6 +369,41 @@ int wv__wfile_drop_after(struct wv__wfile *main, const char *path)
                                      "%s: out of memory", path);
     main->drops[main->n_drops++] = d;
     return WV_OK;
+}
+
+int wv__wfile_drop_stale(struct wv__wfile *main,
+                         bool (*stale)(const char *name, void *arg),
+                         void *arg)
+{
+    const char *slash = strrchr(main->path, '/');
+    size_t dl = slash ? (size_t)(slash - main->path) + 1 : 0;
+    struct wv__buf p = {0};
+    DIR *d = NULL;
+    wv__buf_add(&p, main->path, dl);
+    wv__buf_add(&p, "", 1);
+    if (p.oom) {
+        main->rc = wv__seterr(main->err, WV_NOMEM, "%s: out of memory",
+                              main->path);
+        goto out;
+    }
+    d = opendir(dl ? p.p : "."); /* unlisted: nothing to clean */
+    for (struct dirent *e; main->rc == WV_OK && d && (e = readdir(d));) {
+        if (!stale(e->d_name, arg))
+            continue;
+        p.len = dl;
+        wv__buf_adds(&p, e->d_name);
+        wv__buf_add(&p, "", 1);
+        if (p.oom)
+            main->rc = wv__seterr(main->err, WV_NOMEM, "%s: out of memory",
+                                  main->path);
+        else
+            (void)wv__wfile_drop_after(main, p.p); /* sets main->rc */
+    }
+out:
+    if (d)
+        closedir(d);
+    wv__buf_release(&p);
+    return main->rc;
 }
 
 int wv__wfile_seal(struct wv__wfile *f)

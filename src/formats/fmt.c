@@ -83,6 +83,24 @@ int wv_format_from_path(const char *path, wv_format *out)
     return WV_NOTFOUND;
 }
 
+/* A save to `path` writes a TF.js directory: it ends in '/' or names one. */
+static bool dir_target(const char *path)
+{
+    struct stat st;
+    size_t pl = strlen(path);
+    return pl > 0 && (path[pl - 1] == '/' ||
+                      (stat(path, &st) == 0 && S_ISDIR(st.st_mode)));
+}
+
+int wv_format_for_save(const char *path, wv_format *out)
+{
+    if (dir_target(path)) {
+        *out = WV_FMT_TFJS;
+        return WV_OK;
+    }
+    return wv_format_from_path(path, out);
+}
+
 static void copy_err(const wv_load_opts *o, const struct wv__err *e)
 {
     if (o && o->errbuf && o->errbuf_size)
@@ -427,10 +445,8 @@ static int tfjs_target(const char **path, wv_format *fmt, char **owned,
     int rc = WV_OK;
     const char *p = *path;
     size_t pl = strlen(p);
-    struct stat st;
     struct wv__buf b = {0};
-    if ((*fmt == WV_FMT_AUTO || *fmt == WV_FMT_TFJS) && pl > 0 &&
-        (p[pl - 1] == '/' || (stat(p, &st) == 0 && S_ISDIR(st.st_mode)))) {
+    if ((*fmt == WV_FMT_AUTO || *fmt == WV_FMT_TFJS) && dir_target(p)) {
         wv__buf_add(&b, p, pl);
         wv__buf_adds(&b, p[pl - 1] == '/' ? "model.json" : "/model.json");
         wv__buf_addc(&b, '\0');
@@ -445,19 +461,26 @@ out:
 }
 
 /* The directory of a TF.js save's model.json, made if missing (one level:
- * its parent must exist). */
-static int tfjs_dir(const char *path, struct wv__err *err)
+ * its parent must exist). *made: the path of the directory this call made
+ * (the caller removes it again if the save fails, and frees it), or NULL. */
+static int tfjs_dir(const char *path, char **made, struct wv__err *err)
 {
     int rc = WV_OK;
     struct wv__buf b = {0};
     const char *sl = strrchr(path, '/');
+    *made = NULL;
     if (sl == NULL || sl == path)
         goto out;
     wv__buf_add(&b, path, (size_t)(sl - path));
     wv__buf_addc(&b, '\0');
     WV_CHECK(!b.oom, WV_NOMEM, "out of memory");
-    WV_CHECK(mkdir(b.p, 0777) == 0 || errno == EEXIST, WV_IO,
-             "%s: cannot make the directory: %s", b.p, strerror(errno));
+    if (mkdir(b.p, 0777) == 0) {
+        *made = b.p;
+        memset(&b, 0, sizeof b);
+    } else {
+        WV_CHECK(errno == EEXIST, WV_IO, "%s: cannot make the directory: %s",
+                 b.p, strerror(errno));
+    }
 out:
     wv__buf_release(&b);
     return rc;
@@ -479,6 +502,7 @@ int wv__model_save_ex(wv_model *m, const char *path,
     bool open = false;
     wv_format fmt;
     char *owned = NULL; /* DIR/model.json for a TF.js directory */
+    char *made = NULL;  /* that directory, if this save made it */
 
     if (opts == NULL)
         opts = &defaults;
@@ -507,7 +531,7 @@ int wv__model_save_ex(wv_model *m, const char *path,
     WV_CHECK(!deferred || wv__save_streams(path, opts), WV_MISUSE,
              "%s: %s cannot be written as it is read", path, ops->name);
     if (fmt == WV_FMT_TFJS && !dry)
-        WV_TRY(tfjs_dir(path, err));
+        WV_TRY(tfjs_dir(path, &made, err));
     /* Only GGUF holds block-quantised tensors; for every other format they
      * must be dequantised by the cast, or the save is refused. */
     if (fmt != WV_FMT_GGUF)
@@ -546,6 +570,9 @@ int wv__model_save_ex(wv_model *m, const char *path,
 out:
     if (open)
         wv__wfile_abort(&f);
+    if (rc != WV_OK && made)
+        rmdir(made); /* a refused save leaves no empty directory behind */
+    wv__free(made);
     wv__free(owned);
     return rc;
 }

@@ -119,6 +119,11 @@ extern const struct wv__format_ops wv__fmt_mxnet;
 extern const struct wv__format_ops wv__fmt_gguf;
 extern const struct wv__format_ops wv__fmt_tfbundle;
 extern const struct wv__format_ops wv__fmt_tfjs;
+/* Parse and check a shard index (model.safetensors.index.json) in memory,
+ * shards untouched (the fuzz harness): its entries and distinct shards
+ * (shard.c). */
+int wv__shard_check_index(const void *buf, size_t n, size_t *n_entries,
+                          size_t *n_shards, struct wv__err *err);
 /* Parse a TF.js model.json or weights manifest in memory, shards untouched
  * (the fuzz harness): the number of weights (tfjs.c). */
 int wv__tfjs_check_manifest(const void *buf, size_t n, size_t *n_weights,

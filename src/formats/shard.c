@@ -138,6 +138,86 @@ static int cmp_tensor(const void *a, const void *b)
                   ((const struct wmap *)b)->tensor);
 }
 
+/* Sorts pointers to map entries by shard file, then by position, so the
+ * first of each run is that file's first appearance. */
+static int cmp_file_pos(const void *a, const void *b)
+{
+    const struct wmap *x = *(const struct wmap *const *)a;
+    const struct wmap *y = *(const struct wmap *const *)b;
+    int c = strcmp(x->file, y->file);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Parse and check an index in memory: the map sorted by tensor, no
+ * tensor mapped twice, and `first[i]` set for the entries that are their
+ * shard file's first appearance (in tensor order). O(n log n) in the
+ * entries, whatever the hostile index: a loop per shard over the entries
+ * before it was quadratic. */
+static int check_index(const char *path, const char *text, size_t len,
+                       struct wmap **out, size_t *n_out, bool **first_out,
+                       struct wv__err *err)
+{
+    int rc = WV_OK;
+    struct wmap *w = NULL, **byfile = NULL;
+    bool *first = NULL;
+    size_t n = 0;
+
+    WV_TRY(parse_index(path, text, len, &w, &n, err));
+    WV_CHECK(n > 0, WV_CORRUPT, "%s: \"weight_map\" is empty", path);
+    qsort(w, n, sizeof *w, cmp_tensor);
+    for (size_t i = 1; i < n; i++)
+        WV_CHECK(strcmp(w[i - 1].tensor, w[i].tensor) != 0, WV_CORRUPT,
+                 "%s: tensor '%.200s' is mapped twice", path, w[i].tensor);
+    byfile = wv__malloc(n * sizeof *byfile);
+    first = wv__calloc(n, sizeof *first);
+    WV_CHECK(byfile && first, WV_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        byfile[i] = &w[i];
+    qsort(byfile, n, sizeof *byfile, cmp_file_pos);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(byfile[i - 1]->file, byfile[i]->file) != 0)
+            first[byfile[i] - w] = true;
+out:
+    wv__free(byfile);
+    if (rc != WV_OK) {
+        wmap_free(w, n);
+        w = NULL;
+        n = 0;
+        wv__free(first);
+        first = NULL;
+    }
+    *out = w;
+    *n_out = n;
+    *first_out = first;
+    return rc;
+}
+
+int wv__shard_check_index(const void *buf, size_t n, size_t *n_entries,
+                          size_t *n_shards, struct wv__err *err)
+{
+    struct wmap *w = NULL;
+    bool *first = NULL;
+    size_t k = 0;
+    *n_entries = *n_shards = 0;
+    char *text = wv__malloc(n + 1);
+    if (text == NULL)
+        return wv__seterr(err, WV_NOMEM, "out of memory");
+    memcpy(text, buf, n);
+    text[n] = '\0';
+    int rc = wv__utf8_valid(text, n)
+                 ? check_index("index", text, n, &w, &k, &first, err)
+                 : wv__seterr(err, WV_FORMAT, "index: not UTF-8");
+    if (rc == WV_OK) {
+        *n_entries = k;
+        for (size_t i = 0; i < k; i++)
+            *n_shards += first[i];
+    }
+    wmap_free(w, k);
+    wv__free(first);
+    wv__free(text);
+    return rc;
+}
+
 static const struct wmap *find_tensor(const struct wmap *w, size_t n,
                                       const char *name)
 {
@@ -156,6 +236,7 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
     wv_model *set = NULL, *part = NULL;
     const char **sub = NULL;
     const char **name_file = NULL; /* the shard of each wanted name */
+    bool *first = NULL; /* entry i is its shard's first appearance */
 
     *out = NULL;
     WV_CHECK(size <= WV__INDEX_MAX, WV_FORMAT,
@@ -170,12 +251,7 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
     text[size] = '\0';
     WV_CHECK(wv__utf8_valid(text, (size_t)size), WV_FORMAT,
              "%s: not a recognised weights file", path);
-    WV_TRY(parse_index(path, text, (size_t)size, &w, &n, err));
-    WV_CHECK(n > 0, WV_CORRUPT, "%s: \"weight_map\" is empty", path);
-    qsort(w, n, sizeof *w, cmp_tensor);
-    for (size_t i = 1; i < n; i++)
-        WV_CHECK(strcmp(w[i - 1].tensor, w[i].tensor) != 0, WV_CORRUPT,
-                 "%s: tensor '%.200s' is mapped twice", path, w[i].tensor);
+    WV_TRY(check_index(path, text, (size_t)size, &w, &n, &first, err));
 
     /* Only some tensors wanted: each is in the map, and only the shards
      * that hold them are read, each asked for its own (a shard asked for
@@ -196,10 +272,7 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
     size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
     /* Shards in order of first appearance in the (sorted) map. */
     for (size_t i = 0; i < n; i++) {
-        bool seen = false;
-        for (size_t k = 0; k < i && !seen; k++)
-            seen = strcmp(w[k].file, w[i].file) == 0;
-        if (seen)
+        if (!first[i])
             continue;
         wv_load_opts one;
         const wv_load_opts *po = opts;
@@ -227,7 +300,16 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
         WV_CHECK(shard_path != NULL, WV_NOMEM, "out of memory");
         memcpy(shard_path, path, dirlen);
         memcpy(shard_path + dirlen, w[i].file, fl + 1);
-        WV_TRY(wv__load_file(shard_path, po, &part, err, false));
+        rc = wv__load_file(shard_path, po, &part, err, false);
+        if (rc != WV_OK) {
+            /* Say which index named the shard. */
+            char why[WV_ERRBUF_SIZE];
+            snprintf(why, sizeof why, "%s", err->msg);
+            wv__clearerr(err);
+            wv__seterr(err, rc, "%s: shard '%.100s': %s", path, w[i].file,
+                       why);
+            goto out;
+        }
         for (size_t t = 0; t < part->n_tensors; t++) {
             const char *tn = part->tensors[t].name;
             const struct wmap *e = find_tensor(w, n, tn);
@@ -261,6 +343,7 @@ int wv__shard_load(const char *path, int fd, uint64_t size,
                  "does not contain it",
                  path, w[i].tensor, w[i].file);
 out:
+    wv__free(first);
     wv__free(sub);
     wv__free(name_file);
     wv_model_free(part);

@@ -63,7 +63,6 @@
 #include "pb.h"
 #include "tensor.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -1278,40 +1277,18 @@ static bool stale_data(const char *nm, const char *base, size_t bl,
     return *p == '\0' && sv < mv && mv != n;
 }
 
-/* Queue for removal after the commit the data files of PREFIX (the first
- * pl bytes of the .index path) that a bundle of another count left. */
-static int drop_stale_data(struct wv__wfile *f, size_t pl, uint64_t n,
-                           struct wv__err *err)
+/* stale_data for wv__wfile_drop_stale: the prefix's base name and the
+ * new shard count. */
+struct stale_arg {
+    const char *base;
+    size_t bl;
+    uint64_t n;
+};
+
+static bool stale_data_of(const char *nm, void *arg)
 {
-    int rc = WV_OK;
-    size_t dl = pl;
-    while (dl > 0 && f->path[dl - 1] != '/')
-        dl--;
-    char *dir = wv__strndup(f->path, dl);
-    char *base = wv__strndup(f->path + dl, pl - dl);
-    struct wv__buf p = {0};
-    DIR *d = NULL;
-    WV_CHECK(dir && base, WV_NOMEM, "out of memory");
-    d = opendir(dl ? dir : ".");
-    if (d == NULL) /* nothing to clean where it cannot be listed */
-        goto out;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (!stale_data(e->d_name, base, pl - dl, n))
-            continue;
-        p.len = 0;
-        wv__buf_add(&p, dir, dl);
-        wv__buf_adds(&p, e->d_name);
-        wv__buf_add(&p, "", 1);
-        WV_CHECK(!p.oom, WV_NOMEM, "out of memory");
-        WV_TRY(wv__wfile_drop_after(f, p.p));
-    }
-out:
-    if (d)
-        closedir(d);
-    wv__buf_release(&p);
-    wv__free(dir);
-    wv__free(base);
-    return rc;
+    const struct stale_arg *a = arg;
+    return stale_data(nm, a->base, a->bl, a->n);
 }
 
 static int save(const wv_model *m, struct wv__wfile *f,
@@ -1428,7 +1405,14 @@ static int save(const wv_model *m, struct wv__wfile *f,
         WV_CHECK(!sb.oom, WV_NOMEM, "out of memory");
         WV_TRY(wv__wfile_seal(df));
     }
-    WV_TRY(drop_stale_data(f, pl, ns, err));
+    {
+        /* the data files a bundle of another shard count left */
+        size_t dl = pl;
+        while (dl > 0 && f->path[dl - 1] != '/')
+            dl--;
+        struct stale_arg sa = {f->path + dl, pl - dl, ns};
+        WV_TRY(wv__wfile_drop_stale(f, stale_data_of, &sa));
+    }
 
     /* The index, keys in order; the header first. */
     qsort(w, nw, sizeof *w, cmp_went); /* unique: check_keys() */

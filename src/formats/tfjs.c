@@ -46,7 +46,6 @@
 #include "json.h"
 #include "tensor.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1057,37 +1056,10 @@ static bool stale_shard(const char *nm, uint64_t n)
     return strcmp(p, ".bin") == 0 && k <= mm && mm != n;
 }
 
-/* Queue for removal, after the commit, the shards of the directory of
- * `main` that a model of another shard count left. */
-static int drop_stale_shards(struct wv__wfile *main, uint64_t n,
-                             struct wv__err *err)
+/* stale_shard for wv__wfile_drop_stale: arg is the new shard count. */
+static bool stale_shard_of(const char *nm, void *arg)
 {
-    int rc = WV_OK;
-    const char *slash = strrchr(main->path, '/');
-    size_t dl = slash ? (size_t)(slash - main->path) + 1 : 0;
-    char *dir = wv__strndup(main->path, dl ? dl : 0);
-    struct wv__buf p = {0};
-    DIR *d = NULL;
-    WV_CHECK(dir != NULL, WV_NOMEM, "out of memory");
-    d = opendir(dl ? dir : ".");
-    if (d == NULL) /* nothing to clean where it cannot be listed */
-        goto out;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (!stale_shard(e->d_name, n))
-            continue;
-        p.len = 0;
-        wv__buf_add(&p, dir, dl);
-        wv__buf_adds(&p, e->d_name);
-        wv__buf_add(&p, "", 1);
-        WV_CHECK(!p.oom, WV_NOMEM, "out of memory");
-        WV_TRY(wv__wfile_drop_after(main, p.p));
-    }
-out:
-    if (d)
-        closedir(d);
-    wv__buf_release(&p);
-    wv__free(dir);
-    return rc;
+    return stale_shard(nm, *(const uint64_t *)arg);
 }
 
 /* Is the text one whole JSON value? */
@@ -1310,7 +1282,7 @@ static int save(const wv_model *m, struct wv__wfile *f,
         s.open = false;
         WV_TRY(wv__wfile_seal(s.f));
     }
-    WV_TRY(drop_stale_shards(f, s.n, err));
+    WV_TRY(wv__wfile_drop_stale(f, stale_shard_of, &s.n));
 
     /* model.json */
     wv__buf_adds(&o, "{");

@@ -1077,6 +1077,13 @@ int wv__repo_commit_ex(wv_repo *r, const wv_model *m, const char *branch,
             break;
         wv__clearerr(err);
         WV_TRY(wv__read_head(r, refkey, branch, head, head_raw));
+        /* The winner was stamped after this commit started: stamp again,
+         * so a child is never older than its new parent (prune's "last N"
+         * goes by time first; seconds apart, it kept the parent). */
+        wv__utc_now(tnow);
+        wv__free(mf.time);
+        mf.time = wv__strdup(tnow);
+        WV_CHECK(mf.time != NULL, WV_NOMEM, "out of memory");
     }
     memcpy(out_id, hex, 65);
     if (rc == WV_CONFLICT) {

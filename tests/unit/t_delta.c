@@ -9,6 +9,7 @@
  */
 #include "codec.h"
 #include "repo.h"
+#include "wvsets.h"
 #include "wvtest.h"
 
 #include <fcntl.h>
@@ -42,27 +43,12 @@ static wv_model *step_set(int n_tensors, size_t elems, int step)
     return m;
 }
 
-static int same(const wv_model *a, const wv_model *b)
-{
-    if (wv_model_count(a) != wv_model_count(b))
-        return 0;
-    for (size_t i = 0; i < wv_model_count(a); i++) {
-        const wv_tensor *t = wv_model_tensor(a, i);
-        const wv_tensor *u = wv_model_find(b, wv_tensor_name(t));
-        if (u == NULL || wv_tensor_nbytes(t) != wv_tensor_nbytes(u) ||
-            memcmp(wv_tensor_data(t), wv_tensor_data(u),
-                   wv_tensor_nbytes(t)) != 0)
-            return 0;
-    }
-    return 1;
-}
-
 static int reads_back(wv_repo *r, const char *ref, const wv_model *m)
 {
     wv_model *back = NULL;
     if (wv_repo_checkout(r, ref, NULL, &back) != WV_OK)
         return 0;
-    int ok = same(m, back);
+    int ok = wvf_same(m, back, WVF_BY_NAME);
     wv_model_free(back);
     return ok;
 }

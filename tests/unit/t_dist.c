@@ -364,6 +364,24 @@ static void dist_roundtrip(const char *url)
     ASSERT_OK(wv_repo_stat(r, id2, &c));
     ASSERT_STREQ(wv_checkpoint_parent(c), id);
     wv_checkpoint_free(c);
+    /* diff: the changed global tensor is compared by value, the others
+     * are equal by their chunks */
+    {
+        wv_diff *d = NULL;
+        ASSERT_OK(wv_repo_diff(r, id, id2, 0, &d));
+        ASSERT_EQ(wv_diff_count(d), NG);
+        for (size_t i = 0; i < wv_diff_count(d); i++) {
+            const wv_diff_entry *e = wv_diff_entry_at(d, i);
+            if (strcmp(e->name, "emb.weight") == 0) {
+                ASSERT_EQ(e->kind, WV_DIFF_CHANGED);
+                ASSERT_EQ(e->compared, 1);
+                ASSERT(e->n_differ > 0);
+            } else {
+                ASSERT_EQ(e->kind, WV_DIFF_UNCHANGED);
+            }
+        }
+        wv_diff_free(d);
+    }
     wv_checkpoint_storage st = WV_CHECKPOINT_STORAGE_INIT;
     ASSERT_OK(wv_repo_storage(r, id2, &st));
     /* emb.weight's first 10 %: 13 of its 32 chunks hold changed bytes at
@@ -371,6 +389,22 @@ static void dist_roundtrip(const char *url)
     ASSERT(st.new_raw_bytes <= 16 * 4096);
     ASSERT(st.new_raw_bytes > 0);
     wv_repo_close(r);
+    /* push copies it as it is: the copy checks out the same */
+    if (strstr(url, "://") == NULL) {
+        char dst[1200];
+        wv_sync_result res;
+        memset(&res, 0, sizeof res);
+        snprintf(dst, sizeof dst, "%s-copy", url);
+        ASSERT_OK(wv_repo_sync(url, dst, NULL, &res));
+        ASSERT_OK(wv_repo_open(dst, msg, sizeof msg, &r));
+        ASSERT_OK(wv_repo_resolve(r, "latest", id));
+        ASSERT_STREQ(id, id2);
+        ASSERT_OK(wv_repo_checkout(r, "latest", NULL, &m));
+        ASSERT(same_as_globals(m));
+        wv_model_free(m);
+        ASSERT_OK(wv_repo_verify(r, NULL, NULL, &vs));
+        wv_repo_close(r);
+    }
 }
 
 /* Remove everything under a remote repository (best effort). */

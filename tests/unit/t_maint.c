@@ -469,6 +469,73 @@ TEST_IMPL(maint_gc_under_open_handle)
     wv_repo_close(r2);
 }
 
+/* A commit that loses the race for its branch re-parents onto the winner.
+ * The winner was stamped later, so the loser's manifest must be stamped
+ * again: prune's "last 1" then keeps the new head alone (it kept the
+ * winner too when the two stamps were seconds apart). */
+struct race_arg {
+    const char *dir;
+    wv_model *other;
+    char other_id[WV_ID_HEX];
+    int fired, rc;
+};
+
+static void race_progress(void *arg, uint64_t done, uint64_t total)
+{
+    struct race_arg *ra = arg;
+    wv_repo *r2;
+    (void)done;
+    (void)total;
+    if (ra->fired++)
+        return;
+    /* Let the second tick over, then land another commit first. */
+    struct timespec ts = {1, 100000000};
+    nanosleep(&ts, NULL);
+    ra->rc = wv_repo_open(ra->dir, NULL, 0, &r2);
+    if (ra->rc == WV_OK) {
+        ra->rc = wv_repo_commit(r2, ra->other, NULL, NULL, ra->other_id);
+        wv_repo_close(r2);
+    }
+}
+
+TEST_IMPL(maint_race_loser_restamped)
+{
+    char dir[512], first[WV_ID_HEX], loser[WV_ID_HEX];
+    snprintf(dir, sizeof dir, "%s/race", wvtest_tmpdir());
+    init_repo(dir, "none", 64 << 10);
+    wv_repo *r;
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    unsigned s0[1] = {3}, sa[1] = {4}, sb[1] = {5};
+    wv_model *m0 = make_set(s0, 1, 64 << 10, NULL, NULL);
+    wv_model *ma = make_set(sa, 1, 64 << 10, NULL, NULL);
+    wv_model *mb = make_set(sb, 1, 64 << 10, NULL, NULL);
+    ASSERT_OK(wv_repo_commit(r, m0, NULL, NULL, first));
+    struct race_arg ra = {dir, mb, "", 0, -1};
+    wv_commit_opts co = WV_COMMIT_OPTS_INIT;
+    co.progress = race_progress;
+    co.progress_arg = &ra;
+    ASSERT_OK(wv_repo_commit(r, ma, NULL, &co, loser));
+    ASSERT_OK(ra.rc);
+    wv_checkpoint *cl, *cw;
+    ASSERT_OK(wv_repo_stat(r, loser, &cl));
+    ASSERT_OK(wv_repo_stat(r, ra.other_id, &cw));
+    ASSERT_STREQ(wv_checkpoint_parent(cl), ra.other_id);
+    ASSERT(strcmp(wv_checkpoint_time(cl), wv_checkpoint_time(cw)) >= 0);
+    wv_checkpoint_free(cl);
+    wv_checkpoint_free(cw);
+    wv_prune_opts po = WV_PRUNE_OPTS_INIT;
+    po.keep_last = 1;
+    wv_prune_stats ps;
+    ASSERT_OK(wv_repo_prune(r, &po, NULL, NULL, &ps));
+    ASSERT_EQ(ps.kept, 1);
+    ASSERT_EQ(ps.removed, 2);
+    ASSERT(reads_back(r, "latest", ma));
+    wv_model_free(m0);
+    wv_model_free(ma);
+    wv_model_free(mb);
+    wv_repo_close(r);
+}
+
 TEST_IMPL(maint_gc_locks)
 {
     const char *uri = "mem://locks";

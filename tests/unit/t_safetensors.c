@@ -1176,3 +1176,25 @@ TEST_IMPL(shard_load_names)
     ASSERT_CONTAINS(eb, "sh.safetensors.index.json: no tensor named 'nope'");
     wv_model_free(m);
 }
+
+/* A hostile index with many entries, each in a shard of its own: grouping
+ * the tensors by shard is O(n log n) (it was a quadratic scan: 200000
+ * shards took minutes), and the counts are right. */
+TEST_IMPL(shard_index_many_shards)
+{
+    const size_t n = 200000;
+    struct wv__buf b = {0};
+    wv__buf_adds(&b, "{\"weight_map\": {");
+    for (size_t i = 0; i < n; i++) {
+        wv__buf_addf(&b, "%s\"t%zu\": \"s%zu.safetensors\"",
+                     i ? ", " : "", i, (n - i) / 2);
+    }
+    wv__buf_adds(&b, "}}");
+    ASSERT(!b.oom);
+    struct wv__err e = {0};
+    size_t ne = 0, ns = 0;
+    ASSERT_OK(wv__shard_check_index(b.p, b.len, &ne, &ns, &e));
+    ASSERT_EQ(ne, n);
+    ASSERT_EQ(ns, n / 2 + 1);
+    wv__buf_release(&b);
+}

@@ -77,13 +77,13 @@ TEST_IMPL(sandbox_time_limits)
 {
     struct wv__err err = {0};
     ASSERT_OK(setenv("WV_SANDBOX_SECONDS", "1", 1));
-    double t0 = mono();
     int rc = wv__sandbox_check(fn_spins, NULL, 100, "spin.h5", &err);
     double t1 = mono();
     ASSERT_EQ(rc, WV_CORRUPT);
     ASSERT_CONTAINS(err.msg, "spin.h5: malformed");
+    /* the CPU limit fired, not the wall-clock one (no bound on the wall
+     * time here: a loaded machine gives the child less than a core) */
     ASSERT_CONTAINS(err.msg, "more than 1 s of CPU time");
-    ASSERT(t1 - t0 < 8.0);
     wv__clearerr(&err);
     /* Stuck without using CPU: the wall-clock limit (5 + 4 x CPU). */
     rc = wv__sandbox_check(fn_sleeps, NULL, 100, "stuck.h5", &err);
@@ -92,5 +92,6 @@ TEST_IMPL(sandbox_time_limits)
     ASSERT_EQ(rc, WV_CORRUPT);
     ASSERT_CONTAINS(err.msg, "stuck.h5: malformed: the parser did not "
                              "finish within 9 s");
-    ASSERT(t2 - t1 >= 8.5 && t2 - t1 < 30.0);
+    /* not before its time (a hang past it is the ctest timeout's) */
+    ASSERT(t2 - t1 >= 8.5);
 }
