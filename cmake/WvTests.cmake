@@ -26,6 +26,7 @@ set(WV_TEST_COSTS
   cli.big_4g:340 ceph.start:300 cli.npy_interop:180 cli.remote_faults:165
   cli.repo_crash:145 cli.remote_crypt:145 cli.repo_concurrent:115
   cli.kill_atomic:112 cli.python:85 cli.pth_interop:72 cli.repo_maint:70
+  cli.python_dist:160
   cli.repo_crypt:68 cli.remote_sync:68 cli.metadata_travels:63
   cli.mutate_short:59 cli.python_install:58 cli.web_view:54
   cli.keras_interop:52 cli.repo_resume:50 cli.newcomer:48
@@ -63,7 +64,7 @@ set_tests_properties(meta.timeouts PROPERTIES TIMEOUT 60)
 # registered at all (nor its program built: the unit files and fuzz
 # harnesses that call the part's internals); those registered carry the
 # part as a label: `ctest -L hdf5` runs them, `ctest -LE hdf5` the others.
-set(WV_NEEDS_s3 "^unit\\.(s3_|http_|xmlfiles_)|^cli\\.(s3_repo|remote_.*|http_inspect|python)$|^fuzz\\.s3xml\\.")
+set(WV_NEEDS_s3 "^unit\\.(s3_|http_|xmlfiles_)|^cli\\.(s3_repo|remote_.*|http_inspect|python|python_dist)$|^fuzz\\.s3xml\\.")
 set(WV_NEEDS_rados "^unit\\.(rados|librados)_|^cli\\.(rados_repo|librados_lazy|remote_.*)$")
 set(WV_NEEDS_hdf5 "^unit\\.(keras_|index_load_formats$|threads_keras_)|^cli\\.(keras_.*|tfjs_write|global_options|big_4g|convert_pairs|hardening_formats|metadata_travels|newcomer|tf_bundle)$|^golden\\.h5/|^malformed\\.keras/|^fuzz\\.keras(_layout)?\\.")
 # (crypto: encryption, signatures, trusted keys; some of these scripts
@@ -203,6 +204,11 @@ foreach(t ${WV_CLI_TESTS})
     set_property(TEST cli.${name} APPEND PROPERTY LABELS interop)
   endif()
   if(name STREQUAL "python_install")
+    set_tests_properties(cli.${name} PROPERTIES TIMEOUT 900)
+  endif()
+  # cli.python_dist: three runs of 4 torch writer processes (local, S3,
+  # RADOS), each importing torch
+  if(name STREQUAL "python_dist")
     set_tests_properties(cli.${name} PROPERTIES TIMEOUT 900)
   endif()
   # cli.repo_nocrypto: a build with WV_WITH_CRYPTO=OFF (skipped, exit 77,
@@ -365,8 +371,9 @@ set(WV_CEPH_ENV
 get_property(wv_all_tests DIRECTORY PROPERTY TESTS)
 set(wv_ceph_locks)
 foreach(t ${wv_all_tests})
-  # (cli.python: its S3 round trip)
-  if(t MATCHES "^(unit|cli)\\.(s3|rados|remote|ceph)" OR t STREQUAL "cli.python")
+  # (cli.python: its S3 round trip; cli.python_dist: S3 and RADOS runs)
+  if(t MATCHES "^(unit|cli)\\.(s3|rados|remote|ceph)" OR
+     t MATCHES "^cli\\.python(_dist)?$")
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT ${WV_CEPH_ENV})
     set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED ceph
                          SKIP_RETURN_CODE 77)

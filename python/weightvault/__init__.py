@@ -34,16 +34,17 @@ from . import _lib
 from ._model import (Tensors, build_model, load_file, load_file_into,
                      save_file)
 from .checkpoint import Checkpointer
-from .errors import (AuthError, ConflictError, CorruptError, ExistsError,
+from .errors import (AuthError, BusyError, ConflictError, CorruptError, ExistsError,
                      FormatError,
                      NotFoundError, UnsupportedError, UsageError,
                      WeightvaultError, WeightvaultIOError)
 from .repo import Repository, clone, split_target, sync
+from . import distributed  # noqa: E402,F401  (weightvault.distributed)
 
 __all__ = ["save", "load", "load_into", "Checkpointer", "Repository",
            "Tensors", "WeightvaultError", "NotFoundError", "CorruptError", "FormatError",
            "ExistsError", "ConflictError", "WeightvaultIOError", "UsageError",
-           "UnsupportedError", "AuthError", "library_version",
+           "UnsupportedError", "AuthError", "BusyError", "library_version",
            "library_path", "clone", "sync"]
 
 __version__ = "0.1.0"

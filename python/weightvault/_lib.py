@@ -126,7 +126,8 @@ class PruneStats(ctypes.Structure):
 
 class GcOpts(ctypes.Structure):
     _fields_ = [("struct_size", c_uint32), ("dry_run", c_int),
-                ("repack_percent", c_int), ("tmp_age", ctypes.c_int64)]
+                ("repack_percent", c_int), ("tmp_age", ctypes.c_int64),
+                ("pending_timeout", c_uint32)]
 
 
 class CheckpointStorage(ctypes.Structure):
@@ -175,9 +176,19 @@ class SyncResult(ctypes.Structure):
                 ("refs_unchanged", c_int), ("requests", c_uint64),
                 ("bytes_sent", c_uint64), ("bytes_received", c_uint64)]
 
+class PartOpts(ctypes.Structure):
+    """wv_part_opts: one writer's share of a multi-writer checkpoint."""
+    _fields_ = [("struct_size", c_uint32), ("txn", c_char_p),
+                ("writer", c_uint32), ("n_writers", c_uint32),
+                ("no_finish", c_int)]
+
+
 VERIFY_CB = ctypes.CFUNCTYPE(None, c_void_p, P(VerifyProblem))
 PRUNE_CB = ctypes.CFUNCTYPE(c_int, c_void_p, P(PruneDecision))
 REF_CB = ctypes.CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p)
+# wv_pending_cb(arg, branch, txn, n_writers, n_parts, oldest_part_time)
+PENDING_CB = ctypes.CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, c_uint32,
+                              c_uint32, c_char_p)
 
 
 class Progress:
@@ -301,7 +312,32 @@ _OPTIONAL = {
     "wv_checkpoint_signer": (c_char_p, [c_void_p]),
     "wv_repo_sync": (c_int, [c_char_p, c_char_p, P(SyncOpts),
                              P(SyncResult)]),
+    "wv_checkpoint_tensor_dtype": (c_int, [c_void_p, c_size_t]),
+    "wv_checkpoint_tensor_ndim": (c_int, [c_void_p, c_size_t]),
+    "wv_checkpoint_tensor_shape": (P(c_uint64), [c_void_p, c_size_t]),
+    # multi-writer checkpoints and regions (weightvault.distributed)
+    "wv_model_set_region": (c_int, [c_void_p, c_char_p, P(c_uint64),
+                                    P(c_uint64)]),
+    "wv_tensor_region": (c_int, [c_void_p, P(P(c_uint64)),
+                                 P(P(c_uint64))]),
+    "wv_repo_commit_part": (c_int, [c_void_p, c_void_p, c_char_p,
+                                    P(PartOpts), P(CommitOpts), c_char_p]),
+    "wv_repo_finish": (c_int, [c_void_p, c_char_p, c_char_p, c_uint32,
+                               P(CommitOpts), c_char_p]),
+    "wv_repo_list_pending": (c_int, [c_void_p, PENDING_CB, c_void_p]),
+    "wv_repo_read_region": (c_int, [c_void_p, c_char_p, c_char_p, c_int,
+                                    P(c_uint64), P(c_uint64), c_void_p,
+                                    c_size_t]),
+    "wv_checkpoint_tensor_shards": (c_size_t, [c_void_p, c_size_t]),
+    "wv_checkpoint_tensor_writers": (c_size_t, [c_void_p, c_size_t,
+                                                P(c_uint32), c_size_t]),
 }
+
+# What weightvault.distributed needs of the library (issue 16).
+DISTRIBUTED = ("wv_model_set_region", "wv_repo_commit_part",
+               "wv_repo_finish", "wv_repo_read_region",
+               "wv_checkpoint_tensor_dtype", "wv_checkpoint_tensor_ndim",
+               "wv_checkpoint_tensor_shape")
 
 
 def _sanitized(build_dir):

@@ -233,12 +233,60 @@ def meta_str(v):
     return v if isinstance(v, str) else json.dumps(v)
 
 
-def build_model(obj, metadata=None):
-    """A Model borrowing every tensor of `obj` (see :func:`state_dict_of`)."""
+def region_of(name, value):
+    """(local tensor/array, global shape, offsets) if `value` is such a
+    triple (a region of a global tensor), with the shapes as tuples of
+    ints checked against the local tensor's ndim; None for anything else.
+    ValueError names the tensor when the triple is malformed."""
+    if not isinstance(value, tuple) or len(value) != 3 or not (
+            _is_torch_tensor(value[0]) or
+            isinstance(value[0], (np.ndarray, np.generic))):
+        return None
+    local, gshape, offs = value
+    nd = len(local.shape)
+
+    def ints(what, seq):
+        try:
+            out = tuple(int(x) for x in seq)
+        except (TypeError, ValueError):
+            raise ValueError(f"tensor {name!r}: {what} must be a sequence "
+                             f"of ints, not {seq!r}") from None
+        if len(out) != nd or any(x < 0 for x in out):
+            raise ValueError(f"tensor {name!r}: {what} {list(out)} must "
+                             f"have {nd} non-negative entries (the local "
+                             f"tensor's shape is {list(local.shape)})")
+        return out
+    return local, ints("global shape", gshape), ints("offsets", offs)
+
+
+def set_region(model, name, global_shape, offsets):
+    """wv_model_set_region: tensor `name` of `model` (already added) is the
+    region at `offsets` of a tensor of `global_shape`."""
+    if not _lib.has("wv_model_set_region"):
+        raise error(_lib.UNSUPPORTED, "this libweightvault has no "
+                    "wv_model_set_region (regions of global tensors need "
+                    "a library with multi-writer checkpoints)")
+    nd = len(global_shape)
+    g = (ctypes.c_uint64 * max(nd, 1))(*global_shape)
+    o = (ctypes.c_uint64 * max(nd, 1))(*offsets)
+    check(_lib.lib().wv_model_set_region(model.ptr, _lib.enc(name), g, o),
+          lambda: f"tensor {name!r}: {model.errmsg()}")
+
+
+def build_model(obj, metadata=None, regions=False):
+    """A Model borrowing every tensor of `obj` (see :func:`state_dict_of`).
+    With `regions`, a value may also be a (local tensor, global shape,
+    offsets) triple (:func:`region_of`): a region of a global tensor."""
     m = Model.new()
     try:
         for name, value in state_dict_of(obj).items():
-            add_value(m, str(name), value)
+            name = str(name)
+            reg = region_of(name, value) if regions else None
+            if reg is None:
+                add_value(m, name, value)
+            else:
+                add_value(m, name, reg[0])
+                set_region(m, name, reg[1], reg[2])
         for k, v in (metadata or {}).items():
             m.set_meta(str(k), meta_str(v))
     except BaseException:
@@ -290,11 +338,18 @@ def torch_tensor(model, dtype, shape, ptr, nbytes, writable=True):
     Exact types torch 1.13 lacks: U16 and U32 are widened to int32 and int64
     (a copy); U64 raises TypeError; FP8 and block types come as uint8 bits.
     """
+    return array_to_torch(numpy_array(model, dtype, shape, ptr, nbytes,
+                                      writable), dtype)
+
+
+def array_to_torch(a, dtype):
+    """The torch tensor of NumPy array `a` holding a tensor of `dtype` (as
+    :func:`numpy_array` gives it): shared memory where torch has the type
+    (BF16 reinterpreted from its uint16 bits), U16/U32 widened to int32 and
+    int64 (a copy), U64 refused (TypeError); a read-only array is copied."""
     torch = _torch()
     if dtype == "BF16":
-        a = numpy_array(model, "I16", shape, ptr, nbytes, writable)
-        return _from_numpy(torch, a).view(torch.bfloat16)
-    a = numpy_array(model, dtype, shape, ptr, nbytes, writable)
+        return _from_numpy(torch, a.view(np.int16)).view(torch.bfloat16)
     if dtype == "U16":
         return torch.from_numpy(a.astype(np.int32))
     if dtype == "U32":
@@ -468,10 +523,10 @@ def load_file(path, framework="numpy", names=None, objects=False,
     return to_dict(Model(out.value, keep), framework, rename=rename)
 
 
-def _dest_of(name, value):
+def dest_of(name, value, caller="weightvault.load_into"):
     """(dtype name or None, shape, address, nbytes, numpy dtype or None) of
     an array or tensor that tensor `name` may be copied into in place."""
-    what = "weightvault.load_into: " + repr(name)
+    what = f"{caller}: {name!r}"
     if _is_torch_tensor(value):
         t = value.detach()
         if (t.device.type != "cpu" or not t.is_contiguous() or t.is_conj()
@@ -523,7 +578,7 @@ def load_file_into(path, target, strict=True):
                                 f"tensor {name!r} "
                                 "has no destination (strict=False skips it)")
                 continue
-            tdt, tshape, addr, tbytes, npdt = _dest_of(name, target[name])
+            tdt, tshape, addr, tbytes, npdt = dest_of(name, target[name])
             raw = _NP_OF.get(dtype)
             fits = tbytes == nbytes and (
                 (tdt == dtype and tshape == shape) or

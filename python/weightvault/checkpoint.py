@@ -37,6 +37,7 @@ import sys
 import numpy as np
 
 from . import _model
+from . import distributed as _dist
 from ._lib import CORRUPT
 from .errors import ConflictError, CorruptError, NotFoundError
 from .repo import Repository
@@ -135,6 +136,13 @@ class Checkpointer:
         verify_signer: restore_latest() accepts only a checkpoint with a
             valid signature by this public key file (NAME.pub), else
             AuthError.
+        distributed: every rank of a run saves its part of one checkpoint
+            (:mod:`weightvault.distributed`; rank and world size from the
+            torch.distributed process group, else `rank`/`world_size`,
+            else $RANK/$WORLD_SIZE). Model values may be ``(local,
+            global_shape, offsets)`` triples (regions); the optimizer and
+            RNG states are per rank. Not with `background` or
+            `verify_signer`.
 
     Checkpoints that neither rule keeps are pruned after each save; with
     neither rule, all are kept.
@@ -142,13 +150,21 @@ class Checkpointer:
 
     def __init__(self, repo, every=1, keep_last=None, keep_best=None,
                  metric=None, mode="min", branch="main", background=False,
-                 sign_key=None, verify_signer=None):
+                 sign_key=None, verify_signer=None, distributed=False,
+                 rank=None, world_size=None):
         if every < 1:
             raise ValueError("every must be >= 1")
         if keep_best is not None and not metric:
             raise ValueError("keep_best needs metric=")
         if mode not in ("min", "max"):
             raise ValueError("mode must be 'min' or 'max'")
+        if distributed and (background or verify_signer):
+            raise ValueError("distributed=True works without background "
+                             "and verify_signer")
+        self.distributed = bool(distributed)
+        if distributed:
+            self.rank, self.world_size = _dist.rank_and_world(rank,
+                                                              world_size)
         self.repo = repo if isinstance(repo, Repository) else \
             Repository(repo, create=True)
         self.every, self.keep_last, self.keep_best = every, keep_last, keep_best
@@ -195,6 +211,9 @@ class Checkpointer:
         """
         if not force and step % self.every:
             return None
+        if self.distributed:
+            return self._save_distributed(step, model, optimizer, metrics,
+                                          message)
         metrics = dict(metrics or {})
         state = {"version": 1, "step": int(step), "metrics": metrics}
         enc = _Encoder("optim")
@@ -207,11 +226,7 @@ class Checkpointer:
                 else "dict"
         tensors.update(enc.tensors)
         state["rng"] = self._rng_state(tensors)
-        meta = {"step": str(int(step))}
-        for k, v in metrics.items():
-            meta[str(k)] = repr(float(v)) if isinstance(v, (int, float)) \
-                else _model.meta_str(v)
-        meta[_META_KEY] = json.dumps(state, allow_nan=True)
+        meta = self._metadata(step, metrics, state)
         if self.background:
             self.wait()
             self._pending = self.repo.commit_async(
@@ -226,21 +241,115 @@ class Checkpointer:
         return cid
 
     @staticmethod
-    def _rng_state(tensors):
+    def _metadata(step, metrics, state):
+        meta = {"step": str(int(step))}
+        for k, v in metrics.items():
+            meta[str(k)] = repr(float(v)) if isinstance(v, (int, float)) \
+                else _model.meta_str(v)
+        meta[_META_KEY] = json.dumps(state, allow_nan=True)
+        return meta
+
+    def _save_distributed(self, step, model, optimizer, metrics, message):
+        """This rank's part: model/<key> (tensors or regions), and its own
+        optim/rankR/..., rng/rankR/... and state/rankR (the JSON of its
+        optimizer and RNG states, as bytes). The checkpoint's metadata
+        (step, metrics, world size) and message are rank 0's (the library
+        takes each key from the first writer that has it)."""
+        rank, world = self.rank, self.world_size
+        metrics = dict(metrics or {})
+        tensors = {"model/" + k: v
+                   for k, v in _model.state_dict_of(model).items()}
+        own = {}
+        enc = _Encoder(f"optim/rank{rank}")
+        if optimizer is not None:
+            osd = optimizer.state_dict() if _is_module(optimizer) else optimizer
+            own["optimizer"] = enc.encode(osd, "")
+            own["optimizer_kind"] = "torch" if _is_module(optimizer) \
+                else "dict"
+        tensors.update(enc.tensors)
+        own["rng"] = self._rng_state(tensors, f"rng/rank{rank}/")
+        tensors[f"state/rank{rank}"] = np.frombuffer(
+            json.dumps(own, allow_nan=True).encode(), np.uint8)
+        state = {"version": 1, "step": int(step), "metrics": metrics,
+                 "world_size": world}
+        meta = self._metadata(step, metrics, state)
+        msg = message or f"step {int(step)}"
+        txn = f"step-{int(step)}"
+        cid = _dist.collective_commit(
+            lambda: self.repo.commit_part(
+                tensors, self.branch, txn=txn, writer=rank, n_writers=world,
+                metadata=meta, message=msg, sign_key=self.sign_key),
+            lambda: self.repo.finish(txn, world, self.branch, message=msg,
+                                     sign_key=self.sign_key),
+            txn, rank, world)
+        if rank == 0 and cid is not None:
+            self._retain()
+        return cid
+
+    def _restore_distributed(self, model, optimizer, rng):
+        """restore_latest() of a distributed Checkpointer: the model's
+        tensors (whole, or the regions its triples name: any world size),
+        then this rank's optimizer and RNG states (the same world size
+        only)."""
+        try:
+            cid = self.repo.resolve(self.branch)
+        except NotFoundError:
+            return None
+        meta = self.repo.stat(cid)["metadata"]
+        try:
+            state = json.loads(meta.get(_META_KEY, "{}"))
+        except ValueError as e:
+            raise CorruptError(CORRUPT, f"checkpoint {cid[:12]}: metadata "
+                               f"{_META_KEY} is not JSON ({e})") from None
+        if "world_size" not in state:
+            raise CorruptError(CORRUPT, f"checkpoint {cid[:12]} was not "
+                               "written by a distributed Checkpointer")
+        if model is not None:
+            sd = _model.state_dict_of(model, "Checkpointer.restore_latest")
+            _dist.read(self.repo, cid, {"model/" + k: v
+                                        for k, v in sd.items()})
+        if optimizer is None and not rng:
+            return state["step"]
+        rank, world = self.rank, self.world_size
+        if state["world_size"] != world:
+            raise ValueError(f"checkpoint {cid[:12]} was saved by "
+                             f"{state['world_size']} ranks, this run has "
+                             f"{world}: its optimizer and RNG states are "
+                             "per rank (restore_latest(model, rng=False) "
+                             "restores the model alone)")
+        mine = (f"optim/rank{rank}/", f"rng/rank{rank}/")
+        names = [n for n in self.repo.stat(cid)["tensors"]
+                 if n.startswith(mine) or n == f"state/rank{rank}"]
+        ck = self.repo.checkout(cid, framework="numpy", names=names)
+        own = json.loads(ck[f"state/rank{rank}"].tobytes())
+        if optimizer is not None and "optimizer" in own:
+            osd = _decode(own["optimizer"], ck,
+                          own.get("optimizer_kind") == "torch")
+            if _is_module(optimizer):
+                optimizer.load_state_dict(osd)
+            else:
+                optimizer.clear()
+                optimizer.update(osd)
+        if rng:
+            self._restore_rng(own["rng"], ck, f"rng/rank{rank}/")
+        return state["step"]
+
+    @staticmethod
+    def _rng_state(tensors, prefix="rng/"):
         rng = {}
         ver, mt, gauss = random.getstate()
         rng["python"] = [ver, list(mt), gauss]
         name, keys, pos, has_gauss, cached = np.random.get_state()
-        tensors["rng/numpy"] = np.asarray(keys)
+        tensors[prefix + "numpy"] = np.asarray(keys)
         rng["numpy"] = [name, int(pos), int(has_gauss), float(cached)]
         torch = sys.modules.get("torch")  # torch's RNG only if torch is used
         if torch is not None:
-            tensors["rng/torch"] = torch.get_rng_state()
+            tensors[prefix + "torch"] = torch.get_rng_state()
             rng["torch"] = True
             if torch.cuda.is_available():
                 states = torch.cuda.get_rng_state_all()
                 for i, s in enumerate(states):
-                    tensors[f"rng/cuda/{i}"] = s
+                    tensors[f"{prefix}cuda/{i}"] = s
                 rng["cuda"] = len(states)
         return rng
 
@@ -277,6 +386,8 @@ class Checkpointer:
         is its ``step`` metadata if that is an integer, else 0.
         """
         self.wait()
+        if self.distributed:
+            return self._restore_distributed(model, optimizer, rng)
         try:
             cid = self.repo.resolve(self.branch)
         except NotFoundError:
@@ -339,19 +450,19 @@ class Checkpointer:
                 model[k] = a
 
     @staticmethod
-    def _restore_rng(rng, ck):
+    def _restore_rng(rng, ck, prefix="rng/"):
         if "python" in rng:
             ver, mt, gauss = rng["python"]
             random.setstate((ver, tuple(mt), gauss))
         if "numpy" in rng:
             name, pos, has_gauss, cached = rng["numpy"]
-            np.random.set_state((name, np.array(ck["rng/numpy"]), pos,
+            np.random.set_state((name, np.array(ck[prefix + "numpy"]), pos,
                                  has_gauss, cached))
         if rng.get("torch"):
             torch = _model._torch()
-            torch.set_rng_state(torch.from_numpy(np.array(ck["rng/torch"])))
+            torch.set_rng_state(torch.from_numpy(np.array(ck[prefix + "torch"])))
             n = rng.get("cuda", 0)
             if n and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(
-                    [torch.from_numpy(np.array(ck[f"rng/cuda/{i}"]))
+                    [torch.from_numpy(np.array(ck[f"{prefix}cuda/{i}"]))
                      for i in range(n)])

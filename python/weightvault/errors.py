@@ -75,6 +75,11 @@ class UnsupportedError(WeightvaultError):
     """WV_UNSUPPORTED: a feature not built into this library."""
 
 
+class BusyError(WeightvaultError):
+    """WV_BUSY: not done yet, e.g. a multi-writer checkpoint whose parts
+    are not all durable (the message names the missing writers)."""
+
+
 _NAMES = {0: "OK", 1: "ERROR", 2: "NOMEM", 3: "IO", 4: "CORRUPT",
           5: "FORMAT", 6: "NOTFOUND", 7: "EXISTS", 8: "CONFLICT", 9: "AUTH",
           10: "RANGE", 11: "MISUSE", 12: "BACKEND", 13: "UNSUPPORTED",
@@ -85,7 +90,7 @@ _CLASSES = {_lib.NOTFOUND: NotFoundError, _lib.CORRUPT: CorruptError,
             _lib.CONFLICT: ConflictError, _lib.IO: WeightvaultIOError,
             _lib.MISUSE: UsageError, _lib.RANGE: UsageError,
             _lib.AUTH: AuthError,
-            _lib.UNSUPPORTED: UnsupportedError}
+            _lib.UNSUPPORTED: UnsupportedError, _lib.BUSY: BusyError}
 
 
 def error(code, message=None):

@@ -26,7 +26,10 @@ import ctypes
 import os
 
 from . import _lib
-from ._model import Model, build_model, name_array, to_dict
+import numpy as np
+
+from ._model import (_NP_OF, Model, array_to_torch, build_model, dest_of,
+                     dtype_name, name_array, to_dict)
 from .errors import ExistsError, NotFoundError, check, error
 
 
@@ -68,6 +71,36 @@ def _split_branch(uri, branch):
                              f"{s!r} and branch={branch!r}")
         return s[:at], s[at + 1:]
     return s, branch
+
+
+def _no_distributed(fn):
+    return error(_lib.UNSUPPORTED, f"this libweightvault has no {fn}: "
+                 "multi-writer checkpoints need a newer library")
+
+
+def _part_opts(txn, writer, n_writers, finish):
+    """wv_part_opts, after checking the arguments' types and range (the
+    library checks the txn name)."""
+    if not isinstance(txn, str) or not txn:
+        raise ValueError(f"txn must be a non-empty str, not {txn!r}")
+    for what, v in (("writer", writer), ("n_writers", n_writers)):
+        if isinstance(v, bool) or not isinstance(v, int) or \
+                not 0 <= v < 1 << 32:
+            raise ValueError(f"{what} must be an int from 0 to 2**32-1, "
+                             f"not {v!r}")
+    if n_writers < 1 or writer >= n_writers:
+        raise ValueError(f"writer {writer} of {n_writers}: need "
+                         "0 <= writer < n_writers")
+    return _lib.init_struct(_lib.PartOpts, txn=_lib.enc(txn), writer=writer,
+                            n_writers=n_writers, no_finish=int(not finish))
+
+
+def _writers(fn, c, i):
+    """wv_checkpoint_tensor_writers of tensor i as a list."""
+    n = fn(c, i, None, 0)
+    buf = (ctypes.c_uint32 * max(n, 1))()
+    n = min(n, fn(c, i, buf, n))
+    return list(buf[:n])
 
 
 def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
@@ -346,6 +379,185 @@ class Repository:
             m.free()  # the library holds its own copy
         return PendingCommit(h.value, self)
 
+    # -- multi-writer checkpoints (weightvault.distributed) -------------------
+    def commit_part(self, obj, branch=None, *, txn, writer, n_writers,
+                    finish=True, metadata=None, message=None, sign_key=None,
+                    progress=None):
+        """Store writer `writer`'s share of the checkpoint all `n_writers`
+        writers of transaction `txn` make together
+        (``wv_repo_commit_part``); durable when this returns.
+
+        `obj` as for :meth:`commit`, and a value may also be a (local
+        tensor, global shape, offsets) triple: the region of a global
+        tensor this writer holds. A whole tensor given by several writers
+        must be bit-identical in each.
+
+        Returns the checkpoint id if the checkpoint exists now (finished
+        here or by another writer), None while parts are missing (the
+        last writer, or :meth:`finish`, completes it). With
+        ``finish=False`` this writer never finishes it.
+        """
+        part = _part_opts(txn, writer, n_writers, finish)
+        m = build_model(obj, metadata, regions=True)
+        try:
+            if not _lib.has("wv_repo_commit_part"):
+                raise _no_distributed("wv_repo_commit_part")
+            o = self._commit_opts(message, sign_key)
+            prog = _lib.Progress(progress)
+            prog.set(o)
+            cid = ctypes.create_string_buffer(_lib.ID_HEX)
+            rc = _lib.lib().wv_repo_commit_part(
+                self.ptr, m.ptr, _lib.enc(branch), ctypes.byref(part),
+                ctypes.byref(o), cid)
+        finally:
+            m.free()
+        if rc == _lib.BUSY:
+            prog.reraise()
+            return None
+        check(rc, self._msg)
+        prog.reraise()
+        return _lib.dec(cid.value)
+
+    def finish(self, txn, n_writers, branch=None, *, message=None,
+               sign_key=None):
+        """Finish transaction `txn` of `n_writers` writers
+        (``wv_repo_finish``): merge its parts into one checkpoint and move
+        `branch` to it; return its id. The same id whoever finishes, and
+        again for a finished one. BusyError (naming the missing writers)
+        while parts are missing; CorruptError naming the tensor and the
+        writers when the parts do not make one checkpoint (overlapping
+        regions with different bytes, a gap, different parents, ...)."""
+        if not _lib.has("wv_repo_finish"):
+            raise _no_distributed("wv_repo_finish")
+        _part_opts(txn, 0, n_writers, True)  # checks the arguments
+        o = self._commit_opts(message, sign_key)
+        cid = ctypes.create_string_buffer(_lib.ID_HEX)
+        check(_lib.lib().wv_repo_finish(self.ptr, _lib.enc(branch),
+                                        _lib.enc(txn), n_writers,
+                                        ctypes.byref(o), cid), self._msg)
+        return _lib.dec(cid.value)
+
+    def pending(self):
+        """The unfinished multi-writer transactions
+        (``wv_repo_list_pending``): a list of dicts with branch, txn,
+        writers (how many it needs), parts (how many are durable) and
+        oldest_part_time (ISO 8601 UTC)."""
+        if not _lib.has("wv_repo_list_pending"):
+            raise _no_distributed("wv_repo_list_pending")
+        out = []
+
+        def cb(_arg, branch, txn, n_writers, n_parts, oldest):
+            out.append({"branch": _lib.dec(branch), "txn": _lib.dec(txn),
+                        "writers": n_writers, "parts": n_parts,
+                        "oldest_part_time": _lib.dec(oldest)})
+            return 0
+        check(_lib.lib().wv_repo_list_pending(self.ptr, _lib.PENDING_CB(cb),
+                                              None), self._msg)
+        return out
+
+    def tensors(self, ref="latest"):
+        """{name: {"dtype", "shape", "nbytes", "shards", "writers"}} of
+        checkpoint `ref`, from its manifest (no tensor data read): the
+        dtype name ("F32", ...), the (global) shape as a tuple, how many
+        stored regions make the tensor (1 for a whole one) and the indices
+        of the writers that stored it (all of them for a replicated
+        tensor; [] for a checkpoint of one writer); shards and writers
+        are None from a library without multi-writer checkpoints."""
+        L = _lib.lib()
+        for fn in ("wv_repo_stat", "wv_checkpoint_tensor_dtype",
+                   "wv_checkpoint_tensor_shape"):
+            if not _lib.has(fn):
+                raise error(_lib.UNSUPPORTED, f"this libweightvault has no "
+                            f"{fn}")
+        shards = getattr(L, "wv_checkpoint_tensor_shards", None)
+        writers = getattr(L, "wv_checkpoint_tensor_writers", None)
+        p = ctypes.c_void_p()
+        check(L.wv_repo_stat(self.ptr, _lib.enc(ref), ctypes.byref(p)),
+              self._msg)
+        c = p.value
+        try:
+            out = {}
+            for i in range(L.wv_checkpoint_tensor_count(c)):
+                nd = L.wv_checkpoint_tensor_ndim(c, i)
+                shp = L.wv_checkpoint_tensor_shape(c, i)
+                out[_lib.dec(L.wv_checkpoint_tensor_name(c, i))] = {
+                    "dtype": dtype_name(L.wv_checkpoint_tensor_dtype(c, i)),
+                    "shape": tuple(shp[j] for j in range(nd)),
+                    "nbytes": L.wv_checkpoint_tensor_nbytes(c, i),
+                    "shards": (int(shards(c, i)) if shards is not None
+                               else None),
+                    "writers": (_writers(writers, c, i)
+                                if writers is not None else None)}
+            return out
+        finally:
+            L.wv_checkpoint_free(c)
+
+    def read_region(self, ref, name, offset, shape, *, out=None,
+                    framework="numpy", dtype=None):
+        """The region [offset, offset + shape) of tensor `name` of
+        checkpoint `ref` (a global tensor of a multi-writer checkpoint, or
+        any whole tensor), row-major, reading only the chunks that overlap
+        it, each verified as checkout verifies it
+        (``wv_repo_read_region``).
+
+        out: a contiguous CPU array/tensor of that shape and the stored
+            dtype to read into (returned); else a new array (`framework`
+            "numpy") or tensor ("torch").
+        dtype: the stored dtype name if known (else read from the
+            manifest).
+        """
+        if not _lib.has("wv_repo_read_region"):
+            raise _no_distributed("wv_repo_read_region")
+        offset = tuple(int(x) for x in offset)
+        shape = tuple(int(x) for x in shape)
+        if len(offset) != len(shape):
+            raise ValueError(f"tensor {name!r}: offset {list(offset)} and "
+                             f"shape {list(shape)} differ in length")
+        if any(x < 0 for x in offset + shape):
+            raise ValueError(f"tensor {name!r}: negative offset or extent")
+        if dtype is None:
+            info = self.tensors(ref).get(name)
+            if info is None:
+                raise error(_lib.NOTFOUND, f"{_lib.show(self.uri)}: "
+                            f"checkpoint {ref!r} has no tensor {name!r}")
+            dtype = info["dtype"]
+        if out is None:
+            npdt = _NP_OF.get(dtype)
+            if npdt is None:
+                raise TypeError(f"tensor {name!r} is {dtype}: block-"
+                                "quantised tensors have no regions")
+            a = np.empty(shape, npdt)
+            self._read_region_into(ref, name, offset, shape, a.ctypes.data,
+                                   a.nbytes)
+            if framework == "torch":
+                return array_to_torch(a, dtype)
+            if framework != "numpy":
+                raise ValueError(f"framework must be 'numpy' or 'torch', "
+                                 f"not {framework!r}")
+            return a
+        tdt, tshape, addr, nbytes, npdt = dest_of(name, out,
+                                                  "read_region: out for")
+        raw = _NP_OF.get(dtype)
+        if tshape != shape or not (tdt == dtype or (
+                npdt is not None and raw is not None and
+                npdt == np.dtype(raw))):
+            raise ValueError(f"tensor {name!r} is {dtype}: a region of "
+                             f"shape {list(shape)} does not fit a "
+                             f"destination {tdt or 'of another dtype'} "
+                             f"{list(tshape)}")
+        self._read_region_into(ref, name, offset, shape, addr, nbytes)
+        return out
+
+    def _read_region_into(self, ref, name, offset, shape, addr, nbytes):
+        nd = len(shape)
+        o = (ctypes.c_uint64 * max(nd, 1))(*offset)
+        s = (ctypes.c_uint64 * max(nd, 1))(*shape)
+        # an empty region still names the tensor and is checked
+        dummy = ctypes.c_char()
+        check(_lib.lib().wv_repo_read_region(
+            self.ptr, _lib.enc(ref), _lib.enc(name), nd, o, s,
+            addr if nbytes else ctypes.addressof(dummy), nbytes), self._msg)
+
     # -- push and pull ---------------------------------------------------------
     def _drain(self):
         """Wait for this handle's background commits (every wv_repo_* call
@@ -588,15 +800,27 @@ class Repository:
                                        ctypes.byref(st)), self._msg)
         return decisions
 
-    def gc(self, *, dry_run=False, repack_percent=30, tmp_age=3600):
+    def gc(self, *, dry_run=False, repack_percent=30, tmp_age=3600,
+           pending_timeout=None):
         """Delete the data no checkpoint references (wv_repo_gc); returns
-        its statistics as a dict (bytes_freed, packs_deleted, ...)."""
+        its statistics as a dict (bytes_freed, packs_deleted, ...).
+
+        pending_timeout: seconds after which the parts of an unfinished
+        multi-writer checkpoint (whose newest part is older) are removed
+        with their chunks (default 86400); younger ones are kept."""
         if not _lib.has("wv_repo_gc"):
             raise error(_lib.UNSUPPORTED, "this libweightvault has no "
                         "wv_repo_gc")
+        if pending_timeout is not None and (
+                isinstance(pending_timeout, bool) or
+                not isinstance(pending_timeout, int) or
+                not 1 <= pending_timeout < 1 << 32):
+            raise ValueError("pending_timeout must be an int from 1 to "
+                             "2**32-1 (seconds)")
         o = _lib.init_struct(_lib.GcOpts, dry_run=int(bool(dry_run)),
                              repack_percent=repack_percent,
-                             tmp_age=tmp_age)
+                             tmp_age=tmp_age,
+                             pending_timeout=pending_timeout or 0)
         st = _lib.GcStats()
         check(_lib.lib().wv_repo_gc(self.ptr, ctypes.byref(o),
                                     ctypes.byref(st)), self._msg)

@@ -30,6 +30,7 @@ BOUND = {
     "wv_verify_stats": "VerifyStats", "wv_sync_opts": "SyncOpts",
     "wv_sync_result": "SyncResult",
     "wv_checkpoint_storage": "CheckpointStorage",
+    "wv_part_opts": "PartOpts",
 }
 
 
