@@ -43,7 +43,8 @@ CURL=(curl -sS -f --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:
 export RCLONE_CONFIG_WVB_TYPE=s3 RCLONE_CONFIG_WVB_PROVIDER=Ceph RCLONE_CONFIG_WVB_ENV_AUTH=false \
        RCLONE_CONFIG_WVB_ENDPOINT=$AWS_ENDPOINT_URL RCLONE_CONFIG_WVB_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID \
        RCLONE_CONFIG_WVB_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY RCLONE_CONFIG=/dev/null
-RCLONE=(rclone --transfers 8 --checkers 8 -q)
+# (its S3 client refuses AWS_CA_BUNDLE on a plain-HTTP endpoint)
+RCLONE=(env -u AWS_CA_BUNDLE rclone --transfers 8 --checkers 8 -q)
 ASOK=$CEPH_DIR/run/ceph-client.rgw.a.asok
 rm -rf "$out"; mkdir -p "$out"
 cd "$out"
@@ -71,12 +72,14 @@ ceph -c "$CEPH_CONF" osd pool create benchpool >/dev/null 2>&1
 
 calc() { awk "BEGIN { printf \"%.4f\", $1 }"; }
 # t CMD...: wall seconds of CMD, started with no dirty pages pending
-t() { local s e; sync; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); calc "$e - $s"; }
+# (a failing command stops the whole run: its time would mean nothing)
+fail() { echo "bench_remote: failed: $*" >&2; kill -TERM $$; exit 1; }
+t() { local s e; sync; s=$(date +%s.%N); "$@" >/dev/null || fail "$@"; e=$(date +%s.%N); calc "$e - $s"; }
 # fsync every file and directory under $1 (what a durable copy must do)
 fsync_tree() { find "$1" -print0 | xargs -0 sync --; }
 # ts VAR_FAST VAR_DURABLE CMD...: the time of CMD (into VAR_FAST) and of
 # CMD plus the fsync of what it wrote, directory $DIR (into VAR_DURABLE)
-ts() { local a=$1 b=$2 s m e; shift 2; sync; s=$(date +%s.%N); "$@" >/dev/null
+ts() { local a=$1 b=$2 s m e; shift 2; sync; s=$(date +%s.%N); "$@" >/dev/null || fail "$@"
        m=$(date +%s.%N); fsync_tree "$DIR"; e=$(date +%s.%N)
        add "$a" "$(calc "$m - $s")"; add "$b" "$(calc "$e - $s")"; }
 wipe_s3() { "${AWS[@]}" s3 rm --recursive --only-show-errors "s3://bench/$1/" >/dev/null 2>&1 || true; }
