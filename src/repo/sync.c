@@ -33,9 +33,9 @@
  *
  * Objects move in parallel: `jobs` workers, each with its own store
  * handles (and so its own error context and connections), take the next
- * object from a shared cursor, read it whole into its buffer and write it
- * whole. Memory in flight is at most jobs x the largest object (32 MiB
- * packs by default).
+ * object from a shared cursor, read it whole into its buffer (or map it,
+ * from local disk) and write it whole. Memory in flight is at most jobs x
+ * the largest object (32 MiB packs by default).
  */
 #include "core.h"
 #include "refs.h"
@@ -109,12 +109,25 @@ static void *copy_worker(void *arg)
             break;
         const struct wv__obj *o = &c->todo[i];
         size_t len = (size_t)o->size, n = 0;
+        struct wv__store_map m = {o->key, NULL, 0};
         rc = WV_OK;
+        /* A local source is mapped, not read: the upload takes its bytes
+         * from the page cache, with no copy into a buffer first (whose
+         * first use faults in every page). */
+        if (len > 0 && o->size <= SIZE_MAX / 2 &&
+            wv__store_control(src, WV_STORE_MAP, &m) == WV_OK) {
+            n = m.len;
+        } else {
+            wv__clearerr(&e);
+            m.p = NULL;
+        }
         /* one buffer per worker, grown as needed: fresh memory for every
          * object would cost a page fault per 4 KiB each time */
         if (o->size > SIZE_MAX / 2) {
             rc = wv__seterr(&e, WV_RANGE, "%s: object '%s' is too large",
                             c->src_uri, o->key);
+        } else if (m.p != NULL) {
+            /* mapped */
         } else if (len > cap) {
             unsigned char *nb = wv__realloc(buf, len);
             if (nb == NULL)
@@ -124,15 +137,20 @@ static void *copy_worker(void *arg)
         }
         /* the size is the listing's: objects never change, and a GET
          * needs no HEAD first */
-        if (rc == WV_OK && len > 0)
+        if (rc == WV_OK && len > 0 && m.p == NULL)
             rc = wv__store_get(src, o->key, 0, buf, len, &n);
         if (rc == WV_IO_SHORT_READ || (rc == WV_OK && n != len))
             rc = wv__seterr(&e, WV_CORRUPT,
                             "%s: object '%s' changed size while copied",
                             c->src_uri, o->key);
+        const void *from = m.p    ? (const void *)m.p
+                           : len ? (const void *)buf
+                                 : (const void *)"";
         if (rc == WV_OK)
-            rc = wv__store_put(dst, o->key, len ? buf : (const void *)"",
-                               len, WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
+            rc = wv__store_put(dst, o->key, from, len,
+                               WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
+        if (m.p != NULL)
+            wv__store_control(src, WV_STORE_UNMAP, &m);
         if (rc != WV_OK) {
             copier_fail(c, rc, &e);
             break;

@@ -300,5 +300,8 @@ int wv__store_control(struct wv__store *s, int op, void *arg)
         return wv__seterr(s->err, code, "%s: fsync failed on '%s': %s",
                           s->uri, key, strerror(errnum));
     }
-    return s->methods->control(s, op, arg);
+    int rc = s->methods->control(s, op, arg);
+    if (op == WV_STORE_MAP && rc == WV_OK) /* a read of the whole object */
+        count(s, 0, ((struct wv__store_map *)arg)->len);
+    return rc;
 }
