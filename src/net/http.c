@@ -957,7 +957,7 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
     size_t len = sz * nm;
     long code = 0;
     curl_easy_getinfo(x->e, CURLINFO_RESPONSE_CODE, &code);
-    if (code >= 200 && code < 300 && r->dst) {
+    if (code >= 200 && code < 300 && (r->dst || r->to_fd)) {
         if (r->ranged && code == 200) {
             r->range_ignored = true;
             if (r->range_off != 0)
@@ -965,7 +965,23 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
         }
         size_t room = r->dst_cap - r->got;
         size_t k = len < room ? len : room;
-        memcpy((unsigned char *)r->dst + r->got, p, k);
+        if (r->dst) {
+            memcpy((unsigned char *)r->dst + r->got, p, k);
+        } else {
+            /* straight to the file while the bytes are in the cache:
+             * no buffer to fault in, no cold copy later */
+            for (size_t w = 0; w < k;) {
+                ssize_t n = pwrite(r->dst_fd, p + w, k - w,
+                                   (off_t)(r->dst_fd_off + r->got + w));
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n <= 0) {
+                    r->fd_errno = n < 0 ? errno : ENOSPC;
+                    return 0; /* abort: a write error, not retried */
+                }
+                w += (size_t)n;
+            }
+        }
         r->got += k;
         if (k < len) {
             x->enough = true; /* all we asked for: stop here */
@@ -1053,6 +1069,7 @@ static int xfer_start(struct wv__http *h, CURLM *m, struct xfer *x)
     r->clen = -1;
     r->mtime = -1;
     r->range_ignored = false;
+    r->fd_errno = 0;
     r->xerr = 0;
     r->too_big = false;
     r->xmsg[0] = '\0';
@@ -1208,7 +1225,7 @@ static bool xfer_finish(struct wv__http *h, struct xfer *x, CURLcode res)
     r->mtime = ft;
     if (res == CURLE_WRITE_ERROR && x->enough)
         res = CURLE_OK;
-    if (res == CURLE_WRITE_ERROR && r->range_ignored)
+    if (res == CURLE_WRITE_ERROR && r->range_ignored && !r->fd_errno)
         res = CURLE_OK; /* the caller sees range_ignored */
     if (res != CURLE_OK) {
         long oserr = 0;
@@ -1220,6 +1237,10 @@ static bool xfer_finish(struct wv__http *h, struct xfer *x, CURLcode res)
             snprintf(r->xmsg, sizeof r->xmsg, "its reply is larger than "
                                               "the %zu bytes allowed",
                      RESP_MAX);
+        else if (r->fd_errno)
+            snprintf(r->xmsg, sizeof r->xmsg, "writing what arrived "
+                                              "failed: %s",
+                     strerror(r->fd_errno));
         else if (oserr > 0 && res == CURLE_COULDNT_CONNECT)
             snprintf(r->xmsg, sizeof r->xmsg, "%s", strerror((int)oserr));
         else if (x->errbuf[0])

@@ -34,8 +34,9 @@
  * Objects move in parallel: `jobs` workers, each with its own store
  * handles (and so its own error context and connections), take the next
  * object from a shared cursor, read it whole into its buffer (or map it,
- * from local disk) and write it whole. Memory in flight is at most jobs x
- * the largest object (32 MiB packs by default).
+ * from local disk) and write it whole; from S3 to local disk it streams
+ * into the new object's file instead (stream_one). Memory in flight is at
+ * most jobs x the largest object (32 MiB packs by default).
  */
 #include "core.h"
 #include "refs.h"
@@ -87,6 +88,28 @@ static void copier_fail(struct copier *c, int rc, const struct wv__err *e)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Copy object key (len bytes) from src into a new object of dst through
+ * a file descriptor (WV_STORE_GET_FD into WV_STORE_PUT_OPEN's file); the
+ * object appears only whole, and not at all on a failure. */
+static int stream_one(struct wv__store *src, struct wv__store *dst,
+                      const char *key, size_t len)
+{
+    struct wv__store_fdput p = {key, WV_PUT_IF_ABSENT | WV_PUT_NOSYNC,
+                                len, false, false, -1, NULL};
+    int rc = wv__store_control(dst, WV_STORE_PUT_OPEN, &p);
+    if (rc != WV_OK || p.exists)
+        return rc;
+    struct wv__store_getfd g = {key, 0, len, p.fd, 0, 0};
+    rc = wv__store_control(src, WV_STORE_GET_FD, &g);
+    if (rc == WV_IO_SHORT_READ || (rc == WV_OK && g.nread != len))
+        rc = wv__seterr(src->err, WV_CORRUPT,
+                        "%s: object '%s' changed size while copied",
+                        src->uri, key);
+    p.ok = rc == WV_OK;
+    int rc2 = wv__store_control(dst, WV_STORE_PUT_CLOSE, &p);
+    return rc != WV_OK ? rc : rc2;
+}
+
 static void *copy_worker(void *arg)
 {
     struct copier *c = arg;
@@ -100,6 +123,16 @@ static void *copy_worker(void *arg)
         copier_fail(c, rc, &e);
         goto out;
     }
+    /* From S3 to local disk the bytes stream from the socket into the
+     * file that becomes the object: no buffer, and the copy into the page
+     * cache happens while they are still in the CPU's cache. */
+    struct wv__store_getfd can_get = {0};
+    struct wv__store_fdput can_put = {0};
+    bool stream = wv__store_control(src, WV_STORE_GET_FD, &can_get) ==
+                      WV_OK &&
+                  wv__store_control(dst, WV_STORE_PUT_OPEN, &can_put) ==
+                      WV_OK;
+    wv__clearerr(&e);
     for (;;) {
         pthread_mutex_lock(&c->mu);
         bool stop = c->rc != WV_OK || c->next >= c->n_todo;
@@ -111,6 +144,14 @@ static void *copy_worker(void *arg)
         size_t len = (size_t)o->size, n = 0;
         struct wv__store_map m = {o->key, NULL, 0};
         rc = WV_OK;
+        if (stream && len > 0 && o->size <= SIZE_MAX / 2) {
+            rc = stream_one(src, dst, o->key, len);
+            if (rc != WV_OK) {
+                copier_fail(c, rc, &e);
+                break;
+            }
+            goto copied;
+        }
         /* A local source is mapped, not read: the upload takes its bytes
          * from the page cache, with no copy into a buffer first (whose
          * first use faults in every page). */
@@ -155,6 +196,7 @@ static void *copy_worker(void *arg)
             copier_fail(c, rc, &e);
             break;
         }
+    copied:
         pthread_mutex_lock(&c->mu);
         c->done_bytes += len;
         c->done_objects++;
