@@ -730,7 +730,7 @@ static int check_chunks(struct vctx *c, struct wv__chunk_index *cidx)
             break;
         }
         if (e != WV_OK) {
-            char what[WV_ERRBUF_SIZE + 32];
+            char what[WV_ERRBUF_SIZE + 64];
             if (strstr(r->err.msg, "(a base of ") != NULL ||
                 strstr(r->err.msg, "delta base") != NULL)
                 /* its own bytes may be fine: a link of its chain is not */
