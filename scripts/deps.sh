@@ -15,7 +15,8 @@
 #                           reader's tests; nodejs and npm for the tests
 #                           that fetch tfjs and onnxruntime-node from npm
 #   scripts/deps.sh python  + python3, venv and numpy: the Python package
-#   scripts/deps.sh bench   + torch for the baselines; restic, borgbackup and
+#   scripts/deps.sh bench   + torch for the baselines; awscli and rclone for
+#                           bench/bench_remote.sh; restic, borgbackup and
 #                           GNU time for bench/bench_restore.sh
 # Another apt or dpkg (unattended-upgrades on a fresh machine, a second
 # make) may hold the package lock: deps.sh says so and waits for it, up to
@@ -34,7 +35,7 @@ case $level in
                python3-onnx libonnx-testdata
                ceph-mon ceph-osd radosgw ceph-common awscli s3cmd curl
                man-db chromium) ;;
-  bench) pkgs+=(python3 python3-numpy python3-torch ceph-mon ceph-osd radosgw ceph-common awscli curl
+  bench) pkgs+=(python3 python3-numpy python3-torch ceph-mon ceph-osd radosgw ceph-common awscli rclone curl
                restic borgbackup time bc) ;;
   demo)  pkgs+=(python3 python3-numpy) ;;
   python) pkgs+=(python3 python3-venv python3-numpy) ;;

@@ -126,6 +126,10 @@ struct wv__hreq {
     size_t body_len;
     void *dst;          /* a 2xx response body goes here ...            */
     size_t dst_cap;     /* ... up to this many bytes                    */
+    bool to_fd;         /* ... or, with dst NULL, to file dst_fd, at
+                           dst_fd_off (pwrite, as it arrives)           */
+    int dst_fd;
+    uint64_t dst_fd_off;
     bool ranged;        /* send "Range: bytes=off-(off+len-1)"          */
     uint64_t range_off;
     size_t range_len;
@@ -133,7 +137,8 @@ struct wv__hreq {
     /* results */
     long status;        /* HTTP status of the last attempt; 0: none     */
     int attempts;
-    size_t got;         /* bytes written to dst                         */
+    size_t got;         /* bytes written to dst (or dst_fd)             */
+    int fd_errno;       /* writing to dst_fd failed (xerr is set too)   */
     struct wv__buf resp;/* any other body (XML), at most 8 MiB          */
     char etag[136];     /* as sent, quotes included                     */
     bool has_total;     /* total object size from Content-Range         */

@@ -33,9 +33,10 @@
  *
  * Objects move in parallel: `jobs` workers, each with its own store
  * handles (and so its own error context and connections), take the next
- * object from a shared cursor, read it whole into its buffer and write it
- * whole. Memory in flight is at most jobs x the largest object (32 MiB
- * packs by default).
+ * object from a shared cursor, read it whole into its buffer (or map it,
+ * from local disk) and write it whole; from S3 to local disk it streams
+ * into the new object's file instead (stream_one). Memory in flight is at
+ * most jobs x the largest object (32 MiB packs by default).
  */
 #include "core.h"
 #include "refs.h"
@@ -87,6 +88,79 @@ static void copier_fail(struct copier *c, int rc, const struct wv__err *e)
     pthread_mutex_unlock(&c->mu);
 }
 
+static int size_changed(struct wv__store *src, const char *key)
+{
+    return wv__seterr(src->err, WV_CORRUPT,
+                      "%s: object '%s' changed size while copied", src->uri,
+                      key);
+}
+
+/* Copy object key (len bytes) from src into a new object of dst through
+ * a file descriptor (WV_STORE_GET_FD into WV_STORE_PUT_OPEN's file); the
+ * object appears only whole, and not at all on a failure. */
+static int stream_one(struct wv__store *src, struct wv__store *dst,
+                      const char *key, size_t len)
+{
+    struct wv__store_fdput p = {key, WV_PUT_IF_ABSENT | WV_PUT_NOSYNC,
+                                len, false, false, -1, NULL};
+    int rc = wv__store_control(dst, WV_STORE_PUT_OPEN, &p);
+    if (rc != WV_OK || p.exists)
+        return rc;
+    struct wv__store_getfd g = {key, 0, len, p.fd, 0, 0};
+    rc = wv__store_control(src, WV_STORE_GET_FD, &g);
+    if (rc == WV_IO_SHORT_READ || (rc == WV_OK && g.nread != len))
+        rc = size_changed(src, key);
+    p.ok = rc == WV_OK;
+    int rc2 = wv__store_control(dst, WV_STORE_PUT_CLOSE, &p);
+    return rc != WV_OK ? rc : rc2;
+}
+
+/* Copy object o from src to dst whole: from a mapping of it (local disk)
+ * or through the worker's buffer *buf (*cap bytes, grown as needed: fresh
+ * memory for every object would cost a page fault per 4 KiB each time). */
+static int copy_one(struct wv__store *src, struct wv__store *dst,
+                    const struct wv__obj *o, unsigned char **buf,
+                    size_t *cap)
+{
+    size_t len = (size_t)o->size, n = 0;
+    struct wv__store_map m = {o->key, NULL, 0};
+    int rc = WV_OK;
+    if (o->size > SIZE_MAX / 2)
+        return wv__seterr(src->err, WV_RANGE, "%s: object '%s' is too large",
+                          src->uri, o->key);
+    /* A local source is mapped, not read: the upload takes its bytes from
+     * the page cache, with no copy into a buffer first (whose first use
+     * faults in every page). */
+    if (len > 0 && wv__store_control(src, WV_STORE_MAP, &m) == WV_OK) {
+        n = m.len;
+    } else {
+        wv__clearerr(src->err);
+        m.p = NULL;
+        if (len > *cap) {
+            unsigned char *nb = wv__realloc(*buf, len);
+            if (nb == NULL)
+                return wv__seterr(src->err, WV_NOMEM, "out of memory");
+            *buf = nb;
+            *cap = len;
+        }
+        /* the size is the listing's: objects never change, and a GET
+         * needs no HEAD first */
+        if (len > 0)
+            rc = wv__store_get(src, o->key, 0, *buf, len, &n);
+    }
+    if (rc == WV_IO_SHORT_READ || (rc == WV_OK && n != len))
+        rc = size_changed(src, o->key);
+    const void *from = m.p    ? (const void *)m.p
+                       : len ? (const void *)*buf
+                             : (const void *)"";
+    if (rc == WV_OK)
+        rc = wv__store_put(dst, o->key, from, len,
+                           WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
+    if (m.p != NULL)
+        wv__store_control(src, WV_STORE_UNMAP, &m);
+    return rc;
+}
+
 static void *copy_worker(void *arg)
 {
     struct copier *c = arg;
@@ -100,6 +174,16 @@ static void *copy_worker(void *arg)
         copier_fail(c, rc, &e);
         goto out;
     }
+    /* From S3 to local disk the bytes stream from the socket into the
+     * file that becomes the object: no buffer, and the copy into the page
+     * cache happens while they are still in the CPU's cache. */
+    struct wv__store_getfd can_get = {0};
+    struct wv__store_fdput can_put = {0};
+    bool stream = wv__store_control(src, WV_STORE_GET_FD, &can_get) ==
+                      WV_OK &&
+                  wv__store_control(dst, WV_STORE_PUT_OPEN, &can_put) ==
+                      WV_OK;
+    wv__clearerr(&e);
     for (;;) {
         pthread_mutex_lock(&c->mu);
         bool stop = c->rc != WV_OK || c->next >= c->n_todo;
@@ -108,31 +192,11 @@ static void *copy_worker(void *arg)
         if (stop)
             break;
         const struct wv__obj *o = &c->todo[i];
-        size_t len = (size_t)o->size, n = 0;
-        rc = WV_OK;
-        /* one buffer per worker, grown as needed: fresh memory for every
-         * object would cost a page fault per 4 KiB each time */
-        if (o->size > SIZE_MAX / 2) {
-            rc = wv__seterr(&e, WV_RANGE, "%s: object '%s' is too large",
-                            c->src_uri, o->key);
-        } else if (len > cap) {
-            unsigned char *nb = wv__realloc(buf, len);
-            if (nb == NULL)
-                rc = wv__seterr(&e, WV_NOMEM, "out of memory");
-            else
-                buf = nb, cap = len;
-        }
-        /* the size is the listing's: objects never change, and a GET
-         * needs no HEAD first */
-        if (rc == WV_OK && len > 0)
-            rc = wv__store_get(src, o->key, 0, buf, len, &n);
-        if (rc == WV_IO_SHORT_READ || (rc == WV_OK && n != len))
-            rc = wv__seterr(&e, WV_CORRUPT,
-                            "%s: object '%s' changed size while copied",
-                            c->src_uri, o->key);
-        if (rc == WV_OK)
-            rc = wv__store_put(dst, o->key, len ? buf : (const void *)"",
-                               len, WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
+        size_t len = (size_t)o->size;
+        if (stream && len > 0 && o->size <= SIZE_MAX / 2)
+            rc = stream_one(src, dst, o->key, len);
+        else
+            rc = copy_one(src, dst, o, &buf, &cap);
         if (rc != WV_OK) {
             copier_fail(c, rc, &e);
             break;

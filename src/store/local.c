@@ -177,59 +177,91 @@ static int write_file(int fd, const void *buf, size_t len)
     return write_pieces(fd, &one, 1);
 }
 
-static int l_putv(struct wv__store *s, const char *key,
-                  const struct iovec *iov, size_t n_iov, unsigned flags)
-{
-    struct local *l = (struct local *)s;
-    static unsigned counter;
-    int rc = WV_OK, fd = -1, e;
-    char *p = NULL, *tmp = NULL;
-    struct stat st;
+/* A new object being written: its temporary file, open, and its path. */
+struct tmpobj {
+    char *path, *tmp;
+    int fd;
+};
 
+static void tmp_drop(struct tmpobj *t)
+{
+    if (t->fd >= 0) {
+        close(t->fd);
+        unlink(t->tmp);
+    }
+    wv__free(t->path);
+    wv__free(t->tmp);
+    t->path = t->tmp = NULL;
+    t->fd = -1;
+}
+
+/* Start object `key`: a fresh temporary file in its directory, opened for
+ * writing. With WV_PUT_IF_ABSENT and the object there, *exists and no
+ * file. */
+static int tmp_open(struct local *l, const char *key, unsigned flags,
+                    struct tmpobj *t, bool *exists)
+{
+    static unsigned counter;
+    struct stat st;
+    int e;
+    t->fd = -1;
+    t->path = t->tmp = NULL;
+    *exists = false;
     if (!key_ok(key))
-        return wv__seterr(s->err, WV_MISUSE, "invalid key '%s'", key);
-    p = key_path(l, key);
-    tmp = wv__malloc(strlen(l->root) + strlen(key) + 64);
-    if (!p || !tmp) {
-        rc = WV_NOMEM;
-        goto out;
+        return wv__seterr(l->base.err, WV_MISUSE, "invalid key '%s'", key);
+    size_t tl = strlen(l->root) + strlen(key) + 64;
+    t->path = key_path(l, key);
+    t->tmp = wv__malloc(tl);
+    if (!t->path || !t->tmp) {
+        tmp_drop(t);
+        return WV_NOMEM;
     }
-    if ((flags & WV_PUT_IF_ABSENT) && stat(p, &st) == 0)
-        goto out; /* content-addressed: already there */
-    if ((e = mkdirs(p)) != 0) {
-        rc = io_err(l, "cannot create the directory of", key, e);
-        goto out;
+    if ((flags & WV_PUT_IF_ABSENT) && stat(t->path, &st) == 0) {
+        tmp_drop(t);
+        *exists = true; /* content-addressed: already there */
+        return WV_OK;
     }
-    const char *slash = strrchr(p, '/');
-    snprintf(tmp, strlen(l->root) + strlen(key) + 64, "%.*s/.tmp-%ld-%u",
-             (int)(slash - p), p, (long)getpid(),
+    if ((e = mkdirs(t->path)) != 0) {
+        tmp_drop(t);
+        return io_err(l, "cannot create the directory of", key, e);
+    }
+    const char *slash = strrchr(t->path, '/');
+    snprintf(t->tmp, tl, "%.*s/.tmp-%ld-%u", (int)(slash - t->path),
+             t->path, (long)getpid(),
              __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = io_err(l, "cannot create a temporary file for", key, errno);
-        goto out;
+    t->fd = open(t->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (t->fd < 0) {
+        e = errno;
+        tmp_drop(t);
+        return io_err(l, "cannot create a temporary file for", key, e);
     }
-    if ((e = write_pieces(fd, iov, n_iov)) != 0) {
-        rc = io_err(l, "write failed on", key, e);
-        goto out;
-    }
+    return WV_OK;
+}
+
+/* Make the written temporary file object `key`: durable first unless
+ * NOSYNC (then remembered for the sync barrier), renamed into place, its
+ * directory synced. Releases t either way. */
+static int tmp_commit(struct local *l, const char *key, struct tmpobj *t,
+                      unsigned flags)
+{
+    int rc = WV_OK, e;
 #ifdef SYNC_FILE_RANGE_WRITE
     /* Start its writeback now (a hint, not a barrier): a commit writes
      * many packs before one sync, which then only waits for the tail. */
     if (flags & WV_PUT_NOSYNC)
-        sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        sync_file_range(t->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
-    if (!(flags & WV_PUT_NOSYNC) && fsync(fd) != 0) {
+    if (!(flags & WV_PUT_NOSYNC) && fsync(t->fd) != 0) {
         rc = io_err(l, "fsync failed on", key, errno);
         goto out;
     }
-    e = close(fd) == 0 ? 0 : errno;
-    fd = -1;
+    e = close(t->fd) == 0 ? 0 : errno;
+    t->fd = -1;
     if (e) {
         rc = io_err(l, "close failed on", key, e);
         goto out;
     }
-    if (rename(tmp, p) != 0) {
+    if (rename(t->tmp, t->path) != 0) {
         rc = io_err(l, "rename failed for", key, errno);
         goto out;
     }
@@ -244,20 +276,68 @@ static int l_putv(struct wv__store *s, const char *key,
             l->pending = np;
             l->cap_pending = cap;
         }
-        l->pending[l->n_pending++] = p;
-        p = NULL;
-    } else if ((e = fsync_parent(p)) != 0) {
+        l->pending[l->n_pending++] = t->path;
+        t->path = NULL;
+    } else if ((e = fsync_parent(t->path)) != 0) {
         rc = io_err(l, "fsync of the directory failed for", key, e);
     }
 out:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
-    } else if (rc != WV_OK && tmp) {
-        unlink(tmp);
+    if (rc != WV_OK && t->fd < 0 && t->tmp)
+        unlink(t->tmp);
+    tmp_drop(t);
+    return rc;
+}
+
+static int l_putv(struct wv__store *s, const char *key,
+                  const struct iovec *iov, size_t n_iov, unsigned flags)
+{
+    struct local *l = (struct local *)s;
+    struct tmpobj t;
+    bool exists;
+    int rc = tmp_open(l, key, flags, &t, &exists), e;
+    if (rc != WV_OK || exists)
+        return rc;
+    if ((e = write_pieces(t.fd, iov, n_iov)) != 0) {
+        tmp_drop(&t);
+        return io_err(l, "write failed on", key, e);
     }
-    wv__free(p);
-    wv__free(tmp);
+    return tmp_commit(l, key, &t, flags);
+}
+
+/* WV_STORE_PUT_OPEN and WV_STORE_PUT_CLOSE: l_putv in two halves, the
+ * caller writing between them. */
+static int l_fdput(struct local *l, int op, struct wv__store_fdput *p)
+{
+    struct tmpobj *t = p->priv;
+    int rc;
+    if (p->key == NULL)
+        return WV_OK; /* supported */
+    if (op == WV_STORE_PUT_OPEN) {
+        p->priv = NULL;
+        p->fd = -1;
+        t = wv__malloc(sizeof *t);
+        if (t == NULL)
+            return wv__seterr(l->base.err, WV_NOMEM, "out of memory");
+        rc = tmp_open(l, p->key, p->flags, t, &p->exists);
+        if (rc != WV_OK || p->exists) {
+            wv__free(t);
+            return rc;
+        }
+        p->fd = t->fd;
+        p->priv = t;
+        return WV_OK;
+    }
+    if (t == NULL)
+        return WV_OK; /* nothing was opened */
+    p->priv = NULL;
+    p->fd = -1;
+    if (p->ok) {
+        rc = tmp_commit(l, p->key, t, p->flags);
+    } else {
+        tmp_drop(t);
+        rc = WV_OK;
+    }
+    wv__free(t);
     return rc;
 }
 
@@ -681,6 +761,8 @@ static int l_control(struct wv__store *s, int op, void *arg)
         return l_sync(l);
     if (op == WV_STORE_MAP)
         return l_map(l, arg);
+    if (op == WV_STORE_PUT_OPEN || op == WV_STORE_PUT_CLOSE)
+        return l_fdput(l, op, arg);
     if (op == WV_STORE_UNMAP) {
         struct wv__store_map *m = arg;
         if (m->p != NULL && m->len > 0)

@@ -4,7 +4,8 @@
  *
  * A key "packs/ab/abcd..." is the object "prefix/packs/ab/abcd..." of the
  * bucket. Reads are ranged GETs written straight into the caller's
- * buffer, split into parallel parts of cfg.part_size; writes are one PUT
+ * buffer (or file: WV_STORE_GET_FD, as the bytes arrive), split into
+ * parallel parts of cfg.part_size; writes are one PUT
  * up to a part, else a multipart upload whose parts are uploaded in
  * parallel from the caller's buffer, completed, or aborted on any
  * failure. A completed PUT is durable, so WV_PUT_NOSYNC and the sync
@@ -239,8 +240,11 @@ static int is_tomb(struct s3 *s, const char *fk, uint64_t size,
     return rc;
 }
 
-static int s_get(struct wv__store *st, const char *key, uint64_t off,
-                 void *buf, size_t len, size_t *nread)
+/* Read [off, off+len) of key into buf, or with buf NULL into file fd at
+ * fd_off, in parallel parts. */
+static int s_read(struct wv__store *st, const char *key, uint64_t off,
+                  void *buf, int fd, uint64_t fd_off, size_t len,
+                  size_t *nread)
 {
     struct s3 *s = (struct s3 *)st;
     int rc = WV_OK;
@@ -274,7 +278,13 @@ static int s_get(struct wv__store *st, const char *key, uint64_t off,
         rs[i].ranged = true;
         rs[i].range_off = off + (uint64_t)i * ps;
         rs[i].range_len = pl;
-        rs[i].dst = (unsigned char *)buf + i * ps;
+        if (buf) {
+            rs[i].dst = (unsigned char *)buf + i * ps;
+        } else {
+            rs[i].to_fd = true;
+            rs[i].dst_fd = fd;
+            rs[i].dst_fd_off = fd_off + (uint64_t)i * ps;
+        }
         rs[i].dst_cap = pl;
     }
     if (wv__http_run(s->http, rs, n, 0) != WV_OK) {
@@ -288,6 +298,13 @@ static int s_get(struct wv__store *st, const char *key, uint64_t off,
         if (r->status == 416 && r->xerr == 0) {
             short_seen = true; /* starts past the end */
             continue;
+        }
+        if (r->fd_errno) {
+            rc = wv__seterr(st->err, WV_IO,
+                            "%s: writing object '%s' as it arrived failed: "
+                            "%s",
+                            st->uri, key, strerror(r->fd_errno));
+            goto out;
         }
         if (!ok2xx(r)) {
             rc = s3_fail(s, r, "GET", fk);
@@ -306,7 +323,8 @@ static int s_get(struct wv__store *st, const char *key, uint64_t off,
     }
     *nread = got;
     if (got < len) {
-        memset((unsigned char *)buf + got, 0, len - got);
+        if (buf)
+            memset((unsigned char *)buf + got, 0, len - got);
         rc = wv__seterr(st->err, WV_IO_SHORT_READ,
                         "%s: object '%s' is shorter than expected",
                         st->uri, key);
@@ -318,6 +336,12 @@ out:
     wv__free(url);
     wv__free(fk);
     return rc;
+}
+
+static int s_get(struct wv__store *st, const char *key, uint64_t off,
+                 void *buf, size_t len, size_t *nread)
+{
+    return s_read(st, key, off, buf, -1, 0, len, nread);
 }
 
 static int abort_upload(struct s3 *s, const char *fk, const char *id)
@@ -1006,6 +1030,19 @@ static int s_control(struct wv__store *st, int op, void *arg)
     }
     if (op == WV_STORE_SWEEP)
         return sweep(s, ((const struct wv__store_sweep *)arg)->min_age);
+    if (op == WV_STORE_GET_FD) {
+        struct wv__store_getfd *g = arg;
+        g->nread = 0;
+        if (g->key == NULL)
+            return WV_OK; /* supported */
+        if (g->len == 0 || g->fd < 0)
+            return wv__seterr(st->err, WV_MISUSE,
+                              "%s: a streamed read of '%s' needs bytes and "
+                              "a file",
+                              st->uri, g->key);
+        return s_read(st, g->key, g->off, NULL, g->fd, g->fd_off, g->len,
+                      &g->nread);
+    }
     if (op == WV_STORE_MTIME) {
         struct wv__store_mtime *m = arg;
         struct wv__hreq r;

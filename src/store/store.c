@@ -280,11 +280,24 @@ int wv__store_ref_cas(struct wv__store *s, const char *ref,
 
 int wv__store_control(struct wv__store *s, int op, void *arg)
 {
-    if (op == WV_STORE_UNMAP) /* a release: never fails, no fault point */
+    /* releases, and asking whether a backend streams: never fail, no
+     * fault point, nothing counted */
+    if (op == WV_STORE_UNMAP ||
+        (op == WV_STORE_PUT_CLOSE && !((struct wv__store_fdput *)arg)->ok) ||
+        (op == WV_STORE_GET_FD &&
+         ((struct wv__store_getfd *)arg)->key == NULL) ||
+        (op == WV_STORE_PUT_OPEN &&
+         ((struct wv__store_fdput *)arg)->key == NULL))
         return s->methods->control(s, op, arg);
     int kind = wv__sfault_due(op == WV_STORE_SYNC ? WV__SOP_SYNC
                                                   : WV__SOP_OTHER);
     int code, errnum;
+    if ((kind == WV__SFAULT_FAIL || kind == WV__SFAULT_FSYNC) &&
+        op == WV_STORE_PUT_CLOSE) {
+        /* the object is not made, and what PUT_OPEN took is released */
+        ((struct wv__store_fdput *)arg)->ok = false;
+        s->methods->control(s, op, arg);
+    }
     if (kind == WV__SFAULT_FAIL)
         return fault_msg(s, op == WV_STORE_SYNC ? "sync" : "control", "*");
     if (kind == WV__SFAULT_FSYNC) {
@@ -300,5 +313,13 @@ int wv__store_control(struct wv__store *s, int op, void *arg)
         return wv__seterr(s->err, code, "%s: fsync failed on '%s': %s",
                           s->uri, key, strerror(errnum));
     }
-    return s->methods->control(s, op, arg);
+    int rc = s->methods->control(s, op, arg);
+    if (op == WV_STORE_MAP && rc == WV_OK) /* a read of the whole object */
+        count(s, 0, ((struct wv__store_map *)arg)->len);
+    if (op == WV_STORE_GET_FD)
+        count(s, 0, ((struct wv__store_getfd *)arg)->nread);
+    if (op == WV_STORE_PUT_CLOSE && rc == WV_OK &&
+        ((struct wv__store_fdput *)arg)->ok)
+        count(s, ((struct wv__store_fdput *)arg)->len, 0);
+    return rc;
 }

@@ -49,6 +49,20 @@ enum {
                            counted itself (S3: HTTP requests, retries
                            included, and body bytes); WV_NOTFOUND when
                            it counts nothing: the wrappers' counts stand */
+    /* Streaming a copy from one store to another without a buffer
+     * (sync.c: an S3 object goes from the socket into the file that
+     * becomes the local object). Optimisations: a backend without them
+     * returns WV_NOTFOUND for a NULL key (asking whether it has them),
+     * and callers then fall back on get and put. */
+    WV_STORE_GET_FD = 7,    /* arg: struct wv__store_getfd: read a byte
+                               range into a file descriptor (S3)         */
+    WV_STORE_PUT_OPEN = 8,  /* arg: struct wv__store_fdput: a new object,
+                               written by the caller through fd (local
+                               disk), invisible until PUT_CLOSE          */
+    WV_STORE_PUT_CLOSE = 9, /* arg: the same: with ok, the bytes written
+                               become the object as a put with `flags`
+                               would make it; without, they are dropped.
+                               Always releases what PUT_OPEN took        */
 };
 /* Requests made and bytes moved through a store handle. */
 struct wv__store_count {
@@ -60,6 +74,26 @@ struct wv__store_map {
     const char *key;
     const unsigned char *p; /* out: the object's bytes            */
     size_t len;             /* out: its size                      */
+};
+
+struct wv__store_getfd {
+    const char *key; /* NULL: only say whether the backend can          */
+    uint64_t off;    /* the object's bytes [off, off+len) ...          */
+    size_t len;
+    int fd;          /* ... written at fd_off of fd (pwrite)           */
+    uint64_t fd_off;
+    size_t nread;    /* out: bytes written; < len: WV_IO_SHORT_READ    */
+};
+
+struct wv__store_fdput {
+    const char *key;  /* NULL: only say whether the backend can         */
+    unsigned flags;   /* WV_PUT_*                                       */
+    uint64_t len;     /* the bytes the caller wrote (for the counts)    */
+    bool ok;          /* PUT_CLOSE: keep them                           */
+    bool exists;      /* out of PUT_OPEN: IF_ABSENT and already there;
+                         no fd, nothing to write or close               */
+    int fd;           /* out of PUT_OPEN                                */
+    void *priv;       /* the backend's                                  */
 };
 
 struct wv__store_sweep {

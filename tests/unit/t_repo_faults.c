@@ -291,3 +291,86 @@ TEST_IMPL(store_putv_pieces)
     putv_roundtrip(wvtest_path("putv"));
     putv_roundtrip("mem://putv-pieces");
 }
+
+/* WV_STORE_PUT_OPEN / PUT_CLOSE (sync streams S3 objects through them):
+ * the object appears only at a close with ok, whole; a close without ok
+ * or a failing close leaves neither the object nor a temporary file; an
+ * object already there is reported and nothing is opened. The memory
+ * backend says it cannot (callers then fall back on put). */
+static int count_files(void *arg, const char *key, uint64_t size)
+{
+    (void)key;
+    (void)size;
+    (*(int *)arg)++;
+    return 0;
+}
+
+TEST_IMPL(store_fdput)
+{
+    struct wv__err err = {0};
+    struct wv__store *s, *m;
+    uint64_t sz;
+    unsigned char *got = NULL;
+    size_t len = 0;
+    const char *dir = wvtest_path("fdput");
+    ASSERT_OK(wv__store_open(dir, true, &err, &s));
+    struct wv__store_fdput can = {0};
+    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_OPEN, &can));
+    ASSERT_OK(wv__store_open("mem://fdput", true, &err, &m));
+    ASSERT_EQ(wv__store_control(m, WV_STORE_PUT_OPEN, &can), WV_NOTFOUND);
+    wv__clearerr(&err);
+    wv__store_close(m);
+
+    struct wv__store_fdput p = {"packs/ab/x", WV_PUT_IF_ABSENT | WV_PUT_NOSYNC,
+                                11, false, false, -1, NULL};
+    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_OPEN, &p));
+    ASSERT(!p.exists && p.fd >= 0);
+    ASSERT_EQ(pwrite(p.fd, "world", 5, 6), 5); /* out of order */
+    ASSERT_EQ(pwrite(p.fd, "hello ", 6, 0), 6);
+    ASSERT_EQ(wv__store_stat(s, "packs/ab/x", &sz), WV_NOTFOUND);
+    wv__clearerr(&err);
+    p.ok = true;
+    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_CLOSE, &p));
+    ASSERT_EQ(p.fd, -1);
+    ASSERT_OK(wv__store_control(s, WV_STORE_SYNC, NULL));
+    ASSERT_OK(wv__store_get_all(s, "packs/ab/x", 100, &got, &len));
+    ASSERT_EQ(len, 11);
+    ASSERT_MEMEQ(got, "hello world", 11);
+    wv__free(got);
+
+    /* there already: nothing opened */
+    struct wv__store_fdput q = {"packs/ab/x", WV_PUT_IF_ABSENT, 3, false,
+                                false, -1, NULL};
+    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_OPEN, &q));
+    ASSERT(q.exists && q.fd == -1);
+
+    /* dropped, and a close that fails: no object, no temporary file */
+    struct wv__store_fdput d = {"packs/cd/y", 0, 3, false, false, -1, NULL};
+    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_OPEN, &d));
+    ASSERT_EQ(write(d.fd, "abc", 3), 3);
+    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_CLOSE, &d));
+    ASSERT_EQ(wv__store_stat(s, "packs/cd/y", &sz), WV_NOTFOUND);
+    wv__clearerr(&err);
+    struct wv__store_fdput f = {"packs/cd/z", 0, 3, false, false, -1, NULL};
+    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_OPEN, &f));
+    ASSERT_EQ(write(f.fd, "abc", 3), 3);
+    f.ok = true;
+    wv__store_fault(1, WV__SFAULT_FAIL, WV_IO, EIO);
+    ASSERT_EQ(wv__store_control(s, WV_STORE_PUT_CLOSE, &f), WV_IO);
+    wv__store_fault(0, WV__SFAULT_FAIL, 0, 0);
+    ASSERT_EQ(wv__store_stat(s, "packs/cd/z", &sz), WV_NOTFOUND);
+    wv__clearerr(&err);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '.tmp-*')\"",
+             dir);
+    ASSERT_EQ(system(cmd), 0);
+    int n = 0;
+    ASSERT_OK(wv__store_list(s, "packs/", count_files, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_EQ(wv__store_control(s, WV_STORE_PUT_OPEN,
+                                &(struct wv__store_fdput){
+                                    "../escape", 0, 0, false, false, -1,
+                                    NULL}),
+              WV_MISUSE);
+    wv__store_close(s);
+}

@@ -1047,3 +1047,70 @@ TEST_IMPL(s3_oom)
     oom_body(&c);
     ctx_close(&c, NULL);
 }
+
+/* ---- streamed reads (WV_STORE_GET_FD) ------------------------------------ */
+
+/* An object read straight into a file, in parallel 5 MiB parts written at
+ * their offsets (at an offset of the file, from an offset of the object);
+ * past the end a short read; a file that cannot be written is an I/O
+ * error naming the object, not a network failure. */
+static void get_fd_body(struct ctx *c)
+{
+    size_t len = ((size_t)11 << 20) + 999; /* 3 parts of 5 MiB */
+    unsigned char *a = malloc(len), *b = malloc(len);
+    ASSERT(a && b);
+    fill(a, len, 9);
+    ASSERT_OK(wv__store_put(c->s, "packs/fd", a, len, 0));
+    setenv("WV_S3_PART_SIZE", "5M", 1);
+    struct wv__err e2 = {0};
+    struct wv__store *s5;
+    int rc = wv__store_open(c->uri, false, &e2, &s5);
+    unsetenv("WV_S3_PART_SIZE");
+    if (rc != WV_OK)
+        WVT_FAIL("open: %s", e2.msg);
+    struct wv__store_getfd can = {0};
+    ASSERT_OK(wv__store_control(s5, WV_STORE_GET_FD, &can));
+
+    char *path = wvtest_path("s3-get-fd");
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ASSERT(fd >= 0);
+    struct wv__store_getfd g = {"packs/fd", 100, len - 100, fd, 7, 0};
+    ASSERT_OK(wv__store_control(s5, WV_STORE_GET_FD, &g));
+    ASSERT_EQ(g.nread, len - 100);
+    memset(b, 0, len);
+    ASSERT_EQ(pread(fd, b, len, 7), (ssize_t)(len - 100));
+    if (memcmp(a + 100, b, len - 100) != 0)
+        WVT_FAIL("the object streamed into a file differs");
+
+    struct wv__store_getfd past = {"packs/fd", len - 10, 4096, fd, 0, 0};
+    ASSERT_EQ(wv__store_control(s5, WV_STORE_GET_FD, &past),
+              WV_IO_SHORT_READ);
+    ASSERT_EQ(past.nread, 10);
+    wv__clearerr(&e2);
+    struct wv__store_getfd none = {"packs/none", 0, 10, fd, 0, 0};
+    ASSERT_EQ(wv__store_control(s5, WV_STORE_GET_FD, &none), WV_NOTFOUND);
+    wv__clearerr(&e2);
+    close(fd);
+
+    int ro = open(path, O_RDONLY);
+    ASSERT(ro >= 0);
+    struct wv__store_getfd bad = {"packs/fd", 0, len, ro, 0, 0};
+    ASSERT_EQ(wv__store_control(s5, WV_STORE_GET_FD, &bad), WV_IO);
+    ASSERT_CONTAINS(e2.msg, "packs/fd");
+    ASSERT_CONTAINS(e2.msg, "Bad file descriptor");
+    close(ro);
+    unlink(path);
+    wv__store_close(s5);
+    free(a);
+    free(b);
+}
+
+TEST_IMPL(s3_get_fd)
+{
+    struct ctx c;
+    NEED_S3();
+    if (ctx_open(&c, "getfd") != WV_OK)
+        WVT_FAIL("open: %s", c.err.msg);
+    get_fd_body(&c);
+    ctx_close(&c, NULL);
+}
