@@ -438,8 +438,9 @@ int wv__shards_tile(const struct wv__mtensor *t, const char *what,
                         y->offset[d] + y->shape[d] <= x->offset[d] ||
                         x->shape[d] == 0 || y->shape[d] == 0;
             WV_CHECK(apart, WV_CORRUPT, "%s: tensor '%.200s': the regions of "
-                                        "writers %u and %u overlap with "
-                                        "different bytes",
+                                        "writers %u and %u overlap partly "
+                                        "(only a whole region may repeat, "
+                                        "as a bit-identical copy)",
                      what, t->name, x->writer, y->writer);
         }
         WV_CHECK(wv__shape_bytes(t->dtype, t->ndim, x->shape, &numel, &nb) ==
