@@ -289,6 +289,29 @@ static int read_sharded(wv_repo *r, uint64_t cs, const struct wv__mtensor *t,
     return rc;
 }
 
+/* Checkpoint `ref`'s manifest (its id in id) and its tensor `name`, under
+ * the repository's signature policy (*signer_required: chunks must then be
+ * checked as a signed checkpoint's). The caller releases mf. */
+static int load_tensor(wv_repo *r, const char *ref, const char *name,
+                       char id[65], struct wv__manifest *mf,
+                       bool *signer_required, const struct wv__mtensor **out)
+{
+    struct wv__err *err = &r->err;
+    int rc = WV_OK;
+    *out = NULL;
+    *signer_required = false;
+    WV_TRY(wv__repo_resolve(r, ref, id));
+    WV_TRY(wv__manifest_load(r, id, mf));
+    WV_TRY(wv__sig_policy(r, mf, NULL, signer_required));
+    for (size_t i = 0; i < mf->n_tensors && *out == NULL; i++)
+        if (strcmp(mf->tensors[i].name, name) == 0)
+            *out = &mf->tensors[i];
+    WV_CHECK(*out != NULL, WV_NOTFOUND,
+             "%s: checkpoint %.12s has no tensor '%.200s'", r->uri, id, name);
+out:
+    return rc;
+}
+
 static int region_locked(wv_repo *r, const char *ref, const char *name,
                          int ndim, const uint64_t *offset,
                          const uint64_t *shape, void *buf, size_t len)
@@ -307,15 +330,8 @@ static int region_locked(wv_repo *r, const char *ref, const char *name,
                  (buf != NULL || len == 0),
              WV_MISUSE, "reading a region needs a tensor name, an offset, a "
                         "shape and a buffer");
-    WV_TRY(wv__repo_resolve(r, ref, id));
-    WV_TRY(wv__manifest_load(r, id, &mf));
-    bool signer_required = false;
-    WV_TRY(wv__sig_policy(r, &mf, NULL, &signer_required));
-    for (size_t i = 0; i < mf.n_tensors && t == NULL; i++)
-        if (strcmp(mf.tensors[i].name, name) == 0)
-            t = &mf.tensors[i];
-    WV_CHECK(t != NULL, WV_NOTFOUND,
-             "%s: checkpoint %.12s has no tensor '%.200s'", r->uri, id, name);
+    bool signer_required;
+    WV_TRY(load_tensor(r, ref, name, id, &mf, &signer_required, &t));
     WV_CHECK(ndim == t->ndim, WV_RANGE,
              "%s: tensor '%.200s' has %d dimensions, the region %d", r->uri,
              name, t->ndim, ndim);
@@ -710,15 +726,8 @@ static int visit_locked(wv_repo *r, const char *ref, const char *name,
     wv__clearerr(err);
     WV_CHECK(name != NULL && cb != NULL, WV_MISUSE,
              "reading a tensor needs its name and a callback");
-    WV_TRY(wv__repo_resolve(r, ref, id));
-    WV_TRY(wv__manifest_load(r, id, &mf));
-    bool signer_required = false;
-    WV_TRY(wv__sig_policy(r, &mf, NULL, &signer_required));
-    for (size_t i = 0; i < mf.n_tensors && t == NULL; i++)
-        if (strcmp(mf.tensors[i].name, name) == 0)
-            t = &mf.tensors[i];
-    WV_CHECK(t != NULL, WV_NOTFOUND,
-             "%s: checkpoint %.12s has no tensor '%.200s'", r->uri, id, name);
+    bool signer_required;
+    WV_TRY(load_tensor(r, ref, name, id, &mf, &signer_required, &t));
     WV_CHECK(offset <= t->nbytes && len <= t->nbytes - offset, WV_RANGE,
              "%s: bytes %llu..+%llu are past the end of tensor '%.200s' "
              "(%llu bytes)",
