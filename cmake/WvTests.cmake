@@ -69,7 +69,7 @@ set(WV_NEEDS_rados "^unit\\.(rados|librados)_|^cli\\.(rados_repo|librados_lazy|r
 set(WV_NEEDS_hdf5 "^unit\\.(keras_|index_load_formats$|threads_keras_)|^cli\\.(keras_.*|tfjs_write|global_options|big_4g|convert_pairs|hardening_formats|metadata_travels|newcomer|tf_bundle)$|^golden\\.h5/|^malformed\\.keras/|^fuzz\\.keras(_layout)?\\.")
 # (crypto: encryption, signatures, trusted keys; some of these scripts
 # check plain repositories too, and skip with the rest)
-set(WV_NEEDS_crypto "^unit\\.(crypt_|readtensor_encrypted$)|^cli\\.(repo_crypt|remote_crypt|repo_rollback|repo_verify_ro|repo_badrefs|sync_local|newcomer|web_view)$|^fuzz\\.crypt\\.")
+set(WV_NEEDS_crypto "^unit\\.(crypt_|readtensor_encrypted$|dist_encrypted_signed$)|^cli\\.(repo_crypt|remote_crypt|repo_rollback|repo_verify_ro|repo_badrefs|sync_local|newcomer|web_view)$|^fuzz\\.crypt\\.")
 string(JOIN " " WV_FEATURES_STR ${WV_FEATURES})
 set(WV_PART_s3 ${WV_WITH_S3})
 set(WV_PART_rados ${WV_WITH_RADOS})
