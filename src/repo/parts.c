@@ -178,8 +178,16 @@ static int publish_part(void *arg, struct wv__manifest *mf)
     WV_CHECK(wv__manifest_encode(mf, &b) == WV_OK, WV_NOMEM,
              "out of memory");
     WV_TRY(wv__object_put(r, "part", c->key, b.p, b.len, WV_PUT_IF_ABSENT));
-    /* Write-once: what is stored now is the first writer's. */
-    WV_TRY(read_part(r, c->key, &old, NULL));
+    /* Write-once: what is stored now is the first writer's. Gone already:
+     * another writer saw every part, finished the transaction and removed
+     * the parts (its done marker holds the id the finish step finds). */
+    rc = read_part(r, c->key, &old, NULL);
+    if (rc == WV_NOTFOUND) {
+        wv__clearerr(err);
+        rc = WV_OK;
+        goto out;
+    }
+    WV_TRY(rc);
     {
         struct wv__buf b3 = {0};
         char *t = mf->time;
