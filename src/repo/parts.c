@@ -645,26 +645,19 @@ static int finish_locked(wv_repo *r, const char *branch, const char *txn,
     WV_CHECK(wv__ref_key(r, "heads", branch, refkey) == WV_OK, WV_NOMEM,
              "out of memory");
     WV_TRY(wv__read_head(r, refkey, branch, head, head_raw));
-    /* A racing finisher's compare-and-swap may be under way: the ref's
-     * own lock makes ours fail while the head still reads as the parent,
-     * so try again (a while) until the head has moved. */
-    for (int attempt = 0; strcmp(head, mf.parent) == 0; attempt++) {
+    if (strcmp(head, mf.parent) == 0) {
         WV_TRY(wv__ref_value(r, refkey, branch, hex, desired));
         rc = wv__store_ref_cas(r->store, refkey, head[0] ? head_raw : NULL,
                                desired);
-        if (rc != WV_CONFLICT) {
+        if (rc == WV_CONFLICT) {
+            /* the ref changed: another finisher, or another commit */
+            wv__clearerr(err);
+            rc = WV_OK;
+            WV_TRY(wv__read_head(r, refkey, branch, head, head_raw));
+        } else {
             WV_TRY(rc);
             memcpy(head, hex, 65);
-            break;
         }
-        /* another finisher, or another commit */
-        wv__clearerr(err);
-        rc = WV_OK;
-        if (attempt >= 200)
-            break;
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        WV_TRY(wv__read_head(r, refkey, branch, head, head_raw));
     }
     WV_CHECK(strcmp(head, hex) == 0 || in_history(r, head, hex, 1000),
              WV_CONFLICT,

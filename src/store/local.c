@@ -521,11 +521,21 @@ out:
     return rc;
 }
 
-/* Take "<ref>.lock". Waits a little for a live holder; breaks the lock of
- * a process on this host that no longer exists. */
+/* A lock that names no holder (being written, or holding the ref's new
+ * value: its holder may have died before the rename) is stale this many
+ * seconds after it was last written. */
+#define LOCK_STALE_S 10
+
+/* Take "<ref>.lock". Waits for a live holder, and longer than a lock takes
+ * to go stale, so that a holder killed at any moment is outwaited (a
+ * compare-and-swap fails with WV_CONFLICT only when the ref changed or a
+ * live holder keeps it); breaks the lock of a process on this host that
+ * no longer exists. */
 static int take_lock(struct local *l, const char *lock, const char *ref)
 {
-    for (int attempt = 0; attempt < 400; attempt++) {
+    struct timespec t0, tn;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int attempt = 0;; attempt++) {
         int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd >= 0)
             return fd;
@@ -551,11 +561,15 @@ static int take_lock(struct local *l, const char *lock, const char *ref)
             continue;
         }
         if (pid <= 0 && stat(lock, &st) == 0 &&
-            time(NULL) - st.st_mtime > 10) {
-            unlink(lock); /* never got its pid written: stale */
+            time(NULL) - st.st_mtime > LOCK_STALE_S) {
+            unlink(lock); /* no holder named for that long: stale */
             continue;
         }
-        struct timespec ts = {0, 5000000 + attempt * 100000L};
+        clock_gettime(CLOCK_MONOTONIC, &tn);
+        if (tn.tv_sec - t0.tv_sec > LOCK_STALE_S + 5)
+            break;
+        struct timespec ts = {0, 5000000 + (attempt < 400 ? attempt : 400) *
+                                               100000L};
         nanosleep(&ts, NULL);
     }
     return -wv__seterr(l->base.err, WV_CONFLICT,

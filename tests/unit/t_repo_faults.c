@@ -374,3 +374,32 @@ TEST_IMPL(store_fdput)
               WV_MISUSE);
     wv__store_close(s);
 }
+
+/* A process killed while holding a ref's lock in the local store, after it
+ * wrote the new value into the lock file and before the rename, leaves a
+ * lock that names no holder. A compare-and-swap waits until that lock is
+ * stale and breaks it, rather than giving up first with WV_CONFLICT while
+ * the ref still holds what it expects (parts.c's finish took that for
+ * "the branch moved"). Takes about LOCK_STALE_S + 1 seconds. */
+TEST_IMPL(store_ref_cas_outwaits_dead_holder)
+{
+    struct wv__err err = {0};
+    struct wv__store *s;
+    char path[1200], cur[64];
+    const char *dir = wvtest_path("reflock");
+    ASSERT_OK(wv__store_open(dir, true, &err, &s));
+    ASSERT_OK(wv__store_ref_cas(s, "refs/heads/main", NULL, "a\n"));
+    wv__clearerr(&err);
+    snprintf(path, sizeof path, "%s/refs/heads/main.lock", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs("b\n", f); /* the dead holder's new value, no "<pid>\n" */
+    fclose(f);
+    int rc = wv__store_ref_cas(s, "refs/heads/main", "a\n", "c\n");
+    if (rc != WV_OK)
+        WVT_FAIL("the compare-and-swap gave up: %d %s", rc, err.msg);
+    ASSERT_OK(wv__store_ref_get(s, "refs/heads/main", cur, sizeof cur));
+    ASSERT_STREQ(cur, "c\n");
+    ASSERT(access(path, F_OK) != 0);
+    wv__store_close(s);
+}
