@@ -154,6 +154,25 @@ int wv__grow(void *pv, size_t *cap, size_t n, size_t elem, size_t first)
     return WV_OK;
 }
 
+int wv__reserve(void *pv, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return WV_OK;
+    void *v, *nv;
+    size_t c = *cap ? *cap : need, bytes;
+    while (c < need)
+        if (__builtin_mul_overflow(c, (size_t)2, &c))
+            return WV_NOMEM;
+    if (__builtin_mul_overflow(c, elem, &bytes))
+        return WV_NOMEM;
+    memcpy(&v, pv, sizeof v);
+    if ((nv = wv__realloc(v, bytes)) == NULL)
+        return WV_NOMEM;
+    memcpy(pv, &nv, sizeof nv);
+    *cap = c;
+    return WV_OK;
+}
+
 char *wv__strndup(const char *s, size_t n)
 {
     char *d = wv__malloc(n + 1);

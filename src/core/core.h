@@ -53,6 +53,10 @@ void *wv__realloc(void *p, size_t n);
  * bytes; when full it doubles (from `first`). WV_NOMEM leaves it as it
  * was. */
 int wv__grow(void *pv, size_t *cap, size_t n, size_t elem, size_t first);
+/* Room for `need` elements of a growable array as wv__grow's (doubling
+ * as often as it takes; the first time exactly `need`): for appending
+ * many at once. WV_NOMEM leaves it as it was. */
+int wv__reserve(void *pv, size_t *cap, size_t need, size_t elem);
 void wv__free(void *p); /* preserves errno */
 char *wv__strdup(const char *s);
 char *wv__strndup(const char *s, size_t n);

@@ -423,9 +423,9 @@ static int merge_tensor(wv_repo *r, const char *name,
         sh->first = out->n_chunks;
         sh->n_chunks = p->n_chunks;
         if (p->n_chunks) {
-            WV_CHECK(wv__grow(&out->chunks, &ccap,
-                              out->n_chunks + p->n_chunks - 1, WV__ID_LEN,
-                              out->n_chunks + p->n_chunks) == WV_OK,
+            WV_CHECK(wv__reserve(&out->chunks, &ccap,
+                                 out->n_chunks + p->n_chunks,
+                                 WV__ID_LEN) == WV_OK,
                      WV_NOMEM, "out of memory");
             memcpy(out->chunks[out->n_chunks], p->chunks,
                    p->n_chunks * WV__ID_LEN);

@@ -838,3 +838,50 @@ TEST_IMPL(dist_encrypted_signed)
     wv_repo_close(r2);
 }
 #endif
+
+/* Regions of very different sizes: writer 0 stores one row (one 4 KiB
+ * chunk), writer 1 the other 63 (63 chunks). The finish gathers their chunk ids
+ * into one growing array, and gc the ids of pending parts: both must grow
+ * it to the whole count, not by one doubling (which overran the heap). */
+TEST_IMPL(dist_uneven_regions)
+{
+    char url[1100], id[WV_ID_HEX], msg[256];
+    snprintf(url, sizeof url, "%s/uneven", wvtest_tmpdir());
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.chunk_size = 4096;
+    ASSERT_OK(wv_repo_init(url, &io));
+    wv_repo *r = NULL;
+    ASSERT_OK(wv_repo_open(url, msg, sizeof msg, &r));
+    static float g[64 * 1024];
+    for (int i = 0; i < 64 * 1024; i++)
+        g[i] = (float)i;
+    const uint64_t gs[2] = {64, 1024};
+    for (uint32_t w = 0; w < 2; w++) {
+        wv_model *m;
+        uint64_t off[2] = {w ? 1 : 0, 0}, shp[2] = {w ? 63 : 1, 1024};
+        ASSERT_OK(wv_model_new(&m));
+        ASSERT_OK(wv_model_add(m, "w", WV_F32, 2, shp, g + off[0] * 1024,
+                               shp[0] * 4096, WV_DATA_COPY));
+        ASSERT_OK(wv_model_set_region(m, "w", gs, off));
+        if (w == 0) {
+            /* pending: gc keeps its chunk and reads the part once */
+            ASSERT_EQ(part(r, "uneven", 0, 2, m, 1, id), WV_BUSY);
+            wv_gc_stats st;
+            ASSERT_OK(wv_repo_gc(r, NULL, &st));
+            ASSERT_EQ(st.live_chunks, 1);
+        } else {
+            ASSERT_OK(part(r, "uneven", 1, 2, m, 0, id));
+        }
+    }
+    wv_checkpoint *c = NULL;
+    ASSERT_OK(wv_repo_stat(r, id, &c));
+    ASSERT_EQ(wv_checkpoint_tensor_shards(c, 0), 2);
+    wv_checkpoint_free(c);
+    wv_model *m = NULL;
+    ASSERT_OK(wv_repo_checkout(r, id, NULL, &m));
+    const wv_tensor *t = wv_model_find(m, "w");
+    ASSERT_NOT_NULL(t);
+    ASSERT_MEMEQ(wv_tensor_data(t), g, sizeof g);
+    wv_model_free(m);
+    wv_repo_close(r);
+}
