@@ -721,6 +721,8 @@ struct pgroup {
     char *branch, *txn;
     uint32_t n_writers;
     char oldest[32], newest[32];
+    unsigned char (*ids)[32]; /* its chunks (list_groups' keep_ids) */
+    size_t n_ids, cap_ids;
 };
 
 struct pgroups {
@@ -736,6 +738,7 @@ static void pgroups_release(struct pgroups *g)
         wv__free(g->v[i].keys);
         wv__free(g->v[i].branch);
         wv__free(g->v[i].txn);
+        wv__free(g->v[i].ids);
     }
     wv__free(g->v);
     memset(g, 0, sizeof *g);
@@ -750,12 +753,26 @@ static int cmp_group(const void *a, const void *b)
     return c ? c : strcmp(x->dir, y->dir);
 }
 
-/* List parts/ into groups; read every part record when `read` (the names,
- * writers count and times; mark_cb, when not NULL, gets each record). */
-static int list_groups(wv_repo *r, struct pgroups *g, bool read,
-                       int (*mark_cb)(void *arg,
-                                      const struct wv__manifest *mf),
-                       void *arg)
+/* The chunk ids of part record mf appended to its group's. */
+static int keep_ids(struct pgroup *p, const struct wv__manifest *mf)
+{
+    for (size_t t = 0; t < mf->n_tensors; t++) {
+        const struct wv__mtensor *mt = &mf->tensors[t];
+        if (mt->n_chunks == 0)
+            continue;
+        if (wv__reserve(&p->ids, &p->cap_ids, p->n_ids + mt->n_chunks,
+                        sizeof *p->ids) != WV_OK)
+            return WV_NOMEM;
+        memcpy(p->ids[p->n_ids], mt->chunks, mt->n_chunks * WV__ID_LEN);
+        p->n_ids += mt->n_chunks;
+    }
+    return WV_OK;
+}
+
+/* List parts/ into groups; read every part record of a group not done
+ * when `read` (the names, writers count and times; with `ids` its chunk
+ * ids too). */
+static int list_groups(wv_repo *r, struct pgroups *g, bool read, bool ids)
 {
     struct wv__err *err = &r->err;
     char **keys = NULL;
@@ -815,8 +832,9 @@ static int list_groups(wv_repo *r, struct pgroups *g, bool read,
                 snprintf(p->oldest, sizeof p->oldest, "%s", t);
             if (strcmp(t, p->newest) > 0)
                 snprintf(p->newest, sizeof p->newest, "%s", t);
-            if (mark_cb)
-                WV_TRY(mark_cb(arg, &mf));
+            if (ids)
+                WV_CHECK(keep_ids(p, &mf) == WV_OK, WV_NOMEM,
+                         "out of memory");
             wv__manifest_release(&mf);
         }
     }
@@ -833,7 +851,7 @@ static int pending_locked(wv_repo *r, wv_pending_cb cb, void *arg)
     int rc = WV_OK;
     wv__clearerr(err);
     WV_CHECK(cb != NULL, WV_MISUSE, "listing pending parts needs a callback");
-    WV_TRY(list_groups(r, &g, true, NULL, NULL));
+    WV_TRY(list_groups(r, &g, true, false));
     if (g.n)
         qsort(g.v, g.n, sizeof *g.v, cmp_group);
     for (size_t k = 0; k < g.n; k++) {
@@ -855,27 +873,6 @@ int wv_repo_list_pending(wv_repo *r, wv_pending_cb cb, void *arg)
 
 /* ---- gc ------------------------------------------------------------------ */
 
-struct gc_mark {
-    struct wv__chunk_index *live;
-};
-
-static int mark_part(void *arg, const struct wv__manifest *mf)
-{
-    struct gc_mark *m = arg;
-    for (size_t t = 0; t < mf->n_tensors; t++) {
-        const struct wv__mtensor *mt = &mf->tensors[t];
-        for (size_t c = 0; c < mt->n_chunks; c++) {
-            struct wv__chunk_loc l;
-            memset(&l, 0, sizeof l);
-            memcpy(l.id, mt->chunks[c], 32);
-            l.stored_len = 1; /* occupied */
-            if (wv__cidx_put(m->live, &l) != WV_OK)
-                return WV_NOMEM;
-        }
-    }
-    return WV_OK;
-}
-
 int wv__parts_gc(wv_repo *r, uint32_t timeout, bool dry_run,
                  struct wv__chunk_index *live, uint64_t *removed)
 {
@@ -883,13 +880,12 @@ int wv__parts_gc(wv_repo *r, uint32_t timeout, bool dry_run,
     struct pgroups g = {0};
     int rc = WV_OK;
     char now[32];
-    struct gc_mark gm = {live};
     *removed = 0;
     if (timeout == 0)
         timeout = 86400;
     wv__utc_now(now);
     int64_t t_now = parse_utc(now);
-    WV_TRY(list_groups(r, &g, true, NULL, NULL));
+    WV_TRY(list_groups(r, &g, true, true));
     for (size_t k = 0; k < g.n; k++) {
         struct pgroup *p = &g.v[k];
         int64_t t = parse_utc(p->newest);
@@ -906,18 +902,13 @@ int wv__parts_gc(wv_repo *r, uint32_t timeout, bool dry_run,
         bool drop_marker = p->done && (t < 0 || t_now - t >= (int64_t)timeout);
         if (!expired) {
             /* still pending: its chunks live */
-            for (size_t i = 0; i < p->n_parts; i++) {
-                struct wv__manifest mf;
-                rc = read_part(r, p->keys[i], &mf, NULL);
-                if (rc == WV_NOTFOUND) {
-                    wv__clearerr(err);
-                    rc = WV_OK;
-                    continue;
-                }
-                WV_TRY(rc);
-                rc = mark_part(&gm, &mf);
-                wv__manifest_release(&mf);
-                WV_CHECK(rc == WV_OK, WV_NOMEM, "out of memory");
+            for (size_t i = 0; i < p->n_ids; i++) {
+                struct wv__chunk_loc l;
+                memset(&l, 0, sizeof l);
+                memcpy(l.id, p->ids[i], 32);
+                l.stored_len = 1; /* occupied */
+                WV_CHECK(wv__cidx_put(live, &l) == WV_OK, WV_NOMEM,
+                         "out of memory");
             }
             continue;
         }
