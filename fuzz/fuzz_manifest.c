@@ -1,7 +1,9 @@
 /*
  * fuzz_manifest.c -- libFuzzer harness for the repository's JSON parsers:
- * manifests (src/repo/manifest.c) and index objects (src/repo/repo.c),
- * the bytes a repository reads back from a store it may not trust.
+ * manifests and part records (src/repo/manifest.c, versions 1 and 2) and
+ * index objects (src/repo/repo.c), and the done markers of multi-writer
+ * checkpoints (src/repo/parts.c): the bytes a repository reads back from
+ * a store it may not trust.
  *
  * Every input is parsed as a manifest and as an index object. A manifest
  * that parses is encoded again, and the encoding must parse to the same
@@ -28,6 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct wv__err err = {0};
     size_t n = 0;
     wv__index_parse(text, size, "index", count_entry, &n, &err);
+    char id[65];
+    int64_t when;
+    if (wv__part_done_parse(text, size, id, &when) == 0 &&
+        (strlen(id) != 64 || when < -1))
+        abort();
 
     struct wv__manifest a, b;
     wv__clearerr(&err);

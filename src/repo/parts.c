@@ -112,6 +112,26 @@ static int read_part(wv_repo *r, const char *key, struct wv__manifest *mf,
     return rc;
 }
 
+int wv__part_done_parse(const char *text, size_t len, char id[65],
+                        int64_t *when)
+{
+    unsigned char raw[32];
+    char t[32];
+    *when = -1;
+    if (len < 64 || wv__unhex_n(text, raw, 32) != 0 ||
+        (len > 64 && text[64] != ' '))
+        return -1;
+    memcpy(id, text, 64);
+    id[64] = '\0';
+    if (len > 65 && len - 65 < sizeof t) {
+        memcpy(t, text + 65, len - 65);
+        t[len - 65] = '\0';
+        t[strcspn(t, "\n")] = '\0';
+        *when = parse_utc(t);
+    }
+    return 0;
+}
+
 /* The id a finished transaction's marker holds (WV_NOTFOUND: none), and
  * when it was written (may be NULL). */
 static int read_done_t(wv_repo *r, const char *dir, char id[65],
@@ -120,29 +140,19 @@ static int read_done_t(wv_repo *r, const char *dir, char id[65],
     char key[300];
     unsigned char *text = NULL;
     size_t len;
-    unsigned char raw[32];
+    int64_t t;
     snprintf(key, sizeof key, "%s/done", dir);
     int rc = wv__object_get(r, "part-done", key, NULL, 256, &text, &len);
     if (rc != WV_OK)
         return rc;
-    if (len < 64 || wv__unhex_n((const char *)text, raw, 32) != 0) {
-        wv__free(text);
-        return wv__seterr(&r->err, WV_CORRUPT, "%s: %s is damaged", r->uri,
-                          key);
-    }
-    memcpy(id, text, 64);
-    id[64] = '\0';
-    if (when) {
-        char t[32] = "";
-        if (len > 65 && len - 65 < sizeof t) {
-            memcpy(t, text + 65, len - 65);
-            t[len - 65] = '\0';
-            t[strcspn(t, "\n")] = '\0';
-        }
-        *when = parse_utc(t);
-    }
+    if (wv__part_done_parse((const char *)text, len, id, &t) != 0)
+        rc = wv__seterr(&r->err, WV_CORRUPT, "%s: %s is damaged (not a "
+                                             "checkpoint id and a time)",
+                        r->uri, key);
+    else if (when)
+        *when = t;
     wv__free(text);
-    return WV_OK;
+    return rc;
 }
 
 static int read_done(wv_repo *r, const char *dir, char id[65])

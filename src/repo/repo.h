@@ -418,6 +418,11 @@ int wv__signer_trusted(wv_repo *r, const unsigned char *sk);
  * chunks of the younger ones into `live`. Nothing is deleted on dry_run. */
 int wv__parts_gc(wv_repo *r, uint32_t timeout, bool dry_run,
                  struct wv__chunk_index *live, uint64_t *removed);
+/* The marker of a finished transaction (parts.c), "<64 hex> <time>\n" as
+ * read from the store: the checkpoint id into id, the time it was written
+ * into *when (-1: none readable). -1 when the bytes are not a marker. */
+int wv__part_done_parse(const char *text, size_t len, char id[65],
+                        int64_t *when);
 
 /* Pack layout (commit.c writes packs, gc.c repacks, verify.c checks):
  * "WVPACK01" | chunks | n x entry | u32 n | "WVPKEND1". */

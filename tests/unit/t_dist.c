@@ -885,3 +885,48 @@ TEST_IMPL(dist_uneven_regions)
     wv_model_free(m);
     wv_repo_close(r);
 }
+
+/* The done marker of a finished transaction ("<64 hex> <time>\n"): what
+ * the parser takes and refuses, and a damaged one in a repository: a
+ * writer of that transaction gets one line naming it, and gc removes it
+ * (it answers no one). */
+TEST_IMPL(dist_done_marker)
+{
+#define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    char id[65];
+    int64_t when;
+    ASSERT_OK(wv__part_done_parse(ID " 2026-12-07T12:36:07Z\n", 86, id,
+                                  &when));
+    ASSERT_STREQ(id, ID);
+    ASSERT_EQ(when, 1796646967);
+    ASSERT_OK(wv__part_done_parse(ID " not a time\n", 77, id, &when));
+    ASSERT_EQ(when, -1);
+    static const char *const bad[] = {
+        "", "0123", ID "x 2026-12-07T12:36:07Z\n",
+        "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+        "g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (wv__part_done_parse(bad[i], strlen(bad[i]), id, &when) == 0)
+            WVT_FAIL("marker %zu parsed", i);
+
+    char url[1100], dir[1200], path[1300], rid[WV_ID_HEX];
+    wv_repo *r = fresh("donemark");
+    ASSERT_NOT_NULL(r);
+    snprintf(url, sizeof url, "%s/donemark", wvtest_tmpdir());
+    snprintf(dir, sizeof dir, "%s/parts/main/t1", url);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    ASSERT_OK(system(cmd));
+    snprintf(path, sizeof path, "%s/done", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs(ID "x 2026-12-07T12:36:07Z\n", f);
+    fclose(f);
+    ASSERT_EQ(part(r, "t1", 0, 2, rows_set(0, 5, 0), 0, rid), WV_CORRUPT);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "parts/main/t1/done is damaged");
+    ASSERT(strchr(wv_repo_errmsg(r), '\n') == NULL);
+    ASSERT_OK(wv_repo_gc(r, NULL, NULL));
+    ASSERT(access(path, F_OK) != 0);
+    wv_repo_close(r);
+#undef ID
+}
