@@ -35,24 +35,9 @@ void wv__manifest_key(const char *hex, char out[96])
     snprintf(out, 96, "manifests/%.2s/%s", hex, hex);
 }
 
-bool wv__ref_name_ok(const char *name)
+/* 1 to 100 of [A-Za-z0-9._-], not starting with '.'. */
+static bool name_chars_ok(const char *name, size_t n)
 {
-    size_t n = strlen(name);
-    if (n == 0 || n > 100 || name[0] == '.' || name[0] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return strstr(name, "..") == NULL &&
-           !(n >= 5 && strcmp(name + n - 5, ".lock") == 0);
-}
-
-bool wv__txn_name_ok(const char *name)
-{
-    size_t n = strlen(name);
     if (n == 0 || n > 100 || name[0] == '.')
         return false;
     for (size_t i = 0; i < n; i++) {
@@ -62,6 +47,19 @@ bool wv__txn_name_ok(const char *name)
             return false;
     }
     return true;
+}
+
+bool wv__ref_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    return name_chars_ok(name, n) && name[0] != '-' &&
+           strstr(name, "..") == NULL &&
+           !(n >= 5 && strcmp(name + n - 5, ".lock") == 0);
+}
+
+bool wv__txn_name_ok(const char *name)
+{
+    return name_chars_ok(name, strlen(name));
 }
 
 bool wv__is_hex(const char *s, size_t n)
