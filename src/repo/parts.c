@@ -333,23 +333,6 @@ static bool same_ids(const struct wv__mtensor *a, const struct wv__mtensor *b)
             memcmp(a->chunks, b->chunks, a->n_chunks * WV__ID_LEN) == 0);
 }
 
-static int add_writer(struct wv__mtensor *t, size_t *cap, uint32_t w)
-{
-    for (size_t i = 0; i < t->n_writers; i++)
-        if (t->writers[i] == w)
-            return WV_OK;
-    if (wv__grow(&t->writers, cap, t->n_writers, sizeof *t->writers, 4) !=
-        WV_OK)
-        return WV_NOMEM;
-    size_t i = t->n_writers++;
-    while (i > 0 && t->writers[i - 1] > w) {
-        t->writers[i] = t->writers[i - 1];
-        i--;
-    }
-    t->writers[i] = w;
-    return WV_OK;
-}
-
 /* The box (offset, shape) a part's tensor covers in its global tensor. */
 static void part_box(const struct wv__mtensor *p, uint64_t *off,
                      uint64_t *gshape)
@@ -400,8 +383,11 @@ static int merge_tensor(wv_repo *r, const char *name,
                  WV_CORRUPT, "%s: tensor '%.200s': writers %u and %u disagree "
                              "on its dtype or global shape",
                  r->uri, name, w0, w);
-        WV_CHECK(add_writer(out, &wcap, w) == WV_OK, WV_NOMEM,
-                 "out of memory");
+        /* w ascends: the list stays sorted */
+        WV_CHECK(wv__grow(&out->writers, &wcap, out->n_writers,
+                          sizeof *out->writers, 4) == WV_OK,
+                 WV_NOMEM, "out of memory");
+        out->writers[out->n_writers++] = w;
         /* the same region as a shard already taken: a replicated copy */
         bool dup = false;
         for (size_t k = 0; k < out->n_shards && !dup; k++) {
