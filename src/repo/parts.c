@@ -457,6 +457,36 @@ out:
     return rc;
 }
 
+/* A tensor of a part: its name, writer and index in the part (and, for
+ * a name's first copy, where the run of its copies starts). */
+struct tref {
+    const char *name;
+    uint32_t w;
+    size_t i, run;
+};
+
+/* By name, then writer and index: a name's copies in a run, its first
+ * copy (in writer order) first. */
+static int cmp_tref_name(const void *a, const void *b)
+{
+    const struct tref *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    if (x->w != y->w)
+        return x->w < y->w ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* By writer, then index in the part: the order names first appear in. */
+static int cmp_tref_first(const void *a, const void *b)
+{
+    const struct tref *x = a, *y = b;
+    if (x->w != y->w)
+        return x->w < y->w ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
 /* Is checkpoint `id` on the history of `head` (at most `depth` back)? */
 static bool in_history(wv_repo *r, const char *head, const char *id,
                        int depth)
@@ -490,6 +520,7 @@ static int finish_locked(wv_repo *r, const char *branch, const char *txn,
     char (*names)[65] = NULL;
     bool *missing = NULL, locked = false;
     const struct wv__mtensor **pt = NULL;
+    struct tref *refs = NULL, *heads = NULL;
     unsigned char *sk = NULL;
     uint32_t n_missing = 0;
     size_t mcap = 0;
@@ -609,29 +640,36 @@ static int finish_locked(wv_repo *r, const char *branch, const char *txn,
             WV_CHECK(e->key && e->value, WV_NOMEM, "out of memory");
         }
     }
-    /* tensors: in the order of writer 0's, then each writer's new ones */
+    /* tensors: in the order of writer 0's, then each writer's new ones;
+     * every part's copies found by sorting all (name, writer, index)
+     * once, not by searching every part per name */
     size_t total = 0;
     for (uint32_t w = 0; w < n; w++)
         total += parts[w].n_tensors;
     mf.tensors = wv__calloc(total ? total : 1, sizeof *mf.tensors);
-    WV_CHECK(mf.tensors != NULL, WV_NOMEM, "out of memory");
-    for (uint32_t w = 0; w < n; w++) {
-        for (size_t i = 0; i < parts[w].n_tensors; i++) {
-            const char *name = parts[w].tensors[i].name;
-            bool seen = false;
-            for (size_t k = 0; k < mf.n_tensors && !seen; k++)
-                seen = strcmp(mf.tensors[k].name, name) == 0;
-            if (seen)
-                continue;
-            for (uint32_t v = 0; v < n; v++) {
-                pt[v] = NULL;
-                for (size_t k = 0; k < parts[v].n_tensors && !pt[v]; k++)
-                    if (strcmp(parts[v].tensors[k].name, name) == 0)
-                        pt[v] = &parts[v].tensors[k];
-            }
-            rc = merge_tensor(r, name, pt, n, &mf.tensors[mf.n_tensors++]);
-            WV_TRY(rc);
-        }
+    refs = wv__calloc(total ? total : 1, sizeof *refs);
+    heads = wv__calloc(total ? total : 1, sizeof *heads);
+    WV_CHECK(mf.tensors && refs && heads, WV_NOMEM, "out of memory");
+    size_t nr = 0, nh = 0;
+    for (uint32_t w = 0; w < n; w++)
+        for (size_t i = 0; i < parts[w].n_tensors; i++)
+            refs[nr++] = (struct tref){parts[w].tensors[i].name, w, i, 0};
+    qsort(refs, nr, sizeof *refs, cmp_tref_name);
+    for (size_t k = 0; k < nr; k++)
+        if (k == 0 || strcmp(refs[k].name, refs[k - 1].name) != 0)
+            heads[nh++] = (struct tref){refs[k].name, refs[k].w, refs[k].i,
+                                        k};
+    qsort(heads, nh, sizeof *heads, cmp_tref_first);
+    for (size_t h = 0; h < nh; h++) {
+        size_t k0 = heads[h].run, k = k0;
+        for (; k < nr && strcmp(refs[k].name, heads[h].name) == 0; k++)
+            if (pt[refs[k].w] == NULL)
+                pt[refs[k].w] = &parts[refs[k].w].tensors[refs[k].i];
+        rc = merge_tensor(r, heads[h].name, pt, n,
+                          &mf.tensors[mf.n_tensors++]);
+        for (k = k0; k < nr && strcmp(refs[k].name, heads[h].name) == 0; k++)
+            pt[refs[k].w] = NULL;
+        WV_TRY(rc);
     }
 
     if (o.sign_key)
@@ -688,6 +726,8 @@ out:
     wv__free(names);
     wv__free(missing);
     wv__free(pt);
+    wv__free(refs);
+    wv__free(heads);
     wv__sig_key_free(sk);
     wv__manifest_release(&mf);
     if (rc != WV_OK)
