@@ -793,10 +793,24 @@ int wv__manifest_parse(const char *text, size_t len, const char *what,
                 struct wv__mtensor *mt = &mf->tensors[mf->n_tensors++];
                 memset(mt, 0, sizeof *mt);
                 WV_TRY(parse_tensor(&t, mt, mf->chunk_size));
+                /* a part record's tensors are regions, a checkpoint's may
+                 * be stored as shards: never the other way round */
+                WV_CHECK(mf->txn ? mt->n_shards == 0 && mt->n_writers == 0
+                                 : !mt->has_region,
+                         WV_CORRUPT, "%s: tensor '%.200s': %s", what,
+                         mt->name,
+                         mf->txn ? "a part record's tensor has shards or "
+                                   "writers"
+                                 : "a checkpoint's tensor has a region "
+                                   "(only part records have one)");
             } while (wv__json_eat(&t, ','));
             WV_TRY(wv__json_expect(&t, ']'));
         }
     }
+    WV_CHECK(version == (uint64_t)manifest_version(mf), WV_CORRUPT,
+             "%s: manifest version %llu does not fit its fields (parts, "
+             "regions or shards are version 2, and only they)",
+             what, (unsigned long long)version);
 out:
     wv__free(k);
     wv__free(v);

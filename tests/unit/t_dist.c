@@ -724,6 +724,25 @@ TEST_IMPL(dist_manifest_malformed)
         {"{\"weightvault_manifest\": 2, \"chunk_size\": 64, \"parts\": "
          "[\"zz\"], \"tensors\": []}",
          "bad part name"},
+        /* a region in a checkpoint; shards in a part record */
+        {H "{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4,"
+           " \"region\": {\"global\": [8], \"offset\": [0]}, "
+           "\"chunks\": [" C1 "]}]}",
+         "a checkpoint's tensor has a region"},
+        {"{\"weightvault_manifest\": 2, \"chunk_size\": 64, \"part\": "
+         "{\"txn\": \"t\", \"writer\": 0, \"n_writers\": 1}, "
+         "\"tensors\": [{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], "
+         "\"nbytes\": 4, \"shards\": [{\"writer\": 0, \"offset\": [0], "
+         "\"shape\": [4], \"chunks\": [" C1 "]}]}]}",
+         "a part record's tensor has shards"},
+        /* the version and the fields disagree */
+        {"{\"weightvault_manifest\": 1, \"chunk_size\": 64, \"tensors\": "
+         "[{\"name\": \"w\", \"dtype\": \"U8\", \"shape\": [4], \"nbytes\": 4, "
+         "\"writers\": [0], \"chunks\": [" C1 "]}]}",
+         "manifest version 1 does not fit its fields"},
+        {"{\"weightvault_manifest\": 2, \"chunk_size\": 64, "
+         "\"tensors\": []}",
+         "manifest version 2 does not fit its fields"},
         /* a version this build does not know */
         {"{\"weightvault_manifest\": 3, \"chunk_size\": 64, "
          "\"tensors\": []}",
