@@ -1071,6 +1071,9 @@ typedef struct wv_gc_stats {
     uint64_t bytes_freed;     /* before - after (estimated: dry run)   */
     uint64_t tmp_removed;     /* temporary files of killed writers
                                  removed (local stores)                */
+    uint64_t pending_removed; /* unfinished multi-writer checkpoints
+                                 whose parts were removed (older than
+                                 pending_timeout)                      */
 } wv_gc_stats;
 
 /* Delete the data no checkpoint references. Refuses to run (WV_CORRUPT)

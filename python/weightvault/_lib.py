@@ -145,7 +145,8 @@ class GcStats(ctypes.Structure):
         "checkpoints", "live_chunks", "missing_chunks", "packs",
         "packs_deleted", "packs_repacked", "packs_written",
         "indexes_deleted", "indexes_written", "locks_removed",
-        "bytes_before", "bytes_after", "bytes_freed", "tmp_removed")]
+        "bytes_before", "bytes_after", "bytes_freed", "tmp_removed",
+        "pending_removed")]
 
 
 class VerifyProblem(ctypes.Structure):

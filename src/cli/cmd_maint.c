@@ -192,19 +192,6 @@ static const char gc_help[] =
     "\n"
     "Exit status: 0 done, 1 damaged repository, 2 usage, 3 I/O, 5 locked.\n";
 
-static int count_pending(void *arg, const char *branch, const char *txn,
-                         uint32_t n_writers, uint32_t n_parts,
-                         const char *oldest)
-{
-    (void)branch;
-    (void)txn;
-    (void)n_writers;
-    (void)n_parts;
-    (void)oldest;
-    (*(size_t *)arg)++;
-    return 0;
-}
-
 int cmd_gc(int argc, char **argv)
 {
     wv_gc_opts o = WV_GC_OPTS_INIT;
@@ -256,12 +243,7 @@ int cmd_gc(int argc, char **argv)
     int rc = cli_open_repo(uri, &r);
     if (rc != WV_OK)
         return cli_repo_exit(rc);
-    size_t pending_before = 0, pending_after = 0;
-    rc = wv_repo_list_pending(r, count_pending, &pending_before);
-    if (rc == WV_OK)
-        rc = wv_repo_gc(r, &o, &st);
-    if (rc == WV_OK && !o.dry_run)
-        rc = wv_repo_list_pending(r, count_pending, &pending_after);
+    rc = wv_repo_gc(r, &o, &st);
     if (rc != WV_OK) {
         cli_die(wv_repo_errmsg(r));
         wv_repo_close(r);
@@ -288,11 +270,11 @@ int cmd_gc(int argc, char **argv)
            (unsigned long long)st.indexes_written,
            (unsigned long long)st.locks_removed,
            st.locks_removed == 1 ? "" : "s");
-    if (pending_before > pending_after)
-        printf("gc: %zu unfinished multi-writer checkpoint%s removed (parts "
-               "older than the pending timeout)\n",
-               pending_before - pending_after,
-               pending_before - pending_after == 1 ? "" : "s");
+    if (st.pending_removed)
+        printf("gc: %llu unfinished multi-writer checkpoint%s %sremoved "
+               "(parts older than the pending timeout)\n",
+               (unsigned long long)st.pending_removed,
+               st.pending_removed == 1 ? "" : "s", w);
     if (st.tmp_removed)
         printf("gc: %llu temporary file%s of killed writers removed\n",
                (unsigned long long)st.tmp_removed,

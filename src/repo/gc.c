@@ -713,7 +713,6 @@ struct gc {
     bool index_same;  /* it is the only index already */
     bool index_empty; /* no live chunk: no index at all */
     uint32_t pending_timeout; /* of multi-writer parts (0: default) */
-    uint64_t parts_removed;
 };
 
 /* Take the exclusive lock, counting the stale locks it removed. */
@@ -789,7 +788,7 @@ static int gc_mark(struct gc *g)
     /* Parts of unfinished multi-writer checkpoints keep their chunks
      * until their timeout; then they go (parts.c). */
     rc = wv__parts_gc(r, g->pending_timeout, g->opts->dry_run != 0,
-                      &g->live, &g->parts_removed);
+                      &g->live, &g->st.pending_removed);
     if (rc != WV_OK && rc != WV_NOMEM) {
         rc = gc_stopped(r, rc);
         goto out;

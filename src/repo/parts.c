@@ -948,11 +948,10 @@ int wv__parts_gc(wv_repo *r, uint32_t timeout, bool dry_run,
             }
             continue;
         }
-        for (size_t i = 0; i < p->n_parts; i++) {
-            if (!dry_run)
-                wv__store_del(r->store, p->keys[i]);
+        for (size_t i = 0; !dry_run && i < p->n_parts; i++)
+            wv__store_del(r->store, p->keys[i]);
+        if (!p->done && p->n_parts)
             (*removed)++;
-        }
         if (drop_marker && !dry_run) {
             char key[300];
             snprintf(key, sizeof key, "%s/done", p->dir);

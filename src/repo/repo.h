@@ -414,7 +414,7 @@ int wv__signer_trusted(wv_repo *r, const unsigned char *sk);
 
 /* gc of multi-writer parts (parts.c): remove the part records of
  * finished transactions and of unfinished ones whose newest part is at
- * least `timeout` seconds old (0: a day), counted in *removed; put the
+ * least `timeout` seconds old (0: a day), those counted in *removed; put the
  * chunks of the younger ones into `live`. Nothing is deleted on dry_run. */
 int wv__parts_gc(wv_repo *r, uint32_t timeout, bool dry_run,
                  struct wv__chunk_index *live, uint64_t *removed);

@@ -603,10 +603,19 @@ TEST_IMPL(dist_refusals)
     ASSERT_OK(wv_repo_list_pending(r, pend_cb, &p));
     for (int i = 0; i < 1; i++)
         ASSERT(strcmp(p.txn, "miss") != 0 || p.n == 0);
-    /* gc past the timeout removes the orphans */
+    /* gc past the timeout removes the orphans, and counts them */
     sleep(2);
+    memset(&p, 0, sizeof p);
+    ASSERT_OK(wv_repo_list_pending(r, pend_cb, &p));
+    ASSERT(p.n > 0);
     go.pending_timeout = 1;
-    ASSERT_OK(wv_repo_gc(r, &go, NULL));
+    wv_gc_stats gs;
+    go.dry_run = 1;
+    ASSERT_OK(wv_repo_gc(r, &go, &gs));
+    ASSERT_EQ(gs.pending_removed, (uint64_t)p.n);
+    go.dry_run = 0;
+    ASSERT_OK(wv_repo_gc(r, &go, &gs));
+    ASSERT_EQ(gs.pending_removed, (uint64_t)p.n);
     memset(&p, 0, sizeof p);
     ASSERT_OK(wv_repo_list_pending(r, pend_cb, &p));
     ASSERT_EQ(p.n, 0);
