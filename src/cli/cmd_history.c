@@ -621,14 +621,20 @@ static bool multi_writer(const wv_checkpoint *c)
     return false;
 }
 
-static void json_shards(const wv_checkpoint *c, size_t i)
+/* Every writer (up to 65536) and every region; WV_NOMEM when the list of
+ * writers cannot be had. */
+static int json_shards(const wv_checkpoint *c, size_t i)
 {
-    uint32_t w[64];
-    size_t n = wv_checkpoint_tensor_writers(c, i, w, 64);
+    size_t n = wv_checkpoint_tensor_writers(c, i, NULL, 0);
+    uint32_t *w = malloc((n ? n : 1) * sizeof *w);
+    if (w == NULL)
+        return WV_NOMEM;
+    wv_checkpoint_tensor_writers(c, i, w, n);
     int nd = wv_checkpoint_tensor_ndim(c, i);
     printf(", \"writers\": [");
-    for (size_t k = 0; k < n && k < 64; k++)
+    for (size_t k = 0; k < n; k++)
         printf("%s%u", k ? ", " : "", w[k]);
+    free(w);
     printf("], \"shards\": [");
     for (size_t k = 0; k < wv_checkpoint_tensor_shards(c, i); k++) {
         const uint64_t *off, *shp;
@@ -642,6 +648,7 @@ static void json_shards(const wv_checkpoint *c, size_t i)
                k ? ", " : "", wr, a, b);
     }
     printf("]");
+    return WV_OK;
 }
 
 static int show_pending(void *arg, const char *branch, const char *txn,
@@ -761,6 +768,7 @@ int cmd_show(int argc, char **argv)
         cli_die(wv_repo_errmsg(r));
         goto out;
     }
+    bool multi = multi_writer(c);
     if (json) {
         printf("{");
         json_head(c);
@@ -780,8 +788,11 @@ int cmd_show(int argc, char **argv)
             printf(", \"dtype\": \"%s\", \"shape\": %s, \"nbytes\": %llu",
                    wv_dtype_name(wv_checkpoint_tensor_dtype(c, i)), shape,
                    (unsigned long long)wv_checkpoint_tensor_nbytes(c, i));
-            if (multi_writer(c))
-                json_shards(c, i);
+            if (multi && (rc = json_shards(c, i)) != WV_OK) {
+                printf("]}\n");
+                cli_die("out of memory");
+                goto out;
+            }
             if (sums) {
                 printf(", \"sha256\": \"");
                 for (int k = 0; k < 32; k++)
@@ -829,7 +840,6 @@ int cmd_show(int argc, char **argv)
         if (l > w)
             w = l < 60 ? l : 60;
     }
-    bool multi = multi_writer(c);
     printf("\n%-*s  %-8s  %-20s  %-*s%s%s\n", (int)w, "name", "dtype",
            "shape", multi ? 12 : 0, "bytes", multi ? "  writers  shards" : "",
            sums ? "  sha256" : "");

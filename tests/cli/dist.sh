@@ -85,6 +85,17 @@ grep -q "unfinished multi-writer checkpoints" "$tmp/out" || fail "wv show: the o
 expect 0 "$WV" show "$R" --json
 grep -q '"shards": \[{"writer": 0, "offset": \[0, 0\], "shape": \[128, 64\]}' "$tmp/out" ||
     fail "wv show --json: no shards"
+# every writer in --json, past 64 of them (the replicated proj.bias)
+"$WV" init "$tmp/wide" --chunk-size 4096 >/dev/null || fail "init wide"
+for w in $(seq 0 64); do
+    "$DW" write "$tmp/wide" wide "$w" 65 3 >/dev/null
+    st=$?
+    [ "$st" = 10 ] || { [ "$w" = 64 ] && [ "$st" = 0 ]; } ||
+        fail "wide: writer $w exited $st"
+done
+expect 0 "$WV" show "$tmp/wide" --json
+grep -q '"name": "proj.bias", [^}]*"writers": \[0, 1, 2, [0-9, ]*, 63, 64\]' "$tmp/out" ||
+    fail "wv show --json: proj.bias does not list its 65 writers"
 
 # gc: the orphans' parts go (and their data); everything finished stays
 sleep 1.1
