@@ -131,47 +131,69 @@ int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
  * region, the intersection with the box, walked as row-major runs (the
  * trailing dimensions both cover whole merge into one run), each run
  * mapped to the region's chunks. Runs come in increasing order within a
- * region, so keeping the last chunk read is enough to read each chunk
- * that overlaps the box once. Chunks are read and checked one at a time
- * on this thread (wv__repo_read_chunk). */
+ * region, so keeping the last chunk read of each region is enough to read
+ * each chunk that overlaps the box once: one box needs one slot (regions
+ * are walked one after the other), a walk of several boxes in increasing
+ * order (a visit's windows, which cut across every region of a column
+ * split) one slot per region, within WV__READ_BUDGET (past it, regions
+ * share slots and a chunk may be read again). Chunks are read and checked
+ * one at a time on this thread (wv__repo_read_chunk). */
+
+struct rslot {
+    unsigned char *chunk; /* the last chunk read, cs bytes (NULL: none) */
+    unsigned char cid[WV__ID_LEN];
+    bool have;
+};
 
 struct rreader {
     wv_repo *r;
     uint64_t cs;
     struct wv__codec_ws *ws;
-    unsigned char *chunk; /* the last chunk read, cs bytes */
-    unsigned char cid[WV__ID_LEN];
-    bool have;
+    struct rslot *slot; /* region k keeps its chunk in slot[k % n_slot] */
+    size_t n_slot;
     unsigned char *pack_buf;
     size_t pack_cap;
 };
 
-static int rreader_init(struct rreader *rr, wv_repo *r, uint64_t cs)
+/* A reader of chunks of cs bytes with a slot for each of n_regions (1:
+ * one box at a time), as many as WV__READ_BUDGET holds. */
+static int rreader_init(struct rreader *rr, wv_repo *r, uint64_t cs,
+                        size_t n_regions)
 {
+    size_t most = WV__READ_BUDGET / (size_t)cs;
     memset(rr, 0, sizeof *rr);
     rr->r = r;
     rr->cs = cs;
-    rr->chunk = wv__malloc((size_t)cs);
-    if (rr->chunk == NULL || wv__codec_ws_new((size_t)cs, &rr->ws) != WV_OK)
+    rr->n_slot = n_regions < most ? n_regions : most;
+    if (rr->n_slot == 0)
+        rr->n_slot = 1;
+    rr->slot = wv__calloc(rr->n_slot, sizeof *rr->slot);
+    if (rr->slot == NULL || wv__codec_ws_new((size_t)cs, &rr->ws) != WV_OK)
         return wv__seterr(&r->err, WV_NOMEM, "out of memory");
     return WV_OK;
 }
 
 static void rreader_release(struct rreader *rr)
 {
-    wv__free(rr->chunk);
+    for (size_t k = 0; rr->slot && k < rr->n_slot; k++)
+        wv__free(rr->slot[k].chunk);
+    wv__free(rr->slot);
     wv__free(rr->pack_buf);
     wv__codec_ws_free(rr->ws);
     memset(rr, 0, sizeof *rr);
 }
 
-/* Bytes [src, src + len) of a stored region (chunks ids[0..n_ids) of its
+/* Bytes [src, src + len) of stored region k (chunks ids[0..n_ids) of its
  * nbytes) into dst. */
-static int piece_copy(struct rreader *rr, const unsigned char (*ids)[32],
-                      size_t n_ids, uint64_t nbytes, uint64_t src,
-                      uint64_t len, unsigned char *dst)
+static int piece_copy(struct rreader *rr, size_t k,
+                      const unsigned char (*ids)[32], size_t n_ids,
+                      uint64_t nbytes, uint64_t src, uint64_t len,
+                      unsigned char *dst)
 {
     wv_repo *r = rr->r;
+    struct rslot *sl = &rr->slot[k % rr->n_slot];
+    if (sl->chunk == NULL && (sl->chunk = wv__malloc((size_t)rr->cs)) == NULL)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
     while (len) {
         uint64_t c = src / rr->cs, within = src % rr->cs;
         if (c >= n_ids)
@@ -179,19 +201,19 @@ static int piece_copy(struct rreader *rr, const unsigned char (*ids)[32],
                               "%s: a region lists too few chunks", r->uri);
         uint64_t clen = nbytes - c * rr->cs < rr->cs ? nbytes - c * rr->cs
                                                      : rr->cs;
-        if (!rr->have || memcmp(rr->cid, ids[c], WV__ID_LEN) != 0) {
-            rr->have = false;
-            int rc = wv__repo_read_chunk(r, ids[c], rr->chunk, (size_t)clen,
+        if (!sl->have || memcmp(sl->cid, ids[c], WV__ID_LEN) != 0) {
+            sl->have = false;
+            int rc = wv__repo_read_chunk(r, ids[c], sl->chunk, (size_t)clen,
                                          rr->ws, (size_t)rr->cs,
                                          &rr->pack_buf, &rr->pack_cap);
             if (rc != WV_OK)
                 return rc;
-            memcpy(rr->cid, ids[c], WV__ID_LEN);
-            rr->have = true;
+            memcpy(sl->cid, ids[c], WV__ID_LEN);
+            sl->have = true;
             r->n_region_read += clen;
         }
         uint64_t n = clen - within < len ? clen - within : len;
-        memcpy(dst, rr->chunk + within, (size_t)n);
+        memcpy(dst, sl->chunk + within, (size_t)n);
         dst += n;
         src += n;
         len -= n;
@@ -261,8 +283,8 @@ static int read_box(struct rreader *rr, const struct wv__mtensor *t,
             if (g + len > lo) {
                 uint64_t x = g > lo ? g : lo;
                 uint64_t y = g + len < hi ? g + len : hi;
-                int rc = piece_copy(rr, ids, n_ids, pnb, se * es + (x - g),
-                                    y - x, buf + (x - lo));
+                int rc = piece_copy(rr, k, ids, n_ids, pnb,
+                                    se * es + (x - g), y - x, buf + (x - lo));
                 if (rc != WV_OK)
                     return rc;
             }
@@ -282,7 +304,7 @@ static int read_sharded(wv_repo *r, uint64_t cs, const struct wv__mtensor *t,
 {
     struct rreader rr;
     const uint64_t zero[WV_MAX_DIMS] = {0};
-    int rc = rreader_init(&rr, r, cs);
+    int rc = rreader_init(&rr, r, cs, 1);
     if (rc == WV_OK)
         rc = read_box(&rr, t, zero, t->shape, 0, t->nbytes, buf);
     rreader_release(&rr);
@@ -361,7 +383,7 @@ static int region_locked(wv_repo *r, const char *ref, const char *name,
     if (len == 0)
         goto out;
     WV_TRY(wv__repo_load_index(r));
-    WV_TRY(rreader_init(&rr, r, mf.chunk_size));
+    WV_TRY(rreader_init(&rr, r, mf.chunk_size, 1));
     WV_TRY(read_box(&rr, t, offset, shape, 0, len, buf));
 out:
     rreader_release(&rr);
@@ -746,7 +768,8 @@ static int visit_locked(wv_repo *r, const char *ref, const char *name,
         struct rreader rr;
         const uint64_t zero[WV_MAX_DIMS] = {0};
         unsigned char *win = wv__malloc(cs);
-        rc = win ? rreader_init(&rr, r, cs)
+        r->n_region_read = 0;
+        rc = win ? rreader_init(&rr, r, cs, t->n_shards)
                  : wv__seterr(err, WV_NOMEM, "out of memory");
         for (uint64_t o = offset / cs * cs; rc == WV_OK && o < offset + len;
              o += cs) {

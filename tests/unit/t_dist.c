@@ -340,6 +340,16 @@ static void dist_roundtrip(const char *url)
         ASSERT_OK(wv_repo_read_tensor(r, id, "proj.weight", 5000, 1000, b));
         ASSERT_MEMEQ(b, G[1].data + 5000, 1000);
     }
+    /* the whole of it: each of its chunks read once, though the reading
+     * windows cut across its four column regions */
+    {
+        unsigned char *b = malloc(G[1].nbytes);
+        ASSERT_OK(wv_repo_read_tensor(r, id, "proj.weight", 0, G[1].nbytes,
+                                      b));
+        ASSERT_MEMEQ(b, G[1].data, G[1].nbytes);
+        ASSERT_EQ(r->n_region_read, G[1].nbytes);
+        free(b);
+    }
     /* verify: every chunk of every region */
     wv_verify_stats vs;
     memset(&vs, 0, sizeof vs);
