@@ -311,9 +311,10 @@ static int read_sharded(wv_repo *r, uint64_t cs, const struct wv__mtensor *t,
     return rc;
 }
 
-/* Checkpoint `ref`'s manifest (its id in id) and its tensor `name`, under
- * the repository's signature policy (*signer_required: chunks must then be
- * checked as a signed checkpoint's). The caller releases mf. */
+/* Checkpoint `ref`'s manifest (its id in id, its chunk size checked) and
+ * its tensor `name`, under the repository's signature policy
+ * (*signer_required: chunks must then be checked as a signed
+ * checkpoint's). The caller releases mf. */
 static int load_tensor(wv_repo *r, const char *ref, const char *name,
                        char id[65], struct wv__manifest *mf,
                        bool *signer_required, const struct wv__mtensor **out)
@@ -325,6 +326,9 @@ static int load_tensor(wv_repo *r, const char *ref, const char *name,
     WV_TRY(wv__repo_resolve(r, ref, id));
     WV_TRY(wv__manifest_load(r, id, mf));
     WV_TRY(wv__sig_policy(r, mf, NULL, signer_required));
+    WV_CHECK(mf->chunk_size > 0 && mf->chunk_size <= ((uint64_t)1 << 30),
+             WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
+             r->uri, id, (unsigned long long)mf->chunk_size);
     for (size_t i = 0; i < mf->n_tensors && *out == NULL; i++)
         if (strcmp(mf->tensors[i].name, name) == 0)
             *out = &mf->tensors[i];
@@ -377,9 +381,6 @@ static int region_locked(wv_repo *r, const char *ref, const char *name,
              "%s: the region of tensor '%.200s' has %llu bytes, the buffer "
              "%zu",
              r->uri, name, (unsigned long long)nb, len);
-    WV_CHECK(mf.chunk_size > 0 && mf.chunk_size <= ((uint64_t)1 << 30),
-             WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
-             r->uri, id, (unsigned long long)mf.chunk_size);
     if (len == 0)
         goto out;
     WV_TRY(wv__repo_load_index(r));
@@ -755,9 +756,6 @@ static int visit_locked(wv_repo *r, const char *ref, const char *name,
              "(%llu bytes)",
              r->uri, (unsigned long long)offset, (unsigned long long)len,
              t->name, (unsigned long long)t->nbytes);
-    WV_CHECK(mf.chunk_size > 0 && mf.chunk_size <= ((uint64_t)1 << 30),
-             WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
-             r->uri, id, (unsigned long long)mf.chunk_size);
     if (len == 0)
         goto out;
     WV_TRY(wv__repo_load_index(r));
