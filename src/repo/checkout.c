@@ -869,14 +869,23 @@ static int range_copy_cb(void *arg, uint64_t off, const void *data,
     return WV_OK;
 }
 
+static int read_locked(wv_repo *r, const char *ref, const char *name,
+                       uint64_t offset, uint64_t len, void *buf)
+{
+    struct range_copy c = {buf, offset, len};
+    if (buf == NULL && len > 0) {
+        wv__clearerr(&r->err);
+        return wv__seterr(&r->err, WV_MISUSE,
+                          "reading a tensor's bytes needs a buffer");
+    }
+    return visit_locked(r, ref, name, offset, len, range_copy_cb, &c);
+}
+
 int wv_repo_read_tensor(wv_repo *r, const char *ref, const char *name,
                         uint64_t offset, uint64_t len, void *buf)
 {
-    struct range_copy rc = {buf, offset, len};
-    if (buf == NULL && len > 0)
-        return WV_MISUSE;
-    return wv_repo_visit_tensor(r, ref, name, offset, len, range_copy_cb,
-                                &rc);
+    return WV__REPO_LOCKED(
+        r, read_locked(r, ref, name, offset, len, buf));
 }
 
 static int chunks_locked(wv_repo *r, const char *ref, wv_tensor_chunks_cb cb,
