@@ -71,6 +71,22 @@ static int open_repo(const char *dir, int encrypt, wv_repo **r)
     return wv_repo_open_ex(dir, &oo, r);
 }
 
+/* Flip a bit of byte off of object key in the local repository at dir;
+ * false if it cannot. */
+static bool flip_stored_byte(const char *dir, const char *key, uint64_t off)
+{
+    char path[800];
+    unsigned char byte = 0;
+    snprintf(path, sizeof path, "%s/%s", dir, key);
+    int fd = open(path, O_RDWR);
+    bool ok = fd >= 0 && pread(fd, &byte, 1, (off_t)off) == 1;
+    byte ^= 0x40;
+    ok = ok && pwrite(fd, &byte, 1, (off_t)off) == 1;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 /* Delta chunks in the index, and the longest chain among the chunks of
  * checkpoint `ref`. */
 struct chains {
@@ -402,7 +418,7 @@ TEST_IMPL(delta_verify_broken_base)
 {
     const char *dir = wvtest_path("vb");
     wv_repo *r;
-    char a[WV_ID_HEX], b[WV_ID_HEX], hex[65], key[96], path[800];
+    char a[WV_ID_HEX], b[WV_ID_HEX], hex[65], key[96];
     ASSERT_OK(make_repo(dir, 4, 0));
     ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
     wv_model *m0 = step_set(1, 4096, 0), *m1 = step_set(1, 4096, 1);
@@ -423,14 +439,7 @@ TEST_IMPL(delta_verify_broken_base)
     uint64_t off = l->off + l->stored_len / 2;
     wv__manifest_release(&mf);
     wv_repo_close(r);
-    snprintf(path, sizeof path, "%s/%s", dir, key);
-    int fd = open(path, O_RDWR);
-    ASSERT(fd >= 0);
-    unsigned char byte;
-    ASSERT_EQ(pread(fd, &byte, 1, (off_t)off), 1);
-    byte ^= 0x40;
-    ASSERT_EQ(pwrite(fd, &byte, 1, (off_t)off), 1);
-    close(fd);
+    ASSERT(flip_stored_byte(dir, key, off));
     ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
     struct vproblems v = {0};
     ASSERT_EQ(wv_repo_verify(r, on_problem, &v, NULL), WV_CORRUPT);
@@ -705,20 +714,13 @@ TEST_IMPL(delta_chain_compose)
     ASSERT_NOT_NULL(d1);
     ASSERT_EQ(d1->codec, WV__CODEC_DELTA);
     ASSERT(k0_len < d1->stored_len);
-    char key[96], path[800];
+    char key[96];
     wv__pack_key(d1->pack, key);
     uint64_t off = d1->off + d1->stored_len / 2;
     wv__manifest_release(&mf);
     wv_repo_close(r);
     /* damage the middle link (checkpoint 1's chunk) */
-    snprintf(path, sizeof path, "%s/%s", dir, key);
-    int fd = open(path, O_RDWR);
-    ASSERT(fd >= 0);
-    unsigned char byte;
-    ASSERT_EQ(pread(fd, &byte, 1, (off_t)off), 1);
-    byte ^= 0x40;
-    ASSERT_EQ(pwrite(fd, &byte, 1, (off_t)off), 1);
-    close(fd);
+    ASSERT(flip_stored_byte(dir, key, off));
     ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
     wv_model *back = NULL;
     int rc = wv_repo_checkout(r, ids[N - 1], NULL, &back);
