@@ -929,8 +929,12 @@ int wv_repo_tensor_chunks(wv_repo *r, const char *ref, wv_tensor_chunks_cb cb,
  * being written, and each chunk is handed to the writer once checked, in
  * order. Memory: the ring of stored chunks and as many decoded ones
  * (opts->buffer_bytes in all), the workers' codec workspaces and the
- * file's write buffer, whatever the set's size. A failure (a chunk that
- * does not verify) aborts the save: the target is left untouched. */
+ * file's write buffer, whatever the set's size. A global tensor of a
+ * multi-writer checkpoint streams in chunk-sized windows assembled from
+ * its regions on this thread (struct rreader, as a visit reads it), once
+ * the chunks read ahead are done (the store is this thread's then), in
+ * as many more chunk buffers as the budget allows. A failure (a chunk
+ * that does not verify) aborts the save: the target is left untouched. */
 
 #define WV__STREAM_BUDGET ((uint64_t)64 << 20)
 
@@ -957,6 +961,7 @@ struct sreader {
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
     uint64_t p_done, p_total;
+    size_t n_rslots; /* the chunks a global tensor's reader may keep */
 };
 
 /* Read jobs ahead of the writer, as far as the ring allows: job i's
@@ -1010,6 +1015,47 @@ static int sreader_fail(struct sreader *s)
     return rc;
 }
 
+/* Global tensor t (its regions) to the writer in chunk-sized windows,
+ * once every job read ahead is done. */
+static int sreader_regions(struct sreader *s, const struct wv__mtensor *t,
+                           bool (*sink)(void *sarg, const void *p, size_t n),
+                           void *sink_arg)
+{
+    wv_repo *r = s->r;
+    uint64_t cs = s->mf->chunk_size;
+    const uint64_t zero[WV_MAX_DIMS] = {0};
+    struct rreader rr;
+    for (size_t i = s->next_write; i < s->next_read; i++)
+        if (wv__pipe_wait(&s->p.pipe, i) != WV_OK)
+            return sreader_fail(s);
+    unsigned char *win = wv__malloc((size_t)cs);
+    int rc = win ? rreader_init(&rr, r, cs,
+                                t->n_shards < s->n_rslots ? t->n_shards
+                                                          : s->n_rslots)
+                 : wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    for (uint64_t o = 0; rc == WV_OK && o < t->nbytes; o += cs) {
+        uint64_t e = t->nbytes - o < cs ? t->nbytes : o + cs;
+        if ((rc = read_box(&rr, t, zero, t->shape, o, e, win)) != WV_OK)
+            break;
+        bool more = sink(sink_arg, win, (size_t)(e - o));
+        if (s->progress) {
+            s->p_done += e - o;
+            s->progress(s->progress_arg, s->p_done, s->p_total);
+        }
+        if (!more)
+            break; /* the writer failed: its own message */
+    }
+    if (win)
+        rreader_release(&rr);
+    wv__free(win);
+    if (rc != WV_OK) {
+        s->going = false;
+        s->rc = rc;
+        s->err = r->err;
+    }
+    return rc;
+}
+
 static int sreader_fill(void *arg, const struct wv_tensor *t,
                         bool (*sink)(void *sarg, const void *p, size_t n),
                         void *sink_arg)
@@ -1034,6 +1080,9 @@ static int sreader_fill(void *arg, const struct wv_tensor *t,
         return s->rc;
     }
     size_t end = s->first[++s->pos];
+    const struct wv__mtensor *mt = &s->mf->tensors[s->tidx[k]];
+    if (mt->n_shards)
+        return sreader_regions(s, mt, sink, sink_arg);
     while (s->next_write < end) {
         size_t i = s->next_write;
         sreader_ahead(s);
@@ -1068,7 +1117,8 @@ static int sreader_jobs(struct sreader *s)
     WV_CHECK(s->first != NULL, WV_NOMEM, "out of memory");
     for (size_t q = 0; q < s->n_plan; q++) {
         s->first[q] = n_jobs;
-        n_jobs += s->mf->tensors[s->tidx[s->plan[q]]].n_chunks;
+        const struct wv__mtensor *t = &s->mf->tensors[s->tidx[s->plan[q]]];
+        n_jobs += t->n_shards ? 0 : t->n_chunks; /* sreader_regions */
     }
     s->first[s->n_plan] = n_jobs;
     s->n_jobs = n_jobs;
@@ -1082,7 +1132,7 @@ static void sreader_layout(struct sreader *s)
     for (size_t q = 0; q < s->n_plan; q++) {
         size_t mt = s->tidx[s->plan[q]];
         const struct wv__mtensor *t = &s->mf->tensors[mt];
-        for (size_t c = 0; c < t->n_chunks; c++) {
+        for (size_t c = 0; !t->n_shards && c < t->n_chunks; c++) {
             struct ojob *j = &s->p.jobs[s->first[q] + c];
             j->off = c * cs;
             j->n = (size_t)(t->nbytes - j->off < cs ? t->nbytes - j->off
@@ -1129,17 +1179,6 @@ static int file_locked(wv_repo *r, const char *ref,
     WV_CHECK(mf.chunk_size > 0 && mf.chunk_size <= ((uint64_t)1 << 30),
              WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
              r->uri, id, (unsigned long long)mf.chunk_size);
-    for (size_t i = 0; i < mf.n_tensors; i++) {
-        if (mf.tensors[i].n_shards && wanted(opts, mf.tensors[i].name)) {
-            /* global tensors are assembled in memory: check out, save */
-            wv__manifest_release(&mf);
-            rc = wv__repo_checkout_locked(r, id, given, &s.m);
-            if (rc == WV_OK &&
-                (rc = wv_model_save(s.m, path, sopts)) != WV_OK)
-                wv__seterr(err, rc, "%s", wv_model_errmsg(s.m));
-            goto out;
-        }
-    }
     for (size_t k = 0; opts->names && k < opts->n_names; k++) {
         bool found = false;
         for (size_t i = 0; i < mf.n_tensors && !found; i++)
@@ -1197,8 +1236,10 @@ static int file_locked(wv_repo *r, const char *ref,
                           ? opts->buffer_bytes
                           : WV__STREAM_BUDGET;
     s.cap = wv__chunk_bound(r, cs);
-    /* a slot holds a stored chunk, its twin in outs the decoded one */
+    /* a slot holds a stored chunk, its twin in outs the decoded one; a
+     * global tensor's reader keeps as many chunks again */
     uint64_t slot_budget = budget / (s.cap + cs) * s.cap;
+    s.n_rslots = budget / cs > SIZE_MAX ? SIZE_MAX : (size_t)(budget / cs);
     piping = true;
     WV_CHECK(opipe_start_budget(&s.p, r, s.n_jobs, cs, signer_required,
                                 slot_budget > SIZE_MAX ? SIZE_MAX
