@@ -311,6 +311,34 @@ static int read_sharded(wv_repo *r, uint64_t cs, const struct wv__mtensor *t,
     return rc;
 }
 
+/* Bytes [from, to) of sharded tensor t, in the chunk-sized windows of the
+ * chunks of a whole tensor (the first starting at or before from), each
+ * assembled from the regions with n_slots kept chunks (rreader_init) and
+ * handed to cb. A failure of cb stops the read with its status, no
+ * message given, and the window's offset in *by_cb (UINT64_MAX
+ * otherwise). */
+static int read_windows(wv_repo *r, const struct wv__mtensor *t, uint64_t cs,
+                        size_t n_slots, uint64_t from, uint64_t to,
+                        wv_chunk_cb cb, void *arg, uint64_t *by_cb)
+{
+    struct rreader rr;
+    const uint64_t zero[WV_MAX_DIMS] = {0};
+    unsigned char *win = wv__malloc((size_t)cs);
+    int rc = win ? rreader_init(&rr, r, cs, n_slots)
+                 : wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    *by_cb = UINT64_MAX;
+    for (uint64_t o = from / cs * cs; rc == WV_OK && o < to; o += cs) {
+        uint64_t e = t->nbytes - o < cs ? t->nbytes : o + cs;
+        rc = read_box(&rr, t, zero, t->shape, o, e, win);
+        if (rc == WV_OK && (rc = cb(arg, o, win, (size_t)(e - o))) != WV_OK)
+            *by_cb = o;
+    }
+    if (win)
+        rreader_release(&rr);
+    wv__free(win);
+    return rc;
+}
+
 /* Checkpoint `ref`'s manifest (its id in id, its chunk size checked) and
  * its tensor `name`, under the repository's signature policy
  * (*signer_required: chunks must then be checked as a signed
@@ -763,23 +791,13 @@ static int visit_locked(wv_repo *r, const char *ref, const char *name,
     if (t->n_shards) {
         /* A global tensor of a multi-writer checkpoint: its bytes in
          * chunk-sized windows assembled from the regions, on this thread. */
-        struct rreader rr;
-        const uint64_t zero[WV_MAX_DIMS] = {0};
-        unsigned char *win = wv__malloc(cs);
+        uint64_t by_cb;
         r->n_region_read = 0;
-        rc = win ? rreader_init(&rr, r, cs, t->n_shards)
-                 : wv__seterr(err, WV_NOMEM, "out of memory");
-        for (uint64_t o = offset / cs * cs; rc == WV_OK && o < offset + len;
-             o += cs) {
-            uint64_t e = t->nbytes - o < cs ? t->nbytes : o + cs;
-            rc = read_box(&rr, t, zero, t->shape, o, e, win);
-            if (rc == WV_OK && (rc = cb(arg, o, win, (size_t)(e - o))) != WV_OK)
-                wv__seterr(err, rc, "stopped by the caller at byte %llu",
-                           (unsigned long long)o);
-        }
-        if (win)
-            rreader_release(&rr);
-        wv__free(win);
+        rc = read_windows(r, t, cs, t->n_shards, offset, offset + len, cb,
+                          arg, &by_cb);
+        if (by_cb != UINT64_MAX)
+            wv__seterr(err, rc, "stopped by the caller at byte %llu",
+                       (unsigned long long)by_cb);
         goto out;
     }
     uint64_t c0 = offset / mf.chunk_size,
@@ -1015,43 +1033,47 @@ static int sreader_fail(struct sreader *s)
     return rc;
 }
 
+/* A window of a global tensor to the writer (read_windows' callback). */
+struct swin {
+    struct sreader *s;
+    bool (*sink)(void *sarg, const void *p, size_t n);
+    void *sink_arg;
+};
+
+static int swin_cb(void *arg, uint64_t off, const void *data, size_t n)
+{
+    struct swin *w = arg;
+    struct sreader *s = w->s;
+    (void)off;
+    bool more = w->sink(w->sink_arg, data, n);
+    if (s->progress) {
+        s->p_done += n;
+        s->progress(s->progress_arg, s->p_done, s->p_total);
+    }
+    return more ? WV_OK : WV_ERROR; /* the writer failed: its message */
+}
+
 /* Global tensor t (its regions) to the writer in chunk-sized windows,
  * once every job read ahead is done. */
 static int sreader_regions(struct sreader *s, const struct wv__mtensor *t,
                            bool (*sink)(void *sarg, const void *p, size_t n),
                            void *sink_arg)
 {
-    wv_repo *r = s->r;
-    uint64_t cs = s->mf->chunk_size;
-    const uint64_t zero[WV_MAX_DIMS] = {0};
-    struct rreader rr;
+    struct swin w = {s, sink, sink_arg};
+    uint64_t by_cb;
     for (size_t i = s->next_write; i < s->next_read; i++)
         if (wv__pipe_wait(&s->p.pipe, i) != WV_OK)
             return sreader_fail(s);
-    unsigned char *win = wv__malloc((size_t)cs);
-    int rc = win ? rreader_init(&rr, r, cs,
-                                t->n_shards < s->n_rslots ? t->n_shards
-                                                          : s->n_rslots)
-                 : wv__seterr(&r->err, WV_NOMEM, "out of memory");
-    for (uint64_t o = 0; rc == WV_OK && o < t->nbytes; o += cs) {
-        uint64_t e = t->nbytes - o < cs ? t->nbytes : o + cs;
-        if ((rc = read_box(&rr, t, zero, t->shape, o, e, win)) != WV_OK)
-            break;
-        bool more = sink(sink_arg, win, (size_t)(e - o));
-        if (s->progress) {
-            s->p_done += e - o;
-            s->progress(s->progress_arg, s->p_done, s->p_total);
-        }
-        if (!more)
-            break; /* the writer failed: its own message */
-    }
-    if (win)
-        rreader_release(&rr);
-    wv__free(win);
+    int rc = read_windows(s->r, t, s->mf->chunk_size,
+                          t->n_shards < s->n_rslots ? t->n_shards
+                                                    : s->n_rslots,
+                          0, t->nbytes, swin_cb, &w, &by_cb);
+    if (by_cb != UINT64_MAX)
+        return WV_OK; /* the writer stopped: its own message */
     if (rc != WV_OK) {
         s->going = false;
         s->rc = rc;
-        s->err = r->err;
+        s->err = s->r->err;
     }
     return rc;
 }
