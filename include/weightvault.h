@@ -714,8 +714,11 @@ WV_API int wv_repo_checkout(wv_repo *r, const char *ref,
  * For formats whose writer takes tensors as a stream (safetensors, npy,
  * npz, gguf; one file, no shard_size) the chunks are read, decoded and
  * checked in parallel and written as they come, in order: memory stays
- * within opts->buffer_bytes whatever the checkpoint's size. Other formats
- * and sharded saves check the set out into memory first and save it.
+ * within opts->buffer_bytes whatever the checkpoint's size (twice that
+ * for a multi-writer checkpoint, whose global tensors are assembled from
+ * their regions in chunk-sized windows on the calling thread). Other
+ * formats and sharded saves check the set out into memory first and save
+ * it.
  * With `index` non-NULL it receives the checked-out set's tensors and
  * metadata (without data when streamed: as WV_LOAD_INDEX) for the
  * caller's summaries; free it with wv_model_free. Messages go to

@@ -343,31 +343,16 @@ int wv__codec_decode(int codec, unsigned elem, const void *in, size_t n,
     case WV__CODEC_ZSTD:
     case WV__CODEC_BG_ZSTD: {
         bool bg = codec == WV__CODEC_BG_ZSTD && elem > 1 && raw_len >= elem;
-        unsigned long long fs = ZSTD_getFrameContentSize(in, n);
-        if (fs != raw_len)
-            return wv__seterr(err, WV_CORRUPT,
-                              "compressed chunk declares %llu bytes, "
-                              "expected %zu",
-                              fs, raw_len);
-        if (ws == NULL || raw_len > ws->cap)
-            return wv__seterr(err, WV_CORRUPT,
-                              "compressed chunk of %zu bytes is larger than "
-                              "the chunks expected",
-                              raw_len);
-        if (ws->dctx == NULL)
-            ws->dctx = ZSTD_createDCtx_advanced(zmem);
-        unsigned char *dst = bg ? ws_buf(ws) : out;
-        if (ws->dctx == NULL || dst == NULL)
+        /* grouped: decompressed into the workspace (a workspace too small
+         * is the frame's error, which wv__codec_unzstd names) */
+        unsigned char *dst = out;
+        if (bg && ws != NULL && raw_len <= ws->cap &&
+            (dst = ws_buf(ws)) == NULL)
             return wv__seterr(err, WV_NOMEM, "out of memory");
-        size_t r = ZSTD_decompressDCtx(ws->dctx, dst, raw_len, in, n);
-        if (ZSTD_isError(r) || r != raw_len)
-            return wv__seterr(err, WV_CORRUPT,
-                              "compressed chunk does not decode: %s",
-                              ZSTD_isError(r) ? ZSTD_getErrorName(r)
-                                              : "wrong length");
-        if (bg)
+        int rc = wv__codec_unzstd(in, n, dst, raw_len, ws, err);
+        if (rc == WV_OK && bg)
             ungroup(dst, raw_len, elem, out);
-        return WV_OK;
+        return rc;
     }
     default:
         return wv__seterr(err, WV_CORRUPT, "unknown chunk codec %d", codec);
@@ -473,20 +458,10 @@ int wv__codec_decode_delta(unsigned elem, const void *in, size_t n,
 {
     int rc = WV_OK;
     bool bg = elem > 1 && raw_len >= elem;
-    unsigned long long fs = ZSTD_getFrameContentSize(in, n);
-    WV_CHECK(fs == raw_len, WV_CORRUPT,
-             "delta chunk declares %llu bytes, expected %zu", fs, raw_len);
-    WV_CHECK(ws != NULL && raw_len <= ws->cap, WV_CORRUPT,
-             "delta chunk of %zu bytes is larger than the chunks expected",
-             raw_len);
-    if (ws->dctx == NULL)
-        ws->dctx = ZSTD_createDCtx_advanced(zmem);
-    unsigned char *dst = bg ? ws_buf(ws) : out;
-    WV_CHECK(ws->dctx != NULL && dst != NULL, WV_NOMEM, "out of memory");
-    size_t r = ZSTD_decompressDCtx(ws->dctx, dst, raw_len, in, n);
-    WV_CHECK(!ZSTD_isError(r) && r == raw_len, WV_CORRUPT,
-             "delta chunk does not decode: %s",
-             ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong length");
+    unsigned char *dst = out; /* grouped: the workspace (as above) */
+    if (bg && ws != NULL && raw_len <= ws->cap)
+        WV_CHECK((dst = ws_buf(ws)) != NULL, WV_NOMEM, "out of memory");
+    WV_TRY(wv__codec_unzstd(in, n, dst, raw_len, ws, err));
     if (bg)
         ungroup(dst, raw_len, elem, out);
     xor_bytes(out, out, base, raw_len);

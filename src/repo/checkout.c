@@ -131,47 +131,69 @@ int wv__repo_read_chunk(wv_repo *r, const unsigned char id[32], void *out,
  * region, the intersection with the box, walked as row-major runs (the
  * trailing dimensions both cover whole merge into one run), each run
  * mapped to the region's chunks. Runs come in increasing order within a
- * region, so keeping the last chunk read is enough to read each chunk
- * that overlaps the box once. Chunks are read and checked one at a time
- * on this thread (wv__repo_read_chunk). */
+ * region, so keeping the last chunk read of each region is enough to read
+ * each chunk that overlaps the box once: one box needs one slot (regions
+ * are walked one after the other), a walk of several boxes in increasing
+ * order (a visit's windows, which cut across every region of a column
+ * split) one slot per region, within WV__READ_BUDGET (past it, regions
+ * share slots and a chunk may be read again). Chunks are read and checked
+ * one at a time on this thread (wv__repo_read_chunk). */
+
+struct rslot {
+    unsigned char *chunk; /* the last chunk read, cs bytes (NULL: none) */
+    unsigned char cid[WV__ID_LEN];
+    bool have;
+};
 
 struct rreader {
     wv_repo *r;
     uint64_t cs;
     struct wv__codec_ws *ws;
-    unsigned char *chunk; /* the last chunk read, cs bytes */
-    unsigned char cid[WV__ID_LEN];
-    bool have;
+    struct rslot *slot; /* region k keeps its chunk in slot[k % n_slot] */
+    size_t n_slot;
     unsigned char *pack_buf;
     size_t pack_cap;
 };
 
-static int rreader_init(struct rreader *rr, wv_repo *r, uint64_t cs)
+/* A reader of chunks of cs bytes with a slot for each of n_regions (1:
+ * one box at a time), as many as WV__READ_BUDGET holds. */
+static int rreader_init(struct rreader *rr, wv_repo *r, uint64_t cs,
+                        size_t n_regions)
 {
+    size_t most = WV__READ_BUDGET / (size_t)cs;
     memset(rr, 0, sizeof *rr);
     rr->r = r;
     rr->cs = cs;
-    rr->chunk = wv__malloc((size_t)cs);
-    if (rr->chunk == NULL || wv__codec_ws_new((size_t)cs, &rr->ws) != WV_OK)
+    rr->n_slot = n_regions < most ? n_regions : most;
+    if (rr->n_slot == 0)
+        rr->n_slot = 1;
+    rr->slot = wv__calloc(rr->n_slot, sizeof *rr->slot);
+    if (rr->slot == NULL || wv__codec_ws_new((size_t)cs, &rr->ws) != WV_OK)
         return wv__seterr(&r->err, WV_NOMEM, "out of memory");
     return WV_OK;
 }
 
 static void rreader_release(struct rreader *rr)
 {
-    wv__free(rr->chunk);
+    for (size_t k = 0; rr->slot && k < rr->n_slot; k++)
+        wv__free(rr->slot[k].chunk);
+    wv__free(rr->slot);
     wv__free(rr->pack_buf);
     wv__codec_ws_free(rr->ws);
     memset(rr, 0, sizeof *rr);
 }
 
-/* Bytes [src, src + len) of a stored region (chunks ids[0..n_ids) of its
+/* Bytes [src, src + len) of stored region k (chunks ids[0..n_ids) of its
  * nbytes) into dst. */
-static int piece_copy(struct rreader *rr, const unsigned char (*ids)[32],
-                      size_t n_ids, uint64_t nbytes, uint64_t src,
-                      uint64_t len, unsigned char *dst)
+static int piece_copy(struct rreader *rr, size_t k,
+                      const unsigned char (*ids)[32], size_t n_ids,
+                      uint64_t nbytes, uint64_t src, uint64_t len,
+                      unsigned char *dst)
 {
     wv_repo *r = rr->r;
+    struct rslot *sl = &rr->slot[k % rr->n_slot];
+    if (sl->chunk == NULL && (sl->chunk = wv__malloc((size_t)rr->cs)) == NULL)
+        return wv__seterr(&r->err, WV_NOMEM, "out of memory");
     while (len) {
         uint64_t c = src / rr->cs, within = src % rr->cs;
         if (c >= n_ids)
@@ -179,19 +201,19 @@ static int piece_copy(struct rreader *rr, const unsigned char (*ids)[32],
                               "%s: a region lists too few chunks", r->uri);
         uint64_t clen = nbytes - c * rr->cs < rr->cs ? nbytes - c * rr->cs
                                                      : rr->cs;
-        if (!rr->have || memcmp(rr->cid, ids[c], WV__ID_LEN) != 0) {
-            rr->have = false;
-            int rc = wv__repo_read_chunk(r, ids[c], rr->chunk, (size_t)clen,
+        if (!sl->have || memcmp(sl->cid, ids[c], WV__ID_LEN) != 0) {
+            sl->have = false;
+            int rc = wv__repo_read_chunk(r, ids[c], sl->chunk, (size_t)clen,
                                          rr->ws, (size_t)rr->cs,
                                          &rr->pack_buf, &rr->pack_cap);
             if (rc != WV_OK)
                 return rc;
-            memcpy(rr->cid, ids[c], WV__ID_LEN);
-            rr->have = true;
+            memcpy(sl->cid, ids[c], WV__ID_LEN);
+            sl->have = true;
             r->n_region_read += clen;
         }
         uint64_t n = clen - within < len ? clen - within : len;
-        memcpy(dst, rr->chunk + within, (size_t)n);
+        memcpy(dst, sl->chunk + within, (size_t)n);
         dst += n;
         src += n;
         len -= n;
@@ -261,8 +283,8 @@ static int read_box(struct rreader *rr, const struct wv__mtensor *t,
             if (g + len > lo) {
                 uint64_t x = g > lo ? g : lo;
                 uint64_t y = g + len < hi ? g + len : hi;
-                int rc = piece_copy(rr, ids, n_ids, pnb, se * es + (x - g),
-                                    y - x, buf + (x - lo));
+                int rc = piece_copy(rr, k, ids, n_ids, pnb,
+                                    se * es + (x - g), y - x, buf + (x - lo));
                 if (rc != WV_OK)
                     return rc;
             }
@@ -282,16 +304,45 @@ static int read_sharded(wv_repo *r, uint64_t cs, const struct wv__mtensor *t,
 {
     struct rreader rr;
     const uint64_t zero[WV_MAX_DIMS] = {0};
-    int rc = rreader_init(&rr, r, cs);
+    int rc = rreader_init(&rr, r, cs, 1);
     if (rc == WV_OK)
         rc = read_box(&rr, t, zero, t->shape, 0, t->nbytes, buf);
     rreader_release(&rr);
     return rc;
 }
 
-/* Checkpoint `ref`'s manifest (its id in id) and its tensor `name`, under
- * the repository's signature policy (*signer_required: chunks must then be
- * checked as a signed checkpoint's). The caller releases mf. */
+/* Bytes [from, to) of sharded tensor t, in the chunk-sized windows of the
+ * chunks of a whole tensor (the first starting at or before from), each
+ * assembled from the regions with n_slots kept chunks (rreader_init) and
+ * handed to cb. A failure of cb stops the read with its status, no
+ * message given, and the window's offset in *by_cb (UINT64_MAX
+ * otherwise). */
+static int read_windows(wv_repo *r, const struct wv__mtensor *t, uint64_t cs,
+                        size_t n_slots, uint64_t from, uint64_t to,
+                        wv_chunk_cb cb, void *arg, uint64_t *by_cb)
+{
+    struct rreader rr;
+    const uint64_t zero[WV_MAX_DIMS] = {0};
+    unsigned char *win = wv__malloc((size_t)cs);
+    int rc = win ? rreader_init(&rr, r, cs, n_slots)
+                 : wv__seterr(&r->err, WV_NOMEM, "out of memory");
+    *by_cb = UINT64_MAX;
+    for (uint64_t o = from / cs * cs; rc == WV_OK && o < to; o += cs) {
+        uint64_t e = t->nbytes - o < cs ? t->nbytes : o + cs;
+        rc = read_box(&rr, t, zero, t->shape, o, e, win);
+        if (rc == WV_OK && (rc = cb(arg, o, win, (size_t)(e - o))) != WV_OK)
+            *by_cb = o;
+    }
+    if (win)
+        rreader_release(&rr);
+    wv__free(win);
+    return rc;
+}
+
+/* Checkpoint `ref`'s manifest (its id in id, its chunk size checked) and
+ * its tensor `name`, under the repository's signature policy
+ * (*signer_required: chunks must then be checked as a signed
+ * checkpoint's). The caller releases mf. */
 static int load_tensor(wv_repo *r, const char *ref, const char *name,
                        char id[65], struct wv__manifest *mf,
                        bool *signer_required, const struct wv__mtensor **out)
@@ -303,6 +354,9 @@ static int load_tensor(wv_repo *r, const char *ref, const char *name,
     WV_TRY(wv__repo_resolve(r, ref, id));
     WV_TRY(wv__manifest_load(r, id, mf));
     WV_TRY(wv__sig_policy(r, mf, NULL, signer_required));
+    WV_CHECK(mf->chunk_size > 0 && mf->chunk_size <= ((uint64_t)1 << 30),
+             WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
+             r->uri, id, (unsigned long long)mf->chunk_size);
     for (size_t i = 0; i < mf->n_tensors && *out == NULL; i++)
         if (strcmp(mf->tensors[i].name, name) == 0)
             *out = &mf->tensors[i];
@@ -355,13 +409,10 @@ static int region_locked(wv_repo *r, const char *ref, const char *name,
              "%s: the region of tensor '%.200s' has %llu bytes, the buffer "
              "%zu",
              r->uri, name, (unsigned long long)nb, len);
-    WV_CHECK(mf.chunk_size > 0 && mf.chunk_size <= ((uint64_t)1 << 30),
-             WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
-             r->uri, id, (unsigned long long)mf.chunk_size);
     if (len == 0)
         goto out;
     WV_TRY(wv__repo_load_index(r));
-    WV_TRY(rreader_init(&rr, r, mf.chunk_size));
+    WV_TRY(rreader_init(&rr, r, mf.chunk_size, 1));
     WV_TRY(read_box(&rr, t, offset, shape, 0, len, buf));
 out:
     rreader_release(&rr);
@@ -733,9 +784,6 @@ static int visit_locked(wv_repo *r, const char *ref, const char *name,
              "(%llu bytes)",
              r->uri, (unsigned long long)offset, (unsigned long long)len,
              t->name, (unsigned long long)t->nbytes);
-    WV_CHECK(mf.chunk_size > 0 && mf.chunk_size <= ((uint64_t)1 << 30),
-             WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
-             r->uri, id, (unsigned long long)mf.chunk_size);
     if (len == 0)
         goto out;
     WV_TRY(wv__repo_load_index(r));
@@ -743,22 +791,13 @@ static int visit_locked(wv_repo *r, const char *ref, const char *name,
     if (t->n_shards) {
         /* A global tensor of a multi-writer checkpoint: its bytes in
          * chunk-sized windows assembled from the regions, on this thread. */
-        struct rreader rr;
-        const uint64_t zero[WV_MAX_DIMS] = {0};
-        unsigned char *win = wv__malloc(cs);
-        rc = win ? rreader_init(&rr, r, cs)
-                 : wv__seterr(err, WV_NOMEM, "out of memory");
-        for (uint64_t o = offset / cs * cs; rc == WV_OK && o < offset + len;
-             o += cs) {
-            uint64_t e = t->nbytes - o < cs ? t->nbytes : o + cs;
-            rc = read_box(&rr, t, zero, t->shape, o, e, win);
-            if (rc == WV_OK && (rc = cb(arg, o, win, (size_t)(e - o))) != WV_OK)
-                wv__seterr(err, rc, "stopped by the caller at byte %llu",
-                           (unsigned long long)o);
-        }
-        if (win)
-            rreader_release(&rr);
-        wv__free(win);
+        uint64_t by_cb;
+        r->n_region_read = 0;
+        rc = read_windows(r, t, cs, t->n_shards, offset, offset + len, cb,
+                          arg, &by_cb);
+        if (by_cb != UINT64_MAX)
+            wv__seterr(err, rc, "stopped by the caller at byte %llu",
+                       (unsigned long long)by_cb);
         goto out;
     }
     uint64_t c0 = offset / mf.chunk_size,
@@ -848,14 +887,23 @@ static int range_copy_cb(void *arg, uint64_t off, const void *data,
     return WV_OK;
 }
 
+static int read_locked(wv_repo *r, const char *ref, const char *name,
+                       uint64_t offset, uint64_t len, void *buf)
+{
+    struct range_copy c = {buf, offset, len};
+    if (buf == NULL && len > 0) {
+        wv__clearerr(&r->err);
+        return wv__seterr(&r->err, WV_MISUSE,
+                          "reading a tensor's bytes needs a buffer");
+    }
+    return visit_locked(r, ref, name, offset, len, range_copy_cb, &c);
+}
+
 int wv_repo_read_tensor(wv_repo *r, const char *ref, const char *name,
                         uint64_t offset, uint64_t len, void *buf)
 {
-    struct range_copy rc = {buf, offset, len};
-    if (buf == NULL && len > 0)
-        return WV_MISUSE;
-    return wv_repo_visit_tensor(r, ref, name, offset, len, range_copy_cb,
-                                &rc);
+    return WV__REPO_LOCKED(
+        r, read_locked(r, ref, name, offset, len, buf));
 }
 
 static int chunks_locked(wv_repo *r, const char *ref, wv_tensor_chunks_cb cb,
@@ -899,8 +947,12 @@ int wv_repo_tensor_chunks(wv_repo *r, const char *ref, wv_tensor_chunks_cb cb,
  * being written, and each chunk is handed to the writer once checked, in
  * order. Memory: the ring of stored chunks and as many decoded ones
  * (opts->buffer_bytes in all), the workers' codec workspaces and the
- * file's write buffer, whatever the set's size. A failure (a chunk that
- * does not verify) aborts the save: the target is left untouched. */
+ * file's write buffer, whatever the set's size. A global tensor of a
+ * multi-writer checkpoint streams in chunk-sized windows assembled from
+ * its regions on this thread (struct rreader, as a visit reads it), once
+ * the chunks read ahead are done (the store is this thread's then), in
+ * as many more chunk buffers as the budget allows. A failure (a chunk
+ * that does not verify) aborts the save: the target is left untouched. */
 
 #define WV__STREAM_BUDGET ((uint64_t)64 << 20)
 
@@ -927,6 +979,7 @@ struct sreader {
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
     uint64_t p_done, p_total;
+    size_t n_rslots; /* the chunks a global tensor's reader may keep */
 };
 
 /* Read jobs ahead of the writer, as far as the ring allows: job i's
@@ -980,6 +1033,51 @@ static int sreader_fail(struct sreader *s)
     return rc;
 }
 
+/* A window of a global tensor to the writer (read_windows' callback). */
+struct swin {
+    struct sreader *s;
+    bool (*sink)(void *sarg, const void *p, size_t n);
+    void *sink_arg;
+};
+
+static int swin_cb(void *arg, uint64_t off, const void *data, size_t n)
+{
+    struct swin *w = arg;
+    struct sreader *s = w->s;
+    (void)off;
+    bool more = w->sink(w->sink_arg, data, n);
+    if (s->progress) {
+        s->p_done += n;
+        s->progress(s->progress_arg, s->p_done, s->p_total);
+    }
+    return more ? WV_OK : WV_ERROR; /* the writer failed: its message */
+}
+
+/* Global tensor t (its regions) to the writer in chunk-sized windows,
+ * once every job read ahead is done. */
+static int sreader_regions(struct sreader *s, const struct wv__mtensor *t,
+                           bool (*sink)(void *sarg, const void *p, size_t n),
+                           void *sink_arg)
+{
+    struct swin w = {s, sink, sink_arg};
+    uint64_t by_cb;
+    for (size_t i = s->next_write; i < s->next_read; i++)
+        if (wv__pipe_wait(&s->p.pipe, i) != WV_OK)
+            return sreader_fail(s);
+    int rc = read_windows(s->r, t, s->mf->chunk_size,
+                          t->n_shards < s->n_rslots ? t->n_shards
+                                                    : s->n_rslots,
+                          0, t->nbytes, swin_cb, &w, &by_cb);
+    if (by_cb != UINT64_MAX)
+        return WV_OK; /* the writer stopped: its own message */
+    if (rc != WV_OK) {
+        s->going = false;
+        s->rc = rc;
+        s->err = s->r->err;
+    }
+    return rc;
+}
+
 static int sreader_fill(void *arg, const struct wv_tensor *t,
                         bool (*sink)(void *sarg, const void *p, size_t n),
                         void *sink_arg)
@@ -1004,6 +1102,9 @@ static int sreader_fill(void *arg, const struct wv_tensor *t,
         return s->rc;
     }
     size_t end = s->first[++s->pos];
+    const struct wv__mtensor *mt = &s->mf->tensors[s->tidx[k]];
+    if (mt->n_shards)
+        return sreader_regions(s, mt, sink, sink_arg);
     while (s->next_write < end) {
         size_t i = s->next_write;
         sreader_ahead(s);
@@ -1038,7 +1139,8 @@ static int sreader_jobs(struct sreader *s)
     WV_CHECK(s->first != NULL, WV_NOMEM, "out of memory");
     for (size_t q = 0; q < s->n_plan; q++) {
         s->first[q] = n_jobs;
-        n_jobs += s->mf->tensors[s->tidx[s->plan[q]]].n_chunks;
+        const struct wv__mtensor *t = &s->mf->tensors[s->tidx[s->plan[q]]];
+        n_jobs += t->n_shards ? 0 : t->n_chunks; /* sreader_regions */
     }
     s->first[s->n_plan] = n_jobs;
     s->n_jobs = n_jobs;
@@ -1052,7 +1154,7 @@ static void sreader_layout(struct sreader *s)
     for (size_t q = 0; q < s->n_plan; q++) {
         size_t mt = s->tidx[s->plan[q]];
         const struct wv__mtensor *t = &s->mf->tensors[mt];
-        for (size_t c = 0; c < t->n_chunks; c++) {
+        for (size_t c = 0; !t->n_shards && c < t->n_chunks; c++) {
             struct ojob *j = &s->p.jobs[s->first[q] + c];
             j->off = c * cs;
             j->n = (size_t)(t->nbytes - j->off < cs ? t->nbytes - j->off
@@ -1099,17 +1201,6 @@ static int file_locked(wv_repo *r, const char *ref,
     WV_CHECK(mf.chunk_size > 0 && mf.chunk_size <= ((uint64_t)1 << 30),
              WV_CORRUPT, "%s: checkpoint %.12s has chunks of %llu bytes",
              r->uri, id, (unsigned long long)mf.chunk_size);
-    for (size_t i = 0; i < mf.n_tensors; i++) {
-        if (mf.tensors[i].n_shards && wanted(opts, mf.tensors[i].name)) {
-            /* global tensors are assembled in memory: check out, save */
-            wv__manifest_release(&mf);
-            rc = wv__repo_checkout_locked(r, id, given, &s.m);
-            if (rc == WV_OK &&
-                (rc = wv_model_save(s.m, path, sopts)) != WV_OK)
-                wv__seterr(err, rc, "%s", wv_model_errmsg(s.m));
-            goto out;
-        }
-    }
     for (size_t k = 0; opts->names && k < opts->n_names; k++) {
         bool found = false;
         for (size_t i = 0; i < mf.n_tensors && !found; i++)
@@ -1167,8 +1258,10 @@ static int file_locked(wv_repo *r, const char *ref,
                           ? opts->buffer_bytes
                           : WV__STREAM_BUDGET;
     s.cap = wv__chunk_bound(r, cs);
-    /* a slot holds a stored chunk, its twin in outs the decoded one */
+    /* a slot holds a stored chunk, its twin in outs the decoded one; a
+     * global tensor's reader keeps as many chunks again */
     uint64_t slot_budget = budget / (s.cap + cs) * s.cap;
+    s.n_rslots = budget / cs > SIZE_MAX ? SIZE_MAX : (size_t)(budget / cs);
     piping = true;
     WV_CHECK(opipe_start_budget(&s.p, r, s.n_jobs, cs, signer_required,
                                 slot_budget > SIZE_MAX ? SIZE_MAX

@@ -112,7 +112,8 @@ out:
 }
 
 /* The chain of bases of delta chunk l: links[0] is l's base,
- * links[*n - 1] the chunk stored whole. */
+ * links[*n - 1] the chunk stored whole; and c->a, c->b grown to l's
+ * plaintext size (the buffers of either reading). */
 static int chain_links(struct wv__chain *c, const struct wv__chunk_loc *l,
                        struct wv__chunk_loc *links, int *n,
                        struct wv__err *err)
@@ -144,6 +145,9 @@ static int chain_links(struct wv__chain *c, const struct wv__chunk_loc *l,
             break;
         want = k->base;
     }
+    WV_CHECK(grow(&c->a, &c->a_cap, raw) == WV_OK &&
+                 grow(&c->b, &c->b_cap, raw) == WV_OK,
+             WV_NOMEM, "out of memory");
 out:
     return rc;
 }
@@ -159,11 +163,7 @@ static int chain_base_checked(struct wv__chain *c,
 {
     char hex[65];
     int rc = WV_OK;
-    size_t raw = (size_t)l->raw_len;
     wv__hex(l->id, 32, hex);
-    WV_CHECK(grow(&c->a, &c->a_cap, raw) == WV_OK &&
-                 grow(&c->b, &c->b_cap, raw) == WV_OK,
-             WV_NOMEM, "out of memory");
     /* Forwards: the whole chunk, then each delta on the one before. */
     unsigned char *cur = c->a, *next = c->b;
     WV_TRY(chain_open(c, &links[n - 1], NULL, cur, ws, hex, err));
@@ -267,13 +267,9 @@ int wv__chain_base(struct wv__chain *c, const struct wv__chunk_loc *l,
     struct wv__chunk_loc links[WV__CHAIN_MAX];
     char hex[65];
     int n = 0, rc = WV_OK;
-    size_t raw = (size_t)l->raw_len;
     *base = NULL;
     wv__hex(l->id, 32, hex);
     WV_TRY(chain_links(c, l, links, &n, err));
-    WV_CHECK(grow(&c->a, &c->a_cap, raw) == WV_OK &&
-                 grow(&c->b, &c->b_cap, raw) == WV_OK,
-             WV_NOMEM, "out of memory");
     if (n >= 2) {
         rc = chain_compose(c, links, n, NULL, NULL, c->a, c->b, c->b, ws,
                            hex);
@@ -299,9 +295,6 @@ int wv__chain_open(struct wv__chain *c, const struct wv__chunk_loc *l,
     size_t raw = (size_t)l->raw_len;
     wv__hex(l->id, 32, hex);
     WV_TRY(chain_links(c, l, links, &n, err));
-    WV_CHECK(grow(&c->a, &c->a_cap, raw) == WV_OK &&
-                 grow(&c->b, &c->b_cap, raw) == WV_OK,
-             WV_NOMEM, "out of memory");
     rc = chain_compose(c, links, n, l, stored, c->a, c->b, out, ws, hex);
     WV_CHECK(rc != WV_NOMEM, rc, "out of memory");
     if (rc == WV_OK)

@@ -204,8 +204,9 @@ struct wv_repo {
     struct wv__pcache pcache;
     uint64_t n_commits;
     uint64_t n_pcache_hits;
-    /* Plaintext bytes of the chunks the last wv_repo_read_region read
-     * (checkout.c; read by the tests and bench/bench_dist). */
+    /* Plaintext bytes of the chunks the last wv_repo_read_region, or
+     * the last visit of a global tensor, read (checkout.c; read by the
+     * tests and bench/bench_dist). */
     uint64_t n_region_read;
 };
 

@@ -71,6 +71,22 @@ static int open_repo(const char *dir, int encrypt, wv_repo **r)
     return wv_repo_open_ex(dir, &oo, r);
 }
 
+/* Flip a bit of byte off of object key in the local repository at dir;
+ * false if it cannot. */
+static bool flip_stored_byte(const char *dir, const char *key, uint64_t off)
+{
+    char path[800];
+    unsigned char byte = 0;
+    snprintf(path, sizeof path, "%s/%s", dir, key);
+    int fd = open(path, O_RDWR);
+    bool ok = fd >= 0 && pread(fd, &byte, 1, (off_t)off) == 1;
+    byte ^= 0x40;
+    ok = ok && pwrite(fd, &byte, 1, (off_t)off) == 1;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 /* Delta chunks in the index, and the longest chain among the chunks of
  * checkpoint `ref`. */
 struct chains {
@@ -108,6 +124,69 @@ static int count_chains(wv_repo *r, const char *ref, struct chains *c)
         }
     wv__manifest_release(&mf);
     return 0;
+}
+
+/* Byte grouping against its definition (plane j holds byte j of every
+ * element, the bytes past the last whole element follow as they are):
+ * 2- and 4-byte elements go 16 at a time (SSE2) then one by one, so every
+ * count of elements around 16 and 32 and every tail, for the plain
+ * grouping and the delta's XOR grouped in the same pass; a round trip
+ * alone would pass a grouping that is wrong both ways, and the stored
+ * format is the definition's. */
+TEST_IMPL(delta_group_definition)
+{
+    enum { MAXN = 40 * 8 + 7 };
+    unsigned char a[MAXN], b[MAXN], x[MAXN], want[MAXN], got[MAXN],
+        back[MAXN], z[1024];
+    struct wv__codec_ws *ws = NULL;
+    ASSERT_OK(wv__codec_ws_new(MAXN, &ws));
+    uint32_t st = 99;
+    for (size_t i = 0; i < MAXN; i++) {
+        st = st * 1664525u + 1013904223u;
+        a[i] = (unsigned char)(st >> 24);
+        b[i] = (unsigned char)(i % 16 ? a[i] : a[i] ^ (st >> 16));
+        x[i] = (unsigned char)(a[i] ^ b[i]);
+    }
+    static const unsigned ks[] = {2, 3, 4, 8};
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        unsigned k = ks[ki];
+        size_t n_delta = 0; /* of 16 elements or more */
+        for (size_t n = k; n <= MAXN && n / k <= 40; n++) {
+            size_t m = n / k;
+            for (size_t i = 0; i < m; i++)
+                for (unsigned j = 0; j < k; j++)
+                    want[j * m + i] = a[i * k + j];
+            memcpy(want + m * k, a + m * k, n - m * k);
+            memset(got, 0xa5, sizeof got);
+            wv__codec_group(a, n, k, got);
+            if (memcmp(got, want, n) != 0)
+                fprintf(stderr, "group: %u-byte elements, %zu bytes\n", k,
+                        n);
+            ASSERT_MEMEQ(got, want, n);
+            wv__codec_ungroup(want, n, k, back);
+            ASSERT_MEMEQ(back, a, n);
+            /* the delta of b on a: its frame holds the XOR, grouped */
+            size_t len = 0;
+            int used = -1;
+            struct wv__err e = {0};
+            ASSERT_OK(wv__codec_encode_delta(1, k, b, a, n, z, sizeof z, ws,
+                                             &len, &used, &e));
+            if (used != WV__CODEC_DELTA)
+                continue; /* stored as is: nothing grouped to check */
+            n_delta += m >= 16;
+            for (size_t i = 0; i < m; i++)
+                for (unsigned j = 0; j < k; j++)
+                    want[j * m + i] = x[i * k + j];
+            memcpy(want + m * k, x + m * k, n - m * k);
+            ASSERT_OK(wv__codec_unzstd(z, len, got, n, ws, &e));
+            if (memcmp(got, want, n) != 0)
+                fprintf(stderr, "delta: %u-byte elements, %zu bytes\n", k,
+                        n);
+            ASSERT_MEMEQ(got, want, n);
+        }
+        ASSERT(n_delta >= 16 * k);
+    }
+    wv__codec_ws_free(ws);
 }
 
 TEST_IMPL(delta_codec_roundtrip)
@@ -339,7 +418,7 @@ TEST_IMPL(delta_verify_broken_base)
 {
     const char *dir = wvtest_path("vb");
     wv_repo *r;
-    char a[WV_ID_HEX], b[WV_ID_HEX], hex[65], key[96], path[800];
+    char a[WV_ID_HEX], b[WV_ID_HEX], hex[65], key[96];
     ASSERT_OK(make_repo(dir, 4, 0));
     ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
     wv_model *m0 = step_set(1, 4096, 0), *m1 = step_set(1, 4096, 1);
@@ -360,14 +439,7 @@ TEST_IMPL(delta_verify_broken_base)
     uint64_t off = l->off + l->stored_len / 2;
     wv__manifest_release(&mf);
     wv_repo_close(r);
-    snprintf(path, sizeof path, "%s/%s", dir, key);
-    int fd = open(path, O_RDWR);
-    ASSERT(fd >= 0);
-    unsigned char byte;
-    ASSERT_EQ(pread(fd, &byte, 1, (off_t)off), 1);
-    byte ^= 0x40;
-    ASSERT_EQ(pwrite(fd, &byte, 1, (off_t)off), 1);
-    close(fd);
+    ASSERT(flip_stored_byte(dir, key, off));
     ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
     struct vproblems v = {0};
     ASSERT_EQ(wv_repo_verify(r, on_problem, &v, NULL), WV_CORRUPT);
@@ -642,20 +714,13 @@ TEST_IMPL(delta_chain_compose)
     ASSERT_NOT_NULL(d1);
     ASSERT_EQ(d1->codec, WV__CODEC_DELTA);
     ASSERT(k0_len < d1->stored_len);
-    char key[96], path[800];
+    char key[96];
     wv__pack_key(d1->pack, key);
     uint64_t off = d1->off + d1->stored_len / 2;
     wv__manifest_release(&mf);
     wv_repo_close(r);
     /* damage the middle link (checkpoint 1's chunk) */
-    snprintf(path, sizeof path, "%s/%s", dir, key);
-    int fd = open(path, O_RDWR);
-    ASSERT(fd >= 0);
-    unsigned char byte;
-    ASSERT_EQ(pread(fd, &byte, 1, (off_t)off), 1);
-    byte ^= 0x40;
-    ASSERT_EQ(pwrite(fd, &byte, 1, (off_t)off), 1);
-    close(fd);
+    ASSERT(flip_stored_byte(dir, key, off));
     ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
     wv_model *back = NULL;
     int rc = wv_repo_checkout(r, ids[N - 1], NULL, &back);

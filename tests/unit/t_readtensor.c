@@ -154,6 +154,10 @@ TEST_IMPL(readtensor_ranges_and_visit)
     ASSERT_CONTAINS(wv_repo_errmsg(r), "stopped by the caller");
     ASSERT_EQ(wv_repo_visit_tensor(r, id, "big", 0, n, NULL, NULL),
               WV_MISUSE);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "callback");
+    /* no buffer: refused with its own message, not the last call's */
+    ASSERT_EQ(wv_repo_read_tensor(r, id, "big", 0, 4, NULL), WV_MISUSE);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "buffer");
     free(data);
     wv_repo_close(r);
 }
