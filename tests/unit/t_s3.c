@@ -1048,7 +1048,7 @@ TEST_IMPL(s3_oom)
     ctx_close(&c, NULL);
 }
 
-/* ---- streamed reads (WV_STORE_GET_FD) ------------------------------------ */
+/* ---- streamed reads (get_fd) -------------------------------------------- */
 
 /* An object read straight into a file, in parallel 5 MiB parts written at
  * their offsets (at an offset of the file, from an offset of the object);
@@ -1068,34 +1068,44 @@ static void get_fd_body(struct ctx *c)
     unsetenv("WV_S3_PART_SIZE");
     if (rc != WV_OK)
         WVT_FAIL("open: %s", e2.msg);
-    struct wv__store_getfd can = {0};
-    ASSERT_OK(wv__store_control(s5, WV_STORE_GET_FD, &can));
+    ASSERT(wv__store_can_stream(s5, c->s) == false); /* S3 has no put_open */
+    size_t n;
 
     char *path = wvtest_path("s3-get-fd");
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     ASSERT(fd >= 0);
-    struct wv__store_getfd g = {"packs/fd", 100, len - 100, fd, 7, 0};
-    ASSERT_OK(wv__store_control(s5, WV_STORE_GET_FD, &g));
-    ASSERT_EQ(g.nread, len - 100);
+    ASSERT_OK(wv__store_get_fd(s5, "packs/fd", 100, len - 100, fd, 7, &n));
+    ASSERT_EQ(n, len - 100);
     memset(b, 0, len);
     ASSERT_EQ(pread(fd, b, len, 7), (ssize_t)(len - 100));
     if (memcmp(a + 100, b, len - 100) != 0)
         WVT_FAIL("the object streamed into a file differs");
 
-    struct wv__store_getfd past = {"packs/fd", len - 10, 4096, fd, 0, 0};
-    ASSERT_EQ(wv__store_control(s5, WV_STORE_GET_FD, &past),
+    ASSERT_EQ(wv__store_get_fd(s5, "packs/fd", len - 10, 4096, fd, 0, &n),
               WV_IO_SHORT_READ);
-    ASSERT_EQ(past.nread, 10);
+    ASSERT_EQ(n, 10);
     wv__clearerr(&e2);
-    struct wv__store_getfd none = {"packs/none", 0, 10, fd, 0, 0};
-    ASSERT_EQ(wv__store_control(s5, WV_STORE_GET_FD, &none), WV_NOTFOUND);
+    ASSERT_EQ(wv__store_get_fd(s5, "packs/none", 0, 10, fd, 0, &n),
+              WV_NOTFOUND);
+    wv__clearerr(&e2);
+    /* the store faults of a get: a flipped bit lands in the file */
+    wv__store_fault(1, WV__SFAULT_BITFLIP, WV_IO, EIO);
+    ASSERT_OK(wv__store_get_fd(s5, "packs/fd", 0, 4096, fd, 0, &n));
+    ASSERT(!wv__store_fault_pending());
+    ASSERT_EQ(pread(fd, b, 4096, 0), 4096);
+    ASSERT_EQ(b[2048], a[2048] ^ 0x10);
+    b[2048] ^= 0x10;
+    ASSERT_MEMEQ(b, a, 4096);
+    wv__store_fail_after(1, WV_IO, ENOSPC);
+    ASSERT_EQ(wv__store_get_fd(s5, "packs/fd", 0, 4096, fd, 0, &n), WV_IO);
+    ASSERT_EQ(n, 0);
+    ASSERT_CONTAINS(e2.msg, "read 'packs/fd' failed");
     wv__clearerr(&e2);
     close(fd);
 
     int ro = open(path, O_RDONLY);
     ASSERT(ro >= 0);
-    struct wv__store_getfd bad = {"packs/fd", 0, len, ro, 0, 0};
-    ASSERT_EQ(wv__store_control(s5, WV_STORE_GET_FD, &bad), WV_IO);
+    ASSERT_EQ(wv__store_get_fd(s5, "packs/fd", 0, len, ro, 0, &n), WV_IO);
     ASSERT_CONTAINS(e2.msg, "packs/fd");
     ASSERT_CONTAINS(e2.msg, "Bad file descriptor");
     close(ro);
