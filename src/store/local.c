@@ -214,7 +214,7 @@ static int tmp_open(struct local *l, const char *key, unsigned flags,
     t->tmp = wv__malloc(tl);
     if (!t->path || !t->tmp) {
         tmp_drop(t);
-        return WV_NOMEM;
+        return wv__seterr(l->base.err, WV_NOMEM, "out of memory");
     }
     if ((flags & WV_PUT_IF_ABSENT) && stat(t->path, &st) == 0) {
         tmp_drop(t);
@@ -245,6 +245,18 @@ static int tmp_commit(struct local *l, const char *key, struct tmpobj *t,
                       unsigned flags)
 {
     int rc = WV_OK, e;
+    /* room on the barrier's list first: an object renamed into place but
+     * not on it would never be synced, and a re-run would find it there */
+    if ((flags & WV_PUT_NOSYNC) && l->n_pending == l->cap_pending) {
+        size_t cap = l->cap_pending ? l->cap_pending * 2 : 16;
+        char **np = wv__realloc(l->pending, cap * sizeof *np);
+        if (np == NULL) {
+            rc = wv__seterr(l->base.err, WV_NOMEM, "out of memory");
+            goto out;
+        }
+        l->pending = np;
+        l->cap_pending = cap;
+    }
 #ifdef SYNC_FILE_RANGE_WRITE
     /* Start its writeback now (a hint, not a barrier): a commit writes
      * many packs before one sync, which then only waits for the tail. */
@@ -266,16 +278,6 @@ static int tmp_commit(struct local *l, const char *key, struct tmpobj *t,
         goto out;
     }
     if (flags & WV_PUT_NOSYNC) {
-        if (l->n_pending == l->cap_pending) {
-            size_t cap = l->cap_pending ? l->cap_pending * 2 : 16;
-            char **np = wv__realloc(l->pending, cap * sizeof *np);
-            if (np == NULL) {
-                rc = WV_NOMEM;
-                goto out;
-            }
-            l->pending = np;
-            l->cap_pending = cap;
-        }
         l->pending[l->n_pending++] = t->path;
         t->path = NULL;
     } else if ((e = fsync_parent(t->path)) != 0) {

@@ -404,3 +404,49 @@ TEST_IMPL(store_fdput)
     ASSERT_EQ(wv__store_put_open(s, &w, &exists), WV_MISUSE);
     wv__store_close(s);
 }
+
+/* Out of memory at each allocation of a local put, buffered and streamed,
+ * unsynced (on a fresh handle: its barrier's list grows at its first):
+ * WV_NOMEM with a message, and no object; never an object left in place
+ * but off the barrier's list, which no sync would reach and a re-run
+ * would take for done. */
+TEST_IMPL(store_local_oom)
+{
+    const char *dir = wvtest_path("local-oom");
+    bool ok[2] = {false, false}; /* a buffered, a streamed put went through */
+    for (long n = 1; n < 40 && !(ok[0] && ok[1]); n++) {
+        for (int streamed = 0; streamed < 2; streamed++) {
+            struct wv__err err = {0};
+            struct wv__store *s;
+            struct wv__store_wfile w = {streamed ? "packs/b" : "packs/a",
+                                        WV_PUT_IF_ABSENT | WV_PUT_NOSYNC,
+                                        -1, NULL};
+            bool exists = false;
+            uint64_t sz;
+            ASSERT_OK(wv__store_open(dir, true, &err, &s));
+            wv__alloc_fail_after(n);
+            int rc;
+            if (!streamed) {
+                rc = wv__store_put(s, w.key, "abc", 3, w.flags);
+            } else if ((rc = wv__store_put_open(s, &w, &exists)) == WV_OK) {
+                ASSERT_EQ(write(w.fd, "abc", 3), 3);
+                rc = wv__store_put_close(s, &w, 3, true);
+            }
+            wv__alloc_fail_after(0);
+            if (rc == WV_OK) {
+                ASSERT_OK(wv__store_control(s, WV_STORE_SYNC, NULL));
+                ASSERT_OK(wv__store_del(s, w.key));
+                ok[streamed] = true;
+            } else {
+                ASSERT_EQ(rc, WV_NOMEM);
+                if (err.msg[0] == '\0')
+                    WVT_FAIL("n=%ld: WV_NOMEM without a message", n);
+                if (wv__store_stat(s, w.key, &sz) != WV_NOTFOUND)
+                    WVT_FAIL("n=%ld: '%s' is there after WV_NOMEM", n,
+                             w.key);
+            }
+            wv__store_close(s);
+        }
+    }
+    ASSERT(ok[0] && ok[1]);
+}
