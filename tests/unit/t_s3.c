@@ -1124,3 +1124,95 @@ TEST_IMPL(s3_get_fd)
     get_fd_body(&c);
     ctx_close(&c, NULL);
 }
+
+/* ---- a clone from S3 under store faults ----------------------------------- */
+
+/* A clone from S3 to local disk (its objects streamed into their files)
+ * with a fault at each store call in turn (a failure, a short write, a
+ * failed fsync): when the clone fails, the destination holds no temporary
+ * file, and a clone run again without faults completes and verifies, so
+ * no object was left there torn (a re-run skips what it finds). */
+static void clone_faults_body(struct ctx *c)
+{
+    char uri[300], dst[512], err[WV_ERRBUF_SIZE] = "", id[WV_ID_HEX];
+    wv_repo *r = NULL;
+    wv_model *m = NULL;
+    snprintf(uri, sizeof uri, "%s/repo", c->uri);
+    snprintf(dst, sizeof dst, "%s/s3-clone-faults", wvtest_tmpdir());
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.chunk_size = 1 << 20;
+    io.pack_size = 1 << 20; /* two packs, each streamed */
+    ASSERT_OK(wv_repo_init(uri, &io));
+    ASSERT_OK(wv_repo_open(uri, err, sizeof err, &r));
+    ASSERT_OK(wv_model_new(&m));
+    size_t n = (size_t)2 << 20;
+    unsigned char *w = malloc(n);
+    ASSERT_NOT_NULL(w);
+    fill(w, n, 4);
+    uint64_t shape[1] = {n / 4};
+    ASSERT_OK(wv_model_add(m, "w", WV_F32, 1, shape, w, n, WV_DATA_BORROW));
+    ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
+    wv_model_free(m);
+    wv_repo_close(r);
+    free(w);
+
+    const int kinds[3] = {WV__SFAULT_FAIL, WV__SFAULT_SHORT_WRITE,
+                          WV__SFAULT_FSYNC};
+    wv_sync_opts so = WV_SYNC_OPTS_INIT;
+    so.jobs = 2;
+    so.errbuf = err;
+    so.errbuf_size = sizeof err;
+    char cmd[700];
+    for (int k = 0; k < 3; k++) {
+        int failed = 0;
+        for (long at = 1; at < 400; at++) {
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", dst);
+            ASSERT_EQ(system(cmd), 0);
+            err[0] = '\0';
+            wv__store_fault(at, kinds[k], WV_IO, EIO);
+            int rc = wv_repo_sync(uri, dst, &so, NULL);
+            bool hit = !wv__store_fault_pending();
+            wv__store_fault(0, WV__SFAULT_FAIL, 0, 0);
+            if (!hit)
+                break; /* past the clone's last store call */
+            if (rc == WV_OK)
+                continue; /* a call whose failure is harmless */
+            failed++;
+            if (err[0] == '\0')
+                WVT_FAIL("fault %d at call %ld: failed with no message", k,
+                         at);
+            snprintf(cmd, sizeof cmd,
+                     "test -z \"$(find '%s' -name '.tmp-*' 2>/dev/null)\"",
+                     dst);
+            if (system(cmd) != 0)
+                WVT_FAIL("fault %d at call %ld: a temporary file is left "
+                         "(%s)",
+                         k, at, err);
+            if (wv_repo_sync(uri, dst, &so, NULL) != WV_OK)
+                WVT_FAIL("fault %d at call %ld: the re-run failed: %s", k,
+                         at, err);
+            ASSERT_OK(wv_repo_open(dst, err, sizeof err, &r));
+            if (wv_repo_verify(r, NULL, NULL, NULL) != WV_OK)
+                WVT_FAIL("fault %d at call %ld: the clone does not verify "
+                         "after a re-run: %s",
+                         k, at, wv_repo_errmsg(r));
+            wv_repo_close(r);
+        }
+        if (failed == 0)
+            WVT_FAIL("fault %d never made the clone fail", k);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dst);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+static const char *const clone_refs[] = {"repo/refs/heads/main", NULL};
+
+TEST_IMPL(s3_clone_faults)
+{
+    struct ctx c;
+    NEED_S3();
+    if (ctx_open(&c, "clonef") != WV_OK)
+        WVT_FAIL("open: %s", c.err.msg);
+    clone_faults_body(&c);
+    ctx_close(&c, clone_refs);
+}
