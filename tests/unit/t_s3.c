@@ -105,6 +105,28 @@ static void ctx_close(struct ctx *c, const char *const *raw_keys)
     wv__s3cfg_release(&c->cfg);
 }
 
+/* A test's body on a fresh context under prefix name, the store's objects
+ * and raw_keys (NULL-terminated, or NULL) removed afterwards. */
+static void run_s3(const char *name, void (*body)(struct ctx *c),
+                   const char *const *raw_keys)
+{
+    struct ctx c;
+    NEED_S3();
+    if (ctx_open(&c, name) != WV_OK)
+        WVT_FAIL("open: %s", c.err.msg);
+    body(&c);
+    ctx_close(&c, raw_keys);
+}
+
+/* Another handle on c's store, with 5 MiB parts (the least S3 allows). */
+static int open_5m(struct ctx *c, struct wv__err *e, struct wv__store **s)
+{
+    setenv("WV_S3_PART_SIZE", "5M", 1);
+    int rc = wv__store_open(c->uri, false, e, s);
+    unsetenv("WV_S3_PART_SIZE");
+    return rc;
+}
+
 static void fill(unsigned char *p, size_t n, uint64_t seed)
 {
     uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
@@ -303,12 +325,7 @@ static void list_body(struct ctx *c)
 
 TEST_IMPL(s3_list_many)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "list") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    list_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("list", list_body, NULL);
 }
 
 /* ---- multipart ----------------------------------------------------------- */
@@ -373,12 +390,9 @@ static void multipart_body(struct ctx *c)
     ASSERT_MEMEQ(b, a, 4096);
 
     /* Sizes around the part size (5 MiB parts for this store). */
-    setenv("WV_S3_PART_SIZE", "5M", 1);
     struct wv__err e2 = {0};
     struct wv__store *s5;
-    int rc = wv__store_open(c->uri, false, &e2, &s5);
-    unsetenv("WV_S3_PART_SIZE");
-    if (rc != WV_OK)
+    if (open_5m(c, &e2, &s5) != WV_OK)
         WVT_FAIL("open: %s", e2.msg);
     size_t sizes[] = {((size_t)5 << 20), ((size_t)5 << 20) + 1,
                       ((size_t)10 << 20) + 4097};
@@ -402,12 +416,7 @@ static void multipart_body(struct ctx *c)
 
 TEST_IMPL(s3_multipart)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "multipart") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    multipart_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("multipart", multipart_body, NULL);
 }
 
 /* A multipart upload a killed writer left behind is aborted by the sweep
@@ -428,12 +437,7 @@ static void sweep_body(struct ctx *c)
 
 TEST_IMPL(s3_sweep)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "sweep") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    sweep_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("sweep", sweep_body, NULL);
 }
 
 /* ---- refs ---------------------------------------------------------------- */
@@ -529,12 +533,7 @@ static const char *const ref_keys[] = {"refs/heads/main", "refs/tags/t1",
 
 TEST_IMPL(s3_refs)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "refs") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    refs_body(&c);
-    ctx_close(&c, ref_keys);
+    run_s3("refs", refs_body, ref_keys);
 }
 
 /* Eight writers race on one ref, each with its own store (as separate
@@ -630,12 +629,7 @@ static void race_body(struct ctx *c)
 
 TEST_IMPL(s3_ref_race)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "race") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    race_body(&c);
-    ctx_close(&c, ref_keys);
+    run_s3("race", race_body, ref_keys);
 }
 
 /* ---- one store, many threads --------------------------------------------- */
@@ -699,12 +693,7 @@ static void threads_body(struct ctx *c)
 
 TEST_IMPL(s3_threads)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "threads") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    threads_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("threads", threads_body, NULL);
 }
 
 /* ---- errors -------------------------------------------------------------- */
@@ -917,12 +906,7 @@ static void robj_body(struct ctx *c)
 
 TEST_IMPL(s3_robj)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "robj") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    robj_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("robj", robj_body, NULL);
 }
 
 /* ---- the repository on S3 ------------------------------------------------ */
@@ -977,12 +961,7 @@ static const char *const repo_refs[] = {"repo/refs/tags/first", NULL};
 
 TEST_IMPL(s3_repo)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "repo") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    repo_body(&c);
-    ctx_close(&c, repo_refs);
+    run_s3("repo", repo_body, repo_refs);
 }
 
 /* ---- allocation failures --------------------------------------------------- */
@@ -1040,12 +1019,7 @@ static void oom_body(struct ctx *c)
 
 TEST_IMPL(s3_oom)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "oom") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    oom_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("oom", oom_body, NULL);
 }
 
 /* ---- streamed reads (get_fd) -------------------------------------------- */
@@ -1061,12 +1035,9 @@ static void get_fd_body(struct ctx *c)
     ASSERT(a && b);
     fill(a, len, 9);
     ASSERT_OK(wv__store_put(c->s, "packs/fd", a, len, 0));
-    setenv("WV_S3_PART_SIZE", "5M", 1);
     struct wv__err e2 = {0};
     struct wv__store *s5;
-    int rc = wv__store_open(c->uri, false, &e2, &s5);
-    unsetenv("WV_S3_PART_SIZE");
-    if (rc != WV_OK)
+    if (open_5m(c, &e2, &s5) != WV_OK)
         WVT_FAIL("open: %s", e2.msg);
     ASSERT(wv__store_can_stream(s5, c->s) == false); /* S3 has no put_open */
     size_t n;
@@ -1117,12 +1088,7 @@ static void get_fd_body(struct ctx *c)
 
 TEST_IMPL(s3_get_fd)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "getfd") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    get_fd_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("getfd", get_fd_body, NULL);
 }
 
 /* ---- a clone from S3 under store faults ----------------------------------- */
@@ -1209,10 +1175,5 @@ static const char *const clone_refs[] = {"repo/refs/heads/main", NULL};
 
 TEST_IMPL(s3_clone_faults)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "clonef") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    clone_faults_body(&c);
-    ctx_close(&c, clone_refs);
+    run_s3("clonef", clone_faults_body, clone_refs);
 }
