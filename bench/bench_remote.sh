@@ -111,9 +111,13 @@ for r in $(seq "$runs"); do
     rm -rf radosclone; add rados_pull "$(t "$WV" clone "rados://benchpool/run$r" radosclone --quiet -j 8)"
 done
 "$WV" verify clone >/dev/null && "$WV" verify radosclone >/dev/null || { echo "bench_remote: a clone does not verify" >&2; exit 1; }
-cmp -s <(cd repo && find . -type f -exec cat {} + | sha256sum) <(cd rcget && find . -type f -exec cat {} + | sha256sum) &&
-cmp -s <(cd repo && find . -type f -exec cat {} + | sha256sum) <(cd curlget && find . -type f -exec cat {} + | sha256sum) ||
-    { echo "bench_remote: a baseline's copy differs from the repository" >&2; exit 1; }
+# each file's name and hash, in name order (not find's: directory order
+# differs between copies written in a different order)
+sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+for d in rcget curlget; do
+    cmp -s <(sums repo) <(sums $d) ||
+        { echo "bench_remote: a baseline's copy ($d) differs from the repository" >&2; exit 1; }
+done
 
 med() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 M() { med "${T[$1]}"; }

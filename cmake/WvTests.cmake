@@ -34,7 +34,8 @@ set(WV_TEST_COSTS
   cli.onnx_ort:28 cli.repo_rollback:27 cli.tfjs_interop:26
   cli.hardening_formats:25 cli.mxnet_interop:25 cli.sync_local:24
   cli.onnx_write:23 cli.rados_repo:23 cli.tf_bundle:21 cli.s3_repo:21
-  unit.s3_list_many:19 cli.onnx_interop:19 cli.layering:19 cli.dist:31)
+  unit.s3_clone_faults:20 unit.s3_list_many:19 cli.onnx_interop:19
+  cli.layering:19 cli.dist:31)
 function(wv_test_costs)
   foreach(tc ${WV_TEST_COSTS})
     string(REPLACE ":" ";" tc "${tc}")

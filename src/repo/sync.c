@@ -96,22 +96,22 @@ static int size_changed(struct wv__store *src, const char *key)
 }
 
 /* Copy object key (len bytes) from src into a new object of dst through
- * a file descriptor (WV_STORE_GET_FD into WV_STORE_PUT_OPEN's file); the
- * object appears only whole, and not at all on a failure. */
+ * a file (src's get_fd into the file of dst's put_open); the object
+ * appears only whole, and not at all on a failure. */
 static int stream_one(struct wv__store *src, struct wv__store *dst,
                       const char *key, size_t len)
 {
-    struct wv__store_fdput p = {key, WV_PUT_IF_ABSENT | WV_PUT_NOSYNC,
-                                len, false, false, -1, NULL};
-    int rc = wv__store_control(dst, WV_STORE_PUT_OPEN, &p);
-    if (rc != WV_OK || p.exists)
+    struct wv__store_wfile w = {key, WV_PUT_IF_ABSENT | WV_PUT_NOSYNC, -1,
+                                NULL};
+    bool exists;
+    size_t n = 0;
+    int rc = wv__store_put_open(dst, &w, &exists);
+    if (rc != WV_OK || exists)
         return rc;
-    struct wv__store_getfd g = {key, 0, len, p.fd, 0, 0};
-    rc = wv__store_control(src, WV_STORE_GET_FD, &g);
-    if (rc == WV_IO_SHORT_READ || (rc == WV_OK && g.nread != len))
+    rc = wv__store_get_fd(src, key, 0, len, w.fd, 0, &n);
+    if (rc == WV_IO_SHORT_READ || (rc == WV_OK && n != len))
         rc = size_changed(src, key);
-    p.ok = rc == WV_OK;
-    int rc2 = wv__store_control(dst, WV_STORE_PUT_CLOSE, &p);
+    int rc2 = wv__store_put_close(dst, &w, len, rc == WV_OK);
     return rc != WV_OK ? rc : rc2;
 }
 
@@ -177,13 +177,7 @@ static void *copy_worker(void *arg)
     /* From S3 to local disk the bytes stream from the socket into the
      * file that becomes the object: no buffer, and the copy into the page
      * cache happens while they are still in the CPU's cache. */
-    struct wv__store_getfd can_get = {0};
-    struct wv__store_fdput can_put = {0};
-    bool stream = wv__store_control(src, WV_STORE_GET_FD, &can_get) ==
-                      WV_OK &&
-                  wv__store_control(dst, WV_STORE_PUT_OPEN, &can_put) ==
-                      WV_OK;
-    wv__clearerr(&e);
+    bool stream = wv__store_can_stream(src, dst);
     for (;;) {
         pthread_mutex_lock(&c->mu);
         bool stop = c->rc != WV_OK || c->next >= c->n_todo;

@@ -214,7 +214,7 @@ static int tmp_open(struct local *l, const char *key, unsigned flags,
     t->tmp = wv__malloc(tl);
     if (!t->path || !t->tmp) {
         tmp_drop(t);
-        return WV_NOMEM;
+        return wv__seterr(l->base.err, WV_NOMEM, "out of memory");
     }
     if ((flags & WV_PUT_IF_ABSENT) && stat(t->path, &st) == 0) {
         tmp_drop(t);
@@ -245,6 +245,18 @@ static int tmp_commit(struct local *l, const char *key, struct tmpobj *t,
                       unsigned flags)
 {
     int rc = WV_OK, e;
+    /* room on the barrier's list first: an object renamed into place but
+     * not on it would never be synced, and a re-run would find it there */
+    if ((flags & WV_PUT_NOSYNC) && l->n_pending == l->cap_pending) {
+        size_t cap = l->cap_pending ? l->cap_pending * 2 : 16;
+        char **np = wv__realloc(l->pending, cap * sizeof *np);
+        if (np == NULL) {
+            rc = wv__seterr(l->base.err, WV_NOMEM, "out of memory");
+            goto out;
+        }
+        l->pending = np;
+        l->cap_pending = cap;
+    }
 #ifdef SYNC_FILE_RANGE_WRITE
     /* Start its writeback now (a hint, not a barrier): a commit writes
      * many packs before one sync, which then only waits for the tail. */
@@ -266,16 +278,6 @@ static int tmp_commit(struct local *l, const char *key, struct tmpobj *t,
         goto out;
     }
     if (flags & WV_PUT_NOSYNC) {
-        if (l->n_pending == l->cap_pending) {
-            size_t cap = l->cap_pending ? l->cap_pending * 2 : 16;
-            char **np = wv__realloc(l->pending, cap * sizeof *np);
-            if (np == NULL) {
-                rc = WV_NOMEM;
-                goto out;
-            }
-            l->pending = np;
-            l->cap_pending = cap;
-        }
         l->pending[l->n_pending++] = t->path;
         t->path = NULL;
     } else if ((e = fsync_parent(t->path)) != 0) {
@@ -304,39 +306,38 @@ static int l_putv(struct wv__store *s, const char *key,
     return tmp_commit(l, key, &t, flags);
 }
 
-/* WV_STORE_PUT_OPEN and WV_STORE_PUT_CLOSE: l_putv in two halves, the
- * caller writing between them. */
-static int l_fdput(struct local *l, int op, struct wv__store_fdput *p)
+/* put_open and put_close: l_putv in two halves, the caller writing
+ * between them. */
+static int l_put_open(struct wv__store *s, struct wv__store_wfile *w,
+                      bool *exists)
 {
-    struct tmpobj *t = p->priv;
-    int rc;
-    if (p->key == NULL)
-        return WV_OK; /* supported */
-    if (op == WV_STORE_PUT_OPEN) {
-        p->priv = NULL;
-        p->fd = -1;
-        t = wv__malloc(sizeof *t);
-        if (t == NULL)
-            return wv__seterr(l->base.err, WV_NOMEM, "out of memory");
-        rc = tmp_open(l, p->key, p->flags, t, &p->exists);
-        if (rc != WV_OK || p->exists) {
-            wv__free(t);
-            return rc;
-        }
-        p->fd = t->fd;
-        p->priv = t;
-        return WV_OK;
+    struct local *l = (struct local *)s;
+    struct tmpobj *t = wv__malloc(sizeof *t);
+    if (t == NULL)
+        return wv__seterr(s->err, WV_NOMEM, "out of memory");
+    int rc = tmp_open(l, w->key, w->flags, t, exists);
+    if (rc != WV_OK || *exists) {
+        wv__free(t);
+        return rc;
     }
+    w->fd = t->fd;
+    w->priv = t;
+    return WV_OK;
+}
+
+static int l_put_close(struct wv__store *s, struct wv__store_wfile *w,
+                       bool keep)
+{
+    struct tmpobj *t = w->priv;
+    int rc = WV_OK;
+    w->priv = NULL;
+    w->fd = -1;
     if (t == NULL)
         return WV_OK; /* nothing was opened */
-    p->priv = NULL;
-    p->fd = -1;
-    if (p->ok) {
-        rc = tmp_commit(l, p->key, t, p->flags);
-    } else {
+    if (keep)
+        rc = tmp_commit((struct local *)s, w->key, t, w->flags);
+    else
         tmp_drop(t);
-        rc = WV_OK;
-    }
     wv__free(t);
     return rc;
 }
@@ -775,8 +776,6 @@ static int l_control(struct wv__store *s, int op, void *arg)
         return l_sync(l);
     if (op == WV_STORE_MAP)
         return l_map(l, arg);
-    if (op == WV_STORE_PUT_OPEN || op == WV_STORE_PUT_CLOSE)
-        return l_fdput(l, op, arg);
     if (op == WV_STORE_UNMAP) {
         struct wv__store_map *m = arg;
         if (m->p != NULL && m->len > 0)
@@ -802,8 +801,8 @@ static int l_control(struct wv__store *s, int op, void *arg)
 }
 
 static const struct wv__store_methods local_methods = {
-    2, l_close, l_get, l_put, l_stat, l_del, l_list, l_ref_get, l_ref_cas,
-    l_control, l_putv,
+    3, l_close, l_get, l_put, l_stat, l_del, l_list, l_ref_get, l_ref_cas,
+    l_control, l_putv, NULL, l_put_open, l_put_close,
 };
 
 static int l_open(const char *uri, const char *rest, bool create,

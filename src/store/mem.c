@@ -173,7 +173,7 @@ static int m_control(struct wv__store *s, int op, void *arg)
 
 static const struct wv__store_methods mem_methods = {
     2, m_close, m_get, m_put, m_stat, m_del, m_list, m_ref_get, m_ref_cas,
-    m_control, NULL,
+    m_control, NULL, NULL, NULL, NULL,
 };
 
 static int m_open(const char *uri, const char *rest, bool create,

@@ -1291,7 +1291,7 @@ static void r_close(struct wv__store *s)
 
 static const struct wv__store_methods rados_methods = {
     2, r_close, r_get, r_put, r_stat, r_del, r_list, r_ref_get, r_ref_cas,
-    r_control, NULL,
+    r_control, NULL, NULL, NULL, NULL,
 };
 
 /* A size from the environment (wv__parse_size); unset leaves *out. */

@@ -4,7 +4,7 @@
  *
  * A key "packs/ab/abcd..." is the object "prefix/packs/ab/abcd..." of the
  * bucket. Reads are ranged GETs written straight into the caller's
- * buffer (or file: WV_STORE_GET_FD, as the bytes arrive), split into
+ * buffer (or file: get_fd, as the bytes arrive), split into
  * parallel parts of cfg.part_size; writes are one PUT
  * up to a part, else a multipart upload whose parts are uploaded in
  * parallel from the caller's buffer, completed, or aborted on any
@@ -342,6 +342,12 @@ static int s_get(struct wv__store *st, const char *key, uint64_t off,
                  void *buf, size_t len, size_t *nread)
 {
     return s_read(st, key, off, buf, -1, 0, len, nread);
+}
+
+static int s_get_fd(struct wv__store *st, const char *key, uint64_t off,
+                    size_t len, int fd, uint64_t fd_off, size_t *nread)
+{
+    return s_read(st, key, off, NULL, fd, fd_off, len, nread);
 }
 
 static int abort_upload(struct s3 *s, const char *fk, const char *id)
@@ -1030,19 +1036,6 @@ static int s_control(struct wv__store *st, int op, void *arg)
     }
     if (op == WV_STORE_SWEEP)
         return sweep(s, ((const struct wv__store_sweep *)arg)->min_age);
-    if (op == WV_STORE_GET_FD) {
-        struct wv__store_getfd *g = arg;
-        g->nread = 0;
-        if (g->key == NULL)
-            return WV_OK; /* supported */
-        if (g->len == 0 || g->fd < 0)
-            return wv__seterr(st->err, WV_MISUSE,
-                              "%s: a streamed read of '%s' needs bytes and "
-                              "a file",
-                              st->uri, g->key);
-        return s_read(st, g->key, g->off, NULL, g->fd, g->fd_off, g->len,
-                      &g->nread);
-    }
     if (op == WV_STORE_MTIME) {
         struct wv__store_mtime *m = arg;
         struct wv__hreq r;
@@ -1070,8 +1063,8 @@ static int s_control(struct wv__store *st, int op, void *arg)
 }
 
 static const struct wv__store_methods s3_methods = {
-    2, s_close, s_get, s_put, s_stat, s_del, s_list, s_ref_get, s_ref_cas,
-    s_control, NULL,
+    3, s_close, s_get, s_put, s_stat, s_del, s_list, s_ref_get, s_ref_cas,
+    s_control, NULL, s_get_fd, NULL, NULL,
 };
 
 /* ---- open ---------------------------------------------------------------- */

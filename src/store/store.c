@@ -278,26 +278,108 @@ int wv__store_ref_cas(struct wv__store *s, const char *ref,
     return s->methods->ref_cas(s, ref, expect, desired);
 }
 
+bool wv__store_can_stream(struct wv__store *src, struct wv__store *dst)
+{
+    return src->methods->get_fd && dst->methods->put_open &&
+           dst->methods->put_close;
+}
+
+static int no_stream(struct wv__store *s, const char *what, const char *key)
+{
+    return wv__seterr(s->err, WV_UNSUPPORTED,
+                      "%s: cannot %s '%s' through a file (this storage has "
+                      "no streamed transfers)",
+                      s->uri, what, key);
+}
+
+int wv__store_get_fd(struct wv__store *s, const char *key, uint64_t off,
+                     size_t len, int fd, uint64_t fd_off, size_t *nread)
+{
+    *nread = 0;
+    if (s->methods->get_fd == NULL)
+        return no_stream(s, "read", key);
+    if (len == 0 || fd < 0)
+        return wv__seterr(s->err, WV_MISUSE,
+                          "%s: a streamed read of '%s' needs bytes and a "
+                          "file",
+                          s->uri, key);
+    int kind = wv__sfault_due(WV__SOP_GET);
+    if (kind == WV__SFAULT_FAIL)
+        return fault_msg(s, "read", key);
+    int rc = s->methods->get_fd(s, key, off, len, fd, fd_off, nread);
+    count(s, 0, *nread);
+    unsigned char b;
+    off_t at = (off_t)(fd_off + *nread / 2);
+    if (kind == WV__SFAULT_BITFLIP && rc == WV_OK && *nread > 0 &&
+        pread(fd, &b, 1, at) == 1) {
+        b ^= 0x10;
+        if (pwrite(fd, &b, 1, at) != 1)
+            return wv__seterr(s->err, WV_IO, "%s: cannot flip a bit of '%s'",
+                              s->uri, key);
+    }
+    return rc;
+}
+
+int wv__store_put_open(struct wv__store *s, struct wv__store_wfile *w,
+                       bool *exists)
+{
+    *exists = false;
+    w->fd = -1;
+    w->priv = NULL;
+    if (s->methods->put_open == NULL || s->methods->put_close == NULL)
+        return no_stream(s, "write", w->key);
+    INJECT("write", w->key);
+    return s->methods->put_open(s, w, exists);
+}
+
+/* put_close with keep, as wv__store_putv treats a put: the faults of a
+ * put, the object counted as one request of len bytes. */
+int wv__store_put_close(struct wv__store *s, struct wv__store_wfile *w,
+                        uint64_t len, bool keep)
+{
+    if (!keep) /* a release */
+        return s->methods->put_close(s, w, false);
+    int rc, kind = wv__sfault_due(WV__SOP_PUT), code = WV_OK, errnum = 0;
+    if (kind >= 0)
+        wv__sfault_code(&code, &errnum);
+    if (kind == WV__SFAULT_FAIL ||
+        (kind == WV__SFAULT_FSYNC && !(w->flags & WV_PUT_NOSYNC))) {
+        s->methods->put_close(s, w, false);
+        if (kind == WV__SFAULT_FAIL)
+            return fault_msg(s, "write", w->key);
+        return wv__seterr(s->err, code, "%s: fsync failed on '%s': %s",
+                          s->uri, w->key, strerror(errnum));
+    }
+    if (kind == WV__SFAULT_SHORT_WRITE) {
+        /* the backend takes the first half for the object (synced), then
+         * the object is deleted: never a torn object left behind */
+        if (ftruncate(w->fd, (off_t)(len / 2)) == 0) {
+            w->flags &= ~WV_PUT_NOSYNC;
+            s->methods->put_close(s, w, true);
+        } else {
+            s->methods->put_close(s, w, false);
+        }
+        rc = wv__seterr(s->err, code,
+                        "%s: short write on '%s' (%llu of %llu bytes): %s",
+                        s->uri, w->key, (unsigned long long)(len / 2),
+                        (unsigned long long)len, strerror(errnum));
+        s->methods->del(s, w->key);
+        return rc;
+    }
+    rc = s->methods->put_close(s, w, true);
+    count(s, len, 0);
+    if (kind == WV__SFAULT_FSYNC && rc == WV_OK)
+        wv__sfault_sync_note(w->key);
+    return rc;
+}
+
 int wv__store_control(struct wv__store *s, int op, void *arg)
 {
-    /* releases, and asking whether a backend streams: never fail, no
-     * fault point, nothing counted */
-    if (op == WV_STORE_UNMAP ||
-        (op == WV_STORE_PUT_CLOSE && !((struct wv__store_fdput *)arg)->ok) ||
-        (op == WV_STORE_GET_FD &&
-         ((struct wv__store_getfd *)arg)->key == NULL) ||
-        (op == WV_STORE_PUT_OPEN &&
-         ((struct wv__store_fdput *)arg)->key == NULL))
+    if (op == WV_STORE_UNMAP) /* a release: never fails, no fault point */
         return s->methods->control(s, op, arg);
     int kind = wv__sfault_due(op == WV_STORE_SYNC ? WV__SOP_SYNC
                                                   : WV__SOP_OTHER);
     int code, errnum;
-    if ((kind == WV__SFAULT_FAIL || kind == WV__SFAULT_FSYNC) &&
-        op == WV_STORE_PUT_CLOSE) {
-        /* the object is not made, and what PUT_OPEN took is released */
-        ((struct wv__store_fdput *)arg)->ok = false;
-        s->methods->control(s, op, arg);
-    }
     if (kind == WV__SFAULT_FAIL)
         return fault_msg(s, op == WV_STORE_SYNC ? "sync" : "control", "*");
     if (kind == WV__SFAULT_FSYNC) {
@@ -316,10 +398,5 @@ int wv__store_control(struct wv__store *s, int op, void *arg)
     int rc = s->methods->control(s, op, arg);
     if (op == WV_STORE_MAP && rc == WV_OK) /* a read of the whole object */
         count(s, 0, ((struct wv__store_map *)arg)->len);
-    if (op == WV_STORE_GET_FD)
-        count(s, 0, ((struct wv__store_getfd *)arg)->nread);
-    if (op == WV_STORE_PUT_CLOSE && rc == WV_OK &&
-        ((struct wv__store_fdput *)arg)->ok)
-        count(s, ((struct wv__store_fdput *)arg)->len, 0);
     return rc;
 }

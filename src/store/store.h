@@ -22,6 +22,9 @@
  *    deletes the ref.
  *  - list calls cb for every key under a prefix, in no particular order;
  *    a non-zero return from cb stops the listing and is returned.
+ *  - get_fd, put_open and put_close (optional) move an object through a
+ *    file instead of a buffer: put_open's file becomes the object only at
+ *    put_close, as put would make it.
  *  - control ops a backend does not know return WV_NOTFOUND.
  */
 #ifndef WV_STORE_H
@@ -49,20 +52,6 @@ enum {
                            counted itself (S3: HTTP requests, retries
                            included, and body bytes); WV_NOTFOUND when
                            it counts nothing: the wrappers' counts stand */
-    /* Streaming a copy from one store to another without a buffer
-     * (sync.c: an S3 object goes from the socket into the file that
-     * becomes the local object). Optimisations: a backend without them
-     * returns WV_NOTFOUND for a NULL key (asking whether it has them),
-     * and callers then fall back on get and put. */
-    WV_STORE_GET_FD = 7,    /* arg: struct wv__store_getfd: read a byte
-                               range into a file descriptor (S3)         */
-    WV_STORE_PUT_OPEN = 8,  /* arg: struct wv__store_fdput: a new object,
-                               written by the caller through fd (local
-                               disk), invisible until PUT_CLOSE          */
-    WV_STORE_PUT_CLOSE = 9, /* arg: the same: with ok, the bytes written
-                               become the object as a put with `flags`
-                               would make it; without, they are dropped.
-                               Always releases what PUT_OPEN took        */
 };
 /* Requests made and bytes moved through a store handle. */
 struct wv__store_count {
@@ -76,24 +65,14 @@ struct wv__store_map {
     size_t len;             /* out: its size                      */
 };
 
-struct wv__store_getfd {
-    const char *key; /* NULL: only say whether the backend can          */
-    uint64_t off;    /* the object's bytes [off, off+len) ...          */
-    size_t len;
-    int fd;          /* ... written at fd_off of fd (pwrite)           */
-    uint64_t fd_off;
-    size_t nread;    /* out: bytes written; < len: WV_IO_SHORT_READ    */
-};
-
-struct wv__store_fdput {
-    const char *key;  /* NULL: only say whether the backend can         */
-    unsigned flags;   /* WV_PUT_*                                       */
-    uint64_t len;     /* the bytes the caller wrote (for the counts)    */
-    bool ok;          /* PUT_CLOSE: keep them                           */
-    bool exists;      /* out of PUT_OPEN: IF_ABSENT and already there;
-                         no fd, nothing to write or close               */
-    int fd;           /* out of PUT_OPEN                                */
-    void *priv;       /* the backend's                                  */
+/* A new object the caller writes through a file descriptor (put_open,
+ * put_close). */
+struct wv__store_wfile {
+    const char *key;
+    unsigned flags; /* WV_PUT_*: how put_close makes the object        */
+    int fd;         /* out of put_open: write the bytes here (pwrite:
+                       in any order)                                   */
+    void *priv;     /* the backend's                                   */
 };
 
 struct wv__store_sweep {
@@ -109,7 +88,7 @@ struct wv__store_mtime {
 struct wv__store;
 
 struct wv__store_methods {
-    int version; /* 2 (putv) */
+    int version; /* 3 (putv; get_fd, put_open, put_close) */
     void (*close)(struct wv__store *s);
     int (*get)(struct wv__store *s, const char *key, uint64_t off, void *buf,
                size_t len, size_t *nread);
@@ -129,6 +108,23 @@ struct wv__store_methods {
     /* NULL: the wrapper gathers the pieces into one buffer for put. */
     int (*putv)(struct wv__store *s, const char *key, const struct iovec *iov,
                 size_t n_iov, unsigned flags);
+    /* Streaming a copy from one store to another without a buffer (sync:
+     * an S3 object goes from the socket into the file that becomes the
+     * local object). Optional, NULL where a backend has no such path;
+     * callers then get and put (wv__store_can_stream).
+     * get_fd: as get, the bytes written at fd_off of file fd (pwrite). */
+    int (*get_fd)(struct wv__store *s, const char *key, uint64_t off,
+                  size_t len, int fd, uint64_t fd_off, size_t *nread);
+    /* put_open: a new object w->key, written by the caller through w->fd
+     * and invisible until put_close; with WV_PUT_IF_ABSENT and the key
+     * there, *exists and nothing opened. put_close: with keep, the bytes
+     * written become the object as a put with w->flags would make it
+     * (durable, or at the next WV_STORE_SYNC); without, they are dropped.
+     * It always releases what put_open took. */
+    int (*put_open)(struct wv__store *s, struct wv__store_wfile *w,
+                    bool *exists);
+    int (*put_close)(struct wv__store *s, struct wv__store_wfile *w,
+                     bool keep);
 };
 
 /* The base of every backend's store struct (embedded first). */
@@ -170,6 +166,19 @@ int wv__store_put(struct wv__store *s, const char *key, const void *buf,
  * the buffer to gather them into. */
 int wv__store_putv(struct wv__store *s, const char *key,
                    const struct iovec *iov, size_t n_iov, unsigned flags);
+/* Streaming (the backends' get_fd, put_open, put_close): can objects of
+ * src go to dst through a file? get_fd faults and counts as get (a bit
+ * flip lands in the file); put_open faults as any call and counts
+ * nothing; put_close with keep faults and counts as a put of len bytes,
+ * without keep it is a release (never fails). Without the backend's
+ * method: WV_UNSUPPORTED. */
+bool wv__store_can_stream(struct wv__store *src, struct wv__store *dst);
+int wv__store_get_fd(struct wv__store *s, const char *key, uint64_t off,
+                     size_t len, int fd, uint64_t fd_off, size_t *nread);
+int wv__store_put_open(struct wv__store *s, struct wv__store_wfile *w,
+                       bool *exists);
+int wv__store_put_close(struct wv__store *s, struct wv__store_wfile *w,
+                        uint64_t len, bool keep);
 int wv__store_stat(struct wv__store *s, const char *key, uint64_t *size);
 int wv__store_del(struct wv__store *s, const char *key);
 int wv__store_list(struct wv__store *s, const char *prefix,

@@ -245,6 +245,17 @@ TEST_IMPL(rados_roundtrip)
         WVTEST_SKIP("CEPH_CONF is unset: no Ceph cluster");
     ASSERT_OK(ctx_open(&c, "roundtrip"));
     roundtrip(&c);
+    /* no streamed transfers: sync gets and puts, a direct call is refused
+     * in one line */
+    struct wv__store_wfile w = {"packs/ab/x", 0, -1, NULL};
+    bool exists;
+    size_t n;
+    ASSERT(!wv__store_can_stream(c.s, c.s));
+    ASSERT_EQ(wv__store_put_open(c.s, &w, &exists), WV_UNSUPPORTED);
+    ASSERT_EQ(wv__store_get_fd(c.s, "packs/ab/x", 0, 3, 1, 0, &n),
+              WV_UNSUPPORTED);
+    ASSERT_CONTAINS(c.err.msg, "no streamed transfers");
+    wv__clearerr(&c.err);
     ctx_close(&c);
 }
 

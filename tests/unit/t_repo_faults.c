@@ -292,11 +292,14 @@ TEST_IMPL(store_putv_pieces)
     putv_roundtrip("mem://putv-pieces");
 }
 
-/* WV_STORE_PUT_OPEN / PUT_CLOSE (sync streams S3 objects through them):
- * the object appears only at a close with ok, whole; a close without ok
- * or a failing close leaves neither the object nor a temporary file; an
- * object already there is reported and nothing is opened. The memory
- * backend says it cannot (callers then fall back on put). */
+/* Streamed puts (put_open / put_close: sync streams S3 objects through
+ * them): the object appears only at a close that keeps it, whole, and is
+ * counted as one put; a close that drops it, or a close hit by a fault
+ * (a failure, a failed fsync of a durable put, a short write), leaves
+ * neither the object nor a temporary file; an fsync fault on an unsynced
+ * one fails the next barrier naming it, as for any put; an object already
+ * there is reported and nothing opened. A backend without streams (the
+ * memory one; RADOS has none either) says so in one line. */
 static int count_files(void *arg, const char *key, uint64_t size)
 {
     (void)key;
@@ -305,73 +308,100 @@ static int count_files(void *arg, const char *key, uint64_t size)
     return 0;
 }
 
+/* Open key on s for a streamed put and write "abc" into it. */
+static void fd_abc(struct wv__store *s, struct wv__store_wfile *w,
+                   const char *key, unsigned flags)
+{
+    bool exists;
+    *w = (struct wv__store_wfile){key, flags, -1, NULL};
+    ASSERT_OK(wv__store_put_open(s, w, &exists));
+    ASSERT(!exists && w->fd >= 0);
+    ASSERT_EQ(write(w->fd, "abc", 3), 3);
+}
+
 TEST_IMPL(store_fdput)
 {
     struct wv__err err = {0};
     struct wv__store *s, *m;
+    struct wv__store_wfile w;
+    struct wv__store_count c0, c1;
     uint64_t sz;
     unsigned char *got = NULL;
-    size_t len = 0;
+    size_t len = 0, n;
+    bool exists;
     const char *dir = wvtest_path("fdput");
     ASSERT_OK(wv__store_open(dir, true, &err, &s));
-    struct wv__store_fdput can = {0};
-    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_OPEN, &can));
     ASSERT_OK(wv__store_open("mem://fdput", true, &err, &m));
-    ASSERT_EQ(wv__store_control(m, WV_STORE_PUT_OPEN, &can), WV_NOTFOUND);
+    ASSERT(!wv__store_can_stream(m, s)); /* the memory store has no get_fd */
+    ASSERT(!wv__store_can_stream(s, m)); /* ... nor put_open */
+    w = (struct wv__store_wfile){"packs/ab/x", 0, -1, NULL};
+    ASSERT_EQ(wv__store_put_open(m, &w, &exists), WV_UNSUPPORTED);
+    ASSERT_CONTAINS(err.msg, "mem://fdput");
+    ASSERT_CONTAINS(err.msg, "packs/ab/x");
+    ASSERT_EQ(wv__store_get_fd(s, "packs/ab/x", 0, 3, 1, 0, &n),
+              WV_UNSUPPORTED);
     wv__clearerr(&err);
     wv__store_close(m);
 
-    struct wv__store_fdput p = {"packs/ab/x", WV_PUT_IF_ABSENT | WV_PUT_NOSYNC,
-                                11, false, false, -1, NULL};
-    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_OPEN, &p));
-    ASSERT(!p.exists && p.fd >= 0);
-    ASSERT_EQ(pwrite(p.fd, "world", 5, 6), 5); /* out of order */
-    ASSERT_EQ(pwrite(p.fd, "hello ", 6, 0), 6);
+    w = (struct wv__store_wfile){"packs/ab/x", WV_PUT_IF_ABSENT, -1, NULL};
+    ASSERT_OK(wv__store_put_open(s, &w, &exists));
+    ASSERT(!exists && w.fd >= 0);
+    ASSERT_EQ(pwrite(w.fd, "world", 5, 6), 5); /* out of order */
+    ASSERT_EQ(pwrite(w.fd, "hello ", 6, 0), 6);
     ASSERT_EQ(wv__store_stat(s, "packs/ab/x", &sz), WV_NOTFOUND);
     wv__clearerr(&err);
-    p.ok = true;
-    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_CLOSE, &p));
-    ASSERT_EQ(p.fd, -1);
-    ASSERT_OK(wv__store_control(s, WV_STORE_SYNC, NULL));
+    wv__store_counts(s, &c0);
+    ASSERT_OK(wv__store_put_close(s, &w, 11, true));
+    wv__store_counts(s, &c1);
+    ASSERT_EQ(c1.requests - c0.requests, 1);
+    ASSERT_EQ(c1.bytes_sent - c0.bytes_sent, 11);
+    ASSERT_EQ(w.fd, -1);
     ASSERT_OK(wv__store_get_all(s, "packs/ab/x", 100, &got, &len));
     ASSERT_EQ(len, 11);
     ASSERT_MEMEQ(got, "hello world", 11);
     wv__free(got);
 
     /* there already: nothing opened */
-    struct wv__store_fdput q = {"packs/ab/x", WV_PUT_IF_ABSENT, 3, false,
-                                false, -1, NULL};
-    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_OPEN, &q));
-    ASSERT(q.exists && q.fd == -1);
+    w = (struct wv__store_wfile){"packs/ab/x", WV_PUT_IF_ABSENT, -1, NULL};
+    ASSERT_OK(wv__store_put_open(s, &w, &exists));
+    ASSERT(exists && w.fd == -1);
 
-    /* dropped, and a close that fails: no object, no temporary file */
-    struct wv__store_fdput d = {"packs/cd/y", 0, 3, false, false, -1, NULL};
-    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_OPEN, &d));
-    ASSERT_EQ(write(d.fd, "abc", 3), 3);
-    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_CLOSE, &d));
-    ASSERT_EQ(wv__store_stat(s, "packs/cd/y", &sz), WV_NOTFOUND);
-    wv__clearerr(&err);
-    struct wv__store_fdput f = {"packs/cd/z", 0, 3, false, false, -1, NULL};
-    ASSERT_OK(wv__store_control(s, WV_STORE_PUT_OPEN, &f));
-    ASSERT_EQ(write(f.fd, "abc", 3), 3);
-    f.ok = true;
-    wv__store_fault(1, WV__SFAULT_FAIL, WV_IO, EIO);
-    ASSERT_EQ(wv__store_control(s, WV_STORE_PUT_CLOSE, &f), WV_IO);
+    /* dropped; faults at the close: no object, no temporary file */
+    fd_abc(s, &w, "packs/cd/y", 0);
+    ASSERT_OK(wv__store_put_close(s, &w, 3, false));
+    const int kinds[3] = {WV__SFAULT_FAIL, WV__SFAULT_FSYNC,
+                          WV__SFAULT_SHORT_WRITE};
+    const char *says[3] = {"write 'packs/cd/y' failed", "fsync failed on",
+                           "short write on 'packs/cd/y' (1 of 3 bytes)"};
+    for (int k = 0; k < 3; k++) {
+        fd_abc(s, &w, "packs/cd/y", 0);
+        wv__store_fault(1, kinds[k], WV_IO, EIO);
+        ASSERT_EQ(wv__store_put_close(s, &w, 3, true), WV_IO);
+        ASSERT(!wv__store_fault_pending());
+        ASSERT_CONTAINS(err.msg, says[k]);
+        ASSERT_CONTAINS(err.msg, "packs/cd/y");
+        ASSERT_EQ(w.fd, -1);
+        ASSERT_EQ(wv__store_stat(s, "packs/cd/y", &sz), WV_NOTFOUND);
+        wv__clearerr(&err);
+    }
+    /* unsynced: the put goes through, the barrier fails naming it */
+    fd_abc(s, &w, "packs/cd/z", WV_PUT_NOSYNC);
+    wv__store_fault(1, WV__SFAULT_FSYNC, WV_IO, EIO);
+    ASSERT_OK(wv__store_put_close(s, &w, 3, true));
+    ASSERT_EQ(wv__store_control(s, WV_STORE_SYNC, NULL), WV_IO);
+    ASSERT_CONTAINS(err.msg, "fsync failed on 'packs/cd/z'");
     wv__store_fault(0, WV__SFAULT_FAIL, 0, 0);
-    ASSERT_EQ(wv__store_stat(s, "packs/cd/z", &sz), WV_NOTFOUND);
     wv__clearerr(&err);
+
     char cmd[600];
     snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '.tmp-*')\"",
              dir);
     ASSERT_EQ(system(cmd), 0);
-    int n = 0;
-    ASSERT_OK(wv__store_list(s, "packs/", count_files, &n));
-    ASSERT_EQ(n, 1);
-    ASSERT_EQ(wv__store_control(s, WV_STORE_PUT_OPEN,
-                                &(struct wv__store_fdput){
-                                    "../escape", 0, 0, false, false, -1,
-                                    NULL}),
-              WV_MISUSE);
+    int files = 0;
+    ASSERT_OK(wv__store_list(s, "packs/", count_files, &files));
+    ASSERT_EQ(files, 2); /* x and z */
+    w = (struct wv__store_wfile){"../escape", 0, -1, NULL};
+    ASSERT_EQ(wv__store_put_open(s, &w, &exists), WV_MISUSE);
     wv__store_close(s);
 }
 
@@ -402,4 +432,50 @@ TEST_IMPL(store_ref_cas_outwaits_dead_holder)
     ASSERT_STREQ(cur, "c\n");
     ASSERT(access(path, F_OK) != 0);
     wv__store_close(s);
+}
+
+/* Out of memory at each allocation of a local put, buffered and streamed,
+ * unsynced (on a fresh handle: its barrier's list grows at its first):
+ * WV_NOMEM with a message, and no object; never an object left in place
+ * but off the barrier's list, which no sync would reach and a re-run
+ * would take for done. */
+TEST_IMPL(store_local_oom)
+{
+    const char *dir = wvtest_path("local-oom");
+    bool ok[2] = {false, false}; /* a buffered, a streamed put went through */
+    for (long n = 1; n < 40 && !(ok[0] && ok[1]); n++) {
+        for (int streamed = 0; streamed < 2; streamed++) {
+            struct wv__err err = {0};
+            struct wv__store *s;
+            struct wv__store_wfile w = {streamed ? "packs/b" : "packs/a",
+                                        WV_PUT_IF_ABSENT | WV_PUT_NOSYNC,
+                                        -1, NULL};
+            bool exists = false;
+            uint64_t sz;
+            ASSERT_OK(wv__store_open(dir, true, &err, &s));
+            wv__alloc_fail_after(n);
+            int rc;
+            if (!streamed) {
+                rc = wv__store_put(s, w.key, "abc", 3, w.flags);
+            } else if ((rc = wv__store_put_open(s, &w, &exists)) == WV_OK) {
+                ASSERT_EQ(write(w.fd, "abc", 3), 3);
+                rc = wv__store_put_close(s, &w, 3, true);
+            }
+            wv__alloc_fail_after(0);
+            if (rc == WV_OK) {
+                ASSERT_OK(wv__store_control(s, WV_STORE_SYNC, NULL));
+                ASSERT_OK(wv__store_del(s, w.key));
+                ok[streamed] = true;
+            } else {
+                ASSERT_EQ(rc, WV_NOMEM);
+                if (err.msg[0] == '\0')
+                    WVT_FAIL("n=%ld: WV_NOMEM without a message", n);
+                if (wv__store_stat(s, w.key, &sz) != WV_NOTFOUND)
+                    WVT_FAIL("n=%ld: '%s' is there after WV_NOMEM", n,
+                             w.key);
+            }
+            wv__store_close(s);
+        }
+    }
+    ASSERT(ok[0] && ok[1]);
 }

@@ -105,6 +105,28 @@ static void ctx_close(struct ctx *c, const char *const *raw_keys)
     wv__s3cfg_release(&c->cfg);
 }
 
+/* A test's body on a fresh context under prefix name, the store's objects
+ * and raw_keys (NULL-terminated, or NULL) removed afterwards. */
+static void run_s3(const char *name, void (*body)(struct ctx *c),
+                   const char *const *raw_keys)
+{
+    struct ctx c;
+    NEED_S3();
+    if (ctx_open(&c, name) != WV_OK)
+        WVT_FAIL("open: %s", c.err.msg);
+    body(&c);
+    ctx_close(&c, raw_keys);
+}
+
+/* Another handle on c's store, with 5 MiB parts (the least S3 allows). */
+static int open_5m(struct ctx *c, struct wv__err *e, struct wv__store **s)
+{
+    setenv("WV_S3_PART_SIZE", "5M", 1);
+    int rc = wv__store_open(c->uri, false, e, s);
+    unsetenv("WV_S3_PART_SIZE");
+    return rc;
+}
+
 static void fill(unsigned char *p, size_t n, uint64_t seed)
 {
     uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
@@ -303,12 +325,7 @@ static void list_body(struct ctx *c)
 
 TEST_IMPL(s3_list_many)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "list") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    list_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("list", list_body, NULL);
 }
 
 /* ---- multipart ----------------------------------------------------------- */
@@ -373,12 +390,9 @@ static void multipart_body(struct ctx *c)
     ASSERT_MEMEQ(b, a, 4096);
 
     /* Sizes around the part size (5 MiB parts for this store). */
-    setenv("WV_S3_PART_SIZE", "5M", 1);
     struct wv__err e2 = {0};
     struct wv__store *s5;
-    int rc = wv__store_open(c->uri, false, &e2, &s5);
-    unsetenv("WV_S3_PART_SIZE");
-    if (rc != WV_OK)
+    if (open_5m(c, &e2, &s5) != WV_OK)
         WVT_FAIL("open: %s", e2.msg);
     size_t sizes[] = {((size_t)5 << 20), ((size_t)5 << 20) + 1,
                       ((size_t)10 << 20) + 4097};
@@ -402,12 +416,7 @@ static void multipart_body(struct ctx *c)
 
 TEST_IMPL(s3_multipart)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "multipart") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    multipart_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("multipart", multipart_body, NULL);
 }
 
 /* A multipart upload a killed writer left behind is aborted by the sweep
@@ -428,12 +437,7 @@ static void sweep_body(struct ctx *c)
 
 TEST_IMPL(s3_sweep)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "sweep") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    sweep_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("sweep", sweep_body, NULL);
 }
 
 /* ---- refs ---------------------------------------------------------------- */
@@ -529,12 +533,7 @@ static const char *const ref_keys[] = {"refs/heads/main", "refs/tags/t1",
 
 TEST_IMPL(s3_refs)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "refs") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    refs_body(&c);
-    ctx_close(&c, ref_keys);
+    run_s3("refs", refs_body, ref_keys);
 }
 
 /* Eight writers race on one ref, each with its own store (as separate
@@ -630,12 +629,7 @@ static void race_body(struct ctx *c)
 
 TEST_IMPL(s3_ref_race)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "race") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    race_body(&c);
-    ctx_close(&c, ref_keys);
+    run_s3("race", race_body, ref_keys);
 }
 
 /* ---- one store, many threads --------------------------------------------- */
@@ -699,12 +693,7 @@ static void threads_body(struct ctx *c)
 
 TEST_IMPL(s3_threads)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "threads") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    threads_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("threads", threads_body, NULL);
 }
 
 /* ---- errors -------------------------------------------------------------- */
@@ -917,12 +906,7 @@ static void robj_body(struct ctx *c)
 
 TEST_IMPL(s3_robj)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "robj") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    robj_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("robj", robj_body, NULL);
 }
 
 /* ---- the repository on S3 ------------------------------------------------ */
@@ -977,12 +961,7 @@ static const char *const repo_refs[] = {"repo/refs/tags/first", NULL};
 
 TEST_IMPL(s3_repo)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "repo") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    repo_body(&c);
-    ctx_close(&c, repo_refs);
+    run_s3("repo", repo_body, repo_refs);
 }
 
 /* ---- allocation failures --------------------------------------------------- */
@@ -1040,15 +1019,10 @@ static void oom_body(struct ctx *c)
 
 TEST_IMPL(s3_oom)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "oom") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    oom_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("oom", oom_body, NULL);
 }
 
-/* ---- streamed reads (WV_STORE_GET_FD) ------------------------------------ */
+/* ---- streamed reads (get_fd) -------------------------------------------- */
 
 /* An object read straight into a file, in parallel 5 MiB parts written at
  * their offsets (at an offset of the file, from an offset of the object);
@@ -1061,41 +1035,48 @@ static void get_fd_body(struct ctx *c)
     ASSERT(a && b);
     fill(a, len, 9);
     ASSERT_OK(wv__store_put(c->s, "packs/fd", a, len, 0));
-    setenv("WV_S3_PART_SIZE", "5M", 1);
     struct wv__err e2 = {0};
     struct wv__store *s5;
-    int rc = wv__store_open(c->uri, false, &e2, &s5);
-    unsetenv("WV_S3_PART_SIZE");
-    if (rc != WV_OK)
+    if (open_5m(c, &e2, &s5) != WV_OK)
         WVT_FAIL("open: %s", e2.msg);
-    struct wv__store_getfd can = {0};
-    ASSERT_OK(wv__store_control(s5, WV_STORE_GET_FD, &can));
+    ASSERT(wv__store_can_stream(s5, c->s) == false); /* S3 has no put_open */
+    size_t n;
 
     char *path = wvtest_path("s3-get-fd");
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     ASSERT(fd >= 0);
-    struct wv__store_getfd g = {"packs/fd", 100, len - 100, fd, 7, 0};
-    ASSERT_OK(wv__store_control(s5, WV_STORE_GET_FD, &g));
-    ASSERT_EQ(g.nread, len - 100);
+    ASSERT_OK(wv__store_get_fd(s5, "packs/fd", 100, len - 100, fd, 7, &n));
+    ASSERT_EQ(n, len - 100);
     memset(b, 0, len);
     ASSERT_EQ(pread(fd, b, len, 7), (ssize_t)(len - 100));
     if (memcmp(a + 100, b, len - 100) != 0)
         WVT_FAIL("the object streamed into a file differs");
 
-    struct wv__store_getfd past = {"packs/fd", len - 10, 4096, fd, 0, 0};
-    ASSERT_EQ(wv__store_control(s5, WV_STORE_GET_FD, &past),
+    ASSERT_EQ(wv__store_get_fd(s5, "packs/fd", len - 10, 4096, fd, 0, &n),
               WV_IO_SHORT_READ);
-    ASSERT_EQ(past.nread, 10);
+    ASSERT_EQ(n, 10);
     wv__clearerr(&e2);
-    struct wv__store_getfd none = {"packs/none", 0, 10, fd, 0, 0};
-    ASSERT_EQ(wv__store_control(s5, WV_STORE_GET_FD, &none), WV_NOTFOUND);
+    ASSERT_EQ(wv__store_get_fd(s5, "packs/none", 0, 10, fd, 0, &n),
+              WV_NOTFOUND);
+    wv__clearerr(&e2);
+    /* the store faults of a get: a flipped bit lands in the file */
+    wv__store_fault(1, WV__SFAULT_BITFLIP, WV_IO, EIO);
+    ASSERT_OK(wv__store_get_fd(s5, "packs/fd", 0, 4096, fd, 0, &n));
+    ASSERT(!wv__store_fault_pending());
+    ASSERT_EQ(pread(fd, b, 4096, 0), 4096);
+    ASSERT_EQ(b[2048], a[2048] ^ 0x10);
+    b[2048] ^= 0x10;
+    ASSERT_MEMEQ(b, a, 4096);
+    wv__store_fail_after(1, WV_IO, ENOSPC);
+    ASSERT_EQ(wv__store_get_fd(s5, "packs/fd", 0, 4096, fd, 0, &n), WV_IO);
+    ASSERT_EQ(n, 0);
+    ASSERT_CONTAINS(e2.msg, "read 'packs/fd' failed");
     wv__clearerr(&e2);
     close(fd);
 
     int ro = open(path, O_RDONLY);
     ASSERT(ro >= 0);
-    struct wv__store_getfd bad = {"packs/fd", 0, len, ro, 0, 0};
-    ASSERT_EQ(wv__store_control(s5, WV_STORE_GET_FD, &bad), WV_IO);
+    ASSERT_EQ(wv__store_get_fd(s5, "packs/fd", 0, len, ro, 0, &n), WV_IO);
     ASSERT_CONTAINS(e2.msg, "packs/fd");
     ASSERT_CONTAINS(e2.msg, "Bad file descriptor");
     close(ro);
@@ -1107,10 +1088,92 @@ static void get_fd_body(struct ctx *c)
 
 TEST_IMPL(s3_get_fd)
 {
-    struct ctx c;
-    NEED_S3();
-    if (ctx_open(&c, "getfd") != WV_OK)
-        WVT_FAIL("open: %s", c.err.msg);
-    get_fd_body(&c);
-    ctx_close(&c, NULL);
+    run_s3("getfd", get_fd_body, NULL);
+}
+
+/* ---- a clone from S3 under store faults ----------------------------------- */
+
+/* A clone from S3 to local disk (its objects streamed into their files)
+ * with a fault at each store call in turn (a failure, a short write, a
+ * failed fsync): when the clone fails, the destination holds no temporary
+ * file, and a clone run again without faults completes and verifies, so
+ * no object was left there torn (a re-run skips what it finds). */
+static void clone_faults_body(struct ctx *c)
+{
+    char uri[300], dst[512], err[WV_ERRBUF_SIZE] = "", id[WV_ID_HEX];
+    wv_repo *r = NULL;
+    wv_model *m = NULL;
+    snprintf(uri, sizeof uri, "%s/repo", c->uri);
+    snprintf(dst, sizeof dst, "%s/s3-clone-faults", wvtest_tmpdir());
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.chunk_size = 1 << 20;
+    io.pack_size = 1 << 20; /* two packs, each streamed */
+    ASSERT_OK(wv_repo_init(uri, &io));
+    ASSERT_OK(wv_repo_open(uri, err, sizeof err, &r));
+    ASSERT_OK(wv_model_new(&m));
+    size_t n = (size_t)2 << 20;
+    unsigned char *w = malloc(n);
+    ASSERT_NOT_NULL(w);
+    fill(w, n, 4);
+    uint64_t shape[1] = {n / 4};
+    ASSERT_OK(wv_model_add(m, "w", WV_F32, 1, shape, w, n, WV_DATA_BORROW));
+    ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
+    wv_model_free(m);
+    wv_repo_close(r);
+    free(w);
+
+    const int kinds[3] = {WV__SFAULT_FAIL, WV__SFAULT_SHORT_WRITE,
+                          WV__SFAULT_FSYNC};
+    wv_sync_opts so = WV_SYNC_OPTS_INIT;
+    so.jobs = 2;
+    so.errbuf = err;
+    so.errbuf_size = sizeof err;
+    char cmd[700];
+    for (int k = 0; k < 3; k++) {
+        int failed = 0;
+        for (long at = 1; at < 400; at++) {
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", dst);
+            ASSERT_EQ(system(cmd), 0);
+            err[0] = '\0';
+            wv__store_fault(at, kinds[k], WV_IO, EIO);
+            int rc = wv_repo_sync(uri, dst, &so, NULL);
+            bool hit = !wv__store_fault_pending();
+            wv__store_fault(0, WV__SFAULT_FAIL, 0, 0);
+            if (!hit)
+                break; /* past the clone's last store call */
+            if (rc == WV_OK)
+                continue; /* a call whose failure is harmless */
+            failed++;
+            if (err[0] == '\0')
+                WVT_FAIL("fault %d at call %ld: failed with no message", k,
+                         at);
+            snprintf(cmd, sizeof cmd,
+                     "test -z \"$(find '%s' -name '.tmp-*' 2>/dev/null)\"",
+                     dst);
+            if (system(cmd) != 0)
+                WVT_FAIL("fault %d at call %ld: a temporary file is left "
+                         "(%s)",
+                         k, at, err);
+            if (wv_repo_sync(uri, dst, &so, NULL) != WV_OK)
+                WVT_FAIL("fault %d at call %ld: the re-run failed: %s", k,
+                         at, err);
+            ASSERT_OK(wv_repo_open(dst, err, sizeof err, &r));
+            if (wv_repo_verify(r, NULL, NULL, NULL) != WV_OK)
+                WVT_FAIL("fault %d at call %ld: the clone does not verify "
+                         "after a re-run: %s",
+                         k, at, wv_repo_errmsg(r));
+            wv_repo_close(r);
+        }
+        if (failed == 0)
+            WVT_FAIL("fault %d never made the clone fail", k);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dst);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+static const char *const clone_refs[] = {"repo/refs/heads/main", NULL};
+
+TEST_IMPL(s3_clone_faults)
+{
+    run_s3("clonef", clone_faults_body, clone_refs);
 }
