@@ -256,32 +256,35 @@ class Checkpointer:
         (step, metrics, world size) and message are rank 0's (the library
         takes each key from the first writer that has it)."""
         rank, world = self.rank, self.world_size
-        metrics = dict(metrics or {})
-        tensors = {"model/" + k: v
-                   for k, v in _model.state_dict_of(model).items()}
-        own = {}
-        enc = _Encoder(f"optim/rank{rank}")
-        if optimizer is not None:
-            osd = optimizer.state_dict() if _is_module(optimizer) else optimizer
-            own["optimizer"] = enc.encode(osd, "")
-            own["optimizer_kind"] = "torch" if _is_module(optimizer) \
-                else "dict"
-        tensors.update(enc.tensors)
-        own["rng"] = self._rng_state(tensors, f"rng/rank{rank}/")
-        tensors[f"state/rank{rank}"] = np.frombuffer(
-            json.dumps(own, allow_nan=True).encode(), np.uint8)
-        state = {"version": 1, "step": int(step), "metrics": metrics,
-                 "world_size": world}
-        meta = self._metadata(step, metrics, state)
         msg = message or f"step {int(step)}"
         txn = f"step-{int(step)}"
-        cid = _dist.collective_commit(
-            lambda: self.repo.commit_part(
+
+        def commit():  # all that may fail: see collective_commit
+            tensors = {"model/" + k: v
+                       for k, v in _model.state_dict_of(model).items()}
+            own = {}
+            enc = _Encoder(f"optim/rank{rank}")
+            if optimizer is not None:
+                osd = optimizer.state_dict() if _is_module(optimizer) \
+                    else optimizer
+                own["optimizer"] = enc.encode(osd, "")
+                own["optimizer_kind"] = "torch" if _is_module(optimizer) \
+                    else "dict"
+            tensors.update(enc.tensors)
+            own["rng"] = self._rng_state(tensors, f"rng/rank{rank}/")
+            tensors[f"state/rank{rank}"] = np.frombuffer(
+                json.dumps(own, allow_nan=True).encode(), np.uint8)
+            mets = dict(metrics or {})
+            state = {"version": 1, "step": int(step), "metrics": mets,
+                     "world_size": world}
+            meta = self._metadata(step, mets, state)
+            return txn, self.repo.commit_part(
                 tensors, self.branch, txn=txn, writer=rank, n_writers=world,
-                metadata=meta, message=msg, sign_key=self.sign_key),
-            lambda: self.repo.finish(txn, world, self.branch, message=msg,
-                                     sign_key=self.sign_key),
-            txn, rank, world)
+                metadata=meta, message=msg, sign_key=self.sign_key)
+        cid = _dist.collective_commit(
+            commit, lambda: self.repo.finish(txn, world, self.branch,
+                                             message=msg,
+                                             sign_key=self.sign_key))
         if rank == 0 and cid is not None:
             self._retain()
         return cid

@@ -266,6 +266,28 @@ def test_process_group_four_writers_rados(tmp_path):
 
 
 @needs_dist
+def test_a_rank_failing_before_its_part_fails_every_rank(tmp_path):
+    """Rank 1 raises before it stores anything (its arguments, its
+    optimizer state): rank 0 raises an error naming it instead of waiting
+    for it in the collective."""
+    url = str(tmp_path / "repo")
+    make_repo(url)
+    torch.multiprocessing.spawn(
+        __import__("dist_worker").pg_fail_worker,
+        args=(2, url, str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = [json.loads((tmp_path / f"rank{k}.json").read_text())
+              for k in range(2)]
+    assert r1["save"][0] == "ValueError" and "step" in r1["save"][1], r1
+    assert r0["save"][0] == "RuntimeError", r0
+    assert r0["save"][1].startswith("rank 1 of 2 failed: step"), r0
+    assert r1["ck_save"][0] == "TypeError" and "set" in r1["ck_save"][1]
+    assert r0["ck_save"][1].startswith("rank 1 of 2 failed: Checkpointer:"
+                                       " cannot store set"), r0
+    with wv.Repository(url) as r:
+        assert r.branches() == {}
+
+
+@needs_dist
 def test_torchrun_style_env_writers(tmp_path):
     """Four processes with RANK/WORLD_SIZE and no process group: whoever
     is done last finishes; every id returned is the checkpoint's."""
