@@ -20,7 +20,7 @@ import weightvault as wv
 import weightvault.distributed as wvd
 from weightvault import _lib, _model
 
-from conftest import wv_features
+from conftest import needs_s3, s3_bucket, wv_features
 from dist_worker import full_state, local_state
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -223,23 +223,12 @@ def test_process_group_four_writers_local(tmp_path):
 
 
 @needs_dist
-@pytest.mark.skipif(not os.environ.get("AWS_ENDPOINT_URL"),
-                    reason="needs an S3 endpoint ($AWS_ENDPOINT_URL and "
-                           "credentials: the Ceph test environment)")
+@needs_s3
 def test_process_group_four_writers_s3(tmp_path):
-    bucket = f"wv-i16-pydist-{uuid.uuid4().hex[:12]}"
-    url = f"s3://{bucket}/run"
-    try:
+    with s3_bucket("wv-i16-pydist") as bucket:
+        url = f"s3://{bucket}/run"
         make_repo(url)
         check_group(url, run_group(url, tmp_path))
-    finally:  # best effort: the shared test cluster keeps data in memory
-        try:
-            subprocess.run(["aws", "--endpoint-url",
-                            os.environ["AWS_ENDPOINT_URL"], "s3", "rb",
-                            f"s3://{bucket}", "--force"],
-                           capture_output=True, timeout=120)
-        except (OSError, subprocess.SubprocessError):
-            pass
 
 
 @needs_dist
