@@ -347,15 +347,19 @@ def _fill(r, cid, name, info, dest, gshape, offs):
         return r.read_region(cid, name, offs, shape, out=dest,
                              dtype=info["dtype"])
     except TypeError:  # not contiguous / not on the CPU: read, then copy
-        if _model._is_torch_tensor(dest):
-            tmp = r.read_region(cid, name, offs, shape, dtype=info["dtype"],
-                                framework="torch")
-            with _model._torch().no_grad():
-                dest.copy_(tmp)
-        else:
-            tmp = r.read_region(cid, name, offs, shape, dtype=info["dtype"])
-            dest[...] = tmp
-        return dest
+        pass
+    is_torch = _model._is_torch_tensor(dest)
+    tmp = r.read_region(cid, name, offs, shape, dtype=info["dtype"],
+                        framework="torch" if is_torch else "numpy")
+    if tmp.dtype != dest.dtype:  # as read_region refuses it in place
+        raise ValueError(f"tensor {name!r} is {info['dtype']} in checkpoint "
+                         f"{cid[:12]}, the template's dtype is {dest.dtype}")
+    if is_torch:
+        with _model._torch().no_grad():
+            dest.copy_(tmp)
+    else:
+        dest[...] = tmp
+    return dest
 
 
 def load(url_or_ref, regions=None, *, rank=None, world_size=None,

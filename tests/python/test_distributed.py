@@ -403,6 +403,16 @@ def test_regions_out_of_range_name_the_tensor(tmp_path):
         wvd.load(url + "@latest",
                  regions={"emb.weight": torch.zeros(96, 64,
                                                     dtype=torch.float64)})
+    # not contiguous (nor would one on a GPU be): no silent cast either
+    with pytest.raises(ValueError, match="'emb.weight' is F32 .*float64"):
+        wvd.load(url + "@latest", regions={
+            "emb.weight": torch.zeros(64, 96, dtype=torch.float64).t()})
+    with pytest.raises(ValueError, match="'emb.weight' is F32 .*float64"):
+        wvd.load(url + "@latest", regions={
+            "emb.weight": np.zeros((64, 96)).T})
+    dest = torch.zeros(64, 96).t()  # the right dtype: filled
+    wvd.load(url + "@latest", regions={"emb.weight": dest})
+    assert raw(dest) == raw(full_state()["emb.weight"])
 
 
 def _snippet(path, section):
