@@ -546,6 +546,16 @@ def dest_of(name, value, caller="weightvault.load_into"):
                     "tensor or a NumPy array")
 
 
+def dest_holds(dtype, shape, tdt, tshape, npdt):
+    """True if a destination as :func:`dest_of` describes it (dtype name
+    `tdt`, shape `tshape`, NumPy dtype `npdt`) holds a tensor of `dtype`
+    and `shape` as it is stored: the same dtype, or in NumPy the type that
+    holds its bits (BF16 as uint16, FP8 as uint8)."""
+    raw = _NP_OF.get(dtype)
+    return tshape == shape and (tdt == dtype or (
+        npdt is not None and raw is not None and npdt == np.dtype(raw)))
+
+
 def load_file_into(path, target, strict=True):
     """Copy the tensors of a weights file into arrays/tensors in place.
 
@@ -579,14 +589,10 @@ def load_file_into(path, target, strict=True):
                                 "has no destination (strict=False skips it)")
                 continue
             tdt, tshape, addr, tbytes, npdt = dest_of(name, target[name])
-            raw = _NP_OF.get(dtype)
             fits = tbytes == nbytes and (
-                (tdt == dtype and tshape == shape) or
-                # NumPy holds BF16 and FP8 as their bits
-                (npdt is not None and raw is not None and tshape == shape
-                 and npdt == np.dtype(raw)) or
+                dest_holds(dtype, shape, tdt, tshape, npdt) or
                 # block-quantised (GGUF): raw uint8 bytes, any shape
-                (raw is None and tdt == "U8"))
+                (_NP_OF.get(dtype) is None and tdt == "U8"))
             if not fits:
                 raise ValueError(
                     f"weightvault.load_into: {name!r} is {dtype} "

@@ -216,16 +216,7 @@ class Checkpointer:
                                           message)
         metrics = dict(metrics or {})
         state = {"version": 1, "step": int(step), "metrics": metrics}
-        enc = _Encoder("optim")
-        tensors = {"model/" + k: v
-                   for k, v in _model.state_dict_of(model).items()}
-        if optimizer is not None:
-            osd = optimizer.state_dict() if _is_module(optimizer) else optimizer
-            state["optimizer"] = enc.encode(osd, "")
-            state["optimizer_kind"] = "torch" if _is_module(optimizer) \
-                else "dict"
-        tensors.update(enc.tensors)
-        state["rng"] = self._rng_state(tensors)
+        tensors = self._tensors(model, optimizer, state)
         meta = self._metadata(step, metrics, state)
         if self.background:
             self.wait()
@@ -239,6 +230,23 @@ class Checkpointer:
                                sign_key=self.sign_key)
         self._retain()
         return cid
+
+    @classmethod
+    def _tensors(cls, model, optimizer, state, part=""):
+        """The tensors of a checkpoint: model/<key>, and the optimizer's
+        and RNGs' as optim<part>/... and rng<part>/..., whose JSON goes
+        into `state` (its "optimizer", "optimizer_kind" and "rng")."""
+        tensors = {"model/" + k: v
+                   for k, v in _model.state_dict_of(model).items()}
+        enc = _Encoder("optim" + part)
+        if optimizer is not None:
+            osd = optimizer.state_dict() if _is_module(optimizer) else optimizer
+            state["optimizer"] = enc.encode(osd, "")
+            state["optimizer_kind"] = "torch" if _is_module(optimizer) \
+                else "dict"
+        tensors.update(enc.tensors)
+        state["rng"] = cls._rng_state(tensors, f"rng{part}/")
+        return tensors
 
     @staticmethod
     def _metadata(step, metrics, state):
@@ -256,32 +264,25 @@ class Checkpointer:
         (step, metrics, world size) and message are rank 0's (the library
         takes each key from the first writer that has it)."""
         rank, world = self.rank, self.world_size
-        metrics = dict(metrics or {})
-        tensors = {"model/" + k: v
-                   for k, v in _model.state_dict_of(model).items()}
-        own = {}
-        enc = _Encoder(f"optim/rank{rank}")
-        if optimizer is not None:
-            osd = optimizer.state_dict() if _is_module(optimizer) else optimizer
-            own["optimizer"] = enc.encode(osd, "")
-            own["optimizer_kind"] = "torch" if _is_module(optimizer) \
-                else "dict"
-        tensors.update(enc.tensors)
-        own["rng"] = self._rng_state(tensors, f"rng/rank{rank}/")
-        tensors[f"state/rank{rank}"] = np.frombuffer(
-            json.dumps(own, allow_nan=True).encode(), np.uint8)
-        state = {"version": 1, "step": int(step), "metrics": metrics,
-                 "world_size": world}
-        meta = self._metadata(step, metrics, state)
         msg = message or f"step {int(step)}"
         txn = f"step-{int(step)}"
-        cid = _dist.collective_commit(
-            lambda: self.repo.commit_part(
+
+        def commit():  # all that may fail: see collective_commit
+            own = {}
+            tensors = self._tensors(model, optimizer, own, f"/rank{rank}")
+            tensors[f"state/rank{rank}"] = np.frombuffer(
+                json.dumps(own, allow_nan=True).encode(), np.uint8)
+            mets = dict(metrics or {})
+            state = {"version": 1, "step": int(step), "metrics": mets,
+                     "world_size": world}
+            meta = self._metadata(step, mets, state)
+            return txn, self.repo.commit_part(
                 tensors, self.branch, txn=txn, writer=rank, n_writers=world,
-                metadata=meta, message=msg, sign_key=self.sign_key),
-            lambda: self.repo.finish(txn, world, self.branch, message=msg,
-                                     sign_key=self.sign_key),
-            txn, rank, world)
+                metadata=meta, message=msg, sign_key=self.sign_key)
+        cid = _dist.collective_commit(
+            commit, lambda: self.repo.finish(txn, world, self.branch,
+                                             message=msg,
+                                             sign_key=self.sign_key))
         if rank == 0 and cid is not None:
             self._retain()
         return cid
@@ -295,9 +296,9 @@ class Checkpointer:
             cid = self.repo.resolve(self.branch)
         except NotFoundError:
             return None
-        meta = self.repo.stat(cid)["metadata"]
+        st = self.repo.stat(cid)
         try:
-            state = json.loads(meta.get(_META_KEY, "{}"))
+            state = json.loads(st["metadata"].get(_META_KEY, "{}"))
         except ValueError as e:
             raise CorruptError(CORRUPT, f"checkpoint {cid[:12]}: metadata "
                                f"{_META_KEY} is not JSON ({e})") from None
@@ -318,24 +319,15 @@ class Checkpointer:
                              "per rank (restore_latest(model, rng=False) "
                              "restores the model alone)")
         mine = (f"optim/rank{rank}/", f"rng/rank{rank}/")
-        names = [n for n in self.repo.stat(cid)["tensors"]
+        names = [n for n in st["tensors"]
                  if n.startswith(mine) or n == f"state/rank{rank}"]
         ck = self.repo.checkout(cid, framework="numpy", names=names)
         own = json.loads(ck[f"state/rank{rank}"].tobytes())
-        if optimizer is not None and "optimizer" in own:
-            osd = _decode(own["optimizer"], ck,
-                          own.get("optimizer_kind") == "torch")
-            if _is_module(optimizer):
-                optimizer.load_state_dict(osd)
-            else:
-                optimizer.clear()
-                optimizer.update(osd)
-        if rng:
-            self._restore_rng(own["rng"], ck, f"rng/rank{rank}/")
+        self._restore_state(own, ck, optimizer, rng, f"/rank{rank}")
         return state["step"]
 
     @staticmethod
-    def _rng_state(tensors, prefix="rng/"):
+    def _rng_state(tensors, prefix):
         rng = {}
         ver, mt, gauss = random.getstate()
         rng["python"] = [ver, list(mt), gauss]
@@ -405,17 +397,24 @@ class Checkpointer:
             self._restore_model(model, {k[6:]: (v, ck.dtypes[k])
                                         for k, v in ck.items()
                                         if k.startswith("model/")})
+        self._restore_state(state, ck, optimizer, rng)
+        return state["step"]
+
+    @classmethod
+    def _restore_state(cls, state, ck, optimizer, rng, part=""):
+        """The optimizer's and (if `rng`) the RNGs' state that
+        :meth:`_tensors` put into `state` and the tensors of checkout
+        `ck`."""
         if optimizer is not None and "optimizer" in state:
-            torch_out = state.get("optimizer_kind") == "torch"
-            osd = _decode(state["optimizer"], ck, torch_out)
+            osd = _decode(state["optimizer"], ck,
+                          state.get("optimizer_kind") == "torch")
             if _is_module(optimizer):
                 optimizer.load_state_dict(osd)
             else:
                 optimizer.clear()
                 optimizer.update(osd)
         if rng:
-            self._restore_rng(state["rng"], ck)
-        return state["step"]
+            cls._restore_rng(state["rng"], ck, f"rng{part}/")
 
     def _restore_plain(self, ck, cid, model):
         """A checkpoint not written by a Checkpointer (``wv.save(model,
@@ -450,7 +449,7 @@ class Checkpointer:
                 model[k] = a
 
     @staticmethod
-    def _restore_rng(rng, ck, prefix="rng/"):
+    def _restore_rng(rng, ck, prefix):
         if "python" in rng:
             ver, mt, gauss = rng["python"]
             random.setstate((ver, tuple(mt), gauss))

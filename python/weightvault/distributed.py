@@ -216,44 +216,53 @@ def save(state_dict, url, step=None, *, txn=None, rank=None,
         finished it, or another rank did), else None: the parts are
         durable and the last rank to be done finishes it.
     """
-    uri, branch = _target(url, branch)
-    txn = _txn_of(step, txn)
-    rank, world = rank_and_world(rank, world_size)
-    meta = dict(metadata or {})
-    if step is not None:
-        meta.setdefault("step", str(_int_arg("step", step)))
+    # All that may fail runs in commit(): with a process group, a rank
+    # raising before the collective would leave the others waiting in it.
+    job = {}
+
     def commit():
+        uri, br = _target(url, branch)
+        name = _txn_of(step, txn)
+        rk, world = rank_and_world(rank, world_size)
+        meta = dict(metadata or {})
+        if step is not None:
+            meta.setdefault("step", str(_int_arg("step", step)))
+        job.update(uri=uri, branch=br, txn=name, world=world)
         with Repository(uri, create=True, passphrase=passphrase,
                         key_file=key_file) as r:
-            return r.commit_part(state_dict, branch, txn=txn, writer=rank,
-                                 n_writers=world, finish=finish,
-                                 metadata=meta, message=message,
-                                 sign_key=sign_key, progress=progress)
+            return name, r.commit_part(
+                state_dict, br, txn=name, writer=rk, n_writers=world,
+                finish=finish, metadata=meta, message=message,
+                sign_key=sign_key, progress=progress)
 
     def finish_now():
-        with Repository(uri, passphrase=passphrase, key_file=key_file) as r:
-            return r.finish(txn, world, branch, message=message,
-                            sign_key=sign_key)
-    return collective_commit(commit, finish_now, txn, rank, world, finish)
+        with Repository(job["uri"], passphrase=passphrase,
+                        key_file=key_file) as r:
+            return r.finish(job["txn"], job["world"], job["branch"],
+                            message=message, sign_key=sign_key)
+    return collective_commit(commit, finish_now, finish)
 
 
-def collective_commit(commit, finish_now, txn, rank, world, finish=True):
-    """Run this rank's `commit()` (its part; the id or None) and, with an
-    initialised process group, agree on the outcome with every rank: all
-    get the id, or all raise (the failing rank its own error, the others
-    one naming it). If every rank was done before it saw all the parts,
-    rank 0 runs `finish_now()` (unless not `finish`) and shares its id.
-    Without a process group: `commit()`'s result."""
+def collective_commit(commit, finish_now, finish=True):
+    """Run this rank's `commit()` (its transaction's name and its part's
+    result: the id or None) and, with an initialised process group, agree
+    on the outcome with every rank: all get the id, or all raise (the
+    failing rank its own error, the others one naming it). `commit()`
+    must do all of this rank's work that may fail, so that every rank
+    reaches the collective. If every rank was done before it saw all the
+    parts, rank 0 runs `finish_now()` (unless not `finish`) and shares
+    its id. Without a process group: `commit()`'s id."""
     group = _process_group()
-    cid, err = None, None
+    txn, cid, err = None, None, None
     try:
-        cid = commit()
+        txn, cid = commit()
     except Exception as e:  # every rank must reach the collective below
         if group is None:
             raise
         err = e
     if group is None:
         return cid
+    rank, world = group.get_rank(), group.get_world_size()
     results = [None] * world
     group.all_gather_object(results, (cid, _failure(err)))
     if err is not None:
@@ -338,15 +347,19 @@ def _fill(r, cid, name, info, dest, gshape, offs):
         return r.read_region(cid, name, offs, shape, out=dest,
                              dtype=info["dtype"])
     except TypeError:  # not contiguous / not on the CPU: read, then copy
-        if _model._is_torch_tensor(dest):
-            tmp = r.read_region(cid, name, offs, shape, dtype=info["dtype"],
-                                framework="torch")
-            with _model._torch().no_grad():
-                dest.copy_(tmp)
-        else:
-            tmp = r.read_region(cid, name, offs, shape, dtype=info["dtype"])
-            dest[...] = tmp
-        return dest
+        pass
+    is_torch = _model._is_torch_tensor(dest)
+    tmp = r.read_region(cid, name, offs, shape, dtype=info["dtype"],
+                        framework="torch" if is_torch else "numpy")
+    if tmp.dtype != dest.dtype:  # as read_region refuses it in place
+        raise ValueError(f"tensor {name!r} is {info['dtype']} in checkpoint "
+                         f"{cid[:12]}, the template's dtype is {dest.dtype}")
+    if is_torch:
+        with _model._torch().no_grad():
+            dest.copy_(tmp)
+    else:
+        dest[...] = tmp
+    return dest
 
 
 def load(url_or_ref, regions=None, *, rank=None, world_size=None,

@@ -28,8 +28,8 @@ import os
 from . import _lib
 import numpy as np
 
-from ._model import (_NP_OF, Model, array_to_torch, build_model, dest_of,
-                     dtype_name, name_array, to_dict)
+from ._model import (_NP_OF, Model, array_to_torch, build_model,
+                     dest_holds, dest_of, dtype_name, name_array, to_dict)
 from .errors import ExistsError, NotFoundError, check, error
 
 
@@ -537,10 +537,7 @@ class Repository:
             return a
         tdt, tshape, addr, nbytes, npdt = dest_of(name, out,
                                                   "read_region: out for")
-        raw = _NP_OF.get(dtype)
-        if tshape != shape or not (tdt == dtype or (
-                npdt is not None and raw is not None and
-                npdt == np.dtype(raw))):
+        if not dest_holds(dtype, shape, tdt, tshape, npdt):
             raise ValueError(f"tensor {name!r} is {dtype}: a region of "
                              f"shape {list(shape)} does not fit a "
                              f"destination {tdt or 'of another dtype'} "

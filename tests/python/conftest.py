@@ -6,10 +6,12 @@ Tests marked ``@pytest.mark.crypto`` (signatures, encryption) are skipped,
 with the reason, when the build has no crypto (WV_WITH_CRYPTO=OFF): the
 optional parts built in are those `wv --version` lists ("features: s3
 hdf5 crypto") for the wv beside the library (or $WV)."""
+import contextlib
 import functools
 import os
 import subprocess
 import sys
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "python"))
@@ -21,6 +23,30 @@ import pytest  # noqa: E402
 def mem_uri(request):
     """A fresh in-process repository URI per test."""
     return "mem://" + request.node.name.replace("[", "_").replace("]", "_")
+
+
+needs_s3 = pytest.mark.skipif(
+    not os.environ.get("AWS_ENDPOINT_URL"),
+    reason="needs an S3 endpoint ($AWS_ENDPOINT_URL and credentials: the "
+    "Ceph test environment)")
+
+
+@contextlib.contextmanager
+def s3_bucket(prefix):
+    """A fresh bucket name, PREFIX-<12 hex digits>; the bucket and what it
+    holds are removed afterwards (best effort: the shared test cluster
+    keeps data in memory)."""
+    bucket = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    try:
+        yield bucket
+    finally:
+        try:
+            subprocess.run(["aws", "--endpoint-url",
+                            os.environ["AWS_ENDPOINT_URL"], "s3", "rb",
+                            f"s3://{bucket}", "--force"],
+                           capture_output=True, timeout=120)
+        except (OSError, subprocess.SubprocessError):
+            pass
 
 
 @functools.lru_cache(maxsize=None)

@@ -12,6 +12,7 @@ $WORLD_SIZE, no process group; it writes OUT_DIR/rankR.json with what
 weightvault.distributed.save returned. :func:`pg_worker` is the
 torch.multiprocessing entry point (a gloo process group).
 """
+import datetime
 import json
 import os
 import sys
@@ -109,6 +110,35 @@ def pg_worker(rank, world, url, out_dir):
                           torch.equal(fresh["b"], model["b"]))
     res["ck_optim"] = [fresh_opt["m"].tolist(), fresh_opt["t"]]
     res["ck_rng_ok"] = torch.equal(torch.get_rng_state(), rng_saved)
+    ck.close()
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+    _save_json(out_dir, rank, res)
+
+
+def pg_fail_worker(rank, world, url, out_dir):
+    """One rank of a gloo group in which rank 1 fails before it stores its
+    part: in weightvault.distributed.save (a step that is no int) and in a
+    distributed Checkpointer's save (optimizer state it cannot store).
+    Every rank must raise at once; a rank left waiting in the collective
+    would end only at the group's timeout, with gloo's error."""
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group(
+        "gloo", init_method="file://" + os.path.join(out_dir, "pg-init"),
+        rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+    res = {"rank": rank}
+    sd = {"b": torch.ones(4)}
+    try:
+        wvd.save(sd, url + "@main", step="x" if rank == 1 else 3)
+        res["save"] = None
+    except Exception as e:
+        res["save"] = [type(e).__name__, str(e)]
+    ck = wv.Checkpointer(url, branch="ck", distributed=True)
+    try:
+        ck.save(5, sd, {"m": {1, 2} if rank == 1 else 0})
+        res["ck_save"] = None
+    except Exception as e:
+        res["ck_save"] = [type(e).__name__, str(e)]
     ck.close()
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()

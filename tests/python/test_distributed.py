@@ -20,7 +20,7 @@ import weightvault as wv
 import weightvault.distributed as wvd
 from weightvault import _lib, _model
 
-from conftest import wv_features
+from conftest import needs_s3, s3_bucket, wv_features
 from dist_worker import full_state, local_state
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -223,23 +223,12 @@ def test_process_group_four_writers_local(tmp_path):
 
 
 @needs_dist
-@pytest.mark.skipif(not os.environ.get("AWS_ENDPOINT_URL"),
-                    reason="needs an S3 endpoint ($AWS_ENDPOINT_URL and "
-                           "credentials: the Ceph test environment)")
+@needs_s3
 def test_process_group_four_writers_s3(tmp_path):
-    bucket = f"wv-i16-pydist-{uuid.uuid4().hex[:12]}"
-    url = f"s3://{bucket}/run"
-    try:
+    with s3_bucket("wv-i16-pydist") as bucket:
+        url = f"s3://{bucket}/run"
         make_repo(url)
         check_group(url, run_group(url, tmp_path))
-    finally:  # best effort: the shared test cluster keeps data in memory
-        try:
-            subprocess.run(["aws", "--endpoint-url",
-                            os.environ["AWS_ENDPOINT_URL"], "s3", "rb",
-                            f"s3://{bucket}", "--force"],
-                           capture_output=True, timeout=120)
-        except (OSError, subprocess.SubprocessError):
-            pass
 
 
 @needs_dist
@@ -263,6 +252,28 @@ def test_process_group_four_writers_rados(tmp_path):
                            capture_output=True, timeout=120)
         except (OSError, subprocess.SubprocessError):
             pass
+
+
+@needs_dist
+def test_a_rank_failing_before_its_part_fails_every_rank(tmp_path):
+    """Rank 1 raises before it stores anything (its arguments, its
+    optimizer state): rank 0 raises an error naming it instead of waiting
+    for it in the collective."""
+    url = str(tmp_path / "repo")
+    make_repo(url)
+    torch.multiprocessing.spawn(
+        __import__("dist_worker").pg_fail_worker,
+        args=(2, url, str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = [json.loads((tmp_path / f"rank{k}.json").read_text())
+              for k in range(2)]
+    assert r1["save"][0] == "ValueError" and "step" in r1["save"][1], r1
+    assert r0["save"][0] == "RuntimeError", r0
+    assert r0["save"][1].startswith("rank 1 of 2 failed: step"), r0
+    assert r1["ck_save"][0] == "TypeError" and "set" in r1["ck_save"][1]
+    assert r0["ck_save"][1].startswith("rank 1 of 2 failed: Checkpointer:"
+                                       " cannot store set"), r0
+    with wv.Repository(url) as r:
+        assert r.branches() == {}
 
 
 @needs_dist
@@ -392,6 +403,16 @@ def test_regions_out_of_range_name_the_tensor(tmp_path):
         wvd.load(url + "@latest",
                  regions={"emb.weight": torch.zeros(96, 64,
                                                     dtype=torch.float64)})
+    # not contiguous (nor would one on a GPU be): no silent cast either
+    with pytest.raises(ValueError, match="'emb.weight' is F32 .*float64"):
+        wvd.load(url + "@latest", regions={
+            "emb.weight": torch.zeros(64, 96, dtype=torch.float64).t()})
+    with pytest.raises(ValueError, match="'emb.weight' is F32 .*float64"):
+        wvd.load(url + "@latest", regions={
+            "emb.weight": np.zeros((64, 96)).T})
+    dest = torch.zeros(64, 96).t()  # the right dtype: filled
+    wvd.load(url + "@latest", regions={"emb.weight": dest})
+    assert raw(dest) == raw(full_state()["emb.weight"])
 
 
 def _snippet(path, section):

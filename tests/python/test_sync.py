@@ -4,12 +4,13 @@ messages reach the exceptions. Local directories; one round trip through
 s3:// when the Ceph test environment is given ($AWS_ENDPOINT_URL)."""
 import os
 import subprocess
-import uuid
 
 import numpy as np
 import pytest
 
 import weightvault as wv
+
+from conftest import needs_s3, s3_bucket
 
 WV = os.environ.get("WV")
 
@@ -262,22 +263,10 @@ def test_signer_travels(tmp_path):
         assert d.stat(d.stat()["parent"])["signer"] == key
 
 
-@pytest.mark.skipif(not os.environ.get("AWS_ENDPOINT_URL"),
-                    reason="needs an S3 endpoint ($AWS_ENDPOINT_URL and "
-                           "credentials: the Ceph test environment)")
+@needs_s3
 def test_s3_round_trip(origin, tmp_path):
-    bucket = f"wv-h2-pysync-{uuid.uuid4().hex[:12]}"
-    remote = f"s3://{bucket}/run"
-    try:
-        _s3_round_trip(origin, remote, tmp_path)
-    finally:  # best effort: the shared test cluster keeps data in memory
-        try:
-            subprocess.run(["aws", "--endpoint-url",
-                            os.environ["AWS_ENDPOINT_URL"], "s3", "rb",
-                            f"s3://{bucket}", "--force"],
-                           capture_output=True, timeout=120)
-        except (OSError, subprocess.SubprocessError):
-            pass
+    with s3_bucket("wv-h2-pysync") as bucket:
+        _s3_round_trip(origin, f"s3://{bucket}/run", tmp_path)
 
 
 def _s3_round_trip(origin, remote, tmp_path):
