@@ -651,10 +651,10 @@ WV_API int wv_repo_finish(wv_repo *r, const char *branch, const char *txn,
      txn returns WV_OK and its id. WV_BUSY when parts are missing (message
      names the missing writer indices). Refuses (WV_CORRUPT, one-line message
      naming the tensor and writers) when regions of a global tensor overlap
-     with different bytes, leave a gap, disagree on dtype/global shape; when
-     parts name different parents; when a part belongs to another txn or
-     declares another n_writers. Replicated copies (same region in several
-     writers) allowed only when bit-identical (compare chunk ids). */
+     partly, repeat with different bytes, leave a gap, or disagree on dtype
+     or global shape; when parts name different parents; when a part belongs
+     to another txn or declares another n_writers. A region may repeat in
+     several writers (a replicated copy) only bit for bit (same chunk ids). */
 
 typedef int (*wv_pending_cb)(void *arg, const char *branch, const char *txn,
                              uint32_t n_writers, uint32_t n_parts,
