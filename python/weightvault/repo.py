@@ -210,7 +210,7 @@ class Repository:
 
     def __init__(self, uri, *, create=False, compression=None, level=None,
                  chunk_size=None, pack_size=None, passphrase=None,
-                 key_file=None, encrypt=False):
+                 key_file=None, encrypt=False, delta_keyframe=None):
         self.uri = os.fspath(uri)
         self._ptr = None
         self._secret = (passphrase, key_file)
@@ -223,7 +223,8 @@ class Repository:
                 Repository.init(self.uri, compression=compression,
                                 level=level, chunk_size=chunk_size,
                                 pack_size=pack_size, encrypt=encrypt,
-                                passphrase=passphrase, key_file=key_file)
+                                passphrase=passphrase, key_file=key_file,
+                                delta_keyframe=delta_keyframe)
             except ExistsError:
                 pass  # another process created it meanwhile
             self._open()
@@ -252,10 +253,14 @@ class Repository:
 
     @staticmethod
     def init(uri, *, compression=None, level=None, chunk_size=None,
-             pack_size=None, encrypt=False, passphrase=None, key_file=None):
+             pack_size=None, encrypt=False, passphrase=None, key_file=None,
+             delta_keyframe=None):
         """Create an empty repository (ExistsError if one is there);
         with `encrypt`, encrypted with `passphrase` or `key_file` (else
-        $WV_PASSPHRASE / $WV_KEY_FILE)."""
+        $WV_PASSPHRASE / $WV_KEY_FILE). `delta_keyframe` K (2..65,
+        EXPERIMENTAL) stores a changed chunk as its difference to the
+        parent's when that is smaller, whole at least every K commits;
+        None, 0 or 1: no deltas (as ``wv init --delta-keyframe``)."""
         eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
         o = _lib.init_struct(_lib.InitOpts, compression=b"zstd-bg", level=1,
                              chunk_size=4 << 20, pack_size=32 << 20,
@@ -273,6 +278,8 @@ class Repository:
             o.chunk_size = chunk_size
         if pack_size is not None:
             o.pack_size = pack_size
+        if delta_keyframe:
+            o.delta_keyframe = delta_keyframe
         check(_lib.lib().wv_repo_init(_lib.enc(os.fspath(uri)),
                                       ctypes.byref(o)),
               lambda: _lib.dec(eb.value))
@@ -718,6 +725,29 @@ class Repository:
             }
         finally:
             L.wv_checkpoint_free(c)
+
+    def storage(self, ref="latest"):
+        """What checkpoint `ref` takes in the store, from its manifest and
+        the chunk index (no data is read): a dict with chunks,
+        stored_bytes, raw_bytes (each distinct chunk once); new_chunks,
+        new_stored_bytes, new_raw_bytes (the chunks its parent does not
+        list: what committing it added); new_by_codec and
+        new_stored_by_codec ({codec name: count or bytes}, codecs "none",
+        "zstd", "bg-zstd", "xor-bg-zstd" (deltas)); max_chain (the
+        longest delta chain among its chunks, 0 for none)."""
+        if not _lib.has("wv_repo_storage"):
+            raise error(_lib.UNSUPPORTED, "this libweightvault has no "
+                        "wv_repo_storage")
+        st = _lib.init_struct(_lib.CheckpointStorage)
+        check(_lib.lib().wv_repo_storage(self.ptr, _lib.enc(ref),
+                                         ctypes.byref(st)), self._msg)
+        codecs = ("none", "zstd", "bg-zstd", "xor-bg-zstd")
+        out = {k: getattr(st, k) for k in (
+            "chunks", "stored_bytes", "raw_bytes", "new_chunks",
+            "new_stored_bytes", "new_raw_bytes", "max_chain")}
+        out["new_by_codec"] = dict(zip(codecs, st.new_by_codec))
+        out["new_stored_by_codec"] = dict(zip(codecs, st.new_stored_by_codec))
+        return out
 
     def log(self, ref="main"):
         """Yield stat() dicts from `ref` back through its parents, newest
