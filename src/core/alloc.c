@@ -138,13 +138,13 @@ void wv__free(void *p)
     errno = saved;
 }
 
-int wv__grow(void *pv, size_t *cap, size_t n, size_t elem, size_t first)
+/* Reallocate the array *pv to c elements of elem bytes, its capacity then
+ * *cap = c. */
+static int set_cap(void *pv, size_t *cap, size_t c, size_t elem)
 {
-    if (n < *cap)
-        return WV_OK;
     void *v, *nv;
-    size_t c = *cap ? *cap * 2 : first, bytes;
-    if (c <= *cap || __builtin_mul_overflow(c, elem, &bytes))
+    size_t bytes;
+    if (__builtin_mul_overflow(c, elem, &bytes))
         return WV_NOMEM;
     memcpy(&v, pv, sizeof v);
     if ((nv = wv__realloc(v, bytes)) == NULL)
@@ -154,23 +154,25 @@ int wv__grow(void *pv, size_t *cap, size_t n, size_t elem, size_t first)
     return WV_OK;
 }
 
+int wv__grow(void *pv, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return WV_OK;
+    size_t c = *cap ? *cap * 2 : first;
+    if (c <= *cap)
+        return WV_NOMEM;
+    return set_cap(pv, cap, c, elem);
+}
+
 int wv__reserve(void *pv, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return WV_OK;
-    void *v, *nv;
-    size_t c = *cap ? *cap : need, bytes;
+    size_t c = *cap ? *cap : need;
     while (c < need)
         if (__builtin_mul_overflow(c, (size_t)2, &c))
             return WV_NOMEM;
-    if (__builtin_mul_overflow(c, elem, &bytes))
-        return WV_NOMEM;
-    memcpy(&v, pv, sizeof v);
-    if ((nv = wv__realloc(v, bytes)) == NULL)
-        return WV_NOMEM;
-    memcpy(pv, &nv, sizeof nv);
-    *cap = c;
-    return WV_OK;
+    return set_cap(pv, cap, c, elem);
 }
 
 char *wv__strndup(const char *s, size_t n)

@@ -465,19 +465,6 @@ struct tref {
     size_t i, run;
 };
 
-/* By name, then writer and index: a name's copies in a run, its first
- * copy (in writer order) first. */
-static int cmp_tref_name(const void *a, const void *b)
-{
-    const struct tref *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-    if (c)
-        return c;
-    if (x->w != y->w)
-        return x->w < y->w ? -1 : 1;
-    return x->i < y->i ? -1 : x->i > y->i;
-}
-
 /* By writer, then index in the part: the order names first appear in. */
 static int cmp_tref_first(const void *a, const void *b)
 {
@@ -485,6 +472,15 @@ static int cmp_tref_first(const void *a, const void *b)
     if (x->w != y->w)
         return x->w < y->w ? -1 : 1;
     return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* By name, then writer and index: a name's copies in a run, its first
+ * copy (in writer order) first. */
+static int cmp_tref_name(const void *a, const void *b)
+{
+    int c = strcmp(((const struct tref *)a)->name,
+                   ((const struct tref *)b)->name);
+    return c ? c : cmp_tref_first(a, b);
 }
 
 /* Is checkpoint `id` on the history of `head` (at most `depth` back)? */
