@@ -39,11 +39,13 @@
  * most jobs x the largest object (32 MiB packs by default).
  */
 #include "core.h"
+#include "object.h"
 #include "refs.h"
 #include "repo.h"
 #include "trust.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
 
 static int cmp_obj(const void *a, const void *b)
 {
@@ -55,6 +57,8 @@ static int cmp_obj(const void *a, const void *b)
 
 struct copier {
     const char *src_uri, *dst_uri;
+    const wv_repo *check; /* packs: checked as this repository's (its keys
+                             open them); NULL: other objects, not checked */
     struct wv__obj *todo;
     size_t n_todo;
     size_t next; /* cursor, under mu */
@@ -62,6 +66,7 @@ struct copier {
     int rc;      /* first failure */
     struct wv__err err;
     uint64_t done_bytes, total_bytes, done_objects;
+    uint64_t chunks; /* checked, under mu */
     struct wv__store_count moved; /* the workers' handles, under mu */
     const wv_sync_opts *opts;
 };
@@ -95,11 +100,51 @@ static int size_changed(struct wv__store *src, const char *key)
                       key);
 }
 
+/* A pack that arrived damaged: the check's message (which names the
+ * chunk) behind one naming the object, and that nothing of it is kept. */
+static int refuse(struct wv__store *src, const struct copier *c,
+                  const char *key, int rc, const struct wv__err *e)
+{
+    const char *m = e->msg;
+    size_t ul = strlen(c->check->uri);
+    if (strncmp(m, c->check->uri, ul) == 0 && m[ul] == ':' && m[ul + 1] == ' ')
+        m += ul + 2; /* "<uri>: " and "<key>: " once are enough */
+    size_t kl = strlen(key);
+    if (strncmp(m, key, kl) == 0 && m[kl] == ':' && m[kl + 1] == ' ')
+        m += kl + 2;
+    if (rc == WV_NOMEM)
+        return wv__seterr(src->err, rc, "out of memory");
+    return wv__seterr(src->err, rc,
+                      "%s: object '%s' failed its check on arrival, so it "
+                      "was not copied: %s",
+                      c->src_uri, key, m);
+}
+
+/* Check pack `key` (len bytes at p) as it arrived, counting its chunks
+ * into *chunks; a copier without c->check checks nothing. */
+static int check_pack(const struct copier *c, struct wv__store *src,
+                      const char *key, const unsigned char *p, size_t len,
+                      struct wv__pack_scratch *ps, uint64_t *chunks)
+{
+    struct wv__err e = {0};
+    uint64_t n = 0;
+    if (c->check == NULL)
+        return WV_OK;
+    int rc = wv__pack_check(c->check, key, p, len, ps, &n, &e);
+    if (rc != WV_OK)
+        return refuse(src, c, key, rc, &e);
+    *chunks += n;
+    return WV_OK;
+}
+
 /* Copy object key (len bytes) from src into a new object of dst through
- * a file (src's get_fd into the file of dst's put_open); the object
- * appears only whole, and not at all on a failure. */
-static int stream_one(struct wv__store *src, struct wv__store *dst,
-                      const char *key, size_t len)
+ * a file (src's get_fd into the file of dst's put_open), a pack checked
+ * from that file (read back from the page cache through a mapping)
+ * before it is kept; the object appears only whole and checked, and not
+ * at all on a failure. */
+static int stream_one(const struct copier *c, struct wv__store *src,
+                      struct wv__store *dst, const char *key, size_t len,
+                      struct wv__pack_scratch *ps, uint64_t *chunks)
 {
     struct wv__store_wfile w = {key, WV_PUT_IF_ABSENT | WV_PUT_NOSYNC, -1,
                                 NULL};
@@ -111,16 +156,33 @@ static int stream_one(struct wv__store *src, struct wv__store *dst,
     rc = wv__store_get_fd(src, key, 0, len, w.fd, 0, &n);
     if (rc == WV_IO_SHORT_READ || (rc == WV_OK && n != len))
         rc = size_changed(src, key);
+    if (rc == WV_OK && c->check != NULL) {
+        int fl = MAP_SHARED;
+#ifdef MAP_POPULATE
+        fl |= MAP_POPULATE; /* the pages are cached: map them at once */
+#endif
+        void *m = mmap(NULL, len, PROT_READ, fl, w.fd, 0);
+        if (m == MAP_FAILED)
+            rc = wv__seterr(src->err, WV_IO,
+                            "%s: cannot read back '%s' to check it: %s",
+                            c->dst_uri, key, strerror(errno));
+        else {
+            rc = check_pack(c, src, key, m, len, ps, chunks);
+            munmap(m, len);
+        }
+    }
     int rc2 = wv__store_put_close(dst, &w, len, rc == WV_OK);
     return rc != WV_OK ? rc : rc2;
 }
 
 /* Copy object o from src to dst whole: from a mapping of it (local disk)
  * or through the worker's buffer *buf (*cap bytes, grown as needed: fresh
- * memory for every object would cost a page fault per 4 KiB each time). */
-static int copy_one(struct wv__store *src, struct wv__store *dst,
-                    const struct wv__obj *o, unsigned char **buf,
-                    size_t *cap)
+ * memory for every object would cost a page fault per 4 KiB each time),
+ * a pack checked before it is written. */
+static int copy_one(const struct copier *c, struct wv__store *src,
+                    struct wv__store *dst, const struct wv__obj *o,
+                    unsigned char **buf, size_t *cap,
+                    struct wv__pack_scratch *ps, uint64_t *chunks)
 {
     size_t len = (size_t)o->size, n = 0;
     struct wv__store_map m = {o->key, NULL, 0};
@@ -154,6 +216,8 @@ static int copy_one(struct wv__store *src, struct wv__store *dst,
                        : len ? (const void *)*buf
                              : (const void *)"";
     if (rc == WV_OK)
+        rc = check_pack(c, src, o->key, from, len, ps, chunks);
+    if (rc == WV_OK)
         rc = wv__store_put(dst, o->key, from, len,
                            WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
     if (m.p != NULL)
@@ -168,6 +232,7 @@ static void *copy_worker(void *arg)
     struct wv__store *src = NULL, *dst = NULL;
     unsigned char *buf = NULL;
     size_t cap = 0;
+    struct wv__pack_scratch ps = {0};
     int rc;
     if ((rc = wv__store_open(c->src_uri, false, &e, &src)) != WV_OK ||
         (rc = wv__store_open(c->dst_uri, false, &e, &dst)) != WV_OK) {
@@ -187,10 +252,11 @@ static void *copy_worker(void *arg)
             break;
         const struct wv__obj *o = &c->todo[i];
         size_t len = (size_t)o->size;
+        uint64_t chunks = 0;
         if (stream && len > 0 && o->size <= SIZE_MAX / 2)
-            rc = stream_one(src, dst, o->key, len);
+            rc = stream_one(c, src, dst, o->key, len, &ps, &chunks);
         else
-            rc = copy_one(src, dst, o, &buf, &cap);
+            rc = copy_one(c, src, dst, o, &buf, &cap, &ps, &chunks);
         if (rc != WV_OK) {
             copier_fail(c, rc, &e);
             break;
@@ -198,6 +264,7 @@ static void *copy_worker(void *arg)
         pthread_mutex_lock(&c->mu);
         c->done_bytes += len;
         c->done_objects++;
+        c->chunks += chunks;
         if (c->opts && c->opts->progress)
             c->opts->progress(c->opts->progress_arg, c->done_bytes,
                               c->total_bytes);
@@ -210,6 +277,7 @@ static void *copy_worker(void *arg)
         copier_fail(c, rc, &e);
 out:
     wv__free(buf);
+    wv__pack_scratch_release(&ps);
     pthread_mutex_lock(&c->mu);
     tally(&c->moved, src);
     tally(&c->moved, dst);
@@ -256,10 +324,12 @@ out:
     return rc;
 }
 
-/* Copy the objects of `want` on opts->jobs threads; progress counts on
- * from *done towards `total` (the bytes of the whole sync). */
+/* Copy the objects of `want` on opts->jobs threads, each a pack checked
+ * on arrival when `packs`; progress counts on from *done towards `total`
+ * (the bytes of the whole sync). */
 static int copy_objects(wv_repo *s, wv_repo *d, struct wv__objlist *want,
-                        const wv_sync_opts *opts, uint64_t *done,
+                        bool packs, const wv_sync_opts *opts,
+                        uint64_t *done,
                         uint64_t total, wv_sync_result *res,
                         struct wv__err *err)
 {
@@ -272,6 +342,7 @@ static int copy_objects(wv_repo *s, wv_repo *d, struct wv__objlist *want,
     pthread_mutex_init(&c.mu, NULL);
     c.src_uri = s->uri;
     c.dst_uri = d->uri;
+    c.check = packs ? s : NULL;
     c.todo = want->v;
     c.n_todo = want->n;
     c.opts = opts;
@@ -290,6 +361,7 @@ static int copy_objects(wv_repo *s, wv_repo *d, struct wv__objlist *want,
     for (int i = 0; i < nth; i++)
         pthread_join(th[i], NULL);
     res->objects_copied += c.done_objects;
+    res->chunks_verified += c.chunks;
     res->bytes_copied += c.done_bytes - *done;
     res->requests += c.moved.requests;
     res->bytes_sent += c.moved.bytes_sent;
@@ -710,7 +782,8 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
         for (size_t k = 0; k < plan[i].n; k++)
             total += plan[i].v[k].size;
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
-        WV_TRY(copy_objects(s, d, &plan[i], opts, &done, total, &res, err));
+        WV_TRY(copy_objects(s, d, &plan[i], strcmp(order[i], "packs/") == 0,
+                            opts, &done, total, &res, err));
     WV_TRY(clear_markers(d, &plan[1], err));
     WV_TRY(sync_revocations(s, d, err));
     WV_TRY(wv__trust_sync(s, d, err));
