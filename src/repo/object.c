@@ -215,6 +215,20 @@ int wv__chunk_open_base(const wv_repo *r, const struct wv__chunk_loc *l,
     return WV_OK;
 }
 
+/* Grow *b to n bytes (never shrinks): the scratch of the checks of
+ * objects that just arrived (wv__object_check, wv__pack_check). */
+static int scratch_grow(unsigned char **b, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return WV_OK;
+    unsigned char *nb = wv__realloc(*b, n ? n : 1);
+    if (nb == NULL)
+        return WV_NOMEM;
+    *b = nb;
+    *cap = n;
+    return WV_OK;
+}
+
 /* ---- whole objects ------------------------------------------------------ */
 
 static void object_ad(struct wv__ad *ad, const char *kind, const char *key)
@@ -241,13 +255,47 @@ int wv__object_name(const wv_repo *r, const char *kind, const void *p,
     return WV_OK;
 }
 
+/* The stored bytes b[0..*n) of object `key` (kind `kind`, shown as
+ * `what`): unsealed in place when encrypted (the plaintext moved to b,
+ * *n its length), and with `name` (64 hex) checked to be named so. */
+static int object_open(const wv_repo *r, const char *kind, const char *key,
+                       const char *name, const char *what, unsigned char *b,
+                       size_t *n, struct wv__err *err)
+{
+    char hex[65];
+    if (r->crypt) {
+        struct wv__ad ad;
+        object_ad(&ad, kind, key);
+        if (*n < WV__SEAL_OVERHEAD ||
+            wv__unseal(r->crypt->k_meta, &ad, b, *n, b + WV__SEAL_NONCE) !=
+                0)
+            return wv__seterr(err, WV_CORRUPT_CHECKSUM,
+                              "%s: %s is damaged or was altered (it does "
+                              "not authenticate under the repository's "
+                              "key)",
+                              r->uri, what);
+        *n -= WV__SEAL_OVERHEAD;
+        memmove(b, b + WV__SEAL_NONCE, *n);
+    }
+    if (name) {
+        if (wv__object_name(r, kind, b, *n, hex) != WV_OK)
+            return wv__seterr(err, WV_NOMEM, "out of memory");
+        if (strcmp(hex, name) != 0)
+            return wv__seterr(err, WV_CORRUPT_CHECKSUM,
+                              "%s: %s is damaged (its content does not "
+                              "hash to its name)",
+                              r->uri, what);
+    }
+    return WV_OK;
+}
+
 int wv__object_get(wv_repo *r, const char *kind, const char *key,
                    const char *name, size_t max, unsigned char **out,
                    size_t *len)
 {
     unsigned char *b = NULL;
     size_t n = 0;
-    char what[120], hex[65];
+    char what[120];
     *out = NULL;
     *len = 0;
     if (name)
@@ -259,38 +307,34 @@ int wv__object_get(wv_repo *r, const char *kind, const char *key,
                                &n);
     if (rc != WV_OK)
         return rc;
-    if (r->crypt) {
-        struct wv__ad ad;
-        object_ad(&ad, kind, key);
-        if (wv__unseal(r->crypt->k_meta, &ad, b, n, b + WV__SEAL_NONCE) !=
-            0) {
-            wv__free(b);
-            return wv__seterr(&r->err, WV_CORRUPT_CHECKSUM,
-                              "%s: %s is damaged or was altered (it does "
-                              "not authenticate under the repository's "
-                              "key)",
-                              r->uri, what);
-        }
-        n -= WV__SEAL_OVERHEAD;
-        memmove(b, b + WV__SEAL_NONCE, n);
-        b[n] = '\0';
+    rc = object_open(r, kind, key, name, what, b, &n, &r->err);
+    if (rc != WV_OK) {
+        wv__free(b);
+        return rc;
     }
-    if (name) {
-        if (wv__object_name(r, kind, b, n, hex) != WV_OK) {
-            wv__free(b);
-            return wv__seterr(&r->err, WV_NOMEM, "out of memory");
-        }
-        if (strcmp(hex, name) != 0) {
-            wv__free(b);
-            return wv__seterr(&r->err, WV_CORRUPT_CHECKSUM,
-                              "%s: %s is damaged (its content does not "
-                              "hash to its name)",
-                              r->uri, what);
-        }
-    }
+    b[n] = '\0';
     *out = b;
     *len = n;
     return WV_OK;
+}
+
+int wv__object_check(const wv_repo *r, const char *kind, const char *key,
+                     const char *name, const unsigned char *p, size_t len,
+                     struct wv__pack_scratch *s, struct wv__err *err)
+{
+    char what[120];
+    snprintf(what, sizeof what, "%s %.12s", kind, name);
+    /* unsealed in place: a copy (none for a plain object) */
+    if (r->crypt) {
+        if (scratch_grow(&s->in, &s->in_cap, len) != WV_OK)
+            return wv__seterr(err, WV_NOMEM, "out of memory");
+        if (len)
+            memcpy(s->in, p, len);
+        p = s->in;
+    }
+    /* (a plain object is only read) */
+    return object_open(r, kind, key, name, what, (unsigned char *)p, &len,
+                       err);
 }
 
 int wv__object_put(wv_repo *r, const char *kind, const char *key,
@@ -455,19 +499,6 @@ void wv__pack_scratch_release(struct wv__pack_scratch *s)
     wv__free(s->in);
     wv__free(s->out);
     memset(s, 0, sizeof *s);
-}
-
-/* Grow *b to n bytes (never shrinks). */
-static int scratch_grow(unsigned char **b, size_t *cap, size_t n)
-{
-    if (n <= *cap)
-        return WV_OK;
-    unsigned char *nb = wv__realloc(*b, n ? n : 1);
-    if (nb == NULL)
-        return WV_NOMEM;
-    *b = nb;
-    *cap = n;
-    return WV_OK;
 }
 
 /* Chunk l of a pack just arrived, its stored bytes copied into `stored`

@@ -120,13 +120,21 @@ int wv__pack_entries(const wv_repo *r, const char *key,
                      const unsigned char id[32], uint64_t size,
                      unsigned char *tail, size_t tlen, uint32_t n,
                      struct wv__chunk_loc *ents, struct wv__err *err);
-/* What one thread reuses from pack to pack in wv__pack_check. */
+/* What one thread reuses from object to object in wv__object_check and
+ * wv__pack_check. */
 struct wv__pack_scratch {
     struct wv__codec_ws *ws;
     unsigned char *in, *out;
     size_t in_cap, out_cap;
 };
 void wv__pack_scratch_release(struct wv__pack_scratch *s);
+/* Check object `key` of kind `kind` ("index", "manifest") named `name`
+ * (64 hex) whose stored bytes p[0..len) just arrived (sync.c), as
+ * wv__object_get checks one it reads: unsealed (a copy, in s) when
+ * encrypted, then hashed to its name. WV_CORRUPT_CHECKSUM naming it. */
+int wv__object_check(const wv_repo *r, const char *kind, const char *key,
+                     const char *name, const unsigned char *p, size_t len,
+                     struct wv__pack_scratch *s, struct wv__err *err);
 /* Check pack object `key` whose bytes p[0..len) just arrived (sync.c),
  * on its own, before it is kept: its frame and trailer as above, then
  * every chunk. A chunk of a plain repository is decoded and hashed to its

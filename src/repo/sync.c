@@ -24,19 +24,39 @@
  *                 readers there never see it go back.
  *
  * A re-run after an interruption lists again and copies only what is
- * still missing. Objects are copied byte for byte and never decoded, so
- * an encrypted repository is copied without its key being needed for the
- * data (refs are decoded through the repository handle, which checks
- * ancestry). The destination holds a shared lock while objects arrive, so
- * a gc there cannot delete them before a ref names them; the source is
- * only read (a user with read-only access can pull and clone).
+ * still missing. Objects are copied byte for byte. Every pack is checked
+ * as it arrives, before it is kept (object.c, wv__pack_check): its frame,
+ * a trailer that hashes to its name (and, sealed, authenticates), entries
+ * inside it, then each chunk on its own: in a plain repository decoded
+ * and hashed to its id (a chunk stored as is: hashed where it lies); in
+ * an encrypted one unsealed, which authenticates it against its id,
+ * length and codec, and decoded. Both ends are opened with the key (a
+ * sync reads refs through the handles, to check ancestry and re-seal
+ * them), so there is no keyless copy to fall back to. A delta chunk's
+ * base may be in a pack that has not arrived yet: its frame is decoded to
+ * exactly its length (and authenticated when sealed), and its hash is
+ * checked when it is read (checkout, wv verify). A pack that fails is not
+ * kept (the file it streamed into is dropped, the buffer never written),
+ * the transfer fails with a message naming the pack and the chunk, and a
+ * re-run fetches it again. Index objects and manifests are checked the
+ * same way against their names (unsealed first when encrypted), so a
+ * manifest damaged on the way never lands under a ref. The check runs
+ * on the worker that fetched the pack, so it spreads over the `jobs`
+ * workers as the copies do. The destination holds a shared lock while
+ * objects arrive, so a gc there cannot delete them before a ref names
+ * them; the source is only read (a user with read-only access can pull
+ * and clone).
  *
  * Objects move in parallel: `jobs` workers, each with its own store
  * handles (and so its own error context and connections), take the next
  * object from a shared cursor, read it whole into its buffer (or map it,
- * from local disk) and write it whole; from S3 to local disk it streams
- * into the new object's file instead (stream_one). Memory in flight is at
- * most jobs x the largest object (32 MiB packs by default).
+ * from local disk), check it (packs, index objects and manifests), and
+ * write it whole; from S3
+ * to local disk it streams into the new object's file instead, checked
+ * from that file through a read-only mapping (the page cache it was just
+ * written to) before the file is renamed into place (stream_one). Memory
+ * in flight is at most jobs x the largest object (32 MiB packs by
+ * default), plus each worker's scratch for one decoded chunk.
  */
 #include "core.h"
 #include "object.h"
@@ -57,8 +77,9 @@ static int cmp_obj(const void *a, const void *b)
 
 struct copier {
     const char *src_uri, *dst_uri;
-    const wv_repo *check; /* packs: checked as this repository's (its keys
-                             open them); NULL: other objects, not checked */
+    const wv_repo *check; /* packs, index objects and manifests: checked
+                             as this repository's (its keys open them);
+                             NULL: other objects, not checked           */
     struct wv__obj *todo;
     size_t n_todo;
     size_t next; /* cursor, under mu */
@@ -100,8 +121,9 @@ static int size_changed(struct wv__store *src, const char *key)
                       key);
 }
 
-/* A pack that arrived damaged: the check's message (which names the
- * chunk) behind one naming the object, and that nothing of it is kept. */
+/* An object that arrived damaged: the check's message (naming the chunk,
+ * for a pack) behind one naming the object, and that nothing of it is
+ * kept. */
 static int refuse(struct wv__store *src, const struct copier *c,
                   const char *key, int rc, const struct wv__err *e)
 {
@@ -120,17 +142,33 @@ static int refuse(struct wv__store *src, const struct copier *c,
                       c->src_uri, key, m);
 }
 
-/* Check pack `key` (len bytes at p) as it arrived, counting its chunks
- * into *chunks; a copier without c->check checks nothing. */
-static int check_pack(const struct copier *c, struct wv__store *src,
+/* Check object `key` (len bytes at p) as it arrived: a pack with its
+ * chunks (counted into *chunks), an index object or a manifest against
+ * its name. A copier without c->check checks nothing. */
+static int check_object(const struct copier *c, struct wv__store *src,
                       const char *key, const unsigned char *p, size_t len,
                       struct wv__pack_scratch *ps, uint64_t *chunks)
 {
     struct wv__err e = {0};
     uint64_t n = 0;
+    int rc;
     if (c->check == NULL)
         return WV_OK;
-    int rc = wv__pack_check(c->check, key, p, len, ps, &n, &e);
+    if (strncmp(key, "packs/", 6) == 0) {
+        rc = wv__pack_check(c->check, key, p, len, ps, &n, &e);
+    } else {
+        bool idx = strncmp(key, "index/", 6) == 0;
+        const char *name = idx ? key + 6 : wv__manifest_key_hex(key);
+        if (name == NULL || strlen(name) != 64 || !wv__is_hex(name, 64))
+            rc = wv__seterr(&e, WV_CORRUPT,
+                            "not %s name (expected %s)",
+                            idx ? "an index object" : "a manifest",
+                            idx ? "index/<64 hex>"
+                                : "manifests/<2 hex>/<64 hex>");
+        else
+            rc = wv__object_check(c->check, idx ? "index" : "manifest",
+                                  key, name, p, len, ps, &e);
+    }
     if (rc != WV_OK)
         return refuse(src, c, key, rc, &e);
     *chunks += n;
@@ -138,9 +176,9 @@ static int check_pack(const struct copier *c, struct wv__store *src,
 }
 
 /* Copy object key (len bytes) from src into a new object of dst through
- * a file (src's get_fd into the file of dst's put_open), a pack checked
- * from that file (read back from the page cache through a mapping)
- * before it is kept; the object appears only whole and checked, and not
+ * a file (src's get_fd into the file of dst's put_open), checked from
+ * that file (read back from the page cache through a mapping) before it
+ * is kept; the object appears only whole and checked, and not
  * at all on a failure. */
 static int stream_one(const struct copier *c, struct wv__store *src,
                       struct wv__store *dst, const char *key, size_t len,
@@ -167,7 +205,7 @@ static int stream_one(const struct copier *c, struct wv__store *src,
                             "%s: cannot read back '%s' to check it: %s",
                             c->dst_uri, key, strerror(errno));
         else {
-            rc = check_pack(c, src, key, m, len, ps, chunks);
+            rc = check_object(c, src, key, m, len, ps, chunks);
             munmap(m, len);
         }
     }
@@ -178,7 +216,7 @@ static int stream_one(const struct copier *c, struct wv__store *src,
 /* Copy object o from src to dst whole: from a mapping of it (local disk)
  * or through the worker's buffer *buf (*cap bytes, grown as needed: fresh
  * memory for every object would cost a page fault per 4 KiB each time),
- * a pack checked before it is written. */
+ * checked before it is written. */
 static int copy_one(const struct copier *c, struct wv__store *src,
                     struct wv__store *dst, const struct wv__obj *o,
                     unsigned char **buf, size_t *cap,
@@ -216,7 +254,7 @@ static int copy_one(const struct copier *c, struct wv__store *src,
                        : len ? (const void *)*buf
                              : (const void *)"";
     if (rc == WV_OK)
-        rc = check_pack(c, src, o->key, from, len, ps, chunks);
+        rc = check_object(c, src, o->key, from, len, ps, chunks);
     if (rc == WV_OK)
         rc = wv__store_put(dst, o->key, from, len,
                            WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
@@ -324,11 +362,11 @@ out:
     return rc;
 }
 
-/* Copy the objects of `want` on opts->jobs threads, each a pack checked
- * on arrival when `packs`; progress counts on from *done towards `total`
- * (the bytes of the whole sync). */
+/* Copy the objects of `want` on opts->jobs threads, each checked on
+ * arrival when `check` (packs, index objects, manifests); progress counts
+ * on from *done towards `total` (the bytes of the whole sync). */
 static int copy_objects(wv_repo *s, wv_repo *d, struct wv__objlist *want,
-                        bool packs, const wv_sync_opts *opts,
+                        bool check, const wv_sync_opts *opts,
                         uint64_t *done,
                         uint64_t total, wv_sync_result *res,
                         struct wv__err *err)
@@ -342,7 +380,7 @@ static int copy_objects(wv_repo *s, wv_repo *d, struct wv__objlist *want,
     pthread_mutex_init(&c.mu, NULL);
     c.src_uri = s->uri;
     c.dst_uri = d->uri;
-    c.check = packs ? s : NULL;
+    c.check = check ? s : NULL;
     c.todo = want->v;
     c.n_todo = want->n;
     c.opts = opts;
@@ -782,7 +820,9 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
         for (size_t k = 0; k < plan[i].n; k++)
             total += plan[i].v[k].size;
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
-        WV_TRY(copy_objects(s, d, &plan[i], strcmp(order[i], "packs/") == 0,
+        WV_TRY(copy_objects(s, d, &plan[i],
+                            strcmp(order[i], "keys/") != 0 &&
+                                strcmp(order[i], "trust/") != 0,
                             opts, &done, total, &res, err));
     WV_TRY(clear_markers(d, &plan[1], err));
     WV_TRY(sync_revocations(s, d, err));

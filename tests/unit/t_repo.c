@@ -672,7 +672,8 @@ void wvtest_sync_damaged_pack(const char *src, const char *dst, int create)
  * the source fails the transfer, naming the pack and the chunk, with
  * nothing of that pack or any ref kept; the run after the repair
  * completes. Compressed chunks (decoded, then hashed) and stored ones
- * (hashed where they lie); the count of checked chunks is every chunk. */
+ * (hashed where they lie); the count of checked chunks is every chunk.
+ * A damaged manifest is refused the same way. */
 TEST_IMPL(sync_checks_chunks)
 {
     const char *comp[2] = {"zstd", "none"};
@@ -701,7 +702,7 @@ TEST_IMPL(sync_checks_chunks)
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", b);
         ASSERT_EQ(system(cmd), 0);
 
-        wvtest_sync_damaged_pack(a, b, true); /* clone */
+        wvtest_sync_damaged_pack(a, b, 1); /* clone */
         if (wvtest_failed)
             return;
         ASSERT_OK(wv_repo_open(a, eb, sizeof eb, &r));
@@ -709,8 +710,27 @@ TEST_IMPL(sync_checks_chunks)
         ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
         wv_model_free(m);
         wv_repo_close(r);
-        wvtest_sync_damaged_pack(a, b, false); /* pull */
+        wvtest_sync_damaged_pack(a, b, 0); /* pull */
         if (wvtest_failed)
             return;
+        /* a manifest is checked against its name on arrival too */
+        char mkey[96], c[600];
+        struct wv__err e = {0};
+        struct wv__store *cs = NULL;
+        uint64_t size;
+        wv__manifest_key(id, mkey);
+        snprintf(c, sizeof c, "%s/damaged-%s-c", wvtest_tmpdir(), comp[k]);
+        ASSERT_OK(flip_object_byte(a, mkey, 20));
+        wv_sync_opts so = WV_SYNC_OPTS_INIT;
+        so.errbuf = eb;
+        so.errbuf_size = sizeof eb;
+        ASSERT_EQ(wv_primary(wv_repo_sync(a, c, &so, NULL)), WV_CORRUPT);
+        ASSERT_CONTAINS(eb, mkey);
+        ASSERT_CONTAINS(eb, "does not hash to its name");
+        ASSERT_OK(wv__store_open(c, false, &e, &cs));
+        ASSERT_EQ(wv__store_stat(cs, mkey, &size), WV_NOTFOUND);
+        wv__store_close(cs);
+        ASSERT_OK(flip_object_byte(a, mkey, 20));
+        ASSERT_OK(wv_repo_sync(a, c, &so, NULL));
     }
 }
