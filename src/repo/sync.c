@@ -51,10 +51,10 @@
  * handles (and so its own error context and connections), take the next
  * object from a shared cursor, read it whole into its buffer (or map it,
  * from local disk), check it (packs, index objects and manifests), and
- * write it whole; from S3
- * to local disk it streams into the new object's file instead, checked
- * from that file through a read-only mapping (the page cache it was just
- * written to) before the file is renamed into place (stream_one). Memory
+ * write it whole; from S3 to local disk it streams into the new object's
+ * file instead, checked from that file through a read-only mapping (the
+ * page cache it was just written to) before the file is renamed into
+ * place (stream_one). Memory
  * in flight is at most jobs x the largest object (32 MiB packs by
  * default), plus each worker's scratch for one decoded chunk.
  */
@@ -129,7 +129,8 @@ static int refuse(struct wv__store *src, const struct copier *c,
 {
     const char *m = e->msg;
     size_t ul = strlen(c->check->uri);
-    if (strncmp(m, c->check->uri, ul) == 0 && m[ul] == ':' && m[ul + 1] == ' ')
+    if (strncmp(m, c->check->uri, ul) == 0 && m[ul] == ':' &&
+        m[ul + 1] == ' ')
         m += ul + 2; /* "<uri>: " and "<key>: " once are enough */
     size_t kl = strlen(key);
     if (strncmp(m, key, kl) == 0 && m[kl] == ':' && m[kl + 1] == ' ')
@@ -146,8 +147,8 @@ static int refuse(struct wv__store *src, const struct copier *c,
  * chunks (counted into *chunks), an index object or a manifest against
  * its name. A copier without c->check checks nothing. */
 static int check_object(const struct copier *c, struct wv__store *src,
-                      const char *key, const unsigned char *p, size_t len,
-                      struct wv__pack_scratch *ps, uint64_t *chunks)
+                        const char *key, const unsigned char *p, size_t len,
+                        struct wv__pack_scratch *ps, uint64_t *chunks)
 {
     struct wv__err e = {0};
     uint64_t n = 0;
@@ -160,8 +161,7 @@ static int check_object(const struct copier *c, struct wv__store *src,
         bool idx = strncmp(key, "index/", 6) == 0;
         const char *name = idx ? key + 6 : wv__manifest_key_hex(key);
         if (name == NULL || strlen(name) != 64 || !wv__is_hex(name, 64))
-            rc = wv__seterr(&e, WV_CORRUPT,
-                            "not %s name (expected %s)",
+            rc = wv__seterr(&e, WV_CORRUPT, "not %s name (expected %s)",
                             idx ? "an index object" : "a manifest",
                             idx ? "index/<64 hex>"
                                 : "manifests/<2 hex>/<64 hex>");
@@ -178,8 +178,8 @@ static int check_object(const struct copier *c, struct wv__store *src,
 /* Copy object key (len bytes) from src into a new object of dst through
  * a file (src's get_fd into the file of dst's put_open), checked from
  * that file (read back from the page cache through a mapping) before it
- * is kept; the object appears only whole and checked, and not
- * at all on a failure. */
+ * is kept; the object appears only whole and checked, and not at all on
+ * a failure. */
 static int stream_one(const struct copier *c, struct wv__store *src,
                       struct wv__store *dst, const char *key, size_t len,
                       struct wv__pack_scratch *ps, uint64_t *chunks)
@@ -200,11 +200,11 @@ static int stream_one(const struct copier *c, struct wv__store *src,
         fl |= MAP_POPULATE; /* the pages are cached: map them at once */
 #endif
         void *m = mmap(NULL, len, PROT_READ, fl, w.fd, 0);
-        if (m == MAP_FAILED)
+        if (m == MAP_FAILED) {
             rc = wv__seterr(src->err, WV_IO,
                             "%s: cannot read back '%s' to check it: %s",
                             c->dst_uri, key, strerror(errno));
-        else {
+        } else {
             rc = check_object(c, src, key, m, len, ps, chunks);
             munmap(m, len);
         }

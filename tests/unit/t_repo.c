@@ -567,7 +567,7 @@ TEST_IMPL(sync_counts_requests)
     ASSERT(res.bytes_sent < 4096); /* the lock, no object */
 }
 
-/* ---- a pack damaged in the source of a sync -------------------------------- */
+/* ---- a pack damaged in the source of a sync ---------------------------- */
 
 /* Flip one byte of object key in store uri (read whole, written back). */
 static int flip_object_byte(const char *uri, const char *key, uint64_t off)

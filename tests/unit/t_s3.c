@@ -1178,7 +1178,7 @@ TEST_IMPL(s3_clone_faults)
     run_s3("clonef", clone_faults_body, clone_refs);
 }
 
-/* ---- a damaged pack in an S3 source --------------------------------------- */
+/* ---- a damaged pack in an S3 source ------------------------------------ */
 
 /* Clone and pull from S3 (each pack streamed into its file, checked there
  * before it is renamed into place): a chunk damaged in the source is
