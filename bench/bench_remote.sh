@@ -15,6 +15,12 @@
 #
 #   bash bench/bench_remote.sh BUILD_DIR [SIZE_MIB (1024)] [RUNS (3)]
 #
+# BENCH_ONLY=sync measures only the push and clone rows against curl
+# (curl PUTs; curl GETs to files, with and without their fsync);
+# WV_BEFORE=PATH adds the `wv push` and `wv clone` of another build (a
+# change's "before") to the same runs, the two builds alternating which
+# goes first.
+#
 # Starts its own single-node cluster (bluestore, so the data is not held in
 # RAM) on ports that do not clash with a development cluster, in
 # bench-out/ceph, and stops it at the end. Each timed step starts with no
@@ -26,6 +32,10 @@ build=${1:-build}; case $build in /*) ;; *) build=$root/$build ;; esac
 size=${2:-1024}
 runs=${3:-3}
 WV=$build/wv
+only=${BENCH_ONLY:-}
+before=${WV_BEFORE:-}
+case $only in ""|sync) ;; *) echo "bench_remote: BENCH_ONLY is 'sync' or unset" >&2; exit 2 ;; esac
+[ -z "$before" ] || [ -x "$before" ] || { echo "bench_remote: WV_BEFORE=$before is not a program" >&2; exit 2; }
 out=$root/bench-out/remote
 PY=/usr/bin/python3
 export CEPH_DIR=$root/bench-out/ceph CEPH_OSD_STORE=bluestore CEPH_RGW_PORT=7482 \
@@ -91,7 +101,25 @@ get_b() { ceph --admin-daemon "$ASOK" perf dump | $PY -c 'import json,sys; print
 
 declare -A T
 add() { T[$1]="${T[$1]:-} $2"; }
+# push and clone of this build (sync_wv) and of WV_BEFORE (sync_before)
+sync_wv() { wipe_s3 wvp; add wv_push "$(t "$WV" push repo s3://bench/wvp --quiet -j 8)"
+            rm -rf clone; add wv_pull "$(t "$WV" clone s3://bench/wv clone --quiet -j 8)"; }
+sync_before() { wipe_s3 wvp; add wv_push0 "$(t "$before" push repo s3://bench/wvp --quiet -j 8)"
+                rm -rf clone0; add wv_pull0 "$(t "$before" clone s3://bench/wv clone0 --quiet -j 8)"; }
+if [ "$only" = sync ]; then
+    wipe_s3 wv; "$WV" push repo s3://bench/wv --quiet -j 8
+    for r in $(seq "$runs"); do
+        wipe_s3 curl; add curl_put "$(t curl_put)"
+        rm -rf curlget; DIR=curlget ts curl_file curl_file_sync curl_get_files
+        if [ -n "$before" ] && [ $((r % 2)) = 1 ]; then sync_before; sync_wv
+        elif [ -n "$before" ]; then sync_wv; sync_before
+        else sync_wv; fi
+    done
+    "$WV" verify clone >/dev/null || { echo "bench_remote: the clone does not verify" >&2; exit 1; }
+    rm -rf clone; chk=$("$WV" clone s3://bench/wv clone --quiet --json -j 8 | $PY -c 'import json,sys; print(json.load(sys.stdin)["chunks_verified"])')
+fi
 for r in $(seq "$runs"); do
+    [ "$only" = sync ] && break
     wipe_s3 curl; add curl_put "$(t curl_put)"; add curl_get "$(t curl_get)"
     rm -rf curlget; DIR=curlget ts curl_file curl_file_sync curl_get_files
     wipe_s3 aws
@@ -110,11 +138,14 @@ for r in $(seq "$runs"); do
     add rados_push "$(t "$WV" push repo "rados://benchpool/run$r" --quiet -j 8)"
     rm -rf radosclone; add rados_pull "$(t "$WV" clone "rados://benchpool/run$r" radosclone --quiet -j 8)"
 done
-"$WV" verify clone >/dev/null && "$WV" verify radosclone >/dev/null || { echo "bench_remote: a clone does not verify" >&2; exit 1; }
+if [ "$only" != sync ]; then
+    "$WV" verify clone >/dev/null && "$WV" verify radosclone >/dev/null || { echo "bench_remote: a clone does not verify" >&2; exit 1; }
+fi
 # each file's name and hash, in name order (not find's: directory order
 # differs between copies written in a different order)
 sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
-for d in rcget curlget; do
+copies="rcget curlget"; [ "$only" = sync ] && copies=curlget
+for d in $copies; do
     cmp -s <(sums repo) <(sums $d) ||
         { echo "bench_remote: a baseline's copy ($d) differs from the repository" >&2; exit 1; }
 done
@@ -125,6 +156,25 @@ mibs() { awk "BEGIN { printf \"%.0f\", $bytes / 1048576 / $1 }"; }
 # cell NAME: "R MiB/s (S s)"; ratio BASE OURS: base time / our time
 cell() { local v; v=$(M "$1"); printf '%s MiB/s (%.2f s)' "$(mibs "$v")" "$v"; }
 ratio() { printf '%.2fx' "$(calc "$(M "$1") / $(M "$2")")"; }
+if [ "$only" = sync ]; then
+    echo
+    echo "### Push and clone of a $(calc "$bytes / 1073741824") GiB repository, local radosgw (bluestore), medians of $runs"
+    echo
+    echo "| transfer | weightvault | 8 parallel curl | vs curl |"
+    echo "|---|---|---|---|"
+    echo "| push (PUT) | $(cell wv_push) | $(cell curl_put) | $(ratio curl_put wv_push) |"
+    echo "| clone, durable (curl GETs to files + fsync of each) | $(cell wv_pull) | $(cell curl_file_sync) | $(ratio curl_file_sync wv_pull) |"
+    echo "| clone vs curl GETs to files not synced | $(cell wv_pull) | $(cell curl_file) | $(ratio curl_file wv_pull) |"
+    if [ -n "$before" ]; then
+        echo "| push, before ($before) | $(cell wv_push0) | $(cell curl_put) | $(ratio curl_put wv_push0) |"
+        echo "| clone, durable, before | $(cell wv_pull0) | $(cell curl_file_sync) | $(ratio curl_file_sync wv_pull0) |"
+        echo
+        echo "this build / before (> 1: this build is faster): push $(ratio wv_push0 wv_push), clone $(ratio wv_pull0 wv_pull)"
+    fi
+    echo
+    echo "chunks checked on arrival by this build's clone: $chk"
+    exit 0
+fi
 echo
 echo "### Global storage: push and pull of a $(calc "$bytes / 1073741824") GiB repository, local radosgw (bluestore), medians of $runs"
 echo

@@ -1160,6 +1160,11 @@ typedef struct wv_sync_result {
      * updates) and the object bytes they moved. */
     uint64_t requests;
     uint64_t bytes_sent, bytes_received;
+    /* Chunks checked as their packs arrived, before each pack was kept
+     * (every chunk of every pack copied: decoded and hashed to its id,
+     * or authenticated in an encrypted repository; a delta without its
+     * base, see docs/repo-format.md "Copying between repositories"). */
+    uint64_t chunks_verified;
 } wv_sync_result;
 
 /* Copy to `dst` every object of `src` that `dst` lacks, then move the

@@ -175,7 +175,8 @@ class SyncResult(ctypes.Structure):
     _fields_ = [("objects_total", c_uint64), ("objects_copied", c_uint64),
                 ("bytes_copied", c_uint64), ("refs_updated", c_int),
                 ("refs_unchanged", c_int), ("requests", c_uint64),
-                ("bytes_sent", c_uint64), ("bytes_received", c_uint64)]
+                ("bytes_sent", c_uint64), ("bytes_received", c_uint64),
+                ("chunks_verified", c_uint64)]
 
 class PartOpts(ctypes.Structure):
     """wv_part_opts: one writer's share of a multi-writer checkpoint."""

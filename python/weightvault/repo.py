@@ -136,7 +136,8 @@ def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
         A dict: ``objects`` (data objects the source has),
         ``objects_copied``, ``bytes_copied``, ``refs_updated``,
         ``refs_unchanged``, ``requests``, ``bytes_sent``,
-        ``bytes_received`` (the keys of ``wv push --json``).
+        ``bytes_received``, ``chunks_verified`` (the keys of ``wv push
+        --json``).
 
     Raises the library's error (ConflictError for a diverged or
     concurrently moved ref, NotFoundError, AuthError, ...) with its
@@ -169,7 +170,8 @@ def sync(src, dst, *, branch=None, force=False, jobs=4, create=True,
            "refs_unchanged": res.refs_unchanged,
            "requests": res.requests,
            "bytes_sent": res.bytes_sent,
-           "bytes_received": res.bytes_received}
+           "bytes_received": res.bytes_received,
+           "chunks_verified": res.chunks_verified}
     if rc != _lib.OK:
         e = error(rc, _lib.dec(eb.value))
         e.result = out

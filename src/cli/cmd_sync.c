@@ -29,6 +29,13 @@ static const char push_help[] =
     "A destination that is not a repository yet is created with the\n"
     "source's settings (and keys, for an encrypted repository).\n"
     "\n"
+    "Every pack, index object and checkpoint is checked as it arrives,\n"
+    "before it is kept: each chunk of a pack decoded and hashed to its id\n"
+    "(authenticated, in an encrypted repository), the others against\n"
+    "their names. A damaged one stops the transfer with a message naming\n"
+    "it (and the chunk), and nothing of it is kept, so a run after the\n"
+    "source is repaired fetches it again.\n"
+    "\n"
     "With @BRANCH only that branch is moved; otherwise every branch and\n"
     "tag. A branch moves only forward: if the destination's branch has\n"
     "checkpoints the source lacks, nothing moves and the command exits 5\n"
@@ -43,16 +50,17 @@ static const char push_help[] =
     "                 objects, objects_copied, bytes_copied, refs_updated,\n"
     "                 refs_unchanged, requests (made to both stores: HTTP\n"
     "                 requests with retries for s3://, store operations\n"
-    "                 otherwise), bytes_sent, bytes_received, seconds\n"
+    "                 otherwise), bytes_sent, bytes_received,\n"
+    "                 chunks_verified (checked on arrival), seconds\n"
     "\n"
     "S3: credentials, region and endpoint come from the usual AWS\n"
     "variables and files (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_ENDPOINT_URL,\n"
     "~/.aws/credentials). RADOS: the cluster of $CEPH_CONF or ceph's\n"
     "default configuration (/etc/ceph/ceph.conf), keyring $CEPH_KEYRING.\n"
     "\n"
-    "exit status: 0 ok, 2 usage, 3 I/O error or not found, 4 access\n"
-    "denied, server unreachable or other, 5 a ref diverged or changed\n"
-    "meanwhile (rerun, or --force), 6 a missing or wrong key\n";
+    "exit status: 0 ok, 1 a damaged pack, 2 usage, 3 I/O error or not\n"
+    "found, 4 access denied, server unreachable or other, 5 a ref diverged\n"
+    "or changed meanwhile (rerun, or --force), 6 a missing or wrong key\n";
 
 enum mode { PUSH, PULL, CLONE };
 
@@ -147,13 +155,14 @@ static int run(enum mode mode, const char *cmd, int argc, char **argv)
                "\"bytes_copied\": %llu, \"refs_updated\": %d, "
                "\"refs_unchanged\": %d, \"requests\": %llu, "
                "\"bytes_sent\": %llu, \"bytes_received\": %llu, "
-               "\"seconds\": %.3f",
+               "\"chunks_verified\": %llu, \"seconds\": %.3f",
                (unsigned long long)res.objects_total,
                (unsigned long long)res.objects_copied,
                (unsigned long long)res.bytes_copied, res.refs_updated,
                res.refs_unchanged, (unsigned long long)res.requests,
                (unsigned long long)res.bytes_sent,
-               (unsigned long long)res.bytes_received, el);
+               (unsigned long long)res.bytes_received,
+               (unsigned long long)res.chunks_verified, el);
         if (rc != WV_OK) {
             printf(", \"error\": ");
             cli_json_string(stdout, eb);

@@ -215,6 +215,20 @@ int wv__chunk_open_base(const wv_repo *r, const struct wv__chunk_loc *l,
     return WV_OK;
 }
 
+/* Grow *b to n bytes (never shrinks): the scratch of the checks of
+ * objects that just arrived (wv__object_check, wv__pack_check). */
+static int scratch_grow(unsigned char **b, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return WV_OK;
+    unsigned char *nb = wv__realloc(*b, n ? n : 1);
+    if (nb == NULL)
+        return WV_NOMEM;
+    *b = nb;
+    *cap = n;
+    return WV_OK;
+}
+
 /* ---- whole objects ------------------------------------------------------ */
 
 static void object_ad(struct wv__ad *ad, const char *kind, const char *key)
@@ -241,13 +255,47 @@ int wv__object_name(const wv_repo *r, const char *kind, const void *p,
     return WV_OK;
 }
 
+/* The stored bytes b[0..*n) of object `key` (kind `kind`, shown as
+ * `what`): unsealed in place when encrypted (the plaintext moved to b,
+ * *n its length), and with `name` (64 hex) checked to be named so. */
+static int object_open(const wv_repo *r, const char *kind, const char *key,
+                       const char *name, const char *what, unsigned char *b,
+                       size_t *n, struct wv__err *err)
+{
+    char hex[65];
+    if (r->crypt) {
+        struct wv__ad ad;
+        object_ad(&ad, kind, key);
+        if (*n < WV__SEAL_OVERHEAD ||
+            wv__unseal(r->crypt->k_meta, &ad, b, *n, b + WV__SEAL_NONCE) !=
+                0)
+            return wv__seterr(err, WV_CORRUPT_CHECKSUM,
+                              "%s: %s is damaged or was altered (it does "
+                              "not authenticate under the repository's "
+                              "key)",
+                              r->uri, what);
+        *n -= WV__SEAL_OVERHEAD;
+        memmove(b, b + WV__SEAL_NONCE, *n);
+    }
+    if (name) {
+        if (wv__object_name(r, kind, b, *n, hex) != WV_OK)
+            return wv__seterr(err, WV_NOMEM, "out of memory");
+        if (strcmp(hex, name) != 0)
+            return wv__seterr(err, WV_CORRUPT_CHECKSUM,
+                              "%s: %s is damaged (its content does not "
+                              "hash to its name)",
+                              r->uri, what);
+    }
+    return WV_OK;
+}
+
 int wv__object_get(wv_repo *r, const char *kind, const char *key,
                    const char *name, size_t max, unsigned char **out,
                    size_t *len)
 {
     unsigned char *b = NULL;
     size_t n = 0;
-    char what[120], hex[65];
+    char what[120];
     *out = NULL;
     *len = 0;
     if (name)
@@ -259,38 +307,34 @@ int wv__object_get(wv_repo *r, const char *kind, const char *key,
                                &n);
     if (rc != WV_OK)
         return rc;
-    if (r->crypt) {
-        struct wv__ad ad;
-        object_ad(&ad, kind, key);
-        if (wv__unseal(r->crypt->k_meta, &ad, b, n, b + WV__SEAL_NONCE) !=
-            0) {
-            wv__free(b);
-            return wv__seterr(&r->err, WV_CORRUPT_CHECKSUM,
-                              "%s: %s is damaged or was altered (it does "
-                              "not authenticate under the repository's "
-                              "key)",
-                              r->uri, what);
-        }
-        n -= WV__SEAL_OVERHEAD;
-        memmove(b, b + WV__SEAL_NONCE, n);
-        b[n] = '\0';
+    rc = object_open(r, kind, key, name, what, b, &n, &r->err);
+    if (rc != WV_OK) {
+        wv__free(b);
+        return rc;
     }
-    if (name) {
-        if (wv__object_name(r, kind, b, n, hex) != WV_OK) {
-            wv__free(b);
-            return wv__seterr(&r->err, WV_NOMEM, "out of memory");
-        }
-        if (strcmp(hex, name) != 0) {
-            wv__free(b);
-            return wv__seterr(&r->err, WV_CORRUPT_CHECKSUM,
-                              "%s: %s is damaged (its content does not "
-                              "hash to its name)",
-                              r->uri, what);
-        }
-    }
+    b[n] = '\0';
     *out = b;
     *len = n;
     return WV_OK;
+}
+
+int wv__object_check(const wv_repo *r, const char *kind, const char *key,
+                     const char *name, const unsigned char *p, size_t len,
+                     struct wv__pack_scratch *s, struct wv__err *err)
+{
+    char what[120];
+    snprintf(what, sizeof what, "%s %.12s", kind, name);
+    /* unsealed in place: a copy (none for a plain object) */
+    if (r->crypt) {
+        if (scratch_grow(&s->in, &s->in_cap, len) != WV_OK)
+            return wv__seterr(err, WV_NOMEM, "out of memory");
+        if (len)
+            memcpy(s->in, p, len);
+        p = s->in;
+    }
+    /* (a plain object is only read) */
+    return object_open(r, kind, key, name, what, (unsigned char *)p, &len,
+                       err);
 }
 
 int wv__object_put(wv_repo *r, const char *kind, const char *key,
@@ -380,4 +424,191 @@ int wv__pack_tail_open(const wv_repo *r, unsigned char *tail, size_t tlen,
         return -1;
     *entries = tail + WV__SEAL_NONCE;
     return 0;
+}
+
+/* ---- checking a pack ---------------------------------------------------- */
+
+int wv__pack_frame(const wv_repo *r, const char *key, uint64_t size,
+                   const unsigned char head[8], const unsigned char end[12],
+                   uint32_t *n, uint64_t *tlen, struct wv__err *err)
+{
+    *n = 0;
+    *tlen = 0;
+    if (size < 8 + 12)
+        return wv__seterr(err, WV_CORRUPT,
+                          "%s: damaged pack (%llu bytes: too short for a "
+                          "pack)",
+                          key, (unsigned long long)size);
+    *n = wv__le32(end);
+    *tlen = wv__pack_tail_len(r, *n);
+    if (memcmp(head, WV__PACK_MAGIC, 8) != 0 ||
+        memcmp(end + 4, wv__pack_end(r), 8) != 0 || *tlen > size - 8)
+        return wv__seterr(err, WV_CORRUPT,
+                          "%s: damaged pack (bad magic or trailer: not a "
+                          "pack, or truncated)",
+                          key);
+    return WV_OK;
+}
+
+int wv__pack_entries(const wv_repo *r, const char *key,
+                     const unsigned char id[32], uint64_t size,
+                     unsigned char *tail, size_t tlen, uint32_t n,
+                     struct wv__chunk_loc *ents, struct wv__err *err)
+{
+    unsigned char d[32];
+    const unsigned char *e = NULL;
+    wv__sha256_buf(tail, tlen, d);
+    if (memcmp(d, id, 32) != 0)
+        return wv__seterr(err, WV_CORRUPT,
+                          "%s: damaged pack (its trailer does not hash to "
+                          "its name)",
+                          key);
+    if (wv__pack_tail_open(r, tail, tlen, n, &e) != 0)
+        return wv__seterr(err, WV_CORRUPT,
+                          "%s: damaged pack (its trailer does not "
+                          "authenticate under the repository's key)",
+                          key);
+    uint64_t data_end = size - tlen;
+    for (uint32_t i = 0; i < n; i++, e += WV__PACK_ENTRY) {
+        struct wv__chunk_loc *l = &ents[i];
+        memset(l, 0, sizeof *l);
+        memcpy(l->id, e, 32);
+        memcpy(l->pack, id, 32);
+        l->off = wv__le64(e + 32);
+        l->stored_len = wv__le64(e + 40);
+        l->raw_len = wv__le64(e + 48);
+        l->codec = e[56];
+        l->elem = e[57];
+        if (l->off < 8 || l->stored_len == 0 || l->codec > WV__CODEC_DELTA ||
+            l->elem > 16 || l->stored_len > data_end ||
+            l->off > data_end - l->stored_len) {
+            char h[65];
+            wv__hex(l->id, 32, h);
+            return wv__seterr(err, WV_CORRUPT,
+                              "%s: damaged pack (trailer entry %u, chunk "
+                              "%.12s, lies outside the pack or is invalid)",
+                              key, i, h);
+        }
+    }
+    return WV_OK;
+}
+
+void wv__pack_scratch_release(struct wv__pack_scratch *s)
+{
+    wv__codec_ws_free(s->ws);
+    wv__free(s->in);
+    wv__free(s->out);
+    memset(s, 0, sizeof *s);
+}
+
+/* Chunk l of a pack just arrived, its stored bytes copied into `stored`
+ * (overwritten), raw_len bytes of room at out: checked without its base
+ * when it is a delta (docs/repo-format.md, "Copying between
+ * repositories"). */
+static int chunk_check(const wv_repo *r, const struct wv__chunk_loc *l,
+                       unsigned char *stored, unsigned char *out,
+                       struct wv__codec_ws *ws, struct wv__err *err)
+{
+    size_t raw = (size_t)l->raw_len;
+    if (l->codec != WV__CODEC_DELTA)
+        return wv__chunk_open(r, l, stored, out, raw, ws, false, err);
+    const unsigned char *payload;
+    size_t plen;
+    char hex[65], pack[65];
+    struct wv__err e = {0};
+    int rc = wv__chunk_payload(r, l, stored, NULL, raw, &payload, &plen,
+                               err);
+    if (rc != WV_OK)
+        return rc;
+    wv__hex(l->id, 32, hex);
+    wv__hex(l->pack, 32, pack);
+    if (plen < WV__ID_LEN)
+        return wv__seterr(err, WV_CORRUPT,
+                          "%s: chunk %.12s in pack %.12s is a delta too "
+                          "short to name its base (damaged)",
+                          r->uri, hex, pack);
+    rc = wv__codec_unzstd(payload + WV__ID_LEN, plen - WV__ID_LEN, out, raw,
+                          ws, &e);
+    if (rc == WV_NOMEM)
+        return wv__seterr(err, rc, "out of memory");
+    if (rc != WV_OK)
+        return wv__seterr(err, WV_CORRUPT,
+                          "%s: chunk %.12s in pack %.12s (a delta): %s",
+                          r->uri, hex, pack, e.msg);
+    return WV_OK;
+}
+
+int wv__pack_check(const wv_repo *r, const char *key,
+                   const unsigned char *p, size_t len,
+                   struct wv__pack_scratch *s, uint64_t *n_chunks,
+                   struct wv__err *err)
+{
+    unsigned char id[32];
+    struct wv__chunk_loc *ents = NULL;
+    uint32_t n = 0;
+    uint64_t tlen = 0;
+    int rc = WV_OK;
+    *n_chunks = 0;
+    if (wv__pack_key_id(key, id) != 0)
+        return wv__seterr(err, WV_CORRUPT,
+                          "%s: not a pack name (expected packs/<2 hex>/<64 "
+                          "hex>)",
+                          key);
+    if (len < 8 + 12)
+        return wv__pack_frame(r, key, len, p, p, &n, &tlen, err);
+    WV_TRY(wv__pack_frame(r, key, len, p, p + len - 12, &n, &tlen, err));
+    /* the tail is unsealed in place: a copy; n is bounded by the pack */
+    WV_CHECK(scratch_grow(&s->in, &s->in_cap, (size_t)tlen) == WV_OK,
+             WV_NOMEM, "out of memory");
+    memcpy(s->in, p + len - tlen, (size_t)tlen);
+    ents = wv__malloc((n ? n : 1) * sizeof *ents);
+    WV_CHECK(ents != NULL, WV_NOMEM, "out of memory");
+    WV_TRY(wv__pack_entries(r, key, id, len, s->in, (size_t)tlen, n, ents,
+                            err));
+    if (s->ws == NULL)
+        WV_CHECK(wv__codec_ws_new(0, &s->ws) == WV_OK, WV_NOMEM,
+                 "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+        const struct wv__chunk_loc *l = &ents[i];
+        const unsigned char *b = p + l->off;
+        size_t sl = (size_t)l->stored_len;
+        if (r->crypt == NULL && l->codec == WV__CODEC_NONE) {
+            /* stored as is: hashed where it lies, no copy */
+            unsigned char d[32];
+            char hex[65], pack[65];
+            wv__hex(l->id, 32, hex);
+            wv__hex(l->pack, 32, pack);
+            WV_CHECK(l->stored_len == l->raw_len, WV_CORRUPT,
+                     "%s: chunk %.12s in pack %.12s has an impossible "
+                     "stored length",
+                     r->uri, hex, pack);
+            wv__sha256_buf(b, sl, d);
+            WV_CHECK(CRYPTO_memcmp(d, l->id, 32) == 0, WV_CORRUPT_CHECKSUM,
+                     "%s: chunk %.12s in pack %.12s is damaged (its bytes "
+                     "do not hash to its id)",
+                     r->uri, hex, pack);
+            continue;
+        }
+        /* manifest.c bounds chunk_size: larger is damage, and no
+         * allocation follows a length nothing else checked */
+        if (l->raw_len > ((uint64_t)1 << 30)) {
+            char hex[65];
+            wv__hex(l->id, 32, hex);
+            WV_CHECK(0, WV_CORRUPT,
+                     "%s: damaged pack (chunk %.12s claims %llu bytes, "
+                     "more than any chunk)",
+                     key, hex, (unsigned long long)l->raw_len);
+        }
+        size_t raw = (size_t)l->raw_len;
+        WV_CHECK(scratch_grow(&s->in, &s->in_cap, sl) == WV_OK &&
+                     scratch_grow(&s->out, &s->out_cap, raw) == WV_OK &&
+                     wv__codec_ws_reserve(s->ws, raw) == WV_OK,
+                 WV_NOMEM, "out of memory");
+        memcpy(s->in, b, sl);
+        WV_TRY(chunk_check(r, l, s->in, s->out, s->ws, err));
+    }
+    *n_chunks = n;
+out:
+    wv__free(ents);
+    return rc;
 }

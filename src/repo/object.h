@@ -102,4 +102,53 @@ const char *wv__pack_end(const wv_repo *r);
 int wv__pack_tail_open(const wv_repo *r, unsigned char *tail, size_t tlen,
                        uint32_t n, const unsigned char **entries);
 
+
+/* Checking a pack (verify.c: a stored one; wv__pack_check: one whose
+ * bytes just arrived). The frame: `size` bytes with head[8] the first
+ * and end[12] the last (read only when size >= 20): WV_CORRUPT, naming
+ * `key`, unless it is long enough, starts with the magic and ends with
+ * this repository's end magic after a count *n of entries whose tail
+ * (*tlen bytes) fits. */
+int wv__pack_frame(const wv_repo *r, const char *key, uint64_t size,
+                   const unsigned char head[8], const unsigned char end[12],
+                   uint32_t *n, uint64_t *tlen, struct wv__err *err);
+/* The n entries of pack `id` (size bytes) from its tail (tlen bytes,
+ * from wv__pack_frame; unsealed in place) into ents[n]: WV_CORRUPT,
+ * naming `key`, unless the tail hashes to the pack's name, opens, and
+ * every entry lies inside the pack's data with a known codec. */
+int wv__pack_entries(const wv_repo *r, const char *key,
+                     const unsigned char id[32], uint64_t size,
+                     unsigned char *tail, size_t tlen, uint32_t n,
+                     struct wv__chunk_loc *ents, struct wv__err *err);
+/* What one thread reuses from object to object in wv__object_check and
+ * wv__pack_check. */
+struct wv__pack_scratch {
+    struct wv__codec_ws *ws;
+    unsigned char *in, *out;
+    size_t in_cap, out_cap;
+};
+void wv__pack_scratch_release(struct wv__pack_scratch *s);
+/* Check object `key` of kind `kind` ("index", "manifest") named `name`
+ * (64 hex) whose stored bytes p[0..len) just arrived (sync.c), as
+ * wv__object_get checks one it reads: unsealed (a copy, in s) when
+ * encrypted, then hashed to its name. WV_CORRUPT_CHECKSUM naming it. */
+int wv__object_check(const wv_repo *r, const char *kind, const char *key,
+                     const char *name, const unsigned char *p, size_t len,
+                     struct wv__pack_scratch *s, struct wv__err *err);
+/* Check pack object `key` whose bytes p[0..len) just arrived (sync.c),
+ * on its own, before it is kept: its frame and trailer as above, then
+ * every chunk. A chunk of a plain repository is decoded and hashed to its
+ * id (one stored as is: hashed where it lies, p is only read); a sealed
+ * one is authenticated (its seal binds its id, length and codec) and
+ * decoded. A delta chunk's base may be in a pack not arrived yet: its
+ * frame is decoded to exactly raw_len bytes (and authenticated when
+ * sealed), its hash is checked when it is read. *n_chunks: the chunks
+ * checked. WV_CORRUPT or WV_CORRUPT_CHECKSUM with a message naming the
+ * pack and the chunk; WV_NOMEM. Thread-safe with one scratch per
+ * thread. */
+int wv__pack_check(const wv_repo *r, const char *key,
+                   const unsigned char *p, size_t len,
+                   struct wv__pack_scratch *s, uint64_t *n_chunks,
+                   struct wv__err *err);
+
 #endif

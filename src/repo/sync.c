@@ -24,26 +24,48 @@
  *                 readers there never see it go back.
  *
  * A re-run after an interruption lists again and copies only what is
- * still missing. Objects are copied byte for byte and never decoded, so
- * an encrypted repository is copied without its key being needed for the
- * data (refs are decoded through the repository handle, which checks
- * ancestry). The destination holds a shared lock while objects arrive, so
- * a gc there cannot delete them before a ref names them; the source is
- * only read (a user with read-only access can pull and clone).
+ * still missing. Objects are copied byte for byte. Every pack is checked
+ * as it arrives, before it is kept (object.c, wv__pack_check): its frame,
+ * a trailer that hashes to its name (and, sealed, authenticates), entries
+ * inside it, then each chunk on its own: in a plain repository decoded
+ * and hashed to its id (a chunk stored as is: hashed where it lies); in
+ * an encrypted one unsealed, which authenticates it against its id,
+ * length and codec, and decoded. Both ends are opened with the key (a
+ * sync reads refs through the handles, to check ancestry and re-seal
+ * them), so there is no keyless copy to fall back to. A delta chunk's
+ * base may be in a pack that has not arrived yet: its frame is decoded to
+ * exactly its length (and authenticated when sealed), and its hash is
+ * checked when it is read (checkout, wv verify). A pack that fails is not
+ * kept (the file it streamed into is dropped, the buffer never written),
+ * the transfer fails with a message naming the pack and the chunk, and a
+ * re-run fetches it again. Index objects and manifests are checked the
+ * same way against their names (unsealed first when encrypted), so a
+ * manifest damaged on the way never lands under a ref. The check runs
+ * on the worker that fetched the pack, so it spreads over the `jobs`
+ * workers as the copies do. The destination holds a shared lock while
+ * objects arrive, so a gc there cannot delete them before a ref names
+ * them; the source is only read (a user with read-only access can pull
+ * and clone).
  *
  * Objects move in parallel: `jobs` workers, each with its own store
  * handles (and so its own error context and connections), take the next
  * object from a shared cursor, read it whole into its buffer (or map it,
- * from local disk) and write it whole; from S3 to local disk it streams
- * into the new object's file instead (stream_one). Memory in flight is at
- * most jobs x the largest object (32 MiB packs by default).
+ * from local disk), check it (packs, index objects and manifests), and
+ * write it whole; from S3 to local disk it streams into the new object's
+ * file instead, checked from that file through a read-only mapping (the
+ * page cache it was just written to) before the file is renamed into
+ * place (stream_one). Memory
+ * in flight is at most jobs x the largest object (32 MiB packs by
+ * default), plus each worker's scratch for one decoded chunk.
  */
 #include "core.h"
+#include "object.h"
 #include "refs.h"
 #include "repo.h"
 #include "trust.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
 
 static int cmp_obj(const void *a, const void *b)
 {
@@ -55,6 +77,9 @@ static int cmp_obj(const void *a, const void *b)
 
 struct copier {
     const char *src_uri, *dst_uri;
+    const wv_repo *check; /* packs, index objects and manifests: checked
+                             as this repository's (its keys open them);
+                             NULL: other objects, not checked           */
     struct wv__obj *todo;
     size_t n_todo;
     size_t next; /* cursor, under mu */
@@ -62,6 +87,7 @@ struct copier {
     int rc;      /* first failure */
     struct wv__err err;
     uint64_t done_bytes, total_bytes, done_objects;
+    uint64_t chunks; /* checked, under mu */
     struct wv__store_count moved; /* the workers' handles, under mu */
     const wv_sync_opts *opts;
 };
@@ -95,11 +121,68 @@ static int size_changed(struct wv__store *src, const char *key)
                       key);
 }
 
+/* An object that arrived damaged: the check's message (naming the chunk,
+ * for a pack) behind one naming the object, and that nothing of it is
+ * kept. */
+static int refuse(struct wv__store *src, const struct copier *c,
+                  const char *key, int rc, const struct wv__err *e)
+{
+    const char *m = e->msg;
+    size_t ul = strlen(c->check->uri);
+    if (strncmp(m, c->check->uri, ul) == 0 && m[ul] == ':' &&
+        m[ul + 1] == ' ')
+        m += ul + 2; /* "<uri>: " and "<key>: " once are enough */
+    size_t kl = strlen(key);
+    if (strncmp(m, key, kl) == 0 && m[kl] == ':' && m[kl + 1] == ' ')
+        m += kl + 2;
+    if (rc == WV_NOMEM)
+        return wv__seterr(src->err, rc, "out of memory");
+    return wv__seterr(src->err, rc,
+                      "%s: object '%s' failed its check on arrival, so it "
+                      "was not copied: %s",
+                      c->src_uri, key, m);
+}
+
+/* Check object `key` (len bytes at p) as it arrived: a pack with its
+ * chunks (counted into *chunks), an index object or a manifest against
+ * its name. A copier without c->check checks nothing. */
+static int check_object(const struct copier *c, struct wv__store *src,
+                        const char *key, const unsigned char *p, size_t len,
+                        struct wv__pack_scratch *ps, uint64_t *chunks)
+{
+    struct wv__err e = {0};
+    uint64_t n = 0;
+    int rc;
+    if (c->check == NULL)
+        return WV_OK;
+    if (strncmp(key, "packs/", 6) == 0) {
+        rc = wv__pack_check(c->check, key, p, len, ps, &n, &e);
+    } else {
+        bool idx = strncmp(key, "index/", 6) == 0;
+        const char *name = idx ? key + 6 : wv__manifest_key_hex(key);
+        if (name == NULL || strlen(name) != 64 || !wv__is_hex(name, 64))
+            rc = wv__seterr(&e, WV_CORRUPT, "not %s name (expected %s)",
+                            idx ? "an index object" : "a manifest",
+                            idx ? "index/<64 hex>"
+                                : "manifests/<2 hex>/<64 hex>");
+        else
+            rc = wv__object_check(c->check, idx ? "index" : "manifest",
+                                  key, name, p, len, ps, &e);
+    }
+    if (rc != WV_OK)
+        return refuse(src, c, key, rc, &e);
+    *chunks += n;
+    return WV_OK;
+}
+
 /* Copy object key (len bytes) from src into a new object of dst through
- * a file (src's get_fd into the file of dst's put_open); the object
- * appears only whole, and not at all on a failure. */
-static int stream_one(struct wv__store *src, struct wv__store *dst,
-                      const char *key, size_t len)
+ * a file (src's get_fd into the file of dst's put_open), checked from
+ * that file (read back from the page cache through a mapping) before it
+ * is kept; the object appears only whole and checked, and not at all on
+ * a failure. */
+static int stream_one(const struct copier *c, struct wv__store *src,
+                      struct wv__store *dst, const char *key, size_t len,
+                      struct wv__pack_scratch *ps, uint64_t *chunks)
 {
     struct wv__store_wfile w = {key, WV_PUT_IF_ABSENT | WV_PUT_NOSYNC, -1,
                                 NULL};
@@ -111,16 +194,33 @@ static int stream_one(struct wv__store *src, struct wv__store *dst,
     rc = wv__store_get_fd(src, key, 0, len, w.fd, 0, &n);
     if (rc == WV_IO_SHORT_READ || (rc == WV_OK && n != len))
         rc = size_changed(src, key);
+    if (rc == WV_OK && c->check != NULL) {
+        int fl = MAP_SHARED;
+#ifdef MAP_POPULATE
+        fl |= MAP_POPULATE; /* the pages are cached: map them at once */
+#endif
+        void *m = mmap(NULL, len, PROT_READ, fl, w.fd, 0);
+        if (m == MAP_FAILED) {
+            rc = wv__seterr(src->err, WV_IO,
+                            "%s: cannot read back '%s' to check it: %s",
+                            c->dst_uri, key, strerror(errno));
+        } else {
+            rc = check_object(c, src, key, m, len, ps, chunks);
+            munmap(m, len);
+        }
+    }
     int rc2 = wv__store_put_close(dst, &w, len, rc == WV_OK);
     return rc != WV_OK ? rc : rc2;
 }
 
 /* Copy object o from src to dst whole: from a mapping of it (local disk)
  * or through the worker's buffer *buf (*cap bytes, grown as needed: fresh
- * memory for every object would cost a page fault per 4 KiB each time). */
-static int copy_one(struct wv__store *src, struct wv__store *dst,
-                    const struct wv__obj *o, unsigned char **buf,
-                    size_t *cap)
+ * memory for every object would cost a page fault per 4 KiB each time),
+ * checked before it is written. */
+static int copy_one(const struct copier *c, struct wv__store *src,
+                    struct wv__store *dst, const struct wv__obj *o,
+                    unsigned char **buf, size_t *cap,
+                    struct wv__pack_scratch *ps, uint64_t *chunks)
 {
     size_t len = (size_t)o->size, n = 0;
     struct wv__store_map m = {o->key, NULL, 0};
@@ -154,6 +254,8 @@ static int copy_one(struct wv__store *src, struct wv__store *dst,
                        : len ? (const void *)*buf
                              : (const void *)"";
     if (rc == WV_OK)
+        rc = check_object(c, src, o->key, from, len, ps, chunks);
+    if (rc == WV_OK)
         rc = wv__store_put(dst, o->key, from, len,
                            WV_PUT_IF_ABSENT | WV_PUT_NOSYNC);
     if (m.p != NULL)
@@ -168,6 +270,7 @@ static void *copy_worker(void *arg)
     struct wv__store *src = NULL, *dst = NULL;
     unsigned char *buf = NULL;
     size_t cap = 0;
+    struct wv__pack_scratch ps = {0};
     int rc;
     if ((rc = wv__store_open(c->src_uri, false, &e, &src)) != WV_OK ||
         (rc = wv__store_open(c->dst_uri, false, &e, &dst)) != WV_OK) {
@@ -187,10 +290,11 @@ static void *copy_worker(void *arg)
             break;
         const struct wv__obj *o = &c->todo[i];
         size_t len = (size_t)o->size;
+        uint64_t chunks = 0;
         if (stream && len > 0 && o->size <= SIZE_MAX / 2)
-            rc = stream_one(src, dst, o->key, len);
+            rc = stream_one(c, src, dst, o->key, len, &ps, &chunks);
         else
-            rc = copy_one(src, dst, o, &buf, &cap);
+            rc = copy_one(c, src, dst, o, &buf, &cap, &ps, &chunks);
         if (rc != WV_OK) {
             copier_fail(c, rc, &e);
             break;
@@ -198,6 +302,7 @@ static void *copy_worker(void *arg)
         pthread_mutex_lock(&c->mu);
         c->done_bytes += len;
         c->done_objects++;
+        c->chunks += chunks;
         if (c->opts && c->opts->progress)
             c->opts->progress(c->opts->progress_arg, c->done_bytes,
                               c->total_bytes);
@@ -210,6 +315,7 @@ static void *copy_worker(void *arg)
         copier_fail(c, rc, &e);
 out:
     wv__free(buf);
+    wv__pack_scratch_release(&ps);
     pthread_mutex_lock(&c->mu);
     tally(&c->moved, src);
     tally(&c->moved, dst);
@@ -256,10 +362,12 @@ out:
     return rc;
 }
 
-/* Copy the objects of `want` on opts->jobs threads; progress counts on
- * from *done towards `total` (the bytes of the whole sync). */
+/* Copy the objects of `want` on opts->jobs threads, each checked on
+ * arrival when `check` (packs, index objects, manifests); progress counts
+ * on from *done towards `total` (the bytes of the whole sync). */
 static int copy_objects(wv_repo *s, wv_repo *d, struct wv__objlist *want,
-                        const wv_sync_opts *opts, uint64_t *done,
+                        bool check, const wv_sync_opts *opts,
+                        uint64_t *done,
                         uint64_t total, wv_sync_result *res,
                         struct wv__err *err)
 {
@@ -272,6 +380,7 @@ static int copy_objects(wv_repo *s, wv_repo *d, struct wv__objlist *want,
     pthread_mutex_init(&c.mu, NULL);
     c.src_uri = s->uri;
     c.dst_uri = d->uri;
+    c.check = check ? s : NULL;
     c.todo = want->v;
     c.n_todo = want->n;
     c.opts = opts;
@@ -290,6 +399,7 @@ static int copy_objects(wv_repo *s, wv_repo *d, struct wv__objlist *want,
     for (int i = 0; i < nth; i++)
         pthread_join(th[i], NULL);
     res->objects_copied += c.done_objects;
+    res->chunks_verified += c.chunks;
     res->bytes_copied += c.done_bytes - *done;
     res->requests += c.moved.requests;
     res->bytes_sent += c.moved.bytes_sent;
@@ -710,7 +820,10 @@ int wv_repo_sync(const char *src, const char *dst, const wv_sync_opts *opts,
         for (size_t k = 0; k < plan[i].n; k++)
             total += plan[i].v[k].size;
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
-        WV_TRY(copy_objects(s, d, &plan[i], opts, &done, total, &res, err));
+        WV_TRY(copy_objects(s, d, &plan[i],
+                            strcmp(order[i], "keys/") != 0 &&
+                                strcmp(order[i], "trust/") != 0,
+                            opts, &done, total, &res, err));
     WV_TRY(clear_markers(d, &plan[1], err));
     WV_TRY(sync_revocations(s, d, err));
     WV_TRY(wv__trust_sync(s, d, err));

@@ -395,36 +395,29 @@ static int read_trailer(struct vctx *c, const char *key,
                         struct wv__chunk_loc **tr, size_t *ntr)
 {
     wv_repo *r = c->r;
-    unsigned char tail[12], head[8], d[32], *t = NULL;
+    unsigned char tail[12], head[8], *t = NULL;
+    struct wv__err pe = {0};
+    uint32_t n = 0;
+    uint64_t tlen = 0;
     size_t got;
-    int rc;
+    int rc = WV_OK;
     *tr = NULL;
     *ntr = 0;
-    if (size < 8 + 12) {
-        problem(c, key, NULL, NULL, NULL,
-                "%s: damaged pack (%llu bytes: too short for a pack)", key,
-                (unsigned long long)size);
-        return WV_CORRUPT;
+    if (size >= 8 + 12) {
+        rc = wv__store_get(r->store, key, 0, head, 8, &got);
+        if (rc == WV_OK)
+            rc = wv__store_get(r->store, key, size - 12, tail, 12, &got);
+        if (rc == WV_NOMEM)
+            return rc;
+        if (rc != WV_OK) {
+            problem(c, key, NULL, NULL, NULL, "%s: cannot be read: %s", key,
+                    bare(r, r->err.msg));
+            wv__clearerr(&r->err);
+            return WV_CORRUPT;
+        }
     }
-    rc = wv__store_get(r->store, key, 0, head, 8, &got);
-    if (rc == WV_OK)
-        rc = wv__store_get(r->store, key, size - 12, tail, 12, &got);
-    if (rc == WV_NOMEM)
-        return rc;
-    if (rc != WV_OK) {
-        problem(c, key, NULL, NULL, NULL, "%s: cannot be read: %s", key,
-                bare(r, r->err.msg));
-        wv__clearerr(&r->err);
-        return WV_CORRUPT;
-    }
-    uint32_t n = wv__le32(tail);
-    uint64_t tlen = wv__pack_tail_len(r, n);
-    if (memcmp(head, WV__PACK_MAGIC, 8) != 0 ||
-        memcmp(tail + 4, wv__pack_end(r), 8) != 0 || tlen > size - 8) {
-        problem(c, key, NULL, NULL, NULL,
-                "%s: damaged pack (bad magic or trailer: not a pack, or "
-                "truncated)",
-                key);
+    if (wv__pack_frame(r, key, size, head, tail, &n, &tlen, &pe) != WV_OK) {
+        problem(c, key, NULL, NULL, NULL, "%s", pe.msg);
         return WV_CORRUPT;
     }
     t = wv__malloc((size_t)tlen);
@@ -438,6 +431,8 @@ static int read_trailer(struct vctx *c, const char *key,
     rc = wv__store_get(r->store, key, size - tlen, t, (size_t)tlen, &got);
     if (rc != WV_OK) {
         wv__free(t);
+        wv__free(*tr);
+        *tr = NULL;
         if (rc == WV_NOMEM)
             return rc;
         problem(c, key, NULL, NULL, NULL, "%s: cannot be read: %s", key,
@@ -445,49 +440,13 @@ static int read_trailer(struct vctx *c, const char *key,
         wv__clearerr(&r->err);
         return WV_CORRUPT;
     }
-    wv__sha256_buf(t, (size_t)tlen, d);
-    rc = WV_OK;
-    const unsigned char *ents = NULL;
-    if (memcmp(d, id, 32) != 0) {
-        problem(c, key, NULL, NULL, NULL,
-                "%s: damaged pack (its trailer does not hash to its name)",
-                key);
-        rc = WV_CORRUPT;
-    } else if (wv__pack_tail_open(r, t, (size_t)tlen, n, &ents) != 0) {
-        problem(c, key, NULL, NULL, NULL,
-                "%s: damaged pack (its trailer does not authenticate under "
-                "the repository's key)",
-                key);
-        rc = WV_CORRUPT;
-    }
-    for (uint32_t i = 0; rc == WV_OK && i < n; i++) {
-        const unsigned char *e = ents + (size_t)i * WV__PACK_ENTRY;
-        struct wv__chunk_loc *l = &(*tr)[i];
-        memcpy(l->id, e, 32);
-        memcpy(l->pack, id, 32);
-        l->off = wv__le64(e + 32);
-        l->stored_len = wv__le64(e + 40);
-        l->raw_len = wv__le64(e + 48);
-        l->codec = e[56];
-        l->elem = e[57];
-        uint64_t data_end = size - tlen;
-        if (l->off < 8 || l->stored_len == 0 || l->codec > WV__CODEC_DELTA ||
-            l->elem > 16 || l->stored_len > data_end ||
-            l->off > data_end - l->stored_len) {
-            char h[65];
-            wv__hex(l->id, 32, h);
-            problem(c, key, NULL, NULL, NULL,
-                    "%s: damaged pack (trailer entry %u, chunk %.12s, lies "
-                    "outside the pack or is invalid)",
-                    key, i, h);
-            rc = WV_CORRUPT;
-        }
-    }
+    rc = wv__pack_entries(r, key, id, size, t, (size_t)tlen, n, *tr, &pe);
     wv__free(t);
     if (rc != WV_OK) {
+        problem(c, key, NULL, NULL, NULL, "%s", pe.msg);
         wv__free(*tr);
         *tr = NULL;
-        return rc;
+        return WV_CORRUPT;
     }
     if (n)
         qsort(*tr, n, sizeof **tr, cmp_loc_id);

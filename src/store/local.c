@@ -229,7 +229,9 @@ static int tmp_open(struct local *l, const char *key, unsigned flags,
     snprintf(t->tmp, tl, "%.*s/.tmp-%ld-%u", (int)(slash - t->path),
              t->path, (long)getpid(),
              __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-    t->fd = open(t->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* read and write: a caller of put_open may read back what it wrote
+     * (sync.c checks a pack before it is kept) */
+    t->fd = open(t->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (t->fd < 0) {
         e = errno;
         tmp_drop(t);

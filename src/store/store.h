@@ -71,7 +71,8 @@ struct wv__store_wfile {
     const char *key;
     unsigned flags; /* WV_PUT_*: how put_close makes the object        */
     int fd;         /* out of put_open: write the bytes here (pwrite:
-                       in any order)                                   */
+                       in any order); they may be read back (pread,
+                       mmap) before put_close                          */
     void *priv;     /* the backend's                                   */
 };
 

@@ -4,8 +4,8 @@
 # objects are sent, refs move forward only (exit 5 on divergence, nothing
 # moved; --force moves), one branch with @BRANCH, tags travel and never
 # move, a destination is created with the source's settings, pull needs
-# an existing repository, and a killed push is resumed by running it
-# again.
+# an existing repository, a killed push is resumed by running it again,
+# and every chunk is checked on arrival (a damaged one: exit 1).
 # Env: WV, PYTHON.
 set -u
 . "$(dirname "$0")/../harness/cli.sh"
@@ -27,6 +27,22 @@ pyjson 'd["ok"] and d["objects_copied"] == d["objects"] > 0 and d["refs_updated"
 # requests and bytes counted in the store layer: a get and a put at least
 # per object copied, every copied byte read and written
 pyjson 'd["requests"] >= 2 * d["objects_copied"] and d["bytes_received"] >= d["bytes_copied"] > 0 and d["bytes_sent"] >= d["bytes_copied"]'
+# every chunk checked on arrival: as many as `wv verify` reads
+nchk=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["chunks_verified"])' "$tmp/out")
+expect 0 "$WV" verify b
+grep -q " $nchk chunks," "$tmp/out" || fail "push checked $nchk chunks, verify says: $(cat "$tmp/out")"
+[ "$nchk" -gt 0 ] || fail "push checked no chunk"
+# a damaged chunk in the source: exit 1, one line naming the pack, nothing of it kept
+p=$(cd a && ls packs/*/* | head -1)
+cp -r a bad
+"$PYTHON" -c '
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 3] ^= 1
+open(p, "wb").write(b)' "bad/$p"
+expect 1 "$WV" clone bad bad-clone
+one_line_error "$p"
+[ ! -e "bad-clone/$p" ] || fail "the damaged pack was kept"
+rm -rf bad bad-clone
 cmp -s a/config b/config || fail "the new destination's config differs from the source's"
 [ "$(head_of a)" = "$(head_of b)" ] || fail "push did not set the branch"
 expect 0 "$WV" push a b --json

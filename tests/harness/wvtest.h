@@ -116,4 +116,12 @@ void wvtest_srv_stop(int fd, pthread_t th);
 /* send() all of p; gives up quietly when the client went away. */
 void wvtest_send_all(int fd, const void *p, size_t n);
 
+/* A sync from src into dst (a local directory; a new repository when
+ * create, else one holding an older copy of src's branch main) while one
+ * chunk, of a pack dst lacks, is damaged in src: the sync must fail naming
+ * the pack and the chunk, leave no file of that pack and no moved ref in
+ * dst, and complete and verify once the byte is repaired (t_repo.c; also
+ * run by t_crypt.c and t_s3.c on their repositories). */
+void wvtest_sync_damaged_pack(const char *src, const char *dst, int create);
+
 #endif

@@ -1143,3 +1143,35 @@ TEST_IMPL(crypt_state_one_update)
     else
         unsetenv("WV_STATE_DIR");
 }
+
+/* Clone and pull of an encrypted repository (opened with its key, as every
+ * sync is) authenticate every chunk as its pack arrives: a damaged one is
+ * refused, naming the pack and the chunk, and nothing of it is kept
+ * (t_repo.c's wvtest_sync_damaged_pack); sealed as is and compressed. */
+TEST_IMPL(crypt_sync_checks_chunks)
+{
+    const char *comp[2] = {"none", "zstd"};
+    setenv("WV_PASSPHRASE", PASS, 1);
+    for (int k = 0; k < 2 && !wvtest_failed; k++) {
+        char a[600], b[600], eb[WV_ERRBUF_SIZE] = "", id[WV_ID_HEX];
+        wv_repo *r = NULL;
+        snprintf(a, sizeof a, "%s/scc-%s-a", wvtest_tmpdir(), comp[k]);
+        snprintf(b, sizeof b, "%s/scc-%s-b", wvtest_tmpdir(), comp[k]);
+        init_enc(a, comp[k], 16384);
+        ASSERT_OK(open_pass(a, PASS, &r, eb, sizeof eb));
+        wv_model *m = make_secret(0, 50000);
+        ASSERT_OK(commit_named(r, m, NULL, id));
+        wv_model_free(m);
+        wv_repo_close(r);
+        wvtest_sync_damaged_pack(a, b, 1);
+        if (wvtest_failed)
+            break;
+        ASSERT_OK(open_pass(a, PASS, &r, eb, sizeof eb));
+        m = make_secret(1, 50000);
+        ASSERT_OK(commit_named(r, m, NULL, id));
+        wv_model_free(m);
+        wv_repo_close(r);
+        wvtest_sync_damaged_pack(a, b, 0);
+    }
+    unsetenv("WV_PASSPHRASE");
+}

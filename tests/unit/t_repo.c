@@ -566,3 +566,171 @@ TEST_IMPL(sync_counts_requests)
     ASSERT(res.bytes_received < (1 << 16));
     ASSERT(res.bytes_sent < 4096); /* the lock, no object */
 }
+
+/* ---- a pack damaged in the source of a sync ---------------------------- */
+
+/* Flip one byte of object key in store uri (read whole, written back). */
+static int flip_object_byte(const char *uri, const char *key, uint64_t off)
+{
+    struct wv__err e = {0};
+    struct wv__store *s = NULL;
+    unsigned char *b = NULL;
+    size_t n = 0;
+    int rc = wv__store_open(uri, false, &e, &s);
+    if (rc == WV_OK)
+        rc = wv__store_get_all(s, key, (size_t)1 << 30, &b, &n);
+    if (rc == WV_OK && off >= n)
+        rc = WV_RANGE;
+    if (rc == WV_OK) {
+        b[off] ^= 0x40;
+        rc = wv__store_put(s, key, b, n, 0);
+    }
+    wv__free(b);
+    wv__store_close(s);
+    return rc;
+}
+
+void wvtest_sync_damaged_pack(const char *src, const char *dst, int create)
+{
+    char eb[WV_ERRBUF_SIZE] = "", pkey[96], chunk[65], before[WV_ID_HEX] = "";
+    char after[WV_ID_HEX] = "", cmd[1200];
+    struct wv__chunk_loc pick;
+    struct wv__err e = {0};
+    struct wv__store *ds = NULL;
+    wv_repo *r = NULL;
+    uint64_t size;
+    bool found = false;
+    memset(&pick, 0, sizeof pick);
+    /* The largest chunk of the source in a pack the destination lacks. */
+    if (!create) {
+        ASSERT_OK(wv_repo_open(dst, eb, sizeof eb, &r));
+        ASSERT_OK(wv_repo_resolve(r, "main", before));
+        wv_repo_close(r);
+        ASSERT_OK(wv__store_open(dst, false, &e, &ds));
+    }
+    ASSERT_OK(wv_repo_open(src, eb, sizeof eb, &r));
+    ASSERT_OK(wv__repo_load_index(r));
+    for (size_t i = 0; i < r->cidx.cap; i++) {
+        const struct wv__chunk_loc *l = &r->cidx.slots[i];
+        if (l->stored_len == 0 || (found && l->stored_len <= pick.stored_len))
+            continue;
+        wv__pack_key(l->pack, pkey);
+        if (ds && wv__store_stat(ds, pkey, &size) == WV_OK)
+            continue;
+        pick = *l;
+        found = true;
+    }
+    wv_repo_close(r);
+    wv__store_close(ds);
+    ASSERT(found);
+    wv__pack_key(pick.pack, pkey);
+    wv__hex(pick.id, 32, chunk);
+    chunk[12] = '\0';
+    uint64_t at = pick.off + pick.stored_len / 2;
+    ASSERT_OK(flip_object_byte(src, pkey, at));
+
+    /* refused, naming the pack and the chunk; nothing of it kept */
+    wv_sync_opts so = WV_SYNC_OPTS_INIT;
+    wv_sync_result res;
+    so.no_create = !create;
+    so.errbuf = eb;
+    so.errbuf_size = sizeof eb;
+    eb[0] = '\0';
+    int rc = wv_repo_sync(src, dst, &so, &res);
+    ASSERT_EQ(wv_primary(rc), WV_CORRUPT);
+    ASSERT_CONTAINS(eb, pkey);
+    ASSERT_CONTAINS(eb, chunk);
+    ASSERT_CONTAINS(eb, "not copied");
+    ASSERT_OK(wv__store_open(dst, false, &e, &ds));
+    ASSERT_EQ(wv__store_stat(ds, pkey, &size), WV_NOTFOUND);
+    wv__store_close(ds);
+    snprintf(cmd, sizeof cmd,
+             "test -z \"$(find '%s' -name '.tmp-*' 2>/dev/null)\"", dst);
+    ASSERT_EQ(system(cmd), 0);
+    /* no ref moved (a new destination has none) */
+    ASSERT_OK(wv_repo_open(dst, eb, sizeof eb, &r));
+    rc = wv_repo_resolve(r, "main", after);
+    wv_repo_close(r);
+    if (create)
+        ASSERT_EQ(rc, WV_NOTFOUND);
+    else
+        ASSERT_STREQ(after, before);
+
+    /* repaired: the same call fetches it, checked, and the copy verifies */
+    ASSERT_OK(flip_object_byte(src, pkey, at));
+    memset(&res, 0, sizeof res);
+    ASSERT_OK(wv_repo_sync(src, dst, &so, &res));
+    ASSERT(res.chunks_verified >= 1);
+    ASSERT_OK(wv_repo_open(dst, eb, sizeof eb, &r));
+    rc = wv_repo_verify(r, NULL, NULL, NULL);
+    if (rc != WV_OK)
+        WVT_FAIL("%s does not verify: %s", dst, wv_repo_errmsg(r));
+    wv_repo_close(r);
+}
+
+/* Clone and pull check every chunk as its pack arrives: a damaged one in
+ * the source fails the transfer, naming the pack and the chunk, with
+ * nothing of that pack or any ref kept; the run after the repair
+ * completes. Compressed chunks (decoded, then hashed) and stored ones
+ * (hashed where they lie); the count of checked chunks is every chunk.
+ * A damaged manifest is refused the same way. */
+TEST_IMPL(sync_checks_chunks)
+{
+    const char *comp[2] = {"zstd", "none"};
+    for (int k = 0; k < 2; k++) {
+        char a[512], b[512], id[WV_ID_HEX], eb[WV_ERRBUF_SIZE] = "";
+        char cmd[600];
+        wv_repo *r = NULL;
+        wv_sync_result res;
+        snprintf(a, sizeof a, "%s/damaged-%s-a", wvtest_tmpdir(), comp[k]);
+        snprintf(b, sizeof b, "%s/damaged-%s-b", wvtest_tmpdir(), comp[k]);
+        wv_init_opts io = WV_INIT_OPTS_INIT;
+        io.compression = comp[k];
+        io.chunk_size = 64 << 10;
+        io.pack_size = 256 << 10;
+        ASSERT_OK(wv_repo_init(a, &io));
+        ASSERT_OK(wv_repo_open(a, eb, sizeof eb, &r));
+        wv_model *m = make_set(0, 1 << 20);
+        ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
+        wv_model_free(m);
+        ASSERT_OK(wv__repo_load_index(r));
+        size_t n_chunks = r->cidx.n;
+        wv_repo_close(r);
+        /* a clean clone checks every chunk */
+        ASSERT_OK(wv_repo_sync(a, b, NULL, &res));
+        ASSERT_EQ(res.chunks_verified, n_chunks);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", b);
+        ASSERT_EQ(system(cmd), 0);
+
+        wvtest_sync_damaged_pack(a, b, 1); /* clone */
+        if (wvtest_failed)
+            return;
+        ASSERT_OK(wv_repo_open(a, eb, sizeof eb, &r));
+        m = make_set(1, 1 << 20);
+        ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
+        wv_model_free(m);
+        wv_repo_close(r);
+        wvtest_sync_damaged_pack(a, b, 0); /* pull */
+        if (wvtest_failed)
+            return;
+        /* a manifest is checked against its name on arrival too */
+        char mkey[96], c[600];
+        struct wv__err e = {0};
+        struct wv__store *cs = NULL;
+        uint64_t size;
+        wv__manifest_key(id, mkey);
+        snprintf(c, sizeof c, "%s/damaged-%s-c", wvtest_tmpdir(), comp[k]);
+        ASSERT_OK(flip_object_byte(a, mkey, 20));
+        wv_sync_opts so = WV_SYNC_OPTS_INIT;
+        so.errbuf = eb;
+        so.errbuf_size = sizeof eb;
+        ASSERT_EQ(wv_primary(wv_repo_sync(a, c, &so, NULL)), WV_CORRUPT);
+        ASSERT_CONTAINS(eb, mkey);
+        ASSERT_CONTAINS(eb, "does not hash to its name");
+        ASSERT_OK(wv__store_open(c, false, &e, &cs));
+        ASSERT_EQ(wv__store_stat(cs, mkey, &size), WV_NOTFOUND);
+        wv__store_close(cs);
+        ASSERT_OK(flip_object_byte(a, mkey, 20));
+        ASSERT_OK(wv_repo_sync(a, c, &so, NULL));
+    }
+}

@@ -1177,3 +1177,46 @@ TEST_IMPL(s3_clone_faults)
 {
     run_s3("clonef", clone_faults_body, clone_refs);
 }
+
+/* ---- a damaged pack in an S3 source ------------------------------------ */
+
+/* Clone and pull from S3 (each pack streamed into its file, checked there
+ * before it is renamed into place): a chunk damaged in the source is
+ * refused, naming the pack and the chunk, with nothing of that pack kept;
+ * the run after the repair completes and verifies (t_repo.c). */
+static void sync_checks_body(struct ctx *c)
+{
+    char uri[300], dst[512], err[WV_ERRBUF_SIZE] = "", id[WV_ID_HEX];
+    wv_repo *r = NULL;
+    snprintf(uri, sizeof uri, "%s/repo", c->uri);
+    snprintf(dst, sizeof dst, "%s/s3-damaged", wvtest_tmpdir());
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.chunk_size = 256 << 10;
+    io.pack_size = 1 << 20;
+    ASSERT_OK(wv_repo_init(uri, &io));
+    for (int k = 0; k < 2 && !wvtest_failed; k++) {
+        wv_model *m = NULL;
+        ASSERT_OK(wv_repo_open(uri, err, sizeof err, &r));
+        ASSERT_OK(wv_model_new(&m));
+        size_t n = (size_t)2 << 20;
+        unsigned char *w = malloc(n);
+        ASSERT_NOT_NULL(w);
+        fill(w, n, 10 + (uint64_t)k);
+        uint64_t shape[1] = {n / 4};
+        ASSERT_OK(
+            wv_model_add(m, "w", WV_F32, 1, shape, w, n, WV_DATA_BORROW));
+        ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, id));
+        wv_model_free(m);
+        wv_repo_close(r);
+        free(w);
+        wvtest_sync_damaged_pack(uri, dst, k == 0); /* clone, then pull */
+    }
+}
+
+static const char *const sync_checks_refs[] = {"repo/refs/heads/main",
+                                               NULL};
+
+TEST_IMPL(s3_sync_checks_chunks)
+{
+    run_s3("syncchk", sync_checks_body, sync_checks_refs);
+}
