@@ -38,6 +38,7 @@
 
 #include <ftw.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #define NW 4
@@ -281,6 +282,16 @@ static double commit_4(const char *dir, const char *txn)
     return t;
 }
 
+/* CPU seconds (user + system) of this process (or of its reaped
+ * children). */
+static double cpu_secs(int who)
+{
+    struct rusage u;
+    getrusage(who, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 static double commit_1(const char *dir)
 {
     wv_repo *r = open_repo(dir);
@@ -391,16 +402,27 @@ int main(int argc, char **argv)
     fprintf(stderr, "bench_dist: %d runs of 4 writers vs 1 writer, %.2f GB\n",
             runs, gb);
     for (int k = 0; k < runs; k++) {
+        double c[2];
         for (int j = 0; j < 2; j++) {
             bool four = (j == 0) == (k % 2 == 0);
             const char *dir = four ? d4 : d1;
             init_repo(dir);
             bench_settle(0);
+            double c0 = cpu_secs(four ? RUSAGE_CHILDREN : RUSAGE_SELF);
             if (four)
                 t4[k] = commit_4(dir, "step-1");
             else
                 t1[k] = commit_1(dir);
+            c[j] = cpu_secs(four ? RUSAGE_CHILDREN : RUSAGE_SELF) - c0;
         }
+        /* per run, with the CPU time of the committing processes (the
+         * writers': from their start to their exit) */
+        bool four_first = k % 2 == 0;
+        fprintf(stderr,
+                "bench_dist: run %d: 4 writers %.3f s (CPU %.2f s), 1 "
+                "writer %.3f s (CPU %.2f s)\n",
+                k + 1, t4[k], c[four_first ? 0 : 1], t1[k],
+                c[four_first ? 1 : 0]);
     }
     double m4 = bench_median(t4, runs), m1 = bench_median(t1, runs);
     printf("## weightvault multi-writer checkpoints (bench_dist)\n\n");
