@@ -1,6 +1,6 @@
 /*
  * bench_dist.c -- the benchmark of multi-writer checkpoints (issue 16), on
- * a local disk.
+ * a local disk (and an S3 store, --s3).
  *
  * On the deterministic F32 set of bench_io (bench_common.h; 1 GiB by
  * default), every tensor of two or more rows cut into 4 row bands (one per
@@ -33,6 +33,11 @@
  * Uses the public API (weightvault.h) only. Usage:
  *
  *   bench_dist --dir SCRATCH [--runs N] [--size-mib M] [--serial]
+ *              [--s3 s3://BUCKET/PREFIX]
+ *
+ * --s3 adds (1) on an S3 store (the project's Ceph: source the env file
+ * scripts/ceph-dev.sh writes), each run into new repositories under
+ * PREFIX, pruned and collected after it.
  */
 #include "bench_common.h"
 
@@ -98,7 +103,8 @@ static void init_repo(const char *dir)
     io.compression = "none";
     io.errbuf = eb;
     io.errbuf_size = sizeof eb;
-    rm_rf(dir);
+    if (strstr(dir, "://") == NULL)
+        rm_rf(dir);
     if (wv_repo_init(dir, &io) != WV_OK)
         bench_die("init %s: %s", dir, eb);
 }
@@ -110,6 +116,22 @@ static wv_repo *open_repo(const char *dir)
     if (wv_repo_open(dir, eb, sizeof eb, &r) != WV_OK)
         bench_die("open %s: %s", dir, eb);
     return r;
+}
+
+/* Free what a repository in a bucket holds: every checkpoint pruned, its
+ * data collected (a Ceph S3 test cluster keeps objects in memory). */
+static void drop_repo(const char *url)
+{
+    wv_repo *r = open_repo(url);
+    wv_prune_opts po = WV_PRUNE_OPTS_INIT;
+    po.keep_last = 0;
+    po.keep_best = -1;
+    wv_gc_opts go = WV_GC_OPTS_INIT;
+    go.pending_timeout = 1;
+    if (wv_repo_prune(r, &po, NULL, NULL, NULL) != WV_OK ||
+        wv_repo_gc(r, &go, NULL) != WV_OK)
+        bench_die("dropping %s: %s", url, wv_repo_errmsg(r));
+    wv_repo_close(r);
 }
 
 /* Writer w's band of tensor i: rows [*r0, *r0 + *n); 0 if it holds
@@ -370,10 +392,46 @@ static void read_quarters(const char *dir, int cols, uint64_t *read,
     wv_repo_close(r);
 }
 
+/* `runs` commits of the set by 4 writers (into d4) and by 1 (into d1),
+ * alternating which goes first; seconds in t4 and t1. In a bucket
+ * (`fresh`), each run into its own new repositories, dropped after. */
+static void compare(const char *d4, const char *d1, int runs, double *t4,
+                    double *t1, bool fresh)
+{
+    for (int k = 0; k < runs; k++) {
+        double c[2];
+        for (int j = 0; j < 2; j++) {
+            bool four = (j == 0) == (k % 2 == 0);
+            char dir[1024];
+            snprintf(dir, sizeof dir, fresh ? "%s-%d" : "%s", four ? d4 : d1,
+                     k);
+            init_repo(dir);
+            bench_settle(0);
+            double c0 = cpu_secs(four ? RUSAGE_CHILDREN : RUSAGE_SELF);
+            if (four)
+                t4[k] = commit_4(dir, "step-1");
+            else
+                t1[k] = commit_1(dir);
+            c[j] = cpu_secs(four ? RUSAGE_CHILDREN : RUSAGE_SELF) - c0;
+            if (fresh)
+                drop_repo(dir);
+        }
+        /* per run, with the CPU time of the committing processes (the
+         * writers': from their start to their exit) */
+        bool four_first = k % 2 == 0;
+        fprintf(stderr,
+                "bench_dist: %s run %d: 4 writers %.3f s (CPU %.2f s), 1 "
+                "writer %.3f s (CPU %.2f s)\n",
+                fresh ? "S3" : "local", k + 1, t4[k], c[four_first ? 0 : 1],
+                t1[k], c[four_first ? 1 : 0]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int runs = 3;
     uint64_t mib = 1024;
+    const char *s3 = NULL;
     bench_prog = "bench_dist";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
@@ -384,13 +442,16 @@ int main(int argc, char **argv)
             serial = true;
         else if (strcmp(argv[i], "--size-mib") == 0 && i + 1 < argc)
             mib = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--s3") == 0 && i + 1 < argc)
+            s3 = argv[++i];
         else
             bench_die("usage: bench_dist --dir SCRATCH [--runs N] "
-                      "[--size-mib M]");
+                      "[--size-mib M] [--serial] [--s3 s3://BUCKET/PREFIX]");
     }
-    if (scratch == NULL || runs < 1 || runs > MAX_RUNS)
+    if (scratch == NULL || runs < 1 || runs > MAX_RUNS ||
+        (s3 && (strncmp(s3, "s3://", 5) != 0 || strlen(s3) > 900)))
         bench_die("usage: bench_dist --dir SCRATCH [--runs N] "
-                  "[--size-mib M]");
+                  "[--size-mib M] [--serial] [--s3 s3://BUCKET/PREFIX]");
     bench_make_defs(mib << 20);
     bench_generate();
     char *d4 = bench_path(scratch, "dist4"), *d1 = bench_path(scratch,
@@ -401,39 +462,29 @@ int main(int argc, char **argv)
     /* (1) commit throughput, alternating which goes first */
     fprintf(stderr, "bench_dist: %d runs of 4 writers vs 1 writer, %.2f GB\n",
             runs, gb);
-    for (int k = 0; k < runs; k++) {
-        double c[2];
-        for (int j = 0; j < 2; j++) {
-            bool four = (j == 0) == (k % 2 == 0);
-            const char *dir = four ? d4 : d1;
-            init_repo(dir);
-            bench_settle(0);
-            double c0 = cpu_secs(four ? RUSAGE_CHILDREN : RUSAGE_SELF);
-            if (four)
-                t4[k] = commit_4(dir, "step-1");
-            else
-                t1[k] = commit_1(dir);
-            c[j] = cpu_secs(four ? RUSAGE_CHILDREN : RUSAGE_SELF) - c0;
-        }
-        /* per run, with the CPU time of the committing processes (the
-         * writers': from their start to their exit) */
-        bool four_first = k % 2 == 0;
-        fprintf(stderr,
-                "bench_dist: run %d: 4 writers %.3f s (CPU %.2f s), 1 "
-                "writer %.3f s (CPU %.2f s)\n",
-                k + 1, t4[k], c[four_first ? 0 : 1], t1[k],
-                c[four_first ? 1 : 0]);
-    }
+    compare(d4, d1, runs, t4, t1, false);
     double m4 = bench_median(t4, runs), m1 = bench_median(t1, runs);
     printf("## weightvault multi-writer checkpoints (bench_dist)\n\n");
     printf("- set: %zu F32 tensors, %.3f GB; rows of every tensor of 4+ "
            "rows in 4 bands (one per writer); compression none; local "
-           "disk; median of %d runs\n\n",
-           n_defs, gb, runs);
+           "disk%s; median of %d runs%s\n\n",
+           n_defs, gb, s3 ? " and Ceph S3" : "", runs,
+           serial ? "; the 4 writers one after the other (--serial)" : "");
     printf("| what | ours | baseline | ratio |\n|---|---|---|---|\n");
-    printf("| commit %.2f GB: 4 writers vs 1 writer (GB/s) | %.3f | %.3f "
-           "| %.3f |\n",
+    printf("| commit %.2f GB, local disk: 4 writers vs 1 writer (GB/s) | "
+           "%.3f | %.3f | %.3f |\n",
            gb, gb / m4, gb / m1, m1 / m4);
+    if (s3) {
+        char u4[1024], u1[1024];
+        double s4[MAX_RUNS], s1[MAX_RUNS];
+        snprintf(u4, sizeof u4, "%s/dist4-%ld", s3, (long)getpid());
+        snprintf(u1, sizeof u1, "%s/dist1-%ld", s3, (long)getpid());
+        compare(u4, u1, runs, s4, s1, true);
+        double n4 = bench_median(s4, runs), n1 = bench_median(s1, runs);
+        printf("| commit %.2f GB, Ceph S3: 4 writers vs 1 writer (GB/s) | "
+               "%.3f | %.3f | %.3f |\n",
+               gb, gb / n4, gb / n1, n1 / n4);
+    }
 
     /* (2) resharded reads of the 4-writer checkpoint */
     uint64_t rd, nd;
