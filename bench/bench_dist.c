@@ -37,7 +37,8 @@
  *
  * --s3 adds (1) on an S3 store (the project's Ceph: source the env file
  * scripts/ceph-dev.sh writes), each run into new repositories under
- * PREFIX, pruned and collected after it.
+ * PREFIX, emptied after it (a commit of nothing, prune, gc; the S3
+ * server may free the space only later: radosgw-admin gc process).
  */
 #include "bench_common.h"
 
@@ -118,19 +119,25 @@ static wv_repo *open_repo(const char *dir)
     return r;
 }
 
-/* Free what a repository in a bucket holds: every checkpoint pruned, its
- * data collected (a Ceph S3 test cluster keeps objects in memory). */
+/* Free what a repository in a bucket holds (a Ceph S3 test cluster keeps
+ * objects in memory): a commit of nothing becomes the head, so that every
+ * checkpoint before it can be pruned and its data collected. */
 static void drop_repo(const char *url)
 {
     wv_repo *r = open_repo(url);
+    wv_model *none;
+    char id[WV_ID_HEX];
     wv_prune_opts po = WV_PRUNE_OPTS_INIT;
-    po.keep_last = 0;
+    po.keep_last = 1;
     po.keep_best = -1;
     wv_gc_opts go = WV_GC_OPTS_INIT;
     go.pending_timeout = 1;
-    if (wv_repo_prune(r, &po, NULL, NULL, NULL) != WV_OK ||
+    if (wv_model_new(&none) != WV_OK ||
+        wv_repo_commit(r, none, "main", NULL, id) != WV_OK ||
+        wv_repo_prune(r, &po, NULL, NULL, NULL) != WV_OK ||
         wv_repo_gc(r, &go, NULL) != WV_OK)
         bench_die("dropping %s: %s", url, wv_repo_errmsg(r));
+    wv_model_free(none);
     wv_repo_close(r);
 }
 
