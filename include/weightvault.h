@@ -505,11 +505,12 @@ WV_API int wv_model_save(wv_model *m, const char *path,
  */
 /* Threads: a wv_repo may be shared by any number of threads. Its calls
  * take turns on a mutex of the handle (after waiting for the asynchronous
- * commits started before them), except wv_repo_commit_async, which only
- * queues; wv_repo_errmsg reads the message of the handle's last call,
- * whichever thread made it. Several handles, threads or processes may
- * work on one repository at once (refs move by compare-and-swap; gc and
- * prune take its lock). wv_repo_close needs the handle to itself. */
+ * commits started before them), except wv_repo_commit_async and
+ * wv_repo_commit_part_async, which only queue; wv_repo_errmsg reads the
+ * message of the handle's last call, whichever thread made it. Several
+ * handles, threads or processes may work on one repository at once (refs
+ * move by compare-and-swap; gc and prune take its lock). wv_repo_close
+ * needs the handle to itself. */
 typedef struct wv_repo wv_repo;
 
 /* A checkpoint id: 64 lowercase hex digits and a NUL. */
@@ -968,12 +969,25 @@ WV_API int wv_repo_commit_async(wv_repo *r, const wv_model *m,
                                 const char *branch,
                                 const wv_commit_opts *opts, unsigned flags,
                                 wv_commit_handle **out);
+/* A part of a multi-writer checkpoint, asynchronously: the arguments of
+ * wv_repo_commit_part() (checked at once: WV_MISUSE, message in
+ * wv_repo_errmsg()) and the staging `flags` above. The handle then gives
+ * what wv_repo_commit_part() would have returned: WV_OK and the
+ * checkpoint id when it exists, WV_BUSY and "" when other writers' parts
+ * are still missing (this one is durable), or an error and its message
+ * (wv_commit_errmsg). */
+WV_API int wv_repo_commit_part_async(wv_repo *r, const wv_model *m,
+                                     const char *branch,
+                                     const wv_part_opts *part,
+                                     const wv_commit_opts *opts,
+                                     unsigned flags,
+                                     wv_commit_handle **out);
 /* WV_BUSY while the commit is queued or running; then its status, as
- * wv_repo_commit() would have returned it. Never blocks. */
+ * wv_repo_commit() (wv_repo_commit_part()) would have returned it. Never blocks. */
 WV_API int wv_commit_poll(wv_commit_handle *h);
 /* Block until the commit is done; return its status and, on WV_OK (and on
  * WV_CONFLICT, as wv_repo_commit() does), its checkpoint id in `id` (may
- * be NULL). */
+ * be NULL; "" for a part whose checkpoint is not finished: WV_BUSY). */
 WV_API int wv_commit_wait(wv_commit_handle *h, char id[WV_ID_HEX]);
 /* The message of a failed commit ("" while running or on success).
  * Borrowed from h. */

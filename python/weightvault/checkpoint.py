@@ -112,6 +112,43 @@ def _is_module(obj):
         callable(getattr(obj, "load_state_dict", None))
 
 
+class _PendingPart:
+    """A distributed Checkpointer's background part (save() with
+    background=True): wait() waits for this rank's part, then agrees with
+    the other ranks on the outcome (a collective with a process group, so
+    every rank must call it: the Checkpointer does at its next save(),
+    wait(), restore_latest() or close()); the checkpoint id, as save()
+    gives without background. The outcome is kept: a second wait() returns
+    it again."""
+
+    def __init__(self, ck, txn, pending, err, finish_now):
+        self._ck, self._txn, self._pending, self._err = ck, txn, pending, err
+        self._finish_now, self._out = finish_now, None
+
+    def done(self):
+        """True once this rank's part is stored (or failed)."""
+        return self._pending is None or self._pending.done()
+
+    def wait(self):
+        if self._out is None:
+            def commit():
+                if self._err is not None:
+                    raise self._err
+                return self._txn, self._pending.wait()
+            try:
+                cid = _dist.collective_commit(commit, self._finish_now)
+                self._out = (cid, None)
+                if self._ck.rank == 0 and cid is not None:
+                    self._ck._retain()
+            except Exception as e:
+                self._out = (None, e)
+            self._pending = self._err = None
+        cid, err = self._out
+        if err is not None:
+            raise err
+        return cid
+
+
 class Checkpointer:
     """Save training state every `every` steps; resume from the newest.
 
@@ -141,8 +178,11 @@ class Checkpointer:
             torch.distributed process group, else `rank`/`world_size`,
             else $RANK/$WORLD_SIZE). Model values may be ``(local,
             global_shape, offsets)`` triples (regions); the optimizer and
-            RNG states are per rank. Not with `background` or
-            `verify_signer`.
+            RNG states are per rank. With `background`, every rank's part
+            is committed in the background (``wv_repo_commit_part_async``)
+            and the ranks agree on the outcome when they next call save(),
+            wait(), restore_latest() or close() (all ranks must: it is a
+            collective with a process group). Not with `verify_signer`.
 
     Checkpoints that neither rule keeps are pruned after each save; with
     neither rule, all are kept.
@@ -158,9 +198,9 @@ class Checkpointer:
             raise ValueError("keep_best needs metric=")
         if mode not in ("min", "max"):
             raise ValueError("mode must be 'min' or 'max'")
-        if distributed and (background or verify_signer):
-            raise ValueError("distributed=True works without background "
-                             "and verify_signer")
+        if distributed and verify_signer:
+            raise ValueError("distributed=True works without "
+                             "verify_signer")
         self.distributed = bool(distributed)
         if distributed:
             self.rank, self.world_size = _dist.rank_and_world(rank,
@@ -179,6 +219,8 @@ class Checkpointer:
         p, self._pending = self._pending, None
         if p is None:
             return None
+        if isinstance(p, _PendingPart):
+            return p.wait()  # retention is its (rank 0's)
         cid = p.wait()
         self._retain()
         return cid
@@ -267,7 +309,7 @@ class Checkpointer:
         msg = message or f"step {int(step)}"
         txn = f"step-{int(step)}"
 
-        def commit():  # all that may fail: see collective_commit
+        def part():
             own = {}
             tensors = self._tensors(model, optimizer, own, f"/rank{rank}")
             tensors[f"state/rank{rank}"] = np.frombuffer(
@@ -275,14 +317,27 @@ class Checkpointer:
             mets = dict(metrics or {})
             state = {"version": 1, "step": int(step), "metrics": mets,
                      "world_size": world}
-            meta = self._metadata(step, mets, state)
-            return txn, self.repo.commit_part(
-                tensors, self.branch, txn=txn, writer=rank, n_writers=world,
-                metadata=meta, message=msg, sign_key=self.sign_key)
+            return dict(obj=tensors, branch=self.branch, txn=txn,
+                        writer=rank, n_writers=world,
+                        metadata=self._metadata(step, mets, state),
+                        message=msg, sign_key=self.sign_key)
+
+        def finish_now():
+            return self.repo.finish(txn, world, self.branch, message=msg,
+                                    sign_key=self.sign_key)
+
+        if self.background:
+            self.wait()
+            try:  # staged now; every error waits for the collective
+                pending, err = self.repo.commit_part_async(**part()), None
+            except Exception as e:
+                pending, err = None, e
+            self._pending = _PendingPart(self, txn, pending, err,
+                                         finish_now)
+            return self._pending
+        # commit(): all that may fail (see collective_commit)
         cid = _dist.collective_commit(
-            commit, lambda: self.repo.finish(txn, world, self.branch,
-                                             message=msg,
-                                             sign_key=self.sign_key))
+            lambda: (txn, self.repo.commit_part(**part())), finish_now)
         if rank == 0 and cid is not None:
             self._retain()
         return cid

@@ -427,6 +427,30 @@ class Repository:
         prog.reraise()
         return _lib.dec(cid.value)
 
+    def commit_part_async(self, obj, branch=None, *, txn, writer,
+                          n_writers, finish=True, metadata=None,
+                          message=None, sign_key=None):
+        """:meth:`commit_part` in the repository's background thread
+        (``wv_repo_commit_part_async``): the tensors are copied now, as
+        :meth:`commit_async` copies them, and a :class:`PendingCommit`
+        returned at once. Its wait() gives what commit_part() would have
+        returned (the checkpoint id, or None while other writers' parts
+        are missing) or raises the part's error."""
+        part = _part_opts(txn, writer, n_writers, finish)
+        if not _lib.has("wv_repo_commit_part_async"):
+            raise _no_distributed("wv_repo_commit_part_async")
+        m = build_model(obj, metadata, regions=True)
+        try:
+            o = self._commit_opts(message, sign_key)
+            h = ctypes.c_void_p()
+            rc = _lib.lib().wv_repo_commit_part_async(
+                self.ptr, m.ptr, _lib.enc(branch), ctypes.byref(part),
+                ctypes.byref(o), _lib.ASYNC_COPY, ctypes.byref(h))
+            check(rc, self._msg)
+        finally:
+            m.free()  # the library holds its own copy
+        return PendingCommit(h.value, self, part=True)
+
     def finish(self, txn, n_writers, branch=None, *, message=None,
                sign_key=None):
         """Finish transaction `txn` of `n_writers` writers
@@ -884,15 +908,18 @@ class Repository:
 
 
 class PendingCommit:
-    """A commit running in the background (from Repository.commit_async).
+    """A commit running in the background (from Repository.commit_async,
+    or commit_part_async).
 
-    :meth:`wait` blocks and returns the checkpoint id (or raises the
-    commit's error); :meth:`done` polls. The handle is freed by wait() or
-    when this object dies (which waits for the commit to finish).
+    :meth:`wait` blocks and returns the checkpoint id (a part: None while
+    other writers' parts are missing), or raises the commit's error;
+    :meth:`done` polls. The handle is freed by wait() or when this object
+    dies (which waits for the commit to finish).
     """
 
-    def __init__(self, ptr, repo):
+    def __init__(self, ptr, repo, part=False):
         self._ptr, self._repo, self._result = ptr, repo, None
+        self._part = part  # a part: None while other parts are missing
 
     def done(self):
         """True once the commit has finished (successfully or not)."""
@@ -911,6 +938,8 @@ class PendingCommit:
             self._ptr = None
             self._result = (rc, _lib.dec(cid.value), msg)
         rc, cid, msg = self._result
+        if self._part and rc == _lib.BUSY:
+            return None
         check(rc, msg)
         return cid
 

@@ -6,8 +6,9 @@
  * asynchronous commit, and a FIFO queue of staged commits. The caller is
  * blocked only while wv_repo_commit_async() stages the set (a copy into
  * memory bounded by opts->staging_bytes, or taking the set over); the
- * worker runs the ordinary commit (wv__repo_commit_locked) on each queued
- * set in order, so checkpoints land on their branches in the order they
+ * worker runs the ordinary commit (wv__repo_commit_locked, or
+ * wv__repo_commit_part_locked for a part of a multi-writer checkpoint) on
+ * each queued set in order, so checkpoints land on their branches in the order they
  * were started.
  *
  * Invariants:
@@ -74,6 +75,11 @@ struct wv_commit_handle {
     char *message;
     char *sign_key;  /* the caller's strings, copied */
     wv_commit_opts opts;
+    /* A part of a multi-writer checkpoint (wv_repo_commit_part_async):
+     * part.txn points to txn, the caller's, copied. */
+    bool is_part;
+    wv_part_opts part;
+    char *txn;
     struct wv_commit_handle *next;
 };
 
@@ -153,7 +159,10 @@ static void *worker_main(void *arg)
 
         char id[WV_ID_HEX] = "", msg[WV_ERRBUF_SIZE] = "";
         pthread_mutex_lock(&a->mu);
-        int rc = wv__repo_commit_locked(r, h->set, h->branch, &h->opts, id);
+        int rc = h->is_part ? wv__repo_commit_part_locked(
+                                  r, h->set, h->branch, &h->part, &h->opts, id)
+                            : wv__repo_commit_locked(r, h->set, h->branch,
+                                                     &h->opts, id);
         if (rc != WV_OK)
             snprintf(msg, sizeof msg, "%s", r->err.msg);
         pthread_mutex_unlock(&a->mu);
@@ -236,6 +245,11 @@ static int stage_copy(struct wv__async *a, const wv_model *m, size_t total,
                            t->shape, dst, t->nbytes, NULL, &c->err);
         if (rc != WV_OK)
             goto out;
+        /* the region of a global tensor it is (a part's) */
+        struct wv_tensor *ct = &c->tensors[c->n_tensors - 1];
+        ct->has_region = t->has_region;
+        memcpy(ct->gshape, t->gshape, sizeof ct->gshape);
+        memcpy(ct->goffset, t->goffset, sizeof ct->goffset);
     }
     for (size_t i = 0; i < m->n_meta; i++)
         if ((rc = wv_model_set_meta(c, m->meta[i].key, m->meta[i].value)) !=
@@ -260,12 +274,25 @@ static void handle_free(wv_commit_handle *h)
     wv__free(h->branch);
     wv__free(h->message);
     wv__free(h->sign_key);
+    wv__free(h->txn);
     wv__free(h);
 }
 
-int wv_repo_commit_async(wv_repo *r, const wv_model *m, const char *branch,
-                         const wv_commit_opts *opts, unsigned flags,
-                         wv_commit_handle **out)
+/* Wrong arguments of a part (whose message only the repository handle
+ * can carry): the message, set while no commit runs. */
+static int part_misuse(struct wv__async *a, const struct wv__err *e)
+{
+    pthread_mutex_lock(&a->mu);
+    a->r->err = *e;
+    pthread_mutex_unlock(&a->mu);
+    return e->code;
+}
+
+/* wv_repo_commit_async, or wv_repo_commit_part_async when part is not
+ * NULL. */
+static int start_async(wv_repo *r, const wv_model *m, const char *branch,
+                       const wv_commit_opts *opts, const wv_part_opts *part,
+                       unsigned flags, wv_commit_handle **out)
 {
     static const wv_commit_opts defaults = WV_COMMIT_OPTS_INIT;
     int rc = WV_OK;
@@ -280,6 +307,13 @@ int wv_repo_commit_async(wv_repo *r, const wv_model *m, const char *branch,
         (flags != WV_ASYNC_COPY && flags != WV_ASYNC_TAKE)) {
         rc = WV_MISUSE;
         goto out;
+    }
+    if (part) {
+        struct wv__err e = {0};
+        if (wv__part_check(m, branch, part, &e) != WV_OK) {
+            rc = part_misuse(a, &e);
+            goto out;
+        }
     }
     if (opts == NULL)
         opts = &defaults;
@@ -309,6 +343,16 @@ int wv_repo_commit_async(wv_repo *r, const wv_model *m, const char *branch,
          (h->sign_key = wv__strdup(opts->sign_key)) == NULL)) {
         rc = WV_NOMEM;
         goto out;
+    }
+    if (part) {
+        h->is_part = true;
+        h->part = *part;
+        h->part.struct_size = sizeof h->part;
+        if ((h->txn = wv__strdup(part->txn)) == NULL) {
+            rc = WV_NOMEM;
+            goto out;
+        }
+        h->part.txn = h->txn;
     }
     if (has_message)
         h->opts.message = h->message;
@@ -374,6 +418,21 @@ out:
     }
     wv_model_free(take);
     return rc;
+}
+
+int wv_repo_commit_async(wv_repo *r, const wv_model *m, const char *branch,
+                         const wv_commit_opts *opts, unsigned flags,
+                         wv_commit_handle **out)
+{
+    return start_async(r, m, branch, opts, NULL, flags, out);
+}
+
+int wv_repo_commit_part_async(wv_repo *r, const wv_model *m,
+                              const char *branch, const wv_part_opts *part,
+                              const wv_commit_opts *opts, unsigned flags,
+                              wv_commit_handle **out)
+{
+    return start_async(r, m, branch, opts, part, flags, out);
 }
 
 int wv_commit_poll(wv_commit_handle *h)

@@ -222,10 +222,10 @@ out:
     return rc;
 }
 
-static int check_part_args(wv_repo *r, const char *branch, const char *txn,
-                           uint32_t writer, uint32_t n_writers)
+static int check_part_args(struct wv__err *err, const char *branch,
+                           const char *txn, uint32_t writer,
+                           uint32_t n_writers)
 {
-    struct wv__err *err = &r->err;
     int rc = WV_OK;
     WV_CHECK(wv__ref_name_ok(branch) && strcmp(branch, "latest") != 0,
              WV_MISUSE, "'%s' is not a valid branch name", branch);
@@ -243,13 +243,29 @@ out:
     return rc;
 }
 
+int wv__part_check(const wv_model *m, const char *branch,
+                   const wv_part_opts *part, struct wv__err *err)
+{
+    int rc = WV_OK;
+    WV_CHECK(m != NULL && part != NULL &&
+                 part->struct_size >= offsetof(wv_part_opts, no_finish) +
+                                          sizeof part->no_finish,
+             WV_MISUSE, "a part needs a tensor set and part options from "
+                        "this header (WV_PART_OPTS_INIT)");
+    WV_TRY(check_part_args(err, branch ? branch : "main", part->txn,
+                           part->writer, part->n_writers));
+out:
+    return rc;
+}
+
 static int finish_locked(wv_repo *r, const char *branch, const char *txn,
                          uint32_t n_writers, const wv_commit_opts *opts,
                          char id[WV_ID_HEX]);
 
-static int commit_part_locked(wv_repo *r, const wv_model *m,
-                              const char *branch, const wv_part_opts *part,
-                              const wv_commit_opts *opts, char id[WV_ID_HEX])
+int wv__repo_commit_part_locked(wv_repo *r, const wv_model *m,
+                                const char *branch, const wv_part_opts *part,
+                                const wv_commit_opts *opts,
+                                char id[WV_ID_HEX])
 {
     struct wv__err *err = &r->err;
     int rc = WV_OK;
@@ -259,13 +275,7 @@ static int commit_part_locked(wv_repo *r, const wv_model *m,
     id[0] = '\0';
     if (branch == NULL)
         branch = "main";
-    WV_CHECK(m != NULL && part != NULL &&
-                 part->struct_size >= offsetof(wv_part_opts, no_finish) +
-                                          sizeof part->no_finish,
-             WV_MISUSE, "a part needs a tensor set and part options from "
-                        "this header (WV_PART_OPTS_INIT)");
-    WV_TRY(check_part_args(r, branch, part->txn, part->writer,
-                           part->n_writers));
+    WV_TRY(wv__part_check(m, branch, part, err));
     WV_TRY(part_dir(r, branch, part->txn, dir));
     /* A transaction already finished (a writer retrying): its id. */
     rc = read_done(r, dir, id);
@@ -300,7 +310,7 @@ int wv_repo_commit_part(wv_repo *r, const wv_model *m, const char *branch,
                         char id[WV_ID_HEX])
 {
     return WV__REPO_LOCKED(
-        r, commit_part_locked(r, m, branch, part, opts, id));
+        r, wv__repo_commit_part_locked(r, m, branch, part, opts, id));
 }
 
 /* ---- finishing ----------------------------------------------------------- */
@@ -531,7 +541,7 @@ static int finish_locked(wv_repo *r, const char *branch, const char *txn,
         memcpy(&o, given, given->struct_size < sizeof o ? given->struct_size
                                                         : sizeof o);
     }
-    WV_TRY(check_part_args(r, branch, txn, 0, n));
+    WV_TRY(check_part_args(err, branch, txn, 0, n));
     WV_TRY(part_dir(r, branch, txn, dir));
     WV_TRY(wv__repo_lock(r, false));
     locked = true;

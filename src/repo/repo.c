@@ -661,7 +661,12 @@ int wv__repo_lock(wv_repo *r, bool exclusive)
                      exclusive ? "true" : "false", host, pid,
                      (long long)ts.tv_sec);
     snprintf(r->lock_key, sizeof r->lock_key, "locks/%s", hex);
-    rc = wv__object_put(r, "lock", r->lock_key, body, (size_t)n, 0);
+    /* Visible to every other process at once, and never worth an fsync:
+     * a lock matters only while this process runs (after a crash it is
+     * stale, or gone). Two fsyncs less per commit, each a journal commit
+     * on a busy disk. */
+    rc = wv__object_put(r, "lock", r->lock_key, body, (size_t)n,
+                        WV_PUT_EPHEMERAL);
     if (rc != WV_OK) {
         r->lock_key[0] = '\0';
         return rc;

@@ -396,6 +396,17 @@ int wv__repo_leave_rc(wv_repo *r, int rc);
 int wv__repo_commit_locked(wv_repo *r, const wv_model *m, const char *branch,
                            const wv_commit_opts *opts, char id[WV_ID_HEX]);
 
+/* The body of wv_repo_commit_part (parts.c), for callers that hold the
+ * mutex (the asynchronous commit's worker). */
+int wv__repo_commit_part_locked(wv_repo *r, const wv_model *m,
+                                const char *branch, const wv_part_opts *part,
+                                const wv_commit_opts *opts,
+                                char id[WV_ID_HEX]);
+/* The checks of wv_repo_commit_part's arguments that need no store:
+ * WV_MISUSE and a message in err. */
+int wv__part_check(const wv_model *m, const char *branch,
+                   const wv_part_opts *part, struct wv__err *err);
+
 /* wv__repo_commit_locked with a hook for multi-writer parts (parts.c):
  * when publish is not NULL, once the chunks and their index are durable it
  * is called with the manifest (parent: the branch head seen) instead of

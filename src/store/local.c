@@ -259,13 +259,16 @@ static int tmp_commit(struct local *l, const char *key, struct tmpobj *t,
         l->pending = np;
         l->cap_pending = cap;
     }
+    /* an ephemeral object is never synced, nor remembered for that */
+    if (flags & WV_PUT_EPHEMERAL)
+        flags = (flags & ~WV_PUT_NOSYNC) | WV_PUT_EPHEMERAL;
 #ifdef SYNC_FILE_RANGE_WRITE
     /* Start its writeback now (a hint, not a barrier): a commit writes
      * many packs before one sync, which then only waits for the tail. */
     if (flags & WV_PUT_NOSYNC)
         sync_file_range(t->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
-    if (!(flags & WV_PUT_NOSYNC) && fsync(t->fd) != 0) {
+    if (!(flags & (WV_PUT_NOSYNC | WV_PUT_EPHEMERAL)) && fsync(t->fd) != 0) {
         rc = io_err(l, "fsync failed on", key, errno);
         goto out;
     }
@@ -282,7 +285,8 @@ static int tmp_commit(struct local *l, const char *key, struct tmpobj *t,
     if (flags & WV_PUT_NOSYNC) {
         l->pending[l->n_pending++] = t->path;
         t->path = NULL;
-    } else if ((e = fsync_parent(t->path)) != 0) {
+    } else if (!(flags & WV_PUT_EPHEMERAL) &&
+               (e = fsync_parent(t->path)) != 0) {
         rc = io_err(l, "fsync of the directory failed for", key, e);
     }
 out:

@@ -14,7 +14,7 @@
  *  - put stores a whole object (putv, optional: given as pieces, in order,
  *    without gathering them first). It is durable when it returns unless
  *    WV_PUT_NOSYNC is given, in which case durability comes with the next
- *    WV_STORE_SYNC control call. With WV_PUT_IF_ABSENT an existing key is
+ *    WV_STORE_SYNC control call, or WV_PUT_EPHEMERAL (never). With WV_PUT_IF_ABSENT an existing key is
  *    left as it is and WV_OK returned (objects are content-addressed, so
  *    the existing one is the same). A reader never sees a partial object.
  *  - ref_cas atomically replaces the value of a ref if it equals `expect`
@@ -37,6 +37,11 @@
 
 #define WV_PUT_IF_ABSENT 1u
 #define WV_PUT_NOSYNC 2u
+/* The object need never be durable, not even at the next sync barrier:
+ * it matters only while the process that wrote it runs (a lock object).
+ * A backend whose puts are durable anyway ignores it. (Fault injection
+ * treats it as a durable put: an injected fsync failure fails it.) */
+#define WV_PUT_EPHEMERAL 4u
 
 enum {
     WV_STORE_SYNC = 1,  /* make every NOSYNC put durable                */

@@ -111,6 +111,21 @@ def pg_worker(rank, world, url, out_dir):
     res["ck_optim"] = [fresh_opt["m"].tolist(), fresh_opt["t"]]
     res["ck_rng_ok"] = torch.equal(torch.get_rng_state(), rng_saved)
     ck.close()
+
+    # the same in the background: save() returns once the part is staged
+    # (changing the tensors afterwards changes nothing stored); the ranks
+    # agree on the id at wait()
+    ck = wv.Checkpointer(url, branch="ckbg", distributed=True,
+                         background=True)
+    wbg = w.clone()
+    pend = ck.save(6, {"w": (wbg, gshape, offs), "b": model["b"]}, optim)
+    wbg.fill_(-1.0)
+    res["bg_id"] = ck.wait()
+    res["bg_again"] = pend.wait()  # kept: no second collective
+    fresh = {"w": (torch.zeros_like(w), gshape, offs)}
+    res["bg_step"] = ck.restore_latest(fresh, {}, rng=False)
+    res["bg_model_ok"] = torch.equal(fresh["w"][0], w)
+    ck.close()
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
     _save_json(out_dir, rank, res)
@@ -140,6 +155,16 @@ def pg_fail_worker(rank, world, url, out_dir):
     except Exception as e:
         res["ck_save"] = [type(e).__name__, str(e)]
     ck.close()
+    # in the background: rank 1's staging fails, every rank raises at the
+    # next wait() (close() here), none is left in the collective
+    ck = wv.Checkpointer(url, branch="ckbg", distributed=True,
+                         background=True)
+    ck.save(5, sd, {"m": {1, 2} if rank == 1 else 0})
+    try:
+        ck.close()
+        res["ckbg_close"] = None
+    except Exception as e:
+        res["ckbg_close"] = [type(e).__name__, str(e)]
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
     _save_json(out_dir, rank, res)

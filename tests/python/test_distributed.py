@@ -208,11 +208,17 @@ def check_group(url, res):
     for x in res:
         assert x["ck_step"] == 5 and x["ck_model_ok"] and x["ck_rng_ok"], x
         assert x["ck_optim"] == [[float(x["rank"])] * 3, x["rank"]]
+    bg_ids = {x["bg_id"] for x in res}  # background=True: one id, on ckbg
+    assert len(bg_ids) == 1 and None not in bg_ids, res
+    for x in res:
+        assert x["bg_again"] == x["bg_id"] and x["bg_step"] == 6, x
+        assert x["bg_model_ok"], x
     check_checkpoint(url, cid)
     with wv.Repository(url) as r:
         pend = [p for p in r.pending() if p["txn"] == "step-2"]
         assert len(pend) == 1 and pend[0]["parts"] == WORLD
         assert r.stat("ck")["metadata"]["loss"] == "0.5"
+        assert r.resolve("ckbg") == bg_ids.pop()
 
 
 @needs_dist
@@ -272,6 +278,9 @@ def test_a_rank_failing_before_its_part_fails_every_rank(tmp_path):
     assert r1["ck_save"][0] == "TypeError" and "set" in r1["ck_save"][1]
     assert r0["ck_save"][1].startswith("rank 1 of 2 failed: Checkpointer:"
                                        " cannot store set"), r0
+    assert r1["ckbg_close"][0] == "TypeError", r1
+    assert r0["ckbg_close"][1].startswith("rank 1 of 2 failed: "
+                                          "Checkpointer: cannot store set"), r0
     with wv.Repository(url) as r:
         assert r.branches() == {}
 
@@ -528,4 +537,39 @@ def test_checkpointer_resumes_on_another_world_size(tmp_path, monkeypatch):
     ck = wv.Checkpointer(url, distributed=True, rank=1, world_size=2)
     assert ck.restore_latest(None, opt, rng=False) == 4
     assert opt["m"].tolist() == [1.0, 1.0]
+    ck.close()
+
+
+def test_background_checkpointer_without_a_group(tmp_path, monkeypatch):
+    """background=True, distributed=True, two ranks of one process (no
+    process group): each save() returns a pending part; the first one's
+    wait() gives None (a part missing), the last one's the id; the staged
+    copy is what is stored; a staging error is raised at wait()."""
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    url = str(tmp_path / "repo")
+    make_repo(url)
+    w = torch.arange(40, dtype=torch.float32).reshape(8, 5)
+    got = []
+    for k in range(2):
+        offs, ext = wvd.shard_rows(w.shape, k, 2)
+        local = w[offs[0]:offs[0] + ext[0]].clone()
+        ck = wv.Checkpointer(url, distributed=True, background=True,
+                             rank=k, world_size=2)
+        pend = ck.save(3, {"w": (local, w.shape, offs)})
+        local.fill_(-7.0)  # after staging: not stored
+        got.append(pend.wait())
+        assert ck.wait() == got[-1]
+        ck.close()
+    assert got[0] is None and got[1] is not None
+    with wv.Repository(url) as r:
+        assert r.resolve("main") == got[1]
+    assert raw(wvd.load(url + "@latest")["model/w"]) == raw(w)
+    ck = wv.Checkpointer(url, distributed=True, background=True, rank=0,
+                         world_size=2)
+    pend = ck.save(4, {"w": (w, (4, 5), (0, 0))})  # past the global shape
+    with pytest.raises(wv.WeightvaultError):
+        pend.wait()
+    with pytest.raises(wv.WeightvaultError):
+        ck.wait()  # the outcome is kept
     ck.close()

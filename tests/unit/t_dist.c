@@ -987,3 +987,144 @@ TEST_IMPL(dist_done_marker)
     wv_repo_close(r);
 #undef ID
 }
+
+/* ---- asynchronous parts ---------------------------------------------------- */
+
+/* 4 forked writers each start their part with wv_repo_commit_part_async
+ * (writers 0 and 2 staging a copy, then scribbling over their own set
+ * before the part is done; 1 and 3 handing theirs over), then wait: the
+ * finished checkpoint reads back bit-identical, every handle reports the
+ * part's outcome (WV_OK with the id, or WV_BUSY with ""), and the id all
+ * the WV_OK ones report is the branch's. */
+TEST_IMPL(dist_async)
+{
+    char url[1100], msg[256], id[WV_ID_HEX];
+    wv_repo *r = NULL;
+    wv_init_opts io = WV_INIT_OPTS_INIT;
+    io.chunk_size = 4096;
+    make_globals(7);
+    snprintf(url, sizeof url, "%s/async", wvtest_tmpdir());
+    ASSERT_OK(wv_repo_init(url, &io));
+    int fd[2];
+    ASSERT_OK(pipe(fd));
+    pid_t pid[NW];
+    for (int w = 0; w < NW; w++) {
+        pid[w] = fork();
+        ASSERT(pid[w] >= 0);
+        if (pid[w] != 0)
+            continue;
+        close(fd[0]);
+        wv_repo *wr = NULL;
+        wv_commit_handle *h = NULL;
+        char got[WV_ID_HEX] = "x";
+        int ok = wv_repo_open(url, msg, sizeof msg, &wr) == WV_OK;
+        wv_model *m = ok ? writer_set(w) : NULL;
+        wv_part_opts po = WV_PART_OPTS_INIT;
+        po.txn = "step-9";
+        po.writer = (uint32_t)w;
+        po.n_writers = NW;
+        bool copy = w % 2 == 0;
+        if (m == NULL ||
+            wv_repo_commit_part_async(wr, m, "main", &po, NULL,
+                                      copy ? WV_ASYNC_COPY : WV_ASYNC_TAKE,
+                                      &h) != WV_OK) {
+            fprintf(stderr, "writer %d: %s\n", w,
+                    wr ? wv_repo_errmsg(wr) : msg);
+            _exit(1);
+        }
+        if (copy) { /* the staged copy is what gets stored */
+            for (size_t i = 0; i < wv_model_count(m); i++) {
+                const wv_tensor *t = wv_model_tensor(m, i);
+                memset((void *)wv_tensor_data(t), 0xA5, wv_tensor_nbytes(t));
+            }
+            wv_model_free(m);
+        }
+        int rc = wv_commit_wait(h, got);
+        if (rc != WV_OK && rc != WV_BUSY)
+            fprintf(stderr, "writer %d: %s\n", w, wv_commit_errmsg(h));
+        /* WV_OK: the checkpoint's id; WV_BUSY: none yet */
+        bool good = (rc == WV_OK && strlen(got) == 64) ||
+                    (rc == WV_BUSY && got[0] == '\0');
+        if (rc == WV_OK && write(fd[1], got, 64) != 64)
+            good = false;
+        wv_commit_free(h);
+        wv_repo_close(wr);
+        _exit(good ? 0 : 1);
+    }
+    close(fd[1]);
+    int bad = 0;
+    for (int w = 0; w < NW; w++) {
+        int st = 0;
+        waitpid(pid[w], &st, 0);
+        bad += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    ASSERT_EQ(bad, 0);
+    /* the ids reported by the writers that saw the checkpoint */
+    char ids[NW * 64 + 1];
+    ssize_t k, n = 0;
+    while ((k = read(fd[0], ids + n, sizeof ids - 1 - (size_t)n)) > 0)
+        n += k;
+    close(fd[0]);
+    ASSERT(n >= 64 && n % 64 == 0);
+    ASSERT_OK(wv_repo_open(url, msg, sizeof msg, &r));
+    ASSERT_OK(wv_repo_resolve(r, "main", id));
+    for (ssize_t i = 0; i < n; i += 64)
+        ASSERT(memcmp(ids + i, id, 64) == 0);
+    wv_model *m = NULL;
+    ASSERT_OK(wv_repo_checkout(r, "main", NULL, &m));
+    ASSERT(same_as_globals(m));
+    wv_model_free(m);
+    for (int j = 3; j <= 8; j += 5)
+        ASSERT(read_regions(r, id, j, 1));
+    wv_repo_close(r);
+}
+
+/* An asynchronous part's wrong arguments are refused at once, with a
+ * message; an error of the part itself (another part of the same writer
+ * with other bytes) comes through the handle. */
+TEST_IMPL(dist_async_errors)
+{
+    char id[WV_ID_HEX];
+    wv_commit_handle *h = NULL;
+    wv_repo *r = fresh("asyncerr");
+    ASSERT_NOT_NULL(r);
+    wv_part_opts po = WV_PART_OPTS_INIT;
+    wv_model *m = rows_set(0, 5, 0);
+    po.txn = "bad/name";
+    po.n_writers = 2;
+    ASSERT_EQ(wv_repo_commit_part_async(r, m, "main", &po, NULL,
+                                        WV_ASYNC_COPY, &h),
+              WV_MISUSE);
+    ASSERT(h == NULL);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "not a valid transaction name");
+    po.txn = "t1";
+    po.writer = 2;
+    ASSERT_EQ(wv_repo_commit_part_async(r, m, "main", &po, NULL,
+                                        WV_ASYNC_COPY, &h),
+              WV_MISUSE);
+    ASSERT_CONTAINS(wv_repo_errmsg(r), "writer index 2 is not below");
+    /* writer 0's part, then another one with other bytes */
+    po.writer = 0;
+    ASSERT_OK(wv_repo_commit_part_async(r, m, "main", &po, NULL,
+                                        WV_ASYNC_COPY, &h));
+    ASSERT_EQ(wv_commit_wait(h, id), WV_BUSY);
+    ASSERT_STREQ(id, "");
+    wv_commit_free(h);
+    wv_model_free(m);
+    ASSERT_OK(wv_repo_commit_part_async(r, rows_set(0, 5, 1), "main", &po,
+                                        NULL, WV_ASYNC_TAKE, &h));
+    ASSERT_EQ(wv_commit_wait(h, id), WV_CONFLICT);
+    ASSERT_CONTAINS(wv_commit_errmsg(h), "already exists with other content");
+    wv_commit_free(h);
+    /* writer 1 completes it */
+    po.writer = 1;
+    ASSERT_OK(wv_repo_commit_part_async(r, rows_set(5, 10, 0), "main", &po,
+                                        NULL, WV_ASYNC_TAKE, &h));
+    ASSERT_OK(wv_commit_wait(h, id));
+    ASSERT_EQ(strlen(id), 64);
+    wv_commit_free(h);
+    char head[WV_ID_HEX];
+    ASSERT_OK(wv_repo_resolve(r, "main", head));
+    ASSERT_STREQ(head, id);
+    wv_repo_close(r);
+}
