@@ -600,12 +600,22 @@ int wv__pack_check(const wv_repo *r, const char *key,
                      key, hex, (unsigned long long)l->raw_len);
         }
         size_t raw = (size_t)l->raw_len;
-        WV_CHECK(scratch_grow(&s->in, &s->in_cap, sl) == WV_OK &&
-                     scratch_grow(&s->out, &s->out_cap, raw) == WV_OK &&
+        WV_CHECK(scratch_grow(&s->out, &s->out_cap, raw) == WV_OK &&
                      wv__codec_ws_reserve(s->ws, raw) == WV_OK,
                  WV_NOMEM, "out of memory");
-        memcpy(s->in, b, sl);
-        WV_TRY(chunk_check(r, l, s->in, s->out, s->ws, err));
+        /* Unsealing works in place, so a sealed chunk is checked from a
+         * copy; a plain one is only read (wv__chunk_payload writes to
+         * `stored` only to unseal), so from where it lies: the pack may
+         * be a read-only mapping, and the copy was a second pass over
+         * every compressed byte of a clone. */
+        unsigned char *st = (unsigned char *)(uintptr_t)b;
+        if (r->crypt != NULL) {
+            WV_CHECK(scratch_grow(&s->in, &s->in_cap, sl) == WV_OK, WV_NOMEM,
+                     "out of memory");
+            memcpy(s->in, b, sl);
+            st = s->in;
+        }
+        WV_TRY(chunk_check(r, l, st, s->out, s->ws, err));
     }
     *n_chunks = n;
 out:
