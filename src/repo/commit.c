@@ -19,11 +19,11 @@
  * Delta chunks (docs/repo-format.md "Delta chunks"): a chunk the index
  * lacks, of a tensor the parent checkpoint has with the same name, dtype,
  * shape and chunking, is also encoded as its XOR against the parent's
- * chunk at the same index (the base's plaintext read back through its own
- * chain, delta.c) and stored so when that is smaller (encode_with_base
- * says how "smaller" is judged without compressing twice). The base's chain
- * must have fewer than K-1 links, else the chunk is stored whole (a
- * keyframe): a checkout reads at most K-1 bases.
+ * chunk at the same index, or against the keyframe that chunk is a delta
+ * of (link_bases), and stored so when that is smaller (encode_with_base
+ * says how "smaller" is judged without compressing twice). A keyframe K-1
+ * commits back makes the chunk a new keyframe: a checkout reads at most
+ * one base, and the deltas grow only for K-1 commits.
  *
  * Pack layout (docs/repo-format.md):
  *   "WVPACK01" | stored chunk bytes ... | trailer
@@ -263,9 +263,12 @@ struct cjob {
      * (has_base), kept in `base` when the delta is stored (codec 3). */
     bool has_base;
     unsigned char base[WV__ID_LEN];
-    /* Stored bytes of the whole chunk at the start of the base's chain
-     * (its keyframe): what the whole encoding of this one likely takes. */
+    /* Stored bytes of the base (a keyframe, stored whole): what the
+     * whole encoding of this one likely takes. */
     uint64_t est;
+    /* The plaintext kept for the next commit (keep_copy) was replaced by
+     * the base's: the next commit's base is the same keyframe. */
+    bool kept_base;
 };
 
 /* ---- unchanged chunks ----------------------------------------------------
@@ -385,25 +388,89 @@ static void link_parent(wv_repo *r, const wv_model *m, const char *head,
     wv__manifest_release(&pf);
 }
 
-/* Give every job of a tensor the parent checkpoint `head` also has (same
- * name, dtype, shape and chunk size) the parent's chunk at its index as
- * its delta base, unless that chunk's chain already has k-1 links (then
- * the job is a keyframe). Best effort: a parent that cannot be read means
- * no deltas. */
-static void link_bases(wv_repo *r, const wv_model *m, const char *head,
-                       const size_t *tfirst, struct cjob *jobs, int k,
-                       struct wv__chain *c)
+/* Delta bases (docs/repo-format.md "Delta chunks"): every delta is
+ * against a chunk stored whole, its keyframe, so a checkout reads at most
+ * one base per chunk whatever K is. A new chunk takes the base of the
+ * parent's chunk at its index: that chunk itself when it is whole, else
+ * the keyframe it is a delta of, while that keyframe is fewer than K
+ * commits back along the first parents; then it is stored whole (a new
+ * keyframe), and so is a chunk whose parent's chunk has a longer chain
+ * (written by an older weightvault, which chained each delta to the
+ * parent's chunk). The distance is found in the ancestors' manifests,
+ * loaded once per commit and only as far back as needed. */
+struct ancestors {
+    struct wv__manifest v[WV__CHAIN_MAX + 1]; /* v[d]: d commits back */
+    int n;                                    /* v[1..n] loaded        */
+    bool end;                                 /* no more to load       */
+};
+
+static const struct wv__mtensor *find_tensor(const struct wv__manifest *mf,
+                                             const char *name, size_t hint)
 {
-    struct wv__manifest pf;
-    memset(&pf, 0, sizeof pf);
-    if (k < 2 || head[0] == '\0' || wv__manifest_load(r, head, &pf) != WV_OK) {
-        wv__clearerr(&r->err);
-        wv__manifest_release(&pf);
-        return;
+    if (hint < mf->n_tensors && strcmp(mf->tensors[hint].name, name) == 0)
+        return &mf->tensors[hint];
+    for (size_t i = 0; i < mf->n_tensors; i++)
+        if (strcmp(mf->tensors[i].name, name) == 0)
+            return &mf->tensors[i];
+    return NULL;
+}
+
+/* The manifest d commits back (d >= 2), loading the ones before it; NULL
+ * past the root or when one cannot be read. */
+static const struct wv__manifest *ancestor(wv_repo *r, struct ancestors *a,
+                                           int d)
+{
+    while (a->n < d && !a->end) {
+        const char *up = a->v[a->n].parent;
+        if (up[0] == '\0' || a->n + 1 > WV__CHAIN_MAX ||
+            wv__manifest_load(r, up, &a->v[a->n + 1]) != WV_OK) {
+            wv__clearerr(&r->err);
+            a->end = true;
+            break;
+        }
+        a->n++;
     }
-    for (size_t i = 0; pf.chunk_size == r->cfg.chunk_size && i < pf.n_tensors;
+    return d <= a->n ? &a->v[d] : NULL;
+}
+
+/* Commits back to the one that stored keyframe `key` as chunk ci of
+ * tensor `name` (at index hint in the parent), 2..k-1; 0 when it is not
+ * among them. */
+static int keyframe_distance(wv_repo *r, struct ancestors *a,
+                             const char *name, size_t hint, size_t ci,
+                             const unsigned char key[32], int k)
+{
+    for (int d = 2; d <= k - 1; d++) {
+        const struct wv__manifest *mf = ancestor(r, a, d);
+        if (mf == NULL)
+            return 0;
+        const struct wv__mtensor *t = find_tensor(mf, name, hint);
+        if (t == NULL || ci >= t->n_chunks)
+            return 0;
+        if (memcmp(t->chunks[ci], key, WV__ID_LEN) == 0)
+            return d;
+    }
+    return 0;
+}
+
+/* Give every job of a tensor the parent checkpoint `head` also has (same
+ * name, dtype, shape and chunk size) its delta base, as above. Best
+ * effort: a parent that cannot be read means no deltas. */
+static void link_bases(wv_repo *r, const wv_model *m, const char *head,
+                       const size_t *tfirst, struct cjob *jobs, int k)
+{
+    struct ancestors *a = wv__calloc(1, sizeof *a);
+    if (a == NULL)
+        return;
+    struct wv__manifest *pf = &a->v[1];
+    a->n = 1;
+    if (k < 2 || head[0] == '\0' || wv__manifest_load(r, head, pf) != WV_OK) {
+        wv__clearerr(&r->err);
+        goto out;
+    }
+    for (size_t i = 0; pf->chunk_size == r->cfg.chunk_size && i < pf->n_tensors;
          i++) {
-        const struct wv__mtensor *pt = &pf.tensors[i];
+        const struct wv__mtensor *pt = &pf->tensors[i];
         const wv_tensor *t = wv_model_find(m, pt->name);
         if (t == NULL || t->nbytes != pt->nbytes || t->dtype != pt->dtype ||
             t->ndim != pt->ndim ||
@@ -411,19 +478,41 @@ static void link_bases(wv_repo *r, const wv_model *m, const char *head,
             continue;
         struct cjob *tj = &jobs[tfirst[t - m->tensors]];
         for (size_t ci = 0; ci < pt->n_chunks; ci++) {
-            int d = wv__chain_depth(c, pt->chunks[ci]);
-            if (d < 0 || d + 1 > k - 1)
-                continue;
-            tj[ci].has_base = true;
-            memcpy(tj[ci].base, pt->chunks[ci], WV__ID_LEN);
             const struct wv__chunk_loc *l = wv__cidx_get(&r->cidx,
                                                          pt->chunks[ci]);
-            while (l && l->codec == WV__CODEC_DELTA)
-                l = wv__cidx_get(&r->cidx, l->base);
-            tj[ci].est = l ? l->stored_len : 0;
+            if (l == NULL)
+                continue;
+            if (r->delta_chained) {
+                const struct wv__chunk_loc *x = l;
+                int d = 0;
+                while (x && x->codec == WV__CODEC_DELTA && d <= WV__CHAIN_MAX) {
+                    x = wv__cidx_get(&r->cidx, x->base);
+                    d++;
+                }
+                if (x == NULL || x->codec == WV__CODEC_DELTA || d + 1 > k - 1)
+                    continue;
+                tj[ci].has_base = true;
+                memcpy(tj[ci].base, l->id, WV__ID_LEN);
+                tj[ci].est = x->stored_len;
+                continue;
+            }
+            if (l->codec == WV__CODEC_DELTA) {
+                const struct wv__chunk_loc *key = wv__cidx_get(&r->cidx,
+                                                               l->base);
+                if (key == NULL || key->codec == WV__CODEC_DELTA ||
+                    keyframe_distance(r, a, pt->name, i, ci, l->base, k) == 0)
+                    continue; /* stored whole: a new keyframe */
+                l = key;
+            }
+            tj[ci].has_base = true;
+            memcpy(tj[ci].base, l->id, WV__ID_LEN);
+            tj[ci].est = l->stored_len;
         }
     }
-    wv__manifest_release(&pf);
+out:
+    for (int d = 1; d <= a->n; d++)
+        wv__manifest_release(&a->v[d]);
+    wv__free(a);
 }
 
 /* ---- the chunk workers --------------------------------------------------
@@ -522,15 +611,14 @@ static int sample_favours(struct chunker *h, const struct cjob *j,
 /* Encode job j, which has a delta base. A slice decides for a chunk of
  * 64 KiB or more (sample_favours): only the delta is made, or only the
  * whole encoding. A smaller one is encoded as a delta into slot first:
- * when clearly smaller (by 5 %) than the whole encoding of the chain's
- * keyframe (j->est), which is what the whole encoding of this chunk
- * usually takes, it is kept without encoding the chunk whole; else the
- * chunk is encoded whole too and the smaller is kept. A base that cannot
- * be read (out of memory, damage that verify reports) only means the
- * chunk is stored whole. */
+ * when clearly smaller (by 5 %) than the keyframe (j->est), which is what
+ * the whole encoding of this chunk usually takes, it is kept without
+ * encoding the chunk whole; else the chunk is encoded whole too and the
+ * smaller is kept. A base that cannot be read (out of memory,
+ * damage that verify reports) only means the chunk is stored whole. */
 static int encode_with_base(struct chunker *h, struct cjob *j,
-                            unsigned char *slot, struct wv__pipe_worker *w,
-                            struct wv__err *err)
+                            unsigned char *slot, unsigned char *keep,
+                            struct wv__pipe_worker *w, struct wv__err *err)
 {
     wv_repo *r = h->r;
     struct wv__chain *c = &h->chain[w->k];
@@ -564,25 +652,28 @@ static int encode_with_base(struct chunker *h, struct cjob *j,
                                slot, w->ws, &dstored, &delem, &e) != WV_OK)
         dstored = 0;
     if (dstored > 0 &&
-        (favours > 0 || (uint64_t)dstored * 20 < j->est * 19)) {
-        j->stored = dstored;
-        j->codec = WV__CODEC_DELTA;
-        j->elem_out = delem;
-        return WV_OK;
-    }
+        (favours > 0 || (uint64_t)dstored * 20 < j->est * 19))
+        goto delta;
     int rc = wv__chunk_encode(r, j->id, j->p, j->n, j->elem, h->dbuf[w->k],
                               w->ws, &pstored, &pcodec, &pelem, err);
     if (rc != WV_OK)
         return rc;
-    if (dstored > 0 && dstored < pstored) {
-        j->stored = dstored;
-        j->codec = WV__CODEC_DELTA;
-        j->elem_out = delem;
-    } else {
-        memcpy(slot, h->dbuf[w->k], pstored);
-        j->stored = pstored;
-        j->codec = pcodec;
-        j->elem_out = pelem;
+    if (dstored > 0 && dstored < pstored)
+        goto delta;
+    memcpy(slot, h->dbuf[w->k], pstored);
+    j->stored = pstored;
+    j->codec = pcodec;
+    j->elem_out = pelem;
+    return WV_OK;
+delta:
+    j->stored = dstored;
+    j->codec = WV__CODEC_DELTA;
+    j->elem_out = delem;
+    /* The next commit's base is this one's: keep that instead (the
+     * stored delta no longer needs the plaintext). */
+    if (keep != NULL) {
+        memcpy(keep, base, j->n);
+        j->kept_base = true;
     }
     return WV_OK;
 }
@@ -635,7 +726,8 @@ static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
         return WV_OK;
     unsigned char *slot = wv__pipe_slot(&h->pipe, i);
     if (j->has_base && memcmp(j->base, j->id, WV__ID_LEN) != 0)
-        return encode_with_base(h, j, slot, w, err);
+        return encode_with_base(h, j, slot, h->keeping ? h->keep[i] : NULL,
+                                w, err);
     return wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem, slot, w->ws,
                             &j->stored, &j->codec, &j->elem_out, err);
 }
@@ -651,7 +743,7 @@ static void keep_set(wv_repo *r, struct chunker *h)
         wv__pcache_release(&r->pcache);
     } else {
         for (size_t i = 0; i < h->n; i++) {
-            ids[i] = h->jobs[i].id;
+            ids[i] = h->jobs[i].kept_base ? h->jobs[i].base : h->jobs[i].id;
             lens[i] = h->jobs[i].n;
         }
         (void)wv__pcache_set(&r->pcache, ids, h->keep, lens, h->n);
@@ -1108,7 +1200,7 @@ int wv__repo_commit_ex(wv_repo *r, const wv_model *m, const char *branch,
                        : r->cfg.delta_keyframe;
     if (hs.encode && WV__VERSION_HAS_DELTA(r->cfg.version) &&
         r->cfg.compression != WV__CODEC_NONE && keyframe >= 2) {
-        link_bases(r, m, head, tfirst, hs.jobs, keyframe, &hs.chain[0]);
+        link_bases(r, m, head, tfirst, hs.jobs, keyframe);
         /* kept for the next commit from this handle's second on */
         if (r->n_commits > 0)
             hs.keep = wv__calloc(hs.n ? hs.n : 1, sizeof *hs.keep);

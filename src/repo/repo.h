@@ -208,6 +208,10 @@ struct wv_repo {
      * the last visit of a global tensor, read (checkout.c; read by the
      * tests and bench/bench_dist). */
     uint64_t n_region_read;
+    /* Set by the tests only: commit deltas as earlier releases did, each
+     * against the parent's chunk (chains up to K-1 links), so the
+     * reader's path for such chains stays tested (commit.c link_bases). */
+    bool delta_chained;
 };
 
 /* A manifest in memory. */

@@ -65,9 +65,9 @@ has "stored:"
 has "xor-bg-zstd"
 has "longest delta chain"
 expect 0 "$WV" log --stat --json "$R"
-pyjson 'len(d) == 6 and all(c["storage"]["max_chain"] <= 2 for c in d)'
+pyjson 'len(d) == 6 and all(c["storage"]["max_chain"] <= 1 for c in d)'
 pyjson 'd[0]["storage"]["new_by_codec"]["xor-bg-zstd"]["chunks"] > 0'
-pyjson '[c["storage"]["max_chain"] for c in d] == [2, 1, 0, 2, 1, 0]'
+pyjson '[c["storage"]["max_chain"] for c in d] == [1, 1, 0, 1, 1, 0]'
 expect 0 "$WV" show "$R"
 has "codecs:"
 expect 0 "$WV" show "$R" --json

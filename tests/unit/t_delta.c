@@ -238,8 +238,9 @@ TEST_IMPL(delta_codec_roundtrip)
     wv__codec_ws_free(ws);
 }
 
-/* Chains of length K: seven commits with K = 3 read back, deltas are
- * used, no chain exceeds K-1 links, and every K-th commit is a keyframe. */
+/* Keyframes every K: seven commits with K = 3 read back, deltas are used,
+ * each against the keyframe (one link), and every K-th commit is a
+ * keyframe. */
 static void chain_case(const char *dir, int encrypt)
 {
     enum { K = 3, N = 7 };
@@ -256,9 +257,9 @@ static void chain_case(const char *dir, int encrypt)
         ASSERT_OK(wv_repo_commit(r, m[i], NULL, NULL, ids[i]));
         struct chains c;
         ASSERT_OK(count_chains(r, ids[i], &c));
-        ASSERT(c.longest <= K - 1);
-        /* depths along a chunk's chain: 0 1 2 0 1 2 0 */
-        ASSERT_EQ(c.depth_of_first, i % K);
+        /* every delta is against its keyframe: depths 0 1 1 0 1 1 0 */
+        ASSERT(c.longest <= 1);
+        ASSERT_EQ(c.depth_of_first, i % K ? 1 : 0);
         if (i % K != 0)
             ASSERT_EQ(c.deltas, 6);
     }
@@ -595,18 +596,19 @@ static void parent_cache_case(int encrypt)
         ASSERT(reads_back(r, ids[i], s));
         wv_model_free(s);
     }
-    /* Another writer moves the branch: the next commit's bases are its
-     * chunks, which r's cache (the keyframe's) does not hold. */
+    /* Another writer moves the branch: its checkpoint is a delta on the
+     * keyframe r committed last, so r's next commit, two commits from
+     * that keyframe, takes the same bases, from r's cache. */
     ASSERT_OK(open_repo(one, encrypt, &q));
     wv_model *o = step_set(2, 12 * 1024, 9);
     ASSERT_OK(wv_repo_commit(q, o, NULL, NULL, id));
     wv_repo_close(q);
     step_into(m, 5);
     ASSERT_OK(wv_repo_commit(r, m, NULL, NULL, ids[N]));
-    ASSERT_EQ(r->n_pcache_hits, 0);
+    ASSERT_EQ(r->n_pcache_hits, 6);
     struct chains c;
     ASSERT_OK(count_chains(r, ids[N], &c));
-    ASSERT_EQ(c.depth_of_first, 2); /* on the other writer's delta */
+    ASSERT_EQ(c.depth_of_first, 1); /* on the keyframe, not on q's delta */
     ASSERT_EQ(c.deltas, 6);
     ASSERT(reads_back(r, ids[N], m));
     ASSERT(reads_back(r, id, o));
@@ -644,6 +646,8 @@ TEST_IMPL(delta_chain_compose)
      * smaller than the deltas on it (buffers grow in the middle of it) */
     ASSERT_OK(make_repo(wdir, 4, 0));
     ASSERT_OK(wv_repo_open(wdir, NULL, 0, &rw));
+    /* chains as earlier releases wrote them (deltas on deltas) */
+    r->delta_chained = rw->delta_chained = true;
     for (int s = 0; s < N; s++) {
         float *w = wv_malloc(E * 4);
         unsigned char *b = wv_malloc(E * 4);
