@@ -70,12 +70,8 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
     "$wv" init "$wh" --no-delta >/dev/null
     declare -a add_d=() add_w=() add_b=() add_r=()
     t_d=0; t_w=0; c_d=0; c_w=0
-    if [ $have_borg = 1 ] && ! borg init -e none "$out/borg-$dtype" >/dev/null 2>&1; then
-        echo "bench_delta.sh: borg init failed; no borg row" >&2; have_borg=0
-    fi
-    if [ $have_restic = 1 ] && ! restic init --repository-version 2 -r "$out/restic-$dtype" >/dev/null 2>&1; then
-        echo "bench_delta.sh: restic init failed; no restic row" >&2; have_restic=0
-    fi
+    # each store in turn, deleted when measured (the full size would not
+    # fit on the disk all at once)
     for i in $(seq 0 $((n - 1))); do
         f=${files[$i]}
         # the file in the page cache for every tool alike
@@ -88,16 +84,6 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
         a=$(now); cpu c_w "$wv" commit -q "$wh" "$f"; b=$(now)
         t_w=$(echo "$t_w + $b - $a" | bc)
         add_w[$i]=$(( $(size "$wh/packs" "$wh/index" "$wh/manifests") - s0 ))
-        if [ $have_borg = 1 ]; then
-            s0=$(size "$out/borg-$dtype")
-            (cd "$traj" && borg create --compression zstd,3 "$out/borg-$dtype::s$i" "$(basename "$f")" >/dev/null 2>&1)
-            add_b[$i]=$(( $(size "$out/borg-$dtype") - s0 ))
-        fi
-        if [ $have_restic = 1 ]; then
-            s0=$(size "$out/restic-$dtype")
-            (cd "$traj" && restic backup -q -r "$out/restic-$dtype" "$(basename "$f")" >/dev/null 2>&1)
-            add_r[$i]=$(( $(size "$out/restic-$dtype") - s0 ))
-        fi
     done
     # checkout of the newest checkpoint, median of 3
     cd_d=(); cd_w=(); k_d=0; k_w=0
@@ -107,12 +93,40 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
         a=$(now); cpu k_w "$wv" checkout -q "$wh@latest" -o "$out/x.safetensors"; b=$(now)
         cd_w+=("$(echo "$b - $a" | bc)"); rm -f "$out/x.safetensors"
     done
+    stat=$("$wv" log --stat "$dl" -n 1 | grep -E '^(stored|codecs):' | sed 's/^/    /')
+    K=$(grep -o '"delta_keyframe": [0-9]*' "$dl/config" | grep -o '[0-9]*$')
+    rm -rf "$dl" "$wh"
     # the same commits from one process, one open repository each (the
     # Checkpointer's way: delta bases from the handle's last commit)
     "$wv" init "$out/ip-d-$dtype" --delta-keyframe "${WV_BENCH_K:-4}" >/dev/null
     "$wv" init "$out/ip-w-$dtype" --no-delta >/dev/null
     inproc=$(WEIGHTVAULT_LIB="$build/libweightvault.so" PYTHONPATH="$root/python" \
         "$py" "$root/bench/delta_inproc.py" "$out/ip-d-$dtype" "$out/ip-w-$dtype" "${files[@]}")
+    rm -rf "$out/ip-d-$dtype" "$out/ip-w-$dtype"
+    if [ $have_borg = 1 ] && ! borg init -e none "$out/borg-$dtype" >/dev/null 2>&1; then
+        echo "bench_delta.sh: borg init failed; no borg row" >&2; have_borg=0
+    fi
+    for i in $(seq 0 $((n - 1))); do
+        [ $have_borg = 1 ] || break
+        f=${files[$i]}
+        cat "$f" >/dev/null
+        s0=$(size "$out/borg-$dtype")
+        (cd "$traj" && borg create --compression zstd,3 "$out/borg-$dtype::s$i" "$(basename "$f")" >/dev/null 2>&1)
+        add_b[$i]=$(( $(size "$out/borg-$dtype") - s0 ))
+    done
+    rm -rf "$out/borg-$dtype"
+    if [ $have_restic = 1 ] && ! restic init --repository-version 2 -r "$out/restic-$dtype" >/dev/null 2>&1; then
+        echo "bench_delta.sh: restic init failed; no restic row" >&2; have_restic=0
+    fi
+    for i in $(seq 0 $((n - 1))); do
+        [ $have_restic = 1 ] || break
+        f=${files[$i]}
+        cat "$f" >/dev/null
+        s0=$(size "$out/restic-$dtype")
+        (cd "$traj" && restic backup -q -r "$out/restic-$dtype" "$(basename "$f")" >/dev/null 2>&1)
+        add_r[$i]=$(( $(size "$out/restic-$dtype") - s0 ))
+    done
+    rm -rf "$out/restic-$dtype"
     # every checkpoint after the first
     sd=0; sw=0; sb=0; sr=0
     for i in $(seq 1 $((n - 1))); do
@@ -129,7 +143,7 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
     echo
     echo "| store | bytes/checkpoint | ratio to raw | vs weightvault whole |"
     echo "|---|---|---|---|"
-    printf '| weightvault delta (K=%s) | %d | %.3f | %.3f |\n' "$(grep -o '"delta_keyframe": [0-9]*' "$dl/config" | grep -o '[0-9]*$')" $((sd / m)) "$(echo "$sd / $m / $raw" | bc -l)" "$(echo "$sd / $sw" | bc -l)"
+    printf '| weightvault delta (K=%s) | %d | %.3f | %.3f |\n' "$K" $((sd / m)) "$(echo "$sd / $m / $raw" | bc -l)" "$(echo "$sd / $sw" | bc -l)"
     printf '| weightvault whole (today) | %d | %.3f | 1.000 |\n' $((sw / m)) "$(echo "$sw / $m / $raw" | bc -l)"
     [ $have_borg = 1 ] && printf '| borg %s (zstd,3) | %d | %.3f | %.3f |\n' "$(borg --version | awk '{print $2}')" $((sb / m)) "$(echo "$sb / $m / $raw" | bc -l)" "$(echo "$sb / $sw" | bc -l)"
     [ $have_restic = 1 ] && printf '| restic %s (v2, auto) | %d | %.3f | %.3f |\n' "$(restic version | awk '{print $2}')" $((sr / m)) "$(echo "$sr / $m / $raw" | bc -l)" "$(echo "$sr / $sw" | bc -l)"
@@ -141,7 +155,7 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
     printf -- '- checkout of the newest (median of 3): delta %.3f s, whole %.3f s (speed ratio %.2f); CPU of the 3: %.2f s, %.2f s (ratio %.2f)\n' "$md" "$mw" "$(echo "$mw / $md" | bc -l)" "$k_d" "$k_w" "$(echo "$k_d / $k_w" | bc -l)"
     echo
     } | tee -a "$report"
-    "$wv" log --stat "$dl" -n 1 | grep -E '^(stored|codecs):' | sed 's/^/    /'
+    echo "$stat"
 done
 rm -rf "$out"
 [ "${WV_BENCH_KEEP_TRAJ:-0}" = 1 ] || rm -rf "$root/bench-out/delta-traj"

@@ -13,6 +13,8 @@
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
+#include <math.h>
+
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -111,6 +113,44 @@ const char *wv__codec_name(int codec)
     case WV__CODEC_DELTA: return "xor-bg-zstd";
     default: return "unknown";
     }
+}
+
+/* Order-0 entropy, in bits, of the byte planes counted in h (k planes
+ * of 256 counts, each summing to m). */
+static double planes_bits(const uint32_t (*h)[256], unsigned k, size_t m)
+{
+    double bits = 0;
+    for (unsigned b = 0; b < k; b++) {
+        double s = 0;
+        for (int v = 0; v < 256; v++)
+            if (h[b][v] != 0)
+                s += (double)h[b][v] * log2((double)h[b][v]);
+        bits += (double)m * log2((double)m) - s;
+    }
+    return bits;
+}
+
+double wv__codec_estimate(unsigned elem, const void *in, const void *base,
+                          size_t n)
+{
+    uint32_t h[8][256];
+    const unsigned char *p = in, *q = base;
+    unsigned k = elem >= 1 && elem <= 8 ? elem : 1;
+    size_t m = n / k;
+    if (m == 0 || m > UINT32_MAX)
+        return (double)n * 8;
+    memset(h, 0, sizeof h[0] * k);
+    if (q == NULL) {
+        for (size_t i = 0; i < m; i++, p += k)
+            for (unsigned b = 0; b < k; b++)
+                h[b][p[b]]++;
+    } else {
+        for (size_t i = 0; i < m; i++, p += k, q += k)
+            for (unsigned b = 0; b < k; b++)
+                h[b][p[b] ^ q[b]]++;
+    }
+    return planes_bits((const uint32_t(*)[256])h, k, m) +
+           (double)(n - m * k) * 8;
 }
 
 size_t wv__codec_bound(size_t n)

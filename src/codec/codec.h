@@ -91,6 +91,14 @@ int wv__codec_unzstd(const void *in, size_t n, void *out, size_t raw_len,
 void wv__codec_group(const void *in, size_t n, unsigned k, void *out);
 void wv__codec_ungroup(const void *in, size_t n, unsigned k, void *out);
 void wv__codec_xor(void *out, const void *a, const void *b, size_t n);
+/* An estimate, in bits, of what n bytes in elements of elem (1..8)
+ * bytes take byte-grouped and entropy-coded, XORed with base first when
+ * base is not NULL: the order-0 entropy of each byte plane, which zstd's
+ * literal coding approaches on the planes of floats. A few passes of
+ * counting, far cheaper than compressing: commit.c weighs a delta against
+ * the whole encoding with it. */
+double wv__codec_estimate(unsigned elem, const void *in, const void *base,
+                          size_t n);
 const char *wv__codec_name(int codec);
 
 #endif

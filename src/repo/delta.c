@@ -343,10 +343,24 @@ const unsigned char *wv__pcache_get(const struct wv__pcache *pc,
     return NULL;
 }
 
+unsigned char *wv__pcache_take(struct wv__pcache *pc,
+                               const unsigned char id[32], size_t n)
+{
+    struct wv__pcache_ent key;
+    memcpy(key.id, id, WV__ID_LEN);
+    struct wv__pcache_ent *e = bsearch(&key, pc->v, pc->n, sizeof *pc->v,
+                                       ent_cmp);
+    if (e == NULL || e->n != n)
+        return NULL;
+    unsigned char *p = e->p;
+    e->p = NULL;
+    return p;
+}
+
 unsigned char *wv__pcache_spare(struct wv__pcache *pc, size_t n)
 {
     for (size_t i = pc->n_spare; i-- > 0;)
-        if (pc->spare[i].n == n) {
+        if (pc->spare[i].n == n && pc->spare[i].p != NULL) {
             unsigned char *p = pc->spare[i].p;
             pc->spare[i] = pc->spare[--pc->n_spare];
             return p;

@@ -146,10 +146,13 @@ int wv__chain_open(struct wv__chain *c, const struct wv__chunk_loc *l,
                    struct wv__err *err);
 void wv__chain_release(struct wv__chain *c);
 
-/* The plaintext of the chunks this handle's last commit stored or found
- * (delta.c), kept for the next commit's delta bases: a base found here is
- * not read back through its chain. Keyed by chunk id, each entry hashed
- * to its id when it was copied, so it can only be a chunk's true bytes;
+/* The plaintext of the keyframes the next commit of this handle takes as
+ * delta bases (delta.c): the chunks its last commit stored whole or
+ * found, and the keyframes of those it stored as deltas, carried over
+ * from the cache before when they were there. A base found here is not
+ * read back. Keyed by chunk id, each entry hashed to its id when it was
+ * copied (or a base the delta was made against), so it can only be a
+ * chunk's true bytes;
  * a base that is not here (another writer's parent, a chunk beyond the
  * budget) is read from the repository as before. Filled from a handle's
  * second commit on (one commit per handle, as `wv commit` makes, copies
@@ -171,6 +174,10 @@ struct wv__pcache {
 /* Chunk id's plaintext of n bytes, or NULL. Read-only: any thread. */
 const unsigned char *wv__pcache_get(const struct wv__pcache *pc,
                                     const unsigned char id[32], size_t n);
+/* Chunk id's plaintext of n bytes, taken over by the caller (the entry
+ * then holds none), or NULL. Not thread-safe. */
+unsigned char *wv__pcache_take(struct wv__pcache *pc,
+                               const unsigned char id[32], size_t n);
 /* A spare buffer of exactly n bytes, taken over by the caller, or NULL.
  * Not thread-safe. */
 unsigned char *wv__pcache_spare(struct wv__pcache *pc, size_t n);
