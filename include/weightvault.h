@@ -540,9 +540,9 @@ typedef struct wv_init_opts {
      * "Delta chunks"; they make stores smaller but commits and checkouts
      * slower, see the README's benchmarks): a changed chunk
      * of a tensor the parent checkpoint has is stored as its difference
-     * to the parent's chunk when that is smaller, and whole at least every
-     * `delta_keyframe` commits of the chain, so a checkout reads at most
-     * delta_keyframe-1 bases. 0 (the default) or 1: no deltas (the
+     * to that chunk's keyframe (the same chunk as last stored whole) when
+     * that is smaller, and whole at least every `delta_keyframe` commits
+     * of a branch, so a checkout reads one base per chunk. 0 (the default) or 1: no deltas (the
      * repository stays readable by builds before deltas, version 1/2);
      * K = 2..65: deltas (4 is a good start). Needs compression (none: no
      * deltas). */

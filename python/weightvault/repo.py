@@ -260,8 +260,9 @@ class Repository:
         """Create an empty repository (ExistsError if one is there);
         with `encrypt`, encrypted with `passphrase` or `key_file` (else
         $WV_PASSPHRASE / $WV_KEY_FILE). `delta_keyframe` K (2..65,
-        EXPERIMENTAL) stores a changed chunk as its difference to the
-        parent's when that is smaller, whole at least every K commits;
+        EXPERIMENTAL) stores a changed chunk as its difference to its
+        keyframe (the same chunk as last stored whole) when that is
+        smaller, whole at least every K commits;
         None, 0 or 1: no deltas (as ``wv init --delta-keyframe``)."""
         eb = ctypes.create_string_buffer(_lib.ERRBUF_SIZE)
         o = _lib.init_struct(_lib.InitOpts, compression=b"zstd-bg", level=1,

@@ -12,8 +12,9 @@
  * uncompressed chunk is read straight into its place and only hashed).
  * The first failure in chunk order is the one reported, with its tensor.
  * A delta chunk (codec 3) is decoded on its worker against its base,
- * which the worker reads through the base's chain (delta.c; at most K-1
- * links), taking the store's lock for those reads.
+ * which the worker reads through the base's chain (delta.c; one link as
+ * weightvault writes them now, up to K-1 from earlier writers), taking
+ * the store's lock for those reads.
  * The checkpoint's signature is checked first (trust.c decides: a
  * signature that does not verify is refused always, a missing or foreign
  * one when a signer is required).

@@ -69,7 +69,7 @@ struct wv__crypt;
 #define WV__REPO_VERSION_DELTA 3
 #define WV__REPO_VERSION_ENCRYPTED_DELTA 4
 /* Default K of a new repository: a chunk is stored whole at least every K
- * commits of its chain, so a checkout reads at most K-1 bases. */
+ * commits of a branch (each delta is against that keyframe: commit.c). */
 #define WV__DELTA_KEYFRAME_DEFAULT 4
 /* Longest chain a reader follows (any K up to it): longer is damage. */
 #define WV__CHAIN_MAX 64

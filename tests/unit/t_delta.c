@@ -93,6 +93,7 @@ struct chains {
     size_t deltas, whole;
     int longest;
     int depth_of_first; /* of the first chunk of the first tensor */
+    unsigned char first[32], base_of_first[32]; /* its id, its base's */
 };
 
 static int count_chains(wv_repo *r, const char *ref, struct chains *c)
@@ -113,8 +114,14 @@ static int count_chains(wv_repo *r, const char *ref, struct chains *c)
                 wv__manifest_release(&mf);
                 return -1;
             }
-            if (t == 0 && k == 0)
+            if (t == 0 && k == 0) {
+                const struct wv__chunk_loc *l =
+                    wv__cidx_get(&r->cidx, mf.tensors[t].chunks[k]);
                 c->depth_of_first = d;
+                memcpy(c->first, mf.tensors[t].chunks[k], 32);
+                if (d > 0)
+                    memcpy(c->base_of_first, l->base, 32);
+            }
             if (d > c->longest)
                 c->longest = d;
             if (d > 0)
@@ -251,12 +258,17 @@ static void chain_case(const char *dir, int encrypt)
     ASSERT_OK(open_repo(dir, encrypt, &r));
     ASSERT_EQ(r->cfg.version, encrypt ? 4 : 3);
     ASSERT_EQ(r->cfg.delta_keyframe, K);
+    unsigned char key[32]; /* the first chunk of the last keyframe */
     for (int i = 0; i < N; i++) {
         m[i] = step_set(2, 12 * 1024, i); /* 48 KiB: 3 chunks each */
         ASSERT_NOT_NULL(m[i]);
         ASSERT_OK(wv_repo_commit(r, m[i], NULL, NULL, ids[i]));
         struct chains c;
         ASSERT_OK(count_chains(r, ids[i], &c));
+        if (i % K == 0)
+            memcpy(key, c.first, 32);
+        else /* on the keyframe, also two commits on */
+            ASSERT_EQ(memcmp(c.base_of_first, key, 32), 0);
         /* every delta is against its keyframe: depths 0 1 1 0 1 1 0 */
         ASSERT(c.longest <= 1);
         ASSERT_EQ(c.depth_of_first, i % K ? 1 : 0);
