@@ -133,6 +133,46 @@ static int count_chains(wv_repo *r, const char *ref, struct chains *c)
     return 0;
 }
 
+/* The entropy estimate that weighs a delta against the whole encoding
+ * (commit.c): zero for constant planes and for a chunk XOR itself, about
+ * 8 bits a byte for random bytes, per plane (a random low byte under a
+ * constant high byte: about 8 bits per element of 2), the bytes past the
+ * last whole element at 8 bits; and it orders a small XOR change below
+ * the whole chunk, which is what the commit asks of it. */
+TEST_IMPL(delta_estimate)
+{
+    enum { N = 1 << 16 };
+    unsigned char *p = wv_malloc(N + 1), *q = wv_malloc(N + 1);
+    ASSERT(p && q);
+    uint32_t x = 12345u;
+    for (size_t i = 0; i < N + 1; i++) {
+        x = x * 1664525u + 1013904223u;
+        p[i] = (unsigned char)(x >> 24);
+    }
+    double r = wv__codec_estimate(1, p, NULL, N);
+    ASSERT(r > 7.9 * N && r <= 8.0 * N);
+    ASSERT(wv__codec_estimate(4, p, p, N) == 0);
+    memset(q, 0x3f, N + 1);
+    ASSERT(wv__codec_estimate(4, q, NULL, N) == 0);
+    ASSERT(wv__codec_estimate(4, q, NULL, N + 1) == 8); /* the tail byte */
+    for (size_t i = 0; i < N; i += 2)
+        q[i] = p[i]; /* random low bytes, constant high */
+    r = wv__codec_estimate(2, q, NULL, N);
+    ASSERT(r > 7.9 * (N / 2) && r <= 8.0 * (N / 2));
+    /* floats that moved a little: the XOR against the old is smaller */
+    float *a = (float *)(void *)p, *b = (float *)(void *)q;
+    for (size_t i = 0; i < N / 4; i++) {
+        x = x * 1664525u + 1013904223u;
+        a[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 0.1f;
+        b[i] = a[i] * (1.0f + 1e-4f * (float)((x >> 4) & 15));
+    }
+    double whole = wv__codec_estimate(4, q, NULL, N);
+    double delta = wv__codec_estimate(4, q, p, N);
+    ASSERT(delta < whole * 0.8);
+    wv_free(p);
+    wv_free(q);
+}
+
 /* Byte grouping against its definition (plane j holds byte j of every
  * element, the bytes past the last whole element follow as they are):
  * 2- and 4-byte elements go 16 at a time (SSE2) then one by one, so every
