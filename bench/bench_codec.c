@@ -95,12 +95,12 @@ int main(int argc, char **argv)
     unsigned elem = elem_arg > 0 ? (unsigned)elem_arg : 0;
     int cs_mib = argc > 4 ? num(argv[4]) : 4;
     size_t cs = cs_mib > 0 && cs_mib <= 1024 ? (size_t)cs_mib << 20 : 0;
-    int level = argc > 5 ? num(argv[5]) : 1;
+    int level = argc > 5 ? (int)strtol(argv[5], NULL, 10) : 1;
     int rounds = argc > 6 ? num(argv[6]) : 3;
     size_t na, nb, la, lb;
     unsigned char *fa = slurp(argv[1], &na), *fb = slurp(argv[2], &nb);
     unsigned char *a = data_of(fa, na, &la), *b = data_of(fb, nb, &lb);
-    if (la != lb || elem < 1 || elem > 8 || cs == 0 || level < 1 ||
+    if (la != lb || elem < 1 || elem > 8 || cs == 0 || level == 0 ||
         rounds < 1 ||
         rounds > 99) {
         fprintf(stderr, "bench_codec: the files differ in size, or a bad "

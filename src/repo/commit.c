@@ -721,7 +721,8 @@ static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
     struct cjob *j = &h->jobs[i];
     bool fresh = false;
     /* a base in the cache is kept as it is when this chunk turns out a
-     * delta on it (the usual case): no copy of this one */
+     * delta on it (the usual case): no copy of this one. Stored whole
+     * instead, it is kept nowhere: the next commit reads it back. */
     if (h->keeping && j->has_base &&
         wv__pcache_get(&h->r->pcache, j->base, j->n) != NULL &&
         __atomic_fetch_add(&h->keep_bytes, j->n, __ATOMIC_RELAXED) + j->n <=
