@@ -12,8 +12,9 @@
 # dtype, the bytes each checkpoint after the first added to each store, the
 # wall and CPU time of the commits (delta / whole; one `wv commit` per
 # checkpoint, and all from one process: bench/delta_inproc.py) and of a
-# checkout of the newest checkpoint through its chain (delta / whole), as
-# a Markdown table. Scratch
+# checkout of the newest checkpoint through its chain (delta / whole), and
+# the codecs' throughput per core on the last two checkpoints
+# (bench_codec), as Markdown tables. Scratch
 # goes to bench-out/delta (deleted at the end, the table kept in
 # bench-out/delta.md); the trajectories to bench-out/delta-traj, kept
 # and reused when WV_BENCH_KEEP_TRAJ=1 (made again when their parameters
@@ -156,6 +157,11 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
     echo
     } | tee -a "$report"
     echo "$stat"
+    # the codecs alone, one thread, on the last two checkpoints
+    if [ -x "$build/bench_codec" ]; then
+        elem=4; [ "$dtype" = bf16 ] && elem=2
+        { "$build/bench_codec" "${files[n - 2]}" "${files[n - 1]}" $elem; echo; } | tee -a "$report"
+    fi
 done
 rm -rf "$out"
 [ "${WV_BENCH_KEEP_TRAJ:-0}" = 1 ] || rm -rf "$root/bench-out/delta-traj"
