@@ -270,7 +270,8 @@ struct cjob {
      * keyframe when this one is a delta or equal to it: kept_base, the
      * copy made (keep_copy) holds the base instead; take_cached, the base
      * is in the handle's cache (cached: looked up before the copy, which
-     * is then not made) and keep_set moves it over. */
+     * is then not made) and keep_set moves it over. A chunk with a
+     * cached base that is stored whole is copied once encoded. */
     bool kept_base, cached, take_cached;
 };
 
@@ -619,6 +620,16 @@ static int sample_favours(struct chunker *h, const struct cjob *j,
     return sd < sw ? 1 : -1;
 }
 
+/* A buffer of n bytes for plaintext kept for the next commit: a spare of
+ * the handle's cache, else a new one; NULL without memory. */
+static unsigned char *keep_buf(struct chunker *h, size_t n)
+{
+    pthread_mutex_lock(&h->keep_mu);
+    unsigned char *p = wv__pcache_spare(&h->r->pcache, n);
+    pthread_mutex_unlock(&h->keep_mu);
+    return p != NULL ? p : wv__malloc(n ? n : 1);
+}
+
 /* Encode job j, which has a delta base. A slice decides for a chunk of
  * 64 KiB or more (sample_favours): only the delta is made, or only the
  * whole encoding. A smaller one is encoded as a delta into slot first:
@@ -628,7 +639,7 @@ static int sample_favours(struct chunker *h, const struct cjob *j,
  * smaller is kept. A base that cannot be read (out of memory,
  * damage that verify reports) only means the chunk is stored whole. */
 static int encode_with_base(struct chunker *h, struct cjob *j,
-                            unsigned char *slot, unsigned char *keep,
+                            unsigned char *slot, unsigned char **keep,
                             struct wv__pipe_worker *w, struct wv__err *err)
 {
     wv_repo *r = h->r;
@@ -675,6 +686,11 @@ static int encode_with_base(struct chunker *h, struct cjob *j,
     j->stored = pstored;
     j->codec = pcodec;
     j->elem_out = pelem;
+    /* Stored whole, it is the next commit's base: keep it (a chunk with a
+     * cached base was not copied before, in the hope of a delta). */
+    if (keep != NULL && *keep == NULL && j->cached &&
+        (*keep = keep_buf(h, j->n)) != NULL)
+        memcpy(*keep, j->p, j->n);
     return WV_OK;
 delta:
     j->stored = dstored;
@@ -682,8 +698,8 @@ delta:
     j->elem_out = delem;
     /* The next commit's base is this one's: keep that instead (the
      * stored delta no longer needs the plaintext). */
-    if (keep != NULL) {
-        memcpy(keep, base, j->n);
+    if (keep != NULL && *keep != NULL) {
+        memcpy(*keep, base, j->n);
         j->kept_base = true;
     } else if (j->cached) {
         j->take_cached = true;
@@ -700,11 +716,7 @@ static void keep_copy(struct chunker *h, size_t i, struct cjob *j)
                                       __ATOMIC_RELAXED);
     if (was + j->n > WV__PCACHE_BUDGET)
         return;
-    pthread_mutex_lock(&h->keep_mu);
-    unsigned char *p = wv__pcache_spare(&h->r->pcache, j->n);
-    pthread_mutex_unlock(&h->keep_mu);
-    if (p == NULL)
-        p = wv__malloc(j->n ? j->n : 1);
+    unsigned char *p = keep_buf(h, j->n);
     if (p == NULL)
         return;
     memcpy(p, j->p, j->n);
@@ -721,8 +733,8 @@ static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
     struct cjob *j = &h->jobs[i];
     bool fresh = false;
     /* a base in the cache is kept as it is when this chunk turns out a
-     * delta on it (the usual case): no copy of this one. Stored whole
-     * instead, it is kept nowhere: the next commit reads it back. */
+     * delta on it (the usual case): no copy of this one; stored whole
+     * instead, it is copied then (encode_with_base) */
     if (h->keeping && j->has_base &&
         wv__pcache_get(&h->r->pcache, j->base, j->n) != NULL &&
         __atomic_fetch_add(&h->keep_bytes, j->n, __ATOMIC_RELAXED) + j->n <=
@@ -749,7 +761,7 @@ static int chunk_work(void *ctx, size_t i, struct wv__pipe_worker *w,
     }
     unsigned char *slot = wv__pipe_slot(&h->pipe, i);
     if (j->has_base && memcmp(j->base, j->id, WV__ID_LEN) != 0)
-        return encode_with_base(h, j, slot, h->keeping ? h->keep[i] : NULL,
+        return encode_with_base(h, j, slot, h->keeping ? &h->keep[i] : NULL,
                                 w, err);
     return wv__chunk_encode(h->r, j->id, j->p, j->n, j->elem, slot, w->ws,
                             &j->stored, &j->codec, &j->elem_out, err);
