@@ -8,8 +8,10 @@
 #include "wv_int.h"
 #include "wvtest.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 static int fn_ok(void *arg, struct wv__err *err)
 {
@@ -94,4 +96,37 @@ TEST_IMPL(sandbox_time_limits)
                              "finish within 9 s");
     /* not before its time (a hang past it is the ctest timeout's) */
     ASSERT(t2 - t1 >= 8.5);
+}
+
+/* Stalls (blocks without using CPU) the first time: the marker file at
+ * arg does not exist yet. */
+static int fn_stalls_once(void *arg, struct wv__err *err)
+{
+    (void)err;
+    int fd = open((const char *)arg, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return WV_OK; /* the second child */
+    close(fd);
+    for (;;)
+        pause();
+    return WV_OK;
+}
+
+/* A child that stops using CPU is killed early and the check retried (a
+ * fork can copy a lock another thread held); two stalls refuse the file,
+ * saying so (not the wall-clock limit, 245 s for this size). */
+TEST_IMPL(sandbox_stall_retry)
+{
+    struct wv__err err = {0};
+    const char *marker = wvtest_path("stalled-once");
+    ASSERT_OK(setenv("WV_SANDBOX_STALL", "1", 1));
+    ASSERT_EQ(wv__sandbox_check(fn_stalls_once, (void *)marker, 100,
+                                "once.h5", &err),
+              WV_OK);
+    ASSERT_EQ(access(marker, F_OK), 0); /* the first child did stall */
+    int rc = wv__sandbox_check(fn_sleeps, NULL, 100, "stuck.h5", &err);
+    ASSERT_OK(unsetenv("WV_SANDBOX_STALL"));
+    ASSERT_EQ(rc, WV_CORRUPT);
+    ASSERT_CONTAINS(err.msg, "stuck.h5: malformed: the parser stopped "
+                             "using CPU for 1 s in a sandbox process, twice");
 }
