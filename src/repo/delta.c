@@ -326,31 +326,29 @@ static int ent_cmp(const void *a, const void *b)
                   ((const struct wv__pcache_ent *)b)->id, WV__ID_LEN);
 }
 
-const unsigned char *wv__pcache_get(const struct wv__pcache *pc,
-                                    const unsigned char id[32], size_t n)
-{
-    size_t lo = 0, hi = pc->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(pc->v[mid].id, id, WV__ID_LEN);
-        if (c == 0)
-            return pc->v[mid].n == n ? pc->v[mid].p : NULL;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
-unsigned char *wv__pcache_take(struct wv__pcache *pc,
-                               const unsigned char id[32], size_t n)
+/* The entry of chunk id with n bytes, or NULL. */
+static struct wv__pcache_ent *ent_find(const struct wv__pcache *pc,
+                                       const unsigned char id[32], size_t n)
 {
     struct wv__pcache_ent key;
     memcpy(key.id, id, WV__ID_LEN);
     struct wv__pcache_ent *e = bsearch(&key, pc->v, pc->n, sizeof *pc->v,
                                        ent_cmp);
-    if (e == NULL || e->n != n)
+    return e != NULL && e->n == n ? e : NULL;
+}
+
+const unsigned char *wv__pcache_get(const struct wv__pcache *pc,
+                                    const unsigned char id[32], size_t n)
+{
+    const struct wv__pcache_ent *e = ent_find(pc, id, n);
+    return e != NULL ? e->p : NULL;
+}
+
+unsigned char *wv__pcache_take(struct wv__pcache *pc,
+                               const unsigned char id[32], size_t n)
+{
+    struct wv__pcache_ent *e = ent_find(pc, id, n);
+    if (e == NULL)
         return NULL;
     unsigned char *p = e->p;
     e->p = NULL;
