@@ -51,14 +51,23 @@ static void child_death(void)
     _exit(97);
 }
 
-/* CPU seconds the child may use on `size` bytes of input. */
-static unsigned cpu_budget(uint64_t size)
+/* Seconds (1..86400) from environment variable `name`, or 0. */
+static unsigned env_seconds(const char *name)
 {
-    const char *env = getenv("WV_SANDBOX_SECONDS");
+    const char *env = getenv(name);
     uint64_t v;
     if (env && wv__parse_u64(&env, 10, &v) && *env == '\0' && v >= 1 &&
         v <= 86400)
         return (unsigned)v;
+    return 0;
+}
+
+/* CPU seconds the child may use on `size` bytes of input. */
+static unsigned cpu_budget(uint64_t size)
+{
+    unsigned v = env_seconds("WV_SANDBOX_SECONDS");
+    if (v != 0)
+        return v;
     uint64_t s = 60 + size / (16u << 20);
     return s > 86400 ? 86400 : (unsigned)s;
 }
@@ -79,12 +88,8 @@ struct report {
  * stuck (WV_SANDBOX_STALL=N). */
 static unsigned stall_limit(void)
 {
-    const char *env = getenv("WV_SANDBOX_STALL");
-    uint64_t v;
-    if (env && wv__parse_u64(&env, 10, &v) && *env == '\0' && v >= 1 &&
-        v <= 86400)
-        return (unsigned)v;
-    return 10;
+    unsigned v = env_seconds("WV_SANDBOX_STALL");
+    return v != 0 ? v : 10;
 }
 
 /* CPU clock ticks (user + system) process pid has used, from
