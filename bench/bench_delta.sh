@@ -42,6 +42,24 @@ size() { local p t=0 b; for p in "$@"; do [ -e "$p" ] && b=$(du -sb "$p" | cut -
 # median of the arguments
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
+# archive_pass STORE ARRAY CMD: every checkpoint of the trajectory archived
+# in turn by `CMD INDEX FILE` (run in its directory, the file in the page
+# cache first), the bytes each added to STORE into ARRAY[INDEX]; STORE is
+# deleted afterwards
+archive_pass() {
+    local store=$1 arr=$2 cmd=$3 i f s0
+    for i in $(seq 0 $((n - 1))); do
+        f=${files[$i]}
+        cat "$f" >/dev/null
+        s0=$(size "$store")
+        (cd "$traj" && "$cmd" "$i" "$(basename "$f")" >/dev/null 2>&1)
+        printf -v "$arr[$i]" '%s' $(( $(size "$store") - s0 ))
+    done
+    rm -rf "$store"
+}
+borg_add() { borg create --compression zstd,3 "$out/borg-$dtype::s$1" "$2"; }
+restic_add() { restic backup -q -r "$out/restic-$dtype" "$2"; }
+
 have_borg=0; command -v borg >/dev/null && have_borg=1
 have_restic=0; command -v restic >/dev/null && have_restic=1
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
@@ -107,27 +125,11 @@ for dtype in ${WV_BENCH_DTYPES:-f32 bf16}; do
     if [ $have_borg = 1 ] && ! borg init -e none "$out/borg-$dtype" >/dev/null 2>&1; then
         echo "bench_delta.sh: borg init failed; no borg row" >&2; have_borg=0
     fi
-    for i in $(seq 0 $((n - 1))); do
-        [ $have_borg = 1 ] || break
-        f=${files[$i]}
-        cat "$f" >/dev/null
-        s0=$(size "$out/borg-$dtype")
-        (cd "$traj" && borg create --compression zstd,3 "$out/borg-$dtype::s$i" "$(basename "$f")" >/dev/null 2>&1)
-        add_b[$i]=$(( $(size "$out/borg-$dtype") - s0 ))
-    done
-    rm -rf "$out/borg-$dtype"
+    [ $have_borg = 1 ] && archive_pass "$out/borg-$dtype" add_b borg_add
     if [ $have_restic = 1 ] && ! restic init --repository-version 2 -r "$out/restic-$dtype" >/dev/null 2>&1; then
         echo "bench_delta.sh: restic init failed; no restic row" >&2; have_restic=0
     fi
-    for i in $(seq 0 $((n - 1))); do
-        [ $have_restic = 1 ] || break
-        f=${files[$i]}
-        cat "$f" >/dev/null
-        s0=$(size "$out/restic-$dtype")
-        (cd "$traj" && restic backup -q -r "$out/restic-$dtype" "$(basename "$f")" >/dev/null 2>&1)
-        add_r[$i]=$(( $(size "$out/restic-$dtype") - s0 ))
-    done
-    rm -rf "$out/restic-$dtype"
+    [ $have_restic = 1 ] && archive_pass "$out/restic-$dtype" add_r restic_add
     # every checkpoint after the first
     sd=0; sw=0; sb=0; sr=0
     for i in $(seq 1 $((n - 1))); do
