@@ -331,6 +331,8 @@ static struct wv__pcache_ent *ent_find(const struct wv__pcache *pc,
                                        const unsigned char id[32], size_t n)
 {
     struct wv__pcache_ent key;
+    if (pc->n == 0)
+        return NULL; /* pc->v is NULL: not for bsearch */
     memcpy(key.id, id, WV__ID_LEN);
     struct wv__pcache_ent *e = bsearch(&key, pc->v, pc->n, sizeof *pc->v,
                                        ent_cmp);
