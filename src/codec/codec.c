@@ -25,6 +25,7 @@ struct wv__codec_ws {
     unsigned char *buf; /* byte-grouping: cap bytes, NULL until used */
     unsigned char *xbuf; /* delta: the XOR, cap bytes, NULL until used */
     size_t cap;         /* largest chunk the workspace takes */
+    bool checksum;      /* frames carry zstd's content checksum */
 };
 
 static void *zalloc(void *opaque, size_t n)
@@ -91,6 +92,36 @@ static unsigned char *ws_xbuf(struct wv__codec_ws *ws)
 size_t wv__codec_ws_cap(const struct wv__codec_ws *ws)
 {
     return ws ? ws->cap : 0;
+}
+
+void wv__codec_ws_checksum(struct wv__codec_ws *ws, bool on)
+{
+    ws->checksum = on;
+}
+
+/* One zstd frame of src (n bytes) at level into out, from the reused
+ * context: the frame ZSTD_compress makes, with the content checksum when
+ * ws->checksum. A zstd error is returned as ZSTD_compress* returns it. */
+static size_t zframe(struct wv__codec_ws *ws, void *out, size_t cap,
+                     const void *src, size_t n, int level)
+{
+    if (!ws->checksum)
+        return ZSTD_compressCCtx(ws->cctx, out, cap, src, n, level);
+    size_t r = ZSTD_CCtx_reset(ws->cctx, ZSTD_reset_session_and_parameters);
+    if (!ZSTD_isError(r))
+        r = ZSTD_CCtx_setParameter(ws->cctx, ZSTD_c_compressionLevel, level);
+    if (!ZSTD_isError(r))
+        r = ZSTD_CCtx_setParameter(ws->cctx, ZSTD_c_checksumFlag, 1);
+    if (!ZSTD_isError(r))
+        r = ZSTD_compress2(ws->cctx, out, cap, src, n);
+    return r;
+}
+
+bool wv__codec_frame_summed(const void *in, size_t n)
+{
+    ZSTD_frameHeader h;
+    return ZSTD_getFrameHeader(&h, in, n) == 0 &&
+           h.frameType == ZSTD_frame && h.checksumFlag;
 }
 
 void wv__codec_ws_free(struct wv__codec_ws *ws)
@@ -356,7 +387,7 @@ int wv__codec_encode(int codec, int level, unsigned elem, const void *in,
     if (codec != WV__CODEC_NONE && ws->cctx != NULL) {
         /* The same frame ZSTD_compress makes, from the reused context.
          * A failure (zstd out of memory) or no gain: stored as is. */
-        size_t r = ZSTD_compressCCtx(ws->cctx, out, cap, src, n, level);
+        size_t r = zframe(ws, out, cap, src, n, level);
         if (!ZSTD_isError(r) && r < n) {
             *out_len = r;
             *used = codec;
@@ -445,7 +476,7 @@ int wv__codec_encode_delta(int level, unsigned elem, const void *in,
         if (bg)
             group(x, n, elem, g);
     }
-    size_t r = ZSTD_compressCCtx(ws->cctx, out, cap, g, n, level);
+    size_t r = zframe(ws, out, cap, g, n, level);
     if (!ZSTD_isError(r) && r < n) {
         *out_len = r;
         *used = WV__CODEC_DELTA;

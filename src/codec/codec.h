@@ -46,6 +46,16 @@ int wv__codec_ws_new(size_t n, struct wv__codec_ws **out);
 int wv__codec_ws_reserve(struct wv__codec_ws *ws, size_t n);
 size_t wv__codec_ws_cap(const struct wv__codec_ws *ws);
 void wv__codec_ws_free(struct wv__codec_ws *ws); /* NULL is a no-op */
+/* Whether the frames the workspace makes carry zstd's content checksum
+ * (XXH64 of the frame's content, checked by every zstd decoder; off by
+ * default). A plain repository whose chunks may be delta bases writes
+ * it: a commit then trusts a base whose frame checks itself instead of
+ * re-hashing it (repo/object.c). Readers that predate it read such
+ * frames unchanged. */
+void wv__codec_ws_checksum(struct wv__codec_ws *ws, bool on);
+/* Whether the zstd frame `in` (n bytes) declares a content checksum, so
+ * that decoding it checked its content. */
+bool wv__codec_frame_summed(const void *in, size_t n);
 
 /* Encode `in` (n bytes, elements of elem bytes for bg-zstd) with `codec`
  * into `out` (capacity cap, at least wv__codec_bound(n)). Sets *used to the

@@ -572,7 +572,7 @@ static int chunker_init(struct chunker *h, wv_repo *r, size_t n_jobs)
         h->chain[k] = (struct wv__chain){.r = r, .x = &r->cidx,
                                          .x_mu = &h->cidx_mu,
                                          .store_mu = &h->store_mu,
-                                         .check_id = true};
+                                         .check_id = WV__CHECK_FRAME};
     return WV_OK;
 }
 

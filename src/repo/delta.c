@@ -251,7 +251,7 @@ static int chain_compose(struct wv__chain *c,
         wv__codec_ungroup(acc, raw, g, dst);
     else if (dst != acc)
         memcpy(dst, acc, raw);
-    if (r->crypt && !c->check_id)
+    if (r->crypt && c->check_id != WV__CHECK_ID)
         return WV_OK; /* every link authenticated, bound to its id */
     unsigned char id[WV__ID_LEN];
     if (wv__chunk_id(r, dst, raw, id) != WV_OK)

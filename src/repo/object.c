@@ -46,6 +46,15 @@ static void chunk_ad(struct wv__ad *ad, const unsigned char id[32],
     wv__ad_add(ad, &elem, 1);
 }
 
+/* A plain repository whose chunks may be delta bases writes zstd's
+ * content checksum in its frames: a commit reads its bases back and
+ * checks them by that (WV__CHECK_FRAME) instead of by SHA-256. A sealed
+ * chunk's tag already does it. */
+static bool frames_summed(const wv_repo *r)
+{
+    return r->crypt == NULL && WV__VERSION_HAS_DELTA(r->cfg.version);
+}
+
 int wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
                       const void *p, size_t n, unsigned elem,
                       unsigned char *out, struct wv__codec_ws *scratch,
@@ -58,6 +67,7 @@ int wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
     const void *src = p;
     /* Uncompressed and sealed: straight from the source, no copy. */
     if (r->crypt == NULL || r->cfg.compression != WV__CODEC_NONE) {
+        wv__codec_ws_checksum(scratch, frames_summed(r));
         int rc = wv__codec_encode(r->cfg.compression, r->cfg.level, elem, p,
                                   n, out + off, wv__codec_bound(n), scratch,
                                   &len, &c, err);
@@ -89,6 +99,7 @@ int wv__chunk_encode_delta(const wv_repo *r, const unsigned char id[32],
     int c = WV__CODEC_NONE;
     *stored = 0;
     *elem_out = 0;
+    wv__codec_ws_checksum(scratch, frames_summed(r));
     int rc = wv__codec_encode_delta(r->cfg.level, elem, p, base_plain, n,
                                     out + off + WV__ID_LEN,
                                     wv__codec_bound(n), scratch, &len, &c,
@@ -111,7 +122,7 @@ int wv__chunk_encode_delta(const wv_repo *r, const unsigned char id[32],
 
 int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
                    unsigned char *stored, void *out, size_t raw_len,
-                   struct wv__codec_ws *scratch, bool check_id,
+                   struct wv__codec_ws *scratch, int check_id,
                    struct wv__err *err)
 {
     return wv__chunk_open_base(r, l, stored, out, raw_len, NULL, scratch,
@@ -154,7 +165,7 @@ int wv__chunk_payload(const wv_repo *r, const struct wv__chunk_loc *l,
 int wv__chunk_open_base(const wv_repo *r, const struct wv__chunk_loc *l,
                         unsigned char *stored, void *out, size_t raw_len,
                         const void *base, struct wv__codec_ws *scratch,
-                        bool check_id, struct wv__err *err)
+                        int check_id, struct wv__err *err)
 {
     char hex[65], pack[65];
     unsigned char d[32];
@@ -203,8 +214,14 @@ int wv__chunk_open_base(const wv_repo *r, const struct wv__chunk_loc *l,
     } else if (payload != out) {
         memcpy(out, payload, raw_len);
     }
-    if (r->crypt && !check_id)
+    if (r->crypt && check_id != WV__CHECK_ID)
         return WV_OK; /* authenticated, bound to its id */
+    if (check_id == WV__CHECK_FRAME && l->codec != WV__CODEC_NONE &&
+        (l->codec == WV__CODEC_DELTA
+             ? wv__codec_frame_summed(payload + WV__ID_LEN,
+                                      plen - WV__ID_LEN)
+             : wv__codec_frame_summed(payload, plen)))
+        return WV_OK; /* decoded against its frame's checksum */
     if (wv__chunk_id(r, out, raw_len, d) != WV_OK)
         return wv__seterr(err, WV_NOMEM, "out of memory");
     if (CRYPTO_memcmp(d, l->id, 32) != 0)

@@ -55,7 +55,7 @@ int wv__chunk_payload(const wv_repo *r, const struct wv__chunk_loc *l,
 int wv__chunk_open_base(const wv_repo *r, const struct wv__chunk_loc *l,
                         unsigned char *stored, void *out, size_t raw_len,
                         const void *base, struct wv__codec_ws *scratch,
-                        bool check_id, struct wv__err *err);
+                        int check_id, struct wv__err *err);
 /* The inverse for chunk l whose stored bytes are in `stored` (for an
  * unencrypted uncompressed chunk `stored` may be `out`): plaintext into
  * out (raw_len bytes), checked against the id. Messages name the chunk
@@ -67,9 +67,16 @@ int wv__chunk_open_base(const wv_repo *r, const struct wv__chunk_loc *l,
  * (check_id) adds a check against such a holder, which matters only when
  * a signature decides what is accepted; a plain chunk's hash is its only
  * check and is always verified. */
+/* check_id: false (WV__CHECK_SEALED) and true (WV__CHECK_ID) as above;
+ * WV__CHECK_FRAME also trusts a plain chunk whose zstd frame carries a
+ * content checksum (codec.h), which decoding checked. A commit reads its
+ * delta bases so: a delta decodes to its plaintext against whatever bytes
+ * its base decodes to, so the checksum only has to catch damage, and a
+ * checkout still checks every link against its id. */
+enum { WV__CHECK_SEALED = 0, WV__CHECK_ID = 1, WV__CHECK_FRAME = 2 };
 int wv__chunk_open(const wv_repo *r, const struct wv__chunk_loc *l,
                    unsigned char *stored, void *out, size_t raw_len,
-                   struct wv__codec_ws *scratch, bool check_id,
+                   struct wv__codec_ws *scratch, int check_id,
                    struct wv__err *err);
 
 /* Name (64 hex) of a manifest or index object (kind "manifest", "index")

@@ -123,7 +123,7 @@ struct wv__chain {
     wv_repo *r;
     const struct wv__chunk_index *x;
     pthread_mutex_t *x_mu, *store_mu;
-    bool check_id;
+    int check_id; /* WV__CHECK_* (object.h) */
     /* buffers reused from chunk to chunk */
     unsigned char *stored, *a, *b;
     size_t stored_cap, a_cap, b_cap;

@@ -5,7 +5,8 @@
  * keyframes, --no-delta, gc after a prune keeps the bases kept
  * checkpoints need (also through a repack), verify names a broken base,
  * an encrypted repository, and sync (push into a new repository; refused
- * into one whose format has no deltas), and index entries of deltas.
+ * into one whose format has no deltas), and index entries of deltas;
+ * zstd's frame checksum by which a commit checks the bases it reads.
  */
 #include "codec.h"
 #include "repo.h"
@@ -501,6 +502,95 @@ TEST_IMPL(delta_verify_broken_base)
     int rc = wv_repo_checkout(r, b, NULL, &back);
     ASSERT(rc == WV_CORRUPT || rc == WV_CORRUPT_CHECKSUM);
     ASSERT_CONTAINS(wv_repo_errmsg(r), "a base of");
+    wv_repo_close(r);
+    wv_model_free(m0);
+    wv_model_free(m1);
+}
+
+/* The location of the first chunk of checkpoint `ref`'s first tensor. */
+static int first_chunk(wv_repo *r, const char *ref, struct wv__chunk_loc *out)
+{
+    char id[65];
+    struct wv__manifest mf;
+    memset(&mf, 0, sizeof mf);
+    if (wv__repo_load_index(r) != WV_OK ||
+        wv__repo_resolve(r, ref, id) != WV_OK ||
+        wv__manifest_load(r, id, &mf) != WV_OK)
+        return -1;
+    const struct wv__chunk_loc *l =
+        wv__cidx_get(&r->cidx, mf.tensors[0].chunks[0]);
+    if (l != NULL)
+        *out = *l;
+    wv__manifest_release(&mf);
+    return l != NULL ? 0 : -1;
+}
+
+/* Whether chunk l's zstd frame (stored in the local repository at dir)
+ * declares zstd's content checksum. */
+static bool frame_summed(const char *dir, const struct wv__chunk_loc *l)
+{
+    char key[96], path[800];
+    unsigned char head[64];
+    wv__pack_key(l->pack, key);
+    snprintf(path, sizeof path, "%s/%s", dir, key);
+    int fd = open(path, O_RDONLY);
+    size_t skip = l->codec == WV__CODEC_DELTA ? 32 : 0;
+    bool ok = fd >= 0 && pread(fd, head, sizeof head, (off_t)l->off) ==
+                             (ssize_t)sizeof head;
+    if (fd >= 0)
+        close(fd);
+    return ok && wv__codec_frame_summed(head + skip, sizeof head - skip);
+}
+
+/* A plain repository with deltas writes zstd's content checksum in its
+ * frames, and a commit checks the bases it reads back by it instead of
+ * by SHA-256 (object.c WV__CHECK_FRAME): a base damaged in its pack
+ * (from a fresh handle, nothing cached) is not built on, the chunk is
+ * stored whole and reads back. A repository without deltas writes the
+ * frames zstd writes by default. */
+TEST_IMPL(delta_commit_damaged_base)
+{
+    const char *dir = wvtest_path("db"), *plain = wvtest_path("db-plain"),
+               *hurt = wvtest_path("db-hurt");
+    wv_repo *r;
+    char a[WV_ID_HEX], b[WV_ID_HEX], key[96];
+    struct wv__chunk_loc l;
+    ASSERT_OK(make_repo(dir, 4, 0));
+    ASSERT_OK(make_repo(plain, 0, 0));
+    wv_model *m0 = step_set(1, 4096, 0), *m1 = step_set(1, 4096, 1);
+    ASSERT_OK(wv_repo_open(plain, NULL, 0, &r));
+    ASSERT_OK(wv_repo_commit(r, m0, NULL, NULL, a));
+    ASSERT_EQ(first_chunk(r, a, &l), 0);
+    ASSERT_EQ(l.codec, WV__CODEC_BG_ZSTD);
+    ASSERT(!frame_summed(plain, &l));
+    wv_repo_close(r);
+    /* undamaged: the next commit is a delta, its frame checksummed too */
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    ASSERT_OK(wv_repo_commit(r, m0, NULL, NULL, a));
+    wv_repo_close(r);
+    ASSERT_OK(wv_repo_open(dir, NULL, 0, &r));
+    ASSERT_OK(wv_repo_commit(r, m1, NULL, NULL, b));
+    ASSERT_EQ(first_chunk(r, a, &l), 0);
+    ASSERT_EQ(l.codec, WV__CODEC_BG_ZSTD);
+    ASSERT(frame_summed(dir, &l));
+    ASSERT_EQ(first_chunk(r, b, &l), 0);
+    ASSERT_EQ(l.codec, WV__CODEC_DELTA);
+    ASSERT(frame_summed(dir, &l));
+    wv_repo_close(r);
+    /* damage the base's frame in the middle (its compressed content) and
+     * commit the same step from a new handle: stored whole this time */
+    ASSERT_OK(make_repo(hurt, 4, 0));
+    ASSERT_OK(wv_repo_open(hurt, NULL, 0, &r));
+    ASSERT_OK(wv_repo_commit(r, m0, NULL, NULL, a));
+    ASSERT_EQ(first_chunk(r, a, &l), 0);
+    wv_repo_close(r);
+    wv__pack_key(l.pack, key);
+    ASSERT(flip_stored_byte(hurt, key, l.off + l.stored_len / 2));
+    ASSERT_OK(wv_repo_open(hurt, NULL, 0, &r));
+    ASSERT_OK(wv_repo_commit(r, m1, NULL, NULL, b));
+    ASSERT_EQ(first_chunk(r, b, &l), 0);
+    ASSERT_EQ(l.codec, WV__CODEC_BG_ZSTD);
+    ASSERT(reads_back(r, b, m1));
     wv_repo_close(r);
     wv_model_free(m0);
     wv_model_free(m1);
