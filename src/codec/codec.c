@@ -26,6 +26,7 @@ struct wv__codec_ws {
     unsigned char *xbuf; /* delta: the XOR, cap bytes, NULL until used */
     size_t cap;         /* largest chunk the workspace takes */
     bool checksum;      /* frames carry zstd's content checksum */
+    bool skip_sum;      /* decoding ignores it (checked otherwise) */
 };
 
 static void *zalloc(void *opaque, size_t n)
@@ -96,7 +97,14 @@ size_t wv__codec_ws_cap(const struct wv__codec_ws *ws)
 
 void wv__codec_ws_checksum(struct wv__codec_ws *ws, bool on)
 {
-    ws->checksum = on;
+    if (ws != NULL)
+        ws->checksum = on;
+}
+
+void wv__codec_ws_check_sum(struct wv__codec_ws *ws, bool on)
+{
+    if (ws != NULL)
+        ws->skip_sum = !on;
 }
 
 /* One zstd frame of src (n bytes) at level into out, from the reused
@@ -161,11 +169,14 @@ static double planes_bits(const uint32_t (*h)[256], unsigned k, size_t m)
     return bits;
 }
 
-double wv__codec_estimate(unsigned elem, const void *in, const void *base,
-                          size_t n)
+/* The estimate's counting: base byte b of element i at q + i * qe +
+ * b * qp (a plaintext base: qe = k, qp = 1; a grouped one: qe = 1, qp =
+ * the distance between its planes). */
+static double estimate(unsigned elem, const unsigned char *p,
+                       const unsigned char *q, size_t qe, size_t qp,
+                       size_t n)
 {
     uint32_t h[8][256];
-    const unsigned char *p = in, *q = base;
     unsigned k = elem >= 1 && elem <= 8 ? elem : 1;
     size_t m = n / k;
     if (m == 0 || m > UINT32_MAX)
@@ -176,12 +187,25 @@ double wv__codec_estimate(unsigned elem, const void *in, const void *base,
             for (unsigned b = 0; b < k; b++)
                 h[b][p[b]]++;
     } else {
-        for (size_t i = 0; i < m; i++, p += k, q += k)
+        for (size_t i = 0; i < m; i++, p += k, q += qe)
             for (unsigned b = 0; b < k; b++)
-                h[b][p[b] ^ q[b]]++;
+                h[b][p[b] ^ q[b * qp]]++;
     }
     return planes_bits((const uint32_t(*)[256])h, k, m) +
            (double)(n - m * k) * 8;
+}
+
+double wv__codec_estimate(unsigned elem, const void *in, const void *base,
+                          size_t n)
+{
+    unsigned k = elem >= 1 && elem <= 8 ? elem : 1;
+    return estimate(elem, in, base, k, 1, n);
+}
+
+double wv__codec_estimate_grouped(unsigned elem, const void *in,
+                                  const void *gbase, size_t plane, size_t n)
+{
+    return estimate(elem, in, gbase, 1, plane, n);
 }
 
 size_t wv__codec_bound(size_t n)
@@ -223,8 +247,27 @@ static inline unsigned char byte_x(const unsigned char *in,
     return x != NULL ? (unsigned char)(in[off] ^ x[off]) : in[off];
 }
 
-static void group2(const unsigned char *in, const unsigned char *x, size_t m,
-                   unsigned char *out)
+/* XOR of 16 bytes with gx's at off, when gx is not NULL: a base
+ * already grouped (the delta codec against a base decoded without
+ * undoing its grouping). */
+#ifdef __SSE2__
+static inline __m128i xor_g(__m128i v, const unsigned char *gx, size_t off)
+{
+    return gx == NULL ? v
+                      : _mm_xor_si128(v, _mm_loadu_si128(
+                                             (const __m128i *)(const void *)(
+                                                 gx + off)));
+}
+#endif
+
+static inline unsigned char byte_g(unsigned char v, const unsigned char *gx,
+                                   size_t off)
+{
+    return gx != NULL ? (unsigned char)(v ^ gx[off]) : v;
+}
+
+static void group2(const unsigned char *in, const unsigned char *x,
+                   const unsigned char *gx, size_t m, unsigned char *out)
 {
     unsigned char *p0 = out, *p1 = out + m;
     size_t i = 0;
@@ -232,18 +275,18 @@ static void group2(const unsigned char *in, const unsigned char *x, size_t m,
     for (; i + 16 <= m; i += 16) {
         __m128i lo, hi;
         split16(load_x(in, x, 2 * i), load_x(in, x, 2 * i + 16), &lo, &hi);
-        _mm_storeu_si128((__m128i *)(void *)(p0 + i), lo);
-        _mm_storeu_si128((__m128i *)(void *)(p1 + i), hi);
+        _mm_storeu_si128((__m128i *)(void *)(p0 + i), xor_g(lo, gx, i));
+        _mm_storeu_si128((__m128i *)(void *)(p1 + i), xor_g(hi, gx, m + i));
     }
 #endif
     for (; i < m; i++) {
-        p0[i] = byte_x(in, x, 2 * i);
-        p1[i] = byte_x(in, x, 2 * i + 1);
+        p0[i] = byte_g(byte_x(in, x, 2 * i), gx, i);
+        p1[i] = byte_g(byte_x(in, x, 2 * i + 1), gx, m + i);
     }
 }
 
-static void group4(const unsigned char *in, const unsigned char *x, size_t m,
-                   unsigned char *out)
+static void group4(const unsigned char *in, const unsigned char *x,
+                   const unsigned char *gx, size_t m, unsigned char *out)
 {
     unsigned char *p0 = out, *p1 = out + m, *p2 = out + 2 * m,
                   *p3 = out + 3 * m;
@@ -257,17 +300,19 @@ static void group4(const unsigned char *in, const unsigned char *x, size_t m,
         split16(load_x(in, x, o + 32), load_x(in, x, o + 48), &e1, &o1);
         split16(e0, e1, &b0, &b2);
         split16(o0, o1, &b1, &b3);
-        _mm_storeu_si128((__m128i *)(void *)(p0 + i), b0);
-        _mm_storeu_si128((__m128i *)(void *)(p1 + i), b1);
-        _mm_storeu_si128((__m128i *)(void *)(p2 + i), b2);
-        _mm_storeu_si128((__m128i *)(void *)(p3 + i), b3);
+        _mm_storeu_si128((__m128i *)(void *)(p0 + i), xor_g(b0, gx, i));
+        _mm_storeu_si128((__m128i *)(void *)(p1 + i), xor_g(b1, gx, m + i));
+        _mm_storeu_si128((__m128i *)(void *)(p2 + i),
+                         xor_g(b2, gx, 2 * m + i));
+        _mm_storeu_si128((__m128i *)(void *)(p3 + i),
+                         xor_g(b3, gx, 3 * m + i));
     }
 #endif
     for (; i < m; i++) {
-        p0[i] = byte_x(in, x, 4 * i);
-        p1[i] = byte_x(in, x, 4 * i + 1);
-        p2[i] = byte_x(in, x, 4 * i + 2);
-        p3[i] = byte_x(in, x, 4 * i + 3);
+        p0[i] = byte_g(byte_x(in, x, 4 * i), gx, i);
+        p1[i] = byte_g(byte_x(in, x, 4 * i + 1), gx, m + i);
+        p2[i] = byte_g(byte_x(in, x, 4 * i + 2), gx, 2 * m + i);
+        p3[i] = byte_g(byte_x(in, x, 4 * i + 3), gx, 3 * m + i);
     }
 }
 
@@ -276,7 +321,7 @@ static void group(const unsigned char *in, size_t n, unsigned k,
 {
     size_t m = n / k;
     if (k == 2 || k == 4) {
-        (k == 2 ? group2 : group4)(in, NULL, m, out);
+        (k == 2 ? group2 : group4)(in, NULL, NULL, m, out);
         memcpy(out + m * k, in + m * k, n - m * k);
         return;
     }
@@ -448,10 +493,14 @@ static void xor_bytes(unsigned char *out, const unsigned char *a,
         out[i] = a[i] ^ b[i];
 }
 
-int wv__codec_encode_delta(int level, unsigned elem, const void *in,
-                           const void *base, size_t n, void *out, size_t cap,
-                           struct wv__codec_ws *ws, size_t *out_len,
-                           int *used, struct wv__err *err)
+/* The delta codec's encoder against a base in plaintext, or already
+ * byte-grouped (grouped: as wv__codec_unzstd leaves a whole chunk's frame
+ * of the same elem; grouping is a permutation, so grouping the XOR is the
+ * XOR of the groupings). */
+static int encode_delta(int level, unsigned elem, const void *in,
+                        const void *base, bool grouped, size_t n, void *out,
+                        size_t cap, struct wv__codec_ws *ws, size_t *out_len,
+                        int *used, struct wv__err *err)
 {
     int rc = WV_OK;
     *used = WV__CODEC_NONE;
@@ -468,9 +517,14 @@ int wv__codec_encode_delta(int level, unsigned elem, const void *in,
         goto out; /* out of memory: the caller stores it without delta */
     if (bg && (elem == 2 || elem == 4)) { /* XOR and group in one pass */
         size_t m = n / elem;
-        (elem == 2 ? group2 : group4)(in, base, m, g);
+        const unsigned char *b = base;
+        (elem == 2 ? group2 : group4)(in, grouped ? NULL : b,
+                                      grouped ? b : NULL, m, g);
         xor_bytes(g + m * elem, (const unsigned char *)in + m * elem,
-                  (const unsigned char *)base + m * elem, n - m * elem);
+                  b + m * elem, n - m * elem);
+    } else if (bg && grouped) {
+        group(in, n, elem, g);
+        xor_bytes(g, g, base, n);
     } else {
         xor_bytes(x, in, base, n);
         if (bg)
@@ -483,6 +537,25 @@ int wv__codec_encode_delta(int level, unsigned elem, const void *in,
     }
 out:
     return rc;
+}
+
+int wv__codec_encode_delta(int level, unsigned elem, const void *in,
+                           const void *base, size_t n, void *out, size_t cap,
+                           struct wv__codec_ws *ws, size_t *out_len,
+                           int *used, struct wv__err *err)
+{
+    return encode_delta(level, elem, in, base, false, n, out, cap, ws,
+                        out_len, used, err);
+}
+
+int wv__codec_encode_delta_grouped(int level, unsigned elem, const void *in,
+                                   const void *gbase, size_t n, void *out,
+                                   size_t cap, struct wv__codec_ws *ws,
+                                   size_t *out_len, int *used,
+                                   struct wv__err *err)
+{
+    return encode_delta(level, elem, in, gbase, true, n, out, cap, ws,
+                        out_len, used, err);
 }
 
 int wv__codec_unzstd(const void *in, size_t n, void *out, size_t raw_len,
@@ -500,7 +573,11 @@ int wv__codec_unzstd(const void *in, size_t n, void *out, size_t raw_len,
     if (ws->dctx == NULL)
         ws->dctx = ZSTD_createDCtx_advanced(zmem);
     WV_CHECK(ws->dctx != NULL, WV_NOMEM, "out of memory");
-    size_t r = ZSTD_decompressDCtx(ws->dctx, out, raw_len, in, n);
+    size_t r = ZSTD_DCtx_setParameter(ws->dctx, ZSTD_d_forceIgnoreChecksum,
+                                      ws->skip_sum ? ZSTD_d_ignoreChecksum
+                                                   : ZSTD_d_validateChecksum);
+    if (!ZSTD_isError(r))
+        r = ZSTD_decompressDCtx(ws->dctx, out, raw_len, in, n);
     WV_CHECK(!ZSTD_isError(r) && r == raw_len, WV_CORRUPT,
              "compressed chunk does not decode: %s",
              ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong length");

@@ -51,8 +51,12 @@ void wv__codec_ws_free(struct wv__codec_ws *ws); /* NULL is a no-op */
  * default). A plain repository whose chunks may be delta bases writes
  * it: a commit then trusts a base whose frame checks itself instead of
  * re-hashing it (repo/object.c). Readers that predate it read such
- * frames unchanged. */
+ * frames unchanged. NULL is a no-op (so for the next). */
 void wv__codec_ws_checksum(struct wv__codec_ws *ws, bool on);
+/* Whether decoding checks a frame's content checksum (on by default,
+ * as in zstd): a reader that hashes the plaintext against its id anyway
+ * turns it off (about a tenth of zstd's decoding time). */
+void wv__codec_ws_check_sum(struct wv__codec_ws *ws, bool on);
 /* Whether the zstd frame `in` (n bytes) declares a content checksum, so
  * that decoding it checked its content. */
 bool wv__codec_frame_summed(const void *in, size_t n);
@@ -82,6 +86,14 @@ int wv__codec_encode_delta(int level, unsigned elem, const void *in,
                            const void *base, size_t n, void *out, size_t cap,
                            struct wv__codec_ws *ws, size_t *out_len,
                            int *used, struct wv__err *err);
+/* The same against a base given byte-grouped in elements of elem (as
+ * wv__codec_unzstd leaves the frame of a chunk stored whole with that
+ * elem): the same stored bytes without undoing the base's grouping. */
+int wv__codec_encode_delta_grouped(int level, unsigned elem, const void *in,
+                                   const void *gbase, size_t n, void *out,
+                                   size_t cap, struct wv__codec_ws *ws,
+                                   size_t *out_len, int *used,
+                                   struct wv__err *err);
 /* Its inverse: stored bytes `in` (n) and the base's plaintext (raw_len
  * bytes) into out (raw_len bytes, not overlapping base). WV_CORRUPT when
  * they do not decode to exactly raw_len bytes. */
@@ -109,6 +121,11 @@ void wv__codec_xor(void *out, const void *a, const void *b, size_t n);
  * the whole encoding with it. */
 double wv__codec_estimate(unsigned elem, const void *in, const void *base,
                           size_t n);
+/* The same against a grouped base: gbase is its byte of plane 0 for the
+ * first element of `in`, and `plane` the distance between its planes (the
+ * element count of the whole chunk). */
+double wv__codec_estimate_grouped(unsigned elem, const void *in,
+                                  const void *gbase, size_t plane, size_t n);
 const char *wv__codec_name(int codec);
 
 #endif

@@ -589,7 +589,7 @@ static int chunker_init(struct chunker *h, wv_repo *r, size_t n_jobs)
 #define WV__SAMPLE_MIN ((size_t)64 << 10)
 #define WV__SAMPLE_LEAST ((size_t)16 << 10)
 static int sample_favours(struct chunker *h, const struct cjob *j,
-                          const unsigned char *base,
+                          const unsigned char *base, bool grouped,
                           struct wv__pipe_worker *w)
 {
     wv_repo *r = h->r;
@@ -603,10 +603,14 @@ static int sample_favours(struct chunker *h, const struct cjob *j,
     if (j->n < WV__SAMPLE_MIN || s == 0)
         return 0;
     if (k > 1) {
-        double ed = wv__codec_estimate(k, j->p + off, base + off, s);
+        double ed = grouped ? wv__codec_estimate_grouped(
+                                  k, j->p + off, base + off / k, j->n / k, s)
+                            : wv__codec_estimate(k, j->p + off, base + off, s);
         double ew = wv__codec_estimate(k, j->p + off, NULL, s);
         return ed < ew ? 1 : -1;
     }
+    if (grouped) /* only floats (k > 1) come grouped */
+        return 0;
     if (wv__codec_encode_delta(r->cfg.level, j->elem, j->p + off,
                                base + off, s, h->dbuf[w->k], cap, w->ws, &sd,
                                &used, &e) != WV_OK)
@@ -650,6 +654,7 @@ static int encode_with_base(struct chunker *h, struct cjob *j,
     size_t dstored = 0, pstored = 0;
     uint8_t delem = 0, pcodec = 0, pelem = 0;
     int favours = 0;
+    bool grouped = false; /* base byte-grouped (read back, not cached) */
     memset(&l, 0, sizeof l);
     memcpy(l.id, j->id, WV__ID_LEN);
     memcpy(l.base, j->base, WV__ID_LEN);
@@ -665,13 +670,15 @@ static int encode_with_base(struct chunker *h, struct cjob *j,
     base = wv__pcache_get(&r->pcache, j->base, j->n);
     if (base != NULL)
         __atomic_fetch_add(&h->n_hits, 1, __ATOMIC_RELAXED);
-    else if (wv__chain_base(c, &l, w->ws, &base, &e) != WV_OK)
+    else if (wv__chain_base_grouped(c, &l, j->elem, w->ws, &base, &grouped,
+                                    &e) != WV_OK)
         base = NULL;
     if (base != NULL)
-        favours = sample_favours(h, j, base, w);
+        favours = sample_favours(h, j, base, grouped, w);
     if (base == NULL || favours < 0 ||
         wv__chunk_encode_delta(r, j->id, j->p, j->n, j->elem, j->base, base,
-                               slot, w->ws, &dstored, &delem, &e) != WV_OK)
+                               grouped, slot, w->ws, &dstored, &delem,
+                               &e) != WV_OK)
         dstored = 0;
     if (dstored > 0 &&
         (favours > 0 || (uint64_t)dstored * 20 < j->est * 19))
@@ -699,7 +706,10 @@ delta:
     /* The next commit's base is this one's: keep that instead (the
      * stored delta no longer needs the plaintext). */
     if (keep != NULL && *keep != NULL) {
-        memcpy(*keep, base, j->n);
+        if (grouped)
+            wv__codec_ungroup(base, j->n, j->elem, *keep);
+        else
+            memcpy(*keep, base, j->n);
         j->kept_base = true;
     } else if (j->cached) {
         j->take_cached = true;

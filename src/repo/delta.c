@@ -284,6 +284,44 @@ out:
     return rc;
 }
 
+int wv__chain_base_grouped(struct wv__chain *c, const struct wv__chunk_loc *l,
+                           unsigned elem, struct wv__codec_ws *ws,
+                           const unsigned char **base, bool *grouped,
+                           struct wv__err *err)
+{
+    struct wv__chunk_loc links[WV__CHAIN_MAX];
+    char hex[65];
+    int n = 0, rc = WV_OK;
+    const unsigned char *pl;
+    size_t plen, raw = (size_t)l->raw_len;
+    *base = NULL;
+    *grouped = false;
+    wv__hex(l->id, 32, hex);
+    WV_TRY(chain_links(c, l, links, &n, err));
+    const struct wv__chunk_loc *k = &links[0];
+    if (n != 1 || c->check_id != WV__CHECK_FRAME || elem < 2 ||
+        raw < elem || k->codec != WV__CODEC_BG_ZSTD || k->elem != elem)
+        return wv__chain_base(c, l, ws, base, err);
+    WV_TRY(chain_fetch(c, k, hex, err));
+    struct wv__err e = {0};
+    rc = wv__chunk_payload(c->r, k, c->stored, NULL, raw, &pl, &plen, &e);
+    WV_CHECK(rc == WV_OK, rc, "%s (a base of %.12s)", e.msg, hex);
+    /* plain: its frame's checksum is the check (sealed: its tag) */
+    if (c->r->crypt == NULL && !wv__codec_frame_summed(pl, plen))
+        return wv__chain_base(c, l, ws, base, err);
+    wv__codec_ws_check_sum(ws, true);
+    rc = wv__codec_unzstd(pl, plen, c->b, raw, ws, &e);
+    WV_CHECK(rc != WV_NOMEM, rc, "out of memory");
+    char bhex[65];
+    wv__hex(k->id, 32, bhex);
+    WV_CHECK(rc == WV_OK, rc, "%s: chunk %.12s (a base of %.12s): %s",
+             c->r->uri, bhex, hex, e.msg);
+    *base = c->b;
+    *grouped = true;
+out:
+    return rc;
+}
+
 int wv__chain_open(struct wv__chain *c, const struct wv__chunk_loc *l,
                    unsigned char *stored, void *out, struct wv__codec_ws *ws,
                    struct wv__err *err)

@@ -91,7 +91,7 @@ int wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
 int wv__chunk_encode_delta(const wv_repo *r, const unsigned char id[32],
                            const void *p, size_t n, unsigned elem,
                            const unsigned char base_id[32],
-                           const void *base_plain, unsigned char *out,
+                           const void *base, bool grouped, unsigned char *out,
                            struct wv__codec_ws *scratch, size_t *stored,
                            uint8_t *elem_out, struct wv__err *err)
 {
@@ -100,10 +100,10 @@ int wv__chunk_encode_delta(const wv_repo *r, const unsigned char id[32],
     *stored = 0;
     *elem_out = 0;
     wv__codec_ws_checksum(scratch, frames_summed(r));
-    int rc = wv__codec_encode_delta(r->cfg.level, elem, p, base_plain, n,
-                                    out + off + WV__ID_LEN,
-                                    wv__codec_bound(n), scratch, &len, &c,
-                                    err);
+    int rc = (grouped ? wv__codec_encode_delta_grouped
+                      : wv__codec_encode_delta)(
+        r->cfg.level, elem, p, base, n, out + off + WV__ID_LEN,
+        wv__codec_bound(n), scratch, &len, &c, err);
     if (rc != WV_OK || c != WV__CODEC_DELTA)
         return rc;
     memcpy(out + off, base_id, WV__ID_LEN);
@@ -175,6 +175,9 @@ int wv__chunk_open_base(const wv_repo *r, const struct wv__chunk_loc *l,
                                 err);
     if (prc != WV_OK)
         return prc;
+    /* the frame's checksum counts only where it stands in for the id */
+    wv__codec_ws_check_sum(scratch,
+                           check_id == WV__CHECK_FRAME && r->crypt == NULL);
     wv__hex(l->id, 32, hex);
     wv__hex(l->pack, 32, pack);
     if (l->codec == WV__CODEC_DELTA) {

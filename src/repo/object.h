@@ -30,14 +30,15 @@ int wv__chunk_encode(const wv_repo *r, const unsigned char id[32],
                       size_t *stored,
                       uint8_t *codec, uint8_t *elem_out,
                       struct wv__err *err);
-/* Encode a chunk as a delta against base_plain (n bytes, the plaintext
- * of chunk base_id): stored bytes base_id[32] || delta frame, sealed in an
+/* Encode a chunk as a delta against base (n bytes, the plaintext of
+ * chunk base_id, or when grouped that plaintext byte-grouped in elements
+ * of elem): stored bytes base_id[32] || delta frame, sealed in an
  * encrypted repository. *stored is 0 when the delta does not compress
  * (out then holds nothing useful). Same buffers as wv__chunk_encode. */
 int wv__chunk_encode_delta(const wv_repo *r, const unsigned char id[32],
                            const void *p, size_t n, unsigned elem,
                            const unsigned char base_id[32],
-                           const void *base_plain, unsigned char *out,
+                           const void *base, bool grouped, unsigned char *out,
                            struct wv__codec_ws *scratch, size_t *stored,
                            uint8_t *elem_out, struct wv__err *err);
 /* The stored bytes of chunk l as its codec reads them: `stored` itself in

@@ -137,6 +137,15 @@ int wv__chain_depth(struct wv__chain *c, const unsigned char id[32]);
 int wv__chain_base(struct wv__chain *c, const struct wv__chunk_loc *l,
                    struct wv__codec_ws *ws, const unsigned char **base,
                    struct wv__err *err);
+/* The same for a commit's encoder (c->check_id WV__CHECK_FRAME): a base
+ * stored whole as bg-zstd in elements of elem (checked by its frame's
+ * checksum or its seal) is left byte-grouped (*grouped true: for
+ * wv__codec_encode_delta_grouped and wv__codec_estimate_grouped), saving
+ * the pass that undoes the grouping; any other as wv__chain_base. */
+int wv__chain_base_grouped(struct wv__chain *c, const struct wv__chunk_loc *l,
+                           unsigned elem, struct wv__codec_ws *ws,
+                           const unsigned char **base, bool *grouped,
+                           struct wv__err *err);
 /* Delta chunk l itself, with its chain: its stored bytes (read already)
  * in `stored`, which may be overwritten; raw_len plaintext bytes into
  * out, checked against l's id (and in an encrypted repository, when

@@ -178,7 +178,8 @@ TEST_IMPL(delta_estimate)
  * element, the bytes past the last whole element follow as they are):
  * 2- and 4-byte elements go 16 at a time (SSE2) then one by one, so every
  * count of elements around 16 and 32 and every tail, for the plain
- * grouping and the delta's XOR grouped in the same pass; a round trip
+ * grouping and the delta's XOR grouped in the same pass (against a base
+ * in plaintext or one grouped already, the same frame); a round trip
  * alone would pass a grouping that is wrong both ways, and the stored
  * format is the definition's. */
 TEST_IMPL(delta_group_definition)
@@ -231,6 +232,22 @@ TEST_IMPL(delta_group_definition)
                 fprintf(stderr, "delta: %u-byte elements, %zu bytes\n", k,
                         n);
             ASSERT_MEMEQ(got, want, n);
+            /* against the base grouped (a commit's base read back): the
+             * same frame, and the same estimate of any slice */
+            unsigned char ga[MAXN], z2[1024];
+            size_t len2 = 0;
+            wv__codec_group(a, n, k, ga);
+            ASSERT_OK(wv__codec_encode_delta_grouped(1, k, b, ga, n, z2,
+                                                     sizeof z2, ws, &len2,
+                                                     &used, &e));
+            ASSERT_EQ(used, WV__CODEC_DELTA);
+            ASSERT_EQ(len2, len);
+            ASSERT_MEMEQ(z2, z, len);
+            for (size_t f = 0; f < m; f += 7)
+                ASSERT(wv__codec_estimate_grouped(k, b + f * k, ga + f, m,
+                                                  (m - f) * k) ==
+                       wv__codec_estimate(k, b + f * k, a + f * k,
+                                          (m - f) * k));
         }
         ASSERT(n_delta >= 16 * k);
     }
@@ -505,6 +522,49 @@ TEST_IMPL(delta_verify_broken_base)
     wv_repo_close(r);
     wv_model_free(m0);
     wv_model_free(m1);
+}
+
+/* zstd's content checksum in the codec's frames: written only when the
+ * workspace asks for it; decoding checks it unless told the plaintext is
+ * checked another way (its id), so damage to the checksum alone is
+ * caught by a reader that trusts it and ignored by one that hashes. */
+TEST_IMPL(delta_frame_checksum)
+{
+    enum { N = 1 << 14 };
+    float *f = wv_malloc(N * sizeof *f);
+    unsigned char *z = wv_malloc(wv__codec_bound(N * 4)),
+                  *o = wv_malloc(N * 4), *g = wv_malloc(N * 4);
+    struct wv__codec_ws *ws = NULL;
+    struct wv__err e = {0};
+    size_t len = 0;
+    int used = -1;
+    ASSERT(f && z && o && g);
+    ASSERT_OK(wv__codec_ws_new(N * 4, &ws));
+    for (size_t i = 0; i < N; i++)
+        f[i] = 0.01f * (float)(i % 97) - 0.3f;
+    wv__codec_group(f, N * 4, 4, g);
+    ASSERT_OK(wv__codec_encode(WV__CODEC_BG_ZSTD, 1, 4, f, N * 4, z,
+                               wv__codec_bound(N * 4), ws, &len, &used, &e));
+    ASSERT_EQ(used, WV__CODEC_BG_ZSTD);
+    ASSERT(!wv__codec_frame_summed(z, len));
+    wv__codec_ws_checksum(ws, true);
+    ASSERT_OK(wv__codec_encode(WV__CODEC_BG_ZSTD, 1, 4, f, N * 4, z,
+                               wv__codec_bound(N * 4), ws, &len, &used, &e));
+    ASSERT(wv__codec_frame_summed(z, len));
+    ASSERT_OK(wv__codec_unzstd(z, len, o, N * 4, ws, &e));
+    ASSERT_MEMEQ(o, g, N * 4);
+    z[len - 1] ^= 0x01; /* the checksum's last byte */
+    ASSERT_EQ(wv__codec_unzstd(z, len, o, N * 4, ws, &e), WV_CORRUPT);
+    wv__codec_ws_check_sum(ws, false);
+    ASSERT_OK(wv__codec_unzstd(z, len, o, N * 4, ws, &e));
+    ASSERT_MEMEQ(o, g, N * 4);
+    wv__codec_ws_check_sum(ws, true);
+    ASSERT_EQ(wv__codec_unzstd(z, len, o, N * 4, ws, &e), WV_CORRUPT);
+    wv__codec_ws_free(ws);
+    wv_free(f);
+    wv_free(z);
+    wv_free(o);
+    wv_free(g);
 }
 
 /* The location of the first chunk of checkpoint `ref`'s first tensor. */
