@@ -285,7 +285,8 @@ out:
 }
 
 int wv__chain_base_grouped(struct wv__chain *c, const struct wv__chunk_loc *l,
-                           unsigned elem, struct wv__codec_ws *ws,
+                           unsigned elem, const unsigned char *stored,
+                           struct wv__codec_ws *ws,
                            const unsigned char **base, bool *grouped,
                            struct wv__err *err)
 {
@@ -302,10 +303,16 @@ int wv__chain_base_grouped(struct wv__chain *c, const struct wv__chunk_loc *l,
     if (n != 1 || c->check_id != WV__CHECK_FRAME || elem < 2 ||
         raw < elem || k->codec != WV__CODEC_BG_ZSTD || k->elem != elem)
         return wv__chain_base(c, l, ws, base, err);
-    WV_TRY(chain_fetch(c, k, hex, err));
     struct wv__err e = {0};
-    rc = wv__chunk_payload(c->r, k, c->stored, NULL, raw, &pl, &plen, &e);
-    WV_CHECK(rc == WV_OK, rc, "%s (a base of %.12s)", e.msg, hex);
+    if (stored != NULL && c->r->crypt == NULL) { /* mapped: no copy */
+        pl = stored;
+        plen = (size_t)k->stored_len;
+    } else {
+        WV_TRY(chain_fetch(c, k, hex, err));
+        rc = wv__chunk_payload(c->r, k, c->stored, NULL, raw, &pl, &plen,
+                               &e);
+        WV_CHECK(rc == WV_OK, rc, "%s (a base of %.12s)", e.msg, hex);
+    }
     /* plain: its frame's checksum is the check (sealed: its tag) */
     if (c->r->crypt == NULL && !wv__codec_frame_summed(pl, plen))
         return wv__chain_base(c, l, ws, base, err);

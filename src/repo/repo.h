@@ -141,9 +141,14 @@ int wv__chain_base(struct wv__chain *c, const struct wv__chunk_loc *l,
  * stored whole as bg-zstd in elements of elem (checked by its frame's
  * checksum or its seal) is left byte-grouped (*grouped true: for
  * wv__codec_encode_delta_grouped and wv__codec_estimate_grouped), saving
- * the pass that undoes the grouping; any other as wv__chain_base. */
+ * the pass that undoes the grouping; any other as wv__chain_base. In a
+ * plain repository `stored`, when not NULL, holds that base's stored
+ * bytes (its pack mapped into memory), read from there instead of
+ * through the store (no copy, and no wait for the store's lock, which the
+ * pack writer holds while it writes). */
 int wv__chain_base_grouped(struct wv__chain *c, const struct wv__chunk_loc *l,
-                           unsigned elem, struct wv__codec_ws *ws,
+                           unsigned elem, const unsigned char *stored,
+                           struct wv__codec_ws *ws,
                            const unsigned char **base, bool *grouped,
                            struct wv__err *err);
 /* Delta chunk l itself, with its chain: its stored bytes (read already)
