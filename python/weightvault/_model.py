@@ -189,9 +189,34 @@ def state_dict_of(obj, caller="weightvault.save"):
     return obj
 
 
-def add_value(model, name, value):
+def _as_recorded(dt, shape, stored):
+    """The dtype and shape to store a value as, given the dtype `stored`
+    that the set it came from recorded (:attr:`Tensors.dtypes`): a dtype
+    NumPy or torch cannot hold comes as its raw bits (BF16 as uint16, FP8
+    as uint8; block-quantised GGUF types as uint8 blocks with the innermost
+    extent in bytes) and goes back as itself. A value whose dtype does not
+    fit the recorded one (replaced since) keeps its own."""
+    if stored is None or stored == dt:
+        return dt, shape
+    carrier = _NP_OF.get(stored)
+    if carrier is not None:
+        return (stored if _NAME_OF_NP.get(np.dtype(carrier).str[1:]) == dt
+                else dt), shape
+    if dt != "U8" or not shape:
+        return dt, shape
+    try:
+        elems, bbytes = _block_bytes(stored)
+    except Exception:  # not a dtype this library knows: keep the bytes
+        return dt, shape
+    if bbytes == 0 or shape[-1] % bbytes:
+        return dt, shape
+    return stored, tuple(shape[:-1]) + (shape[-1] // bbytes * elems,)
+
+
+def add_value(model, name, value, stored=None):
     """Add one torch tensor or NumPy array to `model` without copying it
-    when it is already contiguous, little-endian and on the CPU."""
+    when it is already contiguous, little-endian and on the CPU. `stored`:
+    the dtype its set recorded, if any (:func:`_as_recorded`)."""
     if _is_torch_tensor(value):
         names = _torch_dtype_names()
         t = value.detach()
@@ -208,7 +233,8 @@ def add_value(model, name, value):
         if not t.is_contiguous():
             t = t.contiguous()
         model.keep.append(t)
-        model.add(name, dt, tuple(t.shape), t.data_ptr(),
+        dt, shape = _as_recorded(dt, tuple(t.shape), stored)
+        model.add(name, dt, shape, t.data_ptr(),
                   t.numel() * t.element_size())
         return
     if isinstance(value, (np.ndarray, np.generic)):
@@ -222,7 +248,8 @@ def add_value(model, name, value):
         # (ascontiguousarray makes a 0-d array 1-d: keep the shape)
         a = np.ascontiguousarray(a).reshape(a.shape)
         model.keep.append(a)
-        model.add(name, dt, a.shape, a.ctypes.data, a.nbytes)
+        dt, shape = _as_recorded(dt, a.shape, stored)
+        model.add(name, dt, shape, a.ctypes.data, a.nbytes)
         return
     raise TypeError(f"weightvault.save: {name!r} is a {type(value).__name__}, "
                     "not a torch tensor or a NumPy array")
@@ -278,14 +305,16 @@ def build_model(obj, metadata=None, regions=False):
     With `regions`, a value may also be a (local tensor, global shape,
     offsets) triple (:func:`region_of`): a region of a global tensor."""
     m = Model.new()
+    # a set weightvault.load made: the dtypes NumPy/torch hold as raw bits
+    recorded = getattr(obj, "dtypes", None) or {}
     try:
         for name, value in state_dict_of(obj).items():
             name = str(name)
             reg = region_of(name, value) if regions else None
             if reg is None:
-                add_value(m, name, value)
+                add_value(m, name, value, recorded.get(name))
             else:
-                add_value(m, name, reg[0])
+                add_value(m, name, reg[0], recorded.get(name))
                 set_region(m, name, reg[1], reg[2])
         for k, v in (metadata or {}).items():
             m.set_meta(str(k), meta_str(v))

@@ -125,6 +125,43 @@ def test_bf16_in_numpy_is_its_bits(tmp_path):
     assert back["b"].tobytes() == t.view(torch.int16).numpy().tobytes()
 
 
+def test_loaded_raw_bits_keep_their_dtype(tmp_path, mem_uri):
+    """A set weightvault.load made with NumPy holds BF16 and FP8 as their
+    bits (uint16, uint8) and block-quantised GGUF tensors as uint8 blocks:
+    saved or committed again as it is, each keeps its recorded dtype (and
+    a block tensor its shape in elements); a value replaced since keeps
+    its own dtype."""
+    t = torch.tensor([1.0, -2.5, float("inf"), 3e-3], dtype=torch.bfloat16)
+    wv.save({"b": t, "f": np.arange(4, dtype=np.float32)},
+            tmp_path / "b.safetensors")
+    back = wv.load(tmp_path / "b.safetensors")
+    wv.save(back, tmp_path / "b2.safetensors")
+    wv.save(back, mem_uri + "@main")
+    for src in (tmp_path / "b2.safetensors", mem_uri):
+        again = wv.load(src)
+        assert again.dtypes == {"b": "BF16", "f": "F32"}, src
+        assert again["b"].tobytes() == t.view(torch.int16).numpy().tobytes()
+        tt = wv.load(src, framework="torch")
+        assert tt["b"].dtype == torch.bfloat16
+        assert torch.equal(tt["b"].view(torch.int16), t.view(torch.int16))
+    back["b"] = np.zeros(4, np.uint16)  # still uint16: still BF16 bits
+    back["f"] = np.zeros(4, np.int32)   # replaced: its own dtype
+    wv.save(back, tmp_path / "b3.safetensors")
+    assert wv.load(tmp_path / "b3.safetensors").dtypes == {"b": "BF16",
+                                                           "f": "I32"}
+    # Q8_0: blocks of 32 elements in 34 bytes; 2 rows of 64 elements
+    blocks = np.arange(2 * 2 * 34, dtype=np.uint8).reshape(2, 68)
+    q = wv.Tensors({"q": blocks})
+    q.dtypes = {"q": "Q8_0"}
+    wv.save(q, tmp_path / "q.gguf")
+    wv.save(q, mem_uri + "@q")
+    for src in (tmp_path / "q.gguf", mem_uri + "@q"):
+        qb = wv.load(src)
+        assert qb.dtypes == {"q": "Q8_0"}, src
+        assert qb["q"].shape == (2, 68)
+        assert qb["q"].tobytes() == blocks.tobytes()
+
+
 def test_names_selects_tensors(tmp_path, mem_uri):
     sd = {f"t{i}": np.full(3, i, np.int32) for i in range(5)}
     wv.save(sd, tmp_path / "s.safetensors")
