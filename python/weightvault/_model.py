@@ -448,7 +448,10 @@ class Tensors(dict):
             repository checkout.
         checkpoint: the checkpoint id for a repository checkout, else None.
         dtypes: name -> the stored dtype ("F32", "BF16", ...), which tells
-            BF16 from U16 when NumPy holds both as uint16.
+            BF16 from U16 when NumPy holds both as uint16. Saving or
+            committing the dict stores each array that still has its
+            carrier dtype (uint16 for BF16, uint8 for FP8 and GGUF blocks)
+            as the dtype recorded here.
     """
 
     dtypes = None
