@@ -638,8 +638,6 @@ static int sample_favours(struct chunker *h, const struct cjob *j,
         double ew = wv__codec_estimate(k, j->p + off, NULL, s);
         return ed < ew ? 1 : -1;
     }
-    if (grouped) /* only floats (k > 1) come grouped */
-        return 0;
     if (wv__codec_encode_delta(r->cfg.level, j->elem, j->p + off,
                                base + off, s, h->dbuf[w->k], cap, w->ws, &sd,
                                &used, &e) != WV_OK)

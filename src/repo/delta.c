@@ -313,9 +313,16 @@ int wv__chain_base_grouped(struct wv__chain *c, const struct wv__chunk_loc *l,
                                &e);
         WV_CHECK(rc == WV_OK, rc, "%s (a base of %.12s)", e.msg, hex);
     }
-    /* plain: its frame's checksum is the check (sealed: its tag) */
-    if (c->r->crypt == NULL && !wv__codec_frame_summed(pl, plen))
-        return wv__chain_base(c, l, ws, base, err);
+    /* plain: its frame's checksum is the check (sealed: its tag); a
+     * frame without one (an earlier writer's) is opened from the same
+     * bytes and hashed, in plaintext */
+    if (c->r->crypt == NULL && !wv__codec_frame_summed(pl, plen)) {
+        rc = wv__chunk_open_base(c->r, k, (unsigned char *)pl, c->b, raw,
+                                 NULL, ws, WV__CHECK_ID, &e);
+        WV_CHECK(rc == WV_OK, rc, "%s (a base of %.12s)", e.msg, hex);
+        *base = c->b;
+        goto out;
+    }
     wv__codec_ws_check_sum(ws, true);
     rc = wv__codec_unzstd(pl, plen, c->b, raw, ws, &e);
     WV_CHECK(rc != WV_NOMEM, rc, "out of memory");

@@ -607,7 +607,8 @@ static bool frame_summed(const char *dir, const struct wv__chunk_loc *l)
  * by SHA-256 (object.c WV__CHECK_FRAME): a base damaged in its pack
  * (from a fresh handle, nothing cached) is not built on, the chunk is
  * stored whole and reads back. A repository without deltas writes the
- * frames zstd writes by default. */
+ * frames zstd writes by default; a keyframe without the checksum is
+ * hashed instead. */
 TEST_IMPL(delta_commit_damaged_base)
 {
     const char *dir = wvtest_path("db"), *plain = wvtest_path("db-plain"),
@@ -652,6 +653,42 @@ TEST_IMPL(delta_commit_damaged_base)
     ASSERT_EQ(l.codec, WV__CODEC_BG_ZSTD);
     ASSERT(reads_back(r, b, m1));
     wv_repo_close(r);
+    /* a keyframe without the checksum (as an earlier writer stored it:
+     * the repository made without deltas, then given them) is hashed
+     * instead: the delta is built on it, and not once it is damaged */
+    for (int damaged = 0; damaged <= 1; damaged++) {
+        const char *old = wvtest_path(damaged ? "db-old-hurt" : "db-old");
+        char cfg[800], text[512];
+        ASSERT_OK(make_repo(old, 0, 0));
+        ASSERT_OK(wv_repo_open(old, NULL, 0, &r));
+        ASSERT_OK(wv_repo_commit(r, m0, NULL, NULL, a));
+        ASSERT_EQ(first_chunk(r, a, &l), 0);
+        ASSERT(!frame_summed(old, &l));
+        wv_repo_close(r);
+        snprintf(cfg, sizeof cfg, "%s/config", old);
+        FILE *f = fopen(cfg, "r+");
+        ASSERT_NOT_NULL(f);
+        size_t tn = fread(text, 1, sizeof text - 1, f);
+        text[tn] = '\0';
+        char *v = strstr(text, "\"weightvault_repo\": 1");
+        char *end = strrchr(text, '}');
+        ASSERT(v != NULL && end != NULL);
+        v[strlen("\"weightvault_repo\": ")] = '3';
+        snprintf(end, sizeof text - (size_t)(end - text),
+                 ", \"delta_keyframe\": 4}");
+        ASSERT(fseek(f, 0, SEEK_SET) == 0 && fputs(text, f) >= 0);
+        fclose(f);
+        if (damaged) {
+            wv__pack_key(l.pack, key);
+            ASSERT(flip_stored_byte(old, key, l.off + l.stored_len / 2));
+        }
+        ASSERT_OK(wv_repo_open(old, NULL, 0, &r));
+        ASSERT_OK(wv_repo_commit(r, m1, NULL, NULL, b));
+        ASSERT_EQ(first_chunk(r, b, &l), 0);
+        ASSERT_EQ(l.codec, damaged ? WV__CODEC_BG_ZSTD : WV__CODEC_DELTA);
+        ASSERT(reads_back(r, b, m1));
+        wv_repo_close(r);
+    }
     wv_model_free(m0);
     wv_model_free(m1);
 }
